@@ -1,0 +1,42 @@
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "strata/common/result.h"
+
+namespace strata {
+
+enum class PathKind { kDirectory, kBlockDevice, kRegularFile, kOther };
+
+struct PathInfo {
+  PathKind kind = PathKind::kOther;
+  uint64_t size_bytes = 0;  // file length or block device size; 0 for directories
+};
+
+// All access to the operating system's files goes through an Env, as in leveldb:
+// daemons use Env::Default(); unit tests use an in-memory or fault-injecting Env.
+// Implementations are thread-safe.
+class Env {
+ public:
+  virtual ~Env() = default;
+
+  // The process-wide POSIX Env. Never null; never destroyed.
+  static Env* Default();
+
+  // mkdir -p; OK when it exists as a directory, FAILED_PRECONDITION when it exists as
+  // something else.
+  virtual Status CreateDirectories(const std::string& path) = 0;
+  // NOT_FOUND when the path does not exist.
+  virtual Result<PathInfo> Stat(const std::string& path) = 0;
+  virtual Result<std::string> ReadFile(const std::string& path) = 0;
+  // Crash-safe replace: a reader sees the old contents or the new, never a mix.
+  virtual Status WriteFileAtomically(const std::string& path, std::string_view contents) = 0;
+  // Total bytes of the file system holding `path` (statvfs f_blocks * f_frsize).
+  virtual Result<uint64_t> FileSystemCapacity(const std::string& path) = 0;
+  // Random bits from the kernel, for identities.
+  virtual uint64_t RandomU64() = 0;
+};
+
+}  // namespace strata

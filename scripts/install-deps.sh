@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Installs everything Strata needs to build, demo and test, from Debian's packages only.
+# Idempotent: when every package is already present it does no network I/O at all.
+# Usage: scripts/install-deps.sh [build|test|all]   (default: all)
+set -euo pipefail
+
+want=${1:-all}
+
+build_pkgs=(
+  cmake ninja-build ccache g++ pkg-config git clang-format
+  libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev libssl-dev
+  libcpprest-dev libboost-program-options-dev libspdlog-dev
+  libnl-3-dev libnl-route-3-dev prometheus-cpp-dev nlohmann-json3-dev libxxhash-dev
+  libgtest-dev libgmock-dev
+)
+# Real peers the tests talk to, the control-plane build, and the VM tier.
+test_pkgs=(
+  qemu-utils libnbd-bin nbdkit nbd-server fio containernetworking-plugins
+  golang-go dpkg-dev rsync jq etcd-server golang-github-modern-go-reflect2-dev openssl curl
+  qemu-system-x86 busybox-static dmsetup cpio kmod iproute2
+)
+
+pkgs=("${build_pkgs[@]}")
+[ "$want" = build ] || pkgs+=("${test_pkgs[@]}")
+
+missing=()
+for p in "${pkgs[@]}"; do
+  st=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
+  [ "$st" = "install ok installed" ] || missing+=("$p")
+done
+
+# The control plane is built from Debian's kubernetes source package: deb-src must be enabled.
+enable_deb_src() {
+  local f=/etc/apt/sources.list.d/debian.sources
+  if [ -f "$f" ] && ! grep -q '^Types:.*deb-src' "$f"; then
+    sed -i 's/^Types: deb$/Types: deb deb-src/' "$f"
+    return 0
+  fi
+  return 1
+}
+
+need_update=0
+if [ "$want" != build ] && enable_deb_src; then need_update=1; fi
+if [ ${#missing[@]} -gt 0 ] || [ $need_update = 1 ]; then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+fi
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "install-deps: installing ${missing[*]}"
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+echo "install-deps: ok (${#pkgs[@]} packages present)"

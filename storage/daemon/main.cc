@@ -1,0 +1,210 @@
+// strata-stored: one cloud storage device. Thin main: parse flags, open the
+// Device, serve the management API and metrics until SIGINT/SIGTERM.
+#include <grpcpp/grpcpp.h>
+#include <prometheus/collectable.h>
+#include <prometheus/exposer.h>
+#include <prometheus/metric_family.h>
+#include <signal.h>
+#include <spdlog/spdlog.h>
+
+#include <boost/program_options.hpp>
+#include <cstdio>
+#include <iostream>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "grpc_service.h"
+#include "strata/common/file_util.h"
+#include "strata/common/logging.h"
+#include "strata/common/net_address.h"
+#include "strata/storage/device.h"
+
+namespace po = boost::program_options;
+using strata::Result;
+using strata::Status;
+using strata::storage::Device;
+using strata::storage::DeviceConfig;
+
+namespace {
+
+struct Flags {
+  DeviceConfig device;
+  std::string grpc_addr;
+  std::string metrics_addr;
+  std::string ready_file;
+  std::string log_level;
+  std::string log_format;
+};
+
+// Exit codes: 0 clean stop, 1 runtime failure, 2 bad flags.
+constexpr int kExitFailure = 1;
+constexpr int kExitUsage = 2;
+
+Result<Flags> ParseFlags(int argc, char** argv, bool* help) {
+  Flags f;
+  std::vector<std::string> tiers, portals;
+  po::options_description desc(
+      "strata-stored: a Strata cloud storage device\n\n"
+      "Usage: strata-stored --device NAME --tier CLASS=PATH[:CAPACITY[:PRICE]]... "
+      "[--portal ADDR:PORT]... --grpc ADDR:PORT [--metrics ADDR:PORT]\n\nOptions");
+  desc.add_options()("help,h", "show this help")("device", po::value(&f.device.name)->required(),
+                                                 "device name (unique in the cluster)")(
+      "tier", po::value(&tiers)->required(),
+      "disk group: CLASS=PATH[:CAPACITY[:PRICE]], CLASS one of ssd|sas|sata, PATH a directory "
+      "or block device, CAPACITY like 100GiB (default: the file system's size), PRICE per "
+      "GiB-hour; repeatable")("portal", po::value(&portals),
+                              "NBD portal to listen on, ADDR:PORT; repeatable")(
+      "grpc", po::value(&f.grpc_addr)->required(),
+      "management API address ADDR:PORT (port 0: any free port)")(
+      "metrics", po::value(&f.metrics_addr), "Prometheus metrics address ADDR:PORT")(
+      "ready-file", po::value(&f.ready_file),
+      "write {\"grpc\":\"ADDR:PORT\"} here once serving (for scripts and tests)")(
+      "log-level", po::value(&f.log_level)->default_value("info"),
+      "trace|debug|info|warn|error|critical|off")(
+      "log-format", po::value(&f.log_format)->default_value("text"), "text|json");
+  po::variables_map vm;
+  try {
+    po::store(po::command_line_parser(argc, argv).options(desc).run(), vm);
+    if (vm.count("help")) {
+      std::cout << desc << "\n";
+      *help = true;
+      return f;
+    }
+    po::notify(vm);
+  } catch (const po::error& e) {
+    return strata::InvalidArgumentError(std::string(e.what()) + " (see --help)");
+  }
+  for (const std::string& t : tiers) {
+    STRATA_ASSIGN_OR_RETURN(auto tier, strata::storage::ParseTierFlag(t));
+    f.device.tiers.push_back(std::move(tier));
+  }
+  for (const std::string& p : portals) {
+    STRATA_ASSIGN_OR_RETURN(auto hp, strata::ParseHostPort(p, "--portal"));
+    f.device.portals.push_back(std::move(hp));
+  }
+  STRATA_RETURN_IF_ERROR(strata::ParseHostPort(f.grpc_addr, "--grpc", true).status());
+  if (!f.metrics_addr.empty()) {
+    STRATA_RETURN_IF_ERROR(strata::ParseHostPort(f.metrics_addr, "--metrics", true).status());
+  }
+  STRATA_RETURN_IF_ERROR(strata::storage::ValidateDeviceConfig(f.device));
+  return f;
+}
+
+// Builds the metric families from a fresh Device::Status() at every scrape, so the
+// exported values can never drift from what the management API reports.
+class DeviceCollector final : public prometheus::Collectable {
+ public:
+  explicit DeviceCollector(Device* device) : device_(device) {}
+
+  std::vector<prometheus::MetricFamily> Collect() const override {
+    auto st = device_->Status();
+    prometheus::MetricFamily cap{"strata_tier_capacity_bytes",
+                                 "Capacity of a disk group",
+                                 prometheus::MetricType::Gauge,
+                                 {}};
+    prometheus::MetricFamily used{
+        "strata_tier_used_bytes", "Bytes used in a disk group", prometheus::MetricType::Gauge, {}};
+    prometheus::MetricFamily healthy{"strata_tier_healthy",
+                                     "1 when the disk group is healthy",
+                                     prometheus::MetricType::Gauge,
+                                     {}};
+    for (const auto& t : st.tiers) {
+      std::string cls(strata::storage::TierClassName(t.config.tier_class));
+      auto add = [&](prometheus::MetricFamily& fam, double v) {
+        prometheus::ClientMetric m;
+        m.label = {{"device", st.name}, {"tier", cls}};
+        m.gauge.value = v;
+        fam.metric.push_back(std::move(m));
+      };
+      add(cap, static_cast<double>(t.capacity_bytes));
+      add(used, static_cast<double>(t.used_bytes));
+      add(healthy, t.healthy ? 1 : 0);
+    }
+    prometheus::MetricFamily up{
+        "strata_device_uptime_seconds", "Seconds since start", prometheus::MetricType::Gauge, {}};
+    prometheus::ClientMetric m;
+    m.label = {{"device", st.name}};
+    m.gauge.value = static_cast<double>(st.uptime_seconds);
+    up.metric.push_back(std::move(m));
+    return {cap, used, healthy, up};
+  }
+
+ private:
+  Device* const device_;
+};
+
+int Run(int argc, char** argv) {
+  bool help = false;
+  auto flags = ParseFlags(argc, argv, &help);
+  if (!flags.ok()) {
+    std::fprintf(stderr, "strata-stored: %s\n", flags.status().message().c_str());
+    return kExitUsage;
+  }
+  if (help) return 0;
+  if (Status s = strata::InitLogging(flags->log_level, flags->log_format); !s.ok()) {
+    std::fprintf(stderr, "strata-stored: %s\n", s.message().c_str());
+    return kExitUsage;
+  }
+
+  // Block the stop signals in every thread; the main thread takes them with sigwait.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+
+  auto device = Device::Open(strata::Env::Default(), flags->device);
+  if (!device.ok()) {
+    spdlog::critical("cannot open device: {}", device.status().ToString());
+    return kExitFailure;
+  }
+
+  strata::storage::StorageDeviceService service(device->get(), STRATA_VERSION);
+  grpc::ServerBuilder builder;
+  int grpc_port = 0;
+  builder.AddListeningPort(flags->grpc_addr, grpc::InsecureServerCredentials(), &grpc_port);
+  builder.RegisterService(&service);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  if (!server || grpc_port == 0) {
+    spdlog::critical("cannot listen on --grpc {}", flags->grpc_addr);
+    return kExitFailure;
+  }
+  auto grpc_hp = *strata::ParseHostPort(flags->grpc_addr, "--grpc", true);
+  grpc_hp.port = static_cast<uint16_t>(grpc_port);
+
+  std::unique_ptr<prometheus::Exposer> exposer;
+  auto collector = std::make_shared<DeviceCollector>(device->get());
+  if (!flags->metrics_addr.empty()) {
+    try {
+      exposer = std::make_unique<prometheus::Exposer>(flags->metrics_addr);
+    } catch (const std::exception& e) {
+      spdlog::critical("cannot listen on --metrics {}: {}", flags->metrics_addr, e.what());
+      server->Shutdown();
+      return kExitFailure;
+    }
+    exposer->RegisterCollectable(collector);
+  }
+
+  spdlog::info("device {} ({}) serving management API on {}", flags->device.name,
+               (*device)->device_id(), grpc_hp.ToString());
+  if (!flags->ready_file.empty()) {
+    Status s = strata::WriteFileAtomically(flags->ready_file,
+                                           "{\"grpc\":\"" + grpc_hp.ToString() + "\"}\n");
+    if (!s.ok()) {
+      spdlog::critical("--ready-file: {}", s.ToString());
+      server->Shutdown();
+      return kExitFailure;
+    }
+  }
+
+  int sig = 0;
+  sigwait(&stop_signals, &sig);
+  spdlog::info("signal {}: stopping", sig);
+  server->Shutdown();
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) { return Run(argc, argv); }

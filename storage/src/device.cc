@@ -1,0 +1,158 @@
+#include "strata/storage/device.h"
+
+#include <cinttypes>
+#include <cstdio>
+#include <set>
+#include <string>
+#include <utility>
+
+namespace strata::storage {
+namespace {
+
+constexpr char kIdentityFile[] = "device.json";
+
+std::string IdentityPath(const DeviceConfig& config) {
+  return config.tiers.front().path + "/" + kIdentityFile;
+}
+
+// The identity file is tiny JSON: {"device_id":"<16 hex digits>"}. Parsed by hand
+// to keep the engine free of a JSON dependency.
+Result<std::string> ParseIdentity(const std::string& text, const std::string& path) {
+  const std::string key = "\"device_id\":\"";
+  size_t at = text.find(key);
+  if (at == std::string::npos) {
+    return FailedPreconditionError(path + ": no device_id (file damaged? move it away to reset)");
+  }
+  size_t start = at + key.size();
+  size_t end = text.find('"', start);
+  std::string id = text.substr(start, end == std::string::npos ? 0 : end - start);
+  if (id.size() != 16 || id.find_first_not_of("0123456789abcdef") != std::string::npos) {
+    return FailedPreconditionError(path + ": device_id '" + id + "' is not 16 hex digits");
+  }
+  return id;
+}
+
+Status PrepareTier(Env* env, const TierConfig& tier) {
+  const std::string what =
+      "tier " + std::string(TierClassName(tier.tier_class)) + " (" + tier.path + ")";
+  auto info = env->Stat(tier.path);
+  if (!info.ok() && info.status().code() == StatusCode::kNotFound) {
+    return env->CreateDirectories(tier.path).WithContext(what);
+  }
+  if (!info.ok()) return info.status().WithContext(what);
+  if (info->kind == PathKind::kBlockDevice) {
+    // A raw block device holds data only; identity and metadata need a directory.
+    return Status::Ok();
+  }
+  if (info->kind != PathKind::kDirectory) {
+    return FailedPreconditionError(what + ": not a directory or block device");
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Status ValidateDeviceConfig(const DeviceConfig& config) {
+  if (config.name.empty()) return InvalidArgumentError("--device: name is required");
+  if (config.name.find_first_of(" /\t\n\"") != std::string::npos) {
+    return InvalidArgumentError("--device: '" + config.name +
+                                "' may not contain spaces, quotes or '/'");
+  }
+  if (config.tiers.empty()) {
+    return InvalidArgumentError("--tier: at least one tier is required (CLASS=PATH[:CAPACITY])");
+  }
+  std::set<TierClass> classes;
+  std::set<std::string> paths;
+  for (const TierConfig& t : config.tiers) {
+    if (!classes.insert(t.tier_class).second) {
+      return InvalidArgumentError("--tier: class '" + std::string(TierClassName(t.tier_class)) +
+                                  "' is given twice; a device has one disk group per class");
+    }
+    if (!paths.insert(t.path).second) {
+      return InvalidArgumentError("--tier: path '" + t.path + "' is used by two tiers");
+    }
+  }
+  std::set<std::string> portals;
+  for (const HostPort& p : config.portals) {
+    if (!portals.insert(p.ToString()).second) {
+      return InvalidArgumentError("--portal: '" + p.ToString() + "' is given twice");
+    }
+  }
+  return Status::Ok();
+}
+
+Result<std::unique_ptr<Device>> Device::Open(Env* env, DeviceConfig config) {
+  STRATA_RETURN_IF_ERROR(ValidateDeviceConfig(config));
+  for (const TierConfig& tier : config.tiers) STRATA_RETURN_IF_ERROR(PrepareTier(env, tier));
+
+  auto first = env->Stat(config.tiers.front().path);
+  if (!first.ok()) return first.status();
+  if (first->kind != PathKind::kDirectory) {
+    return InvalidArgumentError("--tier: the first tier ('" + config.tiers.front().path +
+                                "') must be a directory: it holds the device's metadata");
+  }
+
+  const std::string id_path = IdentityPath(config);
+  std::string device_id;
+  auto existing = env->ReadFile(id_path);
+  if (existing.ok()) {
+    STRATA_ASSIGN_OR_RETURN(device_id, ParseIdentity(*existing, id_path));
+  } else if (existing.status().code() == StatusCode::kNotFound) {
+    char hex[17];
+    std::snprintf(hex, sizeof(hex), "%016" PRIx64, env->RandomU64());
+    device_id = hex;
+    std::string json = "{\"device_id\":\"" + device_id + "\",\"name\":\"" + config.name + "\"}\n";
+    STRATA_RETURN_IF_ERROR(env->WriteFileAtomically(id_path, json));
+  } else {
+    return existing.status();
+  }
+  return std::unique_ptr<Device>(new Device(env, std::move(config), std::move(device_id)));
+}
+
+Device::Device(Env* env, DeviceConfig config, std::string device_id)
+    : env_(env),
+      config_(std::move(config)),
+      device_id_(std::move(device_id)),
+      started_(std::chrono::steady_clock::now()) {}
+
+DeviceStatus Device::Status() {
+  DeviceStatus out;
+  out.name = config_.name;
+  out.device_id = device_id_;
+  out.portals = config_.portals;
+  out.uptime_seconds = static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - started_)
+          .count());
+  bool degraded = false;
+  for (const TierConfig& tier : config_.tiers) {
+    TierStatus ts;
+    ts.config = tier;
+    auto info = env_->Stat(tier.path);
+    if (!info.ok()) {
+      ts.healthy = false;
+      ts.message = info.status().message();
+    } else if (tier.capacity_bytes) {
+      ts.capacity_bytes = *tier.capacity_bytes;
+    } else if (info->kind == PathKind::kBlockDevice) {
+      ts.capacity_bytes = info->size_bytes;
+    } else {
+      auto cap = env_->FileSystemCapacity(tier.path);
+      if (cap.ok()) {
+        ts.capacity_bytes = *cap;
+      } else {
+        ts.healthy = false;
+        ts.message = cap.status().message();
+      }
+    }
+    degraded |= !ts.healthy;
+    out.capacity_bytes += ts.capacity_bytes;
+    out.used_bytes += ts.used_bytes;
+    out.tiers.push_back(std::move(ts));
+  }
+  std::lock_guard lock(mu_);
+  out.state = state_;
+  if (degraded && state_ == DeviceState::kOnline) out.state = DeviceState::kDegraded;
+  return out;
+}
+
+}  // namespace strata::storage

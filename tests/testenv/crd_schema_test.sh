@@ -1,0 +1,226 @@
+#!/usr/bin/env bash
+# Checks Strata's CRDs against a real apiserver: every CRD under crds/ installs and becomes
+# Established, the valid sample is accepted and defaulted, every sample under crds/samples/invalid is
+# rejected with the error its `# expect-error:` lines name, and the status subresource keeps spec and
+# status apart.
+#
+# Usage: crd_schema_test.sh [ENV_FILE]
+#   ENV_FILE is DIR/env from `kube-testenv.sh up DIR`; without it KUBECONFIG must be set.
+#
+# Prints PASS/FAIL per check and a closing "N passed, N failed" line; exits 1 if any check failed.
+# Deletes the objects it created. The CRDs stay installed: applying them is idempotent and other
+# tests against the same control plane need them.
+set -euo pipefail
+
+kRepo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+readonly kRepo
+readonly kCrdDir="$kRepo/crds"
+readonly kValidSample="$kCrdDir/samples/storagedevice.yaml"
+readonly kResource=storagedevices.strata.io
+readonly kApiPath=/apis/strata.io/v1alpha1/storagedevices
+
+if (($# > 1)); then
+  echo "usage: $0 [ENV_FILE]" >&2
+  exit 2
+fi
+if (($# == 1)); then
+  # shellcheck disable=SC1090 # written by kube-testenv.sh up
+  source "$1"
+fi
+if [[ -z ${KUBECONFIG:-} ]]; then
+  echo "FAIL: no control plane: pass DIR/env from kube-testenv.sh up, or set KUBECONFIG" >&2
+  exit 2
+fi
+export KUBECONFIG
+
+passed=0
+failed=0
+pass() {
+  echo "PASS: $*"
+  passed=$((passed + 1))
+}
+fail() {
+  echo "FAIL: $*"
+  failed=$((failed + 1))
+}
+# check DESCRIPTION CMD...: one PASS or FAIL line for CMD's exit status.
+check() {
+  local what=$1
+  shift
+  if "$@"; then pass "$what"; else fail "$what"; fi
+}
+
+kc() { kubectl --request-timeout=30s "$@"; }
+
+work=$(mktemp -d)
+created=()
+cleanup() {
+  local name
+  for name in "${created[@]}"; do
+    kc delete "$kResource" "$name" --ignore-not-found >/dev/null 2>&1 || true
+  done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+# Names of the objects a manifest would create, without creating them.
+manifest_name() { kc create --dry-run=client --validate=false -f "$1" -o jsonpath='{.metadata.name}'; }
+
+# json_is FILE JQ_FILTER: true if the filter yields true; prints what it saw otherwise.
+json_is() {
+  jq -e "$2" "$1" >/dev/null && return 0
+  echo "  expected $2 in:" >&2
+  jq -c '{metadata: {generation: .metadata.generation}, spec, status}' "$1" | sed 's/^/  /' >&2
+  return 1
+}
+
+same_spec() { jq -e --slurpfile before "$1" '.spec == $before[0].spec' "$2" >/dev/null; }
+listed_in_category() { kc get strata -o name | grep -qx "storagedevice.strata.io/$1"; }
+# The object in OBJ_JSON under another name with ENDPOINT: validated and defaulted by the apiserver,
+# never stored.
+accepted_with_endpoint() { # OBJ_JSON ENDPOINT
+  jq --arg e "$2" '.spec.endpoint = $e | .metadata = {name: "sdev-dry-run"}' "$1" |
+    kc create --dry-run=server --validate=false -f - -o name >/dev/null
+}
+absent() { ! kc get "$kResource" "$1" -o name >/dev/null 2>&1; }
+
+# ---------------------------------------------------------------------------------------------------
+echo "== CRDs in ${kCrdDir#"$kRepo/"}"
+crds=()
+for file in "$kCrdDir"/*.yaml; do
+  if out=$(kc apply -f "$file" -o name 2>&1); then
+    pass "apply ${file#"$kRepo/"}"
+    crds+=("$out")
+  else
+    fail "apply ${file#"$kRepo/"}: $out"
+  fi
+done
+((${#crds[@]} > 0)) || fail "no CRD under $kCrdDir"
+for crd in "${crds[@]}"; do
+  check "$crd is Established" \
+    kc wait --for=condition=Established --timeout=60s "$crd"
+  check "$crd has its names accepted" \
+    kc wait --for=condition=NamesAccepted --timeout=10s "$crd"
+done
+
+# Established can precede the group showing up in discovery by a moment: wait for it, boundedly.
+served() {
+  local deadline=$((SECONDS + 30))
+  until kc get --raw "$kApiPath" >/dev/null 2>&1; do
+    ((SECONDS < deadline)) || return 1
+    sleep 0.2
+  done
+}
+check "$kApiPath is served" served
+
+# ---------------------------------------------------------------------------------------------------
+echo "== valid sample"
+name=$(manifest_name "$kValidSample")
+created+=("$name")
+# A leftover from an interrupted run would turn the create into AlreadyExists.
+kc delete "$kResource" "$name" --ignore-not-found >/dev/null
+# --validate=false: kubectl would otherwise check the schema itself (1.20 has no server-side field
+# validation to defer to); what is under test is the apiserver's validation.
+check "create $name from ${kValidSample#"$kRepo/"}" \
+  kc create --validate=false -f "$kValidSample"
+kc get "$kResource" "$name" -o json >"$work/obj.json"
+check "the apiserver defaulted spec.desiredState to Online" \
+  json_is "$work/obj.json" '.spec.desiredState == "Online"'
+check "spec reads back as written (endpoint, 2 tiers, int64 capacity, price)" \
+  json_is "$work/obj.json" '.spec.endpoint == "sd-01.storage.example.net:10809"
+    and (.spec.tiers | length) == 2
+    and .spec.tiers[1].capacityBytes == 16000900661248
+    and .spec.tiers[0].pricePerGiBHour == 0.00012'
+for endpoint in "[fd00::1]:10809" "192.0.2.1:3260" "localhost:1"; do
+  check "endpoint $endpoint is accepted (server-side dry run)" \
+    accepted_with_endpoint "$work/obj.json" "$endpoint"
+done
+check "short name sdev resolves" kc get sdev "$name" -o name
+check "category strata lists it" listed_in_category "$name"
+
+# ---------------------------------------------------------------------------------------------------
+echo "== invalid samples"
+for file in "$kCrdDir"/samples/invalid/*.yaml; do
+  rel=${file#"$kRepo/"}
+  bad=$(manifest_name "$file")
+  created+=("$bad")
+  kc delete "$kResource" "$bad" --ignore-not-found >/dev/null
+  if out=$(kc create --validate=false -f "$file" 2>&1); then
+    fail "$rel was accepted; it must be rejected"
+    continue
+  fi
+  pass "$rel is rejected"
+  mapfile -t expected < <(sed -n 's/^# expect-error: //p' "$file")
+  ((${#expected[@]} > 0)) || fail "$rel has no '# expect-error:' line saying why it must be rejected"
+  for want in "${expected[@]}"; do
+    if grep -qF -- "$want" <<<"$out"; then
+      pass "$rel: error names '$want'"
+    else
+      fail "$rel: error lacks '$want'; it was: $out"
+    fi
+  done
+  check "$rel left no object behind" absent "$bad"
+done
+
+# ---------------------------------------------------------------------------------------------------
+echo "== status subresource"
+kc get "$kResource" "$name" -o json >"$work/before.json"
+generation=$(jq .metadata.generation "$work/before.json")
+# A PUT to /status carrying a changed spec: the apiserver must take the status and drop the spec.
+jq '.spec.endpoint = "tampered.example.net:1"
+  | .status = {
+      phase: "Online", observedGeneration: .metadata.generation,
+      capacityBytes: 19841656643584, usedBytes: 1099511627776, dedupRatio: 1.7,
+      readIOPS: 12000, writeIOPS: 8000,
+      tiers: [{class: "ssd", capacityBytes: 3840755982336, usedBytes: 1099511627776}],
+      conditions: [{type: "Ready", status: "True", reason: "DaemonReachable", message: "ok",
+                    observedGeneration: .metadata.generation,
+                    lastTransitionTime: "2024-01-01T00:00:00Z"}]}' \
+  "$work/before.json" >"$work/status-put.json"
+check "PUT $kApiPath/$name/status" \
+  kc replace --raw "$kApiPath/$name/status" -f "$work/status-put.json" -o name
+kc get "$kResource" "$name" -o json >"$work/after-status.json"
+check "status was stored" \
+  json_is "$work/after-status.json" '.status.phase == "Online" and .status.usedBytes == 1099511627776
+    and .status.dedupRatio == 1.7 and .status.conditions[0].type == "Ready"'
+check "the status write left spec unchanged" \
+  same_spec "$work/before.json" "$work/after-status.json"
+check "the status write did not bump metadata.generation ($generation)" \
+  json_is "$work/after-status.json" ".metadata.generation == $generation"
+
+check "merge PATCH through --subresource=status" \
+  kc patch "$kResource" "$name" --subresource=status --type=merge -p '{"status":{"readIOPS":13000}}'
+kc get "$kResource" "$name" -o json >"$work/after-patch.json"
+check "patched status field stored" json_is "$work/after-patch.json" '.status.readIOPS == 13000'
+
+# The converse: a write to the main resource changes spec and ignores status.
+check "merge PATCH of spec (with a status change in the same body)" \
+  kc patch "$kResource" "$name" --type=merge \
+  -p '{"spec":{"desiredState":"Maintenance"},"status":{"phase":"Bogus"}}'
+kc get "$kResource" "$name" -o json >"$work/after-spec.json"
+check "spec.desiredState changed, status.phase did not" \
+  json_is "$work/after-spec.json" '.spec.desiredState == "Maintenance" and .status.phase == "Online"'
+check "the spec write bumped metadata.generation" \
+  json_is "$work/after-spec.json" ".metadata.generation == $((generation + 1))"
+
+if out=$(kc patch "$kResource" "$name" --subresource=status --type=merge \
+  -p '{"status":{"conditions":[{"type":"Ready","status":"Maybe"}]}}' 2>&1); then
+  fail "a condition status of Maybe was accepted"
+else
+  check "status is validated too: conditions[0].status Maybe is rejected" \
+    grep -qF 'status.conditions[0].status: Unsupported value: "Maybe"' <<<"$out"
+fi
+
+# ---------------------------------------------------------------------------------------------------
+echo "== printer columns"
+table=$(kc get "$kResource" "$name" -o wide)
+printf '  %s\n' "${table//$'\n'/$'\n'  }"
+header=$(head -n 1 <<<"$table" | tr -s ' ')
+row=$(sed -n 2p <<<"$table" | tr -s ' ')
+check "columns NAME ENDPOINT STATE READY USED DESIRED REGION AGE" \
+  test "$header" = "NAME ENDPOINT STATE READY USED DESIRED REGION AGE"
+check "row shows endpoint, phase, Ready=True from the conditions filter, used bytes, desired state" \
+  grep -q "^$name sd-01.storage.example.net:10809 Online True 1099511627776 Maintenance eu-west-1 " <<<"$row"
+
+echo "crd_schema: $passed passed, $failed failed"
+((failed == 0))
