@@ -281,7 +281,8 @@ EOF
 
 admin_token() { cut -d, -f1 "$1/tokens.csv"; }
 
-write_client_config() {
+# A subshell, for its umask: the files hold the admin token.
+write_client_config() (
   local dir=$1 server=$2 etcd=$3 token
   token=$(admin_token "$dir")
   umask 077
@@ -316,7 +317,7 @@ EOF
     printf 'export KUBECONFIG STRATA_KUBE_SERVER STRATA_KUBE_CA STRATA_KUBE_TOKEN STRATA_ETCD_ENDPOINT\n'
   } >"$dir/env.tmp"
   mv -f "$dir/env.tmp" "$dir/env"
-}
+)
 
 etcd_healthy() { curl -fsS --max-time 2 "$1/health" 2>/dev/null | grep -q '"health":"true"'; }
 

@@ -55,12 +55,13 @@ kver=${kpkg#linux-image-}
 cache=${STRATA_CACHE:-$HOME/.cache/strata}/vm/$kver
 deb=$cache/${kpkg}_${kpkg_version}_amd64.deb
 
-for tool in apt-get dpkg-deb dpkg-query depmod modprobe cpio gzip ldd sha256sum flock; do
+for tool in apt-get dpkg-deb dpkg-query depmod modprobe cpio ldd sha256sum flock; do
   command -v "$tool" >/dev/null || die "missing '$tool' (run scripts/install-deps.sh test)"
 done
 busybox=/bin/busybox
-[ -x "$busybox" ] && ! ldd "$busybox" >/dev/null 2>&1 ||
+if [ ! -x "$busybox" ] || ldd "$busybox" >/dev/null 2>&1; then
   die "$busybox is missing or not static (install busybox-static)"
+fi
 for bin in /usr/sbin/ip /usr/sbin/dmsetup; do
   [ -x "$bin" ] || die "missing $bin (install iproute2 and dmsetup)"
 done
@@ -87,6 +88,7 @@ if [ -f "$out/initrd.img" ] && [ -f "$out/kernel" ]; then # built while we waite
   exit 0
 fi
 
+rm -rf "$cache"/.build.* # left by a killed build; none can be running while we hold the lock
 work=$(mktemp -d "$cache/.build.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 
@@ -104,7 +106,9 @@ kroot=$work/kernel
 mkdir -p "$kroot"
 dpkg-deb -x "$deb" "$kroot"
 kmods=$kroot/lib/modules/$kver
-[ -f "$kroot/boot/vmlinuz-$kver" ] && [ -d "$kmods" ] || die "$deb does not hold kernel $kver"
+if [ ! -f "$kroot/boot/vmlinuz-$kver" ] || [ ! -d "$kmods" ]; then
+  die "$deb does not hold kernel $kver"
+fi
 depmod -b "$kroot" "$kver"
 
 img=$work/image
@@ -164,13 +168,14 @@ if [ ! -f "$cache/vmlinux" ] && [ ! -f "$cache/vmlinuz" ]; then
     cp "$kimg" "$cache/vmlinuz"
   fi
 fi
-for k in vmlinux vmlinuz; do
-  [ -f "$cache/$k" ] && { ln "$cache/$k" "$img/kernel" 2>/dev/null || cp "$cache/$k" "$img/kernel"; }
-done
+kfile=$cache/vmlinux
+[ -f "$kfile" ] || kfile=$cache/vmlinuz
+ln "$kfile" "$img/kernel" 2>/dev/null || cp "$kfile" "$img/kernel"
 {
   echo "kernel_deb=$KERNEL_DEB"
   echo "kver=$kver"
   echo "hash=$hash"
+  echo "kernel=$(basename "$kfile")"
   echo "modules=$(cd "$root/lib/modules/$kver" && find . -name '*.ko*' | wc -l)"
   echo "$pkg_versions"
 } >"$img/manifest.txt"

@@ -1,4 +1,5 @@
 #!/bin/busybox sh
+# shellcheck shell=dash
 # /init of the VM tier's initramfs (copied in by build-vm.sh; runs as PID 1 under busybox).
 #
 # Contract with run-in-vm.sh, all through the read-write 9p share (mount tag "share"):
@@ -7,8 +8,9 @@
 #   share/cmd.sh    POSIX sh script written by the host: exports, cd to the host's cwd, exec CMD ARGS
 #   share/rc        written here: CMD's exit status (absent = the guest died before CMD finished)
 #   share/boot-error  written here when the guest could not set up the chroot
-# The host root arrives read-only over 9p (mount tag "hostroot"); kernel-owned and scratch
-# filesystems are mounted on top of it so the host's userland runs unchanged under this kernel.
+# The host root arrives read-only over 9p (mount tag "hostroot"), gets a tmpfs overlay so it is
+# writable (host paths under /tmp, build trees, /etc all stay where they are; changes vanish at
+# poweroff) and fresh proc/sys/dev/run mounts, so the host's userland runs unchanged here.
 #
 # Traps: busybox ash runs its own applets before $PATH (so `ip` here is busybox's, not iproute2's:
 # use /usr/sbin/ip); virtio_pci must be loaded before 9pnet_virtio; bonding/dummy would create
@@ -98,7 +100,7 @@ mkdir -p "$H$hostpath" 2>/dev/null
 mount --bind /share "$H$hostpath" || die "cannot bind the share at $hostpath"
 
 wait "$modules_pid"
-say "running $(tail -n 1 /share/cmd.sh)"
+say "running the command from share/cmd.sh"
 term=${TERM:-dumb}
 [ "$term" = linux ] && term=dumb
 # stdin from /dev/null: nothing feeds the serial console, a read would hang until the timeout.

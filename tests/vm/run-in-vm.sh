@@ -37,7 +37,7 @@ smp=${STRATA_VM_SMP:-2}
 for v in timeout_s mem smp; do
   [[ ${!v} =~ ^[1-9][0-9]*$ ]] || die "$v must be a positive integer, got '${!v}'"
 done
-qemu=qemu-system-x86_64
+qemu="qemu-system-x86_64"
 command -v "$qemu" >/dev/null || die "missing $qemu (run scripts/install-deps.sh test)"
 
 image=$("$here/build-vm.sh") || die "could not prepare the VM image (tests/vm/build-vm.sh)"
@@ -45,6 +45,7 @@ image=$("$here/build-vm.sh") || die "could not prepare the VM image (tests/vm/bu
 share=$(mktemp -d "${TMPDIR:-/tmp}/strata-vm.XXXXXX")
 case $share in *$'\n'* | *,*) die "unusable share path (newline or comma): $share" ;; esac
 vm_pid=
+# shellcheck disable=SC2317  # invoked by the EXIT trap
 cleanup() {
   if [ -n "$vm_pid" ]; then
     kill -TERM "$vm_pid" 2>/dev/null || true
@@ -82,7 +83,7 @@ vm=(
   "$qemu" -accel tcg -cpu max -smp "$smp" -m "$mem"
   -nodefaults -no-user-config -display none -monitor none -serial stdio -no-reboot
   -kernel "$image/kernel" -initrd "$image/initrd.img" -append "$append"
-  -virtfs local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap
+  -virtfs "local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap"
   -virtfs "local,path=$share,mount_tag=share,security_model=none"
 )
 
