@@ -49,6 +49,27 @@ die() {
 }
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+
+# The pin is what we test with; when the mirror no longer carries it (the security archive
+# keeps only its newest ABI) and no cached copy exists, fall back to the newest Debian 6.1
+# kernel the mirror has, loudly, so a fresh machine still gets a VM tier.
+resolve_kernel() {
+  local pinned=$1 p=${1%%=*} v=${1#*=}
+  if ls "${STRATA_CACHE:-$HOME/.cache/strata}/vm/${p#linux-image-}/${p}_${v}_amd64.deb" >/dev/null 2>&1 ||
+    [ -n "$(apt-cache madison "$p" 2>/dev/null | awk -v v="$v" '$3 == v')" ]; then
+    echo "$pinned"
+    return
+  fi
+  local newest
+  newest=$(apt-cache search --names-only '^linux-image-6\.1\.0-[0-9]+-amd64$' 2>/dev/null |
+    awk '{print $1}' | sort -V | tail -n 1)
+  [ -n "$newest" ] || die "kernel $pinned is not in the mirror and no linux-image-6.1.0-N-amd64 is (run apt-get update)"
+  local nv
+  nv=$(apt-cache madison "$newest" | awk '{print $3}' | sort -V | tail -n 1)
+  log "warning: pinned $pinned is gone from the mirror; using $newest=$nv (bump KERNEL_DEB)"
+  echo "$newest=$nv"
+}
+KERNEL_DEB=$(resolve_kernel "$KERNEL_DEB")
 kpkg=${KERNEL_DEB%%=*}
 kpkg_version=${KERNEL_DEB#*=}
 kver=${kpkg#linux-image-}
