@@ -1,0 +1,57 @@
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+
+namespace strata::storage {
+
+enum class IoKind { kRead = 0, kWrite, kFlush, kTrim, kWriteZeroes };
+inline constexpr int kIoKinds = 5;
+
+// Counters and latency histograms for one LUN, recorded by the data path.
+//
+// Thread-safe and lock-free: Record() is called on every request from many threads
+// (relaxed atomics; a Snapshot may be a few requests behind, never torn per field).
+class LunIoStats {
+ public:
+  // Log-linear latency buckets: 8 sub-buckets per power of two of nanoseconds, so a
+  // reported percentile is within 12.5 % of the true value.
+  static constexpr int kSubBuckets = 8;
+  static constexpr int kBuckets = 64 * kSubBuckets;
+
+  struct KindSnapshot {
+    uint64_t ops = 0;
+    uint64_t bytes = 0;
+    uint64_t errors = 0;
+    // Percentiles of latency in nanoseconds (0 when no ops).
+    uint64_t p50_ns = 0;
+    uint64_t p90_ns = 0;
+    uint64_t p99_ns = 0;
+    uint64_t p999_ns = 0;
+    uint64_t max_ns = 0;
+  };
+  struct Snapshot {
+    std::array<KindSnapshot, kIoKinds> kinds;
+    const KindSnapshot& of(IoKind k) const { return kinds[static_cast<int>(k)]; }
+  };
+
+  void Record(IoKind kind, uint64_t bytes, std::chrono::nanoseconds latency, bool ok);
+  Snapshot Take() const;
+
+  static int BucketFor(uint64_t ns);
+  static uint64_t BucketUpperBound(int bucket);
+
+ private:
+  struct PerKind {
+    std::atomic<uint64_t> ops{0};
+    std::atomic<uint64_t> bytes{0};
+    std::atomic<uint64_t> errors{0};
+    std::atomic<uint64_t> max_ns{0};
+    std::array<std::atomic<uint64_t>, kBuckets> buckets{};
+  };
+  std::array<PerKind, kIoKinds> kinds_;
+};
+
+}  // namespace strata::storage

@@ -1,0 +1,77 @@
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "strata/common/result.h"
+
+namespace strata::storage {
+
+class LunIoStats;
+
+// A LUN as the data path sees it: a byte-addressed block device. The NBD server
+// and the migration engine speak to LUNs only through this interface.
+//
+// Thread-safe: any number of requests may be in flight at once, from any number
+// of connections. Overlapping writes in flight at the same time land in some
+// order, per block (the granularity at which a shared multi-writer LUN is safe).
+//
+// Durability contract (the NBD one): a completed Write/WriteZeroes/Trim may be lost
+// by a crash until a later Flush completes, or unless it was sent with fua=true, in
+// which case it is durable when the call returns. Flush makes every write that
+// completed before it was called durable, whichever connection sent it.
+//
+// Errors: OUT_OF_RANGE for a range past the end, INVALID_ARGUMENT for a bad length,
+// RESOURCE_EXHAUSTED when the tier is full (NBD ENOSPC), UNAVAILABLE while the LUN
+// is being deleted, INTERNAL for I/O errors (NBD EIO).
+class Volume {
+ public:
+  virtual ~Volume() = default;
+
+  virtual uint64_t size_bytes() const = 0;
+  // The block size of the backing store: reads and writes of whole aligned blocks
+  // are fastest; any byte range is accepted.
+  virtual uint32_t block_size() const = 0;
+  virtual bool read_only() const = 0;
+
+  virtual Status Read(uint64_t offset, std::span<char> out) = 0;
+  virtual Status Write(uint64_t offset, std::span<const char> data, bool fua) = 0;
+  virtual Status WriteZeroes(uint64_t offset, uint64_t length, bool fua) = 0;
+  // Discards the range: it reads back as zeroes and its space is freed.
+  virtual Status Trim(uint64_t offset, uint64_t length) = 0;
+  virtual Status Flush() = 0;
+
+  // Per-LUN I/O statistics the data path records into. Never null.
+  virtual LunIoStats* io_stats() = 0;
+};
+
+// Who is connecting, as the export layer sees it.
+struct ClientInfo {
+  std::string peer_address;    // IP of the client, no port ("10.0.0.7", "::1")
+  std::string portal_address;  // HOST:PORT of the portal the client reached
+};
+
+struct ExportInfo {
+  std::string name;
+  std::string description;
+  uint64_t size_bytes = 0;
+};
+
+// Resolves NBD export names to LUNs and enforces each LUN's access list (the
+// logical network perimeter). Thread-safe.
+class ExportCatalog {
+ public:
+  virtual ~ExportCatalog() = default;
+
+  // The exports this client may see (NBD_OPT_LIST).
+  virtual std::vector<ExportInfo> List(const ClientInfo& client) = 0;
+  // NOT_FOUND for an unknown name, PERMISSION_DENIED when the client is not on
+  // the LUN's access list, UNAVAILABLE when the LUN exists but cannot serve now.
+  virtual Result<std::shared_ptr<Volume>> Open(std::string_view name, const ClientInfo& client) = 0;
+};
+
+}  // namespace strata::storage
