@@ -112,6 +112,9 @@ cmd_build() (
   local work
   work=$(mktemp -d "$kCacheDir/.build.XXXXXX")
   trap 'rm -rf "$work"' EXIT
+  # Bash skips EXIT traps when a signal kills it; turn the usual ones into an exit.
+  trap 'exit 130' INT
+  trap 'exit 143' TERM
 
   local start_ms
   start_ms=$(now_ms)
@@ -197,6 +200,11 @@ stop() {
       while is_ours "$pid" "$dir" && (($(now_ms) < deadline)); do sleep 0.1; done
       ! is_ours "$pid" "$dir" || die "$name (pid $pid) survived KILL"
     fi
+    # Once `up` has exited the daemon is an orphan, and its zombie lingers until PID 1 reaps it (up to
+    # ~1 s under some container inits). It holds nothing, but give it a moment so that callers
+    # checking with pgrep see nothing left.
+    deadline=$(($(now_ms) + 3000))
+    while [[ -e /proc/$pid ]] && (($(now_ms) < deadline)); do sleep 0.1; done
     log "stopped $name (pid $pid)"
   fi
   rm -f "$dir/$name.pid" "$dir/$name.pid.tmp"
@@ -261,21 +269,20 @@ extendedKeyUsage = serverAuth
 subjectAltName = IP:127.0.0.1, DNS:localhost
 authorityKeyIdentifier = keyid
 EOF
-  local ssl=(openssl)
-  "${ssl[@]}" req -x509 -config "$dir/openssl.cnf" -extensions ca_ext -newkey rsa:2048 -nodes \
+  openssl req -x509 -config "$dir/openssl.cnf" -extensions ca_ext -newkey rsa:2048 -nodes \
     -subj /CN=strata-testenv-ca -days 365 -keyout "$dir/ca.key" -out "$dir/ca.crt" 2>/dev/null
-  "${ssl[@]}" req -new -config "$dir/openssl.cnf" -newkey rsa:2048 -nodes \
+  openssl req -new -config "$dir/openssl.cnf" -newkey rsa:2048 -nodes \
     -subj /CN=localhost -keyout "$dir/tls.key" -out "$dir/tls.csr" 2>/dev/null
-  "${ssl[@]}" x509 -req -in "$dir/tls.csr" -CA "$dir/ca.crt" -CAkey "$dir/ca.key" \
-    -set_serial "0x$("${ssl[@]}" rand -hex 16)" -days 365 \
+  openssl x509 -req -in "$dir/tls.csr" -CA "$dir/ca.crt" -CAkey "$dir/ca.key" \
+    -set_serial "0x$(openssl rand -hex 16)" -days 365 \
     -extfile "$dir/openssl.cnf" -extensions server_ext -out "$dir/tls.crt" 2>/dev/null
   rm -f "$dir/tls.csr"
   # Service-account tokens: the apiserver signs with the private key and verifies with the public one.
-  "${ssl[@]}" genrsa -out "$dir/sa.key" 2048 2>/dev/null
-  "${ssl[@]}" rsa -in "$dir/sa.key" -pubout -out "$dir/sa.pub" 2>/dev/null
+  openssl genrsa -out "$dir/sa.key" 2048 2>/dev/null
+  openssl rsa -in "$dir/sa.key" -pubout -out "$dir/sa.pub" 2>/dev/null
   # Static token auth: one admin in system:masters, which RBAC's bootstrap policy lets do anything.
   local token
-  token=$("${ssl[@]}" rand -hex 32)
+  token=$(openssl rand -hex 32)
   printf '%s,strata-admin,strata-admin,"system:masters"\n' "$token" >"$dir/tokens.csv"
 )
 
@@ -361,9 +368,13 @@ show_logs() {
 
 # Starts etcd and the apiserver once on fresh ports. Returns 0 when ready, 3 when a port was taken
 # under us (worth another try with new ports), 1 on any other failure.
+# Callers test its status, which turns `set -e` off in here: check each step.
 start_control_plane() {
   local dir=$1 bin=$2 etcd_port peer_port api_port rc
-  read -r etcd_port peer_port api_port < <(free_ports 3)
+  if ! read -r etcd_port peer_port api_port < <(free_ports 3) || [[ -z $api_port ]]; then
+    log "could not pick free loopback ports"
+    return 1
+  fi
   local etcd="http://127.0.0.1:$etcd_port" server="https://127.0.0.1:$api_port"
 
   # Every `up` starts from an empty cluster.
@@ -377,7 +388,7 @@ start_control_plane() {
     return 1
   fi
 
-  write_client_config "$dir" "$server" "$etcd"
+  write_client_config "$dir" "$server" "$etcd" || return 1
   local start_ms
   start_ms=$(now_ms)
   start_apiserver "$dir" "$bin" "$etcd_port" "$api_port"
@@ -428,16 +439,18 @@ cmd_up() {
   trap 'exit 143' TERM
   trap 'up_failed "$dir"' EXIT
   generate_credentials "$dir"
+  # Failures leave the daemons running until up_failed has shown their logs: stopped first, the
+  # apiserver would bury the cause under the goroutine dump it writes when TERM hits it mid-start.
   local attempt rc
-  for ((attempt = 1; attempt <= kPortAttempts; attempt++)); do
+  for ((attempt = 1; ; attempt++)); do
     rc=0
     start_control_plane "$dir" "$bin" || rc=$?
     ((rc == 0)) && break
-    stop_all "$dir"
     ((rc == 3)) || die "control plane in $dir did not come up"
+    ((attempt < kPortAttempts)) || die "ports were taken under us $kPortAttempts times in a row"
     log "a port was taken by someone else meanwhile; retrying with new ports ($attempt/$kPortAttempts)"
+    stop_all "$dir"
   done
-  ((rc == 0)) || die "no free ports after $kPortAttempts attempts"
   trap - EXIT INT TERM
   log "up: export KUBECONFIG=$dir/kubeconfig (or: source $dir/env)"
 }
@@ -445,6 +458,7 @@ cmd_up() {
 up_failed() {
   local rc=$? dir=$1
   ((rc != 0)) || return 0
+  log "up failed; stopping what it started"
   show_logs "$dir"
   stop_all "$dir"
   rm -f "$dir/env"
