@@ -62,12 +62,12 @@ TEST(DeviceTest, DamagedIdentityIsRefusedNotReplaced) {
 
 TEST(DeviceTest, BlockDeviceTierUsesItsSize) {
   MemEnv env;
-  env.AddBlockDevice("/dev/sdb", 7ull << 30);
+  env.AddBlockDevice("/dev/sdb", 7ull << 20);
   DeviceConfig c = TwoTierConfig();
   c.tiers[1] = *ParseTierFlag("sata=/dev/sdb");
   auto dev = Device::Open(&env, c);
   ASSERT_TRUE(dev.ok()) << dev.status().ToString();
-  EXPECT_EQ((*dev)->Status().tiers[1].capacity_bytes, 7ull << 30);
+  EXPECT_EQ((*dev)->Status().tiers[1].capacity_bytes, 7ull << 20);
 }
 
 TEST(DeviceTest, WriteFailureIsReported) {

@@ -7,13 +7,82 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstring>
+#include <memory>
 #include <random>
+#include <string>
 
 #include "strata/common/env.h"
 #include "strata/common/file_util.h"
 
 namespace strata {
 namespace {
+
+class PosixFile final : public File {
+ public:
+  PosixFile(int fd, std::string path) : fd_(fd), path_(std::move(path)) {}
+  ~PosixFile() override { ::close(fd_); }
+
+  Status ReadAt(uint64_t offset, std::span<char> out) override {
+    size_t done = 0;
+    while (done < out.size()) {
+      ssize_t n =
+          ::pread(fd_, out.data() + done, out.size() - done, static_cast<off_t>(offset + done));
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        return ErrnoError("pread " + path_, errno);
+      }
+      if (n == 0) {  // past the end: a sparse file reads as zeros
+        std::memset(out.data() + done, 0, out.size() - done);
+        break;
+      }
+      done += static_cast<size_t>(n);
+    }
+    return Status::Ok();
+  }
+
+  Status WriteAt(uint64_t offset, std::span<const char> data) override {
+    size_t done = 0;
+    while (done < data.size()) {
+      ssize_t n =
+          ::pwrite(fd_, data.data() + done, data.size() - done, static_cast<off_t>(offset + done));
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        return ErrnoError("pwrite " + path_, errno);
+      }
+      done += static_cast<size_t>(n);
+    }
+    return Status::Ok();
+  }
+
+  Status Sync() override {
+    if (::fdatasync(fd_) != 0) return ErrnoError("fdatasync " + path_, errno);
+    return Status::Ok();
+  }
+
+  Result<uint64_t> Size() override {
+    struct stat st {};
+    if (::fstat(fd_, &st) != 0) return ErrnoError("fstat " + path_, errno);
+    if (S_ISBLK(st.st_mode)) {
+      uint64_t bytes = 0;
+      if (::ioctl(fd_, BLKGETSIZE64, &bytes) != 0)
+        return ErrnoError("BLKGETSIZE64 " + path_, errno);
+      return bytes;
+    }
+    return static_cast<uint64_t>(st.st_size);
+  }
+
+  Status Truncate(uint64_t size) override {
+    if (::ftruncate(fd_, static_cast<off_t>(size)) != 0) {
+      return ErrnoError("ftruncate " + path_, errno);
+    }
+    return Status::Ok();
+  }
+
+ private:
+  const int fd_;
+  const std::string path_;
+};
 
 class PosixEnv final : public Env {
  public:
@@ -54,6 +123,18 @@ class PosixEnv final : public Env {
     struct statvfs vfs {};
     if (::statvfs(path.c_str(), &vfs) != 0) return ErrnoError("statvfs " + path, errno);
     return static_cast<uint64_t>(vfs.f_blocks) * vfs.f_frsize;
+  }
+
+  Result<std::unique_ptr<File>> OpenFile(const std::string& path, bool create) override {
+    int flags = O_RDWR | O_CLOEXEC | (create ? O_CREAT : 0);
+    int fd = ::open(path.c_str(), flags, 0600);
+    if (fd < 0) return ErrnoError("open " + path, errno);
+    return std::unique_ptr<File>(new PosixFile(fd, path));
+  }
+
+  Status RemoveFile(const std::string& path) override {
+    if (::unlink(path.c_str()) != 0) return ErrnoError("unlink " + path, errno);
+    return Status::Ok();
   }
 
   uint64_t RandomU64() override {

@@ -1,6 +1,8 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -9,6 +11,19 @@
 namespace strata {
 
 enum class PathKind { kDirectory, kBlockDevice, kRegularFile, kOther };
+
+// A file addressed by offset: data files of the block store and journals.
+// Thread-safe: ReadAt/WriteAt on distinct ranges may run concurrently (pread/pwrite).
+class File {
+ public:
+  virtual ~File() = default;
+  virtual Status ReadAt(uint64_t offset, std::span<char> out) = 0;  // short read past EOF: zeros
+  virtual Status WriteAt(uint64_t offset, std::span<const char> data) = 0;
+  // Makes every completed WriteAt durable (fdatasync).
+  virtual Status Sync() = 0;
+  virtual Result<uint64_t> Size() = 0;
+  virtual Status Truncate(uint64_t size) = 0;
+};
 
 struct PathInfo {
   PathKind kind = PathKind::kOther;
@@ -35,6 +50,11 @@ class Env {
   virtual Status WriteFileAtomically(const std::string& path, std::string_view contents) = 0;
   // Total bytes of the file system holding `path` (statvfs f_blocks * f_frsize).
   virtual Result<uint64_t> FileSystemCapacity(const std::string& path) = 0;
+  // Opens `path` for reading and writing; with create, makes it when missing.
+  // A block device opens as a File of its size.
+  virtual Result<std::unique_ptr<File>> OpenFile(const std::string& path, bool create) = 0;
+  // NOT_FOUND when missing.
+  virtual Status RemoveFile(const std::string& path) = 0;
   // Random bits from the kernel, for identities.
   virtual uint64_t RandomU64() = 0;
 };

@@ -1,0 +1,149 @@
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "strata/common/env.h"
+#include "strata/common/result.h"
+#include "strata/storage/tier_config.h"
+#include "strata/storage/volume.h"
+
+namespace strata::storage {
+
+namespace engine {
+class EngineImpl;
+}
+
+struct LunSpec {
+  std::string name;
+  uint64_t size_bytes = 0;
+  std::optional<TierClass> tier;  // unset: the device's first tier
+  bool dedup = false;
+  std::string owner;  // tenant or namespace, for metering and access control
+  // Client IPs or CIDRs allowed to connect; "*" allows any; empty allows none.
+  std::vector<std::string> allowed_clients = {"*"};
+};
+
+struct SpaceStats {
+  uint64_t logical_bytes = 0;  // mapped (non-hole) bytes as clients see them
+  uint64_t unique_bytes = 0;   // physical bytes; a shared block counts 1/refs to each user
+  double ratio() const {
+    return unique_bytes ? static_cast<double>(logical_bytes) / static_cast<double>(unique_bytes)
+                        : 1.0;
+  }
+};
+
+struct TierMove {
+  enum class State { kNone, kRunning, kDone, kCancelled, kFailed };
+  State state = State::kNone;
+  TierClass from = TierClass::kSsd;
+  TierClass to = TierClass::kSsd;
+  uint64_t bytes_copied = 0;
+  uint64_t bytes_total = 0;
+  double bytes_per_second = 0;
+  std::string message;  // why it failed or was cancelled
+};
+
+struct LunInfo {
+  std::string name;
+  uint64_t id = 0;
+  std::string wwn;  // "naa.3" + 15 hex digits: NAA type 3, locally assigned
+  uint64_t size_bytes = 0;
+  TierClass tier = TierClass::kSsd;
+  bool dedup = false;
+  std::string owner;
+  std::vector<std::string> allowed_clients;
+  uint64_t created_unix = 0;
+  SpaceStats space;
+  TierMove move;
+};
+
+struct TierUsage {
+  TierClass tier_class = TierClass::kSsd;
+  uint64_t capacity_bytes = 0;
+  uint64_t used_bytes = 0;  // slots holding data
+  uint64_t indexed_blocks = 0;
+  uint64_t index_memory_bytes = 0;
+};
+
+struct EngineOptions {
+  std::string state_dir;  // journal and snapshot; usually the first tier's directory
+  std::vector<TierConfig> tiers;
+  // Capacity per tier in bytes, resolved by the caller (configured or measured).
+  std::vector<uint64_t> tier_capacity_bytes;
+  uint64_t device_id = 0;      // seeds WWNs
+  uint32_t block_size = 4096;  // 4 KiB to 64 KiB, a power of two
+  // Write a snapshot and truncate the journal once it passes this size.
+  uint64_t checkpoint_bytes = 64ull << 20;
+  // Flush on our own once this many metadata changes wait for a client FLUSH, to
+  // bound memory and recovery work.
+  size_t max_unflushed_records = 1 << 16;
+  // Tests only: replaces XXH3-128 as the block fingerprint, e.g. with a constant
+  // to prove that colliding fingerprints never share different data.
+  std::function<std::pair<uint64_t, uint64_t>(const void*, size_t)> fingerprint_for_test;
+};
+
+// The LUN engine of one device: thin LUNs over per-tier block stores, inline
+// dedup, a metadata journal, live moves between tiers. Implements ExportCatalog so
+// the NBD server serves its LUNs directly.
+//
+// Thread-safe. Durability: see Volume. LUN create/delete/resize/access changes are
+// durable when the call returns.
+class Engine final : public ExportCatalog {
+ public:
+  static Result<std::unique_ptr<Engine>> Open(Env* env, EngineOptions options);
+  ~Engine() override;
+
+  // Idempotent: the same spec again returns the existing LUN; the same name with a
+  // different size, tier, dedup or owner is ALREADY_EXISTS.
+  Result<LunInfo> CreateLun(const LunSpec& spec);
+  // NOT_FOUND when absent. Open volumes start failing with UNAVAILABLE.
+  Status DeleteLun(const std::string& name);
+  // Grow only: a smaller size is INVALID_ARGUMENT (shrinking loses data).
+  Result<LunInfo> ResizeLun(const std::string& name, uint64_t new_size_bytes);
+  Result<LunInfo> SetAccess(const std::string& name, std::vector<std::string> allowed_clients);
+  Result<LunInfo> GetLun(const std::string& name);
+  std::vector<LunInfo> ListLuns();
+
+  // Space per owner and for the whole device.
+  std::map<std::string, SpaceStats> OwnerSpace();
+  SpaceStats DeviceSpace();
+  std::vector<TierUsage> Tiers();
+
+  // Moves a LUN to another tier of this device while I/O continues: new writes go
+  // to the target at once; a background copy moves the rest, verifying each block
+  // before switching it; the source blocks are freed. FAILED_PRECONDITION when a
+  // move is already running; a move to the LUN's own tier is a no-op.
+  Status StartTierMove(const std::string& name, TierClass target);
+  // Stops a running move and moves already-copied blocks back: the LUN ends whole
+  // on its source tier.
+  Status CancelTierMove(const std::string& name);
+  // Blocks until the LUN's move ends (tests, CLI --wait).
+  Result<TierMove> WaitTierMove(const std::string& name);
+
+  Result<std::shared_ptr<Volume>> OpenVolume(const std::string& name);
+  // Makes every completed write durable.
+  Status Flush();
+
+  // ExportCatalog.
+  std::vector<ExportInfo> List(const ClientInfo& client) override;
+  Result<std::shared_ptr<Volume>> Open(std::string_view name, const ClientInfo& client) override;
+
+ private:
+  explicit Engine(std::unique_ptr<engine::EngineImpl> impl);
+  std::unique_ptr<engine::EngineImpl> impl_;
+};
+
+// True when `client_ip` matches an entry of `allowed` ("*", an IP, or a CIDR).
+bool ClientAllowed(const std::vector<std::string>& allowed, const std::string& client_ip);
+
+// Checks entries are "*", IPs or CIDRs; names the bad entry.
+Status ValidateAllowedClients(const std::vector<std::string>& allowed);
+
+}  // namespace strata::storage

@@ -1,0 +1,983 @@
+#include <algorithm>
+#include <chrono>
+#include <cinttypes>
+#include <cstdio>
+#include <cstring>
+#include <ctime>
+
+#define XXH_INLINE_ALL
+#include <xxhash.h>
+
+#include "engine_impl.h"
+
+namespace strata::storage {
+namespace engine {
+namespace {
+
+constexpr uint32_t kIndexedBit = 0x80000000u;
+constexpr uint32_t kCountMask = 0x7fffffffu;
+constexpr char kSnapshotMagic[8] = {'S', 'T', 'R', 'S', 'N', 'A', 'P', '1'};
+
+bool IsZero(const char* p, size_t n) {
+  // Compare in words; blocks are 4-64 KiB and 8-byte aligned in practice.
+  static const char kZeros[4096] = {};
+  while (n >= sizeof(kZeros)) {
+    if (std::memcmp(p, kZeros, sizeof(kZeros)) != 0) return false;
+    p += sizeof(kZeros);
+    n -= sizeof(kZeros);
+  }
+  return std::memcmp(p, kZeros, n) == 0;
+}
+
+Status ValidateName(const std::string& name) {
+  if (name.empty() || name.size() > 128) {
+    return InvalidArgumentError("name: must be 1-128 characters, got " +
+                                std::to_string(name.size()));
+  }
+  for (char c : name) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '-' || c == '_' || c == '.';
+    if (!ok) {
+      return InvalidArgumentError("name: '" + name +
+                                  "' may only hold letters, digits, '-', '_' and '.'");
+    }
+  }
+  return Status::Ok();
+}
+
+std::string MakeWwn(uint64_t device_id, uint64_t lun_id, uint64_t created) {
+  uint64_t parts[3] = {device_id, lun_id, created};
+  uint64_t h = XXH3_64bits(parts, sizeof(parts)) & ((1ull << 60) - 1);
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "naa.3%015" PRIx64, h);
+  return buf;
+}
+
+// A LUN as the data path sees it. With a client IP, every request re-checks the
+// access list, so revoking a client (ControllerUnpublish) stops its I/O at once.
+class LunVolume final : public Volume {
+ public:
+  LunVolume(EngineImpl* engine, std::shared_ptr<Lun> lun, std::optional<std::string> client_ip)
+      : engine_(engine), lun_(std::move(lun)), client_ip_(std::move(client_ip)) {}
+
+  uint64_t size_bytes() const override { return lun_->size_bytes.load(); }
+  uint32_t block_size() const override { return engine_->block_size(); }
+  bool read_only() const override { return false; }
+
+  Status Read(uint64_t offset, std::span<char> out) override {
+    STRATA_RETURN_IF_ERROR(Check());
+    return engine_->Read(*lun_, offset, out);
+  }
+  Status Write(uint64_t offset, std::span<const char> data, bool fua) override {
+    STRATA_RETURN_IF_ERROR(Check());
+    return engine_->Write(*lun_, offset, data, fua);
+  }
+  Status WriteZeroes(uint64_t offset, uint64_t length, bool fua) override {
+    STRATA_RETURN_IF_ERROR(Check());
+    return engine_->Zero(*lun_, offset, length, fua);
+  }
+  Status Trim(uint64_t offset, uint64_t length) override {
+    STRATA_RETURN_IF_ERROR(Check());
+    return engine_->Zero(*lun_, offset, length, false);
+  }
+  Status Flush() override {
+    STRATA_RETURN_IF_ERROR(Check());
+    return engine_->Flush();
+  }
+  LunIoStats* io_stats() override { return &lun_->stats; }
+
+ private:
+  Status Check() {
+    if (lun_->deleted.load()) return UnavailableError("LUN " + lun_->rec.name + " was deleted");
+    if (client_ip_ && !engine_->StillAllowed(*lun_, *client_ip_)) {
+      return PermissionDeniedError("client " + *client_ip_ + " is no longer allowed on LUN " +
+                                   lun_->rec.name);
+    }
+    return Status::Ok();
+  }
+
+  EngineImpl* const engine_;
+  const std::shared_ptr<Lun> lun_;
+  const std::optional<std::string> client_ip_;
+};
+
+}  // namespace
+
+EngineImpl::EngineImpl(Env* env, EngineOptions options)
+    : env_(env), options_(std::move(options)), bs_(options_.block_size) {}
+
+EngineImpl::~EngineImpl() {
+  stopping_ = true;
+  std::vector<std::thread> movers;
+  {
+    std::lock_guard lock(movers_mu_);
+    movers.swap(movers_);
+  }
+  for (auto& t : movers) t.join();
+  (void)FlushInternal(false);
+}
+
+Result<int> EngineImpl::TierIndex(TierClass c) const {
+  for (size_t i = 0; i < tiers_.size(); ++i) {
+    if (tiers_[i].config.tier_class == c) return static_cast<int>(i);
+  }
+  std::string have;
+  for (const auto& t : tiers_) {
+    have += (have.empty() ? "" : ", ") + std::string(TierClassName(t.config.tier_class));
+  }
+  return InvalidArgumentError("tier: '" + std::string(TierClassName(c)) +
+                              "' is not a disk group of this device (it has: " + have + ")");
+}
+
+Status EngineImpl::Load() {
+  const uint32_t bs = bs_;
+  if (bs < 4096 || bs > 65536 || (bs & (bs - 1)) != 0) {
+    return InvalidArgumentError("block_size: " + std::to_string(bs) +
+                                " is not a power of two from 4096 to 65536");
+  }
+  if (options_.tiers.empty()) return InvalidArgumentError("tiers: at least one is required");
+  if (options_.tier_capacity_bytes.size() != options_.tiers.size()) {
+    return InvalidArgumentError("tier_capacity_bytes: one entry per tier is required");
+  }
+  tiers_.resize(options_.tiers.size());
+  for (size_t i = 0; i < tiers_.size(); ++i) {
+    TierStore& t = tiers_[i];
+    t.config = options_.tiers[i];
+    STRATA_ASSIGN_OR_RETURN(PathInfo info, env_->Stat(t.config.path));
+    std::string data_path =
+        info.kind == PathKind::kBlockDevice ? t.config.path : t.config.path + "/blocks.dat";
+    STRATA_ASSIGN_OR_RETURN(t.file, env_->OpenFile(data_path, true));
+    t.capacity_slots = options_.tier_capacity_bytes[i] / bs;
+  }
+
+  // Snapshot, then the journal generation that follows it.
+  uint64_t gen = 1;
+  std::map<BlockRef, bool> indexed_refs;
+  ReplayHandlers h;
+  h.on_lun = [&](const LunRecord& r) {
+    auto it = by_id_.find(r.id);
+    std::shared_ptr<Lun> lun;
+    if (it == by_id_.end()) {
+      lun = std::make_shared<Lun>();
+      by_id_[r.id] = lun;
+    } else {
+      lun = it->second;
+      if (lun->rec.name != r.name) by_name_.erase(lun->rec.name);
+    }
+    lun->rec = r;
+    lun->size_bytes = r.size_bytes;
+    lun->map.Resize((r.size_bytes + bs - 1) / bs);
+    by_name_[r.name] = lun;
+    next_lun_id_ = std::max(next_lun_id_, r.id + 1);
+  };
+  h.on_delete = [&](uint64_t id) {
+    auto it = by_id_.find(id);
+    if (it == by_id_.end()) return;
+    by_name_.erase(it->second->rec.name);
+    by_id_.erase(it);
+    next_lun_id_ = std::max(next_lun_id_, id + 1);
+  };
+  h.on_map = [&](const MapRecord& m) {
+    auto it = by_id_.find(m.lun_id);
+    if (it == by_id_.end() || m.lba >= it->second->map.blocks()) return;
+    it->second->map.Set(m.lba, m.ref);
+    if (m.ref != kHole) indexed_refs[m.ref] = m.indexed;
+  };
+
+  auto snap = env_->ReadFile(SnapshotPath());
+  if (snap.ok()) {
+    if (snap->size() < 16 || std::memcmp(snap->data(), kSnapshotMagic, 8) != 0) {
+      return Status(StatusCode::kDataLoss, SnapshotPath() + ": not a Strata snapshot");
+    }
+    gen = 0;
+    for (int i = 0; i < 8; ++i) {
+      gen |= static_cast<uint64_t>(static_cast<uint8_t>((*snap)[8 + i])) << (8 * i);
+    }
+    ReplayResult rr;
+    STRATA_RETURN_IF_ERROR(Replay(std::string_view(*snap).substr(16), h, &rr));
+    if (rr.valid_bytes != snap->size() - 16) {
+      // Snapshots are written atomically: a short one is damage, not a torn tail.
+      return Status(StatusCode::kDataLoss,
+                    SnapshotPath() + ": truncated at byte " + std::to_string(16 + rr.valid_bytes));
+    }
+  } else if (snap.status().code() != StatusCode::kNotFound) {
+    return snap.status();
+  }
+  auto journal_text = env_->ReadFile(JournalPath(gen));
+  if (journal_text.ok()) {
+    ReplayResult rr;
+    STRATA_RETURN_IF_ERROR(Replay(*journal_text, h, &rr));
+  } else if (journal_text.status().code() != StatusCode::kNotFound) {
+    return journal_text.status();
+  }
+
+  // Derived state: reference counts, allocation, the dedup index.
+  for (auto& [id, lun] : by_id_) {
+    lun->map.ForEachMapped([&](uint64_t, BlockRef ref) {
+      uint32_t ti = RefTier(ref);
+      if (ti >= tiers_.size()) return;
+      TierStore& t = tiers_[ti];
+      uint64_t s = RefSlot(ref);
+      if (t.refs.size() <= s) t.refs.resize(s + 1, 0);
+      if ((t.refs[s] & kCountMask) == 0) ++t.used_slots;
+      ++t.refs[s];
+      t.high_water = std::max(t.high_water, s + 1);
+    });
+  }
+  std::vector<char> buf(bs);
+  for (size_t ti = 0; ti < tiers_.size(); ++ti) {
+    TierStore& t = tiers_[ti];
+    t.refs.resize(t.high_water, 0);
+    for (uint64_t s = 1; s < t.high_water; ++s) {
+      if ((t.refs[s] & kCountMask) == 0) {
+        t.free_slots.push_back(s);
+        continue;
+      }
+      auto it = indexed_refs.find(MakeRef(static_cast<uint32_t>(ti), s));
+      if (it == indexed_refs.end() || !it->second) continue;
+      STRATA_RETURN_IF_ERROR(t.file->ReadAt(s * bs, buf));
+      if (t.index.InsertIfAbsent(Fp(buf.data()), s)) t.refs[s] |= kIndexedBit;
+    }
+    std::reverse(t.free_slots.begin(), t.free_slots.end());  // hand out low slots first
+  }
+
+  // Compact: a fresh snapshot and an empty journal of the next generation.
+  journal_gen_ = gen;
+  STRATA_RETURN_IF_ERROR(FlushInternal(/*force_checkpoint=*/true));
+
+  // A move interrupted by a crash or a stop: the LUN still belongs to its source
+  // tier; move blocks already copied back so it ends whole where it was.
+  for (auto& [id, lun] : by_id_) {
+    bool stray = lun->rec.write_tier != lun->rec.tier;
+    lun->map.ForEachMapped([&](uint64_t, BlockRef r) { stray |= RefTier(r) != lun->rec.tier; });
+    if (!stray) continue;
+    {
+      ExclusiveLock lock(mu_);
+      lun->move.state = TierMove::State::kRunning;
+      lun->move.from = tiers_[lun->rec.write_tier].config.tier_class;
+      lun->move.to = tiers_[lun->rec.tier].config.tier_class;
+      lun->rec.write_tier = lun->rec.tier;
+      enc_.Lun(lun->rec);
+    }
+    SpawnMover(lun, lun->rec.tier, /*rollback=*/true);
+  }
+  return FlushInternal(false);
+}
+
+std::shared_ptr<Lun> EngineImpl::FindLocked(const std::string& name) const {
+  auto it = by_name_.find(name);
+  return it == by_name_.end() ? nullptr : it->second;
+}
+
+SpaceStats EngineImpl::SpaceOfLocked(const Lun& lun) const {
+  SpaceStats s;
+  double unique = 0;
+  lun.map.ForEachMapped([&](uint64_t, BlockRef ref) {
+    s.logical_bytes += bs_;
+    const TierStore& t = tiers_[RefTier(ref)];
+    uint32_t n = t.refs[RefSlot(ref)] & kCountMask;
+    unique += static_cast<double>(bs_) / static_cast<double>(n ? n : 1);
+  });
+  s.unique_bytes = static_cast<uint64_t>(unique + 0.5);
+  return s;
+}
+
+LunInfo EngineImpl::InfoLocked(const Lun& lun) const {
+  LunInfo i;
+  i.name = lun.rec.name;
+  i.id = lun.rec.id;
+  i.wwn = lun.rec.wwn;
+  i.size_bytes = lun.rec.size_bytes;
+  i.tier = tiers_[lun.rec.tier].config.tier_class;
+  i.dedup = lun.rec.dedup;
+  i.owner = lun.rec.owner;
+  i.allowed_clients = lun.rec.allowed_clients;
+  i.created_unix = lun.rec.created_unix;
+  i.space = SpaceOfLocked(lun);
+  i.move = lun.move;
+  return i;
+}
+
+Result<LunInfo> EngineImpl::CreateLun(const LunSpec& spec) {
+  STRATA_RETURN_IF_ERROR(ValidateName(spec.name));
+  if (spec.size_bytes == 0 || spec.size_bytes % 512 != 0) {
+    return InvalidArgumentError("size: " + std::to_string(spec.size_bytes) +
+                                " bytes is not a positive multiple of 512");
+  }
+  STRATA_RETURN_IF_ERROR(ValidateAllowedClients(spec.allowed_clients));
+  uint32_t tier = 0;
+  if (spec.tier) {
+    STRATA_ASSIGN_OR_RETURN(int ti, TierIndex(*spec.tier));
+    tier = static_cast<uint32_t>(ti);
+  }
+  {
+    ExclusiveLock lock(mu_);
+    if (auto existing = FindLocked(spec.name)) {
+      const LunRecord& r = existing->rec;
+      if (r.size_bytes == spec.size_bytes && r.tier == tier && r.dedup == spec.dedup &&
+          r.owner == spec.owner) {
+        return InfoLocked(*existing);
+      }
+      return AlreadyExistsError("LUN '" + spec.name +
+                                "' exists with a different size, tier, dedup or owner");
+    }
+    uint64_t cap = tiers_[tier].capacity_slots * bs_;
+    if (spec.size_bytes > cap) {
+      return ResourceExhaustedError("size: " + std::to_string(spec.size_bytes) +
+                                    " bytes is more than tier " +
+                                    std::string(TierClassName(tiers_[tier].config.tier_class)) +
+                                    " holds (" + std::to_string(cap) + " bytes)");
+    }
+    auto lun = std::make_shared<Lun>();
+    LunRecord& r = lun->rec;
+    r.id = next_lun_id_++;
+    r.name = spec.name;
+    r.size_bytes = spec.size_bytes;
+    r.tier = r.write_tier = tier;
+    r.dedup = spec.dedup;
+    r.owner = spec.owner;
+    r.allowed_clients = spec.allowed_clients;
+    r.created_unix = static_cast<uint64_t>(std::time(nullptr));
+    r.wwn = MakeWwn(options_.device_id, r.id, env_->RandomU64());
+    lun->size_bytes = r.size_bytes;
+    lun->map.Resize((r.size_bytes + bs_ - 1) / bs_);
+    by_name_[r.name] = lun;
+    by_id_[r.id] = lun;
+    enc_.Lun(r);
+  }
+  STRATA_RETURN_IF_ERROR(Flush());
+  return GetLun(spec.name);
+}
+
+Status EngineImpl::DeleteLun(const std::string& name) {
+  {
+    ExclusiveLock lock(mu_);
+    auto lun = FindLocked(name);
+    if (!lun) return NotFoundError("LUN '" + name + "' not found");
+    lun->deleted = true;
+    lun->cancel_requested = true;
+    lun->map.ForEachMapped([&](uint64_t, BlockRef ref) { DecrefLocked(ref); });
+    lun->map = BlockMap(0);
+    by_name_.erase(name);
+    by_id_.erase(lun->rec.id);
+    enc_.DeleteLun(lun->rec.id);
+    move_cv_.notify_all();
+  }
+  return Flush();
+}
+
+Result<LunInfo> EngineImpl::ResizeLun(const std::string& name, uint64_t new_size) {
+  {
+    ExclusiveLock lock(mu_);
+    auto lun = FindLocked(name);
+    if (!lun) return NotFoundError("LUN '" + name + "' not found");
+    if (new_size % 512 != 0) {
+      return InvalidArgumentError("size: " + std::to_string(new_size) +
+                                  " bytes is not a multiple of 512");
+    }
+    if (new_size < lun->rec.size_bytes) {
+      return InvalidArgumentError(
+          "size: " + std::to_string(new_size) + " bytes is smaller than the LUN (" +
+          std::to_string(lun->rec.size_bytes) + "); LUNs only grow, shrinking would lose data");
+    }
+    if (new_size == lun->rec.size_bytes) return InfoLocked(*lun);
+    lun->rec.size_bytes = new_size;
+    lun->map.Resize((new_size + bs_ - 1) / bs_);
+    lun->size_bytes = new_size;
+    enc_.Lun(lun->rec);
+  }
+  STRATA_RETURN_IF_ERROR(Flush());
+  return GetLun(name);
+}
+
+Result<LunInfo> EngineImpl::SetAccess(const std::string& name, std::vector<std::string> allowed) {
+  STRATA_RETURN_IF_ERROR(ValidateAllowedClients(allowed));
+  {
+    ExclusiveLock lock(mu_);
+    auto lun = FindLocked(name);
+    if (!lun) return NotFoundError("LUN '" + name + "' not found");
+    lun->rec.allowed_clients = std::move(allowed);
+    enc_.Lun(lun->rec);
+  }
+  STRATA_RETURN_IF_ERROR(Flush());
+  return GetLun(name);
+}
+
+Result<LunInfo> EngineImpl::GetLun(const std::string& name) {
+  SharedLock lock(mu_);
+  auto lun = FindLocked(name);
+  if (!lun) return NotFoundError("LUN '" + name + "' not found");
+  return InfoLocked(*lun);
+}
+
+std::vector<LunInfo> EngineImpl::ListLuns() {
+  SharedLock lock(mu_);
+  std::vector<LunInfo> out;
+  for (const auto& [name, lun] : by_name_) out.push_back(InfoLocked(*lun));
+  return out;
+}
+
+std::map<std::string, SpaceStats> EngineImpl::OwnerSpace() {
+  SharedLock lock(mu_);
+  std::map<std::string, SpaceStats> out;
+  for (const auto& [name, lun] : by_name_) {
+    SpaceStats s = SpaceOfLocked(*lun);
+    out[lun->rec.owner].logical_bytes += s.logical_bytes;
+    out[lun->rec.owner].unique_bytes += s.unique_bytes;
+  }
+  return out;
+}
+
+SpaceStats EngineImpl::DeviceSpace() {
+  SharedLock lock(mu_);
+  SpaceStats s;
+  for (const auto& [name, lun] : by_name_) {
+    lun->map.ForEachMapped([&](uint64_t, BlockRef) { s.logical_bytes += bs_; });
+  }
+  for (const auto& t : tiers_) s.unique_bytes += t.used_slots * bs_;
+  return s;
+}
+
+std::vector<TierUsage> EngineImpl::Tiers() {
+  SharedLock lock(mu_);
+  std::vector<TierUsage> out;
+  for (const auto& t : tiers_) {
+    TierUsage u;
+    u.tier_class = t.config.tier_class;
+    u.capacity_bytes = t.capacity_slots * bs_;
+    u.used_bytes = t.used_slots * bs_;
+    u.indexed_blocks = t.index.size();
+    u.index_memory_bytes = t.index.memory_bytes();
+    out.push_back(u);
+  }
+  return out;
+}
+
+bool EngineImpl::StillAllowed(Lun& lun, const std::string& client_ip) {
+  SharedLock lock(mu_);
+  return ClientAllowed(lun.rec.allowed_clients, client_ip);
+}
+
+Result<std::shared_ptr<Volume>> EngineImpl::OpenVolume(const std::string& name,
+                                                       const std::string* client_ip) {
+  SharedLock lock(mu_);
+  auto lun = FindLocked(name);
+  if (!lun) return NotFoundError("LUN '" + name + "' not found");
+  if (client_ip && !ClientAllowed(lun->rec.allowed_clients, *client_ip)) {
+    return PermissionDeniedError("client " + *client_ip + " is not on the access list of LUN '" +
+                                 name + "'");
+  }
+  std::optional<std::string> ip;
+  if (client_ip) ip = *client_ip;
+  return std::shared_ptr<Volume>(std::make_shared<LunVolume>(this, lun, std::move(ip)));
+}
+
+std::vector<ExportInfo> EngineImpl::List(const std::string& client_ip) {
+  SharedLock lock(mu_);
+  std::vector<ExportInfo> out;
+  for (const auto& [name, lun] : by_name_) {
+    if (!ClientAllowed(lun->rec.allowed_clients, client_ip)) continue;
+    out.push_back({name, lun->rec.wwn, lun->rec.size_bytes});
+  }
+  return out;
+}
+
+// ---- block store ----
+
+Result<uint64_t> EngineImpl::AllocateLocked(TierStore& t) {
+  uint64_t slot = 0;
+  if (!t.free_slots.empty()) {
+    slot = t.free_slots.back();
+    t.free_slots.pop_back();
+  } else if (t.high_water < t.capacity_slots) {
+    slot = t.high_water++;
+    if (t.refs.size() <= slot) t.refs.resize(std::max<uint64_t>(slot + 1, t.refs.size() * 2), 0);
+  } else {
+    return ResourceExhaustedError("tier " + std::string(TierClassName(t.config.tier_class)) +
+                                  " is full");
+  }
+  t.refs[slot] = 1;
+  ++t.used_slots;
+  return slot;
+}
+
+void EngineImpl::ReleaseUnusedLocked(TierStore& t, uint64_t slot) {
+  t.refs[slot] = 0;
+  --t.used_slots;
+  t.free_slots.push_back(slot);  // never journaled: reusable at once
+}
+
+void EngineImpl::DecrefLocked(BlockRef ref) {
+  TierStore& t = tiers_[RefTier(ref)];
+  uint64_t s = RefSlot(ref);
+  uint32_t& r = t.refs[s];
+  if ((r & kCountMask) > 1) {
+    --r;
+    return;
+  }
+  if (r & kIndexedBit) {
+    // The index has no reverse map (that would cost 16 bytes a block): re-read the
+    // block, which is still intact, to find its fingerprint.
+    std::vector<char> buf(bs_);
+    if (t.file->ReadAt(s * bs_, buf).ok()) t.index.EraseIf(Fp(buf.data()), s);
+  }
+  r = 0;
+  --t.used_slots;
+  t.pending_free.push_back(s);
+}
+
+void EngineImpl::SetMappingLocked(Lun& lun, uint64_t lba, BlockRef ref, bool indexed) {
+  BlockRef old = lun.map.Set(lba, ref);
+  if (old == ref && ref == kHole) return;  // hole to hole: nothing to record
+  enc_.Map({lun.rec.id, lba, ref, indexed});
+  if (old != kHole) DecrefLocked(old);
+}
+
+Status EngineImpl::StoreBlock(Lun& lun, uint64_t lba, const char* data,
+                              std::optional<uint32_t> tier_override,
+                              std::optional<BlockRef> expected, bool verify) {
+  const bool zero = IsZero(data, bs_);
+  const bool dedup = lun.rec.dedup;  // fixed at creation
+  Fingerprint fp;
+  if (dedup && !zero) fp = Fp(data);
+  bool flush_needed = false;
+  uint32_t tier = 0;
+  uint64_t slot = 0;
+  for (int attempt = 0;; ++attempt) {
+    ExclusiveLock lock(mu_);
+    if (lun.deleted) return UnavailableError("LUN " + lun.rec.name + " was deleted");
+    if (expected && lun.map.Get(lba) != *expected) return AbortedError("block changed");
+    if (zero) {  // zero blocks cost nothing: a hole
+      SetMappingLocked(lun, lba, kHole, false);
+      flush_needed = NeedFlushLocked();
+      break;
+    }
+    tier = tier_override ? *tier_override : lun.rec.write_tier;
+    TierStore& t = tiers_[tier];
+    if (dedup) {
+      if (auto hit = t.index.Find(fp)) {
+        std::vector<char> have(bs_);
+        STRATA_RETURN_IF_ERROR(t.file->ReadAt(*hit * bs_, have));
+        // Confirm: a fingerprint match alone must never share another block's data.
+        if (std::memcmp(have.data(), data, bs_) == 0) {
+          ++t.refs[*hit];
+          SetMappingLocked(lun, lba, MakeRef(tier, *hit), true);
+          return Status::Ok();
+        }
+      }
+    }
+    auto s = AllocateLocked(t);
+    if (s.ok()) {
+      slot = *s;
+      break;
+    }
+    if (attempt > 0 || t.pending_free.empty()) return s.status();
+    lock.unlock();
+    STRATA_RETURN_IF_ERROR(Flush());  // recycles slots freed by unflushed changes
+  }
+  if (zero) return flush_needed ? Flush() : Status::Ok();
+
+  TierStore& t = tiers_[tier];  // tiers_ never resizes after Load
+  Status w = t.file->WriteAt(slot * bs_, std::span<const char>(data, bs_));
+  if (w.ok() && verify) {
+    std::vector<char> back(bs_);
+    w = t.file->ReadAt(slot * bs_, back);
+    if (w.ok() && std::memcmp(back.data(), data, bs_) != 0) {
+      w = InternalError("verify: block read back differs from what was written");
+    }
+  }
+  {
+    ExclusiveLock lock(mu_);
+    if (!w.ok() || lun.deleted || (expected && lun.map.Get(lba) != *expected)) {
+      ReleaseUnusedLocked(t, slot);
+      if (!w.ok()) return w;
+      if (lun.deleted) return UnavailableError("LUN " + lun.rec.name + " was deleted");
+      return AbortedError("block changed");
+    }
+    bool indexed = dedup && t.index.InsertIfAbsent(fp, slot);
+    if (indexed) t.refs[slot] |= kIndexedBit;
+    SetMappingLocked(lun, lba, MakeRef(tier, slot), dedup);
+    flush_needed = NeedFlushLocked();
+  }
+  return flush_needed ? Flush() : Status::Ok();
+}
+
+Status EngineImpl::ReadBlockLocked(const Lun& lun, uint64_t lba, char* out) {
+  BlockRef ref = lun.map.Get(lba);
+  if (ref == kHole) {
+    std::memset(out, 0, bs_);
+    return Status::Ok();
+  }
+  return tiers_[RefTier(ref)].file->ReadAt(RefSlot(ref) * bs_, std::span<char>(out, bs_));
+}
+
+Status EngineImpl::Read(Lun& lun, uint64_t offset, std::span<char> out) {
+  uint64_t size = lun.size_bytes.load();
+  if (offset > size || out.size() > size - offset) {
+    return OutOfRangeError("read of " + std::to_string(out.size()) + " bytes at " +
+                           std::to_string(offset) + " is past the end (" + std::to_string(size) +
+                           ")");
+  }
+  SharedLock lock(mu_);
+  if (lun.deleted) return UnavailableError("LUN " + lun.rec.name + " was deleted");
+  uint64_t pos = offset;
+  size_t done = 0;
+  while (done < out.size()) {
+    uint64_t lba = pos / bs_;
+    uint64_t in_block = pos % bs_;
+    size_t n = static_cast<size_t>(std::min<uint64_t>(bs_ - in_block, out.size() - done));
+    BlockRef ref = lun.map.Get(lba);
+    if (ref == kHole) {
+      std::memset(out.data() + done, 0, n);
+    } else {
+      STRATA_RETURN_IF_ERROR(tiers_[RefTier(ref)].file->ReadAt(
+          RefSlot(ref) * bs_ + in_block, std::span<char>(out.data() + done, n)));
+    }
+    pos += n;
+    done += n;
+  }
+  return Status::Ok();
+}
+
+Status EngineImpl::Write(Lun& lun, uint64_t offset, std::span<const char> data, bool fua) {
+  uint64_t size = lun.size_bytes.load();
+  if (offset > size || data.size() > size - offset) {
+    return OutOfRangeError("write of " + std::to_string(data.size()) + " bytes at " +
+                           std::to_string(offset) + " is past the end (" + std::to_string(size) +
+                           ")");
+  }
+  std::vector<char> block;
+  uint64_t pos = offset;
+  size_t done = 0;
+  while (done < data.size()) {
+    uint64_t lba = pos / bs_;
+    uint64_t in_block = pos % bs_;
+    size_t n = static_cast<size_t>(std::min<uint64_t>(bs_ - in_block, data.size() - done));
+    std::lock_guard stripe(StripeFor(lun.rec.id, lba));
+    if (n == bs_) {
+      STRATA_RETURN_IF_ERROR(StoreBlock(lun, lba, data.data() + done, {}, {}, false));
+    } else {  // partial block: read, modify, write under the block's stripe lock
+      block.resize(bs_);
+      {
+        SharedLock lock(mu_);
+        STRATA_RETURN_IF_ERROR(ReadBlockLocked(lun, lba, block.data()));
+      }
+      std::memcpy(block.data() + in_block, data.data() + done, n);
+      STRATA_RETURN_IF_ERROR(StoreBlock(lun, lba, block.data(), {}, {}, false));
+    }
+    pos += n;
+    done += n;
+  }
+  return fua ? Flush() : Status::Ok();
+}
+
+Status EngineImpl::Zero(Lun& lun, uint64_t offset, uint64_t length, bool fua) {
+  uint64_t size = lun.size_bytes.load();
+  if (offset > size || length > size - offset) {
+    return OutOfRangeError("zero of " + std::to_string(length) + " bytes at " +
+                           std::to_string(offset) + " is past the end (" + std::to_string(size) +
+                           ")");
+  }
+  std::vector<char> zeros(bs_, 0);
+  uint64_t pos = offset;
+  uint64_t end = offset + length;
+  while (pos < end) {
+    uint64_t lba = pos / bs_;
+    uint64_t in_block = pos % bs_;
+    uint64_t n = std::min<uint64_t>(bs_ - in_block, end - pos);
+    std::lock_guard stripe(StripeFor(lun.rec.id, lba));
+    if (n == bs_) {
+      STRATA_RETURN_IF_ERROR(StoreBlock(lun, lba, zeros.data(), {}, {}, false));
+    } else {
+      std::vector<char> block(bs_);
+      {
+        SharedLock lock(mu_);
+        STRATA_RETURN_IF_ERROR(ReadBlockLocked(lun, lba, block.data()));
+      }
+      std::memset(block.data() + in_block, 0, n);
+      STRATA_RETURN_IF_ERROR(StoreBlock(lun, lba, block.data(), {}, {}, false));
+    }
+    pos += n;
+  }
+  return fua ? Flush() : Status::Ok();
+}
+
+// ---- durability ----
+
+std::string EngineImpl::EncodeStateLocked() {
+  RecordEncoder e;
+  for (const auto& [id, lun] : by_id_) {
+    e.Lun(lun->rec);
+    lun->map.ForEachMapped([&](uint64_t lba, BlockRef ref) {
+      bool indexed = tiers_[RefTier(ref)].refs[RefSlot(ref)] & kIndexedBit;
+      e.Map({id, lba, ref, indexed});
+    });
+  }
+  return std::move(e.buffer());
+}
+
+Status EngineImpl::Flush() { return FlushInternal(false); }
+
+Status EngineImpl::FlushInternal(bool force_checkpoint) {
+  std::lock_guard flush_lock(flush_mu_);
+  std::string records;
+  std::string snapshot;
+  std::vector<std::vector<uint64_t>> pending(tiers_.size());
+  bool checkpoint = force_checkpoint;
+  {
+    ExclusiveLock lock(mu_);
+    records.swap(enc_.buffer());
+    enc_.Clear();
+    for (size_t i = 0; i < tiers_.size(); ++i) pending[i].swap(tiers_[i].pending_free);
+    checkpoint = checkpoint || checkpoint_needed_ || !journal_ ||
+                 journal_size_ + records.size() > options_.checkpoint_bytes;
+    if (checkpoint) snapshot = EncodeStateLocked();
+  }
+  auto restore_pending = [&] {
+    ExclusiveLock lock(mu_);
+    for (size_t i = 0; i < tiers_.size(); ++i) {
+      auto& p = tiers_[i].pending_free;
+      p.insert(p.end(), pending[i].begin(), pending[i].end());
+    }
+  };
+  // Data first: a durable record must never point at data that is not.
+  for (auto& t : tiers_) {
+    Status s = t.file->Sync();
+    if (!s.ok()) {
+      restore_pending();
+      return s;
+    }
+  }
+  Status s;
+  if (checkpoint) {
+    // Snapshot of generation N+1, then journal N+1; journal N is obsolete once the
+    // snapshot is durable (the snapshot names the journal that follows it).
+    uint64_t next = journal_gen_ + 1;
+    std::string file(kSnapshotMagic, 8);
+    for (int i = 0; i < 8; ++i) file.push_back(static_cast<char>((next >> (8 * i)) & 0xff));
+    file += snapshot;
+    s = env_->WriteFileAtomically(SnapshotPath(), file);
+    if (s.ok()) {
+      auto j = env_->OpenFile(JournalPath(next), true);
+      if (j.ok()) {
+        s = (*j)->Truncate(0);
+        if (s.ok()) s = (*j)->Sync();
+        if (s.ok()) {
+          journal_ = std::move(*j);
+          (void)env_->RemoveFile(JournalPath(journal_gen_));
+          journal_gen_ = next;
+          journal_size_ = 0;
+          checkpoint_needed_ = false;
+        }
+      } else {
+        s = j.status();
+      }
+    }
+  } else if (!records.empty()) {
+    s = journal_->WriteAt(journal_size_, records);
+    if (s.ok()) s = journal_->Sync();
+    if (s.ok()) journal_size_ += records.size();
+  }
+  if (!s.ok()) {
+    // A half-done checkpoint may already have made the old journal obsolete: the
+    // next flush must checkpoint again rather than append to it.
+    if (checkpoint) checkpoint_needed_ = true;
+    // Keep the records for the next attempt; memory stays consistent with them.
+    ExclusiveLock lock(mu_);
+    records += enc_.buffer();
+    enc_.buffer().swap(records);
+    lock.unlock();
+    restore_pending();
+    return s;
+  }
+  ExclusiveLock lock(mu_);
+  for (size_t i = 0; i < tiers_.size(); ++i) {
+    auto& f = tiers_[i].free_slots;
+    f.insert(f.end(), pending[i].begin(), pending[i].end());
+  }
+  return Status::Ok();
+}
+
+// ---- tier moves ----
+
+Status EngineImpl::StartTierMove(const std::string& name, TierClass target_class) {
+  STRATA_ASSIGN_OR_RETURN(int target_i, TierIndex(target_class));
+  uint32_t target = static_cast<uint32_t>(target_i);
+  std::shared_ptr<Lun> lun;
+  {
+    ExclusiveLock lock(mu_);
+    lun = FindLocked(name);
+    if (!lun) return NotFoundError("LUN '" + name + "' not found");
+    if (lun->move.state == TierMove::State::kRunning) {
+      return FailedPreconditionError("LUN '" + name + "' is already moving to tier " +
+                                     std::string(TierClassName(lun->move.to)));
+    }
+    if (lun->rec.tier == target) return Status::Ok();
+    uint64_t total = 0;
+    lun->map.ForEachMapped([&](uint64_t, BlockRef r) {
+      if (RefTier(r) != target) total += bs_;
+    });
+    lun->move = TierMove{TierMove::State::kRunning,
+                         tiers_[lun->rec.tier].config.tier_class,
+                         target_class,
+                         0,
+                         total,
+                         0,
+                         ""};
+    lun->cancel_requested = false;
+    lun->rec.write_tier = target;
+    enc_.Lun(lun->rec);
+  }
+  STRATA_RETURN_IF_ERROR(Flush());
+  SpawnMover(lun, target, false);
+  return Status::Ok();
+}
+
+Status EngineImpl::CancelTierMove(const std::string& name) {
+  ExclusiveLock lock(mu_);
+  auto lun = FindLocked(name);
+  if (!lun) return NotFoundError("LUN '" + name + "' not found");
+  if (lun->move.state != TierMove::State::kRunning) {
+    return FailedPreconditionError("LUN '" + name + "' has no move running");
+  }
+  lun->cancel_requested = true;
+  return Status::Ok();
+}
+
+Result<TierMove> EngineImpl::WaitTierMove(const std::string& name) {
+  ExclusiveLock lock(mu_);
+  auto lun = FindLocked(name);
+  if (!lun) return NotFoundError("LUN '" + name + "' not found");
+  move_cv_.wait(lock, [&] { return lun->move.state != TierMove::State::kRunning || lun->deleted; });
+  return lun->move;
+}
+
+void EngineImpl::SpawnMover(std::shared_ptr<Lun> lun, uint32_t target, bool rollback) {
+  std::lock_guard lock(movers_mu_);
+  movers_.emplace_back([this, lun, target, rollback] { MoveLoop(lun, target, rollback); });
+}
+
+void EngineImpl::MoveLoop(std::shared_ptr<Lun> lun, uint32_t target, bool rollback) {
+  using Clock = std::chrono::steady_clock;
+  const auto started = Clock::now();
+  std::vector<char> buf(bs_);
+  std::string failure;
+  bool cancelled = false;
+  uint64_t blocks;
+  {
+    SharedLock lock(mu_);
+    blocks = lun->map.blocks();
+  }
+  for (uint64_t lba = 0; lba < blocks && !stopping_; ++lba) {
+    BlockRef ref;
+    {
+      SharedLock lock(mu_);
+      if (lun->deleted) return;
+      if (lun->cancel_requested && !rollback) {
+        cancelled = true;
+        break;
+      }
+      if (lba >= lun->map.blocks()) break;
+      ref = lun->map.Get(lba);
+      if (ref == kHole || RefTier(ref) == target) continue;
+      if (!tiers_[RefTier(ref)].file->ReadAt(RefSlot(ref) * bs_, buf).ok()) {
+        failure = "read of block " + std::to_string(lba) + " failed";
+        break;
+      }
+    }
+    std::lock_guard stripe(StripeFor(lun->rec.id, lba));
+    Status s = StoreBlock(*lun, lba, buf.data(), target, ref, /*verify=*/true);
+    if (!s.ok() && s.code() != StatusCode::kAborted) {  // ABORTED: rewritten meanwhile
+      failure = s.message();
+      break;
+    }
+    ExclusiveLock lock(mu_);
+    lun->move.bytes_copied += bs_;
+    double secs = std::chrono::duration<double>(Clock::now() - started).count();
+    if (secs > 0) lun->move.bytes_per_second = static_cast<double>(lun->move.bytes_copied) / secs;
+  }
+  if (stopping_) return;  // resumed (rolled back) at the next start
+
+  if (cancelled || !failure.empty()) {
+    // Send new writes back to the source and return copied blocks there.
+    uint32_t source;
+    {
+      ExclusiveLock lock(mu_);
+      if (lun->deleted) return;
+      source = lun->rec.tier;
+      lun->rec.write_tier = source;
+      enc_.Lun(lun->rec);
+    }
+    MoveLoop(lun, source, /*rollback=*/true);
+    if (stopping_) return;
+    ExclusiveLock lock(mu_);
+    lun->move.state = cancelled ? TierMove::State::kCancelled : TierMove::State::kFailed;
+    lun->move.message = cancelled ? "cancelled; blocks moved back to the source tier"
+                                  : "failed: " + failure + "; blocks moved back to the source tier";
+    lock.unlock();
+    (void)Flush();
+    move_cv_.notify_all();
+    return;
+  }
+  {
+    ExclusiveLock lock(mu_);
+    if (lun->deleted) return;
+    if (!rollback) {
+      lun->rec.tier = target;
+      lun->rec.write_tier = target;
+      enc_.Lun(lun->rec);
+      lun->move.state = TierMove::State::kDone;
+    } else if (lun->move.state == TierMove::State::kRunning &&
+               lun->move.to == tiers_[target].config.tier_class) {
+      // A rollback started by recovery is the whole move.
+      lun->move.state = TierMove::State::kCancelled;
+      lun->move.message = "interrupted by a restart; blocks moved back to the source tier";
+    }
+  }
+  (void)Flush();
+  move_cv_.notify_all();
+}
+
+}  // namespace engine
+
+// ---- public facade ----
+
+Engine::Engine(std::unique_ptr<engine::EngineImpl> impl) : impl_(std::move(impl)) {}
+Engine::~Engine() = default;
+
+Result<std::unique_ptr<Engine>> Engine::Open(Env* env, EngineOptions options) {
+  auto impl = std::make_unique<engine::EngineImpl>(env, std::move(options));
+  STRATA_RETURN_IF_ERROR(impl->Load());
+  return std::unique_ptr<Engine>(new Engine(std::move(impl)));
+}
+
+Result<LunInfo> Engine::CreateLun(const LunSpec& spec) { return impl_->CreateLun(spec); }
+Status Engine::DeleteLun(const std::string& name) { return impl_->DeleteLun(name); }
+Result<LunInfo> Engine::ResizeLun(const std::string& name, uint64_t size) {
+  return impl_->ResizeLun(name, size);
+}
+Result<LunInfo> Engine::SetAccess(const std::string& name, std::vector<std::string> allowed) {
+  return impl_->SetAccess(name, std::move(allowed));
+}
+Result<LunInfo> Engine::GetLun(const std::string& name) { return impl_->GetLun(name); }
+std::vector<LunInfo> Engine::ListLuns() { return impl_->ListLuns(); }
+std::map<std::string, SpaceStats> Engine::OwnerSpace() { return impl_->OwnerSpace(); }
+SpaceStats Engine::DeviceSpace() { return impl_->DeviceSpace(); }
+std::vector<TierUsage> Engine::Tiers() { return impl_->Tiers(); }
+Status Engine::StartTierMove(const std::string& name, TierClass target) {
+  return impl_->StartTierMove(name, target);
+}
+Status Engine::CancelTierMove(const std::string& name) { return impl_->CancelTierMove(name); }
+Result<TierMove> Engine::WaitTierMove(const std::string& name) { return impl_->WaitTierMove(name); }
+Result<std::shared_ptr<Volume>> Engine::OpenVolume(const std::string& name) {
+  return impl_->OpenVolume(name, nullptr);
+}
+Status Engine::Flush() { return impl_->Flush(); }
+std::vector<ExportInfo> Engine::List(const ClientInfo& client) {
+  return impl_->List(client.peer_address);
+}
+Result<std::shared_ptr<Volume>> Engine::Open(std::string_view name, const ClientInfo& client) {
+  return impl_->OpenVolume(std::string(name), &client.peer_address);
+}
+
+}  // namespace strata::storage

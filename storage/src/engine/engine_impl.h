@@ -1,0 +1,152 @@
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <shared_mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "block_map.h"
+#include "dedup_index.h"
+#include "journal.h"
+#include "strata/storage/engine.h"
+#include "strata/storage/io_stats.h"
+
+namespace strata::storage::engine {
+
+// One disk group's block store: a data file of fixed-size slots (slot 0 unused),
+// reference counts, the free list and the dedup index.
+struct TierStore {
+  TierConfig config;
+  std::unique_ptr<File> file;
+  uint64_t capacity_slots = 0;  // slot numbers below this are usable (from 1)
+  // Per slot: reference count in the low 31 bits, kIndexedBit when the slot is in
+  // `index`. Guarded by EngineImpl::mu_.
+  std::vector<uint32_t> refs;
+  std::vector<uint64_t> free_slots;
+  // Freed by changes not yet durable: reusable only after the next Flush, so a
+  // crash can never find a durable mapping pointing at overwritten data.
+  std::vector<uint64_t> pending_free;
+  uint64_t high_water = 1;  // next never-used slot
+  uint64_t used_slots = 0;
+  DedupIndex index;
+};
+
+struct Lun {
+  LunRecord rec;
+  BlockMap map{0};
+  std::atomic<uint64_t> size_bytes{0};
+  std::atomic<bool> deleted{false};
+  LunIoStats stats;
+  TierMove move;                  // guarded by EngineImpl::mu_
+  bool cancel_requested = false;  // guarded by EngineImpl::mu_
+};
+
+class EngineImpl {
+ public:
+  EngineImpl(Env* env, EngineOptions options);
+  ~EngineImpl();
+
+  Status Load();
+
+  Result<LunInfo> CreateLun(const LunSpec& spec);
+  Status DeleteLun(const std::string& name);
+  Result<LunInfo> ResizeLun(const std::string& name, uint64_t new_size);
+  Result<LunInfo> SetAccess(const std::string& name, std::vector<std::string> allowed);
+  Result<LunInfo> GetLun(const std::string& name);
+  std::vector<LunInfo> ListLuns();
+  std::map<std::string, SpaceStats> OwnerSpace();
+  SpaceStats DeviceSpace();
+  std::vector<TierUsage> Tiers();
+
+  Status StartTierMove(const std::string& name, TierClass target);
+  Status CancelTierMove(const std::string& name);
+  Result<TierMove> WaitTierMove(const std::string& name);
+
+  Result<std::shared_ptr<Volume>> OpenVolume(const std::string& name, const std::string* client_ip);
+  std::vector<ExportInfo> List(const std::string& client_ip);
+  Status Flush();
+
+  // The data path (LunVolume calls these).
+  Status Read(Lun& lun, uint64_t offset, std::span<char> out);
+  Status Write(Lun& lun, uint64_t offset, std::span<const char> data, bool fua);
+  Status Zero(Lun& lun, uint64_t offset, uint64_t length, bool fua);
+  bool StillAllowed(Lun& lun, const std::string& client_ip);
+  uint32_t block_size() const { return bs_; }
+
+ private:
+  using SharedLock = std::shared_lock<std::shared_mutex>;
+  using ExclusiveLock = std::unique_lock<std::shared_mutex>;
+
+  std::string SnapshotPath() const { return options_.state_dir + "/snapshot"; }
+  std::string JournalPath(uint64_t gen) const {
+    return options_.state_dir + "/journal." + std::to_string(gen);
+  }
+
+  Result<int> TierIndex(TierClass c) const;
+  Fingerprint Fp(const char* block) const {
+    if (options_.fingerprint_for_test) {
+      auto [lo, hi] = options_.fingerprint_for_test(block, bs_);
+      return Fingerprint{lo, hi};
+    }
+    return FingerprintOf(block, bs_);
+  }
+  std::shared_ptr<Lun> FindLocked(const std::string& name) const;  // REQUIRES: mu_ held
+  LunInfo InfoLocked(const Lun& lun) const;                        // REQUIRES: mu_ held
+  SpaceStats SpaceOfLocked(const Lun& lun) const;                  // REQUIRES: mu_ held
+
+  // REQUIRES: mu_ held exclusively.
+  void SetMappingLocked(Lun& lun, uint64_t lba, BlockRef ref, bool indexed);
+  void DecrefLocked(BlockRef ref);
+  Result<uint64_t> AllocateLocked(TierStore& t);
+  void ReleaseUnusedLocked(TierStore& t, uint64_t slot);  // a slot never journaled
+  bool NeedFlushLocked() const { return enc_.records() >= options_.max_unflushed_records; }
+
+  // Stores one whole block for `lba` in `tier` (the LUN's write tier when unset).
+  // With `expected`, only replaces that mapping (the move's compare-and-swap) and
+  // returns ABORTED when the block changed meanwhile.
+  Status StoreBlock(Lun& lun, uint64_t lba, const char* data, std::optional<uint32_t> tier,
+                    std::optional<BlockRef> expected, bool verify);
+  Status ReadBlockLocked(const Lun& lun, uint64_t lba, char* out);  // REQUIRES: mu_ held
+  std::mutex& StripeFor(uint64_t lun_id, uint64_t lba) {
+    return stripes_[(lun_id * 0x9e3779b97f4a7c15ull ^ lba) % stripes_.size()];
+  }
+
+  // Moves every block of `lun` that is not in `target` into it.
+  void MoveLoop(std::shared_ptr<Lun> lun, uint32_t target, bool rollback);
+  void SpawnMover(std::shared_ptr<Lun> lun, uint32_t target, bool rollback);
+
+  // Encodes the whole state as records (a snapshot). REQUIRES: mu_ held.
+  std::string EncodeStateLocked();
+  Status FlushInternal(bool force_checkpoint);
+
+  Env* const env_;
+  const EngineOptions options_;
+  const uint32_t bs_;
+
+  mutable std::shared_mutex mu_;
+  std::vector<TierStore> tiers_;                         // guarded by mu_ (files: thread-safe)
+  std::map<std::string, std::shared_ptr<Lun>> by_name_;  // guarded by mu_
+  std::map<uint64_t, std::shared_ptr<Lun>> by_id_;       // guarded by mu_
+  uint64_t next_lun_id_ = 1;                             // guarded by mu_
+  RecordEncoder enc_;                                    // guarded by mu_: unflushed records
+
+  std::mutex flush_mu_;             // serialises Flush; taken before mu_ when both are held
+  std::unique_ptr<File> journal_;   // guarded by flush_mu_
+  uint64_t journal_gen_ = 1;        // guarded by flush_mu_
+  uint64_t journal_size_ = 0;       // guarded by flush_mu_
+  bool checkpoint_needed_ = false;  // guarded by flush_mu_
+
+  std::array<std::mutex, 256> stripes_;  // per-block write serialisation (RMW safety)
+
+  std::mutex movers_mu_;
+  std::condition_variable_any move_cv_;  // waits on mu_; signalled when a move ends
+  std::vector<std::thread> movers_;      // guarded by movers_mu_
+  std::atomic<bool> stopping_{false};
+};
+
+}  // namespace strata::storage::engine

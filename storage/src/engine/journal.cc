@@ -1,0 +1,169 @@
+#include "journal.h"
+
+#include <cstring>
+
+#define XXH_INLINE_ALL
+#include <xxhash.h>
+
+namespace strata::storage::engine {
+namespace {
+
+enum RecordType : uint8_t { kLun = 1, kDeleteLun = 2, kMap = 3 };
+
+void PutU8(std::string& s, uint8_t v) { s.push_back(static_cast<char>(v)); }
+void PutU32(std::string& s, uint32_t v) {
+  char b[4];
+  for (int i = 0; i < 4; ++i) b[i] = static_cast<char>((v >> (8 * i)) & 0xff);
+  s.append(b, 4);
+}
+void PutU64(std::string& s, uint64_t v) {
+  char b[8];
+  for (int i = 0; i < 8; ++i) b[i] = static_cast<char>((v >> (8 * i)) & 0xff);
+  s.append(b, 8);
+}
+void PutStr(std::string& s, std::string_view v) {
+  PutU32(s, static_cast<uint32_t>(v.size()));
+  s.append(v);
+}
+
+uint32_t GetU32Raw(const char* p) {
+  uint32_t v = 0;
+  for (int i = 0; i < 4; ++i) v |= static_cast<uint32_t>(static_cast<uint8_t>(p[i])) << (8 * i);
+  return v;
+}
+
+class Reader {
+ public:
+  explicit Reader(std::string_view d) : d_(d) {}
+  bool U8(uint8_t* v) {
+    if (d_.size() < 1) return false;
+    *v = static_cast<uint8_t>(d_[0]);
+    d_.remove_prefix(1);
+    return true;
+  }
+  bool U32(uint32_t* v) {
+    if (d_.size() < 4) return false;
+    *v = GetU32Raw(d_.data());
+    d_.remove_prefix(4);
+    return true;
+  }
+  bool U64(uint64_t* v) {
+    if (d_.size() < 8) return false;
+    uint64_t x = 0;
+    for (int i = 0; i < 8; ++i) x |= static_cast<uint64_t>(static_cast<uint8_t>(d_[i])) << (8 * i);
+    *v = x;
+    d_.remove_prefix(8);
+    return true;
+  }
+  bool Str(std::string* v) {
+    uint32_t n = 0;
+    if (!U32(&n) || d_.size() < n) return false;
+    v->assign(d_.data(), n);
+    d_.remove_prefix(n);
+    return true;
+  }
+  bool done() const { return d_.empty(); }
+
+ private:
+  std::string_view d_;
+};
+
+}  // namespace
+
+void RecordEncoder::Frame(const std::string& payload) {
+  PutU32(buf_, static_cast<uint32_t>(payload.size()));
+  PutU32(buf_, XXH32(payload.data(), payload.size(), 0));
+  buf_.append(payload);
+  ++records_;
+}
+
+void RecordEncoder::Lun(const LunRecord& r) {
+  std::string p;
+  PutU8(p, kLun);
+  PutU64(p, r.id);
+  PutStr(p, r.name);
+  PutStr(p, r.wwn);
+  PutU64(p, r.size_bytes);
+  PutU32(p, r.tier);
+  PutU8(p, r.dedup ? 1 : 0);
+  PutStr(p, r.owner);
+  PutU32(p, static_cast<uint32_t>(r.allowed_clients.size()));
+  for (const auto& c : r.allowed_clients) PutStr(p, c);
+  PutU64(p, r.created_unix);
+  PutU32(p, r.write_tier);
+  Frame(p);
+}
+
+void RecordEncoder::DeleteLun(uint64_t lun_id) {
+  std::string p;
+  PutU8(p, kDeleteLun);
+  PutU64(p, lun_id);
+  Frame(p);
+}
+
+void RecordEncoder::Map(const MapRecord& r) {
+  std::string p;
+  p.reserve(26);
+  PutU8(p, kMap);
+  PutU64(p, r.lun_id);
+  PutU64(p, r.lba);
+  PutU64(p, r.ref);
+  PutU8(p, r.indexed ? 1 : 0);
+  Frame(p);
+}
+
+Status Replay(std::string_view data, const ReplayHandlers& h, ReplayResult* result) {
+  size_t pos = 0;
+  size_t records = 0;
+  while (data.size() - pos >= 8) {
+    uint32_t len = GetU32Raw(data.data() + pos);
+    uint32_t sum = GetU32Raw(data.data() + pos + 4);
+    if (data.size() - pos - 8 < len) break;  // torn tail
+    std::string_view payload = data.substr(pos + 8, len);
+    if (XXH32(payload.data(), payload.size(), 0) != sum) break;  // torn tail
+    Reader r(payload);
+    uint8_t type = 0;
+    bool ok = r.U8(&type);
+    if (ok && type == kLun) {
+      LunRecord l;
+      uint8_t dedup = 0;
+      uint32_t n = 0;
+      ok = r.U64(&l.id) && r.Str(&l.name) && r.Str(&l.wwn) && r.U64(&l.size_bytes) &&
+           r.U32(&l.tier) && r.U8(&dedup) && r.Str(&l.owner) && r.U32(&n);
+      for (uint32_t i = 0; ok && i < n; ++i) {
+        std::string c;
+        ok = r.Str(&c);
+        l.allowed_clients.push_back(std::move(c));
+      }
+      ok = ok && r.U64(&l.created_unix) && r.U32(&l.write_tier) && r.done();
+      l.dedup = dedup != 0;
+      if (ok && h.on_lun) h.on_lun(l);
+    } else if (ok && type == kDeleteLun) {
+      uint64_t id = 0;
+      ok = r.U64(&id) && r.done();
+      if (ok && h.on_delete) h.on_delete(id);
+    } else if (ok && type == kMap) {
+      MapRecord m;
+      uint8_t indexed = 0;
+      ok = r.U64(&m.lun_id) && r.U64(&m.lba) && r.U64(&m.ref) && r.U8(&indexed) && r.done();
+      m.indexed = indexed != 0;
+      if (ok && h.on_map) h.on_map(m);
+    } else {
+      ok = false;
+    }
+    if (!ok) {
+      return Status(StatusCode::kDataLoss, "journal record " + std::to_string(records) +
+                                               " at byte " + std::to_string(pos) +
+                                               " has a valid checksum but does not parse");
+    }
+    pos += 8 + len;
+    ++records;
+  }
+  if (result) {
+    result->records = records;
+    result->valid_bytes = pos;
+  }
+  return Status::Ok();
+}
+
+}  // namespace strata::storage::engine

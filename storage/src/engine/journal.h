@@ -1,0 +1,77 @@
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "block_map.h"
+#include "strata/common/status.h"
+
+namespace strata::storage::engine {
+
+// The metadata journal. Every change to LUNs and block maps is one record; each
+// record is an absolute assignment (upsert, delete, set mapping), so replaying a
+// prefix twice, or a snapshot followed by records it already contains, converges
+// to the same state. A snapshot is the same record format, compacted.
+//
+// Frame: u32 payload length | u32 XXH32(payload) | payload; little-endian. Replay
+// stops at the first frame that is short or fails its checksum: a torn tail.
+
+struct LunRecord {
+  uint64_t id = 0;
+  std::string name;
+  std::string wwn;
+  uint64_t size_bytes = 0;
+  uint32_t tier = 0;  // index into the device's tiers
+  bool dedup = false;
+  std::string owner;
+  std::vector<std::string> allowed_clients;
+  uint64_t created_unix = 0;
+  // A tier move in progress: the tier new writes go to; equal to `tier` otherwise.
+  uint32_t write_tier = 0;
+};
+
+struct MapRecord {
+  uint64_t lun_id = 0;
+  uint64_t lba = 0;
+  BlockRef ref = kHole;
+  bool indexed = false;  // the block is in its tier's dedup index
+};
+
+class RecordEncoder {
+ public:
+  void Lun(const LunRecord& r);
+  void DeleteLun(uint64_t lun_id);
+  void Map(const MapRecord& r);
+
+  std::string& buffer() { return buf_; }
+  size_t records() const { return records_; }
+  void Clear() {
+    buf_.clear();
+    records_ = 0;
+  }
+
+ private:
+  void Frame(const std::string& payload);
+  std::string buf_;
+  size_t records_ = 0;
+};
+
+struct ReplayHandlers {
+  std::function<void(const LunRecord&)> on_lun;
+  std::function<void(uint64_t lun_id)> on_delete;
+  std::function<void(const MapRecord&)> on_map;
+};
+
+struct ReplayResult {
+  size_t records = 0;
+  size_t valid_bytes = 0;  // where the intact prefix ends (the rest is a torn tail)
+};
+
+// Decodes records from `data` in order. A checksummed frame whose payload does not
+// parse is corruption, not a torn tail: DATA_LOSS.
+Status Replay(std::string_view data, const ReplayHandlers& handlers, ReplayResult* result);
+
+}  // namespace strata::storage::engine

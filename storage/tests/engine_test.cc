@@ -1,0 +1,485 @@
+#include "strata/storage/engine.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <cstring>
+#include <map>
+#include <random>
+#include <thread>
+
+#include "strata/common/mem_env.h"
+
+namespace strata::storage {
+namespace {
+
+constexpr uint32_t kBs = 4096;
+
+std::string Pattern(char c, size_t n = kBs) { return std::string(n, c); }
+
+class EngineTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(env_.CreateDirectories("/d/ssd").ok());
+    ASSERT_TRUE(env_.CreateDirectories("/d/sata").ok());
+    Reopen();
+  }
+
+  EngineOptions Options() {
+    EngineOptions o;
+    o.state_dir = "/d/ssd";
+    o.tiers = {*ParseTierFlag("ssd=/d/ssd"), *ParseTierFlag("sata=/d/sata")};
+    o.tier_capacity_bytes = {ssd_capacity_, 1ull << 30};
+    o.device_id = 0xabcdef;
+    o.checkpoint_bytes = checkpoint_bytes_;
+    o.fingerprint_for_test = fingerprint_;
+    return o;
+  }
+
+  void Reopen() {
+    engine_.reset();
+    auto e = Engine::Open(&env_, Options());
+    ASSERT_TRUE(e.ok()) << e.status().ToString();
+    engine_ = std::move(*e);
+  }
+
+  // Power cut: the engine object is abandoned without a final flush, then every
+  // file falls back to its last synced contents.
+  void PowerLossAndReopen() {
+    env_.SimulatePowerLoss();
+    engine_.release();  // NOLINT: deliberately leaked, as a dead process would
+    env_.SimulatePowerLoss();
+    Reopen();
+  }
+
+  std::shared_ptr<Volume> Create(const std::string& name, uint64_t size, bool dedup = false,
+                                 std::string owner = "", TierClass tier = TierClass::kSsd) {
+    LunSpec spec;
+    spec.name = name;
+    spec.size_bytes = size;
+    spec.dedup = dedup;
+    spec.owner = std::move(owner);
+    spec.tier = tier;
+    auto lun = engine_->CreateLun(spec);
+    EXPECT_TRUE(lun.ok()) << lun.status().ToString();
+    return Vol(name);
+  }
+
+  std::shared_ptr<Volume> Vol(const std::string& name) {
+    auto v = engine_->OpenVolume(name);
+    EXPECT_TRUE(v.ok()) << v.status().ToString();
+    return v.ok() ? *v : nullptr;
+  }
+
+  static std::string ReadStr(Volume& v, uint64_t off, size_t n) {
+    std::string out(n, '?');
+    Status s = v.Read(off, std::span<char>(out.data(), n));
+    EXPECT_TRUE(s.ok()) << s.ToString();
+    return out;
+  }
+  static void WriteStr(Volume& v, uint64_t off, const std::string& data, bool fua = false) {
+    Status s = v.Write(off, std::span<const char>(data.data(), data.size()), fua);
+    ASSERT_TRUE(s.ok()) << s.ToString();
+  }
+
+  uint64_t TierUsed(TierClass c) {
+    for (const auto& t : engine_->Tiers()) {
+      if (t.tier_class == c) return t.used_bytes;
+    }
+    return ~0ull;
+  }
+
+  MemEnv env_;
+  uint64_t ssd_capacity_ = 256ull << 20;
+  uint64_t checkpoint_bytes_ = 64ull << 20;
+  std::function<std::pair<uint64_t, uint64_t>(const void*, size_t)> fingerprint_;
+  std::unique_ptr<Engine> engine_;
+};
+
+TEST_F(EngineTest, CreateIsIdempotentAndConflictsAreAlreadyExists) {
+  LunSpec spec;
+  spec.name = "vol-1";
+  spec.size_bytes = 1 << 20;
+  auto a = engine_->CreateLun(spec);
+  ASSERT_TRUE(a.ok());
+  EXPECT_EQ(a->wwn.rfind("naa.3", 0), 0u);
+  EXPECT_EQ(a->wwn.size(), 20u);
+  auto again = engine_->CreateLun(spec);
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->wwn, a->wwn);
+  spec.size_bytes = 2 << 20;
+  EXPECT_EQ(engine_->CreateLun(spec).status().code(), StatusCode::kAlreadyExists);
+  spec.name = "vol-2";
+  auto b = engine_->CreateLun(spec);
+  ASSERT_TRUE(b.ok());
+  EXPECT_NE(b->wwn, a->wwn);
+  EXPECT_EQ(engine_->ListLuns().size(), 2u);
+}
+
+TEST_F(EngineTest, BadSpecsNameTheField) {
+  LunSpec spec;
+  spec.name = "bad name";
+  spec.size_bytes = 1 << 20;
+  auto r = engine_->CreateLun(spec);
+  EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(r.status().message().find("name:"), std::string::npos);
+  spec.name = "ok";
+  spec.size_bytes = 1000;
+  EXPECT_NE(engine_->CreateLun(spec).status().message().find("size: 1000 bytes"),
+            std::string::npos);
+  spec.size_bytes = 1 << 20;
+  spec.tier = TierClass::kSas;
+  r = engine_->CreateLun(spec);
+  EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(r.status().message().find("'sas' is not a disk group"), std::string::npos);
+  spec.tier = TierClass::kSsd;
+  spec.size_bytes = 1ull << 40;
+  EXPECT_EQ(engine_->CreateLun(spec).status().code(), StatusCode::kResourceExhausted);
+  spec.size_bytes = 1 << 20;
+  spec.allowed_clients = {"10.0.0.0/99"};
+  EXPECT_NE(engine_->CreateLun(spec).status().message().find("allowed_clients[0]"),
+            std::string::npos);
+  EXPECT_TRUE(engine_->ListLuns().empty());
+}
+
+TEST_F(EngineTest, ReadWriteAlignedUnalignedAndHoles) {
+  auto v = Create("v", 1 << 20);
+  EXPECT_EQ(ReadStr(*v, 0, 10), std::string(10, '\0'));
+  WriteStr(*v, 0, Pattern('a'));
+  WriteStr(*v, kBs + 100, "hello");  // inside a hole block
+  WriteStr(*v, kBs - 2, "XYZW");     // spans two blocks
+  EXPECT_EQ(ReadStr(*v, 0, 3), "aaa");
+  EXPECT_EQ(ReadStr(*v, kBs - 2, 4), "XYZW");
+  EXPECT_EQ(ReadStr(*v, kBs + 100, 5), "hello");
+  EXPECT_EQ(ReadStr(*v, kBs + 2, 98), std::string(98, '\0'));
+  std::string tail(10, 'x');
+  EXPECT_EQ(v->Read((1 << 20) - 5, std::span<char>(tail.data(), 10)).code(),
+            StatusCode::kOutOfRange);
+  EXPECT_EQ(v->Write((1 << 20) - 5, std::span<const char>(tail.data(), 10), false).code(),
+            StatusCode::kOutOfRange);
+}
+
+TEST_F(EngineTest, ZeroBlocksCostNothingAndTrimFreesAfterFlush) {
+  auto v = Create("v", 1 << 20);
+  WriteStr(*v, 0, std::string(8 * kBs, '\0'));
+  EXPECT_EQ(TierUsed(TierClass::kSsd), 0u);
+  WriteStr(*v, 0, Pattern('q', 4 * kBs));
+  EXPECT_EQ(TierUsed(TierClass::kSsd), 4u * kBs);
+  ASSERT_TRUE(v->Trim(kBs, 2 * kBs).ok());
+  EXPECT_EQ(TierUsed(TierClass::kSsd), 2u * kBs);
+  EXPECT_EQ(ReadStr(*v, kBs, 2 * kBs), std::string(2 * kBs, '\0'));
+  ASSERT_TRUE(v->WriteZeroes(0, 10, false).ok());  // partial: block stays, bytes zeroed
+  EXPECT_EQ(ReadStr(*v, 0, 12), std::string(10, '\0') + "qq");
+}
+
+TEST_F(EngineTest, DedupSharesBlocksAcrossLunsAndReportsRatios) {
+  auto a = Create("a", 1 << 20, true, "team-a");
+  auto b = Create("b", 1 << 20, true, "team-b");
+  auto c = Create("c", 1 << 20, false, "team-b");
+  for (int i = 0; i < 4; ++i) WriteStr(*a, i * kBs, Pattern('x'));  // 4 copies in a
+  WriteStr(*b, 0, Pattern('x'));                                    // and one in b
+  WriteStr(*c, 0, Pattern('x'));                                    // c: dedup off
+  EXPECT_EQ(TierUsed(TierClass::kSsd), 2u * kBs);                   // one shared + c's own
+  SpaceStats dev = engine_->DeviceSpace();
+  EXPECT_EQ(dev.logical_bytes, 6u * kBs);
+  EXPECT_EQ(dev.unique_bytes, 2u * kBs);
+  EXPECT_DOUBLE_EQ(dev.ratio(), 3.0);
+  auto la = engine_->GetLun("a");
+  EXPECT_EQ(la->space.logical_bytes, 4u * kBs);
+  EXPECT_EQ(la->space.unique_bytes, (4u * kBs + 2) / 5);  // 4 of the block's 5 references
+  auto owners = engine_->OwnerSpace();
+  EXPECT_EQ(owners["team-b"].logical_bytes, 2u * kBs);
+  // Overwrite the shared copies: the shared block lives while b still uses it.
+  for (int i = 0; i < 4; ++i) WriteStr(*a, i * kBs, Pattern('y'));
+  EXPECT_EQ(ReadStr(*b, 0, 4), "xxxx");
+  EXPECT_EQ(ReadStr(*a, 0, 4), "yyyy");
+  ASSERT_TRUE(engine_->DeleteLun("b").ok());
+  EXPECT_EQ(TierUsed(TierClass::kSsd), 2u * kBs);  // y (shared 4x in a) + c's x
+}
+
+TEST_F(EngineTest, FingerprintCollisionsNeverShareDifferentData) {
+  fingerprint_ = [](const void*, size_t) { return std::make_pair(uint64_t{1}, uint64_t{2}); };
+  Reopen();
+  auto a = Create("tenant-a", 1 << 20, true, "a");
+  auto b = Create("tenant-b", 1 << 20, true, "b");
+  WriteStr(*a, 0, Pattern('s'));    // a's secret
+  WriteStr(*b, 0, Pattern('p'));    // same fingerprint, different bytes
+  WriteStr(*b, kBs, Pattern('s'));  // same bytes: may be shared
+  EXPECT_EQ(ReadStr(*b, 0, 4), "pppp");
+  EXPECT_EQ(ReadStr(*a, 0, 4), "ssss");
+  EXPECT_EQ(ReadStr(*b, kBs, 4), "ssss");
+  EXPECT_EQ(TierUsed(TierClass::kSsd), 2u * kBs);
+  ASSERT_TRUE(engine_->Flush().ok());
+  PowerLossAndReopen();
+  EXPECT_EQ(ReadStr(*Vol("tenant-b"), 0, 4), "pppp");
+}
+
+TEST_F(EngineTest, FlushedDataSurvivesPowerLossUnflushedNeverCorrupts) {
+  auto v = Create("v", 1 << 20, true);
+  WriteStr(*v, 0, Pattern('A'));
+  ASSERT_TRUE(v->Flush().ok());
+  WriteStr(*v, 0, Pattern('B'));    // frees A's slot, not yet durable
+  WriteStr(*v, kBs, Pattern('C'));  // must not reuse A's slot
+  WriteStr(*v, 2 * kBs, Pattern('D'), /*fua=*/true);
+  PowerLossAndReopen();
+  v = Vol("v");
+  std::string b0 = ReadStr(*v, 0, kBs);
+  EXPECT_TRUE(b0 == Pattern('A') || b0 == Pattern('B')) << b0.substr(0, 8);
+  std::string b1 = ReadStr(*v, kBs, kBs);
+  EXPECT_TRUE(b1 == Pattern('C') || b1 == std::string(kBs, '\0'));
+  EXPECT_EQ(ReadStr(*v, 2 * kBs, kBs), Pattern('D'));  // FUA
+}
+
+TEST_F(EngineTest, LunMetadataIsDurableWhenCallsReturn) {
+  Create("keep", 1 << 20, true, "o");
+  Create("gone", 1 << 20);
+  ASSERT_TRUE(engine_->DeleteLun("gone").ok());
+  ASSERT_TRUE(engine_->ResizeLun("keep", 2 << 20).ok());
+  ASSERT_TRUE(engine_->SetAccess("keep", {"10.0.0.0/8"}).ok());
+  std::string wwn = engine_->GetLun("keep")->wwn;
+  PowerLossAndReopen();
+  auto l = engine_->GetLun("keep");
+  ASSERT_TRUE(l.ok());
+  EXPECT_EQ(l->size_bytes, 2u << 20);
+  EXPECT_EQ(l->wwn, wwn);
+  EXPECT_EQ(l->allowed_clients, std::vector<std::string>{"10.0.0.0/8"});
+  EXPECT_EQ(engine_->GetLun("gone").status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(engine_->ResizeLun("keep", 1 << 20).status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(engine_->DeleteLun("gone").code(), StatusCode::kNotFound);
+}
+
+TEST_F(EngineTest, CheckpointsRotateTheJournal) {
+  checkpoint_bytes_ = 4096;
+  Reopen();
+  auto v = Create("v", 4 << 20, true);
+  std::mt19937 rng(1);
+  std::map<uint64_t, char> model;
+  for (int i = 0; i < 400; ++i) {
+    uint64_t lba = rng() % 1024;
+    char c = static_cast<char>('a' + rng() % 4);  // few values: lots of sharing
+    WriteStr(*v, lba * kBs, Pattern(c));
+    model[lba] = c;
+    if (i % 37 == 0) {
+      ASSERT_TRUE(v->Flush().ok());
+    }
+  }
+  ASSERT_TRUE(v->Flush().ok());
+  PowerLossAndReopen();
+  v = Vol("v");
+  for (const auto& [lba, c] : model) {
+    ASSERT_EQ(ReadStr(*v, lba * kBs, 2), std::string(2, c));
+  }
+  EXPECT_LE(TierUsed(TierClass::kSsd), 4u * kBs);
+}
+
+TEST_F(EngineTest, FullTierIsResourceExhaustedAndTrimGivesSpaceBack) {
+  ssd_capacity_ = 16 * kBs;  // slots 1..15 usable
+  Reopen();
+  auto v = Create("v", 16 * kBs);
+  std::string data(15 * kBs, 'z');
+  for (int i = 0; i < 15; ++i) data[i * kBs] = static_cast<char>(i);
+  WriteStr(*v, 0, data);
+  std::string more = Pattern('m');
+  EXPECT_EQ(v->Write(15 * kBs, std::span<const char>(more.data(), more.size()), false).code(),
+            StatusCode::kResourceExhausted);
+  ASSERT_TRUE(v->Trim(0, kBs).ok());
+  // The freed slot is recycled (the engine flushes to make the free durable first).
+  WriteStr(*v, 15 * kBs, more);
+  EXPECT_EQ(ReadStr(*v, 15 * kBs, 2), "mm");
+}
+
+TEST_F(EngineTest, WriteErrorsSurfaceAndLeaveOldDataReadable) {
+  auto v = Create("v", 1 << 20);
+  WriteStr(*v, 0, Pattern('o'));
+  ASSERT_TRUE(v->Flush().ok());
+  env_.FailWritesUnder("/d/ssd/blocks.dat");
+  std::string n = Pattern('n');
+  Status s = v->Write(0, std::span<const char>(n.data(), n.size()), false);
+  EXPECT_EQ(s.code(), StatusCode::kInternal);
+  env_.ClearFaults();
+  EXPECT_EQ(ReadStr(*v, 0, 2), "oo");
+  WriteStr(*v, 0, n);  // the slot taken by the failed write was given back
+  EXPECT_EQ(TierUsed(TierClass::kSsd), 1u * kBs);
+}
+
+TEST_F(EngineTest, ExportCatalogEnforcesAccessLists) {
+  LunSpec spec;
+  spec.name = "private";
+  spec.size_bytes = 1 << 20;
+  spec.allowed_clients = {"10.0.0.5"};
+  ASSERT_TRUE(engine_->CreateLun(spec).ok());
+  spec.name = "open";
+  spec.allowed_clients = {"*"};
+  ASSERT_TRUE(engine_->CreateLun(spec).ok());
+  ClientInfo allowed{"10.0.0.5", "127.0.0.1:10809"};
+  ClientInfo other{"10.0.0.6", "127.0.0.1:10809"};
+  EXPECT_EQ(engine_->List(allowed).size(), 2u);
+  EXPECT_EQ(engine_->List(other).size(), 1u);
+  EXPECT_EQ(engine_->Open("nope", allowed).status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(engine_->Open("private", other).status().code(), StatusCode::kPermissionDenied);
+  auto v = engine_->Open("private", allowed);
+  ASSERT_TRUE(v.ok());
+  WriteStr(**v, 0, "hi");
+  // Revoked (ControllerUnpublish): the open volume stops serving this client at once.
+  ASSERT_TRUE(engine_->SetAccess("private", {}).ok());
+  std::string buf(2, 0);
+  EXPECT_EQ((*v)->Read(0, std::span<char>(buf.data(), 2)).code(), StatusCode::kPermissionDenied);
+  ASSERT_TRUE(engine_->DeleteLun("open").ok());
+}
+
+TEST_F(EngineTest, DeletedLunFailsOpenVolumesWithUnavailable) {
+  auto v = Create("v", 1 << 20);
+  ASSERT_TRUE(engine_->DeleteLun("v").ok());
+  std::string buf(2, 0);
+  EXPECT_EQ(v->Read(0, std::span<char>(buf.data(), 2)).code(), StatusCode::kUnavailable);
+}
+
+TEST_F(EngineTest, TierMoveUnderConcurrentWritesLosesNothing) {
+  auto v = Create("v", 8 << 20, true, "", TierClass::kSsd);
+  const uint64_t blocks = (8 << 20) / kBs;
+  for (uint64_t i = 0; i < blocks; ++i) {
+    WriteStr(*v, i * kBs, Pattern(static_cast<char>('A' + i % 20)));
+  }
+  std::atomic<bool> stop{false};
+  std::vector<char> last(blocks, 0);
+  std::thread writer([&] {
+    std::mt19937 rng(7);
+    while (!stop) {
+      uint64_t lba = rng() % blocks;
+      char c = static_cast<char>('a' + rng() % 26);
+      std::string d = Pattern(c);
+      ASSERT_TRUE(v->Write(lba * kBs, std::span<const char>(d.data(), d.size()), false).ok());
+      last[lba] = c;
+    }
+  });
+  ASSERT_TRUE(engine_->StartTierMove("v", TierClass::kSata).ok());
+  EXPECT_EQ(engine_->StartTierMove("v", TierClass::kSata).code(), StatusCode::kFailedPrecondition);
+  auto m = engine_->WaitTierMove("v");
+  stop = true;
+  writer.join();
+  ASSERT_TRUE(m.ok());
+  EXPECT_EQ(m->state, TierMove::State::kDone) << m->message;
+  EXPECT_GT(m->bytes_copied, 0u);
+  EXPECT_EQ(engine_->GetLun("v")->tier, TierClass::kSata);
+  EXPECT_EQ(TierUsed(TierClass::kSsd), 0u);
+  for (uint64_t i = 0; i < blocks; ++i) {
+    char want = last[i] ? last[i] : static_cast<char>('A' + i % 20);
+    ASSERT_EQ(ReadStr(*v, i * kBs, 1)[0], want) << i;
+  }
+  ASSERT_TRUE(v->Flush().ok());
+  PowerLossAndReopen();
+  EXPECT_EQ(engine_->GetLun("v")->tier, TierClass::kSata);
+  EXPECT_EQ(ReadStr(*Vol("v"), 0, 1)[0], last[0] ? last[0] : 'A');
+}
+
+TEST_F(EngineTest, CancelledMoveEndsWholeOnTheSourceTier) {
+  auto v = Create("v", 16 << 20);
+  const uint64_t blocks = (16 << 20) / kBs;
+  for (uint64_t i = 0; i < blocks; ++i) WriteStr(*v, i * kBs, Pattern(static_cast<char>(i)));
+  ASSERT_TRUE(engine_->StartTierMove("v", TierClass::kSata).ok());
+  ASSERT_TRUE(engine_->CancelTierMove("v").ok() ||
+              engine_->GetLun("v")->move.state != TierMove::State::kRunning);
+  auto m = engine_->WaitTierMove("v");
+  ASSERT_TRUE(m.ok());
+  if (m->state == TierMove::State::kCancelled) {
+    EXPECT_EQ(engine_->GetLun("v")->tier, TierClass::kSsd);
+    EXPECT_EQ(TierUsed(TierClass::kSata), 0u);
+  } else {  // it finished before the cancel landed
+    EXPECT_EQ(m->state, TierMove::State::kDone);
+  }
+  for (uint64_t i = 0; i < blocks; i += 97) {
+    ASSERT_EQ(ReadStr(*v, i * kBs, 1)[0], static_cast<char>(i)) << i;
+  }
+}
+
+TEST_F(EngineTest, CrashMidMoveLeavesTheLunWholeWhereItWas) {
+  auto v = Create("v", 4 << 20);
+  const uint64_t blocks = (4 << 20) / kBs;
+  for (uint64_t i = 0; i < blocks; ++i) WriteStr(*v, i * kBs, Pattern(static_cast<char>(i * 3)));
+  ASSERT_TRUE(v->Flush().ok());
+  ASSERT_TRUE(engine_->StartTierMove("v", TierClass::kSata).ok());
+  // Writes during the move go to the target tier; one is made durable.
+  WriteStr(*v, 5 * kBs, Pattern('N'), /*fua=*/true);
+  PowerLossAndReopen();  // whatever the mover had done, durable or not
+  auto m = engine_->WaitTierMove("v");
+  ASSERT_TRUE(m.ok());
+  auto l = engine_->GetLun("v");
+  EXPECT_EQ(l->tier, TierClass::kSsd);
+  EXPECT_EQ(TierUsed(TierClass::kSata), 0u);
+  v = Vol("v");
+  for (uint64_t i = 0; i < blocks; ++i) {
+    char want = i == 5 ? 'N' : static_cast<char>(i * 3);
+    ASSERT_EQ(ReadStr(*v, i * kBs, 1)[0], want) << i;
+  }
+}
+
+// Random operations against a model, with power cuts at random points: every
+// write acknowledged before the last completed flush (or sent with FUA) must be
+// there; a block written since may show any value written to it since then.
+TEST_F(EngineTest, RandomOpsWithPowerCutsMatchTheModel) {
+  checkpoint_bytes_ = 16 << 10;
+  Reopen();
+  Create("a", 1 << 20, true);
+  Create("b", 1 << 20, false);
+  std::mt19937 rng(2024);
+  const uint64_t blocks = (1 << 20) / kBs;
+  // Per LUN, per block: the durable value and the values it may show.
+  std::map<std::string, std::vector<std::vector<char>>> allowed;
+  std::map<std::string, std::vector<char>> durable;
+  for (const char* n : {"a", "b"}) {
+    durable[n].assign(blocks, 0);
+    allowed[n].assign(blocks, std::vector<char>{0});
+  }
+  for (int round = 0; round < 30; ++round) {
+    for (int op = 0; op < 60; ++op) {
+      std::string name = rng() % 2 ? "a" : "b";
+      auto v = Vol(name);
+      uint64_t lba = rng() % blocks;
+      int kind = static_cast<int>(rng() % 10);
+      if (kind < 6) {
+        char c = static_cast<char>(1 + rng() % 5);
+        bool fua = rng() % 8 == 0;
+        WriteStr(*v, lba * kBs, Pattern(c), fua);
+        if (fua) {
+          // FUA flushes everything before it too.
+          for (auto& [n, blks] : allowed) {
+            for (uint64_t i = 0; i < blocks; ++i) {
+              durable[n][i] = ReadStr(*Vol(n), i * kBs, 1)[0];
+              blks[i] = {durable[n][i]};
+            }
+          }
+        } else {
+          allowed[name][lba].push_back(c);
+        }
+      } else if (kind < 8) {
+        ASSERT_TRUE(v->Trim(lba * kBs, kBs).ok());
+        allowed[name][lba].push_back(0);
+      } else {
+        ASSERT_TRUE(v->Flush().ok());
+        for (auto& [n, blks] : allowed) {
+          for (uint64_t i = 0; i < blocks; ++i) {
+            durable[n][i] = ReadStr(*Vol(n), i * kBs, 1)[0];
+            blks[i] = {durable[n][i]};
+          }
+        }
+      }
+    }
+    PowerLossAndReopen();
+    for (auto& [n, blks] : allowed) {
+      auto v = Vol(n);
+      for (uint64_t i = 0; i < blocks; ++i) {
+        std::string got = ReadStr(*v, i * kBs, kBs);
+        char c = got[0];
+        ASSERT_EQ(got, std::string(kBs, c)) << "torn block " << n << ":" << i;
+        bool ok = std::find(blks[i].begin(), blks[i].end(), c) != blks[i].end();
+        ASSERT_TRUE(ok) << "round " << round << " lun " << n << " block " << i << " shows "
+                        << int(c) << ", durable was " << int(durable[n][i]);
+        blks[i] = {c};
+        durable[n][i] = c;
+      }
+    }
+  }
+}
+
+}  // namespace
+}  // namespace strata::storage
