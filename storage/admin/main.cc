@@ -1,16 +1,18 @@
 // strata-admin: command line for a strata-stored device's management API.
-//
-//   strata-admin --server ADDR [-o table|json] device status
-//
 // Exit codes: 0 success, 1 the server refused or failed, 2 bad usage.
 #include <google/protobuf/util/json_util.h>
 #include <grpcpp/grpcpp.h>
 
+#include <algorithm>
 #include <boost/program_options.hpp>
 #include <chrono>
 #include <cstdio>
+#include <functional>
 #include <iostream>
+#include <map>
+#include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "strata/common/units.h"
@@ -24,23 +26,37 @@ namespace {
 constexpr int kExitFailure = 1;
 constexpr int kExitUsage = 2;
 
+constexpr char kUsage[] =
+    "usage: strata-admin --server ADDR [-o table|json] [--timeout SECONDS] COMMAND\n"
+    "commands:\n"
+    "  device status\n"
+    "  lun create NAME --size SIZE [--tier ssd|sas|sata] [--dedup] [--owner NS] "
+    "[--allow IP,CIDR,...|*]\n"
+    "  lun list [--owner NS]\n"
+    "  lun get NAME\n"
+    "  lun stats NAME\n"
+    "  lun delete NAME\n"
+    "  lun resize NAME --size SIZE\n"
+    "  lun access NAME --allow IP,CIDR,...   (empty: nobody; *: anyone)\n"
+    "  lun migrate NAME --tier CLASS [--wait]\n"
+    "  lun migration NAME\n"
+    "  lun cancel-migration NAME\n";
+
 struct Options {
   std::string server;
   std::string output;
   int timeout_seconds = 10;
-  std::vector<std::string> command;
+  std::vector<std::string> words;
+  std::string size, tier, owner, allow;
+  bool dedup = false, wait = false, allow_set = false;
 };
 
 int Usage(const std::string& why) {
-  std::fprintf(
-      stderr,
-      "strata-admin: %s\n"
-      "usage: strata-admin --server ADDR [-o table|json] [--timeout SECONDS] device status\n",
-      why.c_str());
+  std::fprintf(stderr, "strata-admin: %s\n%s", why.c_str(), kUsage);
   return kExitUsage;
 }
 
-int Fail(const std::string& what, const grpc::Status& s) {
+const char* CodeName(grpc::StatusCode c) {
   static const char* kNames[] = {"OK",
                                  "CANCELLED",
                                  "UNKNOWN",
@@ -58,9 +74,13 @@ int Fail(const std::string& what, const grpc::Status& s) {
                                  "UNAVAILABLE",
                                  "DATA_LOSS",
                                  "UNAUTHENTICATED"};
-  int code = static_cast<int>(s.error_code());
-  std::fprintf(stderr, "strata-admin: %s: %s: %s\n", what.c_str(),
-               code >= 0 && code <= 16 ? kNames[code] : "UNKNOWN", s.error_message().c_str());
+  int code = static_cast<int>(c);
+  return code >= 0 && code <= 16 ? kNames[code] : "UNKNOWN";
+}
+
+int Fail(const std::string& what, const grpc::Status& s) {
+  std::fprintf(stderr, "strata-admin: %s: %s: %s\n", what.c_str(), CodeName(s.error_code()),
+               s.error_message().c_str());
   return kExitFailure;
 }
 
@@ -88,8 +108,20 @@ std::string TierName(v1::TierClass c) {
     case v1::TIER_CLASS_SATA:
       return "sata";
     default:
-      return "unspecified";
+      return "-";
   }
+}
+
+bool ParseTier(const std::string& s, v1::TierClass* out) {
+  if (s == "ssd")
+    *out = v1::TIER_CLASS_SSD;
+  else if (s == "sas")
+    *out = v1::TIER_CLASS_SAS;
+  else if (s == "sata")
+    *out = v1::TIER_CLASS_SATA;
+  else
+    return false;
+  return true;
 }
 
 std::string StateName(v1::DeviceState s) {
@@ -105,6 +137,45 @@ std::string StateName(v1::DeviceState s) {
   }
 }
 
+std::string MigrationName(v1::MigrationState s) {
+  switch (s) {
+    case v1::MIGRATION_STATE_NONE:
+      return "none";
+    case v1::MIGRATION_STATE_RUNNING:
+      return "running";
+    case v1::MIGRATION_STATE_DONE:
+      return "done";
+    case v1::MIGRATION_STATE_CANCELLED:
+      return "cancelled";
+    case v1::MIGRATION_STATE_FAILED:
+      return "failed";
+    default:
+      return "-";
+  }
+}
+
+std::string Join(const google::protobuf::RepeatedPtrField<std::string>& v) {
+  std::string out;
+  for (const auto& s : v) out += (out.empty() ? "" : ",") + s;
+  return out;
+}
+
+std::vector<std::string> SplitList(const std::string& s) {
+  std::vector<std::string> out;
+  std::stringstream in(s);
+  std::string item;
+  while (std::getline(in, item, ',')) {
+    if (!item.empty()) out.push_back(item);
+  }
+  return out;
+}
+
+std::string Ratio(const v1::SpaceStats& s) {
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%.2f", s.dedup_ratio());
+  return buf;
+}
+
 void PrintDeviceTable(const v1::DeviceStatus& st) {
   std::printf("Device:    %s\n", st.name().c_str());
   std::printf("ID:        %s\n", st.device_id().c_str());
@@ -114,9 +185,11 @@ void PrintDeviceTable(const v1::DeviceStatus& st) {
   std::printf("LUNs:      %u\n", st.lun_count());
   std::printf("Capacity:  %s (%s used)\n", strata::FormatSize(st.capacity_bytes()).c_str(),
               strata::FormatSize(st.used_bytes()).c_str());
-  std::string portals;
-  for (const auto& p : st.portals()) portals += (portals.empty() ? "" : ", ") + p;
-  std::printf("Portals:   %s\n", portals.empty() ? "(none)" : portals.c_str());
+  std::printf("Dedup:     %s logical in %s unique, ratio %s (block %s)\n",
+              strata::FormatSize(st.space().logical_bytes()).c_str(),
+              strata::FormatSize(st.space().unique_bytes()).c_str(), Ratio(st.space()).c_str(),
+              strata::FormatSize(st.block_size()).c_str());
+  std::printf("Portals:   %s\n", st.portals().empty() ? "(none)" : Join(st.portals()).c_str());
   std::printf("\n%-6s %-12s %-12s %-14s %-8s %s\n", "TIER", "CAPACITY", "USED", "PRICE/GiB-h",
               "HEALTH", "PATH");
   for (const auto& t : st.tiers()) {
@@ -126,18 +199,282 @@ void PrintDeviceTable(const v1::DeviceStatus& st) {
                 t.healthy() ? "ok" : "FAILED", t.path().c_str(), t.healthy() ? "" : ": ",
                 t.message().c_str());
   }
+  if (!st.owners().empty()) {
+    std::printf("\n%-20s %-12s %-12s %s\n", "OWNER", "LOGICAL", "UNIQUE", "RATIO");
+    for (const auto& o : st.owners()) {
+      std::printf("%-20s %-12s %-12s %s\n", o.owner().empty() ? "(none)" : o.owner().c_str(),
+                  strata::FormatSize(o.space().logical_bytes()).c_str(),
+                  strata::FormatSize(o.space().unique_bytes()).c_str(), Ratio(o.space()).c_str());
+    }
+  }
 }
 
-int DeviceStatus(v1::StorageDevice::Stub& stub, const Options& opt) {
-  grpc::ClientContext ctx;
-  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(opt.timeout_seconds));
-  v1::DeviceStatus resp;
-  grpc::Status s = stub.GetDeviceStatus(&ctx, v1::GetDeviceStatusRequest(), &resp);
-  if (!s.ok()) return Fail("device status", s);
-  if (opt.output == "json") return PrintJson(resp);
-  PrintDeviceTable(resp);
-  return 0;
+void PrintLunRows(const std::vector<const v1::Lun*>& luns) {
+  std::printf("%-24s %-10s %-5s %-6s %-12s %-10s %-10s %-6s %s\n", "NAME", "SIZE", "TIER", "DEDUP",
+              "OWNER", "LOGICAL", "UNIQUE", "RATIO", "WWN");
+  for (const v1::Lun* l : luns) {
+    std::printf("%-24s %-10s %-5s %-6s %-12s %-10s %-10s %-6s %s\n", l->name().c_str(),
+                strata::FormatSize(l->size_bytes()).c_str(), TierName(l->tier()).c_str(),
+                l->dedup() ? "on" : "off", l->owner().empty() ? "-" : l->owner().c_str(),
+                strata::FormatSize(l->space().logical_bytes()).c_str(),
+                strata::FormatSize(l->space().unique_bytes()).c_str(), Ratio(l->space()).c_str(),
+                l->wwn().c_str());
+  }
 }
+
+void PrintMigration(const v1::Migration& m) {
+  std::printf("LUN %s: migration %s", m.lun().c_str(), MigrationName(m.state()).c_str());
+  if (m.state() != v1::MIGRATION_STATE_NONE) {
+    std::printf(" %s -> %s, %s of %s copied", TierName(m.from_tier()).c_str(),
+                TierName(m.to_tier()).c_str(), strata::FormatSize(m.bytes_copied()).c_str(),
+                strata::FormatSize(m.bytes_total()).c_str());
+    if (m.bytes_per_second() > 0) {
+      std::printf(" at %s/s",
+                  strata::FormatSize(static_cast<uint64_t>(m.bytes_per_second())).c_str());
+    }
+  }
+  if (!m.message().empty()) std::printf(" (%s)", m.message().c_str());
+  std::printf("\n");
+}
+
+void PrintKind(const char* name, const v1::IoKindStats& k) {
+  std::printf("%-13s %-10llu %-10.1f %-10s %-7llu %-10.1f %-10.1f %-10.1f\n", name,
+              static_cast<unsigned long long>(k.ops()), k.iops(),
+              strata::FormatSize(k.bytes()).c_str(), static_cast<unsigned long long>(k.errors()),
+              static_cast<double>(k.latency_p50_ns()) / 1000.0,
+              static_cast<double>(k.latency_p99_ns()) / 1000.0,
+              static_cast<double>(k.latency_max_ns()) / 1000.0);
+}
+
+class Cli {
+ public:
+  Cli(const Options& opt, std::shared_ptr<grpc::Channel> channel)
+      : opt_(opt), stub_(v1::StorageDevice::NewStub(channel)) {}
+
+  // Calls one RPC with the per-call deadline.
+  template <typename Req, typename Resp>
+  grpc::Status Call(grpc::Status (v1::StorageDevice::Stub::*rpc)(grpc::ClientContext*, const Req&,
+                                                                 Resp*),
+                    const Req& req, Resp* resp) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(opt_.timeout_seconds));
+    return ((*stub_).*rpc)(&ctx, req, resp);
+  }
+
+  int Run() {
+    const auto& w = opt_.words;
+    if (w.size() == 2 && w[0] == "device" && w[1] == "status") return DeviceStatus();
+    if (w.size() >= 2 && w[0] == "lun") {
+      const std::string& verb = w[1];
+      static const char* kVerbs[] = {"create", "get",     "stats",     "delete",          "resize",
+                                     "access", "migrate", "migration", "cancel-migration"};
+      if (verb == "list" && w.size() == 2) return LunList();
+      bool known = std::find(std::begin(kVerbs), std::end(kVerbs), verb) != std::end(kVerbs);
+      if (known && w.size() != 3) return Usage("'lun " + verb + "' takes exactly one NAME");
+      const std::string& name = w[2];
+      if (verb == "create") return LunCreate(name);
+      if (verb == "get") return LunGet(name);
+      if (verb == "stats") return LunStats(name);
+      if (verb == "delete") return LunDelete(name);
+      if (verb == "resize") return LunResize(name);
+      if (verb == "access") return LunAccess(name);
+      if (verb == "migrate") return LunMigrate(name);
+      if (verb == "migration") return LunMigration(name);
+      if (verb == "cancel-migration") return LunCancel(name);
+    }
+    std::string joined;
+    for (const auto& s : w) joined += (joined.empty() ? "" : " ") + s;
+    return Usage(w.empty() ? "no command given" : "unknown command '" + joined + "'");
+  }
+
+ private:
+  bool json() const { return opt_.output == "json"; }
+
+  int DeviceStatus() {
+    v1::DeviceStatus resp;
+    auto s = Call(&v1::StorageDevice::Stub::GetDeviceStatus, v1::GetDeviceStatusRequest(), &resp);
+    if (!s.ok()) return Fail("device status", s);
+    if (json()) return PrintJson(resp);
+    PrintDeviceTable(resp);
+    return 0;
+  }
+
+  int ShowLun(const v1::Lun& l) {
+    if (json()) return PrintJson(l);
+    PrintLunRows({&l});
+    std::printf("\naccess:   %s\nportals:  %s\nexport:   %s\n",
+                l.access().allowed_clients().empty() ? "(nobody)"
+                                                     : Join(l.access().allowed_clients()).c_str(),
+                Join(l.portals()).c_str(), l.export_name().c_str());
+    if (l.migration().state() != v1::MIGRATION_STATE_NONE) PrintMigration(l.migration());
+    return 0;
+  }
+
+  int LunCreate(const std::string& name) {
+    if (opt_.size.empty()) return Usage("lun create: --size is required");
+    auto size = strata::ParseSize(opt_.size);
+    if (!size.ok()) return Usage("--size: " + size.status().message());
+    v1::CreateLunRequest req;
+    req.set_name(name);
+    req.set_size_bytes(*size);
+    if (!opt_.tier.empty()) {
+      v1::TierClass t;
+      if (!ParseTier(opt_.tier, &t)) {
+        return Usage("--tier: '" + opt_.tier + "' is not one of ssd, sas, sata");
+      }
+      req.set_tier(t);
+    }
+    req.set_dedup(opt_.dedup);
+    req.set_owner(opt_.owner);
+    if (opt_.allow_set) {
+      for (const auto& c : SplitList(opt_.allow)) req.mutable_access()->add_allowed_clients(c);
+      req.mutable_access();
+    }
+    v1::Lun resp;
+    auto s = Call(&v1::StorageDevice::Stub::CreateLun, req, &resp);
+    if (!s.ok()) return Fail("lun create " + name, s);
+    return ShowLun(resp);
+  }
+
+  int LunGet(const std::string& name) {
+    v1::GetLunRequest req;
+    req.set_name(name);
+    v1::Lun resp;
+    auto s = Call(&v1::StorageDevice::Stub::GetLun, req, &resp);
+    if (!s.ok()) return Fail("lun get " + name, s);
+    return ShowLun(resp);
+  }
+
+  int LunList() {
+    v1::ListLunsRequest req;
+    req.set_owner(opt_.owner);
+    req.set_page_size(100);
+    v1::ListLunsResponse all;
+    for (;;) {
+      v1::ListLunsResponse page;
+      auto s = Call(&v1::StorageDevice::Stub::ListLuns, req, &page);
+      if (!s.ok()) return Fail("lun list", s);
+      for (auto& l : *page.mutable_luns()) *all.add_luns() = std::move(l);
+      if (page.next_page_token().empty()) break;
+      req.set_page_token(page.next_page_token());
+    }
+    if (json()) return PrintJson(all);
+    std::vector<const v1::Lun*> rows;
+    for (const auto& l : all.luns()) rows.push_back(&l);
+    PrintLunRows(rows);
+    return 0;
+  }
+
+  int LunStats(const std::string& name) {
+    v1::GetLunStatsRequest req;
+    req.set_name(name);
+    v1::LunStats resp;
+    auto s = Call(&v1::StorageDevice::Stub::GetLunStats, req, &resp);
+    if (!s.ok()) return Fail("lun stats " + name, s);
+    if (json()) return PrintJson(resp);
+    std::printf("%-13s %-10s %-10s %-10s %-7s %-10s %-10s %-10s\n", "KIND", "OPS", "IOPS", "BYTES",
+                "ERRORS", "P50(us)", "P99(us)", "MAX(us)");
+    PrintKind("read", resp.read());
+    PrintKind("write", resp.write());
+    PrintKind("flush", resp.flush());
+    PrintKind("trim", resp.trim());
+    PrintKind("write_zeroes", resp.write_zeroes());
+    std::printf("\nspace: %s logical, %s unique, dedup ratio %s\n",
+                strata::FormatSize(resp.space().logical_bytes()).c_str(),
+                strata::FormatSize(resp.space().unique_bytes()).c_str(),
+                Ratio(resp.space()).c_str());
+    return 0;
+  }
+
+  int LunDelete(const std::string& name) {
+    v1::DeleteLunRequest req;
+    req.set_name(name);
+    v1::DeleteLunResponse resp;
+    auto s = Call(&v1::StorageDevice::Stub::DeleteLun, req, &resp);
+    if (!s.ok()) return Fail("lun delete " + name, s);
+    if (json()) return PrintJson(resp);
+    std::printf("LUN %s deleted\n", name.c_str());
+    return 0;
+  }
+
+  int LunResize(const std::string& name) {
+    if (opt_.size.empty()) return Usage("lun resize: --size is required");
+    auto size = strata::ParseSize(opt_.size);
+    if (!size.ok()) return Usage("--size: " + size.status().message());
+    v1::ResizeLunRequest req;
+    req.set_name(name);
+    req.set_size_bytes(*size);
+    v1::Lun resp;
+    auto s = Call(&v1::StorageDevice::Stub::ResizeLun, req, &resp);
+    if (!s.ok()) return Fail("lun resize " + name, s);
+    return ShowLun(resp);
+  }
+
+  int LunAccess(const std::string& name) {
+    if (!opt_.allow_set) return Usage("lun access: --allow is required ('' for nobody)");
+    v1::SetLunAccessRequest req;
+    req.set_name(name);
+    req.mutable_access();
+    for (const auto& c : SplitList(opt_.allow)) req.mutable_access()->add_allowed_clients(c);
+    v1::Lun resp;
+    auto s = Call(&v1::StorageDevice::Stub::SetLunAccess, req, &resp);
+    if (!s.ok()) return Fail("lun access " + name, s);
+    return ShowLun(resp);
+  }
+
+  int LunMigrate(const std::string& name) {
+    if (opt_.tier.empty()) return Usage("lun migrate: --tier is required");
+    v1::MigrateLunRequest req;
+    req.set_name(name);
+    v1::TierClass t;
+    if (!ParseTier(opt_.tier, &t)) {
+      return Usage("--tier: '" + opt_.tier + "' is not one of ssd, sas, sata");
+    }
+    req.set_to_tier(t);
+    v1::Migration resp;
+    auto s = Call(&v1::StorageDevice::Stub::MigrateLun, req, &resp);
+    if (!s.ok()) return Fail("lun migrate " + name, s);
+    if (opt_.wait) {
+      while (resp.state() == v1::MIGRATION_STATE_RUNNING) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(200));  // a CLI's progress poll
+        v1::GetMigrationRequest g;
+        g.set_name(name);
+        s = Call(&v1::StorageDevice::Stub::GetMigration, g, &resp);
+        if (!s.ok()) return Fail("lun migration " + name, s);
+      }
+    }
+    if (json()) return PrintJson(resp);
+    PrintMigration(resp);
+    bool failed = resp.state() == v1::MIGRATION_STATE_FAILED ||
+                  (opt_.wait && resp.state() == v1::MIGRATION_STATE_CANCELLED);
+    return failed ? kExitFailure : 0;
+  }
+
+  int LunMigration(const std::string& name) {
+    v1::GetMigrationRequest req;
+    req.set_name(name);
+    v1::Migration resp;
+    auto s = Call(&v1::StorageDevice::Stub::GetMigration, req, &resp);
+    if (!s.ok()) return Fail("lun migration " + name, s);
+    if (json()) return PrintJson(resp);
+    PrintMigration(resp);
+    return 0;
+  }
+
+  int LunCancel(const std::string& name) {
+    v1::CancelMigrationRequest req;
+    req.set_name(name);
+    v1::Migration resp;
+    auto s = Call(&v1::StorageDevice::Stub::CancelMigration, req, &resp);
+    if (!s.ok()) return Fail("lun cancel-migration " + name, s);
+    if (json()) return PrintJson(resp);
+    PrintMigration(resp);
+    return 0;
+  }
+
+  const Options& opt_;
+  std::unique_ptr<v1::StorageDevice::Stub> stub_;
+};
 
 int Run(int argc, char** argv) {
   Options opt;
@@ -146,9 +483,15 @@ int Run(int argc, char** argv) {
                                                  "strata-stored management address ADDR:PORT")(
       "output,o", po::value(&opt.output)->default_value("table"), "table|json")(
       "timeout", po::value(&opt.timeout_seconds)->default_value(10), "seconds per call")(
-      "command", po::value(&opt.command), "command words");
+      "size", po::value(&opt.size), "LUN size, e.g. 10GiB")(
+      "tier", po::value(&opt.tier), "ssd|sas|sata")("dedup", po::bool_switch(&opt.dedup),
+                                                    "inline de-duplication for the LUN")(
+      "owner", po::value(&opt.owner), "tenant or namespace")(
+      "allow", po::value(&opt.allow), "access list: IPs or CIDRs, comma-separated; * for any")(
+      "wait", po::bool_switch(&opt.wait), "wait for a migration to end")(
+      "words", po::value(&opt.words), "command words");
   po::positional_options_description pos;
-  pos.add("command", -1);
+  pos.add("words", -1);
   po::variables_map vm;
   try {
     po::store(po::command_line_parser(argc, argv).options(desc).positional(pos).run(), vm);
@@ -157,22 +500,17 @@ int Run(int argc, char** argv) {
     return Usage(e.what());
   }
   if (vm.count("help")) {
-    std::cout << "usage: strata-admin --server ADDR [-o table|json] device status\n\n" << desc;
+    std::cout << kUsage << "\n" << desc;
     return 0;
   }
+  opt.allow_set = vm.count("allow") > 0;
   if (opt.server.empty()) return Usage("--server is required");
   if (opt.output != "table" && opt.output != "json") {
     return Usage("--output: '" + opt.output + "' is not one of table, json");
   }
   if (opt.timeout_seconds <= 0) return Usage("--timeout: must be a positive number of seconds");
-
-  auto channel = grpc::CreateChannel(opt.server, grpc::InsecureChannelCredentials());
-  v1::StorageDevice::Stub stub(channel);
-  const auto& cmd = opt.command;
-  if (cmd.size() == 2 && cmd[0] == "device" && cmd[1] == "status") return DeviceStatus(stub, opt);
-  std::string joined;
-  for (const auto& w : cmd) joined += (joined.empty() ? "" : " ") + w;
-  return Usage(cmd.empty() ? "no command given" : "unknown command '" + joined + "'");
+  Cli cli(opt, grpc::CreateChannel(opt.server, grpc::InsecureChannelCredentials()));
+  return cli.Run();
 }
 
 }  // namespace

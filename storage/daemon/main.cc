@@ -18,6 +18,7 @@
 #include "strata/common/file_util.h"
 #include "strata/common/logging.h"
 #include "strata/common/net_address.h"
+#include "strata/common/units.h"
 #include "strata/storage/device.h"
 
 namespace po = boost::program_options;
@@ -44,6 +45,7 @@ constexpr int kExitUsage = 2;
 Result<Flags> ParseFlags(int argc, char** argv, bool* help) {
   Flags f;
   std::vector<std::string> tiers, portals;
+  std::string block_size;
   po::options_description desc(
       "strata-stored: a Strata cloud storage device\n\n"
       "Usage: strata-stored --device NAME --tier CLASS=PATH[:CAPACITY[:PRICE]]... "
@@ -58,6 +60,8 @@ Result<Flags> ParseFlags(int argc, char** argv, bool* help) {
       "grpc", po::value(&f.grpc_addr)->required(),
       "management API address ADDR:PORT (port 0: any free port)")(
       "metrics", po::value(&f.metrics_addr), "Prometheus metrics address ADDR:PORT")(
+      "block-size", po::value(&block_size)->default_value("4KiB"),
+      "dedup and allocation unit, 4KiB to 64KiB, a power of two")(
       "ready-file", po::value(&f.ready_file),
       "write {\"grpc\":\"ADDR:PORT\"} here once serving (for scripts and tests)")(
       "log-level", po::value(&f.log_level)->default_value("info"),
@@ -83,6 +87,13 @@ Result<Flags> ParseFlags(int argc, char** argv, bool* help) {
     STRATA_ASSIGN_OR_RETURN(auto hp, strata::ParseHostPort(p, "--portal"));
     f.device.portals.push_back(std::move(hp));
   }
+  auto bs = strata::ParseSize(block_size);
+  if (!bs.ok()) return bs.status().WithContext("--block-size");
+  if (*bs < 4096 || *bs > 65536 || (*bs & (*bs - 1)) != 0) {
+    return strata::InvalidArgumentError("--block-size: '" + block_size +
+                                        "' is not a power of two from 4KiB to 64KiB");
+  }
+  f.device.block_size = static_cast<uint32_t>(*bs);
   STRATA_RETURN_IF_ERROR(strata::ParseHostPort(f.grpc_addr, "--grpc", true).status());
   if (!f.metrics_addr.empty()) {
     STRATA_RETURN_IF_ERROR(strata::ParseHostPort(f.metrics_addr, "--metrics", true).status());
@@ -121,13 +132,53 @@ class DeviceCollector final : public prometheus::Collectable {
       add(used, static_cast<double>(t.used_bytes));
       add(healthy, t.healthy ? 1 : 0);
     }
+    auto gauge = [](const std::string& name, const std::string& help) {
+      return prometheus::MetricFamily{name, help, prometheus::MetricType::Gauge, {}};
+    };
+    auto counter = [](const std::string& name, const std::string& help) {
+      return prometheus::MetricFamily{name, help, prometheus::MetricType::Counter, {}};
+    };
+    auto logical = gauge("strata_lun_logical_bytes", "Bytes mapped in a LUN");
+    auto unique =
+        gauge("strata_lun_unique_bytes", "Physical bytes a LUN costs (shared blocks split)");
+    auto ops = counter("strata_lun_io_ops_total", "I/O requests served, by kind");
+    auto bytes = counter("strata_lun_io_bytes_total", "Bytes moved, by kind");
+    auto errors = counter("strata_lun_io_errors_total", "Failed I/O requests, by kind");
+    static const char* kKinds[] = {"read", "write", "flush", "trim", "write_zeroes"};
+    for (const auto& lun : device_->engine()->ListLuns()) {
+      auto add = [&](prometheus::MetricFamily& fam, double v, const char* kind, bool is_counter) {
+        prometheus::ClientMetric m;
+        m.label = {{"device", st.name}, {"lun", lun.name}, {"owner", lun.owner}};
+        if (kind) m.label.push_back({"kind", kind});
+        if (is_counter) {
+          m.counter.value = v;
+        } else {
+          m.gauge.value = v;
+        }
+        fam.metric.push_back(std::move(m));
+      };
+      add(logical, static_cast<double>(lun.space.logical_bytes), nullptr, false);
+      add(unique, static_cast<double>(lun.space.unique_bytes), nullptr, false);
+      auto io = device_->engine()->IoStats(lun.name);
+      if (!io.ok()) continue;
+      for (int k = 0; k < strata::storage::kIoKinds; ++k) {
+        add(ops, static_cast<double>(io->kinds[k].ops), kKinds[k], true);
+        add(bytes, static_cast<double>(io->kinds[k].bytes), kKinds[k], true);
+        add(errors, static_cast<double>(io->kinds[k].errors), kKinds[k], true);
+      }
+    }
+    auto ratio = gauge("strata_device_dedup_ratio", "Logical bytes over unique bytes");
+    prometheus::ClientMetric rm;
+    rm.label = {{"device", st.name}};
+    rm.gauge.value = st.space.ratio();
+    ratio.metric.push_back(std::move(rm));
     prometheus::MetricFamily up{
         "strata_device_uptime_seconds", "Seconds since start", prometheus::MetricType::Gauge, {}};
     prometheus::ClientMetric m;
     m.label = {{"device", st.name}};
     m.gauge.value = static_cast<double>(st.uptime_seconds);
     up.metric.push_back(std::move(m));
-    return {cap, used, healthy, up};
+    return {cap, used, healthy, up, logical, unique, ops, bytes, errors, ratio};
   }
 
  private:

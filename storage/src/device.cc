@@ -81,6 +81,18 @@ Status ValidateDeviceConfig(const DeviceConfig& config) {
   return Status::Ok();
 }
 
+namespace {
+
+// Capacity of a tier: configured, or the block device's size, or the file system's.
+Result<uint64_t> ResolveCapacity(Env* env, const TierConfig& tier) {
+  if (tier.capacity_bytes) return *tier.capacity_bytes;
+  STRATA_ASSIGN_OR_RETURN(PathInfo info, env->Stat(tier.path));
+  if (info.kind == PathKind::kBlockDevice) return info.size_bytes;
+  return env->FileSystemCapacity(tier.path);
+}
+
+}  // namespace
+
 Result<std::unique_ptr<Device>> Device::Open(Env* env, DeviceConfig config) {
   STRATA_RETURN_IF_ERROR(ValidateDeviceConfig(config));
   for (const TierConfig& tier : config.tiers) STRATA_RETURN_IF_ERROR(PrepareTier(env, tier));
@@ -106,13 +118,29 @@ Result<std::unique_ptr<Device>> Device::Open(Env* env, DeviceConfig config) {
   } else {
     return existing.status();
   }
-  return std::unique_ptr<Device>(new Device(env, std::move(config), std::move(device_id)));
+
+  EngineOptions eo;
+  eo.state_dir = config.tiers.front().path;
+  eo.tiers = config.tiers;
+  eo.block_size = config.block_size;
+  eo.device_id = std::stoull(device_id, nullptr, 16);
+  for (const TierConfig& tier : config.tiers) {
+    auto cap = ResolveCapacity(env, tier);
+    if (!cap.ok()) {
+      return cap.status().WithContext("tier " + std::string(TierClassName(tier.tier_class)));
+    }
+    eo.tier_capacity_bytes.push_back(*cap);
+  }
+  STRATA_ASSIGN_OR_RETURN(auto engine, Engine::Open(env, std::move(eo)));
+  return std::unique_ptr<Device>(
+      new Device(env, std::move(config), std::move(device_id), std::move(engine)));
 }
 
-Device::Device(Env* env, DeviceConfig config, std::string device_id)
+Device::Device(Env* env, DeviceConfig config, std::string device_id, std::unique_ptr<Engine> engine)
     : env_(env),
       config_(std::move(config)),
       device_id_(std::move(device_id)),
+      engine_(std::move(engine)),
       started_(std::chrono::steady_clock::now()) {}
 
 DeviceStatus Device::Status() {
@@ -120,35 +148,33 @@ DeviceStatus Device::Status() {
   out.name = config_.name;
   out.device_id = device_id_;
   out.portals = config_.portals;
+  out.block_size = config_.block_size;
   out.uptime_seconds = static_cast<uint64_t>(
       std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - started_)
           .count());
+  std::vector<TierUsage> usage = engine_->Tiers();
   bool degraded = false;
-  for (const TierConfig& tier : config_.tiers) {
+  for (size_t i = 0; i < config_.tiers.size(); ++i) {
+    const TierConfig& tier = config_.tiers[i];
     TierStatus ts;
     ts.config = tier;
+    ts.capacity_bytes = usage[i].capacity_bytes;
+    ts.used_bytes = usage[i].used_bytes;
+    ts.indexed_blocks = usage[i].indexed_blocks;
+    ts.index_memory_bytes = usage[i].index_memory_bytes;
     auto info = env_->Stat(tier.path);
     if (!info.ok()) {
       ts.healthy = false;
       ts.message = info.status().message();
-    } else if (tier.capacity_bytes) {
-      ts.capacity_bytes = *tier.capacity_bytes;
-    } else if (info->kind == PathKind::kBlockDevice) {
-      ts.capacity_bytes = info->size_bytes;
-    } else {
-      auto cap = env_->FileSystemCapacity(tier.path);
-      if (cap.ok()) {
-        ts.capacity_bytes = *cap;
-      } else {
-        ts.healthy = false;
-        ts.message = cap.status().message();
-      }
     }
     degraded |= !ts.healthy;
     out.capacity_bytes += ts.capacity_bytes;
     out.used_bytes += ts.used_bytes;
     out.tiers.push_back(std::move(ts));
   }
+  out.lun_count = static_cast<uint32_t>(engine_->ListLuns().size());
+  out.space = engine_->DeviceSpace();
+  out.owners = engine_->OwnerSpace();
   std::lock_guard lock(mu_);
   out.state = state_;
   if (degraded && state_ == DeviceState::kOnline) out.state = DeviceState::kDegraded;

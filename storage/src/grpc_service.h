@@ -2,7 +2,14 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <array>
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <map>
+#include <mutex>
 #include <string>
+#include <thread>
 
 #include "strata/common/status.h"
 #include "strata/storage/device.h"
@@ -16,19 +23,65 @@ inline grpc::Status ToGrpc(const Status& s) {
   return grpc::Status(static_cast<grpc::StatusCode>(s.code()), s.message());
 }
 
+// Samples every LUN's operation counters once a second so GetLunStats can report
+// current IOPS (over the last few seconds) rather than lifetime averages.
+// Thread-safe.
+class IopsSampler {
+ public:
+  explicit IopsSampler(Engine* engine);
+  ~IopsSampler();
+  // Operations per second per IoKind over the sampled window ending now.
+  std::array<double, kIoKinds> Rates(const std::string& lun, const LunIoStats::Snapshot& now);
+
+ private:
+  using Clock = std::chrono::steady_clock;
+  struct Sample {
+    Clock::time_point at;
+    std::array<uint64_t, kIoKinds> ops;
+  };
+  void Run();
+
+  Engine* const engine_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stop_ = false;                                  // guarded by mu_
+  std::map<std::string, std::deque<Sample>> samples_;  // guarded by mu_
+  std::thread thread_;
+};
+
 // strata.storage.v1.StorageDevice over one Device. Thread-safe: gRPC calls the
-// handlers from its own threads; the Device synchronises itself.
+// handlers from its own threads; the Device and its Engine synchronise themselves.
 class StorageDeviceService final : public v1::StorageDevice::Service {
  public:
   StorageDeviceService(Device* device, std::string version)
-      : device_(device), version_(std::move(version)) {}
+      : device_(device), version_(std::move(version)), sampler_(device->engine()) {}
 
-  grpc::Status GetDeviceStatus(grpc::ServerContext* ctx, const v1::GetDeviceStatusRequest* req,
-                               v1::DeviceStatus* resp) override;
+  grpc::Status GetDeviceStatus(grpc::ServerContext*, const v1::GetDeviceStatusRequest*,
+                               v1::DeviceStatus*) override;
+  grpc::Status CreateLun(grpc::ServerContext*, const v1::CreateLunRequest*, v1::Lun*) override;
+  grpc::Status DeleteLun(grpc::ServerContext*, const v1::DeleteLunRequest*,
+                         v1::DeleteLunResponse*) override;
+  grpc::Status GetLun(grpc::ServerContext*, const v1::GetLunRequest*, v1::Lun*) override;
+  grpc::Status ListLuns(grpc::ServerContext*, const v1::ListLunsRequest*,
+                        v1::ListLunsResponse*) override;
+  grpc::Status ResizeLun(grpc::ServerContext*, const v1::ResizeLunRequest*, v1::Lun*) override;
+  grpc::Status SetLunAccess(grpc::ServerContext*, const v1::SetLunAccessRequest*,
+                            v1::Lun*) override;
+  grpc::Status GetLunStats(grpc::ServerContext*, const v1::GetLunStatsRequest*,
+                           v1::LunStats*) override;
+  grpc::Status MigrateLun(grpc::ServerContext*, const v1::MigrateLunRequest*,
+                          v1::Migration*) override;
+  grpc::Status GetMigration(grpc::ServerContext*, const v1::GetMigrationRequest*,
+                            v1::Migration*) override;
+  grpc::Status CancelMigration(grpc::ServerContext*, const v1::CancelMigrationRequest*,
+                               v1::Migration*) override;
 
  private:
+  grpc::Status LunReply(const std::string& name, v1::Lun* out);
+
   Device* const device_;
   const std::string version_;
+  IopsSampler sampler_;
 };
 
 }  // namespace strata::storage

@@ -482,6 +482,13 @@ std::vector<ExportInfo> EngineImpl::List(const std::string& client_ip) {
   return out;
 }
 
+Result<LunIoStats::Snapshot> EngineImpl::IoStats(const std::string& name) {
+  SharedLock lock(mu_);
+  auto lun = FindLocked(name);
+  if (!lun) return NotFoundError("LUN '" + name + "' not found");
+  return lun->stats.Take();
+}
+
 // ---- block store ----
 
 Result<uint64_t> EngineImpl::AllocateLocked(TierStore& t) {
@@ -973,6 +980,9 @@ Result<std::shared_ptr<Volume>> Engine::OpenVolume(const std::string& name) {
   return impl_->OpenVolume(name, nullptr);
 }
 Status Engine::Flush() { return impl_->Flush(); }
+Result<LunIoStats::Snapshot> Engine::IoStats(const std::string& name) {
+  return impl_->IoStats(name);
+}
 std::vector<ExportInfo> Engine::List(const ClientInfo& client) {
   return impl_->List(client.peer_address);
 }

@@ -69,6 +69,7 @@ class EngineImpl {
 
   Result<std::shared_ptr<Volume>> OpenVolume(const std::string& name, const std::string* client_ip);
   std::vector<ExportInfo> List(const std::string& client_ip);
+  Result<LunIoStats::Snapshot> IoStats(const std::string& name);
   Status Flush();
 
   // The data path (LunVolume calls these).

@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -10,6 +11,7 @@
 #include "strata/common/env.h"
 #include "strata/common/net_address.h"
 #include "strata/common/result.h"
+#include "strata/storage/engine.h"
 #include "strata/storage/tier_config.h"
 
 namespace strata::storage {
@@ -18,6 +20,7 @@ struct DeviceConfig {
   std::string name;
   std::vector<TierConfig> tiers;
   std::vector<HostPort> portals;
+  uint32_t block_size = 4096;  // dedup and allocation unit: 4 KiB to 64 KiB
 };
 
 enum class DeviceState { kOnline, kMaintenance, kDegraded };
@@ -26,6 +29,8 @@ struct TierStatus {
   TierConfig config;
   uint64_t capacity_bytes = 0;
   uint64_t used_bytes = 0;
+  uint64_t indexed_blocks = 0;
+  uint64_t index_memory_bytes = 0;
   bool healthy = true;
   std::string message;  // why not healthy
 };
@@ -40,6 +45,9 @@ struct DeviceStatus {
   uint32_t lun_count = 0;
   uint64_t capacity_bytes = 0;
   uint64_t used_bytes = 0;
+  uint32_t block_size = 0;
+  SpaceStats space;
+  std::map<std::string, SpaceStats> owners;
 };
 
 // Validates a configuration before anything is touched: a device name, at least
@@ -47,26 +55,29 @@ struct DeviceStatus {
 // flag and the reason.
 Status ValidateDeviceConfig(const DeviceConfig& config);
 
-// One storage device: its disk groups (tiers) and identity. The LUN engine
-// (block store, dedup index, migration) hangs off this in later work.
+// One storage device: its disk groups (tiers), identity and LUN engine.
 //
-// Thread-safe: Status() may be called from any thread.
+// Thread-safe: Status() and the engine may be used from any thread.
 class Device {
  public:
   // Validates `config`, prepares every tier (a directory is created when missing;
   // a block device is used as is), and loads or creates the device identity kept
-  // in the first tier as "device.json". Nothing is created if validation fails.
+  // in the first tier as "device.json", then opens (recovers) the LUN engine, whose
+  // journal also lives in the first tier. Nothing is created if validation fails.
   static Result<std::unique_ptr<Device>> Open(Env* env, DeviceConfig config);
 
   DeviceStatus Status();
   const std::string& device_id() const { return device_id_; }
+  const DeviceConfig& config() const { return config_; }
+  Engine* engine() { return engine_.get(); }
 
  private:
-  Device(Env* env, DeviceConfig config, std::string device_id);
+  Device(Env* env, DeviceConfig config, std::string device_id, std::unique_ptr<Engine> engine);
 
   Env* const env_;
   const DeviceConfig config_;
   const std::string device_id_;
+  const std::unique_ptr<Engine> engine_;
   const std::chrono::steady_clock::time_point started_;
   std::mutex mu_;
   DeviceState state_ = DeviceState::kOnline;  // guarded by mu_

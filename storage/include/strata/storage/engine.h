@@ -11,6 +11,7 @@
 
 #include "strata/common/env.h"
 #include "strata/common/result.h"
+#include "strata/storage/io_stats.h"
 #include "strata/storage/tier_config.h"
 #include "strata/storage/volume.h"
 
@@ -128,6 +129,8 @@ class Engine final : public ExportCatalog {
   Result<TierMove> WaitTierMove(const std::string& name);
 
   Result<std::shared_ptr<Volume>> OpenVolume(const std::string& name);
+  // The LUN's I/O counters and latency percentiles, as recorded by the data path.
+  Result<LunIoStats::Snapshot> IoStats(const std::string& name);
   // Makes every completed write durable.
   Status Flush();
 
