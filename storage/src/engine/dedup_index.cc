@@ -10,63 +10,67 @@ Fingerprint FingerprintOf(const void* data, size_t len) {
   return Fingerprint{h.low64, h.high64};
 }
 
-DedupIndex::DedupIndex() : buckets_(1024) {}
+DedupIndex::DedupIndex() : tags_(1024, 0), slots_(1024, 0) {}
 
 std::optional<uint64_t> DedupIndex::Find(const Fingerprint& fp) const {
-  const size_t mask = buckets_.size() - 1;
-  for (size_t i = Home(fp);; i = (i + 1) & mask) {
-    const Bucket& b = buckets_[i];
-    if (b.slot == 0) return std::nullopt;
-    if (b.fp == fp) return b.slot;
+  const size_t mask = tags_.size() - 1;
+  for (size_t i = Home(fp.lo);; i = (i + 1) & mask) {
+    if (slots_[i] == 0) return std::nullopt;
+    if (tags_[i] == fp.lo) return slots_[i];
   }
 }
 
 bool DedupIndex::InsertIfAbsent(const Fingerprint& fp, uint64_t slot) {
-  if ((size_ + 1) * 4 > buckets_.size() * 3) Grow();
-  const size_t mask = buckets_.size() - 1;
-  for (size_t i = Home(fp);; i = (i + 1) & mask) {
-    Bucket& b = buckets_[i];
-    if (b.slot == 0) {
-      b.fp = fp;
-      b.slot = slot;
+  if (slot == 0 || slot > kMaxSlot) return false;
+  if ((size_ + 1) * 100 > tags_.size() * 85) Grow();
+  const size_t mask = tags_.size() - 1;
+  for (size_t i = Home(fp.lo);; i = (i + 1) & mask) {
+    if (slots_[i] == 0) {
+      tags_[i] = fp.lo;
+      slots_[i] = static_cast<uint32_t>(slot);
       ++size_;
       return true;
     }
-    if (b.fp == fp) return false;
+    if (tags_[i] == fp.lo) return false;
   }
 }
 
 bool DedupIndex::EraseIf(const Fingerprint& fp, uint64_t slot) {
-  const size_t mask = buckets_.size() - 1;
-  size_t i = Home(fp);
+  const size_t mask = tags_.size() - 1;
+  size_t i = Home(fp.lo);
   for (;; i = (i + 1) & mask) {
-    if (buckets_[i].slot == 0) return false;
-    if (buckets_[i].fp == fp) break;
+    if (slots_[i] == 0) return false;
+    if (tags_[i] == fp.lo) break;
   }
-  if (buckets_[i].slot != slot) return false;
+  if (slots_[i] != slot) return false;
   // Backward-shift: pull later members of the probe run into the gap so lookups
   // never stop early at a hole.
   size_t gap = i;
-  for (size_t j = (gap + 1) & mask; buckets_[j].slot != 0; j = (j + 1) & mask) {
-    size_t home = Home(buckets_[j].fp);
+  for (size_t j = (gap + 1) & mask; slots_[j] != 0; j = (j + 1) & mask) {
+    size_t home = Home(tags_[j]);
     // Move j into the gap when its home is not within (gap, j] cyclically.
     bool between = gap <= j ? (home > gap && home <= j) : (home > gap || home <= j);
     if (!between) {
-      buckets_[gap] = buckets_[j];
+      tags_[gap] = tags_[j];
+      slots_[gap] = slots_[j];
       gap = j;
     }
   }
-  buckets_[gap] = Bucket{};
+  tags_[gap] = 0;
+  slots_[gap] = 0;
   --size_;
   return true;
 }
 
 void DedupIndex::Grow() {
-  std::vector<Bucket> old(buckets_.size() * 2);
-  old.swap(buckets_);
+  std::vector<uint64_t> old_tags(tags_.size() * 2, 0);
+  std::vector<uint32_t> old_slots(slots_.size() * 2, 0);
+  old_tags.swap(tags_);
+  old_slots.swap(slots_);
+  --shift_;
   size_ = 0;
-  for (const Bucket& b : old) {
-    if (b.slot != 0) InsertIfAbsent(b.fp, b.slot);
+  for (size_t i = 0; i < old_tags.size(); ++i) {
+    if (old_slots[i] != 0) InsertIfAbsent(Fingerprint{old_tags[i], 0}, old_slots[i]);
   }
 }
 
