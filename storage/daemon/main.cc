@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "grpc_remote_device.h"
 #include "grpc_service.h"
 #include "strata/common/file_util.h"
 #include "strata/common/logging.h"
@@ -205,6 +206,7 @@ int Run(int argc, char** argv) {
   sigaddset(&stop_signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
 
+  flags->device.remote_volume_factory = strata::storage::OpenGrpcRemoteVolume;
   auto device = Device::Open(strata::Env::Default(), flags->device);
   if (!device.ok()) {
     spdlog::critical("cannot open device: {}", device.status().ToString());

@@ -123,6 +123,7 @@ Result<std::unique_ptr<Device>> Device::Open(Env* env, DeviceConfig config) {
   eo.state_dir = config.tiers.front().path;
   eo.tiers = config.tiers;
   eo.block_size = config.block_size;
+  eo.remote_volume_factory = config.remote_volume_factory;
   eo.device_id = std::stoull(device_id, nullptr, 16);
   for (const TierConfig& tier : config.tiers) {
     auto cap = ResolveCapacity(env, tier);

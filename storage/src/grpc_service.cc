@@ -1,6 +1,11 @@
 #include "grpc_service.h"
 
+#include <spdlog/spdlog.h>
+
+#include "grpc_remote_device.h"
 #include "proto_convert.h"
+#include "strata/common/net_address.h"
+#include "strata/storage/device_migration.h"
 
 namespace strata::storage {
 namespace {
@@ -93,6 +98,7 @@ grpc::Status StorageDeviceService::CreateLun(grpc::ServerContext*, const v1::Cre
   }
   spec.dedup = req->dedup();
   spec.owner = req->owner();
+  spec.wwn = req->wwn();
   if (req->has_access()) {
     spec.allowed_clients.assign(req->access().allowed_clients().begin(),
                                 req->access().allowed_clients().end());
@@ -176,10 +182,58 @@ grpc::Status StorageDeviceService::GetLunStats(grpc::ServerContext*,
   return grpc::Status::OK;
 }
 
+StorageDeviceService::~StorageDeviceService() {
+  std::lock_guard lock(moves_mu_);
+  for (auto& [name, m] : device_moves_) m->cancel = true;
+  for (auto& [name, m] : device_moves_) {
+    if (m->thread.joinable()) m->thread.join();
+  }
+}
+
 grpc::Status StorageDeviceService::MigrateLun(grpc::ServerContext*,
                                               const v1::MigrateLunRequest* req,
                                               v1::Migration* resp) {
   if (auto s = RequireName(req->name()); !s.ok()) return s;
+  if (!req->to_device().empty()) {
+    auto hp = ParseHostPort(req->to_device(), "to_device");
+    if (!hp.ok()) return ToGrpc(hp.status());
+    DeviceMoveOptions opts;
+    if (req->to_tier() != v1::TIER_CLASS_UNSPECIFIED) {
+      auto t = FromProto(req->to_tier(), "to_tier");
+      if (!t.ok()) return ToGrpc(t.status());
+      opts.target_tier = *t;
+    }
+    auto lun = device_->engine()->GetLun(req->name());
+    if (!lun.ok()) return ToGrpc(lun.status());
+    std::lock_guard lock(moves_mu_);
+    auto& slot = device_moves_[req->name()];
+    if (slot && slot->thread.joinable()) {
+      if (lun->move.state == TierMove::State::kRunning) {
+        return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
+                            "LUN '" + req->name() + "' is already moving");
+      }
+      slot->thread.join();
+    }
+    slot = std::make_unique<DeviceMove>();
+    DeviceMove* move = slot.get();
+    // Validate what can be validated now, so the caller gets errors synchronously.
+    if (!lun->moved_to.empty()) {
+      return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
+                          "LUN '" + req->name() + "' already moved to " + lun->moved_to);
+    }
+    std::string name = req->name();
+    std::string target = req->to_device();
+    Engine* engine = device_->engine();
+    move->thread = std::thread([engine, name, target, opts, move] {
+      GrpcRemoteDevice remote(target);
+      Status s = MoveLunToDevice(engine, name, &remote, opts, &move->cancel);
+      if (!s.ok()) spdlog::warn("move of LUN {} to {}: {}", name, target, s.ToString());
+    });
+    ToProto(lun->move, lun->name, resp);
+    resp->set_state(v1::MIGRATION_STATE_RUNNING);
+    resp->set_to_device(target);
+    return grpc::Status::OK;
+  }
   auto tier = FromProto(req->to_tier(), "to_tier");
   if (!tier.ok()) return ToGrpc(tier.status());
   Status s = device_->engine()->StartTierMove(req->name(), *tier);
@@ -204,12 +258,82 @@ grpc::Status StorageDeviceService::CancelMigration(grpc::ServerContext*,
                                                    const v1::CancelMigrationRequest* req,
                                                    v1::Migration* resp) {
   if (auto s = RequireName(req->name()); !s.ok()) return s;
-  Status s = device_->engine()->CancelTierMove(req->name());
-  if (!s.ok()) return ToGrpc(s);
+  bool device_move = false;
+  {
+    std::lock_guard lock(moves_mu_);
+    auto it = device_moves_.find(req->name());
+    if (it != device_moves_.end() && it->second->thread.joinable()) {
+      it->second->cancel = true;
+      device_move = true;
+    }
+  }
+  if (!device_move) {
+    Status s = device_->engine()->CancelTierMove(req->name());
+    if (!s.ok()) return ToGrpc(s);
+  }
   auto lun = device_->engine()->GetLun(req->name());
   if (!lun.ok()) return ToGrpc(lun.status());
   ToProto(lun->move, lun->name, resp);
   return grpc::Status::OK;
+}
+
+}  // namespace strata::storage
+
+namespace strata::storage {
+
+grpc::Status StorageDeviceService::WriteLunData(grpc::ServerContext*,
+                                                grpc::ServerReader<v1::LunData>* reader,
+                                                v1::WriteLunDataResponse* resp) {
+  v1::LunData msg;
+  std::string open_name;
+  std::shared_ptr<Volume> vol;
+  uint64_t written = 0;
+  while (reader->Read(&msg)) {
+    if (msg.name() != open_name || !vol) {
+      if (auto s = RequireName(msg.name()); !s.ok()) return s;
+      auto v = device_->engine()->OpenVolume(msg.name());
+      if (!v.ok()) return ToGrpc(v.status());
+      vol = *v;
+      open_name = msg.name();
+    }
+    Status s;
+    if (msg.zero_length() > 0) {
+      s = vol->WriteZeroes(msg.offset(), msg.zero_length(), msg.fua());
+    } else {
+      s = vol->Write(msg.offset(), std::span<const char>(msg.data().data(), msg.data().size()),
+                     msg.fua());
+    }
+    if (!s.ok()) return ToGrpc(s);
+    written += msg.zero_length() + msg.data().size();
+  }
+  resp->set_bytes_written(written);
+  return grpc::Status::OK;
+}
+
+grpc::Status StorageDeviceService::ReadLunData(grpc::ServerContext*,
+                                               const v1::ReadLunDataRequest* req,
+                                               v1::LunData* resp) {
+  if (auto s = RequireName(req->name()); !s.ok()) return s;
+  if (req->length() > (32u << 20)) {
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "length: at most 32 MiB per read");
+  }
+  auto v = device_->engine()->OpenVolume(req->name());
+  if (!v.ok()) return ToGrpc(v.status());
+  std::string* data = resp->mutable_data();
+  data->resize(req->length());
+  Status s = (*v)->Read(req->offset(), std::span<char>(data->data(), data->size()));
+  if (!s.ok()) return ToGrpc(s);
+  resp->set_name(req->name());
+  resp->set_offset(req->offset());
+  return grpc::Status::OK;
+}
+
+grpc::Status StorageDeviceService::FlushLun(grpc::ServerContext*, const v1::FlushLunRequest* req,
+                                            v1::FlushLunResponse*) {
+  if (auto s = RequireName(req->name()); !s.ok()) return s;
+  auto v = device_->engine()->OpenVolume(req->name());
+  if (!v.ok()) return ToGrpc(v.status());
+  return ToGrpc((*v)->Flush());
 }
 
 }  // namespace strata::storage

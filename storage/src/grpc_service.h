@@ -3,6 +3,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include <array>
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <deque>
@@ -55,6 +56,8 @@ class StorageDeviceService final : public v1::StorageDevice::Service {
  public:
   StorageDeviceService(Device* device, std::string version)
       : device_(device), version_(std::move(version)), sampler_(device->engine()) {}
+  // Cancels device-to-device moves in flight (the LUNs stay whole here) and waits.
+  ~StorageDeviceService() override;
 
   grpc::Status GetDeviceStatus(grpc::ServerContext*, const v1::GetDeviceStatusRequest*,
                                v1::DeviceStatus*) override;
@@ -75,13 +78,26 @@ class StorageDeviceService final : public v1::StorageDevice::Service {
                             v1::Migration*) override;
   grpc::Status CancelMigration(grpc::ServerContext*, const v1::CancelMigrationRequest*,
                                v1::Migration*) override;
+  grpc::Status WriteLunData(grpc::ServerContext*, grpc::ServerReader<v1::LunData>*,
+                            v1::WriteLunDataResponse*) override;
+  grpc::Status ReadLunData(grpc::ServerContext*, const v1::ReadLunDataRequest*,
+                           v1::LunData*) override;
+  grpc::Status FlushLun(grpc::ServerContext*, const v1::FlushLunRequest*,
+                        v1::FlushLunResponse*) override;
 
  private:
   grpc::Status LunReply(const std::string& name, v1::Lun* out);
 
+  struct DeviceMove {
+    std::atomic<bool> cancel{false};
+    std::thread thread;
+  };
+
   Device* const device_;
   const std::string version_;
   IopsSampler sampler_;
+  std::mutex moves_mu_;
+  std::map<std::string, std::unique_ptr<DeviceMove>> device_moves_;  // guarded by moves_mu_
 };
 
 }  // namespace strata::storage

@@ -103,6 +103,7 @@ void ToProto(const TierMove& in, const std::string& lun, v1::Migration* out) {
   out->set_bytes_total(in.bytes_total);
   out->set_bytes_per_second(in.bytes_per_second);
   out->set_message(in.message);
+  out->set_to_device(in.to_device);
 }
 
 void ToProto(const LunInfo& in, const std::vector<HostPort>& portals, v1::Lun* out) {
@@ -120,6 +121,7 @@ void ToProto(const LunInfo& in, const std::vector<HostPort>& portals, v1::Lun* o
   ToProto(in.move, in.name, out->mutable_migration());
   out->set_export_name(in.name);
   for (const HostPort& p : portals) out->add_portals(p.ToString());
+  out->set_moved_to(in.moved_to);
 }
 
 void ToProto(const LunIoStats::KindSnapshot& in, double iops, v1::IoKindStats* out) {

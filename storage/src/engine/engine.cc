@@ -18,6 +18,12 @@ constexpr uint32_t kIndexedBit = 0x80000000u;
 constexpr uint32_t kCountMask = 0x7fffffffu;
 constexpr char kSnapshotMagic[8] = {'S', 'T', 'R', 'S', 'N', 'A', 'P', '1'};
 
+// A LUN that moved to another device, with no way to reach it from here.
+Status MovedAway(const Lun& lun) {
+  return UnavailableError("LUN " + lun.rec.name + " moved to device " + lun.rec.moved_to +
+                          "; connect to that device's portals");
+}
+
 bool IsZero(const char* p, size_t n) {
   // Compare in words; blocks are 4-64 KiB and 8-byte aligned in practice.
   static const char kZeros[4096] = {};
@@ -82,7 +88,7 @@ class LunVolume final : public Volume {
   }
   Status Flush() override {
     STRATA_RETURN_IF_ERROR(Check());
-    return engine_->Flush();
+    return engine_->FlushLun(*lun_);
   }
   LunIoStats* io_stats() override { return &lun_->stats; }
 
@@ -245,6 +251,15 @@ Status EngineImpl::Load() {
   journal_gen_ = gen;
   STRATA_RETURN_IF_ERROR(FlushInternal(/*force_checkpoint=*/true));
 
+  for (auto& [id, lun] : by_id_) {
+    if (lun->rec.moved_to.empty()) continue;
+    if (options_.remote_volume_factory) {
+      lun->proxy = options_.remote_volume_factory(lun->rec.moved_to, lun->rec.name);
+    }
+    lun->move.state = TierMove::State::kDone;
+    lun->move.to_device = lun->rec.moved_to;
+  }
+
   // A move interrupted by a crash or a stop: the LUN still belongs to its source
   // tier; move blocks already copied back so it ends whole where it was.
   for (auto& [id, lun] : by_id_) {
@@ -295,6 +310,7 @@ LunInfo EngineImpl::InfoLocked(const Lun& lun) const {
   i.created_unix = lun.rec.created_unix;
   i.space = SpaceOfLocked(lun);
   i.move = lun.move;
+  i.moved_to = lun.rec.moved_to;
   return i;
 }
 
@@ -305,6 +321,11 @@ Result<LunInfo> EngineImpl::CreateLun(const LunSpec& spec) {
                                 " bytes is not a positive multiple of 512");
   }
   STRATA_RETURN_IF_ERROR(ValidateAllowedClients(spec.allowed_clients));
+  if (!spec.wwn.empty() &&
+      (spec.wwn.size() != 20 || spec.wwn.rfind("naa.3", 0) != 0 ||
+       spec.wwn.find_first_not_of("0123456789abcdef", 5) != std::string::npos)) {
+    return InvalidArgumentError("wwn: '" + spec.wwn + "' is not 'naa.3' and 15 hex digits");
+  }
   uint32_t tier = 0;
   if (spec.tier) {
     STRATA_ASSIGN_OR_RETURN(int ti, TierIndex(*spec.tier));
@@ -315,7 +336,7 @@ Result<LunInfo> EngineImpl::CreateLun(const LunSpec& spec) {
     if (auto existing = FindLocked(spec.name)) {
       const LunRecord& r = existing->rec;
       if (r.size_bytes == spec.size_bytes && r.tier == tier && r.dedup == spec.dedup &&
-          r.owner == spec.owner) {
+          r.owner == spec.owner && (spec.wwn.empty() || spec.wwn == r.wwn)) {
         return InfoLocked(*existing);
       }
       return AlreadyExistsError("LUN '" + spec.name +
@@ -338,7 +359,7 @@ Result<LunInfo> EngineImpl::CreateLun(const LunSpec& spec) {
     r.owner = spec.owner;
     r.allowed_clients = spec.allowed_clients;
     r.created_unix = static_cast<uint64_t>(std::time(nullptr));
-    r.wwn = MakeWwn(options_.device_id, r.id, env_->RandomU64());
+    r.wwn = spec.wwn.empty() ? MakeWwn(options_.device_id, r.id, env_->RandomU64()) : spec.wwn;
     lun->size_bytes = r.size_bytes;
     lun->map.Resize((r.size_bytes + bs_ - 1) / bs_);
     by_name_[r.name] = lun;
@@ -381,6 +402,12 @@ Result<LunInfo> EngineImpl::ResizeLun(const std::string& name, uint64_t new_size
           std::to_string(lun->rec.size_bytes) + "); LUNs only grow, shrinking would lose data");
     }
     if (new_size == lun->rec.size_bytes) return InfoLocked(*lun);
+    if (lun->tracking || !lun->rec.moved_to.empty()) {
+      return FailedPreconditionError(
+          "LUN '" + name + "' is moving or has moved to " +
+          (lun->rec.moved_to.empty() ? lun->move.to_device : lun->rec.moved_to) +
+          "; resize it there");
+    }
     lun->rec.size_bytes = new_size;
     lun->map.Resize((new_size + bs_ - 1) / bs_);
     lun->size_bytes = new_size;
@@ -619,6 +646,34 @@ Status EngineImpl::ReadBlockLocked(const Lun& lun, uint64_t lba, char* out) {
 }
 
 Status EngineImpl::Read(Lun& lun, uint64_t offset, std::span<char> out) {
+  std::shared_lock gate(lun.gate);
+  if (lun.proxy) return lun.proxy->Read(offset, out);
+  if (!lun.rec.moved_to.empty()) return MovedAway(lun);
+  return ReadInner(lun, offset, out);
+}
+
+Status EngineImpl::Write(Lun& lun, uint64_t offset, std::span<const char> data, bool fua) {
+  std::shared_lock gate(lun.gate);
+  if (lun.proxy) return lun.proxy->Write(offset, data, fua);
+  if (!lun.rec.moved_to.empty()) return MovedAway(lun);
+  return WriteInner(lun, offset, data, fua);
+}
+
+Status EngineImpl::Zero(Lun& lun, uint64_t offset, uint64_t length, bool fua) {
+  std::shared_lock gate(lun.gate);
+  if (lun.proxy) return lun.proxy->WriteZeroes(offset, length, fua);
+  if (!lun.rec.moved_to.empty()) return MovedAway(lun);
+  return ZeroInner(lun, offset, length, fua);
+}
+
+Status EngineImpl::FlushLun(Lun& lun) {
+  std::shared_lock gate(lun.gate);
+  if (lun.proxy) return lun.proxy->Flush();
+  if (!lun.rec.moved_to.empty()) return MovedAway(lun);
+  return Flush();
+}
+
+Status EngineImpl::ReadInner(Lun& lun, uint64_t offset, std::span<char> out) {
   uint64_t size = lun.size_bytes.load();
   if (offset > size || out.size() > size - offset) {
     return OutOfRangeError("read of " + std::to_string(out.size()) + " bytes at " +
@@ -646,7 +701,7 @@ Status EngineImpl::Read(Lun& lun, uint64_t offset, std::span<char> out) {
   return Status::Ok();
 }
 
-Status EngineImpl::Write(Lun& lun, uint64_t offset, std::span<const char> data, bool fua) {
+Status EngineImpl::WriteInner(Lun& lun, uint64_t offset, std::span<const char> data, bool fua) {
   uint64_t size = lun.size_bytes.load();
   if (offset > size || data.size() > size - offset) {
     return OutOfRangeError("write of " + std::to_string(data.size()) + " bytes at " +
@@ -672,13 +727,14 @@ Status EngineImpl::Write(Lun& lun, uint64_t offset, std::span<const char> data, 
       std::memcpy(block.data() + in_block, data.data() + done, n);
       STRATA_RETURN_IF_ERROR(StoreBlock(lun, lba, block.data(), {}, {}, false));
     }
+    lun.MarkDirty(lba);  // after the write landed: a copy that read before re-copies
     pos += n;
     done += n;
   }
   return fua ? Flush() : Status::Ok();
 }
 
-Status EngineImpl::Zero(Lun& lun, uint64_t offset, uint64_t length, bool fua) {
+Status EngineImpl::ZeroInner(Lun& lun, uint64_t offset, uint64_t length, bool fua) {
   uint64_t size = lun.size_bytes.load();
   if (offset > size || length > size - offset) {
     return OutOfRangeError("zero of " + std::to_string(length) + " bytes at " +
@@ -704,6 +760,7 @@ Status EngineImpl::Zero(Lun& lun, uint64_t offset, uint64_t length, bool fua) {
       std::memset(block.data() + in_block, 0, n);
       STRATA_RETURN_IF_ERROR(StoreBlock(lun, lba, block.data(), {}, {}, false));
     }
+    lun.MarkDirty(lba);
     pos += n;
   }
   return fua ? Flush() : Status::Ok();
@@ -805,6 +862,141 @@ Status EngineImpl::FlushInternal(bool force_checkpoint) {
   return Status::Ok();
 }
 
+// ---- moves to another device ----
+
+Status EngineImpl::StartExport(const std::string& name, const std::string& to_device) {
+  ExclusiveLock lock(mu_);
+  auto lun = FindLocked(name);
+  if (!lun) return NotFoundError("LUN '" + name + "' not found");
+  if (!lun->rec.moved_to.empty()) {
+    return FailedPreconditionError("LUN '" + name + "' already moved to " + lun->rec.moved_to);
+  }
+  if (lun->move.state == TierMove::State::kRunning || lun->tracking) {
+    return FailedPreconditionError("LUN '" + name + "' is already moving");
+  }
+  lun->dirty_words = (lun->map.blocks() + 63) / 64;
+  lun->dirty.reset(new std::atomic<uint64_t>[lun->dirty_words]);
+  for (uint64_t i = 0; i < lun->dirty_words; ++i) lun->dirty[i] = 0;
+  lun->tracking.store(true, std::memory_order_release);
+  uint64_t total = 0;
+  lun->map.ForEachMapped([&](uint64_t, BlockRef) { total += bs_; });
+  lun->move = TierMove{TierMove::State::kRunning,
+                       tiers_[lun->rec.tier].config.tier_class,
+                       tiers_[lun->rec.tier].config.tier_class,
+                       0,
+                       total,
+                       0,
+                       "",
+                       to_device};
+  return Status::Ok();
+}
+
+Result<uint64_t> EngineImpl::ExportPassOf(Lun& lun, bool all_blocks,
+                                          const Engine::BlockSink& sink) {
+  using Clock = std::chrono::steady_clock;
+  const auto started = Clock::now();
+  std::vector<char> buf(bs_);
+  uint64_t sent = 0;
+  for (uint64_t w = 0; w < lun.dirty_words; ++w) {
+    uint64_t bits = lun.dirty[w].exchange(0, std::memory_order_acq_rel);
+    for (uint64_t b = 0; b < 64; ++b) {
+      uint64_t lba = w * 64 + b;
+      bool dirty = bits & (1ull << b);
+      bool hole = false;
+      {
+        SharedLock lock(mu_);
+        if (lun.deleted) return UnavailableError("LUN " + lun.rec.name + " was deleted");
+        if (lba >= lun.map.blocks()) break;
+        BlockRef ref = lun.map.Get(lba);
+        if (!dirty && (!all_blocks || ref == kHole)) continue;
+        hole = ref == kHole;
+        if (!hole) STRATA_RETURN_IF_ERROR(ReadBlockLocked(lun, lba, buf.data()));
+      }
+      Status s = sink(lba, hole ? nullptr : buf.data());
+      if (!s.ok()) {
+        // Not copied after all: keep it dirty for a later pass or the abort.
+        lun.dirty[w].fetch_or(1ull << b, std::memory_order_release);
+        return s;
+      }
+      ++sent;
+      ExclusiveLock lock(mu_);
+      lun.move.bytes_copied += bs_;
+      double secs = std::chrono::duration<double>(Clock::now() - started).count();
+      if (secs > 0 && all_blocks) {
+        lun.move.bytes_per_second = static_cast<double>(sent * bs_) / secs;
+      }
+    }
+  }
+  return sent;
+}
+
+Result<uint64_t> EngineImpl::ExportPass(const std::string& name, bool all_blocks,
+                                        const Engine::BlockSink& sink) {
+  std::shared_ptr<Lun> lun;
+  {
+    SharedLock lock(mu_);
+    lun = FindLocked(name);
+    if (!lun) return NotFoundError("LUN '" + name + "' not found");
+    if (!lun->tracking) return FailedPreconditionError("LUN '" + name + "' is not exporting");
+  }
+  return ExportPassOf(*lun, all_blocks, sink);
+}
+
+uint64_t EngineImpl::ExportDirtyBlocks(const std::string& name) {
+  SharedLock lock(mu_);
+  auto lun = FindLocked(name);
+  if (!lun || !lun->tracking) return 0;
+  uint64_t n = 0;
+  for (uint64_t w = 0; w < lun->dirty_words; ++w) {
+    n += static_cast<uint64_t>(__builtin_popcountll(lun->dirty[w].load()));
+  }
+  return n;
+}
+
+Status EngineImpl::CompleteExport(const std::string& name, std::shared_ptr<Volume> remote,
+                                  const Engine::BlockSink& sink,
+                                  const std::function<Status()>& flush_remote) {
+  std::shared_ptr<Lun> lun;
+  {
+    SharedLock lock(mu_);
+    lun = FindLocked(name);
+    if (!lun) return NotFoundError("LUN '" + name + "' not found");
+    if (!lun->tracking) return FailedPreconditionError("LUN '" + name + "' is not exporting");
+  }
+  // Pause this LUN's I/O: requests wait here (they do not fail) while the last
+  // dirty blocks go over and the target makes them durable.
+  std::unique_lock gate(lun->gate);
+  STRATA_ASSIGN_OR_RETURN(uint64_t last, ExportPassOf(*lun, false, sink));
+  (void)last;
+  STRATA_RETURN_IF_ERROR(flush_remote());
+  {
+    ExclusiveLock lock(mu_);
+    lun->proxy = std::move(remote);
+    lun->rec.moved_to = lun->move.to_device;
+    lun->tracking = false;
+    lun->map.ForEachMapped([&](uint64_t, BlockRef ref) { DecrefLocked(ref); });
+    lun->map = BlockMap(lun->map.blocks());
+    enc_.Lun(lun->rec);
+    lun->move.state = TierMove::State::kDone;
+  }
+  gate.unlock();
+  STRATA_RETURN_IF_ERROR(Flush());  // the switch is durable: a restart keeps proxying
+  move_cv_.notify_all();
+  return Status::Ok();
+}
+
+void EngineImpl::AbortExport(const std::string& name, const Status& why) {
+  ExclusiveLock lock(mu_);
+  auto lun = FindLocked(name);
+  if (!lun || !lun->tracking) return;
+  lun->tracking = false;
+  bool cancelled = why.code() == StatusCode::kCancelled;
+  lun->move.state = cancelled ? TierMove::State::kCancelled : TierMove::State::kFailed;
+  lun->move.message = (cancelled ? "cancelled" : "failed: " + why.message()) +
+                      "; the LUN stays whole on this device";
+  move_cv_.notify_all();
+}
+
 // ---- tier moves ----
 
 Status EngineImpl::StartTierMove(const std::string& name, TierClass target_class) {
@@ -819,6 +1011,9 @@ Status EngineImpl::StartTierMove(const std::string& name, TierClass target_class
       return FailedPreconditionError("LUN '" + name + "' is already moving to tier " +
                                      std::string(TierClassName(lun->move.to)));
     }
+    if (!lun->rec.moved_to.empty() || lun->tracking) {
+      return FailedPreconditionError("LUN '" + name + "' is moving or has moved to another device");
+    }
     if (lun->rec.tier == target) return Status::Ok();
     uint64_t total = 0;
     lun->map.ForEachMapped([&](uint64_t, BlockRef r) {
@@ -830,6 +1025,7 @@ Status EngineImpl::StartTierMove(const std::string& name, TierClass target_class
                          0,
                          total,
                          0,
+                         "",
                          ""};
     lun->cancel_requested = false;
     lun->rec.write_tier = target;
@@ -980,6 +1176,23 @@ Result<std::shared_ptr<Volume>> Engine::OpenVolume(const std::string& name) {
   return impl_->OpenVolume(name, nullptr);
 }
 Status Engine::Flush() { return impl_->Flush(); }
+Status Engine::StartExport(const std::string& name, const std::string& to_device) {
+  return impl_->StartExport(name, to_device);
+}
+Result<uint64_t> Engine::ExportPass(const std::string& name, bool all_blocks,
+                                    const BlockSink& sink) {
+  return impl_->ExportPass(name, all_blocks, sink);
+}
+uint64_t Engine::ExportDirtyBlocks(const std::string& name) {
+  return impl_->ExportDirtyBlocks(name);
+}
+Status Engine::CompleteExport(const std::string& name, std::shared_ptr<Volume> remote,
+                              const BlockSink& sink, const std::function<Status()>& flush_remote) {
+  return impl_->CompleteExport(name, std::move(remote), sink, flush_remote);
+}
+void Engine::AbortExport(const std::string& name, const Status& why) {
+  impl_->AbortExport(name, why);
+}
 Result<LunIoStats::Snapshot> Engine::IoStats(const std::string& name) {
   return impl_->IoStats(name);
 }

@@ -44,6 +44,22 @@ struct Lun {
   LunIoStats stats;
   TierMove move;                  // guarded by EngineImpl::mu_
   bool cancel_requested = false;  // guarded by EngineImpl::mu_
+
+  // Held shared by every request on this LUN, exclusively by a cutover to another
+  // device, so the switch sees no request half-way.
+  std::shared_mutex gate;
+  // Set once the LUN moved to another device: requests go there. Guarded by gate.
+  std::shared_ptr<Volume> proxy;
+  // Dirty tracking during an export: one bit per block, set after a write lands.
+  std::atomic<bool> tracking{false};
+  std::unique_ptr<std::atomic<uint64_t>[]> dirty;  // allocated before tracking is set
+  uint64_t dirty_words = 0;
+
+  void MarkDirty(uint64_t lba) {
+    if (tracking.load(std::memory_order_acquire) && lba / 64 < dirty_words) {
+      dirty[lba / 64].fetch_or(1ull << (lba % 64), std::memory_order_release);
+    }
+  }
 };
 
 class EngineImpl {
@@ -77,6 +93,15 @@ class EngineImpl {
   Status Write(Lun& lun, uint64_t offset, std::span<const char> data, bool fua);
   Status Zero(Lun& lun, uint64_t offset, uint64_t length, bool fua);
   bool StillAllowed(Lun& lun, const std::string& client_ip);
+  Status FlushLun(Lun& lun);
+
+  Status StartExport(const std::string& name, const std::string& to_device);
+  Result<uint64_t> ExportPass(const std::string& name, bool all_blocks,
+                              const Engine::BlockSink& sink);
+  uint64_t ExportDirtyBlocks(const std::string& name);
+  Status CompleteExport(const std::string& name, std::shared_ptr<Volume> remote,
+                        const Engine::BlockSink& sink, const std::function<Status()>& flush_remote);
+  void AbortExport(const std::string& name, const Status& why);
   uint32_t block_size() const { return bs_; }
 
  private:
@@ -116,6 +141,12 @@ class EngineImpl {
   std::mutex& StripeFor(uint64_t lun_id, uint64_t lba) {
     return stripes_[(lun_id * 0x9e3779b97f4a7c15ull ^ lba) % stripes_.size()];
   }
+
+  Result<uint64_t> ExportPassOf(Lun& lun, bool all_blocks, const Engine::BlockSink& sink);
+  // Unlocked versions of the data path, for callers holding lun.gate.
+  Status ReadInner(Lun& lun, uint64_t offset, std::span<char> out);
+  Status WriteInner(Lun& lun, uint64_t offset, std::span<const char> data, bool fua);
+  Status ZeroInner(Lun& lun, uint64_t offset, uint64_t length, bool fua);
 
   // Moves every block of `lun` that is not in `target` into it.
   void MoveLoop(std::shared_ptr<Lun> lun, uint32_t target, bool rollback);

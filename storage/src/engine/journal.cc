@@ -91,6 +91,7 @@ void RecordEncoder::Lun(const LunRecord& r) {
   for (const auto& c : r.allowed_clients) PutStr(p, c);
   PutU64(p, r.created_unix);
   PutU32(p, r.write_tier);
+  PutStr(p, r.moved_to);
   Frame(p);
 }
 
@@ -135,7 +136,7 @@ Status Replay(std::string_view data, const ReplayHandlers& h, ReplayResult* resu
         ok = r.Str(&c);
         l.allowed_clients.push_back(std::move(c));
       }
-      ok = ok && r.U64(&l.created_unix) && r.U32(&l.write_tier) && r.done();
+      ok = ok && r.U64(&l.created_unix) && r.U32(&l.write_tier) && r.Str(&l.moved_to) && r.done();
       l.dedup = dedup != 0;
       if (ok && h.on_lun) h.on_lun(l);
     } else if (ok && type == kDeleteLun) {

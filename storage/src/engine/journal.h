@@ -31,6 +31,9 @@ struct LunRecord {
   uint64_t created_unix = 0;
   // A tier move in progress: the tier new writes go to; equal to `tier` otherwise.
   uint32_t write_tier = 0;
+  // Set once the LUN's data lives on another device (management address): this
+  // device then proxies I/O there until clients switch their paths.
+  std::string moved_to;
 };
 
 struct MapRecord {

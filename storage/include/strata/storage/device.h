@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -21,6 +22,9 @@ struct DeviceConfig {
   std::vector<TierConfig> tiers;
   std::vector<HostPort> portals;
   uint32_t block_size = 4096;  // dedup and allocation unit: 4 KiB to 64 KiB
+  // How LUNs that moved to another device reach it (see EngineOptions).
+  std::function<std::shared_ptr<Volume>(const std::string& device, const std::string& lun)>
+      remote_volume_factory;
 };
 
 enum class DeviceState { kOnline, kMaintenance, kDegraded };

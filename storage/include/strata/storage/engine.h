@@ -29,6 +29,9 @@ struct LunSpec {
   std::string owner;  // tenant or namespace, for metering and access control
   // Client IPs or CIDRs allowed to connect; "*" allows any; empty allows none.
   std::vector<std::string> allowed_clients = {"*"};
+  // Empty: a new WWN. Set when a LUN moves in from another device and keeps its
+  // identity ("naa.3" + 15 hex digits).
+  std::string wwn;
 };
 
 struct SpaceStats {
@@ -48,7 +51,8 @@ struct TierMove {
   uint64_t bytes_copied = 0;
   uint64_t bytes_total = 0;
   double bytes_per_second = 0;
-  std::string message;  // why it failed or was cancelled
+  std::string message;    // why it failed or was cancelled
+  std::string to_device;  // set for a move to another device (its management address)
 };
 
 struct LunInfo {
@@ -63,6 +67,8 @@ struct LunInfo {
   uint64_t created_unix = 0;
   SpaceStats space;
   TierMove move;
+  // Non-empty once the LUN lives on another device; this one proxies its I/O.
+  std::string moved_to;
 };
 
 struct TierUsage {
@@ -88,6 +94,10 @@ struct EngineOptions {
   // Tests only: replaces XXH3-128 as the block fingerprint, e.g. with a constant
   // to prove that colliding fingerprints never share different data.
   std::function<std::pair<uint64_t, uint64_t>(const void*, size_t)> fingerprint_for_test;
+  // Opens a LUN on another device as a Volume, for LUNs that moved away (their I/O
+  // is proxied). Unset: such LUNs answer UNAVAILABLE.
+  std::function<std::shared_ptr<Volume>(const std::string& device, const std::string& lun)>
+      remote_volume_factory;
 };
 
 // The LUN engine of one device: thin LUNs over per-tier block stores, inline
@@ -127,6 +137,23 @@ class Engine final : public ExportCatalog {
   Status CancelTierMove(const std::string& name);
   // Blocks until the LUN's move ends (tests, CLI --wait).
   Result<TierMove> WaitTierMove(const std::string& name);
+
+  // ---- Moves to another device, driven by the management layer (which talks to
+  // the target). Pre-copy with dirty tracking: StartExport begins tracking writes;
+  // ExportPass copies blocks (all mapped blocks, or those written since they were
+  // last copied); CompleteExport pauses the LUN's I/O, copies what is still dirty,
+  // flushes the target, then makes this LUN a proxy to `remote` and frees its
+  // blocks. Until CompleteExport the LUN stays whole here: AbortExport (or a crash)
+  // leaves it as it was.
+  //
+  // The sink gets each block (nullptr for a hole) in LBA order per pass.
+  using BlockSink = std::function<Status(uint64_t lba, const char* block)>;
+  Status StartExport(const std::string& name, const std::string& to_device);
+  Result<uint64_t> ExportPass(const std::string& name, bool all_blocks, const BlockSink& sink);
+  uint64_t ExportDirtyBlocks(const std::string& name);
+  Status CompleteExport(const std::string& name, std::shared_ptr<Volume> remote,
+                        const BlockSink& sink, const std::function<Status()>& flush_remote);
+  void AbortExport(const std::string& name, const Status& why);
 
   Result<std::shared_ptr<Volume>> OpenVolume(const std::string& name);
   // The LUN's I/O counters and latency percentiles, as recorded by the data path.

@@ -1,0 +1,60 @@
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "strata/common/result.h"
+#include "strata/storage/engine.h"
+
+namespace strata::storage {
+
+// Streams blocks into a LUN of another device. Put may buffer; Finish returns once
+// every block put is applied on the target (not necessarily durable: see Flush).
+class BlockWriter {
+ public:
+  virtual ~BlockWriter() = default;
+  virtual Status Put(uint64_t lba, const char* block) = 0;  // nullptr: a hole (zeros)
+  virtual Status Finish() = 0;
+};
+
+// Another strata-stored device, as a move to it needs it. Implemented over gRPC
+// (grpc_remote_device) and, in tests, over a second in-process Engine.
+class RemoteDevice {
+ public:
+  virtual ~RemoteDevice() = default;
+  virtual const std::string& address() const = 0;
+  // The WWN of the LUN of that name on the target, or nullopt when there is none.
+  virtual Result<std::optional<std::string>> LunWwn(const std::string& name) = 0;
+  virtual Status CreateLun(const LunSpec& spec) = 0;
+  virtual Status DeleteLun(const std::string& name) = 0;
+  virtual Result<std::unique_ptr<BlockWriter>> OpenWriter(const std::string& lun,
+                                                          uint32_t block_size) = 0;
+  virtual Status Flush(const std::string& lun) = 0;
+  // The target LUN as a Volume, for proxying after the switch.
+  virtual std::shared_ptr<Volume> OpenVolume(const std::string& lun) = 0;
+};
+
+struct DeviceMoveOptions {
+  std::optional<TierClass> target_tier;  // unset: the target's first tier
+  // Stop pre-copy passes once this few blocks are dirty (then pause and switch), or
+  // after max_passes.
+  uint64_t switch_threshold_blocks = 256;
+  int max_passes = 8;
+};
+
+// Moves LUN `name` of `engine` to `remote` while clients keep reading and writing
+// (see Engine::StartExport): create the LUN on the target with the same name, size,
+// WWN, dedup, owner and access list; copy; copy what changed, until little is left;
+// pause the LUN's I/O, copy the rest, flush the target, switch this LUN to proxy
+// there and free its blocks. On any failure (or `cancel`), the LUN stays whole on
+// this device and the partial copy on the target is deleted.
+//
+// A LUN of the same name already on the target is refused (ALREADY_EXISTS) unless
+// its WWN is this LUN's: then it is the leftover of an interrupted move and is
+// replaced.
+Status MoveLunToDevice(Engine* engine, const std::string& name, RemoteDevice* remote,
+                       const DeviceMoveOptions& options, const std::atomic<bool>* cancel);
+
+}  // namespace strata::storage

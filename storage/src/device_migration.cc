@@ -1,0 +1,76 @@
+#include "strata/storage/device_migration.h"
+
+namespace strata::storage {
+namespace {
+
+Status Copy(Engine* engine, const std::string& name, RemoteDevice* remote, uint32_t bs,
+            bool all_blocks, const std::atomic<bool>* cancel) {
+  STRATA_ASSIGN_OR_RETURN(auto writer, remote->OpenWriter(name, bs));
+  auto pass = engine->ExportPass(name, all_blocks, [&](uint64_t lba, const char* block) {
+    if (cancel && cancel->load()) return Status(StatusCode::kCancelled, "cancelled");
+    return writer->Put(lba, block);
+  });
+  Status finish = writer->Finish();
+  if (!pass.ok()) return pass.status();
+  return finish;
+}
+
+}  // namespace
+
+Status MoveLunToDevice(Engine* engine, const std::string& name, RemoteDevice* remote,
+                       const DeviceMoveOptions& options, const std::atomic<bool>* cancel) {
+  STRATA_ASSIGN_OR_RETURN(LunInfo lun, engine->GetLun(name));
+  if (!lun.moved_to.empty()) {
+    return FailedPreconditionError("LUN '" + name + "' already moved to " + lun.moved_to);
+  }
+  STRATA_ASSIGN_OR_RETURN(auto existing, remote->LunWwn(name));
+  if (existing && *existing != lun.wwn) {
+    return AlreadyExistsError("device " + remote->address() + " already has a LUN '" + name +
+                              "' (WWN " + *existing + ")");
+  }
+  if (existing) STRATA_RETURN_IF_ERROR(remote->DeleteLun(name).WithContext("remove leftover"));
+
+  LunSpec spec;
+  spec.name = lun.name;
+  spec.size_bytes = lun.size_bytes;
+  spec.tier = options.target_tier;
+  spec.dedup = lun.dedup;
+  spec.owner = lun.owner;
+  spec.allowed_clients = lun.allowed_clients;
+  spec.wwn = lun.wwn;
+  STRATA_RETURN_IF_ERROR(remote->CreateLun(spec).WithContext("create on " + remote->address()));
+  STRATA_RETURN_IF_ERROR(engine->StartExport(name, remote->address()));
+
+  // From here on, a failure must undo: the source stays authoritative.
+  auto fail = [&](const Status& s) {
+    engine->AbortExport(name, s);
+    (void)remote->DeleteLun(name);
+    return s;
+  };
+  // Block size of the source engine: read it from a LUN volume.
+  auto vol = engine->OpenVolume(name);
+  if (!vol.ok()) return fail(vol.status());
+  const uint32_t bs = (*vol)->block_size();
+
+  Status s = Copy(engine, name, remote, bs, /*all_blocks=*/true, cancel);
+  for (int pass = 1; s.ok() && pass < options.max_passes; ++pass) {
+    if (engine->ExportDirtyBlocks(name) <= options.switch_threshold_blocks) break;
+    s = Copy(engine, name, remote, bs, /*all_blocks=*/false, cancel);
+  }
+  if (!s.ok()) return fail(s);
+  if (cancel && cancel->load()) return fail(Status(StatusCode::kCancelled, "cancelled"));
+
+  auto writer = remote->OpenWriter(name, bs);
+  if (!writer.ok()) return fail(writer.status());
+  s = engine->CompleteExport(
+      name, remote->OpenVolume(name),
+      [&](uint64_t lba, const char* block) { return (*writer)->Put(lba, block); },
+      [&]() -> Status {
+        STRATA_RETURN_IF_ERROR((*writer)->Finish());
+        return remote->Flush(name);
+      });
+  if (!s.ok()) return fail(s);
+  return Status::Ok();
+}
+
+}  // namespace strata::storage

@@ -1,0 +1,229 @@
+#include "grpc_remote_device.h"
+
+#include <chrono>
+#include <cstring>
+
+#include "grpc_service.h"
+#include "proto_convert.h"
+
+namespace strata::storage {
+namespace {
+
+constexpr size_t kMaxBatchBytes = 1 << 20;
+constexpr auto kCallTimeout = std::chrono::seconds(30);
+
+Status FromGrpc(const grpc::Status& s, const std::string& what) {
+  if (s.ok()) return Status::Ok();
+  return Status(static_cast<StatusCode>(s.error_code()), what + ": " + s.error_message());
+}
+
+void SetDeadline(grpc::ClientContext* ctx) {
+  ctx->set_deadline(std::chrono::system_clock::now() + kCallTimeout);
+}
+
+// Batches contiguous blocks into LunData messages of up to 1 MiB on one stream.
+class GrpcBlockWriter final : public BlockWriter {
+ public:
+  GrpcBlockWriter(std::shared_ptr<v1::StorageDevice::Stub> stub, std::string lun, uint32_t bs)
+      : stub_(std::move(stub)), lun_(std::move(lun)), bs_(bs) {
+    writer_ = stub_->WriteLunData(&ctx_, &resp_);
+  }
+
+  Status Put(uint64_t lba, const char* block) override {
+    uint64_t offset = lba * bs_;
+    bool zero = block == nullptr;
+    bool contiguous = pending_ && offset == pending_end_ && zero == pending_zero_ &&
+                      (zero || msg_.data().size() + bs_ <= kMaxBatchBytes);
+    if (!contiguous) STRATA_RETURN_IF_ERROR(Send());
+    if (!pending_) {
+      msg_.Clear();
+      msg_.set_name(lun_);
+      msg_.set_offset(offset);
+      pending_ = true;
+      pending_zero_ = zero;
+      pending_end_ = offset;
+    }
+    if (zero) {
+      msg_.set_zero_length(msg_.zero_length() + bs_);
+    } else {
+      msg_.mutable_data()->append(block, bs_);
+    }
+    pending_end_ += bs_;
+    return Status::Ok();
+  }
+
+  Status Finish() override {
+    STRATA_RETURN_IF_ERROR(Send());
+    writer_->WritesDone();
+    return FromGrpc(writer_->Finish(), "WriteLunData " + lun_);
+  }
+
+ private:
+  Status Send() {
+    if (!pending_) return Status::Ok();
+    pending_ = false;
+    if (!writer_->Write(msg_)) {
+      return FromGrpc(writer_->Finish(), "WriteLunData " + lun_ + " (stream broken)");
+    }
+    return Status::Ok();
+  }
+
+  std::shared_ptr<v1::StorageDevice::Stub> stub_;
+  const std::string lun_;
+  const uint32_t bs_;
+  grpc::ClientContext ctx_;
+  v1::WriteLunDataResponse resp_;
+  std::unique_ptr<grpc::ClientWriter<v1::LunData>> writer_;
+  v1::LunData msg_;
+  bool pending_ = false;
+  bool pending_zero_ = false;
+  uint64_t pending_end_ = 0;
+};
+
+class GrpcRemoteVolume final : public Volume {
+ public:
+  GrpcRemoteVolume(std::string address, std::string lun)
+      : address_(std::move(address)),
+        lun_(std::move(lun)),
+        stub_(v1::StorageDevice::NewStub(
+            grpc::CreateChannel(address_, grpc::InsecureChannelCredentials()))) {}
+
+  uint64_t size_bytes() const override { return 0; }  // the proxying LUN knows its size
+  uint32_t block_size() const override { return 4096; }
+  bool read_only() const override { return false; }
+
+  Status Read(uint64_t offset, std::span<char> out) override {
+    grpc::ClientContext ctx;
+    SetDeadline(&ctx);
+    v1::ReadLunDataRequest req;
+    req.set_name(lun_);
+    req.set_offset(offset);
+    req.set_length(out.size());
+    v1::LunData resp;
+    STRATA_RETURN_IF_ERROR(FromGrpc(stub_->ReadLunData(&ctx, req, &resp), Where()));
+    if (resp.data().size() != out.size()) {
+      return InternalError(Where() + ": short read from the device the LUN moved to");
+    }
+    std::memcpy(out.data(), resp.data().data(), out.size());
+    return Status::Ok();
+  }
+
+  Status Write(uint64_t offset, std::span<const char> data, bool fua) override {
+    v1::LunData msg;
+    msg.set_name(lun_);
+    msg.set_offset(offset);
+    msg.set_data(data.data(), data.size());
+    msg.set_fua(fua);
+    return WriteOne(msg);
+  }
+
+  Status WriteZeroes(uint64_t offset, uint64_t length, bool fua) override {
+    v1::LunData msg;
+    msg.set_name(lun_);
+    msg.set_offset(offset);
+    msg.set_zero_length(length);
+    msg.set_fua(fua);
+    return WriteOne(msg);
+  }
+
+  Status Trim(uint64_t offset, uint64_t length) override {
+    return WriteZeroes(offset, length, false);
+  }
+
+  Status Flush() override {
+    grpc::ClientContext ctx;
+    SetDeadline(&ctx);
+    v1::FlushLunRequest req;
+    req.set_name(lun_);
+    v1::FlushLunResponse resp;
+    return FromGrpc(stub_->FlushLun(&ctx, req, &resp), Where());
+  }
+
+  LunIoStats* io_stats() override { return &stats_; }
+
+ private:
+  std::string Where() const { return "LUN " + lun_ + " on " + address_; }
+
+  Status WriteOne(const v1::LunData& msg) {
+    grpc::ClientContext ctx;
+    SetDeadline(&ctx);
+    v1::WriteLunDataResponse resp;
+    auto writer = stub_->WriteLunData(&ctx, &resp);
+    writer->Write(msg);
+    writer->WritesDone();
+    return FromGrpc(writer->Finish(), Where());
+  }
+
+  const std::string address_;
+  const std::string lun_;
+  std::unique_ptr<v1::StorageDevice::Stub> stub_;
+  LunIoStats stats_;
+};
+
+}  // namespace
+
+std::shared_ptr<Volume> OpenGrpcRemoteVolume(const std::string& address, const std::string& lun) {
+  return std::make_shared<GrpcRemoteVolume>(address, lun);
+}
+
+GrpcRemoteDevice::GrpcRemoteDevice(std::string address)
+    : address_(std::move(address)),
+      stub_(v1::StorageDevice::NewStub(
+          grpc::CreateChannel(address_, grpc::InsecureChannelCredentials()))) {}
+
+Result<std::optional<std::string>> GrpcRemoteDevice::LunWwn(const std::string& name) {
+  grpc::ClientContext ctx;
+  SetDeadline(&ctx);
+  v1::GetLunRequest req;
+  req.set_name(name);
+  v1::Lun resp;
+  grpc::Status s = stub_->GetLun(&ctx, req, &resp);
+  if (s.error_code() == grpc::StatusCode::NOT_FOUND) return std::optional<std::string>();
+  STRATA_RETURN_IF_ERROR(FromGrpc(s, "GetLun on " + address_));
+  return std::optional<std::string>(resp.wwn());
+}
+
+Status GrpcRemoteDevice::CreateLun(const LunSpec& spec) {
+  grpc::ClientContext ctx;
+  SetDeadline(&ctx);
+  v1::CreateLunRequest req;
+  req.set_name(spec.name);
+  req.set_size_bytes(spec.size_bytes);
+  if (spec.tier) req.set_tier(ToProto(*spec.tier));
+  req.set_dedup(spec.dedup);
+  req.set_owner(spec.owner);
+  req.mutable_access();
+  for (const auto& c : spec.allowed_clients) req.mutable_access()->add_allowed_clients(c);
+  req.set_wwn(spec.wwn);
+  v1::Lun resp;
+  return FromGrpc(stub_->CreateLun(&ctx, req, &resp), "CreateLun on " + address_);
+}
+
+Status GrpcRemoteDevice::DeleteLun(const std::string& name) {
+  grpc::ClientContext ctx;
+  SetDeadline(&ctx);
+  v1::DeleteLunRequest req;
+  req.set_name(name);
+  v1::DeleteLunResponse resp;
+  return FromGrpc(stub_->DeleteLun(&ctx, req, &resp), "DeleteLun on " + address_);
+}
+
+Result<std::unique_ptr<BlockWriter>> GrpcRemoteDevice::OpenWriter(const std::string& lun,
+                                                                  uint32_t block_size) {
+  return std::unique_ptr<BlockWriter>(new GrpcBlockWriter(stub_, lun, block_size));
+}
+
+Status GrpcRemoteDevice::Flush(const std::string& lun) {
+  grpc::ClientContext ctx;
+  SetDeadline(&ctx);
+  v1::FlushLunRequest req;
+  req.set_name(lun);
+  v1::FlushLunResponse resp;
+  return FromGrpc(stub_->FlushLun(&ctx, req, &resp), "FlushLun on " + address_);
+}
+
+std::shared_ptr<Volume> GrpcRemoteDevice::OpenVolume(const std::string& lun) {
+  return OpenGrpcRemoteVolume(address_, lun);
+}
+
+}  // namespace strata::storage

@@ -1,0 +1,37 @@
+#pragma once
+
+#include <grpcpp/grpcpp.h>
+
+#include <memory>
+#include <string>
+
+#include "strata/storage/device_migration.h"
+#include "strata/storage/io_stats.h"
+#include "strata/storage/v1/storage.grpc.pb.h"
+
+namespace strata::storage {
+
+// Another strata-stored reached over its management API. Thread-safe (gRPC stubs are).
+class GrpcRemoteDevice final : public RemoteDevice {
+ public:
+  explicit GrpcRemoteDevice(std::string address);
+
+  const std::string& address() const override { return address_; }
+  Result<std::optional<std::string>> LunWwn(const std::string& name) override;
+  Status CreateLun(const LunSpec& spec) override;
+  Status DeleteLun(const std::string& name) override;
+  Result<std::unique_ptr<BlockWriter>> OpenWriter(const std::string& lun,
+                                                  uint32_t block_size) override;
+  Status Flush(const std::string& lun) override;
+  std::shared_ptr<Volume> OpenVolume(const std::string& lun) override;
+
+ private:
+  const std::string address_;
+  std::shared_ptr<v1::StorageDevice::Stub> stub_;
+};
+
+// A LUN on another device as a Volume, over ReadLunData/WriteLunData/FlushLun: what a
+// device that moved a LUN away proxies its clients' I/O to.
+std::shared_ptr<Volume> OpenGrpcRemoteVolume(const std::string& address, const std::string& lun);
+
+}  // namespace strata::storage

@@ -1,0 +1,242 @@
+#include "strata/storage/device_migration.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <random>
+#include <thread>
+
+#include "strata/common/mem_env.h"
+
+namespace strata::storage {
+namespace {
+
+constexpr uint32_t kBs = 4096;
+
+// The target device as a second in-process Engine, with a switch to make its
+// writes fail (a target that dies mid-copy).
+class EngineRemoteDevice final : public RemoteDevice {
+ public:
+  EngineRemoteDevice(Engine* engine, std::string address)
+      : engine_(engine), address_(std::move(address)) {}
+
+  const std::string& address() const override { return address_; }
+  Result<std::optional<std::string>> LunWwn(const std::string& name) override {
+    auto l = engine_->GetLun(name);
+    if (!l.ok()) return std::optional<std::string>();
+    return std::optional<std::string>(l->wwn);
+  }
+  Status CreateLun(const LunSpec& spec) override { return engine_->CreateLun(spec).status(); }
+  Status DeleteLun(const std::string& name) override {
+    ++deletes;
+    return engine_->DeleteLun(name);
+  }
+  Result<std::unique_ptr<BlockWriter>> OpenWriter(const std::string& lun, uint32_t bs) override {
+    STRATA_ASSIGN_OR_RETURN(auto vol, engine_->OpenVolume(lun));
+    return std::unique_ptr<BlockWriter>(new Writer(this, std::move(vol), bs));
+  }
+  Status Flush(const std::string& lun) override {
+    STRATA_ASSIGN_OR_RETURN(auto vol, engine_->OpenVolume(lun));
+    return vol->Flush();
+  }
+  std::shared_ptr<Volume> OpenVolume(const std::string& lun) override {
+    return *engine_->OpenVolume(lun);
+  }
+
+  std::atomic<int64_t> fail_after_blocks{-1};
+  std::atomic<int> deletes{0};
+
+ private:
+  class Writer final : public BlockWriter {
+   public:
+    Writer(EngineRemoteDevice* dev, std::shared_ptr<Volume> vol, uint32_t bs)
+        : dev_(dev), vol_(std::move(vol)), bs_(bs) {}
+    Status Put(uint64_t lba, const char* block) override {
+      int64_t left = dev_->fail_after_blocks.load();
+      if (left == 0) return UnavailableError("target went away");
+      if (left > 0) dev_->fail_after_blocks = left - 1;
+      if (!block) return vol_->WriteZeroes(lba * bs_, bs_, false);
+      return vol_->Write(lba * bs_, std::span<const char>(block, bs_), false);
+    }
+    Status Finish() override { return Status::Ok(); }
+
+   private:
+    EngineRemoteDevice* dev_;
+    std::shared_ptr<Volume> vol_;
+    uint32_t bs_;
+  };
+
+  Engine* engine_;
+  std::string address_;
+};
+
+class DeviceMigrationTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    for (auto* env : {&src_env_, &dst_env_}) {
+      ASSERT_TRUE(env->CreateDirectories("/d/ssd").ok());
+      ASSERT_TRUE(env->CreateDirectories("/d/sata").ok());
+    }
+    dst_ = Open(&dst_env_, false);
+    remote_ = std::make_unique<EngineRemoteDevice>(dst_.get(), "10.0.0.2:7400");
+    src_ = Open(&src_env_, true);
+  }
+
+  std::unique_ptr<Engine> Open(MemEnv* env, bool with_factory) {
+    EngineOptions o;
+    o.state_dir = "/d/ssd";
+    o.tiers = {*ParseTierFlag("ssd=/d/ssd"), *ParseTierFlag("sata=/d/sata")};
+    o.tier_capacity_bytes = {256ull << 20, 256ull << 20};
+    o.device_id = env == &src_env_ ? 1 : 2;
+    if (with_factory) {
+      o.remote_volume_factory = [this](const std::string& device, const std::string& lun) {
+        EXPECT_EQ(device, "10.0.0.2:7400");
+        return remote_->OpenVolume(lun);
+      };
+    }
+    auto e = Engine::Open(env, o);
+    EXPECT_TRUE(e.ok()) << e.status().ToString();
+    return std::move(*e);
+  }
+
+  std::shared_ptr<Volume> CreateFilled(const std::string& name, uint64_t blocks) {
+    LunSpec spec;
+    spec.name = name;
+    spec.size_bytes = blocks * kBs;
+    spec.dedup = true;
+    spec.owner = "team";
+    spec.allowed_clients = {"10.1.0.0/16"};
+    EXPECT_TRUE(src_->CreateLun(spec).ok());
+    auto v = *src_->OpenVolume(name);
+    for (uint64_t i = 0; i < blocks; ++i) {
+      if (i % 7 == 3) continue;  // leave holes
+      std::string d(kBs, static_cast<char>('a' + i % 26));
+      EXPECT_TRUE(v->Write(i * kBs, std::span<const char>(d.data(), d.size()), false).ok());
+    }
+    return v;
+  }
+
+  static char At(Volume& v, uint64_t lba) {
+    char c = 0;
+    EXPECT_TRUE(v.Read(lba * kBs, std::span<char>(&c, 1)).ok());
+    return c;
+  }
+
+  uint64_t Used(Engine& e) {
+    uint64_t u = 0;
+    for (const auto& t : e.Tiers()) u += t.used_bytes;
+    return u;
+  }
+
+  MemEnv src_env_, dst_env_;
+  std::unique_ptr<Engine> dst_;
+  std::unique_ptr<EngineRemoteDevice> remote_;
+  std::unique_ptr<Engine> src_;
+};
+
+TEST_F(DeviceMigrationTest, MovesUnderWritesKeepsIdentityAndProxies) {
+  const uint64_t blocks = 2048;
+  auto v = CreateFilled("db", blocks);
+  std::string wwn = src_->GetLun("db")->wwn;
+  std::vector<std::atomic<char>> expect(blocks);
+  for (uint64_t i = 0; i < blocks; ++i)
+    expect[i] = i % 7 == 3 ? 0 : static_cast<char>('a' + i % 26);
+  std::atomic<bool> stop{false};
+  std::atomic<int> errors{0};
+  std::thread writer([&] {
+    std::mt19937 rng(3);
+    while (!stop) {
+      uint64_t lba = rng() % blocks;
+      char c = static_cast<char>('A' + rng() % 26);
+      std::string d(kBs, c);
+      // Writes must never fail, before, during or after the switch.
+      if (!v->Write(lba * kBs, std::span<const char>(d.data(), d.size()), false).ok()) ++errors;
+      expect[lba] = c;
+    }
+  });
+  DeviceMoveOptions opts;
+  opts.target_tier = TierClass::kSata;
+  Status s = MoveLunToDevice(src_.get(), "db", remote_.get(), opts, nullptr);
+  stop = true;
+  writer.join();
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  EXPECT_EQ(errors, 0);
+
+  auto moved = src_->GetLun("db");
+  EXPECT_EQ(moved->moved_to, "10.0.0.2:7400");
+  EXPECT_EQ(moved->move.state, TierMove::State::kDone);
+  EXPECT_EQ(Used(*src_), 0u);  // the source's blocks are freed
+  auto there = dst_->GetLun("db");
+  ASSERT_TRUE(there.ok());
+  EXPECT_EQ(there->wwn, wwn);
+  EXPECT_EQ(there->tier, TierClass::kSata);
+  EXPECT_EQ(there->owner, "team");
+  EXPECT_EQ(there->allowed_clients, std::vector<std::string>{"10.1.0.0/16"});
+  auto dv = *dst_->OpenVolume("db");
+  for (uint64_t i = 0; i < blocks; ++i) {
+    ASSERT_EQ(At(*dv, i), expect[i].load()) << i;
+    ASSERT_EQ(At(*v, i), expect[i].load()) << "via the source's proxy, block " << i;
+  }
+  // Still writable through the old device, and durable there after a restart.
+  std::string d(kBs, 'Z');
+  ASSERT_TRUE(v->Write(0, std::span<const char>(d.data(), d.size()), true).ok());
+  EXPECT_EQ(At(*dv, 0), 'Z');
+  src_env_.SimulatePowerLoss();
+  src_.reset();
+  src_ = Open(&src_env_, true);
+  EXPECT_EQ(src_->GetLun("db")->moved_to, "10.0.0.2:7400");
+  EXPECT_EQ(At(**src_->OpenVolume("db"), 0), 'Z');
+}
+
+TEST_F(DeviceMigrationTest, TargetFailureLeavesTheLunWholeOnTheSource) {
+  const uint64_t blocks = 512;
+  auto v = CreateFilled("db", blocks);
+  remote_->fail_after_blocks = 100;
+  Status s = MoveLunToDevice(src_.get(), "db", remote_.get(), {}, nullptr);
+  EXPECT_EQ(s.code(), StatusCode::kUnavailable);
+  auto l = src_->GetLun("db");
+  EXPECT_TRUE(l->moved_to.empty());
+  EXPECT_EQ(l->move.state, TierMove::State::kFailed);
+  EXPECT_NE(l->move.message.find("stays whole"), std::string::npos);
+  EXPECT_EQ(dst_->GetLun("db").status().code(), StatusCode::kNotFound);  // partial copy gone
+  for (uint64_t i = 0; i < blocks; i += 5) {
+    ASSERT_EQ(At(*v, i), i % 7 == 3 ? 0 : static_cast<char>('a' + i % 26));
+  }
+  // And a second attempt succeeds.
+  remote_->fail_after_blocks = -1;
+  ASSERT_TRUE(MoveLunToDevice(src_.get(), "db", remote_.get(), {}, nullptr).ok());
+}
+
+TEST_F(DeviceMigrationTest, CancelLeavesTheLunWhole) {
+  CreateFilled("db", 256);
+  std::atomic<bool> cancel{true};
+  Status s = MoveLunToDevice(src_.get(), "db", remote_.get(), {}, &cancel);
+  EXPECT_EQ(s.code(), StatusCode::kCancelled);
+  EXPECT_EQ(src_->GetLun("db")->move.state, TierMove::State::kCancelled);
+  EXPECT_TRUE(src_->GetLun("db")->moved_to.empty());
+}
+
+TEST_F(DeviceMigrationTest, NameTakenOnTheTargetIsAlreadyExistsUnlessItIsOurLeftover) {
+  CreateFilled("db", 64);
+  LunSpec other;
+  other.name = "db";
+  other.size_bytes = 64 * kBs;
+  ASSERT_TRUE(dst_->CreateLun(other).ok());
+  Status s = MoveLunToDevice(src_.get(), "db", remote_.get(), {}, nullptr);
+  EXPECT_EQ(s.code(), StatusCode::kAlreadyExists);
+  EXPECT_EQ(remote_->deletes, 0);  // someone else's LUN is never touched
+  ASSERT_TRUE(dst_->DeleteLun("db").ok());
+  // A leftover with our WWN (an interrupted earlier move) is replaced.
+  LunSpec leftover = other;
+  leftover.wwn = src_->GetLun("db")->wwn;
+  leftover.size_bytes = 64 * kBs;
+  ASSERT_TRUE(dst_->CreateLun(leftover).ok());
+  std::string junk(kBs, 'J');
+  auto jv = *dst_->OpenVolume("db");
+  ASSERT_TRUE(jv->Write(3 * kBs, std::span<const char>(junk.data(), junk.size()), false).ok());
+  ASSERT_TRUE(MoveLunToDevice(src_.get(), "db", remote_.get(), {}, nullptr).ok());
+  EXPECT_EQ(At(**dst_->OpenVolume("db"), 3), 0);  // block 3 is a hole on the source
+}
+
+}  // namespace
+}  // namespace strata::storage
