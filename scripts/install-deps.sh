@@ -15,7 +15,7 @@ build_pkgs=(
 )
 # Real peers the tests talk to, the control-plane build, and the VM tier.
 test_pkgs=(
-  qemu-utils libnbd-bin nbdkit nbd-server fio containernetworking-plugins
+  qemu-utils libnbd-bin python3-libnbd nbdkit nbd-server fio containernetworking-plugins
   golang-go dpkg-dev rsync jq etcd-server golang-github-modern-go-reflect2-dev openssl curl
   qemu-system-x86 busybox-static dmsetup cpio kmod iproute2
 )

@@ -39,6 +39,7 @@ constexpr char kUsage[] =
     "  lun resize NAME --size SIZE\n"
     "  lun access NAME --allow IP,CIDR,...   (empty: nobody; *: anyone)\n"
     "  lun migrate NAME --tier CLASS [--wait]\n"
+    "  lun migrate NAME --to-device ADDR [--tier CLASS] [--wait]\n"
     "  lun migration NAME\n"
     "  lun cancel-migration NAME\n";
 
@@ -47,7 +48,7 @@ struct Options {
   std::string output;
   int timeout_seconds = 10;
   std::vector<std::string> words;
-  std::string size, tier, owner, allow;
+  std::string size, tier, owner, allow, to_device;
   bool dedup = false, wait = false, allow_set = false;
 };
 
@@ -224,7 +225,10 @@ void PrintLunRows(const std::vector<const v1::Lun*>& luns) {
 
 void PrintMigration(const v1::Migration& m) {
   std::printf("LUN %s: migration %s", m.lun().c_str(), MigrationName(m.state()).c_str());
-  if (m.state() != v1::MIGRATION_STATE_NONE) {
+  if (!m.to_device().empty()) {
+    std::printf(" to device %s, %s copied", m.to_device().c_str(),
+                strata::FormatSize(m.bytes_copied()).c_str());
+  } else if (m.state() != v1::MIGRATION_STATE_NONE) {
     std::printf(" %s -> %s, %s of %s copied", TierName(m.from_tier()).c_str(),
                 TierName(m.to_tier()).c_str(), strata::FormatSize(m.bytes_copied()).c_str(),
                 strata::FormatSize(m.bytes_total()).c_str());
@@ -423,14 +427,19 @@ class Cli {
   }
 
   int LunMigrate(const std::string& name) {
-    if (opt_.tier.empty()) return Usage("lun migrate: --tier is required");
+    if (opt_.tier.empty() && opt_.to_device.empty()) {
+      return Usage("lun migrate: --tier or --to-device is required");
+    }
     v1::MigrateLunRequest req;
     req.set_name(name);
-    v1::TierClass t;
-    if (!ParseTier(opt_.tier, &t)) {
-      return Usage("--tier: '" + opt_.tier + "' is not one of ssd, sas, sata");
+    req.set_to_device(opt_.to_device);
+    if (!opt_.tier.empty()) {
+      v1::TierClass t;
+      if (!ParseTier(opt_.tier, &t)) {
+        return Usage("--tier: '" + opt_.tier + "' is not one of ssd, sas, sata");
+      }
+      req.set_to_tier(t);
     }
-    req.set_to_tier(t);
     v1::Migration resp;
     auto s = Call(&v1::StorageDevice::Stub::MigrateLun, req, &resp);
     if (!s.ok()) return Fail("lun migrate " + name, s);
@@ -489,6 +498,7 @@ int Run(int argc, char** argv) {
       "owner", po::value(&opt.owner), "tenant or namespace")(
       "allow", po::value(&opt.allow), "access list: IPs or CIDRs, comma-separated; * for any")(
       "wait", po::bool_switch(&opt.wait), "wait for a migration to end")(
+      "to-device", po::value(&opt.to_device), "management address of another strata-stored")(
       "words", po::value(&opt.words), "command words");
   po::positional_options_description pos;
   pos.add("words", -1);

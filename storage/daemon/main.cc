@@ -20,6 +20,7 @@
 #include "strata/common/logging.h"
 #include "strata/common/net_address.h"
 #include "strata/common/units.h"
+#include "strata/nbd/server.h"
 #include "strata/storage/device.h"
 
 namespace po = boost::program_options;
@@ -64,7 +65,7 @@ Result<Flags> ParseFlags(int argc, char** argv, bool* help) {
       "block-size", po::value(&block_size)->default_value("4KiB"),
       "dedup and allocation unit, 4KiB to 64KiB, a power of two")(
       "ready-file", po::value(&f.ready_file),
-      "write {\"grpc\":\"ADDR:PORT\"} here once serving (for scripts and tests)")(
+      "write {\"grpc\":\"ADDR:PORT\",\"nbd\":[\"ADDR:PORT\",...]} here once serving")(
       "log-level", po::value(&f.log_level)->default_value("info"),
       "trace|debug|info|warn|error|critical|off")(
       "log-format", po::value(&f.log_format)->default_value("text"), "text|json");
@@ -85,7 +86,7 @@ Result<Flags> ParseFlags(int argc, char** argv, bool* help) {
     f.device.tiers.push_back(std::move(tier));
   }
   for (const std::string& p : portals) {
-    STRATA_ASSIGN_OR_RETURN(auto hp, strata::ParseHostPort(p, "--portal"));
+    STRATA_ASSIGN_OR_RETURN(auto hp, strata::ParseHostPort(p, "--portal", true));
     f.device.portals.push_back(std::move(hp));
   }
   auto bs = strata::ParseSize(block_size);
@@ -239,11 +240,29 @@ int Run(int argc, char** argv) {
     exposer->RegisterCollectable(collector);
   }
 
-  spdlog::info("device {} ({}) serving management API on {}", flags->device.name,
-               (*device)->device_id(), grpc_hp.ToString());
+  // NBD portals: every LUN is an export, served on every portal (multipath).
+  std::unique_ptr<strata::nbd::NbdServer> nbd;
+  std::string nbd_json = "[";
+  if (!flags->device.portals.empty()) {
+    auto srv = strata::nbd::NbdServer::Start((*device)->engine(), flags->device.portals);
+    if (!srv.ok()) {
+      spdlog::critical("cannot serve NBD: {}", srv.status().ToString());
+      server->Shutdown();
+      return kExitFailure;
+    }
+    nbd = std::move(*srv);
+    (*device)->SetPortals(nbd->bound_portals());
+    for (const auto& p : nbd->bound_portals()) {
+      nbd_json += (nbd_json.size() > 1 ? ",\"" : "\"") + p.ToString() + "\"";
+    }
+  }
+  nbd_json += "]";
+
+  spdlog::info("device {} ({}) serving management API on {}, NBD on {}", flags->device.name,
+               (*device)->device_id(), grpc_hp.ToString(), nbd_json);
   if (!flags->ready_file.empty()) {
-    Status s = strata::WriteFileAtomically(flags->ready_file,
-                                           "{\"grpc\":\"" + grpc_hp.ToString() + "\"}\n");
+    Status s = strata::WriteFileAtomically(
+        flags->ready_file, "{\"grpc\":\"" + grpc_hp.ToString() + "\",\"nbd\":" + nbd_json + "}\n");
     if (!s.ok()) {
       spdlog::critical("--ready-file: {}", s.ToString());
       server->Shutdown();
@@ -254,6 +273,7 @@ int Run(int argc, char** argv) {
   int sig = 0;
   sigwait(&stop_signals, &sig);
   spdlog::info("signal {}: stopping", sig);
+  if (nbd) nbd->Stop();
   server->Shutdown();
   return 0;
 }

@@ -142,13 +142,24 @@ Device::Device(Env* env, DeviceConfig config, std::string device_id, std::unique
       config_(std::move(config)),
       device_id_(std::move(device_id)),
       engine_(std::move(engine)),
-      started_(std::chrono::steady_clock::now()) {}
+      started_(std::chrono::steady_clock::now()),
+      portals_(config_.portals) {}
+
+void Device::SetPortals(std::vector<HostPort> portals) {
+  std::lock_guard lock(mu_);
+  portals_ = std::move(portals);
+}
+
+std::vector<HostPort> Device::portals() {
+  std::lock_guard lock(mu_);
+  return portals_;
+}
 
 DeviceStatus Device::Status() {
   DeviceStatus out;
   out.name = config_.name;
   out.device_id = device_id_;
-  out.portals = config_.portals;
+  out.portals = portals();
   out.block_size = config_.block_size;
   out.uptime_seconds = static_cast<uint64_t>(
       std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - started_)

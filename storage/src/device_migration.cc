@@ -17,42 +17,55 @@ Status Copy(Engine* engine, const std::string& name, RemoteDevice* remote, uint3
 
 }  // namespace
 
-Status MoveLunToDevice(Engine* engine, const std::string& name, RemoteDevice* remote,
-                       const DeviceMoveOptions& options, const std::atomic<bool>* cancel) {
+Status BeginLunMoveToDevice(Engine* engine, const std::string& name,
+                            const std::string& target_address) {
   STRATA_ASSIGN_OR_RETURN(LunInfo lun, engine->GetLun(name));
   if (!lun.moved_to.empty()) {
     return FailedPreconditionError("LUN '" + name + "' already moved to " + lun.moved_to);
   }
-  STRATA_ASSIGN_OR_RETURN(auto existing, remote->LunWwn(name));
-  if (existing && *existing != lun.wwn) {
-    return AlreadyExistsError("device " + remote->address() + " already has a LUN '" + name +
-                              "' (WWN " + *existing + ")");
-  }
-  if (existing) STRATA_RETURN_IF_ERROR(remote->DeleteLun(name).WithContext("remove leftover"));
+  return engine->StartExport(name, target_address);
+}
 
-  LunSpec spec;
-  spec.name = lun.name;
-  spec.size_bytes = lun.size_bytes;
-  spec.tier = options.target_tier;
-  spec.dedup = lun.dedup;
-  spec.owner = lun.owner;
-  spec.allowed_clients = lun.allowed_clients;
-  spec.wwn = lun.wwn;
-  STRATA_RETURN_IF_ERROR(remote->CreateLun(spec).WithContext("create on " + remote->address()));
-  STRATA_RETURN_IF_ERROR(engine->StartExport(name, remote->address()));
-
-  // From here on, a failure must undo: the source stays authoritative.
+Status RunLunMoveToDevice(Engine* engine, const std::string& name, RemoteDevice* remote,
+                          const DeviceMoveOptions& options, const std::atomic<bool>* cancel) {
+  // From here on, a failure must undo: the source stays authoritative, and a
+  // partial copy we created on the target goes away.
+  bool created = false;
   auto fail = [&](const Status& s) {
     engine->AbortExport(name, s);
-    (void)remote->DeleteLun(name);
+    if (created) (void)remote->DeleteLun(name);
     return s;
   };
-  // Block size of the source engine: read it from a LUN volume.
+  auto lun = engine->GetLun(name);
+  if (!lun.ok()) return fail(lun.status());
+  auto existing = remote->LunWwn(name);
+  if (!existing.ok()) return fail(existing.status());
+  if (*existing && **existing != lun->wwn) {
+    return fail(AlreadyExistsError("device " + remote->address() + " already has a LUN '" + name +
+                                   "' (WWN " + **existing + ")"));
+  }
+  if (*existing) {
+    Status s = remote->DeleteLun(name);
+    if (!s.ok()) return fail(s.WithContext("remove leftover"));
+  }
+
+  LunSpec spec;
+  spec.name = lun->name;
+  spec.size_bytes = lun->size_bytes;
+  spec.tier = options.target_tier;
+  spec.dedup = lun->dedup;
+  spec.owner = lun->owner;
+  spec.allowed_clients = lun->allowed_clients;
+  spec.wwn = lun->wwn;
+  Status s = remote->CreateLun(spec);
+  if (!s.ok()) return fail(s.WithContext("create on " + remote->address()));
+  created = true;
+
   auto vol = engine->OpenVolume(name);
   if (!vol.ok()) return fail(vol.status());
   const uint32_t bs = (*vol)->block_size();
 
-  Status s = Copy(engine, name, remote, bs, /*all_blocks=*/true, cancel);
+  s = Copy(engine, name, remote, bs, /*all_blocks=*/true, cancel);
   for (int pass = 1; s.ok() && pass < options.max_passes; ++pass) {
     if (engine->ExportDirtyBlocks(name) <= options.switch_threshold_blocks) break;
     s = Copy(engine, name, remote, bs, /*all_blocks=*/false, cancel);
@@ -71,6 +84,12 @@ Status MoveLunToDevice(Engine* engine, const std::string& name, RemoteDevice* re
       });
   if (!s.ok()) return fail(s);
   return Status::Ok();
+}
+
+Status MoveLunToDevice(Engine* engine, const std::string& name, RemoteDevice* remote,
+                       const DeviceMoveOptions& options, const std::atomic<bool>* cancel) {
+  STRATA_RETURN_IF_ERROR(BeginLunMoveToDevice(engine, name, remote->address()));
+  return RunLunMoveToDevice(engine, name, remote, options, cancel);
 }
 
 }  // namespace strata::storage

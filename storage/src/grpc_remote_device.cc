@@ -1,5 +1,6 @@
 #include "grpc_remote_device.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 
@@ -92,29 +93,45 @@ class GrpcRemoteVolume final : public Volume {
   uint32_t block_size() const override { return 4096; }
   bool read_only() const override { return false; }
 
+  // Requests are split into 1 MiB messages: gRPC refuses messages over 4 MiB by
+  // default, and NBD requests go up to 32 MiB.
   Status Read(uint64_t offset, std::span<char> out) override {
-    grpc::ClientContext ctx;
-    SetDeadline(&ctx);
-    v1::ReadLunDataRequest req;
-    req.set_name(lun_);
-    req.set_offset(offset);
-    req.set_length(out.size());
-    v1::LunData resp;
-    STRATA_RETURN_IF_ERROR(FromGrpc(stub_->ReadLunData(&ctx, req, &resp), Where()));
-    if (resp.data().size() != out.size()) {
-      return InternalError(Where() + ": short read from the device the LUN moved to");
+    for (size_t done = 0; done < out.size();) {
+      size_t n = std::min(out.size() - done, kMaxBatchBytes);
+      grpc::ClientContext ctx;
+      SetDeadline(&ctx);
+      v1::ReadLunDataRequest req;
+      req.set_name(lun_);
+      req.set_offset(offset + done);
+      req.set_length(n);
+      v1::LunData resp;
+      STRATA_RETURN_IF_ERROR(FromGrpc(stub_->ReadLunData(&ctx, req, &resp), Where()));
+      if (resp.data().size() != n) {
+        return InternalError(Where() + ": short read from the device the LUN moved to");
+      }
+      std::memcpy(out.data() + done, resp.data().data(), n);
+      done += n;
     }
-    std::memcpy(out.data(), resp.data().data(), out.size());
     return Status::Ok();
   }
 
   Status Write(uint64_t offset, std::span<const char> data, bool fua) override {
-    v1::LunData msg;
-    msg.set_name(lun_);
-    msg.set_offset(offset);
-    msg.set_data(data.data(), data.size());
-    msg.set_fua(fua);
-    return WriteOne(msg);
+    grpc::ClientContext ctx;
+    SetDeadline(&ctx);
+    v1::WriteLunDataResponse resp;
+    auto writer = stub_->WriteLunData(&ctx, &resp);
+    for (size_t done = 0; done < data.size();) {
+      size_t n = std::min(data.size() - done, kMaxBatchBytes);
+      v1::LunData msg;
+      msg.set_name(lun_);
+      msg.set_offset(offset + done);
+      msg.set_data(data.data() + done, n);
+      msg.set_fua(fua && done + n == data.size());
+      if (!writer->Write(msg)) break;  // Finish reports why
+      done += n;
+    }
+    writer->WritesDone();
+    return FromGrpc(writer->Finish(), Where());
   }
 
   Status WriteZeroes(uint64_t offset, uint64_t length, bool fua) override {

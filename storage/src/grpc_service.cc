@@ -82,7 +82,7 @@ grpc::Status StorageDeviceService::GetDeviceStatus(grpc::ServerContext*,
 grpc::Status StorageDeviceService::LunReply(const std::string& name, v1::Lun* out) {
   auto lun = device_->engine()->GetLun(name);
   if (!lun.ok()) return ToGrpc(lun.status());
-  ToProto(*lun, device_->config().portals, out);
+  ToProto(*lun, device_->portals(), out);
   return grpc::Status::OK;
 }
 
@@ -105,7 +105,7 @@ grpc::Status StorageDeviceService::CreateLun(grpc::ServerContext*, const v1::Cre
   }
   auto lun = device_->engine()->CreateLun(spec);
   if (!lun.ok()) return ToGrpc(lun.status());
-  ToProto(*lun, device_->config().portals, resp);
+  ToProto(*lun, device_->portals(), resp);
   return grpc::Status::OK;
 }
 
@@ -134,7 +134,7 @@ grpc::Status StorageDeviceService::ListLuns(grpc::ServerContext*, const v1::List
       resp->set_next_page_token(resp->luns(resp->luns_size() - 1).name());
       break;
     }
-    ToProto(l, device_->config().portals, resp->add_luns());
+    ToProto(l, device_->portals(), resp->add_luns());
     ++n;
   }
   return grpc::Status::OK;
@@ -145,7 +145,7 @@ grpc::Status StorageDeviceService::ResizeLun(grpc::ServerContext*, const v1::Res
   if (auto s = RequireName(req->name()); !s.ok()) return s;
   auto lun = device_->engine()->ResizeLun(req->name(), req->size_bytes());
   if (!lun.ok()) return ToGrpc(lun.status());
-  ToProto(*lun, device_->config().portals, resp);
+  ToProto(*lun, device_->portals(), resp);
   return grpc::Status::OK;
 }
 
@@ -156,7 +156,7 @@ grpc::Status StorageDeviceService::SetLunAccess(grpc::ServerContext*,
                                    req->access().allowed_clients().end());
   auto lun = device_->engine()->SetAccess(req->name(), std::move(allowed));
   if (!lun.ok()) return ToGrpc(lun.status());
-  ToProto(*lun, device_->config().portals, resp);
+  ToProto(*lun, device_->portals(), resp);
   return grpc::Status::OK;
 }
 
@@ -203,35 +203,24 @@ grpc::Status StorageDeviceService::MigrateLun(grpc::ServerContext*,
       if (!t.ok()) return ToGrpc(t.status());
       opts.target_tier = *t;
     }
-    auto lun = device_->engine()->GetLun(req->name());
-    if (!lun.ok()) return ToGrpc(lun.status());
     std::lock_guard lock(moves_mu_);
+    Status begun = BeginLunMoveToDevice(device_->engine(), req->name(), req->to_device());
+    if (!begun.ok()) return ToGrpc(begun);
     auto& slot = device_moves_[req->name()];
-    if (slot && slot->thread.joinable()) {
-      if (lun->move.state == TierMove::State::kRunning) {
-        return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
-                            "LUN '" + req->name() + "' is already moving");
-      }
-      slot->thread.join();
-    }
+    if (slot && slot->thread.joinable()) slot->thread.join();  // an earlier, finished move
     slot = std::make_unique<DeviceMove>();
     DeviceMove* move = slot.get();
-    // Validate what can be validated now, so the caller gets errors synchronously.
-    if (!lun->moved_to.empty()) {
-      return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
-                          "LUN '" + req->name() + "' already moved to " + lun->moved_to);
-    }
     std::string name = req->name();
     std::string target = req->to_device();
     Engine* engine = device_->engine();
     move->thread = std::thread([engine, name, target, opts, move] {
       GrpcRemoteDevice remote(target);
-      Status s = MoveLunToDevice(engine, name, &remote, opts, &move->cancel);
+      Status s = RunLunMoveToDevice(engine, name, &remote, opts, &move->cancel);
       if (!s.ok()) spdlog::warn("move of LUN {} to {}: {}", name, target, s.ToString());
     });
+    auto lun = device_->engine()->GetLun(req->name());
+    if (!lun.ok()) return ToGrpc(lun.status());
     ToProto(lun->move, lun->name, resp);
-    resp->set_state(v1::MIGRATION_STATE_RUNNING);
-    resp->set_to_device(target);
     return grpc::Status::OK;
   }
   auto tier = FromProto(req->to_tier(), "to_tier");

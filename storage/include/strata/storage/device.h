@@ -71,6 +71,9 @@ class Device {
   static Result<std::unique_ptr<Device>> Open(Env* env, DeviceConfig config);
 
   DeviceStatus Status();
+  // The NBD portals as bound (port 0 resolved), for status and LUN replies.
+  void SetPortals(std::vector<HostPort> portals);
+  std::vector<HostPort> portals();
   const std::string& device_id() const { return device_id_; }
   const DeviceConfig& config() const { return config_; }
   Engine* engine() { return engine_.get(); }
@@ -85,6 +88,7 @@ class Device {
   const std::chrono::steady_clock::time_point started_;
   std::mutex mu_;
   DeviceState state_ = DeviceState::kOnline;  // guarded by mu_
+  std::vector<HostPort> portals_;             // guarded by mu_
 };
 
 }  // namespace strata::storage

@@ -57,4 +57,12 @@ struct DeviceMoveOptions {
 Status MoveLunToDevice(Engine* engine, const std::string& name, RemoteDevice* remote,
                        const DeviceMoveOptions& options, const std::atomic<bool>* cancel);
 
+// MoveLunToDevice in two steps, so a caller can report "running" (and refuse a second
+// move) synchronously and run the copy in the background: Begin starts the export;
+// Run does the rest and ends it either way.
+Status BeginLunMoveToDevice(Engine* engine, const std::string& name,
+                            const std::string& target_address);
+Status RunLunMoveToDevice(Engine* engine, const std::string& name, RemoteDevice* remote,
+                          const DeviceMoveOptions& options, const std::atomic<bool>* cancel);
+
 }  // namespace strata::storage

@@ -1,0 +1,88 @@
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "strata/common/net_address.h"
+#include "strata/common/result.h"
+#include "strata/storage/volume.h"
+
+namespace strata::nbd {
+
+struct NbdServerOptions {
+  // Most threads serving one connection, each running one request at a time:
+  // pipelined requests of a connection run in parallel up to this many. Threads
+  // are added on demand; an idle connection has one. Memory bound per connection:
+  // threads_per_connection x max_payload_bytes.
+  int threads_per_connection = 16;
+  // Largest READ/WRITE payload accepted (advertised as the maximum block size).
+  // A WRITE announcing more gets EINVAL and the connection is dropped, because its
+  // payload cannot be skipped without reading it; a READ asking for more gets EINVAL.
+  uint32_t max_payload_bytes = 32u << 20;
+  // Largest option payload during the handshake; more gets NBD_REP_ERR_TOO_BIG and
+  // the connection is dropped (the spec lets a server drop a client it deems abusive).
+  uint32_t max_option_bytes = 64u << 10;
+  // Connections beyond this are accepted and closed at once.
+  int max_connections = 1024;
+  // A client must finish option haggling within this time.
+  std::chrono::milliseconds handshake_timeout{30'000};
+  // A reply that cannot be sent within this time (a client that stopped reading)
+  // drops the connection, so a stuck client cannot hold threads for ever.
+  std::chrono::milliseconds send_timeout{30'000};
+  // Stop() lets in-flight requests finish and their replies go out for this long
+  // before it drops the remaining connections hard.
+  std::chrono::milliseconds stop_grace{5'000};
+  // Bytes of idle I/O buffers kept for reuse across requests (server-wide).
+  size_t buffer_cache_bytes = 64u << 20;
+};
+
+// An NBD server (fixed newstyle handshake only, simple and structured replies)
+// serving the exports of an ExportCatalog on one or more portals (listening TCP
+// sockets, IPv4 or IPv6).
+//
+// Threads: one acceptor for all portals; per connection, one thread for the
+// handshake, then up to options.threads_per_connection threads that take turns
+// reading requests and each run the request it read (Volume call, then reply under
+// a per-connection send lock). Every request is recorded into its Volume's
+// io_stats().
+//
+// Thread-safe. The catalog must outlive the server.
+class NbdServer {
+ public:
+  using Options = NbdServerOptions;
+
+  // Binds every portal (port 0: any free port) and starts serving. Fails, with
+  // nothing left listening, when a portal cannot be bound.
+  // REQUIRES: catalog != nullptr, !portals.empty().
+  static Result<std::unique_ptr<NbdServer>> Start(storage::ExportCatalog* catalog,
+                                                  std::vector<HostPort> portals,
+                                                  Options options = {});
+
+  // Stops (see Stop()).
+  ~NbdServer();
+  NbdServer(const NbdServer&) = delete;
+  NbdServer& operator=(const NbdServer&) = delete;
+
+  // The portals as bound, in the order given, with the actual port for port 0.
+  std::vector<HostPort> bound_portals() const;
+
+  // Connections currently open (handshake or transmission).
+  int connection_count() const;
+
+  // Closes the listeners, stops reading from every connection, lets in-flight
+  // requests finish for up to options.stop_grace, drops the connections and joins
+  // every thread. Idempotent; blocks until done. Volume calls already running are
+  // waited for (they cannot be cancelled).
+  void Stop();
+
+  class Impl;
+
+ private:
+  explicit NbdServer(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace strata::nbd

@@ -1,0 +1,123 @@
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include "buffer_pool.h"
+#include "handshake.h"
+#include "socket_util.h"
+#include "strata/nbd/server.h"
+#include "strata/storage/volume.h"
+
+namespace strata::nbd {
+
+// What a connection borrows from its server; everything outlives the connection.
+struct ServerContext {
+  storage::ExportCatalog* catalog = nullptr;
+  const NbdServerOptions* options = nullptr;
+  BufferPool* buffers = nullptr;
+  const std::atomic<bool>* stopping = nullptr;
+};
+
+// One client session. Run() runs the handshake, then serves requests on a small
+// set of threads that take turns reading the socket (leader/follower, as nbdkit
+// does): the thread holding read_mu_ parses the next request (a buffered reader, so
+// pipelined headers cost one recv) and reads a WRITE payload straight into its own
+// buffer, then releases read_mu_ to the next thread and runs the request itself —
+// the Volume call and the reply (header and data in one sendmsg, under send_mu_).
+// No request changes threads, so none waits for a wake-up on its way; threads are
+// added on demand, up to options.threads_per_connection, when no spare one is
+// waiting to read. Run() returns, socket closed, once every thread is done.
+//
+// Framing: a request with a bad magic, or a WRITE whose payload is over the limit
+// (it cannot be skipped safely), stops reading and drops the connection once the
+// requests in flight are answered; anything else wrong with a request gets an error
+// reply and the connection goes on.
+//
+// Thread-safety: Run() on one thread; Shutdown() from any thread, any time.
+class Connection {
+ public:
+  Connection(const ServerContext& ctx, UniqueFd fd, storage::ClientInfo client);
+  ~Connection();
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  void Run();
+
+  // hard=false stops reading (requests in flight still get their replies);
+  // hard=true also fails pending and future sends.
+  void Shutdown(bool hard);
+
+  const storage::ClientInfo& client() const { return client_; }
+
+ private:
+  using Clock = std::chrono::steady_clock;
+  struct Request {
+    uint16_t type = 0;
+    uint16_t flags = 0;
+    uint64_t handle = 0;
+    uint64_t offset = 0;
+    uint32_t length = 0;
+    Clock::time_point received;
+    uint32_t error = 0;  // set when the request was refused before running
+    std::string message;
+    BufferPool::Handle buf;  // payload or reply data; back to the pool when done
+  };
+
+  // One serving thread: read a request (under read_mu_), run it, repeat.
+  // counted: the thread was counted in waiting_readers_ when it was spawned.
+  void ServeLoop(bool counted);
+  // Reads the next request into *r. False when reading must stop for good.
+  // REQUIRES: read_mu_ held.
+  bool ReadRequest(Request* r);
+  void SpawnHelperIfNeeded();
+  // Makes at least n bytes available in rx_; false on EOF, error or shutdown.
+  bool Fill(size_t n);
+  Status ReadPayload(char* dst, size_t len);
+  Status Discard(size_t len);
+  // 0 when the request may run; otherwise the NBD error and a message.
+  uint32_t Validate(uint16_t type, uint16_t flags, uint64_t offset, uint32_t length,
+                    std::string* message) const;
+  void Execute(Request* r);
+  void SendReply(uint64_t handle, uint16_t type, uint32_t error, std::string_view message,
+                 const char* data, size_t len, uint64_t offset);
+  void Record(uint16_t type, uint32_t length, Clock::time_point received, bool ok);
+
+  const ServerContext ctx_;
+  const int sock_;
+  const storage::ClientInfo client_;
+  std::string peer_;  // "ip via portal", for logs
+
+  std::mutex fd_mu_;
+  bool closed_ = false;  // guarded by fd_mu_; sock_ is closed once set
+
+  // Set once the handshake succeeded; read-only afterwards.
+  Negotiated session_;
+  storage::LunIoStats* stats_ = nullptr;
+
+  // Reading the socket: one thread at a time.
+  std::mutex read_mu_;
+  std::unique_ptr<char[]> rx_;  // guarded by read_mu_
+  size_t rx_begin_ = 0;         // guarded by read_mu_
+  size_t rx_end_ = 0;           // guarded by read_mu_
+  bool stop_reading_ = false;   // guarded by read_mu_
+  // Threads waiting for read_mu_ (spares ready to take over reading).
+  std::atomic<int> waiting_readers_{0};
+
+  std::mutex threads_mu_;
+  std::vector<std::thread> helpers_;  // guarded by threads_mu_
+  int threads_ = 1;                   // guarded by threads_mu_; Run()'s thread included
+
+  std::mutex send_mu_;
+  bool send_failed_ = false;  // guarded by send_mu_
+};
+
+}  // namespace strata::nbd

@@ -1,0 +1,185 @@
+#include "socket_util.h"
+
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace strata::nbd {
+
+UniqueFd& UniqueFd::operator=(UniqueFd&& other) noexcept {
+  if (this != &other) Reset(other.Release());
+  return *this;
+}
+
+void UniqueFd::Reset(int fd) {
+  if (fd_ >= 0) ::close(fd_);
+  fd_ = fd;
+}
+
+Result<Listener> ListenTcp(const HostPort& portal, int backlog) {
+  std::string what = "portal " + portal.ToString();
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+  addrinfo* res = nullptr;
+  std::string port = std::to_string(portal.port);
+  int rc = ::getaddrinfo(portal.host.c_str(), port.c_str(), &hints, &res);
+  if (rc != 0) {
+    return InvalidArgumentError(what + ": cannot resolve host: " + ::gai_strerror(rc));
+  }
+  Status last = InternalError(what + ": no address to bind");
+  for (addrinfo* ai = res; ai != nullptr; ai = ai->ai_next) {
+    UniqueFd fd(
+        ::socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol));
+    if (!fd.valid()) {
+      last = ErrnoError(what + ": socket", errno);
+      continue;
+    }
+    int one = 1;
+    ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (ai->ai_family == AF_INET6) {
+      ::setsockopt(fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+    }
+    if (::bind(fd.get(), ai->ai_addr, ai->ai_addrlen) != 0) {
+      last = ErrnoError(what + ": bind", errno);
+      continue;
+    }
+    if (::listen(fd.get(), backlog) != 0) {
+      last = ErrnoError(what + ": listen", errno);
+      continue;
+    }
+    sockaddr_storage ss{};
+    socklen_t sl = sizeof(ss);
+    if (::getsockname(fd.get(), reinterpret_cast<sockaddr*>(&ss), &sl) != 0) {
+      last = ErrnoError(what + ": getsockname", errno);
+      continue;
+    }
+    Listener out;
+    out.bound.host = portal.host;
+    out.bound.port =
+        ntohs(ss.ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port
+                                       : reinterpret_cast<sockaddr_in*>(&ss)->sin_port);
+    out.fd = std::move(fd);
+    ::freeaddrinfo(res);
+    return out;
+  }
+  ::freeaddrinfo(res);
+  return last;
+}
+
+std::string PeerAddress(int fd) {
+  sockaddr_storage ss{};
+  socklen_t sl = sizeof(ss);
+  if (::getpeername(fd, reinterpret_cast<sockaddr*>(&ss), &sl) != 0) return "";
+  char buf[INET6_ADDRSTRLEN] = {};
+  if (ss.ss_family == AF_INET) {
+    ::inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in*>(&ss)->sin_addr, buf, sizeof(buf));
+  } else if (ss.ss_family == AF_INET6) {
+    const in6_addr& a = reinterpret_cast<sockaddr_in6*>(&ss)->sin6_addr;
+    if (IN6_IS_ADDR_V4MAPPED(&a)) {
+      ::inet_ntop(AF_INET, &a.s6_addr[12], buf, sizeof(buf));
+    } else {
+      ::inet_ntop(AF_INET6, &a, buf, sizeof(buf));
+    }
+  }
+  return buf;
+}
+
+namespace {
+timeval ToTimeval(std::chrono::milliseconds ms) {
+  timeval tv{};
+  tv.tv_sec = static_cast<time_t>(ms.count() / 1000);
+  tv.tv_usec = static_cast<suseconds_t>((ms.count() % 1000) * 1000);
+  return tv;
+}
+
+Status IoError(const char* what, int err) {
+  if (err == EAGAIN || err == EWOULDBLOCK) {
+    return {StatusCode::kDeadlineExceeded, std::string(what) + ": timed out"};
+  }
+  return ErrnoError(what, err);
+}
+}  // namespace
+
+Status ConfigureConnection(int fd, std::chrono::milliseconds send_timeout) {
+  int one = 1;
+  if (::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) != 0) {
+    return ErrnoError("setsockopt TCP_NODELAY", errno);
+  }
+  timeval tv = ToTimeval(send_timeout);
+  if (::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) != 0) {
+    return ErrnoError("setsockopt SO_SNDTIMEO", errno);
+  }
+  return Status::Ok();
+}
+
+Status SetReceiveTimeout(int fd, std::chrono::milliseconds timeout) {
+  timeval tv = ToTimeval(timeout);
+  if (::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) != 0) {
+    return ErrnoError("setsockopt SO_RCVTIMEO", errno);
+  }
+  return Status::Ok();
+}
+
+Result<size_t> RecvSome(int fd, char* buf, size_t len) {
+  while (true) {
+    ssize_t n = ::recv(fd, buf, len, 0);
+    if (n > 0) return static_cast<size_t>(n);
+    if (n == 0) return UnavailableError("connection closed by peer");
+    if (errno == EINTR) continue;
+    return IoError("recv", errno);
+  }
+}
+
+Status RecvAll(int fd, char* buf, size_t len) {
+  while (len > 0) {
+    ssize_t n = ::recv(fd, buf, len, MSG_WAITALL);
+    if (n > 0) {
+      buf += n;
+      len -= static_cast<size_t>(n);
+      continue;
+    }
+    if (n == 0) return UnavailableError("connection closed by peer");
+    if (errno == EINTR) continue;
+    return IoError("recv", errno);
+  }
+  return Status::Ok();
+}
+
+Status SendAll(int fd, struct iovec* iov, int iovcnt) {
+  while (iovcnt > 0) {
+    msghdr msg{};
+    msg.msg_iov = iov;
+    msg.msg_iovlen = static_cast<size_t>(iovcnt);
+    ssize_t n = ::sendmsg(fd, &msg, MSG_NOSIGNAL);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return IoError("send", errno);
+    }
+    size_t left = static_cast<size_t>(n);
+    while (iovcnt > 0 && left >= iov->iov_len) {
+      left -= iov->iov_len;
+      ++iov;
+      --iovcnt;
+    }
+    if (iovcnt > 0) {
+      iov->iov_base = static_cast<char*>(iov->iov_base) + left;
+      iov->iov_len -= left;
+    }
+  }
+  return Status::Ok();
+}
+
+Status SendAll(int fd, const char* buf, size_t len) {
+  iovec iov{const_cast<char*>(buf), len};
+  return SendAll(fd, &iov, 1);
+}
+
+}  // namespace strata::nbd

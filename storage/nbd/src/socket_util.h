@@ -1,0 +1,71 @@
+#pragma once
+
+// The few socket operations the server needs, as Status-returning functions over
+// file descriptors. They are not behind an interface: the server's tests run it on
+// real loopback sockets, which is the behaviour that matters (partial reads, EOF,
+// shutdown wake-ups), and nothing here holds logic worth faking.
+
+#include <sys/uio.h>
+
+#include <chrono>
+#include <cstddef>
+#include <string>
+
+#include "strata/common/net_address.h"
+#include "strata/common/result.h"
+
+namespace strata::nbd {
+
+// Owns a file descriptor; closes it on destruction.
+class UniqueFd {
+ public:
+  UniqueFd() = default;
+  explicit UniqueFd(int fd) : fd_(fd) {}
+  UniqueFd(UniqueFd&& other) noexcept : fd_(other.Release()) {}
+  UniqueFd& operator=(UniqueFd&& other) noexcept;
+  UniqueFd(const UniqueFd&) = delete;
+  UniqueFd& operator=(const UniqueFd&) = delete;
+  ~UniqueFd() { Reset(); }
+
+  int get() const { return fd_; }
+  bool valid() const { return fd_ >= 0; }
+  int Release() {
+    int fd = fd_;
+    fd_ = -1;
+    return fd;
+  }
+  void Reset(int fd = -1);
+
+ private:
+  int fd_ = -1;
+};
+
+struct Listener {
+  UniqueFd fd;     // non-blocking, close-on-exec
+  HostPort bound;  // the host as given, the port as bound
+};
+
+// Binds and listens on `portal` (an IP literal or a name; port 0 picks a free port).
+// IPv6 listeners are IPv6-only so "0.0.0.0:P" and "[::]:P" can both be portals.
+Result<Listener> ListenTcp(const HostPort& portal, int backlog);
+
+// The peer's IP as text without port; IPv4-mapped IPv6 peers as dotted IPv4.
+std::string PeerAddress(int fd);
+
+// TCP_NODELAY on; send timeout (a send blocked longer fails with EAGAIN); receive
+// timeout (zero: none).
+Status ConfigureConnection(int fd, std::chrono::milliseconds send_timeout);
+Status SetReceiveTimeout(int fd, std::chrono::milliseconds timeout);
+
+// Reads exactly `len` bytes. UNAVAILABLE "connection closed by peer" on EOF before
+// that; the errno otherwise (a receive timeout is DEADLINE_EXCEEDED).
+Status RecvAll(int fd, char* buf, size_t len);
+// Reads what is available, at least one byte: the byte count, or the error as for
+// RecvAll.
+Result<size_t> RecvSome(int fd, char* buf, size_t len);
+
+// Writes every byte of the iovecs (modified in place), without SIGPIPE.
+Status SendAll(int fd, struct iovec* iov, int iovcnt);
+Status SendAll(int fd, const char* buf, size_t len);
+
+}  // namespace strata::nbd

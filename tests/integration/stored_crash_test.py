@@ -1,0 +1,154 @@
+#!/usr/bin/python3
+"""Kill -9 strata-stored at random moments under write load, many times, and
+check after every restart that each write acknowledged as durable (sent with FUA,
+or completed before an acknowledged FLUSH) is there, and that no block is torn or
+holds data that was never written to it.
+
+usage: stored_crash_test.py STORED ADMIN [ITERATIONS]
+
+The client is Debian's libnbd (python3-libnbd): a real NBD client, one request at a
+time, so "acknowledged" is exact.
+"""
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+import nbd
+
+BS = 4096
+BLOCKS = 1024  # a 4 MiB LUN
+STORED, ADMIN = sys.argv[1], sys.argv[2]
+ITERATIONS = int(sys.argv[3]) if len(sys.argv) > 3 else 200
+
+
+def wait_for(path, proc, seconds=30):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if os.path.exists(path) and os.path.getsize(path) > 0:
+            with open(path) as f:
+                return json.load(f)
+        if proc.poll() is not None:
+            raise RuntimeError(f"strata-stored exited with {proc.returncode}")
+        time.sleep(0.01)  # polling a file with a deadline, not synchronising by sleep
+    raise RuntimeError("strata-stored did not become ready")
+
+
+def start(work):
+    ready = os.path.join(work, "ready")
+    if os.path.exists(ready):
+        os.unlink(ready)
+    log = open(os.path.join(work, "stored.log"), "a")
+    proc = subprocess.Popen(
+        [STORED, "--device", "crash", "--tier", f"ssd={work}/ssd:256MiB",
+         "--portal", "127.0.0.1:0", "--grpc", "127.0.0.1:0", "--ready-file", ready,
+         "--log-level", "warn"],
+        stdout=log, stderr=log)
+    return proc, wait_for(ready, proc)
+
+
+def block_value(data):
+    v = data[0]
+    return v if data == bytes([v]) * BS else None
+
+
+def main():
+    work = tempfile.mkdtemp(prefix="strata-crash-")
+    rng = random.Random(int(os.environ.get("STRATA_CRASH_SEED", "12345")))
+    proc, ready = start(work)
+    subprocess.run([ADMIN, "--server", ready["grpc"], "lun", "create", "crash",
+                    "--size", str(BLOCKS * BS), "--dedup"], check=True, stdout=subprocess.DEVNULL)
+    # allowed[b]: values block b may show after a crash. It starts as the durable
+    # value; writes since the last durable point add theirs.
+    allowed = [{0} for _ in range(BLOCKS)]
+    last = [0] * BLOCKS
+    history = [[] for _ in range(BLOCKS)]  # (iteration, event) for failure reports
+    checked = acked = durable_points = 0
+    failures = []
+    for it in range(ITERATIONS + 1):  # the last round only checks
+        if it > 0:
+            proc, ready = start(work)
+        host, port = ready["nbd"][0].rsplit(":", 1)
+        h = nbd.NBD()
+        h.set_export_name("crash")
+        h.connect_tcp(host, port)
+        image = h.pread(BLOCKS * BS, 0)
+        for b in range(BLOCKS):
+            v = block_value(image[b * BS:(b + 1) * BS])
+            checked += 1
+            if v is None:
+                failures.append(f"iteration {it}: block {b} is torn")
+            elif v not in allowed[b]:
+                failures.append(f"iteration {it}: block {b} shows {v}, "
+                                f"allowed {sorted(allowed[b])}; history {history[b][-8:]}")
+            else:
+                if allowed[b] != {v}:
+                    history[b].append((it, f"seen {v}"))
+                allowed[b] = {v}
+                last[b] = v
+        if failures or it == ITERATIONS:
+            h.shutdown()
+            proc.send_signal(signal.SIGTERM)
+            proc.wait()
+            break
+        killer = threading.Timer(rng.uniform(0.01, 0.25), lambda p=proc: p.send_signal(signal.SIGKILL))
+        killer.start()
+        try:
+            while True:
+                r = rng.random()
+                if r < 0.08:
+                    h.flush()
+                    durable_points += 1
+                    for b in range(BLOCKS):
+                        if history[b] and history[b][-1][1] != "flushed":
+                            history[b].append((it, "flushed"))
+                    for b in range(BLOCKS):
+                        allowed[b] = {last[b]}
+                    continue
+                b = rng.randrange(BLOCKS)
+                v = rng.randrange(1, 40)  # few values: dedup shares blocks
+                fua = r < 0.25
+                if r < 0.33 and v % 5 == 0:
+                    v = 0
+                allowed[b].add(v)  # it may land even if the ack never comes
+                history[b].append((it, f"{'zero' if v == 0 else 'write'} {v}{' fua' if fua else ''}"))
+                if v == 0:
+                    h.zero(BS, b * BS, nbd.CMD_FLAG_FUA if fua else 0)
+                else:
+                    h.pwrite(bytes([v]) * BS, b * BS, nbd.CMD_FLAG_FUA if fua else 0)
+                acked += 1
+                history[b].append((it, "acked"))
+                last[b] = v
+                if fua:
+                    allowed[b] = {v}
+                    durable_points += 1
+        except nbd.Error:
+            pass  # the daemon died under us
+        killer.join()
+        proc.wait()
+        try:
+            h.shutdown()
+        except nbd.Error:
+            pass
+        del h
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait()
+    for f in failures[:20]:
+        print("FAIL:", f)
+    print(f"crash test: {ITERATIONS} kill -9 cycles, {acked} acknowledged writes, "
+          f"{durable_points} durable points, {checked} block checks")
+    passed = 0 if failures else 1
+    print(f"{passed} passed, {1 - passed} failed")
+    if not failures:
+        subprocess.run(["rm", "-rf", work])
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,175 @@
+#!/usr/bin/python3
+"""A LUN moves while a real NBD client (python3-libnbd) keeps writing and reading:
+first between two tiers of one strata-stored, then to a second strata-stored. Every
+read is checked against what the client wrote; no request may fail; the final image
+is identical through the old device (now a proxy) and through the new one's portal.
+
+usage: stored_migration_test.py STORED ADMIN
+Prints client latency percentiles idle and during each move (for docs/benchmarks.md).
+"""
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+import nbd
+
+BS = 4096
+BLOCKS = 8192  # a 32 MiB LUN
+STORED, ADMIN = sys.argv[1], sys.argv[2]
+results = {"pass": 0, "fail": 0}
+
+
+def check(what, ok, detail=""):
+    results["pass" if ok else "fail"] += 1
+    print(("PASS: " if ok else "FAIL: ") + what + (f" ({detail})" if detail and not ok else ""))
+
+
+def start(work, name):
+    ready = os.path.join(work, f"{name}.ready")
+    log = open(os.path.join(work, f"{name}.log"), "a")
+    proc = subprocess.Popen(
+        [STORED, "--device", name, "--tier", f"ssd={work}/{name}/ssd:1GiB",
+         "--tier", f"sata={work}/{name}/sata:1GiB", "--portal", "127.0.0.1:0",
+         "--portal", "127.0.0.2:0", "--grpc", "127.0.0.1:0", "--ready-file", ready],
+        stdout=log, stderr=log)
+    deadline = time.monotonic() + 30
+    while not (os.path.exists(ready) and os.path.getsize(ready) > 0):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"{name} did not start")
+        time.sleep(0.01)  # polling with a deadline
+    with open(ready) as f:
+        return proc, json.load(f)
+
+
+def admin(server, *args):
+    out = subprocess.run([ADMIN, "--server", server, "-o", "json", *args],
+                         capture_output=True, text=True)
+    if out.returncode != 0:
+        raise RuntimeError(f"strata-admin {' '.join(args)}: {out.stderr.strip()}")
+    return json.loads(out.stdout)
+
+
+def connect(portal):
+    host, port = portal.rsplit(":", 1)
+    h = nbd.NBD()
+    h.set_export_name("mig")
+    h.connect_tcp(host, port)
+    return h
+
+
+def block(v, b):
+    return (v.to_bytes(4, "little") + b.to_bytes(4, "little")) * (BS // 8)
+
+
+class Client(threading.Thread):
+    """Writes and reads random blocks; records latencies per phase."""
+
+    def __init__(self, portal, model):
+        super().__init__()
+        self.h = connect(portal)
+        self.model = model
+        self.stop = threading.Event()
+        self.errors = []
+        self.phase = "idle"
+        self.lat = {}
+        self.ops = 0
+
+    def run(self):
+        rng = random.Random(7)
+        while not self.stop.is_set():
+            b = rng.randrange(BLOCKS)
+            t0 = time.perf_counter()
+            try:
+                if rng.random() < 0.5:
+                    v = rng.randrange(1, 1 << 30)
+                    self.h.pwrite(block(v, b), b * BS)
+                    self.model[b] = v
+                else:
+                    data = self.h.pread(BS, b * BS)
+                    want = block(self.model[b], b) if self.model[b] else bytes(BS)
+                    if data != want:
+                        self.errors.append(f"block {b} read back wrong in phase {self.phase}")
+            except nbd.Error as e:
+                self.errors.append(f"{self.phase}: {e}")
+                return
+            self.lat.setdefault(self.phase, []).append(time.perf_counter() - t0)
+            self.ops += 1
+
+
+def pct(xs, p):
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(p * len(xs)))] * 1e6 if xs else 0
+
+
+def main():
+    work = tempfile.mkdtemp(prefix="strata-mig-")
+    a, ra = start(work, "dev-a")
+    b, rb = start(work, "dev-b")
+    try:
+        admin(ra["grpc"], "lun", "create", "mig", "--size", str(BLOCKS * BS), "--dedup",
+              "--tier", "ssd")
+        model = [0] * BLOCKS
+        h = connect(ra["nbd"][0])
+        for i in range(0, BLOCKS, 3):  # pre-fill a third of it
+            model[i] = i + 1
+            h.pwrite(block(i + 1, i), i * BS)
+        h.flush()
+        h.shutdown()
+
+        client = Client(ra["nbd"][1], model)  # the second portal: multipath
+        client.start()
+        deadline = time.monotonic() + 10
+        while client.ops < 300 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        client.phase = "tier move"
+        m = admin(ra["grpc"], "lun", "migrate", "mig", "--tier", "sata", "--wait")
+        check("tier move done", m["state"] == "MIGRATION_STATE_DONE", m)
+        check("LUN on sata", admin(ra["grpc"], "lun", "get", "mig")["tier"] == "TIER_CLASS_SATA")
+        client.phase = "device move"
+        m = admin(ra["grpc"], "lun", "migrate", "mig", "--to-device", rb["grpc"], "--wait")
+        check("device move done", m["state"] == "MIGRATION_STATE_DONE", m)
+        client.phase = "proxied"
+        start_ops = client.ops
+        deadline = time.monotonic() + 10
+        while client.ops < start_ops + 300 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        client.stop.set()
+        client.join()
+        check("no client errors", not client.errors, client.errors[:5])
+        check("client kept going through both moves", client.ops > 600, client.ops)
+
+        lun_a = admin(ra["grpc"], "lun", "get", "mig")
+        lun_b = admin(rb["grpc"], "lun", "get", "mig")
+        check("source says where the LUN went", lun_a["moved_to"] == rb["grpc"], lun_a["moved_to"])
+        check("same WWN on the target", lun_a["wwn"] == lun_b["wwn"])
+        check("source freed its blocks",
+              all(t["used_bytes"] == "0" for t in admin(ra["grpc"], "device", "status")["tiers"]))
+        expect = b"".join(block(v, i) if v else bytes(BS) for i, v in enumerate(model))
+        for name, portal in (("old device (proxy)", ra["nbd"][0]), ("new device", rb["nbd"][0]),
+                             ("new device, second portal", rb["nbd"][1])):
+            h = connect(portal)
+            img = h.pread(BLOCKS * BS, 0)
+            h.shutdown()
+            check(f"final image through the {name}", img == expect)
+
+        print("client latency (us):")
+        for phase, xs in client.lat.items():
+            print(f"  {phase:12s} n={len(xs):6d} p50={pct(xs, .5):8.1f} p99={pct(xs, .99):8.1f}")
+    finally:
+        for p in (a, b):
+            p.send_signal(signal.SIGTERM)
+            p.wait()
+    print(f"{results['pass']} passed, {results['fail']} failed")
+    if results["fail"] == 0:
+        subprocess.run(["rm", "-rf", work])
+    return 1 if results["fail"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
