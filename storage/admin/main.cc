@@ -30,6 +30,7 @@ constexpr char kUsage[] =
     "usage: strata-admin --server ADDR [-o table|json] [--timeout SECONDS] COMMAND\n"
     "commands:\n"
     "  device status\n"
+    "  device maintenance on|off [--reason TEXT]\n"
     "  lun create NAME --size SIZE [--tier ssd|sas|sata] [--dedup] [--owner NS] "
     "[--allow IP,CIDR,...|*]\n"
     "  lun list [--owner NS]\n"
@@ -48,7 +49,7 @@ struct Options {
   std::string output;
   int timeout_seconds = 10;
   std::vector<std::string> words;
-  std::string size, tier, owner, allow, to_device;
+  std::string size, tier, owner, allow, to_device, reason;
   bool dedup = false, wait = false, allow_set = false;
 };
 
@@ -181,7 +182,8 @@ void PrintDeviceTable(const v1::DeviceStatus& st) {
   std::printf("Device:    %s\n", st.name().c_str());
   std::printf("ID:        %s\n", st.device_id().c_str());
   std::printf("Version:   %s\n", st.version().c_str());
-  std::printf("State:     %s\n", StateName(st.state()).c_str());
+  std::printf("State:     %s%s%s\n", StateName(st.state()).c_str(),
+              st.state_reason().empty() ? "" : ": ", st.state_reason().c_str());
   std::printf("Uptime:    %llus\n", static_cast<unsigned long long>(st.uptime_seconds()));
   std::printf("LUNs:      %u\n", st.lun_count());
   std::printf("Capacity:  %s (%s used)\n", strata::FormatSize(st.capacity_bytes()).c_str(),
@@ -268,6 +270,12 @@ class Cli {
   int Run() {
     const auto& w = opt_.words;
     if (w.size() == 2 && w[0] == "device" && w[1] == "status") return DeviceStatus();
+    if (w.size() == 3 && w[0] == "device" && w[1] == "maintenance") {
+      if (w[2] != "on" && w[2] != "off") {
+        return Usage("device maintenance: '" + w[2] + "' is not on or off");
+      }
+      return DeviceMaintenance(w[2] == "on");
+    }
     if (w.size() >= 2 && w[0] == "lun") {
       const std::string& verb = w[1];
       static const char* kVerbs[] = {"create", "get",     "stats",     "delete",          "resize",
@@ -298,6 +306,18 @@ class Cli {
     v1::DeviceStatus resp;
     auto s = Call(&v1::StorageDevice::Stub::GetDeviceStatus, v1::GetDeviceStatusRequest(), &resp);
     if (!s.ok()) return Fail("device status", s);
+    if (json()) return PrintJson(resp);
+    PrintDeviceTable(resp);
+    return 0;
+  }
+
+  int DeviceMaintenance(bool on) {
+    v1::SetDeviceStateRequest req;
+    req.set_state(on ? v1::DEVICE_STATE_MAINTENANCE : v1::DEVICE_STATE_ONLINE);
+    req.set_reason(opt_.reason);
+    v1::DeviceStatus resp;
+    auto s = Call(&v1::StorageDevice::Stub::SetDeviceState, req, &resp);
+    if (!s.ok()) return Fail("device maintenance", s);
     if (json()) return PrintJson(resp);
     PrintDeviceTable(resp);
     return 0;
@@ -499,6 +519,7 @@ int Run(int argc, char** argv) {
       "allow", po::value(&opt.allow), "access list: IPs or CIDRs, comma-separated; * for any")(
       "wait", po::bool_switch(&opt.wait), "wait for a migration to end")(
       "to-device", po::value(&opt.to_device), "management address of another strata-stored")(
+      "reason", po::value(&opt.reason), "why the device enters maintenance")(
       "words", po::value(&opt.words), "command words");
   po::positional_options_description pos;
   pos.add("words", -1);

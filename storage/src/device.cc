@@ -133,8 +133,46 @@ Result<std::unique_ptr<Device>> Device::Open(Env* env, DeviceConfig config) {
     eo.tier_capacity_bytes.push_back(*cap);
   }
   STRATA_ASSIGN_OR_RETURN(auto engine, Engine::Open(env, std::move(eo)));
-  return std::unique_ptr<Device>(
+  std::unique_ptr<Device> device(
       new Device(env, std::move(config), std::move(device_id), std::move(engine)));
+  // A maintenance window survives restarts: state.json is {"state":"maintenance",...}.
+  auto saved = env->ReadFile(device->StatePath());
+  if (saved.ok() && saved->find("\"state\":\"maintenance\"") != std::string::npos) {
+    device->state_ = DeviceState::kMaintenance;
+    size_t r = saved->find("\"reason\":\"");
+    if (r != std::string::npos) {
+      size_t start = r + 10;
+      device->state_reason_ = saved->substr(start, saved->find('"', start) - start);
+    }
+  } else if (!saved.ok() && saved.status().code() != StatusCode::kNotFound) {
+    return saved.status();
+  }
+  return device;
+}
+
+Status Device::SetState(DeviceState state, std::string reason) {
+  if (state != DeviceState::kOnline && state != DeviceState::kMaintenance) {
+    return InvalidArgumentError("state: only ONLINE and MAINTENANCE can be set");
+  }
+  if (reason.find_first_of("\"\\\n") != std::string::npos) {
+    return InvalidArgumentError("reason: may not contain quotes, backslashes or newlines");
+  }
+  std::lock_guard lock(mu_);
+  std::string json = std::string("{\"state\":\"") +
+                     (state == DeviceState::kMaintenance ? "maintenance" : "online") +
+                     "\",\"reason\":\"" + reason + "\"}\n";
+  STRATA_RETURN_IF_ERROR(env_->WriteFileAtomically(StatePath(), json));
+  state_ = state;
+  state_reason_ = std::move(reason);
+  return Status::Ok();
+}
+
+Status Device::CheckAcceptsNewLuns() {
+  std::lock_guard lock(mu_);
+  if (state_ != DeviceState::kMaintenance) return Status::Ok();
+  return FailedPreconditionError("device " + config_.name + " is in maintenance" +
+                                 (state_reason_.empty() ? "" : " (" + state_reason_ + ")") +
+                                 ": new LUNs are refused until it is back online");
 }
 
 Device::Device(Env* env, DeviceConfig config, std::string device_id, std::unique_ptr<Engine> engine)
@@ -189,7 +227,13 @@ DeviceStatus Device::Status() {
   out.owners = engine_->OwnerSpace();
   std::lock_guard lock(mu_);
   out.state = state_;
-  if (degraded && state_ == DeviceState::kOnline) out.state = DeviceState::kDegraded;
+  out.state_reason = state_reason_;
+  if (degraded && state_ == DeviceState::kOnline) {
+    out.state = DeviceState::kDegraded;
+    for (const auto& t : out.tiers) {
+      if (!t.healthy) out.state_reason = t.message;
+    }
+  }
   return out;
 }
 

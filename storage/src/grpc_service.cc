@@ -79,6 +79,26 @@ grpc::Status StorageDeviceService::GetDeviceStatus(grpc::ServerContext*,
   return grpc::Status::OK;
 }
 
+grpc::Status StorageDeviceService::SetDeviceState(grpc::ServerContext* ctx,
+                                                  const v1::SetDeviceStateRequest* req,
+                                                  v1::DeviceStatus* resp) {
+  DeviceState state;
+  switch (req->state()) {
+    case v1::DEVICE_STATE_ONLINE:
+      state = DeviceState::kOnline;
+      break;
+    case v1::DEVICE_STATE_MAINTENANCE:
+      state = DeviceState::kMaintenance;
+      break;
+    default:
+      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                          "state: must be DEVICE_STATE_ONLINE or DEVICE_STATE_MAINTENANCE");
+  }
+  Status s = device_->SetState(state, req->reason());
+  if (!s.ok()) return ToGrpc(s);
+  return GetDeviceStatus(ctx, nullptr, resp);
+}
+
 grpc::Status StorageDeviceService::LunReply(const std::string& name, v1::Lun* out) {
   auto lun = device_->engine()->GetLun(name);
   if (!lun.ok()) return ToGrpc(lun.status());
@@ -88,6 +108,10 @@ grpc::Status StorageDeviceService::LunReply(const std::string& name, v1::Lun* ou
 
 grpc::Status StorageDeviceService::CreateLun(grpc::ServerContext*, const v1::CreateLunRequest* req,
                                              v1::Lun* resp) {
+  // An identical request for an existing LUN is still answered in maintenance.
+  if (auto existing = device_->engine()->GetLun(req->name()); !existing.ok()) {
+    if (Status s = device_->CheckAcceptsNewLuns(); !s.ok()) return ToGrpc(s);
+  }
   LunSpec spec;
   spec.name = req->name();
   spec.size_bytes = req->size_bytes();

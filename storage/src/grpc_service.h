@@ -61,6 +61,8 @@ class StorageDeviceService final : public v1::StorageDevice::Service {
 
   grpc::Status GetDeviceStatus(grpc::ServerContext*, const v1::GetDeviceStatusRequest*,
                                v1::DeviceStatus*) override;
+  grpc::Status SetDeviceState(grpc::ServerContext*, const v1::SetDeviceStateRequest*,
+                              v1::DeviceStatus*) override;
   grpc::Status CreateLun(grpc::ServerContext*, const v1::CreateLunRequest*, v1::Lun*) override;
   grpc::Status DeleteLun(grpc::ServerContext*, const v1::DeleteLunRequest*,
                          v1::DeleteLunResponse*) override;

@@ -79,8 +79,23 @@ expect_contains "unknown LUN is NOT_FOUND" "$out" "NOT_FOUND: LUN 'nope' not fou
 out=$(A lun create x 2>&1); rc=$?
 expect_eq "missing --size exits 2" "$rc" "2"
 
+# Maintenance: I/O and existing LUNs go on, new LUNs are refused; it survives a restart.
+j=$(A -o json device maintenance on --reason "firmware upgrade")
+expect_eq "maintenance on" "$(jq -r .state <<<"$j")" "DEVICE_STATE_MAINTENANCE"
+out=$(A lun create new-1 --size 16MiB 2>&1); rc=$?
+expect_eq "create in maintenance exits 1" "$rc" "1"
+expect_contains "create in maintenance is FAILED_PRECONDITION" "$out" "FAILED_PRECONDITION: device lun-dev is in maintenance (firmware upgrade)"
+check "existing LUNs still answer in maintenance" A lun get db-1
+
 stop_stored
 check "daemon restarts" start_stored
+expect_eq "maintenance survives restart" "$(A -o json device status | jq -r .state_reason)" "firmware upgrade"
+j=$(A -o json device maintenance off)
+expect_eq "maintenance off" "$(jq -r .state <<<"$j")" "DEVICE_STATE_ONLINE"
+check "create works again" A lun create new-1 --size 16MiB
+check "and goes" A lun delete new-1
+out=$(A device maintenance maybe 2>&1); rc=$?
+expect_eq "bad maintenance word exits 2" "$rc" "2"
 j=$(A -o json lun get db-1)
 expect_eq "WWN survives restart" "$(jq -r .wwn <<<"$j")" "$wwn"
 expect_eq "tier survives restart" "$(jq -r .tier <<<"$j")" "TIER_CLASS_SATA"

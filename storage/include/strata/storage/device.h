@@ -43,6 +43,7 @@ struct DeviceStatus {
   std::string name;
   std::string device_id;
   DeviceState state = DeviceState::kOnline;
+  std::string state_reason;
   std::vector<TierStatus> tiers;
   std::vector<HostPort> portals;
   uint64_t uptime_seconds = 0;
@@ -71,6 +72,11 @@ class Device {
   static Result<std::unique_ptr<Device>> Open(Env* env, DeviceConfig config);
 
   DeviceStatus Status();
+  // kOnline or kMaintenance (kDegraded is derived from tier health), written to
+  // "state.json" on the first tier before it takes effect.
+  strata::Status SetState(DeviceState state, std::string reason);
+  // OK, or FAILED_PRECONDITION naming the maintenance: new LUNs are refused then.
+  strata::Status CheckAcceptsNewLuns();
   // The NBD portals as bound (port 0 resolved), for status and LUN replies.
   void SetPortals(std::vector<HostPort> portals);
   std::vector<HostPort> portals();
@@ -80,6 +86,7 @@ class Device {
 
  private:
   Device(Env* env, DeviceConfig config, std::string device_id, std::unique_ptr<Engine> engine);
+  std::string StatePath() const { return config_.tiers.front().path + "/state.json"; }
 
   Env* const env_;
   const DeviceConfig config_;
@@ -88,6 +95,7 @@ class Device {
   const std::chrono::steady_clock::time_point started_;
   std::mutex mu_;
   DeviceState state_ = DeviceState::kOnline;  // guarded by mu_
+  std::string state_reason_;                  // guarded by mu_
   std::vector<HostPort> portals_;             // guarded by mu_
 };
 
