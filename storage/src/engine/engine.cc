@@ -1072,6 +1072,7 @@ void EngineImpl::MoveLoop(std::shared_ptr<Lun> lun, uint32_t target, bool rollba
     blocks = lun->map.blocks();
   }
   for (uint64_t lba = 0; lba < blocks && !stopping_; ++lba) {
+    if (options_.mover_step_for_test && !options_.mover_step_for_test(lba)) return;
     BlockRef ref;
     {
       SharedLock lock(mu_);

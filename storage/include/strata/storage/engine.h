@@ -98,6 +98,9 @@ struct EngineOptions {
   // is proxied). Unset: such LUNs answer UNAVAILABLE.
   std::function<std::shared_ptr<Volume>(const std::string& device, const std::string& lun)>
       remote_volume_factory;
+  // Tests only: called before a tier move copies each block; returning false stops
+  // that mover on the spot, as if the process had died there.
+  std::function<bool(uint64_t lba)> mover_step_for_test;
 };
 
 // The LUN engine of one device: thin LUNs over per-tier block stores, inline
