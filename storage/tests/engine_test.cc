@@ -201,6 +201,24 @@ TEST_F(EngineTest, DedupSharesBlocksAcrossLunsAndReportsRatios) {
   EXPECT_EQ(TierUsed(TierClass::kSsd), 2u * kBs);  // y (shared 4x in a) + c's x
 }
 
+TEST_F(EngineTest, OneLargeWriteDedupsWithinItselfAndIsReadBackWhole) {
+  auto v = Create("v", 4 << 20, true);
+  std::string big;
+  for (int i = 0; i < 64; ++i) big += Pattern(static_cast<char>('a' + i % 4));  // 4 distinct
+  WriteStr(*v, kBs, big);  // 64 blocks in one request
+  EXPECT_EQ(TierUsed(TierClass::kSsd), 4u * kBs);
+  EXPECT_EQ(ReadStr(*v, kBs, big.size()), big);
+  // Overwrite the middle with fresh, all-distinct data: runs of consecutive slots.
+  std::string fresh;
+  for (int i = 0; i < 32; ++i) fresh += Pattern(static_cast<char>(100 + i));
+  WriteStr(*v, 17 * kBs, fresh);
+  EXPECT_EQ(ReadStr(*v, 17 * kBs, fresh.size()), fresh);
+  EXPECT_EQ(ReadStr(*v, kBs, 16 * kBs), big.substr(0, 16 * kBs));
+  ASSERT_TRUE(v->Flush().ok());
+  PowerLossAndReopen();
+  EXPECT_EQ(ReadStr(*Vol("v"), 17 * kBs, fresh.size()), fresh);
+}
+
 TEST_F(EngineTest, FingerprintCollisionsNeverShareDifferentData) {
   fingerprint_ = [](const void*, size_t) { return std::make_pair(uint64_t{1}, uint64_t{2}); };
   Reopen();

@@ -567,70 +567,166 @@ void EngineImpl::SetMappingLocked(Lun& lun, uint64_t lba, BlockRef ref, bool ind
   if (old != kHole) DecrefLocked(old);
 }
 
-Status EngineImpl::StoreBlock(Lun& lun, uint64_t lba, const char* data,
-                              std::optional<uint32_t> tier_override,
-                              std::optional<BlockRef> expected, bool verify) {
-  const bool zero = IsZero(data, bs_);
+Result<std::vector<uint64_t>> EngineImpl::AllocateRunLocked(TierStore& t, size_t n) {
+  std::vector<uint64_t> slots;
+  slots.reserve(n);
+  // Contiguous fresh slots first: a run of blocks then costs one pwrite.
+  if (t.high_water + n <= t.capacity_slots) {
+    for (size_t i = 0; i < n; ++i) {
+      auto s = AllocateFreshLocked(t);
+      slots.push_back(s);
+    }
+    return slots;
+  }
+  for (size_t i = 0; i < n; ++i) {
+    auto s = AllocateLocked(t);
+    if (!s.ok()) {
+      for (uint64_t got : slots) ReleaseUnusedLocked(t, got);
+      return s.status();
+    }
+    slots.push_back(*s);
+  }
+  return slots;
+}
+
+uint64_t EngineImpl::AllocateFreshLocked(TierStore& t) {
+  uint64_t slot = t.high_water++;
+  if (t.refs.size() <= slot) t.refs.resize(std::max<uint64_t>(slot + 1, t.refs.size() * 2), 0);
+  t.refs[slot] = 1;
+  ++t.used_slots;
+  return slot;
+}
+
+Status EngineImpl::StoreRun(Lun& lun, uint64_t lba, size_t n, const char* data,
+                            std::optional<uint32_t> tier_override, const BlockRef* expected,
+                            bool verify) {
+  struct Item {
+    bool zero = false;
+    bool settled = false;  // mapped (hole or shared block) or skipped
+    Fingerprint fp;
+    uint64_t slot = 0;          // allocated for it, to be written
+    size_t same_as = SIZE_MAX;  // an earlier item of this run with the same bytes
+  };
   const bool dedup = lun.rec.dedup;  // fixed at creation
-  Fingerprint fp;
-  if (dedup && !zero) fp = Fp(data);
-  bool flush_needed = false;
+  std::vector<Item> items(n);
+  for (size_t i = 0; i < n; ++i) {
+    const char* b = data ? data + i * bs_ : nullptr;
+    items[i].zero = b == nullptr || IsZero(b, bs_);
+    if (dedup && !items[i].zero) items[i].fp = Fp(b);
+  }
+  std::vector<char> have;
   uint32_t tier = 0;
-  uint64_t slot = 0;
+  size_t allocated = 0;
   for (int attempt = 0;; ++attempt) {
     ExclusiveLock lock(mu_);
     if (lun.deleted) return UnavailableError("LUN " + lun.rec.name + " was deleted");
-    if (expected && lun.map.Get(lba) != *expected) return AbortedError("block changed");
-    if (zero) {  // zero blocks cost nothing: a hole
-      SetMappingLocked(lun, lba, kHole, false);
-      flush_needed = NeedFlushLocked();
-      break;
-    }
     tier = tier_override ? *tier_override : lun.rec.write_tier;
     TierStore& t = tiers_[tier];
-    if (dedup) {
-      if (auto hit = t.index.Find(fp)) {
-        std::vector<char> have(bs_);
-        STRATA_RETURN_IF_ERROR(t.file->ReadAt(*hit * bs_, have));
-        // Confirm: a fingerprint match alone must never share another block's data.
-        if (std::memcmp(have.data(), data, bs_) == 0) {
-          ++t.refs[*hit];
-          SetMappingLocked(lun, lba, MakeRef(tier, *hit), true);
-          return Status::Ok();
+    std::vector<size_t> need;
+    for (size_t i = 0; i < n; ++i) {
+      Item& it = items[i];
+      if (it.settled) continue;
+      if (expected && lun.map.Get(lba + i) != expected[i]) {  // rewritten meanwhile
+        it.settled = true;
+        continue;
+      }
+      if (it.zero) {  // zero blocks cost nothing: a hole
+        SetMappingLocked(lun, lba + i, kHole, false);
+        it.settled = true;
+        continue;
+      }
+      if (dedup) {
+        if (auto hit = t.index.Find(it.fp)) {
+          have.resize(bs_);
+          STRATA_RETURN_IF_ERROR(t.file->ReadAt(*hit * bs_, have));
+          // Confirm: a fingerprint match alone must never share another block's data.
+          if (std::memcmp(have.data(), data + i * bs_, bs_) == 0) {
+            ++t.refs[*hit];
+            SetMappingLocked(lun, lba + i, MakeRef(tier, *hit), true);
+            it.settled = true;
+            continue;
+          }
         }
       }
+      if (dedup && !expected) {
+        // Duplicates inside one request (a 1 MiB write of one pattern) share too:
+        // the index only learns of this run's blocks after they are written.
+        size_t first = SIZE_MAX;
+        for (size_t k : need) {
+          if (items[k].fp == it.fp && std::memcmp(data + k * bs_, data + i * bs_, bs_) == 0) {
+            first = k;
+            break;
+          }
+        }
+        if (first != SIZE_MAX) {
+          it.same_as = first;
+          continue;
+        }
+      }
+      need.push_back(i);
     }
-    auto s = AllocateLocked(t);
-    if (s.ok()) {
-      slot = *s;
+    if (need.empty()) break;
+    auto slots = AllocateRunLocked(t, need.size());
+    if (slots.ok()) {
+      for (size_t k = 0; k < need.size(); ++k) items[need[k]].slot = (*slots)[k];
+      allocated = need.size();
       break;
     }
-    if (attempt > 0 || t.pending_free.empty()) return s.status();
+    if (attempt > 0 || t.pending_free.empty()) return slots.status();
     lock.unlock();
     STRATA_RETURN_IF_ERROR(Flush());  // recycles slots freed by unflushed changes
   }
-  if (zero) return flush_needed ? Flush() : Status::Ok();
 
   TierStore& t = tiers_[tier];  // tiers_ never resizes after Load
-  Status w = t.file->WriteAt(slot * bs_, std::span<const char>(data, bs_));
-  if (w.ok() && verify) {
-    std::vector<char> back(bs_);
-    w = t.file->ReadAt(slot * bs_, back);
-    if (w.ok() && std::memcmp(back.data(), data, bs_) != 0) {
-      w = InternalError("verify: block read back differs from what was written");
+  Status w;
+  if (allocated > 0) {
+    // Write runs of consecutive blocks that got consecutive slots with one call each.
+    std::vector<char> back;
+    for (size_t i = 0; i < n && w.ok();) {
+      if (items[i].slot == 0) {
+        ++i;
+        continue;
+      }
+      size_t j = i + 1;
+      while (j < n && items[j].slot != 0 && items[j].slot == items[j - 1].slot + 1) ++j;
+      std::span<const char> run(data + i * bs_, (j - i) * bs_);
+      w = t.file->WriteAt(items[i].slot * bs_, run);
+      if (w.ok() && verify) {
+        back.resize(run.size());
+        w = t.file->ReadAt(items[i].slot * bs_, back);
+        if (w.ok() && std::memcmp(back.data(), run.data(), run.size()) != 0) {
+          w = InternalError("verify: blocks read back differ from what was written");
+        }
+      }
+      i = j;
     }
   }
+  bool flush_needed = false;
   {
     ExclusiveLock lock(mu_);
-    if (!w.ok() || lun.deleted || (expected && lun.map.Get(lba) != *expected)) {
-      ReleaseUnusedLocked(t, slot);
-      if (!w.ok()) return w;
-      if (lun.deleted) return UnavailableError("LUN " + lun.rec.name + " was deleted");
-      return AbortedError("block changed");
+    for (size_t i = 0; i < n; ++i) {
+      Item& it = items[i];
+      if (it.slot == 0) continue;
+      if (!w.ok() || lun.deleted || (expected && lun.map.Get(lba + i) != expected[i])) {
+        ReleaseUnusedLocked(t, it.slot);
+        it.slot = 0;
+        continue;
+      }
+      bool indexed = dedup && t.index.InsertIfAbsent(it.fp, it.slot);
+      if (indexed) t.refs[it.slot] |= kIndexedBit;
+      SetMappingLocked(lun, lba + i, MakeRef(tier, it.slot), dedup);
     }
-    bool indexed = dedup && t.index.InsertIfAbsent(fp, slot);
-    if (indexed) t.refs[slot] |= kIndexedBit;
-    SetMappingLocked(lun, lba, MakeRef(tier, slot), dedup);
+    if (w.ok() && !lun.deleted) {
+      for (size_t i = 0; i < n; ++i) {
+        const Item& it = items[i];
+        if (it.same_as == SIZE_MAX) continue;
+        uint64_t shared = items[it.same_as].slot;  // always set: no expected here
+        ++t.refs[shared];
+        SetMappingLocked(lun, lba + i, MakeRef(tier, shared), true);
+      }
+    }
+    if (!w.ok()) return w;
+    if (lun.deleted) return UnavailableError("LUN " + lun.rec.name + " was deleted");
     flush_needed = NeedFlushLocked();
   }
   return flush_needed ? Flush() : Status::Ok();
@@ -689,6 +785,17 @@ Status EngineImpl::ReadInner(Lun& lun, uint64_t offset, std::span<char> out) {
     uint64_t in_block = pos % bs_;
     size_t n = static_cast<size_t>(std::min<uint64_t>(bs_ - in_block, out.size() - done));
     BlockRef ref = lun.map.Get(lba);
+    // Extend over following whole blocks that sit in the next slots of the same
+    // tier (or are holes after a hole), so a sequential read is one pread.
+    while (done + n < out.size()) {
+      size_t next = static_cast<size_t>(std::min<uint64_t>(bs_, out.size() - done - n));
+      BlockRef r = lun.map.Get(lba + (in_block + n) / bs_);
+      bool joins = ref == kHole ? r == kHole
+                                : (r != kHole && RefTier(r) == RefTier(ref) &&
+                                   RefSlot(r) == RefSlot(ref) + (in_block + n) / bs_);
+      if (!joins) break;
+      n += next;
+    }
     if (ref == kHole) {
       std::memset(out.data() + done, 0, n);
     } else {
@@ -708,26 +815,32 @@ Status EngineImpl::WriteInner(Lun& lun, uint64_t offset, std::span<const char> d
                            std::to_string(offset) + " is past the end (" + std::to_string(size) +
                            ")");
   }
-  std::vector<char> block;
   uint64_t pos = offset;
   size_t done = 0;
   while (done < data.size()) {
     uint64_t lba = pos / bs_;
     uint64_t in_block = pos % bs_;
-    size_t n = static_cast<size_t>(std::min<uint64_t>(bs_ - in_block, data.size() - done));
-    std::lock_guard stripe(StripeFor(lun.rec.id, lba));
-    if (n == bs_) {
-      STRATA_RETURN_IF_ERROR(StoreBlock(lun, lba, data.data() + done, {}, {}, false));
-    } else {  // partial block: read, modify, write under the block's stripe lock
-      block.resize(bs_);
-      {
-        SharedLock lock(mu_);
-        STRATA_RETURN_IF_ERROR(ReadBlockLocked(lun, lba, block.data()));
-      }
-      std::memcpy(block.data() + in_block, data.data() + done, n);
-      STRATA_RETURN_IF_ERROR(StoreBlock(lun, lba, block.data(), {}, {}, false));
+    if (in_block == 0 && data.size() - done >= bs_) {
+      // Whole blocks: up to kRunBlocks at a time, under their stripes.
+      size_t n = std::min<size_t>((data.size() - done) / bs_, kRunBlocks);
+      StripeGuard stripes(this, lun.rec.id, lba, n);
+      STRATA_RETURN_IF_ERROR(StoreRun(lun, lba, n, data.data() + done, {}, nullptr, false));
+      for (size_t i = 0; i < n; ++i) lun.MarkDirty(lba + i);  // after the write landed
+      pos += n * bs_;
+      done += n * bs_;
+      continue;
     }
-    lun.MarkDirty(lba);  // after the write landed: a copy that read before re-copies
+    // A partial block: read, modify, write under the block's stripe.
+    size_t n = static_cast<size_t>(std::min<uint64_t>(bs_ - in_block, data.size() - done));
+    StripeGuard stripe(this, lun.rec.id, lba, 1);
+    std::vector<char> block(bs_);
+    {
+      SharedLock lock(mu_);
+      STRATA_RETURN_IF_ERROR(ReadBlockLocked(lun, lba, block.data()));
+    }
+    std::memcpy(block.data() + in_block, data.data() + done, n);
+    STRATA_RETURN_IF_ERROR(StoreRun(lun, lba, 1, block.data(), {}, nullptr, false));
+    lun.MarkDirty(lba);
     pos += n;
     done += n;
   }
@@ -741,25 +854,28 @@ Status EngineImpl::ZeroInner(Lun& lun, uint64_t offset, uint64_t length, bool fu
                            std::to_string(offset) + " is past the end (" + std::to_string(size) +
                            ")");
   }
-  std::vector<char> zeros(bs_, 0);
   uint64_t pos = offset;
   uint64_t end = offset + length;
   while (pos < end) {
     uint64_t lba = pos / bs_;
     uint64_t in_block = pos % bs_;
-    uint64_t n = std::min<uint64_t>(bs_ - in_block, end - pos);
-    std::lock_guard stripe(StripeFor(lun.rec.id, lba));
-    if (n == bs_) {
-      STRATA_RETURN_IF_ERROR(StoreBlock(lun, lba, zeros.data(), {}, {}, false));
-    } else {
-      std::vector<char> block(bs_);
-      {
-        SharedLock lock(mu_);
-        STRATA_RETURN_IF_ERROR(ReadBlockLocked(lun, lba, block.data()));
-      }
-      std::memset(block.data() + in_block, 0, n);
-      STRATA_RETURN_IF_ERROR(StoreBlock(lun, lba, block.data(), {}, {}, false));
+    if (in_block == 0 && end - pos >= bs_) {
+      size_t n = static_cast<size_t>(std::min<uint64_t>((end - pos) / bs_, kRunBlocks));
+      StripeGuard stripes(this, lun.rec.id, lba, n);
+      STRATA_RETURN_IF_ERROR(StoreRun(lun, lba, n, nullptr, {}, nullptr, false));
+      for (size_t i = 0; i < n; ++i) lun.MarkDirty(lba + i);
+      pos += n * bs_;
+      continue;
     }
+    uint64_t n = std::min<uint64_t>(bs_ - in_block, end - pos);
+    StripeGuard stripe(this, lun.rec.id, lba, 1);
+    std::vector<char> block(bs_);
+    {
+      SharedLock lock(mu_);
+      STRATA_RETURN_IF_ERROR(ReadBlockLocked(lun, lba, block.data()));
+    }
+    std::memset(block.data() + in_block, 0, n);
+    STRATA_RETURN_IF_ERROR(StoreRun(lun, lba, 1, block.data(), {}, nullptr, false));
     lun.MarkDirty(lba);
     pos += n;
   }
@@ -1063,7 +1179,6 @@ void EngineImpl::SpawnMover(std::shared_ptr<Lun> lun, uint32_t target, bool roll
 void EngineImpl::MoveLoop(std::shared_ptr<Lun> lun, uint32_t target, bool rollback) {
   using Clock = std::chrono::steady_clock;
   const auto started = Clock::now();
-  std::vector<char> buf(bs_);
   std::string failure;
   bool cancelled = false;
   uint64_t blocks;
@@ -1071,9 +1186,23 @@ void EngineImpl::MoveLoop(std::shared_ptr<Lun> lun, uint32_t target, bool rollba
     SharedLock lock(mu_);
     blocks = lun->map.blocks();
   }
-  for (uint64_t lba = 0; lba < blocks && !stopping_; ++lba) {
-    if (options_.mover_step_for_test && !options_.mover_step_for_test(lba)) return;
-    BlockRef ref;
+  // Windows of kRunBlocks: one shared-locked pass reads what must move (runs of
+  // consecutive slots in one pread), then each run of consecutive blocks is stored
+  // in the target with one compare-and-swap StoreRun (verify on).
+  std::vector<char> buf;
+  std::vector<BlockRef> refs;
+  std::vector<bool> need;
+  for (uint64_t base = 0; base < blocks && !stopping_; base += kRunBlocks) {
+    const size_t w = static_cast<size_t>(std::min<uint64_t>(kRunBlocks, blocks - base));
+    if (options_.mover_step_for_test) {
+      for (size_t i = 0; i < w; ++i) {
+        if (!options_.mover_step_for_test(base + i)) return;
+      }
+    }
+    buf.resize(w * bs_);
+    refs.assign(w, kHole);
+    need.assign(w, false);
+    size_t moving = 0;
     {
       SharedLock lock(mu_);
       if (lun->deleted) return;
@@ -1081,22 +1210,47 @@ void EngineImpl::MoveLoop(std::shared_ptr<Lun> lun, uint32_t target, bool rollba
         cancelled = true;
         break;
       }
-      if (lba >= lun->map.blocks()) break;
-      ref = lun->map.Get(lba);
-      if (ref == kHole || RefTier(ref) == target) continue;
-      if (!tiers_[RefTier(ref)].file->ReadAt(RefSlot(ref) * bs_, buf).ok()) {
-        failure = "read of block " + std::to_string(lba) + " failed";
-        break;
+      if (base + w > lun->map.blocks()) break;
+      for (size_t i = 0; i < w; ++i) {
+        refs[i] = lun->map.Get(base + i);
+        need[i] = refs[i] != kHole && RefTier(refs[i]) != target;
+        moving += need[i];
+      }
+      for (size_t i = 0; i < w && failure.empty();) {
+        if (!need[i]) {
+          ++i;
+          continue;
+        }
+        size_t j = i + 1;
+        while (j < w && need[j] && RefTier(refs[j]) == RefTier(refs[i]) &&
+               RefSlot(refs[j]) == RefSlot(refs[j - 1]) + 1) {
+          ++j;
+        }
+        std::span<char> run(buf.data() + i * bs_, (j - i) * bs_);
+        if (!tiers_[RefTier(refs[i])].file->ReadAt(RefSlot(refs[i]) * bs_, run).ok()) {
+          failure = "read of block " + std::to_string(base + i) + " failed";
+        }
+        i = j;
       }
     }
-    std::lock_guard stripe(StripeFor(lun->rec.id, lba));
-    Status s = StoreBlock(*lun, lba, buf.data(), target, ref, /*verify=*/true);
-    if (!s.ok() && s.code() != StatusCode::kAborted) {  // ABORTED: rewritten meanwhile
-      failure = s.message();
-      break;
+    if (!failure.empty()) break;
+    for (size_t i = 0; i < w && failure.empty();) {
+      if (!need[i]) {
+        ++i;
+        continue;
+      }
+      size_t j = i + 1;
+      while (j < w && need[j]) ++j;
+      // Blocks rewritten meanwhile are skipped inside (their new data is in place).
+      Status s = StoreRun(*lun, base + i, j - i, buf.data() + i * bs_, target, &refs[i],
+                          /*verify=*/true);
+      if (!s.ok()) failure = s.message();
+      i = j;
     }
+    if (!failure.empty()) break;
+    if (moving == 0) continue;
     ExclusiveLock lock(mu_);
-    lun->move.bytes_copied += bs_;
+    lun->move.bytes_copied += moving * bs_;
     double secs = std::chrono::duration<double>(Clock::now() - started).count();
     if (secs > 0) lun->move.bytes_per_second = static_cast<double>(lun->move.bytes_copied) / secs;
   }

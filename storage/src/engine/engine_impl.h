@@ -1,5 +1,7 @@
 #pragma once
 
+#include <algorithm>
+#include <array>
 #include <atomic>
 #include <condition_variable>
 #include <map>
@@ -135,12 +137,43 @@ class EngineImpl {
   // Stores one whole block for `lba` in `tier` (the LUN's write tier when unset).
   // With `expected`, only replaces that mapping (the move's compare-and-swap) and
   // returns ABORTED when the block changed meanwhile.
-  Status StoreBlock(Lun& lun, uint64_t lba, const char* data, std::optional<uint32_t> tier,
-                    std::optional<BlockRef> expected, bool verify);
+  // Stores n whole blocks at lbas [lba, lba+n) from `data` (nullptr: zeros): holes
+  // for zero blocks, shared blocks for dedup hits (bytes compared), new slots for
+  // the rest, written with one pwrite per run of consecutive slots. In `tier` (the
+  // LUN's write tier when unset). With `expected` (n refs), a block is only replaced
+  // while its mapping still equals expected[i] (the move's compare-and-swap).
+  Status StoreRun(Lun& lun, uint64_t lba, size_t n, const char* data, std::optional<uint32_t> tier,
+                  const BlockRef* expected, bool verify);
+  Result<std::vector<uint64_t>> AllocateRunLocked(TierStore& t, size_t n);
+  uint64_t AllocateFreshLocked(TierStore& t);
   Status ReadBlockLocked(const Lun& lun, uint64_t lba, char* out);  // REQUIRES: mu_ held
-  std::mutex& StripeFor(uint64_t lun_id, uint64_t lba) {
-    return stripes_[(lun_id * 0x9e3779b97f4a7c15ull ^ lba) % stripes_.size()];
+  // Writes to one block are serialised by its stripe (so read-modify-write of a
+  // partial block is safe); a stripe covers 64 consecutive blocks of a LUN, so a
+  // 1 MiB write takes a few stripes. Stripes are always taken in index order.
+  static constexpr size_t kRunBlocks = 256;
+  size_t StripeIndex(uint64_t lun_id, uint64_t lba) const {
+    return ((lun_id * 0x9e3779b97f4a7c15ull) ^ ((lba >> 6) * 0xff51afd7ed558ccdull)) >> 56;
   }
+  class StripeGuard {
+   public:
+    StripeGuard(EngineImpl* e, uint64_t lun_id, uint64_t lba, size_t n) : e_(e) {
+      for (uint64_t c = lba >> 6; c <= (lba + n - 1) >> 6; ++c) {
+        idx_.push_back(e->StripeIndex(lun_id, c << 6));
+      }
+      std::sort(idx_.begin(), idx_.end());
+      idx_.erase(std::unique(idx_.begin(), idx_.end()), idx_.end());
+      for (size_t i : idx_) e_->stripes_[i].lock();
+    }
+    ~StripeGuard() {
+      for (auto it = idx_.rbegin(); it != idx_.rend(); ++it) e_->stripes_[*it].unlock();
+    }
+    StripeGuard(const StripeGuard&) = delete;
+    StripeGuard& operator=(const StripeGuard&) = delete;
+
+   private:
+    EngineImpl* e_;
+    std::vector<size_t> idx_;
+  };
 
   Result<uint64_t> ExportPassOf(Lun& lun, bool all_blocks, const Engine::BlockSink& sink);
   // Unlocked versions of the data path, for callers holding lun.gate.
