@@ -465,7 +465,7 @@ class Cli {
     if (!s.ok()) return Fail("lun migrate " + name, s);
     if (opt_.wait) {
       while (resp.state() == v1::MIGRATION_STATE_RUNNING) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(200));  // a CLI's progress poll
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));  // a CLI's progress poll
         v1::GetMigrationRequest g;
         g.set_name(name);
         s = Call(&v1::StorageDevice::Stub::GetMigration, g, &resp);
