@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs everything Strata needs to build, demo and test, from Debian's packages only.
 # Idempotent: when every package is already present it does no network I/O at all.
-# Usage: scripts/install-deps.sh [build|test|all]   (default: all)
+# Usage: scripts/install-deps.sh [build|demo|all]   (default: all)
+#   build: compilers and -dev packages; demo: build + the NBD clients the demo uses;
+#   all: everything the tests need (peers, control plane build, VM tier).
 set -euo pipefail
 
 want=${1:-all}
@@ -20,8 +22,15 @@ test_pkgs=(
   qemu-system-x86 busybox-static dmsetup cpio kmod iproute2
 )
 
+demo_pkgs=(qemu-utils libnbd-bin)
+
 pkgs=("${build_pkgs[@]}")
-[ "$want" = build ] || pkgs+=("${test_pkgs[@]}")
+case "$want" in
+  build) ;;
+  demo) pkgs+=("${demo_pkgs[@]}") ;;
+  all) pkgs+=("${test_pkgs[@]}") ;;
+  *) echo "install-deps: unknown set '$want' (build, demo, all)" >&2; exit 2 ;;
+esac
 
 missing=()
 for p in "${pkgs[@]}"; do
@@ -40,7 +49,7 @@ enable_deb_src() {
 }
 
 need_update=0
-if [ "$want" != build ] && enable_deb_src; then need_update=1; fi
+if [ "$want" = all ] && enable_deb_src; then need_update=1; fi
 if [ ${#missing[@]} -gt 0 ] || [ $need_update = 1 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq

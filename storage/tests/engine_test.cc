@@ -398,6 +398,19 @@ TEST_F(EngineTest, TierMoveUnderConcurrentWritesLosesNothing) {
   EXPECT_EQ(ReadStr(*Vol("v"), 0, 1)[0], last[0] ? last[0] : 'A');
 }
 
+TEST_F(EngineTest, TierMoveKeepsDedup) {
+  auto v = Create("v", 8 << 20, true);
+  std::string same;
+  for (int i = 0; i < 1024; ++i) same += Pattern(static_cast<char>('a' + i % 3));
+  WriteStr(*v, 0, same);
+  EXPECT_EQ(TierUsed(TierClass::kSsd), 3u * kBs);
+  ASSERT_TRUE(engine_->StartTierMove("v", TierClass::kSata).ok());
+  ASSERT_EQ(engine_->WaitTierMove("v")->state, TierMove::State::kDone);
+  EXPECT_EQ(TierUsed(TierClass::kSata), 3u * kBs);
+  EXPECT_EQ(TierUsed(TierClass::kSsd), 0u);
+  EXPECT_EQ(ReadStr(*v, 0, same.size()), same);
+}
+
 TEST_F(EngineTest, CancelledMoveEndsWholeOnTheSourceTier) {
   auto v = Create("v", 16 << 20);
   const uint64_t blocks = (16 << 20) / kBs;
