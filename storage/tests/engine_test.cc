@@ -50,9 +50,16 @@ class EngineTest : public ::testing::Test {
   // file falls back to its last synced contents.
   void PowerLossAndReopen() {
     env_.SimulatePowerLoss();
-    engine_.release();  // NOLINT: deliberately leaked, as a dead process would
+    // The "dead" engine must not run its clean shutdown (a final flush) before the
+    // checks: it is kept aside and destroyed after the test body.
+    graveyard_.push_back(std::move(engine_));
     env_.SimulatePowerLoss();
     Reopen();
+  }
+
+  void TearDown() override {
+    engine_.reset();
+    graveyard_.clear();
   }
 
   std::shared_ptr<Volume> Create(const std::string& name, uint64_t size, bool dedup = false,
@@ -98,6 +105,7 @@ class EngineTest : public ::testing::Test {
   std::function<std::pair<uint64_t, uint64_t>(const void*, size_t)> fingerprint_;
   std::function<bool(uint64_t)> mover_step_;
   std::unique_ptr<Engine> engine_;
+  std::vector<std::unique_ptr<Engine>> graveyard_;
 };
 
 TEST_F(EngineTest, CreateIsIdempotentAndConflictsAreAlreadyExists) {
