@@ -35,6 +35,7 @@ MODULES=(
   "dummy numdummies=0"
   "veth"
   "bridge"
+  "sch_tbf"
   "tun"
   "dm-multipath"
   "dm-round-robin"

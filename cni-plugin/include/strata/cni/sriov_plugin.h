@@ -1,0 +1,69 @@
+#pragma once
+
+#include <map>
+#include <optional>
+#include <string>
+
+#include "strata/cni/netlink.h"
+#include "strata/cni/skel.h"
+#include "strata/cni/sriov_state.h"
+
+namespace strata::cni {
+
+// strata-sriov: moves an SR-IOV VF (by PCI address) into the pod, named CNI_IFNAME, and sets it up
+// through its PF; DEL puts everything back as it was. Config (sriov-cni's field names):
+//   {"type":"strata-sriov", "deviceID":"0000:03:02.0", "mac":"..", "vlan":100, "vlanQoS":0,
+//    "spoofchk":"on"|"off", "trust":"on"|"off", "link_state":"auto"|"enable"|"disable",
+//    "min_tx_rate":Mbps, "max_tx_rate":Mbps, "mtu":9000, "sysfsRoot":"/sys", "stateDir":".."}
+// runtimeConfig.deviceID / runtimeConfig.mac (CNI conventions) win over the top-level fields.
+// A VF bound to vfio-pci/igb_uio/uio_pci_generic is passed through: PF settings are applied, no
+// interface moves, the result carries its pciID. IPAM is not supported yet (code 2).
+// With a sysfs-root override the PF-level settings are simulated: see sriov_sim.h.
+class SriovPlugin final : public Plugin {
+ public:
+  struct Options {
+    std::string sysfs_root = "/sys";
+    std::string state_dir = "/var/lib/cni/strata-sriov";
+    // STRATA_CNI_SYSFS_ROOT, STRATA_CNI_STATE_DIR.
+    static Options FromEnv(const std::map<std::string, std::string>& env);
+  };
+
+  // `netlink` must outlive the plugin.
+  SriovPlugin(NetlinkFactory* netlink, Options options)
+      : netlink_(netlink), options_(std::move(options)) {}
+
+  Result<nlohmann::json> Add(const CmdContext& ctx) override;
+  Status Del(const CmdContext& ctx) override;
+  Status Check(const CmdContext& ctx) override;
+  Status Gc(const CmdContext& ctx) override;
+  Status Ready(const CmdContext& ctx) override;
+
+  struct Config {
+    std::string device_id;
+    std::optional<std::string> mac;
+    std::optional<int> vlan, vlan_qos;
+    std::optional<bool> spoof_check, trust;
+    std::optional<std::string> link_state;
+    std::optional<int> min_tx_rate, max_tx_rate;
+    int mtu = 0;
+    std::string sysfs_root;
+    std::string state_dir;
+  };
+  // Every field checked; errors name it. `need_device` false for DEL/GC/STATUS.
+  Result<Config> ParseConfig(const NetConf& conf, bool need_device) const;
+
+ private:
+  Result<NetlinkManagerPtr> OpenHost(const Config& cfg);
+  // Puts the VF back as the record says: netdev home (found in the pod by the record's pod name),
+  // renamed, MAC/MTU, then the PF settings. Every step is tried; the first error is returned.
+  Status Restore(const VfRecord& record, NetlinkManager& host, const Config& cfg);
+  // Takes the VF netdev called `name_in_pod` out of the pod: down, renamed to its host name (in
+  // the pod: the pod's name may be taken on the host), moved home, MAC and MTU restored.
+  static Status BringHome(NetlinkManager& pod, const std::string& name_in_pod, const VfRecord& r,
+                          NetlinkManager& host);
+
+  NetlinkFactory* netlink_;
+  Options options_;
+};
+
+}  // namespace strata::cni

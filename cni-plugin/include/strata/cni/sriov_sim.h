@@ -1,0 +1,23 @@
+#pragma once
+
+// SIMULATED SR-IOV for tests on machines without SR-IOV hardware.
+//
+// With a sysfs-root override (config "sysfsRoot" or env STRATA_CNI_SYSFS_ROOT) strata-sriov reads a
+// laid-out PF/VF tree in which each "VF" netdev is really one end of a veth. What is real and what
+// is simulated then:
+//   real:      everything on the VF's netdev: moving it into the pod namespace and back, renaming,
+//              MAC, MTU, link up/down (the veth is a real kernel interface);
+//   simulated: the PF-level IFLA_VF_* settings (VF MAC as the PF sees it, VLAN + QoS, spoof check,
+//              trust, link state, min/max tx rate). A veth has no VFs, so this manager keeps them
+//              in JSON files, <dir>/<pf>/vf<N>.json, that tests read back.
+// Every other call goes to the wrapped (real) manager unchanged.
+
+#include <string>
+
+#include "strata/cni/netlink.h"
+
+namespace strata::cni {
+
+NetlinkManagerPtr NewSimulatedVfNetlinkManager(NetlinkManagerPtr real, std::string sim_dir);
+
+}  // namespace strata::cni

@@ -1,0 +1,66 @@
+#include "strata/cni/bandwidth_plugin.h"
+
+namespace strata::cni {
+
+using nlohmann::json;
+
+Result<BandwidthLimits> BandwidthPlugin::ConfiguredLimits(const NetConf& conf) {
+  auto rc = conf.runtime_config.find("bandwidth");
+  if (rc != conf.runtime_config.end() && !rc->is_null()) {
+    if (!rc->is_object()) return InvalidArgumentError("runtimeConfig.bandwidth: must be an object");
+    return ParseLimits(*rc, "runtimeConfig.bandwidth.");
+  }
+  return ParseLimits(conf.raw, "");
+}
+
+Result<json> BandwidthPlugin::Add(const CmdContext& ctx) {
+  STRATA_ASSIGN_OR_RETURN(BandwidthLimits limits, ConfiguredLimits(ctx.conf));
+  if (!ctx.conf.prev_result) {
+    return InvalidArgumentError(
+        "prevResult: required: strata-bandwidth is chained after the plugin that creates " +
+        ctx.args.ifname);
+  }
+  if (!limits.ShapesIngress() && !limits.ShapesEgress()) return *ctx.conf.prev_result;
+  STRATA_ASSIGN_OR_RETURN(auto host, netlink_->Open(""));
+  STRATA_ASSIGN_OR_RETURN(auto pod, netlink_->Open(ctx.args.netns));
+  auto target = ResolveShapingTarget(*host, *pod, ctx.args.ifname);
+  if (!target.ok()) {
+    return InvalidArgumentError("CNI_IFNAME: " + ctx.args.ifname + " not found in " +
+                                ctx.args.netns + " (" + target.status().message() + ")");
+  }
+  STRATA_RETURN_IF_ERROR(ApplyLimits(*target, limits));
+  return *ctx.conf.prev_result;
+}
+
+Status BandwidthPlugin::Del(const CmdContext& ctx) {
+  // DEL must succeed on whatever is left: no netns, no link, no qdisc are all "done". The config
+  // is not re-validated: a DEL of an attachment made under an older config must still work.
+  if (ctx.args.netns.empty()) return Status::Ok();
+  auto pod = netlink_->Open(ctx.args.netns);
+  if (!pod.ok()) {
+    return pod.status().code() == StatusCode::kNotFound ? Status::Ok() : pod.status();
+  }
+  STRATA_ASSIGN_OR_RETURN(auto host, netlink_->Open(""));
+  auto target = ResolveShapingTarget(*host, **pod, ctx.args.ifname);
+  if (!target.ok()) {
+    return target.status().code() == StatusCode::kNotFound ? Status::Ok() : target.status();
+  }
+  return RemoveLimits(*target);
+}
+
+Status BandwidthPlugin::Check(const CmdContext& ctx) {
+  STRATA_ASSIGN_OR_RETURN(BandwidthLimits wanted, ConfiguredLimits(ctx.conf));
+  if (!ctx.conf.prev_result) return InvalidArgumentError("prevResult: required for CHECK");
+  STRATA_ASSIGN_OR_RETURN(auto host, netlink_->Open(""));
+  STRATA_ASSIGN_OR_RETURN(auto pod, netlink_->Open(ctx.args.netns));
+  STRATA_ASSIGN_OR_RETURN(ShapingTarget target, ResolveShapingTarget(*host, *pod, ctx.args.ifname));
+  STRATA_ASSIGN_OR_RETURN(BandwidthLimits actual, ReadLimits(target));
+  if (!LimitsMatch(wanted, actual)) {
+    return CheckMismatchError("bandwidth of " + ctx.args.ifname + " is " +
+                              LimitsToJson(actual).dump() + ", configured " +
+                              LimitsToJson(wanted).dump());
+  }
+  return Status::Ok();
+}
+
+}  // namespace strata::cni

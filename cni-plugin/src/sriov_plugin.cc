@@ -1,0 +1,368 @@
+#include "strata/cni/sriov_plugin.h"
+
+#include <set>
+
+#include "strata/cni/log.h"
+#include "strata/cni/scope_guard.h"
+#include "strata/cni/sriov_sim.h"
+#include "strata/cni/sysfs.h"
+
+namespace strata::cni {
+namespace {
+
+using nlohmann::json;
+
+Result<std::optional<bool>> OnOff(const json& obj, const char* key) {
+  STRATA_ASSIGN_OR_RETURN(auto v, GetString(obj, key));
+  if (!v) return std::optional<bool>();
+  if (*v == "on") return std::optional<bool>(true);
+  if (*v == "off") return std::optional<bool>(false);
+  return InvalidArgumentError(std::string(key) + ": '" + *v + "' is not \"on\" or \"off\"");
+}
+
+Result<std::optional<int>> IntIn(const json& obj, const char* key, int64_t lo, int64_t hi) {
+  STRATA_ASSIGN_OR_RETURN(auto v, GetInt(obj, key));
+  if (!v) return std::optional<int>();
+  if (*v < lo || *v > hi) {
+    return InvalidArgumentError(std::string(key) + ": " + std::to_string(*v) + " is outside " +
+                                std::to_string(lo) + ".." + std::to_string(hi));
+  }
+  return std::optional<int>(static_cast<int>(*v));
+}
+
+// MAC and MTU of the VF netdev on the host back to what the record saw; absent is fine.
+Status RestoreHostLink(NetlinkManager& host, const VfRecord& r) {
+  auto link = host.GetLink(r.host_ifname);
+  if (!link.ok()) return Status::Ok();
+  if (!r.host_mac.empty() && link->mac != r.host_mac) {
+    STRATA_RETURN_IF_ERROR(host.SetLinkMac(r.host_ifname, r.host_mac));
+  }
+  if (r.host_mtu > 0 && link->mtu != r.host_mtu) {
+    STRATA_RETURN_IF_ERROR(host.SetLinkMtu(r.host_ifname, r.host_mtu));
+  }
+  return Status::Ok();
+}
+
+VfConfig FullConfig(const VfState& s) {
+  VfConfig c;
+  c.mac = s.mac;
+  c.vlan = s.vlan;
+  c.vlan_qos = s.vlan_qos;
+  c.spoof_check = s.spoof_check;
+  c.trust = s.trust;
+  c.link_state = s.link_state;
+  c.min_tx_rate_mbps = s.min_tx_rate_mbps;
+  c.max_tx_rate_mbps = s.max_tx_rate_mbps;
+  return c;
+}
+
+}  // namespace
+
+SriovPlugin::Options SriovPlugin::Options::FromEnv(const std::map<std::string, std::string>& env) {
+  Options o;
+  if (auto it = env.find("STRATA_CNI_SYSFS_ROOT"); it != env.end() && !it->second.empty()) {
+    o.sysfs_root = it->second;
+  }
+  if (auto it = env.find("STRATA_CNI_STATE_DIR"); it != env.end() && !it->second.empty()) {
+    o.state_dir = it->second;
+  }
+  return o;
+}
+
+Result<SriovPlugin::Config> SriovPlugin::ParseConfig(const NetConf& conf, bool need_device) const {
+  const json& j = conf.raw;
+  Config c;
+  STRATA_ASSIGN_OR_RETURN(auto sysfs, GetString(j, "sysfsRoot"));
+  c.sysfs_root = sysfs.value_or(options_.sysfs_root);
+  STRATA_ASSIGN_OR_RETURN(auto state, GetString(j, "stateDir"));
+  c.state_dir = state.value_or(options_.state_dir);
+  if (j.contains("ipam") && !j["ipam"].is_null()) {
+    return UnsupportedFieldError(
+        "ipam: strata-sriov does not run IPAM yet; chain an IPAM-capable "
+        "plugin or use static addressing in the pod");
+  }
+  STRATA_ASSIGN_OR_RETURN(auto rc_dev,
+                          GetString(conf.runtime_config, "deviceID", "runtimeConfig."));
+  STRATA_ASSIGN_OR_RETURN(auto dev, GetString(j, "deviceID"));
+  c.device_id = rc_dev ? *rc_dev : dev.value_or("");
+  if (need_device && c.device_id.empty()) {
+    return InvalidArgumentError(
+        "deviceID: required (the VF's PCI address, from the device "
+        "plugin or runtimeConfig.deviceID)");
+  }
+  STRATA_ASSIGN_OR_RETURN(auto rc_mac, GetString(conf.runtime_config, "mac", "runtimeConfig."));
+  STRATA_ASSIGN_OR_RETURN(auto mac, GetString(j, "mac"));
+  if (rc_mac || mac) {
+    STRATA_ASSIGN_OR_RETURN(
+        std::string m, ParseMac(rc_mac ? *rc_mac : *mac, rc_mac ? "runtimeConfig.mac" : "mac"));
+    c.mac = m;
+  }
+  STRATA_ASSIGN_OR_RETURN(c.vlan, IntIn(j, "vlan", 0, 4094));
+  STRATA_ASSIGN_OR_RETURN(c.vlan_qos, IntIn(j, "vlanQoS", 0, 7));
+  if (c.vlan_qos.value_or(0) > 0 && c.vlan.value_or(0) == 0) {
+    return InvalidArgumentError("vlanQoS: needs a non-zero vlan");
+  }
+  STRATA_ASSIGN_OR_RETURN(c.spoof_check, OnOff(j, "spoofchk"));
+  STRATA_ASSIGN_OR_RETURN(c.trust, OnOff(j, "trust"));
+  STRATA_ASSIGN_OR_RETURN(c.link_state, GetString(j, "link_state"));
+  if (c.link_state && *c.link_state != "auto" && *c.link_state != "enable" &&
+      *c.link_state != "disable") {
+    return InvalidArgumentError("link_state: '" + *c.link_state +
+                                "' is not one of auto, enable, disable");
+  }
+  STRATA_ASSIGN_OR_RETURN(c.min_tx_rate, IntIn(j, "min_tx_rate", 0, 1000000));
+  STRATA_ASSIGN_OR_RETURN(c.max_tx_rate, IntIn(j, "max_tx_rate", 0, 1000000));
+  if (c.min_tx_rate.value_or(0) > 0 && c.max_tx_rate.value_or(0) > 0 &&
+      *c.min_tx_rate > *c.max_tx_rate) {
+    return InvalidArgumentError("min_tx_rate: " + std::to_string(*c.min_tx_rate) +
+                                " Mbps is above max_tx_rate " + std::to_string(*c.max_tx_rate));
+  }
+  STRATA_ASSIGN_OR_RETURN(auto mtu, IntIn(j, "mtu", 68, 65535));
+  c.mtu = mtu.value_or(0);
+  return c;
+}
+
+Result<NetlinkManagerPtr> SriovPlugin::OpenHost(const Config& cfg) {
+  STRATA_ASSIGN_OR_RETURN(NetlinkManagerPtr host, netlink_->Open(""));
+  if (cfg.sysfs_root == "/sys") return host;
+  return NewSimulatedVfNetlinkManager(std::move(host), cfg.sysfs_root + "/strata-sim-vf");
+}
+
+Status SriovPlugin::BringHome(NetlinkManager& pod, const std::string& name_in_pod,
+                              const VfRecord& r, NetlinkManager& host) {
+  STRATA_RETURN_IF_ERROR(pod.SetLinkUp(name_in_pod, false));
+  if (name_in_pod != r.host_ifname) {
+    STRATA_RETURN_IF_ERROR(pod.RenameLink(name_in_pod, r.host_ifname));
+  }
+  STRATA_RETURN_IF_ERROR(pod.MoveLinkToNetns(r.host_ifname, ""));
+  return RestoreHostLink(host, r);
+}
+
+Status SriovPlugin::Restore(const VfRecord& r, NetlinkManager& host, const Config& cfg) {
+  Status first;
+  auto note = [&first](Status s) {
+    if (!s.ok() && first.ok()) first = std::move(s);
+  };
+  if (!r.userspace) {
+    if (!r.netns.empty()) {
+      auto pod = netlink_->Open(r.netns);
+      if (pod.ok()) {
+        // Only the pod's name identifies our VF there: a link carrying the host name could be
+        // anything the pod made.
+        if ((*pod)->GetLink(r.ifname).ok()) note(BringHome(**pod, r.ifname, r, host));
+      } else if (pod.status().code() != StatusCode::kNotFound) {
+        note(pod.status());
+      }
+      // A namespace that is gone has already returned a real VF to the host.
+    }
+    // Back home, possibly under a kernel-chosen name (a real VF whose namespace died while its
+    // name was taken): sysfs knows its current name.
+    auto sysfs = NewSysfs(cfg.sysfs_root);
+    auto loc = LocateVf(*sysfs, r.pci, "deviceID");
+    if (loc.ok() && !loc->netdev.empty() && loc->netdev != r.host_ifname &&
+        host.GetLink(loc->netdev).ok() && !host.GetLink(r.host_ifname).ok()) {
+      note(host.SetLinkUp(loc->netdev, false));
+      note(host.RenameLink(loc->netdev, r.host_ifname));
+    }
+    note(RestoreHostLink(host, r));
+  }
+  note(host.SetVf(r.pf, r.vf_index, FullConfig(r.original)));
+  return first;
+}
+
+Result<json> SriovPlugin::Add(const CmdContext& ctx) {
+  STRATA_ASSIGN_OR_RETURN(Config cfg, ParseConfig(ctx.conf, /*need_device=*/true));
+  auto sysfs = NewSysfs(cfg.sysfs_root);
+  const std::string field =
+      ctx.conf.runtime_config.contains("deviceID") ? "runtimeConfig.deviceID" : "deviceID";
+  STRATA_ASSIGN_OR_RETURN(VfLocation loc, LocateVf(*sysfs, cfg.device_id, field));
+  VfRecordStore store(cfg.state_dir);
+  STRATA_ASSIGN_OR_RETURN(auto existing, store.Read(loc.pci));
+  if (existing) {
+    if (existing->container_id == ctx.args.container_id && existing->ifname == ctx.args.ifname) {
+      return AlreadyExistsError(field + ": VF " + loc.pci +
+                                " is already attached to this "
+                                "container as " +
+                                existing->ifname);
+    }
+    return UnavailableError(field + ": VF " + loc.pci + " is held by container " +
+                            existing->container_id + " as " + existing->ifname +
+                            "; try again after its DEL");
+  }
+  if (!loc.userspace && loc.netdev.empty()) {
+    return UnavailableError(field + ": VF " + loc.pci +
+                            " has no interface in the host namespace (in use elsewhere?)");
+  }
+  STRATA_ASSIGN_OR_RETURN(NetlinkManagerPtr host, OpenHost(cfg));
+  STRATA_ASSIGN_OR_RETURN(NetlinkManagerPtr pod, netlink_->Open(ctx.args.netns));
+  if (!loc.userspace && pod->GetLink(ctx.args.ifname).ok()) {
+    return AlreadyExistsError("CNI_IFNAME: " + ctx.args.ifname + " already exists in " +
+                              ctx.args.netns);
+  }
+
+  VfRecord rec;
+  rec.pci = loc.pci;
+  rec.container_id = ctx.args.container_id;
+  rec.ifname = ctx.args.ifname;
+  rec.netns = ctx.args.netns;
+  rec.pf = loc.pf_netdev;
+  rec.vf_index = loc.vf_index;
+  rec.userspace = loc.userspace;
+  STRATA_ASSIGN_OR_RETURN(rec.original, host->GetVf(loc.pf_netdev, loc.vf_index));
+  if (!loc.userspace) {
+    STRATA_ASSIGN_OR_RETURN(LinkInfo vf_link, host->GetLink(loc.netdev));
+    rec.host_ifname = vf_link.name;
+    rec.host_mac = vf_link.mac;
+    rec.host_mtu = vf_link.mtu;
+  }
+  // The record goes to disk before the first change, so even a crash mid-ADD leaves what DEL or
+  // GC needs to put the VF back. Each later step registers its own undo.
+  // Everything the undo steps refer to is declared before the UndoStack, which runs them when it
+  // is destroyed, i.e. before anything declared after it.
+  VfConfig vc;
+  json result = ctx.conf.prev_result ? *ctx.conf.prev_result : json::object();
+  ResultInterface iface;
+  bool in_pod = false;            // where the VF netdev is...
+  std::string name = loc.netdev;  // ...and under which name
+  auto warn = [&rec](const char* what, const Status& s) {
+    if (!s.ok()) LogWarning("undo of ADD for VF " + rec.pci + ": " + what + ": " + s.ToString());
+  };
+  STRATA_RETURN_IF_ERROR(store.Write(rec));
+  UndoStack undo;
+  undo.Push([&] { warn("remove record", store.Remove(rec.pci)); });
+
+  vc.mac = cfg.mac;
+  vc.vlan = cfg.vlan;
+  vc.vlan_qos = cfg.vlan_qos;
+  vc.spoof_check = cfg.spoof_check;
+  vc.trust = cfg.trust;
+  vc.link_state = cfg.link_state;
+  vc.min_tx_rate_mbps = cfg.min_tx_rate;
+  vc.max_tx_rate_mbps = cfg.max_tx_rate;
+  undo.Push([&] {
+    warn("restore PF settings", host->SetVf(rec.pf, rec.vf_index, FullConfig(rec.original)));
+  });
+  STRATA_RETURN_IF_ERROR(host->SetVf(loc.pf_netdev, loc.vf_index, vc));
+
+  iface.name = ctx.args.ifname;
+  iface.sandbox = ctx.args.netns;
+  iface.pci_id = loc.pci;
+  if (!loc.userspace) {
+    undo.Push([&] {
+      if (in_pod) {
+        warn("bring the VF home", BringHome(*pod, name, rec, *host));
+      } else {
+        warn("restore the VF netdev", RestoreHostLink(*host, rec));
+      }
+    });
+    STRATA_RETURN_IF_ERROR(host->SetLinkUp(loc.netdev, false));
+    STRATA_RETURN_IF_ERROR(host->MoveLinkToNetns(loc.netdev, ctx.args.netns));
+    in_pod = true;
+    STRATA_RETURN_IF_ERROR(pod->RenameLink(loc.netdev, ctx.args.ifname));
+    name = ctx.args.ifname;
+    if (cfg.mac) STRATA_RETURN_IF_ERROR(pod->SetLinkMac(ctx.args.ifname, *cfg.mac));
+    if (cfg.mtu > 0) STRATA_RETURN_IF_ERROR(pod->SetLinkMtu(ctx.args.ifname, cfg.mtu));
+    STRATA_RETURN_IF_ERROR(pod->SetLinkUp(ctx.args.ifname, true));
+    STRATA_ASSIGN_OR_RETURN(LinkInfo moved, pod->GetLink(ctx.args.ifname));
+    iface.mac = moved.mac;
+    iface.mtu = moved.mtu;
+  } else if (cfg.mac) {
+    iface.mac = *cfg.mac;
+  }
+  AppendInterface(result, iface);
+  undo.Dismiss();
+  return result;
+}
+
+Status SriovPlugin::Del(const CmdContext& ctx) {
+  // Lenient: DEL must work even for a config that no longer parses in full.
+  auto cfg = ParseConfig(ctx.conf, /*need_device=*/false);
+  Config c;
+  if (cfg.ok()) {
+    c = *cfg;
+  } else {
+    c.sysfs_root = options_.sysfs_root;
+    c.state_dir = options_.state_dir;
+  }
+  VfRecordStore store(c.state_dir);
+  STRATA_ASSIGN_OR_RETURN(auto records, store.List());
+  for (const VfRecord& r : records) {
+    // Only the attachment that holds the record may reset the VF: one handed to another pod since
+    // has a record naming that pod.
+    if (r.container_id != ctx.args.container_id || r.ifname != ctx.args.ifname) continue;
+    STRATA_ASSIGN_OR_RETURN(NetlinkManagerPtr host, OpenHost(c));
+    STRATA_RETURN_IF_ERROR(Restore(r, *host, c));
+    STRATA_RETURN_IF_ERROR(store.Remove(r.pci));
+  }
+  return Status::Ok();
+}
+
+Status SriovPlugin::Check(const CmdContext& ctx) {
+  STRATA_ASSIGN_OR_RETURN(Config cfg, ParseConfig(ctx.conf, /*need_device=*/true));
+  VfRecordStore store(cfg.state_dir);
+  STRATA_ASSIGN_OR_RETURN(auto rec, store.Read(cfg.device_id));
+  if (!rec || rec->container_id != ctx.args.container_id || rec->ifname != ctx.args.ifname) {
+    return CheckMismatchError("VF " + cfg.device_id + " is not attached to this container as " +
+                              ctx.args.ifname);
+  }
+  STRATA_ASSIGN_OR_RETURN(NetlinkManagerPtr host, OpenHost(cfg));
+  if (!rec->userspace) {
+    STRATA_ASSIGN_OR_RETURN(NetlinkManagerPtr pod, netlink_->Open(ctx.args.netns));
+    auto link = pod->GetLink(ctx.args.ifname);
+    if (!link.ok()) return CheckMismatchError(ctx.args.ifname + " is missing from the pod");
+    if (cfg.mac && link->mac != *cfg.mac) {
+      return CheckMismatchError(ctx.args.ifname + " has MAC " + link->mac + ", configured " +
+                                *cfg.mac);
+    }
+    if (cfg.mtu > 0 && link->mtu != cfg.mtu) {
+      return CheckMismatchError(ctx.args.ifname + " has MTU " + std::to_string(link->mtu) +
+                                ", configured " + std::to_string(cfg.mtu));
+    }
+  }
+  STRATA_ASSIGN_OR_RETURN(VfState vf, host->GetVf(rec->pf, rec->vf_index));
+  auto differs = [&](const char* what, auto want, auto got) -> Status {
+    if (want && *want != got) {
+      return CheckMismatchError("VF " + rec->pci + ": " + what + " differs from the config");
+    }
+    return Status::Ok();
+  };
+  STRATA_RETURN_IF_ERROR(differs("vlan", cfg.vlan, vf.vlan));
+  STRATA_RETURN_IF_ERROR(differs("vlanQoS", cfg.vlan_qos, vf.vlan_qos));
+  STRATA_RETURN_IF_ERROR(differs("spoofchk", cfg.spoof_check, vf.spoof_check));
+  STRATA_RETURN_IF_ERROR(differs("trust", cfg.trust, vf.trust));
+  STRATA_RETURN_IF_ERROR(differs("link_state", cfg.link_state, vf.link_state));
+  STRATA_RETURN_IF_ERROR(differs("min_tx_rate", cfg.min_tx_rate, vf.min_tx_rate_mbps));
+  STRATA_RETURN_IF_ERROR(differs("max_tx_rate", cfg.max_tx_rate, vf.max_tx_rate_mbps));
+  return Status::Ok();
+}
+
+Status SriovPlugin::Gc(const CmdContext& ctx) {
+  STRATA_ASSIGN_OR_RETURN(Config cfg, ParseConfig(ctx.conf, /*need_device=*/false));
+  STRATA_ASSIGN_OR_RETURN(auto valid_list, ParseValidAttachments(ctx.conf));
+  std::set<Attachment> valid(valid_list.begin(), valid_list.end());
+  VfRecordStore store(cfg.state_dir);
+  STRATA_ASSIGN_OR_RETURN(auto records, store.List());
+  Status first_error;
+  for (const VfRecord& r : records) {
+    if (valid.count({r.container_id, r.ifname})) continue;
+    STRATA_ASSIGN_OR_RETURN(NetlinkManagerPtr host, OpenHost(cfg));
+    Status s = Restore(r, *host, cfg);
+    if (s.ok()) s = store.Remove(r.pci);
+    if (!s.ok() && first_error.ok()) first_error = s.WithContext("GC of VF " + r.pci);
+  }
+  return first_error;
+}
+
+Status SriovPlugin::Ready(const CmdContext& ctx) {
+  STRATA_ASSIGN_OR_RETURN(Config cfg, ParseConfig(ctx.conf, /*need_device=*/false));
+  VfRecordStore store(cfg.state_dir);
+  Status s = store.EnsureDir();
+  if (!s.ok()) return s.WithContext("state directory " + cfg.state_dir);
+  auto sysfs = NewSysfs(cfg.sysfs_root);
+  if (!sysfs->Exists("bus/pci/devices")) {
+    return UnavailableError(cfg.sysfs_root + "/bus/pci/devices does not exist");
+  }
+  return Status::Ok();
+}
+
+}  // namespace strata::cni

@@ -1,0 +1,123 @@
+#include <gtest/gtest.h>
+
+#include "fake_netlink.h"
+#include "strata/cni/bond_plugin.h"
+#include "test_util.h"
+
+namespace strata::cni {
+namespace {
+
+using nlohmann::json;
+using testing::FakeKernel;
+using testing::Invoke;
+using testing::TempDir;
+
+class BondPluginTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    kernel_.AddNetns(ns_.path());
+    kernel_.AddLink(ns_.path(), "net1", "");
+    kernel_.AddLink(ns_.path(), "net2", "");
+  }
+  json Conf() {
+    return {{"cniVersion", "1.0.0"},
+            {"name", "bonded"},
+            {"type", "strata-bond"},
+            {"mode", "active-backup"},
+            {"miimon", 100},
+            {"failOverMac", "active"},
+            {"primary", "net1"},
+            {"mtu", 9000},
+            {"links", {{{"name", "net1"}}, {{"name", "net2"}}}}};
+  }
+  TempDir ns_;
+  FakeKernel kernel_;
+  BondPlugin plugin_{&kernel_};
+};
+
+TEST_F(BondPluginTest, AddCheckDel) {
+  auto add = Invoke(plugin_, "ADD", Conf(), ns_.path(), "bond0");
+  ASSERT_EQ(add.rc, 0) << add.out.dump();
+  EXPECT_EQ(add.out["interfaces"][0]["name"], "bond0");
+  auto* bond = kernel_.Find(ns_.path(), "bond0");
+  ASSERT_NE(bond, nullptr);
+  EXPECT_EQ(bond->bond.mode, BondMode::kActiveBackup);
+  EXPECT_EQ(bond->info.mtu, 9000);
+  EXPECT_EQ(kernel_.Find(ns_.path(), "net1")->info.master_index, bond->info.index);
+  EXPECT_EQ(bond->bond.primary_index, kernel_.Find(ns_.path(), "net1")->info.index);
+  EXPECT_EQ(Invoke(plugin_, "CHECK", Conf(), ns_.path(), "bond0").rc, 0);
+  json other = Conf();
+  other["mode"] = "balance-xor";
+  other.erase("primary");
+  other.erase("failOverMac");
+  auto check = Invoke(plugin_, "CHECK", other, ns_.path(), "bond0");
+  EXPECT_EQ(check.rc, 1);
+  EXPECT_NE(check.out["msg"].get<std::string>().find("mode active-backup"), std::string::npos);
+
+  ASSERT_EQ(Invoke(plugin_, "DEL", Conf(), ns_.path(), "bond0").rc, 0);
+  EXPECT_EQ(kernel_.Find(ns_.path(), "bond0"), nullptr);
+  EXPECT_EQ(kernel_.Find(ns_.path(), "net1")->info.master_index, 0);
+  EXPECT_EQ(Invoke(plugin_, "DEL", Conf(), ns_.path(), "bond0").rc, 0);
+}
+
+TEST_F(BondPluginTest, FailedAddRemovesTheBond) {
+  kernel_.FailNext("EnslaveLink", /*skip=*/1);
+  auto add = Invoke(plugin_, "ADD", Conf(), ns_.path(), "bond0");
+  EXPECT_EQ(add.rc, 1);
+  EXPECT_EQ(kernel_.Find(ns_.path(), "bond0"), nullptr);
+  EXPECT_EQ(kernel_.Find(ns_.path(), "net1")->info.master_index, 0);
+  EXPECT_TRUE(kernel_.Find(ns_.path(), "net2")->info.admin_up);
+}
+
+TEST_F(BondPluginTest, MalformedConfigs) {
+  struct Case {
+    std::function<void(json&)> edit;
+    std::string msg;
+  };
+  std::vector<Case> cases = {
+      {[](json& c) { c.erase("mode"); }, "mode: required"},
+      {[](json& c) { c["mode"] = "fastest"; }, "mode: 'fastest' is not one of"},
+      {[](json& c) {
+         c["links"] = {{{"name", "net1"}}};
+       },
+       "links: a bond needs at least 2"},
+      {[](json& c) {
+         c["links"] = {{{"name", "net1"}}, {{"name", "net1"}}};
+       },
+       "links[1].name: 'net1' is listed twice"},
+      {[](json& c) {
+         c["links"] = {{{"name", "net1"}}, {{"name", "net9"}}};
+       },
+       "links[1].name: net9 not found"},
+      {[](json& c) { c["primary"] = "net7"; }, "primary: 'net7' is not one of the links"},
+      {[](json& c) { c["xmitHashPolicy"] = "layer3+4"; }, "xmitHashPolicy: applies to"},
+      {[](json& c) { c["updelay"] = 150; }, "updelay: 150 ms is not a multiple of miimon"},
+      {[](json& c) { c["miimon"] = -1; }, "miimon: -1 ms is outside"},
+      {[](json& c) { c["links"] = "net1,net2"; }, "links: required"},
+  };
+  for (const auto& c : cases) {
+    json conf = Conf();
+    c.edit(conf);
+    auto add = Invoke(plugin_, "ADD", conf, ns_.path(), "bond0");
+    EXPECT_EQ(add.out["code"], 7) << add.out.dump();
+    EXPECT_EQ(add.out["msg"].get<std::string>().rfind(c.msg, 0), 0u) << add.out.dump();
+    EXPECT_EQ(kernel_.Find(ns_.path(), "bond0"), nullptr);
+  }
+}
+
+TEST_F(BondPluginTest, LoadBalancingModesTakeAHashPolicy) {
+  for (const char* mode : {"balance-xor", "802.3ad", "balance-tlb"}) {
+    json conf = Conf();
+    conf["mode"] = mode;
+    conf.erase("primary");
+    conf.erase("failOverMac");
+    conf["xmitHashPolicy"] = "layer3+4";
+    auto add = Invoke(plugin_, "ADD", conf, ns_.path(), "bond0");
+    ASSERT_EQ(add.rc, 0) << mode << add.out.dump();
+    EXPECT_EQ(Invoke(plugin_, "CHECK", conf, ns_.path(), "bond0").rc, 0);
+    ASSERT_EQ(Invoke(plugin_, "DEL", conf, ns_.path(), "bond0").rc, 0);
+  }
+}
+
+}  // namespace
+}  // namespace strata::cni
