@@ -12,6 +12,8 @@
 #   scripts/demo.sh --keep   leave the daemon running and say how to reach it
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# ccache hits across clones in different folders (CI clones afresh on the same machine).
+export CCACHE_BASEDIR=$PWD CCACHE_NOHASHDIR=1
 keep=0
 [ "${1:-}" = "--keep" ] && keep=1
 

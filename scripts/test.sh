@@ -7,6 +7,8 @@
 # and the VM kernel between runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# ccache hits across clones in different folders (CI clones afresh on the same machine).
+export CCACHE_BASEDIR=$PWD CCACHE_NOHASHDIR=1
 
 timings=()
 stage() {
