@@ -103,14 +103,25 @@ void RecordEncoder::DeleteLun(uint64_t lun_id) {
 }
 
 void RecordEncoder::Map(const MapRecord& r) {
-  std::string p;
-  p.reserve(26);
-  PutU8(p, kMap);
-  PutU64(p, r.lun_id);
-  PutU64(p, r.lba);
-  PutU64(p, r.ref);
-  PutU8(p, r.indexed ? 1 : 0);
-  Frame(p);
+  // The hot record (one per block written): framed in place, no temporary string.
+  constexpr size_t kPayload = 1 + 8 + 8 + 8 + 1;
+  const size_t start = buf_.size();
+  buf_.resize(start + 8 + kPayload);
+  char* p = buf_.data() + start + 8;
+  auto put64 = [&p](uint64_t v) {
+    for (int i = 0; i < 8; ++i) *p++ = static_cast<char>((v >> (8 * i)) & 0xff);
+  };
+  *p++ = static_cast<char>(kMap);
+  put64(r.lun_id);
+  put64(r.lba);
+  put64(r.ref);
+  *p++ = r.indexed ? 1 : 0;
+  const char* payload = buf_.data() + start + 8;
+  uint32_t sum = XXH32(payload, kPayload, 0);
+  char* h = buf_.data() + start;
+  for (int i = 0; i < 4; ++i) h[i] = static_cast<char>((kPayload >> (8 * i)) & 0xff);
+  for (int i = 0; i < 4; ++i) h[4 + i] = static_cast<char>((sum >> (8 * i)) & 0xff);
+  ++records_;
 }
 
 Status Replay(std::string_view data, const ReplayHandlers& h, ReplayResult* result) {
