@@ -28,6 +28,9 @@ RUN apt-get update \
       ca-certificates \
  && rm -rf /var/lib/apt/lists/*
 COPY --from=build /out/bin/ /usr/local/bin/
+# CNI plugins (strata-cni and its strata-bandwidth/-sriov/-bond names); a DaemonSet of
+# the chart copies them into the host's CNI bin directory.
+COPY --from=build /out/lib/cni/ /opt/strata/cni/
 RUN useradd --system --uid 65532 --no-create-home strata
 # strata-stored needs to own its tier directories; node components (CSI, CNI) run
 # as root through the chart's securityContext.

@@ -188,7 +188,8 @@ void PrintDeviceTable(const v1::DeviceStatus& st) {
   std::printf("LUNs:      %u\n", st.lun_count());
   std::printf("Capacity:  %s (%s used)\n", strata::FormatSize(st.capacity_bytes()).c_str(),
               strata::FormatSize(st.used_bytes()).c_str());
-  std::printf("Dedup:     %s logical in %s unique, ratio %s (block %s)\n",
+  std::printf("Dedup:     %s%s logical in %s unique, ratio %s (block %s)\n",
+              st.dedup_enabled() ? "" : "off for this device; ",
               strata::FormatSize(st.space().logical_bytes()).c_str(),
               strata::FormatSize(st.space().unique_bytes()).c_str(), Ratio(st.space()).c_str(),
               strata::FormatSize(st.block_size()).c_str());

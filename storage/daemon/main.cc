@@ -48,6 +48,7 @@ Result<Flags> ParseFlags(int argc, char** argv, bool* help) {
   Flags f;
   std::vector<std::string> tiers, portals;
   std::string block_size;
+  std::string dedup;
   po::options_description desc(
       "strata-stored: a Strata cloud storage device\n\n"
       "Usage: strata-stored --device NAME --tier CLASS=PATH[:CAPACITY[:PRICE]]... "
@@ -62,6 +63,8 @@ Result<Flags> ParseFlags(int argc, char** argv, bool* help) {
       "grpc", po::value(&f.grpc_addr)->required(),
       "management API address ADDR:PORT (port 0: any free port)")(
       "metrics", po::value(&f.metrics_addr), "Prometheus metrics address ADDR:PORT")(
+      "dedup", po::value(&dedup)->default_value("on"),
+      "on: LUNs may ask for inline dedup; off: dedup is off for the whole device")(
       "block-size", po::value(&block_size)->default_value("4KiB"),
       "dedup and allocation unit, 4KiB to 64KiB, a power of two")(
       "ready-file", po::value(&f.ready_file),
@@ -96,6 +99,10 @@ Result<Flags> ParseFlags(int argc, char** argv, bool* help) {
                                         "' is not a power of two from 4KiB to 64KiB");
   }
   f.device.block_size = static_cast<uint32_t>(*bs);
+  if (dedup != "on" && dedup != "off") {
+    return strata::InvalidArgumentError("--dedup: '" + dedup + "' is not one of on, off");
+  }
+  f.device.dedup_enabled = dedup == "on";
   STRATA_RETURN_IF_ERROR(strata::ParseHostPort(f.grpc_addr, "--grpc", true).status());
   if (!f.metrics_addr.empty()) {
     STRATA_RETURN_IF_ERROR(strata::ParseHostPort(f.metrics_addr, "--metrics", true).status());

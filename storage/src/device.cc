@@ -199,6 +199,7 @@ DeviceStatus Device::Status() {
   out.device_id = device_id_;
   out.portals = portals();
   out.block_size = config_.block_size;
+  out.dedup_enabled = config_.dedup_enabled;
   out.uptime_seconds = static_cast<uint64_t>(
       std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - started_)
           .count());

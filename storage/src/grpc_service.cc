@@ -121,6 +121,11 @@ grpc::Status StorageDeviceService::CreateLun(grpc::ServerContext*, const v1::Cre
     spec.tier = *t;
   }
   spec.dedup = req->dedup();
+  if (spec.dedup && !device_->config().dedup_enabled) {
+    return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
+                        "dedup: de-duplication is off on device " + device_->config().name +
+                            " (strata-stored --dedup off)");
+  }
   spec.owner = req->owner();
   spec.wwn = req->wwn();
   if (req->has_access()) {

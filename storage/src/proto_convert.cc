@@ -56,6 +56,7 @@ void ToProto(const DeviceStatus& in, v1::DeviceStatus* out) {
   out->set_used_bytes(in.used_bytes);
   out->set_block_size(in.block_size);
   out->set_state_reason(in.state_reason);
+  out->set_dedup_enabled(in.dedup_enabled);
   ToProto(in.space, out->mutable_space());
   for (const auto& [owner, space] : in.owners) {
     auto* o = out->add_owners();

@@ -62,6 +62,21 @@ expect_eq "LUN now on sata" "$(A -o json lun get db-1 | jq -r .tier)" "TIER_CLAS
 out=$(A lun migrate db-1 --tier sas 2>&1); rc=$?
 expect_contains "move to an absent tier names it" "$out" "'sas' is not a disk group of this device"
 
+# Dedup can be switched off for a whole device.
+"$STORED" --device nodedup --tier "ssd=$work/nd:1GiB" --dedup off --grpc 127.0.0.1:0 \
+  --ready-file "$work/nd.ready" 2>>"$work/stored.log" &
+nd_pid=$!
+check "a --dedup off device starts" wait_until 30 test -s "$work/nd.ready"
+nd=$(jq -r .grpc "$work/nd.ready")
+expect_eq "device reports dedup off" "$("$ADMIN" --server "$nd" -o json device status | jq -r .dedup_enabled)" "false"
+out=$("$ADMIN" --server "$nd" lun create d --size 1MiB --dedup 2>&1); rc=$?
+expect_eq "dedup LUN on a dedup-off device exits 1" "$rc" "1"
+expect_contains "and says why" "$out" "FAILED_PRECONDITION: dedup: de-duplication is off on device nodedup"
+check "plain LUNs still fine there" "$ADMIN" --server "$nd" lun create d --size 1MiB
+kill -TERM "$nd_pid"; wait "$nd_pid"
+out=$("$STORED" --device x --tier "ssd=$work/x2" --dedup maybe --grpc 127.0.0.1:0 2>&1); rc=$?
+expect_contains "bad --dedup named" "$out" "--dedup: 'maybe' is not one of on, off"
+
 # Errors: names, sizes, unknown LUNs.
 out=$(A lun create 'bad name' --size 1GiB 2>&1); rc=$?
 expect_eq "bad name exits 1" "$rc" "1"

@@ -22,6 +22,8 @@ struct DeviceConfig {
   std::vector<TierConfig> tiers;
   std::vector<HostPort> portals;
   uint32_t block_size = 4096;  // dedup and allocation unit: 4 KiB to 64 KiB
+  // Device-wide dedup switch: when off, LUNs asking for dedup are refused.
+  bool dedup_enabled = true;
   // How LUNs that moved to another device reach it (see EngineOptions).
   std::function<std::shared_ptr<Volume>(const std::string& device, const std::string& lun)>
       remote_volume_factory;
@@ -51,6 +53,7 @@ struct DeviceStatus {
   uint64_t capacity_bytes = 0;
   uint64_t used_bytes = 0;
   uint32_t block_size = 0;
+  bool dedup_enabled = true;
   SpaceStats space;
   std::map<std::string, SpaceStats> owners;
 };
