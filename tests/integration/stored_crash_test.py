@@ -9,7 +9,6 @@ usage: stored_crash_test.py STORED ADMIN [ITERATIONS]
 The client is Debian's libnbd (python3-libnbd): a real NBD client, one request at a
 time, so "acknowledged" is exact.
 """
-import json
 import os
 import random
 import signal
@@ -21,35 +20,17 @@ import time
 
 import nbd
 
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
+from stored import start_stored  # noqa: E402
+
 BS = 4096
 BLOCKS = 1024  # a 4 MiB LUN
 STORED, ADMIN = sys.argv[1], sys.argv[2]
 ITERATIONS = int(sys.argv[3]) if len(sys.argv) > 3 else 200
 
 
-def wait_for(path, proc, seconds=30):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if os.path.exists(path) and os.path.getsize(path) > 0:
-            with open(path) as f:
-                return json.load(f)
-        if proc.poll() is not None:
-            raise RuntimeError(f"strata-stored exited with {proc.returncode}")
-        time.sleep(0.01)  # polling a file with a deadline, not synchronising by sleep
-    raise RuntimeError("strata-stored did not become ready")
-
-
 def start(work):
-    ready = os.path.join(work, "ready")
-    if os.path.exists(ready):
-        os.unlink(ready)
-    log = open(os.path.join(work, "stored.log"), "a")
-    proc = subprocess.Popen(
-        [STORED, "--device", "crash", "--tier", f"ssd={work}/ssd:256MiB",
-         "--portal", "127.0.0.1:0", "--grpc", "127.0.0.1:0", "--ready-file", ready,
-         "--log-level", "warn"],
-        stdout=log, stderr=log)
-    return proc, wait_for(ready, proc)
+    return start_stored(STORED, work, "crash", [f"ssd={work}/ssd:256MiB"], log_level="warn")
 
 
 def block_value(data):

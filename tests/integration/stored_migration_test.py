@@ -7,7 +7,6 @@ is identical through the old device (now a proxy) and through the new one's port
 usage: stored_migration_test.py STORED ADMIN
 Prints client latency percentiles idle and during each move (for docs/benchmarks.md).
 """
-import json
 import os
 import random
 import signal
@@ -18,6 +17,9 @@ import threading
 import time
 
 import nbd
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
+from stored import admin as admin_json, start_stored  # noqa: E402
 
 BS = 4096
 BLOCKS = 8192  # a 32 MiB LUN
@@ -31,28 +33,12 @@ def check(what, ok, detail=""):
 
 
 def start(work, name):
-    ready = os.path.join(work, f"{name}.ready")
-    log = open(os.path.join(work, f"{name}.log"), "a")
-    proc = subprocess.Popen(
-        [STORED, "--device", name, "--tier", f"ssd={work}/{name}/ssd:1GiB",
-         "--tier", f"sata={work}/{name}/sata:1GiB", "--portal", "127.0.0.1:0",
-         "--portal", "127.0.0.2:0", "--grpc", "127.0.0.1:0", "--ready-file", ready],
-        stdout=log, stderr=log)
-    deadline = time.monotonic() + 30
-    while not (os.path.exists(ready) and os.path.getsize(ready) > 0):
-        if proc.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError(f"{name} did not start")
-        time.sleep(0.01)  # polling with a deadline
-    with open(ready) as f:
-        return proc, json.load(f)
+    return start_stored(STORED, work, name, [f"ssd={work}/{name}/ssd:1GiB",
+                                              f"sata={work}/{name}/sata:1GiB"], portals=2)
 
 
 def admin(server, *args):
-    out = subprocess.run([ADMIN, "--server", server, "-o", "json", *args],
-                         capture_output=True, text=True)
-    if out.returncode != 0:
-        raise RuntimeError(f"strata-admin {' '.join(args)}: {out.stderr.strip()}")
-    return json.loads(out.stdout)
+    return admin_json(ADMIN, server, *args)
 
 
 def connect(portal):

@@ -6,7 +6,6 @@ block holds the last write of one of the writers.
 
 usage: stored_shared_lun_test.py STORED ADMIN
 """
-import json
 import os
 import random
 import signal
@@ -18,6 +17,9 @@ import time
 
 import nbd
 
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
+from stored import start_stored  # noqa: E402
+
 BS = 4096
 BLOCKS = 64  # a small hot region, so the writers collide constantly
 STORED, ADMIN = sys.argv[1], sys.argv[2]
@@ -25,15 +27,8 @@ STORED, ADMIN = sys.argv[1], sys.argv[2]
 
 def main():
     work = tempfile.mkdtemp(prefix="strata-shared-")
-    ready = f"{work}/ready"
-    p = subprocess.Popen([STORED, "--device", "shared", "--tier", f"ssd={work}/ssd:1GiB",
-                          "--portal", "127.0.0.1:0", "--portal", "127.0.0.2:0",
-                          "--grpc", "127.0.0.1:0", "--ready-file", ready, "--log-level", "warn"])
-    deadline = time.monotonic() + 30
-    while not (os.path.exists(ready) and os.path.getsize(ready)):
-        assert p.poll() is None and time.monotonic() < deadline, "daemon did not start"
-        time.sleep(0.01)  # polling with a deadline
-    r = json.load(open(ready))
+    p, r = start_stored(STORED, work, "shared", [f"ssd={work}/ssd:1GiB"], portals=2,
+                        log_level="warn")
     subprocess.run([ADMIN, "--server", r["grpc"], "lun", "create", "db", "--size", "1MiB",
                     "--dedup"], check=True, stdout=subprocess.DEVNULL)
     written = [set() for _ in range(BLOCKS)]  # every tag ever written to a block

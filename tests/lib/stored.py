@@ -1,0 +1,41 @@
+"""Starting strata-stored and calling strata-admin from Python tests and benchmarks."""
+import json
+import os
+import subprocess
+import time
+
+
+def start_stored(stored, work, name, tiers, portals=1, extra=(), log_level="info"):
+    """Starts strata-stored with `tiers` ("ssd=PATH:SIZE", ...) and `portals` NBD portals
+    on 127.0.0.N:0, waits (bounded) until it writes its ready file, and returns
+    (process, {"grpc": ADDR, "nbd": [ADDR, ...]})."""
+    ready = os.path.join(work, f"{name}.ready")
+    if os.path.exists(ready):
+        os.unlink(ready)
+    cmd = [stored, "--device", name, "--grpc", "127.0.0.1:0", "--ready-file", ready,
+           "--log-level", log_level]
+    for t in tiers:
+        cmd += ["--tier", t]
+    for i in range(portals):
+        cmd += ["--portal", f"127.0.0.{i + 1}:0"]
+    log = open(os.path.join(work, f"{name}.log"), "a")
+    proc = subprocess.Popen(cmd + list(extra), stdout=log, stderr=log)
+    deadline = time.monotonic() + 30
+    while not (os.path.exists(ready) and os.path.getsize(ready) > 0):
+        if proc.poll() is not None:
+            raise RuntimeError(f"strata-stored {name} exited with {proc.returncode}")
+        if time.monotonic() > deadline:
+            proc.kill()
+            raise RuntimeError(f"strata-stored {name} did not become ready")
+        time.sleep(0.01)  # polling a file with a deadline, not synchronising by sleep
+    with open(ready) as f:
+        return proc, json.load(f)
+
+
+def admin(admin_bin, server, *args):
+    """Runs strata-admin -o json and returns the parsed reply; raises with its stderr."""
+    out = subprocess.run([admin_bin, "--server", server, "-o", "json", *args],
+                         capture_output=True, text=True)
+    if out.returncode != 0:
+        raise RuntimeError(f"strata-admin {' '.join(args)}: {out.stderr.strip()}")
+    return json.loads(out.stdout)
