@@ -578,14 +578,22 @@ Result<std::vector<uint64_t>> EngineImpl::AllocateRunLocked(TierStore& t, size_t
     }
     return slots;
   }
-  for (size_t i = 0; i < n; ++i) {
-    auto s = AllocateLocked(t);
-    if (!s.ok()) {
-      for (uint64_t got : slots) ReleaseUnusedLocked(t, got);
-      return s.status();
-    }
-    slots.push_back(*s);
+  // Reuse freed slots: take the tail of the free list in list order. Slots freed by
+  // an overwrite of consecutive blocks were pushed in ascending order, so the tail is
+  // usually a run, and the run is written with one pwrite again.
+  const size_t fresh_room = t.capacity_slots > t.high_water ? t.capacity_slots - t.high_water : 0;
+  if (t.free_slots.size() + fresh_room < n) {
+    return ResourceExhaustedError("tier " + std::string(TierClassName(t.config.tier_class)) +
+                                  " is full");
   }
+  size_t reuse = std::min(n, t.free_slots.size());
+  slots.assign(t.free_slots.end() - static_cast<std::ptrdiff_t>(reuse), t.free_slots.end());
+  t.free_slots.resize(t.free_slots.size() - reuse);
+  for (uint64_t slot : slots) {
+    t.refs[slot] = 1;
+    ++t.used_slots;
+  }
+  while (slots.size() < n) slots.push_back(AllocateFreshLocked(t));
   return slots;
 }
 
