@@ -1021,36 +1021,68 @@ Result<uint64_t> EngineImpl::ExportPassOf(Lun& lun, bool all_blocks,
                                           const Engine::BlockSink& sink) {
   using Clock = std::chrono::steady_clock;
   const auto started = Clock::now();
-  std::vector<char> buf(bs_);
+  constexpr uint64_t kGroupWords = kRunBlocks / 64;
+  std::vector<char> buf(kRunBlocks * bs_);
+  std::vector<uint64_t> lbas;
+  std::vector<bool> holes;
   uint64_t sent = 0;
-  for (uint64_t w = 0; w < lun.dirty_words; ++w) {
-    uint64_t bits = lun.dirty[w].exchange(0, std::memory_order_acq_rel);
-    for (uint64_t b = 0; b < 64; ++b) {
-      uint64_t lba = w * 64 + b;
-      bool dirty = bits & (1ull << b);
-      bool hole = false;
-      {
-        SharedLock lock(mu_);
-        if (lun.deleted) return UnavailableError("LUN " + lun.rec.name + " was deleted");
-        if (lba >= lun.map.blocks()) break;
+  for (uint64_t w0 = 0; w0 < lun.dirty_words; w0 += kGroupWords) {
+    const uint64_t words = std::min(kGroupWords, lun.dirty_words - w0);
+    uint64_t bits[kGroupWords] = {};
+    // Clear the dirty bits before reading: a write landing after the read sets them
+    // again and is copied in a later pass.
+    for (uint64_t i = 0; i < words; ++i) {
+      bits[i] = lun.dirty[w0 + i].exchange(0, std::memory_order_acq_rel);
+    }
+    lbas.clear();
+    holes.clear();
+    {
+      SharedLock lock(mu_);
+      if (lun.deleted) return UnavailableError("LUN " + lun.rec.name + " was deleted");
+      const uint64_t first = w0 * 64;
+      const uint64_t end = std::min(first + words * 64, lun.map.blocks());
+      for (uint64_t lba = first; lba < end; ++lba) {
+        bool dirty = bits[(lba - first) / 64] & (1ull << (lba % 64));
         BlockRef ref = lun.map.Get(lba);
         if (!dirty && (!all_blocks || ref == kHole)) continue;
-        hole = ref == kHole;
-        if (!hole) STRATA_RETURN_IF_ERROR(ReadBlockLocked(lun, lba, buf.data()));
+        lbas.push_back(lba);
+        holes.push_back(ref == kHole);
       }
-      Status s = sink(lba, hole ? nullptr : buf.data());
+      // Read what is sent, one pread per run of consecutive slots.
+      for (size_t i = 0; i < lbas.size();) {
+        if (holes[i]) {
+          ++i;
+          continue;
+        }
+        BlockRef ref = lun.map.Get(lbas[i]);
+        size_t j = i + 1;
+        while (j < lbas.size() && !holes[j] && lbas[j] == lbas[j - 1] + 1) {
+          BlockRef r = lun.map.Get(lbas[j]);
+          if (RefTier(r) != RefTier(ref) || RefSlot(r) != RefSlot(ref) + (j - i)) break;
+          ++j;
+        }
+        std::span<char> run(buf.data() + i * bs_, (j - i) * bs_);
+        STRATA_RETURN_IF_ERROR(tiers_[RefTier(ref)].file->ReadAt(RefSlot(ref) * bs_, run));
+        i = j;
+      }
+    }
+    for (size_t i = 0; i < lbas.size(); ++i) {
+      Status s = sink(lbas[i], holes[i] ? nullptr : buf.data() + i * bs_);
       if (!s.ok()) {
-        // Not copied after all: keep it dirty for a later pass or the abort.
-        lun.dirty[w].fetch_or(1ull << b, std::memory_order_release);
+        // Not copied after all: keep these dirty for a later pass or the abort.
+        for (size_t k = i; k < lbas.size(); ++k) {
+          lun.dirty[lbas[k] / 64].fetch_or(1ull << (lbas[k] % 64), std::memory_order_release);
+        }
         return s;
       }
       ++sent;
-      ExclusiveLock lock(mu_);
-      lun.move.bytes_copied += bs_;
-      double secs = std::chrono::duration<double>(Clock::now() - started).count();
-      if (secs > 0 && all_blocks) {
-        lun.move.bytes_per_second = static_cast<double>(sent * bs_) / secs;
-      }
+    }
+    if (lbas.empty()) continue;
+    ExclusiveLock lock(mu_);
+    lun.move.bytes_copied += lbas.size() * bs_;
+    double secs = std::chrono::duration<double>(Clock::now() - started).count();
+    if (secs > 0 && all_blocks) {
+      lun.move.bytes_per_second = static_cast<double>(sent * bs_) / secs;
     }
   }
   return sent;
