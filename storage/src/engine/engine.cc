@@ -614,6 +614,7 @@ Status EngineImpl::StoreRun(Lun& lun, uint64_t lba, size_t n, const char* data,
     Fingerprint fp;
     uint64_t slot = 0;          // allocated for it, to be written
     size_t same_as = SIZE_MAX;  // an earlier item of this run with the same bytes
+    uint64_t candidate = 0;     // a slot found equal outside the lock (see below)
   };
   const bool dedup = lun.rec.dedup;  // fixed at creation
   std::vector<Item> items(n);
@@ -623,6 +624,24 @@ Status EngineImpl::StoreRun(Lun& lun, uint64_t lba, size_t n, const char* data,
     if (dedup && !items[i].zero) items[i].fp = Fp(b);
   }
   std::vector<char> have;
+  // Dedup candidates are read and compared under the shared lock, so writers of
+  // duplicate data do not serialise on those reads; the exclusive section below
+  // only re-checks that nothing was recycled meanwhile.
+  uint32_t cand_tier = 0;
+  uint64_t cand_gen = 0;
+  if (dedup && data) {
+    SharedLock lock(mu_);
+    cand_tier = tier_override ? *tier_override : lun.rec.write_tier;
+    const TierStore& t = tiers_[cand_tier];
+    cand_gen = t.reuse_gen;
+    have.resize(bs_);
+    for (size_t i = 0; i < n; ++i) {
+      if (items[i].zero) continue;
+      auto hit = t.index.Find(items[i].fp);
+      if (!hit || !t.file->ReadAt(*hit * bs_, have).ok()) continue;
+      if (std::memcmp(have.data(), data + i * bs_, bs_) == 0) items[i].candidate = *hit;
+    }
+  }
   uint32_t tier = 0;
   size_t allocated = 0;
   for (int attempt = 0;; ++attempt) {
@@ -640,6 +659,13 @@ Status EngineImpl::StoreRun(Lun& lun, uint64_t lba, size_t n, const char* data,
       }
       if (it.zero) {  // zero blocks cost nothing: a hole
         SetMappingLocked(lun, lba + i, kHole, false);
+        it.settled = true;
+        continue;
+      }
+      if (dedup && it.candidate && tier == cand_tier && t.reuse_gen == cand_gen &&
+          (t.refs[it.candidate] & kCountMask) > 0) {
+        ++t.refs[it.candidate];
+        SetMappingLocked(lun, lba + i, MakeRef(tier, it.candidate), true);
         it.settled = true;
         continue;
       }
@@ -984,6 +1010,7 @@ Status EngineImpl::FlushInternal(bool force_checkpoint) {
   for (size_t i = 0; i < tiers_.size(); ++i) {
     auto& f = tiers_[i].free_slots;
     f.insert(f.end(), pending[i].begin(), pending[i].end());
+    if (!pending[i].empty()) ++tiers_[i].reuse_gen;
   }
   return Status::Ok();
 }

@@ -34,6 +34,9 @@ struct TierStore {
   // crash can never find a durable mapping pointing at overwritten data.
   std::vector<uint64_t> pending_free;
   uint64_t high_water = 1;  // next never-used slot
+  // Bumped whenever freed slots become reusable: a dedup candidate compared outside
+  // the lock is still the block it was while this has not moved.
+  uint64_t reuse_gen = 0;
   uint64_t used_slots = 0;
   DedupIndex index;
 };
