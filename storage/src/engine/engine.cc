@@ -518,23 +518,6 @@ Result<LunIoStats::Snapshot> EngineImpl::IoStats(const std::string& name) {
 
 // ---- block store ----
 
-Result<uint64_t> EngineImpl::AllocateLocked(TierStore& t) {
-  uint64_t slot = 0;
-  if (!t.free_slots.empty()) {
-    slot = t.free_slots.back();
-    t.free_slots.pop_back();
-  } else if (t.high_water < t.capacity_slots) {
-    slot = t.high_water++;
-    if (t.refs.size() <= slot) t.refs.resize(std::max<uint64_t>(slot + 1, t.refs.size() * 2), 0);
-  } else {
-    return ResourceExhaustedError("tier " + std::string(TierClassName(t.config.tier_class)) +
-                                  " is full");
-  }
-  t.refs[slot] = 1;
-  ++t.used_slots;
-  return slot;
-}
-
 void EngineImpl::ReleaseUnusedLocked(TierStore& t, uint64_t slot) {
   t.refs[slot] = 0;
   --t.used_slots;

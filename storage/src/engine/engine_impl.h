@@ -133,7 +133,6 @@ class EngineImpl {
   // REQUIRES: mu_ held exclusively.
   void SetMappingLocked(Lun& lun, uint64_t lba, BlockRef ref, bool indexed);
   void DecrefLocked(BlockRef ref);
-  Result<uint64_t> AllocateLocked(TierStore& t);
   void ReleaseUnusedLocked(TierStore& t, uint64_t slot);  // a slot never journaled
   bool NeedFlushLocked() const { return enc_.records() >= options_.max_unflushed_records; }
 
