@@ -1,0 +1,47 @@
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "strata/common/result.h"
+#include "strata/storage/v1/storage.pb.h"
+
+namespace strata::csi {
+
+namespace storage_v1 = ::strata::storage::v1;
+
+// One strata-stored device as the CSI controller sees it: the seam between the CSI
+// services and the storage management API. Every error is a Status whose code is the
+// gRPC code the device returned (NOT_FOUND, ALREADY_EXISTS, RESOURCE_EXHAUSTED, ...)
+// or UNAVAILABLE / DEADLINE_EXCEEDED when the device cannot be reached, so callers map
+// it to the CSI reply with a cast. Implementations are thread-safe.
+class DeviceClient {
+ public:
+  virtual ~DeviceClient() = default;
+
+  // The --device NAME this driver knows the device by (the first part of volume ids).
+  virtual const std::string& name() const = 0;
+
+  virtual Result<storage_v1::DeviceStatus> GetDeviceStatus(std::chrono::milliseconds timeout) = 0;
+  virtual Result<storage_v1::Lun> CreateLun(const storage_v1::CreateLunRequest& request) = 0;
+  virtual Status DeleteLun(const std::string& lun) = 0;
+  virtual Result<storage_v1::Lun> GetLun(const std::string& lun) = 0;
+  // Every LUN of the device (follows the device's paging).
+  virtual Result<std::vector<storage_v1::Lun>> ListLuns() = 0;
+  virtual Result<storage_v1::Lun> ResizeLun(const std::string& lun, uint64_t size_bytes) = 0;
+  // Replaces the LUN's access list (empty: nobody may connect).
+  virtual Result<storage_v1::Lun> SetLunAccess(const std::string& lun,
+                                               const std::vector<std::string>& clients) = 0;
+};
+
+using DeviceClientPtr = std::shared_ptr<DeviceClient>;
+
+// A DeviceClient over the strata.storage.v1 gRPC API at `address` (HOST:PORT, insecure:
+// the management API is bound to loopback or a management network). Each call has a
+// deadline of `call_timeout`.
+DeviceClientPtr MakeGrpcDeviceClient(std::string name, std::string address,
+                                     std::chrono::milliseconds call_timeout);
+
+}  // namespace strata::csi

@@ -1,0 +1,105 @@
+#pragma once
+
+#include <map>
+#include <mutex>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "csi/v1/csi.grpc.pb.h"
+#include "strata/csi/device_client.h"
+#include "strata/csi/volume_util.h"
+
+namespace strata::csi {
+
+// Names of volumes with an operation in flight. A second operation on the same volume
+// is refused with ABORTED (the CSI spec's "operation pending for volume"), so the
+// device never sees two concurrent changes for one LUN from this driver.
+// Thread-safe.
+class InFlightSet {
+ public:
+  // Returns false when `key` is already held.
+  bool TryAcquire(const std::string& key);
+  void Release(const std::string& key);
+
+ private:
+  std::mutex mu_;
+  std::set<std::string> keys_;  // guarded by mu_
+};
+
+// csi.v1.Controller over a fixed set of strata-stored devices. Volumes are LUNs named
+// LunNameFor(CSI name); volume ids are "DEVICE/LUN". The driver keeps no state of its
+// own: the devices' LUN tables are the truth (a LUN's access list is its publish
+// state), so restarts and several replicas need no recovery. Thread-safe.
+class ControllerServer final : public ::csi::v1::Controller::Service {
+ public:
+  // `zones`: device name -> its zone (kZoneKey); devices without one are reachable
+  // from every node and their volumes carry no accessible_topology.
+  explicit ControllerServer(std::vector<DeviceClientPtr> devices,
+                            std::map<std::string, std::string> zones = {});
+
+  grpc::Status CreateVolume(grpc::ServerContext* context,
+                            const ::csi::v1::CreateVolumeRequest* request,
+                            ::csi::v1::CreateVolumeResponse* response) override;
+  grpc::Status DeleteVolume(grpc::ServerContext* context,
+                            const ::csi::v1::DeleteVolumeRequest* request,
+                            ::csi::v1::DeleteVolumeResponse* response) override;
+  grpc::Status ControllerPublishVolume(
+      grpc::ServerContext* context, const ::csi::v1::ControllerPublishVolumeRequest* request,
+      ::csi::v1::ControllerPublishVolumeResponse* response) override;
+  grpc::Status ControllerUnpublishVolume(
+      grpc::ServerContext* context, const ::csi::v1::ControllerUnpublishVolumeRequest* request,
+      ::csi::v1::ControllerUnpublishVolumeResponse* response) override;
+  grpc::Status ValidateVolumeCapabilities(
+      grpc::ServerContext* context, const ::csi::v1::ValidateVolumeCapabilitiesRequest* request,
+      ::csi::v1::ValidateVolumeCapabilitiesResponse* response) override;
+  grpc::Status ListVolumes(grpc::ServerContext* context,
+                           const ::csi::v1::ListVolumesRequest* request,
+                           ::csi::v1::ListVolumesResponse* response) override;
+  grpc::Status GetCapacity(grpc::ServerContext* context,
+                           const ::csi::v1::GetCapacityRequest* request,
+                           ::csi::v1::GetCapacityResponse* response) override;
+  grpc::Status ControllerGetCapabilities(
+      grpc::ServerContext* context, const ::csi::v1::ControllerGetCapabilitiesRequest* request,
+      ::csi::v1::ControllerGetCapabilitiesResponse* response) override;
+  grpc::Status ControllerExpandVolume(grpc::ServerContext* context,
+                                      const ::csi::v1::ControllerExpandVolumeRequest* request,
+                                      ::csi::v1::ControllerExpandVolumeResponse* response) override;
+  grpc::Status ControllerGetVolume(grpc::ServerContext* context,
+                                   const ::csi::v1::ControllerGetVolumeRequest* request,
+                                   ::csi::v1::ControllerGetVolumeResponse* response) override;
+
+ private:
+  // The Status-returning bodies; the overrides log and map them.
+  Status Create(const ::csi::v1::CreateVolumeRequest& req, ::csi::v1::CreateVolumeResponse* resp);
+  Status Delete(const ::csi::v1::DeleteVolumeRequest& req);
+  Status Publish(const ::csi::v1::ControllerPublishVolumeRequest& req,
+                 ::csi::v1::ControllerPublishVolumeResponse* resp);
+  Status Unpublish(const ::csi::v1::ControllerUnpublishVolumeRequest& req);
+  Status Validate(const ::csi::v1::ValidateVolumeCapabilitiesRequest& req,
+                  ::csi::v1::ValidateVolumeCapabilitiesResponse* resp);
+  Status List(const ::csi::v1::ListVolumesRequest& req, ::csi::v1::ListVolumesResponse* resp);
+  Status Capacity(const ::csi::v1::GetCapacityRequest& req, ::csi::v1::GetCapacityResponse* resp);
+  Status Expand(const ::csi::v1::ControllerExpandVolumeRequest& req,
+                ::csi::v1::ControllerExpandVolumeResponse* resp);
+  Status GetVolume(const ::csi::v1::ControllerGetVolumeRequest& req,
+                   ::csi::v1::ControllerGetVolumeResponse* resp);
+
+  // The zone of a device ("" when it has none).
+  std::string ZoneOf(const std::string& device) const;
+  // The device of a volume id; NOT_FOUND for a malformed id or an unknown device.
+  Result<DeviceClientPtr> DeviceOf(const VolumeId& id) const;
+
+  const std::vector<DeviceClientPtr> devices_;
+  std::map<std::string, DeviceClientPtr> by_name_;
+  const std::map<std::string, std::string> zones_;
+  InFlightSet in_flight_;
+};
+
+// Fills a CSI Volume from a LUN on `device`: id, capacity, the volume_context the node
+// needs (wwn, exportName, portals as a comma-separated list, device) and, when the
+// device has a zone, accessible_topology.
+void FillVolume(const std::string& device, const std::string& zone, const storage::v1::Lun& lun,
+                ::csi::v1::Volume* out);
+
+}  // namespace strata::csi

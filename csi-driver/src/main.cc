@@ -1,0 +1,197 @@
+// strata-csi: the Strata CSI driver (csi.v1). Thin main: parse flags, build the
+// device clients, serve Identity (+ Controller) on a unix socket until SIGINT/SIGTERM.
+#include <grpcpp/grpcpp.h>
+#include <signal.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <boost/program_options.hpp>
+#include <cerrno>
+#include <cstring>
+#include <iostream>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "controller_server.h"
+#include "identity_server.h"
+#include "node_server.h"
+#include "strata/common/logging.h"
+#include "strata/common/net_address.h"
+#include "strata/csi/device_client.h"
+
+namespace po = boost::program_options;
+using strata::Result;
+using strata::Status;
+
+namespace {
+
+constexpr int kExitFailure = 1;
+constexpr int kExitUsage = 2;
+constexpr std::chrono::milliseconds kDeviceCallTimeout{10000};
+
+struct DeviceFlag {
+  std::string name;
+  std::string address;
+};
+
+struct Flags {
+  std::string endpoint;
+  std::string socket_path;
+  std::string mode;
+  std::string node_id;
+  std::vector<DeviceFlag> devices;
+  std::map<std::string, std::string> zones;  // device name -> zone
+  std::string zone;                          // this node's zone
+  std::string log_level;
+  std::string log_format;
+};
+
+Result<Flags> ParseFlags(int argc, char** argv, bool* help) {
+  Flags f;
+  std::vector<std::string> devices, device_zones;
+  po::options_description desc(
+      "strata-csi: the Strata CSI driver (" + std::string(strata::csi::kDriverName) +
+      ")\n\nUsage: strata-csi --endpoint unix:///PATH --mode controller --device NAME=HOST:PORT..."
+      "\n\nOptions");
+  desc.add_options()("help,h", "show this help")("endpoint", po::value(&f.endpoint)->required(),
+                                                 "CSI endpoint, unix:///PATH")(
+      "mode", po::value(&f.mode)->default_value("controller"),
+      "controller|node|all (node: NodeGetInfo and NodeGetCapabilities only so far)")(
+      "node-id", po::value(&f.node_id),
+      "this node's id, NAME@IP: the IP its NBD connections come from, which "
+      "ControllerPublishVolume puts on the LUN's access list (node and all modes)")(
+      "device", po::value(&devices),
+      "a strata-stored device the controller manages: NAME=HOST:PORT (its --grpc address); "
+      "repeatable")("device-topology", po::value(&device_zones),
+                    "NAME=ZONE: the zone of a --device (topology key "
+                    "topology.block.csi.strata.io/zone); repeatable")(
+      "zone", po::value(&f.zone), "this node's zone (node and all modes)")(
+      "log-level", po::value(&f.log_level)->default_value("info"),
+      "trace|debug|info|warn|error|critical|off")(
+      "log-format", po::value(&f.log_format)->default_value("text"), "text|json");
+  po::variables_map vm;
+  try {
+    po::store(po::command_line_parser(argc, argv).options(desc).run(), vm);
+    if (vm.count("help")) {
+      std::cout << desc << "\n";
+      *help = true;
+      return f;
+    }
+    po::notify(vm);
+  } catch (const po::error& e) {
+    return strata::InvalidArgumentError(std::string(e.what()) + " (see --help)");
+  }
+  constexpr std::string_view kUnix = "unix://";
+  if (f.endpoint.rfind(kUnix, 0) != 0 || f.endpoint.size() <= kUnix.size() ||
+      f.endpoint[kUnix.size()] != '/') {
+    return strata::InvalidArgumentError("--endpoint: '" + f.endpoint +
+                                        "' is not unix:///ABSOLUTE/PATH");
+  }
+  f.socket_path = f.endpoint.substr(kUnix.size());
+  if (f.mode != "controller" && f.mode != "node" && f.mode != "all") {
+    return strata::InvalidArgumentError("--mode: '" + f.mode +
+                                        "' is not one of controller, node, all");
+  }
+  const bool controller = f.mode != "node";
+  if (f.mode != "controller") {
+    auto node = strata::csi::ParseNodeId(f.node_id);
+    if (!node.ok()) return node.status().WithContext("--node-id");
+  }
+  std::set<std::string> names;
+  for (const std::string& d : devices) {
+    auto eq = d.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      return strata::InvalidArgumentError("--device: '" + d + "' is not NAME=HOST:PORT");
+    }
+    DeviceFlag df{d.substr(0, eq), d.substr(eq + 1)};
+    if (df.name.find('/') != std::string::npos) {
+      return strata::InvalidArgumentError("--device: name '" + df.name + "' contains '/'");
+    }
+    STRATA_RETURN_IF_ERROR(strata::ParseHostPort(df.address, "--device " + df.name).status());
+    if (!names.insert(df.name).second) {
+      return strata::InvalidArgumentError("--device: '" + df.name + "' given twice");
+    }
+    f.devices.push_back(std::move(df));
+  }
+  for (const std::string& z : device_zones) {
+    auto eq = z.find('=');
+    if (eq == std::string::npos || eq == 0 || eq + 1 == z.size()) {
+      return strata::InvalidArgumentError("--device-topology: '" + z + "' is not NAME=ZONE");
+    }
+    if (!names.count(z.substr(0, eq))) {
+      return strata::InvalidArgumentError("--device-topology: '" + z.substr(0, eq) +
+                                          "' is not a --device");
+    }
+    f.zones[z.substr(0, eq)] = z.substr(eq + 1);
+  }
+  if (controller && f.devices.empty()) {
+    return strata::InvalidArgumentError("--device: at least one is required in controller mode");
+  }
+  return f;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  // Block the stop signals before any thread exists (so every thread inherits the
+  // mask); the main thread takes them with sigwait.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+
+  bool help = false;
+  auto flags = ParseFlags(argc, argv, &help);
+  if (help) return 0;
+  if (!flags.ok()) {
+    std::cerr << "strata-csi: " << flags.status().message() << "\n";
+    return kExitUsage;
+  }
+  if (Status s = strata::InitLogging(flags->log_level, flags->log_format); !s.ok()) {
+    std::cerr << "strata-csi: " << s.message() << "\n";
+    return kExitUsage;
+  }
+
+  std::vector<strata::csi::DeviceClientPtr> devices;
+  for (const auto& d : flags->devices) {
+    devices.push_back(strata::csi::MakeGrpcDeviceClient(d.name, d.address, kDeviceCallTimeout));
+  }
+  const bool serve_controller = flags->mode != "node";
+  const bool serve_node = flags->mode != "controller";
+  const bool topology =
+      (serve_controller && !flags->zones.empty()) || (serve_node && !flags->zone.empty());
+  strata::csi::IdentityServer identity(STRATA_VERSION, serve_controller, topology, devices);
+  strata::csi::ControllerServer controller(devices, flags->zones);
+  strata::csi::NodeServer node(flags->node_id, flags->zone);
+
+  // A socket left by a previous run would make the bind fail.
+  if (unlink(flags->socket_path.c_str()) != 0 && errno != ENOENT) {
+    spdlog::critical("--endpoint: cannot remove stale {}: {}", flags->socket_path,
+                     std::strerror(errno));
+    return kExitFailure;
+  }
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort("unix://" + flags->socket_path, grpc::InsecureServerCredentials());
+  builder.RegisterService(&identity);
+  if (serve_controller) builder.RegisterService(&controller);
+  if (serve_node) builder.RegisterService(&node);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  if (!server) {
+    spdlog::critical("--endpoint: cannot listen on {}", flags->endpoint);
+    return kExitFailure;
+  }
+  spdlog::info("strata-csi {} serving {} (mode {}, {} device(s))", STRATA_VERSION, flags->endpoint,
+               flags->mode, devices.size());
+
+  int sig = 0;
+  sigwait(&stop_signals, &sig);
+  spdlog::info("signal {}: stopping", sig);
+  // In-flight calls get a short grace period; the CO retries what was cut off.
+  server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
+  unlink(flags->socket_path.c_str());
+  return 0;
+}

@@ -1,0 +1,797 @@
+// CSI conformance of strata-csi's Identity and Controller services in the manner of
+// csi-sanity: real strata-stored devices on loopback behind `strata-csi --mode
+// controller` on a unix socket, driven by a csi.v1 gRPC client. Every check of the
+// access list goes to the device's own management API (GetLun), not to the driver.
+//
+// Usage: strata_csi_controller_sanity_test STRATA_STORED STRATA_CSI [gtest flags]
+#include <fcntl.h>
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "csi/v1/csi.grpc.pb.h"
+#include "strata/storage/v1/storage.grpc.pb.h"
+
+extern char** environ;
+
+namespace {
+
+namespace v1 = ::csi::v1;
+namespace sv1 = ::strata::storage::v1;
+namespace fs = std::filesystem;
+using Mode = v1::VolumeCapability::AccessMode;
+using grpc::StatusCode;
+
+std::string g_stored;
+std::string g_csi;
+
+// Temp dirs (daemon logs) are removed after a passing run unless STRATA_KEEP_TEST_DIRS is set.
+bool KeepDirs() { return std::getenv("STRATA_KEEP_TEST_DIRS") != nullptr; }
+
+// A child process with its output in `log`; killed (SIGKILL) if still running at the end.
+class Child {
+ public:
+  Child(const std::vector<std::string>& argv, const std::string& log) {
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 1, log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+    posix_spawn_file_actions_adddup2(&fa, 1, 2);
+    std::vector<char*> args;
+    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+    args.push_back(nullptr);
+    if (posix_spawn(&pid_, args[0], &fa, nullptr, args.data(), environ) != 0) pid_ = -1;
+    posix_spawn_file_actions_destroy(&fa);
+  }
+  ~Child() { Stop(SIGKILL); }
+  Child(const Child&) = delete;
+  Child& operator=(const Child&) = delete;
+
+  bool Running() {
+    if (pid_ <= 0) return false;
+    int status;
+    if (waitpid(pid_, &status, WNOHANG) == pid_) {
+      pid_ = -1;
+      exit_code_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+      return false;
+    }
+    return true;
+  }
+  // The exit code once Running() has returned false (128+N for signal N).
+  int exit_code() const { return exit_code_; }
+  void Stop(int sig) {
+    if (pid_ <= 0) return;
+    kill(pid_, sig);
+    int status;
+    waitpid(pid_, &status, 0);
+    pid_ = -1;
+  }
+
+ private:
+  pid_t pid_ = -1;
+  int exit_code_ = -1;
+};
+
+// Polls `done` every 10 ms for at most `seconds`: a bounded wait on a condition.
+template <typename F>
+bool WaitFor(F done, int seconds, Child* child) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
+  while (!done()) {
+    if (child && !child->Running()) return false;
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return true;
+}
+
+struct Stored {
+  std::unique_ptr<Child> proc;
+  std::string grpc;
+  std::unique_ptr<sv1::StorageDevice::Stub> stub;
+};
+
+// Starts strata-stored NAME with `tiers` (CLASS=SIZE; directories under `dir`) and
+// two NBD portals, and waits for its ready file.
+Stored StartStored(const fs::path& dir, const std::string& name,
+                   const std::vector<std::pair<std::string, std::string>>& tiers) {
+  Stored s;
+  const fs::path ready = dir / (name + ".ready");
+  std::vector<std::string> argv = {g_stored,      "--device",     name,          "--portal",
+                                   "127.0.0.1:0", "--portal",     "127.0.0.2:0", "--grpc",
+                                   "127.0.0.1:0", "--ready-file", ready.string()};
+  for (const auto& [cls, size] : tiers) {
+    argv.push_back("--tier");
+    argv.push_back(cls + "=" + (dir / (name + "-" + cls)).string() + ":" + size);
+  }
+  s.proc = std::make_unique<Child>(argv, (dir / (name + ".log")).string());
+  bool ok = WaitFor(
+      [&] {
+        std::error_code ec;
+        return fs::exists(ready, ec) && fs::file_size(ready, ec) > 0;
+      },
+      30, s.proc.get());
+  if (!ok) return s;
+  std::ifstream in(ready);
+  auto j = nlohmann::json::parse(in);
+  s.grpc = j.at("grpc").get<std::string>();
+  s.stub =
+      sv1::StorageDevice::NewStub(grpc::CreateChannel(s.grpc, grpc::InsecureChannelCredentials()));
+  return s;
+}
+
+struct Csi {
+  std::unique_ptr<Child> proc;
+  std::unique_ptr<v1::Identity::Stub> identity;
+  std::unique_ptr<v1::Controller::Stub> controller;
+  std::unique_ptr<v1::Node::Stub> node;
+};
+
+Csi StartCsi(const fs::path& dir, const std::string& name,
+             const std::vector<std::pair<std::string, std::string>>& devices,
+             const std::vector<std::string>& extra = {"--mode", "controller"}) {
+  Csi c;
+  const std::string endpoint = "unix://" + (dir / (name + ".sock")).string();
+  std::vector<std::string> argv = {g_csi, "--endpoint", endpoint, "--log-level", "debug"};
+  argv.insert(argv.end(), extra.begin(), extra.end());
+  for (const auto& [dev, addr] : devices) {
+    argv.push_back("--device");
+    argv.push_back(dev + "=" + addr);
+  }
+  c.proc = std::make_unique<Child>(argv, (dir / (name + ".log")).string());
+  // Connect only once the socket exists: an early failed connect puts the channel in
+  // reconnect backoff (seconds).
+  WaitFor([&] { return fs::exists(dir / (name + ".sock")); }, 30, c.proc.get());
+  auto channel = grpc::CreateChannel(endpoint, grpc::InsecureChannelCredentials());
+  c.identity = v1::Identity::NewStub(channel);
+  c.controller = v1::Controller::NewStub(channel);
+  c.node = v1::Node::NewStub(channel);
+  WaitFor(
+      [&] {
+        grpc::ClientContext ctx;
+        ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(200));
+        v1::GetPluginInfoResponse r;
+        return c.identity->GetPluginInfo(&ctx, v1::GetPluginInfoRequest(), &r).ok();
+      },
+      30, c.proc.get());
+  return c;
+}
+
+v1::VolumeCapability Block(Mode::Mode mode = Mode::SINGLE_NODE_WRITER) {
+  v1::VolumeCapability c;
+  c.mutable_block();
+  c.mutable_access_mode()->set_mode(mode);
+  return c;
+}
+
+v1::VolumeCapability Mount(Mode::Mode mode = Mode::SINGLE_NODE_WRITER) {
+  v1::VolumeCapability c;
+  c.mutable_mount()->set_fs_type("ext4");
+  c.mutable_access_mode()->set_mode(mode);
+  return c;
+}
+
+class ControllerSanityTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    char tmpl[] = "/tmp/strata-csi-sanity.XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    dir_ = new fs::path(tmpl);
+    // dev-a: ssd + sata; dev-b: a larger ssd only.
+    dev_a_ = new Stored(StartStored(*dir_, "dev-a", {{"ssd", "1GiB"}, {"sata", "1GiB"}}));
+    dev_b_ = new Stored(StartStored(*dir_, "dev-b", {{"ssd", "2GiB"}}));
+    ASSERT_FALSE(dev_a_->grpc.empty()) << "strata-stored dev-a did not start; see " << *dir_;
+    ASSERT_FALSE(dev_b_->grpc.empty()) << "strata-stored dev-b did not start; see " << *dir_;
+    csi_ = new Csi(StartCsi(*dir_, "csi", {{"dev-a", dev_a_->grpc}, {"dev-b", dev_b_->grpc}},
+                            {"--mode", "controller", "--device-topology", "dev-a=zone-a",
+                             "--device-topology", "dev-b=zone-b"}));
+    ASSERT_TRUE(csi_->proc->Running()) << "strata-csi did not start; see " << *dir_;
+  }
+  static void TearDownTestSuite() {
+    delete csi_;
+    delete dev_a_;
+    delete dev_b_;
+    if (dir_ && !KeepDirs() && !::testing::UnitTest::GetInstance()->Failed()) fs::remove_all(*dir_);
+    delete dir_;
+  }
+  void SetUp() override {
+    if (!csi_ || !csi_->proc->Running()) GTEST_SKIP() << "environment did not start";
+  }
+
+  template <typename Req, typename Resp, typename Method>
+  static grpc::Status Call(Method method, const Req& req, Resp* resp) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+    return (csi_->controller.get()->*method)(&ctx, req, resp);
+  }
+
+  static v1::CreateVolumeRequest CreateReq(const std::string& name, int64_t required = 0) {
+    v1::CreateVolumeRequest req;
+    req.set_name(name);
+    *req.add_volume_capabilities() = Block();
+    if (required) req.mutable_capacity_range()->set_required_bytes(required);
+    return req;
+  }
+
+  static v1::Volume MustCreate(const v1::CreateVolumeRequest& req) {
+    v1::CreateVolumeResponse resp;
+    grpc::Status s = Call(&v1::Controller::Stub::CreateVolume, req, &resp);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    return resp.volume();
+  }
+
+  static void MustDelete(const std::string& volume_id) {
+    v1::DeleteVolumeRequest req;
+    req.set_volume_id(volume_id);
+    v1::DeleteVolumeResponse resp;
+    grpc::Status s = Call(&v1::Controller::Stub::DeleteVolume, req, &resp);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+  }
+
+  // The LUN behind a volume id, from the device's own API.
+  static grpc::Status DeviceLun(const std::string& volume_id, sv1::Lun* lun) {
+    auto slash = volume_id.find('/');
+    Stored* dev = volume_id.substr(0, slash) == "dev-a" ? dev_a_ : dev_b_;
+    grpc::ClientContext ctx;
+    sv1::GetLunRequest req;
+    req.set_name(volume_id.substr(slash + 1));
+    return dev->stub->GetLun(&ctx, req, lun);
+  }
+
+  static std::set<std::string> Clients(const std::string& volume_id) {
+    sv1::Lun lun;
+    EXPECT_TRUE(DeviceLun(volume_id, &lun).ok());
+    return {lun.access().allowed_clients().begin(), lun.access().allowed_clients().end()};
+  }
+
+  static fs::path* dir_;
+  static Stored* dev_a_;
+  static Stored* dev_b_;
+  static Csi* csi_;
+};
+
+fs::path* ControllerSanityTest::dir_ = nullptr;
+Stored* ControllerSanityTest::dev_a_ = nullptr;
+Stored* ControllerSanityTest::dev_b_ = nullptr;
+Csi* ControllerSanityTest::csi_ = nullptr;
+
+using Stub = v1::Controller::Stub;
+
+TEST_F(ControllerSanityTest, IdentityInfoCapabilitiesProbe) {
+  grpc::ClientContext c1, c2, c3;
+  v1::GetPluginInfoResponse info;
+  ASSERT_TRUE(csi_->identity->GetPluginInfo(&c1, {}, &info).ok());
+  EXPECT_EQ(info.name(), "block.csi.strata.io");
+  EXPECT_FALSE(info.vendor_version().empty());
+  v1::GetPluginCapabilitiesResponse caps;
+  ASSERT_TRUE(csi_->identity->GetPluginCapabilities(&c2, {}, &caps).ok());
+  bool controller = false, topology = false;
+  for (const auto& c : caps.capabilities()) {
+    controller |= c.service().type() == v1::PluginCapability::Service::CONTROLLER_SERVICE;
+    topology |=
+        c.service().type() == v1::PluginCapability::Service::VOLUME_ACCESSIBILITY_CONSTRAINTS;
+  }
+  EXPECT_TRUE(controller);
+  EXPECT_TRUE(topology) << "zones are configured";
+  v1::ProbeResponse probe;
+  ASSERT_TRUE(csi_->identity->Probe(&c3, {}, &probe).ok());
+  EXPECT_TRUE(probe.ready().value());
+}
+
+TEST_F(ControllerSanityTest, ControllerCapabilities) {
+  v1::ControllerGetCapabilitiesResponse resp;
+  ASSERT_TRUE(
+      Call(&Stub::ControllerGetCapabilities, v1::ControllerGetCapabilitiesRequest(), &resp).ok());
+  std::set<int> got;
+  for (const auto& c : resp.capabilities()) got.insert(c.rpc().type());
+  using Rpc = v1::ControllerServiceCapability::RPC;
+  for (int want : {Rpc::CREATE_DELETE_VOLUME, Rpc::PUBLISH_UNPUBLISH_VOLUME, Rpc::LIST_VOLUMES,
+                   Rpc::GET_CAPACITY, Rpc::EXPAND_VOLUME, Rpc::GET_VOLUME, Rpc::VOLUME_CONDITION,
+                   Rpc::SINGLE_NODE_MULTI_WRITER}) {
+    EXPECT_TRUE(got.count(want)) << want;
+  }
+}
+
+TEST_F(ControllerSanityTest, CreateVolumeRejectsBadRequests) {
+  v1::CreateVolumeResponse resp;
+  auto req = CreateReq("");
+  grpc::Status s = Call(&Stub::CreateVolume, req, &resp);
+  EXPECT_EQ(s.error_code(), StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(s.error_message().find("name"), std::string::npos) << s.error_message();
+
+  req = CreateReq("no-caps");
+  req.clear_volume_capabilities();
+  s = Call(&Stub::CreateVolume, req, &resp);
+  EXPECT_EQ(s.error_code(), StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(s.error_message().find("volume_capabilities"), std::string::npos);
+
+  req = CreateReq("bad-range", 1 << 20);
+  req.mutable_capacity_range()->set_limit_bytes(4096);
+  EXPECT_EQ(Call(&Stub::CreateVolume, req, &resp).error_code(), StatusCode::INVALID_ARGUMENT);
+
+  for (auto mode : {Mode::MULTI_NODE_MULTI_WRITER, Mode::MULTI_NODE_SINGLE_WRITER}) {
+    req = CreateReq("mount-multi");
+    *req.mutable_volume_capabilities(0) = Mount(mode);
+    EXPECT_EQ(Call(&Stub::CreateVolume, req, &resp).error_code(), StatusCode::INVALID_ARGUMENT);
+  }
+
+  req = CreateReq("bad-tier");
+  (*req.mutable_parameters())["tier"] = "nvme";
+  s = Call(&Stub::CreateVolume, req, &resp);
+  EXPECT_EQ(s.error_code(), StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(s.error_message().find("parameters.tier"), std::string::npos);
+
+  req = CreateReq("bad-dedup");
+  (*req.mutable_parameters())["dedup"] = "maybe";
+  EXPECT_EQ(Call(&Stub::CreateVolume, req, &resp).error_code(), StatusCode::INVALID_ARGUMENT);
+
+  req = CreateReq("too-big", int64_t{64} << 30);
+  EXPECT_EQ(Call(&Stub::CreateVolume, req, &resp).error_code(), StatusCode::RESOURCE_EXHAUSTED);
+  req = CreateReq("no-sas");
+  (*req.mutable_parameters())["tier"] = "sas";
+  EXPECT_EQ(Call(&Stub::CreateVolume, req, &resp).error_code(), StatusCode::RESOURCE_EXHAUSTED);
+}
+
+TEST_F(ControllerSanityTest, CreateIsIdempotentUnpublishedAndDeleteIsIdempotent) {
+  auto req = CreateReq("sanity-idem", 5000);
+  v1::Volume a = MustCreate(req);
+  v1::Volume b = MustCreate(req);
+  EXPECT_EQ(a.volume_id(), b.volume_id());
+  EXPECT_EQ(a.capacity_bytes(), 8192);  // rounded up to 4 KiB
+  EXPECT_FALSE(a.volume_context().at("wwn").empty());
+  EXPECT_NE(a.volume_context().at("portals").find(','), std::string::npos);  // two portals
+  // The larger ssd (dev-b) has the most free space.
+  EXPECT_EQ(a.volume_id().rfind("dev-b/csi-", 0), 0u) << a.volume_id();
+
+  sv1::Lun lun;
+  ASSERT_TRUE(DeviceLun(a.volume_id(), &lun).ok());
+  EXPECT_EQ(lun.access().allowed_clients_size(), 0) << "nobody until published";
+  EXPECT_EQ(lun.size_bytes(), 8192u);
+
+  v1::CreateVolumeResponse resp;
+  auto bigger = CreateReq("sanity-idem", 1 << 20);
+  EXPECT_EQ(Call(&Stub::CreateVolume, bigger, &resp).error_code(), StatusCode::ALREADY_EXISTS);
+
+  MustDelete(a.volume_id());
+  EXPECT_EQ(DeviceLun(a.volume_id(), &lun).error_code(), StatusCode::NOT_FOUND);
+  MustDelete(a.volume_id());  // again: success
+  MustDelete("dev-a/csi-neverexisted");
+  MustDelete("not-a-volume-id");
+
+  v1::DeleteVolumeRequest empty;
+  v1::DeleteVolumeResponse dresp;
+  EXPECT_EQ(Call(&Stub::DeleteVolume, empty, &dresp).error_code(), StatusCode::INVALID_ARGUMENT);
+}
+
+TEST_F(ControllerSanityTest, ParametersChooseTierDeviceDedupOwner) {
+  auto req = CreateReq("sanity-sata", 1 << 20);
+  (*req.mutable_parameters())["tier"] = "sata";
+  (*req.mutable_parameters())["dedup"] = "true";
+  (*req.mutable_parameters())["owner"] = "team-a";
+  v1::Volume v = MustCreate(req);
+  EXPECT_EQ(v.volume_id().rfind("dev-a/", 0), 0u) << "only dev-a has sata";
+  sv1::Lun lun;
+  ASSERT_TRUE(DeviceLun(v.volume_id(), &lun).ok());
+  EXPECT_EQ(lun.tier(), sv1::TIER_CLASS_SATA);
+  EXPECT_TRUE(lun.dedup());
+  EXPECT_EQ(lun.owner(), "team-a");
+  // Same name, other dedup: a conflict.
+  (*req.mutable_parameters())["dedup"] = "false";
+  v1::CreateVolumeResponse resp;
+  EXPECT_EQ(Call(&Stub::CreateVolume, req, &resp).error_code(), StatusCode::ALREADY_EXISTS);
+  MustDelete(v.volume_id());
+
+  auto on_a = CreateReq("sanity-on-a", 1 << 20);
+  (*on_a.mutable_parameters())["device"] = "dev-a";
+  v = MustCreate(on_a);
+  EXPECT_EQ(v.volume_id().rfind("dev-a/", 0), 0u);
+  MustDelete(v.volume_id());
+  (*on_a.mutable_parameters())["device"] = "dev-z";
+  EXPECT_EQ(Call(&Stub::CreateVolume, on_a, &resp).error_code(), StatusCode::INVALID_ARGUMENT);
+}
+
+TEST_F(ControllerSanityTest, PublishUnpublishChangeTheDeviceAccessList) {
+  v1::Volume v = MustCreate(CreateReq("sanity-publish", 1 << 20));
+  v1::ControllerPublishVolumeRequest pub;
+  v1::ControllerPublishVolumeResponse presp;
+  // Bad requests.
+  EXPECT_EQ(Call(&Stub::ControllerPublishVolume, pub, &presp).error_code(),
+            StatusCode::INVALID_ARGUMENT);
+  pub.set_volume_id(v.volume_id());
+  EXPECT_EQ(Call(&Stub::ControllerPublishVolume, pub, &presp).error_code(),
+            StatusCode::INVALID_ARGUMENT);  // no node_id
+  pub.set_node_id("node-1@127.0.0.1");
+  EXPECT_EQ(Call(&Stub::ControllerPublishVolume, pub, &presp).error_code(),
+            StatusCode::INVALID_ARGUMENT);  // no capability
+  *pub.mutable_volume_capability() = Block(Mode::SINGLE_NODE_WRITER);
+  pub.set_volume_id("dev-a/csi-missing");
+  EXPECT_EQ(Call(&Stub::ControllerPublishVolume, pub, &presp).error_code(), StatusCode::NOT_FOUND);
+  pub.set_volume_id(v.volume_id());
+
+  // Publish, twice (idempotent): the node's IP and nobody else.
+  ASSERT_TRUE(Call(&Stub::ControllerPublishVolume, pub, &presp).ok());
+  ASSERT_TRUE(Call(&Stub::ControllerPublishVolume, pub, &presp).ok());
+  EXPECT_EQ(Clients(v.volume_id()), std::set<std::string>{"127.0.0.1"});
+  EXPECT_EQ(presp.publish_context().at("wwn"), v.volume_context().at("wwn"));
+  EXPECT_EQ(presp.publish_context().at("portals"), v.volume_context().at("portals"));
+  EXPECT_FALSE(presp.publish_context().at("exportName").empty());
+
+  // A single-node volume cannot go to a second node; a multi-node block one can.
+  auto pub2 = pub;
+  pub2.set_node_id("node-2@127.0.0.2");
+  EXPECT_EQ(Call(&Stub::ControllerPublishVolume, pub2, &presp).error_code(),
+            StatusCode::FAILED_PRECONDITION);
+  *pub2.mutable_volume_capability() = Block(Mode::MULTI_NODE_MULTI_WRITER);
+  ASSERT_TRUE(Call(&Stub::ControllerPublishVolume, pub2, &presp).ok());
+  EXPECT_EQ(Clients(v.volume_id()), (std::set<std::string>{"127.0.0.1", "127.0.0.2"}));
+
+  // Deleting a published volume is refused.
+  v1::DeleteVolumeRequest del;
+  del.set_volume_id(v.volume_id());
+  v1::DeleteVolumeResponse dresp;
+  EXPECT_EQ(Call(&Stub::DeleteVolume, del, &dresp).error_code(), StatusCode::FAILED_PRECONDITION);
+
+  // Unpublish node-1: it is off the list, node-2 stays; again: still OK.
+  v1::ControllerUnpublishVolumeRequest unpub;
+  v1::ControllerUnpublishVolumeResponse uresp;
+  EXPECT_EQ(Call(&Stub::ControllerUnpublishVolume, unpub, &uresp).error_code(),
+            StatusCode::INVALID_ARGUMENT);
+  unpub.set_volume_id(v.volume_id());
+  unpub.set_node_id("node-1@127.0.0.1");
+  ASSERT_TRUE(Call(&Stub::ControllerUnpublishVolume, unpub, &uresp).ok());
+  ASSERT_TRUE(Call(&Stub::ControllerUnpublishVolume, unpub, &uresp).ok());
+  EXPECT_EQ(Clients(v.volume_id()), std::set<std::string>{"127.0.0.2"});
+  unpub.set_node_id("node-2@127.0.0.2");
+  ASSERT_TRUE(Call(&Stub::ControllerUnpublishVolume, unpub, &uresp).ok());
+  EXPECT_TRUE(Clients(v.volume_id()).empty());
+  // Unknown volume: already unpublished.
+  unpub.set_volume_id("dev-b/csi-missing");
+  EXPECT_TRUE(Call(&Stub::ControllerUnpublishVolume, unpub, &uresp).ok());
+  MustDelete(v.volume_id());
+}
+
+TEST_F(ControllerSanityTest, ValidateVolumeCapabilities) {
+  v1::Volume v = MustCreate(CreateReq("sanity-validate", 1 << 20));
+  v1::ValidateVolumeCapabilitiesRequest req;
+  v1::ValidateVolumeCapabilitiesResponse resp;
+  req.set_volume_id(v.volume_id());
+  EXPECT_EQ(Call(&Stub::ValidateVolumeCapabilities, req, &resp).error_code(),
+            StatusCode::INVALID_ARGUMENT);  // no capabilities
+  *req.add_volume_capabilities() = Block(Mode::MULTI_NODE_MULTI_WRITER);
+  *req.add_volume_capabilities() = Mount(Mode::SINGLE_NODE_WRITER);
+  ASSERT_TRUE(Call(&Stub::ValidateVolumeCapabilities, req, &resp).ok());
+  EXPECT_TRUE(resp.has_confirmed());
+  EXPECT_EQ(resp.confirmed().volume_capabilities_size(), 2);
+
+  *req.add_volume_capabilities() = Mount(Mode::MULTI_NODE_MULTI_WRITER);
+  resp.Clear();
+  ASSERT_TRUE(Call(&Stub::ValidateVolumeCapabilities, req, &resp).ok());
+  EXPECT_FALSE(resp.has_confirmed());
+  EXPECT_FALSE(resp.message().empty());
+
+  req.set_volume_id("dev-a/csi-missing");
+  EXPECT_EQ(Call(&Stub::ValidateVolumeCapabilities, req, &resp).error_code(),
+            StatusCode::NOT_FOUND);
+  MustDelete(v.volume_id());
+}
+
+TEST_F(ControllerSanityTest, ListVolumesPages) {
+  std::set<std::string> created;
+  for (int i = 0; i < 5; ++i) {
+    created.insert(MustCreate(CreateReq("sanity-list-" + std::to_string(i), 1 << 20)).volume_id());
+  }
+  std::set<std::string> seen;
+  std::string token;
+  int pages = 0;
+  do {
+    v1::ListVolumesRequest req;
+    req.set_max_entries(2);
+    req.set_starting_token(token);
+    v1::ListVolumesResponse resp;
+    ASSERT_TRUE(Call(&Stub::ListVolumes, req, &resp).ok());
+    EXPECT_LE(resp.entries_size(), 2);
+    for (const auto& e : resp.entries()) {
+      EXPECT_TRUE(seen.insert(e.volume().volume_id()).second) << "listed twice";
+    }
+    token = resp.next_token();
+    ASSERT_LT(++pages, 100);
+  } while (!token.empty());
+  for (const auto& id : created) EXPECT_TRUE(seen.count(id)) << id;
+  EXPECT_GE(pages, 3);
+
+  v1::ListVolumesRequest bad;
+  bad.set_starting_token("invalid-token");
+  v1::ListVolumesResponse resp;
+  EXPECT_EQ(Call(&Stub::ListVolumes, bad, &resp).error_code(), StatusCode::ABORTED);
+  bad.set_starting_token("");
+  bad.set_max_entries(-1);
+  EXPECT_EQ(Call(&Stub::ListVolumes, bad, &resp).error_code(), StatusCode::INVALID_ARGUMENT);
+  for (const auto& id : created) MustDelete(id);
+}
+
+TEST_F(ControllerSanityTest, GetCapacityPerTier) {
+  auto capacity = [](const std::string& tier) {
+    v1::GetCapacityRequest req;
+    if (!tier.empty()) (*req.mutable_parameters())["tier"] = tier;
+    *req.add_volume_capabilities() = Block();
+    v1::GetCapacityResponse resp;
+    grpc::Status s = Call(&Stub::GetCapacity, req, &resp);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    return resp.available_capacity();
+  };
+  EXPECT_GT(capacity("ssd"), int64_t{2} << 30);  // 1 GiB + 2 GiB, minus little
+  EXPECT_LE(capacity("ssd"), int64_t{3} << 30);
+  EXPECT_GT(capacity("sata"), 0);
+  EXPECT_LE(capacity("sata"), int64_t{1} << 30);
+  EXPECT_EQ(capacity("sas"), 0);
+  v1::GetCapacityRequest bad;
+  (*bad.mutable_parameters())["tier"] = "floppy";
+  v1::GetCapacityResponse resp;
+  EXPECT_EQ(Call(&Stub::GetCapacity, bad, &resp).error_code(), StatusCode::INVALID_ARGUMENT);
+}
+
+TEST_F(ControllerSanityTest, ExpandVolume) {
+  v1::Volume v = MustCreate(CreateReq("sanity-expand", 1 << 20));
+  v1::ControllerExpandVolumeRequest req;
+  v1::ControllerExpandVolumeResponse resp;
+  req.set_volume_id(v.volume_id());
+  EXPECT_EQ(Call(&Stub::ControllerExpandVolume, req, &resp).error_code(),
+            StatusCode::INVALID_ARGUMENT);  // no capacity_range
+  req.mutable_capacity_range()->set_required_bytes(2 << 20);
+  *req.mutable_volume_capability() = Block();
+  ASSERT_TRUE(Call(&Stub::ControllerExpandVolume, req, &resp).ok());
+  ASSERT_TRUE(Call(&Stub::ControllerExpandVolume, req, &resp).ok());  // idempotent
+  EXPECT_EQ(resp.capacity_bytes(), 2 << 20);
+  EXPECT_FALSE(resp.node_expansion_required());
+  sv1::Lun lun;
+  ASSERT_TRUE(DeviceLun(v.volume_id(), &lun).ok());
+  EXPECT_EQ(lun.size_bytes(), 2u << 20);
+  req.set_volume_id("dev-b/csi-missing");
+  EXPECT_EQ(Call(&Stub::ControllerExpandVolume, req, &resp).error_code(), StatusCode::NOT_FOUND);
+  MustDelete(v.volume_id());
+}
+
+// Fields marked csi_secret never reach the driver's log, even at debug level.
+TEST_F(ControllerSanityTest, SecretsAreNotLogged) {
+  auto req = CreateReq("sanity-secrets", 1 << 20);
+  (*req.mutable_secrets())["password"] = "hunter2-sanity";
+  v1::Volume v = MustCreate(req);
+  v1::ControllerPublishVolumeRequest pub;
+  pub.set_volume_id(v.volume_id());
+  pub.set_node_id("node-1@127.0.0.1");
+  *pub.mutable_volume_capability() = Block();
+  (*pub.mutable_secrets())["token"] = "s3cr3t-sanity";
+  v1::ControllerPublishVolumeResponse presp;
+  ASSERT_TRUE(Call(&Stub::ControllerPublishVolume, pub, &presp).ok());
+  v1::ControllerUnpublishVolumeRequest unpub;
+  unpub.set_volume_id(v.volume_id());
+  unpub.set_node_id(pub.node_id());
+  v1::ControllerUnpublishVolumeResponse uresp;
+  ASSERT_TRUE(Call(&Stub::ControllerUnpublishVolume, unpub, &uresp).ok());
+  MustDelete(v.volume_id());
+
+  std::ifstream log(*dir_ / "csi.log");
+  std::stringstream text;
+  text << log.rdbuf();
+  EXPECT_NE(text.str().find("sanity-secrets"), std::string::npos) << "requests are logged";
+  EXPECT_EQ(text.str().find("hunter2-sanity"), std::string::npos);
+  EXPECT_EQ(text.str().find("s3cr3t-sanity"), std::string::npos);
+}
+
+v1::Topology Zone(const std::string& zone) {
+  v1::Topology t;
+  (*t.mutable_segments())["topology.block.csi.strata.io/zone"] = zone;
+  return t;
+}
+
+TEST_F(ControllerSanityTest, TopologyPlacesAndReports) {
+  auto req = CreateReq("sanity-zone-a", 1 << 20);
+  *req.mutable_accessibility_requirements()->add_requisite() = Zone("zone-a");
+  v1::Volume v = MustCreate(req);
+  EXPECT_EQ(v.volume_id().rfind("dev-a/", 0), 0u) << "zone-a is dev-a, though dev-b has more free";
+  ASSERT_EQ(v.accessible_topology_size(), 1);
+  EXPECT_EQ(v.accessible_topology(0).segments().at("topology.block.csi.strata.io/zone"), "zone-a");
+  req.clear_accessibility_requirements();
+  *req.mutable_accessibility_requirements()->add_requisite() = Zone("zone-b");
+  v1::CreateVolumeResponse resp;
+  EXPECT_EQ(Call(&Stub::CreateVolume, req, &resp).error_code(), StatusCode::ALREADY_EXISTS);
+  MustDelete(v.volume_id());
+
+  auto nowhere = CreateReq("sanity-zone-c", 1 << 20);
+  *nowhere.mutable_accessibility_requirements()->add_requisite() = Zone("zone-c");
+  EXPECT_EQ(Call(&Stub::CreateVolume, nowhere, &resp).error_code(), StatusCode::RESOURCE_EXHAUSTED);
+
+  v1::GetCapacityRequest cap;
+  (*cap.mutable_parameters())["tier"] = "ssd";
+  *cap.mutable_accessible_topology() = Zone("zone-b");
+  v1::GetCapacityResponse cresp;
+  ASSERT_TRUE(Call(&Stub::GetCapacity, cap, &cresp).ok());
+  EXPECT_GT(cresp.available_capacity(), int64_t{1} << 30);  // dev-b's 2 GiB ssd only
+  EXPECT_LE(cresp.available_capacity(), int64_t{2} << 30);
+}
+
+TEST_F(ControllerSanityTest, GetVolume) {
+  v1::Volume v = MustCreate(CreateReq("sanity-get", 1 << 20));
+  v1::ControllerGetVolumeRequest req;
+  v1::ControllerGetVolumeResponse resp;
+  req.set_volume_id(v.volume_id());
+  ASSERT_TRUE(Call(&Stub::ControllerGetVolume, req, &resp).ok());
+  EXPECT_EQ(resp.volume().volume_id(), v.volume_id());
+  EXPECT_EQ(resp.volume().capacity_bytes(), 1 << 20);
+  EXPECT_FALSE(resp.status().volume_condition().abnormal());
+  MustDelete(v.volume_id());
+  EXPECT_EQ(Call(&Stub::ControllerGetVolume, req, &resp).error_code(), StatusCode::NOT_FOUND);
+}
+
+// A driver whose only device goes away: Probe not ready, volumes abnormal.
+TEST(ControllerSanityDeviceLossTest, ProbeAndVolumeConditionFollowTheDevice) {
+  char tmpl[] = "/tmp/strata-csi-loss.XXXXXX";
+  ASSERT_NE(mkdtemp(tmpl), nullptr);
+  const fs::path dir(tmpl);
+  Stored dev = StartStored(dir, "dev-c", {{"ssd", "1GiB"}});
+  ASSERT_FALSE(dev.grpc.empty());
+  Csi csi = StartCsi(dir, "csi-c", {{"dev-c", dev.grpc}});
+  ASSERT_TRUE(csi.proc->Running());
+
+  v1::CreateVolumeRequest create;
+  create.set_name("loss");
+  *create.add_volume_capabilities() = Block();
+  v1::CreateVolumeResponse created;
+  {
+    grpc::ClientContext ctx;
+    ASSERT_TRUE(csi.controller->CreateVolume(&ctx, create, &created).ok());
+  }
+  dev.proc->Stop(SIGKILL);
+  {
+    grpc::ClientContext ctx;
+    v1::ProbeResponse probe;
+    ASSERT_TRUE(csi.identity->Probe(&ctx, {}, &probe).ok());
+    EXPECT_FALSE(probe.ready().value());
+  }
+  {
+    grpc::ClientContext ctx;
+    v1::ControllerGetVolumeRequest req;
+    req.set_volume_id(created.volume().volume_id());
+    v1::ControllerGetVolumeResponse resp;
+    grpc::Status s = csi.controller->ControllerGetVolume(&ctx, req, &resp);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+    EXPECT_TRUE(resp.status().volume_condition().abnormal());
+    EXPECT_FALSE(resp.status().volume_condition().message().empty());
+  }
+  csi.proc->Stop(SIGTERM);
+  if (!KeepDirs() && !::testing::Test::HasFailure()) fs::remove_all(dir);
+}
+
+// --mode node: Identity and the Node service's info calls; no Controller service.
+TEST(CsiNodeModeTest, NodeGetInfoAndNoControllerService) {
+  char tmpl[] = "/tmp/strata-csi-node.XXXXXX";
+  ASSERT_NE(mkdtemp(tmpl), nullptr);
+  const fs::path dir(tmpl);
+  Csi csi = StartCsi(dir, "csi-n", {},
+                     {"--mode", "node", "--node-id", "worker-1@127.0.0.9", "--zone", "zone-a"});
+  ASSERT_TRUE(csi.proc->Running());
+  {
+    grpc::ClientContext ctx;
+    v1::NodeGetInfoResponse info;
+    ASSERT_TRUE(csi.node->NodeGetInfo(&ctx, {}, &info).ok());
+    EXPECT_EQ(info.node_id(), "worker-1@127.0.0.9");
+    EXPECT_EQ(info.accessible_topology().segments().at("topology.block.csi.strata.io/zone"),
+              "zone-a");
+  }
+  {
+    grpc::ClientContext ctx;
+    v1::NodeGetCapabilitiesResponse caps;
+    EXPECT_TRUE(csi.node->NodeGetCapabilities(&ctx, {}, &caps).ok());
+  }
+  {
+    grpc::ClientContext ctx;
+    v1::GetPluginCapabilitiesResponse caps;
+    ASSERT_TRUE(csi.identity->GetPluginCapabilities(&ctx, {}, &caps).ok());
+    for (const auto& c : caps.capabilities()) {
+      EXPECT_NE(c.service().type(), v1::PluginCapability::Service::CONTROLLER_SERVICE);
+    }
+  }
+  {
+    grpc::ClientContext ctx;
+    v1::ProbeResponse probe;
+    ASSERT_TRUE(csi.identity->Probe(&ctx, {}, &probe).ok());
+    EXPECT_TRUE(probe.ready().value());
+  }
+  {
+    grpc::ClientContext ctx;
+    v1::ControllerGetCapabilitiesResponse caps;
+    EXPECT_EQ(csi.controller->ControllerGetCapabilities(&ctx, {}, &caps).error_code(),
+              StatusCode::UNIMPLEMENTED);
+  }
+  csi.proc->Stop(SIGTERM);
+  if (!KeepDirs() && !::testing::Test::HasFailure()) fs::remove_all(dir);
+}
+
+// --mode all: both services in one process. Its only device never answers: not ready.
+TEST(CsiNodeModeTest, AllModeServesBothAndIsNotReadyWithoutADevice) {
+  char tmpl[] = "/tmp/strata-csi-all.XXXXXX";
+  ASSERT_NE(mkdtemp(tmpl), nullptr);
+  const fs::path dir(tmpl);
+  Csi csi = StartCsi(dir, "csi-all", {{"dev-x", "127.0.0.1:1"}},
+                     {"--mode", "all", "--node-id", "worker-2@127.0.0.10"});
+  ASSERT_TRUE(csi.proc->Running());
+  {
+    grpc::ClientContext ctx;
+    v1::NodeGetInfoResponse info;
+    ASSERT_TRUE(csi.node->NodeGetInfo(&ctx, {}, &info).ok());
+    EXPECT_EQ(info.node_id(), "worker-2@127.0.0.10");
+  }
+  {
+    grpc::ClientContext ctx;
+    v1::ControllerGetCapabilitiesResponse caps;
+    EXPECT_TRUE(csi.controller->ControllerGetCapabilities(&ctx, {}, &caps).ok());
+    EXPECT_GT(caps.capabilities_size(), 0);
+  }
+  {
+    grpc::ClientContext ctx;
+    v1::ProbeResponse probe;
+    ASSERT_TRUE(csi.identity->Probe(&ctx, {}, &probe).ok());
+    EXPECT_FALSE(probe.ready().value());
+  }
+  csi.proc->Stop(SIGTERM);
+  if (!KeepDirs() && !::testing::Test::HasFailure()) fs::remove_all(dir);
+}
+
+// Bad flags: exit code 2 and a message naming the flag.
+TEST(CsiFlagsTest, BadFlagsExitWithUsage) {
+  char tmpl[] = "/tmp/strata-csi-flags.XXXXXX";
+  ASSERT_NE(mkdtemp(tmpl), nullptr);
+  const fs::path dir(tmpl);
+  const std::string sock = "unix://" + (dir / "x.sock").string();
+  const std::vector<std::vector<std::string>> bad = {
+      {"--endpoint", "tcp://127.0.0.1:1", "--device", "d=127.0.0.1:1"},
+      {"--endpoint", sock},                                 // controller without devices
+      {"--endpoint", sock, "--device", "d"},                // not NAME=HOST:PORT
+      {"--endpoint", sock, "--device", "a/b=127.0.0.1:1"},  // '/' in a device name
+      {"--endpoint", sock, "--mode", "node"},               // no --node-id
+      {"--endpoint", sock, "--mode", "node", "--node-id", "worker-1"},  // no IP
+      {"--endpoint", sock, "--mode", "bogus", "--device", "d=127.0.0.1:1"},
+      {"--endpoint", sock, "--device", "d=127.0.0.1:1", "--device-topology", "e=zone-a"},
+  };
+  for (const auto& args : bad) {
+    std::vector<std::string> argv = {g_csi};
+    argv.insert(argv.end(), args.begin(), args.end());
+    Child child(argv, (dir / "flags.log").string());
+    ASSERT_TRUE(WaitFor([&] { return !child.Running(); }, 10, nullptr)) << args[1];
+    EXPECT_EQ(child.exit_code(), 2) << args.back();
+  }
+  std::ifstream log(dir / "flags.log");
+  std::stringstream text;
+  text << log.rdbuf();
+  EXPECT_NE(text.str().find("--node-id"), std::string::npos) << text.str();
+  EXPECT_NE(text.str().find("--endpoint"), std::string::npos) << text.str();
+  if (!KeepDirs() && !::testing::Test::HasFailure()) fs::remove_all(dir);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  ::testing::InitGoogleTest(&argc, argv);
+  if (argc != 3) {
+    std::fprintf(stderr, "usage: %s STRATA_STORED STRATA_CSI [gtest flags]\n", argv[0]);
+    return 2;
+  }
+  g_stored = argv[1];
+  g_csi = argv[2];
+  return RUN_ALL_TESTS();
+}
