@@ -13,7 +13,7 @@ build_pkgs=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev libssl-dev
   libcpprest-dev libboost-program-options-dev libspdlog-dev
   libnl-3-dev libnl-route-3-dev prometheus-cpp-dev nlohmann-json3-dev libxxhash-dev
-  libgtest-dev libgmock-dev
+  libgtest-dev libgmock-dev libyaml-dev
 )
 # Real peers the tests talk to, the control-plane build, and the VM tier.
 test_pkgs=(

@@ -722,6 +722,64 @@ TEST(CsiNodeModeTest, NodeGetInfoAndNoControllerService) {
   if (!KeepDirs() && !::testing::Test::HasFailure()) fs::remove_all(dir);
 }
 
+// --mode node on a kernel without nbd (this CI host): NodeStageVolume of a block volume
+// answers FAILED_PRECONDITION naming the missing module, and leaves nothing behind;
+// NodeGetCapabilities offers STAGE_UNSTAGE_VOLUME; unstaging what was never staged is OK.
+TEST(CsiNodeModeTest, StageWithoutKernelModulesIsFailedPrecondition) {
+  if (fs::exists("/sys/module/nbd") && fs::exists("/sys/module/dm_multipath") &&
+      fs::exists("/sys/module/dm_round_robin")) {
+    GTEST_SKIP() << "this kernel has nbd and dm-multipath (the VM tier tests staging)";
+  }
+  char tmpl[] = "/tmp/strata-csi-stage.XXXXXX";
+  ASSERT_NE(mkdtemp(tmpl), nullptr);
+  const fs::path dir(tmpl);
+  fs::create_directories(dir / "staging");
+  Csi csi = StartCsi(dir, "csi-s", {}, {"--mode", "node", "--node-id", "worker-3@127.0.0.11"});
+  ASSERT_TRUE(csi.proc->Running());
+  {
+    grpc::ClientContext ctx;
+    v1::NodeGetCapabilitiesResponse caps;
+    ASSERT_TRUE(csi.node->NodeGetCapabilities(&ctx, {}, &caps).ok());
+    bool stage = false;
+    for (const auto& c : caps.capabilities()) {
+      stage |= c.rpc().type() == v1::NodeServiceCapability::RPC::STAGE_UNSTAGE_VOLUME;
+    }
+    EXPECT_TRUE(stage);
+  }
+  {
+    grpc::ClientContext ctx;
+    v1::NodeStageVolumeRequest req;
+    req.set_volume_id("dev-a/csi-0123");
+    req.set_staging_target_path((dir / "staging").string());
+    *req.mutable_volume_capability() = Block();
+    auto& pc = *req.mutable_publish_context();
+    pc["wwn"] = "naa.6001405000000001";
+    pc["exportName"] = "csi-0123";
+    pc["portals"] = "127.0.0.1:1,127.0.0.1:2";
+    v1::NodeStageVolumeResponse resp;
+    grpc::Status s = csi.node->NodeStageVolume(&ctx, req, &resp);
+    EXPECT_EQ(s.error_code(), StatusCode::FAILED_PRECONDITION) << s.error_message();
+    const bool names_module = s.error_message().find("nbd") != std::string::npos ||
+                              s.error_message().find("dm_multipath") != std::string::npos;
+    EXPECT_TRUE(names_module) << s.error_message();
+    if (!fs::exists("/sys/module/nbd")) {
+      EXPECT_NE(s.error_message().find("kernel module nbd"), std::string::npos)
+          << s.error_message();
+    }
+    EXPECT_TRUE(fs::is_empty(dir / "staging"));
+  }
+  {
+    grpc::ClientContext ctx;
+    v1::NodeUnstageVolumeRequest req;
+    req.set_volume_id("dev-a/csi-0123");
+    req.set_staging_target_path((dir / "staging").string());
+    v1::NodeUnstageVolumeResponse resp;
+    EXPECT_TRUE(csi.node->NodeUnstageVolume(&ctx, req, &resp).ok());
+  }
+  csi.proc->Stop(SIGTERM);
+  if (!KeepDirs() && !::testing::Test::HasFailure()) fs::remove_all(dir);
+}
+
 // --mode all: both services in one process. Its only device never answers: not ready.
 TEST(CsiNodeModeTest, AllModeServesBothAndIsNotReadyWithoutADevice) {
   char tmpl[] = "/tmp/strata-csi-all.XXXXXX";

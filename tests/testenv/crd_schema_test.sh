@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Checks Strata's CRDs against a real apiserver: every CRD under crds/ installs and becomes
-# Established, the valid sample is accepted and defaulted, every sample under crds/samples/invalid is
-# rejected with an error matching its `# expect-error:` lines (extended regexes), and the status subresource keeps spec and
-# status apart.
+# Established; the valid StorageDevice sample is accepted and defaulted; every other kind's sample
+# under crds/samples is accepted with its schema defaults, resolves by short name and category and
+# has a status subresource and printer columns; every sample under crds/samples/invalid (any kind)
+# is rejected with an error matching its `# expect-error:` lines (extended regexes); and the status
+# subresource keeps spec and status apart.
 #
 # Usage: crd_schema_test.sh [ENV_FILE]
 #   ENV_FILE is DIR/env from `kube-testenv.sh up DIR`; without it KUBECONFIG must be set.
@@ -55,10 +57,14 @@ kc() { kubectl --request-timeout=30s "$@"; }
 
 work=$(mktemp -d)
 created=()
+created_files=()  # manifests of any kind, deleted by file
 cleanup() {
-  local name
+  local name file
   for name in "${created[@]}"; do
     kc delete "$kResource" "$name" --ignore-not-found >/dev/null 2>&1 || true
+  done
+  for file in "${created_files[@]}"; do
+    kc delete -f "$file" --ignore-not-found >/dev/null 2>&1 || true
   done
   rm -rf "$work"
 }
@@ -94,8 +100,22 @@ absent() { ! kc get "$kResource" "$1" -o name >/dev/null 2>&1; }
 # ---------------------------------------------------------------------------------------------------
 echo "== CRDs in ${kCrdDir#"$kRepo/"}"
 crds=()
+# Another test may apply the same CRDs at the same moment (tests/operator's strata_crds fixture):
+# a write conflict between two identical applies is retried.
+apply_crd() {
+  local attempt out
+  for attempt in 1 2 3; do
+    if out=$(kc apply -f "$1" -o name 2>&1); then
+      printf '%s\n' "$out"
+      return 0
+    fi
+    sleep 0.5
+  done
+  printf '%s\n' "$out"
+  return 1
+}
 for file in "$kCrdDir"/*.yaml; do
-  if out=$(kc apply -f "$file" -o name 2>&1); then
+  if out=$(apply_crd "$file"); then
     pass "apply ${file#"$kRepo/"}"
     crds+=("$out")
   else
@@ -146,12 +166,59 @@ check "short name sdev resolves" kc get sdev "$name" -o name
 check "category strata lists it" listed_in_category "$name"
 
 # ---------------------------------------------------------------------------------------------------
+echo "== valid samples of the other kinds"
+# What the apiserver must have defaulted in each sample (the samples leave these fields out).
+declare -A kDefaults=(
+  [tieringpolicy.yaml]='.spec.scope == "IntraDevice" and .spec.cooldown == "1h"
+    and .spec.maxConcurrentMigrations == 2 and .spec.paused == false
+    and .spec.rules[1].sustainedFor == "10m" and .spec.rules[0].sustainedFor == "15m"'
+  [deduppolicy.yaml]='.spec.mode == "Inline" and .spec.crossOwnerSharing == false
+    and .spec.maxIndexMemoryBytes == 0 and .spec.minSavingsRatio == 1.3'
+  [maintenancewindow.yaml]='.spec.drain.policy == "MigrateVolumes" and .spec.drain.leadTime == "3h"
+    and .spec.drain.maxConcurrentMigrations == 2'
+  [bandwidthpolicy.yaml]='.spec.priority == 0 and .spec.elastic.scaleUpUtilizationPercent == 80
+    and .spec.elastic.sustainedFor == "5m" and .spec.egress.burstBytes == 1048576'
+  [virtualnetworkconfig.yaml]='.spec.interfaces[0].bond.members == 2
+    and .spec.interfaces[0].bond.miimonMilliseconds == 100 and .spec.interfaces[0].mtu == 9000'
+)
+for file in "$kCrdDir"/samples/*.yaml; do
+  [[ $file == "$kValidSample" ]] && continue
+  rel=${file#"$kRepo/"}
+  base=$(basename "$file")
+  created_files+=("$file")
+  kc delete -f "$file" --ignore-not-found >/dev/null 2>&1 || true
+  if ! out=$(kc create --validate=false -f "$file" -o name 2>&1); then
+    fail "create from $rel: $out"
+    continue
+  fi
+  pass "create $out from $rel"
+  kc get -f "$file" -o json >"$work/sample.json"
+  if [[ -n ${kDefaults[$base]:-} ]]; then
+    check "$rel: reads back with the schema's defaults" json_is "$work/sample.json" "${kDefaults[$base]}"
+  else
+    fail "$rel: no expected defaults listed in crd_schema_test.sh"
+  fi
+  kind=$(jq -r .kind "$work/sample.json")
+  obj_name=$(jq -r .metadata.name "$work/sample.json")
+  crd_name=$(kc get crd -o json | jq -r --arg k "$kind" '.items[] | select(.spec.group == "strata.io" and .spec.names.kind == $k) | .metadata.name')
+  short=$(kc get crd "$crd_name" -o jsonpath='{.spec.names.shortNames[0]}')
+  check "$kind: short name $short resolves" kc get "$short" "$obj_name" -o name
+  check "$kind: category strata lists it" \
+    bash -c 'kubectl --request-timeout=30s get strata -o name | grep -qi "^$0\.strata\.io/$1$"' "$kind" "$obj_name"
+  check "$kind: status subresource is enabled" \
+    json_is <(kc get crd "$crd_name" -o json) '.spec.versions[0].subresources.status == {}'
+  check "$kind: printer columns defined" \
+    json_is <(kc get crd "$crd_name" -o json) '(.spec.versions[0].additionalPrinterColumns | length) >= 3'
+done
+
+# ---------------------------------------------------------------------------------------------------
 echo "== invalid samples"
+# Any kind: the manifest names its resource, so delete and get go by file.
+absent_file() { ! kc get -f "$1" -o name >/dev/null 2>&1; }
 for file in "$kCrdDir"/samples/invalid/*.yaml; do
   rel=${file#"$kRepo/"}
-  bad=$(manifest_name "$file")
-  created+=("$bad")
-  kc delete "$kResource" "$bad" --ignore-not-found >/dev/null
+  created_files+=("$file")
+  kc delete -f "$file" --ignore-not-found >/dev/null 2>&1 || true
   if out=$(kc create --validate=false -f "$file" 2>&1); then
     fail "$rel was accepted; it must be rejected"
     continue
@@ -162,7 +229,7 @@ for file in "$kCrdDir"/samples/invalid/*.yaml; do
   for want in "${expected[@]}"; do
     check "$rel: error matches '$want'" error_matches "$out" "$want"
   done
-  check "$rel left no object behind" absent "$bad"
+  check "$rel left no object behind" absent_file "$file"
 done
 
 # ---------------------------------------------------------------------------------------------------

@@ -1,0 +1,63 @@
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
+#include <set>
+#include <stop_token>
+
+namespace strata::kube {
+
+using Duration = std::chrono::nanoseconds;
+using TimePoint = std::chrono::steady_clock::time_point;
+using WallTime = std::chrono::system_clock::time_point;
+
+// Time as the controllers see it. Everything that waits or measures age (work-queue delays,
+// backoff, leader-election expiry) goes through a Clock so unit tests can drive time by hand.
+// Implementations are thread-safe.
+class Clock {
+ public:
+  virtual ~Clock() = default;
+
+  // Monotonic time: delays, expiries.
+  virtual TimePoint Now() const = 0;
+  // Wall time: timestamps written into objects (lastTransitionTime, Lease renewTime).
+  virtual WallTime WallNow() const = 0;
+
+  // Waits on `cv` (whose mutex `lock` holds) until notified or until Now() >= deadline. Spurious
+  // wakeups are allowed: callers re-check their predicate.
+  virtual void WaitUntil(std::condition_variable& cv, std::unique_lock<std::mutex>& lock,
+                         TimePoint deadline) = 0;
+
+  // Sleeps until Now() >= deadline or `stop` is requested. Returns false when stopped.
+  virtual bool SleepUntil(TimePoint deadline, std::stop_token stop) = 0;
+
+  bool SleepFor(Duration d, std::stop_token stop) { return SleepUntil(Now() + d, std::move(stop)); }
+
+  // The process-wide real clock. Never null; never destroyed.
+  static Clock* Real();
+};
+
+// A clock that moves only when Advance() is called. Waiters wake when time passes their deadline.
+// Thread-safe. Waits poll in 1 ms real-time slices as a guard against a notify racing a waiter
+// that is about to block (the waiter's mutex is not ours to take).
+class FakeClock : public Clock {
+ public:
+  FakeClock();
+
+  TimePoint Now() const override;
+  WallTime WallNow() const override;
+  void WaitUntil(std::condition_variable& cv, std::unique_lock<std::mutex>& lock,
+                 TimePoint deadline) override;
+  bool SleepUntil(TimePoint deadline, std::stop_token stop) override;
+
+  void Advance(Duration d);
+
+ private:
+  mutable std::mutex mu_;
+  TimePoint now_;                               // guarded by mu_
+  WallTime wall_;                               // guarded by mu_
+  std::set<std::condition_variable*> waiters_;  // guarded by mu_
+};
+
+}  // namespace strata::kube

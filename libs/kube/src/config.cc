@@ -1,0 +1,159 @@
+#include "strata/kube/config.h"
+
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "yaml.h"
+
+namespace strata::kube {
+namespace {
+
+constexpr const char* kServiceAccountDir = "/var/run/secrets/kubernetes.io/serviceaccount";
+
+// Finds the entry named `name` in a kubeconfig list (clusters, users, contexts) and returns its
+// `field` object.
+Result<nlohmann::json> NamedEntry(const nlohmann::json& config, const std::string& list,
+                                  const std::string& field, const std::string& name,
+                                  const std::string& file) {
+  if (config.contains(list) && config[list].is_array()) {
+    for (const auto& entry : config[list]) {
+      if (entry.is_object() && entry.value("name", "") == name) {
+        if (entry.contains(field) && entry[field].is_object()) return entry[field];
+        return nlohmann::json::object();
+      }
+    }
+  }
+  return InvalidArgumentError(file + ": " + list + ": no entry named '" + name + "'");
+}
+
+std::string StringField(const nlohmann::json& obj, const char* key) {
+  if (!obj.contains(key) || !obj[key].is_string()) return "";
+  return obj[key].get<std::string>();
+}
+
+std::string Resolve(const std::string& base_dir, const std::string& path) {
+  if (path.empty() || path[0] == '/') return path;
+  return base_dir + "/" + path;
+}
+
+// `<key>-data` (base64) or `<key>` (a file), either may be absent.
+Result<std::string> DataOrFile(Env* env, const nlohmann::json& obj, const std::string& key,
+                               const std::string& base_dir, const std::string& where) {
+  std::string data = StringField(obj, (key + "-data").c_str());
+  if (!data.empty()) {
+    auto decoded = Base64Decode(data);
+    if (!decoded.ok()) return decoded.status().WithContext(where + ": " + key + "-data");
+    return decoded;
+  }
+  std::string file = StringField(obj, key.c_str());
+  if (file.empty()) return std::string();
+  auto contents = env->ReadFile(Resolve(base_dir, file));
+  if (!contents.ok()) return contents.status().WithContext(where + ": " + key);
+  return contents;
+}
+
+}  // namespace
+
+Result<std::string> Base64Decode(std::string_view in) {
+  auto value = [](char c) -> int {
+    if (c >= 'A' && c <= 'Z') return c - 'A';
+    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+    if (c >= '0' && c <= '9') return c - '0' + 52;
+    if (c == '+' || c == '-') return 62;
+    if (c == '/' || c == '_') return 63;
+    return -1;
+  };
+  std::string out;
+  uint32_t acc = 0;
+  int bits = 0;
+  for (char c : in) {
+    if (c == '=' || c == '\n' || c == '\r' || c == ' ' || c == '\t') continue;
+    int v = value(c);
+    if (v < 0) return InvalidArgumentError(std::string("not base64: bad character '") + c + "'");
+    acc = (acc << 6) | static_cast<uint32_t>(v);
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out.push_back(static_cast<char>((acc >> bits) & 0xff));
+    }
+  }
+  return out;
+}
+
+Result<ClientConfig> LoadKubeconfig(Env* env, const std::string& path, const std::string& context) {
+  STRATA_ASSIGN_OR_RETURN(std::string text, env->ReadFile(path));
+  auto parsed = ParseYaml(text);
+  if (!parsed.ok()) return parsed.status().WithContext(path);
+  const nlohmann::json& config = *parsed;
+  if (!config.is_object()) return InvalidArgumentError(path + ": not a kubeconfig (not a mapping)");
+  const std::string base_dir =
+      path.find('/') == std::string::npos ? std::string(".") : path.substr(0, path.rfind('/'));
+
+  std::string context_name = context.empty() ? StringField(config, "current-context") : context;
+  if (context_name.empty()) return InvalidArgumentError(path + ": current-context is not set");
+  STRATA_ASSIGN_OR_RETURN(auto ctx, NamedEntry(config, "contexts", "context", context_name, path));
+  const std::string cluster_name = StringField(ctx, "cluster");
+  const std::string user_name = StringField(ctx, "user");
+  if (cluster_name.empty()) {
+    return InvalidArgumentError(path + ": context '" + context_name + "': cluster is not set");
+  }
+  STRATA_ASSIGN_OR_RETURN(auto cluster,
+                          NamedEntry(config, "clusters", "cluster", cluster_name, path));
+
+  ClientConfig out;
+  const std::string where = path + ": cluster '" + cluster_name + "'";
+  out.server = StringField(cluster, "server");
+  if (out.server.empty()) return InvalidArgumentError(where + ": server is not set");
+  if (!out.server.starts_with("https://") && !out.server.starts_with("http://")) {
+    return InvalidArgumentError(where + ": server '" + out.server + "' is not an http(s) URL");
+  }
+  while (out.server.ends_with("/")) out.server.pop_back();
+  out.insecure_skip_tls_verify = cluster.value("insecure-skip-tls-verify", false);
+  STRATA_ASSIGN_OR_RETURN(out.ca_pem,
+                          DataOrFile(env, cluster, "certificate-authority", base_dir, where));
+
+  if (!user_name.empty()) {
+    STRATA_ASSIGN_OR_RETURN(auto user, NamedEntry(config, "users", "user", user_name, path));
+    const std::string uwhere = path + ": user '" + user_name + "'";
+    out.token = StringField(user, "token");
+    out.token_file = Resolve(base_dir, StringField(user, "tokenFile"));
+    STRATA_ASSIGN_OR_RETURN(out.client_cert_pem,
+                            DataOrFile(env, user, "client-certificate", base_dir, uwhere));
+    STRATA_ASSIGN_OR_RETURN(out.client_key_pem,
+                            DataOrFile(env, user, "client-key", base_dir, uwhere));
+    if (out.client_cert_pem.empty() != out.client_key_pem.empty()) {
+      return InvalidArgumentError(uwhere + ": client-certificate and client-key go together");
+    }
+    if (user.contains("exec") || user.contains("auth-provider")) {
+      return UnimplementedError(uwhere + ": exec and auth-provider credentials are not supported");
+    }
+  }
+  std::string ns = StringField(ctx, "namespace");
+  if (!ns.empty()) out.default_namespace = ns;
+  return out;
+}
+
+Result<ClientConfig> LoadInClusterConfig(Env* env,
+                                         const std::function<const char*(const char*)>& getenv_fn) {
+  const char* host = getenv_fn("KUBERNETES_SERVICE_HOST");
+  const char* port = getenv_fn("KUBERNETES_SERVICE_PORT");
+  if (host == nullptr || port == nullptr || *host == '\0' || *port == '\0') {
+    return FailedPreconditionError(
+        "not in a cluster: KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT are not set "
+        "(use --kubeconfig)");
+  }
+  ClientConfig out;
+  std::string h = host;
+  if (h.find(':') != std::string::npos) h = "[" + h + "]";  // IPv6 service address
+  out.server = "https://" + h + ":" + port;
+  const std::string dir = kServiceAccountDir;
+  out.token_file = dir + "/token";
+  STRATA_ASSIGN_OR_RETURN(out.token, env->ReadFile(out.token_file));
+  STRATA_ASSIGN_OR_RETURN(out.ca_pem, env->ReadFile(dir + "/ca.crt"));
+  if (auto ns = env->ReadFile(dir + "/namespace"); ns.ok() && !ns->empty()) {
+    out.default_namespace = *ns;
+  }
+  return out;
+}
+
+}  // namespace strata::kube

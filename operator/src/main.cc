@@ -1,0 +1,276 @@
+// strata-operator: flags and wiring only. See docs/architecture.md.
+#include <prometheus/exposer.h>
+#include <signal.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <boost/program_options.hpp>
+#include <iostream>
+#include <thread>
+
+#include "strata/common/env.h"
+#include "strata/common/logging.h"
+#include "strata/kube/config.h"
+#include "strata/kube/events.h"
+#include "strata/kube/http_client.h"
+#include "strata/kube/informer.h"
+#include "strata/kube/leader_election.h"
+#include "strata/operator/controller.h"
+#include "strata/operator/device_client.h"
+#include "strata/operator/health_server.h"
+#include "strata/operator/metrics.h"
+#include "strata/operator/storage_device_reconciler.h"
+
+namespace po = boost::program_options;
+using namespace strata;
+
+namespace {
+
+struct Flags {
+  std::string kubeconfig;
+  std::string context;
+  bool leader_elect = false;
+  std::string lease_namespace;
+  std::string lease_name = "strata-operator";
+  std::string identity;
+  double lease_duration = 15, renew_deadline = 10, retry_period = 2;
+  std::string metrics_addr = ":8080";
+  std::string health_addr = ":8081";
+  std::string watch_namespace;
+  std::string label_selector;
+  std::string log_level = "info";
+  std::string log_format = "text";
+  double device_resync = 5;
+  double device_timeout = 2;
+  int workers = 2;
+  double kube_qps = 20;
+  int kube_burst = 30;
+};
+
+// 0 ok, 2 usage error (printed), -1 --help (printed).
+int ParseFlags(int argc, char** argv, Flags* f) {
+  po::options_description desc(
+      "usage: strata-operator [--kubeconfig PATH] [--leader-elect] [options]\n"
+      "In a pod, with no --kubeconfig, it uses the service account.\n\nOptions");
+  desc.add_options()("help,h", "show this help")("kubeconfig", po::value(&f->kubeconfig),
+                                                 "kubeconfig file (out of cluster)")(
+      "context", po::value(&f->context), "kubeconfig context (default: current-context)")(
+      "leader-elect", po::bool_switch(&f->leader_elect),
+      "run the controllers only while holding the leader Lease")(
+      "leader-elect-namespace", po::value(&f->lease_namespace),
+      "namespace of the Lease (default: the pod's or the kubeconfig context's)")(
+      "leader-elect-name", po::value(&f->lease_name)->default_value(f->lease_name), "Lease name")(
+      "leader-elect-identity", po::value(&f->identity),
+      "this candidate's identity (default HOST_PID)")(
+      "leader-elect-lease-duration", po::value(&f->lease_duration)->default_value(15), "seconds")(
+      "leader-elect-renew-deadline", po::value(&f->renew_deadline)->default_value(10), "seconds")(
+      "leader-elect-retry-period", po::value(&f->retry_period)->default_value(2), "seconds")(
+      "metrics-addr", po::value(&f->metrics_addr)->default_value(f->metrics_addr),
+      "Prometheus /metrics on HOST:PORT or :PORT; 0 disables")(
+      "health-addr", po::value(&f->health_addr)->default_value(f->health_addr),
+      "/healthz and /readyz on HOST:PORT or :PORT; 0 disables")(
+      "watch-namespace", po::value(&f->watch_namespace),
+      "only watch namespaced objects in this namespace (default: all)")(
+      "label-selector", po::value(&f->label_selector),
+      "only reconcile objects with these labels, e.g. strata.io/shard=a (default: all)")(
+      "log-level", po::value(&f->log_level)->default_value(f->log_level),
+      "trace|debug|info|warn|error")(
+      "log-format", po::value(&f->log_format)->default_value(f->log_format), "text|json")(
+      "device-resync", po::value(&f->device_resync)->default_value(5),
+      "seconds between polls of each StorageDevice's management endpoint")(
+      "device-timeout", po::value(&f->device_timeout)->default_value(2),
+      "seconds a device may take to answer")("workers", po::value(&f->workers)->default_value(2),
+                                             "reconcile workers per controller")(
+      "kube-qps", po::value(&f->kube_qps)->default_value(20), "client-side API request rate")(
+      "kube-burst", po::value(&f->kube_burst)->default_value(30), "client-side API burst");
+  po::variables_map vm;
+  try {
+    po::store(po::command_line_parser(argc, argv).options(desc).run(), vm);
+    if (vm.count("help")) {
+      std::cout << desc << "\n";
+      return -1;
+    }
+    po::notify(vm);
+  } catch (const po::error& e) {
+    std::cerr << "strata-operator: " << e.what() << "\n" << desc << "\n";
+    return 2;
+  }
+  auto bad = [](const std::string& m) {
+    std::cerr << "strata-operator: " << m << "\n";
+    return 2;
+  };
+  if (f->log_format != "text" && f->log_format != "json") {
+    return bad("--log-format: '" + f->log_format + "' is not text or json");
+  }
+  if (f->device_resync <= 0) return bad("--device-resync: must be > 0 seconds");
+  if (f->device_timeout <= 0) return bad("--device-timeout: must be > 0 seconds");
+  if (f->workers < 1) return bad("--workers: must be >= 1");
+  if (f->kube_qps <= 0 || f->kube_burst < 1)
+    return bad("--kube-qps must be > 0 and --kube-burst >= 1");
+  if (!(f->lease_duration > f->renew_deadline && f->renew_deadline > f->retry_period &&
+        f->retry_period > 0)) {
+    return bad("leader election: need lease-duration > renew-deadline > retry-period > 0");
+  }
+  return 0;
+}
+
+kube::Duration Seconds(double s) {
+  return std::chrono::duration_cast<kube::Duration>(std::chrono::duration<double>(s));
+}
+
+std::string DefaultIdentity() {
+  char host[256] = {};
+  gethostname(host, sizeof host - 1);
+  return std::string(host) + "_" + std::to_string(getpid());
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Flags f;
+  if (int rc = ParseFlags(argc, argv, &f); rc != 0) return rc < 0 ? 0 : rc;
+  if (Status st = InitLogging(f.log_level, f.log_format); !st.ok()) {
+    std::cerr << "strata-operator: --log-level/--log-format: " << st.message() << "\n";
+    return 2;
+  }
+
+  // Signals go to one thread that turns them into a stop request.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  std::stop_source shutdown;
+  std::thread([&signals, &shutdown] {
+    int sig = 0;
+    sigwait(&signals, &sig);
+    spdlog::info("signal {}: shutting down", sig);
+    shutdown.request_stop();
+  }).detach();
+
+  auto config = f.kubeconfig.empty()
+                    ? kube::LoadInClusterConfig(Env::Default())
+                    : kube::LoadKubeconfig(Env::Default(), f.kubeconfig, f.context);
+  if (!config.ok()) {
+    spdlog::error("{}", config.status().ToString());
+    return 1;
+  }
+  config->qps = f.kube_qps;
+  config->burst = f.kube_burst;
+  auto client_or = kube::NewHttpApiClient(*config, Env::Default());
+  if (!client_or.ok()) {
+    spdlog::error("{}", client_or.status().ToString());
+    return 1;
+  }
+  kube::ApiClient* client = client_or->get();
+  if (f.identity.empty()) f.identity = DefaultIdentity();
+  if (f.lease_namespace.empty()) f.lease_namespace = config->default_namespace;
+
+  op::Metrics metrics;
+  std::unique_ptr<prometheus::Exposer> exposer;
+  if (f.metrics_addr != "0") {
+    try {
+      exposer = std::make_unique<prometheus::Exposer>(
+          f.metrics_addr.starts_with(":") ? "0.0.0.0" + f.metrics_addr : f.metrics_addr);
+      exposer->RegisterCollectable(metrics.registry());
+      exposer->RegisterCollectable(metrics.leader_collectable());
+    } catch (const std::exception& e) {
+      spdlog::error("--metrics-addr {}: {}", f.metrics_addr, e.what());
+      return 1;
+    }
+  }
+
+  kube::ApiEventRecorder recorder(client, "strata-operator", f.identity);
+  auto devices = op::NewGrpcDeviceClient();
+
+  // Caches run in every candidate so a standby that takes over starts warm.
+  kube::Informer::Options informer_options;
+  informer_options.label_selector = f.label_selector;
+  kube::Informer devices_informer(client, kube::resources::StorageDevices(), informer_options);
+  op::StorageDeviceReconciler device_reconciler(
+      client, [&](const std::string& key) { return devices_informer.store().Get(key); },
+      devices.get(), &recorder,
+      {Seconds(f.device_resync),
+       std::chrono::milliseconds(static_cast<int64_t>(f.device_timeout * 1000))});
+
+  std::unique_ptr<kube::LeaderElector> elector;
+  op::Controller::Options copts;
+  copts.workers = f.workers;
+  if (f.leader_elect) {
+    copts.may_act = [&elector] { return elector->IsLeader(); };
+  }
+  op::Controller device_controller("storagedevice", &devices_informer, &device_reconciler, &metrics,
+                                   copts);
+  if (!f.watch_namespace.empty()) {
+    // StorageDevice is cluster-scoped; the namespaced policy kinds' controllers use this.
+    spdlog::info("--watch-namespace {}: namespaced kinds are watched there only",
+                 f.watch_namespace);
+  }
+  devices_informer.Start();
+
+  std::unique_ptr<op::HealthServer> health;
+  if (f.health_addr != "0") {
+    auto h = op::StartHealthServer(f.health_addr, [&] { return devices_informer.HasSynced(); });
+    if (!h.ok()) {
+      spdlog::error("{}", h.status().ToString());
+      return 1;
+    }
+    health = std::move(*h);
+  }
+
+  // Informer counters -> Prometheus, as deltas.
+  std::jthread sampler([&](std::stop_token stop) {
+    kube::Informer::Stats last;
+    while (kube::Clock::Real()->SleepFor(std::chrono::seconds(1), stop)) {
+      auto s = devices_informer.stats();
+      metrics.AddWatchRestarts("storagedevices",
+                               static_cast<double>(s.watch_restarts - last.watch_restarts));
+      metrics.AddRelists("storagedevices",
+                         static_cast<double>(s.relists_on_gone - last.relists_on_gone));
+      metrics.SetQueueDepth("storagedevice",
+                            static_cast<double>(device_controller.queue().Len() +
+                                                device_controller.queue().DelayedLen()));
+      last = s;
+    }
+  });
+
+  auto run_controllers = [&](std::stop_token stop) {
+    while (!devices_informer.WaitForSync(std::chrono::milliseconds(200))) {
+      if (stop.stop_requested()) return;
+    }
+    device_controller.Run(stop);
+  };
+
+  spdlog::info("strata-operator {} starting: server {}, identity {}, leader election {}", "0.1.0",
+               config->server, f.identity, f.leader_elect ? "on" : "off");
+  int rc = 0;
+  if (f.leader_elect) {
+    kube::LeaderElectionConfig lc;
+    lc.lease_namespace = f.lease_namespace;
+    lc.lease_name = f.lease_name;
+    lc.identity = f.identity;
+    lc.lease_duration = Seconds(f.lease_duration);
+    lc.renew_deadline = Seconds(f.renew_deadline);
+    lc.retry_period = Seconds(f.retry_period);
+    kube::LeaderElector::Callbacks cb;
+    cb.on_started_leading = [&](std::stop_token stop) { run_controllers(stop); };
+    cb.on_new_leader = [](const std::string& id) {
+      if (!id.empty()) spdlog::info("leader election: current leader is {}", id);
+    };
+    elector = std::make_unique<kube::LeaderElector>(client, lc, cb);
+    metrics.SetLeaderFunction([&elector] { return elector->IsLeader(); });
+    elector->Run(shutdown.get_token());
+    if (!shutdown.stop_requested()) {
+      // Work begun as leader must not continue: exit, and let the orchestrator restart us as a
+      // fresh candidate (what controller-runtime does too).
+      spdlog::error("leader election lost; exiting");
+      rc = 1;
+    }
+  } else {
+    run_controllers(shutdown.get_token());
+  }
+  sampler.request_stop();
+  devices_informer.Stop();
+  spdlog::info("strata-operator stopped");
+  return rc;
+}
