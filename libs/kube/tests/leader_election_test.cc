@@ -73,7 +73,8 @@ TEST(LeaderElectionTest, StandbyTakesOverOnlyAfterTheLeaseOfACrashedLeaderExpire
   EXPECT_EQ(b.elector().observed_leader(), "a");
 
   a.Stop();  // a crash: no release
-  // a renewed at most one retry period (2 s) before it stopped: its lease runs until >= 13 s from now.
+  // a renewed at most one retry period (2 s) before it stopped: its lease runs until >= 13 s from
+  // now.
   Advance(clock, 12s);
   EXPECT_FALSE(b.elector().IsLeader()) << "the lease (15 s) has not run out yet";
   Advance(clock, 6s);
