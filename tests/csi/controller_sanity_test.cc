@@ -210,7 +210,7 @@ class ControllerSanityTest : public ::testing::Test {
     delete dir_;
   }
   void SetUp() override {
-    if (!csi_ || !csi_->proc->Running()) GTEST_SKIP() << "environment did not start";
+    ASSERT_TRUE(csi_ && csi_->proc->Running()) << "the test environment did not start";
   }
 
   template <typename Req, typename Resp, typename Method>
