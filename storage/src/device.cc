@@ -223,9 +223,12 @@ DeviceStatus Device::Status() {
     out.used_bytes += ts.used_bytes;
     out.tiers.push_back(std::move(ts));
   }
-  out.lun_count = static_cast<uint32_t>(engine_->ListLuns().size());
-  out.space = engine_->DeviceSpace();
+  // One scan of the LUN maps (per owner); the device figures derive from it: logical
+  // bytes add up, unique bytes are the slots in use.
+  out.lun_count = static_cast<uint32_t>(engine_->LunCount());
   out.owners = engine_->OwnerSpace();
+  for (const auto& [owner, space] : out.owners) out.space.logical_bytes += space.logical_bytes;
+  out.space.unique_bytes = out.used_bytes;
   std::lock_guard lock(mu_);
   out.state = state_;
   out.state_reason = state_reason_;

@@ -444,6 +444,11 @@ std::vector<LunInfo> EngineImpl::ListLuns() {
   return out;
 }
 
+size_t EngineImpl::LunCount() {
+  SharedLock lock(mu_);
+  return by_name_.size();
+}
+
 std::map<std::string, SpaceStats> EngineImpl::OwnerSpace() {
   SharedLock lock(mu_);
   std::map<std::string, SpaceStats> out;
@@ -1378,6 +1383,7 @@ Result<LunInfo> Engine::SetAccess(const std::string& name, std::vector<std::stri
 }
 Result<LunInfo> Engine::GetLun(const std::string& name) { return impl_->GetLun(name); }
 std::vector<LunInfo> Engine::ListLuns() { return impl_->ListLuns(); }
+size_t Engine::LunCount() { return impl_->LunCount(); }
 std::map<std::string, SpaceStats> Engine::OwnerSpace() { return impl_->OwnerSpace(); }
 SpaceStats Engine::DeviceSpace() { return impl_->DeviceSpace(); }
 std::vector<TierUsage> Engine::Tiers() { return impl_->Tiers(); }

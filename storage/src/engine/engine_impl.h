@@ -80,6 +80,7 @@ class EngineImpl {
   Result<LunInfo> SetAccess(const std::string& name, std::vector<std::string> allowed);
   Result<LunInfo> GetLun(const std::string& name);
   std::vector<LunInfo> ListLuns();
+  size_t LunCount();
   std::map<std::string, SpaceStats> OwnerSpace();
   SpaceStats DeviceSpace();
   std::vector<TierUsage> Tiers();

@@ -124,6 +124,8 @@ class Engine final : public ExportCatalog {
   Result<LunInfo> SetAccess(const std::string& name, std::vector<std::string> allowed_clients);
   Result<LunInfo> GetLun(const std::string& name);
   std::vector<LunInfo> ListLuns();
+  // Cheap: no space accounting (ListLuns scans every LUN's map).
+  size_t LunCount();
 
   // Space per owner and for the whole device.
   std::map<std::string, SpaceStats> OwnerSpace();
