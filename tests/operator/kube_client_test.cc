@@ -22,6 +22,7 @@ namespace {
 using namespace std::chrono_literals;
 using testing::ConfigMap;
 using testing::ConnectOrDie;
+using testing::PartitionableClient;
 using testing::StorageDevice;
 using testing::UniqueName;
 
@@ -390,81 +391,6 @@ TEST_F(KubeClientTest, WatchFromAnExpiredVersionIsGone) {
       << watch.result().message();
   (void)client_->Delete(crds, "", lower + ".test.strata.io", {});
 }
-
-// Forwards to the real client, except that watches can be cut and held off: a network partition
-// between the informer and an apiserver that keeps running (and keeps changing).
-class PartitionableClient : public ApiClient {
- public:
-  explicit PartitionableClient(ApiClient* real) : real_(real) {}
-
-  void Partition() {
-    std::lock_guard g(mu_);
-    partitioned_ = true;
-    for (auto* s : active_) s->request_stop();
-    cv_.notify_all();
-  }
-  void Heal() {
-    std::lock_guard g(mu_);
-    partitioned_ = false;
-    cv_.notify_all();
-  }
-
-  Result<Json> Get(const Resource& r, std::string_view ns, std::string_view n) override {
-    return real_->Get(r, ns, n);
-  }
-  Result<ListPage> List(const Resource& r, std::string_view ns, const ListOptions& o) override {
-    std::unique_lock lock(mu_);
-    if (partitioned_) return UnavailableError("partitioned");
-    lock.unlock();
-    return real_->List(r, ns, o);
-  }
-  Result<Json> Create(const Resource& r, std::string_view ns, const Json& o) override {
-    return real_->Create(r, ns, o);
-  }
-  Result<Json> Update(const Resource& r, const Json& o) override { return real_->Update(r, o); }
-  Result<Json> UpdateStatus(const Resource& r, const Json& o) override {
-    return real_->UpdateStatus(r, o);
-  }
-  Result<Json> Patch(const Resource& r, std::string_view ns, std::string_view n, PatchType t,
-                     const Json& p, bool s) override {
-    return real_->Patch(r, ns, n, t, p, s);
-  }
-  Status Delete(const Resource& r, std::string_view ns, std::string_view n,
-                const DeleteOptions& o) override {
-    return real_->Delete(r, ns, n, o);
-  }
-  Status Watch(const Resource& r, std::string_view ns, const WatchOptions& o,
-               const std::function<bool(WatchEvent&&)>& on_event, std::stop_token stop) override {
-    std::stop_source inner;
-    std::stop_callback forward(stop, [&inner] { inner.request_stop(); });
-    {
-      std::lock_guard g(mu_);
-      if (partitioned_) return UnavailableError("partitioned");
-      active_.insert(&inner);
-      watch_rvs_.push_back(o.resource_version);
-    }
-    Status st = real_->Watch(r, ns, o, on_event, inner.get_token());
-    std::lock_guard g(mu_);
-    active_.erase(&inner);
-    if (!stop.stop_requested() && st.code() == StatusCode::kCancelled) {
-      return UnavailableError("connection reset (partition)");
-    }
-    return st;
-  }
-
-  std::vector<std::string> watch_rvs() {
-    std::lock_guard g(mu_);
-    return watch_rvs_;
-  }
-
- private:
-  ApiClient* const real_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool partitioned_ = false;
-  std::set<std::stop_source*> active_;
-  std::vector<std::string> watch_rvs_;
-};
 
 // Counts handler calls per object name.
 struct Recorder {

@@ -20,6 +20,7 @@ namespace {
 using namespace std::chrono_literals;
 using testing::ConfigMap;
 using testing::ConnectOrDie;
+using testing::PartitionableClient;
 using testing::UniqueName;
 
 std::string PrivateDir() {
@@ -34,70 +35,6 @@ void RestartApiserver(const std::string& extra_flags = "") {
   const std::string cmd = std::string("bash ") + script + " " + PrivateDir() + " 0 " + extra_flags;
   ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
 }
-
-// A network partition between the informer and the apiserver: watches and lists fail while it
-// lasts. Everything else passes through.
-class PartitionableClient : public ApiClient {
- public:
-  explicit PartitionableClient(ApiClient* real) : real_(real) {}
-  void Partition() {
-    std::lock_guard g(mu_);
-    partitioned_ = true;
-    for (auto* s : active_) s->request_stop();
-  }
-  void Heal() {
-    std::lock_guard g(mu_);
-    partitioned_ = false;
-  }
-  Result<Json> Get(const Resource& r, std::string_view ns, std::string_view n) override {
-    return real_->Get(r, ns, n);
-  }
-  Result<ListPage> List(const Resource& r, std::string_view ns, const ListOptions& o) override {
-    {
-      std::lock_guard g(mu_);
-      if (partitioned_) return UnavailableError("partitioned");
-    }
-    return real_->List(r, ns, o);
-  }
-  Result<Json> Create(const Resource& r, std::string_view ns, const Json& o) override {
-    return real_->Create(r, ns, o);
-  }
-  Result<Json> Update(const Resource& r, const Json& o) override { return real_->Update(r, o); }
-  Result<Json> UpdateStatus(const Resource& r, const Json& o) override {
-    return real_->UpdateStatus(r, o);
-  }
-  Result<Json> Patch(const Resource& r, std::string_view ns, std::string_view n, PatchType t,
-                     const Json& p, bool s) override {
-    return real_->Patch(r, ns, n, t, p, s);
-  }
-  Status Delete(const Resource& r, std::string_view ns, std::string_view n,
-                const DeleteOptions& o) override {
-    return real_->Delete(r, ns, n, o);
-  }
-  Status Watch(const Resource& r, std::string_view ns, const WatchOptions& o,
-               const std::function<bool(WatchEvent&&)>& on_event, std::stop_token stop) override {
-    std::stop_source inner;
-    std::stop_callback forward(stop, [&inner] { inner.request_stop(); });
-    {
-      std::lock_guard g(mu_);
-      if (partitioned_) return UnavailableError("partitioned");
-      active_.insert(&inner);
-    }
-    Status st = real_->Watch(r, ns, o, on_event, inner.get_token());
-    std::lock_guard g(mu_);
-    active_.erase(&inner);
-    if (!stop.stop_requested() && st.code() == StatusCode::kCancelled) {
-      return UnavailableError("connection reset (partition)");
-    }
-    return st;
-  }
-
- private:
-  ApiClient* const real_;
-  std::mutex mu_;
-  bool partitioned_ = false;
-  std::set<std::stop_source*> active_;
-};
 
 struct Recorder {
   std::mutex mu;
