@@ -322,6 +322,8 @@ Status ControllerServer::Publish(const v1::ControllerPublishVolumeRequest& req,
   ctx["wwn"] = lun->wwn();
   ctx["exportName"] = lun->export_name().empty() ? lun->name() : lun->export_name();
   ctx["portals"] = JoinPortals(*lun);
+  // Where the node asks whether the LUN has moved to another device.
+  if (std::string a = (*device)->address(); !a.empty()) ctx["deviceAddress"] = a;
   // NBD access lists have no read-only clients: the node sets the device read-only.
   ctx["readonly"] = req.readonly() ? "true" : "false";
   return Status::Ok();

@@ -25,6 +25,7 @@ class GrpcDeviceClient final : public DeviceClient {
             grpc::CreateChannel(address_, grpc::InsecureChannelCredentials()))) {}
 
   const std::string& name() const override { return name_; }
+  std::string address() const override { return address_; }
 
   Result<storage_v1::DeviceStatus> GetDeviceStatus(std::chrono::milliseconds timeout) override {
     grpc::ClientContext ctx;

@@ -45,6 +45,10 @@ struct Flags {
   std::vector<DeviceFlag> devices;
   std::map<std::string, std::string> zones;  // device name -> zone
   std::string zone;                          // this node's zone
+  std::string state_dir;
+  std::string dm_prefix;
+  int64_t max_volumes = 0;
+  int64_t path_check_ms = 0;
   std::string log_level;
   std::string log_format;
 };
@@ -58,8 +62,7 @@ Result<Flags> ParseFlags(int argc, char** argv, bool* help) {
       "\n\nOptions");
   desc.add_options()("help,h", "show this help")("endpoint", po::value(&f.endpoint)->required(),
                                                  "CSI endpoint, unix:///PATH")(
-      "mode", po::value(&f.mode)->default_value("controller"),
-      "controller|node|all (node: NodeGetInfo and NodeGetCapabilities only so far)")(
+      "mode", po::value(&f.mode)->default_value("controller"), "controller|node|all")(
       "node-id", po::value(&f.node_id),
       "this node's id, NAME@IP: the IP its NBD connections come from, which "
       "ControllerPublishVolume puts on the LUN's access list (node and all modes)")(
@@ -69,6 +72,14 @@ Result<Flags> ParseFlags(int argc, char** argv, bool* help) {
                     "NAME=ZONE: the zone of a --device (topology key "
                     "topology.block.csi.strata.io/zone); repeatable")(
       "zone", po::value(&f.zone), "this node's zone (node and all modes)")(
+      "state-dir", po::value(&f.state_dir)->default_value("/var/lib/strata-csi/node"),
+      "where the node remembers the volumes it staged (node and all modes)")(
+      "dm-prefix", po::value(&f.dm_prefix)->default_value("strata-"),
+      "prefix of the dm-multipath device names (PREFIX<wwn>)")(
+      "max-volumes", po::value(&f.max_volumes)->default_value(0),
+      "NodeGetInfo max_volumes_per_node (0: no limit)")(
+      "path-check-interval-ms", po::value(&f.path_check_ms)->default_value(2000),
+      "how often the path checker probes every path of every staged volume (0: never)")(
       "log-level", po::value(&f.log_level)->default_value("info"),
       "trace|debug|info|warn|error|critical|off")(
       "log-format", po::value(&f.log_format)->default_value("text"), "text|json");
@@ -96,6 +107,13 @@ Result<Flags> ParseFlags(int argc, char** argv, bool* help) {
                                         "' is not one of controller, node, all");
   }
   const bool controller = f.mode != "node";
+  if (f.max_volumes < 0) return strata::InvalidArgumentError("--max-volumes: must be >= 0");
+  if (f.path_check_ms < 0) {
+    return strata::InvalidArgumentError("--path-check-interval-ms: must be >= 0");
+  }
+  if (f.dm_prefix.empty() || f.dm_prefix.find('/') != std::string::npos) {
+    return strata::InvalidArgumentError("--dm-prefix: must be non-empty and without '/'");
+  }
   if (f.mode != "controller") {
     auto node = strata::csi::ParseNodeId(f.node_id);
     if (!node.ok()) return node.status().WithContext("--node-id");
@@ -166,7 +184,16 @@ int main(int argc, char** argv) {
       (serve_controller && !flags->zones.empty()) || (serve_node && !flags->zone.empty());
   strata::csi::IdentityServer identity(STRATA_VERSION, serve_controller, topology, devices);
   strata::csi::ControllerServer controller(devices, flags->zones);
-  strata::csi::NodeServer node(flags->node_id, flags->zone);
+  strata::csi::NodeOptions node_options;
+  node_options.node_id = flags->node_id;
+  node_options.zone = flags->zone;
+  if (serve_node) node_options.state_dir = flags->state_dir;
+  node_options.dm_prefix = flags->dm_prefix;
+  node_options.max_volumes = flags->max_volumes;
+  strata::csi::NodeServer node(node_options);
+  if (serve_node && flags->path_check_ms > 0) {
+    node.StartPathChecker(std::chrono::milliseconds(flags->path_check_ms));
+  }
 
   // A socket left by a previous run would make the bind fail.
   if (unlink(flags->socket_path.c_str()) != 0 && errno != ENOENT) {

@@ -14,6 +14,8 @@
 #include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/sysmacros.h>
 #include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -21,6 +23,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -47,8 +50,8 @@ std::vector<std::string> SplitPortals(std::string_view portals) {
   return out;
 }
 
-Result<std::string> DmNameForWwn(std::string_view wwn) {
-  std::string name = "strata-";
+Result<std::string> DmNameForWwn(std::string_view wwn, std::string_view prefix) {
+  std::string name(prefix);
   bool any = false;
   for (char c : wwn) {
     if (std::isalnum(static_cast<unsigned char>(c))) {
@@ -67,6 +70,52 @@ std::string MultipathTable(uint64_t size_bytes, const std::vector<std::string>& 
                   std::to_string(devs.size()) + " 1";
   for (const auto& d : devs) t += " " + d + " 1";
   return t;
+}
+
+Result<std::vector<DmPath>> ParseMultipathStatus(std::string_view status) {
+  std::istringstream in{std::string(status)};
+  std::vector<std::string> t;
+  for (std::string w; in >> w;) t.push_back(w);
+  size_t i = 0;
+  auto bad = [&](const char* why) {
+    return InternalError("dm multipath status '" + std::string(status) + "': " + why);
+  };
+  auto number = [&](uint64_t* out) {
+    if (i >= t.size()) return false;
+    char* end = nullptr;
+    *out = std::strtoull(t[i].c_str(), &end, 10);
+    if (end == t[i].c_str() || *end != '\0') return false;
+    ++i;
+    return true;
+  };
+  // start length "multipath"
+  if (t.size() < 3 || t[2] != "multipath") return bad("not a multipath target");
+  i = 3;
+  uint64_t n = 0;
+  if (!number(&n)) return bad("no feature count");  // features
+  i += n;
+  if (!number(&n)) return bad("no hardware handler count");
+  i += n;
+  uint64_t groups = 0, next_group = 0;
+  if (!number(&groups) || !number(&next_group)) return bad("no path group count");
+  std::vector<DmPath> paths;
+  for (uint64_t g = 0; g < groups; ++g) {
+    ++i;  // group state A/D/E
+    if (!number(&n)) return bad("no selector status count");
+    i += n;
+    uint64_t npaths = 0, info_args = 0;
+    if (!number(&npaths) || !number(&info_args)) return bad("no path count");
+    for (uint64_t p = 0; p < npaths; ++p) {
+      if (i + 3 > t.size()) return bad("truncated path");
+      DmPath path;
+      path.dev = t[i];
+      path.active = t[i + 1] == "A";
+      i += 3 + info_args;  // dev, A|F, fail count, selector info
+      paths.push_back(std::move(path));
+    }
+  }
+  if (i > t.size()) return bad("truncated");
+  return paths;
 }
 
 namespace {
@@ -385,25 +434,85 @@ std::string ReadFirstLine(const std::string& path) {
   return line;
 }
 
-// Runs argv[0] (searched in PATH); OK when it exits 0.
-Status Run(const std::vector<std::string>& args) {
+std::string JoinArgs(const std::vector<std::string>& args) {
+  std::string cmd;
+  for (const auto& a : args) cmd += (cmd.empty() ? "" : " ") + a;
+  return cmd;
+}
+
+// Runs argv[0] (searched in PATH) with stdin from /dev/null; its stdout (and stderr, for
+// error messages) into `*out` when given. Returns the exit status.
+Result<int> RunStatus(const std::vector<std::string>& args, std::string* out) {
   std::vector<char*> argv;
   for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
   argv.push_back(nullptr);
+  int pipefd[2] = {-1, -1};
+  if (pipe2(pipefd, O_CLOEXEC) != 0) return ErrnoError("pipe for " + args[0], errno);
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_adddup2(&fa, pipefd[1], 1);
+  posix_spawn_file_actions_adddup2(&fa, pipefd[1], 2);
   pid_t pid = 0;
-  if (int rc = posix_spawnp(&pid, argv[0], nullptr, nullptr, argv.data(), environ); rc != 0) {
+  const int rc = posix_spawnp(&pid, argv[0], &fa, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&fa);
+  close(pipefd[1]);
+  if (rc != 0) {
+    close(pipefd[0]);
     return ErrnoError("spawn " + args[0], rc);
   }
+  std::string text;
+  char buf[4096];
+  for (;;) {
+    ssize_t n = read(pipefd[0], buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    if (text.size() < (1u << 20)) text.append(buf, static_cast<size_t>(n));
+  }
+  close(pipefd[0]);
   int status = 0;
   while (waitpid(pid, &status, 0) < 0) {
     if (errno != EINTR) return ErrnoError("waitpid " + args[0], errno);
   }
-  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-    std::string cmd;
-    for (const auto& a : args) cmd += (cmd.empty() ? "" : " ") + a;
-    return InternalError("'" + cmd + "' failed (status " + std::to_string(status) + ")");
+  if (out != nullptr) *out = std::move(text);
+  if (!WIFEXITED(status)) return InternalError("'" + JoinArgs(args) + "' was killed");
+  return WEXITSTATUS(status);
+}
+
+// Runs the command; OK when it exits 0, else an error with its output.
+Status Run(const std::vector<std::string>& args, std::string* out = nullptr) {
+  std::string text;
+  auto rc = RunStatus(args, &text);
+  if (!rc.ok()) return rc.status();
+  if (*rc != 0) {
+    while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back()))) text.pop_back();
+    return InternalError("'" + JoinArgs(args) + "' failed (exit " + std::to_string(*rc) + ")" +
+                         (text.empty() ? "" : ": " + text));
   }
+  if (out != nullptr) *out = std::move(text);
   return Status::Ok();
+}
+
+// "MAJ:MIN" of a dev_t.
+std::string DevString(dev_t d) { return std::to_string(major(d)) + ":" + std::to_string(minor(d)); }
+
+// A socket past the NBD handshake for `export_name` at `portal`, with no socket timeouts
+// (the kernel keeps its own, NBD_ATTR_TIMEOUT).
+Result<int> OpenExport(const std::string& portal, const std::string& export_name,
+                       ExportInfo* info) {
+  auto fd_or = DialPortal(portal);
+  if (!fd_or.ok()) return fd_or.status();
+  int fd = *fd_or;
+  auto got = Handshake(fd, export_name);
+  if (!got.ok()) {
+    close(fd);
+    return got.status();
+  }
+  *info = *got;
+  timeval zero{0, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &zero, sizeof zero);
+  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &zero, sizeof zero);
+  return fd;
 }
 
 class LinuxNodeHost final : public NodeHost {
@@ -415,15 +524,11 @@ class LinuxNodeHost final : public NodeHost {
 
   Result<NbdAttachment> ConnectNbd(const std::string& portal,
                                    const std::string& export_name) override {
-    auto fd_or = DialPortal(portal);
+    ExportInfo einfo;
+    auto fd_or = OpenExport(portal, export_name, &einfo);
     if (!fd_or.ok()) return fd_or.status();
     Fd sock(*fd_or);
-    auto info = Handshake(sock.get(), export_name);
-    if (!info.ok()) return info.status();
-    // The kernel does its own timeouts (NBD_ATTR_TIMEOUT).
-    timeval zero{0, 0};
-    setsockopt(sock.get(), SOL_SOCKET, SO_RCVTIMEO, &zero, sizeof zero);
-    setsockopt(sock.get(), SOL_SOCKET, SO_SNDTIMEO, &zero, sizeof zero);
+    const ExportInfo* info = &einfo;
     auto family = NbdFamily();
     if (!family.ok()) return family.status();
 
@@ -481,8 +586,12 @@ class LinuxNodeHost final : public NodeHost {
     return false;
   }
 
-  Status DmCreate(const std::string& name, const std::string& table) override {
-    return Run({"dmsetup", "create", name, "--noudevsync", "--verifyudev", "--table", table});
+  Status DmCreate(const std::string& name, const std::string& table, bool readonly) override {
+    std::vector<std::string> args{"dmsetup", "create", name, "--noudevsync", "--verifyudev"};
+    if (readonly) args.push_back("--readonly");
+    args.push_back("--table");
+    args.push_back(table);
+    return Run(args);
   }
 
   Status DmRemove(const std::string& name) override {
@@ -521,6 +630,148 @@ class LinuxNodeHost final : public NodeHost {
       return ErrnoError("unmount " + target, errno);
     }
     return Status::Ok();
+  }
+
+  Status ReconnectNbd(int index, const std::string& portal,
+                      const std::string& export_name) override {
+    ExportInfo info;
+    auto fd_or = OpenExport(portal, export_name, &info);
+    if (!fd_or.ok()) return fd_or.status();
+    Fd sock(*fd_or);
+    auto family = NbdFamily();
+    if (!family.ok()) return family.status();
+    NlMsg msg(*family, NLM_F_REQUEST | NLM_F_ACK, NBD_CMD_RECONFIGURE);
+    msg.PutU32(NBD_ATTR_INDEX, static_cast<uint32_t>(index));
+    size_t socks = msg.BeginNest(NBD_ATTR_SOCKETS);
+    size_t item = msg.BeginNest(NBD_SOCK_ITEM);
+    msg.PutU32(NBD_SOCK_FD, static_cast<uint32_t>(sock.get()));
+    msg.EndNest(item);
+    msg.EndNest(socks);
+    auto attrs = NlTransact(msg, "NBD_CMD_RECONFIGURE");
+    return attrs.ok() ? Status::Ok() : attrs.status();
+  }
+
+  Status ProbeNbd(int index) override {
+    const std::string dev = "/dev/nbd" + std::to_string(index);
+    Fd fd(open(dev.c_str(), O_RDONLY | O_DIRECT | O_CLOEXEC));
+    if (fd.get() < 0) return ErrnoError("open " + dev, errno);
+    void* buf = nullptr;
+    if (posix_memalign(&buf, kBlockSize, kBlockSize) != 0) return InternalError("out of memory");
+    const ssize_t n = pread(fd.get(), buf, kBlockSize, 0);
+    const int err = errno;
+    free(buf);
+    if (n < 0) return ErrnoError("read " + dev, err);
+    if (n != static_cast<ssize_t>(kBlockSize)) return InternalError("short read from " + dev);
+    return Status::Ok();
+  }
+
+  Result<std::vector<DmPath>> DmPaths(const std::string& name) override {
+    std::string out;
+    STRATA_RETURN_IF_ERROR(Run({"dmsetup", "status", name}, &out));
+    return ParseMultipathStatus(out);
+  }
+
+  Status DmMessage(const std::string& name, const std::string& message) override {
+    std::vector<std::string> args{"dmsetup", "message", name, "0"};
+    std::istringstream words(message);
+    for (std::string w; words >> w;) args.push_back(w);
+    return Run(args);
+  }
+
+  Status DmReload(const std::string& name, const std::string& table, bool readonly) override {
+    std::vector<std::string> args{"dmsetup", "reload", name};
+    if (readonly) args.push_back("--readonly");
+    args.push_back("--table");
+    args.push_back(table);
+    STRATA_RETURN_IF_ERROR(Run(args));
+    return Run({"dmsetup", "resume", "--noudevsync", name});
+  }
+
+  Result<std::string> FsTypeOf(const std::string& dev) override {
+    std::string out;
+    // -p: probe the device itself, not the cache; exit 2: nothing found (blank).
+    auto rc = RunStatus({"blkid", "-p", "-o", "export", dev}, &out);
+    if (!rc.ok()) return rc.status();
+    if (*rc == 2) return std::string();
+    if (*rc != 0)
+      return InternalError("blkid -p " + dev + " failed (exit " + std::to_string(*rc) +
+                           "): " + out);
+    std::istringstream lines(out);
+    std::string type, pttype;
+    for (std::string line; std::getline(lines, line);) {
+      if (line.rfind("TYPE=", 0) == 0) type = line.substr(5);
+      if (line.rfind("PTTYPE=", 0) == 0) pttype = line.substr(7);
+    }
+    if (type.empty() && !pttype.empty()) return "partition table " + pttype;
+    if (type.empty()) return std::string("unknown signature");
+    return type;
+  }
+
+  Status MakeFs(const std::string& dev, const std::string& fs_type) override {
+    if (fs_type == "ext4") {
+      return Run({"mkfs.ext4", "-F", "-q", "-E", "nodiscard,lazy_itable_init=1", dev});
+    }
+    if (fs_type == "xfs") return Run({"mkfs.xfs", "-f", "-q", "-K", dev});
+    return InvalidArgumentError("file system type '" + fs_type + "' is not supported");
+  }
+
+  Status MountFs(const std::string& dev, const std::string& target, const std::string& fs_type,
+                 const std::string& options) override {
+    std::vector<std::string> args{"mount", "-t", fs_type};
+    if (!options.empty()) {
+      args.push_back("-o");
+      args.push_back(options);
+    }
+    args.push_back(dev);
+    args.push_back(target);
+    return Run(args);
+  }
+
+  Status GrowFs(const std::string& dev, const std::string& mount_point,
+                const std::string& fs_type) override {
+    if (fs_type == "ext4") return Run({"resize2fs", dev});
+    if (fs_type == "xfs") return Run({"xfs_growfs", mount_point});
+    return InvalidArgumentError("file system type '" + fs_type + "' cannot be grown");
+  }
+
+  Result<FsUsage> StatFs(const std::string& path) override {
+    struct statvfs sv {};
+    if (statvfs(path.c_str(), &sv) != 0) return ErrnoError("statvfs " + path, errno);
+    FsUsage u;
+    u.total_bytes = static_cast<uint64_t>(sv.f_blocks) * sv.f_frsize;
+    u.available_bytes = static_cast<uint64_t>(sv.f_bavail) * sv.f_frsize;
+    u.used_bytes = static_cast<uint64_t>(sv.f_blocks - sv.f_bfree) * sv.f_frsize;
+    u.total_inodes = sv.f_files;
+    u.free_inodes = sv.f_ffree;
+    u.used_inodes = sv.f_files - sv.f_ffree;
+    return u;
+  }
+
+  Result<uint64_t> BlockDeviceSize(const std::string& path) override {
+    struct stat st {};
+    if (stat(path.c_str(), &st) != 0) {
+      if (errno == ENOENT) return NotFoundError(path + " does not exist");
+      return ErrnoError("stat " + path, errno);
+    }
+    const dev_t d = S_ISBLK(st.st_mode) ? st.st_rdev : st.st_dev;
+    const std::string line = ReadFirstLine("/sys/dev/block/" + DevString(d) + "/size");
+    if (line.empty()) return FailedPreconditionError(path + " is not on a block device");
+    return std::strtoull(line.c_str(), nullptr, 10) * 512;
+  }
+
+  Result<std::string> DmNameOf(const std::string& path) override {
+    struct stat st {};
+    if (stat(path.c_str(), &st) != 0) {
+      if (errno == ENOENT) return NotFoundError(path + " does not exist");
+      return ErrnoError("stat " + path, errno);
+    }
+    const dev_t d = S_ISBLK(st.st_mode) ? st.st_rdev : st.st_dev;
+    std::string name = ReadFirstLine("/sys/dev/block/" + DevString(d) + "/dm/name");
+    if (name.empty()) {
+      return FailedPreconditionError(path + " is not on a device-mapper device (" + DevString(d) +
+                                     ")");
+    }
+    return name;
   }
 };
 

@@ -24,50 +24,24 @@ namespace fs = std::filesystem;
 // The kernel modules staging needs, as named under /sys/module.
 constexpr const char* kModules[] = {"nbd", "dm_multipath", "dm_round_robin"};
 
-// What staging built, kept in staging_target_path/kStateFile.
-struct StageState {
-  std::string dm_name;
-  std::vector<int> nbds;
-};
-
 std::string StatePath(const std::string& staging) {
   return (fs::path(staging) / NodeServer::kStateFile).string();
 }
 
-// NOT_FOUND when there is no state file.
-Result<StageState> ReadState(const std::string& staging) {
-  std::ifstream in(StatePath(staging));
-  if (!in) return NotFoundError("no state file in " + staging);
-  StageState st;
-  std::string key;
-  while (in >> key) {
-    if (key == "dm") {
-      in >> st.dm_name;
-    } else if (key == "nbd") {
-      int i = -1;
-      in >> i;
-      if (i >= 0) st.nbds.push_back(i);
-    } else {
-      std::string skip;
-      std::getline(in, skip);
-    }
-  }
-  if (st.dm_name.empty()) return InternalError("state file " + StatePath(staging) + ": no dm name");
-  return st;
+std::string FsMountPoint(const std::string& staging) {
+  return (fs::path(staging) / NodeServer::kFsDir).string();
 }
 
-Status WriteState(const std::string& staging, const StageState& st) {
-  const std::string path = StatePath(staging);
+// temp + fsync + rename: a crash leaves the old file or the new, never half of one.
+Status WriteFileAtomic(const std::string& path, const std::string& text) {
   const std::string tmp = path + ".tmp";
   {
     std::ofstream out(tmp, std::ios::trunc);
     if (!out) return InternalError("cannot write " + tmp);
-    out << "dm " << st.dm_name << "\n";
-    for (int i : st.nbds) out << "nbd " << i << "\n";
+    out << text;
     out.flush();
     if (!out) return InternalError("cannot write " + tmp);
   }
-  // temp + fsync + rename: a crash leaves the old state or the new, never half of one.
   int fd = open(tmp.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return ErrnoError("open " + tmp, errno);
   const int rc = fsync(fd);
@@ -86,30 +60,166 @@ std::string ContextValue(const google::protobuf::Map<std::string, std::string>& 
   return it == ctx.end() ? std::string() : it->second;
 }
 
-Status CheckBlockCapability(const v1::VolumeCapability& cap) {
-  STRATA_RETURN_IF_ERROR(ValidateCapability(cap, "volume_capability"));
-  if (!cap.has_block()) {
-    return InvalidArgumentError(
-        "volume_capability: only block volumes are supported by this node plugin so far "
-        "(mount volumes are not)");
+// "ext4" when the capability names none; "" for block.
+std::string FsTypeFor(const v1::VolumeCapability& cap) {
+  if (!cap.has_mount()) return "";
+  return cap.mount().fs_type().empty() ? "ext4" : cap.mount().fs_type();
+}
+
+std::string MountOptions(const v1::VolumeCapability& cap) {
+  std::string out;
+  if (!cap.has_mount()) return out;
+  for (const auto& f : cap.mount().mount_flags()) {
+    if (f.empty()) continue;
+    out += (out.empty() ? "" : ",") + f;
+  }
+  return out;
+}
+
+Status CheckMountFlags(const v1::VolumeCapability& cap) {
+  if (!cap.has_mount()) return Status::Ok();
+  for (int i = 0; i < cap.mount().mount_flags_size(); ++i) {
+    const std::string& f = cap.mount().mount_flags(i);
+    if (f.find_first_of(", \t\n") != std::string::npos) {
+      return InvalidArgumentError("volume_capability.mount.mount_flags[" + std::to_string(i) +
+                                  "]: '" + f + "' must be one option without commas or spaces");
+    }
   }
   return Status::Ok();
 }
 
 }  // namespace
 
+NodeServer::NodeServer(NodeOptions options, std::unique_ptr<NodeHost> host)
+    : options_(std::move(options)), host_(host ? std::move(host) : MakeLinuxNodeHost()) {
+  if (options_.state_dir.empty()) return;
+  std::error_code ec;
+  fs::create_directories(options_.state_dir, ec);
+  for (fs::directory_iterator it(options_.state_dir, ec), end; !ec && it != end; it.increment(ec)) {
+    if (!it->is_regular_file() || it->path().extension() == ".tmp") continue;
+    std::ifstream in(it->path());
+    std::string staging;
+    std::getline(in, staging);
+    const std::string dm = it->path().filename().string();
+    if (!staging.empty() && ReadState(staging).ok()) {
+      staged_[dm] = staging;
+    } else {
+      fs::remove(it->path(), ec);
+    }
+  }
+  if (!staged_.empty()) spdlog::info("node: {} staged volume(s) found again", staged_.size());
+}
+
+namespace {
+NodeOptions OptionsFor(std::string node_id, std::string zone) {
+  NodeOptions o;
+  o.node_id = std::move(node_id);
+  o.zone = std::move(zone);
+  return o;
+}
+}  // namespace
+
 NodeServer::NodeServer(std::string node_id, std::string zone, std::unique_ptr<NodeHost> host)
-    : node_id_(std::move(node_id)),
-      zone_(std::move(zone)),
-      host_(host ? std::move(host) : MakeLinuxNodeHost()) {}
+    : NodeServer(OptionsFor(std::move(node_id), std::move(zone)), std::move(host)) {}
+
+NodeServer::~NodeServer() {
+  {
+    std::lock_guard<std::mutex> lock(checker_mu_);
+    stopping_ = true;
+  }
+  checker_cv_.notify_all();
+  if (checker_.joinable()) checker_.join();
+}
+
+void NodeServer::StartPathChecker(std::chrono::milliseconds interval) {
+  checker_ = std::thread([this, interval] {
+    std::unique_lock<std::mutex> lock(checker_mu_);
+    while (!checker_cv_.wait_for(lock, interval, [this] { return stopping_; })) {
+      lock.unlock();
+      for (const auto& a : CheckPaths()) spdlog::info("path checker: {}", a);
+      lock.lock();
+    }
+  });
+}
+
+void NodeServer::Remember(const std::string& dm_name, const std::string& staging) {
+  staged_[dm_name] = staging;
+  if (options_.state_dir.empty()) return;
+  if (Status s = WriteFileAtomic((fs::path(options_.state_dir) / dm_name).string(), staging + "\n");
+      !s.ok()) {
+    spdlog::warn("node: cannot record {} in {}: {}", dm_name, options_.state_dir, s.ToString());
+  }
+}
+
+void NodeServer::Forget(const std::string& dm_name) {
+  staged_.erase(dm_name);
+  if (options_.state_dir.empty()) return;
+  std::error_code ec;
+  fs::remove(fs::path(options_.state_dir) / dm_name, ec);
+}
+
+DeviceClientPtr NodeServer::Device(const std::string& address) {
+  auto it = devices_.find(address);
+  if (it != devices_.end()) return it->second;
+  DeviceClientPtr c = options_.device_factory
+                          ? options_.device_factory(address)
+                          : MakeGrpcDeviceClient(address, address, std::chrono::seconds(5));
+  devices_[address] = c;
+  return c;
+}
+
+// NOT_FOUND when there is no state file.
+Result<NodeServer::StageState> NodeServer::ReadState(const std::string& staging) {
+  std::ifstream in(StatePath(staging));
+  if (!in) return NotFoundError("no state file in " + staging);
+  StageState st;
+  for (std::string line; std::getline(in, line);) {
+    std::istringstream f(line);
+    std::string key;
+    f >> key;
+    if (key == "volume") {
+      f >> st.volume_id;
+    } else if (key == "dm") {
+      f >> st.dm_name;
+    } else if (key == "export") {
+      f >> st.export_name;
+    } else if (key == "device") {
+      f >> st.device_address;
+    } else if (key == "fs") {
+      f >> st.fs_type;
+    } else if (key == "readonly") {
+      st.readonly = true;
+    } else if (key == "size") {
+      f >> st.size;
+    } else if (key == "path") {
+      Path p;
+      f >> p.nbd >> p.dev >> p.portal;
+      if (p.nbd >= 0) st.paths.push_back(p);
+    }
+  }
+  if (st.dm_name.empty()) return InternalError("state file " + StatePath(staging) + ": no dm name");
+  return st;
+}
+
+Status NodeServer::WriteState(const std::string& staging, const StageState& st) {
+  std::ostringstream out;
+  out << "volume " << st.volume_id << "\ndm " << st.dm_name << "\nexport " << st.export_name
+      << "\nsize " << st.size << "\n";
+  if (!st.device_address.empty()) out << "device " << st.device_address << "\n";
+  if (!st.fs_type.empty()) out << "fs " << st.fs_type << "\n";
+  if (st.readonly) out << "readonly\n";
+  for (const auto& p : st.paths) out << "path " << p.nbd << " " << p.dev << " " << p.portal << "\n";
+  return WriteFileAtomic(StatePath(staging), out.str());
+}
 
 grpc::Status NodeServer::NodeGetInfo(grpc::ServerContext*,
                                      const ::csi::v1::NodeGetInfoRequest* request,
                                      ::csi::v1::NodeGetInfoResponse* response) {
   return LoggedCall("NodeGetInfo", *request, [&] {
-    response->set_node_id(node_id_);
-    if (!zone_.empty()) {
-      (*response->mutable_accessible_topology()->mutable_segments())[kZoneKey] = zone_;
+    response->set_node_id(options_.node_id);
+    if (options_.max_volumes > 0) response->set_max_volumes_per_node(options_.max_volumes);
+    if (!options_.zone.empty()) {
+      (*response->mutable_accessible_topology()->mutable_segments())[kZoneKey] = options_.zone;
     }
     return Status::Ok();
   });
@@ -119,8 +229,12 @@ grpc::Status NodeServer::NodeGetCapabilities(grpc::ServerContext*,
                                              const ::csi::v1::NodeGetCapabilitiesRequest* request,
                                              ::csi::v1::NodeGetCapabilitiesResponse* response) {
   return LoggedCall("NodeGetCapabilities", *request, [&] {
-    response->add_capabilities()->mutable_rpc()->set_type(
-        v1::NodeServiceCapability_RPC_Type_STAGE_UNSTAGE_VOLUME);
+    for (auto t : {v1::NodeServiceCapability_RPC_Type_STAGE_UNSTAGE_VOLUME,
+                   v1::NodeServiceCapability_RPC_Type_GET_VOLUME_STATS,
+                   v1::NodeServiceCapability_RPC_Type_EXPAND_VOLUME,
+                   v1::NodeServiceCapability_RPC_Type_VOLUME_CONDITION}) {
+      response->add_capabilities()->mutable_rpc()->set_type(t);
+    }
     return Status::Ok();
   });
 }
@@ -149,13 +263,28 @@ grpc::Status NodeServer::NodeUnpublishVolume(grpc::ServerContext*,
   return LoggedCall("NodeUnpublishVolume", *request, [&] { return Unpublish(*request); });
 }
 
+grpc::Status NodeServer::NodeGetVolumeStats(grpc::ServerContext*,
+                                            const ::csi::v1::NodeGetVolumeStatsRequest* request,
+                                            ::csi::v1::NodeGetVolumeStatsResponse* response) {
+  return LoggedCall("NodeGetVolumeStats", *request,
+                    [&] { return GetVolumeStats(*request, response); });
+}
+
+grpc::Status NodeServer::NodeExpandVolume(grpc::ServerContext*,
+                                          const ::csi::v1::NodeExpandVolumeRequest* request,
+                                          ::csi::v1::NodeExpandVolumeResponse* response) {
+  return LoggedCall("NodeExpandVolume", *request, [&] { return Expand(*request, response); });
+}
+
 Status NodeServer::Stage(const v1::NodeStageVolumeRequest& req) {
   if (req.volume_id().empty()) return InvalidArgumentError("volume_id: required");
   if (req.staging_target_path().empty()) {
     return InvalidArgumentError("staging_target_path: required");
   }
   if (!req.has_volume_capability()) return InvalidArgumentError("volume_capability: required");
-  STRATA_RETURN_IF_ERROR(CheckBlockCapability(req.volume_capability()));
+  STRATA_RETURN_IF_ERROR(ValidateCapability(req.volume_capability(), "volume_capability"));
+  STRATA_RETURN_IF_ERROR(CheckMountFlags(req.volume_capability()));
+  const std::string fs_type = FsTypeFor(req.volume_capability());
   const auto& ctx = req.publish_context();
   const std::string wwn = ContextValue(ctx, "wwn");
   const std::string export_name = ContextValue(ctx, "exportName");
@@ -165,8 +294,15 @@ Status NodeServer::Stage(const v1::NodeStageVolumeRequest& req) {
         "publish_context: wwn, exportName and portals are required (from "
         "ControllerPublishVolume)");
   }
-  auto dm_name = DmNameForWwn(wwn);
+  auto dm_name = DmNameForWwn(wwn, options_.dm_prefix);
   if (!dm_name.ok()) return dm_name.status();
+  const std::string& staging = req.staging_target_path();
+  // ControllerPublishVolume(readonly) or a reader-only access mode: the dm device refuses
+  // writes (NBD access lists have no read-only clients).
+  const auto mode = req.volume_capability().access_mode().mode();
+  const bool readonly = ContextValue(ctx, "readonly") == "true" ||
+                        mode == v1::VolumeCapability::AccessMode::SINGLE_NODE_READER_ONLY ||
+                        mode == v1::VolumeCapability::AccessMode::MULTI_NODE_READER_ONLY;
 
   std::lock_guard<std::mutex> lock(mu_);
   for (const char* m : kModules) {
@@ -177,59 +313,110 @@ Status NodeServer::Stage(const v1::NodeStageVolumeRequest& req) {
     }
   }
   std::error_code ec;
-  if (!fs::is_directory(req.staging_target_path(), ec)) {
-    return FailedPreconditionError("staging_target_path " + req.staging_target_path() +
-                                   " is not a directory");
+  if (!fs::is_directory(staging, ec)) {
+    return FailedPreconditionError("staging_target_path " + staging + " is not a directory");
   }
-  // Idempotent: staged already.
-  if (auto st = ReadState(req.staging_target_path()); st.ok()) {
-    if (st->dm_name != *dm_name) {
-      return AlreadyExistsError("staging_target_path " + req.staging_target_path() +
-                                " holds another volume (" + st->dm_name + ")");
+  const std::string mapper = "/dev/mapper/" + *dm_name;
+  const std::string mount_point = FsMountPoint(staging);
+  auto mount = [&]() -> Status {
+    fs::create_directories(mount_point, ec);
+    if (ec) return InternalError("cannot create " + mount_point + ": " + ec.message());
+    auto found = host_->FsTypeOf(mapper);
+    if (!found.ok()) return found.status();
+    if (found->empty()) {
+      if (readonly) {
+        return FailedPreconditionError("volume " + req.volume_id() +
+                                       " is blank and read-only: there is no file system to mount");
+      }
+      STRATA_RETURN_IF_ERROR(host_->MakeFs(mapper, fs_type));
+    } else if (*found != fs_type) {
+      return FailedPreconditionError("volume " + req.volume_id() + " holds " + *found +
+                                     ", volume_capability.mount.fs_type asks for " + fs_type +
+                                     " (not reformatted)");
     }
-    if (host_->DmExists(st->dm_name)) return Status::Ok();
+    std::string options = MountOptions(req.volume_capability());
+    if (readonly) options += options.empty() ? "ro" : ",ro";
+    return host_->MountFs(mapper, mount_point, fs_type, options);
+  };
+
+  // Idempotent: staged already (possibly only up to the mount, when a call died).
+  if (auto st = ReadState(staging); st.ok()) {
+    if (st->dm_name != *dm_name) {
+      return AlreadyExistsError("staging_target_path " + staging + " holds another volume (" +
+                                st->dm_name + ")");
+    }
+    if (st->fs_type != fs_type) {
+      return AlreadyExistsError("volume " + req.volume_id() + " is staged at " + staging + " as " +
+                                (st->fs_type.empty() ? "block" : st->fs_type) + ", not as " +
+                                (fs_type.empty() ? "block" : fs_type));
+    }
+    if (host_->DmExists(st->dm_name)) {
+      Remember(st->dm_name, staging);
+      if (fs_type.empty() || host_->IsMountPoint(mount_point)) return Status::Ok();
+      return mount();
+    }
   }
   if (host_->DmExists(*dm_name)) {
-    return AlreadyExistsError("dm device " + *dm_name + " exists but is not staged at " +
-                              req.staging_target_path());
+    return AlreadyExistsError("dm device " + *dm_name + " exists but is not staged at " + staging);
   }
 
-  StageState state{*dm_name, {}};
+  StageState state;
+  state.volume_id = req.volume_id();
+  state.dm_name = *dm_name;
+  state.export_name = export_name;
+  state.device_address = ContextValue(ctx, "deviceAddress");
+  state.fs_type = fs_type;
+  state.readonly = readonly;
+  bool dm_created = false;
   auto undo = [&] {
-    for (int i : state.nbds) {
-      if (Status s = host_->DisconnectNbd(i); !s.ok()) {
-        spdlog::warn("NodeStageVolume: undo: nbd{}: {}", i, s.ToString());
+    if (!fs_type.empty() && host_->IsMountPoint(mount_point)) (void)host_->Unmount(mount_point);
+    if (dm_created) {
+      if (Status s = host_->DmRemove(*dm_name); !s.ok()) {
+        spdlog::warn("NodeStageVolume: undo: {}: {}", *dm_name, s.ToString());
       }
     }
-    std::filesystem::remove(StatePath(req.staging_target_path()), ec);
+    for (const auto& p : state.paths) {
+      if (Status s = host_->DisconnectNbd(p.nbd); !s.ok()) {
+        spdlog::warn("NodeStageVolume: undo: nbd{}: {}", p.nbd, s.ToString());
+      }
+    }
+    fs::remove(StatePath(staging), ec);
+    fs::remove(mount_point, ec);
   };
   std::vector<std::string> devs;
-  uint64_t size = 0;
   for (const auto& portal : portals) {
     auto a = host_->ConnectNbd(portal, export_name);
     if (!a.ok()) {
       undo();
       return UnavailableError("portal " + portal + ": " + a.status().message());
     }
-    state.nbds.push_back(a->index);
+    state.paths.push_back(Path{a->index, a->dev, portal});
     devs.push_back(a->dev);
-    if (size == 0) {
-      size = a->size;
-    } else if (a->size != size) {
+    if (state.size == 0) {
+      state.size = a->size;
+    } else if (a->size != state.size) {
       undo();
       return InternalError("portal " + portal + " announces " + std::to_string(a->size) +
-                           " bytes, another " + std::to_string(size));
+                           " bytes, another " + std::to_string(state.size));
     }
   }
   // Written before the dm device, so an unstage after a crash still finds the nbds.
-  if (Status s = WriteState(req.staging_target_path(), state); !s.ok()) {
+  if (Status s = WriteState(staging, state); !s.ok()) {
     undo();
     return s;
   }
-  if (Status s = host_->DmCreate(*dm_name, MultipathTable(size, devs)); !s.ok()) {
+  if (Status s = host_->DmCreate(*dm_name, MultipathTable(state.size, devs), readonly); !s.ok()) {
     undo();
     return s;
   }
+  dm_created = true;
+  if (!fs_type.empty()) {
+    if (Status s = mount(); !s.ok()) {
+      undo();
+      return s;
+    }
+  }
+  Remember(*dm_name, staging);
   return Status::Ok();
 }
 
@@ -238,19 +425,24 @@ Status NodeServer::Unstage(const v1::NodeUnstageVolumeRequest& req) {
   if (req.staging_target_path().empty()) {
     return InvalidArgumentError("staging_target_path: required");
   }
+  const std::string& staging = req.staging_target_path();
   std::lock_guard<std::mutex> lock(mu_);
-  auto st = ReadState(req.staging_target_path());
+  auto st = ReadState(staging);
   if (!st.ok()) {
     if (st.status().code() == StatusCode::kNotFound) return Status::Ok();  // unstaged already
     return st.status();
   }
-  if (host_->DmExists(st->dm_name)) STRATA_RETURN_IF_ERROR(host_->DmRemove(st->dm_name));
-  for (int i : st->nbds) {
-    if (host_->NbdConnected(i)) STRATA_RETURN_IF_ERROR(host_->DisconnectNbd(i));
-  }
+  const std::string mount_point = FsMountPoint(staging);
   std::error_code ec;
-  fs::remove(StatePath(req.staging_target_path()), ec);
+  if (host_->IsMountPoint(mount_point)) STRATA_RETURN_IF_ERROR(host_->Unmount(mount_point));
+  fs::remove(mount_point, ec);
+  if (host_->DmExists(st->dm_name)) STRATA_RETURN_IF_ERROR(host_->DmRemove(st->dm_name));
+  for (const auto& p : st->paths) {
+    if (host_->NbdConnected(p.nbd)) STRATA_RETURN_IF_ERROR(host_->DisconnectNbd(p.nbd));
+  }
+  fs::remove(StatePath(staging), ec);
   if (ec) return InternalError("cannot remove state file: " + ec.message());
+  Forget(st->dm_name);
   return Status::Ok();
 }
 
@@ -261,7 +453,7 @@ Status NodeServer::Publish(const v1::NodePublishVolumeRequest& req) {
   }
   if (req.target_path().empty()) return InvalidArgumentError("target_path: required");
   if (!req.has_volume_capability()) return InvalidArgumentError("volume_capability: required");
-  STRATA_RETURN_IF_ERROR(CheckBlockCapability(req.volume_capability()));
+  STRATA_RETURN_IF_ERROR(ValidateCapability(req.volume_capability(), "volume_capability"));
   std::lock_guard<std::mutex> lock(mu_);
   auto st = ReadState(req.staging_target_path());
   if (!st.ok()) {
@@ -271,15 +463,27 @@ Status NodeServer::Publish(const v1::NodePublishVolumeRequest& req) {
     }
     return st.status();
   }
+  const bool block = req.volume_capability().has_block();
+  if (block != st->fs_type.empty()) {
+    return InvalidArgumentError(std::string("volume_capability: ") + (block ? "block" : "mount") +
+                                ", but the volume is staged as " +
+                                (st->fs_type.empty() ? "block" : st->fs_type));
+  }
   if (host_->IsMountPoint(req.target_path())) return Status::Ok();  // published already
   std::error_code ec;
   const fs::path target(req.target_path());
   if (target.has_parent_path()) fs::create_directories(target.parent_path(), ec);
-  if (!fs::exists(target, ec)) {
-    std::ofstream touch(req.target_path());
-    if (!touch) return InternalError("cannot create target file " + req.target_path());
+  if (block) {
+    if (!fs::exists(target, ec)) {
+      std::ofstream touch(req.target_path());
+      if (!touch) return InternalError("cannot create target file " + req.target_path());
+    }
+    return host_->BindMount("/dev/mapper/" + st->dm_name, req.target_path(), req.readonly());
   }
-  return host_->BindMount("/dev/mapper/" + st->dm_name, req.target_path(), req.readonly());
+  fs::create_directories(target, ec);
+  if (ec) return InternalError("cannot create target directory " + req.target_path());
+  return host_->BindMount(FsMountPoint(req.staging_target_path()), req.target_path(),
+                          req.readonly());
 }
 
 Status NodeServer::Unpublish(const v1::NodeUnpublishVolumeRequest& req) {
@@ -290,9 +494,251 @@ Status NodeServer::Unpublish(const v1::NodeUnpublishVolumeRequest& req) {
     STRATA_RETURN_IF_ERROR(host_->Unmount(req.target_path()));
   }
   std::error_code ec;
-  fs::remove(req.target_path(), ec);
+  fs::remove(req.target_path(), ec);  // the file (block) or the empty directory (mount)
   if (ec) return InternalError("cannot remove " + req.target_path() + ": " + ec.message());
   return Status::Ok();
+}
+
+Result<std::string> NodeServer::StagingFor(const std::string& volume_path) {
+  auto dm = host_->DmNameOf(volume_path);
+  if (!dm.ok()) {
+    if (dm.status().code() == StatusCode::kFailedPrecondition) {
+      return NotFoundError("volume_path " + volume_path + " is not a volume of this plugin (" +
+                           dm.status().message() + ")");
+    }
+    return dm.status();
+  }
+  auto it = staged_.find(*dm);
+  if (it == staged_.end()) {
+    return NotFoundError("volume_path " + volume_path + " is on " + *dm +
+                         ", which this plugin did not stage");
+  }
+  return it->second;
+}
+
+Status NodeServer::GetVolumeStats(const v1::NodeGetVolumeStatsRequest& req,
+                                  v1::NodeGetVolumeStatsResponse* resp) {
+  if (req.volume_id().empty()) return InvalidArgumentError("volume_id: required");
+  if (req.volume_path().empty()) return InvalidArgumentError("volume_path: required");
+  std::lock_guard<std::mutex> lock(mu_);
+  auto staging = StagingFor(req.volume_path());
+  if (!staging.ok()) return staging.status();
+  auto st = ReadState(*staging);
+  if (!st.ok()) return st.status();
+  if (!st->volume_id.empty() && st->volume_id != req.volume_id()) {
+    return NotFoundError("volume_path " + req.volume_path() + " holds volume " + st->volume_id +
+                         ", not " + req.volume_id());
+  }
+  if (st->fs_type.empty()) {
+    auto size = host_->BlockDeviceSize(req.volume_path());
+    if (!size.ok()) return size.status();
+    auto* u = resp->add_usage();
+    u->set_unit(v1::VolumeUsage::BYTES);
+    u->set_total(static_cast<int64_t>(*size));
+  } else {
+    auto fsu = host_->StatFs(req.volume_path());
+    if (!fsu.ok()) return fsu.status();
+    auto* b = resp->add_usage();
+    b->set_unit(v1::VolumeUsage::BYTES);
+    b->set_total(static_cast<int64_t>(fsu->total_bytes));
+    b->set_available(static_cast<int64_t>(fsu->available_bytes));
+    b->set_used(static_cast<int64_t>(fsu->used_bytes));
+    auto* i = resp->add_usage();
+    i->set_unit(v1::VolumeUsage::INODES);
+    i->set_total(static_cast<int64_t>(fsu->total_inodes));
+    i->set_available(static_cast<int64_t>(fsu->free_inodes));
+    i->set_used(static_cast<int64_t>(fsu->used_inodes));
+  }
+  // The condition: every path of the multipath device active.
+  auto* cond = resp->mutable_volume_condition();
+  auto paths = host_->DmPaths(st->dm_name);
+  if (!paths.ok()) {
+    cond->set_abnormal(true);
+    cond->set_message("cannot read the multipath state of " + st->dm_name + ": " +
+                      paths.status().message());
+    return Status::Ok();
+  }
+  std::string down;
+  size_t active = 0;
+  for (const auto& p : *paths) {
+    if (p.active) {
+      ++active;
+      continue;
+    }
+    std::string portal;
+    for (const auto& sp : st->paths) {
+      if (sp.dev == p.dev) portal = sp.portal;
+    }
+    down += (down.empty() ? "" : ", ") + p.dev + (portal.empty() ? "" : " (portal " + portal + ")");
+  }
+  if (down.empty()) {
+    cond->set_abnormal(false);
+    cond->set_message("all " + std::to_string(paths->size()) + " paths active");
+  } else {
+    cond->set_abnormal(true);
+    cond->set_message("path(s) down: " + down + "; " + std::to_string(active) + " of " +
+                      std::to_string(paths->size()) + " active");
+  }
+  return Status::Ok();
+}
+
+Status NodeServer::SwapPaths(const std::string& staging, StageState* st,
+                             const std::vector<std::string>& portals) {
+  StageState next = *st;
+  next.paths.clear();
+  next.size = 0;
+  auto drop_new = [&] {
+    for (const auto& p : next.paths) {
+      if (Status s = host_->DisconnectNbd(p.nbd); !s.ok()) {
+        spdlog::warn("swap paths: undo: nbd{}: {}", p.nbd, s.ToString());
+      }
+    }
+  };
+  std::vector<std::string> devs;
+  for (const auto& portal : portals) {
+    auto a = host_->ConnectNbd(portal, st->export_name);
+    if (!a.ok()) {
+      drop_new();
+      return UnavailableError("portal " + portal + ": " + a.status().message());
+    }
+    next.paths.push_back(Path{a->index, a->dev, portal});
+    devs.push_back(a->dev);
+    if (next.size == 0) {
+      next.size = a->size;
+    } else if (a->size != next.size) {
+      drop_new();
+      return InternalError("portal " + portal + " announces " + std::to_string(a->size) +
+                           " bytes, another " + std::to_string(next.size));
+    }
+  }
+  // Both sets recorded while both exist: an unstage after a crash here finds them all.
+  StageState both = next;
+  both.paths.insert(both.paths.end(), st->paths.begin(), st->paths.end());
+  if (Status s = WriteState(staging, both); !s.ok()) {
+    drop_new();
+    return s;
+  }
+  if (Status s = host_->DmReload(st->dm_name, MultipathTable(next.size, devs), st->readonly);
+      !s.ok()) {
+    drop_new();
+    (void)WriteState(staging, *st);
+    return s;
+  }
+  for (const auto& p : st->paths) {
+    if (Status s = host_->DisconnectNbd(p.nbd); !s.ok()) {
+      spdlog::warn("swap paths: old nbd{}: {}", p.nbd, s.ToString());
+    }
+  }
+  STRATA_RETURN_IF_ERROR(WriteState(staging, next));
+  *st = std::move(next);
+  return Status::Ok();
+}
+
+Status NodeServer::Expand(const v1::NodeExpandVolumeRequest& req,
+                          v1::NodeExpandVolumeResponse* resp) {
+  if (req.volume_id().empty()) return InvalidArgumentError("volume_id: required");
+  if (req.volume_path().empty()) return InvalidArgumentError("volume_path: required");
+  if (req.has_volume_capability()) {
+    STRATA_RETURN_IF_ERROR(ValidateCapability(req.volume_capability(), "volume_capability"));
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  std::string staging = req.staging_target_path();
+  if (staging.empty()) {
+    auto found = StagingFor(req.volume_path());
+    if (!found.ok()) return found.status();
+    staging = *found;
+  }
+  auto st = ReadState(staging);
+  if (!st.ok()) {
+    if (st.status().code() == StatusCode::kNotFound) {
+      return NotFoundError("volume " + req.volume_id() + " is not staged at " + staging);
+    }
+    return st.status();
+  }
+  const uint64_t want =
+      req.has_capacity_range() ? static_cast<uint64_t>(req.capacity_range().required_bytes()) : 0;
+  if (st->size < want || want == 0) {
+    // The kernel's nbd cannot change a connected device's size: new connections (which
+    // announce the LUN's new size) replace the old ones under the same dm device.
+    std::vector<std::string> portals;
+    for (const auto& p : st->paths) portals.push_back(p.portal);
+    const uint64_t before = st->size;
+    STRATA_RETURN_IF_ERROR(SwapPaths(staging, &*st, portals));
+    if (st->size != before) {
+      spdlog::info("NodeExpandVolume: {} {} -> {} bytes", st->dm_name, before, st->size);
+    }
+  }
+  if (want > st->size) {
+    return OutOfRangeError("capacity_range.required_bytes " + std::to_string(want) +
+                           " is more than the LUN's " + std::to_string(st->size) +
+                           " bytes (ControllerExpandVolume first)");
+  }
+  if (!st->fs_type.empty()) {
+    STRATA_RETURN_IF_ERROR(
+        host_->GrowFs("/dev/mapper/" + st->dm_name, FsMountPoint(staging), st->fs_type));
+  }
+  resp->set_capacity_bytes(static_cast<int64_t>(st->size));
+  return Status::Ok();
+}
+
+void NodeServer::CheckVolume(const std::string& staging, std::vector<std::string>* actions) {
+  auto st = ReadState(staging);
+  if (!st.ok()) return;
+  // 1. The LUN moved to another device: swap to that device's portals.
+  if (!st->device_address.empty()) {
+    auto lun = Device(st->device_address)->GetLun(st->export_name);
+    if (lun.ok() && !lun->moved_to().empty()) {
+      auto moved = Device(lun->moved_to())->GetLun(st->export_name);
+      if (moved.ok() && moved->portals_size() > 0) {
+        std::vector<std::string> portals(moved->portals().begin(), moved->portals().end());
+        const std::string from = st->device_address;
+        st->device_address = lun->moved_to();
+        Status s = SwapPaths(staging, &*st, portals);
+        if (s.ok()) {
+          actions->push_back("swap " + st->dm_name + " from device " + from + " to " +
+                             lun->moved_to());
+        } else {
+          st->device_address = from;
+          actions->push_back("swap " + st->dm_name + " to " + lun->moved_to() +
+                             " failed: " + s.ToString());
+        }
+        return;
+      }
+    }
+  }
+  // 2. Probe each path; fail dead ones in dm, reconnect and reinstate returning ones.
+  auto dm_paths = host_->DmPaths(st->dm_name);
+  if (!dm_paths.ok()) return;
+  for (const auto& p : st->paths) {
+    bool dm_active = true;
+    for (const auto& d : *dm_paths) {
+      if (d.dev == p.dev) dm_active = d.active;
+    }
+    Status probe = host_->ProbeNbd(p.nbd);
+    if (probe.ok()) {
+      if (!dm_active && host_->DmMessage(st->dm_name, "reinstate_path " + p.dev).ok()) {
+        actions->push_back("reinstate_path " + st->dm_name + " " + p.dev);
+      }
+      continue;
+    }
+    if (dm_active && host_->DmMessage(st->dm_name, "fail_path " + p.dev).ok()) {
+      actions->push_back("fail_path " + st->dm_name + " " + p.dev + " (" + probe.message() + ")");
+    }
+    if (Status r = host_->ReconnectNbd(p.nbd, p.portal, st->export_name); !r.ok()) continue;
+    if (host_->ProbeNbd(p.nbd).ok() &&
+        host_->DmMessage(st->dm_name, "reinstate_path " + p.dev).ok()) {
+      actions->push_back("reinstate_path " + st->dm_name + " " + p.dev + " (reconnected to " +
+                         p.portal + ")");
+    }
+  }
+}
+
+std::vector<std::string> NodeServer::CheckPaths() {
+  std::vector<std::string> actions;
+  std::lock_guard<std::mutex> lock(mu_);
+  const auto staged = staged_;
+  for (const auto& [dm, staging] : staged) CheckVolume(staging, &actions);
+  return actions;
 }
 
 }  // namespace strata::csi

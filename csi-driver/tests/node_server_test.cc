@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <map>
 #include <set>
+#include <sstream>
 
 namespace strata::csi {
 namespace {
@@ -28,6 +29,14 @@ class FakeNodeHost final : public NodeHost {
     bool fail_dm_create = false;
     int next_index = 0;
     int connects = 0;
+    std::set<std::string> readonly_dms;
+    std::set<int> dead_nbds;                       // probes fail
+    std::set<std::string> failed_paths;            // "dm MAJ:MIN" failed in dm
+    std::vector<std::string> messages;             // dm messages sent
+    std::map<std::string, std::string> fs_on;      // device -> fs type
+    std::map<std::string, std::string> fs_mounts;  // mount point -> "dev type options"
+    std::map<std::string, std::string> dm_of;      // path -> dm name (DmNameOf)
+    int grows = 0;
   };
   explicit FakeNodeHost(State* s) : s_(s) {}
 
@@ -49,9 +58,10 @@ class FakeNodeHost final : public NodeHost {
     return Status::Ok();
   }
   bool DmExists(const std::string& n) override { return s_->dms.count(n) > 0; }
-  Status DmCreate(const std::string& n, const std::string& t) override {
+  Status DmCreate(const std::string& n, const std::string& t, bool ro) override {
     if (s_->fail_dm_create) return InternalError("dmsetup failed");
     s_->dms[n] = t;
+    if (ro) s_->readonly_dms.insert(n);
     return Status::Ok();
   }
   Status DmRemove(const std::string& n) override {
@@ -66,11 +76,122 @@ class FakeNodeHost final : public NodeHost {
   }
   Status Unmount(const std::string& target) override {
     s_->mounts.erase(target);
+    s_->fs_mounts.erase(target);
     return Status::Ok();
+  }
+  Status ReconnectNbd(int i, const std::string& portal, const std::string&) override {
+    if (s_->bad_portals.count(portal)) return UnavailableError("connection refused");
+    s_->dead_nbds.erase(i);
+    return Status::Ok();
+  }
+  Status ProbeNbd(int i) override {
+    if (s_->dead_nbds.count(i)) return ErrnoError("read /dev/nbd", EIO);
+    return Status::Ok();
+  }
+  Result<std::vector<DmPath>> DmPaths(const std::string& n) override {
+    auto it = s_->dms.find(n);
+    if (it == s_->dms.end()) return NotFoundError("no dm " + n);
+    std::vector<DmPath> out;
+    std::istringstream words(it->second);
+    for (std::string w; words >> w;) {
+      if (w.find(':') != std::string::npos)
+        out.push_back({w, !s_->failed_paths.count(n + " " + w)});
+    }
+    return out;
+  }
+  Status DmMessage(const std::string& n, const std::string& m) override {
+    s_->messages.push_back(n + " " + m);
+    std::istringstream words(m);
+    std::string verb, dev;
+    words >> verb >> dev;
+    if (verb == "fail_path") s_->failed_paths.insert(n + " " + dev);
+    if (verb == "reinstate_path") s_->failed_paths.erase(n + " " + dev);
+    return Status::Ok();
+  }
+  Status DmReload(const std::string& n, const std::string& t, bool) override {
+    s_->dms[n] = t;
+    for (auto it = s_->failed_paths.begin(); it != s_->failed_paths.end();) {
+      it = it->rfind(n + " ", 0) == 0 ? s_->failed_paths.erase(it) : std::next(it);
+    }
+    return Status::Ok();
+  }
+  Result<std::string> FsTypeOf(const std::string& dev) override {
+    auto it = s_->fs_on.find(dev);
+    return it == s_->fs_on.end() ? std::string() : it->second;
+  }
+  Status MakeFs(const std::string& dev, const std::string& type) override {
+    s_->fs_on[dev] = type;
+    return Status::Ok();
+  }
+  Status MountFs(const std::string& dev, const std::string& target, const std::string& type,
+                 const std::string& options) override {
+    if (!fs::is_directory(target)) return InternalError("no mount point " + target);
+    s_->fs_mounts[target] = dev + " " + type + " " + options;
+    s_->mounts[target] = dev;
+    return Status::Ok();
+  }
+  Status GrowFs(const std::string&, const std::string&, const std::string&) override {
+    ++s_->grows;
+    return Status::Ok();
+  }
+  Result<FsUsage> StatFs(const std::string&) override {
+    FsUsage u;
+    u.total_bytes = 1000;
+    u.used_bytes = 100;
+    u.available_bytes = 900;
+    u.total_inodes = 64;
+    u.used_inodes = 11;
+    u.free_inodes = 53;
+    return u;
+  }
+  Result<uint64_t> BlockDeviceSize(const std::string&) override {
+    uint64_t size = 0;
+    for (const auto& [n, t] : s_->dms) {
+      std::istringstream words(t);
+      uint64_t start = 0, sectors = 0;
+      words >> start >> sectors;
+      size = sectors * 512;
+    }
+    return size;
+  }
+  Result<std::string> DmNameOf(const std::string& path) override {
+    auto it = s_->dm_of.find(path);
+    if (it == s_->dm_of.end()) return NotFoundError(path + " does not exist");
+    return it->second;
   }
 
  private:
   State* s_;
+};
+
+// A device that only answers GetLun (what the node's move detection asks).
+class LunDevice final : public DeviceClient {
+ public:
+  explicit LunDevice(storage_v1::Lun lun) : lun_(std::move(lun)) {}
+  const std::string& name() const override { return name_; }
+  Result<storage_v1::DeviceStatus> GetDeviceStatus(std::chrono::milliseconds) override {
+    return UnimplementedError("");
+  }
+  Result<storage_v1::Lun> CreateLun(const storage_v1::CreateLunRequest&) override {
+    return UnimplementedError("");
+  }
+  Status DeleteLun(const std::string&) override { return UnimplementedError(""); }
+  Result<storage_v1::Lun> GetLun(const std::string& name) override {
+    if (name != lun_.name()) return NotFoundError("no LUN " + name);
+    return lun_;
+  }
+  Result<std::vector<storage_v1::Lun>> ListLuns() override { return UnimplementedError(""); }
+  Result<storage_v1::Lun> ResizeLun(const std::string&, uint64_t) override {
+    return UnimplementedError("");
+  }
+  Result<storage_v1::Lun> SetLunAccess(const std::string&,
+                                       const std::vector<std::string>&) override {
+    return UnimplementedError("");
+  }
+  storage_v1::Lun lun_;
+
+ private:
+  std::string name_ = "d";
 };
 
 v1::VolumeCapability Block() {
@@ -145,13 +266,35 @@ TEST(NodeHostHelpersTest, MultipathTable) {
             "0 2048 multipath 1 queue_if_no_path 0 1 1 round-robin 0 2 1 43:0 1 43:32 1");
 }
 
-TEST_F(NodeServerTest, CapabilitiesIncludeStageUnstage) {
+TEST_F(NodeServerTest, Capabilities) {
   v1::NodeGetCapabilitiesResponse resp;
   v1::NodeGetCapabilitiesRequest req;
   ASSERT_TRUE(node_->NodeGetCapabilities(nullptr, &req, &resp).ok());
-  ASSERT_EQ(resp.capabilities_size(), 1);
-  EXPECT_EQ(resp.capabilities(0).rpc().type(),
-            v1::NodeServiceCapability_RPC_Type_STAGE_UNSTAGE_VOLUME);
+  std::set<int> types;
+  for (const auto& c : resp.capabilities()) types.insert(c.rpc().type());
+  EXPECT_EQ(types, (std::set<int>{v1::NodeServiceCapability_RPC_Type_STAGE_UNSTAGE_VOLUME,
+                                  v1::NodeServiceCapability_RPC_Type_GET_VOLUME_STATS,
+                                  v1::NodeServiceCapability_RPC_Type_EXPAND_VOLUME,
+                                  v1::NodeServiceCapability_RPC_Type_VOLUME_CONDITION}));
+}
+
+TEST(NodeHostHelpersTest, ParseMultipathStatus) {
+  // Two paths in one round-robin group, the second failed (kernel 6.1 output).
+  auto p = ParseMultipathStatus("0 131072 multipath 2 0 0 0 1 1 A 0 2 0 43:0 A 0 43:32 F 1 \n");
+  ASSERT_TRUE(p.ok()) << p.status().ToString();
+  ASSERT_EQ(p->size(), 2u);
+  EXPECT_EQ((*p)[0].dev, "43:0");
+  EXPECT_TRUE((*p)[0].active);
+  EXPECT_EQ((*p)[1].dev, "43:32");
+  EXPECT_FALSE((*p)[1].active);
+  // Selector info per path (info_args 1), hardware handler args, two groups.
+  p = ParseMultipathStatus("0 8 multipath 2 0 0 1 alua 2 1 A 0 1 1 8:0 A 0 7 E 0 1 1 8:16 F 2 9");
+  ASSERT_TRUE(p.ok()) << p.status().ToString();
+  ASSERT_EQ(p->size(), 2u);
+  EXPECT_EQ((*p)[1].dev, "8:16");
+  EXPECT_FALSE((*p)[1].active);
+  EXPECT_FALSE(ParseMultipathStatus("0 8 linear 8:0 0").ok());
+  EXPECT_FALSE(ParseMultipathStatus("0 8 multipath 2 0").ok());
 }
 
 TEST_F(NodeServerTest, StagePublishUnpublishUnstageIdempotent) {
@@ -214,12 +357,227 @@ TEST_F(NodeServerTest, SizeMismatchBetweenPortalsIsAnError) {
   EXPECT_TRUE(host_.nbds.empty());
 }
 
-TEST_F(NodeServerTest, MountVolumesAreRejectedClearly) {
+v1::VolumeCapability Mount(const std::string& fs_type) {
+  v1::VolumeCapability c;
+  c.mutable_mount()->set_fs_type(fs_type);
+  c.mutable_mount()->add_mount_flags("noatime");
+  c.mutable_access_mode()->set_mode(v1::VolumeCapability::AccessMode::SINGLE_NODE_WRITER);
+  return c;
+}
+
+TEST_F(NodeServerTest, FilesystemVolumeIsFormattedOnceMountedAndPublished) {
   auto r = StageReq();
-  r.mutable_volume_capability()->mutable_mount()->set_fs_type("ext4");
+  *r.mutable_volume_capability() = Mount("");
+  ASSERT_TRUE(node_->Stage(r).ok());
+  const std::string mapper = "/dev/mapper/strata-naa6001405abcdef";
+  const std::string mnt = (dir_ / "staging" / NodeServer::kFsDir).string();
+  EXPECT_EQ(host_.fs_on.at(mapper), "ext4");  // the default type
+  EXPECT_EQ(host_.fs_mounts.at(mnt), mapper + " ext4 noatime");
+  ASSERT_TRUE(node_->Stage(r).ok());
+  EXPECT_EQ(host_.connects, 2);
+
+  auto p = PublishReq();
+  *p.mutable_volume_capability() = Mount("");
+  p.set_readonly(true);
+  ASSERT_TRUE(node_->Publish(p).ok());
+  EXPECT_TRUE(fs::is_directory(p.target_path()));
+  EXPECT_EQ(host_.mounts.at(p.target_path()), mnt);
+  // A block publish of a filesystem-staged volume is refused.
+  EXPECT_EQ(node_->Publish(PublishReq()).code(), StatusCode::kInvalidArgument);
+
+  ASSERT_TRUE(node_->Unpublish(UnpublishReq()).ok());
+  EXPECT_FALSE(fs::exists(p.target_path()));
+  ASSERT_TRUE(node_->Unstage(UnstageReq()).ok());
+  EXPECT_TRUE(host_.mounts.empty());
+  EXPECT_FALSE(fs::exists(mnt));
+  EXPECT_TRUE(host_.dms.empty());
+  EXPECT_TRUE(host_.nbds.empty());
+}
+
+TEST_F(NodeServerTest, ExistingFilesystemIsNotReformatted) {
+  host_.fs_on["/dev/mapper/strata-naa6001405abcdef"] = "xfs";
+  auto r = StageReq();
+  *r.mutable_volume_capability() = Mount("xfs");
+  ASSERT_TRUE(node_->Stage(r).ok());
+  EXPECT_EQ(host_.fs_on.at("/dev/mapper/strata-naa6001405abcdef"), "xfs");
+  ASSERT_TRUE(node_->Unstage(UnstageReq()).ok());
+  // Another type than the one on the volume: refused, nothing left behind.
+  *r.mutable_volume_capability() = Mount("ext4");
+  Status s = node_->Stage(r);
+  EXPECT_EQ(s.code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(s.message().find("xfs"), std::string::npos) << s.ToString();
+  EXPECT_TRUE(host_.dms.empty());
+  EXPECT_TRUE(host_.nbds.empty());
+  EXPECT_FALSE(fs::exists(dir_ / "staging" / NodeServer::kStateFile));
+}
+
+TEST_F(NodeServerTest, MultiNodeWriterOnFilesystemIsRefused) {
+  auto r = StageReq();
+  *r.mutable_volume_capability() = Mount("ext4");
+  r.mutable_volume_capability()->mutable_access_mode()->set_mode(
+      v1::VolumeCapability::AccessMode::MULTI_NODE_MULTI_WRITER);
+  EXPECT_EQ(node_->Stage(r).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(host_.connects, 0);
+}
+
+TEST_F(NodeServerTest, ReadOnlyPublishContextMakesTheDmDeviceReadOnly) {
+  auto r = StageReq();
+  (*r.mutable_publish_context())["readonly"] = "true";
+  ASSERT_TRUE(node_->Stage(r).ok());
+  EXPECT_EQ(host_.readonly_dms.count("strata-naa6001405abcdef"), 1u);
+  // A blank filesystem volume cannot be formatted read-only.
+  ASSERT_TRUE(node_->Unstage(UnstageReq()).ok());
+  *r.mutable_volume_capability() = Mount("ext4");
+  EXPECT_EQ(node_->Stage(r).code(), StatusCode::kFailedPrecondition);
+  EXPECT_TRUE(host_.dms.empty());
+}
+
+TEST_F(NodeServerTest, BadMountFlagIsInvalidArgumentNamingIt) {
+  auto r = StageReq();
+  *r.mutable_volume_capability() = Mount("ext4");
+  r.mutable_volume_capability()->mutable_mount()->add_mount_flags("a,b");
   Status s = node_->Stage(r);
   EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
-  EXPECT_NE(s.message().find("block"), std::string::npos);
+  EXPECT_NE(s.message().find("mount_flags[1]"), std::string::npos) << s.ToString();
+}
+
+TEST_F(NodeServerTest, VolumeStatsAndConditionFollowThePaths) {
+  ASSERT_TRUE(node_->Stage(StageReq()).ok());
+  const std::string vol = (dir_ / "pods" / "vol").string();
+  host_.dm_of[vol] = "strata-naa6001405abcdef";
+  v1::NodeGetVolumeStatsRequest req;
+  req.set_volume_id("dev-a/csi-1");
+  req.set_volume_path(vol);
+  v1::NodeGetVolumeStatsResponse resp;
+  ASSERT_TRUE(node_->GetVolumeStats(req, &resp).ok());
+  ASSERT_EQ(resp.usage_size(), 1);
+  EXPECT_EQ(resp.usage(0).unit(), v1::VolumeUsage::BYTES);
+  EXPECT_EQ(resp.usage(0).total(), 1 << 20);
+  EXPECT_FALSE(resp.volume_condition().abnormal());
+
+  // A dead path: the checker fails it in dm, the condition says which portal.
+  host_.dead_nbds.insert(1);
+  host_.bad_portals.insert("10.0.0.3:10809");
+  auto actions = node_->CheckPaths();
+  ASSERT_EQ(actions.size(), 1u);
+  EXPECT_NE(actions[0].find("fail_path strata-naa6001405abcdef 43:32"), std::string::npos);
+  resp.Clear();
+  ASSERT_TRUE(node_->GetVolumeStats(req, &resp).ok());
+  EXPECT_TRUE(resp.volume_condition().abnormal());
+  EXPECT_NE(resp.volume_condition().message().find("10.0.0.3:10809"), std::string::npos)
+      << resp.volume_condition().message();
+  EXPECT_TRUE(node_->CheckPaths().empty());  // still down: nothing new
+
+  // The portal is back: reconnected and reinstated; the condition is normal again.
+  host_.bad_portals.clear();
+  actions = node_->CheckPaths();
+  ASSERT_EQ(actions.size(), 1u);
+  EXPECT_NE(actions[0].find("reinstate_path strata-naa6001405abcdef 43:32"), std::string::npos);
+  resp.Clear();
+  ASSERT_TRUE(node_->GetVolumeStats(req, &resp).ok());
+  EXPECT_FALSE(resp.volume_condition().abnormal());
+
+  // Unknown paths and volumes.
+  req.set_volume_path((dir_ / "nowhere").string());
+  EXPECT_EQ(node_->GetVolumeStats(req, &resp).code(), StatusCode::kNotFound);
+  req.set_volume_path(vol);
+  req.set_volume_id("dev-a/other");
+  EXPECT_EQ(node_->GetVolumeStats(req, &resp).code(), StatusCode::kNotFound);
+}
+
+TEST_F(NodeServerTest, FilesystemStatsReportBytesAndInodes) {
+  auto r = StageReq();
+  *r.mutable_volume_capability() = Mount("ext4");
+  ASSERT_TRUE(node_->Stage(r).ok());
+  const std::string vol = (dir_ / "pods" / "vol").string();
+  host_.dm_of[vol] = "strata-naa6001405abcdef";
+  v1::NodeGetVolumeStatsRequest req;
+  req.set_volume_id("dev-a/csi-1");
+  req.set_volume_path(vol);
+  v1::NodeGetVolumeStatsResponse resp;
+  ASSERT_TRUE(node_->GetVolumeStats(req, &resp).ok());
+  ASSERT_EQ(resp.usage_size(), 2);
+  EXPECT_EQ(resp.usage(0).unit(), v1::VolumeUsage::BYTES);
+  EXPECT_EQ(resp.usage(0).used(), 100);
+  EXPECT_EQ(resp.usage(1).unit(), v1::VolumeUsage::INODES);
+  EXPECT_EQ(resp.usage(1).available(), 53);
+}
+
+TEST_F(NodeServerTest, ExpandSwapsToConnectionsOfTheNewSize) {
+  auto r = StageReq();
+  *r.mutable_volume_capability() = Mount("ext4");
+  ASSERT_TRUE(node_->Stage(r).ok());
+  const std::string vol = (dir_ / "pods" / "vol").string();
+  host_.dm_of[vol] = "strata-naa6001405abcdef";
+  host_.sizes["10.0.0.2:10809"] = 2u << 20;
+  host_.sizes["10.0.0.3:10809"] = 2u << 20;
+  v1::NodeExpandVolumeRequest req;
+  req.set_volume_id("dev-a/csi-1");
+  req.set_volume_path(vol);
+  req.mutable_capacity_range()->set_required_bytes(2 << 20);
+  v1::NodeExpandVolumeResponse resp;
+  ASSERT_TRUE(node_->Expand(req, &resp).ok());
+  EXPECT_EQ(resp.capacity_bytes(), 2 << 20);
+  EXPECT_EQ(host_.dms.at("strata-naa6001405abcdef"),
+            "0 4096 multipath 1 queue_if_no_path 0 1 1 round-robin 0 2 1 43:64 1 43:96 1");
+  EXPECT_EQ(host_.nbds.size(), 2u);  // the old ones are gone
+  EXPECT_EQ(host_.nbds.count(0), 0u);
+  EXPECT_EQ(host_.grows, 1);
+  // Asking for more than the LUN has: OUT_OF_RANGE.
+  req.mutable_capacity_range()->set_required_bytes(4 << 20);
+  EXPECT_EQ(node_->Expand(req, &resp).code(), StatusCode::kOutOfRange);
+  // Unstage removes the new paths.
+  ASSERT_TRUE(node_->Unstage(UnstageReq()).ok());
+  EXPECT_TRUE(host_.nbds.empty());
+}
+
+TEST_F(NodeServerTest, PathsFollowALunThatMovedToAnotherDevice) {
+  storage_v1::Lun at_a;
+  at_a.set_name("csi-1");
+  auto dev_a = std::make_shared<LunDevice>(at_a);
+  storage_v1::Lun at_b = at_a;
+  at_b.add_portals("10.0.1.2:10809");
+  at_b.add_portals("10.0.1.3:10809");
+  auto dev_b = std::make_shared<LunDevice>(at_b);
+  NodeOptions o;
+  o.node_id = "n1@10.0.0.1";
+  o.device_factory = [&](const std::string& address) -> DeviceClientPtr {
+    if (address == "a:1") return dev_a;
+    if (address == "b:2") return dev_b;
+    return nullptr;
+  };
+  node_ = std::make_unique<NodeServer>(o, std::make_unique<FakeNodeHost>(&host_));
+  auto r = StageReq();
+  (*r.mutable_publish_context())["deviceAddress"] = "a:1";
+  ASSERT_TRUE(node_->Stage(r).ok());
+  EXPECT_TRUE(node_->CheckPaths().empty());  // not moved: nothing to do
+
+  dev_a->lun_.set_moved_to("b:2");
+  auto actions = node_->CheckPaths();
+  ASSERT_EQ(actions.size(), 1u);
+  EXPECT_EQ(actions[0], "swap strata-naa6001405abcdef from device a:1 to b:2");
+  EXPECT_EQ(host_.nbds, (std::map<int, std::string>{{2, "10.0.1.2:10809"}, {3, "10.0.1.3:10809"}}));
+  EXPECT_EQ(host_.dms.at("strata-naa6001405abcdef"),
+            "0 2048 multipath 1 queue_if_no_path 0 1 1 round-robin 0 2 1 43:64 1 43:96 1");
+  EXPECT_TRUE(node_->CheckPaths().empty());  // the state now names device b
+  ASSERT_TRUE(node_->Unstage(UnstageReq()).ok());
+  EXPECT_TRUE(host_.nbds.empty());
+}
+
+TEST_F(NodeServerTest, StagedVolumesAreFoundAgainAfterARestart) {
+  NodeOptions o;
+  o.node_id = "n1@10.0.0.1";
+  o.state_dir = (dir_ / "state").string();
+  node_ = std::make_unique<NodeServer>(o, std::make_unique<FakeNodeHost>(&host_));
+  ASSERT_TRUE(node_->Stage(StageReq()).ok());
+  EXPECT_TRUE(fs::exists(dir_ / "state" / "strata-naa6001405abcdef"));
+  node_ = std::make_unique<NodeServer>(o, std::make_unique<FakeNodeHost>(&host_));
+  host_.dead_nbds.insert(0);
+  host_.bad_portals.insert("10.0.0.2:10809");
+  auto actions = node_->CheckPaths();
+  ASSERT_EQ(actions.size(), 1u) << "the restarted node must know the staged volume";
+  ASSERT_TRUE(node_->Unstage(UnstageReq()).ok());
+  EXPECT_FALSE(fs::exists(dir_ / "state" / "strata-naa6001405abcdef"));
 }
 
 TEST_F(NodeServerTest, MissingArgumentsAreInvalid) {

@@ -23,6 +23,8 @@ class DeviceClient {
 
   // The --device NAME this driver knows the device by (the first part of volume ids).
   virtual const std::string& name() const = 0;
+  // Its management (gRPC) address, when it has one: the node follows LUN moves with it.
+  virtual std::string address() const { return {}; }
 
   virtual Result<storage_v1::DeviceStatus> GetDeviceStatus(std::chrono::milliseconds timeout) = 0;
   virtual Result<storage_v1::Lun> CreateLun(const storage_v1::CreateLunRequest& request) = 0;

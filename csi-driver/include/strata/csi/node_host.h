@@ -18,6 +18,18 @@ struct NbdAttachment {
   uint64_t size = 0;  // bytes, as the server announced
 };
 
+// One path of a dm-multipath device as `dmsetup status` reports it.
+struct DmPath {
+  std::string dev;      // "MAJ:MIN"
+  bool active = false;  // 'A' (active) or 'F' (failed)
+};
+
+// Space of a mounted file system (statvfs).
+struct FsUsage {
+  uint64_t total_bytes = 0, available_bytes = 0, used_bytes = 0;
+  uint64_t total_inodes = 0, free_inodes = 0, used_inodes = 0;
+};
+
 // What the node plugin does to the host, behind an interface so the staging logic is
 // unit-testable with a fake. The Linux implementation: NBD handshake in userspace, then
 // generic netlink family "nbd" (NBD_CMD_CONNECT / NBD_CMD_DISCONNECT), dmsetup, mount(2).
@@ -34,11 +46,46 @@ class NodeHost {
   virtual bool NbdConnected(int index) = 0;
   virtual Status DisconnectNbd(int index) = 0;
   virtual bool DmExists(const std::string& name) = 0;
-  virtual Status DmCreate(const std::string& name, const std::string& table) = 0;
+  // `readonly`: the dm device refuses writes (a read-only publish).
+  virtual Status DmCreate(const std::string& name, const std::string& table, bool readonly) = 0;
   virtual Status DmRemove(const std::string& name) = 0;
   virtual bool IsMountPoint(const std::string& path) = 0;
   virtual Status BindMount(const std::string& source, const std::string& target, bool readonly) = 0;
   virtual Status Unmount(const std::string& target) = 0;
+
+  // ---- paths (checker, reinstate, swap) ----
+  // A new handshake with `portal` whose socket replaces the dead one of /dev/nbdINDEX
+  // (NBD_CMD_RECONFIGURE): the device, and so the dm path, keeps its MAJ:MIN.
+  virtual Status ReconnectNbd(int index, const std::string& portal,
+                              const std::string& export_name) = 0;
+  // Reads the first 4 KiB of /dev/nbdINDEX with O_DIRECT: OK when the path serves I/O.
+  virtual Status ProbeNbd(int index) = 0;
+  // The paths of multipath device `name` in table order.
+  virtual Result<std::vector<DmPath>> DmPaths(const std::string& name) = 0;
+  // `dmsetup message NAME 0 MESSAGE` (fail_path / reinstate_path MAJ:MIN).
+  virtual Status DmMessage(const std::string& name, const std::string& message) = 0;
+  // Loads `table` into `name` and resumes it: the swap is atomic for I/O (queued, not failed).
+  virtual Status DmReload(const std::string& name, const std::string& table, bool readonly) = 0;
+
+  // ---- file systems ----
+  // The file system type on `dev` ("" when it holds none: blank).
+  virtual Result<std::string> FsTypeOf(const std::string& dev) = 0;
+  virtual Status MakeFs(const std::string& dev, const std::string& fs_type) = 0;
+  // mount -t FS_TYPE -o OPTIONS DEV TARGET (OPTIONS may be empty).
+  virtual Status MountFs(const std::string& dev, const std::string& target,
+                         const std::string& fs_type, const std::string& options) = 0;
+  // Grows the file system on `dev`, mounted at `mount_point`, to the device's size.
+  virtual Status GrowFs(const std::string& dev, const std::string& mount_point,
+                        const std::string& fs_type) = 0;
+  virtual Result<FsUsage> StatFs(const std::string& path) = 0;
+
+  // ---- lookups ----
+  // The size in bytes of the block device that `path` is (a device node) or that holds
+  // it (a file on a mounted file system: the mount's device).
+  virtual Result<uint64_t> BlockDeviceSize(const std::string& path) = 0;
+  // The dm device name behind `path` (a device node or a mounted file system);
+  // NOT_FOUND when `path` does not exist, FAILED_PRECONDITION when it is not on a dm device.
+  virtual Result<std::string> DmNameOf(const std::string& path) = 0;
 };
 
 // The real host (Linux).
@@ -46,10 +93,12 @@ std::unique_ptr<NodeHost> MakeLinuxNodeHost();
 
 // "a,b,c" -> {"a","b","c"} (empty items dropped).
 std::vector<std::string> SplitPortals(std::string_view portals);
-// The dm device name for a LUN: "strata-" and the WWN's letters and digits, lower case
-// (stable: the same LUN always maps to the same name). INVALID_ARGUMENT when the WWN has
-// none.
-Result<std::string> DmNameForWwn(std::string_view wwn);
+// The dm device name for a LUN: `prefix` ("strata-") and the WWN's letters and digits,
+// lower case (stable: the same LUN always maps to the same name). INVALID_ARGUMENT when
+// the WWN has none.
+Result<std::string> DmNameForWwn(std::string_view wwn, std::string_view prefix = "strata-");
+// Parses `dmsetup status` of a multipath target: the paths and whether each is active.
+Result<std::vector<DmPath>> ParseMultipathStatus(std::string_view status);
 // The dm-multipath table over `devs` ("MAJ:MIN"): round-robin, one path group,
 // queue_if_no_path.
 std::string MultipathTable(uint64_t size_bytes, const std::vector<std::string>& devs);
