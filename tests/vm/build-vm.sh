@@ -41,6 +41,8 @@ MODULES=(
   "dm-round-robin"
   "nbd"
   "loop"
+  "crc32c_generic"
+  "ext4"
 )
 
 log() { echo "build-vm: $*" >&2; }

@@ -1,0 +1,604 @@
+// Runs inside the VM tier (tests/csi/node_stored_vm_test.sh), against two real strata-stored
+// devices: the node plugin's whole attach path with the real Linux host (kernel nbd +
+// dm-multipath).
+//   1. multipath: a block LUN staged over two portals, the second reached through a TCP
+//      forwarder this program owns; the forwarder is stopped under continuous verified
+//      I/O (zero errors), the path checker fails the path and NodeGetVolumeStats reports
+//      it abnormal naming the portal; the forwarder comes back and the checker reconnects
+//      the nbd device and reinstates the path.
+//   2. shared LUN: a second node plugin (another dm prefix, another staging path) stages
+//      the same LUN MULTI_NODE_MULTI_WRITER; each sees the other's writes.
+//   3. expand: the LUN grows on the device; NodeExpandVolume brings the mapper device to
+//      the new size, the data still there.
+//   4. move: the LUN moves to the second device under I/O; the checker swaps the paths to
+//      the second device's portals, zero I/O errors, the data intact.
+//   5. filesystem: an ext4 volume formatted when blank, mounted, published, stats with
+//      bytes and inodes, restaged without reformatting, grown with NodeExpandVolume.
+// After each: unstage leaves no dm device and no connected nbd device.
+//   strata_csi_node_stored_vm ADMIN GRPC_A GRPC_B PORTAL_A1 PORTAL_A2 PORTAL_B1 WORKDIR
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <linux/fs.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <iostream>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "node_server.h"
+#include "strata/csi/device_client.h"
+
+namespace v1 = ::csi::v1;
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+
+namespace {
+
+int g_failures = 0;
+
+void Check(bool ok, const std::string& what) {
+  std::cout << (ok ? "ok   " : "FAIL ") << what << std::endl;
+  if (!ok) ++g_failures;
+}
+
+void CheckOk(const strata::Status& s, const std::string& what) {
+  Check(s.ok(), what + (s.ok() ? "" : ": " + s.ToString()));
+}
+
+// Polls `cond` every 50 ms until it holds or `limit` passes.
+bool WaitFor(const std::function<bool()>& cond, std::chrono::milliseconds limit) {
+  const auto end = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < end) {
+    if (cond()) return true;
+    std::this_thread::sleep_for(50ms);
+  }
+  return cond();
+}
+
+bool Run(const std::string& cmd) {
+  std::cout << "$ " << cmd << std::endl;
+  return std::system(cmd.c_str()) == 0;
+}
+
+// A TCP forwarder standing for one network path: Stop() closes the listener and every
+// forwarded connection (the client sees the connection die), Start() listens again.
+class Forwarder {
+ public:
+  explicit Forwarder(uint16_t target_port) : target_port_(target_port) {}
+  ~Forwarder() { Stop(); }
+
+  // Listens on 127.0.0.1:port (0: any free port); returns the port.
+  uint16_t Start(uint16_t port) {
+    listen_fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int one = 1;
+    setsockopt(listen_fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    a.sin_port = htons(port);
+    if (bind(listen_fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
+        listen(listen_fd_, 16) != 0) {
+      std::cout << "forwarder: bind/listen: " << std::strerror(errno) << std::endl;
+      return 0;
+    }
+    socklen_t len = sizeof a;
+    getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&a), &len);
+    stop_ = false;
+    accept_thread_ = std::thread([this] { AcceptLoop(); });
+    return ntohs(a.sin_port);
+  }
+
+  void Stop() {
+    if (listen_fd_ < 0) return;
+    stop_ = true;
+    shutdown(listen_fd_, SHUT_RDWR);
+    accept_thread_.join();
+    close(listen_fd_);
+    listen_fd_ = -1;
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      for (int fd : conns_) shutdown(fd, SHUT_RDWR);
+    }
+    for (auto& t : pumps_) t.join();
+    pumps_.clear();
+    std::lock_guard<std::mutex> l(mu_);
+    for (int fd : conns_) close(fd);
+    conns_.clear();
+  }
+
+ private:
+  void AcceptLoop() {
+    while (!stop_) {
+      pollfd p{listen_fd_, POLLIN, 0};
+      if (poll(&p, 1, 100) <= 0) continue;
+      int c = accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
+      if (c < 0) continue;
+      int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+      sockaddr_in a{};
+      a.sin_family = AF_INET;
+      a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+      a.sin_port = htons(target_port_);
+      if (connect(s, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+        close(c);
+        close(s);
+        continue;
+      }
+      std::lock_guard<std::mutex> l(mu_);
+      conns_.push_back(c);
+      conns_.push_back(s);
+      pumps_.emplace_back([c, s] { Pump(c, s); });
+      pumps_.emplace_back([c, s] { Pump(s, c); });
+    }
+  }
+  static void Pump(int from, int to) {
+    char buf[65536];
+    for (;;) {
+      ssize_t n = read(from, buf, sizeof buf);
+      if (n <= 0) break;
+      for (ssize_t off = 0; off < n;) {
+        ssize_t w = write(to, buf + off, static_cast<size_t>(n - off));
+        if (w <= 0) {
+          shutdown(from, SHUT_RDWR);
+          return;
+        }
+        off += w;
+      }
+    }
+    shutdown(to, SHUT_RDWR);
+  }
+
+  const uint16_t target_port_;
+  int listen_fd_ = -1;
+  std::atomic<bool> stop_{false};
+  std::thread accept_thread_;
+  std::mutex mu_;
+  std::vector<int> conns_;
+  std::vector<std::thread> pumps_;
+};
+
+// Continuous verified I/O: 64 KiB O_DIRECT writes of a per-round pattern over the first
+// `span` bytes of `dev`, each read back and compared.
+class Writer {
+ public:
+  Writer(std::string dev, uint64_t span) : dev_(std::move(dev)), span_(span) {}
+  void Start() {
+    stop_ = false;
+    thread_ = std::thread([this] { Loop(); });
+  }
+  void Stop() {
+    stop_ = true;
+    if (thread_.joinable()) thread_.join();
+  }
+  uint64_t ops() const { return ops_; }
+  uint64_t errors() const { return errors_; }
+  std::string first_error() {
+    std::lock_guard<std::mutex> l(mu_);
+    return first_error_;
+  }
+  // The byte pattern last written at block `i` (0 = never written).
+  char Expected(uint64_t i) {
+    std::lock_guard<std::mutex> l(mu_);
+    return i < last_.size() ? last_[i] : 0;
+  }
+  uint64_t blocks() const { return span_ / kBlock; }
+
+  static constexpr size_t kBlock = 65536;
+
+ private:
+  void Fail(const std::string& what) {
+    ++errors_;
+    std::lock_guard<std::mutex> l(mu_);
+    if (first_error_.empty()) first_error_ = what;
+  }
+  void Loop() {
+    int fd = open(dev_.c_str(), O_RDWR | O_DIRECT);
+    if (fd < 0) {
+      Fail("open " + dev_ + ": " + std::strerror(errno));
+      return;
+    }
+    void* w = nullptr;
+    void* r = nullptr;
+    if (posix_memalign(&w, 4096, kBlock) != 0 || posix_memalign(&r, 4096, kBlock) != 0) return;
+    last_.assign(blocks(), 0);
+    uint64_t n = 0;
+    while (!stop_) {
+      const uint64_t i = n % blocks();
+      const char fill = static_cast<char>('A' + (n / blocks()) % 26);
+      std::memset(w, fill, kBlock);
+      const off_t off = static_cast<off_t>(i * kBlock);
+      if (pwrite(fd, w, kBlock, off) != static_cast<ssize_t>(kBlock)) {
+        Fail("write at " + std::to_string(off) + ": " + std::strerror(errno));
+      } else {
+        {
+          std::lock_guard<std::mutex> l(mu_);
+          last_[i] = fill;
+        }
+        if (pread(fd, r, kBlock, off) != static_cast<ssize_t>(kBlock)) {
+          Fail("read at " + std::to_string(off) + ": " + std::strerror(errno));
+        } else if (std::memcmp(w, r, kBlock) != 0) {
+          Fail("read back differs at " + std::to_string(off));
+        }
+      }
+      ++ops_;
+      ++n;
+    }
+    free(w);
+    free(r);
+    close(fd);
+  }
+
+  const std::string dev_;
+  const uint64_t span_;
+  std::atomic<bool> stop_{false};
+  std::atomic<uint64_t> ops_{0}, errors_{0};
+  std::thread thread_;
+  std::mutex mu_;
+  std::vector<char> last_;
+  std::string first_error_;
+};
+
+// Every block the writer wrote still holds its last pattern (read through `dev`).
+bool VerifyWriter(Writer& w, const std::string& dev) {
+  int fd = open(dev.c_str(), O_RDONLY | O_DIRECT);
+  if (fd < 0) return false;
+  void* r = nullptr;
+  if (posix_memalign(&r, 4096, Writer::kBlock) != 0) return false;
+  bool ok = true;
+  for (uint64_t i = 0; i < w.blocks() && ok; ++i) {
+    const char want = w.Expected(i);
+    if (want == 0) continue;
+    ok = pread(fd, r, Writer::kBlock, static_cast<off_t>(i * Writer::kBlock)) ==
+         static_cast<ssize_t>(Writer::kBlock);
+    const char* b = static_cast<const char*>(r);
+    for (size_t k = 0; ok && k < Writer::kBlock; k += 4096) ok = b[k] == want;
+    if (!ok) std::cout << "block " << i << " does not hold '" << want << "'" << std::endl;
+  }
+  free(r);
+  close(fd);
+  return ok;
+}
+
+bool WriteAt(const std::string& dev, off_t off, char fill) {
+  int fd = open(dev.c_str(), O_RDWR | O_DIRECT);
+  if (fd < 0) return false;
+  void* b = nullptr;
+  bool ok = posix_memalign(&b, 4096, 4096) == 0;
+  if (ok) {
+    std::memset(b, fill, 4096);
+    ok = pwrite(fd, b, 4096, off) == 4096 && fsync(fd) == 0;
+  }
+  free(b);
+  close(fd);
+  return ok;
+}
+
+char ReadAt(const std::string& dev, off_t off) {
+  int fd = open(dev.c_str(), O_RDONLY | O_DIRECT);
+  if (fd < 0) return 0;
+  void* b = nullptr;
+  char c = 0;
+  if (posix_memalign(&b, 4096, 4096) == 0 && pread(fd, b, 4096, off) == 4096) {
+    c = static_cast<char*>(b)[0];
+  }
+  free(b);
+  close(fd);
+  return c;
+}
+
+uint64_t DeviceSize(const std::string& dev) {
+  int fd = open(dev.c_str(), O_RDONLY);
+  uint64_t size = 0;
+  if (fd >= 0) {
+    ioctl(fd, BLKGETSIZE64, &size);
+    close(fd);
+  }
+  return size;
+}
+
+bool AnyNbdConnected() {
+  std::error_code ec;
+  for (fs::directory_iterator it("/sys/block", ec), end; !ec && it != end; it.increment(ec)) {
+    const std::string n = it->path().filename().string();
+    if (n.rfind("nbd", 0) == 0 && fs::exists(it->path() / "pid")) return true;
+  }
+  return false;
+}
+
+bool AnyDm() {
+  std::error_code ec;
+  for (fs::directory_iterator it("/sys/block", ec), end; !ec && it != end; it.increment(ec)) {
+    if (it->path().filename().string().rfind("dm-", 0) == 0) return true;
+  }
+  return false;
+}
+
+void CheckNothingLeft(const std::string& when) {
+  Check(!AnyDm(), "no dm device left " + when);
+  Check(!AnyNbdConnected(), "no connected nbd device left " + when);
+}
+
+bool Contains(const std::vector<std::string>& v, const std::string& part) {
+  for (const auto& s : v) {
+    if (s.find(part) != std::string::npos) return true;
+  }
+  return false;
+}
+
+uint16_t PortOf(const std::string& portal) {
+  return static_cast<uint16_t>(std::stoi(portal.substr(portal.rfind(':') + 1)));
+}
+
+v1::VolumeCapability BlockCap(v1::VolumeCapability::AccessMode::Mode mode) {
+  v1::VolumeCapability c;
+  c.mutable_block();
+  c.mutable_access_mode()->set_mode(mode);
+  return c;
+}
+
+struct Volume {
+  std::string id, wwn, export_name, portals, device_address;
+};
+
+v1::NodeStageVolumeRequest StageReq(const Volume& v, const fs::path& staging,
+                                    const v1::VolumeCapability& cap) {
+  v1::NodeStageVolumeRequest r;
+  r.set_volume_id(v.id);
+  r.set_staging_target_path(staging.string());
+  *r.mutable_volume_capability() = cap;
+  auto& ctx = *r.mutable_publish_context();
+  ctx["wwn"] = v.wwn;
+  ctx["exportName"] = v.export_name;
+  ctx["portals"] = v.portals;
+  ctx["deviceAddress"] = v.device_address;
+  return r;
+}
+
+v1::NodeUnstageVolumeRequest UnstageReq(const Volume& v, const fs::path& staging) {
+  v1::NodeUnstageVolumeRequest r;
+  r.set_volume_id(v.id);
+  r.set_staging_target_path(staging.string());
+  return r;
+}
+
+v1::NodeGetVolumeStatsResponse Stats(strata::csi::NodeServer& node, const Volume& v,
+                                     const std::string& path, strata::Status* status) {
+  v1::NodeGetVolumeStatsRequest r;
+  r.set_volume_id(v.id);
+  r.set_volume_path(path);
+  v1::NodeGetVolumeStatsResponse resp;
+  *status = node.GetVolumeStats(r, &resp);
+  return resp;
+}
+
+std::string ReadFile(const fs::path& p) {
+  std::ifstream in(p);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc != 8) {
+    std::cerr << "usage: " << argv[0]
+              << " ADMIN GRPC_A GRPC_B PORTAL_A1 PORTAL_A2 PORTAL_B1 WORKDIR\n";
+    return 2;
+  }
+  const std::string admin = argv[1], grpc_a = argv[2], grpc_b = argv[3];
+  const std::string portal_a1 = argv[4], portal_a2 = argv[5], portal_b1 = argv[6];
+  const fs::path work(argv[7]);
+  auto device_a = strata::csi::MakeGrpcDeviceClient("dev-a", grpc_a, 10s);
+
+  auto make_lun = [&](const std::string& name, const std::string& size) -> Volume {
+    Check(Run(admin + " --server " + grpc_a + " lun create " + name + " --size " + size +
+              " --allow 127.0.0.1 >/dev/null"),
+          "lun create " + name);
+    auto lun = device_a->GetLun(name);
+    CheckOk(lun.status(), "GetLun " + name);
+    Volume v;
+    v.id = "dev-a/" + name;
+    v.export_name = name;
+    v.device_address = grpc_a;
+    if (lun.ok()) v.wwn = lun->wwn();
+    return v;
+  };
+
+  strata::csi::NodeOptions o1;
+  o1.node_id = "n1@127.0.0.1";
+  o1.state_dir = (work / "state1").string();
+  strata::csi::NodeServer node1(o1);
+
+  // ---- 1. multipath: a path dies under I/O and comes back ----
+  Forwarder fwd(PortOf(portal_a2));
+  const uint16_t fwd_port = fwd.Start(0);
+  Check(fwd_port != 0, "forwarder for the second path listening");
+  Volume vol = make_lun("vol-b", "64MiB");
+  const std::string fwd_portal = "127.0.0.1:" + std::to_string(fwd_port);
+  vol.portals = portal_a1 + "," + fwd_portal;
+  const fs::path staging1 = work / "staging1";
+  fs::create_directories(staging1);
+  const auto mnmw = v1::VolumeCapability::AccessMode::MULTI_NODE_MULTI_WRITER;
+  CheckOk(node1.Stage(StageReq(vol, staging1, BlockCap(mnmw))), "NodeStageVolume over 2 portals");
+  const std::string mapper = "/dev/mapper/" + strata::csi::DmNameForWwn(vol.wwn).value();
+  Check(DeviceSize(mapper) == 64u << 20, mapper + " is 64 MiB");
+  strata::Status st;
+  auto stats = Stats(node1, vol, mapper, &st);
+  CheckOk(st, "NodeGetVolumeStats");
+  Check(!stats.volume_condition().abnormal(),
+        "condition normal: " + stats.volume_condition().message());
+
+  Writer writer(mapper, 16u << 20);
+  writer.Start();
+  Check(WaitFor([&] { return writer.ops() >= 100; }, 60s), "I/O running over both paths");
+  fwd.Stop();
+  const uint64_t at_cut = writer.ops();
+  // dm fails the path at the first failed request, or the checker's probe does first.
+  std::vector<std::string> actions;
+  Check(WaitFor(
+            [&] {
+              for (const auto& a : node1.CheckPaths()) actions.push_back(a);
+              return Stats(node1, vol, mapper, &st).volume_condition().abnormal();
+            },
+            30s),
+        "the dead path is failed in dm-multipath");
+  stats = Stats(node1, vol, mapper, &st);
+  Check(stats.volume_condition().abnormal() &&
+            stats.volume_condition().message().find(fwd_portal) != std::string::npos,
+        "condition abnormal naming the portal: " + stats.volume_condition().message());
+  Check(WaitFor([&] { return writer.ops() >= at_cut + 200; }, 60s),
+        "I/O goes on over the remaining path (" + std::to_string(writer.ops() - at_cut) +
+            " ops since the cut)");
+  Check(fwd.Start(fwd_port) == fwd_port, "forwarder back on the same port");
+  Check(WaitFor(
+            [&] {
+              for (const auto& a : node1.CheckPaths()) actions.push_back(a);
+              return Contains(actions, "reinstate_path");
+            },
+            30s),
+        "path checker reconnected and reinstated the path");
+  for (const auto& a : actions) std::cout << "     checker: " << a << std::endl;
+  stats = Stats(node1, vol, mapper, &st);
+  Check(!stats.volume_condition().abnormal(),
+        "condition normal again: " + stats.volume_condition().message());
+  const uint64_t at_back = writer.ops();
+  Check(WaitFor([&] { return writer.ops() >= at_back + 100; }, 60s), "I/O goes on over both");
+  writer.Stop();
+  Check(writer.errors() == 0, "zero I/O errors through the path loss and return (" +
+                                  std::to_string(writer.ops()) + " verified writes)" +
+                                  (writer.errors() ? ": " + writer.first_error() : ""));
+  Check(VerifyWriter(writer, mapper), "every block holds its last write");
+
+  // ---- 2. the same LUN on a second node ----
+  strata::csi::NodeOptions o2;
+  o2.node_id = "n2@127.0.0.1";
+  o2.dm_prefix = "strata2-";
+  strata::csi::NodeServer node2(o2);
+  const fs::path staging2 = work / "staging2";
+  fs::create_directories(staging2);
+  Volume vol2 = vol;
+  vol2.portals = portal_a1 + "," + portal_a2;
+  CheckOk(node2.Stage(StageReq(vol2, staging2, BlockCap(mnmw))), "second node stages the LUN");
+  const std::string mapper2 =
+      "/dev/mapper/" + strata::csi::DmNameForWwn(vol.wwn, "strata2-").value();
+  Check(WriteAt(mapper, 40 << 20, 'x') && ReadAt(mapper2, 40 << 20) == 'x',
+        "node 2 reads what node 1 wrote");
+  Check(WriteAt(mapper2, 41 << 20, 'y') && ReadAt(mapper, 41 << 20) == 'y',
+        "node 1 reads what node 2 wrote");
+  CheckOk(node2.Unstage(UnstageReq(vol2, staging2)), "second node unstages");
+
+  // ---- 3. expand ----
+  Check(Run(admin + " --server " + grpc_a + " lun resize vol-b --size 96MiB >/dev/null"),
+        "lun resize vol-b 96MiB");
+  {
+    v1::NodeExpandVolumeRequest r;
+    r.set_volume_id(vol.id);
+    r.set_volume_path(mapper);
+    r.mutable_capacity_range()->set_required_bytes(96 << 20);
+    v1::NodeExpandVolumeResponse resp;
+    CheckOk(node1.Expand(r, &resp), "NodeExpandVolume");
+    Check(resp.capacity_bytes() == 96 << 20, "capacity_bytes 96 MiB");
+    Check(DeviceSize(mapper) == 96u << 20, mapper + " is 96 MiB");
+    Check(ReadAt(mapper, 40 << 20) == 'x', "data still there after the expand");
+    Check(WriteAt(mapper, 90 << 20, 'z') && ReadAt(mapper, 90 << 20) == 'z',
+          "write past the old end");
+  }
+
+  // ---- 4. the LUN moves to device B under I/O ----
+  Writer writer2(mapper, 16u << 20);
+  writer2.Start();
+  Check(WaitFor([&] { return writer2.ops() >= 50; }, 60s), "I/O running before the move");
+  Check(Run(admin + " --server " + grpc_a + " lun migrate vol-b --to-device " + grpc_b +
+            " --wait >/dev/null"),
+        "lun migrate vol-b --to-device B");
+  actions.clear();
+  Check(WaitFor(
+            [&] {
+              for (const auto& a : node1.CheckPaths()) actions.push_back(a);
+              return Contains(actions, "swap");
+            },
+            30s),
+        "path checker swapped the paths to device B");
+  for (const auto& a : actions) std::cout << "     checker: " << a << std::endl;
+  const std::string state = ReadFile(staging1 / strata::csi::NodeServer::kStateFile);
+  Check(state.find(portal_b1) != std::string::npos && state.find(portal_a1) == std::string::npos,
+        "the staged paths are device B's portals");
+  const uint64_t at_swap = writer2.ops();
+  Check(WaitFor([&] { return writer2.ops() >= at_swap + 100; }, 60s), "I/O goes on after the swap");
+  writer2.Stop();
+  Check(writer2.errors() == 0, "zero I/O errors through the move and the swap (" +
+                                   std::to_string(writer2.ops()) + " verified writes)" +
+                                   (writer2.errors() ? ": " + writer2.first_error() : ""));
+  Check(VerifyWriter(writer2, mapper) && ReadAt(mapper, 90 << 20) == 'z',
+        "data intact on device B");
+  CheckOk(node1.Unstage(UnstageReq(vol, staging1)), "NodeUnstageVolume");
+  CheckNothingLeft("after the block volume");
+  fwd.Stop();
+
+  // ---- 5. a filesystem volume ----
+  Volume fsv = make_lun("vol-f", "64MiB");
+  fsv.portals = portal_a1 + "," + portal_a2;
+  v1::VolumeCapability fcap;
+  fcap.mutable_mount()->set_fs_type("ext4");
+  fcap.mutable_mount()->add_mount_flags("noatime");
+  fcap.mutable_access_mode()->set_mode(v1::VolumeCapability::AccessMode::SINGLE_NODE_WRITER);
+  const fs::path fstaging = work / "fstaging";
+  fs::create_directories(fstaging);
+  CheckOk(node1.Stage(StageReq(fsv, fstaging, fcap)), "NodeStageVolume ext4 (formats)");
+  CheckOk(node1.Stage(StageReq(fsv, fstaging, fcap)), "NodeStageVolume ext4 again");
+  v1::NodePublishVolumeRequest pub;
+  pub.set_volume_id(fsv.id);
+  pub.set_staging_target_path(fstaging.string());
+  pub.set_target_path((work / "pod" / "data").string());
+  *pub.mutable_volume_capability() = fcap;
+  CheckOk(node1.Publish(pub), "NodePublishVolume (bind mount)");
+  { std::ofstream(work / "pod" / "data" / "hello") << "hello strata\n"; }
+  stats = Stats(node1, fsv, pub.target_path(), &st);
+  CheckOk(st, "NodeGetVolumeStats on the filesystem");
+  Check(stats.usage_size() == 2 && stats.usage(0).unit() == v1::VolumeUsage::BYTES &&
+            stats.usage(0).total() > (50 << 20) && stats.usage(1).unit() == v1::VolumeUsage::INODES &&
+            stats.usage(1).used() > 10,
+        "bytes and inodes reported");
+  v1::NodeUnpublishVolumeRequest unpub;
+  unpub.set_volume_id(fsv.id);
+  unpub.set_target_path(pub.target_path());
+  CheckOk(node1.Unpublish(unpub), "NodeUnpublishVolume");
+  CheckOk(node1.Unstage(UnstageReq(fsv, fstaging)), "NodeUnstageVolume ext4");
+  CheckNothingLeft("after the filesystem volume");
+  CheckOk(node1.Stage(StageReq(fsv, fstaging, fcap)), "NodeStageVolume ext4 a second time");
+  Check(ReadFile(fstaging / "fs" / "hello") == "hello strata\n", "not reformatted: the file is there");
+  Check(Run(admin + " --server " + grpc_a + " lun resize vol-f --size 128MiB >/dev/null"),
+        "lun resize vol-f 128MiB");
+  {
+    v1::NodeExpandVolumeRequest r;
+    r.set_volume_id(fsv.id);
+    r.set_volume_path((fstaging / "fs").string());
+    r.set_staging_target_path(fstaging.string());
+    r.mutable_capacity_range()->set_required_bytes(128 << 20);
+    v1::NodeExpandVolumeResponse resp;
+    const auto before = Stats(node1, fsv, (fstaging / "fs").string(), &st);
+    CheckOk(node1.Expand(r, &resp), "NodeExpandVolume ext4 (online resize2fs)");
+    const auto after = Stats(node1, fsv, (fstaging / "fs").string(), &st);
+    Check(before.usage_size() > 0 && after.usage_size() > 0 &&
+              after.usage(0).total() > before.usage(0).total() + (50 << 20),
+          "the file system grew: " +
+              std::to_string(before.usage_size() ? before.usage(0).total() : 0) + " -> " +
+              std::to_string(after.usage_size() ? after.usage(0).total() : 0));
+  }
+  CheckOk(node1.Unstage(UnstageReq(fsv, fstaging)), "NodeUnstageVolume ext4");
+  CheckNothingLeft("at the end");
+
+  std::cout << (g_failures == 0 ? "PASS" : "FAILED") << std::endl;
+  return g_failures == 0 ? 0 : 1;
+}
