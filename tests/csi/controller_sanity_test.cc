@@ -430,6 +430,9 @@ TEST_F(ControllerSanityTest, PublishUnpublishChangeTheDeviceAccessList) {
   EXPECT_EQ(presp.publish_context().at("wwn"), v.volume_context().at("wwn"));
   EXPECT_EQ(presp.publish_context().at("portals"), v.volume_context().at("portals"));
   EXPECT_FALSE(presp.publish_context().at("exportName").empty());
+  // Where the node asks whether the LUN moved to another device.
+  EXPECT_EQ(presp.publish_context().at("deviceAddress"),
+            v.volume_context().at("device") == "dev-a" ? dev_a_->grpc : dev_b_->grpc);
 
   // A single-node volume cannot go to a second node; a multi-node block one can.
   auto pub2 = pub;
@@ -683,7 +686,8 @@ TEST(CsiNodeModeTest, NodeGetInfoAndNoControllerService) {
   ASSERT_NE(mkdtemp(tmpl), nullptr);
   const fs::path dir(tmpl);
   Csi csi = StartCsi(dir, "csi-n", {},
-                     {"--mode", "node", "--node-id", "worker-1@127.0.0.9", "--zone", "zone-a"});
+                     {"--mode", "node", "--node-id", "worker-1@127.0.0.9", "--zone", "zone-a",
+                      "--state-dir", (dir / "state").string(), "--max-volumes", "64"});
   ASSERT_TRUE(csi.proc->Running());
   {
     grpc::ClientContext ctx;
@@ -692,11 +696,73 @@ TEST(CsiNodeModeTest, NodeGetInfoAndNoControllerService) {
     EXPECT_EQ(info.node_id(), "worker-1@127.0.0.9");
     EXPECT_EQ(info.accessible_topology().segments().at("topology.block.csi.strata.io/zone"),
               "zone-a");
+    EXPECT_EQ(info.max_volumes_per_node(), 64);
   }
   {
     grpc::ClientContext ctx;
     v1::NodeGetCapabilitiesResponse caps;
     EXPECT_TRUE(csi.node->NodeGetCapabilities(&ctx, {}, &caps).ok());
+    std::set<int> types;
+    for (const auto& c : caps.capabilities()) types.insert(c.rpc().type());
+    EXPECT_EQ(types, (std::set<int>{v1::NodeServiceCapability::RPC::STAGE_UNSTAGE_VOLUME,
+                                    v1::NodeServiceCapability::RPC::GET_VOLUME_STATS,
+                                    v1::NodeServiceCapability::RPC::EXPAND_VOLUME,
+                                    v1::NodeServiceCapability::RPC::VOLUME_CONDITION}));
+  }
+  // Volume stats and expansion of paths that hold no volume of this plugin: NOT_FOUND;
+  // missing fields: INVALID_ARGUMENT naming them.
+  {
+    grpc::ClientContext ctx;
+    v1::NodeGetVolumeStatsRequest req;
+    req.set_volume_id("dev-a/csi-0123");
+    req.set_volume_path((dir / "no-such-volume").string());
+    v1::NodeGetVolumeStatsResponse resp;
+    EXPECT_EQ(csi.node->NodeGetVolumeStats(&ctx, req, &resp).error_code(), StatusCode::NOT_FOUND);
+  }
+  {
+    grpc::ClientContext ctx;
+    v1::NodeGetVolumeStatsRequest req;
+    req.set_volume_id("dev-a/csi-0123");
+    req.set_volume_path(dir.string());  // exists, but is no dm device
+    v1::NodeGetVolumeStatsResponse resp;
+    grpc::Status s = csi.node->NodeGetVolumeStats(&ctx, req, &resp);
+    EXPECT_EQ(s.error_code(), StatusCode::NOT_FOUND) << s.error_message();
+  }
+  {
+    grpc::ClientContext ctx;
+    v1::NodeGetVolumeStatsRequest req;
+    req.set_volume_id("dev-a/csi-0123");
+    v1::NodeGetVolumeStatsResponse resp;
+    grpc::Status s = csi.node->NodeGetVolumeStats(&ctx, req, &resp);
+    EXPECT_EQ(s.error_code(), StatusCode::INVALID_ARGUMENT);
+    EXPECT_NE(s.error_message().find("volume_path"), std::string::npos) << s.error_message();
+  }
+  {
+    grpc::ClientContext ctx;
+    v1::NodeExpandVolumeRequest req;
+    req.set_volume_id("dev-a/csi-0123");
+    req.set_volume_path((dir / "no-such-volume").string());
+    v1::NodeExpandVolumeResponse resp;
+    EXPECT_EQ(csi.node->NodeExpandVolume(&ctx, req, &resp).error_code(), StatusCode::NOT_FOUND);
+  }
+  {
+    grpc::ClientContext ctx;
+    v1::NodeUnpublishVolumeRequest req;
+    req.set_volume_id("dev-a/csi-0123");
+    req.set_target_path((dir / "never-published").string());
+    v1::NodeUnpublishVolumeResponse resp;
+    EXPECT_TRUE(csi.node->NodeUnpublishVolume(&ctx, req, &resp).ok());
+  }
+  {
+    grpc::ClientContext ctx;
+    v1::NodePublishVolumeRequest req;
+    req.set_volume_id("dev-a/csi-0123");
+    req.set_staging_target_path((dir / "not-staged").string());
+    req.set_target_path((dir / "target").string());
+    *req.mutable_volume_capability() = Mount();
+    v1::NodePublishVolumeResponse resp;
+    EXPECT_EQ(csi.node->NodePublishVolume(&ctx, req, &resp).error_code(),
+              StatusCode::FAILED_PRECONDITION);
   }
   {
     grpc::ClientContext ctx;
@@ -734,7 +800,9 @@ TEST(CsiNodeModeTest, StageWithoutKernelModulesIsFailedPrecondition) {
   ASSERT_NE(mkdtemp(tmpl), nullptr);
   const fs::path dir(tmpl);
   fs::create_directories(dir / "staging");
-  Csi csi = StartCsi(dir, "csi-s", {}, {"--mode", "node", "--node-id", "worker-3@127.0.0.11"});
+  Csi csi = StartCsi(dir, "csi-s", {},
+                     {"--mode", "node", "--node-id", "worker-3@127.0.0.11", "--state-dir",
+                      (dir / "state").string()});
   ASSERT_TRUE(csi.proc->Running());
   {
     grpc::ClientContext ctx;
@@ -786,7 +854,8 @@ TEST(CsiNodeModeTest, AllModeServesBothAndIsNotReadyWithoutADevice) {
   ASSERT_NE(mkdtemp(tmpl), nullptr);
   const fs::path dir(tmpl);
   Csi csi = StartCsi(dir, "csi-all", {{"dev-x", "127.0.0.1:1"}},
-                     {"--mode", "all", "--node-id", "worker-2@127.0.0.10"});
+                     {"--mode", "all", "--node-id", "worker-2@127.0.0.10", "--state-dir",
+                      (dir / "state").string()});
   ASSERT_TRUE(csi.proc->Running());
   {
     grpc::ClientContext ctx;
@@ -824,6 +893,8 @@ TEST(CsiFlagsTest, BadFlagsExitWithUsage) {
       {"--endpoint", sock, "--mode", "node"},               // no --node-id
       {"--endpoint", sock, "--mode", "node", "--node-id", "worker-1"},  // no IP
       {"--endpoint", sock, "--mode", "bogus", "--device", "d=127.0.0.1:1"},
+      {"--endpoint", sock, "--mode", "node", "--node-id", "w@127.0.0.1", "--max-volumes", "-1"},
+      {"--endpoint", sock, "--mode", "node", "--node-id", "w@127.0.0.1", "--dm-prefix", "a/b"},
       {"--endpoint", sock, "--device", "d=127.0.0.1:1", "--device-topology", "e=zone-a"},
   };
   for (const auto& args : bad) {

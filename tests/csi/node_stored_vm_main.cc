@@ -567,8 +567,8 @@ int main(int argc, char** argv) {
   stats = Stats(node1, fsv, pub.target_path(), &st);
   CheckOk(st, "NodeGetVolumeStats on the filesystem");
   Check(stats.usage_size() == 2 && stats.usage(0).unit() == v1::VolumeUsage::BYTES &&
-            stats.usage(0).total() > (50 << 20) && stats.usage(1).unit() == v1::VolumeUsage::INODES &&
-            stats.usage(1).used() > 10,
+            stats.usage(0).total() > (50 << 20) &&
+            stats.usage(1).unit() == v1::VolumeUsage::INODES && stats.usage(1).used() > 10,
         "bytes and inodes reported");
   v1::NodeUnpublishVolumeRequest unpub;
   unpub.set_volume_id(fsv.id);
@@ -577,7 +577,8 @@ int main(int argc, char** argv) {
   CheckOk(node1.Unstage(UnstageReq(fsv, fstaging)), "NodeUnstageVolume ext4");
   CheckNothingLeft("after the filesystem volume");
   CheckOk(node1.Stage(StageReq(fsv, fstaging, fcap)), "NodeStageVolume ext4 a second time");
-  Check(ReadFile(fstaging / "fs" / "hello") == "hello strata\n", "not reformatted: the file is there");
+  Check(ReadFile(fstaging / "fs" / "hello") == "hello strata\n",
+        "not reformatted: the file is there");
   Check(Run(admin + " --server " + grpc_a + " lun resize vol-f --size 128MiB >/dev/null"),
         "lun resize vol-f 128MiB");
   {
