@@ -16,28 +16,6 @@ constexpr std::chrono::milliseconds kStatusTimeout{2000};
 // Kubernetes' external-provisioner passes these through; they are not ours to check.
 constexpr std::string_view kCoParameterPrefix = "csi.storage.k8s.io/";
 
-// Releases an InFlightSet key at scope exit.
-class InFlightGuard {
- public:
-  InFlightGuard(InFlightSet* set, std::string key) : set_(set), key_(std::move(key)) {
-    held_ = set_->TryAcquire(key_);
-  }
-  ~InFlightGuard() {
-    if (held_) set_->Release(key_);
-  }
-  InFlightGuard(const InFlightGuard&) = delete;
-  InFlightGuard& operator=(const InFlightGuard&) = delete;
-  Status status() const {
-    return held_ ? Status::Ok()
-                 : AbortedError("an operation on volume " + key_ + " is already in progress");
-  }
-
- private:
-  InFlightSet* set_;
-  std::string key_;
-  bool held_ = false;
-};
-
 std::string JoinPortals(const sv1::Lun& lun) {
   std::string out;
   for (const auto& p : lun.portals()) {
@@ -101,16 +79,6 @@ bool IsUnreachable(const Status& s) {
 }
 
 }  // namespace
-
-bool InFlightSet::TryAcquire(const std::string& key) {
-  std::lock_guard<std::mutex> lock(mu_);
-  return keys_.insert(key).second;
-}
-
-void InFlightSet::Release(const std::string& key) {
-  std::lock_guard<std::mutex> lock(mu_);
-  keys_.erase(key);
-}
 
 void FillVolume(const std::string& device, const std::string& zone, const sv1::Lun& lun,
                 v1::Volume* out) {

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "csi/v1/csi.grpc.pb.h"
+#include "in_flight.h"
 #include "strata/csi/device_client.h"
 #include "strata/csi/volume_util.h"
 
@@ -16,16 +17,6 @@ namespace strata::csi {
 // is refused with ABORTED (the CSI spec's "operation pending for volume"), so the
 // device never sees two concurrent changes for one LUN from this driver.
 // Thread-safe.
-class InFlightSet {
- public:
-  // Returns false when `key` is already held.
-  bool TryAcquire(const std::string& key);
-  void Release(const std::string& key);
-
- private:
-  std::mutex mu_;
-  std::set<std::string> keys_;  // guarded by mu_
-};
 
 // csi.v1.Controller over a fixed set of strata-stored devices. Volumes are LUNs named
 // LunNameFor(CSI name); volume ids are "DEVICE/LUN". The driver keeps no state of its

@@ -242,25 +242,33 @@ grpc::Status NodeServer::NodeGetCapabilities(grpc::ServerContext*,
 grpc::Status NodeServer::NodeStageVolume(grpc::ServerContext*,
                                          const ::csi::v1::NodeStageVolumeRequest* request,
                                          ::csi::v1::NodeStageVolumeResponse*) {
-  return LoggedCall("NodeStageVolume", *request, [&] { return Stage(*request); });
+  return LoggedCall("NodeStageVolume", *request, [&] {
+    return Exclusive(request->volume_id(), [&] { return Stage(*request); });
+  });
 }
 
 grpc::Status NodeServer::NodeUnstageVolume(grpc::ServerContext*,
                                            const ::csi::v1::NodeUnstageVolumeRequest* request,
                                            ::csi::v1::NodeUnstageVolumeResponse*) {
-  return LoggedCall("NodeUnstageVolume", *request, [&] { return Unstage(*request); });
+  return LoggedCall("NodeUnstageVolume", *request, [&] {
+    return Exclusive(request->volume_id(), [&] { return Unstage(*request); });
+  });
 }
 
 grpc::Status NodeServer::NodePublishVolume(grpc::ServerContext*,
                                            const ::csi::v1::NodePublishVolumeRequest* request,
                                            ::csi::v1::NodePublishVolumeResponse*) {
-  return LoggedCall("NodePublishVolume", *request, [&] { return Publish(*request); });
+  return LoggedCall("NodePublishVolume", *request, [&] {
+    return Exclusive(request->volume_id(), [&] { return Publish(*request); });
+  });
 }
 
 grpc::Status NodeServer::NodeUnpublishVolume(grpc::ServerContext*,
                                              const ::csi::v1::NodeUnpublishVolumeRequest* request,
                                              ::csi::v1::NodeUnpublishVolumeResponse*) {
-  return LoggedCall("NodeUnpublishVolume", *request, [&] { return Unpublish(*request); });
+  return LoggedCall("NodeUnpublishVolume", *request, [&] {
+    return Exclusive(request->volume_id(), [&] { return Unpublish(*request); });
+  });
 }
 
 grpc::Status NodeServer::NodeGetVolumeStats(grpc::ServerContext*,
@@ -273,7 +281,9 @@ grpc::Status NodeServer::NodeGetVolumeStats(grpc::ServerContext*,
 grpc::Status NodeServer::NodeExpandVolume(grpc::ServerContext*,
                                           const ::csi::v1::NodeExpandVolumeRequest* request,
                                           ::csi::v1::NodeExpandVolumeResponse* response) {
-  return LoggedCall("NodeExpandVolume", *request, [&] { return Expand(*request, response); });
+  return LoggedCall("NodeExpandVolume", *request, [&] {
+    return Exclusive(request->volume_id(), [&] { return Expand(*request, response); });
+  });
 }
 
 Status NodeServer::Stage(const v1::NodeStageVolumeRequest& req) {

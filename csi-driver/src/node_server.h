@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "csi/v1/csi.grpc.pb.h"
+#include "in_flight.h"
 #include "strata/common/status.h"
 #include "strata/csi/device_client.h"
 #include "strata/csi/node_host.h"
@@ -51,7 +52,9 @@ struct NodeOptions {
 // device's portals under the same dm device: new nbd devices, an atomic table reload,
 // the old ones disconnected. NodeExpandVolume uses the same swap to pick up a new size.
 //
-// Calls are serialised (one mutex): staging is rare and the host state is shared.
+// A second call on a volume while one is in progress gets ABORTED (the CO retries);
+// calls on different volumes are serialised by one mutex: staging is rare and the host
+// state (nbd indexes, dm names) is shared.
 class NodeServer final : public ::csi::v1::Node::Service {
  public:
   // The name of the state file written inside staging_target_path, and of the mount
@@ -138,7 +141,17 @@ class NodeServer final : public ::csi::v1::Node::Service {
   void Forget(const std::string& dm_name);
   DeviceClientPtr Device(const std::string& address);
 
+  // Runs `fn` unless another call on `volume_id` is in progress (then ABORTED).
+  template <typename Fn>
+  Status Exclusive(const std::string& volume_id, Fn&& fn) {
+    if (volume_id.empty()) return fn();  // the call reports the missing field
+    InFlightGuard guard(&in_flight_, volume_id);
+    STRATA_RETURN_IF_ERROR(guard.status());
+    return fn();
+  }
+
   const NodeOptions options_;
+  InFlightSet in_flight_;
   std::mutex mu_;
   std::unique_ptr<NodeHost> host_;
   std::map<std::string, std::string> staged_;  // dm name -> staging path

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <set>
 #include <sstream>
@@ -37,12 +38,14 @@ class FakeNodeHost final : public NodeHost {
     std::map<std::string, std::string> fs_mounts;  // mount point -> "dev type options"
     std::map<std::string, std::string> dm_of;      // path -> dm name (DmNameOf)
     int grows = 0;
+    std::function<void()> on_connect;  // runs inside ConnectNbd
   };
   explicit FakeNodeHost(State* s) : s_(s) {}
 
   bool HasModule(const std::string& m) override { return s_->modules.count(m) > 0; }
   Result<NbdAttachment> ConnectNbd(const std::string& portal, const std::string&) override {
     ++s_->connects;
+    if (s_->on_connect) s_->on_connect();
     if (s_->bad_portals.count(portal)) return UnavailableError("connection refused");
     NbdAttachment a;
     a.index = s_->next_index++;
@@ -562,6 +565,26 @@ TEST_F(NodeServerTest, PathsFollowALunThatMovedToAnotherDevice) {
   EXPECT_TRUE(node_->CheckPaths().empty());  // the state now names device b
   ASSERT_TRUE(node_->Unstage(UnstageReq()).ok());
   EXPECT_TRUE(host_.nbds.empty());
+}
+
+TEST_F(NodeServerTest, ConcurrentCallOnOneVolumeIsAborted) {
+  // While the first stage is inside ConnectNbd, a second call on the same volume.
+  grpc::Status second;
+  bool ran = false;
+  host_.on_connect = [&] {
+    if (ran) return;
+    ran = true;
+    v1::NodeUnstageVolumeRequest u = UnstageReq();
+    v1::NodeUnstageVolumeResponse uresp;
+    second = node_->NodeUnstageVolume(nullptr, &u, &uresp);
+  };
+  auto r = StageReq();
+  v1::NodeStageVolumeResponse resp;
+  ASSERT_TRUE(node_->NodeStageVolume(nullptr, &r, &resp).ok());
+  ASSERT_TRUE(ran);
+  EXPECT_EQ(second.error_code(), grpc::StatusCode::ABORTED) << second.error_message();
+  EXPECT_NE(second.error_message().find("dev-a/csi-1"), std::string::npos);
+  EXPECT_EQ(host_.dms.size(), 1u);  // the first call finished its work
 }
 
 TEST_F(NodeServerTest, StagedVolumesAreFoundAgainAfterARestart) {
