@@ -15,6 +15,9 @@ namespace engine {
 namespace {
 
 constexpr uint32_t kIndexedBit = 0x80000000u;
+// The journal name of a LUN being cloned until its mappings are written: '~' is not
+// allowed in LUN names, so no client can create, see or open it.
+constexpr char kCloningPrefix[] = "~clone~";
 constexpr uint32_t kCountMask = 0x7fffffffu;
 constexpr char kSnapshotMagic[8] = {'S', 'T', 'R', 'S', 'N', 'A', 'P', '1'};
 
@@ -217,6 +220,16 @@ Status EngineImpl::Load() {
     return journal_text.status();
   }
 
+  // A clone cut short by a crash (see CloneLun) is dropped: it was never acknowledged.
+  for (auto it = by_id_.begin(); it != by_id_.end();) {
+    if (it->second->rec.name.rfind(kCloningPrefix, 0) == 0) {
+      by_name_.erase(it->second->rec.name);
+      it = by_id_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+
   // Derived state: reference counts, allocation, the dedup index.
   for (auto& [id, lun] : by_id_) {
     lun->map.ForEachMapped([&](uint64_t, BlockRef ref) {
@@ -365,6 +378,89 @@ Result<LunInfo> EngineImpl::CreateLun(const LunSpec& spec) {
     by_name_[r.name] = lun;
     by_id_[r.id] = lun;
     enc_.Lun(r);
+  }
+  STRATA_RETURN_IF_ERROR(Flush());
+  return GetLun(spec.name);
+}
+
+Result<LunInfo> EngineImpl::CloneLun(const std::string& source, const LunSpec& spec) {
+  STRATA_RETURN_IF_ERROR(ValidateName(spec.name));
+  if (spec.size_bytes == 0 || spec.size_bytes % 512 != 0) {
+    return InvalidArgumentError("size: " + std::to_string(spec.size_bytes) +
+                                " bytes is not a positive multiple of 512");
+  }
+  STRATA_RETURN_IF_ERROR(ValidateAllowedClients(spec.allowed_clients));
+  if (!spec.wwn.empty()) return InvalidArgumentError("wwn: a clone gets a new WWN");
+  {
+    ExclusiveLock lock(mu_);
+    auto src = FindLocked(source);
+    if (!src) return NotFoundError("source LUN '" + source + "' not found");
+    const uint32_t tier = src->rec.tier;
+    if (spec.tier) {
+      STRATA_ASSIGN_OR_RETURN(int ti, TierIndex(*spec.tier));
+      if (static_cast<uint32_t>(ti) != tier) {
+        return InvalidArgumentError(
+            "tier: a clone shares its source's blocks and starts on the source's tier (" +
+            std::string(TierClassName(tiers_[tier].config.tier_class)) + "); move it afterwards");
+      }
+    }
+    if (auto existing = FindLocked(spec.name)) {
+      const LunRecord& r = existing->rec;
+      if (r.size_bytes == spec.size_bytes && r.tier == tier && r.dedup == spec.dedup &&
+          r.owner == spec.owner) {
+        return InfoLocked(*existing);
+      }
+      return AlreadyExistsError("LUN '" + spec.name +
+                                "' exists with a different size, tier, dedup or owner");
+    }
+    if (!src->rec.moved_to.empty()) {
+      return FailedPreconditionError("source LUN '" + source + "' moved to device " +
+                                     src->rec.moved_to);
+    }
+    if (src->rec.write_tier != src->rec.tier || src->tracking.load()) {
+      return FailedPreconditionError("source LUN '" + source +
+                                     "' is moving; clone it when the move has ended");
+    }
+    if (spec.size_bytes < src->rec.size_bytes) {
+      return OutOfRangeError("size: " + std::to_string(spec.size_bytes) +
+                             " bytes is less than the source's " +
+                             std::to_string(src->rec.size_bytes));
+    }
+    const uint64_t cap = tiers_[tier].capacity_slots * bs_;
+    if (spec.size_bytes > cap) {
+      return ResourceExhaustedError("size: " + std::to_string(spec.size_bytes) +
+                                    " bytes is more than tier " +
+                                    std::string(TierClassName(tiers_[tier].config.tier_class)) +
+                                    " holds (" + std::to_string(cap) + " bytes)");
+    }
+    auto lun = std::make_shared<Lun>();
+    LunRecord& r = lun->rec;
+    r.id = next_lun_id_++;
+    r.name = spec.name;
+    r.size_bytes = spec.size_bytes;
+    r.tier = r.write_tier = tier;
+    r.dedup = spec.dedup;
+    r.owner = spec.owner;
+    r.allowed_clients = spec.allowed_clients;
+    r.created_unix = static_cast<uint64_t>(std::time(nullptr));
+    r.wwn = MakeWwn(options_.device_id, r.id, env_->RandomU64());
+    lun->size_bytes = r.size_bytes;
+    lun->map.Resize((r.size_bytes + bs_ - 1) / bs_);
+    // Journaled under a name no client can give first, then renamed: a torn tail that
+    // cuts the mappings leaves a hidden LUN, which the next Load deletes.
+    LunRecord hidden = r;
+    hidden.name = kCloningPrefix + r.name;
+    enc_.Lun(hidden);
+    src->map.ForEachMapped([&](uint64_t lba, BlockRef ref) {
+      TierStore& t = tiers_[RefTier(ref)];
+      uint32_t& refs = t.refs[RefSlot(ref)];
+      ++refs;
+      lun->map.Set(lba, ref);
+      enc_.Map({r.id, lba, ref, (refs & kIndexedBit) != 0});
+    });
+    enc_.Lun(r);
+    by_name_[r.name] = lun;
+    by_id_[r.id] = lun;
   }
   STRATA_RETURN_IF_ERROR(Flush());
   return GetLun(spec.name);
@@ -1374,6 +1470,9 @@ Result<std::unique_ptr<Engine>> Engine::Open(Env* env, EngineOptions options) {
 }
 
 Result<LunInfo> Engine::CreateLun(const LunSpec& spec) { return impl_->CreateLun(spec); }
+Result<LunInfo> Engine::CloneLun(const std::string& source, const LunSpec& spec) {
+  return impl_->CloneLun(source, spec);
+}
 Status Engine::DeleteLun(const std::string& name) { return impl_->DeleteLun(name); }
 Result<LunInfo> Engine::ResizeLun(const std::string& name, uint64_t size) {
   return impl_->ResizeLun(name, size);

@@ -75,6 +75,7 @@ class EngineImpl {
   Status Load();
 
   Result<LunInfo> CreateLun(const LunSpec& spec);
+  Result<LunInfo> CloneLun(const std::string& source, const LunSpec& spec);
   Status DeleteLun(const std::string& name);
   Result<LunInfo> ResizeLun(const std::string& name, uint64_t new_size);
   Result<LunInfo> SetAccess(const std::string& name, std::vector<std::string> allowed);

@@ -117,6 +117,15 @@ class Engine final : public ExportCatalog {
   // Idempotent: the same spec again returns the existing LUN; the same name with a
   // different size, tier, dedup or owner is ALREADY_EXISTS.
   Result<LunInfo> CreateLun(const LunSpec& spec);
+  // A new LUN `spec.name` with the contents `source` has now (every write acknowledged
+  // before the call), sharing its blocks: no data is copied and no space used until
+  // either side overwrites a block (copy-on-write). The clone stays on the source's
+  // tier (a different spec.tier is INVALID_ARGUMENT) and gets a new WWN; spec.size_bytes
+  // may be larger than the source (OUT_OF_RANGE when smaller). NOT_FOUND without the
+  // source; FAILED_PRECONDITION while the source moves (tier or device) or after it
+  // moved away. Idempotent like CreateLun. Atomic across crashes: the clone is either
+  // whole or absent after a restart.
+  Result<LunInfo> CloneLun(const std::string& source, const LunSpec& spec);
   // NOT_FOUND when absent. Open volumes start failing with UNAVAILABLE.
   Status DeleteLun(const std::string& name);
   // Grow only: a smaller size is INVALID_ARGUMENT (shrinking loses data).
