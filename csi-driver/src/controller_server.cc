@@ -118,9 +118,6 @@ Status ControllerServer::Create(const v1::CreateVolumeRequest& req,
                                 v1::CreateVolumeResponse* resp) {
   if (req.name().empty()) return InvalidArgumentError("name: required");
   STRATA_RETURN_IF_ERROR(ValidateCapabilities(req.volume_capabilities(), "volume_capabilities"));
-  if (req.has_volume_content_source()) {
-    return InvalidArgumentError("volume_content_source: snapshots and clones are not supported");
-  }
   const v1::CapacityRange* range = req.has_capacity_range() ? &req.capacity_range() : nullptr;
   auto size = SizeForRange(range);
   if (!size.ok()) return size.status();
@@ -128,7 +125,53 @@ Status ControllerServer::Create(const v1::CreateVolumeRequest& req,
   if (!params.ok()) return params.status();
 
   std::vector<DeviceClientPtr> candidates = devices_;
-  if (!params->device.empty()) {
+  // A clone: made on the source's device by the device itself (shared blocks, nothing
+  // copied), on the source's tier, at least the source's size.
+  std::string clone_from;
+  if (req.has_volume_content_source()) {
+    const auto& src = req.volume_content_source();
+    if (src.has_snapshot()) {
+      return InvalidArgumentError(
+          "volume_content_source.snapshot: snapshots are not supported (clone a volume)");
+    }
+    if (!src.has_volume()) {
+      return InvalidArgumentError("volume_content_source: neither a volume nor a snapshot");
+    }
+    auto sid = ParseVolumeId(src.volume().volume_id());
+    if (!sid.ok()) {
+      return sid.status().WithContext("volume_content_source.volume.volume_id");
+    }
+    auto sdev = DeviceOf(*sid);
+    if (!sdev.ok()) return sdev.status();
+    if (!params->device.empty() && params->device != sid->device) {
+      return InvalidArgumentError("parameters.device: a clone is made on its source's device (" +
+                                  sid->device + ")");
+    }
+    auto slun = (*sdev)->GetLun(sid->lun);
+    if (!slun.ok()) {
+      if (slun.status().code() == StatusCode::kNotFound) {
+        return NotFoundError("volume_content_source.volume.volume_id: volume " + sid->ToString() +
+                             " does not exist");
+      }
+      return slun.status();
+    }
+    if (params->tier != sv1::TIER_CLASS_UNSPECIFIED && params->tier != slun->tier()) {
+      return InvalidArgumentError("parameters.tier: a clone starts on its source's tier (" +
+                                  std::string(TierName(slun->tier())) + ")");
+    }
+    if (range != nullptr && range->limit_bytes() > 0 &&
+        static_cast<uint64_t>(range->limit_bytes()) < slun->size_bytes()) {
+      return OutOfRangeError("capacity_range.limit_bytes " + std::to_string(range->limit_bytes()) +
+                             " is less than the source volume's " +
+                             std::to_string(slun->size_bytes()) + " bytes");
+    }
+    if (range == nullptr || static_cast<uint64_t>(range->required_bytes()) < slun->size_bytes()) {
+      *size = std::max<uint64_t>(range == nullptr ? 0 : *size, slun->size_bytes());
+    }
+    candidates = {*sdev};
+    clone_from = sid->lun;
+  }
+  if (!params->device.empty() && clone_from.empty()) {
     auto it = by_name_.find(params->device);
     if (it == by_name_.end()) {
       return InvalidArgumentError("parameters.device: '" + params->device +
@@ -166,6 +209,9 @@ Status ControllerServer::Create(const v1::CreateVolumeRequest& req,
                                   ", outside accessibility_requirements.requisite");
       }
       FillVolume(d->name(), ZoneOf(d->name()), *lun, resp->mutable_volume());
+      if (req.has_volume_content_source()) {
+        *resp->mutable_volume()->mutable_content_source() = req.volume_content_source();
+      }
       return Status::Ok();
     }
     if (lun.status().code() != StatusCode::kNotFound) return lun.status();
@@ -218,12 +264,16 @@ Status ControllerServer::Create(const v1::CreateVolumeRequest& req,
   create.set_tier(params->tier);
   create.set_dedup(params->dedup);
   create.set_owner(params->owner);
+  create.set_clone_from(clone_from);
   create.mutable_access();  // set and empty: nobody may connect until published
   auto lun = best->CreateLun(create);
   if (!lun.ok()) return lun.status();
-  spdlog::info("CreateVolume: '{}' is {}/{} ({} bytes)", req.name(), best->name(), lun_name,
-               lun->size_bytes());
+  spdlog::info("CreateVolume: '{}' is {}/{} ({} bytes{})", req.name(), best->name(), lun_name,
+               lun->size_bytes(), clone_from.empty() ? "" : ", a clone of " + clone_from);
   FillVolume(best->name(), ZoneOf(best->name()), *lun, resp->mutable_volume());
+  if (req.has_volume_content_source()) {
+    *resp->mutable_volume()->mutable_content_source() = req.volume_content_source();
+  }
   return Status::Ok();
 }
 
@@ -460,9 +510,9 @@ Status ControllerServer::Expand(const v1::ControllerExpandVolumeRequest& req,
                            " bytes and cannot shrink");
   }
   resp->set_capacity_bytes(static_cast<int64_t>(lun->size_bytes()));
-  // A raw block device needs nothing on the node; a file system must be grown there.
-  resp->set_node_expansion_required(req.has_volume_capability() &&
-                                    req.volume_capability().has_mount());
+  // Always: a staged volume's kernel nbd devices keep the size they connected with
+  // until NodeExpandVolume reconnects them (and a file system must be grown there).
+  resp->set_node_expansion_required(true);
   return Status::Ok();
 }
 
@@ -545,7 +595,7 @@ grpc::Status ControllerServer::ControllerGetCapabilities(
     using Rpc = v1::ControllerServiceCapability::RPC;
     for (auto type : {Rpc::CREATE_DELETE_VOLUME, Rpc::PUBLISH_UNPUBLISH_VOLUME, Rpc::LIST_VOLUMES,
                       Rpc::GET_CAPACITY, Rpc::EXPAND_VOLUME, Rpc::GET_VOLUME, Rpc::VOLUME_CONDITION,
-                      Rpc::SINGLE_NODE_MULTI_WRITER}) {
+                      Rpc::CLONE_VOLUME, Rpc::SINGLE_NODE_MULTI_WRITER}) {
       response->add_capabilities()->mutable_rpc()->set_type(type);
     }
     return Status::Ok();

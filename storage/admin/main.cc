@@ -31,7 +31,7 @@ constexpr char kUsage[] =
     "commands:\n"
     "  device status\n"
     "  device maintenance on|off [--reason TEXT]\n"
-    "  lun create NAME --size SIZE [--tier ssd|sas|sata] [--dedup] [--owner NS] "
+    "  lun create NAME --size SIZE [--tier ssd|sas|sata] [--dedup] [--owner NS] [--clone-from LUN] "
     "[--allow IP,CIDR,...|*]\n"
     "  lun list [--owner NS]\n"
     "  lun get NAME\n"
@@ -49,7 +49,7 @@ struct Options {
   std::string output;
   int timeout_seconds = 10;
   std::vector<std::string> words;
-  std::string size, tier, owner, allow, to_device, reason;
+  std::string size, tier, owner, allow, to_device, reason, clone_from;
   bool dedup = false, wait = false, allow_set = false;
 };
 
@@ -351,6 +351,7 @@ class Cli {
     }
     req.set_dedup(opt_.dedup);
     req.set_owner(opt_.owner);
+    req.set_clone_from(opt_.clone_from);
     if (opt_.allow_set) {
       for (const auto& c : SplitList(opt_.allow)) req.mutable_access()->add_allowed_clients(c);
       req.mutable_access();
@@ -517,6 +518,8 @@ int Run(int argc, char** argv) {
       "tier", po::value(&opt.tier), "ssd|sas|sata")("dedup", po::bool_switch(&opt.dedup),
                                                     "inline de-duplication for the LUN")(
       "owner", po::value(&opt.owner), "tenant or namespace")(
+      "clone-from", po::value(&opt.clone_from),
+      "lun create: a clone of this LUN (shares its blocks; no data copied)")(
       "allow", po::value(&opt.allow), "access list: IPs or CIDRs, comma-separated; * for any")(
       "wait", po::bool_switch(&opt.wait), "wait for a migration to end")(
       "to-device", po::value(&opt.to_device), "management address of another strata-stored")(

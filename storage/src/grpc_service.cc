@@ -132,7 +132,8 @@ grpc::Status StorageDeviceService::CreateLun(grpc::ServerContext*, const v1::Cre
     spec.allowed_clients.assign(req->access().allowed_clients().begin(),
                                 req->access().allowed_clients().end());
   }
-  auto lun = device_->engine()->CreateLun(spec);
+  auto lun = req->clone_from().empty() ? device_->engine()->CreateLun(spec)
+                                       : device_->engine()->CloneLun(req->clone_from(), spec);
   if (!lun.ok()) return ToGrpc(lun.status());
   ToProto(*lun, device_->portals(), resp);
   return grpc::Status::OK;

@@ -560,13 +560,93 @@ TEST_F(ControllerSanityTest, ExpandVolume) {
   ASSERT_TRUE(Call(&Stub::ControllerExpandVolume, req, &resp).ok());
   ASSERT_TRUE(Call(&Stub::ControllerExpandVolume, req, &resp).ok());  // idempotent
   EXPECT_EQ(resp.capacity_bytes(), 2 << 20);
-  EXPECT_FALSE(resp.node_expansion_required());
+  // The node's nbd devices must reconnect to see the new size.
+  EXPECT_TRUE(resp.node_expansion_required());
   sv1::Lun lun;
   ASSERT_TRUE(DeviceLun(v.volume_id(), &lun).ok());
   EXPECT_EQ(lun.size_bytes(), 2u << 20);
   req.set_volume_id("dev-b/csi-missing");
   EXPECT_EQ(Call(&Stub::ControllerExpandVolume, req, &resp).error_code(), StatusCode::NOT_FOUND);
   MustDelete(v.volume_id());
+}
+
+// CreateVolume from a volume: the device clones the LUN (shared blocks); the clone holds
+// the source's data as it was, diverges on write, and follows the source's device.
+TEST_F(ControllerSanityTest, CloneFromAVolume) {
+  auto create = CreateReq("sanity-clone-src", 1 << 20);
+  (*create.mutable_parameters())["device"] = "dev-a";
+  v1::Volume src = MustCreate(create);
+  const std::string src_lun = src.volume_id().substr(src.volume_id().find('/') + 1);
+  auto write = [&](const std::string& lun, uint64_t off, char c) {
+    grpc::ClientContext ctx;
+    sv1::WriteLunDataResponse wr;
+    auto w = dev_a_->stub->WriteLunData(&ctx, &wr);
+    sv1::LunData d;
+    d.set_name(lun);
+    d.set_offset(off);
+    d.set_data(std::string(4096, c));
+    d.set_fua(true);
+    EXPECT_TRUE(w->Write(d));
+    w->WritesDone();
+    return w->Finish();
+  };
+  auto read = [&](const std::string& lun, uint64_t off) {
+    grpc::ClientContext ctx;
+    sv1::ReadLunDataRequest r;
+    r.set_name(lun);
+    r.set_offset(off);
+    r.set_length(4096);
+    sv1::LunData d;
+    grpc::Status s = dev_a_->stub->ReadLunData(&ctx, r, &d);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    return d.data().empty() ? '?' : d.data()[0];
+  };
+  ASSERT_TRUE(write(src_lun, 0, 's').ok());
+  ASSERT_TRUE(write(src_lun, 65536, 't').ok());
+
+  v1::ControllerGetCapabilitiesResponse caps;
+  ASSERT_TRUE(
+      Call(&Stub::ControllerGetCapabilities, v1::ControllerGetCapabilitiesRequest(), &caps).ok());
+  bool clone = false;
+  for (const auto& c : caps.capabilities()) {
+    clone |= c.rpc().type() == v1::ControllerServiceCapability::RPC::CLONE_VOLUME;
+  }
+  EXPECT_TRUE(clone);
+
+  auto req = CreateReq("sanity-clone");  // no capacity_range: the source's size
+  req.mutable_volume_content_source()->mutable_volume()->set_volume_id(src.volume_id());
+  v1::CreateVolumeResponse resp;
+  grpc::Status s = Call(&Stub::CreateVolume, req, &resp);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  v1::Volume c = resp.volume();
+  EXPECT_EQ(c.capacity_bytes(), 1 << 20);
+  EXPECT_EQ(c.volume_id().substr(0, 6), "dev-a/");
+  EXPECT_EQ(c.content_source().volume().volume_id(), src.volume_id());
+  EXPECT_NE(c.volume_context().at("wwn"), src.volume_context().at("wwn"));
+  ASSERT_TRUE(Call(&Stub::CreateVolume, req, &resp).ok());  // idempotent
+  EXPECT_EQ(resp.volume().volume_id(), c.volume_id());
+  const std::string c_lun = c.volume_id().substr(c.volume_id().find('/') + 1);
+  EXPECT_EQ(read(c_lun, 0), 's');
+  EXPECT_EQ(read(c_lun, 65536), 't');
+  ASSERT_TRUE(write(c_lun, 0, 'c').ok());
+  EXPECT_EQ(read(src_lun, 0), 's');  // the source is untouched
+  EXPECT_EQ(read(c_lun, 0), 'c');
+
+  // Errors: a missing source, a snapshot source, a limit below the source, another tier.
+  auto bad = CreateReq("sanity-clone-bad");
+  bad.mutable_volume_content_source()->mutable_volume()->set_volume_id("dev-a/csi-missing");
+  EXPECT_EQ(Call(&Stub::CreateVolume, bad, &resp).error_code(), StatusCode::NOT_FOUND);
+  bad.mutable_volume_content_source()->mutable_snapshot()->set_snapshot_id("snap-1");
+  EXPECT_EQ(Call(&Stub::CreateVolume, bad, &resp).error_code(), StatusCode::INVALID_ARGUMENT);
+  bad.mutable_volume_content_source()->mutable_volume()->set_volume_id(src.volume_id());
+  bad.mutable_capacity_range()->set_limit_bytes(4096);
+  EXPECT_EQ(Call(&Stub::CreateVolume, bad, &resp).error_code(), StatusCode::OUT_OF_RANGE);
+  bad.clear_capacity_range();
+  (*bad.mutable_parameters())["tier"] = "sata";
+  EXPECT_EQ(Call(&Stub::CreateVolume, bad, &resp).error_code(), StatusCode::INVALID_ARGUMENT);
+
+  MustDelete(c.volume_id());
+  MustDelete(src.volume_id());
 }
 
 // Fields marked csi_secret never reach the driver's log, even at debug level.

@@ -109,6 +109,15 @@ j=$(A -o json device maintenance off)
 expect_eq "maintenance off" "$(jq -r .state <<<"$j")" "DEVICE_STATE_ONLINE"
 check "create works again" A lun create new-1 --size 16MiB
 check "and goes" A lun delete new-1
+j=$(A -o json lun create web-2-clone --size 32MiB --clone-from web-2)
+expect_eq "clone starts on its source's tier" "$(jq -r .tier <<<"$j")" "TIER_CLASS_SATA"
+expect_eq "clone may be larger" "$(jq -r .size_bytes <<<"$j")" "$((32 << 20))"
+out=$(A lun create c-x --size 16MiB --clone-from no-such 2>&1); rc=$?
+expect_eq "clone of a missing LUN exits 1" "$rc" "1"
+expect_contains "clone of a missing LUN is NOT_FOUND" "$out" "NOT_FOUND: source LUN 'no-such' not found"
+out=$(A lun create c-y --size 1MiB --clone-from web-2 2>&1); rc=$?
+expect_contains "clone smaller than its source is OUT_OF_RANGE" "$out" "OUT_OF_RANGE: size: "
+check "clone goes" A lun delete web-2-clone
 out=$(A device maintenance maybe 2>&1); rc=$?
 expect_eq "bad maintenance word exits 2" "$rc" "2"
 j=$(A -o json lun get db-1)
