@@ -412,6 +412,15 @@ Result<std::vector<std::pair<uint16_t, std::string>>> NlTransact(NlMsg& msg, con
   }
 }
 
+// NBD_ATTR_SOCKETS with the one socket `fd`.
+void PutSocket(NlMsg* msg, int fd) {
+  size_t socks = msg->BeginNest(NBD_ATTR_SOCKETS);
+  size_t item = msg->BeginNest(NBD_SOCK_ITEM);
+  msg->PutU32(NBD_SOCK_FD, static_cast<uint32_t>(fd));
+  msg->EndNest(item);
+  msg->EndNest(socks);
+}
+
 Result<uint16_t> NbdFamily() {
   NlMsg msg(GENL_ID_CTRL, NLM_F_REQUEST | NLM_F_ACK, CTRL_CMD_GETFAMILY);
   msg.Put(CTRL_ATTR_FAMILY_NAME, NBD_GENL_FAMILY_NAME, sizeof(NBD_GENL_FAMILY_NAME));
@@ -538,11 +547,7 @@ class LinuxNodeHost final : public NodeHost {
     msg.PutU64(NBD_ATTR_SERVER_FLAGS, info->flags);
     msg.PutU64(NBD_ATTR_TIMEOUT, kRequestTimeoutSec);
     msg.PutU64(NBD_ATTR_DEAD_CONN_TIMEOUT, 0);
-    size_t socks = msg.BeginNest(NBD_ATTR_SOCKETS);
-    size_t item = msg.BeginNest(NBD_SOCK_ITEM);
-    msg.PutU32(NBD_SOCK_FD, static_cast<uint32_t>(sock.get()));
-    msg.EndNest(item);
-    msg.EndNest(socks);
+    PutSocket(&msg, sock.get());
     auto attrs = NlTransact(msg, "NBD_CMD_CONNECT");
     if (!attrs.ok()) return attrs.status();
     NbdAttachment a;
@@ -642,11 +647,7 @@ class LinuxNodeHost final : public NodeHost {
     if (!family.ok()) return family.status();
     NlMsg msg(*family, NLM_F_REQUEST | NLM_F_ACK, NBD_CMD_RECONFIGURE);
     msg.PutU32(NBD_ATTR_INDEX, static_cast<uint32_t>(index));
-    size_t socks = msg.BeginNest(NBD_ATTR_SOCKETS);
-    size_t item = msg.BeginNest(NBD_SOCK_ITEM);
-    msg.PutU32(NBD_SOCK_FD, static_cast<uint32_t>(sock.get()));
-    msg.EndNest(item);
-    msg.EndNest(socks);
+    PutSocket(&msg, sock.get());
     auto attrs = NlTransact(msg, "NBD_CMD_RECONFIGURE");
     return attrs.ok() ? Status::Ok() : attrs.status();
   }

@@ -19,11 +19,15 @@
 #include <vector>
 
 #include "node_server.h"
+#include "vm_host_checks.h"
 
 namespace v1 = ::csi::v1;
 namespace fs = std::filesystem;
 
 namespace {
+
+using strata::csi::vmtest::AnyDm;
+using strata::csi::vmtest::AnyNbdConnected;
 
 int g_failures = 0;
 
@@ -34,23 +38,6 @@ void Check(bool ok, const std::string& what) {
 
 void CheckOk(const strata::Status& s, const std::string& what) {
   Check(s.ok(), what + (s.ok() ? "" : ": " + s.ToString()));
-}
-
-bool AnyNbdConnected() {
-  std::error_code ec;
-  for (fs::directory_iterator it("/sys/block", ec), end; !ec && it != end; it.increment(ec)) {
-    const std::string n = it->path().filename().string();
-    if (n.rfind("nbd", 0) == 0 && fs::exists(it->path() / "pid")) return true;
-  }
-  return false;
-}
-
-bool AnyDm() {
-  std::error_code ec;
-  for (fs::directory_iterator it("/sys/block", ec), end; !ec && it != end; it.increment(ec)) {
-    if (it->path().filename().string().rfind("dm-", 0) == 0) return true;
-  }
-  return false;
 }
 
 bool IsBlockDevice(const std::string& path) {

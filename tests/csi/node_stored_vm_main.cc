@@ -40,12 +40,16 @@
 
 #include "node_server.h"
 #include "strata/csi/device_client.h"
+#include "vm_host_checks.h"
 
 namespace v1 = ::csi::v1;
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 
 namespace {
+
+using strata::csi::vmtest::AnyDm;
+using strata::csi::vmtest::AnyNbdConnected;
 
 int g_failures = 0;
 
@@ -306,23 +310,6 @@ uint64_t DeviceSize(const std::string& dev) {
     close(fd);
   }
   return size;
-}
-
-bool AnyNbdConnected() {
-  std::error_code ec;
-  for (fs::directory_iterator it("/sys/block", ec), end; !ec && it != end; it.increment(ec)) {
-    const std::string n = it->path().filename().string();
-    if (n.rfind("nbd", 0) == 0 && fs::exists(it->path() / "pid")) return true;
-  }
-  return false;
-}
-
-bool AnyDm() {
-  std::error_code ec;
-  for (fs::directory_iterator it("/sys/block", ec), end; !ec && it != end; it.increment(ec)) {
-    if (it->path().filename().string().rfind("dm-", 0) == 0) return true;
-  }
-  return false;
 }
 
 void CheckNothingLeft(const std::string& when) {

@@ -327,13 +327,55 @@ LunInfo EngineImpl::InfoLocked(const Lun& lun) const {
   return i;
 }
 
-Result<LunInfo> EngineImpl::CreateLun(const LunSpec& spec) {
+// What every new LUN's spec must satisfy: name, size, access list.
+static Status ValidateSpec(const LunSpec& spec) {
   STRATA_RETURN_IF_ERROR(ValidateName(spec.name));
   if (spec.size_bytes == 0 || spec.size_bytes % 512 != 0) {
     return InvalidArgumentError("size: " + std::to_string(spec.size_bytes) +
                                 " bytes is not a positive multiple of 512");
   }
-  STRATA_RETURN_IF_ERROR(ValidateAllowedClients(spec.allowed_clients));
+  return ValidateAllowedClients(spec.allowed_clients);
+}
+
+Result<LunInfo> EngineImpl::SameLunLocked(const Lun& existing, const LunSpec& spec,
+                                          uint32_t tier) const {
+  const LunRecord& r = existing.rec;
+  if (r.size_bytes == spec.size_bytes && r.tier == tier && r.dedup == spec.dedup &&
+      r.owner == spec.owner && (spec.wwn.empty() || spec.wwn == r.wwn)) {
+    return InfoLocked(existing);
+  }
+  return AlreadyExistsError("LUN '" + spec.name +
+                            "' exists with a different size, tier, dedup or owner");
+}
+
+Status EngineImpl::CheckFitsLocked(uint64_t size_bytes, uint32_t tier) const {
+  const uint64_t cap = tiers_[tier].capacity_slots * bs_;
+  if (size_bytes <= cap) return Status::Ok();
+  return ResourceExhaustedError("size: " + std::to_string(size_bytes) +
+                                " bytes is more than tier " +
+                                std::string(TierClassName(tiers_[tier].config.tier_class)) +
+                                " holds (" + std::to_string(cap) + " bytes)");
+}
+
+std::shared_ptr<Lun> EngineImpl::NewLunLocked(const LunSpec& spec, uint32_t tier) {
+  auto lun = std::make_shared<Lun>();
+  LunRecord& r = lun->rec;
+  r.id = next_lun_id_++;
+  r.name = spec.name;
+  r.size_bytes = spec.size_bytes;
+  r.tier = r.write_tier = tier;
+  r.dedup = spec.dedup;
+  r.owner = spec.owner;
+  r.allowed_clients = spec.allowed_clients;
+  r.created_unix = static_cast<uint64_t>(std::time(nullptr));
+  r.wwn = spec.wwn.empty() ? MakeWwn(options_.device_id, r.id, env_->RandomU64()) : spec.wwn;
+  lun->size_bytes = r.size_bytes;
+  lun->map.Resize((r.size_bytes + bs_ - 1) / bs_);
+  return lun;
+}
+
+Result<LunInfo> EngineImpl::CreateLun(const LunSpec& spec) {
+  STRATA_RETURN_IF_ERROR(ValidateSpec(spec));
   if (!spec.wwn.empty() &&
       (spec.wwn.size() != 20 || spec.wwn.rfind("naa.3", 0) != 0 ||
        spec.wwn.find_first_not_of("0123456789abcdef", 5) != std::string::npos)) {
@@ -346,50 +388,19 @@ Result<LunInfo> EngineImpl::CreateLun(const LunSpec& spec) {
   }
   {
     ExclusiveLock lock(mu_);
-    if (auto existing = FindLocked(spec.name)) {
-      const LunRecord& r = existing->rec;
-      if (r.size_bytes == spec.size_bytes && r.tier == tier && r.dedup == spec.dedup &&
-          r.owner == spec.owner && (spec.wwn.empty() || spec.wwn == r.wwn)) {
-        return InfoLocked(*existing);
-      }
-      return AlreadyExistsError("LUN '" + spec.name +
-                                "' exists with a different size, tier, dedup or owner");
-    }
-    uint64_t cap = tiers_[tier].capacity_slots * bs_;
-    if (spec.size_bytes > cap) {
-      return ResourceExhaustedError("size: " + std::to_string(spec.size_bytes) +
-                                    " bytes is more than tier " +
-                                    std::string(TierClassName(tiers_[tier].config.tier_class)) +
-                                    " holds (" + std::to_string(cap) + " bytes)");
-    }
-    auto lun = std::make_shared<Lun>();
-    LunRecord& r = lun->rec;
-    r.id = next_lun_id_++;
-    r.name = spec.name;
-    r.size_bytes = spec.size_bytes;
-    r.tier = r.write_tier = tier;
-    r.dedup = spec.dedup;
-    r.owner = spec.owner;
-    r.allowed_clients = spec.allowed_clients;
-    r.created_unix = static_cast<uint64_t>(std::time(nullptr));
-    r.wwn = spec.wwn.empty() ? MakeWwn(options_.device_id, r.id, env_->RandomU64()) : spec.wwn;
-    lun->size_bytes = r.size_bytes;
-    lun->map.Resize((r.size_bytes + bs_ - 1) / bs_);
-    by_name_[r.name] = lun;
-    by_id_[r.id] = lun;
-    enc_.Lun(r);
+    if (auto existing = FindLocked(spec.name)) return SameLunLocked(*existing, spec, tier);
+    STRATA_RETURN_IF_ERROR(CheckFitsLocked(spec.size_bytes, tier));
+    auto lun = NewLunLocked(spec, tier);
+    enc_.Lun(lun->rec);
+    by_name_[lun->rec.name] = lun;
+    by_id_[lun->rec.id] = lun;
   }
   STRATA_RETURN_IF_ERROR(Flush());
   return GetLun(spec.name);
 }
 
 Result<LunInfo> EngineImpl::CloneLun(const std::string& source, const LunSpec& spec) {
-  STRATA_RETURN_IF_ERROR(ValidateName(spec.name));
-  if (spec.size_bytes == 0 || spec.size_bytes % 512 != 0) {
-    return InvalidArgumentError("size: " + std::to_string(spec.size_bytes) +
-                                " bytes is not a positive multiple of 512");
-  }
-  STRATA_RETURN_IF_ERROR(ValidateAllowedClients(spec.allowed_clients));
+  STRATA_RETURN_IF_ERROR(ValidateSpec(spec));
   if (!spec.wwn.empty()) return InvalidArgumentError("wwn: a clone gets a new WWN");
   {
     ExclusiveLock lock(mu_);
@@ -404,15 +415,7 @@ Result<LunInfo> EngineImpl::CloneLun(const std::string& source, const LunSpec& s
             std::string(TierClassName(tiers_[tier].config.tier_class)) + "); move it afterwards");
       }
     }
-    if (auto existing = FindLocked(spec.name)) {
-      const LunRecord& r = existing->rec;
-      if (r.size_bytes == spec.size_bytes && r.tier == tier && r.dedup == spec.dedup &&
-          r.owner == spec.owner) {
-        return InfoLocked(*existing);
-      }
-      return AlreadyExistsError("LUN '" + spec.name +
-                                "' exists with a different size, tier, dedup or owner");
-    }
+    if (auto existing = FindLocked(spec.name)) return SameLunLocked(*existing, spec, tier);
     if (!src->rec.moved_to.empty()) {
       return FailedPreconditionError("source LUN '" + source + "' moved to device " +
                                      src->rec.moved_to);
@@ -426,26 +429,9 @@ Result<LunInfo> EngineImpl::CloneLun(const std::string& source, const LunSpec& s
                              " bytes is less than the source's " +
                              std::to_string(src->rec.size_bytes));
     }
-    const uint64_t cap = tiers_[tier].capacity_slots * bs_;
-    if (spec.size_bytes > cap) {
-      return ResourceExhaustedError("size: " + std::to_string(spec.size_bytes) +
-                                    " bytes is more than tier " +
-                                    std::string(TierClassName(tiers_[tier].config.tier_class)) +
-                                    " holds (" + std::to_string(cap) + " bytes)");
-    }
-    auto lun = std::make_shared<Lun>();
-    LunRecord& r = lun->rec;
-    r.id = next_lun_id_++;
-    r.name = spec.name;
-    r.size_bytes = spec.size_bytes;
-    r.tier = r.write_tier = tier;
-    r.dedup = spec.dedup;
-    r.owner = spec.owner;
-    r.allowed_clients = spec.allowed_clients;
-    r.created_unix = static_cast<uint64_t>(std::time(nullptr));
-    r.wwn = MakeWwn(options_.device_id, r.id, env_->RandomU64());
-    lun->size_bytes = r.size_bytes;
-    lun->map.Resize((r.size_bytes + bs_ - 1) / bs_);
+    STRATA_RETURN_IF_ERROR(CheckFitsLocked(spec.size_bytes, tier));
+    auto lun = NewLunLocked(spec, tier);
+    const LunRecord& r = lun->rec;
     // Journaled under a name no client can give first, then renamed: a torn tail that
     // cuts the mappings leaves a hidden LUN, which the next Load deletes.
     LunRecord hidden = r;

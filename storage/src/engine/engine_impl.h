@@ -131,6 +131,13 @@ class EngineImpl {
   std::shared_ptr<Lun> FindLocked(const std::string& name) const;  // REQUIRES: mu_ held
   LunInfo InfoLocked(const Lun& lun) const;                        // REQUIRES: mu_ held
   SpaceStats SpaceOfLocked(const Lun& lun) const;                  // REQUIRES: mu_ held
+  // CreateLun's idempotence: `existing` if it matches `spec`, else ALREADY_EXISTS.
+  Result<LunInfo> SameLunLocked(const Lun& existing, const LunSpec& spec,
+                                uint32_t tier) const;                // REQUIRES: mu_ held
+  Status CheckFitsLocked(uint64_t size_bytes, uint32_t tier) const;  // REQUIRES: mu_ held
+  // A new LUN (id, record, empty map) for `spec` on `tier`; not yet registered or
+  // journaled. REQUIRES: mu_ held exclusively.
+  std::shared_ptr<Lun> NewLunLocked(const LunSpec& spec, uint32_t tier);
 
   // REQUIRES: mu_ held exclusively.
   void SetMappingLocked(Lun& lun, uint64_t lba, BlockRef ref, bool indexed);
