@@ -191,6 +191,10 @@ Result<NodeServer::StageState> NodeServer::ReadState(const std::string& staging)
       st.readonly = true;
     } else if (key == "size") {
       f >> st.size;
+    } else if (key == "missing") {
+      std::string portal;
+      f >> portal;
+      if (!portal.empty()) st.missing.push_back(portal);
     } else if (key == "path") {
       Path p;
       f >> p.nbd >> p.dev >> p.portal;
@@ -209,6 +213,7 @@ Status NodeServer::WriteState(const std::string& staging, const StageState& st) 
   if (!st.fs_type.empty()) out << "fs " << st.fs_type << "\n";
   if (st.readonly) out << "readonly\n";
   for (const auto& p : st.paths) out << "path " << p.nbd << " " << p.dev << " " << p.portal << "\n";
+  for (const auto& m : st.missing) out << "missing " << m << "\n";
   return WriteFileAtomic(StatePath(staging), out.str());
 }
 
@@ -394,11 +399,19 @@ Status NodeServer::Stage(const v1::NodeStageVolumeRequest& req) {
     fs::remove(mount_point, ec);
   };
   std::vector<std::string> devs;
+  std::string unreachable;
   for (const auto& portal : portals) {
     auto a = host_->ConnectNbd(portal, export_name);
     if (!a.ok()) {
-      undo();
-      return UnavailableError("portal " + portal + ": " + a.status().message());
+      // A refused export (no access, unknown LUN) is no path problem: fail at once.
+      if (a.status().code() == StatusCode::kNotFound) {
+        undo();
+        return FailedPreconditionError("portal " + portal + ": " + a.status().message() +
+                                       " (is the volume published to this node?)");
+      }
+      state.missing.push_back(portal);
+      unreachable += (unreachable.empty() ? "" : "; ") + portal + ": " + a.status().message();
+      continue;
     }
     state.paths.push_back(Path{a->index, a->dev, portal});
     devs.push_back(a->dev);
@@ -409,6 +422,14 @@ Status NodeServer::Stage(const v1::NodeStageVolumeRequest& req) {
       return InternalError("portal " + portal + " announces " + std::to_string(a->size) +
                            " bytes, another " + std::to_string(state.size));
     }
+  }
+  if (state.paths.empty()) {
+    undo();
+    return UnavailableError("no portal of volume " + req.volume_id() + " answers: " + unreachable);
+  }
+  if (!unreachable.empty()) {
+    spdlog::warn("NodeStageVolume: {} staged on {} of {} paths ({})", req.volume_id(),
+                 state.paths.size(), portals.size(), unreachable);
   }
   // Written before the dm device, so an unstage after a crash still finds the nbds.
   if (Status s = WriteState(staging, state); !s.ok()) {
@@ -581,13 +602,16 @@ Status NodeServer::GetVolumeStats(const v1::NodeGetVolumeStatsRequest& req,
     }
     down += (down.empty() ? "" : ", ") + p.dev + (portal.empty() ? "" : " (portal " + portal + ")");
   }
+  for (const auto& m : st->missing) {
+    down += (down.empty() ? "" : ", ") + std::string("portal ") + m + " (not connected)";
+  }
   if (down.empty()) {
     cond->set_abnormal(false);
     cond->set_message("all " + std::to_string(paths->size()) + " paths active");
   } else {
     cond->set_abnormal(true);
     cond->set_message("path(s) down: " + down + "; " + std::to_string(active) + " of " +
-                      std::to_string(paths->size()) + " active");
+                      std::to_string(paths->size() + st->missing.size()) + " active");
   }
   return Status::Ok();
 }
@@ -596,6 +620,7 @@ Status NodeServer::SwapPaths(const std::string& staging, StageState* st,
                              const std::vector<std::string>& portals) {
   StageState next = *st;
   next.paths.clear();
+  next.missing.clear();
   next.size = 0;
   auto drop_new = [&] {
     for (const auto& p : next.paths) {
@@ -672,6 +697,7 @@ Status NodeServer::Expand(const v1::NodeExpandVolumeRequest& req,
     // announce the LUN's new size) replace the old ones under the same dm device.
     std::vector<std::string> portals;
     for (const auto& p : st->paths) portals.push_back(p.portal);
+    if (portals.empty()) return UnavailableError("volume " + req.volume_id() + " has no path");
     const uint64_t before = st->size;
     STRATA_RETURN_IF_ERROR(SwapPaths(staging, &*st, portals));
     if (st->size != before) {
@@ -716,7 +742,9 @@ void NodeServer::CheckVolume(const std::string& staging, std::vector<std::string
       }
     }
   }
-  // 2. Probe each path; fail dead ones in dm, reconnect and reinstate returning ones.
+  // 2. Portals that were not reachable at stage time.
+  if (!st->missing.empty()) AddMissingPaths(staging, &*st, actions);
+  // 3. Probe each path; fail dead ones in dm, reconnect and reinstate returning ones.
   auto dm_paths = host_->DmPaths(st->dm_name);
   if (!dm_paths.ok()) return;
   for (const auto& p : st->paths) {
@@ -741,6 +769,42 @@ void NodeServer::CheckVolume(const std::string& staging, std::vector<std::string
                          p.portal + ")");
     }
   }
+}
+
+void NodeServer::AddMissingPaths(const std::string& staging, StageState* st,
+                                 std::vector<std::string>* actions) {
+  StageState next = *st;
+  next.missing.clear();
+  std::vector<Path> added;
+  for (const auto& portal : st->missing) {
+    auto a = host_->ConnectNbd(portal, st->export_name);
+    if (!a.ok()) {
+      next.missing.push_back(portal);
+      continue;
+    }
+    if (a->size != st->size) {
+      (void)host_->DisconnectNbd(a->index);
+      next.missing.push_back(portal);
+      continue;
+    }
+    added.push_back(Path{a->index, a->dev, portal});
+  }
+  if (added.empty()) return;
+  next.paths.insert(next.paths.end(), added.begin(), added.end());
+  std::vector<std::string> devs;
+  for (const auto& p : next.paths) devs.push_back(p.dev);
+  Status s = WriteState(staging, next);
+  if (s.ok()) s = host_->DmReload(st->dm_name, MultipathTable(st->size, devs), st->readonly);
+  if (!s.ok()) {
+    for (const auto& p : added) (void)host_->DisconnectNbd(p.nbd);
+    (void)WriteState(staging, *st);
+    actions->push_back("add paths to " + st->dm_name + " failed: " + s.ToString());
+    return;
+  }
+  for (const auto& p : added) {
+    actions->push_back("add_path " + st->dm_name + " " + p.dev + " (" + p.portal + ")");
+  }
+  *st = std::move(next);
 }
 
 std::vector<std::string> NodeServer::CheckPaths() {

@@ -44,6 +44,10 @@ struct NodeOptions {
 // (filesystem) onto the target. What staging built is recorded in a state file inside
 // staging_target_path, so unstage tears down exactly that.
 //
+// A portal that does not answer at stage time does not fail the stage while another
+// does: the volume is staged degraded (its condition says so) and the checker adds the
+// path when the portal answers.
+//
 // Paths: CheckPaths() (a thread when StartPathChecker is called) probes every path of
 // every staged volume with a direct read; a path that fails is failed in dm-multipath
 // (I/O stays on the others), and when its portal answers again the nbd device gets a new
@@ -124,6 +128,8 @@ class NodeServer final : public ::csi::v1::Node::Service {
     bool readonly = false;       // the dm device refuses writes
     uint64_t size = 0;
     std::vector<Path> paths;
+    // Portals that did not answer at stage time: the checker connects them later.
+    std::vector<std::string> missing;
   };
 
   static Result<StageState> ReadState(const std::string& staging);
@@ -133,6 +139,10 @@ class NodeServer final : public ::csi::v1::Node::Service {
   // disconnected. Nothing changes on failure.
   Status SwapPaths(const std::string& staging, StageState* st,
                    const std::vector<std::string>& portals);
+  // REQUIRES: mu_ held. Connects the missing portals that answer now and adds them to
+  // the dm table (one reload).
+  void AddMissingPaths(const std::string& staging, StageState* st,
+                       std::vector<std::string>* actions);
   // REQUIRES: mu_ held. The checks of CheckPaths for one volume.
   void CheckVolume(const std::string& staging, std::vector<std::string>* actions);
   // REQUIRES: mu_ held. The staging path of the volume behind `volume_path`.

@@ -26,6 +26,7 @@ class FakeNodeHost final : public NodeHost {
     std::map<std::string, std::string> dms;     // name -> table
     std::map<std::string, std::string> mounts;  // target -> source
     std::set<std::string> bad_portals;
+    std::set<std::string> refused_portals;  // the export is refused (no access)
     std::map<std::string, uint64_t> sizes;  // portal -> size (default 1 MiB)
     bool fail_dm_create = false;
     int next_index = 0;
@@ -47,6 +48,7 @@ class FakeNodeHost final : public NodeHost {
     ++s_->connects;
     if (s_->on_connect) s_->on_connect();
     if (s_->bad_portals.count(portal)) return UnavailableError("connection refused");
+    if (s_->refused_portals.count(portal)) return NotFoundError("export refused (error 1)");
     NbdAttachment a;
     a.index = s_->next_index++;
     a.dev = "43:" + std::to_string(a.index * 32);
@@ -337,14 +339,51 @@ TEST_F(NodeServerTest, MissingModuleIsFailedPreconditionNamingIt) {
   EXPECT_EQ(host_.connects, 0);
 }
 
-TEST_F(NodeServerTest, FailedPortalUndoesConnectedPaths) {
-  host_.bad_portals.insert("10.0.0.3:10809");
+TEST_F(NodeServerTest, NoPortalAnsweringFailsAndLeavesNothing) {
+  host_.bad_portals = {"10.0.0.2:10809", "10.0.0.3:10809"};
   Status s = node_->Stage(StageReq());
   EXPECT_EQ(s.code(), StatusCode::kUnavailable);
-  EXPECT_NE(s.message().find("10.0.0.3:10809"), std::string::npos);
+  EXPECT_NE(s.message().find("10.0.0.3:10809"), std::string::npos) << s.ToString();
   EXPECT_TRUE(host_.nbds.empty());
   EXPECT_TRUE(host_.dms.empty());
   EXPECT_FALSE(fs::exists(dir_ / "staging" / NodeServer::kStateFile));
+}
+
+TEST_F(NodeServerTest, UnreachablePortalStagesDegradedAndIsAddedLater) {
+  host_.bad_portals.insert("10.0.0.3:10809");
+  ASSERT_TRUE(node_->Stage(StageReq()).ok());
+  EXPECT_EQ(host_.dms.at("strata-naa6001405abcdef"),
+            "0 2048 multipath 1 queue_if_no_path 0 1 1 round-robin 0 1 1 43:0 1");
+  const std::string vol = (dir_ / "pods" / "vol").string();
+  host_.dm_of[vol] = "strata-naa6001405abcdef";
+  v1::NodeGetVolumeStatsRequest req;
+  req.set_volume_id("dev-a/csi-1");
+  req.set_volume_path(vol);
+  v1::NodeGetVolumeStatsResponse resp;
+  ASSERT_TRUE(node_->GetVolumeStats(req, &resp).ok());
+  EXPECT_TRUE(resp.volume_condition().abnormal());
+  EXPECT_NE(resp.volume_condition().message().find("10.0.0.3:10809 (not connected)"),
+            std::string::npos)
+      << resp.volume_condition().message();
+  EXPECT_TRUE(node_->CheckPaths().empty());  // still unreachable
+  host_.bad_portals.clear();
+  auto actions = node_->CheckPaths();
+  ASSERT_EQ(actions.size(), 1u);
+  EXPECT_EQ(actions[0], "add_path strata-naa6001405abcdef 43:32 (10.0.0.3:10809)");
+  EXPECT_EQ(host_.dms.at("strata-naa6001405abcdef"),
+            "0 2048 multipath 1 queue_if_no_path 0 1 1 round-robin 0 2 1 43:0 1 43:32 1");
+  resp.Clear();
+  ASSERT_TRUE(node_->GetVolumeStats(req, &resp).ok());
+  EXPECT_FALSE(resp.volume_condition().abnormal()) << resp.volume_condition().message();
+  ASSERT_TRUE(node_->Unstage(UnstageReq()).ok());
+  EXPECT_TRUE(host_.nbds.empty());
+}
+
+TEST_F(NodeServerTest, RefusedExportFailsTheStage) {
+  host_.refused_portals.insert("10.0.0.3:10809");
+  Status s = node_->Stage(StageReq());
+  EXPECT_EQ(s.code(), StatusCode::kFailedPrecondition) << s.ToString();
+  EXPECT_TRUE(host_.nbds.empty());
 }
 
 TEST_F(NodeServerTest, DmCreateFailureUndoes) {

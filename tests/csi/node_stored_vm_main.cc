@@ -2,7 +2,8 @@
 // devices: the node plugin's whole attach path with the real Linux host (kernel nbd +
 // dm-multipath).
 //   1. multipath: a block LUN staged over two portals, the second reached through a TCP
-//      forwarder this program owns; the forwarder is stopped under continuous verified
+//      forwarder this program owns, first while the forwarder is down (staged degraded,
+//      the checker adds the path when it comes up); then the forwarder is stopped under continuous verified
 //      I/O (zero errors), the path checker fails the path and NodeGetVolumeStats reports
 //      it abnormal naming the portal; the forwarder comes back and the checker reconnects
 //      the nbd device and reinstates the path.
@@ -417,11 +418,28 @@ int main(int argc, char** argv) {
   const fs::path staging1 = work / "staging1";
   fs::create_directories(staging1);
   const auto mnmw = v1::VolumeCapability::AccessMode::MULTI_NODE_MULTI_WRITER;
-  CheckOk(node1.Stage(StageReq(vol, staging1, BlockCap(mnmw))), "NodeStageVolume over 2 portals");
+  // Staged while the second path is down: degraded, then the checker adds the path.
+  fwd.Stop();
+  CheckOk(node1.Stage(StageReq(vol, staging1, BlockCap(mnmw))),
+          "NodeStageVolume with one of 2 portals down (degraded)");
   const std::string mapper = "/dev/mapper/" + strata::csi::DmNameForWwn(vol.wwn).value();
   Check(DeviceSize(mapper) == 64u << 20, mapper + " is 64 MiB");
   strata::Status st;
   auto stats = Stats(node1, vol, mapper, &st);
+  Check(
+      stats.volume_condition().abnormal() &&
+          stats.volume_condition().message().find("not connected") != std::string::npos,
+      "condition abnormal while a portal is not connected: " + stats.volume_condition().message());
+  Check(fwd.Start(fwd_port) == fwd_port, "the second path's forwarder starts");
+  std::vector<std::string> added;
+  Check(WaitFor(
+            [&] {
+              for (const auto& a : node1.CheckPaths()) added.push_back(a);
+              return Contains(added, "add_path");
+            },
+            30s),
+        "path checker added the second path");
+  stats = Stats(node1, vol, mapper, &st);
   CheckOk(st, "NodeGetVolumeStats");
   Check(!stats.volume_condition().abnormal(),
         "condition normal: " + stats.volume_condition().message());
