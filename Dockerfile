@@ -26,6 +26,7 @@ RUN apt-get update \
       libboost-program-options1.74.0 libspdlog1.10 libfmt9 \
       libprometheus-cpp-core1.0 libprometheus-cpp-pull1.0 libcivetweb1 \
       ca-certificates \
+      dmsetup e2fsprogs xfsprogs util-linux mount \
  && rm -rf /var/lib/apt/lists/*
 COPY --from=build /out/bin/ /usr/local/bin/
 # CNI plugins (strata-cni and its strata-bandwidth/-sriov/-bond names); a DaemonSet of

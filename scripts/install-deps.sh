@@ -19,7 +19,7 @@ build_pkgs=(
 test_pkgs=(
   qemu-utils libnbd-bin python3-libnbd nbdkit nbd-server fio containernetworking-plugins
   golang-go dpkg-dev rsync jq etcd-server golang-github-modern-go-reflect2-dev openssl curl
-  qemu-system-x86 busybox-static dmsetup cpio kmod iproute2
+  qemu-system-x86 busybox-static dmsetup cpio kmod iproute2 e2fsprogs xfsprogs util-linux mount
 )
 
 demo_pkgs=(qemu-utils libnbd-bin)
