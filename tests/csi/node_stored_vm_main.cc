@@ -3,8 +3,8 @@
 // dm-multipath).
 //   1. multipath: a block LUN staged over two portals, the second reached through a TCP
 //      forwarder this program owns, first while the forwarder is down (staged degraded,
-//      the checker adds the path when it comes up); then the forwarder is stopped under continuous verified
-//      I/O (zero errors), the path checker fails the path and NodeGetVolumeStats reports
+//      the checker adds the path when it comes up); then the forwarder is stopped under continuous
+//      verified I/O (zero errors), the path checker fails the path and NodeGetVolumeStats reports
 //      it abnormal naming the portal; the forwarder comes back and the checker reconnects
 //      the nbd device and reinstates the path.
 //   2. shared LUN: a second node plugin (another dm prefix, another staging path) stages
@@ -15,6 +15,7 @@
 //      the second device's portals, zero I/O errors, the data intact.
 //   5. filesystem: an ext4 volume formatted when blank, mounted, published, stats with
 //      bytes and inodes, restaged without reformatting, grown with NodeExpandVolume.
+//   6. the same for xfs (formatted, grown with xfs_growfs, not reformatted).
 // After each: unstage leaves no dm device and no connected nbd device.
 //   strata_csi_node_stored_vm ADMIN GRPC_A GRPC_B PORTAL_A1 PORTAL_A2 PORTAL_B1 WORKDIR
 #include <arpa/inet.h>
@@ -603,6 +604,36 @@ int main(int argc, char** argv) {
               std::to_string(after.usage_size() ? after.usage(0).total() : 0));
   }
   CheckOk(node1.Unstage(UnstageReq(fsv, fstaging)), "NodeUnstageVolume ext4");
+  CheckNothingLeft("after the ext4 volume");
+
+  // ---- 6. an xfs volume (mkfs.xfs wants at least 300 MB) ----
+  Volume xv = make_lun("vol-x", "320MiB");
+  xv.portals = portal_a1 + "," + portal_a2;
+  v1::VolumeCapability xcap = fcap;
+  xcap.mutable_mount()->set_fs_type("xfs");
+  const fs::path xstaging = work / "xstaging";
+  fs::create_directories(xstaging);
+  CheckOk(node1.Stage(StageReq(xv, xstaging, xcap)), "NodeStageVolume xfs (formats)");
+  { std::ofstream(xstaging / "fs" / "x") << "xfs\n"; }
+  Check(Run(admin + " --server " + grpc_a + " lun resize vol-x --size 400MiB >/dev/null"),
+        "lun resize vol-x 400MiB");
+  {
+    v1::NodeExpandVolumeRequest r;
+    r.set_volume_id(xv.id);
+    r.set_volume_path((xstaging / "fs").string());
+    r.mutable_capacity_range()->set_required_bytes(400 << 20);
+    v1::NodeExpandVolumeResponse resp;
+    const auto before = Stats(node1, xv, (xstaging / "fs").string(), &st);
+    CheckOk(node1.Expand(r, &resp), "NodeExpandVolume xfs (xfs_growfs)");
+    const auto after = Stats(node1, xv, (xstaging / "fs").string(), &st);
+    Check(before.usage_size() > 0 && after.usage_size() > 0 &&
+              after.usage(0).total() > before.usage(0).total() + (50 << 20),
+          "the xfs file system grew");
+  }
+  CheckOk(node1.Unstage(UnstageReq(xv, xstaging)), "NodeUnstageVolume xfs");
+  CheckOk(node1.Stage(StageReq(xv, xstaging, xcap)), "NodeStageVolume xfs again");
+  Check(ReadFile(xstaging / "fs" / "x") == "xfs\n", "xfs not reformatted: the file is there");
+  CheckOk(node1.Unstage(UnstageReq(xv, xstaging)), "NodeUnstageVolume xfs");
   CheckNothingLeft("at the end");
 
   std::cout << (g_failures == 0 ? "PASS" : "FAILED") << std::endl;

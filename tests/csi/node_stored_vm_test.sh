@@ -17,14 +17,14 @@ cleanup() {
 trap cleanup EXIT
 /usr/sbin/ip link set lo up
 
-# ext4 (and crc32c_generic, which it needs) are preloaded by the VM image (build-vm.sh MODULES).
+# ext4 (with crc32c_generic) and xfs are preloaded by the VM image (build-vm.sh MODULES).
 # The devices' data on tmpfs in guest RAM (the 9p /tmp is slow and shared with the host).
 mkdir -p "$work/data"
 mount -t tmpfs -o size=700m tmpfs "$work/data"
 
 start_device() { # NAME GRPC PORTAL1 PORTAL2
   mkdir -p "$work/data/$1"
-  "$stored" --device "$1" --tier "ssd=$work/data/$1/ssd:256MiB" \
+  "$stored" --device "$1" --tier "ssd=$work/data/$1/ssd:1GiB" \
     --portal "$3" --portal "$4" --grpc "$2" --ready-file "$work/$1.ready" \
     --log-level warn >"$work/$1.log" 2>&1 &
   pids="$pids $!"

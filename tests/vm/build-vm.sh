@@ -43,6 +43,7 @@ MODULES=(
   "loop"
   "crc32c_generic"
   "ext4"
+  "xfs"
 )
 
 log() { echo "build-vm: $*" >&2; }
