@@ -143,6 +143,7 @@ void NodeServer::StartPathChecker(std::chrono::milliseconds interval) {
 }
 
 void NodeServer::Remember(const std::string& dm_name, const std::string& staging) {
+  std::lock_guard<std::mutex> lock(registry_mu_);
   staged_[dm_name] = staging;
   if (options_.state_dir.empty()) return;
   if (Status s = WriteFileAtomic((fs::path(options_.state_dir) / dm_name).string(), staging + "\n");
@@ -152,6 +153,7 @@ void NodeServer::Remember(const std::string& dm_name, const std::string& staging
 }
 
 void NodeServer::Forget(const std::string& dm_name) {
+  std::lock_guard<std::mutex> lock(registry_mu_);
   staged_.erase(dm_name);
   if (options_.state_dir.empty()) return;
   std::error_code ec;
@@ -159,6 +161,7 @@ void NodeServer::Forget(const std::string& dm_name) {
 }
 
 DeviceClientPtr NodeServer::Device(const std::string& address) {
+  std::lock_guard<std::mutex> lock(registry_mu_);
   auto it = devices_.find(address);
   if (it != devices_.end()) return it->second;
   DeviceClientPtr c = options_.device_factory
@@ -247,33 +250,25 @@ grpc::Status NodeServer::NodeGetCapabilities(grpc::ServerContext*,
 grpc::Status NodeServer::NodeStageVolume(grpc::ServerContext*,
                                          const ::csi::v1::NodeStageVolumeRequest* request,
                                          ::csi::v1::NodeStageVolumeResponse*) {
-  return LoggedCall("NodeStageVolume", *request, [&] {
-    return Exclusive(request->volume_id(), [&] { return Stage(*request); });
-  });
+  return LoggedCall("NodeStageVolume", *request, [&] { return Stage(*request); });
 }
 
 grpc::Status NodeServer::NodeUnstageVolume(grpc::ServerContext*,
                                            const ::csi::v1::NodeUnstageVolumeRequest* request,
                                            ::csi::v1::NodeUnstageVolumeResponse*) {
-  return LoggedCall("NodeUnstageVolume", *request, [&] {
-    return Exclusive(request->volume_id(), [&] { return Unstage(*request); });
-  });
+  return LoggedCall("NodeUnstageVolume", *request, [&] { return Unstage(*request); });
 }
 
 grpc::Status NodeServer::NodePublishVolume(grpc::ServerContext*,
                                            const ::csi::v1::NodePublishVolumeRequest* request,
                                            ::csi::v1::NodePublishVolumeResponse*) {
-  return LoggedCall("NodePublishVolume", *request, [&] {
-    return Exclusive(request->volume_id(), [&] { return Publish(*request); });
-  });
+  return LoggedCall("NodePublishVolume", *request, [&] { return Publish(*request); });
 }
 
 grpc::Status NodeServer::NodeUnpublishVolume(grpc::ServerContext*,
                                              const ::csi::v1::NodeUnpublishVolumeRequest* request,
                                              ::csi::v1::NodeUnpublishVolumeResponse*) {
-  return LoggedCall("NodeUnpublishVolume", *request, [&] {
-    return Exclusive(request->volume_id(), [&] { return Unpublish(*request); });
-  });
+  return LoggedCall("NodeUnpublishVolume", *request, [&] { return Unpublish(*request); });
 }
 
 grpc::Status NodeServer::NodeGetVolumeStats(grpc::ServerContext*,
@@ -286,9 +281,7 @@ grpc::Status NodeServer::NodeGetVolumeStats(grpc::ServerContext*,
 grpc::Status NodeServer::NodeExpandVolume(grpc::ServerContext*,
                                           const ::csi::v1::NodeExpandVolumeRequest* request,
                                           ::csi::v1::NodeExpandVolumeResponse* response) {
-  return LoggedCall("NodeExpandVolume", *request, [&] {
-    return Exclusive(request->volume_id(), [&] { return Expand(*request, response); });
-  });
+  return LoggedCall("NodeExpandVolume", *request, [&] { return Expand(*request, response); });
 }
 
 Status NodeServer::Stage(const v1::NodeStageVolumeRequest& req) {
@@ -319,6 +312,8 @@ Status NodeServer::Stage(const v1::NodeStageVolumeRequest& req) {
                         mode == v1::VolumeCapability::AccessMode::SINGLE_NODE_READER_ONLY ||
                         mode == v1::VolumeCapability::AccessMode::MULTI_NODE_READER_ONLY;
 
+  InFlightGuard guard(&in_flight_, req.volume_id());
+  STRATA_RETURN_IF_ERROR(guard.status());
   std::lock_guard<std::mutex> lock(mu_);
   for (const char* m : kModules) {
     if (!host_->HasModule(m)) {
@@ -457,6 +452,8 @@ Status NodeServer::Unstage(const v1::NodeUnstageVolumeRequest& req) {
     return InvalidArgumentError("staging_target_path: required");
   }
   const std::string& staging = req.staging_target_path();
+  InFlightGuard guard(&in_flight_, req.volume_id());
+  STRATA_RETURN_IF_ERROR(guard.status());
   std::lock_guard<std::mutex> lock(mu_);
   auto st = ReadState(staging);
   if (!st.ok()) {
@@ -485,6 +482,8 @@ Status NodeServer::Publish(const v1::NodePublishVolumeRequest& req) {
   if (req.target_path().empty()) return InvalidArgumentError("target_path: required");
   if (!req.has_volume_capability()) return InvalidArgumentError("volume_capability: required");
   STRATA_RETURN_IF_ERROR(ValidateCapability(req.volume_capability(), "volume_capability"));
+  InFlightGuard guard(&in_flight_, req.volume_id());
+  STRATA_RETURN_IF_ERROR(guard.status());
   std::lock_guard<std::mutex> lock(mu_);
   auto st = ReadState(req.staging_target_path());
   if (!st.ok()) {
@@ -520,6 +519,8 @@ Status NodeServer::Publish(const v1::NodePublishVolumeRequest& req) {
 Status NodeServer::Unpublish(const v1::NodeUnpublishVolumeRequest& req) {
   if (req.volume_id().empty()) return InvalidArgumentError("volume_id: required");
   if (req.target_path().empty()) return InvalidArgumentError("target_path: required");
+  InFlightGuard guard(&in_flight_, req.volume_id());
+  STRATA_RETURN_IF_ERROR(guard.status());
   std::lock_guard<std::mutex> lock(mu_);
   if (host_->IsMountPoint(req.target_path())) {
     STRATA_RETURN_IF_ERROR(host_->Unmount(req.target_path()));
@@ -539,6 +540,7 @@ Result<std::string> NodeServer::StagingFor(const std::string& volume_path) {
     }
     return dm.status();
   }
+  std::lock_guard<std::mutex> lock(registry_mu_);
   auto it = staged_.find(*dm);
   if (it == staged_.end()) {
     return NotFoundError("volume_path " + volume_path + " is on " + *dm +
@@ -676,6 +678,8 @@ Status NodeServer::Expand(const v1::NodeExpandVolumeRequest& req,
   if (req.has_volume_capability()) {
     STRATA_RETURN_IF_ERROR(ValidateCapability(req.volume_capability(), "volume_capability"));
   }
+  InFlightGuard guard(&in_flight_, req.volume_id());
+  STRATA_RETURN_IF_ERROR(guard.status());
   std::lock_guard<std::mutex> lock(mu_);
   std::string staging = req.staging_target_path();
   if (staging.empty()) {
@@ -809,9 +813,21 @@ void NodeServer::AddMissingPaths(const std::string& staging, StageState* st,
 
 std::vector<std::string> NodeServer::CheckPaths() {
   std::vector<std::string> actions;
-  std::lock_guard<std::mutex> lock(mu_);
-  const auto staged = staged_;
-  for (const auto& [dm, staging] : staged) CheckVolume(staging, &actions);
+  std::map<std::string, std::string> staged;
+  {
+    std::lock_guard<std::mutex> lock(registry_mu_);
+    staged = staged_;
+  }
+  // Without mu_: a probe of a hung path takes up to the nbd request timeout and must not
+  // hold up calls on other volumes. A volume with a call in progress is left for the
+  // next pass.
+  for (const auto& [dm, staging] : staged) {
+    auto st = ReadState(staging);
+    if (!st.ok()) continue;
+    InFlightGuard guard(&in_flight_, st->volume_id.empty() ? dm : st->volume_id);
+    if (!guard.status().ok()) continue;
+    CheckVolume(staging, &actions);
+  }
   return actions;
 }
 

@@ -56,9 +56,10 @@ struct NodeOptions {
 // device's portals under the same dm device: new nbd devices, an atomic table reload,
 // the old ones disconnected. NodeExpandVolume uses the same swap to pick up a new size.
 //
-// A second call on a volume while one is in progress gets ABORTED (the CO retries);
-// calls on different volumes are serialised by one mutex: staging is rare and the host
-// state (nbd indexes, dm names) is shared.
+// A second call on a volume while one (or a path check of it) is in progress gets
+// ABORTED (the CO retries); calls on different volumes are serialised by one mutex:
+// staging is rare. The path checker takes each volume's in-flight key, not that mutex,
+// so a slow probe never holds up calls on other volumes.
 class NodeServer final : public ::csi::v1::Node::Service {
  public:
   // The name of the state file written inside staging_target_path, and of the mount
@@ -134,38 +135,32 @@ class NodeServer final : public ::csi::v1::Node::Service {
 
   static Result<StageState> ReadState(const std::string& staging);
   static Status WriteState(const std::string& staging, const StageState& st);
-  // REQUIRES: mu_ held. Replaces st->paths with one new path per portal (all must
-  // connect and agree on the size) under the same dm device; the old nbds are
-  // disconnected. Nothing changes on failure.
+  // REQUIRES: the volume's in-flight key held. Replaces st->paths with one new path per portal (all
+  // must connect and agree on the size) under the same dm device; the old nbds are disconnected.
+  // Nothing changes on failure.
   Status SwapPaths(const std::string& staging, StageState* st,
                    const std::vector<std::string>& portals);
-  // REQUIRES: mu_ held. Connects the missing portals that answer now and adds them to
-  // the dm table (one reload).
+  // REQUIRES: the volume's in-flight key held. Connects the missing portals that answer now and
+  // adds them to the dm table (one reload).
   void AddMissingPaths(const std::string& staging, StageState* st,
                        std::vector<std::string>* actions);
-  // REQUIRES: mu_ held. The checks of CheckPaths for one volume.
+  // REQUIRES: the volume's in-flight key held. The checks of CheckPaths for one volume.
   void CheckVolume(const std::string& staging, std::vector<std::string>* actions);
-  // REQUIRES: mu_ held. The staging path of the volume behind `volume_path`.
+  // The staging path of the volume behind `volume_path`.
   Result<std::string> StagingFor(const std::string& volume_path);
   void Remember(const std::string& dm_name, const std::string& staging);
   void Forget(const std::string& dm_name);
   DeviceClientPtr Device(const std::string& address);
 
-  // Runs `fn` unless another call on `volume_id` is in progress (then ABORTED).
-  template <typename Fn>
-  Status Exclusive(const std::string& volume_id, Fn&& fn) {
-    if (volume_id.empty()) return fn();  // the call reports the missing field
-    InFlightGuard guard(&in_flight_, volume_id);
-    STRATA_RETURN_IF_ERROR(guard.status());
-    return fn();
-  }
-
   const NodeOptions options_;
+  // The volumes with a call (or a path check) in progress.
   InFlightSet in_flight_;
+  // Serialises the calls (not the path checker).
   std::mutex mu_;
-  std::unique_ptr<NodeHost> host_;
-  std::map<std::string, std::string> staged_;  // dm name -> staging path
-  std::map<std::string, DeviceClientPtr> devices_;
+  std::unique_ptr<NodeHost> host_;  // thread-safe
+  std::mutex registry_mu_;
+  std::map<std::string, std::string> staged_;       // dm name -> staging path; registry_mu_
+  std::map<std::string, DeviceClientPtr> devices_;  // by address; registry_mu_
 
   std::mutex checker_mu_;
   std::condition_variable checker_cv_;

@@ -626,6 +626,27 @@ TEST_F(NodeServerTest, ConcurrentCallOnOneVolumeIsAborted) {
   EXPECT_EQ(host_.dms.size(), 1u);  // the first call finished its work
 }
 
+TEST_F(NodeServerTest, PathCheckerLeavesAVolumeWithACallInProgress) {
+  ASSERT_TRUE(node_->Stage(StageReq()).ok());
+  const std::string vol = (dir_ / "pods" / "vol").string();
+  host_.dm_of[vol] = "strata-naa6001405abcdef";
+  host_.dead_nbds.insert(1);  // a path the checker would fail
+  std::vector<std::string> during;
+  bool ran = false;
+  host_.on_connect = [&] {  // inside NodeExpandVolume's reconnects
+    if (ran) return;
+    ran = true;
+    during = node_->CheckPaths();
+  };
+  v1::NodeExpandVolumeRequest req;
+  req.set_volume_id("dev-a/csi-1");
+  req.set_volume_path(vol);
+  v1::NodeExpandVolumeResponse resp;
+  ASSERT_TRUE(node_->Expand(req, &resp).ok());
+  ASSERT_TRUE(ran);
+  EXPECT_TRUE(during.empty()) << during[0];
+}
+
 TEST_F(NodeServerTest, StagedVolumesAreFoundAgainAfterARestart) {
   NodeOptions o;
   o.node_id = "n1@10.0.0.1";
