@@ -6,6 +6,8 @@
 #   strata-bandwidth    same limits (tbf on the host veth + tbf in the pod; DEL removes 2 qdiscs)
 #   strata-sriov        VF move into the pod and back, on a laid-out sysfs tree (veth stand-in;
 #                       PF-level IFLA_VF_* simulated, see cni-plugin/include/strata/cni/sriov_sim.h)
+#   netns move floor    `ip link set DEV netns POD` and back (two iproute2 runs): the two kernel
+#                       namespace moves any SR-IOV plugin's ADD+DEL needs, nothing else
 #   VERSION             process start alone (Go plugin vs strata-cni)
 # The shaped veth pair is made before and removed after each timed ADD/DEL, outside the timing,
 # identically for both bandwidth plugins.
@@ -31,6 +33,7 @@ cleanup() {
   ip -all netns list 2>/dev/null | awk '{print $1}' | grep "^bcni-$id-" | xargs -r -n1 ip netns del || true
   ip link del "$br" 2>/dev/null || true
   ip link del "bsw$id" 2>/dev/null || true
+  ip link del "bmp$id" 2>/dev/null || true
   rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -130,6 +133,27 @@ bench_sriov() {
   done
 }
 
+bench_move_floor() {
+  local i dev=bmv$id
+  ip link add "$dev" type veth peer name "bmp$id"
+  for ((i = 0; i <= iterations; i++)); do
+    ns=bcni-$id-mv$i
+    ip netns add "$ns"
+    local t0 t1 t2
+    t0=$(now_us)
+    ip link set "$dev" netns "$ns"
+    t1=$(now_us)
+    ip -n "$ns" link set "$dev" netns 1
+    t2=$(now_us)
+    ip netns del "$ns"
+    ((i == 0)) && continue
+    record "netns move floor (ip link) there" $((t1 - t0))
+    record "netns move floor (ip link) back" $((t2 - t1))
+    record "netns move floor (ip link) there+back" $((t2 - t0))
+  done
+  ip link del "$dev"
+}
+
 bench_version() {  # DIR PLUGIN LABEL
   local i
   for ((i = 0; i <= iterations; i++)); do
@@ -144,6 +168,7 @@ bench_version "$STRATA_CNI_BIN" strata-bandwidth "strata-cni"
 bench_bridge
 bench_bandwidth "$REF_CNI_BIN" bandwidth "bandwidth"
 bench_bandwidth "$STRATA_CNI_BIN" strata-bandwidth "strata-bandwidth"
+bench_move_floor
 bench_sriov
 
 stat() {  # values... -> "median p90" in ms with 1 decimal
@@ -158,6 +183,8 @@ for key in "bandwidth (Go) VERSION (process start)" "strata-cni VERSION (process
   "bridge+host-local ADD" "bridge+host-local DEL" "bridge+host-local ADD+DEL" \
   "bandwidth ADD" "bandwidth DEL" "bandwidth ADD+DEL" \
   "strata-bandwidth ADD" "strata-bandwidth DEL" "strata-bandwidth ADD+DEL" \
+  "netns move floor (ip link) there" "netns move floor (ip link) back" \
+  "netns move floor (ip link) there+back" \
   "strata-sriov ADD" "strata-sriov DEL" "strata-sriov ADD+DEL"; do
   # shellcheck disable=SC2086
   read -r med p90 <<<"$(stat ${samples[$key]})"

@@ -66,9 +66,10 @@ std::string_view BondModeName(BondMode mode) {
   return "unknown";
 }
 
-Result<BondPlugin::Config> BondPlugin::ParseConfig(const NetConf& conf) {
+Result<BondPlugin::Config> BondPlugin::ParseConfig(const NetConf& conf, const std::string& ifname) {
   const json& j = conf.raw;
   Config c;
+  c.spec.name = ifname;
   STRATA_ASSIGN_OR_RETURN(auto mode, GetString(j, "mode"));
   if (!mode) return InvalidArgumentError("mode: required (" + Choices(kModes) + ")");
   auto m = std::find_if(kModes.begin(), kModes.end(), [&](auto& e) { return e.first == *mode; });
@@ -159,15 +160,38 @@ Result<BondPlugin::Config> BondPlugin::ParseConfig(const NetConf& conf) {
       return InvalidArgumentError("primary: '" + *c.primary + "' is not one of the links");
     }
   }
+  STRATA_ASSIGN_OR_RETURN(auto vlan, GetInt(j, "vlan"));
+  STRATA_ASSIGN_OR_RETURN(auto bond_name, GetString(j, "bondName"));
+  if (vlan) {
+    // 0 and 4095 are reserved by 802.1Q; an untagged bond is the config without `vlan`.
+    if (*vlan < 1 || *vlan > 4094) {
+      return InvalidArgumentError("vlan: " + std::to_string(*vlan) + " is outside 1..4094");
+    }
+    c.vlan = static_cast<int>(*vlan);
+    c.spec.name = bond_name ? *bond_name : ifname.substr(0, 10) + "-bond";
+    STRATA_RETURN_IF_ERROR(ValidateIfName(c.spec.name, "bondName"));
+    if (c.spec.name == ifname) {
+      return InvalidArgumentError("bondName: '" + c.spec.name +
+                                  "' is CNI_IFNAME, which names the VLAN on the bond");
+    }
+    if (seen.count(c.spec.name)) {
+      return InvalidArgumentError("bondName: '" + c.spec.name + "' is one of the links");
+    }
+  } else if (bond_name) {
+    return InvalidArgumentError("bondName: applies with vlan only (the bond is CNI_IFNAME)");
+  }
   return c;
 }
 
 Result<json> BondPlugin::Add(const CmdContext& ctx) {
-  STRATA_ASSIGN_OR_RETURN(Config cfg, ParseConfig(ctx.conf));
-  cfg.spec.name = ctx.args.ifname;
+  STRATA_ASSIGN_OR_RETURN(Config cfg, ParseConfig(ctx.conf, ctx.args.ifname));
   STRATA_ASSIGN_OR_RETURN(NetlinkManagerPtr pod, netlink_->Open(ctx.args.netns));
-  if (pod->GetLink(cfg.spec.name).ok()) {
-    return AlreadyExistsError("CNI_IFNAME: " + cfg.spec.name + " already exists in " +
+  if (pod->GetLink(ctx.args.ifname).ok()) {
+    return AlreadyExistsError("CNI_IFNAME: " + ctx.args.ifname + " already exists in " +
+                              ctx.args.netns);
+  }
+  if (cfg.vlan && pod->GetLink(cfg.spec.name).ok()) {
+    return AlreadyExistsError("bondName: " + cfg.spec.name + " already exists in " +
                               ctx.args.netns);
   }
   for (size_t i = 0; i < cfg.links.size(); ++i) {
@@ -194,8 +218,27 @@ Result<json> BondPlugin::Add(const CmdContext& ctx) {
   STRATA_ASSIGN_OR_RETURN(LinkInfo bond, pod->GetLink(cfg.spec.name));
   json result = ctx.conf.prev_result ? *ctx.conf.prev_result : json::object();
   AppendInterface(result, {bond.name, bond.mac, ctx.args.netns, bond.mtu, "", ""});
+  if (cfg.vlan) {
+    // The undo above deletes the bond, and the kernel the VLAN with it.
+    STRATA_RETURN_IF_ERROR(pod->CreateVlan(ctx.args.ifname, cfg.spec.name, *cfg.vlan, 0));
+    STRATA_RETURN_IF_ERROR(pod->SetLinkUp(ctx.args.ifname, true));
+    STRATA_ASSIGN_OR_RETURN(LinkInfo vlan, pod->GetLink(ctx.args.ifname));
+    AppendInterface(result, {vlan.name, vlan.mac, ctx.args.netns, vlan.mtu, "", ""});
+  }
   undo.Dismiss();
   return result;
+}
+
+Status BondPlugin::DeleteBond(NetlinkManager& pod, const LinkInfo& bond) {
+  STRATA_ASSIGN_OR_RETURN(auto links, pod.ListLinks());
+  for (const LinkInfo& l : links) {
+    if (l.master_index != bond.index) continue;
+    Status s = pod.ReleaseLink(l.name);
+    if (!s.ok() && s.code() != StatusCode::kNotFound) return s;
+  }
+  Status s = pod.DeleteLink(bond.name);
+  if (!s.ok() && s.code() != StatusCode::kNotFound) return s;
+  return Status::Ok();
 }
 
 Status BondPlugin::Del(const CmdContext& ctx) {
@@ -204,34 +247,50 @@ Status BondPlugin::Del(const CmdContext& ctx) {
   if (!pod.ok()) {
     return pod.status().code() == StatusCode::kNotFound ? Status::Ok() : pod.status();
   }
-  auto bond = (*pod)->GetLink(ctx.args.ifname);
-  if (!bond.ok()) {
-    return bond.status().code() == StatusCode::kNotFound ? Status::Ok() : bond.status();
-  }
-  if (bond->kind != "bond") return Status::Ok();  // not ours to delete
-  STRATA_ASSIGN_OR_RETURN(auto links, (*pod)->ListLinks());
-  for (const LinkInfo& l : links) {
-    if (l.master_index != bond->index) continue;
-    Status s = (*pod)->ReleaseLink(l.name);
+  auto link = (*pod)->GetLink(ctx.args.ifname);
+  if (!link.ok() && link.status().code() != StatusCode::kNotFound) return link.status();
+  if (link.ok() && link->kind == "bond") return DeleteBond(**pod, *link);
+  if (link.ok() && link->kind == "vlan") {
+    // Ours when its lower device is a bond: that bond goes too.
+    auto lower = (*pod)->GetLinkByIndex(link->peer_index);
+    if (!lower.ok() || lower->kind != "bond") return Status::Ok();
+    Status s = (*pod)->DeleteLink(ctx.args.ifname);
     if (!s.ok() && s.code() != StatusCode::kNotFound) return s;
+    return DeleteBond(**pod, *lower);
   }
-  Status s = (*pod)->DeleteLink(ctx.args.ifname);
-  if (!s.ok() && s.code() != StatusCode::kNotFound) return s;
-  return Status::Ok();
+  if (link.ok()) return Status::Ok();  // not ours to delete
+  // The VLAN is gone (an earlier DEL stopped half-way?): its bond, named by the config, goes too.
+  // Lenient: DEL must work for a config that no longer parses.
+  auto cfg = ParseConfig(ctx.conf, ctx.args.ifname);
+  if (!cfg.ok() || !cfg->vlan) return Status::Ok();
+  auto bond = (*pod)->GetLink(cfg->spec.name);
+  if (!bond.ok() || bond->kind != "bond") return Status::Ok();
+  return DeleteBond(**pod, *bond);
 }
 
 Status BondPlugin::Check(const CmdContext& ctx) {
-  STRATA_ASSIGN_OR_RETURN(Config cfg, ParseConfig(ctx.conf));
+  STRATA_ASSIGN_OR_RETURN(Config cfg, ParseConfig(ctx.conf, ctx.args.ifname));
   STRATA_ASSIGN_OR_RETURN(NetlinkManagerPtr pod, netlink_->Open(ctx.args.netns));
-  auto bond = pod->GetLink(ctx.args.ifname);
+  const std::string& name = cfg.spec.name;
+  auto bond = pod->GetLink(name);
   if (!bond.ok() || bond->kind != "bond") {
-    return CheckMismatchError(ctx.args.ifname + " is not a bond in " + ctx.args.netns);
+    return CheckMismatchError(name + " is not a bond in " + ctx.args.netns);
   }
-  STRATA_ASSIGN_OR_RETURN(BondState st, pod->GetBond(ctx.args.ifname));
+  if (cfg.vlan) {
+    auto vlan = pod->GetLink(ctx.args.ifname);
+    if (!vlan.ok() || vlan->kind != "vlan" || vlan->peer_index != bond->index) {
+      return CheckMismatchError(ctx.args.ifname + " is not a VLAN on " + name + " in " +
+                                ctx.args.netns);
+    }
+    if (vlan->vlan_id != *cfg.vlan) {
+      return CheckMismatchError(ctx.args.ifname + " has VLAN id " + std::to_string(vlan->vlan_id) +
+                                ", configured " + std::to_string(*cfg.vlan));
+    }
+  }
+  STRATA_ASSIGN_OR_RETURN(BondState st, pod->GetBond(name));
   if (st.mode != cfg.spec.mode) {
-    return CheckMismatchError(ctx.args.ifname + " is in mode " +
-                              std::string(BondModeName(st.mode)) + ", configured " +
-                              std::string(BondModeName(cfg.spec.mode)));
+    return CheckMismatchError(name + " is in mode " + std::string(BondModeName(st.mode)) +
+                              ", configured " + std::string(BondModeName(cfg.spec.mode)));
   }
   STRATA_ASSIGN_OR_RETURN(auto links, pod->ListLinks());
   std::set<std::string> members;
@@ -245,12 +304,11 @@ Status BondPlugin::Check(const CmdContext& ctx) {
   if (members != std::set<std::string>(cfg.links.begin(), cfg.links.end())) {
     std::string have;
     for (const auto& m : members) have += (have.empty() ? "" : ",") + m;
-    return CheckMismatchError(ctx.args.ifname + " has members [" + have +
-                              "], not the configured links");
+    return CheckMismatchError(name + " has members [" + have + "], not the configured links");
   }
   if (cfg.spec.mode == BondMode::kActiveBackup && bond->admin_up &&
       !member_indexes.count(st.active_slave_index)) {
-    return CheckMismatchError(ctx.args.ifname + " has no active port");
+    return CheckMismatchError(name + " has no active port");
   }
   return Status::Ok();
 }

@@ -6,11 +6,14 @@
 #include <net/if.h>
 #include <netlink/msg.h>
 #include <netlink/netlink.h>
+#include <netlink/route/addr.h>
 #include <netlink/route/link.h>
 #include <netlink/route/link/bonding.h>
 #include <netlink/route/link/sriov.h>
+#include <netlink/route/link/vlan.h>
 #include <netlink/route/qdisc.h>
 #include <netlink/route/qdisc/tbf.h>
+#include <netlink/route/route.h>
 #include <netlink/route/tc.h>
 #include <sched.h>
 #include <unistd.h>
@@ -20,6 +23,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <functional>
+#include <optional>
 #include <string>
 #include <utility>
 
@@ -108,6 +112,8 @@ LinkInfo ToLinkInfo(rtnl_link* l) {
   i.carrier = rtnl_link_get_carrier(l) != 0;
   i.master_index = rtnl_link_get_master(l);
   i.peer_index = rtnl_link_get_link(l);
+  // rtnl_link_vlan_get_id asserts the link is a VLAN: ask only then.
+  if (i.kind == "vlan") i.vlan_id = std::max(0, rtnl_link_vlan_get_id(l));
   return i;
 }
 
@@ -197,32 +203,94 @@ class LinuxNetlinkManager final : public NetlinkManager {
     });
   }
 
-  Status SetLinkMac(const std::string& name, const std::string& mac) override {
-    return Change(name, "set MAC " + mac, [&](rtnl_link* c) {
+  Status ChangeLink(const std::string& name, const LinkChange& c) override {
+    STRATA_ASSIGN_OR_RETURN(LinkInfo l, GetLink(name));
+    std::optional<Fd> ns;
+    if (c.netns) {
+      STRATA_ASSIGN_OR_RETURN(int raw_fd, OpenNetnsFd(*c.netns));
+      ns.emplace(raw_fd);
+    }
+    AddrPtr mac;
+    if (c.mac) {
       nl_addr* raw = nullptr;
-      int err = nl_addr_parse(mac.c_str(), AF_LLC, &raw);
-      if (err < 0) return NlError("MAC " + mac, err);
-      AddrPtr addr(raw);
-      rtnl_link_set_addr(c, addr.get());
-      return Status::Ok();
-    });
+      int err = nl_addr_parse(c.mac->c_str(), AF_LLC, &raw);
+      if (err < 0) return NlError("MAC " + *c.mac, err);
+      mac.reset(raw);
+    }
+    MsgPtr msg(nlmsg_alloc_simple(RTM_NEWLINK, 0));
+    ifinfomsg ifi{};
+    ifi.ifi_family = AF_UNSPEC;
+    ifi.ifi_index = l.index;
+    if (c.up) {
+      ifi.ifi_change = IFF_UP;
+      ifi.ifi_flags = *c.up ? IFF_UP : 0;
+    }
+    bool ok = nlmsg_append(msg.get(), &ifi, sizeof(ifi), NLMSG_ALIGNTO) >= 0;
+    if (ok && ns)
+      ok = nla_put_u32(msg.get(), IFLA_NET_NS_FD, static_cast<uint32_t>(ns->get())) >= 0;
+    if (ok && mac) ok = nla_put_addr(msg.get(), IFLA_ADDRESS, mac.get()) >= 0;
+    if (ok && c.mtu) ok = nla_put_u32(msg.get(), IFLA_MTU, static_cast<uint32_t>(*c.mtu)) >= 0;
+    if (ok && c.name) ok = nla_put_string(msg.get(), IFLA_IFNAME, c.name->c_str()) >= 0;
+    if (!ok) return InternalError("build RTM_NEWLINK for " + name);
+    std::string what = name + ":";
+    if (c.netns) what += " move to netns " + (c.netns->empty() ? "(host)" : *c.netns);
+    if (c.mac) what += " MAC " + *c.mac;
+    if (c.mtu) what += " MTU " + std::to_string(*c.mtu);
+    if (c.name) what += " rename to " + *c.name;
+    if (c.up) what += *c.up ? " up" : " down";
+    return Transact(std::move(msg), what, nullptr);
   }
 
-  Status SetLinkMtu(const std::string& name, int mtu) override {
-    return Change(name, "set MTU " + std::to_string(mtu), [&](rtnl_link* c) {
-      rtnl_link_set_mtu(c, static_cast<unsigned>(mtu));
-      return Status::Ok();
-    });
+  Status AddAddress(const std::string& link, const std::string& cidr) override {
+    STRATA_ASSIGN_OR_RETURN(LinkInfo l, GetLink(link));
+    nl_addr* raw = nullptr;
+    int err = nl_addr_parse(cidr.c_str(), AF_UNSPEC, &raw);
+    if (err < 0) return NlError("address " + cidr, err);
+    AddrPtr local(raw);
+    std::unique_ptr<rtnl_addr, void (*)(rtnl_addr*)> addr(rtnl_addr_alloc(), rtnl_addr_put);
+    rtnl_addr_set_ifindex(addr.get(), l.index);
+    rtnl_addr_set_family(addr.get(), nl_addr_get_family(local.get()));
+    err = rtnl_addr_set_local(addr.get(), local.get());
+    if (err < 0) return NlError("address " + cidr, err);
+    err = rtnl_addr_add(sock_, addr.get(), 0);
+    if (err < 0) return NlError("add address " + cidr + " to " + link, err);
+    return Status::Ok();
   }
 
-  Status MoveLinkToNetns(const std::string& name, const std::string& netns_path) override {
-    STRATA_ASSIGN_OR_RETURN(int raw_fd, OpenNetnsFd(netns_path));
-    Fd fd(raw_fd);
-    return Change(name, "move to netns " + (netns_path.empty() ? "(host)" : netns_path),
-                  [&](rtnl_link* c) {
-                    rtnl_link_set_ns_fd(c, fd.get());
-                    return Status::Ok();
-                  });
+  Status AddRoute(const std::string& link, const std::string& dst,
+                  const std::string& gateway) override {
+    STRATA_ASSIGN_OR_RETURN(LinkInfo l, GetLink(link));
+    nl_addr* raw = nullptr;
+    int err = nl_addr_parse(dst.c_str(), AF_UNSPEC, &raw);
+    if (err < 0) return NlError("route destination " + dst, err);
+    AddrPtr dst_addr(raw);
+    std::unique_ptr<rtnl_route, void (*)(rtnl_route*)> route(rtnl_route_alloc(), rtnl_route_put);
+    const int family = nl_addr_get_family(dst_addr.get());
+    rtnl_route_set_family(route.get(), static_cast<uint8_t>(family));
+    rtnl_route_set_table(route.get(), RT_TABLE_MAIN);
+    rtnl_route_set_protocol(route.get(), RTPROT_BOOT);
+    rtnl_route_set_scope(route.get(), gateway.empty() ? RT_SCOPE_LINK : RT_SCOPE_UNIVERSE);
+    err = rtnl_route_set_dst(route.get(), dst_addr.get());
+    if (err < 0) return NlError("route destination " + dst, err);
+    rtnl_nexthop* nh = rtnl_route_nh_alloc();  // owned by the route once added
+    rtnl_route_nh_set_ifindex(nh, l.index);
+    if (!gateway.empty()) {
+      nl_addr* gw_raw = nullptr;
+      err = nl_addr_parse(gateway.c_str(), family, &gw_raw);
+      if (err < 0) {
+        rtnl_route_nh_free(nh);
+        return NlError("route gateway " + gateway, err);
+      }
+      AddrPtr gw(gw_raw);
+      rtnl_route_nh_set_gateway(nh, gw.get());
+    }
+    rtnl_route_add_nexthop(route.get(), nh);
+    err = rtnl_route_add(sock_, route.get(), NLM_F_EXCL);
+    if (err < 0) {
+      return NlError(
+          "add route " + dst + (gateway.empty() ? "" : " via " + gateway) + " dev " + link, err);
+    }
+    return Status::Ok();
   }
 
   Status DeleteLink(const std::string& name) override {
@@ -520,6 +588,30 @@ class LinuxNetlinkManager final : public NetlinkManager {
     }));
     if (!parsed) return InternalError("bond " + bond + ": no bonding attributes in the reply");
     return st;
+  }
+
+  Status CreateVlan(const std::string& name, const std::string& lower, int vlan_id,
+                    int mtu) override {
+    STRATA_ASSIGN_OR_RETURN(LinkInfo l, GetLink(lower));
+    MsgPtr msg(nlmsg_alloc_simple(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL));
+    ifinfomsg ifi{};
+    ifi.ifi_family = AF_UNSPEC;
+    bool ok = nlmsg_append(msg.get(), &ifi, sizeof(ifi), NLMSG_ALIGNTO) >= 0 &&
+              nla_put_string(msg.get(), IFLA_IFNAME, name.c_str()) >= 0 &&
+              nla_put_u32(msg.get(), IFLA_LINK, static_cast<uint32_t>(l.index)) >= 0;
+    if (ok && mtu > 0) ok = nla_put_u32(msg.get(), IFLA_MTU, static_cast<uint32_t>(mtu)) >= 0;
+    nlattr* linkinfo = ok ? nla_nest_start(msg.get(), IFLA_LINKINFO) : nullptr;
+    ok = linkinfo != nullptr && nla_put_string(msg.get(), IFLA_INFO_KIND, "vlan") >= 0;
+    nlattr* data = ok ? nla_nest_start(msg.get(), IFLA_INFO_DATA) : nullptr;
+    ok = data != nullptr &&
+         nla_put_u16(msg.get(), IFLA_VLAN_ID, static_cast<uint16_t>(vlan_id)) >= 0;
+    if (!ok) return InternalError("build RTM_NEWLINK for VLAN " + name);
+    nla_nest_end(msg.get(), data);
+    nla_nest_end(msg.get(), linkinfo);
+    // A kernel without 8021q answers EOPNOTSUPP ("Operation not supported").
+    return Transact(std::move(msg),
+                    "create VLAN " + name + " (id " + std::to_string(vlan_id) + ") on " + lower,
+                    nullptr);
   }
 
  private:

@@ -10,6 +10,7 @@
 
 #include "strata/cni/bandwidth_plugin.h"
 #include "strata/cni/bond_plugin.h"
+#include "strata/cni/ipam.h"
 #include "strata/cni/linux_netlink.h"
 #include "strata/cni/sriov_plugin.h"
 
@@ -30,11 +31,13 @@ int main(int argc, char** argv) {
   auto env = ProcessCniEnv();
 
   auto netlink = NewLinuxNetlinkFactory();
+  auto ipam = NewExecIpamRunner();
   std::unique_ptr<Plugin> plugin;
   if (name == "strata-bandwidth") {
     plugin = std::make_unique<BandwidthPlugin>(netlink.get());
   } else if (name == "strata-sriov") {
-    plugin = std::make_unique<SriovPlugin>(netlink.get(), SriovPlugin::Options::FromEnv(env));
+    plugin = std::make_unique<SriovPlugin>(netlink.get(), ipam.get(),
+                                           SriovPlugin::Options::FromEnv(env));
   } else if (name == "strata-bond") {
     plugin = std::make_unique<BondPlugin>(netlink.get());
   } else {

@@ -30,17 +30,28 @@ Result<std::optional<int>> IntIn(const json& obj, const char* key, int64_t lo, i
   return std::optional<int>(static_cast<int>(*v));
 }
 
-// MAC and MTU of the VF netdev on the host back to what the record saw; absent is fine.
+// MAC, MTU and admin state of the VF netdev on the host back to what the record saw, in one
+// request, only where they differ; absent is fine.
 Status RestoreHostLink(NetlinkManager& host, const VfRecord& r) {
   auto link = host.GetLink(r.host_ifname);
   if (!link.ok()) return Status::Ok();
-  if (!r.host_mac.empty() && link->mac != r.host_mac) {
-    STRATA_RETURN_IF_ERROR(host.SetLinkMac(r.host_ifname, r.host_mac));
-  }
-  if (r.host_mtu > 0 && link->mtu != r.host_mtu) {
-    STRATA_RETURN_IF_ERROR(host.SetLinkMtu(r.host_ifname, r.host_mtu));
-  }
-  return Status::Ok();
+  LinkChange c;
+  if (!r.host_mac.empty() && link->mac != r.host_mac) c.mac = r.host_mac;
+  if (r.host_mtu > 0 && link->mtu != r.host_mtu) c.mtu = r.host_mtu;
+  if (link->admin_up != r.host_admin_up) c.up = r.host_admin_up;
+  if (!c.mac && !c.mtu && !c.up) return Status::Ok();
+  return host.ChangeLink(r.host_ifname, c);
+}
+
+bool IsIpv6(const std::string& cidr) { return cidr.find(':') != std::string::npos; }
+
+// The IPAM plugin's view of one attachment: the CNI_* of the call, or of the record (GC).
+CniArgs ArgsFor(const CniArgs& call, const VfRecord& r) {
+  CniArgs a = call;
+  a.container_id = r.container_id;
+  a.ifname = r.ifname;
+  a.netns = r.netns;
+  return a;
 }
 
 VfConfig FullConfig(const VfState& s) {
@@ -77,9 +88,13 @@ Result<SriovPlugin::Config> SriovPlugin::ParseConfig(const NetConf& conf, bool n
   STRATA_ASSIGN_OR_RETURN(auto state, GetString(j, "stateDir"));
   c.state_dir = state.value_or(options_.state_dir);
   if (j.contains("ipam") && !j["ipam"].is_null()) {
-    return UnsupportedFieldError(
-        "ipam: strata-sriov does not run IPAM yet; chain an IPAM-capable "
-        "plugin or use static addressing in the pod");
+    if (!j["ipam"].is_object()) return InvalidArgumentError("ipam: must be an object");
+    STRATA_ASSIGN_OR_RETURN(auto type, GetString(j["ipam"], "type", "ipam."));
+    if (!type || type->empty()) return InvalidArgumentError("ipam.type: required");
+    if (type->find('/') != std::string::npos || *type == "." || *type == "..") {
+      return InvalidArgumentError("ipam.type: '" + *type + "' is not a plugin name");
+    }
+    c.ipam_type = *type;
   }
   STRATA_ASSIGN_OR_RETURN(auto rc_dev,
                           GetString(conf.runtime_config, "deviceID", "runtimeConfig."));
@@ -129,13 +144,14 @@ Result<NetlinkManagerPtr> SriovPlugin::OpenHost(const Config& cfg) {
 }
 
 Status SriovPlugin::BringHome(NetlinkManager& pod, const std::string& name_in_pod,
-                              const VfRecord& r, NetlinkManager& host) {
-  STRATA_RETURN_IF_ERROR(pod.SetLinkUp(name_in_pod, false));
-  if (name_in_pod != r.host_ifname) {
-    STRATA_RETURN_IF_ERROR(pod.RenameLink(name_in_pod, r.host_ifname));
-  }
-  STRATA_RETURN_IF_ERROR(pod.MoveLinkToNetns(r.host_ifname, ""));
-  return RestoreHostLink(host, r);
+                              const VfRecord& r) {
+  LinkChange c;
+  c.netns = "";  // the calling thread's: the host's
+  c.name = r.host_ifname;
+  if (!r.host_mac.empty()) c.mac = r.host_mac;
+  if (r.host_mtu > 0) c.mtu = r.host_mtu;
+  if (r.host_admin_up) c.up = true;  // the move leaves it down
+  return pod.ChangeLink(name_in_pod, c);
 }
 
 Status SriovPlugin::Restore(const VfRecord& r, NetlinkManager& host, const Config& cfg) {
@@ -144,30 +160,58 @@ Status SriovPlugin::Restore(const VfRecord& r, NetlinkManager& host, const Confi
     if (!s.ok() && first.ok()) first = std::move(s);
   };
   if (!r.userspace) {
+    bool home = false;
     if (!r.netns.empty()) {
       auto pod = netlink_->Open(r.netns);
       if (pod.ok()) {
         // Only the pod's name identifies our VF there: a link carrying the host name could be
         // anything the pod made.
-        if ((*pod)->GetLink(r.ifname).ok()) note(BringHome(**pod, r.ifname, r, host));
+        if ((*pod)->GetLink(r.ifname).ok()) {
+          Status s = BringHome(**pod, r.ifname, r);
+          home = s.ok();
+          note(std::move(s));
+        }
       } else if (pod.status().code() != StatusCode::kNotFound) {
         note(pod.status());
       }
       // A namespace that is gone has already returned a real VF to the host.
     }
-    // Back home, possibly under a kernel-chosen name (a real VF whose namespace died while its
-    // name was taken): sysfs knows its current name.
-    auto sysfs = NewSysfs(cfg.sysfs_root);
-    auto loc = LocateVf(*sysfs, r.pci, "deviceID");
-    if (loc.ok() && !loc->netdev.empty() && loc->netdev != r.host_ifname &&
-        host.GetLink(loc->netdev).ok() && !host.GetLink(r.host_ifname).ok()) {
-      note(host.SetLinkUp(loc->netdev, false));
-      note(host.RenameLink(loc->netdev, r.host_ifname));
+    if (!home) {
+      // Back home some other way, possibly under a kernel-chosen name (a real VF whose namespace
+      // died while its name was taken, or a BringHome that stopped half-way): sysfs knows its
+      // current name.
+      auto sysfs = NewSysfs(cfg.sysfs_root);
+      auto loc = LocateVf(*sysfs, r.pci, "deviceID");
+      if (loc.ok() && !loc->netdev.empty() && loc->netdev != r.host_ifname &&
+          host.GetLink(loc->netdev).ok() && !host.GetLink(r.host_ifname).ok()) {
+        note(host.SetLinkUp(loc->netdev, false));
+        note(host.RenameLink(loc->netdev, r.host_ifname));
+      }
+      note(RestoreHostLink(host, r));
     }
-    note(RestoreHostLink(host, r));
   }
   note(host.SetVf(r.pf, r.vf_index, FullConfig(r.original)));
   return first;
+}
+
+Status SriovPlugin::Release(const VfRecord& listed, const Config& cfg, const CniArgs& args,
+                            const NetConf& conf) {
+  STRATA_ASSIGN_OR_RETURN(VfLock lock, VfLock::Acquire(cfg.state_dir, listed.pci));
+  VfRecordStore store(cfg.state_dir);
+  STRATA_ASSIGN_OR_RETURN(auto rec, store.Read(listed.pci));
+  if (!rec || rec->container_id != listed.container_id || rec->ifname != listed.ifname) {
+    return Status::Ok();  // released (and maybe handed on) while we waited for the lock
+  }
+  STRATA_ASSIGN_OR_RETURN(NetlinkManagerPtr host, OpenHost(cfg));
+  STRATA_RETURN_IF_ERROR(Restore(*rec, *host, cfg));
+  if (!rec->ipam_type.empty()) {
+    // The plugin and config ADD used: a GC config, or a DEL config edited since, may differ.
+    json ipam_conf = json::parse(rec->ipam_config, nullptr, false);
+    if (ipam_conf.is_discarded() || !ipam_conf.is_object()) ipam_conf = conf.raw;
+    auto del = ipam_->Run("DEL", ArgsFor(args, *rec), rec->ipam_type, ipam_conf);
+    if (!del.ok()) return del.status();
+  }
+  return store.Remove(rec->pci);
 }
 
 Result<json> SriovPlugin::Add(const CmdContext& ctx) {
@@ -176,6 +220,12 @@ Result<json> SriovPlugin::Add(const CmdContext& ctx) {
   const std::string field =
       ctx.conf.runtime_config.contains("deviceID") ? "runtimeConfig.deviceID" : "deviceID";
   STRATA_ASSIGN_OR_RETURN(VfLocation loc, LocateVf(*sysfs, cfg.device_id, field));
+  if (loc.userspace && !cfg.ipam_type.empty()) {
+    return InvalidArgumentError("ipam: VF " + loc.pci + " is bound to " + loc.driver +
+                                " (passed through): it has no interface to put addresses on");
+  }
+  // Held until ADD returns: a concurrent ADD/DEL of this VF waits, then sees our record.
+  STRATA_ASSIGN_OR_RETURN(VfLock lock, VfLock::Acquire(cfg.state_dir, loc.pci));
   VfRecordStore store(cfg.state_dir);
   STRATA_ASSIGN_OR_RETURN(auto existing, store.Read(loc.pci));
   if (existing) {
@@ -214,6 +264,13 @@ Result<json> SriovPlugin::Add(const CmdContext& ctx) {
     rec.host_ifname = vf_link.name;
     rec.host_mac = vf_link.mac;
     rec.host_mtu = vf_link.mtu;
+    rec.host_admin_up = vf_link.admin_up;
+    rec.ipam_type = cfg.ipam_type;
+    if (!cfg.ipam_type.empty()) {
+      json stored = ctx.conf.raw;
+      stored.erase("prevResult");  // IPAM DEL needs the network config, not the chain's state
+      rec.ipam_config = stored.dump();
+    }
   }
   // The record goes to disk before the first change, so even a crash mid-ADD leaves what DEL or
   // GC needs to put the VF back. Each later step registers its own undo.
@@ -230,6 +287,19 @@ Result<json> SriovPlugin::Add(const CmdContext& ctx) {
   STRATA_RETURN_IF_ERROR(store.Write(rec));
   UndoStack undo;
   undo.Push([&] { warn("remove record", store.Remove(rec.pci)); });
+  // IPAM first: a pool that is exhausted or misconfigured fails the ADD before the VF is touched.
+  // IPAM DEL is idempotent, so it is registered before the ADD and also covers an IPAM ADD that
+  // failed after allocating.
+  IpamConfig ip;
+  if (!cfg.ipam_type.empty()) {
+    undo.Push([&] {
+      auto del = ipam_->Run("DEL", ctx.args, cfg.ipam_type, ctx.conf.raw);
+      warn("IPAM DEL", del.ok() ? Status::Ok() : del.status());
+    });
+    STRATA_ASSIGN_OR_RETURN(json ipam_result,
+                            ipam_->Run("ADD", ctx.args, cfg.ipam_type, ctx.conf.raw));
+    STRATA_ASSIGN_OR_RETURN(ip, ParseIpamResult(ipam_result));
+  }
 
   vc.mac = cfg.mac;
   vc.vlan = cfg.vlan;
@@ -250,26 +320,70 @@ Result<json> SriovPlugin::Add(const CmdContext& ctx) {
   if (!loc.userspace) {
     undo.Push([&] {
       if (in_pod) {
-        warn("bring the VF home", BringHome(*pod, name, rec, *host));
+        warn("bring the VF home", BringHome(*pod, name, rec));
       } else {
         warn("restore the VF netdev", RestoreHostLink(*host, rec));
       }
     });
-    STRATA_RETURN_IF_ERROR(host->SetLinkUp(loc.netdev, false));
-    STRATA_RETURN_IF_ERROR(host->MoveLinkToNetns(loc.netdev, ctx.args.netns));
+    // Into the pod, renamed, MAC and MTU set and up: one RTM_NEWLINK, one rtnl_lock (the move
+    // closes the link itself, so no separate "down" first).
+    LinkChange change;
+    change.netns = ctx.args.netns;
+    change.name = ctx.args.ifname;
+    change.mac = cfg.mac;
+    if (cfg.mtu > 0) change.mtu = cfg.mtu;
+    change.up = true;
+    Status moved = host->ChangeLink(loc.netdev, change);
+    if (!moved.ok()) {
+      // The kernel stops at the first failing step: the link may be in the pod already, under
+      // either name (CNI_IFNAME was free there before the call, so finding it means ours).
+      for (const std::string& n : {ctx.args.ifname, loc.netdev}) {
+        if (pod->GetLink(n).ok()) {
+          in_pod = true;
+          name = n;
+          break;
+        }
+      }
+      return moved;
+    }
     in_pod = true;
-    STRATA_RETURN_IF_ERROR(pod->RenameLink(loc.netdev, ctx.args.ifname));
     name = ctx.args.ifname;
-    if (cfg.mac) STRATA_RETURN_IF_ERROR(pod->SetLinkMac(ctx.args.ifname, *cfg.mac));
-    if (cfg.mtu > 0) STRATA_RETURN_IF_ERROR(pod->SetLinkMtu(ctx.args.ifname, cfg.mtu));
-    STRATA_RETURN_IF_ERROR(pod->SetLinkUp(ctx.args.ifname, true));
-    STRATA_ASSIGN_OR_RETURN(LinkInfo moved, pod->GetLink(ctx.args.ifname));
-    iface.mac = moved.mac;
-    iface.mtu = moved.mtu;
+    STRATA_ASSIGN_OR_RETURN(LinkInfo link, pod->GetLink(ctx.args.ifname));
+    iface.mac = link.mac;
+    iface.mtu = link.mtu;
+    // IPAM's addresses and routes, on the link now that it is up (a route via a gateway needs
+    // it up). The move home drops them again.
+    for (const auto& a : ip.ips) {
+      STRATA_RETURN_IF_ERROR(pod->AddAddress(ctx.args.ifname, a.address));
+    }
+    for (const auto& r : ip.routes) {
+      std::string gw = r.gw;
+      if (gw.empty()) {
+        // CNI: a route without gw goes via the gateway of its family, when IPAM gave one.
+        for (const auto& a : ip.ips) {
+          if (!a.gateway.empty() && IsIpv6(a.gateway) == IsIpv6(r.dst)) {
+            gw = a.gateway;
+            break;
+          }
+        }
+      }
+      STRATA_RETURN_IF_ERROR(pod->AddRoute(ctx.args.ifname, r.dst, gw));
+    }
   } else if (cfg.mac) {
     iface.mac = *cfg.mac;
   }
-  AppendInterface(result, iface);
+  const int index = AppendInterface(result, iface);
+  for (const auto& a : ip.ips) {
+    json entry = {{"address", a.address}, {"interface", index}};
+    if (!a.gateway.empty()) entry["gateway"] = a.gateway;
+    result["ips"].push_back(entry);
+  }
+  for (const auto& r : ip.routes) {
+    json entry = {{"dst", r.dst}};
+    if (!r.gw.empty()) entry["gw"] = r.gw;
+    result["routes"].push_back(entry);
+  }
+  if (!ip.dns.is_null() && !ip.dns.empty() && !result.contains("dns")) result["dns"] = ip.dns;
   undo.Dismiss();
   return result;
 }
@@ -286,19 +400,26 @@ Status SriovPlugin::Del(const CmdContext& ctx) {
   }
   VfRecordStore store(c.state_dir);
   STRATA_ASSIGN_OR_RETURN(auto records, store.List());
+  bool released = false;
   for (const VfRecord& r : records) {
     // Only the attachment that holds the record may reset the VF: one handed to another pod since
     // has a record naming that pod.
     if (r.container_id != ctx.args.container_id || r.ifname != ctx.args.ifname) continue;
-    STRATA_ASSIGN_OR_RETURN(NetlinkManagerPtr host, OpenHost(c));
-    STRATA_RETURN_IF_ERROR(Restore(r, *host, c));
-    STRATA_RETURN_IF_ERROR(store.Remove(r.pci));
+    STRATA_RETURN_IF_ERROR(Release(r, c, ctx.args, ctx.conf));
+    released = true;
+  }
+  if (!released && !c.ipam_type.empty()) {
+    // No record (an ADD that never got far, or a repeated DEL): IPAM DEL anyway, as the spec
+    // asks; it is idempotent.
+    auto del = ipam_->Run("DEL", ctx.args, c.ipam_type, ctx.conf.raw);
+    if (!del.ok()) return del.status();
   }
   return Status::Ok();
 }
 
 Status SriovPlugin::Check(const CmdContext& ctx) {
   STRATA_ASSIGN_OR_RETURN(Config cfg, ParseConfig(ctx.conf, /*need_device=*/true));
+  STRATA_ASSIGN_OR_RETURN(VfLock lock, VfLock::Acquire(cfg.state_dir, cfg.device_id));
   VfRecordStore store(cfg.state_dir);
   STRATA_ASSIGN_OR_RETURN(auto rec, store.Read(cfg.device_id));
   if (!rec || rec->container_id != ctx.args.container_id || rec->ifname != ctx.args.ifname) {
@@ -333,6 +454,10 @@ Status SriovPlugin::Check(const CmdContext& ctx) {
   STRATA_RETURN_IF_ERROR(differs("link_state", cfg.link_state, vf.link_state));
   STRATA_RETURN_IF_ERROR(differs("min_tx_rate", cfg.min_tx_rate, vf.min_tx_rate_mbps));
   STRATA_RETURN_IF_ERROR(differs("max_tx_rate", cfg.max_tx_rate, vf.max_tx_rate_mbps));
+  if (!cfg.ipam_type.empty()) {
+    auto check = ipam_->Run("CHECK", ctx.args, cfg.ipam_type, ctx.conf.raw);
+    if (!check.ok()) return check.status();
+  }
   return Status::Ok();
 }
 
@@ -345,9 +470,7 @@ Status SriovPlugin::Gc(const CmdContext& ctx) {
   Status first_error;
   for (const VfRecord& r : records) {
     if (valid.count({r.container_id, r.ifname})) continue;
-    STRATA_ASSIGN_OR_RETURN(NetlinkManagerPtr host, OpenHost(cfg));
-    Status s = Restore(r, *host, cfg);
-    if (s.ok()) s = store.Remove(r.pci);
+    Status s = Release(r, cfg, ctx.args, ctx.conf);
     if (!s.ok() && first_error.ok()) first_error = s.WithContext("GC of VF " + r.pci);
   }
   return first_error;

@@ -26,12 +26,14 @@ class SimulatedVfNetlinkManager final : public NetlinkManager {
   Status RenameLink(const std::string& n, const std::string& to) override {
     return real_->RenameLink(n, to);
   }
-  Status SetLinkMac(const std::string& n, const std::string& mac) override {
-    return real_->SetLinkMac(n, mac);
+  Status ChangeLink(const std::string& n, const LinkChange& c) override {
+    return real_->ChangeLink(n, c);
   }
-  Status SetLinkMtu(const std::string& n, int mtu) override { return real_->SetLinkMtu(n, mtu); }
-  Status MoveLinkToNetns(const std::string& n, const std::string& ns) override {
-    return real_->MoveLinkToNetns(n, ns);
+  Status AddAddress(const std::string& l, const std::string& cidr) override {
+    return real_->AddAddress(l, cidr);
+  }
+  Status AddRoute(const std::string& l, const std::string& dst, const std::string& gw) override {
+    return real_->AddRoute(l, dst, gw);
   }
   Status DeleteLink(const std::string& n) override { return real_->DeleteLink(n); }
   Status ReplaceRootTbf(int i, uint32_t h, const TbfSpec& s) override {
@@ -48,6 +50,9 @@ class SimulatedVfNetlinkManager final : public NetlinkManager {
     return real_->SetBondPrimary(b, p);
   }
   Result<BondState> GetBond(const std::string& b) override { return real_->GetBond(b); }
+  Status CreateVlan(const std::string& n, const std::string& lower, int id, int mtu) override {
+    return real_->CreateVlan(n, lower, id, mtu);
+  }
 
   Result<VfState> GetVf(const std::string& pf, int vf) override {
     auto text = ReadFileToString(Path(pf, vf));

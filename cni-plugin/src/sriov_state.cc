@@ -1,9 +1,12 @@
 #include "strata/cni/sriov_state.h"
 
 #include <dirent.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstring>
 #include <nlohmann/json.hpp>
 
 #include "strata/cni/spec.h"
@@ -15,25 +18,29 @@ namespace {
 using nlohmann::json;
 
 json ToJson(const VfRecord& r) {
-  return {{"pciAddress", r.pci},
-          {"containerID", r.container_id},
-          {"ifname", r.ifname},
-          {"netns", r.netns},
-          {"pf", r.pf},
-          {"vfIndex", r.vf_index},
-          {"userspace", r.userspace},
-          {"hostIfName", r.host_ifname},
-          {"hostMac", r.host_mac},
-          {"hostMtu", r.host_mtu},
-          {"original",
-           {{"mac", r.original.mac},
-            {"vlan", r.original.vlan},
-            {"vlanQoS", r.original.vlan_qos},
-            {"spoofchk", r.original.spoof_check},
-            {"trust", r.original.trust},
-            {"linkState", r.original.link_state},
-            {"minTxRate", r.original.min_tx_rate_mbps},
-            {"maxTxRate", r.original.max_tx_rate_mbps}}}};
+  json j = {{"pciAddress", r.pci},
+            {"containerID", r.container_id},
+            {"ifname", r.ifname},
+            {"netns", r.netns},
+            {"pf", r.pf},
+            {"vfIndex", r.vf_index},
+            {"userspace", r.userspace},
+            {"hostIfName", r.host_ifname},
+            {"hostMac", r.host_mac},
+            {"hostMtu", r.host_mtu},
+            {"hostAdminUp", r.host_admin_up},
+            {"ipamType", r.ipam_type},
+            {"original",
+             {{"mac", r.original.mac},
+              {"vlan", r.original.vlan},
+              {"vlanQoS", r.original.vlan_qos},
+              {"spoofchk", r.original.spoof_check},
+              {"trust", r.original.trust},
+              {"linkState", r.original.link_state},
+              {"minTxRate", r.original.min_tx_rate_mbps},
+              {"maxTxRate", r.original.max_tx_rate_mbps}}}};
+  if (!r.ipam_config.empty()) j["ipamConfig"] = json::parse(r.ipam_config, nullptr, false);
+  return j;
 }
 
 Result<VfRecord> FromJson(const std::string& text, const std::string& path) {
@@ -51,6 +58,12 @@ Result<VfRecord> FromJson(const std::string& text, const std::string& path) {
     r.host_ifname = j.at("hostIfName").get<std::string>();
     r.host_mac = j.at("hostMac").get<std::string>();
     r.host_mtu = j.at("hostMtu").get<int>();
+    // Absent in records written before they were kept: the netdev was down, no IPAM.
+    r.host_admin_up = j.value("hostAdminUp", false);
+    r.ipam_type = j.value("ipamType", std::string());
+    if (j.contains("ipamConfig") && j["ipamConfig"].is_object()) {
+      r.ipam_config = j["ipamConfig"].dump();
+    }
     const json& o = j.at("original");
     r.original.mac = o.at("mac").get<std::string>();
     r.original.vlan = o.at("vlan").get<int>();
@@ -67,6 +80,29 @@ Result<VfRecord> FromJson(const std::string& text, const std::string& path) {
 }
 
 }  // namespace
+
+Result<VfLock> VfLock::Acquire(const std::string& dir, const std::string& pci) {
+  // `pci` becomes a file name: a deviceID from a config that was never located in sysfs (CHECK)
+  // must not point elsewhere.
+  if (pci.empty() || pci.find('/') != std::string::npos || pci[0] == '.') {
+    return InvalidArgumentError("deviceID: '" + pci + "' is not a PCI address");
+  }
+  STRATA_RETURN_IF_ERROR(CreateDirectories(dir));
+  const std::string path = dir + "/" + pci + ".lock";
+  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) return IoFailureError("lock " + path + ": " + std::strerror(errno));
+  while (::flock(fd, LOCK_EX) != 0) {
+    if (errno == EINTR) continue;
+    int err = errno;
+    ::close(fd);
+    return IoFailureError("lock " + path + ": " + std::strerror(err));
+  }
+  return VfLock(fd);
+}
+
+VfLock::~VfLock() {
+  if (fd_ >= 0) ::close(fd_);  // releases the flock
+}
 
 Status VfRecordStore::EnsureDir() { return CreateDirectories(dir_); }
 

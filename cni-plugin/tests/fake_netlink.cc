@@ -44,32 +44,68 @@ class FakeManager final : public NetlinkManager {
     Links()[to] = copy;
     return Status::Ok();
   }
-  Status SetLinkMac(const std::string& name, const std::string& mac) override {
-    STRATA_RETURN_IF_ERROR(Maybe("SetLinkMac"));
+  // As do_setlink: move (closing the link; the new name is used when the old one is taken
+  // there), MAC, MTU, rename, up/down; a failure leaves the steps before it applied.
+  Status ChangeLink(const std::string& name, const LinkChange& c) override {
+    STRATA_RETURN_IF_ERROR(Maybe("ChangeLink"));
     STRATA_ASSIGN_OR_RETURN(FakeLink * l, Get(name));
-    l->info.mac = mac;
-    return Status::Ok();
-  }
-  Status SetLinkMtu(const std::string& name, int mtu) override {
-    STRATA_RETURN_IF_ERROR(Maybe("SetLinkMtu"));
-    STRATA_ASSIGN_OR_RETURN(FakeLink * l, Get(name));
-    l->info.mtu = mtu;
-    return Status::Ok();
-  }
-  Status MoveLinkToNetns(const std::string& name, const std::string& to) override {
-    STRATA_RETURN_IF_ERROR(Maybe("MoveLinkToNetns"));
-    STRATA_ASSIGN_OR_RETURN(FakeLink * l, Get(name));
-    std::map<std::string, FakeLink>* dest = nullptr;
-    try {
-      dest = &k_->Links(to);
-    } catch (...) {
-      return NotFoundError("netns " + to);
+    std::string ns = ns_;
+    std::string cur = name;
+    if (c.netns) {
+      std::map<std::string, FakeLink>* dest = nullptr;
+      try {
+        dest = &k_->Links(*c.netns);
+      } catch (...) {
+        return NotFoundError("netns " + *c.netns);
+      }
+      std::string dest_name = name;
+      if (dest->count(name)) {
+        if (!c.name || dest->count(*c.name))
+          return AlreadyExistsError(name + " exists in " + *c.netns);
+        dest_name = *c.name;
+      }
+      FakeLink copy = *l;
+      copy.info.admin_up = false;
+      copy.info.name = dest_name;
+      copy.addresses.clear();  // the kernel drops addresses and routes on a move
+      copy.routes.clear();
+      Links().erase(name);
+      (*dest)[dest_name] = copy;
+      ns = *c.netns;
+      cur = dest_name;
+      ++k_->moves;
+      // A kernel that refuses a later step (say, the MTU) after the move.
+      if (k_->ShouldFail("ChangeLink:after-move")) {
+        return InternalError("injected failure after the move: ChangeLink");
+      }
     }
-    if (dest->count(name)) return AlreadyExistsError(name + " exists in " + to);
-    FakeLink copy = *l;
-    copy.info.admin_up = false;
-    Links().erase(name);
-    (*dest)[name] = copy;
+    auto& links = k_->Links(ns);
+    FakeLink* link = &links.at(cur);
+    if (c.mac) link->info.mac = *c.mac;
+    if (c.mtu) link->info.mtu = *c.mtu;
+    if (c.name && *c.name != cur) {
+      if (link->info.admin_up) return InternalError("rename " + cur + ": device is up (EBUSY)");
+      if (links.count(*c.name)) return AlreadyExistsError("rename: " + *c.name + " exists");
+      FakeLink copy = *link;
+      copy.info.name = *c.name;
+      links.erase(cur);
+      links[*c.name] = copy;
+      link = &links.at(*c.name);
+    }
+    if (c.up) link->info.admin_up = *c.up;
+    return Status::Ok();
+  }
+  Status AddAddress(const std::string& link, const std::string& cidr) override {
+    STRATA_RETURN_IF_ERROR(Maybe("AddAddress"));
+    STRATA_ASSIGN_OR_RETURN(FakeLink * l, Get(link));
+    if (!l->addresses.insert(cidr).second) return AlreadyExistsError(cidr + " on " + link);
+    return Status::Ok();
+  }
+  Status AddRoute(const std::string& link, const std::string& dst,
+                  const std::string& gateway) override {
+    STRATA_RETURN_IF_ERROR(Maybe("AddRoute"));
+    STRATA_ASSIGN_OR_RETURN(FakeLink * l, Get(link));
+    l->routes.push_back(dst + (gateway.empty() ? "" : " via " + gateway));
     return Status::Ok();
   }
   Status DeleteLink(const std::string& name) override {
@@ -79,6 +115,10 @@ class FakeManager final : public NetlinkManager {
       if (m.info.master_index == index) m.info.master_index = 0;
     }
     Links().erase(name);
+    // The kernel deletes the VLANs on a deleted device.
+    std::erase_if(Links(), [index](const auto& e) {
+      return e.second.info.kind == "vlan" && e.second.info.peer_index == index;
+    });
     return Status::Ok();
   }
   Status ReplaceRootTbf(int ifindex, uint32_t handle, const TbfSpec& spec) override {
@@ -164,6 +204,19 @@ class FakeManager final : public NetlinkManager {
   Result<BondState> GetBond(const std::string& bond) override {
     STRATA_ASSIGN_OR_RETURN(FakeLink * b, Get(bond));
     return b->bond;
+  }
+  Status CreateVlan(const std::string& name, const std::string& lower, int vlan_id,
+                    int mtu) override {
+    STRATA_RETURN_IF_ERROR(Maybe("CreateVlan"));
+    STRATA_ASSIGN_OR_RETURN(FakeLink * l, Get(lower));
+    if (Links().count(name)) return AlreadyExistsError(name);
+    const int lower_index = l->info.index;
+    const int lower_mtu = l->info.mtu;
+    k_->AddLink(ns_, name, "vlan", mtu > 0 ? mtu : lower_mtu);
+    FakeLink& v = Links()[name];
+    v.info.peer_index = lower_index;
+    v.info.vlan_id = vlan_id;
+    return Status::Ok();
   }
 
  private:

@@ -7,6 +7,7 @@
 #include <memory>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "strata/cni/netlink.h"
 
@@ -17,6 +18,8 @@ struct FakeLink {
   std::optional<RootQdisc> root;  // nullopt: the kernel default
   BondState bond;                 // kind == "bond"
   LinkStats stats;
+  std::set<std::string> addresses;  // CIDRs
+  std::vector<std::string> routes;  // "DST" or "DST via GW"
 };
 
 class FakeKernel final : public NetlinkFactory {
@@ -35,7 +38,7 @@ class FakeKernel final : public NetlinkFactory {
                int mtu = 1500);
   FakeLink* Find(const std::string& ns, const std::string& name);
   std::map<std::string, FakeLink>& Links(const std::string& ns) { return namespaces_.at(ns); }
-  // Makes a call of `op` (e.g. "SetLinkMtu") fail with INTERNAL after `skip` calls succeed.
+  // Makes a call of `op` (e.g. "ChangeLink") fail with INTERNAL after `skip` calls succeed.
   void FailNext(const std::string& op, int skip = 0) { fail_after_[op] = skip; }
   bool ShouldFail(const std::string& op) {
     auto it = fail_after_.find(op);
@@ -47,6 +50,7 @@ class FakeKernel final : public NetlinkFactory {
 
   std::map<std::pair<std::string, int>, VfState> vfs;  // (pf, index) -> state (host namespace)
   int next_index = 10;
+  int moves = 0;  // namespace moves so far
 
  private:
   std::map<std::string, std::map<std::string, FakeLink>> namespaces_;

@@ -1,9 +1,12 @@
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "fake_netlink.h"
 #include "strata/cni/sriov_plugin.h"
+#include "strata/cni/sriov_state.h"
 #include "strata/cni/sysfs.h"
 #include "strata/common/file_util.h"
 #include "test_util.h"
@@ -42,6 +45,29 @@ void LayOutTree(const std::string& root) {
   Link("../../../bus/pci/drivers/vfio-pci", dev + kVf1 + "/driver");
 }
 
+// Records every delegated call; ADD answers `add_result` (or `add_error`).
+class FakeIpam final : public IpamRunner {
+ public:
+  Result<json> Run(const std::string& command, const CniArgs& args, const std::string& type,
+                   const json& conf) override {
+    calls.push_back(command + " " + type + " " + args.container_id + "/" + args.ifname);
+    last_conf = conf;
+    if (command == "ADD") {
+      if (!add_error.ok()) return add_error;
+      return add_result;
+    }
+    return json();
+  }
+  std::vector<std::string> calls;
+  json last_conf;
+  Status add_error;
+  json add_result = {
+      {"cniVersion", "0.4.0"},
+      {"ips", {{{"version", "4"}, {"address", "10.9.0.5/24"}, {"gateway", "10.9.0.1"}}}},
+      {"routes", {{{"dst", "0.0.0.0/0"}}, {{"dst", "10.8.0.0/16"}, {"gw", "10.9.0.9"}}}},
+      {"dns", {{"nameservers", {"10.9.0.53"}}}}};
+};
+
 class SriovPluginTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -66,7 +92,8 @@ class SriovPluginTest : public ::testing::Test {
   }
   TempDir sysfs_, state_, ns_;
   FakeKernel kernel_;
-  SriovPlugin plugin_{&kernel_, SriovPlugin::Options{sysfs_.path(), state_.path()}};
+  FakeIpam ipam_;
+  SriovPlugin plugin_{&kernel_, &ipam_, SriovPlugin::Options{sysfs_.path(), state_.path()}};
   std::string original_mac_;
 };
 
@@ -142,7 +169,7 @@ TEST_F(SriovPluginTest, VfHeldByAnotherPodIsNeitherTakenNorReset) {
 }
 
 TEST_F(SriovPluginTest, FailedAddUndoesEverything) {
-  kernel_.FailNext("SetLinkMtu");
+  kernel_.FailNext("ChangeLink");
   auto add = Invoke(plugin_, "ADD", Conf(), ns_.path(), "net1");
   EXPECT_EQ(add.rc, 1);
   auto* back = kernel_.Find("", "vf0");
@@ -150,6 +177,20 @@ TEST_F(SriovPluginTest, FailedAddUndoesEverything) {
   EXPECT_EQ(back->info.mac, original_mac_);
   EXPECT_TRUE(kernel_.Links(ns_.path()).empty());
   EXPECT_EQ(SimVf(0)["vlan"], 0);
+  EXPECT_FALSE(HasRecord(kVf0));
+}
+
+TEST_F(SriovPluginTest, AddFailingHalfWayThroughTheMoveBringsTheVfHome) {
+  // do_setlink moved the link, then refused the MTU: it sits in the pod under its host name.
+  kernel_.FailNext("ChangeLink:after-move");
+  auto add = Invoke(plugin_, "ADD", Conf(), ns_.path(), "net1");
+  EXPECT_EQ(add.rc, 1);
+  auto* back = kernel_.Find("", "vf0");
+  ASSERT_NE(back, nullptr) << "VF not returned to the host";
+  EXPECT_EQ(back->info.mac, original_mac_);
+  EXPECT_EQ(back->info.mtu, 1500);
+  EXPECT_FALSE(back->info.admin_up);
+  EXPECT_TRUE(kernel_.Links(ns_.path()).empty());
   EXPECT_FALSE(HasRecord(kVf0));
 }
 
@@ -192,9 +233,19 @@ TEST_F(SriovPluginTest, MalformedConfigsLeaveNoTrace) {
       {[](json& c) { c["min_tx_rate"] = 2000; }, 7, "min_tx_rate: 2000 Mbps is above"},
       {[](json& c) { c["mtu"] = 20; }, 7, "mtu: 20 is outside"},
       {[](json& c) {
+         c["ipam"] = {{"subnet", "10.0.0.0/24"}};
+       },
+       7, "ipam.type: required"},
+      {[](json& c) {
+         c["ipam"] = {{"type", "../x"}};
+       },
+       7, "ipam.type: '../x' is not a plugin"},
+      {[](json& c) { c["ipam"] = "host-local"; }, 7, "ipam: must be an object"},
+      {[](json& c) {
+         c["deviceID"] = kVf1;
          c["ipam"] = {{"type", "host-local"}};
        },
-       2, "ipam: strata-sriov"},
+       7, "ipam: VF 0000:03:02.1 is bound to vfio-pci"},
   };
   for (const auto& c : cases) {
     json conf = Conf();
@@ -205,7 +256,138 @@ TEST_F(SriovPluginTest, MalformedConfigsLeaveNoTrace) {
     EXPECT_NE(kernel_.Find("", "vf0"), nullptr);
     EXPECT_FALSE(HasRecord(kVf0));
     EXPECT_TRUE(SimVf(0).is_null());
+    EXPECT_TRUE(SimVf(1).is_null());
   }
+  EXPECT_TRUE(ipam_.calls.empty());
+}
+
+TEST_F(SriovPluginTest, OneNetlinkRequestPerMoveAndAdminStateRestored) {
+  kernel_.Find("", "vf0")->info.admin_up = true;  // an administrator had it up on the host
+  ASSERT_EQ(Invoke(plugin_, "ADD", Conf(), ns_.path(), "net1").rc, 0);
+  EXPECT_EQ(kernel_.moves, 1);
+  auto rec = VfRecordStore(state_.path()).Read(kVf0);
+  ASSERT_TRUE(rec.ok() && rec->has_value());
+  EXPECT_TRUE((*rec)->host_admin_up);
+  EXPECT_EQ((*rec)->original.link_state, "auto");
+  EXPECT_FALSE((*rec)->original.trust);
+  ASSERT_EQ(Invoke(plugin_, "DEL", Conf(), ns_.path(), "net1").rc, 0);
+  EXPECT_EQ(kernel_.moves, 2);
+  auto* back = kernel_.Find("", "vf0");
+  ASSERT_NE(back, nullptr);
+  EXPECT_TRUE(back->info.admin_up);
+  EXPECT_EQ(back->info.mtu, 1500);
+  EXPECT_EQ(back->info.mac, original_mac_);
+  EXPECT_EQ(SimVf(0)["trust"], false);
+  EXPECT_EQ(SimVf(0)["linkState"], "auto");
+
+  // And a VF that was down stays down.
+  back->info.admin_up = false;
+  ASSERT_EQ(Invoke(plugin_, "ADD", Conf(), ns_.path(), "net1").rc, 0);
+  ASSERT_EQ(Invoke(plugin_, "DEL", Conf(), ns_.path(), "net1").rc, 0);
+  EXPECT_FALSE(kernel_.Find("", "vf0")->info.admin_up);
+}
+
+TEST_F(SriovPluginTest, IpamAddAppliesAddressesAndRoutesDelReleases) {
+  json conf = Conf("0.4.0");
+  conf["ipam"] = {{"type", "host-local"}, {"subnet", "10.9.0.0/24"}};
+  auto add = Invoke(plugin_, "ADD", conf, ns_.path(), "net1", "pod-a");
+  ASSERT_EQ(add.rc, 0) << add.out.dump();
+  ASSERT_EQ(ipam_.calls.size(), 1u);
+  EXPECT_EQ(ipam_.calls[0], "ADD host-local pod-a/net1");
+  EXPECT_EQ(ipam_.last_conf["ipam"]["subnet"], "10.9.0.0/24");  // the same config, as given
+  auto* vf = kernel_.Find(ns_.path(), "net1");
+  ASSERT_NE(vf, nullptr);
+  EXPECT_EQ(vf->addresses, std::set<std::string>{"10.9.0.5/24"});
+  EXPECT_EQ(vf->routes,
+            (std::vector<std::string>{"0.0.0.0/0 via 10.9.0.1", "10.8.0.0/16 via 10.9.0.9"}));
+  // The result (0.4.0): the IP on our interface, with its version; routes and DNS passed on.
+  ASSERT_EQ(add.out["ips"].size(), 1u);
+  EXPECT_EQ(add.out["ips"][0]["address"], "10.9.0.5/24");
+  EXPECT_EQ(add.out["ips"][0]["interface"], 0);
+  EXPECT_EQ(add.out["ips"][0]["version"], "4");
+  EXPECT_EQ(add.out["routes"].size(), 2u);
+  EXPECT_EQ(add.out["dns"]["nameservers"][0], "10.9.0.53");
+  auto rec = VfRecordStore(state_.path()).Read(kVf0);
+  ASSERT_TRUE(rec.ok() && rec->has_value());
+  EXPECT_EQ((*rec)->ipam_type, "host-local");
+
+  EXPECT_EQ(Invoke(plugin_, "CHECK", conf, ns_.path(), "net1", "pod-a").rc, 0);
+  EXPECT_EQ(ipam_.calls.back(), "CHECK host-local pod-a/net1");
+  ASSERT_EQ(Invoke(plugin_, "DEL", conf, ns_.path(), "net1", "pod-a").rc, 0);
+  EXPECT_EQ(ipam_.calls.back(), "DEL host-local pod-a/net1");
+  EXPECT_TRUE(kernel_.Find("", "vf0")->addresses.empty());
+  // DEL again: no record, IPAM DEL still called (idempotent by spec).
+  ipam_.calls.clear();
+  ASSERT_EQ(Invoke(plugin_, "DEL", conf, ns_.path(), "net1", "pod-a").rc, 0);
+  EXPECT_EQ(ipam_.calls, std::vector<std::string>{"DEL host-local pod-a/net1"});
+}
+
+TEST_F(SriovPluginTest, FailedIpamOrAddressUndoesEverythingIncludingIpam) {
+  json conf = Conf();
+  conf["ipam"] = {{"type", "host-local"}};
+  for (int round = 0; round < 2; ++round) {
+    ipam_.calls.clear();
+    if (round == 0) {
+      ipam_.add_error = UnavailableError("ipam host-local ADD: no free addresses");
+    } else {
+      ipam_.add_error = Status::Ok();
+      kernel_.FailNext("AddRoute", /*skip=*/1);  // the second route
+    }
+    auto add = Invoke(plugin_, "ADD", conf, ns_.path(), "net1", "pod-a");
+    EXPECT_EQ(add.rc, 1) << add.out.dump();
+    if (round == 0) {
+      EXPECT_EQ(add.out["code"], 11) << add.out.dump();
+    }
+    EXPECT_EQ(ipam_.calls,
+              (std::vector<std::string>{"ADD host-local pod-a/net1", "DEL host-local pod-a/net1"}));
+    auto* back = kernel_.Find("", "vf0");
+    ASSERT_NE(back, nullptr) << "VF not returned to the host";
+    EXPECT_EQ(back->info.mac, original_mac_);
+    EXPECT_EQ(back->info.mtu, 1500);
+    EXPECT_TRUE(back->addresses.empty());
+    EXPECT_TRUE(kernel_.Links(ns_.path()).empty());
+    if (round == 0) {
+      EXPECT_TRUE(SimVf(0).is_null()) << "IPAM runs first: its failure leaves the PF untouched";
+      EXPECT_EQ(kernel_.moves, 0);
+    } else {
+      EXPECT_EQ(SimVf(0)["vlan"], 0);
+      EXPECT_EQ(kernel_.moves, 2);
+    }
+    EXPECT_FALSE(HasRecord(kVf0));
+  }
+}
+
+TEST_F(SriovPluginTest, GcReleasesIpamOfVanishedAttachments) {
+  json conf = Conf();
+  conf["ipam"] = {{"type", "host-local"}};
+  ASSERT_EQ(Invoke(plugin_, "ADD", conf, ns_.path(), "net1", "pod-a").rc, 0);
+  // A GC config without the ipam section: the record keeps what ADD gave the IPAM plugin.
+  json gc = {{"cniVersion", "1.1.0"},
+             {"name", "sriov-net"},
+             {"type", "strata-sriov"},
+             {"cni.dev/valid-attachments", json::array()}};
+  EXPECT_EQ(Invoke(plugin_, "GC", gc, "").rc, 0);
+  EXPECT_EQ(ipam_.calls.back(), "DEL host-local pod-a/net1");
+  EXPECT_EQ(ipam_.last_conf["ipam"]["type"], "host-local");
+  EXPECT_EQ(ipam_.last_conf["deviceID"], kVf0);
+  EXPECT_FALSE(HasRecord(kVf0));
+}
+
+TEST(VfLock, SerialisesHoldersOfOneVf) {
+  TempDir dir;
+  auto first = VfLock::Acquire(dir.path(), kVf0);
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  // flock(2) locks belong to the open file: a second open in this process conflicts too.
+  int fd = ::open((dir.path() + "/" + kVf0 + ".lock").c_str(), O_RDWR);
+  ASSERT_GE(fd, 0);
+  EXPECT_NE(::flock(fd, LOCK_EX | LOCK_NB), 0);
+  EXPECT_EQ(errno, EWOULDBLOCK);
+  auto other = VfLock::Acquire(dir.path(), kVf1);  // another VF: independent
+  EXPECT_TRUE(other.ok());
+  EXPECT_EQ(VfLock::Acquire(dir.path(), "../escape").status().code(), StatusCode::kInvalidArgument);
+  { auto released = std::move(first); }
+  EXPECT_EQ(::flock(fd, LOCK_EX | LOCK_NB), 0);
+  ::close(fd);
 }
 
 TEST_F(SriovPluginTest, GcReleasesVfsOfVanishedAttachments) {

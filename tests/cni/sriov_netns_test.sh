@@ -4,8 +4,11 @@
 # Real here: moving the VF netdev into the pod and back, rename, MAC, MTU, up/down, the ownership
 # records. Simulated (see cni-plugin/include/strata/cni/sriov_sim.h): the PF-level IFLA_VF_*
 # settings, kept in $sysfs/strata-sim-vf/<pf>/vf<N>.json, which this test reads back.
-# Covers every spec version, CHECK, DEL restoring the VF, ownership across pods, a failed ADD
-# undone, a vfio pass-through, chaining strata-bandwidth after it, and malformed configs.
+# Covers every spec version, CHECK, DEL restoring the VF (admin state included), ownership across
+# pods, failed ADDs undone (one half-way through the kernel's move), a vfio pass-through, chaining
+# strata-bandwidth after it, IPAM delegated to Debian's host-local (addresses, routes, traffic,
+# release on DEL and on a failed ADD, an exhausted pool), the per-VF lock (a waiting ADD, four
+# racing ADDs), and malformed configs.
 # Usage: sriov_netns_test.sh STRATA_CNI_BIN_DIR     (root; labels root, integration)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -60,6 +63,10 @@ sriov_conf() {  # VERSION [JQ]
     link_state:"enable", max_tx_rate:1000, mtu:9000}' | jq -c "${2:-.}"
 }
 link_json() { { ip ${1:+-n "$1"} -j link show "$2" 2>/dev/null || echo '[]'; } | jq -c '.[0] // {}'; }
+
+# iputils ping when present, busybox's otherwise (the build machines have only busybox's).
+ping_cmd=(ping)
+command -v ping >/dev/null || ping_cmd=(busybox ping)
 
 lay_out_tree
 make_vf
@@ -136,15 +143,36 @@ expect_eq "pod A: PF settings restored" "$(sim_vf 0 | jq .vlan)" 0
 expect_eq "pod A: record removed" "$(record "$vf0")" "{}"
 make_vf
 
-# --- a failed ADD is undone: the pod already has a link with the VF's name ---------------------
+# --- the pod already has a link with the VF's host name: the move renames on the way in ---------
 new_ns f nsf
 ip -n "$nsf" link add "$vfdev" type veth peer name blocker
 cni_exec "$STRATA_CNI_BIN" strata-sriov ADD "/run/netns/$nsf" net1 ctr-f "$(sriov_conf 1.0.0)"
-expect_eq "failed ADD reports an error" "$cni_rc" 1
-expect_eq "failed ADD: VF still on the host, unchanged" \
+expect_eq "host name taken in the pod: ADD" "$cni_rc" 0
+expect_eq "host name taken in the pod: VF is net1" "$(link_json "$nsf" net1 | jq -r .address)" 0a:58:00:00:00:01
+cni_exec "$STRATA_CNI_BIN" strata-sriov DEL "/run/netns/$nsf" net1 ctr-f "$(sriov_conf 1.0.0)"
+expect_eq "host name taken in the pod: DEL" "$cni_rc" 0
+expect_eq "host name taken in the pod: VF home" \
   "$(link_json "" "$vfdev" | jq -c '[.ifname, .address, .mtu]')" "[\"$vfdev\",\"$vf_mac\",1500]"
+expect_eq "host name taken in the pod: the pod's own link untouched" \
+  "$(link_json "$nsf" "$vfdev" | jq -r .ifname)" "$vfdev"
+
+# --- a failed ADD is undone: the kernel refuses the (multicast) MAC after moving the VF ----------
+# One RTM_NEWLINK moves, sets the MAC, MTU, name and up; do_setlink stops at the MAC, leaving the
+# VF in the pod under its host name: the undo must find it there and bring it home.
+new_ns u nsu
+ip link set "$vfdev" up # and an admin state to restore
+cni_exec "$STRATA_CNI_BIN" strata-sriov ADD "/run/netns/$nsu" net1 ctr-u \
+  "$(sriov_conf 1.0.0 '.mac = "01:00:5e:00:00:01"')"
+expect_eq "failed ADD reports an error" "$cni_rc" 1
+expect_contains "failed ADD: the kernel's reason" "$(jq -r .msg <<<"$cni_out")" "MAC 01:00:5e:00:00:01"
+expect_eq "failed ADD: VF back on the host, unchanged, up again" \
+  "$(link_json "" "$vfdev" | jq -c '[.ifname, .address, .mtu, (.flags | index("UP") != null)]')" \
+  "[\"$vfdev\",\"$vf_mac\",1500,true]"
+expect_eq "failed ADD: nothing left in the pod" \
+  "$(ip -n "$nsu" -j link show | jq 'map(select(.ifname != "lo")) | length')" 0
 expect_eq "failed ADD: PF settings restored" "$(sim_vf 0 | jq -c '[.vlan, .spoofchk]')" '[0,true]'
 expect_eq "failed ADD: no record" "$(record "$vf0")" "{}"
+ip link set "$vfdev" down
 
 # --- a VF bound to vfio-pci is passed through without a netdev ---------------------------------
 new_ns d nsd
@@ -173,7 +201,8 @@ cases=(
   "link_state unknown|.link_state = \"up\"|7|link_state: 'up' is not one of auto, enable, disable"
   "min above max rate|.min_tx_rate = 2000|7|min_tx_rate: 2000 Mbps is above max_tx_rate 1000"
   "MTU too small|.mtu = 10|7|mtu: 10 is outside 68..65535"
-  "ipam not supported|.ipam = {type: \"host-local\"}|2|ipam: strata-sriov does not run IPAM yet"
+  "ipam without a type|.ipam = {subnet: \"10.77.0.0/24\"}|7|ipam.type: required"
+  "ipam type a path|.ipam = {type: \"../host-local\"}|7|ipam.type: '../host-local' is not a plugin name"
   "unsupported version|.cniVersion = \"0.1.0\"|1|cniVersion: '0.1.0' is not supported"
 )
 for c in "${cases[@]}"; do
@@ -191,6 +220,129 @@ for c in "${cases[@]}"; do
     fail "malformed: $what changed the VF, its settings or left a record"
   fi
 done
+
+# --- IPAM: Debian's host-local, delegated -------------------------------------------------------
+# The VF's other end (the "switch" side, on the host) holds the gateway address, so traffic from
+# the pod through the VF is real.
+ipam_dir=$tmp/ipam
+ipam_conf() {  # VERSION [JQ]
+  sriov_conf "$1" "del(.vlanQoS) | .ipam = {type: \"host-local\", dataDir: \"$ipam_dir\",
+    ranges: [[{subnet: \"10.77.0.0/24\", rangeStart: \"10.77.0.10\", rangeEnd: \"10.77.0.11\",
+               gateway: \"10.77.0.1\"}]], routes: [{dst: \"10.78.0.0/16\"}, {dst: \"0.0.0.0/0\"}]}
+    | ${2:-.}"
+}
+allocated() { ls "$ipam_dir/sriov-net" 2>/dev/null | grep -c '^10\.77\.' || true; }
+ip addr add 10.77.0.1/24 dev "$swdev"
+ip link set "$vfdev" up # its admin state on the host, which DEL must restore
+new_ns i nsi
+cni_exec "$STRATA_CNI_BIN" strata-sriov ADD "/run/netns/$nsi" net1 ctr-i "$(ipam_conf 0.4.0)"
+expect_eq "ipam: ADD" "$cni_rc" 0
+expect_eq "ipam: result IP on the VF's interface, 0.4.0 shape" \
+  "$(jq -c '.ips[0] | [.address, .gateway, .interface, .version]' <<<"$cni_out")" \
+  '["10.77.0.10/24","10.77.0.1",0,"4"]'
+expect_eq "ipam: result routes" "$(jq -c '[.routes[].dst]' <<<"$cni_out")" '["10.78.0.0/16","0.0.0.0/0"]'
+expect_eq "ipam: address on net1 in the pod" \
+  "$(ip -n "$nsi" -j addr show dev net1 | jq -c '[.[0].addr_info[] | select(.family == "inet") | "\(.local)/\(.prefixlen)"]')" \
+  '["10.77.0.10/24"]'
+expect_eq "ipam: route without gw goes via the range's gateway" \
+  "$(ip -n "$nsi" -j route show 10.78.0.0/16 | jq -c '.[0] | [.gateway, .dev]')" '["10.77.0.1","net1"]'
+expect_eq "ipam: default route" "$(ip -n "$nsi" -j route show default | jq -c '.[0] | [.gateway, .dev]')" \
+  '["10.77.0.1","net1"]'
+expect_eq "ipam: host-local holds one address" "$(allocated)" 1
+expect_eq "ipam: record keeps the IPAM type and the host admin state" \
+  "$(record "$vf0" | jq -c '[.ipamType, .hostAdminUp]')" '["host-local",true]'
+check "ipam: the pod reaches the gateway through the VF" \
+  ip netns exec "$nsi" "${ping_cmd[@]}" -q -c 1 -W 2 10.77.0.1 >/dev/null
+cni_exec "$STRATA_CNI_BIN" strata-sriov CHECK "/run/netns/$nsi" net1 ctr-i \
+  "$(ipam_conf 0.4.0 ".prevResult = $cni_out")"
+expect_eq "ipam: CHECK (host-local CHECK too)" "$cni_rc" 0
+# DEL with a config that lost its ipam section: the record kept what ADD gave host-local.
+expect_eq "ipam: record keeps the config host-local got" \
+  "$(record "$vf0" | jq -c '.ipamConfig.ipam.ranges[0][0].subnet')" '"10.77.0.0/24"'
+cni_exec "$STRATA_CNI_BIN" strata-sriov DEL "/run/netns/$nsi" net1 ctr-i "$(sriov_conf 0.4.0 'del(.vlanQoS)')"
+expect_eq "ipam: DEL" "$cni_rc" 0
+expect_eq "ipam: DEL released the address" "$(allocated)" 0
+expect_eq "ipam: VF home, no addresses, up again as before ADD" \
+  "$(ip -j addr show dev "$vfdev" | jq -c '.[0] | [.ifname, ([.addr_info[] | select(.family == "inet")] | length), (.flags | index("UP") != null)]')" \
+  "[\"$vfdev\",0,true]"
+cni_exec "$STRATA_CNI_BIN" strata-sriov DEL "/run/netns/$nsi" net1 ctr-i "$(ipam_conf 0.4.0)"
+expect_eq "ipam: DEL again" "$cni_rc" 0
+# A failure after IPAM's ADD (the kernel refuses the MAC after the move) releases the address.
+cni_exec "$STRATA_CNI_BIN" strata-sriov ADD "/run/netns/$nsi" net1 ctr-i \
+  "$(ipam_conf 1.0.0 '.mac = "01:00:5e:00:00:01"')"
+expect_eq "ipam: failed ADD" "$cni_rc" 1
+expect_eq "ipam: failed ADD released the address (IPAM DEL)" "$(allocated)" 0
+expect_eq "ipam: failed ADD left the VF home" "$(link_json "" "$vfdev" | jq -r .ifname)" "$vfdev"
+expect_eq "ipam: failed ADD left no record" "$(record "$vf0")" "{}"
+# An exhausted pool fails the ADD before the VF is touched.
+for c in other-1 other-2; do
+  cni_exec "$REF_CNI_BIN" host-local ADD "/run/netns/$nsi" eth0 "$c" "$(ipam_conf 1.0.0)"
+done
+expect_eq "ipam: the pool is full" "$(allocated)" 2
+cni_exec "$STRATA_CNI_BIN" strata-sriov ADD "/run/netns/$nsi" net1 ctr-i "$(ipam_conf 1.0.0)"
+expect_eq "ipam: exhausted pool -> error" "$cni_rc" 1
+expect_contains "ipam: the IPAM plugin's message" "$(jq -r .msg <<<"$cni_out")" "ipam host-local ADD: "
+expect_eq "ipam: exhausted pool: VF untouched" \
+  "$(link_json "" "$vfdev" | jq -c '[.ifname, .address]')" "[\"$vfdev\",\"$vf_mac\"]"
+expect_eq "ipam: exhausted pool: PF settings untouched" "$(sim_vf 0 | jq -c '[.vlan, .spoofchk]')" '[0,true]'
+for c in other-1 other-2; do
+  cni_exec "$REF_CNI_BIN" host-local DEL "/run/netns/$nsi" eth0 "$c" "$(ipam_conf 1.0.0)"
+done
+ip link set "$vfdev" down
+ip netns del "$nsi"
+
+# --- per-VF lock: an ADD waits while another holder has the VF locked -----------------------------
+new_ns l nsl
+mkdir -p "$STRATA_CNI_STATE_DIR"
+exec {lockfd}>"$STRATA_CNI_STATE_DIR/$vf0.lock"
+flock "$lockfd"
+printf '%s' "$(sriov_conf 1.0.0)" | env -i PATH="$PATH" CNI_COMMAND=ADD CNI_CONTAINERID=ctr-l \
+  CNI_NETNS="/run/netns/$nsl" CNI_IFNAME=net1 CNI_PATH="$REF_CNI_BIN" \
+  STRATA_CNI_SYSFS_ROOT="$STRATA_CNI_SYSFS_ROOT" STRATA_CNI_STATE_DIR="$STRATA_CNI_STATE_DIR" \
+  "$STRATA_CNI_BIN/strata-sriov" >"$tmp/locked.out" {lockfd}>&- & # it must not inherit our lock
+locked_pid=$!
+waiting_on_lock() { grep -Eq -- "-> FLOCK +ADVISORY +WRITE +$locked_pid " /proc/locks; }
+check "lock: the ADD blocks on the VF's lock (seen in /proc/locks)" wait_until 10 waiting_on_lock
+expect_eq "lock: nothing changed while it waits" \
+  "$(link_json "" "$vfdev" | jq -r .ifname) $(record "$vf0")" "$vfdev {}"
+exec {lockfd}>&-
+locked_rc=0
+wait "$locked_pid" || locked_rc=$?
+expect_eq "lock: the ADD completes once the lock is released" "$locked_rc" 0
+expect_eq "lock: VF in the pod" "$(link_json "$nsl" net1 | jq -r .ifname)" net1
+cni_exec "$STRATA_CNI_BIN" strata-sriov DEL "/run/netns/$nsl" net1 ctr-l "$(sriov_conf 1.0.0)"
+expect_eq "lock: DEL" "$cni_rc" 0
+
+# Four pods ADD the same VF at once: one gets it, the others "try again later" (11), and the
+# winner's record and VF stay consistent (no loser's undo removes them).
+pids=()
+for k in 1 2 3 4; do
+  new_ns "r$k" ns_race
+  printf '%s' "$(sriov_conf 1.0.0)" | env -i PATH="$PATH" CNI_COMMAND=ADD CNI_CONTAINERID="ctr-r$k" \
+    CNI_NETNS="/run/netns/$ns_race" CNI_IFNAME=net1 CNI_PATH="$REF_CNI_BIN" \
+    STRATA_CNI_SYSFS_ROOT="$STRATA_CNI_SYSFS_ROOT" STRATA_CNI_STATE_DIR="$STRATA_CNI_STATE_DIR" \
+    "$STRATA_CNI_BIN/strata-sriov" >"$tmp/race.$k" &
+  pids+=($!)
+done
+winners=0 busy=0
+for k in 1 2 3 4; do
+  rc=0
+  wait "${pids[$((k - 1))]}" || rc=$?
+  if [ "$rc" = 0 ]; then
+    winners=$((winners + 1))
+    winner=$k
+  elif [ "$(jq -r .code "$tmp/race.$k")" = 11 ]; then
+    busy=$((busy + 1))
+  fi
+done
+expect_eq "race: one ADD wins, three are told to try again" "$winners/$busy" 1/3
+expect_eq "race: the record names the winner" "$(record "$vf0" | jq -r .containerID)" "ctr-r${winner:-?}"
+expect_eq "race: the VF is in the winner's pod" \
+  "$(link_json "ssri-$id-r${winner:-?}" net1 | jq -r .address)" 0a:58:00:00:00:01
+cni_exec "$STRATA_CNI_BIN" strata-sriov DEL "/run/netns/ssri-$id-r${winner:-?}" net1 "ctr-r${winner:-?}" \
+  "$(sriov_conf 1.0.0)"
+expect_eq "race: the winner's DEL" "$cni_rc" 0
+expect_eq "race: VF home" "$(link_json "" "$vfdev" | jq -c '[.ifname, .address]')" "[\"$vfdev\",\"$vf_mac\"]"
 
 # --- 1.1.0 STATUS and GC -------------------------------------------------------------------------
 base='{"cniVersion":"1.1.0","name":"sriov-net","type":"strata-sriov"}'

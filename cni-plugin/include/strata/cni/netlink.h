@@ -29,7 +29,17 @@ struct LinkInfo {
   bool admin_up = false;
   bool carrier = false;
   int master_index = 0;  // 0 when not enslaved
-  int peer_index = 0;    // IFLA_LINK: a veth's peer ifindex (in the peer's namespace)
+  int peer_index = 0;    // IFLA_LINK: a veth's peer / a VLAN's lower device ifindex
+  int vlan_id = 0;       // kind == "vlan": its 802.1Q id
+};
+
+// See NetlinkManager::ChangeLink. Unset fields are left as they are.
+struct LinkChange {
+  std::optional<std::string> netns;  // move into the namespace at this path ("": the caller's)
+  std::optional<std::string> mac;
+  std::optional<int> mtu;
+  std::optional<std::string> name;  // rename (in the target namespace when moving)
+  std::optional<bool> up;
 };
 
 struct LinkStats {
@@ -123,11 +133,18 @@ class NetlinkManager {
   virtual Status SetLinkUp(const std::string& name, bool up) = 0;
   // REQUIRES: the link is down.
   virtual Status RenameLink(const std::string& name, const std::string& new_name) = 0;
-  virtual Status SetLinkMac(const std::string& name, const std::string& mac) = 0;
-  virtual Status SetLinkMtu(const std::string& name, int mtu) = 0;
-  // Moves a link into the namespace at `netns_path` (empty: the calling thread's namespace).
-  virtual Status MoveLinkToNetns(const std::string& name, const std::string& netns_path) = 0;
+  // Several changes to one link in ONE RTM_NEWLINK (one round trip, one rtnl_lock). The kernel
+  // (do_setlink) applies them in this order and stops at the first failure, so a failed call may
+  // have applied a prefix: namespace move (the link is closed first), MAC, MTU, name, up/down.
+  // With a move and a name, the name is also used when the current one is taken in the target.
+  virtual Status ChangeLink(const std::string& name, const LinkChange& change) = 0;
   virtual Status DeleteLink(const std::string& name) = 0;
+  // An address "10.1.0.2/24" or "fd00::2/64" on the link.
+  virtual Status AddAddress(const std::string& link, const std::string& cidr) = 0;
+  // A route in the main table to `dst` (CIDR; "0.0.0.0/0" / "::/0" default) via `gateway`, or
+  // directly on the link (scope link) when `gateway` is empty.
+  virtual Status AddRoute(const std::string& link, const std::string& dst,
+                          const std::string& gateway) = 0;
 
   // Root qdisc: `handle_major` marks ownership (Strata uses kStrataQdiscMajor). Replace changes
   // an existing qdisc with that handle in place (no traffic interruption, NLM_F_REPLACE).
@@ -150,6 +167,11 @@ class NetlinkManager {
   virtual Status ReleaseLink(const std::string& member) = 0;
   virtual Status SetBondPrimary(const std::string& bond, const std::string& primary) = 0;
   virtual Result<BondState> GetBond(const std::string& bond) = 0;
+
+  // An 802.1Q VLAN device `name` on `lower` with `vlan_id` (1..4094), one RTM_NEWLINK; `mtu` 0
+  // inherits the lower device's. Created down.
+  virtual Status CreateVlan(const std::string& name, const std::string& lower, int vlan_id,
+                            int mtu) = 0;
 };
 
 using NetlinkManagerPtr = std::unique_ptr<NetlinkManager>;

@@ -4,6 +4,7 @@
 #include <optional>
 #include <string>
 
+#include "strata/cni/ipam.h"
 #include "strata/cni/netlink.h"
 #include "strata/cni/skel.h"
 #include "strata/cni/sriov_state.h"
@@ -17,7 +18,11 @@ namespace strata::cni {
 //    "min_tx_rate":Mbps, "max_tx_rate":Mbps, "mtu":9000, "sysfsRoot":"/sys", "stateDir":".."}
 // runtimeConfig.deviceID / runtimeConfig.mac (CNI conventions) win over the top-level fields.
 // A VF bound to vfio-pci/igb_uio/uio_pci_generic is passed through: PF settings are applied, no
-// interface moves, the result carries its pciID. IPAM is not supported yet (code 2).
+// interface moves, the result carries its pciID.
+// An `ipam` section is delegated (ipam.h): ADD runs the IPAM plugin's ADD and puts its addresses
+// and routes on the VF inside the pod; DEL (and GC of a vanished attachment) its DEL; CHECK its
+// CHECK. A failed ADD undoes the IPAM ADD too. Not for userspace VFs (no netdev to configure).
+// Every command on a VF holds its VfLock (sriov_state.h).
 // With a sysfs-root override the PF-level settings are simulated: see sriov_sim.h.
 class SriovPlugin final : public Plugin {
  public:
@@ -28,9 +33,9 @@ class SriovPlugin final : public Plugin {
     static Options FromEnv(const std::map<std::string, std::string>& env);
   };
 
-  // `netlink` must outlive the plugin.
-  SriovPlugin(NetlinkFactory* netlink, Options options)
-      : netlink_(netlink), options_(std::move(options)) {}
+  // `netlink` and `ipam` must outlive the plugin.
+  SriovPlugin(NetlinkFactory* netlink, IpamRunner* ipam, Options options)
+      : netlink_(netlink), ipam_(ipam), options_(std::move(options)) {}
 
   Result<nlohmann::json> Add(const CmdContext& ctx) override;
   Status Del(const CmdContext& ctx) override;
@@ -48,21 +53,27 @@ class SriovPlugin final : public Plugin {
     int mtu = 0;
     std::string sysfs_root;
     std::string state_dir;
+    std::string ipam_type;  // empty: no ipam section
   };
   // Every field checked; errors name it. `need_device` false for DEL/GC/STATUS.
   Result<Config> ParseConfig(const NetConf& conf, bool need_device) const;
 
  private:
   Result<NetlinkManagerPtr> OpenHost(const Config& cfg);
-  // Puts the VF back as the record says: netdev home (found in the pod by the record's pod name),
-  // renamed, MAC/MTU, then the PF settings. Every step is tried; the first error is returned.
+  // Puts the VF back as the record says: netdev home (found in the pod by the record's pod name)
+  // under its host name with its MAC, MTU and admin state, then the PF settings. Every step is
+  // tried; the first error is returned.
   Status Restore(const VfRecord& record, NetlinkManager& host, const Config& cfg);
-  // Takes the VF netdev called `name_in_pod` out of the pod: down, renamed to its host name (in
-  // the pod: the pod's name may be taken on the host), moved home, MAC and MTU restored.
-  static Status BringHome(NetlinkManager& pod, const std::string& name_in_pod, const VfRecord& r,
-                          NetlinkManager& host);
+  // Takes the VF netdev called `name_in_pod` out of the pod with ONE RTM_NEWLINK: moved home (the
+  // kernel closes it and drops its addresses), renamed to its host name, MAC and MTU restored, up
+  // again if it was up before ADD.
+  static Status BringHome(NetlinkManager& pod, const std::string& name_in_pod, const VfRecord& r);
+  // DEL/GC of one record, under the VF's lock: re-reads the record (another process may have
+  // released it meanwhile) and acts only when it is still `r`'s attachment.
+  Status Release(const VfRecord& r, const Config& cfg, const CniArgs& args, const NetConf& conf);
 
   NetlinkFactory* netlink_;
+  IpamRunner* ipam_;
   Options options_;
 };
 

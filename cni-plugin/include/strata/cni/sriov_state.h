@@ -3,7 +3,7 @@
 // Ownership records of SR-IOV VFs: which attachment holds a VF and what the VF looked like
 // before, so DEL restores it and never touches a VF that has since gone to another pod.
 // One JSON file per VF (<dir>/<pci>.json), written atomically (temp + fsync + rename).
-// Not thread-safe across processes for the same VF: the device plugin hands a VF to one pod.
+// The store itself does no locking: callers hold the VF's VfLock around read-modify-write.
 
 #include <optional>
 #include <string>
@@ -26,7 +26,28 @@ struct VfRecord {
   std::string host_ifname;
   std::string host_mac;
   int host_mtu = 0;
-  VfState original;  // the PF's view before ADD
+  bool host_admin_up = false;  // the netdev was up on the host before ADD
+  VfState original;            // the PF's view before ADD (every IFLA_VF_* setting ADD may change)
+  std::string ipam_type;       // the IPAM plugin ADD ran; empty: none
+  std::string ipam_config;     // the network config (JSON) ADD gave it, for its DEL
+};
+
+// An exclusive flock(2) on <dir>/<pci>.lock for the object's lifetime, so ADD, DEL, CHECK and GC
+// of one VF run one at a time across processes (two pods handed the same VF by a confused device
+// plugin, a DEL racing a retried ADD). Blocking; the kernel drops the lock when the holder exits,
+// so a crashed plugin cannot wedge the VF. Lock files stay: deleting one while another process
+// waits on it would let two processes hold "the" lock on different inodes.
+class VfLock {
+ public:
+  static Result<VfLock> Acquire(const std::string& dir, const std::string& pci);
+  VfLock(VfLock&& other) noexcept : fd_(other.fd_) { other.fd_ = -1; }
+  VfLock& operator=(VfLock&&) = delete;
+  VfLock(const VfLock&) = delete;
+  ~VfLock();
+
+ private:
+  explicit VfLock(int fd) : fd_(fd) {}
+  int fd_;
 };
 
 class VfRecordStore {
