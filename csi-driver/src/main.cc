@@ -49,6 +49,7 @@ struct Flags {
   std::string dm_prefix;
   int64_t max_volumes = 0;
   int64_t path_check_ms = 0;
+  int64_t no_path_queue_s = 60;
   std::string log_level;
   std::string log_format;
 };
@@ -80,6 +81,8 @@ Result<Flags> ParseFlags(int argc, char** argv, bool* help) {
       "NodeGetInfo max_volumes_per_node (0: no limit)")(
       "path-check-interval-ms", po::value(&f.path_check_ms)->default_value(2000),
       "how often the path checker probes every path of every staged volume (0: never)")(
+      "no-path-queue-seconds", po::value(&f.no_path_queue_s)->default_value(60),
+      "how long I/O to a volume with no path left is queued before it fails")(
       "log-level", po::value(&f.log_level)->default_value("info"),
       "trace|debug|info|warn|error|critical|off")(
       "log-format", po::value(&f.log_format)->default_value("text"), "text|json");
@@ -108,6 +111,9 @@ Result<Flags> ParseFlags(int argc, char** argv, bool* help) {
   }
   const bool controller = f.mode != "node";
   if (f.max_volumes < 0) return strata::InvalidArgumentError("--max-volumes: must be >= 0");
+  if (f.no_path_queue_s < 0) {
+    return strata::InvalidArgumentError("--no-path-queue-seconds: must be >= 0");
+  }
   if (f.path_check_ms < 0) {
     return strata::InvalidArgumentError("--path-check-interval-ms: must be >= 0");
   }
@@ -190,6 +196,7 @@ int main(int argc, char** argv) {
   if (serve_node) node_options.state_dir = flags->state_dir;
   node_options.dm_prefix = flags->dm_prefix;
   node_options.max_volumes = flags->max_volumes;
+  node_options.no_path_queue = std::chrono::seconds(flags->no_path_queue_s);
   strata::csi::NodeServer node(node_options);
   if (serve_node && flags->path_check_ms > 0) {
     node.StartPathChecker(std::chrono::milliseconds(flags->path_check_ms));

@@ -471,6 +471,10 @@ Status NodeServer::Unstage(const v1::NodeUnstageVolumeRequest& req) {
   fs::remove(StatePath(staging), ec);
   if (ec) return InternalError("cannot remove state file: " + ec.message());
   Forget(st->dm_name);
+  {
+    std::lock_guard<std::mutex> no_path_lock(no_path_mu_);
+    no_path_.erase(st->dm_name);
+  }
   return Status::Ok();
 }
 
@@ -612,8 +616,15 @@ Status NodeServer::GetVolumeStats(const v1::NodeGetVolumeStatsRequest& req,
     cond->set_message("all " + std::to_string(paths->size()) + " paths active");
   } else {
     cond->set_abnormal(true);
-    cond->set_message("path(s) down: " + down + "; " + std::to_string(active) + " of " +
-                      std::to_string(paths->size() + st->missing.size()) + " active");
+    std::string msg = "path(s) down: " + down + "; " + std::to_string(active) + " of " +
+                      std::to_string(paths->size() + st->missing.size()) + " active";
+    if (active == 0) {
+      std::lock_guard<std::mutex> no_path_lock(no_path_mu_);
+      auto it = no_path_.find(st->dm_name);
+      msg += it != no_path_.end() && it->second.failing ? "; I/O fails (no path for too long)"
+                                                        : "; I/O is queued until a path returns";
+    }
+    cond->set_message(msg);
   }
   return Status::Ok();
 }
@@ -772,6 +783,36 @@ void NodeServer::CheckVolume(const std::string& staging, std::vector<std::string
       actions->push_back("reinstate_path " + st->dm_name + " " + p.dev + " (reconnected to " +
                          p.portal + ")");
     }
+  }
+  // 4. No path at all for too long: fail I/O instead of queueing it.
+  CheckNoPath(st->dm_name, actions);
+}
+
+void NodeServer::CheckNoPath(const std::string& dm_name, std::vector<std::string>* actions) {
+  auto paths = host_->DmPaths(dm_name);
+  if (!paths.ok()) return;
+  bool any_active = false;
+  for (const auto& d : *paths) any_active |= d.active;
+  const auto now = options_.clock ? options_.clock() : std::chrono::steady_clock::now();
+  std::lock_guard<std::mutex> lock(no_path_mu_);
+  auto it = no_path_.find(dm_name);
+  if (any_active) {
+    if (it == no_path_.end()) return;
+    if (it->second.failing && host_->DmMessage(dm_name, "queue_if_no_path").ok()) {
+      actions->push_back("queue_if_no_path " + dm_name + " (a path is back)");
+    }
+    no_path_.erase(it);
+    return;
+  }
+  if (it == no_path_.end()) it = no_path_.emplace(dm_name, NoPath{now, false}).first;
+  if (!it->second.failing && now - it->second.since >= options_.no_path_queue &&
+      host_->DmMessage(dm_name, "fail_if_no_path").ok()) {
+    it->second.failing = true;
+    actions->push_back(
+        "fail_if_no_path " + dm_name + " (no path for " +
+        std::to_string(
+            std::chrono::duration_cast<std::chrono::seconds>(now - it->second.since).count()) +
+        " s: I/O now fails instead of queueing)");
   }
 }
 

@@ -31,6 +31,12 @@ struct NodeOptions {
   std::string dm_prefix = "strata-";
   // NodeGetInfo's max_volumes_per_node (0: no limit announced).
   int64_t max_volumes = 0;
+  // How long I/O queues while a volume has no path at all before it fails instead
+  // (dm-multipath queue_if_no_path -> fail_if_no_path; multipathd's no_path_retry), so
+  // applications get errors rather than hang for ever. Queueing resumes with a path.
+  std::chrono::milliseconds no_path_queue{60000};
+  // The clock of that timer (tests inject one). Null: steady_clock.
+  std::function<std::chrono::steady_clock::time_point()> clock;
   // The management client for a device's gRPC address: used to follow a LUN that moved
   // to another device. Null: the gRPC client.
   std::function<DeviceClientPtr(const std::string& address)> device_factory;
@@ -144,6 +150,8 @@ class NodeServer final : public ::csi::v1::Node::Service {
   // adds them to the dm table (one reload).
   void AddMissingPaths(const std::string& staging, StageState* st,
                        std::vector<std::string>* actions);
+  // REQUIRES: the volume's in-flight key held. Applies no_path_queue to `dm_name`.
+  void CheckNoPath(const std::string& dm_name, std::vector<std::string>* actions);
   // REQUIRES: the volume's in-flight key held. The checks of CheckPaths for one volume.
   void CheckVolume(const std::string& staging, std::vector<std::string>* actions);
   // The staging path of the volume behind `volume_path`.
@@ -158,6 +166,14 @@ class NodeServer final : public ::csi::v1::Node::Service {
   // Serialises the calls (not the path checker).
   std::mutex mu_;
   std::unique_ptr<NodeHost> host_;  // thread-safe
+  // Volumes (dm names) without any active path: since when, and whether I/O was switched
+  // to fail.
+  struct NoPath {
+    std::chrono::steady_clock::time_point since;
+    bool failing = false;
+  };
+  std::mutex no_path_mu_;
+  std::map<std::string, NoPath> no_path_;  // guarded by no_path_mu_
   std::mutex registry_mu_;
   std::map<std::string, std::string> staged_;       // dm name -> staging path; registry_mu_
   std::map<std::string, DeviceClientPtr> devices_;  // by address; registry_mu_

@@ -647,6 +647,47 @@ TEST_F(NodeServerTest, PathCheckerLeavesAVolumeWithACallInProgress) {
   EXPECT_TRUE(during.empty()) << during[0];
 }
 
+TEST_F(NodeServerTest, NoPathForTooLongFailsIOInsteadOfQueueing) {
+  auto now = std::chrono::steady_clock::now();
+  NodeOptions o;
+  o.node_id = "n1@10.0.0.1";
+  o.no_path_queue = std::chrono::seconds(60);
+  o.clock = [&] { return now; };
+  node_ = std::make_unique<NodeServer>(o, std::make_unique<FakeNodeHost>(&host_));
+  ASSERT_TRUE(node_->Stage(StageReq()).ok());
+  const std::string vol = (dir_ / "pods" / "vol").string();
+  host_.dm_of[vol] = "strata-naa6001405abcdef";
+  host_.dead_nbds = {0, 1};
+  host_.bad_portals = {"10.0.0.2:10809", "10.0.0.3:10809"};
+  auto actions = node_->CheckPaths();
+  EXPECT_EQ(actions.size(), 2u);  // both paths failed; I/O queues
+  v1::NodeGetVolumeStatsRequest req;
+  req.set_volume_id("dev-a/csi-1");
+  req.set_volume_path(vol);
+  v1::NodeGetVolumeStatsResponse resp;
+  ASSERT_TRUE(node_->GetVolumeStats(req, &resp).ok());
+  EXPECT_NE(resp.volume_condition().message().find("I/O is queued"), std::string::npos)
+      << resp.volume_condition().message();
+  now += std::chrono::seconds(59);
+  EXPECT_TRUE(node_->CheckPaths().empty());
+  now += std::chrono::seconds(1);
+  actions = node_->CheckPaths();
+  ASSERT_EQ(actions.size(), 1u);
+  EXPECT_EQ(actions[0].rfind("fail_if_no_path strata-naa6001405abcdef (no path for 60 s", 0), 0u)
+      << actions[0];
+  resp.Clear();
+  ASSERT_TRUE(node_->GetVolumeStats(req, &resp).ok());
+  EXPECT_NE(resp.volume_condition().message().find("I/O fails"), std::string::npos);
+  EXPECT_TRUE(node_->CheckPaths().empty());  // once
+  // A path returns: reinstated, and queueing is back.
+  host_.bad_portals.erase("10.0.0.3:10809");
+  actions = node_->CheckPaths();
+  ASSERT_EQ(actions.size(), 2u);
+  EXPECT_EQ(actions[0].rfind("reinstate_path strata-naa6001405abcdef 43:32", 0), 0u);
+  EXPECT_EQ(actions[1], "queue_if_no_path strata-naa6001405abcdef (a path is back)");
+  EXPECT_EQ(host_.messages.back(), "strata-naa6001405abcdef queue_if_no_path");
+}
+
 TEST_F(NodeServerTest, StagedVolumesAreFoundAgainAfterARestart) {
   NodeOptions o;
   o.node_id = "n1@10.0.0.1";

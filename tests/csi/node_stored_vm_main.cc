@@ -13,6 +13,9 @@
 //      the new size, the data still there.
 //   4. move: the LUN moves to the second device under I/O; the checker swaps the paths to
 //      the second device's portals, zero I/O errors, the data intact.
+//   4b. no path at all: with no_path_queue 0 the checker switches the dm device to
+//      fail_if_no_path, a write fails with EIO instead of hanging; the path returns and
+//      queueing is restored.
 //   5. filesystem: an ext4 volume formatted when blank, mounted, published, stats with
 //      bytes and inodes, restaged without reformatting, grown with NodeExpandVolume.
 //   6. the same for xfs (formatted, grown with xfs_growfs, not reformatted).
@@ -550,6 +553,45 @@ int main(int argc, char** argv) {
         "data intact on device B");
   CheckOk(node1.Unstage(UnstageReq(vol, staging1)), "NodeUnstageVolume");
   CheckNothingLeft("after the block volume");
+
+  // ---- 4b. no path at all: once no_path_queue has passed, I/O fails instead of hanging ----
+  {
+    strata::csi::NodeOptions o3;
+    o3.node_id = "n3@127.0.0.1";
+    o3.dm_prefix = "strata3-";
+    o3.no_path_queue = 0ms;
+    strata::csi::NodeServer node3(o3);
+    Volume v3 = make_lun("vol-n", "16MiB");
+    v3.portals = fwd_portal;  // its only path goes through the forwarder
+    const fs::path staging3 = work / "staging3";
+    fs::create_directories(staging3);
+    CheckOk(node3.Stage(StageReq(v3, staging3, BlockCap(mnmw))), "NodeStageVolume over 1 path");
+    const std::string mapper3 =
+        "/dev/mapper/" + strata::csi::DmNameForWwn(v3.wwn, "strata3-").value();
+    Check(WriteAt(mapper3, 0, 'p'), "write through the one path");
+    fwd.Stop();
+    std::vector<std::string> seen;
+    Check(WaitFor(
+              [&] {
+                for (const auto& a : node3.CheckPaths()) seen.push_back(a);
+                return Contains(seen, "fail_if_no_path");
+              },
+              30s),
+          "checker switched the volume to fail_if_no_path");
+    Check(!WriteAt(mapper3, 0, 'q'), "with no path left a write fails (EIO) instead of hanging");
+    Check(fwd.Start(fwd_port) == fwd_port, "forwarder back");
+    Check(WaitFor(
+              [&] {
+                for (const auto& a : node3.CheckPaths()) seen.push_back(a);
+                return Contains(seen, "queue_if_no_path");
+              },
+              30s),
+          "checker reinstated the path and queueing");
+    for (const auto& a : seen) std::cout << "     checker: " << a << std::endl;
+    Check(WriteAt(mapper3, 0, 'r') && ReadAt(mapper3, 0) == 'r', "writes work again");
+    CheckOk(node3.Unstage(UnstageReq(v3, staging3)), "NodeUnstageVolume");
+    CheckNothingLeft("after the no-path volume");
+  }
   fwd.Stop();
 
   // ---- 5. a filesystem volume ----
