@@ -975,6 +975,8 @@ TEST(CsiFlagsTest, BadFlagsExitWithUsage) {
       {"--endpoint", sock, "--mode", "bogus", "--device", "d=127.0.0.1:1"},
       {"--endpoint", sock, "--mode", "node", "--node-id", "w@127.0.0.1", "--max-volumes", "-1"},
       {"--endpoint", sock, "--mode", "node", "--node-id", "w@127.0.0.1", "--dm-prefix", "a/b"},
+      {"--endpoint", sock, "--mode", "node", "--node-id", "w@127.0.0.1", "--no-path-queue-seconds",
+       "-5"},
       {"--endpoint", sock, "--device", "d=127.0.0.1:1", "--device-topology", "e=zone-a"},
   };
   for (const auto& args : bad) {
