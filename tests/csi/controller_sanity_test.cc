@@ -26,6 +26,7 @@
 #include <thread>
 #include <vector>
 
+#include "child_process.h"
 #include "csi/v1/csi.grpc.pb.h"
 #include "strata/storage/v1/storage.grpc.pb.h"
 
@@ -45,60 +46,8 @@ std::string g_csi;
 // Temp dirs (daemon logs) are removed after a passing run unless STRATA_KEEP_TEST_DIRS is set.
 bool KeepDirs() { return std::getenv("STRATA_KEEP_TEST_DIRS") != nullptr; }
 
-// A child process with its output in `log`; killed (SIGKILL) if still running at the end.
-class Child {
- public:
-  Child(const std::vector<std::string>& argv, const std::string& log) {
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 1, log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-    posix_spawn_file_actions_adddup2(&fa, 1, 2);
-    std::vector<char*> args;
-    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-    args.push_back(nullptr);
-    if (posix_spawn(&pid_, args[0], &fa, nullptr, args.data(), environ) != 0) pid_ = -1;
-    posix_spawn_file_actions_destroy(&fa);
-  }
-  ~Child() { Stop(SIGKILL); }
-  Child(const Child&) = delete;
-  Child& operator=(const Child&) = delete;
-
-  bool Running() {
-    if (pid_ <= 0) return false;
-    int status;
-    if (waitpid(pid_, &status, WNOHANG) == pid_) {
-      pid_ = -1;
-      exit_code_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-      return false;
-    }
-    return true;
-  }
-  // The exit code once Running() has returned false (128+N for signal N).
-  int exit_code() const { return exit_code_; }
-  void Stop(int sig) {
-    if (pid_ <= 0) return;
-    kill(pid_, sig);
-    int status;
-    waitpid(pid_, &status, 0);
-    pid_ = -1;
-  }
-
- private:
-  pid_t pid_ = -1;
-  int exit_code_ = -1;
-};
-
-// Polls `done` every 10 ms for at most `seconds`: a bounded wait on a condition.
-template <typename F>
-bool WaitFor(F done, int seconds, Child* child) {
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
-  while (!done()) {
-    if (child && !child->Running()) return false;
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  return true;
-}
+using Child = strata::testing::ChildProcess;
+using strata::testing::WaitFor;
 
 struct Stored {
   std::unique_ptr<Child> proc;
