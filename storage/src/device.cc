@@ -1,5 +1,7 @@
 #include "strata/storage/device.h"
 
+#include <spdlog/spdlog.h>
+
 #include <cinttypes>
 #include <cstdio>
 #include <set>
@@ -85,8 +87,21 @@ namespace {
 
 // Capacity of a tier: configured, or the block device's size, or the file system's.
 Result<uint64_t> ResolveCapacity(Env* env, const TierConfig& tier) {
-  if (tier.capacity_bytes) return *tier.capacity_bytes;
   STRATA_ASSIGN_OR_RETURN(PathInfo info, env->Stat(tier.path));
+  if (tier.capacity_bytes) {
+    // Allowed (a test or a demo may overcommit a small disk), but said loudly: once the
+    // file system is full, writes fail with ENOSPC and clients see I/O errors.
+    if (info.kind != PathKind::kBlockDevice) {
+      auto fs_bytes = env->FileSystemCapacity(tier.path);
+      if (fs_bytes.ok() && *fs_bytes < *tier.capacity_bytes) {
+        spdlog::warn(
+            "--tier {}: capacity {} bytes is more than the file system under {} holds ({} "
+            "bytes); writes will fail with ENOSPC when it fills",
+            TierClassName(tier.tier_class), *tier.capacity_bytes, tier.path, *fs_bytes);
+      }
+    }
+    return *tier.capacity_bytes;
+  }
   if (info.kind == PathKind::kBlockDevice) return info.size_bytes;
   return env->FileSystemCapacity(tier.path);
 }
