@@ -365,6 +365,10 @@ Status NodeServer::Stage(const v1::NodeStageVolumeRequest& req) {
       if (fs_type.empty() || host_->IsMountPoint(mount_point)) return Status::Ok();
       return mount();
     }
+    // A stage that died before its dm device: drop the nbd devices it connected.
+    for (const auto& p : st->paths) {
+      if (host_->NbdConnected(p.nbd)) STRATA_RETURN_IF_ERROR(host_->DisconnectNbd(p.nbd));
+    }
   }
   if (host_->DmExists(*dm_name)) {
     return AlreadyExistsError("dm device " + *dm_name + " exists but is not staged at " + staging);
@@ -514,10 +518,16 @@ Status NodeServer::Publish(const v1::NodePublishVolumeRequest& req) {
     }
     return host_->BindMount("/dev/mapper/" + st->dm_name, req.target_path(), req.readonly());
   }
+  // Never bind an empty directory: the file system must be mounted at STAGING/fs.
+  const std::string mount_point = FsMountPoint(req.staging_target_path());
+  if (!host_->IsMountPoint(mount_point)) {
+    return FailedPreconditionError("volume " + req.volume_id() + " is staged at " +
+                                   req.staging_target_path() + " but its file system is not " +
+                                   "mounted there (NodeStageVolume again)");
+  }
   fs::create_directories(target, ec);
   if (ec) return InternalError("cannot create target directory " + req.target_path());
-  return host_->BindMount(FsMountPoint(req.staging_target_path()), req.target_path(),
-                          req.readonly());
+  return host_->BindMount(mount_point, req.target_path(), req.readonly());
 }
 
 Status NodeServer::Unpublish(const v1::NodeUnpublishVolumeRequest& req) {

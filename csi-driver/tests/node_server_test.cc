@@ -688,6 +688,29 @@ TEST_F(NodeServerTest, NoPathForTooLongFailsIOInsteadOfQueueing) {
   EXPECT_EQ(host_.messages.back(), "strata-naa6001405abcdef queue_if_no_path");
 }
 
+TEST_F(NodeServerTest, RestageAfterAStageThatDiedBeforeDmDropsItsNbds) {
+  ASSERT_TRUE(node_->Stage(StageReq()).ok());
+  host_.dms.clear();  // as if the stage had died before dmsetup create
+  ASSERT_TRUE(node_->Stage(StageReq()).ok());
+  EXPECT_EQ(host_.nbds.size(), 2u);  // the two new ones only
+  EXPECT_EQ(host_.nbds.count(0), 0u);
+  EXPECT_EQ(host_.nbds.count(1), 0u);
+}
+
+TEST_F(NodeServerTest, PublishOfAnUnmountedFilesystemIsFailedPrecondition) {
+  auto r = StageReq();
+  *r.mutable_volume_capability() = Mount("ext4");
+  ASSERT_TRUE(node_->Stage(r).ok());
+  host_.mounts.erase((dir_ / "staging" / NodeServer::kFsDir).string());  // e.g. after a reboot
+  auto p = PublishReq();
+  *p.mutable_volume_capability() = Mount("ext4");
+  Status s = node_->Publish(p);
+  EXPECT_EQ(s.code(), StatusCode::kFailedPrecondition) << s.ToString();
+  EXPECT_FALSE(host_.mounts.count(p.target_path()));
+  ASSERT_TRUE(node_->Stage(r).ok());  // restage mounts it again
+  EXPECT_TRUE(node_->Publish(p).ok());
+}
+
 TEST_F(NodeServerTest, StagedVolumesAreFoundAgainAfterARestart) {
   NodeOptions o;
   o.node_id = "n1@10.0.0.1";
