@@ -45,10 +45,7 @@ constexpr std::array<Unit, 22> kUnits = {{
 }  // namespace
 
 Result<uint64_t> ParseSize(std::string_view text) {
-  // Appended piece by piece: GCC 12 at -O3 reports a false -Wrestrict overlap for
-  // "'" + std::string(text) + "'".
-  std::string quoted(1, '\'');
-  quoted.append(text).push_back('\'');
+  std::string quoted = "'" + std::string(text) + "'";
   if (text.empty()) return InvalidArgumentError("size is empty");
   uint64_t number = 0;
   auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), number);
