@@ -56,16 +56,9 @@ namespace {
 using strata::csi::vmtest::AnyDm;
 using strata::csi::vmtest::AnyNbdConnected;
 
-int g_failures = 0;
-
-void Check(bool ok, const std::string& what) {
-  std::cout << (ok ? "ok   " : "FAIL ") << what << std::endl;
-  if (!ok) ++g_failures;
-}
-
-void CheckOk(const strata::Status& s, const std::string& what) {
-  Check(s.ok(), what + (s.ok() ? "" : ": " + s.ToString()));
-}
+using strata::csi::vmtest::Check;
+using strata::csi::vmtest::CheckOk;
+using strata::csi::vmtest::g_failures;
 
 // Polls `cond` every 50 ms until it holds or `limit` passes.
 bool WaitFor(const std::function<bool()>& cond, std::chrono::milliseconds limit) {

@@ -1,11 +1,27 @@
-// What the VM-tier node tests check on the host after an unstage: no dm device and no
-// connected nbd device left.
+// Shared by the VM-tier node tests: their check reporting ("ok"/"FAIL" lines, a failure
+// count) and what they check on the host after an unstage (no dm device and no connected
+// nbd device left).
 #pragma once
 
 #include <filesystem>
+#include <iostream>
 #include <string>
 
+#include "strata/common/status.h"
+
 namespace strata::csi::vmtest {
+
+// The number of failed checks so far (the test's exit status follows it).
+inline int g_failures = 0;
+
+inline void Check(bool ok, const std::string& what) {
+  std::cout << (ok ? "ok   " : "FAIL ") << what << std::endl;
+  if (!ok) ++g_failures;
+}
+
+inline void CheckOk(const Status& s, const std::string& what) {
+  Check(s.ok(), what + (s.ok() ? "" : ": " + s.ToString()));
+}
 
 // Whether any /sys/block/nbdN is connected (has a pid: a receive thread).
 inline bool AnyNbdConnected() {
