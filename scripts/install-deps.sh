@@ -9,7 +9,7 @@ set -euo pipefail
 want=${1:-all}
 
 build_pkgs=(
-  cmake ninja-build ccache g++ pkg-config git clang-format
+  cmake ninja-build ccache g++ pkg-config git clang-format shellcheck
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev libssl-dev
   libcpprest-dev libboost-program-options-dev libspdlog-dev
   libnl-3-dev libnl-route-3-dev prometheus-cpp-dev nlohmann-json3-dev libxxhash-dev

@@ -7,6 +7,8 @@
 set -euo pipefail
 [ $# = 3 ] || { sed -n '2,6s/^# \{0,1\}//p' "$0" >&2; exit 2; }
 [ "$(id -u)" = 0 ] || { echo "needs root" >&2; exit 1; }
+# A and B are read by name through ${!v} (v in A B) below.
+# shellcheck disable=SC2034
 n=$1 A=$2 B=$3 id=$$
 tmp=$(mktemp -d)
 cleanup() {

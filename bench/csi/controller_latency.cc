@@ -38,6 +38,7 @@
 
 #include "child_process.h"
 #include "csi/v1/csi.grpc.pb.h"
+#include "strata/common/process.h"
 #include "strata/storage/v1/storage.grpc.pb.h"
 
 extern char** environ;
@@ -290,6 +291,7 @@ void PrintTable(const Samples& samples) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  strata::IgnoreSigpipe();
   if (argc < 3) {
     std::fprintf(stderr,
                  "usage: %s STRATA_STORED STRATA_CSI [--n N] [--dir DIR] [--size BYTES] "

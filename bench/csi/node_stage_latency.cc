@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "node_server.h"
+#include "strata/common/process.h"
 #include "strata/csi/node_host.h"
 
 namespace v1 = ::csi::v1;
@@ -133,6 +134,7 @@ int Cycles(const fs::path& work, int n, std::vector<Config> configs) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  strata::IgnoreSigpipe();
   const std::string cmd = argc > 1 ? argv[1] : "";
   if (cmd == "cycles" && argc >= 7 && (argc - 4) % 3 == 0) {
     std::vector<Config> configs;

@@ -306,12 +306,13 @@ Status ControllerServer::Delete(const v1::DeleteVolumeRequest& req) {
 
 Status ControllerServer::Publish(const v1::ControllerPublishVolumeRequest& req,
                                  v1::ControllerPublishVolumeResponse* resp) {
+  // The spec's order: malformed requests (INVALID_ARGUMENT), then a volume that does not
+  // exist, then a node that does not exist (both NOT_FOUND), then conflicts
+  // (FAILED_PRECONDITION).
   if (req.volume_id().empty()) return InvalidArgumentError("volume_id: required");
   if (req.node_id().empty()) return InvalidArgumentError("node_id: required");
   if (!req.has_volume_capability()) return InvalidArgumentError("volume_capability: required");
   STRATA_RETURN_IF_ERROR(ValidateCapability(req.volume_capability(), "volume_capability"));
-  auto node = ParseNodeId(req.node_id());
-  if (!node.ok()) return node.status();
   auto id = ParseVolumeId(req.volume_id());
   if (!id.ok()) return id.status();
   auto device = DeviceOf(*id);
@@ -321,6 +322,8 @@ Status ControllerServer::Publish(const v1::ControllerPublishVolumeRequest& req,
 
   auto lun = (*device)->GetLun(id->lun);
   if (!lun.ok()) return lun.status();
+  auto node = ParseNodeId(req.node_id());
+  if (!node.ok()) return node.status();
   if (!Contains(*lun, node->ip)) {
     if (IsSingleNode(req.volume_capability().access_mode().mode()) &&
         lun->access().allowed_clients_size() > 0) {
@@ -491,8 +494,10 @@ Status ControllerServer::Expand(const v1::ControllerExpandVolumeRequest& req,
   if (req.has_volume_capability()) {
     STRATA_RETURN_IF_ERROR(ValidateCapability(req.volume_capability(), "volume_capability"));
   }
+  // A malformed range is INVALID_ARGUMENT whatever the volume; a size we cannot make
+  // (OUT_OF_RANGE) only matters for a volume that exists.
   auto size = SizeForRange(&req.capacity_range());
-  if (!size.ok()) return size.status();
+  if (!size.ok() && size.status().code() == StatusCode::kInvalidArgument) return size.status();
   auto id = ParseVolumeId(req.volume_id());
   if (!id.ok()) return id.status();
   auto device = DeviceOf(*id);
@@ -502,6 +507,7 @@ Status ControllerServer::Expand(const v1::ControllerExpandVolumeRequest& req,
 
   auto lun = (*device)->GetLun(id->lun);
   if (!lun.ok()) return lun.status();
+  if (!size.ok()) return size.status();
   if (lun->size_bytes() < *size) {
     lun = (*device)->ResizeLun(id->lun, *size);
     if (!lun.ok()) return lun.status();

@@ -4,16 +4,13 @@
 
 #include <utility>
 
+#include "strata/device/channel.h"
 #include "strata/storage/v1/storage.grpc.pb.h"
 
 namespace strata::csi {
 namespace {
 
-// gRPC and Status codes are numbered alike (libs/common/status.h).
-Status FromGrpc(const grpc::Status& s, const std::string& what) {
-  if (s.ok()) return Status::Ok();
-  return Status(static_cast<StatusCode>(s.error_code()), what + ": " + s.error_message());
-}
+using device::FromGrpc;
 
 class GrpcDeviceClient final : public DeviceClient {
  public:
@@ -21,8 +18,7 @@ class GrpcDeviceClient final : public DeviceClient {
       : name_(std::move(name)),
         address_(std::move(address)),
         timeout_(timeout),
-        stub_(storage_v1::StorageDevice::NewStub(
-            grpc::CreateChannel(address_, grpc::InsecureChannelCredentials()))) {}
+        stub_(storage_v1::StorageDevice::NewStub(device::NewDeviceChannel(address_))) {}
 
   const std::string& name() const override { return name_; }
   std::string address() const override { return address_; }

@@ -20,6 +20,7 @@
 #include "node_server.h"
 #include "strata/common/logging.h"
 #include "strata/common/net_address.h"
+#include "strata/common/process.h"
 #include "strata/csi/device_client.h"
 
 namespace po = boost::program_options;
@@ -121,8 +122,11 @@ Result<Flags> ParseFlags(int argc, char** argv, bool* help) {
     return strata::InvalidArgumentError("--dm-prefix: must be non-empty and without '/'");
   }
   if (f.mode != "controller") {
-    auto node = strata::csi::ParseNodeId(f.node_id);
-    if (!node.ok()) return node.status().WithContext("--node-id");
+    if (!strata::csi::ParseNodeId(f.node_id).ok()) {
+      return strata::InvalidArgumentError("--node-id: '" + f.node_id +
+                                          "' is not NAME@IP (the IP the node's NBD traffic "
+                                          "comes from)");
+    }
   }
   std::set<std::string> names;
   for (const std::string& d : devices) {
@@ -167,6 +171,7 @@ int main(int argc, char** argv) {
   sigaddset(&stop_signals, SIGINT);
   sigaddset(&stop_signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  strata::IgnoreSigpipe();
 
   bool help = false;
   auto flags = ParseFlags(argc, argv, &help);

@@ -124,15 +124,15 @@ Result<NodeId> ParseNodeId(std::string_view node_id) {
   if (node_id.empty()) return InvalidArgumentError("node_id: required");
   auto at = node_id.rfind('@');
   if (at == std::string_view::npos || at == 0) {
-    return InvalidArgumentError("node_id '" + std::string(node_id) +
-                                "': expected NAME@IP (as NodeGetInfo reports it)");
+    return NotFoundError("node_id '" + std::string(node_id) +
+                         "': no such node (node ids are NAME@IP, as NodeGetInfo reports them)");
   }
   NodeId out{std::string(node_id.substr(0, at)), std::string(node_id.substr(at + 1))};
   unsigned char buf[16];
   if (inet_pton(AF_INET, out.ip.c_str(), buf) != 1 &&
       inet_pton(AF_INET6, out.ip.c_str(), buf) != 1) {
-    return InvalidArgumentError("node_id '" + std::string(node_id) + "': '" + out.ip +
-                                "' is not an IP address");
+    return NotFoundError("node_id '" + std::string(node_id) + "': no such node ('" + out.ip +
+                         "' is not an IP address)");
   }
   return out;
 }

@@ -117,8 +117,8 @@ TEST(CsiNodeIdTest, NameAtIp) {
   EXPECT_EQ(n->ip, "10.0.0.7");
   EXPECT_EQ(ParseNodeId("w@fd00::7")->ip, "fd00::7");
   EXPECT_EQ(ParseNodeId("").status().code(), StatusCode::kInvalidArgument);
-  EXPECT_EQ(ParseNodeId("worker-1").status().code(), StatusCode::kInvalidArgument);
-  EXPECT_EQ(ParseNodeId("w@not-an-ip").status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(ParseNodeId("worker-1").status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(ParseNodeId("w@not-an-ip").status().code(), StatusCode::kNotFound);
 }
 
 TEST(CsiTopologyTest, ZoneAllowedAndPreference) {

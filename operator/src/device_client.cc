@@ -5,6 +5,7 @@
 #include <map>
 #include <mutex>
 
+#include "strata/device/channel.h"
 #include "strata/storage/v1/storage.grpc.pb.h"
 
 namespace strata::op {
@@ -19,10 +20,7 @@ class GrpcDeviceClient : public DeviceClient {
     ctx.set_deadline(std::chrono::system_clock::now() + timeout);
     storage::v1::DeviceStatus out;
     grpc::Status st = stub->GetDeviceStatus(&ctx, storage::v1::GetDeviceStatusRequest(), &out);
-    if (!st.ok()) {
-      return Status(static_cast<StatusCode>(st.error_code()),
-                    "device " + endpoint + ": GetDeviceStatus: " + st.error_message());
-    }
+    if (!st.ok()) return device::FromGrpc(st, "device " + endpoint + ": GetDeviceStatus");
     return out;
   }
 
@@ -38,10 +36,7 @@ class GrpcDeviceClient : public DeviceClient {
     req.set_reason(reason);
     storage::v1::DeviceStatus out;
     grpc::Status st = stub->SetDeviceState(&ctx, req, &out);
-    if (!st.ok()) {
-      return Status(static_cast<StatusCode>(st.error_code()),
-                    "device " + endpoint + ": SetDeviceState: " + st.error_message());
-    }
+    if (!st.ok()) return device::FromGrpc(st, "device " + endpoint + ": SetDeviceState");
     return out;
   }
 
@@ -54,13 +49,7 @@ class GrpcDeviceClient : public DeviceClient {
   std::shared_ptr<grpc::Channel> Channel(const std::string& endpoint) {
     std::lock_guard g(mu_);
     auto& ch = channels_[endpoint];
-    if (!ch) {
-      grpc::ChannelArguments args;
-      args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 500);
-      args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 500);
-      args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 2000);
-      ch = grpc::CreateCustomChannel(endpoint, grpc::InsecureChannelCredentials(), args);
-    }
+    if (!ch) ch = device::NewDeviceChannel(endpoint);
     return ch;
   }
 

@@ -10,6 +10,7 @@
 
 #include "strata/common/env.h"
 #include "strata/common/logging.h"
+#include "strata/common/process.h"
 #include "strata/kube/config.h"
 #include "strata/kube/events.h"
 #include "strata/kube/http_client.h"
@@ -134,6 +135,7 @@ int main(int argc, char** argv) {
     return 2;
   }
 
+  IgnoreSigpipe();
   // Signals go to one thread that turns them into a stop request.
   sigset_t signals;
   sigemptyset(&signals);

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "strata/common/units.h"
+#include "strata/device/channel.h"
 #include "strata/storage/v1/storage.grpc.pb.h"
 
 namespace po = boost::program_options;
@@ -544,7 +545,7 @@ int Run(int argc, char** argv) {
     return Usage("--output: '" + opt.output + "' is not one of table, json");
   }
   if (opt.timeout_seconds <= 0) return Usage("--timeout: must be a positive number of seconds");
-  Cli cli(opt, grpc::CreateChannel(opt.server, grpc::InsecureChannelCredentials()));
+  Cli cli(opt, strata::device::NewDeviceChannel(opt.server));
   return cli.Run();
 }
 

@@ -19,6 +19,7 @@
 #include "strata/common/file_util.h"
 #include "strata/common/logging.h"
 #include "strata/common/net_address.h"
+#include "strata/common/process.h"
 #include "strata/common/units.h"
 #include "strata/nbd/server.h"
 #include "strata/storage/device.h"
@@ -207,6 +208,7 @@ int Run(int argc, char** argv) {
     return kExitUsage;
   }
 
+  strata::IgnoreSigpipe();
   // Block the stop signals in every thread; the main thread takes them with sigwait.
   sigset_t stop_signals;
   sigemptyset(&stop_signals);

@@ -6,6 +6,7 @@
 
 #include "grpc_service.h"
 #include "proto_convert.h"
+#include "strata/device/channel.h"
 
 namespace strata::storage {
 namespace {
@@ -13,10 +14,7 @@ namespace {
 constexpr size_t kMaxBatchBytes = 1 << 20;
 constexpr auto kCallTimeout = std::chrono::seconds(30);
 
-Status FromGrpc(const grpc::Status& s, const std::string& what) {
-  if (s.ok()) return Status::Ok();
-  return Status(static_cast<StatusCode>(s.error_code()), what + ": " + s.error_message());
-}
+using device::FromGrpc;
 
 void SetDeadline(grpc::ClientContext* ctx) {
   ctx->set_deadline(std::chrono::system_clock::now() + kCallTimeout);
@@ -86,8 +84,7 @@ class GrpcRemoteVolume final : public Volume {
   GrpcRemoteVolume(std::string address, std::string lun)
       : address_(std::move(address)),
         lun_(std::move(lun)),
-        stub_(v1::StorageDevice::NewStub(
-            grpc::CreateChannel(address_, grpc::InsecureChannelCredentials()))) {}
+        stub_(v1::StorageDevice::NewStub(device::NewDeviceChannel(address_))) {}
 
   uint64_t size_bytes() const override { return 0; }  // the proxying LUN knows its size
   uint32_t block_size() const override { return 4096; }
@@ -185,8 +182,7 @@ std::shared_ptr<Volume> OpenGrpcRemoteVolume(const std::string& address, const s
 
 GrpcRemoteDevice::GrpcRemoteDevice(std::string address)
     : address_(std::move(address)),
-      stub_(v1::StorageDevice::NewStub(
-          grpc::CreateChannel(address_, grpc::InsecureChannelCredentials()))) {}
+      stub_(v1::StorageDevice::NewStub(device::NewDeviceChannel(address_))) {}
 
 Result<std::optional<std::string>> GrpcRemoteDevice::LunWwn(const std::string& name) {
   grpc::ClientContext ctx;

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Helpers for the strata-cni root tests: run CNI plugins the way a runtime does, in real network
 # namespaces. Source after tests/lib/assert.sh. Needs: root, iproute2, jq.
 #   STRATA_CNI_BIN   directory holding strata-cni and its plugin-name links (the build tree)
@@ -10,11 +11,14 @@
 cni_exec() {
   local dir=$1 plugin=$2 cmd=$3 netns=$4 ifname=$5 cid=$6 conf=$7
   set +e
+  # cni_out and cni_rc are globals: the scripts that source this file read them.
+  # shellcheck disable=SC2034
   cni_out=$(printf '%s' "$conf" | env -i PATH="$PATH" CNI_COMMAND="$cmd" CNI_CONTAINERID="$cid" \
     CNI_NETNS="$netns" CNI_IFNAME="$ifname" CNI_PATH="$REF_CNI_BIN:$STRATA_CNI_BIN" \
     ${STRATA_CNI_SYSFS_ROOT:+STRATA_CNI_SYSFS_ROOT="$STRATA_CNI_SYSFS_ROOT"} \
     ${STRATA_CNI_STATE_DIR:+STRATA_CNI_STATE_DIR="$STRATA_CNI_STATE_DIR"} \
     "$dir/$plugin")
+  # shellcheck disable=SC2034  # read by the sourcing script (see above)
   cni_rc=$?
   set -e
 }

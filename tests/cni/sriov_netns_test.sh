@@ -24,6 +24,8 @@ pf_pci=0000:5e:00.0 vf0=0000:5e:02.0 vf1=0000:5e:02.1
 pf=svpf$id vfdev=sv${id}v0 swdev=sv${id}s0
 vf_mac=02:5e:00:00:02:00
 namespaces=()
+# The namespaces' names, each set by new_ns (printf -v, which shellcheck cannot follow).
+nsa='' nsb='' nsf='' nsu='' nsd='' nsm='' nsi='' nsl='' ns_race='' nsg=''
 cleanup() {
   local ns
   for ns in "${namespaces[@]}"; do ip netns del "$ns" 2>/dev/null || true; done
@@ -231,7 +233,13 @@ ipam_conf() {  # VERSION [JQ]
                gateway: \"10.77.0.1\"}]], routes: [{dst: \"10.78.0.0/16\"}, {dst: \"0.0.0.0/0\"}]}
     | ${2:-.}"
 }
-allocated() { ls "$ipam_dir/sriov-net" 2>/dev/null | grep -c '^10\.77\.' || true; }
+allocated() {  # addresses host-local holds in the pool (0 when its directory does not exist)
+  local f n=0
+  for f in "$ipam_dir/sriov-net"/10.77.*; do
+    if [ -e "$f" ] || [ -L "$f" ]; then n=$((n + 1)); fi
+  done
+  echo "$n"
+}
 ip addr add 10.77.0.1/24 dev "$swdev"
 ip link set "$vfdev" up # its admin state on the host, which DEL must restore
 new_ns i nsi

@@ -71,7 +71,8 @@ int Send(const char* host, int port, double seconds) {
   std::vector<char> buf(1 << 16, 'x');
   auto end = Clock::now() + std::chrono::duration<double>(seconds);
   while (Clock::now() < end) {
-    if (::write(s, buf.data(), buf.size()) < 0) break;
+    // The receiver stops first: EPIPE ends the loop (no SIGPIPE).
+    if (::send(s, buf.data(), buf.size(), MSG_NOSIGNAL) < 0) break;
   }
   ::close(s);
   return 0;

@@ -28,6 +28,7 @@
 
 #include "child_process.h"
 #include "csi/v1/csi.grpc.pb.h"
+#include "strata/common/process.h"
 #include "strata/storage/v1/storage.grpc.pb.h"
 
 extern char** environ;
@@ -56,14 +57,17 @@ struct Stored {
 };
 
 // Starts strata-stored NAME with `tiers` (CLASS=SIZE; directories under `dir`) and
-// two NBD portals, and waits for its ready file.
+// two NBD portals, and waits for its ready file. `grpc` is where its management API
+// listens (a free port by default; a restart passes the address it had).
 Stored StartStored(const fs::path& dir, const std::string& name,
-                   const std::vector<std::pair<std::string, std::string>>& tiers) {
+                   const std::vector<std::pair<std::string, std::string>>& tiers,
+                   const std::string& grpc = "127.0.0.1:0") {
   Stored s;
   const fs::path ready = dir / (name + ".ready");
+  fs::remove(ready);
   std::vector<std::string> argv = {g_stored,      "--device",     name,          "--portal",
                                    "127.0.0.1:0", "--portal",     "127.0.0.2:0", "--grpc",
-                                   "127.0.0.1:0", "--ready-file", ready.string()};
+                                   grpc,          "--ready-file", ready.string()};
   for (const auto& [cls, size] : tiers) {
     argv.push_back("--tier");
     argv.push_back(cls + "=" + (dir / (name + "-" + cls)).string() + ":" + size);
@@ -519,6 +523,85 @@ TEST_F(ControllerSanityTest, ExpandVolume) {
   MustDelete(v.volume_id());
 }
 
+// The CSI spec's error tables, in the order a CO sees them: a malformed request is
+// INVALID_ARGUMENT whatever exists; then a volume that does not exist is NOT_FOUND whatever
+// the node id; then a node that does not exist is NOT_FOUND; removals of what is gone are OK.
+TEST_F(ControllerSanityTest, ErrorsFollowTheSpecOrder) {
+  v1::Volume v = MustCreate(CreateReq("sanity-errors", 1 << 20));
+
+  v1::ControllerPublishVolumeRequest pub;
+  v1::ControllerPublishVolumeResponse presp;
+  pub.set_volume_id("dev-a/csi-missing");
+  pub.set_node_id("not-a-node-id");
+  EXPECT_EQ(Call(&Stub::ControllerPublishVolume, pub, &presp).error_code(),
+            StatusCode::INVALID_ARGUMENT);  // no capability, on a missing volume
+  *pub.mutable_volume_capability() = Block();
+  EXPECT_EQ(Call(&Stub::ControllerPublishVolume, pub, &presp).error_code(),
+            StatusCode::NOT_FOUND);  // missing volume before unknown node
+  pub.set_node_id("node-1@127.0.0.1");
+  EXPECT_EQ(Call(&Stub::ControllerPublishVolume, pub, &presp).error_code(), StatusCode::NOT_FOUND);
+  pub.set_volume_id("dev-z/csi-missing");  // a device this driver does not know
+  EXPECT_EQ(Call(&Stub::ControllerPublishVolume, pub, &presp).error_code(), StatusCode::NOT_FOUND);
+  pub.set_volume_id("no-slash");  // never an id of ours
+  EXPECT_EQ(Call(&Stub::ControllerPublishVolume, pub, &presp).error_code(), StatusCode::NOT_FOUND);
+  pub.set_volume_id(v.volume_id());
+  for (const char* node : {"some-fake-node-id", "name@not-an-ip", "@127.0.0.1"}) {
+    pub.set_node_id(node);
+    grpc::Status s = Call(&Stub::ControllerPublishVolume, pub, &presp);
+    EXPECT_EQ(s.error_code(), StatusCode::NOT_FOUND) << node << ": " << s.error_message();
+    EXPECT_NE(s.error_message().find("node_id"), std::string::npos) << s.error_message();
+  }
+  EXPECT_TRUE(Clients(v.volume_id()).empty());  // nothing was half-published
+
+  v1::ControllerUnpublishVolumeRequest unpub;
+  v1::ControllerUnpublishVolumeResponse uresp;
+  unpub.set_volume_id(v.volume_id());
+  unpub.set_node_id("some-fake-node-id");  // a node we never published to
+  EXPECT_TRUE(Call(&Stub::ControllerUnpublishVolume, unpub, &uresp).ok());
+  unpub.set_volume_id("dev-z/csi-missing");
+  EXPECT_TRUE(Call(&Stub::ControllerUnpublishVolume, unpub, &uresp).ok());
+
+  v1::ValidateVolumeCapabilitiesRequest val;
+  v1::ValidateVolumeCapabilitiesResponse vresp;
+  val.set_volume_id("dev-a/csi-missing");
+  EXPECT_EQ(Call(&Stub::ValidateVolumeCapabilities, val, &vresp).error_code(),
+            StatusCode::INVALID_ARGUMENT);  // no capabilities, on a missing volume
+  *val.add_volume_capabilities() = Block();
+  EXPECT_EQ(Call(&Stub::ValidateVolumeCapabilities, val, &vresp).error_code(),
+            StatusCode::NOT_FOUND);
+
+  v1::ControllerExpandVolumeRequest exp;
+  v1::ControllerExpandVolumeResponse eresp;
+  exp.set_volume_id("dev-a/csi-missing");
+  EXPECT_EQ(Call(&Stub::ControllerExpandVolume, exp, &eresp).error_code(),
+            StatusCode::INVALID_ARGUMENT);  // no capacity_range
+  exp.mutable_capacity_range()->set_required_bytes(8192);
+  exp.mutable_capacity_range()->set_limit_bytes(4096);
+  EXPECT_EQ(Call(&Stub::ControllerExpandVolume, exp, &eresp).error_code(),
+            StatusCode::INVALID_ARGUMENT);  // limit < required
+  exp.mutable_capacity_range()->set_required_bytes(4097);
+  exp.mutable_capacity_range()->set_limit_bytes(4100);
+  EXPECT_EQ(Call(&Stub::ControllerExpandVolume, exp, &eresp).error_code(),
+            StatusCode::NOT_FOUND);  // missing volume before a size we could not make
+  exp.set_volume_id(v.volume_id());
+  EXPECT_EQ(Call(&Stub::ControllerExpandVolume, exp, &eresp).error_code(),
+            StatusCode::OUT_OF_RANGE);
+
+  v1::ControllerGetVolumeRequest get;
+  v1::ControllerGetVolumeResponse gresp;
+  EXPECT_EQ(Call(&Stub::ControllerGetVolume, get, &gresp).error_code(),
+            StatusCode::INVALID_ARGUMENT);
+  get.set_volume_id("dev-z/csi-missing");
+  EXPECT_EQ(Call(&Stub::ControllerGetVolume, get, &gresp).error_code(), StatusCode::NOT_FOUND);
+
+  v1::DeleteVolumeRequest del;
+  v1::DeleteVolumeResponse dresp;
+  EXPECT_EQ(Call(&Stub::DeleteVolume, del, &dresp).error_code(), StatusCode::INVALID_ARGUMENT);
+  del.set_volume_id("dev-z/csi-missing");
+  EXPECT_TRUE(Call(&Stub::DeleteVolume, del, &dresp).ok());
+  MustDelete(v.volume_id());
+}
+
 // CreateVolume from a volume: the device clones the LUN (shared blocks); the clone holds
 // the source's data as it was, diverges on write, and follows the source's device.
 TEST_F(ControllerSanityTest, CloneFromAVolume) {
@@ -705,6 +788,41 @@ TEST(ControllerSanityDeviceLossTest, ProbeAndVolumeConditionFollowTheDevice) {
     EXPECT_TRUE(resp.status().volume_condition().abnormal());
     EXPECT_FALSE(resp.status().volume_condition().message().empty());
   }
+  auto probe_ready = [&] {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(2));
+    v1::ProbeResponse probe;
+    return csi.identity->Probe(&ctx, {}, &probe).ok() && probe.ready().value();
+  };
+  // The device stays away long enough for gRPC's default reconnect backoff to grow past
+  // 10 s (1 s x 1.6 per attempt); the driver's calls keep failing meanwhile.
+  const auto down_until = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (std::chrono::steady_clock::now() < down_until) {
+    ASSERT_FALSE(probe_ready()) << "Probe ready while the device is down";
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));  // polling pace, not a wait
+  }
+  // Back on the same address: the driver must use it again within a few seconds (its
+  // channel retries at least every device::kMaxReconnectBackoffMs = 1 s).
+  Stored again = StartStored(dir, "dev-c", {{"ssd", "1GiB"}}, dev.grpc);
+  ASSERT_EQ(again.grpc, dev.grpc);
+  const auto back = std::chrono::steady_clock::now();
+  ASSERT_TRUE(WaitFor(probe_ready, 30, csi.proc.get())) << "the driver never reconnected";
+  const double reconnect_s =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - back).count();
+  std::printf("the driver used the restarted device after %.2f s\n", reconnect_s);
+  EXPECT_LT(reconnect_s, 5.0) << "the driver took " << reconnect_s
+                              << " s to use a device that came back";
+  {
+    grpc::ClientContext ctx;
+    v1::ControllerGetVolumeRequest req;
+    req.set_volume_id(created.volume().volume_id());
+    v1::ControllerGetVolumeResponse resp;
+    grpc::Status s = csi.controller->ControllerGetVolume(&ctx, req, &resp);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+    EXPECT_FALSE(resp.status().volume_condition().abnormal())
+        << resp.status().volume_condition().message();
+  }
+  again.proc->Stop(SIGTERM);
   csi.proc->Stop(SIGTERM);
   if (!KeepDirs() && !::testing::Test::HasFailure()) fs::remove_all(dir);
 }
@@ -946,6 +1064,7 @@ TEST(CsiFlagsTest, BadFlagsExitWithUsage) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  strata::IgnoreSigpipe();
   ::testing::InitGoogleTest(&argc, argv);
   if (argc != 3) {
     std::fprintf(stderr, "usage: %s STRATA_STORED STRATA_CSI [gtest flags]\n", argv[0]);

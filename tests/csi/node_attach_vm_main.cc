@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "node_server.h"
+#include "strata/common/process.h"
 #include "vm_host_checks.h"
 
 namespace v1 = ::csi::v1;
@@ -64,6 +65,7 @@ bool WriteReadBack(const std::string& path, off_t offset, char fill) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  strata::IgnoreSigpipe();
   if (argc != 4 && argc != 5) {
     std::cerr << "usage: " << argv[0] << " PORTALS EXPORT WORKDIR [KILL_PIDFILE]\n";
     return 2;

@@ -44,6 +44,7 @@
 #include <vector>
 
 #include "node_server.h"
+#include "strata/common/process.h"
 #include "strata/csi/device_client.h"
 #include "vm_host_checks.h"
 
@@ -151,7 +152,8 @@ class Forwarder {
       ssize_t n = read(from, buf, sizeof buf);
       if (n <= 0) break;
       for (ssize_t off = 0; off < n;) {
-        ssize_t w = write(to, buf + off, static_cast<size_t>(n - off));
+        // The other side may have been shut down by Stop(): EPIPE, not SIGPIPE.
+        ssize_t w = send(to, buf + off, static_cast<size_t>(n - off), MSG_NOSIGNAL);
         if (w <= 0) {
           shutdown(from, SHUT_RDWR);
           return;
@@ -376,6 +378,7 @@ std::string ReadFile(const fs::path& p) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  strata::IgnoreSigpipe();
   if (argc != 8) {
     std::cerr << "usage: " << argv[0]
               << " ADMIN GRPC_A GRPC_B PORTAL_A1 PORTAL_A2 PORTAL_B1 WORKDIR\n";

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Small assertion helpers for shell tests. Source it; call `finish` last.
 # Every check prints one PASS/FAIL line; `finish` prints "N passed, N failed" and
 # exits non-zero when anything failed.

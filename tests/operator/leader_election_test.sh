@@ -14,7 +14,7 @@ work=$(mktemp -d /tmp/strata-op-le.XXXXXX)
 suffix=$(head -c4 /dev/urandom | od -An -tx1 | tr -d ' \n')
 name=sdev-le-$suffix lease=strata-operator-le-$suffix
 declare -A pid port
-stored_pid= sampler_pid=
+stored_pid='' sampler_pid=''
 cleanup() {
   [ -n "$sampler_pid" ] && kill "$sampler_pid" 2>/dev/null
   for p in "${pid[@]}"; do kill -CONT "$p" 2>/dev/null; kill -KILL "$p" 2>/dev/null; done

@@ -11,7 +11,7 @@ export KUBECONFIG=$4
 
 work=$(mktemp -d /tmp/strata-op-e2e.XXXXXX)
 name=sdev-e2e-$(head -c4 /dev/urandom | od -An -tx1 | tr -d ' \n')
-stored_pid= op_pid=
+stored_pid='' op_pid=''
 cleanup() {
   [ -n "$op_pid" ] && kill "$op_pid" 2>/dev/null
   [ -n "$stored_pid" ] && kill "$stored_pid" 2>/dev/null

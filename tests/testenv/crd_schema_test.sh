@@ -103,8 +103,8 @@ crds=()
 # Another test may apply the same CRDs at the same moment (tests/operator's strata_crds fixture):
 # a write conflict between two identical applies is retried.
 apply_crd() {
-  local attempt out
-  for attempt in 1 2 3; do
+  local out
+  for _ in 1 2 3; do
     if out=$(kc apply -f "$1" -o name 2>&1); then
       printf '%s\n' "$out"
       return 0

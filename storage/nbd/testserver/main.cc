@@ -14,6 +14,7 @@
 #include "strata/common/file_util.h"
 #include "strata/common/logging.h"
 #include "strata/common/net_address.h"
+#include "strata/common/process.h"
 #include "strata/nbd/server.h"
 #include "strata/nbd/testing/export_flag.h"
 #include "strata/nbd/testing/mem_volume.h"
@@ -100,6 +101,7 @@ int Run(int argc, char** argv) {
     return kExitUsage;
   }
 
+  strata::IgnoreSigpipe();
   sigset_t stop_signals;
   sigemptyset(&stop_signals);
   sigaddset(&stop_signals, SIGINT);

@@ -57,7 +57,8 @@ bool IsSingleNode(::csi::v1::VolumeCapability_AccessMode_Mode mode);
 
 // Node ids are "NAME@IP" (NodeGetInfo returns the node name and the IP its NBD traffic
 // comes from); the IP is what the LUN's access list is given on publish. INVALID_ARGUMENT
-// naming node_id otherwise; NOT_FOUND is the CO's concern, not ours.
+// naming node_id when empty; NOT_FOUND for any other id (the CSI spec's code for a node
+// that does not exist: no node plugin of ours reports such an id).
 struct NodeId {
   std::string name;
   std::string ip;

@@ -27,8 +27,8 @@ class DeviceClient {
   virtual void Forget(const std::string& endpoint) = 0;
 };
 
-// gRPC (plaintext) with one channel per endpoint, reconnecting within 0.5-2 s after a device comes
-// back rather than gRPC's default of up to two minutes.
+// gRPC (plaintext) with one channel per endpoint, reconnecting as device::NewDeviceChannel does
+// (within about a second of a device coming back).
 std::unique_ptr<DeviceClient> NewGrpcDeviceClient();
 
 }  // namespace strata::op
