@@ -22,6 +22,33 @@ function(strata_target_defaults target)
   endif()
 endfunction()
 
+# strata_test_needs(GROUP TARGET...): tests of GROUP run TARGET. Two groups, one per build tree
+# that scripts/test.sh compiles, so that each tree builds only what its tests run:
+#   sanitized  unit and integration tests, run under ASan+UBSan (target strata_sanitized_tests)
+#   system     controlplane and vm tests, run on the default build (target strata_system_tests)
+# The targets are made by strata_add_test_groups() once every directory has been added.
+function(strata_test_needs group)
+  if(NOT group MATCHES "^(sanitized|system)$")
+    message(FATAL_ERROR "strata_test_needs: unknown group '${group}' (sanitized, system)")
+  endif()
+  set_property(GLOBAL APPEND PROPERTY STRATA_TEST_NEEDS_${group} ${ARGN})
+endfunction()
+
+function(strata_add_test_groups)
+  foreach(group sanitized system)
+    get_property(needs GLOBAL PROPERTY STRATA_TEST_NEEDS_${group})
+    add_custom_target(strata_${group}_tests)
+    if(needs)
+      list(REMOVE_DUPLICATES needs)
+      foreach(t IN LISTS needs)
+        if(TARGET ${t})
+          add_dependencies(strata_${group}_tests ${t})
+        endif()
+      endforeach()
+    endif()
+  endforeach()
+endfunction()
+
 # strata_add_unit_test(NAME SOURCES... LIBS ...): a GoogleTest binary whose cases are
 # registered one by one with CTest under the "unit" label.
 function(strata_add_unit_test name)
@@ -30,4 +57,5 @@ function(strata_add_unit_test name)
   strata_target_defaults(${name})
   target_link_libraries(${name} PRIVATE ${ARG_LIBS} GTest::gmock GTest::gtest_main)
   gtest_discover_tests(${name} PROPERTIES LABELS unit DISCOVERY_TIMEOUT 60)
+  strata_test_needs(sanitized ${name})
 endfunction()
