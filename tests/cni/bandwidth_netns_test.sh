@@ -95,8 +95,11 @@ for v in 0.3.1 0.4.0 1.0.0; do
       [ -z "$sns" ] || scmd=(ip netns exec "$sns" "${scmd[@]}")
       "${rcmd[@]}" >"$out" &
       local rpid=$!
-      wait_until 5 grep -q listening "$out"
-      "${scmd[@]}" || true
+      wait_until 10 grep -q listening "$out"
+      # Both bounded: a sender whose connect hangs, or a receiver whose sender never connected
+      # (it would sit in accept() for ever), must fail the measurement, not hang the test.
+      timeout 30 "${scmd[@]}" || true
+      wait_until 15 grep -q bitsPerSecond "$out" || kill "$rpid" 2>/dev/null || true
       wait "$rpid" || true
       jq -r .bitsPerSecond < <(tail -n 1 "$out")
     }

@@ -96,7 +96,7 @@ expect_eq "nbdcopy multi-conn: same bytes back" \
 
 # --- the server survived all of it and stops cleanly
 check "server still running" kill -0 "$pid"
-kill -TERM "$pid"; wait "$pid"; rc=$?; pid=
+stop_within 30 "$pid"; rc=$?; pid=
 expect_eq "SIGTERM stops with exit 0" "$rc" "0"
 if grep -qiE "Sanitizer|runtime error|terminate called" "$work/server.log"; then
   fail "server log shows a crash or sanitizer report"; cat "$work/server.log"

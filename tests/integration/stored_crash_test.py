@@ -21,7 +21,7 @@ import time
 import nbd
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
-from stored import start_stored  # noqa: E402
+from stored import start_stored, stop_stored  # noqa: E402
 
 BS = 4096
 BLOCKS = 1024  # a 4 MiB LUN
@@ -74,8 +74,7 @@ def main():
                 last[b] = v
         if failures or it == ITERATIONS:
             h.shutdown()
-            proc.send_signal(signal.SIGTERM)
-            proc.wait()
+            stop_stored(proc)
             break
         killer = threading.Timer(rng.uniform(0.01, 0.25), lambda p=proc: p.send_signal(signal.SIGKILL))
         killer.start()

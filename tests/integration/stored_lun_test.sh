@@ -20,7 +20,7 @@ start_stored() {
   pid=$!
   wait_until 30 test -s "$work/ready"
 }
-stop_stored() { kill -TERM "$pid"; wait "$pid"; pid=; }
+stop_stored() { stop_within 30 "$pid"; pid=; }
 
 check "daemon becomes ready" start_stored
 A() { "$ADMIN" --server "$(jq -r .grpc "$work/ready")" "$@"; }
@@ -73,7 +73,7 @@ out=$("$ADMIN" --server "$nd" lun create d --size 1MiB --dedup 2>&1); rc=$?
 expect_eq "dedup LUN on a dedup-off device exits 1" "$rc" "1"
 expect_contains "and says why" "$out" "FAILED_PRECONDITION: dedup: de-duplication is off on device nodedup"
 check "plain LUNs still fine there" "$ADMIN" --server "$nd" lun create d --size 1MiB
-kill -TERM "$nd_pid"; wait "$nd_pid"
+stop_within 30 "$nd_pid"
 out=$("$STORED" --device x --tier "ssd=$work/x2" --dedup maybe --grpc 127.0.0.1:0 2>&1); rc=$?
 expect_contains "bad --dedup named" "$out" "--dedup: 'maybe' is not one of on, off"
 

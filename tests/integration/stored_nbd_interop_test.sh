@@ -100,10 +100,10 @@ j=$(A -o json lun stats vol)
 check "stats: writes counted" test "$(jq -r .write.ops <<<"$j")" -gt 0
 check "stats: reads counted" test "$(jq -r .read.ops <<<"$j")" -gt 0
 check "stats: read latency p99 measured" test "$(jq -r .read.latency_p99_ns <<<"$j")" -gt 0
-metrics=$(curl -sf "http://127.0.0.1:$metrics_port/metrics")
+metrics=$(curl -sf --max-time 10 "http://127.0.0.1:$metrics_port/metrics")
 expect_contains "metrics: per-LUN write counter" "$metrics" 'strata_lun_io_ops_total{device="nbd-dev",lun="vol",owner="team-a",kind="write"}'
 expect_contains "metrics: dedup ratio" "$metrics" 'strata_device_dedup_ratio{device="nbd-dev"}'
 
-kill -TERM "$pid"; wait "$pid"; rc=$?; pid=
+stop_within 30 "$pid"; rc=$?; pid=
 expect_eq "SIGTERM with clients gone exits 0" "$rc" "0"
 finish

@@ -8,7 +8,6 @@ usage: stored_shared_lun_test.py STORED ADMIN
 """
 import os
 import random
-import signal
 import subprocess
 import sys
 import tempfile
@@ -18,7 +17,7 @@ import time
 import nbd
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
-from stored import start_stored  # noqa: E402
+from stored import start_stored, stop_stored  # noqa: E402
 
 BS = 4096
 BLOCKS = 64  # a small hot region, so the writers collide constantly
@@ -78,8 +77,7 @@ def main():
         if d != tag.to_bytes(4, "little") * (BS // 4) or (tag and tag not in written[b]):
             whole = False
             errors.append(f"final: block {b} is torn or foreign")
-    p.send_signal(signal.SIGTERM)
-    p.wait()
+    stop_stored(p)
     subprocess.run(["rm", "-rf", work])
     for e in errors[:10]:
         print("FAIL:", e)

@@ -37,7 +37,31 @@ wait_until() {
   done
 }
 
-# free_port: prints a TCP port on 127.0.0.1 that was free a moment ago.
+# stop_within SECONDS PID [SIGNAL]: sends SIGNAL (default TERM) to PID, a child of this shell,
+# and reaps it; if it has not exited after SECONDS it is killed with SIGKILL, so a daemon that
+# hangs in its shutdown fails the test instead of hanging it. Returns the child's exit status
+# (137 after the SIGKILL).
+stop_within() {
+  local secs=$1 pid=$2 sig=${3:-TERM}
+  kill -"$sig" "$pid" 2>/dev/null
+  if ! wait_until "$secs" _exited "$pid"; then
+    echo "stop_within: pid $pid still running ${secs}s after SIG$sig; sending SIGKILL" >&2
+    kill -KILL "$pid" 2>/dev/null
+  fi
+  wait "$pid"
+}
+
+# _exited PID: true once PID has exited (a zombie, or already reaped by bash).
+_exited() {
+  local stat
+  { read -r stat <"/proc/$1/stat"; } 2>/dev/null || return 0
+  stat=${stat##*) }
+  [ "${stat%% *}" = Z ]
+}
+
+# free_port: prints a TCP port on 127.0.0.1 that was free a moment ago. Racy (another process
+# may bind it before the caller's daemon does): prefer ADDR:0 and a ready file where a daemon
+# reports what it bound (strata-stored --ready-file, strata-nbd-testserver --ready-file).
 free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
 }

@@ -50,12 +50,21 @@ class ChildProcess {
   }
   // The exit code once Running() has returned false (128+N for signal N).
   int exit_code() const { return exit_code_; }
-  // Sends `sig` and reaps the process.
-  void Stop(int sig) {
+  // Sends `sig` and reaps the process. One still running `grace` later is killed (SIGKILL): a
+  // daemon that hangs in its shutdown fails the test instead of hanging it.
+  void Stop(int sig, std::chrono::seconds grace = std::chrono::seconds(30)) {
     if (pid_ <= 0) return;
     kill(pid_, sig);
     int status;
-    waitpid(pid_, &status, 0);
+    const auto deadline = std::chrono::steady_clock::now() + grace;
+    while (waitpid(pid_, &status, WNOHANG) == 0) {
+      if (std::chrono::steady_clock::now() > deadline) {
+        kill(pid_, SIGKILL);
+        waitpid(pid_, &status, 0);
+        break;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
     pid_ = -1;
   }
 

@@ -1,6 +1,7 @@
 """Starting strata-stored and calling strata-admin from Python tests and benchmarks."""
 import json
 import os
+import signal
 import subprocess
 import time
 
@@ -32,10 +33,24 @@ def start_stored(stored, work, name, tiers, portals=1, extra=(), log_level="info
         return proc, json.load(f)
 
 
-def admin(admin_bin, server, *args):
-    """Runs strata-admin -o json and returns the parsed reply; raises with its stderr."""
+def stop_stored(proc, timeout=60):
+    """SIGTERMs strata-stored and reaps it; one still running after `timeout` s is killed
+    (SIGKILL), so a daemon that hangs in its shutdown cannot hang the test. Returns the exit code."""
+    proc.send_signal(signal.SIGTERM)
+    try:
+        return proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        print(f"strata-stored (pid {proc.pid}) still running {timeout} s after SIGTERM: killed")
+        proc.kill()
+        return proc.wait()
+
+
+def admin(admin_bin, server, *args, timeout=120):
+    """Runs strata-admin -o json and returns the parsed reply; raises with its stderr.
+    `timeout` bounds the whole command: `lun migrate --wait` polls for as long as the migration
+    runs, with no deadline of its own (subprocess.TimeoutExpired then fails the test)."""
     out = subprocess.run([admin_bin, "--server", server, "-o", "json", *args],
-                         capture_output=True, text=True)
+                         capture_output=True, text=True, timeout=timeout)
     if out.returncode != 0:
         raise RuntimeError(f"strata-admin {' '.join(args)}: {out.stderr.strip()}")
     return json.loads(out.stdout)

@@ -17,13 +17,20 @@ for extra in "$@"; do
   for arg in "${cmd[@]}"; do [[ $arg == "$extra" ]] && have=1; done
   [[ -n $have ]] || cmd+=("$extra")
 done
+alive() { [[ -e /proc/$1 ]] && [[ $(awk '{print $3}' "/proc/$1/stat" 2>/dev/null) != Z ]]; }
 kill -TERM "$pid"
 for _ in $(seq 150); do
-  [[ -e /proc/$pid ]] && [[ $(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null) != Z ]] || break
+  alive "$pid" || break
   sleep 0.1
 done
-if [[ -e /proc/$pid ]] && [[ $(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null) != Z ]]; then
-  kill -KILL "$pid"
+if alive "$pid"; then
+  kill -KILL "$pid" 2>/dev/null || true # it may exit by itself meanwhile (set -e)
+  # SIGKILL is asynchronous: the port is free only once the process is gone (or a zombie).
+  # Restarting before that would make the new apiserver fail with "address already in use".
+  for _ in $(seq 100); do
+    alive "$pid" || break
+    sleep 0.1
+  done
 fi
 sleep "$down_seconds"
 # As kube-testenv.sh's spawn: own session, pid recorded by the exec'ing shell.
@@ -33,7 +40,9 @@ setsid sh -c 'echo $$ >"$0.tmp" && mv "$0.tmp" "$0" && exec "$@"' "$pidfile" "${
 # shellcheck disable=SC1091
 source "$dir/env"
 token=$(cut -d, -f1 "$dir/tokens.csv")
-for _ in $(seq 600); do
+# A deadline in seconds, not a count of attempts: each attempt may itself take up to 2 s.
+deadline=$((SECONDS + 60))
+while ((SECONDS < deadline)); do
   if curl -fsS --max-time 2 --cacert "$dir/ca.crt" -H @<(printf 'Authorization: Bearer %s\n' "$token") \
     "$STRATA_KUBE_SERVER/readyz" >/dev/null 2>&1; then
     echo "restart_apiserver: ready again (pid $(cat "$pidfile"))"

@@ -8,6 +8,8 @@ set -uo pipefail
 OPERATOR=$1 STORED=$2 ADMIN=$3
 export KUBECONFIG=$4
 . "$(dirname "$0")/../lib/assert.sh"
+# Every kubectl call is bounded: a wedged apiserver must not hang a poll past its deadline.
+kubectl() { command kubectl --request-timeout=15s "$@"; }
 
 work=$(mktemp -d /tmp/strata-op-e2e.XXXXXX)
 name=sdev-e2e-$(head -c4 /dev/urandom | od -An -tx1 | tr -d ' \n')
@@ -21,7 +23,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
-grpc_port=$(free_port)
+# The first start binds port 0 and reports the port in its ready file (no free_port race); the
+# restart below reuses that port, as the StorageDevice's endpoint names it.
+grpc_port=0
 start_stored() {
   rm -f "$work/ready"
   "$STORED" --device e2e-dev --tier "ssd=$work/ssd:1GiB" --tier "sata=$work/sata:4GiB" \
@@ -29,7 +33,9 @@ start_stored() {
   stored_pid=$!
   wait_until 30 test -s "$work/ready"
 }
-check "strata-stored serves on 127.0.0.1:$grpc_port" start_stored
+check "strata-stored serves" start_stored
+grpc_port=$(jq -r .grpc "$work/ready")
+grpc_port=${grpc_port##*:}
 device_id=$("$ADMIN" --server "127.0.0.1:$grpc_port" -o json device status | jq -r .device_id)
 
 kubectl create -f - >/dev/null <<YAML
@@ -56,8 +62,9 @@ health_port=$(free_port)
   --health-addr "127.0.0.1:$health_port" --device-resync 1 --log-level debug 2>"$work/operator.log" &
 op_pid=$!
 
-healthz() { curl -sf "http://127.0.0.1:$health_port/healthz" >/dev/null; }
-readyz() { curl -sf "http://127.0.0.1:$health_port/readyz" >/dev/null; }
+# --max-time: a request that hangs must not outlive wait_until's deadline.
+healthz() { curl -sf --max-time 2 "http://127.0.0.1:$health_port/healthz" >/dev/null; }
+readyz() { curl -sf --max-time 2 "http://127.0.0.1:$health_port/readyz" >/dev/null; }
 check "/healthz answers" wait_until 20 healthz
 check "/readyz turns ready once the cache is synced" wait_until 20 readyz
 
@@ -91,7 +98,7 @@ YAML
 check "lunCount follows the device (1) within 5 s" wait_until 5 is .status.lunCount 1
 
 # The device disappears...
-kill -TERM "$stored_pid"; wait "$stored_pid" 2>/dev/null; stored_pid=
+stop_within 30 "$stored_pid" 2>/dev/null; stored_pid=
 t0=$(date +%s%N)
 check "phase Offline within 10 s of the device stopping" wait_until 10 is .status.phase Offline
 echo "  noticed after $(( ($(date +%s%N) - t0) / 1000000 )) ms"
@@ -110,7 +117,10 @@ echo "  recovered after $(( ($(date +%s%N) - t0) / 1000000 )) ms"
 expect_eq "phase Online" "$(st .status.phase)" "Online"
 expect_eq "lunCount survived the restart" "$(st .status.lunCount)" "1"
 ready_events() { events | jq '[.items[] | select(.reason == "DeviceReady")] | map(.count) | add'; }
-check "DeviceReady Event recorded twice (aggregated count)" wait_until 5 test "$(ready_events)" = 2
+# A function, so that each poll queries again ("$(ready_events)" as an argument of wait_until
+# would be expanded once, before the first poll, and the wait would poll a stale value).
+ready_events_are() { [ "$(ready_events)" = "$1" ]; }
+check "DeviceReady Event recorded twice (aggregated count)" wait_until 5 ready_events_are 2
 
 # spec.desiredState drives the device.
 kubectl patch storagedevice "$name" --type=merge -p '{"spec":{"desiredState":"Maintenance"}}' >/dev/null
@@ -129,7 +139,7 @@ expect_eq "Degraded reason" "$(st '.status.conditions[] | select(.type=="Degrade
 check "observedGeneration follows the spec" wait_until 5 is .status.observedGeneration "$(st .metadata.generation)"
 
 # Metrics.
-metrics=$(curl -sf "http://127.0.0.1:$metrics_port/metrics")
+metrics=$(curl -sf --max-time 10 "http://127.0.0.1:$metrics_port/metrics")
 expect_contains "metrics: reconciles counted" "$metrics" 'strata_operator_reconcile_total{controller="storagedevice",result="requeue"}'
 expect_contains "metrics: durations" "$metrics" 'strata_operator_reconcile_duration_seconds_count{controller="storagedevice"}'
 expect_contains "metrics: queue depth" "$metrics" 'strata_operator_workqueue_depth{name="storagedevice"}'
@@ -143,7 +153,7 @@ expect_eq "no status writes while nothing changes (3 resyncs)" "$(st .metadata.r
 expect_eq "a StorageDevice outside --label-selector is left alone" \
   "$(kubectl get storagedevice "$name-other" -o jsonpath='{.status}')" ""
 
-kill -TERM "$op_pid"; wait "$op_pid"; rc=$?; op_pid=
+stop_within 30 "$op_pid"; rc=$?; op_pid=
 expect_eq "SIGTERM stops the operator with exit 0" "$rc" "0"
 
 # Usage errors: exit 2 and a message naming the flag.

@@ -14,8 +14,11 @@
 set -euo pipefail
 
 readonly kBondAddr=10.203.0.1 kPeerAddr=10.203.0.2
-# Deadlines, not sleeps: miimon reacts within 100 ms on real hardware; TCG is ~8x slower.
-readonly kSetupDeadlineMs=10000 kFailoverDeadlineMs=5000 kPingDeadlineMs=10000
+# Deadlines, not sleeps: miimon reacts within 100 ms on real hardware; TCG is ~8x slower, and a
+# host busy with other tests (ctest -j2 on 2 cores) can stall the guest's vCPUs for seconds. The
+# time taken is reported (RESULT failover_ms=...); the deadline only catches a failover that
+# never happens.
+readonly kSetupDeadlineMs=10000 kFailoverDeadlineMs=15000 kPingDeadlineMs=10000
 
 failures=0
 pass() { echo "PASS: $*"; }
