@@ -69,7 +69,8 @@ Result<Flags> ParseFlags(int argc, char** argv, bool* help) {
       "block-size", po::value(&block_size)->default_value("4KiB"),
       "dedup and allocation unit, 4KiB to 64KiB, a power of two")(
       "ready-file", po::value(&f.ready_file),
-      "write {\"grpc\":\"ADDR:PORT\",\"nbd\":[\"ADDR:PORT\",...]} here once serving")(
+      "write {\"grpc\":\"ADDR:PORT\",\"nbd\":[\"ADDR:PORT\",...],\"metrics\":\"ADDR:PORT\"} "
+      "here once serving (the addresses as bound: port 0 picks a free one)")(
       "log-level", po::value(&f.log_level)->default_value("info"),
       "trace|debug|info|warn|error|critical|off")(
       "log-format", po::value(&f.log_format)->default_value("text"), "text|json");
@@ -248,6 +249,14 @@ int Run(int argc, char** argv) {
     }
     exposer->RegisterCollectable(collector);
   }
+  // The metrics address as bound (port 0 asks for a free one), for the ready file.
+  std::string metrics_json;
+  if (exposer) {
+    auto metrics_hp = *strata::ParseHostPort(flags->metrics_addr, "--metrics", true);
+    auto ports = exposer->GetListeningPorts();
+    if (!ports.empty()) metrics_hp.port = static_cast<uint16_t>(ports.front());
+    metrics_json = ",\"metrics\":\"" + metrics_hp.ToString() + "\"";
+  }
 
   // NBD portals: every LUN is an export, served on every portal (multipath).
   std::unique_ptr<strata::nbd::NbdServer> nbd;
@@ -271,7 +280,8 @@ int Run(int argc, char** argv) {
                (*device)->device_id(), grpc_hp.ToString(), nbd_json);
   if (!flags->ready_file.empty()) {
     Status s = strata::WriteFileAtomically(
-        flags->ready_file, "{\"grpc\":\"" + grpc_hp.ToString() + "\",\"nbd\":" + nbd_json + "}\n");
+        flags->ready_file,
+        "{\"grpc\":\"" + grpc_hp.ToString() + "\",\"nbd\":" + nbd_json + metrics_json + "}\n");
     if (!s.ok()) {
       spdlog::critical("--ready-file: {}", s.ToString());
       server->Shutdown();

@@ -16,13 +16,12 @@ start_stored() {
   rm -f "$work/ready"
   "$STORED" --device it-dev --tier "ssd=$work/ssd:10GiB" --tier "sata=$work/sata:100GiB:0.00002" \
     --portal 127.0.0.1:0 --portal 127.0.0.2:0 \
-    --grpc 127.0.0.1:0 --metrics "127.0.0.1:$metrics_port" --ready-file "$work/ready" \
+    --grpc 127.0.0.1:0 --metrics 127.0.0.1:0 --ready-file "$work/ready" \
     2>"$work/stored.log" &
   pid=$!
   wait_until 30 test -s "$work/ready"
 }
 
-metrics_port=$(free_port)
 check "daemon becomes ready" start_stored
 addr=$(jq -r .grpc "$work/ready")
 
@@ -46,7 +45,8 @@ table=$("$ADMIN" --server "$addr" device status)
 expect_contains "table shows ssd tier" "$table" "ssd    10 GiB"
 expect_contains "table shows state" "$table" "State:     Online"
 
-metrics=$(curl -sf --max-time 10 "http://127.0.0.1:$metrics_port/metrics")
+# Port 0 for metrics too: the ready file says where they are.
+metrics=$(curl -sf --max-time 10 "http://$(jq -r .metrics "$work/ready")/metrics")
 expect_contains "metrics: sata capacity" "$metrics" \
   "strata_tier_capacity_bytes{device=\"it-dev\",tier=\"sata\"} 107374182400"
 

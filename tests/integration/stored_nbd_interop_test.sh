@@ -14,10 +14,9 @@ pid=
 cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; rm -rf "$work"; }
 trap cleanup EXIT
 
-metrics_port=$(free_port)
 "$STORED" --device nbd-dev --tier "ssd=$work/ssd:2GiB" --tier "sata=$work/sata:2GiB" \
   --portal 127.0.0.1:0 --portal 127.0.0.2:0 --grpc 127.0.0.1:0 \
-  --metrics "127.0.0.1:$metrics_port" --ready-file "$work/ready" 2>"$work/stored.log" &
+  --metrics 127.0.0.1:0 --ready-file "$work/ready" 2>"$work/stored.log" &
 pid=$!
 check "daemon becomes ready" wait_until 30 test -s "$work/ready"
 g=$(jq -r .grpc "$work/ready")
@@ -100,7 +99,7 @@ j=$(A -o json lun stats vol)
 check "stats: writes counted" test "$(jq -r .write.ops <<<"$j")" -gt 0
 check "stats: reads counted" test "$(jq -r .read.ops <<<"$j")" -gt 0
 check "stats: read latency p99 measured" test "$(jq -r .read.latency_p99_ns <<<"$j")" -gt 0
-metrics=$(curl -sf --max-time 10 "http://127.0.0.1:$metrics_port/metrics")
+metrics=$(curl -sf --max-time 10 "http://$(jq -r .metrics "$work/ready")/metrics")
 expect_contains "metrics: per-LUN write counter" "$metrics" 'strata_lun_io_ops_total{device="nbd-dev",lun="vol",owner="team-a",kind="write"}'
 expect_contains "metrics: dedup ratio" "$metrics" 'strata_device_dedup_ratio{device="nbd-dev"}'
 
