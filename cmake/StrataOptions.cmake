@@ -49,6 +49,19 @@ function(strata_add_test_groups)
   endforeach()
 endfunction()
 
+# strata_install_programs(DESTINATION DIR TARGET...): install(TARGETS) for executables that go into
+# the image (`cmake --install`, the Dockerfile's build stage), recorded in the global property
+# STRATA_INSTALLED_PROGRAMS: tests/image checks the shared libraries of every one of them against
+# the runtime stage's packages, so a new binary installed this way is covered without more ado.
+function(strata_install_programs)
+  cmake_parse_arguments(ARG "" "DESTINATION" "" ${ARGN})
+  if(NOT ARG_DESTINATION OR NOT ARG_UNPARSED_ARGUMENTS)
+    message(FATAL_ERROR "strata_install_programs(DESTINATION DIR TARGET...)")
+  endif()
+  install(TARGETS ${ARG_UNPARSED_ARGUMENTS} RUNTIME DESTINATION ${ARG_DESTINATION})
+  set_property(GLOBAL APPEND PROPERTY STRATA_INSTALLED_PROGRAMS ${ARG_UNPARSED_ARGUMENTS})
+endfunction()
+
 # strata_add_unit_test(NAME SOURCES... LIBS ...): a GoogleTest binary whose cases are
 # registered one by one with CTest under the "unit" label.
 function(strata_add_unit_test name)
