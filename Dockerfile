@@ -3,9 +3,9 @@
 #   docker build -t strata:dev .                      # all binaries (target "runtime")
 #   docker build --target build -t strata-build .     # the build stage, with tests compiled
 #
-# One runtime image carries every Strata binary; the Helm chart picks the command
-# per component (strata-stored, strata-admin, and later strata-csi, strata-operator,
-# strata-cni). Keep the runtime package list in step with what the binaries link
+# One runtime image carries every Strata binary; the Helm chart (charts/strata) sets
+# each container's command: strata-operator, strata-csi, strata-stored, and the CNI
+# plugins copied from /opt/strata/cni. Keep the runtime package list in step with what the binaries link
 # (check with: ldd BINARY | awk '{print $3}' | xargs dpkg -S).
 
 FROM debian:bookworm AS build

@@ -119,7 +119,7 @@ def main():
         prov = container(pod, "csi-provisioner")["args"]
         check("provisioner: --extra-create-metadata and --leader-election",
               "--extra-create-metadata" in prov and "--leader-election" in prov, prov)
-        check("provisioner: no --enable-capacity (Kubernetes 1.20 has no CSIStorageCapacity v1)",
+        check("provisioner: no --enable-capacity (Kubernetes 1.20 serves no CSIStorageCapacity)",
               not any(a.startswith("--enable-capacity") for a in prov), prov)
         check("provisioner: Topology feature gate only with device zones",
               ("--feature-gates=Topology=true" in prov) == nondefault, prov)
