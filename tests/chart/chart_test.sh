@@ -139,30 +139,31 @@ check "StorageDevice chart-test-dev-1 as the apiserver stored it" \
   "$work/dev1.json"
 check "CSIDriver $kDriver" quiet kc get csidriver "$kDriver" -o name
 
-# What each ServiceAccount may do, asked of the apiserver's RBAC (impersonation).
+# What each ServiceAccount may do, asked of the apiserver's RBAC (impersonation). The authorizer
+# learns of new bindings through a watch: the positive checks wait for it, boundedly.
 sa() { echo "system:serviceaccount:$ns:$release-strata-$1"; }
 can() { # can SA VERB RESOURCE [ARGS...]: the answer is yes
   [[ $(kc auth can-i --as="$(sa "$1")" "${@:2}" 2>/dev/null) == yes ]]
 }
 cannot() { ! can "$@"; }
 check "operator: list and watch StorageDevices" \
-  eval 'can operator list storagedevices.strata.io && can operator watch storagedevices.strata.io'
+  wait_until 15 eval 'can operator list storagedevices.strata.io && can operator watch storagedevices.strata.io'
 check "operator: update StorageDevice status" \
-  can operator update storagedevices.strata.io --subresource=status
+  wait_until 15 can operator update storagedevices.strata.io --subresource=status
 check "operator: create and patch Events in default" \
-  eval 'can operator create events -n default && can operator patch events -n default'
+  wait_until 15 eval 'can operator create events -n default && can operator patch events -n default'
 check "operator: get and update its Lease, create Leases in $ns" \
-  eval 'can operator get leases/strata-operator-test -n "$ns" &&
+  wait_until 15 eval 'can operator get leases/strata-operator-test -n "$ns" &&
     can operator update leases/strata-operator-test -n "$ns" && can operator create leases -n "$ns"'
 check "operator: not another Lease, not StorageDevice spec or deletion, not Secrets" \
   eval 'cannot operator update leases/other -n "$ns" && cannot operator update storagedevices.strata.io &&
     cannot operator delete storagedevices.strata.io && cannot operator get secrets -n "$ns"'
 check "CSI controller: create PersistentVolumes, patch VolumeAttachment status and PVC status" \
-  eval 'can csi-controller create persistentvolumes &&
+  wait_until 15 eval 'can csi-controller create persistentvolumes &&
     can csi-controller patch volumeattachments.storage.k8s.io --subresource=status &&
     can csi-controller patch persistentvolumeclaims --subresource=status -n default'
 check "CSI controller: its sidecars' Leases only" \
-  eval 'can csi-controller update leases/block-csi-strata-io -n "$ns" &&
+  wait_until 15 eval 'can csi-controller update leases/block-csi-strata-io -n "$ns" &&
     can csi-controller update leases/external-attacher-leader-block-csi-strata-io -n "$ns" &&
     can csi-controller update leases/external-resizer-block-csi-strata-io -n "$ns" &&
     cannot csi-controller update leases/strata-operator-test -n "$ns"'

