@@ -8,16 +8,19 @@
 #   - csi-provisioner (--extra-create-metadata, --feature-gates=Topology=true), csi-attacher and
 #     csi-resizer on that socket and the given kubeconfig, without leader election;
 #   - the chart's StorageClass for tier ssd (`helm template`, volumeBindingMode Immediate);
-#   - a Node and its CSINode as the node-driver-registrar leaves them (nodeID NAME@127.0.0.1,
-#     topology key topology.block.csi.strata.io/zone);
-#   - a filesystem PVC and a raw block PVC -> CreateVolume -> PVs: driver, volume handle, volume
+#   - two Nodes and their CSINodes as the node-driver-registrar leaves them (nodeIDs NAME@127.0.0.1
+#     and NAME@127.0.0.2, topology key topology.block.csi.strata.io/zone);
+#   - a filesystem PVC, a raw block PVC (ReadWriteOnce) and a raw block PVC ReadWriteMany (what
+#     KubeVirt live migration asks for) -> CreateVolume -> PVs: driver, volume handle, volume
 #     attributes, fsType, capacity, node affinity; the LUNs on the device with the class's tier and
-#     owner; the parameters, metadata and topology that reached strata-csi (its debug log);
-#   - VolumeAttachments (as the attach-detach controller writes them) -> ControllerPublish ->
-#     attached, the node's IP on each LUN's access list; deleted -> Unpublish -> access lists empty;
+#     owner; the parameters, metadata, access modes and topology that reached strata-csi (its debug
+#     log);
+#   - VolumeAttachments (as the attach-detach controller writes them; the RWX volume on both nodes)
+#     -> ControllerPublish -> attached, the nodes' IPs on each LUN's access list; deleted ->
+#     Unpublish -> each node's IP leaves, the access lists end empty;
 #   - the filesystem PVC grown 64Mi -> 128Mi -> ControllerExpandVolume -> PV capacity 128Mi, the
 #     PVC FileSystemResizePending, the LUN 128 MiB;
-#   - both PVCs deleted -> DeleteVolume -> LUNs gone, PVs gone.
+#   - the PVCs deleted -> DeleteVolume -> LUNs gone, PVs gone.
 #
 # The test control plane has no kube-controller-manager. Where a real cluster's PV controller and
 # protection controllers would act, the test does their part and nothing more (functions pvctl_*):
@@ -30,6 +33,7 @@
 # csi-attacher v4.2.0 and csi-resizer v1.7.0 (the tags charts/strata uses). Without them: exit 2.
 #
 # Usage: sidecars_test.sh STRATA_STORED STRATA_ADMIN STRATA_CSI HELM KUBECONFIG [SIDECARS_DIR]
+# STRATA_KEEP_TEST_DIRS=1 keeps the work dir (logs) after a pass too.
 # Exit: 0 passed, 1 a check failed, 2 usage or a missing binary / unreachable control plane.
 set -uo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -78,8 +82,11 @@ run=$(head -c3 /dev/urandom | od -An -tx1 | tr -d ' \n')
 sc=strata-ssd-sc$run
 node=node-1-$run
 node_id=$node@127.0.0.1
+node2=node-2-$run
+node2_id=$node2@127.0.0.2
 fs_pvc=fs-$run
 block_pvc=block-$run
+rwx_pvc=rwx-$run
 label=strata.io/test-run=$run
 stored_pid='' csi_pid='' prov_pid='' att_pid='' res_pid=''
 echo "run $run, work dir $work"
@@ -92,24 +99,24 @@ cleanup() {
   for pid in "$res_pid" "$att_pid" "$prov_pid" "$csi_pid" "$stored_pid"; do
     [ -n "$pid" ] && stop_within 15 "$pid" >/dev/null 2>&1
   done
-  for name in $(kubectl get volumeattachments -o json 2>/dev/null |
-    jq -r --arg n "$node" '.items[] | select(.spec.nodeName == $n) | .metadata.name'); do
+  for name in $(kubectl get volumeattachments -o json 2>/dev/null | jq -r --arg a "$node" \
+    --arg b "$node2" '.items[] | select(.spec.nodeName == $a or .spec.nodeName == $b) | .metadata.name'); do
     unfinalize volumeattachment "$name"
     kubectl delete volumeattachment "$name" --ignore-not-found --wait=false >/dev/null 2>&1
   done
-  for name in "$fs_pvc" "$block_pvc"; do
+  for name in "$fs_pvc" "$block_pvc" "$rwx_pvc"; do
     unfinalize pvc "$name"
     kubectl delete pvc -n "$ns" "$name" --ignore-not-found --wait=false >/dev/null 2>&1
   done
-  for name in $(kubectl get pv -o json 2>/dev/null | jq -r --arg a "$fs_pvc" --arg b "$block_pvc" \
-    '.items[] | select(.spec.claimRef.name == $a or .spec.claimRef.name == $b) | .metadata.name'); do
+  for name in $(kubectl get pv -o json 2>/dev/null | jq -r --arg run "$run" \
+    '.items[] | select(.spec.claimRef.name | endswith("-" + $run)) | .metadata.name'); do
     unfinalize pv "$name"
     kubectl delete pv "$name" --ignore-not-found --wait=false >/dev/null 2>&1
   done
   for kind in storageclass csinode node; do
     kubectl delete "$kind" -l "$label" --ignore-not-found --wait=false >/dev/null 2>&1
   done
-  if [ "${keep_work:-1}" = 0 ]; then
+  if [ "${keep_work:-1}" = 0 ] && [ "${STRATA_KEEP_TEST_DIRS:-0}" != 1 ]; then
     rm -rf "$work"
   else
     echo "sidecars_test: kept $work (logs: stored.log csi.log csi-provisioner.log csi-attacher.log csi-resizer.log)"
@@ -146,6 +153,7 @@ pvc_condition() { jget pvc "$1" ".status.conditions[]? | select(.type == \"$2\")
 pvc_condition_is() { [ "$(pvc_condition "$1" "$2")" = "$3" ]; }
 running() { kill -0 "$1" 2>/dev/null; }
 kcreate() { kubectl create -f - >/dev/null; }
+quiet() { "$@" >/dev/null; }
 dump_logs() {
   local log
   kubectl get pvc -n "$ns" -l "$label" -o wide 2>&1
@@ -261,71 +269,77 @@ expect_eq "StorageClass parameters as users get them" \
   "$(kubectl get storageclass "$sc" -o json | jq -c '[.provisioner, .parameters, .allowVolumeExpansion, .reclaimPolicy]')" \
   "[\"$driver\",{\"csi.storage.k8s.io/fstype\":\"ext4\",\"dedup\":\"false\",\"owner\":\"team-$run\",\"tier\":\"ssd\"},true,\"Delete\"]"
 
-# --- the node, as kubelet and the node-driver-registrar leave it ---------------------------------
-check "Node $node and its CSINode are created" kcreate <<YAML
+# --- the nodes, as kubelet and the node-driver-registrar leave them ------------------------------
+node_yaml() { # node_yaml NAME NODE_ID
+  cat <<YAML
 apiVersion: v1
 kind: Node
 metadata:
-  name: $node
+  name: $1
   labels: {strata.io/test-run: "$run", $zone_key: $zone}
 ---
 apiVersion: storage.k8s.io/v1
 kind: CSINode
 metadata:
-  name: $node
+  name: $1
   labels: {strata.io/test-run: "$run"}
 spec:
   drivers:
     - name: $driver
-      nodeID: "$node_id"
+      nodeID: "$2"
       topologyKeys: [$zone_key]
-YAML
-
-# --- provisioning: a filesystem and a raw block claim --------------------------------------------
-check "PVCs $fs_pvc (Filesystem, 64Mi) and $block_pvc (Block, 32Mi) are created" kcreate <<YAML
-apiVersion: v1
-kind: PersistentVolumeClaim
-metadata: {name: $fs_pvc, namespace: $ns, labels: {strata.io/test-run: "$run"}}
-spec:
-  storageClassName: $sc
-  accessModes: [ReadWriteOnce]
-  volumeMode: Filesystem
-  resources: {requests: {storage: 64Mi}}
 ---
+YAML
+}
+check "Nodes $node, $node2 and their CSINodes are created" \
+  kcreate < <(node_yaml "$node" "$node_id" && node_yaml "$node2" "$node2_id")
+
+# --- provisioning: a filesystem claim, a raw block claim, a raw block claim for many nodes ---------
+# (ReadWriteMany block: what KubeVirt's live migration asks for.)
+pvc_yaml() { # pvc_yaml NAME VOLUME_MODE ACCESS_MODE SIZE
+  cat <<YAML
 apiVersion: v1
 kind: PersistentVolumeClaim
-metadata: {name: $block_pvc, namespace: $ns, labels: {strata.io/test-run: "$run"}}
+metadata: {name: $1, namespace: $ns, labels: {strata.io/test-run: "$run"}}
 spec:
   storageClassName: $sc
-  accessModes: [ReadWriteOnce]
-  volumeMode: Block
-  resources: {requests: {storage: 32Mi}}
+  accessModes: [$3]
+  volumeMode: $2
+  resources: {requests: {storage: $4}}
+---
 YAML
+}
+check "PVCs $fs_pvc (Filesystem RWO 64Mi), $block_pvc (Block RWO 32Mi), $rwx_pvc (Block RWX 16Mi) are created" \
+  kcreate < <(pvc_yaml "$fs_pvc" Filesystem ReadWriteOnce 64Mi &&
+    pvc_yaml "$block_pvc" Block ReadWriteOnce 32Mi && pvc_yaml "$rwx_pvc" Block ReadWriteMany 16Mi)
 t0=$(date +%s%N)
-pvctl_provision "$fs_pvc"
-pvctl_provision "$block_pvc"
+for pvc in "$fs_pvc" "$block_pvc" "$rwx_pvc"; do pvctl_provision "$pvc"; done
 fs_uid=$(jget pvc "$fs_pvc" .metadata.uid)
 block_uid=$(jget pvc "$block_pvc" .metadata.uid)
+rwx_uid=$(jget pvc "$rwx_pvc" .metadata.uid)
 check "csi-provisioner made a PV for $fs_pvc within 60 s" wait_until 60 pv_exists_for "$fs_uid"
 check "csi-provisioner made a PV for $block_pvc within 60 s" wait_until 60 pv_exists_for "$block_uid"
-echo "  both PVs after $(ms_since "$t0") ms"
+check "csi-provisioner made a PV for $rwx_pvc within 60 s" wait_until 60 pv_exists_for "$rwx_uid"
+echo "  all PVs after $(ms_since "$t0") ms"
 stop_if_failed provisioning
 fs_pv=$(pv_for_uid "$fs_uid")
 block_pv=$(pv_for_uid "$block_uid")
-check "bound: $fs_pvc <-> $fs_pv" pvctl_bind "$fs_pvc" "$fs_pv"
-check "bound: $block_pvc <-> $block_pv" pvctl_bind "$block_pvc" "$block_pv"
-expect_eq "$fs_pvc is Bound" "$(jget pvc "$fs_pvc" .status.phase)/$(jget pvc "$fs_pvc" .spec.volumeName)" "Bound/$fs_pv"
-expect_eq "$block_pvc is Bound" "$(jget pvc "$block_pvc" .status.phase)/$(jget pvc "$block_pvc" .spec.volumeName)" "Bound/$block_pv"
-check "Event ProvisioningSucceeded on $fs_pvc" wait_until 10 has_event "$fs_pvc" ProvisioningSucceeded
-check "Event ProvisioningSucceeded on $block_pvc" wait_until 10 has_event "$block_pvc" ProvisioningSucceeded
+rwx_pv=$(pv_for_uid "$rwx_uid")
+for pair in "$fs_pvc:$fs_pv" "$block_pvc:$block_pv" "$rwx_pvc:$rwx_pv"; do
+  IFS=: read -r pvc pv <<<"$pair"
+  check "bound: $pvc <-> $pv" pvctl_bind "$pvc" "$pv"
+  expect_eq "$pvc is Bound" "$(jget pvc "$pvc" .status.phase)/$(jget pvc "$pvc" .spec.volumeName)" "Bound/$pv"
+  check "Event ProvisioningSucceeded on $pvc" wait_until 10 has_event "$pvc" ProvisioningSucceeded
+done
 
 lun_of() { printf 'csi-%s' "$(printf '%s' "$1" | sha256sum | cut -c1-32)"; }
 fs_lun=$(lun_of "$fs_pv")
 block_lun=$(lun_of "$block_pv")
+rwx_lun=$(lun_of "$rwx_pv")
 
-# check_pv PVC PV LUN MODE SIZE_QUANTITY SIZE_BYTES FSTYPE
+# check_pv PVC PV LUN MODE ACCESS_MODE CSI_ACCESS_MODE SIZE_QUANTITY SIZE_BYTES FSTYPE
 check_pv() {
-  local pvc=$1 pv=$2 lun=$3 mode=$4 qty=$5 bytes=$6 fstype=$7 j l wwn
+  local pvc=$1 pv=$2 lun=$3 mode=$4 access=$5 csi_access=$6 qty=$7 bytes=$8 fstype=$9 j l wwn
   j=$(kubectl get pv "$pv" -o json)
   expect_eq "$pv: spec.csi.driver" "$(jq -r .spec.csi.driver <<<"$j")" "$driver"
   expect_eq "$pv: volumeHandle DEVICE/LUN (LUN csi- + SHA-256 of the PV name)" \
@@ -335,11 +349,11 @@ check_pv() {
   expect_eq "$pv: claimRef" "$(jq -r '.spec.claimRef | "\(.namespace)/\(.name)"' <<<"$j")" "$ns/$pvc"
   expect_eq "$pv: class, reclaim policy, volume mode, access modes" \
     "$(jq -c '[.spec.storageClassName, .spec.persistentVolumeReclaimPolicy, .spec.volumeMode, .spec.accessModes]' <<<"$j")" \
-    "[\"$sc\",\"Delete\",\"$mode\",[\"ReadWriteOnce\"]]"
+    "[\"$sc\",\"Delete\",\"$mode\",[\"$access\"]]"
   expect_eq "$pv: capacity" "$(jq -r .spec.capacity.storage <<<"$j")" "$qty"
   expect_eq "$pv: fsType" "$(jq -r '.spec.csi.fsType // ""' <<<"$j")" "$fstype"
   expect_eq "$pv: node affinity = the device's zone (accessible_topology)" \
-    "$(jq -c '[.spec.nodeAffinity.required.nodeSelectorTerms[].matchExpressions[] | [.key, .operator, .values]]' <<<"$j")" \
+    "$(jq -c '[.spec.nodeAffinity.required.nodeSelectorTerms[]?.matchExpressions[]? | [.key, .operator, .values]]' <<<"$j")" \
     "[[\"$zone_key\",\"In\",[\"$zone\"]]]"
   l=$(lun_json "$lun")
   expect_eq "LUN $lun exists on the device: tier, size, dedup, owner, access" \
@@ -361,7 +375,7 @@ check_pv() {
     "key: \"csi.storage.k8s.io/pvc/namespace\" value: \"$ns\"" \
     "key: \"csi.storage.k8s.io/pv/name\" value: \"$pv\"" \
     "requisite { segments { key: \"$zone_key\" value: \"$zone\" } }" \
-    "capacity_range { required_bytes: $bytes }"; do
+    "capacity_range { required_bytes: $bytes }" "access_mode { mode: $csi_access }"; do
     expect_contains "$pv: CreateVolume carries $want" "$req" "$want"
   done
   if [ "$mode" = Block ]; then
@@ -374,45 +388,49 @@ check_pv() {
     *) pass "$pv: csi.storage.k8s.io/fstype consumed by the provisioner, not passed" ;;
   esac
 }
-check_pv "$fs_pvc" "$fs_pv" "$fs_lun" Filesystem 64Mi 67108864 ext4
-check_pv "$block_pvc" "$block_pv" "$block_lun" Block 32Mi 33554432 ""
+# ReadWriteOnce arrives as SINGLE_NODE_MULTI_WRITER: strata-csi advertises that capability.
+check_pv "$fs_pvc" "$fs_pv" "$fs_lun" Filesystem ReadWriteOnce SINGLE_NODE_MULTI_WRITER 64Mi 67108864 ext4
+check_pv "$block_pvc" "$block_pv" "$block_lun" Block ReadWriteOnce SINGLE_NODE_MULTI_WRITER 32Mi 33554432 ""
+check_pv "$rwx_pvc" "$rwx_pv" "$rwx_lun" Block ReadWriteMany MULTI_NODE_MULTI_WRITER 16Mi 16777216 ""
 
 stop_if_failed "the provisioned volumes"
 
 # --- attach and detach: VolumeAttachments as the attach-detach controller writes them ------------
 # Its name: csi- + SHA-256 of volume handle, attacher and node name.
-va_name() { printf 'csi-%s' "$(printf '%s%s%s' "$1" "$driver" "$node" | sha256sum | cut -c1-64)"; }
-fs_va=$(va_name "dev-a/$fs_lun")
-block_va=$(va_name "dev-a/$block_lun")
+va_name() { printf 'csi-%s' "$(printf '%s%s%s' "$1" "$driver" "$2" | sha256sum | cut -c1-64)"; }
+va_yaml() { # va_yaml NAME NODE PV
+  cat <<YAML
+apiVersion: storage.k8s.io/v1
+kind: VolumeAttachment
+metadata: {name: $1}
+spec:
+  attacher: $driver
+  nodeName: $2
+  source: {persistentVolumeName: $3}
+---
+YAML
+}
 va_attached() { [ "$(kubectl get volumeattachment "$1" -o jsonpath='{.status.attached}' 2>/dev/null)" = true ]; }
 va_gone() { ! kubectl get volumeattachment "$1" >/dev/null 2>&1; }
+sorted_access() { lun_field "$1" '.access.allowed_clients | sort | join(",")'; }
+fs_va=$(va_name "dev-a/$fs_lun" "$node")
+block_va=$(va_name "dev-a/$block_lun" "$node")
+rwx_va1=$(va_name "dev-a/$rwx_lun" "$node")
+rwx_va2=$(va_name "dev-a/$rwx_lun" "$node2")
 t0=$(date +%s%N)
-check "VolumeAttachments for both PVs on $node are created" kcreate <<YAML
-apiVersion: storage.k8s.io/v1
-kind: VolumeAttachment
-metadata: {name: $block_va}
-spec:
-  attacher: $driver
-  nodeName: $node
-  source: {persistentVolumeName: $block_pv}
----
-apiVersion: storage.k8s.io/v1
-kind: VolumeAttachment
-metadata: {name: $fs_va}
-spec:
-  attacher: $driver
-  nodeName: $node
-  source: {persistentVolumeName: $fs_pv}
-YAML
-check "csi-attacher: $block_pv attached within 60 s" wait_until 60 va_attached "$block_va"
-check "csi-attacher: $fs_pv attached within 60 s" wait_until 60 va_attached "$fs_va"
+check "VolumeAttachments: $block_pv, $fs_pv, $rwx_pv on $node; $rwx_pv on $node2" \
+  kcreate < <(va_yaml "$block_va" "$node" "$block_pv" && va_yaml "$fs_va" "$node" "$fs_pv" &&
+    va_yaml "$rwx_va1" "$node" "$rwx_pv" && va_yaml "$rwx_va2" "$node2" "$rwx_pv")
+for va in "$block_va" "$fs_va" "$rwx_va1" "$rwx_va2"; do
+  check "csi-attacher: $va attached within 60 s" wait_until 60 va_attached "$va"
+done
 echo "  attached after $(ms_since "$t0") ms"
-for pair in "$block_va:$block_pv:$block_lun" "$fs_va:$fs_pv:$fs_lun"; do
-  IFS=: read -r va pv lun <<<"$pair"
-  expect_eq "LUN of $pv: the node's IP on its access list" "$(lun_field "$lun" '.access.allowed_clients | join(",")')" "127.0.0.1"
+for quad in "$block_va:$block_pv:$block_lun:$node_id" "$fs_va:$fs_pv:$fs_lun:$node_id" \
+  "$rwx_va1:$rwx_pv:$rwx_lun:$node_id" "$rwx_va2:$rwx_pv:$rwx_lun:$node2_id"; do
+  IFS=: read -r va pv lun want_node_id <<<"$quad"
   j=$(kubectl get volumeattachment "$va" -o json)
   expect_eq "$va: node id from the CSINode" \
-    "$(jq -r '.metadata.annotations["csi.alpha.kubernetes.io/node-id"]' <<<"$j")" "$node_id"
+    "$(jq -r '.metadata.annotations["csi.alpha.kubernetes.io/node-id"]' <<<"$j")" "$want_node_id"
   expect_eq "$va: the attacher's finalizer" "$(jq -r '.metadata.finalizers | join(",")' <<<"$j")" "$attacher_finalizer"
   expect_eq "$va: attachmentMetadata = publish_context" \
     "$(jq -c '.status.attachmentMetadata | [.device, .wwn, .exportName, .portals, .deviceAddress, .readonly]' <<<"$j")" \
@@ -420,19 +438,32 @@ for pair in "$block_va:$block_pv:$block_lun" "$fs_va:$fs_pv:$fs_lun"; do
   check "$pv: the attacher's finalizer on the PV" \
     wait_until 10 pv_finalizers_are "$pv" "kubernetes.io/pv-protection,$attacher_finalizer"
 done
+expect_eq "LUN of $block_pv: access list = $node's IP" "$(sorted_access "$block_lun")" "127.0.0.1"
+expect_eq "LUN of $fs_pv: access list = $node's IP" "$(sorted_access "$fs_lun")" "127.0.0.1"
+expect_eq "LUN of $rwx_pv: access list = both nodes' IPs" "$(sorted_access "$rwx_lun")" "127.0.0.1,127.0.0.2"
 req=$(request_line ControllerPublishVolume "volume_id: \"dev-a/$block_lun\"")
 expect_contains "ControllerPublish($block_pv) for node $node_id" "$req" "node_id: \"$node_id\""
 expect_contains "ControllerPublish($block_pv): a block capability" "$req" "block {"
 req=$(request_line ControllerPublishVolume "volume_id: \"dev-a/$fs_lun\"")
 expect_contains "ControllerPublish($fs_pv): a mount capability of ext4" "$req" "mount { fs_type: \"ext4\""
+req=$(request_line ControllerPublishVolume "node_id: \"$node2_id\"")
+expect_contains "ControllerPublish($rwx_pv) for $node2_id: MULTI_NODE_MULTI_WRITER" "$req" \
+  "access_mode { mode: MULTI_NODE_MULTI_WRITER }"
 
 t0=$(date +%s%N)
-check "VolumeAttachments deleted" kubectl delete volumeattachment "$block_va" "$fs_va" --wait=false
-check "csi-attacher: $block_va gone within 60 s (detached, finalizer removed)" wait_until 60 va_gone "$block_va"
-check "csi-attacher: $fs_va gone within 60 s" wait_until 60 va_gone "$fs_va"
+check "VolumeAttachment $rwx_va1 ($node) deleted" quiet kubectl delete volumeattachment "$rwx_va1" --wait=false
+check "csi-attacher: $rwx_va1 gone within 60 s" wait_until 60 va_gone "$rwx_va1"
+expect_eq "LUN of $rwx_pv: $node2 keeps its access" "$(sorted_access "$rwx_lun")" "127.0.0.2"
+check "VolumeAttachments deleted" \
+  quiet kubectl delete volumeattachment "$block_va" "$fs_va" "$rwx_va2" --wait=false
+for va in "$block_va" "$fs_va" "$rwx_va2"; do
+  check "csi-attacher: $va gone within 60 s (detached, finalizer removed)" wait_until 60 va_gone "$va"
+done
 echo "  detached after $(ms_since "$t0") ms"
-expect_eq "LUN of $block_pv: access list empty again" "$(lun_field "$block_lun" '.access.allowed_clients | length')" "0"
-expect_eq "LUN of $fs_pv: access list empty again" "$(lun_field "$fs_lun" '.access.allowed_clients | length')" "0"
+for pair in "$block_pv:$block_lun" "$fs_pv:$fs_lun" "$rwx_pv:$rwx_lun"; do
+  IFS=: read -r pv lun <<<"$pair"
+  expect_eq "LUN of $pv: access list empty again" "$(lun_field "$lun" '.access.allowed_clients | length')" "0"
+done
 check "ControllerUnpublish($block_pv) for node $node_id" \
   has_request ControllerUnpublishVolume "volume_id: \"dev-a/$block_lun\" node_id: \"$node_id\""
 
@@ -440,7 +471,7 @@ stop_if_failed "attach and detach"
 
 # --- resize: the filesystem claim grows 64Mi -> 128Mi --------------------------------------------
 t0=$(date +%s%N)
-check "$fs_pvc: storage request raised to 128Mi" kubectl patch pvc -n "$ns" "$fs_pvc" --type=merge \
+check "$fs_pvc: storage request raised to 128Mi" quiet kubectl patch pvc -n "$ns" "$fs_pvc" --type=merge \
   -p '{"spec":{"resources":{"requests":{"storage":"128Mi"}}}}'
 check "csi-resizer: $fs_pv capacity 128Mi within 60 s" wait_until 60 field_is pv "$fs_pv" .spec.capacity.storage 128Mi
 check "csi-resizer: $fs_pvc FileSystemResizePending (node expansion required)" \
@@ -456,7 +487,7 @@ stop_if_failed resize
 
 # --- deletion: claims gone -> PVs Released -> DeleteVolume -> PVs deleted ------------------------
 t0=$(date +%s%N)
-for pair in "$fs_pvc:$fs_pv:$fs_lun" "$block_pvc:$block_pv:$block_lun"; do
+for pair in "$fs_pvc:$fs_pv:$fs_lun" "$block_pvc:$block_pv:$block_lun" "$rwx_pvc:$rwx_pv:$rwx_lun"; do
   IFS=: read -r pvc pv lun <<<"$pair"
   check "$pvc deleted; $pv Released" pvctl_release "$pvc" "$pv"
   check "csi-provisioner: DeleteVolume removed LUN $lun within 60 s" wait_until 60 lun_gone "$lun"
