@@ -20,6 +20,19 @@ Json Trigger(const Json& o) {
               {"deletionTimestamp", m.value("deletionTimestamp", Json())}};
 }
 
+// Reconcile, with any exception a reconciler lets escape (a JSON accessor on a malformed object,
+// a library's throw) turned into an INTERNAL error: that key is retried with backoff like any
+// other failure, and the worker, the controller and the operator keep running.
+Result<ReconcileResult> GuardedReconcile(Reconciler* reconciler, const std::string& key) {
+  try {
+    return reconciler->Reconcile(key);
+  } catch (const std::exception& e) {
+    return InternalError("reconcile threw: " + std::string(e.what()));
+  } catch (...) {
+    return InternalError("reconcile threw a non-standard exception");
+  }
+}
+
 }  // namespace
 
 Controller::Controller(std::string name, kube::Informer* informer, Reconciler* reconciler,
@@ -62,7 +75,7 @@ void Controller::Work() {
       continue;
     }
     const kube::TimePoint start = clock_->Now();
-    auto result = reconciler_->Reconcile(*key);
+    auto result = GuardedReconcile(reconciler_, *key);
     const double seconds = std::chrono::duration<double>(clock_->Now() - start).count();
     std::string outcome;
     if (!result.ok()) {

@@ -69,6 +69,38 @@ TEST(ControllerTest, ReconcilesListedObjectsAndRetriesErrorsWithBackoff) {
   EXPECT_FALSE(rec.overlap);
 }
 
+// A reconciler that throws on one object (as nlohmann::json does on a field of the wrong type)
+// costs that object a retry with backoff, never the worker: the other objects keep reconciling.
+class ThrowingReconciler : public ScriptedReconciler {
+ public:
+  Result<ReconcileResult> Reconcile(const std::string& key) override {
+    auto r = ScriptedReconciler::Reconcile(key);
+    if (key == "bad") static_cast<void>(Json::parse("{}").at("spec"));  // throws out_of_range
+    return r;
+  }
+};
+
+TEST(ControllerTest, AThrowingReconcileIsAnErrorNotACrash) {
+  kube::testing::FakeApiClient api;
+  api.Put(kube::resources::StorageDevices(), Device("bad"));
+  api.Put(kube::resources::StorageDevices(), Device("good"));
+  kube::Informer informer(&api, kube::resources::StorageDevices(), {});
+  ThrowingReconciler rec;
+  Metrics metrics;
+  Controller::Options o;
+  o.workers = 1;  // one worker: it must survive the throw to reconcile anything else
+  o.queue.backoff.base = 1ms;
+  Controller c("storagedevice", &informer, &rec, &metrics, o);
+  informer.Start();
+  ASSERT_TRUE(informer.WaitForSync(5s));
+  std::jthread run([&](std::stop_token s) { c.Run(s); });
+  EXPECT_TRUE(rec.WaitCalls("bad", 3)) << "the throwing key is retried";
+  EXPECT_TRUE(rec.WaitCalls("good", 1)) << "and the worker goes on with the others";
+  run.request_stop();
+  run.join();
+  informer.Stop();
+}
+
 TEST(ControllerTest, DoesNothingWhileItMayNotAct) {
   kube::testing::FakeApiClient api;
   api.Put(kube::resources::StorageDevices(), Device("a"));
