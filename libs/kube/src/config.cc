@@ -3,7 +3,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
-#include "yaml.h"
+#include "strata/kube/yaml.h"
 
 namespace strata::kube {
 namespace {
@@ -82,7 +82,7 @@ Result<std::string> Base64Decode(std::string_view in) {
 
 Result<ClientConfig> LoadKubeconfig(Env* env, const std::string& path, const std::string& context) {
   STRATA_ASSIGN_OR_RETURN(std::string text, env->ReadFile(path));
-  auto parsed = ParseYaml(text);
+  auto parsed = YamlToJson(text);
   if (!parsed.ok()) return parsed.status().WithContext(path);
   const nlohmann::json& config = *parsed;
   if (!config.is_object()) return InvalidArgumentError(path + ": not a kubeconfig (not a mapping)");

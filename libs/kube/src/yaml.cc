@@ -1,4 +1,4 @@
-#include "yaml.h"
+#include "strata/kube/yaml.h"
 
 #include <yaml.h>
 
@@ -17,12 +17,23 @@ nlohmann::json PlainScalar(const std::string& s) {
   int64_t i = 0;
   auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), i);
   if (ec == std::errc() && p == s.data() + s.size()) return i;
+  // Core schema floats: [-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)? (no .inf/.nan: JSON
+  // has none). from_chars alone would also take "inf", "nan" and hex forms.
+  const bool float_chars = s.find_first_not_of("0123456789.eE+-") == std::string::npos &&
+                           s.find_first_of("0123456789") != std::string::npos &&
+                           s.find_first_of(".eE") != std::string::npos;
+  if (float_chars) {
+    const char* begin = s.data() + (s[0] == '+' ? 1 : 0);
+    double d = 0;
+    auto [q, fec] = std::from_chars(begin, s.data() + s.size(), d);
+    if (fec == std::errc() && q == s.data() + s.size()) return d;
+  }
   return s;
 }
 
 }  // namespace
 
-Result<nlohmann::json> ParseYaml(std::string_view text) {
+Result<nlohmann::json> YamlToJson(std::string_view text) {
   yaml_parser_t parser;
   if (!yaml_parser_initialize(&parser)) return InternalError("yaml: out of memory");
   std::unique_ptr<yaml_parser_t, void (*)(yaml_parser_t*)> guard(&parser, yaml_parser_delete);

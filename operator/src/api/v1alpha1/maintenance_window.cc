@@ -1,0 +1,55 @@
+#include "strata/operator/api/v1alpha1/maintenance_window.h"
+
+#include "field_io.h"
+
+namespace strata::op::api::v1alpha1 {
+
+constexpr std::string_view kRecurrences[] = {"Daily", "Weekly", "Monthly"};
+constexpr std::string_view kDrainPolicies[] = {"MigrateVolumes", "None"};
+constexpr std::string_view kWindowPhases[] = {"Scheduled", "Draining", "InProgress",
+                                              "Completed", "Failed",   "Cancelled"};
+constexpr std::string_view kDevicePhases[] = {"Pending",       "Draining", "Drained",
+                                              "InMaintenance", "Online",   "Failed"};
+
+void Fields(auto& io, Is<MaintenanceSchedule> auto& s) {
+  io.Field("start", s.start, {.required = true, .format = Format::kDateTime});
+  io.Field("duration", s.duration,
+           {.required = true, .format = Format::kDuration, .max_length = 32});
+  io.Field("recurrence", s.recurrence, {.one_of = kRecurrences});
+}
+
+void Fields(auto& io, Is<MaintenanceDrain> auto& d) {
+  io.Field("policy", d.policy, {.one_of = kDrainPolicies});
+  io.Field("leadTime", d.lead_time, kDurationRule);
+  io.Field("targetDeviceSelector", d.target_device_selector);
+  io.Field("maxConcurrentMigrations", d.max_concurrent_migrations, {.minimum = 1, .maximum = 64});
+}
+
+void Fields(auto& io, Is<MaintenanceWindowSpec> auto& s) {
+  io.Field("deviceSelector", s.device_selector, {.required = true});
+  io.Field("schedule", s.schedule, {.required = true});
+  io.Field("drain", s.drain);
+  io.Field("allowedRegions", s.allowed_regions, kAuditList);
+  io.Field("allowedJurisdictions", s.allowed_jurisdictions, kAuditList);
+}
+
+void Fields(auto& io, Is<MaintenanceDeviceStatus> auto& d) {
+  io.Field("name", d.name, {.required = true});
+  io.Field("phase", d.phase, {.one_of = kDevicePhases});
+  io.Field("volumesRemaining", d.volumes_remaining, kNonNegative);
+}
+
+void Fields(auto& io, Is<MaintenanceWindowStatus> auto& s) {
+  io.Field("phase", s.phase, {.one_of = kWindowPhases});
+  io.Field("deviceCount", s.device_count, kNonNegative);
+  io.Field("nextStart", s.next_start, {.format = Format::kDateTime});
+  io.Field("devices", s.devices, {.map_key = "name"});
+  ObjectStatusFields(io, s);
+}
+
+Result<MaintenanceWindow> MaintenanceWindowFromJson(const kube::Json& json) {
+  return ObjectFromJson<MaintenanceWindow>(json);
+}
+kube::Json ToJson(const MaintenanceWindow& window) { return ObjectToJson(window); }
+
+}  // namespace strata::op::api::v1alpha1
