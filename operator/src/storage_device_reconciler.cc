@@ -9,6 +9,10 @@
 #include "strata/kube/errors.h"
 
 namespace strata::op {
+
+using api::v1alpha1::StorageDevice;
+using api::v1alpha1::StorageDeviceFromJson;
+
 namespace {
 
 using kube::Json;
@@ -51,13 +55,12 @@ StorageDeviceReconciler::StorageDeviceReconciler(kube::ApiClient* client, Lookup
       options_(options),
       clock_(clock) {}
 
-Json StorageDeviceReconciler::DesiredStatus(const Json& object,
+Json StorageDeviceReconciler::DesiredStatus(const StorageDevice& device, const Json& old_status,
                                             const Result<pb::DeviceStatus>& observed,
                                             kube::WallTime now) {
-  const Json old =
-      object.contains("status") && object["status"].is_object() ? object["status"] : Json::object();
-  const int64_t generation = object["metadata"].value("generation", int64_t{0});
-  Json status = old;  // unreachable: keep the last numbers seen, flip the conditions
+  const int64_t generation = device.metadata.generation.value_or(0);
+  // Unreachable: keep the last numbers seen, flip the conditions.
+  Json status = old_status.is_object() ? old_status : Json::object();
   status["observedGeneration"] = generation;
   auto set = [&](const char* type, bool value, const std::string& reason, const std::string& msg) {
     kube::SetCondition(status, {type, value ? "True" : "False", reason, msg, generation, ""}, now);
@@ -121,11 +124,8 @@ Json StorageDeviceReconciler::DesiredStatus(const Json& object,
   status["tiers"] = tiers;
 
   std::vector<std::string> missing;
-  if (object.contains("spec") && object["spec"].contains("tiers")) {
-    for (const auto& t : object["spec"]["tiers"]) {
-      const std::string cls = t.value("class", "");
-      if (!present.contains(cls)) missing.push_back(cls);
-    }
+  for (const auto& t : device.spec.tiers) {
+    if (!present.contains(t.class_)) missing.push_back(t.class_);
   }
 
   std::string degraded_reason, degraded_msg;
@@ -202,17 +202,19 @@ Result<ReconcileResult> StorageDeviceReconciler::Reconcile(const std::string& ke
   std::optional<Json> cached = lookup_(key);
   if (!cached) return ReconcileResult{};  // deleted: nothing of ours to clean up
   Json object = std::move(*cached);
+  auto device = StorageDeviceFromJson(object);
+  if (!device.ok()) return ReportInvalidSpec(std::move(object), device.status());
   const ReconcileResult again{options_.resync};
-  if (object["metadata"].contains("deletionTimestamp")) {
-    devices_->Forget(object["spec"].value("endpoint", ""));
+  const std::string& endpoint = device->spec.endpoint;
+  if (device->metadata.deletion_timestamp) {
+    devices_->Forget(endpoint);
     return ReconcileResult{};
   }
-  const std::string endpoint = object["spec"].value("endpoint", "");
   auto observed = devices_->GetDeviceStatus(endpoint, options_.device_timeout);
   Status act_error;
   if (observed.ok()) {
     // spec.desiredState is the truth for Online vs Maintenance; a Degraded device is left alone.
-    const std::string desired = object["spec"].value("desiredState", "Online");
+    const std::string& desired = device->spec.desired_state;
     const auto state = observed->state();
     std::optional<storage::v1::DeviceState> want;
     if (desired == "Maintenance" && state == storage::v1::DEVICE_STATE_ONLINE) {
@@ -236,7 +238,7 @@ Result<ReconcileResult> StorageDeviceReconciler::Reconcile(const std::string& ke
     }
   }
   const Json old_status = object.contains("status") ? object["status"] : Json::object();
-  Json status = DesiredStatus(object, observed, clock_->WallNow());
+  Json status = DesiredStatus(*device, old_status, observed, clock_->WallNow());
   if (status == old_status) {
     if (!act_error.ok()) return act_error;
     return again;
@@ -249,7 +251,10 @@ Result<ReconcileResult> StorageDeviceReconciler::Reconcile(const std::string& ke
     written = kube::UpdateWithRetry(
         *client_, kube::resources::StorageDevices(), "", key,
         [&](Json& fresh) {
-          fresh["status"] = DesiredStatus(fresh, observed, clock_->WallNow());
+          auto current = StorageDeviceFromJson(fresh);
+          if (!current.ok()) return current.status();  // the next reconcile reports it
+          const Json fresh_status = fresh.contains("status") ? fresh["status"] : Json::object();
+          fresh["status"] = DesiredStatus(*current, fresh_status, observed, clock_->WallNow());
           return Status::Ok();
         },
         /*status=*/true);
@@ -263,6 +268,48 @@ Result<ReconcileResult> StorageDeviceReconciler::Reconcile(const std::string& ke
   spdlog::debug("StorageDevice {}: status written (phase {})", key, new_status.value("phase", ""));
   if (!act_error.ok()) return act_error;  // retried with backoff
   return again;
+}
+
+Result<ReconcileResult> StorageDeviceReconciler::ReportInvalidSpec(Json object,
+                                                                   const Status& error) {
+  // Nothing we can write to without an object and its metadata (a bad metadata field may be the
+  // name, which a status update and an Event need).
+  if (!object.is_object() || !object.contains("metadata") || !object["metadata"].is_object() ||
+      error.message().rfind("metadata", 0) == 0) {
+    spdlog::warn("StorageDevice: ignoring an object that does not parse: {}", error.message());
+    return ReconcileResult{};
+  }
+  const Json& meta = object["metadata"];
+  if (meta.contains("deletionTimestamp")) {
+    const Json& spec = object.contains("spec") ? object["spec"] : Json::object();
+    if (spec.is_object() && spec.contains("endpoint") && spec["endpoint"].is_string()) {
+      devices_->Forget(spec["endpoint"].get<std::string>());
+    }
+    return ReconcileResult{};
+  }
+  const int64_t generation = meta.contains("generation") && meta["generation"].is_number_integer()
+                                 ? meta["generation"].get<int64_t>()
+                                 : 0;
+  // The status is ours: when it is the part that does not parse, it is rewritten from scratch.
+  const bool status_ok = object.contains("status") && object["status"].is_object() &&
+                         error.message().rfind("status", 0) != 0;
+  const Json old_status = status_ok ? object["status"] : Json::object();
+  Json status = old_status;
+  status["observedGeneration"] = generation;
+  kube::SetCondition(status, {"Ready", "False", "InvalidSpec", error.message(), generation, ""},
+                     clock_->WallNow());
+  // Unchanged (a resync or relist of the same bad object): no write, no second Event.
+  if (status_ok && status == old_status) return ReconcileResult{};
+  object["status"] = std::move(status);
+  auto written = client_->UpdateStatus(kube::resources::StorageDevices(), object);
+  if (!written.ok()) {
+    if (kube::IsNotFound(written.status())) return ReconcileResult{};
+    return written.status().WithContext("StorageDevice " + kube::ObjectKey(object) +
+                                        ": status update");
+  }
+  events_->Record(*written, kube::EventType::kWarning, "InvalidSpec", error.message());
+  spdlog::warn("StorageDevice {}: {}", kube::ObjectKey(object), error.message());
+  return ReconcileResult{};  // no requeue: only an edit fixes it, and an edit triggers us
 }
 
 }  // namespace strata::op

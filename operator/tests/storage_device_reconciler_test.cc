@@ -233,6 +233,57 @@ TEST_F(StorageDeviceReconcilerTest, DrivesTheDeviceToTheDesiredState) {
   EXPECT_EQ(events_.Reasons()[0], "DeviceStateChanged");
 }
 
+// The apiserver's schema keeps such objects out, but the reconciler does not depend on it: a
+// field of the wrong type is a condition and an Event on the object, not an exception or a retry.
+TEST_F(StorageDeviceReconcilerTest, AMalformedObjectGetsAConditionAndAnEventNotARetry) {
+  ASSERT_TRUE(
+      api_.Patch(
+              kube::resources::StorageDevices(), "", "dev-1", kube::PatchType::kMerge,
+              {{"spec", {{"tiers", Json::array({{{"class", "ssd"}, {"capacityBytes", "lots"}}})}}}},
+              false)
+          .ok());
+  const std::string error = "spec.tiers[0].capacityBytes: must be an integer, not string \"lots\"";
+  auto r = Reconcile();
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_FALSE(r->requeue_after.has_value()) << "no retry: an edit triggers the next reconcile";
+  EXPECT_EQ(devices_.calls, 0);
+  Json s = Status();
+  auto ready = kube::FindCondition(s, "Ready");
+  ASSERT_TRUE(ready.has_value());
+  EXPECT_EQ(ready->status, "False");
+  EXPECT_EQ(ready->reason, "InvalidSpec");
+  EXPECT_EQ(ready->message, error);
+  ASSERT_EQ(events_.events.size(), 1u);
+  EXPECT_EQ(events_.events[0].type, "Warning");
+  EXPECT_EQ(events_.events[0].reason, "InvalidSpec");
+  EXPECT_EQ(events_.events[0].message, error);
+
+  const int writes = api_.status_writes();
+  ASSERT_TRUE(Reconcile().ok());
+  EXPECT_EQ(api_.status_writes(), writes) << "the same bad object again: no write";
+  EXPECT_EQ(events_.events.size(), 1u) << "and no second Event";
+
+  ASSERT_TRUE(
+      api_.Patch(kube::resources::StorageDevices(), "", "dev-1", kube::PatchType::kMerge,
+                 {{"spec", {{"tiers", Json::array({{{"class", "ssd"}, {"capacityBytes", 1}}})}}}},
+                 false)
+          .ok());
+  ASSERT_TRUE(Reconcile().ok());
+  EXPECT_TRUE(kube::IsConditionTrue(Status(), "Ready")) << "fixed: reconciled as usual";
+}
+
+TEST_F(StorageDeviceReconcilerTest, AMalformedStatusIsRewritten) {
+  Json object = *api_.Get(kube::resources::StorageDevices(), "", "dev-1");
+  object["status"] = {{"conditions", "not a list"}};
+  api_.Put(kube::resources::StorageDevices(), object);
+  auto r = Reconcile();
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(kube::FindCondition(Status(), "Ready")->message,
+            "status.conditions: must be an array, not string \"not a list\"");
+  ASSERT_TRUE(Reconcile().ok());
+  EXPECT_TRUE(kube::IsConditionTrue(Status(), "Ready")) << "the rewritten status parses";
+}
+
 TEST_F(StorageDeviceReconcilerTest, DeletedObjectIsDone) {
   ASSERT_TRUE(api_.Delete(kube::resources::StorageDevices(), "", "dev-1", {}).ok());
   auto r = Reconcile();

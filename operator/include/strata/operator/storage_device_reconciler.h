@@ -7,6 +7,7 @@
 #include "strata/kube/client.h"
 #include "strata/kube/clock.h"
 #include "strata/kube/events.h"
+#include "strata/operator/api/v1alpha1/storage_device.h"
 #include "strata/operator/device_client.h"
 #include "strata/operator/reconciler.h"
 
@@ -17,7 +18,10 @@ namespace strata::op {
 // it into .status: phase, capacity, used bytes, dedup ratio, LUN count, identity, tiers, and the
 // conditions Ready, Degraded and Unreachable. Records Events when a condition or the phase
 // changes. Requeues every `resync` so the status follows the device as it changes, disappears and
-// returns. Writes status only when it changed.
+// returns. Writes status only when it changed. The object is read through the typed API
+// (api::v1alpha1::StorageDeviceFromJson): one that does not parse gets Ready=False with reason
+// InvalidSpec and the error naming the field, and a Warning Event, once per generation and error;
+// it is not retried (an edit of the object triggers the next reconcile).
 // Thread-safe (no per-call state beyond what its collaborators guard).
 class StorageDeviceReconciler : public Reconciler {
  public:
@@ -34,13 +38,17 @@ class StorageDeviceReconciler : public Reconciler {
 
   Result<ReconcileResult> Reconcile(const std::string& key) override;
 
-  // The status the object should have given what the device reported (or the error reaching it).
+  // The status `device` should have given what the device reported (or the error reaching it).
+  // `old_status` is the status as stored (fields this reconciler does not own are kept).
   // Pure; exposed for unit tests.
-  static kube::Json DesiredStatus(const kube::Json& object,
+  static kube::Json DesiredStatus(const api::v1alpha1::StorageDevice& device,
+                                  const kube::Json& old_status,
                                   const Result<storage::v1::DeviceStatus>& observed,
                                   kube::WallTime now);
 
  private:
+  // The object does not parse: condition, Event, no retry.
+  Result<ReconcileResult> ReportInvalidSpec(kube::Json object, const Status& error);
   void RecordTransitions(const kube::Json& object, const kube::Json& old_status,
                          const kube::Json& new_status);
 
