@@ -245,6 +245,10 @@ Result<ReconcileResult> StorageDeviceReconciler::Reconcile(const std::string& ke
   }
 
   object["status"] = status;
+  // The status our write replaces: transitions (and their Events) are judged against it, not
+  // against the cache, which may lag the server (then the first write conflicts, and an Event
+  // computed from the cached status would repeat a transition already recorded).
+  Json replaced = old_status;
   auto written = client_->UpdateStatus(kube::resources::StorageDevices(), object);
   if (!written.ok() && kube::IsConflict(written.status())) {
     // Our cache was behind (a spec edit, or another writer): recompute on the fresh object.
@@ -253,8 +257,8 @@ Result<ReconcileResult> StorageDeviceReconciler::Reconcile(const std::string& ke
         [&](Json& fresh) {
           auto current = StorageDeviceFromJson(fresh);
           if (!current.ok()) return current.status();  // the next reconcile reports it
-          const Json fresh_status = fresh.contains("status") ? fresh["status"] : Json::object();
-          fresh["status"] = DesiredStatus(*current, fresh_status, observed, clock_->WallNow());
+          replaced = fresh.contains("status") ? fresh["status"] : Json::object();
+          fresh["status"] = DesiredStatus(*current, replaced, observed, clock_->WallNow());
           return Status::Ok();
         },
         /*status=*/true);
@@ -264,7 +268,7 @@ Result<ReconcileResult> StorageDeviceReconciler::Reconcile(const std::string& ke
     return written.status().WithContext("StorageDevice " + key + ": status update");
   }
   const Json& new_status = (*written)["status"];
-  RecordTransitions(*written, old_status, new_status);
+  RecordTransitions(*written, replaced, new_status);
   spdlog::debug("StorageDevice {}: status written (phase {})", key, new_status.value("phase", ""));
   if (!act_error.ok()) return act_error;  // retried with backoff
   return again;
