@@ -74,7 +74,9 @@ cond() { st ".status.conditions[]? | select(.type==\"$1\") | .status"; }
 cond_is() { [ "$(cond "$1")" = "$2" ]; }
 
 t0=$(date +%s%N)
-check "status: phase Online within 10 s" wait_until 10 is .status.phase Online
+# The operator polls the device every second (--device-resync 1): each status change below is
+# nominally seen within 1-2 s; the deadlines leave room for a loaded 2-core host and ASan.
+check "status: phase Online within 20 s" wait_until 20 is .status.phase Online
 echo "  first status after $(( ($(date +%s%N) - t0) / 1000000 )) ms"
 expect_eq "Ready=True" "$(cond Ready)" "True"
 expect_eq "Unreachable=False" "$(cond Unreachable)" "False"
@@ -95,24 +97,24 @@ YAML
 
 # The device changes: a LUN appears.
 "$ADMIN" --server "127.0.0.1:$grpc_port" lun create vol-1 --size 64MiB >/dev/null
-check "lunCount follows the device (1) within 5 s" wait_until 5 is .status.lunCount 1
+check "lunCount follows the device (1) within 15 s" wait_until 15 is .status.lunCount 1
 
 # The device disappears...
 stop_within 30 "$stored_pid" 2>/dev/null; stored_pid=
 t0=$(date +%s%N)
-check "phase Offline within 10 s of the device stopping" wait_until 10 is .status.phase Offline
+check "phase Offline within 20 s of the device stopping" wait_until 20 is .status.phase Offline
 echo "  noticed after $(( ($(date +%s%N) - t0) / 1000000 )) ms"
 expect_eq "Unreachable=True" "$(cond Unreachable)" "True"
 expect_eq "Ready=False" "$(cond Ready)" "False"
 expect_eq "last known capacity kept" "$(st .status.capacityBytes)" "$((5 << 30))"
 events() { kubectl get events -n default --field-selector "involvedObject.name=$name" -o json; }
 has_event() { events | jq -e --arg r "$1" '[.items[] | select(.reason == $r)] | length > 0' >/dev/null; }
-check "Warning Event DeviceUnreachable" wait_until 5 has_event DeviceUnreachable
+check "Warning Event DeviceUnreachable" wait_until 15 has_event DeviceUnreachable
 
 # ... and returns on the same address.
 check "strata-stored restarts" start_stored
 t0=$(date +%s%N)
-check "Ready=True again within 10 s" wait_until 10 cond_is Ready True
+check "Ready=True again within 20 s" wait_until 20 cond_is Ready True
 echo "  recovered after $(( ($(date +%s%N) - t0) / 1000000 )) ms"
 expect_eq "phase Online" "$(st .status.phase)" "Online"
 expect_eq "lunCount survived the restart" "$(st .status.lunCount)" "1"
@@ -120,23 +122,23 @@ ready_events() { events | jq '[.items[] | select(.reason == "DeviceReady")] | ma
 # A function, so that each poll queries again ("$(ready_events)" as an argument of wait_until
 # would be expanded once, before the first poll, and the wait would poll a stale value).
 ready_events_are() { [ "$(ready_events)" = "$1" ]; }
-check "DeviceReady Event recorded twice (aggregated count)" wait_until 5 ready_events_are 2
+check "DeviceReady Event recorded twice (aggregated count)" wait_until 15 ready_events_are 2
 
 # spec.desiredState drives the device.
 kubectl patch storagedevice "$name" --type=merge -p '{"spec":{"desiredState":"Maintenance"}}' >/dev/null
-check "phase Maintenance within 5 s" wait_until 5 is .status.phase Maintenance
+check "phase Maintenance within 15 s" wait_until 15 is .status.phase Maintenance
 expect_eq "the device itself is in maintenance" \
   "$("$ADMIN" --server "127.0.0.1:$grpc_port" -o json device status | jq -r .state)" "DEVICE_STATE_MAINTENANCE"
-check "Event DeviceStateChanged" wait_until 5 has_event DeviceStateChanged
+check "Event DeviceStateChanged" wait_until 15 has_event DeviceStateChanged
 kubectl patch storagedevice "$name" --type=merge -p '{"spec":{"desiredState":"Online"}}' >/dev/null
-check "back Online within 5 s" wait_until 5 is .status.phase Online
+check "back Online within 15 s" wait_until 15 is .status.phase Online
 
 # A tier the spec promises but the device lacks: Degraded.
 kubectl patch storagedevice "$name" --type=json \
   -p '[{"op":"add","path":"/spec/tiers/-","value":{"class":"sas","capacityBytes":1}}]' >/dev/null
-check "Degraded=True (TierMissing) within 5 s" wait_until 5 cond_is Degraded True
+check "Degraded=True (TierMissing) within 15 s" wait_until 15 cond_is Degraded True
 expect_eq "Degraded reason" "$(st '.status.conditions[] | select(.type=="Degraded") | .reason')" "TierMissing"
-check "observedGeneration follows the spec" wait_until 5 is .status.observedGeneration "$(st .metadata.generation)"
+check "observedGeneration follows the spec" wait_until 15 is .status.observedGeneration "$(st .metadata.generation)"
 
 # Metrics.
 metrics=$(curl -sf --max-time 10 "http://127.0.0.1:$metrics_port/metrics")
