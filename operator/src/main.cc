@@ -11,15 +11,15 @@
 #include "strata/common/env.h"
 #include "strata/common/logging.h"
 #include "strata/common/process.h"
+#include "strata/controller/health_server.h"
+#include "strata/controller/manager.h"
+#include "strata/controller/metrics.h"
 #include "strata/kube/config.h"
 #include "strata/kube/events.h"
 #include "strata/kube/http_client.h"
 #include "strata/kube/informer.h"
-#include "strata/kube/leader_election.h"
-#include "strata/operator/controller.h"
+#include "strata/kube/labels.h"
 #include "strata/operator/device_client.h"
-#include "strata/operator/health_server.h"
-#include "strata/operator/metrics.h"
 #include "strata/operator/storage_device_reconciler.h"
 
 namespace po = boost::program_options;
@@ -168,7 +168,12 @@ int main(int argc, char** argv) {
   if (f.identity.empty()) f.identity = DefaultIdentity();
   if (f.lease_namespace.empty()) f.lease_namespace = config->default_namespace;
 
-  op::Metrics metrics;
+  auto selector = kube::ParseLabelSelector(f.label_selector);
+  if (!selector.ok()) {
+    std::cerr << "strata-operator: --label-selector: " << selector.status().message() << "\n";
+    return 2;
+  }
+  ctrl::Metrics metrics("strata_operator");
   std::unique_ptr<prometheus::Exposer> exposer;
   if (f.metrics_addr != "0") {
     try {
@@ -185,67 +190,11 @@ int main(int argc, char** argv) {
   kube::ApiEventRecorder recorder(client, "strata-operator", f.identity);
   auto devices = op::NewGrpcDeviceClient();
 
-  // Caches run in every candidate so a standby that takes over starts warm.
-  kube::Informer::Options informer_options;
-  informer_options.label_selector = f.label_selector;
-  kube::Informer devices_informer(client, kube::resources::StorageDevices(), informer_options);
-  op::StorageDeviceReconciler device_reconciler(
-      client, [&](const std::string& key) { return devices_informer.store().Get(key); },
-      devices.get(), &recorder,
-      {Seconds(f.device_resync),
-       std::chrono::milliseconds(static_cast<int64_t>(f.device_timeout * 1000))});
-
-  std::unique_ptr<kube::LeaderElector> elector;
-  op::Controller::Options copts;
-  copts.workers = f.workers;
-  if (f.leader_elect) {
-    copts.may_act = [&elector] { return elector->IsLeader(); };
-  }
-  op::Controller device_controller("storagedevice", &devices_informer, &device_reconciler, &metrics,
-                                   copts);
-  if (!f.watch_namespace.empty()) {
-    // StorageDevice is cluster-scoped; the namespaced policy kinds' controllers use this.
-    spdlog::info("--watch-namespace {}: namespaced kinds are watched there only",
-                 f.watch_namespace);
-  }
-  devices_informer.Start();
-
-  std::unique_ptr<op::HealthServer> health;
-  if (f.health_addr != "0") {
-    auto h = op::StartHealthServer(f.health_addr, [&] { return devices_informer.HasSynced(); });
-    if (!h.ok()) {
-      spdlog::error("{}", h.status().ToString());
-      return 1;
-    }
-    health = std::move(*h);
-  }
-
-  // Informer counters -> Prometheus, as deltas.
-  std::jthread sampler([&](std::stop_token stop) {
-    kube::Informer::Stats last;
-    while (kube::Clock::Real()->SleepFor(std::chrono::seconds(1), stop)) {
-      auto s = devices_informer.stats();
-      metrics.AddWatchRestarts("storagedevices",
-                               static_cast<double>(s.watch_restarts - last.watch_restarts));
-      metrics.AddRelists("storagedevices",
-                         static_cast<double>(s.relists_on_gone - last.relists_on_gone));
-      metrics.SetQueueDepth("storagedevice",
-                            static_cast<double>(device_controller.queue().Len() +
-                                                device_controller.queue().DelayedLen()));
-      last = s;
-    }
-  });
-
-  auto run_controllers = [&](std::stop_token stop) {
-    while (!devices_informer.WaitForSync(std::chrono::milliseconds(200))) {
-      if (stop.stop_requested()) return;
-    }
-    device_controller.Run(stop);
-  };
-
-  spdlog::info("strata-operator {} starting: server {}, identity {}, leader election {}", "0.1.0",
-               config->server, f.identity, f.leader_elect ? "on" : "off");
-  int rc = 0;
+  ctrl::Manager::Options mopts;
+  mopts.watch_namespace = f.watch_namespace;
+  mopts.label_selector = *selector;
+  mopts.workers = f.workers;
+  mopts.events = &recorder;
   if (f.leader_elect) {
     kube::LeaderElectionConfig lc;
     lc.lease_namespace = f.lease_namespace;
@@ -254,25 +203,41 @@ int main(int argc, char** argv) {
     lc.lease_duration = Seconds(f.lease_duration);
     lc.renew_deadline = Seconds(f.renew_deadline);
     lc.retry_period = Seconds(f.retry_period);
-    kube::LeaderElector::Callbacks cb;
-    cb.on_started_leading = [&](std::stop_token stop) { run_controllers(stop); };
-    cb.on_new_leader = [](const std::string& id) {
-      if (!id.empty()) spdlog::info("leader election: current leader is {}", id);
-    };
-    elector = std::make_unique<kube::LeaderElector>(client, lc, cb);
-    metrics.SetLeaderFunction([&elector] { return elector->IsLeader(); });
-    elector->Run(shutdown.get_token());
-    if (!shutdown.stop_requested()) {
-      // Work begun as leader must not continue: exit, and let the orchestrator restart us as a
-      // fresh candidate (what controller-runtime does too).
-      spdlog::error("leader election lost; exiting");
-      rc = 1;
-    }
-  } else {
-    run_controllers(shutdown.get_token());
+    mopts.leader_election = lc;
   }
-  sampler.request_stop();
-  devices_informer.Stop();
+  ctrl::Manager manager(client, mopts, &metrics);
+
+  // Every reconciler reads the Manager's shared caches; see docs/architecture.md for each.
+  kube::Informer* device_cache = manager.Informer(kube::resources::StorageDevices());
+  op::StorageDeviceReconciler device_reconciler(
+      client, [device_cache](const std::string& key) { return device_cache->store().Get(key); },
+      devices.get(), &recorder,
+      {Seconds(f.device_resync),
+       std::chrono::milliseconds(static_cast<int64_t>(f.device_timeout * 1000))});
+  manager.AddController("storagedevice", kube::resources::StorageDevices(), &device_reconciler);
+
+  std::unique_ptr<ctrl::HealthServer> health;
+  if (f.health_addr != "0") {
+    auto h = ctrl::StartHealthServer(f.health_addr, [&manager] { return manager.Ready(); });
+    if (!h.ok()) {
+      spdlog::error("{}", h.status().ToString());
+      return 1;
+    }
+    health = std::move(*h);
+  }
+
+  spdlog::info(
+      "strata-operator {} starting: server {}, identity {}, leader election {}, namespace {}",
+      "0.1.0", config->server, f.identity, f.leader_elect ? "on" : "off",
+      f.watch_namespace.empty() ? "(all)" : f.watch_namespace);
+  Status run = manager.Run(shutdown.get_token());
+  int rc = 0;
+  if (!run.ok()) {
+    // Work begun as leader must not continue: exit, and let the orchestrator restart us as a
+    // fresh candidate (what controller-runtime does too).
+    spdlog::error("{}; exiting", run.message());
+    rc = 1;
+  }
   spdlog::info("strata-operator stopped");
   return rc;
 }

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <set>
 
+#include "strata/controller/status.h"
 #include "strata/kube/conditions.h"
 #include "strata/kube/errors.h"
 
@@ -203,7 +204,19 @@ Result<ReconcileResult> StorageDeviceReconciler::Reconcile(const std::string& ke
   if (!cached) return ReconcileResult{};  // deleted: nothing of ours to clean up
   Json object = std::move(*cached);
   auto device = StorageDeviceFromJson(object);
-  if (!device.ok()) return ReportInvalidSpec(std::move(object), device.status());
+  if (!device.ok()) {
+    // A StorageDevice being deleted that does not parse: drop its connection if we can read it.
+    if (object.is_object() && object.contains("metadata") && object["metadata"].is_object() &&
+        object["metadata"].contains("deletionTimestamp") && object.contains("spec") &&
+        object["spec"].is_object() && object["spec"].contains("endpoint") &&
+        object["spec"]["endpoint"].is_string()) {
+      devices_->Forget(object["spec"]["endpoint"].get<std::string>());
+    }
+    STRATA_RETURN_IF_ERROR(
+        ctrl::ReportInvalidObject(*client_, *events_, kube::resources::StorageDevices(),
+                                  std::move(object), device.status(), clock_->WallNow()));
+    return ReconcileResult{};  // no requeue: only an edit fixes it, and an edit triggers us
+  }
   const ReconcileResult again{options_.resync};
   const std::string& endpoint = device->spec.endpoint;
   if (device->metadata.deletion_timestamp) {
@@ -237,83 +250,27 @@ Result<ReconcileResult> StorageDeviceReconciler::Reconcile(const std::string& ke
       }
     }
   }
-  const Json old_status = object.contains("status") ? object["status"] : Json::object();
-  Json status = DesiredStatus(*device, old_status, observed, clock_->WallNow());
-  if (status == old_status) {
-    if (!act_error.ok()) return act_error;
-    return again;
+  // Recomputed on a fresh copy after a conflict (our cache was behind a spec edit or another
+  // writer); transitions are judged against the status the write replaced, not the cache.
+  auto written = ctrl::WriteStatus(
+      *client_, kube::resources::StorageDevices(), std::move(object),
+      [&](const Json& current_object) -> Result<Json> {
+        auto current = StorageDeviceFromJson(current_object);
+        if (!current.ok()) return current.status();  // the next reconcile reports it
+        const Json old_status =
+            current_object.contains("status") ? current_object["status"] : Json::object();
+        return DesiredStatus(*current, old_status, observed, clock_->WallNow());
+      });
+  if (!written.ok()) return written.status();
+  if (written->changed) {
+    const Json& new_status = written->object["status"];
+    RecordTransitions(written->object, written->replaced, new_status);
+    spdlog::debug("StorageDevice {}: status written (phase {})", key,
+                  new_status.value("phase", ""));
   }
-
-  object["status"] = status;
-  // The status our write replaces: transitions (and their Events) are judged against it, not
-  // against the cache, which may lag the server (then the first write conflicts, and an Event
-  // computed from the cached status would repeat a transition already recorded).
-  Json replaced = old_status;
-  auto written = client_->UpdateStatus(kube::resources::StorageDevices(), object);
-  if (!written.ok() && kube::IsConflict(written.status())) {
-    // Our cache was behind (a spec edit, or another writer): recompute on the fresh object.
-    written = kube::UpdateWithRetry(
-        *client_, kube::resources::StorageDevices(), "", key,
-        [&](Json& fresh) {
-          auto current = StorageDeviceFromJson(fresh);
-          if (!current.ok()) return current.status();  // the next reconcile reports it
-          replaced = fresh.contains("status") ? fresh["status"] : Json::object();
-          fresh["status"] = DesiredStatus(*current, replaced, observed, clock_->WallNow());
-          return Status::Ok();
-        },
-        /*status=*/true);
-  }
-  if (!written.ok()) {
-    if (kube::IsNotFound(written.status())) return ReconcileResult{};
-    return written.status().WithContext("StorageDevice " + key + ": status update");
-  }
-  const Json& new_status = (*written)["status"];
-  RecordTransitions(*written, replaced, new_status);
-  spdlog::debug("StorageDevice {}: status written (phase {})", key, new_status.value("phase", ""));
+  if (written->gone) return ReconcileResult{};
   if (!act_error.ok()) return act_error;  // retried with backoff
   return again;
-}
-
-Result<ReconcileResult> StorageDeviceReconciler::ReportInvalidSpec(Json object,
-                                                                   const Status& error) {
-  // Nothing we can write to without an object and its metadata (a bad metadata field may be the
-  // name, which a status update and an Event need).
-  if (!object.is_object() || !object.contains("metadata") || !object["metadata"].is_object() ||
-      error.message().rfind("metadata", 0) == 0) {
-    spdlog::warn("StorageDevice: ignoring an object that does not parse: {}", error.message());
-    return ReconcileResult{};
-  }
-  const Json& meta = object["metadata"];
-  if (meta.contains("deletionTimestamp")) {
-    const Json& spec = object.contains("spec") ? object["spec"] : Json::object();
-    if (spec.is_object() && spec.contains("endpoint") && spec["endpoint"].is_string()) {
-      devices_->Forget(spec["endpoint"].get<std::string>());
-    }
-    return ReconcileResult{};
-  }
-  const int64_t generation = meta.contains("generation") && meta["generation"].is_number_integer()
-                                 ? meta["generation"].get<int64_t>()
-                                 : 0;
-  // The status is ours: when it is the part that does not parse, it is rewritten from scratch.
-  const bool status_ok = object.contains("status") && object["status"].is_object() &&
-                         error.message().rfind("status", 0) != 0;
-  const Json old_status = status_ok ? object["status"] : Json::object();
-  Json status = old_status;
-  status["observedGeneration"] = generation;
-  kube::SetCondition(status, {"Ready", "False", "InvalidSpec", error.message(), generation, ""},
-                     clock_->WallNow());
-  // Unchanged (a resync or relist of the same bad object): no write, no second Event.
-  if (status_ok && status == old_status) return ReconcileResult{};
-  object["status"] = std::move(status);
-  auto written = client_->UpdateStatus(kube::resources::StorageDevices(), object);
-  if (!written.ok()) {
-    if (kube::IsNotFound(written.status())) return ReconcileResult{};
-    return written.status().WithContext("StorageDevice " + kube::ObjectKey(object) +
-                                        ": status update");
-  }
-  events_->Record(*written, kube::EventType::kWarning, "InvalidSpec", error.message());
-  spdlog::warn("StorageDevice {}: {}", kube::ObjectKey(object), error.message());
-  return ReconcileResult{};  // no requeue: only an edit fixes it, and an edit triggers us
 }
 
 }  // namespace strata::op

@@ -31,6 +31,29 @@ Resource Leases() { return {"coordination.k8s.io", "v1", "leases", "Lease", true
 Resource Events() { return {"", "v1", "events", "Event", true}; }
 Resource ConfigMaps() { return {"", "v1", "configmaps", "ConfigMap", true}; }
 Resource Namespaces() { return {"", "v1", "namespaces", "Namespace", false}; }
+Resource PersistentVolumeClaims() {
+  return {"", "v1", "persistentvolumeclaims", "PersistentVolumeClaim", true};
+}
+Resource PersistentVolumes() {
+  return {"", "v1", "persistentvolumes", "PersistentVolume", false};
+}
+Resource Pods() { return {"", "v1", "pods", "Pod", true}; }
+Resource Nodes() { return {"", "v1", "nodes", "Node", false}; }
+Resource TieringPolicies() {
+  return {"strata.io", "v1alpha1", "tieringpolicies", "TieringPolicy", true};
+}
+Resource DedupPolicies() {
+  return {"strata.io", "v1alpha1", "deduppolicies", "DedupPolicy", true};
+}
+Resource MaintenanceWindows() {
+  return {"strata.io", "v1alpha1", "maintenancewindows", "MaintenanceWindow", false};
+}
+Resource BandwidthPolicies() {
+  return {"strata.io", "v1alpha1", "bandwidthpolicies", "BandwidthPolicy", true};
+}
+Resource VirtualNetworkConfigs() {
+  return {"strata.io", "v1alpha1", "virtualnetworkconfigs", "VirtualNetworkConfig", true};
+}
 }  // namespace resources
 
 Result<std::vector<Json>> ListAll(ApiClient& client, const Resource& r, std::string_view ns,

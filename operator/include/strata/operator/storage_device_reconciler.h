@@ -9,9 +9,12 @@
 #include "strata/kube/events.h"
 #include "strata/operator/api/v1alpha1/storage_device.h"
 #include "strata/operator/device_client.h"
-#include "strata/operator/reconciler.h"
+#include "strata/controller/reconciler.h"
 
 namespace strata::op {
+
+using ctrl::ReconcileResult;
+using ctrl::Reconciler;
 
 // StorageDevice: asks the device's management endpoint (spec.endpoint) for its status, puts the
 // device into spec.desiredState (Online or Maintenance) when it is in the other one, and reflects
@@ -47,8 +50,6 @@ class StorageDeviceReconciler : public Reconciler {
                                   kube::WallTime now);
 
  private:
-  // The object does not parse: condition, Event, no retry.
-  Result<ReconcileResult> ReportInvalidSpec(kube::Json object, const Status& error);
   void RecordTransitions(const kube::Json& object, const kube::Json& old_status,
                          const kube::Json& new_status);
 

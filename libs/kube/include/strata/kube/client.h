@@ -36,6 +36,16 @@ Resource Leases();
 Resource Events();
 Resource ConfigMaps();
 Resource Namespaces();
+Resource PersistentVolumeClaims();
+Resource PersistentVolumes();
+Resource Pods();
+Resource Nodes();
+// strata.io/v1alpha1: the scope of each as its CRD declares it (charts/strata/crds/).
+Resource TieringPolicies();
+Resource DedupPolicies();
+Resource MaintenanceWindows();
+Resource BandwidthPolicies();
+Resource VirtualNetworkConfigs();
 }  // namespace resources
 
 struct ListOptions {

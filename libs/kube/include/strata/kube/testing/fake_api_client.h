@@ -26,12 +26,14 @@ class FakeApiClient : public kube::ApiClient {
       return kube::ApiError(404, "NotFound", std::string(name) + " not found");
     return it->second;
   }
-  Result<kube::ListPage> List(const kube::Resource& r, std::string_view,
+  Result<kube::ListPage> List(const kube::Resource& r, std::string_view ns,
                               const kube::ListOptions&) override {
     std::lock_guard g(mu_);
     kube::ListPage page;
+    const std::string prefix =
+        r.plural + "|" + (r.namespaced && !ns.empty() ? std::string(ns) + "/" : "");
     for (const auto& [k, v] : objects_) {
-      if (k.starts_with(r.plural + "|")) page.items.push_back(v);
+      if (k.starts_with(prefix)) page.items.push_back(v);
     }
     page.resource_version = std::to_string(rv_);
     return page;

@@ -10,15 +10,18 @@
 #include <memory>
 #include <string>
 
-namespace strata::op {
+namespace strata::ctrl {
 
 class LeaderCollectable;
 
-// The operator's Prometheus metrics. Families are created once; label children on first use.
-// Thread-safe (prometheus-cpp's metrics are).
+// A controller manager's Prometheus metrics: PREFIX_reconcile_total, _reconcile_errors_total,
+// _reconcile_duration_seconds, _workqueue_depth (per controller), _watch_restarts_total and
+// _relists_total (per informer), _leader. The prefix names the process ("strata_operator",
+// "strata_netd"). Families are created once; label children on first use. Thread-safe
+// (prometheus-cpp's metrics are).
 class Metrics {
  public:
-  Metrics();
+  explicit Metrics(std::string prefix = "strata_operator");
 
   std::shared_ptr<prometheus::Registry> registry() const { return registry_; }
 
@@ -36,6 +39,7 @@ class Metrics {
   std::shared_ptr<prometheus::Collectable> leader_collectable() const;
 
  private:
+  const std::string prefix_;
   std::shared_ptr<prometheus::Registry> registry_;
   prometheus::Family<prometheus::Counter>* reconciles_;
   prometheus::Family<prometheus::Counter>* errors_;
@@ -46,4 +50,4 @@ class Metrics {
   std::shared_ptr<LeaderCollectable> leader_;
 };
 
-}  // namespace strata::op
+}  // namespace strata::ctrl

@@ -1,4 +1,4 @@
-#include "strata/operator/controller.h"
+#include "strata/controller/controller.h"
 
 #include <gtest/gtest.h>
 
@@ -8,7 +8,7 @@
 
 #include "strata/kube/testing/fake_api_client.h"
 
-namespace strata::op {
+namespace strata::ctrl {
 namespace {
 
 using kube::Json;
@@ -126,4 +126,4 @@ TEST(ControllerTest, DoesNothingWhileItMayNotAct) {
 }
 
 }  // namespace
-}  // namespace strata::op
+}  // namespace strata::ctrl

@@ -1,13 +1,14 @@
-#include "strata/operator/metrics.h"
+#include "strata/controller/metrics.h"
 
 #include <prometheus/collectable.h>
 
 #include <mutex>
 
-namespace strata::op {
+namespace strata::ctrl {
 
 class LeaderCollectable : public prometheus::Collectable {
  public:
+  explicit LeaderCollectable(std::string name) : name_(std::move(name)) {}
   void Set(std::function<bool()> f) {
     std::lock_guard g(mu_);
     is_leader_ = std::move(f);
@@ -19,7 +20,7 @@ class LeaderCollectable : public prometheus::Collectable {
       if (is_leader_) leader = is_leader_();
     }
     prometheus::MetricFamily family;
-    family.name = "strata_operator_leader";
+    family.name = name_;
     family.help = "1 while this process holds the leader lease and may run the controllers.";
     family.type = prometheus::MetricType::Gauge;
     prometheus::ClientMetric m;
@@ -29,36 +30,38 @@ class LeaderCollectable : public prometheus::Collectable {
   }
 
  private:
+  const std::string name_;
   mutable std::mutex mu_;
   std::function<bool()> is_leader_;  // guarded by mu_
 };
 
-Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
+Metrics::Metrics(std::string prefix)
+    : prefix_(std::move(prefix)), registry_(std::make_shared<prometheus::Registry>()) {
   reconciles_ = &prometheus::BuildCounter()
-                     .Name("strata_operator_reconcile_total")
+                     .Name(prefix_ + "_reconcile_total")
                      .Help("Reconciles by controller and result (success, requeue, error).")
                      .Register(*registry_);
   errors_ = &prometheus::BuildCounter()
-                 .Name("strata_operator_reconcile_errors_total")
+                 .Name(prefix_ + "_reconcile_errors_total")
                  .Help("Reconciles that returned an error and were requeued with backoff.")
                  .Register(*registry_);
   durations_ = &prometheus::BuildHistogram()
-                    .Name("strata_operator_reconcile_duration_seconds")
+                    .Name(prefix_ + "_reconcile_duration_seconds")
                     .Help("Time spent in one reconcile.")
                     .Register(*registry_);
   depth_ = &prometheus::BuildGauge()
-                .Name("strata_operator_workqueue_depth")
+                .Name(prefix_ + "_workqueue_depth")
                 .Help("Keys waiting in a controller's work queue (ready plus delayed).")
                 .Register(*registry_);
   watch_restarts_ = &prometheus::BuildCounter()
-                         .Name("strata_operator_watch_restarts_total")
+                         .Name(prefix_ + "_watch_restarts_total")
                          .Help("Watches re-established after they ended or failed.")
                          .Register(*registry_);
   relists_ = &prometheus::BuildCounter()
-                  .Name("strata_operator_relists_total")
+                  .Name(prefix_ + "_relists_total")
                   .Help("Full relists forced by 410 Gone.")
                   .Register(*registry_);
-  leader_ = std::make_shared<LeaderCollectable>();
+  leader_ = std::make_shared<LeaderCollectable>(prefix_ + "_leader");
 }
 
 void Metrics::ObserveReconcile(const std::string& controller, const std::string& result,
@@ -88,4 +91,4 @@ void Metrics::SetLeaderFunction(std::function<bool()> is_leader) {
   leader_->Set(std::move(is_leader));
 }
 
-}  // namespace strata::op
+}  // namespace strata::ctrl

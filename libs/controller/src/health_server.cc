@@ -1,9 +1,9 @@
 // cpprestsdk is confined to this file.
-#include "strata/operator/health_server.h"
+#include "strata/controller/health_server.h"
 
 #include <cpprest/http_listener.h>
 
-namespace strata::op {
+namespace strata::ctrl {
 namespace {
 
 namespace http = web::http;
@@ -54,4 +54,4 @@ Result<std::unique_ptr<HealthServer>> StartHealthServer(const std::string& addre
   }
 }
 
-}  // namespace strata::op
+}  // namespace strata::ctrl

@@ -6,7 +6,7 @@
 #include "strata/common/result.h"
 #include "strata/kube/clock.h"
 
-namespace strata::op {
+namespace strata::ctrl {
 
 struct ReconcileResult {
   // Reconcile again after this long even if nothing changes (observing an external system).
@@ -22,4 +22,4 @@ class Reconciler {
   virtual Result<ReconcileResult> Reconcile(const std::string& key) = 0;
 };
 
-}  // namespace strata::op
+}  // namespace strata::ctrl

@@ -6,7 +6,7 @@
 
 #include "strata/common/result.h"
 
-namespace strata::op {
+namespace strata::ctrl {
 
 // GET /healthz (the process serves) and GET /readyz (`ready()` says so: caches synced) over plain
 // HTTP, for the kubelet's probes. Stops when destroyed.
@@ -19,4 +19,4 @@ class HealthServer {
 Result<std::unique_ptr<HealthServer>> StartHealthServer(const std::string& address,
                                                         std::function<bool()> ready);
 
-}  // namespace strata::op
+}  // namespace strata::ctrl
