@@ -262,14 +262,13 @@ void PrintMigration(const v1::Migration& m) {
 }
 
 void PrintKind(const char* name, const v1::IoKindStats& k) {
-  std::printf("%-13s %-10llu %-10.1f %-10s %-12s %-7llu %-10.1f %-10.1f %-10.1f\n", name,
-              static_cast<unsigned long long>(k.ops()), k.iops(),
-              strata::FormatSize(k.bytes()).c_str(),
-              (strata::FormatSize(static_cast<uint64_t>(k.bytes_per_second())) + "/s").c_str(),
-              static_cast<unsigned long long>(k.errors()),
-              static_cast<double>(k.latency_p50_ns()) / 1000.0,
-              static_cast<double>(k.latency_p99_ns()) / 1000.0,
-              static_cast<double>(k.latency_max_ns()) / 1000.0);
+  std::printf(
+      "%-13s %-10llu %-10.1f %-10s %-12s %-7llu %-10.1f %-10.1f %-10.1f\n", name,
+      static_cast<unsigned long long>(k.ops()), k.iops(), strata::FormatSize(k.bytes()).c_str(),
+      (strata::FormatSize(static_cast<uint64_t>(k.bytes_per_second())) + "/s").c_str(),
+      static_cast<unsigned long long>(k.errors()), static_cast<double>(k.latency_p50_ns()) / 1000.0,
+      static_cast<double>(k.latency_p99_ns()) / 1000.0,
+      static_cast<double>(k.latency_max_ns()) / 1000.0);
 }
 
 class Cli {

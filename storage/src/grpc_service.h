@@ -41,7 +41,7 @@ class IopsSampler {
   Engine* const engine_;
   std::mutex mu_;
   std::condition_variable cv_;
-  bool stop_ = false;                                  // guarded by mu_
+  bool stop_ = false;                            // guarded by mu_
   std::map<std::string, IoRateWindow> samples_;  // guarded by mu_
   std::thread thread_;
 };
@@ -68,8 +68,7 @@ class StorageDeviceService final : public v1::StorageDevice::Service {
   grpc::Status ResizeLun(grpc::ServerContext*, const v1::ResizeLunRequest*, v1::Lun*) override;
   grpc::Status SetLunAccess(grpc::ServerContext*, const v1::SetLunAccessRequest*,
                             v1::Lun*) override;
-  grpc::Status SetLunDedup(grpc::ServerContext*, const v1::SetLunDedupRequest*,
-                           v1::Lun*) override;
+  grpc::Status SetLunDedup(grpc::ServerContext*, const v1::SetLunDedupRequest*, v1::Lun*) override;
   grpc::Status GetLunStats(grpc::ServerContext*, const v1::GetLunStatsRequest*,
                            v1::LunStats*) override;
   grpc::Status MigrateLun(grpc::ServerContext*, const v1::MigrateLunRequest*,

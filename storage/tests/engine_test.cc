@@ -701,7 +701,8 @@ TEST_F(EngineTest, LunMetadataIsValidatedNamingTheKey) {
   spec.metadata = {{"", "x"}};
   auto r = engine_->CreateLun(spec);
   EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument);
-  EXPECT_NE(r.status().message().find("metadata: key ''"), std::string::npos) << r.status().ToString();
+  EXPECT_NE(r.status().message().find("metadata: key ''"), std::string::npos)
+      << r.status().ToString();
   const std::string long_key(254, 'k');
   spec.metadata = {{long_key, "x"}};
   r = engine_->CreateLun(spec);
@@ -726,10 +727,9 @@ TEST_F(EngineTest, LunMetadataIsValidatedNamingTheKey) {
 }
 
 TEST_F(EngineTest, LunMetadataSurvivesRestartsAndIsNotPartOfIdempotence) {
-  const std::map<std::string, std::string> meta = {
-      {"csi.storage.k8s.io/pvc/name", "data-db-0"},
-      {"csi.storage.k8s.io/pvc/namespace", "shop"},
-      {"csi.storage.k8s.io/pv/name", "pvc-1234"}};
+  const std::map<std::string, std::string> meta = {{"csi.storage.k8s.io/pvc/name", "data-db-0"},
+                                                   {"csi.storage.k8s.io/pvc/namespace", "shop"},
+                                                   {"csi.storage.k8s.io/pv/name", "pvc-1234"}};
   LunSpec spec;
   spec.name = "db";
   spec.size_bytes = 1 << 20;
@@ -881,6 +881,39 @@ TEST_F(EngineTest, IdleSecondsFollowTheClockFromCreationAndLastIo) {
   EXPECT_EQ(engine_->GetLun("v")->idle_seconds, 0u);
   now_ = now_.load() + seconds(5);
   EXPECT_EQ(engine_->GetLun("v")->idle_seconds, 5u);
+}
+
+TEST_F(EngineTest, FoldUnderConcurrentWritesLosesNothing) {
+  const uint64_t blocks = 2048;
+  auto v = Create("v", blocks * kBs, false);
+  auto other = Create("other", blocks * kBs, false);
+  std::vector<char> model(blocks);
+  for (uint64_t i = 0; i < blocks; ++i) {
+    model[i] = static_cast<char>('a' + i % 5);  // few values: most blocks fold
+    WriteStr(*v, i * kBs, Pattern(model[i]));
+    WriteStr(*other, i * kBs, Pattern(model[i]));
+  }
+  ASSERT_TRUE(engine_->SetDedup("v", true, true).ok());
+  std::mt19937 rng(5);
+  for (int n = 0; n < 3000; ++n) {  // while the fold runs (or after it ended)
+    uint64_t lba = rng() % blocks;
+    char c = static_cast<char>('a' + rng() % 8);
+    WriteStr(*v, lba * kBs, Pattern(c));
+    model[lba] = c;
+  }
+  ASSERT_TRUE(engine_->WaitFold("v").ok());
+  for (uint64_t i = 0; i < blocks; ++i) {
+    ASSERT_EQ(ReadStr(*v, i * kBs, kBs), Pattern(model[i])) << i;
+    ASSERT_EQ(ReadStr(*other, i * kBs, 1)[0], static_cast<char>('a' + i % 5)) << i;
+  }
+  // v holds at most 8 distinct blocks now; `other` (dedup off) keeps its own copies.
+  EXPECT_LE(TierUsed(TierClass::kSsd), (blocks + 8) * kBs);
+  ASSERT_TRUE(engine_->Flush().ok());
+  PowerLossAndReopen();
+  v = Vol("v");
+  for (uint64_t i = 0; i < blocks; i += 7) {
+    ASSERT_EQ(ReadStr(*v, i * kBs, kBs), Pattern(model[i])) << i;
+  }
 }
 
 }  // namespace

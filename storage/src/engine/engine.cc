@@ -333,10 +333,9 @@ LunInfo EngineImpl::InfoLocked(const Lun& lun) const {
   const int64_t now = Now().time_since_epoch().count();
   const int64_t last = lun.last_io.load(std::memory_order_relaxed);
   if (now > last) {
-    i.idle_seconds = static_cast<uint64_t>(
-        std::chrono::duration_cast<std::chrono::seconds>(
-            std::chrono::steady_clock::duration(now - last))
-            .count());
+    i.idle_seconds = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::seconds>(
+                                               std::chrono::steady_clock::duration(now - last))
+                                               .count());
   }
   i.folding = lun.folding;
   return i;
@@ -533,7 +532,8 @@ Result<LunInfo> EngineImpl::SetAccess(const std::string& name, std::vector<std::
 
 Result<LunInfo> EngineImpl::SetDedup(const std::string& name, bool dedup, bool fold_existing) {
   if (fold_existing && !dedup) {
-    return InvalidArgumentError("fold_existing: only with dedup on (there is nothing to fold into)");
+    return InvalidArgumentError(
+        "fold_existing: only with dedup on (there is nothing to fold into)");
   }
   std::shared_ptr<Lun> lun;
   bool changed = false;
@@ -603,8 +603,9 @@ void EngineImpl::FoldLoop(std::shared_ptr<Lun> lun) {
     read_bytes += bs_;
     if (rate > 0) {
       // Throttle: never ahead of `rate` since the start; a stop cuts the wait short.
-      auto due = started + std::chrono::duration_cast<Clock::duration>(
-                               std::chrono::duration<double>(static_cast<double>(read_bytes) / rate));
+      auto due =
+          started + std::chrono::duration_cast<Clock::duration>(
+                        std::chrono::duration<double>(static_cast<double>(read_bytes) / rate));
       std::unique_lock lock(movers_mu_);
       stop_cv_.wait_until(lock, due, [this] { return stopping_.load(); });
     }
@@ -1593,8 +1594,8 @@ Status ValidateLunMetadata(const std::map<std::string, std::string>& metadata) {
   for (const auto& [key, value] : metadata) {
     if (key.empty() || key.size() > kMaxLunMetadataKeyBytes) {
       return InvalidArgumentError("metadata: key '" + key + "' must be 1-" +
-                                  std::to_string(kMaxLunMetadataKeyBytes) +
-                                  " characters, got " + std::to_string(key.size()));
+                                  std::to_string(kMaxLunMetadataKeyBytes) + " characters, got " +
+                                  std::to_string(key.size()));
     }
     if (value.size() > kMaxLunMetadataValueBytes) {
       return InvalidArgumentError("metadata: the value of key '" + key + "' is " +
