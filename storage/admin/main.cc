@@ -33,13 +33,14 @@ constexpr char kUsage[] =
     "  device status\n"
     "  device maintenance on|off [--reason TEXT]\n"
     "  lun create NAME --size SIZE [--tier ssd|sas|sata] [--dedup] [--owner NS] [--clone-from LUN] "
-    "[--allow IP,CIDR,...|*]\n"
+    "[--allow IP,CIDR,...|*] [--meta KEY=VALUE]...\n"
     "  lun list [--owner NS]\n"
     "  lun get NAME\n"
     "  lun stats NAME\n"
     "  lun delete NAME\n"
     "  lun resize NAME --size SIZE\n"
     "  lun access NAME --allow IP,CIDR,...   (empty: nobody; *: anyone)\n"
+    "  lun set-dedup NAME on|off [--fold]    (--fold: also fold blocks already written)\n"
     "  lun migrate NAME --tier CLASS [--wait]\n"
     "  lun migrate NAME --to-device ADDR [--tier CLASS] [--wait]\n"
     "  lun migration NAME\n"
@@ -51,7 +52,8 @@ struct Options {
   int timeout_seconds = 10;
   std::vector<std::string> words;
   std::string size, tier, owner, allow, to_device, reason, clone_from;
-  bool dedup = false, wait = false, allow_set = false;
+  std::vector<std::string> meta;  // KEY=VALUE, repeatable
+  bool dedup = false, wait = false, allow_set = false, fold = false;
 };
 
 int Usage(const std::string& why) {
@@ -214,16 +216,30 @@ void PrintDeviceTable(const v1::DeviceStatus& st) {
   }
 }
 
+// Sorted by key (protobuf maps have no order).
+std::map<std::string, std::string> SortedMetadata(
+    const google::protobuf::Map<std::string, std::string>& m) {
+  return std::map<std::string, std::string>(m.begin(), m.end());
+}
+
+std::string MetadataList(const v1::Lun& l) {
+  std::string out;
+  for (const auto& [k, v] : SortedMetadata(l.metadata())) {
+    out += (out.empty() ? "" : ",") + k + "=" + v;
+  }
+  return out.empty() ? "-" : out;
+}
+
 void PrintLunRows(const std::vector<const v1::Lun*>& luns) {
-  std::printf("%-24s %-10s %-5s %-6s %-12s %-10s %-10s %-6s %s\n", "NAME", "SIZE", "TIER", "DEDUP",
-              "OWNER", "LOGICAL", "UNIQUE", "RATIO", "WWN");
+  std::printf("%-24s %-10s %-5s %-6s %-12s %-10s %-10s %-6s %-20s %s\n", "NAME", "SIZE", "TIER",
+              "DEDUP", "OWNER", "LOGICAL", "UNIQUE", "RATIO", "WWN", "METADATA");
   for (const v1::Lun* l : luns) {
-    std::printf("%-24s %-10s %-5s %-6s %-12s %-10s %-10s %-6s %s\n", l->name().c_str(),
+    std::printf("%-24s %-10s %-5s %-6s %-12s %-10s %-10s %-6s %-20s %s\n", l->name().c_str(),
                 strata::FormatSize(l->size_bytes()).c_str(), TierName(l->tier()).c_str(),
                 l->dedup() ? "on" : "off", l->owner().empty() ? "-" : l->owner().c_str(),
                 strata::FormatSize(l->space().logical_bytes()).c_str(),
                 strata::FormatSize(l->space().unique_bytes()).c_str(), Ratio(l->space()).c_str(),
-                l->wwn().c_str());
+                l->wwn().c_str(), MetadataList(*l).c_str());
   }
 }
 
@@ -246,12 +262,13 @@ void PrintMigration(const v1::Migration& m) {
 }
 
 void PrintKind(const char* name, const v1::IoKindStats& k) {
-  std::printf("%-13s %-10llu %-10.1f %-10s %-7llu %-10.1f %-10.1f %-10.1f\n", name,
-              static_cast<unsigned long long>(k.ops()), k.iops(),
-              strata::FormatSize(k.bytes()).c_str(), static_cast<unsigned long long>(k.errors()),
-              static_cast<double>(k.latency_p50_ns()) / 1000.0,
-              static_cast<double>(k.latency_p99_ns()) / 1000.0,
-              static_cast<double>(k.latency_max_ns()) / 1000.0);
+  std::printf(
+      "%-13s %-10llu %-10.1f %-10s %-12s %-7llu %-10.1f %-10.1f %-10.1f\n", name,
+      static_cast<unsigned long long>(k.ops()), k.iops(), strata::FormatSize(k.bytes()).c_str(),
+      (strata::FormatSize(static_cast<uint64_t>(k.bytes_per_second())) + "/s").c_str(),
+      static_cast<unsigned long long>(k.errors()), static_cast<double>(k.latency_p50_ns()) / 1000.0,
+      static_cast<double>(k.latency_p99_ns()) / 1000.0,
+      static_cast<double>(k.latency_max_ns()) / 1000.0);
 }
 
 class Cli {
@@ -283,6 +300,13 @@ class Cli {
       static const char* kVerbs[] = {"create", "get",     "stats",     "delete",          "resize",
                                      "access", "migrate", "migration", "cancel-migration"};
       if (verb == "list" && w.size() == 2) return LunList();
+      if (verb == "set-dedup") {
+        if (w.size() != 4) return Usage("'lun set-dedup' takes NAME and on|off");
+        if (w[3] != "on" && w[3] != "off") {
+          return Usage("lun set-dedup: '" + w[3] + "' is not on or off");
+        }
+        return LunSetDedup(w[2], w[3] == "on");
+      }
       bool known = std::find(std::begin(kVerbs), std::end(kVerbs), verb) != std::end(kVerbs);
       if (known && w.size() != 3) return Usage("'lun " + verb + "' takes exactly one NAME");
       const std::string& name = w[2];
@@ -332,6 +356,12 @@ class Cli {
                 l.access().allowed_clients().empty() ? "(nobody)"
                                                      : Join(l.access().allowed_clients()).c_str(),
                 Join(l.portals()).c_str(), l.export_name().c_str());
+    if (!l.metadata().empty()) {
+      std::printf("metadata:\n");
+      for (const auto& [k, v] : SortedMetadata(l.metadata())) {
+        std::printf("  %s=%s\n", k.c_str(), v.c_str());
+      }
+    }
     if (l.migration().state() != v1::MIGRATION_STATE_NONE) PrintMigration(l.migration());
     return 0;
   }
@@ -353,6 +383,13 @@ class Cli {
     req.set_dedup(opt_.dedup);
     req.set_owner(opt_.owner);
     req.set_clone_from(opt_.clone_from);
+    for (const auto& kv : opt_.meta) {
+      auto eq = kv.find('=');
+      if (eq == std::string::npos || eq == 0) {
+        return Usage("--meta: '" + kv + "' is not KEY=VALUE");
+      }
+      (*req.mutable_metadata())[kv.substr(0, eq)] = kv.substr(eq + 1);
+    }
     if (opt_.allow_set) {
       for (const auto& c : SplitList(opt_.allow)) req.mutable_access()->add_allowed_clients(c);
       req.mutable_access();
@@ -399,8 +436,8 @@ class Cli {
     auto s = Call(&v1::StorageDevice::Stub::GetLunStats, req, &resp);
     if (!s.ok()) return Fail("lun stats " + name, s);
     if (json()) return PrintJson(resp);
-    std::printf("%-13s %-10s %-10s %-10s %-7s %-10s %-10s %-10s\n", "KIND", "OPS", "IOPS", "BYTES",
-                "ERRORS", "P50(us)", "P99(us)", "MAX(us)");
+    std::printf("%-13s %-10s %-10s %-10s %-12s %-7s %-10s %-10s %-10s\n", "KIND", "OPS", "IOPS",
+                "BYTES", "BYTES/S", "ERRORS", "P50(us)", "P99(us)", "MAX(us)");
     PrintKind("read", resp.read());
     PrintKind("write", resp.write());
     PrintKind("flush", resp.flush());
@@ -410,7 +447,20 @@ class Cli {
                 strata::FormatSize(resp.space().logical_bytes()).c_str(),
                 strata::FormatSize(resp.space().unique_bytes()).c_str(),
                 Ratio(resp.space()).c_str());
+    std::printf("tier:  %s\nidle:  %llus\n", TierName(resp.tier()).c_str(),
+                static_cast<unsigned long long>(resp.idle_seconds()));
     return 0;
+  }
+
+  int LunSetDedup(const std::string& name, bool on) {
+    v1::SetLunDedupRequest req;
+    req.set_name(name);
+    req.set_dedup(on);
+    req.set_fold_existing(opt_.fold);
+    v1::Lun resp;
+    auto s = Call(&v1::StorageDevice::Stub::SetLunDedup, req, &resp);
+    if (!s.ok()) return Fail("lun set-dedup " + name, s);
+    return ShowLun(resp);
   }
 
   int LunDelete(const std::string& name) {
@@ -522,6 +572,10 @@ int Run(int argc, char** argv) {
       "clone-from", po::value(&opt.clone_from),
       "lun create: a clone of this LUN (shares its blocks; no data copied)")(
       "allow", po::value(&opt.allow), "access list: IPs or CIDRs, comma-separated; * for any")(
+      "meta", po::value(&opt.meta)->composing(),
+      "lun create: KEY=VALUE metadata kept with the LUN (repeatable)")(
+      "fold", po::bool_switch(&opt.fold),
+      "lun set-dedup on: also fold blocks already written, in the background")(
       "wait", po::bool_switch(&opt.wait), "wait for a migration to end")(
       "to-device", po::value(&opt.to_device), "management address of another strata-stored")(
       "reason", po::value(&opt.reason), "why the device enters maintenance")(

@@ -57,6 +57,7 @@ Status RunLunMoveToDevice(Engine* engine, const std::string& name, RemoteDevice*
   spec.owner = lun->owner;
   spec.allowed_clients = lun->allowed_clients;
   spec.wwn = lun->wwn;
+  spec.metadata = lun->metadata;
   Status s = remote->CreateLun(spec);
   if (!s.ok()) return fail(s.WithContext("create on " + remote->address()));
   created = true;

@@ -208,6 +208,7 @@ Status GrpcRemoteDevice::CreateLun(const LunSpec& spec) {
   req.mutable_access();
   for (const auto& c : spec.allowed_clients) req.mutable_access()->add_allowed_clients(c);
   req.set_wwn(spec.wwn);
+  req.mutable_metadata()->insert(spec.metadata.begin(), spec.metadata.end());
   v1::Lun resp;
   return FromGrpc(stub_->CreateLun(&ctx, req, &resp), "CreateLun on " + address_);
 }

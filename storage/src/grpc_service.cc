@@ -34,41 +34,31 @@ void IopsSampler::Run() {
   std::unique_lock lock(mu_);
   while (!stop_) {
     lock.unlock();
-    std::map<std::string, Sample> now;
+    std::map<std::string, std::pair<Clock::time_point, LunIoStats::Snapshot>> now;
     for (const LunInfo& l : engine_->ListLuns()) {
       auto snap = engine_->IoStats(l.name);
       if (!snap.ok()) continue;
-      Sample s{Clock::now(), {}};
-      for (int k = 0; k < kIoKinds; ++k) s.ops[k] = snap->kinds[k].ops;
-      now.emplace(l.name, s);
+      now.emplace(l.name, std::make_pair(Clock::now(), *snap));
     }
     lock.lock();
-    std::map<std::string, std::deque<Sample>> next;
+    std::map<std::string, IoRateWindow> next;
     for (auto& [name, s] : now) {
-      auto& q = next[name];
-      if (auto it = samples_.find(name); it != samples_.end()) q = std::move(it->second);
-      q.push_back(s);
-      while (q.size() > kWindowSamples) q.pop_front();
+      auto it = samples_.find(name);
+      auto& w = next.emplace(name, it != samples_.end() ? std::move(it->second)
+                                                        : IoRateWindow(kWindowSamples))
+                    .first->second;
+      w.Add(s.first, s.second);
     }
     samples_.swap(next);  // deleted LUNs drop out
     cv_.wait_for(lock, std::chrono::seconds(1), [this] { return stop_; });
   }
 }
 
-std::array<double, kIoKinds> IopsSampler::Rates(const std::string& lun,
-                                                const LunIoStats::Snapshot& now) {
-  std::array<double, kIoKinds> out{};
+IoRates IopsSampler::Rates(const std::string& lun, const LunIoStats::Snapshot& now) {
   std::lock_guard lock(mu_);
   auto it = samples_.find(lun);
-  if (it == samples_.end() || it->second.empty()) return out;
-  const Sample& oldest = it->second.front();
-  double secs = std::chrono::duration<double>(Clock::now() - oldest.at).count();
-  if (secs <= 0) return out;
-  for (int k = 0; k < kIoKinds; ++k) {
-    uint64_t ops = now.kinds[k].ops;
-    out[k] = ops >= oldest.ops[k] ? static_cast<double>(ops - oldest.ops[k]) / secs : 0;
-  }
-  return out;
+  if (it == samples_.end()) return IoRates{};
+  return it->second.Rates(Clock::now(), now);
 }
 
 grpc::Status StorageDeviceService::GetDeviceStatus(grpc::ServerContext*,
@@ -128,6 +118,7 @@ grpc::Status StorageDeviceService::CreateLun(grpc::ServerContext*, const v1::Cre
   }
   spec.owner = req->owner();
   spec.wwn = req->wwn();
+  spec.metadata.insert(req->metadata().begin(), req->metadata().end());
   if (req->has_access()) {
     spec.allowed_clients.assign(req->access().allowed_clients().begin(),
                                 req->access().allowed_clients().end());
@@ -190,6 +181,22 @@ grpc::Status StorageDeviceService::SetLunAccess(grpc::ServerContext*,
   return grpc::Status::OK;
 }
 
+grpc::Status StorageDeviceService::SetLunDedup(grpc::ServerContext*,
+                                               const v1::SetLunDedupRequest* req, v1::Lun* resp) {
+  if (auto s = RequireName(req->name()); !s.ok()) return s;
+  // Only turning it on needs the device-wide switch: turning it off (or confirming
+  // it is off) stays possible on a device restarted with --dedup off.
+  if (req->dedup() && !device_->config().dedup_enabled) {
+    return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
+                        "dedup: de-duplication is off on device " + device_->config().name +
+                            " (strata-stored --dedup off)");
+  }
+  auto lun = device_->engine()->SetDedup(req->name(), req->dedup(), req->fold_existing());
+  if (!lun.ok()) return ToGrpc(lun.status());
+  ToProto(*lun, device_->portals(), resp);
+  return grpc::Status::OK;
+}
+
 grpc::Status StorageDeviceService::GetLunStats(grpc::ServerContext*,
                                                const v1::GetLunStatsRequest* req,
                                                v1::LunStats* resp) {
@@ -201,7 +208,8 @@ grpc::Status StorageDeviceService::GetLunStats(grpc::ServerContext*,
   auto rates = sampler_.Rates(req->name(), *snap);
   resp->set_name(req->name());
   auto kind = [&](IoKind k, v1::IoKindStats* out) {
-    ToProto(snap->of(k), rates[static_cast<int>(k)], out);
+    const int i = static_cast<int>(k);
+    ToProto(snap->of(k), rates.ops_per_second[i], rates.bytes_per_second[i], out);
   };
   kind(IoKind::kRead, resp->mutable_read());
   kind(IoKind::kWrite, resp->mutable_write());
@@ -209,6 +217,8 @@ grpc::Status StorageDeviceService::GetLunStats(grpc::ServerContext*,
   kind(IoKind::kTrim, resp->mutable_trim());
   kind(IoKind::kWriteZeroes, resp->mutable_write_zeroes());
   ToProto(lun->space, resp->mutable_space());
+  resp->set_idle_seconds(lun->idle_seconds);
+  resp->set_tier(ToProto(lun->tier));
   return grpc::Status::OK;
 }
 

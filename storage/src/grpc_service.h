@@ -24,29 +24,25 @@ inline grpc::Status ToGrpc(const Status& s) {
   return grpc::Status(static_cast<grpc::StatusCode>(s.code()), s.message());
 }
 
-// Samples every LUN's operation counters once a second so GetLunStats can report
-// current IOPS (over the last few seconds) rather than lifetime averages.
-// Thread-safe.
+// Samples every LUN's operation and byte counters once a second so GetLunStats can
+// report current IOPS and throughput (over the last few seconds) rather than
+// lifetime averages. Thread-safe.
 class IopsSampler {
  public:
   explicit IopsSampler(Engine* engine);
   ~IopsSampler();
-  // Operations per second per IoKind over the sampled window ending now.
-  std::array<double, kIoKinds> Rates(const std::string& lun, const LunIoStats::Snapshot& now);
+  // Operations and bytes per second per IoKind over the sampled window ending now.
+  IoRates Rates(const std::string& lun, const LunIoStats::Snapshot& now);
 
  private:
-  using Clock = std::chrono::steady_clock;
-  struct Sample {
-    Clock::time_point at;
-    std::array<uint64_t, kIoKinds> ops;
-  };
+  using Clock = IoRateWindow::Clock;
   void Run();
 
   Engine* const engine_;
   std::mutex mu_;
   std::condition_variable cv_;
-  bool stop_ = false;                                  // guarded by mu_
-  std::map<std::string, std::deque<Sample>> samples_;  // guarded by mu_
+  bool stop_ = false;                            // guarded by mu_
+  std::map<std::string, IoRateWindow> samples_;  // guarded by mu_
   std::thread thread_;
 };
 
@@ -72,6 +68,7 @@ class StorageDeviceService final : public v1::StorageDevice::Service {
   grpc::Status ResizeLun(grpc::ServerContext*, const v1::ResizeLunRequest*, v1::Lun*) override;
   grpc::Status SetLunAccess(grpc::ServerContext*, const v1::SetLunAccessRequest*,
                             v1::Lun*) override;
+  grpc::Status SetLunDedup(grpc::ServerContext*, const v1::SetLunDedupRequest*, v1::Lun*) override;
   grpc::Status GetLunStats(grpc::ServerContext*, const v1::GetLunStatsRequest*,
                            v1::LunStats*) override;
   grpc::Status MigrateLun(grpc::ServerContext*, const v1::MigrateLunRequest*,

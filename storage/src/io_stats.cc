@@ -71,4 +71,31 @@ LunIoStats::Snapshot LunIoStats::Take() const {
   return out;
 }
 
+void IoRateWindow::Add(Clock::time_point at, const LunIoStats::Snapshot& counters) {
+  Sample s;
+  s.at = at;
+  for (int k = 0; k < kIoKinds; ++k) {
+    s.ops[k] = counters.kinds[k].ops;
+    s.bytes[k] = counters.kinds[k].bytes;
+  }
+  samples_.push_back(s);
+  while (samples_.size() > max_samples_) samples_.pop_front();
+}
+
+IoRates IoRateWindow::Rates(Clock::time_point at, const LunIoStats::Snapshot& counters) const {
+  IoRates out;
+  if (samples_.empty()) return out;
+  const Sample& oldest = samples_.front();
+  double secs = std::chrono::duration<double>(at - oldest.at).count();
+  if (secs <= 0) return out;
+  auto rate = [secs](uint64_t now, uint64_t then) {
+    return now >= then ? static_cast<double>(now - then) / secs : 0.0;  // reset: no rate
+  };
+  for (int k = 0; k < kIoKinds; ++k) {
+    out.ops_per_second[k] = rate(counters.kinds[k].ops, oldest.ops[k]);
+    out.bytes_per_second[k] = rate(counters.kinds[k].bytes, oldest.bytes[k]);
+  }
+  return out;
+}
+
 }  // namespace strata::storage

@@ -124,13 +124,16 @@ void ToProto(const LunInfo& in, const std::vector<HostPort>& portals, v1::Lun* o
   out->set_export_name(in.name);
   for (const HostPort& p : portals) out->add_portals(p.ToString());
   out->set_moved_to(in.moved_to);
+  out->mutable_metadata()->insert(in.metadata.begin(), in.metadata.end());
 }
 
-void ToProto(const LunIoStats::KindSnapshot& in, double iops, v1::IoKindStats* out) {
+void ToProto(const LunIoStats::KindSnapshot& in, double iops, double bytes_per_second,
+             v1::IoKindStats* out) {
   out->set_ops(in.ops);
   out->set_bytes(in.bytes);
   out->set_errors(in.errors);
   out->set_iops(iops);
+  out->set_bytes_per_second(bytes_per_second);
   out->set_latency_p50_ns(in.p50_ns);
   out->set_latency_p90_ns(in.p90_ns);
   out->set_latency_p99_ns(in.p99_ns);

@@ -106,6 +106,7 @@ class DeviceMigrationTest : public ::testing::Test {
     spec.dedup = true;
     spec.owner = "team";
     spec.allowed_clients = {"10.1.0.0/16"};
+    spec.metadata = {{"csi.storage.k8s.io/pvc/name", name}};
     EXPECT_TRUE(src_->CreateLun(spec).ok());
     auto v = *src_->OpenVolume(name);
     for (uint64_t i = 0; i < blocks; ++i) {
@@ -172,6 +173,8 @@ TEST_F(DeviceMigrationTest, MovesUnderWritesKeepsIdentityAndProxies) {
   EXPECT_EQ(there->tier, TierClass::kSata);
   EXPECT_EQ(there->owner, "team");
   EXPECT_EQ(there->allowed_clients, std::vector<std::string>{"10.1.0.0/16"});
+  EXPECT_EQ(there->metadata,
+            (std::map<std::string, std::string>{{"csi.storage.k8s.io/pvc/name", "db"}}));
   auto dv = *dst_->OpenVolume("db");
   for (uint64_t i = 0; i < blocks; ++i) {
     ASSERT_EQ(At(*dv, i), expect[i].load()) << i;

@@ -36,6 +36,8 @@ class EngineTest : public ::testing::Test {
     o.checkpoint_bytes = checkpoint_bytes_;
     o.fingerprint_for_test = fingerprint_;
     o.mover_step_for_test = mover_step_;
+    o.clock = [this] { return now_.load(); };
+    o.fold_bytes_per_second = 0;  // unthrottled: tests wait with WaitFold
     return o;
   }
 
@@ -105,6 +107,8 @@ class EngineTest : public ::testing::Test {
   uint64_t checkpoint_bytes_ = 64ull << 20;
   std::function<std::pair<uint64_t, uint64_t>(const void*, size_t)> fingerprint_;
   std::function<bool(uint64_t)> mover_step_;
+  // The engine's clock (idle seconds): moved by the tests, never by time passing.
+  std::atomic<std::chrono::steady_clock::time_point> now_{std::chrono::steady_clock::time_point{}};
   std::unique_ptr<Engine> engine_;
   std::vector<std::unique_ptr<Engine>> graveyard_;
 };
@@ -681,6 +685,234 @@ TEST_F(EngineTest, RandomOpsWithPowerCutsMatchTheModel) {
         durable[n][i] = c;
       }
     }
+  }
+}
+
+}  // namespace
+}  // namespace strata::storage
+
+namespace strata::storage {
+namespace {
+
+TEST_F(EngineTest, LunMetadataIsValidatedNamingTheKey) {
+  LunSpec spec;
+  spec.name = "v";
+  spec.size_bytes = 1 << 20;
+  spec.metadata = {{"", "x"}};
+  auto r = engine_->CreateLun(spec);
+  EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(r.status().message().find("metadata: key ''"), std::string::npos)
+      << r.status().ToString();
+  const std::string long_key(254, 'k');
+  spec.metadata = {{long_key, "x"}};
+  r = engine_->CreateLun(spec);
+  EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(r.status().message().find("metadata: key '" + long_key + "'"), std::string::npos);
+  spec.metadata = {{"csi.storage.k8s.io/pvc/name", std::string(1025, 'v')}};
+  r = engine_->CreateLun(spec);
+  EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(r.status().message().find("metadata"), std::string::npos);
+  EXPECT_NE(r.status().message().find("'csi.storage.k8s.io/pvc/name'"), std::string::npos);
+  spec.metadata.clear();
+  for (int i = 0; i < 65; ++i) spec.metadata["k" + std::to_string(i)] = "v";
+  r = engine_->CreateLun(spec);
+  EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(r.status().message().find("metadata: 65 entries"), std::string::npos);
+  EXPECT_TRUE(engine_->ListLuns().empty());  // nothing half-created
+  // The limits themselves are fine.
+  spec.metadata.erase("k64");
+  spec.metadata[std::string(253, 'k')] = std::string(1024, 'v');
+  spec.metadata.erase("k63");
+  EXPECT_TRUE(engine_->CreateLun(spec).ok());
+}
+
+TEST_F(EngineTest, LunMetadataSurvivesRestartsAndIsNotPartOfIdempotence) {
+  const std::map<std::string, std::string> meta = {{"csi.storage.k8s.io/pvc/name", "data-db-0"},
+                                                   {"csi.storage.k8s.io/pvc/namespace", "shop"},
+                                                   {"csi.storage.k8s.io/pv/name", "pvc-1234"}};
+  LunSpec spec;
+  spec.name = "db";
+  spec.size_bytes = 1 << 20;
+  spec.owner = "shop";
+  spec.metadata = meta;
+  ASSERT_TRUE(engine_->CreateLun(spec).ok());
+  EXPECT_EQ(engine_->GetLun("db")->metadata, meta);
+  // A retry with other (or no) metadata is the same LUN and keeps the first set.
+  spec.metadata = {{"other", "x"}};
+  auto again = engine_->CreateLun(spec);
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_EQ(again->metadata, meta);
+  spec.metadata.clear();
+  ASSERT_TRUE(engine_->CreateLun(spec).ok());
+  Create("plain", 1 << 20);  // no metadata: the record format of older versions
+  PowerLossAndReopen();      // recovered from the journal
+  EXPECT_EQ(engine_->GetLun("db")->metadata, meta);
+  EXPECT_TRUE(engine_->GetLun("plain")->metadata.empty());
+  Reopen();  // and from the snapshot the last open wrote
+  EXPECT_EQ(engine_->GetLun("db")->metadata, meta);
+  ASSERT_EQ(engine_->ListLuns().size(), 2u);
+  EXPECT_EQ(engine_->ListLuns()[0].metadata, meta);
+  // Changes that rewrite the LUN record keep it, and so does a tier move.
+  ASSERT_TRUE(engine_->SetAccess("db", {"10.0.0.1"}).ok());
+  ASSERT_TRUE(engine_->StartTierMove("db", TierClass::kSata).ok());
+  ASSERT_EQ(engine_->WaitTierMove("db")->state, TierMove::State::kDone);
+  PowerLossAndReopen();
+  EXPECT_EQ(engine_->GetLun("db")->tier, TierClass::kSata);
+  EXPECT_EQ(engine_->GetLun("db")->metadata, meta);
+}
+
+TEST_F(EngineTest, SetDedupChangesWhatNewWritesShareAndKeepsDataRight) {
+  auto a = Create("a", 1 << 20, true, "team");
+  auto b = Create("b", 1 << 20, false, "team");
+  WriteStr(*a, 0, Pattern('x'));
+  WriteStr(*b, 0, Pattern('x'));  // dedup off: its own copy
+  EXPECT_EQ(TierUsed(TierClass::kSsd), 2u * kBs);
+
+  auto on = engine_->SetDedup("b", true, false);
+  ASSERT_TRUE(on.ok()) << on.status().ToString();
+  EXPECT_TRUE(on->dedup);
+  WriteStr(*b, kBs, Pattern('x'));  // now shares a's block
+  WriteStr(*b, 2 * kBs, Pattern('x'));
+  EXPECT_EQ(TierUsed(TierClass::kSsd), 2u * kBs);
+  auto lb = engine_->GetLun("b");
+  EXPECT_EQ(lb->space.logical_bytes, 3u * kBs);
+  EXPECT_LT(lb->space.unique_bytes, 3u * kBs);  // shared blocks count partly
+  EXPECT_GT(lb->space.ratio(), 1.0);
+  EXPECT_GT(engine_->OwnerSpace()["team"].ratio(), 1.0);
+  const SpaceStats before = engine_->OwnerSpace()["team"];
+
+  ASSERT_TRUE(engine_->SetDedup("b", false, false).ok());
+  EXPECT_FALSE(engine_->GetLun("b")->dedup);
+  WriteStr(*b, 3 * kBs, Pattern('x'));  // dedup off again: a block of its own
+  WriteStr(*b, 4 * kBs, Pattern('x'));
+  EXPECT_EQ(TierUsed(TierClass::kSsd), 4u * kBs);
+  const SpaceStats after = engine_->OwnerSpace()["team"];
+  EXPECT_EQ(after.logical_bytes, before.logical_bytes + 2 * kBs);
+  EXPECT_EQ(after.unique_bytes, before.unique_bytes + 2 * kBs);  // nothing more shared
+  // Blocks shared while it was on stay readable; writing one is copy-on-write.
+  EXPECT_EQ(ReadStr(*b, kBs, kBs), Pattern('x'));
+  WriteStr(*b, kBs, Pattern('y'));
+  EXPECT_EQ(ReadStr(*b, kBs, kBs), Pattern('y'));
+  EXPECT_EQ(ReadStr(*b, 2 * kBs, kBs), Pattern('x'));
+  EXPECT_EQ(ReadStr(*a, 0, kBs), Pattern('x'));
+  WriteStr(*a, 0, Pattern('z'));  // a no longer uses it: b's copies keep their data
+  EXPECT_EQ(ReadStr(*b, 2 * kBs, kBs), Pattern('x'));
+  ASSERT_TRUE(engine_->Flush().ok());
+  PowerLossAndReopen();
+  a = Vol("a");
+  b = Vol("b");
+  EXPECT_FALSE(engine_->GetLun("b")->dedup);
+  EXPECT_EQ(ReadStr(*b, 0, 5 * kBs),
+            Pattern('x') + Pattern('y') + Pattern('x') + Pattern('x') + Pattern('x'));
+  EXPECT_EQ(ReadStr(*a, 0, kBs), Pattern('z'));
+}
+
+TEST_F(EngineTest, SetDedupIsDurableIdempotentAndRefusedWhileMoving) {
+  Create("v", 1 << 20);
+  EXPECT_EQ(engine_->SetDedup("nope", true, false).status().code(), StatusCode::kNotFound);
+  auto bad = engine_->SetDedup("v", false, true);
+  EXPECT_EQ(bad.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(bad.status().message().find("fold_existing"), std::string::npos);
+  ASSERT_TRUE(engine_->SetDedup("v", true, false).ok());
+  ASSERT_TRUE(engine_->SetDedup("v", true, false).ok());  // again: no-op
+  PowerLossAndReopen();  // durable when the call returned: no flush in between
+  EXPECT_TRUE(engine_->GetLun("v")->dedup);
+  ASSERT_TRUE(engine_->StartExport("v", "10.0.0.2:7400").ok());
+  auto moving = engine_->SetDedup("v", false, false);
+  EXPECT_EQ(moving.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(moving.status().message().find("moving"), std::string::npos);
+  engine_->AbortExport("v", Status(StatusCode::kCancelled, "cancelled"));
+  ASSERT_TRUE(engine_->SetDedup("v", false, false).ok());
+  PowerLossAndReopen();
+  EXPECT_FALSE(engine_->GetLun("v")->dedup);
+}
+
+TEST_F(EngineTest, FoldExistingSharesBlocksWrittenWithDedupOff) {
+  auto a = Create("a", 1 << 20, false);
+  auto b = Create("b", 1 << 20, true);
+  WriteStr(*b, 0, Pattern('x'));  // indexed
+  for (int i = 0; i < 6; ++i) WriteStr(*a, i * kBs, Pattern(i < 3 ? 'x' : 'q'));
+  WriteStr(*a, 6 * kBs, Pattern('u'));
+  EXPECT_EQ(TierUsed(TierClass::kSsd), 8u * kBs);
+  auto on = engine_->SetDedup("a", true, true);
+  ASSERT_TRUE(on.ok()) << on.status().ToString();
+  ASSERT_TRUE(engine_->WaitFold("a").ok());
+  EXPECT_FALSE(engine_->GetLun("a")->folding);
+  // x (shared with b), q, u: three blocks; freed slots come back after a flush.
+  ASSERT_TRUE(engine_->Flush().ok());
+  EXPECT_EQ(TierUsed(TierClass::kSsd), 3u * kBs);
+  EXPECT_EQ(engine_->GetLun("a")->space.logical_bytes, 7u * kBs);
+  EXPECT_GT(engine_->GetLun("a")->space.ratio(), 2.0);
+  std::string want;
+  for (int i = 0; i < 6; ++i) want += Pattern(i < 3 ? 'x' : 'q');
+  want += Pattern('u');
+  EXPECT_EQ(ReadStr(*a, 0, 7 * kBs), want);
+  // Folded blocks are in the index: a new write of the same data shares them, and
+  // the index survives a restart.
+  PowerLossAndReopen();
+  a = Vol("a");
+  EXPECT_EQ(ReadStr(*a, 0, 7 * kBs), want);
+  WriteStr(*a, 10 * kBs, Pattern('u'));
+  WriteStr(*a, 11 * kBs, Pattern('q'));
+  EXPECT_EQ(TierUsed(TierClass::kSsd), 3u * kBs);
+  // Copy-on-write still holds for folded blocks.
+  WriteStr(*a, 3 * kBs, Pattern('w'));
+  EXPECT_EQ(ReadStr(*a, 4 * kBs, kBs), Pattern('q'));
+  EXPECT_EQ(ReadStr(*a, 11 * kBs, kBs), Pattern('q'));
+}
+
+TEST_F(EngineTest, IdleSecondsFollowTheClockFromCreationAndLastIo) {
+  using std::chrono::seconds;
+  auto v = Create("v", 1 << 20);
+  EXPECT_EQ(engine_->GetLun("v")->idle_seconds, 0u);
+  now_ = now_.load() + seconds(42);
+  EXPECT_EQ(engine_->GetLun("v")->idle_seconds, 42u);
+  WriteStr(*v, 0, Pattern('a'));
+  EXPECT_EQ(engine_->GetLun("v")->idle_seconds, 0u);
+  now_ = now_.load() + seconds(7);
+  EXPECT_EQ(engine_->GetLun("v")->idle_seconds, 7u);
+  ReadStr(*v, 0, 10);
+  EXPECT_EQ(engine_->ListLuns()[0].idle_seconds, 0u);
+  now_ = now_.load() + seconds(3);
+  ASSERT_TRUE(v->Trim(0, kBs).ok());  // a write too
+  EXPECT_EQ(engine_->GetLun("v")->idle_seconds, 0u);
+  now_ = now_.load() + seconds(100);
+  Reopen();  // counts from the device's start
+  EXPECT_EQ(engine_->GetLun("v")->idle_seconds, 0u);
+  now_ = now_.load() + seconds(5);
+  EXPECT_EQ(engine_->GetLun("v")->idle_seconds, 5u);
+}
+
+TEST_F(EngineTest, FoldUnderConcurrentWritesLosesNothing) {
+  const uint64_t blocks = 2048;
+  auto v = Create("v", blocks * kBs, false);
+  auto other = Create("other", blocks * kBs, false);
+  std::vector<char> model(blocks);
+  for (uint64_t i = 0; i < blocks; ++i) {
+    model[i] = static_cast<char>('a' + i % 5);  // few values: most blocks fold
+    WriteStr(*v, i * kBs, Pattern(model[i]));
+    WriteStr(*other, i * kBs, Pattern(model[i]));
+  }
+  ASSERT_TRUE(engine_->SetDedup("v", true, true).ok());
+  std::mt19937 rng(5);
+  for (int n = 0; n < 3000; ++n) {  // while the fold runs (or after it ended)
+    uint64_t lba = rng() % blocks;
+    char c = static_cast<char>('a' + rng() % 8);
+    WriteStr(*v, lba * kBs, Pattern(c));
+    model[lba] = c;
+  }
+  ASSERT_TRUE(engine_->WaitFold("v").ok());
+  for (uint64_t i = 0; i < blocks; ++i) {
+    ASSERT_EQ(ReadStr(*v, i * kBs, kBs), Pattern(model[i])) << i;
+    ASSERT_EQ(ReadStr(*other, i * kBs, 1)[0], static_cast<char>('a' + i % 5)) << i;
+  }
+  // v holds at most 8 distinct blocks now; `other` (dedup off) keeps its own copies.
+  EXPECT_LE(TierUsed(TierClass::kSsd), (blocks + 8) * kBs);
+  ASSERT_TRUE(engine_->Flush().ok());
+  PowerLossAndReopen();
+  v = Vol("v");
+  for (uint64_t i = 0; i < blocks; i += 7) {
+    ASSERT_EQ(ReadStr(*v, i * kBs, kBs), Pattern(model[i])) << i;
   }
 }
 

@@ -59,5 +59,30 @@ TEST(LunIoStatsTest, ConcurrentRecordsAreAllCounted) {
   EXPECT_EQ(w.bytes, 512u * 40000);
 }
 
+TEST(IoRateWindowTest, OpsAndBytesPerSecondOverTheWindow) {
+  using std::chrono::seconds;
+  const IoRateWindow::Clock::time_point t0{};
+  IoRateWindow w(3);
+  LunIoStats stats;
+  EXPECT_EQ(w.Rates(t0, stats.Take()).bytes_per_second[0], 0.0);  // no sample yet
+  w.Add(t0, stats.Take());
+  for (int i = 0; i < 100; ++i) stats.Record(IoKind::kWrite, 8192, nanoseconds(10), true);
+  stats.Record(IoKind::kRead, 4096, nanoseconds(10), true);
+  stats.Record(IoKind::kRead, 4096, nanoseconds(10), false);  // failed: no bytes
+  IoRates r = w.Rates(t0 + seconds(2), stats.Take());
+  EXPECT_DOUBLE_EQ(r.ops_per_second[static_cast<int>(IoKind::kWrite)], 50.0);
+  EXPECT_DOUBLE_EQ(r.bytes_per_second[static_cast<int>(IoKind::kWrite)], 50.0 * 8192);
+  EXPECT_DOUBLE_EQ(r.ops_per_second[static_cast<int>(IoKind::kRead)], 1.0);
+  EXPECT_DOUBLE_EQ(r.bytes_per_second[static_cast<int>(IoKind::kRead)], 2048.0);
+  EXPECT_EQ(r.bytes_per_second[static_cast<int>(IoKind::kFlush)], 0.0);
+  // The window slides: after three more samples the first one (and its burst) is gone.
+  w.Add(t0 + seconds(1), stats.Take());
+  w.Add(t0 + seconds(2), stats.Take());
+  w.Add(t0 + seconds(3), stats.Take());
+  r = w.Rates(t0 + seconds(4), stats.Take());
+  EXPECT_EQ(r.ops_per_second[static_cast<int>(IoKind::kWrite)], 0.0);
+  EXPECT_EQ(r.bytes_per_second[static_cast<int>(IoKind::kWrite)], 0.0);
+}
+
 }  // namespace
 }  // namespace strata::storage

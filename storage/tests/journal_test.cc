@@ -19,6 +19,9 @@ TEST(JournalTest, RoundTripAllRecordKinds) {
   l.allowed_clients = {"10.0.0.0/24", "*"};
   l.created_unix = 1700000000;
   e.Lun(l);
+  LunRecord plain = l;  // without metadata: as older versions wrote it
+  l.metadata = {{"csi.storage.k8s.io/pvc/name", "data"}, {"empty", ""}};
+  e.Lun(l);
   e.Map({7, 99, MakeRef(1, 12345), true});
   e.DeleteLun(7);
   std::vector<LunRecord> luns;
@@ -29,9 +32,12 @@ TEST(JournalTest, RoundTripAllRecordKinds) {
                    [&](const MapRecord& m) { maps.push_back(m); }};
   ReplayResult rr;
   ASSERT_TRUE(Replay(e.buffer(), h, &rr).ok());
-  EXPECT_EQ(rr.records, 3u);
+  EXPECT_EQ(rr.records, 4u);
   EXPECT_EQ(rr.valid_bytes, e.buffer().size());
-  ASSERT_EQ(luns.size(), 1u);
+  ASSERT_EQ(luns.size(), 2u);
+  EXPECT_TRUE(luns[0].metadata.empty());
+  EXPECT_EQ(luns[1].metadata, l.metadata);
+  EXPECT_EQ(luns[1].moved_to, plain.moved_to);
   EXPECT_EQ(luns[0].name, "vol-a");
   EXPECT_EQ(luns[0].allowed_clients, l.allowed_clients);
   EXPECT_EQ(luns[0].write_tier, 2u);

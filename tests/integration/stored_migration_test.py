@@ -2,7 +2,8 @@
 """A LUN moves while a real NBD client (python3-libnbd) keeps writing and reading:
 first between two tiers of one strata-stored, then to a second strata-stored. Every
 read is checked against what the client wrote; no request may fail; the final image
-is identical through the old device (now a proxy) and through the new one's portal.
+is identical through the old device (now a proxy) and through the new one's portal;
+the LUN's metadata goes with it.
 
 usage: stored_migration_test.py STORED ADMIN
 Prints client latency percentiles idle and during each move (for docs/benchmarks.md).
@@ -97,8 +98,10 @@ def main():
     a, ra = start(work, "dev-a")
     b, rb = start(work, "dev-b")
     try:
+        meta = {"csi.storage.k8s.io/pvc/name": "data-mig-0",
+                "csi.storage.k8s.io/pvc/namespace": "shop"}
         admin(ra["grpc"], "lun", "create", "mig", "--size", str(BLOCKS * BS), "--dedup",
-              "--tier", "ssd")
+              "--tier", "ssd", *[f"--meta={k}={v}" for k, v in meta.items()])
         model = [0] * BLOCKS
         h = connect(ra["nbd"][0])
         for i in range(0, BLOCKS, 3):  # pre-fill a third of it
@@ -135,6 +138,8 @@ def main():
         lun_b = admin(rb["grpc"], "lun", "get", "mig")
         check("source says where the LUN went", lun_a["moved_to"] == rb["grpc"], lun_a["moved_to"])
         check("same WWN on the target", lun_a["wwn"] == lun_b["wwn"])
+        check("metadata carried by the tier and device moves", lun_b.get("metadata") == meta,
+              lun_b.get("metadata"))
         check("source freed its blocks",
               all(t["used_bytes"] == "0" for t in admin(ra["grpc"], "device", "status")["tiers"]))
         expect = b"".join(block(v, i) if v else bytes(BS) for i, v in enumerate(model))

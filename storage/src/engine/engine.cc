@@ -120,6 +120,7 @@ EngineImpl::~EngineImpl() {
   std::vector<std::thread> movers;
   {
     std::lock_guard lock(movers_mu_);
+    stop_cv_.notify_all();  // fold passes waiting out their throttle
     movers.swap(movers_);
   }
   for (auto& t : movers) t.join();
@@ -174,6 +175,7 @@ Status EngineImpl::Load() {
       if (lun->rec.name != r.name) by_name_.erase(lun->rec.name);
     }
     lun->rec = r;
+    lun->dedup = r.dedup;
     lun->size_bytes = r.size_bytes;
     lun->map.Resize((r.size_bytes + bs - 1) / bs);
     by_name_[r.name] = lun;
@@ -260,6 +262,9 @@ Status EngineImpl::Load() {
     std::reverse(t.free_slots.begin(), t.free_slots.end());  // hand out low slots first
   }
 
+  // Idle time counts from the device's start for LUNs without I/O since.
+  for (auto& [id, lun] : by_id_) TouchIo(*lun);
+
   // Compact: a fresh snapshot and an empty journal of the next generation.
   journal_gen_ = gen;
   STRATA_RETURN_IF_ERROR(FlushInternal(/*force_checkpoint=*/true));
@@ -324,12 +329,22 @@ LunInfo EngineImpl::InfoLocked(const Lun& lun) const {
   i.space = SpaceOfLocked(lun);
   i.move = lun.move;
   i.moved_to = lun.rec.moved_to;
+  i.metadata = lun.rec.metadata;
+  const int64_t now = Now().time_since_epoch().count();
+  const int64_t last = lun.last_io.load(std::memory_order_relaxed);
+  if (now > last) {
+    i.idle_seconds = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::seconds>(
+                                               std::chrono::steady_clock::duration(now - last))
+                                               .count());
+  }
+  i.folding = lun.folding;
   return i;
 }
 
-// What every new LUN's spec must satisfy: name, size, access list.
+// What every new LUN's spec must satisfy: name, size, access list, metadata.
 static Status ValidateSpec(const LunSpec& spec) {
   STRATA_RETURN_IF_ERROR(ValidateName(spec.name));
+  STRATA_RETURN_IF_ERROR(ValidateLunMetadata(spec.metadata));
   if (spec.size_bytes == 0 || spec.size_bytes % 512 != 0) {
     return InvalidArgumentError("size: " + std::to_string(spec.size_bytes) +
                                 " bytes is not a positive multiple of 512");
@@ -367,6 +382,9 @@ std::shared_ptr<Lun> EngineImpl::NewLunLocked(const LunSpec& spec, uint32_t tier
   r.dedup = spec.dedup;
   r.owner = spec.owner;
   r.allowed_clients = spec.allowed_clients;
+  r.metadata = spec.metadata;
+  lun->dedup = spec.dedup;
+  TouchIo(*lun);
   r.created_unix = static_cast<uint64_t>(std::time(nullptr));
   r.wwn = spec.wwn.empty() ? MakeWwn(options_.device_id, r.id, env_->RandomU64()) : spec.wwn;
   lun->size_bytes = r.size_bytes;
@@ -510,6 +528,125 @@ Result<LunInfo> EngineImpl::SetAccess(const std::string& name, std::vector<std::
   }
   STRATA_RETURN_IF_ERROR(Flush());
   return GetLun(name);
+}
+
+Result<LunInfo> EngineImpl::SetDedup(const std::string& name, bool dedup, bool fold_existing) {
+  if (fold_existing && !dedup) {
+    return InvalidArgumentError(
+        "fold_existing: only with dedup on (there is nothing to fold into)");
+  }
+  std::shared_ptr<Lun> lun;
+  bool changed = false;
+  {
+    ExclusiveLock lock(mu_);
+    lun = FindLocked(name);
+    if (!lun) return NotFoundError("LUN '" + name + "' not found");
+    if (!lun->rec.moved_to.empty()) {
+      return FailedPreconditionError("LUN '" + name + "' moved to device " + lun->rec.moved_to +
+                                     "; set dedup there");
+    }
+    if (lun->move.state == TierMove::State::kRunning || lun->tracking ||
+        lun->rec.write_tier != lun->rec.tier) {
+      return FailedPreconditionError("LUN '" + name +
+                                     "' is moving; set dedup when the move has ended");
+    }
+    if (lun->rec.dedup != dedup) {
+      lun->rec.dedup = dedup;
+      lun->dedup.store(dedup, std::memory_order_release);
+      enc_.Lun(lun->rec);
+      changed = true;
+    }
+  }
+  if (changed) STRATA_RETURN_IF_ERROR(Flush());
+  if (fold_existing) {
+    bool start = false;
+    {
+      ExclusiveLock lock(mu_);
+      if (!lun->deleted && lun->rec.dedup && !lun->folding) start = lun->folding = true;
+    }
+    if (start) {
+      std::lock_guard lock(movers_mu_);
+      movers_.emplace_back([this, lun] { FoldLoop(lun); });
+    }
+  }
+  return GetLun(name);
+}
+
+Status EngineImpl::WaitFold(const std::string& name) {
+  ExclusiveLock lock(mu_);
+  auto lun = FindLocked(name);
+  if (!lun) return NotFoundError("LUN '" + name + "' not found");
+  move_cv_.wait(lock, [&] { return !lun->folding || lun->deleted; });
+  return Status::Ok();
+}
+
+void EngineImpl::FoldLoop(std::shared_ptr<Lun> lun) {
+  using Clock = std::chrono::steady_clock;
+  const auto started = Clock::now();
+  const double rate = static_cast<double>(options_.fold_bytes_per_second);
+  uint64_t read_bytes = 0;
+  std::vector<char> buf(bs_);
+  for (uint64_t lba = 0; !stopping_; ++lba) {
+    BlockRef ref = kHole;
+    uint64_t gen = 0;
+    {
+      SharedLock lock(mu_);
+      if (lun->deleted || !lun->rec.dedup || lba >= lun->map.blocks()) break;
+      ref = lun->map.Get(lba);
+      if (ref == kHole) continue;
+      const TierStore& t = tiers_[RefTier(ref)];
+      if (t.refs[RefSlot(ref)] & kIndexedBit) continue;  // written with dedup on, or folded
+      gen = t.reuse_gen;
+      if (!t.file->ReadAt(RefSlot(ref) * bs_, buf).ok()) continue;  // left as it is
+    }
+    FoldBlock(*lun, lba, ref, gen, buf.data());
+    read_bytes += bs_;
+    if (rate > 0) {
+      // Throttle: never ahead of `rate` since the start; a stop cuts the wait short.
+      auto due =
+          started + std::chrono::duration_cast<Clock::duration>(
+                        std::chrono::duration<double>(static_cast<double>(read_bytes) / rate));
+      std::unique_lock lock(movers_mu_);
+      stop_cv_.wait_until(lock, due, [this] { return stopping_.load(); });
+    }
+  }
+  (void)Flush();
+  {
+    ExclusiveLock lock(mu_);
+    lun->folding = false;
+  }
+  move_cv_.notify_all();
+}
+
+void EngineImpl::FoldBlock(Lun& lun, uint64_t lba, BlockRef ref, uint64_t gen, const char* data) {
+  const Fingerprint fp = Fp(data);
+  std::vector<char> have(bs_);
+  bool flush_needed = false;
+  {
+    ExclusiveLock lock(mu_);
+    TierStore& t = tiers_[RefTier(ref)];
+    const uint64_t slot = RefSlot(ref);
+    // Rewritten, or its slot recycled, since it was read: the new data is not ours
+    // to fold (a write with dedup on folds itself).
+    if (lun.deleted || lun.map.Get(lba) != ref || t.reuse_gen != gen ||
+        (t.refs[slot] & kIndexedBit)) {
+      return;
+    }
+    if (auto hit = t.index.Find(fp)) {
+      if (*hit == slot) return;
+      // Confirm the bytes, as a write does; a fingerprint collision stays unshared.
+      if (!t.file->ReadAt(*hit * bs_, have).ok() || std::memcmp(have.data(), data, bs_) != 0) {
+        return;
+      }
+      ++t.refs[*hit];
+      SetMappingLocked(lun, lba, MakeRef(RefTier(ref), *hit), true);  // frees `slot` if last
+    } else if (t.index.InsertIfAbsent(fp, slot)) {
+      t.refs[slot] |= kIndexedBit;
+      enc_.Map({lun.rec.id, lba, ref, true});  // same mapping, now indexed
+    }
+    flush_needed = NeedFlushLocked();
+  }
+  if (flush_needed) (void)Flush();
 }
 
 Result<LunInfo> EngineImpl::GetLun(const std::string& name) {
@@ -686,7 +823,8 @@ Status EngineImpl::StoreRun(Lun& lun, uint64_t lba, size_t n, const char* data,
     size_t same_as = SIZE_MAX;  // an earlier item of this run with the same bytes
     uint64_t candidate = 0;     // a slot found equal outside the lock (see below)
   };
-  const bool dedup = lun.rec.dedup;  // fixed at creation
+  // SetDedup may change it meanwhile: this request goes by the setting it started with.
+  const bool dedup = lun.dedup.load(std::memory_order_acquire);
   std::vector<Item> items(n);
   for (size_t i = 0; i < n; ++i) {
     const char* b = data ? data + i * bs_ : nullptr;
@@ -848,6 +986,7 @@ Status EngineImpl::ReadBlockLocked(const Lun& lun, uint64_t lba, char* out) {
 }
 
 Status EngineImpl::Read(Lun& lun, uint64_t offset, std::span<char> out) {
+  TouchIo(lun);
   std::shared_lock gate(lun.gate);
   if (lun.proxy) return lun.proxy->Read(offset, out);
   if (!lun.rec.moved_to.empty()) return MovedAway(lun);
@@ -855,6 +994,7 @@ Status EngineImpl::Read(Lun& lun, uint64_t offset, std::span<char> out) {
 }
 
 Status EngineImpl::Write(Lun& lun, uint64_t offset, std::span<const char> data, bool fua) {
+  TouchIo(lun);
   std::shared_lock gate(lun.gate);
   if (lun.proxy) return lun.proxy->Write(offset, data, fua);
   if (!lun.rec.moved_to.empty()) return MovedAway(lun);
@@ -862,6 +1002,7 @@ Status EngineImpl::Write(Lun& lun, uint64_t offset, std::span<const char> data, 
 }
 
 Status EngineImpl::Zero(Lun& lun, uint64_t offset, uint64_t length, bool fua) {
+  TouchIo(lun);
   std::shared_lock gate(lun.gate);
   if (lun.proxy) return lun.proxy->WriteZeroes(offset, length, fua);
   if (!lun.rec.moved_to.empty()) return MovedAway(lun);
@@ -1444,6 +1585,27 @@ void EngineImpl::MoveLoop(std::shared_ptr<Lun> lun, uint32_t target, bool rollba
 
 }  // namespace engine
 
+Status ValidateLunMetadata(const std::map<std::string, std::string>& metadata) {
+  if (metadata.size() > kMaxLunMetadataEntries) {
+    return InvalidArgumentError("metadata: " + std::to_string(metadata.size()) +
+                                " entries, at most " + std::to_string(kMaxLunMetadataEntries) +
+                                " are allowed");
+  }
+  for (const auto& [key, value] : metadata) {
+    if (key.empty() || key.size() > kMaxLunMetadataKeyBytes) {
+      return InvalidArgumentError("metadata: key '" + key + "' must be 1-" +
+                                  std::to_string(kMaxLunMetadataKeyBytes) + " characters, got " +
+                                  std::to_string(key.size()));
+    }
+    if (value.size() > kMaxLunMetadataValueBytes) {
+      return InvalidArgumentError("metadata: the value of key '" + key + "' is " +
+                                  std::to_string(value.size()) + " characters, at most " +
+                                  std::to_string(kMaxLunMetadataValueBytes) + " are allowed");
+    }
+  }
+  return Status::Ok();
+}
+
 // ---- public facade ----
 
 Engine::Engine(std::unique_ptr<engine::EngineImpl> impl) : impl_(std::move(impl)) {}
@@ -1466,6 +1628,10 @@ Result<LunInfo> Engine::ResizeLun(const std::string& name, uint64_t size) {
 Result<LunInfo> Engine::SetAccess(const std::string& name, std::vector<std::string> allowed) {
   return impl_->SetAccess(name, std::move(allowed));
 }
+Result<LunInfo> Engine::SetDedup(const std::string& name, bool dedup, bool fold_existing) {
+  return impl_->SetDedup(name, dedup, fold_existing);
+}
+Status Engine::WaitFold(const std::string& name) { return impl_->WaitFold(name); }
 Result<LunInfo> Engine::GetLun(const std::string& name) { return impl_->GetLun(name); }
 std::vector<LunInfo> Engine::ListLuns() { return impl_->ListLuns(); }
 size_t Engine::LunCount() { return impl_->LunCount(); }

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <map>
 #include <memory>
@@ -49,6 +50,12 @@ struct Lun {
   LunIoStats stats;
   TierMove move;                  // guarded by EngineImpl::mu_
   bool cancel_requested = false;  // guarded by EngineImpl::mu_
+  bool folding = false;           // a fold pass runs; guarded by EngineImpl::mu_
+  // rec.dedup for the data path, which reads it without mu_ (SetDedup changes it
+  // under mu_ and then stores it here).
+  std::atomic<bool> dedup{false};
+  // EngineImpl::Now() of the last read or write, in clock ticks since its epoch.
+  std::atomic<int64_t> last_io{0};
 
   // Held shared by every request on this LUN, exclusively by a cutover to another
   // device, so the switch sees no request half-way.
@@ -79,6 +86,8 @@ class EngineImpl {
   Status DeleteLun(const std::string& name);
   Result<LunInfo> ResizeLun(const std::string& name, uint64_t new_size);
   Result<LunInfo> SetAccess(const std::string& name, std::vector<std::string> allowed);
+  Result<LunInfo> SetDedup(const std::string& name, bool dedup, bool fold_existing);
+  Status WaitFold(const std::string& name);
   Result<LunInfo> GetLun(const std::string& name);
   std::vector<LunInfo> ListLuns();
   size_t LunCount();
@@ -192,6 +201,19 @@ class EngineImpl {
   Status WriteInner(Lun& lun, uint64_t offset, std::span<const char> data, bool fua);
   Status ZeroInner(Lun& lun, uint64_t offset, uint64_t length, bool fua);
 
+  std::chrono::steady_clock::time_point Now() const {
+    return options_.clock ? options_.clock() : std::chrono::steady_clock::now();
+  }
+  void TouchIo(Lun& lun) const {
+    lun.last_io.store(Now().time_since_epoch().count(), std::memory_order_relaxed);
+  }
+  // Folds the LUN's written blocks that are not in the dedup index into it: shares
+  // each with an equal indexed block, or indexes it. See Engine::SetDedup.
+  void FoldLoop(std::shared_ptr<Lun> lun);
+  // One block of FoldLoop: `data` was read from `ref` at `lba` while reuse_gen of
+  // its tier was `gen`.
+  void FoldBlock(Lun& lun, uint64_t lba, BlockRef ref, uint64_t gen, const char* data);
+
   // Moves every block of `lun` that is not in `target` into it.
   void MoveLoop(std::shared_ptr<Lun> lun, uint32_t target, bool rollback);
   void SpawnMover(std::shared_ptr<Lun> lun, uint32_t target, bool rollback);
@@ -221,7 +243,8 @@ class EngineImpl {
 
   std::mutex movers_mu_;
   std::condition_variable_any move_cv_;  // waits on mu_; signalled when a move ends
-  std::vector<std::thread> movers_;      // guarded by movers_mu_
+  std::vector<std::thread> movers_;      // guarded by movers_mu_ (also fold passes)
+  std::condition_variable stop_cv_;      // waits on movers_mu_; signalled when stopping_
   std::atomic<bool> stopping_{false};
 };
 

@@ -92,6 +92,13 @@ void RecordEncoder::Lun(const LunRecord& r) {
   PutU64(p, r.created_unix);
   PutU32(p, r.write_tier);
   PutStr(p, r.moved_to);
+  if (!r.metadata.empty()) {
+    PutU32(p, static_cast<uint32_t>(r.metadata.size()));
+    for (const auto& [k, v] : r.metadata) {
+      PutStr(p, k);
+      PutStr(p, v);
+    }
+  }
   Frame(p);
 }
 
@@ -147,7 +154,17 @@ Status Replay(std::string_view data, const ReplayHandlers& h, ReplayResult* resu
         ok = r.Str(&c);
         l.allowed_clients.push_back(std::move(c));
       }
-      ok = ok && r.U64(&l.created_unix) && r.U32(&l.write_tier) && r.Str(&l.moved_to) && r.done();
+      ok = ok && r.U64(&l.created_unix) && r.U32(&l.write_tier) && r.Str(&l.moved_to);
+      if (ok && !r.done()) {  // metadata: absent in records written before it existed
+        uint32_t entries = 0;
+        ok = r.U32(&entries);
+        for (uint32_t i = 0; ok && i < entries; ++i) {
+          std::string k, v;
+          ok = r.Str(&k) && r.Str(&v);
+          l.metadata.emplace(std::move(k), std::move(v));
+        }
+      }
+      ok = ok && r.done();
       l.dedup = dedup != 0;
       if (ok && h.on_lun) h.on_lun(l);
     } else if (ok && type == kDeleteLun) {

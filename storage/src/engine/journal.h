@@ -2,6 +2,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -34,6 +35,10 @@ struct LunRecord {
   // Set once the LUN's data lives on another device (management address): this
   // device then proxies I/O there until clients switch their paths.
   std::string moved_to;
+  // Free-form key/value metadata (CreateLunRequest.metadata). Encoded after
+  // moved_to, and only when non-empty, so records of older versions (which end at
+  // moved_to) still parse and records without metadata stay byte-identical.
+  std::map<std::string, std::string> metadata;
 };
 
 struct MapRecord {

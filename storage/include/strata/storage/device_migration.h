@@ -46,7 +46,7 @@ struct DeviceMoveOptions {
 
 // Moves LUN `name` of `engine` to `remote` while clients keep reading and writing
 // (see Engine::StartExport): create the LUN on the target with the same name, size,
-// WWN, dedup, owner and access list; copy; copy what changed, until little is left;
+// WWN, dedup, owner, access list and metadata; copy; copy what changed, until little is left;
 // pause the LUN's I/O, copy the rest, flush the target, switch this LUN to proxy
 // there and free its blocks. On any failure (or `cancel`), the LUN stays whole on
 // this device and the partial copy on the target is deleted.

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -32,6 +33,9 @@ struct LunSpec {
   // Empty: a new WWN. Set when a LUN moves in from another device and keeps its
   // identity ("naa.3" + 15 hex digits).
   std::string wwn;
+  // Free-form key/value metadata kept with the LUN (e.g. the Kubernetes PVC that
+  // owns it); see ValidateLunMetadata. Not part of CreateLun's idempotence check.
+  std::map<std::string, std::string> metadata;
 };
 
 struct SpaceStats {
@@ -69,6 +73,12 @@ struct LunInfo {
   TierMove move;
   // Non-empty once the LUN lives on another device; this one proxies its I/O.
   std::string moved_to;
+  std::map<std::string, std::string> metadata;
+  // Seconds since the LUN's last read or write (or since it was created or the
+  // engine opened, if none since), by EngineOptions::clock.
+  uint64_t idle_seconds = 0;
+  // A SetDedup(fold_existing) pass is still running over the LUN's blocks.
+  bool folding = false;
 };
 
 struct TierUsage {
@@ -101,6 +111,11 @@ struct EngineOptions {
   // Tests only: called before a tier move copies each block; returning false stops
   // that mover on the spot, as if the process had died there.
   std::function<bool(uint64_t lba)> mover_step_for_test;
+  // The clock behind LunInfo::idle_seconds; unset: std::chrono::steady_clock. Tests
+  // pass a fake to avoid sleeping.
+  std::function<std::chrono::steady_clock::time_point()> clock;
+  // How fast a SetDedup(fold_existing) pass may read a LUN's blocks; 0: unthrottled.
+  uint64_t fold_bytes_per_second = 32ull << 20;
 };
 
 // The LUN engine of one device: thin LUNs over per-tier block stores, inline
@@ -115,7 +130,8 @@ class Engine final : public ExportCatalog {
   ~Engine() override;
 
   // Idempotent: the same spec again returns the existing LUN; the same name with a
-  // different size, tier, dedup or owner is ALREADY_EXISTS.
+  // different size, tier, dedup or owner is ALREADY_EXISTS. Metadata is not compared:
+  // a retry that adds or changes it succeeds and keeps the first metadata.
   Result<LunInfo> CreateLun(const LunSpec& spec);
   // A new LUN `spec.name` with the contents `source` has now (every write acknowledged
   // before the call), sharing its blocks: no data is copied and no space used until
@@ -131,6 +147,20 @@ class Engine final : public ExportCatalog {
   // Grow only: a smaller size is INVALID_ARGUMENT (shrinking loses data).
   Result<LunInfo> ResizeLun(const std::string& name, uint64_t new_size_bytes);
   Result<LunInfo> SetAccess(const std::string& name, std::vector<std::string> allowed_clients);
+  // Turns de-duplication of new writes on or off for an existing LUN. Blocks already
+  // shared stay shared (and correct: every write goes to a new or an equal block, so
+  // copy-on-write is unaffected). With `fold_existing` (dedup on only, else
+  // INVALID_ARGUMENT), a background pass throttled to
+  // EngineOptions::fold_bytes_per_second reads the LUN's blocks not yet in the dedup
+  // index and shares or indexes them; it stops when the engine closes, the LUN is
+  // deleted or dedup is turned off again (LunInfo::folding; WaitFold). Durable when
+  // it returns; the same setting again is a no-op (a fold already running is not
+  // restarted). NOT_FOUND without the LUN; FAILED_PRECONDITION while it moves (tier
+  // or device) or after it moved to another device. The device-wide dedup switch is
+  // the caller's (Device) to check.
+  Result<LunInfo> SetDedup(const std::string& name, bool dedup, bool fold_existing);
+  // Blocks until no fold pass runs on the LUN (tests).
+  Status WaitFold(const std::string& name);
   Result<LunInfo> GetLun(const std::string& name);
   std::vector<LunInfo> ListLuns();
   // Cheap: no space accounting (ListLuns scans every LUN's map).
@@ -189,5 +219,12 @@ bool ClientAllowed(const std::vector<std::string>& allowed, const std::string& c
 
 // Checks entries are "*", IPs or CIDRs; names the bad entry.
 Status ValidateAllowedClients(const std::vector<std::string>& allowed);
+
+inline constexpr size_t kMaxLunMetadataEntries = 64;
+inline constexpr size_t kMaxLunMetadataKeyBytes = 253;
+inline constexpr size_t kMaxLunMetadataValueBytes = 1024;
+// At most 64 entries; keys 1-253 characters, values at most 1024. INVALID_ARGUMENT
+// naming `metadata` and the offending key otherwise.
+Status ValidateLunMetadata(const std::map<std::string, std::string>& metadata);
 
 }  // namespace strata::storage

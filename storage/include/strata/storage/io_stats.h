@@ -3,7 +3,9 @@
 #include <array>
 #include <atomic>
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
+#include <deque>
 
 namespace strata::storage {
 
@@ -52,6 +54,33 @@ class LunIoStats {
     std::array<std::atomic<uint64_t>, kBuckets> buckets{};
   };
   std::array<PerKind, kIoKinds> kinds_;
+};
+
+struct IoRates {
+  std::array<double, kIoKinds> ops_per_second{};
+  std::array<double, kIoKinds> bytes_per_second{};
+};
+
+// Current rates of one LUN's counters: operations and bytes per second between the
+// oldest of the last `max_samples` samples and now. Time is passed in, so tests need
+// no clock. Not thread-safe.
+class IoRateWindow {
+ public:
+  using Clock = std::chrono::steady_clock;
+  explicit IoRateWindow(size_t max_samples = 6) : max_samples_(max_samples) {}
+
+  void Add(Clock::time_point at, const LunIoStats::Snapshot& counters);
+  // Zeros without an earlier sample (or when `at` is not after it).
+  IoRates Rates(Clock::time_point at, const LunIoStats::Snapshot& counters) const;
+
+ private:
+  struct Sample {
+    Clock::time_point at;
+    std::array<uint64_t, kIoKinds> ops{};
+    std::array<uint64_t, kIoKinds> bytes{};
+  };
+  size_t max_samples_;
+  std::deque<Sample> samples_;
 };
 
 }  // namespace strata::storage
