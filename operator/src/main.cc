@@ -183,7 +183,9 @@ int main(int argc, char** argv) {
   }
 
   kube::ApiEventRecorder recorder(client, "strata-operator", f.identity);
-  auto devices = op::NewGrpcDeviceClient();
+  const auto device_timeout =
+      std::chrono::milliseconds(static_cast<int64_t>(f.device_timeout * 1000));
+  auto devices = op::NewGrpcDeviceClient(device_timeout);
 
   // Caches run in every candidate so a standby that takes over starts warm.
   kube::Informer::Options informer_options;
@@ -192,8 +194,7 @@ int main(int argc, char** argv) {
   op::StorageDeviceReconciler device_reconciler(
       client, [&](const std::string& key) { return devices_informer.store().Get(key); },
       devices.get(), &recorder,
-      {Seconds(f.device_resync),
-       std::chrono::milliseconds(static_cast<int64_t>(f.device_timeout * 1000))});
+      {Seconds(f.device_resync), device_timeout});
 
   std::unique_ptr<kube::LeaderElector> elector;
   op::Controller::Options copts;
