@@ -30,7 +30,7 @@ class FakeDevice final : public DeviceClient {
   // Called inside GetLun, to run a second call while the first is in flight.
   std::function<void()> on_get_lun;
 
-  Result<sv1::DeviceStatus> GetDeviceStatus(std::chrono::milliseconds) override {
+  Result<sv1::DeviceStatus> GetDeviceStatus() override {
     std::lock_guard<std::mutex> l(mu_);
     if (!reachable_) return UnavailableError("device " + name_ + ": connection refused");
     sv1::DeviceStatus st;
