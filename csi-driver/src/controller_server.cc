@@ -659,11 +659,11 @@ Status ControllerServer::GetVolume(const v1::ControllerGetVolumeRequest& req,
   const Hop& holder = hops.back();
   FillVolume(id->device, ZoneOf(holder.device), holder.lun, resp->mutable_volume());
   condition->set_abnormal(false);
-  condition->set_message(hops.size() == 1 ? "ok"
-                                          : "moved to " + hops[0].lun.moved_to() +
-                                                (hops.size() > 2 ? " and on to " +
-                                                                       holder.device->address()
-                                                                 : std::string()));
+  condition->set_message(
+      hops.size() == 1
+          ? "ok"
+          : "moved to " + hops[0].lun.moved_to() +
+                (hops.size() > 2 ? " and on to " + holder.device->address() : std::string()));
   return Status::Ok();
 }
 

@@ -13,9 +13,7 @@ class NamedDevice final : public DeviceClient {
   const std::string& name() const override { return name_; }
   std::string address() const override { return client_->address(); }
 
-  Result<storage_v1::DeviceStatus> GetDeviceStatus() override {
-    return client_->GetDeviceStatus();
-  }
+  Result<storage_v1::DeviceStatus> GetDeviceStatus() override { return client_->GetDeviceStatus(); }
   Result<storage_v1::Lun> CreateLun(const storage_v1::CreateLunRequest& request) override {
     return client_->CreateLun(request);
   }

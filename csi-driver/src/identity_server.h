@@ -1,11 +1,10 @@
 #pragma once
 
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "csi/v1/csi.grpc.pb.h"
-#include <memory>
-
 #include "strata/csi/device_client.h"
 #include "strata/csi/device_registry.h"
 

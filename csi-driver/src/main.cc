@@ -250,8 +250,9 @@ int main(int argc, char** argv) {
   }
 #endif
   // Zones come from --device-topology or the StorageDevice objects.
-  const bool topology = (serve_controller && (!flags->zones.empty() || flags->devices_from_cluster)) ||
-                        (serve_node && !flags->zone.empty());
+  const bool topology =
+      (serve_controller && (!flags->zones.empty() || flags->devices_from_cluster)) ||
+      (serve_node && !flags->zone.empty());
   strata::csi::IdentityServer identity(STRATA_VERSION, serve_controller, topology, devices);
   strata::csi::ControllerServer controller(devices);
   strata::csi::NodeOptions node_options;

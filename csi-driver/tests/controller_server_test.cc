@@ -379,7 +379,7 @@ TEST_F(CsiControllerMoveTest, PublishSetsAccessOnTheHolderAndReturnsItsPortals) 
 TEST_F(CsiControllerMoveTest, UnpublishRemovesAccessOnTheHolderAndTheSource) {
   v1::ControllerPublishVolumeResponse resp;
   ASSERT_TRUE(Publish("n1@10.1.0.1", &resp).ok());  // before the move: on a
-  a_->MoveTo(lun_, b_.get());                        // the access list moves with it
+  a_->MoveTo(lun_, b_.get());                       // the access list moves with it
   ASSERT_EQ(b_->Lun(lun_)->access().allowed_clients_size(), 1);
   ASSERT_TRUE(Unpublish("n1@10.1.0.1").ok());
   EXPECT_EQ(a_->Lun(lun_)->access().allowed_clients_size(), 0);

@@ -193,8 +193,7 @@ int main(int argc, char** argv) {
   kube::Informer devices_informer(client, kube::resources::StorageDevices(), informer_options);
   op::StorageDeviceReconciler device_reconciler(
       client, [&](const std::string& key) { return devices_informer.store().Get(key); },
-      devices.get(), &recorder,
-      {Seconds(f.device_resync), device_timeout});
+      devices.get(), &recorder, {Seconds(f.device_resync), device_timeout});
 
   std::unique_ptr<kube::LeaderElector> elector;
   op::Controller::Options copts;

@@ -68,8 +68,7 @@ TEST(ClientCacheTest, SharesOneClientPerAddressUntilForgotten) {
 // A device that answers a few calls: GetLun("gone") NOT_FOUND, ListLuns in pages of one.
 class TinyDevice final : public sv1::StorageDevice::Service {
  public:
-  grpc::Status GetLun(grpc::ServerContext*, const sv1::GetLunRequest* req,
-                      sv1::Lun* out) override {
+  grpc::Status GetLun(grpc::ServerContext*, const sv1::GetLunRequest* req, sv1::Lun* out) override {
     if (req->name() == "gone") return {grpc::StatusCode::NOT_FOUND, "no such LUN"};
     out->set_name(req->name());
     out->set_moved_to("10.0.0.2:7000");

@@ -51,7 +51,8 @@ struct ClusterDevice {
 class DeviceSet final : public DeviceRegistry {
  public:
   // How clients are made for cluster devices and ForAddress (default: gRPC, 10 s deadline).
-  using Factory = std::function<DeviceClientPtr(const std::string& name, const std::string& address)>;
+  using Factory =
+      std::function<DeviceClientPtr(const std::string& name, const std::string& address)>;
   explicit DeviceSet(Factory factory = nullptr);
 
   // A fixed device. INVALID_ARGUMENT when its name is taken.
@@ -73,8 +74,8 @@ class DeviceSet final : public DeviceRegistry {
   };
   const Factory factory_;
   mutable std::mutex mu_;
-  std::map<std::string, Entry> devices_;                 // by name; guarded by mu_
-  std::map<std::string, DeviceClientPtr> by_address_;    // unknown addresses; guarded by mu_
+  std::map<std::string, Entry> devices_;               // by name; guarded by mu_
+  std::map<std::string, DeviceClientPtr> by_address_;  // unknown addresses; guarded by mu_
 };
 
 }  // namespace strata::csi

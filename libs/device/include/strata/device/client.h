@@ -48,8 +48,7 @@ class Client {
   virtual Result<sv1::Lun> SetLunAccess(const std::string& lun,
                                         const std::vector<std::string>& clients) = 0;
   virtual Result<sv1::LunStats> GetLunStats(const std::string& lun) = 0;
-  virtual Result<sv1::Lun> SetLunDedup(const std::string& lun, bool dedup,
-                                       bool fold_existing) = 0;
+  virtual Result<sv1::Lun> SetLunDedup(const std::string& lun, bool dedup, bool fold_existing) = 0;
 
   // A move to another tier of this device, or (request.to_device set) to another device.
   virtual Result<sv1::Migration> MigrateLun(const sv1::MigrateLunRequest& request) = 0;
