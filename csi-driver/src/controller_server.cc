@@ -12,9 +12,14 @@ namespace sv1 = ::strata::storage::v1;
 
 namespace {
 
-constexpr std::chrono::milliseconds kStatusTimeout{2000};
 // Kubernetes' external-provisioner passes these through; they are not ours to check.
 constexpr std::string_view kCoParameterPrefix = "csi.storage.k8s.io/";
+// Passed with --extra-create-metadata: the volume's Kubernetes owner. Kept with the LUN as
+// CreateLunRequest.metadata under the same keys; the PVC's namespace is the LUN's owner
+// unless parameters.owner says otherwise.
+constexpr std::string_view kPvcNameKey = "csi.storage.k8s.io/pvc/name";
+constexpr std::string_view kPvcNamespaceKey = "csi.storage.k8s.io/pvc/namespace";
+constexpr std::string_view kPvNameKey = "csi.storage.k8s.io/pv/name";
 
 std::string JoinPortals(const sv1::Lun& lun) {
   std::string out;
@@ -31,6 +36,7 @@ struct CreateParams {
   bool dedup = false;
   std::string owner;
   std::string device;
+  std::map<std::string, std::string> metadata;  // the kPvc*/kPv* keys given
 };
 
 Result<CreateParams> ParseCreateParams(const google::protobuf::Map<std::string, std::string>& p) {
@@ -38,7 +44,7 @@ Result<CreateParams> ParseCreateParams(const google::protobuf::Map<std::string, 
   for (const auto& [key, value] : p) {
     if (key == "tier") {
       auto t = ParseTier(value);
-      if (!t.ok()) return t.status();
+      if (!t.ok()) return t.status().WithContext("parameters.tier");
       out.tier = *t;
     } else if (key == "dedup") {
       if (value != "true" && value != "false") {
@@ -49,10 +55,16 @@ Result<CreateParams> ParseCreateParams(const google::protobuf::Map<std::string, 
       out.owner = value;
     } else if (key == "device") {
       out.device = value;
+    } else if (key == kPvcNameKey || key == kPvcNamespaceKey || key == kPvNameKey) {
+      out.metadata[key] = value;
     } else if (key.rfind(kCoParameterPrefix, 0) != 0) {
       return InvalidArgumentError("parameters." + key +
                                   ": unknown parameter (tier, dedup, owner, device)");
     }
+  }
+  if (out.owner.empty()) {
+    auto ns = out.metadata.find(std::string(kPvcNamespaceKey));
+    if (ns != out.metadata.end()) out.owner = ns->second;
   }
   return out;
 }
@@ -92,24 +104,66 @@ void FillVolume(const std::string& device, const std::string& zone, const sv1::L
   ctx["portals"] = JoinPortals(lun);
 }
 
+ControllerServer::ControllerServer(std::shared_ptr<DeviceRegistry> devices)
+    : devices_(std::move(devices)) {}
+
+namespace {
+std::shared_ptr<DeviceRegistry> FixedDevices(std::vector<DeviceClientPtr> devices,
+                                             const std::map<std::string, std::string>& zones) {
+  auto set = std::make_shared<DeviceSet>();
+  for (auto& d : devices) {
+    auto z = zones.find(d->name());
+    DeviceInfo info{d, z == zones.end() ? "" : z->second, "", ""};
+    Status s = set->AddFixed(std::move(info));
+    if (!s.ok()) spdlog::error("ControllerServer: {}", s.message());
+  }
+  return set;
+}
+}  // namespace
+
 ControllerServer::ControllerServer(std::vector<DeviceClientPtr> devices,
                                    std::map<std::string, std::string> zones)
-    : devices_(std::move(devices)), zones_(std::move(zones)) {
-  for (const auto& d : devices_) by_name_[d->name()] = d;
-}
+    : ControllerServer(FixedDevices(std::move(devices), zones)) {}
 
-std::string ControllerServer::ZoneOf(const std::string& device) const {
-  auto it = zones_.find(device);
-  return it == zones_.end() ? "" : it->second;
+std::string ControllerServer::ZoneOf(const DeviceClientPtr& device) const {
+  auto d = devices_->Find(device->name());
+  return d && d->client == device ? d->zone : "";
 }
 
 Result<DeviceClientPtr> ControllerServer::DeviceOf(const VolumeId& id) const {
-  auto it = by_name_.find(id.device);
-  if (it == by_name_.end()) {
+  auto d = devices_->Find(id.device);
+  if (!d) {
     return NotFoundError("volume_id '" + id.ToString() + "': no such volume (unknown device '" +
                          id.device + "')");
   }
-  return it->second;
+  return d->client;
+}
+
+Status ControllerServer::Follow(const VolumeId& id, const DeviceClientPtr& first,
+                                std::vector<Hop>* hops) {
+  hops->clear();
+  DeviceClientPtr device = first;
+  std::set<std::string> seen;
+  for (int hop = 0;; ++hop) {
+    auto lun = device->GetLun(id.lun);
+    if (!lun.ok()) {
+      if (hop > 0 && lun.status().code() == StatusCode::kNotFound) {
+        return NotFoundError("volume " + id.ToString() + " moved to " + device->address() +
+                             ", which has no LUN " + id.lun);
+      }
+      return lun.status();
+    }
+    std::string next = lun->moved_to();
+    hops->push_back(Hop{device, std::move(*lun)});
+    if (next.empty()) return Status::Ok();
+    if (!device->address().empty()) seen.insert(device->address());
+    if (hop + 1 > kMaxMoveHops || seen.count(next)) {
+      return FailedPreconditionError("volume " + id.ToString() + ": more than " +
+                                     std::to_string(kMaxMoveHops) +
+                                     " moves to follow, or a loop (last: " + next + ")");
+    }
+    device = devices_->ForAddress(next);
+  }
 }
 
 // --- CreateVolume ------------------------------------------------------------------
@@ -124,7 +178,7 @@ Status ControllerServer::Create(const v1::CreateVolumeRequest& req,
   auto params = ParseCreateParams(req.parameters());
   if (!params.ok()) return params.status();
 
-  std::vector<DeviceClientPtr> candidates = devices_;
+  std::vector<DeviceInfo> candidates = devices_->Devices();
   // A clone: made on the source's device by the device itself (shared blocks, nothing
   // copied), on the source's tier, at least the source's size.
   std::string clone_from;
@@ -147,37 +201,42 @@ Status ControllerServer::Create(const v1::CreateVolumeRequest& req,
       return InvalidArgumentError("parameters.device: a clone is made on its source's device (" +
                                   sid->device + ")");
     }
-    auto slun = (*sdev)->GetLun(sid->lun);
-    if (!slun.ok()) {
-      if (slun.status().code() == StatusCode::kNotFound) {
+    std::vector<Hop> hops;
+    Status found = Follow(*sid, *sdev, &hops);
+    if (!found.ok()) {
+      if (found.code() == StatusCode::kNotFound) {
         return NotFoundError("volume_content_source.volume.volume_id: volume " + sid->ToString() +
                              " does not exist");
       }
-      return slun.status();
+      return found;
     }
-    if (params->tier != sv1::TIER_CLASS_UNSPECIFIED && params->tier != slun->tier()) {
+    const sv1::Lun& slun = hops.back().lun;
+    if (params->tier != sv1::TIER_CLASS_UNSPECIFIED && params->tier != slun.tier()) {
       return InvalidArgumentError("parameters.tier: a clone starts on its source's tier (" +
-                                  std::string(TierName(slun->tier())) + ")");
+                                  std::string(TierName(slun.tier())) + ")");
     }
     if (range != nullptr && range->limit_bytes() > 0 &&
-        static_cast<uint64_t>(range->limit_bytes()) < slun->size_bytes()) {
+        static_cast<uint64_t>(range->limit_bytes()) < slun.size_bytes()) {
       return OutOfRangeError("capacity_range.limit_bytes " + std::to_string(range->limit_bytes()) +
                              " is less than the source volume's " +
-                             std::to_string(slun->size_bytes()) + " bytes");
+                             std::to_string(slun.size_bytes()) + " bytes");
     }
-    if (range == nullptr || static_cast<uint64_t>(range->required_bytes()) < slun->size_bytes()) {
-      *size = std::max<uint64_t>(range == nullptr ? 0 : *size, slun->size_bytes());
+    if (range == nullptr || static_cast<uint64_t>(range->required_bytes()) < slun.size_bytes()) {
+      *size = std::max<uint64_t>(range == nullptr ? 0 : *size, slun.size_bytes());
     }
-    candidates = {*sdev};
+    // On the device that holds the source now (a device it moved to may be one this
+    // driver knows only by address).
+    const DeviceClientPtr& holder = hops.back().device;
+    candidates = {DeviceInfo{holder, ZoneOf(holder), "", ""}};
     clone_from = sid->lun;
   }
   if (!params->device.empty() && clone_from.empty()) {
-    auto it = by_name_.find(params->device);
-    if (it == by_name_.end()) {
+    auto d = devices_->Find(params->device);
+    if (!d) {
       return InvalidArgumentError("parameters.device: '" + params->device +
                                   "' is not a device of this driver");
     }
-    candidates = {it->second};
+    candidates = {*d};
   }
 
   const v1::TopologyRequirement* topology =
@@ -187,75 +246,93 @@ Status ControllerServer::Create(const v1::CreateVolumeRequest& req,
   InFlightGuard guard(&in_flight_, lun_name);
   STRATA_RETURN_IF_ERROR(guard.status());
 
-  // Idempotency across devices: a LUN of this name on any candidate is the volume. A
-  // device that cannot be asked might hold it, so creating elsewhere could make a
-  // second copy: fail (UNAVAILABLE) and let the CO retry.
+  // Idempotency across devices: a LUN of this name on any candidate is the volume (on a
+  // device it moved from, the volume keeps that device's id). A device that cannot be
+  // asked might hold it, so creating elsewhere could make a second copy: fail
+  // (UNAVAILABLE) and let the CO retry. Devices refusing new volumes are asked too.
   for (const auto& d : candidates) {
-    auto lun = d->GetLun(lun_name);
-    if (lun.ok()) {
-      if (!SizeFits(lun->size_bytes(), range)) {
+    std::vector<Hop> hops;
+    Status found = Follow(VolumeId{d.client->name(), lun_name}, d.client, &hops);
+    if (found.ok()) {
+      const sv1::Lun& lun = hops.back().lun;
+      const std::string zone = ZoneOf(hops.back().device);
+      if (!SizeFits(lun.size_bytes(), range)) {
         return AlreadyExistsError("volume '" + req.name() + "' exists with " +
-                                  std::to_string(lun->size_bytes()) +
+                                  std::to_string(lun.size_bytes()) +
                                   " bytes, outside the requested capacity_range");
       }
-      if ((params->tier != sv1::TIER_CLASS_UNSPECIFIED && lun->tier() != params->tier) ||
-          lun->dedup() != params->dedup || lun->owner() != params->owner) {
+      if ((params->tier != sv1::TIER_CLASS_UNSPECIFIED && lun.tier() != params->tier) ||
+          lun.dedup() != params->dedup || lun.owner() != params->owner) {
         return AlreadyExistsError("volume '" + req.name() +
                                   "' exists with a different tier, dedup or owner");
       }
-      if (!ZoneAllowed(ZoneOf(d->name()), topology)) {
-        return AlreadyExistsError("volume '" + req.name() + "' exists in zone " +
-                                  ZoneOf(d->name()) +
+      if (!ZoneAllowed(zone, topology)) {
+        return AlreadyExistsError("volume '" + req.name() + "' exists in zone " + zone +
                                   ", outside accessibility_requirements.requisite");
       }
-      FillVolume(d->name(), ZoneOf(d->name()), *lun, resp->mutable_volume());
+      FillVolume(d.client->name(), zone, lun, resp->mutable_volume());
       if (req.has_volume_content_source()) {
         *resp->mutable_volume()->mutable_content_source() = req.volume_content_source();
       }
       return Status::Ok();
     }
-    if (lun.status().code() != StatusCode::kNotFound) return lun.status();
+    if (found.code() != StatusCode::kNotFound || !hops.empty()) return found;
   }
 
-  // Placement: among online devices in a requisite zone whose tier can hold the size,
-  // the most preferred zone, then the most free space.
+  // Placement: among devices that take new volumes, in a requisite zone, whose tier has
+  // the free space: the most preferred zone, then the most free space, then the name.
   DeviceClientPtr best;
+  std::string best_zone;
   uint64_t best_free = 0;
   int best_preference = 0;
   std::string why_not;
-  for (const auto& d : candidates) {
-    if (!ZoneAllowed(ZoneOf(d->name()), topology)) {
-      why_not += "; device " + d->name() + " is not in a requisite zone";
+  bool all_unreachable = !candidates.empty();
+  for (const auto& info : candidates) {
+    const DeviceClientPtr& d = info.client;
+    if (!info.refusal.empty()) {
+      why_not += "; device " + d->name() + " takes no new volumes: " + info.refusal;
+      all_unreachable = false;
       continue;
     }
-    auto st = d->GetDeviceStatus(kStatusTimeout);
+    if (!ZoneAllowed(info.zone, topology)) {
+      why_not += "; device " + d->name() + " is not in a requisite zone";
+      all_unreachable = false;
+      continue;
+    }
+    auto st = d->GetDeviceStatus();
     if (!st.ok()) {
       why_not += "; " + st.status().message();
+      if (!IsUnreachable(st.status())) all_unreachable = false;
       continue;
     }
+    all_unreachable = false;
     if (st->state() == sv1::DEVICE_STATE_MAINTENANCE) {
       why_not += "; device " + d->name() + " is in maintenance";
       continue;
     }
     const sv1::TierStatus* tier = FindTier(*st, params->tier);
-    if (tier == nullptr || tier->capacity_bytes() < *size) {
+    if (tier == nullptr || FreeBytes(*tier) < *size) {
       why_not += "; device " + d->name() + " has no " +
                  std::string(params->tier == sv1::TIER_CLASS_UNSPECIFIED ? "tier"
                                                                          : TierName(params->tier)) +
-                 " tier of " + std::to_string(*size) + " bytes";
+                 " tier with " + std::to_string(*size) + " bytes free";
       continue;
     }
-    const int preference = ZonePreference(ZoneOf(d->name()), topology);
+    const int preference = ZonePreference(info.zone, topology);
+    const uint64_t free = FreeBytes(*tier);
+    // Candidates come ordered by name: on a tie the first name wins.
     if (!best || preference < best_preference ||
-        (preference == best_preference && FreeBytes(*tier) > best_free)) {
+        (preference == best_preference && free > best_free)) {
       best = d;
-      best_free = FreeBytes(*tier);
+      best_zone = info.zone;
+      best_free = free;
       best_preference = preference;
     }
   }
   if (!best) {
-    return ResourceExhaustedError("no device can hold " + std::to_string(*size) + " bytes" +
-                                  why_not);
+    const std::string msg = "no device can hold " + std::to_string(*size) + " bytes" +
+                            (candidates.empty() ? std::string(": no devices known") : why_not);
+    return all_unreachable ? UnavailableError(msg) : ResourceExhaustedError(msg);
   }
 
   sv1::CreateLunRequest create;
@@ -265,12 +342,13 @@ Status ControllerServer::Create(const v1::CreateVolumeRequest& req,
   create.set_dedup(params->dedup);
   create.set_owner(params->owner);
   create.set_clone_from(clone_from);
+  for (const auto& [k, v] : params->metadata) (*create.mutable_metadata())[k] = v;
   create.mutable_access();  // set and empty: nobody may connect until published
   auto lun = best->CreateLun(create);
   if (!lun.ok()) return lun.status();
   spdlog::info("CreateVolume: '{}' is {}/{} ({} bytes{})", req.name(), best->name(), lun_name,
                lun->size_bytes(), clone_from.empty() ? "" : ", a clone of " + clone_from);
-  FillVolume(best->name(), ZoneOf(best->name()), *lun, resp->mutable_volume());
+  FillVolume(best->name(), best_zone, *lun, resp->mutable_volume());
   if (req.has_volume_content_source()) {
     *resp->mutable_volume()->mutable_content_source() = req.volume_content_source();
   }
@@ -289,17 +367,20 @@ Status ControllerServer::Delete(const v1::DeleteVolumeRequest& req) {
   if (!device.ok()) return Status::Ok();
   InFlightGuard guard(&in_flight_, id->lun);
   STRATA_RETURN_IF_ERROR(guard.status());
-  auto lun = (*device)->GetLun(id->lun);
-  if (!lun.ok()) {
-    return lun.status().code() == StatusCode::kNotFound ? Status::Ok() : lun.status();
-  }
-  if (lun->access().allowed_clients_size() > 0) {
+  // The holder first, then the stubs back to the named device: a retry after a partial
+  // delete still finds the way to what is left.
+  std::vector<Hop> hops;
+  Status found = Follow(*id, *device, &hops);
+  if (!found.ok() && found.code() != StatusCode::kNotFound) return found;
+  if (found.ok() && hops.back().lun.access().allowed_clients_size() > 0) {
     return FailedPreconditionError("volume " + id->ToString() +
                                    " is still published (access list not empty)");
   }
-  Status s = (*device)->DeleteLun(id->lun);
-  if (s.code() == StatusCode::kNotFound) return Status::Ok();
-  return s;
+  for (auto it = hops.rbegin(); it != hops.rend(); ++it) {
+    Status s = it->device->DeleteLun(id->lun);
+    if (!s.ok() && s.code() != StatusCode::kNotFound) return s;
+  }
+  return Status::Ok();
 }
 
 // --- ControllerPublishVolume / ControllerUnpublishVolume ---------------------------
@@ -320,8 +401,10 @@ Status ControllerServer::Publish(const v1::ControllerPublishVolumeRequest& req,
   InFlightGuard guard(&in_flight_, id->lun);
   STRATA_RETURN_IF_ERROR(guard.status());
 
-  auto lun = (*device)->GetLun(id->lun);
-  if (!lun.ok()) return lun.status();
+  std::vector<Hop> hops;
+  STRATA_RETURN_IF_ERROR(Follow(*id, *device, &hops));
+  const DeviceClientPtr holder = hops.back().device;
+  Result<sv1::Lun> lun = hops.back().lun;
   auto node = ParseNodeId(req.node_id());
   if (!node.ok()) return node.status();
   if (!Contains(*lun, node->ip)) {
@@ -335,7 +418,7 @@ Status ControllerServer::Publish(const v1::ControllerPublishVolumeRequest& req,
     std::vector<std::string> clients(lun->access().allowed_clients().begin(),
                                      lun->access().allowed_clients().end());
     clients.push_back(node->ip);
-    lun = (*device)->SetLunAccess(id->lun, clients);
+    lun = holder->SetLunAccess(id->lun, clients);
     if (!lun.ok()) return lun.status();
   }
   auto& ctx = *resp->mutable_publish_context();
@@ -343,8 +426,9 @@ Status ControllerServer::Publish(const v1::ControllerPublishVolumeRequest& req,
   ctx["wwn"] = lun->wwn();
   ctx["exportName"] = lun->export_name().empty() ? lun->name() : lun->export_name();
   ctx["portals"] = JoinPortals(*lun);
-  // Where the node asks whether the LUN has moved to another device.
-  if (std::string a = (*device)->address(); !a.empty()) ctx["deviceAddress"] = a;
+  // Where the node asks whether the LUN has moved to another device: the holder, whose
+  // portals these are.
+  if (std::string a = holder->address(); !a.empty()) ctx["deviceAddress"] = a;
   // NBD access lists have no read-only clients: the node sets the device read-only.
   ctx["readonly"] = req.readonly() ? "true" : "false";
   return Status::Ok();
@@ -367,21 +451,26 @@ Status ControllerServer::Unpublish(const v1::ControllerUnpublishVolumeRequest& r
   InFlightGuard guard(&in_flight_, id->lun);
   STRATA_RETURN_IF_ERROR(guard.status());
 
-  auto lun = (*device)->GetLun(id->lun);
-  if (!lun.ok()) {
-    return lun.status().code() == StatusCode::kNotFound ? Status::Ok() : lun.status();
-  }
-  std::vector<std::string> clients;
-  if (!ip.empty()) {  // empty node_id: unpublish from every node
-    if (!Contains(*lun, ip)) return Status::Ok();
-    for (const auto& c : lun->access().allowed_clients()) {
-      if (c != ip) clients.push_back(c);
+  // Access goes off the holder and off every stub on the way (a node published before the
+  // move is on the source's list).
+  std::vector<Hop> hops;
+  Status found = Follow(*id, *device, &hops);
+  if (!found.ok() && found.code() != StatusCode::kNotFound) return found;
+  for (const Hop& h : hops) {
+    std::vector<std::string> clients;
+    if (!ip.empty()) {  // empty node_id: unpublish from every node
+      if (!Contains(h.lun, ip)) continue;
+      for (const auto& c : h.lun.access().allowed_clients()) {
+        if (c != ip) clients.push_back(c);
+      }
+    } else if (h.lun.access().allowed_clients_size() == 0) {
+      continue;
     }
-  } else if (lun->access().allowed_clients_size() == 0) {
-    return Status::Ok();
+    auto updated = h.device->SetLunAccess(id->lun, clients);
+    if (!updated.ok() && updated.status().code() != StatusCode::kNotFound) {
+      return updated.status();
+    }
   }
-  auto updated = (*device)->SetLunAccess(id->lun, clients);
-  if (!updated.ok() && updated.status().code() != StatusCode::kNotFound) return updated.status();
   return Status::Ok();
 }
 
@@ -397,8 +486,8 @@ Status ControllerServer::Validate(const v1::ValidateVolumeCapabilitiesRequest& r
   if (!id.ok()) return id.status();
   auto device = DeviceOf(*id);
   if (!device.ok()) return device.status();
-  auto lun = (*device)->GetLun(id->lun);
-  if (!lun.ok()) return lun.status();
+  std::vector<Hop> hops;
+  STRATA_RETURN_IF_ERROR(Follow(*id, *device, &hops));
 
   Status caps = ValidateCapabilities(req.volume_capabilities(), "volume_capabilities");
   if (!caps.ok()) {
@@ -426,14 +515,36 @@ Status ControllerServer::List(const v1::ListVolumesRequest& req, v1::ListVolumes
   if (!req.starting_token().empty() && !ParseVolumeId(req.starting_token()).ok()) {
     return AbortedError("starting_token '" + req.starting_token() + "' is not valid");
   }
-  std::map<std::string, v1::Volume> all;  // by volume id: a stable order
-  for (const auto& d : devices_) {
-    auto luns = d->ListLuns();
+  const std::vector<DeviceInfo> devices = devices_->Devices();
+  std::vector<std::vector<sv1::Lun>> luns_of(devices.size());
+  // LUNs a stub elsewhere points at: (holder address, LUN name). They are listed under the
+  // id of the device the volume was created on, as the CO knows them.
+  std::set<std::pair<std::string, std::string>> moved_in;
+  for (size_t i = 0; i < devices.size(); ++i) {
+    auto luns = devices[i].client->ListLuns();
     if (!luns.ok()) return luns.status();  // a partial list would look like deletions
-    for (const auto& lun : *luns) {
+    for (auto& lun : *luns) {
       if (lun.name().rfind(kLunPrefix, 0) != 0) continue;
+      if (!lun.moved_to().empty()) moved_in.emplace(lun.moved_to(), lun.name());
+      luns_of[i].push_back(std::move(lun));
+    }
+  }
+  std::map<std::string, v1::Volume> all;  // by volume id: a stable order
+  for (size_t i = 0; i < devices.size(); ++i) {
+    const DeviceClientPtr& d = devices[i].client;
+    for (const auto& lun : luns_of[i]) {
+      if (!d->address().empty() && moved_in.count({d->address(), lun.name()})) continue;
       v1::Volume v;
-      FillVolume(d->name(), ZoneOf(d->name()), lun, &v);
+      if (lun.moved_to().empty()) {
+        FillVolume(d->name(), devices[i].zone, lun, &v);
+      } else {
+        std::vector<Hop> hops;
+        const VolumeId id{d->name(), lun.name()};
+        Status found = Follow(id, d, &hops);
+        if (found.code() == StatusCode::kNotFound && !hops.empty()) continue;  // being deleted
+        if (!found.ok()) return found;
+        FillVolume(d->name(), ZoneOf(hops.back().device), hops.back().lun, &v);
+      }
       all.emplace(v.volume_id(), std::move(v));
     }
   }
@@ -469,10 +580,12 @@ Status ControllerServer::Capacity(const v1::GetCapacityRequest& req,
   }
   uint64_t available = 0;
   uint64_t largest = 0;
-  for (const auto& d : devices_) {
+  for (const auto& info : devices_->Devices()) {
+    const DeviceClientPtr& d = info.client;
+    if (!info.refusal.empty()) continue;  // takes no new volumes
     if (!params->device.empty() && d->name() != params->device) continue;
-    if (!zone.empty() && !ZoneOf(d->name()).empty() && ZoneOf(d->name()) != zone) continue;
-    auto st = d->GetDeviceStatus(kStatusTimeout);
+    if (!zone.empty() && !info.zone.empty() && info.zone != zone) continue;
+    auto st = d->GetDeviceStatus();
     if (!st.ok() || st->state() == sv1::DEVICE_STATE_MAINTENANCE) continue;
     const sv1::TierStatus* tier = FindTier(*st, params->tier);
     if (tier == nullptr) continue;
@@ -505,11 +618,12 @@ Status ControllerServer::Expand(const v1::ControllerExpandVolumeRequest& req,
   InFlightGuard guard(&in_flight_, id->lun);
   STRATA_RETURN_IF_ERROR(guard.status());
 
-  auto lun = (*device)->GetLun(id->lun);
-  if (!lun.ok()) return lun.status();
+  std::vector<Hop> hops;
+  STRATA_RETURN_IF_ERROR(Follow(*id, *device, &hops));
+  Result<sv1::Lun> lun = hops.back().lun;
   if (!size.ok()) return size.status();
   if (lun->size_bytes() < *size) {
-    lun = (*device)->ResizeLun(id->lun, *size);
+    lun = hops.back().device->ResizeLun(id->lun, *size);
     if (!lun.ok()) return lun.status();
   } else if (!SizeFits(lun->size_bytes(), &req.capacity_range())) {
     return OutOfRangeError("capacity_range: the volume has " + std::to_string(lun->size_bytes()) +
@@ -531,20 +645,25 @@ Status ControllerServer::GetVolume(const v1::ControllerGetVolumeRequest& req,
   if (!id.ok()) return id.status();
   auto device = DeviceOf(*id);
   if (!device.ok()) return device.status();
-  auto lun = (*device)->GetLun(id->lun);
+  std::vector<Hop> hops;
+  Status found = Follow(*id, *device, &hops);
   auto* condition = resp->mutable_status()->mutable_volume_condition();
-  if (!lun.ok()) {
-    if (!IsUnreachable(lun.status())) return lun.status();
+  if (!found.ok()) {
+    if (!IsUnreachable(found)) return found;
     // The LUN may be fine, but no node can reach it through this device right now.
     resp->mutable_volume()->set_volume_id(id->ToString());
     condition->set_abnormal(true);
-    condition->set_message(lun.status().message());
+    condition->set_message(found.message());
     return Status::Ok();
   }
-  FillVolume(id->device, ZoneOf(id->device), *lun, resp->mutable_volume());
+  const Hop& holder = hops.back();
+  FillVolume(id->device, ZoneOf(holder.device), holder.lun, resp->mutable_volume());
   condition->set_abnormal(false);
   condition->set_message(
-      lun->moved_to().empty() ? "ok" : "moved to " + lun->moved_to() + "; I/O is proxied there");
+      hops.size() == 1
+          ? "ok"
+          : "moved to " + hops[0].lun.moved_to() +
+                (hops.size() > 2 ? " and on to " + holder.device->address() : std::string()));
   return Status::Ok();
 }
 

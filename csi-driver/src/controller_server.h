@@ -1,6 +1,7 @@
 #pragma once
 
 #include <map>
+#include <memory>
 #include <mutex>
 #include <set>
 #include <string>
@@ -9,6 +10,7 @@
 #include "csi/v1/csi.grpc.pb.h"
 #include "in_flight.h"
 #include "strata/csi/device_client.h"
+#include "strata/csi/device_registry.h"
 #include "strata/csi/volume_util.h"
 
 namespace strata::csi {
@@ -18,14 +20,22 @@ namespace strata::csi {
 // device never sees two concurrent changes for one LUN from this driver.
 // Thread-safe.
 
-// csi.v1.Controller over a fixed set of strata-stored devices. Volumes are LUNs named
-// LunNameFor(CSI name); volume ids are "DEVICE/LUN". The driver keeps no state of its
-// own: the devices' LUN tables are the truth (a LUN's access list is its publish
-// state), so restarts and several replicas need no recovery. Thread-safe.
+// csi.v1.Controller over the strata-stored devices of a DeviceRegistry. Volumes are LUNs
+// named LunNameFor(CSI name); volume ids are "DEVICE/LUN" and keep naming the device a
+// volume was created on: after a device-to-device move that device's LUN is a stub whose
+// moved_to names the holder's management address, and every call on an existing volume
+// follows moved_to (at most kMaxMoveHops) to act on the device that holds the LUN now.
+// The driver keeps no state of its own: the devices' LUN tables are the truth (a LUN's
+// access list is its publish state), so restarts and several replicas need no recovery.
+// Thread-safe.
 class ControllerServer final : public ::csi::v1::Controller::Service {
  public:
-  // `zones`: device name -> its zone (kZoneKey); devices without one are reachable
-  // from every node and their volumes carry no accessible_topology.
+  // How many moves a volume may be followed through before the chain is taken for a loop.
+  static constexpr int kMaxMoveHops = 4;
+
+  explicit ControllerServer(std::shared_ptr<DeviceRegistry> devices);
+  // A fixed set of devices. `zones`: device name -> its zone (kZoneKey); devices without
+  // one are reachable from every node and their volumes carry no accessible_topology.
   explicit ControllerServer(std::vector<DeviceClientPtr> devices,
                             std::map<std::string, std::string> zones = {});
 
@@ -76,14 +86,23 @@ class ControllerServer final : public ::csi::v1::Controller::Service {
   Status GetVolume(const ::csi::v1::ControllerGetVolumeRequest& req,
                    ::csi::v1::ControllerGetVolumeResponse* resp);
 
-  // The zone of a device ("" when it has none).
-  std::string ZoneOf(const std::string& device) const;
+  // A device that had the LUN on the way to its holder, and the LUN there.
+  struct Hop {
+    DeviceClientPtr device;
+    storage::v1::Lun lun;
+  };
+  // Follows the LUN of `id` from its named device through moved_to. On success `hops` ends
+  // with the holder (moved_to empty); before it, the stubs of earlier devices. On an error
+  // (the last device asked did not answer or does not have the LUN) `hops` holds the devices
+  // that had it. NOT_FOUND when the named device has no such volume.
+  Status Follow(const VolumeId& id, const DeviceClientPtr& first, std::vector<Hop>* hops);
+
+  // The zone of a device ("" when it has none or is not a known device).
+  std::string ZoneOf(const DeviceClientPtr& device) const;
   // The device of a volume id; NOT_FOUND for a malformed id or an unknown device.
   Result<DeviceClientPtr> DeviceOf(const VolumeId& id) const;
 
-  const std::vector<DeviceClientPtr> devices_;
-  std::map<std::string, DeviceClientPtr> by_name_;
-  const std::map<std::string, std::string> zones_;
+  const std::shared_ptr<DeviceRegistry> devices_;
   InFlightSet in_flight_;
 };
 

@@ -7,16 +7,24 @@
 
 namespace strata::csi {
 
-namespace {
-constexpr std::chrono::milliseconds kProbeTimeout{2000};
-}  // namespace
-
 IdentityServer::IdentityServer(std::string version, bool controller, bool topology,
-                               std::vector<DeviceClientPtr> devices)
+                               std::shared_ptr<const DeviceRegistry> devices)
     : version_(std::move(version)),
       controller_(controller),
       topology_(topology),
       devices_(std::move(devices)) {}
+
+namespace {
+std::shared_ptr<const DeviceRegistry> Fixed(std::vector<DeviceClientPtr> devices) {
+  auto set = std::make_shared<DeviceSet>();
+  for (auto& d : devices) (void)set->AddFixed(DeviceInfo{std::move(d), "", "", ""});
+  return set;
+}
+}  // namespace
+
+IdentityServer::IdentityServer(std::string version, bool controller, bool topology,
+                               std::vector<DeviceClientPtr> devices)
+    : IdentityServer(std::move(version), controller, topology, Fixed(std::move(devices))) {}
 
 grpc::Status IdentityServer::GetPluginInfo(grpc::ServerContext*,
                                            const ::csi::v1::GetPluginInfoRequest* request,
@@ -51,9 +59,11 @@ grpc::Status IdentityServer::GetPluginCapabilities(
 grpc::Status IdentityServer::Probe(grpc::ServerContext*, const ::csi::v1::ProbeRequest* request,
                                    ::csi::v1::ProbeResponse* response) {
   return LoggedCall("Probe", *request, [&] {
-    bool ready = devices_.empty();
-    for (const auto& d : devices_) {
-      auto st = d->GetDeviceStatus(kProbeTimeout);
+    const std::vector<DeviceInfo> devices =
+        devices_ ? devices_->Devices() : std::vector<DeviceInfo>();
+    bool ready = devices.empty();
+    for (const auto& info : devices) {
+      auto st = info.client->GetDeviceStatus();
       if (st.ok()) {
         ready = true;
         break;

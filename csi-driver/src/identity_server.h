@@ -1,10 +1,12 @@
 #pragma once
 
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "csi/v1/csi.grpc.pb.h"
 #include "strata/csi/device_client.h"
+#include "strata/csi/device_registry.h"
 
 namespace strata::csi {
 
@@ -15,6 +17,8 @@ class IdentityServer final : public ::csi::v1::Identity::Service {
   // CONTROLLER_SERVICE). `topology`: whether zones are configured (advertised as
   // VOLUME_ACCESSIBILITY_CONSTRAINTS). `devices`: those the controller manages (none in
   // node mode: Probe is then always ready).
+  IdentityServer(std::string version, bool controller, bool topology,
+                 std::shared_ptr<const DeviceRegistry> devices);
   IdentityServer(std::string version, bool controller, bool topology,
                  std::vector<DeviceClientPtr> devices);
 
@@ -32,7 +36,7 @@ class IdentityServer final : public ::csi::v1::Identity::Service {
   const std::string version_;
   const bool controller_;
   const bool topology_;
-  const std::vector<DeviceClientPtr> devices_;
+  const std::shared_ptr<const DeviceRegistry> devices_;  // null: none
 };
 
 }  // namespace strata::csi

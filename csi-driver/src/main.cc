@@ -22,6 +22,13 @@
 #include "strata/common/net_address.h"
 #include "strata/common/process.h"
 #include "strata/csi/device_client.h"
+#include "strata/csi/device_registry.h"
+#ifdef STRATA_CSI_CLUSTER
+#include "cluster_devices.h"
+#include "strata/common/env.h"
+#include "strata/kube/config.h"
+#include "strata/kube/http_client.h"
+#endif
 
 namespace po = boost::program_options;
 using strata::Result;
@@ -53,6 +60,9 @@ struct Flags {
   int64_t no_path_queue_s = 60;
   std::string log_level;
   std::string log_format;
+  bool devices_from_cluster = false;
+  std::string kubeconfig;
+  std::string kube_context;
 };
 
 Result<Flags> ParseFlags(int argc, char** argv, bool* help) {
@@ -74,6 +84,13 @@ Result<Flags> ParseFlags(int argc, char** argv, bool* help) {
                     "NAME=ZONE: the zone of a --device (topology key "
                     "topology.block.csi.strata.io/zone); repeatable")(
       "zone", po::value(&f.zone), "this node's zone (node and all modes)")(
+      "devices-from-cluster", po::bool_switch(&f.devices_from_cluster),
+      "also manage the devices of the cluster's StorageDevice objects (strata.io): name = "
+      "object name, address = spec.endpoint, zone = label topology.kubernetes.io/zone (else "
+      "spec.region); none in Maintenance or Offline gets new volumes (controller mode)")(
+      "kubeconfig", po::value(&f.kubeconfig),
+      "kubeconfig for --devices-from-cluster (default: the pod's service account)")(
+      "context", po::value(&f.kube_context), "kubeconfig context (default: current-context)")(
       "state-dir", po::value(&f.state_dir)->default_value("/var/lib/strata-csi/node"),
       "where the node remembers the volumes it staged (node and all modes)")(
       "dm-prefix", po::value(&f.dm_prefix)->default_value("strata-"),
@@ -155,9 +172,15 @@ Result<Flags> ParseFlags(int argc, char** argv, bool* help) {
     }
     f.zones[z.substr(0, eq)] = z.substr(eq + 1);
   }
-  if (controller && f.devices.empty()) {
-    return strata::InvalidArgumentError("--device: at least one is required in controller mode");
+  if (controller && f.devices.empty() && !f.devices_from_cluster) {
+    return strata::InvalidArgumentError(
+        "--device: at least one is required in controller mode (or --devices-from-cluster)");
   }
+#ifndef STRATA_CSI_CLUSTER
+  if (f.devices_from_cluster) {
+    return strata::InvalidArgumentError("--devices-from-cluster: not built in (no libs/kube)");
+  }
+#endif
   return f;
 }
 
@@ -185,16 +208,53 @@ int main(int argc, char** argv) {
     return kExitUsage;
   }
 
-  std::vector<strata::csi::DeviceClientPtr> devices;
-  for (const auto& d : flags->devices) {
-    devices.push_back(strata::csi::MakeGrpcDeviceClient(d.name, d.address, kDeviceCallTimeout));
-  }
   const bool serve_controller = flags->mode != "node";
   const bool serve_node = flags->mode != "controller";
+  auto devices = std::make_shared<strata::csi::DeviceSet>();
+  if (serve_controller) {
+    for (const auto& d : flags->devices) {
+      auto z = flags->zones.find(d.name);
+      strata::csi::DeviceInfo info{
+          strata::csi::MakeGrpcDeviceClient(d.name, d.address, kDeviceCallTimeout),
+          z == flags->zones.end() ? "" : z->second, "", ""};
+      if (Status s = devices->AddFixed(std::move(info)); !s.ok()) {
+        std::cerr << "strata-csi: --device: " << s.message() << "\n";
+        return kExitUsage;
+      }
+    }
+  }
+#ifdef STRATA_CSI_CLUSTER
+  std::unique_ptr<strata::kube::ApiClient> kube_client;
+  std::unique_ptr<strata::csi::ClusterDeviceWatcher> watcher;
+  if (serve_controller && flags->devices_from_cluster) {
+    auto config = flags->kubeconfig.empty()
+                      ? strata::kube::LoadInClusterConfig(strata::Env::Default())
+                      : strata::kube::LoadKubeconfig(strata::Env::Default(), flags->kubeconfig,
+                                                     flags->kube_context);
+    if (!config.ok()) {
+      spdlog::critical("--devices-from-cluster: {}", config.status().message());
+      return kExitFailure;
+    }
+    auto client = strata::kube::NewHttpApiClient(*config, strata::Env::Default());
+    if (!client.ok()) {
+      spdlog::critical("--devices-from-cluster: {}", client.status().message());
+      return kExitFailure;
+    }
+    kube_client = std::move(*client);
+    watcher = std::make_unique<strata::csi::ClusterDeviceWatcher>(kube_client.get(), devices.get());
+    watcher->Start();
+    // Serve anyway when the apiserver is slow: Probe says not ready while no device answers.
+    if (!watcher->WaitForSync(std::chrono::seconds(30))) {
+      spdlog::warn("--devices-from-cluster: StorageDevice objects not listed yet; serving");
+    }
+  }
+#endif
+  // Zones come from --device-topology or the StorageDevice objects.
   const bool topology =
-      (serve_controller && !flags->zones.empty()) || (serve_node && !flags->zone.empty());
+      (serve_controller && (!flags->zones.empty() || flags->devices_from_cluster)) ||
+      (serve_node && !flags->zone.empty());
   strata::csi::IdentityServer identity(STRATA_VERSION, serve_controller, topology, devices);
-  strata::csi::ControllerServer controller(devices, flags->zones);
+  strata::csi::ControllerServer controller(devices);
   strata::csi::NodeOptions node_options;
   node_options.node_id = flags->node_id;
   node_options.zone = flags->zone;
@@ -224,7 +284,7 @@ int main(int argc, char** argv) {
     return kExitFailure;
   }
   spdlog::info("strata-csi {} serving {} (mode {}, {} device(s))", STRATA_VERSION, flags->endpoint,
-               flags->mode, devices.size());
+               flags->mode, devices->Devices().size());
 
   int sig = 0;
   sigwait(&stop_signals, &sig);
@@ -232,5 +292,8 @@ int main(int argc, char** argv) {
   // In-flight calls get a short grace period; the CO retries what was cut off.
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
   unlink(flags->socket_path.c_str());
+#ifdef STRATA_CSI_CLUSTER
+  if (watcher) watcher->Stop();
+#endif
   return 0;
 }

@@ -174,9 +174,7 @@ class LunDevice final : public DeviceClient {
  public:
   explicit LunDevice(storage_v1::Lun lun) : lun_(std::move(lun)) {}
   const std::string& name() const override { return name_; }
-  Result<storage_v1::DeviceStatus> GetDeviceStatus(std::chrono::milliseconds) override {
-    return UnimplementedError("");
-  }
+  Result<storage_v1::DeviceStatus> GetDeviceStatus() override { return UnimplementedError(""); }
   Result<storage_v1::Lun> CreateLun(const storage_v1::CreateLunRequest&) override {
     return UnimplementedError("");
   }

@@ -188,7 +188,9 @@ int main(int argc, char** argv) {
   }
 
   kube::ApiEventRecorder recorder(client, "strata-operator", f.identity);
-  auto devices = op::NewGrpcDeviceClient();
+  const auto device_timeout =
+      std::chrono::milliseconds(static_cast<int64_t>(f.device_timeout * 1000));
+  auto devices = op::NewGrpcDeviceClient(device_timeout);
 
   ctrl::Manager::Options mopts;
   mopts.watch_namespace = f.watch_namespace;
@@ -212,8 +214,7 @@ int main(int argc, char** argv) {
   op::StorageDeviceReconciler device_reconciler(
       client, [device_cache](const std::string& key) { return device_cache->store().Get(key); },
       devices.get(), &recorder,
-      {Seconds(f.device_resync),
-       std::chrono::milliseconds(static_cast<int64_t>(f.device_timeout * 1000))});
+      {Seconds(f.device_resync), device_timeout});
   manager.AddController("storagedevice", kube::resources::StorageDevices(), &device_reconciler);
 
   std::unique_ptr<ctrl::HealthServer> health;

@@ -17,6 +17,7 @@
 
 #include "strata/common/units.h"
 #include "strata/device/channel.h"
+#include "strata/device/tier.h"
 #include "strata/storage/v1/storage.grpc.pb.h"
 
 namespace po = boost::program_options;
@@ -104,28 +105,16 @@ int PrintJson(const google::protobuf::Message& msg) {
   return 0;
 }
 
+// The shared tier names (strata/device/tier.h); "-" where a tier is unset.
 std::string TierName(v1::TierClass c) {
-  switch (c) {
-    case v1::TIER_CLASS_SSD:
-      return "ssd";
-    case v1::TIER_CLASS_SAS:
-      return "sas";
-    case v1::TIER_CLASS_SATA:
-      return "sata";
-    default:
-      return "-";
-  }
+  std::string_view n = strata::device::TierName(c);
+  return n.empty() ? "-" : std::string(n);
 }
 
 bool ParseTier(const std::string& s, v1::TierClass* out) {
-  if (s == "ssd")
-    *out = v1::TIER_CLASS_SSD;
-  else if (s == "sas")
-    *out = v1::TIER_CLASS_SAS;
-  else if (s == "sata")
-    *out = v1::TIER_CLASS_SATA;
-  else
-    return false;
+  auto t = strata::device::ParseTier(s);
+  if (!t.ok() || *t == v1::TIER_CLASS_UNSPECIFIED) return false;
+  *out = *t;
   return true;
 }
 

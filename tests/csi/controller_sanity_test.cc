@@ -3,7 +3,7 @@
 // controller` on a unix socket, driven by a csi.v1 gRPC client. Every check of the
 // access list goes to the device's own management API (GetLun), not to the driver.
 //
-// Usage: strata_csi_controller_sanity_test STRATA_STORED STRATA_CSI [gtest flags]
+// Usage: strata_csi_controller_sanity_test STRATA_STORED STRATA_CSI STRATA_ADMIN [gtest flags]
 #include <fcntl.h>
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
@@ -43,6 +43,7 @@ using grpc::StatusCode;
 
 std::string g_stored;
 std::string g_csi;
+std::string g_admin;
 
 // Temp dirs (daemon logs) are removed after a passing run unless STRATA_KEEP_TEST_DIRS is set.
 bool KeepDirs() { return std::getenv("STRATA_KEEP_TEST_DIRS") != nullptr; }
@@ -754,6 +755,87 @@ TEST_F(ControllerSanityTest, GetVolume) {
 }
 
 // A driver whose only device goes away: Probe not ready, volumes abnormal.
+// Issue #10: a volume that strata-admin moved from dev-a to dev-b is still volume
+// dev-a/LUN to the CO; the driver follows dev-a's moved_to to act on dev-b.
+TEST_F(ControllerSanityTest, AVolumeMovedToAnotherDeviceIsFollowed) {
+  auto create = CreateReq("moved-1", 64 << 20);
+  (*create.mutable_parameters())["device"] = "dev-a";
+  (*create.mutable_parameters())["tier"] = "ssd";
+  (*create.mutable_parameters())["csi.storage.k8s.io/pvc/name"] = "data";
+  (*create.mutable_parameters())["csi.storage.k8s.io/pvc/namespace"] = "team-a";
+  (*create.mutable_parameters())["csi.storage.k8s.io/pv/name"] = "pv-moved-1";
+  v1::Volume vol = MustCreate(create);
+  ASSERT_EQ(vol.volume_id().rfind("dev-a/", 0), 0u) << vol.volume_id();
+  const std::string lun_name = vol.volume_id().substr(6);
+  sv1::Lun lun;
+  ASSERT_TRUE(DeviceLun(vol.volume_id(), &lun).ok());
+  EXPECT_EQ(lun.owner(), "team-a");
+  // Lun.metadata is kept by strata-stored once branch storage-meta lands; not checked here yet.
+
+  // strata-admin lun migrate --to-device dev-b --wait, bounded by WaitFor.
+  Child migrate({g_admin, "--server", dev_a_->grpc, "lun", "migrate", lun_name, "--to-device",
+                 dev_b_->grpc, "--wait"},
+                (*dir_ / "migrate.log").string());
+  ASSERT_TRUE(WaitFor([&] { return !migrate.Running(); }, 120, nullptr));
+  ASSERT_EQ(migrate.exit_code(), 0) << "see " << (*dir_ / "migrate.log");
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        sv1::Lun l;
+        return DeviceLun(vol.volume_id(), &l).ok() && l.moved_to() == dev_b_->grpc;
+      },
+      60, nullptr))
+      << "dev-a's LUN never named dev-b in moved_to";
+  const std::string on_b = "dev-b/" + lun_name;
+  sv1::Lun b_lun;
+  ASSERT_TRUE(DeviceLun(on_b, &b_lun).ok());
+
+  // Publish: access on dev-b, dev-b's portals.
+  v1::ControllerPublishVolumeRequest pub;
+  pub.set_volume_id(vol.volume_id());
+  pub.set_node_id("node-1@127.0.0.1");
+  *pub.mutable_volume_capability() = Block();
+  v1::ControllerPublishVolumeResponse pub_resp;
+  grpc::Status s = Call(&Stub::ControllerPublishVolume, pub, &pub_resp);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  std::string b_portals;
+  for (const auto& p : b_lun.portals()) b_portals += (b_portals.empty() ? "" : ",") + p;
+  EXPECT_EQ(pub_resp.publish_context().at("portals"), b_portals);
+  EXPECT_EQ(pub_resp.publish_context().at("deviceAddress"), dev_b_->grpc);
+  EXPECT_EQ(Clients(on_b), std::set<std::string>{"127.0.0.1"});
+
+  // Expand: grows the LUN on dev-b.
+  v1::ControllerExpandVolumeRequest exp;
+  exp.set_volume_id(vol.volume_id());
+  exp.mutable_capacity_range()->set_required_bytes(128 << 20);
+  v1::ControllerExpandVolumeResponse exp_resp;
+  s = Call(&Stub::ControllerExpandVolume, exp, &exp_resp);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  ASSERT_TRUE(DeviceLun(on_b, &b_lun).ok());
+  EXPECT_EQ(b_lun.size_bytes(), uint64_t{128} << 20);
+
+  // GetVolume: the volume keeps its id, with dev-b's portals.
+  v1::ControllerGetVolumeRequest get;
+  get.set_volume_id(vol.volume_id());
+  v1::ControllerGetVolumeResponse get_resp;
+  s = Call(&Stub::ControllerGetVolume, get, &get_resp);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(get_resp.volume().volume_id(), vol.volume_id());
+  EXPECT_EQ(get_resp.volume().capacity_bytes(), int64_t{128} << 20);
+
+  // Unpublish, then Delete: gone from dev-b and dev-a.
+  v1::ControllerUnpublishVolumeRequest unpub;
+  unpub.set_volume_id(vol.volume_id());
+  unpub.set_node_id("node-1@127.0.0.1");
+  v1::ControllerUnpublishVolumeResponse unpub_resp;
+  s = Call(&Stub::ControllerUnpublishVolume, unpub, &unpub_resp);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_TRUE(Clients(on_b).empty());
+  MustDelete(vol.volume_id());
+  EXPECT_EQ(DeviceLun(on_b, &b_lun).error_code(), StatusCode::NOT_FOUND);
+  EXPECT_EQ(DeviceLun(vol.volume_id(), &lun).error_code(), StatusCode::NOT_FOUND);
+  MustDelete(vol.volume_id());  // idempotent
+}
+
 TEST(ControllerSanityDeviceLossTest, ProbeAndVolumeConditionFollowTheDevice) {
   char tmpl[] = "/tmp/strata-csi-loss.XXXXXX";
   ASSERT_NE(mkdtemp(tmpl), nullptr);
@@ -1060,11 +1142,13 @@ TEST(CsiFlagsTest, BadFlagsExitWithUsage) {
 int main(int argc, char** argv) {
   strata::IgnoreSigpipe();
   ::testing::InitGoogleTest(&argc, argv);
-  if (argc != 3) {
-    std::fprintf(stderr, "usage: %s STRATA_STORED STRATA_CSI [gtest flags]\n", argv[0]);
+  if (argc != 4) {
+    std::fprintf(stderr, "usage: %s STRATA_STORED STRATA_CSI STRATA_ADMIN [gtest flags]\n",
+                 argv[0]);
     return 2;
   }
   g_stored = argv[1];
   g_csi = argv[2];
+  g_admin = argv[3];
   return RUN_ALL_TESTS();
 }

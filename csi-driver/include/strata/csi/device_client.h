@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "strata/common/result.h"
+#include "strata/device/client.h"
 #include "strata/storage/v1/storage.pb.h"
 
 namespace strata::csi {
@@ -13,7 +14,8 @@ namespace strata::csi {
 namespace storage_v1 = ::strata::storage::v1;
 
 // One strata-stored device as the CSI controller sees it: the seam between the CSI
-// services and the storage management API. Every error is a Status whose code is the
+// services and the storage management API, a named view of a device::Client (libs/device)
+// with the calls the CSI services make. Every error is a Status whose code is the
 // gRPC code the device returned (NOT_FOUND, ALREADY_EXISTS, RESOURCE_EXHAUSTED, ...)
 // or UNAVAILABLE / DEADLINE_EXCEEDED when the device cannot be reached, so callers map
 // it to the CSI reply with a cast. Implementations are thread-safe.
@@ -26,7 +28,7 @@ class DeviceClient {
   // Its management (gRPC) address, when it has one: the node follows LUN moves with it.
   virtual std::string address() const { return {}; }
 
-  virtual Result<storage_v1::DeviceStatus> GetDeviceStatus(std::chrono::milliseconds timeout) = 0;
+  virtual Result<storage_v1::DeviceStatus> GetDeviceStatus() = 0;
   virtual Result<storage_v1::Lun> CreateLun(const storage_v1::CreateLunRequest& request) = 0;
   virtual Status DeleteLun(const std::string& lun) = 0;
   virtual Result<storage_v1::Lun> GetLun(const std::string& lun) = 0;
@@ -40,9 +42,12 @@ class DeviceClient {
 
 using DeviceClientPtr = std::shared_ptr<DeviceClient>;
 
+// The device `name` through `client` (its address is the client's).
+DeviceClientPtr MakeDeviceClient(std::string name, device::ClientPtr client);
+
 // A DeviceClient over the strata.storage.v1 gRPC API at `address` (HOST:PORT, insecure:
-// the management API is bound to loopback or a management network). Each call has a
-// deadline of `call_timeout`.
+// the management API is bound to loopback or a management network): device::NewGrpcClient.
+// Each call has a deadline of `call_timeout`.
 DeviceClientPtr MakeGrpcDeviceClient(std::string name, std::string address,
                                      std::chrono::milliseconds call_timeout);
 

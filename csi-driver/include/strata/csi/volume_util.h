@@ -6,6 +6,7 @@
 
 #include "csi/v1/csi.pb.h"
 #include "strata/common/result.h"
+#include "strata/device/tier.h"
 #include "strata/storage/v1/storage.pb.h"
 
 namespace strata::csi {
@@ -72,8 +73,9 @@ bool ZoneAllowed(const std::string& zone, const ::csi::v1::TopologyRequirement* 
 // The position of `zone` in the preferred list (lower is better; size() when absent).
 int ZonePreference(const std::string& zone, const ::csi::v1::TopologyRequirement* req);
 
-// StorageClass parameter "tier": ssd|sas|sata (empty: unspecified, the device's first tier).
-Result<storage::v1::TierClass> ParseTier(std::string_view text);
-std::string_view TierName(storage::v1::TierClass tier);
+// StorageClass parameter "tier": ssd|sas|sata (empty: unspecified, the device's first tier);
+// the names shared by every component (strata/device/tier.h).
+using device::ParseTier;
+using device::TierName;
 
 }  // namespace strata::csi

@@ -9,8 +9,10 @@
 
 namespace strata::op {
 
-// The seam between reconcilers and storage devices' management API (strata.storage.v1).
-// Implementations are thread-safe.
+// The seam between reconcilers and storage devices' management API (strata.storage.v1), keyed by
+// endpoint (a StorageDevice's spec.endpoint). The gRPC implementation is a thin layer over
+// strata::device::ClientCache / device::Client (libs/device), the one client of the management
+// API every component shares. Implementations are thread-safe.
 class DeviceClient {
  public:
   virtual ~DeviceClient() = default;
@@ -27,8 +29,12 @@ class DeviceClient {
   virtual void Forget(const std::string& endpoint) = 0;
 };
 
-// gRPC (plaintext) with one channel per endpoint, reconnecting as device::NewDeviceChannel does
-// (within about a second of a device coming back).
-std::unique_ptr<DeviceClient> NewGrpcDeviceClient();
+// Over device::ClientCache: one device::Client (gRPC, plaintext) per endpoint, reconnecting as
+// device::NewDeviceChannel does (within about a second of a device coming back). Each call's
+// deadline is `call_timeout`: the clients are shared per endpoint, so the `timeout` arguments
+// above are not consulted (the reconciler passes its options.device_timeout, which main gives
+// here).
+std::unique_ptr<DeviceClient> NewGrpcDeviceClient(
+    std::chrono::milliseconds call_timeout = std::chrono::milliseconds(2000));
 
 }  // namespace strata::op
