@@ -19,7 +19,9 @@
 #include "strata/kube/http_client.h"
 #include "strata/kube/informer.h"
 #include "strata/kube/labels.h"
+#include "strata/device/client.h"
 #include "strata/operator/device_client.h"
+#include "strata/operator/volume_inventory.h"
 #include "strata/operator/storage_device_reconciler.h"
 
 namespace po = boost::program_options;
@@ -43,6 +45,7 @@ struct Flags {
   std::string log_format = "text";
   double device_resync = 5;
   double device_timeout = 2;
+  double volume_resync = 5;
   int workers = 2;
   double kube_qps = 20;
   int kube_burst = 30;
@@ -80,7 +83,10 @@ int ParseFlags(int argc, char** argv, Flags* f) {
       "device-resync", po::value(&f->device_resync)->default_value(5),
       "seconds between polls of each StorageDevice's management endpoint")(
       "device-timeout", po::value(&f->device_timeout)->default_value(2),
-      "seconds a device may take to answer")("workers", po::value(&f->workers)->default_value(2),
+      "seconds a device may take to answer")(
+      "volume-resync", po::value(&f->volume_resync)->default_value(5),
+      "seconds between sweeps of every device's LUNs and their I/O statistics (what the policies "
+      "act on)")("workers", po::value(&f->workers)->default_value(2),
                                              "reconcile workers per controller")(
       "kube-qps", po::value(&f->kube_qps)->default_value(20), "client-side API request rate")(
       "kube-burst", po::value(&f->kube_burst)->default_value(30), "client-side API burst");
@@ -105,6 +111,7 @@ int ParseFlags(int argc, char** argv, Flags* f) {
   }
   if (f->device_resync <= 0) return bad("--device-resync: must be > 0 seconds");
   if (f->device_timeout <= 0) return bad("--device-timeout: must be > 0 seconds");
+  if (f->volume_resync <= 0) return bad("--volume-resync: must be > 0 seconds");
   if (f->workers < 1) return bad("--workers: must be >= 1");
   if (f->kube_qps <= 0 || f->kube_burst < 1)
     return bad("--kube-qps must be > 0 and --kube-burst >= 1");
@@ -216,6 +223,16 @@ int main(int argc, char** argv) {
       devices.get(), &recorder,
       {Seconds(f.device_resync), device_timeout});
   manager.AddController("storagedevice", kube::resources::StorageDevices(), &device_reconciler);
+
+  // Every device's LUNs, their owners and I/O statistics, swept by the leader; the policy
+  // controllers act on its snapshots.
+  device::ClientCache device_clients(
+      [device_timeout](const std::string& address) {
+        return device::NewGrpcClient(address, device_timeout);
+      });
+  op::VolumeInventory inventory(&device_cache->store(), &device_clients,
+                                {Seconds(f.volume_resync)});
+  manager.AddRunnable("volume-inventory", [&inventory](std::stop_token s) { inventory.Run(s); });
 
   std::unique_ptr<ctrl::HealthServer> health;
   if (f.health_addr != "0") {

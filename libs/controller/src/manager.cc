@@ -49,6 +49,10 @@ Controller& Manager::AddController(std::string name, const kube::Resource& prima
   return *controllers_.back();
 }
 
+void Manager::AddRunnable(std::string name, std::function<void(std::stop_token)> run) {
+  runnables_.emplace_back(std::move(name), std::move(run));
+}
+
 bool Manager::Ready() const {
   for (const auto& [path, informer] : informers_) {
     if (!informer->HasSynced()) return false;
@@ -67,6 +71,10 @@ void Manager::RunControllers(std::stop_token stop) {
   std::vector<std::jthread> threads;
   for (auto& c : controllers_) {
     threads.emplace_back([&c, stop] { c->Run(stop); });
+  }
+  for (auto& [name, run] : runnables_) {
+    spdlog::info("runnable {}: started", name);
+    threads.emplace_back([&run, stop] { run(stop); });
   }
   threads.clear();  // each Run returns once `stop` is requested
 }

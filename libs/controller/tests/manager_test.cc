@@ -121,6 +121,41 @@ TEST(ManagerTest, WatchNamespaceScopesNamespacedInformersOnly) {
   EXPECT_EQ(rec.Calls("web/out"), 0);
 }
 
+TEST(ManagerTest, RunnablesStartAfterTheCachesSyncAndStopWithTheManager) {
+  kube::testing::FakeApiClient api;
+  api.Put(kube::resources::StorageDevices(),
+          {{"kind", "StorageDevice"}, {"metadata", {{"name", "a"}}}});
+  Manager mgr(&api, {}, nullptr);
+  auto* devices = mgr.Informer(kube::resources::StorageDevices());
+  std::mutex mu;
+  std::condition_variable cv;
+  bool started = false, saw_synced = false, stopped = false;
+  mgr.AddRunnable("poller", [&](std::stop_token stop) {
+    {
+      std::lock_guard g(mu);
+      started = true;
+      saw_synced = devices->HasSynced() && devices->store().Size() == 1;
+    }
+    cv.notify_all();
+    std::condition_variable_any wait;
+    std::mutex m;
+    std::unique_lock l(m);
+    wait.wait(l, stop, [] { return false; });
+    std::lock_guard g(mu);
+    stopped = true;
+  });
+  std::stop_source stop;
+  std::jthread run([&] { EXPECT_TRUE(mgr.Run(stop.get_token()).ok()); });
+  {
+    std::unique_lock l(mu);
+    ASSERT_TRUE(cv.wait_for(l, 10s, [&] { return started; }));
+    EXPECT_TRUE(saw_synced);
+  }
+  stop.request_stop();
+  run.join();
+  EXPECT_TRUE(stopped);
+}
+
 TEST(OwnerKeysTest, NamesOwnersOfThePrimaryKind) {
   Json owned = {
       {"metadata",

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -62,6 +63,12 @@ class Manager {
   Controller& AddController(std::string name, const kube::Resource& primary, Reconciler* reconciler,
                             int workers = 0);
 
+  // A task that runs beside the controllers, as controller-runtime's Runnable with
+  // NeedLeaderElection: started once the caches synced (and, with leader election, while
+  // leading), stopped with them through `stop`. E.g. a poller of external state.
+  // REQUIRES: before Run().
+  void AddRunnable(std::string name, std::function<void(std::stop_token stop)> run);
+
   // Every informer has listed once.
   bool Ready() const;
   // True without leader election; else whether this replica holds the Lease now.
@@ -85,6 +92,7 @@ class Manager {
   kube::Clock* const clock_;
   std::map<std::string, std::unique_ptr<kube::Informer>> informers_;  // by API path
   std::vector<std::unique_ptr<Controller>> controllers_;
+  std::vector<std::pair<std::string, std::function<void(std::stop_token)>>> runnables_;
   std::unique_ptr<kube::LeaderElector> elector_;
 };
 
