@@ -63,6 +63,7 @@ struct Flags {
   bool devices_from_cluster = false;
   std::string kubeconfig;
   std::string kube_context;
+  std::string devices_selector;
 };
 
 Result<Flags> ParseFlags(int argc, char** argv, bool* help) {
@@ -91,6 +92,8 @@ Result<Flags> ParseFlags(int argc, char** argv, bool* help) {
       "kubeconfig", po::value(&f.kubeconfig),
       "kubeconfig for --devices-from-cluster (default: the pod's service account)")(
       "context", po::value(&f.kube_context), "kubeconfig context (default: current-context)")(
+      "devices-selector", po::value(&f.devices_selector),
+      "label selector for --devices-from-cluster (default: every StorageDevice)")(
       "state-dir", po::value(&f.state_dir)->default_value("/var/lib/strata-csi/node"),
       "where the node remembers the volumes it staged (node and all modes)")(
       "dm-prefix", po::value(&f.dm_prefix)->default_value("strata-"),
@@ -241,7 +244,10 @@ int main(int argc, char** argv) {
       return kExitFailure;
     }
     kube_client = std::move(*client);
-    watcher = std::make_unique<strata::csi::ClusterDeviceWatcher>(kube_client.get(), devices.get());
+    strata::kube::Informer::Options informer_options;
+    informer_options.label_selector = flags->devices_selector;
+    watcher = std::make_unique<strata::csi::ClusterDeviceWatcher>(kube_client.get(), devices.get(),
+                                                                  informer_options);
     watcher->Start();
     // Serve anyway when the apiserver is slow: Probe says not ready while no device answers.
     if (!watcher->WaitForSync(std::chrono::seconds(30))) {

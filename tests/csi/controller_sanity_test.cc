@@ -836,6 +836,79 @@ TEST_F(ControllerSanityTest, AVolumeMovedToAnotherDeviceIsFollowed) {
   MustDelete(vol.volume_id());  // idempotent
 }
 
+// Issue #10, controlplane: strata-csi --devices-from-cluster against the real apiserver. Two
+// StorageDevice objects for two real devices, one with desiredState Maintenance: new volumes
+// land on the other until the spec flips to Online. Runs only with STRATA_KUBECONFIG (ctest
+// test csi_cluster_devices, fixtures kube_testenv + strata_crds).
+TEST(CsiClusterDevicesTest, MaintenanceDeviceGetsNoNewVolumesUntilOnline) {
+  const char* kubeconfig = std::getenv("STRATA_KUBECONFIG");
+  if (kubeconfig == nullptr) GTEST_SKIP() << "no STRATA_KUBECONFIG (controlplane test)";
+  char tmpl[] = "/tmp/strata-csi-cluster.XXXXXX";
+  ASSERT_NE(mkdtemp(tmpl), nullptr);
+  const fs::path dir(tmpl);
+  const std::string run = "csi-" + std::to_string(getpid());
+  // Every kubectl call is bounded by --request-timeout.
+  auto kubectl = [&](const std::string& args, const std::string& stdin_text = "") {
+    const fs::path in = dir / "kubectl.in";
+    std::ofstream(in) << stdin_text;
+    std::string cmd = "kubectl --request-timeout=15s --kubeconfig '" + std::string(kubeconfig) +
+                      "' " + args + " < '" + in.string() + "' >> '" +
+                      (dir / "kubectl.log").string() + "' 2>&1";
+    return std::system(cmd.c_str());
+  };
+  Stored a = StartStored(dir, "cl-a", {{"ssd", "1GiB"}});
+  Stored b = StartStored(dir, "cl-b", {{"ssd", "2GiB"}});  // more free space: preferred
+  ASSERT_FALSE(a.grpc.empty());
+  ASSERT_FALSE(b.grpc.empty());
+  auto object = [&](const std::string& name, const std::string& endpoint,
+                    const std::string& desired) {
+    return "apiVersion: strata.io/v1alpha1\nkind: StorageDevice\nmetadata:\n  name: " + name +
+           "\n  labels: {strata.io/test-run: " + run +
+           ", topology.kubernetes.io/zone: zone-x}\nspec:\n  endpoint: " + endpoint +
+           "\n  desiredState: " + desired +
+           "\n  tiers:\n    - class: ssd\n      capacityBytes: 1073741824\n";
+  };
+  const std::string name_a = run + "-a", name_b = run + "-b";
+  ASSERT_EQ(kubectl("create -f -", object(name_a, a.grpc, "Online")), 0) << dir;
+  ASSERT_EQ(kubectl("create -f -", object(name_b, b.grpc, "Maintenance")), 0) << dir;
+
+  Csi csi = StartCsi(dir, "csi", {},
+                     {"--mode", "controller", "--devices-from-cluster", "--kubeconfig", kubeconfig,
+                      "--devices-selector", "strata.io/test-run=" + run});
+  ASSERT_TRUE(csi.proc->Running()) << "strata-csi did not start; see " << dir;
+  auto create = [&](const std::string& name, const std::string& device,
+                    v1::CreateVolumeResponse* resp) {
+    v1::CreateVolumeRequest req;
+    req.set_name(name);
+    *req.add_volume_capabilities() = Block();
+    if (!device.empty()) (*req.mutable_parameters())["device"] = device;
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+    return csi.controller->CreateVolume(&ctx, req, resp);
+  };
+  // b has more free space but is going into maintenance: the volume lands on a.
+  v1::CreateVolumeResponse resp;
+  grpc::Status s = create("cl-vol-1", "", &resp);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(resp.volume().volume_id().rfind(name_a + "/", 0), 0u) << resp.volume().volume_id();
+  EXPECT_EQ(resp.volume().accessible_topology(0).segments().at("topology.block.csi.strata.io/zone"),
+            "zone-x");
+  s = create("cl-vol-2", name_b, &resp);
+  EXPECT_EQ(s.error_code(), StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_NE(s.error_message().find("Maintenance"), std::string::npos) << s.error_message();
+
+  // Flip b to Online: the watch brings it back for new volumes.
+  ASSERT_EQ(kubectl("patch storagedevice " + name_b +
+                    " --type merge -p '{\"spec\":{\"desiredState\":\"Online\"}}'"),
+            0);
+  EXPECT_TRUE(WaitFor([&] { return create("cl-vol-2", name_b, &resp).ok(); }, 30, csi.proc.get()))
+      << "see " << dir;
+  EXPECT_EQ(resp.volume().volume_id().rfind(name_b + "/", 0), 0u) << resp.volume().volume_id();
+
+  kubectl("delete storagedevice " + name_a + " " + name_b + " --ignore-not-found");
+  if (!KeepDirs() && !::testing::Test::HasFailure()) fs::remove_all(dir);
+}
+
 TEST(ControllerSanityDeviceLossTest, ProbeAndVolumeConditionFollowTheDevice) {
   char tmpl[] = "/tmp/strata-csi-loss.XXXXXX";
   ASSERT_NE(mkdtemp(tmpl), nullptr);
