@@ -14,15 +14,17 @@
 #include "strata/controller/health_server.h"
 #include "strata/controller/manager.h"
 #include "strata/controller/metrics.h"
+#include "strata/device/client.h"
 #include "strata/kube/config.h"
 #include "strata/kube/events.h"
 #include "strata/kube/http_client.h"
 #include "strata/kube/informer.h"
 #include "strata/kube/labels.h"
-#include "strata/device/client.h"
+#include "strata/operator/dedup_policy_reconciler.h"
 #include "strata/operator/device_client.h"
-#include "strata/operator/volume_inventory.h"
 #include "strata/operator/storage_device_reconciler.h"
+#include "strata/operator/usage_ledger.h"
+#include "strata/operator/volume_inventory.h"
 
 namespace po = boost::program_options;
 using namespace strata;
@@ -46,6 +48,7 @@ struct Flags {
   double device_resync = 5;
   double device_timeout = 2;
   double volume_resync = 5;
+  double usage_interval = 30;
   int workers = 2;
   double kube_qps = 20;
   int kube_burst = 30;
@@ -86,8 +89,10 @@ int ParseFlags(int argc, char** argv, Flags* f) {
       "seconds a device may take to answer")(
       "volume-resync", po::value(&f->volume_resync)->default_value(5),
       "seconds between sweeps of every device's LUNs and their I/O statistics (what the policies "
-      "act on)")("workers", po::value(&f->workers)->default_value(2),
-                                             "reconcile workers per controller")(
+      "act on)")("usage-interval", po::value(&f->usage_interval)->default_value(30),
+                 "seconds between writes of a namespace's UsageReport while its volumes do not "
+                 "change")("workers", po::value(&f->workers)->default_value(2),
+                           "reconcile workers per controller")(
       "kube-qps", po::value(&f->kube_qps)->default_value(20), "client-side API request rate")(
       "kube-burst", po::value(&f->kube_burst)->default_value(30), "client-side API burst");
   po::variables_map vm;
@@ -112,6 +117,7 @@ int ParseFlags(int argc, char** argv, Flags* f) {
   if (f->device_resync <= 0) return bad("--device-resync: must be > 0 seconds");
   if (f->device_timeout <= 0) return bad("--device-timeout: must be > 0 seconds");
   if (f->volume_resync <= 0) return bad("--volume-resync: must be > 0 seconds");
+  if (f->usage_interval <= 0) return bad("--usage-interval: must be > 0 seconds");
   if (f->workers < 1) return bad("--workers: must be >= 1");
   if (f->kube_qps <= 0 || f->kube_burst < 1)
     return bad("--kube-qps must be > 0 and --kube-burst >= 1");
@@ -181,6 +187,9 @@ int main(int argc, char** argv) {
     return 2;
   }
   ctrl::Metrics metrics("strata_operator");
+  // The pay-per-use ledger, fed by the volume inventory below; made before the exposer that
+  // scrapes it (and so destroyed after it).
+  op::UsageLedger ledger(client, {Seconds(f.usage_interval)});
   std::unique_ptr<prometheus::Exposer> exposer;
   if (f.metrics_addr != "0") {
     try {
@@ -188,6 +197,7 @@ int main(int argc, char** argv) {
           f.metrics_addr.starts_with(":") ? "0.0.0.0" + f.metrics_addr : f.metrics_addr);
       exposer->RegisterCollectable(metrics.registry());
       exposer->RegisterCollectable(metrics.leader_collectable());
+      exposer->RegisterCollectable(ledger.Collectable());
     } catch (const std::exception& e) {
       spdlog::error("--metrics-addr {}: {}", f.metrics_addr, e.what());
       return 1;
@@ -220,19 +230,44 @@ int main(int argc, char** argv) {
   kube::Informer* device_cache = manager.Informer(kube::resources::StorageDevices());
   op::StorageDeviceReconciler device_reconciler(
       client, [device_cache](const std::string& key) { return device_cache->store().Get(key); },
-      devices.get(), &recorder,
-      {Seconds(f.device_resync), device_timeout});
+      devices.get(), &recorder, {Seconds(f.device_resync), device_timeout});
   manager.AddController("storagedevice", kube::resources::StorageDevices(), &device_reconciler);
 
   // Every device's LUNs, their owners and I/O statistics, swept by the leader; the policy
   // controllers act on its snapshots.
-  device::ClientCache device_clients(
-      [device_timeout](const std::string& address) {
-        return device::NewGrpcClient(address, device_timeout);
-      });
+  device::ClientCache device_clients([device_timeout](const std::string& address) {
+    return device::NewGrpcClient(address, device_timeout);
+  });
   op::VolumeInventory inventory(&device_cache->store(), &device_clients,
                                 {Seconds(f.volume_resync)});
   manager.AddRunnable("volume-inventory", [&inventory](std::stop_token s) { inventory.Run(s); });
+
+  // DedupPolicy: policies of a namespace follow its PVCs, every policy follows the devices and
+  // each inventory sweep (sizes, ratios, tiers change on the devices without an API event).
+  kube::Informer* dedup_cache = manager.Informer(kube::resources::DedupPolicies());
+  kube::Informer* pvc_cache = manager.Informer(kube::resources::PersistentVolumeClaims());
+  op::DedupPolicyReconciler dedup_reconciler(
+      client, &dedup_cache->store(), &pvc_cache->store(),
+      [&inventory] { return inventory.Current(); }, &device_clients, &recorder);
+  ctrl::Controller& dedup_controller =
+      manager.AddController("deduppolicy", kube::resources::DedupPolicies(), &dedup_reconciler)
+          .Watches(pvc_cache,
+                   [&dedup_reconciler](const kube::Json& pvc) {
+                     return dedup_reconciler.PolicyKeysIn(
+                         pvc.value("metadata", kube::Json::object()).value("namespace", ""));
+                   })
+          .Watches(device_cache, [&dedup_reconciler](const kube::Json&) {
+            return dedup_reconciler.AllPolicyKeys();
+          });
+  inventory.AddListener([&dedup_controller, &dedup_reconciler](const op::InventorySnapshot&,
+                                                               const op::InventorySnapshot&) {
+    for (const auto& key : dedup_reconciler.AllPolicyKeys()) dedup_controller.queue().Add(key);
+  });
+  // The usage ledger integrates every sweep and keeps each namespace's UsageReport.
+  inventory.AddListener(
+      [&ledger](const op::InventorySnapshot& previous, const op::InventorySnapshot& current) {
+        ledger.OnSweep(previous, current);
+      });
 
   std::unique_ptr<ctrl::HealthServer> health;
   if (f.health_addr != "0") {

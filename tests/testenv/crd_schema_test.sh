@@ -181,6 +181,7 @@ declare -A kDefaults=(
     and .spec.elastic.sustainedFor == "5m" and .spec.egress.burstBytes == 1048576'
   [virtualnetworkconfig.yaml]='.spec.interfaces[0].bond.members == 2
     and .spec.interfaces[0].bond.miimonMilliseconds == 100 and .spec.interfaces[0].mtu == 9000'
+  [usagereport.yaml]='.spec == {}'
 )
 for file in "$kSampleDir"/*.yaml; do
   [[ $file == "$kValidSample" ]] && continue
