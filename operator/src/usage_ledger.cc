@@ -169,9 +169,13 @@ std::optional<UsageReportStatus> UsageLedger::Report(const std::string& ns) cons
   return it->second.status;
 }
 
-bool UsageLedger::LoadLocked(const std::string& ns, kube::WallTime taken) {
-  if (namespaces_.contains(ns)) return true;
+bool UsageLedger::Load(const std::string& ns, kube::WallTime taken) {
+  {
+    std::lock_guard g(mu_);
+    if (namespaces_.contains(ns)) return true;
+  }
   Namespace n;
+  Json object;
   auto got = client_->Get(api::v1alpha1::UsageReports(), ns, api::v1alpha1::kUsageReportName);
   if (got.ok()) {
     auto report = api::v1alpha1::UsageReportFromJson(*got);
@@ -183,7 +187,7 @@ bool UsageLedger::LoadLocked(const std::string& ns, kube::WallTime taken) {
       spdlog::warn("usage ledger: {}/usage does not parse ({}); starting a new window", ns,
                    report.status().message());
     }
-    n.object = *got;
+    object = *got;
   } else if (!kube::IsNotFound(got.status())) {
     spdlog::warn("usage ledger: reading {}/usage: {}; retried on the next sweep", ns,
                  got.status().message());
@@ -191,6 +195,8 @@ bool UsageLedger::LoadLocked(const std::string& ns, kube::WallTime taken) {
   }
   if (!n.status.window_start) n.status.window_start = kube::FormatMicroTime(taken);
   n.urgent = true;
+  written_[ns].object = std::move(object);
+  std::lock_guard g(mu_);
   namespaces_.emplace(ns, std::move(n));
   return true;
 }
@@ -274,74 +280,86 @@ void UsageLedger::Integrate(Namespace& n, const std::string& ns, const Inventory
   s.volumes = std::move(after);
   s.last_update = kube::FormatMicroTime(current.taken);
   Summarize(s);
-  n.dirty = true;
 }
 
 void UsageLedger::OnSweep(const InventorySnapshot&, const InventorySnapshot& current) {
-  std::lock_guard g(mu_);
+  std::lock_guard work(work_mu_);
   std::set<std::string> owners;
   for (const auto& [key, _] : current.by_pvc) owners.insert(key.first);
-  for (const auto& ns : owners) LoadLocked(ns, current.taken);
-  for (auto& [ns, n] : namespaces_) Integrate(n, ns, current);
+  for (const auto& ns : owners) Load(ns, current.taken);
   const auto now = clock_->Now();
-  for (auto& [ns, n] : namespaces_) {
-    if (!n.dirty) continue;
-    if (!n.urgent && n.written && now - *n.written < options_.write_interval) continue;
-    if (Status st = WriteLocked(ns, n); !st.ok()) {
-      spdlog::warn("usage ledger: writing {}/usage: {}", ns, st.message());
+  std::vector<std::pair<std::string, UsageReportStatus>> due;
+  {
+    std::lock_guard g(mu_);
+    for (auto& [ns, n] : namespaces_) {
+      Integrate(n, ns, current);
+      const Written& w = written_[ns];
+      if (!n.urgent && w.at && now - *w.at < options_.write_interval) continue;
+      due.emplace_back(ns, n.status);
+      n.urgent = false;
+    }
+  }
+  for (const auto& [ns, status] : due) {
+    if (Status st = Write(ns, status); !st.ok()) {
+      spdlog::warn("usage ledger: writing {}/usage: {}; retried on the next sweep", ns,
+                   st.message());
+      std::lock_guard g(mu_);
+      namespaces_[ns].urgent = true;
     }
   }
 }
 
 Status UsageLedger::Flush() {
-  std::lock_guard g(mu_);
+  std::lock_guard work(work_mu_);
+  std::vector<std::pair<std::string, UsageReportStatus>> all;
+  {
+    std::lock_guard g(mu_);
+    for (const auto& [ns, n] : namespaces_) all.emplace_back(ns, n.status);
+  }
   Status first;
-  for (auto& [ns, n] : namespaces_) {
-    if (!n.dirty) continue;
-    if (Status st = WriteLocked(ns, n); !st.ok() && first.ok()) first = st;
+  for (const auto& [ns, status] : all) {
+    if (Status st = Write(ns, status); !st.ok() && first.ok()) first = st;
   }
   return first;
 }
 
-Status UsageLedger::WriteLocked(const std::string& ns, Namespace& n) {
+Status UsageLedger::Write(const std::string& ns, const UsageReportStatus& status_in) {
   const auto& resource = api::v1alpha1::UsageReports();
-  if (n.object.is_null()) {
+  Written& w = written_[ns];
+  if (w.object.is_null()) {
     UsageReport report;
     report.metadata.name = std::string(api::v1alpha1::kUsageReportName);
     report.metadata.namespace_ = ns;
     report.metadata.labels["app.kubernetes.io/managed-by"] = "strata-operator";
-    Json object = api::v1alpha1::ToJson(report);
-    auto created = client_->Create(resource, ns, object);
+    auto created = client_->Create(resource, ns, api::v1alpha1::ToJson(report));
     if (!created.ok() && kube::IsAlreadyExists(created.status())) {
       created = client_->Get(resource, ns, api::v1alpha1::kUsageReportName);
     }
     if (!created.ok()) return created.status();
-    n.object = *created;
+    w.object = *created;
   }
   UsageReport desired;
-  desired.status = n.status;
+  desired.status = status_in;
   const Json status = api::v1alpha1::ToJson(desired).value("status", Json::object());
   // We are the only writer: on a conflict, re-read and write our state again.
   for (int attempt = 0;; ++attempt) {
-    Json object = n.object;
+    Json object = w.object;
     object["status"] = status;
     auto written = client_->UpdateStatus(resource, object);
     if (written.ok()) {
-      n.object = *written;
+      w.object = *written;
       break;
     }
     if (kube::IsNotFound(written.status())) {
-      n.object = Json();  // deleted under us: created again on the next write
+      w.object = Json();  // deleted under us: created again on the next write
       return written.status();
     }
     if (!kube::IsConflict(written.status()) || attempt >= 3) return written.status();
     auto fresh = client_->Get(resource, ns, api::v1alpha1::kUsageReportName);
     if (!fresh.ok()) return fresh.status();
-    n.object = *fresh;
+    w.object = *fresh;
   }
-  n.dirty = false;
-  n.urgent = false;
-  n.written = clock_->Now();
+  w.at = clock_->Now();
   return Status::Ok();
 }
 

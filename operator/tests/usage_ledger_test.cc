@@ -224,6 +224,27 @@ TEST_F(UsageLedgerTest, WritesOnChangeElseAtMostEveryInterval) {
   EXPECT_EQ(api_.status_writes(), 3) << "due after 30 s";
 }
 
+TEST_F(UsageLedgerTest, AFailedWriteIsRetriedOnTheNextSweep) {
+  UsageLedger ledger(&api_, {seconds(30)}, &clock_);
+  std::vector<Vol> vols = {{"a", "v", "dev-a", pb::TIER_CLASS_SSD, 1ull << 30}};
+  InventorySnapshot prev;
+  auto sweep = [&] {
+    auto s = Snap(clock_.WallNow(), vols);
+    ledger.OnSweep(prev, s);
+    prev = s;
+    clock_.Advance(seconds(1));
+  };
+  sweep();
+  ASSERT_EQ(api_.status_writes(), 1);
+  vols[0].tier = pb::TIER_CLASS_SATA;  // a change: due at once...
+  api_.SetUnreachable(true);           // ... but the apiserver is away
+  sweep();
+  api_.SetUnreachable(false);
+  sweep();
+  EXPECT_EQ(api_.status_writes(), 2) << "written on the next sweep, not 30 s later";
+  EXPECT_EQ(StoredReport("a")["status"]["volumes"][0]["tier"], "sata");
+}
+
 TEST_F(UsageLedgerTest, AnUnreachableDeviceIsNotBilledAndItsVolumesAreKept) {
   UsageLedger ledger(&api_, {seconds(30)}, &clock_);
   std::vector<Vol> vols = {{"a", "v", "dev-a", pb::TIER_CLASS_SSD, 1ull << 30}};

@@ -160,6 +160,34 @@ check "new duplicate writes no longer share (+16 MiB unique)" \
   test "$((unique_after - unique_before))" -ge $((16 << 20))
 check "status: the volume Off" wait_until 15 dp_is "$nsa" '.status.volumes[0].state == "Off" and (.status.volumes[0].dedup | not)'
 
+echo "== minSavingsRatio after evaluationWindow"
+# Random data over the whole volume (ratio about 1, also after the fold), then Inline again with
+# a bar it cannot reach: on, then off once it has been on for 3 s, and it stays off
+# (BelowMinSavings) while the policy is unchanged.
+head -c $((64 << 20)) /dev/urandom >"$work/random"
+check "nbdcopy fills the volume with random data" \
+  timeout 60 nbdcopy "$work/random" "nbd://$nbd1/$run-data"
+kubectl apply -f - >/dev/null <<YAML
+apiVersion: strata.io/v1alpha1
+kind: DedupPolicy
+metadata: {name: dp, namespace: $nsa, labels: {strata.io/test-run: $run}}
+spec:
+  selector: {matchLabels: {strata.io/content: vm-image}}
+  mode: Inline
+  minSavingsRatio: 1.5
+  evaluationWindow: 3s
+YAML
+check "dedup turned on again" wait_until 30 lun_dedup_is true
+check "then off: BelowMinSavings after the window" wait_until 30 dp_is "$nsa" \
+  '.status.volumes[0] | .state == "BelowMinSavings" and (.turnedOffAt | length > 0) and (.dedup | not)'
+expect_eq "the device agrees" "$(lun1 | jq -r .dedup)" "false"
+generation=$(dp "$nsa" | jq .metadata.generation)
+check "marked with the policy generation" dp_is "$nsa" ".status.volumes[0].turnedOffGeneration == $generation"
+below_event() {
+  events "$nsa" | jq -e '[.items[] | select(.reason == "DedupDisabled" and (.message | contains("below minSavingsRatio")))] | length > 0' >/dev/null
+}
+check "Event DedupDisabled says why" wait_until 15 below_event
+
 echo "== UsageReports"
 ur() { kubectl get usagereport usage -n "$1" -o json; }
 ur_is() { ur "$1" 2>/dev/null | jq -e "$2" >/dev/null; }

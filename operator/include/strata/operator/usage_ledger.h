@@ -33,7 +33,8 @@ namespace strata::op {
 //   ledger GETs the report and continues from it, so the time in between is billed on the tier
 //   last seen, and nothing is counted twice.
 // - Writes: a report is written (created first if missing) when its volumes or their tiers
-//   change, else at most every `write_interval`. Writes happen on the sweep's thread.
+//   change, else at most every `write_interval`. Writes happen on the sweep's thread, outside
+//   the lock scrapes take.
 // - Metrics (Collectable(), registered beside ctrl::Metrics): strata_usage_gib_hours_total and
 //   strata_usage_cost_total {namespace,tier,device}, strata_usage_logical_bytes and
 //   strata_usage_unique_bytes {namespace}, strata_device_usage_gib_hours_total and
@@ -62,24 +63,34 @@ class UsageLedger {
   std::shared_ptr<prometheus::Collectable> Collectable() const { return collectable_; }
 
  private:
+  // What the ledger knows of a namespace (guarded by mu_).
   struct Namespace {
     api::v1alpha1::UsageReportStatus status;
-    kube::Json object;  // the report as last read or written; null: to be created
-    bool dirty = false;
-    bool urgent = false;                     // volumes or tiers changed since the last write
-    std::optional<kube::TimePoint> written;  // the last write
+    bool urgent = false;  // volumes or tiers changed since the last write (or it failed)
+  };
+  // The namespace's report in the API (guarded by work_mu_).
+  struct Written {
+    kube::Json object;  // as last read or written; null: to be created
+    std::optional<kube::TimePoint> at;
   };
   class Metrics;
 
-  // Loads (or starts) `ns`'s ledger. REQUIRES: mu_ held. False when the report cannot be read.
-  bool LoadLocked(const std::string& ns, kube::WallTime taken);
-  void Integrate(Namespace& n, const std::string& ns, const InventorySnapshot& current);
-  Status WriteLocked(const std::string& ns, Namespace& n);
+  // Loads (or starts) `ns`'s ledger from its report. False when the report cannot be read.
+  // REQUIRES: work_mu_ held, mu_ not held.
+  bool Load(const std::string& ns, kube::WallTime taken);
+  // REQUIRES: mu_ held.
+  static void Integrate(Namespace& n, const std::string& ns, const InventorySnapshot& current);
+  // Creates the report if needed and writes `status`. REQUIRES: work_mu_ held, mu_ not held.
+  Status Write(const std::string& ns, const api::v1alpha1::UsageReportStatus& status);
 
   kube::ApiClient* const client_;
   const Options options_;
   kube::Clock* const clock_;
-  mutable std::mutex mu_;  // one coarse lock: a sweep's work and a scrape are short
+  // work_mu_: one sweep or flush at a time, held across API calls. mu_: the ledger's state, held
+  // briefly (a scrape never waits for the API). Order: work_mu_, then mu_.
+  std::mutex work_mu_;
+  std::map<std::string, Written> written_;  // guarded by work_mu_
+  mutable std::mutex mu_;
   std::map<std::string, Namespace> namespaces_;  // guarded by mu_
   std::shared_ptr<prometheus::Collectable> collectable_;
 };
