@@ -4,8 +4,8 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
-#include <boost/program_options.hpp>
 #include <algorithm>
+#include <boost/program_options.hpp>
 #include <iostream>
 #include <thread>
 

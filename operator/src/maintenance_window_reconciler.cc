@@ -62,7 +62,8 @@ std::string Progress(const Json& volumes, bool restoring) {
     const std::string phase = v.value("phase", "");
     if (phase == "Cancelled") continue;
     ++total;
-    const bool finished = restoring ? phase == "Restored" : (phase == "Moved" || phase == "Restored");
+    const bool finished =
+        restoring ? phase == "Restored" : (phase == "Moved" || phase == "Restored");
     if (finished) ++done;
     const int64_t size = Int(v, "bytesTotal");
     bytes += size;
@@ -79,8 +80,8 @@ void SetProgress(Json& v, const pb::Migration& m) {
   const double rate = m.bytes_per_second();
   v["rate"] = rate > 0 ? static_cast<int64_t>(rate) : 0;
   if (rate > 0 && m.bytes_total() >= m.bytes_copied()) {
-    v["eta"] = std::to_string(static_cast<int64_t>((m.bytes_total() - m.bytes_copied()) / rate)) +
-               "s";
+    v["eta"] =
+        std::to_string(static_cast<int64_t>((m.bytes_total() - m.bytes_copied()) / rate)) + "s";
   } else {
     v.erase("eta");
   }
@@ -181,7 +182,8 @@ Result<std::vector<MaintenanceWindowReconciler::Placement>> MaintenanceWindowRec
   for (const DeviceView* d : targets) {
     std::string tiers;
     for (const auto& t : d->tiers) {
-      tiers += (tiers.empty() ? "" : ", ") + t.class_ + " " + Size(d->FreeBytes(t.class_)) + " free";
+      tiers +=
+          (tiers.empty() ? "" : ", ") + t.class_ + " " + Size(d->FreeBytes(t.class_)) + " free";
     }
     room += (room.empty() ? "" : "; ") + d->name + " (" + tiers + ")";
   }
@@ -203,9 +205,9 @@ Result<ReconcileResult> MaintenanceWindowReconciler::Reconcile(const std::string
     return ctrl::Finalize(
         *client_, kube::resources::MaintenanceWindows(), *cached, kFinalizer,
         [&](const Json& object) -> Result<ReconcileResult> {
-          STRATA_RETURN_IF_ERROR(ctrl::ReportInvalidObject(
-              *client_, *events_, kube::resources::MaintenanceWindows(), object, parsed.status(),
-              clock_->WallNow()));
+          STRATA_RETURN_IF_ERROR(
+              ctrl::ReportInvalidObject(*client_, *events_, kube::resources::MaintenanceWindows(),
+                                        object, parsed.status(), clock_->WallNow()));
           return ReconcileResult{};
         },
         [](const Json&) -> Result<ReconcileResult> { return ReconcileResult{}; });
@@ -221,9 +223,8 @@ Result<ReconcileResult> MaintenanceWindowReconciler::Step(const Json& object, bo
   const auto& spec = w.spec;
   const auto& meta = w.metadata;
   const int64_t generation = meta.generation.value_or(0);
-  const Json old_status = object.contains("status") && object["status"].is_object()
-                              ? object["status"]
-                              : Json::object();
+  const Json old_status =
+      object.contains("status") && object["status"].is_object() ? object["status"] : Json::object();
   Json status = old_status;
   std::string phase = status.value("phase", "Pending");
   if (Terminal(phase)) return ReconcileResult{};
@@ -264,8 +265,10 @@ Result<ReconcileResult> MaintenanceWindowReconciler::Step(const Json& object, bo
         now));
     return ReconcileResult{};
   }
-  const kube::WallTime drain_at = *start - std::chrono::duration_cast<kube::WallTime::duration>(*lead);
-  const kube::WallTime end = *start + std::chrono::duration_cast<kube::WallTime::duration>(*duration);
+  const kube::WallTime drain_at =
+      *start - std::chrono::duration_cast<kube::WallTime::duration>(*lead);
+  const kube::WallTime end =
+      *start + std::chrono::duration_cast<kube::WallTime::duration>(*duration);
 
   auto snap = inventory_();
   if (!snap || snap->sweep == 0) return poll;  // no view of the devices yet
@@ -304,9 +307,9 @@ Result<ReconcileResult> MaintenanceWindowReconciler::Step(const Json& object, bo
       if (current->value("spec", Json::object()).value("desiredState", "Online") == desired) {
         continue;
       }
-      auto patched = client_->Patch(kube::resources::StorageDevices(), "", name,
-                                    kube::PatchType::kMerge,
-                                    {{"spec", {{"desiredState", desired}}}}, false);
+      auto patched =
+          client_->Patch(kube::resources::StorageDevices(), "", name, kube::PatchType::kMerge,
+                         {{"spec", {{"desiredState", desired}}}}, false);
       if (!patched.ok() && !kube::IsNotFound(patched.status())) return patched.status();
       event(kube::EventType::kNormal, "DeviceStateSet",
             "StorageDevice " + name + " spec.desiredState=" + desired);
@@ -325,7 +328,8 @@ Result<ReconcileResult> MaintenanceWindowReconciler::Step(const Json& object, bo
       if (!d) continue;
       for (const auto& l : d->luns) {
         if (known.contains(l.name())) continue;
-        out.push_back({l.name(), name, "", l.size_bytes(), std::string(device::TierName(l.tier()))});
+        out.push_back(
+            {l.name(), name, "", l.size_bytes(), std::string(device::TierName(l.tier()))});
       }
     }
     return out;
@@ -652,8 +656,7 @@ Result<ReconcileResult> MaintenanceWindowReconciler::Step(const Json& object, bo
         v->erase("message");
         ++in_flight;
         event(kube::EventType::kNormal, "RestoreStarted",
-              "LUN " + lun + ": " + v->value("toDevice", "") + " -> " +
-                  v->value("fromDevice", ""));
+              "LUN " + lun + ": " + v->value("toDevice", "") + " -> " + v->value("fromDevice", ""));
       } else {
         (*v)["message"] = started.status().message();
         event(kube::EventType::kWarning, "RestoreFailed",

@@ -67,10 +67,10 @@ class MaintenanceWindowReconcilerTest : public ::testing::Test {
     fleet_.Get(device + ":1")->PutLun(l);
   }
   void CreateWindow(Json spec_overrides = Json::object()) {
-    Json spec = {{"deviceSelector", {{"matchLabels", {{"rack", "r1"}}}}},
-                 {"schedule",
-                  {{"start", kube::FormatTime(clock_.WallNow() - 1min)}, {"duration", "1h"}}},
-                 {"drain", {{"leadTime", "0s"}, {"maxConcurrentMigrations", 2}}}};
+    Json spec = {
+        {"deviceSelector", {{"matchLabels", {{"rack", "r1"}}}}},
+        {"schedule", {{"start", kube::FormatTime(clock_.WallNow() - 1min)}, {"duration", "1h"}}},
+        {"drain", {{"leadTime", "0s"}, {"maxConcurrentMigrations", 2}}}};
     spec.merge_patch(spec_overrides);
     api_.Put(kube::resources::MaintenanceWindows(), {{"apiVersion", "strata.io/v1alpha1"},
                                                      {"kind", "MaintenanceWindow"},
@@ -78,8 +78,8 @@ class MaintenanceWindowReconcilerTest : public ::testing::Test {
                                                      {"spec", spec}});
   }
   void PatchWindow(const Json& patch) {
-    ASSERT_TRUE(api_.Patch(kube::resources::MaintenanceWindows(), "", "mw",
-                           kube::PatchType::kMerge, patch, false)
+    ASSERT_TRUE(api_.Patch(kube::resources::MaintenanceWindows(), "", "mw", kube::PatchType::kMerge,
+                           patch, false)
                     .ok());
   }
   void Sync() {

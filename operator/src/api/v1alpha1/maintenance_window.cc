@@ -6,9 +6,8 @@ namespace strata::op::api::v1alpha1 {
 
 constexpr std::string_view kRecurrences[] = {"Daily", "Weekly", "Monthly"};
 constexpr std::string_view kDrainPolicies[] = {"MigrateVolumes", "None"};
-constexpr std::string_view kWindowPhases[] = {"Pending",   "Draining",  "InMaintenance",
-                                              "Restoring", "Completed", "Failed",
-                                              "Aborted"};
+constexpr std::string_view kWindowPhases[] = {"Pending",   "Draining", "InMaintenance", "Restoring",
+                                              "Completed", "Failed",   "Aborted"};
 constexpr std::string_view kVolumePhases[] = {"Pending",  "Moving",    "Moved", "Restoring",
                                               "Restored", "Cancelled", "Failed"};
 constexpr std::string_view kDevicePhases[] = {"Pending",       "Draining", "Drained",
