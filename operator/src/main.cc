@@ -14,15 +14,16 @@
 #include "strata/controller/health_server.h"
 #include "strata/controller/manager.h"
 #include "strata/controller/metrics.h"
+#include "strata/device/client.h"
 #include "strata/kube/config.h"
 #include "strata/kube/events.h"
 #include "strata/kube/http_client.h"
 #include "strata/kube/informer.h"
 #include "strata/kube/labels.h"
-#include "strata/device/client.h"
 #include "strata/operator/device_client.h"
-#include "strata/operator/volume_inventory.h"
 #include "strata/operator/storage_device_reconciler.h"
+#include "strata/operator/tiering_policy_reconciler.h"
+#include "strata/operator/volume_inventory.h"
 
 namespace po = boost::program_options;
 using namespace strata;
@@ -87,7 +88,7 @@ int ParseFlags(int argc, char** argv, Flags* f) {
       "volume-resync", po::value(&f->volume_resync)->default_value(5),
       "seconds between sweeps of every device's LUNs and their I/O statistics (what the policies "
       "act on)")("workers", po::value(&f->workers)->default_value(2),
-                                             "reconcile workers per controller")(
+                 "reconcile workers per controller")(
       "kube-qps", po::value(&f->kube_qps)->default_value(20), "client-side API request rate")(
       "kube-burst", po::value(&f->kube_burst)->default_value(30), "client-side API burst");
   po::variables_map vm;
@@ -220,19 +221,45 @@ int main(int argc, char** argv) {
   kube::Informer* device_cache = manager.Informer(kube::resources::StorageDevices());
   op::StorageDeviceReconciler device_reconciler(
       client, [device_cache](const std::string& key) { return device_cache->store().Get(key); },
-      devices.get(), &recorder,
-      {Seconds(f.device_resync), device_timeout});
+      devices.get(), &recorder, {Seconds(f.device_resync), device_timeout});
   manager.AddController("storagedevice", kube::resources::StorageDevices(), &device_reconciler);
 
   // Every device's LUNs, their owners and I/O statistics, swept by the leader; the policy
   // controllers act on its snapshots.
-  device::ClientCache device_clients(
-      [device_timeout](const std::string& address) {
-        return device::NewGrpcClient(address, device_timeout);
-      });
+  device::ClientCache device_clients([device_timeout](const std::string& address) {
+    return device::NewGrpcClient(address, device_timeout);
+  });
   op::VolumeInventory inventory(&device_cache->store(), &device_clients,
                                 {Seconds(f.volume_resync)});
   manager.AddRunnable("volume-inventory", [&inventory](std::stop_token s) { inventory.Run(s); });
+
+  // TieringPolicy: acts on the inventory's snapshots; a PVC change requeues the policies of its
+  // namespace, a StorageDevice change and every sweep requeue all policies.
+  kube::Informer* pvc_cache = manager.Informer(kube::resources::PersistentVolumeClaims());
+  kube::Informer* tiering_cache = manager.Informer(kube::resources::TieringPolicies());
+  op::TieringPolicyReconciler tiering_reconciler(
+      client, [tiering_cache](const std::string& key) { return tiering_cache->store().Get(key); },
+      [pvc_cache] { return pvc_cache->store().List(); },
+      [&inventory] { return inventory.Current(); }, &device_clients, &recorder,
+      {Seconds(f.volume_resync)});
+  auto all_policies = [tiering_cache](const kube::Json&) { return tiering_cache->store().Keys(); };
+  ctrl::Controller& tiering =
+      manager
+          .AddController("tieringpolicy", kube::resources::TieringPolicies(), &tiering_reconciler)
+          .Watches(pvc_cache,
+                   [tiering_cache](const kube::Json& pvc) {
+                     std::vector<std::string> keys;
+                     const std::string ns = kube::SplitKey(kube::ObjectKey(pvc)).first;
+                     for (const auto& key : tiering_cache->store().Keys()) {
+                       if (kube::SplitKey(key).first == ns) keys.push_back(key);
+                     }
+                     return keys;
+                   })
+          .Watches(device_cache, all_policies);
+  inventory.AddListener(
+      [&tiering, tiering_cache](const op::InventorySnapshot&, const op::InventorySnapshot&) {
+        for (const auto& key : tiering_cache->store().Keys()) tiering.queue().Add(key);
+      });
 
   std::unique_ptr<ctrl::HealthServer> health;
   if (f.health_addr != "0") {
