@@ -105,8 +105,7 @@ std::shared_ptr<const InventorySnapshot> VolumeInventory::Sweep() {
       const std::string cls(device::TierName(t.class_()));
       if (cls.empty()) continue;
       d.tiers.push_back({cls, t.capacity_bytes(), t.used_bytes(),
-                         prices.contains(cls) ? prices[cls] : t.price_per_gib_hour(),
-                         t.healthy()});
+                         prices.contains(cls) ? prices[cls] : t.price_per_gib_hour(), t.healthy()});
     }
     auto luns = client->ListLuns();
     if (!luns.ok()) {

@@ -34,17 +34,13 @@ Resource Namespaces() { return {"", "v1", "namespaces", "Namespace", false}; }
 Resource PersistentVolumeClaims() {
   return {"", "v1", "persistentvolumeclaims", "PersistentVolumeClaim", true};
 }
-Resource PersistentVolumes() {
-  return {"", "v1", "persistentvolumes", "PersistentVolume", false};
-}
+Resource PersistentVolumes() { return {"", "v1", "persistentvolumes", "PersistentVolume", false}; }
 Resource Pods() { return {"", "v1", "pods", "Pod", true}; }
 Resource Nodes() { return {"", "v1", "nodes", "Node", false}; }
 Resource TieringPolicies() {
   return {"strata.io", "v1alpha1", "tieringpolicies", "TieringPolicy", true};
 }
-Resource DedupPolicies() {
-  return {"strata.io", "v1alpha1", "deduppolicies", "DedupPolicy", true};
-}
+Resource DedupPolicies() { return {"strata.io", "v1alpha1", "deduppolicies", "DedupPolicy", true}; }
 Resource MaintenanceWindows() {
   return {"strata.io", "v1alpha1", "maintenancewindows", "MaintenanceWindow", false};
 }

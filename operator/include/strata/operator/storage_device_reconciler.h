@@ -4,17 +4,17 @@
 #include <optional>
 #include <string>
 
+#include "strata/controller/reconciler.h"
 #include "strata/kube/client.h"
 #include "strata/kube/clock.h"
 #include "strata/kube/events.h"
 #include "strata/operator/api/v1alpha1/storage_device.h"
 #include "strata/operator/device_client.h"
-#include "strata/controller/reconciler.h"
 
 namespace strata::op {
 
-using ctrl::ReconcileResult;
 using ctrl::Reconciler;
+using ctrl::ReconcileResult;
 
 // StorageDevice: asks the device's management endpoint (spec.endpoint) for its status, puts the
 // device into spec.desiredState (Online or Maintenance) when it is in the other one, and reflects
