@@ -63,6 +63,19 @@ bool Listed(const std::vector<std::string>& allowed, const std::string& value) {
 
 std::string Bracketed(const std::vector<std::string>& list) { return "[" + Join(list) + "]"; }
 
+// The policy, from an object whose status may be malformed (another writer, an older schema):
+// the status is this reconciler's to rewrite, so a bad one is dropped rather than reported as
+// an invalid spec that no edit of the spec could fix.
+Result<v1::TieringPolicy> ParsePolicy(const Json& object) {
+  auto policy = v1::TieringPolicyFromJson(object);
+  if (policy.ok() || !policy.status().message().starts_with("status") || !object.is_object()) {
+    return policy;
+  }
+  Json without = object;
+  without.erase("status");
+  return v1::TieringPolicyFromJson(without);
+}
+
 }  // namespace
 
 Result<kube::LabelSelector> ToKubeSelector(const v1::LabelSelector& selector,
@@ -103,7 +116,7 @@ Result<ctrl::ReconcileResult> TieringPolicyReconciler::Reconcile(const std::stri
     return ctrl::ReconcileResult{};
   }
   Json object = std::move(*cached);
-  auto policy = v1::TieringPolicyFromJson(object);
+  auto policy = ParsePolicy(object);
   Status invalid = policy.status();
   std::optional<kube::LabelSelector> selector, device_selector;
   kube::Duration cooldown{};
@@ -254,6 +267,13 @@ Result<ctrl::ReconcileResult> TieringPolicyReconciler::Reconcile(const std::stri
     }
   }
 
+  // Bytes this reconcile's moves will take on (device, tier): the snapshot does not show them.
+  std::map<std::pair<std::string, std::string>, uint64_t> reserved;
+  const auto free_bytes = [&](const DeviceView* d, const std::string& cls) -> uint64_t {
+    const uint64_t free = d->FreeBytes(cls), taken = reserved[{d->name, cls}];
+    return free > taken ? free - taken : 0;
+  };
+
   std::vector<v1::TieringVolumeStatus> volumes;
   std::set<std::pair<std::string, std::string>> live_timers;
   int64_t moving_count = 0;
@@ -344,17 +364,17 @@ Result<ctrl::ReconcileResult> TieringPolicyReconciler::Reconcile(const std::stri
       const double value = Metric(*stats, rule.metric).value_or(0);
       const uint64_t size = lun->size_bytes();
       const DeviceView* target = nullptr;
-      if (dev->AcceptsVolumes() && dev->FreeBytes(rule.target_tier) >= size) {
+      if (dev->AcceptsVolumes() && free_bytes(dev, rule.target_tier) >= size) {
         target = dev;
       } else if (cross_device) {
         std::vector<const DeviceView*> fits;
         for (const DeviceView* d : allowed) {
-          if (d != dev && d->AcceptsVolumes() && d->FreeBytes(rule.target_tier) >= size) {
+          if (d != dev && d->AcceptsVolumes() && free_bytes(d, rule.target_tier) >= size) {
             fits.push_back(d);
           }
         }
         std::sort(fits.begin(), fits.end(), [&](const DeviceView* a, const DeviceView* b) {
-          const uint64_t fa = a->FreeBytes(rule.target_tier), fb = b->FreeBytes(rule.target_tier);
+          const uint64_t fa = free_bytes(a, rule.target_tier), fb = free_bytes(b, rule.target_tier);
           return fa != fb ? fa > fb : a->name < b->name;
         });
         if (!fits.empty()) target = fits.front();
@@ -394,6 +414,7 @@ Result<ctrl::ReconcileResult> TieringPolicyReconciler::Reconcile(const std::stri
                                  m.to_tier;
         if (started.ok()) {
           ++in_flight[dev->name];
+          reserved[{target->name, rule.target_tier}] += size;
           mem->started[pvc] = Started{m, wall_now, lun->name()};
           mem->last_move[pvc] = wall_now;
           mem->unrecorded.push_back(m);
@@ -420,7 +441,7 @@ Result<ctrl::ReconcileResult> TieringPolicyReconciler::Reconcile(const std::stri
   for (const auto& [name, why] : refused) refused_lines.push_back(why);
 
   const auto desired = [&](const Json& current_object) -> Result<Json> {
-    auto current = v1::TieringPolicyFromJson(current_object);
+    auto current = ParsePolicy(current_object);
     if (!current.ok()) return current.status();  // the next reconcile reports it
     v1::TieringPolicy out = *current;
     v1::TieringPolicyStatus& st = out.status;

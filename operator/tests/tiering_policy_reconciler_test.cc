@@ -418,6 +418,17 @@ TEST_F(OneDevice, MalformedPolicyIsReportedNeverThrown) {
   EXPECT_EQ(Moves(), 0u);
 }
 
+TEST_F(OneDevice, AMalformedStatusIsRewrittenNotReportedAsASpecError) {
+  PutPolicy({{"rules", {Rule("hot", "ReadIOPS", "Above", 100, "0s", "ssd")}}});
+  Json object = *api_.Get(kube::resources::TieringPolicies(), "db", "tp");
+  object["status"] = {{"volumes", {{{"pvc", "data"}, {"state", "Hot"}}}}};
+  api_.Put(kube::resources::TieringPolicies(), object);
+  ASSERT_TRUE(Step().ok());
+  EXPECT_EQ(Status()["phase"], "Active");
+  EXPECT_EQ(Volume("data")["state"], "Idle");
+  EXPECT_EQ(events_.Count("InvalidSpec"), 0);
+}
+
 TEST_F(TieringPolicyReconcilerTest, TargetTierUnavailableNamesRuleAndTier) {
   auto& dev = AddDevice("dev-a", {{"sata", 100 * kGiB}}, "eu-west-1", "EU");
   dev.AddLun("lun-1", "data", "sata");
@@ -520,6 +531,25 @@ TEST_F(Fleet, TargetDeviceSelectorAndRoomNarrowTheChoice) {
   ASSERT_TRUE(Step().ok());
   ASSERT_EQ(eu_a_->migrations.size(), 1u);
   EXPECT_EQ(eu_a_->migrations[0].to_device(), "eu-b.example:7400");
+}
+
+TEST_F(Fleet, MovesInOneReconcileDoNotOversubscribeATarget) {
+  // Two 15 GiB volumes: eu-c (40 GiB ssd) takes the first; then it has 25 GiB free, still more
+  // than eu-b's 20, so it takes the second; a third finds eu-b (20 GiB) roomier than eu-c (10).
+  eu_a_->luns["lun-1"].set_size_bytes(15 * kGiB);
+  for (const char* n : {"2", "3"}) {
+    eu_a_->AddLun(std::string("lun-") + n, std::string("data-") + n, "sata", 15 * kGiB);
+    eu_a_->read_iops[std::string("lun-") + n] = 900;
+    AddPvc(std::string("data-") + n);
+  }
+  Json spec = Spec();
+  spec["maxConcurrentMigrations"] = 8;
+  PutPolicy(spec);
+  ASSERT_TRUE(Step().ok());
+  ASSERT_EQ(eu_a_->migrations.size(), 3u);
+  EXPECT_EQ(eu_a_->migrations[0].to_device(), "eu-c.example:7400");
+  EXPECT_EQ(eu_a_->migrations[1].to_device(), "eu-c.example:7400");
+  EXPECT_EQ(eu_a_->migrations[2].to_device(), "eu-b.example:7400");
 }
 
 TEST_F(Fleet, NoAllowedDeviceWithRoomMeansNoMove) {
