@@ -123,32 +123,26 @@ Result<ctrl::ReconcileResult> TieringPolicyReconciler::Reconcile(const std::stri
   std::vector<kube::Duration> sustained_for;
   if (invalid.ok()) {
     auto s = ToKubeSelector(policy->spec.selector, "spec.selector");
-    if (s.ok())
-      selector = std::move(*s);
-    else
-      invalid = s.status();
+    invalid = s.status();
+    if (s.ok()) selector = std::move(*s);
   }
   if (invalid.ok() && policy->spec.target_device_selector) {
     auto s = ToKubeSelector(*policy->spec.target_device_selector, "spec.targetDeviceSelector");
-    if (s.ok())
-      device_selector = std::move(*s);
-    else
-      invalid = s.status();
+    invalid = s.status();
+    if (s.ok()) device_selector = std::move(*s);
   }
   if (invalid.ok()) {
     auto c = v1::ParseDuration(policy->spec.cooldown);
-    if (c.ok())
-      cooldown = *c;
-    else
-      invalid = InvalidArgumentError("spec.cooldown: " + c.status().message());
+    if (!c.ok()) invalid = InvalidArgumentError("spec.cooldown: " + c.status().message());
+    if (c.ok()) cooldown = *c;
   }
   for (size_t i = 0; invalid.ok() && i < policy->spec.rules.size(); ++i) {
     auto d = v1::ParseDuration(policy->spec.rules[i].sustained_for);
-    if (d.ok())
-      sustained_for.push_back(*d);
-    else
+    if (!d.ok()) {
       invalid = InvalidArgumentError("spec.rules[" + std::to_string(i) +
                                      "].sustainedFor: " + d.status().message());
+    }
+    if (d.ok()) sustained_for.push_back(*d);
   }
   if (!invalid.ok()) {
     STRATA_RETURN_IF_ERROR(ctrl::ReportInvalidObject(
@@ -181,12 +175,14 @@ Result<ctrl::ReconcileResult> TieringPolicyReconciler::Reconcile(const std::stri
   // The selected volumes, by PVC name.
   std::vector<std::string> pvcs;
   for (const Json& pvc : pvcs_()) {
-    if (!pvc.contains("metadata") || !pvc["metadata"].is_object()) continue;
+    if (!pvc.is_object() || !pvc.contains("metadata") || !pvc["metadata"].is_object()) continue;
     const Json& md = pvc["metadata"];
-    if (md.value("namespace", "") != ns || !md.contains("name") || !md["name"].is_string()) {
+    const auto ns_it = md.find("namespace"), name_it = md.find("name");
+    if (ns_it == md.end() || name_it == md.end() || !ns_it->is_string() || !name_it->is_string() ||
+        ns_it->get<std::string>() != ns) {
       continue;
     }
-    if (selector->MatchesObject(pvc)) pvcs.push_back(md["name"].get<std::string>());
+    if (selector->MatchesObject(pvc)) pvcs.push_back(name_it->get<std::string>());
   }
   std::sort(pvcs.begin(), pvcs.end());
 
