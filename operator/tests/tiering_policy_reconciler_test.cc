@@ -378,6 +378,37 @@ TEST_F(OneDevice, CooldownSpacesTwoMovesOfOneVolumeAndSurvivesARestart) {
   EXPECT_EQ(Status()["lastMigration"]["rule"], "cold");
 }
 
+TEST_F(OneDevice, ARestartDuringAMoveResumesWithoutStartingItAgain) {
+  PutPolicy({{"rules", {Rule("hot", "ReadIOPS", "Above", 100, "0s", "ssd")}}, {"cooldown", "1h"}});
+  SetIops(500);
+  ASSERT_TRUE(Step().ok());
+  ASSERT_EQ(Moves(), 1u);
+  // A new process: no memory of the move; the device reports it RUNNING.
+  TieringPolicyReconciler restarted(
+      &api_,
+      [this](const std::string&) -> std::optional<Json> {
+        return *api_.Get(kube::resources::TieringPolicies(), "db", "tp");
+      },
+      [this] { return api_.List(kube::resources::PersistentVolumeClaims(), "", {})->items; },
+      [this] { return inventory_.Current(); }, &clients_, &events_, {5s}, &clock_);
+  for (int i = 0; i < 3; ++i) {
+    clock_.Advance(1s);
+    inventory_.Sweep();
+    ASSERT_TRUE(restarted.Reconcile("db/tp").ok());
+  }
+  EXPECT_EQ(Moves(), 1u) << "never started twice";
+  EXPECT_EQ(Volume("data")["state"], "Moving");
+  EXPECT_EQ(Status()["migrationsInProgress"], 1);
+  dev_->Finish("lun-1");
+  clock_.Advance(1s);
+  inventory_.Sweep();
+  ASSERT_TRUE(restarted.Reconcile("db/tp").ok());
+  EXPECT_EQ(Volume("data")["tier"], "ssd") << "the next snapshot shows the finished move";
+  EXPECT_EQ(Volume("data")["state"], "Cooldown") << "lastMove kept in status";
+  EXPECT_EQ(Status()["migrationsInProgress"], 0);
+  EXPECT_EQ(Status()["history"].size(), 1u);
+}
+
 TEST_F(OneDevice, PausedEvaluatesButMovesNothing) {
   PutPolicy({{"rules", {Rule("hot", "ReadIOPS", "Above", 100, "0s", "ssd")}}, {"paused", true}});
   SetIops(500);
