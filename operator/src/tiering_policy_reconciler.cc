@@ -50,6 +50,24 @@ int64_t Rounded(double v) {
   return std::isfinite(v) && v > 0 ? static_cast<int64_t>(std::llround(v)) : 0;
 }
 
+// Metric values as status shows them: two significant digits (whole numbers below 100), so a
+// steady load does not rewrite the status on every sweep. Decisions use the exact values.
+int64_t ForStatus(double v) {
+  int64_t n = Rounded(v);
+  int64_t scale = 1;
+  while (n >= 100) {
+    n = (n + 5) / 10;
+    scale *= 10;
+  }
+  return n * scale;
+}
+
+// Idle seconds as status shows them: exact for a minute, then whole minutes, then whole hours.
+int64_t IdleForStatus(uint64_t s) {
+  const auto v = static_cast<int64_t>(s);
+  return v < 60 ? v : v < 3600 ? v / 60 * 60 : v / 3600 * 3600;
+}
+
 // Whether `rule` holds for `value`, given whether it held on the previous sample (hysteresis).
 bool Holds(double value, const v1::TieringRule& rule, bool was_holding) {
   const double t = static_cast<double>(rule.threshold);
@@ -296,12 +314,12 @@ Result<ctrl::ReconcileResult> TieringPolicyReconciler::Reconcile(const std::stri
     vs.tier = tier;
     const pb::LunStats* stats = snap->Stats(*ref);
     if (stats) {
-      vs.read_iops = Rounded(stats->read().iops());
-      vs.write_iops = Rounded(stats->write().iops());
-      vs.total_iops = Rounded(stats->read().iops() + stats->write().iops());
+      vs.read_iops = ForStatus(stats->read().iops());
+      vs.write_iops = ForStatus(stats->write().iops());
+      vs.total_iops = ForStatus(stats->read().iops() + stats->write().iops());
       vs.throughput_bytes_per_second =
-          Rounded(stats->read().bytes_per_second() + stats->write().bytes_per_second());
-      vs.idle_seconds = static_cast<int64_t>(stats->idle_seconds());
+          ForStatus(stats->read().bytes_per_second() + stats->write().bytes_per_second());
+      vs.idle_seconds = IdleForStatus(stats->idle_seconds());
     }
 
     // A move we started: in flight until a snapshot taken after it shows otherwise.

@@ -430,6 +430,25 @@ TEST_F(OneDevice, NoStatusWriteWhenNothingChanged) {
   EXPECT_EQ(api_.status_writes(), writes + 1) << "lastEvaluationTime refreshed";
 }
 
+TEST_F(OneDevice, StatusShowsRoundedMetricsSoASteadyLoadDoesNotRewriteIt) {
+  PutPolicy({{"rules", {Rule("hot", "ReadIOPS", "Above", 100000, "0s", "ssd")}}});
+  SetIops(40123);
+  {
+    std::lock_guard g(dev_->mu);
+    dev_->idle["lun-1"] = 7322;
+  }
+  ASSERT_TRUE(Step().ok());
+  EXPECT_EQ(Volume("data")["readIOPS"], 40000);
+  EXPECT_EQ(Volume("data")["idleSeconds"], 7200) << "whole hours after the first hour";
+  const int writes = api_.status_writes();
+  SetIops(39871);
+  ASSERT_TRUE(Step().ok());
+  EXPECT_EQ(api_.status_writes(), writes) << "40123 and 39871 both show as 40000";
+  SetIops(57);
+  ASSERT_TRUE(Step().ok());
+  EXPECT_EQ(Volume("data")["readIOPS"], 57) << "exact below 100";
+}
+
 TEST_F(OneDevice, MalformedPolicyIsReportedNeverThrown) {
   Json rule = Rule("hot", "ReadIOPS", "bigger", 100, "0s", "ssd");
   PutPolicy({{"rules", {rule}}});
