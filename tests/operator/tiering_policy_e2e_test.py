@@ -10,7 +10,8 @@ A LUN owned by PVC db/data (app=postgres) lives on eu-a's sata tier. A CrossDevi
 promotes it to ssd on sustained reads (ReadIOPS Above 20 for 3 s), allowed in the EU only, and
 demotes it to sata once idle (IdleSeconds Above 3). Under a reading client the volume must move
 live to eu-b (never us-c, which is refused with a DeviceRefused Event), with no failed client
-I/O and the data byte-identical; once the reads stop it sinks to eu-b's sata tier.
+I/O and the data byte-identical; the operator restarts; once the reads stop the volume sinks to
+eu-b's sata tier, and the history shows each move once.
 
 usage: tiering_policy_e2e_test.py OPERATOR STORED ADMIN KUBECONFIG
 Every wait polls a condition with a deadline; no fixed ports (stored binds port 0 and reports
@@ -147,6 +148,24 @@ def image_matches(portal):
         h.shutdown()
 
 
+def start_operator(log_path):
+    with open(log_path, "a") as log:
+        return subprocess.Popen([OPERATOR, "--kubeconfig", KUBECONFIG, "--label-selector",
+                                 f"strata.io/test-run={RUN}", "--metrics-addr", "0",
+                                 "--health-addr", "0", "--volume-resync", "1",
+                                 "--device-resync", "1", "--log-level", "debug"],
+                                stdout=log, stderr=log)
+
+
+def stop_operator(op):
+    op.terminate()
+    try:
+        return op.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        op.kill()
+        return op.wait()
+
+
 def device_object(name, ready, region, jurisdiction, tiers):
     return {
         "apiVersion": "strata.io/v1alpha1", "kind": "StorageDevice",
@@ -215,12 +234,7 @@ def main():
             },
         })
 
-        with open(op_log, "w") as log:
-            op = subprocess.Popen([OPERATOR, "--kubeconfig", KUBECONFIG, "--label-selector",
-                                   f"strata.io/test-run={RUN}", "--metrics-addr", "0",
-                                   "--health-addr", "0", "--volume-resync", "1",
-                                   "--device-resync", "1", "--log-level", "debug"],
-                                  stdout=log, stderr=log)
+        op = start_operator(op_log)
 
         check("policy Active and the volume found on eu-a within 30 s",
               wait_until(30, lambda: policy().get("status", {}).get("phase") == "Active"
@@ -274,6 +288,13 @@ def main():
         check("data identical through eu-b's portal", image_matches(ready["eu-b"]["nbd"][0]) == "")
         check("data identical through eu-a (proxy)", image_matches(ready["eu-a"]["nbd"][0]) == "")
 
+        # A restart: sustain timers start over, the cooldown and the history come from status,
+        # and the promotion is not repeated.
+        rc = stop_operator(op)
+        op = None
+        check("operator stops on SIGTERM with exit 0", rc == 0, f"rc {rc}")
+        op = start_operator(op_log)
+
         # The load has stopped: demote-idle sinks it to sata on eu-b (after the 5 s cooldown).
         sank = wait_until(60, lambda: (lambda v: v.get("device") == names["eu-b"]
                                        and v.get("tier") == "sata")(volume_status()))
@@ -283,6 +304,9 @@ def main():
         check("lastMigration: demote-idle to sata",
               st.get("lastMigration", {}).get("rule") == "demote-idle"
               and st.get("lastMigration", {}).get("toTier") == "sata", json.dumps(st))
+        check("history: the promotion then the demotion, nothing twice across the restart",
+              [m.get("rule") for m in st.get("history", [])] == ["promote-hot", "demote-idle"],
+              json.dumps(st.get("history")))
         check("Event VolumeMoved", wait_until(15, lambda: events("VolumeMoved")))
         check("data identical after the demotion", image_matches(ready["eu-b"]["nbd"][0]) == "")
         check("Ready=True", any(c["type"] == "Ready" and c["status"] == "True"
@@ -290,12 +314,7 @@ def main():
         check("printer columns", "CrossDevice" in kubectl("get", "tp", "-n", NS, POLICY))
     finally:
         if op:
-            op.terminate()
-            try:
-                rc = op.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                op.kill()
-                rc = op.wait()
+            rc = stop_operator(op)
             check("operator stops on SIGTERM with exit 0", rc == 0, f"rc {rc}")
         for what in (["tieringpolicy", "-n", NS, POLICY],
                      ["storagedevice"] + list(names.values())):
