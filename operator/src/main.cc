@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <boost/program_options.hpp>
 #include <iostream>
 #include <thread>
@@ -21,6 +22,7 @@
 #include "strata/kube/informer.h"
 #include "strata/kube/labels.h"
 #include "strata/operator/device_client.h"
+#include "strata/operator/maintenance_window_reconciler.h"
 #include "strata/operator/storage_device_reconciler.h"
 #include "strata/operator/tiering_policy_reconciler.h"
 #include "strata/operator/volume_inventory.h"
@@ -260,6 +262,27 @@ int main(int argc, char** argv) {
       [&tiering, tiering_cache](const op::InventorySnapshot&, const op::InventorySnapshot&) {
         for (const auto& key : tiering_cache->store().Keys()) tiering.queue().Add(key);
       });
+
+  // MaintenanceWindow: drains selected devices by live moves, holds them in Maintenance, brings
+  // the LUNs back. Requeued by its devices' changes and after every inventory sweep.
+  kube::Informer* window_cache = manager.Informer(kube::resources::MaintenanceWindows());
+  op::MaintenanceWindowReconciler window_reconciler(
+      client, [window_cache](const std::string& key) { return window_cache->store().Get(key); },
+      [&inventory] { return inventory.Current(); }, &device_clients, &recorder,
+      {Seconds(std::min(f.volume_resync, 2.0))});
+  auto& window_controller =
+      manager
+          .AddController("maintenancewindow", kube::resources::MaintenanceWindows(),
+                         &window_reconciler)
+          .Watches(device_cache, [window_cache](const kube::Json& device) {
+            return op::MaintenanceWindowReconciler::WindowsFor(window_cache->store(), device);
+          });
+  inventory.AddListener([window_cache, &window_controller](const op::InventorySnapshot&,
+                                                           const op::InventorySnapshot&) {
+    for (const auto& w : window_cache->store().List()) {
+      window_controller.queue().Add(w["metadata"].value("name", ""));
+    }
+  });
 
   std::unique_ptr<ctrl::HealthServer> health;
   if (f.health_addr != "0") {

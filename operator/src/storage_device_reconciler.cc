@@ -6,6 +6,7 @@
 #include <set>
 
 #include "strata/controller/status.h"
+#include "strata/device/tier.h"
 #include "strata/kube/conditions.h"
 #include "strata/kube/errors.h"
 
@@ -18,19 +19,6 @@ namespace {
 
 using kube::Json;
 namespace pb = storage::v1;
-
-const char* TierName(pb::TierClass c) {
-  switch (c) {
-    case pb::TIER_CLASS_SSD:
-      return "ssd";
-    case pb::TIER_CLASS_SAS:
-      return "sas";
-    case pb::TIER_CLASS_SATA:
-      return "sata";
-    default:
-      return "";
-  }
-}
 
 std::string Join(const std::vector<std::string>& parts) {
   std::string out;
@@ -109,7 +97,7 @@ Json StorageDeviceReconciler::DesiredStatus(const StorageDevice& device, const J
   std::set<std::string> present;
   std::vector<std::string> unhealthy;
   for (const auto& t : d.tiers()) {
-    const std::string cls = TierName(t.class_());
+    const std::string cls(device::TierName(t.class_()));
     if (cls.empty()) continue;
     present.insert(cls);
     Json tier = {{"class", cls},

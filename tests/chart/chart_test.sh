@@ -167,8 +167,10 @@ check "CSI controller: its sidecars' Leases only" \
     can csi-controller update leases/external-attacher-leader-block-csi-strata-io -n "$ns" &&
     can csi-controller update leases/external-resizer-block-csi-strata-io -n "$ns" &&
     cannot csi-controller update leases/strata-operator-test -n "$ns"'
-check "CSI controller: not Secrets, not StorageDevices" \
-  eval 'cannot csi-controller get secrets -n "$ns" && cannot csi-controller list storagedevices.strata.io'
+check "CSI controller: reads StorageDevices (--devices-from-cluster), never writes them" \
+  wait_until 15 eval 'can csi-controller watch storagedevices.strata.io &&
+    cannot csi-controller update storagedevices.strata.io'
+check "CSI controller: not Secrets" eval 'cannot csi-controller get secrets -n "$ns"'
 check "CSI node, strata-stored, CNI: no API access at all" \
   eval 'cannot csi-node get nodes && cannot stored list pods -n "$ns" && cannot cni get configmaps -n "$ns"'
 

@@ -131,6 +131,8 @@ def main():
         want = (["--device=chart-test-dev-1=10.0.0.5:17400",
                  "--device=chart-test-dev-2=[fd00::2]:17400"] if nondefault else [])
         check("strata-csi --device per stored.devices entry", devices == want, devices)
+        check("strata-csi --devices-from-cluster by default (devicesFromCluster)",
+              ("--devices-from-cluster" in plugin["args"]) != nondefault, plugin["args"])
         if nondefault:
             check("strata-csi --device-topology per zoned device",
                   "--device-topology=chart-test-dev-1=zone-a" in plugin["args"]
@@ -258,6 +260,9 @@ def main():
                   {"class": "sas", "capacityBytes": 2 * 2**40},
                   {"class": "sata", "capacityBytes": 4 * 10**12, "pricePerGiBHour": 0.00002}],
               d1.get("tiers"))
+        check("StorageDevice zone as the topology.kubernetes.io/zone label",
+              devices.get("chart-test-dev-1", {}).get("metadata", {}).get("labels", {})
+              .get("topology.kubernetes.io/zone") == "zone-a", devices.get("chart-test-dev-1"))
         check("StorageDevice endpoint, region, jurisdiction",
               d1.get("endpoint") == "10.0.0.5:17400" and d1.get("region") == "eu-west-1"
               and d1.get("jurisdiction") == "EU", d1)
@@ -297,6 +302,14 @@ def main():
                 if "*" in rule.get(key, []):
                     stars.append(f"{d['kind']}/{d['metadata']['name']} {key}")
     check("no '*' in any RBAC rule", not stars, stars)
+    if kinds("Deployment") and any(d["metadata"]["name"].endswith("-csi-controller")
+                                   for d in kinds("Deployment")):
+        csi_devices = [d for d in kinds("ClusterRole")
+                       if d["metadata"]["name"].endswith("-csi-controller-devices")]
+        check("CSI controller ClusterRole: storagedevices get/list/watch",
+              len(csi_devices) == 1 and csi_devices[0]["rules"] == [
+                  {"apiGroups": ["strata.io"], "resources": ["storagedevices"],
+                   "verbs": ["get", "list", "watch"]}], csi_devices)
     for binding in kinds("ClusterRoleBinding") + kinds("RoleBinding"):
         ref = binding["roleRef"]
         subjects = binding["subjects"]

@@ -6,8 +6,10 @@ namespace strata::op::api::v1alpha1 {
 
 constexpr std::string_view kRecurrences[] = {"Daily", "Weekly", "Monthly"};
 constexpr std::string_view kDrainPolicies[] = {"MigrateVolumes", "None"};
-constexpr std::string_view kWindowPhases[] = {"Scheduled", "Draining", "InProgress",
-                                              "Completed", "Failed",   "Cancelled"};
+constexpr std::string_view kWindowPhases[] = {"Pending",   "Draining", "InMaintenance", "Restoring",
+                                              "Completed", "Failed",   "Aborted"};
+constexpr std::string_view kVolumePhases[] = {"Pending",  "Moving",    "Moved", "Restoring",
+                                              "Restored", "Cancelled", "Failed"};
 constexpr std::string_view kDevicePhases[] = {"Pending",       "Draining", "Drained",
                                               "InMaintenance", "Online",   "Failed"};
 
@@ -31,6 +33,22 @@ void Fields(auto& io, Is<MaintenanceWindowSpec> auto& s) {
   io.Field("drain", s.drain);
   io.Field("allowedRegions", s.allowed_regions, kAuditList);
   io.Field("allowedJurisdictions", s.allowed_jurisdictions, kAuditList);
+  io.Field("restore", s.restore);
+  io.Field("finish", s.finish);
+  io.Field("abort", s.abort);
+}
+
+void Fields(auto& io, Is<MaintenanceVolumeStatus> auto& v) {
+  io.Field("lun", v.lun, {.required = true});
+  io.Field("fromDevice", v.from_device, {.required = true});
+  io.Field("toDevice", v.to_device);
+  io.Field("bytesCopied", v.bytes_copied, kNonNegative);
+  io.Field("bytesTotal", v.bytes_total, kNonNegative);
+  io.Field("rate", v.rate, kNonNegative);
+  io.Field("eta", v.eta, kDurationRule);
+  io.Field("phase", v.phase, {.one_of = kVolumePhases});
+  io.Field("attempts", v.attempts, kNonNegative);
+  io.Field("message", v.message);
 }
 
 void Fields(auto& io, Is<MaintenanceDeviceStatus> auto& d) {
@@ -43,7 +61,9 @@ void Fields(auto& io, Is<MaintenanceWindowStatus> auto& s) {
   io.Field("phase", s.phase, {.one_of = kWindowPhases});
   io.Field("deviceCount", s.device_count, kNonNegative);
   io.Field("nextStart", s.next_start, {.format = Format::kDateTime});
+  io.Field("progress", s.progress);
   io.Field("devices", s.devices, {.map_key = "name"});
+  io.Field("volumes", s.volumes, {.map_key = "lun"});
   ObjectStatusFields(io, s);
 }
 

@@ -27,6 +27,13 @@ struct MaintenanceWindowSpec {
   MaintenanceDrain drain;
   std::vector<std::string> allowed_regions;
   std::vector<std::string> allowed_jurisdictions;
+  // Move the LUNs back to their devices when the window ends (false: they stay on the targets).
+  bool restore = true;
+  // Set by `kubectl strata maintenance finish`: end the window now (InMaintenance -> Restoring).
+  bool finish = false;
+  // Set by `kubectl strata maintenance abort`: stop at any phase; in-flight moves are cancelled
+  // (the LUN stays whole on its source), moved LUNs come back when `restore`.
+  bool abort = false;
 };
 
 struct MaintenanceDeviceStatus {
@@ -35,11 +42,29 @@ struct MaintenanceDeviceStatus {
   std::optional<int64_t> volumes_remaining;
 };
 
+// One LUN the window moves: where from and to (StorageDevice names), and the move's progress.
+struct MaintenanceVolumeStatus {
+  std::string lun;
+  std::string from_device;
+  std::string to_device;
+  std::optional<int64_t> bytes_copied;
+  std::optional<int64_t> bytes_total;
+  std::optional<int64_t> rate;     // bytes per second
+  std::optional<std::string> eta;  // duration
+  // Pending, Moving, Moved, Restoring, Restored, Cancelled, Failed
+  std::string phase;
+  std::optional<int64_t> attempts;
+  std::optional<std::string> message;
+};
+
 struct MaintenanceWindowStatus : ObjectStatus {
-  std::string phase;  // Scheduled, Draining, InProgress, Completed, Failed, Cancelled
+  // Pending, Draining, InMaintenance, Restoring, Completed, Failed, Aborted
+  std::string phase;
+  std::optional<std::string> progress;  // e.g. 1/2 LUNs, 63%
   std::optional<int64_t> device_count;
   std::optional<std::string> next_start;
   std::vector<MaintenanceDeviceStatus> devices;
+  std::vector<MaintenanceVolumeStatus> volumes;
 };
 
 struct MaintenanceWindow : Object<MaintenanceWindowSpec, MaintenanceWindowStatus> {

@@ -1,0 +1,94 @@
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "strata/controller/reconciler.h"
+#include "strata/device/client.h"
+#include "strata/kube/client.h"
+#include "strata/kube/clock.h"
+#include "strata/kube/events.h"
+#include "strata/kube/store.h"
+#include "strata/operator/api/v1alpha1/maintenance_window.h"
+#include "strata/operator/volume_inventory.h"
+
+namespace strata::op {
+
+// MaintenanceWindow (issue #11): drains the LUNs of the StorageDevices the window selects to other
+// devices by live device-to-device moves, holds the devices in Maintenance for the window, and
+// brings the LUNs back when it ends. Phases (status.phase):
+//   Pending       before schedule.start - drain.leadTime, or while the targets lack room: every
+//                 LUN is placed first (biggest first onto the target with most free bytes in the
+//                 LUN's tier class); a shortfall is Ready=False reason InsufficientCapacity naming
+//                 it, and no move starts. A window whose end passes while Pending is Failed.
+//   Draining      the plan (status.volumes[]: lun, fromDevice, toDevice) is written BEFORE any
+//                 move; at most drain.maxConcurrentMigrations moves run; progress from the
+//                 source's migration state. LUNs that appear on a selected device meanwhile are
+//                 added to the plan.
+//   InMaintenance every LUN moved: the selected StorageDevices get spec.desiredState Maintenance
+//                 (their reconciler carries it to the devices).
+//   Restoring     at start + duration or spec.finish: desiredState back to Online, then each LUN
+//                 moves back to fromDevice (spec.restore; false ends Completed directly).
+//   Completed, Failed (a move failed Options::max_attempts times: unwound as an abort), Aborted
+//                 (spec.abort or deletion -- the finalizer runs the same unwinding): moves in
+//                 flight are cancelled (the LUN stays whole on its source), moved LUNs come back
+//                 when restore, the devices return Online.
+// Restart safety: every decision is re-derived from status.volumes[] and the devices' own LUN and
+// migration state (a source LUN with moved_to is moved; a running migration is in flight), so an
+// operator restart or leader change resumes and never starts a second move of one LUN.
+// Thread-safe: no state between calls beyond the collaborators'.
+class MaintenanceWindowReconciler : public ctrl::Reconciler {
+ public:
+  static constexpr char kFinalizer[] = "strata.io/maintenance-window";
+
+  struct Options {
+    // How soon to look again while moves run (the inventory's sweeps requeue too).
+    kube::Duration poll = std::chrono::seconds(2);
+    // Failed attempts of one LUN's move before the window fails.
+    int max_attempts = 3;
+  };
+  using Lookup = std::function<std::optional<kube::Json>(const std::string& key)>;
+  using Inventory = std::function<std::shared_ptr<const InventorySnapshot>()>;
+
+  MaintenanceWindowReconciler(kube::ApiClient* client, Lookup lookup, Inventory inventory,
+                              device::ClientCache* devices, kube::EventRecorder* events,
+                              Options options, kube::Clock* clock = kube::Clock::Real());
+
+  Result<ctrl::ReconcileResult> Reconcile(const std::string& key) override;
+
+  // Keys of the windows in `windows` that select `device` (a StorageDevice object) or move LUNs
+  // to or from it, for Controller::Watches.
+  static std::vector<std::string> WindowsFor(const kube::Store& windows, const kube::Json& device);
+
+  // One LUN to move and where.
+  struct Placement {
+    std::string lun, from, to;
+    uint64_t size_bytes = 0;
+    std::string tier;
+  };
+  // Places every LUN of `luns` (biggest first onto the eligible target with the most free bytes
+  // in the LUN's tier class, after `reserved` bytes per (device, tier)). Returns the placements,
+  // or FAILED_PRECONDITION whose message names the LUNs that fit nowhere and the shortfall.
+  // Pure; exposed for unit tests.
+  static Result<std::vector<Placement>> Plan(
+      const InventorySnapshot& snapshot, const api::v1alpha1::MaintenanceWindow& window,
+      const std::set<std::string>& selected, const std::vector<Placement>& luns,
+      std::map<std::pair<std::string, std::string>, uint64_t> reserved = {});
+
+ private:
+  Result<ctrl::ReconcileResult> Step(const kube::Json& object, bool deleting);
+
+  kube::ApiClient* const client_;
+  const Lookup lookup_;
+  const Inventory inventory_;
+  device::ClientCache* const devices_;
+  kube::EventRecorder* const events_;
+  const Options options_;
+  kube::Clock* const clock_;
+};
+
+}  // namespace strata::op

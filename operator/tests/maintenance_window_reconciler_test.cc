@@ -1,0 +1,354 @@
+#include "strata/operator/maintenance_window_reconciler.h"
+
+#include <gtest/gtest.h>
+
+#include "strata/device/testing/fake_client.h"
+#include "strata/kube/conditions.h"
+#include "strata/kube/store.h"
+#include "strata/kube/testing/fake_api_client.h"
+
+namespace strata::op {
+namespace {
+
+using namespace std::chrono_literals;
+using kube::Json;
+namespace pb = storage::v1;
+
+constexpr uint64_t kMiB = 1ull << 20;
+
+class Recorder : public kube::EventRecorder {
+ public:
+  void Record(const Json&, kube::EventType, const std::string& reason,
+              const std::string& message) override {
+    std::lock_guard g(mu);
+    reasons.push_back(reason);
+    messages.push_back(message);
+  }
+  bool Has(const std::string& reason) {
+    std::lock_guard g(mu);
+    return std::find(reasons.begin(), reasons.end(), reason) != reasons.end();
+  }
+  std::mutex mu;
+  std::vector<std::string> reasons, messages;
+};
+
+// Three devices a, b, c (endpoints a:1, b:1, c:1), each with one sata tier; a window selecting
+// `rack=r1` (device a). The StorageDevice reconciler is played by Sync(): it carries each
+// object's spec.desiredState to the fake device, and the inventory sweeps.
+class MaintenanceWindowReconcilerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    AddDevice("a", "r1", 4096 * kMiB);
+    AddDevice("b", "r2", 1024 * kMiB);
+    AddDevice("c", "r2", 1024 * kMiB);
+  }
+  void AddDevice(const std::string& name, const std::string& rack, uint64_t sata_free) {
+    api_.Put(kube::resources::StorageDevices(),
+             {{"apiVersion", "strata.io/v1alpha1"},
+              {"kind", "StorageDevice"},
+              {"metadata", {{"name", name}, {"labels", {{"rack", rack}}}}},
+              {"spec",
+               {{"endpoint", name + ":1"},
+                {"desiredState", "Online"},
+                {"tiers", Json::array({{{"class", "sata"}, {"capacityBytes", 1 << 30}}})}}}});
+    fleet_.Get(name + ":1")->MutateStatus([&](pb::DeviceStatus& s) {
+      auto* t = s.add_tiers();
+      t->set_class_(pb::TIER_CLASS_SATA);
+      t->set_capacity_bytes(8192 * kMiB);
+      t->set_used_bytes(8192 * kMiB - sata_free);
+      t->set_healthy(true);
+    });
+  }
+  void AddLun(const std::string& device, const std::string& name, uint64_t size) {
+    pb::Lun l;
+    l.set_name(name);
+    l.set_size_bytes(size);
+    l.set_tier(pb::TIER_CLASS_SATA);
+    fleet_.Get(device + ":1")->PutLun(l);
+  }
+  void CreateWindow(Json spec_overrides = Json::object()) {
+    Json spec = {
+        {"deviceSelector", {{"matchLabels", {{"rack", "r1"}}}}},
+        {"schedule", {{"start", kube::FormatTime(clock_.WallNow() - 1min)}, {"duration", "1h"}}},
+        {"drain", {{"leadTime", "0s"}, {"maxConcurrentMigrations", 2}}}};
+    spec.merge_patch(spec_overrides);
+    api_.Put(kube::resources::MaintenanceWindows(), {{"apiVersion", "strata.io/v1alpha1"},
+                                                     {"kind", "MaintenanceWindow"},
+                                                     {"metadata", {{"name", "mw"}}},
+                                                     {"spec", spec}});
+  }
+  void PatchWindow(const Json& patch) {
+    ASSERT_TRUE(api_.Patch(kube::resources::MaintenanceWindows(), "", "mw", kube::PatchType::kMerge,
+                           patch, false)
+                    .ok());
+  }
+  void Sync() {
+    for (const char* name : {"a", "b", "c"}) {
+      Json d = *api_.Get(kube::resources::StorageDevices(), "", name);
+      store_.Upsert(d);
+      auto client = fleet_.Get(std::string(name) + ":1");
+      (void)client->SetDeviceState(d["spec"]["desiredState"] == "Maintenance"
+                                       ? pb::DEVICE_STATE_MAINTENANCE
+                                       : pb::DEVICE_STATE_ONLINE,
+                                   "");
+    }
+    inventory_.Sweep();
+  }
+  Result<ctrl::ReconcileResult> Reconcile() {
+    Sync();
+    MaintenanceWindowReconciler r(
+        &api_,
+        [this](const std::string& key) -> std::optional<Json> {
+          auto o = api_.Get(kube::resources::MaintenanceWindows(), "", key);
+          if (!o.ok()) return std::nullopt;
+          return *o;
+        },
+        [this] { return inventory_.Current(); }, fleet_.cache(), &events_, {}, &clock_);
+    auto result = r.Reconcile("mw");
+    Sync();
+    return result;
+  }
+  Json Window() { return *api_.Get(kube::resources::MaintenanceWindows(), "", "mw"); }
+  std::string Phase() { return Window()["status"].value("phase", ""); }
+  std::string VolumePhase(const std::string& lun) {
+    const Json w = Window();
+    for (const auto& v : w["status"]["volumes"]) {
+      if (v["lun"] == lun) return v["phase"];
+    }
+    return "";
+  }
+  std::string DesiredState(const std::string& device) {
+    return (*api_.Get(kube::resources::StorageDevices(), "", device))["spec"]["desiredState"];
+  }
+  int Calls(const std::string& device, const std::string& prefix) {
+    int n = 0;
+    for (const auto& c : fleet_.Get(device + ":1")->Calls()) n += c.starts_with(prefix);
+    return n;
+  }
+  std::string MovingTo(const std::string& device, const std::string& lun) {
+    auto l = fleet_.Get(device + ":1")->GetLun(lun);
+    if (!l.ok() || l->migration().state() != pb::MIGRATION_STATE_RUNNING) return "";
+    return l->migration().to_device();
+  }
+  // What strata-stored does when a device move switches: the LUN lives on the target, the
+  // source keeps a stub with moved_to (a move back replaces the stub).
+  void CompleteMove(const std::string& from, const std::string& lun) {
+    auto src = fleet_.Get(from + ":1");
+    pb::Lun l = *src->GetLun(lun);
+    const std::string to = l.migration().to_device();
+    ASSERT_FALSE(to.empty()) << lun << " is not moving";
+    pb::Lun moved = l;
+    moved.clear_migration();
+    moved.clear_moved_to();
+    fleet_.Get(to)->PutLun(moved);
+    l.set_moved_to(to);
+    l.mutable_migration()->set_state(pb::MIGRATION_STATE_DONE);
+    src->PutLun(l);
+  }
+  std::string Holder(const std::string& lun) {
+    for (const char* d : {"a", "b", "c"}) {
+      auto l = fleet_.Get(std::string(d) + ":1")->GetLun(lun);
+      if (l.ok() && l->moved_to().empty()) return d;
+    }
+    return "";
+  }
+
+  kube::FakeClock clock_;
+  kube::testing::FakeApiClient api_;
+  kube::Store store_;
+  device::testing::FakeFleet fleet_;
+  VolumeInventory inventory_{&store_, fleet_.cache(), {}, &clock_};
+  Recorder events_;
+};
+
+TEST_F(MaintenanceWindowReconcilerTest, CapacityShortIsRefusedBeforeAnyMove) {
+  AddLun("a", "big", 1500 * kMiB);  // b and c have 1 GiB free each
+  AddLun("a", "small", 100 * kMiB);
+  CreateWindow();
+  ASSERT_TRUE(Reconcile().ok());
+  EXPECT_EQ(Phase(), "Pending");
+  auto ready = kube::FindCondition(Window()["status"], "Ready");
+  ASSERT_TRUE(ready);
+  EXPECT_EQ(ready->status, "False");
+  EXPECT_EQ(ready->reason, "InsufficientCapacity");
+  EXPECT_NE(ready->message.find("big (1.5 GiB sata on a)"), std::string::npos) << ready->message;
+  EXPECT_NE(ready->message.find("short by"), std::string::npos) << ready->message;
+  EXPECT_EQ(Calls("a", "MigrateLun"), 0) << "no half drain";
+  EXPECT_TRUE(events_.Has("InsufficientCapacity"));
+  EXPECT_EQ(DesiredState("a"), "Online");
+}
+
+TEST_F(MaintenanceWindowReconcilerTest, JurisdictionAndTargetSelectorLimitTheTargets) {
+  AddLun("a", "l1", 800 * kMiB);
+  AddLun("a", "l2", 800 * kMiB);
+  // Only c may take data: the two LUNs do not fit on it alone.
+  CreateWindow({{"drain", {{"targetDeviceSelector", {{"matchLabels", {{"rack", "r2"}}}}}}},
+                {"allowedRegions", {"eu"}}});
+  ASSERT_TRUE(Reconcile().ok());
+  EXPECT_EQ(kube::FindCondition(Window()["status"], "Ready")->reason, "InsufficientCapacity");
+  EXPECT_NE(kube::FindCondition(Window()["status"], "Ready")->message.find("no eligible target"),
+            std::string::npos);
+  EXPECT_EQ(Calls("a", "MigrateLun"), 0);
+}
+
+TEST_F(MaintenanceWindowReconcilerTest, DrainRespectsMaxConcurrentMovesThenHoldsMaintenance) {
+  AddLun("a", "l1", 300 * kMiB);
+  AddLun("a", "l2", 200 * kMiB);
+  AddLun("a", "l3", 100 * kMiB);
+  CreateWindow();
+  ASSERT_TRUE(Reconcile().ok());
+  EXPECT_EQ(Phase(), "Draining");
+  EXPECT_EQ(Calls("a", "MigrateLun"), 2) << "maxConcurrentMigrations 2";
+  // Biggest first onto the device with most free space: l1 -> b, l2 -> c.
+  EXPECT_EQ(MovingTo("a", "l1"), "b:1");
+  EXPECT_EQ(MovingTo("a", "l2"), "c:1");
+  ASSERT_TRUE(Reconcile().ok());
+  EXPECT_EQ(Calls("a", "MigrateLun"), 2) << "still two in flight";
+  CompleteMove("a", "l1");
+  ASSERT_TRUE(Reconcile().ok());
+  EXPECT_EQ(Calls("a", "MigrateLun"), 3);
+  EXPECT_EQ(VolumePhase("l1"), "Moved");
+  EXPECT_EQ(DesiredState("a"), "Online") << "not before it is drained";
+  CompleteMove("a", "l2");
+  CompleteMove("a", "l3");
+  ASSERT_TRUE(Reconcile().ok());
+  EXPECT_EQ(Phase(), "InMaintenance");
+  EXPECT_EQ(DesiredState("a"), "Maintenance");
+  EXPECT_EQ(Window()["status"]["progress"], "3/3 LUNs, 100%");
+  EXPECT_EQ(Window()["status"]["devices"][0]["phase"], "InMaintenance");
+  EXPECT_TRUE(kube::IsConditionTrue(Window()["status"], "Ready"));
+  EXPECT_TRUE(events_.Has("Drained"));
+  EXPECT_EQ(Holder("l1"), "b");
+  EXPECT_EQ(Holder("l3"), "c") << "c has more room left than b";
+}
+
+TEST_F(MaintenanceWindowReconcilerTest, FinishMovesTheLunsBackAndBringsTheDeviceOnline) {
+  AddLun("a", "l1", 300 * kMiB);
+  CreateWindow();
+  ASSERT_TRUE(Reconcile().ok());
+  CompleteMove("a", "l1");
+  ASSERT_TRUE(Reconcile().ok());
+  ASSERT_EQ(Phase(), "InMaintenance");
+  ASSERT_TRUE(Reconcile().ok());
+  EXPECT_EQ(Phase(), "InMaintenance") << "holds until the end";
+  PatchWindow({{"spec", {{"finish", true}}}});
+  ASSERT_TRUE(Reconcile().ok());
+  EXPECT_EQ(DesiredState("a"), "Online");
+  EXPECT_EQ(Phase(), "Restoring");
+  EXPECT_EQ(Calls("b", "MigrateLun"), 0) << "not while a is still in maintenance";
+  ASSERT_TRUE(Reconcile().ok());
+  EXPECT_EQ(MovingTo("b", "l1"), "a:1") << "the move back starts once a is Online";
+  EXPECT_EQ(VolumePhase("l1"), "Restoring");
+  CompleteMove("b", "l1");
+  ASSERT_TRUE(Reconcile().ok());
+  EXPECT_EQ(Phase(), "Completed");
+  EXPECT_EQ(VolumePhase("l1"), "Restored");
+  EXPECT_EQ(Holder("l1"), "a");
+  EXPECT_TRUE(events_.Has("LunRestored"));
+}
+
+TEST_F(MaintenanceWindowReconcilerTest, TheWindowsEndWithoutRestoreLeavesTheLunsOnTheTargets) {
+  AddLun("a", "l1", 300 * kMiB);
+  CreateWindow({{"restore", false}});
+  ASSERT_TRUE(Reconcile().ok());
+  CompleteMove("a", "l1");
+  ASSERT_TRUE(Reconcile().ok());
+  ASSERT_EQ(Phase(), "InMaintenance");
+  clock_.Advance(2h);
+  ASSERT_TRUE(Reconcile().ok());
+  EXPECT_EQ(Phase(), "Completed");
+  EXPECT_EQ(DesiredState("a"), "Online");
+  EXPECT_EQ(Holder("l1"), "b");
+  EXPECT_EQ(Calls("b", "MigrateLun"), 0);
+}
+
+TEST_F(MaintenanceWindowReconcilerTest, AbortMidDrainCancelsInFlightAndBringsBackWhatMoved) {
+  AddLun("a", "l1", 300 * kMiB);
+  AddLun("a", "l2", 200 * kMiB);
+  AddLun("a", "l3", 100 * kMiB);
+  CreateWindow({{"drain", {{"maxConcurrentMigrations", 1}}}});
+  ASSERT_TRUE(Reconcile().ok());
+  CompleteMove("a", "l1");
+  ASSERT_TRUE(Reconcile().ok());
+  ASSERT_EQ(MovingTo("a", "l2"), "c:1");
+  PatchWindow({{"spec", {{"abort", true}}}});
+  ASSERT_TRUE(Reconcile().ok());
+  auto l2 = fleet_.Get("a:1")->GetLun("l2");
+  EXPECT_EQ(l2->migration().state(), pb::MIGRATION_STATE_CANCELLED);
+  EXPECT_EQ(Holder("l2"), "a") << "whole on its source";
+  EXPECT_EQ(VolumePhase("l2"), "Cancelled");
+  EXPECT_EQ(VolumePhase("l3"), "Cancelled") << "never started";
+  EXPECT_EQ(Phase(), "Restoring");
+  EXPECT_EQ(MovingTo("b", "l1"), "a:1");
+  CompleteMove("b", "l1");
+  ASSERT_TRUE(Reconcile().ok());
+  EXPECT_EQ(Phase(), "Aborted");
+  EXPECT_EQ(Holder("l1"), "a");
+  EXPECT_EQ(DesiredState("a"), "Online");
+  EXPECT_TRUE(events_.Has("MoveCancelled"));
+}
+
+TEST_F(MaintenanceWindowReconcilerTest, RestartResumesWithoutASecondMove) {
+  AddLun("a", "l1", 300 * kMiB);
+  AddLun("a", "l2", 200 * kMiB);
+  CreateWindow();
+  ASSERT_TRUE(Reconcile().ok());
+  ASSERT_EQ(Calls("a", "MigrateLun"), 2);
+  // The status write after the moves started was lost (the operator died): the plan says
+  // Pending, the devices say the moves run. A fresh reconciler must not start them again.
+  Json w = Window();
+  for (auto& v : w["status"]["volumes"]) v["phase"] = "Pending";
+  ASSERT_TRUE(api_.UpdateStatus(kube::resources::MaintenanceWindows(), w).ok());
+  ASSERT_TRUE(Reconcile().ok());
+  EXPECT_EQ(Calls("a", "MigrateLun"), 2);
+  EXPECT_EQ(VolumePhase("l1"), "Moving");
+  CompleteMove("a", "l1");
+  CompleteMove("a", "l2");
+  ASSERT_TRUE(Reconcile().ok());
+  EXPECT_EQ(Phase(), "InMaintenance");
+  EXPECT_EQ(Calls("a", "MigrateLun"), 2);
+}
+
+TEST_F(MaintenanceWindowReconcilerTest, PendingUntilTheLeadTimeAndDeletionRunsTheFinalizer) {
+  AddLun("a", "l1", 300 * kMiB);
+  CreateWindow({{"schedule", {{"start", kube::FormatTime(clock_.WallNow() + 3h)}}},
+                {"drain", {{"leadTime", "1h"}}}});
+  auto r = Reconcile();
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(Phase(), "Pending");
+  EXPECT_EQ(kube::FindCondition(Window()["status"], "Ready")->reason, "Scheduled");
+  EXPECT_TRUE(kube::HasFinalizer(Window(), MaintenanceWindowReconciler::kFinalizer));
+  EXPECT_EQ(Calls("a", "MigrateLun"), 0);
+  clock_.Advance(2h + 1s);
+  ASSERT_TRUE(Reconcile().ok());
+  EXPECT_EQ(Phase(), "Draining");
+  // Deleted mid-drain: the finalizer cancels the move and lets the object go.
+  PatchWindow({{"metadata", {{"deletionTimestamp", kube::FormatTime(clock_.WallNow())}}}});
+  // The cleanup's status write moves the resourceVersion past the one the finalizer's removal is
+  // conditional on: that pass ends ABORTED (the controller retries it), the next one removes it.
+  auto deleted = Reconcile();
+  if (!deleted.ok()) {
+    EXPECT_EQ(deleted.status().code(), StatusCode::kAborted) << deleted.status().ToString();
+    deleted = Reconcile();
+  }
+  ASSERT_TRUE(deleted.ok()) << deleted.status().ToString();
+  EXPECT_EQ(Phase(), "Aborted");
+  EXPECT_EQ(Holder("l1"), "a");
+  EXPECT_EQ(fleet_.Get("a:1")->GetLun("l1")->migration().state(), pb::MIGRATION_STATE_CANCELLED);
+  EXPECT_FALSE(kube::HasFinalizer(Window(), MaintenanceWindowReconciler::kFinalizer));
+}
+
+TEST_F(MaintenanceWindowReconcilerTest, WindowsForMapsADeviceToTheWindowsSelectingIt) {
+  CreateWindow();
+  kube::Store windows;
+  windows.Upsert(Window());
+  EXPECT_EQ(MaintenanceWindowReconciler::WindowsFor(
+                windows, *api_.Get(kube::resources::StorageDevices(), "", "a")),
+            std::vector<std::string>{"mw"});
+  EXPECT_TRUE(MaintenanceWindowReconciler::WindowsFor(
+                  windows, *api_.Get(kube::resources::StorageDevices(), "", "b"))
+                  .empty());
+}
+
+}  // namespace
+}  // namespace strata::op

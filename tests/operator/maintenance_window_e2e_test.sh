@@ -1,0 +1,179 @@
+#!/usr/bin/env bash
+# MaintenanceWindow end to end: the real apiserver, three real strata-stored (a, b, c) and
+# strata-operator between them. Two LUNs on a hold data written by a real NBD client (qemu-io).
+# A window whose targets lack room is refused before any copy; a window on a starting now moves
+# both LUNs off live, puts a into Maintenance (a then holds nothing and refuses new LUNs), the data
+# reads back byte-identical from the targets; `spec.finish: true` brings the LUNs back to a, a
+# returns Online, the data is still identical.
+# Usage: maintenance_window_e2e_test.sh OPERATOR STORED ADMIN KUBECONFIG
+set -uo pipefail
+OPERATOR=$1 STORED=$2 ADMIN=$3
+export KUBECONFIG=$4
+. "$(dirname "$0")/../lib/assert.sh"
+kubectl() { command kubectl --request-timeout=15s "$@"; }
+
+for tool in qemu-io jq; do
+  command -v "$tool" >/dev/null || { echo "SKIP: $tool missing"; exit 77; }
+done
+
+work=$(mktemp -d /tmp/strata-mw-e2e.XXXXXX)
+run=mw-e2e-$(head -c4 /dev/urandom | od -An -tx1 | tr -d ' \n')
+pids=() op_pid=''
+cleanup() {
+  [ -n "$op_pid" ] && kill "$op_pid" 2>/dev/null
+  # The finalizer needs the operator: drop it, the test's objects are throwaway.
+  for w in "$run-short" "$run"; do
+    kubectl patch maintenancewindow "$w" --type merge -p '{"metadata":{"finalizers":null}}' \
+      >/dev/null 2>&1
+  done
+  kubectl delete maintenancewindow "$run-short" "$run" --ignore-not-found --wait=false \
+    >/dev/null 2>&1
+  kubectl delete storagedevice "$run-a" "$run-b" "$run-c" --ignore-not-found >/dev/null 2>&1
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
+  wait 2>/dev/null
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+# start_stored NAME SATA_SIZE: a device with one sata tier, every address from its ready file.
+start_stored() {
+  "$STORED" --device "$1" --tier "sata=$work/$1-sata:$2" --grpc 127.0.0.1:0 \
+    --portal 127.0.0.1:0 --ready-file "$work/$1.ready" 2>>"$work/$1.log" &
+  pids+=($!)
+  wait_until 30 test -s "$work/$1.ready"
+}
+# c is small: with it as the only target the two LUNs do not fit.
+check "device a serves" start_stored a 1GiB
+check "device b serves" start_stored b 1GiB
+check "device c serves" start_stored c 40MiB
+grpc() { jq -r .grpc "$work/$1.ready"; }
+nbd() { jq -r '.nbd[0]' "$work/$1.ready"; }
+admin() { "$ADMIN" --server "$(grpc "$1")" -o json "${@:2}"; }
+# The device that holds LUN $1 now (not a stub proxying elsewhere).
+holder() {
+  local d
+  for d in a b c; do
+    if admin "$d" lun list | jq -e --arg l "$1" \
+      '.luns[]? | select(.name == $l and ((.moved_to // "") == ""))' >/dev/null; then
+      echo "$d"
+      return
+    fi
+  done
+}
+
+check "LUN l1 (32 MiB) on a" admin a lun create l1 --size 32MiB
+check "LUN l2 (16 MiB) on a" admin a lun create l2 --size 16MiB
+write_ok() { qemu-io -f raw "nbd://$(nbd a)/$1" -c "write -P $2 0 $3" >/dev/null; }
+check "qemu-io writes l1" write_ok l1 0xa1 8M
+check "qemu-io writes l2" write_ok l2 0xb2 4M
+# read_ok DEVICE LUN PATTERN LEN: the data reads back through DEVICE's own portal.
+read_ok() {
+  qemu-io -f raw -r "nbd://$(nbd "$1")/$2" -c "read -P $3 0 $4" | grep -q "read $(($4))/"
+}
+l1_len=$((8 << 20)) l2_len=$((4 << 20))
+
+for d in a b c; do
+  pool=target
+  [ "$d" = a ] && pool=under-maintenance
+  [ "$d" = c ] && pool=small
+  kubectl create -f - >/dev/null <<YAML
+apiVersion: strata.io/v1alpha1
+kind: StorageDevice
+metadata:
+  name: $run-$d
+  labels: {strata.io/test-run: $run, strata.io/test-device: $run-$d, pool: $pool}
+spec:
+  endpoint: $(grpc $d)
+  tiers: [{class: sata, capacityBytes: 1073741824}]
+YAML
+done
+
+health_port=$(free_port)
+"$OPERATOR" --kubeconfig "$KUBECONFIG" --label-selector "strata.io/test-run=$run" \
+  --metrics-addr 0 --health-addr "127.0.0.1:$health_port" --device-resync 1 --volume-resync 1 \
+  --log-level debug 2>"$work/operator.log" &
+op_pid=$!
+sd() { kubectl get storagedevice "$run-$1" -o json | jq -r "$2"; }
+sd_is() { [ "$(sd "$1" "$2")" = "$3" ]; }
+for d in a b c; do check "device $d Online" wait_until 30 sd_is "$d" .status.phase Online; done
+
+now=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+# window NAME TARGET_POOL: a window on a, starting now, one hour.
+window() {
+  kubectl create -f - >/dev/null <<YAML
+apiVersion: strata.io/v1alpha1
+kind: MaintenanceWindow
+metadata:
+  name: $1
+  labels: {strata.io/test-run: $run}
+spec:
+  deviceSelector: {matchLabels: {strata.io/test-device: $run-a}}
+  schedule: {start: "$now", duration: 1h}
+  drain:
+    leadTime: 0s
+    targetDeviceSelector: {matchLabels: {strata.io/test-run: $run, pool: $2}}
+YAML
+}
+mw() { kubectl get maintenancewindow "$1" -o json | jq -r "$2"; }
+mw_is() { [ "$(mw "$1" "$2")" = "$3" ]; }
+reason() { mw "$1" '.status.conditions[]? | select(.type=="Ready") | .reason'; }
+reason_is() { [ "$(reason "$1")" = "$2" ]; }
+no_copy_started() {
+  admin a lun list | jq -e '[.luns[] | select((.migration.state // "") == "MIGRATION_STATE_RUNNING"
+    or (.moved_to // "") != "")] | length == 0' >/dev/null &&
+    admin c lun list | jq -e '(.luns // []) | length == 0' >/dev/null
+}
+
+# --- capacity short: refused before any copy.
+window "$run-short" small
+check "short window: Ready=False InsufficientCapacity" \
+  wait_until 30 reason_is "$run-short" InsufficientCapacity
+expect_eq "short window: phase Pending" "$(mw "$run-short" .status.phase)" "Pending"
+expect_contains "the condition names the shortfall" \
+  "$(mw "$run-short" '.status.conditions[] | select(.type=="Ready") | .message')" "short by"
+check "no copy started, nothing on c" no_copy_started
+check "Warning Event InsufficientCapacity" wait_until 15 bash -c \
+  "kubectl get events --field-selector involvedObject.name=$run-short -o json |
+   jq -e '.items[] | select(.reason==\"InsufficientCapacity\")' >/dev/null"
+gone() { ! kubectl get maintenancewindow "$1" >/dev/null 2>&1; }
+kubectl delete maintenancewindow "$run-short" --wait=false >/dev/null
+check "deleting it runs the finalizer and lets it go" wait_until 30 gone "$run-short"
+check "still nothing copied" no_copy_started
+
+# --- the window: drain a to b/c, maintenance, finish, restore.
+window "$run" target
+check "phase InMaintenance within 120 s" wait_until 120 mw_is "$run" .status.phase InMaintenance
+check "a's StorageDevice has desiredState Maintenance" sd_is a .spec.desiredState Maintenance
+check "a is in Maintenance" wait_until 30 sd_is a .status.phase Maintenance
+a_empty() { admin a lun list | jq -e '[.luns[]? | select((.moved_to // "") == "")] | length == 0' \
+  >/dev/null; }
+check "a holds no LUN (stubs only)" a_empty
+admin a lun create l9 --size 1MiB >/dev/null 2>&1; rc=$?
+check "a refuses new LUNs in maintenance" test "$rc" -ne 0
+expect_eq "status.volumes: two, both Moved" \
+  "$(mw "$run" '[.status.volumes[] | .phase] | join(",")')" "Moved,Moved"
+expect_eq "progress printer column" \
+  "$(kubectl get mw "$run" --no-headers | awk '{print $4, $5, $6}')" "InMaintenance 2/2 LUNs,"
+t1=$(holder l1) t2=$(holder l2)
+check "l1 lives on a target ($t1)" test -n "$t1" -a "$t1" != a
+check "l2 lives on a target ($t2)" test -n "$t2" -a "$t2" != a
+check "l1 byte-identical on $t1" read_ok "$t1" l1 0xa1 "$l1_len"
+check "l2 byte-identical on $t2" read_ok "$t2" l2 0xb2 "$l2_len"
+
+kubectl patch maintenancewindow "$run" --type merge -p '{"spec":{"finish":true}}' >/dev/null
+check "finish: phase Completed within 120 s" wait_until 120 mw_is "$run" .status.phase Completed
+check "a Online again" wait_until 30 sd_is a .status.phase Online
+expect_eq "a's desiredState Online" "$(sd a .spec.desiredState)" "Online"
+expect_eq "l1 back on a" "$(holder l1)" "a"
+expect_eq "l2 back on a" "$(holder l2)" "a"
+check "l1 byte-identical on a" read_ok a l1 0xa1 "$l1_len"
+check "l2 byte-identical on a" read_ok a l2 0xb2 "$l2_len"
+check "Events: DrainStarted, Drained, LunRestored" bash -c \
+  "kubectl get events --field-selector involvedObject.name=$run -o json |
+   jq -e '[.items[].reason] | (index(\"DrainStarted\") and index(\"Drained\") and index(\"LunRestored\"))' >/dev/null"
+
+if ! finish; then
+  echo "---- operator log (tail) ----"
+  tail -60 "$work/operator.log"
+  exit 1
+fi
