@@ -26,6 +26,7 @@
 #include "strata/operator/maintenance_window_reconciler.h"
 #include "strata/operator/storage_device_reconciler.h"
 #include "strata/operator/usage_ledger.h"
+#include "strata/operator/tiering_policy_reconciler.h"
 #include "strata/operator/volume_inventory.h"
 
 namespace po = boost::program_options;
@@ -243,6 +244,34 @@ int main(int argc, char** argv) {
   op::VolumeInventory inventory(&device_cache->store(), &device_clients,
                                 {Seconds(f.volume_resync)});
   manager.AddRunnable("volume-inventory", [&inventory](std::stop_token s) { inventory.Run(s); });
+
+  // TieringPolicy: acts on the inventory's snapshots; a PVC change requeues the policies of its
+  // namespace, a StorageDevice change and every sweep requeue all policies.
+  kube::Informer* pvc_cache = manager.Informer(kube::resources::PersistentVolumeClaims());
+  kube::Informer* tiering_cache = manager.Informer(kube::resources::TieringPolicies());
+  op::TieringPolicyReconciler tiering_reconciler(
+      client, [tiering_cache](const std::string& key) { return tiering_cache->store().Get(key); },
+      [pvc_cache] { return pvc_cache->store().List(); },
+      [&inventory] { return inventory.Current(); }, &device_clients, &recorder,
+      {Seconds(f.volume_resync)});
+  auto all_policies = [tiering_cache](const kube::Json&) { return tiering_cache->store().Keys(); };
+  ctrl::Controller& tiering =
+      manager
+          .AddController("tieringpolicy", kube::resources::TieringPolicies(), &tiering_reconciler)
+          .Watches(pvc_cache,
+                   [tiering_cache](const kube::Json& pvc) {
+                     std::vector<std::string> keys;
+                     const std::string ns = kube::SplitKey(kube::ObjectKey(pvc)).first;
+                     for (const auto& key : tiering_cache->store().Keys()) {
+                       if (kube::SplitKey(key).first == ns) keys.push_back(key);
+                     }
+                     return keys;
+                   })
+          .Watches(device_cache, all_policies);
+  inventory.AddListener(
+      [&tiering, tiering_cache](const op::InventorySnapshot&, const op::InventorySnapshot&) {
+        for (const auto& key : tiering_cache->store().Keys()) tiering.queue().Add(key);
+      });
 
   // MaintenanceWindow: drains selected devices by live moves, holds them in Maintenance, brings
   // the LUNs back. Requeued by its devices' changes and after every inventory sweep.

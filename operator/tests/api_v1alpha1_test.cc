@@ -280,6 +280,21 @@ INSTANTIATE_TEST_SUITE_P(
         Malformed{"tieringpolicy", "/spec/paused", "yes", "spec.paused: must be a boolean"},
         Malformed{"tieringpolicy", "/spec/cooldown", "1d",
                   "spec.cooldown: \"1d\" is not a duration"},
+        Malformed{
+            "tieringpolicy", "/status/volumes", Json::array({{{"pvc", "a"}, {"state", "Hot"}}}),
+            "status.volumes[0].state: \"Hot\" is not one of Idle, Sustaining, Moving, Cooldown"},
+        Malformed{"tieringpolicy", "/status/volumes", Json::array({{{"pvc", "a"}}, {{"pvc", "a"}}}),
+                  "status.volumes[1]: duplicate pvc \"a\""},
+        Malformed{"tieringpolicy", "/status/volumes", Json::array({{{"readIOPS", 1}}}),
+                  "status.volumes[0].pvc: required"},
+        Malformed{"tieringpolicy", "/status/history", Json::array({{{"time", "yesterday"}}}),
+                  "status.history[0].time: \"yesterday\" is not"},
+        Malformed{"tieringpolicy", "/status/history", Json(std::vector<Json>(21, Json::object())),
+                  "status.history: has 21 items, more than 20"},
+        Malformed{"tieringpolicy", "/status/lastMigration/toTier", "nvme",
+                  "status.lastMigration.toTier: \"nvme\" is not one of"},
+        Malformed{"tieringpolicy", "/status/refusedDevices", "us-c",
+                  "status.refusedDevices: must be an array"},
         Malformed{"deduppolicy", "/spec/selector", nullptr, "spec.selector: required"},
         Malformed{"deduppolicy", "/spec/minSavingsRatio", "1.3",
                   "spec.minSavingsRatio: must be a number"},
@@ -348,6 +363,49 @@ TEST(ApiV1alpha1Test, TypedFieldsAndDefaults) {
   EXPECT_EQ(mw->spec.drain.lead_time, "3h");
   EXPECT_EQ(mw->spec.drain.policy, "MigrateVolumes");
   EXPECT_EQ(mw->spec.drain.target_device_selector->match_labels.at("pool"), "general");
+}
+
+// The status the TieringPolicy reconciler writes: volumes, history, lastMigration, refusedDevices.
+TEST(ApiV1alpha1Test, TieringPolicyStatusRoundTrips) {
+  Json object = ReadYaml(kExamples / "policies" / "tieringpolicy.yaml");
+  const Json move = {{"volume", "data"},
+                     {"fromDevice", "eu-a"},
+                     {"fromTier", "sata"},
+                     {"toDevice", "eu-b"},
+                     {"toTier", "ssd"},
+                     {"rule", "promote-hot"},
+                     {"reason", "ReadIOPS 812 Above 500 for 15m"},
+                     {"time", "2026-01-02T03:04:05Z"}};
+  object["status"] = {
+      {"phase", "Active"},
+      {"matchedVolumes", 1},
+      {"migrationsInProgress", 1},
+      {"lastEvaluationTime", "2026-01-02T03:04:06Z"},
+      {"lastMigration", move},
+      {"history", Json::array({move})},
+      {"volumes", Json::array({{{"pvc", "data"},
+                                {"device", "eu-a"},
+                                {"lun", "pvc-1"},
+                                {"tier", "sata"},
+                                {"readIOPS", 812},
+                                {"writeIOPS", 3},
+                                {"totalIOPS", 815},
+                                {"throughputBytesPerSecond", 3338240},
+                                {"idleSeconds", 0},
+                                {"lastMove", "2026-01-02T03:04:05Z"},
+                                {"state", "Moving"}}})},
+      {"refusedDevices", Json::array({"us-c (region 'us-east-1', jurisdiction 'US'): ..."})}};
+  auto p = TieringPolicyFromJson(object);
+  ASSERT_TRUE(p.ok()) << p.status().ToString();
+  ASSERT_EQ(p->status.volumes.size(), 1u);
+  EXPECT_EQ(p->status.volumes[0].read_iops, 812);
+  EXPECT_EQ(p->status.volumes[0].idle_seconds, 0) << "0 is a value, not absent";
+  EXPECT_EQ(p->status.volumes[0].state, "Moving");
+  ASSERT_EQ(p->status.history.size(), 1u);
+  EXPECT_EQ(p->status.history[0].to_device, "eu-b");
+  EXPECT_EQ(p->status.last_migration->reason, "ReadIOPS 812 Above 500 for 15m");
+  EXPECT_EQ(p->status.refused_devices.size(), 1u);
+  EXPECT_EQ(ToJson(*p)["status"], object["status"]);
 }
 
 TEST(ApiV1alpha1Test, ParseDuration) {
