@@ -297,7 +297,6 @@ int main(int argc, char** argv) {
   // DedupPolicy: policies of a namespace follow its PVCs, every policy follows the devices and
   // each inventory sweep (sizes, ratios, tiers change on the devices without an API event).
   kube::Informer* dedup_cache = manager.Informer(kube::resources::DedupPolicies());
-  kube::Informer* pvc_cache = manager.Informer(kube::resources::PersistentVolumeClaims());
   op::DedupPolicyReconciler dedup_reconciler(
       client, &dedup_cache->store(), &pvc_cache->store(),
       [&inventory] { return inventory.Current(); }, &device_clients, &recorder);
