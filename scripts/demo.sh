@@ -2,19 +2,23 @@
 # The demo: the system a user installs, on the embedded default, all on this machine.
 #   - a local Kubernetes control plane (tests/testenv/kube-testenv.sh: etcd + kube-apiserver) with
 #     the strata.io CRDs;
-#   - two strata-stored devices: dev-a (tiers ssd + sata, region eu-west) and dev-b (sata, region
-#     us-east), declared as StorageDevice objects and watched by strata-operator;
+#   - two strata-stored devices: dev-a (tiers ssd + sata, region eu-west) and dev-b (ssd + sata,
+#     region us-east), declared as StorageDevice objects and reconciled by strata-operator, which
+#     also runs the policy reconcilers (TieringPolicy, DedupPolicy, MaintenanceWindow) and the usage
+#     ledger, sweeping the devices every second (--volume-resync 1);
 #   - strata-csi in controller mode over both devices; with Kubernetes' csi-provisioner (and
 #     csi-attacher) in $STRATA_CSI_SIDECARS_DIR, a PVC of the chart's StorageClass becomes the demo
-#     volume, otherwise strata-admin creates it;
+#     volume (the LUN carries the PVC's name and namespace from --extra-create-metadata), otherwise
+#     strata-admin creates it with the same metadata (--meta) and kubectl the PVC it belongs to;
 #   - a client (fio over NBD, rate-limited) writing to the volume throughout, and a sampler recording
 #     its IOPS, tier and device every 0.5 s;
-#   - policies applied with kubectl: a TieringPolicy (the hot volume moved sata -> ssd, live), the
-#     dedup savings, a MaintenanceWindow (dev-a drained to dev-b, live, then put in Maintenance).
-#     TieringPolicy, DedupPolicy and MaintenanceWindow have no reconciler yet: the demo applies
-#     them (the apiserver validates them) and then makes the move they ask for by hand, saying so;
-#   - a PNG plot of the volume's IOPS over time with its tier/device phases marked.
-# About 75 s on 2 cores once the build and kube-apiserver are cached (the first run builds both).
+#   - policies applied with kubectl and carried out by strata-operator, live, under the client: a
+#     TieringPolicy (the hot volume moves sata -> ssd by itself once its load has held), a
+#     DedupPolicy (dedup turned on, its ratio; then off), a MaintenanceWindow starting now (dev-a
+#     drained to dev-b, put in Maintenance, then finished with spec.finish; restore: false, the
+#     volume stays on dev-b); the namespace's UsageReport at the end;
+#   - a PNG plot of the volume's IOPS over time with its tier/device phases and the events marked.
+# About 2 minutes on 2 cores once the build and kube-apiserver are cached (the first run builds both).
 #
 #   scripts/demo.sh          run, show, stop everything
 #   scripts/demo.sh --keep   leave the devices, operator, CSI controller and control plane running
@@ -42,7 +46,6 @@ demo_dir=${STRATA_DEMO_DIR:-/var/tmp/strata-demo}
 sidecars=${STRATA_CSI_SIDECARS_DIR:-}
 phase_s=${STRATA_DEMO_PHASE_SECONDS:-20}
 readonly driver=block.csi.strata.io
-readonly lun_label=app=demo-db
 t_demo=$SECONDS
 
 # --- output and small helpers ------------------------------------------------------------------
@@ -208,8 +211,9 @@ spawn dev-a "$stored" --device dev-a \
   --tier "ssd=$demo_dir/dev-a/ssd:2GiB:0.00012" --tier "sata=$demo_dir/dev-a/sata:16GiB:0.00002" \
   --portal 127.0.0.1:0 --portal 127.0.0.2:0 --grpc 127.0.0.1:0 --metrics 127.0.0.1:0 \
   --ready-file "$demo_dir/dev-a.ready"
-show "strata-stored --device dev-b --tier sata=$demo_dir/dev-b/sata:8GiB:0.000018 --portal 127.0.0.3:0 --portal 127.0.0.4:0 --grpc 127.0.0.1:0 --metrics 127.0.0.1:0 --ready-file ..."
-spawn dev-b "$stored" --device dev-b --tier "sata=$demo_dir/dev-b/sata:8GiB:0.000018" \
+show "strata-stored --device dev-b --tier ssd=$demo_dir/dev-b/ssd:2GiB:0.0001 --tier sata=$demo_dir/dev-b/sata:8GiB:0.000018 --portal 127.0.0.3:0 --portal 127.0.0.4:0 --grpc 127.0.0.1:0 --metrics 127.0.0.1:0 --ready-file ..."
+spawn dev-b "$stored" --device dev-b \
+  --tier "ssd=$demo_dir/dev-b/ssd:2GiB:0.0001" --tier "sata=$demo_dir/dev-b/sata:8GiB:0.000018" \
   --portal 127.0.0.3:0 --portal 127.0.0.4:0 --grpc 127.0.0.1:0 --metrics 127.0.0.1:0 \
   --ready-file "$demo_dir/dev-b.ready"
 wait_for 30 "dev-a to serve (its ready file)" test -s "$demo_dir/dev-a.ready"
@@ -249,14 +253,17 @@ spec:
   endpoint: $dev_b
   region: us-east
   tiers:
+    - {class: ssd, capacityBytes: $((2 << 30)), pricePerGiBHour: 0.0001}
     - {class: sata, capacityBytes: $((8 << 30)), pricePerGiBHour: 0.000018}
 YAML
 )
 say "$storage_devices_yaml"
 kc apply -f - <<<"$storage_devices_yaml"
-show "strata-operator --kubeconfig $KUBECONFIG --metrics-addr 0 --health-addr 0 --device-resync 1"
+# --volume-resync 1: the volume inventory (LUNs, owners, I/O statistics: what the policies act on)
+# every second; --usage-interval 2: the UsageReport follows within seconds.
+show "strata-operator --kubeconfig $KUBECONFIG --metrics-addr 0 --health-addr 0 --device-resync 1 --volume-resync 1 --usage-interval 2"
 spawn operator "$bin/operator/strata-operator" --kubeconfig "$KUBECONFIG" \
-  --metrics-addr 0 --health-addr 0 --device-resync 1
+  --metrics-addr 0 --health-addr 0 --device-resync 1 --volume-resync 1 --usage-interval 2
 phase_is() { [ "$(kubectl get storagedevice "$1" -o jsonpath='{.status.phase}')" = "$2" ]; }
 wait_for 30 "StorageDevice dev-a Online" phase_is dev-a Online
 wait_for 30 "StorageDevice dev-b Online" phase_is dev-b Online
@@ -288,11 +295,11 @@ if [ -n "$sidecars" ] && [ -x "$sidecars/csi-provisioner" ]; then
   # The chart's StorageClass, as `helm install` would create it.
   # No `device` parameter (the chart checks it against stored.devices, which the demo does not
   # render): strata-csi places the volume on the device with the most free sata space, dev-a.
-  show "helm template strata charts/strata --show-only templates/csi-driver.yaml --set storageClasses[0]={name: strata-demo, tier: sata, dedup: true, owner: demo, volumeBindingMode: Immediate}"
+  # No dedup in the class: the DedupPolicy turns it on. No owner: the PVC's namespace owns it.
+  show "helm template strata charts/strata --show-only templates/csi-driver.yaml --set storageClasses[0]={name: strata-demo, tier: sata, dedup: false, volumeBindingMode: Immediate}"
   sc_yaml=$("$helm" template strata charts/strata --show-only templates/csi-driver.yaml \
     --set-string "storageClasses[0].name=strata-demo" --set-string "storageClasses[0].tier=sata" \
-    --set "storageClasses[0].dedup=true" --set-string "storageClasses[0].owner=demo" \
-    --set-string "storageClasses[0].volumeBindingMode=Immediate" |
+    --set "storageClasses[0].dedup=false" --set-string "storageClasses[0].volumeBindingMode=Immediate" |
     awk '/^---$/ { if (sc) printf "%s", doc; doc = ""; sc = 0; next }
          { doc = doc $0 "\n" } /^kind: StorageClass$/ { sc = 1 } END { if (sc) printf "%s", doc }')
   [ -n "$sc_yaml" ] || die "helm template rendered no StorageClass"
@@ -363,14 +370,33 @@ YAML
     by_hand "no csi-attacher in $sidecars: ControllerPublishVolume's part, the node's IP on the LUN's access list"
     sa "$dev_a" lun access "$lun" --allow 127.0.0.1 >/dev/null
   fi
-  sa "$dev_a" lun get "$lun"
 else
   say "PVC provisioning needs the CSI sidecars (csi-provisioner; not built by this project): set"
-  say "STRATA_CSI_SIDECARS_DIR to show it. The demo volume is created with strata-admin instead."
-  lun=demo-db
-  vol_title="LUN demo-db"
-  sa "$dev_a" lun create "$lun" --size 256MiB --tier sata --dedup --owner demo --allow 127.0.0.1
+  say "STRATA_CSI_SIDECARS_DIR to show it. The demo volume is created with strata-admin instead, with"
+  say "the metadata csi-provisioner --extra-create-metadata would pass (the PVC that owns it), and the"
+  say "PVC object is created with kubectl (nothing provisions it: its storage class names no provisioner)."
+  lun=pvc-demo-db
+  vol_title="PVC demo-db (LUN $lun)"
+  sa "$dev_a" lun create "$lun" --size 256MiB --tier sata --owner default --allow 127.0.0.1 \
+    --meta csi.storage.k8s.io/pvc/name=demo-db --meta csi.storage.k8s.io/pvc/namespace=default
+  pvc_yaml=$(
+    cat <<YAML
+apiVersion: v1
+kind: PersistentVolumeClaim
+metadata: {name: demo-db, namespace: default, labels: {app: demo-db}}
+spec:
+  storageClassName: ""
+  accessModes: [ReadWriteOnce]
+  volumeMode: Block
+  resources: {requests: {storage: 256Mi}}
+YAML
+  )
+  say "$pvc_yaml"
+  kc apply -f - <<<"$pvc_yaml"
+  kc get pvc demo-db --show-labels
 fi
+say "the LUN, owned by the PVC (what the policies select it by):"
+sa "$dev_a" lun get "$lun"
 
 # --- 5. the client and the sampler -------------------------------------------------------------
 step "a client writes to $lun over NBD for the rest of the demo; a sampler records it"
@@ -397,10 +423,12 @@ printf 'fio %s\n' "$fio_pid" >>"$pid_file"
 csv=$demo_dir/iops.csv
 # One row per 0.5 s: IOPS from the deltas of the LUN's op counters on dev-a (the device the client
 # is connected to; after a move to another device dev-a forwards its I/O there), and where the LUN
-# is: tier@device, and whether a live move is running.
+# is: tier@device (the device that holds it: dev-b once dev-a says moved_to), and whether a live
+# move is running (on either device).
 sampler() {
   set +e
   local prev_ms='' prev_r=0 prev_w=0 next_ms row r w tier moved state ms dev place moving dt
+  local b_row b_tier b_state
   echo "t,read_iops,write_iops,placement,moving" >"$csv"
   next_ms=$(now_ms)
   while :; do
@@ -415,13 +443,18 @@ sampler() {
       dev='dev-a'
       if [ -n "$moved" ]; then
         dev='dev-b'
-        tier=$(admin --timeout 2 --server "$dev_b" -o json lun get "$lun" 2>/dev/null | jq -r .tier)
+        b_row=$(admin --timeout 2 --server "$dev_b" -o json lun get "$lun" 2>/dev/null |
+          jq -r '[.tier, .migration.state] | map(. // "" | tostring) | join(",")')
+        IFS=, read -r b_tier b_state <<<"$b_row"
+        tier=$b_tier
+        [ "$b_state" = MIGRATION_STATE_RUNNING ] && state=$b_state
       fi
       tier=${tier#TIER_CLASS_}
       place="${tier,,}@$dev"
       moving=0
       [ "$state" = MIGRATION_STATE_RUNNING ] && moving=1
-      if [ -n "$prev_ms" ]; then
+      # A counter that went back (a new LUN object) starts a new base.
+      if [ -n "$prev_ms" ] && ((r >= prev_r && w >= prev_w)); then
         dt=$((ms - prev_ms))
         ((dt > 0)) && printf '%d.%03d,%d,%d,%s,%d\n' $(((ms - t0_ms) / 1000)) $(((ms - t0_ms) % 1000)) \
           $(((r - prev_r) * 1000 / dt)) $(((w - prev_w) * 1000 / dt)) "$place" "$moving" >>"$csv"
@@ -452,12 +485,39 @@ mean_iops() {
   awk -F, -v a="$1" -v b="$2" 'NR > 1 && $1 >= a && $1 < b { s += $2 + $3; n++ }
     END { printf "%d", n ? s / n : 0 }' "$csv"
 }
+# t_plus S: the client's time now plus S seconds, whole.
+t_plus() { awk -v a="$(t_now)" -v p="$1" 'BEGIN { printf "%d", a + p }'; }
+# wait_client SECONDS WHAT CMD...: wait_for, and the client must stay alive meanwhile.
+wait_client() {
+  local s=$1 what=$2
+  shift 2
+  wait_for "$s" "$what" client_and "$@"
+}
+client_and() { client_alive && "$@"; }
 say "client: fio (pid $fio_pid) at nbd://$portal_a/$lun, ~300 IOPS (180 read, 120 write), 4 KiB"
 say "sampler: every 0.5 s -> $csv"
 
-# --- 6a. TieringPolicy: the hot volume goes to ssd ---------------------------------------------
-step "TieringPolicy: promote a hot volume to ssd"
-mark "TieringPolicy applied"
+# The volume as the devices see it.
+lun_json() { admin --timeout 5 --server "$1" -o json lun get "$lun" 2>/dev/null; }
+# holder: the device that holds the LUN now (dev-a, or dev-b once dev-a forwards to it).
+holder() {
+  if [ -n "$(lun_json "$dev_a" | jq -r '.moved_to // ""')" ]; then echo dev-b; else echo dev-a; fi
+}
+holder_addr() { if [ "$(holder)" = dev-b ]; then echo "$dev_b"; else echo "$dev_a"; fi; }
+lun_tier() { lun_json "$(holder_addr)" | jq -r '.tier | ltrimstr("TIER_CLASS_") | ascii_downcase'; }
+placed_on() { [ "$(lun_tier)@$(holder)" = "$1" ]; }
+obj_is() { # KIND NAME JQ: the object (in default, or cluster-scoped) satisfies JQ
+  kubectl get "$1" "$2" -o json 2>/dev/null | jq -e "$3" >/dev/null
+}
+# events_of NAME: the Events of an object (cluster-scoped kinds record theirs in default).
+events_of() {
+  kc get events -n default --field-selector "involvedObject.name=$1" --sort-by=.lastTimestamp \
+    -o custom-columns='LAST:.lastTimestamp,TYPE:.type,REASON:.reason,MESSAGE:.message'
+}
+
+# --- 6a. TieringPolicy: the hot volume goes to ssd, by itself ----------------------------------
+step "TieringPolicy: the operator promotes the hot volume to ssd"
+sustain=10
 tiering_yaml=$(
   cat <<YAML
 apiVersion: strata.io/v1alpha1
@@ -465,57 +525,74 @@ kind: TieringPolicy
 metadata: {name: hot-to-ssd, namespace: default}
 spec:
   selector: {matchLabels: {app: demo-db}}
+  scope: IntraDevice
   rules:
-    - {name: promote-hot, metric: TotalIOPS, comparison: Above, threshold: 200, sustainedFor: 15s, targetTier: ssd}
+    - {name: promote-hot, metric: TotalIOPS, comparison: Above, threshold: 200, sustainedFor: ${sustain}s, targetTier: ssd}
     - {name: demote-idle, metric: IdleSeconds, comparison: Above, threshold: 86400, targetTier: sata}
-  allowedRegions: [eu-west]
 YAML
 )
 say "$tiering_yaml"
+mark "TieringPolicy applied"
 kc apply -f - <<<"$tiering_yaml"
+tp_found() { obj_is tieringpolicy hot-to-ssd '.status.phase == "Active" and .status.matchedVolumes == 1'; }
+wait_client 30 "TieringPolicy hot-to-ssd to find the volume (phase Active, 1 volume)" tp_found
 kc get tieringpolicy hot-to-ssd
-say "(the apiserver validated and defaulted it: scope $(kubectl get tp hot-to-ssd -o jsonpath='{.spec.scope}'), cooldown $(kubectl get tp hot-to-ssd -o jsonpath='{.spec.cooldown}'); Phase stays empty: nothing reconciles TieringPolicy yet)"
-run_until "$phase_s"
+say "the client's ~300 IOPS are above promote-hot's 200: once they have held ${sustain} s, the operator"
+say "moves the volume to ssd on dev-a (IntraDevice: dev-a has room on ssd). Waiting up to 90 s..."
+tp_moving() { obj_is tieringpolicy hot-to-ssd '.status.lastMigration != null'; }
+wait_client 90 "the TieringPolicy to start the move (status.lastMigration)" tp_moving
+mark "operator: move to ssd"
+say "the operator started the move at $(t_now) s of the client"
+wait_client 60 "the volume on ssd@dev-a" placed_on ssd@dev-a
 t_move=$(t_now)
-say "the volume ($lun_label) on sata@dev-a: $(mean_iops $((phase_s - 15)) "$phase_s") IOPS on average over the last 15 s (> 200): rule promote-hot holds"
-by_hand "no TieringPolicy reconciler yet; the demo makes the move the rule asks for, live, under the client"
-mark "sata -> ssd by hand"
-t1=$(now_ms)
-sa "$dev_a" lun migrate "$lun" --tier ssd --wait
-say "moved in $(($(now_ms) - t1)) ms; the client kept going: $(client_alive && echo running)"
+say "on ssd@dev-a at $t_move s; the client kept going: $(client_alive && echo running)"
+tp_recorded() { obj_is tieringpolicy hot-to-ssd '((.status.history // []) | length > 0) and .status.volumes[0].tier == "ssd"'; }
+wait_client 20 "the TieringPolicy's status to record the move" tp_recorded
+kc get tieringpolicy hot-to-ssd
+show kubectl get tieringpolicy hot-to-ssd -o json "| jq .status.volumes,.status.history"
+kubectl get tieringpolicy hot-to-ssd -o json | jq -r '
+  (.status.volumes[] | "volume  pvc \(.pvc)  lun \(.lun)  \(.tier)@\(.device)  totalIOPS \(.totalIOPS // 0)  state \(.state)"),
+  (.status.history[] | "history \(.time)  \(.volume)  \(.fromTier)@\(.fromDevice) -> \(.toTier)@\(.toDevice)  rule \(.rule): \(.reason)")'
+events_of hot-to-ssd
 
-# --- 6b. dedup ---------------------------------------------------------------------------------
-step "dedup savings on $lun"
-sa "$dev_a" lun get "$lun"
-dedup_line() {
-  admin --server "$dev_a" -o json lun get "$lun" | jq -r '.space |
-    "\(.logical_bytes | tonumber / 1048576 * 10 | floor / 10) MiB written (logical), \(.unique_bytes | tonumber / 1048576 * 10 | floor / 10) MiB stored (unique): ratio \(.dedup_ratio * 100 | floor / 100)"'
-}
-say "$(dedup_line)"
-dedup_yaml=$(
+# --- 6b. DedupPolicy: dedup on, the savings ----------------------------------------------------
+step "DedupPolicy: the operator turns dedup on for the volume"
+say "$lun has dedup $(lun_json "$(holder_addr)" | jq -r 'if .dedup then "on" else "off" end') (created without it)"
+dedup_policy() { # MODE
   cat <<YAML
 apiVersion: strata.io/v1alpha1
 kind: DedupPolicy
 metadata: {name: dedup-db, namespace: default}
 spec:
   selector: {matchLabels: {app: demo-db}}
+  mode: $1
   tiers: [ssd, sata]
   minSavingsRatio: 1.3
   evaluationWindow: 1h
 YAML
-)
-kc apply -f - <<<"$dedup_yaml"
-how='strata-admin lun create --dedup'
-[ "$lun" = demo-db ] || how='the StorageClass parameter dedup: "true"'
-say "(dedup is on for the volume since its creation: $how. The DedupPolicy is stored;"
-say " nothing reconciles DedupPolicy yet, so no one evaluates its minSavingsRatio)"
+}
+say "$(dedup_policy Inline)"
+mark "DedupPolicy Inline"
+kc apply -f - <<<"$(dedup_policy Inline)"
+dp_is() { obj_is deduppolicy dedup-db "$1"; }
+wait_client 30 "the DedupPolicy to turn dedup on (state Deduplicating)" \
+  dp_is '.status.volumes[0].state == "Deduplicating" and .status.volumes[0].dedup'
+say "dedup on; the device folds the blocks already written in the background, and 75 % of the"
+say "client's writes repeat earlier blocks. Waiting up to 30 s for the policy's ratio to pass 1.3..."
+wait_client 30 "the DedupPolicy's ratio to pass 1.3" dp_is '.status.dedupRatio > 1.3'
+kc get deduppolicy dedup-db
+dedup_status() {
+  kubectl get deduppolicy dedup-db -o json | jq -r '.status |
+    "status: \(.matchedVolumes) volume(s), \((.logicalBytes // 0) / 1048576 * 10 | floor / 10) MiB logical, \((.uniqueBytes // 0) / 1048576 * 10 | floor / 10) MiB unique, ratio \(.dedupRatio // 0), \((.savedBytes // 0) / 1048576 * 10 | floor / 10) MiB saved",
+    (.volumes[] | "volume  pvc \(.pvc)  \(.tier)@\(.device)  dedup \(.dedup)  state \(.state)")'
+}
+dedup_status
+events_of dedup-db
 
 # --- 6c. MaintenanceWindow: drain dev-a --------------------------------------------------------
-t_drain=$(awk -v a="$t_move" -v p="$phase_s" 'BEGIN { printf "%d", a + p + 2 }')
-run_until "$t_drain"
-step "MaintenanceWindow: drain dev-a to dev-b, then put dev-a in Maintenance"
-mark "MaintenanceWindow: drain by hand"
-start=$(date -u -d '+1 min' +%Y-%m-%dT%H:%M:00Z)
+run_until "$(awk -v a="$t_move" -v p="$phase_s" 'BEGIN { printf "%d", a + p }')"
+step "MaintenanceWindow: the operator drains dev-a to dev-b and puts dev-a in Maintenance"
+start=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 mw_yaml=$(
   cat <<YAML
 apiVersion: strata.io/v1alpha1
@@ -526,31 +603,51 @@ spec:
   schedule: {start: "$start", duration: 30m}
   drain:
     policy: MigrateVolumes
-    leadTime: 2m
+    leadTime: 0s
     targetDeviceSelector: {matchLabels: {strata.io/device: dev-b}}
+  restore: false
 YAML
 )
 say "$mw_yaml"
+say "(starts now; restore: false: the client is connected to dev-a's portal, which forwards to dev-b"
+say " once the volume moved; restoring would replace that forwarding LUN under the client)"
+mark "MaintenanceWindow applied"
 kc apply -f - <<<"$mw_yaml"
-kc get maintenancewindow dev-a-disk-swap
-say "(Phase stays empty: nothing reconciles MaintenanceWindow yet)"
-by_hand "no MaintenanceWindow reconciler yet; the demo drains dev-a as the window asks: a live move of $lun to dev-b"
-t1=$(now_ms)
-sa "$dev_a" lun migrate "$lun" --to-device "$dev_b" --wait
-say "moved in $(($(now_ms) - t1)) ms; the client kept going: $(client_alive && echo running)"
-say "(the client stays connected to dev-a's portal, which now forwards its I/O to dev-b; on a node,"
-say " strata-csi's path checker would switch the volume's paths to dev-b's portals)"
-sa "$dev_b" lun get "$lun"
-by_hand "the window's start: StorageDevice dev-a spec.desiredState=Maintenance"
-mark "dev-a Maintenance (operator)"
-kc patch storagedevice dev-a --type=merge -p '{"spec":{"desiredState":"Maintenance"}}'
-wait_for 30 "StorageDevice dev-a to reach phase Maintenance" phase_is dev-a Maintenance
-say "strata-operator carried spec.desiredState to the device (automated, StorageDevice reconciler):"
+mw_is() { obj_is maintenancewindow dev-a-disk-swap "$1"; }
+wait_client 30 "the MaintenanceWindow to start draining" \
+  mw_is '.status.phase == "Draining" or .status.phase == "InMaintenance"'
+kc get maintenancewindows
+wait_client 120 "the MaintenanceWindow to reach InMaintenance" mw_is '.status.phase == "InMaintenance"'
+mark "dev-a in Maintenance"
+t_maint=$(t_now)
+say "InMaintenance at $t_maint s; the client kept going: $(client_alive && echo running)"
+kc get maintenancewindows
+wait_client 30 "StorageDevice dev-a to reach phase Maintenance" phase_is dev-a Maintenance
 kc get storagedevices -o wide
 sa "$dev_a" device status | grep -E '^(Device|State|LUNs):'
-kc get events --field-selector involvedObject.name=dev-a,reason=DeviceStateChanged \
-  -o custom-columns='REASON:.reason,MESSAGE:.message'
-run_until "$(awk -v a="$(t_now)" -v p="$phase_s" 'BEGIN { printf "%d", a + p * 3 / 4 }')"
+say "$lun: $(lun_tier)@$(holder) (dev-a forwards the client's I/O to dev-b: on a node, strata-csi's"
+say "path checker would switch the volume's paths to dev-b's portals)"
+
+# DedupPolicy Disabled meanwhile: the operator turns dedup off on dev-b.
+run_until "$(awk -v a="$t_maint" -v p="$phase_s" 'BEGIN { printf "%d", a + p / 4 }')"
+step "DedupPolicy mode Disabled: the operator turns dedup off"
+mark "DedupPolicy Disabled"
+kc apply -f - <<<"$(dedup_policy Disabled)"
+wait_client 30 "the DedupPolicy to turn dedup off (state Off)" \
+  dp_is '.status.volumes[0].state == "Off" and (.status.volumes[0].dedup | not)'
+say "$lun has dedup $(lun_json "$(holder_addr)" | jq -r 'if .dedup then "on" else "off" end') on $(holder)"
+dedup_status
+
+run_until "$(awk -v a="$t_maint" -v p="$phase_s" 'BEGIN { printf "%d", a + p * 3 / 4 }')"
+step "MaintenanceWindow: finish (spec.finish: true)"
+mark "finish: true"
+kc patch maintenancewindow dev-a-disk-swap --type=merge -p '{"spec":{"finish":true}}'
+wait_client 60 "the MaintenanceWindow to complete" mw_is '.status.phase == "Completed"'
+wait_client 30 "StorageDevice dev-a Online again" phase_is dev-a Online
+kc get maintenancewindows
+kc get storagedevices
+events_of dev-a-disk-swap
+run_until "$(t_plus $((phase_s / 4)))"
 
 # --- 7. results: client errors, the plot -------------------------------------------------------
 step "the client's result and the picture"
@@ -565,14 +662,30 @@ while is_ours "$fio_pid" && (($(now_ms) < deadline)); do sleep 0.1; done
 is_ours "$fio_pid" && die "fio did not stop within 20 s of SIGTERM"
 wait "$fio_pid" || true
 fio_pid=''
+fio_stopped=$(date -u +%Y-%m-%dT%H:%M:%S)
 [ -s "$demo_dir/fio.json" ] || die "fio wrote no report: $(tail -n 5 "$demo_dir/fio.log")"
 # fio's JSON report may follow warnings on the same stream: start at the first '{'.
 fio_summary=$(sed -n '/^{/,$p' "$demo_dir/fio.json" | jq -r '[.jobs[] | (.error + (.total_err // 0)),
   .read.total_ios, .write.total_ios, (.job_runtime / 1000 | floor)] | @tsv')
 read -r io_errors reads writes runtime_s <<<"$fio_summary"
-say "fio: $reads reads and $writes writes in $runtime_s s, through two live moves: $io_errors I/O errors"
+say "fio: $reads reads and $writes writes in $runtime_s s, through the operator's live moves: $io_errors I/O errors"
 ((io_errors == 0)) || die "the client saw $io_errors I/O errors"
-say "$lun now: $(admin --server "$dev_b" -o json lun get "$lun" | jq -r '"\(.tier | ltrimstr("TIER_CLASS_") | ascii_downcase) on dev-b, dedup ratio \(.space.dedup_ratio * 100 | floor / 100)"')"
+say "$lun now: $(lun_tier)@$(holder), dedup $(lun_json "$(holder_addr)" | jq -r '"\(.dedup), ratio \(.space.dedup_ratio * 100 | floor / 100)"')"
+
+# --- 7b. the namespace's bill --------------------------------------------------------------------
+step "UsageReport: what namespace default's volumes used (strata-operator's usage ledger)"
+wait_for 30 "the UsageReport of namespace default" kubectl get usagereport -n default usage -o name
+ur_is() { kubectl get usagereport -n default usage -o json 2>/dev/null | jq -e "$1" >/dev/null; }
+wait_for 30 "the UsageReport to count the client's I/O up to its end" ur_is \
+  ".status.volumeCount == 1 and .status.io.writeOps > 0 and .status.lastUpdate > \"$fio_stopped\""
+kc get usagereports -A
+show kubectl get usagereport -n default usage -o json "| jq .status"
+kubectl get usagereport -n default usage -o json | jq -r '.status |
+  "window \(.windowStart) .. \(.lastUpdate): \(.volumeCount) volume(s), \(.gibHours // 0) GiB-hours, cost \(.totalCost // 0)",
+  "  \((.logicalBytes // 0) / 1048576 * 10 | floor / 10) MiB logical, \((.uniqueBytes // 0) / 1048576 * 10 | floor / 10) MiB unique; I/O \(.io.readOps // 0) reads (\((.io.readBytes // 0) / 1048576 | floor) MiB), \(.io.writeOps // 0) writes (\((.io.writeBytes // 0) / 1048576 | floor) MiB)",
+  (.tiers[]? | "  tier \(.tier): \(.gibHours // 0) GiB-hours, cost \(.cost // 0)"),
+  (.usage[]? | "  \(.tier)@\(.device): \(.gibHours // 0) GiB-hours, cost \(.cost // 0)")' |
+  perl -pe 's/(\d+\.\d{5,}(?:e-?\d+)?|\d+(?:\.\d+)?e-\d+)/sprintf("%.3g", $1)/ge'
 
 # The phases: runs of samples with the same placement (a live move is a phase of its own).
 awk -F, 'NR > 1 { key = ($5 == 1 ? "moving" : $4)
@@ -598,6 +711,7 @@ set xrange [0:$xmax]
 set yrange [0:$ymax]
 GP
   awk -F, 'BEGIN { c["sata@dev-a"] = "#fdae61"; c["ssd@dev-a"] = "#66bd63"; c["sata@dev-b"] = "#74add1"
+      c["ssd@dev-b"] = "#b2abd2"
       c["moving"] = "#bbbbbb"; spare[0] = "#f46d43"; spare[1] = "#abd9e9"; spare[2] = "#d9ef8b"; ns = 0 }
     { col = ($3 in c) ? c[$3] : spare[ns++ % 3]; n++
       printf "set object %d rect from %s, graph 0 to %s, graph 1 fc rgb \"%s\" fs transparent solid 0.3 noborder behind\n", n, $1, $2, col
@@ -626,7 +740,7 @@ say "plot: $demo_dir/plot.png   (data: $csv, events: $events, gnuplot script: $d
 if ((keep == 1)); then
   say "" "still running (stopped by the next scripts/demo.sh run, or one by one with kill):"
   for entry in "${started[@]}"; do say "  ${entry%%:*}: pid ${entry##*:}  (log $demo_dir/${entry%%:*}.log)"; done
-  say "  control plane: export KUBECONFIG=$KUBECONFIG; kubectl get sdev,tp,dp,mw"
+  say "  control plane: export KUBECONFIG=$KUBECONFIG; kubectl get sdev,tp,dp,mw,usagereports -A"
   say "                 stop: bash tests/testenv/kube-testenv.sh down $kube_dir"
   say "  $admin_bin --server $dev_a lun list"
   say "  nbdinfo --list nbd://$portal_a"

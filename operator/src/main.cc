@@ -25,8 +25,8 @@
 #include "strata/operator/device_client.h"
 #include "strata/operator/maintenance_window_reconciler.h"
 #include "strata/operator/storage_device_reconciler.h"
-#include "strata/operator/usage_ledger.h"
 #include "strata/operator/tiering_policy_reconciler.h"
+#include "strata/operator/usage_ledger.h"
 #include "strata/operator/volume_inventory.h"
 
 namespace po = boost::program_options;
