@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <set>
 
 #include "strata/device/tier.h"
@@ -56,6 +57,23 @@ std::optional<VolumeRef> InventorySnapshot::FindPvc(const std::string& ns,
   return it->second;
 }
 
+void AddProxiedStats(const pb::LunStats& stub, pb::LunStats* holder) {
+  auto add = [](const pb::IoKindStats& from, pb::IoKindStats* to) {
+    to->set_ops(to->ops() + from.ops());
+    to->set_bytes(to->bytes() + from.bytes());
+    to->set_errors(to->errors() + from.errors());
+    to->set_iops(to->iops() + from.iops());
+    to->set_bytes_per_second(to->bytes_per_second() + from.bytes_per_second());
+    // Latency percentiles do not add: the holder's stay (the stub's include the forwarding).
+  };
+  add(stub.read(), holder->mutable_read());
+  add(stub.write(), holder->mutable_write());
+  add(stub.flush(), holder->mutable_flush());
+  add(stub.trim(), holder->mutable_trim());
+  add(stub.write_zeroes(), holder->mutable_write_zeroes());
+  holder->set_idle_seconds(std::min(holder->idle_seconds(), stub.idle_seconds()));
+}
+
 VolumeInventory::VolumeInventory(const kube::Store* devices, device::ClientCache* clients,
                                  Options options, kube::Clock* clock)
     : devices_(devices),
@@ -79,6 +97,8 @@ std::shared_ptr<const InventorySnapshot> VolumeInventory::Sweep() {
   snap->taken = clock_->WallNow();
   // (endpoint, LUN) pairs that are the target of a move still copying: not yet the volume.
   std::set<std::pair<std::string, std::string>> incoming;
+  // Statistics of stubs left by moves, by (PVC namespace, PVC name).
+  std::vector<std::pair<std::pair<std::string, std::string>, pb::LunStats>> proxied;
 
   for (const auto& object : devices_->List()) {
     auto parsed = api::v1alpha1::StorageDeviceFromJson(object);
@@ -115,7 +135,17 @@ std::shared_ptr<const InventorySnapshot> VolumeInventory::Sweep() {
     }
     d.reachable = true;
     for (auto& lun : *luns) {
-      if (!lun.moved_to().empty()) continue;  // a stub proxying to where the LUN lives now
+      if (!lun.moved_to().empty()) {
+        // A stub proxying to where the LUN lives now. Clients not yet switched to the new
+        // device's portals still do their I/O here: it counts for the volume.
+        auto ns = lun.metadata().find(kPvcNamespaceKey);
+        auto pvc = lun.metadata().find(kPvcNameKey);
+        if (ns != lun.metadata().end() && pvc != lun.metadata().end()) {
+          auto stats = client->GetLunStats(lun.name());
+          if (stats.ok()) proxied.emplace_back(std::make_pair(ns->second, pvc->second), *stats);
+        }
+        continue;
+      }
       const auto& m = lun.migration();
       if (m.state() == pb::MIGRATION_STATE_RUNNING) {
         ++d.running_migrations;
@@ -142,6 +172,15 @@ std::shared_ptr<const InventorySnapshot> VolumeInventory::Sweep() {
       if (ns == l.metadata().end() || pvc == l.metadata().end()) continue;
       snap->by_pvc[{ns->second, pvc->second}] = VolumeRef{name, l.name()};
     }
+  }
+
+  for (const auto& [pvc, stub] : proxied) {
+    auto ref = snap->by_pvc.find(pvc);
+    if (ref == snap->by_pvc.end()) continue;
+    auto& d = snap->devices.at(ref->second.device);
+    auto it = d.stats.find(ref->second.lun);
+    if (it == d.stats.end()) continue;
+    AddProxiedStats(stub, &it->second);
   }
 
   {

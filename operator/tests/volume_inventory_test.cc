@@ -119,9 +119,25 @@ TEST(VolumeInventoryTest, AMovedVolumeBelongsToItsNewDeviceOnlyOnceTheCopyIsDone
   pb::Lun stub = Lun("pvc-1", "db", "data");
   stub.set_moved_to("b:1");
   fleet.Get("a:1")->PutLun(stub);
+  // A client not yet switched still reads through a's stub: its I/O is the volume's too.
+  pb::LunStats via_stub, on_target;
+  via_stub.mutable_read()->set_ops(1000);
+  via_stub.mutable_read()->set_iops(300);
+  via_stub.set_idle_seconds(0);
+  on_target.mutable_read()->set_ops(10);
+  on_target.mutable_read()->set_iops(5);
+  on_target.set_idle_seconds(40);
+  fleet.Get("a:1")->SetStats("pvc-1", via_stub);
+  fleet.Get("b:1")->SetStats("pvc-1", on_target);
   snap = inv.Sweep();
-  EXPECT_EQ(snap->FindPvc("db", "data")->device, "b");
+  auto ref = snap->FindPvc("db", "data");
+  ASSERT_TRUE(ref);
+  EXPECT_EQ(ref->device, "b");
   EXPECT_TRUE(snap->Device("a")->luns.empty());
+  ASSERT_TRUE(snap->Stats(*ref));
+  EXPECT_EQ(snap->Stats(*ref)->read().ops(), 1010u);
+  EXPECT_DOUBLE_EQ(snap->Stats(*ref)->read().iops(), 305);
+  EXPECT_EQ(snap->Stats(*ref)->idle_seconds(), 0u);
 }
 
 TEST(VolumeInventoryTest, AnUnreachableDeviceIsThereWithoutLuns) {

@@ -45,7 +45,10 @@ struct DeviceView {
   // LUNs this device holds now: not stubs left by a move away (moved_to), not copies still
   // being filled by a move into it.
   std::vector<storage::v1::Lun> luns;
-  std::map<std::string, storage::v1::LunStats> stats;  // by LUN name, for volumes with an owner
+  // By LUN name, for volumes with an owner. A volume that moved here counts the I/O its old
+  // device still proxies for clients not yet switched (AddProxiedStats): counters, rates and idle
+  // time are the volume's, wherever the client connects.
+  std::map<std::string, storage::v1::LunStats> stats;
   int running_migrations = 0;  // moves out of (or between tiers of) this device in flight
 
   const Tier* FindTier(const std::string& class_) const;
@@ -60,6 +63,10 @@ struct VolumeRef {
   std::string device;  // DeviceView::name
   std::string lun;
 };
+
+// Adds the I/O a move's stub proxied (counters, rates) to the holder's statistics; the idle time
+// is the shorter of the two.
+void AddProxiedStats(const storage::v1::LunStats& stub, storage::v1::LunStats* holder);
 
 // What one sweep over every StorageDevice found. Immutable once published.
 struct InventorySnapshot {
