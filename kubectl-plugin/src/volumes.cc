@@ -1,0 +1,163 @@
+// kubectl strata volumes: PVC -> PV -> the CSI volume handle (DEVICE/LUN of block.csi.strata.io)
+// -> the StorageDevice, the tier its StorageClass asked for, and the portals to reach it.
+//
+// Everything comes from the cluster: the PV's spec.csi (volumeHandle, volumeAttributes as the
+// driver's CreateVolume wrote them), its StorageClass's parameters and the StorageDevice's status.
+// A LUN a maintenance window moved still carries its original handle: the window's status names
+// where it went (`kubectl strata maintenance status NAME`).
+#include <map>
+#include <ostream>
+
+#include "strata/kubectl/cli.h"
+
+namespace strata::kubectl {
+namespace {
+
+constexpr char kDriver[] = "block.csi.strata.io";
+
+kube::Resource StorageClasses() {
+  return {.group = "storage.k8s.io",
+          .version = "v1",
+          .plural = "storageclasses",
+          .kind = "StorageClass",
+          .namespaced = false};
+}
+
+std::map<std::string, Json> ByName(std::vector<Json> objects) {
+  std::map<std::string, Json> out;
+  for (auto& o : objects) out[o["metadata"].value("name", "")] = std::move(o);
+  return out;
+}
+
+std::vector<std::string> Split(const std::string& text, char sep) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start <= text.size()) {
+    size_t end = text.find(sep, start);
+    if (end == std::string::npos) end = text.size();
+    if (end > start) out.push_back(text.substr(start, end - start));
+    start = end + 1;
+  }
+  return out;
+}
+
+std::string Join(const std::vector<std::string>& parts, const std::string& sep) {
+  std::string out;
+  for (const auto& p : parts) out += (out.empty() ? "" : sep) + p;
+  return out;
+}
+
+}  // namespace
+
+int RunVolumes(Context& ctx, const std::vector<std::string>& args) {
+  if (!args.empty()) {
+    return ctx.UsageFail("volumes takes no arguments (got \"" + args.front() + "\")", "volumes");
+  }
+  auto client = ctx.Client();
+  if (!client.ok()) return ctx.Fail(client.status());
+  std::string ns;
+  if (!ctx.options().all_namespaces) {
+    auto n = ctx.Namespace();
+    if (!n.ok()) return ctx.Fail(n.status());
+    ns = *n;
+  }
+  kube::ListOptions list;
+  list.label_selector = ctx.options().selector;
+  auto pvcs = kube::ListAll(**client, kube::resources::PersistentVolumeClaims(), ns, list, nullptr);
+  if (!pvcs.ok()) return ctx.Fail("listing PersistentVolumeClaims: " + ApiMessage(pvcs.status()));
+  auto pvs = kube::ListAll(**client, kube::resources::PersistentVolumes(), "", {}, nullptr);
+  if (!pvs.ok()) return ctx.Fail("listing PersistentVolumes: " + ApiMessage(pvs.status()));
+  // Optional joins: without them the tier and portals print as "?".
+  auto classes = kube::ListAll(**client, StorageClasses(), "", {}, nullptr);
+  auto devices = kube::ListAll(**client, kube::resources::StorageDevices(), "", {}, nullptr);
+  const auto pv_by_name = ByName(std::move(*pvs));
+  const auto class_by_name = classes.ok() ? ByName(std::move(*classes)) : std::map<std::string, Json>{};
+  const auto device_by_name =
+      devices.ok() ? ByName(std::move(*devices)) : std::map<std::string, Json>{};
+
+  std::sort(pvcs->begin(), pvcs->end(), [](const Json& a, const Json& b) {
+    return std::pair(Text(a, "/metadata/namespace"), Text(a, "/metadata/name")) <
+           std::pair(Text(b, "/metadata/namespace"), Text(b, "/metadata/name"));
+  });
+  std::vector<Json> records;
+  for (const auto& pvc : *pvcs) {
+    Json r = {{"namespace", Text(pvc, "/metadata/namespace")},
+              {"pvc", Text(pvc, "/metadata/name")},
+              {"phase", Text(pvc, "/status/phase")},
+              {"pv", Text(pvc, "/spec/volumeName")}};
+    std::string capacity = Text(pvc, "/status/capacity/storage");
+    r["capacity"] = capacity;
+    std::string storage_class = Text(pvc, "/spec/storageClassName");
+    auto pv_it = pv_by_name.find(r["pv"].get<std::string>());
+    if (pv_it != pv_by_name.end()) {
+      const Json& pv = pv_it->second;
+      if (capacity.empty()) r["capacity"] = Text(pv, "/spec/capacity/storage");
+      if (std::string sc = Text(pv, "/spec/storageClassName"); !sc.empty()) storage_class = sc;
+      r["driver"] = Text(pv, "/spec/csi/driver");
+      if (r["driver"] == kDriver) {
+        std::string handle = Text(pv, "/spec/csi/volumeHandle");
+        r["volumeHandle"] = handle;
+        auto slash = handle.find('/');
+        r["device"] = slash == std::string::npos ? std::string("?") : handle.substr(0, slash);
+        r["lun"] = slash == std::string::npos ? std::string("?") : handle.substr(slash + 1);
+        std::vector<std::string> portals =
+            Split(Text(pv, "/spec/csi/volumeAttributes/portals"), ',');
+        if (portals.empty()) {
+          if (auto d = device_by_name.find(r["device"]); d != device_by_name.end()) {
+            for (const auto& p : d->second.value("status", Json::object())
+                                     .value("portals", Json::array())) {
+              if (p.is_string()) portals.push_back(p.get<std::string>());
+            }
+          }
+        }
+        r["portals"] = portals;
+        if (auto d = device_by_name.find(r["device"]); d != device_by_name.end()) {
+          r["deviceState"] = Text(d->second, "/status/phase");
+        }
+      }
+    }
+    if (auto sc = class_by_name.find(storage_class); sc != class_by_name.end()) {
+      r["tier"] = Text(sc->second, "/parameters/tier");
+    }
+    r["storageClass"] = storage_class;
+    records.push_back(std::move(r));
+  }
+
+  if (ctx.options().output != OutputFormat::kTable) {
+    ctx.PrintStructured(ListOf(records));
+    return kExitOk;
+  }
+  if (records.empty()) {
+    ctx.err() << (ns.empty() ? std::string("No PersistentVolumeClaims found.\n")
+                             : "No PersistentVolumeClaims found in namespace " + ns + ".\n");
+    return kExitOk;
+  }
+  std::vector<std::string> headers = {"NAME",   "STATUS", "VOLUME", "CAPACITY",
+                                      "DEVICE", "LUN",    "TIER",   "PORTALS"};
+  if (ctx.options().all_namespaces) headers.insert(headers.begin(), "NAMESPACE");
+  Table table(headers);
+  for (const auto& r : records) {
+    bool ours = r.value("driver", "") == kDriver;
+    auto dash = [&](const char* key) {
+      if (!ours) return std::string("-");
+      std::string v = r.value(key, "");
+      return v.empty() ? std::string("?") : v;
+    };
+    std::vector<std::string> portals;
+    for (const auto& p : r.value("portals", Json::array())) portals.push_back(p);
+    std::vector<std::string> row = {r["pvc"],
+                                    r["phase"].get<std::string>().empty() ? "Pending" : r["phase"],
+                                    r["pv"].get<std::string>().empty() ? "-" : r["pv"],
+                                    r["capacity"].get<std::string>().empty() ? "-" : r["capacity"],
+                                    dash("device"),
+                                    dash("lun"),
+                                    !ours ? "-" : dash("tier"),
+                                    !ours ? "-" : (portals.empty() ? "?" : Join(portals, ","))};
+    if (ctx.options().all_namespaces) row.insert(row.begin(), r["namespace"]);
+    table.AddRow(std::move(row));
+  }
+  ctx.out() << table.Render();
+  return kExitOk;
+}
+
+}  // namespace strata::kubectl
