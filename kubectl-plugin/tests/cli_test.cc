@@ -67,6 +67,7 @@ class ResolveTest : public ::testing::Test {
  protected:
   void SetUp() override {
     ASSERT_TRUE(env_.CreateDirectories("/home/me/.kube").ok());
+    ASSERT_TRUE(env_.CreateDirectories("/cfg").ok());
     ASSERT_TRUE(env_.WriteFileAtomically("/cfg/one", kKubeconfig).ok());
   }
   GetenvFn Getenv() {
@@ -154,6 +155,7 @@ class RunTest : public ::testing::Test {
         false);
   }
   void SetUp() override {
+    ASSERT_TRUE(env_.CreateDirectories("/cfg").ok());
     ASSERT_TRUE(env_.WriteFileAtomically("/cfg/one", kKubeconfig).ok());
     fake_.Put(kube::resources::StorageDevices(),
               {{"metadata", {{"name", "dev-a"}}},
@@ -172,8 +174,8 @@ class RunTest : public ::testing::Test {
 TEST_F(RunTest, DevicesTable) {
   ASSERT_EQ(Run({"devices"}), kExitOk) << err_.str();
   EXPECT_EQ(out_.str(),
-            "NAME    STATE    REGION      JURISDICTION   LUNS   SSD           SAS   SATA\n"
-            "dev-a   Online   eu-west-1   <none>         2      1GiB/10GiB    -     -\n");
+            "NAME    STATE    REGION      JURISDICTION   LUNS   SSD          SAS   SATA\n"
+            "dev-a   Online   eu-west-1   <none>         2      1GiB/10GiB   -     -\n");
 }
 
 TEST_F(RunTest, StartLabelsTheDeviceAndCreatesTheWindow) {
@@ -198,7 +200,8 @@ TEST_F(RunTest, StartLabelsTheDeviceAndCreatesTheWindow) {
   EXPECT_EQ(Run({"maintenance", "start", "dev-a"}), kExitFailure);
   EXPECT_NE(err_.str().find("already has maintenance window"), std::string::npos) << err_.str();
   ASSERT_EQ(Run({"maintenance", "finish", "dev-a"}), kExitOk) << err_.str();
-  auto after = fake_.Get(kube::resources::MaintenanceWindows(), "", w["metadata"]["name"]);
+  auto after = fake_.Get(kube::resources::MaintenanceWindows(), "",
+                         w["metadata"]["name"].get<std::string>());
   EXPECT_EQ((*after)["spec"]["finish"], true);
 }
 
