@@ -99,7 +99,7 @@ std::string Detail(const Json& w, WallTime now) {
   for (const auto& d : w.value("status", Json::object()).value("devices", Json::array())) {
     std::string one = d.value("name", "") + " (" + d.value("phase", "?");
     if (d.contains("volumesRemaining")) {
-      one += ", " + d["volumesRemaining"].dump() + " LUNs left";
+      one += ", " + d["volumesRemaining"].dump() + " left";
     }
     devices += (devices.empty() ? "" : ", ") + one + ")";
   }
@@ -200,6 +200,7 @@ int Start(Context& ctx, const std::vector<std::string>& args) {
     return ctx.UsageFail("maintenance start takes one StorageDevice name", "maintenance");
   }
   const std::string& device = args[0];
+  if (device.empty()) return ctx.UsageFail("the StorageDevice name is empty", "maintenance");
   auto duration = ParseDuration(ctx.options().duration);
   if (!duration.ok()) {
     return ctx.UsageFail("--duration: " + duration.status().message(), "maintenance");
@@ -324,6 +325,7 @@ int Request(Context& ctx, const std::string& verb, const std::vector<std::string
     return ctx.UsageFail("maintenance " + verb + " takes one window or StorageDevice name",
                          "maintenance");
   }
+  if (args[0].empty()) return ctx.UsageFail("the window or device name is empty", "maintenance");
   auto timeout = WaitTimeout(ctx.options());
   if (!timeout.ok()) return ctx.UsageFail(timeout.status().message(), "maintenance");
   auto client = ctx.Client();
@@ -359,6 +361,7 @@ int StatusCommand(Context& ctx, const std::vector<std::string>& args) {
   if (!client.ok()) return ctx.Fail(client.status());
   const WallTime now = ctx.Now();
   if (args.size() == 1) {
+    if (args[0].empty()) return ctx.UsageFail("the window name is empty", "maintenance");
     auto w = (*client)->Get(kube::resources::MaintenanceWindows(), "", args[0]);
     if (!w.ok()) {
       if (kube::IsNotFound(w.status())) {

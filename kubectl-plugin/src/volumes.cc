@@ -25,7 +25,10 @@ kube::Resource StorageClasses() {
 
 std::map<std::string, Json> ByName(std::vector<Json> objects) {
   std::map<std::string, Json> out;
-  for (auto& o : objects) out[o["metadata"].value("name", "")] = std::move(o);
+  for (auto& o : objects) {
+    std::string name = Text(o, "/metadata/name");  // before the move: Json's operator= takes by value
+    out[name] = std::move(o);
+  }
   return out;
 }
 
