@@ -176,7 +176,8 @@ int Context::Fail(const std::string& message) {
 
 int Context::UsageFail(const std::string& message, const std::string& command) {
   err_ << "error: " << message << "\n"
-       << "See 'kubectl strata " << (command.empty() ? "" : command + " ") << "--help' for usage.\n";
+       << "See 'kubectl strata " << (command.empty() ? "" : command + " ")
+       << "--help' for usage.\n";
   return kExitUsage;
 }
 

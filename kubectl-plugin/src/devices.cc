@@ -57,10 +57,8 @@ int RunDevices(Context& ctx, const std::vector<std::string>& args) {
     std::string state = Text(d, "/status/phase");
     if (state.empty()) state = "Pending";
     std::string luns = Text(d, "/status/lunCount");
-    std::vector<std::string> row = {
-        Text(d, "/metadata/name"), state,
-        Text(d, "/spec/region"),   Text(d, "/spec/jurisdiction"),
-        luns.empty() ? "?" : luns};
+    std::vector<std::string> row = {Text(d, "/metadata/name"), state, Text(d, "/spec/region"),
+                                    Text(d, "/spec/jurisdiction"), luns.empty() ? "?" : luns};
     for (const char* tier : kTiers) row.push_back(TierCell(d, tier));
     table.AddRow(std::move(row));
   }

@@ -204,10 +204,10 @@ namespace {
 
 bool NeedsQuotes(const std::string& s) {
   if (s.empty()) return true;
-  static const char* kSpecial[] = {"true",  "false", "True", "False", "TRUE", "FALSE", "yes",
-                                   "no",    "Yes",   "No",   "YES",   "NO",   "on",    "off",
-                                   "On",    "Off",   "ON",   "OFF",   "null", "Null",  "NULL",
-                                   "~",     "y",     "n",    "Y",     "N"};
+  static const char* kSpecial[] = {"true", "false", "True", "False", "TRUE", "FALSE", "yes",
+                                   "no",   "Yes",   "No",   "YES",   "NO",   "on",    "off",
+                                   "On",   "Off",   "ON",   "OFF",   "null", "Null",  "NULL",
+                                   "~",    "y",     "n",    "Y",     "N"};
   for (const char* k : kSpecial) {
     if (s == k) return true;
   }

@@ -40,7 +40,8 @@ std::string DevicesCell(const Json& w) {
     names.push_back(d.value("name", ""));
   }
   if (names.empty()) {
-    std::string selected = Text(w, "/spec/deviceSelector/matchLabels/" + std::string("strata.io~1device"));
+    std::string selected =
+        Text(w, "/spec/deviceSelector/matchLabels/" + std::string("strata.io~1device"));
     if (!selected.empty()) names.push_back(selected);
   }
   std::string out;
@@ -138,8 +139,8 @@ std::vector<std::string> ProgressLines(const Json& w) {
   for (const auto& v : w.value("status", Json::object()).value("volumes", Json::array())) {
     auto cells = LunProgressCells(v);
     lines.push_back("  " + v.value("lun", "") + "  " + v.value("fromDevice", "") + " -> " +
-                    v.value("toDevice", "") + "  " + v.value("phase", "") + "  " + cells[0] +
-                    "  " + cells[1] + "  " + cells[2] + "  ETA " + cells[3]);
+                    v.value("toDevice", "") + "  " + v.value("phase", "") + "  " + cells[0] + "  " +
+                    cells[1] + "  " + cells[2] + "  ETA " + cells[3]);
   }
   return lines;
 }
@@ -174,7 +175,8 @@ int Follow(Context& ctx, kube::ApiClient& client, const std::string& name,
       if (success.contains(phase)) return kExitOk;
       if (kTerminal.contains(phase)) {
         std::string message;
-        for (const auto& c : w->value("status", Json::object()).value("conditions", Json::array())) {
+        for (const auto& c :
+             w->value("status", Json::object()).value("conditions", Json::array())) {
           if (c.value("status", "") != "True" && !c.value("message", "").empty()) {
             message = ": " + c.value("message", "");
           }
@@ -183,7 +185,9 @@ int Follow(Context& ctx, kube::ApiClient& client, const std::string& name,
       }
     }
     if (std::chrono::steady_clock::now() >= deadline) {
-      return ctx.Fail("timed out after " + DurationString(timeout) + " waiting for maintenance window \"" + name + "\" to reach " + *success.begin());
+      return ctx.Fail("timed out after " + DurationString(timeout) +
+                      " waiting for maintenance window \"" + name + "\" to reach " +
+                      *success.begin());
     }
     std::this_thread::sleep_for(std::chrono::seconds(1));  // a poll interval, not a sync point
   }
@@ -251,8 +255,8 @@ int Start(Context& ctx, const std::vector<std::string>& args) {
   }
   if (label.empty()) {
     Json patch = {{"metadata", {{"labels", {{kDeviceLabel, device}}}}}};
-    auto patched = api.Patch(kube::resources::StorageDevices(), "", device,
-                             kube::PatchType::kMerge, patch, false);
+    auto patched = api.Patch(kube::resources::StorageDevices(), "", device, kube::PatchType::kMerge,
+                             patch, false);
     if (!patched.ok()) {
       return ctx.Fail("labelling StorageDevice " + device + " " + kDeviceLabel + "=" + device +
                       ": " + ApiMessage(patched.status()));
@@ -263,14 +267,13 @@ int Start(Context& ctx, const std::vector<std::string>& args) {
   const int64_t unix_now =
       std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch()).count();
   const std::string name = "maint-" + device + "-" + std::to_string(unix_now);
-  Json window = {
-      {"apiVersion", kube::resources::MaintenanceWindows().ApiVersion()},
-      {"kind", "MaintenanceWindow"},
-      {"metadata", {{"name", name}, {"labels", {{kDeviceLabel, device}}}}},
-      {"spec",
-       {{"deviceSelector", {{"matchLabels", {{kDeviceLabel, device}}}}},
-        {"schedule", {{"start", Rfc3339(now)}, {"duration", DurationString(*duration)}}},
-        {"restore", !ctx.options().no_restore}}}};
+  Json window = {{"apiVersion", kube::resources::MaintenanceWindows().ApiVersion()},
+                 {"kind", "MaintenanceWindow"},
+                 {"metadata", {{"name", name}, {"labels", {{kDeviceLabel, device}}}}},
+                 {"spec",
+                  {{"deviceSelector", {{"matchLabels", {{kDeviceLabel, device}}}}},
+                   {"schedule", {{"start", Rfc3339(now)}, {"duration", DurationString(*duration)}}},
+                   {"restore", !ctx.options().no_restore}}}};
   if (!ctx.options().reason.empty()) {
     window["metadata"]["annotations"] = {{kReasonAnnotation, ctx.options().reason}};
   }
@@ -292,8 +295,8 @@ Result<Json> ResolveWindow(kube::ApiClient& api, const std::string& name_or_devi
   auto w = api.Get(kube::resources::MaintenanceWindows(), "", name_or_device);
   if (w.ok()) return w;
   if (!kube::IsNotFound(w.status())) {
-    return Status(w.status().code(), "reading MaintenanceWindow " + name_or_device + ": " +
-                                         ApiMessage(w.status()));
+    return Status(w.status().code(),
+                  "reading MaintenanceWindow " + name_or_device + ": " + ApiMessage(w.status()));
   }
   auto all = kube::ListAll(api, kube::resources::MaintenanceWindows(), "", {}, nullptr);
   if (!all.ok()) {
@@ -419,9 +422,9 @@ int RunMaintenance(Context& ctx, const std::vector<std::string>& args) {
   if (sub == "start") return Start(ctx, rest);
   if (sub == "finish" || sub == "abort") return Request(ctx, sub, rest);
   if (sub == "status") return StatusCommand(ctx, rest);
-  return ctx.UsageFail("unknown maintenance subcommand \"" + sub +
-                           "\" (start, finish, abort, status)",
-                       "maintenance");
+  return ctx.UsageFail(
+      "unknown maintenance subcommand \"" + sub + "\" (start, finish, abort, status)",
+      "maintenance");
 }
 
 }  // namespace strata::kubectl

@@ -84,12 +84,11 @@ int RunUsage(Context& ctx, const std::vector<std::string>& args) {
     std::string volumes = Text(r, "/status/volumeCount");
     std::string since = Text(r, "/status/windowStart");
     std::string updated = Text(r, "/status/lastUpdate");
-    summary.AddRow({ns, volumes.empty() ? "0" : volumes,
-                    FormatFixed(Number(r, "/status/gibHours"), 2),
-                    FormatFixed(Number(r, "/status/totalCost"), 2),
-                    BytesCell(r, "/status/logicalBytes"), BytesCell(r, "/status/uniqueBytes"),
-                    since.empty() ? "-" : Age(since, now),
-                    updated.empty() ? "-" : Age(updated, now) + " ago"});
+    summary.AddRow(
+        {ns, volumes.empty() ? "0" : volumes, FormatFixed(Number(r, "/status/gibHours"), 2),
+         FormatFixed(Number(r, "/status/totalCost"), 2), BytesCell(r, "/status/logicalBytes"),
+         BytesCell(r, "/status/uniqueBytes"), since.empty() ? "-" : Age(since, now),
+         updated.empty() ? "-" : Age(updated, now) + " ago"});
     const Json rows = r.value("status", Json::object()).value("tiers", Json::array());
     for (const auto& t : rows) {
       tiers.AddRow({ns, t.value("tier", ""), FormatFixed(Number(t, "/gibHours"), 2),

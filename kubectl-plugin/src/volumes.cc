@@ -26,7 +26,8 @@ kube::Resource StorageClasses() {
 std::map<std::string, Json> ByName(std::vector<Json> objects) {
   std::map<std::string, Json> out;
   for (auto& o : objects) {
-    std::string name = Text(o, "/metadata/name");  // before the move: Json's operator= takes by value
+    std::string name =
+        Text(o, "/metadata/name");  // before the move: Json's operator= takes by value
     out[name] = std::move(o);
   }
   return out;
@@ -74,7 +75,8 @@ int RunVolumes(Context& ctx, const std::vector<std::string>& args) {
   auto classes = kube::ListAll(**client, StorageClasses(), "", {}, nullptr);
   auto devices = kube::ListAll(**client, kube::resources::StorageDevices(), "", {}, nullptr);
   const auto pv_by_name = ByName(std::move(*pvs));
-  const auto class_by_name = classes.ok() ? ByName(std::move(*classes)) : std::map<std::string, Json>{};
+  const auto class_by_name =
+      classes.ok() ? ByName(std::move(*classes)) : std::map<std::string, Json>{};
   const auto device_by_name =
       devices.ok() ? ByName(std::move(*devices)) : std::map<std::string, Json>{};
 
@@ -107,8 +109,8 @@ int RunVolumes(Context& ctx, const std::vector<std::string>& args) {
             Split(Text(pv, "/spec/csi/volumeAttributes/portals"), ',');
         if (portals.empty()) {
           if (auto d = device_by_name.find(r["device"]); d != device_by_name.end()) {
-            for (const auto& p : d->second.value("status", Json::object())
-                                     .value("portals", Json::array())) {
+            for (const auto& p :
+                 d->second.value("status", Json::object()).value("portals", Json::array())) {
               if (p.is_string()) portals.push_back(p.get<std::string>());
             }
           }

@@ -157,14 +157,15 @@ class RunTest : public ::testing::Test {
   void SetUp() override {
     ASSERT_TRUE(env_.CreateDirectories("/cfg").ok());
     ASSERT_TRUE(env_.WriteFileAtomically("/cfg/one", kKubeconfig).ok());
-    fake_.Put(kube::resources::StorageDevices(),
-              {{"metadata", {{"name", "dev-a"}}},
-               {"spec", {{"region", "eu-west-1"}, {"tiers", {{{"class", "ssd"}}}}}},
-               {"status",
-                {{"phase", "Online"},
-                 {"lunCount", 2},
-                 {"tiers",
-                  {{{"class", "ssd"}, {"capacityBytes", 10LL << 30}, {"usedBytes", 1LL << 30}}}}}}});
+    fake_.Put(
+        kube::resources::StorageDevices(),
+        {{"metadata", {{"name", "dev-a"}}},
+         {"spec", {{"region", "eu-west-1"}, {"tiers", {{{"class", "ssd"}}}}}},
+         {"status",
+          {{"phase", "Online"},
+           {"lunCount", 2},
+           {"tiers",
+            {{{"class", "ssd"}, {"capacityBytes", 10LL << 30}, {"usedBytes", 1LL << 30}}}}}}});
   }
   MemEnv env_;
   FakeApiClient fake_;
@@ -179,9 +180,9 @@ TEST_F(RunTest, DevicesTable) {
 }
 
 TEST_F(RunTest, StartLabelsTheDeviceAndCreatesTheWindow) {
-  ASSERT_EQ(Run({"maintenance", "start", "dev-a", "--reason", "fw", "--no-restore",
-                 "--duration", "2h"}),
-            kExitOk)
+  ASSERT_EQ(
+      Run({"maintenance", "start", "dev-a", "--reason", "fw", "--no-restore", "--duration", "2h"}),
+      kExitOk)
       << err_.str();
   auto windows = fake_.created("MaintenanceWindow");
   ASSERT_EQ(windows.size(), 1u);
