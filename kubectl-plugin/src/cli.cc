@@ -138,13 +138,19 @@ Result<kube::ClientConfig> ResolveClientConfig(const Options& options, Env* env,
 }
 
 Context::Context(Options options, std::ostream& out, std::ostream& err, Env* env,
-                 GetenvFn getenv_fn, ClientFactory factory)
+                 GetenvFn getenv_fn, ClientFactory factory, LocatorFactory locator_factory)
     : options_(std::move(options)),
       out_(out),
       err_(err),
       env_(env),
       getenv_(std::move(getenv_fn)),
-      factory_(std::move(factory)) {}
+      factory_(std::move(factory)),
+      locator_factory_(std::move(locator_factory)) {}
+
+LunLocator* Context::Locator() {
+  if (!locator_ && locator_factory_) locator_ = locator_factory_();
+  return locator_.get();
+}
 
 Result<kube::ClientConfig*> Context::Config() {
   if (!config_) {
@@ -216,7 +222,8 @@ std::string ApiMessage(const Status& status) {
 }
 
 int Run(const std::vector<std::string>& argv, std::ostream& out, std::ostream& err, Env* env,
-        const GetenvFn& getenv_fn, const Context::ClientFactory& factory, bool interactive) {
+        const GetenvFn& getenv_fn, const Context::ClientFactory& factory,
+        const Context::LocatorFactory& locator_factory, bool interactive) {
   auto options = ParseArgs(argv);
   if (!options.ok()) {
     err << "error: " << options.status().message() << "\n"
@@ -234,7 +241,7 @@ int Run(const std::vector<std::string>& argv, std::ostream& out, std::ostream& e
     out << kUsage;
     return kExitOk;
   }
-  Context ctx(std::move(*options), out, err, env, getenv_fn, factory);
+  Context ctx(std::move(*options), out, err, env, getenv_fn, factory, locator_factory);
   if (ctx.options().help) {
     out << kUsage;
     return kExitOk;

@@ -18,5 +18,7 @@ int main(int argc, char** argv) {
       [env](const strata::kube::ClientConfig& config) {
         return strata::kube::NewHttpApiClient(config, env);
       },
-      interactive);
+      // `volumes` asks the devices where each LUN lives now; a device that does not answer
+      // within this shows "?" rather than holding up the listing.
+      [] { return strata::kubectl::NewGrpcLunLocator(std::chrono::seconds(2)); }, interactive);
 }

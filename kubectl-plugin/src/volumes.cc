@@ -1,12 +1,14 @@
 // kubectl strata volumes: PVC -> PV -> the CSI volume handle (DEVICE/LUN of block.csi.strata.io)
-// -> the StorageDevice, the tier its StorageClass asked for, and the portals to reach it.
+// -> the StorageDevice holding the LUN now, its tier and the portals to reach it.
 //
-// Everything comes from the cluster: the PV's spec.csi (volumeHandle, volumeAttributes as the
-// driver's CreateVolume wrote them), its StorageClass's parameters and the StorageDevice's status.
-// A LUN a maintenance window moved still carries its original handle: the window's status names
-// where it went (`kubectl strata maintenance status NAME`).
+// The cluster gives the PV's spec.csi (volumeHandle, volumeAttributes as the driver's
+// CreateVolume wrote them), the StorageClass's requested tier and the StorageDevice's endpoint and
+// portals. A LUN that a maintenance window or a tiering policy moved keeps its original handle, so
+// the live device, tier and portals come from the devices (LunLocator: GetLun, following
+// moved_to, a short deadline); a device that does not answer shows "?" with a warning.
 #include <map>
 #include <ostream>
+#include <set>
 
 #include "strata/kubectl/cli.h"
 
@@ -79,6 +81,35 @@ int RunVolumes(Context& ctx, const std::vector<std::string>& args) {
       classes.ok() ? ByName(std::move(*classes)) : std::map<std::string, Json>{};
   const auto device_by_name =
       devices.ok() ? ByName(std::move(*devices)) : std::map<std::string, Json>{};
+  std::map<std::string, std::string> device_by_address;  // spec.endpoint -> name
+  for (const auto& [name, d] : device_by_name) {
+    if (std::string endpoint = Text(d, "/spec/endpoint"); !endpoint.empty()) {
+      device_by_address[endpoint] = name;
+    }
+  }
+  std::set<std::string> warned;
+  // The live device, tier and portals of one LUN into `r`; false when the devices cannot say.
+  auto locate = [&](const std::string& device, const std::string& lun, Json& r) {
+    LunLocator* locator = ctx.Locator();
+    auto d = device_by_name.find(device);
+    if (locator == nullptr || d == device_by_name.end()) return false;
+    const std::string endpoint = Text(d->second, "/spec/endpoint");
+    if (endpoint.empty()) return false;
+    auto live = locator->Locate(endpoint, lun);
+    if (!live.ok()) {
+      r["deviceError"] = live.status().message();
+      if (warned.insert(device).second) {
+        ctx.err() << "warning: storagedevice " << device << " (" << endpoint
+                  << "): " << live.status().message() << "\n";
+      }
+      return false;
+    }
+    auto named = device_by_address.find(live->address);
+    r["liveDevice"] = named != device_by_address.end() ? named->second : live->address;
+    r["tier"] = live->tier;
+    if (!live->portals.empty()) r["portals"] = live->portals;
+    return true;
+  };
 
   std::sort(pvcs->begin(), pvcs->end(), [](const Json& a, const Json& b) {
     return std::pair(Text(a, "/metadata/namespace"), Text(a, "/metadata/name")) <
@@ -119,10 +150,11 @@ int RunVolumes(Context& ctx, const std::vector<std::string>& args) {
         if (auto d = device_by_name.find(r["device"]); d != device_by_name.end()) {
           r["deviceState"] = Text(d->second, "/status/phase");
         }
+        locate(r["device"].get<std::string>(), r["lun"].get<std::string>(), r);
       }
     }
     if (auto sc = class_by_name.find(storage_class); sc != class_by_name.end()) {
-      r["tier"] = Text(sc->second, "/parameters/tier");
+      r["requestedTier"] = Text(sc->second, "/parameters/tier");
     }
     r["storageClass"] = storage_class;
     records.push_back(std::move(r));
@@ -150,11 +182,15 @@ int RunVolumes(Context& ctx, const std::vector<std::string>& args) {
     };
     std::vector<std::string> portals;
     for (const auto& p : r.value("portals", Json::array())) portals.push_back(p);
+    std::string device = dash("device");
+    if (std::string live = r.value("liveDevice", ""); ours && !live.empty() && live != device) {
+      device = live + " (from " + device + ")";
+    }
     std::vector<std::string> row = {r["pvc"],
                                     r["phase"].get<std::string>().empty() ? "Pending" : r["phase"],
                                     r["pv"].get<std::string>().empty() ? "-" : r["pv"],
                                     r["capacity"].get<std::string>().empty() ? "-" : r["capacity"],
-                                    dash("device"),
+                                    device,
                                     dash("lun"),
                                     !ours ? "-" : dash("tier"),
                                     !ours ? "-" : (portals.empty() ? "?" : Join(portals, ","))};

@@ -141,6 +141,16 @@ class Forwarding : public kube::ApiClient {
   FakeApiClient* fake_;
 };
 
+// Says every LUN asked of 127.0.0.1:1 moved to 127.0.0.1:2 (sata); other addresses do not answer.
+class FakeLocator : public LunLocator {
+ public:
+  Result<LiveLun> Locate(const std::string& address, const std::string&) override {
+    if (address != "127.0.0.1:1") return UnavailableError(address + ": connection refused");
+    return LiveLun{
+        .address = "127.0.0.1:2", .tier = "sata", .portals = {"10.0.0.2:10809"}, .moves = 1};
+  }
+};
+
 class RunTest : public ::testing::Test {
  protected:
   int Run(std::vector<std::string> args) {
@@ -152,7 +162,7 @@ class RunTest : public ::testing::Test {
         [this](const kube::ClientConfig&) -> Result<std::unique_ptr<kube::ApiClient>> {
           return std::unique_ptr<kube::ApiClient>(std::make_unique<Forwarding>(&fake_));
         },
-        false);
+        [] { return std::make_unique<FakeLocator>(); }, false);
   }
   void SetUp() override {
     ASSERT_TRUE(env_.CreateDirectories("/cfg").ok());
@@ -204,6 +214,40 @@ TEST_F(RunTest, StartLabelsTheDeviceAndCreatesTheWindow) {
   auto after = fake_.Get(kube::resources::MaintenanceWindows(), "",
                          w["metadata"]["name"].get<std::string>());
   EXPECT_EQ((*after)["spec"]["finish"], true);
+}
+
+TEST_F(RunTest, VolumesFollowTheLunToItsDeviceNow) {
+  fake_.Put(kube::resources::StorageDevices(),
+            {{"metadata", {{"name", "dev-x"}}}, {"spec", {{"endpoint", "127.0.0.1:1"}}}});
+  fake_.Put(kube::resources::StorageDevices(),
+            {{"metadata", {{"name", "dev-y"}}}, {"spec", {{"endpoint", "127.0.0.1:2"}}}});
+  fake_.Put(kube::resources::StorageDevices(),
+            {{"metadata", {{"name", "dev-z"}}}, {"spec", {{"endpoint", "127.0.0.1:3"}}}});
+  auto pv = [&](const std::string& name, const std::string& handle) {
+    fake_.Put(kube::resources::PersistentVolumes(),
+              {{"metadata", {{"name", name}}},
+               {"spec",
+                {{"capacity", {{"storage", "1Gi"}}},
+                 {"csi", {{"driver", "block.csi.strata.io"}, {"volumeHandle", handle}}}}}});
+  };
+  auto pvc = [&](const std::string& name, const std::string& volume) {
+    fake_.Put(kube::resources::PersistentVolumeClaims(),
+              {{"metadata", {{"name", name}, {"namespace", "team-a"}}},
+               {"spec", {{"volumeName", volume}}},
+               {"status", {{"phase", "Bound"}}}});
+  };
+  pv("pv-1", "dev-x/lun-1");
+  pvc("moved", "pv-1");
+  pv("pv-2", "dev-z/lun-2");
+  pvc("silent", "pv-2");
+  ASSERT_EQ(Run({"volumes"}), kExitOk) << err_.str();  // the context's namespace: team-a
+  EXPECT_EQ(out_.str(),
+            "NAME     STATUS   VOLUME   CAPACITY   DEVICE               LUN     TIER   PORTALS\n"
+            "moved    Bound    pv-1     1Gi        dev-y (from dev-x)   lun-1   sata   "
+            "10.0.0.2:10809\n"
+            "silent   Bound    pv-2     1Gi        dev-z                lun-2   ?      ?\n");
+  EXPECT_EQ(err_.str(),
+            "warning: storagedevice dev-z (127.0.0.1:3): 127.0.0.1:3: connection refused\n");
 }
 
 TEST_F(RunTest, ErrorsAndExitCodes) {

@@ -5,11 +5,14 @@
 # `maintenance start/finish/abort` change the MaintenanceWindow as specified, `--wait` follows the
 # status, bad input exits non-zero with a clear message, and `kubectl strata` finds the plugin on
 # PATH.
-# Usage: plugin_test.sh KUBECTL_STRATA KUBECONFIG
+# With STORED and ADMIN (strata-stored, strata-admin): `volumes` against real devices too, the
+# live tier and device of a LUN before and after a live move to another device.
+# Usage: plugin_test.sh KUBECTL_STRATA KUBECONFIG [STORED ADMIN]
 # STRATA_UPDATE_GOLDEN=1 rewrites the golden files from this run's output.
 set -uo pipefail
 PLUGIN=$(readlink -f "$1")
 export KUBECONFIG=$2
+STORED=${3:-} ADMIN=${4:-}
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/../lib/assert.sh"
 # Every kubectl call is bounded: a wedged apiserver must not hang the test.
@@ -18,15 +21,19 @@ kubectl() { command kubectl --request-timeout=15s "$@"; }
 run=$(head -c4 /dev/urandom | od -An -tx1 | tr -d ' \n')
 ns=plugin-$run
 work=$(mktemp -d /tmp/strata-plugin-test.XXXXXX)
+pids=()
 cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
   for w in $(kubectl get maintenancewindows -o name 2>/dev/null | grep -- "-$run-"); do
     kubectl delete "$w" --wait=false >/dev/null 2>&1
   done
-  kubectl delete storagedevice "dev-a-$run" "dev-b-$run" --ignore-not-found >/dev/null 2>&1
-  kubectl delete pv "pv-$run" --ignore-not-found --wait=false >/dev/null 2>&1
+  kubectl delete storagedevice "dev-a-$run" "dev-b-$run" "dev-c-$run" "dev-d-$run" \
+    --ignore-not-found >/dev/null 2>&1
+  kubectl delete pv "pv-$run" "pv-live-$run" --ignore-not-found --wait=false >/dev/null 2>&1
   kubectl delete storageclass "ssd-$run" --ignore-not-found >/dev/null 2>&1
   # No namespace controller on the test control plane: the namespace stays Terminating, harmless.
   kubectl delete namespace "$ns" --ignore-not-found --wait=false >/dev/null 2>&1
+  wait 2>/dev/null
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -160,11 +167,14 @@ expect_eq "devices -o json: dev-a's LUNs" \
 expect_contains "devices -o yaml" "$("$PLUGIN" devices -l "$sel" -o yaml)" "kind: StorageDevice"
 
 # --- volumes
-"$PLUGIN" volumes -n "$ns" 2>&1 | mask >"$work/volumes.txt"
+# dev-a's endpoint has no device behind it: the live tier is "?", with a warning naming it.
+"$PLUGIN" volumes -n "$ns" 2>"$work/err" | mask >"$work/volumes.txt"
 golden volumes "$work/volumes.txt"
+expect_contains "volumes: warns of the silent device" "$(cat "$work/err")" \
+  "warning: storagedevice dev-a-$run (127.0.0.1:50051)"
 json=$("$PLUGIN" volumes -n "$ns" -o json)
 expect_eq "volumes -o json: the claim's device/LUN" \
-  "$(jq -r '.items[] | select(.pvc=="data") | "\(.device)/\(.lun)/\(.tier)/\(.portals | join(","))"' <<<"$json")" \
+  "$(jq -r '.items[] | select(.pvc=="data") | "\(.device)/\(.lun)/\(.requestedTier)/\(.portals | join(","))"' <<<"$json")" \
   "dev-a-$run/lun-1/ssd/127.0.0.1:10809,127.0.0.2:10809"
 expect_contains "volumes -A shows the namespace" "$("$PLUGIN" volumes -A | grep -- "$ns")" \
   "dev-a-$run"
@@ -254,10 +264,66 @@ expect_eq "no UsageReport: exit 1" "$?" 1
 expect_eq "missing kubeconfig: exit 1" "$?" 1
 expect_contains "... names the file" "$(cat "$work/err")" "$work/missing"
 
+# --- volumes against real devices: the tier and device come from them, after a move too.
+if [ -n "$STORED" ]; then
+  # start_stored NAME: a device with ssd and sata tiers, every address from its ready file.
+  start_stored() {
+    "$STORED" --device "$1" --tier "ssd=$work/$1-ssd:64MiB" --tier "sata=$work/$1-sata:64MiB" \
+      --grpc 127.0.0.1:0 --portal 127.0.0.1:0 --ready-file "$work/$1.ready" \
+      2>>"$work/$1.log" &
+    pids+=($!)
+    wait_until 30 test -s "$work/$1.ready"
+  }
+  grpc() { jq -r .grpc "$work/$1.ready"; }
+  check "strata-stored c serves" start_stored c
+  check "strata-stored d serves" start_stored d
+  check "LUN on c (sata)" quiet "$ADMIN" --server "$(grpc c)" lun create lun-live --size 8MiB --tier sata
+  kubectl create -f - >/dev/null <<YAML
+apiVersion: strata.io/v1alpha1
+kind: StorageDevice
+metadata: {name: dev-c-$run, labels: {strata.io/test-run: "$run"}}
+spec: {endpoint: "$(grpc c)", tiers: [{class: sata, capacityBytes: 67108864}]}
+---
+apiVersion: strata.io/v1alpha1
+kind: StorageDevice
+metadata: {name: dev-d-$run, labels: {strata.io/test-run: "$run"}}
+spec: {endpoint: "$(grpc d)", tiers: [{class: sata, capacityBytes: 67108864}]}
+---
+apiVersion: v1
+kind: PersistentVolume
+metadata: {name: pv-live-$run}
+spec:
+  capacity: {storage: 8Mi}
+  accessModes: [ReadWriteOnce]
+  claimRef: {namespace: $ns, name: live}
+  csi: {driver: block.csi.strata.io, volumeHandle: dev-c-$run/lun-live}
+---
+apiVersion: v1
+kind: PersistentVolumeClaim
+metadata: {name: live, namespace: $ns}
+spec:
+  accessModes: [ReadWriteOnce]
+  storageClassName: ""
+  volumeName: pv-live-$run
+  resources: {requests: {storage: 8Mi}}
+YAML
+  live() {
+    "$PLUGIN" volumes -n "$ns" -o json 2>/dev/null |
+      jq -r '.items[] | select(.pvc=="live") | "\(.liveDevice) \(.tier) \(.portals | length)"'
+  }
+  expect_eq "volumes: live device, tier, portals from the device" "$(live)" "dev-c-$run sata 1"
+  check "LUN moved live to d's ssd" quiet "$ADMIN" --server "$(grpc c)" lun migrate lun-live \
+    --to-device "$(grpc d)" --tier ssd --wait
+  expect_eq "volumes: follows moved_to to d" "$(live)" "dev-d-$run ssd 1"
+  expect_contains "volumes table: the device it came from" \
+    "$("$PLUGIN" volumes -n "$ns" 2>/dev/null | grep '^live ')" "dev-d-$run (from dev-c-$run)"
+fi
+
 # --- kubectl's plugin discovery: `kubectl strata` runs kubectl-strata from PATH.
 bin=$work/bin
 mkdir -p "$bin"
 ln -s "$PLUGIN" "$bin/kubectl-strata"
+"$PLUGIN" devices -l "$sel" >"$work/devices.raw" 2>&1
 PATH="$bin:$PATH" command kubectl strata devices -l "$sel" >"$work/via_kubectl.raw" 2>&1
 expect_eq "kubectl strata devices exits 0" "$?" 0
 check "kubectl strata devices prints the same table" diff "$work/devices.raw" "$work/via_kubectl.raw"

@@ -12,6 +12,7 @@
 #include "strata/kube/client.h"
 #include "strata/kube/config.h"
 #include "strata/kubectl/format.h"
+#include "strata/kubectl/lun_locator.h"
 
 namespace strata::kubectl {
 
@@ -67,8 +68,10 @@ class Context {
   using ClientFactory =
       std::function<Result<std::unique_ptr<kube::ApiClient>>(const kube::ClientConfig&)>;
 
+  using LocatorFactory = std::function<std::unique_ptr<LunLocator>()>;
+
   Context(Options options, std::ostream& out, std::ostream& err, Env* env, GetenvFn getenv_fn,
-          ClientFactory factory);
+          ClientFactory factory, LocatorFactory locator_factory = nullptr);
 
   const Options& options() const { return options_; }
   std::ostream& out() { return out_; }
@@ -77,6 +80,8 @@ class Context {
 
   // The API client; the error names the kubeconfig problem.
   Result<kube::ApiClient*> Client();
+  // How to ask the devices where a LUN lives; nullptr when this context has no way to.
+  LunLocator* Locator();
   // The namespace: -n, else the context's (after Client() has loaded the config), else "default".
   Result<std::string> Namespace();
 
@@ -97,6 +102,8 @@ class Context {
   Env* env_;
   GetenvFn getenv_;
   ClientFactory factory_;
+  LocatorFactory locator_factory_;
+  std::unique_ptr<LunLocator> locator_;
   std::unique_ptr<kube::ClientConfig> config_;
   std::unique_ptr<kube::ApiClient> client_;
 };
@@ -119,6 +126,7 @@ int RunUsage(Context& ctx, const std::vector<std::string>& args);
 
 // The whole program behind main(): dispatches on the first word.
 int Run(const std::vector<std::string>& argv, std::ostream& out, std::ostream& err, Env* env,
-        const GetenvFn& getenv_fn, const Context::ClientFactory& factory, bool interactive);
+        const GetenvFn& getenv_fn, const Context::ClientFactory& factory,
+        const Context::LocatorFactory& locator_factory, bool interactive);
 
 }  // namespace strata::kubectl
