@@ -231,6 +231,13 @@ bool NeedsQuotes(const std::string& s) {
     }
   }
   if (numeric_looking) return true;
+  // YAML 1.1 timestamps ("2026-12-06", "2026-12-06T06:57:31Z") load as dates, not strings.
+  if (s.size() >= 8 && std::isdigit(static_cast<unsigned char>(s[0])) != 0 &&
+      std::isdigit(static_cast<unsigned char>(s[1])) != 0 &&
+      std::isdigit(static_cast<unsigned char>(s[2])) != 0 &&
+      std::isdigit(static_cast<unsigned char>(s[3])) != 0 && s[4] == '-') {
+    return true;
+  }
   if (s[0] == '.' && (s.find("inf") != std::string::npos || s.find("nan") != std::string::npos ||
                       s.find("Inf") != std::string::npos || s.find("NaN") != std::string::npos)) {
     return true;

@@ -114,7 +114,7 @@ TEST(ToYaml, BlockStyleWithSafeScalars) {
              {{"restore", true},
               {"duration", "24h"},
               {"count", 3},
-              {"quoted", {"true", "123", "", "a: b", "-x", "1e3"}},
+              {"quoted", {"true", "123", "", "a: b", "-x", "1e3", "2026-12-06T06:57:31Z"}},
               {"items", {{{"lun", "l1"}, {"bytes", 10}}, {{"lun", "l2"}}}}}}};
   EXPECT_EQ(ToYaml(v),
             "apiVersion: strata.io/v1alpha1\n"
@@ -135,6 +135,7 @@ TEST(ToYaml, BlockStyleWithSafeScalars) {
             "  - \"a: b\"\n"
             "  - \"-x\"\n"
             "  - \"1e3\"\n"
+            "  - \"2026-12-06T06:57:31Z\"\n"
             "  restore: true\n");
 }
 

@@ -220,6 +220,14 @@ golden maintenance_list "$work/maintenance_list.txt"
 "$PLUGIN" maintenance status "$win" 2>&1 | mask |
   sed -E -e 's/^(Start: +).*/\1START/' -e 's/^(Age: +).*/\1AGE/' >"$work/maintenance_detail.txt"
 golden maintenance_detail "$work/maintenance_detail.txt"
+# -o yaml says what -o json says (PyYAML reads it back; YAML 1.1, so quoting matters).
+norm_json() { python3 -c 'import json,sys; print(json.dumps(json.load(sys.stdin), sort_keys=True))'; }
+norm_yaml() { python3 -c 'import json,sys,yaml; print(json.dumps(yaml.safe_load(sys.stdin), sort_keys=True))'; }
+expect_eq "maintenance status NAME: -o yaml == -o json" \
+  "$("$PLUGIN" maintenance status "$win" -o yaml | norm_yaml)" \
+  "$("$PLUGIN" maintenance status "$win" -o json | norm_json)"
+expect_eq "devices: -o yaml == -o json" "$("$PLUGIN" devices -l "$sel" -o yaml | norm_yaml)" \
+  "$("$PLUGIN" devices -l "$sel" -o json | norm_json)"
 expect_eq "maintenance status NAME -o json" \
   "$("$PLUGIN" maintenance status "$win" -o json | jq -r '.status.volumes[1].bytesCopied')" 268435456
 
