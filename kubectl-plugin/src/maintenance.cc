@@ -209,6 +209,11 @@ int Start(Context& ctx, const std::vector<std::string>& args) {
   if (!duration.ok()) {
     return ctx.UsageFail("--duration: " + duration.status().message(), "maintenance");
   }
+  // "maint-" + DEVICE + "-" + 10 digits must stay a valid object name (253 characters).
+  if (device.size() > 253 - 17) {
+    return ctx.UsageFail("StorageDevice name too long for a window name (maint-NAME-<unix time>)",
+                         "maintenance");
+  }
   auto timeout = WaitTimeout(ctx.options());
   if (!timeout.ok()) return ctx.UsageFail(timeout.status().message(), "maintenance");
   auto client = ctx.Client();
