@@ -49,7 +49,7 @@ YAML
   k create namespace scale >/dev/null
   k apply -f "$work/pvcs.yaml" >/dev/null
   for i in $(seq 1 "$pvcs"); do
-    "$build/storage/strata-admin" -s "$grpc" lun create "pvc-$i" --size 1MiB --tier sata \
+    "$build/storage/strata-admin" -s "$grpc" --timeout 60 lun create "pvc-$i" --size 1MiB --tier sata \
       --owner scale --meta csi.storage.k8s.io/pvc/name="pvc-$i" \
       --meta csi.storage.k8s.io/pvc/namespace=scale >/dev/null
   done

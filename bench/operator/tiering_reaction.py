@@ -90,10 +90,28 @@ spec:
 
     reactions = []
     for r in range(rounds):
-        # Start from sata and quiet.
-        if lun()["tier"] != "TIER_CLASS_SATA":
-            admin(ADMIN, grpc, "lun", "migrate", "pvc-hot", "--tier", "sata", "--wait")
+        # Start from sata and quiet: the previous round's move finished, the load gone as both the
+        # device and the operator see it (else the policy would promote again at once), the
+        # volume moved back by hand, and the operator's sample showing it idle on sata.
+        wait(lambda: lun().get("migration", {}).get("state") != "MIGRATION_STATE_RUNNING", 60,
+             "the previous move to finish")
         wait(lambda: read_iops() < THRESHOLD / 2, 30, "the LUN to be quiet")
+        last_status = [None]
+
+        def policy_sees(tier):
+            st = json.loads(kubectl("get", "tieringpolicy", "hot", "-n", "bench", "-o", "json"))
+            vols = st.get("status", {}).get("volumes", [])
+            last_status[0] = vols
+            return (vols and vols[0].get("tier") == tier and vols[0].get("readIOPS", 0) == 0
+                    and vols[0].get("state") in ("Idle", "Cooldown"))
+        try:
+            wait(lambda: policy_sees("ssd" if r else "sata"), 60, "the policy to see it quiet")
+            if lun()["tier"] != "TIER_CLASS_SATA":
+                admin(ADMIN, grpc, "lun", "migrate", "pvc-hot", "--tier", "sata", "--wait")
+            wait(lambda: policy_sees("sata"), 60, "the policy to see it quiet on sata")
+        except RuntimeError:
+            print("policy status volumes:", json.dumps(last_status[0]))
+            raise
         fio = subprocess.Popen(["fio", "--name=load", "--ioengine=nbd",
                                 f"--uri=nbd://{nbd}/pvc-hot", "--rw=randread", "--bs=4k",
                                 "--iodepth=4", f"--rate_iops={THRESHOLD * 4}", "--time_based",

@@ -10,7 +10,8 @@ namespace {
 
 constexpr char kReportName[] = "usage";
 
-// strata.io/v1alpha1 usagereports. Defined here while libs/kube's resources() has none.
+// strata.io/v1alpha1 usagereports. libs/kube's resources() has none (the operator's typed API
+// defines its own; this binary does not link the operator's libraries).
 kube::Resource UsageReports() {
   return {.group = "strata.io",
           .version = "v1alpha1",

@@ -21,9 +21,12 @@
 #include "strata/kube/http_client.h"
 #include "strata/kube/informer.h"
 #include "strata/kube/labels.h"
+#include "strata/operator/dedup_policy_reconciler.h"
 #include "strata/operator/device_client.h"
 #include "strata/operator/maintenance_window_reconciler.h"
 #include "strata/operator/storage_device_reconciler.h"
+#include "strata/operator/usage_ledger.h"
+#include "strata/operator/tiering_policy_reconciler.h"
 #include "strata/operator/volume_inventory.h"
 
 namespace po = boost::program_options;
@@ -48,6 +51,7 @@ struct Flags {
   double device_resync = 5;
   double device_timeout = 2;
   double volume_resync = 5;
+  double usage_interval = 30;
   int workers = 2;
   double kube_qps = 20;
   int kube_burst = 30;
@@ -88,8 +92,10 @@ int ParseFlags(int argc, char** argv, Flags* f) {
       "seconds a device may take to answer")(
       "volume-resync", po::value(&f->volume_resync)->default_value(5),
       "seconds between sweeps of every device's LUNs and their I/O statistics (what the policies "
-      "act on)")("workers", po::value(&f->workers)->default_value(2),
-                 "reconcile workers per controller")(
+      "act on)")("usage-interval", po::value(&f->usage_interval)->default_value(30),
+                 "seconds between writes of a namespace's UsageReport while its volumes do not "
+                 "change")("workers", po::value(&f->workers)->default_value(2),
+                           "reconcile workers per controller")(
       "kube-qps", po::value(&f->kube_qps)->default_value(20), "client-side API request rate")(
       "kube-burst", po::value(&f->kube_burst)->default_value(30), "client-side API burst");
   po::variables_map vm;
@@ -114,6 +120,7 @@ int ParseFlags(int argc, char** argv, Flags* f) {
   if (f->device_resync <= 0) return bad("--device-resync: must be > 0 seconds");
   if (f->device_timeout <= 0) return bad("--device-timeout: must be > 0 seconds");
   if (f->volume_resync <= 0) return bad("--volume-resync: must be > 0 seconds");
+  if (f->usage_interval <= 0) return bad("--usage-interval: must be > 0 seconds");
   if (f->workers < 1) return bad("--workers: must be >= 1");
   if (f->kube_qps <= 0 || f->kube_burst < 1)
     return bad("--kube-qps must be > 0 and --kube-burst >= 1");
@@ -183,6 +190,9 @@ int main(int argc, char** argv) {
     return 2;
   }
   ctrl::Metrics metrics("strata_operator");
+  // The pay-per-use ledger, fed by the volume inventory below; made before the exposer that
+  // scrapes it (and so destroyed after it).
+  op::UsageLedger ledger(client, {Seconds(f.usage_interval)});
   std::unique_ptr<prometheus::Exposer> exposer;
   if (f.metrics_addr != "0") {
     try {
@@ -190,6 +200,7 @@ int main(int argc, char** argv) {
           f.metrics_addr.starts_with(":") ? "0.0.0.0" + f.metrics_addr : f.metrics_addr);
       exposer->RegisterCollectable(metrics.registry());
       exposer->RegisterCollectable(metrics.leader_collectable());
+      exposer->RegisterCollectable(ledger.Collectable());
     } catch (const std::exception& e) {
       spdlog::error("--metrics-addr {}: {}", f.metrics_addr, e.what());
       return 1;
@@ -234,6 +245,34 @@ int main(int argc, char** argv) {
                                 {Seconds(f.volume_resync)});
   manager.AddRunnable("volume-inventory", [&inventory](std::stop_token s) { inventory.Run(s); });
 
+  // TieringPolicy: acts on the inventory's snapshots; a PVC change requeues the policies of its
+  // namespace, a StorageDevice change and every sweep requeue all policies.
+  kube::Informer* pvc_cache = manager.Informer(kube::resources::PersistentVolumeClaims());
+  kube::Informer* tiering_cache = manager.Informer(kube::resources::TieringPolicies());
+  op::TieringPolicyReconciler tiering_reconciler(
+      client, [tiering_cache](const std::string& key) { return tiering_cache->store().Get(key); },
+      [pvc_cache] { return pvc_cache->store().List(); },
+      [&inventory] { return inventory.Current(); }, &device_clients, &recorder,
+      {Seconds(f.volume_resync)});
+  auto all_policies = [tiering_cache](const kube::Json&) { return tiering_cache->store().Keys(); };
+  ctrl::Controller& tiering =
+      manager
+          .AddController("tieringpolicy", kube::resources::TieringPolicies(), &tiering_reconciler)
+          .Watches(pvc_cache,
+                   [tiering_cache](const kube::Json& pvc) {
+                     std::vector<std::string> keys;
+                     const std::string ns = kube::SplitKey(kube::ObjectKey(pvc)).first;
+                     for (const auto& key : tiering_cache->store().Keys()) {
+                       if (kube::SplitKey(key).first == ns) keys.push_back(key);
+                     }
+                     return keys;
+                   })
+          .Watches(device_cache, all_policies);
+  inventory.AddListener(
+      [&tiering, tiering_cache](const op::InventorySnapshot&, const op::InventorySnapshot&) {
+        for (const auto& key : tiering_cache->store().Keys()) tiering.queue().Add(key);
+      });
+
   // MaintenanceWindow: drains selected devices by live moves, holds them in Maintenance, brings
   // the LUNs back. Requeued by its devices' changes and after every inventory sweep.
   kube::Informer* window_cache = manager.Informer(kube::resources::MaintenanceWindows());
@@ -254,6 +293,32 @@ int main(int argc, char** argv) {
       window_controller.queue().Add(w["metadata"].value("name", ""));
     }
   });
+
+  // DedupPolicy: policies of a namespace follow its PVCs, every policy follows the devices and
+  // each inventory sweep (sizes, ratios, tiers change on the devices without an API event).
+  kube::Informer* dedup_cache = manager.Informer(kube::resources::DedupPolicies());
+  op::DedupPolicyReconciler dedup_reconciler(
+      client, &dedup_cache->store(), &pvc_cache->store(),
+      [&inventory] { return inventory.Current(); }, &device_clients, &recorder);
+  ctrl::Controller& dedup_controller =
+      manager.AddController("deduppolicy", kube::resources::DedupPolicies(), &dedup_reconciler)
+          .Watches(pvc_cache,
+                   [&dedup_reconciler](const kube::Json& pvc) {
+                     return dedup_reconciler.PolicyKeysIn(
+                         pvc.value("metadata", kube::Json::object()).value("namespace", ""));
+                   })
+          .Watches(device_cache, [&dedup_reconciler](const kube::Json&) {
+            return dedup_reconciler.AllPolicyKeys();
+          });
+  inventory.AddListener([&dedup_controller, &dedup_reconciler](const op::InventorySnapshot&,
+                                                               const op::InventorySnapshot&) {
+    for (const auto& key : dedup_reconciler.AllPolicyKeys()) dedup_controller.queue().Add(key);
+  });
+  // The usage ledger integrates every sweep and keeps each namespace's UsageReport.
+  inventory.AddListener(
+      [&ledger](const op::InventorySnapshot& previous, const op::InventorySnapshot& current) {
+        ledger.OnSweep(previous, current);
+      });
 
   std::unique_ptr<ctrl::HealthServer> health;
   if (f.health_addr != "0") {

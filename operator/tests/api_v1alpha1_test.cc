@@ -16,6 +16,7 @@
 #include "strata/operator/api/v1alpha1/maintenance_window.h"
 #include "strata/operator/api/v1alpha1/storage_device.h"
 #include "strata/operator/api/v1alpha1/tiering_policy.h"
+#include "strata/operator/api/v1alpha1/usage_report.h"
 #include "strata/operator/api/v1alpha1/virtual_network_config.h"
 
 namespace strata::op::api::v1alpha1 {
@@ -44,6 +45,7 @@ const std::map<std::string, RoundTrip>& Kinds() {
       {"MaintenanceWindow", Via(&MaintenanceWindowFromJson)},
       {"BandwidthPolicy", Via(&BandwidthPolicyFromJson)},
       {"VirtualNetworkConfig", Via(&VirtualNetworkConfigFromJson)},
+      {"UsageReport", Via(&UsageReportFromJson)},
   };
   return *kinds;
 }
@@ -105,6 +107,7 @@ const std::map<std::string, std::vector<std::pair<std::string, Json>>>& Defaults
           {"policies/virtualnetworkconfig.yaml",
            {{"/spec/interfaces/0/bond/members", 2},
             {"/spec/interfaces/0/bond/miimonMilliseconds", 100}}},
+          {"policies/usagereport.yaml", {}},
           {"kubevirt/bandwidthpolicy.yaml", {{"/spec/elastic/stepPercent", 25}}},
           {"kubevirt/deduppolicy.yaml", {{"/spec/maxIndexMemoryBytes", 0}}},
           {"kubevirt/tieringpolicy.yaml",
@@ -277,6 +280,21 @@ INSTANTIATE_TEST_SUITE_P(
         Malformed{"tieringpolicy", "/spec/paused", "yes", "spec.paused: must be a boolean"},
         Malformed{"tieringpolicy", "/spec/cooldown", "1d",
                   "spec.cooldown: \"1d\" is not a duration"},
+        Malformed{
+            "tieringpolicy", "/status/volumes", Json::array({{{"pvc", "a"}, {"state", "Hot"}}}),
+            "status.volumes[0].state: \"Hot\" is not one of Idle, Sustaining, Moving, Cooldown"},
+        Malformed{"tieringpolicy", "/status/volumes", Json::array({{{"pvc", "a"}}, {{"pvc", "a"}}}),
+                  "status.volumes[1]: duplicate pvc \"a\""},
+        Malformed{"tieringpolicy", "/status/volumes", Json::array({{{"readIOPS", 1}}}),
+                  "status.volumes[0].pvc: required"},
+        Malformed{"tieringpolicy", "/status/history", Json::array({{{"time", "yesterday"}}}),
+                  "status.history[0].time: \"yesterday\" is not"},
+        Malformed{"tieringpolicy", "/status/history", Json(std::vector<Json>(21, Json::object())),
+                  "status.history: has 21 items, more than 20"},
+        Malformed{"tieringpolicy", "/status/lastMigration/toTier", "nvme",
+                  "status.lastMigration.toTier: \"nvme\" is not one of"},
+        Malformed{"tieringpolicy", "/status/refusedDevices", "us-c",
+                  "status.refusedDevices: must be an array"},
         Malformed{"deduppolicy", "/spec/selector", nullptr, "spec.selector: required"},
         Malformed{"deduppolicy", "/spec/minSavingsRatio", "1.3",
                   "spec.minSavingsRatio: must be a number"},
@@ -347,6 +365,49 @@ TEST(ApiV1alpha1Test, TypedFieldsAndDefaults) {
   EXPECT_EQ(mw->spec.drain.target_device_selector->match_labels.at("pool"), "general");
 }
 
+// The status the TieringPolicy reconciler writes: volumes, history, lastMigration, refusedDevices.
+TEST(ApiV1alpha1Test, TieringPolicyStatusRoundTrips) {
+  Json object = ReadYaml(kExamples / "policies" / "tieringpolicy.yaml");
+  const Json move = {{"volume", "data"},
+                     {"fromDevice", "eu-a"},
+                     {"fromTier", "sata"},
+                     {"toDevice", "eu-b"},
+                     {"toTier", "ssd"},
+                     {"rule", "promote-hot"},
+                     {"reason", "ReadIOPS 812 Above 500 for 15m"},
+                     {"time", "2026-01-02T03:04:05Z"}};
+  object["status"] = {
+      {"phase", "Active"},
+      {"matchedVolumes", 1},
+      {"migrationsInProgress", 1},
+      {"lastEvaluationTime", "2026-01-02T03:04:06Z"},
+      {"lastMigration", move},
+      {"history", Json::array({move})},
+      {"volumes", Json::array({{{"pvc", "data"},
+                                {"device", "eu-a"},
+                                {"lun", "pvc-1"},
+                                {"tier", "sata"},
+                                {"readIOPS", 812},
+                                {"writeIOPS", 3},
+                                {"totalIOPS", 815},
+                                {"throughputBytesPerSecond", 3338240},
+                                {"idleSeconds", 0},
+                                {"lastMove", "2026-01-02T03:04:05Z"},
+                                {"state", "Moving"}}})},
+      {"refusedDevices", Json::array({"us-c (region 'us-east-1', jurisdiction 'US'): ..."})}};
+  auto p = TieringPolicyFromJson(object);
+  ASSERT_TRUE(p.ok()) << p.status().ToString();
+  ASSERT_EQ(p->status.volumes.size(), 1u);
+  EXPECT_EQ(p->status.volumes[0].read_iops, 812);
+  EXPECT_EQ(p->status.volumes[0].idle_seconds, 0) << "0 is a value, not absent";
+  EXPECT_EQ(p->status.volumes[0].state, "Moving");
+  ASSERT_EQ(p->status.history.size(), 1u);
+  EXPECT_EQ(p->status.history[0].to_device, "eu-b");
+  EXPECT_EQ(p->status.last_migration->reason, "ReadIOPS 812 Above 500 for 15m");
+  EXPECT_EQ(p->status.refused_devices.size(), 1u);
+  EXPECT_EQ(ToJson(*p)["status"], object["status"]);
+}
+
 TEST(ApiV1alpha1Test, ParseDuration) {
   using namespace std::chrono_literals;
   EXPECT_EQ(*ParseDuration("1h30m"), 90min);
@@ -356,6 +417,109 @@ TEST(ApiV1alpha1Test, ParseDuration) {
   for (const char* bad : {"", "10", "1d", "h", "1.h", "15 minutes", "-1s", "1e3s"}) {
     EXPECT_FALSE(ParseDuration(bad).ok()) << bad;
   }
+}
+
+}  // namespace
+}  // namespace strata::op::api::v1alpha1
+
+namespace strata::op::api::v1alpha1 {
+namespace {
+
+TEST(ApiV1alpha1Test, DedupPolicyStatusRoundTrips) {
+  Json j = ReadYaml(kExamples / "policies" / "deduppolicy.yaml");
+  j["status"] = {
+      {"phase", "Active"},
+      {"matchedVolumes", 1},
+      {"logicalBytes", 300},
+      {"uniqueBytes", 100},
+      {"savedBytes", 200},
+      {"dedupRatio", 3.0},
+      {"volumes",
+       {{{"pvc", "data"},
+         {"device", "dev-a"},
+         {"lun", "pvc-1"},
+         {"tier", "sata"},
+         {"dedup", false},
+         {"logicalBytes", 300},
+         {"uniqueBytes", 100},
+         {"ratio", 3.0},
+         {"state", "BelowMinSavings"},
+         {"message", "below"},
+         {"turnedOffAt", "2026-01-01T00:00:00Z"},
+         {"turnedOffGeneration", 2}}}},
+      {"devices",
+       {{{"name", "dev-a"},
+         {"volumes", 1},
+         {"logicalBytes", 300},
+         {"uniqueBytes", 100},
+         {"dedupRatio", 3.0},
+         {"dedupEnabled", true}}}},
+  };
+  auto p = DedupPolicyFromJson(j);
+  ASSERT_TRUE(p.ok()) << p.status().ToString();
+  ASSERT_EQ(p->status.volumes.size(), 1u);
+  EXPECT_EQ(p->status.volumes[0].turned_off_generation, 2);
+  EXPECT_EQ(ToJson(*p)["status"], j["status"]);
+
+  Json dup = j;
+  dup["status"]["volumes"].push_back(j["status"]["volumes"][0]);
+  auto bad = DedupPolicyFromJson(dup);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("status.volumes[1]: duplicate pvc"), std::string::npos)
+      << bad.status().message();
+  Json state = j;
+  state["status"]["volumes"][0]["state"] = "Sleeping";
+  bad = DedupPolicyFromJson(state);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("status.volumes[0].state"), std::string::npos);
+}
+
+TEST(ApiV1alpha1Test, UsageReportStatusRoundTrips) {
+  Json j = ReadYaml(kExamples / "policies" / "usagereport.yaml");
+  const Json io = {{"readOps", 1}, {"writeOps", 2}, {"readBytes", 4096}, {"writeBytes", 8192}};
+  j["status"] = {
+      {"windowStart", "2026-01-01T00:00:00.000000Z"},
+      {"lastUpdate", "2026-01-01T01:00:00.500000Z"},
+      {"volumeCount", 1},
+      {"gibHours", 2.5},
+      {"totalCost", 0.25},
+      {"logicalBytes", 10},
+      {"uniqueBytes", 5},
+      {"io", io},
+      {"tiers", {{{"tier", "ssd"}, {"gibHours", 2.5}, {"cost", 0.25}}}},
+      {"usage", {{{"device", "dev-a"}, {"tier", "ssd"}, {"gibHours", 2.5}, {"cost", 0.25}}}},
+      {"volumes",
+       {{{"pvc", "data"},
+         {"device", "dev-a"},
+         {"lun", "pvc-1"},
+         {"tier", "ssd"},
+         {"sizeBytes", 1073741824},
+         {"pricePerGibHour", 0.1},
+         {"firstSeen", "2026-01-01T00:00:00.000000Z"},
+         {"gibHours", 2.5},
+         {"cost", 0.25},
+         {"logicalBytes", 10},
+         {"uniqueBytes", 5},
+         {"io", io},
+         {"counters", io}}}},
+  };
+  auto r = UsageReportFromJson(j);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->status.volumes[0].counters.write_bytes, 8192);
+  EXPECT_EQ(ToJson(*r)["status"], j["status"]);
+  EXPECT_EQ(UsageReports().Path("ns", "usage"),
+            "/apis/strata.io/v1alpha1/namespaces/ns/usagereports/usage");
+
+  Json bad = j;
+  bad["status"]["usage"][0]["tier"] = "tape";
+  auto e = UsageReportFromJson(bad);
+  ASSERT_FALSE(e.ok());
+  EXPECT_NE(e.status().message().find("status.usage[0].tier"), std::string::npos);
+  bad = j;
+  bad["status"]["gibHours"] = -1;
+  e = UsageReportFromJson(bad);
+  ASSERT_FALSE(e.ok());
+  EXPECT_NE(e.status().message().find("status.gibHours"), std::string::npos);
 }
 
 }  // namespace

@@ -11,7 +11,8 @@
 //      the same LUN MULTI_NODE_MULTI_WRITER; each sees the other's writes.
 //   3. expand: the LUN grows on the device; NodeExpandVolume brings the mapper device to
 //      the new size, the data still there.
-//   4. move: the LUN moves to the second device under I/O; the checker swaps the paths to
+//   4. move: the LUN moves to the second device under I/O (and back, as a maintenance window's
+//      restore does); the checker swaps the paths to
 //      the second device's portals, zero I/O errors, the data intact.
 //   4b. no path at all: with no_path_queue 0 the checker switches the dm device to
 //      fail_if_no_path, a write fails with EIO instead of hanging; the path returns and
@@ -547,6 +548,38 @@ int main(int argc, char** argv) {
                                    (writer2.errors() ? ": " + writer2.first_error() : ""));
   Check(VerifyWriter(writer2, mapper) && ReadAt(mapper, 90 << 20) == 'z',
         "data intact on device B");
+
+  // ---- 4c. a maintenance window's restore: the LUN moves back to device A under I/O ----
+  // (what the MaintenanceWindow reconciler does after the window: the same live move, in the
+  // other direction, onto the device that still holds the stub it left behind).
+  Writer writer3(mapper, 16u << 20);
+  writer3.Start();
+  Check(WaitFor([&] { return writer3.ops() >= 50; }, 60s), "I/O running before the move back");
+  Check(Run(admin + " --server " + grpc_b + " lun migrate vol-b --to-device " + grpc_a +
+            " --wait >/dev/null"),
+        "lun migrate vol-b --to-device A (restore)");
+  actions.clear();
+  Check(WaitFor(
+            [&] {
+              for (const auto& a : node1.CheckPaths()) actions.push_back(a);
+              return Contains(actions, "swap");
+            },
+            30s),
+        "path checker swapped the paths back to device A");
+  for (const auto& a : actions) std::cout << "     checker: " << a << std::endl;
+  const std::string restored = ReadFile(staging1 / strata::csi::NodeServer::kStateFile);
+  Check(restored.find(portal_a1) != std::string::npos &&
+            restored.find(portal_b1) == std::string::npos,
+        "the staged paths are device A's portals again");
+  const uint64_t at_swap_back = writer3.ops();
+  Check(WaitFor([&] { return writer3.ops() >= at_swap_back + 100; }, 60s),
+        "I/O goes on after the swap back");
+  writer3.Stop();
+  Check(writer3.errors() == 0, "zero I/O errors through the move back (" +
+                                   std::to_string(writer3.ops()) + " verified writes)" +
+                                   (writer3.errors() ? ": " + writer3.first_error() : ""));
+  Check(VerifyWriter(writer3, mapper) && ReadAt(mapper, 90 << 20) == 'z',
+        "data intact back on device A");
   CheckOk(node1.Unstage(UnstageReq(vol, staging1)), "NodeUnstageVolume");
   CheckNothingLeft("after the block volume");
 

@@ -56,13 +56,9 @@ golden() {
 quiet() { "$@" >/dev/null; }
 status_patch() { kubectl patch "$1" "$2" --subresource=status --type=merge -p "$3" >/dev/null; }
 
-# --- the UsageReport CRD: from crds/ once the ledger's branch is in, else this directory's copy.
-if ! kubectl get crd usagereports.strata.io >/dev/null 2>&1; then
-  kubectl apply -f "$here/usagereports_crd.yaml" >/dev/null
-fi
-check "UsageReport CRD established" \
-  quiet kubectl wait --for=condition=Established --timeout=60s crd/usagereports.strata.io
-wait_until 30 kubectl get --raw /apis/strata.io/v1alpha1/usagereports >/dev/null 2>&1
+# --- the UsageReport CRD comes with the others (fixture strata_crds); make sure it is served.
+check "UsageReports served" \
+  wait_until 30 quiet kubectl get --raw /apis/strata.io/v1alpha1/usagereports
 
 # --- the objects
 kubectl create -f - >/dev/null <<YAML

@@ -83,7 +83,9 @@ json_is() {
 }
 
 same_spec() { jq -e --slurpfile before "$1" '.spec == $before[0].spec' "$2" >/dev/null; }
-listed_in_category() { kc get strata -o name | grep -qx "storagedevice.strata.io/$1"; }
+# grep reads the whole listing (no -q): a grep that quits early would SIGPIPE kubectl, and
+# pipefail would fail the check whenever other tests' objects make the listing longer.
+listed_in_category() { kc get strata -o name | grep -x "storagedevice.strata.io/$1" >/dev/null; }
 # The object in OBJ_JSON under another name with ENDPOINT: validated and defaulted by the apiserver,
 # never stored.
 accepted_with_endpoint() { # OBJ_JSON ENDPOINT
@@ -181,6 +183,7 @@ declare -A kDefaults=(
     and .spec.elastic.sustainedFor == "5m" and .spec.egress.burstBytes == 1048576'
   [virtualnetworkconfig.yaml]='.spec.interfaces[0].bond.members == 2
     and .spec.interfaces[0].bond.miimonMilliseconds == 100 and .spec.interfaces[0].mtu == 9000'
+  [usagereport.yaml]='.spec == {}'
 )
 for file in "$kSampleDir"/*.yaml; do
   [[ $file == "$kValidSample" ]] && continue
@@ -205,7 +208,7 @@ for file in "$kSampleDir"/*.yaml; do
   short=$(kc get crd "$crd_name" -o jsonpath='{.spec.names.shortNames[0]}')
   check "$kind: short name $short resolves" kc get "$short" "$obj_name" -o name
   check "$kind: category strata lists it" \
-    bash -c 'kubectl --request-timeout=30s get strata -o name | grep -qi "^$0\.strata\.io/$1$"' "$kind" "$obj_name"
+    bash -c 'kubectl --request-timeout=30s get strata -o name | grep -i "^$0\.strata\.io/$1$" >/dev/null' "$kind" "$obj_name"
   check "$kind: status subresource is enabled" \
     json_is <(kc get crd "$crd_name" -o json) '.spec.versions[0].subresources.status == {}'
   check "$kind: printer columns defined" \

@@ -17,12 +17,40 @@ void Fields(auto& io, Is<DedupPolicySpec> auto& s) {
   io.Field("crossOwnerSharing", s.cross_owner_sharing);
 }
 
+void Fields(auto& io, Is<DedupVolumeStatus> auto& v) {
+  io.Field("pvc", v.pvc, {.required = true});
+  io.Field("device", v.device);
+  io.Field("lun", v.lun);
+  io.Field("tier", v.tier, kTierClassRule);
+  io.Field("dedup", v.dedup);
+  io.Field("logicalBytes", v.logical_bytes, kNonNegative);
+  io.Field("uniqueBytes", v.unique_bytes, kNonNegative);
+  io.Field("ratio", v.ratio, kNonNegative);
+  io.Field("since", v.since, {.format = Format::kDateTime});
+  io.Field("state", v.state, {.one_of = kDedupVolumeStates});
+  io.Field("message", v.message);
+  io.Field("turnedOffAt", v.turned_off_at, {.format = Format::kDateTime});
+  io.Field("turnedOffGeneration", v.turned_off_generation, kNonNegative);
+}
+
+void Fields(auto& io, Is<DedupDeviceStatus> auto& d) {
+  io.Field("name", d.name, {.required = true});
+  io.Field("volumes", d.volumes, kNonNegative);
+  io.Field("logicalBytes", d.logical_bytes, kNonNegative);
+  io.Field("uniqueBytes", d.unique_bytes, kNonNegative);
+  io.Field("dedupRatio", d.dedup_ratio, kNonNegative);
+  io.Field("dedupEnabled", d.dedup_enabled);
+}
+
 void Fields(auto& io, Is<DedupPolicyStatus> auto& s) {
   io.Field("phase", s.phase, {.one_of = kDedupPhases});
   io.Field("matchedVolumes", s.matched_volumes, kNonNegative);
   io.Field("logicalBytes", s.logical_bytes, kNonNegative);
   io.Field("uniqueBytes", s.unique_bytes, kNonNegative);
+  io.Field("savedBytes", s.saved_bytes, kNonNegative);
   io.Field("dedupRatio", s.dedup_ratio, kNonNegative);
+  io.Field("volumes", s.volumes, {.map_key = "pvc"});
+  io.Field("devices", s.devices, {.map_key = "name"});
   ObjectStatusFields(io, s);
 }
 

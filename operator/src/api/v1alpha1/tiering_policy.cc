@@ -35,10 +35,28 @@ void Fields(auto& io, Is<TieringPolicySpec> auto& s) {
 
 void Fields(auto& io, Is<TieringMigration> auto& m) {
   io.Field("volume", m.volume);
+  io.Field("fromDevice", m.from_device);
   io.Field("fromTier", m.from_tier, kTierClassRule);
+  io.Field("toDevice", m.to_device);
   io.Field("toTier", m.to_tier, kTierClassRule);
   io.Field("rule", m.rule);
+  io.Field("reason", m.reason);
   io.Field("time", m.time, {.format = Format::kDateTime});
+}
+
+void Fields(auto& io, Is<TieringVolumeStatus> auto& v) {
+  io.Field("pvc", v.pvc, {.required = true});
+  io.Field("device", v.device);
+  io.Field("lun", v.lun);
+  io.Field("tier", v.tier, kTierClassRule);
+  io.Field("readIOPS", v.read_iops, kNonNegative);
+  io.Field("writeIOPS", v.write_iops, kNonNegative);
+  io.Field("totalIOPS", v.total_iops, kNonNegative);
+  io.Field("throughputBytesPerSecond", v.throughput_bytes_per_second, kNonNegative);
+  io.Field("idleSeconds", v.idle_seconds, kNonNegative);
+  io.Field("lastMove", v.last_move, {.format = Format::kDateTime});
+  io.Field("state", v.state, {.one_of = kTieringVolumeStates});
+  io.Field("message", v.message);
 }
 
 void Fields(auto& io, Is<TieringPolicyStatus> auto& s) {
@@ -47,6 +65,9 @@ void Fields(auto& io, Is<TieringPolicyStatus> auto& s) {
   io.Field("migrationsInProgress", s.migrations_in_progress, kNonNegative);
   io.Field("lastEvaluationTime", s.last_evaluation_time, {.format = Format::kDateTime});
   io.Field("lastMigration", s.last_migration);
+  io.Field("history", s.history, {.max_items = kTieringHistoryLimit});
+  io.Field("volumes", s.volumes, {.map_key = "pvc"});
+  io.Field("refusedDevices", s.refused_devices);
   ObjectStatusFields(io, s);
 }
 

@@ -28,12 +28,31 @@ struct TieringPolicySpec {
   bool paused = false;
 };
 
+// One move the policy started: status.lastMigration and status.history[].
 struct TieringMigration {
-  std::string volume;
+  std::string volume;  // the PVC's name
+  std::string from_device;
   std::string from_tier;
+  std::string to_device;
   std::string to_tier;
   std::string rule;
+  std::string reason;  // the metric's value and the threshold, e.g. "ReadIOPS 812 Above 500 for 3s"
   std::string time;
+};
+
+// status.volumes[]: one selected volume as the last evaluation saw it.
+inline constexpr std::string_view kTieringVolumeStates[] = {"Idle", "Sustaining", "Moving",
+                                                            "Cooldown"};
+struct TieringVolumeStatus {
+  std::string pvc;
+  std::string device;  // empty: no LUN found for the PVC
+  std::string lun;
+  std::string tier;
+  std::optional<int64_t> read_iops, write_iops, total_iops, throughput_bytes_per_second,
+      idle_seconds;
+  std::optional<std::string> last_move;
+  std::string state;    // kTieringVolumeStates
+  std::string message;  // why a due move waits (no room, concurrency limit, ...)
 };
 
 struct TieringPolicyStatus : ObjectStatus {
@@ -42,7 +61,12 @@ struct TieringPolicyStatus : ObjectStatus {
   std::optional<int64_t> migrations_in_progress;
   std::optional<std::string> last_evaluation_time;
   std::optional<TieringMigration> last_migration;
+  std::vector<TieringMigration> history;     // the last kTieringHistoryLimit moves, oldest first
+  std::vector<TieringVolumeStatus> volumes;  // by pvc
+  std::vector<std::string> refused_devices;  // audit: devices the allowed lists exclude, why
 };
+
+inline constexpr int kTieringHistoryLimit = 20;
 
 struct TieringPolicy : Object<TieringPolicySpec, TieringPolicyStatus> {
   static constexpr std::string_view kKind = "TieringPolicy";
