@@ -4,8 +4,8 @@
 #   docker build --target build -t strata-build .     # the build stage, with tests compiled
 #
 # ONE runtime image with several entrypoints: it carries every binary `cmake --install` installs
-# (strata-stored, strata-admin, strata-csi, strata-operator, strata-cni-ctl in /usr/local/bin;
-# the strata-cni plugin and its strata-sriov/-bond/-bandwidth names in /opt/strata/cni), and the
+# (strata-stored, strata-admin, strata-csi, strata-operator, kubectl-strata, strata-cni-ctl in
+# /usr/local/bin; the strata-cni plugin and its strata-sriov/-bond/-bandwidth names in /opt/strata/cni), and the
 # Helm chart sets `command:` per container. The default entrypoint is strata-stored; for another
 # binary: docker run --entrypoint strata-operator strata:dev --help
 #

@@ -1,0 +1,24 @@
+// kubectl-strata: the `kubectl strata` plugin (kubectl runs kubectl-strata found on PATH).
+// Parses nothing itself: Run() dispatches to one file per command group.
+#include <unistd.h>
+
+#include <iostream>
+
+#include "strata/common/process.h"
+#include "strata/kube/http_client.h"
+#include "strata/kubectl/cli.h"
+
+int main(int argc, char** argv) {
+  strata::IgnoreSigpipe();
+  std::vector<std::string> args(argv + 1, argv + argc);
+  strata::Env* env = strata::Env::Default();
+  const bool interactive = isatty(STDOUT_FILENO) != 0;
+  return strata::kubectl::Run(
+      args, std::cout, std::cerr, env, [](const char* n) { return std::getenv(n); },
+      [env](const strata::kube::ClientConfig& config) {
+        return strata::kube::NewHttpApiClient(config, env);
+      },
+      // `volumes` asks the devices where each LUN lives now; a device that does not answer
+      // within this shows "?" rather than holding up the listing.
+      [] { return strata::kubectl::NewGrpcLunLocator(std::chrono::seconds(2)); }, interactive);
+}

@@ -1,0 +1,334 @@
+#!/usr/bin/env bash
+# kubectl-strata against the real kube-apiserver of tests/testenv: the objects are made directly
+# (no operator runs; status goes through the status subresource), the plugin's tables are compared
+# with golden files (golden/*.txt, ages and run-specific names masked), its JSON read with jq;
+# `maintenance start/finish/abort` change the MaintenanceWindow as specified, `--wait` follows the
+# status, bad input exits non-zero with a clear message, and `kubectl strata` finds the plugin on
+# PATH.
+# With STORED and ADMIN (strata-stored, strata-admin): `volumes` against real devices too, the
+# live tier and device of a LUN before and after a live move to another device.
+# Usage: plugin_test.sh KUBECTL_STRATA KUBECONFIG [STORED ADMIN]
+# STRATA_UPDATE_GOLDEN=1 rewrites the golden files from this run's output.
+set -uo pipefail
+PLUGIN=$(readlink -f "$1")
+export KUBECONFIG=$2
+STORED=${3:-} ADMIN=${4:-}
+here=$(cd "$(dirname "$0")" && pwd)
+. "$here/../lib/assert.sh"
+# Every kubectl call is bounded: a wedged apiserver must not hang the test.
+kubectl() { command kubectl --request-timeout=15s "$@"; }
+
+run=$(head -c4 /dev/urandom | od -An -tx1 | tr -d ' \n')
+ns=plugin-$run
+work=$(mktemp -d /tmp/strata-plugin-test.XXXXXX)
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
+  for w in $(kubectl get maintenancewindows -o name 2>/dev/null | grep -- "-$run-"); do
+    kubectl delete "$w" --wait=false >/dev/null 2>&1
+  done
+  kubectl delete storagedevice "dev-a-$run" "dev-b-$run" "dev-c-$run" "dev-d-$run" \
+    --ignore-not-found >/dev/null 2>&1
+  kubectl delete pv "pv-$run" "pv-live-$run" --ignore-not-found --wait=false >/dev/null 2>&1
+  kubectl delete storageclass "ssd-$run" --ignore-not-found >/dev/null 2>&1
+  # No namespace controller on the test control plane: the namespace stays Terminating, harmless.
+  kubectl delete namespace "$ns" --ignore-not-found --wait=false >/dev/null 2>&1
+  wait 2>/dev/null
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+# The run's random suffix and the window's unix time become fixed text of the same length, so the
+# columns of the golden files line up.
+mask() { sed -e "s/$run/XXXXXXXX/g" -e 's/maint-\(dev-[ab]-XXXXXXXX\)-[0-9]\{10\}/maint-\1-0000000000/g'; }
+# golden NAME FILE: compares FILE with golden/NAME.txt (or rewrites it).
+golden() {
+  if [ "${STRATA_UPDATE_GOLDEN:-0}" = 1 ]; then
+    cp "$2" "$here/golden/$1.txt"
+  fi
+  if diff -u "$here/golden/$1.txt" "$2" >"$work/$1.diff"; then
+    pass "golden $1"
+  else
+    fail "golden $1:"
+    cat "$work/$1.diff"
+  fi
+}
+quiet() { "$@" >/dev/null; }
+status_patch() { kubectl patch "$1" "$2" --subresource=status --type=merge -p "$3" >/dev/null; }
+
+# --- the UsageReport CRD comes with the others (fixture strata_crds); make sure it is served.
+check "UsageReports served" \
+  wait_until 30 quiet kubectl get --raw /apis/strata.io/v1alpha1/usagereports
+
+# --- the objects
+kubectl create -f - >/dev/null <<YAML
+apiVersion: strata.io/v1alpha1
+kind: StorageDevice
+metadata:
+  name: dev-a-$run
+  labels: {strata.io/test-run: "$run"}
+spec:
+  endpoint: 127.0.0.1:50051
+  region: eu-west-1
+  jurisdiction: EU
+  tiers:
+    - {class: ssd, capacityBytes: 10737418240}
+    - {class: sata, capacityBytes: 107374182400}
+---
+apiVersion: strata.io/v1alpha1
+kind: StorageDevice
+metadata:
+  name: dev-b-$run
+  labels: {strata.io/test-run: "$run"}
+spec:
+  endpoint: 127.0.0.1:50052
+  region: eu-west-2
+  tiers:
+    - {class: ssd, capacityBytes: 21474836480}
+---
+apiVersion: v1
+kind: Namespace
+metadata: {name: $ns}
+---
+apiVersion: storage.k8s.io/v1
+kind: StorageClass
+metadata: {name: ssd-$run}
+provisioner: block.csi.strata.io
+parameters: {tier: ssd}
+---
+apiVersion: v1
+kind: PersistentVolume
+metadata: {name: pv-$run}
+spec:
+  capacity: {storage: 1Gi}
+  accessModes: [ReadWriteOnce]
+  storageClassName: ssd-$run
+  claimRef: {namespace: $ns, name: data}
+  csi:
+    driver: block.csi.strata.io
+    volumeHandle: dev-a-$run/lun-1
+    volumeAttributes: {device: dev-a-$run, portals: "127.0.0.1:10809,127.0.0.2:10809"}
+---
+apiVersion: v1
+kind: PersistentVolumeClaim
+metadata: {name: data, namespace: $ns}
+spec:
+  accessModes: [ReadWriteOnce]
+  storageClassName: ssd-$run
+  volumeName: pv-$run
+  resources: {requests: {storage: 1Gi}}
+---
+apiVersion: v1
+kind: PersistentVolumeClaim
+metadata: {name: pending, namespace: $ns}
+spec:
+  accessModes: [ReadWriteOnce]
+  storageClassName: ssd-$run
+  resources: {requests: {storage: 2Gi}}
+---
+apiVersion: strata.io/v1alpha1
+kind: UsageReport
+metadata: {name: usage, namespace: $ns}
+spec: {}
+YAML
+check "objects created" quiet kubectl get -n "$ns" usagereport usage
+status_patch storagedevice "dev-a-$run" '{"status":{"phase":"Online","lunCount":2,
+  "portals":["127.0.0.1:10809"],
+  "tiers":[{"class":"ssd","capacityBytes":10737418240,"usedBytes":2147483648,"healthy":true},
+           {"class":"sata","capacityBytes":107374182400,"usedBytes":0,"healthy":true}]}}'
+# No controller-manager binds the claim: the test writes what it would.
+status_patch pvc data '{"status":{"phase":"Bound","accessModes":["ReadWriteOnce"],
+  "capacity":{"storage":"1Gi"}}}' -n "$ns" 2>/dev/null ||
+  kubectl -n "$ns" patch pvc data --subresource=status --type=merge \
+    -p '{"status":{"phase":"Bound","accessModes":["ReadWriteOnce"],"capacity":{"storage":"1Gi"}}}' >/dev/null
+# Ages that print the same for most of an hour: 10h and 30m.
+since=$(date -u -d '-10 hours' +%Y-%m-%dT%H:%M:%SZ)
+updated=$(date -u -d '-30 minutes' +%Y-%m-%dT%H:%M:%SZ)
+kubectl -n "$ns" patch usagereport usage --subresource=status --type=merge -p '{"status":{
+  "windowStart":"'"$since"'","lastUpdate":"'"$updated"'","volumeCount":1,
+  "gibHours":130.5,"totalCost":5.625,"logicalBytes":1073741824,"uniqueBytes":536870912,
+  "tiers":[{"tier":"ssd","gibHours":100,"cost":5},{"tier":"sata","gibHours":30.5,"cost":0.625}]}}' \
+  >/dev/null
+
+# --- devices
+sel="strata.io/test-run=$run"
+"$PLUGIN" devices -l "$sel" >"$work/devices.raw" 2>"$work/err"
+expect_eq "devices exits 0" "$?" 0
+mask <"$work/devices.raw" >"$work/devices.txt"
+golden devices "$work/devices.txt"
+json=$("$PLUGIN" devices -l "$sel" -o json)
+expect_eq "devices -o json: two items" "$(jq '.items | length' <<<"$json")" 2
+expect_eq "devices -o json: dev-a's LUNs" \
+  "$(jq ".items[] | select(.metadata.name==\"dev-a-$run\") | .status.lunCount" <<<"$json")" 2
+expect_contains "devices -o yaml" "$("$PLUGIN" devices -l "$sel" -o yaml)" "kind: StorageDevice"
+
+# --- volumes
+# dev-a's endpoint has no device behind it: the live tier is "?", with a warning naming it.
+"$PLUGIN" volumes -n "$ns" 2>"$work/err" | mask >"$work/volumes.txt"
+golden volumes "$work/volumes.txt"
+expect_contains "volumes: warns of the silent device" "$(cat "$work/err")" \
+  "warning: storagedevice dev-a-$run (127.0.0.1:50051)"
+json=$("$PLUGIN" volumes -n "$ns" -o json)
+expect_eq "volumes -o json: the claim's device/LUN" \
+  "$(jq -r '.items[] | select(.pvc=="data") | "\(.device)/\(.lun)/\(.requestedTier)/\(.portals | join(","))"' <<<"$json")" \
+  "dev-a-$run/lun-1/ssd/127.0.0.1:10809,127.0.0.2:10809"
+expect_contains "volumes -A shows the namespace" "$("$PLUGIN" volumes -A | grep -- "$ns")" \
+  "dev-a-$run"
+
+# --- usage
+"$PLUGIN" usage -n "$ns" 2>&1 | mask >"$work/usage.txt"
+golden usage "$work/usage.txt"
+json=$("$PLUGIN" usage -n "$ns" -o json)
+expect_eq "usage -o json: total cost" "$(jq .status.totalCost <<<"$json")" 5.625
+expect_eq "usage -A -o json: this namespace's report" \
+  "$("$PLUGIN" usage -A -o json | jq -r ".items[] | select(.metadata.namespace==\"$ns\") | .status.gibHours")" \
+  130.5
+
+# --- maintenance start: a window on dev-a selecting it by the strata.io/device label.
+out=$("$PLUGIN" maintenance start "dev-a-$run" --reason "firmware 2.1" --duration 2h 2>&1)
+expect_eq "maintenance start exits 0" "$?" 0
+win=$(sed -n 's|^maintenancewindow.strata.io/\(.*\) created$|\1|p' <<<"$out")
+expect_contains "maintenance start names the window" "$win" "maint-dev-a-$run-"
+w=$(kubectl get maintenancewindow "$win" -o json)
+expect_eq "window: selector" "$(jq -r '.spec.deviceSelector.matchLabels["strata.io/device"]' <<<"$w")" "dev-a-$run"
+expect_eq "window: reason" "$(jq -r '.metadata.annotations["strata.io/reason"]' <<<"$w")" "firmware 2.1"
+expect_eq "window: duration, restore" "$(jq -c '[.spec.schedule.duration, .spec.restore]' <<<"$w")" '["2h",true]'
+start=$(jq -r .spec.schedule.start <<<"$w")
+age=$(( $(date +%s) - $(date -d "$start" +%s) ))
+check "window: starts now ($start)" test "$age" -ge 0 -a "$age" -le 60
+expect_eq "device labelled for the selector" \
+  "$(kubectl get storagedevice "dev-a-$run" -o jsonpath='{.metadata.labels.strata\.io/device}')" "dev-a-$run"
+"$PLUGIN" maintenance start "dev-a-$run" >/dev/null 2>"$work/err"
+expect_eq "a second window on the same device: exit 1" "$?" 1
+expect_contains "... says which window" "$(cat "$work/err")" "already has maintenance window \"$win\""
+
+# What the reconciler would write mid-drain; then the tables.
+status_patch maintenancewindow "$win" '{"status":{"phase":"Draining","progress":"1/2 LUNs, 62%",
+  "deviceCount":1,"devices":[{"name":"dev-a-'"$run"'","phase":"Draining","volumesRemaining":1}],
+  "volumes":[
+    {"lun":"lun-1","fromDevice":"dev-a-'"$run"'","toDevice":"dev-b-'"$run"'","phase":"Moved",
+     "bytesCopied":1073741824,"bytesTotal":1073741824},
+    {"lun":"lun-2","fromDevice":"dev-a-'"$run"'","toDevice":"dev-b-'"$run"'","phase":"Moving",
+     "bytesCopied":268435456,"bytesTotal":1073741824,"rate":52428800,"eta":"16s"}]}}'
+"$PLUGIN" maintenance status 2>&1 | sed -n "1p;/-$run-/p" | mask |
+  sed -E '2,$s/[0-9]+[smhdy]([0-9]+[smhd])?$/AGE/' >"$work/maintenance_list.txt"
+golden maintenance_list "$work/maintenance_list.txt"
+"$PLUGIN" maintenance status "$win" 2>&1 | mask |
+  sed -E -e 's/^(Start: +).*/\1START/' -e 's/^(Age: +).*/\1AGE/' >"$work/maintenance_detail.txt"
+golden maintenance_detail "$work/maintenance_detail.txt"
+# -o yaml says what -o json says (PyYAML reads it back; YAML 1.1, so quoting matters).
+norm_json() { python3 -c 'import json,sys; print(json.dumps(json.load(sys.stdin), sort_keys=True))'; }
+norm_yaml() { python3 -c 'import json,sys,yaml; print(json.dumps(yaml.safe_load(sys.stdin), sort_keys=True))'; }
+expect_eq "maintenance status NAME: -o yaml == -o json" \
+  "$("$PLUGIN" maintenance status "$win" -o yaml | norm_yaml)" \
+  "$("$PLUGIN" maintenance status "$win" -o json | norm_json)"
+expect_eq "devices: -o yaml == -o json" "$("$PLUGIN" devices -l "$sel" -o yaml | norm_yaml)" \
+  "$("$PLUGIN" devices -l "$sel" -o json | norm_json)"
+expect_eq "maintenance status NAME -o json" \
+  "$("$PLUGIN" maintenance status "$win" -o json | jq -r '.status.volumes[1].bytesCopied')" 268435456
+
+# --- finish by device name, --wait until Completed (the test plays the reconciler).
+"$PLUGIN" maintenance finish "dev-a-$run" --wait --timeout 30s >"$work/finish.out" 2>&1 &
+finish_pid=$!
+wait_until 15 test "$(kubectl get maintenancewindow "$win" -o jsonpath='{.spec.finish}')" = true
+expect_eq "finish sets spec.finish" "$(kubectl get maintenancewindow "$win" -o jsonpath='{.spec.finish}')" true
+status_patch maintenancewindow "$win" '{"status":{"phase":"Restoring"}}'
+status_patch maintenancewindow "$win" '{"status":{"phase":"Completed","progress":"2/2 LUNs, 100%"}}'
+wait "$finish_pid"
+expect_eq "finish --wait exits 0 at Completed" "$?" 0
+expect_contains "finish --wait showed the phases" "$(cat "$work/finish.out")" "$win: Completed"
+"$PLUGIN" maintenance abort "$win" >/dev/null 2>"$work/err"
+expect_eq "abort of a completed window: exit 1" "$?" 1
+expect_contains "... says it ended" "$(cat "$work/err")" "has already ended (Completed)"
+
+# --- start --wait on dev-b, which nothing drains: the timeout ends it; then abort by name.
+"$PLUGIN" maintenance start "dev-b-$run" --no-restore --wait --timeout 2s >"$work/b.out" 2>"$work/err"
+expect_eq "start --wait past its timeout: exit 1" "$?" 1
+expect_contains "... says it timed out" "$(cat "$work/err")" "timed out after 2s"
+winb=$(sed -n 's|^maintenancewindow.strata.io/\(.*\) created$|\1|p' "$work/b.out")
+expect_eq "window b: restore false" "$(kubectl get maintenancewindow "$winb" -o jsonpath='{.spec.restore}')" false
+"$PLUGIN" maintenance abort "$winb" -o json >"$work/abort.json"
+expect_eq "abort -o json: spec.abort" "$(jq .spec.abort "$work/abort.json")" true
+
+# --- bad input
+"$PLUGIN" maintenance start "nope-$run" >/dev/null 2>"$work/err"
+expect_eq "unknown device: exit 1" "$?" 1
+expect_eq "... message" "$(cat "$work/err")" "error: storagedevice \"nope-$run\" not found"
+"$PLUGIN" maintenance status "nope-$run" >/dev/null 2>"$work/err"
+expect_eq "unknown window: exit 1" "$?" 1
+expect_eq "... message" "$(cat "$work/err")" "error: maintenancewindow \"nope-$run\" not found"
+"$PLUGIN" maintenance finish "nope-$run" >/dev/null 2>"$work/err"
+expect_eq "finish of an unknown window: exit 1" "$?" 1
+"$PLUGIN" devices -o xml >/dev/null 2>"$work/err"
+expect_eq "bad -o: exit 2" "$?" 2
+expect_contains "... message" "$(cat "$work/err")" 'unknown output format "xml"'
+"$PLUGIN" usage -n "nope-$run" >/dev/null 2>"$work/err"
+expect_eq "no UsageReport: exit 1" "$?" 1
+"$PLUGIN" --kubeconfig "$work/missing" devices >/dev/null 2>"$work/err"
+expect_eq "missing kubeconfig: exit 1" "$?" 1
+expect_contains "... names the file" "$(cat "$work/err")" "$work/missing"
+
+# --- volumes against real devices: the tier and device come from them, after a move too.
+if [ -n "$STORED" ]; then
+  # start_stored NAME: a device with ssd and sata tiers, every address from its ready file.
+  start_stored() {
+    "$STORED" --device "$1" --tier "ssd=$work/$1-ssd:64MiB" --tier "sata=$work/$1-sata:64MiB" \
+      --grpc 127.0.0.1:0 --portal 127.0.0.1:0 --ready-file "$work/$1.ready" \
+      2>>"$work/$1.log" &
+    pids+=($!)
+    wait_until 30 test -s "$work/$1.ready"
+  }
+  grpc() { jq -r .grpc "$work/$1.ready"; }
+  check "strata-stored c serves" start_stored c
+  check "strata-stored d serves" start_stored d
+  check "LUN on c (sata)" quiet "$ADMIN" --server "$(grpc c)" lun create lun-live --size 8MiB --tier sata
+  kubectl create -f - >/dev/null <<YAML
+apiVersion: strata.io/v1alpha1
+kind: StorageDevice
+metadata: {name: dev-c-$run, labels: {strata.io/test-run: "$run"}}
+spec: {endpoint: "$(grpc c)", tiers: [{class: sata, capacityBytes: 67108864}]}
+---
+apiVersion: strata.io/v1alpha1
+kind: StorageDevice
+metadata: {name: dev-d-$run, labels: {strata.io/test-run: "$run"}}
+spec: {endpoint: "$(grpc d)", tiers: [{class: sata, capacityBytes: 67108864}]}
+---
+apiVersion: v1
+kind: PersistentVolume
+metadata: {name: pv-live-$run}
+spec:
+  capacity: {storage: 8Mi}
+  accessModes: [ReadWriteOnce]
+  claimRef: {namespace: $ns, name: live}
+  csi: {driver: block.csi.strata.io, volumeHandle: dev-c-$run/lun-live}
+---
+apiVersion: v1
+kind: PersistentVolumeClaim
+metadata: {name: live, namespace: $ns}
+spec:
+  accessModes: [ReadWriteOnce]
+  storageClassName: ""
+  volumeName: pv-live-$run
+  resources: {requests: {storage: 8Mi}}
+YAML
+  live() {
+    "$PLUGIN" volumes -n "$ns" -o json 2>/dev/null |
+      jq -r '.items[] | select(.pvc=="live") | "\(.liveDevice) \(.tier) \(.portals | length)"'
+  }
+  expect_eq "volumes: live device, tier, portals from the device" "$(live)" "dev-c-$run sata 1"
+  check "LUN moved live to d's ssd" quiet "$ADMIN" --server "$(grpc c)" lun migrate lun-live \
+    --to-device "$(grpc d)" --tier ssd --wait
+  expect_eq "volumes: follows moved_to to d" "$(live)" "dev-d-$run ssd 1"
+  expect_contains "volumes table: the device it came from" \
+    "$("$PLUGIN" volumes -n "$ns" 2>/dev/null | grep '^live ')" "dev-d-$run (from dev-c-$run)"
+fi
+
+# --- kubectl's plugin discovery: `kubectl strata` runs kubectl-strata from PATH.
+bin=$work/bin
+mkdir -p "$bin"
+ln -s "$PLUGIN" "$bin/kubectl-strata"
+"$PLUGIN" devices -l "$sel" >"$work/devices.raw" 2>&1
+PATH="$bin:$PATH" command kubectl strata devices -l "$sel" >"$work/via_kubectl.raw" 2>&1
+expect_eq "kubectl strata devices exits 0" "$?" 0
+check "kubectl strata devices prints the same table" diff "$work/devices.raw" "$work/via_kubectl.raw"
+finish
