@@ -82,7 +82,12 @@ Status RunLunMoveToDevice(Engine* engine, const std::string& name, RemoteDevice*
       [&]() -> Status {
         STRATA_RETURN_IF_ERROR((*writer)->Finish());
         return remote->Flush(name);
-      });
+      },
+      options.verify ? Engine::RangeChecksums([&](uint64_t range_bytes, uint64_t size_bytes) {
+        return remote->LunChecksums(name, range_bytes, size_bytes);
+      })
+                     : Engine::RangeChecksums(),
+      options.verify_range_bytes);
   if (!s.ok()) return fail(s);
   return Status::Ok();
 }

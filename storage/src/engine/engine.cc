@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <cstring>
 #include <ctime>
+#include <future>
 
 #define XXH_INLINE_ALL
 #include <xxhash.h>
@@ -1251,7 +1252,8 @@ Status EngineImpl::StartExport(const std::string& name, const std::string& to_de
                        total,
                        0,
                        "",
-                       to_device};
+                       to_device,
+                       0};
   return Status::Ok();
 }
 
@@ -1351,7 +1353,9 @@ uint64_t EngineImpl::ExportDirtyBlocks(const std::string& name) {
 
 Status EngineImpl::CompleteExport(const std::string& name, std::shared_ptr<Volume> remote,
                                   const Engine::BlockSink& sink,
-                                  const std::function<Status()>& flush_remote) {
+                                  const std::function<Status()>& flush_remote,
+                                  const Engine::RangeChecksums& target_checksums,
+                                  uint64_t verify_range_bytes) {
   std::shared_ptr<Lun> lun;
   {
     SharedLock lock(mu_);
@@ -1365,8 +1369,36 @@ Status EngineImpl::CompleteExport(const std::string& name, std::shared_ptr<Volum
   STRATA_ASSIGN_OR_RETURN(uint64_t last, ExportPassOf(*lun, false, sink));
   (void)last;
   STRATA_RETURN_IF_ERROR(flush_remote());
+  uint64_t verified = 0;
+  if (target_checksums) {
+    // Both sides hash at once: the target over the network, this device here.
+    const uint64_t size = lun->size_bytes.load();
+    auto theirs_future = std::async(std::launch::async,
+                                    [&] { return target_checksums(verify_range_bytes, size); });
+    auto ours = ChecksumsInner(*lun, verify_range_bytes, 0, size);
+    auto theirs = theirs_future.get();
+    if (!ours.ok()) return ours.status().WithContext("verify the copy: checksums here");
+    if (!theirs.ok()) return theirs.status().WithContext("verify the copy: checksums of the target");
+    if (theirs->size() != ours->size()) {
+      return Status(StatusCode::kDataLoss,
+                    "verify the copy: the target has " + std::to_string(theirs->size()) +
+                        " checksum ranges, this device " + std::to_string(ours->size()) +
+                        "; not switched");
+    }
+    for (size_t i = 0; i < ours->size(); ++i) {
+      if ((*ours)[i] == (*theirs)[i]) continue;
+      const uint64_t begin = i * verify_range_bytes;
+      const uint64_t end = std::min(size, begin + verify_range_bytes);
+      return Status(StatusCode::kDataLoss,
+                    "verify the copy: range " + std::to_string(i) + " (bytes " +
+                        std::to_string(begin) + ".." + std::to_string(end) +
+                        ") differs between this device and the target; not switched");
+    }
+    verified = size;
+  }
   {
     ExclusiveLock lock(mu_);
+    lun->move.verified_bytes = verified;
     lun->proxy = std::move(remote);
     lun->rec.moved_to = lun->move.to_device;
     lun->tracking = false;
@@ -1379,6 +1411,56 @@ Status EngineImpl::CompleteExport(const std::string& name, std::shared_ptr<Volum
   STRATA_RETURN_IF_ERROR(Flush());  // the switch is durable: a restart keeps proxying
   move_cv_.notify_all();
   return Status::Ok();
+}
+
+Result<std::vector<uint64_t>> EngineImpl::ChecksumsInner(Lun& lun, uint64_t range_bytes,
+                                                         uint64_t offset, uint64_t length) {
+  std::vector<uint64_t> out;
+  out.reserve((length + range_bytes - 1) / range_bytes);
+  std::vector<char> buf(static_cast<size_t>(std::min(range_bytes, length)));
+  for (uint64_t pos = offset; pos < offset + length; pos += range_bytes) {
+    const size_t n = static_cast<size_t>(std::min(range_bytes, offset + length - pos));
+    STRATA_RETURN_IF_ERROR(ReadInner(lun, pos, std::span<char>(buf.data(), n)));
+    out.push_back(XXH3_64bits(buf.data(), n));
+  }
+  return out;
+}
+
+Result<std::vector<uint64_t>> EngineImpl::LunChecksums(const std::string& name,
+                                                       uint64_t range_bytes, uint64_t offset,
+                                                       uint64_t length) {
+  if (range_bytes == 0 || range_bytes % 4096 != 0 ||
+      range_bytes > Engine::kMaxChecksumRangeBytes) {
+    return InvalidArgumentError("range_bytes: " + std::to_string(range_bytes) +
+                                " is not a multiple of 4096 from 4096 to " +
+                                std::to_string(Engine::kMaxChecksumRangeBytes));
+  }
+  if (offset % range_bytes != 0) {
+    return InvalidArgumentError("offset: " + std::to_string(offset) +
+                                " is not a multiple of range_bytes");
+  }
+  std::shared_ptr<Lun> lun;
+  {
+    SharedLock lock(mu_);
+    lun = FindLocked(name);
+    if (!lun) return NotFoundError("LUN '" + name + "' not found");
+  }
+  std::shared_lock gate(lun->gate);
+  if (lun->proxy || !lun->rec.moved_to.empty()) {
+    return FailedPreconditionError("LUN '" + name + "' moved to " + lun->rec.moved_to +
+                                   ": ask that device");
+  }
+  const uint64_t size = lun->size_bytes.load();
+  if (offset > size) {
+    return OutOfRangeError("offset: " + std::to_string(offset) + " is past the end (" +
+                           std::to_string(size) + ")");
+  }
+  length = std::min(length, size - offset);
+  if ((length + range_bytes - 1) / range_bytes > Engine::kMaxChecksumRanges) {
+    return InvalidArgumentError("length: more than " + std::to_string(Engine::kMaxChecksumRanges) +
+                                " ranges in one call");
+  }
+  return ChecksumsInner(*lun, range_bytes, offset, length);
 }
 
 void EngineImpl::AbortExport(const std::string& name, const Status& why) {
@@ -1422,7 +1504,8 @@ Status EngineImpl::StartTierMove(const std::string& name, TierClass target_class
                          total,
                          0,
                          "",
-                         ""};
+                         "",
+                         0};
     lun->cancel_requested = false;
     lun->rec.write_tier = target;
     enc_.Lun(lun->rec);
@@ -1658,8 +1741,15 @@ uint64_t Engine::ExportDirtyBlocks(const std::string& name) {
   return impl_->ExportDirtyBlocks(name);
 }
 Status Engine::CompleteExport(const std::string& name, std::shared_ptr<Volume> remote,
-                              const BlockSink& sink, const std::function<Status()>& flush_remote) {
-  return impl_->CompleteExport(name, std::move(remote), sink, flush_remote);
+                              const BlockSink& sink, const std::function<Status()>& flush_remote,
+                              const RangeChecksums& target_checksums,
+                              uint64_t verify_range_bytes) {
+  return impl_->CompleteExport(name, std::move(remote), sink, flush_remote, target_checksums,
+                               verify_range_bytes);
+}
+Result<std::vector<uint64_t>> Engine::LunChecksums(const std::string& name, uint64_t range_bytes,
+                                                   uint64_t offset, uint64_t length) {
+  return impl_->LunChecksums(name, range_bytes, offset, length);
 }
 void Engine::AbortExport(const std::string& name, const Status& why) {
   impl_->AbortExport(name, why);
