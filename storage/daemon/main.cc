@@ -234,8 +234,7 @@ int Run(int argc, char** argv) {
     return kExitFailure;
   }
 
-  strata::storage::StorageDeviceService service(device->get(), STRATA_VERSION,
-                                               flags->verify_moves);
+  strata::storage::StorageDeviceService service(device->get(), STRATA_VERSION, flags->verify_moves);
   grpc::ServerBuilder builder;
   int grpc_port = 0;
   builder.AddListeningPort(flags->grpc_addr, grpc::InsecureServerCredentials(), &grpc_port);

@@ -262,8 +262,7 @@ TEST_F(DeviceMigrationTest, CorruptTargetCopyFailsTheMoveAndTheSourceKeepsServin
   remote_->before_flush = [&](Volume& target) {
     std::string wrong(kBs, '#');
     ASSERT_TRUE(
-        target.Write(bad_lba * kBs, std::span<const char>(wrong.data(), wrong.size()), false)
-            .ok());
+        target.Write(bad_lba * kBs, std::span<const char>(wrong.data(), wrong.size()), false).ok());
   };
   Status s = MoveLunToDevice(src_.get(), "db", remote_.get(), {}, nullptr);
   EXPECT_EQ(s.code(), StatusCode::kDataLoss) << s.ToString();

@@ -1373,17 +1373,19 @@ Status EngineImpl::CompleteExport(const std::string& name, std::shared_ptr<Volum
   if (target_checksums) {
     // Both sides hash at once: the target over the network, this device here.
     const uint64_t size = lun->size_bytes.load();
-    auto theirs_future = std::async(std::launch::async,
-                                    [&] { return target_checksums(verify_range_bytes, size); });
+    auto theirs_future =
+        std::async(std::launch::async, [&] { return target_checksums(verify_range_bytes, size); });
     auto ours = ChecksumsInner(*lun, verify_range_bytes, 0, size);
     auto theirs = theirs_future.get();
     if (!ours.ok()) return ours.status().WithContext("verify the copy: checksums here");
-    if (!theirs.ok()) return theirs.status().WithContext("verify the copy: checksums of the target");
+    if (!theirs.ok()) {
+      return theirs.status().WithContext("verify the copy: checksums of the target");
+    }
     if (theirs->size() != ours->size()) {
-      return Status(StatusCode::kDataLoss,
-                    "verify the copy: the target has " + std::to_string(theirs->size()) +
-                        " checksum ranges, this device " + std::to_string(ours->size()) +
-                        "; not switched");
+      return Status(StatusCode::kDataLoss, "verify the copy: the target has " +
+                                               std::to_string(theirs->size()) +
+                                               " checksum ranges, this device " +
+                                               std::to_string(ours->size()) + "; not switched");
     }
     for (size_t i = 0; i < ours->size(); ++i) {
       if ((*ours)[i] == (*theirs)[i]) continue;
@@ -1429,8 +1431,7 @@ Result<std::vector<uint64_t>> EngineImpl::ChecksumsInner(Lun& lun, uint64_t rang
 Result<std::vector<uint64_t>> EngineImpl::LunChecksums(const std::string& name,
                                                        uint64_t range_bytes, uint64_t offset,
                                                        uint64_t length) {
-  if (range_bytes == 0 || range_bytes % 4096 != 0 ||
-      range_bytes > Engine::kMaxChecksumRangeBytes) {
+  if (range_bytes == 0 || range_bytes % 4096 != 0 || range_bytes > Engine::kMaxChecksumRangeBytes) {
     return InvalidArgumentError("range_bytes: " + std::to_string(range_bytes) +
                                 " is not a multiple of 4096 from 4096 to " +
                                 std::to_string(Engine::kMaxChecksumRangeBytes));
@@ -1742,8 +1743,7 @@ uint64_t Engine::ExportDirtyBlocks(const std::string& name) {
 }
 Status Engine::CompleteExport(const std::string& name, std::shared_ptr<Volume> remote,
                               const BlockSink& sink, const std::function<Status()>& flush_remote,
-                              const RangeChecksums& target_checksums,
-                              uint64_t verify_range_bytes) {
+                              const RangeChecksums& target_checksums, uint64_t verify_range_bytes) {
   return impl_->CompleteExport(name, std::move(remote), sink, flush_remote, target_checksums,
                                verify_range_bytes);
 }

@@ -198,10 +198,10 @@ class Engine final : public ExportCatalog {
   //
   // With `target_checksums`, CompleteExport verifies the copy before it switches,
   // while I/O is still paused: it asks the target for the checksums of the whole LUN
-  // (ranges of `verify_range_bytes` over the LUN's `size_bytes`, as LunChecksums), hashes its own copy the
-  // same way meanwhile, and fails with DATA_LOSS naming the first differing range (or
-  // the error of the target's call) instead of switching. TierMove::verified_bytes is
-  // the LUN's size once that passed.
+  // (ranges of `verify_range_bytes` over the LUN's `size_bytes`, as LunChecksums),
+  // hashes its own copy the same way meanwhile, and fails with DATA_LOSS naming the
+  // first differing range (or with the target's error) instead of switching.
+  // TierMove::verified_bytes is the LUN's size once that passed.
   using BlockSink = std::function<Status(uint64_t lba, const char* block)>;
   using RangeChecksums =
       std::function<Result<std::vector<uint64_t>>(uint64_t range_bytes, uint64_t size_bytes)>;
