@@ -238,6 +238,7 @@ void PrintMigration(const v1::Migration& m) {
     std::printf(" to device %s, %s copied, %s verified", m.to_device().c_str(),
                 strata::FormatSize(m.bytes_copied()).c_str(),
                 strata::FormatSize(m.verified_bytes()).c_str());
+    if (m.verified_bytes() > 0) std::printf(" in %.2f s", m.verify_seconds());
   } else if (m.state() != v1::MIGRATION_STATE_NONE) {
     std::printf(" %s -> %s, %s of %s copied", TierName(m.from_tier()).c_str(),
                 TierName(m.to_tier()).c_str(), strata::FormatSize(m.bytes_copied()).c_str(),

@@ -179,6 +179,7 @@ TEST_F(DeviceMigrationTest, MovesUnderWritesKeepsIdentityAndProxies) {
   EXPECT_EQ(moved->moved_to, "10.0.0.2:7400");
   EXPECT_EQ(moved->move.state, TierMove::State::kDone);
   EXPECT_EQ(moved->move.verified_bytes, blocks * kBs);  // the whole LUN compared
+  EXPECT_GT(moved->move.verify_seconds, 0.0);
   EXPECT_EQ(remote_->checksum_calls, 1);
   EXPECT_EQ(Used(*src_), 0u);  // the source's blocks are freed
   auto there = dst_->GetLun("db");

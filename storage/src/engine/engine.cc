@@ -1253,6 +1253,7 @@ Status EngineImpl::StartExport(const std::string& name, const std::string& to_de
                        0,
                        "",
                        to_device,
+                       0,
                        0};
   return Status::Ok();
 }
@@ -1370,7 +1371,9 @@ Status EngineImpl::CompleteExport(const std::string& name, std::shared_ptr<Volum
   (void)last;
   STRATA_RETURN_IF_ERROR(flush_remote());
   uint64_t verified = 0;
+  double verify_seconds = 0;
   if (target_checksums) {
+    const auto verify_started = std::chrono::steady_clock::now();
     // Both sides hash at once: the target over the network, this device here.
     const uint64_t size = lun->size_bytes.load();
     auto theirs_future =
@@ -1397,10 +1400,13 @@ Status EngineImpl::CompleteExport(const std::string& name, std::shared_ptr<Volum
                         ") differs between this device and the target; not switched");
     }
     verified = size;
+    verify_seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - verify_started).count();
   }
   {
     ExclusiveLock lock(mu_);
     lun->move.verified_bytes = verified;
+    lun->move.verify_seconds = verify_seconds;
     lun->proxy = std::move(remote);
     lun->rec.moved_to = lun->move.to_device;
     lun->tracking = false;
@@ -1506,6 +1512,7 @@ Status EngineImpl::StartTierMove(const std::string& name, TierClass target_class
                          0,
                          "",
                          "",
+                         0,
                          0};
     lun->cancel_requested = false;
     lun->rec.write_tier = target;

@@ -61,6 +61,9 @@ struct TierMove {
   // checksums from both devices, I/O paused) before the switch; 0 until then, or when
   // the move ran without verification.
   uint64_t verified_bytes = 0;
+  // How long that comparison took (both devices hash at once), while the LUN's I/O
+  // was paused: what verification adds to the switch's pause.
+  double verify_seconds = 0;
 };
 
 struct LunInfo {
