@@ -26,7 +26,7 @@ class GrpcRemoteDevice final : public RemoteDevice {
   Status Flush(const std::string& lun) override;
   std::shared_ptr<Volume> OpenVolume(const std::string& lun) override;
   Result<std::vector<uint64_t>> LunChecksums(const std::string& lun, uint64_t range_bytes,
-                                             uint64_t size_bytes) override;
+                                             uint64_t offset, uint64_t length) override;
 
  private:
   const std::string address_;

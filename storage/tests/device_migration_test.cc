@@ -6,6 +6,7 @@
 #include <functional>
 #include <random>
 #include <thread>
+#include <utility>
 
 #include "strata/common/mem_env.h"
 
@@ -38,9 +39,6 @@ class EngineRemoteDevice final : public RemoteDevice {
   }
   Status Flush(const std::string& lun) override {
     STRATA_ASSIGN_OR_RETURN(auto vol, engine_->OpenVolume(lun));
-    // The test seam: the move flushes the target right before it verifies and
-    // switches, with the source's I/O paused, so damage done here is what
-    // verification must catch.
     if (before_flush) before_flush(*vol);
     return vol->Flush();
   }
@@ -48,12 +46,17 @@ class EngineRemoteDevice final : public RemoteDevice {
     return *engine_->OpenVolume(lun);
   }
   Result<std::vector<uint64_t>> LunChecksums(const std::string& lun, uint64_t range_bytes,
-                                             uint64_t size_bytes) override {
+                                             uint64_t offset, uint64_t length) override {
+    if (on_checksums) on_checksums(checksum_calls);
     ++checksum_calls;
-    return engine_->LunChecksums(lun, range_bytes, 0, size_bytes);
+    return engine_->LunChecksums(lun, range_bytes, offset, length);
   }
 
+  // Test seams: after each copy pass (the writer's Finish), at the flush right before
+  // the switch (the source's I/O paused), and at each checksum call (its index).
+  std::function<void(Volume&)> after_pass;
   std::function<void(Volume&)> before_flush;
+  std::function<void(int)> on_checksums;
   std::atomic<int> checksum_calls{0};
   std::atomic<int64_t> fail_after_blocks{-1};
   std::atomic<int> deletes{0};
@@ -70,7 +73,10 @@ class EngineRemoteDevice final : public RemoteDevice {
       if (!block) return vol_->WriteZeroes(lba * bs_, bs_, false);
       return vol_->Write(lba * bs_, std::span<const char>(block, bs_), false);
     }
-    Status Finish() override { return Status::Ok(); }
+    Status Finish() override {
+      if (dev_->after_pass) dev_->after_pass(*vol_);
+      return Status::Ok();
+    }
 
    private:
     EngineRemoteDevice* dev_;
@@ -180,7 +186,7 @@ TEST_F(DeviceMigrationTest, MovesUnderWritesKeepsIdentityAndProxies) {
   EXPECT_EQ(moved->move.state, TierMove::State::kDone);
   EXPECT_EQ(moved->move.verified_bytes, blocks * kBs);  // the whole LUN compared
   EXPECT_GT(moved->move.verify_seconds, 0.0);
-  EXPECT_EQ(remote_->checksum_calls, 1);
+  EXPECT_GE(remote_->checksum_calls, 1);
   EXPECT_EQ(Used(*src_), 0u);  // the source's blocks are freed
   auto there = dst_->GetLun("db");
   ASSERT_TRUE(there.ok());
@@ -259,8 +265,11 @@ TEST_F(DeviceMigrationTest, NameTakenOnTheTargetIsAlreadyExistsUnlessItIsOurLeft
 TEST_F(DeviceMigrationTest, CorruptTargetCopyFailsTheMoveAndTheSourceKeepsServing) {
   const uint64_t blocks = 1024;  // 4 MiB: four 1 MiB checksum ranges
   auto v = CreateFilled("db", blocks);
-  const uint64_t bad_lba = 600;  // in range 2 (bytes 2097152..3145728)
-  remote_->before_flush = [&](Volume& target) {
+  const uint64_t bad_lba = 600;  // in range 2 (bytes 2097152..3145728), never written again
+  // A wrong block on the target after the first copy pass, before any verification.
+  bool damaged = false;
+  remote_->after_pass = [&](Volume& target) {
+    if (std::exchange(damaged, true)) return;
     std::string wrong(kBs, '#');
     ASSERT_TRUE(
         target.Write(bad_lba * kBs, std::span<const char>(wrong.data(), wrong.size()), false).ok());
@@ -281,10 +290,34 @@ TEST_F(DeviceMigrationTest, CorruptTargetCopyFailsTheMoveAndTheSourceKeepsServin
   // Still served and writable here; a clean retry then moves it.
   std::string d(kBs, 'Q');
   ASSERT_TRUE(v->Write(bad_lba * kBs, std::span<const char>(d.data(), d.size()), false).ok());
-  remote_->before_flush = nullptr;
   ASSERT_TRUE(MoveLunToDevice(src_.get(), "db", remote_.get(), {}, nullptr).ok());
   EXPECT_EQ(src_->GetLun("db")->move.verified_bytes, blocks * kBs);
   EXPECT_EQ(At(**dst_->OpenVolume("db"), bad_lba), 'Q');
+}
+
+TEST_F(DeviceMigrationTest, RangeWrittenAfterTheFirstComparisonIsComparedAgainWhilePaused) {
+  const uint64_t blocks = 1024;
+  auto v = CreateFilled("db", blocks);
+  const uint64_t lba = 600;  // range 2
+  // A client write lands during the first (unpaused) comparison; the final pass
+  // copies it, and then, with I/O paused, the target's copy of it is damaged.
+  remote_->on_checksums = [&](int call) {
+    if (call != 0) return;
+    std::string d(kBs, 'W');
+    ASSERT_TRUE(v->Write(lba * kBs, std::span<const char>(d.data(), d.size()), false).ok());
+  };
+  remote_->before_flush = [&](Volume& target) {
+    std::string wrong(kBs, '#');
+    ASSERT_TRUE(
+        target.Write(lba * kBs, std::span<const char>(wrong.data(), wrong.size()), false).ok());
+  };
+  Status s = MoveLunToDevice(src_.get(), "db", remote_.get(), {}, nullptr);
+  EXPECT_EQ(s.code(), StatusCode::kDataLoss) << s.ToString();
+  EXPECT_NE(s.message().find("range 2 "), std::string::npos) << s.ToString();
+  EXPECT_EQ(remote_->checksum_calls, 2);  // all ranges, then range 2 alone
+  EXPECT_TRUE(src_->GetLun("db")->moved_to.empty());
+  EXPECT_EQ(At(*v, lba), 'W');
+  EXPECT_EQ(dst_->GetLun("db").status().code(), StatusCode::kNotFound);
 }
 
 TEST_F(DeviceMigrationTest, WithoutVerificationNoChecksumsAndNoVerifiedBytes) {

@@ -1364,36 +1364,56 @@ Status EngineImpl::CompleteExport(const std::string& name, std::shared_ptr<Volum
     if (!lun) return NotFoundError("LUN '" + name + "' not found");
     if (!lun->tracking) return FailedPreconditionError("LUN '" + name + "' is not exporting");
   }
+  // Verification, in two steps so the pause stays short: every range is hashed on
+  // both devices while I/O continues; then, paused, the ranges that may have changed
+  // since are hashed again: those with dirty blocks (every block written since the
+  // last pass is dirty, and no pass runs in between) and those that differed. The
+  // rest are equal at the switch if they were equal then: nothing wrote them here,
+  // and the target's LUN is written only by this move.
+  const uint64_t size = lun->size_bytes.load();  // ResizeLun refuses while exporting
+  const uint64_t range_bytes = verify_range_bytes;
+  const uint64_t ranges = target_checksums ? (size + range_bytes - 1) / range_bytes : 0;
+  std::vector<uint64_t> ours(ranges), theirs(ranges);
+  if (target_checksums) {
+    STRATA_RETURN_IF_ERROR(
+        HashRuns(*lun, target_checksums, range_bytes, size, {{0, ranges}}, &ours, &theirs));
+  }
   // Pause this LUN's I/O: requests wait here (they do not fail) while the last
   // dirty blocks go over and the target makes them durable.
   std::unique_lock gate(lun->gate);
+  std::vector<bool> again(ranges);
+  if (target_checksums) {
+    for (uint64_t w = 0; w < lun->dirty_words; ++w) {
+      uint64_t bits = lun->dirty[w].load(std::memory_order_acquire);
+      for (; bits; bits &= bits - 1) {
+        const uint64_t lba = w * 64 + static_cast<uint64_t>(__builtin_ctzll(bits));
+        if (lba * bs_ < size) again[lba * bs_ / range_bytes] = true;
+      }
+    }
+    for (uint64_t i = 0; i < ranges; ++i) again[i] = again[i] || ours[i] != theirs[i];
+  }
   STRATA_ASSIGN_OR_RETURN(uint64_t last, ExportPassOf(*lun, false, sink));
   (void)last;
   STRATA_RETURN_IF_ERROR(flush_remote());
   uint64_t verified = 0;
   double verify_seconds = 0;
   if (target_checksums) {
-    const auto verify_started = std::chrono::steady_clock::now();
-    // Both sides hash at once: the target over the network, this device here.
-    const uint64_t size = lun->size_bytes.load();
-    auto theirs_future =
-        std::async(std::launch::async, [&] { return target_checksums(verify_range_bytes, size); });
-    auto ours = ChecksumsInner(*lun, verify_range_bytes, 0, size);
-    auto theirs = theirs_future.get();
-    if (!ours.ok()) return ours.status().WithContext("verify the copy: checksums here");
-    if (!theirs.ok()) {
-      return theirs.status().WithContext("verify the copy: checksums of the target");
+    const auto paused = std::chrono::steady_clock::now();
+    std::vector<std::pair<uint64_t, uint64_t>> runs;
+    for (uint64_t i = 0; i < ranges; ++i) {
+      if (!again[i]) continue;
+      if (!runs.empty() && runs.back().second == i) {
+        runs.back().second = i + 1;
+      } else {
+        runs.emplace_back(i, i + 1);
+      }
     }
-    if (theirs->size() != ours->size()) {
-      return Status(StatusCode::kDataLoss, "verify the copy: the target has " +
-                                               std::to_string(theirs->size()) +
-                                               " checksum ranges, this device " +
-                                               std::to_string(ours->size()) + "; not switched");
-    }
-    for (size_t i = 0; i < ours->size(); ++i) {
-      if ((*ours)[i] == (*theirs)[i]) continue;
-      const uint64_t begin = i * verify_range_bytes;
-      const uint64_t end = std::min(size, begin + verify_range_bytes);
+    STRATA_RETURN_IF_ERROR(
+        HashRuns(*lun, target_checksums, range_bytes, size, runs, &ours, &theirs));
+    for (uint64_t i = 0; i < ranges; ++i) {
+      if (ours[i] == theirs[i]) continue;
+      const uint64_t begin = i * range_bytes;
+      const uint64_t end = std::min(size, begin + range_bytes);
       return Status(StatusCode::kDataLoss,
                     "verify the copy: range " + std::to_string(i) + " (bytes " +
                         std::to_string(begin) + ".." + std::to_string(end) +
@@ -1401,7 +1421,7 @@ Status EngineImpl::CompleteExport(const std::string& name, std::shared_ptr<Volum
     }
     verified = size;
     verify_seconds =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - verify_started).count();
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - paused).count();
   }
   {
     ExclusiveLock lock(mu_);
@@ -1432,6 +1452,43 @@ Result<std::vector<uint64_t>> EngineImpl::ChecksumsInner(Lun& lun, uint64_t rang
     out.push_back(XXH3_64bits(buf.data(), n));
   }
   return out;
+}
+
+Status EngineImpl::HashRuns(Lun& lun, const Engine::RangeChecksums& target, uint64_t range_bytes,
+                            uint64_t size, const std::vector<std::pair<uint64_t, uint64_t>>& runs,
+                            std::vector<uint64_t>* ours, std::vector<uint64_t>* theirs) {
+  auto span_of = [&](const std::pair<uint64_t, uint64_t>& run) {
+    const uint64_t offset = run.first * range_bytes;
+    return std::make_pair(offset, std::min(size, run.second * range_bytes) - offset);
+  };
+  auto remote = std::async(std::launch::async, [&]() -> Status {
+    for (const auto& run : runs) {
+      auto [offset, length] = span_of(run);
+      STRATA_ASSIGN_OR_RETURN(auto sums, target(range_bytes, offset, length));
+      if (sums.size() != run.second - run.first) {
+        return Status(StatusCode::kDataLoss,
+                      "the target has " + std::to_string(sums.size()) + " checksums for ranges " +
+                          std::to_string(run.first) + ".." + std::to_string(run.second) +
+                          "; expected " + std::to_string(run.second - run.first));
+      }
+      std::copy(sums.begin(), sums.end(), theirs->begin() + static_cast<ptrdiff_t>(run.first));
+    }
+    return Status::Ok();
+  });
+  Status local = Status::Ok();
+  for (const auto& run : runs) {
+    auto [offset, length] = span_of(run);
+    auto sums = ChecksumsInner(lun, range_bytes, offset, length);
+    if (!sums.ok()) {
+      local = sums.status();
+      break;
+    }
+    std::copy(sums->begin(), sums->end(), ours->begin() + static_cast<ptrdiff_t>(run.first));
+  }
+  Status there = remote.get();
+  if (!local.ok()) return local.WithContext("verify the copy: checksums here");
+  if (!there.ok()) return there.WithContext("verify the copy: checksums of the target");
+  return Status::Ok();
 }
 
 Result<std::vector<uint64_t>> EngineImpl::LunChecksums(const std::string& name,

@@ -207,6 +207,11 @@ class EngineImpl {
   // LunChecksums for a caller holding lun.gate; arguments already checked.
   Result<std::vector<uint64_t>> ChecksumsInner(Lun& lun, uint64_t range_bytes, uint64_t offset,
                                                uint64_t length);
+  // Hashes the checksum ranges [first, last) of each run here and on the target at
+  // once, into (*ours)[i] and (*theirs)[i]. `size`: the LUN's size.
+  Status HashRuns(Lun& lun, const Engine::RangeChecksums& target, uint64_t range_bytes,
+                  uint64_t size, const std::vector<std::pair<uint64_t, uint64_t>>& runs,
+                  std::vector<uint64_t>* ours, std::vector<uint64_t>* theirs);
 
   std::chrono::steady_clock::time_point Now() const {
     return options_.clock ? options_.clock() : std::chrono::steady_clock::now();

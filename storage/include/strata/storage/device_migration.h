@@ -35,10 +35,10 @@ class RemoteDevice {
   virtual Status Flush(const std::string& lun) = 0;
   // The target LUN as a Volume, for proxying after the switch.
   virtual std::shared_ptr<Volume> OpenVolume(const std::string& lun) = 0;
-  // Engine::LunChecksums of the target's LUN over [0, size_bytes), in as many calls
-  // as it takes.
+  // Engine::LunChecksums of the target's LUN over [offset, offset+length), in as many
+  // calls as it takes.
   virtual Result<std::vector<uint64_t>> LunChecksums(const std::string& lun, uint64_t range_bytes,
-                                                     uint64_t size_bytes) = 0;
+                                                     uint64_t offset, uint64_t length) = 0;
 };
 
 struct DeviceMoveOptions {
@@ -48,7 +48,8 @@ struct DeviceMoveOptions {
   uint64_t switch_threshold_blocks = 256;
   int max_passes = 8;
   // Compare the copy with the source before the switch (Engine::CompleteExport's
-  // verification: every range of the LUN, I/O paused); a difference fails the move.
+  // verification: every range, then those that may have changed again with I/O
+  // paused); a difference fails the move.
   bool verify = true;
   uint64_t verify_range_bytes = Engine::kDefaultChecksumRangeBytes;
 };

@@ -61,8 +61,8 @@ struct TierMove {
   // checksums from both devices, I/O paused) before the switch; 0 until then, or when
   // the move ran without verification.
   uint64_t verified_bytes = 0;
-  // How long that comparison took (both devices hash at once), while the LUN's I/O
-  // was paused: what verification adds to the switch's pause.
+  // How long the paused part of that comparison took (re-hashing the ranges written
+  // since the first, unpaused one): what verification adds to the switch's pause.
   double verify_seconds = 0;
 };
 
@@ -199,15 +199,16 @@ class Engine final : public ExportCatalog {
   //
   // The sink gets each block (nullptr for a hole) in LBA order per pass.
   //
-  // With `target_checksums`, CompleteExport verifies the copy before it switches,
-  // while I/O is still paused: it asks the target for the checksums of the whole LUN
-  // (ranges of `verify_range_bytes` over the LUN's `size_bytes`, as LunChecksums),
-  // hashes its own copy the same way meanwhile, and fails with DATA_LOSS naming the
-  // first differing range (or with the target's error) instead of switching.
-  // TierMove::verified_bytes is the LUN's size once that passed.
+  // With `target_checksums` (the target's LunChecksums), CompleteExport verifies the
+  // copy before it switches: both devices hash every `verify_range_bytes` range of
+  // the LUN at once while I/O continues; then, with I/O paused after the last pass,
+  // the ranges written since, still dirty, or different are hashed again; any range
+  // still different fails it with DATA_LOSS naming the first one (or with the
+  // target's error) instead of switching. TierMove::verified_bytes is the LUN's size
+  // once that passed; verify_seconds the paused part.
   using BlockSink = std::function<Status(uint64_t lba, const char* block)>;
-  using RangeChecksums =
-      std::function<Result<std::vector<uint64_t>>(uint64_t range_bytes, uint64_t size_bytes)>;
+  using RangeChecksums = std::function<Result<std::vector<uint64_t>>(
+      uint64_t range_bytes, uint64_t offset, uint64_t length)>;
   Status StartExport(const std::string& name, const std::string& to_device);
   Result<uint64_t> ExportPass(const std::string& name, bool all_blocks, const BlockSink& sink);
   uint64_t ExportDirtyBlocks(const std::string& name);
