@@ -57,10 +57,10 @@ struct DeviceMoveOptions {
 // Moves LUN `name` of `engine` to `remote` while clients keep reading and writing
 // (see Engine::StartExport): create the LUN on the target with the same name, size,
 // WWN, dedup, owner, access list and metadata; copy; copy what changed, until little is left;
-// pause the LUN's I/O, copy the rest, flush the target, compare per-range checksums
-// of the whole LUN from both devices (options.verify), switch this LUN to proxy
-// there and free its blocks. On any failure (or `cancel`), the LUN stays whole on
-// this device and the partial copy on the target is deleted.
+// compare per-range checksums of the whole LUN from both devices (options.verify);
+// pause the LUN's I/O, copy the rest, flush the target, compare again the ranges
+// written since or different, switch this LUN to proxy there and free its blocks. On any failure
+// (or `cancel`), the LUN stays whole on this device and the partial copy on the target is deleted.
 //
 // A LUN of the same name already on the target is refused (ALREADY_EXISTS) unless
 // its WWN is this LUN's: then it is the leftover of an interrupted move and is
