@@ -235,8 +235,10 @@ void PrintLunRows(const std::vector<const v1::Lun*>& luns) {
 void PrintMigration(const v1::Migration& m) {
   std::printf("LUN %s: migration %s", m.lun().c_str(), MigrationName(m.state()).c_str());
   if (!m.to_device().empty()) {
-    std::printf(" to device %s, %s copied", m.to_device().c_str(),
-                strata::FormatSize(m.bytes_copied()).c_str());
+    std::printf(" to device %s, %s copied, %s verified", m.to_device().c_str(),
+                strata::FormatSize(m.bytes_copied()).c_str(),
+                strata::FormatSize(m.verified_bytes()).c_str());
+    if (m.verified_bytes() > 0) std::printf(" in %.2f s", m.verify_seconds());
   } else if (m.state() != v1::MIGRATION_STATE_NONE) {
     std::printf(" %s -> %s, %s of %s copied", TierName(m.from_tier()).c_str(),
                 TierName(m.to_tier()).c_str(), strata::FormatSize(m.bytes_copied()).c_str(),

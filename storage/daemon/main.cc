@@ -39,6 +39,7 @@ struct Flags {
   std::string ready_file;
   std::string log_level;
   std::string log_format;
+  bool verify_moves = true;
 };
 
 // Exit codes: 0 clean stop, 1 runtime failure, 2 bad flags.
@@ -50,6 +51,7 @@ Result<Flags> ParseFlags(int argc, char** argv, bool* help) {
   std::vector<std::string> tiers, portals;
   std::string block_size;
   std::string dedup;
+  std::string verify_moves;
   po::options_description desc(
       "strata-stored: a Strata cloud storage device\n\n"
       "Usage: strata-stored --device NAME --tier CLASS=PATH[:CAPACITY[:PRICE]]... "
@@ -73,7 +75,10 @@ Result<Flags> ParseFlags(int argc, char** argv, bool* help) {
       "here once serving (the addresses as bound: port 0 picks a free one)")(
       "log-level", po::value(&f.log_level)->default_value("info"),
       "trace|debug|info|warn|error|critical|off")(
-      "log-format", po::value(&f.log_format)->default_value("text"), "text|json");
+      "log-format", po::value(&f.log_format)->default_value("text"), "text|json")(
+      "verify-moves", po::value(&verify_moves)->default_value("on"),
+      "on: a move to another device compares per-range checksums of the whole LUN from both "
+      "devices before it switches (I/O of that LUN paused meanwhile); off: switch unverified");
   po::variables_map vm;
   try {
     po::store(po::command_line_parser(argc, argv).options(desc).run(), vm);
@@ -105,6 +110,11 @@ Result<Flags> ParseFlags(int argc, char** argv, bool* help) {
     return strata::InvalidArgumentError("--dedup: '" + dedup + "' is not one of on, off");
   }
   f.device.dedup_enabled = dedup == "on";
+  if (verify_moves != "on" && verify_moves != "off") {
+    return strata::InvalidArgumentError("--verify-moves: '" + verify_moves +
+                                        "' is not one of on, off");
+  }
+  f.verify_moves = verify_moves == "on";
   STRATA_RETURN_IF_ERROR(strata::ParseHostPort(f.grpc_addr, "--grpc", true).status());
   if (!f.metrics_addr.empty()) {
     STRATA_RETURN_IF_ERROR(strata::ParseHostPort(f.metrics_addr, "--metrics", true).status());
@@ -224,7 +234,7 @@ int Run(int argc, char** argv) {
     return kExitFailure;
   }
 
-  strata::storage::StorageDeviceService service(device->get(), STRATA_VERSION);
+  strata::storage::StorageDeviceService service(device->get(), STRATA_VERSION, flags->verify_moves);
   grpc::ServerBuilder builder;
   int grpc_port = 0;
   builder.AddListeningPort(flags->grpc_addr, grpc::InsecureServerCredentials(), &grpc_port);

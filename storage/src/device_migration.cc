@@ -82,7 +82,13 @@ Status RunLunMoveToDevice(Engine* engine, const std::string& name, RemoteDevice*
       [&]() -> Status {
         STRATA_RETURN_IF_ERROR((*writer)->Finish());
         return remote->Flush(name);
-      });
+      },
+      options.verify
+          ? Engine::RangeChecksums([&](uint64_t range_bytes, uint64_t offset, uint64_t length) {
+              return remote->LunChecksums(name, range_bytes, offset, length);
+            })
+          : Engine::RangeChecksums(),
+      options.verify_range_bytes);
   if (!s.ok()) return fail(s);
   return Status::Ok();
 }

@@ -13,6 +13,7 @@ namespace {
 
 constexpr size_t kMaxBatchBytes = 1 << 20;
 constexpr auto kCallTimeout = std::chrono::seconds(30);
+constexpr auto kChecksumCallTimeout = std::chrono::seconds(120);
 
 using device::FromGrpc;
 
@@ -238,6 +239,33 @@ Status GrpcRemoteDevice::Flush(const std::string& lun) {
 
 std::shared_ptr<Volume> GrpcRemoteDevice::OpenVolume(const std::string& lun) {
   return OpenGrpcRemoteVolume(address_, lun);
+}
+
+Result<std::vector<uint64_t>> GrpcRemoteDevice::LunChecksums(const std::string& lun,
+                                                             uint64_t range_bytes, uint64_t offset,
+                                                             uint64_t length) {
+  // Calls of at most 8 GiB (and the server's range limit), so each one ends well
+  // inside its deadline even on slow disks.
+  const uint64_t per_call =
+      std::max<uint64_t>(1, std::min<uint64_t>(Engine::kMaxChecksumRanges,
+                                               (8ull << 30) / std::max<uint64_t>(range_bytes, 1))) *
+      range_bytes;
+  std::vector<uint64_t> out;
+  const uint64_t end = offset + length;
+  for (uint64_t at = offset; at < end; at += per_call) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + kChecksumCallTimeout);
+    v1::GetLunChecksumsRequest req;
+    req.set_name(lun);
+    req.set_range_bytes(range_bytes);
+    req.set_offset(at);
+    req.set_length(std::min(per_call, end - at));
+    v1::LunChecksums resp;
+    STRATA_RETURN_IF_ERROR(
+        FromGrpc(stub_->GetLunChecksums(&ctx, req, &resp), "GetLunChecksums on " + address_));
+    out.insert(out.end(), resp.xxh3().begin(), resp.xxh3().end());
+  }
+  return out;
 }
 
 }  // namespace strata::storage

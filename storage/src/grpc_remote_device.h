@@ -4,6 +4,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "strata/storage/device_migration.h"
 #include "strata/storage/io_stats.h"
@@ -24,6 +25,8 @@ class GrpcRemoteDevice final : public RemoteDevice {
                                                   uint32_t block_size) override;
   Status Flush(const std::string& lun) override;
   std::shared_ptr<Volume> OpenVolume(const std::string& lun) override;
+  Result<std::vector<uint64_t>> LunChecksums(const std::string& lun, uint64_t range_bytes,
+                                             uint64_t offset, uint64_t length) override;
 
  private:
   const std::string address_;

@@ -238,6 +238,7 @@ grpc::Status StorageDeviceService::MigrateLun(grpc::ServerContext*,
     auto hp = ParseHostPort(req->to_device(), "to_device");
     if (!hp.ok()) return ToGrpc(hp.status());
     DeviceMoveOptions opts;
+    opts.verify = verify_moves_;
     if (req->to_tier() != v1::TIER_CLASS_UNSPECIFIED) {
       auto t = FromProto(req->to_tier(), "to_tier");
       if (!t.ok()) return ToGrpc(t.status());
@@ -363,6 +364,20 @@ grpc::Status StorageDeviceService::FlushLun(grpc::ServerContext*, const v1::Flus
   auto v = device_->engine()->OpenVolume(req->name());
   if (!v.ok()) return ToGrpc(v.status());
   return ToGrpc((*v)->Flush());
+}
+
+grpc::Status StorageDeviceService::GetLunChecksums(grpc::ServerContext*,
+                                                   const v1::GetLunChecksumsRequest* req,
+                                                   v1::LunChecksums* resp) {
+  if (auto s = RequireName(req->name()); !s.ok()) return s;
+  auto sums = device_->engine()->LunChecksums(req->name(), req->range_bytes(), req->offset(),
+                                              req->length());
+  if (!sums.ok()) return ToGrpc(sums.status());
+  resp->set_name(req->name());
+  resp->set_range_bytes(req->range_bytes());
+  resp->set_offset(req->offset());
+  resp->mutable_xxh3()->Add(sums->begin(), sums->end());
+  return grpc::Status::OK;
 }
 
 }  // namespace strata::storage

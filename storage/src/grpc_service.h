@@ -50,8 +50,13 @@ class IopsSampler {
 // handlers from its own threads; the Device and its Engine synchronise themselves.
 class StorageDeviceService final : public v1::StorageDevice::Service {
  public:
-  StorageDeviceService(Device* device, std::string version)
-      : device_(device), version_(std::move(version)), sampler_(device->engine()) {}
+  // verify_moves: device-to-device moves compare the copy before they switch
+  // (DeviceMoveOptions::verify).
+  StorageDeviceService(Device* device, std::string version, bool verify_moves = true)
+      : device_(device),
+        version_(std::move(version)),
+        verify_moves_(verify_moves),
+        sampler_(device->engine()) {}
   // Cancels device-to-device moves in flight (the LUNs stay whole here) and waits.
   ~StorageDeviceService() override;
 
@@ -83,6 +88,8 @@ class StorageDeviceService final : public v1::StorageDevice::Service {
                            v1::LunData*) override;
   grpc::Status FlushLun(grpc::ServerContext*, const v1::FlushLunRequest*,
                         v1::FlushLunResponse*) override;
+  grpc::Status GetLunChecksums(grpc::ServerContext*, const v1::GetLunChecksumsRequest*,
+                               v1::LunChecksums*) override;
 
  private:
   grpc::Status LunReply(const std::string& name, v1::Lun* out);
@@ -94,6 +101,7 @@ class StorageDeviceService final : public v1::StorageDevice::Service {
 
   Device* const device_;
   const std::string version_;
+  const bool verify_moves_;
   IopsSampler sampler_;
   std::mutex moves_mu_;
   std::map<std::string, std::unique_ptr<DeviceMove>> device_moves_;  // guarded by moves_mu_

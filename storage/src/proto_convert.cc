@@ -106,6 +106,8 @@ void ToProto(const TierMove& in, const std::string& lun, v1::Migration* out) {
   out->set_bytes_per_second(in.bytes_per_second);
   out->set_message(in.message);
   out->set_to_device(in.to_device);
+  out->set_verified_bytes(in.verified_bytes);
+  out->set_verify_seconds(in.verify_seconds);
 }
 
 void ToProto(const LunInfo& in, const std::vector<HostPort>& portals, v1::Lun* out) {

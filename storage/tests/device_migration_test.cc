@@ -3,8 +3,10 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <functional>
 #include <random>
 #include <thread>
+#include <utility>
 
 #include "strata/common/mem_env.h"
 
@@ -37,12 +39,25 @@ class EngineRemoteDevice final : public RemoteDevice {
   }
   Status Flush(const std::string& lun) override {
     STRATA_ASSIGN_OR_RETURN(auto vol, engine_->OpenVolume(lun));
+    if (before_flush) before_flush(*vol);
     return vol->Flush();
   }
   std::shared_ptr<Volume> OpenVolume(const std::string& lun) override {
     return *engine_->OpenVolume(lun);
   }
+  Result<std::vector<uint64_t>> LunChecksums(const std::string& lun, uint64_t range_bytes,
+                                             uint64_t offset, uint64_t length) override {
+    if (on_checksums) on_checksums(checksum_calls);
+    ++checksum_calls;
+    return engine_->LunChecksums(lun, range_bytes, offset, length);
+  }
 
+  // Test seams: after each copy pass (the writer's Finish), at the flush right before
+  // the switch (the source's I/O paused), and at each checksum call (its index).
+  std::function<void(Volume&)> after_pass;
+  std::function<void(Volume&)> before_flush;
+  std::function<void(int)> on_checksums;
+  std::atomic<int> checksum_calls{0};
   std::atomic<int64_t> fail_after_blocks{-1};
   std::atomic<int> deletes{0};
 
@@ -58,7 +73,10 @@ class EngineRemoteDevice final : public RemoteDevice {
       if (!block) return vol_->WriteZeroes(lba * bs_, bs_, false);
       return vol_->Write(lba * bs_, std::span<const char>(block, bs_), false);
     }
-    Status Finish() override { return Status::Ok(); }
+    Status Finish() override {
+      if (dev_->after_pass) dev_->after_pass(*vol_);
+      return Status::Ok();
+    }
 
    private:
     EngineRemoteDevice* dev_;
@@ -166,6 +184,9 @@ TEST_F(DeviceMigrationTest, MovesUnderWritesKeepsIdentityAndProxies) {
   auto moved = src_->GetLun("db");
   EXPECT_EQ(moved->moved_to, "10.0.0.2:7400");
   EXPECT_EQ(moved->move.state, TierMove::State::kDone);
+  EXPECT_EQ(moved->move.verified_bytes, blocks * kBs);  // the whole LUN compared
+  EXPECT_GT(moved->move.verify_seconds, 0.0);
+  EXPECT_GE(remote_->checksum_calls, 1);
   EXPECT_EQ(Used(*src_), 0u);  // the source's blocks are freed
   auto there = dst_->GetLun("db");
   ASSERT_TRUE(there.ok());
@@ -239,6 +260,110 @@ TEST_F(DeviceMigrationTest, NameTakenOnTheTargetIsAlreadyExistsUnlessItIsOurLeft
   ASSERT_TRUE(jv->Write(3 * kBs, std::span<const char>(junk.data(), junk.size()), false).ok());
   ASSERT_TRUE(MoveLunToDevice(src_.get(), "db", remote_.get(), {}, nullptr).ok());
   EXPECT_EQ(At(**dst_->OpenVolume("db"), 3), 0);  // block 3 is a hole on the source
+}
+
+TEST_F(DeviceMigrationTest, CorruptTargetCopyFailsTheMoveAndTheSourceKeepsServing) {
+  const uint64_t blocks = 1024;  // 4 MiB: four 1 MiB checksum ranges
+  auto v = CreateFilled("db", blocks);
+  const uint64_t bad_lba = 600;  // in range 2 (bytes 2097152..3145728), never written again
+  // A wrong block on the target after the first copy pass, before any verification.
+  bool damaged = false;
+  remote_->after_pass = [&](Volume& target) {
+    if (std::exchange(damaged, true)) return;
+    std::string wrong(kBs, '#');
+    ASSERT_TRUE(
+        target.Write(bad_lba * kBs, std::span<const char>(wrong.data(), wrong.size()), false).ok());
+  };
+  Status s = MoveLunToDevice(src_.get(), "db", remote_.get(), {}, nullptr);
+  EXPECT_EQ(s.code(), StatusCode::kDataLoss) << s.ToString();
+  auto l = src_->GetLun("db");
+  EXPECT_TRUE(l->moved_to.empty());
+  EXPECT_EQ(l->move.state, TierMove::State::kFailed);
+  EXPECT_EQ(l->move.verified_bytes, 0u);
+  EXPECT_NE(l->move.message.find("range 2 (bytes 2097152..3145728) differs"), std::string::npos)
+      << l->move.message;
+  EXPECT_NE(l->move.message.find("stays whole"), std::string::npos);
+  EXPECT_EQ(dst_->GetLun("db").status().code(), StatusCode::kNotFound);  // partial copy gone
+  for (uint64_t i = 0; i < blocks; ++i) {
+    ASSERT_EQ(At(*v, i), i % 7 == 3 ? 0 : static_cast<char>('a' + i % 26)) << i;
+  }
+  // Still served and writable here; a clean retry then moves it.
+  std::string d(kBs, 'Q');
+  ASSERT_TRUE(v->Write(bad_lba * kBs, std::span<const char>(d.data(), d.size()), false).ok());
+  ASSERT_TRUE(MoveLunToDevice(src_.get(), "db", remote_.get(), {}, nullptr).ok());
+  EXPECT_EQ(src_->GetLun("db")->move.verified_bytes, blocks * kBs);
+  EXPECT_EQ(At(**dst_->OpenVolume("db"), bad_lba), 'Q');
+}
+
+TEST_F(DeviceMigrationTest, RangeWrittenAfterTheFirstComparisonIsComparedAgainWhilePaused) {
+  const uint64_t blocks = 1024;
+  auto v = CreateFilled("db", blocks);
+  const uint64_t lba = 600;  // range 2
+  // A client write lands during the first (unpaused) comparison; the final pass
+  // copies it, and then, with I/O paused, the target's copy of it is damaged.
+  remote_->on_checksums = [&](int call) {
+    if (call != 0) return;
+    std::string d(kBs, 'W');
+    ASSERT_TRUE(v->Write(lba * kBs, std::span<const char>(d.data(), d.size()), false).ok());
+  };
+  remote_->before_flush = [&](Volume& target) {
+    std::string wrong(kBs, '#');
+    ASSERT_TRUE(
+        target.Write(lba * kBs, std::span<const char>(wrong.data(), wrong.size()), false).ok());
+  };
+  Status s = MoveLunToDevice(src_.get(), "db", remote_.get(), {}, nullptr);
+  EXPECT_EQ(s.code(), StatusCode::kDataLoss) << s.ToString();
+  EXPECT_NE(s.message().find("range 2 "), std::string::npos) << s.ToString();
+  EXPECT_EQ(remote_->checksum_calls, 2);  // all ranges, then range 2 alone
+  EXPECT_TRUE(src_->GetLun("db")->moved_to.empty());
+  EXPECT_EQ(At(*v, lba), 'W');
+  EXPECT_EQ(dst_->GetLun("db").status().code(), StatusCode::kNotFound);
+}
+
+TEST_F(DeviceMigrationTest, WithoutVerificationNoChecksumsAndNoVerifiedBytes) {
+  CreateFilled("db", 64);
+  DeviceMoveOptions opts;
+  opts.verify = false;
+  ASSERT_TRUE(MoveLunToDevice(src_.get(), "db", remote_.get(), opts, nullptr).ok());
+  EXPECT_EQ(remote_->checksum_calls, 0);
+  EXPECT_EQ(src_->GetLun("db")->move.verified_bytes, 0u);
+}
+
+TEST_F(DeviceMigrationTest, ChecksumsAgreeOnEqualContentsHoweverStored) {
+  // The same bytes: written with holes on one LUN, with explicit zero blocks and
+  // dedup off on the other; and a size that is not a multiple of the range.
+  const uint64_t blocks = 300;
+  CreateFilled("a", blocks);
+  LunSpec spec;
+  spec.name = "b";
+  spec.size_bytes = blocks * kBs;
+  ASSERT_TRUE(src_->CreateLun(spec).ok());
+  auto b = *src_->OpenVolume("b");
+  for (uint64_t i = 0; i < blocks; ++i) {
+    std::string d(kBs, i % 7 == 3 ? '\0' : static_cast<char>('a' + i % 26));
+    ASSERT_TRUE(b->Write(i * kBs, std::span<const char>(d.data(), d.size()), false).ok());
+  }
+  auto sa = src_->LunChecksums("a", 64 * kBs, 0, blocks * kBs);
+  auto sb = src_->LunChecksums("b", 64 * kBs, 0, blocks * kBs);
+  ASSERT_TRUE(sa.ok()) << sa.status().ToString();
+  ASSERT_TRUE(sb.ok()) << sb.status().ToString();
+  EXPECT_EQ(sa->size(), 5u);  // 4 whole ranges and a 44-block tail
+  EXPECT_EQ(*sa, *sb);
+  // A window of ranges is the same as the ranges of the whole.
+  auto part = src_->LunChecksums("a", 64 * kBs, 128 * kBs, 1ull << 40);
+  ASSERT_TRUE(part.ok());
+  EXPECT_EQ(*part, std::vector<uint64_t>(sa->begin() + 2, sa->end()));
+  // One byte changed shows in its range only.
+  std::string x(1, '!');
+  ASSERT_TRUE(b->Write(70 * kBs + 9, std::span<const char>(x.data(), 1), false).ok());
+  auto sb2 = *src_->LunChecksums("b", 64 * kBs, 0, blocks * kBs);
+  for (size_t i = 0; i < sb2.size(); ++i) EXPECT_EQ(sb2[i] == (*sa)[i], i != 1) << i;
+  // Bad arguments name the field.
+  EXPECT_NE(src_->LunChecksums("a", 1000, 0, 1).status().message().find("range_bytes"),
+            std::string::npos);
+  EXPECT_NE(src_->LunChecksums("a", kBs, 1, 1).status().message().find("offset"),
+            std::string::npos);
+  EXPECT_EQ(src_->LunChecksums("nope", kBs, 0, 1).status().code(), StatusCode::kNotFound);
 }
 
 }  // namespace

@@ -124,6 +124,8 @@ def main():
         client.phase = "device move"
         m = admin(ra["grpc"], "lun", "migrate", "mig", "--to-device", rb["grpc"], "--wait")
         check("device move done", m["state"] == "MIGRATION_STATE_DONE", m)
+        # Verified before the switch, under the client's writes: the whole LUN compared.
+        check("device move verified", int(m.get("verified_bytes", 0)) == BLOCKS * BS, m)
         client.phase = "proxied"
         start_ops = client.ops
         deadline = time.monotonic() + 60

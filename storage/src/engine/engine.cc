@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <cstring>
 #include <ctime>
+#include <future>
 
 #define XXH_INLINE_ALL
 #include <xxhash.h>
@@ -1251,7 +1252,9 @@ Status EngineImpl::StartExport(const std::string& name, const std::string& to_de
                        total,
                        0,
                        "",
-                       to_device};
+                       to_device,
+                       0,
+                       0};
   return Status::Ok();
 }
 
@@ -1351,7 +1354,9 @@ uint64_t EngineImpl::ExportDirtyBlocks(const std::string& name) {
 
 Status EngineImpl::CompleteExport(const std::string& name, std::shared_ptr<Volume> remote,
                                   const Engine::BlockSink& sink,
-                                  const std::function<Status()>& flush_remote) {
+                                  const std::function<Status()>& flush_remote,
+                                  const Engine::RangeChecksums& target_checksums,
+                                  uint64_t verify_range_bytes) {
   std::shared_ptr<Lun> lun;
   {
     SharedLock lock(mu_);
@@ -1359,14 +1364,69 @@ Status EngineImpl::CompleteExport(const std::string& name, std::shared_ptr<Volum
     if (!lun) return NotFoundError("LUN '" + name + "' not found");
     if (!lun->tracking) return FailedPreconditionError("LUN '" + name + "' is not exporting");
   }
+  // Verification, in two steps so the pause stays short: every range is hashed on
+  // both devices while I/O continues; then, paused, the ranges that may have changed
+  // since are hashed again: those with dirty blocks (every block written since the
+  // last pass is dirty, and no pass runs in between) and those that differed. The
+  // rest are equal at the switch if they were equal then: nothing wrote them here,
+  // and the target's LUN is written only by this move.
+  const uint64_t size = lun->size_bytes.load();  // ResizeLun refuses while exporting
+  const uint64_t range_bytes = verify_range_bytes;
+  const uint64_t ranges = target_checksums ? (size + range_bytes - 1) / range_bytes : 0;
+  std::vector<uint64_t> ours(ranges), theirs(ranges);
+  if (target_checksums) {
+    STRATA_RETURN_IF_ERROR(
+        HashRuns(*lun, target_checksums, range_bytes, size, {{0, ranges}}, &ours, &theirs));
+  }
   // Pause this LUN's I/O: requests wait here (they do not fail) while the last
   // dirty blocks go over and the target makes them durable.
   std::unique_lock gate(lun->gate);
+  std::vector<bool> again(ranges);
+  if (target_checksums) {
+    for (uint64_t w = 0; w < lun->dirty_words; ++w) {
+      uint64_t bits = lun->dirty[w].load(std::memory_order_acquire);
+      for (; bits; bits &= bits - 1) {
+        const uint64_t lba = w * 64 + static_cast<uint64_t>(__builtin_ctzll(bits));
+        if (lba * bs_ < size) again[lba * bs_ / range_bytes] = true;
+      }
+    }
+    for (uint64_t i = 0; i < ranges; ++i) again[i] = again[i] || ours[i] != theirs[i];
+  }
   STRATA_ASSIGN_OR_RETURN(uint64_t last, ExportPassOf(*lun, false, sink));
   (void)last;
   STRATA_RETURN_IF_ERROR(flush_remote());
+  uint64_t verified = 0;
+  double verify_seconds = 0;
+  if (target_checksums) {
+    const auto paused = std::chrono::steady_clock::now();
+    std::vector<std::pair<uint64_t, uint64_t>> runs;
+    for (uint64_t i = 0; i < ranges; ++i) {
+      if (!again[i]) continue;
+      if (!runs.empty() && runs.back().second == i) {
+        runs.back().second = i + 1;
+      } else {
+        runs.emplace_back(i, i + 1);
+      }
+    }
+    STRATA_RETURN_IF_ERROR(
+        HashRuns(*lun, target_checksums, range_bytes, size, runs, &ours, &theirs));
+    for (uint64_t i = 0; i < ranges; ++i) {
+      if (ours[i] == theirs[i]) continue;
+      const uint64_t begin = i * range_bytes;
+      const uint64_t end = std::min(size, begin + range_bytes);
+      return Status(StatusCode::kDataLoss,
+                    "verify the copy: range " + std::to_string(i) + " (bytes " +
+                        std::to_string(begin) + ".." + std::to_string(end) +
+                        ") differs between this device and the target; not switched");
+    }
+    verified = size;
+    verify_seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - paused).count();
+  }
   {
     ExclusiveLock lock(mu_);
+    lun->move.verified_bytes = verified;
+    lun->move.verify_seconds = verify_seconds;
     lun->proxy = std::move(remote);
     lun->rec.moved_to = lun->move.to_device;
     lun->tracking = false;
@@ -1379,6 +1439,92 @@ Status EngineImpl::CompleteExport(const std::string& name, std::shared_ptr<Volum
   STRATA_RETURN_IF_ERROR(Flush());  // the switch is durable: a restart keeps proxying
   move_cv_.notify_all();
   return Status::Ok();
+}
+
+Result<std::vector<uint64_t>> EngineImpl::ChecksumsInner(Lun& lun, uint64_t range_bytes,
+                                                         uint64_t offset, uint64_t length) {
+  std::vector<uint64_t> out;
+  out.reserve((length + range_bytes - 1) / range_bytes);
+  std::vector<char> buf(static_cast<size_t>(std::min(range_bytes, length)));
+  for (uint64_t pos = offset; pos < offset + length; pos += range_bytes) {
+    const size_t n = static_cast<size_t>(std::min(range_bytes, offset + length - pos));
+    STRATA_RETURN_IF_ERROR(ReadInner(lun, pos, std::span<char>(buf.data(), n)));
+    out.push_back(XXH3_64bits(buf.data(), n));
+  }
+  return out;
+}
+
+Status EngineImpl::HashRuns(Lun& lun, const Engine::RangeChecksums& target, uint64_t range_bytes,
+                            uint64_t size, const std::vector<std::pair<uint64_t, uint64_t>>& runs,
+                            std::vector<uint64_t>* ours, std::vector<uint64_t>* theirs) {
+  auto span_of = [&](const std::pair<uint64_t, uint64_t>& run) {
+    const uint64_t offset = run.first * range_bytes;
+    return std::make_pair(offset, std::min(size, run.second * range_bytes) - offset);
+  };
+  auto remote = std::async(std::launch::async, [&]() -> Status {
+    for (const auto& run : runs) {
+      auto [offset, length] = span_of(run);
+      STRATA_ASSIGN_OR_RETURN(auto sums, target(range_bytes, offset, length));
+      if (sums.size() != run.second - run.first) {
+        return Status(StatusCode::kDataLoss,
+                      "the target has " + std::to_string(sums.size()) + " checksums for ranges " +
+                          std::to_string(run.first) + ".." + std::to_string(run.second) +
+                          "; expected " + std::to_string(run.second - run.first));
+      }
+      std::copy(sums.begin(), sums.end(), theirs->begin() + static_cast<ptrdiff_t>(run.first));
+    }
+    return Status::Ok();
+  });
+  Status local = Status::Ok();
+  for (const auto& run : runs) {
+    auto [offset, length] = span_of(run);
+    auto sums = ChecksumsInner(lun, range_bytes, offset, length);
+    if (!sums.ok()) {
+      local = sums.status();
+      break;
+    }
+    std::copy(sums->begin(), sums->end(), ours->begin() + static_cast<ptrdiff_t>(run.first));
+  }
+  Status there = remote.get();
+  if (!local.ok()) return local.WithContext("verify the copy: checksums here");
+  if (!there.ok()) return there.WithContext("verify the copy: checksums of the target");
+  return Status::Ok();
+}
+
+Result<std::vector<uint64_t>> EngineImpl::LunChecksums(const std::string& name,
+                                                       uint64_t range_bytes, uint64_t offset,
+                                                       uint64_t length) {
+  if (range_bytes == 0 || range_bytes % 4096 != 0 || range_bytes > Engine::kMaxChecksumRangeBytes) {
+    return InvalidArgumentError("range_bytes: " + std::to_string(range_bytes) +
+                                " is not a multiple of 4096 from 4096 to " +
+                                std::to_string(Engine::kMaxChecksumRangeBytes));
+  }
+  if (offset % range_bytes != 0) {
+    return InvalidArgumentError("offset: " + std::to_string(offset) +
+                                " is not a multiple of range_bytes");
+  }
+  std::shared_ptr<Lun> lun;
+  {
+    SharedLock lock(mu_);
+    lun = FindLocked(name);
+    if (!lun) return NotFoundError("LUN '" + name + "' not found");
+  }
+  std::shared_lock gate(lun->gate);
+  if (lun->proxy || !lun->rec.moved_to.empty()) {
+    return FailedPreconditionError("LUN '" + name + "' moved to " + lun->rec.moved_to +
+                                   ": ask that device");
+  }
+  const uint64_t size = lun->size_bytes.load();
+  if (offset > size) {
+    return OutOfRangeError("offset: " + std::to_string(offset) + " is past the end (" +
+                           std::to_string(size) + ")");
+  }
+  length = std::min(length, size - offset);
+  if ((length + range_bytes - 1) / range_bytes > Engine::kMaxChecksumRanges) {
+    return InvalidArgumentError("length: more than " + std::to_string(Engine::kMaxChecksumRanges) +
+                                " ranges in one call");
+  }
+  return ChecksumsInner(*lun, range_bytes, offset, length);
 }
 
 void EngineImpl::AbortExport(const std::string& name, const Status& why) {
@@ -1422,7 +1568,9 @@ Status EngineImpl::StartTierMove(const std::string& name, TierClass target_class
                          total,
                          0,
                          "",
-                         ""};
+                         "",
+                         0,
+                         0};
     lun->cancel_requested = false;
     lun->rec.write_tier = target;
     enc_.Lun(lun->rec);
@@ -1658,8 +1806,14 @@ uint64_t Engine::ExportDirtyBlocks(const std::string& name) {
   return impl_->ExportDirtyBlocks(name);
 }
 Status Engine::CompleteExport(const std::string& name, std::shared_ptr<Volume> remote,
-                              const BlockSink& sink, const std::function<Status()>& flush_remote) {
-  return impl_->CompleteExport(name, std::move(remote), sink, flush_remote);
+                              const BlockSink& sink, const std::function<Status()>& flush_remote,
+                              const RangeChecksums& target_checksums, uint64_t verify_range_bytes) {
+  return impl_->CompleteExport(name, std::move(remote), sink, flush_remote, target_checksums,
+                               verify_range_bytes);
+}
+Result<std::vector<uint64_t>> Engine::LunChecksums(const std::string& name, uint64_t range_bytes,
+                                                   uint64_t offset, uint64_t length) {
+  return impl_->LunChecksums(name, range_bytes, offset, length);
 }
 void Engine::AbortExport(const std::string& name, const Status& why) {
   impl_->AbortExport(name, why);

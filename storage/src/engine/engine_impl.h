@@ -116,7 +116,11 @@ class EngineImpl {
                               const Engine::BlockSink& sink);
   uint64_t ExportDirtyBlocks(const std::string& name);
   Status CompleteExport(const std::string& name, std::shared_ptr<Volume> remote,
-                        const Engine::BlockSink& sink, const std::function<Status()>& flush_remote);
+                        const Engine::BlockSink& sink, const std::function<Status()>& flush_remote,
+                        const Engine::RangeChecksums& target_checksums,
+                        uint64_t verify_range_bytes);
+  Result<std::vector<uint64_t>> LunChecksums(const std::string& name, uint64_t range_bytes,
+                                             uint64_t offset, uint64_t length);
   void AbortExport(const std::string& name, const Status& why);
   uint32_t block_size() const { return bs_; }
 
@@ -200,6 +204,14 @@ class EngineImpl {
   Status ReadInner(Lun& lun, uint64_t offset, std::span<char> out);
   Status WriteInner(Lun& lun, uint64_t offset, std::span<const char> data, bool fua);
   Status ZeroInner(Lun& lun, uint64_t offset, uint64_t length, bool fua);
+  // LunChecksums for a caller holding lun.gate; arguments already checked.
+  Result<std::vector<uint64_t>> ChecksumsInner(Lun& lun, uint64_t range_bytes, uint64_t offset,
+                                               uint64_t length);
+  // Hashes the checksum ranges [first, last) of each run here and on the target at
+  // once, into (*ours)[i] and (*theirs)[i]. `size`: the LUN's size.
+  Status HashRuns(Lun& lun, const Engine::RangeChecksums& target, uint64_t range_bytes,
+                  uint64_t size, const std::vector<std::pair<uint64_t, uint64_t>>& runs,
+                  std::vector<uint64_t>* ours, std::vector<uint64_t>* theirs);
 
   std::chrono::steady_clock::time_point Now() const {
     return options_.clock ? options_.clock() : std::chrono::steady_clock::now();

@@ -4,6 +4,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "strata/common/result.h"
 #include "strata/storage/engine.h"
@@ -34,6 +35,10 @@ class RemoteDevice {
   virtual Status Flush(const std::string& lun) = 0;
   // The target LUN as a Volume, for proxying after the switch.
   virtual std::shared_ptr<Volume> OpenVolume(const std::string& lun) = 0;
+  // Engine::LunChecksums of the target's LUN over [offset, offset+length), in as many
+  // calls as it takes.
+  virtual Result<std::vector<uint64_t>> LunChecksums(const std::string& lun, uint64_t range_bytes,
+                                                     uint64_t offset, uint64_t length) = 0;
 };
 
 struct DeviceMoveOptions {
@@ -42,14 +47,20 @@ struct DeviceMoveOptions {
   // after max_passes.
   uint64_t switch_threshold_blocks = 256;
   int max_passes = 8;
+  // Compare the copy with the source before the switch (Engine::CompleteExport's
+  // verification: every range, then those that may have changed again with I/O
+  // paused); a difference fails the move.
+  bool verify = true;
+  uint64_t verify_range_bytes = Engine::kDefaultChecksumRangeBytes;
 };
 
 // Moves LUN `name` of `engine` to `remote` while clients keep reading and writing
 // (see Engine::StartExport): create the LUN on the target with the same name, size,
 // WWN, dedup, owner, access list and metadata; copy; copy what changed, until little is left;
-// pause the LUN's I/O, copy the rest, flush the target, switch this LUN to proxy
-// there and free its blocks. On any failure (or `cancel`), the LUN stays whole on
-// this device and the partial copy on the target is deleted.
+// compare per-range checksums of the whole LUN from both devices (options.verify);
+// pause the LUN's I/O, copy the rest, flush the target, compare again the ranges
+// written since or different, switch this LUN to proxy there and free its blocks. On any failure
+// (or `cancel`), the LUN stays whole on this device and the partial copy on the target is deleted.
 //
 // A LUN of the same name already on the target is refused (ALREADY_EXISTS) unless
 // its WWN is this LUN's: then it is the leftover of an interrupted move and is

@@ -57,6 +57,13 @@ struct TierMove {
   double bytes_per_second = 0;
   std::string message;    // why it failed or was cancelled
   std::string to_device;  // set for a move to another device (its management address)
+  // A move to another device: bytes whose copy was compared with the source (per-range
+  // checksums from both devices, I/O paused) before the switch; 0 until then, or when
+  // the move ran without verification.
+  uint64_t verified_bytes = 0;
+  // How long the paused part of that comparison took (re-hashing the ranges written
+  // since the first, unpaused one): what verification adds to the switch's pause.
+  double verify_seconds = 0;
 };
 
 struct LunInfo {
@@ -191,13 +198,38 @@ class Engine final : public ExportCatalog {
   // leaves it as it was.
   //
   // The sink gets each block (nullptr for a hole) in LBA order per pass.
+  //
+  // With `target_checksums` (the target's LunChecksums), CompleteExport verifies the
+  // copy before it switches: both devices hash every `verify_range_bytes` range of
+  // the LUN at once while I/O continues; then, with I/O paused after the last pass,
+  // the ranges written since, still dirty, or different are hashed again; any range
+  // still different fails it with DATA_LOSS naming the first one (or with the
+  // target's error) instead of switching. TierMove::verified_bytes is the LUN's size
+  // once that passed; verify_seconds the paused part.
   using BlockSink = std::function<Status(uint64_t lba, const char* block)>;
+  using RangeChecksums = std::function<Result<std::vector<uint64_t>>(
+      uint64_t range_bytes, uint64_t offset, uint64_t length)>;
   Status StartExport(const std::string& name, const std::string& to_device);
   Result<uint64_t> ExportPass(const std::string& name, bool all_blocks, const BlockSink& sink);
   uint64_t ExportDirtyBlocks(const std::string& name);
   Status CompleteExport(const std::string& name, std::shared_ptr<Volume> remote,
-                        const BlockSink& sink, const std::function<Status()>& flush_remote);
+                        const BlockSink& sink, const std::function<Status()>& flush_remote,
+                        const RangeChecksums& target_checksums = {},
+                        uint64_t verify_range_bytes = kDefaultChecksumRangeBytes);
   void AbortExport(const std::string& name, const Status& why);
+
+  // XXH3-64 of each `range_bytes` range of the LUN's contents in [offset,
+  // offset+length) (the last range may be shorter, cut at offset+length or the LUN's
+  // end). Holes and unallocated blocks hash as the zeros they read as, so two devices
+  // agree on equal contents however they store them (dedup, holes, tiers). Waits for
+  // a cutover in progress; FAILED_PRECONDITION for a LUN that moved to another device.
+  // range_bytes: a multiple of 4096, at most kMaxChecksumRangeBytes; offset a
+  // multiple of range_bytes; at most kMaxChecksumRanges ranges per call.
+  static constexpr uint64_t kDefaultChecksumRangeBytes = 1ull << 20;
+  static constexpr uint64_t kMaxChecksumRangeBytes = 64ull << 20;
+  static constexpr uint64_t kMaxChecksumRanges = 1ull << 16;
+  Result<std::vector<uint64_t>> LunChecksums(const std::string& name, uint64_t range_bytes,
+                                             uint64_t offset, uint64_t length);
 
   Result<std::shared_ptr<Volume>> OpenVolume(const std::string& name);
   // The LUN's I/O counters and latency percentiles, as recorded by the data path.

@@ -1,0 +1,220 @@
+#!/usr/bin/python3
+"""Device drain: every LUN of device A moved live to device B (at most --parallel
+moves at once), against cp of the same bytes in the same run; and a client's p99
+latency on A while LUNs drain, against the same client idle. Not a test: prints
+markdown (one table per run, then the medians).
+
+  bench/storage/drain_bench.py STORED ADMIN [--dir /dev/shm] [--luns 4] [--mib 512]
+      [--parallel 2] [--runs 3] [--fio-seconds 20] [--fio-iops 2000]
+
+Both devices keep their tiers in --dir (tmpfs by default), as do cp's source and
+target. Each run drains with move verification on, then again with it off
+(strata-stored --verify-moves), on fresh devices.
+"""
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "../../tests/lib"))
+from stored import admin, start_stored, stop_stored  # noqa: E402
+
+ap = argparse.ArgumentParser()
+ap.add_argument("stored")
+ap.add_argument("admin")
+ap.add_argument("--dir", default="/dev/shm")
+ap.add_argument("--luns", type=int, default=4)
+ap.add_argument("--mib", type=int, default=512)
+ap.add_argument("--parallel", type=int, default=2)
+ap.add_argument("--runs", type=int, default=3)
+ap.add_argument("--fio-seconds", type=int, default=20)
+ap.add_argument("--fio-iops", type=int, default=2000, help="client rate limit (read+write)")
+args = ap.parse_args()
+MOVE_TIMEOUT = 600  # seconds for one `lun migrate --wait`
+
+
+def names():
+    return [f"l{i}" for i in range(args.luns)]
+
+
+def move_all(frm, to, luns):
+    """Moves `luns` from device frm to device to, --parallel at a time; returns the
+    replies (each checked DONE)."""
+    todo, replies, errors = list(luns), [], []
+    lock = threading.Lock()
+
+    def worker():
+        while True:
+            with lock:
+                if not todo:
+                    return
+                name = todo.pop(0)
+            try:
+                m = admin(args.admin, frm["grpc"], "lun", "migrate", name, "--to-device",
+                          to["grpc"], "--wait", timeout=MOVE_TIMEOUT)
+                if m.get("state") != "MIGRATION_STATE_DONE":
+                    raise RuntimeError(f"move of {name}: {m}")
+                with lock:
+                    replies.append(m)
+            except Exception as e:  # noqa: BLE001 - reported after the join
+                with lock:
+                    errors.append(e)
+
+    threads = [threading.Thread(target=worker) for _ in range(args.parallel)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        raise errors[0]
+    return replies
+
+
+def fio(portal, seconds, out):
+    host, port = portal.rsplit(":", 1)
+    cmd = ["fio", "--name=client", "--ioengine=nbd", f"--uri=nbd://{host}:{port}/c",
+           "--rw=randrw", "--bs=4k", "--iodepth=4", f"--rate_iops={args.fio_iops // 2}",
+           "--size=256M", "--time_based", f"--runtime={seconds}", "--output-format=json",
+           f"--output={out}"]
+    subprocess.run(cmd, check=True, capture_output=True, timeout=seconds + 120)
+    with open(out) as f:
+        job = json.load(f)["jobs"][0]
+    p99 = {k: job[k]["clat_ns"]["percentile"]["99.000000"] / 1000 for k in ("read", "write")}
+    p99["iops"] = job["read"]["iops"] + job["write"]["iops"]
+    return p99
+
+
+def one_run(work, data, verify, with_client):
+    res = {}
+    size = args.mib << 20
+    total = size * args.luns
+    # cp of the same bytes, on the same file system, in the same run.
+    cpdir = os.path.join(work, "cp")
+    os.makedirs(cpdir)
+    t0 = time.perf_counter()
+    subprocess.run(["cp", *data, cpdir], check=True)
+    res["cp"] = total / (time.perf_counter() - t0)
+    shutil.rmtree(cpdir)
+
+    flag = ["--verify-moves", "on" if verify else "off"]
+    devs = []
+    try:
+        for d in ("a", "b"):
+            os.makedirs(os.path.join(work, d, "ssd"))
+            devs.append(start_stored(args.stored, work, d, [f"ssd={work}/{d}/ssd:16GiB"],
+                                     extra=flag, log_level="warn"))
+        (_, a), (_, b) = devs
+        for n, src in zip(names(), data):
+            admin(args.admin, a["grpc"], "lun", "create", n, "--size", f"{args.mib}MiB")
+            subprocess.run(["nbdcopy", src, f"nbd://{a['nbd'][0]}/{n}"], check=True)
+        if with_client:
+            admin(args.admin, a["grpc"], "lun", "create", "c", "--size", "256MiB")
+            subprocess.run(["nbdcopy", "--", "[", "nbdkit", "-s", "random", "256M", "]",
+                            f"nbd://{a['nbd'][0]}/c"], check=False, capture_output=True)
+
+        t0 = time.perf_counter()
+        replies = move_all(a, b, names())
+        res["drain_s"] = time.perf_counter() - t0
+        res["drain"] = total / res["drain_s"]
+        verified = sum(int(m.get("verified_bytes", 0)) for m in replies)
+        # Per LUN, the pause verification added to its switch (the re-check of ranges
+        # written after the first comparison); and those pauses as a share of the drain.
+        res["verify_s"] = statistics.median(float(m.get("verify_seconds", 0)) for m in replies)
+        res["verify_share"] = sum(float(m.get("verify_seconds", 0)) for m in replies) / (
+            args.parallel * res["drain_s"])
+        res["verified"] = verified
+        if verify and verified != total:
+            raise RuntimeError(f"verified {verified} of {total} bytes")
+
+        if with_client:
+            res["idle"] = fio(a["nbd"][0], args.fio_seconds, os.path.join(work, "idle.json"))
+            # While the client runs, the LUNs go back and forth A <-> B (drain, restore,
+            # drain...) so moves cover the whole window; A is one side of every move.
+            stop, moved, where = threading.Event(), [0], [b, a]
+
+            def churn():
+                while not stop.is_set():
+                    move_all(where[0], where[1], names())
+                    moved[0] += total
+                    where.reverse()
+
+            t = threading.Thread(target=churn)
+            t0 = time.perf_counter()
+            t.start()
+            res["busy"] = fio(a["nbd"][0], args.fio_seconds, os.path.join(work, "busy.json"))
+            stop.set()
+            t.join()
+            res["churn"] = moved[0] / (time.perf_counter() - t0)
+    finally:
+        for p, _ in devs:
+            stop_stored(p)
+        for d in ("a", "b"):
+            shutil.rmtree(os.path.join(work, d), ignore_errors=True)
+    return res
+
+
+def mib(x):
+    return f"{x / 2**20:.0f}"
+
+
+def main():
+    work = tempfile.mkdtemp(prefix="strata-drainbench-", dir=args.dir)
+    try:
+        data = []
+        for n in names():
+            path = os.path.join(work, f"{n}.img")
+            with open(path, "wb") as f:
+                subprocess.run(["head", "-c", str(args.mib << 20), "/dev/urandom"], stdout=f,
+                               check=True)
+            data.append(path)
+        runs = []
+        for i in range(args.runs):
+            on = one_run(work, data, True, True)
+            off = one_run(work, data, False, False)
+            runs.append((on, off))
+            print(f"run {i + 1}: cp {mib(on['cp'])} MiB/s, drain {mib(on['drain'])} MiB/s "
+                  f"verified ({on['drain'] / on['cp']:.2f}x cp); unverified: cp "
+                  f"{mib(off['cp'])}, drain {mib(off['drain'])} MiB/s "
+                  f"({off['drain'] / off['cp']:.2f}x); paused re-check {on['verify_s'] * 1000:.1f} ms per LUN; client p99 r/w idle "
+                  f"{on['idle']['read']:.0f}/{on['idle']['write']:.0f} us, during moves "
+                  f"{on['busy']['read']:.0f}/{on['busy']['write']:.0f} us "
+                  f"(moves at {mib(on['churn'])} MiB/s)", flush=True)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+    def med(f):
+        return statistics.median(f(on, off) for on, off in runs)
+
+    print(f"\n{args.luns} LUNs x {args.mib} MiB of random data, tiers and cp in {args.dir}, "
+          f"at most {args.parallel} moves at once; medians of {args.runs} runs\n")
+    print("| what | MiB/s | vs cp (same run) |\n|---|---|---|")
+    print(f"| cp of the LUNs' bytes (verified runs) | {mib(med(lambda on, off: on['cp']))} | 1.00 |")
+    print(f"| drain A -> B, moves verified | {mib(med(lambda on, off: on['drain']))} | "
+          f"{med(lambda on, off: on['drain'] / on['cp']):.2f} |")
+    print(f"| cp of the LUNs' bytes (unverified runs) | {mib(med(lambda on, off: off['cp']))} | 1.00 |")
+    print(f"| drain A -> B, --verify-moves off | {mib(med(lambda on, off: off['drain']))} | "
+          f"{med(lambda on, off: off['drain'] / off['cp']):.2f} |")
+    print(f"\nverification's cost: unverified / verified drain rate "
+          f"{med(lambda on, off: off['drain'] / on['drain']):.2f} (separate drains, same run; "
+          "both devices hash every range once more with I/O running); the paused re-check "
+          f"{med(lambda on, off: on['verify_s']) * 1000:.1f} ms per {args.mib} MiB LUN "
+          f"({med(lambda on, off: on['verify_share']) * 100:.1f}% of the drain)\n")
+    print(f"| client: fio nbd 4 KiB randrw QD4, {args.fio_iops} IOPS cap, {args.fio_seconds} s "
+          "| IOPS | read p99 us | write p99 us | p99 vs idle (r / w) |\n|---|---|---|---|---|")
+    for ph, label in (("idle", "idle"), ("busy", "while LUNs move A <-> B (verified)")):
+        r = med(lambda on, off: on[ph]["read"])
+        w = med(lambda on, off: on[ph]["write"])
+        iops = med(lambda on, off: on[ph]["iops"])
+        rr = med(lambda on, off: on[ph]["read"] / on["idle"]["read"])
+        wr = med(lambda on, off: on[ph]["write"] / on["idle"]["write"])
+        print(f"| {label} | {iops:.0f} | {r:.0f} | {w:.0f} | {rr:.1f}x / {wr:.1f}x |")
+    print(f"\nmoves during the busy window: {mib(med(lambda on, off: on['churn']))} MiB/s")
+
+
+main()
