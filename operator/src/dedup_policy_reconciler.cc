@@ -22,6 +22,9 @@ using api::v1alpha1::DedupPolicyFromJson;
 using api::v1alpha1::DedupVolumeStatus;
 using kube::Json;
 
+// Dedup switches (SetLunDedup, a journaled device call each) one reconcile makes at most.
+constexpr int kMaxChangesPerReconcile = 32;
+
 double Ratio(int64_t logical, int64_t unique) {
   if (unique <= 0 || logical <= 0) return 1.0;
   // Three decimals: no status write for a change in the 15th digit.
@@ -138,6 +141,7 @@ Result<ctrl::ReconcileResult> DedupPolicyReconciler::Reconcile(const std::string
   std::string first_failure;
   Status retry;  // an error worth a backoff retry (device unreachable, ...)
   int changed = 0;
+  bool more = false;  // changes left for the next pass (kMaxChangesPerReconcile)
   int64_t logical = 0, unique = 0, governed = 0;
 
   for (const Json& pvc : pvcs_->List()) {
@@ -209,6 +213,11 @@ Result<ctrl::ReconcileResult> DedupPolicyReconciler::Reconcile(const std::string
       v.state = "DeviceDedupDisabled";
       v.message = "device " + ref->device + " runs with dedup disabled (strata-stored --dedup off)";
       dedup_off_devices.insert(ref->device);
+    } else if (v.dedup != want && changed >= kMaxChangesPerReconcile) {
+      // Bounded work per reconcile (each change is a journaled call on a device): the rest in
+      // the next pass, requeued at once, so one policy over thousands of volumes neither holds
+      // a worker for seconds nor delays the status of what is done.
+      more = true;
     } else if (v.dedup != want) {
       // Turning on also folds what is already written, throttled, in the background.
       auto done = devices_->Get(device->endpoint)->SetLunDedup(lun->name(), want, want);
@@ -327,6 +336,7 @@ Result<ctrl::ReconcileResult> DedupPolicyReconciler::Reconcile(const std::string
   if (!written.ok()) return written.status();
   if (written->gone) return ctrl::ReconcileResult{};
   if (!retry.ok()) return retry;
+  if (more) return ctrl::ReconcileResult{std::chrono::milliseconds(1)};
   return ctrl::ReconcileResult{};
 }
 

@@ -30,6 +30,7 @@ kube::Informer* Manager::Informer(const kube::Resource& resource) {
   if (it != informers_.end()) return it->second.get();
   kube::Informer::Options o;
   if (resource.namespaced) o.namespace_ = options_.watch_namespace;
+  o.transform = kube::StripForCache;
   auto informer = std::make_unique<kube::Informer>(client_, resource, o, clock_);
   kube::Informer* raw = informer.get();
   informers_.emplace(path, std::move(informer));

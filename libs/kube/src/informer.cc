@@ -60,6 +60,15 @@ void Informer::Dispatch(const StoreDelta& d) {
   }
 }
 
+void StripForCache(Json& object) {
+  if (!object.is_object()) return;
+  auto m = object.find("metadata");
+  if (m == object.end() || !m->is_object()) return;
+  // Safe to drop: an update that leaves managedFields out keeps the server's (only an explicit
+  // empty list resets them). Annotations stay: a full-object update (finalizers) writes them back.
+  m->erase("managedFields");
+}
+
 bool Informer::ListAndReplace(std::stop_token stop) {
   ListOptions lo;
   lo.limit = options_.page_size;
@@ -71,6 +80,9 @@ bool Informer::ListAndReplace(std::stop_token stop) {
       spdlog::warn("informer {}: list failed: {}", resource_.plural, items.status().ToString());
     }
     return false;
+  }
+  if (options_.transform) {
+    for (Json& o : *items) options_.transform(o);
   }
   auto deltas = store_.Replace(std::move(*items));
   {
@@ -131,6 +143,7 @@ void Informer::Run(std::stop_token stop) {
             return true;
           }
           progressed = true;
+          if (options_.transform) options_.transform(ev.object);
           std::optional<StoreDelta> d = ev.type == WatchEventType::kDeleted
                                             ? store_.Remove(ev.object)
                                             : store_.Upsert(std::move(ev.object));

@@ -29,6 +29,11 @@ struct EventHandlers {
 // triggers a full relist whose differences are reported as adds, updates and deletes.
 // Handlers run on the informer's thread, in event order; they must not block for long (enqueue
 // keys). Thread-safe.
+// Drops metadata.managedFields (often larger than the rest of a small object), what
+// controller-runtime users strip with a cache transform. An update of an object read from such a
+// cache keeps the server's managedFields (leaving the field out means "unchanged").
+void StripForCache(Json& object);
+
 class Informer {
  public:
   struct Options {
@@ -38,6 +43,9 @@ class Informer {
     int watch_timeout_seconds = 300;  // randomized up to 2x, as client-go, to spread reconnects
     Duration min_backoff = std::chrono::milliseconds(200);
     Duration max_backoff = std::chrono::seconds(10);
+    // Applied to every object before it enters the store (client-go's TransformFunc): e.g.
+    // StripForCache drops what no controller reads, to keep the cache small.
+    std::function<void(Json& object)> transform;
   };
 
   struct Stats {
