@@ -1,6 +1,6 @@
 // strata-operator: flags and wiring only. See docs/architecture.md.
-#include <prometheus/exposer.h>
 #include <malloc.h>
+#include <prometheus/exposer.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
