@@ -281,10 +281,12 @@ int main(int argc, char** argv) {
   // MaintenanceWindow: drains selected devices by live moves, holds them in Maintenance, brings
   // the LUNs back. Requeued by its devices' changes and after every inventory sweep.
   kube::Informer* window_cache = manager.Informer(kube::resources::MaintenanceWindows());
+  op::MaintenanceWindowReconciler::Options window_options;
+  window_options.poll = Seconds(std::min(f.volume_resync, 2.0));
+  window_options.registry = metrics.registry();  // strata_maintenance_*
   op::MaintenanceWindowReconciler window_reconciler(
       client, [window_cache](const std::string& key) { return window_cache->store().Get(key); },
-      [&inventory] { return inventory.Current(); }, &device_clients, &recorder,
-      {Seconds(std::min(f.volume_resync, 2.0))});
+      [&inventory] { return inventory.Current(); }, &device_clients, &recorder, window_options);
   auto& window_controller =
       manager
           .AddController("maintenancewindow", kube::resources::MaintenanceWindows(),

@@ -32,6 +32,9 @@ std::string Size(uint64_t bytes) {
   return buf;
 }
 
+constexpr const char* kPhases[] = {"Pending",   "Draining", "InMaintenance", "Restoring",
+                                   "Completed", "Failed",   "Aborted"};
+
 bool Terminal(const std::string& phase) {
   return phase == "Completed" || phase == "Failed" || phase == "Aborted";
 }
@@ -107,7 +110,51 @@ MaintenanceWindowReconciler::MaintenanceWindowReconciler(kube::ApiClient* client
       devices_(devices),
       events_(events),
       options_(options),
-      clock_(clock) {}
+      clock_(clock) {
+  if (!options_.registry) return;
+  // Registry::InsertBehavior::Merge (the default): a second reconciler on one registry shares
+  // the families.
+  luns_draining_ = &prometheus::BuildGauge()
+                        .Name("strata_maintenance_luns_draining")
+                        .Help("LUN moves of a MaintenanceWindow in flight (out or back).")
+                        .Register(*options_.registry);
+  bytes_left_ = &prometheus::BuildGauge()
+                     .Name("strata_maintenance_bytes_left")
+                     .Help("Bytes a MaintenanceWindow's plan has still to copy.")
+                     .Register(*options_.registry);
+  phase_ = &prometheus::BuildGauge()
+                .Name("strata_maintenance_window_phase")
+                .Help("1 for a MaintenanceWindow's current phase, 0 for the others.")
+                .Register(*options_.registry);
+}
+
+void MaintenanceWindowReconciler::Publish(const std::string& window, const Json& status) {
+  if (!phase_) return;
+  int64_t in_flight = 0, left = 0;
+  const std::string current = status.value("phase", "Pending");
+  if (status.contains("volumes") && status["volumes"].is_array()) {
+    for (const auto& v : status["volumes"]) {
+      const std::string vp = v.value("phase", "");
+      if (vp == "Moving" || vp == "Restoring") ++in_flight;
+      if (vp == "Cancelled" || vp == "Failed") continue;
+      // While restoring, a LUN still on its target has its whole move back ahead of it.
+      const int64_t copied = current == "Restoring" && vp == "Moved" ? 0 : Int(v, "bytesCopied");
+      left += std::max<int64_t>(0, Int(v, "bytesTotal") - copied);
+    }
+  }
+  luns_draining_->Add({{"window", window}}).Set(static_cast<double>(in_flight));
+  bytes_left_->Add({{"window", window}}).Set(static_cast<double>(left));
+  for (const char* p : kPhases) {
+    phase_->Add({{"window", window}, {"phase", p}}).Set(current == p ? 1 : 0);
+  }
+}
+
+void MaintenanceWindowReconciler::Unpublish(const std::string& window) {
+  if (!phase_) return;
+  luns_draining_->Remove(&luns_draining_->Add({{"window", window}}));
+  bytes_left_->Remove(&bytes_left_->Add({{"window", window}}));
+  for (const char* p : kPhases) phase_->Remove(&phase_->Add({{"window", window}, {"phase", p}}));
+}
 
 std::vector<std::string> MaintenanceWindowReconciler::WindowsFor(const kube::Store& windows,
                                                                  const Json& device) {
@@ -197,7 +244,10 @@ Result<std::vector<MaintenanceWindowReconciler::Placement>> MaintenanceWindowRec
 
 Result<ReconcileResult> MaintenanceWindowReconciler::Reconcile(const std::string& key) {
   std::optional<Json> cached = lookup_(key);
-  if (!cached) return ReconcileResult{};
+  if (!cached) {
+    Unpublish(kube::SplitKey(key).second);
+    return ReconcileResult{};
+  }
   auto parsed = MaintenanceWindowFromJson(*cached);
   if (!parsed.ok()) {
     // Nothing we did can be read back from an object that does not parse: report it, and let a
@@ -227,6 +277,7 @@ Result<ReconcileResult> MaintenanceWindowReconciler::Step(const Json& object, bo
       object.contains("status") && object["status"].is_object() ? object["status"] : Json::object();
   Json status = old_status;
   std::string phase = status.value("phase", "Pending");
+  Publish(meta.name, old_status);
   if (Terminal(phase)) return ReconcileResult{};
 
   const auto now = clock_->WallNow();
@@ -245,6 +296,11 @@ Result<ReconcileResult> MaintenanceWindowReconciler::Step(const Json& object, bo
     auto written = ctrl::WriteStatus(*client_, kube::resources::MaintenanceWindows(), object,
                                      [&](const Json&) -> Result<Json> { return status; });
     if (!written.ok()) return written.status();
+    if (written->gone) {
+      Unpublish(meta.name);
+    } else {
+      Publish(meta.name, status);
+    }
     const std::string before = written->replaced.value("phase", "");
     const std::string after = status.value("phase", "");
     if (written->changed && before != after) {

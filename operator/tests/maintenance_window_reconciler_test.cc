@@ -1,6 +1,7 @@
 #include "strata/operator/maintenance_window_reconciler.h"
 
 #include <gtest/gtest.h>
+#include <prometheus/registry.h>
 
 #include "strata/device/testing/fake_client.h"
 #include "strata/kube/conditions.h"
@@ -103,10 +104,35 @@ class MaintenanceWindowReconcilerTest : public ::testing::Test {
           if (!o.ok()) return std::nullopt;
           return *o;
         },
-        [this] { return inventory_.Current(); }, fleet_.cache(), &events_, {}, &clock_);
+        [this] { return inventory_.Current(); }, fleet_.cache(), &events_, options_, &clock_);
     auto result = r.Reconcile("mw");
     Sync();
     return result;
+  }
+  // The value of gauge `name` with exactly `labels` in the registry's collected families;
+  // nullopt when there is no such series.
+  std::optional<double> Gauge(const std::string& name,
+                              const std::map<std::string, std::string>& labels) {
+    for (const auto& family : registry_->Collect()) {
+      if (family.name != name) continue;
+      for (const auto& m : family.metric) {
+        std::map<std::string, std::string> got;
+        for (const auto& l : m.label) got[l.name] = l.value;
+        if (got == labels) return m.gauge.value;
+      }
+    }
+    return std::nullopt;
+  }
+  // The phases whose strata_maintenance_window_phase series reads 1 (and that all seven exist).
+  std::string MetricPhase() {
+    std::string ones;
+    for (const char* p :
+         {"Pending", "Draining", "InMaintenance", "Restoring", "Completed", "Failed", "Aborted"}) {
+      auto v = Gauge("strata_maintenance_window_phase", {{"window", "mw"}, {"phase", p}});
+      if (!v) return std::string("no series for ") + p;
+      if (*v == 1) ones += (ones.empty() ? "" : ",") + std::string(p);
+    }
+    return ones;
   }
   Json Window() { return *api_.Get(kube::resources::MaintenanceWindows(), "", "mw"); }
   std::string Phase() { return Window()["status"].value("phase", ""); }
@@ -154,6 +180,8 @@ class MaintenanceWindowReconcilerTest : public ::testing::Test {
   }
 
   kube::FakeClock clock_;
+  std::shared_ptr<prometheus::Registry> registry_ = std::make_shared<prometheus::Registry>();
+  MaintenanceWindowReconciler::Options options_{.registry = registry_};
   kube::testing::FakeApiClient api_;
   kube::Store store_;
   device::testing::FakeFleet fleet_;
@@ -336,6 +364,72 @@ TEST_F(MaintenanceWindowReconcilerTest, PendingUntilTheLeadTimeAndDeletionRunsTh
   EXPECT_EQ(Holder("l1"), "a");
   EXPECT_EQ(fleet_.Get("a:1")->GetLun("l1")->migration().state(), pb::MIGRATION_STATE_CANCELLED);
   EXPECT_FALSE(kube::HasFinalizer(Window(), MaintenanceWindowReconciler::kFinalizer));
+}
+
+TEST_F(MaintenanceWindowReconcilerTest, MetricsFollowTheMovesBytesAndPhase) {
+  AddLun("a", "l1", 300 * kMiB);
+  AddLun("a", "l2", 200 * kMiB);
+  AddLun("a", "l3", 100 * kMiB);
+  CreateWindow({{"drain", {{"maxConcurrentMigrations", 2}}}});
+  const std::map<std::string, std::string> mw = {{"window", "mw"}};
+  ASSERT_TRUE(Reconcile().ok());
+  ASSERT_EQ(Phase(), "Draining");
+  EXPECT_EQ(MetricPhase(), "Draining");
+  EXPECT_EQ(Gauge("strata_maintenance_luns_draining", mw), 2);
+  EXPECT_EQ(Gauge("strata_maintenance_bytes_left", mw), 600.0 * kMiB) << "nothing copied yet";
+  // l1 half copied: its progress comes from the source's migration state.
+  pb::Lun l1 = *fleet_.Get("a:1")->GetLun("l1");
+  l1.mutable_migration()->set_bytes_total(300 * kMiB);
+  l1.mutable_migration()->set_bytes_copied(100 * kMiB);
+  fleet_.Get("a:1")->PutLun(l1);
+  ASSERT_TRUE(Reconcile().ok());
+  EXPECT_EQ(Gauge("strata_maintenance_bytes_left", mw), 500.0 * kMiB);
+  CompleteMove("a", "l1");
+  ASSERT_TRUE(Reconcile().ok());
+  EXPECT_EQ(Gauge("strata_maintenance_luns_draining", mw), 2) << "l2 and now l3";
+  EXPECT_EQ(Gauge("strata_maintenance_bytes_left", mw), 300.0 * kMiB);
+  CompleteMove("a", "l2");
+  CompleteMove("a", "l3");
+  ASSERT_TRUE(Reconcile().ok());
+  ASSERT_EQ(Phase(), "InMaintenance");
+  EXPECT_EQ(MetricPhase(), "InMaintenance");
+  EXPECT_EQ(Gauge("strata_maintenance_luns_draining", mw), 0);
+  EXPECT_EQ(Gauge("strata_maintenance_bytes_left", mw), 0);
+  PatchWindow({{"spec", {{"finish", true}}}});
+  ASSERT_TRUE(Reconcile().ok());
+  ASSERT_TRUE(Reconcile().ok());
+  ASSERT_EQ(Phase(), "Restoring");
+  EXPECT_EQ(MetricPhase(), "Restoring");
+  EXPECT_EQ(Gauge("strata_maintenance_luns_draining", mw), 2) << "maxConcurrentMigrations back";
+  EXPECT_EQ(Gauge("strata_maintenance_bytes_left", mw), 600.0 * kMiB)
+      << "l3, still to start back, counts whole";
+  for (const char* l : {"l1", "l2"}) CompleteMove(Holder(l), l);
+  ASSERT_TRUE(Reconcile().ok());
+  CompleteMove(Holder("l3"), "l3");
+  ASSERT_TRUE(Reconcile().ok());
+  ASSERT_EQ(Phase(), "Completed");
+  EXPECT_EQ(MetricPhase(), "Completed");
+  EXPECT_EQ(Gauge("strata_maintenance_luns_draining", mw), 0);
+  EXPECT_EQ(Gauge("strata_maintenance_bytes_left", mw), 0);
+  // The window is gone: its series go with it.
+  ASSERT_TRUE(api_.Delete(kube::resources::MaintenanceWindows(), "", "mw", {}).ok());
+  ASSERT_TRUE(Reconcile().ok());
+  EXPECT_FALSE(Gauge("strata_maintenance_bytes_left", mw));
+  EXPECT_FALSE(
+      Gauge("strata_maintenance_window_phase", {{"window", "mw"}, {"phase", "Completed"}}));
+}
+
+TEST_F(MaintenanceWindowReconcilerTest, AbortShowsAbortedAndNothingLeft) {
+  AddLun("a", "l1", 300 * kMiB);
+  CreateWindow();
+  ASSERT_TRUE(Reconcile().ok());
+  ASSERT_EQ(Gauge("strata_maintenance_luns_draining", {{"window", "mw"}}), 1);
+  PatchWindow({{"spec", {{"abort", true}}}});
+  ASSERT_TRUE(Reconcile().ok());
+  ASSERT_EQ(Phase(), "Aborted");
+  EXPECT_EQ(MetricPhase(), "Aborted");
+  EXPECT_EQ(Gauge("strata_maintenance_luns_draining", {{"window", "mw"}}), 0);
+  EXPECT_EQ(Gauge("strata_maintenance_bytes_left", {{"window", "mw"}}), 0) << "l1 Cancelled";
 }
 
 TEST_F(MaintenanceWindowReconcilerTest, WindowsForMapsADeviceToTheWindowsSelectingIt) {

@@ -5,6 +5,10 @@
 # both LUNs off live, puts a into Maintenance (a then holds nothing and refuses new LUNs), the data
 # reads back byte-identical from the targets; `spec.finish: true` brings the LUNs back to a, a
 # returns Online, the data is still identical.
+# Then, with a 1 GiB LUN on a so that a copy runs for a while: a window aborted mid-drain leaves
+# every LUN whole on a (no moved_to, data identical) and ends Aborted with a Online; a window whose
+# operator is killed (-9) mid-drain is finished by a fresh operator: InMaintenance, each LUN moved
+# once (one real copy, one stub on a, one MoveStarted Event each).
 # Usage: maintenance_window_e2e_test.sh OPERATOR STORED ADMIN KUBECONFIG
 set -uo pipefail
 OPERATOR=$1 STORED=$2 ADMIN=$3
@@ -22,11 +26,12 @@ pids=() op_pid=''
 cleanup() {
   [ -n "$op_pid" ] && kill "$op_pid" 2>/dev/null
   # The finalizer needs the operator: drop it, the test's objects are throwaway.
-  for w in "$run-short" "$run"; do
+  for w in "$run-short" "$run" "$run-abort" "$run-kill"; do
     kubectl patch maintenancewindow "$w" --type merge -p '{"metadata":{"finalizers":null}}' \
       >/dev/null 2>&1
   done
-  kubectl delete maintenancewindow "$run-short" "$run" --ignore-not-found --wait=false \
+  kubectl delete maintenancewindow "$run-short" "$run" "$run-abort" "$run-kill" \
+    --ignore-not-found --wait=false \
     >/dev/null 2>&1
   kubectl delete storagedevice "$run-a" "$run-b" "$run-c" --ignore-not-found >/dev/null 2>&1
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
@@ -42,9 +47,9 @@ start_stored() {
   pids+=($!)
   wait_until 30 test -s "$work/$1.ready"
 }
-# c is small: with it as the only target the two LUNs do not fit.
-check "device a serves" start_stored a 1GiB
-check "device b serves" start_stored b 1GiB
+# c is small: with it as the only target the two LUNs do not fit. a and b take the 1 GiB LUN too.
+check "device a serves" start_stored a 2GiB
+check "device b serves" start_stored b 2GiB
 check "device c serves" start_stored c 40MiB
 grpc() { jq -r .grpc "$work/$1.ready"; }
 nbd() { jq -r '.nbd[0]' "$work/$1.ready"; }
@@ -84,21 +89,23 @@ metadata:
   labels: {strata.io/test-run: $run, strata.io/test-device: $run-$d, pool: $pool}
 spec:
   endpoint: $(grpc $d)
-  tiers: [{class: sata, capacityBytes: 1073741824}]
+  tiers: [{class: sata, capacityBytes: 2147483648}]
 YAML
 done
 
-health_port=$(free_port)
-"$OPERATOR" --kubeconfig "$KUBECONFIG" --label-selector "strata.io/test-run=$run" \
-  --metrics-addr 0 --health-addr "127.0.0.1:$health_port" --device-resync 1 --volume-resync 1 \
-  --log-level debug 2>"$work/operator.log" &
-op_pid=$!
+start_operator() {
+  "$OPERATOR" --kubeconfig "$KUBECONFIG" --label-selector "strata.io/test-run=$run" \
+    --metrics-addr 0 --health-addr "127.0.0.1:$(free_port)" --device-resync 1 --volume-resync 1 \
+    --log-level debug 2>>"$work/operator.log" &
+  op_pid=$!
+}
+start_operator
 sd() { kubectl get storagedevice "$run-$1" -o json | jq -r "$2"; }
 sd_is() { [ "$(sd "$1" "$2")" = "$3" ]; }
 for d in a b c; do check "device $d Online" wait_until 30 sd_is "$d" .status.phase Online; done
 
 now=$(date -u +%Y-%m-%dT%H:%M:%SZ)
-# window NAME TARGET_POOL: a window on a, starting now, one hour.
+# window NAME TARGET_POOL [MAX_MOVES]: a window on a, starting now, one hour.
 window() {
   kubectl create -f - >/dev/null <<YAML
 apiVersion: strata.io/v1alpha1
@@ -111,6 +118,7 @@ spec:
   schedule: {start: "$now", duration: 1h}
   drain:
     leadTime: 0s
+    maxConcurrentMigrations: ${3:-2}
     targetDeviceSelector: {matchLabels: {strata.io/test-run: $run, pool: $2}}
 YAML
 }
@@ -171,6 +179,87 @@ check "l2 byte-identical on a" read_ok a l2 0xb2 "$l2_len"
 check "Events: DrainStarted, Drained, LunRestored" bash -c \
   "kubectl get events --field-selector involvedObject.name=$run -o json |
    jq -e '[.items[].reason] | (index(\"DrainStarted\") and index(\"Drained\") and index(\"LunRestored\"))' >/dev/null"
+
+# --- abort mid-copy: a 1 GiB LUN of real data keeps the drain busy.
+big_len=$((1 << 30))
+check "LUN big (1 GiB) on a" admin a lun create big --size 1GiB
+check "qemu-io writes 1 GiB to big" write_ok big 0x5a 1G
+# copying_or_drained: the window is Draining with bytes left to copy on some LUN (prints
+# "copying"), or the drain already ended (a fast copy between two looks: prints "drained").
+copying_or_drained() {
+  local state
+  state=$(mw "$1" '[.status.phase, ([.status.volumes[]? | select(.phase == "Moving" and
+    .bytesCopied < .bytesTotal)] | length | tostring)] | join(" ")')
+  case "$state" in
+    "Draining 0" | Draining | Pending* | " "* | "") return 1 ;;
+    Draining*) echo "$1: copying when acted on" ;;
+    *) echo "$1: drained ($state) before a look saw a copy" ;;
+  esac
+}
+window "$run-abort" target 1
+check "abort window: a copy in flight (or done)" wait_until 120 copying_or_drained "$run-abort"
+kubectl patch maintenancewindow "$run-abort" --type merge -p '{"spec":{"abort":true}}' >/dev/null
+# Whether the abort met the copy or the copy won the race, the end state is the same: the abort
+# cancels what runs and moves back what moved.
+check "abort: phase Aborted within 180 s" wait_until 180 mw_is "$run-abort" .status.phase Aborted
+echo "abort: volumes $(mw "$run-abort" '[.status.volumes[] | .lun + "=" + .phase] | join(",")')"
+expect_eq "abort: Ready reason Aborted" "$(reason "$run-abort")" "Aborted"
+check "abort: a Online" wait_until 30 sd_is a .status.phase Online
+expect_eq "abort: a's desiredState Online" "$(sd a .spec.desiredState)" "Online"
+for l in l1 l2 big; do
+  expect_eq "abort: $l whole on a" "$(holder "$l")" "a"
+  expect_eq "abort: lun get $l on a shows no moved_to" \
+    "$(admin a lun get "$l" | jq -r '.moved_to // ""')" ""
+done
+check "abort: big byte-identical on a" read_ok a big 0x5a "$big_len"
+check "abort: l1 byte-identical on a" read_ok a l1 0xa1 "$l1_len"
+check "abort: l2 byte-identical on a" read_ok a l2 0xb2 "$l2_len"
+
+# --- operator killed (-9) mid-drain: a fresh one resumes, no LUN moves twice.
+window "$run-kill" target 1
+check "kill window: a copy in flight (or done)" wait_until 120 copying_or_drained "$run-kill"
+kill -9 "$op_pid"
+wait "$op_pid" 2>/dev/null
+echo "operator killed during: $(mw "$run-kill" '[.status.volumes[] | .lun + "=" + .phase] |
+  join(",")')"
+start_operator
+check "kill: phase InMaintenance within 240 s" \
+  wait_until 240 mw_is "$run-kill" .status.phase InMaintenance
+expect_eq "kill: status.volumes all Moved" \
+  "$(mw "$run-kill" '[.status.volumes[] | .lun + "=" + .phase] | sort | join(",")')" \
+  "big=Moved,l1=Moved,l2=Moved"
+expect_eq "kill: status.progress" "$(mw "$run-kill" .status.progress)" "3/3 LUNs, 100%"
+check "kill: a in Maintenance" wait_until 30 sd_is a .status.phase Maintenance
+check "kill: a holds no LUN (stubs only)" a_empty
+# copies LUN: how many devices hold LUN as a real LUN (not a stub).
+copies() {
+  local d n=0
+  for d in a b c; do
+    admin "$d" lun list | jq -e --arg l "$1" \
+      '.luns[]? | select(.name == $l and ((.moved_to // "") == ""))' >/dev/null && n=$((n + 1))
+  done
+  echo "$n"
+}
+for l in l1 l2 big; do
+  expect_eq "kill: $l exists once" "$(copies "$l")" 1
+  expect_eq "kill: $l on b" "$(holder "$l")" "b"
+done
+expect_eq "kill: a keeps one stub per LUN" \
+  "$(admin a lun list | jq '[.luns[]? | select((.moved_to // "") != "")] | length')" 3
+check "kill: big byte-identical on b" read_ok b big 0x5a "$big_len"
+# Events of the window across both operators (an Event repeated is counted by .count): no LUN
+# started twice (at most one MoveStarted each: the killed operator may die between a MigrateLun
+# and its Event), no MoveFailed (a second MigrateLun of a moving or moved LUN fails), one Drained.
+kill_events() { kubectl get events --field-selector "involvedObject.name=$run-kill" -o json; }
+started=$(kill_events | jq -r '[.items[] | select(.reason == "MoveStarted") |
+  {m: (.message | split(":")[0]), c: (.count // 1)}] | group_by(.m) |
+  map(.[0].m + "=" + ([.[].c] | add | tostring)) | join(",")')
+echo "kill: MoveStarted Events: $started"
+check "kill: at most one MoveStarted per LUN" bash -c "! grep -Eq '=([2-9]|[0-9]{2,})' <<<'$started'"
+expect_eq "kill: no MoveFailed Event" \
+  "$(kill_events | jq '[.items[] | select(.reason == "MoveFailed")] | length')" 0
+expect_eq "kill: one Drained Event" \
+  "$(kill_events | jq '[.items[] | select(.reason == "Drained")] | length')" 1
 
 if ! finish; then
   echo "---- operator log (tail) ----"

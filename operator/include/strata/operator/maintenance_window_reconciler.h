@@ -1,5 +1,9 @@
 #pragma once
 
+#include <prometheus/family.h>
+#include <prometheus/gauge.h>
+#include <prometheus/registry.h>
+
 #include <functional>
 #include <memory>
 #include <optional>
@@ -40,6 +44,12 @@ namespace strata::op {
 // Restart safety: every decision is re-derived from status.volumes[] and the devices' own LUN and
 // migration state (a source LUN with moved_to is moved; a running migration is in flight), so an
 // operator restart or leader change resumes and never starts a second move of one LUN.
+// Metrics (on Options::registry, per window, from the status each pass reads and writes; removed
+// once the window is gone): strata_maintenance_luns_draining{window} (moves in flight: LUNs
+// Moving out or Restoring back), strata_maintenance_bytes_left{window} (sum of bytesTotal -
+// bytesCopied over the plan; Cancelled and Failed LUNs left out, while Restoring a Moved LUN
+// counts whole) and
+// strata_maintenance_window_phase{window,phase} (1 for the current phase, 0 for the six others).
 // Thread-safe: no state between calls beyond the collaborators'.
 class MaintenanceWindowReconciler : public ctrl::Reconciler {
  public:
@@ -50,6 +60,9 @@ class MaintenanceWindowReconciler : public ctrl::Reconciler {
     kube::Duration poll = std::chrono::seconds(2);
     // Failed attempts of one LUN's move before the window fails.
     int max_attempts = 3;
+    // Where the strata_maintenance_* gauges go (the operator's ctrl::Metrics::registry());
+    // null: none.
+    std::shared_ptr<prometheus::Registry> registry;
   };
   using Lookup = std::function<std::optional<kube::Json>(const std::string& key)>;
   using Inventory = std::function<std::shared_ptr<const InventorySnapshot>()>;
@@ -81,6 +94,9 @@ class MaintenanceWindowReconciler : public ctrl::Reconciler {
 
  private:
   Result<ctrl::ReconcileResult> Step(const kube::Json& object, bool deleting);
+  // Sets (Publish) or removes (Unpublish) the window's gauges; no-ops without a registry.
+  void Publish(const std::string& window, const kube::Json& status);
+  void Unpublish(const std::string& window);
 
   kube::ApiClient* const client_;
   const Lookup lookup_;
@@ -89,6 +105,9 @@ class MaintenanceWindowReconciler : public ctrl::Reconciler {
   kube::EventRecorder* const events_;
   const Options options_;
   kube::Clock* const clock_;
+  prometheus::Family<prometheus::Gauge>* luns_draining_ = nullptr;
+  prometheus::Family<prometheus::Gauge>* bytes_left_ = nullptr;
+  prometheus::Family<prometheus::Gauge>* phase_ = nullptr;
 };
 
 }  // namespace strata::op
