@@ -2,6 +2,7 @@
 // Parses nothing itself: Run() dispatches to one file per command group.
 #include <unistd.h>
 
+#include <cstdlib>
 #include <iostream>
 
 #include "strata/common/process.h"
@@ -13,7 +14,7 @@ int main(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
   strata::Env* env = strata::Env::Default();
   const bool interactive = isatty(STDOUT_FILENO) != 0;
-  return strata::kubectl::Run(
+  const int rc = strata::kubectl::Run(
       args, std::cout, std::cerr, env, [](const char* n) { return std::getenv(n); },
       [env](const strata::kube::ClientConfig& config) {
         return strata::kube::NewHttpApiClient(config, env);
@@ -21,4 +22,11 @@ int main(int argc, char** argv) {
       // `volumes` asks the devices where each LUN lives now; a device that does not answer
       // within this shows "?" rather than holding up the listing.
       [] { return strata::kubectl::NewGrpcLunLocator(std::chrono::seconds(2)); }, interactive);
+  // A short-lived CLI: flush and leave without running static destructors. cpprestsdk's and
+  // gRPC's pool threads may still be running at exit, and tearing their statics down under them
+  // corrupted the heap once in CI ("malloc_consolidate(): unaligned fastbin chunk detected",
+  // with the buffered -o json output lost).
+  std::cout.flush();
+  std::cerr.flush();
+  std::_Exit(rc);
 }
