@@ -17,7 +17,7 @@ export KUBECONFIG=$4
 kubectl() { command kubectl --request-timeout=15s "$@"; }
 
 for tool in qemu-io jq; do
-  command -v "$tool" >/dev/null || { echo "SKIP: $tool missing"; exit 77; }
+  command -v "$tool" >/dev/null || { echo "FAIL: $tool missing (scripts/install-deps.sh test)"; exit 1; }
 done
 
 work=$(mktemp -d /tmp/strata-mw-e2e.XXXXXX)
