@@ -521,65 +521,45 @@ int main(int argc, char** argv) {
           "write past the old end");
   }
 
-  // ---- 4. the LUN moves to device B under I/O ----
-  Writer writer2(mapper, 16u << 20);
-  writer2.Start();
-  Check(WaitFor([&] { return writer2.ops() >= 50; }, 60s), "I/O running before the move");
-  Check(Run(admin + " --server " + grpc_a + " lun migrate vol-b --to-device " + grpc_b +
-            " --wait >/dev/null"),
-        "lun migrate vol-b --to-device B");
-  actions.clear();
-  Check(WaitFor(
-            [&] {
-              for (const auto& a : node1.CheckPaths()) actions.push_back(a);
-              return Contains(actions, "swap");
-            },
-            30s),
-        "path checker swapped the paths to device B");
-  for (const auto& a : actions) std::cout << "     checker: " << a << std::endl;
-  const std::string state = ReadFile(staging1 / strata::csi::NodeServer::kStateFile);
-  Check(state.find(portal_b1) != std::string::npos && state.find(portal_a1) == std::string::npos,
-        "the staged paths are device B's portals");
-  const uint64_t at_swap = writer2.ops();
-  Check(WaitFor([&] { return writer2.ops() >= at_swap + 100; }, 60s), "I/O goes on after the swap");
-  writer2.Stop();
-  Check(writer2.errors() == 0, "zero I/O errors through the move and the swap (" +
-                                   std::to_string(writer2.ops()) + " verified writes)" +
-                                   (writer2.errors() ? ": " + writer2.first_error() : ""));
-  Check(VerifyWriter(writer2, mapper) && ReadAt(mapper, 90 << 20) == 'z',
-        "data intact on device B");
-
-  // ---- 4c. a maintenance window's restore: the LUN moves back to device A under I/O ----
-  // (what the MaintenanceWindow reconciler does after the window: the same live move, in the
-  // other direction, onto the device that still holds the stub it left behind).
-  Writer writer3(mapper, 16u << 20);
-  writer3.Start();
-  Check(WaitFor([&] { return writer3.ops() >= 50; }, 60s), "I/O running before the move back");
-  Check(Run(admin + " --server " + grpc_b + " lun migrate vol-b --to-device " + grpc_a +
-            " --wait >/dev/null"),
-        "lun migrate vol-b --to-device A (restore)");
-  actions.clear();
-  Check(WaitFor(
-            [&] {
-              for (const auto& a : node1.CheckPaths()) actions.push_back(a);
-              return Contains(actions, "swap");
-            },
-            30s),
-        "path checker swapped the paths back to device A");
-  for (const auto& a : actions) std::cout << "     checker: " << a << std::endl;
-  const std::string restored = ReadFile(staging1 / strata::csi::NodeServer::kStateFile);
-  Check(restored.find(portal_a1) != std::string::npos &&
-            restored.find(portal_b1) == std::string::npos,
-        "the staged paths are device A's portals again");
-  const uint64_t at_swap_back = writer3.ops();
-  Check(WaitFor([&] { return writer3.ops() >= at_swap_back + 100; }, 60s),
-        "I/O goes on after the swap back");
-  writer3.Stop();
-  Check(writer3.errors() == 0, "zero I/O errors through the move back (" +
-                                   std::to_string(writer3.ops()) + " verified writes)" +
-                                   (writer3.errors() ? ": " + writer3.first_error() : ""));
-  Check(VerifyWriter(writer3, mapper) && ReadAt(mapper, 90 << 20) == 'z',
-        "data intact back on device A");
+  // ---- 4. the LUN moves to device B under I/O, and back (4c) ----
+  // One live move under a verifying writer: the path checker swaps the staged paths to the
+  // target's portals, I/O goes on, zero errors, the data intact.
+  auto move_under_io = [&](const std::string& from, const std::string& to,
+                           const std::string& to_portal, const std::string& from_portal,
+                           const std::string& what) {
+    Writer mover(mapper, 16u << 20);
+    mover.Start();
+    Check(WaitFor([&] { return mover.ops() >= 50; }, 60s), "I/O running before the " + what);
+    Check(Run(admin + " --server " + from + " lun migrate vol-b --to-device " + to +
+              " --wait >/dev/null"),
+          "lun migrate vol-b (" + what + ")");
+    actions.clear();
+    Check(WaitFor(
+              [&] {
+                for (const auto& a : node1.CheckPaths()) actions.push_back(a);
+                return Contains(actions, "swap");
+              },
+              30s),
+          "path checker swapped the paths (" + what + ")");
+    for (const auto& a : actions) std::cout << "     checker: " << a << std::endl;
+    const std::string state = ReadFile(staging1 / strata::csi::NodeServer::kStateFile);
+    Check(
+        state.find(to_portal) != std::string::npos && state.find(from_portal) == std::string::npos,
+        "the staged paths are the target's portals (" + what + ")");
+    const uint64_t at_swap = mover.ops();
+    Check(WaitFor([&] { return mover.ops() >= at_swap + 100; }, 60s),
+          "I/O goes on after the swap (" + what + ")");
+    mover.Stop();
+    Check(mover.errors() == 0, "zero I/O errors through the " + what + " (" +
+                                   std::to_string(mover.ops()) + " verified writes)" +
+                                   (mover.errors() ? ": " + mover.first_error() : ""));
+    Check(VerifyWriter(mover, mapper) && ReadAt(mapper, 90 << 20) == 'z',
+          "data intact after the " + what);
+  };
+  move_under_io(grpc_a, grpc_b, portal_b1, portal_a1, "move to device B");
+  // 4c. A maintenance window's restore: the same live move in the other direction, onto the
+  // device that still holds the stub the first move left behind.
+  move_under_io(grpc_b, grpc_a, portal_a1, portal_b1, "move back to device A (restore)");
   CheckOk(node1.Unstage(UnstageReq(vol, staging1)), "NodeUnstageVolume");
   CheckNothingLeft("after the block volume");
 
