@@ -194,8 +194,8 @@ Status ControllerServer::Create(const v1::CreateVolumeRequest& req,
       Status found = Follow(*sid, *sdev, &hops);
       if (!found.ok()) {
         if (found.code() == StatusCode::kNotFound) {
-          return NotFoundError("volume_content_source.volume.volume_id: volume " +
-                               sid->ToString() + " does not exist");
+          return NotFoundError("volume_content_source.volume.volume_id: volume " + sid->ToString() +
+                               " does not exist");
         }
         return found;
       }
@@ -300,8 +300,9 @@ Status ControllerServer::Create(const v1::CreateVolumeRequest& req,
     }
   }
   if (!best) {
-    const std::string msg = "no device can hold " + std::to_string(*size) + " bytes" +
-                            (candidates.empty() ? std::string(": no devices known") : place.why_not);
+    const std::string msg =
+        "no device can hold " + std::to_string(*size) + " bytes" +
+        (candidates.empty() ? std::string(": no devices known") : place.why_not);
     return place.all_unreachable ? UnavailableError(msg) : ResourceExhaustedError(msg);
   }
 
@@ -321,8 +322,8 @@ Status ControllerServer::Create(const v1::CreateVolumeRequest& req,
   create.mutable_access();  // set and empty: nobody may connect until published
   auto lun = best->CreateLun(create);
   if (!lun.ok()) return lun.status();
-  if (move_to || (tier_after && params->tier != sv1::TIER_CLASS_UNSPECIFIED &&
-                  lun->tier() != params->tier)) {
+  if (move_to ||
+      (tier_after && params->tier != sv1::TIER_CLASS_UNSPECIFIED && lun->tier() != params->tier)) {
     sv1::MigrateLunRequest migrate;
     migrate.set_name(lun_name);
     migrate.set_to_tier(params->tier);
@@ -335,10 +336,9 @@ Status ControllerServer::Create(const v1::CreateVolumeRequest& req,
         spdlog::warn("CreateVolume: '{}': {} left on {}: {}", req.name(), lun_name, best->name(),
                      undo.message());
       }
-      return started.status().WithContext(move_to ? "moving the new volume to device " +
-                                                         move_to->name()
-                                                   : "moving the new volume to tier " +
-                                                         std::string(TierName(params->tier)));
+      return started.status().WithContext(
+          move_to ? "moving the new volume to device " + move_to->name()
+                  : "moving the new volume to tier " + std::string(TierName(params->tier)));
     }
     *lun->mutable_migration() = *started;
   }
@@ -385,10 +385,10 @@ ControllerServer::Placement ControllerServer::Place(const std::vector<DeviceInfo
     }
     const sv1::TierStatus* tier = FindTier(*st, tier_class);
     if (tier == nullptr || FreeBytes(*tier) < size) {
-      out.why_not += "; device " + d->name() + " has no " +
-                     std::string(tier_class == sv1::TIER_CLASS_UNSPECIFIED ? "tier"
-                                                                           : TierName(tier_class)) +
-                     " tier with " + std::to_string(size) + " bytes free";
+      out.why_not +=
+          "; device " + d->name() + " has no " +
+          std::string(tier_class == sv1::TIER_CLASS_UNSPECIFIED ? "tier" : TierName(tier_class)) +
+          " tier with " + std::to_string(size) + " bytes free";
       out.short_of_space = true;
       continue;
     }
@@ -774,11 +774,10 @@ Status ControllerServer::Modify(const v1::ControllerModifyVolumeRequest& req) {
                                   std::string(TierName(*want->tier)) + " tier");
     }
     if (FreeBytes(*tier) < lun.size_bytes()) {
-      return ResourceExhaustedError("mutable_parameters.tier: the " +
-                                    std::string(TierName(*want->tier)) + " tier of device " +
-                                    holder->name() + " has " + std::to_string(FreeBytes(*tier)) +
-                                    " bytes free, the volume needs " +
-                                    std::to_string(lun.size_bytes()));
+      return ResourceExhaustedError(
+          "mutable_parameters.tier: the " + std::string(TierName(*want->tier)) +
+          " tier of device " + holder->name() + " has " + std::to_string(FreeBytes(*tier)) +
+          " bytes free, the volume needs " + std::to_string(lun.size_bytes()));
     }
   }
   if (!dedup_done) {
@@ -795,8 +794,8 @@ Status ControllerServer::Modify(const v1::ControllerModifyVolumeRequest& req) {
       if (!dedup_done) {  // nothing half-applied: dedup back as it was
         auto undone = holder->SetLunDedup(id->lun, lun.dedup(), false);
         if (!undone.ok()) {
-          spdlog::warn("ControllerModifyVolume: {}: dedup not restored to {}: {}",
-                       id->ToString(), lun.dedup(), undone.status().message());
+          spdlog::warn("ControllerModifyVolume: {}: dedup not restored to {}: {}", id->ToString(),
+                       lun.dedup(), undone.status().message());
         }
       }
       return started.status().WithContext("mutable_parameters.tier");

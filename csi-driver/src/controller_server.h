@@ -128,9 +128,8 @@ class ControllerServer final : public ::csi::v1::Controller::Service {
     bool all_unreachable = false;
     bool short_of_space = false;
   };
-  static Placement Place(const std::vector<DeviceInfo>& candidates,
-                         storage::v1::TierClass tier, uint64_t size,
-                         const ::csi::v1::TopologyRequirement* topology);
+  static Placement Place(const std::vector<DeviceInfo>& candidates, storage::v1::TierClass tier,
+                         uint64_t size, const ::csi::v1::TopologyRequirement* topology);
 
   // The zone of a device ("" when it has none or is not a known device).
   std::string ZoneOf(const DeviceClientPtr& device) const;

@@ -28,8 +28,7 @@ constexpr std::string_view kSnapshotContentNameKey =
 Result<std::map<std::string, std::string>> ParseSnapshotParams(const ParameterMap& p) {
   std::map<std::string, std::string> metadata;
   for (const auto& [key, value] : p) {
-    if (key == kSnapshotNameKey || key == kSnapshotNamespaceKey ||
-        key == kSnapshotContentNameKey) {
+    if (key == kSnapshotNameKey || key == kSnapshotNamespaceKey || key == kSnapshotContentNameKey) {
       metadata[key] = value;
     } else if (key.rfind(kCoParameterPrefix, 0) != 0) {
       return InvalidArgumentError("parameters." + key +
@@ -55,7 +54,8 @@ void FillSnapshot(const std::string& device, const sv1::Snapshot& s, v1::Snapsho
   out->set_size_bytes(static_cast<int64_t>(s.size_bytes()));
   out->mutable_creation_time()->set_seconds(
       static_cast<int64_t>(s.created_unix_nanos() / 1000000000ull));
-  out->mutable_creation_time()->set_nanos(static_cast<int32_t>(s.created_unix_nanos() % 1000000000ull));
+  out->mutable_creation_time()->set_nanos(
+      static_cast<int32_t>(s.created_unix_nanos() % 1000000000ull));
   out->set_ready_to_use(s.ready_to_use());
 }
 

@@ -189,7 +189,8 @@ TEST_F(CsiSnapshotModifyTest, DeleteSnapshotIsIdempotent) {
   v1::DeleteSnapshotResponse resp;
   req.set_snapshot_id(snap.snapshot().snapshot_id());
   ASSERT_TRUE(server_.DeleteSnapshot(&ctx_, &req, &resp).ok());
-  EXPECT_EQ(a_->GetSnapshot(SnapshotNameFor("snap-1")).status().code(), ::strata::StatusCode::kNotFound);
+  EXPECT_EQ(a_->GetSnapshot(SnapshotNameFor("snap-1")).status().code(),
+            ::strata::StatusCode::kNotFound);
   EXPECT_TRUE(server_.DeleteSnapshot(&ctx_, &req, &resp).ok());  // again
   for (std::string unknown : {"dev-a/csi-snap-0000", "nodevice/csi-snap-1", "garbage"}) {
     req.set_snapshot_id(unknown);
@@ -368,9 +369,13 @@ TEST_F(CsiSnapshotModifyTest, ModifyChangesTierAndDedupInPlace) {
 
 TEST_F(CsiSnapshotModifyTest, ModifyRejectsUnknownAndImmutableKeysNamingThem) {
   v1::Volume vol = MakeVolume("pvc-1");
-  for (const auto& [key, value] : std::vector<std::pair<std::string, std::string>>{
-           {"owner", "team-b"}, {"device", "dev-b"}, {"iops", "100"}, {"tier", "nvme"},
-           {"tier", ""}, {"dedup", "maybe"}}) {
+  for (const auto& [key, value] :
+       std::vector<std::pair<std::string, std::string>>{{"owner", "team-b"},
+                                                        {"device", "dev-b"},
+                                                        {"iops", "100"},
+                                                        {"tier", "nvme"},
+                                                        {"tier", ""},
+                                                        {"dedup", "maybe"}}) {
     grpc::Status s = Modify(vol.volume_id(), {{key, value}});
     EXPECT_EQ(s.error_code(), StatusCode::INVALID_ARGUMENT) << key;
     EXPECT_NE(s.error_message().find("mutable_parameters." + key), std::string::npos)
@@ -390,7 +395,8 @@ TEST_F(CsiSnapshotModifyTest, ModifyToATierTheDeviceLacksChangesNothing) {
   EXPECT_NE(s.error_message().find("no sata tier"), std::string::npos) << s.error_message();
   EXPECT_FALSE(HasCall(*b_, "SetLunDedup"));
   // A full target tier: RESOURCE_EXHAUSTED, dedup untouched.
-  SetTiers(*a_, {{sv1::TIER_CLASS_SSD, 1024 * kMiB, 0}, {sv1::TIER_CLASS_SATA, 64 * kMiB, 32 * kMiB}});
+  SetTiers(*a_,
+           {{sv1::TIER_CLASS_SSD, 1024 * kMiB, 0}, {sv1::TIER_CLASS_SATA, 64 * kMiB, 32 * kMiB}});
   v1::Volume on_a = MakeVolume("pvc-2");
   s = Modify(on_a.volume_id(), {{"tier", "sata"}, {"dedup", "true"}});
   EXPECT_EQ(s.error_code(), StatusCode::RESOURCE_EXHAUSTED) << s.error_message();

@@ -90,10 +90,12 @@ check "helm template (default values)" \
   eval 'helm template "$release" "$kChart" -n "$ns" >"$work/default.yaml"'
 check "rendered default objects are as expected" \
   python3 "$here/check_manifests.py" "$work/default.yaml" default "$release"
-# The ServiceMonitor API is not served by the test apiserver: tell template it is, to render them.
-check "helm template (values-nondefault.yaml, monitoring.coreos.com/v1 available)" \
+# The ServiceMonitor and VolumeSnapshotClass APIs are not served by the test apiserver: tell
+# template they are, to render those objects.
+check "helm template (values-nondefault.yaml, monitoring.coreos.com/v1, snapshot.storage.k8s.io/v1)" \
   eval 'helm template "$release" "$kChart" -n "$ns" -f "$kNonDefault" \
-    --api-versions monitoring.coreos.com/v1/ServiceMonitor >"$work/nondefault.yaml"'
+    --api-versions monitoring.coreos.com/v1/ServiceMonitor \
+    --api-versions snapshot.storage.k8s.io/v1/VolumeSnapshotClass >"$work/nondefault.yaml"'
 check "rendered non-default objects are as expected" \
   python3 "$here/check_manifests.py" "$work/nondefault.yaml" nondefault "$release"
 
@@ -166,10 +168,16 @@ check "CSI controller: its sidecars' Leases only" \
   wait_until 15 eval 'can csi-controller update leases/block-csi-strata-io -n "$ns" &&
     can csi-controller update leases/external-attacher-leader-block-csi-strata-io -n "$ns" &&
     can csi-controller update leases/external-resizer-block-csi-strata-io -n "$ns" &&
+    can csi-controller update leases/external-snapshotter-leader-block-csi-strata-io -n "$ns" &&
     cannot csi-controller update leases/strata-operator-test -n "$ns"'
 check "CSI controller: reads StorageDevices (--devices-from-cluster), never writes them" \
   wait_until 15 eval 'can csi-controller watch storagedevices.strata.io &&
     cannot csi-controller update storagedevices.strata.io'
+check "CSI controller: csi-snapshotter updates VolumeSnapshotContents and their status" \
+  wait_until 15 eval 'can csi-controller update volumesnapshotcontents.snapshot.storage.k8s.io &&
+    can csi-controller patch volumesnapshotcontents.snapshot.storage.k8s.io --subresource=status &&
+    can csi-controller watch volumesnapshotclasses.snapshot.storage.k8s.io &&
+    cannot csi-controller delete volumesnapshotcontents.snapshot.storage.k8s.io'
 check "CSI controller: not Secrets" eval 'cannot csi-controller get secrets -n "$ns"'
 check "CSI node, strata-stored, CNI: no API access at all" \
   eval 'cannot csi-node get nodes && cannot stored list pods -n "$ns" && cannot cni get configmaps -n "$ns"'
