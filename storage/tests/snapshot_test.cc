@@ -126,9 +126,13 @@ TEST_F(SnapshotTest, WriteASnapshotWriteBRestoreReadsA) {
   EXPECT_EQ(s->metadata.at("k"), "v");
   EXPECT_GT(s->created_unix_nanos, 0u);
   EXPECT_FALSE(s->id.empty());
-  EXPECT_EQ(Used(), used);  // nothing copied
-  EXPECT_EQ(s->space.shared_bytes, 8u * kBs);
-  EXPECT_EQ(s->space.exclusive_bytes, 0u);
+  EXPECT_EQ(Used(), used);               // nothing copied
+  EXPECT_EQ(s->space.shared_bytes, 0u);  // not computed by CreateSnapshot
+  auto got = engine_->GetSnapshot("s1");
+  ASSERT_TRUE(got.ok());
+  EXPECT_EQ(got->id, s->id);
+  EXPECT_EQ(got->space.shared_bytes, 8u * kBs);
+  EXPECT_EQ(got->space.exclusive_bytes, 0u);
 
   for (int i = 0; i < 4; ++i) WriteStr(*src, i * kBs, Pattern('B'));  // B over half of A
   auto r = Restore("s1", "restored", 1 << 20);

@@ -167,7 +167,8 @@ class EngineImpl {
   // Space of one map (a LUN's or a snapshot's); for a LUN also the bytes only its
   // snapshots hold. REQUIRES: mu_ held.
   SpaceStats SpaceOfLocked(const Lun& lun) const;
-  SnapshotInfo SnapshotInfoLocked(const Lun& snap) const;  // REQUIRES: mu_ held
+  // with_space: also SpaceOfLocked (a scan of its map). REQUIRES: mu_ held.
+  SnapshotInfo SnapshotInfoLocked(const Lun& snap, bool with_space = true) const;
   // Names of the snapshots taken of LUN `lun_id`. REQUIRES: mu_ held.
   std::vector<std::string> SnapshotsOfLocked(uint64_t lun_id) const;
   // The block-reference hook for BlockMap::Set (a shared leaf was copied).

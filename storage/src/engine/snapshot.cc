@@ -17,7 +17,7 @@ std::vector<std::string> EngineImpl::SnapshotsOfLocked(uint64_t lun_id) const {
   return out;
 }
 
-SnapshotInfo EngineImpl::SnapshotInfoLocked(const Lun& snap) const {
+SnapshotInfo EngineImpl::SnapshotInfoLocked(const Lun& snap, bool with_space) const {
   const SnapRecord& r = snap.snap;
   SnapshotInfo i;
   i.name = r.name;
@@ -32,7 +32,7 @@ SnapshotInfo EngineImpl::SnapshotInfoLocked(const Lun& snap) const {
   i.owner = r.owner;
   i.created_unix_nanos = r.created_unix_nanos;
   i.metadata = r.metadata;
-  i.space = SpaceOfLocked(snap);
+  if (with_space) i.space = SpaceOfLocked(snap);
   return i;
 }
 
@@ -45,7 +45,9 @@ Result<SnapshotInfo> EngineImpl::CreateSnapshot(
   {
     ExclusiveLock lock(mu_);
     if (auto it = snapshots_.find(name); it != snapshots_.end()) {
-      if (it->second->snap.source_lun == source) return SnapshotInfoLocked(*it->second);
+      if (it->second->snap.source_lun == source) {
+        return SnapshotInfoLocked(*it->second, /*with_space=*/false);
+      }
       return AlreadyExistsError("name: snapshot '" + name + "' exists, taken of LUN '" +
                                 it->second->snap.source_lun + "'");
     }
@@ -93,7 +95,10 @@ Result<SnapshotInfo> EngineImpl::CreateSnapshot(
   }
   // Data first, then the journal with the source's pending mappings and the record.
   STRATA_RETURN_IF_ERROR(Flush());
-  return GetSnapshot(name);
+  SharedLock lock(mu_);
+  auto it = snapshots_.find(name);
+  if (it == snapshots_.end()) return NotFoundError("snapshot '" + name + "' was deleted");
+  return SnapshotInfoLocked(*it->second, /*with_space=*/false);
 }
 
 Status EngineImpl::DeleteSnapshot(const std::string& name) {

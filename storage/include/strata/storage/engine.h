@@ -186,7 +186,8 @@ class Engine final : public ExportCatalog {
   // same name and source again returns the existing snapshot; ALREADY_EXISTS when
   // the name belongs to a snapshot of another LUN; NOT_FOUND without the source;
   // FAILED_PRECONDITION while the source moves (tier or device) or after it moved
-  // away; INVALID_ARGUMENT for a bad name or metadata (LUN rules).
+  // away; INVALID_ARGUMENT for a bad name or metadata (LUN rules). The answer's
+  // `space` is left zero: it scans the map (GetSnapshot and ListSnapshots fill it).
   Result<SnapshotInfo> CreateSnapshot(const std::string& source, const std::string& name,
                                       const std::map<std::string, std::string>& metadata);
   // Frees the blocks nothing else references. NOT_FOUND when absent.
