@@ -574,6 +574,11 @@ req=$(request_line CreateSnapshot "source_volume_id: \"dev-a/$block_lun\"")
 check "CreateSnapshot reached strata-csi for dev-a/$block_lun" test -n "$req"
 expect_contains "CreateSnapshot carries the VolumeSnapshot's name (--extra-create-metadata)" "$req" \
   "key: \"csi.storage.k8s.io/volumesnapshot/name\" value: \"$vs\""
+snap_name=${snap_handle#dev-a/}
+expect_eq "the device's snapshot $snap_name: source LUN, size, ready, the VolumeSnapshot's name" \
+  "$("$ADMIN" --server "$grpc" -o json snapshot get "$snap_name" 2>/dev/null |
+    jq -c '[.source_lun, .size_bytes, .ready_to_use, .metadata["csi.storage.k8s.io/volumesnapshot/name"]]')" \
+  "[\"$block_lun\",\"33554432\",true,\"$vs\"]"
 
 check "PVC $restore_pvc (Block RWO 32Mi, dataSource $vs) is created" kcreate <<YAML
 apiVersion: v1
@@ -612,6 +617,8 @@ check "snapshot-controller + csi-snapshotter: $vs and its content gone within 60
 echo "  snapshot deleted after $(ms_since "$t0") ms"
 check "DeleteSnapshot($snap_handle) reached strata-csi" \
   has_request DeleteSnapshot "snapshot_id: \"$snap_handle\""
+check "the device's snapshot $snap_name is gone" \
+  eval '! "$ADMIN" --server "$grpc" snapshot get "$snap_name" >/dev/null 2>&1'
 check "$restore_pvc deleted; $restore_pv Released" pvctl_release "$restore_pvc" "$restore_pv"
 check "csi-provisioner: DeleteVolume removed LUN $restore_lun within 60 s" wait_until 60 lun_gone "$restore_lun"
 check "$restore_pv: pv-protection released" wait_until 30 pvctl_unprotect_pv "$restore_pv"
