@@ -63,7 +63,8 @@ struct Stored {
 // listens (a free port by default; a restart passes the address it had).
 Stored StartStored(const fs::path& dir, const std::string& name,
                    const std::vector<std::pair<std::string, std::string>>& tiers,
-                   const std::string& grpc = "127.0.0.1:0") {
+                   const std::string& grpc = "127.0.0.1:0",
+                   const std::vector<std::string>& extra = {}) {
   Stored s;
   const fs::path ready = dir / (name + ".ready");
   fs::remove(ready);
@@ -74,6 +75,7 @@ Stored StartStored(const fs::path& dir, const std::string& name,
     argv.push_back("--tier");
     argv.push_back(cls + "=" + (dir / (name + "-" + cls)).string() + ":" + size);
   }
+  argv.insert(argv.end(), extra.begin(), extra.end());
   s.proc = std::make_unique<Child>(argv, (dir / (name + ".log")).string());
   bool ok = WaitFor(
       [&] {
@@ -1165,6 +1167,147 @@ TEST(CsiClusterDevicesTest, MaintenanceDeviceGetsNoNewVolumesUntilOnline) {
   EXPECT_EQ(resp.volume().volume_id().rfind(name_b + "/", 0), 0u) << resp.volume().volume_id();
 
   kubectl("delete storagedevice " + name_a + " " + name_b + " --ignore-not-found");
+  if (!KeepDirs() && !::testing::Test::HasFailure()) fs::remove_all(dir);
+}
+
+// A restore whose snapshot's device lacks room: made there (sharing the snapshot's blocks, no
+// space needed) and moved at once to the other device of the zone through the device-to-device
+// move; the volume id keeps naming the snapshot's device and the data arrives on the other one.
+// No device with room (or with the tier): RESOURCE_EXHAUSTED, nothing made.
+TEST(ControllerSanityCrossDeviceTest, RestoreMovesToADeviceWithRoom) {
+  char tmpl[] = "/tmp/strata-csi-xdev.XXXXXX";
+  ASSERT_NE(mkdtemp(tmpl), nullptr);
+  const fs::path dir(tmpl);
+  // No dedup: the data written below really takes the small device's space.
+  Stored small = StartStored(dir, "dev-s", {{"ssd", "64MiB"}}, "127.0.0.1:0", {"--dedup", "off"});
+  Stored large = StartStored(dir, "dev-l", {{"ssd", "1GiB"}}, "127.0.0.1:0", {"--dedup", "off"});
+  ASSERT_FALSE(small.grpc.empty());
+  ASSERT_FALSE(large.grpc.empty());
+  Csi csi = StartCsi(dir, "csi-x", {{"dev-s", small.grpc}, {"dev-l", large.grpc}});
+  ASSERT_TRUE(csi.proc->Running());
+  auto deadline = [](grpc::ClientContext* ctx) {
+    ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+  };
+
+  constexpr int64_t kSize = 40 << 20;
+  v1::CreateVolumeRequest create;
+  create.set_name("xdev-src");
+  *create.add_volume_capabilities() = Block();
+  create.mutable_capacity_range()->set_required_bytes(kSize);
+  (*create.mutable_parameters())["device"] = "dev-s";
+  v1::CreateVolumeResponse src;
+  {
+    grpc::ClientContext ctx;
+    deadline(&ctx);
+    grpc::Status s = csi.controller->CreateVolume(&ctx, create, &src);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+  }
+  const std::string src_lun = src.volume().volume_id().substr(6);
+  {  // 40 MiB of data, 1 MiB per message, a different byte per MiB
+    grpc::ClientContext ctx;
+    deadline(&ctx);
+    sv1::WriteLunDataResponse wr;
+    auto w = small.stub->WriteLunData(&ctx, &wr);
+    for (int i = 0; i < 40; ++i) {
+      sv1::LunData d;
+      d.set_name(src_lun);
+      d.set_offset(static_cast<uint64_t>(i) << 20);
+      d.set_data(std::string(1 << 20, static_cast<char>('a' + i % 26)));
+      ASSERT_TRUE(w->Write(d));
+    }
+    w->WritesDone();
+    grpc::Status s = w->Finish();
+    ASSERT_TRUE(s.ok()) << s.error_message();
+  }
+  v1::CreateSnapshotRequest snap_req;
+  snap_req.set_name("xdev-snap");
+  snap_req.set_source_volume_id(src.volume().volume_id());
+  v1::CreateSnapshotResponse snap;
+  {
+    grpc::ClientContext ctx;
+    deadline(&ctx);
+    grpc::Status s = csi.controller->CreateSnapshot(&ctx, snap_req, &snap);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+  }
+
+  v1::CreateVolumeRequest restore;
+  restore.set_name("xdev-restore");
+  *restore.add_volume_capabilities() = Block();
+  restore.mutable_volume_content_source()->mutable_snapshot()->set_snapshot_id(
+      snap.snapshot().snapshot_id());
+  v1::CreateVolumeResponse restored;
+  {
+    grpc::ClientContext ctx;
+    deadline(&ctx);
+    grpc::Status s = csi.controller->CreateVolume(&ctx, restore, &restored);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+  }
+  EXPECT_EQ(restored.volume().volume_id().substr(0, 6), "dev-s/");
+  EXPECT_EQ(restored.volume().capacity_bytes(), kSize);
+  const std::string lun = restored.volume().volume_id().substr(6);
+  auto moved = [&] {
+    grpc::ClientContext ctx;
+    deadline(&ctx);
+    sv1::GetLunRequest g;
+    g.set_name(lun);
+    sv1::Lun l;
+    return small.stub->GetLun(&ctx, g, &l).ok() && l.moved_to() == large.grpc;
+  };
+  EXPECT_TRUE(WaitFor(moved, 120, csi.proc.get())) << "the restore did not move to dev-l";
+  auto read_large = [&](uint64_t off) {
+    grpc::ClientContext ctx;
+    deadline(&ctx);
+    sv1::ReadLunDataRequest r;
+    r.set_name(lun);
+    r.set_offset(off);
+    r.set_length(4096);
+    sv1::LunData d;
+    grpc::Status s = large.stub->ReadLunData(&ctx, r, &d);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    return d.data().empty() ? '?' : d.data()[0];
+  };
+  EXPECT_EQ(read_large(0), 'a');
+  EXPECT_EQ(read_large(39u << 20), static_cast<char>('a' + 39 % 26));
+  {  // idempotent: the retry follows the move
+    grpc::ClientContext ctx;
+    deadline(&ctx);
+    v1::CreateVolumeResponse again;
+    grpc::Status s = csi.controller->CreateVolume(&ctx, restore, &again);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+    EXPECT_EQ(again.volume().volume_id(), restored.volume().volume_id());
+  }
+
+  // A tier no device has: RESOURCE_EXHAUSTED naming both devices, nothing made.
+  auto none = restore;
+  none.set_name("xdev-none");
+  (*none.mutable_parameters())["tier"] = "sata";
+  {
+    grpc::ClientContext ctx;
+    deadline(&ctx);
+    v1::CreateVolumeResponse r;
+    grpc::Status s = csi.controller->CreateVolume(&ctx, none, &r);
+    EXPECT_EQ(s.error_code(), StatusCode::RESOURCE_EXHAUSTED) << s.error_message();
+    EXPECT_NE(s.error_message().find("dev-s"), std::string::npos) << s.error_message();
+    EXPECT_NE(s.error_message().find("dev-l"), std::string::npos) << s.error_message();
+  }
+
+  for (const auto& id : {restored.volume().volume_id(), src.volume().volume_id()}) {
+    grpc::ClientContext ctx;
+    deadline(&ctx);
+    v1::DeleteVolumeRequest d;
+    d.set_volume_id(id);
+    v1::DeleteVolumeResponse dr;
+    grpc::Status s = csi.controller->DeleteVolume(&ctx, d, &dr);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+  }
+  {
+    grpc::ClientContext ctx;
+    deadline(&ctx);
+    v1::DeleteSnapshotRequest d;
+    d.set_snapshot_id(snap.snapshot().snapshot_id());
+    v1::DeleteSnapshotResponse dr;
+    EXPECT_TRUE(csi.controller->DeleteSnapshot(&ctx, d, &dr).ok());
+  }
   if (!KeepDirs() && !::testing::Test::HasFailure()) fs::remove_all(dir);
 }
 
