@@ -34,10 +34,13 @@ uint64_t FreeBytes(const sv1::TierStatus& t) {
   return t.capacity_bytes() > t.used_bytes() ? t.capacity_bytes() - t.used_bytes() : 0;
 }
 
-// The tier a LUN is on or, while it moves between tiers of its device, the tier it moves to.
+// The tier a LUN is on or, while it moves (to another tier, or to a named tier of another
+// device), the tier it moves to.
 sv1::TierClass TargetTier(const sv1::Lun& lun) {
   const sv1::Migration& m = lun.migration();
-  if (m.state() == sv1::MIGRATION_STATE_RUNNING && m.to_device().empty()) return m.to_tier();
+  if (m.state() == sv1::MIGRATION_STATE_RUNNING && m.to_tier() != sv1::TIER_CLASS_UNSPECIFIED) {
+    return m.to_tier();
+  }
   return lun.tier();
 }
 
