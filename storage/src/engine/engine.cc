@@ -5,6 +5,7 @@
 #include <cstring>
 #include <ctime>
 #include <future>
+#include <unordered_set>
 
 #define XXH_INLINE_ALL
 #include <xxhash.h>
@@ -16,9 +17,6 @@ namespace engine {
 namespace {
 
 constexpr uint32_t kIndexedBit = 0x80000000u;
-// The journal name of a LUN being cloned until its mappings are written: '~' is not
-// allowed in LUN names, so no client can create, see or open it.
-constexpr char kCloningPrefix[] = "~clone~";
 constexpr uint32_t kCountMask = 0x7fffffffu;
 constexpr char kSnapshotMagic[8] = {'S', 'T', 'R', 'S', 'N', 'A', 'P', '1'};
 
@@ -37,22 +35,6 @@ bool IsZero(const char* p, size_t n) {
     n -= sizeof(kZeros);
   }
   return std::memcmp(p, kZeros, n) == 0;
-}
-
-Status ValidateName(const std::string& name) {
-  if (name.empty() || name.size() > 128) {
-    return InvalidArgumentError("name: must be 1-128 characters, got " +
-                                std::to_string(name.size()));
-  }
-  for (char c : name) {
-    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '-' || c == '_' || c == '.';
-    if (!ok) {
-      return InvalidArgumentError("name: '" + name +
-                                  "' may only hold letters, digits, '-', '_' and '.'");
-    }
-  }
-  return Status::Ok();
 }
 
 std::string MakeWwn(uint64_t device_id, uint64_t lun_id, uint64_t created) {
@@ -112,6 +94,22 @@ class LunVolume final : public Volume {
 };
 
 }  // namespace
+
+Status ValidateName(const std::string& name) {
+  if (name.empty() || name.size() > 128) {
+    return InvalidArgumentError("name: must be 1-128 characters, got " +
+                                std::to_string(name.size()));
+  }
+  for (char c : name) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '-' || c == '_' || c == '.';
+    if (!ok) {
+      return InvalidArgumentError("name: '" + name +
+                                  "' may only hold letters, digits, '-', '_' and '.'");
+    }
+  }
+  return Status::Ok();
+}
 
 EngineImpl::EngineImpl(Env* env, EngineOptions options)
     : env_(env), options_(std::move(options)), bs_(options_.block_size) {}
@@ -185,7 +183,7 @@ Status EngineImpl::Load() {
   h.on_delete = [&](uint64_t id) {
     auto it = by_id_.find(id);
     if (it == by_id_.end()) return;
-    by_name_.erase(it->second->rec.name);
+    (it->second->is_snapshot ? snapshots_ : by_name_).erase(it->second->rec.name);
     by_id_.erase(it);
     next_lun_id_ = std::max(next_lun_id_, id + 1);
   };
@@ -194,6 +192,35 @@ Status EngineImpl::Load() {
     if (it == by_id_.end() || m.lba >= it->second->map.blocks()) return;
     it->second->map.Set(m.lba, m.ref);
     if (m.ref != kHole) indexed_refs[m.ref] = m.indexed;
+  };
+  h.on_snapshot = [&](const SnapRecord& r) {
+    auto snap = std::make_shared<Lun>();
+    snap->is_snapshot = true;
+    snap->snap = r;
+    snap->rec.id = r.id;
+    snap->rec.name = r.name;
+    snap->rec.size_bytes = r.size_bytes;
+    snap->rec.tier = snap->rec.write_tier = r.tier;
+    snap->rec.owner = r.owner;
+    snap->size_bytes = r.size_bytes;
+    snap->map.Resize((r.size_bytes + bs - 1) / bs);
+    if (r.share_map_from != 0) {
+      auto src = by_id_.find(r.share_map_from);
+      if (src != by_id_.end()) snap->map.ShareFrom(src->second->map);
+    }
+    if (auto old = by_id_.find(r.id); old != by_id_.end()) {
+      (old->second->is_snapshot ? snapshots_ : by_name_).erase(old->second->rec.name);
+    }
+    by_id_[r.id] = snap;
+    snapshots_[r.name] = snap;
+    next_lun_id_ = std::max(next_lun_id_, r.id + 1);
+  };
+  h.on_share_map = [&](uint64_t dst, uint64_t src) {
+    auto d = by_id_.find(dst);
+    auto from = by_id_.find(src);
+    if (d == by_id_.end() || from == by_id_.end()) return;
+    d->second->map.Release([](BlockRef) {});
+    d->second->map.ShareFrom(from->second->map);
   };
 
   auto snap = env_->ReadFile(SnapshotPath());
@@ -233,17 +260,23 @@ Status EngineImpl::Load() {
     }
   }
 
-  // Derived state: reference counts, allocation, the dedup index.
+  // Derived state: reference counts (one per entry of each distinct leaf: leaves
+  // shared by snapshots and restores count once), allocation, the dedup index.
+  std::unordered_set<const BlockMap::Leaf*> counted;
   for (auto& [id, lun] : by_id_) {
-    lun->map.ForEachMapped([&](uint64_t, BlockRef ref) {
-      uint32_t ti = RefTier(ref);
-      if (ti >= tiers_.size()) return;
-      TierStore& t = tiers_[ti];
-      uint64_t s = RefSlot(ref);
-      if (t.refs.size() <= s) t.refs.resize(s + 1, 0);
-      if ((t.refs[s] & kCountMask) == 0) ++t.used_slots;
-      ++t.refs[s];
-      t.high_water = std::max(t.high_water, s + 1);
+    lun->map.ForEachLeaf([&](const BlockMap::Leaf& leaf, uint64_t, long) {
+      if (!counted.insert(&leaf).second) return;
+      for (BlockRef ref : leaf) {
+        if (ref == kHole) continue;
+        uint32_t ti = RefTier(ref);
+        if (ti >= tiers_.size()) continue;
+        TierStore& t = tiers_[ti];
+        uint64_t s = RefSlot(ref);
+        if (t.refs.size() <= s) t.refs.resize(s + 1, 0);
+        if ((t.refs[s] & kCountMask) == 0) ++t.used_slots;
+        ++t.refs[s];
+        t.high_water = std::max(t.high_water, s + 1);
+      }
     });
   }
   std::vector<char> buf(bs);
@@ -282,6 +315,7 @@ Status EngineImpl::Load() {
   // A move interrupted by a crash or a stop: the LUN still belongs to its source
   // tier; move blocks already copied back so it ends whole where it was.
   for (auto& [id, lun] : by_id_) {
+    if (lun->is_snapshot) continue;  // never moved: its blocks stay where they were taken
     bool stray = lun->rec.write_tier != lun->rec.tier;
     lun->map.ForEachMapped([&](uint64_t, BlockRef r) { stray |= RefTier(r) != lun->rec.tier; });
     if (!stray) continue;
@@ -306,13 +340,26 @@ std::shared_ptr<Lun> EngineImpl::FindLocked(const std::string& name) const {
 SpaceStats EngineImpl::SpaceOfLocked(const Lun& lun) const {
   SpaceStats s;
   double unique = 0;
-  lun.map.ForEachMapped([&](uint64_t, BlockRef ref) {
-    s.logical_bytes += bs_;
-    const TierStore& t = tiers_[RefTier(ref)];
-    uint32_t n = t.refs[RefSlot(ref)] & kCountMask;
-    unique += static_cast<double>(bs_) / static_cast<double>(n ? n : 1);
+  lun.map.ForEachLeaf([&](const BlockMap::Leaf& leaf, uint64_t, long sharers) {
+    for (BlockRef ref : leaf) {
+      if (ref == kHole) continue;
+      s.logical_bytes += bs_;
+      const TierStore& t = tiers_[RefTier(ref)];
+      const uint64_t n = t.refs[RefSlot(ref)] & kCountMask;
+      // References: the maps sharing this leaf, plus one per other leaf entry (exact
+      // unless those leaves are shared too).
+      const uint64_t users = (n ? n : 1) + static_cast<uint64_t>(sharers) - 1;
+      unique += static_cast<double>(bs_) / static_cast<double>(users);
+      (users == 1 ? s.exclusive_bytes : s.shared_bytes) += bs_;
+    }
   });
   s.unique_bytes = static_cast<uint64_t>(unique + 0.5);
+  if (!lun.is_snapshot) {
+    for (const auto& [name, snap] : snapshots_) {
+      if (snap->snap.source_id == lun.rec.id)
+        s.snapshot_bytes += SpaceOfLocked(*snap).exclusive_bytes;
+    }
+  }
   return s;
 }
 
@@ -343,7 +390,7 @@ LunInfo EngineImpl::InfoLocked(const Lun& lun) const {
 }
 
 // What every new LUN's spec must satisfy: name, size, access list, metadata.
-static Status ValidateSpec(const LunSpec& spec) {
+Status ValidateSpec(const LunSpec& spec) {
   STRATA_RETURN_IF_ERROR(ValidateName(spec.name));
   STRATA_RETURN_IF_ERROR(ValidateLunMetadata(spec.metadata));
   if (spec.size_bytes == 0 || spec.size_bytes % 512 != 0) {
@@ -478,7 +525,8 @@ Status EngineImpl::DeleteLun(const std::string& name) {
     if (!lun) return NotFoundError("LUN '" + name + "' not found");
     lun->deleted = true;
     lun->cancel_requested = true;
-    lun->map.ForEachMapped([&](uint64_t, BlockRef ref) { DecrefLocked(ref); });
+    // Leaves its snapshots share stay with them (and their blocks referenced).
+    lun->map.Release([&](BlockRef ref) { DecrefLocked(ref); });
     lun->map = BlockMap(0);
     by_name_.erase(name);
     by_id_.erase(lun->rec.id);
@@ -674,8 +722,19 @@ std::map<std::string, SpaceStats> EngineImpl::OwnerSpace() {
   std::map<std::string, SpaceStats> out;
   for (const auto& [name, lun] : by_name_) {
     SpaceStats s = SpaceOfLocked(*lun);
-    out[lun->rec.owner].logical_bytes += s.logical_bytes;
-    out[lun->rec.owner].unique_bytes += s.unique_bytes;
+    SpaceStats& o = out[lun->rec.owner];
+    o.logical_bytes += s.logical_bytes;
+    o.unique_bytes += s.unique_bytes;
+    o.exclusive_bytes += s.exclusive_bytes;
+    o.shared_bytes += s.shared_bytes;
+  }
+  // Snapshots (including those whose LUN is gone) count for the owner they were taken
+  // under: physical space and what they alone hold, not logical bytes.
+  for (const auto& [name, snap] : snapshots_) {
+    SpaceStats s = SpaceOfLocked(*snap);
+    SpaceStats& o = out[snap->rec.owner];
+    o.unique_bytes += s.unique_bytes;
+    o.snapshot_bytes += s.exclusive_bytes;
   }
   return out;
 }
@@ -768,8 +827,10 @@ void EngineImpl::DecrefLocked(BlockRef ref) {
   t.pending_free.push_back(s);
 }
 
+void EngineImpl::IncrefLocked(BlockRef ref) { ++tiers_[RefTier(ref)].refs[RefSlot(ref)]; }
+
 void EngineImpl::SetMappingLocked(Lun& lun, uint64_t lba, BlockRef ref, bool indexed) {
-  BlockRef old = lun.map.Set(lba, ref);
+  BlockRef old = lun.map.Set(lba, ref, [this](BlockRef r) { IncrefLocked(r); });
   if (old == ref && ref == kHole) return;  // hole to hole: nothing to record
   enc_.Map({lun.rec.id, lba, ref, indexed});
   if (old != kHole) DecrefLocked(old);
@@ -1135,7 +1196,13 @@ Status EngineImpl::ZeroInner(Lun& lun, uint64_t offset, uint64_t length, bool fu
 std::string EngineImpl::EncodeStateLocked() {
   RecordEncoder e;
   for (const auto& [id, lun] : by_id_) {
-    e.Lun(lun->rec);
+    if (lun->is_snapshot) {
+      SnapRecord r = lun->snap;
+      r.share_map_from = 0;  // its own map records follow
+      e.Snapshot(r);
+    } else {
+      e.Lun(lun->rec);
+    }
     lun->map.ForEachMapped([&](uint64_t lba, BlockRef ref) {
       bool indexed = tiers_[RefTier(ref)].refs[RefSlot(ref)] & kIndexedBit;
       e.Map({id, lba, ref, indexed});
@@ -1238,6 +1305,15 @@ Status EngineImpl::StartExport(const std::string& name, const std::string& to_de
   }
   if (lun->move.state == TierMove::State::kRunning || lun->tracking) {
     return FailedPreconditionError("LUN '" + name + "' is already moving");
+  }
+  // Snapshots share the LUN's blocks and stay on this device: moving the LUN away
+  // would leave them behind (and keep a draining device busy). The caller decides:
+  // delete them, or restore them into LUNs first (those can move).
+  if (auto snaps = SnapshotsOfLocked(lun->rec.id); !snaps.empty()) {
+    std::string list;
+    for (const auto& n : snaps) list += (list.empty() ? "" : ", ") + n;
+    return FailedPreconditionError("LUN '" + name + "' has snapshots (" + list +
+                                   "); delete them before moving it to another device");
   }
   lun->dirty_words = (lun->map.blocks() + 63) / 64;
   lun->dirty.reset(new std::atomic<uint64_t>[lun->dirty_words]);
@@ -1430,8 +1506,7 @@ Status EngineImpl::CompleteExport(const std::string& name, std::shared_ptr<Volum
     lun->proxy = std::move(remote);
     lun->rec.moved_to = lun->move.to_device;
     lun->tracking = false;
-    lun->map.ForEachMapped([&](uint64_t, BlockRef ref) { DecrefLocked(ref); });
-    lun->map = BlockMap(lun->map.blocks());
+    lun->map.Release([&](BlockRef ref) { DecrefLocked(ref); });
     enc_.Lun(lun->rec);
     lun->move.state = TierMove::State::kDone;
   }
@@ -1770,6 +1845,18 @@ Result<LunInfo> Engine::CloneLun(const std::string& source, const LunSpec& spec)
   return impl_->CloneLun(source, spec);
 }
 Status Engine::DeleteLun(const std::string& name) { return impl_->DeleteLun(name); }
+Result<SnapshotInfo> Engine::CreateSnapshot(const std::string& source, const std::string& name,
+                                            const std::map<std::string, std::string>& metadata) {
+  return impl_->CreateSnapshot(source, name, metadata);
+}
+Status Engine::DeleteSnapshot(const std::string& name) { return impl_->DeleteSnapshot(name); }
+Result<SnapshotInfo> Engine::GetSnapshot(const std::string& name) {
+  return impl_->GetSnapshot(name);
+}
+std::vector<SnapshotInfo> Engine::ListSnapshots() { return impl_->ListSnapshots(); }
+Result<LunInfo> Engine::RestoreSnapshot(const std::string& snapshot, const LunSpec& spec) {
+  return impl_->RestoreSnapshot(snapshot, spec);
+}
 Result<LunInfo> Engine::ResizeLun(const std::string& name, uint64_t size) {
   return impl_->ResizeLun(name, size);
 }

@@ -42,8 +42,13 @@ struct TierStore {
   DedupIndex index;
 };
 
+// A LUN, or a snapshot (is_snapshot: read-only, never in by_name_, never opened;
+// `snap` holds its record, `rec` the parts the block code reads: id, name, size,
+// tier, owner).
 struct Lun {
   LunRecord rec;
+  bool is_snapshot = false;
+  SnapRecord snap;
   BlockMap map{0};
   std::atomic<uint64_t> size_bytes{0};
   std::atomic<bool> deleted{false};
@@ -74,6 +79,16 @@ struct Lun {
   }
 };
 
+// The journal name of a LUN being cloned or restored until its mappings are
+// written: '~' is not allowed in LUN names, so no client can create, see or open it.
+inline constexpr char kCloningPrefix[] = "~clone~";
+
+// A LUN or snapshot name: 1-128 letters, digits, '-', '_', '.'; INVALID_ARGUMENT
+// naming the field `name` otherwise.
+Status ValidateName(const std::string& name);
+// What every new LUN's spec must satisfy: name, size, access list, metadata.
+Status ValidateSpec(const LunSpec& spec);
+
 class EngineImpl {
  public:
   EngineImpl(Env* env, EngineOptions options);
@@ -84,6 +99,12 @@ class EngineImpl {
   Result<LunInfo> CreateLun(const LunSpec& spec);
   Result<LunInfo> CloneLun(const std::string& source, const LunSpec& spec);
   Status DeleteLun(const std::string& name);
+  Result<SnapshotInfo> CreateSnapshot(const std::string& source, const std::string& name,
+                                      const std::map<std::string, std::string>& metadata);
+  Status DeleteSnapshot(const std::string& name);
+  Result<SnapshotInfo> GetSnapshot(const std::string& name);
+  std::vector<SnapshotInfo> ListSnapshots();
+  Result<LunInfo> RestoreSnapshot(const std::string& snapshot, const LunSpec& spec);
   Result<LunInfo> ResizeLun(const std::string& name, uint64_t new_size);
   Result<LunInfo> SetAccess(const std::string& name, std::vector<std::string> allowed);
   Result<LunInfo> SetDedup(const std::string& name, bool dedup, bool fold_existing);
@@ -143,7 +164,16 @@ class EngineImpl {
   }
   std::shared_ptr<Lun> FindLocked(const std::string& name) const;  // REQUIRES: mu_ held
   LunInfo InfoLocked(const Lun& lun) const;                        // REQUIRES: mu_ held
-  SpaceStats SpaceOfLocked(const Lun& lun) const;                  // REQUIRES: mu_ held
+  // Space of one map (a LUN's or a snapshot's); for a LUN also the bytes only its
+  // snapshots hold. REQUIRES: mu_ held.
+  SpaceStats SpaceOfLocked(const Lun& lun) const;
+  // with_space: also SpaceOfLocked (a scan of its map). REQUIRES: mu_ held.
+  SnapshotInfo SnapshotInfoLocked(const Lun& snap, bool with_space = true) const;
+  // Names of the snapshots taken of LUN `lun_id`. REQUIRES: mu_ held.
+  std::vector<std::string> SnapshotsOfLocked(uint64_t lun_id) const;
+  // The block-reference hook for BlockMap::Set (a shared leaf was copied).
+  // REQUIRES: mu_ held exclusively.
+  void IncrefLocked(BlockRef ref);
   // CreateLun's idempotence: `existing` if it matches `spec`, else ALREADY_EXISTS.
   Result<LunInfo> SameLunLocked(const Lun& existing, const LunSpec& spec,
                                 uint32_t tier) const;                // REQUIRES: mu_ held
@@ -239,11 +269,12 @@ class EngineImpl {
   const uint32_t bs_;
 
   mutable std::shared_mutex mu_;
-  std::vector<TierStore> tiers_;                         // guarded by mu_ (files: thread-safe)
-  std::map<std::string, std::shared_ptr<Lun>> by_name_;  // guarded by mu_
-  std::map<uint64_t, std::shared_ptr<Lun>> by_id_;       // guarded by mu_
-  uint64_t next_lun_id_ = 1;                             // guarded by mu_
-  RecordEncoder enc_;                                    // guarded by mu_: unflushed records
+  std::vector<TierStore> tiers_;                           // guarded by mu_ (files: thread-safe)
+  std::map<std::string, std::shared_ptr<Lun>> by_name_;    // guarded by mu_
+  std::map<uint64_t, std::shared_ptr<Lun>> by_id_;         // guarded by mu_ (with snapshots)
+  std::map<std::string, std::shared_ptr<Lun>> snapshots_;  // guarded by mu_
+  uint64_t next_lun_id_ = 1;                               // guarded by mu_
+  RecordEncoder enc_;                                      // guarded by mu_: unflushed records
 
   std::mutex flush_mu_;             // serialises Flush; taken before mu_ when both are held
   std::unique_ptr<File> journal_;   // guarded by flush_mu_
