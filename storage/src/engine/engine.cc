@@ -1373,6 +1373,7 @@ Result<uint64_t> EngineImpl::ExportPassOf(Lun& lun, bool all_blocks, const Engin
   std::vector<char> buf(kRunBlocks * bs_);
   std::vector<uint64_t> lbas;
   std::vector<BlockRef> refs;
+  std::vector<uint64_t> gens;  // each tier's reuse_gen when the map was read
   uint64_t sent = 0;
   uint64_t unreported = 0;
   auto report = [&] {
@@ -1400,13 +1401,17 @@ Result<uint64_t> EngineImpl::ExportPassOf(Lun& lun, bool all_blocks, const Engin
     {
       // Only the map is read under the lock; the data is read after it is released,
       // so client writes (which take mu_ exclusively) never wait for this pass's
-      // disk reads. That is safe because a block's slot only changes (and the old
-      // one can only be freed and reused) through a write of that block, and every
-      // write sets the block's dirty bit after it lands: whatever this read got for
-      // a block rewritten meanwhile is sent again by a later pass (the last one with
-      // I/O paused), and its range is hashed again before the switch.
+      // disk reads. A block's slot only changes through a write of that block, and
+      // every write sets the block's dirty bit after it lands: whatever this read got
+      // for a block rewritten meanwhile is sent again by a later pass (the last one
+      // with I/O paused), and its range is hashed again before the switch. The old
+      // slot keeps its bytes until a flush makes it reusable (reuse_gen moves): if
+      // that happened during the read, the group is read again under the lock, so
+      // no other LUN's bytes are ever sent, even for a moment.
       SharedLock lock(mu_);
       if (lun.deleted) return UnavailableError("LUN " + lun.rec.name + " was deleted");
+      gens.clear();
+      for (const auto& t : tiers_) gens.push_back(t.reuse_gen);
       end = std::min(first + words * 64, lun.map.blocks());
       for (uint64_t lba = first; lba < end; ++lba) {
         bool dirty = bits[(lba - first) / 64] & (1ull << (lba % 64));
@@ -1417,24 +1422,37 @@ Result<uint64_t> EngineImpl::ExportPassOf(Lun& lun, bool all_blocks, const Engin
       }
     }
     // Read what is sent, one pread per run of consecutive slots.
-    for (size_t i = 0; i < lbas.size();) {
-      const BlockRef ref = refs[i];
-      if (ref == kHole) {
-        ++i;
-        continue;
+    auto read_group = [&]() -> Status {
+      for (size_t i = 0; i < lbas.size();) {
+        const BlockRef ref = refs[i];
+        if (ref == kHole) {
+          ++i;
+          continue;
+        }
+        size_t j = i + 1;
+        while (j < lbas.size() && refs[j] != kHole && lbas[j] == lbas[j - 1] + 1 &&
+               RefTier(refs[j]) == RefTier(ref) && RefSlot(refs[j]) == RefSlot(ref) + (j - i)) {
+          ++j;
+        }
+        std::span<char> run(buf.data() + i * bs_, (j - i) * bs_);
+        STRATA_RETURN_IF_ERROR(tiers_[RefTier(ref)].file->ReadAt(RefSlot(ref) * bs_, run));
+        i = j;
       }
-      size_t j = i + 1;
-      while (j < lbas.size() && refs[j] != kHole && lbas[j] == lbas[j - 1] + 1 &&
-             RefTier(refs[j]) == RefTier(ref) && RefSlot(refs[j]) == RefSlot(ref) + (j - i)) {
-        ++j;
+      return Status::Ok();
+    };
+    Status read = read_group();
+    if (read.ok()) {
+      SharedLock lock(mu_);
+      bool recycled = false;
+      for (size_t t = 0; t < tiers_.size(); ++t) recycled |= tiers_[t].reuse_gen != gens[t];
+      if (recycled) {  // rare: read the map and the data again, under the lock
+        for (size_t i = 0; i < lbas.size(); ++i) refs[i] = lun.map.Get(lbas[i]);
+        read = read_group();
       }
-      std::span<char> run(buf.data() + i * bs_, (j - i) * bs_);
-      Status r = tiers_[RefTier(ref)].file->ReadAt(RefSlot(ref) * bs_, run);
-      if (!r.ok()) {
-        for (uint64_t lba : lbas) lun.MarkDirty(lba);  // not copied: keep them for later
-        return r;
-      }
-      i = j;
+    }
+    if (!read.ok()) {
+      for (uint64_t lba : lbas) lun.MarkDirty(lba);  // not copied: keep them for later
+      return read;
     }
     if (hasher) {
       // Every block of the group in order; those not sent are holes (a full pass
