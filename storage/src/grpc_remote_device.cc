@@ -1,10 +1,6 @@
 #include "grpc_remote_device.h"
 
-#include <sys/resource.h>
-#include <unistd.h>
-
 #include <algorithm>
-#include <cerrno>
 #include <chrono>
 #include <condition_variable>
 #include <cstring>
@@ -126,7 +122,6 @@ class PipelinedBlockWriter final : public BlockWriter {
   }
 
   void Run(Stream* st) {
-    RunAtBackgroundPriority();
     for (;;) {
       v1::LunData msg;
       {
@@ -266,16 +261,6 @@ class GrpcRemoteVolume final : public Volume {
 };
 
 }  // namespace
-
-void RunAtBackgroundPriority() {
-  constexpr int kBackgroundNice = 10;
-  // On Linux, PRIO_PROCESS with a thread id sets that thread's nice value alone.
-  const auto tid = static_cast<id_t>(gettid());
-  errno = 0;
-  const int now = getpriority(PRIO_PROCESS, tid);
-  if (errno != 0) return;
-  (void)setpriority(PRIO_PROCESS, tid, std::min(19, now + kBackgroundNice));
-}
 
 std::shared_ptr<Volume> OpenGrpcRemoteVolume(const std::string& address, const std::string& lun) {
   return std::make_shared<GrpcRemoteVolume>(address, lun);

@@ -36,11 +36,6 @@ class GrpcRemoteDevice final : public RemoteDevice {
   std::shared_ptr<v1::StorageDevice::Stub> stub_;
 };
 
-// Lowers the calling thread's CPU priority (nice +10 from where it is) for the rest
-// of its life: for threads that only run a move's bulk copy and then end, so the
-// device's client I/O wins the CPU over them. Best effort (a failure is ignored).
-void RunAtBackgroundPriority();
-
 // A LUN on another device as a Volume, over ReadLunData/WriteLunData/FlushLun: what a
 // device that moved a LUN away proxies its clients' I/O to.
 std::shared_ptr<Volume> OpenGrpcRemoteVolume(const std::string& address, const std::string& lun);

@@ -3,7 +3,6 @@
 #include <spdlog/spdlog.h>
 
 #include <chrono>
-#include <thread>
 
 #include "grpc_remote_device.h"
 #include "proto_convert.h"
@@ -258,7 +257,6 @@ grpc::Status StorageDeviceService::MigrateLun(grpc::ServerContext*,
     std::string target = req->to_device();
     Engine* engine = device_->engine();
     move->thread = std::thread([engine, name, target, opts, move] {
-      RunAtBackgroundPriority();  // clients first (the copy's streams too)
       GrpcRemoteDevice remote(target);
       Status s = RunLunMoveToDevice(engine, name, &remote, opts, &move->cancel);
       if (!s.ok()) spdlog::warn("move of LUN {} to {}: {}", name, target, s.ToString());
@@ -325,7 +323,7 @@ grpc::Status StorageDeviceService::WriteLunData(grpc::ServerContext*,
   std::string open_name;
   std::shared_ptr<Volume> vol;
   uint64_t written = 0;
-  auto apply = [&]() -> grpc::Status {
+  while (reader->Read(&msg)) {
     if (msg.name() != open_name || !vol) {
       if (auto s = RequireName(msg.name()); !s.ok()) return s;
       auto v = device_->engine()->OpenVolume(msg.name());
@@ -343,29 +341,7 @@ grpc::Status StorageDeviceService::WriteLunData(grpc::ServerContext*,
     }
     if (!s.ok()) return ToGrpc(s);
     written += msg.zero_length() + msg.data().size();
-    return grpc::Status::OK;
-  };
-  auto run = [&]() -> grpc::Status {
-    do {
-      if (auto s = apply(); !s.ok()) return s;
-    } while (reader->Read(&msg));
-    return grpc::Status::OK;
-  };
-  if (!reader->Read(&msg)) return grpc::Status::OK;
-  grpc::Status status;
-  if (msg.background()) {
-    // A move's copy: the whole stream is read and applied by a thread of its own at
-    // background CPU priority (which it keeps until it ends), so this device's
-    // clients win the CPU over it; this handler thread waits.
-    std::thread copier([&] {
-      RunAtBackgroundPriority();
-      status = run();
-    });
-    copier.join();
-  } else {
-    status = run();
   }
-  if (!status.ok()) return status;
   resp->set_bytes_written(written);
   return grpc::Status::OK;
 }
