@@ -37,12 +37,17 @@ STORED, ADMIN = sys.argv[1], sys.argv[2]
 ITERATIONS = int(sys.argv[3]) if len(sys.argv) > 3 else 50
 
 
-def admin(server, *args, check=True):
-    out = subprocess.run([ADMIN, "--server", server, "-o", "json", *args],
-                         capture_output=True, text=True, timeout=60)
-    if check and out.returncode != 0:
-        raise RuntimeError(f"strata-admin {' '.join(args)}: {out.stderr.strip()}")
-    return out
+def admin(server, *args):
+    """strata-admin -o json; a daemon that does not answer yet (UNAVAILABLE: a slow
+    restart under sanitizers and load) is asked again until a 120 s deadline."""
+    deadline = time.monotonic() + 120
+    while True:
+        out = subprocess.run([ADMIN, "--server", server, "--timeout", "30", "-o", "json", *args],
+                             capture_output=True, text=True, timeout=120)
+        if out.returncode == 0:
+            return out
+        if "UNAVAILABLE" not in out.stderr or time.monotonic() > deadline:
+            raise RuntimeError(f"strata-admin {' '.join(args)}: {out.stderr.strip()}")
 
 
 def connect(ready, export):
@@ -62,12 +67,16 @@ def values(h):
     return out
 
 
+procs = []  # every daemon started, killed at exit whatever happened
+
+
 def main():
     work = tempfile.mkdtemp(prefix="strata-snapcrash-")
     rng = random.Random(int(os.environ.get("STRATA_CRASH_SEED", "4242")))
     start = lambda: start_stored(STORED, work, "snapcrash", [f"ssd={work}/ssd:256MiB"],  # noqa: E731
                                  log_level="warn")
     proc, ready = start()
+    procs.append(proc)
     admin(ready["grpc"], "lun", "create", "src", "--size", str(BLOCKS * BS))
     last = [0] * BLOCKS              # last acknowledged value per block
     inflight = [set() for _ in range(BLOCKS)]  # sent, not acknowledged
@@ -82,6 +91,7 @@ def main():
     for it in range(ITERATIONS + 1):  # the last round only checks
         if it > 0:
             proc, ready = start()
+            procs.append(proc)
         server = ready["grpc"]
         # 1. acknowledged writes are all there
         h = connect(ready, "src")
@@ -182,6 +192,9 @@ def main():
                                 stderr=subprocess.DEVNULL)
         killer.start()
         rc = call.wait(timeout=60)
+        if rc != 0:
+            # Killed before it answered: aim later next time (slow builds, e.g. ASan).
+            call_seconds = min(call_seconds * 1.3, 5.0)
         if rc == 0:
             call_seconds = 0.7 * call_seconds + 0.3 * (time.monotonic() - began)
             acked_snaps.add(name)
@@ -215,4 +228,10 @@ def main():
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()

@@ -441,11 +441,23 @@ SpaceStats EngineImpl::SpaceOfLocked(const Lun& lun) const {
   s.unique_bytes = static_cast<uint64_t>(unique + 0.5);
   if (!lun.is_snapshot) {
     for (const auto& [name, snap] : snapshots_) {
-      if (snap->snap.source_id == lun.rec.id)
-        s.snapshot_bytes += SpaceOfLocked(*snap).exclusive_bytes;
+      if (snap->snap.source_id == lun.rec.id) s.snapshot_bytes += ExclusiveBytesLocked(*snap);
     }
   }
   return s;
+}
+
+uint64_t EngineImpl::ExclusiveBytesLocked(const Lun& lun) const {
+  uint64_t bytes = 0;
+  lun.map.ForEachLeaf([&](const BlockMap::Leaf& leaf, uint64_t, long sharers) {
+    if (sharers > 1) return;  // every block of a shared leaf has another user
+    for (BlockRef ref : leaf) {
+      if (ref != kHole && (tiers_[RefTier(ref)].refs[RefSlot(ref)] & kCountMask) == 1) {
+        bytes += bs_;
+      }
+    }
+  });
+  return bytes;
 }
 
 LunInfo EngineImpl::InfoLocked(const Lun& lun) const {
