@@ -4,18 +4,18 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "fake_netlink.h"
 #include "strata/cni/sriov_plugin.h"
 #include "strata/cni/sriov_state.h"
 #include "strata/cni/sysfs.h"
 #include "strata/common/file_util.h"
+#include "strata/net/testing/fake_netlink.h"
 #include "test_util.h"
 
 namespace strata::cni {
 namespace {
 
+using net::testing::FakeKernel;
 using nlohmann::json;
-using testing::FakeKernel;
 using testing::Invoke;
 using testing::TempDir;
 
@@ -465,7 +465,7 @@ class SriovPfSwitchTest : public ::testing::Test {
 };
 
 TEST_F(SriovPfSwitchTest, OtherSysfsRootWithoutTheSwitchUsesThePfThroughNetlink) {
-  kernel_.vfs[{"pf0", 0}] = VfState{};
+  kernel_.vfs[{"pf0", 0}] = net::VfState{};
   auto add = testing::Invoke(plugin_, "ADD", Conf(), ns_.path(), "net1");
   ASSERT_EQ(add.rc, 0) << add.out.dump();
   EXPECT_EQ(kernel_.vfs[std::make_pair(std::string("pf0"), 0)].vlan, 100);
