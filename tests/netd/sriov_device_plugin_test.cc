@@ -11,8 +11,10 @@
 // health pushed when the PF goes down and up and when a VF vanishes from sysfs; Allocate (env
 // PCIDEVICE_..., /dev/vfio nodes for a vfio-pci VF); an unknown device ID -> INVALID_ARGUMENT
 // naming it; a kubelet restart -> served again and re-registered; strata-sriov ADD with
-// resourceName (no deviceID) gets the VF Allocate gave the pod, via PodResources List.
-// Usage: netd_sriov_device_plugin_test CNI_BIN_DIR   (root; labels root, integration)
+// resourceName (no deviceID) gets the VF Allocate gave the pod, via PodResources List; and the
+// strata-netd binary with --sriov-pool serving the same (StrataNetdBinaryServesThePool, which also
+// needs the test apiserver: ctest runs it apart, as netd_sriov_binary).
+// Usage: netd_sriov_device_plugin_test CNI_BIN_DIR [STRATA_NETD KUBECONFIG]   (root)
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -23,6 +25,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "child_process.h"
 #include "fake_kubelet.h"
 #include "strata/netd/link_probe.h"
 #include "strata/netd/sriov_device_plugin_manager.h"
@@ -34,6 +37,7 @@ using nlohmann::json;
 using std::chrono::seconds;
 
 std::string g_cni_bin;
+std::string g_netd, g_kubeconfig;  // for StrataNetdBinary: strata-netd and the test apiserver
 
 int Sh(const std::string& cmd) {
   int rc = std::system(cmd.c_str());
@@ -273,13 +277,63 @@ TEST_F(SriovDevicePluginTest, AllocatedVfReachesTheCniThroughPodResources) {
   EXPECT_EQ(down_out["code"], 11) << down_out.dump();
 }
 
+// The plugin as shipped: the strata-netd binary with --sriov-pool (the agent also needs an
+// apiserver for its other work: the test control plane's).
+TEST_F(SriovDevicePluginTest, StrataNetdBinaryServesThePool) {
+  ASSERT_FALSE(g_netd.empty() || g_kubeconfig.empty()) << "usage: ... CNI_BIN NETD KUBECONFIG";
+  ASSERT_EQ(::mkdir((tmp_ + "/state").c_str(), 0755), 0);
+  strata::testing::ChildProcess netd({g_netd,
+                                      "--node-name",
+                                      "sriov-test-" + std::to_string(::getpid()),
+                                      "--kubeconfig",
+                                      g_kubeconfig,
+                                      "--cni-plugins",
+                                      "",
+                                      "--cni-bin-dir",
+                                      tmp_ + "/cbin",
+                                      "--cni-conf-dir",
+                                      tmp_ + "/cconf",
+                                      "--state-dir",
+                                      tmp_ + "/state",
+                                      "--metrics-addr",
+                                      "127.0.0.1:0",
+                                      "--health-addr",
+                                      "0",
+                                      "--sriov-pool",
+                                      "fast=" + pf_,
+                                      "--device-plugin-dir",
+                                      tmp_ + "/dp",
+                                      "--sysfs-root",
+                                      sys_,
+                                      "--sriov-health-interval",
+                                      "0.2"},
+                                     tmp_ + "/netd.log");
+  netd.set_stop_signal(SIGTERM);
+  ASSERT_TRUE(kubelet_->WaitFor([&] { return !kubelet_->registrations().empty(); }, seconds(20)))
+      << Capture("cat " + tmp_ + "/netd.log");
+  EXPECT_EQ(kubelet_->registrations().at(0).resource_name, kResource);
+  ASSERT_TRUE(WaitHealth(kVf0, "Healthy")) << Capture("cat " + tmp_ + "/netd.log");
+  ASSERT_EQ(Sh("ip link set " + pf_ + " down"), 0);
+  EXPECT_TRUE(WaitHealth(kVf0, "Unhealthy"));
+  ASSERT_EQ(Sh("ip link set " + pf_ + " up"), 0);
+  EXPECT_TRUE(WaitHealth(kVf0, "Healthy"));
+  auto a = kubelet_->Allocate(kResource, "ns1", "pod1", "ctr", {kVf0});
+  ASSERT_TRUE(a.ok()) << a.status().ToString();
+  EXPECT_EQ(a->envs().at("PCIDEVICE_STRATA_IO_SRIOV-FAST"), kVf0);
+  ASSERT_TRUE(netd.Running());
+  netd.Stop(SIGTERM);
+  struct stat st {};
+  EXPECT_NE(::stat((tmp_ + "/dp/strata-sriov-fast.sock").c_str(), &st), 0)
+      << "SIGTERM leaves the plugin socket behind";
+}
+
 }  // namespace
 }  // namespace strata::netd
 
 int main(int argc, char** argv) {
   ::testing::InitGoogleTest(&argc, argv);
-  if (argc != 2) {
-    std::fprintf(stderr, "usage: %s CNI_BIN_DIR\n", argv[0]);
+  if (argc != 2 && argc != 4) {
+    std::fprintf(stderr, "usage: %s CNI_BIN_DIR [STRATA_NETD KUBECONFIG]\n", argv[0]);
     return 2;
   }
   if (::geteuid() != 0) {
@@ -287,5 +341,9 @@ int main(int argc, char** argv) {
     return 77;
   }
   strata::netd::g_cni_bin = argv[1];
+  if (argc == 4) {
+    strata::netd::g_netd = argv[2];
+    strata::netd::g_kubeconfig = argv[3];
+  }
   return RUN_ALL_TESTS();
 }
