@@ -235,6 +235,13 @@ Result<v1beta1::ContainerAllocateResponse> FakeKubelet::Allocate(
     return InternalError("Allocate returned " + std::to_string(resp.container_responses_size()) +
                          " container responses for 1 request");
   }
+  RecordAllocation(resource, pod_namespace, pod_name, container, device_ids);
+  return resp.container_responses(0);
+}
+
+void FakeKubelet::RecordAllocation(const std::string& resource, const std::string& pod_namespace,
+                                   const std::string& pod_name, const std::string& container,
+                                   const std::vector<std::string>& device_ids) {
   std::lock_guard<std::mutex> lock(mu_);
   for (auto it = allocations_.begin(); it != allocations_.end();) {
     bool same = it->ns == pod_namespace && it->pod == pod_name && it->container == container &&
@@ -242,7 +249,6 @@ Result<v1beta1::ContainerAllocateResponse> FakeKubelet::Allocate(
     it = same ? allocations_.erase(it) : it + 1;
   }
   allocations_.push_back({pod_namespace, pod_name, container, resource, device_ids});
-  return resp.container_responses(0);
 }
 
 v1::ListPodResourcesResponse FakeKubelet::ListPods() const {

@@ -62,6 +62,10 @@ class FakeKubelet {
                                                       const std::string& pod_name,
                                                       const std::string& container,
                                                       const std::vector<std::string>& device_ids);
+  // Records devices for PodResources List as if Allocate had given them (no plugin called).
+  void RecordAllocation(const std::string& resource, const std::string& pod_namespace,
+                        const std::string& pod_name, const std::string& container,
+                        const std::vector<std::string>& device_ids);
   // The raw Allocate of the plugin for `resource` (for bad requests).
   grpc::Status AllocateRaw(const std::string& resource, const v1beta1::AllocateRequest& req,
                            v1beta1::AllocateResponse* resp);
