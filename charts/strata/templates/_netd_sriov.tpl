@@ -1,9 +1,8 @@
 {{/*
-strata-netd's SR-IOV device plugin (values `sriov`, netd/README.md), for the strata-netd
-DaemonSet's container:
-  args:          {{- include "strata.netd.sriov.args" . | nindent 12 }}
-  volumeMounts:  {{- include "strata.netd.sriov.volumeMounts" . | nindent 12 }}
-  volumes:       {{- include "strata.netd.sriov.volumes" . | nindent 8 }}
+strata-netd's SR-IOV device plugin (values `sriov`, netd/README.md), included by netd.yaml:
+  args:          {{- include "strata.netd.sriov.args" $ | trim | nindent 12 }}
+  volumeMounts:  {{- include "strata.netd.sriov.volumeMounts" $ | trim | nindent 12 }}
+  volumes:       {{- include "strata.netd.sriov.volumes" $ | trim | nindent 8 }}
 Each renders nothing when sriov.enabled is false or no pool is set.
 */}}
 {{- define "strata.netd.sriov.on" -}}
