@@ -9,6 +9,11 @@
 #include "strata/cni/scope_guard.h"
 
 namespace strata::cni {
+
+using net::LinkChange;
+using net::LinkInfo;
+using net::NetlinkManagerPtr;
+
 namespace {
 
 using nlohmann::json;

@@ -1,14 +1,14 @@
 #include <gtest/gtest.h>
 
-#include "fake_netlink.h"
 #include "strata/cni/vnc_plugin.h"
+#include "strata/net/testing/fake_netlink.h"
 #include "test_util.h"
 
 namespace strata::cni {
 namespace {
 
+using net::testing::FakeKernel;
 using nlohmann::json;
-using testing::FakeKernel;
 using testing::Invoke;
 using testing::TempDir;
 

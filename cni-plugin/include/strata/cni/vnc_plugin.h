@@ -5,8 +5,8 @@
 #include <optional>
 #include <string>
 
-#include "strata/cni/netlink.h"
 #include "strata/cni/skel.h"
+#include "strata/net/netlink.h"
 #include "strata/vnc/node_store.h"
 #include "strata/vnc/resolve.h"
 
@@ -52,7 +52,7 @@ class VncPlugin final : public Plugin {
     static Options FromEnv(const std::map<std::string, std::string>& env);
   };
 
-  VncPlugin(NetlinkFactory* netlink, Options options) : netlink_(netlink), options_(options) {}
+  VncPlugin(net::NetlinkFactory* netlink, Options options) : netlink_(netlink), options_(options) {}
 
   Result<nlohmann::json> Add(const CmdContext& ctx) override;
   Status Del(const CmdContext& ctx) override;
@@ -78,7 +78,7 @@ class VncPlugin final : public Plugin {
                                                            const Config& cfg,
                                                            const std::string& ifname);
 
-  NetlinkFactory* netlink_;
+  net::NetlinkFactory* netlink_;
   Options options_;
 };
 
