@@ -5,8 +5,8 @@
 // interface configuration from a local file and never waits on the apiserver (ADD works while the
 // apiserver is unreachable, as long as the agent replicated the object before).
 //
-// Layout under the root directory (default /var/lib/strata/netd/vnc, shared by the DaemonSet
-// with the host so the CNI binary, run by the kubelet's runtime on the host, reads it):
+// Layout under the root directory (default /var/lib/strata-netd/vnc: strata-netd's --state-dir
+// + "/vnc", a host path, so the CNI binary, run by the container runtime on the host, reads it):
 //   configs/<kind>_<namespace>_<name>.json   one WorkloadConfig per workload key (kind lower
 //                                            case; namespaces are DNS labels and names DNS
 //                                            subdomains, neither has '_': unambiguous)
@@ -29,7 +29,7 @@
 
 namespace strata::vnc {
 
-inline constexpr char kDefaultStoreDir[] = "/var/lib/strata/netd/vnc";
+inline constexpr char kDefaultStoreDir[] = "/var/lib/strata-netd/vnc";
 
 // The agent's resolution of one pod on its node: which workload key it is (labels read from the
 // Pod object: vm.kubevirt.io/name or kubevirt.io/domain for a virt-launcher pod,
