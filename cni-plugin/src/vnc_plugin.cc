@@ -77,7 +77,7 @@ Result<std::map<std::string, std::string>> ParseCniArgsString(std::string_view a
 
 VncPlugin::Options VncPlugin::Options::FromEnv(const std::map<std::string, std::string>& env) {
   Options o;
-  if (auto it = env.find("STRATA_VNC_STORE_DIR"); it != env.end() && !it->second.empty()) {
+  if (auto it = env.find("STRATA_CNI_VNC_STORE_DIR"); it != env.end() && !it->second.empty()) {
     o.store_dir = it->second;
   }
   return o;

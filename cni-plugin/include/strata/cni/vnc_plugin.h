@@ -18,7 +18,7 @@ namespace strata::cni {
 // without asking the apiserver. Runs after the plugin that made CNI_IFNAME (strata-sriov,
 // bridge, macvlan, ...):
 //   {"type":"strata-vnc",
-//    "storeDir":"/var/lib/strata/netd/vnc",   (env STRATA_VNC_STORE_DIR when absent)
+//    "storeDir":"/var/lib/strata-netd/vnc",   (env STRATA_CNI_VNC_STORE_DIR when absent)
 //    "interface":"sriov",        which of the configuration's interfaces this attachment is;
 //                                default: the one named CNI_IFNAME, else the only one
 //    "workload":"VirtualMachine/db-vm",      explicit workload key (also args.cni.workload)
@@ -48,7 +48,7 @@ class VncPlugin final : public Plugin {
  public:
   struct Options {
     std::string store_dir = vnc::kDefaultStoreDir;
-    // Env: STRATA_VNC_STORE_DIR.
+    // Env: STRATA_CNI_VNC_STORE_DIR.
     static Options FromEnv(const std::map<std::string, std::string>& env);
   };
 
