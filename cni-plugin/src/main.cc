@@ -14,8 +14,8 @@
 #include "strata/cni/bond_plugin.h"
 #include "strata/cni/ipam.h"
 #include "strata/cni/sriov_plugin.h"
-#include "strata/net/attachment.h"
 #include "strata/cni/vnc_plugin.h"
+#include "strata/net/attachment.h"
 #include "strata/net/linux_netlink.h"
 
 namespace {

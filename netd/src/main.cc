@@ -28,9 +28,9 @@
 #include "strata/netd/bandwidth_agent.h"
 #include "strata/netd/cni_installer.h"
 #include "strata/netd/pod_index_reconciler.h"
+#include "strata/netd/usage_metrics.h"
 #include "strata/netd/virtual_network_config_reconciler.h"
 #include "strata/vnc/node_store.h"
-#include "strata/netd/usage_metrics.h"
 
 namespace po = boost::program_options;
 using namespace strata;
