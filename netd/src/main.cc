@@ -271,9 +271,10 @@ int main(int argc, char** argv) {
   bandwidth.SetRequeue(
       [&bw_controller](const std::string& key) { bw_controller.queue().Add(key); });
   manager.AddRunnable("bandwidth-sampler", [&bandwidth](std::stop_token s) { bandwidth.Run(s); });
+  // The exposer keeps only a weak_ptr: main holds the collectable.
+  auto usage = netd::NewUsageCollectable([&bandwidth] { return bandwidth.Usage(); });
   if (exposer) {
-    exposer->RegisterCollectable(
-        netd::NewUsageCollectable([&bandwidth] { return bandwidth.Usage(); }));
+    exposer->RegisterCollectable(usage);
   }
 
   // VirtualNetworkConfig (seed 13.9): every object replicated to the node-local store the

@@ -43,6 +43,8 @@ cleanup() {
 }
 trap cleanup EXIT
 kubectl create namespace "$ns" >/dev/null
+# No controller-manager on the test control plane: the ServiceAccount admission needs "default".
+kubectl -n "$ns" create serviceaccount default >/dev/null
 
 start_agent() {  # NODE LETTER
   local node=$1 d=$work/$2
@@ -68,6 +70,7 @@ kind: Pod
 metadata: {name: $name, namespace: $ns, labels: {app: web}}
 spec:
   nodeName: $node
+  automountServiceAccountToken: false
   containers: [{name: c, image: registry.k8s.io/pause:3.9}]
 YAML
   uid=$(kubectl -n "$ns" get pod "$name" -o jsonpath='{.metadata.uid}')
@@ -182,13 +185,18 @@ expect_contains "status reason names the elastic step" "$reason" Elastic
 policy bw '{"rateBitsPerSecond":5000000}'
 check "fixed rate before restart" wait_until 10 egress_is a1 5000000
 : >"$work/tc-samples"
-( while :; do egress a1 >>"$work/tc-samples"; done ) &
+( trap - EXIT; while :; do egress a1 >>"$work/tc-samples"; done ) &
 sampler=$!
 kill -KILL "${agent_pid[A]}"; wait "${agent_pid[A]}" 2>/dev/null
 check "agent A restarts" start_agent "$nodeA" A
-# Give it a full reconcile of the policy: a status write of node A after the restart.
-ready_metrics() { curl -sf "http://$(jq -r .metrics "$work/A/ready")/metrics" | grep -q strata_netd_reconcile_total; }
-check "restarted agent reconciles" wait_until 20 ready_metrics
+# Until the restarted agent has reconciled the policy (a success counted), and tc was read often.
+reconciled() {
+  curl -sf "http://$(jq -r .metrics "$work/A/ready")/metrics" |
+    grep -q '^strata_netd_reconcile_total{.*bandwidthpolicy.*success'
+}
+check "restarted agent reconciles" wait_until 20 reconciled
+enough_samples() { [ "$(wc -l <"$work/tc-samples")" -ge 20 ]; }
+check "tc sampled during the restart" wait_until 20 enough_samples
 kill "$sampler"; wait "$sampler" 2>/dev/null
 expect_eq "tc during the restart: only 5000000 ($(wc -l <"$work/tc-samples") samples)" \
   "$(sort -u "$work/tc-samples" | grep -v '^$' | tr '\n' ' ')" "5000000 "
@@ -213,9 +221,10 @@ check "Overridden event" wait_until 10 bash -c \
   "kubectl -n $ns get events -o json | jq -e '.items[] | select(.reason==\"Overridden\")' >/dev/null"
 
 # --- usage metrics -------------------------------------------------------------------------------
-tx=$(curl -sf "http://$(jq -r .metrics "$work/A/ready")/metrics" |
-  awk -v p="pod=\"a1\"" '/^strata_netd_pod_transmit_bytes_total/ && index($0, p) {print int($2)}')
-check "usage metric: a1's transmitted bytes ($tx)" test "${tx:-0}" -gt 1000000
+metrics=$(curl -sf "http://$(jq -r .metrics "$work/A/ready")/metrics")
+tx=$(awk -v p='pod="a1"' '/^strata_netd_pod_transmit_bytes_total/ && index($0, p) {print int($2)}' <<<"$metrics")
+check "usage metric: a1's transmitted bytes ($tx)" test "${tx:-0}" -gt 1000000 ||
+  grep strata_netd_pod <<<"$metrics" | head
 
 # --- DEL removes the record ----------------------------------------------------------------------
 CNI_ARGS="" cni_exec_args "$STRATA_CNI_BIN" strata-bandwidth DEL "/run/netns/snetd-$id-a1" eth0 \
