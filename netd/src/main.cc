@@ -28,8 +28,11 @@
 #include "strata/netd/bandwidth_agent.h"
 #include "strata/netd/cni_installer.h"
 #include "strata/netd/link_probe.h"
+#include "strata/netd/pod_index_reconciler.h"
 #include "strata/netd/sriov_device_plugin_manager.h"
 #include "strata/netd/usage_metrics.h"
+#include "strata/netd/virtual_network_config_reconciler.h"
+#include "strata/vnc/node_store.h"
 
 namespace po = boost::program_options;
 using namespace strata;
@@ -44,10 +47,11 @@ struct Flags {
   std::string cni_conf_dir = "/etc/cni/net.d";
   std::string cni_source_dir = "/opt/strata/cni";
   std::string cni_plugins =
-      "strata-cni,strata-bandwidth,strata-bond,strata-sriov,strata-podresources";
+      "strata-cni,strata-bandwidth,strata-bond,strata-sriov,strata-podresources,strata-vnc";
   std::string cni_conf_source;
   std::string cni_conf_name = "10-strata.conflist";
   double cni_check_interval = 30;
+  double vnc_sync_interval = 2;
   std::string state_dir = "/var/lib/strata-netd";
   std::string attachments_dir = strata::net::kDefaultAttachmentsDir;
   double status_interval = 2;
@@ -102,6 +106,9 @@ int ParseFlags(int argc, char** argv, Flags* f) {
       "its file name in --cni-conf-dir");
   add("cni-check-interval", po::value(&f->cni_check_interval)->default_value(30),
       "seconds between full checks of the installed files (inotify acts at once)");
+  add("vnc-sync-interval", po::value(&f->vnc_sync_interval)->default_value(2),
+      "seconds between syncs of the VirtualNetworkConfig store (<state-dir>/vnc, read by the "
+      "strata-vnc CNI plugin) with the cluster, and looks at the CNI's applied records for status");
   add("state-dir", po::value(&f->state_dir)->default_value(f->state_dir),
       "node-local state of the agent");
   add("attachments-dir", po::value(&f->attachments_dir)->default_value(f->attachments_dir),
@@ -155,6 +162,7 @@ int ParseFlags(int argc, char** argv, Flags* f) {
     return bad("--log-format: '" + f->log_format + "' is not text or json");
   }
   if (f->cni_check_interval <= 0) return bad("--cni-check-interval: must be > 0 seconds");
+  if (f->vnc_sync_interval <= 0) return bad("--vnc-sync-interval: must be > 0 seconds");
   if (f->status_interval < 0) return bad("--status-interval: must be >= 0 seconds");
   if (f->workers < 1) return bad("--workers: must be >= 1");
   if (f->sriov_health_interval <= 0) return bad("--sriov-health-interval: must be > 0 seconds");
@@ -313,6 +321,30 @@ int main(int argc, char** argv) {
   if (exposer) {
     exposer->RegisterCollectable(usage);
   }
+
+  // VirtualNetworkConfig (seed 13.9): every object replicated to the node-local store the
+  // strata-vnc CNI plugin reads (no apiserver on the CNI path), the node's pods indexed to their
+  // workloads, status.nodes from the CNI's applied records.
+  vnc::NodeStore vnc_store(f.state_dir + "/vnc");
+  if (Status st = vnc_store.Init(); !st.ok()) {
+    spdlog::error("--state-dir: {}", st.ToString());
+    return 1;
+  }
+  kube::Informer* vnc_informer = manager.Informer(kube::resources::VirtualNetworkConfigs());
+  kube::Informer* vnc_pods = manager.Informer(kube::resources::Pods());
+  netd::VirtualNetworkConfigReconciler vnc_reconciler(client, &vnc_informer->store(), &vnc_store,
+                                                      f.node_name, &recorder);
+  ctrl::Controller& vnc_controller = manager.AddController(
+      "virtualnetworkconfig", kube::resources::VirtualNetworkConfigs(), &vnc_reconciler);
+  netd::PodIndexReconciler vnc_pod_index(&vnc_pods->store(), &vnc_store);
+  manager.AddController("vnc-pod-index", kube::resources::Pods(), &vnc_pod_index);
+  const auto vnc_period =
+      std::chrono::milliseconds(static_cast<int64_t>(f.vnc_sync_interval * 1000));
+  manager.AddRunnable("vnc-store-sync", [&](std::stop_token stop) {
+    vnc_reconciler.RunSync(
+        stop, &vnc_pods->store(),
+        [&vnc_controller](const std::string& key) { vnc_controller.queue().Add(key); }, vnc_period);
+  });
 
   std::unique_ptr<ctrl::HealthServer> health;
   if (f.health_addr != "0") {
