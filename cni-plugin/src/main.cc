@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <iostream>
 #include <iterator>
 #include <memory>
@@ -11,8 +12,9 @@
 #include "strata/cni/bandwidth_plugin.h"
 #include "strata/cni/bond_plugin.h"
 #include "strata/cni/ipam.h"
-#include "strata/cni/linux_netlink.h"
 #include "strata/cni/sriov_plugin.h"
+#include "strata/net/attachment.h"
+#include "strata/net/linux_netlink.h"
 
 namespace {
 
@@ -30,11 +32,13 @@ int main(int argc, char** argv) {
   if (name == "strata-cni" && argc > 1) name = argv[1];
   auto env = ProcessCniEnv();
 
-  auto netlink = NewLinuxNetlinkFactory();
+  auto netlink = strata::net::NewLinuxNetlinkFactory();
   auto ipam = NewExecIpamRunner();
   std::unique_ptr<Plugin> plugin;
   if (name == "strata-bandwidth") {
-    plugin = std::make_unique<BandwidthPlugin>(netlink.get());
+    const char* dir = std::getenv(strata::net::kAttachmentsDirEnv);
+    plugin = std::make_unique<BandwidthPlugin>(
+        netlink.get(), dir != nullptr ? dir : strata::net::kDefaultAttachmentsDir);
   } else if (name == "strata-sriov") {
     plugin = std::make_unique<SriovPlugin>(netlink.get(), ipam.get(),
                                            SriovPlugin::Options::FromEnv(env));

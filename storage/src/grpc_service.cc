@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <chrono>
+
 #include "grpc_remote_device.h"
 #include "proto_convert.h"
 #include "strata/common/net_address.h"
@@ -317,6 +319,9 @@ grpc::Status StorageDeviceService::CancelMigration(grpc::ServerContext*,
 
 namespace strata::storage {
 
+// How long a move's copy message waits for this device's clients (LunData.background).
+constexpr auto kMaxYieldToClients = std::chrono::microseconds(2000);
+
 grpc::Status StorageDeviceService::WriteLunData(grpc::ServerContext*,
                                                 grpc::ServerReader<v1::LunData>* reader,
                                                 v1::WriteLunDataResponse* resp) {
@@ -332,6 +337,7 @@ grpc::Status StorageDeviceService::WriteLunData(grpc::ServerContext*,
       vol = *v;
       open_name = msg.name();
     }
+    if (msg.background()) device_->engine()->YieldToClients(kMaxYieldToClients);
     Status s;
     if (msg.zero_length() > 0) {
       s = vol->WriteZeroes(msg.offset(), msg.zero_length(), msg.fua());

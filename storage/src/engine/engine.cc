@@ -45,8 +45,88 @@ std::string MakeWwn(uint64_t device_id, uint64_t lun_id, uint64_t created) {
   return buf;
 }
 
+// XXH3-64 of consecutive `range_bytes` ranges of a LUN's `size` bytes, fed in order
+// (nullptr: zeros), into (*out)[i]: the values ChecksumsInner gives for the same
+// contents. A range that is all zeros is not hashed byte by byte (its value is
+// computed once per length): a sparse LUN costs little.
+class RangeHasher {
+ public:
+  RangeHasher(uint64_t range_bytes, uint64_t size, std::vector<uint64_t>* out)
+      : range_bytes_(range_bytes), size_(size), out_(out) {
+    XXH3_64bits_reset(&state_);
+  }
+
+  void Feed(const char* data, uint64_t n) {
+    while (n > 0 && pos_ < size_) {
+      const uint64_t range_end = std::min(size_, (pos_ / range_bytes_ + 1) * range_bytes_);
+      const uint64_t k = std::min(n, range_end - pos_);
+      if (data) {
+        FeedZeros();
+        XXH3_64bits_update(&state_, data, k);
+        touched_ = true;
+        data += k;
+      } else {
+        zeros_ += k;
+      }
+      pos_ += k;
+      n -= k;
+      if (pos_ == range_end) Digest();
+    }
+  }
+
+  // True once every range was digested.
+  bool Done() const { return pos_ == size_; }
+
+ private:
+  static constexpr size_t kZeroBytes = 64 << 10;
+  static const char* Zeros() {
+    static const std::vector<char> zeros(kZeroBytes, 0);
+    return zeros.data();
+  }
+
+  void FeedZeros() {
+    while (zeros_ > 0) {
+      const uint64_t k = std::min<uint64_t>(zeros_, kZeroBytes);
+      XXH3_64bits_update(&state_, Zeros(), k);
+      zeros_ -= k;
+    }
+  }
+
+  void Digest() {
+    const uint64_t index = (pos_ - 1) / range_bytes_;
+    const uint64_t length = pos_ - index * range_bytes_;
+    uint64_t h = 0;
+    if (touched_) {
+      FeedZeros();
+      h = XXH3_64bits_digest(&state_);
+    } else {
+      auto it = zero_sums_.find(length);
+      if (it == zero_sums_.end()) {
+        zeros_ = length;
+        FeedZeros();
+        it = zero_sums_.emplace(length, XXH3_64bits_digest(&state_)).first;
+      }
+      h = it->second;
+    }
+    (*out_)[index] = h;
+    XXH3_64bits_reset(&state_);
+    touched_ = false;
+    zeros_ = 0;
+  }
+
+  const uint64_t range_bytes_;
+  const uint64_t size_;
+  std::vector<uint64_t>* const out_;
+  XXH3_state_t state_;
+  uint64_t pos_ = 0;
+  uint64_t zeros_ = 0;  // zeros fed but not yet hashed
+  bool touched_ = false;
+  std::map<uint64_t, uint64_t> zero_sums_;  // length -> XXH3 of that many zeros
+};
+
 // A LUN as the data path sees it. With a client IP, every request re-checks the
-// access list, so revoking a client (ControllerUnpublish) stops its I/O at once.
+// access list, so revoking a client (ControllerUnpublish) stops its I/O at once, and
+// counts as client I/O that a device move's copy yields to (EngineImpl::ClientIo).
 class LunVolume final : public Volume {
  public:
   LunVolume(EngineImpl* engine, std::shared_ptr<Lun> lun, std::optional<std::string> client_ip)
@@ -58,22 +138,27 @@ class LunVolume final : public Volume {
 
   Status Read(uint64_t offset, std::span<char> out) override {
     STRATA_RETURN_IF_ERROR(Check());
+    EngineImpl::ClientIo io(engine_, client_ip_.has_value());
     return engine_->Read(*lun_, offset, out);
   }
   Status Write(uint64_t offset, std::span<const char> data, bool fua) override {
     STRATA_RETURN_IF_ERROR(Check());
+    EngineImpl::ClientIo io(engine_, client_ip_.has_value());
     return engine_->Write(*lun_, offset, data, fua);
   }
   Status WriteZeroes(uint64_t offset, uint64_t length, bool fua) override {
     STRATA_RETURN_IF_ERROR(Check());
+    EngineImpl::ClientIo io(engine_, client_ip_.has_value());
     return engine_->Zero(*lun_, offset, length, fua);
   }
   Status Trim(uint64_t offset, uint64_t length) override {
     STRATA_RETURN_IF_ERROR(Check());
+    EngineImpl::ClientIo io(engine_, client_ip_.has_value());
     return engine_->Zero(*lun_, offset, length, false);
   }
   Status Flush() override {
     STRATA_RETURN_IF_ERROR(Check());
+    EngineImpl::ClientIo io(engine_, client_ip_.has_value());
     return engine_->FlushLun(*lun_);
   }
   LunIoStats* io_stats() override { return &lun_->stats; }
@@ -1145,8 +1230,11 @@ Status EngineImpl::WriteInner(Lun& lun, uint64_t offset, std::span<const char> d
       // Whole blocks: up to kRunBlocks at a time, under their stripes.
       size_t n = std::min<size_t>((data.size() - done) / bs_, kRunBlocks);
       StripeGuard stripes(this, lun.rec.id, lba, n);
-      STRATA_RETURN_IF_ERROR(StoreRun(lun, lba, n, data.data() + done, {}, nullptr, false));
-      for (size_t i = 0; i < n; ++i) lun.MarkDirty(lba + i);  // after the write landed
+      Status stored = StoreRun(lun, lba, n, data.data() + done, {}, nullptr, false);
+      // After the write landed, and after a failure too: it may have changed some
+      // of the mappings before it failed.
+      for (size_t i = 0; i < n; ++i) lun.MarkDirty(lba + i);
+      STRATA_RETURN_IF_ERROR(stored);
       pos += n * bs_;
       done += n * bs_;
       continue;
@@ -1160,8 +1248,9 @@ Status EngineImpl::WriteInner(Lun& lun, uint64_t offset, std::span<const char> d
       STRATA_RETURN_IF_ERROR(ReadBlockLocked(lun, lba, block.data()));
     }
     std::memcpy(block.data() + in_block, data.data() + done, n);
-    STRATA_RETURN_IF_ERROR(StoreRun(lun, lba, 1, block.data(), {}, nullptr, false));
+    Status stored = StoreRun(lun, lba, 1, block.data(), {}, nullptr, false);
     lun.MarkDirty(lba);
+    STRATA_RETURN_IF_ERROR(stored);
     pos += n;
     done += n;
   }
@@ -1183,8 +1272,9 @@ Status EngineImpl::ZeroInner(Lun& lun, uint64_t offset, uint64_t length, bool fu
     if (in_block == 0 && end - pos >= bs_) {
       size_t n = static_cast<size_t>(std::min<uint64_t>((end - pos) / bs_, kRunBlocks));
       StripeGuard stripes(this, lun.rec.id, lba, n);
-      STRATA_RETURN_IF_ERROR(StoreRun(lun, lba, n, nullptr, {}, nullptr, false));
+      Status stored = StoreRun(lun, lba, n, nullptr, {}, nullptr, false);
       for (size_t i = 0; i < n; ++i) lun.MarkDirty(lba + i);
+      STRATA_RETURN_IF_ERROR(stored);
       pos += n * bs_;
       continue;
     }
@@ -1196,8 +1286,9 @@ Status EngineImpl::ZeroInner(Lun& lun, uint64_t offset, uint64_t length, bool fu
       STRATA_RETURN_IF_ERROR(ReadBlockLocked(lun, lba, block.data()));
     }
     std::memset(block.data() + in_block, 0, n);
-    STRATA_RETURN_IF_ERROR(StoreRun(lun, lba, 1, block.data(), {}, nullptr, false));
+    Status stored = StoreRun(lun, lba, 1, block.data(), {}, nullptr, false);
     lun.MarkDirty(lba);
+    STRATA_RETURN_IF_ERROR(stored);
     pos += n;
   }
   return fua ? Flush() : Status::Ok();
@@ -1330,6 +1421,7 @@ Status EngineImpl::StartExport(const std::string& name, const std::string& to_de
   lun->dirty_words = (lun->map.blocks() + 63) / 64;
   lun->dirty.reset(new std::atomic<uint64_t>[lun->dirty_words]);
   for (uint64_t i = 0; i < lun->dirty_words; ++i) lun->dirty[i] = 0;
+  lun->export_hashes = Lun::ExportHashes();
   lun->tracking.store(true, std::memory_order_release);
   uint64_t total = 0;
   lun->map.ForEachMapped([&](uint64_t, BlockRef) { total += bs_; });
@@ -1346,16 +1438,43 @@ Status EngineImpl::StartExport(const std::string& name, const std::string& to_de
   return Status::Ok();
 }
 
-Result<uint64_t> EngineImpl::ExportPassOf(Lun& lun, bool all_blocks,
-                                          const Engine::BlockSink& sink) {
+Result<uint64_t> EngineImpl::ExportPassOf(Lun& lun, bool all_blocks, const Engine::BlockSink& sink,
+                                          uint64_t hash_range_bytes, bool yield) {
   using Clock = std::chrono::steady_clock;
   const auto started = Clock::now();
   constexpr uint64_t kGroupWords = kRunBlocks / 64;
+  // How long a group waits for client requests in flight to end before it goes
+  // anyway: bounds the copy's slowdown under constant client load.
+  constexpr auto kMaxYield = std::chrono::microseconds(2000);
+  // Progress (TierMove::bytes_copied) is published this often: it takes mu_.
+  constexpr uint64_t kProgressBlocks = 8 * kRunBlocks;
+  auto& hashes = lun.export_hashes;
+  const uint64_t size = lun.size_bytes.load();
+  std::optional<RangeHasher> hasher;
+  if (hash_range_bytes > 0 && all_blocks) {
+    hashes.range_bytes = hash_range_bytes;
+    hashes.sums.assign((size + hash_range_bytes - 1) / hash_range_bytes, 0);
+    hashes.stale.assign(hashes.sums.size(), false);
+    hashes.complete = false;
+    hasher.emplace(hash_range_bytes, size, &hashes.sums);
+  }
   std::vector<char> buf(kRunBlocks * bs_);
   std::vector<uint64_t> lbas;
-  std::vector<bool> holes;
+  std::vector<BlockRef> refs;
+  std::vector<uint64_t> gens;  // each tier's reuse_gen when the map was read
   uint64_t sent = 0;
+  uint64_t unreported = 0;
+  auto report = [&] {
+    ExclusiveLock lock(mu_);
+    lun.move.bytes_copied += unreported * bs_;
+    unreported = 0;
+    double secs = std::chrono::duration<double>(Clock::now() - started).count();
+    if (secs > 0 && all_blocks) {
+      lun.move.bytes_per_second = static_cast<double>(sent * bs_) / secs;
+    }
+  };
   for (uint64_t w0 = 0; w0 < lun.dirty_words; w0 += kGroupWords) {
+    if (yield) YieldToClients(kMaxYield);
     const uint64_t words = std::min(kGroupWords, lun.dirty_words - w0);
     uint64_t bits[kGroupWords] = {};
     // Clear the dirty bits before reading: a write landing after the read sets them
@@ -1364,61 +1483,105 @@ Result<uint64_t> EngineImpl::ExportPassOf(Lun& lun, bool all_blocks,
       bits[i] = lun.dirty[w0 + i].exchange(0, std::memory_order_acq_rel);
     }
     lbas.clear();
-    holes.clear();
+    refs.clear();
+    const uint64_t first = w0 * 64;
+    uint64_t end = first;
     {
+      // Only the map is read under the lock; the data is read after it is released,
+      // so client writes (which take mu_ exclusively) never wait for this pass's
+      // disk reads. A block's slot only changes through a write of that block, and
+      // every write sets the block's dirty bit after it lands: whatever this read got
+      // for a block rewritten meanwhile is sent again by a later pass (the last one
+      // with I/O paused), and its range is hashed again before the switch. The old
+      // slot keeps its bytes until a flush makes it reusable (reuse_gen moves): if
+      // that happened during the read, the group is read again under the lock, so
+      // no other LUN's bytes are ever sent, even for a moment.
       SharedLock lock(mu_);
       if (lun.deleted) return UnavailableError("LUN " + lun.rec.name + " was deleted");
-      const uint64_t first = w0 * 64;
-      const uint64_t end = std::min(first + words * 64, lun.map.blocks());
+      gens.clear();
+      for (const auto& t : tiers_) gens.push_back(t.reuse_gen);
+      end = std::min(first + words * 64, lun.map.blocks());
       for (uint64_t lba = first; lba < end; ++lba) {
         bool dirty = bits[(lba - first) / 64] & (1ull << (lba % 64));
         BlockRef ref = lun.map.Get(lba);
         if (!dirty && (!all_blocks || ref == kHole)) continue;
         lbas.push_back(lba);
-        holes.push_back(ref == kHole);
+        refs.push_back(ref);
       }
-      // Read what is sent, one pread per run of consecutive slots.
+    }
+    // Read what is sent, one pread per run of consecutive slots.
+    auto read_group = [&]() -> Status {
       for (size_t i = 0; i < lbas.size();) {
-        if (holes[i]) {
+        const BlockRef ref = refs[i];
+        if (ref == kHole) {
           ++i;
           continue;
         }
-        BlockRef ref = lun.map.Get(lbas[i]);
         size_t j = i + 1;
-        while (j < lbas.size() && !holes[j] && lbas[j] == lbas[j - 1] + 1) {
-          BlockRef r = lun.map.Get(lbas[j]);
-          if (RefTier(r) != RefTier(ref) || RefSlot(r) != RefSlot(ref) + (j - i)) break;
+        while (j < lbas.size() && refs[j] != kHole && lbas[j] == lbas[j - 1] + 1 &&
+               RefTier(refs[j]) == RefTier(ref) && RefSlot(refs[j]) == RefSlot(ref) + (j - i)) {
           ++j;
         }
         std::span<char> run(buf.data() + i * bs_, (j - i) * bs_);
         STRATA_RETURN_IF_ERROR(tiers_[RefTier(ref)].file->ReadAt(RefSlot(ref) * bs_, run));
         i = j;
       }
+      return Status::Ok();
+    };
+    Status read = read_group();
+    if (read.ok()) {
+      SharedLock lock(mu_);
+      bool recycled = false;
+      for (size_t t = 0; t < tiers_.size(); ++t) recycled |= tiers_[t].reuse_gen != gens[t];
+      if (recycled) {  // rare: read the map and the data again, under the lock
+        for (size_t i = 0; i < lbas.size(); ++i) refs[i] = lun.map.Get(lbas[i]);
+        read = read_group();
+      }
+    }
+    if (!read.ok()) {
+      for (uint64_t lba : lbas) lun.MarkDirty(lba);  // not copied: keep them for later
+      return read;
+    }
+    if (hasher) {
+      // Every block of the group in order; those not sent are holes (a full pass
+      // sends every mapped block).
+      size_t k = 0;
+      for (uint64_t lba = first; lba < end; ++lba) {
+        const char* data = nullptr;
+        if (k < lbas.size() && lbas[k] == lba) {
+          if (refs[k] != kHole) data = buf.data() + k * bs_;
+          ++k;
+        }
+        hasher->Feed(data, bs_);
+      }
+    } else if (hashes.range_bytes > 0) {
+      for (uint64_t lba : lbas) {
+        const uint64_t r = lba * bs_ / hashes.range_bytes;
+        if (r < hashes.stale.size()) hashes.stale[r] = true;
+      }
     }
     for (size_t i = 0; i < lbas.size(); ++i) {
-      Status s = sink(lbas[i], holes[i] ? nullptr : buf.data() + i * bs_);
+      Status s = sink(lbas[i], refs[i] == kHole ? nullptr : buf.data() + i * bs_);
       if (!s.ok()) {
         // Not copied after all: keep these dirty for a later pass or the abort.
         for (size_t k = i; k < lbas.size(); ++k) {
           lun.dirty[lbas[k] / 64].fetch_or(1ull << (lbas[k] % 64), std::memory_order_release);
         }
+        if (hasher) hashes.complete = false;
         return s;
       }
       ++sent;
+      ++unreported;
     }
-    if (lbas.empty()) continue;
-    ExclusiveLock lock(mu_);
-    lun.move.bytes_copied += lbas.size() * bs_;
-    double secs = std::chrono::duration<double>(Clock::now() - started).count();
-    if (secs > 0 && all_blocks) {
-      lun.move.bytes_per_second = static_cast<double>(sent * bs_) / secs;
-    }
+    if (unreported >= kProgressBlocks) report();
   }
+  if (unreported > 0) report();
+  if (hasher) hashes.complete = hasher->Done();
   return sent;
 }
 
 Result<uint64_t> EngineImpl::ExportPass(const std::string& name, bool all_blocks,
-                                        const Engine::BlockSink& sink) {
+                                        const Engine::BlockSink& sink, uint64_t hash_range_bytes) {
   std::shared_ptr<Lun> lun;
   {
     SharedLock lock(mu_);
@@ -1426,7 +1589,17 @@ Result<uint64_t> EngineImpl::ExportPass(const std::string& name, bool all_blocks
     if (!lun) return NotFoundError("LUN '" + name + "' not found");
     if (!lun->tracking) return FailedPreconditionError("LUN '" + name + "' is not exporting");
   }
-  return ExportPassOf(*lun, all_blocks, sink);
+  return ExportPassOf(*lun, all_blocks, sink, hash_range_bytes, /*yield=*/true);
+}
+
+void EngineImpl::YieldToClients(std::chrono::microseconds max_wait) {
+  if (client_io_.load() == 0) return;
+  yielding_.fetch_add(1);
+  {
+    std::unique_lock lock(yield_mu_);
+    yield_cv_.wait_for(lock, max_wait, [&] { return client_io_.load() == 0; });
+  }
+  yielding_.fetch_sub(1);
 }
 
 uint64_t EngineImpl::ExportDirtyBlocks(const std::string& name) {
@@ -1458,11 +1631,26 @@ Status EngineImpl::CompleteExport(const std::string& name, std::shared_ptr<Volum
   // last pass is dirty, and no pass runs in between) and those that differed. The
   // rest are equal at the switch if they were equal then: nothing wrote them here,
   // and the target's LUN is written only by this move.
+  //
+  // This device's hashes come from the full pass's own reads when it took them
+  // (ExportPass with hash_range_bytes): no second read of the LUN. Each range's hash
+  // is then of blocks read at different moments, but every block written after it
+  // was read is dirty (so it was sent by a later pass, which marks its range stale,
+  // or is dirty at the pause): a range neither stale nor dirty holds, at the switch,
+  // exactly the bytes hashed. The target's hashes are always of what it stored, read
+  // back after every earlier pass was applied there.
   const uint64_t size = lun->size_bytes.load();  // ResizeLun refuses while exporting
   const uint64_t range_bytes = verify_range_bytes;
   const uint64_t ranges = target_checksums ? (size + range_bytes - 1) / range_bytes : 0;
+  const auto& hashed = lun->export_hashes;
+  const bool from_pass = target_checksums && hashed.complete && hashed.range_bytes == range_bytes &&
+                         hashed.sums.size() == ranges;
   std::vector<uint64_t> ours(ranges), theirs(ranges);
-  if (target_checksums) {
+  if (from_pass) {
+    ours = hashed.sums;
+    STRATA_RETURN_IF_ERROR(
+        HashRuns(*lun, target_checksums, range_bytes, size, {{0, ranges}}, nullptr, &theirs));
+  } else if (target_checksums) {
     STRATA_RETURN_IF_ERROR(
         HashRuns(*lun, target_checksums, range_bytes, size, {{0, ranges}}, &ours, &theirs));
   }
@@ -1478,9 +1666,12 @@ Status EngineImpl::CompleteExport(const std::string& name, std::shared_ptr<Volum
         if (lba * bs_ < size) again[lba * bs_ / range_bytes] = true;
       }
     }
-    for (uint64_t i = 0; i < ranges; ++i) again[i] = again[i] || ours[i] != theirs[i];
+    for (uint64_t i = 0; i < ranges; ++i) {
+      again[i] = again[i] || ours[i] != theirs[i] || (from_pass && hashed.stale[i]);
+    }
   }
-  STRATA_ASSIGN_OR_RETURN(uint64_t last, ExportPassOf(*lun, false, sink));
+  // No yielding here: this LUN's own clients wait on the gate (and count as in flight).
+  STRATA_ASSIGN_OR_RETURN(uint64_t last, ExportPassOf(*lun, false, sink, 0, /*yield=*/false));
   (void)last;
   STRATA_RETURN_IF_ERROR(flush_remote());
   uint64_t verified = 0;
@@ -1563,7 +1754,7 @@ Status EngineImpl::HashRuns(Lun& lun, const Engine::RangeChecksums& target, uint
     return Status::Ok();
   });
   Status local = Status::Ok();
-  for (const auto& run : runs) {
+  for (const auto& run : ours ? runs : std::vector<std::pair<uint64_t, uint64_t>>()) {
     auto [offset, length] = span_of(run);
     auto sums = ChecksumsInner(lun, range_bytes, offset, length);
     if (!sums.ok()) {
@@ -1897,10 +2088,11 @@ Status Engine::Flush() { return impl_->Flush(); }
 Status Engine::StartExport(const std::string& name, const std::string& to_device) {
   return impl_->StartExport(name, to_device);
 }
-Result<uint64_t> Engine::ExportPass(const std::string& name, bool all_blocks,
-                                    const BlockSink& sink) {
-  return impl_->ExportPass(name, all_blocks, sink);
+Result<uint64_t> Engine::ExportPass(const std::string& name, bool all_blocks, const BlockSink& sink,
+                                    uint64_t hash_range_bytes) {
+  return impl_->ExportPass(name, all_blocks, sink, hash_range_bytes);
 }
+void Engine::YieldToClients(std::chrono::microseconds max_wait) { impl_->YieldToClients(max_wait); }
 uint64_t Engine::ExportDirtyBlocks(const std::string& name) {
   return impl_->ExportDirtyBlocks(name);
 }

@@ -77,6 +77,18 @@ struct Lun {
       dirty[lba / 64].fetch_or(1ull << (lba % 64), std::memory_order_release);
     }
   }
+
+  // The source's half of an export's verification, taken from the full pass's own
+  // reads (Engine::ExportPass with hash_range_bytes): XXH3-64 per range of what was
+  // read and sent, and which ranges have been sent again since (their hash may be
+  // out of date). Reset by StartExport; then used only by the one thread that drives
+  // the export (ExportPass, CompleteExport).
+  struct ExportHashes {
+    uint64_t range_bytes = 0;  // 0: none taken
+    std::vector<uint64_t> sums;
+    std::vector<bool> stale;
+    bool complete = false;  // a full pass hashed every range
+  } export_hashes;
 };
 
 // The journal name of a LUN being cloned or restored until its mappings are
@@ -134,7 +146,26 @@ class EngineImpl {
 
   Status StartExport(const std::string& name, const std::string& to_device);
   Result<uint64_t> ExportPass(const std::string& name, bool all_blocks,
-                              const Engine::BlockSink& sink);
+                              const Engine::BlockSink& sink, uint64_t hash_range_bytes);
+  void YieldToClients(std::chrono::microseconds max_wait);
+  // Counts a client's request (the NBD path) in flight, for YieldToClients.
+  class ClientIo {
+   public:
+    ClientIo(EngineImpl* e, bool counts) : e_(counts ? e : nullptr) {
+      if (e_) e_->client_io_.fetch_add(1);
+    }
+    ~ClientIo() {
+      if (e_ && e_->client_io_.fetch_sub(1) == 1 && e_->yielding_.load() > 0) {
+        std::lock_guard lock(e_->yield_mu_);
+        e_->yield_cv_.notify_all();
+      }
+    }
+    ClientIo(const ClientIo&) = delete;
+    ClientIo& operator=(const ClientIo&) = delete;
+
+   private:
+    EngineImpl* e_;
+  };
   uint64_t ExportDirtyBlocks(const std::string& name);
   Status CompleteExport(const std::string& name, std::shared_ptr<Volume> remote,
                         const Engine::BlockSink& sink, const std::function<Status()>& flush_remote,
@@ -233,7 +264,9 @@ class EngineImpl {
     std::vector<size_t> idx_;
   };
 
-  Result<uint64_t> ExportPassOf(Lun& lun, bool all_blocks, const Engine::BlockSink& sink);
+  // `yield`: wait (briefly) for client requests in flight before each group.
+  Result<uint64_t> ExportPassOf(Lun& lun, bool all_blocks, const Engine::BlockSink& sink,
+                                uint64_t hash_range_bytes, bool yield);
   // Unlocked versions of the data path, for callers holding lun.gate.
   Status ReadInner(Lun& lun, uint64_t offset, std::span<char> out);
   Status WriteInner(Lun& lun, uint64_t offset, std::span<const char> data, bool fua);
@@ -242,7 +275,8 @@ class EngineImpl {
   Result<std::vector<uint64_t>> ChecksumsInner(Lun& lun, uint64_t range_bytes, uint64_t offset,
                                                uint64_t length);
   // Hashes the checksum ranges [first, last) of each run here and on the target at
-  // once, into (*ours)[i] and (*theirs)[i]. `size`: the LUN's size.
+  // once, into (*ours)[i] and (*theirs)[i]. `size`: the LUN's size. With `ours`
+  // null, only the target's.
   Status HashRuns(Lun& lun, const Engine::RangeChecksums& target, uint64_t range_bytes,
                   uint64_t size, const std::vector<std::pair<uint64_t, uint64_t>>& runs,
                   std::vector<uint64_t>* ours, std::vector<uint64_t>* theirs);
@@ -293,6 +327,13 @@ class EngineImpl {
   std::vector<std::thread> movers_;      // guarded by movers_mu_ (also fold passes)
   std::condition_variable stop_cv_;      // waits on movers_mu_; signalled when stopping_
   std::atomic<bool> stopping_{false};
+
+  // Client requests in flight (ClientIo) and background copies waiting for them to
+  // end (YieldToClients).
+  std::atomic<int> client_io_{0};
+  std::atomic<int> yielding_{0};
+  std::mutex yield_mu_;
+  std::condition_variable yield_cv_;  // waits on yield_mu_; signalled when client_io_ hits 0
 };
 
 }  // namespace strata::storage::engine

@@ -259,8 +259,21 @@ class Engine final : public ExportCatalog {
   using BlockSink = std::function<Status(uint64_t lba, const char* block)>;
   using RangeChecksums = std::function<Result<std::vector<uint64_t>>(
       uint64_t range_bytes, uint64_t offset, uint64_t length)>;
+  //
+  // ExportPass reads the map under the engine's lock but the data without it, and
+  // before each group of blocks waits (at most a few ms) for client requests in
+  // flight on this device to end, so clients keep their latency while a move runs.
+  // With `hash_range_bytes` (and all_blocks), the pass also hashes every range of
+  // that size from the bytes it reads; CompleteExport with the same
+  // verify_range_bytes then compares the target with those instead of reading this
+  // LUN again (ranges sent again by a later pass, or dirty at the pause, are hashed
+  // again with I/O paused, as before).
   Status StartExport(const std::string& name, const std::string& to_device);
-  Result<uint64_t> ExportPass(const std::string& name, bool all_blocks, const BlockSink& sink);
+  Result<uint64_t> ExportPass(const std::string& name, bool all_blocks, const BlockSink& sink,
+                              uint64_t hash_range_bytes = 0);
+  // Waits until no client request (NBD) is in flight on this device, or `max_wait`:
+  // what background copies call between chunks (the target of a move too).
+  void YieldToClients(std::chrono::microseconds max_wait);
   uint64_t ExportDirtyBlocks(const std::string& name);
   Status CompleteExport(const std::string& name, std::shared_ptr<Volume> remote,
                         const BlockSink& sink, const std::function<Status()>& flush_remote,
