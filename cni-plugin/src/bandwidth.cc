@@ -38,7 +38,7 @@ Status ValidateDirection(uint64_t rate, uint64_t burst, std::string_view prefix,
 }
 
 // A burst smaller than one full frame would pass nothing: refuse it with the numbers.
-Status CheckBurstFitsMtu(uint64_t burst_bits, const LinkInfo& link, std::string_view field) {
+Status CheckBurstFitsMtu(uint64_t burst_bits, const net::LinkInfo& link, std::string_view field) {
   const uint64_t frame = static_cast<uint64_t>(link.mtu) + 14;
   if (link.mtu > 0 && burst_bits / 8 < frame) {
     return InvalidArgumentError(std::string(field) + ": " + std::to_string(burst_bits) + " bits (" +
@@ -50,32 +50,32 @@ Status CheckBurstFitsMtu(uint64_t burst_bits, const LinkInfo& link, std::string_
 }
 
 // OK when Strata may put its tbf at the root of `link`: none there, the kernel's default, or ours.
-Status CheckRootFree(NetlinkManager& nl, const LinkInfo& link) {
+Status CheckRootFree(net::NetlinkManager& nl, const net::LinkInfo& link) {
   auto root = nl.GetRootQdisc(link.index);
   if (!root.ok()) {
     if (root.status().code() == StatusCode::kNotFound) return Status::Ok();
     return root.status();
   }
-  if (root->handle_major == 0 || root->handle_major == kStrataQdiscMajor) return Status::Ok();
+  if (root->handle_major == 0 || root->handle_major == net::kStrataQdiscMajor) return Status::Ok();
   return AlreadyExistsError(link.name + " already has a root qdisc '" + root->kind + "' (handle " +
                             std::to_string(root->handle_major) +
                             ":) that Strata did not create; not replacing it");
 }
 
-bool HasStrataRoot(NetlinkManager& nl, int ifindex) {
+bool HasStrataRoot(net::NetlinkManager& nl, int ifindex) {
   auto root = nl.GetRootQdisc(ifindex);
-  return root.ok() && root->handle_major == kStrataQdiscMajor;
+  return root.ok() && root->handle_major == net::kStrataQdiscMajor;
 }
 
-Status RemoveOne(NetlinkManager& nl, int ifindex) {
-  Status s = nl.DeleteRootQdisc(ifindex, kStrataQdiscMajor);
+Status RemoveOne(net::NetlinkManager& nl, int ifindex) {
+  Status s = nl.DeleteRootQdisc(ifindex, net::kStrataQdiscMajor);
   if (s.code() == StatusCode::kNotFound) return Status::Ok();
   return s;
 }
 
-json QdiscJson(NetlinkManager& nl, const LinkInfo& link) {
+json QdiscJson(net::NetlinkManager& nl, const net::LinkInfo& link) {
   auto root = nl.GetRootQdisc(link.index);
-  if (!root.ok() || root->handle_major != kStrataQdiscMajor) return nullptr;
+  if (!root.ok() || root->handle_major != net::kStrataQdiscMajor) return nullptr;
   json j = {{"device", link.name},
             {"kind", root->kind},
             {"bytes", root->stats.bytes},
@@ -111,15 +111,15 @@ Status ValidateLimits(const BandwidthLimits& l, std::string_view prefix) {
   return ValidateDirection(l.egress_rate, l.egress_burst, prefix, "egress");
 }
 
-TbfSpec TbfFor(uint64_t rate_bits, uint64_t burst_bits) {
-  TbfSpec t;
+net::TbfSpec TbfFor(uint64_t rate_bits, uint64_t burst_bits) {
+  net::TbfSpec t;
   t.rate_bytes_per_sec = rate_bits / 8;
   t.burst_bytes = burst_bits / 8;
   t.limit_bytes = t.burst_bytes + t.rate_bytes_per_sec * kTbfLatencyMs / 1000;
   return t;
 }
 
-Result<ShapingTarget> ResolveShapingTarget(NetlinkManager& host, NetlinkManager& pod,
+Result<ShapingTarget> ResolveShapingTarget(net::NetlinkManager& host, net::NetlinkManager& pod,
                                            const std::string& ifname) {
   ShapingTarget t;
   t.host = &host;
@@ -156,16 +156,16 @@ Status ApplyLimits(const ShapingTarget& t, const BandwidthLimits& l) {
   UndoStack undo;
   if (l.ShapesIngress()) {
     const bool existed = HasStrataRoot(*t.host, t.host_link->index);
-    STRATA_RETURN_IF_ERROR(t.host->ReplaceRootTbf(t.host_link->index, kStrataQdiscMajor,
+    STRATA_RETURN_IF_ERROR(t.host->ReplaceRootTbf(t.host_link->index, net::kStrataQdiscMajor,
                                                   TbfFor(l.ingress_rate, l.ingress_burst)));
     if (!existed) {
-      undo.Push([&] { (void)t.host->DeleteRootQdisc(t.host_link->index, kStrataQdiscMajor); });
+      undo.Push([&] { (void)t.host->DeleteRootQdisc(t.host_link->index, net::kStrataQdiscMajor); });
     }
   } else if (t.host_link) {
     STRATA_RETURN_IF_ERROR(RemoveOne(*t.host, t.host_link->index));
   }
   if (l.ShapesEgress()) {
-    STRATA_RETURN_IF_ERROR(t.pod->ReplaceRootTbf(t.pod_link.index, kStrataQdiscMajor,
+    STRATA_RETURN_IF_ERROR(t.pod->ReplaceRootTbf(t.pod_link.index, net::kStrataQdiscMajor,
                                                  TbfFor(l.egress_rate, l.egress_burst)));
   } else {
     STRATA_RETURN_IF_ERROR(RemoveOne(*t.pod, t.pod_link.index));
@@ -182,12 +182,12 @@ Status RemoveLimits(const ShapingTarget& t) {
 
 Result<BandwidthLimits> ReadLimits(const ShapingTarget& t) {
   BandwidthLimits l;
-  auto read = [](NetlinkManager& nl, int ifindex, uint64_t* rate, uint64_t* burst) -> Status {
+  auto read = [](net::NetlinkManager& nl, int ifindex, uint64_t* rate, uint64_t* burst) -> Status {
     auto root = nl.GetRootQdisc(ifindex);
     if (!root.ok()) {
       return root.status().code() == StatusCode::kNotFound ? Status::Ok() : root.status();
     }
-    if (root->handle_major != kStrataQdiscMajor || !root->tbf) return Status::Ok();
+    if (root->handle_major != net::kStrataQdiscMajor || !root->tbf) return Status::Ok();
     *rate = root->tbf->rate_bytes_per_sec * 8;
     *burst = root->tbf->burst_bytes * 8;
     return Status::Ok();
@@ -212,7 +212,7 @@ bool LimitsMatch(const BandwidthLimits& w, const BandwidthLimits& a) {
 }
 
 Result<json> ReadCounters(const ShapingTarget& t) {
-  STRATA_ASSIGN_OR_RETURN(LinkStats s, t.pod->GetLinkStats(t.pod_link.name));
+  STRATA_ASSIGN_OR_RETURN(net::LinkStats s, t.pod->GetLinkStats(t.pod_link.name));
   json j = {{"ifname", t.pod_link.name},
             {"netns", t.pod->netns_path()},
             {"hostPeer", t.host_link ? json(t.host_link->name) : json(nullptr)},

@@ -12,14 +12,14 @@ namespace {
 
 using nlohmann::json;
 
-constexpr std::array<std::pair<std::string_view, BondMode>, 7> kModes = {{
-    {"balance-rr", BondMode::kBalanceRr},
-    {"active-backup", BondMode::kActiveBackup},
-    {"balance-xor", BondMode::kBalanceXor},
-    {"broadcast", BondMode::kBroadcast},
-    {"802.3ad", BondMode::k8023ad},
-    {"balance-tlb", BondMode::kBalanceTlb},
-    {"balance-alb", BondMode::kBalanceAlb},
+constexpr std::array<std::pair<std::string_view, net::BondMode>, 7> kModes = {{
+    {"balance-rr", net::BondMode::kBalanceRr},
+    {"active-backup", net::BondMode::kActiveBackup},
+    {"balance-xor", net::BondMode::kBalanceXor},
+    {"broadcast", net::BondMode::kBroadcast},
+    {"802.3ad", net::BondMode::k8023ad},
+    {"balance-tlb", net::BondMode::kBalanceTlb},
+    {"balance-alb", net::BondMode::kBalanceAlb},
 }};
 // IFLA_BOND_XMIT_HASH_POLICY values (include/uapi/linux/if_bonding.h BOND_XMIT_POLICY_*).
 constexpr std::array<std::pair<std::string_view, int>, 6> kHashPolicies = {{
@@ -59,7 +59,7 @@ Result<std::optional<int>> NonNegative(const json& j, const char* key) {
 
 }  // namespace
 
-std::string_view BondModeName(BondMode mode) {
+std::string_view BondModeName(net::BondMode mode) {
   for (const auto& [name, m] : kModes) {
     if (m == mode) return name;
   }
@@ -103,8 +103,8 @@ Result<BondPlugin::Config> BondPlugin::ParseConfig(const NetConf& conf, const st
       return InvalidArgumentError("xmitHashPolicy: '" + *hash + "' is not one of " +
                                   Choices(kHashPolicies));
     }
-    if (c.spec.mode != BondMode::kBalanceXor && c.spec.mode != BondMode::k8023ad &&
-        c.spec.mode != BondMode::kBalanceTlb) {
+    if (c.spec.mode != net::BondMode::kBalanceXor && c.spec.mode != net::BondMode::k8023ad &&
+        c.spec.mode != net::BondMode::kBalanceTlb) {
       return InvalidArgumentError(
           "xmitHashPolicy: applies to balance-xor, 802.3ad and "
           "balance-tlb, not " +
@@ -120,7 +120,7 @@ Result<BondPlugin::Config> BondPlugin::ParseConfig(const NetConf& conf, const st
       return InvalidArgumentError("failOverMac: '" + *fom + "' is not one of " +
                                   Choices(kFailOverMac));
     }
-    if (c.spec.mode != BondMode::kActiveBackup) {
+    if (c.spec.mode != net::BondMode::kActiveBackup) {
       return InvalidArgumentError("failOverMac: applies to active-backup only");
     }
     c.spec.fail_over_mac = f->second;
@@ -153,7 +153,7 @@ Result<BondPlugin::Config> BondPlugin::ParseConfig(const NetConf& conf, const st
   }
   STRATA_ASSIGN_OR_RETURN(c.primary, GetString(j, "primary"));
   if (c.primary) {
-    if (c.spec.mode != BondMode::kActiveBackup) {
+    if (c.spec.mode != net::BondMode::kActiveBackup) {
       return InvalidArgumentError("primary: applies to active-backup only");
     }
     if (!seen.count(*c.primary)) {
@@ -185,7 +185,7 @@ Result<BondPlugin::Config> BondPlugin::ParseConfig(const NetConf& conf, const st
 
 Result<json> BondPlugin::Add(const CmdContext& ctx) {
   STRATA_ASSIGN_OR_RETURN(Config cfg, ParseConfig(ctx.conf, ctx.args.ifname));
-  STRATA_ASSIGN_OR_RETURN(NetlinkManagerPtr pod, netlink_->Open(ctx.args.netns));
+  STRATA_ASSIGN_OR_RETURN(net::NetlinkManagerPtr pod, netlink_->Open(ctx.args.netns));
   if (pod->GetLink(ctx.args.ifname).ok()) {
     return AlreadyExistsError("CNI_IFNAME: " + ctx.args.ifname + " already exists in " +
                               ctx.args.netns);
@@ -215,23 +215,23 @@ Result<json> BondPlugin::Add(const CmdContext& ctx) {
   }
   if (cfg.primary) STRATA_RETURN_IF_ERROR(pod->SetBondPrimary(cfg.spec.name, *cfg.primary));
   STRATA_RETURN_IF_ERROR(pod->SetLinkUp(cfg.spec.name, true));
-  STRATA_ASSIGN_OR_RETURN(LinkInfo bond, pod->GetLink(cfg.spec.name));
+  STRATA_ASSIGN_OR_RETURN(net::LinkInfo bond, pod->GetLink(cfg.spec.name));
   json result = ctx.conf.prev_result ? *ctx.conf.prev_result : json::object();
   AppendInterface(result, {bond.name, bond.mac, ctx.args.netns, bond.mtu, "", ""});
   if (cfg.vlan) {
     // The undo above deletes the bond, and the kernel the VLAN with it.
     STRATA_RETURN_IF_ERROR(pod->CreateVlan(ctx.args.ifname, cfg.spec.name, *cfg.vlan, 0));
     STRATA_RETURN_IF_ERROR(pod->SetLinkUp(ctx.args.ifname, true));
-    STRATA_ASSIGN_OR_RETURN(LinkInfo vlan, pod->GetLink(ctx.args.ifname));
+    STRATA_ASSIGN_OR_RETURN(net::LinkInfo vlan, pod->GetLink(ctx.args.ifname));
     AppendInterface(result, {vlan.name, vlan.mac, ctx.args.netns, vlan.mtu, "", ""});
   }
   undo.Dismiss();
   return result;
 }
 
-Status BondPlugin::DeleteBond(NetlinkManager& pod, const LinkInfo& bond) {
+Status BondPlugin::DeleteBond(net::NetlinkManager& pod, const net::LinkInfo& bond) {
   STRATA_ASSIGN_OR_RETURN(auto links, pod.ListLinks());
-  for (const LinkInfo& l : links) {
+  for (const net::LinkInfo& l : links) {
     if (l.master_index != bond.index) continue;
     Status s = pod.ReleaseLink(l.name);
     if (!s.ok() && s.code() != StatusCode::kNotFound) return s;
@@ -270,7 +270,7 @@ Status BondPlugin::Del(const CmdContext& ctx) {
 
 Status BondPlugin::Check(const CmdContext& ctx) {
   STRATA_ASSIGN_OR_RETURN(Config cfg, ParseConfig(ctx.conf, ctx.args.ifname));
-  STRATA_ASSIGN_OR_RETURN(NetlinkManagerPtr pod, netlink_->Open(ctx.args.netns));
+  STRATA_ASSIGN_OR_RETURN(net::NetlinkManagerPtr pod, netlink_->Open(ctx.args.netns));
   const std::string& name = cfg.spec.name;
   auto bond = pod->GetLink(name);
   if (!bond.ok() || bond->kind != "bond") {
@@ -287,7 +287,7 @@ Status BondPlugin::Check(const CmdContext& ctx) {
                                 ", configured " + std::to_string(*cfg.vlan));
     }
   }
-  STRATA_ASSIGN_OR_RETURN(BondState st, pod->GetBond(name));
+  STRATA_ASSIGN_OR_RETURN(net::BondState st, pod->GetBond(name));
   if (st.mode != cfg.spec.mode) {
     return CheckMismatchError(name + " is in mode " + std::string(BondModeName(st.mode)) +
                               ", configured " + std::string(BondModeName(cfg.spec.mode)));
@@ -295,7 +295,7 @@ Status BondPlugin::Check(const CmdContext& ctx) {
   STRATA_ASSIGN_OR_RETURN(auto links, pod->ListLinks());
   std::set<std::string> members;
   std::set<int> member_indexes;
-  for (const LinkInfo& l : links) {
+  for (const net::LinkInfo& l : links) {
     if (l.master_index == bond->index) {
       members.insert(l.name);
       member_indexes.insert(l.index);
@@ -306,7 +306,7 @@ Status BondPlugin::Check(const CmdContext& ctx) {
     for (const auto& m : members) have += (have.empty() ? "" : ",") + m;
     return CheckMismatchError(name + " has members [" + have + "], not the configured links");
   }
-  if (cfg.spec.mode == BondMode::kActiveBackup && bond->admin_up &&
+  if (cfg.spec.mode == net::BondMode::kActiveBackup && bond->admin_up &&
       !member_indexes.count(st.active_slave_index)) {
     return CheckMismatchError(name + " has no active port");
   }

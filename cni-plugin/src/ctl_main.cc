@@ -15,7 +15,7 @@
 #include <vector>
 
 #include "strata/cni/bandwidth.h"
-#include "strata/cni/linux_netlink.h"
+#include "strata/net/linux_netlink.h"
 
 namespace {
 
@@ -94,7 +94,7 @@ int main(int argc, char** argv) {
     values[k] = *bits;
   }
 
-  auto factory = NewLinuxNetlinkFactory();
+  auto factory = net::NewLinuxNetlinkFactory();
   auto host = factory->Open("");
   if (!host.ok()) return Fail(host.status());
   auto pod = factory->Open(flags["netns"]);

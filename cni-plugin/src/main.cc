@@ -11,8 +11,8 @@
 #include "strata/cni/bandwidth_plugin.h"
 #include "strata/cni/bond_plugin.h"
 #include "strata/cni/ipam.h"
-#include "strata/cni/linux_netlink.h"
 #include "strata/cni/sriov_plugin.h"
+#include "strata/net/linux_netlink.h"
 
 namespace {
 
@@ -30,7 +30,7 @@ int main(int argc, char** argv) {
   if (name == "strata-cni" && argc > 1) name = argv[1];
   auto env = ProcessCniEnv();
 
-  auto netlink = NewLinuxNetlinkFactory();
+  auto netlink = strata::net::NewLinuxNetlinkFactory();
   auto ipam = NewExecIpamRunner();
   std::unique_ptr<Plugin> plugin;
   if (name == "strata-bandwidth") {

@@ -32,10 +32,10 @@ Result<std::optional<int>> IntIn(const json& obj, const char* key, int64_t lo, i
 
 // MAC, MTU and admin state of the VF netdev on the host back to what the record saw, in one
 // request, only where they differ; absent is fine.
-Status RestoreHostLink(NetlinkManager& host, const VfRecord& r) {
+Status RestoreHostLink(net::NetlinkManager& host, const VfRecord& r) {
   auto link = host.GetLink(r.host_ifname);
   if (!link.ok()) return Status::Ok();
-  LinkChange c;
+  net::LinkChange c;
   if (!r.host_mac.empty() && link->mac != r.host_mac) c.mac = r.host_mac;
   if (r.host_mtu > 0 && link->mtu != r.host_mtu) c.mtu = r.host_mtu;
   if (link->admin_up != r.host_admin_up) c.up = r.host_admin_up;
@@ -54,8 +54,8 @@ CniArgs ArgsFor(const CniArgs& call, const VfRecord& r) {
   return a;
 }
 
-VfConfig FullConfig(const VfState& s) {
-  VfConfig c;
+net::VfConfig FullConfig(const net::VfState& s) {
+  net::VfConfig c;
   c.mac = s.mac;
   c.vlan = s.vlan;
   c.vlan_qos = s.vlan_qos;
@@ -137,15 +137,15 @@ Result<SriovPlugin::Config> SriovPlugin::ParseConfig(const NetConf& conf, bool n
   return c;
 }
 
-Result<NetlinkManagerPtr> SriovPlugin::OpenHost(const Config& cfg) {
-  STRATA_ASSIGN_OR_RETURN(NetlinkManagerPtr host, netlink_->Open(""));
+Result<net::NetlinkManagerPtr> SriovPlugin::OpenHost(const Config& cfg) {
+  STRATA_ASSIGN_OR_RETURN(net::NetlinkManagerPtr host, netlink_->Open(""));
   if (cfg.sysfs_root == "/sys") return host;
   return NewSimulatedVfNetlinkManager(std::move(host), cfg.sysfs_root + "/strata-sim-vf");
 }
 
-Status SriovPlugin::BringHome(NetlinkManager& pod, const std::string& name_in_pod,
+Status SriovPlugin::BringHome(net::NetlinkManager& pod, const std::string& name_in_pod,
                               const VfRecord& r) {
-  LinkChange c;
+  net::LinkChange c;
   c.netns = "";  // the calling thread's: the host's
   c.name = r.host_ifname;
   if (!r.host_mac.empty()) c.mac = r.host_mac;
@@ -154,7 +154,7 @@ Status SriovPlugin::BringHome(NetlinkManager& pod, const std::string& name_in_po
   return pod.ChangeLink(name_in_pod, c);
 }
 
-Status SriovPlugin::Restore(const VfRecord& r, NetlinkManager& host, const Config& cfg) {
+Status SriovPlugin::Restore(const VfRecord& r, net::NetlinkManager& host, const Config& cfg) {
   Status first;
   auto note = [&first](Status s) {
     if (!s.ok() && first.ok()) first = std::move(s);
@@ -202,7 +202,7 @@ Status SriovPlugin::Release(const VfRecord& listed, const Config& cfg, const Cni
   if (!rec || rec->container_id != listed.container_id || rec->ifname != listed.ifname) {
     return Status::Ok();  // released (and maybe handed on) while we waited for the lock
   }
-  STRATA_ASSIGN_OR_RETURN(NetlinkManagerPtr host, OpenHost(cfg));
+  STRATA_ASSIGN_OR_RETURN(net::NetlinkManagerPtr host, OpenHost(cfg));
   STRATA_RETURN_IF_ERROR(Restore(*rec, *host, cfg));
   if (!rec->ipam_type.empty()) {
     // The plugin and config ADD used: a GC config, or a DEL config edited since, may differ.
@@ -243,8 +243,8 @@ Result<json> SriovPlugin::Add(const CmdContext& ctx) {
     return UnavailableError(field + ": VF " + loc.pci +
                             " has no interface in the host namespace (in use elsewhere?)");
   }
-  STRATA_ASSIGN_OR_RETURN(NetlinkManagerPtr host, OpenHost(cfg));
-  STRATA_ASSIGN_OR_RETURN(NetlinkManagerPtr pod, netlink_->Open(ctx.args.netns));
+  STRATA_ASSIGN_OR_RETURN(net::NetlinkManagerPtr host, OpenHost(cfg));
+  STRATA_ASSIGN_OR_RETURN(net::NetlinkManagerPtr pod, netlink_->Open(ctx.args.netns));
   if (!loc.userspace && pod->GetLink(ctx.args.ifname).ok()) {
     return AlreadyExistsError("CNI_IFNAME: " + ctx.args.ifname + " already exists in " +
                               ctx.args.netns);
@@ -260,7 +260,7 @@ Result<json> SriovPlugin::Add(const CmdContext& ctx) {
   rec.userspace = loc.userspace;
   STRATA_ASSIGN_OR_RETURN(rec.original, host->GetVf(loc.pf_netdev, loc.vf_index));
   if (!loc.userspace) {
-    STRATA_ASSIGN_OR_RETURN(LinkInfo vf_link, host->GetLink(loc.netdev));
+    STRATA_ASSIGN_OR_RETURN(net::LinkInfo vf_link, host->GetLink(loc.netdev));
     rec.host_ifname = vf_link.name;
     rec.host_mac = vf_link.mac;
     rec.host_mtu = vf_link.mtu;
@@ -276,7 +276,7 @@ Result<json> SriovPlugin::Add(const CmdContext& ctx) {
   // GC needs to put the VF back. Each later step registers its own undo.
   // Everything the undo steps refer to is declared before the UndoStack, which runs them when it
   // is destroyed, i.e. before anything declared after it.
-  VfConfig vc;
+  net::VfConfig vc;
   json result = ctx.conf.prev_result ? *ctx.conf.prev_result : json::object();
   ResultInterface iface;
   bool in_pod = false;            // where the VF netdev is...
@@ -327,7 +327,7 @@ Result<json> SriovPlugin::Add(const CmdContext& ctx) {
     });
     // Into the pod, renamed, MAC and MTU set and up: one RTM_NEWLINK, one rtnl_lock (the move
     // closes the link itself, so no separate "down" first).
-    LinkChange change;
+    net::LinkChange change;
     change.netns = ctx.args.netns;
     change.name = ctx.args.ifname;
     change.mac = cfg.mac;
@@ -348,7 +348,7 @@ Result<json> SriovPlugin::Add(const CmdContext& ctx) {
     }
     in_pod = true;
     name = ctx.args.ifname;
-    STRATA_ASSIGN_OR_RETURN(LinkInfo link, pod->GetLink(ctx.args.ifname));
+    STRATA_ASSIGN_OR_RETURN(net::LinkInfo link, pod->GetLink(ctx.args.ifname));
     iface.mac = link.mac;
     iface.mtu = link.mtu;
     // IPAM's addresses and routes, on the link now that it is up (a route via a gateway needs
@@ -426,9 +426,9 @@ Status SriovPlugin::Check(const CmdContext& ctx) {
     return CheckMismatchError("VF " + cfg.device_id + " is not attached to this container as " +
                               ctx.args.ifname);
   }
-  STRATA_ASSIGN_OR_RETURN(NetlinkManagerPtr host, OpenHost(cfg));
+  STRATA_ASSIGN_OR_RETURN(net::NetlinkManagerPtr host, OpenHost(cfg));
   if (!rec->userspace) {
-    STRATA_ASSIGN_OR_RETURN(NetlinkManagerPtr pod, netlink_->Open(ctx.args.netns));
+    STRATA_ASSIGN_OR_RETURN(net::NetlinkManagerPtr pod, netlink_->Open(ctx.args.netns));
     auto link = pod->GetLink(ctx.args.ifname);
     if (!link.ok()) return CheckMismatchError(ctx.args.ifname + " is missing from the pod");
     if (cfg.mac && link->mac != *cfg.mac) {
@@ -440,7 +440,7 @@ Status SriovPlugin::Check(const CmdContext& ctx) {
                                 ", configured " + std::to_string(cfg.mtu));
     }
   }
-  STRATA_ASSIGN_OR_RETURN(VfState vf, host->GetVf(rec->pf, rec->vf_index));
+  STRATA_ASSIGN_OR_RETURN(net::VfState vf, host->GetVf(rec->pf, rec->vf_index));
   auto differs = [&](const char* what, auto want, auto got) -> Status {
     if (want && *want != got) {
       return CheckMismatchError("VF " + rec->pci + ": " + what + " differs from the config");

@@ -12,21 +12,23 @@ namespace {
 
 using nlohmann::json;
 
-class SimulatedVfNetlinkManager final : public NetlinkManager {
+class SimulatedVfNetlinkManager final : public net::NetlinkManager {
  public:
-  SimulatedVfNetlinkManager(NetlinkManagerPtr real, std::string dir)
+  SimulatedVfNetlinkManager(net::NetlinkManagerPtr real, std::string dir)
       : real_(std::move(real)), dir_(std::move(dir)) {}
 
   const std::string& netns_path() const override { return real_->netns_path(); }
-  Result<LinkInfo> GetLink(const std::string& n) override { return real_->GetLink(n); }
-  Result<LinkInfo> GetLinkByIndex(int i) override { return real_->GetLinkByIndex(i); }
-  Result<std::vector<LinkInfo>> ListLinks() override { return real_->ListLinks(); }
-  Result<LinkStats> GetLinkStats(const std::string& n) override { return real_->GetLinkStats(n); }
+  Result<net::LinkInfo> GetLink(const std::string& n) override { return real_->GetLink(n); }
+  Result<net::LinkInfo> GetLinkByIndex(int i) override { return real_->GetLinkByIndex(i); }
+  Result<std::vector<net::LinkInfo>> ListLinks() override { return real_->ListLinks(); }
+  Result<net::LinkStats> GetLinkStats(const std::string& n) override {
+    return real_->GetLinkStats(n);
+  }
   Status SetLinkUp(const std::string& n, bool up) override { return real_->SetLinkUp(n, up); }
   Status RenameLink(const std::string& n, const std::string& to) override {
     return real_->RenameLink(n, to);
   }
-  Status ChangeLink(const std::string& n, const LinkChange& c) override {
+  Status ChangeLink(const std::string& n, const net::LinkChange& c) override {
     return real_->ChangeLink(n, c);
   }
   Status AddAddress(const std::string& l, const std::string& cidr) override {
@@ -36,12 +38,12 @@ class SimulatedVfNetlinkManager final : public NetlinkManager {
     return real_->AddRoute(l, dst, gw);
   }
   Status DeleteLink(const std::string& n) override { return real_->DeleteLink(n); }
-  Status ReplaceRootTbf(int i, uint32_t h, const TbfSpec& s) override {
+  Status ReplaceRootTbf(int i, uint32_t h, const net::TbfSpec& s) override {
     return real_->ReplaceRootTbf(i, h, s);
   }
-  Result<RootQdisc> GetRootQdisc(int i) override { return real_->GetRootQdisc(i); }
+  Result<net::RootQdisc> GetRootQdisc(int i) override { return real_->GetRootQdisc(i); }
   Status DeleteRootQdisc(int i, uint32_t h) override { return real_->DeleteRootQdisc(i, h); }
-  Status CreateBond(const BondSpec& s) override { return real_->CreateBond(s); }
+  Status CreateBond(const net::BondSpec& s) override { return real_->CreateBond(s); }
   Status EnslaveLink(const std::string& m, const std::string& b) override {
     return real_->EnslaveLink(m, b);
   }
@@ -49,14 +51,15 @@ class SimulatedVfNetlinkManager final : public NetlinkManager {
   Status SetBondPrimary(const std::string& b, const std::string& p) override {
     return real_->SetBondPrimary(b, p);
   }
-  Result<BondState> GetBond(const std::string& b) override { return real_->GetBond(b); }
+  Result<net::BondState> GetBond(const std::string& b) override { return real_->GetBond(b); }
   Status CreateVlan(const std::string& n, const std::string& lower, int id, int mtu) override {
     return real_->CreateVlan(n, lower, id, mtu);
   }
 
-  Result<VfState> GetVf(const std::string& pf, int vf) override {
+  Result<net::VfState> GetVf(const std::string& pf, int vf) override {
     auto text = ReadFileToString(Path(pf, vf));
-    VfState s;  // an untouched VF: zero MAC, no VLAN, spoof check on, trust off, auto, no rates
+    net::VfState
+        s;  // an untouched VF: zero MAC, no VLAN, spoof check on, trust off, auto, no rates
     s.mac = "00:00:00:00:00:00";
     if (!text.ok()) {
       if (text.status().code() == StatusCode::kNotFound) return s;
@@ -75,8 +78,8 @@ class SimulatedVfNetlinkManager final : public NetlinkManager {
     return s;
   }
 
-  Status SetVf(const std::string& pf, int vf, const VfConfig& c) override {
-    STRATA_ASSIGN_OR_RETURN(VfState s, GetVf(pf, vf));
+  Status SetVf(const std::string& pf, int vf, const net::VfConfig& c) override {
+    STRATA_ASSIGN_OR_RETURN(net::VfState s, GetVf(pf, vf));
     if (c.mac) s.mac = *c.mac;
     if (c.vlan) s.vlan = *c.vlan;
     if (c.vlan_qos) s.vlan_qos = *c.vlan_qos;
@@ -111,13 +114,14 @@ class SimulatedVfNetlinkManager final : public NetlinkManager {
   std::string Path(const std::string& pf, int vf) const {
     return dir_ + "/" + pf + "/vf" + std::to_string(vf) + ".json";
   }
-  NetlinkManagerPtr real_;
+  net::NetlinkManagerPtr real_;
   std::string dir_;
 };
 
 }  // namespace
 
-NetlinkManagerPtr NewSimulatedVfNetlinkManager(NetlinkManagerPtr real, std::string sim_dir) {
+net::NetlinkManagerPtr NewSimulatedVfNetlinkManager(net::NetlinkManagerPtr real,
+                                                    std::string sim_dir) {
   return std::make_unique<SimulatedVfNetlinkManager>(std::move(real), std::move(sim_dir));
 }
 

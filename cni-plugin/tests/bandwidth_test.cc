@@ -1,14 +1,14 @@
 #include <gtest/gtest.h>
 
-#include "fake_netlink.h"
 #include "strata/cni/bandwidth_plugin.h"
+#include "strata/net/testing/fake_netlink.h"
 #include "test_util.h"
 
 namespace strata::cni {
 namespace {
 
+using net::testing::FakeKernel;
 using nlohmann::json;
-using testing::FakeKernel;
 using testing::Invoke;
 using testing::TempDir;
 
@@ -81,7 +81,7 @@ TEST_F(BandwidthPluginTest, FailedAddLeavesNothing) {
 }
 
 TEST_F(BandwidthPluginTest, ForeignQdiscIsNotReplaced) {
-  RootQdisc foreign;
+  net::RootQdisc foreign;
   foreign.kind = "htb";
   foreign.handle_major = 1;
   kernel_.Find(ns_.path(), "eth0")->root = foreign;

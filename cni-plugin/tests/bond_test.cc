@@ -1,14 +1,14 @@
 #include <gtest/gtest.h>
 
-#include "fake_netlink.h"
 #include "strata/cni/bond_plugin.h"
+#include "strata/net/testing/fake_netlink.h"
 #include "test_util.h"
 
 namespace strata::cni {
 namespace {
 
+using net::testing::FakeKernel;
 using nlohmann::json;
-using testing::FakeKernel;
 using testing::Invoke;
 using testing::TempDir;
 
@@ -41,7 +41,7 @@ TEST_F(BondPluginTest, AddCheckDel) {
   EXPECT_EQ(add.out["interfaces"][0]["name"], "bond0");
   auto* bond = kernel_.Find(ns_.path(), "bond0");
   ASSERT_NE(bond, nullptr);
-  EXPECT_EQ(bond->bond.mode, BondMode::kActiveBackup);
+  EXPECT_EQ(bond->bond.mode, net::BondMode::kActiveBackup);
   EXPECT_EQ(bond->info.mtu, 9000);
   EXPECT_EQ(kernel_.Find(ns_.path(), "net1")->info.master_index, bond->info.index);
   EXPECT_EQ(bond->bond.primary_index, kernel_.Find(ns_.path(), "net1")->info.index);

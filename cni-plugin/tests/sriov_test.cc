@@ -4,18 +4,18 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "fake_netlink.h"
 #include "strata/cni/sriov_plugin.h"
 #include "strata/cni/sriov_state.h"
 #include "strata/cni/sysfs.h"
 #include "strata/common/file_util.h"
+#include "strata/net/testing/fake_netlink.h"
 #include "test_util.h"
 
 namespace strata::cni {
 namespace {
 
+using net::testing::FakeKernel;
 using nlohmann::json;
-using testing::FakeKernel;
 using testing::Invoke;
 using testing::TempDir;
 

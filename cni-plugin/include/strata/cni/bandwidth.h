@@ -20,8 +20,8 @@
 #include <string>
 #include <string_view>
 
-#include "strata/cni/netlink.h"
 #include "strata/common/result.h"
+#include "strata/net/netlink.h"
 
 namespace strata::cni {
 
@@ -48,20 +48,20 @@ Result<BandwidthLimits> ParseLimits(const nlohmann::json& obj, std::string_view 
 Status ValidateLimits(const BandwidthLimits& limits, std::string_view prefix);
 
 // The tbf for one direction (bytes, limit = burst + kTbfLatencyMs of traffic at the rate).
-TbfSpec TbfFor(uint64_t rate_bits, uint64_t burst_bits);
+net::TbfSpec TbfFor(uint64_t rate_bits, uint64_t burst_bits);
 
 // The interface pair one pod attachment is shaped on.
 struct ShapingTarget {
-  NetlinkManager* host = nullptr;  // the host (caller's) namespace
-  NetlinkManager* pod = nullptr;   // the pod's namespace
-  LinkInfo pod_link;
-  std::optional<LinkInfo> host_link;  // the veth peer, when the pod link is a veth whose peer
-                                      // is in the host namespace
+  net::NetlinkManager* host = nullptr;  // the host (caller's) namespace
+  net::NetlinkManager* pod = nullptr;   // the pod's namespace
+  net::LinkInfo pod_link;
+  std::optional<net::LinkInfo> host_link;  // the veth peer, when the pod link is a veth whose peer
+                                           // is in the host namespace
 };
 
 // Finds `ifname` in the pod namespace and its veth peer in the host namespace. NOT_FOUND when the
 // pod link does not exist.
-Result<ShapingTarget> ResolveShapingTarget(NetlinkManager& host, NetlinkManager& pod,
+Result<ShapingTarget> ResolveShapingTarget(net::NetlinkManager& host, net::NetlinkManager& pod,
                                            const std::string& ifname);
 
 // Makes the kernel match `limits`: creates or changes each shaped direction's tbf in place and

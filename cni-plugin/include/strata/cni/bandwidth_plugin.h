@@ -1,8 +1,8 @@
 #pragma once
 
 #include "strata/cni/bandwidth.h"
-#include "strata/cni/netlink.h"
 #include "strata/cni/skel.h"
+#include "strata/net/netlink.h"
 
 namespace strata::cni {
 
@@ -14,7 +14,7 @@ namespace strata::cni {
 class BandwidthPlugin final : public Plugin {
  public:
   // `netlink` must outlive the plugin.
-  explicit BandwidthPlugin(NetlinkFactory* netlink) : netlink_(netlink) {}
+  explicit BandwidthPlugin(net::NetlinkFactory* netlink) : netlink_(netlink) {}
 
   Result<nlohmann::json> Add(const CmdContext& ctx) override;
   Status Del(const CmdContext& ctx) override;
@@ -26,7 +26,7 @@ class BandwidthPlugin final : public Plugin {
   static Result<BandwidthLimits> ConfiguredLimits(const NetConf& conf);
 
  private:
-  NetlinkFactory* netlink_;
+  net::NetlinkFactory* netlink_;
 };
 
 }  // namespace strata::cni

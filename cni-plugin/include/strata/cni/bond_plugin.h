@@ -4,8 +4,8 @@
 #include <string>
 #include <vector>
 
-#include "strata/cni/netlink.h"
 #include "strata/cni/skel.h"
+#include "strata/net/netlink.h"
 
 namespace strata::cni {
 
@@ -24,7 +24,7 @@ namespace strata::cni {
 // members (they stay in the pod for the plugin that brought them) and deletes the bond.
 class BondPlugin final : public Plugin {
  public:
-  explicit BondPlugin(NetlinkFactory* netlink) : netlink_(netlink) {}
+  explicit BondPlugin(net::NetlinkFactory* netlink) : netlink_(netlink) {}
 
   Result<nlohmann::json> Add(const CmdContext& ctx) override;
   Status Del(const CmdContext& ctx) override;
@@ -33,7 +33,7 @@ class BondPlugin final : public Plugin {
   Status Ready(const CmdContext&) override { return Status::Ok(); }
 
   struct Config {
-    BondSpec spec;  // name: CNI_IFNAME, or the bond under the VLAN
+    net::BondSpec spec;  // name: CNI_IFNAME, or the bond under the VLAN
     std::vector<std::string> links;
     std::optional<std::string> primary;
     std::optional<int> vlan;  // CNI_IFNAME is a VLAN with this id on the bond
@@ -44,11 +44,11 @@ class BondPlugin final : public Plugin {
 
  private:
   // Releases the members of `bond` and deletes it; absent is fine.
-  static Status DeleteBond(NetlinkManager& pod, const LinkInfo& bond);
+  static Status DeleteBond(net::NetlinkManager& pod, const net::LinkInfo& bond);
 
-  NetlinkFactory* netlink_;
+  net::NetlinkFactory* netlink_;
 };
 
-std::string_view BondModeName(BondMode mode);
+std::string_view BondModeName(net::BondMode mode);
 
 }  // namespace strata::cni

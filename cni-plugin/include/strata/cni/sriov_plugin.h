@@ -5,9 +5,9 @@
 #include <string>
 
 #include "strata/cni/ipam.h"
-#include "strata/cni/netlink.h"
 #include "strata/cni/skel.h"
 #include "strata/cni/sriov_state.h"
+#include "strata/net/netlink.h"
 
 namespace strata::cni {
 
@@ -34,7 +34,7 @@ class SriovPlugin final : public Plugin {
   };
 
   // `netlink` and `ipam` must outlive the plugin.
-  SriovPlugin(NetlinkFactory* netlink, IpamRunner* ipam, Options options)
+  SriovPlugin(net::NetlinkFactory* netlink, IpamRunner* ipam, Options options)
       : netlink_(netlink), ipam_(ipam), options_(std::move(options)) {}
 
   Result<nlohmann::json> Add(const CmdContext& ctx) override;
@@ -59,20 +59,21 @@ class SriovPlugin final : public Plugin {
   Result<Config> ParseConfig(const NetConf& conf, bool need_device) const;
 
  private:
-  Result<NetlinkManagerPtr> OpenHost(const Config& cfg);
+  Result<net::NetlinkManagerPtr> OpenHost(const Config& cfg);
   // Puts the VF back as the record says: netdev home (found in the pod by the record's pod name)
   // under its host name with its MAC, MTU and admin state, then the PF settings. Every step is
   // tried; the first error is returned.
-  Status Restore(const VfRecord& record, NetlinkManager& host, const Config& cfg);
+  Status Restore(const VfRecord& record, net::NetlinkManager& host, const Config& cfg);
   // Takes the VF netdev called `name_in_pod` out of the pod with ONE RTM_NEWLINK: moved home (the
   // kernel closes it and drops its addresses), renamed to its host name, MAC and MTU restored, up
   // again if it was up before ADD.
-  static Status BringHome(NetlinkManager& pod, const std::string& name_in_pod, const VfRecord& r);
+  static Status BringHome(net::NetlinkManager& pod, const std::string& name_in_pod,
+                          const VfRecord& r);
   // DEL/GC of one record, under the VF's lock: re-reads the record (another process may have
   // released it meanwhile) and acts only when it is still `r`'s attachment.
   Status Release(const VfRecord& r, const Config& cfg, const CniArgs& args, const NetConf& conf);
 
-  NetlinkFactory* netlink_;
+  net::NetlinkFactory* netlink_;
   IpamRunner* ipam_;
   Options options_;
 };

@@ -14,10 +14,11 @@
 
 #include <string>
 
-#include "strata/cni/netlink.h"
+#include "strata/net/netlink.h"
 
 namespace strata::cni {
 
-NetlinkManagerPtr NewSimulatedVfNetlinkManager(NetlinkManagerPtr real, std::string sim_dir);
+net::NetlinkManagerPtr NewSimulatedVfNetlinkManager(net::NetlinkManagerPtr real,
+                                                    std::string sim_dir);
 
 }  // namespace strata::cni

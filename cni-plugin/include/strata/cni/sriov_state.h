@@ -9,8 +9,8 @@
 #include <string>
 #include <vector>
 
-#include "strata/cni/netlink.h"
 #include "strata/common/result.h"
+#include "strata/net/netlink.h"
 
 namespace strata::cni {
 
@@ -27,7 +27,7 @@ struct VfRecord {
   std::string host_mac;
   int host_mtu = 0;
   bool host_admin_up = false;  // the netdev was up on the host before ADD
-  VfState original;            // the PF's view before ADD (every IFLA_VF_* setting ADD may change)
+  net::VfState original;       // the PF's view before ADD (every IFLA_VF_* setting ADD may change)
   std::string ipam_type;       // the IPAM plugin ADD ran; empty: none
   std::string ipam_config;     // the network config (JSON) ADD gave it, for its DEL
 };

@@ -1,6 +1,6 @@
-#include "fake_netlink.h"
+#include "strata/net/testing/fake_netlink.h"
 
-namespace strata::cni::testing {
+namespace strata::net::testing {
 namespace {
 
 class FakeManager final : public NetlinkManager {
@@ -273,4 +273,4 @@ FakeLink* FakeKernel::Find(const std::string& ns, const std::string& name) {
   return it == n->second.end() ? nullptr : &it->second;
 }
 
-}  // namespace strata::cni::testing
+}  // namespace strata::net::testing

@@ -1,11 +1,12 @@
 #pragma once
 
-// The kernel seam of strata-cni: every link, qdisc, VF and bond operation goes through a
-// NetlinkManager bound to ONE network namespace (its netlink socket is opened inside that
-// namespace, so no operation depends on which namespace the calling thread is in).
+// The kernel seam shared by strata-cni and strata-netd: every link, qdisc, VF and bond operation
+// goes through a NetlinkManager bound to ONE network namespace (its netlink socket is opened
+// inside that namespace, so no operation depends on which namespace the calling thread is in).
 // LinuxNetlinkManager (linux_netlink.h) talks rtnetlink through libnl-route-3; FakeKernel
-// (tests/fake_netlink.h) keeps links in memory for unit tests; SimulatedVfNetlinkManager
-// (sriov_sim.h) forwards everything but the PF's IFLA_VF_* calls, which it records in a file.
+// (testing/fake_netlink.h, lib strata_net_testing) keeps links in memory for unit tests;
+// SimulatedVfNetlinkManager (cni-plugin's sriov_sim.h) forwards everything but the PF's
+// IFLA_VF_* calls, which it records in a file.
 //
 // Thread-safety: one instance is used by one thread at a time.
 // Errors: NOT_FOUND when the named link/qdisc does not exist, so callers can make DEL idempotent.
@@ -18,7 +19,7 @@
 
 #include "strata/common/result.h"
 
-namespace strata::cni {
+namespace strata::net {
 
 struct LinkInfo {
   int index = 0;
@@ -188,4 +189,4 @@ class NetlinkFactory {
 // "ST": the major handle of every qdisc Strata creates, so DEL removes only its own.
 inline constexpr uint32_t kStrataQdiscMajor = 0x5354;
 
-}  // namespace strata::cni
+}  // namespace strata::net

@@ -9,9 +9,9 @@
 #include <string>
 #include <vector>
 
-#include "strata/cni/netlink.h"
+#include "strata/net/netlink.h"
 
-namespace strata::cni::testing {
+namespace strata::net::testing {
 
 struct FakeLink {
   LinkInfo info;
@@ -57,4 +57,4 @@ class FakeKernel final : public NetlinkFactory {
   std::map<std::string, int> fail_after_;
 };
 
-}  // namespace strata::cni::testing
+}  // namespace strata::net::testing

@@ -1,4 +1,4 @@
-#include "strata/cni/linux_netlink.h"
+#include "strata/net/linux_netlink.h"
 
 #include <fcntl.h>
 #include <linux/if_link.h>
@@ -27,9 +27,7 @@
 #include <string>
 #include <utility>
 
-#include "strata/cni/log.h"
-
-namespace strata::cni {
+namespace strata::net {
 namespace {
 
 constexpr int kDumpRetries = 10;
@@ -697,8 +695,12 @@ class LinuxNetlinkFactory final : public NetlinkFactory {
     int err = nl_connect(sock, NETLINK_ROUTE);
     if (::setns(self.get(), CLONE_NEWNET) != 0) {
       // Continuing in the pod's namespace would act on the wrong links: stop here.
-      LogWarning("cannot return to the original network namespace: " +
-                 std::string(std::strerror(errno)));
+      // stderr directly, not a logger: CNI plugins (a process per call) do not load spdlog.
+      std::string line =
+          std::string(program_invocation_short_name) +
+          ": cannot return to the original network namespace: " + std::strerror(errno) + "\n";
+      ssize_t ignored = ::write(STDERR_FILENO, line.data(), line.size());
+      (void)ignored;
       std::abort();
     }
     if (err < 0) return fail(NlError("netlink connect in " + netns_path, err));
@@ -712,4 +714,4 @@ std::unique_ptr<NetlinkFactory> NewLinuxNetlinkFactory() {
   return std::make_unique<LinuxNetlinkFactory>();
 }
 
-}  // namespace strata::cni
+}  // namespace strata::net
