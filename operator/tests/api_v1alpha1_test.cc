@@ -544,7 +544,10 @@ TEST(ApiV1alpha1Test, NodeNetworkPolicyUplinksAndStatus) {
                      {{{"name", "eth1"}, {"linkState", "up"}, {"macAddress", "02:00:00:00:00:01"}},
                       {{"name", "eth2"}, {"linkState", "down"}}}},
                     {"conditions",
-                     {{{"type", "Ready"}, {"status", "True"}, {"reason", "Applied"}}}}}}}};
+                     {{{"type", "Ready"},
+                       {"status", "True"},
+                       {"reason", "Applied"},
+                       {"observedGeneration", 3}}}}}}}};
   auto p = NodeNetworkPolicyFromJson(j);
   ASSERT_TRUE(p.ok()) << p.status().ToString();
   EXPECT_EQ(p->spec.bond.uplinks[1].name, "eth2");
@@ -582,8 +585,7 @@ TEST(ApiV1alpha1Test, NodeNetworkPolicyUplinksAndStatus) {
   EXPECT_EQ(error_of(bad).rfind("status.nodes[1]: duplicate nodeName", 0), 0u) << error_of(bad);
   bad = j;
   bad["status"]["nodes"][0]["uplinks"][1]["linkState"] = "flapping";
-  EXPECT_EQ(error_of(bad).rfind("status.nodes[0].uplinks[1].linkState: ", 0), 0u)
-      << error_of(bad);
+  EXPECT_EQ(error_of(bad).rfind("status.nodes[0].uplinks[1].linkState: ", 0), 0u) << error_of(bad);
 }
 
 }  // namespace

@@ -24,17 +24,17 @@ struct Uplink {
   std::optional<UplinkMatch> match;
 };
 
-inline constexpr std::string_view kBondModes[] = {
-    "active-backup", "802.3ad", "balance-xor", "balance-tlb", "balance-alb", "balance-rr",
-    "broadcast"};
+inline constexpr std::string_view kBondModes[] = {"active-backup", "802.3ad",     "balance-xor",
+                                                  "balance-tlb",   "balance-alb", "balance-rr",
+                                                  "broadcast"};
 inline constexpr std::string_view kXmitHashPolicies[] = {"layer2",   "layer3+4", "layer2+3",
                                                          "encap2+3", "encap3+4", "vlan+srcmac"};
 inline constexpr std::string_view kLacpRates[] = {"slow", "fast"};
 inline constexpr std::string_view kPrimaryReselect[] = {"always", "better", "failure"};
 
 struct UplinkBond {
-  std::string name;  // IFNAMSIZ
-  std::string mode;  // kBondModes
+  std::string name;             // IFNAMSIZ
+  std::string mode;             // kBondModes
   std::vector<Uplink> uplinks;  // 1-8
   std::optional<std::string> primary;
   std::string primary_reselect = "always";
