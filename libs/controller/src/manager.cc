@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <condition_variable>
+#include <mutex>
 #include <thread>
 
 namespace strata::ctrl {
@@ -31,6 +33,9 @@ kube::Informer* Manager::Informer(const kube::Resource& resource) {
   kube::Informer::Options o;
   if (resource.namespaced) o.namespace_ = options_.watch_namespace;
   o.transform = kube::StripForCache;
+  if (auto f = options_.field_selectors.find(resource.kind); f != options_.field_selectors.end()) {
+    o.field_selector = f->second;
+  }
   auto informer = std::make_unique<kube::Informer>(client_, resource, o, clock_);
   kube::Informer* raw = informer.get();
   informers_.emplace(path, std::move(informer));
@@ -76,6 +81,13 @@ void Manager::RunControllers(std::stop_token stop) {
   for (auto& [name, run] : runnables_) {
     spdlog::info("runnable {}: started", name);
     threads.emplace_back([&run, stop] { run(stop); });
+  }
+  if (threads.empty()) {
+    // Nothing to run (yet): still serve the caches until `stop`, as with controllers.
+    std::mutex mu;
+    std::condition_variable_any cv;
+    std::unique_lock lock(mu);
+    cv.wait(lock, stop, [] { return false; });
   }
   threads.clear();  // each Run returns once `stop` is requested
 }

@@ -73,6 +73,7 @@ bool Informer::ListAndReplace(std::stop_token stop) {
   ListOptions lo;
   lo.limit = options_.page_size;
   lo.label_selector = options_.label_selector;
+  lo.field_selector = options_.field_selector;
   std::string rv;
   auto items = ListAll(*client_, resource_, options_.namespace_, lo, &rv);
   if (!items.ok()) {
@@ -123,6 +124,7 @@ void Informer::Run(std::stop_token stop) {
     WatchOptions wo;
     wo.resource_version = last_resource_version();
     wo.label_selector = options_.label_selector;
+    wo.field_selector = options_.field_selector;
     wo.allow_bookmarks = true;
     wo.timeout_seconds = options_.watch_timeout_seconds +
                          static_cast<int>(rng() % (options_.watch_timeout_seconds + 1));

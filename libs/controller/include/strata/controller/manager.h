@@ -45,8 +45,12 @@ class Manager {
     kube::LabelSelector label_selector;
     int workers = 2;
     kube::WorkQueue::Options queue;
-    // Set: controllers run only while holding this Lease.
+    // Set: controllers run only while holding this Lease. Unset (a per-node agent such as
+    // strata-netd, where every replica acts on its own node): controllers run at once.
     std::optional<kube::LeaderElectionConfig> leader_election;
+    // Server-side field selectors of the shared informers, by kind: {"Pod", "spec.nodeName=A"}
+    // makes the Pod cache hold only that node's pods (what a per-node agent watches).
+    std::map<std::string, std::string> field_selectors;
     kube::EventRecorder* events = nullptr;
   };
 

@@ -39,6 +39,7 @@ class Informer {
   struct Options {
     std::string namespace_;  // "" = all namespaces (or a cluster-scoped kind)
     std::string label_selector;
+    std::string field_selector;  // e.g. "spec.nodeName=node-a" (a node agent's own pods)
     int64_t page_size = 500;
     int watch_timeout_seconds = 300;  // randomized up to 2x, as client-go, to spread reconnects
     Duration min_backoff = std::chrono::milliseconds(200);

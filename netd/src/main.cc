@@ -1,0 +1,265 @@
+// strata-netd: the node network agent (one per node, a DaemonSet). Flags and wiring only; see
+// netd/README.md and docs/architecture.md.
+#include <malloc.h>
+#include <prometheus/exposer.h>
+#include <signal.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <boost/program_options.hpp>
+#include <cstdlib>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <thread>
+
+#include "strata/common/env.h"
+#include "strata/common/file_util.h"
+#include "strata/common/logging.h"
+#include "strata/common/process.h"
+#include "strata/controller/health_server.h"
+#include "strata/controller/manager.h"
+#include "strata/controller/metrics.h"
+#include "strata/kube/config.h"
+#include "strata/kube/events.h"
+#include "strata/kube/http_client.h"
+#include "strata/netd/cni_installer.h"
+
+namespace po = boost::program_options;
+using namespace strata;
+
+namespace {
+
+struct Flags {
+  std::string node_name;
+  std::string kubeconfig;
+  std::string context;
+  std::string cni_bin_dir = "/opt/cni/bin";
+  std::string cni_conf_dir = "/etc/cni/net.d";
+  std::string cni_source_dir = "/opt/strata/cni";
+  std::string cni_plugins = "strata-cni,strata-bandwidth,strata-bond,strata-sriov";
+  std::string cni_conf_source;
+  std::string cni_conf_name = "10-strata.conflist";
+  double cni_check_interval = 30;
+  std::string state_dir = "/var/lib/strata-netd";
+  std::string metrics_addr = ":9642";
+  std::string health_addr = ":9643";
+  std::string ready_file;
+  std::string log_level = "info";
+  std::string log_format = "text";
+  int workers = 2;
+  double kube_qps = 5;
+  int kube_burst = 10;
+};
+
+std::vector<std::string> SplitList(const std::string& s) {
+  std::vector<std::string> out;
+  std::stringstream in(s);
+  for (std::string item; std::getline(in, item, ',');) {
+    if (!item.empty()) out.push_back(item);
+  }
+  return out;
+}
+
+// 0 ok, 2 usage error (printed), -1 --help (printed).
+int ParseFlags(int argc, char** argv, Flags* f) {
+  if (const char* n = std::getenv("NODE_NAME"); n != nullptr) f->node_name = n;
+  po::options_description desc(
+      "usage: strata-netd --node-name NODE [--kubeconfig PATH] [options]\n"
+      "In a pod, with no --kubeconfig, it uses the service account.\n\nOptions");
+  auto add = desc.add_options();
+  add("help,h", "show this help");
+  add("node-name", po::value(&f->node_name),
+      "the node this agent acts on (default: $NODE_NAME, from the downward API)");
+  add("kubeconfig", po::value(&f->kubeconfig), "kubeconfig file (out of cluster)");
+  add("context", po::value(&f->context), "kubeconfig context (default: current-context)");
+  add("cni-bin-dir", po::value(&f->cni_bin_dir)->default_value(f->cni_bin_dir),
+      "the host's CNI plugin dir: the plugins are installed there");
+  add("cni-conf-dir", po::value(&f->cni_conf_dir)->default_value(f->cni_conf_dir),
+      "the host's CNI conf dir: the network config list is kept there");
+  add("cni-source-dir", po::value(&f->cni_source_dir)->default_value(f->cni_source_dir),
+      "where this image keeps the plugins to install");
+  add("cni-plugins", po::value(&f->cni_plugins)->default_value(f->cni_plugins),
+      "comma-separated names to install from --cni-source-dir (empty: none)");
+  add("cni-conf-source", po::value(&f->cni_conf_source),
+      "a network config list (JSON) to keep in --cni-conf-dir (default: none is written)");
+  add("cni-conf-name", po::value(&f->cni_conf_name)->default_value(f->cni_conf_name),
+      "its file name in --cni-conf-dir");
+  add("cni-check-interval", po::value(&f->cni_check_interval)->default_value(30),
+      "seconds between full checks of the installed files (inotify acts at once)");
+  add("state-dir", po::value(&f->state_dir)->default_value(f->state_dir),
+      "node-local state of the agent");
+  add("metrics-addr", po::value(&f->metrics_addr)->default_value(f->metrics_addr),
+      "Prometheus /metrics on HOST:PORT or :PORT (port 0: any free one, see --ready-file); "
+      "0 disables");
+  add("health-addr", po::value(&f->health_addr)->default_value(f->health_addr),
+      "/healthz and /readyz on HOST:PORT or :PORT; 0 disables");
+  add("ready-file", po::value(&f->ready_file),
+      "written once serving: {\"metrics\": \"HOST:PORT\"} (for tests: no fixed ports)");
+  add("log-level", po::value(&f->log_level)->default_value(f->log_level),
+      "trace|debug|info|warn|error");
+  add("log-format", po::value(&f->log_format)->default_value(f->log_format), "text|json");
+  add("workers", po::value(&f->workers)->default_value(2), "reconcile workers per controller");
+  add("kube-qps", po::value(&f->kube_qps)->default_value(5),
+      "client-side API request rate (one agent per node: keep it low)");
+  add("kube-burst", po::value(&f->kube_burst)->default_value(10), "client-side API burst");
+  po::variables_map vm;
+  try {
+    po::store(po::command_line_parser(argc, argv).options(desc).run(), vm);
+    if (vm.count("help")) {
+      std::cout << desc << "\n";
+      return -1;
+    }
+    po::notify(vm);
+  } catch (const po::error& e) {
+    std::cerr << "strata-netd: " << e.what() << "\n" << desc << "\n";
+    return 2;
+  }
+  auto bad = [](const std::string& m) {
+    std::cerr << "strata-netd: " << m << "\n";
+    return 2;
+  };
+  if (f->node_name.empty()) return bad("--node-name: required (or $NODE_NAME)");
+  if (f->log_format != "text" && f->log_format != "json") {
+    return bad("--log-format: '" + f->log_format + "' is not text or json");
+  }
+  if (f->cni_check_interval <= 0) return bad("--cni-check-interval: must be > 0 seconds");
+  if (f->workers < 1) return bad("--workers: must be >= 1");
+  if (f->kube_qps <= 0 || f->kube_burst < 1) {
+    return bad("--kube-qps must be > 0 and --kube-burst >= 1");
+  }
+  return 0;
+}
+
+std::string ListenAddress(const std::string& flag) {
+  return flag.starts_with(":") ? "0.0.0.0" + flag : flag;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Flags f;
+  if (int rc = ParseFlags(argc, argv, &f); rc != 0) return rc < 0 ? 0 : rc;
+  if (Status st = InitLogging(f.log_level, f.log_format); !st.ok()) {
+    std::cerr << "strata-netd: --log-level/--log-format: " << st.message() << "\n";
+    return 2;
+  }
+  IgnoreSigpipe();
+  // A small agent on every node: two malloc arenas keep its RSS near what it holds.
+  mallopt(M_ARENA_MAX, 2);
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  std::stop_source shutdown;
+  std::thread([&signals, &shutdown] {
+    int sig = 0;
+    sigwait(&signals, &sig);
+    spdlog::info("signal {}: shutting down", sig);
+    shutdown.request_stop();
+  }).detach();
+
+  ctrl::Metrics metrics("strata_netd");
+  // The CNI install step first, and independent of the apiserver: pods on this node need the
+  // plugins whether or not the API answers.
+  netd::CniInstaller::Options io;
+  io.source_dir = f.cni_source_dir;
+  io.names = SplitList(f.cni_plugins);
+  io.bin_dir = f.cni_bin_dir;
+  io.conf_dir = f.cni_conf_dir;
+  io.conf_name = f.cni_conf_name;
+  io.registry = metrics.registry().get();
+  io.period = std::chrono::milliseconds(static_cast<int64_t>(f.cni_check_interval * 1000));
+  if (!f.cni_conf_source.empty()) {
+    auto conf = ReadFileToString(f.cni_conf_source);
+    if (!conf.ok()) {
+      std::cerr << "strata-netd: --cni-conf-source: " << conf.status().message() << "\n";
+      return 2;
+    }
+    io.conf_contents = *conf;
+  }
+  netd::CniInstaller installer(io);
+  if (Status st = installer.Validate(); !st.ok()) {
+    std::cerr << "strata-netd: " << st.message() << "\n";
+    return 2;
+  }
+  std::jthread install_thread([&installer](std::stop_token s) { installer.Run(s); });
+
+  auto config = f.kubeconfig.empty()
+                    ? kube::LoadInClusterConfig(Env::Default())
+                    : kube::LoadKubeconfig(Env::Default(), f.kubeconfig, f.context);
+  if (!config.ok()) {
+    spdlog::error("{}", config.status().ToString());
+    return 1;
+  }
+  config->qps = f.kube_qps;
+  config->burst = f.kube_burst;
+  auto client_or = kube::NewHttpApiClient(*config, Env::Default());
+  if (!client_or.ok()) {
+    spdlog::error("{}", client_or.status().ToString());
+    return 1;
+  }
+  kube::ApiClient* client = client_or->get();
+  if (Status st = CreateDirectories(f.state_dir); !st.ok()) {
+    spdlog::error("--state-dir: {}", st.ToString());
+    return 1;
+  }
+
+  std::unique_ptr<prometheus::Exposer> exposer;
+  std::string metrics_bound;
+  if (f.metrics_addr != "0") {
+    try {
+      exposer = std::make_unique<prometheus::Exposer>(ListenAddress(f.metrics_addr));
+      exposer->RegisterCollectable(metrics.registry());
+      const std::string host = ListenAddress(f.metrics_addr);
+      metrics_bound = host.substr(0, host.rfind(':')) + ":" +
+                      std::to_string(exposer->GetListeningPorts().at(0));
+    } catch (const std::exception& e) {
+      spdlog::error("--metrics-addr {}: {}", f.metrics_addr, e.what());
+      return 1;
+    }
+  }
+
+  kube::ApiEventRecorder recorder(client, "strata-netd", f.node_name);
+  ctrl::Manager::Options mopts;
+  mopts.workers = f.workers;
+  mopts.events = &recorder;
+  // Per node: no leader election (every agent acts on its own node), and only this node's pods.
+  mopts.field_selectors["Pod"] = "spec.nodeName=" + f.node_name;
+  ctrl::Manager manager(client, mopts, &metrics);
+
+  // Controllers and runnables are added here (one file each in netd/src).
+
+  std::unique_ptr<ctrl::HealthServer> health;
+  if (f.health_addr != "0") {
+    auto h = ctrl::StartHealthServer(f.health_addr, [&manager, &installer] {
+      return manager.Ready() && installer.last_status().ok();
+    });
+    if (!h.ok()) {
+      spdlog::error("{}", h.status().ToString());
+      return 1;
+    }
+    health = std::move(*h);
+  }
+  if (!f.ready_file.empty()) {
+    nlohmann::json ready = {{"metrics", metrics_bound}, {"node", f.node_name}};
+    if (Status st = WriteFileAtomically(f.ready_file, ready.dump()); !st.ok()) {
+      spdlog::error("--ready-file: {}", st.ToString());
+      return 1;
+    }
+  }
+
+  spdlog::info("strata-netd {} starting: node {}, server {}, cni bin {}, conf {}", "0.1.0",
+               f.node_name, config->server, f.cni_bin_dir,
+               io.conf_contents.empty() ? "(none)" : f.cni_conf_dir + "/" + f.cni_conf_name);
+  Status run = manager.Run(shutdown.get_token());
+  install_thread.request_stop();
+  install_thread.join();
+  if (!run.ok()) {
+    spdlog::error("{}; exiting", run.message());
+    return 1;
+  }
+  spdlog::info("strata-netd stopped");
+  return 0;
+}
