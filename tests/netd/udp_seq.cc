@@ -2,13 +2,16 @@
 //   udp_seq recv ADDR PORT_FILE REPORT    binds ADDR:0 (the port goes to PORT_FILE, written
 //                                         atomically), counts until SIGTERM/SIGINT, then writes
 //                                         REPORT (JSON): received, highest sequence, and every
-//                                         gap in arrival longer than 10 ms as {startUs, endUs
-//                                         (CLOCK_REALTIME), ms, lost}
+//                                         loss (a hole in the sequence) as {lastSentUs,
+//                                         resumeSentUs, resumeRecvUs (CLOCK_REALTIME), ms, lost}
 //   udp_seq send ADDR PORT INTERVAL_US    sends datagrams {sequence, send time} every
 //                                         INTERVAL_US until SIGTERM/SIGINT; prints {"sent":N}
-// The gaps are what a failover costs: an outage shows as one gap whose `lost` packets were sent
-// while no path carried them. Times are CLOCK_REALTIME microseconds so a shell script can place
-// them against its own EPOCHREALTIME stamps.
+// A loss is what a failover costs: the datagrams sent while no path carried them. Its times are
+// the SENDER's (each datagram carries its send time; both ends share one clock in the test), so
+// the receiver's scheduling delays (large under TCG) do not count as outage: `ms` is the time
+// between the last datagram sent before the hole and the first sent after it that arrived.
+// Times are CLOCK_REALTIME microseconds so a shell script can place them against its own
+// EPOCHREALTIME stamps.
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -52,8 +55,8 @@ struct Datagram {
   int64_t sent_us;
 };
 
-struct Gap {
-  int64_t start_us, end_us;
+struct Loss {
+  int64_t last_sent_us, resume_sent_us, resume_recv_us;
   uint64_t lost;
 };
 
@@ -64,6 +67,12 @@ int Recv(const char* addr, const std::string& port_file, const std::string& repo
   if (::inet_pton(AF_INET, addr, &a.sin_addr) != 1) {
     std::fprintf(stderr, "udp_seq: bad address %s\n", addr);
     return 2;
+  }
+  // A receiver descheduled for a while (TCG) must not drop what arrived meanwhile: that would
+  // count as path loss. SO_RCVBUFFORCE (root) beyond rmem_max, else the capped SO_RCVBUF.
+  int rcvbuf = 16 << 20;
+  if (::setsockopt(s, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof(rcvbuf)) != 0) {
+    ::setsockopt(s, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
   }
   socklen_t len = sizeof(a);
   if (::bind(s, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0 ||
@@ -77,9 +86,9 @@ int Recv(const char* addr, const std::string& port_file, const std::string& repo
   }
   uint64_t received = 0, highest = 0;
   bool any = false;
-  int64_t last_us = 0;
+  int64_t last_sent_us = 0;
   uint64_t last_seq = 0;
-  std::vector<Gap> gaps;
+  std::vector<Loss> losses;
   while (!g_stop) {
     pollfd p{s, POLLIN, 0};
     if (::poll(&p, 1, 100) <= 0) continue;
@@ -88,22 +97,25 @@ int Recv(const char* addr, const std::string& port_file, const std::string& repo
     if (n != static_cast<ssize_t>(sizeof(d))) continue;
     const int64_t now = NowUs();
     received++;
-    if (any && now - last_us > 10000) {
-      gaps.push_back({last_us, now, d.sequence > last_seq + 1 ? d.sequence - last_seq - 1 : 0});
+    if (any && d.sequence > last_seq + 1) {
+      losses.push_back({last_sent_us, d.sent_us, now, d.sequence - last_seq - 1});
     }
     if (!any || d.sequence > highest) highest = d.sequence;
     any = true;
-    last_us = now;
-    last_seq = d.sequence;
+    if (d.sequence >= last_seq) {  // a reordered late datagram does not move the mark back
+      last_sent_us = d.sent_us;
+      last_seq = d.sequence;
+    }
   }
   std::string j = "{\"received\":" + std::to_string(received) +
-                  ",\"highestSequence\":" + std::to_string(highest) + ",\"gaps\":[";
-  for (size_t i = 0; i < gaps.size(); ++i) {
-    const Gap& g = gaps[i];
-    j += (i ? "," : "") + std::string("{\"startUs\":") + std::to_string(g.start_us) +
-         ",\"endUs\":" + std::to_string(g.end_us) +
-         ",\"ms\":" + std::to_string((g.end_us - g.start_us) / 1000.0) +
-         ",\"lost\":" + std::to_string(g.lost) + "}";
+                  ",\"highestSequence\":" + std::to_string(highest) + ",\"losses\":[";
+  for (size_t i = 0; i < losses.size(); ++i) {
+    const Loss& l = losses[i];
+    j += (i ? "," : "") + std::string("{\"lastSentUs\":") + std::to_string(l.last_sent_us) +
+         ",\"resumeSentUs\":" + std::to_string(l.resume_sent_us) +
+         ",\"resumeRecvUs\":" + std::to_string(l.resume_recv_us) +
+         ",\"ms\":" + std::to_string((l.resume_sent_us - l.last_sent_us) / 1000.0) +
+         ",\"lost\":" + std::to_string(l.lost) + "}";
   }
   j += "]}\n";
   return WriteAtomically(report, j) ? 0 : 1;
@@ -131,6 +143,13 @@ int Send(const char* addr, int port, int interval_us) {
     while (next.tv_nsec >= 1000000000) {
       next.tv_nsec -= 1000000000;
       next.tv_sec++;
+    }
+    // Behind schedule (the sender was descheduled): start again from now instead of a burst of
+    // catch-up datagrams, which would overflow queues and count as path loss.
+    timespec now{};
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    if (now.tv_sec > next.tv_sec || (now.tv_sec == next.tv_sec && now.tv_nsec > next.tv_nsec)) {
+      next = now;
     }
     while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &next, nullptr) == EINTR && !g_stop) {
     }

@@ -16,6 +16,7 @@
 #
 # Usage (as root, in the VM tier: the host kernel has no bonding):
 #   tests/vm/run-in-vm.sh tests/netd/uplink_failover_vm_test.sh STRATA_NETD UDP_SEQ
+# shellcheck disable=SC2015  # `pass` is an echo that cannot fail: A && pass || fail is if/else
 set -euo pipefail
 
 if (($# != 2)); then
@@ -122,6 +123,7 @@ spec:
     name: br-strata
 YAML
 
+mkdir -p "$work/cni-bin" "$work/cni-conf"
 start_netd() {
   rm -f "$work/ready.json"
   in_node "$kNetd" --node-name vm-node --node-network-policy-file "$work/policy.yaml" \
@@ -172,6 +174,7 @@ command -v ping >/dev/null || ping_cmd=(busybox ping)
 ping_once() { ip netns exec "$pod" "${ping_cmd[@]}" -q -c 1 -W 1 "$kFarAddr" >/dev/null 2>&1; }
 wait_until "$kDeadlineMs" ping_once && pass "pod reaches $kFarAddr through br-strata/bond0/eth1" ||
   fatal "no path from the pod to $kFarAddr"
+t_send=$(now_us)
 ip netns exec "$pod" "$kUdpSeq" send "$kFarAddr" "$(cat "$work/port")" 1000 >"$work/sent.json" &
 send_pid=$!
 pids+=("$send_pid")
@@ -234,29 +237,36 @@ kill -TERM "$recv_pid"
 wait "$recv_pid" || fail "udp_seq recv failed"
 sent=$(jq .sent "$work/sent.json")
 received=$(jq .received "$work/report.json")
-echo "RESULT sent=$sent received=$received lost_total=$((sent - received))"
-# The outage of each event: the arrival gap around it (cut -> first datagram through eth2).
-gap_at() { # T_US: the gap whose end follows T_US and whose start precedes the end
-  jq -c --argjson t "$1" '[.gaps[] | select(.endUs > $t and .startUs <= $t + 1000000)] | first // empty' "$work/report.json"
+# The rate the sender achieved (1000/s asked; far less under TCG): what `lost` counts are worth.
+echo "RESULT sent=$sent received=$received lost_total=$((sent - received)) rate_per_s=$((sent * 1000000 / ($(now_us) - t_send)))"
+# Each event's outage: the first loss (a hole in the sequence) after it, in the sender's time
+# (udp_seq): from the event to the first datagram sent after it that arrived.
+loss_after() { # T_US [BEFORE_US]
+  jq -c --argjson t "$1" --argjson b "${2:-9000000000000000}" \
+    '[.losses[] | select(.resumeSentUs > $t and .lastSentUs < $b)] | first // empty' "$work/report.json"
 }
-g=$(gap_at "$t_cut")
-if [[ -n $g ]]; then
-  failover_ms=$(jq -n --argjson g "$g" --argjson t "$t_cut" '(($g.endUs - $t) / 1000 | floor)')
-  echo "RESULT failover_ms=$failover_ms lost=$(jq .lost <<<"$g") goal_ms=$((kMiimonMs + 50))"
-  pass "failover: traffic again ${failover_ms} ms after the cut, $(jq .lost <<<"$g") datagrams lost"
+# `ms` is the outage as the sender saw it: from the last datagram through eth1 to the first through
+# eth2 (the script's own stamp of the cut is late by the fork of `ip`, slow under TCG).
+l=$(loss_after "$t_cut" "$t_back")
+if [[ -n $l ]]; then
+  failover_ms=$(jq '.ms | floor' <<<"$l")
+  echo "RESULT failover_ms=$failover_ms lost=$(jq .lost <<<"$l") goal_ms=$((kMiimonMs + 50)) cut_to_resume_ms=$(jq -n --argjson l "$l" --argjson t "$t_cut" '(($l.resumeSentUs - $t) / 1000 | floor)')"
+  pass "failover: ${failover_ms} ms without traffic, $(jq .lost <<<"$l") datagrams lost"
 else
-  echo "RESULT failover_ms=<10 lost=0 goal_ms=$((kMiimonMs + 50))"
-  pass "failover: no gap over 10 ms in the traffic"
+  echo "RESULT failover_ms=0 lost=0 goal_ms=$((kMiimonMs + 50))"
+  pass "failover: no datagram lost"
 fi
-g=$(gap_at "$t_back")
-if [[ -n $g ]] && (($(jq .startUs <<<"$g") < t_restart)); then
-  echo "RESULT failback_ms=$(jq .ms <<<"$g" | cut -d. -f1) failback_lost=$(jq .lost <<<"$g")"
+l=$(loss_after "$t_back" "$t_restart")
+if [[ -n $l ]]; then
+  failback_ms=$(jq '.ms | floor' <<<"$l")
+  echo "RESULT failback_ms=$failback_ms failback_lost=$(jq .lost <<<"$l")"
 else
-  echo "RESULT failback_ms=<10 failback_lost=0"
+  echo "RESULT failback_ms=0 failback_lost=0"
 fi
-restart_gaps=$(jq --argjson t "$t_restart" '[.gaps[] | select(.endUs > $t)] | length' "$work/report.json")
-((restart_gaps == 0)) && pass "no traffic gap over 10 ms after the restart" ||
-  fail "traffic gaps after the restart: $(jq -c --argjson t "$t_restart" '[.gaps[] | select(.endUs > $t)]' "$work/report.json")"
+restart_losses=$(jq --argjson t "$t_restart" '[.losses[] | select(.resumeSentUs > $t)]' "$work/report.json")
+[[ $(jq length <<<"$restart_losses") == 0 ]] &&
+  pass "no datagram lost across the agent restart" ||
+  fail "datagrams lost after the restart: $(jq -c . <<<"$restart_losses")"
 
 # Removing the policy removes what it created, only that.
 rm "$work/policy.yaml"
