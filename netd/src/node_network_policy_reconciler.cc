@@ -97,7 +97,13 @@ Result<ctrl::ReconcileResult> NodeNetworkPolicyReconciler::Reconcile(const std::
     if (invalid) return ctrl::ReconcileResult{kResync};
     return applied;
   }
-  agent_->Sample();
+  // A sample here may also catch another policy's change (a failover): report those too, since
+  // the sampler will not see them as changed again.
+  for (const std::string& other : agent_->Sample()) {
+    if (other == name) continue;
+    Status s = WriteNodeStatus(other, std::nullopt);
+    if (!s.ok()) spdlog::warn("NodeNetworkPolicy {}: status: {}", other, s.ToString());
+  }
   STRATA_RETURN_IF_ERROR(WriteNodeStatus(
       name,
       ReadyCondition(true, "Applied", "the live bond and bridge match the policy", generation)));

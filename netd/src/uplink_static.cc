@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "strata/kube/conditions.h"
 #include "strata/kube/yaml.h"
 
 namespace strata::netd {
@@ -48,7 +49,11 @@ Status RunStaticUplinks(UplinkAgent* agent, Env* env, const StaticUplinkOptions&
         ready = ReadyCondition(true, "Applied", "the live bond and bridge match the policy",
                                generation);
       } else {
-        spdlog::error("{}: {}", options.policy_file, s.ToString());
+        // Logged when it changes, not at every resync.
+        auto previous = kube::FindCondition(entry, "Ready");
+        if (!previous || previous->message != s.message()) {
+          spdlog::error("{}: {}", options.policy_file, s.ToString());
+        }
         ready = ReadyCondition(
             false, s.code() == StatusCode::kInvalidArgument ? "InvalidSpec" : "ApplyFailed",
             s.message(), generation);
