@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <iostream>
 #include <iterator>
 #include <memory>
@@ -12,6 +13,7 @@
 #include "strata/cni/bond_plugin.h"
 #include "strata/cni/ipam.h"
 #include "strata/cni/sriov_plugin.h"
+#include "strata/net/attachment.h"
 #include "strata/net/linux_netlink.h"
 
 namespace {
@@ -34,7 +36,9 @@ int main(int argc, char** argv) {
   auto ipam = NewExecIpamRunner();
   std::unique_ptr<Plugin> plugin;
   if (name == "strata-bandwidth") {
-    plugin = std::make_unique<BandwidthPlugin>(netlink.get());
+    const char* dir = std::getenv(strata::net::kAttachmentsDirEnv);
+    plugin = std::make_unique<BandwidthPlugin>(
+        netlink.get(), dir != nullptr ? dir : strata::net::kDefaultAttachmentsDir);
   } else if (name == "strata-sriov") {
     plugin = std::make_unique<SriovPlugin>(netlink.get(), ipam.get(),
                                            SriovPlugin::Options::FromEnv(env));

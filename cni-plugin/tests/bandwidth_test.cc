@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include "strata/cni/bandwidth_plugin.h"
+#include "strata/net/attachment.h"
 #include "strata/net/testing/fake_netlink.h"
 #include "test_util.h"
 
@@ -35,6 +36,36 @@ class BandwidthPluginTest : public ::testing::Test {
   FakeKernel kernel_;
   BandwidthPlugin plugin_{&kernel_};
 };
+
+TEST_F(BandwidthPluginTest, AddRecordsTheAttachmentAndDelRemovesIt) {
+  TempDir dir;
+  json conf = Conf();
+  conf["attachmentsDir"] = dir.path() + "/att";
+  std::map<std::string, std::string> env = {
+      {"CNI_COMMAND", "ADD"},
+      {"CNI_CONTAINERID", "c1"},
+      {"CNI_NETNS", ns_.path()},
+      {"CNI_IFNAME", "eth0"},
+      {"CNI_PATH", "/usr/lib/cni"},
+      {"CNI_ARGS", "K8S_POD_NAMESPACE=ns1;K8S_POD_NAME=p1;K8S_POD_UID=u1"}};
+  std::string out;
+  ASSERT_EQ(RunPlugin(plugin_, env, conf.dump(), &out), 0) << out;
+  auto records = net::ListAttachments(dir.path() + "/att");
+  ASSERT_TRUE(records.ok());
+  ASSERT_EQ(records->size(), 1u);
+  const net::Attachment& a = (*records)[0];
+  EXPECT_EQ(a.container_id, "c1");
+  EXPECT_EQ(a.ifname, "eth0");
+  EXPECT_EQ(a.netns, ns_.path());
+  EXPECT_EQ(a.pod_namespace, "ns1");
+  EXPECT_EQ(a.pod_name, "p1");
+  EXPECT_EQ(a.pod_uid, "u1");
+  EXPECT_EQ(a.host_interface, "veth1234");
+  env["CNI_COMMAND"] = "DEL";
+  ASSERT_EQ(RunPlugin(plugin_, env, conf.dump(), &out), 0) << out;
+  EXPECT_TRUE(net::ListAttachments(dir.path() + "/att")->empty());
+  ASSERT_EQ(RunPlugin(plugin_, env, conf.dump(), &out), 0) << out;  // idempotent
+}
 
 TEST_F(BandwidthPluginTest, AddShapesBothSidesAndDelRemovesOnlyQdiscs) {
   auto add = Invoke(plugin_, "ADD", Conf(), ns_.path());

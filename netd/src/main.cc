@@ -24,10 +24,13 @@
 #include "strata/kube/config.h"
 #include "strata/kube/events.h"
 #include "strata/kube/http_client.h"
+#include "strata/net/attachment.h"
 #include "strata/net/linux_netlink.h"
+#include "strata/netd/bandwidth_agent.h"
 #include "strata/netd/cni_installer.h"
 #include "strata/netd/node_network_policy_reconciler.h"
 #include "strata/netd/uplink_static.h"
+#include "strata/netd/usage_metrics.h"
 
 namespace po = boost::program_options;
 using namespace strata;
@@ -46,6 +49,8 @@ struct Flags {
   std::string cni_conf_name = "10-strata.conflist";
   double cni_check_interval = 30;
   std::string state_dir = "/var/lib/strata-netd";
+  std::string attachments_dir = strata::net::kDefaultAttachmentsDir;
+  double status_interval = 2;
   std::string metrics_addr = ":9642";
   std::string health_addr = ":9643";
   std::string ready_file;
@@ -97,6 +102,10 @@ int ParseFlags(int argc, char** argv, Flags* f) {
       "seconds between full checks of the installed files (inotify acts at once)");
   add("state-dir", po::value(&f->state_dir)->default_value(f->state_dir),
       "node-local state of the agent");
+  add("attachments-dir", po::value(&f->attachments_dir)->default_value(f->attachments_dir),
+      "where the CNI plugins record pod attachments (their attachmentsDir)");
+  add("status-interval", po::value(&f->status_interval)->default_value(2),
+      "seconds: at most one status write per BandwidthPolicy in this time");
   add("metrics-addr", po::value(&f->metrics_addr)->default_value(f->metrics_addr),
       "Prometheus /metrics on HOST:PORT or :PORT (port 0: any free one, see --ready-file); "
       "0 disables");
@@ -140,6 +149,7 @@ int ParseFlags(int argc, char** argv, Flags* f) {
     return bad("--log-format: '" + f->log_format + "' is not text or json");
   }
   if (f->cni_check_interval <= 0) return bad("--cni-check-interval: must be > 0 seconds");
+  if (f->status_interval < 0) return bad("--status-interval: must be >= 0 seconds");
   if (f->workers < 1) return bad("--workers: must be >= 1");
   if (f->uplink_sample_ms < 10 || f->uplink_sample_ms > 60000) {
     return bad("--uplink-sample-interval-ms: must be 10..60000");
@@ -306,6 +316,33 @@ int main(int argc, char** argv) {
   ctrl::Manager manager(client, mopts, &metrics);
 
   // Controllers and runnables are added here (one file each in netd/src).
+  auto netlink = net::NewLinuxNetlinkFactory();
+
+  // BandwidthPolicy: this node's pods (attachment records + the node-scoped Pod cache) get the
+  // policies' rates live; elastic steps from the counters; usage metrics from the same samples.
+  kube::Informer* pod_cache = manager.Informer(kube::resources::Pods());
+  kube::Informer* bw_cache = manager.Informer(kube::resources::BandwidthPolicies());
+  netd::BandwidthAgent::Options bwo;
+  bwo.node_name = f.node_name;
+  bwo.attachments_dir = f.attachments_dir;
+  bwo.status_interval =
+      std::chrono::duration_cast<kube::Duration>(std::chrono::duration<double>(f.status_interval));
+  netd::BandwidthAgent bandwidth(client, &bw_cache->store(), &pod_cache->store(), netlink.get(),
+                                 &recorder, kube::Clock::Real(), bwo);
+  ctrl::Controller& bw_controller =
+      manager.AddController("bandwidthpolicy", kube::resources::BandwidthPolicies(), &bandwidth)
+          .Watches(pod_cache, [&bandwidth](const kube::Json& pod) {
+            return bandwidth.PolicyKeysIn(
+                pod.value("metadata", kube::Json::object()).value("namespace", ""));
+          });
+  bandwidth.SetRequeue(
+      [&bw_controller](const std::string& key) { bw_controller.queue().Add(key); });
+  manager.AddRunnable("bandwidth-sampler", [&bandwidth](std::stop_token s) { bandwidth.Run(s); });
+  // The exposer keeps only a weak_ptr: main holds the collectable.
+  auto usage = netd::NewUsageCollectable([&bandwidth] { return bandwidth.Usage(); });
+  if (exposer) {
+    exposer->RegisterCollectable(usage);
+  }
 
   // NodeNetworkPolicy: node uplinks (netd/src/node_network_policy_reconciler.cc).
   auto uplink_netlink = net::NewLinuxNetlinkFactory();
@@ -358,6 +395,7 @@ int main(int argc, char** argv) {
   Status run = manager.Run(shutdown.get_token());
   install_thread.request_stop();
   install_thread.join();
+  exposer.reset();  // its collectables read the agents below: stop scrapes first
   if (!run.ok()) {
     spdlog::error("{}; exiting", run.message());
     return 1;

@@ -1,5 +1,7 @@
 #pragma once
 
+#include <string>
+
 #include "strata/cni/bandwidth.h"
 #include "strata/cni/skel.h"
 #include "strata/net/netlink.h"
@@ -8,13 +10,18 @@ namespace strata::cni {
 
 // strata-bandwidth: a chained plugin (needs prevResult on ADD). Config, as the reference plugin:
 //   {"type":"strata-bandwidth","ingressRate":bits/s,"ingressBurst":bits,"egressRate":..,
-//    "egressBurst":.., "capabilities":{"bandwidth":true}}
+//    "egressBurst":.., "capabilities":{"bandwidth":true}, "attachmentsDir": DIR}
 // runtimeConfig.bandwidth (same four fields), when present, replaces the static fields.
+// Every successful ADD records the pod's attachment (strata/net/attachment.h) in the attachments
+// dir ("attachmentsDir" in the config, else the plugin's default), and DEL removes it, so
+// strata-netd finds the pod's interfaces and can change their shaping live.
 // Shaping placement and DEL cost: see bandwidth.h.
 class BandwidthPlugin final : public Plugin {
  public:
   // `netlink` must outlive the plugin.
-  explicit BandwidthPlugin(net::NetlinkFactory* netlink) : netlink_(netlink) {}
+  // `attachments_dir` empty: records only where the config names a dir.
+  explicit BandwidthPlugin(net::NetlinkFactory* netlink, std::string attachments_dir = "")
+      : netlink_(netlink), attachments_dir_(std::move(attachments_dir)) {}
 
   Result<nlohmann::json> Add(const CmdContext& ctx) override;
   Status Del(const CmdContext& ctx) override;
@@ -26,7 +33,10 @@ class BandwidthPlugin final : public Plugin {
   static Result<BandwidthLimits> ConfiguredLimits(const NetConf& conf);
 
  private:
+  std::string AttachmentsDir(const NetConf& conf) const;
+
   net::NetlinkFactory* netlink_;
+  const std::string attachments_dir_;
 };
 
 }  // namespace strata::cni

@@ -25,6 +25,7 @@ void Fields(auto& io, Is<ElasticBandwidth> auto& e) {
   io.Field("stepPercent", e.step_percent, {.minimum = 1, .maximum = 100});
   io.Field("sustainedFor", e.sustained_for, kDurationRule);
   io.Field("cooldown", e.cooldown, kDurationRule);
+  io.Field("sampleInterval", e.sample_interval, kDurationRule);
 }
 
 void Fields(auto& io, Is<BandwidthPolicySpec> auto& s) {

@@ -18,8 +18,9 @@ struct ElasticBandwidth {
   int64_t scale_up_utilization_percent = 80;
   int64_t scale_down_utilization_percent = 30;
   int64_t step_percent = 25;
-  std::string sustained_for = "5m";  // duration
-  std::string cooldown = "10m";      // duration
+  std::string sustained_for = "5m";    // duration
+  std::string cooldown = "10m";        // duration
+  std::string sample_interval = "1s";  // duration: how often strata-netd reads the counters
 };
 
 struct BandwidthPolicySpec {
