@@ -6,46 +6,12 @@
 #include <utility>
 
 #include "strata/cni/scope_guard.h"
+#include "strata/net/bond_options.h"
 
 namespace strata::cni {
 namespace {
 
 using nlohmann::json;
-
-constexpr std::array<std::pair<std::string_view, net::BondMode>, 7> kModes = {{
-    {"balance-rr", net::BondMode::kBalanceRr},
-    {"active-backup", net::BondMode::kActiveBackup},
-    {"balance-xor", net::BondMode::kBalanceXor},
-    {"broadcast", net::BondMode::kBroadcast},
-    {"802.3ad", net::BondMode::k8023ad},
-    {"balance-tlb", net::BondMode::kBalanceTlb},
-    {"balance-alb", net::BondMode::kBalanceAlb},
-}};
-// IFLA_BOND_XMIT_HASH_POLICY values (include/uapi/linux/if_bonding.h BOND_XMIT_POLICY_*).
-constexpr std::array<std::pair<std::string_view, int>, 6> kHashPolicies = {{
-    {"layer2", 0},
-    {"layer3+4", 1},
-    {"layer2+3", 2},
-    {"encap2+3", 3},
-    {"encap3+4", 4},
-    {"vlan+srcmac", 5},
-}};
-constexpr std::array<std::pair<std::string_view, int>, 3> kFailOverMac = {{
-    {"none", 0},
-    {"active", 1},
-    {"follow", 2},
-}};
-
-template <typename T, size_t N>
-std::string Choices(const std::array<std::pair<std::string_view, T>, N>& table) {
-  std::string out;
-  for (const auto& [name, v] : table) {
-    (void)v;
-    if (!out.empty()) out += ", ";
-    out += name;
-  }
-  return out;
-}
 
 Result<std::optional<int>> NonNegative(const json& j, const char* key) {
   STRATA_ASSIGN_OR_RETURN(auto v, GetInt(j, key));
@@ -59,71 +25,31 @@ Result<std::optional<int>> NonNegative(const json& j, const char* key) {
 
 }  // namespace
 
-std::string_view BondModeName(net::BondMode mode) {
-  for (const auto& [name, m] : kModes) {
-    if (m == mode) return name;
-  }
-  return "unknown";
-}
+std::string_view BondModeName(net::BondMode mode) { return net::BondModeName(mode); }
 
+// Reads the NetConf's keys; the bonding driver's names and the rules between options are
+// net::ValidateBond's (shared with strata-netd's NodeNetworkPolicy), with the keys as field names.
 Result<BondPlugin::Config> BondPlugin::ParseConfig(const NetConf& conf, const std::string& ifname) {
   const json& j = conf.raw;
   Config c;
   c.spec.name = ifname;
   STRATA_ASSIGN_OR_RETURN(auto mode, GetString(j, "mode"));
-  if (!mode) return InvalidArgumentError("mode: required (" + Choices(kModes) + ")");
-  auto m = std::find_if(kModes.begin(), kModes.end(), [&](auto& e) { return e.first == *mode; });
-  if (m == kModes.end()) {
-    return InvalidArgumentError("mode: '" + *mode + "' is not one of " + Choices(kModes));
-  }
-  c.spec.mode = m->second;
+  if (!mode) return InvalidArgumentError("mode: required (" + net::BondModeChoices() + ")");
+  STRATA_ASSIGN_OR_RETURN(c.spec.mode, net::ParseBondMode(*mode, "mode"));
   STRATA_ASSIGN_OR_RETURN(auto miimon, NonNegative(j, "miimon"));
   c.spec.miimon_ms = miimon.value_or(100);
   STRATA_ASSIGN_OR_RETURN(auto up, NonNegative(j, "updelay"));
   STRATA_ASSIGN_OR_RETURN(auto down, NonNegative(j, "downdelay"));
   c.spec.updelay_ms = up.value_or(0);
   c.spec.downdelay_ms = down.value_or(0);
-  for (auto [key, v] :
-       {std::pair{"updelay", c.spec.updelay_ms}, std::pair{"downdelay", c.spec.downdelay_ms}}) {
-    if (v == 0) continue;
-    if (c.spec.miimon_ms == 0) {
-      return InvalidArgumentError(std::string(key) + ": needs miimon > 0");
-    }
-    if (v % c.spec.miimon_ms != 0) {
-      return InvalidArgumentError(std::string(key) + ": " + std::to_string(v) +
-                                  " ms is not a multiple of miimon " +
-                                  std::to_string(c.spec.miimon_ms) + " ms");
-    }
-  }
   STRATA_ASSIGN_OR_RETURN(auto hash, GetString(j, "xmitHashPolicy"));
   if (hash) {
-    auto h = std::find_if(kHashPolicies.begin(), kHashPolicies.end(),
-                          [&](auto& e) { return e.first == *hash; });
-    if (h == kHashPolicies.end()) {
-      return InvalidArgumentError("xmitHashPolicy: '" + *hash + "' is not one of " +
-                                  Choices(kHashPolicies));
-    }
-    if (c.spec.mode != net::BondMode::kBalanceXor && c.spec.mode != net::BondMode::k8023ad &&
-        c.spec.mode != net::BondMode::kBalanceTlb) {
-      return InvalidArgumentError(
-          "xmitHashPolicy: applies to balance-xor, 802.3ad and "
-          "balance-tlb, not " +
-          *mode);
-    }
-    c.spec.xmit_hash_policy = h->second;
+    STRATA_ASSIGN_OR_RETURN(c.spec.xmit_hash_policy,
+                            net::ParseXmitHashPolicy(*hash, "xmitHashPolicy"));
   }
   STRATA_ASSIGN_OR_RETURN(auto fom, GetString(j, "failOverMac"));
   if (fom) {
-    auto f = std::find_if(kFailOverMac.begin(), kFailOverMac.end(),
-                          [&](auto& e) { return e.first == *fom; });
-    if (f == kFailOverMac.end()) {
-      return InvalidArgumentError("failOverMac: '" + *fom + "' is not one of " +
-                                  Choices(kFailOverMac));
-    }
-    if (c.spec.mode != net::BondMode::kActiveBackup) {
-      return InvalidArgumentError("failOverMac: applies to active-backup only");
-    }
-    c.spec.fail_over_mac = f->second;
+    STRATA_ASSIGN_OR_RETURN(c.spec.fail_over_mac, net::ParseFailOverMac(*fom, "failOverMac"));
   }
   STRATA_ASSIGN_OR_RETURN(auto mtu, GetInt(j, "mtu"));
   if (mtu) {
@@ -147,19 +73,8 @@ Result<BondPlugin::Config> BondPlugin::ParseConfig(const NetConf& conf, const st
     }
     c.links.push_back(*name);
   }
-  if (c.links.size() < 2) {
-    return InvalidArgumentError("links: a bond needs at least 2 links, got " +
-                                std::to_string(c.links.size()));
-  }
   STRATA_ASSIGN_OR_RETURN(c.primary, GetString(j, "primary"));
-  if (c.primary) {
-    if (c.spec.mode != net::BondMode::kActiveBackup) {
-      return InvalidArgumentError("primary: applies to active-backup only");
-    }
-    if (!seen.count(*c.primary)) {
-      return InvalidArgumentError("primary: '" + *c.primary + "' is not one of the links");
-    }
-  }
+  STRATA_RETURN_IF_ERROR(net::ValidateBond(c.spec, c.links, c.primary));
   STRATA_ASSIGN_OR_RETURN(auto vlan, GetInt(j, "vlan"));
   STRATA_ASSIGN_OR_RETURN(auto bond_name, GetString(j, "bondName"));
   if (vlan) {
@@ -289,8 +204,8 @@ Status BondPlugin::Check(const CmdContext& ctx) {
   }
   STRATA_ASSIGN_OR_RETURN(net::BondState st, pod->GetBond(name));
   if (st.mode != cfg.spec.mode) {
-    return CheckMismatchError(name + " is in mode " + std::string(BondModeName(st.mode)) +
-                              ", configured " + std::string(BondModeName(cfg.spec.mode)));
+    return CheckMismatchError(name + " is in mode " + std::string(net::BondModeName(st.mode)) +
+                              ", configured " + std::string(net::BondModeName(cfg.spec.mode)));
   }
   STRATA_ASSIGN_OR_RETURN(auto links, pod->ListLinks());
   std::set<std::string> members;

@@ -2,6 +2,7 @@
 // netd/README.md and docs/architecture.md.
 #include <malloc.h>
 #include <prometheus/exposer.h>
+#include <prometheus/registry.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
@@ -28,8 +29,10 @@
 #include "strata/netd/bandwidth_agent.h"
 #include "strata/netd/cni_installer.h"
 #include "strata/netd/link_probe.h"
+#include "strata/netd/node_network_policy_reconciler.h"
 #include "strata/netd/pod_index_reconciler.h"
 #include "strata/netd/sriov_device_plugin_manager.h"
+#include "strata/netd/uplink_static.h"
 #include "strata/netd/usage_metrics.h"
 #include "strata/netd/virtual_network_config_reconciler.h"
 #include "strata/vnc/node_store.h"
@@ -69,6 +72,10 @@ struct Flags {
   std::string device_plugin_dir = "/var/lib/kubelet/device-plugins";
   double sriov_health_interval = 5;
   std::string sysfs_root = "/sys";
+  // NodeNetworkPolicy (node uplinks).
+  std::string node_network_policy_file;
+  std::string node_network_policy_status_file;
+  int uplink_sample_ms = 200;
 };
 
 std::vector<std::string> SplitList(const std::string& s) {
@@ -141,6 +148,14 @@ int ParseFlags(int argc, char** argv, Flags* f) {
       "seconds between rescans of the VFs' health (kubelet socket changes act at once)");
   add("sysfs-root", po::value(&f->sysfs_root)->default_value(f->sysfs_root),
       "where sysfs is (the VFs are found there)");
+  add("node-network-policy-file", po::value(&f->node_network_policy_file),
+      "a NodeNetworkPolicy (YAML/JSON) applied to this node WITHOUT an apiserver, like a static "
+      "pod: only the CNI install step and the uplinks run (removing the file removes the bond)");
+  add("node-network-policy-status-file", po::value(&f->node_network_policy_status_file),
+      "with --node-network-policy-file: where the node's status entry is written "
+      "(default: STATE_DIR/uplinks-status.json)");
+  add("uplink-sample-interval-ms", po::value(&f->uplink_sample_ms)->default_value(200),
+      "how often the uplink bonds are sampled (link state, active slave) for status and metrics");
   po::variables_map vm;
   try {
     po::store(po::command_line_parser(argc, argv).options(desc).run(), vm);
@@ -166,6 +181,9 @@ int ParseFlags(int argc, char** argv, Flags* f) {
   if (f->status_interval < 0) return bad("--status-interval: must be >= 0 seconds");
   if (f->workers < 1) return bad("--workers: must be >= 1");
   if (f->sriov_health_interval <= 0) return bad("--sriov-health-interval: must be > 0 seconds");
+  if (f->uplink_sample_ms < 10 || f->uplink_sample_ms > 60000) {
+    return bad("--uplink-sample-interval-ms: must be 10..60000");
+  }
   if (f->kube_qps <= 0 || f->kube_burst < 1) {
     return bad("--kube-qps must be > 0 and --kube-burst >= 1");
   }
@@ -227,6 +245,61 @@ int main(int argc, char** argv) {
   }
   std::jthread install_thread([&installer](std::stop_token s) { installer.Run(s); });
 
+  if (!f.node_network_policy_file.empty()) {
+    // Static mode (netd/src/uplink_static.cc): no apiserver; metrics and ready file as below.
+    if (Status st = CreateDirectories(f.state_dir); !st.ok()) {
+      spdlog::error("--state-dir: {}", st.ToString());
+      return 1;
+    }
+    auto registry = std::make_shared<prometheus::Registry>();
+    std::unique_ptr<prometheus::Exposer> static_exposer;
+    std::string bound;
+    if (f.metrics_addr != "0") {
+      try {
+        static_exposer = std::make_unique<prometheus::Exposer>(ListenAddress(f.metrics_addr));
+        static_exposer->RegisterCollectable(registry);
+        const std::string host = ListenAddress(f.metrics_addr);
+        bound = host.substr(0, host.rfind(':')) + ":" +
+                std::to_string(static_exposer->GetListeningPorts().at(0));
+      } catch (const std::exception& e) {
+        spdlog::error("--metrics-addr {}: {}", f.metrics_addr, e.what());
+        return 1;
+      }
+    }
+    auto netlink = net::NewLinuxNetlinkFactory();
+    netd::UplinkAgent agent(netlink.get(), Env::Default(), f.state_dir + "/uplinks.json", registry,
+                            kube::Clock::Real());
+    if (Status st = agent.Start(); !st.ok()) {
+      spdlog::error("uplinks: {}", st.ToString());
+      return 1;
+    }
+    if (!f.ready_file.empty()) {
+      nlohmann::json ready = {{"metrics", bound}, {"node", f.node_name}};
+      if (Status st = WriteFileAtomically(f.ready_file, ready.dump()); !st.ok()) {
+        spdlog::error("--ready-file: {}", st.ToString());
+        return 1;
+      }
+    }
+    netd::StaticUplinkOptions so;
+    so.policy_file = f.node_network_policy_file;
+    so.status_file = f.node_network_policy_status_file.empty()
+                         ? f.state_dir + "/uplinks-status.json"
+                         : f.node_network_policy_status_file;
+    so.node_name = f.node_name;
+    so.sample_interval = std::chrono::milliseconds(f.uplink_sample_ms);
+    spdlog::info("strata-netd {} starting without an apiserver: node {}, NodeNetworkPolicy from {}",
+                 "0.1.0", f.node_name, so.policy_file);
+    Status run = netd::RunStaticUplinks(&agent, Env::Default(), so, kube::Clock::Real(),
+                                        shutdown.get_token());
+    install_thread.request_stop();
+    install_thread.join();
+    if (!run.ok()) {
+      spdlog::error("{}; exiting", run.ToString());
+      return 1;
+    }
+    spdlog::info("strata-netd stopped");
+    return 0;
+  }
   // The SR-IOV device plugin talks only to the kubelet: it runs whether or not the API answers.
   auto pools = netd::ParseSriovPools(f.sriov_pools);
   if (!pools.ok()) {
@@ -291,6 +364,7 @@ int main(int argc, char** argv) {
   mopts.events = &recorder;
   // Per node: no leader election (every agent acts on its own node), and only this node's pods.
   mopts.field_selectors["Pod"] = "spec.nodeName=" + f.node_name;
+  mopts.field_selectors["Node"] = "metadata.name=" + f.node_name;  // its own Node's labels
   ctrl::Manager manager(client, mopts, &metrics);
 
   // Controllers and runnables are added here (one file each in netd/src).
@@ -344,6 +418,31 @@ int main(int argc, char** argv) {
     vnc_reconciler.RunSync(
         stop, &vnc_pods->store(),
         [&vnc_controller](const std::string& key) { vnc_controller.queue().Add(key); }, vnc_period);
+  });
+  // NodeNetworkPolicy: node uplinks (netd/src/node_network_policy_reconciler.cc).
+  auto uplink_netlink = net::NewLinuxNetlinkFactory();
+  netd::UplinkAgent uplinks(uplink_netlink.get(), Env::Default(), f.state_dir + "/uplinks.json",
+                            metrics.registry(), kube::Clock::Real());
+  if (Status st = uplinks.Start(); !st.ok()) {
+    spdlog::error("uplinks: {}", st.ToString());
+    return 1;
+  }
+  kube::Informer* nnp_informer = manager.Informer(kube::resources::NodeNetworkPolicies());
+  kube::Informer* node_informer = manager.Informer(kube::resources::Nodes());
+  netd::NodeNetworkPolicyReconciler nnp(client, &nnp_informer->store(), &node_informer->store(),
+                                        &uplinks, f.node_name);
+  // Any policy or this node's labels changing can change which policy applies here (the conflict
+  // rule looks at all of them): every policy is re-checked.
+  auto every_policy = [nnp_informer](const kube::Json&) { return nnp_informer->store().Keys(); };
+  manager.AddController("nodenetworkpolicy", kube::resources::NodeNetworkPolicies(), &nnp)
+      .Watches(node_informer, every_policy)
+      .Watches(nnp_informer, every_policy);
+  const auto sample_every = std::chrono::milliseconds(f.uplink_sample_ms);
+  manager.AddRunnable("uplink-sampler", [&nnp, sample_every](std::stop_token stop) {
+    if (Status st = nnp.CollectOrphans(); !st.ok()) {
+      spdlog::error("uplinks: tearing down removed policies: {}", st.ToString());
+    }
+    while (kube::Clock::Real()->SleepFor(sample_every, stop)) nnp.SampleAndReport();
   });
 
   std::unique_ptr<ctrl::HealthServer> health;

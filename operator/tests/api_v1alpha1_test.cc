@@ -14,6 +14,7 @@
 #include "strata/operator/api/v1alpha1/bandwidth_policy.h"
 #include "strata/operator/api/v1alpha1/dedup_policy.h"
 #include "strata/operator/api/v1alpha1/maintenance_window.h"
+#include "strata/operator/api/v1alpha1/node_network_policy.h"
 #include "strata/operator/api/v1alpha1/storage_device.h"
 #include "strata/operator/api/v1alpha1/tiering_policy.h"
 #include "strata/operator/api/v1alpha1/usage_report.h"
@@ -46,6 +47,7 @@ const std::map<std::string, RoundTrip>& Kinds() {
       {"BandwidthPolicy", Via(&BandwidthPolicyFromJson)},
       {"VirtualNetworkConfig", Via(&VirtualNetworkConfigFromJson)},
       {"UsageReport", Via(&UsageReportFromJson)},
+      {"NodeNetworkPolicy", Via(&NodeNetworkPolicyFromJson)},
   };
   return *kinds;
 }
@@ -117,6 +119,12 @@ const std::map<std::string, std::vector<std::pair<std::string, Json>>>& Defaults
            {{"/spec/interfaces/0/bond/members", 2},
             {"/spec/interfaces/0/bond/miimonMilliseconds", 100}}},
           {"policies/usagereport.yaml", {}},
+          {"policies/nodenetworkpolicy.yaml",
+           {{"/spec/bond/primaryReselect", "always"},
+            {"/spec/bond/updelayMilliseconds", 0},
+            {"/spec/bond/downdelayMilliseconds", 0},
+            {"/spec/bridge/vlanFiltering", false},
+            {"/spec/bridge/stp", false}}},
           {"kubevirt/bandwidthpolicy.yaml",
            {{"/spec/elastic/stepPercent", 25}, {"/spec/elastic/sampleInterval", "1s"}}},
           {"kubevirt/deduppolicy.yaml", {{"/spec/maxIndexMemoryBytes", 0}}},
@@ -530,6 +538,64 @@ TEST(ApiV1alpha1Test, UsageReportStatusRoundTrips) {
   e = UsageReportFromJson(bad);
   ASSERT_FALSE(e.ok());
   EXPECT_NE(e.status().message().find("status.gibHours"), std::string::npos);
+}
+
+TEST(ApiV1alpha1Test, NodeNetworkPolicyUplinksAndStatus) {
+  Json j = ReadYaml(kExamples / "policies" / "nodenetworkpolicy.yaml");
+  j["status"] = {{"nodes",
+                  {{{"nodeName", "node-a"},
+                    {"observedGeneration", 3},
+                    {"bondPresent", true},
+                    {"bridgePresent", true},
+                    {"activeSlave", "eth1"},
+                    {"failovers", 2},
+                    {"lastFailoverTime", "2026-01-01T00:00:00Z"},
+                    {"uplinks",
+                     {{{"name", "eth1"}, {"linkState", "up"}, {"macAddress", "02:00:00:00:00:01"}},
+                      {{"name", "eth2"}, {"linkState", "down"}}}},
+                    {"conditions",
+                     {{{"type", "Ready"},
+                       {"status", "True"},
+                       {"reason", "Applied"},
+                       {"observedGeneration", 3}}}}}}}};
+  auto p = NodeNetworkPolicyFromJson(j);
+  ASSERT_TRUE(p.ok()) << p.status().ToString();
+  EXPECT_EQ(p->spec.bond.uplinks[1].name, "eth2");
+  EXPECT_EQ(p->spec.bond.primary_reselect, "always");
+  EXPECT_EQ(p->status.nodes[0].active_slave, "eth1");
+  EXPECT_EQ(ToJson(*p)["status"], j["status"]);
+  EXPECT_EQ(kube::resources::NodeNetworkPolicies().Path("", "nnp"),
+            "/apis/strata.io/v1alpha1/nodenetworkpolicies/nnp");
+
+  const auto error_of = [](const Json& object) {
+    auto r = NodeNetworkPolicyFromJson(object);
+    return r.ok() ? std::string("accepted") : r.status().message();
+  };
+  Json bad = j;
+  bad["spec"]["bond"]["uplinks"][0] = {{"match", {{"driver", "ixgbe"}}}};
+  EXPECT_TRUE(NodeNetworkPolicyFromJson(bad).ok()) << "a match alone is an uplink";
+  bad["spec"]["bond"]["uplinks"][0] = Json::object();
+  EXPECT_EQ(error_of(bad), "spec.bond.uplinks[0]: exactly one of name and match is required");
+  bad["spec"]["bond"]["uplinks"][0] = {{"match", Json::object()}};
+  EXPECT_EQ(error_of(bad),
+            "spec.bond.uplinks[0].match: needs at least one of macAddress, driver, pciAddress");
+  bad = j;
+  bad["spec"]["bond"]["mode"] = "round-robin";
+  EXPECT_EQ(error_of(bad).rfind("spec.bond.mode: \"round-robin\" is not one of active-backup", 0),
+            0u)
+      << error_of(bad);
+  bad = j;
+  bad["spec"]["bond"]["uplinks"] = Json::array();
+  EXPECT_EQ(error_of(bad), "spec.bond.uplinks: has 0 items, fewer than 1");
+  bad = j;
+  bad["spec"]["bridge"]["name"] = "a-name-longer-than-ifnamsiz";
+  EXPECT_EQ(error_of(bad).rfind("spec.bridge.name: ", 0), 0u) << error_of(bad);
+  bad = j;
+  bad["status"]["nodes"].push_back(j["status"]["nodes"][0]);
+  EXPECT_EQ(error_of(bad).rfind("status.nodes[1]: duplicate nodeName", 0), 0u) << error_of(bad);
+  bad = j;
+  bad["status"]["nodes"][0]["uplinks"][1]["linkState"] = "flapping";
+  EXPECT_EQ(error_of(bad).rfind("status.nodes[0].uplinks[1].linkState: ", 0), 0u) << error_of(bad);
 }
 
 }  // namespace

@@ -32,7 +32,8 @@ readonly kNonDefault="$here/values-nondefault.yaml"
 readonly kDriver=block.csi.strata.io
 readonly kNamespacePrefix=strata-chart-test-
 readonly kCrds=(bandwidthpolicies.strata.io deduppolicies.strata.io maintenancewindows.strata.io
-  storagedevices.strata.io tieringpolicies.strata.io virtualnetworkconfigs.strata.io)
+  storagedevices.strata.io tieringpolicies.strata.io virtualnetworkconfigs.strata.io
+  nodenetworkpolicies.strata.io)
 
 helm_bin=$(bash "$repo/tests/testenv/helm.sh" path) || {
   echo "FAIL: no helm (tests/testenv/helm.sh path failed)"

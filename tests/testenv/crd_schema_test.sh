@@ -186,6 +186,8 @@ declare -A kDefaults=(
   [virtualnetworkconfig.yaml]='.spec.interfaces[0].bond.members == 2
     and .spec.interfaces[0].bond.miimonMilliseconds == 100 and .spec.interfaces[0].mtu == 9000'
   [usagereport.yaml]='.spec == {}'
+  [nodenetworkpolicy.yaml]='.spec.bond.primaryReselect == "always" and .spec.bond.updelayMilliseconds == 0
+    and .spec.bond.miimonMilliseconds == 100 and .spec.bridge.stp == false and .spec.bridge.vlanFiltering == false'
 )
 for file in "$kSampleDir"/*.yaml; do
   [[ $file == "$kValidSample" ]] && continue

@@ -50,6 +50,9 @@ Resource BandwidthPolicies() {
 Resource VirtualNetworkConfigs() {
   return {"strata.io", "v1alpha1", "virtualnetworkconfigs", "VirtualNetworkConfig", true};
 }
+Resource NodeNetworkPolicies() {
+  return {"strata.io", "v1alpha1", "nodenetworkpolicies", "NodeNetworkPolicy", false};
+}
 }  // namespace resources
 
 Result<std::vector<Json>> ListAll(ApiClient& client, const Resource& r, std::string_view ns,

@@ -509,6 +509,14 @@ class LinuxNetlinkManager final : public NetlinkManager {
       ok = nla_put_u8(msg.get(), IFLA_BOND_FAIL_OVER_MAC,
                       static_cast<uint8_t>(*spec.fail_over_mac)) >= 0;
     }
+    if (ok && spec.lacp_rate) {
+      ok =
+          nla_put_u8(msg.get(), IFLA_BOND_AD_LACP_RATE, static_cast<uint8_t>(*spec.lacp_rate)) >= 0;
+    }
+    if (ok && spec.primary_reselect) {
+      ok = nla_put_u8(msg.get(), IFLA_BOND_PRIMARY_RESELECT,
+                      static_cast<uint8_t>(*spec.primary_reselect)) >= 0;
+    }
     if (!ok) return InternalError("build RTM_NEWLINK for bond " + spec.name);
     nla_nest_end(msg.get(), data);
     nla_nest_end(msg.get(), linkinfo);
@@ -582,10 +590,125 @@ class LinuxNetlinkManager final : public NetlinkManager {
       if (bd[IFLA_BOND_PRIMARY]) {
         st.primary_index = static_cast<int>(nla_get_u32(bd[IFLA_BOND_PRIMARY]));
       }
+      if (bd[IFLA_BOND_UPDELAY])
+        st.updelay_ms = static_cast<int>(nla_get_u32(bd[IFLA_BOND_UPDELAY]));
+      if (bd[IFLA_BOND_DOWNDELAY]) {
+        st.downdelay_ms = static_cast<int>(nla_get_u32(bd[IFLA_BOND_DOWNDELAY]));
+      }
+      if (bd[IFLA_BOND_XMIT_HASH_POLICY]) {
+        st.xmit_hash_policy = nla_get_u8(bd[IFLA_BOND_XMIT_HASH_POLICY]);
+      }
+      if (bd[IFLA_BOND_AD_LACP_RATE]) st.lacp_rate = nla_get_u8(bd[IFLA_BOND_AD_LACP_RATE]);
+      if (bd[IFLA_BOND_PRIMARY_RESELECT]) {
+        st.primary_reselect = nla_get_u8(bd[IFLA_BOND_PRIMARY_RESELECT]);
+      }
       parsed = true;
     }));
     if (!parsed) return InternalError("bond " + bond + ": no bonding attributes in the reply");
     return st;
+  }
+
+  Status SetBondOptions(const std::string& bond, const BondSpec& spec) override {
+    STRATA_ASSIGN_OR_RETURN(LinkInfo b, GetLink(bond));
+    return SetInfoData(b.index, "bond", "set options of bond " + bond, [&](nl_msg* m) {
+      bool ok = nla_put_u32(m, IFLA_BOND_MIIMON, static_cast<uint32_t>(spec.miimon_ms)) >= 0 &&
+                nla_put_u32(m, IFLA_BOND_UPDELAY, static_cast<uint32_t>(spec.updelay_ms)) >= 0 &&
+                nla_put_u32(m, IFLA_BOND_DOWNDELAY, static_cast<uint32_t>(spec.downdelay_ms)) >= 0;
+      if (ok && spec.xmit_hash_policy) {
+        ok = nla_put_u8(m, IFLA_BOND_XMIT_HASH_POLICY,
+                        static_cast<uint8_t>(*spec.xmit_hash_policy)) >= 0;
+      }
+      if (ok && spec.lacp_rate) {
+        ok = nla_put_u8(m, IFLA_BOND_AD_LACP_RATE, static_cast<uint8_t>(*spec.lacp_rate)) >= 0;
+      }
+      if (ok && spec.primary_reselect) {
+        ok = nla_put_u8(m, IFLA_BOND_PRIMARY_RESELECT,
+                        static_cast<uint8_t>(*spec.primary_reselect)) >= 0;
+      }
+      return ok;
+    });
+  }
+
+  Status CreateBridge(const BridgeSpec& spec) override {
+    MsgPtr msg(nlmsg_alloc_simple(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL));
+    ifinfomsg ifi{};
+    ifi.ifi_family = AF_UNSPEC;
+    bool ok = nlmsg_append(msg.get(), &ifi, sizeof(ifi), NLMSG_ALIGNTO) >= 0 &&
+              nla_put_string(msg.get(), IFLA_IFNAME, spec.name.c_str()) >= 0;
+    if (ok && spec.mtu > 0)
+      ok = nla_put_u32(msg.get(), IFLA_MTU, static_cast<uint32_t>(spec.mtu)) >= 0;
+    nlattr* linkinfo = ok ? nla_nest_start(msg.get(), IFLA_LINKINFO) : nullptr;
+    ok = linkinfo != nullptr && nla_put_string(msg.get(), IFLA_INFO_KIND, "bridge") >= 0;
+    nlattr* data = ok ? nla_nest_start(msg.get(), IFLA_INFO_DATA) : nullptr;
+    ok = data != nullptr && PutBridgeOptions(msg.get(), spec);
+    if (!ok) return InternalError("build RTM_NEWLINK for bridge " + spec.name);
+    nla_nest_end(msg.get(), data);
+    nla_nest_end(msg.get(), linkinfo);
+    return Transact(std::move(msg), "create bridge " + spec.name, nullptr);
+  }
+
+  Result<BridgeState> GetBridge(const std::string& bridge) override {
+    STRATA_ASSIGN_OR_RETURN(LinkInfo b, GetLink(bridge));
+    if (b.kind != "bridge") return FailedPreconditionError(bridge + " is not a bridge");
+    BridgeState st;
+    bool parsed = false;
+    STRATA_RETURN_IF_ERROR(GetInfoData(b.index, "bridge " + bridge, [&](nlattr* data) {
+      nlattr* br[IFLA_BR_MAX + 1] = {};
+      if (nla_parse_nested(br, IFLA_BR_MAX, data, nullptr) < 0) return;
+      if (br[IFLA_BR_VLAN_FILTERING])
+        st.vlan_filtering = nla_get_u8(br[IFLA_BR_VLAN_FILTERING]) != 0;
+      if (br[IFLA_BR_STP_STATE]) st.stp = nla_get_u32(br[IFLA_BR_STP_STATE]) != 0;
+      parsed = true;
+    }));
+    if (!parsed) return InternalError("bridge " + bridge + ": no bridge attributes in the reply");
+    return st;
+  }
+
+  Status SetBridgeOptions(const BridgeSpec& spec) override {
+    STRATA_ASSIGN_OR_RETURN(LinkInfo b, GetLink(spec.name));
+    return SetInfoData(b.index, "bridge", "set options of bridge " + spec.name,
+                       [&](nl_msg* m) { return PutBridgeOptions(m, spec); });
+  }
+
+  Status SetMaster(const std::string& link, const std::string& master) override {
+    STRATA_ASSIGN_OR_RETURN(LinkInfo l, GetLink(link));
+    int master_index = 0;
+    if (!master.empty()) {
+      STRATA_ASSIGN_OR_RETURN(LinkInfo m, GetLink(master));
+      master_index = m.index;
+    }
+    MsgPtr msg(nlmsg_alloc_simple(RTM_NEWLINK, 0));
+    ifinfomsg ifi{};
+    ifi.ifi_family = AF_UNSPEC;
+    ifi.ifi_index = l.index;
+    bool ok = nlmsg_append(msg.get(), &ifi, sizeof(ifi), NLMSG_ALIGNTO) >= 0 &&
+              nla_put_u32(msg.get(), IFLA_MASTER, static_cast<uint32_t>(master_index)) >= 0;
+    if (!ok) return InternalError("build RTM_NEWLINK for " + link);
+    return Transact(std::move(msg),
+                    master.empty() ? "release " + link : "set master of " + link + " to " + master,
+                    nullptr);
+  }
+
+  Result<std::vector<std::string>> ListAddresses(const std::string& link) override {
+    STRATA_ASSIGN_OR_RETURN(LinkInfo l, GetLink(link));
+    nl_cache* raw = nullptr;
+    int err = 0;
+    for (int attempt = 0; attempt < kDumpRetries; ++attempt) {
+      err = rtnl_addr_alloc_cache(sock_, &raw);
+      if (err != -NLE_DUMP_INTR) break;
+    }
+    if (err < 0) return NlError("dump addresses", err);
+    CachePtr cache(raw);
+    std::vector<std::string> out;
+    for (nl_object* o = nl_cache_get_first(cache.get()); o != nullptr; o = nl_cache_get_next(o)) {
+      auto* a = reinterpret_cast<rtnl_addr*>(o);
+      if (rtnl_addr_get_ifindex(a) != l.index || rtnl_addr_get_scope(a) != RT_SCOPE_UNIVERSE) {
+        continue;
+      }
+      char buf[128];
+      out.push_back(nl_addr2str(rtnl_addr_get_local(a), buf, sizeof(buf)));
+    }
+    return out;
   }
 
   Status CreateVlan(const std::string& name, const std::string& lower, int vlan_id,
@@ -613,6 +736,55 @@ class LinuxNetlinkManager final : public NetlinkManager {
   }
 
  private:
+  static bool PutBridgeOptions(nl_msg* m, const BridgeSpec& spec) {
+    return nla_put_u8(m, IFLA_BR_VLAN_FILTERING, spec.vlan_filtering ? 1 : 0) >= 0 &&
+           nla_put_u32(m, IFLA_BR_STP_STATE, spec.stp ? 1 : 0) >= 0;
+  }
+
+  // An RTM_NEWLINK on link `index` carrying IFLA_LINKINFO {kind, IFLA_INFO_DATA {what `put`
+  // adds}}.
+  Status SetInfoData(int index, const char* kind, const std::string& what,
+                     const std::function<bool(nl_msg*)>& put) {
+    MsgPtr msg(nlmsg_alloc_simple(RTM_NEWLINK, 0));
+    ifinfomsg ifi{};
+    ifi.ifi_family = AF_UNSPEC;
+    ifi.ifi_index = index;
+    bool ok = nlmsg_append(msg.get(), &ifi, sizeof(ifi), NLMSG_ALIGNTO) >= 0;
+    nlattr* linkinfo = ok ? nla_nest_start(msg.get(), IFLA_LINKINFO) : nullptr;
+    ok = linkinfo != nullptr && nla_put_string(msg.get(), IFLA_INFO_KIND, kind) >= 0;
+    nlattr* data = ok ? nla_nest_start(msg.get(), IFLA_INFO_DATA) : nullptr;
+    ok = data != nullptr && put(msg.get());
+    if (!ok) return InternalError("build RTM_NEWLINK: " + what);
+    nla_nest_end(msg.get(), data);
+    nla_nest_end(msg.get(), linkinfo);
+    return Transact(std::move(msg), what, nullptr);
+  }
+
+  // One RTM_GETLINK of link `index`; hands its IFLA_INFO_DATA (when there is one) to `on_data`.
+  Status GetInfoData(int index, const std::string& what,
+                     const std::function<void(nlattr*)>& on_data) {
+    MsgPtr msg(nlmsg_alloc_simple(RTM_GETLINK, 0));
+    ifinfomsg ifi{};
+    ifi.ifi_family = AF_UNSPEC;
+    ifi.ifi_index = index;
+    if (nlmsg_append(msg.get(), &ifi, sizeof(ifi), NLMSG_ALIGNTO) < 0) {
+      return InternalError("build RTM_GETLINK");
+    }
+    return Transact(std::move(msg), what, [&](nl_msg* reply) {
+      nlattr* tb[IFLA_MAX + 1] = {};
+      if (nlmsg_parse(nlmsg_hdr(reply), sizeof(ifinfomsg), tb, IFLA_MAX, nullptr) < 0 ||
+          tb[IFLA_LINKINFO] == nullptr) {
+        return;
+      }
+      nlattr* li[IFLA_INFO_MAX + 1] = {};
+      if (nla_parse_nested(li, IFLA_INFO_MAX, tb[IFLA_LINKINFO], nullptr) < 0 ||
+          li[IFLA_INFO_DATA] == nullptr) {
+        return;
+      }
+      on_data(li[IFLA_INFO_DATA]);
+    });
+  }
+
   Result<LinkPtr> Fetch(const std::string& name) {
     rtnl_link* raw = nullptr;
     int err = rtnl_link_get_kernel(sock_, 0, name.c_str(), &raw);

@@ -109,6 +109,7 @@ class FakeManager final : public NetlinkManager {
     return Status::Ok();
   }
   Status DeleteLink(const std::string& name) override {
+    STRATA_RETURN_IF_ERROR(Maybe("DeleteLink"));
     STRATA_ASSIGN_OR_RETURN(FakeLink * l, Get(name));
     int index = l->info.index;
     for (auto& [n, m] : Links()) {
@@ -176,7 +177,7 @@ class FakeManager final : public NetlinkManager {
     k_->AddLink(ns_, spec.name, "bond", spec.mtu > 0 ? spec.mtu : 1500);
     FakeLink& b = Links()[spec.name];
     b.bond.mode = spec.mode;
-    b.bond.miimon_ms = spec.miimon_ms;
+    SetOptions(b.bond, spec);
     return Status::Ok();
   }
   Status EnslaveLink(const std::string& member, const std::string& bond) override {
@@ -190,11 +191,13 @@ class FakeManager final : public NetlinkManager {
     return Status::Ok();
   }
   Status ReleaseLink(const std::string& member) override {
+    STRATA_RETURN_IF_ERROR(Maybe("ReleaseLink"));
     STRATA_ASSIGN_OR_RETURN(FakeLink * m, Get(member));
     m->info.master_index = 0;
     return Status::Ok();
   }
   Status SetBondPrimary(const std::string& bond, const std::string& primary) override {
+    STRATA_RETURN_IF_ERROR(Maybe("SetBondPrimary"));
     STRATA_ASSIGN_OR_RETURN(FakeLink * b, Get(bond));
     STRATA_ASSIGN_OR_RETURN(FakeLink * p, Get(primary));
     b->bond.primary_index = p->info.index;
@@ -219,7 +222,59 @@ class FakeManager final : public NetlinkManager {
     return Status::Ok();
   }
 
+  Status SetBondOptions(const std::string& bond, const BondSpec& spec) override {
+    STRATA_RETURN_IF_ERROR(Maybe("SetBondOptions"));
+    STRATA_ASSIGN_OR_RETURN(FakeLink * b, Get(bond));
+    if (b->info.kind != "bond") return InvalidArgumentError(bond + " is not a bond");
+    if (spec.lacp_rate && b->info.admin_up) {
+      return InternalError("set lacp_rate of " + bond + ": the bond is up (EBUSY)");
+    }
+    SetOptions(b->bond, spec);
+    return Status::Ok();
+  }
+  Status CreateBridge(const BridgeSpec& spec) override {
+    STRATA_RETURN_IF_ERROR(Maybe("CreateBridge"));
+    if (Links().count(spec.name)) return AlreadyExistsError(spec.name);
+    k_->AddLink(ns_, spec.name, "bridge", spec.mtu > 0 ? spec.mtu : 1500);
+    Links()[spec.name].bridge = {spec.vlan_filtering, spec.stp};
+    return Status::Ok();
+  }
+  Result<BridgeState> GetBridge(const std::string& bridge) override {
+    STRATA_ASSIGN_OR_RETURN(FakeLink * b, Get(bridge));
+    if (b->info.kind != "bridge") return FailedPreconditionError(bridge + " is not a bridge");
+    return b->bridge;
+  }
+  Status SetBridgeOptions(const BridgeSpec& spec) override {
+    STRATA_RETURN_IF_ERROR(Maybe("SetBridgeOptions"));
+    STRATA_ASSIGN_OR_RETURN(FakeLink * b, Get(spec.name));
+    b->bridge = {spec.vlan_filtering, spec.stp};
+    return Status::Ok();
+  }
+  Status SetMaster(const std::string& link, const std::string& master) override {
+    STRATA_RETURN_IF_ERROR(Maybe("SetMaster"));
+    STRATA_ASSIGN_OR_RETURN(FakeLink * l, Get(link));
+    int index = 0;
+    if (!master.empty()) {
+      STRATA_ASSIGN_OR_RETURN(FakeLink * m, Get(master));
+      index = m->info.index;
+    }
+    l->info.master_index = index;
+    return Status::Ok();
+  }
+  Result<std::vector<std::string>> ListAddresses(const std::string& link) override {
+    STRATA_ASSIGN_OR_RETURN(FakeLink * l, Get(link));
+    return std::vector<std::string>(l->addresses.begin(), l->addresses.end());
+  }
+
  private:
+  static void SetOptions(BondState& st, const BondSpec& spec) {
+    st.miimon_ms = spec.miimon_ms;
+    st.updelay_ms = spec.updelay_ms;
+    st.downdelay_ms = spec.downdelay_ms;
+    if (spec.xmit_hash_policy) st.xmit_hash_policy = *spec.xmit_hash_policy;
+    if (spec.lacp_rate) st.lacp_rate = *spec.lacp_rate;
+    if (spec.primary_reselect) st.primary_reselect = *spec.primary_reselect;
+  }
   std::map<std::string, FakeLink>& Links() { return k_->Links(ns_); }
   Result<FakeLink*> Get(const std::string& name) {
     auto it = Links().find(name);
@@ -233,6 +288,7 @@ class FakeManager final : public NetlinkManager {
     return NotFoundError("link #" + std::to_string(index));
   }
   Status Maybe(const std::string& op) {
+    k_->calls[op]++;
     if (k_->ShouldFail(op)) return InternalError("injected failure: " + op);
     return Status::Ok();
   }

@@ -46,6 +46,7 @@ Resource DedupPolicies();
 Resource MaintenanceWindows();
 Resource BandwidthPolicies();
 Resource VirtualNetworkConfigs();
+Resource NodeNetworkPolicies();
 }  // namespace resources
 
 struct ListOptions {

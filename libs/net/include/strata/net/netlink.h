@@ -109,6 +109,8 @@ struct BondSpec {
   std::optional<int> xmit_hash_policy;  // IFLA_BOND_XMIT_HASH_POLICY value
   std::optional<int> fail_over_mac;     // 0 none, 1 active, 2 follow
   int mtu = 0;                          // 0 = kernel default
+  std::optional<int> lacp_rate;         // IFLA_BOND_AD_LACP_RATE: 0 slow, 1 fast (802.3ad)
+  std::optional<int> primary_reselect;  // IFLA_BOND_PRIMARY_RESELECT: 0 always, 1 better, 2 failure
 };
 
 struct BondState {
@@ -116,6 +118,24 @@ struct BondState {
   int miimon_ms = 0;
   int active_slave_index = 0;  // 0 = none (or not active-backup)
   int primary_index = 0;
+  int updelay_ms = 0;
+  int downdelay_ms = 0;
+  int xmit_hash_policy = 0;
+  int lacp_rate = 0;
+  int primary_reselect = 0;
+};
+
+// A Linux bridge (IFLA_INFO_KIND "bridge").
+struct BridgeSpec {
+  std::string name;
+  bool vlan_filtering = false;  // IFLA_BR_VLAN_FILTERING
+  bool stp = false;             // IFLA_BR_STP_STATE (kernel STP)
+  int mtu = 0;                  // 0 = kernel default
+};
+
+struct BridgeState {
+  bool vlan_filtering = false;
+  bool stp = false;
 };
 
 class NetlinkManager {
@@ -168,6 +188,23 @@ class NetlinkManager {
   virtual Status ReleaseLink(const std::string& member) = 0;
   virtual Status SetBondPrimary(const std::string& bond, const std::string& primary) = 0;
   virtual Result<BondState> GetBond(const std::string& bond) = 0;
+
+  // Node uplinks (strata-netd). Not pure: a manager that has no use for them (the CNI's
+  // simulated-VF wrapper, test doubles) need not implement them; they answer UNIMPLEMENTED.
+  //
+  // Changes a live bond's miimon, updelay, downdelay and, when set, xmit_hash_policy, lacp_rate
+  // and primary_reselect, in one RTM_NEWLINK; not its mode or MTU. REQUIRES for lacp_rate: the
+  // bond is down (the driver takes it only then).
+  virtual Status SetBondOptions(const std::string& bond, const BondSpec& spec);
+  // Creates a bridge, down.
+  virtual Status CreateBridge(const BridgeSpec& spec);
+  virtual Result<BridgeState> GetBridge(const std::string& bridge);
+  // vlan_filtering and stp of an existing bridge (not its MTU).
+  virtual Status SetBridgeOptions(const BridgeSpec& spec);
+  // IFLA_MASTER: makes `link` a port of the bridge or bond `master`; "" releases it.
+  virtual Status SetMaster(const std::string& link, const std::string& master);
+  // The link's addresses ("10.0.0.5/24", "fd00::5/64") of global scope (not link-local).
+  virtual Result<std::vector<std::string>> ListAddresses(const std::string& link);
 
   // An 802.1Q VLAN device `name` on `lower` with `vlan_id` (1..4094), one RTM_NEWLINK; `mtu` 0
   // inherits the lower device's. Created down.

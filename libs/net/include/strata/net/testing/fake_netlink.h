@@ -17,6 +17,7 @@ struct FakeLink {
   LinkInfo info;
   std::optional<RootQdisc> root;  // nullopt: the kernel default
   BondState bond;                 // kind == "bond"
+  BridgeState bridge;             // kind == "bridge"
   LinkStats stats;
   std::set<std::string> addresses;  // CIDRs
   std::vector<std::string> routes;  // "DST" or "DST via GW"
@@ -50,6 +51,14 @@ class FakeKernel final : public NetlinkFactory {
 
   std::map<std::pair<std::string, int>, VfState> vfs;  // (pf, index) -> state (host namespace)
   int next_index = 10;
+  // Calls per mutating operation ("CreateBond", "EnslaveLink", ...): tests check that a
+  // converged state is left alone.
+  std::map<std::string, int> calls;
+  int TotalCalls() const {
+    int n = 0;
+    for (const auto& [op, c] : calls) n += c;
+    return n;
+  }
   int moves = 0;  // namespace moves so far
 
  private:
