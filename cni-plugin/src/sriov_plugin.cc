@@ -77,6 +77,13 @@ SriovPlugin::Options SriovPlugin::Options::FromEnv(const std::map<std::string, s
   if (auto it = env.find("STRATA_CNI_STATE_DIR"); it != env.end() && !it->second.empty()) {
     o.state_dir = it->second;
   }
+  if (auto it = env.find("STRATA_CNI_SIMULATE_PF"); it != env.end()) {
+    o.simulate_pf = it->second == "1" || it->second == "true";
+  }
+  if (auto it = env.find("STRATA_CNI_PODRESOURCES_SOCKET");
+      it != env.end() && !it->second.empty()) {
+    o.pod_resources_socket = it->second;
+  }
   return o;
 }
 
@@ -87,6 +94,16 @@ Result<SriovPlugin::Config> SriovPlugin::ParseConfig(const NetConf& conf, bool n
   c.sysfs_root = sysfs.value_or(options_.sysfs_root);
   STRATA_ASSIGN_OR_RETURN(auto state, GetString(j, "stateDir"));
   c.state_dir = state.value_or(options_.state_dir);
+  STRATA_ASSIGN_OR_RETURN(auto simulate, GetBool(j, "simulatePF"));
+  c.simulate_pf = simulate.value_or(options_.simulate_pf);
+  STRATA_ASSIGN_OR_RETURN(auto resource, GetString(j, "resourceName"));
+  c.resource_name = resource.value_or("");
+  if (resource && (resource->empty() || resource->find('/') == std::string::npos)) {
+    return InvalidArgumentError("resourceName: '" + *resource +
+                                "' is not an extended resource name (domain/name)");
+  }
+  STRATA_ASSIGN_OR_RETURN(auto podres, GetString(j, "podResourcesSocket"));
+  c.pod_resources_socket = podres.value_or(options_.pod_resources_socket);
   if (j.contains("ipam") && !j["ipam"].is_null()) {
     if (!j["ipam"].is_object()) return InvalidArgumentError("ipam: must be an object");
     STRATA_ASSIGN_OR_RETURN(auto type, GetString(j["ipam"], "type", "ipam."));
@@ -100,10 +117,10 @@ Result<SriovPlugin::Config> SriovPlugin::ParseConfig(const NetConf& conf, bool n
                           GetString(conf.runtime_config, "deviceID", "runtimeConfig."));
   STRATA_ASSIGN_OR_RETURN(auto dev, GetString(j, "deviceID"));
   c.device_id = rc_dev ? *rc_dev : dev.value_or("");
-  if (need_device && c.device_id.empty()) {
+  if (need_device && c.device_id.empty() && c.resource_name.empty()) {
     return InvalidArgumentError(
         "deviceID: required (the VF's PCI address, from the device "
-        "plugin or runtimeConfig.deviceID)");
+        "plugin or runtimeConfig.deviceID), or a resourceName to ask the kubelet for it");
   }
   STRATA_ASSIGN_OR_RETURN(auto rc_mac, GetString(conf.runtime_config, "mac", "runtimeConfig."));
   STRATA_ASSIGN_OR_RETURN(auto mac, GetString(j, "mac"));
@@ -139,8 +156,50 @@ Result<SriovPlugin::Config> SriovPlugin::ParseConfig(const NetConf& conf, bool n
 
 Result<net::NetlinkManagerPtr> SriovPlugin::OpenHost(const Config& cfg) {
   STRATA_ASSIGN_OR_RETURN(net::NetlinkManagerPtr host, netlink_->Open(""));
-  if (cfg.sysfs_root == "/sys") return host;
+  // The sysfs root alone never decides: a host sysfs mounted at /host/sys is real hardware.
+  if (!cfg.simulate_pf) return host;
   return NewSimulatedVfNetlinkManager(std::move(host), cfg.sysfs_root + "/strata-sim-vf");
+}
+
+Result<std::string> SriovPlugin::ResolveDevice(const CmdContext& ctx, const Config& cfg,
+                                               bool for_add) {
+  VfRecordStore store(cfg.state_dir);
+  STRATA_ASSIGN_OR_RETURN(auto records, store.List());
+  if (!for_add) {
+    for (const VfRecord& r : records) {
+      if (r.container_id == ctx.args.container_id && r.ifname == ctx.args.ifname) return r.pci;
+    }
+    return NotFoundError("resourceName: no VF of " + cfg.resource_name +
+                         " is attached to this container as " + ctx.args.ifname);
+  }
+  auto [ns, pod] = PodFromCniArgs(ctx.args.args);
+  if (ns.empty() || pod.empty()) {
+    return FailedPreconditionError(
+        "CNI_ARGS: K8S_POD_NAMESPACE and K8S_POD_NAME are needed to look up the VF of "
+        "resourceName " +
+        cfg.resource_name + " (or pass deviceID)");
+  }
+  auto ids = pods_->DeviceIds(ctx.args, cfg.pod_resources_socket, ns, pod, cfg.resource_name);
+  if (!ids.ok()) {
+    // A pod that holds no such device has a config it cannot use: code 7, not "try again".
+    if (ids.status().code() == StatusCode::kNotFound) {
+      return InvalidArgumentError(ids.status().message());
+    }
+    return ids.status();
+  }
+  // Another interface of this pod may already hold one of its VFs (two networks from one pool).
+  for (const std::string& id : *ids) {
+    bool taken = false;
+    for (const VfRecord& r : records) {
+      if (r.pci == id &&
+          !(r.container_id == ctx.args.container_id && r.ifname == ctx.args.ifname)) {
+        taken = true;
+      }
+    }
+    if (!taken) return id;
+  }
+  // All held: the ADD of the first reports who holds it.
+  return ids->front();
 }
 
 Status SriovPlugin::BringHome(net::NetlinkManager& pod, const std::string& name_in_pod,
@@ -216,9 +275,15 @@ Status SriovPlugin::Release(const VfRecord& listed, const Config& cfg, const Cni
 
 Result<json> SriovPlugin::Add(const CmdContext& ctx) {
   STRATA_ASSIGN_OR_RETURN(Config cfg, ParseConfig(ctx.conf, /*need_device=*/true));
+  const bool looked_up = cfg.device_id.empty();
+  if (looked_up) {
+    STRATA_ASSIGN_OR_RETURN(cfg.device_id, ResolveDevice(ctx, cfg, /*for_add=*/true));
+  }
   auto sysfs = NewSysfs(cfg.sysfs_root);
-  const std::string field =
-      ctx.conf.runtime_config.contains("deviceID") ? "runtimeConfig.deviceID" : "deviceID";
+  const std::string field = looked_up ? "resourceName " + cfg.resource_name + ": deviceID"
+                            : ctx.conf.runtime_config.contains("deviceID")
+                                ? "runtimeConfig.deviceID"
+                                : "deviceID";
   STRATA_ASSIGN_OR_RETURN(VfLocation loc, LocateVf(*sysfs, cfg.device_id, field));
   if (loc.userspace && !cfg.ipam_type.empty()) {
     return InvalidArgumentError("ipam: VF " + loc.pci + " is bound to " + loc.driver +
@@ -258,7 +323,13 @@ Result<json> SriovPlugin::Add(const CmdContext& ctx) {
   rec.pf = loc.pf_netdev;
   rec.vf_index = loc.vf_index;
   rec.userspace = loc.userspace;
-  STRATA_ASSIGN_OR_RETURN(rec.original, host->GetVf(loc.pf_netdev, loc.vf_index));
+  auto original = host->GetVf(loc.pf_netdev, loc.vf_index);
+  if (!original.ok()) {
+    return original.status().WithContext("VF " + loc.pci + " (VF " + std::to_string(loc.vf_index) +
+                                         " of PF " + loc.pf_netdev + ")" +
+                                         (cfg.simulate_pf ? "" : ": PF settings through netlink"));
+  }
+  rec.original = *original;
   if (!loc.userspace) {
     STRATA_ASSIGN_OR_RETURN(net::LinkInfo vf_link, host->GetLink(loc.netdev));
     rec.host_ifname = vf_link.name;
@@ -397,6 +468,7 @@ Status SriovPlugin::Del(const CmdContext& ctx) {
   } else {
     c.sysfs_root = options_.sysfs_root;
     c.state_dir = options_.state_dir;
+    c.simulate_pf = options_.simulate_pf;
   }
   VfRecordStore store(c.state_dir);
   STRATA_ASSIGN_OR_RETURN(auto records, store.List());
@@ -419,6 +491,11 @@ Status SriovPlugin::Del(const CmdContext& ctx) {
 
 Status SriovPlugin::Check(const CmdContext& ctx) {
   STRATA_ASSIGN_OR_RETURN(Config cfg, ParseConfig(ctx.conf, /*need_device=*/true));
+  if (cfg.device_id.empty()) {
+    auto id = ResolveDevice(ctx, cfg, /*for_add=*/false);
+    if (!id.ok()) return CheckMismatchError(id.status().message());
+    cfg.device_id = *id;
+  }
   STRATA_ASSIGN_OR_RETURN(VfLock lock, VfLock::Acquire(cfg.state_dir, cfg.device_id));
   VfRecordStore store(cfg.state_dir);
   STRATA_ASSIGN_OR_RETURN(auto rec, store.Read(cfg.device_id));

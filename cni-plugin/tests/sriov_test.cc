@@ -93,7 +93,8 @@ class SriovPluginTest : public ::testing::Test {
   TempDir sysfs_, state_, ns_;
   FakeKernel kernel_;
   FakeIpam ipam_;
-  SriovPlugin plugin_{&kernel_, &ipam_, SriovPlugin::Options{sysfs_.path(), state_.path()}};
+  SriovPlugin plugin_{&kernel_, &ipam_,
+                      SriovPlugin::Options{sysfs_.path(), state_.path(), /*simulate_pf=*/true}};
   std::string original_mac_;
 };
 
@@ -403,6 +404,163 @@ TEST_F(SriovPluginTest, GcReleasesVfsOfVanishedAttachments) {
   EXPECT_FALSE(HasRecord(kVf0));
   EXPECT_NE(kernel_.Find("", "vf0"), nullptr);
   EXPECT_EQ(Invoke(plugin_, "STATUS", gc, "").rc, 0);
+}
+
+}  // namespace
+}  // namespace strata::cni
+
+namespace strata::cni {
+namespace {
+
+// The kubelet's PodResources answer, as strata-podresources would relay it.
+class FakePodDevices final : public PodDeviceLookup {
+ public:
+  Result<std::vector<std::string>> DeviceIds(const CniArgs&, const std::string& socket,
+                                             const std::string& ns, const std::string& pod,
+                                             const std::string& resource) override {
+    asked.push_back(socket + " " + ns + "/" + pod + " " + resource);
+    auto it = held.find(ns + "/" + pod + " " + resource);
+    if (it == held.end()) {
+      return NotFoundError("resourceName: pod " + ns + "/" + pod + " holds no device of " +
+                           resource);
+    }
+    return it->second;
+  }
+  std::map<std::string, std::vector<std::string>> held;
+  std::vector<std::string> asked;
+};
+
+testing::Invocation InvokePod(Plugin& plugin, const std::string& command, const json& conf,
+                              const std::string& netns, const std::string& ifname,
+                              const std::string& cni_args) {
+  std::map<std::string, std::string> env = {{"CNI_COMMAND", command},     {"CNI_CONTAINERID", "c1"},
+                                            {"CNI_NETNS", netns},         {"CNI_IFNAME", ifname},
+                                            {"CNI_PATH", "/usr/lib/cni"}, {"CNI_ARGS", cni_args}};
+  std::string out;
+  testing::Invocation inv;
+  inv.rc = RunPlugin(plugin, env, conf.dump(), &out);
+  inv.out = out.empty() ? json() : json::parse(out);
+  return inv;
+}
+
+class SriovPfSwitchTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    LayOutTree(sysfs_.path());
+    kernel_.AddNetns(ns_.path());
+    kernel_.AddLink("", "vf0", "", 1500);
+  }
+  json Conf() {
+    return {{"cniVersion", "1.0.0"},
+            {"name", "sriov-net"},
+            {"type", "strata-sriov"},
+            {"deviceID", kVf0},
+            {"vlan", 100}};
+  }
+  TempDir sysfs_, state_, ns_;
+  FakeKernel kernel_;
+  FakeIpam ipam_;
+  // A sysfs root other than /sys and no simulatePF: a host sysfs mounted elsewhere.
+  SriovPlugin plugin_{&kernel_, &ipam_, SriovPlugin::Options{sysfs_.path(), state_.path()}};
+};
+
+TEST_F(SriovPfSwitchTest, OtherSysfsRootWithoutTheSwitchUsesThePfThroughNetlink) {
+  kernel_.vfs[{"pf0", 0}] = net::VfState{};
+  auto add = testing::Invoke(plugin_, "ADD", Conf(), ns_.path(), "net1");
+  ASSERT_EQ(add.rc, 0) << add.out.dump();
+  EXPECT_EQ(kernel_.vfs[std::make_pair(std::string("pf0"), 0)].vlan, 100);
+  EXPECT_NE(::access((sysfs_.path() + "/strata-sim-vf").c_str(), F_OK), 0);
+  ASSERT_EQ(testing::Invoke(plugin_, "DEL", Conf(), ns_.path(), "net1").rc, 0);
+  EXPECT_EQ(kernel_.vfs[std::make_pair(std::string("pf0"), 0)].vlan, 0);
+}
+
+TEST_F(SriovPfSwitchTest, APfWithoutThatVfFailsNamingThePfAndChangesNothing) {
+  auto add = testing::Invoke(plugin_, "ADD", Conf(), ns_.path(), "net1");
+  EXPECT_NE(add.rc, 0);
+  const std::string msg = add.out.value("msg", "");
+  EXPECT_NE(msg.find("VF 0 of PF pf0"), std::string::npos) << msg;
+  EXPECT_NE(kernel_.Find("", "vf0"), nullptr);
+  EXPECT_NE(::access((state_.path() + "/" + kVf0 + ".json").c_str(), F_OK), 0);
+  EXPECT_NE(::access((sysfs_.path() + "/strata-sim-vf").c_str(), F_OK), 0);
+}
+
+TEST_F(SriovPfSwitchTest, SimulatePfInTheConfigTurnsSimulationOn) {
+  json conf = Conf();
+  conf["simulatePF"] = true;
+  auto add = testing::Invoke(plugin_, "ADD", conf, ns_.path(), "net1");
+  ASSERT_EQ(add.rc, 0) << add.out.dump();
+  EXPECT_EQ(::access((sysfs_.path() + "/strata-sim-vf/pf0/vf0.json").c_str(), F_OK), 0);
+  ASSERT_EQ(testing::Invoke(plugin_, "DEL", conf, ns_.path(), "net1").rc, 0);
+  conf["simulatePF"] = "yes";
+  auto bad = testing::Invoke(plugin_, "ADD", conf, ns_.path(), "net1");
+  EXPECT_EQ(bad.out["code"], 7);
+  EXPECT_EQ(bad.out["msg"].get<std::string>().rfind("simulatePF: ", 0), 0u) << bad.out.dump();
+}
+
+TEST(SriovOptions, SwitchFromEnvOnlyWhenSetToOneOrTrue) {
+  EXPECT_FALSE(SriovPlugin::Options::FromEnv({{"STRATA_CNI_SYSFS_ROOT", "/host/sys"}}).simulate_pf);
+  EXPECT_TRUE(SriovPlugin::Options::FromEnv({{"STRATA_CNI_SIMULATE_PF", "1"}}).simulate_pf);
+  EXPECT_TRUE(SriovPlugin::Options::FromEnv({{"STRATA_CNI_SIMULATE_PF", "true"}}).simulate_pf);
+  EXPECT_FALSE(SriovPlugin::Options::FromEnv({{"STRATA_CNI_SIMULATE_PF", "0"}}).simulate_pf);
+}
+
+class SriovResourceNameTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    LayOutTree(sysfs_.path());
+    kernel_.AddNetns(ns_.path());
+    kernel_.AddLink("", "vf0", "", 1500);
+  }
+  json Conf() {
+    return {{"cniVersion", "1.1.0"},
+            {"name", "sriov-net"},
+            {"type", "strata-sriov"},
+            {"resourceName", "strata.io/sriov-fast"},
+            {"podResourcesSocket", "/run/test/kubelet.sock"}};
+  }
+  TempDir sysfs_, state_, ns_;
+  FakeKernel kernel_;
+  FakeIpam ipam_;
+  FakePodDevices pods_;
+  SriovPlugin plugin_{&kernel_, &ipam_,
+                      SriovPlugin::Options{sysfs_.path(), state_.path(), /*simulate_pf=*/true},
+                      &pods_};
+  const std::string args_ = "IgnoreUnknown=1;K8S_POD_NAMESPACE=ns1;K8S_POD_NAME=pod1";
+};
+
+TEST_F(SriovResourceNameTest, EachInterfaceGetsTheNextVfThePodWasAllocated) {
+  pods_.held["ns1/pod1 strata.io/sriov-fast"] = {kVf0, kVf1};
+  auto a = InvokePod(plugin_, "ADD", Conf(), ns_.path(), "net1", args_);
+  ASSERT_EQ(a.rc, 0) << a.out.dump();
+  EXPECT_EQ(a.out["interfaces"][0]["pciID"], kVf0);
+  EXPECT_EQ(pods_.asked.at(0), "/run/test/kubelet.sock ns1/pod1 strata.io/sriov-fast");
+  auto b = InvokePod(plugin_, "ADD", Conf(), ns_.path(), "net2", args_);
+  ASSERT_EQ(b.rc, 0) << b.out.dump();
+  EXPECT_EQ(b.out["interfaces"][0]["pciID"], kVf1);
+  EXPECT_EQ(InvokePod(plugin_, "CHECK", Conf(), ns_.path(), "net1", args_).rc, 0);
+  ASSERT_EQ(InvokePod(plugin_, "DEL", Conf(), ns_.path(), "net1", args_).rc, 0);
+  ASSERT_EQ(InvokePod(plugin_, "DEL", Conf(), ns_.path(), "net2", args_).rc, 0);
+  EXPECT_NE(kernel_.Find("", "vf0"), nullptr);
+}
+
+TEST_F(SriovResourceNameTest, APodWithoutSuchDeviceIsAConfigErrorNamingIt) {
+  auto a = InvokePod(plugin_, "ADD", Conf(), ns_.path(), "net1", args_);
+  EXPECT_EQ(a.out["code"], 7);
+  EXPECT_EQ(a.out["msg"], "resourceName: pod ns1/pod1 holds no device of strata.io/sriov-fast");
+}
+
+TEST_F(SriovResourceNameTest, NoPodInCniArgsIsAnEnvironmentError) {
+  auto a = InvokePod(plugin_, "ADD", Conf(), ns_.path(), "net1", "IgnoreUnknown=1");
+  EXPECT_EQ(a.out["code"], 4) << a.out.dump();
+  EXPECT_EQ(
+      a.out["msg"].get<std::string>().rfind("CNI_ARGS: K8S_POD_NAMESPACE and K8S_POD_NAME", 0), 0u);
+  EXPECT_TRUE(pods_.asked.empty());
+}
+
+TEST(PodFromCniArgs, ReadsNamespaceAndName) {
+  EXPECT_EQ(PodFromCniArgs("IgnoreUnknown=1;K8S_POD_NAMESPACE=a;K8S_POD_NAME=b;K8S_POD_UID=u"),
+            std::make_pair(std::string("a"), std::string("b")));
+  EXPECT_EQ(PodFromCniArgs(""), std::make_pair(std::string(), std::string()));
 }
 
 }  // namespace

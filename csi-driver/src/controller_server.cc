@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "call_logging.h"
+#include "volume_params.h"
 
 namespace strata::csi {
 
@@ -12,59 +13,11 @@ namespace sv1 = ::strata::storage::v1;
 
 namespace {
 
-// Kubernetes' external-provisioner passes these through; they are not ours to check.
-constexpr std::string_view kCoParameterPrefix = "csi.storage.k8s.io/";
-// Passed with --extra-create-metadata: the volume's Kubernetes owner. Kept with the LUN as
-// CreateLunRequest.metadata under the same keys; the PVC's namespace is the LUN's owner
-// unless parameters.owner says otherwise.
-constexpr std::string_view kPvcNameKey = "csi.storage.k8s.io/pvc/name";
-constexpr std::string_view kPvcNamespaceKey = "csi.storage.k8s.io/pvc/namespace";
-constexpr std::string_view kPvNameKey = "csi.storage.k8s.io/pv/name";
-
 std::string JoinPortals(const sv1::Lun& lun) {
   std::string out;
   for (const auto& p : lun.portals()) {
     if (!out.empty()) out += ",";
     out += p;
-  }
-  return out;
-}
-
-// StorageClass parameters understood by CreateVolume.
-struct CreateParams {
-  sv1::TierClass tier = sv1::TIER_CLASS_UNSPECIFIED;
-  bool dedup = false;
-  std::string owner;
-  std::string device;
-  std::map<std::string, std::string> metadata;  // the kPvc*/kPv* keys given
-};
-
-Result<CreateParams> ParseCreateParams(const google::protobuf::Map<std::string, std::string>& p) {
-  CreateParams out;
-  for (const auto& [key, value] : p) {
-    if (key == "tier") {
-      auto t = ParseTier(value);
-      if (!t.ok()) return t.status().WithContext("parameters.tier");
-      out.tier = *t;
-    } else if (key == "dedup") {
-      if (value != "true" && value != "false") {
-        return InvalidArgumentError("parameters.dedup: '" + value + "' is not true or false");
-      }
-      out.dedup = value == "true";
-    } else if (key == "owner") {
-      out.owner = value;
-    } else if (key == "device") {
-      out.device = value;
-    } else if (key == kPvcNameKey || key == kPvcNamespaceKey || key == kPvNameKey) {
-      out.metadata[key] = value;
-    } else if (key.rfind(kCoParameterPrefix, 0) != 0) {
-      return InvalidArgumentError("parameters." + key +
-                                  ": unknown parameter (tier, dedup, owner, device)");
-    }
-  }
-  if (out.owner.empty()) {
-    auto ns = out.metadata.find(std::string(kPvcNamespaceKey));
-    if (ns != out.metadata.end()) out.owner = ns->second;
   }
   return out;
 }
@@ -79,6 +32,16 @@ const sv1::TierStatus* FindTier(const sv1::DeviceStatus& st, sv1::TierClass tier
 
 uint64_t FreeBytes(const sv1::TierStatus& t) {
   return t.capacity_bytes() > t.used_bytes() ? t.capacity_bytes() - t.used_bytes() : 0;
+}
+
+// The tier a LUN is on or, while it moves (to another tier, or to a named tier of another
+// device), the tier it moves to.
+sv1::TierClass TargetTier(const sv1::Lun& lun) {
+  const sv1::Migration& m = lun.migration();
+  if (m.state() == sv1::MIGRATION_STATE_RUNNING && m.to_tier() != sv1::TIER_CLASS_UNSPECIFIED) {
+    return m.to_tier();
+  }
+  return lun.tier();
 }
 
 bool Contains(const sv1::Lun& lun, const std::string& client) {
@@ -177,60 +140,94 @@ Status ControllerServer::Create(const v1::CreateVolumeRequest& req,
   if (!size.ok()) return size.status();
   auto params = ParseCreateParams(req.parameters());
   if (!params.ok()) return params.status();
+  // A VolumeAttributesClass named by the claim: its keys win over the StorageClass's.
+  auto mutable_params = ParseMutableParams(req.mutable_parameters(), "mutable_parameters");
+  if (!mutable_params.ok()) return mutable_params.status();
+  ApplyMutableParams(*mutable_params, &*params);
 
   std::vector<DeviceInfo> candidates = devices_->Devices();
-  // A clone: made on the source's device by the device itself (shared blocks, nothing
-  // copied), on the source's tier, at least the source's size.
+  // A clone or a restore: made on the source's device by the device itself (shared blocks,
+  // nothing copied), at least the source's size. A clone starts on its source's tier and a
+  // restore on its snapshot's; another tier is a live tier move started right away. When the
+  // source's device lacks room, the new LUN is still made there and at once moved to a device
+  // of the same zone that has room (a device-to-device move; its id keeps naming the source's
+  // device, as every moved volume's does).
   std::string clone_from;
+  std::string from_snapshot;
+  DeviceClientPtr source_device;
   if (req.has_volume_content_source()) {
     const auto& src = req.volume_content_source();
+    uint64_t source_size = 0;
+    std::string source_what;
     if (src.has_snapshot()) {
-      return InvalidArgumentError(
-          "volume_content_source.snapshot: snapshots are not supported (clone a volume)");
-    }
-    if (!src.has_volume()) {
+      auto snap_id = ParseSnapshotId(src.snapshot().snapshot_id());
+      if (!snap_id.ok()) {
+        return snap_id.status().WithContext("volume_content_source.snapshot.snapshot_id");
+      }
+      auto d = devices_->Find(snap_id->device);
+      if (!d) {
+        return NotFoundError("volume_content_source.snapshot.snapshot_id: snapshot " +
+                             snap_id->ToString() + " does not exist (unknown device '" +
+                             snap_id->device + "')");
+      }
+      auto snap = d->client->GetSnapshot(snap_id->name);
+      if (!snap.ok()) {
+        if (snap.status().code() == StatusCode::kNotFound) {
+          return NotFoundError("volume_content_source.snapshot.snapshot_id: snapshot " +
+                               snap_id->ToString() + " does not exist");
+        }
+        return snap.status();
+      }
+      if (!snap->ready_to_use()) {
+        return UnavailableError("volume_content_source.snapshot.snapshot_id: snapshot " +
+                                snap_id->ToString() + " is not ready to use yet");
+      }
+      source_device = d->client;
+      source_size = snap->size_bytes();
+      source_what = "snapshot";
+      from_snapshot = snap_id->name;
+    } else if (src.has_volume()) {
+      auto sid = ParseVolumeId(src.volume().volume_id());
+      if (!sid.ok()) {
+        return sid.status().WithContext("volume_content_source.volume.volume_id");
+      }
+      auto sdev = DeviceOf(*sid);
+      if (!sdev.ok()) return sdev.status();
+      std::vector<Hop> hops;
+      Status found = Follow(*sid, *sdev, &hops);
+      if (!found.ok()) {
+        if (found.code() == StatusCode::kNotFound) {
+          return NotFoundError("volume_content_source.volume.volume_id: volume " + sid->ToString() +
+                               " does not exist");
+        }
+        return found;
+      }
+      // On the device that holds the source now (a device it moved to may be one this
+      // driver knows only by address).
+      source_device = hops.back().device;
+      source_size = hops.back().lun.size_bytes();
+      source_what = "volume";
+      clone_from = sid->lun;
+    } else {
       return InvalidArgumentError("volume_content_source: neither a volume nor a snapshot");
     }
-    auto sid = ParseVolumeId(src.volume().volume_id());
-    if (!sid.ok()) {
-      return sid.status().WithContext("volume_content_source.volume.volume_id");
-    }
-    auto sdev = DeviceOf(*sid);
-    if (!sdev.ok()) return sdev.status();
-    if (!params->device.empty() && params->device != sid->device) {
-      return InvalidArgumentError("parameters.device: a clone is made on its source's device (" +
-                                  sid->device + ")");
-    }
-    std::vector<Hop> hops;
-    Status found = Follow(*sid, *sdev, &hops);
-    if (!found.ok()) {
-      if (found.code() == StatusCode::kNotFound) {
-        return NotFoundError("volume_content_source.volume.volume_id: volume " + sid->ToString() +
-                             " does not exist");
-      }
-      return found;
-    }
-    const sv1::Lun& slun = hops.back().lun;
-    if (params->tier != sv1::TIER_CLASS_UNSPECIFIED && params->tier != slun.tier()) {
-      return InvalidArgumentError("parameters.tier: a clone starts on its source's tier (" +
-                                  std::string(TierName(slun.tier())) + ")");
+    if (!params->device.empty() && params->device != source_device->name()) {
+      return InvalidArgumentError("parameters.device: a volume made from a " + source_what +
+                                  " is made on the " + source_what + "'s device (" +
+                                  source_device->name() + ")");
     }
     if (range != nullptr && range->limit_bytes() > 0 &&
-        static_cast<uint64_t>(range->limit_bytes()) < slun.size_bytes()) {
+        static_cast<uint64_t>(range->limit_bytes()) < source_size) {
       return OutOfRangeError("capacity_range.limit_bytes " + std::to_string(range->limit_bytes()) +
-                             " is less than the source volume's " +
-                             std::to_string(slun.size_bytes()) + " bytes");
+                             " is less than the source " + source_what + "'s " +
+                             std::to_string(source_size) + " bytes");
     }
-    if (range == nullptr || static_cast<uint64_t>(range->required_bytes()) < slun.size_bytes()) {
-      *size = std::max<uint64_t>(range == nullptr ? 0 : *size, slun.size_bytes());
+    if (range == nullptr || static_cast<uint64_t>(range->required_bytes()) < source_size) {
+      *size = std::max<uint64_t>(range == nullptr ? 0 : *size, source_size);
     }
-    // On the device that holds the source now (a device it moved to may be one this
-    // driver knows only by address).
-    const DeviceClientPtr& holder = hops.back().device;
-    candidates = {DeviceInfo{holder, ZoneOf(holder), "", ""}};
-    clone_from = sid->lun;
+    candidates = {DeviceInfo{source_device, ZoneOf(source_device), "", ""}};
   }
-  if (!params->device.empty() && clone_from.empty()) {
+  if (!params->device.empty() && !source_device) {
     auto d = devices_->Find(params->device);
     if (!d) {
       return InvalidArgumentError("parameters.device: '" + params->device +
@@ -261,7 +258,7 @@ Status ControllerServer::Create(const v1::CreateVolumeRequest& req,
                                   std::to_string(lun.size_bytes()) +
                                   " bytes, outside the requested capacity_range");
       }
-      if ((params->tier != sv1::TIER_CLASS_UNSPECIFIED && lun.tier() != params->tier) ||
+      if ((params->tier != sv1::TIER_CLASS_UNSPECIFIED && TargetTier(lun) != params->tier) ||
           lun.dedup() != params->dedup || lun.owner() != params->owner) {
         return AlreadyExistsError("volume '" + req.name() +
                                   "' exists with a different tier, dedup or owner");
@@ -281,78 +278,135 @@ Status ControllerServer::Create(const v1::CreateVolumeRequest& req,
 
   // Placement: among devices that take new volumes, in a requisite zone, whose tier has
   // the free space: the most preferred zone, then the most free space, then the name.
-  DeviceClientPtr best;
-  std::string best_zone;
-  uint64_t best_free = 0;
-  int best_preference = 0;
-  std::string why_not;
-  bool all_unreachable = !candidates.empty();
-  for (const auto& info : candidates) {
-    const DeviceClientPtr& d = info.client;
-    if (!info.refusal.empty()) {
-      why_not += "; device " + d->name() + " takes no new volumes: " + info.refusal;
-      all_unreachable = false;
-      continue;
+  Placement place = Place(candidates, params->tier, *size, topology);
+  DeviceClientPtr best = place.best;
+  std::string best_zone = place.zone;
+  DeviceClientPtr move_to;  // a clone or restore made on its source's device, then moved here
+  if (!best && source_device && place.short_of_space) {
+    std::vector<DeviceInfo> others;
+    const std::string source_zone = ZoneOf(source_device);
+    for (auto& d : devices_->Devices()) {
+      // Same zone: the volume's topology is its source device's zone from the start.
+      if (d.client != source_device && d.zone == source_zone && !d.client->address().empty()) {
+        others.push_back(std::move(d));
+      }
     }
-    if (!ZoneAllowed(info.zone, topology)) {
-      why_not += "; device " + d->name() + " is not in a requisite zone";
-      all_unreachable = false;
-      continue;
-    }
-    auto st = d->GetDeviceStatus();
-    if (!st.ok()) {
-      why_not += "; " + st.status().message();
-      if (!IsUnreachable(st.status())) all_unreachable = false;
-      continue;
-    }
-    all_unreachable = false;
-    if (st->state() == sv1::DEVICE_STATE_MAINTENANCE) {
-      why_not += "; device " + d->name() + " is in maintenance";
-      continue;
-    }
-    const sv1::TierStatus* tier = FindTier(*st, params->tier);
-    if (tier == nullptr || FreeBytes(*tier) < *size) {
-      why_not += "; device " + d->name() + " has no " +
-                 std::string(params->tier == sv1::TIER_CLASS_UNSPECIFIED ? "tier"
-                                                                         : TierName(params->tier)) +
-                 " tier with " + std::to_string(*size) + " bytes free";
-      continue;
-    }
-    const int preference = ZonePreference(info.zone, topology);
-    const uint64_t free = FreeBytes(*tier);
-    // Candidates come ordered by name: on a tie the first name wins.
-    if (!best || preference < best_preference ||
-        (preference == best_preference && free > best_free)) {
-      best = d;
-      best_zone = info.zone;
-      best_free = free;
-      best_preference = preference;
+    Placement elsewhere = Place(others, params->tier, *size, topology);
+    if (elsewhere.best) {
+      best = source_device;
+      best_zone = source_zone;
+      move_to = elsewhere.best;
+    } else {
+      place.why_not += elsewhere.why_not;
+      if (others.empty()) place.why_not += "; no other device in zone '" + source_zone + "'";
+      place.all_unreachable = place.all_unreachable && elsewhere.all_unreachable;
     }
   }
   if (!best) {
-    const std::string msg = "no device can hold " + std::to_string(*size) + " bytes" +
-                            (candidates.empty() ? std::string(": no devices known") : why_not);
-    return all_unreachable ? UnavailableError(msg) : ResourceExhaustedError(msg);
+    const std::string msg =
+        "no device can hold " + std::to_string(*size) + " bytes" +
+        (candidates.empty() ? std::string(": no devices known") : place.why_not);
+    return place.all_unreachable ? UnavailableError(msg) : ResourceExhaustedError(msg);
   }
 
   sv1::CreateLunRequest create;
   create.set_name(lun_name);
   create.set_size_bytes(*size);
-  create.set_tier(params->tier);
+  // A clone starts on its source's tier (the device's rule); a restore may name another tier
+  // of the device (the device starts that move itself). Moving to another device, the tier is
+  // the target's.
+  const bool tier_after = !clone_from.empty() || move_to;
+  create.set_tier(tier_after ? sv1::TIER_CLASS_UNSPECIFIED : params->tier);
   create.set_dedup(params->dedup);
   create.set_owner(params->owner);
   create.set_clone_from(clone_from);
+  create.set_from_snapshot(from_snapshot);
   for (const auto& [k, v] : params->metadata) (*create.mutable_metadata())[k] = v;
   create.mutable_access();  // set and empty: nobody may connect until published
   auto lun = best->CreateLun(create);
   if (!lun.ok()) return lun.status();
-  spdlog::info("CreateVolume: '{}' is {}/{} ({} bytes{})", req.name(), best->name(), lun_name,
-               lun->size_bytes(), clone_from.empty() ? "" : ", a clone of " + clone_from);
+  if (move_to ||
+      (tier_after && params->tier != sv1::TIER_CLASS_UNSPECIFIED && lun->tier() != params->tier)) {
+    sv1::MigrateLunRequest migrate;
+    migrate.set_name(lun_name);
+    migrate.set_to_tier(params->tier);
+    if (move_to) migrate.set_to_device(move_to->address());
+    auto started = best->MigrateLun(migrate);
+    if (!started.ok()) {
+      // Nothing half-made: the LUN goes, the CO retries.
+      Status undo = best->DeleteLun(lun_name);
+      if (!undo.ok() && undo.code() != StatusCode::kNotFound) {
+        spdlog::warn("CreateVolume: '{}': {} left on {}: {}", req.name(), lun_name, best->name(),
+                     undo.message());
+      }
+      return started.status().WithContext(
+          move_to ? "moving the new volume to device " + move_to->name()
+                  : "moving the new volume to tier " + std::string(TierName(params->tier)));
+    }
+    *lun->mutable_migration() = *started;
+  }
+  spdlog::info("CreateVolume: '{}' is {}/{} ({} bytes{}{}{})", req.name(), best->name(), lun_name,
+               lun->size_bytes(), clone_from.empty() ? "" : ", a clone of " + clone_from,
+               from_snapshot.empty() ? "" : ", restored from snapshot " + from_snapshot,
+               move_to ? ", moving to device " + move_to->name() : "");
   FillVolume(best->name(), best_zone, *lun, resp->mutable_volume());
   if (req.has_volume_content_source()) {
     *resp->mutable_volume()->mutable_content_source() = req.volume_content_source();
   }
   return Status::Ok();
+}
+
+ControllerServer::Placement ControllerServer::Place(const std::vector<DeviceInfo>& candidates,
+                                                    sv1::TierClass tier_class, uint64_t size,
+                                                    const v1::TopologyRequirement* topology) {
+  Placement out;
+  out.all_unreachable = !candidates.empty();
+  uint64_t best_free = 0;
+  int best_preference = 0;
+  for (const auto& info : candidates) {
+    const DeviceClientPtr& d = info.client;
+    if (!info.refusal.empty()) {
+      out.why_not += "; device " + d->name() + " takes no new volumes: " + info.refusal;
+      out.all_unreachable = false;
+      continue;
+    }
+    if (!ZoneAllowed(info.zone, topology)) {
+      out.why_not += "; device " + d->name() + " is not in a requisite zone";
+      out.all_unreachable = false;
+      continue;
+    }
+    auto st = d->GetDeviceStatus();
+    if (!st.ok()) {
+      out.why_not += "; " + st.status().message();
+      if (!IsUnreachable(st.status())) out.all_unreachable = false;
+      continue;
+    }
+    out.all_unreachable = false;
+    if (st->state() == sv1::DEVICE_STATE_MAINTENANCE) {
+      out.why_not += "; device " + d->name() + " is in maintenance";
+      continue;
+    }
+    const sv1::TierStatus* tier = FindTier(*st, tier_class);
+    if (tier == nullptr || FreeBytes(*tier) < size) {
+      out.why_not +=
+          "; device " + d->name() + " has no " +
+          std::string(tier_class == sv1::TIER_CLASS_UNSPECIFIED ? "tier" : TierName(tier_class)) +
+          " tier with " + std::to_string(size) + " bytes free";
+      out.short_of_space = true;
+      continue;
+    }
+    const int preference = ZonePreference(info.zone, topology);
+    const uint64_t free = FreeBytes(*tier);
+    // Candidates come ordered by name: on a tie the first name wins.
+    if (!out.best || preference < best_preference ||
+        (preference == best_preference && free > best_free)) {
+      out.best = d;
+      out.zone = info.zone;
+      best_free = free;
+      best_preference = preference;
+    }
+  }
+  return out;
 }
 
 // --- DeleteVolume ------------------------------------------------------------------
@@ -499,10 +553,16 @@ Status ControllerServer::Validate(const v1::ValidateVolumeCapabilitiesRequest& r
     resp->set_message(params.status().message());
     return Status::Ok();
   }
+  auto mutable_params = ParseMutableParams(req.mutable_parameters(), "mutable_parameters");
+  if (!mutable_params.ok()) {
+    resp->set_message(mutable_params.status().message());
+    return Status::Ok();
+  }
   auto* confirmed = resp->mutable_confirmed();
   *confirmed->mutable_volume_context() = req.volume_context();
   *confirmed->mutable_volume_capabilities() = req.volume_capabilities();
   *confirmed->mutable_parameters() = req.parameters();
+  *confirmed->mutable_mutable_parameters() = req.mutable_parameters();
   return Status::Ok();
 }
 
@@ -667,6 +727,89 @@ Status ControllerServer::GetVolume(const v1::ControllerGetVolumeRequest& req,
   return Status::Ok();
 }
 
+// --- ControllerModifyVolume --------------------------------------------------------
+
+Status ControllerServer::Modify(const v1::ControllerModifyVolumeRequest& req) {
+  if (req.volume_id().empty()) return InvalidArgumentError("volume_id: required");
+  if (req.mutable_parameters().empty()) return InvalidArgumentError("mutable_parameters: required");
+  auto want = ParseMutableParams(req.mutable_parameters(), "mutable_parameters");
+  if (!want.ok()) return want.status();
+  auto id = ParseVolumeId(req.volume_id());
+  if (!id.ok()) return id.status();
+  auto device = DeviceOf(*id);
+  if (!device.ok()) return device.status();
+  InFlightGuard guard(&in_flight_, id->lun);
+  STRATA_RETURN_IF_ERROR(guard.status());
+
+  std::vector<Hop> hops;
+  STRATA_RETURN_IF_ERROR(Follow(*id, *device, &hops));
+  const DeviceClientPtr& holder = hops.back().device;
+  const sv1::Lun& lun = hops.back().lun;
+  const sv1::Migration& move = lun.migration();
+  const bool moving = move.state() == sv1::MIGRATION_STATE_RUNNING;
+  // A running move to the asked tier of this device is the change under way (a retry after
+  // the first call started it).
+  const bool tier_done =
+      !want->tier || (moving ? move.to_device().empty() && move.to_tier() == *want->tier
+                             : lun.tier() == *want->tier);
+  const bool dedup_done = !want->dedup || lun.dedup() == *want->dedup;
+  if (tier_done && dedup_done) return Status::Ok();
+  if (moving && (!tier_done || !dedup_done)) {
+    // The device takes no other change of a moving LUN: the CO retries (ABORTED).
+    return AbortedError("volume " + id->ToString() + " is moving " +
+                        (move.to_device().empty()
+                             ? "to tier " + std::string(TierName(move.to_tier()))
+                             : "to device " + move.to_device()) +
+                        "; retry once the move is done");
+  }
+
+  // Checked before anything changes, so a refused tier leaves dedup as it was.
+  if (!tier_done) {
+    auto st = holder->GetDeviceStatus();
+    if (!st.ok()) return st.status();
+    const sv1::TierStatus* tier = nullptr;
+    for (const auto& t : st->tiers()) {
+      if (t.class_() == *want->tier) tier = &t;
+    }
+    if (tier == nullptr) {
+      return InvalidArgumentError("mutable_parameters.tier: device " + holder->name() +
+                                  ", which holds volume " + id->ToString() + ", has no " +
+                                  std::string(TierName(*want->tier)) + " tier");
+    }
+    if (FreeBytes(*tier) < lun.size_bytes()) {
+      return ResourceExhaustedError(
+          "mutable_parameters.tier: the " + std::string(TierName(*want->tier)) +
+          " tier of device " + holder->name() + " has " + std::to_string(FreeBytes(*tier)) +
+          " bytes free, the volume needs " + std::to_string(lun.size_bytes()));
+    }
+  }
+  if (!dedup_done) {
+    // Turning dedup on folds what is written already, so the whole volume is de-duplicated.
+    auto changed = holder->SetLunDedup(id->lun, *want->dedup, /*fold_existing=*/*want->dedup);
+    if (!changed.ok()) return changed.status().WithContext("mutable_parameters.dedup");
+  }
+  if (!tier_done) {
+    sv1::MigrateLunRequest migrate;
+    migrate.set_name(id->lun);
+    migrate.set_to_tier(*want->tier);
+    auto started = holder->MigrateLun(migrate);
+    if (!started.ok()) {
+      if (!dedup_done) {  // nothing half-applied: dedup back as it was
+        auto undone = holder->SetLunDedup(id->lun, lun.dedup(), false);
+        if (!undone.ok()) {
+          spdlog::warn("ControllerModifyVolume: {}: dedup not restored to {}: {}", id->ToString(),
+                       lun.dedup(), undone.status().message());
+        }
+      }
+      return started.status().WithContext("mutable_parameters.tier");
+    }
+  }
+  spdlog::info("ControllerModifyVolume: {} on device {}:{}{}", id->ToString(), holder->name(),
+               tier_done ? "" : " moving to tier " + std::string(TierName(*want->tier)),
+               dedup_done ? "" : std::string(" dedup ") + (*want->dedup ? "on" : "off"));
+  return Status::Ok();
+}
+
 // --- gRPC entry points -------------------------------------------------------------
 
 grpc::Status ControllerServer::CreateVolume(grpc::ServerContext*,
@@ -720,7 +863,8 @@ grpc::Status ControllerServer::ControllerGetCapabilities(
     using Rpc = v1::ControllerServiceCapability::RPC;
     for (auto type : {Rpc::CREATE_DELETE_VOLUME, Rpc::PUBLISH_UNPUBLISH_VOLUME, Rpc::LIST_VOLUMES,
                       Rpc::GET_CAPACITY, Rpc::EXPAND_VOLUME, Rpc::GET_VOLUME, Rpc::VOLUME_CONDITION,
-                      Rpc::CLONE_VOLUME, Rpc::SINGLE_NODE_MULTI_WRITER}) {
+                      Rpc::CLONE_VOLUME, Rpc::SINGLE_NODE_MULTI_WRITER, Rpc::MODIFY_VOLUME,
+                      Rpc::CREATE_DELETE_SNAPSHOT, Rpc::LIST_SNAPSHOTS}) {
       response->add_capabilities()->mutable_rpc()->set_type(type);
     }
     return Status::Ok();
@@ -737,6 +881,12 @@ grpc::Status ControllerServer::ControllerGetVolume(grpc::ServerContext*,
                                                    const v1::ControllerGetVolumeRequest* request,
                                                    v1::ControllerGetVolumeResponse* response) {
   return LoggedCall("ControllerGetVolume", *request, [&] { return GetVolume(*request, response); });
+}
+
+grpc::Status ControllerServer::ControllerModifyVolume(
+    grpc::ServerContext*, const v1::ControllerModifyVolumeRequest* request,
+    v1::ControllerModifyVolumeResponse*) {
+  return LoggedCall("ControllerModifyVolume", *request, [&] { return Modify(*request); });
 }
 
 }  // namespace strata::csi

@@ -69,6 +69,22 @@ class ControllerServer final : public ::csi::v1::Controller::Service {
   grpc::Status ControllerGetVolume(grpc::ServerContext* context,
                                    const ::csi::v1::ControllerGetVolumeRequest* request,
                                    ::csi::v1::ControllerGetVolumeResponse* response) override;
+  // mutable_parameters tier and dedup, changed in place on the device that holds the volume:
+  // SetLunDedup, then a live move to the tier (MigrateLun). OK once the move has started (it
+  // runs in the background; ControllerGetVolume and the LUN's migration show it).
+  // Snapshots: controller_snapshots.cc.
+  grpc::Status CreateSnapshot(grpc::ServerContext* context,
+                              const ::csi::v1::CreateSnapshotRequest* request,
+                              ::csi::v1::CreateSnapshotResponse* response) override;
+  grpc::Status DeleteSnapshot(grpc::ServerContext* context,
+                              const ::csi::v1::DeleteSnapshotRequest* request,
+                              ::csi::v1::DeleteSnapshotResponse* response) override;
+  grpc::Status ListSnapshots(grpc::ServerContext* context,
+                             const ::csi::v1::ListSnapshotsRequest* request,
+                             ::csi::v1::ListSnapshotsResponse* response) override;
+  grpc::Status ControllerModifyVolume(grpc::ServerContext* context,
+                                      const ::csi::v1::ControllerModifyVolumeRequest* request,
+                                      ::csi::v1::ControllerModifyVolumeResponse* response) override;
 
  private:
   // The Status-returning bodies; the overrides log and map them.
@@ -85,6 +101,12 @@ class ControllerServer final : public ::csi::v1::Controller::Service {
                 ::csi::v1::ControllerExpandVolumeResponse* resp);
   Status GetVolume(const ::csi::v1::ControllerGetVolumeRequest& req,
                    ::csi::v1::ControllerGetVolumeResponse* resp);
+  Status Modify(const ::csi::v1::ControllerModifyVolumeRequest& req);
+  Status TakeSnapshot(const ::csi::v1::CreateSnapshotRequest& req,
+                      ::csi::v1::CreateSnapshotResponse* resp);
+  Status DropSnapshot(const ::csi::v1::DeleteSnapshotRequest& req);
+  Status ListSnaps(const ::csi::v1::ListSnapshotsRequest& req,
+                   ::csi::v1::ListSnapshotsResponse* resp);
 
   // A device that had the LUN on the way to its holder, and the LUN there.
   struct Hop {
@@ -97,6 +119,18 @@ class ControllerServer final : public ::csi::v1::Controller::Service {
   // that had it. NOT_FOUND when the named device has no such volume.
   Status Follow(const VolumeId& id, const DeviceClientPtr& first, std::vector<Hop>* hops);
 
+  // Where a new volume goes among `candidates` (see Create). `short_of_space`: some
+  // candidate was refused only for want of room (or of the tier) — another device may do.
+  struct Placement {
+    DeviceClientPtr best;
+    std::string zone;
+    std::string why_not;  // "; device X ..." for each refused candidate
+    bool all_unreachable = false;
+    bool short_of_space = false;
+  };
+  static Placement Place(const std::vector<DeviceInfo>& candidates, storage::v1::TierClass tier,
+                         uint64_t size, const ::csi::v1::TopologyRequirement* topology);
+
   // The zone of a device ("" when it has none or is not a known device).
   std::string ZoneOf(const DeviceClientPtr& device) const;
   // The device of a volume id; NOT_FOUND for a malformed id or an unknown device.
@@ -105,6 +139,15 @@ class ControllerServer final : public ::csi::v1::Controller::Service {
   const std::shared_ptr<DeviceRegistry> devices_;
   InFlightSet in_flight_;
 };
+
+// Snapshot metadata keys this driver writes: the CSI source volume id and the CSI name.
+inline constexpr std::string_view kSnapshotSourceVolumeKey = "block.csi.strata.io/source-volume-id";
+inline constexpr std::string_view kSnapshotCsiNameKey = "block.csi.strata.io/snapshot-name";
+
+// Fills a CSI Snapshot from the device snapshot `s` on `device`: id DEVICE/NAME, the source
+// volume id from its metadata (else DEVICE/source_lun), size, creation time, ready_to_use.
+void FillSnapshot(const std::string& device, const storage::v1::Snapshot& s,
+                  ::csi::v1::Snapshot* out);
 
 // Fills a CSI Volume from a LUN on `device`: id, capacity, the volume_context the node
 // needs (wwn, exportName, portals as a comma-separated list, device) and, when the

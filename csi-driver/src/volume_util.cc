@@ -10,17 +10,41 @@ namespace strata::csi {
 using ::csi::v1::VolumeCapability;
 using Mode = ::csi::v1::VolumeCapability_AccessMode_Mode;
 
-std::string LunNameFor(std::string_view csi_name) {
+namespace {
+
+// `prefix` and the first 32 hex digits of SHA-256(name).
+std::string HashedName(std::string_view prefix, std::string_view name) {
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
-  EVP_Digest(csi_name.data(), csi_name.size(), digest, &len, EVP_sha256(), nullptr);
-  std::string out = kLunPrefix;
+  EVP_Digest(name.data(), name.size(), digest, &len, EVP_sha256(), nullptr);
+  std::string out(prefix);
   char hex[3];
   for (unsigned int i = 0; i < 16 && i < len; ++i) {
     std::snprintf(hex, sizeof hex, "%02x", digest[i]);
     out += hex;
   }
   return out;
+}
+
+}  // namespace
+
+std::string LunNameFor(std::string_view csi_name) { return HashedName(kLunPrefix, csi_name); }
+
+std::string SnapshotNameFor(std::string_view csi_name) {
+  return HashedName(kSnapshotPrefix, csi_name);
+}
+
+Result<SnapshotId> ParseSnapshotId(std::string_view snapshot_id) {
+  if (snapshot_id.empty()) return InvalidArgumentError("snapshot_id: required");
+  auto slash = snapshot_id.find('/');
+  if (slash == std::string_view::npos || slash == 0 ||
+      snapshot_id.find('/', slash + 1) != std::string_view::npos ||
+      snapshot_id.substr(slash + 1).rfind(kSnapshotPrefix, 0) != 0) {
+    return NotFoundError("snapshot_id '" + std::string(snapshot_id) +
+                         "': no such snapshot (ids are DEVICE/" + kSnapshotPrefix + "...)");
+  }
+  return SnapshotId{std::string(snapshot_id.substr(0, slash)),
+                    std::string(snapshot_id.substr(slash + 1))};
 }
 
 Result<VolumeId> ParseVolumeId(std::string_view volume_id) {

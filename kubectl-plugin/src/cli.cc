@@ -14,12 +14,14 @@ Commands:
   maintenance finish NAME|DEVICE [--wait] [--timeout DUR]
   maintenance abort NAME|DEVICE [--wait] [--timeout DUR]
   maintenance status [NAME] [-l SELECTOR]
+  maintenance status NAME --wait [--timeout DUR]   until InMaintenance, Completed, Failed, Aborted
+                                                   (recurring: Pending after an occurrence)
   devices [-l SELECTOR]
   volumes [-n NAMESPACE | -A]
   usage [-n NAMESPACE | -A]
 
 Flags (anywhere on the line):
-  --kubeconfig PATH    the kubeconfig (default: $KUBECONFIG's first file, ~/.kube/config, in-cluster)
+  --kubeconfig PATH    the kubeconfig (default: $KUBECONFIG's files merged, ~/.kube/config, in-cluster)
   --context NAME       the kubeconfig context (default: its current-context)
   -n, --namespace NS   the namespace (default: the context's)
   -A, --all-namespaces every namespace (volumes, usage)
@@ -108,17 +110,8 @@ Result<kube::ClientConfig> ResolveClientConfig(const Options& options, Env* env,
   }
   const char* list = getenv_fn("KUBECONFIG");
   if (list != nullptr && *list != '\0') {
-    // kubectl merges every file of the list; we take the first that exists (no merging).
-    std::string_view rest(list);
-    while (!rest.empty()) {
-      size_t colon = rest.find(':');
-      std::string path(rest.substr(0, colon));
-      rest = colon == std::string_view::npos ? std::string_view() : rest.substr(colon + 1);
-      if (!path.empty() && env->Stat(path).ok()) {
-        return kube::LoadKubeconfig(env, path, options.context);
-      }
-    }
-    return NotFoundError("no file of KUBECONFIG=" + std::string(list) + " exists");
+    // Merged as kubectl merges them (libs/kube: first file to name an entry wins).
+    return kube::LoadKubeconfigList(env, list, options.context);
   }
   if (const char* home = getenv_fn("HOME"); home != nullptr && *home != '\0') {
     std::string path = std::string(home) + "/.kube/config";

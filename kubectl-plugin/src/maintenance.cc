@@ -8,11 +8,22 @@
 // the device carries the label strata.io/device=NAME (the chart's and the demo's convention; added
 // with a merge patch when missing, as `kubectl cordon` marks a node) and selects on it. The window
 // carries the same label, which is how `finish DEVICE` and `abort DEVICE` find it.
+//
+// Recurring windows (spec.schedule.recurrence) go back to Pending with status.nextStart after
+// each occurrence, the occurrence recorded in status.history (newest first). On them `finish`
+// ends the occurrence under way only (the operator sets spec.finish back), and `abort` ends the
+// whole series.
 #include <unistd.h>
 
+#include <algorithm>
+#include <condition_variable>
+#include <functional>
 #include <map>
+#include <mutex>
+#include <optional>
 #include <ostream>
 #include <set>
+#include <stop_token>
 #include <thread>
 
 #include "strata/kube/errors.h"
@@ -56,6 +67,19 @@ bool SelectsDevice(const Json& w, const std::string& device) {
     if (d.value("name", "") == device) return true;
   }
   return false;
+}
+
+bool Recurring(const Json& w) { return !Text(w, "/spec/schedule/recurrence").empty(); }
+
+// The newest entry of a recurring window's status.history, or null.
+Json LastOccurrence(const Json& w) {
+  const Json history = w.value("status", Json::object()).value("history", Json::array());
+  return history.is_array() && !history.empty() ? history[0] : Json();
+}
+
+// A recurring window between occurrences: Pending with at least one occurrence behind it.
+bool BetweenOccurrences(const Json& w) {
+  return Recurring(w) && Phase(w) == "Pending" && LastOccurrence(w).is_object();
 }
 
 int64_t Int(const Json& object, const char* key) {
@@ -112,6 +136,20 @@ std::string Detail(const Json& w, WallTime now) {
   out += field("Progress", Text(w, "/status/progress"));
   out += field("Start", Text(w, "/spec/schedule/start"));
   out += field("Duration", Text(w, "/spec/schedule/duration"));
+  if (Recurring(w)) {
+    out += field("Recurrence", Text(w, "/spec/schedule/recurrence") +
+                                   (Text(w, "/spec/suspend") == "true" ? " (suspended)" : ""));
+    out += field("Next start", Text(w, "/status/nextStart"));
+    std::string occurrences = Text(w, "/status/occurrences");
+    std::string counts = (occurrences.empty() ? "0" : occurrences) + " run";
+    if (std::string missed = Text(w, "/status/missedOccurrences"); !missed.empty()) {
+      counts += ", " + missed + " missed";
+    }
+    if (std::string last = Text(w, "/status/lastCompleted"); !last.empty()) {
+      counts += ", last completed " + last;
+    }
+    out += field("Occurrences", counts);
+  }
   std::string restore = Text(w, "/spec/restore");
   out += field("Restore", restore.empty() ? "true" : restore);
   std::string requested;
@@ -126,71 +164,171 @@ std::string Detail(const Json& w, WallTime now) {
     out += field("Condition", text);
   }
   out += field("Age", Age(Text(w, "/metadata/creationTimestamp"), now));
+  Table history({"OCCURRENCE", "ENDED", "RESULT", "MESSAGE"});
+  for (const auto& h : w.value("status", Json::object()).value("history", Json::array())) {
+    const std::string message = h.value("message", "");
+    history.AddRow({h.value("start", ""), h.value("end", "-"), h.value("result", ""),
+                    message.empty() ? "-" : message});
+  }
+  if (!history.empty()) out += "\n" + history.Render();
   if (std::string luns = LunTable(w); !luns.empty()) out += "\n" + luns;
   return out;
 }
 
-// What --wait prints each time the window changes: one summary line and a line per LUN.
-std::vector<std::string> ProgressLines(const Json& w) {
+// What --wait prints each time the window changes: one summary line and a line per LUN. With
+// `bars` (a terminal) each LUN gets a progress bar; otherwise plain fields a log can keep.
+std::vector<std::string> ProgressLines(const Json& w, bool bars) {
   std::vector<std::string> lines;
   std::string progress = Text(w, "/status/progress");
-  lines.push_back(Text(w, "/metadata/name") + ": " + Phase(w) +
-                  (progress.empty() ? "" : "  " + progress));
+  std::string summary =
+      Text(w, "/metadata/name") + ": " + Phase(w) + (progress.empty() ? "" : "  " + progress);
+  if (Recurring(w) && Phase(w) == "Pending" && !Text(w, "/status/nextStart").empty()) {
+    summary += "  next start " + Text(w, "/status/nextStart");
+    if (Json last = LastOccurrence(w); last.is_object()) {
+      summary += " (last: " + last.value("start", "") + " " + last.value("result", "") + ")";
+    }
+  }
+  lines.push_back(summary);
   for (const auto& v : w.value("status", Json::object()).value("volumes", Json::array())) {
     auto cells = LunProgressCells(v);
+    std::string done = cells[0];
+    if (!bars) {
+      // "[#####-----]  25%" -> "25%"
+      const auto close = done.find(']');
+      done = close == std::string::npos ? done : done.substr(close + 1);
+      done.erase(0, done.find_first_not_of(' '));
+    }
     lines.push_back("  " + v.value("lun", "") + "  " + v.value("fromDevice", "") + " -> " +
-                    v.value("toDevice", "") + "  " + v.value("phase", "") + "  " + cells[0] + "  " +
+                    v.value("toDevice", "") + "  " + v.value("phase", "") + "  " + done + "  " +
                     cells[1] + "  " + cells[2] + "  ETA " + cells[3]);
   }
   return lines;
 }
 
-// Follows the window until its phase is one of `success` (exit 0), a terminal phase or one of
-// `failure` (exit 1), or the timeout passes (exit 1). Progress goes to stdout for tables and to
-// stderr under -o json|yaml (whose stdout holds the object).
-int Follow(Context& ctx, kube::ApiClient& client, const std::string& name,
-           const std::set<std::string>& success, std::chrono::seconds timeout) {
+// When a --wait ends: nullopt while it goes on; else the exit code and, for a failure, why.
+struct Outcome {
+  int code = kExitOk;
+  std::string message;
+};
+using Settle = std::function<std::optional<Outcome>(const Json& window)>;
+
+// The message of a window that ended badly: its Ready condition's.
+std::string EndedMessage(const Json& w) {
+  for (const auto& c : w.value("status", Json::object()).value("conditions", Json::array())) {
+    if (c.value("status", "") != "True" && !c.value("message", "").empty()) {
+      return ": " + c.value("message", "");
+    }
+  }
+  return "";
+}
+
+// Reaching a phase of `success` ends the wait with 0; any other terminal phase with 1.
+Settle UntilPhase(const std::string& name, std::set<std::string> success) {
+  return [name, success = std::move(success)](const Json& w) -> std::optional<Outcome> {
+    const std::string phase = Phase(w);
+    if (success.contains(phase)) return Outcome{};
+    if (kTerminal.contains(phase)) {
+      return Outcome{kExitFailure,
+                     "maintenance window \"" + name + "\" ended " + phase + EndedMessage(w)};
+    }
+    return std::nullopt;
+  };
+}
+
+// A recurring window's occurrence that started at `occurrence` is over once status.history
+// records it (the window is then Pending for the next one): 0 when it Completed, else 1.
+std::optional<Outcome> OccurrenceOutcome(const std::string& name, const Json& w,
+                                         const std::string& occurrence) {
+  for (const auto& h : w.value("status", Json::object()).value("history", Json::array())) {
+    if (h.value("start", "") != occurrence) continue;
+    const std::string result = h.value("result", "");
+    if (result == "Completed") return Outcome{};
+    return Outcome{kExitFailure, "maintenance window \"" + name + "\": the occurrence at " +
+                                     occurrence + " ended " + result +
+                                     (h.contains("message") ? ": " + h.value("message", "") : "")};
+  }
+  return std::nullopt;
+}
+
+// Follows the window by a watch until `settle` says it is over, or the timeout passes (exit 1).
+// Progress goes to stdout for tables and to stderr under -o json|yaml (whose stdout holds the
+// object). A watch the server ends, or that fails (the apiserver restarting, 410 Gone), is
+// resumed from a fresh GET; the deadline holds throughout.
+int Follow(Context& ctx, kube::ApiClient& client, const std::string& name, const Settle& settle,
+           const std::string& goal, std::chrono::seconds timeout) {
   const bool structured = ctx.options().output != OutputFormat::kTable;
   std::ostream& out = structured ? ctx.err() : ctx.out();
   const bool redraw = ctx.options().interactive && !structured;
   const auto deadline = std::chrono::steady_clock::now() + timeout;
+  // Stops the watch at the deadline, whatever the server does.
+  std::stop_source expired;
+  std::jthread timer([&expired, deadline](std::stop_token done) {
+    std::mutex mu;
+    std::condition_variable_any cv;
+    std::unique_lock lock(mu);
+    if (!cv.wait_until(lock, done, deadline, [] { return false; }) && !done.stop_requested()) {
+      expired.request_stop();
+    }
+  });
   std::vector<std::string> shown;
-  while (true) {
+  std::optional<Outcome> outcome;
+  bool deleted = false;
+  auto show = [&](const Json& w) {
+    auto lines = ProgressLines(w, redraw);
+    if (lines != shown) {
+      if (redraw && !shown.empty()) out << "\x1b[" << shown.size() << "A\x1b[J";
+      for (const auto& l : lines) out << l << "\n";
+      out.flush();
+      shown = std::move(lines);
+    }
+    outcome = settle(w);
+  };
+  Status last_error;
+  while (!expired.stop_requested()) {
     auto w = client.Get(kube::resources::MaintenanceWindows(), "", name);
     if (!w.ok()) {
-      if (kube::IsNotFound(w.status())) {
-        return ctx.Fail("maintenance window \"" + name + "\" was deleted while waiting");
-      }
-      // A blip of the apiserver is not the end of a wait that may last hours.
-      if (std::chrono::steady_clock::now() >= deadline) return ctx.Fail(w.status());
+      if (kube::IsNotFound(w.status())) deleted = true;
+      if (deleted) break;
+      last_error = w.status();
     } else {
-      auto lines = ProgressLines(*w);
-      if (lines != shown) {
-        if (redraw && !shown.empty()) out << "\x1b[" << shown.size() << "A\x1b[J";
-        for (const auto& l : lines) out << l << "\n";
-        out.flush();
-        shown = std::move(lines);
-      }
-      std::string phase = Phase(*w);
-      if (success.contains(phase)) return kExitOk;
-      if (kTerminal.contains(phase)) {
-        std::string message;
-        for (const auto& c :
-             w->value("status", Json::object()).value("conditions", Json::array())) {
-          if (c.value("status", "") != "True" && !c.value("message", "").empty()) {
-            message = ": " + c.value("message", "");
-          }
-        }
-        return ctx.Fail("maintenance window \"" + name + "\" ended " + phase + message);
-      }
+      show(*w);
+      if (outcome) break;
+      kube::WatchOptions watch;
+      watch.resource_version = Text(*w, "/metadata/resourceVersion");
+      watch.field_selector = "metadata.name=" + name;
+      watch.allow_bookmarks = false;
+      const auto left = std::chrono::duration_cast<std::chrono::seconds>(
+          deadline - std::chrono::steady_clock::now());
+      watch.timeout_seconds = static_cast<int>(std::clamp<int64_t>(left.count() + 1, 1, 300));
+      Status watched = client.Watch(
+          kube::resources::MaintenanceWindows(), "", watch,
+          [&](kube::WatchEvent&& e) {
+            if (e.type == kube::WatchEventType::kDeleted) {
+              deleted = true;
+              return false;
+            }
+            if (e.type == kube::WatchEventType::kBookmark) return true;
+            show(e.object);
+            return !outcome;
+          },
+          expired.get_token());
+      if (outcome || deleted) break;
+      if (watched.ok()) continue;  // the server ended the stream: watch again from a GET
+      last_error = watched;
     }
-    if (std::chrono::steady_clock::now() >= deadline) {
-      return ctx.Fail("timed out after " + DurationString(timeout) +
-                      " waiting for maintenance window \"" + name + "\" to reach " +
-                      *success.begin());
-    }
-    std::this_thread::sleep_for(std::chrono::seconds(1));  // a poll interval, not a sync point
+    // An apiserver blip is not the end of a wait that may last hours: look again shortly.
+    std::mutex mu;
+    std::condition_variable_any cv;
+    std::unique_lock lock(mu);
+    cv.wait_for(lock, expired.get_token(), std::chrono::seconds(1), [] { return false; });
   }
+  if (outcome) {
+    return outcome->code == kExitOk ? kExitOk : ctx.Fail(outcome->message);
+  }
+  if (deleted) return ctx.Fail("maintenance window \"" + name + "\" was deleted while waiting");
+  return ctx.Fail("timed out after " + DurationString(timeout) +
+                  " waiting for maintenance window \"" + name + "\" to reach " + goal +
+                  (last_error.ok() ? "" : " (last error: " + ApiMessage(last_error) + ")"));
 }
 
 Result<std::chrono::seconds> WaitTimeout(const Options& o) {
@@ -292,7 +430,7 @@ int Start(Context& ctx, const std::vector<std::string>& args) {
     ctx.PrintStructured(*created);
   }
   if (!ctx.options().wait) return kExitOk;
-  return Follow(ctx, api, name, {"InMaintenance"}, *timeout);
+  return Follow(ctx, api, name, UntilPhase(name, {"InMaintenance"}), "InMaintenance", *timeout);
 }
 
 // NAME, or the one window under way on device NAME.
@@ -345,6 +483,14 @@ int Request(Context& ctx, const std::string& verb, const std::vector<std::string
   if (kTerminal.contains(phase)) {
     return ctx.Fail("maintenance window \"" + name + "\" has already ended (" + phase + ")");
   }
+  const bool recurring = Recurring(*window);
+  // The occurrence under way (a recurring window's status.nextStart while not Pending).
+  const std::string occurrence = Text(*window, "/status/nextStart");
+  if (recurring && verb == "finish" && phase == "Pending") {
+    return ctx.Fail("maintenance window \"" + name + "\" is Pending: no occurrence is under way" +
+                    (occurrence.empty() ? "" : " (the next starts " + occurrence + ")") +
+                    "; to skip occurrences set spec.suspend: true");
+  }
   Json patch = {{"spec", {{verb, true}}}};
   auto patched = (*client)->Patch(kube::resources::MaintenanceWindows(), "", name,
                                   kube::PatchType::kMerge, patch, false);
@@ -353,18 +499,58 @@ int Request(Context& ctx, const std::string& verb, const std::vector<std::string
   }
   if (ctx.options().output == OutputFormat::kTable) {
     ctx.out() << kQualifiedKind << "/" << name << " " << verb << " requested (phase " << phase
-              << ")\n";
+              << ")";
+    if (recurring) {
+      ctx.out() << (verb == "finish" ? "; the series goes on, next after this occurrence"
+                                     : "; a recurring window: this ends the whole series");
+    }
+    ctx.out() << "\n";
   } else {
     ctx.PrintStructured(*patched);
   }
   if (!ctx.options().wait) return kExitOk;
-  return Follow(ctx, **client, name, {verb == "finish" ? "Completed" : "Aborted"}, *timeout);
+  if (recurring && verb == "finish") {
+    Settle settle = [name, occurrence](const Json& w) -> std::optional<Outcome> {
+      if (Phase(w) == "Aborted" || Phase(w) == "Failed") {
+        return Outcome{kExitFailure,
+                       "maintenance window \"" + name + "\" ended " + Phase(w) + EndedMessage(w)};
+      }
+      return OccurrenceOutcome(name, w, occurrence);
+    };
+    return Follow(ctx, **client, name, settle, "the end of the occurrence at " + occurrence,
+                  *timeout);
+  }
+  const std::string goal = verb == "finish" ? "Completed" : "Aborted";
+  return Follow(ctx, **client, name, UntilPhase(name, {goal}), goal, *timeout);
+}
+
+// status NAME --wait: until the window settles. InMaintenance, Completed and Aborted end it with
+// 0, Failed with 1; a recurring window also settles Pending after an occurrence (0 when that
+// occurrence Completed, 1 when it Failed or was Missed).
+Settle Settled(const std::string& name) {
+  return [name](const Json& w) -> std::optional<Outcome> {
+    const std::string phase = Phase(w);
+    if (phase == "InMaintenance" || phase == "Completed" || phase == "Aborted") return Outcome{};
+    if (phase == "Failed") {
+      return Outcome{kExitFailure,
+                     "maintenance window \"" + name + "\" ended Failed" + EndedMessage(w)};
+    }
+    if (BetweenOccurrences(w)) {
+      return OccurrenceOutcome(name, w, LastOccurrence(w).value("start", ""));
+    }
+    return std::nullopt;
+  };
 }
 
 int StatusCommand(Context& ctx, const std::vector<std::string>& args) {
   if (args.size() > 1) {
     return ctx.UsageFail("maintenance status takes at most one window name", "maintenance");
   }
+  if (ctx.options().wait && args.size() != 1) {
+    return ctx.UsageFail("maintenance status --wait takes one window name", "maintenance");
+  }
+  auto timeout = WaitTimeout(ctx.options());
+  if (!timeout.ok()) return ctx.UsageFail(timeout.status().message(), "maintenance");
   auto client = ctx.Client();
   if (!client.ok()) return ctx.Fail(client.status());
   const WallTime now = ctx.Now();
@@ -376,6 +562,19 @@ int StatusCommand(Context& ctx, const std::vector<std::string>& args) {
         return ctx.Fail("maintenancewindow \"" + args[0] + "\" not found");
       }
       return ctx.Fail("reading MaintenanceWindow " + args[0] + ": " + ApiMessage(w.status()));
+    }
+    if (ctx.options().wait) {
+      // The progress is the output; -o json|yaml then prints the settled object.
+      const int rc =
+          Follow(ctx, **client, args[0], Settled(args[0]),
+                 "a settled phase (InMaintenance, Completed, Failed, Aborted)", *timeout);
+      if (ctx.options().output != OutputFormat::kTable) {
+        if (auto settled = (*client)->Get(kube::resources::MaintenanceWindows(), "", args[0]);
+            settled.ok()) {
+          ctx.PrintStructured(*settled);
+        }
+      }
+      return rc;
     }
     if (ctx.options().output == OutputFormat::kTable) {
       ctx.out() << Detail(*w, now);
@@ -401,11 +600,12 @@ int StatusCommand(Context& ctx, const std::vector<std::string>& args) {
     ctx.err() << "No MaintenanceWindows found.\n";
     return kExitOk;
   }
-  Table table({"NAME", "DEVICES", "PHASE", "PROGRESS", "AGE"});
+  Table table({"NAME", "DEVICES", "PHASE", "PROGRESS", "NEXT START", "AGE"});
   for (const auto& w : *windows) {
     std::string progress = Text(w, "/status/progress");
+    std::string next = Text(w, "/status/nextStart");
     table.AddRow({Text(w, "/metadata/name"), DevicesCell(w), Phase(w),
-                  progress.empty() ? "-" : progress,
+                  progress.empty() ? "-" : progress, next.empty() ? "-" : next,
                   Age(Text(w, "/metadata/creationTimestamp"), now)});
   }
   ctx.out() << table.Render();
@@ -421,8 +621,9 @@ int RunMaintenance(Context& ctx, const std::vector<std::string>& args) {
   }
   const std::string& sub = args.front();
   std::vector<std::string> rest(args.begin() + 1, args.end());
-  if (ctx.options().wait && sub != "start" && sub != "finish" && sub != "abort") {
-    return ctx.UsageFail("--wait goes with start, finish or abort", "maintenance");
+  if (ctx.options().wait && sub != "start" && sub != "finish" && sub != "abort" &&
+      sub != "status") {
+    return ctx.UsageFail("--wait goes with start, finish, abort or status NAME", "maintenance");
   }
   if (sub == "start") return Start(ctx, rest);
   if (sub == "finish" || sub == "abort") return Request(ctx, sub, rest);

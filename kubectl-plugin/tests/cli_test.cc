@@ -92,6 +92,21 @@ TEST_F(ResolveTest, FirstExistingFileOfKubeconfigAndContext) {
   EXPECT_EQ(c->default_namespace, "default");
 }
 
+TEST_F(ResolveTest, KubeconfigFilesAreMerged) {
+  // The context in one file, the cluster and user it names in the other (kubectl merges them).
+  ASSERT_TRUE(env_.WriteFileAtomically("/cfg/ctx", R"(current-context: merged
+contexts:
+- name: merged
+  context: {cluster: c, user: u, namespace: team-m}
+)")
+                  .ok());
+  vars_["KUBECONFIG"] = "/cfg/ctx:/cfg/one";
+  auto c = ResolveClientConfig(Options{}, &env_, Getenv());
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->default_namespace, "team-m");
+  EXPECT_EQ(c->server, "https://127.0.0.1:6443");
+}
+
 TEST_F(ResolveTest, HomeConfigThenInClusterThenAClearError) {
   vars_["HOME"] = "/home/me";
   Options o;
@@ -248,6 +263,64 @@ TEST_F(RunTest, VolumesFollowTheLunToItsDeviceNow) {
             "silent   Bound    pv-2     1Gi        dev-z                lun-2   ?      ?\n");
   EXPECT_EQ(err_.str(),
             "warning: storagedevice dev-z (127.0.0.1:3): 127.0.0.1:3: connection refused\n");
+}
+
+// A recurring window between occurrences: status shows the next start and the history;
+// status --wait is settled at once (its last occurrence Completed: 0, Failed: 1); finish has
+// nothing to end.
+TEST_F(RunTest, RecurringWindowStatusWaitAndFinish) {
+  Json w = {{"apiVersion", "strata.io/v1alpha1"},
+            {"kind", "MaintenanceWindow"},
+            {"metadata", {{"name", "nightly"}, {"creationTimestamp", "2030-01-01T00:00:00Z"}}},
+            {"spec",
+             {{"deviceSelector", {{"matchLabels", {{"strata.io/device", "dev-a"}}}}},
+              {"schedule",
+               {{"start", "2030-01-01T02:00:00Z"}, {"duration", "1h"}, {"recurrence", "Daily"}}}}},
+            {"status",
+             {{"phase", "Pending"},
+              {"nextStart", "2030-01-03T02:00:00Z"},
+              {"occurrences", 2},
+              {"lastCompleted", "2030-01-02T03:00:00Z"},
+              {"history",
+               {{{"start", "2030-01-02T02:00:00Z"},
+                 {"end", "2030-01-02T03:00:00Z"},
+                 {"result", "Completed"}},
+                {{"start", "2030-01-01T02:00:00Z"},
+                 {"end", "2030-01-01T02:20:00Z"},
+                 {"result", "Failed"},
+                 {"message", "a LUN could not be moved"}}}}}}};
+  fake_.Put(kube::resources::MaintenanceWindows(), w);
+  ASSERT_EQ(Run({"maintenance", "status", "nightly"}), kExitOk) << err_.str();
+  EXPECT_NE(out_.str().find("Recurrence:   Daily\n"), std::string::npos) << out_.str();
+  EXPECT_NE(out_.str().find("Next start:   2030-01-03T02:00:00Z\n"), std::string::npos);
+  EXPECT_NE(out_.str().find("Occurrences:  2 run, last completed 2030-01-02T03:00:00Z\n"),
+            std::string::npos);
+  EXPECT_NE(out_.str().find("2030-01-01T02:00:00Z   2030-01-01T02:20:00Z   Failed      a LUN"),
+            std::string::npos)
+      << out_.str();
+  ASSERT_EQ(Run({"maintenance", "status"}), kExitOk) << err_.str();
+  EXPECT_NE(out_.str().find("NEXT START"), std::string::npos) << out_.str();
+  EXPECT_NE(out_.str().find("2030-01-03T02:00:00Z"), std::string::npos) << out_.str();
+
+  ASSERT_EQ(Run({"maintenance", "status", "nightly", "--wait", "--timeout", "5s"}), kExitOk)
+      << err_.str();
+  EXPECT_EQ(out_.str(),
+            "nightly: Pending  next start 2030-01-03T02:00:00Z (last: 2030-01-02T02:00:00Z "
+            "Completed)\n");
+
+  EXPECT_EQ(Run({"maintenance", "finish", "nightly"}), kExitFailure);
+  EXPECT_NE(err_.str().find("no occurrence is under way (the next starts 2030-01-03T02:00:00Z)"),
+            std::string::npos)
+      << err_.str();
+
+  w["status"]["history"].erase(0);
+  fake_.Put(kube::resources::MaintenanceWindows(), w);
+  EXPECT_EQ(Run({"maintenance", "status", "nightly", "--wait", "--timeout", "5s"}), kExitFailure);
+  EXPECT_NE(err_.str().find("the occurrence at 2030-01-01T02:00:00Z ended Failed: a LUN could "
+                            "not be moved"),
+            std::string::npos)
+      << err_.str();
+  EXPECT_EQ(Run({"maintenance", "status", "--wait"}), kExitUsage);
 }
 
 TEST_F(RunTest, ErrorsAndExitCodes) {

@@ -27,7 +27,12 @@
 #include "strata/net/linux_netlink.h"
 #include "strata/netd/bandwidth_agent.h"
 #include "strata/netd/cni_installer.h"
+#include "strata/netd/link_probe.h"
+#include "strata/netd/pod_index_reconciler.h"
+#include "strata/netd/sriov_device_plugin_manager.h"
 #include "strata/netd/usage_metrics.h"
+#include "strata/netd/virtual_network_config_reconciler.h"
+#include "strata/vnc/node_store.h"
 
 namespace po = boost::program_options;
 using namespace strata;
@@ -41,10 +46,12 @@ struct Flags {
   std::string cni_bin_dir = "/opt/cni/bin";
   std::string cni_conf_dir = "/etc/cni/net.d";
   std::string cni_source_dir = "/opt/strata/cni";
-  std::string cni_plugins = "strata-cni,strata-bandwidth,strata-bond,strata-sriov";
+  std::string cni_plugins =
+      "strata-cni,strata-bandwidth,strata-bond,strata-sriov,strata-podresources,strata-vnc";
   std::string cni_conf_source;
   std::string cni_conf_name = "10-strata.conflist";
   double cni_check_interval = 30;
+  double vnc_sync_interval = 2;
   std::string state_dir = "/var/lib/strata-netd";
   std::string attachments_dir = strata::net::kDefaultAttachmentsDir;
   double status_interval = 2;
@@ -56,6 +63,12 @@ struct Flags {
   int workers = 2;
   double kube_qps = 5;
   int kube_burst = 10;
+  // SR-IOV device plugin (netd/README.md): none without --sriov-pool.
+  std::vector<std::string> sriov_pools;
+  std::string sriov_resource_prefix = "strata.io";
+  std::string device_plugin_dir = "/var/lib/kubelet/device-plugins";
+  double sriov_health_interval = 5;
+  std::string sysfs_root = "/sys";
 };
 
 std::vector<std::string> SplitList(const std::string& s) {
@@ -93,6 +106,9 @@ int ParseFlags(int argc, char** argv, Flags* f) {
       "its file name in --cni-conf-dir");
   add("cni-check-interval", po::value(&f->cni_check_interval)->default_value(30),
       "seconds between full checks of the installed files (inotify acts at once)");
+  add("vnc-sync-interval", po::value(&f->vnc_sync_interval)->default_value(2),
+      "seconds between syncs of the VirtualNetworkConfig store (<state-dir>/vnc, read by the "
+      "strata-vnc CNI plugin) with the cluster, and looks at the CNI's applied records for status");
   add("state-dir", po::value(&f->state_dir)->default_value(f->state_dir),
       "node-local state of the agent");
   add("attachments-dir", po::value(&f->attachments_dir)->default_value(f->attachments_dir),
@@ -113,6 +129,18 @@ int ParseFlags(int argc, char** argv, Flags* f) {
   add("kube-qps", po::value(&f->kube_qps)->default_value(5),
       "client-side API request rate (one agent per node: keep it low)");
   add("kube-burst", po::value(&f->kube_burst)->default_value(10), "client-side API burst");
+  add("sriov-pool", po::value(&f->sriov_pools)->composing(),
+      "NAME=PF[,PF...]: every VF of these PFs (interface names or PCI addresses) is a device of "
+      "the kubelet extended resource <prefix>/sriov-NAME (repeatable; none: no device plugin)");
+  add("sriov-resource-prefix",
+      po::value(&f->sriov_resource_prefix)->default_value(f->sriov_resource_prefix),
+      "domain of the SR-IOV resources");
+  add("device-plugin-dir", po::value(&f->device_plugin_dir)->default_value(f->device_plugin_dir),
+      "the kubelet's device plugin dir (its kubelet.sock; the plugins' sockets go there)");
+  add("sriov-health-interval", po::value(&f->sriov_health_interval)->default_value(5),
+      "seconds between rescans of the VFs' health (kubelet socket changes act at once)");
+  add("sysfs-root", po::value(&f->sysfs_root)->default_value(f->sysfs_root),
+      "where sysfs is (the VFs are found there)");
   po::variables_map vm;
   try {
     po::store(po::command_line_parser(argc, argv).options(desc).run(), vm);
@@ -134,8 +162,10 @@ int ParseFlags(int argc, char** argv, Flags* f) {
     return bad("--log-format: '" + f->log_format + "' is not text or json");
   }
   if (f->cni_check_interval <= 0) return bad("--cni-check-interval: must be > 0 seconds");
+  if (f->vnc_sync_interval <= 0) return bad("--vnc-sync-interval: must be > 0 seconds");
   if (f->status_interval < 0) return bad("--status-interval: must be >= 0 seconds");
   if (f->workers < 1) return bad("--workers: must be >= 1");
+  if (f->sriov_health_interval <= 0) return bad("--sriov-health-interval: must be > 0 seconds");
   if (f->kube_qps <= 0 || f->kube_burst < 1) {
     return bad("--kube-qps must be > 0 and --kube-burst >= 1");
   }
@@ -196,6 +226,29 @@ int main(int argc, char** argv) {
     return 2;
   }
   std::jthread install_thread([&installer](std::stop_token s) { installer.Run(s); });
+
+  // The SR-IOV device plugin talks only to the kubelet: it runs whether or not the API answers.
+  auto pools = netd::ParseSriovPools(f.sriov_pools);
+  if (!pools.ok()) {
+    std::cerr << "strata-netd: " << pools.status().message() << "\n";
+    return 2;
+  }
+  auto sysfs = cni::NewSysfs(f.sysfs_root);
+  auto link_probe = netd::NewIoctlLinkProbe();
+  std::unique_ptr<netd::SriovDevicePluginManager> sriov;
+  if (!pools->empty()) {
+    netd::SriovDevicePluginOptions so;
+    so.device_plugin_dir = f.device_plugin_dir;
+    so.resource_prefix = f.sriov_resource_prefix;
+    so.health_interval =
+        std::chrono::milliseconds(static_cast<int64_t>(f.sriov_health_interval * 1000));
+    so.pools = *pools;
+    sriov = std::make_unique<netd::SriovDevicePluginManager>(so, sysfs.get(), link_probe.get());
+    if (Status st = sriov->Start(); !st.ok()) {
+      spdlog::error("sriov device plugin: {}", st.ToString());
+      return 1;
+    }
+  }
 
   auto config = f.kubeconfig.empty()
                     ? kube::LoadInClusterConfig(Env::Default())
@@ -269,6 +322,30 @@ int main(int argc, char** argv) {
     exposer->RegisterCollectable(usage);
   }
 
+  // VirtualNetworkConfig (seed 13.9): every object replicated to the node-local store the
+  // strata-vnc CNI plugin reads (no apiserver on the CNI path), the node's pods indexed to their
+  // workloads, status.nodes from the CNI's applied records.
+  vnc::NodeStore vnc_store(f.state_dir + "/vnc");
+  if (Status st = vnc_store.Init(); !st.ok()) {
+    spdlog::error("--state-dir: {}", st.ToString());
+    return 1;
+  }
+  kube::Informer* vnc_informer = manager.Informer(kube::resources::VirtualNetworkConfigs());
+  kube::Informer* vnc_pods = manager.Informer(kube::resources::Pods());
+  netd::VirtualNetworkConfigReconciler vnc_reconciler(client, &vnc_informer->store(), &vnc_store,
+                                                      f.node_name, &recorder);
+  ctrl::Controller& vnc_controller = manager.AddController(
+      "virtualnetworkconfig", kube::resources::VirtualNetworkConfigs(), &vnc_reconciler);
+  netd::PodIndexReconciler vnc_pod_index(&vnc_pods->store(), &vnc_store);
+  manager.AddController("vnc-pod-index", kube::resources::Pods(), &vnc_pod_index);
+  const auto vnc_period =
+      std::chrono::milliseconds(static_cast<int64_t>(f.vnc_sync_interval * 1000));
+  manager.AddRunnable("vnc-store-sync", [&](std::stop_token stop) {
+    vnc_reconciler.RunSync(
+        stop, &vnc_pods->store(),
+        [&vnc_controller](const std::string& key) { vnc_controller.queue().Add(key); }, vnc_period);
+  });
+
   std::unique_ptr<ctrl::HealthServer> health;
   if (f.health_addr != "0") {
     auto h = ctrl::StartHealthServer(f.health_addr, [&manager, &installer] {
@@ -295,6 +372,7 @@ int main(int argc, char** argv) {
   install_thread.request_stop();
   install_thread.join();
   exposer.reset();  // its collectables read the agents below: stop scrapes first
+  if (sriov) sriov->Stop();
   if (!run.ok()) {
     spdlog::error("{}; exiting", run.message());
     return 1;

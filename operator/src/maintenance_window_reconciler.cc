@@ -11,6 +11,7 @@
 #include "strata/kube/conditions.h"
 #include "strata/kube/errors.h"
 #include "strata/kube/labels.h"
+#include "strata/operator/maintenance_schedule.h"
 
 namespace strata::op {
 
@@ -31,6 +32,9 @@ std::string Size(uint64_t bytes) {
   }
   return buf;
 }
+
+// status.history keeps this many occurrences of a recurring window (newest first).
+constexpr size_t kMaxHistory = 10;
 
 constexpr const char* kPhases[] = {"Pending",   "Draining", "InMaintenance", "Restoring",
                                    "Completed", "Failed",   "Aborted"};
@@ -278,7 +282,10 @@ Result<ReconcileResult> MaintenanceWindowReconciler::Step(const Json& object, bo
   Json status = old_status;
   std::string phase = status.value("phase", "Pending");
   Publish(meta.name, old_status);
-  if (Terminal(phase)) return ReconcileResult{};
+  // A recurring window is never Completed or Failed for long: the occurrence ends and the window
+  // waits for the next (a window in such a phase was left by an operator without recurrence).
+  const bool recurring_spec = spec.schedule.recurrence.has_value();
+  if (Terminal(phase) && (!recurring_spec || phase == "Aborted")) return ReconcileResult{};
 
   const auto now = clock_->WallNow();
   const ReconcileResult poll{options_.poll};
@@ -321,17 +328,195 @@ Result<ReconcileResult> MaintenanceWindowReconciler::Step(const Json& object, bo
         now));
     return ReconcileResult{};
   }
+  auto schedule = MaintenanceSchedule::Make(*start, spec.schedule.recurrence, *duration);
+  if (schedule.ok() && schedule->recurring() && *lead + *duration >= schedule->ShortestPeriod()) {
+    schedule = InvalidArgumentError(
+        "spec.schedule.duration (" + spec.schedule.duration + ") plus spec.drain.leadTime (" +
+        spec.drain.lead_time + ") must be shorter than the " +
+        MaintenanceSchedule::Name(schedule->recurrence()) + " period (" +
+        std::to_string(
+            std::chrono::duration_cast<std::chrono::hours>(schedule->ShortestPeriod()).count()) +
+        "h" + "): two occurrences would overlap");
+  }
+  if (!schedule.ok()) {
+    STRATA_RETURN_IF_ERROR(ctrl::ReportInvalidObject(
+        *client_, *events_, kube::resources::MaintenanceWindows(), object, schedule.status(), now));
+    return ReconcileResult{};
+  }
+  const bool recurring = schedule->recurring();
+
+  // spec.finish is one-shot on a recurring window: it ends the occurrence under way, and is set
+  // back to false once that occurrence is over (or when set between occurrences: nothing to end),
+  // so that the next occurrence holds for its whole duration.
+  auto clear_finish = [&]() -> Status {
+    if (!recurring || !spec.finish) return Status::Ok();
+    auto patched = client_->Patch(kube::resources::MaintenanceWindows(), "", meta.name,
+                                  kube::PatchType::kMerge, {{"spec", {{"finish", false}}}}, false);
+    if (!patched.ok() && !kube::IsNotFound(patched.status())) return patched.status();
+    event(kube::EventType::kNormal, "FinishCleared",
+          "spec.finish set back to false: it ended one occurrence; the next runs its full "
+          "duration");
+    return Status::Ok();
+  };
+
+  // The occurrences of a recurring window (status.history, newest first, at most kMaxHistory).
+  auto history = [&]() -> Json& {
+    if (!status.contains("history") || !status["history"].is_array()) {
+      status["history"] = Json::array();
+    }
+    return status["history"];
+  };
+  auto record = [&](kube::WallTime occ_start, kube::WallTime ended, const std::string& result,
+                    const std::string& message) {
+    Json& h = history();
+    const std::string key = kube::FormatTime(occ_start);
+    for (auto it = h.begin(); it != h.end();) {
+      it = it->value("start", "") == key ? h.erase(it) : it + 1;
+    }
+    Json entry = {{"start", key}, {"end", kube::FormatTime(ended)}, {"result", result}};
+    if (!message.empty()) entry["message"] = message.substr(0, 1024);
+    h.insert(h.begin(), entry);
+    while (h.size() > kMaxHistory) h.erase(h.end() - 1);
+  };
+  auto last_start = [&]() -> std::optional<kube::WallTime> {
+    std::optional<kube::WallTime> latest;
+    if (!status.contains("history") || !status["history"].is_array()) return latest;
+    for (const auto& e : status["history"]) {
+      auto t = kube::ParseTime(e.value("start", ""));
+      if (t && (!latest || *t > *latest)) latest = t;
+    }
+    return latest;
+  };
+  // The occurrence a recurring window waits for, starting from index `k`: every occurrence
+  // that has already ended by now is skipped (CronJob's startingDeadlineSeconds with the
+  // window's duration as the deadline: an occurrence missed while the operator was down still
+  // runs, late, while inside its duration; one past its end is skipped), recorded in
+  // status.history as Missed and announced by one Warning Event.
+  auto next_due = [&](int64_t k, const std::string& why) -> kube::WallTime {
+    const auto created = meta.creation_timestamp ? kube::ParseTime(*meta.creation_timestamp)
+                                                 : std::optional<kube::WallTime>();
+    int64_t missed = 0;
+    std::optional<kube::WallTime> first, last;
+    while (schedule->End(*schedule->Start(k)) <= now) {
+      const kube::WallTime s = *schedule->Start(k++);
+      // Occurrences over before the window existed were never due.
+      if (created && schedule->End(s) <= *created) continue;
+      ++missed;
+      if (!first) first = s;
+      last = s;
+    }
+    const kube::WallTime due = *schedule->Start(k);
+    if (missed > 0) {
+      // History keeps the newest few; the counter keeps them all.
+      for (int64_t i = std::max<int64_t>(0, missed - static_cast<int64_t>(kMaxHistory)); i < missed;
+           ++i) {
+        const kube::WallTime s = *schedule->Start(k - missed + i);
+        record(s, schedule->End(s), "Missed", why);
+      }
+      status["missedOccurrences"] = Int(status, "missedOccurrences") + missed;
+      // Once per miss: a pass that ends before its status write (no device view yet) comes
+      // back here, and finds the miss already recorded only if that write happened.
+      bool announced = false;
+      for (const auto& e : old_status.value("history", Json::array())) {
+        announced = announced || e.value("start", "") == kube::FormatTime(*last);
+      }
+      if (!announced)
+        event(kube::EventType::kWarning, "OccurrenceMissed",
+              (missed == 1 ? "occurrence at " + kube::FormatTime(*first)
+                           : std::to_string(missed) + " occurrences from " +
+                                 kube::FormatTime(*first) + " to " + kube::FormatTime(*last)) +
+                  " skipped (" + why + "): past its end; next at " + kube::FormatTime(due));
+    }
+    return due;
+  };
+
+  // The occurrence this pass works on. A one-off window: spec.schedule.start. A recurring one:
+  // status.nextStart, fixed once draining began; while Pending, the first occurrence after the
+  // last one that ran (or, the first time, the first not yet over).
+  kube::WallTime occ_start = *start;
+  if (recurring) {
+    const auto recorded = kube::ParseTime(status.value("nextStart", ""));
+    if (phase == "Pending") {
+      const auto last = last_start();
+      int64_t k = 0;
+      if (last) {
+        k = *schedule->FirstStartingAfter(*last);
+      } else if (recorded && schedule->IndexOf(*recorded)) {
+        k = *schedule->IndexOf(*recorded);
+      } else {
+        k = *schedule->FirstEndingAfter(now);
+      }
+      const std::string old_reason = kube::FindCondition(old_status, "Ready")
+                                         ? kube::FindCondition(old_status, "Ready")->reason
+                                         : "";
+      std::string why = spec.suspend ? "spec.suspend is true"
+                        : old_reason == "InsufficientCapacity" || old_reason == "DeviceUnreachable"
+                            ? "not drained in time: " + old_reason
+                            : "the operator was not running during it";
+      occ_start = next_due(k, why);
+      STRATA_RETURN_IF_ERROR(clear_finish());
+    } else if (recorded) {
+      occ_start = *recorded;
+    } else {
+      // Left mid-occurrence by an operator without recurrence: the latest start not after now.
+      const int64_t k = *schedule->FirstStartingAfter(now);
+      occ_start = *schedule->Start(k > 0 ? k - 1 : 0);
+    }
+    status["nextStart"] = kube::FormatTime(occ_start);
+  }
   const kube::WallTime drain_at =
-      *start - std::chrono::duration_cast<kube::WallTime::duration>(*lead);
-  const kube::WallTime end =
-      *start + std::chrono::duration_cast<kube::WallTime::duration>(*duration);
+      occ_start - std::chrono::duration_cast<kube::WallTime::duration>(*lead);
+  const kube::WallTime end = schedule->End(occ_start);
+
+  // The end of an occurrence. A one-off window (and any abort) ends in `result` for good; a
+  // recurring window records the occurrence in status.history and waits, Pending, for the next.
+  auto conclude = [&](const std::string& result,
+                      const std::string& message) -> Result<ReconcileResult> {
+    if (!recurring || result == "Aborted") {
+      if (recurring) record(occ_start, now, result, message);
+      status["phase"] = result;
+      ready(result == "Completed", result, message);
+      STRATA_RETURN_IF_ERROR(write().status());
+      return ReconcileResult{};
+    }
+    record(occ_start, now, result, message);
+    status["occurrences"] = Int(status, "occurrences") + 1;
+    if (result == "Completed") status["lastCompleted"] = kube::FormatTime(now);
+    const std::string ended = "occurrence at " + kube::FormatTime(occ_start) + " " + result;
+    const kube::WallTime next =
+        next_due(*schedule->FirstStartingAfter(occ_start), "the previous occurrence ran past it");
+    event(result == "Completed" ? kube::EventType::kNormal : kube::EventType::kWarning,
+          result == "Completed" ? "OccurrenceCompleted" : "OccurrenceFailed",
+          ended + " (" + message + "); next at " + kube::FormatTime(next));
+    status["phase"] = "Pending";
+    status["nextStart"] = kube::FormatTime(next);
+    status.erase("volumes");
+    status.erase("devices");
+    status.erase("progress");
+    ready(false, "Scheduled", ended + "; next starts " + kube::FormatTime(next));
+    STRATA_ASSIGN_OR_RETURN(bool live, write());
+    if (!live) return ReconcileResult{};
+    STRATA_RETURN_IF_ERROR(clear_finish());
+    return ReconcileResult{options_.poll};
+  };
+  if (Terminal(phase)) {
+    // Completed or Failed on a recurring window (see above): roll on to the next occurrence.
+    return conclude(phase, "ended before this operator version ran recurring windows");
+  }
 
   auto snap = inventory_();
-  if (!snap || snap->sweep == 0) return poll;  // no view of the devices yet
+  if (!snap || snap->sweep == 0) {  // no view of the devices yet
+    // A recurring window's skipped occurrences are recorded at once (their Event goes once).
+    if (recurring && status != old_status) STRATA_RETURN_IF_ERROR(write().status());
+    return poll;
+  }
 
   // The devices under maintenance: fixed in status.devices once draining began.
+  // (A recurring window selects again on every pass while Pending: between occurrences devices
+  // come and go. A one-off window keeps the set its first pass wrote, as before.)
   std::set<std::string> selected;
-  if (status.contains("devices") && !status["devices"].empty()) {
+  if (!(recurring && phase == "Pending") && status.contains("devices") &&
+      !status["devices"].empty()) {
     for (const auto& d : status["devices"]) selected.insert(d.value("name", ""));
   } else {
     for (const auto& [name, d] : snap->devices) {
@@ -411,8 +596,22 @@ Result<ReconcileResult> MaintenanceWindowReconciler::Step(const Json& object, bo
       return ReconcileResult{};
     }
     status["phase"] = "Pending";
+    if (spec.suspend && now < end) {
+      // CronJob's suspend: no occurrence starts (one under way is not affected). A one-off
+      // window whose end passes meanwhile is Failed (WindowMissed) below, as when not drained.
+      ready(false, "Suspended",
+            "spec.suspend is true: no drain starts" +
+                (recurring ? "; occurrences that end meanwhile are skipped (next would start " +
+                                 kube::FormatTime(occ_start) + ")"
+                           : std::string()));
+      set_devices("Pending");
+      STRATA_RETURN_IF_ERROR(write().status());
+      return ReconcileResult{std::min<kube::Duration>(end - now, std::chrono::hours(1))};
+    }
     if (now < drain_at) {
-      ready(false, "Scheduled", "draining starts at " + kube::FormatTime(drain_at));
+      ready(false, "Scheduled",
+            (recurring ? "next occurrence starts " + kube::FormatTime(occ_start) + "; " : "") +
+                std::string("draining starts at ") + kube::FormatTime(drain_at));
       set_devices("Pending");
       STRATA_RETURN_IF_ERROR(write().status());
       return ReconcileResult{std::min<kube::Duration>(drain_at - now, std::chrono::hours(1))};
@@ -592,11 +791,9 @@ Result<ReconcileResult> MaintenanceWindowReconciler::Step(const Json& object, bo
           spec.finish ? "spec.finish set" : "the window's duration has passed");
     if (!spec.restore) {
       STRATA_RETURN_IF_ERROR(set_desired("Online"));
-      status["phase"] = "Completed";
       set_devices("Online");
-      ready(true, "Completed", "devices back Online; LUNs left on their targets (restore: false)");
-      STRATA_RETURN_IF_ERROR(write().status());
-      return ReconcileResult{};
+      return conclude("Completed",
+                      "devices back Online; LUNs left on their targets (restore: false)");
     }
     status["phase"] = phase = "Restoring";
   }
@@ -727,13 +924,10 @@ Result<ReconcileResult> MaintenanceWindowReconciler::Step(const Json& object, bo
     STRATA_RETURN_IF_ERROR(write().status());
     return poll;
   }
-  status["phase"] = final_phase;
-  ready(final_phase == "Completed", final_phase,
-        final_phase == "Completed" ? "devices back Online with their LUNs"
-        : final_phase == "Aborted" ? "aborted: every LUN whole on one device, devices Online"
+  return conclude(final_phase, final_phase == "Completed" ? "devices back Online with their LUNs"
+                               : final_phase == "Aborted"
+                                   ? "aborted: every LUN whole on one device, devices Online"
                                    : "a LUN could not be moved; the window was unwound");
-  STRATA_RETURN_IF_ERROR(write().status());
-  return ReconcileResult{};
 }
 
 }  // namespace strata::op

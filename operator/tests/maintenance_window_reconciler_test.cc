@@ -288,6 +288,10 @@ TEST_F(MaintenanceWindowReconcilerTest, TheWindowsEndWithoutRestoreLeavesTheLuns
   EXPECT_EQ(DesiredState("a"), "Online");
   EXPECT_EQ(Holder("l1"), "b");
   EXPECT_EQ(Calls("b", "MigrateLun"), 0);
+  EXPECT_FALSE(Window()["status"].contains("nextStart")) << "a one-off window has no next";
+  clock_.Advance(48h);
+  ASSERT_TRUE(Reconcile().ok());
+  EXPECT_EQ(Phase(), "Completed") << "and runs once";
 }
 
 TEST_F(MaintenanceWindowReconcilerTest, AbortMidDrainCancelsInFlightAndBringsBackWhatMoved) {
@@ -430,6 +434,147 @@ TEST_F(MaintenanceWindowReconcilerTest, AbortShowsAbortedAndNothingLeft) {
   EXPECT_EQ(MetricPhase(), "Aborted");
   EXPECT_EQ(Gauge("strata_maintenance_luns_draining", {{"window", "mw"}}), 0);
   EXPECT_EQ(Gauge("strata_maintenance_bytes_left", {{"window", "mw"}}), 0) << "l1 Cancelled";
+}
+
+// ---- Recurring windows: each occurrence drains, holds and restores; the window then waits,
+// Pending, for the next one (status.nextStart), with the occurrence in status.history.
+
+TEST_F(MaintenanceWindowReconcilerTest, DailyWindowRunsASecondOccurrence) {
+  AddLun("a", "l1", 300 * kMiB);
+  const kube::WallTime start = clock_.WallNow() - 1min;
+  CreateWindow({{"schedule", {{"start", kube::FormatTime(start)}, {"recurrence", "Daily"}}}});
+  ASSERT_TRUE(Reconcile().ok());
+  ASSERT_EQ(Phase(), "Draining");
+  EXPECT_EQ(Window()["status"]["nextStart"], kube::FormatTime(start)) << "the occurrence under way";
+  CompleteMove("a", "l1");
+  ASSERT_TRUE(Reconcile().ok());
+  ASSERT_EQ(Phase(), "InMaintenance");
+  // The occurrence's duration passes: back Online, l1 moves back, and the window waits.
+  clock_.Advance(1h);
+  ASSERT_TRUE(Reconcile().ok());
+  ASSERT_EQ(Phase(), "Restoring");
+  ASSERT_TRUE(Reconcile().ok());
+  CompleteMove("b", "l1");
+  ASSERT_TRUE(Reconcile().ok());
+  Json st = Window()["status"];
+  EXPECT_EQ(st["phase"], "Pending");
+  EXPECT_EQ(st["nextStart"], kube::FormatTime(start + 24h));
+  EXPECT_EQ(st["occurrences"], 1);
+  EXPECT_EQ(st["lastCompleted"], kube::FormatTime(clock_.WallNow()));
+  ASSERT_EQ(st["history"].size(), 1u);
+  EXPECT_EQ(st["history"][0]["start"], kube::FormatTime(start));
+  EXPECT_EQ(st["history"][0]["result"], "Completed");
+  EXPECT_FALSE(st.contains("volumes")) << "the next occurrence plans afresh";
+  EXPECT_EQ(kube::FindCondition(st, "Ready")->reason, "Scheduled");
+  EXPECT_TRUE(events_.Has("OccurrenceCompleted"));
+  EXPECT_EQ(Holder("l1"), "a");
+  EXPECT_EQ(DesiredState("a"), "Online");
+  EXPECT_EQ(MetricPhase(), "Pending");
+  // Until the next start minus the lead time (0s), nothing moves.
+  clock_.Advance(22h);
+  ASSERT_TRUE(Reconcile().ok());
+  EXPECT_EQ(Phase(), "Pending");
+  EXPECT_EQ(Calls("a", "MigrateLun"), 1);
+  // The second occurrence: drained again, ended early by finish, which is then set back.
+  clock_.Advance(1h);
+  ASSERT_TRUE(Reconcile().ok());
+  ASSERT_EQ(Phase(), "Draining");
+  EXPECT_EQ(Calls("a", "MigrateLun"), 2);
+  CompleteMove("a", "l1");
+  ASSERT_TRUE(Reconcile().ok());
+  ASSERT_EQ(Phase(), "InMaintenance");
+  EXPECT_EQ(DesiredState("a"), "Maintenance");
+  PatchWindow({{"spec", {{"finish", true}}}});
+  ASSERT_TRUE(Reconcile().ok());
+  ASSERT_TRUE(Reconcile().ok());
+  CompleteMove(Holder("l1"), "l1");
+  ASSERT_TRUE(Reconcile().ok());
+  st = Window()["status"];
+  EXPECT_EQ(st["phase"], "Pending");
+  EXPECT_EQ(st["nextStart"], kube::FormatTime(start + 48h));
+  EXPECT_EQ(st["occurrences"], 2);
+  ASSERT_EQ(st["history"].size(), 2u);
+  EXPECT_EQ(st["history"][0]["start"], kube::FormatTime(start + 24h)) << "newest first";
+  EXPECT_EQ(Window()["spec"]["finish"], false) << "finish ends one occurrence, not the next";
+  EXPECT_TRUE(events_.Has("FinishCleared"));
+  EXPECT_EQ(Holder("l1"), "a");
+  EXPECT_EQ(DesiredState("a"), "Online");
+}
+
+TEST_F(MaintenanceWindowReconcilerTest, MissedOccurrencesAreSkippedUnlessStillInsideTheirDuration) {
+  AddLun("a", "l1", 300 * kMiB);
+  const kube::WallTime start = clock_.WallNow() + 1h;
+  CreateWindow({{"schedule", {{"start", kube::FormatTime(start)}, {"recurrence", "Daily"}}}});
+  ASSERT_TRUE(Reconcile().ok());
+  ASSERT_EQ(Phase(), "Pending");
+  EXPECT_EQ(Window()["status"]["nextStart"], kube::FormatTime(start));
+  // The operator is down for three days: the occurrences at +1h, +25h and +49h came and went.
+  clock_.Advance(72h);
+  ASSERT_TRUE(Reconcile().ok());
+  Json st = Window()["status"];
+  EXPECT_EQ(st["phase"], "Pending");
+  EXPECT_EQ(st["nextStart"], kube::FormatTime(start + 72h));
+  EXPECT_EQ(st["missedOccurrences"], 3);
+  ASSERT_EQ(st["history"].size(), 3u);
+  EXPECT_EQ(st["history"][0]["result"], "Missed");
+  EXPECT_EQ(st["history"][0]["start"], kube::FormatTime(start + 48h));
+  ASSERT_TRUE(events_.Has("OccurrenceMissed"));
+  const auto& msgs = events_.messages;
+  EXPECT_NE(std::find_if(msgs.begin(), msgs.end(),
+                         [](const std::string& m) {
+                           return m.find("3 occurrences from") != std::string::npos;
+                         }),
+            msgs.end());
+  EXPECT_EQ(Calls("a", "MigrateLun"), 0);
+  // Back half-way into the next occurrence: still inside its duration, so it runs, late.
+  clock_.Advance(1h + 30min);
+  ASSERT_TRUE(Reconcile().ok());
+  EXPECT_EQ(Phase(), "Draining");
+  EXPECT_EQ(Window()["status"]["nextStart"], kube::FormatTime(start + 72h));
+  EXPECT_EQ(Window()["status"]["missedOccurrences"], 3) << "no second report";
+}
+
+TEST_F(MaintenanceWindowReconcilerTest, SuspendSkipsOccurrencesAndAbortEndsTheSeries) {
+  AddLun("a", "l1", 300 * kMiB);
+  const kube::WallTime start = clock_.WallNow() - 1min;
+  CreateWindow({{"schedule", {{"start", kube::FormatTime(start)}, {"recurrence", "Weekly"}}},
+                {"suspend", true}});
+  ASSERT_TRUE(Reconcile().ok());
+  EXPECT_EQ(Phase(), "Pending");
+  EXPECT_EQ(kube::FindCondition(Window()["status"], "Ready")->reason, "Suspended");
+  clock_.Advance(2h);
+  ASSERT_TRUE(Reconcile().ok());
+  EXPECT_EQ(Window()["status"]["nextStart"], kube::FormatTime(start + 7 * 24h));
+  EXPECT_EQ(Window()["status"]["history"][0]["message"], "spec.suspend is true");
+  EXPECT_EQ(Calls("a", "MigrateLun"), 0);
+  PatchWindow({{"spec", {{"suspend", false}}}});
+  clock_.Advance(7 * 24h - 2h + 1s);
+  ASSERT_TRUE(Reconcile().ok());
+  ASSERT_EQ(Phase(), "Draining");
+  // abort stops the whole series (a one-shot "skip this occurrence" is finish; pausing is
+  // suspend): Aborted for good, the LUN whole on a.
+  PatchWindow({{"spec", {{"abort", true}}}});
+  ASSERT_TRUE(Reconcile().ok());
+  EXPECT_EQ(Phase(), "Aborted");
+  EXPECT_EQ(Window()["status"]["history"][0]["result"], "Aborted");
+  clock_.Advance(7 * 24h);
+  ASSERT_TRUE(Reconcile().ok());
+  EXPECT_EQ(Phase(), "Aborted");
+  EXPECT_EQ(Calls("a", "MigrateLun"), 1);
+  EXPECT_EQ(Holder("l1"), "a");
+}
+
+TEST_F(MaintenanceWindowReconcilerTest, OverlappingOccurrencesAreRefusedNamingTheFields) {
+  CreateWindow({{"schedule", {{"recurrence", "Daily"}, {"duration", "23h"}}},
+                {"drain", {{"leadTime", "1h"}}}});
+  ASSERT_TRUE(Reconcile().ok());
+  auto ready = kube::FindCondition(Window()["status"], "Ready");
+  ASSERT_TRUE(ready);
+  EXPECT_EQ(ready->reason, "InvalidSpec");
+  EXPECT_NE(ready->message.find("spec.schedule.duration (23h) plus spec.drain.leadTime (1h)"),
+            std::string::npos)
+      << ready->message;
+  EXPECT_NE(ready->message.find("Daily period (24h)"), std::string::npos) << ready->message;
 }
 
 TEST_F(MaintenanceWindowReconcilerTest, WindowsForMapsADeviceToTheWindowsSelectingIt) {

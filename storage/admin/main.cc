@@ -7,6 +7,7 @@
 #include <boost/program_options.hpp>
 #include <chrono>
 #include <cstdio>
+#include <ctime>
 #include <functional>
 #include <iostream>
 #include <map>
@@ -34,7 +35,7 @@ constexpr char kUsage[] =
     "  device status\n"
     "  device maintenance on|off [--reason TEXT]\n"
     "  lun create NAME --size SIZE [--tier ssd|sas|sata] [--dedup] [--owner NS] [--clone-from LUN] "
-    "[--allow IP,CIDR,...|*] [--meta KEY=VALUE]...\n"
+    "[--from-snapshot SNAP] [--allow IP,CIDR,...|*] [--meta KEY=VALUE]...\n"
     "  lun list [--owner NS]\n"
     "  lun get NAME\n"
     "  lun stats NAME\n"
@@ -45,14 +46,18 @@ constexpr char kUsage[] =
     "  lun migrate NAME --tier CLASS [--wait]\n"
     "  lun migrate NAME --to-device ADDR [--tier CLASS] [--wait]\n"
     "  lun migration NAME\n"
-    "  lun cancel-migration NAME\n";
+    "  lun cancel-migration NAME\n"
+    "  snapshot create NAME --lun LUN [--meta KEY=VALUE]...   (read-only, point in time; no copy)\n"
+    "  snapshot list [--lun LUN]\n"
+    "  snapshot get NAME\n"
+    "  snapshot delete NAME\n";
 
 struct Options {
   std::string server;
   std::string output;
   int timeout_seconds = 10;
   std::vector<std::string> words;
-  std::string size, tier, owner, allow, to_device, reason, clone_from;
+  std::string size, tier, owner, allow, to_device, reason, clone_from, from_snapshot, lun;
   std::vector<std::string> meta;  // KEY=VALUE, repeatable
   bool dedup = false, wait = false, allow_set = false, fold = false;
 };
@@ -196,11 +201,15 @@ void PrintDeviceTable(const v1::DeviceStatus& st) {
                 t.message().c_str());
   }
   if (!st.owners().empty()) {
-    std::printf("\n%-20s %-12s %-12s %s\n", "OWNER", "LOGICAL", "UNIQUE", "RATIO");
+    std::printf("\n%-20s %-12s %-12s %-6s %-12s %s\n", "OWNER", "LOGICAL", "UNIQUE", "RATIO",
+                "SHARED", "SNAPSHOTS");
     for (const auto& o : st.owners()) {
-      std::printf("%-20s %-12s %-12s %s\n", o.owner().empty() ? "(none)" : o.owner().c_str(),
+      std::printf("%-20s %-12s %-12s %-6s %-12s %s\n",
+                  o.owner().empty() ? "(none)" : o.owner().c_str(),
                   strata::FormatSize(o.space().logical_bytes()).c_str(),
-                  strata::FormatSize(o.space().unique_bytes()).c_str(), Ratio(o.space()).c_str());
+                  strata::FormatSize(o.space().unique_bytes()).c_str(), Ratio(o.space()).c_str(),
+                  strata::FormatSize(o.space().shared_bytes()).c_str(),
+                  strata::FormatSize(o.space().snapshot_bytes()).c_str());
     }
   }
 }
@@ -262,6 +271,42 @@ void PrintKind(const char* name, const v1::IoKindStats& k) {
       static_cast<double>(k.latency_max_ns()) / 1000.0);
 }
 
+std::string FormatNanos(uint64_t unix_nanos) {
+  const std::time_t t = static_cast<std::time_t>(unix_nanos / 1000000000ull);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+void PrintSnapshotRows(const std::vector<const v1::Snapshot*>& snaps) {
+  std::printf("%-24s %-24s %-10s %-5s %-12s %-10s %-10s %-21s %s\n", "NAME", "SOURCE", "SIZE",
+              "TIER", "OWNER", "UNIQUE", "SHARED", "CREATED", "ID");
+  for (const v1::Snapshot* s : snaps) {
+    std::printf("%-24s %-24s %-10s %-5s %-12s %-10s %-10s %-21s %s\n", s->name().c_str(),
+                s->source_lun().c_str(), strata::FormatSize(s->size_bytes()).c_str(),
+                TierName(s->tier()).c_str(), s->owner().empty() ? "-" : s->owner().c_str(),
+                strata::FormatSize(s->unique_bytes()).c_str(),
+                strata::FormatSize(s->shared_bytes()).c_str(),
+                FormatNanos(s->created_unix_nanos()).c_str(), s->id().c_str());
+  }
+}
+
+// KEY=VALUE flags into a metadata map; false (and `bad` set) for a malformed one.
+bool ParseMeta(const std::vector<std::string>& flags,
+               google::protobuf::Map<std::string, std::string>* out, std::string* bad) {
+  for (const auto& kv : flags) {
+    auto eq = kv.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      *bad = kv;
+      return false;
+    }
+    (*out)[kv.substr(0, eq)] = kv.substr(eq + 1);
+  }
+  return true;
+}
+
 class Cli {
  public:
   Cli(const Options& opt, std::shared_ptr<grpc::Channel> channel)
@@ -311,6 +356,19 @@ class Cli {
       if (verb == "migration") return LunMigration(name);
       if (verb == "cancel-migration") return LunCancel(name);
     }
+    if (w.size() >= 2 && w[0] == "snapshot") {
+      const std::string& verb = w[1];
+      if (verb == "list") {
+        if (w.size() != 2) return Usage("'snapshot list' takes no NAME (filter with --lun)");
+        return SnapshotList();
+      }
+      if (verb == "create" || verb == "get" || verb == "delete") {
+        if (w.size() != 3) return Usage("'snapshot " + verb + "' takes exactly one NAME");
+        if (verb == "create") return SnapshotCreate(w[2]);
+        if (verb == "get") return SnapshotGet(w[2]);
+        return SnapshotDelete(w[2]);
+      }
+    }
     std::string joined;
     for (const auto& s : w) joined += (joined.empty() ? "" : " ") + s;
     return Usage(w.empty() ? "no command given" : "unknown command '" + joined + "'");
@@ -347,6 +405,10 @@ class Cli {
                 l.access().allowed_clients().empty() ? "(nobody)"
                                                      : Join(l.access().allowed_clients()).c_str(),
                 Join(l.portals()).c_str(), l.export_name().c_str());
+    std::printf("space:    %s exclusive, %s shared, %s held only by its snapshots\n",
+                strata::FormatSize(l.space().exclusive_bytes()).c_str(),
+                strata::FormatSize(l.space().shared_bytes()).c_str(),
+                strata::FormatSize(l.space().snapshot_bytes()).c_str());
     if (!l.metadata().empty()) {
       std::printf("metadata:\n");
       for (const auto& [k, v] : SortedMetadata(l.metadata())) {
@@ -374,12 +436,9 @@ class Cli {
     req.set_dedup(opt_.dedup);
     req.set_owner(opt_.owner);
     req.set_clone_from(opt_.clone_from);
-    for (const auto& kv : opt_.meta) {
-      auto eq = kv.find('=');
-      if (eq == std::string::npos || eq == 0) {
-        return Usage("--meta: '" + kv + "' is not KEY=VALUE");
-      }
-      (*req.mutable_metadata())[kv.substr(0, eq)] = kv.substr(eq + 1);
+    req.set_from_snapshot(opt_.from_snapshot);
+    if (std::string bad; !ParseMeta(opt_.meta, req.mutable_metadata(), &bad)) {
+      return Usage("--meta: '" + bad + "' is not KEY=VALUE");
     }
     if (opt_.allow_set) {
       for (const auto& c : SplitList(opt_.allow)) req.mutable_access()->add_allowed_clients(c);
@@ -545,6 +604,72 @@ class Cli {
     return 0;
   }
 
+  int ShowSnapshot(const v1::Snapshot& s) {
+    if (json()) return PrintJson(s);
+    PrintSnapshotRows({&s});
+    if (!s.metadata().empty()) {
+      std::printf("\nmetadata:\n");
+      for (const auto& [k, v] : SortedMetadata(s.metadata())) {
+        std::printf("  %s=%s\n", k.c_str(), v.c_str());
+      }
+    }
+    return 0;
+  }
+
+  int SnapshotCreate(const std::string& name) {
+    if (opt_.lun.empty()) return Usage("snapshot create: --lun (the source LUN) is required");
+    v1::CreateSnapshotRequest req;
+    req.set_name(name);
+    req.set_source_lun(opt_.lun);
+    if (std::string bad; !ParseMeta(opt_.meta, req.mutable_metadata(), &bad)) {
+      return Usage("--meta: '" + bad + "' is not KEY=VALUE");
+    }
+    v1::Snapshot resp;
+    auto s = Call(&v1::StorageDevice::Stub::CreateSnapshot, req, &resp);
+    if (!s.ok()) return Fail("snapshot create " + name, s);
+    return ShowSnapshot(resp);
+  }
+
+  int SnapshotGet(const std::string& name) {
+    v1::GetSnapshotRequest req;
+    req.set_name(name);
+    v1::Snapshot resp;
+    auto s = Call(&v1::StorageDevice::Stub::GetSnapshot, req, &resp);
+    if (!s.ok()) return Fail("snapshot get " + name, s);
+    return ShowSnapshot(resp);
+  }
+
+  int SnapshotDelete(const std::string& name) {
+    v1::DeleteSnapshotRequest req;
+    req.set_name(name);
+    v1::DeleteSnapshotResponse resp;
+    auto s = Call(&v1::StorageDevice::Stub::DeleteSnapshot, req, &resp);
+    if (!s.ok()) return Fail("snapshot delete " + name, s);
+    if (json()) return PrintJson(resp);
+    std::printf("snapshot %s deleted\n", name.c_str());
+    return 0;
+  }
+
+  int SnapshotList() {
+    v1::ListSnapshotsRequest req;
+    req.set_source_lun(opt_.lun);
+    req.set_max_entries(100);
+    v1::ListSnapshotsResponse all;
+    for (;;) {
+      v1::ListSnapshotsResponse page;
+      auto s = Call(&v1::StorageDevice::Stub::ListSnapshots, req, &page);
+      if (!s.ok()) return Fail("snapshot list", s);
+      for (auto& sn : *page.mutable_snapshots()) *all.add_snapshots() = std::move(sn);
+      if (page.next_token().empty()) break;
+      req.set_starting_token(page.next_token());
+    }
+    if (json()) return PrintJson(all);
+    std::vector<const v1::Snapshot*> rows;
+    for (const auto& sn : all.snapshots()) rows.push_back(&sn);
+    PrintSnapshotRows(rows);
+    return 0;
+  }
+
   const Options& opt_;
   std::unique_ptr<v1::StorageDevice::Stub> stub_;
 };
@@ -562,6 +687,9 @@ int Run(int argc, char** argv) {
       "owner", po::value(&opt.owner), "tenant or namespace")(
       "clone-from", po::value(&opt.clone_from),
       "lun create: a clone of this LUN (shares its blocks; no data copied)")(
+      "from-snapshot", po::value(&opt.from_snapshot),
+      "lun create: restore this snapshot (shares its blocks; no data copied)")(
+      "lun", po::value(&opt.lun), "snapshot create: the source LUN; snapshot list: only its")(
       "allow", po::value(&opt.allow), "access list: IPs or CIDRs, comma-separated; * for any")(
       "meta", po::value(&opt.meta)->composing(),
       "lun create: KEY=VALUE metadata kept with the LUN (repeatable)")(

@@ -3,13 +3,18 @@
 namespace strata::storage {
 namespace {
 
+// One pass. `hash_range_bytes`: the full pass also hashes what it reads, for the
+// verification (Engine::ExportPass).
 Status Copy(Engine* engine, const std::string& name, RemoteDevice* remote, uint32_t bs,
-            bool all_blocks, const std::atomic<bool>* cancel) {
+            bool all_blocks, uint64_t hash_range_bytes, const std::atomic<bool>* cancel) {
   STRATA_ASSIGN_OR_RETURN(auto writer, remote->OpenWriter(name, bs));
-  auto pass = engine->ExportPass(name, all_blocks, [&](uint64_t lba, const char* block) {
-    if (cancel && cancel->load()) return Status(StatusCode::kCancelled, "cancelled");
-    return writer->Put(lba, block);
-  });
+  auto pass = engine->ExportPass(
+      name, all_blocks,
+      [&](uint64_t lba, const char* block) {
+        if (cancel && cancel->load()) return Status(StatusCode::kCancelled, "cancelled");
+        return writer->Put(lba, block);
+      },
+      hash_range_bytes);
   Status finish = writer->Finish();
   if (!pass.ok()) return pass.status();
   return finish;
@@ -66,10 +71,11 @@ Status RunLunMoveToDevice(Engine* engine, const std::string& name, RemoteDevice*
   if (!vol.ok()) return fail(vol.status());
   const uint32_t bs = (*vol)->block_size();
 
-  s = Copy(engine, name, remote, bs, /*all_blocks=*/true, cancel);
+  s = Copy(engine, name, remote, bs, /*all_blocks=*/true,
+           options.verify ? options.verify_range_bytes : 0, cancel);
   for (int pass = 1; s.ok() && pass < options.max_passes; ++pass) {
     if (engine->ExportDirtyBlocks(name) <= options.switch_threshold_blocks) break;
-    s = Copy(engine, name, remote, bs, /*all_blocks=*/false, cancel);
+    s = Copy(engine, name, remote, bs, /*all_blocks=*/false, 0, cancel);
   }
   if (!s.ok()) return fail(s);
   if (cancel && cancel->load()) return fail(Status(StatusCode::kCancelled, "cancelled"));

@@ -2,7 +2,11 @@
 
 #include <algorithm>
 #include <chrono>
+#include <condition_variable>
 #include <cstring>
+#include <deque>
+#include <mutex>
+#include <thread>
 
 #include "grpc_service.h"
 #include "proto_convert.h"
@@ -21,13 +25,28 @@ void SetDeadline(grpc::ClientContext* ctx) {
   ctx->set_deadline(std::chrono::system_clock::now() + kCallTimeout);
 }
 
-// Batches contiguous blocks into LunData messages of up to 1 MiB on one stream.
-class GrpcBlockWriter final : public BlockWriter {
+// A move's copy: contiguous blocks batched into LunData messages of up to 1 MiB (a
+// run of holes is one zero_length message), sent over `streams` WriteLunData streams
+// at once, each driven by its own thread from one queue of at most `window`
+// messages. The source reads and batches the next messages while earlier ones are on
+// the wire and being stored by the target, which applies each stream on its own
+// thread, in parallel with the others. Messages may so land in any order: a pass
+// sends each block once, and Finish waits for every stream, so a later pass never
+// overtakes an earlier one. The first stream error fails every later Put and Finish;
+// the move then fails and deletes the partial copy.
+class PipelinedBlockWriter final : public BlockWriter {
  public:
-  GrpcBlockWriter(std::shared_ptr<v1::StorageDevice::Stub> stub, std::string lun, uint32_t bs)
-      : stub_(std::move(stub)), lun_(std::move(lun)), bs_(bs) {
-    writer_ = stub_->WriteLunData(&ctx_, &resp_);
+  PipelinedBlockWriter(std::shared_ptr<v1::StorageDevice::Stub> stub, std::string lun, uint32_t bs,
+                       int streams, size_t window)
+      : stub_(std::move(stub)), lun_(std::move(lun)), bs_(bs), window_(window) {
+    for (int i = 0; i < streams; ++i) {
+      streams_.push_back(std::make_unique<Stream>());
+      Stream* st = streams_.back().get();
+      st->thread = std::thread([this, st] { Run(st); });
+    }
   }
+
+  ~PipelinedBlockWriter() override { (void)Close(); }
 
   Status Put(uint64_t lba, const char* block) override {
     uint64_t offset = lba * bs_;
@@ -39,6 +58,8 @@ class GrpcBlockWriter final : public BlockWriter {
       msg_.Clear();
       msg_.set_name(lun_);
       msg_.set_offset(offset);
+      msg_.set_background(true);
+      if (!zero) msg_.mutable_data()->reserve(kMaxBatchBytes);
       pending_ = true;
       pending_zero_ = zero;
       pending_end_ = offset;
@@ -53,31 +74,95 @@ class GrpcBlockWriter final : public BlockWriter {
   }
 
   Status Finish() override {
-    STRATA_RETURN_IF_ERROR(Send());
-    writer_->WritesDone();
-    return FromGrpc(writer_->Finish(), "WriteLunData " + lun_);
+    Status sent = Send();
+    Status closed = Close();
+    return sent.ok() ? closed : sent;
   }
 
  private:
+  struct Stream {
+    grpc::ClientContext ctx;
+    v1::WriteLunDataResponse resp;
+    std::unique_ptr<grpc::ClientWriter<v1::LunData>> writer;  // opened on its first message
+    std::thread thread;
+  };
+
+  // Queues the batch being built; waits while the window is full.
   Status Send() {
     if (!pending_) return Status::Ok();
     pending_ = false;
-    if (!writer_->Write(msg_)) {
-      return FromGrpc(writer_->Finish(), "WriteLunData " + lun_ + " (stream broken)");
-    }
+    std::unique_lock lock(mu_);
+    room_cv_.wait(lock, [&] { return queue_.size() < window_ || !error_.ok(); });
+    if (!error_.ok()) return error_;
+    queue_.push_back(std::move(msg_));
+    msg_ = v1::LunData();
+    ready_cv_.notify_one();
     return Status::Ok();
+  }
+
+  // Ends every stream once the queue is drained; the first error of any.
+  Status Close() {
+    {
+      std::lock_guard lock(mu_);
+      if (closed_) return error_;
+      closed_ = true;
+      ready_cv_.notify_all();
+    }
+    for (auto& st : streams_) st->thread.join();
+    std::lock_guard lock(mu_);
+    return error_;
+  }
+
+  void Fail(Status s) {
+    std::lock_guard lock(mu_);
+    if (error_.ok()) error_ = std::move(s);
+    queue_.clear();
+    room_cv_.notify_all();
+    ready_cv_.notify_all();
+  }
+
+  void Run(Stream* st) {
+    for (;;) {
+      v1::LunData msg;
+      {
+        std::unique_lock lock(mu_);
+        ready_cv_.wait(lock, [&] { return !queue_.empty() || closed_ || !error_.ok(); });
+        if (!error_.ok() || queue_.empty()) break;
+        msg = std::move(queue_.front());
+        queue_.pop_front();
+        room_cv_.notify_one();
+      }
+      if (!st->writer) st->writer = stub_->WriteLunData(&st->ctx, &st->resp);
+      if (!st->writer->Write(msg)) {
+        Status s = FromGrpc(st->writer->Finish(), "WriteLunData " + lun_ + " (stream broken)");
+        Fail(s.ok() ? UnavailableError("WriteLunData " + lun_ + ": stream closed by the target")
+                    : s);
+        return;
+      }
+    }
+    if (!st->writer) return;
+    st->writer->WritesDone();
+    Status s = FromGrpc(st->writer->Finish(), "WriteLunData " + lun_);
+    if (!s.ok()) Fail(s);
   }
 
   std::shared_ptr<v1::StorageDevice::Stub> stub_;
   const std::string lun_;
   const uint32_t bs_;
-  grpc::ClientContext ctx_;
-  v1::WriteLunDataResponse resp_;
-  std::unique_ptr<grpc::ClientWriter<v1::LunData>> writer_;
+  const size_t window_;
+  // The batch being built; only the thread calling Put and Finish touches it.
   v1::LunData msg_;
   bool pending_ = false;
   bool pending_zero_ = false;
   uint64_t pending_end_ = 0;
+
+  std::mutex mu_;
+  std::condition_variable ready_cv_;  // waits on mu_: a message queued, closed or failed
+  std::condition_variable room_cv_;   // waits on mu_: room in the queue, or failed
+  std::deque<v1::LunData> queue_;     // guarded by mu_
+  bool closed_ = false;               // guarded by mu_
+  Status error_;                      // guarded by mu_: the first failure
+  std::vector<std::unique_ptr<Stream>> streams_;
 };
 
 class GrpcRemoteVolume final : public Volume {
@@ -181,8 +266,9 @@ std::shared_ptr<Volume> OpenGrpcRemoteVolume(const std::string& address, const s
   return std::make_shared<GrpcRemoteVolume>(address, lun);
 }
 
-GrpcRemoteDevice::GrpcRemoteDevice(std::string address)
+GrpcRemoteDevice::GrpcRemoteDevice(std::string address, int copy_streams)
     : address_(std::move(address)),
+      copy_streams_(std::max(1, copy_streams)),
       stub_(v1::StorageDevice::NewStub(device::NewDeviceChannel(address_))) {}
 
 Result<std::optional<std::string>> GrpcRemoteDevice::LunWwn(const std::string& name) {
@@ -225,7 +311,8 @@ Status GrpcRemoteDevice::DeleteLun(const std::string& name) {
 
 Result<std::unique_ptr<BlockWriter>> GrpcRemoteDevice::OpenWriter(const std::string& lun,
                                                                   uint32_t block_size) {
-  return std::unique_ptr<BlockWriter>(new GrpcBlockWriter(stub_, lun, block_size));
+  return std::unique_ptr<BlockWriter>(new PipelinedBlockWriter(
+      stub_, lun, block_size, copy_streams_, 2 * static_cast<size_t>(copy_streams_)));
 }
 
 Status GrpcRemoteDevice::Flush(const std::string& lun) {

@@ -15,7 +15,9 @@ namespace strata::storage {
 // Another strata-stored reached over its management API. Thread-safe (gRPC stubs are).
 class GrpcRemoteDevice final : public RemoteDevice {
  public:
-  explicit GrpcRemoteDevice(std::string address);
+  // A move's copy goes over this many WriteLunData streams at once (OpenWriter).
+  static constexpr int kDefaultCopyStreams = 4;
+  explicit GrpcRemoteDevice(std::string address, int copy_streams = kDefaultCopyStreams);
 
   const std::string& address() const override { return address_; }
   Result<std::optional<std::string>> LunWwn(const std::string& name) override;
@@ -30,6 +32,7 @@ class GrpcRemoteDevice final : public RemoteDevice {
 
  private:
   const std::string address_;
+  const int copy_streams_;
   std::shared_ptr<v1::StorageDevice::Stub> stub_;
 };
 

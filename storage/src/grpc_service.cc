@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <chrono>
+
 #include "grpc_remote_device.h"
 #include "proto_convert.h"
 #include "strata/common/net_address.h"
@@ -123,8 +125,14 @@ grpc::Status StorageDeviceService::CreateLun(grpc::ServerContext*, const v1::Cre
     spec.allowed_clients.assign(req->access().allowed_clients().begin(),
                                 req->access().allowed_clients().end());
   }
-  auto lun = req->clone_from().empty() ? device_->engine()->CreateLun(spec)
-                                       : device_->engine()->CloneLun(req->clone_from(), spec);
+  if (!req->clone_from().empty() && !req->from_snapshot().empty()) {
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                        "from_snapshot: cannot be set together with clone_from");
+  }
+  auto lun = !req->from_snapshot().empty()
+                 ? device_->engine()->RestoreSnapshot(req->from_snapshot(), spec)
+             : req->clone_from().empty() ? device_->engine()->CreateLun(spec)
+                                         : device_->engine()->CloneLun(req->clone_from(), spec);
   if (!lun.ok()) return ToGrpc(lun.status());
   ToProto(*lun, device_->portals(), resp);
   return grpc::Status::OK;
@@ -311,6 +319,9 @@ grpc::Status StorageDeviceService::CancelMigration(grpc::ServerContext*,
 
 namespace strata::storage {
 
+// How long a move's copy message waits for this device's clients (LunData.background).
+constexpr auto kMaxYieldToClients = std::chrono::microseconds(2000);
+
 grpc::Status StorageDeviceService::WriteLunData(grpc::ServerContext*,
                                                 grpc::ServerReader<v1::LunData>* reader,
                                                 v1::WriteLunDataResponse* resp) {
@@ -326,6 +337,7 @@ grpc::Status StorageDeviceService::WriteLunData(grpc::ServerContext*,
       vol = *v;
       open_name = msg.name();
     }
+    if (msg.background()) device_->engine()->YieldToClients(kMaxYieldToClients);
     Status s;
     if (msg.zero_length() > 0) {
       s = vol->WriteZeroes(msg.offset(), msg.zero_length(), msg.fua());
@@ -377,6 +389,79 @@ grpc::Status StorageDeviceService::GetLunChecksums(grpc::ServerContext*,
   resp->set_range_bytes(req->range_bytes());
   resp->set_offset(req->offset());
   resp->mutable_xxh3()->Add(sums->begin(), sums->end());
+  return grpc::Status::OK;
+}
+
+}  // namespace strata::storage
+
+namespace strata::storage {
+namespace {
+
+// ListSnapshots tokens: this prefix and the last name returned (pages are by name, so
+// a snapshot created or deleted between pages neither repeats nor shifts the rest).
+constexpr std::string_view kSnapshotTokenPrefix = "snap1:";
+
+}  // namespace
+
+grpc::Status StorageDeviceService::CreateSnapshot(grpc::ServerContext*,
+                                                  const v1::CreateSnapshotRequest* req,
+                                                  v1::Snapshot* resp) {
+  // A retry for an existing snapshot is still answered in maintenance.
+  if (Status s = device_->CheckAcceptsNewLuns(); !s.ok()) {
+    if (!device_->engine()->GetSnapshot(req->name()).ok()) {
+      return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
+                          "name: snapshot " + req->name() + " not taken: " + s.message());
+    }
+  }
+  std::map<std::string, std::string> metadata(req->metadata().begin(), req->metadata().end());
+  auto snap = device_->engine()->CreateSnapshot(req->source_lun(), req->name(), metadata);
+  if (!snap.ok()) return ToGrpc(snap.status());
+  ToProto(*snap, resp);
+  return grpc::Status::OK;
+}
+
+grpc::Status StorageDeviceService::DeleteSnapshot(grpc::ServerContext*,
+                                                  const v1::DeleteSnapshotRequest* req,
+                                                  v1::DeleteSnapshotResponse*) {
+  if (auto s = RequireName(req->name()); !s.ok()) return s;
+  Status s = device_->engine()->DeleteSnapshot(req->name());
+  if (s.code() == StatusCode::kNotFound) return grpc::Status::OK;  // idempotent
+  return ToGrpc(s);
+}
+
+grpc::Status StorageDeviceService::GetSnapshot(grpc::ServerContext*,
+                                               const v1::GetSnapshotRequest* req,
+                                               v1::Snapshot* resp) {
+  if (auto s = RequireName(req->name()); !s.ok()) return s;
+  auto snap = device_->engine()->GetSnapshot(req->name());
+  if (!snap.ok()) return ToGrpc(snap.status());
+  ToProto(*snap, resp);
+  return grpc::Status::OK;
+}
+
+grpc::Status StorageDeviceService::ListSnapshots(grpc::ServerContext*,
+                                                 const v1::ListSnapshotsRequest* req,
+                                                 v1::ListSnapshotsResponse* resp) {
+  std::string after;
+  if (!req->starting_token().empty()) {
+    if (req->starting_token().rfind(kSnapshotTokenPrefix, 0) != 0) {
+      return grpc::Status(grpc::StatusCode::ABORTED,
+                          "starting_token: '" + req->starting_token() +
+                              "' was not handed out by ListSnapshots of this device");
+    }
+    after = req->starting_token().substr(kSnapshotTokenPrefix.size());
+  }
+  for (const SnapshotInfo& s : device_->engine()->ListSnapshots()) {
+    if (!after.empty() && s.name <= after) continue;
+    if (!req->name().empty() && s.name != req->name()) continue;
+    if (!req->source_lun().empty() && s.source_lun != req->source_lun()) continue;
+    if (req->max_entries() && static_cast<uint32_t>(resp->snapshots_size()) == req->max_entries()) {
+      resp->set_next_token(std::string(kSnapshotTokenPrefix) +
+                           resp->snapshots(resp->snapshots_size() - 1).name());
+      break;
+    }
+    ToProto(s, resp->add_snapshots());
+  }
   return grpc::Status::OK;
 }
 

@@ -90,6 +90,14 @@ class StorageDeviceService final : public v1::StorageDevice::Service {
                         v1::FlushLunResponse*) override;
   grpc::Status GetLunChecksums(grpc::ServerContext*, const v1::GetLunChecksumsRequest*,
                                v1::LunChecksums*) override;
+  grpc::Status CreateSnapshot(grpc::ServerContext*, const v1::CreateSnapshotRequest*,
+                              v1::Snapshot*) override;
+  grpc::Status DeleteSnapshot(grpc::ServerContext*, const v1::DeleteSnapshotRequest*,
+                              v1::DeleteSnapshotResponse*) override;
+  grpc::Status GetSnapshot(grpc::ServerContext*, const v1::GetSnapshotRequest*,
+                           v1::Snapshot*) override;
+  grpc::Status ListSnapshots(grpc::ServerContext*, const v1::ListSnapshotsRequest*,
+                             v1::ListSnapshotsResponse*) override;
 
  private:
   grpc::Status LunReply(const std::string& name, v1::Lun* out);

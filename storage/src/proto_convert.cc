@@ -44,6 +44,23 @@ void ToProto(const SpaceStats& in, v1::SpaceStats* out) {
   out->set_logical_bytes(in.logical_bytes);
   out->set_unique_bytes(in.unique_bytes);
   out->set_dedup_ratio(in.ratio());
+  out->set_exclusive_bytes(in.exclusive_bytes);
+  out->set_shared_bytes(in.shared_bytes);
+  out->set_snapshot_bytes(in.snapshot_bytes);
+}
+
+void ToProto(const SnapshotInfo& in, v1::Snapshot* out) {
+  out->set_name(in.name);
+  out->set_id(in.id);
+  out->set_source_lun(in.source_lun);
+  out->set_size_bytes(in.size_bytes);
+  out->set_created_unix_nanos(in.created_unix_nanos);
+  out->set_ready_to_use(true);  // no copy to wait for: whole once created
+  out->set_tier(ToProto(in.tier));
+  out->set_owner(in.owner);
+  out->set_unique_bytes(in.space.exclusive_bytes);
+  out->set_shared_bytes(in.space.shared_bytes);
+  out->mutable_metadata()->insert(in.metadata.begin(), in.metadata.end());
 }
 
 void ToProto(const DeviceStatus& in, v1::DeviceStatus* out) {

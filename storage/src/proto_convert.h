@@ -17,6 +17,7 @@ void ToProto(const SpaceStats& in, v1::SpaceStats* out);
 void ToProto(const DeviceStatus& in, v1::DeviceStatus* out);
 void ToProto(const TierMove& in, const std::string& lun, v1::Migration* out);
 void ToProto(const LunInfo& in, const std::vector<HostPort>& portals, v1::Lun* out);
+void ToProto(const SnapshotInfo& in, v1::Snapshot* out);
 void ToProto(const LunIoStats::KindSnapshot& in, double iops, double bytes_per_second,
              v1::IoKindStats* out);
 

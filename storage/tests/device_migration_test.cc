@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <functional>
 #include <random>
@@ -60,6 +61,11 @@ class EngineRemoteDevice final : public RemoteDevice {
   std::atomic<int> checksum_calls{0};
   std::atomic<int64_t> fail_after_blocks{-1};
   std::atomic<int> deletes{0};
+  // Pipelining: blocks are applied at Finish in shuffled order; with
+  // fail_in_finish_after >= 0, Finish fails after applying that many of them.
+  std::atomic<bool> reorder{false};
+  std::atomic<int64_t> fail_in_finish_after{-1};
+  std::atomic<uint64_t> puts{0};
 
  private:
   class Writer final : public BlockWriter {
@@ -70,15 +76,38 @@ class EngineRemoteDevice final : public RemoteDevice {
       int64_t left = dev_->fail_after_blocks.load();
       if (left == 0) return UnavailableError("target went away");
       if (left > 0) dev_->fail_after_blocks = left - 1;
-      if (!block) return vol_->WriteZeroes(lba * bs_, bs_, false);
-      return vol_->Write(lba * bs_, std::span<const char>(block, bs_), false);
+      ++dev_->puts;
+      if (dev_->reorder) {  // held back, applied out of order by Finish
+        held_.emplace_back(lba, block ? std::string(block, bs_) : std::string());
+        return Status::Ok();
+      }
+      return Apply(lba, block);
     }
     Status Finish() override {
+      // A pipelined writer: what it holds lands in another order than it was put
+      // (as over several streams), and a stream may break part-way.
+      std::shuffle(held_.begin(), held_.end(), std::mt19937(static_cast<unsigned>(held_.size())));
+      size_t applied = 0;
+      for (const auto& [lba, data] : held_) {
+        if (dev_->fail_in_finish_after.load() >= 0 &&
+            static_cast<int64_t>(applied) >= dev_->fail_in_finish_after.load()) {
+          return UnavailableError("WriteLunData db (stream broken): connection reset");
+        }
+        STRATA_RETURN_IF_ERROR(Apply(lba, data.empty() ? nullptr : data.data()));
+        ++applied;
+      }
+      held_.clear();
       if (dev_->after_pass) dev_->after_pass(*vol_);
       return Status::Ok();
     }
 
    private:
+    Status Apply(uint64_t lba, const char* block) {
+      if (!block) return vol_->WriteZeroes(lba * bs_, bs_, false);
+      return vol_->Write(lba * bs_, std::span<const char>(block, bs_), false);
+    }
+
+    std::vector<std::pair<uint64_t, std::string>> held_;
     EngineRemoteDevice* dev_;
     std::shared_ptr<Volume> vol_;
     uint32_t bs_;
@@ -364,6 +393,157 @@ TEST_F(DeviceMigrationTest, ChecksumsAgreeOnEqualContentsHoweverStored) {
   EXPECT_NE(src_->LunChecksums("a", kBs, 1, 1).status().message().find("offset"),
             std::string::npos);
   EXPECT_EQ(src_->LunChecksums("nope", kBs, 0, 1).status().code(), StatusCode::kNotFound);
+}
+
+TEST_F(DeviceMigrationTest, OutOfOrderArrivalUnderClientWritesEndsEqual) {
+  // Blocks of each pass land on the target in shuffled order (as over several
+  // streams) while a client (an NBD-style volume: its requests count as client I/O
+  // the copy yields to) keeps writing; the copy still ends equal and verified.
+  const uint64_t blocks = 2048;
+  CreateFilled("db", blocks);
+  ClientInfo client;
+  client.peer_address = "10.1.2.3";
+  auto v = *src_->Open("db", client);
+  remote_->reorder = true;
+  std::vector<std::atomic<char>> expect(blocks);
+  for (uint64_t i = 0; i < blocks; ++i)
+    expect[i] = i % 7 == 3 ? 0 : static_cast<char>('a' + i % 26);
+  std::atomic<bool> stop{false};
+  std::atomic<int> errors{0};
+  std::thread writer([&] {
+    std::mt19937 rng(5);
+    while (!stop) {
+      uint64_t lba = rng() % blocks;
+      char c = static_cast<char>('A' + rng() % 26);
+      std::string d(kBs, c);
+      if (!v->Write(lba * kBs, std::span<const char>(d.data(), d.size()), false).ok()) ++errors;
+      expect[lba] = c;
+    }
+  });
+  Status s = MoveLunToDevice(src_.get(), "db", remote_.get(), {}, nullptr);
+  stop = true;
+  writer.join();
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  EXPECT_EQ(errors, 0);
+  EXPECT_EQ(src_->GetLun("db")->move.verified_bytes, blocks * kBs);
+  auto dv = *dst_->OpenVolume("db");
+  for (uint64_t i = 0; i < blocks; ++i) ASSERT_EQ(At(*dv, i), expect[i].load()) << i;
+}
+
+TEST_F(DeviceMigrationTest, StreamBreakingMidPipelineFailsCleanlyAndARetryMoves) {
+  const uint64_t blocks = 1024;
+  auto v = CreateFilled("db", blocks);
+  remote_->reorder = true;
+  remote_->fail_in_finish_after = 300;  // part of the first pass landed, then the break
+  Status s = MoveLunToDevice(src_.get(), "db", remote_.get(), {}, nullptr);
+  EXPECT_EQ(s.code(), StatusCode::kUnavailable) << s.ToString();
+  EXPECT_NE(s.message().find("stream broken"), std::string::npos) << s.ToString();
+  auto l = src_->GetLun("db");
+  EXPECT_TRUE(l->moved_to.empty());
+  EXPECT_EQ(l->move.state, TierMove::State::kFailed);
+  EXPECT_EQ(dst_->GetLun("db").status().code(), StatusCode::kNotFound);  // partial copy gone
+  for (uint64_t i = 0; i < blocks; ++i) {
+    ASSERT_EQ(At(*v, i), i % 7 == 3 ? 0 : static_cast<char>('a' + i % 26)) << i;
+  }
+  remote_->fail_in_finish_after = -1;
+  ASSERT_TRUE(MoveLunToDevice(src_.get(), "db", remote_.get(), {}, nullptr).ok());
+  EXPECT_EQ(src_->GetLun("db")->move.verified_bytes, blocks * kBs);
+  auto dv = *dst_->OpenVolume("db");
+  for (uint64_t i = 0; i < blocks; ++i) {
+    ASSERT_EQ(At(*dv, i), i % 7 == 3 ? 0 : static_cast<char>('a' + i % 26)) << i;
+  }
+}
+
+TEST_F(DeviceMigrationTest, HolesAreNotCopiedAndStayHoles) {
+  // 64 MiB with 3 written blocks: only those go over, the target allocates only
+  // them, and the verification of the all-zero ranges still passes.
+  LunSpec spec;
+  spec.name = "sparse";
+  spec.size_bytes = 64ull << 20;
+  ASSERT_TRUE(src_->CreateLun(spec).ok());
+  auto v = *src_->OpenVolume("sparse");
+  const uint64_t written[] = {0, 4000, 16383};
+  for (uint64_t lba : written) {
+    std::string d(kBs, 'x');
+    ASSERT_TRUE(v->Write(lba * kBs, std::span<const char>(d.data(), d.size()), false).ok());
+  }
+  ASSERT_TRUE(MoveLunToDevice(src_.get(), "sparse", remote_.get(), {}, nullptr).ok());
+  EXPECT_EQ(remote_->puts, 3u);
+  EXPECT_EQ(src_->GetLun("sparse")->move.verified_bytes, 64ull << 20);
+  auto there = dst_->GetLun("sparse");
+  ASSERT_TRUE(there.ok());
+  EXPECT_EQ(there->space.logical_bytes, 3 * kBs);
+  auto dv = *dst_->OpenVolume("sparse");
+  EXPECT_EQ(At(*dv, 4000), 'x');
+  EXPECT_EQ(At(*dv, 4001), 0);
+}
+
+TEST_F(DeviceMigrationTest, RangeSentAgainAfterItWasHashedIsComparedAgain) {
+  // The source's hashes come from the first pass's reads. A block rewritten after
+  // that pass goes over again in the second; if the target then held the OLD bytes
+  // (what the first pass hashed), its range would compare equal to the stale hash:
+  // the range must be hashed again (I/O paused), which finds the difference.
+  const uint64_t blocks = 1024;
+  auto v = CreateFilled("db", blocks);
+  const uint64_t lba = 600;  // range 2
+  const std::string old_bytes(kBs, static_cast<char>('a' + lba % 26));
+  int passes = 0;
+  remote_->after_pass = [&](Volume& target) {
+    ++passes;
+    if (passes == 1) {  // a client write between the first and the second pass
+      std::string d(kBs, 'N');
+      ASSERT_TRUE(v->Write(lba * kBs, std::span<const char>(d.data(), d.size()), false).ok());
+    } else if (passes == 2) {  // the second pass sent 'N'; the target loses it
+      ASSERT_TRUE(
+          target.Write(lba * kBs, std::span<const char>(old_bytes.data(), kBs), false).ok());
+    }
+  };
+  DeviceMoveOptions opts;
+  opts.switch_threshold_blocks = 0;  // a second pass for the one dirty block
+  Status s = MoveLunToDevice(src_.get(), "db", remote_.get(), opts, nullptr);
+  EXPECT_GE(passes, 2);
+  EXPECT_EQ(s.code(), StatusCode::kDataLoss) << s.ToString();
+  EXPECT_NE(s.message().find("range 2 "), std::string::npos) << s.ToString();
+  EXPECT_TRUE(src_->GetLun("db")->moved_to.empty());
+  EXPECT_EQ(At(*v, lba), 'N');
+  // Without the damage the same sequence moves, with the new bytes.
+  passes = 0;
+  remote_->after_pass = [&](Volume&) {
+    if (++passes == 1) {
+      std::string d(kBs, 'M');
+      ASSERT_TRUE(v->Write(lba * kBs, std::span<const char>(d.data(), d.size()), false).ok());
+    }
+  };
+  ASSERT_TRUE(MoveLunToDevice(src_.get(), "db", remote_.get(), opts, nullptr).ok());
+  EXPECT_EQ(At(**dst_->OpenVolume("db"), lba), 'M');
+}
+
+TEST_F(DeviceMigrationTest, PassHashesEqualLunChecksums) {
+  // What the full pass hashes is what LunChecksums gives: the verification compares
+  // like with like (ranges smaller and larger than a 256-block group, a short tail).
+  // The "target" here answers with the source's own LunChecksums: the switch happens
+  // with one checksum call only if every pass hash equalled it (a different range is
+  // hashed again, paused, which this target refuses).
+  const uint64_t blocks = 1300;
+  for (uint64_t range : {uint64_t{16 * kBs}, uint64_t{1} << 20, uint64_t{2} << 20}) {
+    const std::string name = "db" + std::to_string(range);
+    CreateFilled(name, blocks);
+    ASSERT_TRUE(src_->StartExport(name, "x").ok());
+    ASSERT_TRUE(src_->ExportPass(
+                        name, true, [](uint64_t, const char*) { return Status::Ok(); }, range)
+                    .ok());
+    int calls = 0;
+    Status s = src_->CompleteExport(
+        name, nullptr, [](uint64_t, const char*) { return Status::Ok(); },
+        [] { return Status::Ok(); },
+        [&](uint64_t rb, uint64_t off, uint64_t len) -> Result<std::vector<uint64_t>> {
+          if (calls++ > 0) return InternalError("a range was hashed again");
+          return src_->LunChecksums(name, rb, off, len);
+        },
+        range);
+    EXPECT_TRUE(s.ok()) << range << ": " << s.ToString();
+    EXPECT_EQ(calls, 1) << range;
+  }
 }
 
 }  // namespace

@@ -29,7 +29,7 @@ TEST(JournalTest, RoundTripAllRecordKinds) {
   std::vector<uint64_t> deletes;
   ReplayHandlers h{[&](const LunRecord& r) { luns.push_back(r); },
                    [&](uint64_t id) { deletes.push_back(id); },
-                   [&](const MapRecord& m) { maps.push_back(m); }};
+                   [&](const MapRecord& m) { maps.push_back(m); }, nullptr, nullptr};
   ReplayResult rr;
   ASSERT_TRUE(Replay(e.buffer(), h, &rr).ok());
   EXPECT_EQ(rr.records, 4u);
@@ -57,9 +57,11 @@ TEST(JournalTest, TornTailStopsReplayAtEveryCut) {
   for (size_t cut = 0; cut <= full.size(); ++cut) {
     size_t n = 0;
     ReplayResult rr;
-    ASSERT_TRUE(Replay(std::string_view(full).substr(0, cut),
-                       ReplayHandlers{nullptr, nullptr, [&](const MapRecord&) { ++n; }}, &rr)
-                    .ok());
+    ASSERT_TRUE(
+        Replay(std::string_view(full).substr(0, cut),
+               ReplayHandlers{nullptr, nullptr, [&](const MapRecord&) { ++n; }, nullptr, nullptr},
+               &rr)
+            .ok());
     EXPECT_EQ(n, cut / frame) << cut;
     EXPECT_EQ(rr.valid_bytes, (cut / frame) * frame);
   }
@@ -72,8 +74,53 @@ TEST(JournalTest, FlippedBitEndsReplayThere) {
   data[data.size() / 3 + 12] ^= 0x10;  // inside the second record's payload
   size_t n = 0;
   ASSERT_TRUE(
-      Replay(data, ReplayHandlers{nullptr, nullptr, [&](const MapRecord&) { ++n; }}, nullptr).ok());
+      Replay(data,
+             ReplayHandlers{nullptr, nullptr, [&](const MapRecord&) { ++n; }, nullptr, nullptr},
+             nullptr)
+          .ok());
   EXPECT_EQ(n, 1u);
+}
+
+TEST(JournalTest, SnapshotAndShareMapRecordsRoundTripAndTearWhole) {
+  RecordEncoder e;
+  SnapRecord s;
+  s.id = 9;
+  s.name = "daily";
+  s.source_id = 3;
+  s.source_lun = "vol";
+  s.size_bytes = 1 << 30;
+  s.tier = 1;
+  s.owner = "ns";
+  s.created_unix_nanos = 1234567890123ull;
+  s.share_map_from = 3;
+  s.metadata = {{"csi.storage.k8s.io/volumesnapshot/name", "snap"}};
+  e.Snapshot(s);
+  e.ShareMap(10, 9);
+  const std::string full = e.buffer();
+  std::vector<SnapRecord> got;
+  std::vector<std::pair<uint64_t, uint64_t>> shares;
+  ReplayHandlers h{nullptr, nullptr, nullptr, [&](const SnapRecord& r) { got.push_back(r); },
+                   [&](uint64_t d, uint64_t f) { shares.emplace_back(d, f); }};
+  ASSERT_TRUE(Replay(full, h, nullptr).ok());
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].name, "daily");
+  EXPECT_EQ(got[0].source_lun, "vol");
+  EXPECT_EQ(got[0].source_id, 3u);
+  EXPECT_EQ(got[0].size_bytes, 1u << 30);
+  EXPECT_EQ(got[0].tier, 1u);
+  EXPECT_EQ(got[0].owner, "ns");
+  EXPECT_EQ(got[0].created_unix_nanos, 1234567890123ull);
+  EXPECT_EQ(got[0].share_map_from, 3u);
+  EXPECT_EQ(got[0].metadata, s.metadata);
+  ASSERT_EQ(shares.size(), 1u);
+  EXPECT_EQ(shares[0], std::make_pair(uint64_t{10}, uint64_t{9}));
+  // Any cut inside the snapshot frame: no snapshot at all.
+  const size_t first = full.size() - (8 + 1 + 8 + 8);
+  for (size_t cut = 0; cut < first; ++cut) {
+    got.clear();
+    ASSERT_TRUE(Replay(std::string_view(full).substr(0, cut), h, nullptr).ok());
+    EXPECT_TRUE(got.empty()) << cut;
+  }
 }
 
 }  // namespace

@@ -90,10 +90,12 @@ check "helm template (default values)" \
   eval 'helm template "$release" "$kChart" -n "$ns" >"$work/default.yaml"'
 check "rendered default objects are as expected" \
   python3 "$here/check_manifests.py" "$work/default.yaml" default "$release"
-# The ServiceMonitor API is not served by the test apiserver: tell template it is, to render them.
-check "helm template (values-nondefault.yaml, monitoring.coreos.com/v1 available)" \
+# The ServiceMonitor and VolumeSnapshotClass APIs are not served by the test apiserver: tell
+# template they are, to render those objects.
+check "helm template (values-nondefault.yaml, monitoring.coreos.com/v1, snapshot.storage.k8s.io/v1)" \
   eval 'helm template "$release" "$kChart" -n "$ns" -f "$kNonDefault" \
-    --api-versions monitoring.coreos.com/v1/ServiceMonitor >"$work/nondefault.yaml"'
+    --api-versions monitoring.coreos.com/v1/ServiceMonitor \
+    --api-versions snapshot.storage.k8s.io/v1/VolumeSnapshotClass >"$work/nondefault.yaml"'
 check "rendered non-default objects are as expected" \
   python3 "$here/check_manifests.py" "$work/nondefault.yaml" nondefault "$release"
 
@@ -146,6 +148,17 @@ can() { # can SA VERB RESOURCE [ARGS...]: the answer is yes
   [[ $(kc auth can-i --as="$(sa "$1")" "${@:2}" 2>/dev/null) == yes ]]
 }
 cannot() { ! can "$@"; }
+# sar_allows SA VERB GROUP RESOURCE [SUBRESOURCE]: a SubjectAccessReview with the group and resource
+# spelled out, for kinds this apiserver does not serve (kubectl auth can-i cannot map them and
+# answers no): the snapshot CRDs are the cluster's, not the chart's.
+sar_allows() {
+  kc create -o json -f - <<JSON 2>/dev/null | jq -e '.status.allowed == true' >/dev/null
+{"apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview",
+ "spec": {"user": "$(sa "$1")", "groups": ["system:serviceaccounts", "system:serviceaccounts:$ns",
+          "system:authenticated"],
+          "resourceAttributes": {"verb": "$2", "group": "$3", "resource": "$4", "subresource": "${5:-}"}}}
+JSON
+}
 check "operator: list and watch StorageDevices" \
   wait_until 15 eval 'can operator list storagedevices.strata.io && can operator watch storagedevices.strata.io'
 check "operator: update StorageDevice status" \
@@ -166,10 +179,17 @@ check "CSI controller: its sidecars' Leases only" \
   wait_until 15 eval 'can csi-controller update leases/block-csi-strata-io -n "$ns" &&
     can csi-controller update leases/external-attacher-leader-block-csi-strata-io -n "$ns" &&
     can csi-controller update leases/external-resizer-block-csi-strata-io -n "$ns" &&
+    can csi-controller update leases/external-snapshotter-leader-block-csi-strata-io -n "$ns" &&
     cannot csi-controller update leases/strata-operator-test -n "$ns"'
 check "CSI controller: reads StorageDevices (--devices-from-cluster), never writes them" \
   wait_until 15 eval 'can csi-controller watch storagedevices.strata.io &&
     cannot csi-controller update storagedevices.strata.io'
+check "CSI controller: csi-snapshotter updates VolumeSnapshotContents and their status" \
+  wait_until 15 eval 'sar_allows csi-controller update snapshot.storage.k8s.io volumesnapshotcontents &&
+    sar_allows csi-controller patch snapshot.storage.k8s.io volumesnapshotcontents status &&
+    sar_allows csi-controller watch snapshot.storage.k8s.io volumesnapshotclasses &&
+    sar_allows csi-controller list snapshot.storage.k8s.io volumesnapshots &&
+    ! sar_allows csi-controller delete snapshot.storage.k8s.io volumesnapshotcontents'
 check "CSI controller: not Secrets" eval 'cannot csi-controller get secrets -n "$ns"'
 check "CSI node, strata-stored, CNI: no API access at all" \
   eval 'cannot csi-node get nodes && cannot stored list pods -n "$ns" && cannot cni get configmaps -n "$ns"'

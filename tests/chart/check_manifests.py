@@ -15,6 +15,7 @@ SIDECARS = {
     "csi-provisioner": "registry.k8s.io/sig-storage/csi-provisioner:v3.4.1",
     "csi-attacher": "registry.k8s.io/sig-storage/csi-attacher:v4.2.0",
     "csi-resizer": "registry.k8s.io/sig-storage/csi-resizer:v1.7.0",
+    "csi-snapshotter": "registry.k8s.io/sig-storage/csi-snapshotter:v6.2.3",
     "liveness-probe": "registry.k8s.io/sig-storage/livenessprobe:v2.9.0",
 }
 REGISTRAR = "registry.k8s.io/sig-storage/csi-node-driver-registrar:v2.7.0"
@@ -106,8 +107,8 @@ def main():
     if ctl:
         pod = ctl["spec"]["template"]["spec"]
         names = [c["name"] for c in pod["containers"]]
-        check("CSI controller has 5 containers: strata-csi + provisioner, attacher, resizer, "
-              "livenessprobe", names == ["csi-plugin", *SIDECARS], names)
+        check("CSI controller has 6 containers: strata-csi + provisioner, attacher, resizer, "
+              "snapshotter, livenessprobe", names == ["csi-plugin", *SIDECARS], names)
         for name, image in SIDECARS.items():
             c = container(pod, name)
             check(f"{name} image {image}", c is not None and c["image"] == image,
@@ -123,8 +124,21 @@ def main():
               not any(a.startswith("--enable-capacity") for a in prov), prov)
         check("provisioner: Topology feature gate only with device zones",
               ("--feature-gates=Topology=true" in prov) == nondefault, prov)
-        for name in ("csi-attacher", "csi-resizer"):
+        for name in ("csi-attacher", "csi-resizer", "csi-snapshotter"):
             check(f"{name}: --leader-election", "--leader-election" in container(pod, name)["args"])
+        check("csi-snapshotter: --extra-create-metadata",
+              "--extra-create-metadata" in container(pod, "csi-snapshotter")["args"])
+        # The VolumeSnapshotClass needs the cluster's snapshot CRDs (create: auto): rendered when
+        # snapshot.storage.k8s.io/v1 is served (nondefault: --api-versions), else not.
+        vsc = kinds("VolumeSnapshotClass")
+        if nondefault:
+            check("VolumeSnapshotClass strata-snapshots of the driver, Delete, the default",
+                  len(vsc) == 1 and vsc[0]["metadata"]["name"] == "strata-snapshots"
+                  and vsc[0]["driver"] == DRIVER and vsc[0]["deletionPolicy"] == "Delete"
+                  and vsc[0]["metadata"]["annotations"]
+                  ["snapshot.storage.kubernetes.io/is-default-class"] == "true", vsc)
+        else:
+            check("no VolumeSnapshotClass without snapshot.storage.k8s.io/v1", not vsc, vsc)
         check("CSI controller liveness probe through the livenessprobe sidecar",
               plugin["livenessProbe"]["httpGet"]["path"] == "/healthz")
         devices = [a for a in plugin["args"] if a.startswith("--device=")]

@@ -187,7 +187,8 @@ check "no bond left" in_pod test ! -e /sys/class/net/bond0
 # --- the whole chain: two VFs on different PFs (strata-sriov) -> strata-bond -> strata-bandwidth --
 # VFs are veth stand-ins on a laid-out sysfs tree (PF-level settings simulated, see sriov_sim.h);
 # their other ends are bridged in the peer namespace like a switch.
-export STRATA_CNI_SYSFS_ROOT=/tmp/scsys-$$ STRATA_CNI_STATE_DIR=/tmp/scstate-$$
+# STRATA_CNI_SIMULATE_PF: the test-only switch for the laid-out tree (the PF-side VF settings).
+export STRATA_CNI_SYSFS_ROOT=/tmp/scsys-$$ STRATA_CNI_STATE_DIR=/tmp/scstate-$$ STRATA_CNI_SIMULATE_PF=1
 d=$STRATA_CNI_SYSFS_ROOT/bus/pci
 mkdir -p "$d/drivers/iavf"
 for i in 0 1; do

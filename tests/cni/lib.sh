@@ -16,6 +16,7 @@ cni_exec() {
   cni_out=$(printf '%s' "$conf" | env -i PATH="$PATH" CNI_COMMAND="$cmd" CNI_CONTAINERID="$cid" \
     CNI_NETNS="$netns" CNI_IFNAME="$ifname" CNI_PATH="$REF_CNI_BIN:$STRATA_CNI_BIN" \
     ${STRATA_CNI_SYSFS_ROOT:+STRATA_CNI_SYSFS_ROOT="$STRATA_CNI_SYSFS_ROOT"} \
+    ${STRATA_CNI_SIMULATE_PF:+STRATA_CNI_SIMULATE_PF="$STRATA_CNI_SIMULATE_PF"} \
     ${STRATA_CNI_STATE_DIR:+STRATA_CNI_STATE_DIR="$STRATA_CNI_STATE_DIR"} \
     "$dir/$plugin")
   # shellcheck disable=SC2034  # read by the sourcing script (see above)

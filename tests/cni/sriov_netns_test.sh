@@ -3,7 +3,10 @@
 # with two VFs, VF0 "bound to iavf" whose netdev is a real veth, VF1 bound to vfio-pci.
 # Real here: moving the VF netdev into the pod and back, rename, MAC, MTU, up/down, the ownership
 # records. Simulated (see cni-plugin/include/strata/cni/sriov_sim.h): the PF-level IFLA_VF_*
-# settings, kept in $sysfs/strata-sim-vf/<pf>/vf<N>.json, which this test reads back.
+# settings, kept in $sysfs/strata-sim-vf/<pf>/vf<N>.json, which this test reads back; that takes
+# the test-only switch STRATA_CNI_SIMULATE_PF=1. The last case runs without it: a sysfs root other
+# than /sys is then a real sysfs mounted elsewhere, and ADD goes to this fake PF through netlink
+# and fails naming it.
 # Covers every spec version, CHECK, DEL restoring the VF (admin state included), ownership across
 # pods, failed ADDs undone (one half-way through the kernel's move), a vfio pass-through, chaining
 # strata-bandwidth after it, IPAM delegated to Debian's host-local (addresses, routes, traffic,
@@ -19,13 +22,13 @@ STRATA_CNI_BIN=$1
 
 id=$$
 tmp=$(mktemp -d)
-export STRATA_CNI_SYSFS_ROOT=$tmp/sys STRATA_CNI_STATE_DIR=$tmp/state
+export STRATA_CNI_SYSFS_ROOT=$tmp/sys STRATA_CNI_STATE_DIR=$tmp/state STRATA_CNI_SIMULATE_PF=1
 pf_pci=0000:5e:00.0 vf0=0000:5e:02.0 vf1=0000:5e:02.1
 pf=svpf$id vfdev=sv${id}v0 swdev=sv${id}s0
 vf_mac=02:5e:00:00:02:00
 namespaces=()
 # The namespaces' names, each set by new_ns (printf -v, which shellcheck cannot follow).
-nsa='' nsb='' nsf='' nsu='' nsd='' nsm='' nsi='' nsl='' ns_race='' nsg=''
+nsa='' nsb='' nsf='' nsu='' nsd='' nsm='' nsi='' nsl='' ns_race='' nsg='' nsn=''
 cleanup() {
   local ns
   for ns in "${namespaces[@]}"; do ip netns del "$ns" 2>/dev/null || true; done
@@ -307,7 +310,7 @@ flock "$lockfd"
 printf '%s' "$(sriov_conf 1.0.0)" | env -i PATH="$PATH" CNI_COMMAND=ADD CNI_CONTAINERID=ctr-l \
   CNI_NETNS="/run/netns/$nsl" CNI_IFNAME=net1 CNI_PATH="$REF_CNI_BIN" \
   STRATA_CNI_SYSFS_ROOT="$STRATA_CNI_SYSFS_ROOT" STRATA_CNI_STATE_DIR="$STRATA_CNI_STATE_DIR" \
-  "$STRATA_CNI_BIN/strata-sriov" >"$tmp/locked.out" {lockfd}>&- & # it must not inherit our lock
+  STRATA_CNI_SIMULATE_PF=1 "$STRATA_CNI_BIN/strata-sriov" >"$tmp/locked.out" {lockfd}>&- & # it must not inherit our lock
 locked_pid=$!
 waiting_on_lock() { grep -Eq -- "-> FLOCK +ADVISORY +WRITE +$locked_pid " /proc/locks; }
 check "lock: the ADD blocks on the VF's lock (seen in /proc/locks)" wait_until 10 waiting_on_lock
@@ -329,7 +332,7 @@ for k in 1 2 3 4; do
   printf '%s' "$(sriov_conf 1.0.0)" | env -i PATH="$PATH" CNI_COMMAND=ADD CNI_CONTAINERID="ctr-r$k" \
     CNI_NETNS="/run/netns/$ns_race" CNI_IFNAME=net1 CNI_PATH="$REF_CNI_BIN" \
     STRATA_CNI_SYSFS_ROOT="$STRATA_CNI_SYSFS_ROOT" STRATA_CNI_STATE_DIR="$STRATA_CNI_STATE_DIR" \
-    "$STRATA_CNI_BIN/strata-sriov" >"$tmp/race.$k" &
+    STRATA_CNI_SIMULATE_PF=1 "$STRATA_CNI_BIN/strata-sriov" >"$tmp/race.$k" &
   pids+=($!)
 done
 winners=0 busy=0
@@ -367,5 +370,26 @@ expect_eq "GC" "$cni_rc" 0
 expect_eq "GC released the stale VF to the host" "$(link_json "" "$vfdev" | jq -c '[.ifname, .address]')" \
   "[\"$vfdev\",\"$vf_mac\"]"
 expect_eq "GC removed the record" "$(record "$vf0")" "{}"
+
+# --- no simulation switch: a sysfs root like /host/sys is real, the PF goes through netlink ------
+# A DaemonSet mounting the host's sysfs at /host/sys must not silently simulate. Here the "PF"
+# named in the tree is no interface at all: ADD fails naming the PF and changes nothing.
+rm -rf "$STRATA_CNI_SYSFS_ROOT/strata-sim-vf"
+new_ns n nsn
+real_conf=$(sriov_conf 1.0.0)
+STRATA_CNI_SIMULATE_PF='' cni_exec "$STRATA_CNI_BIN" strata-sriov ADD "/run/netns/$nsn" net1 ctr-n \
+  "$real_conf"
+expect_eq "no switch: ADD fails" "$cni_rc" 1
+expect_contains "no switch: the error names the VF and the PF" "$(jq -r .msg <<<"$cni_out")" \
+  "VF $vf0 (VF 0 of PF $pf): PF settings through netlink"
+expect_eq "no switch: nothing simulated" "$(test -e "$STRATA_CNI_SYSFS_ROOT/strata-sim-vf" && echo yes || echo no)" no
+expect_eq "no switch: VF untouched, no record" \
+  "$(link_json "" "$vfdev" | jq -r .ifname) $(record "$vf0")" "$vfdev {}"
+STRATA_CNI_SIMULATE_PF='' cni_exec "$STRATA_CNI_BIN" strata-sriov ADD "/run/netns/$nsn" net1 ctr-n \
+  "$(jq -c '.simulatePF = true' <<<"$real_conf")"
+expect_eq "no env switch, simulatePF in the config: ADD" "$cni_rc" 0
+cni_exec "$STRATA_CNI_BIN" strata-sriov DEL "/run/netns/$nsn" net1 ctr-n \
+  "$(jq -c '.simulatePF = true' <<<"$real_conf")"
+expect_eq "simulatePF in the config: DEL" "$cni_rc" 0
 
 finish

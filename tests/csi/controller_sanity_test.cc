@@ -18,6 +18,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -62,7 +63,8 @@ struct Stored {
 // listens (a free port by default; a restart passes the address it had).
 Stored StartStored(const fs::path& dir, const std::string& name,
                    const std::vector<std::pair<std::string, std::string>>& tiers,
-                   const std::string& grpc = "127.0.0.1:0") {
+                   const std::string& grpc = "127.0.0.1:0",
+                   const std::vector<std::string>& extra = {}) {
   Stored s;
   const fs::path ready = dir / (name + ".ready");
   fs::remove(ready);
@@ -73,6 +75,7 @@ Stored StartStored(const fs::path& dir, const std::string& name,
     argv.push_back("--tier");
     argv.push_back(cls + "=" + (dir / (name + "-" + cls)).string() + ":" + size);
   }
+  argv.insert(argv.end(), extra.begin(), extra.end());
   s.proc = std::make_unique<Child>(argv, (dir / (name + ".log")).string());
   bool ok = WaitFor(
       [&] {
@@ -207,6 +210,46 @@ class ControllerSanityTest : public ::testing::Test {
     return dev->stub->GetLun(&ctx, req, lun);
   }
 
+  // One 4 KiB block of `c` at `off` of LUN `lun` of `dev`, through the device's data API.
+  static grpc::Status WriteBlock(Stored* dev, const std::string& lun, uint64_t off, char c) {
+    grpc::ClientContext ctx;
+    sv1::WriteLunDataResponse wr;
+    auto w = dev->stub->WriteLunData(&ctx, &wr);
+    sv1::LunData d;
+    d.set_name(lun);
+    d.set_offset(off);
+    d.set_data(std::string(4096, c));
+    d.set_fua(true);
+    EXPECT_TRUE(w->Write(d));
+    w->WritesDone();
+    return w->Finish();
+  }
+  // The first byte of the 4 KiB block at `off` ('?' when it cannot be read).
+  static char ReadBlock(Stored* dev, const std::string& lun, uint64_t off) {
+    grpc::ClientContext ctx;
+    sv1::ReadLunDataRequest r;
+    r.set_name(lun);
+    r.set_offset(off);
+    r.set_length(4096);
+    sv1::LunData d;
+    grpc::Status s = dev->stub->ReadLunData(&ctx, r, &d);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    return d.data().empty() ? '?' : d.data()[0];
+  }
+  static std::string LunOf(const std::string& volume_id) {
+    return volume_id.substr(volume_id.find('/') + 1);
+  }
+  // Waits until the LUN of `volume_id` is on `tier` with no tier move running.
+  static bool OnTier(const std::string& volume_id, sv1::TierClass tier) {
+    return WaitFor(
+        [&] {
+          sv1::Lun lun;
+          return DeviceLun(volume_id, &lun).ok() && lun.tier() == tier &&
+                 lun.migration().state() != sv1::MIGRATION_STATE_RUNNING;
+        },
+        60, csi_->proc.get());
+  }
+
   static std::set<std::string> Clients(const std::string& volume_id) {
     sv1::Lun lun;
     EXPECT_TRUE(DeviceLun(volume_id, &lun).ok());
@@ -256,7 +299,8 @@ TEST_F(ControllerSanityTest, ControllerCapabilities) {
   using Rpc = v1::ControllerServiceCapability::RPC;
   for (int want : {Rpc::CREATE_DELETE_VOLUME, Rpc::PUBLISH_UNPUBLISH_VOLUME, Rpc::LIST_VOLUMES,
                    Rpc::GET_CAPACITY, Rpc::EXPAND_VOLUME, Rpc::GET_VOLUME, Rpc::VOLUME_CONDITION,
-                   Rpc::SINGLE_NODE_MULTI_WRITER}) {
+                   Rpc::SINGLE_NODE_MULTI_WRITER, Rpc::CREATE_DELETE_SNAPSHOT, Rpc::LIST_SNAPSHOTS,
+                   Rpc::MODIFY_VOLUME}) {
     EXPECT_TRUE(got.count(want)) << want;
   }
 }
@@ -670,16 +714,233 @@ TEST_F(ControllerSanityTest, CloneFromAVolume) {
   bad.mutable_volume_content_source()->mutable_volume()->set_volume_id("dev-a/csi-missing");
   EXPECT_EQ(Call(&Stub::CreateVolume, bad, &resp).error_code(), StatusCode::NOT_FOUND);
   bad.mutable_volume_content_source()->mutable_snapshot()->set_snapshot_id("snap-1");
-  EXPECT_EQ(Call(&Stub::CreateVolume, bad, &resp).error_code(), StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(Call(&Stub::CreateVolume, bad, &resp).error_code(), StatusCode::NOT_FOUND);
   bad.mutable_volume_content_source()->mutable_volume()->set_volume_id(src.volume_id());
   bad.mutable_capacity_range()->set_limit_bytes(4096);
   EXPECT_EQ(Call(&Stub::CreateVolume, bad, &resp).error_code(), StatusCode::OUT_OF_RANGE);
   bad.clear_capacity_range();
-  (*bad.mutable_parameters())["tier"] = "sata";
-  EXPECT_EQ(Call(&Stub::CreateVolume, bad, &resp).error_code(), StatusCode::INVALID_ARGUMENT);
+  // A tier neither dev-a nor another device of zone-a has: RESOURCE_EXHAUSTED, nothing made.
+  (*bad.mutable_parameters())["tier"] = "sas";
+  s = Call(&Stub::CreateVolume, bad, &resp);
+  EXPECT_EQ(s.error_code(), StatusCode::RESOURCE_EXHAUSTED) << s.error_message();
 
+  // Another tier of the source's device: the clone is made on the source's tier and moves.
+  auto on_sata = CreateReq("sanity-clone-sata");
+  on_sata.mutable_volume_content_source()->mutable_volume()->set_volume_id(src.volume_id());
+  (*on_sata.mutable_parameters())["tier"] = "sata";
+  s = Call(&Stub::CreateVolume, on_sata, &resp);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  const std::string sata_id = resp.volume().volume_id();
+  EXPECT_TRUE(OnTier(sata_id, sv1::TIER_CLASS_SATA));
+  EXPECT_EQ(read(LunOf(sata_id), 65536), 't');
+  ASSERT_TRUE(Call(&Stub::CreateVolume, on_sata, &resp).ok());  // idempotent after the move
+  EXPECT_EQ(resp.volume().volume_id(), sata_id);
+
+  MustDelete(sata_id);
   MustDelete(c.volume_id());
   MustDelete(src.volume_id());
+}
+
+// Snapshots as the CSI spec states them: create (idempotent; the same name of another source is
+// ALREADY_EXISTS), point in time, list with filters and pages, restore (same tier and another),
+// delete (idempotent, unknown ids OK), and the device's own view of each.
+TEST_F(ControllerSanityTest, SnapshotsCreateListRestoreDelete) {
+  auto create = CreateReq("sanity-snap-src", 1 << 20);
+  (*create.mutable_parameters())["device"] = "dev-a";
+  v1::Volume src = MustCreate(create);
+  auto other_req = CreateReq("sanity-snap-other", 1 << 20);
+  (*other_req.mutable_parameters())["device"] = "dev-b";
+  v1::Volume other = MustCreate(other_req);
+  ASSERT_TRUE(WriteBlock(dev_a_, LunOf(src.volume_id()), 0, 's').ok());
+
+  v1::CreateSnapshotRequest sreq;
+  sreq.set_name("sanity-snap-1");
+  sreq.set_source_volume_id(src.volume_id());
+  (*sreq.mutable_parameters())["csi.storage.k8s.io/volumesnapshot/name"] = "vs-1";
+  v1::CreateSnapshotResponse sresp;
+  grpc::Status s = Call(&Stub::CreateSnapshot, sreq, &sresp);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  const v1::Snapshot snap = sresp.snapshot();
+  EXPECT_EQ(snap.snapshot_id().substr(0, 6), "dev-a/");
+  EXPECT_EQ(snap.source_volume_id(), src.volume_id());
+  EXPECT_EQ(snap.size_bytes(), 1 << 20);
+  EXPECT_TRUE(snap.ready_to_use());
+  EXPECT_GT(snap.creation_time().seconds(), 1600000000);
+  {  // the device's snapshot
+    grpc::ClientContext ctx;
+    sv1::GetSnapshotRequest g;
+    g.set_name(LunOf(snap.snapshot_id()));
+    sv1::Snapshot ds;
+    ASSERT_TRUE(dev_a_->stub->GetSnapshot(&ctx, g, &ds).ok());
+    EXPECT_EQ(ds.source_lun(), LunOf(src.volume_id()));
+    EXPECT_EQ(ds.metadata().at("csi.storage.k8s.io/volumesnapshot/name"), "vs-1");
+  }
+  // Written after the snapshot: not in it.
+  ASSERT_TRUE(WriteBlock(dev_a_, LunOf(src.volume_id()), 0, 'x').ok());
+
+  ASSERT_TRUE(Call(&Stub::CreateSnapshot, sreq, &sresp).ok());  // idempotent
+  EXPECT_EQ(sresp.snapshot().snapshot_id(), snap.snapshot_id());
+  EXPECT_EQ(sresp.snapshot().creation_time().seconds(), snap.creation_time().seconds());
+  auto other_src = sreq;
+  other_src.set_source_volume_id(other.volume_id());
+  EXPECT_EQ(Call(&Stub::CreateSnapshot, other_src, &sresp).error_code(),
+            StatusCode::ALREADY_EXISTS);
+  auto missing = sreq;
+  missing.set_name("sanity-snap-missing");
+  missing.set_source_volume_id("dev-a/csi-missing");
+  EXPECT_EQ(Call(&Stub::CreateSnapshot, missing, &sresp).error_code(), StatusCode::NOT_FOUND);
+  missing.set_source_volume_id("");
+  EXPECT_EQ(Call(&Stub::CreateSnapshot, missing, &sresp).error_code(),
+            StatusCode::INVALID_ARGUMENT);
+  missing.set_source_volume_id(src.volume_id());
+  missing.set_name("");
+  EXPECT_EQ(Call(&Stub::CreateSnapshot, missing, &sresp).error_code(),
+            StatusCode::INVALID_ARGUMENT);
+
+  // Two more, one of each volume, for the listing.
+  std::set<std::string> ids = {snap.snapshot_id()};
+  for (const auto& [name, vol] :
+       {std::pair{"sanity-snap-2", src.volume_id()}, {"sanity-snap-3", other.volume_id()}}) {
+    auto r = sreq;
+    r.set_name(name);
+    r.set_source_volume_id(vol);
+    ASSERT_TRUE(Call(&Stub::CreateSnapshot, r, &sresp).ok());
+    ids.insert(sresp.snapshot().snapshot_id());
+  }
+  std::set<std::string> seen;
+  std::string token;
+  int pages = 0;
+  do {
+    v1::ListSnapshotsRequest l;
+    l.set_max_entries(1);
+    l.set_starting_token(token);
+    v1::ListSnapshotsResponse lr;
+    ASSERT_TRUE(Call(&Stub::ListSnapshots, l, &lr).ok());
+    EXPECT_LE(lr.entries_size(), 1);
+    for (const auto& e : lr.entries()) {
+      EXPECT_TRUE(seen.insert(e.snapshot().snapshot_id()).second) << "listed twice";
+    }
+    token = lr.next_token();
+    ASSERT_LT(++pages, 100);
+  } while (!token.empty());
+  for (const auto& id : ids) EXPECT_TRUE(seen.count(id)) << id;
+
+  v1::ListSnapshotsRequest by_source;
+  by_source.set_source_volume_id(src.volume_id());
+  v1::ListSnapshotsResponse lr;
+  ASSERT_TRUE(Call(&Stub::ListSnapshots, by_source, &lr).ok());
+  EXPECT_EQ(lr.entries_size(), 2);
+  for (const auto& e : lr.entries()) EXPECT_EQ(e.snapshot().source_volume_id(), src.volume_id());
+  v1::ListSnapshotsRequest by_id;
+  by_id.set_snapshot_id(snap.snapshot_id());
+  ASSERT_TRUE(Call(&Stub::ListSnapshots, by_id, &lr).ok());
+  ASSERT_EQ(lr.entries_size(), 1);
+  EXPECT_EQ(lr.entries(0).snapshot().snapshot_id(), snap.snapshot_id());
+  by_id.set_snapshot_id("dev-a/csi-snap-unknown");
+  ASSERT_TRUE(Call(&Stub::ListSnapshots, by_id, &lr).ok());
+  EXPECT_EQ(lr.entries_size(), 0);
+  v1::ListSnapshotsRequest bad_token;
+  bad_token.set_starting_token("invalid-token");
+  EXPECT_EQ(Call(&Stub::ListSnapshots, bad_token, &lr).error_code(), StatusCode::ABORTED);
+
+  // Restore: the snapshot's content, its size, on its device; again on the sata tier.
+  auto restore = CreateReq("sanity-restore");
+  restore.mutable_volume_content_source()->mutable_snapshot()->set_snapshot_id(snap.snapshot_id());
+  v1::CreateVolumeResponse cresp;
+  s = Call(&Stub::CreateVolume, restore, &cresp);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  const v1::Volume restored = cresp.volume();
+  EXPECT_EQ(restored.volume_id().substr(0, 6), "dev-a/");
+  EXPECT_EQ(restored.capacity_bytes(), 1 << 20);
+  EXPECT_EQ(restored.content_source().snapshot().snapshot_id(), snap.snapshot_id());
+  EXPECT_EQ(ReadBlock(dev_a_, LunOf(restored.volume_id()), 0), 's');
+  EXPECT_EQ(ReadBlock(dev_a_, LunOf(src.volume_id()), 0), 'x');
+  ASSERT_TRUE(Call(&Stub::CreateVolume, restore, &cresp).ok());  // idempotent
+  EXPECT_EQ(cresp.volume().volume_id(), restored.volume_id());
+  auto to_sata = CreateReq("sanity-restore-sata");
+  (*to_sata.mutable_parameters())["tier"] = "sata";
+  *to_sata.mutable_volume_content_source() = restore.volume_content_source();
+  s = Call(&Stub::CreateVolume, to_sata, &cresp);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  const std::string sata_id = cresp.volume().volume_id();
+  EXPECT_TRUE(OnTier(sata_id, sv1::TIER_CLASS_SATA));
+  EXPECT_EQ(ReadBlock(dev_a_, LunOf(sata_id), 0), 's');
+  auto unknown = CreateReq("sanity-restore-unknown");
+  unknown.mutable_volume_content_source()->mutable_snapshot()->set_snapshot_id(
+      "dev-a/csi-snap-unknown");
+  EXPECT_EQ(Call(&Stub::CreateVolume, unknown, &cresp).error_code(), StatusCode::NOT_FOUND);
+
+  // Delete: idempotent; unknown ids are deleted already.
+  for (const auto& id : ids) {
+    v1::DeleteSnapshotRequest d;
+    d.set_snapshot_id(id);
+    v1::DeleteSnapshotResponse dr;
+    s = Call(&Stub::DeleteSnapshot, d, &dr);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    EXPECT_TRUE(Call(&Stub::DeleteSnapshot, d, &dr).ok());
+  }
+  for (std::string id : {"dev-a/csi-snap-unknown", "nodevice/csi-snap-x", "garbage"}) {
+    v1::DeleteSnapshotRequest d;
+    d.set_snapshot_id(id);
+    v1::DeleteSnapshotResponse dr;
+    EXPECT_TRUE(Call(&Stub::DeleteSnapshot, d, &dr).ok()) << id;
+  }
+  by_id.set_snapshot_id(snap.snapshot_id());
+  ASSERT_TRUE(Call(&Stub::ListSnapshots, by_id, &lr).ok());
+  EXPECT_EQ(lr.entries_size(), 0);
+  // A restored volume does not depend on its snapshot.
+  EXPECT_EQ(ReadBlock(dev_a_, LunOf(restored.volume_id()), 0), 's');
+
+  for (const auto& id : {restored.volume_id(), sata_id, src.volume_id(), other.volume_id()}) {
+    MustDelete(id);
+  }
+}
+
+// ControllerModifyVolume: tier (a live move on the device) and dedup in place; unknown and
+// immutable keys INVALID_ARGUMENT naming the key; an unknown volume NOT_FOUND.
+TEST_F(ControllerSanityTest, ModifyVolumeMovesTierAndSetsDedup) {
+  auto create = CreateReq("sanity-modify", 1 << 20);
+  (*create.mutable_parameters())["device"] = "dev-a";
+  (*create.mutable_parameters())["tier"] = "ssd";
+  v1::Volume vol = MustCreate(create);
+  ASSERT_TRUE(WriteBlock(dev_a_, LunOf(vol.volume_id()), 8192, 'm').ok());
+  auto modify = [&](const std::map<std::string, std::string>& params, const std::string& id = "") {
+    v1::ControllerModifyVolumeRequest req;
+    req.set_volume_id(id.empty() ? vol.volume_id() : id);
+    for (const auto& [k, v] : params) (*req.mutable_mutable_parameters())[k] = v;
+    v1::ControllerModifyVolumeResponse resp;
+    return Call(&Stub::ControllerModifyVolume, req, &resp);
+  };
+  grpc::Status s = modify({{"tier", "sata"}, {"dedup", "true"}});
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_TRUE(OnTier(vol.volume_id(), sv1::TIER_CLASS_SATA));
+  sv1::Lun lun;
+  ASSERT_TRUE(DeviceLun(vol.volume_id(), &lun).ok());
+  EXPECT_TRUE(lun.dedup());
+  EXPECT_EQ(ReadBlock(dev_a_, LunOf(vol.volume_id()), 8192), 'm');
+  EXPECT_TRUE(modify({{"tier", "sata"}}).ok());  // as it is already
+  ASSERT_TRUE(modify({{"dedup", "false"}, {"tier", "ssd"}}).ok());
+  EXPECT_TRUE(OnTier(vol.volume_id(), sv1::TIER_CLASS_SSD));
+  ASSERT_TRUE(DeviceLun(vol.volume_id(), &lun).ok());
+  EXPECT_FALSE(lun.dedup());
+
+  for (const auto& [key, value] : std::vector<std::pair<std::string, std::string>>{
+           {"owner", "x"}, {"device", "dev-b"}, {"flavour", "y"}, {"tier", "floppy"}}) {
+    s = modify({{key, value}});
+    EXPECT_EQ(s.error_code(), StatusCode::INVALID_ARGUMENT) << key;
+    EXPECT_NE(s.error_message().find("mutable_parameters." + key), std::string::npos)
+        << s.error_message();
+  }
+  EXPECT_EQ(modify({{"tier", "sata"}}, "dev-a/csi-missing").error_code(), StatusCode::NOT_FOUND);
+  EXPECT_EQ(modify({{"tier", "sata"}}, "nodevice/csi-x").error_code(), StatusCode::NOT_FOUND);
+  // dev-b has no sata tier.
+  auto on_b = CreateReq("sanity-modify-b", 1 << 20);
+  (*on_b.mutable_parameters())["device"] = "dev-b";
+  v1::Volume vb = MustCreate(on_b);
+  s = modify({{"tier", "sata"}}, vb.volume_id());
+  EXPECT_EQ(s.error_code(), StatusCode::INVALID_ARGUMENT) << s.error_message();
+  MustDelete(vb.volume_id());
+  MustDelete(vol.volume_id());
 }
 
 // Fields marked csi_secret never reach the driver's log, even at debug level.
@@ -906,6 +1167,147 @@ TEST(CsiClusterDevicesTest, MaintenanceDeviceGetsNoNewVolumesUntilOnline) {
   EXPECT_EQ(resp.volume().volume_id().rfind(name_b + "/", 0), 0u) << resp.volume().volume_id();
 
   kubectl("delete storagedevice " + name_a + " " + name_b + " --ignore-not-found");
+  if (!KeepDirs() && !::testing::Test::HasFailure()) fs::remove_all(dir);
+}
+
+// A restore whose snapshot's device lacks room: made there (sharing the snapshot's blocks, no
+// space needed) and moved at once to the other device of the zone through the device-to-device
+// move; the volume id keeps naming the snapshot's device and the data arrives on the other one.
+// No device with room (or with the tier): RESOURCE_EXHAUSTED, nothing made.
+TEST(ControllerSanityCrossDeviceTest, RestoreMovesToADeviceWithRoom) {
+  char tmpl[] = "/tmp/strata-csi-xdev.XXXXXX";
+  ASSERT_NE(mkdtemp(tmpl), nullptr);
+  const fs::path dir(tmpl);
+  // No dedup: the data written below really takes the small device's space.
+  Stored small = StartStored(dir, "dev-s", {{"ssd", "64MiB"}}, "127.0.0.1:0", {"--dedup", "off"});
+  Stored large = StartStored(dir, "dev-l", {{"ssd", "1GiB"}}, "127.0.0.1:0", {"--dedup", "off"});
+  ASSERT_FALSE(small.grpc.empty());
+  ASSERT_FALSE(large.grpc.empty());
+  Csi csi = StartCsi(dir, "csi-x", {{"dev-s", small.grpc}, {"dev-l", large.grpc}});
+  ASSERT_TRUE(csi.proc->Running());
+  auto deadline = [](grpc::ClientContext* ctx) {
+    ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+  };
+
+  constexpr int64_t kSize = 40 << 20;
+  v1::CreateVolumeRequest create;
+  create.set_name("xdev-src");
+  *create.add_volume_capabilities() = Block();
+  create.mutable_capacity_range()->set_required_bytes(kSize);
+  (*create.mutable_parameters())["device"] = "dev-s";
+  v1::CreateVolumeResponse src;
+  {
+    grpc::ClientContext ctx;
+    deadline(&ctx);
+    grpc::Status s = csi.controller->CreateVolume(&ctx, create, &src);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+  }
+  const std::string src_lun = src.volume().volume_id().substr(6);
+  {  // 40 MiB of data, 1 MiB per message, a different byte per MiB
+    grpc::ClientContext ctx;
+    deadline(&ctx);
+    sv1::WriteLunDataResponse wr;
+    auto w = small.stub->WriteLunData(&ctx, &wr);
+    for (int i = 0; i < 40; ++i) {
+      sv1::LunData d;
+      d.set_name(src_lun);
+      d.set_offset(static_cast<uint64_t>(i) << 20);
+      d.set_data(std::string(1 << 20, static_cast<char>('a' + i % 26)));
+      ASSERT_TRUE(w->Write(d));
+    }
+    w->WritesDone();
+    grpc::Status s = w->Finish();
+    ASSERT_TRUE(s.ok()) << s.error_message();
+  }
+  v1::CreateSnapshotRequest snap_req;
+  snap_req.set_name("xdev-snap");
+  snap_req.set_source_volume_id(src.volume().volume_id());
+  v1::CreateSnapshotResponse snap;
+  {
+    grpc::ClientContext ctx;
+    deadline(&ctx);
+    grpc::Status s = csi.controller->CreateSnapshot(&ctx, snap_req, &snap);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+  }
+
+  v1::CreateVolumeRequest restore;
+  restore.set_name("xdev-restore");
+  *restore.add_volume_capabilities() = Block();
+  restore.mutable_volume_content_source()->mutable_snapshot()->set_snapshot_id(
+      snap.snapshot().snapshot_id());
+  v1::CreateVolumeResponse restored;
+  {
+    grpc::ClientContext ctx;
+    deadline(&ctx);
+    grpc::Status s = csi.controller->CreateVolume(&ctx, restore, &restored);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+  }
+  EXPECT_EQ(restored.volume().volume_id().substr(0, 6), "dev-s/");
+  EXPECT_EQ(restored.volume().capacity_bytes(), kSize);
+  const std::string lun = restored.volume().volume_id().substr(6);
+  auto moved = [&] {
+    grpc::ClientContext ctx;
+    deadline(&ctx);
+    sv1::GetLunRequest g;
+    g.set_name(lun);
+    sv1::Lun l;
+    return small.stub->GetLun(&ctx, g, &l).ok() && l.moved_to() == large.grpc;
+  };
+  EXPECT_TRUE(WaitFor(moved, 120, csi.proc.get())) << "the restore did not move to dev-l";
+  auto read_large = [&](uint64_t off) {
+    grpc::ClientContext ctx;
+    deadline(&ctx);
+    sv1::ReadLunDataRequest r;
+    r.set_name(lun);
+    r.set_offset(off);
+    r.set_length(4096);
+    sv1::LunData d;
+    grpc::Status s = large.stub->ReadLunData(&ctx, r, &d);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    return d.data().empty() ? '?' : d.data()[0];
+  };
+  EXPECT_EQ(read_large(0), 'a');
+  EXPECT_EQ(read_large(39u << 20), static_cast<char>('a' + 39 % 26));
+  {  // idempotent: the retry follows the move
+    grpc::ClientContext ctx;
+    deadline(&ctx);
+    v1::CreateVolumeResponse again;
+    grpc::Status s = csi.controller->CreateVolume(&ctx, restore, &again);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+    EXPECT_EQ(again.volume().volume_id(), restored.volume().volume_id());
+  }
+
+  // A tier no device has: RESOURCE_EXHAUSTED naming both devices, nothing made.
+  auto none = restore;
+  none.set_name("xdev-none");
+  (*none.mutable_parameters())["tier"] = "sata";
+  {
+    grpc::ClientContext ctx;
+    deadline(&ctx);
+    v1::CreateVolumeResponse r;
+    grpc::Status s = csi.controller->CreateVolume(&ctx, none, &r);
+    EXPECT_EQ(s.error_code(), StatusCode::RESOURCE_EXHAUSTED) << s.error_message();
+    EXPECT_NE(s.error_message().find("dev-s"), std::string::npos) << s.error_message();
+    EXPECT_NE(s.error_message().find("dev-l"), std::string::npos) << s.error_message();
+  }
+
+  for (const auto& id : {restored.volume().volume_id(), src.volume().volume_id()}) {
+    grpc::ClientContext ctx;
+    deadline(&ctx);
+    v1::DeleteVolumeRequest d;
+    d.set_volume_id(id);
+    v1::DeleteVolumeResponse dr;
+    grpc::Status s = csi.controller->DeleteVolume(&ctx, d, &dr);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+  }
+  {
+    grpc::ClientContext ctx;
+    deadline(&ctx);
+    v1::DeleteSnapshotRequest d;
+    d.set_snapshot_id(snap.snapshot().snapshot_id());
+    v1::DeleteSnapshotResponse dr;
+    EXPECT_TRUE(csi.controller->DeleteSnapshot(&ctx, d, &dr).ok());
+  }
   if (!KeepDirs() && !::testing::Test::HasFailure()) fs::remove_all(dir);
 }
 

@@ -20,6 +20,13 @@
 #     Unpublish -> each node's IP leaves, the access lists end empty;
 #   - the filesystem PVC grown 64Mi -> 128Mi -> ControllerExpandVolume -> PV capacity 128Mi, the
 #     PVC FileSystemResizePending, the LUN 128 MiB;
+#   - snapshots: the VolumeSnapshot CRDs of external-snapshotter v6.2.3 (installed when absent, left
+#     installed: cluster-wide, shared), snapshot-controller and csi-snapshotter; the chart's
+#     VolumeSnapshotClass; a VolumeSnapshot of the raw block PVC -> CreateSnapshot -> the
+#     VolumeSnapshotContent's handle DEVICE/csi-snap-..., the VolumeSnapshot ReadyToUse with its
+#     restoreSize; a PVC with that VolumeSnapshot as dataSource -> CreateVolume with
+#     volume_content_source -> a PV and a LUN restored on the snapshot's device; the VolumeSnapshot
+#     deleted -> DeleteSnapshot -> the content gone;
 #   - the PVCs deleted -> DeleteVolume -> LUNs gone, PVs gone.
 #
 # The test control plane has no kube-controller-manager. Where a real cluster's PV controller and
@@ -29,8 +36,11 @@
 # its claim is gone. Everything else is the sidecars' own work.
 #
 # The sidecars are not built here (nor anywhere in this repository): SIDECARS_DIR (or
-# STRATA_CSI_SIDECARS_DIR) must hold the official release binaries csi-provisioner v3.4.1,
-# csi-attacher v4.2.0 and csi-resizer v1.7.0 (the tags charts/strata uses). Without them: exit 2.
+# STRATA_CSI_SIDECARS_DIR) must hold the release binaries csi-provisioner v3.4.1, csi-attacher
+# v4.2.0, csi-resizer v1.7.0, csi-snapshotter v6.2.3 and snapshot-controller v6.2.3 (the tags
+# charts/strata uses, built from their tags' vendored sources as docs/architecture.md says), and
+# snapshot-crds-v6.2.3/ the three CRDs of external-snapshotter v6.2.3's client/config/crd. Without
+# them: exit 2.
 #
 # Usage: sidecars_test.sh STRATA_STORED STRATA_ADMIN STRATA_CSI HELM KUBECONFIG [SIDECARS_DIR]
 # STRATA_KEEP_TEST_DIRS=1 keeps the work dir (logs) after a pass too.
@@ -51,11 +61,19 @@ export KUBECONFIG=$5
 SIDECARS=${6:-${STRATA_CSI_SIDECARS_DIR:-}}
 [ -n "$SIDECARS" ] ||
   usage_error "no sidecar directory: pass SIDECARS_DIR or set STRATA_CSI_SIDECARS_DIR to a directory" \
-    "holding csi-provisioner (v3.4.1), csi-attacher (v4.2.0) and csi-resizer (v1.7.0)"
-for bin in csi-provisioner csi-attacher csi-resizer; do
+    "holding csi-provisioner (v3.4.1), csi-attacher (v4.2.0), csi-resizer (v1.7.0)," \
+    "csi-snapshotter and snapshot-controller (v6.2.3)"
+for bin in csi-provisioner csi-attacher csi-resizer csi-snapshotter snapshot-controller; do
   [ -x "$SIDECARS/$bin" ] ||
-    usage_error "$SIDECARS/$bin: missing or not executable; the directory must hold the official" \
-      "release binaries csi-provisioner v3.4.1, csi-attacher v4.2.0, csi-resizer v1.7.0"
+    usage_error "$SIDECARS/$bin: missing or not executable; the directory must hold the" \
+      "release binaries csi-provisioner v3.4.1, csi-attacher v4.2.0, csi-resizer v1.7.0," \
+      "csi-snapshotter v6.2.3, snapshot-controller v6.2.3"
+done
+readonly snapshot_crds=$SIDECARS/snapshot-crds-v6.2.3
+for kind in volumesnapshotclasses volumesnapshotcontents volumesnapshots; do
+  [ -r "$snapshot_crds/snapshot.storage.k8s.io_$kind.yaml" ] ||
+    usage_error "$snapshot_crds/snapshot.storage.k8s.io_$kind.yaml: missing (copy client/config/crd" \
+      "of external-snapshotter v6.2.3 there)"
 done
 for bin in "$STORED" "$ADMIN" "$CSI" "$HELM"; do
   [ -x "$bin" ] || usage_error "$bin: missing or not executable"
@@ -87,8 +105,11 @@ node2_id=$node2@127.0.0.2
 fs_pvc=fs-$run
 block_pvc=block-$run
 rwx_pvc=rwx-$run
+restore_pvc=restore-$run
+vsc=strata-snap-$run
+vs=snap-$run
 label=strata.io/test-run=$run
-stored_pid='' csi_pid='' prov_pid='' att_pid='' res_pid=''
+stored_pid='' csi_pid='' prov_pid='' att_pid='' res_pid='' snap_pid='' snapctl_pid=''
 echo "run $run, work dir $work"
 
 # --- cleanup: sidecars first (so nothing acts on what is being removed), then the objects, whose
@@ -96,7 +117,7 @@ echo "run $run, work dir $work"
 unfinalize() { kubectl patch "$1" "$2" --type=merge -p '{"metadata":{"finalizers":null}}' >/dev/null 2>&1; }
 cleanup() {
   local pid kind name
-  for pid in "$res_pid" "$att_pid" "$prov_pid" "$csi_pid" "$stored_pid"; do
+  for pid in "$snapctl_pid" "$snap_pid" "$res_pid" "$att_pid" "$prov_pid" "$csi_pid" "$stored_pid"; do
     [ -n "$pid" ] && stop_within 15 "$pid" >/dev/null 2>&1
   done
   for name in $(kubectl get volumeattachments -o json 2>/dev/null | jq -r --arg a "$node" \
@@ -104,7 +125,17 @@ cleanup() {
     unfinalize volumeattachment "$name"
     kubectl delete volumeattachment "$name" --ignore-not-found --wait=false >/dev/null 2>&1
   done
-  for name in "$fs_pvc" "$block_pvc" "$rwx_pvc"; do
+  if kubectl get volumesnapshot -n "$ns" "$vs" >/dev/null 2>&1; then
+    unfinalize volumesnapshot "$vs"
+    kubectl delete volumesnapshot -n "$ns" "$vs" --ignore-not-found --wait=false >/dev/null 2>&1
+  fi
+  for name in $(kubectl get volumesnapshotcontents -o json 2>/dev/null | jq -r --arg vs "$vs" \
+    '.items[] | select(.spec.volumeSnapshotRef.name == $vs) | .metadata.name'); do
+    unfinalize volumesnapshotcontent "$name"
+    kubectl delete volumesnapshotcontent "$name" --ignore-not-found --wait=false >/dev/null 2>&1
+  done
+  kubectl delete volumesnapshotclass "$vsc" --ignore-not-found --wait=false >/dev/null 2>&1
+  for name in "$fs_pvc" "$block_pvc" "$rwx_pvc" "$restore_pvc"; do
     unfinalize pvc "$name"
     kubectl delete pvc -n "$ns" "$name" --ignore-not-found --wait=false >/dev/null 2>&1
   done
@@ -119,7 +150,8 @@ cleanup() {
   if [ "${keep_work:-1}" = 0 ] && [ "${STRATA_KEEP_TEST_DIRS:-0}" != 1 ]; then
     rm -rf "$work"
   else
-    echo "sidecars_test: kept $work (logs: stored.log csi.log csi-provisioner.log csi-attacher.log csi-resizer.log)"
+    echo "sidecars_test: kept $work (logs: stored.log csi.log csi-provisioner.log csi-attacher.log" \
+      "csi-resizer.log csi-snapshotter.log snapshot-controller.log)"
   fi
 }
 trap cleanup EXIT
@@ -158,7 +190,9 @@ dump_logs() {
   local log
   kubectl get pvc -n "$ns" -l "$label" -o wide 2>&1
   kubectl get pv,volumeattachments -o wide 2>&1 | grep -E "NAME|$run|$sc" || true
-  for log in csi.log csi-provisioner.log csi-attacher.log csi-resizer.log stored.log; do
+  kubectl get volumesnapshot -n "$ns" "$vs" -o yaml 2>&1 | tail -n 20
+  for log in csi.log csi-provisioner.log csi-attacher.log csi-resizer.log csi-snapshotter.log \
+    snapshot-controller.log stored.log; do
     echo "---- $log (tail) ----"
     tail -n 40 "$work/$log" 2>/dev/null
   done
@@ -228,9 +262,18 @@ csi_pid=$!
 check "strata-csi listens on $work/csi.sock" wait_until 20 test -S "$work/csi.sock"
 
 # --- the sidecars, flags as charts/strata passes them (plus out-of-cluster and test settings) ----
-for bin in csi-provisioner csi-attacher csi-resizer; do
+for bin in csi-provisioner csi-attacher csi-resizer csi-snapshotter snapshot-controller; do
   echo "  $bin: $("$SIDECARS/$bin" --version 2>&1 | head -n 1)"
 done
+# The snapshot CRDs, as a cluster has them from external-snapshotter (apply: another run may
+# have installed them; they stay, other runs and tests may use them).
+check "VolumeSnapshot CRDs (external-snapshotter v6.2.3) applied" \
+  quiet kubectl apply -f "$snapshot_crds/snapshot.storage.k8s.io_volumesnapshotclasses.yaml" \
+  -f "$snapshot_crds/snapshot.storage.k8s.io_volumesnapshotcontents.yaml" \
+  -f "$snapshot_crds/snapshot.storage.k8s.io_volumesnapshots.yaml"
+check "VolumeSnapshot CRDs Established" quiet kubectl wait --for=condition=Established --timeout=30s \
+  crd/volumesnapshotclasses.snapshot.storage.k8s.io crd/volumesnapshotcontents.snapshot.storage.k8s.io \
+  crd/volumesnapshots.snapshot.storage.k8s.io
 common=(--csi-address="$work/csi.sock" --kubeconfig="$KUBECONFIG" --leader-election=false
   --timeout=30s -v=4)
 # No --enable-capacity: CSIStorageCapacity needs Kubernetes 1.21. Topology=true: what the chart
@@ -242,11 +285,19 @@ prov_pid=$!
 att_pid=$!
 "$SIDECARS/csi-resizer" "${common[@]}" >"$work/csi-resizer.log" 2>&1 &
 res_pid=$!
+"$SIDECARS/csi-snapshotter" "${common[@]}" --extra-create-metadata >"$work/csi-snapshotter.log" 2>&1 &
+snap_pid=$!
+"$SIDECARS/snapshot-controller" --kubeconfig="$KUBECONFIG" --leader-election=false -v=4 \
+  >"$work/snapshot-controller.log" 2>&1 &
+snapctl_pid=$!
 check "csi-provisioner started its controller" \
   wait_until 60 grep -q "Started provisioner controller $driver" "$work/csi-provisioner.log"
 check "csi-attacher started" wait_until 60 grep -q "Starting CSI attacher" "$work/csi-attacher.log"
 check "csi-resizer started" \
   wait_until 60 grep -q "Starting external resizer $driver" "$work/csi-resizer.log"
+check "csi-snapshotter started" wait_until 60 grep -q "Starting CSI snapshotter" "$work/csi-snapshotter.log"
+check "snapshot-controller started" \
+  wait_until 60 grep -q "Starting snapshot controller" "$work/snapshot-controller.log"
 check "csi-provisioner found $driver with the controller service" \
   grep -q "Detected CSI driver $driver" "$work/csi-provisioner.log"
 check "csi-attacher: the driver publishes (ControllerPublish will be called)" \
@@ -485,6 +536,96 @@ expect_contains "ControllerExpandVolume($fs_pv): the mount capability" "$req" "m
 
 stop_if_failed resize
 
+# --- snapshots: a VolumeSnapshot of the block claim, a claim restored from it -----------------
+vsc_yaml=$("$HELM" template "sidecars-$run" "$repo/charts/strata" --show-only templates/csi-driver.yaml \
+  --api-versions snapshot.storage.k8s.io/v1/VolumeSnapshotClass \
+  --set-string "csi.snapshots.volumeSnapshotClass.name=$vsc" \
+  --set csi.snapshots.volumeSnapshotClass.default=false |
+  awk '/^---$/ { if (vsc) printf "%s", doc; doc = ""; vsc = 0; next }
+       { doc = doc $0 "\n" } /^kind: VolumeSnapshotClass$/ { vsc = 1 } END { if (vsc) printf "%s", doc }')
+expect_contains "helm template renders the VolumeSnapshotClass" "$vsc_yaml" "name: $vsc"
+check "the chart's VolumeSnapshotClass is applied" kcreate <<<"$vsc_yaml"
+check "VolumeSnapshot $vs of $block_pvc is created" kcreate <<YAML
+apiVersion: snapshot.storage.k8s.io/v1
+kind: VolumeSnapshot
+metadata: {name: $vs, namespace: $ns, labels: {strata.io/test-run: "$run"}}
+spec:
+  volumeSnapshotClassName: $vsc
+  source: {persistentVolumeClaimName: $block_pvc}
+YAML
+vs_field_is() { [ "$(kubectl get volumesnapshot -n "$ns" "$vs" -o json 2>/dev/null | jq -r "$1 // empty")" = "$2" ]; }
+t0=$(date +%s%N)
+check "snapshot-controller + csi-snapshotter: $vs ReadyToUse within 60 s" \
+  wait_until 60 vs_field_is .status.readyToUse true
+echo "  snapshot ready after $(ms_since "$t0") ms"
+stop_if_failed "the VolumeSnapshot"
+vsc_name=$(kubectl get volumesnapshot -n "$ns" "$vs" -o jsonpath='{.status.boundVolumeSnapshotContentName}')
+content=$(kubectl get volumesnapshotcontent "$vsc_name" -o json)
+snap_handle=$(jq -r .status.snapshotHandle <<<"$content")
+case "$snap_handle" in
+  dev-a/csi-snap-*) pass "VolumeSnapshotContent handle $snap_handle (DEVICE/csi-snap-...)" ;;
+  *) fail "VolumeSnapshotContent handle '$snap_handle' is not dev-a/csi-snap-..." ;;
+esac
+expect_eq "VolumeSnapshotContent: driver, deletionPolicy, readyToUse, restoreSize" \
+  "$(jq -c '[.spec.driver, .spec.deletionPolicy, .status.readyToUse, .status.restoreSize]' <<<"$content")" \
+  "[\"$driver\",\"Delete\",true,33554432]"
+expect_eq "$vs: restoreSize" "$(kubectl get volumesnapshot -n "$ns" "$vs" -o jsonpath='{.status.restoreSize}')" "32Mi"
+req=$(request_line CreateSnapshot "source_volume_id: \"dev-a/$block_lun\"")
+check "CreateSnapshot reached strata-csi for dev-a/$block_lun" test -n "$req"
+expect_contains "CreateSnapshot carries the VolumeSnapshot's name (--extra-create-metadata)" "$req" \
+  "key: \"csi.storage.k8s.io/volumesnapshot/name\" value: \"$vs\""
+snap_name=${snap_handle#dev-a/}
+expect_eq "the device's snapshot $snap_name: source LUN, size, ready, the VolumeSnapshot's name" \
+  "$("$ADMIN" --server "$grpc" -o json snapshot get "$snap_name" 2>/dev/null |
+    jq -c '[.source_lun, .size_bytes, .ready_to_use, .metadata["csi.storage.k8s.io/volumesnapshot/name"]]')" \
+  "[\"$block_lun\",\"33554432\",true,\"$vs\"]"
+
+check "PVC $restore_pvc (Block RWO 32Mi, dataSource $vs) is created" kcreate <<YAML
+apiVersion: v1
+kind: PersistentVolumeClaim
+metadata: {name: $restore_pvc, namespace: $ns, labels: {strata.io/test-run: "$run"}}
+spec:
+  storageClassName: $sc
+  accessModes: [ReadWriteOnce]
+  volumeMode: Block
+  resources: {requests: {storage: 32Mi}}
+  dataSource: {apiGroup: snapshot.storage.k8s.io, kind: VolumeSnapshot, name: $vs}
+YAML
+pvctl_provision "$restore_pvc"
+restore_uid=$(jget pvc "$restore_pvc" .metadata.uid)
+t0=$(date +%s%N)
+check "csi-provisioner made a PV for $restore_pvc from the snapshot within 60 s" \
+  wait_until 60 pv_exists_for "$restore_uid"
+echo "  restored after $(ms_since "$t0") ms"
+stop_if_failed "the restore"
+restore_pv=$(pv_for_uid "$restore_uid")
+restore_lun=$(lun_of "$restore_pv")
+check "bound: $restore_pvc <-> $restore_pv" pvctl_bind "$restore_pvc" "$restore_pv"
+expect_eq "$restore_pv: volumeHandle on the snapshot's device" \
+  "$(kubectl get pv "$restore_pv" -o jsonpath='{.spec.csi.volumeHandle}')" "dev-a/$restore_lun"
+req=$(request_line CreateVolume "name: \"$restore_pv\"")
+expect_contains "CreateVolume($restore_pv) restores from $snap_handle" "$req" \
+  "volume_content_source { snapshot { snapshot_id: \"$snap_handle\" } }"
+expect_eq "LUN $restore_lun restored on the device: tier, size" \
+  "$(lun_json "$restore_lun" | jq -c '[.tier, .size_bytes]')" "[\"TIER_CLASS_SSD\",\"33554432\"]"
+
+t0=$(date +%s%N)
+check "$vs deleted" quiet kubectl delete volumesnapshot -n "$ns" "$vs" --wait=false
+check "snapshot-controller + csi-snapshotter: $vs and its content gone within 60 s" \
+  wait_until 60 eval '! kubectl get volumesnapshotcontent "$vsc_name" >/dev/null 2>&1 &&
+    ! kubectl get volumesnapshot -n "$ns" "$vs" >/dev/null 2>&1'
+echo "  snapshot deleted after $(ms_since "$t0") ms"
+check "DeleteSnapshot($snap_handle) reached strata-csi" \
+  has_request DeleteSnapshot "snapshot_id: \"$snap_handle\""
+check "the device's snapshot $snap_name is gone" \
+  eval '! "$ADMIN" --server "$grpc" snapshot get "$snap_name" >/dev/null 2>&1'
+check "$restore_pvc deleted; $restore_pv Released" pvctl_release "$restore_pvc" "$restore_pv"
+check "csi-provisioner: DeleteVolume removed LUN $restore_lun within 60 s" wait_until 60 lun_gone "$restore_lun"
+check "$restore_pv: pv-protection released" wait_until 30 pvctl_unprotect_pv "$restore_pv"
+check "$restore_pv gone" wait_until 30 gone pv "$restore_pv"
+
+stop_if_failed snapshots
+
 # --- deletion: claims gone -> PVs Released -> DeleteVolume -> PVs deleted ------------------------
 t0=$(date +%s%N)
 for pair in "$fs_pvc:$fs_pv:$fs_lun" "$block_pvc:$block_pv:$block_lun" "$rwx_pvc:$rwx_pv:$rwx_lun"; do
@@ -504,15 +645,17 @@ expect_eq "no csi- LUN left on the device" \
 # --- the driver's side of the conversation -------------------------------------------------------
 # A sidecar that sends what strata-csi rejects shows up as INVALID_ARGUMENT / NOT_FOUND /
 # FAILED_PRECONDITION / UNIMPLEMENTED warnings; none is expected in this run.
-rejected=$(grep -E '(Volume|Capabilities|Capacity|GetPluginInfo|Probe): (INVALID_ARGUMENT|NOT_FOUND|FAILED_PRECONDITION|UNIMPLEMENTED|OUT_OF_RANGE|ALREADY_EXISTS|INTERNAL|UNKNOWN)' "$work/csi.log")
+rejected=$(grep -E '(Volume|Capabilities|Capacity|GetPluginInfo|Probe|Snapshot|Snapshots): (INVALID_ARGUMENT|NOT_FOUND|FAILED_PRECONDITION|UNIMPLEMENTED|OUT_OF_RANGE|ALREADY_EXISTS|INTERNAL|UNKNOWN)' "$work/csi.log")
 expect_eq "strata-csi rejected no sidecar call" "$rejected" ""
 check "csi-provisioner still running" running "$prov_pid"
 check "csi-attacher still running" running "$att_pid"
 check "csi-resizer still running" running "$res_pid"
+check "csi-snapshotter still running" running "$snap_pid"
+check "snapshot-controller still running" running "$snapctl_pid"
 check "strata-csi still running" running "$csi_pid"
 check "strata-stored still running" running "$stored_pid"
 
-for pid_name in res_pid att_pid prov_pid; do
+for pid_name in snapctl_pid snap_pid res_pid att_pid prov_pid; do
   stop_within 15 "${!pid_name}" >/dev/null 2>&1
   printf -v "$pid_name" ''
 done

@@ -41,10 +41,10 @@ def admin(server, *args):
     return admin_json(ADMIN, server, *args)
 
 
-def connect(portal):
+def connect(portal, export="mig"):
     host, port = portal.rsplit(":", 1)
     h = nbd.NBD()
-    h.set_export_name("mig")
+    h.set_export_name(export)
     h.connect_tcp(host, port)
     return h
 
@@ -97,7 +97,17 @@ def main():
     work = tempfile.mkdtemp(prefix="strata-mig-")
     a, ra = start(work, "dev-a")
     b, rb = start(work, "dev-b")
+    # A third device with room for little more than a filler LUN: a move there runs out
+    # of space part-way through its (pipelined, several-stream) copy.
+    c, rc = start_stored(STORED, work, "dev-c", [f"ssd={work}/dev-c/ssd:40MiB"])
     try:
+        admin(rc["grpc"], "lun", "create", "fill", "--size", "36MiB")
+        hc = connect(rc["nbd"][0], "fill")
+        for i in range(0, 36 << 20, 1 << 20):
+            hc.pwrite(bytes([0xEE]) * 8 + i.to_bytes(8, "little") * ((1 << 20) // 8 - 1), i)
+        hc.flush()
+        hc.shutdown()
+
         meta = {"csi.storage.k8s.io/pvc/name": "data-mig-0",
                 "csi.storage.k8s.io/pvc/namespace": "shop"}
         admin(ra["grpc"], "lun", "create", "mig", "--size", str(BLOCKS * BS), "--dedup",
@@ -121,6 +131,16 @@ def main():
         m = admin(ra["grpc"], "lun", "migrate", "mig", "--tier", "sata", "--wait")
         check("tier move done", m["state"] == "MIGRATION_STATE_DONE", m)
         check("LUN on sata", admin(ra["grpc"], "lun", "get", "mig")["tier"] == "TIER_CLASS_SATA")
+        # The real gRPC copy (several WriteLunData streams in flight) breaks mid-pass: the
+        # move fails cleanly, the partial copy goes, the LUN stays whole and served here.
+        client.phase = "failed move"
+        m = admin(ra["grpc"], "lun", "migrate", "mig", "--to-device", rc["grpc"], "--wait")
+        check("move to a device that fills up fails", m["state"] == "MIGRATION_STATE_FAILED", m)
+        check("the failure says why", "full" in m.get("message", ""), m.get("message"))
+        check("partial copy removed from the full device",
+              [x["name"] for x in admin(rc["grpc"], "lun", "list").get("luns", [])] == ["fill"])
+        check("LUN still here after the failed move",
+              admin(ra["grpc"], "lun", "get", "mig").get("moved_to", "") == "")
         client.phase = "device move"
         m = admin(ra["grpc"], "lun", "migrate", "mig", "--to-device", rb["grpc"], "--wait")
         check("device move done", m["state"] == "MIGRATION_STATE_DONE", m)
@@ -156,7 +176,7 @@ def main():
         for phase, xs in client.lat.items():
             print(f"  {phase:12s} n={len(xs):6d} p50={pct(xs, .5):8.1f} p99={pct(xs, .99):8.1f}")
     finally:
-        for p in (a, b):
+        for p in (a, b, c):
             stop_stored(p)
     print(f"{results['pass']} passed, {results['fail']} failed")
     if results["fail"] == 0:

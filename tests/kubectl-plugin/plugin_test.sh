@@ -252,6 +252,97 @@ expect_eq "window b: restore false" "$(kubectl get maintenancewindow "$winb" -o 
 "$PLUGIN" maintenance abort "$winb" -o json >"$work/abort.json"
 expect_eq "abort -o json: spec.abort" "$(jq .spec.abort "$work/abort.json")" true
 
+# --- status --wait: follows a window (by a watch) until it settles.
+# recurring NAME: a Daily window on dev-b (the test plays the reconciler).
+recurring() {
+  kubectl create -f - >/dev/null <<YAML
+apiVersion: strata.io/v1alpha1
+kind: MaintenanceWindow
+metadata: {name: $1}
+spec:
+  deviceSelector: {matchLabels: {strata.io/device: dev-b-$run}}
+  schedule: {start: "2030-01-01T02:00:00Z", duration: 1h, recurrence: Daily}
+YAML
+}
+winr=maint-rec-$run-1
+check "a Daily window" recurring "$winr"
+status_patch maintenancewindow "$winr" '{"status":{"phase":"Draining","progress":"0/1 LUNs, 0%",
+  "nextStart":"2030-01-01T02:00:00Z"}}'
+"$PLUGIN" maintenance status "$winr" --wait --timeout 60s >"$work/wait1.out" 2>&1 &
+wait_pid=$!
+status_patch maintenancewindow "$winr" '{"status":{"phase":"InMaintenance","progress":"1/1 LUNs, 100%"}}'
+wait "$wait_pid"
+expect_eq "status --wait: exit 0 at InMaintenance" "$?" 0
+expect_contains "status --wait: showed InMaintenance" "$(cat "$work/wait1.out")" \
+  "$winr: InMaintenance  1/1 LUNs, 100%"
+"$PLUGIN" maintenance finish "$winr" >"$work/finish-rec.out" 2>&1
+expect_contains "finish on a recurring window: this occurrence only" \
+  "$(cat "$work/finish-rec.out")" "the series goes on"
+# The occurrence ends: Pending for the next, the occurrence in history.
+status_patch maintenancewindow "$winr" '{"status":{"phase":"Restoring"}}'
+"$PLUGIN" maintenance status "$winr" --wait --timeout 60s >"$work/wait2.out" 2>&1 &
+wait_pid=$!
+status_patch maintenancewindow "$winr" '{"status":{"phase":"Pending","progress":null,
+  "nextStart":"2030-01-02T02:00:00Z","occurrences":1,"lastCompleted":"2030-01-01T03:00:00Z",
+  "history":[{"start":"2030-01-01T02:00:00Z","end":"2030-01-01T03:00:00Z","result":"Completed"}]}}'
+wait "$wait_pid"
+expect_eq "status --wait: exit 0 when the occurrence Completed" "$?" 0
+expect_contains "status --wait: shows the next start" "$(cat "$work/wait2.out")" \
+  "$winr: Pending  next start 2030-01-02T02:00:00Z (last: 2030-01-01T02:00:00Z Completed)"
+expect_contains "maintenance status NAME: recurrence and next start" \
+  "$("$PLUGIN" maintenance status "$winr")" "Next start:   2030-01-02T02:00:00Z"
+expect_contains "maintenance status: NEXT START column" \
+  "$("$PLUGIN" maintenance status | grep -- "$winr")" "2030-01-02T02:00:00Z"
+"$PLUGIN" maintenance finish "$winr" >/dev/null 2>"$work/err"
+expect_eq "finish between occurrences: exit 1" "$?" 1
+expect_contains "... says nothing is under way" "$(cat "$work/err")" "no occurrence is under way"
+# An occurrence that Failed: exit 1, with the message.
+status_patch maintenancewindow "$winr" '{"status":{"history":[{"start":"2030-01-02T02:00:00Z",
+  "end":"2030-01-02T02:10:00Z","result":"Failed","message":"a LUN could not be moved"}]}}'
+"$PLUGIN" maintenance status "$winr" --wait --timeout 60s >/dev/null 2>"$work/err"
+expect_eq "status --wait: exit 1 when the occurrence Failed" "$?" 1
+expect_contains "... names it" "$(cat "$work/err")" \
+  "the occurrence at 2030-01-02T02:00:00Z ended Failed: a LUN could not be moved"
+# Still draining at the deadline: exit 1 after --timeout.
+status_patch maintenancewindow "$winr" '{"status":{"phase":"Draining"}}'
+"$PLUGIN" maintenance status "$winr" --wait --timeout 2s >/dev/null 2>"$work/err"
+expect_eq "status --wait past its timeout: exit 1" "$?" 1
+expect_contains "... says it timed out" "$(cat "$work/err")" "timed out after 2s"
+status_patch maintenancewindow "$winr" '{"status":{"phase":"Failed","conditions":[{"type":"Ready",
+  "status":"False","reason":"Failed","message":"unwound","lastTransitionTime":"2030-01-02T02:10:00Z"}]}}'
+"$PLUGIN" maintenance status "$winr" --wait --timeout 60s >/dev/null 2>"$work/err"
+expect_eq "status --wait on a Failed window: exit 1" "$?" 1
+expect_contains "... with the reason" "$(cat "$work/err")" "ended Failed: unwound"
+"$PLUGIN" maintenance status --wait >/dev/null 2>&1
+expect_eq "status --wait without a name: exit 2" "$?" 2
+
+# --- KUBECONFIG=a:b merged as kubectl merges it: the context in one file, cluster and user in
+# the other (which also has a context of the same name that must lose to the first file's).
+kubectl config view --raw --flatten -o json >"$work/full.json"
+python3 - "$work" <<'PY'
+import json, sys, yaml
+work = sys.argv[1]
+full = json.load(open(work + "/full.json"))
+ctx = [c for c in full["contexts"] if c["name"] == full["current-context"]][0]
+merged = {"name": "merged", "context": dict(ctx["context"])}
+yaml.safe_dump({"apiVersion": "v1", "kind": "Config", "current-context": "merged",
+                "contexts": [merged]}, open(work + "/ctx.yaml", "w"))
+yaml.safe_dump({"apiVersion": "v1", "kind": "Config", "current-context": "decoy",
+                "clusters": full["clusters"], "users": full["users"],
+                "contexts": [{"name": "merged", "context": {"cluster": "decoy", "user": "decoy"}},
+                             {"name": "decoy", "context": {"cluster": "decoy", "user": "decoy"}}]},
+               open(work + "/creds.yaml", "w"))
+PY
+names() { jq -r '[.items[].metadata.name] | sort | join(",")'; }
+KUBECONFIG="$work/ctx.yaml:$work/missing.yaml:$work/creds.yaml" "$PLUGIN" devices -l "$sel" \
+  -o json >"$work/merged.json" 2>"$work/err"
+expect_eq "KUBECONFIG=ctx:missing:creds: exit 0" "$?" 0
+expect_eq "... lists the devices" "$(names <"$work/merged.json")" "dev-a-$run,dev-b-$run"
+KUBECONFIG="$work/creds.yaml:$work/ctx.yaml" "$PLUGIN" devices >/dev/null 2>"$work/err"
+expect_eq "KUBECONFIG=creds:ctx (the decoy context first): exit 1" "$?" 1
+expect_contains "... names the missing cluster" "$(cat "$work/err")" \
+  "clusters: no entry named 'decoy'"
+
 # --- bad input
 "$PLUGIN" maintenance start "nope-$run" >/dev/null 2>"$work/err"
 expect_eq "unknown device: exit 1" "$?" 1

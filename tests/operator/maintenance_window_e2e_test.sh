@@ -9,9 +9,13 @@
 # every LUN whole on a (no moved_to, data identical) and ends Aborted with a Online; a window whose
 # operator is killed (-9) mid-drain is finished by a fresh operator: InMaintenance, each LUN moved
 # once (one real copy, one stub on a, one MoveStarted Event each).
-# Usage: maintenance_window_e2e_test.sh OPERATOR STORED ADMIN KUBECONFIG
+# A Daily window runs its first occurrence (drain, maintenance, finish, restore) and then waits
+# for the next: phase Pending, status.nextStart = start + 24h, the occurrence in status.history,
+# spec.finish set back, the LUNs back on a; `kubectl strata maintenance status --wait` settles on
+# it (the second occurrence is a unit test's: no test waits a real day).
+# Usage: maintenance_window_e2e_test.sh OPERATOR STORED ADMIN KUBECONFIG PLUGIN
 set -uo pipefail
-OPERATOR=$1 STORED=$2 ADMIN=$3
+OPERATOR=$1 STORED=$2 ADMIN=$3 PLUGIN=$5
 export KUBECONFIG=$4
 . "$(dirname "$0")/../lib/assert.sh"
 kubectl() { command kubectl --request-timeout=15s "$@"; }
@@ -26,11 +30,11 @@ pids=() op_pid=''
 cleanup() {
   [ -n "$op_pid" ] && kill "$op_pid" 2>/dev/null
   # The finalizer needs the operator: drop it, the test's objects are throwaway.
-  for w in "$run-short" "$run" "$run-abort" "$run-kill"; do
+  for w in "$run-short" "$run" "$run-daily" "$run-abort" "$run-kill"; do
     kubectl patch maintenancewindow "$w" --type merge -p '{"metadata":{"finalizers":null}}' \
       >/dev/null 2>&1
   done
-  kubectl delete maintenancewindow "$run-short" "$run" "$run-abort" "$run-kill" \
+  kubectl delete maintenancewindow "$run-short" "$run" "$run-daily" "$run-abort" "$run-kill" \
     --ignore-not-found --wait=false \
     >/dev/null 2>&1
   kubectl delete storagedevice "$run-a" "$run-b" "$run-c" --ignore-not-found >/dev/null 2>&1
@@ -105,7 +109,7 @@ sd_is() { [ "$(sd "$1" "$2")" = "$3" ]; }
 for d in a b c; do check "device $d Online" wait_until 30 sd_is "$d" .status.phase Online; done
 
 now=$(date -u +%Y-%m-%dT%H:%M:%SZ)
-# window NAME TARGET_POOL [MAX_MOVES]: a window on a, starting now, one hour.
+# window NAME TARGET_POOL [MAX_MOVES [RECURRENCE]]: a window on a, starting now, one hour.
 window() {
   kubectl create -f - >/dev/null <<YAML
 apiVersion: strata.io/v1alpha1
@@ -115,7 +119,7 @@ metadata:
   labels: {strata.io/test-run: $run}
 spec:
   deviceSelector: {matchLabels: {strata.io/test-device: $run-a}}
-  schedule: {start: "$now", duration: 1h}
+  schedule: {start: "$now", duration: 1h${4:+, recurrence: $4}}
   drain:
     leadTime: 0s
     maxConcurrentMigrations: ${3:-2}
@@ -179,6 +183,43 @@ check "l2 byte-identical on a" read_ok a l2 0xb2 "$l2_len"
 check "Events: DrainStarted, Drained, LunRestored" bash -c \
   "kubectl get events --field-selector involvedObject.name=$run -o json |
    jq -e '[.items[].reason] | (index(\"DrainStarted\") and index(\"Drained\") and index(\"LunRestored\"))' >/dev/null"
+
+# --- a Daily window: the first occurrence runs, then the window waits for the next.
+window "$run-daily" target 2 Daily
+"$PLUGIN" maintenance status "$run-daily" --wait --timeout 120s >"$work/daily-wait.out" 2>&1
+expect_eq "daily: kubectl strata maintenance status --wait exits 0" "$?" 0
+expect_contains "daily: ... at InMaintenance" "$(tail -3 "$work/daily-wait.out")" \
+  "$run-daily: InMaintenance"
+expect_eq "daily: phase InMaintenance" "$(mw "$run-daily" .status.phase)" InMaintenance
+expect_eq "daily: nextStart is the occurrence under way" "$(mw "$run-daily" .status.nextStart)" "$now"
+check "daily: a in Maintenance" wait_until 30 sd_is a .status.phase Maintenance
+next=$(date -u -d "@$(($(date -d "$now" +%s) + 86400))" +%Y-%m-%dT%H:%M:%SZ)
+"$PLUGIN" maintenance finish "$run-daily" --wait --timeout 180s >"$work/daily-finish.out" 2>&1
+expect_eq "daily: kubectl strata maintenance finish --wait exits 0 (the occurrence Completed)" "$?" 0
+expect_contains "daily: ... showed the next start" "$(cat "$work/daily-finish.out")" \
+  "$run-daily: Pending  next start $next (last: $now Completed)"
+"$PLUGIN" maintenance status "$run-daily" --wait --timeout 60s >/dev/null 2>&1
+expect_eq "daily: status --wait between occurrences: settled, exit 0" "$?" 0
+expect_eq "daily: Pending with nextStart = start + 24h" \
+  "$(mw "$run-daily" '[.status.phase, .status.nextStart] | join(" ")')" "Pending $next"
+expect_eq "daily: the Ready reason says Scheduled" "$(reason "$run-daily")" "Scheduled"
+expect_eq "daily: one occurrence, Completed, in status.history" \
+  "$(mw "$run-daily" '[.status.occurrences, (.status.history | length), .status.history[0].start,
+    .status.history[0].result] | map(tostring) | join(" ")')" "1 1 $now Completed"
+check "daily: lastCompleted set" test -n "$(mw "$run-daily" '.status.lastCompleted // ""')"
+expect_eq "daily: no plan kept for the next occurrence" "$(mw "$run-daily" '.status.volumes // "none"')" none
+check "daily: spec.finish set back to false" wait_until 30 mw_is "$run-daily" .spec.finish false
+check "daily: a Online" wait_until 30 sd_is a .status.phase Online
+expect_eq "daily: l1 back on a" "$(holder l1)" "a"
+expect_eq "daily: l2 back on a" "$(holder l2)" "a"
+check "daily: l1 byte-identical on a" read_ok a l1 0xa1 "$l1_len"
+check "daily: Event OccurrenceCompleted" bash -c \
+  "kubectl get events --field-selector involvedObject.name=$run-daily -o json |
+   jq -e '.items[] | select(.reason==\"OccurrenceCompleted\")' >/dev/null"
+expect_contains "daily: kubectl get shows Next-Start" \
+  "$(kubectl get mw "$run-daily" --no-headers)" "$next"
+kubectl delete maintenancewindow "$run-daily" --wait=false >/dev/null
+check "daily: deleting it between occurrences lets it go" wait_until 30 gone "$run-daily"
 
 # --- abort mid-copy: a 1 GiB LUN of real data keeps the drain busy.
 big_len=$((1 << 30))

@@ -179,6 +179,8 @@ declare -A kDefaults=(
     and .spec.maxIndexMemoryBytes == 0 and .spec.minSavingsRatio == 1.3'
   [maintenancewindow.yaml]='.spec.drain.policy == "MigrateVolumes" and .spec.drain.leadTime == "3h"
     and .spec.drain.maxConcurrentMigrations == 2'
+  [maintenancewindow-monthly.yaml]='.spec.drain.policy == "MigrateVolumes"
+    and .spec.drain.maxConcurrentMigrations == 2 and .spec.suspend == false and .spec.restore == true'
   [bandwidthpolicy.yaml]='.spec.priority == 0 and .spec.elastic.scaleUpUtilizationPercent == 80
     and .spec.elastic.sustainedFor == "5m" and .spec.egress.burstBytes == 1048576'
   [virtualnetworkconfig.yaml]='.spec.interfaces[0].bond.members == 2

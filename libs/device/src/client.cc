@@ -107,6 +107,29 @@ class GrpcClient final : public Client {
     return Call(&Stub::CancelMigration, req, "CancelMigration " + lun);
   }
 
+  Result<sv1::Snapshot> CreateSnapshot(const sv1::CreateSnapshotRequest& request) override {
+    return Call(&Stub::CreateSnapshot, request,
+                "CreateSnapshot " + request.name() + " of " + request.source_lun());
+  }
+
+  Status DeleteSnapshot(const std::string& snapshot) override {
+    sv1::DeleteSnapshotRequest req;
+    req.set_name(snapshot);
+    auto r = Call(&Stub::DeleteSnapshot, req, "DeleteSnapshot " + snapshot);
+    return r.ok() ? Status::Ok() : r.status();
+  }
+
+  Result<sv1::Snapshot> GetSnapshot(const std::string& snapshot) override {
+    sv1::GetSnapshotRequest req;
+    req.set_name(snapshot);
+    return Call(&Stub::GetSnapshot, req, "GetSnapshot " + snapshot);
+  }
+
+  Result<sv1::ListSnapshotsResponse> ListSnapshots(
+      const sv1::ListSnapshotsRequest& request) override {
+    return Call(&Stub::ListSnapshots, request, "ListSnapshots");
+  }
+
  private:
   using Stub = sv1::StorageDevice::Stub;
 
@@ -127,6 +150,26 @@ class GrpcClient final : public Client {
 };
 
 }  // namespace
+
+Result<sv1::Snapshot> Client::CreateSnapshot(const sv1::CreateSnapshotRequest& request) {
+  return UnimplementedError("device " + address() + ": CreateSnapshot " + request.name() +
+                            ": not implemented by this client");
+}
+
+Status Client::DeleteSnapshot(const std::string& snapshot) {
+  return UnimplementedError("device " + address() + ": DeleteSnapshot " + snapshot +
+                            ": not implemented by this client");
+}
+
+Result<sv1::Snapshot> Client::GetSnapshot(const std::string& snapshot) {
+  return UnimplementedError("device " + address() + ": GetSnapshot " + snapshot +
+                            ": not implemented by this client");
+}
+
+Result<sv1::ListSnapshotsResponse> Client::ListSnapshots(const sv1::ListSnapshotsRequest&) {
+  return UnimplementedError("device " + address() +
+                            ": ListSnapshots: not implemented by this client");
+}
 
 ClientPtr NewGrpcClient(std::string address, std::chrono::milliseconds call_timeout) {
   return std::make_shared<GrpcClient>(std::move(address), call_timeout);

@@ -6,6 +6,7 @@
 #include <atomic>
 
 #include "strata/device/channel.h"
+#include "strata/device/testing/fake_client.h"
 #include "strata/device/tier.h"
 #include "strata/storage/v1/storage.grpc.pb.h"
 
@@ -154,6 +155,93 @@ TEST_F(GrpcClientTest, AGoneDeviceIsUnavailableWithinTheDeadline) {
               st.status().code() == StatusCode::kDeadlineExceeded)
       << st.status().message();
   EXPECT_NE(st.status().message().find("GetDeviceStatus"), std::string::npos);
+}
+
+TEST(FakeClientSnapshotTest, FollowsTheDevicesRules) {
+  testing::FakeClient d("fake:1");
+  sv1::CreateLunRequest lun;
+  lun.set_name("vol");
+  lun.set_size_bytes(1 << 20);
+  lun.set_tier(sv1::TIER_CLASS_SAS);
+  ASSERT_TRUE(d.CreateLun(lun).ok());
+
+  sv1::CreateSnapshotRequest req;
+  req.set_source_lun("vol");
+  req.set_name("s1");
+  auto s1 = d.CreateSnapshot(req);
+  ASSERT_TRUE(s1.ok()) << s1.status().message();
+  EXPECT_TRUE(s1->ready_to_use());
+  EXPECT_EQ(s1->size_bytes(), 1u << 20);
+  EXPECT_EQ(s1->tier(), sv1::TIER_CLASS_SAS);
+  auto again = d.CreateSnapshot(req);
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->id(), s1->id());
+
+  ASSERT_TRUE(d.CreateLun([] {
+                 sv1::CreateLunRequest r;
+                 r.set_name("other");
+                 r.set_size_bytes(4096);
+                 return r;
+               }())
+                  .ok());
+  req.set_source_lun("other");
+  EXPECT_EQ(d.CreateSnapshot(req).status().code(), StatusCode::kAlreadyExists);
+  req.set_source_lun("nope");
+  req.set_name("s2");
+  EXPECT_EQ(d.CreateSnapshot(req).status().code(), StatusCode::kNotFound);
+
+  // Snapshots outlive their LUN; restore checks the snapshot and the size.
+  ASSERT_TRUE(d.DeleteLun("vol").ok());
+  EXPECT_TRUE(d.GetSnapshot("s1").ok());
+  sv1::CreateLunRequest restore;
+  restore.set_name("restored");
+  restore.set_from_snapshot("s1");
+  restore.set_size_bytes(4096);
+  EXPECT_EQ(d.CreateLun(restore).status().code(), StatusCode::kOutOfRange);
+  restore.set_size_bytes(1 << 20);
+  auto restored = d.CreateLun(restore);
+  ASSERT_TRUE(restored.ok());
+  EXPECT_EQ(restored->tier(), sv1::TIER_CLASS_SAS);
+  restore.set_from_snapshot("gone");
+  EXPECT_EQ(d.CreateLun(restore).status().code(), StatusCode::kNotFound);
+
+  req.set_source_lun("other");
+  for (const char* n : {"s2", "s3"}) {
+    req.set_name(n);
+    ASSERT_TRUE(d.CreateSnapshot(req).ok());
+  }
+  sv1::ListSnapshotsRequest list;
+  list.set_max_entries(2);
+  auto page = d.ListSnapshots(list);
+  ASSERT_TRUE(page.ok());
+  ASSERT_EQ(page->snapshots_size(), 2);
+  ASSERT_FALSE(page->next_token().empty());
+  list.set_starting_token(page->next_token());
+  page = d.ListSnapshots(list);
+  ASSERT_TRUE(page.ok());
+  ASSERT_EQ(page->snapshots_size(), 1);
+  EXPECT_EQ(page->snapshots(0).name(), "s3");
+  EXPECT_TRUE(page->next_token().empty());
+  list.set_starting_token("garbage");
+  EXPECT_EQ(d.ListSnapshots(list).status().code(), StatusCode::kAborted);
+  sv1::ListSnapshotsRequest by_source;
+  by_source.set_source_lun("other");
+  EXPECT_EQ(d.ListSnapshots(by_source)->snapshots_size(), 2);
+
+  EXPECT_TRUE(d.DeleteSnapshot("s1").ok());
+  EXPECT_TRUE(d.DeleteSnapshot("s1").ok());
+  EXPECT_EQ(d.GetSnapshot("s1").status().code(), StatusCode::kNotFound);
+}
+
+TEST_F(GrpcClientTest, SnapshotCallsReachTheDevice) {
+  // TinyDevice implements no snapshot call: the device's UNIMPLEMENTED comes through.
+  ClientPtr c = NewGrpcClient(address_, std::chrono::seconds(10));
+  EXPECT_EQ(c->GetSnapshot("s").status().code(), StatusCode::kUnimplemented);
+  EXPECT_EQ(c->DeleteSnapshot("s").code(), StatusCode::kUnimplemented);
+  EXPECT_EQ(c->ListSnapshots(sv1::ListSnapshotsRequest()).status().code(),
+            StatusCode::kUnimplemented);
+  EXPECT_EQ(c->CreateSnapshot(sv1::CreateSnapshotRequest()).status().code(),
+            StatusCode::kUnimplemented);
 }
 
 }  // namespace

@@ -1,5 +1,7 @@
 #include "strata/kube/config.h"
 
+#include <algorithm>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <string>
 
@@ -9,22 +11,6 @@ namespace strata::kube {
 namespace {
 
 constexpr const char* kServiceAccountDir = "/var/run/secrets/kubernetes.io/serviceaccount";
-
-// Finds the entry named `name` in a kubeconfig list (clusters, users, contexts) and returns its
-// `field` object.
-Result<nlohmann::json> NamedEntry(const nlohmann::json& config, const std::string& list,
-                                  const std::string& field, const std::string& name,
-                                  const std::string& file) {
-  if (config.contains(list) && config[list].is_array()) {
-    for (const auto& entry : config[list]) {
-      if (entry.is_object() && entry.value("name", "") == name) {
-        if (entry.contains(field) && entry[field].is_object()) return entry[field];
-        return nlohmann::json::object();
-      }
-    }
-  }
-  return InvalidArgumentError(file + ": " + list + ": no entry named '" + name + "'");
-}
 
 std::string StringField(const nlohmann::json& obj, const char* key) {
   if (!obj.contains(key) || !obj[key].is_string()) return "";
@@ -81,27 +67,82 @@ Result<std::string> Base64Decode(std::string_view in) {
 }
 
 Result<ClientConfig> LoadKubeconfig(Env* env, const std::string& path, const std::string& context) {
-  STRATA_ASSIGN_OR_RETURN(std::string text, env->ReadFile(path));
-  auto parsed = YamlToJson(text);
-  if (!parsed.ok()) return parsed.status().WithContext(path);
-  const nlohmann::json& config = *parsed;
-  if (!config.is_object()) return InvalidArgumentError(path + ": not a kubeconfig (not a mapping)");
-  const std::string base_dir =
-      path.find('/') == std::string::npos ? std::string(".") : path.substr(0, path.rfind('/'));
+  return LoadKubeconfigFiles(env, {path}, context);
+}
 
-  std::string context_name = context.empty() ? StringField(config, "current-context") : context;
-  if (context_name.empty()) return InvalidArgumentError(path + ": current-context is not set");
-  STRATA_ASSIGN_OR_RETURN(auto ctx, NamedEntry(config, "contexts", "context", context_name, path));
+Result<ClientConfig> LoadKubeconfigFiles(Env* env, const std::vector<std::string>& paths,
+                                         const std::string& context) {
+  if (paths.empty()) return InvalidArgumentError("no kubeconfig file given");
+  // What kubectl's clientcmd does with KUBECONFIG=a:b: each named entry (cluster, user,
+  // context) comes from the first file that has that name; current-context from the first file
+  // that sets it. File references stay relative to the file they were written in.
+  struct Entry {
+    nlohmann::json value;  // the entry's `cluster`, `user` or `context` object
+    std::string file;
+  };
+  std::map<std::string, std::map<std::string, Entry>> named;  // list -> name -> entry
+  std::string current_context, current_context_file;
+  for (const std::string& path : paths) {
+    STRATA_ASSIGN_OR_RETURN(std::string text, env->ReadFile(path));
+    auto parsed = YamlToJson(text);
+    if (!parsed.ok()) return parsed.status().WithContext(path);
+    const nlohmann::json& config = *parsed;
+    if (config.is_null()) continue;  // an empty file merges as nothing, as in kubectl
+    if (!config.is_object()) {
+      return InvalidArgumentError(path + ": not a kubeconfig (not a mapping)");
+    }
+    if (current_context.empty()) {
+      current_context = StringField(config, "current-context");
+      current_context_file = path;
+    }
+    for (const auto& [list, field] : {std::pair<std::string, std::string>{"clusters", "cluster"},
+                                      {"users", "user"},
+                                      {"contexts", "context"}}) {
+      if (!config.contains(list) || config[list].is_null()) continue;
+      if (!config[list].is_array())
+        return InvalidArgumentError(path + ": " + list + ": not a list");
+      for (const auto& entry : config[list]) {
+        if (!entry.is_object() || StringField(entry, "name").empty()) {
+          return InvalidArgumentError(path + ": " + list + ": an entry without a name");
+        }
+        auto& slot = named[list];
+        const std::string name = StringField(entry, "name");
+        if (slot.contains(name)) continue;  // the first file to name it wins
+        slot[name] =
+            Entry{entry.contains(field) && entry[field].is_object() ? entry[field]
+                                                                    : nlohmann::json::object(),
+                  path};
+      }
+    }
+  }
+  std::string all;
+  for (const auto& p : paths) all += (all.empty() ? "" : ":") + p;
+  auto lookup = [&](const std::string& list, const std::string& name) -> Result<const Entry*> {
+    auto it = named[list].find(name);
+    if (it == named[list].end()) {
+      return InvalidArgumentError(all + ": " + list + ": no entry named '" + name + "'");
+    }
+    return &it->second;
+  };
+  auto dir_of = [](const std::string& path) {
+    return path.find('/') == std::string::npos ? std::string(".") : path.substr(0, path.rfind('/'));
+  };
+
+  std::string context_name = context.empty() ? current_context : context;
+  if (context_name.empty()) return InvalidArgumentError(all + ": current-context is not set");
+  STRATA_ASSIGN_OR_RETURN(const Entry* ctx_entry, lookup("contexts", context_name));
+  const nlohmann::json& ctx = ctx_entry->value;
   const std::string cluster_name = StringField(ctx, "cluster");
   const std::string user_name = StringField(ctx, "user");
   if (cluster_name.empty()) {
-    return InvalidArgumentError(path + ": context '" + context_name + "': cluster is not set");
+    return InvalidArgumentError(ctx_entry->file + ": context '" + context_name +
+                                "': cluster is not set");
   }
-  STRATA_ASSIGN_OR_RETURN(auto cluster,
-                          NamedEntry(config, "clusters", "cluster", cluster_name, path));
+  STRATA_ASSIGN_OR_RETURN(const Entry* cluster_entry, lookup("clusters", cluster_name));
+  const nlohmann::json& cluster = cluster_entry->value;
 
   ClientConfig out;
-  const std::string where = path + ": cluster '" + cluster_name + "'";
+  const std::string where = cluster_entry->file + ": cluster '" + cluster_name + "'";
   out.server = StringField(cluster, "server");
   if (out.server.empty()) return InvalidArgumentError(where + ": server is not set");
   if (!out.server.starts_with("https://") && !out.server.starts_with("http://")) {
@@ -109,12 +150,14 @@ Result<ClientConfig> LoadKubeconfig(Env* env, const std::string& path, const std
   }
   while (out.server.ends_with("/")) out.server.pop_back();
   out.insecure_skip_tls_verify = cluster.value("insecure-skip-tls-verify", false);
-  STRATA_ASSIGN_OR_RETURN(out.ca_pem,
-                          DataOrFile(env, cluster, "certificate-authority", base_dir, where));
+  STRATA_ASSIGN_OR_RETURN(out.ca_pem, DataOrFile(env, cluster, "certificate-authority",
+                                                 dir_of(cluster_entry->file), where));
 
   if (!user_name.empty()) {
-    STRATA_ASSIGN_OR_RETURN(auto user, NamedEntry(config, "users", "user", user_name, path));
-    const std::string uwhere = path + ": user '" + user_name + "'";
+    STRATA_ASSIGN_OR_RETURN(const Entry* user_entry, lookup("users", user_name));
+    const nlohmann::json& user = user_entry->value;
+    const std::string base_dir = dir_of(user_entry->file);
+    const std::string uwhere = user_entry->file + ": user '" + user_name + "'";
     out.token = StringField(user, "token");
     out.token_file = Resolve(base_dir, StringField(user, "tokenFile"));
     STRATA_ASSIGN_OR_RETURN(out.client_cert_pem,
@@ -131,6 +174,32 @@ Result<ClientConfig> LoadKubeconfig(Env* env, const std::string& path, const std
   std::string ns = StringField(ctx, "namespace");
   if (!ns.empty()) out.default_namespace = ns;
   return out;
+}
+
+std::vector<std::string> SplitKubeconfigList(std::string_view list) {
+  std::vector<std::string> out;
+  while (!list.empty()) {
+    const size_t colon = list.find(':');
+    std::string path(list.substr(0, colon));
+    list = colon == std::string_view::npos ? std::string_view() : list.substr(colon + 1);
+    if (path.empty()) continue;
+    // kubectl lists a file named twice once (its first place counts).
+    if (std::find(out.begin(), out.end(), path) == out.end()) out.push_back(std::move(path));
+  }
+  return out;
+}
+
+Result<ClientConfig> LoadKubeconfigList(Env* env, std::string_view list,
+                                        const std::string& context) {
+  std::vector<std::string> existing;
+  for (auto& path : SplitKubeconfigList(list)) {
+    // Files of the list that do not exist are skipped, as kubectl does.
+    if (env->Stat(path).ok()) existing.push_back(std::move(path));
+  }
+  if (existing.empty()) {
+    return NotFoundError("no file of KUBECONFIG=" + std::string(list) + " exists");
+  }
+  return LoadKubeconfigFiles(env, existing, context);
 }
 
 Result<ClientConfig> LoadInClusterConfig(Env* env,

@@ -82,6 +82,86 @@ TEST(ConfigTest, KubeconfigErrorsNameTheProblem) {
       << c.status().message();
 }
 
+// KUBECONFIG=a:b as kubectl merges it: the context in one file, its cluster and user in the
+// other; the first file to name an entry or set current-context wins.
+TEST(ConfigTest, KubeconfigListMergesLikeKubectl) {
+  MemEnv env;
+  ASSERT_TRUE(env.CreateDirectories("/a").ok());
+  ASSERT_TRUE(env.CreateDirectories("/b/pki").ok());
+  ASSERT_TRUE(env.WriteFileAtomically("/a/config", R"(apiVersion: v1
+kind: Config
+current-context: work
+contexts:
+- name: work
+  context: {cluster: prod, user: ops, namespace: team-b}
+clusters:
+- name: prod
+  cluster: {server: "https://first:6443"}
+)")
+                  .ok());
+  ASSERT_TRUE(env.WriteFileAtomically("/b/config", R"(apiVersion: v1
+kind: Config
+current-context: other
+contexts:
+- name: work
+  context: {cluster: ignored, user: ignored}
+- name: other
+  context: {cluster: prod, user: ops}
+clusters:
+- name: prod
+  cluster: {server: "https://second:6443"}
+users:
+- name: ops
+  user: {client-certificate: pki/ops.crt, client-key: pki/ops.key}
+)")
+                  .ok());
+  ASSERT_TRUE(env.WriteFileAtomically("/b/pki/ops.crt", "CERT").ok());
+  ASSERT_TRUE(env.WriteFileAtomically("/b/pki/ops.key", "KEY").ok());
+
+  auto c = LoadKubeconfigList(&env, "/missing:/a/config::/b/config:/a/config");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->server, "https://first:6443") << "cluster prod from the first file naming it";
+  EXPECT_EQ(c->default_namespace, "team-b") << "context work from /a, current-context from /a";
+  EXPECT_EQ(c->client_cert_pem, "CERT") << "the user from /b, its paths relative to /b";
+  EXPECT_EQ(c->client_key_pem, "KEY");
+
+  // The other order: /b's current-context and entries win.
+  c = LoadKubeconfigList(&env, "/b/config:/a/config");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->server, "https://second:6443");
+  EXPECT_EQ(c->default_namespace, "default") << "context other has no namespace";
+
+  // --context picks among the merged contexts.
+  c = LoadKubeconfigList(&env, "/b/config:/a/config", "work");
+  ASSERT_FALSE(c.ok());
+  EXPECT_EQ(c.status().message(), "/b/config:/a/config: clusters: no entry named 'ignored'");
+
+  // Only /a: no user ops anywhere.
+  c = LoadKubeconfigList(&env, "/a/config");
+  ASSERT_FALSE(c.ok());
+  EXPECT_EQ(c.status().message(), "/a/config: users: no entry named 'ops'");
+
+  c = LoadKubeconfigList(&env, "/nope:/also-nope");
+  ASSERT_FALSE(c.ok());
+  EXPECT_EQ(c.status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(c.status().message(), "no file of KUBECONFIG=/nope:/also-nope exists");
+
+  EXPECT_EQ(SplitKubeconfigList(":/x::/y:/x:"), (std::vector<std::string>{"/x", "/y"}));
+}
+
+TEST(ConfigTest, KubeconfigListEmptyFileAndUnsetContext) {
+  MemEnv env;
+  ASSERT_TRUE(env.CreateDirectories("/k").ok());
+  ASSERT_TRUE(env.WriteFileAtomically("/k/empty", "").ok());
+  ASSERT_TRUE(env.WriteFileAtomically("/k/config", kKubeconfig).ok());
+  auto c = LoadKubeconfigList(&env, "/k/empty:/k/config");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->token, "abc123");
+  c = LoadKubeconfigList(&env, "/k/empty");
+  ASSERT_FALSE(c.ok());
+  EXPECT_EQ(c.status().message(), "/k/empty: current-context is not set");
+}
+
 TEST(ConfigTest, InCluster) {
   MemEnv env;
   const std::string dir = "/var/run/secrets/kubernetes.io/serviceaccount";

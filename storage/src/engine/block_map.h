@@ -1,5 +1,6 @@
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <memory>
@@ -19,13 +20,28 @@ inline uint64_t RefSlot(BlockRef r) { return r & ((1ull << 56) - 1); }
 
 // A thin LUN's logical-block -> BlockRef map: two levels, leaves of 1024 entries
 // allocated on first write, so a large mostly-empty LUN costs little.
-// Not thread-safe: the engine's lock guards it.
+//
+// Leaves can be shared between maps (ShareFrom: a snapshot or a restore costs one
+// pointer per leaf, whatever the amount of data). A shared leaf is copied on the
+// first Set through any of its maps (copy-on-write). The engine's block reference
+// counts count entries of distinct leaf objects, so copying a shared leaf adds one
+// reference to each block it holds (Set's `on_copy`), and dropping a map releases
+// only the blocks of the leaves it alone held (Release).
+//
+// Not thread-safe: the engine's lock guards it (use counts of shared leaves are only
+// changed under that lock held exclusively).
 class BlockMap {
  public:
   static constexpr uint64_t kLeafBits = 10;
   static constexpr uint64_t kLeafSize = 1ull << kLeafBits;
+  using Leaf = std::array<BlockRef, kLeafSize>;
 
   explicit BlockMap(uint64_t blocks) { Resize(blocks); }
+  // Copying would share leaves behind the reference counts' back: ShareFrom does it.
+  BlockMap(const BlockMap&) = delete;
+  BlockMap& operator=(const BlockMap&) = delete;
+  BlockMap(BlockMap&&) = default;
+  BlockMap& operator=(BlockMap&&) = default;
 
   uint64_t blocks() const { return blocks_; }
   void Resize(uint64_t blocks) {
@@ -38,17 +54,52 @@ class BlockMap {
     return leaf ? (*leaf)[lba & (kLeafSize - 1)] : kHole;
   }
 
-  // Returns the previous value.
-  BlockRef Set(uint64_t lba, BlockRef ref) {
+  // Returns the previous value. Copies the leaf first when it is shared, calling
+  // on_copy(ref) for each block of the copy.
+  template <typename OnCopy>
+  BlockRef Set(uint64_t lba, BlockRef ref, OnCopy&& on_copy) {
     auto& leaf = leaves_[lba >> kLeafBits];
     if (!leaf) {
       if (ref == kHole) return kHole;
-      leaf = std::make_unique<Leaf>();
+      leaf = std::make_shared<Leaf>();
       leaf->fill(kHole);
     }
     BlockRef old = (*leaf)[lba & (kLeafSize - 1)];
+    if (old == ref) return old;
+    if (leaf.use_count() > 1) {
+      leaf = std::make_shared<Leaf>(*leaf);
+      for (BlockRef r : *leaf) {
+        if (r != kHole) on_copy(r);
+      }
+    }
     (*leaf)[lba & (kLeafSize - 1)] = ref;
     return old;
+  }
+  // Without reference counting (journal replay: counts are derived afterwards).
+  BlockRef Set(uint64_t lba, BlockRef ref) {
+    return Set(lba, ref, [](BlockRef) {});
+  }
+
+  // Makes this map's first leaves the leaves of `other` (shared, not copied): this
+  // map then reads as `other` up to other.blocks(), and as holes beyond.
+  // REQUIRES: this map holds no block (new, or Released).
+  void ShareFrom(const BlockMap& other) {
+    const size_t n = std::min(leaves_.size(), other.leaves_.size());
+    for (size_t i = 0; i < n; ++i) leaves_[i] = other.leaves_[i];
+  }
+
+  // Drops every leaf (the size stays), calling on_drop(ref) for each block of the
+  // leaves no other map shares.
+  template <typename OnDrop>
+  void Release(OnDrop&& on_drop) {
+    for (auto& leaf : leaves_) {
+      if (leaf && leaf.use_count() == 1) {
+        for (BlockRef r : *leaf) {
+          if (r != kHole) on_drop(r);
+        }
+      }
+      leaf.reset();
+    }
   }
 
   // Calls fn(lba, ref) for every mapped block in order.
@@ -63,10 +114,18 @@ class BlockMap {
     }
   }
 
+  // Calls fn(leaf, first_lba, sharers) for every leaf; sharers is the number of maps
+  // holding this very leaf (1 when it is this map's own).
+  template <typename Fn>
+  void ForEachLeaf(Fn&& fn) const {
+    for (uint64_t l = 0; l < leaves_.size(); ++l) {
+      if (leaves_[l]) fn(*leaves_[l], l << kLeafBits, leaves_[l].use_count());
+    }
+  }
+
  private:
-  using Leaf = std::array<BlockRef, kLeafSize>;
   uint64_t blocks_ = 0;
-  std::vector<std::unique_ptr<Leaf>> leaves_;
+  std::vector<std::shared_ptr<Leaf>> leaves_;
 };
 
 }  // namespace strata::storage::engine

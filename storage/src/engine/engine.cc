@@ -5,6 +5,7 @@
 #include <cstring>
 #include <ctime>
 #include <future>
+#include <unordered_set>
 
 #define XXH_INLINE_ALL
 #include <xxhash.h>
@@ -16,9 +17,6 @@ namespace engine {
 namespace {
 
 constexpr uint32_t kIndexedBit = 0x80000000u;
-// The journal name of a LUN being cloned until its mappings are written: '~' is not
-// allowed in LUN names, so no client can create, see or open it.
-constexpr char kCloningPrefix[] = "~clone~";
 constexpr uint32_t kCountMask = 0x7fffffffu;
 constexpr char kSnapshotMagic[8] = {'S', 'T', 'R', 'S', 'N', 'A', 'P', '1'};
 
@@ -39,22 +37,6 @@ bool IsZero(const char* p, size_t n) {
   return std::memcmp(p, kZeros, n) == 0;
 }
 
-Status ValidateName(const std::string& name) {
-  if (name.empty() || name.size() > 128) {
-    return InvalidArgumentError("name: must be 1-128 characters, got " +
-                                std::to_string(name.size()));
-  }
-  for (char c : name) {
-    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '-' || c == '_' || c == '.';
-    if (!ok) {
-      return InvalidArgumentError("name: '" + name +
-                                  "' may only hold letters, digits, '-', '_' and '.'");
-    }
-  }
-  return Status::Ok();
-}
-
 std::string MakeWwn(uint64_t device_id, uint64_t lun_id, uint64_t created) {
   uint64_t parts[3] = {device_id, lun_id, created};
   uint64_t h = XXH3_64bits(parts, sizeof(parts)) & ((1ull << 60) - 1);
@@ -63,8 +45,88 @@ std::string MakeWwn(uint64_t device_id, uint64_t lun_id, uint64_t created) {
   return buf;
 }
 
+// XXH3-64 of consecutive `range_bytes` ranges of a LUN's `size` bytes, fed in order
+// (nullptr: zeros), into (*out)[i]: the values ChecksumsInner gives for the same
+// contents. A range that is all zeros is not hashed byte by byte (its value is
+// computed once per length): a sparse LUN costs little.
+class RangeHasher {
+ public:
+  RangeHasher(uint64_t range_bytes, uint64_t size, std::vector<uint64_t>* out)
+      : range_bytes_(range_bytes), size_(size), out_(out) {
+    XXH3_64bits_reset(&state_);
+  }
+
+  void Feed(const char* data, uint64_t n) {
+    while (n > 0 && pos_ < size_) {
+      const uint64_t range_end = std::min(size_, (pos_ / range_bytes_ + 1) * range_bytes_);
+      const uint64_t k = std::min(n, range_end - pos_);
+      if (data) {
+        FeedZeros();
+        XXH3_64bits_update(&state_, data, k);
+        touched_ = true;
+        data += k;
+      } else {
+        zeros_ += k;
+      }
+      pos_ += k;
+      n -= k;
+      if (pos_ == range_end) Digest();
+    }
+  }
+
+  // True once every range was digested.
+  bool Done() const { return pos_ == size_; }
+
+ private:
+  static constexpr size_t kZeroBytes = 64 << 10;
+  static const char* Zeros() {
+    static const std::vector<char> zeros(kZeroBytes, 0);
+    return zeros.data();
+  }
+
+  void FeedZeros() {
+    while (zeros_ > 0) {
+      const uint64_t k = std::min<uint64_t>(zeros_, kZeroBytes);
+      XXH3_64bits_update(&state_, Zeros(), k);
+      zeros_ -= k;
+    }
+  }
+
+  void Digest() {
+    const uint64_t index = (pos_ - 1) / range_bytes_;
+    const uint64_t length = pos_ - index * range_bytes_;
+    uint64_t h = 0;
+    if (touched_) {
+      FeedZeros();
+      h = XXH3_64bits_digest(&state_);
+    } else {
+      auto it = zero_sums_.find(length);
+      if (it == zero_sums_.end()) {
+        zeros_ = length;
+        FeedZeros();
+        it = zero_sums_.emplace(length, XXH3_64bits_digest(&state_)).first;
+      }
+      h = it->second;
+    }
+    (*out_)[index] = h;
+    XXH3_64bits_reset(&state_);
+    touched_ = false;
+    zeros_ = 0;
+  }
+
+  const uint64_t range_bytes_;
+  const uint64_t size_;
+  std::vector<uint64_t>* const out_;
+  XXH3_state_t state_;
+  uint64_t pos_ = 0;
+  uint64_t zeros_ = 0;  // zeros fed but not yet hashed
+  bool touched_ = false;
+  std::map<uint64_t, uint64_t> zero_sums_;  // length -> XXH3 of that many zeros
+};
+
 // A LUN as the data path sees it. With a client IP, every request re-checks the
-// access list, so revoking a client (ControllerUnpublish) stops its I/O at once.
+// access list, so revoking a client (ControllerUnpublish) stops its I/O at once, and
+// counts as client I/O that a device move's copy yields to (EngineImpl::ClientIo).
 class LunVolume final : public Volume {
  public:
   LunVolume(EngineImpl* engine, std::shared_ptr<Lun> lun, std::optional<std::string> client_ip)
@@ -76,22 +138,27 @@ class LunVolume final : public Volume {
 
   Status Read(uint64_t offset, std::span<char> out) override {
     STRATA_RETURN_IF_ERROR(Check());
+    EngineImpl::ClientIo io(engine_, client_ip_.has_value());
     return engine_->Read(*lun_, offset, out);
   }
   Status Write(uint64_t offset, std::span<const char> data, bool fua) override {
     STRATA_RETURN_IF_ERROR(Check());
+    EngineImpl::ClientIo io(engine_, client_ip_.has_value());
     return engine_->Write(*lun_, offset, data, fua);
   }
   Status WriteZeroes(uint64_t offset, uint64_t length, bool fua) override {
     STRATA_RETURN_IF_ERROR(Check());
+    EngineImpl::ClientIo io(engine_, client_ip_.has_value());
     return engine_->Zero(*lun_, offset, length, fua);
   }
   Status Trim(uint64_t offset, uint64_t length) override {
     STRATA_RETURN_IF_ERROR(Check());
+    EngineImpl::ClientIo io(engine_, client_ip_.has_value());
     return engine_->Zero(*lun_, offset, length, false);
   }
   Status Flush() override {
     STRATA_RETURN_IF_ERROR(Check());
+    EngineImpl::ClientIo io(engine_, client_ip_.has_value());
     return engine_->FlushLun(*lun_);
   }
   LunIoStats* io_stats() override { return &lun_->stats; }
@@ -112,6 +179,22 @@ class LunVolume final : public Volume {
 };
 
 }  // namespace
+
+Status ValidateName(const std::string& name) {
+  if (name.empty() || name.size() > 128) {
+    return InvalidArgumentError("name: must be 1-128 characters, got " +
+                                std::to_string(name.size()));
+  }
+  for (char c : name) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '-' || c == '_' || c == '.';
+    if (!ok) {
+      return InvalidArgumentError("name: '" + name +
+                                  "' may only hold letters, digits, '-', '_' and '.'");
+    }
+  }
+  return Status::Ok();
+}
 
 EngineImpl::EngineImpl(Env* env, EngineOptions options)
     : env_(env), options_(std::move(options)), bs_(options_.block_size) {}
@@ -185,7 +268,7 @@ Status EngineImpl::Load() {
   h.on_delete = [&](uint64_t id) {
     auto it = by_id_.find(id);
     if (it == by_id_.end()) return;
-    by_name_.erase(it->second->rec.name);
+    (it->second->is_snapshot ? snapshots_ : by_name_).erase(it->second->rec.name);
     by_id_.erase(it);
     next_lun_id_ = std::max(next_lun_id_, id + 1);
   };
@@ -194,6 +277,35 @@ Status EngineImpl::Load() {
     if (it == by_id_.end() || m.lba >= it->second->map.blocks()) return;
     it->second->map.Set(m.lba, m.ref);
     if (m.ref != kHole) indexed_refs[m.ref] = m.indexed;
+  };
+  h.on_snapshot = [&](const SnapRecord& r) {
+    auto snap = std::make_shared<Lun>();
+    snap->is_snapshot = true;
+    snap->snap = r;
+    snap->rec.id = r.id;
+    snap->rec.name = r.name;
+    snap->rec.size_bytes = r.size_bytes;
+    snap->rec.tier = snap->rec.write_tier = r.tier;
+    snap->rec.owner = r.owner;
+    snap->size_bytes = r.size_bytes;
+    snap->map.Resize((r.size_bytes + bs - 1) / bs);
+    if (r.share_map_from != 0) {
+      auto src = by_id_.find(r.share_map_from);
+      if (src != by_id_.end()) snap->map.ShareFrom(src->second->map);
+    }
+    if (auto old = by_id_.find(r.id); old != by_id_.end()) {
+      (old->second->is_snapshot ? snapshots_ : by_name_).erase(old->second->rec.name);
+    }
+    by_id_[r.id] = snap;
+    snapshots_[r.name] = snap;
+    next_lun_id_ = std::max(next_lun_id_, r.id + 1);
+  };
+  h.on_share_map = [&](uint64_t dst, uint64_t src) {
+    auto d = by_id_.find(dst);
+    auto from = by_id_.find(src);
+    if (d == by_id_.end() || from == by_id_.end()) return;
+    d->second->map.Release([](BlockRef) {});
+    d->second->map.ShareFrom(from->second->map);
   };
 
   auto snap = env_->ReadFile(SnapshotPath());
@@ -233,17 +345,23 @@ Status EngineImpl::Load() {
     }
   }
 
-  // Derived state: reference counts, allocation, the dedup index.
+  // Derived state: reference counts (one per entry of each distinct leaf: leaves
+  // shared by snapshots and restores count once), allocation, the dedup index.
+  std::unordered_set<const BlockMap::Leaf*> counted;
   for (auto& [id, lun] : by_id_) {
-    lun->map.ForEachMapped([&](uint64_t, BlockRef ref) {
-      uint32_t ti = RefTier(ref);
-      if (ti >= tiers_.size()) return;
-      TierStore& t = tiers_[ti];
-      uint64_t s = RefSlot(ref);
-      if (t.refs.size() <= s) t.refs.resize(s + 1, 0);
-      if ((t.refs[s] & kCountMask) == 0) ++t.used_slots;
-      ++t.refs[s];
-      t.high_water = std::max(t.high_water, s + 1);
+    lun->map.ForEachLeaf([&](const BlockMap::Leaf& leaf, uint64_t, long) {
+      if (!counted.insert(&leaf).second) return;
+      for (BlockRef ref : leaf) {
+        if (ref == kHole) continue;
+        uint32_t ti = RefTier(ref);
+        if (ti >= tiers_.size()) continue;
+        TierStore& t = tiers_[ti];
+        uint64_t s = RefSlot(ref);
+        if (t.refs.size() <= s) t.refs.resize(s + 1, 0);
+        if ((t.refs[s] & kCountMask) == 0) ++t.used_slots;
+        ++t.refs[s];
+        t.high_water = std::max(t.high_water, s + 1);
+      }
     });
   }
   std::vector<char> buf(bs);
@@ -282,6 +400,7 @@ Status EngineImpl::Load() {
   // A move interrupted by a crash or a stop: the LUN still belongs to its source
   // tier; move blocks already copied back so it ends whole where it was.
   for (auto& [id, lun] : by_id_) {
+    if (lun->is_snapshot) continue;  // never moved: its blocks stay where they were taken
     bool stray = lun->rec.write_tier != lun->rec.tier;
     lun->map.ForEachMapped([&](uint64_t, BlockRef r) { stray |= RefTier(r) != lun->rec.tier; });
     if (!stray) continue;
@@ -306,14 +425,39 @@ std::shared_ptr<Lun> EngineImpl::FindLocked(const std::string& name) const {
 SpaceStats EngineImpl::SpaceOfLocked(const Lun& lun) const {
   SpaceStats s;
   double unique = 0;
-  lun.map.ForEachMapped([&](uint64_t, BlockRef ref) {
-    s.logical_bytes += bs_;
-    const TierStore& t = tiers_[RefTier(ref)];
-    uint32_t n = t.refs[RefSlot(ref)] & kCountMask;
-    unique += static_cast<double>(bs_) / static_cast<double>(n ? n : 1);
+  lun.map.ForEachLeaf([&](const BlockMap::Leaf& leaf, uint64_t, long sharers) {
+    for (BlockRef ref : leaf) {
+      if (ref == kHole) continue;
+      s.logical_bytes += bs_;
+      const TierStore& t = tiers_[RefTier(ref)];
+      const uint64_t n = t.refs[RefSlot(ref)] & kCountMask;
+      // References: the maps sharing this leaf, plus one per other leaf entry (exact
+      // unless those leaves are shared too).
+      const uint64_t users = (n ? n : 1) + static_cast<uint64_t>(sharers) - 1;
+      unique += static_cast<double>(bs_) / static_cast<double>(users);
+      (users == 1 ? s.exclusive_bytes : s.shared_bytes) += bs_;
+    }
   });
   s.unique_bytes = static_cast<uint64_t>(unique + 0.5);
+  if (!lun.is_snapshot) {
+    for (const auto& [name, snap] : snapshots_) {
+      if (snap->snap.source_id == lun.rec.id) s.snapshot_bytes += ExclusiveBytesLocked(*snap);
+    }
+  }
   return s;
+}
+
+uint64_t EngineImpl::ExclusiveBytesLocked(const Lun& lun) const {
+  uint64_t bytes = 0;
+  lun.map.ForEachLeaf([&](const BlockMap::Leaf& leaf, uint64_t, long sharers) {
+    if (sharers > 1) return;  // every block of a shared leaf has another user
+    for (BlockRef ref : leaf) {
+      if (ref != kHole && (tiers_[RefTier(ref)].refs[RefSlot(ref)] & kCountMask) == 1) {
+        bytes += bs_;
+      }
+    }
+  });
+  return bytes;
 }
 
 LunInfo EngineImpl::InfoLocked(const Lun& lun) const {
@@ -343,7 +487,7 @@ LunInfo EngineImpl::InfoLocked(const Lun& lun) const {
 }
 
 // What every new LUN's spec must satisfy: name, size, access list, metadata.
-static Status ValidateSpec(const LunSpec& spec) {
+Status ValidateSpec(const LunSpec& spec) {
   STRATA_RETURN_IF_ERROR(ValidateName(spec.name));
   STRATA_RETURN_IF_ERROR(ValidateLunMetadata(spec.metadata));
   if (spec.size_bytes == 0 || spec.size_bytes % 512 != 0) {
@@ -478,7 +622,8 @@ Status EngineImpl::DeleteLun(const std::string& name) {
     if (!lun) return NotFoundError("LUN '" + name + "' not found");
     lun->deleted = true;
     lun->cancel_requested = true;
-    lun->map.ForEachMapped([&](uint64_t, BlockRef ref) { DecrefLocked(ref); });
+    // Leaves its snapshots share stay with them (and their blocks referenced).
+    lun->map.Release([&](BlockRef ref) { DecrefLocked(ref); });
     lun->map = BlockMap(0);
     by_name_.erase(name);
     by_id_.erase(lun->rec.id);
@@ -674,8 +819,19 @@ std::map<std::string, SpaceStats> EngineImpl::OwnerSpace() {
   std::map<std::string, SpaceStats> out;
   for (const auto& [name, lun] : by_name_) {
     SpaceStats s = SpaceOfLocked(*lun);
-    out[lun->rec.owner].logical_bytes += s.logical_bytes;
-    out[lun->rec.owner].unique_bytes += s.unique_bytes;
+    SpaceStats& o = out[lun->rec.owner];
+    o.logical_bytes += s.logical_bytes;
+    o.unique_bytes += s.unique_bytes;
+    o.exclusive_bytes += s.exclusive_bytes;
+    o.shared_bytes += s.shared_bytes;
+  }
+  // Snapshots (including those whose LUN is gone) count for the owner they were taken
+  // under: physical space and what they alone hold, not logical bytes.
+  for (const auto& [name, snap] : snapshots_) {
+    SpaceStats s = SpaceOfLocked(*snap);
+    SpaceStats& o = out[snap->rec.owner];
+    o.unique_bytes += s.unique_bytes;
+    o.snapshot_bytes += s.exclusive_bytes;
   }
   return out;
 }
@@ -768,8 +924,10 @@ void EngineImpl::DecrefLocked(BlockRef ref) {
   t.pending_free.push_back(s);
 }
 
+void EngineImpl::IncrefLocked(BlockRef ref) { ++tiers_[RefTier(ref)].refs[RefSlot(ref)]; }
+
 void EngineImpl::SetMappingLocked(Lun& lun, uint64_t lba, BlockRef ref, bool indexed) {
-  BlockRef old = lun.map.Set(lba, ref);
+  BlockRef old = lun.map.Set(lba, ref, [this](BlockRef r) { IncrefLocked(r); });
   if (old == ref && ref == kHole) return;  // hole to hole: nothing to record
   enc_.Map({lun.rec.id, lba, ref, indexed});
   if (old != kHole) DecrefLocked(old);
@@ -1072,8 +1230,11 @@ Status EngineImpl::WriteInner(Lun& lun, uint64_t offset, std::span<const char> d
       // Whole blocks: up to kRunBlocks at a time, under their stripes.
       size_t n = std::min<size_t>((data.size() - done) / bs_, kRunBlocks);
       StripeGuard stripes(this, lun.rec.id, lba, n);
-      STRATA_RETURN_IF_ERROR(StoreRun(lun, lba, n, data.data() + done, {}, nullptr, false));
-      for (size_t i = 0; i < n; ++i) lun.MarkDirty(lba + i);  // after the write landed
+      Status stored = StoreRun(lun, lba, n, data.data() + done, {}, nullptr, false);
+      // After the write landed, and after a failure too: it may have changed some
+      // of the mappings before it failed.
+      for (size_t i = 0; i < n; ++i) lun.MarkDirty(lba + i);
+      STRATA_RETURN_IF_ERROR(stored);
       pos += n * bs_;
       done += n * bs_;
       continue;
@@ -1087,8 +1248,9 @@ Status EngineImpl::WriteInner(Lun& lun, uint64_t offset, std::span<const char> d
       STRATA_RETURN_IF_ERROR(ReadBlockLocked(lun, lba, block.data()));
     }
     std::memcpy(block.data() + in_block, data.data() + done, n);
-    STRATA_RETURN_IF_ERROR(StoreRun(lun, lba, 1, block.data(), {}, nullptr, false));
+    Status stored = StoreRun(lun, lba, 1, block.data(), {}, nullptr, false);
     lun.MarkDirty(lba);
+    STRATA_RETURN_IF_ERROR(stored);
     pos += n;
     done += n;
   }
@@ -1110,8 +1272,9 @@ Status EngineImpl::ZeroInner(Lun& lun, uint64_t offset, uint64_t length, bool fu
     if (in_block == 0 && end - pos >= bs_) {
       size_t n = static_cast<size_t>(std::min<uint64_t>((end - pos) / bs_, kRunBlocks));
       StripeGuard stripes(this, lun.rec.id, lba, n);
-      STRATA_RETURN_IF_ERROR(StoreRun(lun, lba, n, nullptr, {}, nullptr, false));
+      Status stored = StoreRun(lun, lba, n, nullptr, {}, nullptr, false);
       for (size_t i = 0; i < n; ++i) lun.MarkDirty(lba + i);
+      STRATA_RETURN_IF_ERROR(stored);
       pos += n * bs_;
       continue;
     }
@@ -1123,8 +1286,9 @@ Status EngineImpl::ZeroInner(Lun& lun, uint64_t offset, uint64_t length, bool fu
       STRATA_RETURN_IF_ERROR(ReadBlockLocked(lun, lba, block.data()));
     }
     std::memset(block.data() + in_block, 0, n);
-    STRATA_RETURN_IF_ERROR(StoreRun(lun, lba, 1, block.data(), {}, nullptr, false));
+    Status stored = StoreRun(lun, lba, 1, block.data(), {}, nullptr, false);
     lun.MarkDirty(lba);
+    STRATA_RETURN_IF_ERROR(stored);
     pos += n;
   }
   return fua ? Flush() : Status::Ok();
@@ -1135,7 +1299,13 @@ Status EngineImpl::ZeroInner(Lun& lun, uint64_t offset, uint64_t length, bool fu
 std::string EngineImpl::EncodeStateLocked() {
   RecordEncoder e;
   for (const auto& [id, lun] : by_id_) {
-    e.Lun(lun->rec);
+    if (lun->is_snapshot) {
+      SnapRecord r = lun->snap;
+      r.share_map_from = 0;  // its own map records follow
+      e.Snapshot(r);
+    } else {
+      e.Lun(lun->rec);
+    }
     lun->map.ForEachMapped([&](uint64_t lba, BlockRef ref) {
       bool indexed = tiers_[RefTier(ref)].refs[RefSlot(ref)] & kIndexedBit;
       e.Map({id, lba, ref, indexed});
@@ -1239,9 +1409,19 @@ Status EngineImpl::StartExport(const std::string& name, const std::string& to_de
   if (lun->move.state == TierMove::State::kRunning || lun->tracking) {
     return FailedPreconditionError("LUN '" + name + "' is already moving");
   }
+  // Snapshots share the LUN's blocks and stay on this device: moving the LUN away
+  // would leave them behind (and keep a draining device busy). The caller decides:
+  // delete them, or restore them into LUNs first (those can move).
+  if (auto snaps = SnapshotsOfLocked(lun->rec.id); !snaps.empty()) {
+    std::string list;
+    for (const auto& n : snaps) list += (list.empty() ? "" : ", ") + n;
+    return FailedPreconditionError("LUN '" + name + "' has snapshots (" + list +
+                                   "); delete them before moving it to another device");
+  }
   lun->dirty_words = (lun->map.blocks() + 63) / 64;
   lun->dirty.reset(new std::atomic<uint64_t>[lun->dirty_words]);
   for (uint64_t i = 0; i < lun->dirty_words; ++i) lun->dirty[i] = 0;
+  lun->export_hashes = Lun::ExportHashes();
   lun->tracking.store(true, std::memory_order_release);
   uint64_t total = 0;
   lun->map.ForEachMapped([&](uint64_t, BlockRef) { total += bs_; });
@@ -1258,16 +1438,43 @@ Status EngineImpl::StartExport(const std::string& name, const std::string& to_de
   return Status::Ok();
 }
 
-Result<uint64_t> EngineImpl::ExportPassOf(Lun& lun, bool all_blocks,
-                                          const Engine::BlockSink& sink) {
+Result<uint64_t> EngineImpl::ExportPassOf(Lun& lun, bool all_blocks, const Engine::BlockSink& sink,
+                                          uint64_t hash_range_bytes, bool yield) {
   using Clock = std::chrono::steady_clock;
   const auto started = Clock::now();
   constexpr uint64_t kGroupWords = kRunBlocks / 64;
+  // How long a group waits for client requests in flight to end before it goes
+  // anyway: bounds the copy's slowdown under constant client load.
+  constexpr auto kMaxYield = std::chrono::microseconds(2000);
+  // Progress (TierMove::bytes_copied) is published this often: it takes mu_.
+  constexpr uint64_t kProgressBlocks = 8 * kRunBlocks;
+  auto& hashes = lun.export_hashes;
+  const uint64_t size = lun.size_bytes.load();
+  std::optional<RangeHasher> hasher;
+  if (hash_range_bytes > 0 && all_blocks) {
+    hashes.range_bytes = hash_range_bytes;
+    hashes.sums.assign((size + hash_range_bytes - 1) / hash_range_bytes, 0);
+    hashes.stale.assign(hashes.sums.size(), false);
+    hashes.complete = false;
+    hasher.emplace(hash_range_bytes, size, &hashes.sums);
+  }
   std::vector<char> buf(kRunBlocks * bs_);
   std::vector<uint64_t> lbas;
-  std::vector<bool> holes;
+  std::vector<BlockRef> refs;
+  std::vector<uint64_t> gens;  // each tier's reuse_gen when the map was read
   uint64_t sent = 0;
+  uint64_t unreported = 0;
+  auto report = [&] {
+    ExclusiveLock lock(mu_);
+    lun.move.bytes_copied += unreported * bs_;
+    unreported = 0;
+    double secs = std::chrono::duration<double>(Clock::now() - started).count();
+    if (secs > 0 && all_blocks) {
+      lun.move.bytes_per_second = static_cast<double>(sent * bs_) / secs;
+    }
+  };
   for (uint64_t w0 = 0; w0 < lun.dirty_words; w0 += kGroupWords) {
+    if (yield) YieldToClients(kMaxYield);
     const uint64_t words = std::min(kGroupWords, lun.dirty_words - w0);
     uint64_t bits[kGroupWords] = {};
     // Clear the dirty bits before reading: a write landing after the read sets them
@@ -1276,61 +1483,105 @@ Result<uint64_t> EngineImpl::ExportPassOf(Lun& lun, bool all_blocks,
       bits[i] = lun.dirty[w0 + i].exchange(0, std::memory_order_acq_rel);
     }
     lbas.clear();
-    holes.clear();
+    refs.clear();
+    const uint64_t first = w0 * 64;
+    uint64_t end = first;
     {
+      // Only the map is read under the lock; the data is read after it is released,
+      // so client writes (which take mu_ exclusively) never wait for this pass's
+      // disk reads. A block's slot only changes through a write of that block, and
+      // every write sets the block's dirty bit after it lands: whatever this read got
+      // for a block rewritten meanwhile is sent again by a later pass (the last one
+      // with I/O paused), and its range is hashed again before the switch. The old
+      // slot keeps its bytes until a flush makes it reusable (reuse_gen moves): if
+      // that happened during the read, the group is read again under the lock, so
+      // no other LUN's bytes are ever sent, even for a moment.
       SharedLock lock(mu_);
       if (lun.deleted) return UnavailableError("LUN " + lun.rec.name + " was deleted");
-      const uint64_t first = w0 * 64;
-      const uint64_t end = std::min(first + words * 64, lun.map.blocks());
+      gens.clear();
+      for (const auto& t : tiers_) gens.push_back(t.reuse_gen);
+      end = std::min(first + words * 64, lun.map.blocks());
       for (uint64_t lba = first; lba < end; ++lba) {
         bool dirty = bits[(lba - first) / 64] & (1ull << (lba % 64));
         BlockRef ref = lun.map.Get(lba);
         if (!dirty && (!all_blocks || ref == kHole)) continue;
         lbas.push_back(lba);
-        holes.push_back(ref == kHole);
+        refs.push_back(ref);
       }
-      // Read what is sent, one pread per run of consecutive slots.
+    }
+    // Read what is sent, one pread per run of consecutive slots.
+    auto read_group = [&]() -> Status {
       for (size_t i = 0; i < lbas.size();) {
-        if (holes[i]) {
+        const BlockRef ref = refs[i];
+        if (ref == kHole) {
           ++i;
           continue;
         }
-        BlockRef ref = lun.map.Get(lbas[i]);
         size_t j = i + 1;
-        while (j < lbas.size() && !holes[j] && lbas[j] == lbas[j - 1] + 1) {
-          BlockRef r = lun.map.Get(lbas[j]);
-          if (RefTier(r) != RefTier(ref) || RefSlot(r) != RefSlot(ref) + (j - i)) break;
+        while (j < lbas.size() && refs[j] != kHole && lbas[j] == lbas[j - 1] + 1 &&
+               RefTier(refs[j]) == RefTier(ref) && RefSlot(refs[j]) == RefSlot(ref) + (j - i)) {
           ++j;
         }
         std::span<char> run(buf.data() + i * bs_, (j - i) * bs_);
         STRATA_RETURN_IF_ERROR(tiers_[RefTier(ref)].file->ReadAt(RefSlot(ref) * bs_, run));
         i = j;
       }
+      return Status::Ok();
+    };
+    Status read = read_group();
+    if (read.ok()) {
+      SharedLock lock(mu_);
+      bool recycled = false;
+      for (size_t t = 0; t < tiers_.size(); ++t) recycled |= tiers_[t].reuse_gen != gens[t];
+      if (recycled) {  // rare: read the map and the data again, under the lock
+        for (size_t i = 0; i < lbas.size(); ++i) refs[i] = lun.map.Get(lbas[i]);
+        read = read_group();
+      }
+    }
+    if (!read.ok()) {
+      for (uint64_t lba : lbas) lun.MarkDirty(lba);  // not copied: keep them for later
+      return read;
+    }
+    if (hasher) {
+      // Every block of the group in order; those not sent are holes (a full pass
+      // sends every mapped block).
+      size_t k = 0;
+      for (uint64_t lba = first; lba < end; ++lba) {
+        const char* data = nullptr;
+        if (k < lbas.size() && lbas[k] == lba) {
+          if (refs[k] != kHole) data = buf.data() + k * bs_;
+          ++k;
+        }
+        hasher->Feed(data, bs_);
+      }
+    } else if (hashes.range_bytes > 0) {
+      for (uint64_t lba : lbas) {
+        const uint64_t r = lba * bs_ / hashes.range_bytes;
+        if (r < hashes.stale.size()) hashes.stale[r] = true;
+      }
     }
     for (size_t i = 0; i < lbas.size(); ++i) {
-      Status s = sink(lbas[i], holes[i] ? nullptr : buf.data() + i * bs_);
+      Status s = sink(lbas[i], refs[i] == kHole ? nullptr : buf.data() + i * bs_);
       if (!s.ok()) {
         // Not copied after all: keep these dirty for a later pass or the abort.
         for (size_t k = i; k < lbas.size(); ++k) {
           lun.dirty[lbas[k] / 64].fetch_or(1ull << (lbas[k] % 64), std::memory_order_release);
         }
+        if (hasher) hashes.complete = false;
         return s;
       }
       ++sent;
+      ++unreported;
     }
-    if (lbas.empty()) continue;
-    ExclusiveLock lock(mu_);
-    lun.move.bytes_copied += lbas.size() * bs_;
-    double secs = std::chrono::duration<double>(Clock::now() - started).count();
-    if (secs > 0 && all_blocks) {
-      lun.move.bytes_per_second = static_cast<double>(sent * bs_) / secs;
-    }
+    if (unreported >= kProgressBlocks) report();
   }
+  if (unreported > 0) report();
+  if (hasher) hashes.complete = hasher->Done();
   return sent;
 }
 
 Result<uint64_t> EngineImpl::ExportPass(const std::string& name, bool all_blocks,
-                                        const Engine::BlockSink& sink) {
+                                        const Engine::BlockSink& sink, uint64_t hash_range_bytes) {
   std::shared_ptr<Lun> lun;
   {
     SharedLock lock(mu_);
@@ -1338,7 +1589,17 @@ Result<uint64_t> EngineImpl::ExportPass(const std::string& name, bool all_blocks
     if (!lun) return NotFoundError("LUN '" + name + "' not found");
     if (!lun->tracking) return FailedPreconditionError("LUN '" + name + "' is not exporting");
   }
-  return ExportPassOf(*lun, all_blocks, sink);
+  return ExportPassOf(*lun, all_blocks, sink, hash_range_bytes, /*yield=*/true);
+}
+
+void EngineImpl::YieldToClients(std::chrono::microseconds max_wait) {
+  if (client_io_.load() == 0) return;
+  yielding_.fetch_add(1);
+  {
+    std::unique_lock lock(yield_mu_);
+    yield_cv_.wait_for(lock, max_wait, [&] { return client_io_.load() == 0; });
+  }
+  yielding_.fetch_sub(1);
 }
 
 uint64_t EngineImpl::ExportDirtyBlocks(const std::string& name) {
@@ -1370,11 +1631,26 @@ Status EngineImpl::CompleteExport(const std::string& name, std::shared_ptr<Volum
   // last pass is dirty, and no pass runs in between) and those that differed. The
   // rest are equal at the switch if they were equal then: nothing wrote them here,
   // and the target's LUN is written only by this move.
+  //
+  // This device's hashes come from the full pass's own reads when it took them
+  // (ExportPass with hash_range_bytes): no second read of the LUN. Each range's hash
+  // is then of blocks read at different moments, but every block written after it
+  // was read is dirty (so it was sent by a later pass, which marks its range stale,
+  // or is dirty at the pause): a range neither stale nor dirty holds, at the switch,
+  // exactly the bytes hashed. The target's hashes are always of what it stored, read
+  // back after every earlier pass was applied there.
   const uint64_t size = lun->size_bytes.load();  // ResizeLun refuses while exporting
   const uint64_t range_bytes = verify_range_bytes;
   const uint64_t ranges = target_checksums ? (size + range_bytes - 1) / range_bytes : 0;
+  const auto& hashed = lun->export_hashes;
+  const bool from_pass = target_checksums && hashed.complete && hashed.range_bytes == range_bytes &&
+                         hashed.sums.size() == ranges;
   std::vector<uint64_t> ours(ranges), theirs(ranges);
-  if (target_checksums) {
+  if (from_pass) {
+    ours = hashed.sums;
+    STRATA_RETURN_IF_ERROR(
+        HashRuns(*lun, target_checksums, range_bytes, size, {{0, ranges}}, nullptr, &theirs));
+  } else if (target_checksums) {
     STRATA_RETURN_IF_ERROR(
         HashRuns(*lun, target_checksums, range_bytes, size, {{0, ranges}}, &ours, &theirs));
   }
@@ -1390,9 +1666,12 @@ Status EngineImpl::CompleteExport(const std::string& name, std::shared_ptr<Volum
         if (lba * bs_ < size) again[lba * bs_ / range_bytes] = true;
       }
     }
-    for (uint64_t i = 0; i < ranges; ++i) again[i] = again[i] || ours[i] != theirs[i];
+    for (uint64_t i = 0; i < ranges; ++i) {
+      again[i] = again[i] || ours[i] != theirs[i] || (from_pass && hashed.stale[i]);
+    }
   }
-  STRATA_ASSIGN_OR_RETURN(uint64_t last, ExportPassOf(*lun, false, sink));
+  // No yielding here: this LUN's own clients wait on the gate (and count as in flight).
+  STRATA_ASSIGN_OR_RETURN(uint64_t last, ExportPassOf(*lun, false, sink, 0, /*yield=*/false));
   (void)last;
   STRATA_RETURN_IF_ERROR(flush_remote());
   uint64_t verified = 0;
@@ -1430,8 +1709,7 @@ Status EngineImpl::CompleteExport(const std::string& name, std::shared_ptr<Volum
     lun->proxy = std::move(remote);
     lun->rec.moved_to = lun->move.to_device;
     lun->tracking = false;
-    lun->map.ForEachMapped([&](uint64_t, BlockRef ref) { DecrefLocked(ref); });
-    lun->map = BlockMap(lun->map.blocks());
+    lun->map.Release([&](BlockRef ref) { DecrefLocked(ref); });
     enc_.Lun(lun->rec);
     lun->move.state = TierMove::State::kDone;
   }
@@ -1476,7 +1754,7 @@ Status EngineImpl::HashRuns(Lun& lun, const Engine::RangeChecksums& target, uint
     return Status::Ok();
   });
   Status local = Status::Ok();
-  for (const auto& run : runs) {
+  for (const auto& run : ours ? runs : std::vector<std::pair<uint64_t, uint64_t>>()) {
     auto [offset, length] = span_of(run);
     auto sums = ChecksumsInner(lun, range_bytes, offset, length);
     if (!sums.ok()) {
@@ -1770,6 +2048,18 @@ Result<LunInfo> Engine::CloneLun(const std::string& source, const LunSpec& spec)
   return impl_->CloneLun(source, spec);
 }
 Status Engine::DeleteLun(const std::string& name) { return impl_->DeleteLun(name); }
+Result<SnapshotInfo> Engine::CreateSnapshot(const std::string& source, const std::string& name,
+                                            const std::map<std::string, std::string>& metadata) {
+  return impl_->CreateSnapshot(source, name, metadata);
+}
+Status Engine::DeleteSnapshot(const std::string& name) { return impl_->DeleteSnapshot(name); }
+Result<SnapshotInfo> Engine::GetSnapshot(const std::string& name) {
+  return impl_->GetSnapshot(name);
+}
+std::vector<SnapshotInfo> Engine::ListSnapshots() { return impl_->ListSnapshots(); }
+Result<LunInfo> Engine::RestoreSnapshot(const std::string& snapshot, const LunSpec& spec) {
+  return impl_->RestoreSnapshot(snapshot, spec);
+}
 Result<LunInfo> Engine::ResizeLun(const std::string& name, uint64_t size) {
   return impl_->ResizeLun(name, size);
 }
@@ -1798,10 +2088,11 @@ Status Engine::Flush() { return impl_->Flush(); }
 Status Engine::StartExport(const std::string& name, const std::string& to_device) {
   return impl_->StartExport(name, to_device);
 }
-Result<uint64_t> Engine::ExportPass(const std::string& name, bool all_blocks,
-                                    const BlockSink& sink) {
-  return impl_->ExportPass(name, all_blocks, sink);
+Result<uint64_t> Engine::ExportPass(const std::string& name, bool all_blocks, const BlockSink& sink,
+                                    uint64_t hash_range_bytes) {
+  return impl_->ExportPass(name, all_blocks, sink, hash_range_bytes);
 }
+void Engine::YieldToClients(std::chrono::microseconds max_wait) { impl_->YieldToClients(max_wait); }
 uint64_t Engine::ExportDirtyBlocks(const std::string& name) {
   return impl_->ExportDirtyBlocks(name);
 }

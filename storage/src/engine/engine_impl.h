@@ -42,8 +42,13 @@ struct TierStore {
   DedupIndex index;
 };
 
+// A LUN, or a snapshot (is_snapshot: read-only, never in by_name_, never opened;
+// `snap` holds its record, `rec` the parts the block code reads: id, name, size,
+// tier, owner).
 struct Lun {
   LunRecord rec;
+  bool is_snapshot = false;
+  SnapRecord snap;
   BlockMap map{0};
   std::atomic<uint64_t> size_bytes{0};
   std::atomic<bool> deleted{false};
@@ -72,7 +77,29 @@ struct Lun {
       dirty[lba / 64].fetch_or(1ull << (lba % 64), std::memory_order_release);
     }
   }
+
+  // The source's half of an export's verification, taken from the full pass's own
+  // reads (Engine::ExportPass with hash_range_bytes): XXH3-64 per range of what was
+  // read and sent, and which ranges have been sent again since (their hash may be
+  // out of date). Reset by StartExport; then used only by the one thread that drives
+  // the export (ExportPass, CompleteExport).
+  struct ExportHashes {
+    uint64_t range_bytes = 0;  // 0: none taken
+    std::vector<uint64_t> sums;
+    std::vector<bool> stale;
+    bool complete = false;  // a full pass hashed every range
+  } export_hashes;
 };
+
+// The journal name of a LUN being cloned or restored until its mappings are
+// written: '~' is not allowed in LUN names, so no client can create, see or open it.
+inline constexpr char kCloningPrefix[] = "~clone~";
+
+// A LUN or snapshot name: 1-128 letters, digits, '-', '_', '.'; INVALID_ARGUMENT
+// naming the field `name` otherwise.
+Status ValidateName(const std::string& name);
+// What every new LUN's spec must satisfy: name, size, access list, metadata.
+Status ValidateSpec(const LunSpec& spec);
 
 class EngineImpl {
  public:
@@ -84,6 +111,12 @@ class EngineImpl {
   Result<LunInfo> CreateLun(const LunSpec& spec);
   Result<LunInfo> CloneLun(const std::string& source, const LunSpec& spec);
   Status DeleteLun(const std::string& name);
+  Result<SnapshotInfo> CreateSnapshot(const std::string& source, const std::string& name,
+                                      const std::map<std::string, std::string>& metadata);
+  Status DeleteSnapshot(const std::string& name);
+  Result<SnapshotInfo> GetSnapshot(const std::string& name);
+  std::vector<SnapshotInfo> ListSnapshots();
+  Result<LunInfo> RestoreSnapshot(const std::string& snapshot, const LunSpec& spec);
   Result<LunInfo> ResizeLun(const std::string& name, uint64_t new_size);
   Result<LunInfo> SetAccess(const std::string& name, std::vector<std::string> allowed);
   Result<LunInfo> SetDedup(const std::string& name, bool dedup, bool fold_existing);
@@ -113,7 +146,26 @@ class EngineImpl {
 
   Status StartExport(const std::string& name, const std::string& to_device);
   Result<uint64_t> ExportPass(const std::string& name, bool all_blocks,
-                              const Engine::BlockSink& sink);
+                              const Engine::BlockSink& sink, uint64_t hash_range_bytes);
+  void YieldToClients(std::chrono::microseconds max_wait);
+  // Counts a client's request (the NBD path) in flight, for YieldToClients.
+  class ClientIo {
+   public:
+    ClientIo(EngineImpl* e, bool counts) : e_(counts ? e : nullptr) {
+      if (e_) e_->client_io_.fetch_add(1);
+    }
+    ~ClientIo() {
+      if (e_ && e_->client_io_.fetch_sub(1) == 1 && e_->yielding_.load() > 0) {
+        std::lock_guard lock(e_->yield_mu_);
+        e_->yield_cv_.notify_all();
+      }
+    }
+    ClientIo(const ClientIo&) = delete;
+    ClientIo& operator=(const ClientIo&) = delete;
+
+   private:
+    EngineImpl* e_;
+  };
   uint64_t ExportDirtyBlocks(const std::string& name);
   Status CompleteExport(const std::string& name, std::shared_ptr<Volume> remote,
                         const Engine::BlockSink& sink, const std::function<Status()>& flush_remote,
@@ -143,7 +195,20 @@ class EngineImpl {
   }
   std::shared_ptr<Lun> FindLocked(const std::string& name) const;  // REQUIRES: mu_ held
   LunInfo InfoLocked(const Lun& lun) const;                        // REQUIRES: mu_ held
-  SpaceStats SpaceOfLocked(const Lun& lun) const;                  // REQUIRES: mu_ held
+  // Space of one map (a LUN's or a snapshot's); for a LUN also the bytes only its
+  // snapshots hold. REQUIRES: mu_ held.
+  SpaceStats SpaceOfLocked(const Lun& lun) const;
+  // SpaceOfLocked(lun).exclusive_bytes without visiting leaves shared with another
+  // map (a snapshot of a LUN that changed little costs one check per 1024 blocks).
+  // REQUIRES: mu_ held.
+  uint64_t ExclusiveBytesLocked(const Lun& lun) const;
+  // with_space: also SpaceOfLocked (a scan of its map). REQUIRES: mu_ held.
+  SnapshotInfo SnapshotInfoLocked(const Lun& snap, bool with_space = true) const;
+  // Names of the snapshots taken of LUN `lun_id`. REQUIRES: mu_ held.
+  std::vector<std::string> SnapshotsOfLocked(uint64_t lun_id) const;
+  // The block-reference hook for BlockMap::Set (a shared leaf was copied).
+  // REQUIRES: mu_ held exclusively.
+  void IncrefLocked(BlockRef ref);
   // CreateLun's idempotence: `existing` if it matches `spec`, else ALREADY_EXISTS.
   Result<LunInfo> SameLunLocked(const Lun& existing, const LunSpec& spec,
                                 uint32_t tier) const;                // REQUIRES: mu_ held
@@ -199,7 +264,9 @@ class EngineImpl {
     std::vector<size_t> idx_;
   };
 
-  Result<uint64_t> ExportPassOf(Lun& lun, bool all_blocks, const Engine::BlockSink& sink);
+  // `yield`: wait (briefly) for client requests in flight before each group.
+  Result<uint64_t> ExportPassOf(Lun& lun, bool all_blocks, const Engine::BlockSink& sink,
+                                uint64_t hash_range_bytes, bool yield);
   // Unlocked versions of the data path, for callers holding lun.gate.
   Status ReadInner(Lun& lun, uint64_t offset, std::span<char> out);
   Status WriteInner(Lun& lun, uint64_t offset, std::span<const char> data, bool fua);
@@ -208,7 +275,8 @@ class EngineImpl {
   Result<std::vector<uint64_t>> ChecksumsInner(Lun& lun, uint64_t range_bytes, uint64_t offset,
                                                uint64_t length);
   // Hashes the checksum ranges [first, last) of each run here and on the target at
-  // once, into (*ours)[i] and (*theirs)[i]. `size`: the LUN's size.
+  // once, into (*ours)[i] and (*theirs)[i]. `size`: the LUN's size. With `ours`
+  // null, only the target's.
   Status HashRuns(Lun& lun, const Engine::RangeChecksums& target, uint64_t range_bytes,
                   uint64_t size, const std::vector<std::pair<uint64_t, uint64_t>>& runs,
                   std::vector<uint64_t>* ours, std::vector<uint64_t>* theirs);
@@ -239,11 +307,12 @@ class EngineImpl {
   const uint32_t bs_;
 
   mutable std::shared_mutex mu_;
-  std::vector<TierStore> tiers_;                         // guarded by mu_ (files: thread-safe)
-  std::map<std::string, std::shared_ptr<Lun>> by_name_;  // guarded by mu_
-  std::map<uint64_t, std::shared_ptr<Lun>> by_id_;       // guarded by mu_
-  uint64_t next_lun_id_ = 1;                             // guarded by mu_
-  RecordEncoder enc_;                                    // guarded by mu_: unflushed records
+  std::vector<TierStore> tiers_;                           // guarded by mu_ (files: thread-safe)
+  std::map<std::string, std::shared_ptr<Lun>> by_name_;    // guarded by mu_
+  std::map<uint64_t, std::shared_ptr<Lun>> by_id_;         // guarded by mu_ (with snapshots)
+  std::map<std::string, std::shared_ptr<Lun>> snapshots_;  // guarded by mu_
+  uint64_t next_lun_id_ = 1;                               // guarded by mu_
+  RecordEncoder enc_;                                      // guarded by mu_: unflushed records
 
   std::mutex flush_mu_;             // serialises Flush; taken before mu_ when both are held
   std::unique_ptr<File> journal_;   // guarded by flush_mu_
@@ -258,6 +327,13 @@ class EngineImpl {
   std::vector<std::thread> movers_;      // guarded by movers_mu_ (also fold passes)
   std::condition_variable stop_cv_;      // waits on movers_mu_; signalled when stopping_
   std::atomic<bool> stopping_{false};
+
+  // Client requests in flight (ClientIo) and background copies waiting for them to
+  // end (YieldToClients).
+  std::atomic<int> client_io_{0};
+  std::atomic<int> yielding_{0};
+  std::mutex yield_mu_;
+  std::condition_variable yield_cv_;  // waits on yield_mu_; signalled when client_io_ hits 0
 };
 
 }  // namespace strata::storage::engine

@@ -8,7 +8,7 @@
 namespace strata::storage::engine {
 namespace {
 
-enum RecordType : uint8_t { kLun = 1, kDeleteLun = 2, kMap = 3 };
+enum RecordType : uint8_t { kLun = 1, kDeleteLun = 2, kMap = 3, kSnapshot = 4, kShareMap = 5 };
 
 void PutU8(std::string& s, uint8_t v) { s.push_back(static_cast<char>(v)); }
 void PutU32(std::string& s, uint32_t v) {
@@ -131,6 +131,34 @@ void RecordEncoder::Map(const MapRecord& r) {
   ++records_;
 }
 
+void RecordEncoder::Snapshot(const SnapRecord& r) {
+  std::string p;
+  PutU8(p, kSnapshot);
+  PutU64(p, r.id);
+  PutStr(p, r.name);
+  PutU64(p, r.source_id);
+  PutStr(p, r.source_lun);
+  PutU64(p, r.size_bytes);
+  PutU32(p, r.tier);
+  PutStr(p, r.owner);
+  PutU64(p, r.created_unix_nanos);
+  PutU64(p, r.share_map_from);
+  PutU32(p, static_cast<uint32_t>(r.metadata.size()));
+  for (const auto& [k, v] : r.metadata) {
+    PutStr(p, k);
+    PutStr(p, v);
+  }
+  Frame(p);
+}
+
+void RecordEncoder::ShareMap(uint64_t dst_id, uint64_t src_id) {
+  std::string p;
+  PutU8(p, kShareMap);
+  PutU64(p, dst_id);
+  PutU64(p, src_id);
+  Frame(p);
+}
+
 Status Replay(std::string_view data, const ReplayHandlers& h, ReplayResult* result) {
   size_t pos = 0;
   size_t records = 0;
@@ -177,6 +205,23 @@ Status Replay(std::string_view data, const ReplayHandlers& h, ReplayResult* resu
       ok = r.U64(&m.lun_id) && r.U64(&m.lba) && r.U64(&m.ref) && r.U8(&indexed) && r.done();
       m.indexed = indexed != 0;
       if (ok && h.on_map) h.on_map(m);
+    } else if (ok && type == kSnapshot) {
+      SnapRecord sr;
+      uint32_t entries = 0;
+      ok = r.U64(&sr.id) && r.Str(&sr.name) && r.U64(&sr.source_id) && r.Str(&sr.source_lun) &&
+           r.U64(&sr.size_bytes) && r.U32(&sr.tier) && r.Str(&sr.owner) &&
+           r.U64(&sr.created_unix_nanos) && r.U64(&sr.share_map_from) && r.U32(&entries);
+      for (uint32_t i = 0; ok && i < entries; ++i) {
+        std::string k, v;
+        ok = r.Str(&k) && r.Str(&v);
+        sr.metadata.emplace(std::move(k), std::move(v));
+      }
+      ok = ok && r.done();
+      if (ok && h.on_snapshot) h.on_snapshot(sr);
+    } else if (ok && type == kShareMap) {
+      uint64_t dst = 0, src = 0;
+      ok = r.U64(&dst) && r.U64(&src) && r.done();
+      if (ok && h.on_share_map) h.on_share_map(dst, src);
     } else {
       ok = false;
     }

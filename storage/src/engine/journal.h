@@ -41,6 +41,24 @@ struct LunRecord {
   std::map<std::string, std::string> metadata;
 };
 
+// A LUN snapshot (read-only, point in time). Its id comes from the LUN ids (map and
+// delete records name it by id). One record creates a whole snapshot: with
+// share_map_from set, its map is that LUN's map as replayed so far (shared leaves),
+// so a torn tail leaves either no snapshot or a whole one; with share_map_from 0
+// (checkpoints), its map records follow.
+struct SnapRecord {
+  uint64_t id = 0;
+  std::string name;
+  uint64_t source_id = 0;
+  std::string source_lun;
+  uint64_t size_bytes = 0;
+  uint32_t tier = 0;
+  std::string owner;
+  uint64_t created_unix_nanos = 0;
+  uint64_t share_map_from = 0;
+  std::map<std::string, std::string> metadata;
+};
+
 struct MapRecord {
   uint64_t lun_id = 0;
   uint64_t lba = 0;
@@ -53,6 +71,10 @@ class RecordEncoder {
   void Lun(const LunRecord& r);
   void DeleteLun(uint64_t lun_id);
   void Map(const MapRecord& r);
+  void Snapshot(const SnapRecord& r);
+  // LUN `dst_id`'s map becomes LUN or snapshot `src_id`'s map (shared leaves); a
+  // restore journals it between a hidden and the final record of the new LUN.
+  void ShareMap(uint64_t dst_id, uint64_t src_id);
 
   std::string& buffer() { return buf_; }
   size_t records() const { return records_; }
@@ -71,6 +93,8 @@ struct ReplayHandlers {
   std::function<void(const LunRecord&)> on_lun;
   std::function<void(uint64_t lun_id)> on_delete;
   std::function<void(const MapRecord&)> on_map;
+  std::function<void(const SnapRecord&)> on_snapshot;
+  std::function<void(uint64_t dst_id, uint64_t src_id)> on_share_map;
 };
 
 struct ReplayResult {

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "strata/cni/ipam.h"
+#include "strata/cni/pod_devices.h"
 #include "strata/cni/skel.h"
 #include "strata/cni/sriov_state.h"
 #include "strata/net/netlink.h"
@@ -15,27 +16,45 @@ namespace strata::cni {
 // through its PF; DEL puts everything back as it was. Config (sriov-cni's field names):
 //   {"type":"strata-sriov", "deviceID":"0000:03:02.0", "mac":"..", "vlan":100, "vlanQoS":0,
 //    "spoofchk":"on"|"off", "trust":"on"|"off", "link_state":"auto"|"enable"|"disable",
-//    "min_tx_rate":Mbps, "max_tx_rate":Mbps, "mtu":9000, "sysfsRoot":"/sys", "stateDir":".."}
+//    "min_tx_rate":Mbps, "max_tx_rate":Mbps, "mtu":9000, "sysfsRoot":"/sys", "stateDir":"..",
+//    "resourceName":"strata.io/sriov-fast", "podResourcesSocket":"..", "simulatePF":false}
 // runtimeConfig.deviceID / runtimeConfig.mac (CNI conventions) win over the top-level fields.
+// Without a deviceID, `resourceName` makes ADD ask the kubelet's PodResources API which VFs of
+// that resource the pod (CNI_ARGS K8S_POD_NAMESPACE/K8S_POD_NAME) was allocated, and take the
+// first one not already attached to another of its interfaces (pod_devices.h); CHECK and DEL find
+// the VF in the attachment's record.
 // A VF bound to vfio-pci/igb_uio/uio_pci_generic is passed through: PF settings are applied, no
 // interface moves, the result carries its pciID.
 // An `ipam` section is delegated (ipam.h): ADD runs the IPAM plugin's ADD and puts its addresses
 // and routes on the VF inside the pod; DEL (and GC of a vanished attachment) its DEL; CHECK its
 // CHECK. A failed ADD undoes the IPAM ADD too. Not for userspace VFs (no netdev to configure).
 // Every command on a VF holds its VfLock (sriov_state.h).
-// With a sysfs-root override the PF-level settings are simulated: see sriov_sim.h.
+// `sysfsRoot` only says where sysfs is (a DaemonSet may mount the host's at /host/sys): the
+// PF-level settings always go to the real PF through netlink, unless the TEST-ONLY switch
+// "simulatePF" (env STRATA_CNI_SIMULATE_PF=1) is on: see sriov_sim.h.
 class SriovPlugin final : public Plugin {
  public:
   struct Options {
     std::string sysfs_root = "/sys";
     std::string state_dir = "/var/lib/cni/strata-sriov";
-    // STRATA_CNI_SYSFS_ROOT, STRATA_CNI_STATE_DIR.
+    // TEST ONLY: keep the PF-level VF settings in files instead of netlink (sriov_sim.h).
+    bool simulate_pf = false;
+    std::string pod_resources_socket = kDefaultPodResourcesSocket;
+    // STRATA_CNI_SYSFS_ROOT, STRATA_CNI_STATE_DIR, STRATA_CNI_SIMULATE_PF ("1"/"true"),
+    // STRATA_CNI_PODRESOURCES_SOCKET.
     static Options FromEnv(const std::map<std::string, std::string>& env);
   };
 
-  // `netlink` and `ipam` must outlive the plugin.
-  SriovPlugin(net::NetlinkFactory* netlink, IpamRunner* ipam, Options options)
-      : netlink_(netlink), ipam_(ipam), options_(std::move(options)) {}
+  // `netlink`, `ipam` and `pods` must outlive the plugin; `pods` null: strata-podresources.
+  SriovPlugin(net::NetlinkFactory* netlink, IpamRunner* ipam, Options options,
+              PodDeviceLookup* pods = nullptr)
+      : netlink_(netlink),
+        ipam_(ipam),
+        options_(std::move(options)),
+        pods_(pods),
+        own_pods_(pods == nullptr ? NewExecPodDeviceLookup() : nullptr) {
+    if (pods_ == nullptr) pods_ = own_pods_.get();
+  }
 
   Result<nlohmann::json> Add(const CmdContext& ctx) override;
   Status Del(const CmdContext& ctx) override;
@@ -54,12 +73,20 @@ class SriovPlugin final : public Plugin {
     std::string sysfs_root;
     std::string state_dir;
     std::string ipam_type;  // empty: no ipam section
+    bool simulate_pf = false;
+    std::string resource_name;  // with no deviceID: looked up through the kubelet
+    std::string pod_resources_socket;
   };
-  // Every field checked; errors name it. `need_device` false for DEL/GC/STATUS.
+  // Every field checked; errors name it. `need_device` false for DEL/GC/STATUS; when true, a
+  // `resourceName` stands in for the deviceID (resolved by ResolveDevice).
   Result<Config> ParseConfig(const NetConf& conf, bool need_device) const;
 
  private:
   Result<net::NetlinkManagerPtr> OpenHost(const Config& cfg);
+  // The deviceID for `resourceName`: ADD asks the kubelet (PodResources) and takes the pod's first
+  // VF of that resource that no other attachment holds (this one's own, on a repeated ADD, counts
+  // as free); CHECK takes the VF of this attachment's record.
+  Result<std::string> ResolveDevice(const CmdContext& ctx, const Config& cfg, bool for_add);
   // Puts the VF back as the record says: netdev home (found in the pod by the record's pod name)
   // under its host name with its MAC, MTU and admin state, then the PF settings. Every step is
   // tried; the first error is returned.
@@ -76,6 +103,8 @@ class SriovPlugin final : public Plugin {
   net::NetlinkFactory* netlink_;
   IpamRunner* ipam_;
   Options options_;
+  PodDeviceLookup* pods_;
+  std::unique_ptr<PodDeviceLookup> own_pods_;
 };
 
 }  // namespace strata::cni

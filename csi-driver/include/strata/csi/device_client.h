@@ -38,6 +38,28 @@ class DeviceClient {
   // Replaces the LUN's access list (empty: nobody may connect).
   virtual Result<storage_v1::Lun> SetLunAccess(const std::string& lun,
                                                const std::vector<std::string>& clients) = 0;
+
+  // ControllerModifyVolume's calls. Not pure, so doubles that never modify volumes need not
+  // implement them: the defaults return UNIMPLEMENTED.
+  // Dedup on or off for an existing LUN; turning it on with `fold_existing` also folds the blocks
+  // already written (in the background).
+  virtual Result<storage_v1::Lun> SetLunDedup(const std::string& lun, bool dedup,
+                                              bool fold_existing);
+  // Starts a live move to another tier of this device (request.to_device empty) or to another
+  // device.
+  virtual Result<storage_v1::Migration> MigrateLun(const storage_v1::MigrateLunRequest& request);
+
+  // Snapshots (CreateSnapshot, DeleteSnapshot, ListSnapshots, restores). Defaults:
+  // UNIMPLEMENTED. CreateSnapshot is idempotent for the same name and source (ALREADY_EXISTS
+  // for another source); DeleteSnapshot of a missing one is OK; GetSnapshot NOT_FOUND.
+  virtual Result<storage_v1::Snapshot> CreateSnapshot(
+      const storage_v1::CreateSnapshotRequest& request);
+  virtual Status DeleteSnapshot(const std::string& snapshot);
+  virtual Result<storage_v1::Snapshot> GetSnapshot(const std::string& snapshot);
+  // Every snapshot of the device matching the request's filters (source_lun, name); follows
+  // the device's paging (request.max_entries and starting_token are ignored).
+  virtual Result<std::vector<storage_v1::Snapshot>> ListSnapshots(
+      const storage_v1::ListSnapshotsRequest& request);
 };
 
 using DeviceClientPtr = std::shared_ptr<DeviceClient>;

@@ -14,6 +14,8 @@ namespace strata::csi {
 // The CSI driver name (GetPluginInfo) and the prefix of every LUN it creates.
 inline constexpr char kDriverName[] = "block.csi.strata.io";
 inline constexpr char kLunPrefix[] = "csi-";
+// The prefix of every snapshot it takes (snapshot names are the device's own namespace).
+inline constexpr char kSnapshotPrefix[] = "csi-snap-";
 // Sizes are rounded up to this (the device's default block size).
 inline constexpr uint64_t kSizeAlignment = 4096;
 inline constexpr uint64_t kDefaultVolumeBytes = 1ull << 30;
@@ -25,6 +27,10 @@ inline constexpr char kZoneKey[] = "topology.block.csi.strata.io/zone";
 // always a valid LUN name (letters, digits, '-') whatever the CO's name holds.
 std::string LunNameFor(std::string_view csi_name);
 
+// The device snapshot that backs the CSI snapshot named `csi_name`: "csi-snap-" and the
+// first 32 hex digits of SHA-256(csi_name) (deterministic, like LunNameFor).
+std::string SnapshotNameFor(std::string_view csi_name);
+
 // volume_id is "DEVICE/LUN": the --device name the driver knows the device by and the
 // LUN's name on it.
 struct VolumeId {
@@ -35,6 +41,18 @@ struct VolumeId {
 // INVALID_ARGUMENT naming volume_id when empty; NOT_FOUND when it is not of the form
 // DEVICE/LUN (the CSI spec: a volume id the plugin never produced does not exist).
 Result<VolumeId> ParseVolumeId(std::string_view volume_id);
+
+// snapshot_id is "DEVICE/SNAPSHOT", like volume ids: the --device name of the device that
+// holds the snapshot (where it was taken: snapshots stay when their LUN moves) and the
+// snapshot's name there.
+struct SnapshotId {
+  std::string device;
+  std::string name;
+  std::string ToString() const { return device + "/" + name; }
+};
+// INVALID_ARGUMENT naming snapshot_id when empty; NOT_FOUND when it is not DEVICE/NAME with
+// a name of ours (kSnapshotPrefix).
+Result<SnapshotId> ParseSnapshotId(std::string_view snapshot_id);
 
 // The size to create for a CapacityRange: required_bytes rounded up to 4 KiB, or the
 // 1 GiB default (capped at limit_bytes, rounded down). INVALID_ARGUMENT when

@@ -54,9 +54,9 @@ Result<Options> ParseArgs(const std::vector<std::string>& argv);
 
 using GetenvFn = std::function<const char*(const char*)>;
 
-// The kubeconfig rules of kubectl: --kubeconfig; else the first existing file of the
-// colon-separated KUBECONFIG (the files are not merged: the first one must hold the context);
-// else ~/.kube/config when it exists; else the in-cluster service account. --context picks the
+// The kubeconfig rules of kubectl: --kubeconfig; else the existing files of the colon-separated
+// KUBECONFIG merged as kubectl merges them (kube::LoadKubeconfigList); else ~/.kube/config when it
+// exists; else the in-cluster service account. --context picks the
 // context. Errors name the file or what is missing.
 Result<kube::ClientConfig> ResolveClientConfig(const Options& options, Env* env,
                                                const GetenvFn& getenv_fn);

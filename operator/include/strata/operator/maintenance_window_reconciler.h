@@ -41,6 +41,15 @@ namespace strata::op {
 //                 (spec.abort or deletion -- the finalizer runs the same unwinding): moves in
 //                 flight are cancelled (the LUN stays whole on its source), moved LUNs come back
 //                 when restore, the devices return Online.
+// Recurring windows (spec.schedule.recurrence; MaintenanceSchedule): each occurrence runs the
+// phases above; when it ends Completed or Failed the window returns to Pending with
+// status.nextStart = the next occurrence, the occurrence in status.history (newest first, 10),
+// status.occurrences / lastCompleted, Event OccurrenceCompleted or OccurrenceFailed. While an
+// occurrence runs, status.nextStart is its start (the drain time and end derive from it). An
+// occurrence over before it could start (operator down, spec.suspend, not drained) is skipped:
+// Missed in history, status.missedOccurrences, Event OccurrenceMissed; one still inside its
+// duration runs late. spec.finish ends one occurrence (and is set back to false afterwards);
+// spec.abort and deletion end the series (Aborted); spec.suspend starts no occurrence.
 // Restart safety: every decision is re-derived from status.volumes[] and the devices' own LUN and
 // migration state (a source LUN with moved_to is moved; a running migration is in flight), so an
 // operator restart or leader change resumes and never starts a second move of one LUN.

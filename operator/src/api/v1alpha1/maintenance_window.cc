@@ -36,6 +36,16 @@ void Fields(auto& io, Is<MaintenanceWindowSpec> auto& s) {
   io.Field("restore", s.restore);
   io.Field("finish", s.finish);
   io.Field("abort", s.abort);
+  io.Field("suspend", s.suspend);
+}
+
+constexpr std::string_view kOccurrenceResults[] = {"Completed", "Failed", "Aborted", "Missed"};
+
+void Fields(auto& io, Is<MaintenanceOccurrence> auto& o) {
+  io.Field("start", o.start, {.required = true, .format = Format::kDateTime});
+  io.Field("end", o.end, {.format = Format::kDateTime});
+  io.Field("result", o.result, {.required = true, .one_of = kOccurrenceResults});
+  io.Field("message", o.message, {.max_length = 1024});
 }
 
 void Fields(auto& io, Is<MaintenanceVolumeStatus> auto& v) {
@@ -61,6 +71,10 @@ void Fields(auto& io, Is<MaintenanceWindowStatus> auto& s) {
   io.Field("phase", s.phase, {.one_of = kWindowPhases});
   io.Field("deviceCount", s.device_count, kNonNegative);
   io.Field("nextStart", s.next_start, {.format = Format::kDateTime});
+  io.Field("occurrences", s.occurrences, kNonNegative);
+  io.Field("missedOccurrences", s.missed_occurrences, kNonNegative);
+  io.Field("lastCompleted", s.last_completed, {.format = Format::kDateTime});
+  io.Field("history", s.history, {.max_items = 10});
   io.Field("progress", s.progress);
   io.Field("devices", s.devices, {.map_key = "name"});
   io.Field("volumes", s.volumes, {.map_key = "lun"});

@@ -11,8 +11,10 @@
 
 namespace strata::storage {
 
-// Streams blocks into a LUN of another device. Put may buffer; Finish returns once
-// every block put is applied on the target (not necessarily durable: see Flush).
+// Streams blocks into a LUN of another device. Put may buffer, and blocks may be
+// applied on the target in any order (a pass puts each block once); Finish returns
+// once every block put is applied there (not necessarily durable: see Flush), or
+// with the first error of any of them.
 class BlockWriter {
  public:
   virtual ~BlockWriter() = default;
@@ -56,8 +58,10 @@ struct DeviceMoveOptions {
 
 // Moves LUN `name` of `engine` to `remote` while clients keep reading and writing
 // (see Engine::StartExport): create the LUN on the target with the same name, size,
-// WWN, dedup, owner, access list and metadata; copy; copy what changed, until little is left;
-// compare per-range checksums of the whole LUN from both devices (options.verify);
+// WWN, dedup, owner, access list and metadata; copy (only mapped blocks: holes stay
+// holes; the full pass hashes what it reads, options.verify); copy what changed,
+// until little is left; compare those per-range checksums with the target's of the
+// whole LUN (options.verify);
 // pause the LUN's I/O, copy the rest, flush the target, compare again the ranges
 // written since or different, switch this LUN to proxy there and free its blocks. On any failure
 // (or `cancel`), the LUN stays whole on this device and the partial copy on the target is deleted.

@@ -41,6 +41,14 @@ struct LunSpec {
 struct SpaceStats {
   uint64_t logical_bytes = 0;  // mapped (non-hole) bytes as clients see them
   uint64_t unique_bytes = 0;   // physical bytes; a shared block counts 1/refs to each user
+  // Mapped bytes whose block nothing else references (what deleting this LUN or
+  // snapshot frees), and mapped bytes whose block is shared with another LUN,
+  // snapshot, clone or (dedup) block of the same map.
+  uint64_t exclusive_bytes = 0;
+  uint64_t shared_bytes = 0;
+  // A LUN or an owner: bytes only its snapshots hold (what deleting them all would
+  // free, roughly: blocks shared between two snapshots count for neither).
+  uint64_t snapshot_bytes = 0;
   double ratio() const {
     return unique_bytes ? static_cast<double>(logical_bytes) / static_cast<double>(unique_bytes)
                         : 1.0;
@@ -86,6 +94,20 @@ struct LunInfo {
   uint64_t idle_seconds = 0;
   // A SetDedup(fold_existing) pass is still running over the LUN's blocks.
   bool folding = false;
+};
+
+// A read-only, point-in-time image of a LUN (Engine::CreateSnapshot).
+struct SnapshotInfo {
+  std::string name;
+  // Device-unique, never reused: the engine id and the creation time.
+  std::string id;
+  std::string source_lun;  // may no longer exist
+  uint64_t size_bytes = 0;
+  TierClass tier = TierClass::kSsd;
+  std::string owner;
+  uint64_t created_unix_nanos = 0;
+  std::map<std::string, std::string> metadata;
+  SpaceStats space;  // exclusive_bytes: freed by deleting it; shared_bytes: the rest
 };
 
 struct TierUsage {
@@ -149,8 +171,36 @@ class Engine final : public ExportCatalog {
   // moved away. Idempotent like CreateLun. Atomic across crashes: the clone is either
   // whole or absent after a restart.
   Result<LunInfo> CloneLun(const std::string& source, const LunSpec& spec);
-  // NOT_FOUND when absent. Open volumes start failing with UNAVAILABLE.
+  // NOT_FOUND when absent. Open volumes start failing with UNAVAILABLE. The LUN's
+  // snapshots stay (their blocks stay referenced).
   Status DeleteLun(const std::string& name);
+
+  // ---- Snapshots: read-only, point-in-time images of a LUN, in their own namespace
+  // (a snapshot may have a LUN's name). Not exported over NBD; restore one
+  // (RestoreSnapshot) to read it.
+  //
+  // Takes every write acknowledged before the call (the source is flushed with the
+  // snapshot: data first, then one journal record), sharing the source's blocks:
+  // the cost is one pointer per 1024 blocks of the source's size and no data. The
+  // source keeps writing (copy-on-write). Atomic across crashes (one record). The
+  // same name and source again returns the existing snapshot; ALREADY_EXISTS when
+  // the name belongs to a snapshot of another LUN; NOT_FOUND without the source;
+  // FAILED_PRECONDITION while the source moves (tier or device) or after it moved
+  // away; INVALID_ARGUMENT for a bad name or metadata (LUN rules). The answer's
+  // `space` is left zero: it scans the map (GetSnapshot and ListSnapshots fill it).
+  Result<SnapshotInfo> CreateSnapshot(const std::string& source, const std::string& name,
+                                      const std::map<std::string, std::string>& metadata);
+  // Frees the blocks nothing else references. NOT_FOUND when absent.
+  Status DeleteSnapshot(const std::string& name);
+  Result<SnapshotInfo> GetSnapshot(const std::string& name);
+  // By name.
+  std::vector<SnapshotInfo> ListSnapshots();
+  // A new LUN `spec.name` with the snapshot's content, sharing its blocks (no copy;
+  // atomic across crashes). spec.size_bytes at least the snapshot's (OUT_OF_RANGE);
+  // spec.tier unset: the snapshot's tier; another tier: created on the snapshot's
+  // tier and moved there at once by a tier move (LunInfo::move). NOT_FOUND without
+  // the snapshot. Idempotent like CreateLun.
+  Result<LunInfo> RestoreSnapshot(const std::string& snapshot, const LunSpec& spec);
   // Grow only: a smaller size is INVALID_ARGUMENT (shrinking loses data).
   Result<LunInfo> ResizeLun(const std::string& name, uint64_t new_size_bytes);
   Result<LunInfo> SetAccess(const std::string& name, std::vector<std::string> allowed_clients);
@@ -209,8 +259,21 @@ class Engine final : public ExportCatalog {
   using BlockSink = std::function<Status(uint64_t lba, const char* block)>;
   using RangeChecksums = std::function<Result<std::vector<uint64_t>>(
       uint64_t range_bytes, uint64_t offset, uint64_t length)>;
+  //
+  // ExportPass reads the map under the engine's lock but the data without it, and
+  // before each group of blocks waits (at most a few ms) for client requests in
+  // flight on this device to end, so clients keep their latency while a move runs.
+  // With `hash_range_bytes` (and all_blocks), the pass also hashes every range of
+  // that size from the bytes it reads; CompleteExport with the same
+  // verify_range_bytes then compares the target with those instead of reading this
+  // LUN again (ranges sent again by a later pass, or dirty at the pause, are hashed
+  // again with I/O paused, as before).
   Status StartExport(const std::string& name, const std::string& to_device);
-  Result<uint64_t> ExportPass(const std::string& name, bool all_blocks, const BlockSink& sink);
+  Result<uint64_t> ExportPass(const std::string& name, bool all_blocks, const BlockSink& sink,
+                              uint64_t hash_range_bytes = 0);
+  // Waits until no client request (NBD) is in flight on this device, or `max_wait`:
+  // what background copies call between chunks (the target of a move too).
+  void YieldToClients(std::chrono::microseconds max_wait);
   uint64_t ExportDirtyBlocks(const std::string& name);
   Status CompleteExport(const std::string& name, std::shared_ptr<Volume> remote,
                         const BlockSink& sink, const std::function<Status()>& flush_remote,

@@ -54,6 +54,22 @@ class Client {
   virtual Result<sv1::Migration> MigrateLun(const sv1::MigrateLunRequest& request) = 0;
   virtual Result<sv1::Migration> GetMigration(const std::string& lun) = 0;
   virtual Result<sv1::Migration> CancelMigration(const std::string& lun) = 0;
+
+  // Snapshots (storage.proto, StorageDevice.CreateSnapshot and the rest; a restore is CreateLun
+  // with request.from_snapshot). Not pure so test doubles that do not care about snapshots need
+  // not implement them: the defaults return UNIMPLEMENTED.
+  //
+  // Idempotent: the same name and source returns the existing snapshot; ALREADY_EXISTS when the
+  // name belongs to a snapshot of another LUN; NOT_FOUND without the source LUN.
+  virtual Result<sv1::Snapshot> CreateSnapshot(const sv1::CreateSnapshotRequest& request);
+  // OK when the snapshot does not exist.
+  virtual Status DeleteSnapshot(const std::string& snapshot);
+  // NOT_FOUND when there is none of that name.
+  virtual Result<sv1::Snapshot> GetSnapshot(const std::string& snapshot);
+  // One page, as asked (filters, max_entries, starting_token passed through; ABORTED for a bad
+  // starting_token), so a CSI ListSnapshots maps onto it directly.
+  virtual Result<sv1::ListSnapshotsResponse> ListSnapshots(
+      const sv1::ListSnapshotsRequest& request);
 };
 
 using ClientPtr = std::shared_ptr<Client>;

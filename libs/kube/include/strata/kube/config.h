@@ -4,6 +4,8 @@
 #include <cstdlib>
 #include <functional>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "strata/common/env.h"
 #include "strata/common/result.h"
@@ -38,6 +40,22 @@ struct ClientConfig {
 // kubeconfig's directory. Errors name the file and the missing or bad field.
 Result<ClientConfig> LoadKubeconfig(Env* env, const std::string& path,
                                     const std::string& context = "");
+
+// Several kubeconfig files merged as kubectl merges KUBECONFIG=a:b: clusters, users and contexts
+// by name, each name from the first file that has it; current-context from the first file that
+// sets it (`context`, when not empty, overrides it). Relative file paths in an entry are relative
+// to the directory of the file the entry came from. Every file must exist (see
+// LoadKubeconfigList). Errors name the file (or the list) and the missing or bad field.
+Result<ClientConfig> LoadKubeconfigFiles(Env* env, const std::vector<std::string>& paths,
+                                         const std::string& context = "");
+
+// KUBECONFIG's value: colon-separated paths, empty ones dropped, a repeated one kept once.
+std::vector<std::string> SplitKubeconfigList(std::string_view list);
+
+// The files of a KUBECONFIG value merged (LoadKubeconfigFiles); files that do not exist are
+// skipped as kubectl skips them, NOT_FOUND when none exists.
+Result<ClientConfig> LoadKubeconfigList(Env* env, std::string_view list,
+                                        const std::string& context = "");
 
 // Inside a pod: KUBERNETES_SERVICE_HOST/PORT, the service account's token (as a token_file, so
 // rotation is picked up), CA bundle and namespace under /var/run/secrets/kubernetes.io/

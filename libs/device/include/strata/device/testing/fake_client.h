@@ -1,10 +1,12 @@
 #pragma once
 
+#include <chrono>
 #include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "strata/device/client.h"
@@ -13,7 +15,11 @@ namespace strata::device::testing {
 
 // An in-memory device for unit tests: a DeviceStatus, LUNs by name, their stats, and a record of
 // the mutating calls. MigrateLun marks the LUN's migration RUNNING (tests finish it with
-// FinishMigration). Set `unreachable` to make every call UNAVAILABLE. Thread-safe.
+// FinishMigration). Snapshots follow the device's rules (storage.proto): idempotent create,
+// ALREADY_EXISTS for a name of another source, NOT_FOUND, DeleteSnapshot of a missing one OK,
+// DeleteLun keeps the LUN's snapshots, ListSnapshots pages with opaque tokens (ABORTED on a bad
+// one), CreateLun from_snapshot checks the snapshot and the size. Set `unreachable` to make every
+// call UNAVAILABLE. Thread-safe.
 class FakeClient : public Client {
  public:
   explicit FakeClient(std::string address) : address_(std::move(address)) {
@@ -37,15 +43,32 @@ class FakeClient : public Client {
   Result<sv1::Lun> CreateLun(const sv1::CreateLunRequest& r) override {
     std::lock_guard g(mu_);
     if (unreachable) return Unreachable();
+    sv1::TierClass tier = r.tier();
+    if (!r.from_snapshot().empty()) {
+      if (!r.clone_from().empty()) {
+        return InvalidArgumentError("from_snapshot: cannot be set together with clone_from");
+      }
+      auto snap = snapshots_.find(r.from_snapshot());
+      if (snap == snapshots_.end()) {
+        return NotFoundError("from_snapshot: snapshot " + r.from_snapshot() + " not found");
+      }
+      if (r.size_bytes() < snap->second.size_bytes()) {
+        return OutOfRangeError("size_bytes: " + std::to_string(r.size_bytes()) +
+                               " is smaller than snapshot " + r.from_snapshot() + " (" +
+                               std::to_string(snap->second.size_bytes()) + ")");
+      }
+      if (tier == sv1::TIER_CLASS_UNSPECIFIED) tier = snap->second.tier();
+    }
     sv1::Lun l;
     l.set_name(r.name());
     l.set_size_bytes(r.size_bytes());
-    l.set_tier(r.tier());
+    l.set_tier(tier);
     l.set_dedup(r.dedup());
     l.set_owner(r.owner());
     *l.mutable_metadata() = r.metadata();
     luns_[r.name()] = l;
-    calls_.push_back("CreateLun " + r.name());
+    calls_.push_back("CreateLun " + r.name() +
+                     (r.from_snapshot().empty() ? "" : " from_snapshot " + r.from_snapshot()));
     return l;
   }
   Status DeleteLun(const std::string& lun) override {
@@ -140,11 +163,85 @@ class FakeClient : public Client {
     it->second.mutable_migration()->set_state(sv1::MIGRATION_STATE_CANCELLED);
     return it->second.migration();
   }
+  Result<sv1::Snapshot> CreateSnapshot(const sv1::CreateSnapshotRequest& r) override {
+    std::lock_guard g(mu_);
+    if (unreachable) return Unreachable();
+    if (r.name().empty()) return InvalidArgumentError("name: is required");
+    if (r.source_lun().empty()) return InvalidArgumentError("source_lun: is required");
+    if (auto it = snapshots_.find(r.name()); it != snapshots_.end()) {
+      if (it->second.source_lun() == r.source_lun()) return it->second;
+      return AlreadyExistsError("name: snapshot " + r.name() + " exists with source_lun " +
+                                it->second.source_lun());
+    }
+    auto lun = luns_.find(r.source_lun());
+    if (lun == luns_.end()) {
+      return NotFoundError("source_lun: LUN " + r.source_lun() + " not found");
+    }
+    sv1::Snapshot s;
+    s.set_name(r.name());
+    s.set_source_lun(r.source_lun());
+    s.set_size_bytes(lun->second.size_bytes());
+    s.set_created_unix_nanos(
+        static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                  std::chrono::system_clock::now().time_since_epoch())
+                                  .count()));
+    s.set_ready_to_use(true);
+    s.set_tier(lun->second.tier());
+    s.set_owner(lun->second.owner());
+    *s.mutable_metadata() = r.metadata();
+    s.set_id(std::to_string(++next_snapshot_id_));
+    snapshots_[r.name()] = s;
+    calls_.push_back("CreateSnapshot " + r.name() + " of " + r.source_lun());
+    return s;
+  }
+  Status DeleteSnapshot(const std::string& snapshot) override {
+    std::lock_guard g(mu_);
+    if (unreachable) return Unreachable();
+    calls_.push_back("DeleteSnapshot " + snapshot);
+    snapshots_.erase(snapshot);
+    return Status::Ok();
+  }
+  Result<sv1::Snapshot> GetSnapshot(const std::string& snapshot) override {
+    std::lock_guard g(mu_);
+    if (unreachable) return Unreachable();
+    auto it = snapshots_.find(snapshot);
+    if (it == snapshots_.end()) return NotFoundError("snapshot " + snapshot + " not found");
+    return it->second;
+  }
+  Result<sv1::ListSnapshotsResponse> ListSnapshots(const sv1::ListSnapshotsRequest& r) override {
+    std::lock_guard g(mu_);
+    if (unreachable) return Unreachable();
+    static constexpr std::string_view kTokenPrefix = "fake:";
+    std::string after;
+    if (!r.starting_token().empty()) {
+      if (r.starting_token().rfind(kTokenPrefix, 0) != 0) {
+        return AbortedError("starting_token: " + r.starting_token() + " is not a token");
+      }
+      after = r.starting_token().substr(kTokenPrefix.size());
+    }
+    sv1::ListSnapshotsResponse out;
+    for (const auto& [name, s] : snapshots_) {
+      if (!after.empty() && name <= after) continue;
+      if (!r.name().empty() && name != r.name()) continue;
+      if (!r.source_lun().empty() && s.source_lun() != r.source_lun()) continue;
+      if (r.max_entries() && static_cast<uint32_t>(out.snapshots_size()) == r.max_entries()) {
+        out.set_next_token(std::string(kTokenPrefix) +
+                           out.snapshots(out.snapshots_size() - 1).name());
+        break;
+      }
+      *out.add_snapshots() = s;
+    }
+    return out;
+  }
 
   // Test setup and inspection.
   void PutLun(const sv1::Lun& lun) {
     std::lock_guard g(mu_);
     luns_[lun.name()] = lun;
+  }
+  void PutSnapshot(const sv1::Snapshot& snapshot) {
+    std::lock_guard g(mu_);
+    snapshots_[snapshot.name()] = snapshot;
   }
   void SetStats(const std::string& lun, const sv1::LunStats& stats) {
     std::lock_guard g(mu_);
@@ -176,6 +273,8 @@ class FakeClient : public Client {
   sv1::DeviceStatus status_;
   std::map<std::string, sv1::Lun> luns_;
   std::map<std::string, sv1::LunStats> stats_;
+  std::map<std::string, sv1::Snapshot> snapshots_;
+  uint64_t next_snapshot_id_ = 0;
   std::vector<std::string> calls_;
 };
 

@@ -34,6 +34,17 @@ struct MaintenanceWindowSpec {
   // Set by `kubectl strata maintenance abort`: stop at any phase; in-flight moves are cancelled
   // (the LUN stays whole on its source), moved LUNs come back when `restore`.
   bool abort = false;
+  // Like a CronJob's: no occurrence starts while true (one under way is not affected); the
+  // occurrences of a recurring window that end meanwhile are skipped.
+  bool suspend = false;
+};
+
+// One past occurrence of a recurring window.
+struct MaintenanceOccurrence {
+  std::string start;   // RFC 3339
+  std::string end;     // when it ended (Missed: when it would have)
+  std::string result;  // Completed, Failed, Aborted, Missed
+  std::optional<std::string> message;
 };
 
 struct MaintenanceDeviceStatus {
@@ -62,7 +73,12 @@ struct MaintenanceWindowStatus : ObjectStatus {
   std::string phase;
   std::optional<std::string> progress;  // e.g. 1/2 LUNs, 63%
   std::optional<int64_t> device_count;
+  // The start of the occurrence under way or next (recurring windows).
   std::optional<std::string> next_start;
+  std::optional<int64_t> occurrences;          // occurrences run to their end
+  std::optional<int64_t> missed_occurrences;   // skipped: past their end before they could run
+  std::optional<std::string> last_completed;   // when the last Completed occurrence ended
+  std::vector<MaintenanceOccurrence> history;  // newest first, at most 10
   std::vector<MaintenanceDeviceStatus> devices;
   std::vector<MaintenanceVolumeStatus> volumes;
 };
