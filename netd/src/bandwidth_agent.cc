@@ -71,8 +71,16 @@ std::vector<net::Attachment> BandwidthAgent::Attachments() {
   return attachments_;
 }
 
+Result<net::NetlinkManager*> BandwidthAgent::Host() {
+  // REQUIRES: mu_ held. One socket in the agent's own namespace for every host-side call.
+  if (!host_) {
+    STRATA_ASSIGN_OR_RETURN(host_, netlink_->Open(""));
+  }
+  return host_.get();
+}
+
 Result<cni::BandwidthLimits> BandwidthAgent::ReadKernel(const net::Attachment& a) {
-  STRATA_ASSIGN_OR_RETURN(auto host, netlink_->Open(""));
+  STRATA_ASSIGN_OR_RETURN(net::NetlinkManager * host, Host());
   STRATA_ASSIGN_OR_RETURN(auto pod, netlink_->Open(a.netns));
   STRATA_ASSIGN_OR_RETURN(cni::ShapingTarget target,
                           cni::ResolveShapingTarget(*host, *pod, a.ifname));
@@ -82,7 +90,7 @@ Result<cni::BandwidthLimits> BandwidthAgent::ReadKernel(const net::Attachment& a
 Status BandwidthAgent::ApplyTo(const net::Attachment& a, const DirectionLimit& ingress,
                                const DirectionLimit& egress, bool* changed,
                                uint64_t* kernel_egress) {
-  STRATA_ASSIGN_OR_RETURN(auto host, netlink_->Open(""));
+  STRATA_ASSIGN_OR_RETURN(net::NetlinkManager * host, Host());
   STRATA_ASSIGN_OR_RETURN(auto pod, netlink_->Open(a.netns));
   STRATA_ASSIGN_OR_RETURN(cni::ShapingTarget target,
                           cni::ResolveShapingTarget(*host, *pod, a.ifname));
@@ -95,7 +103,7 @@ Status BandwidthAgent::ApplyTo(const net::Attachment& a, const DirectionLimit& i
 }
 
 Status BandwidthAgent::RemoveFrom(const net::Attachment& a) {
-  STRATA_ASSIGN_OR_RETURN(auto host, netlink_->Open(""));
+  STRATA_ASSIGN_OR_RETURN(net::NetlinkManager * host, Host());
   auto pod = netlink_->Open(a.netns);
   if (!pod.ok()) return pod.status().code() == StatusCode::kNotFound ? Status::Ok() : pod.status();
   auto target = cni::ResolveShapingTarget(*host, **pod, a.ifname);
@@ -210,6 +218,11 @@ Result<ctrl::ReconcileResult> BandwidthAgent::Reconcile(const std::string& key) 
       st.reason = changed ? "Policy" : (it == shaped_.end() ? "Restored" : "Policy");
       st.since = now;
     }
+    if (st.host_ifindex == 0 && !a.host_interface.empty()) {
+      if (auto h = Host(); h.ok()) {
+        if (auto l = (*h)->GetLink(a.host_interface); l.ok()) st.host_ifindex = l->index;
+      }
+    }
     st.attachment = a;
     st.policy = winner.Key();
     st.ingress = winner.ingress;
@@ -322,17 +335,24 @@ void BandwidthAgent::Sample() {
   {
     std::lock_guard lock(mu_);
     const auto attachments = Attachments();
-    auto host = netlink_->Open("");
+    auto host = Host();
     if (!host.ok()) {
       spdlog::warn("sample: {}", host.status().ToString());
       return;
     }
     const kube::TimePoint now = clock_->Now();
+    const bool usage_due = now - last_usage_ >= std::chrono::seconds(1);
+    if (usage_due) last_usage_ = now;
     std::set<std::string> live;
     for (const auto& a : attachments) {
       const std::string id = InterfaceId(a);
       live.insert(id);
       if (a.host_interface.empty()) continue;
+      auto it = shaped_.find(id);
+      const bool elastic_due =
+          it != shaped_.end() && it->second.scaler &&
+          (!it->second.sampled || now - it->second.last_sample >= it->second.sample_interval);
+      if (!usage_due && !elastic_due) continue;
       auto stats = (*host)->GetLinkStats(a.host_interface);
       if (!stats.ok()) continue;  // the pod is going
       InterfaceUsage& u = usage_[id];
@@ -346,11 +366,10 @@ void BandwidthAgent::Sample() {
       u.rx_packets = stats->tx_packets;
       u.drops = stats->rx_dropped + stats->tx_dropped;
 
-      auto it = shaped_.find(id);
       if (it == shaped_.end()) continue;
       ShapedInterface& st = it->second;
-      if (auto link = (*host)->GetLink(a.host_interface); link.ok()) {
-        if (auto q = (*host)->GetRootQdisc(link->index);
+      if (usage_due && st.host_ifindex > 0) {
+        if (auto q = (*host)->GetRootQdisc(st.host_ifindex);
             q.ok() && q->handle_major == net::kStrataQdiscMajor) {
           u.drops += q->stats.drops;
         }

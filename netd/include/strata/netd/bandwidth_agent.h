@@ -55,6 +55,7 @@ struct ShapedInterface {
   kube::TimePoint last_sample{};
   kube::Duration sample_interval{};
   bool sampled = false;
+  int host_ifindex = 0;  // the host veth (its qdisc drops)
 };
 
 // Counters of one pod interface at the last sample (usage metrics).
@@ -96,6 +97,7 @@ class BandwidthAgent : public ctrl::Reconciler {
 
  private:
   std::vector<net::Attachment> Attachments();
+  Result<net::NetlinkManager*> Host();
   Result<cni::BandwidthLimits> ReadKernel(const net::Attachment& a);
   Status ApplyTo(const net::Attachment& a, const DirectionLimit& ingress,
                  const DirectionLimit& egress, bool* changed, uint64_t* kernel_egress);
@@ -120,6 +122,8 @@ class BandwidthAgent : public ctrl::Reconciler {
   std::map<std::string, std::string> last_status_json_;  // guarded by mu_
   std::set<std::string> conflict_events_;                // guarded by mu_
   std::map<std::string, InterfaceUsage> usage_;          // guarded by mu_
+  net::NetlinkManagerPtr host_;                          // guarded by mu_
+  kube::TimePoint last_usage_{};                         // guarded by mu_
 };
 
 }  // namespace strata::netd
