@@ -25,6 +25,7 @@ JSON
 health_port=$(free_port)  # the health server cannot report a port it bound (cpprestsdk)
 "$NETD" --node-name install-test --kubeconfig "$KUBECONFIG" \
   --cni-bin-dir "$work/bin" --cni-conf-dir "$work/conf" --cni-source-dir "$CNI_DIR" \
+  --cni-plugins strata-cni,strata-bandwidth,strata-bond,strata-sriov,strata-vnc \
   --cni-conf-source "$work/strata.conflist" --state-dir "$work/state" \
   --metrics-addr 127.0.0.1:0 --health-addr "127.0.0.1:$health_port" \
   --ready-file "$work/ready" 2>"$work/netd.log" &
