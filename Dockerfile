@@ -4,8 +4,8 @@
 #   docker build --target build -t strata-build .     # the build stage, with tests compiled
 #
 # ONE runtime image with several entrypoints: it carries every binary `cmake --install` installs
-# (strata-stored, strata-admin, strata-csi, strata-operator, kubectl-strata, strata-cni-ctl in
-# /usr/local/bin; the strata-cni plugin and its strata-sriov/-bond/-bandwidth names in /opt/strata/cni), and the
+# (strata-stored, strata-admin, strata-csi, strata-operator, strata-netd, kubectl-strata, strata-cni-ctl in
+# /usr/local/bin; the strata-cni plugin, its strata-sriov/-bond/-bandwidth/-vnc names and strata-podresources in /opt/strata/cni), and the
 # Helm chart sets `command:` per container. The default entrypoint is strata-stored; for another
 # binary: docker run --entrypoint strata-operator strata:dev --help
 #
@@ -50,7 +50,7 @@ RUN apt-get update \
       dmsetup e2fsprogs xfsprogs util-linux mount \
  && rm -rf /var/lib/apt/lists/*
 COPY --from=build /out/bin/ /usr/local/bin/
-# CNI plugins (strata-cni and its strata-bandwidth/-sriov/-bond names); a DaemonSet of
+# CNI plugins (strata-cni, its strata-bandwidth/-sriov/-bond/-vnc names, strata-podresources); strata-netd (a DaemonSet) of
 # the chart copies them into the host's CNI bin directory.
 COPY --from=build /out/lib/cni/ /opt/strata/cni/
 RUN useradd --system --uid 65532 --no-create-home strata
