@@ -1981,15 +1981,20 @@ void EngineImpl::MoveLoop(std::shared_ptr<Lun> lun, uint32_t target, bool rollba
     }
     MoveLoop(lun, source, /*rollback=*/true);
     if (stopping_) return;
-    ExclusiveLock lock(mu_);
-    lun->move.state = cancelled ? TierMove::State::kCancelled : TierMove::State::kFailed;
-    lun->move.message = cancelled ? "cancelled; blocks moved back to the source tier"
-                                  : "failed: " + failure + "; blocks moved back to the source tier";
-    lock.unlock();
+    // The end state is published only after the flush: WaitTierMove's caller may rely on the
+    // rolled-back record being durable (a waiter woken for any reason re-checks the state).
     (void)Flush();
+    {
+      ExclusiveLock lock(mu_);
+      lun->move.state = cancelled ? TierMove::State::kCancelled : TierMove::State::kFailed;
+      lun->move.message = cancelled
+                              ? "cancelled; blocks moved back to the source tier"
+                              : "failed: " + failure + "; blocks moved back to the source tier";
+    }
     move_cv_.notify_all();
     return;
   }
+  bool done = false;
   {
     ExclusiveLock lock(mu_);
     if (lun->deleted) return;
@@ -1997,7 +2002,7 @@ void EngineImpl::MoveLoop(std::shared_ptr<Lun> lun, uint32_t target, bool rollba
       lun->rec.tier = target;
       lun->rec.write_tier = target;
       enc_.Lun(lun->rec);
-      lun->move.state = TierMove::State::kDone;
+      done = true;  // published after the flush below, once the new tier is durable
     } else if (lun->move.state == TierMove::State::kRunning &&
                lun->move.to == tiers_[target].config.tier_class) {
       // A rollback started by recovery is the whole move.
@@ -2006,6 +2011,10 @@ void EngineImpl::MoveLoop(std::shared_ptr<Lun> lun, uint32_t target, bool rollba
     }
   }
   (void)Flush();
+  if (done) {
+    ExclusiveLock lock(mu_);
+    if (!lun->deleted) lun->move.state = TierMove::State::kDone;
+  }
   move_cv_.notify_all();
 }
 
