@@ -9,6 +9,7 @@
 #include <span>
 #include <system_error>
 
+#include "commands.h"
 #include "errors.h"
 #include "strata/nbd/protocol.h"
 #include "strata/storage/io_stats.h"
@@ -18,47 +19,6 @@ namespace strata::nbd {
 namespace {
 
 constexpr size_t kRxBufferSize = 128 << 10;
-
-std::string_view CommandName(uint16_t type) {
-  switch (type) {
-    case kCmdRead:
-      return "NBD_CMD_READ";
-    case kCmdWrite:
-      return "NBD_CMD_WRITE";
-    case kCmdDisc:
-      return "NBD_CMD_DISC";
-    case kCmdFlush:
-      return "NBD_CMD_FLUSH";
-    case kCmdTrim:
-      return "NBD_CMD_TRIM";
-    case kCmdWriteZeroes:
-      return "NBD_CMD_WRITE_ZEROES";
-    default:
-      return "command";
-  }
-}
-
-bool IoKindFor(uint16_t type, storage::IoKind* kind) {
-  switch (type) {
-    case kCmdRead:
-      *kind = storage::IoKind::kRead;
-      return true;
-    case kCmdWrite:
-      *kind = storage::IoKind::kWrite;
-      return true;
-    case kCmdFlush:
-      *kind = storage::IoKind::kFlush;
-      return true;
-    case kCmdTrim:
-      *kind = storage::IoKind::kTrim;
-      return true;
-    case kCmdWriteZeroes:
-      *kind = storage::IoKind::kWriteZeroes;
-      return true;
-    default:
-      return false;
-  }
-}
 
 }  // namespace
 
@@ -166,55 +126,14 @@ Status Connection::Discard(size_t len) {
   return Status::Ok();
 }
 
-uint32_t Connection::Validate(uint16_t type, uint16_t flags, uint64_t offset, uint32_t length,
-                              std::string* message) const {
-  uint16_t allowed = kCmdFlagFua;  // the spec: FUA is valid (if ignorable) on every command
-  switch (type) {
-    case kCmdRead:
-      if (session_.structured_replies) allowed |= kCmdFlagDf;
-      break;
-    case kCmdWrite:
-    case kCmdFlush:
-    case kCmdTrim:
-      break;
-    case kCmdWriteZeroes:
-      allowed |= kCmdFlagNoHole;
-      break;
-    default:
-      *message = "unknown command " + std::to_string(type);
-      return kEinval;
-  }
-  if ((flags & ~allowed) != 0) {
-    char buf[80];
-    std::snprintf(buf, sizeof(buf), "command flags 0x%04x are not valid for ", flags);
-    *message = buf + std::string(CommandName(type));
-    return kEinval;
-  }
-  if ((type == kCmdRead || type == kCmdWrite) && length > ctx_.options->max_payload_bytes) {
-    *message = std::string(CommandName(type)) + ": length " + std::to_string(length) +
-               " exceeds the maximum block size " + std::to_string(ctx_.options->max_payload_bytes);
-    return kEinval;
-  }
-  if (type == kCmdFlush) {
-    if (offset != 0 || length != 0) {
-      *message = "NBD_CMD_FLUSH: offset and length must be zero";
-      return kEinval;
-    }
-    return 0;
-  }
-  if (session_.volume->read_only() && type != kCmdRead) {
-    *message = std::string(CommandName(type)) + ": export is read-only";
-    return kEperm;
-  }
-  uint64_t size = session_.size_bytes;
-  if (length > size || offset > size - length) {
-    *message = std::string(CommandName(type)) + ": range " + std::to_string(offset) + "+" +
-               std::to_string(length) + " is past the end of the export (" + std::to_string(size) +
-               " bytes)";
-    // The spec: ENOSPC for writes past the end, EINVAL for reads and trims.
-    return (type == kCmdWrite || type == kCmdWriteZeroes) ? kEnospc : kEinval;
-  }
-  return 0;
+uint32_t Connection::Validate(const CommandSpec* spec, uint16_t type, uint16_t flags,
+                              uint64_t offset, uint32_t length, std::string* message) const {
+  RequestContext rc;
+  rc.structured_replies = session_.structured_replies;
+  rc.read_only = session_.volume->read_only();
+  rc.size_bytes = session_.size_bytes;
+  rc.max_payload_bytes = ctx_.options->max_payload_bytes;
+  return ValidateRequest(spec, type, flags, offset, length, rc, message);
 }
 
 void Connection::SpawnHelperIfNeeded() {
@@ -253,12 +172,13 @@ bool Connection::ReadRequest(Request* r) {
   r->received = Clock::now();
   r->message.clear();
 
+  r->spec = FindCommand(r->type);
   if (r->type == kCmdDisc) {
     spdlog::debug("nbd: {}: client disconnected (NBD_CMD_DISC)", peer_);
     return false;
   }
-  r->error = Validate(r->type, r->flags, r->offset, r->length, &r->message);
-  if (r->type != kCmdWrite) return true;
+  r->error = Validate(r->spec, r->type, r->flags, r->offset, r->length, &r->message);
+  if (r->spec == nullptr || !r->spec->payload_in) return true;
   if (r->length > opt.max_payload_bytes) {
     // The payload cannot be skipped without reading up to 4 GiB: answer, then drop.
     spdlog::warn("nbd: {}: {}; dropping the connection", peer_, r->message);
@@ -270,7 +190,7 @@ bool Connection::ReadRequest(Request* r) {
     r->buf = ctx_.buffers->Get(r->length);
     if (r->buf.data() == nullptr) {
       r->error = kEnomem;
-      r->message = "NBD_CMD_WRITE: out of memory for the payload";
+      r->message = std::string(r->spec->name) + ": out of memory for the payload";
     }
   }
   Status s = r->error != 0 ? Discard(r->length) : ReadPayload(r->buf.data(), r->length);
@@ -290,11 +210,11 @@ void Connection::ServeLoop(bool counted) {
       stop_reading_ = true;
       break;
     }
-    if (r.error == 0 && r.type == kCmdRead && r.length > 0) {
+    if (r.error == 0 && r.spec->payload_out && r.length > 0) {
       r.buf = ctx_.buffers->Get(r.length);
       if (r.buf.data() == nullptr) {
         r.error = kEnomem;
-        r.message = "NBD_CMD_READ: out of memory for the reply";
+        r.message = std::string(r.spec->name) + ": out of memory for the reply";
       }
     }
     SpawnHelperIfNeeded();
@@ -316,39 +236,15 @@ void Connection::ServeLoop(bool counted) {
 }
 
 void Connection::Execute(Request* r) {
-  storage::Volume* volume = session_.volume.get();
-  bool fua = (r->flags & kCmdFlagFua) != 0;
-  Status st;
-  switch (r->type) {
-    case kCmdRead:
-      st = volume->Read(r->offset, std::span<char>(r->buf.data(), r->length));
-      break;
-    case kCmdWrite:
-      st = volume->Write(r->offset, std::span<const char>(r->buf.data(), r->length), fua);
-      break;
-    case kCmdFlush:
-      st = volume->Flush();
-      break;
-    case kCmdTrim:
-      st = volume->Trim(r->offset, r->length);
-      // Volume::Trim has no FUA; a flush makes the discard durable before the reply.
-      if (st.ok() && fua) st = volume->Flush();
-      break;
-    case kCmdWriteZeroes:
-      // NBD_CMD_FLAG_NO_HOLE is accepted: the Volume interface has no way to ask for
-      // provisioned zeroes, and zeroes that read back as zeroes are what it asks.
-      st = volume->WriteZeroes(r->offset, r->length, fua);
-      break;
-    default:
-      st = InternalError("unexpected command");
-      break;
-  }
+  // Validate() let only rows with a handler through (DISC never gets here).
+  CommandArgs args{r->flags, r->offset, r->length, r->buf.data()};
+  Status st = r->spec->run(session_.volume.get(), args);
   uint32_t error = NbdErrorFromStatus(st);
-  if (error == 0 && r->type == kCmdRead) {
+  if (error == 0 && r->spec->payload_out) {
     SendReply(r->handle, r->type, 0, {}, r->buf.data(), r->length, r->offset);
   } else {
     if (error != 0) {
-      spdlog::debug("nbd: {}: {} {}+{}: {}", peer_, CommandName(r->type), r->offset, r->length,
+      spdlog::debug("nbd: {}: {} {}+{}: {}", peer_, r->spec->name, r->offset, r->length,
                     st.ToString());
     }
     SendReply(r->handle, r->type, error, st.message(), nullptr, 0, 0);
@@ -408,10 +304,10 @@ void Connection::SendReply(uint64_t handle, uint16_t type, uint32_t error, std::
 }
 
 void Connection::Record(uint16_t type, uint32_t length, Clock::time_point received, bool ok) {
-  storage::IoKind kind;
-  if (!IoKindFor(type, &kind)) return;
-  uint64_t bytes = type == kCmdFlush ? 0 : length;
-  stats_->Record(kind, bytes, Clock::now() - received, ok);
+  const CommandSpec* spec = FindCommand(type);
+  if (spec == nullptr || !spec->io_kind) return;
+  uint64_t bytes = spec->length == LengthRule::kZero ? 0 : length;
+  stats_->Record(*spec->io_kind, bytes, Clock::now() - received, ok);
 }
 
 }  // namespace strata::nbd

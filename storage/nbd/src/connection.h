@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "buffer_pool.h"
+#include "commands.h"
 #include "handshake.h"
 #include "socket_util.h"
 #include "strata/nbd/server.h"
@@ -67,7 +68,8 @@ class Connection {
     uint64_t offset = 0;
     uint32_t length = 0;
     Clock::time_point received;
-    uint32_t error = 0;  // set when the request was refused before running
+    const CommandSpec* spec = nullptr;  // the command's row; nullptr when unknown
+    uint32_t error = 0;                 // set when the request was refused before running
     std::string message;
     BufferPool::Handle buf;  // payload or reply data; back to the pool when done
   };
@@ -84,8 +86,8 @@ class Connection {
   Status ReadPayload(char* dst, size_t len);
   Status Discard(size_t len);
   // 0 when the request may run; otherwise the NBD error and a message.
-  uint32_t Validate(uint16_t type, uint16_t flags, uint64_t offset, uint32_t length,
-                    std::string* message) const;
+  uint32_t Validate(const CommandSpec* spec, uint16_t type, uint16_t flags, uint64_t offset,
+                    uint32_t length, std::string* message) const;
   void Execute(Request* r);
   void SendReply(uint64_t handle, uint16_t type, uint32_t error, std::string_view message,
                  const char* data, size_t len, uint64_t offset);
