@@ -23,8 +23,28 @@ constexpr size_t kRxBufferSize = 128 << 10;
 }  // namespace
 
 Connection::Connection(const ServerContext& ctx, UniqueFd fd, storage::ClientInfo client)
-    : ctx_(ctx), sock_(fd.Release()), client_(std::move(client)) {
+    : ctx_(ctx),
+      sock_(fd.Release()),
+      client_(std::move(client)),
+      handshake_deadline_(Clock::now() + ctx.options->handshake_timeout) {
   peer_ = client_.peer_address + " via " + client_.portal_address;
+  last_activity_.store(Clock::now().time_since_epoch().count());
+}
+
+bool Connection::TakeExpired(Clock::time_point now, std::string* reason) {
+  const NbdServerOptions& opt = *ctx_.options;
+  if (expired_.load()) return false;
+  if (in_handshake_.load()) {
+    if (now < handshake_deadline_) return false;
+    *reason = "handshake not finished within " + std::to_string(opt.handshake_timeout.count()) +
+              " ms (--nbd-handshake-timeout)";
+  } else {
+    if (opt.idle_timeout.count() <= 0 || inflight_.load() > 0) return false;
+    Clock::time_point last{Clock::duration(last_activity_.load())};
+    if (now - last < opt.idle_timeout) return false;
+    *reason = "idle for " + std::to_string(opt.idle_timeout.count()) + " ms (--nbd-idle-timeout)";
+  }
+  return !expired_.exchange(true);
 }
 
 Connection::~Connection() {
@@ -45,8 +65,12 @@ void Connection::Run() {
   config.max_payload_bytes = opt.max_payload_bytes;
   config.deadline = Clock::now() + opt.handshake_timeout;
   config.stopping = ctx_.stopping;
+  config.admission = ctx_.admission;
 
   Status st = ConfigureConnection(sock_, opt.send_timeout);
+  // A peer that vanished (node lost, cable pulled) is noticed in about two minutes
+  // even on a connection that stays idle for the device's lifetime.
+  if (st.ok()) st = EnableKeepalive(sock_, std::chrono::seconds(60), std::chrono::seconds(10), 6);
   if (st.ok()) st = SetReceiveTimeout(sock_, opt.handshake_timeout);
   if (st.ok()) {
     auto negotiated = RunHandshake(sock_, client_, config);
@@ -59,6 +83,8 @@ void Connection::Run() {
   // Idle NBD connections are normal (a kernel client keeps one open for as long
   // as the device exists): no receive timeout in transmission.
   if (st.ok()) st = SetReceiveTimeout(sock_, std::chrono::milliseconds(0));
+  last_activity_.store(Clock::now().time_since_epoch().count());
+  in_handshake_.store(false);
   if (st.ok()) {
     stats_ = session_.volume->io_stats();
     spdlog::info("nbd: {}: export '{}' ({} bytes, flags {:#06x}{})", peer_, session_.export_name,
@@ -78,6 +104,7 @@ void Connection::Run() {
   } else {
     spdlog::warn("nbd: {}: handshake failed: {}", peer_, st.ToString());
   }
+  if (session_.holds_export_slot) ctx_.admission->ReleaseExport(session_.export_name);
   std::lock_guard lock(fd_mu_);
   ::close(sock_);
   closed_ = true;
@@ -210,6 +237,7 @@ void Connection::ServeLoop(bool counted) {
       stop_reading_ = true;
       break;
     }
+    inflight_.fetch_add(1);
     if (r.error == 0 && r.spec->payload_out && r.length > 0) {
       r.buf = ctx_.buffers->Get(r.length);
       if (r.buf.data() == nullptr) {
@@ -229,6 +257,8 @@ void Connection::ServeLoop(bool counted) {
     // Back to the pool, whose budget bounds idle memory: a thread of an idle
     // connection holds no buffer.
     r.buf.Release();
+    last_activity_.store(Clock::now().time_since_epoch().count());
+    inflight_.fetch_sub(1);
     waiting_readers_.fetch_add(1);
     lock.lock();
     waiting_readers_.fetch_sub(1);

@@ -11,6 +11,7 @@
 #include <thread>
 #include <vector>
 
+#include "admission.h"
 #include "buffer_pool.h"
 #include "commands.h"
 #include "handshake.h"
@@ -23,6 +24,7 @@ namespace strata::nbd {
 // What a connection borrows from its server; everything outlives the connection.
 struct ServerContext {
   storage::ExportCatalog* catalog = nullptr;
+  Admission* admission = nullptr;
   const NbdServerOptions* options = nullptr;
   BufferPool* buffers = nullptr;
   const std::atomic<bool>* stopping = nullptr;
@@ -46,6 +48,8 @@ struct ServerContext {
 // Thread-safety: Run() on one thread; Shutdown() from any thread, any time.
 class Connection {
  public:
+  using Clock = std::chrono::steady_clock;
+
   Connection(const ServerContext& ctx, UniqueFd fd, storage::ClientInfo client);
   ~Connection();
   Connection(const Connection&) = delete;
@@ -59,8 +63,13 @@ class Connection {
 
   const storage::ClientInfo& client() const { return client_; }
 
+  // Whether a timeout has run out at `now`: the handshake (handshake_timeout from
+  // the start) or, in transmission, idle_timeout with no request in flight. True
+  // once per connection (the caller shuts it down); *reason says which.
+  // Thread-safe.
+  bool TakeExpired(Clock::time_point now, std::string* reason);
+
  private:
-  using Clock = std::chrono::steady_clock;
   struct Request {
     uint16_t type = 0;
     uint16_t flags = 0;
@@ -117,6 +126,13 @@ class Connection {
   std::mutex threads_mu_;
   std::vector<std::thread> helpers_;  // guarded by threads_mu_
   int threads_ = 1;                   // guarded by threads_mu_; Run()'s thread included
+
+  // For the server's timeouts (TakeExpired).
+  const Clock::time_point handshake_deadline_;
+  std::atomic<bool> in_handshake_{true};
+  std::atomic<bool> expired_{false};
+  std::atomic<int> inflight_{0};              // requests read and not yet answered
+  std::atomic<Clock::rep> last_activity_{0};  // a request read or answered
 
   std::mutex send_mu_;
   bool send_failed_ = false;  // guarded by send_mu_
