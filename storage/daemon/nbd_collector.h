@@ -37,6 +37,7 @@ class NbdCollector final : public prometheus::Collectable {
     add("per_export", c.refused_export_limit);
     add("handshake_timeout", c.handshake_timeouts);
     add("idle_timeout", c.idle_timeouts);
+    add("send_timeout", c.send_timeouts);
     prometheus::MetricFamily open{"strata_nbd_connections",
                                   "NBD connections open (handshake or transmission)",
                                   prometheus::MetricType::Gauge,

@@ -47,6 +47,7 @@ check "LUN created" test $? -eq 0
 # daemon, not an export from clients its access list lets in (a client on the list
 # may hold every slot of that export; the unit tests cover that limit).
 A lun create bait --size 16MiB >/dev/null
+check "bait LUN created" test $? -eq 0
 
 qemu-io -f raw -c 'write -P 0xa5 0 1M' -c 'write -P 0x5a 8M 1M' "nbd://$p/vol" >/dev/null
 check "well-behaved client writes its pattern" test $? -eq 0
@@ -96,7 +97,9 @@ check "raw connections reaped by the handshake timeout" wait_until 60 refused_ha
 wait "$bg"; rc=$?; bg=
 expect_eq "idle tool exits 0" "$rc" 0
 report=$(grep '^{' "$work/idle.out")
+grep -v '^{' "$work/idle.out"
 echo "$report"
+check "some of the attacker's handshakes succeeded" test "$(jq '.handshaken' <<<"$report")" -gt 0
 check "per-client limit capped the attacker" \
   test "$(jq '.handshaken' <<<"$report")" -le 256
 check "most of the 10,000 were refused" test "$(jq '.refused + .raw_closed' <<<"$report")" -gt 9000
@@ -112,6 +115,8 @@ adv slow-readers --count 8 --depth 64 --hold-seconds 15 --source 127.0.0.4 \
 bg=$!
 check "slow readers connected" wait_until 60 grep -q '^ready' "$work/slow.out"
 check "served during slow readers" served
+send_timeouts() { [ "$(metric 'strata_nbd_connections_refused_total{device="adv-dev",limit="send_timeout"}')" -ge 8 ]; }
+check "slow readers dropped by the send timeout" wait_until 60 send_timeouts
 wait "$bg"; rc=$?; bg=
 expect_eq "slow-reader tool exits 0" "$rc" 0
 report=$(grep '^{' "$work/slow.out")
@@ -126,6 +131,7 @@ echo "RSS kB: before $rss_before, during idle $rss_idle, after $rss_after"
 # Generous: 10,000 connection attempts, 8 x 16 x 1 MiB read buffers, the buffer cache.
 check "RSS bounded (after < before + 512 MiB)" test "$rss_after" -lt $((rss_before + 524288))
 
+[ "$_failed" -eq 0 ] || tail -n 30 "$work/stored.log"
 stop_within 30 "$pid"; rc=$?; pid=
 expect_eq "SIGTERM exits 0" "$rc" "0"
 finish

@@ -242,8 +242,8 @@ Status IdleConnections(const Target& t, int count, int hold_seconds) {
       auto s = Open(t);
       if (s.ok()) {
         h.handshaken.push_back(std::move(s->client));
-      } else {
-        ++h.refused;
+      } else if (h.refused++ == 0) {
+        std::fprintf(stderr, "first refusal: %s\n", s.status().ToString().c_str());
       }
       continue;
     }

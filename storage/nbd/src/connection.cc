@@ -31,20 +31,29 @@ Connection::Connection(const ServerContext& ctx, UniqueFd fd, storage::ClientInf
   last_activity_.store(Clock::now().time_since_epoch().count());
 }
 
-bool Connection::TakeExpired(Clock::time_point now, std::string* reason) {
+Connection::Expiry Connection::TakeExpired(Clock::time_point now, std::string* reason) {
   const NbdServerOptions& opt = *ctx_.options;
-  if (expired_.load()) return false;
+  if (expired_.load()) return Expiry::kNone;
+  Expiry e = Expiry::kNone;
+  Clock::rep sending = sending_since_.load();
   if (in_handshake_.load()) {
-    if (now < handshake_deadline_) return false;
+    if (now < handshake_deadline_) return Expiry::kNone;
+    e = Expiry::kHandshake;
     *reason = "handshake not finished within " + std::to_string(opt.handshake_timeout.count()) +
               " ms (--nbd-handshake-timeout)";
+  } else if (sending != 0) {
+    if (now - Clock::time_point(Clock::duration(sending)) < opt.send_timeout) return Expiry::kNone;
+    e = Expiry::kSend;
+    *reason = "a reply not taken within " + std::to_string(opt.send_timeout.count()) +
+              " ms (--nbd-send-timeout)";
   } else {
-    if (opt.idle_timeout.count() <= 0 || inflight_.load() > 0) return false;
+    if (opt.idle_timeout.count() <= 0 || inflight_.load() > 0) return Expiry::kNone;
     Clock::time_point last{Clock::duration(last_activity_.load())};
-    if (now - last < opt.idle_timeout) return false;
+    if (now - last < opt.idle_timeout) return Expiry::kNone;
+    e = Expiry::kIdle;
     *reason = "idle for " + std::to_string(opt.idle_timeout.count()) + " ms (--nbd-idle-timeout)";
   }
-  return !expired_.exchange(true);
+  return expired_.exchange(true) ? Expiry::kNone : e;
 }
 
 Connection::~Connection() {
@@ -99,6 +108,15 @@ void Connection::Run() {
       helpers.swap(helpers_);
     }
     for (auto& t : helpers) t.join();
+  } else if (st.code() == StatusCode::kDeadlineExceeded) {
+    if (!expired_.exchange(true)) {
+      uint64_t n = ctx_.handshake_timeouts->fetch_add(1) + 1;
+      if (n <= 10 || n % 1000 == 0) {
+        spdlog::warn(
+            "nbd: {}: handshake not finished within {} ms (--nbd-handshake-timeout; {} so far)",
+            peer_, opt.handshake_timeout.count(), n);
+      }
+    }
   } else if (st.code() == StatusCode::kCancelled || st.code() == StatusCode::kUnavailable) {
     spdlog::debug("nbd: {}: handshake ended: {}", peer_, st.ToString());
   } else {
@@ -324,9 +342,16 @@ void Connection::SendReply(uint64_t handle, uint16_t type, uint32_t error, std::
   }
   std::lock_guard lock(send_mu_);
   if (send_failed_) return;
+  sending_since_.store(Clock::now().time_since_epoch().count());
   Status s = SendAll(sock_, iov, n);
+  sending_since_.store(0);
   if (!s.ok()) {
     send_failed_ = true;
+    if (s.code() == StatusCode::kDeadlineExceeded && !expired_.exchange(true)) {
+      ctx_.send_timeouts->fetch_add(1);
+      spdlog::warn("nbd: {}: a reply not taken within {} ms (--nbd-send-timeout); dropping", peer_,
+                   ctx_.options->send_timeout.count());
+    }
     spdlog::debug("nbd: {}: sending a reply: {}; dropping the connection", peer_, s.ToString());
     // Wakes the reader; later replies are skipped.
     Shutdown(true);

@@ -28,6 +28,10 @@ struct ServerContext {
   const NbdServerOptions* options = nullptr;
   BufferPool* buffers = nullptr;
   const std::atomic<bool>* stopping = nullptr;
+  // Timeouts the connection notices itself (SO_SNDTIMEO, SO_RCVTIMEO in the
+  // handshake), counted with the ones the server's watchdog enforces.
+  std::atomic<uint64_t>* send_timeouts = nullptr;
+  std::atomic<uint64_t>* handshake_timeouts = nullptr;
 };
 
 // One client session. Run() runs the handshake, then serves requests on a small
@@ -63,11 +67,14 @@ class Connection {
 
   const storage::ClientInfo& client() const { return client_; }
 
+  // Which timeout ran out (TakeExpired).
+  enum class Expiry { kNone, kHandshake, kIdle, kSend };
   // Whether a timeout has run out at `now`: the handshake (handshake_timeout from
-  // the start) or, in transmission, idle_timeout with no request in flight. True
-  // once per connection (the caller shuts it down); *reason says which.
-  // Thread-safe.
-  bool TakeExpired(Clock::time_point now, std::string* reason);
+  // the start), a reply not taken by the client within send_timeout (as a whole:
+  // SO_SNDTIMEO alone restarts with every byte the client trickles out), or, in
+  // transmission, idle_timeout with no request in flight. Not kNone once per
+  // connection (the caller shuts it down); *reason says why. Thread-safe.
+  Expiry TakeExpired(Clock::time_point now, std::string* reason);
 
  private:
   struct Request {
@@ -133,6 +140,7 @@ class Connection {
   std::atomic<bool> expired_{false};
   std::atomic<int> inflight_{0};              // requests read and not yet answered
   std::atomic<Clock::rep> last_activity_{0};  // a request read or answered
+  std::atomic<Clock::rep> sending_since_{0};  // a reply's send began; 0: none under way
 
   std::mutex send_mu_;
   bool send_failed_ = false;  // guarded by send_mu_

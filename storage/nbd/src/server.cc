@@ -51,6 +51,7 @@ class NbdServer::Impl {
     c.refused_export_limit = admission_.refused_exports();
     c.handshake_timeouts = handshake_timeouts_.load();
     c.idle_timeouts = idle_timeouts_.load();
+    c.send_timeouts = send_timeouts_.load();
     return c;
   }
   void Stop();
@@ -79,6 +80,7 @@ class NbdServer::Impl {
   std::atomic<uint64_t> refused_client_limit_{0};
   std::atomic<uint64_t> handshake_timeouts_{0};
   std::atomic<uint64_t> idle_timeouts_{0};
+  std::atomic<uint64_t> send_timeouts_{0};
 
   std::vector<Listener> listeners_;  // fixed after Listen(); closed by Stop()
   std::vector<HostPort> bound_;      // fixed after Listen()
@@ -124,7 +126,7 @@ bool WorthLogging(uint64_t n) { return n <= 10 || n % 1000 == 0; }
 int NbdServer::Impl::TimeoutTickMs() const {
   // A tenth of the shortest timeout, between 50 ms and 1 s: a connection is cut
   // off at most 10% (or 1 s) late.
-  int64_t shortest = options_.handshake_timeout.count();
+  int64_t shortest = std::min(options_.handshake_timeout.count(), options_.send_timeout.count());
   if (options_.idle_timeout.count() > 0)
     shortest = std::min<int64_t>(shortest, options_.idle_timeout.count());
   if (shortest <= 0) return -1;
@@ -136,9 +138,12 @@ void NbdServer::Impl::ExpireConnections() {
   std::lock_guard lock(mu_);
   for (auto& [id, e] : conns_) {
     std::string reason;
-    if (!e.conn->TakeExpired(now, &reason)) continue;
-    bool handshake = reason.rfind("handshake", 0) == 0;
-    uint64_t n = (handshake ? handshake_timeouts_ : idle_timeouts_).fetch_add(1) + 1;
+    Connection::Expiry why = e.conn->TakeExpired(now, &reason);
+    if (why == Connection::Expiry::kNone) continue;
+    std::atomic<uint64_t>& counter = why == Connection::Expiry::kHandshake ? handshake_timeouts_
+                                     : why == Connection::Expiry::kSend    ? send_timeouts_
+                                                                           : idle_timeouts_;
+    uint64_t n = counter.fetch_add(1) + 1;
     if (WorthLogging(n)) {
       spdlog::warn("nbd: {} via {}: closing: {} ({} so far)", e.conn->client().peer_address,
                    e.conn->client().portal_address, reason, n);
@@ -208,7 +213,14 @@ void NbdServer::Impl::AcceptLoop() {
           }
           uint64_t id = next_id_++;
           ConnEntry& e = conns_[id];
-          ServerContext ctx{catalog_, &admission_, &options_, &buffers_, &stopping_};
+          ServerContext ctx;
+          ctx.catalog = catalog_;
+          ctx.admission = &admission_;
+          ctx.options = &options_;
+          ctx.buffers = &buffers_;
+          ctx.stopping = &stopping_;
+          ctx.send_timeouts = &send_timeouts_;
+          ctx.handshake_timeouts = &handshake_timeouts_;
           e.conn = std::make_unique<Connection>(ctx, std::move(client), std::move(info));
           ++live_;
           Connection* conn = e.conn.get();

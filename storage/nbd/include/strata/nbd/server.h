@@ -49,8 +49,9 @@ struct NbdServerOptions {
   // connection) reaps peers that are gone; this is for deployments whose clients
   // reconnect (qemu with reconnect-delay, nbd-client -persist).
   std::chrono::milliseconds idle_timeout{0};
-  // A reply that cannot be sent within this time (a client that stopped reading)
-  // drops the connection, so a stuck client cannot hold threads for ever.
+  // A reply that cannot be sent within this time (a client that stopped reading,
+  // or takes a byte now and then) drops the connection, so a stuck client cannot
+  // hold threads for ever. The whole reply counts, not each send call.
   std::chrono::milliseconds send_timeout{30'000};
   // Stop() lets in-flight requests finish and their replies go out for this long
   // before it drops the remaining connections hard.
@@ -66,6 +67,7 @@ struct NbdServerCounters {
   uint64_t refused_export_limit = 0;  // max_connections_per_export
   uint64_t handshake_timeouts = 0;    // handshake_timeout
   uint64_t idle_timeouts = 0;         // idle_timeout
+  uint64_t send_timeouts = 0;         // send_timeout (a client not taking its replies)
 };
 
 // An NBD server (fixed newstyle handshake only, simple and structured replies)
