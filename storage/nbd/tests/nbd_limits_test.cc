@@ -2,6 +2,7 @@
 // and per export, the handshake and idle timeouts, the counters that meter them,
 // and the --nbd-* flags that set them.
 #include <gtest/gtest.h>
+#include <sys/socket.h>
 
 #include <boost/program_options.hpp>
 
@@ -144,6 +145,30 @@ TEST_F(NbdServerTest, IdleTimeoutClosesOnlyIdleConnections) {
   auto r = busy->ReadReply();
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->error, 0u);
+}
+
+TEST_F(NbdServerTest, SendTimeoutDropsAClientThatTricklesItsReplies) {
+  NbdServerOptions opt;
+  opt.send_timeout = milliseconds(400);
+  StartServer(opt);
+  auto c = Open();
+  ASSERT_NE(c, nullptr);
+  for (uint64_t h = 1; h <= 16; ++h) ASSERT_TRUE(c->SendRequest(kCmdRead, 0, h, 0, 1 << 20).ok());
+  // Take a few bytes now and then, never the replies' worth: each send call makes
+  // a little progress, the reply as a whole never goes out.
+  bool closed = false;
+  for (int i = 0; i < 20 && !closed; ++i) {
+    char b[64];
+    ssize_t n = ::recv(c->fd(), b, sizeof(b), 0);
+    closed = n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR);
+    if (!closed) std::this_thread::sleep_for(milliseconds(50));  // the client's pace
+  }
+  EXPECT_TRUE(closed || c->WaitClosed());
+  ASSERT_TRUE(WaitFor([&] { return server_->counters().send_timeouts == 1; }));
+  // Others are served meanwhile and after.
+  auto d = Open();
+  ASSERT_NE(d, nullptr);
+  EXPECT_EQ(d->Read(0, 512)->error, 0u);
 }
 
 TEST(NbdServerFlagsTest, DefaultsAreTheOptionsDefaults) {
