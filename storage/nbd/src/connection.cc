@@ -231,13 +231,7 @@ bool Connection::ReadRequest(Request* r) {
     Record(r->type, r->length, r->received, false);
     return false;
   }
-  if (r->error == 0 && r->length > 0) {
-    r->buf = ctx_.buffers->Get(r->length);
-    if (r->buf.data() == nullptr) {
-      r->error = kEnomem;
-      r->message = std::string(r->spec->name) + ": out of memory for the payload";
-    }
-  }
+  if (r->error == 0 && r->length > 0) Borrow(r);
   Status s = r->error != 0 ? Discard(r->length) : ReadPayload(r->buf.data(), r->length);
   if (!s.ok()) {
     spdlog::debug("nbd: {}: reading a write payload: {}", peer_, s.ToString());
@@ -246,23 +240,45 @@ bool Connection::ReadRequest(Request* r) {
   return true;
 }
 
+void Connection::Borrow(Request* r) {
+  // The server-wide budget first: memory held by requests in flight is bounded
+  // however many connections pipeline maximum-size requests (slow readers hold
+  // theirs until the send timeout drops them).
+  const uint64_t max = ctx_.options->max_inflight_bytes;
+  uint64_t before = ctx_.inflight_bytes->fetch_add(r->length);
+  if (max > 0 && before + r->length > max) {
+    ctx_.inflight_bytes->fetch_sub(r->length);
+    r->error = kEnomem;
+    r->message = std::string(r->spec->name) + ": the server's in-flight request budget of " +
+                 std::to_string(max) + " bytes is used up (--nbd-max-inflight-bytes)";
+    return;
+  }
+  r->charged = r->length;
+  r->buf = ctx_.buffers->Get(r->length);
+  if (r->buf.data() == nullptr) {
+    r->error = kEnomem;
+    r->message = std::string(r->spec->name) + ": out of memory for the payload";
+  }
+}
+
+void Connection::ReturnBuffer(Request* r) {
+  r->buf.Release();
+  if (r->charged > 0) ctx_.inflight_bytes->fetch_sub(r->charged);
+  r->charged = 0;
+}
+
 void Connection::ServeLoop(bool counted) {
   Request r;
   std::unique_lock lock(read_mu_);
   if (counted) waiting_readers_.fetch_sub(1);
   while (true) {
     if (!ReadRequest(&r)) {
+      ReturnBuffer(&r);
       stop_reading_ = true;
       break;
     }
     inflight_.fetch_add(1);
-    if (r.error == 0 && r.spec->payload_out && r.length > 0) {
-      r.buf = ctx_.buffers->Get(r.length);
-      if (r.buf.data() == nullptr) {
-        r.error = kEnomem;
-        r.message = std::string(r.spec->name) + ": out of memory for the reply";
-      }
-    }
+    if (r.error == 0 && r.spec->payload_out && r.length > 0) Borrow(&r);
     SpawnHelperIfNeeded();
     lock.unlock();  // the next thread reads while this one runs the request
     if (r.error != 0) {
@@ -274,7 +290,7 @@ void Connection::ServeLoop(bool counted) {
     }
     // Back to the pool, whose budget bounds idle memory: a thread of an idle
     // connection holds no buffer.
-    r.buf.Release();
+    ReturnBuffer(&r);
     last_activity_.store(Clock::now().time_since_epoch().count());
     inflight_.fetch_sub(1);
     waiting_readers_.fetch_add(1);

@@ -32,6 +32,8 @@ struct ServerContext {
   // handshake), counted with the ones the server's watchdog enforces.
   std::atomic<uint64_t>* send_timeouts = nullptr;
   std::atomic<uint64_t>* handshake_timeouts = nullptr;
+  // Payload bytes held by requests in flight, server-wide (max_inflight_bytes).
+  std::atomic<uint64_t>* inflight_bytes = nullptr;
 };
 
 // One client session. Run() runs the handshake, then serves requests on a small
@@ -88,6 +90,7 @@ class Connection {
     uint32_t error = 0;                 // set when the request was refused before running
     std::string message;
     BufferPool::Handle buf;  // payload or reply data; back to the pool when done
+    uint64_t charged = 0;    // bytes of ServerContext::inflight_bytes this request holds
   };
 
   // One serving thread: read a request (under read_mu_), run it, repeat.
@@ -100,6 +103,11 @@ class Connection {
   // Makes at least n bytes available in rx_; false on EOF, error or shutdown.
   bool Fill(size_t n);
   Status ReadPayload(char* dst, size_t len);
+  // A buffer of r->length bytes for r, charged to the server's in-flight budget;
+  // on failure r->error = ENOMEM and r->message says which limit.
+  void Borrow(Request* r);
+  // Gives r's buffer and its charge back.
+  void ReturnBuffer(Request* r);
   Status Discard(size_t len);
   // 0 when the request may run; otherwise the NBD error and a message.
   uint32_t Validate(const CommandSpec* spec, uint16_t type, uint16_t flags, uint64_t offset,

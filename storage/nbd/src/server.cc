@@ -81,6 +81,7 @@ class NbdServer::Impl {
   std::atomic<uint64_t> handshake_timeouts_{0};
   std::atomic<uint64_t> idle_timeouts_{0};
   std::atomic<uint64_t> send_timeouts_{0};
+  std::atomic<uint64_t> inflight_bytes_{0};  // payload held by requests in flight
 
   std::vector<Listener> listeners_;  // fixed after Listen(); closed by Stop()
   std::vector<HostPort> bound_;      // fixed after Listen()
@@ -221,6 +222,7 @@ void NbdServer::Impl::AcceptLoop() {
           ctx.stopping = &stopping_;
           ctx.send_timeouts = &send_timeouts_;
           ctx.handshake_timeouts = &handshake_timeouts_;
+          ctx.inflight_bytes = &inflight_bytes_;
           e.conn = std::make_unique<Connection>(ctx, std::move(client), std::move(info));
           ++live_;
           Connection* conn = e.conn.get();

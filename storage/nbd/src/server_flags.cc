@@ -36,6 +36,9 @@ void AddNbdServerFlags(po::options_description* desc, NbdServerFlags* f) {
       "not read from until one finishes")(
       "nbd-max-request-size", po::value(&f->max_request_size)->default_value("32MiB"),
       "largest NBD READ/WRITE, 4KiB to 2GiB (advertised as the maximum block size)")(
+      "nbd-max-inflight-bytes", po::value(&f->max_inflight)->default_value("1GiB"),
+      "payload bytes held by NBD requests in flight, server-wide (0: no limit); a READ or "
+      "WRITE beyond it gets ENOMEM")(
       "nbd-handshake-timeout",
       po::value(&f->handshake_timeout)->default_value(Millis(d.handshake_timeout)),
       "an NBD client must finish its handshake within this time, e.g. 30s")(
@@ -103,6 +106,13 @@ Result<NbdServerOptions> NbdServerOptionsFromFlags(const NbdServerFlags& f) {
                                 "' is not between 4KiB and 2GiB");
   }
   o.max_payload_bytes = static_cast<uint32_t>(*size);
+  auto inflight = ParseSize(f.max_inflight);
+  if (!inflight.ok()) return inflight.status().WithContext("--nbd-max-inflight-bytes");
+  if (*inflight != 0 && *inflight < o.max_payload_bytes) {
+    return InvalidArgumentError("--nbd-max-inflight-bytes: '" + f.max_inflight +
+                                "' is less than --nbd-max-request-size (0: no limit)");
+  }
+  o.max_inflight_bytes = *inflight;
   STRATA_ASSIGN_OR_RETURN(o.handshake_timeout,
                           ParseDurationFlag(f.handshake_timeout, "--nbd-handshake-timeout"));
   if (o.handshake_timeout.count() <= 0) {

@@ -171,6 +171,42 @@ TEST_F(NbdServerTest, SendTimeoutDropsAClientThatTricklesItsReplies) {
   EXPECT_EQ(d->Read(0, 512)->error, 0u);
 }
 
+TEST_F(NbdServerTest, InflightBudgetAnswersEnomemInsteadOfGrowing) {
+  NbdServerOptions opt;
+  opt.max_inflight_bytes = 1 << 20;
+  StartServer(opt);
+  auto slow = std::make_shared<MemVolume>(4 << 20);
+  std::atomic<bool> release{false};
+  slow->SetBeforeOpHook([&](storage::IoKind) {
+    while (!release.load()) std::this_thread::sleep_for(milliseconds(5));
+  });
+  catalog_.Add("slow", slow);
+  auto holder = Open("slow");
+  ASSERT_NE(holder, nullptr);
+  ASSERT_TRUE(holder->SendRequest(kCmdRead, 0, 1, 0, 1 << 20).ok());
+  ASSERT_TRUE(WaitFor([&] { return slow->in_flight() == 1; }));
+  // The budget is used up: a READ and a WRITE elsewhere get ENOMEM, and the WRITE's
+  // payload is skipped so the connection goes on.
+  auto other = Open("disk");
+  ASSERT_NE(other, nullptr);
+  auto r = other->Read(0, 4096);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->error, kEnomem);
+  auto w = other->Write(0, std::string(4096, 'w'));
+  ASSERT_TRUE(w.ok());
+  EXPECT_EQ(w->error, kEnomem);
+  EXPECT_EQ(other->Read(0, 0)->error, 0u);  // no payload, no charge
+  release.store(true);
+  auto held = holder->ReadReply();
+  ASSERT_TRUE(held.ok());
+  EXPECT_EQ(held->error, 0u);
+  // The charge came back with the reply.
+  ASSERT_TRUE(WaitFor([&] {
+    auto again = other->Read(0, 4096);
+    return again.ok() && again->error == 0;
+  }));
+}
+
 TEST(NbdServerFlagsTest, DefaultsAreTheOptionsDefaults) {
   namespace po = boost::program_options;
   po::options_description desc;
@@ -188,6 +224,7 @@ TEST(NbdServerFlagsTest, DefaultsAreTheOptionsDefaults) {
   EXPECT_EQ(o->max_connections_per_export, d.max_connections_per_export);
   EXPECT_EQ(o->threads_per_connection, d.threads_per_connection);
   EXPECT_EQ(o->max_payload_bytes, d.max_payload_bytes);
+  EXPECT_EQ(o->max_inflight_bytes, d.max_inflight_bytes);
   EXPECT_EQ(o->handshake_timeout, d.handshake_timeout);
   EXPECT_EQ(o->idle_timeout, d.idle_timeout);
   EXPECT_EQ(o->send_timeout, d.send_timeout);
@@ -198,7 +235,7 @@ TEST(NbdServerFlagsTest, BadValuesNameTheFlag) {
     auto o = NbdServerOptionsFromFlags(f);
     return o.ok() ? std::string("ok") : o.status().message();
   };
-  NbdServerFlags good{1024, 256, 128, 16, "32MiB", "30s", "0", "30s"};
+  NbdServerFlags good{1024, 256, 128, 16, "32MiB", "1GiB", "30s", "0", "30s"};
   EXPECT_EQ(err(good), "ok");
   NbdServerFlags f = good;
   f.max_connections = 0;
@@ -209,6 +246,10 @@ TEST(NbdServerFlagsTest, BadValuesNameTheFlag) {
   f = good;
   f.max_request_size = "4GiB";
   EXPECT_EQ(err(f), "--nbd-max-request-size: '4GiB' is not between 4KiB and 2GiB");
+  f = good;
+  f.max_inflight = "1MiB";
+  EXPECT_EQ(err(f),
+            "--nbd-max-inflight-bytes: '1MiB' is less than --nbd-max-request-size (0: no limit)");
   f = good;
   f.idle_timeout = "10";
   EXPECT_EQ(err(f),

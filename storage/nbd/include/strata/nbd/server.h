@@ -56,6 +56,12 @@ struct NbdServerOptions {
   // Stop() lets in-flight requests finish and their replies go out for this long
   // before it drops the remaining connections hard.
   std::chrono::milliseconds stop_grace{5'000};
+  // Payload bytes held by requests in flight, server-wide (0: no limit). A READ or
+  // WRITE that would go over gets ENOMEM (a WRITE's payload is read and dropped),
+  // so memory stays bounded whatever the number of connections x queue depth x
+  // request size; clients that never read their replies hold their share only until
+  // send_timeout drops them.
+  uint64_t max_inflight_bytes = 1ull << 30;
   // Bytes of idle I/O buffers kept for reuse across requests (server-wide).
   size_t buffer_cache_bytes = 64u << 20;
 };

@@ -18,6 +18,7 @@ struct NbdServerFlags {
   int max_connections_per_export = 0;
   int queue_depth = 0;
   std::string max_request_size;
+  std::string max_inflight;
   std::string handshake_timeout;
   std::string idle_timeout;
   std::string send_timeout;
