@@ -138,6 +138,7 @@ Result<std::unique_ptr<Device>> Device::Open(Env* env, DeviceConfig config) {
   eo.state_dir = config.tiers.front().path;
   eo.tiers = config.tiers;
   eo.block_size = config.block_size;
+  eo.max_pending_free_bytes = config.max_pending_free_bytes;
   eo.remote_volume_factory = config.remote_volume_factory;
   eo.device_id = std::stoull(device_id, nullptr, 16);
   for (const TierConfig& tier : config.tiers) {

@@ -34,6 +34,9 @@ struct TierStore {
   // Freed by changes not yet durable: reusable only after the next Flush, so a
   // crash can never find a durable mapping pointing at overwritten data.
   std::vector<uint64_t> pending_free;
+  // pending_free's bound in slots (EngineOptions::max_pending_free_bytes, capped at an
+  // eighth of the capacity); SIZE_MAX: none.
+  size_t max_pending_free = SIZE_MAX;
   uint64_t high_water = 1;  // next never-used slot
   // Bumped whenever freed slots become reusable: a dedup candidate compared outside
   // the lock is still the block it was while this has not moved.
@@ -221,7 +224,15 @@ class EngineImpl {
   void SetMappingLocked(Lun& lun, uint64_t lba, BlockRef ref, bool indexed);
   void DecrefLocked(BlockRef ref);
   void ReleaseUnusedLocked(TierStore& t, uint64_t slot);  // a slot never journaled
-  bool NeedFlushLocked() const { return enc_.records() >= options_.max_unflushed_records; }
+  // Too many unflushed records, or too many replaced blocks waiting for a flush to be
+  // freed in some tier (EngineOptions::max_pending_free_bytes).
+  bool NeedFlushLocked() const {
+    if (enc_.records() >= options_.max_unflushed_records) return true;
+    for (const TierStore& t : tiers_) {
+      if (t.pending_free.size() >= t.max_pending_free) return true;
+    }
+    return false;
+  }
 
   // Stores one whole block for `lba` in `tier` (the LUN's write tier when unset).
   // With `expected`, only replaces that mapping (the move's compare-and-swap) and
@@ -234,6 +245,16 @@ class EngineImpl {
   Status StoreRun(Lun& lun, uint64_t lba, size_t n, const char* data, std::optional<uint32_t> tier,
                   const BlockRef* expected, bool verify);
   Result<std::vector<uint64_t>> AllocateRunLocked(TierStore& t, size_t n);
+  // Overwrites n whole blocks at [lba, lba+n) in place when every one of them is
+  // mapped to a slot of the LUN's write tier that this LUN alone references (an
+  // unshared leaf, a count of one, not in the dedup index) and the LUN has dedup off:
+  // no new slot, no mapping change, no journal record, so no flush is owed and the
+  // blocks stay where a sequential read finds them. All-or-nothing: false (nothing
+  // written) when any block does not qualify or holds only zeros (those become holes
+  // through StoreRun). The pwrites run under mu_ shared, so whatever would change the
+  // conditions (a snapshot or clone sharing the leaf, SetDedup, a tier move's start,
+  // DeleteLun freeing the slot) waits for them. REQUIRES: the blocks' stripes held.
+  Result<bool> OverwriteInPlace(Lun& lun, uint64_t lba, size_t n, const char* data);
   uint64_t AllocateFreshLocked(TierStore& t);
   Status ReadBlockLocked(const Lun& lun, uint64_t lba, char* out);  // REQUIRES: mu_ held
   // Writes to one block are serialised by its stripe (so read-modify-write of a
