@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <cinttypes>
 #include <cstdio>
 #include <set>
@@ -148,6 +149,11 @@ Result<std::unique_ptr<Device>> Device::Open(Env* env, DeviceConfig config) {
     }
     eo.tier_capacity_bytes.push_back(*cap);
   }
+  // The journal and its snapshots share the first tier's file system with its data: a
+  // journal allowed to reach 64 MiB before a checkpoint truncates it would not fit
+  // beside a small tier's data, so it checkpoints at 1/32 of that tier (at least 1 MiB).
+  eo.checkpoint_bytes =
+      std::clamp<uint64_t>(eo.tier_capacity_bytes.front() / 32, 1ull << 20, eo.checkpoint_bytes);
   STRATA_ASSIGN_OR_RETURN(auto engine, Engine::Open(env, std::move(eo)));
   std::unique_ptr<Device> device(
       new Device(env, std::move(config), std::move(device_id), std::move(engine)));
