@@ -54,6 +54,7 @@ Result<Flags> ParseFlags(int argc, char** argv, bool* help) {
   Flags f;
   std::vector<std::string> tiers, portals;
   std::string block_size;
+  std::string max_pending_free;
   std::string dedup;
   std::string verify_moves;
   po::options_description desc(
@@ -74,6 +75,10 @@ Result<Flags> ParseFlags(int argc, char** argv, bool* help) {
       "on: LUNs may ask for inline dedup; off: dedup is off for the whole device")(
       "block-size", po::value(&block_size)->default_value("4KiB"),
       "dedup and allocation unit, 4KiB to 64KiB, a power of two")(
+      "max-pending-free", po::value(&max_pending_free)->default_value("64MiB"),
+      "blocks replaced by copy-on-write stay allocated until the next flush: flush on our "
+      "own once this much waits in a tier (capped at 1/8 of the tier), so overwrites without "
+      "flushes fit in the tier; 0: only when the tier runs out")(
       "ready-file", po::value(&f.ready_file),
       "write {\"grpc\":\"ADDR:PORT\",\"nbd\":[\"ADDR:PORT\",...],\"metrics\":\"ADDR:PORT\"} "
       "here once serving (the addresses as bound: port 0 picks a free one)")(
@@ -111,6 +116,9 @@ Result<Flags> ParseFlags(int argc, char** argv, bool* help) {
                                         "' is not a power of two from 4KiB to 64KiB");
   }
   f.device.block_size = static_cast<uint32_t>(*bs);
+  auto pending = strata::ParseSize(max_pending_free);
+  if (!pending.ok()) return pending.status().WithContext("--max-pending-free");
+  f.device.max_pending_free_bytes = *pending;
   if (dedup != "on" && dedup != "off") {
     return strata::InvalidArgumentError("--dedup: '" + dedup + "' is not one of on, off");
   }
