@@ -261,8 +261,8 @@ say "$storage_devices_yaml"
 kc apply -f - <<<"$storage_devices_yaml"
 # --volume-resync 1: the volume inventory (LUNs, owners, I/O statistics: what the policies act on)
 # every second; --usage-interval 2: the UsageReport follows within seconds.
-show "strata-operator --kubeconfig $KUBECONFIG --metrics-addr 0 --health-addr 0 --device-resync 1 --volume-resync 1 --usage-interval 2"
-spawn operator "$bin/operator/strata-operator" --kubeconfig "$KUBECONFIG" \
+show "strata-operator --kubeconfig $KUBECONFIG --insecure --metrics-addr 0 --health-addr 0 --device-resync 1 --volume-resync 1 --usage-interval 2"
+spawn operator "$bin/operator/strata-operator" --kubeconfig "$KUBECONFIG" --insecure \
   --metrics-addr 0 --health-addr 0 --device-resync 1 --volume-resync 1 --usage-interval 2
 phase_is() { [ "$(kubectl get storagedevice "$1" -o jsonpath='{.status.phase}')" = "$2" ]; }
 wait_for 30 "StorageDevice dev-a Online" phase_is dev-a Online
@@ -271,8 +271,8 @@ kc get storagedevices -o wide
 
 # --- 4. the CSI controller and the demo volume -------------------------------------------------
 step "strata-csi (controller) over both devices; the demo volume"
-show "strata-csi --endpoint unix://$demo_dir/csi.sock --mode controller --device dev-a=$dev_a --device dev-b=$dev_b"
-spawn csi "$bin/csi-driver/strata-csi" --endpoint "unix://$demo_dir/csi.sock" --mode controller \
+show "strata-csi --endpoint unix://$demo_dir/csi.sock --insecure --mode controller --device dev-a=$dev_a --device dev-b=$dev_b"
+spawn csi "$bin/csi-driver/strata-csi" --endpoint "unix://$demo_dir/csi.sock" --insecure --mode controller \
   --device "dev-a=$dev_a" --device "dev-b=$dev_b" --log-level debug
 wait_for 20 "strata-csi to listen on $demo_dir/csi.sock" test -S "$demo_dir/csi.sock"
 say "strata-csi: $(grep -o 'serving .*' "$demo_dir/csi.log" | head -n 1)"

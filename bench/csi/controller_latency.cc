@@ -347,8 +347,8 @@ int main(int argc, char** argv) {
     }
     const std::string grpc_addr = GrpcFromReadyFile(ready);
     const fs::path sock = dir / "csi.sock";
-    Child driver({csi, "--endpoint", "unix://" + sock.string(), "--mode", "controller", "--device",
-                  "bench-dev=" + grpc_addr, "--log-level", csi_log_level},
+    Child driver({csi, "--endpoint", "unix://" + sock.string(), "--insecure", "--mode",
+                  "controller", "--device", "bench-dev=" + grpc_addr, "--log-level", csi_log_level},
                  (dir / "csi.log").string());
     driver.set_stop_signal(SIGTERM);
     // Connect only once the socket exists (an early failed connect backs off for seconds).

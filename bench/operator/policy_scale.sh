@@ -86,7 +86,7 @@ spec:
   mode: Inline
 YAML
   metrics=$(free_port)
-  "$build/operator/strata-operator" --kubeconfig "$STRATA_KUBECONFIG" \
+  "$build/operator/strata-operator" --kubeconfig "$STRATA_KUBECONFIG" --insecure \
     --metrics-addr "127.0.0.1:$metrics" --health-addr 0 --log-level warn \
     --volume-resync "${STRATA_BENCH_RESYNC:-5}" 2>"$work/operator.log" &
   op=$!

@@ -27,7 +27,7 @@ spec:
   endpoint: 127.0.0.1:$port
   tiers: [{class: ssd, capacityBytes: 1073741824}]
 YAML
-  "$build/operator/strata-operator" --kubeconfig "$STRATA_KUBECONFIG" --metrics-addr 0 \
+  "$build/operator/strata-operator" --kubeconfig "$STRATA_KUBECONFIG" --insecure --metrics-addr 0 \
     --health-addr 0 --log-level warn 2>"$work/operator.log" &
   op=$!
   pids+=("$op")

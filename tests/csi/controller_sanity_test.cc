@@ -104,7 +104,8 @@ Csi StartCsi(const fs::path& dir, const std::string& name,
              const std::vector<std::string>& extra = {"--mode", "controller"}) {
   Csi c;
   const std::string endpoint = "unix://" + (dir / (name + ".sock")).string();
-  std::vector<std::string> argv = {g_csi, "--endpoint", endpoint, "--log-level", "debug"};
+  std::vector<std::string> argv = {g_csi,        "--endpoint",  endpoint,
+                                   "--insecure", "--log-level", "debug"};
   argv.insert(argv.end(), extra.begin(), extra.end());
   for (const auto& [dev, addr] : devices) {
     argv.push_back("--device");

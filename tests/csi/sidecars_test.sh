@@ -256,7 +256,7 @@ portals=$(jq -r '.nbd | join(",")' "$work/stored.ready")
 
 # Debug: the driver logs each request (secrets stripped), which is how the test sees what the
 # sidecars sent.
-"$CSI" --endpoint "unix://$work/csi.sock" --mode controller --device "dev-a=$grpc" \
+"$CSI" --endpoint "unix://$work/csi.sock" --insecure --mode controller --device "dev-a=$grpc" \
   --device-topology "dev-a=$zone" --log-level debug >"$work/csi.log" 2>&1 &
 csi_pid=$!
 check "strata-csi listens on $work/csi.sock" wait_until 20 test -S "$work/csi.sock"

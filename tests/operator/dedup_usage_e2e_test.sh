@@ -96,7 +96,7 @@ pvc logs "$nsb" 32Mi
 metrics_port=$(free_port)
 start_operator() {
   # --label-selector: other tests' objects on the shared control plane are not ours to touch.
-  "$OPERATOR" --kubeconfig "$KUBECONFIG" --label-selector "strata.io/test-run=$run" \
+  "$OPERATOR" --insecure --kubeconfig "$KUBECONFIG" --label-selector "strata.io/test-run=$run" \
     --metrics-addr "127.0.0.1:$metrics_port" --health-addr 0 --volume-resync "$period" \
     --device-resync 1 --usage-interval 2 --log-level debug 2>>"$work/operator.log" &
   op_pid=$!

@@ -48,7 +48,7 @@ spec:
 YAML
 
 start_operator() { # start_operator ID: default lease timings (15 s / 10 s / 2 s)
-  "$OPERATOR" --kubeconfig "$KUBECONFIG" --label-selector "strata.io/test-run=$name" \
+  "$OPERATOR" --insecure --kubeconfig "$KUBECONFIG" --label-selector "strata.io/test-run=$name" \
     --leader-elect --leader-elect-namespace default \
     --leader-elect-name "$lease" --leader-elect-identity "$1" \
     --metrics-addr "127.0.0.1:${port[$1]}" --health-addr 0 --device-resync 1 --log-level debug \

@@ -98,7 +98,7 @@ YAML
 done
 
 start_operator() {
-  "$OPERATOR" --kubeconfig "$KUBECONFIG" --label-selector "strata.io/test-run=$run" \
+  "$OPERATOR" --insecure --kubeconfig "$KUBECONFIG" --label-selector "strata.io/test-run=$run" \
     --metrics-addr 0 --health-addr "127.0.0.1:$(free_port)" --device-resync 1 --volume-resync 1 \
     --log-level debug 2>>"$work/operator.log" &
   op_pid=$!

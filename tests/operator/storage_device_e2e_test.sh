@@ -57,7 +57,7 @@ YAML
 metrics_port=$(free_port)
 health_port=$(free_port)
 # --label-selector: other tests' StorageDevices on the shared control plane are not ours to touch.
-"$OPERATOR" --kubeconfig "$KUBECONFIG" --label-selector "strata.io/test-run=$name" \
+"$OPERATOR" --insecure --kubeconfig "$KUBECONFIG" --label-selector "strata.io/test-run=$name" \
   --metrics-addr "127.0.0.1:$metrics_port" \
   --health-addr "127.0.0.1:$health_port" --device-resync 1 --log-level debug 2>"$work/operator.log" &
 op_pid=$!
@@ -159,10 +159,10 @@ stop_within 30 "$op_pid"; rc=$?; op_pid=
 expect_eq "SIGTERM stops the operator with exit 0" "$rc" "0"
 
 # Usage errors: exit 2 and a message naming the flag.
-out=$("$OPERATOR" --kubeconfig "$KUBECONFIG" --log-format xml 2>&1); rc=$?
+out=$("$OPERATOR" --insecure --kubeconfig "$KUBECONFIG" --log-format xml 2>&1); rc=$?
 expect_eq "bad --log-format exits 2" "$rc" "2"
 expect_contains "message names the flag" "$out" "--log-format: 'xml' is not text or json"
-out=$("$OPERATOR" --kubeconfig /nonexistent 2>&1); rc=$?
+out=$("$OPERATOR" --insecure --kubeconfig /nonexistent 2>&1); rc=$?
 expect_eq "missing kubeconfig exits 1" "$rc" "1"
 expect_contains "message names the file" "$out" "/nonexistent"
 
