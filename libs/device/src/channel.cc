@@ -6,13 +6,40 @@
 #include <grpcpp/security/tls_credentials_options.h>
 #include <unistd.h>
 
+#include <mutex>
+#include <optional>
+
 namespace strata::device {
 namespace {
 
-// The process's channel credentials (SetClientTls); plaintext until set.
-std::shared_ptr<grpc::ChannelCredentials>& ProcessCredentials() {
-  static std::shared_ptr<grpc::ChannelCredentials> creds;
-  return creds;
+// The process's ClientTls (SetClientTls) and the credentials made from it on first use: making
+// credentials starts gRPC's threads, which must not happen before a daemon has blocked its stop
+// signals (they would inherit an open mask and take SIGTERM's default action).
+struct ProcessTls {
+  std::mutex mu;
+  std::optional<ClientTls> tls;                     // guarded by mu
+  std::shared_ptr<grpc::ChannelCredentials> creds;  // guarded by mu
+};
+
+ProcessTls& Process() {
+  static ProcessTls* p = new ProcessTls();  // never destroyed: channels may outlive main()
+  return *p;
+}
+
+std::shared_ptr<grpc::ChannelCredentials> MakeCredentials(const ClientTls& tls) {
+  if (tls.insecure) return grpc::InsecureChannelCredentials();
+  // One provider for the process: it keeps a thread that re-reads the files every
+  // kCertRefreshSeconds and hands changed contents to every channel made from it.
+  auto provider = std::make_shared<grpc::experimental::FileWatcherCertificateProvider>(
+      tls.key_file, tls.cert_file, tls.ca_file, kCertRefreshSeconds);
+  grpc::experimental::TlsChannelCredentialsOptions options;
+  options.set_certificate_provider(provider);
+  options.watch_root_certs();
+  if (!tls.cert_file.empty()) options.watch_identity_key_cert_pairs();
+  // The server certificate must chain to ca_file and name the host we dialled (gRPC's
+  // default hostname verifier for TLS credentials).
+  options.set_verify_server_certs(true);
+  return grpc::experimental::TlsCredentials(options);
 }
 
 Status CheckReadable(const std::string& path, std::string_view flag) {
@@ -58,22 +85,10 @@ Result<ClientTls> ClientTlsFromFlags(const std::string& cert, const std::string&
 }
 
 void SetClientTls(const ClientTls& tls) {
-  if (tls.insecure) {
-    ProcessCredentials() = grpc::InsecureChannelCredentials();
-    return;
-  }
-  // One provider for the process: it keeps a thread that re-reads the files every
-  // kCertRefreshSeconds and hands changed contents to every channel made from it.
-  auto provider = std::make_shared<grpc::experimental::FileWatcherCertificateProvider>(
-      tls.key_file, tls.cert_file, tls.ca_file, kCertRefreshSeconds);
-  grpc::experimental::TlsChannelCredentialsOptions options;
-  options.set_certificate_provider(provider);
-  options.watch_root_certs();
-  if (!tls.cert_file.empty()) options.watch_identity_key_cert_pairs();
-  // The server certificate must chain to ca_file and name the host we dialled (gRPC's
-  // default hostname verifier for TLS credentials).
-  options.set_verify_server_certs(true);
-  ProcessCredentials() = grpc::experimental::TlsCredentials(options);
+  ProcessTls& p = Process();
+  std::lock_guard lock(p.mu);
+  p.tls = tls;
+  p.creds = nullptr;
 }
 
 std::shared_ptr<grpc::Channel> NewDeviceChannel(const std::string& address) {
@@ -81,10 +96,19 @@ std::shared_ptr<grpc::Channel> NewDeviceChannel(const std::string& address) {
   // gRPC's defaults (1 s growing by 1.6x up to 120 s) leave a restarted device unused for
   // minutes. A device is a handful of long-lived peers, not a fleet: retrying often is cheap.
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 250);
-  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 250);
+  // gRPC reads this one as the minimum time a connection attempt may take (its
+  // MIN_CONNECT_TIMEOUT), not as a backoff: at 250 ms a TLS handshake with a busy device timed
+  // out ("timed out before receiving SETTINGS frame"). A device that is down refuses at once,
+  // so a longer bound does not slow reconnecting to one that comes back.
+  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, kMinConnectTimeoutMs);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, kMaxReconnectBackoffMs);
-  auto creds = ProcessCredentials();
-  if (!creds) creds = grpc::InsecureChannelCredentials();
+  std::shared_ptr<grpc::ChannelCredentials> creds;
+  {
+    ProcessTls& p = Process();
+    std::lock_guard lock(p.mu);
+    if (!p.creds) p.creds = p.tls ? MakeCredentials(*p.tls) : grpc::InsecureChannelCredentials();
+    creds = p.creds;
+  }
   return grpc::CreateCustomChannel(address, creds, args);
 }
 

@@ -19,6 +19,8 @@ namespace strata::device {
 // moves) reconnects within this much of a device coming back, instead of after gRPC's default
 // backoff of up to two minutes. Calls made meanwhile fail at once with UNAVAILABLE.
 inline constexpr int kMaxReconnectBackoffMs = 1000;
+// How long one connection attempt (TCP, TLS handshake, HTTP/2 settings) may take.
+inline constexpr int kMinConnectTimeoutMs = 5000;
 
 // How a client reaches the management API: mutual TLS (the normal case) or plaintext, which a
 // binary only uses when its operator said --insecure. The files are PEM, named like a
@@ -41,9 +43,11 @@ inline constexpr unsigned kCertRefreshSeconds = 1;
 Result<ClientTls> ClientTlsFromFlags(const std::string& cert, const std::string& key,
                                      const std::string& ca, bool insecure);
 
-// Sets how NewDeviceChannel connects, for the whole process. Call once from main() before any
-// channel is made (not thread-safe against NewDeviceChannel). Until it is called channels are
+// Sets how NewDeviceChannel connects, for the whole process: call it from main() before any
+// channel is made. Cheap and safe before a daemon blocks its signals (the credentials, and
+// gRPC's threads, are made on the first NewDeviceChannel). Until it is called channels are
 // plaintext: only unit tests rely on that; every binary calls it with what its flags chose.
+// Thread-safe.
 void SetClientTls(const ClientTls& tls);
 
 // A channel to the management API at `address` (HOST:PORT or unix:PATH) with the reconnect
