@@ -14,6 +14,8 @@
 #include <string>
 #include <vector>
 
+#include "auth/authorizing_service.h"
+#include "auth/server_tls.h"
 #include "grpc_remote_device.h"
 #include "grpc_service.h"
 #include "nbd_collector.h"
@@ -22,6 +24,7 @@
 #include "strata/common/net_address.h"
 #include "strata/common/process.h"
 #include "strata/common/units.h"
+#include "strata/device/channel.h"
 #include "strata/nbd/server.h"
 #include "strata/nbd/server_flags.h"
 #include "strata/storage/device.h"
@@ -44,6 +47,10 @@ struct Flags {
   bool verify_moves = true;
   strata::nbd::NbdServerFlags nbd_flags;
   strata::nbd::NbdServerOptions nbd;
+  strata::storage::auth::ServerTls tls;
+  // Device-to-device moves: this device's certificate as client certificate, and the CA
+  // the target device's server certificate must chain to.
+  strata::device::ClientTls peer_tls;
 };
 
 // Exit codes: 0 clean stop, 1 runtime failure, 2 bad flags.
@@ -57,10 +64,13 @@ Result<Flags> ParseFlags(int argc, char** argv, bool* help) {
   std::string max_pending_free;
   std::string dedup;
   std::string verify_moves;
+  std::string peer_ca;
   po::options_description desc(
       "strata-stored: a Strata cloud storage device\n\n"
       "Usage: strata-stored --device NAME --tier CLASS=PATH[:CAPACITY[:PRICE]]... "
-      "[--portal ADDR:PORT]... --grpc ADDR:PORT [--metrics ADDR:PORT]\n\nOptions");
+      "[--portal ADDR:PORT]... --grpc ADDR:PORT [--metrics ADDR:PORT]\n"
+      "       (--tls-cert FILE --tls-key FILE --tls-client-ca FILE [--tls-crl FILE] "
+      "[--authz FILE] | --insecure)\n\nOptions");
   desc.add_options()("help,h", "show this help")("device", po::value(&f.device.name)->required(),
                                                  "device name (unique in the cluster)")(
       "tier", po::value(&tiers)->required(),
@@ -85,6 +95,23 @@ Result<Flags> ParseFlags(int argc, char** argv, bool* help) {
       "log-level", po::value(&f.log_level)->default_value("info"),
       "trace|debug|info|warn|error|critical|off")(
       "log-format", po::value(&f.log_format)->default_value("text"), "text|json")(
+      "tls-cert", po::value(&f.tls.cert_file),
+      "management API server certificate chain, PEM (tls.crt); re-read when it changes")(
+      "tls-key", po::value(&f.tls.key_file), "its private key, PEM (tls.key)")(
+      "tls-client-ca", po::value(&f.tls.client_ca_file),
+      "CA bundle client certificates must chain to, PEM (ca.crt): every caller needs one")(
+      "tls-crl", po::value(&f.tls.crl_file),
+      "certificate revocation lists, PEM, signed by --tls-client-ca; re-read when it changes "
+      "(a revoked certificate is refused from the next call on)")(
+      "authz", po::value(&f.tls.authz_file),
+      "access policy JSON: role (admin|device|tenant) and owners per certificate identity (first "
+      "URI SAN, else CN); re-read when it changes. Without it every verified client is an admin")(
+      "tls-ca", po::value(&peer_ca),
+      "CA bundle other devices' server certificates must chain to, for device-to-device moves "
+      "(default: --tls-client-ca); the moves present --tls-cert/--tls-key")(
+      "insecure", po::bool_switch(&f.tls.insecure),
+      "serve the management API (and make device-to-device moves) in plaintext, without "
+      "authentication: only on a loopback or otherwise trusted network")(
       "verify-moves", po::value(&verify_moves)->default_value("on"),
       "on: a move to another device compares per-range checksums of the whole LUN from both "
       "devices before it switches (I/O of that LUN paused meanwhile); off: switch unverified");
@@ -133,6 +160,17 @@ Result<Flags> ParseFlags(int argc, char** argv, bool* help) {
     STRATA_RETURN_IF_ERROR(strata::ParseHostPort(f.metrics_addr, "--metrics", true).status());
   }
   STRATA_ASSIGN_OR_RETURN(f.nbd, strata::nbd::NbdServerOptionsFromFlags(f.nbd_flags));
+  STRATA_ASSIGN_OR_RETURN(f.tls, strata::storage::auth::ServerTlsFromFlags(f.tls));
+  if (f.tls.insecure) {
+    if (!peer_ca.empty())
+      return strata::InvalidArgumentError("--tls-ca: needs TLS, not --insecure");
+    f.peer_tls.insecure = true;
+  } else {
+    STRATA_ASSIGN_OR_RETURN(f.peer_tls, strata::device::ClientTlsFromFlags(
+                                            f.tls.cert_file, f.tls.key_file,
+                                            peer_ca.empty() ? f.tls.client_ca_file : peer_ca,
+                                            /*insecure=*/false));
+  }
   STRATA_RETURN_IF_ERROR(strata::storage::ValidateDeviceConfig(f.device));
   return f;
 }
@@ -241,6 +279,17 @@ int Run(int argc, char** argv) {
   sigaddset(&stop_signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
 
+  std::unique_ptr<strata::storage::auth::Authorizer> authorizer;
+  if (!flags->tls.insecure) {
+    auto a = strata::storage::auth::NewAuthorizer(flags->tls);
+    if (!a.ok()) {
+      std::fprintf(stderr, "strata-stored: %s\n", a.status().message().c_str());
+      return kExitUsage;
+    }
+    authorizer = std::move(*a);
+  }
+  strata::device::SetClientTls(flags->peer_tls);
+
   flags->device.remote_volume_factory = strata::storage::OpenGrpcRemoteVolume;
   auto device = Device::Open(strata::Env::Default(), flags->device);
   if (!device.ok()) {
@@ -249,10 +298,23 @@ int Run(int argc, char** argv) {
   }
 
   strata::storage::StorageDeviceService service(device->get(), STRATA_VERSION, flags->verify_moves);
+  // With TLS every call goes through the caller's grant first (auth/authorizing_service.h).
+  std::unique_ptr<strata::storage::auth::AuthorizingService> authorizing;
+  if (authorizer) {
+    authorizing = std::make_unique<strata::storage::auth::AuthorizingService>(
+        &service, device->get(), authorizer.get());
+  }
   grpc::ServerBuilder builder;
   int grpc_port = 0;
-  builder.AddListeningPort(flags->grpc_addr, grpc::InsecureServerCredentials(), &grpc_port);
-  builder.RegisterService(&service);
+  builder.AddListeningPort(flags->grpc_addr,
+                           strata::storage::auth::NewServerCredentials(flags->tls), &grpc_port);
+  if (authorizing) {
+    builder.RegisterService(authorizing.get());
+  } else {
+    spdlog::warn("--insecure: the management API on {} is plaintext and unauthenticated",
+                 flags->grpc_addr);
+    builder.RegisterService(&service);
+  }
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (!server || grpc_port == 0) {
     spdlog::critical("cannot listen on --grpc {}", flags->grpc_addr);
@@ -306,8 +368,9 @@ int Run(int argc, char** argv) {
   }
   nbd_json += "]";
 
-  spdlog::info("device {} ({}) serving management API on {}, NBD on {}", flags->device.name,
-               (*device)->device_id(), grpc_hp.ToString(), nbd_json);
+  spdlog::info("device {} ({}) serving management API on {} ({}), NBD on {}", flags->device.name,
+               (*device)->device_id(), grpc_hp.ToString(),
+               flags->tls.insecure ? "plaintext" : "mutual TLS", nbd_json);
   if (!flags->ready_file.empty()) {
     Status s = strata::WriteFileAtomically(
         flags->ready_file,
