@@ -29,15 +29,15 @@ cleanup() {
 }
 trap cleanup EXIT
 
-"$STORED" --device bench --tier "ssd=$work/ssd:2GiB" --portal 127.0.0.1:0 --grpc 127.0.0.1:0 \
+"$STORED" --device bench --tier "ssd=$work/ssd:2GiB" --portal 127.0.0.1:0 --grpc 127.0.0.1:0 --insecure \
   --ready-file "$work/ready" 2>"$work/stored.log" &
 pid=$!
 for _ in $(seq 600); do [ -s "$work/ready" ] && break; sleep 0.05; done
 [ -s "$work/ready" ] || { echo "strata-stored did not start" >&2; exit 1; }
 g=$(jq -r .grpc "$work/ready")
 p=$(jq -r '.nbd[0]' "$work/ready")
-"$ADMIN" --server "$g" lun create vol --size 256MiB >/dev/null
-"$ADMIN" --server "$g" lun create bait --size 16MiB >/dev/null
+"$ADMIN" --insecure --server "$g" lun create vol --size 256MiB >/dev/null
+"$ADMIN" --insecure --server "$g" lun create bait --size 16MiB >/dev/null
 qemu-io -f raw -c 'write -P 0x11 0 64M' "nbd://$p/vol" >/dev/null
 
 probe() { "$ADV" probe --portal "$p" --export vol --ops "$OPS" --source 127.0.0.1; }

@@ -48,12 +48,12 @@ uri[nbdkit]="nbd://127.0.0.1:$p/disk"
 
 # shellcheck disable=SC2086 # STORED_ARGS is a list of flags
 "$STORED" --device bench --tier "ssd=$work/strata:${TIER_MIB}MiB" --portal 127.0.0.1:0 \
-  --grpc 127.0.0.1:0 --ready-file "$work/ready" --log-level warn ${STORED_ARGS:-} &
+  --grpc 127.0.0.1:0 --insecure --ready-file "$work/ready" --log-level warn ${STORED_ARGS:-} &
 pids+=($!)
 for _ in $(seq 200); do [ -s "$work/ready" ] && break; sleep 0.05; done
 g=$(jq -r .grpc "$work/ready")
 sp=$(jq -r '.nbd[0]' "$work/ready")
-"$ADMIN" --server "$g" lun create plain --size "${SIZE_MIB}MiB" >/dev/null
+"$ADMIN" --insecure --server "$g" lun create plain --size "${SIZE_MIB}MiB" >/dev/null
 uri[strata]="nbd://$sp/plain"
 servers=(nbdkit strata)
 for s in "${servers[@]}"; do wait_nbd "${uri[$s]}"; done

@@ -20,13 +20,13 @@ done
 mkdir -p "$OUT"
 work=$(mktemp -d /dev/shm/strata-nbd-profile.XXXXXX)
 "$STORED" --device bench --tier "ssd=$work/strata:$((SIZE_MIB * 3))MiB" --portal 127.0.0.1:0 \
-  --grpc 127.0.0.1:0 --ready-file "$work/ready" --log-level warn &
+  --grpc 127.0.0.1:0 --insecure --ready-file "$work/ready" --log-level warn &
 spid=$!
 trap 'kill $spid; wait; rm -rf "$work"' EXIT
 for _ in $(seq 200); do [ -s "$work/ready" ] && break; sleep 0.05; done
 g=$(jq -r .grpc "$work/ready")
 sp=$(jq -r '.nbd[0]' "$work/ready")
-"$ADMIN" --server "$g" lun create plain --size "${SIZE_MIB}MiB" >/dev/null
+"$ADMIN" --insecure --server "$g" lun create plain --size "${SIZE_MIB}MiB" >/dev/null
 u="nbd://$sp/plain"
 for _ in $(seq 100); do nbdinfo --size "$u" >/dev/null 2>&1 && break; sleep 0.05; done
 head -c "${SIZE_MIB}M" /dev/urandom >"$work/src.img"

@@ -38,10 +38,10 @@ check "a ${FS_MIB} MiB tmpfs" mount -t tmpfs -o "size=${FS_MIB}m" tmpfs "$work/f
 mkdir -p "$work/fs/ssd"
 
 "$STORED" --device cow-dev --tier "ssd=$work/fs/ssd:${FS_MIB}MiB" --portal 127.0.0.1:0 \
-  --grpc 127.0.0.1:0 --ready-file "$work/ready" 2>>"$work/stored.log" &
+  --grpc 127.0.0.1:0 --insecure --ready-file "$work/ready" 2>>"$work/stored.log" &
 pid=$!
 check "daemon becomes ready" wait_until 30 test -s "$work/ready"
-A() { "$ADMIN" --server "$(jq -r .grpc "$work/ready")" "$@"; }
+A() { "$ADMIN" --insecure --server "$(jq -r .grpc "$work/ready")" "$@"; }
 check "create a ${LUN_MIB} MiB dedup LUN" A lun create v --size "${LUN_MIB}MiB" --dedup
 uri="nbd://$(jq -r '.nbd[0]' "$work/ready")/v"
 check "export is served" wait_until 30 nbdinfo --size "$uri"

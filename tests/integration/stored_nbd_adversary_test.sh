@@ -32,7 +32,7 @@ cleanup() {
 trap cleanup EXIT
 
 "$STORED" --device adv-dev --tier "ssd=$work/ssd:1GiB" --portal 127.0.0.1:0 \
-  --grpc 127.0.0.1:0 --metrics 127.0.0.1:0 --ready-file "$work/ready" \
+  --grpc 127.0.0.1:0 --insecure --metrics 127.0.0.1:0 --ready-file "$work/ready" \
   --nbd-handshake-timeout 3s --nbd-send-timeout 5s --nbd-max-connections 2048 \
   --nbd-max-connections-per-client 256 2>"$work/stored.log" &
 pid=$!
@@ -40,7 +40,7 @@ check "daemon becomes ready" wait_until 30 test -s "$work/ready"
 g=$(jq -r .grpc "$work/ready")
 p=$(jq -r '.nbd[0]' "$work/ready")
 m=$(jq -r .metrics "$work/ready")
-A() { "$ADMIN" --server "$g" "$@"; }
+A() { "$ADMIN" --insecure --server "$g" "$@"; }
 A lun create vol --size 64MiB >/dev/null
 check "LUN created" test $? -eq 0
 # The idle flood targets its own LUN: --nbd-max-connections-per-export (128) guards the
