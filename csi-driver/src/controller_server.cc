@@ -510,8 +510,9 @@ Status ControllerServer::Publish(const v1::ControllerPublishVolumeRequest& req,
     }
   }
   // The device records the node id with the access entry it needs (ListVolumes reports it);
-  // a device older than PublishLun gets the access list change alone.
-  if (!Recorded(*lun, req.node_id(), node->ip)) {
+  // a device older than PublishLun gets the access list change alone. Recorded but off the
+  // list (a list replaced by hand): published again, which puts the entry back.
+  if (!Recorded(*lun, req.node_id(), node->ip) || !Contains(*lun, node->ip)) {
     auto published = holder->PublishLun(id->lun, req.node_id(), {node->ip});
     if (published.ok()) {
       lun = std::move(published);
