@@ -49,6 +49,24 @@ bool Contains(const sv1::Lun& lun, const std::string& client) {
   return std::find(c.begin(), c.end(), client) != c.end();
 }
 
+// Whether the device recorded `node_id` as published with `entry`.
+bool Recorded(const sv1::Lun& lun, const std::string& node_id, const std::string& entry) {
+  for (const auto& p : lun.publications()) {
+    if (p.node_id() != node_id) continue;
+    const auto& e = p.access_entries();
+    return std::find(e.begin(), e.end(), entry) != e.end();
+  }
+  return false;
+}
+
+bool HasPublication(const sv1::Lun& lun, const std::string& node_id) {
+  const auto& p = lun.publications();
+  return std::any_of(p.begin(), p.end(),
+                     [&](const sv1::Publication& x) { return x.node_id() == node_id; });
+}
+
+bool IsUnimplemented(const Status& s) { return s.code() == StatusCode::kUnimplemented; }
+
 bool IsUnreachable(const Status& s) {
   return s.code() == StatusCode::kUnavailable || s.code() == StatusCode::kDeadlineExceeded;
 }
@@ -66,6 +84,19 @@ void FillVolume(const std::string& device, const std::string& zone, const sv1::L
   ctx["exportName"] = lun.export_name().empty() ? lun.name() : lun.export_name();
   ctx["portals"] = JoinPortals(lun);
 }
+
+namespace {
+// The node ids the device(s) recorded as published, over the chain of a moved LUN (a node
+// published before the move is recorded at the source), each once, ordered.
+template <typename VolumeStatus>
+void FillPublishedNodes(const std::vector<const sv1::Lun*>& chain, VolumeStatus* out) {
+  std::set<std::string> nodes;
+  for (const sv1::Lun* lun : chain) {
+    for (const auto& p : lun->publications()) nodes.insert(p.node_id());
+  }
+  for (const auto& n : nodes) out->add_published_node_ids(n);
+}
+}  // namespace
 
 ControllerServer::ControllerServer(std::shared_ptr<DeviceRegistry> devices)
     : devices_(std::move(devices)) {}
@@ -461,19 +492,39 @@ Status ControllerServer::Publish(const v1::ControllerPublishVolumeRequest& req,
   Result<sv1::Lun> lun = hops.back().lun;
   auto node = ParseNodeId(req.node_id());
   if (!node.ok()) return node.status();
-  if (!Contains(*lun, node->ip)) {
-    if (IsSingleNode(req.volume_capability().access_mode().mode()) &&
-        lun->access().allowed_clients_size() > 0) {
+  if (IsSingleNode(req.volume_capability().access_mode().mode())) {
+    // Published elsewhere: another node recorded, or (a device without records, a list set
+    // by hand) another client on the access list.
+    std::string other;
+    for (const auto& p : lun->publications()) {
+      if (p.node_id() != req.node_id()) other = p.node_id();
+    }
+    if (other.empty() && !Contains(*lun, node->ip) && lun->access().allowed_clients_size() > 0) {
+      other = lun->access().allowed_clients(0);
+    }
+    if (!other.empty()) {
       return FailedPreconditionError(
           "volume " + id->ToString() + " is " +
           v1::VolumeCapability_AccessMode_Mode_Name(req.volume_capability().access_mode().mode()) +
-          " and already published to " + lun->access().allowed_clients(0));
+          " and already published to " + other);
     }
-    std::vector<std::string> clients(lun->access().allowed_clients().begin(),
-                                     lun->access().allowed_clients().end());
-    clients.push_back(node->ip);
-    lun = holder->SetLunAccess(id->lun, clients);
-    if (!lun.ok()) return lun.status();
+  }
+  // The device records the node id with the access entry it needs (ListVolumes reports it);
+  // a device older than PublishLun gets the access list change alone. Recorded but off the
+  // list (a list replaced by hand): published again, which puts the entry back.
+  if (!Recorded(*lun, req.node_id(), node->ip) || !Contains(*lun, node->ip)) {
+    auto published = holder->PublishLun(id->lun, req.node_id(), {node->ip});
+    if (published.ok()) {
+      lun = std::move(published);
+    } else if (!IsUnimplemented(published.status())) {
+      return published.status();
+    } else if (!Contains(*lun, node->ip)) {
+      std::vector<std::string> clients(lun->access().allowed_clients().begin(),
+                                       lun->access().allowed_clients().end());
+      clients.push_back(node->ip);
+      lun = holder->SetLunAccess(id->lun, clients);
+      if (!lun.ok()) return lun.status();
+    }
   }
   auto& ctx = *resp->mutable_publish_context();
   ctx["device"] = id->device;
@@ -511,16 +562,24 @@ Status ControllerServer::Unpublish(const v1::ControllerUnpublishVolumeRequest& r
   Status found = Follow(*id, *device, &hops);
   if (!found.ok() && found.code() != StatusCode::kNotFound) return found;
   for (const Hop& h : hops) {
-    std::vector<std::string> clients;
-    if (!ip.empty()) {  // empty node_id: unpublish from every node
-      if (!Contains(h.lun, ip)) continue;
-      for (const auto& c : h.lun.access().allowed_clients()) {
-        if (c != ip) clients.push_back(c);
-      }
-    } else if (h.lun.access().allowed_clients_size() == 0) {
-      continue;
+    if (!ip.empty()) {
+      if (!Contains(h.lun, ip) && !HasPublication(h.lun, req.node_id())) continue;
+    } else if (h.lun.access().allowed_clients_size() == 0 && h.lun.publications_size() == 0) {
+      continue;  // empty node_id: unpublish from every node
     }
-    auto updated = h.device->SetLunAccess(id->lun, clients);
+    std::vector<std::string> entries;
+    if (!ip.empty()) entries.push_back(ip);
+    auto updated = h.device->UnpublishLun(id->lun, req.node_id(), entries);
+    if (!updated.ok() && IsUnimplemented(updated.status())) {
+      // A device older than UnpublishLun: the access list alone.
+      std::vector<std::string> clients;
+      if (!ip.empty()) {
+        for (const auto& c : h.lun.access().allowed_clients()) {
+          if (c != ip) clients.push_back(c);
+        }
+      }
+      updated = h.device->SetLunAccess(id->lun, clients);
+    }
     if (!updated.ok() && updated.status().code() != StatusCode::kNotFound) {
       return updated.status();
     }
@@ -589,23 +648,28 @@ Status ControllerServer::List(const v1::ListVolumesRequest& req, v1::ListVolumes
       luns_of[i].push_back(std::move(lun));
     }
   }
-  std::map<std::string, v1::Volume> all;  // by volume id: a stable order
+  std::map<std::string, v1::ListVolumesResponse::Entry> all;  // by volume id: a stable order
   for (size_t i = 0; i < devices.size(); ++i) {
     const DeviceClientPtr& d = devices[i].client;
     for (const auto& lun : luns_of[i]) {
       if (!d->address().empty() && moved_in.count({d->address(), lun.name()})) continue;
-      v1::Volume v;
+      v1::ListVolumesResponse::Entry e;
       if (lun.moved_to().empty()) {
-        FillVolume(d->name(), devices[i].zone, lun, &v);
+        FillVolume(d->name(), devices[i].zone, lun, e.mutable_volume());
+        FillPublishedNodes({&lun}, e.mutable_status());
       } else {
         std::vector<Hop> hops;
         const VolumeId id{d->name(), lun.name()};
         Status found = Follow(id, d, &hops);
         if (found.code() == StatusCode::kNotFound && !hops.empty()) continue;  // being deleted
         if (!found.ok()) return found;
-        FillVolume(d->name(), ZoneOf(hops.back().device), hops.back().lun, &v);
+        FillVolume(d->name(), ZoneOf(hops.back().device), hops.back().lun, e.mutable_volume());
+        std::vector<const sv1::Lun*> chain;
+        for (const Hop& h : hops) chain.push_back(&h.lun);
+        FillPublishedNodes(chain, e.mutable_status());
       }
-      all.emplace(v.volume_id(), std::move(v));
+      std::string key = e.volume().volume_id();
+      all.emplace(std::move(key), std::move(e));
     }
   }
   auto it = req.starting_token().empty() ? all.begin() : all.lower_bound(req.starting_token());
@@ -615,7 +679,7 @@ Status ControllerServer::List(const v1::ListVolumesRequest& req, v1::ListVolumes
       resp->set_next_token(it->first);
       break;
     }
-    *resp->add_entries()->mutable_volume() = it->second;
+    *resp->add_entries() = it->second;
     ++n;
   }
   return Status::Ok();
@@ -718,6 +782,9 @@ Status ControllerServer::GetVolume(const v1::ControllerGetVolumeRequest& req,
   }
   const Hop& holder = hops.back();
   FillVolume(id->device, ZoneOf(holder.device), holder.lun, resp->mutable_volume());
+  std::vector<const sv1::Lun*> chain;
+  for (const Hop& h : hops) chain.push_back(&h.lun);
+  FillPublishedNodes(chain, resp->mutable_status());
   condition->set_abnormal(false);
   condition->set_message(
       hops.size() == 1
@@ -861,10 +928,11 @@ grpc::Status ControllerServer::ControllerGetCapabilities(
     v1::ControllerGetCapabilitiesResponse* response) {
   return LoggedCall("ControllerGetCapabilities", *request, [&] {
     using Rpc = v1::ControllerServiceCapability::RPC;
-    for (auto type : {Rpc::CREATE_DELETE_VOLUME, Rpc::PUBLISH_UNPUBLISH_VOLUME, Rpc::LIST_VOLUMES,
-                      Rpc::GET_CAPACITY, Rpc::EXPAND_VOLUME, Rpc::GET_VOLUME, Rpc::VOLUME_CONDITION,
-                      Rpc::CLONE_VOLUME, Rpc::SINGLE_NODE_MULTI_WRITER, Rpc::MODIFY_VOLUME,
-                      Rpc::CREATE_DELETE_SNAPSHOT, Rpc::LIST_SNAPSHOTS}) {
+    for (auto type :
+         {Rpc::CREATE_DELETE_VOLUME, Rpc::PUBLISH_UNPUBLISH_VOLUME, Rpc::LIST_VOLUMES,
+          Rpc::GET_CAPACITY, Rpc::EXPAND_VOLUME, Rpc::GET_VOLUME, Rpc::VOLUME_CONDITION,
+          Rpc::CLONE_VOLUME, Rpc::SINGLE_NODE_MULTI_WRITER, Rpc::MODIFY_VOLUME,
+          Rpc::CREATE_DELETE_SNAPSHOT, Rpc::LIST_SNAPSHOTS, Rpc::LIST_VOLUMES_PUBLISHED_NODES}) {
       response->add_capabilities()->mutable_rpc()->set_type(type);
     }
     return Status::Ok();

@@ -4,6 +4,16 @@
 
 namespace strata::csi {
 
+Result<storage_v1::Lun> DeviceClient::PublishLun(const std::string& lun, const std::string&,
+                                                 const std::vector<std::string>&) {
+  return UnimplementedError("PublishLun(" + lun + "): not implemented by this device client");
+}
+
+Result<storage_v1::Lun> DeviceClient::UnpublishLun(const std::string& lun, const std::string&,
+                                                   const std::vector<std::string>&) {
+  return UnimplementedError("UnpublishLun(" + lun + "): not implemented by this device client");
+}
+
 Result<storage_v1::Lun> DeviceClient::SetLunDedup(const std::string& lun, bool, bool) {
   return UnimplementedError("SetLunDedup(" + lun + "): not implemented by this device client");
 }
@@ -55,6 +65,14 @@ class NamedDevice final : public DeviceClient {
   Result<storage_v1::Lun> SetLunAccess(const std::string& lun,
                                        const std::vector<std::string>& clients) override {
     return client_->SetLunAccess(lun, clients);
+  }
+  Result<storage_v1::Lun> PublishLun(const std::string& lun, const std::string& node_id,
+                                     const std::vector<std::string>& entries) override {
+    return client_->PublishLun(lun, node_id, entries);
+  }
+  Result<storage_v1::Lun> UnpublishLun(const std::string& lun, const std::string& node_id,
+                                       const std::vector<std::string>& entries) override {
+    return client_->UnpublishLun(lun, node_id, entries);
   }
   Result<storage_v1::Lun> SetLunDedup(const std::string& lun, bool dedup,
                                       bool fold_existing) override {

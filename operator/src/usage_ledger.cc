@@ -6,6 +6,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <iterator>
 #include <set>
 #include <tuple>
 
@@ -73,13 +74,17 @@ void Summarize(UsageReportStatus& s) {
     return std::tie(a.device, a.tier) < std::tie(b.device, b.tier);
   });
   s.volume_count = static_cast<int64_t>(s.volumes.size());
-  int64_t logical = 0, unique = 0;
+  int64_t logical = 0, unique = 0, exclusive = 0, shared = 0;
   for (const auto& v : s.volumes) {
     logical += v.logical_bytes;
     unique += v.unique_bytes;
+    exclusive += v.exclusive_bytes;
+    shared += v.shared_bytes;
   }
   s.logical_bytes = logical;
   s.unique_bytes = unique;
+  s.exclusive_bytes = exclusive;
+  s.shared_bytes = shared;
 }
 
 }  // namespace
@@ -109,6 +114,15 @@ class UsageLedger::Metrics : public prometheus::Collectable {
     auto unique = family("strata_usage_unique_bytes",
                          "Bytes a namespace's volumes take after de-duplication.",
                          prometheus::MetricType::Gauge);
+    auto exclusive = family("strata_usage_exclusive_bytes",
+                            "Bytes of a namespace's volumes that nothing else holds.",
+                            prometheus::MetricType::Gauge);
+    auto shared = family("strata_usage_shared_bytes",
+                         "Bytes of a namespace's volumes shared with snapshots, clones or dedup.",
+                         prometheus::MetricType::Gauge);
+    auto snapshot = family("strata_usage_snapshot_bytes",
+                           "Bytes only a namespace's snapshots hold (what deleting them frees).",
+                           prometheus::MetricType::Gauge);
     auto dev_gib =
         family("strata_device_usage_gib_hours_total",
                "GiB-hours per device and tier, all namespaces.", prometheus::MetricType::Counter);
@@ -143,13 +157,19 @@ class UsageLedger::Metrics : public prometheus::Collectable {
             {{"namespace", ns}}, static_cast<double>(n.status.logical_bytes.value_or(0)), false));
         unique.metric.push_back(metric(
             {{"namespace", ns}}, static_cast<double>(n.status.unique_bytes.value_or(0)), false));
+        exclusive.metric.push_back(metric(
+            {{"namespace", ns}}, static_cast<double>(n.status.exclusive_bytes.value_or(0)), false));
+        shared.metric.push_back(metric(
+            {{"namespace", ns}}, static_cast<double>(n.status.shared_bytes.value_or(0)), false));
+        snapshot.metric.push_back(metric(
+            {{"namespace", ns}}, static_cast<double>(n.status.snapshot_bytes.value_or(0)), false));
       }
     }
     for (const auto& [k, v] : devices) {
       dev_gib.metric.push_back(metric({{"device", k.first}, {"tier", k.second}}, v.first, true));
       dev_cost.metric.push_back(metric({{"device", k.first}, {"tier", k.second}}, v.second, true));
     }
-    return {gib, cost, logical, unique, dev_gib, dev_cost};
+    return {gib, cost, logical, unique, exclusive, shared, snapshot, dev_gib, dev_cost};
   }
 
  private:
@@ -263,6 +283,9 @@ void UsageLedger::Integrate(Namespace& n, const std::string& ns, const Inventory
     v.price_per_gib_hour = t ? t->price_per_gib_hour : 0;
     v.logical_bytes = static_cast<int64_t>(lun->space().logical_bytes());
     v.unique_bytes = static_cast<int64_t>(lun->space().unique_bytes());
+    v.exclusive_bytes = static_cast<int64_t>(lun->space().exclusive_bytes());
+    v.shared_bytes = static_cast<int64_t>(lun->space().shared_bytes());
+    v.snapshot_bytes = static_cast<int64_t>(lun->space().snapshot_bytes());
     after.push_back(std::move(v));
   }
   // Volumes on a device that does not answer now: kept as they were, not billed meanwhile.
@@ -278,6 +301,26 @@ void UsageLedger::Integrate(Namespace& n, const std::string& ns, const Inventory
   std::sort(after.begin(), after.end(),
             [](const VolumeUsage& a, const VolumeUsage& b) { return a.pvc < b.pvc; });
   s.volumes = std::move(after);
+  // Snapshot space by owner (the namespace), snapshots of deleted volumes included; a device
+  // that does not answer keeps its last figure.
+  for (const auto& [name, device] : current.devices) {
+    if (!device.reachable) continue;
+    int64_t bytes = 0;
+    for (const auto& o : device.status.owners()) {
+      if (o.owner() == ns) bytes += static_cast<int64_t>(o.space().snapshot_bytes());
+    }
+    if (bytes > 0) {
+      n.snapshot_bytes[name] = bytes;
+    } else {
+      n.snapshot_bytes.erase(name);
+    }
+  }
+  for (auto it = n.snapshot_bytes.begin(); it != n.snapshot_bytes.end();) {
+    it = current.devices.contains(it->first) ? std::next(it) : n.snapshot_bytes.erase(it);
+  }
+  int64_t snapshot_bytes = 0;
+  for (const auto& [_, b] : n.snapshot_bytes) snapshot_bytes += b;
+  s.snapshot_bytes = snapshot_bytes;
   s.last_update = kube::FormatMicroTime(current.taken);
   Summarize(s);
 }

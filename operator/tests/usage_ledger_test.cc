@@ -25,6 +25,7 @@ struct Vol {
   uint64_t size;
   uint64_t reads = 0;
   uint64_t logical = 0, unique = 0;
+  uint64_t exclusive = 0, shared = 0, snapshot = 0;
 };
 
 const kube::WallTime kT0 = kube::WallTime{} + std::chrono::hours(24 * 365 * 56);
@@ -35,6 +36,8 @@ class UsageLedgerTest : public ::testing::Test {
   std::map<std::string, std::pair<double, double>> prices_ = {{"dev-a", {1.0, 0.1}},
                                                               {"dev-b", {2.0, 0.5}}};
   std::set<std::string> unreachable_;
+  // Per device: owner -> bytes only that owner's snapshots hold (DeviceStatus.owners).
+  std::map<std::string, std::map<std::string, uint64_t>> owner_snapshots_;
   uint64_t sweep_ = 0;
 
   InventorySnapshot Snap(kube::WallTime taken, const std::vector<Vol>& vols) {
@@ -47,6 +50,11 @@ class UsageLedgerTest : public ::testing::Test {
       d.reachable = !unreachable_.contains(name);
       d.tiers = {{"ssd", 100ull << 30, 0, p.first, true},
                  {"sata", 100ull << 30, 0, p.second, true}};
+      for (const auto& [owner, bytes] : owner_snapshots_[name]) {
+        auto* o = d.status.add_owners();
+        o->set_owner(owner);
+        o->mutable_space()->set_snapshot_bytes(bytes);
+      }
       s.devices[name] = d;
     }
     for (const auto& v : vols) {
@@ -58,6 +66,9 @@ class UsageLedgerTest : public ::testing::Test {
       lun.set_size_bytes(v.size);
       lun.mutable_space()->set_logical_bytes(v.logical);
       lun.mutable_space()->set_unique_bytes(v.unique);
+      lun.mutable_space()->set_exclusive_bytes(v.exclusive);
+      lun.mutable_space()->set_shared_bytes(v.shared);
+      lun.mutable_space()->set_snapshot_bytes(v.snapshot);
       d.luns.push_back(lun);
       pb::LunStats st;
       st.mutable_read()->set_ops(v.reads);
@@ -135,6 +146,61 @@ TEST_F(UsageLedgerTest, MatchesAHandComputationAcrossATierMoveAndAPriceChange) {
   EXPECT_DOUBLE_EQ(stored["status"]["totalCost"].get<double>(), 4.6);
   EXPECT_EQ(stored["status"]["volumeCount"], 1);
   EXPECT_EQ(stored["status"]["io"]["readOps"], 35);
+}
+
+TEST_F(UsageLedgerTest, SnapshotAndCloneSpacePerVolumeAndPerNamespace) {
+  UsageLedger ledger(&api_, {seconds(30)}, &clock_);
+  const uint64_t gib = 1ull << 30;
+  // a/v1 on dev-a: 40 exclusive, 60 shared, 30 only its snapshots hold; a/v2 on dev-b: a clone
+  // sharing everything. Owner space: a's snapshots hold 30 on dev-a and 5 on dev-b (a snapshot
+  // of a volume since deleted); b's 7 on dev-a.
+  owner_snapshots_["dev-a"] = {{"a", 30}, {"b", 7}};
+  owner_snapshots_["dev-b"] = {{"a", 5}};
+  std::vector<Vol> vols = {{"a", "v1", "dev-a", pb::TIER_CLASS_SSD, gib, 0, 100, 70, 40, 60, 30},
+                           {"a", "v2", "dev-b", pb::TIER_CLASS_SSD, gib, 0, 100, 30, 0, 100, 0}};
+  Feed(ledger, {Snap(kT0, vols)});
+  auto s = ledger.Report("a");
+  ASSERT_TRUE(s);
+  ASSERT_EQ(s->volumes.size(), 2u);
+  EXPECT_EQ(s->volumes[0].exclusive_bytes, 40);
+  EXPECT_EQ(s->volumes[0].shared_bytes, 60);
+  EXPECT_EQ(s->volumes[0].snapshot_bytes, 30);
+  EXPECT_EQ(s->volumes[1].shared_bytes, 100);
+  EXPECT_EQ(*s->exclusive_bytes, 40);
+  EXPECT_EQ(*s->shared_bytes, 160);
+  EXPECT_EQ(*s->snapshot_bytes, 35);  // both devices' owner space, not b's
+
+  // dev-b stops answering: its last figure stays. Then v1 is deleted, its snapshots kept.
+  unreachable_ = {"dev-b"};
+  owner_snapshots_["dev-a"]["a"] = 100;
+  InventorySnapshot second = Snap(kT0 + seconds(10), {vols[0]});
+  vols.erase(vols.begin());
+  ledger.OnSweep(Snap(kT0, {}), second);
+  s = ledger.Report("a");
+  EXPECT_EQ(*s->snapshot_bytes, 105);
+  unreachable_.clear();
+  owner_snapshots_["dev-b"].clear();
+  ledger.OnSweep(second, Snap(kT0 + seconds(20), vols));
+  s = ledger.Report("a");
+  EXPECT_EQ(*s->snapshot_bytes, 100);
+  ASSERT_EQ(s->volumes.size(), 1u);
+  EXPECT_EQ(*s->exclusive_bytes, 0);
+  EXPECT_EQ(*s->shared_bytes, 100);
+
+  // The report and the metrics carry them.
+  ASSERT_TRUE(ledger.Flush().ok());
+  Json stored = StoredReport("a");
+  EXPECT_EQ(stored["status"]["snapshotBytes"], 100);
+  EXPECT_EQ(stored["status"]["sharedBytes"], 100);
+  EXPECT_EQ(stored["status"]["volumes"][0]["sharedBytes"], 100);
+  double metric = -1;
+  for (const auto& f : ledger.Collectable()->Collect()) {
+    if (f.name != "strata_usage_snapshot_bytes") continue;
+    for (const auto& m : f.metric) {
+      if (m.label.size() == 1 && m.label[0].value == "a") metric = m.gauge.value;
+    }
+  }
+  EXPECT_DOUBLE_EQ(metric, 100);
 }
 
 TEST_F(UsageLedgerTest, NamespaceSeriesSumToTheDeviceTotals) {

@@ -413,6 +413,12 @@ class Cli {
                 strata::FormatSize(l.space().exclusive_bytes()).c_str(),
                 strata::FormatSize(l.space().shared_bytes()).c_str(),
                 strata::FormatSize(l.space().snapshot_bytes()).c_str());
+    if (!l.publications().empty()) {
+      std::printf("published to:\n");
+      for (const auto& p : l.publications()) {
+        std::printf("  %s (%s)\n", p.node_id().c_str(), Join(p.access_entries()).c_str());
+      }
+    }
     if (!l.metadata().empty()) {
       std::printf("metadata:\n");
       for (const auto& [k, v] : SortedMetadata(l.metadata())) {

@@ -189,6 +189,26 @@ grpc::Status StorageDeviceService::SetLunAccess(grpc::ServerContext*,
   return grpc::Status::OK;
 }
 
+grpc::Status StorageDeviceService::PublishLun(grpc::ServerContext*,
+                                              const v1::PublishLunRequest* req, v1::Lun* resp) {
+  if (auto s = RequireName(req->name()); !s.ok()) return s;
+  std::vector<std::string> entries(req->access_entries().begin(), req->access_entries().end());
+  auto lun = device_->engine()->Publish(req->name(), req->node_id(), entries);
+  if (!lun.ok()) return ToGrpc(lun.status());
+  ToProto(*lun, device_->portals(), resp);
+  return grpc::Status::OK;
+}
+
+grpc::Status StorageDeviceService::UnpublishLun(grpc::ServerContext*,
+                                                const v1::UnpublishLunRequest* req, v1::Lun* resp) {
+  if (auto s = RequireName(req->name()); !s.ok()) return s;
+  std::vector<std::string> entries(req->access_entries().begin(), req->access_entries().end());
+  auto lun = device_->engine()->Unpublish(req->name(), req->node_id(), entries);
+  if (!lun.ok()) return ToGrpc(lun.status());
+  ToProto(*lun, device_->portals(), resp);
+  return grpc::Status::OK;
+}
+
 grpc::Status StorageDeviceService::SetLunDedup(grpc::ServerContext*,
                                                const v1::SetLunDedupRequest* req, v1::Lun* resp) {
   if (auto s = RequireName(req->name()); !s.ok()) return s;

@@ -143,6 +143,11 @@ void ToProto(const LunInfo& in, const std::vector<HostPort>& portals, v1::Lun* o
   out->set_export_name(in.name);
   for (const HostPort& p : portals) out->add_portals(p.ToString());
   out->set_moved_to(in.moved_to);
+  for (const auto& [node, entries] : in.publications) {
+    auto* p = out->add_publications();
+    p->set_node_id(node);
+    for (const auto& e : entries) p->add_access_entries(e);
+  }
   out->mutable_metadata()->insert(in.metadata.begin(), in.metadata.end());
 }
 

@@ -283,6 +283,65 @@ TEST_F(EngineTest, LunMetadataIsDurableWhenCallsReturn) {
   EXPECT_EQ(engine_->DeleteLun("gone").code(), StatusCode::kNotFound);
 }
 
+TEST_F(EngineTest, PublicationsChangeTheAccessListAndAreDurable) {
+  Create("pub", 1 << 20);
+  ASSERT_TRUE(engine_->SetAccess("pub", {"10.9.0.0/16"}).ok());  // set by hand: kept
+  ASSERT_TRUE(engine_->Publish("pub", "node-1@10.0.0.1", {"10.0.0.1"}).ok());
+  ASSERT_TRUE(engine_->Publish("pub", "node-1@10.0.0.1", {"10.0.0.1"}).ok());  // idempotent
+  ASSERT_TRUE(engine_->Publish("pub", "node-2@10.0.0.2", {"10.0.0.2"}).ok());
+  // A third node behind the same address (e.g. a renamed node): the entry is shared.
+  ASSERT_TRUE(engine_->Publish("pub", "node-3@10.0.0.2", {"10.0.0.2"}).ok());
+  auto l = engine_->GetLun("pub");
+  ASSERT_TRUE(l.ok());
+  EXPECT_EQ(l->allowed_clients, (std::vector<std::string>{"10.9.0.0/16", "10.0.0.1", "10.0.0.2"}));
+  EXPECT_EQ(l->publications.size(), 3u);
+
+  // Bad input names the field; nothing changes.
+  EXPECT_EQ(engine_->Publish("pub", "", {"10.0.0.4"}).status().code(),
+            StatusCode::kInvalidArgument);
+  auto bad = engine_->Publish("pub", "node-4@x", {"10.0.0.4", "not-an-ip"});
+  EXPECT_EQ(bad.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(bad.status().message().find("access_entries[1]"), std::string::npos)
+      << bad.status().message();
+  EXPECT_EQ(engine_->Publish("pub", std::string(257, 'n'), {}).status().code(),
+            StatusCode::kInvalidArgument);
+  EXPECT_EQ(engine_->Publish("nope", "node-1@10.0.0.1", {"10.0.0.1"}).status().code(),
+            StatusCode::kNotFound);
+  EXPECT_EQ(engine_->GetLun("pub")->publications.size(), 3u);
+
+  PowerLossAndReopen();
+  l = engine_->GetLun("pub");
+  ASSERT_TRUE(l.ok());
+  EXPECT_EQ(l->publications.size(), 3u);
+  EXPECT_EQ(l->publications.at("node-2@10.0.0.2"), std::vector<std::string>{"10.0.0.2"});
+
+  // node-2 goes: 10.0.0.2 stays (node-3 holds it); node-3 goes: it leaves; again: OK.
+  ASSERT_TRUE(engine_->Unpublish("pub", "node-2@10.0.0.2", {"10.0.0.2"}).ok());
+  EXPECT_EQ(engine_->GetLun("pub")->allowed_clients,
+            (std::vector<std::string>{"10.9.0.0/16", "10.0.0.1", "10.0.0.2"}));
+  ASSERT_TRUE(engine_->Unpublish("pub", "node-3@10.0.0.2", {"10.0.0.2"}).ok());
+  ASSERT_TRUE(engine_->Unpublish("pub", "node-3@10.0.0.2", {"10.0.0.2"}).ok());
+  l = engine_->GetLun("pub");
+  EXPECT_EQ(l->allowed_clients, (std::vector<std::string>{"10.9.0.0/16", "10.0.0.1"}));
+  ASSERT_EQ(l->publications.size(), 1u);
+  EXPECT_TRUE(l->publications.count("node-1@10.0.0.1"));
+  // A node published before records existed: its entry comes off by the request's entries.
+  ASSERT_TRUE(engine_->SetAccess("pub", {"10.9.0.0/16", "10.0.0.1", "10.0.0.7"}).ok());
+  ASSERT_TRUE(engine_->Unpublish("pub", "old@10.0.0.7", {"10.0.0.7"}).ok());
+  EXPECT_EQ(engine_->GetLun("pub")->allowed_clients,
+            (std::vector<std::string>{"10.9.0.0/16", "10.0.0.1"}));
+
+  PowerLossAndReopen();
+  l = engine_->GetLun("pub");
+  ASSERT_EQ(l->publications.size(), 1u);
+  // Every node: no publication and nobody on the list.
+  ASSERT_TRUE(engine_->Unpublish("pub", "", {}).ok());
+  l = engine_->GetLun("pub");
+  EXPECT_TRUE(l->publications.empty());
+  EXPECT_TRUE(l->allowed_clients.empty());
+  EXPECT_EQ(engine_->Unpublish("nope", "n", {}).status().code(), StatusCode::kNotFound);
+}
+
 TEST_F(EngineTest, CheckpointsRotateTheJournal) {
   checkpoint_bytes_ = 4096;
   Reopen();

@@ -298,10 +298,11 @@ TEST_F(ControllerSanityTest, ControllerCapabilities) {
   std::set<int> got;
   for (const auto& c : resp.capabilities()) got.insert(c.rpc().type());
   using Rpc = v1::ControllerServiceCapability::RPC;
-  for (int want : {Rpc::CREATE_DELETE_VOLUME, Rpc::PUBLISH_UNPUBLISH_VOLUME, Rpc::LIST_VOLUMES,
-                   Rpc::GET_CAPACITY, Rpc::EXPAND_VOLUME, Rpc::GET_VOLUME, Rpc::VOLUME_CONDITION,
-                   Rpc::SINGLE_NODE_MULTI_WRITER, Rpc::CREATE_DELETE_SNAPSHOT, Rpc::LIST_SNAPSHOTS,
-                   Rpc::MODIFY_VOLUME}) {
+  for (int want :
+       {Rpc::LIST_VOLUMES_PUBLISHED_NODES, Rpc::CREATE_DELETE_VOLUME, Rpc::PUBLISH_UNPUBLISH_VOLUME,
+        Rpc::LIST_VOLUMES, Rpc::GET_CAPACITY, Rpc::EXPAND_VOLUME, Rpc::GET_VOLUME,
+        Rpc::VOLUME_CONDITION, Rpc::SINGLE_NODE_MULTI_WRITER, Rpc::CREATE_DELETE_SNAPSHOT,
+        Rpc::LIST_SNAPSHOTS, Rpc::MODIFY_VOLUME}) {
     EXPECT_TRUE(got.count(want)) << want;
   }
 }
@@ -1374,6 +1375,147 @@ TEST(ControllerSanityDeviceLossTest, ProbeAndVolumeConditionFollowTheDevice) {
                               << " s to use a device that came back";
   const v1::VolumeCondition back_condition = condition();
   EXPECT_FALSE(back_condition.abnormal()) << back_condition.message();
+  again.proc->Stop(SIGTERM);
+  csi.proc->Stop(SIGTERM);
+  if (!KeepDirs() && !::testing::Test::HasFailure()) fs::remove_all(dir);
+}
+
+// LIST_VOLUMES_PUBLISHED_NODES: the device records the node ids a volume is published to;
+// ListVolumes and ControllerGetVolume report them, through a crash of strata-stored.
+TEST(ControllerSanityPublishedNodesTest, ListedUnpublishedAndKeptAcrossARestart) {
+  char tmpl[] = "/tmp/strata-csi-pubnodes.XXXXXX";
+  ASSERT_NE(mkdtemp(tmpl), nullptr);
+  const fs::path dir(tmpl);
+  Stored dev = StartStored(dir, "dev-p", {{"ssd", "1GiB"}});
+  ASSERT_FALSE(dev.grpc.empty());
+  Csi csi = StartCsi(dir, "csi-p", {{"dev-p", dev.grpc}});
+  ASSERT_TRUE(csi.proc->Running());
+  auto deadline = [] { return std::chrono::system_clock::now() + std::chrono::seconds(20); };
+
+  v1::CreateVolumeRequest create;
+  create.set_name("pubnodes");
+  *create.add_volume_capabilities() = Block(Mode::MULTI_NODE_MULTI_WRITER);
+  v1::CreateVolumeResponse created;
+  {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(deadline());
+    ASSERT_TRUE(csi.controller->CreateVolume(&ctx, create, &created).ok());
+  }
+  const std::string id = created.volume().volume_id();
+  auto publish = [&](const std::string& node, Mode::Mode mode) {
+    v1::ControllerPublishVolumeRequest req;
+    req.set_volume_id(id);
+    req.set_node_id(node);
+    *req.mutable_volume_capability() = Block(mode);
+    v1::ControllerPublishVolumeResponse resp;
+    grpc::ClientContext ctx;
+    ctx.set_deadline(deadline());
+    return csi.controller->ControllerPublishVolume(&ctx, req, &resp);
+  };
+  auto unpublish = [&](const std::string& node) {
+    v1::ControllerUnpublishVolumeRequest req;
+    req.set_volume_id(id);
+    req.set_node_id(node);
+    v1::ControllerUnpublishVolumeResponse resp;
+    grpc::ClientContext ctx;
+    ctx.set_deadline(deadline());
+    return csi.controller->ControllerUnpublishVolume(&ctx, req, &resp);
+  };
+  // The volume's published_node_ids from ListVolumes (paged by one, to check the status
+  // rides along every page) and from ControllerGetVolume; they must agree.
+  auto listed = [&](grpc::Status* status) {
+    std::set<std::string> nodes;
+    std::string token;
+    bool found = false;
+    do {
+      v1::ListVolumesRequest req;
+      req.set_max_entries(1);
+      req.set_starting_token(token);
+      v1::ListVolumesResponse resp;
+      grpc::ClientContext ctx;
+      ctx.set_deadline(deadline());
+      *status = csi.controller->ListVolumes(&ctx, req, &resp);
+      if (!status->ok()) return nodes;
+      for (const auto& e : resp.entries()) {
+        if (e.volume().volume_id() != id) continue;
+        found = true;
+        nodes.insert(e.status().published_node_ids().begin(),
+                     e.status().published_node_ids().end());
+      }
+      token = resp.next_token();
+    } while (!token.empty());
+    EXPECT_TRUE(found) << id << " not listed";
+    v1::ControllerGetVolumeRequest greq;
+    greq.set_volume_id(id);
+    v1::ControllerGetVolumeResponse gresp;
+    grpc::ClientContext ctx;
+    ctx.set_deadline(deadline());
+    grpc::Status g = csi.controller->ControllerGetVolume(&ctx, greq, &gresp);
+    EXPECT_TRUE(g.ok()) << g.error_message();
+    EXPECT_EQ(std::set<std::string>(gresp.status().published_node_ids().begin(),
+                                    gresp.status().published_node_ids().end()),
+              nodes);
+    return nodes;
+  };
+  auto device_clients = [&] {
+    sv1::GetLunRequest req;
+    req.set_name(id.substr(id.find('/') + 1));
+    sv1::Lun lun;
+    grpc::ClientContext ctx;
+    ctx.set_deadline(deadline());
+    EXPECT_TRUE(dev.stub->GetLun(&ctx, req, &lun).ok());
+    return std::set<std::string>(lun.access().allowed_clients().begin(),
+                                 lun.access().allowed_clients().end());
+  };
+  grpc::Status st;
+  EXPECT_TRUE(listed(&st).empty());
+  ASSERT_TRUE(st.ok()) << st.error_message();
+
+  // Two nodes: both listed, both on the access list; publishing again changes nothing.
+  ASSERT_TRUE(publish("node-1@127.0.0.1", Mode::MULTI_NODE_MULTI_WRITER).ok());
+  ASSERT_TRUE(publish("node-2@127.0.0.2", Mode::MULTI_NODE_MULTI_WRITER).ok());
+  ASSERT_TRUE(publish("node-2@127.0.0.2", Mode::MULTI_NODE_MULTI_WRITER).ok());
+  EXPECT_EQ(listed(&st), (std::set<std::string>{"node-1@127.0.0.1", "node-2@127.0.0.2"}));
+  EXPECT_EQ(device_clients(), (std::set<std::string>{"127.0.0.1", "127.0.0.2"}));
+  // Single-node access is checked by node id: another node behind the same IP is refused.
+  grpc::Status single = publish("node-3@127.0.0.2", Mode::SINGLE_NODE_WRITER);
+  EXPECT_EQ(single.error_code(), StatusCode::FAILED_PRECONDITION) << single.error_message();
+
+  // Unpublish one: one left, in the listing and on the access list; again: still OK.
+  ASSERT_TRUE(unpublish("node-1@127.0.0.1").ok());
+  ASSERT_TRUE(unpublish("node-1@127.0.0.1").ok());
+  EXPECT_EQ(listed(&st), std::set<std::string>{"node-2@127.0.0.2"});
+  EXPECT_EQ(device_clients(), std::set<std::string>{"127.0.0.2"});
+
+  // strata-stored killed and started again on the same address: the record is still there.
+  dev.proc->Stop(SIGKILL);
+  Stored again = StartStored(dir, "dev-p", {{"ssd", "1GiB"}}, dev.grpc);
+  ASSERT_EQ(again.grpc, dev.grpc);
+  dev.stub = std::move(again.stub);
+  std::set<std::string> after;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        after = listed(&st);
+        return st.ok();
+      },
+      30, csi.proc.get()))
+      << "ListVolumes never succeeded after the restart: " << st.error_message();
+  EXPECT_EQ(after, std::set<std::string>{"node-2@127.0.0.2"});
+  EXPECT_EQ(device_clients(), std::set<std::string>{"127.0.0.2"});
+
+  // The last node goes: none listed, nobody on the list, and the volume can be deleted.
+  ASSERT_TRUE(unpublish("node-2@127.0.0.2").ok());
+  EXPECT_TRUE(listed(&st).empty());
+  EXPECT_TRUE(device_clients().empty());
+  {
+    v1::DeleteVolumeRequest req;
+    req.set_volume_id(id);
+    v1::DeleteVolumeResponse resp;
+    grpc::ClientContext ctx;
+    ctx.set_deadline(deadline());
+    grpc::Status d = csi.controller->DeleteVolume(&ctx, req, &resp);
+    EXPECT_TRUE(d.ok()) << d.error_message();
+  }
   again.proc->Stop(SIGTERM);
   csi.proc->Stop(SIGTERM);
   if (!KeepDirs() && !::testing::Test::HasFailure()) fs::remove_all(dir);

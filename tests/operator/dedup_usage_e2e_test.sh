@@ -261,6 +261,33 @@ check "same window, GiB-hours went on from where they were" ur_is "$nsa" \
   ".status.windowStart == \"$start_before\" and .status.gibHours > $gib_before"
 check "and still match size x window" gib_hours_match "$nsa" "$size_a" 0.5
 
+echo "== snapshot space per volume and per namespace"
+# $nsb's volume (device 2, dedup off, so every block is its own): 8 MiB written, a snapshot,
+# then 4 MiB overwritten: 4 MiB only the volume holds, 4 MiB shared with the snapshot, 4 MiB
+# only the snapshot holds. With the volume deleted the snapshot stays, holding all 8 MiB.
+nbd2=$(jq -r '.nbd[0]' "$work/d2.ready")
+mib4=$((4 << 20)) mib8=$((8 << 20))
+admin2 lun access "$run-logs" --allow 127.0.0.1 >/dev/null
+check "qemu-io writes 8 MiB to $nsb's volume" \
+  timeout 60 qemu-io -f raw "nbd://$nbd2/$run-logs" -c "write -P 0x21 0 8M"
+check "a snapshot of it" admin2 snapshot create "$run-snap" --lun "$run-logs"
+check "qemu-io overwrites 4 MiB of it" \
+  timeout 60 qemu-io -f raw "nbd://$nbd2/$run-logs" -c "write -P 0x22 0 4M"
+check "the volume line: exclusive, shared and snapshot bytes 4 MiB each" wait_until 30 ur_is "$nsb" \
+  ".status.volumes[0] | .exclusiveBytes == $mib4 and .sharedBytes == $mib4 and .snapshotBytes == $mib4"
+check "the namespace: the same sums, snapshot bytes from the device's owner space" ur_is "$nsb" \
+  ".status.exclusiveBytes == $mib4 and .status.sharedBytes == $mib4 and .status.snapshotBytes == $mib4"
+check "$nsa has no snapshot space" ur_is "$nsa" ".status.snapshotBytes == 0"
+snap_metric() {
+  curl -sf --max-time 10 "http://127.0.0.1:$metrics_port/metrics" |
+    awk -v k="strata_usage_snapshot_bytes{namespace=\"$nsb\"}" -v want="$1" \
+      '$1 == k && $2 + 0 == want { found = 1 } END { exit !found }'
+}
+check "metrics: strata_usage_snapshot_bytes of $nsb" wait_until 15 snap_metric "$mib4"
+check "the volume is deleted, its snapshot stays" admin2 lun delete "$run-logs"
+check "the snapshot's 8 MiB still count for $nsb" wait_until 30 ur_is "$nsb" \
+  ".status.snapshotBytes == $mib8 and (.status.volumes | length) == 0"
+
 if ! finish; then
   echo "---- operator log (tail) ----"; tail -60 "$work/operator.log"
   exit 1

@@ -77,6 +77,25 @@ class GrpcClient final : public Client {
     return Call(&Stub::SetLunAccess, req, "SetLunAccess " + lun);
   }
 
+  Result<sv1::Lun> PublishLun(const std::string& lun, const std::string& node_id,
+                              const std::vector<std::string>& entries) override {
+    sv1::PublishLunRequest req;
+    req.set_name(lun);
+    req.set_node_id(node_id);
+    for (const auto& e : entries) req.add_access_entries(e);
+    return Call(&Stub::PublishLun, req, "PublishLun " + lun + " to " + node_id);
+  }
+
+  Result<sv1::Lun> UnpublishLun(const std::string& lun, const std::string& node_id,
+                                const std::vector<std::string>& entries) override {
+    sv1::UnpublishLunRequest req;
+    req.set_name(lun);
+    req.set_node_id(node_id);
+    for (const auto& e : entries) req.add_access_entries(e);
+    return Call(&Stub::UnpublishLun, req,
+                "UnpublishLun " + lun + " from " + (node_id.empty() ? "every node" : node_id));
+  }
+
   Result<sv1::LunStats> GetLunStats(const std::string& lun) override {
     sv1::GetLunStatsRequest req;
     req.set_name(lun);
@@ -150,6 +169,18 @@ class GrpcClient final : public Client {
 };
 
 }  // namespace
+
+Result<sv1::Lun> Client::PublishLun(const std::string& lun, const std::string&,
+                                    const std::vector<std::string>&) {
+  return UnimplementedError("device " + address() + ": PublishLun " + lun +
+                            ": not implemented by this client");
+}
+
+Result<sv1::Lun> Client::UnpublishLun(const std::string& lun, const std::string&,
+                                      const std::vector<std::string>&) {
+  return UnimplementedError("device " + address() + ": UnpublishLun " + lun +
+                            ": not implemented by this client");
+}
 
 Result<sv1::Snapshot> Client::CreateSnapshot(const sv1::CreateSnapshotRequest& request) {
   return UnimplementedError("device " + address() + ": CreateSnapshot " + request.name() +

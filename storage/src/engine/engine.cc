@@ -480,6 +480,7 @@ LunInfo EngineImpl::InfoLocked(const Lun& lun) const {
   i.move = lun.move;
   i.moved_to = lun.rec.moved_to;
   i.metadata = lun.rec.metadata;
+  i.publications = lun.rec.publications;
   const int64_t now = Now().time_since_epoch().count();
   const int64_t last = lun.last_io.load(std::memory_order_relaxed);
   if (now > last) {
@@ -678,6 +679,107 @@ Result<LunInfo> EngineImpl::SetAccess(const std::string& name, std::vector<std::
     enc_.Lun(lun->rec);
   }
   STRATA_RETURN_IF_ERROR(Flush());
+  return GetLun(name);
+}
+
+namespace {
+
+Status ValidatePublication(const std::string& node_id, const std::vector<std::string>& entries,
+                           bool node_required) {
+  if (node_required && node_id.empty()) return InvalidArgumentError("node_id: required");
+  if (node_id.size() > 256) {
+    return InvalidArgumentError("node_id: " + std::to_string(node_id.size()) +
+                                " bytes, at most 256");
+  }
+  for (size_t i = 0; i < entries.size(); ++i) {
+    if (!ValidateAllowedClients({entries[i]}).ok()) {
+      return InvalidArgumentError("access_entries[" + std::to_string(i) + "]: '" + entries[i] +
+                                  "' is not '*', an IP address or a CIDR (e.g. 10.0.0.0/24)");
+    }
+  }
+  return Status::Ok();
+}
+
+void AddUnique(std::vector<std::string>* list, const std::string& e) {
+  if (std::find(list->begin(), list->end(), e) == list->end()) list->push_back(e);
+}
+
+}  // namespace
+
+Result<LunInfo> EngineImpl::Publish(const std::string& name, const std::string& node_id,
+                                    const std::vector<std::string>& entries) {
+  STRATA_RETURN_IF_ERROR(ValidatePublication(node_id, entries, /*node_required=*/true));
+  bool changed = false;
+  {
+    ExclusiveLock lock(mu_);
+    auto lun = FindLocked(name);
+    if (!lun) return NotFoundError("LUN '" + name + "' not found");
+    LunRecord rec = lun->rec;  // a copy: changed as a whole or not at all
+    auto node = rec.publications.find(node_id);
+    if (node == rec.publications.end()) {
+      if (rec.publications.size() >= Engine::kMaxPublications) {
+        return ResourceExhaustedError("LUN '" + name + "' is published to " +
+                                      std::to_string(rec.publications.size()) +
+                                      " nodes already, the most it records");
+      }
+      node = rec.publications.emplace(node_id, std::vector<std::string>{}).first;
+    }
+    for (const auto& e : entries) {
+      AddUnique(&node->second, e);
+      AddUnique(&rec.allowed_clients, e);
+    }
+    if (rec.publications != lun->rec.publications ||
+        rec.allowed_clients != lun->rec.allowed_clients) {
+      // Only these two fields change (others may be read under a shared lock meanwhile).
+      lun->rec.publications = std::move(rec.publications);
+      lun->rec.allowed_clients = std::move(rec.allowed_clients);
+      enc_.Lun(lun->rec);
+      changed = true;
+    }
+  }
+  if (changed) STRATA_RETURN_IF_ERROR(Flush());
+  return GetLun(name);
+}
+
+Result<LunInfo> EngineImpl::Unpublish(const std::string& name, const std::string& node_id,
+                                      const std::vector<std::string>& entries) {
+  STRATA_RETURN_IF_ERROR(ValidatePublication(node_id, entries, /*node_required=*/false));
+  bool changed = false;
+  {
+    ExclusiveLock lock(mu_);
+    auto lun = FindLocked(name);
+    if (!lun) return NotFoundError("LUN '" + name + "' not found");
+    LunRecord rec = lun->rec;
+    if (node_id.empty()) {
+      rec.publications.clear();
+      rec.allowed_clients.clear();
+    } else {
+      std::vector<std::string> remove = entries;
+      if (auto node = rec.publications.find(node_id); node != rec.publications.end()) {
+        for (const auto& e : node->second) AddUnique(&remove, e);
+        rec.publications.erase(node);
+      }
+      for (const auto& [other, held] : rec.publications) {
+        for (const auto& e : held)
+          remove.erase(std::remove(remove.begin(), remove.end(), e), remove.end());
+      }
+      auto& list = rec.allowed_clients;
+      list.erase(std::remove_if(list.begin(), list.end(),
+                                [&](const std::string& c) {
+                                  return std::find(remove.begin(), remove.end(), c) != remove.end();
+                                }),
+                 list.end());
+    }
+    if (rec.publications != lun->rec.publications ||
+        rec.allowed_clients != lun->rec.allowed_clients) {
+      // Only these two fields change (others may be read under a shared lock meanwhile).
+      lun->rec.publications = std::move(rec.publications);
+      lun->rec.allowed_clients = std::move(rec.allowed_clients);
+      enc_.Lun(lun->rec);
+      changed = true;
+    }
+  }
+  if (changed) STRATA_RETURN_IF_ERROR(Flush());
   return GetLun(name);
 }
 
@@ -2120,6 +2222,14 @@ Result<LunInfo> Engine::ResizeLun(const std::string& name, uint64_t size) {
 }
 Result<LunInfo> Engine::SetAccess(const std::string& name, std::vector<std::string> allowed) {
   return impl_->SetAccess(name, std::move(allowed));
+}
+Result<LunInfo> Engine::Publish(const std::string& name, const std::string& node_id,
+                                const std::vector<std::string>& entries) {
+  return impl_->Publish(name, node_id, entries);
+}
+Result<LunInfo> Engine::Unpublish(const std::string& name, const std::string& node_id,
+                                  const std::vector<std::string>& entries) {
+  return impl_->Unpublish(name, node_id, entries);
 }
 Result<LunInfo> Engine::SetDedup(const std::string& name, bool dedup, bool fold_existing) {
   return impl_->SetDedup(name, dedup, fold_existing);

@@ -122,6 +122,10 @@ class EngineImpl {
   Result<LunInfo> RestoreSnapshot(const std::string& snapshot, const LunSpec& spec);
   Result<LunInfo> ResizeLun(const std::string& name, uint64_t new_size);
   Result<LunInfo> SetAccess(const std::string& name, std::vector<std::string> allowed);
+  Result<LunInfo> Publish(const std::string& name, const std::string& node_id,
+                          const std::vector<std::string>& entries);
+  Result<LunInfo> Unpublish(const std::string& name, const std::string& node_id,
+                            const std::vector<std::string>& entries);
   Result<LunInfo> SetDedup(const std::string& name, bool dedup, bool fold_existing);
   Status WaitFold(const std::string& name);
   Result<LunInfo> GetLun(const std::string& name);

@@ -9,6 +9,8 @@ namespace strata::storage::engine {
 namespace {
 
 enum RecordType : uint8_t { kLun = 1, kDeleteLun = 2, kMap = 3, kSnapshot = 4, kShareMap = 5 };
+// Tags of a LUN record's optional sections (after its metadata).
+enum LunSection : uint8_t { kLunPublications = 1 };
 
 void PutU8(std::string& s, uint8_t v) { s.push_back(static_cast<char>(v)); }
 void PutU32(std::string& s, uint32_t v) {
@@ -68,6 +70,28 @@ class Reader {
   std::string_view d_;
 };
 
+// A LUN record's publications section: u32 count, then per node its id, a u32 count and
+// its access entries.
+bool DecodePublications(std::string_view section,
+                        std::map<std::string, std::vector<std::string>>* out) {
+  Reader r(section);
+  uint32_t nodes = 0;
+  bool ok = r.U32(&nodes);
+  for (uint32_t i = 0; ok && i < nodes; ++i) {
+    std::string node;
+    uint32_t n = 0;
+    ok = r.Str(&node) && r.U32(&n);
+    std::vector<std::string> entries;
+    for (uint32_t j = 0; ok && j < n; ++j) {
+      std::string e;
+      ok = r.Str(&e);
+      entries.push_back(std::move(e));
+    }
+    if (ok) (*out)[std::move(node)] = std::move(entries);
+  }
+  return ok && r.done();
+}
+
 }  // namespace
 
 void RecordEncoder::Frame(const std::string& payload) {
@@ -92,12 +116,23 @@ void RecordEncoder::Lun(const LunRecord& r) {
   PutU64(p, r.created_unix);
   PutU32(p, r.write_tier);
   PutStr(p, r.moved_to);
-  if (!r.metadata.empty()) {
+  if (!r.metadata.empty() || !r.publications.empty()) {
     PutU32(p, static_cast<uint32_t>(r.metadata.size()));
     for (const auto& [k, v] : r.metadata) {
       PutStr(p, k);
       PutStr(p, v);
     }
+  }
+  if (!r.publications.empty()) {
+    std::string section;
+    PutU32(section, static_cast<uint32_t>(r.publications.size()));
+    for (const auto& [node, entries] : r.publications) {
+      PutStr(section, node);
+      PutU32(section, static_cast<uint32_t>(entries.size()));
+      for (const auto& e : entries) PutStr(section, e);
+    }
+    PutU8(p, kLunPublications);
+    PutStr(p, section);
   }
   Frame(p);
 }
@@ -191,6 +226,12 @@ Status Replay(std::string_view data, const ReplayHandlers& h, ReplayResult* resu
           ok = r.Str(&k) && r.Str(&v);
           l.metadata.emplace(std::move(k), std::move(v));
         }
+      }
+      while (ok && !r.done()) {  // tagged sections (LunRecord::publications)
+        uint8_t tag = 0;
+        std::string section;
+        ok = r.U8(&tag) && r.Str(&section);
+        if (ok && tag == kLunPublications) ok = DecodePublications(section, &l.publications);
       }
       ok = ok && r.done();
       l.dedup = dedup != 0;

@@ -39,6 +39,12 @@ struct LunRecord {
   // moved_to, and only when non-empty, so records of older versions (which end at
   // moved_to) still parse and records without metadata stay byte-identical.
   std::map<std::string, std::string> metadata;
+  // The nodes the LUN is published to (PublishLun): node id -> the access entries it
+  // needs. Encoded after metadata (an empty metadata count first when there is no
+  // metadata) as a tagged section (u8 tag | u32 length | bytes; tag 1); records
+  // without publications stay byte-identical to older ones. Later optional fields
+  // add tags; a reader skips tags it does not know.
+  std::map<std::string, std::vector<std::string>> publications;
 };
 
 // A LUN snapshot (read-only, point in time). Its id comes from the LUN ids (map and

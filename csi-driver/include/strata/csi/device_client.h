@@ -39,6 +39,15 @@ class DeviceClient {
   virtual Result<storage_v1::Lun> SetLunAccess(const std::string& lun,
                                                const std::vector<std::string>& clients) = 0;
 
+  // Records the node a LUN is published to with the access entries it needs, and adds them to
+  // the access list (storage PublishLun); UnpublishLun undoes it (node_id empty: every node).
+  // Not pure: the defaults return UNIMPLEMENTED, as a device older than these calls does (the
+  // controller then changes the access list alone).
+  virtual Result<storage_v1::Lun> PublishLun(const std::string& lun, const std::string& node_id,
+                                             const std::vector<std::string>& entries);
+  virtual Result<storage_v1::Lun> UnpublishLun(const std::string& lun, const std::string& node_id,
+                                               const std::vector<std::string>& entries);
+
   // ControllerModifyVolume's calls. Not pure, so doubles that never modify volumes need not
   // implement them: the defaults return UNIMPLEMENTED.
   // Dedup on or off for an existing LUN; turning it on with `fold_existing` also folds the blocks

@@ -25,7 +25,13 @@ namespace strata::op {
 //   that sees it). A volume is billed from the first sweep that sees it; a volume on a device that
 //   does not answer is not billed while it does not (its line is kept); a volume gone from a
 //   device that answers is dropped (its totals stay in the namespace's).
-// - Logical and unique bytes: gauges (now). Read/write ops and bytes: deltas of the LUN's
+// - Logical and unique bytes: gauges (now). Snapshot and clone space, gauges too: per volume
+//   the LUN's exclusive bytes (only it holds them), shared bytes (with its snapshots, clones or
+//   dedup) and snapshot bytes (only its snapshots hold them); per namespace the volumes' sums of
+//   exclusive and shared bytes, and snapshot bytes = the devices' owner space of the namespace
+//   (strata-csi's owner is the PVC's namespace), so snapshots that outlived their volume count
+//   too; a device that does not answer counts with what it reported last.
+// - Read/write ops and bytes: deltas of the LUN's
 //   counters; a counter below the previous value (device restarted) or on another device counts
 //   from zero.
 // - The previous observation of each volume is its line in the report (device, tier, size,
@@ -37,7 +43,8 @@ namespace strata::op {
 //   the lock scrapes take.
 // - Metrics (Collectable(), registered beside ctrl::Metrics): strata_usage_gib_hours_total and
 //   strata_usage_cost_total {namespace,tier,device}, strata_usage_logical_bytes and
-//   strata_usage_unique_bytes {namespace}, strata_device_usage_gib_hours_total and
+//   strata_usage_unique_bytes, strata_usage_exclusive_bytes, strata_usage_shared_bytes and
+//   strata_usage_snapshot_bytes {namespace}, strata_device_usage_gib_hours_total and
 //   strata_device_usage_cost_total {device,tier} = the sum over namespaces, all from one state at
 //   scrape time (consistent with each other).
 // Thread-safe: OnSweep runs on the inventory's thread, Collect on the exposer's.
@@ -67,6 +74,8 @@ class UsageLedger {
   struct Namespace {
     api::v1alpha1::UsageReportStatus status;
     bool urgent = false;  // volumes or tiers changed since the last write (or it failed)
+    // Bytes only the namespace's snapshots hold, per device as it last answered.
+    std::map<std::string, int64_t> snapshot_bytes;
   };
   // The namespace's report in the API (guarded by work_mu_).
   struct Written {

@@ -38,6 +38,9 @@ void Fields(auto& io, Is<VolumeUsage> auto& v) {
   io.Field("cost", v.cost, kNonNegative);
   io.Field("logicalBytes", v.logical_bytes, kNonNegative);
   io.Field("uniqueBytes", v.unique_bytes, kNonNegative);
+  io.Field("exclusiveBytes", v.exclusive_bytes, kNonNegative);
+  io.Field("sharedBytes", v.shared_bytes, kNonNegative);
+  io.Field("snapshotBytes", v.snapshot_bytes, kNonNegative);
   io.Field("io", v.io);
   io.Field("counters", v.counters);
 }
@@ -50,6 +53,9 @@ void Fields(auto& io, Is<UsageReportStatus> auto& s) {
   io.Field("totalCost", s.total_cost, kNonNegative);
   io.Field("logicalBytes", s.logical_bytes, kNonNegative);
   io.Field("uniqueBytes", s.unique_bytes, kNonNegative);
+  io.Field("exclusiveBytes", s.exclusive_bytes, kNonNegative);
+  io.Field("sharedBytes", s.shared_bytes, kNonNegative);
+  io.Field("snapshotBytes", s.snapshot_bytes, kNonNegative);
   io.Field("io", s.io);
   io.Field("tiers", s.tiers, {.map_key = "tier"});
   io.Field("usage", s.usage);

@@ -89,6 +89,8 @@ struct LunInfo {
   // Non-empty once the LUN lives on another device; this one proxies its I/O.
   std::string moved_to;
   std::map<std::string, std::string> metadata;
+  // The nodes the LUN is published to (Engine::Publish): node id -> access entries.
+  std::map<std::string, std::vector<std::string>> publications;
   // Seconds since the LUN's last read or write (or since it was created or the
   // engine opened, if none since), by EngineOptions::clock.
   uint64_t idle_seconds = 0;
@@ -210,6 +212,19 @@ class Engine final : public ExportCatalog {
   // Grow only: a smaller size is INVALID_ARGUMENT (shrinking loses data).
   Result<LunInfo> ResizeLun(const std::string& name, uint64_t new_size_bytes);
   Result<LunInfo> SetAccess(const std::string& name, std::vector<std::string> allowed_clients);
+  // Records that the LUN is published to `node_id` (a CSI node id, 1-256 bytes) and adds
+  // `entries` (access list entries, as allowed_clients) to its access list where missing;
+  // the node's record becomes the union of what it had and `entries`. One durable change;
+  // idempotent. INVALID_ARGUMENT naming node_id or access_entries[i]; NOT_FOUND without
+  // the LUN; RESOURCE_EXHAUSTED past kMaxPublications nodes.
+  Result<LunInfo> Publish(const std::string& name, const std::string& node_id,
+                          const std::vector<std::string>& entries);
+  // Removes `node_id`'s publication (every one when empty) and takes its recorded entries
+  // and `entries` off the access list, except those another remaining publication holds
+  // (with node_id empty: the access list becomes empty). OK when not published.
+  Result<LunInfo> Unpublish(const std::string& name, const std::string& node_id,
+                            const std::vector<std::string>& entries);
+  static constexpr size_t kMaxPublications = 4096;
   // Turns de-duplication of new writes on or off for an existing LUN. Blocks already
   // shared stay shared (and correct: every write goes to a new or an equal block, so
   // copy-on-write is unaffected). With `fold_existing` (dedup on only, else

@@ -47,6 +47,14 @@ class Client {
   // Replaces the LUN's access list (empty: nobody may connect).
   virtual Result<sv1::Lun> SetLunAccess(const std::string& lun,
                                         const std::vector<std::string>& clients) = 0;
+  // Publications (storage.proto PublishLun / UnpublishLun): the node ids a LUN is published to,
+  // each with the access entries it needs, changed together with the access list. Not pure:
+  // the defaults return UNIMPLEMENTED (as does a device older than these calls).
+  virtual Result<sv1::Lun> PublishLun(const std::string& lun, const std::string& node_id,
+                                      const std::vector<std::string>& entries);
+  // node_id empty: every node (the access list becomes empty).
+  virtual Result<sv1::Lun> UnpublishLun(const std::string& lun, const std::string& node_id,
+                                        const std::vector<std::string>& entries);
   virtual Result<sv1::LunStats> GetLunStats(const std::string& lun) = 0;
   virtual Result<sv1::Lun> SetLunDedup(const std::string& lun, bool dedup, bool fold_existing) = 0;
 

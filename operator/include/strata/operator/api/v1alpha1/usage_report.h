@@ -50,6 +50,11 @@ struct VolumeUsage {
   double cost = 0;
   int64_t logical_bytes = 0;
   int64_t unique_bytes = 0;
+  // The LUN's mapped bytes nobody else holds, those it shares (snapshots, clones, dedup), and
+  // the bytes only its snapshots hold.
+  int64_t exclusive_bytes = 0;
+  int64_t shared_bytes = 0;
+  int64_t snapshot_bytes = 0;
   IoCounts io;
   IoCounts counters;  // the device's raw counters at lastUpdate (deltas are taken against them)
 };
@@ -63,6 +68,11 @@ struct UsageReportStatus : ObjectStatus {
   std::optional<double> total_cost;
   std::optional<int64_t> logical_bytes;
   std::optional<int64_t> unique_bytes;
+  // Sums of the volumes' exclusive and shared bytes; bytes only the namespace's snapshots hold
+  // (snapshots of volumes since deleted included).
+  std::optional<int64_t> exclusive_bytes;
+  std::optional<int64_t> shared_bytes;
+  std::optional<int64_t> snapshot_bytes;
   std::optional<IoCounts> io;
   std::vector<TierUsage> tiers;
   std::vector<DeviceTierUsage> usage;
