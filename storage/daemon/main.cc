@@ -40,6 +40,7 @@ struct Flags {
   std::string log_level;
   std::string log_format;
   bool verify_moves = true;
+  strata::nbd::NbdServerOptions nbd;
 };
 
 // Exit codes: 0 clean stop, 1 runtime failure, 2 bad flags.
@@ -52,6 +53,7 @@ Result<Flags> ParseFlags(int argc, char** argv, bool* help) {
   std::string block_size;
   std::string dedup;
   std::string verify_moves;
+  std::string nbd_tls;
   po::options_description desc(
       "strata-stored: a Strata cloud storage device\n\n"
       "Usage: strata-stored --device NAME --tier CLASS=PATH[:CAPACITY[:PRICE]]... "
@@ -78,7 +80,19 @@ Result<Flags> ParseFlags(int argc, char** argv, bool* help) {
       "log-format", po::value(&f.log_format)->default_value("text"), "text|json")(
       "verify-moves", po::value(&verify_moves)->default_value("on"),
       "on: a move to another device compares per-range checksums of the whole LUN from both "
-      "devices before it switches (I/O of that LUN paused meanwhile); off: switch unverified");
+      "devices before it switches (I/O of that LUN paused meanwhile); off: switch unverified")(
+      "nbd-tls", po::value(&nbd_tls)->default_value("off"),
+      "NBD TLS (NBD_OPT_STARTTLS): off; allow (clients choose); require (nothing but STARTTLS "
+      "before TLS: NBD_REP_ERR_TLS_REQD)")(
+      "nbd-tls-cert", po::value(&f.nbd.tls.cert_file),
+      "NBD TLS server certificate (PEM, chain after the leaf); re-read when it changes")(
+      "nbd-tls-key", po::value(&f.nbd.tls.key_file), "NBD TLS server private key (PEM)")(
+      "nbd-tls-client-ca", po::value(&f.nbd.tls.client_ca_file),
+      "CA certificates (PEM) NBD clients' certificates must chain to; set: client "
+      "certificates required, their identities usable in access lists")(
+      "nbd-tls-crl", po::value(&f.nbd.tls.crl_file),
+      "certificate revocation lists (PEM) for NBD client certificates; re-read when it "
+      "changes");
   po::variables_map vm;
   try {
     po::store(po::command_line_parser(argc, argv).options(desc).run(), vm);
@@ -115,6 +129,13 @@ Result<Flags> ParseFlags(int argc, char** argv, bool* help) {
                                         "' is not one of on, off");
   }
   f.verify_moves = verify_moves == "on";
+  STRATA_ASSIGN_OR_RETURN(f.nbd.tls.mode, strata::nbd::ParseNbdTlsMode(nbd_tls, "--nbd-tls"));
+  if (f.nbd.tls.mode == strata::nbd::NbdTlsMode::kOff &&
+      !(f.nbd.tls.cert_file.empty() && f.nbd.tls.key_file.empty() &&
+        f.nbd.tls.client_ca_file.empty() && f.nbd.tls.crl_file.empty())) {
+    return strata::InvalidArgumentError(
+        "--nbd-tls-*: TLS files given but --nbd-tls is off (set --nbd-tls allow or require)");
+  }
   STRATA_RETURN_IF_ERROR(strata::ParseHostPort(f.grpc_addr, "--grpc", true).status());
   if (!f.metrics_addr.empty()) {
     STRATA_RETURN_IF_ERROR(strata::ParseHostPort(f.metrics_addr, "--metrics", true).status());
@@ -272,7 +293,8 @@ int Run(int argc, char** argv) {
   std::unique_ptr<strata::nbd::NbdServer> nbd;
   std::string nbd_json = "[";
   if (!flags->device.portals.empty()) {
-    auto srv = strata::nbd::NbdServer::Start((*device)->engine(), flags->device.portals);
+    auto srv =
+        strata::nbd::NbdServer::Start((*device)->engine(), flags->device.portals, flags->nbd);
     if (!srv.ok()) {
       spdlog::critical("cannot serve NBD: {}", srv.status().ToString());
       server->Shutdown();

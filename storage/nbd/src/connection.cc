@@ -63,11 +63,12 @@ bool IoKindFor(uint16_t type, storage::IoKind* kind) {
 }  // namespace
 
 Connection::Connection(const ServerContext& ctx, UniqueFd fd, storage::ClientInfo client)
-    : ctx_(ctx), sock_(fd.Release()), client_(std::move(client)) {
+    : ctx_(ctx), sock_(fd.Release()), client_(std::move(client)), io_(MakePlainTransport(sock_)) {
   peer_ = client_.peer_address + " via " + client_.portal_address;
 }
 
 Connection::~Connection() {
+  io_.reset();
   std::lock_guard lock(fd_mu_);
   if (!closed_) ::close(sock_);
 }
@@ -85,11 +86,14 @@ void Connection::Run() {
   config.max_payload_bytes = opt.max_payload_bytes;
   config.deadline = Clock::now() + opt.handshake_timeout;
   config.stopping = ctx_.stopping;
+  config.tls_mode = opt.tls.mode;
+  config.tls = ctx_.tls;
+  config.send_timeout = opt.send_timeout;
 
   Status st = ConfigureConnection(sock_, opt.send_timeout);
   if (st.ok()) st = SetReceiveTimeout(sock_, opt.handshake_timeout);
   if (st.ok()) {
-    auto negotiated = RunHandshake(sock_, client_, config);
+    auto negotiated = RunHandshake(sock_, &io_, &client_, config);
     if (negotiated.ok()) {
       session_ = std::move(negotiated).value();
     } else {
@@ -98,12 +102,12 @@ void Connection::Run() {
   }
   // Idle NBD connections are normal (a kernel client keeps one open for as long
   // as the device exists): no receive timeout in transmission.
-  if (st.ok()) st = SetReceiveTimeout(sock_, std::chrono::milliseconds(0));
+  if (st.ok()) st = io_->SetReceiveTimeout(std::chrono::milliseconds(0));
   if (st.ok()) {
     stats_ = session_.volume->io_stats();
-    spdlog::info("nbd: {}: export '{}' ({} bytes, flags {:#06x}{})", peer_, session_.export_name,
-                 session_.size_bytes, session_.transmission_flags,
-                 session_.structured_replies ? ", structured replies" : "");
+    spdlog::info("nbd: {}: export '{}' ({} bytes, flags {:#06x}{}, {})", peer_,
+                 session_.export_name, session_.size_bytes, session_.transmission_flags,
+                 session_.structured_replies ? ", structured replies" : "", io_->Describe());
     rx_ = std::make_unique<char[]>(kRxBufferSize);
     ServeLoop(/*counted=*/false);
     // Reading has stopped; the helpers finish what they run, then exit.
@@ -118,6 +122,7 @@ void Connection::Run() {
   } else {
     spdlog::warn("nbd: {}: handshake failed: {}", peer_, st.ToString());
   }
+  io_.reset();  // a TLS session says close_notify before the socket closes
   std::lock_guard lock(fd_mu_);
   ::close(sock_);
   closed_ = true;
@@ -131,7 +136,7 @@ bool Connection::Fill(size_t n) {
     rx_begin_ = 0;
   }
   while (rx_end_ < n) {
-    auto got = RecvSome(sock_, rx_.get() + rx_end_, kRxBufferSize - rx_end_);
+    auto got = io_->RecvSome(rx_.get() + rx_end_, kRxBufferSize - rx_end_);
     if (!got.ok()) {
       if (got.status().code() != StatusCode::kUnavailable || rx_end_ != 0) {
         spdlog::debug("nbd: {}: {}", peer_, got.status().ToString());
@@ -149,14 +154,14 @@ Status Connection::ReadPayload(char* dst, size_t len) {
   std::memcpy(dst, rx_.get() + rx_begin_, buffered);
   rx_begin_ += buffered;
   // The rest goes straight from the socket into the payload buffer.
-  return RecvAll(sock_, dst + buffered, len - buffered);
+  return io_->RecvAll(dst + buffered, len - buffered);
 }
 
 Status Connection::Discard(size_t len) {
   while (len > 0) {
     if (rx_begin_ == rx_end_) {
       rx_begin_ = rx_end_ = 0;
-      STRATA_ASSIGN_OR_RETURN(size_t got, RecvSome(sock_, rx_.get(), kRxBufferSize));
+      STRATA_ASSIGN_OR_RETURN(size_t got, io_->RecvSome(rx_.get(), kRxBufferSize));
       rx_end_ = got;
     }
     size_t take = std::min(len, rx_end_ - rx_begin_);
@@ -398,7 +403,7 @@ void Connection::SendReply(uint64_t handle, uint16_t type, uint32_t error, std::
   }
   std::lock_guard lock(send_mu_);
   if (send_failed_) return;
-  Status s = SendAll(sock_, iov, n);
+  Status s = io_->SendAll(iov, n);
   if (!s.ok()) {
     send_failed_ = true;
     spdlog::debug("nbd: {}: sending a reply: {}; dropping the connection", peer_, s.ToString());

@@ -18,6 +18,7 @@
 #include "buffer_pool.h"
 #include "connection.h"
 #include "socket_util.h"
+#include "tls.h"
 
 namespace strata::nbd {
 
@@ -30,6 +31,11 @@ class NbdServer::Impl {
 
   ~Impl() { Stop(); }
 
+  Status LoadTls() {
+    if (options_.tls.mode == NbdTlsMode::kOff) return Status::Ok();
+    STRATA_ASSIGN_OR_RETURN(tls_, TlsCredentials::Load(options_.tls));
+    return Status::Ok();
+  }
   Status Listen(const std::vector<HostPort>& portals);
   void StartAcceptor() {
     acceptor_ = std::thread([this] { AcceptLoop(); });
@@ -55,6 +61,7 @@ class NbdServer::Impl {
   storage::ExportCatalog* const catalog_;
   const Options options_;
   BufferPool buffers_;
+  std::unique_ptr<TlsCredentials> tls_;  // set by LoadTls() when TLS is on
   std::atomic<bool> stopping_{false};
 
   std::vector<Listener> listeners_;  // fixed after Listen(); closed by Stop()
@@ -130,7 +137,7 @@ void NbdServer::Impl::AcceptLoop() {
           }
           uint64_t id = next_id_++;
           ConnEntry& e = conns_[id];
-          ServerContext ctx{catalog_, &options_, &buffers_, &stopping_};
+          ServerContext ctx{catalog_, &options_, &buffers_, &stopping_, tls_.get()};
           e.conn = std::make_unique<Connection>(ctx, std::move(client), std::move(info));
           ++live_;
           Connection* conn = e.conn.get();
@@ -220,6 +227,7 @@ Result<std::unique_ptr<NbdServer>> NbdServer::Start(storage::ExportCatalog* cata
     return InvalidArgumentError("nbd server: max_payload_bytes must be in [4096, 2^31]");
   }
   auto impl = std::make_unique<Impl>(catalog, options);
+  STRATA_RETURN_IF_ERROR(impl->LoadTls());
   STRATA_RETURN_IF_ERROR(impl->Listen(portals));
   impl->StartAcceptor();
   for (const HostPort& p : impl->bound_portals()) {

@@ -92,12 +92,16 @@ void RecordEncoder::Lun(const LunRecord& r) {
   PutU64(p, r.created_unix);
   PutU32(p, r.write_tier);
   PutStr(p, r.moved_to);
-  if (!r.metadata.empty()) {
+  if (!r.metadata.empty() || !r.allowed_identities.empty()) {
     PutU32(p, static_cast<uint32_t>(r.metadata.size()));
     for (const auto& [k, v] : r.metadata) {
       PutStr(p, k);
       PutStr(p, v);
     }
+  }
+  if (!r.allowed_identities.empty()) {
+    PutU32(p, static_cast<uint32_t>(r.allowed_identities.size()));
+    for (const auto& id : r.allowed_identities) PutStr(p, id);
   }
   Frame(p);
 }
@@ -190,6 +194,15 @@ Status Replay(std::string_view data, const ReplayHandlers& h, ReplayResult* resu
           std::string k, v;
           ok = r.Str(&k) && r.Str(&v);
           l.metadata.emplace(std::move(k), std::move(v));
+        }
+      }
+      if (ok && !r.done()) {  // identities: absent unless some were set
+        uint32_t ids = 0;
+        ok = r.U32(&ids);
+        for (uint32_t i = 0; ok && i < ids; ++i) {
+          std::string id;
+          ok = r.Str(&id);
+          l.allowed_identities.push_back(std::move(id));
         }
       }
       ok = ok && r.done();
