@@ -56,7 +56,7 @@ struct ClientInfo {
   // The identities of the client's verified TLS certificate, as access lists name
   // them: "CN=<subject common name>", "DNS:<SAN DNS name>", "URI:<SAN URI>". Empty
   // without TLS or without a client certificate.
-  std::vector<std::string> identities;
+  std::vector<std::string> identities = {};
 };
 
 struct ExportInfo {
