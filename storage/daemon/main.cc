@@ -16,12 +16,14 @@
 
 #include "grpc_remote_device.h"
 #include "grpc_service.h"
+#include "nbd_collector.h"
 #include "strata/common/file_util.h"
 #include "strata/common/logging.h"
 #include "strata/common/net_address.h"
 #include "strata/common/process.h"
 #include "strata/common/units.h"
 #include "strata/nbd/server.h"
+#include "strata/nbd/server_flags.h"
 #include "strata/storage/device.h"
 
 namespace po = boost::program_options;
@@ -40,6 +42,7 @@ struct Flags {
   std::string log_level;
   std::string log_format;
   bool verify_moves = true;
+  strata::nbd::NbdServerFlags nbd_flags;
   strata::nbd::NbdServerOptions nbd;
 };
 
@@ -51,9 +54,11 @@ Result<Flags> ParseFlags(int argc, char** argv, bool* help) {
   Flags f;
   std::vector<std::string> tiers, portals;
   std::string block_size;
+  std::string max_pending_free;
   std::string dedup;
   std::string verify_moves;
   std::string nbd_tls;
+  strata::nbd::NbdTlsOptions tls;
   po::options_description desc(
       "strata-stored: a Strata cloud storage device\n\n"
       "Usage: strata-stored --device NAME --tier CLASS=PATH[:CAPACITY[:PRICE]]... "
@@ -72,6 +77,10 @@ Result<Flags> ParseFlags(int argc, char** argv, bool* help) {
       "on: LUNs may ask for inline dedup; off: dedup is off for the whole device")(
       "block-size", po::value(&block_size)->default_value("4KiB"),
       "dedup and allocation unit, 4KiB to 64KiB, a power of two")(
+      "max-pending-free", po::value(&max_pending_free)->default_value("64MiB"),
+      "blocks replaced by copy-on-write stay allocated until the next flush: flush on our "
+      "own once this much waits in a tier (capped at 1/8 of the tier), so overwrites without "
+      "flushes fit in the tier; 0: only when the tier runs out")(
       "ready-file", po::value(&f.ready_file),
       "write {\"grpc\":\"ADDR:PORT\",\"nbd\":[\"ADDR:PORT\",...],\"metrics\":\"ADDR:PORT\"} "
       "here once serving (the addresses as bound: port 0 picks a free one)")(
@@ -84,15 +93,16 @@ Result<Flags> ParseFlags(int argc, char** argv, bool* help) {
       "nbd-tls", po::value(&nbd_tls)->default_value("off"),
       "NBD TLS (NBD_OPT_STARTTLS): off; allow (clients choose); require (nothing but STARTTLS "
       "before TLS: NBD_REP_ERR_TLS_REQD)")(
-      "nbd-tls-cert", po::value(&f.nbd.tls.cert_file),
+      "nbd-tls-cert", po::value(&tls.cert_file),
       "NBD TLS server certificate (PEM, chain after the leaf); re-read when it changes")(
-      "nbd-tls-key", po::value(&f.nbd.tls.key_file), "NBD TLS server private key (PEM)")(
-      "nbd-tls-client-ca", po::value(&f.nbd.tls.client_ca_file),
+      "nbd-tls-key", po::value(&tls.key_file), "NBD TLS server private key (PEM)")(
+      "nbd-tls-client-ca", po::value(&tls.client_ca_file),
       "CA certificates (PEM) NBD clients' certificates must chain to; set: client "
       "certificates required, their identities usable in access lists")(
-      "nbd-tls-crl", po::value(&f.nbd.tls.crl_file),
+      "nbd-tls-crl", po::value(&tls.crl_file),
       "certificate revocation lists (PEM) for NBD client certificates; re-read when it "
       "changes");
+  strata::nbd::AddNbdServerFlags(&desc, &f.nbd_flags);
   po::variables_map vm;
   try {
     po::store(po::command_line_parser(argc, argv).options(desc).run(), vm);
@@ -120,6 +130,9 @@ Result<Flags> ParseFlags(int argc, char** argv, bool* help) {
                                         "' is not a power of two from 4KiB to 64KiB");
   }
   f.device.block_size = static_cast<uint32_t>(*bs);
+  auto pending = strata::ParseSize(max_pending_free);
+  if (!pending.ok()) return pending.status().WithContext("--max-pending-free");
+  f.device.max_pending_free_bytes = *pending;
   if (dedup != "on" && dedup != "off") {
     return strata::InvalidArgumentError("--dedup: '" + dedup + "' is not one of on, off");
   }
@@ -129,17 +142,19 @@ Result<Flags> ParseFlags(int argc, char** argv, bool* help) {
                                         "' is not one of on, off");
   }
   f.verify_moves = verify_moves == "on";
-  STRATA_ASSIGN_OR_RETURN(f.nbd.tls.mode, strata::nbd::ParseNbdTlsMode(nbd_tls, "--nbd-tls"));
-  if (f.nbd.tls.mode == strata::nbd::NbdTlsMode::kOff &&
-      !(f.nbd.tls.cert_file.empty() && f.nbd.tls.key_file.empty() &&
-        f.nbd.tls.client_ca_file.empty() && f.nbd.tls.crl_file.empty())) {
-    return strata::InvalidArgumentError(
-        "--nbd-tls-*: TLS files given but --nbd-tls is off (set --nbd-tls allow or require)");
-  }
   STRATA_RETURN_IF_ERROR(strata::ParseHostPort(f.grpc_addr, "--grpc", true).status());
   if (!f.metrics_addr.empty()) {
     STRATA_RETURN_IF_ERROR(strata::ParseHostPort(f.metrics_addr, "--metrics", true).status());
   }
+  STRATA_ASSIGN_OR_RETURN(f.nbd, strata::nbd::NbdServerOptionsFromFlags(f.nbd_flags));
+  STRATA_ASSIGN_OR_RETURN(tls.mode, strata::nbd::ParseNbdTlsMode(nbd_tls, "--nbd-tls"));
+  if (tls.mode == strata::nbd::NbdTlsMode::kOff &&
+      !(tls.cert_file.empty() && tls.key_file.empty() && tls.client_ca_file.empty() &&
+        tls.crl_file.empty())) {
+    return strata::InvalidArgumentError(
+        "--nbd-tls-*: TLS files given but --nbd-tls is off (set --nbd-tls allow or require)");
+  }
+  f.nbd.tls = tls;
   STRATA_RETURN_IF_ERROR(strata::storage::ValidateDeviceConfig(f.device));
   return f;
 }
@@ -306,6 +321,11 @@ int Run(int argc, char** argv) {
       nbd_json += (nbd_json.size() > 1 ? ",\"" : "\"") + p.ToString() + "\"";
     }
   }
+  std::shared_ptr<strata::storage::NbdCollector> nbd_collector;
+  if (exposer && nbd) {
+    nbd_collector = std::make_shared<strata::storage::NbdCollector>(nbd.get(), flags->device.name);
+    exposer->RegisterCollectable(nbd_collector);
+  }
   nbd_json += "]";
 
   spdlog::info("device {} ({}) serving management API on {}, NBD on {}", flags->device.name,
@@ -324,6 +344,7 @@ int Run(int argc, char** argv) {
   int sig = 0;
   sigwait(&stop_signals, &sig);
   spdlog::info("signal {}: stopping", sig);
+  if (nbd_collector) exposer->RemoveCollectable(nbd_collector);
   if (nbd) nbd->Stop();
   server->Shutdown();
   return 0;
