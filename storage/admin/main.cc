@@ -37,13 +37,16 @@ constexpr char kUsage[] =
     "  device status\n"
     "  device maintenance on|off [--reason TEXT]\n"
     "  lun create NAME --size SIZE [--tier ssd|sas|sata] [--dedup] [--owner NS] [--clone-from LUN] "
-    "[--from-snapshot SNAP] [--allow IP,CIDR,...|*] [--meta KEY=VALUE]...\n"
+    "[--from-snapshot SNAP] [--allow IP,CIDR,...|*] [--allow-identity ID]... [--meta "
+    "KEY=VALUE]...\n"
     "  lun list [--owner NS]\n"
     "  lun get NAME\n"
     "  lun stats NAME\n"
     "  lun delete NAME\n"
     "  lun resize NAME --size SIZE\n"
-    "  lun access NAME --allow IP,CIDR,...   (empty: nobody; *: anyone)\n"
+    "  lun access NAME [--allow IP,CIDR,...] [--allow-identity ID]...   (replaces both lists;\n"
+    "                  both empty: nobody; *: any IP; ID: CN=NAME, DNS:NAME or URI:URI of an NBD\n"
+    "                  client's TLS certificate; with IDs and no --allow: any IP)\n"
     "  lun set-dedup NAME on|off [--fold]    (--fold: also fold blocks already written)\n"
     "  lun migrate NAME --tier CLASS [--wait]\n"
     "  lun migrate NAME --to-device ADDR [--tier CLASS] [--wait]\n"
@@ -62,7 +65,8 @@ struct Options {
   int timeout_seconds = 10;
   std::vector<std::string> words;
   std::string size, tier, owner, allow, to_device, reason, clone_from, from_snapshot, lun;
-  std::vector<std::string> meta;  // KEY=VALUE, repeatable
+  std::vector<std::string> meta;        // KEY=VALUE, repeatable
+  std::vector<std::string> identities;  // --allow-identity, repeatable
   bool dedup = false, wait = false, allow_set = false, fold = false;
 };
 
@@ -405,9 +409,14 @@ class Cli {
   int ShowLun(const v1::Lun& l) {
     if (json()) return PrintJson(l);
     PrintLunRows({&l});
-    std::printf("\naccess:   %s\nportals:  %s\nexport:   %s\n",
-                l.access().allowed_clients().empty() ? "(nobody)"
-                                                     : Join(l.access().allowed_clients()).c_str(),
+    const auto& a = l.access();
+    std::string access = a.allowed_clients().empty()
+                             ? (a.allowed_identities().empty() ? "(nobody)" : "(any IP)")
+                             : Join(a.allowed_clients());
+    if (!a.allowed_identities().empty()) {
+      access += "; identities: " + Join(a.allowed_identities());
+    }
+    std::printf("\naccess:   %s\nportals:  %s\nexport:   %s\n", access.c_str(),
                 Join(l.portals()).c_str(), l.export_name().c_str());
     std::printf("space:    %s exclusive, %s shared, %s held only by its snapshots\n",
                 strata::FormatSize(l.space().exclusive_bytes()).c_str(),
@@ -450,8 +459,9 @@ class Cli {
     if (std::string bad; !ParseMeta(opt_.meta, req.mutable_metadata(), &bad)) {
       return Usage("--meta: '" + bad + "' is not KEY=VALUE");
     }
-    if (opt_.allow_set) {
+    if (opt_.allow_set || !opt_.identities.empty()) {
       for (const auto& c : SplitList(opt_.allow)) req.mutable_access()->add_allowed_clients(c);
+      for (const auto& id : opt_.identities) req.mutable_access()->add_allowed_identities(id);
       req.mutable_access();
     }
     v1::Lun resp;
@@ -548,11 +558,14 @@ class Cli {
   }
 
   int LunAccess(const std::string& name) {
-    if (!opt_.allow_set) return Usage("lun access: --allow is required ('' for nobody)");
+    if (!opt_.allow_set && opt_.identities.empty()) {
+      return Usage("lun access: --allow or --allow-identity is required (--allow '' for nobody)");
+    }
     v1::SetLunAccessRequest req;
     req.set_name(name);
     req.mutable_access();
     for (const auto& c : SplitList(opt_.allow)) req.mutable_access()->add_allowed_clients(c);
+    for (const auto& id : opt_.identities) req.mutable_access()->add_allowed_identities(id);
     v1::Lun resp;
     auto s = Call(&v1::StorageDevice::Stub::SetLunAccess, req, &resp);
     if (!s.ok()) return Fail("lun access " + name, s);
@@ -707,8 +720,10 @@ int Run(int argc, char** argv) {
       "lun create: restore this snapshot (shares its blocks; no data copied)")(
       "lun", po::value(&opt.lun), "snapshot create: the source LUN; snapshot list: only its")(
       "allow", po::value(&opt.allow), "access list: IPs or CIDRs, comma-separated; * for any")(
-      "meta", po::value(&opt.meta)->composing(),
-      "lun create: KEY=VALUE metadata kept with the LUN (repeatable)")(
+      "allow-identity", po::value(&opt.identities)->composing(),
+      "access list: an NBD TLS client certificate identity, CN=NAME, DNS:NAME or URI:URI "
+      "(repeatable)")("meta", po::value(&opt.meta)->composing(),
+                      "lun create: KEY=VALUE metadata kept with the LUN (repeatable)")(
       "fold", po::bool_switch(&opt.fold),
       "lun set-dedup on: also fold blocks already written, in the background")(
       "wait", po::bool_switch(&opt.wait), "wait for a migration to end")(

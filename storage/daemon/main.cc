@@ -65,6 +65,8 @@ Result<Flags> ParseFlags(int argc, char** argv, bool* help) {
   std::string dedup;
   std::string verify_moves;
   std::string peer_ca;
+  std::string nbd_tls;
+  strata::nbd::NbdTlsOptions tls;
   po::options_description desc(
       "strata-stored: a Strata cloud storage device\n\n"
       "Usage: strata-stored --device NAME --tier CLASS=PATH[:CAPACITY[:PRICE]]... "
@@ -114,7 +116,19 @@ Result<Flags> ParseFlags(int argc, char** argv, bool* help) {
       "authentication: only on a loopback or otherwise trusted network")(
       "verify-moves", po::value(&verify_moves)->default_value("on"),
       "on: a move to another device compares per-range checksums of the whole LUN from both "
-      "devices before it switches (I/O of that LUN paused meanwhile); off: switch unverified");
+      "devices before it switches (I/O of that LUN paused meanwhile); off: switch unverified")(
+      "nbd-tls", po::value(&nbd_tls)->default_value("off"),
+      "NBD TLS (NBD_OPT_STARTTLS): off; allow (clients choose); require (nothing but STARTTLS "
+      "before TLS: NBD_REP_ERR_TLS_REQD)")(
+      "nbd-tls-cert", po::value(&tls.cert_file),
+      "NBD TLS server certificate (PEM, chain after the leaf); re-read when it changes")(
+      "nbd-tls-key", po::value(&tls.key_file), "NBD TLS server private key (PEM)")(
+      "nbd-tls-client-ca", po::value(&tls.client_ca_file),
+      "CA certificates (PEM) NBD clients' certificates must chain to; set: client "
+      "certificates required, their identities usable in access lists")(
+      "nbd-tls-crl", po::value(&tls.crl_file),
+      "certificate revocation lists (PEM) for NBD client certificates; re-read when it "
+      "changes");
   strata::nbd::AddNbdServerFlags(&desc, &f.nbd_flags);
   po::variables_map vm;
   try {
@@ -171,6 +185,14 @@ Result<Flags> ParseFlags(int argc, char** argv, bool* help) {
                                             peer_ca.empty() ? f.tls.client_ca_file : peer_ca,
                                             /*insecure=*/false));
   }
+  STRATA_ASSIGN_OR_RETURN(tls.mode, strata::nbd::ParseNbdTlsMode(nbd_tls, "--nbd-tls"));
+  if (tls.mode == strata::nbd::NbdTlsMode::kOff &&
+      !(tls.cert_file.empty() && tls.key_file.empty() && tls.client_ca_file.empty() &&
+        tls.crl_file.empty())) {
+    return strata::InvalidArgumentError(
+        "--nbd-tls-*: TLS files given but --nbd-tls is off (set --nbd-tls allow or require)");
+  }
+  f.nbd.tls = tls;
   STRATA_RETURN_IF_ERROR(strata::storage::ValidateDeviceConfig(f.device));
   return f;
 }

@@ -61,6 +61,7 @@ Status RunLunMoveToDevice(Engine* engine, const std::string& name, RemoteDevice*
   spec.dedup = lun->dedup;
   spec.owner = lun->owner;
   spec.allowed_clients = lun->allowed_clients;
+  spec.allowed_identities = lun->allowed_identities;
   spec.wwn = lun->wwn;
   spec.metadata = lun->metadata;
   Status s = remote->CreateLun(spec);

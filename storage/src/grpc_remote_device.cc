@@ -294,6 +294,7 @@ Status GrpcRemoteDevice::CreateLun(const LunSpec& spec) {
   req.set_owner(spec.owner);
   req.mutable_access();
   for (const auto& c : spec.allowed_clients) req.mutable_access()->add_allowed_clients(c);
+  for (const auto& id : spec.allowed_identities) req.mutable_access()->add_allowed_identities(id);
   req.set_wwn(spec.wwn);
   req.mutable_metadata()->insert(spec.metadata.begin(), spec.metadata.end());
   v1::Lun resp;

@@ -124,6 +124,8 @@ grpc::Status StorageDeviceService::CreateLun(grpc::ServerContext*, const v1::Cre
   if (req->has_access()) {
     spec.allowed_clients.assign(req->access().allowed_clients().begin(),
                                 req->access().allowed_clients().end());
+    spec.allowed_identities.assign(req->access().allowed_identities().begin(),
+                                   req->access().allowed_identities().end());
   }
   if (!req->clone_from().empty() && !req->from_snapshot().empty()) {
     return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
@@ -183,7 +185,9 @@ grpc::Status StorageDeviceService::SetLunAccess(grpc::ServerContext*,
   if (auto s = RequireName(req->name()); !s.ok()) return s;
   std::vector<std::string> allowed(req->access().allowed_clients().begin(),
                                    req->access().allowed_clients().end());
-  auto lun = device_->engine()->SetAccess(req->name(), std::move(allowed));
+  std::vector<std::string> identities(req->access().allowed_identities().begin(),
+                                      req->access().allowed_identities().end());
+  auto lun = device_->engine()->SetAccess(req->name(), std::move(allowed), std::move(identities));
   if (!lun.ok()) return ToGrpc(lun.status());
   ToProto(*lun, device_->portals(), resp);
   return grpc::Status::OK;

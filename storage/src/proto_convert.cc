@@ -137,6 +137,7 @@ void ToProto(const LunInfo& in, const std::vector<HostPort>& portals, v1::Lun* o
   out->set_owner(in.owner);
   for (const auto& c : in.allowed_clients) out->mutable_access()->add_allowed_clients(c);
   if (in.allowed_clients.empty()) out->mutable_access();  // present and empty: nobody
+  for (const auto& id : in.allowed_identities) out->mutable_access()->add_allowed_identities(id);
   out->set_created_unix(in.created_unix);
   ToProto(in.space, out->mutable_space());
   ToProto(in.move, in.name, out->mutable_migration());

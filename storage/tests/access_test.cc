@@ -28,5 +28,37 @@ TEST(AccessTest, ValidationNamesTheEntry) {
   EXPECT_FALSE(ValidateAllowedClients({"10.0.0.0/"}).ok());
 }
 
+TEST(AccessTest, IdentitiesAndIpsMustBothAdmit) {
+  ClientInfo alice{"10.0.0.5", "10.0.0.1:10809", {"CN=alice", "URI:spiffe://x/alice"}};
+  ClientInfo plain{"10.0.0.5", "10.0.0.1:10809", {}};
+  // No identities listed: the IP rule alone, certificate or not.
+  EXPECT_TRUE(AccessAllowed({"10.0.0.0/24"}, {}, alice));
+  EXPECT_TRUE(AccessAllowed({"10.0.0.0/24"}, {}, plain));
+  EXPECT_FALSE(AccessAllowed({}, {}, alice));  // both empty: nobody
+  // Identities only: any IP with a listed identity (any of the certificate's).
+  EXPECT_TRUE(AccessAllowed({}, {"URI:spiffe://x/alice"}, alice));
+  EXPECT_TRUE(AccessAllowed({}, {"CN=bob", "CN=alice"}, alice));
+  EXPECT_FALSE(AccessAllowed({}, {"CN=bob"}, alice));
+  EXPECT_FALSE(AccessAllowed({}, {"CN=alice"}, plain));  // no certificate
+  EXPECT_FALSE(AccessAllowed({"*"}, {"CN=alice"}, plain));
+  EXPECT_FALSE(AccessAllowed({}, {"cn=alice"}, alice));  // exact match
+  // Both: both must admit.
+  EXPECT_TRUE(AccessAllowed({"10.0.0.0/24"}, {"CN=alice"}, alice));
+  EXPECT_FALSE(AccessAllowed({"10.9.0.0/24"}, {"CN=alice"}, alice));
+}
+
+TEST(AccessTest, IdentityValidationNamesTheEntry) {
+  EXPECT_TRUE(
+      ValidateAllowedIdentities({"CN=alice", "DNS:node-1.example", "URI:spiffe://a/b"}).ok());
+  EXPECT_TRUE(ValidateAllowedIdentities({}).ok());
+  Status s = ValidateAllowedIdentities({"CN=alice", "O=acme"});
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("allowed_identities[1]: 'O=acme' is not CN=NAME, DNS:NAME or URI:URI"),
+            std::string::npos);
+  EXPECT_FALSE(ValidateAllowedIdentities({"CN="}).ok());
+  EXPECT_FALSE(ValidateAllowedIdentities({"DNS:a\nb"}).ok());
+  EXPECT_FALSE(ValidateAllowedIdentities({"URI:" + std::string(1100, 'x')}).ok());
+}
+
 }  // namespace
 }  // namespace strata::storage

@@ -820,6 +820,30 @@ TEST_F(EngineTest, LunMetadataSurvivesRestartsAndIsNotPartOfIdempotence) {
   EXPECT_EQ(engine_->GetLun("db")->metadata, meta);
 }
 
+TEST_F(EngineTest, IdentityAccessIsDurableAndRevokesOpenVolumes) {
+  Create("db", 1 << 20);
+  ASSERT_TRUE(engine_->SetAccess("db", {}, {"CN=alice"}).ok());
+  ClientInfo alice{"10.0.0.5", "p", {"CN=alice"}};
+  ClientInfo bob{"10.0.0.5", "p", {"CN=bob"}};
+  auto v = engine_->Open("db", alice);
+  ASSERT_TRUE(v.ok()) << v.status().ToString();
+  EXPECT_EQ(engine_->Open("db", bob).status().code(), StatusCode::kPermissionDenied);
+  EXPECT_EQ(engine_->List(bob).size(), 0u);
+  EXPECT_EQ(engine_->List(alice).size(), 1u);
+  EXPECT_EQ(engine_->SetAccess("db", {}, {"O=x"}).status().code(), StatusCode::kInvalidArgument);
+  PowerLossAndReopen();
+  EXPECT_EQ(engine_->GetLun("db")->allowed_identities, std::vector<std::string>{"CN=alice"});
+  EXPECT_TRUE(engine_->GetLun("db")->allowed_clients.empty());
+  v = engine_->Open("db", alice);
+  ASSERT_TRUE(v.ok());
+  std::string buf(512, '\0');
+  EXPECT_TRUE((*v)->Read(0, std::span<char>(buf.data(), buf.size())).ok());
+  // Removing the identity stops the open volume's next request, as for an IP.
+  ASSERT_TRUE(engine_->SetAccess("db", {}, {"CN=bob"}).ok());
+  EXPECT_EQ((*v)->Read(0, std::span<char>(buf.data(), buf.size())).code(),
+            StatusCode::kPermissionDenied);
+}
+
 TEST_F(EngineTest, SetDedupChangesWhatNewWritesShareAndKeepsDataRight) {
   auto a = Create("a", 1 << 20, true, "team");
   auto b = Create("b", 1 << 20, false, "team");

@@ -23,6 +23,9 @@ TEST(JournalTest, RoundTripAllRecordKinds) {
   LunRecord plain = l;  // without metadata: as older versions wrote it
   l.metadata = {{"csi.storage.k8s.io/pvc/name", "data"}, {"empty", ""}};
   e.Lun(l);
+  LunRecord ids = plain;  // identities without metadata: an empty metadata count first
+  ids.allowed_identities = {"CN=alice", "URI:spiffe://x/bob"};
+  e.Lun(ids);
   e.Map({7, 99, MakeRef(1, 12345), true});
   e.DeleteLun(7);
   std::vector<LunRecord> luns;
@@ -33,10 +36,14 @@ TEST(JournalTest, RoundTripAllRecordKinds) {
                    [&](const MapRecord& m) { maps.push_back(m); }, nullptr, nullptr};
   ReplayResult rr;
   ASSERT_TRUE(Replay(e.buffer(), h, &rr).ok());
-  EXPECT_EQ(rr.records, 4u);
+  EXPECT_EQ(rr.records, 5u);
   EXPECT_EQ(rr.valid_bytes, e.buffer().size());
-  ASSERT_EQ(luns.size(), 2u);
+  ASSERT_EQ(luns.size(), 3u);
   EXPECT_TRUE(luns[0].metadata.empty());
+  EXPECT_TRUE(luns[0].allowed_identities.empty());
+  EXPECT_TRUE(luns[1].allowed_identities.empty());
+  EXPECT_TRUE(luns[2].metadata.empty());
+  EXPECT_EQ(luns[2].allowed_identities, ids.allowed_identities);
   EXPECT_EQ(luns[1].metadata, l.metadata);
   EXPECT_EQ(luns[1].moved_to, plain.moved_to);
   EXPECT_EQ(luns[0].name, "vol-a");

@@ -44,6 +44,14 @@ MODULES=(
   "crc32c_generic"
   "ext4"
   "xfs"
+  # Kernel TLS (kTLS) for NBD over TLS: the ULP and the AEAD it installs keys into (the
+  # kernel instantiates gcm(aes) on setsockopt(SOL_TLS); without gcm here it cannot, and
+  # OpenSSL's SSL_OP_ENABLE_KTLS silently stays in userspace).
+  "tls"
+  "gcm"
+  "ghash_generic"
+  "ctr"
+  "aes_generic"
 )
 
 log() { echo "build-vm: $*" >&2; }

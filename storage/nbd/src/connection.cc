@@ -26,6 +26,7 @@ Connection::Connection(const ServerContext& ctx, UniqueFd fd, storage::ClientInf
     : ctx_(ctx),
       sock_(fd.Release()),
       client_(std::move(client)),
+      io_(MakePlainTransport(sock_)),
       handshake_deadline_(Clock::now() + ctx.options->handshake_timeout) {
   peer_ = client_.peer_address + " via " + client_.portal_address;
   last_activity_.store(Clock::now().time_since_epoch().count());
@@ -57,6 +58,7 @@ Connection::Expiry Connection::TakeExpired(Clock::time_point now, std::string* r
 }
 
 Connection::~Connection() {
+  io_.reset();
   std::lock_guard lock(fd_mu_);
   if (!closed_) ::close(sock_);
 }
@@ -75,6 +77,9 @@ void Connection::Run() {
   config.deadline = Clock::now() + opt.handshake_timeout;
   config.stopping = ctx_.stopping;
   config.admission = ctx_.admission;
+  config.tls_mode = opt.tls.mode;
+  config.tls = ctx_.tls;
+  config.send_timeout = opt.send_timeout;
 
   Status st = ConfigureConnection(sock_, opt.send_timeout);
   // A peer that vanished (node lost, cable pulled) is noticed in about two minutes
@@ -82,7 +87,7 @@ void Connection::Run() {
   if (st.ok()) st = EnableKeepalive(sock_, std::chrono::seconds(60), std::chrono::seconds(10), 6);
   if (st.ok()) st = SetReceiveTimeout(sock_, opt.handshake_timeout);
   if (st.ok()) {
-    auto negotiated = RunHandshake(sock_, client_, config);
+    auto negotiated = RunHandshake(sock_, &io_, &client_, config);
     if (negotiated.ok()) {
       session_ = std::move(negotiated).value();
     } else {
@@ -91,14 +96,14 @@ void Connection::Run() {
   }
   // Idle NBD connections are normal (a kernel client keeps one open for as long
   // as the device exists): no receive timeout in transmission.
-  if (st.ok()) st = SetReceiveTimeout(sock_, std::chrono::milliseconds(0));
+  if (st.ok()) st = io_->SetReceiveTimeout(std::chrono::milliseconds(0));
   last_activity_.store(Clock::now().time_since_epoch().count());
   in_handshake_.store(false);
   if (st.ok()) {
     stats_ = session_.volume->io_stats();
-    spdlog::info("nbd: {}: export '{}' ({} bytes, flags {:#06x}{})", peer_, session_.export_name,
-                 session_.size_bytes, session_.transmission_flags,
-                 session_.structured_replies ? ", structured replies" : "");
+    spdlog::info("nbd: {}: export '{}' ({} bytes, flags {:#06x}{}, {})", peer_,
+                 session_.export_name, session_.size_bytes, session_.transmission_flags,
+                 session_.structured_replies ? ", structured replies" : "", io_->Describe());
     rx_ = std::make_unique<char[]>(kRxBufferSize);
     ServeLoop(/*counted=*/false);
     // Reading has stopped; the helpers finish what they run, then exit.
@@ -123,6 +128,7 @@ void Connection::Run() {
     spdlog::warn("nbd: {}: handshake failed: {}", peer_, st.ToString());
   }
   if (session_.holds_export_slot) ctx_.admission->ReleaseExport(session_.export_name);
+  io_.reset();  // a TLS session says close_notify before the socket closes
   std::lock_guard lock(fd_mu_);
   ::close(sock_);
   closed_ = true;
@@ -136,7 +142,7 @@ bool Connection::Fill(size_t n) {
     rx_begin_ = 0;
   }
   while (rx_end_ < n) {
-    auto got = RecvSome(sock_, rx_.get() + rx_end_, kRxBufferSize - rx_end_);
+    auto got = io_->RecvSome(rx_.get() + rx_end_, kRxBufferSize - rx_end_);
     if (!got.ok()) {
       if (got.status().code() != StatusCode::kUnavailable || rx_end_ != 0) {
         spdlog::debug("nbd: {}: {}", peer_, got.status().ToString());
@@ -154,14 +160,14 @@ Status Connection::ReadPayload(char* dst, size_t len) {
   std::memcpy(dst, rx_.get() + rx_begin_, buffered);
   rx_begin_ += buffered;
   // The rest goes straight from the socket into the payload buffer.
-  return RecvAll(sock_, dst + buffered, len - buffered);
+  return io_->RecvAll(dst + buffered, len - buffered);
 }
 
 Status Connection::Discard(size_t len) {
   while (len > 0) {
     if (rx_begin_ == rx_end_) {
       rx_begin_ = rx_end_ = 0;
-      STRATA_ASSIGN_OR_RETURN(size_t got, RecvSome(sock_, rx_.get(), kRxBufferSize));
+      STRATA_ASSIGN_OR_RETURN(size_t got, io_->RecvSome(rx_.get(), kRxBufferSize));
       rx_end_ = got;
     }
     size_t take = std::min(len, rx_end_ - rx_begin_);
@@ -359,7 +365,7 @@ void Connection::SendReply(uint64_t handle, uint16_t type, uint32_t error, std::
   std::lock_guard lock(send_mu_);
   if (send_failed_) return;
   sending_since_.store(Clock::now().time_since_epoch().count());
-  Status s = SendAll(sock_, iov, n);
+  Status s = io_->SendAll(iov, n);
   sending_since_.store(0);
   if (!s.ok()) {
     send_failed_ = true;

@@ -18,6 +18,7 @@
 #include "socket_util.h"
 #include "strata/nbd/server.h"
 #include "strata/storage/volume.h"
+#include "transport.h"
 
 namespace strata::nbd {
 
@@ -34,6 +35,7 @@ struct ServerContext {
   std::atomic<uint64_t>* handshake_timeouts = nullptr;
   // Payload bytes held by requests in flight, server-wide (max_inflight_bytes).
   std::atomic<uint64_t>* inflight_bytes = nullptr;
+  class TlsCredentials* tls = nullptr;  // null when TLS is off
 };
 
 // One client session. Run() runs the handshake, then serves requests on a small
@@ -119,7 +121,11 @@ class Connection {
 
   const ServerContext ctx_;
   const int sock_;
-  const storage::ClientInfo client_;
+  // The identities are set by the handshake (NBD_OPT_STARTTLS), the rest is fixed.
+  storage::ClientInfo client_;
+  // Plain on sock_, or TLS after NBD_OPT_STARTTLS (set by the handshake, before
+  // any other thread runs); destroyed before sock_ is closed.
+  std::unique_ptr<Transport> io_;
   std::string peer_;  // "ip via portal", for logs
 
   std::mutex fd_mu_;

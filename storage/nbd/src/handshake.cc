@@ -10,6 +10,7 @@
 #include "errors.h"
 #include "socket_util.h"
 #include "strata/nbd/protocol.h"
+#include "tls.h"
 
 namespace strata::nbd {
 
@@ -65,8 +66,9 @@ std::string_view OptionName(uint32_t opt) {
 
 class Handshake {
  public:
-  Handshake(int fd, const storage::ClientInfo& client, const HandshakeConfig& config)
-      : fd_(fd), client_(client), config_(config) {}
+  Handshake(int fd, std::unique_ptr<Transport>* io, storage::ClientInfo* client,
+            const HandshakeConfig& config)
+      : fd_(fd), io_(io), client_(*client), config_(config) {}
   ~Handshake() {
     // A slot taken for an export whose GO did not complete goes back.
     if (!slot_.empty()) config_.admission->ReleaseExport(slot_);
@@ -85,11 +87,16 @@ class Handshake {
   Status HandleInfoOrGo(uint32_t opt, const std::string& data, bool* done);
   Status HandleList(const std::string& data);
   Result<Negotiated> HandleExportName(const std::string& name);
+  // NBD_OPT_STARTTLS. A non-OK result ends the session (after the ACK there is no
+  // way back to plaintext).
+  Status HandleStartTls(const std::string& data);
   uint32_t PreferredBlockSize(const storage::Volume& volume) const;
 
   const int fd_;
-  const storage::ClientInfo& client_;
+  std::unique_ptr<Transport>* const io_;
+  storage::ClientInfo& client_;
   const HandshakeConfig& config_;
+  bool tls_ = false;  // NBD_OPT_STARTTLS succeeded: *io_ is the TLS session
   bool no_zeroes_ = false;
   bool structured_replies_ = false;
   Negotiated result_;
@@ -103,7 +110,7 @@ Status Handshake::SendReply(uint32_t opt, uint32_t type, std::string_view data) 
   PutBe32(header + 12, type);
   PutBe32(header + 16, static_cast<uint32_t>(data.size()));
   iovec iov[2] = {{header, sizeof(header)}, {const_cast<char*>(data.data()), data.size()}};
-  return SendAll(fd_, iov, data.empty() ? 1 : 2);
+  return (*io_)->SendAll(iov, data.empty() ? 1 : 2);
 }
 
 uint32_t Handshake::PreferredBlockSize(const storage::Volume& volume) const {
@@ -117,10 +124,10 @@ Result<Negotiated> Handshake::Run() {
   PutBe64(greeting, kNbdMagic);
   PutBe64(greeting + 8, kOptsMagic);
   PutBe16(greeting + 16, kFlagFixedNewstyle | kFlagNoZeroes);
-  STRATA_RETURN_IF_ERROR(SendAll(fd_, greeting, sizeof(greeting)));
+  STRATA_RETURN_IF_ERROR((*io_)->SendAll(greeting, sizeof(greeting)));
 
   char cflags_buf[4];
-  STRATA_RETURN_IF_ERROR(RecvAll(fd_, cflags_buf, sizeof(cflags_buf)));
+  STRATA_RETURN_IF_ERROR((*io_)->RecvAll(cflags_buf, sizeof(cflags_buf)));
   uint32_t cflags = GetBe32(cflags_buf);
   if ((cflags & ~(kClientFlagFixedNewstyle | kClientFlagNoZeroes)) != 0) {
     char hex[16];
@@ -140,7 +147,7 @@ Result<Negotiated> Handshake::Run() {
       return Status(StatusCode::kDeadlineExceeded, "handshake not finished in time");
     }
     char hdr[16];
-    STRATA_RETURN_IF_ERROR(RecvAll(fd_, hdr, sizeof(hdr)));
+    STRATA_RETURN_IF_ERROR((*io_)->RecvAll(hdr, sizeof(hdr)));
     if (GetBe64(hdr) != kOptsMagic) {
       return InvalidArgumentError("option without the IHAVEOPT magic");
     }
@@ -158,11 +165,25 @@ Result<Negotiated> Handshake::Run() {
                                     std::to_string(len) + " bytes of data, over the limit");
     }
     std::string data(len, '\0');
-    STRATA_RETURN_IF_ERROR(RecvAll(fd_, data.data(), len));
+    STRATA_RETURN_IF_ERROR((*io_)->RecvAll(data.data(), len));
 
     if (config_.stopping->load(std::memory_order_relaxed) && opt != kOptAbort) {
       if (opt == kOptExportName) return UnavailableError("server is shutting down");
       STRATA_RETURN_IF_ERROR(SendError(opt, kRepErrShutdown, "server is shutting down"));
+      continue;
+    }
+
+    if (config_.tls_mode == NbdTlsMode::kRequire && !tls_ && opt != kOptStartTls &&
+        opt != kOptAbort) {
+      // FORCEDTLS: nothing but STARTTLS and ABORT before TLS; EXPORT_NAME cannot
+      // be answered with an error, so it ends the session.
+      if (opt == kOptExportName) {
+        return PermissionDeniedError(
+            "NBD_OPT_EXPORT_NAME before NBD_OPT_STARTTLS: TLS is required");
+      }
+      STRATA_RETURN_IF_ERROR(SendError(
+          opt, kRepErrTlsReqd,
+          std::string(OptionName(opt)) + ": this server requires TLS (NBD_OPT_STARTTLS) first"));
       continue;
     }
 
@@ -177,12 +198,7 @@ Result<Negotiated> Handshake::Run() {
         STRATA_RETURN_IF_ERROR(HandleList(data));
         break;
       case kOptStartTls:
-        if (!data.empty()) {
-          STRATA_RETURN_IF_ERROR(SendError(opt, kRepErrInvalid, "NBD_OPT_STARTTLS takes no data"));
-        } else {
-          STRATA_RETURN_IF_ERROR(
-              SendError(opt, kRepErrPolicy, "TLS is not offered by this server"));
-        }
+        STRATA_RETURN_IF_ERROR(HandleStartTls(data));
         break;
       case kOptInfo:
       case kOptGo: {
@@ -212,6 +228,31 @@ Result<Negotiated> Handshake::Run() {
   }
 }
 
+Status Handshake::HandleStartTls(const std::string& data) {
+  if (!data.empty())
+    return SendError(kOptStartTls, kRepErrInvalid, "NBD_OPT_STARTTLS takes no data");
+  if (tls_) return SendError(kOptStartTls, kRepErrInvalid, "TLS is already negotiated");
+  if (config_.tls_mode == NbdTlsMode::kOff || config_.tls == nullptr) {
+    return SendError(kOptStartTls, kRepErrPolicy, "TLS is not offered by this server");
+  }
+  std::shared_ptr<SSL_CTX> ctx = config_.tls->Current();
+  STRATA_RETURN_IF_ERROR(SendReply(kOptStartTls, kRepAck, {}));
+  std::vector<std::string> identities;
+  STRATA_ASSIGN_OR_RETURN(
+      std::unique_ptr<Transport> tls,
+      AcceptTls(fd_, std::move(ctx), config_.deadline, config_.send_timeout, &identities));
+  // The rest of the handshake keeps its deadline.
+  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+      config_.deadline - std::chrono::steady_clock::now());
+  STRATA_RETURN_IF_ERROR(tls->SetReceiveTimeout(std::max(left, std::chrono::milliseconds(1))));
+  *io_ = std::move(tls);
+  tls_ = true;
+  client_.identities = std::move(identities);
+  // Options before TLS were open to tampering: start over.
+  structured_replies_ = false;
+  return Status::Ok();
+}
+
 Result<Negotiated> Handshake::HandleExportName(const std::string& name) {
   // NBD_OPT_EXPORT_NAME cannot be answered with an error: a refusal is a disconnect.
   if (name.size() > kMaxStringBytes) {
@@ -231,7 +272,7 @@ Result<Negotiated> Handshake::HandleExportName(const std::string& name) {
   result_.transmission_flags = TransmissionFlags(*result_.volume, structured_replies_);
   std::string reply = Be64(result_.size_bytes) + Be16(result_.transmission_flags);
   if (!no_zeroes_) reply.append(124, '\0');
-  STRATA_RETURN_IF_ERROR(SendAll(fd_, reply.data(), reply.size()));
+  STRATA_RETURN_IF_ERROR((*io_)->SendAll(reply.data(), reply.size()));
   result_.holds_export_slot = !slot_.empty();
   slot_.clear();
   return std::move(result_);
@@ -329,9 +370,9 @@ Status Handshake::HandleInfoOrGo(uint32_t opt, const std::string& data, bool* do
 
 }  // namespace
 
-Result<Negotiated> RunHandshake(int fd, const storage::ClientInfo& client,
+Result<Negotiated> RunHandshake(int fd, std::unique_ptr<Transport>* io, storage::ClientInfo* client,
                                 const HandshakeConfig& config) {
-  Handshake h(fd, client, config);
+  Handshake h(fd, io, client, config);
   return h.Run();
 }
 

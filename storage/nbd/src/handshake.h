@@ -7,7 +7,9 @@
 #include <string>
 
 #include "strata/common/result.h"
+#include "strata/nbd/server.h"
 #include "strata/storage/volume.h"
+#include "transport.h"
 
 namespace strata::nbd {
 
@@ -23,6 +25,9 @@ struct HandshakeConfig {
   // (NBD_OPT_GO: NBD_REP_ERR_POLICY when over; NBD_OPT_EXPORT_NAME: disconnect).
   // nullptr: no limit.
   Admission* admission = nullptr;
+  NbdTlsMode tls_mode = NbdTlsMode::kOff;
+  class TlsCredentials* tls = nullptr;             // set unless tls_mode is kOff
+  std::chrono::milliseconds send_timeout{30'000};  // of the TLS transport
 };
 
 // What option haggling agreed on; the client is in the transmission phase.
@@ -37,12 +42,15 @@ struct Negotiated {
   bool holds_export_slot = false;
 };
 
-// Runs the fixed newstyle handshake on a connected blocking socket: greeting,
-// client flags, then options until NBD_OPT_GO or NBD_OPT_EXPORT_NAME succeeds.
-// Never reads past the last option, so transmission requests the client pipelines
-// right after GO stay in the socket. A non-OK result ends the session; its Status
-// says why for the log (CANCELLED for a client's NBD_OPT_ABORT).
-Result<Negotiated> RunHandshake(int fd, const storage::ClientInfo& client,
+// Runs the fixed newstyle handshake on a connected blocking socket `fd` through
+// *io (the plain transport on it): greeting, client flags, then options until
+// NBD_OPT_GO or NBD_OPT_EXPORT_NAME succeeds. NBD_OPT_STARTTLS (config.tls_mode)
+// replaces *io with a TLS transport and sets client->identities from the client's
+// certificate; what was negotiated before it (structured replies) is forgotten, as
+// it was not protected. Never reads past the last option, so transmission requests
+// the client pipelines right after GO stay in the socket. A non-OK result ends the
+// session; its Status says why for the log (CANCELLED for a client's NBD_OPT_ABORT).
+Result<Negotiated> RunHandshake(int fd, std::unique_ptr<Transport>* io, storage::ClientInfo* client,
                                 const HandshakeConfig& config);
 
 // The transmission flags for a volume: flush, FUA, trim, write-zeroes and multi-conn

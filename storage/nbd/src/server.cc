@@ -20,6 +20,7 @@
 #include "buffer_pool.h"
 #include "connection.h"
 #include "socket_util.h"
+#include "tls.h"
 
 namespace strata::nbd {
 
@@ -35,6 +36,11 @@ class NbdServer::Impl {
 
   ~Impl() { Stop(); }
 
+  Status LoadTls() {
+    if (options_.tls.mode == NbdTlsMode::kOff) return Status::Ok();
+    STRATA_ASSIGN_OR_RETURN(tls_, TlsCredentials::Load(options_.tls));
+    return Status::Ok();
+  }
   Status Listen(const std::vector<HostPort>& portals);
   void StartAcceptor() {
     acceptor_ = std::thread([this] { AcceptLoop(); });
@@ -74,6 +80,7 @@ class NbdServer::Impl {
   storage::ExportCatalog* const catalog_;
   const Options options_;
   BufferPool buffers_;
+  std::unique_ptr<TlsCredentials> tls_;  // set by LoadTls() when TLS is on
   Admission admission_;
   std::atomic<bool> stopping_{false};
   std::atomic<uint64_t> refused_server_full_{0};
@@ -223,6 +230,7 @@ void NbdServer::Impl::AcceptLoop() {
           ctx.send_timeouts = &send_timeouts_;
           ctx.handshake_timeouts = &handshake_timeouts_;
           ctx.inflight_bytes = &inflight_bytes_;
+          ctx.tls = tls_.get();
           e.conn = std::make_unique<Connection>(ctx, std::move(client), std::move(info));
           ++live_;
           Connection* conn = e.conn.get();
@@ -324,6 +332,7 @@ Result<std::unique_ptr<NbdServer>> NbdServer::Start(storage::ExportCatalog* cata
         "nbd server: handshake_timeout must be positive, idle_timeout at least 0 (0: never)");
   }
   auto impl = std::make_unique<Impl>(catalog, options);
+  STRATA_RETURN_IF_ERROR(impl->LoadTls());
   STRATA_RETURN_IF_ERROR(impl->Listen(portals));
   impl->StartAcceptor();
   for (const HostPort& p : impl->bound_portals()) {

@@ -135,6 +135,17 @@ grpc::Status AuthorizingService::SetLunAccess(grpc::ServerContext* ctx,
   return LunCall(ctx, "SetLunAccess", false, req, resp, &StorageDeviceService::SetLunAccess);
 }
 
+// Publications change the access list as SetLunAccess does: the same rule.
+grpc::Status AuthorizingService::PublishLun(grpc::ServerContext* ctx,
+                                            const v1::PublishLunRequest* req, v1::Lun* resp) {
+  return LunCall(ctx, "PublishLun", false, req, resp, &StorageDeviceService::PublishLun);
+}
+
+grpc::Status AuthorizingService::UnpublishLun(grpc::ServerContext* ctx,
+                                              const v1::UnpublishLunRequest* req, v1::Lun* resp) {
+  return LunCall(ctx, "UnpublishLun", false, req, resp, &StorageDeviceService::UnpublishLun);
+}
+
 grpc::Status AuthorizingService::SetLunDedup(grpc::ServerContext* ctx,
                                              const v1::SetLunDedupRequest* req, v1::Lun* resp) {
   return LunCall(ctx, "SetLunDedup", false, req, resp, &StorageDeviceService::SetLunDedup);

@@ -37,6 +37,9 @@ class AuthorizingService final : public v1::StorageDevice::Service {
   grpc::Status SetLunAccess(grpc::ServerContext*, const v1::SetLunAccessRequest*,
                             v1::Lun*) override;
   grpc::Status SetLunDedup(grpc::ServerContext*, const v1::SetLunDedupRequest*, v1::Lun*) override;
+  grpc::Status PublishLun(grpc::ServerContext*, const v1::PublishLunRequest*, v1::Lun*) override;
+  grpc::Status UnpublishLun(grpc::ServerContext*, const v1::UnpublishLunRequest*,
+                            v1::Lun*) override;
   grpc::Status GetLunStats(grpc::ServerContext*, const v1::GetLunStatsRequest*,
                            v1::LunStats*) override;
   grpc::Status MigrateLun(grpc::ServerContext*, const v1::MigrateLunRequest*,

@@ -73,6 +73,40 @@ Status ValidateAllowedClients(const std::vector<std::string>& allowed) {
   return Status::Ok();
 }
 
+Status ValidateAllowedIdentities(const std::vector<std::string>& allowed) {
+  for (size_t i = 0; i < allowed.size(); ++i) {
+    const std::string& e = allowed[i];
+    auto bad = [&](const std::string& why) {
+      return InvalidArgumentError("allowed_identities[" + std::to_string(i) + "]: '" +
+                                  e.substr(0, 80) + "' " + why);
+    };
+    size_t prefix = 0;
+    for (const char* p : {"CN=", "DNS:", "URI:"}) {
+      if (e.rfind(p, 0) == 0) prefix = std::strlen(p);
+    }
+    if (prefix == 0) {
+      return bad("is not CN=NAME, DNS:NAME or URI:URI (a certificate's subject CN or SAN)");
+    }
+    if (e.size() == prefix) return bad("names nothing after its prefix");
+    if (e.size() > 1024) return bad("is longer than 1024 bytes");
+    for (unsigned char c : e) {
+      if (c < 0x20 || c == 0x7f) return bad("has a control character");
+    }
+  }
+  return Status::Ok();
+}
+
+bool AccessAllowed(const std::vector<std::string>& allowed_clients,
+                   const std::vector<std::string>& allowed_identities, const ClientInfo& client) {
+  if (allowed_identities.empty()) return ClientAllowed(allowed_clients, client.peer_address);
+  bool identity_ok = false;
+  for (const std::string& id : client.identities) {
+    for (const std::string& a : allowed_identities) identity_ok = identity_ok || id == a;
+  }
+  if (!identity_ok) return false;
+  return allowed_clients.empty() || ClientAllowed(allowed_clients, client.peer_address);
+}
+
 bool ClientAllowed(const std::vector<std::string>& allowed, const std::string& client_ip) {
   unsigned char ip[16];
   bool v4 = false;

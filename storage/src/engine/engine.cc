@@ -129,8 +129,8 @@ class RangeHasher {
 // counts as client I/O that a device move's copy yields to (EngineImpl::ClientIo).
 class LunVolume final : public Volume {
  public:
-  LunVolume(EngineImpl* engine, std::shared_ptr<Lun> lun, std::optional<std::string> client_ip)
-      : engine_(engine), lun_(std::move(lun)), client_ip_(std::move(client_ip)) {}
+  LunVolume(EngineImpl* engine, std::shared_ptr<Lun> lun, std::optional<ClientInfo> client)
+      : engine_(engine), lun_(std::move(lun)), client_(std::move(client)) {}
 
   uint64_t size_bytes() const override { return lun_->size_bytes.load(); }
   uint32_t block_size() const override { return engine_->block_size(); }
@@ -138,27 +138,27 @@ class LunVolume final : public Volume {
 
   Status Read(uint64_t offset, std::span<char> out) override {
     STRATA_RETURN_IF_ERROR(Check());
-    EngineImpl::ClientIo io(engine_, client_ip_.has_value());
+    EngineImpl::ClientIo io(engine_, client_.has_value());
     return engine_->Read(*lun_, offset, out);
   }
   Status Write(uint64_t offset, std::span<const char> data, bool fua) override {
     STRATA_RETURN_IF_ERROR(Check());
-    EngineImpl::ClientIo io(engine_, client_ip_.has_value());
+    EngineImpl::ClientIo io(engine_, client_.has_value());
     return engine_->Write(*lun_, offset, data, fua);
   }
   Status WriteZeroes(uint64_t offset, uint64_t length, bool fua) override {
     STRATA_RETURN_IF_ERROR(Check());
-    EngineImpl::ClientIo io(engine_, client_ip_.has_value());
+    EngineImpl::ClientIo io(engine_, client_.has_value());
     return engine_->Zero(*lun_, offset, length, fua);
   }
   Status Trim(uint64_t offset, uint64_t length) override {
     STRATA_RETURN_IF_ERROR(Check());
-    EngineImpl::ClientIo io(engine_, client_ip_.has_value());
+    EngineImpl::ClientIo io(engine_, client_.has_value());
     return engine_->Zero(*lun_, offset, length, false);
   }
   Status Flush() override {
     STRATA_RETURN_IF_ERROR(Check());
-    EngineImpl::ClientIo io(engine_, client_ip_.has_value());
+    EngineImpl::ClientIo io(engine_, client_.has_value());
     return engine_->FlushLun(*lun_);
   }
   LunIoStats* io_stats() override { return &lun_->stats; }
@@ -166,16 +166,16 @@ class LunVolume final : public Volume {
  private:
   Status Check() {
     if (lun_->deleted.load()) return UnavailableError("LUN " + lun_->rec.name + " was deleted");
-    if (client_ip_ && !engine_->StillAllowed(*lun_, *client_ip_)) {
-      return PermissionDeniedError("client " + *client_ip_ + " is no longer allowed on LUN " +
-                                   lun_->rec.name);
+    if (client_ && !engine_->StillAllowed(*lun_, *client_)) {
+      return PermissionDeniedError("client " + client_->peer_address +
+                                   " is no longer allowed on LUN " + lun_->rec.name);
     }
     return Status::Ok();
   }
 
   EngineImpl* const engine_;
   const std::shared_ptr<Lun> lun_;
-  const std::optional<std::string> client_ip_;
+  const std::optional<ClientInfo> client_;
 };
 
 }  // namespace
@@ -475,6 +475,7 @@ LunInfo EngineImpl::InfoLocked(const Lun& lun) const {
   i.dedup = lun.rec.dedup;
   i.owner = lun.rec.owner;
   i.allowed_clients = lun.rec.allowed_clients;
+  i.allowed_identities = lun.rec.allowed_identities;
   i.created_unix = lun.rec.created_unix;
   i.space = SpaceOfLocked(lun);
   i.move = lun.move;
@@ -500,6 +501,7 @@ Status ValidateSpec(const LunSpec& spec) {
     return InvalidArgumentError("size: " + std::to_string(spec.size_bytes) +
                                 " bytes is not a positive multiple of 512");
   }
+  STRATA_RETURN_IF_ERROR(ValidateAllowedIdentities(spec.allowed_identities));
   return ValidateAllowedClients(spec.allowed_clients);
 }
 
@@ -533,6 +535,7 @@ std::shared_ptr<Lun> EngineImpl::NewLunLocked(const LunSpec& spec, uint32_t tier
   r.dedup = spec.dedup;
   r.owner = spec.owner;
   r.allowed_clients = spec.allowed_clients;
+  r.allowed_identities = spec.allowed_identities;
   r.metadata = spec.metadata;
   lun->dedup = spec.dedup;
   TouchIo(*lun);
@@ -669,13 +672,16 @@ Result<LunInfo> EngineImpl::ResizeLun(const std::string& name, uint64_t new_size
   return GetLun(name);
 }
 
-Result<LunInfo> EngineImpl::SetAccess(const std::string& name, std::vector<std::string> allowed) {
+Result<LunInfo> EngineImpl::SetAccess(const std::string& name, std::vector<std::string> allowed,
+                                      std::vector<std::string> identities) {
   STRATA_RETURN_IF_ERROR(ValidateAllowedClients(allowed));
+  STRATA_RETURN_IF_ERROR(ValidateAllowedIdentities(identities));
   {
     ExclusiveLock lock(mu_);
     auto lun = FindLocked(name);
     if (!lun) return NotFoundError("LUN '" + name + "' not found");
     lun->rec.allowed_clients = std::move(allowed);
+    lun->rec.allowed_identities = std::move(identities);
     enc_.Lun(lun->rec);
   }
   STRATA_RETURN_IF_ERROR(Flush());
@@ -968,30 +974,34 @@ std::vector<TierUsage> EngineImpl::Tiers() {
   return out;
 }
 
-bool EngineImpl::StillAllowed(Lun& lun, const std::string& client_ip) {
+bool EngineImpl::StillAllowed(Lun& lun, const ClientInfo& client) {
   SharedLock lock(mu_);
-  return ClientAllowed(lun.rec.allowed_clients, client_ip);
+  return AccessAllowed(lun.rec.allowed_clients, lun.rec.allowed_identities, client);
 }
 
 Result<std::shared_ptr<Volume>> EngineImpl::OpenVolume(const std::string& name,
-                                                       const std::string* client_ip) {
+                                                       const ClientInfo* client) {
   SharedLock lock(mu_);
   auto lun = FindLocked(name);
   if (!lun) return NotFoundError("LUN '" + name + "' not found");
-  if (client_ip && !ClientAllowed(lun->rec.allowed_clients, *client_ip)) {
-    return PermissionDeniedError("client " + *client_ip + " is not on the access list of LUN '" +
-                                 name + "'");
+  if (client && !AccessAllowed(lun->rec.allowed_clients, lun->rec.allowed_identities, *client)) {
+    std::string who = "client " + client->peer_address;
+    if (!lun->rec.allowed_identities.empty()) {
+      who += client->identities.empty() ? " (no TLS client certificate)"
+                                        : " (certificate " + client->identities.front() + ")";
+    }
+    return PermissionDeniedError(who + " is not on the access list of LUN '" + name + "'");
   }
-  std::optional<std::string> ip;
-  if (client_ip) ip = *client_ip;
-  return std::shared_ptr<Volume>(std::make_shared<LunVolume>(this, lun, std::move(ip)));
+  std::optional<ClientInfo> who;
+  if (client) who = *client;
+  return std::shared_ptr<Volume>(std::make_shared<LunVolume>(this, lun, std::move(who)));
 }
 
-std::vector<ExportInfo> EngineImpl::List(const std::string& client_ip) {
+std::vector<ExportInfo> EngineImpl::List(const ClientInfo& client) {
   SharedLock lock(mu_);
   std::vector<ExportInfo> out;
   for (const auto& [name, lun] : by_name_) {
-    if (!ClientAllowed(lun->rec.allowed_clients, client_ip)) continue;
+    if (!AccessAllowed(lun->rec.allowed_clients, lun->rec.allowed_identities, client)) continue;
     out.push_back({name, lun->rec.wwn, lun->rec.size_bytes});
   }
   return out;
@@ -2220,8 +2230,9 @@ Result<LunInfo> Engine::RestoreSnapshot(const std::string& snapshot, const LunSp
 Result<LunInfo> Engine::ResizeLun(const std::string& name, uint64_t size) {
   return impl_->ResizeLun(name, size);
 }
-Result<LunInfo> Engine::SetAccess(const std::string& name, std::vector<std::string> allowed) {
-  return impl_->SetAccess(name, std::move(allowed));
+Result<LunInfo> Engine::SetAccess(const std::string& name, std::vector<std::string> allowed,
+                                  std::vector<std::string> identities) {
+  return impl_->SetAccess(name, std::move(allowed), std::move(identities));
 }
 Result<LunInfo> Engine::Publish(const std::string& name, const std::string& node_id,
                                 const std::vector<std::string>& entries) {
@@ -2277,11 +2288,9 @@ void Engine::AbortExport(const std::string& name, const Status& why) {
 Result<LunIoStats::Snapshot> Engine::IoStats(const std::string& name) {
   return impl_->IoStats(name);
 }
-std::vector<ExportInfo> Engine::List(const ClientInfo& client) {
-  return impl_->List(client.peer_address);
-}
+std::vector<ExportInfo> Engine::List(const ClientInfo& client) { return impl_->List(client); }
 Result<std::shared_ptr<Volume>> Engine::Open(std::string_view name, const ClientInfo& client) {
-  return impl_->OpenVolume(std::string(name), &client.peer_address);
+  return impl_->OpenVolume(std::string(name), &client);
 }
 
 }  // namespace strata::storage

@@ -121,7 +121,8 @@ class EngineImpl {
   std::vector<SnapshotInfo> ListSnapshots();
   Result<LunInfo> RestoreSnapshot(const std::string& snapshot, const LunSpec& spec);
   Result<LunInfo> ResizeLun(const std::string& name, uint64_t new_size);
-  Result<LunInfo> SetAccess(const std::string& name, std::vector<std::string> allowed);
+  Result<LunInfo> SetAccess(const std::string& name, std::vector<std::string> allowed,
+                            std::vector<std::string> identities);
   Result<LunInfo> Publish(const std::string& name, const std::string& node_id,
                           const std::vector<std::string>& entries);
   Result<LunInfo> Unpublish(const std::string& name, const std::string& node_id,
@@ -139,8 +140,8 @@ class EngineImpl {
   Status CancelTierMove(const std::string& name);
   Result<TierMove> WaitTierMove(const std::string& name);
 
-  Result<std::shared_ptr<Volume>> OpenVolume(const std::string& name, const std::string* client_ip);
-  std::vector<ExportInfo> List(const std::string& client_ip);
+  Result<std::shared_ptr<Volume>> OpenVolume(const std::string& name, const ClientInfo* client);
+  std::vector<ExportInfo> List(const ClientInfo& client);
   Result<LunIoStats::Snapshot> IoStats(const std::string& name);
   Status Flush();
 
@@ -148,7 +149,7 @@ class EngineImpl {
   Status Read(Lun& lun, uint64_t offset, std::span<char> out);
   Status Write(Lun& lun, uint64_t offset, std::span<const char> data, bool fua);
   Status Zero(Lun& lun, uint64_t offset, uint64_t length, bool fua);
-  bool StillAllowed(Lun& lun, const std::string& client_ip);
+  bool StillAllowed(Lun& lun, const ClientInfo& client);
   Status FlushLun(Lun& lun);
 
   Status StartExport(const std::string& name, const std::string& to_device);

@@ -10,7 +10,7 @@ namespace {
 
 enum RecordType : uint8_t { kLun = 1, kDeleteLun = 2, kMap = 3, kSnapshot = 4, kShareMap = 5 };
 // Tags of a LUN record's optional sections (after its metadata).
-enum LunSection : uint8_t { kLunPublications = 1 };
+enum LunSection : uint8_t { kLunPublications = 1, kLunIdentities = 2 };
 
 void PutU8(std::string& s, uint8_t v) { s.push_back(static_cast<char>(v)); }
 void PutU32(std::string& s, uint32_t v) {
@@ -92,6 +92,19 @@ bool DecodePublications(std::string_view section,
   return ok && r.done();
 }
 
+// A LUN record's identities section (LunRecord::allowed_identities): u32 count, strings.
+bool DecodeIdentities(std::string_view section, std::vector<std::string>* out) {
+  Reader r(section);
+  uint32_t n = 0;
+  bool ok = r.U32(&n);
+  for (uint32_t i = 0; ok && i < n; ++i) {
+    std::string id;
+    ok = r.Str(&id);
+    out->push_back(std::move(id));
+  }
+  return ok && r.done();
+}
+
 }  // namespace
 
 void RecordEncoder::Frame(const std::string& payload) {
@@ -116,7 +129,7 @@ void RecordEncoder::Lun(const LunRecord& r) {
   PutU64(p, r.created_unix);
   PutU32(p, r.write_tier);
   PutStr(p, r.moved_to);
-  if (!r.metadata.empty() || !r.publications.empty()) {
+  if (!r.metadata.empty() || !r.publications.empty() || !r.allowed_identities.empty()) {
     PutU32(p, static_cast<uint32_t>(r.metadata.size()));
     for (const auto& [k, v] : r.metadata) {
       PutStr(p, k);
@@ -132,6 +145,13 @@ void RecordEncoder::Lun(const LunRecord& r) {
       for (const auto& e : entries) PutStr(section, e);
     }
     PutU8(p, kLunPublications);
+    PutStr(p, section);
+  }
+  if (!r.allowed_identities.empty()) {
+    std::string section;
+    PutU32(section, static_cast<uint32_t>(r.allowed_identities.size()));
+    for (const auto& id : r.allowed_identities) PutStr(section, id);
+    PutU8(p, kLunIdentities);
     PutStr(p, section);
   }
   Frame(p);
@@ -227,11 +247,12 @@ Status Replay(std::string_view data, const ReplayHandlers& h, ReplayResult* resu
           l.metadata.emplace(std::move(k), std::move(v));
         }
       }
-      while (ok && !r.done()) {  // tagged sections (LunRecord::publications)
+      while (ok && !r.done()) {  // tagged sections (publications, identities)
         uint8_t tag = 0;
         std::string section;
         ok = r.U8(&tag) && r.Str(&section);
         if (ok && tag == kLunPublications) ok = DecodePublications(section, &l.publications);
+        if (ok && tag == kLunIdentities) ok = DecodeIdentities(section, &l.allowed_identities);
       }
       ok = ok && r.done();
       l.dedup = dedup != 0;

@@ -29,6 +29,9 @@ struct LunRecord {
   bool dedup = false;
   std::string owner;
   std::vector<std::string> allowed_clients;
+  // Certificate identities (AccessList.allowed_identities). Encoded after the
+  // metadata, and only when non-empty (the metadata count then always precedes it).
+  std::vector<std::string> allowed_identities;
   uint64_t created_unix = 0;
   // A tier move in progress: the tier new writes go to; equal to `tier` otherwise.
   uint32_t write_tier = 0;

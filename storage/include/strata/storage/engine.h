@@ -30,6 +30,8 @@ struct LunSpec {
   std::string owner;  // tenant or namespace, for metering and access control
   // Client IPs or CIDRs allowed to connect; "*" allows any; empty allows none.
   std::vector<std::string> allowed_clients = {"*"};
+  // Certificate identities allowed to connect over TLS (see AccessAllowed).
+  std::vector<std::string> allowed_identities;
   // Empty: a new WWN. Set when a LUN moves in from another device and keeps its
   // identity ("naa.3" + 15 hex digits).
   std::string wwn;
@@ -83,6 +85,7 @@ struct LunInfo {
   bool dedup = false;
   std::string owner;
   std::vector<std::string> allowed_clients;
+  std::vector<std::string> allowed_identities;
   uint64_t created_unix = 0;
   SpaceStats space;
   TierMove move;
@@ -211,7 +214,10 @@ class Engine final : public ExportCatalog {
   Result<LunInfo> RestoreSnapshot(const std::string& snapshot, const LunSpec& spec);
   // Grow only: a smaller size is INVALID_ARGUMENT (shrinking loses data).
   Result<LunInfo> ResizeLun(const std::string& name, uint64_t new_size_bytes);
-  Result<LunInfo> SetAccess(const std::string& name, std::vector<std::string> allowed_clients);
+  // Replaces the whole access list (both parts); clients with open connections that
+  // it no longer admits fail their next request with PERMISSION_DENIED.
+  Result<LunInfo> SetAccess(const std::string& name, std::vector<std::string> allowed_clients,
+                            std::vector<std::string> allowed_identities = {});
   // Records that the LUN is published to `node_id` (a CSI node id, 1-256 bytes) and adds
   // `entries` (access list entries, as allowed_clients) to its access list where missing;
   // the node's record becomes the union of what it had and `entries`. One durable change;
@@ -335,6 +341,16 @@ bool ClientAllowed(const std::vector<std::string>& allowed, const std::string& c
 
 // Checks entries are "*", IPs or CIDRs; names the bad entry.
 Status ValidateAllowedClients(const std::vector<std::string>& allowed);
+
+// Checks entries are "CN=NAME", "DNS:NAME" or "URI:URI" (non-empty, at most 1024
+// bytes, no control characters); names the bad entry.
+Status ValidateAllowedIdentities(const std::vector<std::string>& allowed);
+
+// The whole access rule: with no identities listed, the IP rule (ClientAllowed);
+// with identities, one of client.identities must be listed, and the IP must match
+// allowed_clients as well unless that list is empty.
+bool AccessAllowed(const std::vector<std::string>& allowed_clients,
+                   const std::vector<std::string>& allowed_identities, const ClientInfo& client);
 
 inline constexpr size_t kMaxLunMetadataEntries = 64;
 inline constexpr size_t kMaxLunMetadataKeyBytes = 253;

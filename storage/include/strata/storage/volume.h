@@ -53,6 +53,10 @@ class Volume {
 struct ClientInfo {
   std::string peer_address;    // IP of the client, no port ("10.0.0.7", "::1")
   std::string portal_address;  // HOST:PORT of the portal the client reached
+  // The identities of the client's verified TLS certificate, as access lists name
+  // them: "CN=<subject common name>", "DNS:<SAN DNS name>", "URI:<SAN URI>". Empty
+  // without TLS or without a client certificate.
+  std::vector<std::string> identities = {};
 };
 
 struct ExportInfo {

@@ -4,6 +4,8 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <string>
+#include <string_view>
 #include <vector>
 
 #include "strata/common/net_address.h"
@@ -11,6 +13,38 @@
 #include "strata/storage/volume.h"
 
 namespace strata::nbd {
+
+// TLS per the NBD protocol's NBD_OPT_STARTTLS (its "TLS support" section):
+//   kOff      NOTLS: NBD_OPT_STARTTLS gets NBD_REP_ERR_POLICY.
+//   kAllow    SELECTIVETLS: a client may upgrade, or stay in plaintext. An export
+//             whose access list names certificate identities is TLS-only in effect
+//             (a plaintext client has no identity).
+//   kRequire  FORCEDTLS: every option but NBD_OPT_STARTTLS and NBD_OPT_ABORT gets
+//             NBD_REP_ERR_TLS_REQD until TLS is up; NBD_OPT_EXPORT_NAME before it
+//             ends the session (that option cannot be answered with an error).
+enum class NbdTlsMode { kOff, kAllow, kRequire };
+
+// "off", "allow", "require"; INVALID_ARGUMENT naming `field` otherwise.
+Result<NbdTlsMode> ParseNbdTlsMode(std::string_view text, std::string_view field);
+
+struct NbdTlsOptions {
+  NbdTlsMode mode = NbdTlsMode::kOff;
+  // PEM files. cert_file may hold the chain after the leaf. Required unless kOff.
+  std::string cert_file;
+  std::string key_file;
+  // Set: clients must present a certificate that chains to one of these CAs
+  // (TLS 1.2+, no session resumption, so every connection is verified afresh); its
+  // subject CN and SAN DNS names/URIs are the identities export access lists name.
+  // Empty: server-authenticated TLS only (encryption, no client identities).
+  std::string client_ca_file;
+  // Set (needs client_ca_file): certificate revocation lists (PEM) checked for the
+  // client's certificate; a revoked certificate fails the TLS handshake.
+  std::string crl_file;
+  // Every file is re-read when it changes (inode, size or mtime): new connections
+  // use the new credentials, established ones keep theirs. A change that does not
+  // load (e.g. a key not yet matching its new certificate) keeps the old
+  // credentials and is retried on the next connection.
+};
 
 struct NbdServerOptions {
   // Most threads serving one connection, each running one request at a time:
@@ -64,6 +98,7 @@ struct NbdServerOptions {
   uint64_t max_inflight_bytes = 1ull << 30;
   // Bytes of idle I/O buffers kept for reuse across requests (server-wide).
   size_t buffer_cache_bytes = 64u << 20;
+  NbdTlsOptions tls;
 };
 
 // Connections the server refused or closed because of a limit, since Start().
@@ -92,7 +127,8 @@ class NbdServer {
   using Options = NbdServerOptions;
 
   // Binds every portal (port 0: any free port) and starts serving. Fails, with
-  // nothing left listening, when a portal cannot be bound.
+  // nothing left listening, when a portal cannot be bound or the TLS files (when
+  // TLS is on) do not load.
   // REQUIRES: catalog != nullptr, !portals.empty().
   static Result<std::unique_ptr<NbdServer>> Start(storage::ExportCatalog* catalog,
                                                   std::vector<HostPort> portals,

@@ -1,0 +1,46 @@
+#include "transport.h"
+
+#include <string>
+
+#include "socket_util.h"
+
+namespace strata::nbd {
+
+Status Transport::RecvAll(char* buf, size_t len) {
+  while (len > 0) {
+    STRATA_ASSIGN_OR_RETURN(size_t got, RecvSome(buf, len));
+    buf += got;
+    len -= got;
+  }
+  return Status::Ok();
+}
+
+Status Transport::SendAll(const char* buf, size_t len) {
+  iovec iov{const_cast<char*>(buf), len};
+  return SendAll(&iov, 1);
+}
+
+namespace {
+
+class PlainTransport final : public Transport {
+ public:
+  explicit PlainTransport(int fd) : fd_(fd) {}
+
+  Result<size_t> RecvSome(char* buf, size_t len) override { return nbd::RecvSome(fd_, buf, len); }
+  Status SendAll(struct iovec* iov, int iovcnt) override { return nbd::SendAll(fd_, iov, iovcnt); }
+  Status SetReceiveTimeout(std::chrono::milliseconds timeout) override {
+    return nbd::SetReceiveTimeout(fd_, timeout);
+  }
+  std::string Describe() const override { return "plain"; }
+
+ private:
+  const int fd_;
+};
+
+}  // namespace
+
+std::unique_ptr<Transport> MakePlainTransport(int fd) {
+  return std::make_unique<PlainTransport>(fd);
+}
+
+}  // namespace strata::nbd

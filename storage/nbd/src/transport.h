@@ -1,0 +1,44 @@
+#pragma once
+
+// The byte stream a connection speaks NBD over: the plain socket, or a TLS session
+// on it once NBD_OPT_STARTTLS succeeded. The socket itself stays with the
+// Connection (it closes it, and shuts it down to wake a blocked reader); a
+// Transport only reads and writes.
+//
+// Thread-safety: one thread may read while others write (the connection's reader
+// and its repliers); writers serialise among themselves (Connection's send lock).
+
+#include <sys/uio.h>
+
+#include <chrono>
+#include <cstddef>
+#include <memory>
+#include <string>
+
+#include "strata/common/result.h"
+
+namespace strata::nbd {
+
+class Transport {
+ public:
+  virtual ~Transport() = default;
+
+  // At least one byte: the count. UNAVAILABLE "connection closed by peer" on EOF;
+  // DEADLINE_EXCEEDED after the receive timeout.
+  virtual Result<size_t> RecvSome(char* buf, size_t len) = 0;
+  // Every byte of the iovecs (modified in place), or the error.
+  virtual Status SendAll(struct iovec* iov, int iovcnt) = 0;
+  // Zero: wait for ever.
+  virtual Status SetReceiveTimeout(std::chrono::milliseconds timeout) = 0;
+  // "plain" or the TLS version and cipher, for logs.
+  virtual std::string Describe() const = 0;
+
+  // Exactly `len` bytes (RecvSome until done).
+  Status RecvAll(char* buf, size_t len);
+  Status SendAll(const char* buf, size_t len);
+};
+
+// The socket as it is (socket_util's blocking calls).
+std::unique_ptr<Transport> MakePlainTransport(int fd);
+
+}  // namespace strata::nbd
