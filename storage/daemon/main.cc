@@ -16,12 +16,14 @@
 
 #include "grpc_remote_device.h"
 #include "grpc_service.h"
+#include "nbd_collector.h"
 #include "strata/common/file_util.h"
 #include "strata/common/logging.h"
 #include "strata/common/net_address.h"
 #include "strata/common/process.h"
 #include "strata/common/units.h"
 #include "strata/nbd/server.h"
+#include "strata/nbd/server_flags.h"
 #include "strata/storage/device.h"
 
 namespace po = boost::program_options;
@@ -40,6 +42,8 @@ struct Flags {
   std::string log_level;
   std::string log_format;
   bool verify_moves = true;
+  strata::nbd::NbdServerFlags nbd_flags;
+  strata::nbd::NbdServerOptions nbd;
 };
 
 // Exit codes: 0 clean stop, 1 runtime failure, 2 bad flags.
@@ -50,6 +54,7 @@ Result<Flags> ParseFlags(int argc, char** argv, bool* help) {
   Flags f;
   std::vector<std::string> tiers, portals;
   std::string block_size;
+  std::string max_pending_free;
   std::string dedup;
   std::string verify_moves;
   po::options_description desc(
@@ -70,6 +75,10 @@ Result<Flags> ParseFlags(int argc, char** argv, bool* help) {
       "on: LUNs may ask for inline dedup; off: dedup is off for the whole device")(
       "block-size", po::value(&block_size)->default_value("4KiB"),
       "dedup and allocation unit, 4KiB to 64KiB, a power of two")(
+      "max-pending-free", po::value(&max_pending_free)->default_value("64MiB"),
+      "blocks replaced by copy-on-write stay allocated until the next flush: flush on our "
+      "own once this much waits in a tier (capped at 1/8 of the tier), so overwrites without "
+      "flushes fit in the tier; 0: only when the tier runs out")(
       "ready-file", po::value(&f.ready_file),
       "write {\"grpc\":\"ADDR:PORT\",\"nbd\":[\"ADDR:PORT\",...],\"metrics\":\"ADDR:PORT\"} "
       "here once serving (the addresses as bound: port 0 picks a free one)")(
@@ -79,6 +88,7 @@ Result<Flags> ParseFlags(int argc, char** argv, bool* help) {
       "verify-moves", po::value(&verify_moves)->default_value("on"),
       "on: a move to another device compares per-range checksums of the whole LUN from both "
       "devices before it switches (I/O of that LUN paused meanwhile); off: switch unverified");
+  strata::nbd::AddNbdServerFlags(&desc, &f.nbd_flags);
   po::variables_map vm;
   try {
     po::store(po::command_line_parser(argc, argv).options(desc).run(), vm);
@@ -106,6 +116,9 @@ Result<Flags> ParseFlags(int argc, char** argv, bool* help) {
                                         "' is not a power of two from 4KiB to 64KiB");
   }
   f.device.block_size = static_cast<uint32_t>(*bs);
+  auto pending = strata::ParseSize(max_pending_free);
+  if (!pending.ok()) return pending.status().WithContext("--max-pending-free");
+  f.device.max_pending_free_bytes = *pending;
   if (dedup != "on" && dedup != "off") {
     return strata::InvalidArgumentError("--dedup: '" + dedup + "' is not one of on, off");
   }
@@ -119,6 +132,7 @@ Result<Flags> ParseFlags(int argc, char** argv, bool* help) {
   if (!f.metrics_addr.empty()) {
     STRATA_RETURN_IF_ERROR(strata::ParseHostPort(f.metrics_addr, "--metrics", true).status());
   }
+  STRATA_ASSIGN_OR_RETURN(f.nbd, strata::nbd::NbdServerOptionsFromFlags(f.nbd_flags));
   STRATA_RETURN_IF_ERROR(strata::storage::ValidateDeviceConfig(f.device));
   return f;
 }
@@ -272,7 +286,8 @@ int Run(int argc, char** argv) {
   std::unique_ptr<strata::nbd::NbdServer> nbd;
   std::string nbd_json = "[";
   if (!flags->device.portals.empty()) {
-    auto srv = strata::nbd::NbdServer::Start((*device)->engine(), flags->device.portals);
+    auto srv =
+        strata::nbd::NbdServer::Start((*device)->engine(), flags->device.portals, flags->nbd);
     if (!srv.ok()) {
       spdlog::critical("cannot serve NBD: {}", srv.status().ToString());
       server->Shutdown();
@@ -283,6 +298,11 @@ int Run(int argc, char** argv) {
     for (const auto& p : nbd->bound_portals()) {
       nbd_json += (nbd_json.size() > 1 ? ",\"" : "\"") + p.ToString() + "\"";
     }
+  }
+  std::shared_ptr<strata::storage::NbdCollector> nbd_collector;
+  if (exposer && nbd) {
+    nbd_collector = std::make_shared<strata::storage::NbdCollector>(nbd.get(), flags->device.name);
+    exposer->RegisterCollectable(nbd_collector);
   }
   nbd_json += "]";
 
@@ -302,6 +322,7 @@ int Run(int argc, char** argv) {
   int sig = 0;
   sigwait(&stop_signals, &sig);
   spdlog::info("signal {}: stopping", sig);
+  if (nbd_collector) exposer->RemoveCollectable(nbd_collector);
   if (nbd) nbd->Stop();
   server->Shutdown();
   return 0;
