@@ -13,6 +13,9 @@
 #include <vector>
 
 #include "call_logging.h"
+#include "stage_state.h"
+#include "strata/common/file_util.h"
+#include "strata/common/undo_stack.h"
 #include "strata/csi/volume_util.h"
 
 namespace strata::csi {
@@ -24,34 +27,8 @@ namespace fs = std::filesystem;
 // The kernel modules staging needs, as named under /sys/module.
 constexpr const char* kModules[] = {"nbd", "dm_multipath", "dm_round_robin"};
 
-std::string StatePath(const std::string& staging) {
-  return (fs::path(staging) / NodeServer::kStateFile).string();
-}
-
 std::string FsMountPoint(const std::string& staging) {
   return (fs::path(staging) / NodeServer::kFsDir).string();
-}
-
-// temp + fsync + rename: a crash leaves the old file or the new, never half of one.
-Status WriteFileAtomic(const std::string& path, const std::string& text) {
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    if (!out) return InternalError("cannot write " + tmp);
-    out << text;
-    out.flush();
-    if (!out) return InternalError("cannot write " + tmp);
-  }
-  int fd = open(tmp.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return ErrnoError("open " + tmp, errno);
-  const int rc = fsync(fd);
-  const int err = errno;
-  close(fd);
-  if (rc != 0) return ErrnoError("fsync " + tmp, err);
-  std::error_code ec;
-  fs::rename(tmp, path, ec);
-  if (ec) return InternalError("cannot rename " + tmp + ": " + ec.message());
-  return Status::Ok();
 }
 
 std::string ContextValue(const google::protobuf::Map<std::string, std::string>& ctx,
@@ -101,7 +78,7 @@ NodeServer::NodeServer(NodeOptions options, std::unique_ptr<NodeHost> host)
     std::string staging;
     std::getline(in, staging);
     const std::string dm = it->path().filename().string();
-    if (!staging.empty() && ReadState(staging).ok()) {
+    if (!staging.empty() && ReadStageState(staging).ok()) {
       staged_[dm] = staging;
     } else {
       fs::remove(it->path(), ec);
@@ -131,22 +108,12 @@ NodeServer::~NodeServer() {
   if (checker_.joinable()) checker_.join();
 }
 
-void NodeServer::StartPathChecker(std::chrono::milliseconds interval) {
-  checker_ = std::thread([this, interval] {
-    std::unique_lock<std::mutex> lock(checker_mu_);
-    while (!checker_cv_.wait_for(lock, interval, [this] { return stopping_; })) {
-      lock.unlock();
-      for (const auto& a : CheckPaths()) spdlog::info("path checker: {}", a);
-      lock.lock();
-    }
-  });
-}
-
 void NodeServer::Remember(const std::string& dm_name, const std::string& staging) {
   std::lock_guard<std::mutex> lock(registry_mu_);
   staged_[dm_name] = staging;
   if (options_.state_dir.empty()) return;
-  if (Status s = WriteFileAtomic((fs::path(options_.state_dir) / dm_name).string(), staging + "\n");
+  if (Status s =
+          WriteFileAtomically((fs::path(options_.state_dir) / dm_name).string(), staging + "\n");
       !s.ok()) {
     spdlog::warn("node: cannot record {} in {}: {}", dm_name, options_.state_dir, s.ToString());
   }
@@ -169,55 +136,6 @@ DeviceClientPtr NodeServer::Device(const std::string& address) {
                           : MakeGrpcDeviceClient(address, address, std::chrono::seconds(5));
   devices_[address] = c;
   return c;
-}
-
-// NOT_FOUND when there is no state file.
-Result<NodeServer::StageState> NodeServer::ReadState(const std::string& staging) {
-  std::ifstream in(StatePath(staging));
-  if (!in) return NotFoundError("no state file in " + staging);
-  StageState st;
-  for (std::string line; std::getline(in, line);) {
-    std::istringstream f(line);
-    std::string key;
-    f >> key;
-    if (key == "volume") {
-      f >> st.volume_id;
-    } else if (key == "dm") {
-      f >> st.dm_name;
-    } else if (key == "export") {
-      f >> st.export_name;
-    } else if (key == "device") {
-      f >> st.device_address;
-    } else if (key == "fs") {
-      f >> st.fs_type;
-    } else if (key == "readonly") {
-      st.readonly = true;
-    } else if (key == "size") {
-      f >> st.size;
-    } else if (key == "missing") {
-      std::string portal;
-      f >> portal;
-      if (!portal.empty()) st.missing.push_back(portal);
-    } else if (key == "path") {
-      Path p;
-      f >> p.nbd >> p.dev >> p.portal;
-      if (p.nbd >= 0) st.paths.push_back(p);
-    }
-  }
-  if (st.dm_name.empty()) return InternalError("state file " + StatePath(staging) + ": no dm name");
-  return st;
-}
-
-Status NodeServer::WriteState(const std::string& staging, const StageState& st) {
-  std::ostringstream out;
-  out << "volume " << st.volume_id << "\ndm " << st.dm_name << "\nexport " << st.export_name
-      << "\nsize " << st.size << "\n";
-  if (!st.device_address.empty()) out << "device " << st.device_address << "\n";
-  if (!st.fs_type.empty()) out << "fs " << st.fs_type << "\n";
-  if (st.readonly) out << "readonly\n";
-  for (const auto& p : st.paths) out << "path " << p.nbd << " " << p.dev << " " << p.portal << "\n";
-  for (const auto& m : st.missing) out << "missing " << m << "\n";
-  return WriteFileAtomic(StatePath(staging), out.str());
 }
 
 grpc::Status NodeServer::NodeGetInfo(grpc::ServerContext*,
@@ -350,7 +268,7 @@ Status NodeServer::Stage(const v1::NodeStageVolumeRequest& req) {
   };
 
   // Idempotent: staged already (possibly only up to the mount, when a call died).
-  if (auto st = ReadState(staging); st.ok()) {
+  if (auto st = ReadStageState(staging); st.ok()) {
     if (st->dm_name != *dm_name) {
       return AlreadyExistsError("staging_target_path " + staging + " holds another volume (" +
                                 st->dm_name + ")");
@@ -381,22 +299,13 @@ Status NodeServer::Stage(const v1::NodeStageVolumeRequest& req) {
   state.device_address = ContextValue(ctx, "deviceAddress");
   state.fs_type = fs_type;
   state.readonly = readonly;
-  bool dm_created = false;
-  auto undo = [&] {
-    if (!fs_type.empty() && host_->IsMountPoint(mount_point)) (void)host_->Unmount(mount_point);
-    if (dm_created) {
-      if (Status s = host_->DmRemove(*dm_name); !s.ok()) {
-        spdlog::warn("NodeStageVolume: undo: {}: {}", *dm_name, s.ToString());
-      }
-    }
-    for (const auto& p : state.paths) {
-      if (Status s = host_->DisconnectNbd(p.nbd); !s.ok()) {
-        spdlog::warn("NodeStageVolume: undo: nbd{}: {}", p.nbd, s.ToString());
-      }
-    }
-    fs::remove(StatePath(staging), ec);
+  // Nothing half-applied: each step below registers its undo; they run newest first on
+  // any error return, and are dropped by Commit() at the end.
+  UndoStack undo;
+  undo.Push("remove the state file and the mount point", [&] {
+    fs::remove(StageStatePath(staging), ec);
     fs::remove(mount_point, ec);
-  };
+  });
   std::vector<std::string> devs;
   std::string unreachable;
   for (const auto& portal : portals) {
@@ -404,7 +313,6 @@ Status NodeServer::Stage(const v1::NodeStageVolumeRequest& req) {
     if (!a.ok()) {
       // A refused export (no access, unknown LUN) is no path problem: fail at once.
       if (a.status().code() == StatusCode::kNotFound) {
-        undo();
         return FailedPreconditionError("portal " + portal + ": " + a.status().message() +
                                        " (is the volume published to this node?)");
       }
@@ -412,18 +320,21 @@ Status NodeServer::Stage(const v1::NodeStageVolumeRequest& req) {
       unreachable += (unreachable.empty() ? "" : "; ") + portal + ": " + a.status().message();
       continue;
     }
-    state.paths.push_back(Path{a->index, a->dev, portal});
+    state.paths.push_back(StagePath{a->index, a->dev, portal});
+    undo.Push("disconnect nbd" + std::to_string(a->index), [this, index = a->index] {
+      if (Status s = host_->DisconnectNbd(index); !s.ok()) {
+        spdlog::warn("NodeStageVolume: undo: nbd{}: {}", index, s.ToString());
+      }
+    });
     devs.push_back(a->dev);
     if (state.size == 0) {
       state.size = a->size;
     } else if (a->size != state.size) {
-      undo();
       return InternalError("portal " + portal + " announces " + std::to_string(a->size) +
                            " bytes, another " + std::to_string(state.size));
     }
   }
   if (state.paths.empty()) {
-    undo();
     return UnavailableError("no portal of volume " + req.volume_id() + " answers: " + unreachable);
   }
   if (!unreachable.empty()) {
@@ -431,21 +342,20 @@ Status NodeServer::Stage(const v1::NodeStageVolumeRequest& req) {
                  state.paths.size(), portals.size(), unreachable);
   }
   // Written before the dm device, so an unstage after a crash still finds the nbds.
-  if (Status s = WriteState(staging, state); !s.ok()) {
-    undo();
-    return s;
-  }
-  if (Status s = host_->DmCreate(*dm_name, MultipathTable(state.size, devs), readonly); !s.ok()) {
-    undo();
-    return s;
-  }
-  dm_created = true;
-  if (!fs_type.empty()) {
-    if (Status s = mount(); !s.ok()) {
-      undo();
-      return s;
+  STRATA_RETURN_IF_ERROR(WriteStageState(staging, state));
+  STRATA_RETURN_IF_ERROR(host_->DmCreate(*dm_name, MultipathTable(state.size, devs), readonly));
+  undo.Push("remove dm device " + *dm_name, [&] {
+    if (Status s = host_->DmRemove(*dm_name); !s.ok()) {
+      spdlog::warn("NodeStageVolume: undo: {}: {}", *dm_name, s.ToString());
     }
+  });
+  if (!fs_type.empty()) {
+    undo.Push("unmount " + mount_point, [&] {
+      if (host_->IsMountPoint(mount_point)) (void)host_->Unmount(mount_point);
+    });
+    STRATA_RETURN_IF_ERROR(mount());
   }
+  undo.Commit();
   Remember(*dm_name, staging);
   return Status::Ok();
 }
@@ -459,7 +369,7 @@ Status NodeServer::Unstage(const v1::NodeUnstageVolumeRequest& req) {
   InFlightGuard guard(&in_flight_, req.volume_id());
   STRATA_RETURN_IF_ERROR(guard.status());
   std::lock_guard<std::mutex> lock(mu_);
-  auto st = ReadState(staging);
+  auto st = ReadStageState(staging);
   if (!st.ok()) {
     if (st.status().code() == StatusCode::kNotFound) return Status::Ok();  // unstaged already
     return st.status();
@@ -472,7 +382,7 @@ Status NodeServer::Unstage(const v1::NodeUnstageVolumeRequest& req) {
   for (const auto& p : st->paths) {
     if (host_->NbdConnected(p.nbd)) STRATA_RETURN_IF_ERROR(host_->DisconnectNbd(p.nbd));
   }
-  fs::remove(StatePath(staging), ec);
+  fs::remove(StageStatePath(staging), ec);
   if (ec) return InternalError("cannot remove state file: " + ec.message());
   Forget(st->dm_name);
   {
@@ -493,7 +403,7 @@ Status NodeServer::Publish(const v1::NodePublishVolumeRequest& req) {
   InFlightGuard guard(&in_flight_, req.volume_id());
   STRATA_RETURN_IF_ERROR(guard.status());
   std::lock_guard<std::mutex> lock(mu_);
-  auto st = ReadState(req.staging_target_path());
+  auto st = ReadStageState(req.staging_target_path());
   if (!st.ok()) {
     if (st.status().code() == StatusCode::kNotFound) {
       return FailedPreconditionError("volume " + req.volume_id() + " is not staged at " +
@@ -570,7 +480,7 @@ Status NodeServer::GetVolumeStats(const v1::NodeGetVolumeStatsRequest& req,
   std::lock_guard<std::mutex> lock(mu_);
   auto staging = StagingFor(req.volume_path());
   if (!staging.ok()) return staging.status();
-  auto st = ReadState(*staging);
+  auto st = ReadStageState(*staging);
   if (!st.ok()) return st.status();
   if (!st->volume_id.empty() && st->volume_id != req.volume_id()) {
     return NotFoundError("volume_path " + req.volume_path() + " holds volume " + st->volume_id +
@@ -659,7 +569,7 @@ Status NodeServer::SwapPaths(const std::string& staging, StageState* st,
       drop_new();
       return UnavailableError("portal " + portal + ": " + a.status().message());
     }
-    next.paths.push_back(Path{a->index, a->dev, portal});
+    next.paths.push_back(StagePath{a->index, a->dev, portal});
     devs.push_back(a->dev);
     if (next.size == 0) {
       next.size = a->size;
@@ -672,14 +582,14 @@ Status NodeServer::SwapPaths(const std::string& staging, StageState* st,
   // Both sets recorded while both exist: an unstage after a crash here finds them all.
   StageState both = next;
   both.paths.insert(both.paths.end(), st->paths.begin(), st->paths.end());
-  if (Status s = WriteState(staging, both); !s.ok()) {
+  if (Status s = WriteStageState(staging, both); !s.ok()) {
     drop_new();
     return s;
   }
   if (Status s = host_->DmReload(st->dm_name, MultipathTable(next.size, devs), st->readonly);
       !s.ok()) {
     drop_new();
-    (void)WriteState(staging, *st);
+    (void)WriteStageState(staging, *st);
     return s;
   }
   for (const auto& p : st->paths) {
@@ -687,7 +597,7 @@ Status NodeServer::SwapPaths(const std::string& staging, StageState* st,
       spdlog::warn("swap paths: old nbd{}: {}", p.nbd, s.ToString());
     }
   }
-  STRATA_RETURN_IF_ERROR(WriteState(staging, next));
+  STRATA_RETURN_IF_ERROR(WriteStageState(staging, next));
   *st = std::move(next);
   return Status::Ok();
 }
@@ -708,7 +618,7 @@ Status NodeServer::Expand(const v1::NodeExpandVolumeRequest& req,
     if (!found.ok()) return found.status();
     staging = *found;
   }
-  auto st = ReadState(staging);
+  auto st = ReadStageState(staging);
   if (!st.ok()) {
     if (st.status().code() == StatusCode::kNotFound) {
       return NotFoundError("volume " + req.volume_id() + " is not staged at " + staging);
@@ -740,146 +650,6 @@ Status NodeServer::Expand(const v1::NodeExpandVolumeRequest& req,
   }
   resp->set_capacity_bytes(static_cast<int64_t>(st->size));
   return Status::Ok();
-}
-
-void NodeServer::CheckVolume(const std::string& staging, std::vector<std::string>* actions) {
-  auto st = ReadState(staging);
-  if (!st.ok()) return;
-  // 1. The LUN moved to another device: swap to that device's portals.
-  if (!st->device_address.empty()) {
-    auto lun = Device(st->device_address)->GetLun(st->export_name);
-    if (lun.ok() && !lun->moved_to().empty()) {
-      auto moved = Device(lun->moved_to())->GetLun(st->export_name);
-      if (moved.ok() && moved->portals_size() > 0) {
-        std::vector<std::string> portals(moved->portals().begin(), moved->portals().end());
-        const std::string from = st->device_address;
-        st->device_address = lun->moved_to();
-        Status s = SwapPaths(staging, &*st, portals);
-        if (s.ok()) {
-          actions->push_back("swap " + st->dm_name + " from device " + from + " to " +
-                             lun->moved_to());
-        } else {
-          st->device_address = from;
-          actions->push_back("swap " + st->dm_name + " to " + lun->moved_to() +
-                             " failed: " + s.ToString());
-        }
-        return;
-      }
-    }
-  }
-  // 2. Portals that were not reachable at stage time.
-  if (!st->missing.empty()) AddMissingPaths(staging, &*st, actions);
-  // 3. Probe each path; fail dead ones in dm, reconnect and reinstate returning ones.
-  auto dm_paths = host_->DmPaths(st->dm_name);
-  if (!dm_paths.ok()) return;
-  for (const auto& p : st->paths) {
-    bool dm_active = true;
-    for (const auto& d : *dm_paths) {
-      if (d.dev == p.dev) dm_active = d.active;
-    }
-    Status probe = host_->ProbeNbd(p.nbd);
-    if (probe.ok()) {
-      if (!dm_active && host_->DmMessage(st->dm_name, "reinstate_path " + p.dev).ok()) {
-        actions->push_back("reinstate_path " + st->dm_name + " " + p.dev);
-      }
-      continue;
-    }
-    if (dm_active && host_->DmMessage(st->dm_name, "fail_path " + p.dev).ok()) {
-      actions->push_back("fail_path " + st->dm_name + " " + p.dev + " (" + probe.message() + ")");
-    }
-    if (Status r = host_->ReconnectNbd(p.nbd, p.portal, st->export_name); !r.ok()) continue;
-    if (host_->ProbeNbd(p.nbd).ok() &&
-        host_->DmMessage(st->dm_name, "reinstate_path " + p.dev).ok()) {
-      actions->push_back("reinstate_path " + st->dm_name + " " + p.dev + " (reconnected to " +
-                         p.portal + ")");
-    }
-  }
-  // 4. No path at all for too long: fail I/O instead of queueing it.
-  CheckNoPath(st->dm_name, actions);
-}
-
-void NodeServer::CheckNoPath(const std::string& dm_name, std::vector<std::string>* actions) {
-  auto paths = host_->DmPaths(dm_name);
-  if (!paths.ok()) return;
-  bool any_active = false;
-  for (const auto& d : *paths) any_active |= d.active;
-  const auto now = options_.clock ? options_.clock() : std::chrono::steady_clock::now();
-  std::lock_guard<std::mutex> lock(no_path_mu_);
-  auto it = no_path_.find(dm_name);
-  if (any_active) {
-    if (it == no_path_.end()) return;
-    if (it->second.failing && host_->DmMessage(dm_name, "queue_if_no_path").ok()) {
-      actions->push_back("queue_if_no_path " + dm_name + " (a path is back)");
-    }
-    no_path_.erase(it);
-    return;
-  }
-  if (it == no_path_.end()) it = no_path_.emplace(dm_name, NoPath{now, false}).first;
-  if (!it->second.failing && now - it->second.since >= options_.no_path_queue &&
-      host_->DmMessage(dm_name, "fail_if_no_path").ok()) {
-    it->second.failing = true;
-    actions->push_back(
-        "fail_if_no_path " + dm_name + " (no path for " +
-        std::to_string(
-            std::chrono::duration_cast<std::chrono::seconds>(now - it->second.since).count()) +
-        " s: I/O now fails instead of queueing)");
-  }
-}
-
-void NodeServer::AddMissingPaths(const std::string& staging, StageState* st,
-                                 std::vector<std::string>* actions) {
-  StageState next = *st;
-  next.missing.clear();
-  std::vector<Path> added;
-  for (const auto& portal : st->missing) {
-    auto a = host_->ConnectNbd(portal, st->export_name);
-    if (!a.ok()) {
-      next.missing.push_back(portal);
-      continue;
-    }
-    if (a->size != st->size) {
-      (void)host_->DisconnectNbd(a->index);
-      next.missing.push_back(portal);
-      continue;
-    }
-    added.push_back(Path{a->index, a->dev, portal});
-  }
-  if (added.empty()) return;
-  next.paths.insert(next.paths.end(), added.begin(), added.end());
-  std::vector<std::string> devs;
-  for (const auto& p : next.paths) devs.push_back(p.dev);
-  Status s = WriteState(staging, next);
-  if (s.ok()) s = host_->DmReload(st->dm_name, MultipathTable(st->size, devs), st->readonly);
-  if (!s.ok()) {
-    for (const auto& p : added) (void)host_->DisconnectNbd(p.nbd);
-    (void)WriteState(staging, *st);
-    actions->push_back("add paths to " + st->dm_name + " failed: " + s.ToString());
-    return;
-  }
-  for (const auto& p : added) {
-    actions->push_back("add_path " + st->dm_name + " " + p.dev + " (" + p.portal + ")");
-  }
-  *st = std::move(next);
-}
-
-std::vector<std::string> NodeServer::CheckPaths() {
-  std::vector<std::string> actions;
-  std::map<std::string, std::string> staged;
-  {
-    std::lock_guard<std::mutex> lock(registry_mu_);
-    staged = staged_;
-  }
-  // Without mu_: a probe of a hung path takes up to the nbd request timeout and must not
-  // hold up calls on other volumes. A volume with a call in progress is left for the
-  // next pass.
-  for (const auto& [dm, staging] : staged) {
-    auto st = ReadState(staging);
-    if (!st.ok()) continue;
-    InFlightGuard guard(&in_flight_, st->volume_id.empty() ? dm : st->volume_id);
-    if (!guard.status().ok()) continue;
-    CheckVolume(staging, &actions);
-  }
-  return actions;
 }
 
 }  // namespace strata::csi

@@ -13,6 +13,7 @@
 
 #include "csi/v1/csi.grpc.pb.h"
 #include "in_flight.h"
+#include "stage_state.h"
 #include "strata/common/status.h"
 #include "strata/csi/device_client.h"
 #include "strata/csi/node_host.h"
@@ -70,7 +71,7 @@ class NodeServer final : public ::csi::v1::Node::Service {
  public:
   // The name of the state file written inside staging_target_path, and of the mount
   // point of a filesystem volume there.
-  static constexpr char kStateFile[] = "strata-stage";
+  static constexpr const char* kStateFile = kStageStateFile;
   static constexpr char kFsDir[] = "fs";
 
   // `host`: null = the Linux host.
@@ -121,26 +122,6 @@ class NodeServer final : public ::csi::v1::Node::Service {
   void StartPathChecker(std::chrono::milliseconds interval);
 
  private:
-  struct Path {
-    int nbd = -1;
-    std::string dev;  // MAJ:MIN
-    std::string portal;
-  };
-  struct StageState {
-    std::string volume_id;
-    std::string dm_name;
-    std::string export_name;
-    std::string device_address;  // the device's management address ("" = unknown)
-    std::string fs_type;         // empty: a block volume
-    bool readonly = false;       // the dm device refuses writes
-    uint64_t size = 0;
-    std::vector<Path> paths;
-    // Portals that did not answer at stage time: the checker connects them later.
-    std::vector<std::string> missing;
-  };
-
-  static Result<StageState> ReadState(const std::string& staging);
-  static Status WriteState(const std::string& staging, const StageState& st);
   // REQUIRES: the volume's in-flight key held. Replaces st->paths with one new path per portal (all
   // must connect and agree on the size) under the same dm device; the old nbds are disconnected.
   // Nothing changes on failure.

@@ -29,6 +29,7 @@ class FakeNodeHost final : public NodeHost {
     std::set<std::string> refused_portals;  // the export is refused (no access)
     std::map<std::string, uint64_t> sizes;  // portal -> size (default 1 MiB)
     bool fail_dm_create = false;
+    bool fail_mount_fs = false;
     int next_index = 0;
     int connects = 0;
     std::set<std::string> readonly_dms;
@@ -131,6 +132,7 @@ class FakeNodeHost final : public NodeHost {
   Status MountFs(const std::string& dev, const std::string& target, const std::string& type,
                  const std::string& options) override {
     if (!fs::is_directory(target)) return InternalError("no mount point " + target);
+    if (s_->fail_mount_fs) return InternalError("mount failed");
     s_->fs_mounts[target] = dev + " " + type + " " + options;
     s_->mounts[target] = dev;
     return Status::Ok();
@@ -389,6 +391,28 @@ TEST_F(NodeServerTest, DmCreateFailureUndoes) {
   EXPECT_FALSE(node_->Stage(StageReq()).ok());
   EXPECT_TRUE(host_.nbds.empty());
   EXPECT_FALSE(fs::exists(dir_ / "staging" / NodeServer::kStateFile));
+}
+
+// The last step failing takes back every earlier one (the undo stack, newest first): the
+// dm device, both nbds, the mount point and the state file.
+TEST_F(NodeServerTest, MountFailureUndoesEveryStep) {
+  host_.fail_mount_fs = true;
+  auto r = StageReq();
+  r.mutable_volume_capability()->mutable_mount()->set_fs_type("ext4");
+  r.mutable_volume_capability()->clear_block();
+  r.mutable_volume_capability()->mutable_access_mode()->set_mode(
+      v1::VolumeCapability::AccessMode::SINGLE_NODE_WRITER);
+  Status s = node_->Stage(r);
+  EXPECT_EQ(s.code(), StatusCode::kInternal) << s.ToString();
+  EXPECT_EQ(host_.connects, 2);
+  EXPECT_TRUE(host_.nbds.empty());
+  EXPECT_TRUE(host_.dms.empty());
+  EXPECT_TRUE(host_.mounts.empty());
+  EXPECT_FALSE(fs::exists(dir_ / "staging" / NodeServer::kStateFile));
+  EXPECT_FALSE(fs::exists(dir_ / "staging" / NodeServer::kFsDir));
+  // Nothing left to trip over: the same stage succeeds once mounting works.
+  host_.fail_mount_fs = false;
+  EXPECT_TRUE(node_->Stage(r).ok());
 }
 
 TEST_F(NodeServerTest, SizeMismatchBetweenPortalsIsAnError) {

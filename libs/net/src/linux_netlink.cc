@@ -27,6 +27,8 @@
 #include <string>
 #include <utility>
 
+#include "strata/common/fd.h"
+
 namespace strata::net {
 namespace {
 
@@ -77,20 +79,6 @@ struct MsgFree {
   void operator()(nl_msg* m) const { nlmsg_free(m); }
 };
 using MsgPtr = std::unique_ptr<nl_msg, MsgFree>;
-
-class Fd {
- public:
-  explicit Fd(int fd = -1) : fd_(fd) {}
-  ~Fd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  int get() const { return fd_; }
-
- private:
-  int fd_;
-};
 
 std::string AddrToMac(nl_addr* addr) {
   if (addr == nullptr || nl_addr_get_len(addr) == 0) return "";

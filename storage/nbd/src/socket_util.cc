@@ -12,16 +12,6 @@
 
 namespace strata::nbd {
 
-UniqueFd& UniqueFd::operator=(UniqueFd&& other) noexcept {
-  if (this != &other) Reset(other.Release());
-  return *this;
-}
-
-void UniqueFd::Reset(int fd) {
-  if (fd_ >= 0) ::close(fd_);
-  fd_ = fd;
-}
-
 Result<Listener> ListenTcp(const HostPort& portal, int backlog) {
   std::string what = "portal " + portal.ToString();
   addrinfo hints{};

@@ -11,34 +11,14 @@
 #include <cstddef>
 #include <string>
 
+#include "strata/common/fd.h"
 #include "strata/common/net_address.h"
 #include "strata/common/result.h"
 
 namespace strata::nbd {
 
-// Owns a file descriptor; closes it on destruction.
-class UniqueFd {
- public:
-  UniqueFd() = default;
-  explicit UniqueFd(int fd) : fd_(fd) {}
-  UniqueFd(UniqueFd&& other) noexcept : fd_(other.Release()) {}
-  UniqueFd& operator=(UniqueFd&& other) noexcept;
-  UniqueFd(const UniqueFd&) = delete;
-  UniqueFd& operator=(const UniqueFd&) = delete;
-  ~UniqueFd() { Reset(); }
-
-  int get() const { return fd_; }
-  bool valid() const { return fd_ >= 0; }
-  int Release() {
-    int fd = fd_;
-    fd_ = -1;
-    return fd;
-  }
-  void Reset(int fd = -1);
-
- private:
-  int fd_ = -1;
-};
+// The tree's one owning descriptor type (libs/common); the server's name for it.
+using UniqueFd = ::strata::Fd;
 
 struct Listener {
   UniqueFd fd;     // non-blocking, close-on-exec
