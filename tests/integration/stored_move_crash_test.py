@@ -62,7 +62,7 @@ def admin(server, *args, check=True):
     (UNAVAILABLE: a slow restart) is asked again until a 120 s deadline."""
     deadline = time.monotonic() + 120
     while True:
-        out = subprocess.run([ADMIN, "--server", server, "--timeout", "30", "-o", "json", *args],
+        out = subprocess.run([ADMIN, "--insecure", "--server", server, "--timeout", "30", "-o", "json", *args],
                              capture_output=True, text=True, timeout=120)
         if out.returncode == 0:
             return json.loads(out.stdout) if out.stdout.strip() else {}
@@ -256,7 +256,7 @@ def main():
             to = OTHER_TIER[t_tier]
             w = Writer(d.portal("a"), t, rng.randrange(1 << 30), counter)
             w.start()
-            rc, took = run_killed([ADMIN, "--server", a, "lun", "migrate", "t", "--tier", to,
+            rc, took = run_killed([ADMIN, "--insecure", "--server", a, "lun", "migrate", "t", "--tier", to,
                                    "--wait"], [d.proc["a"]], delay)
             w.finish()
             counter = w.counter
@@ -297,7 +297,7 @@ def main():
             w = Writer(d.portal("a"), model, rng.randrange(1 << 30), counter)
             w.start()
             victims = ["a", "b"] if rng.random() < 0.5 else ["a"]
-            rc, took = run_killed([ADMIN, "--server", a, "lun", "migrate", name, "--to-device",
+            rc, took = run_killed([ADMIN, "--insecure", "--server", a, "lun", "migrate", name, "--to-device",
                                    d.grpc("b"), "--wait"], [d.proc[v] for v in victims], delay)
             w.finish()
             counter = w.counter
@@ -346,7 +346,7 @@ def main():
             before = list(t.last)
             w = Writer(d.portal("a"), t, rng.randrange(1 << 30), counter)
             w.start()
-            rc, took = run_killed([ADMIN, "--server", a, "lun", "create", name, "--size",
+            rc, took = run_killed([ADMIN, "--insecure", "--server", a, "lun", "create", name, "--size",
                                    str(T_BLOCKS * BS), "--clone-from", "t"], [d.proc["a"]], delay)
             w.finish()
             counter = w.counter
