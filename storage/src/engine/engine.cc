@@ -376,7 +376,7 @@ Status EngineImpl::Load() {
       auto it = indexed_refs.find(MakeRef(static_cast<uint32_t>(ti), s));
       if (it == indexed_refs.end() || !it->second) continue;
       STRATA_RETURN_IF_ERROR(t.file->ReadAt(s * bs, buf));
-      if (t.index.InsertIfAbsent(Fp(buf.data()), s)) t.refs[s] |= kIndexedBit;
+      if (t.index.Insert(Fp(buf.data()), s)) t.refs[s] |= kIndexedBit;
     }
     std::reverse(t.free_slots.begin(), t.free_slots.end());  // hand out low slots first
   }
@@ -778,15 +778,12 @@ void EngineImpl::FoldBlock(Lun& lun, uint64_t lba, BlockRef ref, uint64_t gen, c
         (t.refs[slot] & kIndexedBit)) {
       return;
     }
-    if (auto hit = t.index.Find(fp)) {
-      if (*hit == slot) return;
-      // Confirm the bytes, as a write does; a fingerprint collision stays unshared.
-      if (!t.file->ReadAt(*hit * bs_, have).ok() || std::memcmp(have.data(), data, bs_) != 0) {
-        return;
-      }
-      ++t.refs[*hit];
-      SetMappingLocked(lun, lba, MakeRef(RefTier(ref), *hit), true);  // frees `slot` if last
-    } else if (t.index.InsertIfAbsent(fp, slot)) {
+    // Confirm the bytes, as a write does; a fingerprint collision stays unshared.
+    Status err;
+    if (uint64_t hit = EqualIndexedLocked(t, fp, data, have, &err)) {
+      ++t.refs[hit];
+      SetMappingLocked(lun, lba, MakeRef(RefTier(ref), hit), true);  // frees `slot` if last
+    } else if (err.ok() && t.index.Insert(fp, slot)) {
       t.refs[slot] |= kIndexedBit;
       enc_.Map({lun.rec.id, lba, ref, true});  // same mapping, now indexed
     }
@@ -924,6 +921,25 @@ void EngineImpl::DecrefLocked(BlockRef ref) {
   t.pending_free.push_back(s);
 }
 
+uint64_t EngineImpl::EqualIndexedLocked(const TierStore& t, const Fingerprint& fp,
+                                        const char* block, std::vector<char>& have,
+                                        Status* err) const {
+  uint64_t equal = 0;
+  have.resize(bs_);
+  t.index.Find(fp, [&](uint64_t slot) {
+    // Confirm: a fingerprint match alone must never share another block's data.
+    Status read = t.file->ReadAt(slot * bs_, have);
+    if (!read.ok()) {
+      *err = read;
+      return true;  // stop: the caller decides what a failed read means
+    }
+    if (std::memcmp(have.data(), block, bs_) != 0) return false;
+    equal = slot;
+    return true;
+  });
+  return equal;
+}
+
 void EngineImpl::IncrefLocked(BlockRef ref) { ++tiers_[RefTier(ref)].refs[RefSlot(ref)]; }
 
 void EngineImpl::SetMappingLocked(Lun& lun, uint64_t lba, BlockRef ref, bool indexed) {
@@ -1004,9 +1020,8 @@ Status EngineImpl::StoreRun(Lun& lun, uint64_t lba, size_t n, const char* data,
     have.resize(bs_);
     for (size_t i = 0; i < n; ++i) {
       if (items[i].zero) continue;
-      auto hit = t.index.Find(items[i].fp);
-      if (!hit || !t.file->ReadAt(*hit * bs_, have).ok()) continue;
-      if (std::memcmp(have.data(), data + i * bs_, bs_) == 0) items[i].candidate = *hit;
+      Status ignored;  // a failed read here is retried under the exclusive lock
+      items[i].candidate = EqualIndexedLocked(t, items[i].fp, data + i * bs_, have, &ignored);
     }
   }
   uint32_t tier = 0;
@@ -1037,16 +1052,14 @@ Status EngineImpl::StoreRun(Lun& lun, uint64_t lba, size_t n, const char* data,
         continue;
       }
       if (dedup) {
-        if (auto hit = t.index.Find(it.fp)) {
-          have.resize(bs_);
-          STRATA_RETURN_IF_ERROR(t.file->ReadAt(*hit * bs_, have));
-          // Confirm: a fingerprint match alone must never share another block's data.
-          if (std::memcmp(have.data(), data + i * bs_, bs_) == 0) {
-            ++t.refs[*hit];
-            SetMappingLocked(lun, lba + i, MakeRef(tier, *hit), true);
-            it.settled = true;
-            continue;
-          }
+        Status err;
+        uint64_t hit = EqualIndexedLocked(t, it.fp, data + i * bs_, have, &err);
+        STRATA_RETURN_IF_ERROR(err);
+        if (hit != 0) {
+          ++t.refs[hit];
+          SetMappingLocked(lun, lba + i, MakeRef(tier, hit), true);
+          it.settled = true;
+          continue;
         }
       }
       if (dedup) {
@@ -1113,7 +1126,7 @@ Status EngineImpl::StoreRun(Lun& lun, uint64_t lba, size_t n, const char* data,
         it.slot = 0;
         continue;
       }
-      bool indexed = dedup && t.index.InsertIfAbsent(it.fp, it.slot);
+      bool indexed = dedup && t.index.Insert(it.fp, it.slot);
       if (indexed) t.refs[it.slot] |= kIndexedBit;
       SetMappingLocked(lun, lba + i, MakeRef(tier, it.slot), dedup);
     }

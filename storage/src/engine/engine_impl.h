@@ -220,6 +220,11 @@ class EngineImpl {
   // REQUIRES: mu_ held exclusively.
   void SetMappingLocked(Lun& lun, uint64_t lba, BlockRef ref, bool indexed);
   void DecrefLocked(BlockRef ref);
+  // An indexed slot of `t` holding the same bytes as `block` (every candidate of
+  // fp's tag is compared), or 0. A failed read stops the search: 0 and *err set.
+  // `have`: scratch space. REQUIRES: mu_ held (shared is enough).
+  uint64_t EqualIndexedLocked(const TierStore& t, const Fingerprint& fp, const char* block,
+                              std::vector<char>& have, Status* err) const;
   void ReleaseUnusedLocked(TierStore& t, uint64_t slot);  // a slot never journaled
   bool NeedFlushLocked() const { return enc_.records() >= options_.max_unflushed_records; }
 
