@@ -242,6 +242,8 @@ Status EngineImpl::Load() {
         info.kind == PathKind::kBlockDevice ? t.config.path : t.config.path + "/blocks.dat";
     STRATA_ASSIGN_OR_RETURN(t.file, env_->OpenFile(data_path, true));
     t.capacity_slots = options_.tier_capacity_bytes[i] / bs;
+    STRATA_ASSIGN_OR_RETURN(t.written_end, t.file->Size());
+    t.view = t.file->MapForRead(t.capacity_slots * bs);
   }
 
   // Snapshot, then the journal generation that follows it.
@@ -913,8 +915,9 @@ void EngineImpl::DecrefLocked(BlockRef ref) {
   if (r & kIndexedBit) {
     // The index has no reverse map (that would cost 16 bytes a block): re-read the
     // block, which is still intact, to find its fingerprint.
-    std::vector<char> buf(bs_);
-    if (t.file->ReadAt(s * bs_, buf).ok()) t.index.EraseIf(Fp(buf.data()), s);
+    std::vector<char> buf;
+    Status err;
+    if (const char* bytes = SlotBytesLocked(t, s, buf, &err)) t.index.EraseIf(Fp(bytes), s);
   }
   r = 0;
   --t.used_slots;
@@ -925,19 +928,27 @@ uint64_t EngineImpl::EqualIndexedLocked(const TierStore& t, const Fingerprint& f
                                         const char* block, std::vector<char>& have,
                                         Status* err) const {
   uint64_t equal = 0;
-  have.resize(bs_);
   t.index.Find(fp, [&](uint64_t slot) {
     // Confirm: a fingerprint match alone must never share another block's data.
-    Status read = t.file->ReadAt(slot * bs_, have);
-    if (!read.ok()) {
-      *err = read;
-      return true;  // stop: the caller decides what a failed read means
-    }
-    if (std::memcmp(have.data(), block, bs_) != 0) return false;
+    const char* bytes = SlotBytesLocked(t, slot, have, err);
+    if (bytes == nullptr) return true;  // stop: the caller decides what a failed read means
+    if (std::memcmp(bytes, block, bs_) != 0) return false;
     equal = slot;
     return true;
   });
   return equal;
+}
+
+const char* EngineImpl::SlotBytesLocked(const TierStore& t, uint64_t slot, std::vector<char>& buf,
+                                        Status* err) const {
+  if (t.view != nullptr && (slot + 1) * bs_ <= t.written_end) return t.view + slot * bs_;
+  buf.resize(bs_);
+  Status read = t.file->ReadAt(slot * bs_, buf);
+  if (!read.ok()) {
+    *err = read;
+    return nullptr;
+  }
+  return buf.data();
 }
 
 void EngineImpl::IncrefLocked(BlockRef ref) { ++tiers_[RefTier(ref)].refs[RefSlot(ref)]; }
@@ -1126,6 +1137,7 @@ Status EngineImpl::StoreRun(Lun& lun, uint64_t lba, size_t n, const char* data,
         it.slot = 0;
         continue;
       }
+      t.written_end = std::max(t.written_end, (it.slot + 1) * bs_);
       bool indexed = dedup && t.index.Insert(it.fp, it.slot);
       if (indexed) t.refs[it.slot] |= kIndexedBit;
       SetMappingLocked(lun, lba + i, MakeRef(tier, it.slot), dedup);
