@@ -1,12 +1,21 @@
 #include "dedup_index.h"
 
-#define XXH_INLINE_ALL
 #include <xxhash.h>
+#if defined(__x86_64__)
+#define XXH_DISPATCH_DISABLE_REPLACE
+#include <xxh_x86dispatch.h>
+#endif
 
 namespace strata::storage::engine {
 
 Fingerprint FingerprintOf(const void* data, size_t len) {
+#if defined(__x86_64__)
+  // libxxhash's run-time dispatch: the widest vector unit the CPU has (AVX2 or
+  // AVX-512 instead of the SSE2 a portable build compiles in); the same hash.
+  XXH128_hash_t h = XXH3_128bits_dispatch(data, len);
+#else
   XXH128_hash_t h = XXH3_128bits(data, len);
+#endif
   return Fingerprint{h.low64, h.high64};
 }
 
