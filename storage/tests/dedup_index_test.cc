@@ -75,7 +75,8 @@ TEST(DedupIndexTest, MatchesAModelUnderChurnWithCollidingHomes) {
     uint64_t id = rng() % 5000;
     if (rng() % 3 == 0) {
       auto it = model.find(id);
-      bool erased = idx.EraseIf(fp_of(id), it == model.end() ? 1 : it->second);
+      // Every id's slot is id + 1: an absent id's slot is not indexed.
+      bool erased = rng() % 2 ? idx.EraseIf(fp_of(id), id + 1) : idx.EraseSlot(id + 1);
       EXPECT_EQ(erased, it != model.end());
       if (it != model.end()) model.erase(it);
     } else {
@@ -116,8 +117,23 @@ TEST(DedupIndexTest, SlotsBeyond32BitsAreNotIndexed) {
   DedupIndex idx;
   EXPECT_FALSE(idx.Insert({5, 5}, DedupIndex::kMaxSlot + 1));
   EXPECT_FALSE(idx.Insert({5, 5}, 0));
-  EXPECT_TRUE(idx.Insert({5, 5}, DedupIndex::kMaxSlot));
-  EXPECT_EQ(*First(idx, {5, 5}), DedupIndex::kMaxSlot);
+  EXPECT_TRUE(idx.Insert({5, 5}, 1u << 20));  // per-slot arrays grow to the slot
+  EXPECT_EQ(*First(idx, {5, 5}), 1u << 20);
+}
+
+TEST(DedupIndexTest, EraseSlotNeedsNoFingerprintAndASlotIsIndexedOnce) {
+  DedupIndex idx;
+  Fingerprint a{0x1234, 1}, b{0x5678, 2};
+  EXPECT_TRUE(idx.Insert(a, 7));
+  EXPECT_FALSE(idx.Insert(b, 7));   // one tag per slot
+  EXPECT_FALSE(idx.EraseIf(b, 7));  // not under b's tag
+  EXPECT_TRUE(idx.EraseSlot(7));
+  EXPECT_FALSE(idx.EraseSlot(7));
+  EXPECT_FALSE(idx.EraseSlot(99));  // never indexed, past the per-slot arrays
+  EXPECT_FALSE(First(idx, a));
+  EXPECT_TRUE(idx.Insert(b, 7));  // reused for other bytes
+  EXPECT_EQ(*First(idx, b), 7u);
+  EXPECT_EQ(idx.size(), 1u);
 }
 
 }  // namespace

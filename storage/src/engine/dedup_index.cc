@@ -1,6 +1,8 @@
 #include "dedup_index.h"
 
 #include <xxhash.h>
+
+#include <algorithm>
 #if defined(__x86_64__)
 #define XXH_DISPATCH_DISABLE_REPLACE
 #include <xxh_x86dispatch.h>
@@ -19,63 +21,87 @@ Fingerprint FingerprintOf(const void* data, size_t len) {
   return Fingerprint{h.low64, h.high64};
 }
 
-DedupIndex::DedupIndex() : buckets_(1024, 0) {}
+DedupIndex::DedupIndex() : checks_(1024, 0), slots_(1024, 0) {}
 
 bool DedupIndex::Insert(const Fingerprint& fp, uint64_t slot) {
   if (slot == 0 || slot > kMaxSlot) return false;
-  if ((size_ + 1) * 100 > buckets_.size() * 85) Grow();
+  if (slot < indexed_.size() && indexed_[slot]) return false;
   const uint32_t tag = TagOf(fp);
-  const uint64_t entry = (static_cast<uint64_t>(tag) << 32) | slot;
+  const uint16_t check = CheckOf(tag);
+  // Refuse a fifth slot for one tag before changing anything.
   int same_tag = 0;
-  for (size_t i = Home(tag);; i = Next(i)) {
-    const uint64_t b = buckets_[i];
-    if (b == 0) {
-      buckets_[i] = entry;
-      ++size_;
-      return true;
+  for (size_t i = Home(tag); checks_[i] != 0; i = Next(i)) {
+    if (checks_[i] == check && slot_tags_[slots_[i]] == tag && ++same_tag >= kMaxSameTag) {
+      return false;
     }
-    if (b == entry) return false;
-    if (static_cast<uint32_t>(b >> 32) == tag && ++same_tag >= kMaxSameTag) return false;
   }
-}
-
-bool DedupIndex::EraseIf(const Fingerprint& fp, uint64_t slot) {
-  const uint32_t tag = TagOf(fp);
-  const uint64_t entry = (static_cast<uint64_t>(tag) << 32) | slot;
+  if (slot >= slot_tags_.size()) {
+    // By a quarter (slots are handed out densely): at most 5 bytes a slot.
+    const size_t n = std::max<size_t>(slot + 1, slot_tags_.size() + slot_tags_.size() / 4);
+    slot_tags_.reserve(n);  // exactly n: memory_bytes counts capacity
+    slot_tags_.resize(n, 0);
+    indexed_.resize(n, false);
+  }
+  if ((size_ + 1) * 100 > checks_.size() * 85) Grow();
   size_t i = Home(tag);
-  for (;; i = Next(i)) {
-    if (buckets_[i] == 0) return false;
-    if (buckets_[i] == entry) break;
-  }
-  // Backward-shift: pull later members of the probe run into the gap so lookups
-  // never stop early at a hole.
-  size_t gap = i;
-  for (size_t j = Next(gap); buckets_[j] != 0; j = Next(j)) {
-    size_t home = Home(static_cast<uint32_t>(buckets_[j] >> 32));
-    // Move j into the gap when its home is not within (gap, j] cyclically.
-    bool between = gap <= j ? (home > gap && home <= j) : (home > gap || home <= j);
-    if (!between) {
-      buckets_[gap] = buckets_[j];
-      gap = j;
-    }
-  }
-  buckets_[gap] = 0;
-  --size_;
+  while (checks_[i] != 0) i = Next(i);
+  checks_[i] = check;
+  slots_[i] = static_cast<uint32_t>(slot);
+  slot_tags_[slot] = tag;
+  indexed_[slot] = true;
+  ++size_;
   return true;
 }
 
-void DedupIndex::Grow() {
-  std::vector<uint64_t> old(buckets_.size() + buckets_.size() / 2, 0);
-  old.swap(buckets_);
-  for (uint64_t b : old) {
-    if (b == 0) continue;
-    // Same entries as before, so no tag limit or duplicate can refuse one.
-    for (size_t i = Home(static_cast<uint32_t>(b >> 32));; i = Next(i)) {
-      if (buckets_[i] == 0) {
-        buckets_[i] = b;
-        break;
-      }
+bool DedupIndex::EraseIf(const Fingerprint& fp, uint64_t slot) {
+  if (slot >= indexed_.size() || !indexed_[slot] || slot_tags_[slot] != TagOf(fp)) return false;
+  return EraseSlot(slot);
+}
+
+bool DedupIndex::EraseSlot(uint64_t slot) {
+  if (slot >= indexed_.size() || !indexed_[slot]) return false;
+  const uint32_t tag = slot_tags_[slot];
+  for (size_t i = Home(tag); checks_[i] != 0; i = Next(i)) {
+    if (slots_[i] == slot) {
+      EraseAt(i);
+      indexed_[slot] = false;
+      --size_;
+      return true;
     }
+  }
+  return false;  // not reached: an indexed slot is always in its tag's probe run
+}
+
+void DedupIndex::EraseAt(size_t i) {
+  // Backward-shift: pull later members of the probe run into the gap so lookups
+  // never stop early at a hole.
+  size_t gap = i;
+  for (size_t j = Next(gap); checks_[j] != 0; j = Next(j)) {
+    size_t home = Home(slot_tags_[slots_[j]]);
+    // Move j into the gap when its home is not within (gap, j] cyclically.
+    bool between = gap <= j ? (home > gap && home <= j) : (home > gap || home <= j);
+    if (!between) {
+      checks_[gap] = checks_[j];
+      slots_[gap] = slots_[j];
+      gap = j;
+    }
+  }
+  checks_[gap] = 0;
+  slots_[gap] = 0;
+}
+
+void DedupIndex::Grow() {
+  const size_t n = checks_.size() + checks_.size() / 2;
+  std::vector<uint16_t> old_checks(n, 0);
+  std::vector<uint32_t> old_slots(n, 0);
+  old_checks.swap(checks_);
+  old_slots.swap(slots_);
+  for (size_t k = 0; k < old_checks.size(); ++k) {
+    if (old_checks[k] == 0) continue;
+    size_t i = Home(slot_tags_[old_slots[k]]);
+    while (checks_[i] != 0) i = Next(i);
+    checks_[i] = old_checks[k];
+    slots_[i] = old_slots[k];
   }
 }
 

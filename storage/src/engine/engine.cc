@@ -912,13 +912,8 @@ void EngineImpl::DecrefLocked(BlockRef ref) {
     --r;
     return;
   }
-  if (r & kIndexedBit) {
-    // The index has no reverse map (that would cost 16 bytes a block): re-read the
-    // block, which is still intact, to find its fingerprint.
-    std::vector<char> buf;
-    Status err;
-    if (const char* bytes = SlotBytesLocked(t, s, buf, &err)) t.index.EraseIf(Fp(bytes), s);
-  }
+  // The index keeps each indexed slot's tag: no re-read or re-hash of the block.
+  if (r & kIndexedBit) t.index.EraseSlot(s);
   r = 0;
   --t.used_slots;
   t.pending_free.push_back(s);
