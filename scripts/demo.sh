@@ -206,15 +206,15 @@ wait_for 30 "strata.io/v1alpha1 to be served" kubectl get --raw /apis/strata.io/
 # --- 3. two devices, their StorageDevice objects, the operator --------------------------------
 step "two strata-stored devices, declared as StorageDevices, watched by strata-operator"
 mkdir -p "$demo_dir/dev-a" "$demo_dir/dev-b"
-show "strata-stored --device dev-a --tier ssd=$demo_dir/dev-a/ssd:2GiB:0.00012 --tier sata=$demo_dir/dev-a/sata:16GiB:0.00002 --portal 127.0.0.1:0 --portal 127.0.0.2:0 --grpc 127.0.0.1:0 --metrics 127.0.0.1:0 --ready-file ..."
+show "strata-stored --device dev-a --tier ssd=$demo_dir/dev-a/ssd:2GiB:0.00012 --tier sata=$demo_dir/dev-a/sata:16GiB:0.00002 --portal 127.0.0.1:0 --portal 127.0.0.2:0 --grpc 127.0.0.1:0 --insecure --metrics 127.0.0.1:0 --ready-file ..."
 spawn dev-a "$stored" --device dev-a \
   --tier "ssd=$demo_dir/dev-a/ssd:2GiB:0.00012" --tier "sata=$demo_dir/dev-a/sata:16GiB:0.00002" \
-  --portal 127.0.0.1:0 --portal 127.0.0.2:0 --grpc 127.0.0.1:0 --metrics 127.0.0.1:0 \
+  --portal 127.0.0.1:0 --portal 127.0.0.2:0 --grpc 127.0.0.1:0 --insecure --metrics 127.0.0.1:0 \
   --ready-file "$demo_dir/dev-a.ready"
-show "strata-stored --device dev-b --tier ssd=$demo_dir/dev-b/ssd:2GiB:0.0001 --tier sata=$demo_dir/dev-b/sata:8GiB:0.000018 --portal 127.0.0.3:0 --portal 127.0.0.4:0 --grpc 127.0.0.1:0 --metrics 127.0.0.1:0 --ready-file ..."
+show "strata-stored --device dev-b --tier ssd=$demo_dir/dev-b/ssd:2GiB:0.0001 --tier sata=$demo_dir/dev-b/sata:8GiB:0.000018 --portal 127.0.0.3:0 --portal 127.0.0.4:0 --grpc 127.0.0.1:0 --insecure --metrics 127.0.0.1:0 --ready-file ..."
 spawn dev-b "$stored" --device dev-b \
   --tier "ssd=$demo_dir/dev-b/ssd:2GiB:0.0001" --tier "sata=$demo_dir/dev-b/sata:8GiB:0.000018" \
-  --portal 127.0.0.3:0 --portal 127.0.0.4:0 --grpc 127.0.0.1:0 --metrics 127.0.0.1:0 \
+  --portal 127.0.0.3:0 --portal 127.0.0.4:0 --grpc 127.0.0.1:0 --insecure --metrics 127.0.0.1:0 \
   --ready-file "$demo_dir/dev-b.ready"
 wait_for 30 "dev-a to serve (its ready file)" test -s "$demo_dir/dev-a.ready"
 wait_for 30 "dev-b to serve (its ready file)" test -s "$demo_dir/dev-b.ready"
@@ -223,10 +223,10 @@ dev_b=$(jq -r .grpc "$demo_dir/dev-b.ready")
 portal_a=$(jq -r '.nbd[0]' "$demo_dir/dev-a.ready")
 say "dev-a: management $dev_a, NBD $(jq -r '.nbd | join(" ")' "$demo_dir/dev-a.ready"), metrics $(jq -r .metrics "$demo_dir/dev-a.ready")"
 say "dev-b: management $dev_b, NBD $(jq -r '.nbd | join(" ")' "$demo_dir/dev-b.ready"), metrics $(jq -r .metrics "$demo_dir/dev-b.ready")"
-admin() { "$admin_bin" "$@"; }
+admin() { "$admin_bin" --insecure "$@"; }
 # sa ADDR ARGS...: show a strata-admin command, then run it.
 sa() {
-  show strata-admin --server "$@"
+  show strata-admin --insecure --server "$@"
   admin --server "$@"
 }
 
@@ -261,8 +261,8 @@ say "$storage_devices_yaml"
 kc apply -f - <<<"$storage_devices_yaml"
 # --volume-resync 1: the volume inventory (LUNs, owners, I/O statistics: what the policies act on)
 # every second; --usage-interval 2: the UsageReport follows within seconds.
-show "strata-operator --kubeconfig $KUBECONFIG --metrics-addr 0 --health-addr 0 --device-resync 1 --volume-resync 1 --usage-interval 2"
-spawn operator "$bin/operator/strata-operator" --kubeconfig "$KUBECONFIG" \
+show "strata-operator --kubeconfig $KUBECONFIG --insecure --metrics-addr 0 --health-addr 0 --device-resync 1 --volume-resync 1 --usage-interval 2"
+spawn operator "$bin/operator/strata-operator" --kubeconfig "$KUBECONFIG" --insecure \
   --metrics-addr 0 --health-addr 0 --device-resync 1 --volume-resync 1 --usage-interval 2
 phase_is() { [ "$(kubectl get storagedevice "$1" -o jsonpath='{.status.phase}')" = "$2" ]; }
 wait_for 30 "StorageDevice dev-a Online" phase_is dev-a Online
@@ -271,8 +271,8 @@ kc get storagedevices -o wide
 
 # --- 4. the CSI controller and the demo volume -------------------------------------------------
 step "strata-csi (controller) over both devices; the demo volume"
-show "strata-csi --endpoint unix://$demo_dir/csi.sock --mode controller --device dev-a=$dev_a --device dev-b=$dev_b"
-spawn csi "$bin/csi-driver/strata-csi" --endpoint "unix://$demo_dir/csi.sock" --mode controller \
+show "strata-csi --endpoint unix://$demo_dir/csi.sock --insecure --mode controller --device dev-a=$dev_a --device dev-b=$dev_b"
+spawn csi "$bin/csi-driver/strata-csi" --endpoint "unix://$demo_dir/csi.sock" --insecure --mode controller \
   --device "dev-a=$dev_a" --device "dev-b=$dev_b" --log-level debug
 wait_for 20 "strata-csi to listen on $demo_dir/csi.sock" test -S "$demo_dir/csi.sock"
 say "strata-csi: $(grep -o 'serving .*' "$demo_dir/csi.log" | head -n 1)"
@@ -742,6 +742,6 @@ if ((keep == 1)); then
   for entry in "${started[@]}"; do say "  ${entry%%:*}: pid ${entry##*:}  (log $demo_dir/${entry%%:*}.log)"; done
   say "  control plane: export KUBECONFIG=$KUBECONFIG; kubectl get sdev,tp,dp,mw,usagereports -A"
   say "                 stop: bash tests/testenv/kube-testenv.sh down $kube_dir"
-  say "  $admin_bin --server $dev_a lun list"
+  say "  $admin_bin --insecure --server $dev_a lun list"
   say "  nbdinfo --list nbd://$portal_a"
 fi

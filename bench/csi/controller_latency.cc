@@ -336,10 +336,10 @@ int main(int argc, char** argv) {
   int rc = 0;
   {
     const fs::path ready = dir / "stored.ready";
-    Child dev(
-        {stored, "--device", "bench-dev", "--tier", "ssd=" + (dir / "ssd").string() + ":16GiB",
-         "--portal", "127.0.0.1:0", "--grpc", "127.0.0.1:0", "--ready-file", ready.string()},
-        (dir / "stored.log").string());
+    Child dev({stored, "--device", "bench-dev", "--tier",
+               "ssd=" + (dir / "ssd").string() + ":16GiB", "--portal", "127.0.0.1:0", "--grpc",
+               "127.0.0.1:0", "--insecure", "--ready-file", ready.string()},
+              (dir / "stored.log").string());
     dev.set_stop_signal(SIGTERM);
     if (!WaitFor([&] { return fs::exists(ready) && fs::file_size(ready) > 0; }, 30, &dev)) {
       std::fprintf(stderr, "strata-stored did not start; see %s/stored.log\n", dir.c_str());
@@ -347,8 +347,8 @@ int main(int argc, char** argv) {
     }
     const std::string grpc_addr = GrpcFromReadyFile(ready);
     const fs::path sock = dir / "csi.sock";
-    Child driver({csi, "--endpoint", "unix://" + sock.string(), "--mode", "controller", "--device",
-                  "bench-dev=" + grpc_addr, "--log-level", csi_log_level},
+    Child driver({csi, "--endpoint", "unix://" + sock.string(), "--insecure", "--mode",
+                  "controller", "--device", "bench-dev=" + grpc_addr, "--log-level", csi_log_level},
                  (dir / "csi.log").string());
     driver.set_stop_signal(SIGTERM);
     // Connect only once the socket exists (an early failed connect backs off for seconds).

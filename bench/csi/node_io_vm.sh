@@ -65,7 +65,7 @@ trap cleanup EXIT
 
 /usr/sbin/ip link set lo up
 "$build/storage/strata-stored" --device vm-dev --tier "ssd=$work/ssd:768MiB" \
-  --portal 127.0.0.1:10809 --portal 127.0.0.1:10810 --grpc 127.0.0.1:7400 --ready-file "$work/ready" \
+  --portal 127.0.0.1:10809 --portal 127.0.0.1:10810 --grpc 127.0.0.1:7400 --insecure --ready-file "$work/ready" \
   2>"$work/stored.log" &
 stored_pid=$!
 for _ in $(seq 300); do
@@ -81,7 +81,7 @@ done
 grpc=$(jq -r .grpc "$work/ready")
 p1=$(jq -r '.nbd[0]' "$work/ready")
 p2=$(jq -r '.nbd[1]' "$work/ready")
-A() { "$build/storage/strata-admin" --server "$grpc" "$@"; }
+A() { "$build/storage/strata-admin" --insecure --server "$grpc" "$@"; }
 # Two LUNs: "one" is staged over the first portal only, "two" over both.
 A lun create one --size "$lun_size" --allow 127.0.0.1 >/dev/null
 A lun create two --size "$lun_size" --allow 127.0.0.1 >/dev/null

@@ -22,7 +22,7 @@ inner() {
   trap 'kill "${pids[@]}" 2>/dev/null; wait 2>/dev/null' EXIT
   k() { kubectl --kubeconfig "$STRATA_KUBECONFIG" --request-timeout=30s "$@"; }
   "$build/storage/strata-stored" --device scale-dev --tier "ssd=$work/ssd:64GiB" \
-    --tier "sata=$work/sata:64GiB" --grpc 127.0.0.1:0 --portal 127.0.0.1:0 \
+    --tier "sata=$work/sata:64GiB" --grpc 127.0.0.1:0 --insecure --portal 127.0.0.1:0 \
     --ready-file "$work/ready" 2>"$work/stored.log" &
   pids+=($!)
   wait_until 30 test -s "$work/ready"
@@ -49,7 +49,7 @@ YAML
   k create namespace scale >/dev/null
   k apply -f "$work/pvcs.yaml" >/dev/null
   for i in $(seq 1 "$pvcs"); do
-    "$build/storage/strata-admin" -s "$grpc" --timeout 60 lun create "pvc-$i" --size 1MiB --tier sata \
+    "$build/storage/strata-admin" --insecure -s "$grpc" --timeout 60 lun create "pvc-$i" --size 1MiB --tier sata \
       --owner scale --meta csi.storage.k8s.io/pvc/name="pvc-$i" \
       --meta csi.storage.k8s.io/pvc/namespace=scale >/dev/null
   done
@@ -86,7 +86,7 @@ spec:
   mode: Inline
 YAML
   metrics=$(free_port)
-  "$build/operator/strata-operator" --kubeconfig "$STRATA_KUBECONFIG" \
+  "$build/operator/strata-operator" --kubeconfig "$STRATA_KUBECONFIG" --insecure \
     --metrics-addr "127.0.0.1:$metrics" --health-addr 0 --log-level warn \
     --volume-resync "${STRATA_BENCH_RESYNC:-5}" 2>"$work/operator.log" &
   op=$!

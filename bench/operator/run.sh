@@ -16,7 +16,7 @@ inner() {
   trap 'kill "${pids[@]}" 2>/dev/null; wait 2>/dev/null' EXIT
   port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
   "$build/storage/strata-stored" --device bench-dev --tier "ssd=$work/ssd:4GiB" \
-    --grpc "127.0.0.1:$port" --ready-file "$work/ready" 2>"$work/stored.log" &
+    --grpc "127.0.0.1:$port" --insecure --ready-file "$work/ready" 2>"$work/stored.log" &
   pids+=($!)
   for _ in $(seq 100); do [ -s "$work/ready" ] && break; sleep 0.1; done
   kubectl --kubeconfig "$STRATA_KUBECONFIG" create -f - >/dev/null <<YAML
@@ -27,7 +27,7 @@ spec:
   endpoint: 127.0.0.1:$port
   tiers: [{class: ssd, capacityBytes: 1073741824}]
 YAML
-  "$build/operator/strata-operator" --kubeconfig "$STRATA_KUBECONFIG" --metrics-addr 0 \
+  "$build/operator/strata-operator" --kubeconfig "$STRATA_KUBECONFIG" --insecure --metrics-addr 0 \
     --health-addr 0 --log-level warn 2>"$work/operator.log" &
   op=$!
   pids+=("$op")

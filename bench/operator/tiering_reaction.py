@@ -76,7 +76,7 @@ spec:
     - {{name: promote, metric: ReadIOPS, comparison: Above, threshold: {THRESHOLD}, sustainedFor: {int(SUSTAINED)}s, targetTier: ssd}}
 """)
     log = open(os.path.join(work, "operator.log"), "w")
-    op = subprocess.Popen([os.path.join(build, "operator", "strata-operator"), "--kubeconfig",
+    op = subprocess.Popen([os.path.join(build, "operator", "strata-operator"), "--insecure", "--kubeconfig",
                            kubeconfig, "--metrics-addr", "0", "--health-addr", "0",
                            "--log-level", "warn", "--volume-resync", str(resync)],
                           stdout=log, stderr=log)

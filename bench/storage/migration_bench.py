@@ -32,14 +32,14 @@ def start(work, name):
     ready = f"{work}/{name}.ready"
     p = subprocess.Popen([args.stored, "--device", name, "--tier", f"ssd={work}/{name}/ssd:8GiB",
                           "--tier", f"sata={work}/{name}/sata:8GiB", "--portal", "127.0.0.1:0",
-                          "--grpc", "127.0.0.1:0", "--ready-file", ready, "--log-level", "warn"])
+                          "--grpc", "127.0.0.1:0", "--insecure", "--ready-file", ready, "--log-level", "warn"])
     while not (os.path.exists(ready) and os.path.getsize(ready)):
         time.sleep(0.02)
     return p, json.load(open(ready))
 
 
 def admin(g, *a):
-    return json.loads(subprocess.run([args.admin, "--server", g, "-o", "json", *a], check=True,
+    return json.loads(subprocess.run([args.admin, "--insecure", "--server", g, "-o", "json", *a], check=True,
                                      capture_output=True, text=True).stdout)
 
 

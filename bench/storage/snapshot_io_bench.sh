@@ -20,13 +20,13 @@ cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; wait 2>/dev/null; rm -rf "
 trap cleanup EXIT
 
 "$STORED" --device snapio --tier "ssd=$work/ssd:$((SIZE_GIB + 1))GiB" --portal 127.0.0.1:0 \
-  --grpc 127.0.0.1:0 --ready-file "$work/ready" --log-level warn 2>>"$work/stored.log" &
+  --grpc 127.0.0.1:0 --insecure --ready-file "$work/ready" --log-level warn 2>>"$work/stored.log" &
 pid=$!
 for _ in $(seq 600); do [ -s "$work/ready" ] && break; sleep 0.05; done  # bounded wait
 [ -s "$work/ready" ] || { echo "strata-stored did not start" >&2; exit 1; }
 g=$(jq -r .grpc "$work/ready")
 uri="nbd://$(jq -r '.nbd[0]' "$work/ready")/src"
-"$ADMIN" --server "$g" lun create src --size "${SIZE_GIB}GiB" >/dev/null
+"$ADMIN" --insecure --server "$g" lun create src --size "${SIZE_GIB}GiB" >/dev/null
 
 fio_run() {  # label extra-args... -> one table row
   local label=$1; shift
@@ -47,7 +47,7 @@ echo "|---|---|---|---|---|---|---|"
 fio_run "before the snapshot, ${SECS} s" --runtime="$SECS" --time_based
 fio_run "before, first ${FIRST_IOS} writes of a run" --number_ios="$FIRST_IOS"
 t0=$(date +%s%N)
-"$ADMIN" --server "$g" snapshot create snap --lun src >/dev/null
+"$ADMIN" --insecure --server "$g" snapshot create snap --lun src >/dev/null
 t1=$(date +%s%N)
 fio_run "right after: first ${FIRST_IOS} writes" --number_ios="$FIRST_IOS"
 fio_run "after, ${SECS} s" --runtime="$SECS" --time_based

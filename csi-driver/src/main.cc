@@ -23,6 +23,7 @@
 #include "strata/common/process.h"
 #include "strata/csi/device_client.h"
 #include "strata/csi/device_registry.h"
+#include "strata/device/channel.h"
 #ifdef STRATA_CSI_CLUSTER
 #include "cluster_devices.h"
 #include "strata/common/env.h"
@@ -64,6 +65,10 @@ struct Flags {
   std::string kubeconfig;
   std::string kube_context;
   std::string devices_selector;
+  // How the controller reaches strata-stored's management API (--tls-* or --insecure).
+  std::string tls_cert, tls_key, tls_ca;
+  bool insecure = false;
+  strata::device::ClientTls device_tls;
 };
 
 Result<Flags> ParseFlags(int argc, char** argv, bool* help) {
@@ -106,7 +111,15 @@ Result<Flags> ParseFlags(int argc, char** argv, bool* help) {
       "how long I/O to a volume with no path left is queued before it fails")(
       "log-level", po::value(&f.log_level)->default_value("info"),
       "trace|debug|info|warn|error|critical|off")(
-      "log-format", po::value(&f.log_format)->default_value("text"), "text|json");
+      "log-format", po::value(&f.log_format)->default_value("text"), "text|json")(
+      "tls-cert", po::value(&f.tls_cert),
+      "client certificate for strata-stored's management API, PEM (tls.crt); re-read on change")(
+      "tls-key", po::value(&f.tls_key), "its private key, PEM (tls.key)")(
+      "tls-ca", po::value(&f.tls_ca),
+      "CA bundle the devices' server certificates must chain to, PEM (ca.crt)")(
+      "insecure", po::bool_switch(&f.insecure),
+      "plaintext to the devices (devices started with --insecure); controller and all modes "
+      "need this or --tls-*; node mode (which only reads LUNs it stages) defaults to plaintext");
   po::variables_map vm;
   try {
     po::store(po::command_line_parser(argc, argv).options(desc).run(), vm);
@@ -184,6 +197,13 @@ Result<Flags> ParseFlags(int argc, char** argv, bool* help) {
     return strata::InvalidArgumentError("--devices-from-cluster: not built in (no libs/kube)");
   }
 #endif
+  // Checked last so every other flag's error comes first. Node mode only reads the LUNs it
+  // stages (to follow moves) and keeps plaintext unless told otherwise: the chart does not
+  // give node plugins a client certificate yet.
+  if (controller || f.insecure || !f.tls_ca.empty()) {
+    STRATA_ASSIGN_OR_RETURN(f.device_tls, strata::device::ClientTlsFromFlags(f.tls_cert, f.tls_key,
+                                                                             f.tls_ca, f.insecure));
+  }
   return f;
 }
 
@@ -209,6 +229,9 @@ int main(int argc, char** argv) {
   if (Status s = strata::InitLogging(flags->log_level, flags->log_format); !s.ok()) {
     std::cerr << "strata-csi: " << s.message() << "\n";
     return kExitUsage;
+  }
+  if (flags->device_tls.insecure || !flags->device_tls.ca_file.empty()) {
+    strata::device::SetClientTls(flags->device_tls);
   }
 
   const bool serve_controller = flags->mode != "node";

@@ -16,6 +16,7 @@
 #include "strata/controller/health_server.h"
 #include "strata/controller/manager.h"
 #include "strata/controller/metrics.h"
+#include "strata/device/channel.h"
 #include "strata/device/client.h"
 #include "strata/kube/config.h"
 #include "strata/kube/events.h"
@@ -56,6 +57,10 @@ struct Flags {
   int workers = 2;
   double kube_qps = 20;
   int kube_burst = 30;
+  // strata-stored's management API: --tls-cert/--tls-key/--tls-ca, or --insecure.
+  std::string tls_cert, tls_key, tls_ca;
+  bool insecure = false;
+  device::ClientTls device_tls;
 };
 
 // 0 ok, 2 usage error (printed), -1 --help (printed).
@@ -98,7 +103,14 @@ int ParseFlags(int argc, char** argv, Flags* f) {
                  "change")("workers", po::value(&f->workers)->default_value(2),
                            "reconcile workers per controller")(
       "kube-qps", po::value(&f->kube_qps)->default_value(20), "client-side API request rate")(
-      "kube-burst", po::value(&f->kube_burst)->default_value(30), "client-side API burst");
+      "kube-burst", po::value(&f->kube_burst)->default_value(30), "client-side API burst")(
+      "tls-cert", po::value(&f->tls_cert),
+      "client certificate for strata-stored's management API, PEM (tls.crt); re-read on change")(
+      "tls-key", po::value(&f->tls_key), "its private key, PEM (tls.key)")(
+      "tls-ca", po::value(&f->tls_ca),
+      "CA bundle the devices' server certificates must chain to, PEM (ca.crt)")(
+      "insecure", po::bool_switch(&f->insecure),
+      "plaintext to the devices (devices started with --insecure)");
   po::variables_map vm;
   try {
     po::store(po::command_line_parser(argc, argv).options(desc).run(), vm);
@@ -129,6 +141,9 @@ int ParseFlags(int argc, char** argv, Flags* f) {
         f->retry_period > 0)) {
     return bad("leader election: need lease-duration > renew-deadline > retry-period > 0");
   }
+  auto tls = device::ClientTlsFromFlags(f->tls_cert, f->tls_key, f->tls_ca, f->insecure);
+  if (!tls.ok()) return bad(tls.status().message());
+  f->device_tls = *tls;
   return 0;
 }
 
@@ -153,6 +168,7 @@ int main(int argc, char** argv) {
   }
 
   IgnoreSigpipe();
+  device::SetClientTls(f.device_tls);
   // Many threads (workers, informers, gRPC and cpprestsdk pools) each get a malloc arena by
   // default (8 per core): the operator's heap is small objects and JSON churn, so two arenas
   // keep its RSS near what it holds (bench/operator/policy_scale.sh).

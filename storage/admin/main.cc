@@ -30,7 +30,9 @@ constexpr int kExitFailure = 1;
 constexpr int kExitUsage = 2;
 
 constexpr char kUsage[] =
-    "usage: strata-admin --server ADDR [-o table|json] [--timeout SECONDS] COMMAND\n"
+    "usage: strata-admin --server ADDR (--tls-cert FILE --tls-key FILE --tls-ca FILE | "
+    "--insecure)\n"
+    "                    [-o table|json] [--timeout SECONDS] COMMAND\n"
     "commands:\n"
     "  device status\n"
     "  device maintenance on|off [--reason TEXT]\n"
@@ -54,6 +56,8 @@ constexpr char kUsage[] =
 
 struct Options {
   std::string server;
+  std::string tls_cert, tls_key, tls_ca;
+  bool insecure = false;
   std::string output;
   int timeout_seconds = 10;
   std::vector<std::string> words;
@@ -679,6 +683,12 @@ int Run(int argc, char** argv) {
   po::options_description desc("Options");
   desc.add_options()("help,h", "show this help")("server,s", po::value(&opt.server),
                                                  "strata-stored management address ADDR:PORT")(
+      "tls-cert", po::value(&opt.tls_cert), "client certificate, PEM (tls.crt)")(
+      "tls-key", po::value(&opt.tls_key), "its private key, PEM (tls.key)")(
+      "tls-ca", po::value(&opt.tls_ca),
+      "CA bundle the device's server certificate must chain to, PEM (ca.crt)")(
+      "insecure", po::bool_switch(&opt.insecure),
+      "plaintext, no certificates (a device started with --insecure)")(
       "output,o", po::value(&opt.output)->default_value("table"), "table|json")(
       "timeout", po::value(&opt.timeout_seconds)->default_value(10), "seconds per call")(
       "size", po::value(&opt.size), "LUN size, e.g. 10GiB")(
@@ -718,6 +728,10 @@ int Run(int argc, char** argv) {
     return Usage("--output: '" + opt.output + "' is not one of table, json");
   }
   if (opt.timeout_seconds <= 0) return Usage("--timeout: must be a positive number of seconds");
+  auto tls =
+      strata::device::ClientTlsFromFlags(opt.tls_cert, opt.tls_key, opt.tls_ca, opt.insecure);
+  if (!tls.ok()) return Usage(tls.status().message());
+  strata::device::SetClientTls(*tls);
   Cli cli(opt, strata::device::NewDeviceChannel(opt.server));
   return cli.Run();
 }

@@ -14,14 +14,19 @@
 #include <string>
 #include <vector>
 
+#include "auth/authorizing_service.h"
+#include "auth/server_tls.h"
 #include "grpc_remote_device.h"
 #include "grpc_service.h"
+#include "nbd_collector.h"
 #include "strata/common/file_util.h"
 #include "strata/common/logging.h"
 #include "strata/common/net_address.h"
 #include "strata/common/process.h"
 #include "strata/common/units.h"
+#include "strata/device/channel.h"
 #include "strata/nbd/server.h"
+#include "strata/nbd/server_flags.h"
 #include "strata/storage/device.h"
 
 namespace po = boost::program_options;
@@ -40,6 +45,12 @@ struct Flags {
   std::string log_level;
   std::string log_format;
   bool verify_moves = true;
+  strata::nbd::NbdServerFlags nbd_flags;
+  strata::nbd::NbdServerOptions nbd;
+  strata::storage::auth::ServerTls tls;
+  // Device-to-device moves: this device's certificate as client certificate, and the CA
+  // the target device's server certificate must chain to.
+  strata::device::ClientTls peer_tls;
 };
 
 // Exit codes: 0 clean stop, 1 runtime failure, 2 bad flags.
@@ -50,12 +61,16 @@ Result<Flags> ParseFlags(int argc, char** argv, bool* help) {
   Flags f;
   std::vector<std::string> tiers, portals;
   std::string block_size;
+  std::string max_pending_free;
   std::string dedup;
   std::string verify_moves;
+  std::string peer_ca;
   po::options_description desc(
       "strata-stored: a Strata cloud storage device\n\n"
       "Usage: strata-stored --device NAME --tier CLASS=PATH[:CAPACITY[:PRICE]]... "
-      "[--portal ADDR:PORT]... --grpc ADDR:PORT [--metrics ADDR:PORT]\n\nOptions");
+      "[--portal ADDR:PORT]... --grpc ADDR:PORT [--metrics ADDR:PORT]\n"
+      "       (--tls-cert FILE --tls-key FILE --tls-client-ca FILE [--tls-crl FILE] "
+      "[--authz FILE] | --insecure)\n\nOptions");
   desc.add_options()("help,h", "show this help")("device", po::value(&f.device.name)->required(),
                                                  "device name (unique in the cluster)")(
       "tier", po::value(&tiers)->required(),
@@ -70,15 +85,37 @@ Result<Flags> ParseFlags(int argc, char** argv, bool* help) {
       "on: LUNs may ask for inline dedup; off: dedup is off for the whole device")(
       "block-size", po::value(&block_size)->default_value("4KiB"),
       "dedup and allocation unit, 4KiB to 64KiB, a power of two")(
+      "max-pending-free", po::value(&max_pending_free)->default_value("64MiB"),
+      "blocks replaced by copy-on-write stay allocated until the next flush: flush on our "
+      "own once this much waits in a tier (capped at 1/8 of the tier), so overwrites without "
+      "flushes fit in the tier; 0: only when the tier runs out")(
       "ready-file", po::value(&f.ready_file),
       "write {\"grpc\":\"ADDR:PORT\",\"nbd\":[\"ADDR:PORT\",...],\"metrics\":\"ADDR:PORT\"} "
       "here once serving (the addresses as bound: port 0 picks a free one)")(
       "log-level", po::value(&f.log_level)->default_value("info"),
       "trace|debug|info|warn|error|critical|off")(
       "log-format", po::value(&f.log_format)->default_value("text"), "text|json")(
+      "tls-cert", po::value(&f.tls.cert_file),
+      "management API server certificate chain, PEM (tls.crt); re-read when it changes")(
+      "tls-key", po::value(&f.tls.key_file), "its private key, PEM (tls.key)")(
+      "tls-client-ca", po::value(&f.tls.client_ca_file),
+      "CA bundle client certificates must chain to, PEM (ca.crt): every caller needs one")(
+      "tls-crl", po::value(&f.tls.crl_file),
+      "certificate revocation lists, PEM, signed by --tls-client-ca; re-read when it changes "
+      "(a revoked certificate is refused from the next call on)")(
+      "authz", po::value(&f.tls.authz_file),
+      "access policy JSON: role (admin|device|tenant) and owners per certificate identity (first "
+      "URI SAN, else CN); re-read when it changes. Without it every verified client is an admin")(
+      "tls-ca", po::value(&peer_ca),
+      "CA bundle other devices' server certificates must chain to, for device-to-device moves "
+      "(default: --tls-client-ca); the moves present --tls-cert/--tls-key")(
+      "insecure", po::bool_switch(&f.tls.insecure),
+      "serve the management API (and make device-to-device moves) in plaintext, without "
+      "authentication: only on a loopback or otherwise trusted network")(
       "verify-moves", po::value(&verify_moves)->default_value("on"),
       "on: a move to another device compares per-range checksums of the whole LUN from both "
       "devices before it switches (I/O of that LUN paused meanwhile); off: switch unverified");
+  strata::nbd::AddNbdServerFlags(&desc, &f.nbd_flags);
   po::variables_map vm;
   try {
     po::store(po::command_line_parser(argc, argv).options(desc).run(), vm);
@@ -106,6 +143,9 @@ Result<Flags> ParseFlags(int argc, char** argv, bool* help) {
                                         "' is not a power of two from 4KiB to 64KiB");
   }
   f.device.block_size = static_cast<uint32_t>(*bs);
+  auto pending = strata::ParseSize(max_pending_free);
+  if (!pending.ok()) return pending.status().WithContext("--max-pending-free");
+  f.device.max_pending_free_bytes = *pending;
   if (dedup != "on" && dedup != "off") {
     return strata::InvalidArgumentError("--dedup: '" + dedup + "' is not one of on, off");
   }
@@ -118,6 +158,18 @@ Result<Flags> ParseFlags(int argc, char** argv, bool* help) {
   STRATA_RETURN_IF_ERROR(strata::ParseHostPort(f.grpc_addr, "--grpc", true).status());
   if (!f.metrics_addr.empty()) {
     STRATA_RETURN_IF_ERROR(strata::ParseHostPort(f.metrics_addr, "--metrics", true).status());
+  }
+  STRATA_ASSIGN_OR_RETURN(f.nbd, strata::nbd::NbdServerOptionsFromFlags(f.nbd_flags));
+  STRATA_ASSIGN_OR_RETURN(f.tls, strata::storage::auth::ServerTlsFromFlags(f.tls));
+  if (f.tls.insecure) {
+    if (!peer_ca.empty())
+      return strata::InvalidArgumentError("--tls-ca: needs TLS, not --insecure");
+    f.peer_tls.insecure = true;
+  } else {
+    STRATA_ASSIGN_OR_RETURN(f.peer_tls, strata::device::ClientTlsFromFlags(
+                                            f.tls.cert_file, f.tls.key_file,
+                                            peer_ca.empty() ? f.tls.client_ca_file : peer_ca,
+                                            /*insecure=*/false));
   }
   STRATA_RETURN_IF_ERROR(strata::storage::ValidateDeviceConfig(f.device));
   return f;
@@ -227,6 +279,17 @@ int Run(int argc, char** argv) {
   sigaddset(&stop_signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
 
+  std::unique_ptr<strata::storage::auth::Authorizer> authorizer;
+  if (!flags->tls.insecure) {
+    auto a = strata::storage::auth::NewAuthorizer(flags->tls);
+    if (!a.ok()) {
+      std::fprintf(stderr, "strata-stored: %s\n", a.status().message().c_str());
+      return kExitUsage;
+    }
+    authorizer = std::move(*a);
+  }
+  strata::device::SetClientTls(flags->peer_tls);
+
   flags->device.remote_volume_factory = strata::storage::OpenGrpcRemoteVolume;
   auto device = Device::Open(strata::Env::Default(), flags->device);
   if (!device.ok()) {
@@ -235,10 +298,23 @@ int Run(int argc, char** argv) {
   }
 
   strata::storage::StorageDeviceService service(device->get(), STRATA_VERSION, flags->verify_moves);
+  // With TLS every call goes through the caller's grant first (auth/authorizing_service.h).
+  std::unique_ptr<strata::storage::auth::AuthorizingService> authorizing;
+  if (authorizer) {
+    authorizing = std::make_unique<strata::storage::auth::AuthorizingService>(
+        &service, device->get(), authorizer.get());
+  }
   grpc::ServerBuilder builder;
   int grpc_port = 0;
-  builder.AddListeningPort(flags->grpc_addr, grpc::InsecureServerCredentials(), &grpc_port);
-  builder.RegisterService(&service);
+  builder.AddListeningPort(flags->grpc_addr,
+                           strata::storage::auth::NewServerCredentials(flags->tls), &grpc_port);
+  if (authorizing) {
+    builder.RegisterService(authorizing.get());
+  } else {
+    spdlog::warn("--insecure: the management API on {} is plaintext and unauthenticated",
+                 flags->grpc_addr);
+    builder.RegisterService(&service);
+  }
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (!server || grpc_port == 0) {
     spdlog::critical("cannot listen on --grpc {}", flags->grpc_addr);
@@ -272,7 +348,8 @@ int Run(int argc, char** argv) {
   std::unique_ptr<strata::nbd::NbdServer> nbd;
   std::string nbd_json = "[";
   if (!flags->device.portals.empty()) {
-    auto srv = strata::nbd::NbdServer::Start((*device)->engine(), flags->device.portals);
+    auto srv =
+        strata::nbd::NbdServer::Start((*device)->engine(), flags->device.portals, flags->nbd);
     if (!srv.ok()) {
       spdlog::critical("cannot serve NBD: {}", srv.status().ToString());
       server->Shutdown();
@@ -284,10 +361,16 @@ int Run(int argc, char** argv) {
       nbd_json += (nbd_json.size() > 1 ? ",\"" : "\"") + p.ToString() + "\"";
     }
   }
+  std::shared_ptr<strata::storage::NbdCollector> nbd_collector;
+  if (exposer && nbd) {
+    nbd_collector = std::make_shared<strata::storage::NbdCollector>(nbd.get(), flags->device.name);
+    exposer->RegisterCollectable(nbd_collector);
+  }
   nbd_json += "]";
 
-  spdlog::info("device {} ({}) serving management API on {}, NBD on {}", flags->device.name,
-               (*device)->device_id(), grpc_hp.ToString(), nbd_json);
+  spdlog::info("device {} ({}) serving management API on {} ({}), NBD on {}", flags->device.name,
+               (*device)->device_id(), grpc_hp.ToString(),
+               flags->tls.insecure ? "plaintext" : "mutual TLS", nbd_json);
   if (!flags->ready_file.empty()) {
     Status s = strata::WriteFileAtomically(
         flags->ready_file,
@@ -302,6 +385,7 @@ int Run(int argc, char** argv) {
   int sig = 0;
   sigwait(&stop_signals, &sig);
   spdlog::info("signal {}: stopping", sig);
+  if (nbd_collector) exposer->RemoveCollectable(nbd_collector);
   if (nbd) nbd->Stop();
   server->Shutdown();
   return 0;

@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <cinttypes>
 #include <cstdio>
 #include <set>
@@ -138,6 +139,7 @@ Result<std::unique_ptr<Device>> Device::Open(Env* env, DeviceConfig config) {
   eo.state_dir = config.tiers.front().path;
   eo.tiers = config.tiers;
   eo.block_size = config.block_size;
+  eo.max_pending_free_bytes = config.max_pending_free_bytes;
   eo.remote_volume_factory = config.remote_volume_factory;
   eo.device_id = std::stoull(device_id, nullptr, 16);
   for (const TierConfig& tier : config.tiers) {
@@ -147,6 +149,11 @@ Result<std::unique_ptr<Device>> Device::Open(Env* env, DeviceConfig config) {
     }
     eo.tier_capacity_bytes.push_back(*cap);
   }
+  // The journal and its snapshots share the first tier's file system with its data: a
+  // journal allowed to reach 64 MiB before a checkpoint truncates it would not fit
+  // beside a small tier's data, so it checkpoints at 1/32 of that tier (at least 1 MiB).
+  eo.checkpoint_bytes =
+      std::clamp<uint64_t>(eo.tier_capacity_bytes.front() / 32, 1ull << 20, eo.checkpoint_bytes);
   STRATA_ASSIGN_OR_RETURN(auto engine, Engine::Open(env, std::move(eo)));
   std::unique_ptr<Device> device(
       new Device(env, std::move(config), std::move(device_id), std::move(engine)));

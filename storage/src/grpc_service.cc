@@ -403,6 +403,10 @@ constexpr std::string_view kSnapshotTokenPrefix = "snap1:";
 
 }  // namespace
 
+std::string SnapshotPageToken(const std::string& last_name) {
+  return std::string(kSnapshotTokenPrefix) + last_name;
+}
+
 grpc::Status StorageDeviceService::CreateSnapshot(grpc::ServerContext*,
                                                   const v1::CreateSnapshotRequest* req,
                                                   v1::Snapshot* resp) {
@@ -456,8 +460,7 @@ grpc::Status StorageDeviceService::ListSnapshots(grpc::ServerContext*,
     if (!req->name().empty() && s.name != req->name()) continue;
     if (!req->source_lun().empty() && s.source_lun != req->source_lun()) continue;
     if (req->max_entries() && static_cast<uint32_t>(resp->snapshots_size()) == req->max_entries()) {
-      resp->set_next_token(std::string(kSnapshotTokenPrefix) +
-                           resp->snapshots(resp->snapshots_size() - 1).name());
+      resp->set_next_token(SnapshotPageToken(resp->snapshots(resp->snapshots_size() - 1).name()));
       break;
     }
     ToProto(s, resp->add_snapshots());

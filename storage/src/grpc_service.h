@@ -24,6 +24,9 @@ inline grpc::Status ToGrpc(const Status& s) {
   return grpc::Status(static_cast<grpc::StatusCode>(s.code()), s.message());
 }
 
+// The ListSnapshots page token that resumes after snapshot `last_name`.
+std::string SnapshotPageToken(const std::string& last_name);
+
 // Samples every LUN's operation and byte counters once a second so GetLunStats can
 // report current IOPS and throughput (over the last few seconds) rather than
 // lifetime averages. Thread-safe.

@@ -916,5 +916,117 @@ TEST_F(EngineTest, FoldUnderConcurrentWritesLosesNothing) {
   }
 }
 
+// A block this LUN alone references is overwritten where it is (issue #16): random
+// overwrites without flushes take no new slots and grow no file, and the data and a
+// restart after a flush read what was written last.
+TEST_F(EngineTest, OverwritesOfUnsharedBlocksStayInPlace) {
+  constexpr uint64_t kBlocks = 512;
+  auto v = Create("v", kBlocks * kBs);
+  std::vector<char> model(kBlocks);
+  for (uint64_t i = 0; i < kBlocks; ++i) {
+    model[i] = static_cast<char>('a' + i % 26);
+    WriteStr(*v, i * kBs, Pattern(model[i]));
+  }
+  ASSERT_TRUE(engine_->Flush().ok());
+  auto file = env_.OpenFile(root_ + "/ssd/blocks.dat", false);
+  ASSERT_TRUE(file.ok());
+  const uint64_t size = *(*file)->Size();
+  const uint64_t used = TierUsed(TierClass::kSsd);
+  std::mt19937 rng(16);
+  for (uint64_t n = 0; n < 10 * kBlocks; ++n) {
+    uint64_t lba = rng() % kBlocks;
+    char c = static_cast<char>('A' + rng() % 26);
+    if (n % 3 == 0) {  // a partial block too (read-modify-write)
+      WriteStr(*v, lba * kBs + 100, std::string(10, c));
+      std::string expect = Pattern(model[lba]);
+      std::memset(expect.data() + 100, c, 10);
+      ASSERT_EQ(ReadStr(*v, lba * kBs, kBs), expect);
+      WriteStr(*v, lba * kBs, Pattern(c));
+    } else {
+      WriteStr(*v, lba * kBs, Pattern(c));
+    }
+    model[lba] = c;
+  }
+  WriteStr(*v, 0, std::string(64 * kBs, 'z'));  // a run of blocks: one pwrite
+  for (uint64_t i = 0; i < 64; ++i) model[i] = 'z';
+  EXPECT_EQ(*(*file)->Size(), size);
+  EXPECT_EQ(TierUsed(TierClass::kSsd), used);
+  for (uint64_t i = 0; i < kBlocks; ++i) ASSERT_EQ(ReadStr(*v, i * kBs, kBs), Pattern(model[i]));
+  ASSERT_TRUE(engine_->Flush().ok());
+  PowerLossAndReopen();
+  v = Vol("v");
+  for (uint64_t i = 0; i < kBlocks; ++i) ASSERT_EQ(ReadStr(*v, i * kBs, kBs), Pattern(model[i]));
+}
+
+// Shared blocks are never overwritten in place: a snapshot, a clone and a dedup twin
+// keep their data while the LUN is overwritten again and again.
+TEST_F(EngineTest, SharedBlocksAreCopiedOnWriteNotOverwritten) {
+  auto v = Create("v", 64 * kBs);
+  WriteStr(*v, 0, std::string(64 * kBs, 'a'));
+  ASSERT_TRUE(engine_->CreateSnapshot("v", "s", {}).ok());
+  LunSpec clone;
+  clone.name = "c";
+  clone.size_bytes = 64 * kBs;
+  ASSERT_TRUE(engine_->CloneLun("v", clone).ok());
+  for (char c : {'b', 'c', 'd'}) WriteStr(*v, 0, std::string(64 * kBs, c));
+  WriteStr(*v, 5 * kBs + 7, "partial");
+  LunSpec restored;
+  restored.name = "r";
+  restored.size_bytes = 64 * kBs;
+  ASSERT_TRUE(engine_->RestoreSnapshot("s", restored).ok());
+  auto r = Vol("r");
+  auto c = Vol("c");
+  EXPECT_EQ(ReadStr(*r, 0, 64 * kBs), std::string(64 * kBs, 'a'));
+  EXPECT_EQ(ReadStr(*c, 0, 64 * kBs), std::string(64 * kBs, 'a'));
+  std::string expect(64 * kBs, 'd');
+  std::memcpy(expect.data() + 5 * kBs + 7, "partial", 7);
+  EXPECT_EQ(ReadStr(*v, 0, 64 * kBs), expect);
+  // The clone, written once, then owns its blocks and overwrites them in place.
+  WriteStr(*c, 0, std::string(64 * kBs, 'e'));
+  WriteStr(*c, 0, std::string(64 * kBs, 'f'));
+  EXPECT_EQ(ReadStr(*c, 0, 64 * kBs), std::string(64 * kBs, 'f'));
+  EXPECT_EQ(ReadStr(*r, 0, 64 * kBs), std::string(64 * kBs, 'a'));
+  EXPECT_EQ(ReadStr(*v, 0, 64 * kBs), expect);
+
+  // Dedup: two LUNs share one block; overwriting it in one leaves the other's.
+  auto d1 = Create("d1", 4 * kBs, /*dedup=*/true);
+  auto d2 = Create("d2", 4 * kBs, /*dedup=*/true);
+  WriteStr(*d1, 0, Pattern('q'));
+  WriteStr(*d2, 0, Pattern('q'));
+  ASSERT_TRUE(engine_->SetDedup("d1", false, false).ok());  // d1 now dedup off
+  WriteStr(*d1, 0, Pattern('x'));
+  WriteStr(*d1, 0, Pattern('y'));
+  EXPECT_EQ(ReadStr(*d1, 0, kBs), Pattern('y'));
+  EXPECT_EQ(ReadStr(*d2, 0, kBs), Pattern('q'));
+}
+
+// Copy-on-write space is bounded (issue #16): blocks replaced by overwrites wait for a
+// flush to be freed; the engine flushes on its own once max_pending_free_bytes of them
+// pile up, and reuses freed slots before growing the data file, so a LUN overwritten
+// for ever without a flush keeps its file near the LUN's size, far below the tier's.
+TEST_F(EngineTest, CopyOnWriteSpaceIsBoundedWithoutFlushes) {
+  ssd_capacity_ = 32ull << 20;  // the bound: min(64 MiB, capacity / 8) = 4 MiB
+  Reopen();
+  constexpr uint64_t kBlocks = 2048;                    // 8 MiB
+  auto v = Create("v", kBlocks * kBs, /*dedup=*/true);  // dedup: every overwrite copies
+  std::mt19937_64 rng(16);
+  std::vector<uint64_t> model(kBlocks);
+  std::string block(kBs, 0);
+  auto fill = [&](uint64_t lba) {
+    model[lba] = rng() | 1;  // unique content: no dedup hit, a new slot every time
+    for (size_t k = 0; k < kBs; k += 8) std::memcpy(block.data() + k, &model[lba], 8);
+    WriteStr(*v, lba * kBs, block);
+  };
+  for (uint64_t i = 0; i < kBlocks; ++i) fill(i);
+  for (uint64_t n = 0; n < 20 * kBlocks; ++n) fill(rng() % kBlocks);  // 20x the LUN
+  auto file = env_.OpenFile(root_ + "/ssd/blocks.dat", false);
+  ASSERT_TRUE(file.ok());
+  EXPECT_LE(*(*file)->Size(), (kBlocks + 1024 + 256 + 1) * kBs);  // LUN + bound + a run + slot 0
+  for (uint64_t i = 0; i < kBlocks; ++i) {
+    std::string got = ReadStr(*v, i * kBs, 8);
+    ASSERT_EQ(std::memcmp(got.data(), &model[i], 8), 0) << i;
+  }
+}
+
 }  // namespace
 }  // namespace strata::storage

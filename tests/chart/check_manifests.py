@@ -348,8 +348,52 @@ def main():
     check("one ServiceAccount per component", len(set(components.values())) == len(components),
           components)
 
+    check_management_tls(get, container, full, nondefault)
+
     print(f"check_manifests ({mode}): {passed} passed, {failed} failed")
     return 1 if failed else 0
+
+
+def check_management_tls(get, container, full, nondefault):
+    """managementTls: default, every management API party is --insecure; nondefault (enabled,
+    with a CRL Secret and a policy ConfigMap), each mounts its kubernetes.io/tls Secret
+    read-only at /etc/strata/management-tls and passes the files."""
+    d = "/etc/strata/management-tls"
+    parties = [("stored", "DaemonSet", f"{full}-stored", "stored", "chart-test-stored-tls"),
+               ("operator", "Deployment", f"{full}-operator", "operator", "chart-test-operator-tls"),
+               ("csi controller", "Deployment", f"{full}-csi-controller", "csi-plugin",
+                "chart-test-csi-controller-tls")]
+    for what, kind, name, cname, secret in parties:
+        w = get(kind, name)
+        if w is None:
+            check(f"managementTls: {what} rendered", False)
+            continue
+        pod = w["spec"]["template"]["spec"]
+        c = container(pod, cname)
+        args = c.get("args", [])
+        if not nondefault:
+            check(f"managementTls off: {what} runs --insecure, no certificate flags",
+                  "--insecure" in args and not any(a.startswith("--tls-") for a in args), args)
+            continue
+        want = [f"--tls-cert={d}/tls.crt", f"--tls-key={d}/tls.key"]
+        want += ([f"--tls-client-ca={d}/ca.crt", "--tls-crl=/etc/strata/management-crl/ca.crl",
+                  "--authz=/etc/strata/management-authz/authz.json"] if what == "stored"
+                 else [f"--tls-ca={d}/ca.crt"])
+        check(f"managementTls on: {what} passes its certificate files, not --insecure",
+              all(a in args for a in want) and "--insecure" not in args, args)
+        mounts = {m["name"]: m for m in c.get("volumeMounts", [])}
+        m = mounts.get("management-tls", {})
+        check(f"managementTls on: {what} mounts the Secret read-only at {d}",
+              m.get("mountPath") == d and m.get("readOnly") is True, mounts)
+        vols = {v["name"]: v for v in pod.get("volumes", [])}
+        check(f"managementTls on: {what} takes Secret {secret}",
+              vols.get("management-tls", {}).get("secret", {}).get("secretName") == secret, vols)
+        if what == "stored":
+            check("managementTls on: stored mounts the CRL Secret and the policy ConfigMap",
+                  vols.get("management-crl", {}).get("secret", {}).get("secretName")
+                  == "chart-test-crl"
+                  and vols.get("management-authz", {}).get("configMap", {}).get("name")
+                  == "chart-test-authz", vols)
 
 
 def pod_labels_match(selector, workload):

@@ -68,9 +68,9 @@ Stored StartStored(const fs::path& dir, const std::string& name,
   Stored s;
   const fs::path ready = dir / (name + ".ready");
   fs::remove(ready);
-  std::vector<std::string> argv = {g_stored,      "--device",     name,          "--portal",
-                                   "127.0.0.1:0", "--portal",     "127.0.0.2:0", "--grpc",
-                                   grpc,          "--ready-file", ready.string()};
+  std::vector<std::string> argv = {g_stored,      "--device",   name,           "--portal",
+                                   "127.0.0.1:0", "--portal",   "127.0.0.2:0",  "--grpc",
+                                   grpc,          "--insecure", "--ready-file", ready.string()};
   for (const auto& [cls, size] : tiers) {
     argv.push_back("--tier");
     argv.push_back(cls + "=" + (dir / (name + "-" + cls)).string() + ":" + size);
@@ -104,7 +104,8 @@ Csi StartCsi(const fs::path& dir, const std::string& name,
              const std::vector<std::string>& extra = {"--mode", "controller"}) {
   Csi c;
   const std::string endpoint = "unix://" + (dir / (name + ".sock")).string();
-  std::vector<std::string> argv = {g_csi, "--endpoint", endpoint, "--log-level", "debug"};
+  std::vector<std::string> argv = {g_csi,        "--endpoint",  endpoint,
+                                   "--insecure", "--log-level", "debug"};
   argv.insert(argv.end(), extra.begin(), extra.end());
   for (const auto& [dev, addr] : devices) {
     argv.push_back("--device");
@@ -1034,8 +1035,8 @@ TEST_F(ControllerSanityTest, AVolumeMovedToAnotherDeviceIsFollowed) {
   // Lun.metadata is kept by strata-stored once branch storage-meta lands; not checked here yet.
 
   // strata-admin lun migrate --to-device dev-b --wait, bounded by WaitFor.
-  Child migrate({g_admin, "--server", dev_a_->grpc, "lun", "migrate", lun_name, "--to-device",
-                 dev_b_->grpc, "--wait"},
+  Child migrate({g_admin, "--insecure", "--server", dev_a_->grpc, "lun", "migrate", lun_name,
+                 "--to-device", dev_b_->grpc, "--wait"},
                 (*dir_ / "migrate.log").string());
   ASSERT_TRUE(WaitFor([&] { return !migrate.Running(); }, 120, nullptr));
   ASSERT_EQ(migrate.exit_code(), 0) << "see " << (*dir_ / "migrate.log");

@@ -391,7 +391,7 @@ int main(int argc, char** argv) {
   auto device_a = strata::csi::MakeGrpcDeviceClient("dev-a", grpc_a, 10s);
 
   auto make_lun = [&](const std::string& name, const std::string& size) -> Volume {
-    Check(Run(admin + " --server " + grpc_a + " lun create " + name + " --size " + size +
+    Check(Run(admin + " --insecure --server " + grpc_a + " lun create " + name + " --size " + size +
               " --allow 127.0.0.1 >/dev/null"),
           "lun create " + name);
     auto lun = device_a->GetLun(name);
@@ -505,7 +505,7 @@ int main(int argc, char** argv) {
   CheckOk(node2.Unstage(UnstageReq(vol2, staging2)), "second node unstages");
 
   // ---- 3. expand ----
-  Check(Run(admin + " --server " + grpc_a + " lun resize vol-b --size 96MiB >/dev/null"),
+  Check(Run(admin + " --insecure --server " + grpc_a + " lun resize vol-b --size 96MiB >/dev/null"),
         "lun resize vol-b 96MiB");
   {
     v1::NodeExpandVolumeRequest r;
@@ -530,7 +530,7 @@ int main(int argc, char** argv) {
     Writer mover(mapper, 16u << 20);
     mover.Start();
     Check(WaitFor([&] { return mover.ops() >= 50; }, 60s), "I/O running before the " + what);
-    Check(Run(admin + " --server " + from + " lun migrate vol-b --to-device " + to +
+    Check(Run(admin + " --insecure --server " + from + " lun migrate vol-b --to-device " + to +
               " --wait >/dev/null"),
           "lun migrate vol-b (" + what + ")");
     actions.clear();
@@ -636,8 +636,9 @@ int main(int argc, char** argv) {
   CheckOk(node1.Stage(StageReq(fsv, fstaging, fcap)), "NodeStageVolume ext4 a second time");
   Check(ReadFile(fstaging / "fs" / "hello") == "hello strata\n",
         "not reformatted: the file is there");
-  Check(Run(admin + " --server " + grpc_a + " lun resize vol-f --size 128MiB >/dev/null"),
-        "lun resize vol-f 128MiB");
+  Check(
+      Run(admin + " --insecure --server " + grpc_a + " lun resize vol-f --size 128MiB >/dev/null"),
+      "lun resize vol-f 128MiB");
   {
     v1::NodeExpandVolumeRequest r;
     r.set_volume_id(fsv.id);
@@ -666,8 +667,9 @@ int main(int argc, char** argv) {
   fs::create_directories(xstaging);
   CheckOk(node1.Stage(StageReq(xv, xstaging, xcap)), "NodeStageVolume xfs (formats)");
   { std::ofstream(xstaging / "fs" / "x") << "xfs\n"; }
-  Check(Run(admin + " --server " + grpc_a + " lun resize vol-x --size 400MiB >/dev/null"),
-        "lun resize vol-x 400MiB");
+  Check(
+      Run(admin + " --insecure --server " + grpc_a + " lun resize vol-x --size 400MiB >/dev/null"),
+      "lun resize vol-x 400MiB");
   {
     v1::NodeExpandVolumeRequest r;
     r.set_volume_id(xv.id);

@@ -25,7 +25,7 @@ mount -t tmpfs -o size=700m tmpfs "$work/data"
 start_device() { # NAME GRPC PORTAL1 PORTAL2
   mkdir -p "$work/data/$1"
   "$stored" --device "$1" --tier "ssd=$work/data/$1/ssd:1GiB" \
-    --portal "$3" --portal "$4" --grpc "$2" --ready-file "$work/$1.ready" \
+    --portal "$3" --portal "$4" --grpc "$2" --insecure --ready-file "$work/$1.ready" \
     --log-level warn >"$work/$1.log" 2>&1 &
   pids="$pids $!"
 }

@@ -160,9 +160,9 @@ trap cleanup EXIT
 ms_since() { echo $((($(date +%s%N) - $1) / 1000000)); }
 # jget KIND NAME JQ: one field of an object ("" when the object does not exist).
 jget() { kubectl get "$1" "$2" -n "$ns" -o json 2>/dev/null | jq -r "$3 // empty"; }
-lun_json() { "$ADMIN" --server "$grpc" -o json lun get "$1" 2>/dev/null; }
+lun_json() { "$ADMIN" --insecure --server "$grpc" -o json lun get "$1" 2>/dev/null; }
 lun_field() { lun_json "$1" | jq -r "$2"; }
-lun_gone() { ! "$ADMIN" --server "$grpc" lun get "$1" >/dev/null 2>&1; }
+lun_gone() { ! "$ADMIN" --insecure --server "$grpc" lun get "$1" >/dev/null 2>&1; }
 lun_access_is() { [ "$(lun_field "$1" '.access.allowed_clients | join(",")')" = "$2" ]; }
 lun_size_is() { [ "$(lun_field "$1" .size_bytes)" = "$2" ]; }
 gone() { ! kubectl get "$1" "$2" -n "$ns" >/dev/null 2>&1; }
@@ -245,7 +245,7 @@ pvctl_unprotect_pv() {
 # --- the device and the driver -------------------------------------------------------------------
 start_stored() {
   "$STORED" --device dev-a --tier "ssd=$work/ssd:1GiB" --tier "sata=$work/sata:1GiB" \
-    --portal 127.0.0.1:0 --grpc 127.0.0.1:0 --ready-file "$work/stored.ready" \
+    --portal 127.0.0.1:0 --grpc 127.0.0.1:0 --insecure --ready-file "$work/stored.ready" \
     >"$work/stored.log" 2>&1 &
   stored_pid=$!
   wait_until 30 test -s "$work/stored.ready"
@@ -256,7 +256,7 @@ portals=$(jq -r '.nbd | join(",")' "$work/stored.ready")
 
 # Debug: the driver logs each request (secrets stripped), which is how the test sees what the
 # sidecars sent.
-"$CSI" --endpoint "unix://$work/csi.sock" --mode controller --device "dev-a=$grpc" \
+"$CSI" --endpoint "unix://$work/csi.sock" --insecure --mode controller --device "dev-a=$grpc" \
   --device-topology "dev-a=$zone" --log-level debug >"$work/csi.log" 2>&1 &
 csi_pid=$!
 check "strata-csi listens on $work/csi.sock" wait_until 20 test -S "$work/csi.sock"
@@ -576,7 +576,7 @@ expect_contains "CreateSnapshot carries the VolumeSnapshot's name (--extra-creat
   "key: \"csi.storage.k8s.io/volumesnapshot/name\" value: \"$vs\""
 snap_name=${snap_handle#dev-a/}
 expect_eq "the device's snapshot $snap_name: source LUN, size, ready, the VolumeSnapshot's name" \
-  "$("$ADMIN" --server "$grpc" -o json snapshot get "$snap_name" 2>/dev/null |
+  "$("$ADMIN" --insecure --server "$grpc" -o json snapshot get "$snap_name" 2>/dev/null |
     jq -c '[.source_lun, .size_bytes, .ready_to_use, .metadata["csi.storage.k8s.io/volumesnapshot/name"]]')" \
   "[\"$block_lun\",\"33554432\",true,\"$vs\"]"
 
@@ -618,7 +618,7 @@ echo "  snapshot deleted after $(ms_since "$t0") ms"
 check "DeleteSnapshot($snap_handle) reached strata-csi" \
   has_request DeleteSnapshot "snapshot_id: \"$snap_handle\""
 check "the device's snapshot $snap_name is gone" \
-  eval '! "$ADMIN" --server "$grpc" snapshot get "$snap_name" >/dev/null 2>&1'
+  eval '! "$ADMIN" --insecure --server "$grpc" snapshot get "$snap_name" >/dev/null 2>&1'
 check "$restore_pvc deleted; $restore_pv Released" pvctl_release "$restore_pvc" "$restore_pv"
 check "csi-provisioner: DeleteVolume removed LUN $restore_lun within 60 s" wait_until 60 lun_gone "$restore_lun"
 check "$restore_pv: pv-protection released" wait_until 30 pvctl_unprotect_pv "$restore_pv"
@@ -640,7 +640,7 @@ for pair in "$fs_pvc:$fs_pv:$fs_lun" "$block_pvc:$block_pv:$block_lun" "$rwx_pvc
 done
 echo "  deleted after $(ms_since "$t0") ms"
 expect_eq "no csi- LUN left on the device" \
-  "$("$ADMIN" --server "$grpc" -o json lun list | jq '[.luns[]?.name | select(startswith("csi-"))] | length')" "0"
+  "$("$ADMIN" --insecure --server "$grpc" -o json lun list | jq '[.luns[]?.name | select(startswith("csi-"))] | length')" "0"
 
 # --- the driver's side of the conversation -------------------------------------------------------
 # A sidecar that sends what strata-csi rejects shows up as INVALID_ARGUMENT / NOT_FOUND /

@@ -42,7 +42,7 @@ def main():
     work = tempfile.mkdtemp(prefix="strata-crash-")
     rng = random.Random(int(os.environ.get("STRATA_CRASH_SEED", "12345")))
     proc, ready = start(work)
-    subprocess.run([ADMIN, "--server", ready["grpc"], "lun", "create", "crash",
+    subprocess.run([ADMIN, "--insecure", "--server", ready["grpc"], "lun", "create", "crash",
                     "--size", str(BLOCKS * BS), "--dedup"], check=True, stdout=subprocess.DEVNULL)
     # allowed[b]: values block b may show after a crash. It starts as the durable
     # value; writes since the last durable point add theirs.

@@ -16,7 +16,7 @@ start_stored() {
   rm -f "$work/ready"
   "$STORED" --device it-dev --tier "ssd=$work/ssd:10GiB" --tier "sata=$work/sata:100GiB:0.00002" \
     --portal 127.0.0.1:0 --portal 127.0.0.2:0 \
-    --grpc 127.0.0.1:0 --metrics 127.0.0.1:0 --ready-file "$work/ready" \
+    --grpc 127.0.0.1:0 --insecure --metrics 127.0.0.1:0 --ready-file "$work/ready" \
     2>"$work/stored.log" &
   pid=$!
   wait_until 30 test -s "$work/ready"
@@ -25,7 +25,7 @@ start_stored() {
 check "daemon becomes ready" start_stored
 addr=$(jq -r .grpc "$work/ready")
 
-json=$("$ADMIN" --server "$addr" -o json device status)
+json=$("$ADMIN" --insecure --server "$addr" -o json device status)
 expect_eq "device name" "$(jq -r .name <<<"$json")" "it-dev"
 expect_eq "state" "$(jq -r .state <<<"$json")" "DEVICE_STATE_ONLINE"
 expect_eq "two tiers" "$(jq '.tiers | length' <<<"$json")" "2"
@@ -41,7 +41,7 @@ id1=$(jq -r .device_id <<<"$json")
 check "tier directories created" test -d "$work/ssd" -a -d "$work/sata"
 check "identity file written" test -s "$work/ssd/device.json"
 
-table=$("$ADMIN" --server "$addr" device status)
+table=$("$ADMIN" --insecure --server "$addr" device status)
 expect_contains "table shows ssd tier" "$table" "ssd    10 GiB"
 expect_contains "table shows state" "$table" "State:     Online"
 
@@ -55,32 +55,32 @@ expect_eq "SIGTERM stops with exit 0" "$rc" "0"
 
 check "daemon restarts" start_stored
 addr=$(jq -r .grpc "$work/ready")
-id2=$("$ADMIN" --server "$addr" -o json device status | jq -r .device_id)
+id2=$("$ADMIN" --insecure --server "$addr" -o json device status | jq -r .device_id)
 expect_eq "device id survives restart" "$id2" "$id1"
 stop_within 30 "$pid"; pid=
 
 # Bad input: exit 2, the message names the flag and the reason, nothing created.
-out=$("$STORED" --device d --tier "nvme=$work/x" --grpc 127.0.0.1:0 2>&1); rc=$?
+out=$("$STORED" --device d --tier "nvme=$work/x" --grpc 127.0.0.1:0 --insecure 2>&1); rc=$?
 expect_eq "bad tier class exits 2" "$rc" "2"
 expect_contains "bad tier class message" "$out" "--tier 'nvme=$work/x': class: tier class 'nvme' is not one of ssd, sas, sata"
 check "nothing created for a bad flag" test ! -e "$work/x"
-out=$("$STORED" --device d --tier "ssd=$work/y" --tier "ssd=$work/z" --grpc 127.0.0.1:0 2>&1); rc=$?
+out=$("$STORED" --device d --tier "ssd=$work/y" --tier "ssd=$work/z" --grpc 127.0.0.1:0 --insecure 2>&1); rc=$?
 expect_eq "duplicate class exits 2" "$rc" "2"
 expect_contains "duplicate class message" "$out" "class 'ssd' is given twice"
-out=$("$STORED" --device d --tier "ssd=$work/y" --grpc nowhere 2>&1); rc=$?
+out=$("$STORED" --device d --tier "ssd=$work/y" --grpc nowhere --insecure 2>&1); rc=$?
 expect_contains "bad --grpc message" "$out" "--grpc: 'nowhere' has no port"
-out=$("$STORED" --tier "ssd=$work/y" --grpc 127.0.0.1:0 2>&1); rc=$?
+out=$("$STORED" --tier "ssd=$work/y" --grpc 127.0.0.1:0 --insecure 2>&1); rc=$?
 expect_contains "missing --device" "$out" "device"
 expect_eq "missing --device exits 2" "$rc" "2"
 
 # The admin CLI against nothing: exit 1 with the gRPC code.
-out=$("$ADMIN" --server "127.0.0.1:$(free_port)" --timeout 2 device status 2>&1); rc=$?
+out=$("$ADMIN" --insecure --server "127.0.0.1:$(free_port)" --timeout 2 device status 2>&1); rc=$?
 expect_eq "absent server exits 1" "$rc" "1"
 expect_contains "absent server says UNAVAILABLE or DEADLINE" "$out" "device status: "
-out=$("$ADMIN" --server 127.0.0.1:1 lun frobnicate 2>&1); rc=$?
+out=$("$ADMIN" --insecure --server 127.0.0.1:1 lun frobnicate 2>&1); rc=$?
 expect_eq "unknown command exits 2" "$rc" "2"
 expect_contains "unknown command named" "$out" "unknown command 'lun frobnicate'"
-out=$("$ADMIN" --server 127.0.0.1:1 -o yaml device status 2>&1); rc=$?
+out=$("$ADMIN" --insecure --server 127.0.0.1:1 -o yaml device status 2>&1); rc=$?
 expect_contains "bad -o named" "$out" "--output: 'yaml' is not one of table, json"
 
 finish

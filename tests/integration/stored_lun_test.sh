@@ -17,14 +17,14 @@ trap cleanup EXIT
 start_stored() {
   rm -f "$work/ready"
   "$STORED" --device lun-dev --tier "ssd=$work/ssd:1GiB" --tier "sata=$work/sata:4GiB" \
-    --portal 127.0.0.1:0 --grpc 127.0.0.1:0 --ready-file "$work/ready" 2>>"$work/stored.log" &
+    --portal 127.0.0.1:0 --grpc 127.0.0.1:0 --insecure --ready-file "$work/ready" 2>>"$work/stored.log" &
   pid=$!
   wait_until 30 test -s "$work/ready"
 }
 stop_stored() { stop_within 30 "$pid"; pid=; }
 
 check "daemon becomes ready" start_stored
-A() { "$ADMIN" --server "$(jq -r .grpc "$work/ready")" "$@"; }
+A() { "$ADMIN" --insecure --server "$(jq -r .grpc "$work/ready")" "$@"; }
 
 j=$(A -o json lun create db-1 --size 64MiB --dedup --owner team-a --allow 10.0.0.0/24,127.0.0.1)
 expect_eq "create: size" "$(jq -r .size_bytes <<<"$j")" "$((64 << 20))"
@@ -64,22 +64,22 @@ out=$(A lun migrate db-1 --tier sas 2>&1); rc=$?
 expect_contains "move to an absent tier names it" "$out" "'sas' is not a disk group of this device"
 
 # Dedup can be switched off for a whole device.
-"$STORED" --device nodedup --tier "ssd=$work/nd:1GiB" --dedup off --grpc 127.0.0.1:0 \
+"$STORED" --device nodedup --tier "ssd=$work/nd:1GiB" --dedup off --grpc 127.0.0.1:0 --insecure \
   --ready-file "$work/nd.ready" 2>>"$work/stored.log" &
 nd_pid=$!
 check "a --dedup off device starts" wait_until 30 test -s "$work/nd.ready"
 nd=$(jq -r .grpc "$work/nd.ready")
-expect_eq "device reports dedup off" "$("$ADMIN" --server "$nd" -o json device status | jq -r .dedup_enabled)" "false"
-out=$("$ADMIN" --server "$nd" lun create d --size 1MiB --dedup 2>&1); rc=$?
+expect_eq "device reports dedup off" "$("$ADMIN" --insecure --server "$nd" -o json device status | jq -r .dedup_enabled)" "false"
+out=$("$ADMIN" --insecure --server "$nd" lun create d --size 1MiB --dedup 2>&1); rc=$?
 expect_eq "dedup LUN on a dedup-off device exits 1" "$rc" "1"
 expect_contains "and says why" "$out" "FAILED_PRECONDITION: dedup: de-duplication is off on device nodedup"
-check "plain LUNs still fine there" "$ADMIN" --server "$nd" lun create d --size 1MiB
-out=$("$ADMIN" --server "$nd" lun set-dedup d on 2>&1); rc=$?
+check "plain LUNs still fine there" "$ADMIN" --insecure --server "$nd" lun create d --size 1MiB
+out=$("$ADMIN" --insecure --server "$nd" lun set-dedup d on 2>&1); rc=$?
 expect_eq "set-dedup on, on a dedup-off device, exits 1" "$rc" "1"
 expect_contains "and says why" "$out" "FAILED_PRECONDITION: dedup: de-duplication is off on device nodedup"
-check "set-dedup off is fine there" "$ADMIN" --server "$nd" lun set-dedup d off
+check "set-dedup off is fine there" "$ADMIN" --insecure --server "$nd" lun set-dedup d off
 stop_within 30 "$nd_pid"
-out=$("$STORED" --device x --tier "ssd=$work/x2" --dedup maybe --grpc 127.0.0.1:0 2>&1); rc=$?
+out=$("$STORED" --device x --tier "ssd=$work/x2" --dedup maybe --grpc 127.0.0.1:0 --insecure 2>&1); rc=$?
 expect_contains "bad --dedup named" "$out" "--dedup: 'maybe' is not one of on, off"
 
 # Metadata: kept with the LUN, shown by get and list, not part of create's idempotence.

@@ -15,14 +15,14 @@ cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; rm -rf "$work"; }
 trap cleanup EXIT
 
 "$STORED" --device nbd-dev --tier "ssd=$work/ssd:2GiB" --tier "sata=$work/sata:2GiB" \
-  --portal 127.0.0.1:0 --portal 127.0.0.2:0 --grpc 127.0.0.1:0 \
+  --portal 127.0.0.1:0 --portal 127.0.0.2:0 --grpc 127.0.0.1:0 --insecure \
   --metrics 127.0.0.1:0 --ready-file "$work/ready" 2>"$work/stored.log" &
 pid=$!
 check "daemon becomes ready" wait_until 30 test -s "$work/ready"
 g=$(jq -r .grpc "$work/ready")
 p1=$(jq -r '.nbd[0]' "$work/ready")
 p2=$(jq -r '.nbd[1]' "$work/ready")
-A() { "$ADMIN" --server "$g" "$@"; }
+A() { "$ADMIN" --insecure --server "$g" "$@"; }
 expect_contains "two portals bound" "$p1 $p2" "127.0.0.2:"
 expect_contains "status lists the bound portals" "$(A -o json device status | jq -c .portals)" "$p2"
 

@@ -28,7 +28,7 @@ def main():
     work = tempfile.mkdtemp(prefix="strata-shared-")
     p, r = start_stored(STORED, work, "shared", [f"ssd={work}/ssd:1GiB"], portals=2,
                         log_level="warn")
-    subprocess.run([ADMIN, "--server", r["grpc"], "lun", "create", "db", "--size", "1MiB",
+    subprocess.run([ADMIN, "--insecure", "--server", r["grpc"], "lun", "create", "db", "--size", "1MiB",
                     "--dedup"], check=True, stdout=subprocess.DEVNULL)
     written = [set() for _ in range(BLOCKS)]  # every tag ever written to a block
     lock = threading.Lock()

@@ -43,7 +43,7 @@ def admin(server, *args):
     restart under sanitizers and load) is asked again until a 120 s deadline."""
     deadline = time.monotonic() + 120
     while True:
-        out = subprocess.run([ADMIN, "--server", server, "--timeout", "30", "-o", "json", *args],
+        out = subprocess.run([ADMIN, "--insecure", "--server", server, "--timeout", "30", "-o", "json", *args],
                              capture_output=True, text=True, timeout=120)
         if out.returncode == 0:
             return out
@@ -192,7 +192,7 @@ def main():
         delay = rng.uniform(0.3, 1.1) * call_seconds
         killer = threading.Timer(delay, lambda p=proc: p.send_signal(signal.SIGKILL))
         began = time.monotonic()
-        call = subprocess.Popen([ADMIN, "--server", server, "snapshot", "create", name,
+        call = subprocess.Popen([ADMIN, "--insecure", "--server", server, "snapshot", "create", name,
                                  "--lun", "src"], stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL)
         killer.start()

@@ -19,14 +19,14 @@ trap cleanup EXIT
 start_stored() {
   rm -f "$work/ready"
   "$STORED" --device snap-dev --tier "ssd=$work/ssd:1GiB" --tier "sata=$work/sata:1GiB" \
-    --portal 127.0.0.1:0 --grpc 127.0.0.1:0 --ready-file "$work/ready" 2>>"$work/stored.log" &
+    --portal 127.0.0.1:0 --grpc 127.0.0.1:0 --insecure --ready-file "$work/ready" 2>>"$work/stored.log" &
   pid=$!
   wait_until 30 test -s "$work/ready"
 }
 stop_stored() { stop_within 30 "$pid"; pid=; }
 
 check "daemon becomes ready" start_stored
-A() { "$ADMIN" --server "$(jq -r .grpc "$work/ready")" "$@"; }
+A() { "$ADMIN" --insecure --server "$(jq -r .grpc "$work/ready")" "$@"; }
 nbd() { echo "nbd://$(jq -r '.nbd[0]' "$work/ready")/$1"; }
 # reads LUN $1: pattern $2 at offset $3 for $4 bytes; true when it verifies
 reads() {
@@ -60,7 +60,7 @@ check "source reads B" reads vol 0xbb 0 4M
 check "source still reads A past B" reads vol 0xaa 4M 4M
 check "restore writes on its own" qemu-io -f raw -c 'write -P 0xcc 0 1M' "$(nbd restored)"
 check "snapshot unchanged by the restore's write" \
-  bash -c "'$ADMIN' --server '$(jq -r .grpc "$work/ready")' lun create r2 --size 64MiB --from-snapshot snap1 >/dev/null"
+  bash -c "'$ADMIN' --insecure --server '$(jq -r .grpc "$work/ready")' lun create r2 --size 64MiB --from-snapshot snap1 >/dev/null"
 check "second restore reads A" reads r2 0xaa 0 8M
 
 # nbdcopy of the restore equals the snapshot's image (A then zeros)

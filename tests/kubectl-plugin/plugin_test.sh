@@ -366,7 +366,7 @@ if [ -n "$STORED" ]; then
   # start_stored NAME: a device with ssd and sata tiers, every address from its ready file.
   start_stored() {
     "$STORED" --device "$1" --tier "ssd=$work/$1-ssd:64MiB" --tier "sata=$work/$1-sata:64MiB" \
-      --grpc 127.0.0.1:0 --portal 127.0.0.1:0 --ready-file "$work/$1.ready" \
+      --grpc 127.0.0.1:0 --insecure --portal 127.0.0.1:0 --ready-file "$work/$1.ready" \
       2>>"$work/$1.log" &
     pids+=($!)
     wait_until 30 test -s "$work/$1.ready"
@@ -374,7 +374,7 @@ if [ -n "$STORED" ]; then
   grpc() { jq -r .grpc "$work/$1.ready"; }
   check "strata-stored c serves" start_stored c
   check "strata-stored d serves" start_stored d
-  check "LUN on c (sata)" quiet "$ADMIN" --server "$(grpc c)" lun create lun-live --size 8MiB --tier sata
+  check "LUN on c (sata)" quiet "$ADMIN" --insecure --server "$(grpc c)" lun create lun-live --size 8MiB --tier sata
   kubectl create -f - >/dev/null <<YAML
 apiVersion: strata.io/v1alpha1
 kind: StorageDevice
@@ -409,7 +409,7 @@ YAML
       jq -r '.items[] | select(.pvc=="live") | "\(.liveDevice) \(.tier) \(.portals | length)"'
   }
   expect_eq "volumes: live device, tier, portals from the device" "$(live)" "dev-c-$run sata 1"
-  check "LUN moved live to d's ssd" quiet "$ADMIN" --server "$(grpc c)" lun migrate lun-live \
+  check "LUN moved live to d's ssd" quiet "$ADMIN" --insecure --server "$(grpc c)" lun migrate lun-live \
     --to-device "$(grpc d)" --tier ssd --wait
   expect_eq "volumes: follows moved_to to d" "$(live)" "dev-d-$run ssd 1"
   expect_contains "volumes table: the device it came from" \

@@ -13,7 +13,7 @@ def start_stored(stored, work, name, tiers, portals=1, extra=(), log_level="info
     ready = os.path.join(work, f"{name}.ready")
     if os.path.exists(ready):
         os.unlink(ready)
-    cmd = [stored, "--device", name, "--grpc", "127.0.0.1:0", "--ready-file", ready,
+    cmd = [stored, "--device", name, "--grpc", "127.0.0.1:0", "--insecure", "--ready-file", ready,
            "--log-level", log_level]
     for t in tiers:
         cmd += ["--tier", t]
@@ -49,7 +49,7 @@ def admin(admin_bin, server, *args, timeout=120):
     """Runs strata-admin -o json and returns the parsed reply; raises with its stderr.
     `timeout` bounds the whole command: `lun migrate --wait` polls for as long as the migration
     runs, with no deadline of its own (subprocess.TimeoutExpired then fails the test)."""
-    out = subprocess.run([admin_bin, "--server", server, "-o", "json", *args],
+    out = subprocess.run([admin_bin, "--insecure", "--server", server, "-o", "json", *args],
                          capture_output=True, text=True, timeout=timeout)
     if out.returncode != 0:
         raise RuntimeError(f"strata-admin {' '.join(args)}: {out.stderr.strip()}")

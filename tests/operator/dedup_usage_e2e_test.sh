@@ -41,7 +41,7 @@ trap cleanup EXIT
 start_stored() {
   mkdir -p "$work/$1"
   "$STORED" --device "$1" --tier "ssd=$work/$1/ssd:1GiB" --tier "sata=$work/$1/sata:1GiB" \
-    --dedup "$2" --grpc 127.0.0.1:0 --portal 127.0.0.1:0 --ready-file "$work/$1.ready" \
+    --dedup "$2" --grpc 127.0.0.1:0 --insecure --portal 127.0.0.1:0 --ready-file "$work/$1.ready" \
     2>>"$work/$1.log" &
   stored_pids+=($!)
   wait_until 30 test -s "$work/$1.ready"
@@ -50,8 +50,8 @@ check "strata-stored 1 (dedup on) serves" start_stored d1 on
 check "strata-stored 2 (dedup off) serves" start_stored d2 off
 g1=$(jq -r .grpc "$work/d1.ready") g2=$(jq -r .grpc "$work/d2.ready")
 nbd1=$(jq -r '.nbd[0]' "$work/d1.ready")
-admin1() { "$ADMIN" --server "$g1" "$@"; }
-admin2() { "$ADMIN" --server "$g2" "$@"; }
+admin1() { "$ADMIN" --insecure --server "$g1" "$@"; }
+admin2() { "$ADMIN" --insecure --server "$g2" "$@"; }
 
 for ns in "$nsa" "$nsb"; do kubectl create namespace "$ns" >/dev/null; done
 kubectl create -f - >/dev/null <<YAML
@@ -96,7 +96,7 @@ pvc logs "$nsb" 32Mi
 metrics_port=$(free_port)
 start_operator() {
   # --label-selector: other tests' objects on the shared control plane are not ours to touch.
-  "$OPERATOR" --kubeconfig "$KUBECONFIG" --label-selector "strata.io/test-run=$run" \
+  "$OPERATOR" --insecure --kubeconfig "$KUBECONFIG" --label-selector "strata.io/test-run=$run" \
     --metrics-addr "127.0.0.1:$metrics_port" --health-addr 0 --volume-resync "$period" \
     --device-resync 1 --usage-interval 2 --log-level debug 2>>"$work/operator.log" &
   op_pid=$!

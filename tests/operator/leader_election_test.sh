@@ -31,7 +31,7 @@ trap cleanup EXIT
 # The operators' metrics ports stay free_port picks (racy): strata-operator cannot report the
 # port it bound for --metrics-addr 127.0.0.1:0. The device binds port 0 and reports it.
 for id in a b c; do port[$id]=$(free_port); done
-"$STORED" --device le-dev --tier "ssd=$work/ssd:1GiB" --grpc 127.0.0.1:0 \
+"$STORED" --device le-dev --tier "ssd=$work/ssd:1GiB" --grpc 127.0.0.1:0 --insecure \
   --ready-file "$work/ready" 2>"$work/stored.log" &
 stored_pid=$!
 check "strata-stored serves" wait_until 30 test -s "$work/ready"
@@ -48,7 +48,7 @@ spec:
 YAML
 
 start_operator() { # start_operator ID: default lease timings (15 s / 10 s / 2 s)
-  "$OPERATOR" --kubeconfig "$KUBECONFIG" --label-selector "strata.io/test-run=$name" \
+  "$OPERATOR" --insecure --kubeconfig "$KUBECONFIG" --label-selector "strata.io/test-run=$name" \
     --leader-elect --leader-elect-namespace default \
     --leader-elect-name "$lease" --leader-elect-identity "$1" \
     --metrics-addr "127.0.0.1:${port[$1]}" --health-addr 0 --device-resync 1 --log-level debug \

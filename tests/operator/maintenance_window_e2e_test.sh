@@ -46,7 +46,7 @@ trap cleanup EXIT
 
 # start_stored NAME SATA_SIZE: a device with one sata tier, every address from its ready file.
 start_stored() {
-  "$STORED" --device "$1" --tier "sata=$work/$1-sata:$2" --grpc 127.0.0.1:0 \
+  "$STORED" --device "$1" --tier "sata=$work/$1-sata:$2" --grpc 127.0.0.1:0 --insecure \
     --portal 127.0.0.1:0 --ready-file "$work/$1.ready" 2>>"$work/$1.log" &
   pids+=($!)
   wait_until 30 test -s "$work/$1.ready"
@@ -57,7 +57,7 @@ check "device b serves" start_stored b 2GiB
 check "device c serves" start_stored c 40MiB
 grpc() { jq -r .grpc "$work/$1.ready"; }
 nbd() { jq -r '.nbd[0]' "$work/$1.ready"; }
-admin() { "$ADMIN" --server "$(grpc "$1")" -o json "${@:2}"; }
+admin() { "$ADMIN" --insecure --server "$(grpc "$1")" -o json "${@:2}"; }
 # The device that holds LUN $1 now (not a stub proxying elsewhere).
 holder() {
   local d
@@ -98,7 +98,7 @@ YAML
 done
 
 start_operator() {
-  "$OPERATOR" --kubeconfig "$KUBECONFIG" --label-selector "strata.io/test-run=$run" \
+  "$OPERATOR" --insecure --kubeconfig "$KUBECONFIG" --label-selector "strata.io/test-run=$run" \
     --metrics-addr 0 --health-addr "127.0.0.1:$(free_port)" --device-resync 1 --volume-resync 1 \
     --log-level debug 2>>"$work/operator.log" &
   op_pid=$!

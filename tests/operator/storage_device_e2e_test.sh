@@ -29,14 +29,14 @@ grpc_port=0
 start_stored() {
   rm -f "$work/ready"
   "$STORED" --device e2e-dev --tier "ssd=$work/ssd:1GiB" --tier "sata=$work/sata:4GiB" \
-    --grpc "127.0.0.1:$grpc_port" --ready-file "$work/ready" 2>>"$work/stored.log" &
+    --grpc "127.0.0.1:$grpc_port" --insecure --ready-file "$work/ready" 2>>"$work/stored.log" &
   stored_pid=$!
   wait_until 30 test -s "$work/ready"
 }
 check "strata-stored serves" start_stored
 grpc_port=$(jq -r .grpc "$work/ready")
 grpc_port=${grpc_port##*:}
-device_id=$("$ADMIN" --server "127.0.0.1:$grpc_port" -o json device status | jq -r .device_id)
+device_id=$("$ADMIN" --insecure --server "127.0.0.1:$grpc_port" -o json device status | jq -r .device_id)
 
 kubectl create -f - >/dev/null <<YAML
 apiVersion: strata.io/v1alpha1
@@ -57,7 +57,7 @@ YAML
 metrics_port=$(free_port)
 health_port=$(free_port)
 # --label-selector: other tests' StorageDevices on the shared control plane are not ours to touch.
-"$OPERATOR" --kubeconfig "$KUBECONFIG" --label-selector "strata.io/test-run=$name" \
+"$OPERATOR" --insecure --kubeconfig "$KUBECONFIG" --label-selector "strata.io/test-run=$name" \
   --metrics-addr "127.0.0.1:$metrics_port" \
   --health-addr "127.0.0.1:$health_port" --device-resync 1 --log-level debug 2>"$work/operator.log" &
 op_pid=$!
@@ -96,7 +96,7 @@ spec: {endpoint: "127.0.0.1:$grpc_port", tiers: [{class: ssd, capacityBytes: 1}]
 YAML
 
 # The device changes: a LUN appears.
-"$ADMIN" --server "127.0.0.1:$grpc_port" lun create vol-1 --size 64MiB >/dev/null
+"$ADMIN" --insecure --server "127.0.0.1:$grpc_port" lun create vol-1 --size 64MiB >/dev/null
 check "lunCount follows the device (1) within 15 s" wait_until 15 is .status.lunCount 1
 
 # The device disappears...
@@ -128,7 +128,7 @@ check "DeviceReady Event recorded twice (aggregated count)" wait_until 15 ready_
 kubectl patch storagedevice "$name" --type=merge -p '{"spec":{"desiredState":"Maintenance"}}' >/dev/null
 check "phase Maintenance within 15 s" wait_until 15 is .status.phase Maintenance
 expect_eq "the device itself is in maintenance" \
-  "$("$ADMIN" --server "127.0.0.1:$grpc_port" -o json device status | jq -r .state)" "DEVICE_STATE_MAINTENANCE"
+  "$("$ADMIN" --insecure --server "127.0.0.1:$grpc_port" -o json device status | jq -r .state)" "DEVICE_STATE_MAINTENANCE"
 check "Event DeviceStateChanged" wait_until 15 has_event DeviceStateChanged
 kubectl patch storagedevice "$name" --type=merge -p '{"spec":{"desiredState":"Online"}}' >/dev/null
 check "back Online within 15 s" wait_until 15 is .status.phase Online
@@ -159,10 +159,10 @@ stop_within 30 "$op_pid"; rc=$?; op_pid=
 expect_eq "SIGTERM stops the operator with exit 0" "$rc" "0"
 
 # Usage errors: exit 2 and a message naming the flag.
-out=$("$OPERATOR" --kubeconfig "$KUBECONFIG" --log-format xml 2>&1); rc=$?
+out=$("$OPERATOR" --insecure --kubeconfig "$KUBECONFIG" --log-format xml 2>&1); rc=$?
 expect_eq "bad --log-format exits 2" "$rc" "2"
 expect_contains "message names the flag" "$out" "--log-format: 'xml' is not text or json"
-out=$("$OPERATOR" --kubeconfig /nonexistent 2>&1); rc=$?
+out=$("$OPERATOR" --insecure --kubeconfig /nonexistent 2>&1); rc=$?
 expect_eq "missing kubeconfig exits 1" "$rc" "1"
 expect_contains "message names the file" "$out" "/nonexistent"
 

@@ -150,7 +150,7 @@ def image_matches(portal):
 
 def start_operator(log_path):
     with open(log_path, "a") as log:
-        return subprocess.Popen([OPERATOR, "--kubeconfig", KUBECONFIG, "--label-selector",
+        return subprocess.Popen([OPERATOR, "--insecure", "--kubeconfig", KUBECONFIG, "--label-selector",
                                  f"strata.io/test-run={RUN}", "--metrics-addr", "0",
                                  "--health-addr", "0", "--volume-resync", "1",
                                  "--device-resync", "1", "--log-level", "debug"],

@@ -9,6 +9,7 @@
 #include <span>
 #include <system_error>
 
+#include "commands.h"
 #include "errors.h"
 #include "strata/nbd/protocol.h"
 #include "strata/storage/io_stats.h"
@@ -19,52 +20,40 @@ namespace {
 
 constexpr size_t kRxBufferSize = 128 << 10;
 
-std::string_view CommandName(uint16_t type) {
-  switch (type) {
-    case kCmdRead:
-      return "NBD_CMD_READ";
-    case kCmdWrite:
-      return "NBD_CMD_WRITE";
-    case kCmdDisc:
-      return "NBD_CMD_DISC";
-    case kCmdFlush:
-      return "NBD_CMD_FLUSH";
-    case kCmdTrim:
-      return "NBD_CMD_TRIM";
-    case kCmdWriteZeroes:
-      return "NBD_CMD_WRITE_ZEROES";
-    default:
-      return "command";
-  }
-}
-
-bool IoKindFor(uint16_t type, storage::IoKind* kind) {
-  switch (type) {
-    case kCmdRead:
-      *kind = storage::IoKind::kRead;
-      return true;
-    case kCmdWrite:
-      *kind = storage::IoKind::kWrite;
-      return true;
-    case kCmdFlush:
-      *kind = storage::IoKind::kFlush;
-      return true;
-    case kCmdTrim:
-      *kind = storage::IoKind::kTrim;
-      return true;
-    case kCmdWriteZeroes:
-      *kind = storage::IoKind::kWriteZeroes;
-      return true;
-    default:
-      return false;
-  }
-}
-
 }  // namespace
 
 Connection::Connection(const ServerContext& ctx, UniqueFd fd, storage::ClientInfo client)
-    : ctx_(ctx), sock_(fd.Release()), client_(std::move(client)) {
+    : ctx_(ctx),
+      sock_(fd.Release()),
+      client_(std::move(client)),
+      handshake_deadline_(Clock::now() + ctx.options->handshake_timeout) {
   peer_ = client_.peer_address + " via " + client_.portal_address;
+  last_activity_.store(Clock::now().time_since_epoch().count());
+}
+
+Connection::Expiry Connection::TakeExpired(Clock::time_point now, std::string* reason) {
+  const NbdServerOptions& opt = *ctx_.options;
+  if (expired_.load()) return Expiry::kNone;
+  Expiry e = Expiry::kNone;
+  Clock::rep sending = sending_since_.load();
+  if (in_handshake_.load()) {
+    if (now < handshake_deadline_) return Expiry::kNone;
+    e = Expiry::kHandshake;
+    *reason = "handshake not finished within " + std::to_string(opt.handshake_timeout.count()) +
+              " ms (--nbd-handshake-timeout)";
+  } else if (sending != 0) {
+    if (now - Clock::time_point(Clock::duration(sending)) < opt.send_timeout) return Expiry::kNone;
+    e = Expiry::kSend;
+    *reason = "a reply not taken within " + std::to_string(opt.send_timeout.count()) +
+              " ms (--nbd-send-timeout)";
+  } else {
+    if (opt.idle_timeout.count() <= 0 || inflight_.load() > 0) return Expiry::kNone;
+    Clock::time_point last{Clock::duration(last_activity_.load())};
+    if (now - last < opt.idle_timeout) return Expiry::kNone;
+    e = Expiry::kIdle;
+    *reason = "idle for " + std::to_string(opt.idle_timeout.count()) + " ms (--nbd-idle-timeout)";
+  }
+  return expired_.exchange(true) ? Expiry::kNone : e;
 }
 
 Connection::~Connection() {
@@ -85,8 +74,12 @@ void Connection::Run() {
   config.max_payload_bytes = opt.max_payload_bytes;
   config.deadline = Clock::now() + opt.handshake_timeout;
   config.stopping = ctx_.stopping;
+  config.admission = ctx_.admission;
 
   Status st = ConfigureConnection(sock_, opt.send_timeout);
+  // A peer that vanished (node lost, cable pulled) is noticed in about two minutes
+  // even on a connection that stays idle for the device's lifetime.
+  if (st.ok()) st = EnableKeepalive(sock_, std::chrono::seconds(60), std::chrono::seconds(10), 6);
   if (st.ok()) st = SetReceiveTimeout(sock_, opt.handshake_timeout);
   if (st.ok()) {
     auto negotiated = RunHandshake(sock_, client_, config);
@@ -99,6 +92,8 @@ void Connection::Run() {
   // Idle NBD connections are normal (a kernel client keeps one open for as long
   // as the device exists): no receive timeout in transmission.
   if (st.ok()) st = SetReceiveTimeout(sock_, std::chrono::milliseconds(0));
+  last_activity_.store(Clock::now().time_since_epoch().count());
+  in_handshake_.store(false);
   if (st.ok()) {
     stats_ = session_.volume->io_stats();
     spdlog::info("nbd: {}: export '{}' ({} bytes, flags {:#06x}{})", peer_, session_.export_name,
@@ -113,11 +108,21 @@ void Connection::Run() {
       helpers.swap(helpers_);
     }
     for (auto& t : helpers) t.join();
+  } else if (st.code() == StatusCode::kDeadlineExceeded) {
+    if (!expired_.exchange(true)) {
+      uint64_t n = ctx_.handshake_timeouts->fetch_add(1) + 1;
+      if (n <= 10 || n % 1000 == 0) {
+        spdlog::warn(
+            "nbd: {}: handshake not finished within {} ms (--nbd-handshake-timeout; {} so far)",
+            peer_, opt.handshake_timeout.count(), n);
+      }
+    }
   } else if (st.code() == StatusCode::kCancelled || st.code() == StatusCode::kUnavailable) {
     spdlog::debug("nbd: {}: handshake ended: {}", peer_, st.ToString());
   } else {
     spdlog::warn("nbd: {}: handshake failed: {}", peer_, st.ToString());
   }
+  if (session_.holds_export_slot) ctx_.admission->ReleaseExport(session_.export_name);
   std::lock_guard lock(fd_mu_);
   ::close(sock_);
   closed_ = true;
@@ -166,55 +171,14 @@ Status Connection::Discard(size_t len) {
   return Status::Ok();
 }
 
-uint32_t Connection::Validate(uint16_t type, uint16_t flags, uint64_t offset, uint32_t length,
-                              std::string* message) const {
-  uint16_t allowed = kCmdFlagFua;  // the spec: FUA is valid (if ignorable) on every command
-  switch (type) {
-    case kCmdRead:
-      if (session_.structured_replies) allowed |= kCmdFlagDf;
-      break;
-    case kCmdWrite:
-    case kCmdFlush:
-    case kCmdTrim:
-      break;
-    case kCmdWriteZeroes:
-      allowed |= kCmdFlagNoHole;
-      break;
-    default:
-      *message = "unknown command " + std::to_string(type);
-      return kEinval;
-  }
-  if ((flags & ~allowed) != 0) {
-    char buf[80];
-    std::snprintf(buf, sizeof(buf), "command flags 0x%04x are not valid for ", flags);
-    *message = buf + std::string(CommandName(type));
-    return kEinval;
-  }
-  if ((type == kCmdRead || type == kCmdWrite) && length > ctx_.options->max_payload_bytes) {
-    *message = std::string(CommandName(type)) + ": length " + std::to_string(length) +
-               " exceeds the maximum block size " + std::to_string(ctx_.options->max_payload_bytes);
-    return kEinval;
-  }
-  if (type == kCmdFlush) {
-    if (offset != 0 || length != 0) {
-      *message = "NBD_CMD_FLUSH: offset and length must be zero";
-      return kEinval;
-    }
-    return 0;
-  }
-  if (session_.volume->read_only() && type != kCmdRead) {
-    *message = std::string(CommandName(type)) + ": export is read-only";
-    return kEperm;
-  }
-  uint64_t size = session_.size_bytes;
-  if (length > size || offset > size - length) {
-    *message = std::string(CommandName(type)) + ": range " + std::to_string(offset) + "+" +
-               std::to_string(length) + " is past the end of the export (" + std::to_string(size) +
-               " bytes)";
-    // The spec: ENOSPC for writes past the end, EINVAL for reads and trims.
-    return (type == kCmdWrite || type == kCmdWriteZeroes) ? kEnospc : kEinval;
-  }
-  return 0;
+uint32_t Connection::Validate(const CommandSpec* spec, uint16_t type, uint16_t flags,
+                              uint64_t offset, uint32_t length, std::string* message) const {
+  RequestContext rc;
+  rc.structured_replies = session_.structured_replies;
+  rc.read_only = session_.volume->read_only();
+  rc.size_bytes = session_.size_bytes;
+  rc.max_payload_bytes = ctx_.options->max_payload_bytes;
+  return ValidateRequest(spec, type, flags, offset, length, rc, message);
 }
 
 void Connection::SpawnHelperIfNeeded() {
@@ -253,12 +217,13 @@ bool Connection::ReadRequest(Request* r) {
   r->received = Clock::now();
   r->message.clear();
 
+  r->spec = FindCommand(r->type);
   if (r->type == kCmdDisc) {
     spdlog::debug("nbd: {}: client disconnected (NBD_CMD_DISC)", peer_);
     return false;
   }
-  r->error = Validate(r->type, r->flags, r->offset, r->length, &r->message);
-  if (r->type != kCmdWrite) return true;
+  r->error = Validate(r->spec, r->type, r->flags, r->offset, r->length, &r->message);
+  if (r->spec == nullptr || !r->spec->payload_in) return true;
   if (r->length > opt.max_payload_bytes) {
     // The payload cannot be skipped without reading up to 4 GiB: answer, then drop.
     spdlog::warn("nbd: {}: {}; dropping the connection", peer_, r->message);
@@ -266,13 +231,7 @@ bool Connection::ReadRequest(Request* r) {
     Record(r->type, r->length, r->received, false);
     return false;
   }
-  if (r->error == 0 && r->length > 0) {
-    r->buf = ctx_.buffers->Get(r->length);
-    if (r->buf.data() == nullptr) {
-      r->error = kEnomem;
-      r->message = "NBD_CMD_WRITE: out of memory for the payload";
-    }
-  }
+  if (r->error == 0 && r->length > 0) Borrow(r);
   Status s = r->error != 0 ? Discard(r->length) : ReadPayload(r->buf.data(), r->length);
   if (!s.ok()) {
     spdlog::debug("nbd: {}: reading a write payload: {}", peer_, s.ToString());
@@ -281,22 +240,45 @@ bool Connection::ReadRequest(Request* r) {
   return true;
 }
 
+void Connection::Borrow(Request* r) {
+  // The server-wide budget first: memory held by requests in flight is bounded
+  // however many connections pipeline maximum-size requests (slow readers hold
+  // theirs until the send timeout drops them).
+  const uint64_t max = ctx_.options->max_inflight_bytes;
+  uint64_t before = ctx_.inflight_bytes->fetch_add(r->length);
+  if (max > 0 && before + r->length > max) {
+    ctx_.inflight_bytes->fetch_sub(r->length);
+    r->error = kEnomem;
+    r->message = std::string(r->spec->name) + ": the server's in-flight request budget of " +
+                 std::to_string(max) + " bytes is used up (--nbd-max-inflight-bytes)";
+    return;
+  }
+  r->charged = r->length;
+  r->buf = ctx_.buffers->Get(r->length);
+  if (r->buf.data() == nullptr) {
+    r->error = kEnomem;
+    r->message = std::string(r->spec->name) + ": out of memory for the payload";
+  }
+}
+
+void Connection::ReturnBuffer(Request* r) {
+  r->buf.Release();
+  if (r->charged > 0) ctx_.inflight_bytes->fetch_sub(r->charged);
+  r->charged = 0;
+}
+
 void Connection::ServeLoop(bool counted) {
   Request r;
   std::unique_lock lock(read_mu_);
   if (counted) waiting_readers_.fetch_sub(1);
   while (true) {
     if (!ReadRequest(&r)) {
+      ReturnBuffer(&r);
       stop_reading_ = true;
       break;
     }
-    if (r.error == 0 && r.type == kCmdRead && r.length > 0) {
-      r.buf = ctx_.buffers->Get(r.length);
-      if (r.buf.data() == nullptr) {
-        r.error = kEnomem;
-        r.message = "NBD_CMD_READ: out of memory for the reply";
-      }
-    }
+    inflight_.fetch_add(1);
+    if (r.error == 0 && r.spec->payload_out && r.length > 0) Borrow(&r);
     SpawnHelperIfNeeded();
     lock.unlock();  // the next thread reads while this one runs the request
     if (r.error != 0) {
@@ -308,7 +290,9 @@ void Connection::ServeLoop(bool counted) {
     }
     // Back to the pool, whose budget bounds idle memory: a thread of an idle
     // connection holds no buffer.
-    r.buf.Release();
+    ReturnBuffer(&r);
+    last_activity_.store(Clock::now().time_since_epoch().count());
+    inflight_.fetch_sub(1);
     waiting_readers_.fetch_add(1);
     lock.lock();
     waiting_readers_.fetch_sub(1);
@@ -316,39 +300,15 @@ void Connection::ServeLoop(bool counted) {
 }
 
 void Connection::Execute(Request* r) {
-  storage::Volume* volume = session_.volume.get();
-  bool fua = (r->flags & kCmdFlagFua) != 0;
-  Status st;
-  switch (r->type) {
-    case kCmdRead:
-      st = volume->Read(r->offset, std::span<char>(r->buf.data(), r->length));
-      break;
-    case kCmdWrite:
-      st = volume->Write(r->offset, std::span<const char>(r->buf.data(), r->length), fua);
-      break;
-    case kCmdFlush:
-      st = volume->Flush();
-      break;
-    case kCmdTrim:
-      st = volume->Trim(r->offset, r->length);
-      // Volume::Trim has no FUA; a flush makes the discard durable before the reply.
-      if (st.ok() && fua) st = volume->Flush();
-      break;
-    case kCmdWriteZeroes:
-      // NBD_CMD_FLAG_NO_HOLE is accepted: the Volume interface has no way to ask for
-      // provisioned zeroes, and zeroes that read back as zeroes are what it asks.
-      st = volume->WriteZeroes(r->offset, r->length, fua);
-      break;
-    default:
-      st = InternalError("unexpected command");
-      break;
-  }
+  // Validate() let only rows with a handler through (DISC never gets here).
+  CommandArgs args{r->flags, r->offset, r->length, r->buf.data()};
+  Status st = r->spec->run(session_.volume.get(), args);
   uint32_t error = NbdErrorFromStatus(st);
-  if (error == 0 && r->type == kCmdRead) {
+  if (error == 0 && r->spec->payload_out) {
     SendReply(r->handle, r->type, 0, {}, r->buf.data(), r->length, r->offset);
   } else {
     if (error != 0) {
-      spdlog::debug("nbd: {}: {} {}+{}: {}", peer_, CommandName(r->type), r->offset, r->length,
+      spdlog::debug("nbd: {}: {} {}+{}: {}", peer_, r->spec->name, r->offset, r->length,
                     st.ToString());
     }
     SendReply(r->handle, r->type, error, st.message(), nullptr, 0, 0);
@@ -398,9 +358,16 @@ void Connection::SendReply(uint64_t handle, uint16_t type, uint32_t error, std::
   }
   std::lock_guard lock(send_mu_);
   if (send_failed_) return;
+  sending_since_.store(Clock::now().time_since_epoch().count());
   Status s = SendAll(sock_, iov, n);
+  sending_since_.store(0);
   if (!s.ok()) {
     send_failed_ = true;
+    if (s.code() == StatusCode::kDeadlineExceeded && !expired_.exchange(true)) {
+      ctx_.send_timeouts->fetch_add(1);
+      spdlog::warn("nbd: {}: a reply not taken within {} ms (--nbd-send-timeout); dropping", peer_,
+                   ctx_.options->send_timeout.count());
+    }
     spdlog::debug("nbd: {}: sending a reply: {}; dropping the connection", peer_, s.ToString());
     // Wakes the reader; later replies are skipped.
     Shutdown(true);
@@ -408,10 +375,10 @@ void Connection::SendReply(uint64_t handle, uint16_t type, uint32_t error, std::
 }
 
 void Connection::Record(uint16_t type, uint32_t length, Clock::time_point received, bool ok) {
-  storage::IoKind kind;
-  if (!IoKindFor(type, &kind)) return;
-  uint64_t bytes = type == kCmdFlush ? 0 : length;
-  stats_->Record(kind, bytes, Clock::now() - received, ok);
+  const CommandSpec* spec = FindCommand(type);
+  if (spec == nullptr || !spec->io_kind) return;
+  uint64_t bytes = spec->length == LengthRule::kZero ? 0 : length;
+  stats_->Record(*spec->io_kind, bytes, Clock::now() - received, ok);
 }
 
 }  // namespace strata::nbd

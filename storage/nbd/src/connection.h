@@ -11,7 +11,9 @@
 #include <thread>
 #include <vector>
 
+#include "admission.h"
 #include "buffer_pool.h"
+#include "commands.h"
 #include "handshake.h"
 #include "socket_util.h"
 #include "strata/nbd/server.h"
@@ -22,9 +24,16 @@ namespace strata::nbd {
 // What a connection borrows from its server; everything outlives the connection.
 struct ServerContext {
   storage::ExportCatalog* catalog = nullptr;
+  Admission* admission = nullptr;
   const NbdServerOptions* options = nullptr;
   BufferPool* buffers = nullptr;
   const std::atomic<bool>* stopping = nullptr;
+  // Timeouts the connection notices itself (SO_SNDTIMEO, SO_RCVTIMEO in the
+  // handshake), counted with the ones the server's watchdog enforces.
+  std::atomic<uint64_t>* send_timeouts = nullptr;
+  std::atomic<uint64_t>* handshake_timeouts = nullptr;
+  // Payload bytes held by requests in flight, server-wide (max_inflight_bytes).
+  std::atomic<uint64_t>* inflight_bytes = nullptr;
 };
 
 // One client session. Run() runs the handshake, then serves requests on a small
@@ -45,6 +54,8 @@ struct ServerContext {
 // Thread-safety: Run() on one thread; Shutdown() from any thread, any time.
 class Connection {
  public:
+  using Clock = std::chrono::steady_clock;
+
   Connection(const ServerContext& ctx, UniqueFd fd, storage::ClientInfo client);
   ~Connection();
   Connection(const Connection&) = delete;
@@ -58,8 +69,16 @@ class Connection {
 
   const storage::ClientInfo& client() const { return client_; }
 
+  // Which timeout ran out (TakeExpired).
+  enum class Expiry { kNone, kHandshake, kIdle, kSend };
+  // Whether a timeout has run out at `now`: the handshake (handshake_timeout from
+  // the start), a reply not taken by the client within send_timeout (as a whole:
+  // SO_SNDTIMEO alone restarts with every byte the client trickles out), or, in
+  // transmission, idle_timeout with no request in flight. Not kNone once per
+  // connection (the caller shuts it down); *reason says why. Thread-safe.
+  Expiry TakeExpired(Clock::time_point now, std::string* reason);
+
  private:
-  using Clock = std::chrono::steady_clock;
   struct Request {
     uint16_t type = 0;
     uint16_t flags = 0;
@@ -67,9 +86,11 @@ class Connection {
     uint64_t offset = 0;
     uint32_t length = 0;
     Clock::time_point received;
-    uint32_t error = 0;  // set when the request was refused before running
+    const CommandSpec* spec = nullptr;  // the command's row; nullptr when unknown
+    uint32_t error = 0;                 // set when the request was refused before running
     std::string message;
     BufferPool::Handle buf;  // payload or reply data; back to the pool when done
+    uint64_t charged = 0;    // bytes of ServerContext::inflight_bytes this request holds
   };
 
   // One serving thread: read a request (under read_mu_), run it, repeat.
@@ -82,10 +103,15 @@ class Connection {
   // Makes at least n bytes available in rx_; false on EOF, error or shutdown.
   bool Fill(size_t n);
   Status ReadPayload(char* dst, size_t len);
+  // A buffer of r->length bytes for r, charged to the server's in-flight budget;
+  // on failure r->error = ENOMEM and r->message says which limit.
+  void Borrow(Request* r);
+  // Gives r's buffer and its charge back.
+  void ReturnBuffer(Request* r);
   Status Discard(size_t len);
   // 0 when the request may run; otherwise the NBD error and a message.
-  uint32_t Validate(uint16_t type, uint16_t flags, uint64_t offset, uint32_t length,
-                    std::string* message) const;
+  uint32_t Validate(const CommandSpec* spec, uint16_t type, uint16_t flags, uint64_t offset,
+                    uint32_t length, std::string* message) const;
   void Execute(Request* r);
   void SendReply(uint64_t handle, uint16_t type, uint32_t error, std::string_view message,
                  const char* data, size_t len, uint64_t offset);
@@ -115,6 +141,14 @@ class Connection {
   std::mutex threads_mu_;
   std::vector<std::thread> helpers_;  // guarded by threads_mu_
   int threads_ = 1;                   // guarded by threads_mu_; Run()'s thread included
+
+  // For the server's timeouts (TakeExpired).
+  const Clock::time_point handshake_deadline_;
+  std::atomic<bool> in_handshake_{true};
+  std::atomic<bool> expired_{false};
+  std::atomic<int> inflight_{0};              // requests read and not yet answered
+  std::atomic<Clock::rep> last_activity_{0};  // a request read or answered
+  std::atomic<Clock::rep> sending_since_{0};  // a reply's send began; 0: none under way
 
   std::mutex send_mu_;
   bool send_failed_ = false;  // guarded by send_mu_

@@ -6,6 +6,7 @@
 #include <string_view>
 #include <vector>
 
+#include "admission.h"
 #include "errors.h"
 #include "socket_util.h"
 #include "strata/nbd/protocol.h"
@@ -66,6 +67,10 @@ class Handshake {
  public:
   Handshake(int fd, const storage::ClientInfo& client, const HandshakeConfig& config)
       : fd_(fd), client_(client), config_(config) {}
+  ~Handshake() {
+    // A slot taken for an export whose GO did not complete goes back.
+    if (!slot_.empty()) config_.admission->ReleaseExport(slot_);
+  }
 
   Result<Negotiated> Run();
 
@@ -88,6 +93,7 @@ class Handshake {
   bool no_zeroes_ = false;
   bool structured_replies_ = false;
   Negotiated result_;
+  std::string slot_;  // export whose admission slot this handshake holds
 };
 
 Status Handshake::SendReply(uint32_t opt, uint32_t type, std::string_view data) {
@@ -213,6 +219,11 @@ Result<Negotiated> Handshake::HandleExportName(const std::string& name) {
   }
   auto volume = config_.catalog->Open(name, client_);
   if (!volume.ok()) return volume.status().WithContext("export '" + name + "'");
+  if (config_.admission != nullptr) {
+    std::string why;
+    if (!config_.admission->AdmitExport(name, &why)) return ResourceExhaustedError(why);
+    slot_ = name;
+  }
   result_.volume = std::move(volume).value();
   result_.export_name = name;
   result_.size_bytes = result_.volume->size_bytes();
@@ -221,6 +232,8 @@ Result<Negotiated> Handshake::HandleExportName(const std::string& name) {
   std::string reply = Be64(result_.size_bytes) + Be16(result_.transmission_flags);
   if (!no_zeroes_) reply.append(124, '\0');
   STRATA_RETURN_IF_ERROR(SendAll(fd_, reply.data(), reply.size()));
+  result_.holds_export_slot = !slot_.empty();
+  slot_.clear();
   return std::move(result_);
 }
 
@@ -271,6 +284,13 @@ Status Handshake::HandleInfoOrGo(uint32_t opt, const std::string& data, bool* do
                      "export '" + name + "': " + opened.status().message());
   }
   std::shared_ptr<storage::Volume> volume = std::move(opened).value();
+  if (opt == kOptGo && config_.admission != nullptr) {
+    std::string why;
+    if (!config_.admission->AdmitExport(name, &why)) {
+      return SendError(opt, kRepErrPolicy, why);
+    }
+    slot_ = name;
+  }
   uint64_t size = volume->size_bytes();
   uint16_t flags = TransmissionFlags(*volume, structured_replies_);
 
@@ -300,6 +320,8 @@ Status Handshake::HandleInfoOrGo(uint32_t opt, const std::string& data, bool* do
     result_.size_bytes = size;
     result_.transmission_flags = flags;
     result_.structured_replies = structured_replies_;
+    result_.holds_export_slot = !slot_.empty();
+    slot_.clear();
     *done = true;
   }
   return Status::Ok();

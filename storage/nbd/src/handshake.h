@@ -11,12 +11,18 @@
 
 namespace strata::nbd {
 
+class Admission;
+
 struct HandshakeConfig {
   storage::ExportCatalog* catalog = nullptr;
   uint32_t max_option_bytes = 0;
   uint32_t max_payload_bytes = 0;  // advertised as the maximum block size
   std::chrono::steady_clock::time_point deadline;
   const std::atomic<bool>* stopping = nullptr;  // options get ERR_SHUTDOWN once true
+  // Per-export connection limit, checked when the client picks an export
+  // (NBD_OPT_GO: NBD_REP_ERR_POLICY when over; NBD_OPT_EXPORT_NAME: disconnect).
+  // nullptr: no limit.
+  Admission* admission = nullptr;
 };
 
 // What option haggling agreed on; the client is in the transmission phase.
@@ -26,6 +32,9 @@ struct Negotiated {
   uint64_t size_bytes = 0;
   uint16_t transmission_flags = 0;
   bool structured_replies = false;
+  // The connection holds a slot of config.admission for export_name; it gives it
+  // back with Admission::ReleaseExport when it ends.
+  bool holds_export_slot = false;
 };
 
 // Runs the fixed newstyle handshake on a connected blocking socket: greeting,

@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cassert>
 #include <cerrno>
@@ -15,6 +16,7 @@
 #include <system_error>
 #include <thread>
 
+#include "admission.h"
 #include "buffer_pool.h"
 #include "connection.h"
 #include "socket_util.h"
@@ -26,7 +28,10 @@ namespace strata::nbd {
 class NbdServer::Impl {
  public:
   Impl(storage::ExportCatalog* catalog, Options options)
-      : catalog_(catalog), options_(options), buffers_(options.buffer_cache_bytes) {}
+      : catalog_(catalog),
+        options_(options),
+        buffers_(options.buffer_cache_bytes),
+        admission_(options.max_connections_per_client, options.max_connections_per_export) {}
 
   ~Impl() { Stop(); }
 
@@ -38,6 +43,16 @@ class NbdServer::Impl {
   int connection_count() const {
     std::lock_guard lock(mu_);
     return live_;
+  }
+  NbdServerCounters counters() const {
+    NbdServerCounters c;
+    c.refused_server_full = refused_server_full_.load();
+    c.refused_client_limit = refused_client_limit_.load();
+    c.refused_export_limit = admission_.refused_exports();
+    c.handshake_timeouts = handshake_timeouts_.load();
+    c.idle_timeouts = idle_timeouts_.load();
+    c.send_timeouts = send_timeouts_.load();
+    return c;
   }
   void Stop();
 
@@ -51,11 +66,22 @@ class NbdServer::Impl {
   void AcceptFrom(size_t listener);
   void ReapFinished();
   void Wake();
+  // Shuts down connections whose handshake or idle timeout ran out.
+  void ExpireConnections();
+  // How long the acceptor may sleep before the next timeout check (-1: no timeouts).
+  int TimeoutTickMs() const;
 
   storage::ExportCatalog* const catalog_;
   const Options options_;
   BufferPool buffers_;
+  Admission admission_;
   std::atomic<bool> stopping_{false};
+  std::atomic<uint64_t> refused_server_full_{0};
+  std::atomic<uint64_t> refused_client_limit_{0};
+  std::atomic<uint64_t> handshake_timeouts_{0};
+  std::atomic<uint64_t> idle_timeouts_{0};
+  std::atomic<uint64_t> send_timeouts_{0};
+  std::atomic<uint64_t> inflight_bytes_{0};  // payload held by requests in flight
 
   std::vector<Listener> listeners_;  // fixed after Listen(); closed by Stop()
   std::vector<HostPort> bound_;      // fixed after Listen()
@@ -90,16 +116,60 @@ void NbdServer::Impl::Wake() {
   (void)n;  // EAGAIN only when the counter is saturated: a wake-up is pending anyway
 }
 
+namespace {
+
+// A flood of refused connections must not flood the log: the first ten refusals
+// of a kind, then every thousandth (the counters have them all).
+bool WorthLogging(uint64_t n) { return n <= 10 || n % 1000 == 0; }
+
+}  // namespace
+
+int NbdServer::Impl::TimeoutTickMs() const {
+  // A tenth of the shortest timeout, between 50 ms and 1 s: a connection is cut
+  // off at most 10% (or 1 s) late.
+  int64_t shortest = std::min(options_.handshake_timeout.count(), options_.send_timeout.count());
+  if (options_.idle_timeout.count() > 0)
+    shortest = std::min<int64_t>(shortest, options_.idle_timeout.count());
+  if (shortest <= 0) return -1;
+  return static_cast<int>(std::clamp<int64_t>(shortest / 10, 50, 1000));
+}
+
+void NbdServer::Impl::ExpireConnections() {
+  auto now = Connection::Clock::now();
+  std::lock_guard lock(mu_);
+  for (auto& [id, e] : conns_) {
+    std::string reason;
+    Connection::Expiry why = e.conn->TakeExpired(now, &reason);
+    if (why == Connection::Expiry::kNone) continue;
+    std::atomic<uint64_t>& counter = why == Connection::Expiry::kHandshake ? handshake_timeouts_
+                                     : why == Connection::Expiry::kSend    ? send_timeouts_
+                                                                           : idle_timeouts_;
+    uint64_t n = counter.fetch_add(1) + 1;
+    if (WorthLogging(n)) {
+      spdlog::warn("nbd: {} via {}: closing: {} ({} so far)", e.conn->client().peer_address,
+                   e.conn->client().portal_address, reason, n);
+    }
+    e.conn->Shutdown(/*hard=*/true);
+  }
+}
+
 void NbdServer::Impl::AcceptLoop() {
   std::vector<pollfd> fds(listeners_.size() + 1);
   fds[0] = {wake_fd_.get(), POLLIN, 0};
   for (size_t i = 0; i < listeners_.size(); ++i) fds[i + 1] = {listeners_[i].fd.get(), POLLIN, 0};
   bool backoff = false;
+  const int tick = TimeoutTickMs();
+  auto next_check = std::chrono::steady_clock::now();
   while (!stopping_.load()) {
     // After a failed accept (out of descriptors or memory) the listeners stay
     // readable; wait a little before trying them again rather than spin.
-    int rc = ::poll(fds.data(), backoff ? 1 : fds.size(), backoff ? 100 : -1);
+    int wait = backoff ? 100 : tick;
+    int rc = ::poll(fds.data(), backoff ? 1 : fds.size(), wait);
     backoff = false;
+    if (tick > 0 && std::chrono::steady_clock::now() >= next_check) {
+      ExpireConnections();
+      next_check = std::chrono::steady_clock::now() + std::chrono::milliseconds(tick);
+    }
     if (rc < 0) {
       if (errno == EINTR) continue;
       spdlog::error("nbd: poll: {}", std::strerror(errno));
@@ -124,19 +194,42 @@ void NbdServer::Impl::AcceptLoop() {
           std::lock_guard lock(mu_);
           if (stopping_.load()) break;
           if (live_ >= options_.max_connections) {
-            spdlog::warn("nbd: {} via {}: refused, {} connections open", info.peer_address,
-                         info.portal_address, live_);
+            uint64_t n = refused_server_full_.fetch_add(1) + 1;
+            if (WorthLogging(n)) {
+              spdlog::warn(
+                  "nbd: {} via {}: refused, {} connections open (--nbd-max-connections; {} "
+                  "refused so far)",
+                  info.peer_address, info.portal_address, live_, n);
+            }
+            continue;
+          }
+          std::string why;
+          if (!admission_.AdmitClient(info.peer_address, &why)) {
+            uint64_t n = refused_client_limit_.fetch_add(1) + 1;
+            if (WorthLogging(n)) {
+              spdlog::warn("nbd: {} via {}: refused: {} ({} refused so far)", info.peer_address,
+                           info.portal_address, why, n);
+            }
             continue;
           }
           uint64_t id = next_id_++;
           ConnEntry& e = conns_[id];
-          ServerContext ctx{catalog_, &options_, &buffers_, &stopping_};
+          ServerContext ctx;
+          ctx.catalog = catalog_;
+          ctx.admission = &admission_;
+          ctx.options = &options_;
+          ctx.buffers = &buffers_;
+          ctx.stopping = &stopping_;
+          ctx.send_timeouts = &send_timeouts_;
+          ctx.handshake_timeouts = &handshake_timeouts_;
+          ctx.inflight_bytes = &inflight_bytes_;
           e.conn = std::make_unique<Connection>(ctx, std::move(client), std::move(info));
           ++live_;
           Connection* conn = e.conn.get();
           try {
             e.thread = std::thread([this, conn, id] {
               conn->Run();
+              admission_.ReleaseClient(conn->client().peer_address);
               std::lock_guard done_lock(mu_);
               --live_;
               finished_.push_back(id);
@@ -147,6 +240,7 @@ void NbdServer::Impl::AcceptLoop() {
             spdlog::warn("nbd: {}: refused, cannot start a thread: {}", conn->client().peer_address,
                          err.what());
             --live_;
+            admission_.ReleaseClient(conn->client().peer_address);
             conns_.erase(id);  // closes the socket
           }
         }
@@ -219,6 +313,16 @@ Result<std::unique_ptr<NbdServer>> NbdServer::Start(storage::ExportCatalog* cata
   if (options.max_payload_bytes < 4096 || options.max_payload_bytes > (1u << 31)) {
     return InvalidArgumentError("nbd server: max_payload_bytes must be in [4096, 2^31]");
   }
+  if (options.max_connections < 1 || options.max_connections_per_client < 0 ||
+      options.max_connections_per_export < 0) {
+    return InvalidArgumentError(
+        "nbd server: max_connections must be at least 1, the per-client and per-export "
+        "limits at least 0 (0: no limit)");
+  }
+  if (options.handshake_timeout.count() <= 0 || options.idle_timeout.count() < 0) {
+    return InvalidArgumentError(
+        "nbd server: handshake_timeout must be positive, idle_timeout at least 0 (0: never)");
+  }
   auto impl = std::make_unique<Impl>(catalog, options);
   STRATA_RETURN_IF_ERROR(impl->Listen(portals));
   impl->StartAcceptor();
@@ -231,6 +335,8 @@ Result<std::unique_ptr<NbdServer>> NbdServer::Start(storage::ExportCatalog* cata
 std::vector<HostPort> NbdServer::bound_portals() const { return impl_->bound_portals(); }
 
 int NbdServer::connection_count() const { return impl_->connection_count(); }
+
+NbdServerCounters NbdServer::counters() const { return impl_->counters(); }
 
 void NbdServer::Stop() { impl_->Stop(); }
 

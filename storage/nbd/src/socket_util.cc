@@ -120,6 +120,20 @@ Status ConfigureConnection(int fd, std::chrono::milliseconds send_timeout) {
   return Status::Ok();
 }
 
+Status EnableKeepalive(int fd, std::chrono::seconds idle, std::chrono::seconds interval,
+                       int count) {
+  int one = 1;
+  int idle_s = static_cast<int>(idle.count());
+  int interval_s = static_cast<int>(interval.count());
+  if (::setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one)) != 0 ||
+      ::setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle_s, sizeof(idle_s)) != 0 ||
+      ::setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &interval_s, sizeof(interval_s)) != 0 ||
+      ::setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &count, sizeof(count)) != 0) {
+    return ErrnoError("setsockopt SO_KEEPALIVE", errno);
+  }
+  return Status::Ok();
+}
+
 Status SetReceiveTimeout(int fd, std::chrono::milliseconds timeout) {
   timeval tv = ToTimeval(timeout);
   if (::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) != 0) {

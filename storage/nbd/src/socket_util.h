@@ -56,6 +56,9 @@ std::string PeerAddress(int fd);
 // timeout (zero: none).
 Status ConfigureConnection(int fd, std::chrono::milliseconds send_timeout);
 Status SetReceiveTimeout(int fd, std::chrono::milliseconds timeout);
+// TCP keepalive: probes after `idle` without traffic, every `interval`, the peer
+// declared gone after `count` unanswered (the socket then fails with ETIMEDOUT).
+Status EnableKeepalive(int fd, std::chrono::seconds idle, std::chrono::seconds interval, int count);
 
 // Reads exactly `len` bytes. UNAVAILABLE "connection closed by peer" on EOF before
 // that; the errno otherwise (a receive timeout is DEADLINE_EXCEEDED).

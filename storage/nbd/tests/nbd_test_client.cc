@@ -43,7 +43,8 @@ std::string Pattern(size_t n, uint32_t seed) {
   return s;
 }
 
-Result<std::unique_ptr<TestClient>> TestClient::Connect(const HostPort& portal) {
+Result<std::unique_ptr<TestClient>> TestClient::Connect(const HostPort& portal,
+                                                        const std::string& source) {
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;
@@ -57,6 +58,27 @@ Result<std::unique_ptr<TestClient>> TestClient::Connect(const HostPort& portal) 
   if (fd < 0) {
     ::freeaddrinfo(res);
     return ErrnoError("socket", errno);
+  }
+  if (!source.empty()) {
+    addrinfo* src = nullptr;
+    addrinfo shints{};
+    shints.ai_family = res->ai_family;
+    shints.ai_socktype = SOCK_STREAM;
+    shints.ai_flags = AI_NUMERICHOST | AI_PASSIVE;
+    if (::getaddrinfo(source.c_str(), nullptr, &shints, &src) != 0) {
+      ::close(fd);
+      ::freeaddrinfo(res);
+      return InvalidArgumentError("source address '" + source +
+                                  "' is not an IP of the portal's family");
+    }
+    int brc = ::bind(fd, src->ai_addr, src->ai_addrlen);
+    int berr = errno;
+    ::freeaddrinfo(src);
+    if (brc != 0) {
+      ::close(fd);
+      ::freeaddrinfo(res);
+      return ErrnoError("bind " + source, berr);
+    }
   }
   int rc = ::connect(fd, res->ai_addr, res->ai_addrlen);
   int err = errno;

@@ -47,7 +47,10 @@ struct Reply {
 
 class TestClient {
  public:
-  static Result<std::unique_ptr<TestClient>> Connect(const HostPort& portal);
+  // source: the local IP to connect from (empty: the kernel picks one), so a test
+  // can play several clients on loopback (127.0.0.2, ...).
+  static Result<std::unique_ptr<TestClient>> Connect(const HostPort& portal,
+                                                     const std::string& source = {});
   ~TestClient();
 
   int fd() const { return fd_; }

@@ -54,6 +54,14 @@ class BlockMap {
     return leaf ? (*leaf)[lba & (kLeafSize - 1)] : kHole;
   }
 
+  // True when `lba`'s leaf exists and no other map shares it: a block mapped there is
+  // referenced by this map alone (as far as leaves go; the block's own count may still
+  // be shared by dedup).
+  bool OwnsLeaf(uint64_t lba) const {
+    const auto& leaf = leaves_[lba >> kLeafBits];
+    return leaf && leaf.use_count() == 1;
+  }
+
   // Returns the previous value. Copies the leaf first when it is shared, calling
   // on_copy(ref) for each block of the copy.
   template <typename OnCopy>

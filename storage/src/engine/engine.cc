@@ -244,6 +244,11 @@ Status EngineImpl::Load() {
     t.capacity_slots = options_.tier_capacity_bytes[i] / bs;
     STRATA_ASSIGN_OR_RETURN(t.written_end, t.file->Size());
     t.view = t.file->MapForRead(t.capacity_slots * bs);
+    if (options_.max_pending_free_bytes > 0) {
+      uint64_t limit = std::min(options_.max_pending_free_bytes / bs, t.capacity_slots / 8);
+      // At least one run's worth, so a single large write never flushes on its own.
+      t.max_pending_free = static_cast<size_t>(std::max<uint64_t>(limit, kRunBlocks));
+    }
   }
 
   // Snapshot, then the journal generation that follows it.
@@ -958,17 +963,21 @@ void EngineImpl::SetMappingLocked(Lun& lun, uint64_t lba, BlockRef ref, bool ind
 Result<std::vector<uint64_t>> EngineImpl::AllocateRunLocked(TierStore& t, size_t n) {
   std::vector<uint64_t> slots;
   slots.reserve(n);
-  // Contiguous fresh slots first: a run of blocks then costs one pwrite.
-  if (t.high_water + n <= t.capacity_slots) {
+  // Freed slots first, while the free list holds the whole run, so the data file grows
+  // (and takes space from its file system) only when the live blocks and those waiting
+  // for a flush need it: fresh slots first would grow it to the tier's capacity under
+  // plain overwrites, and a tier configured near its file system's size then hits
+  // ENOSPC. The tail of the free list is taken in list order: slots freed by an
+  // overwrite of consecutive blocks were pushed in ascending order, so the tail is
+  // usually a run, written with one pwrite again.
+  if (t.free_slots.size() < n && t.high_water + n <= t.capacity_slots) {
+    // Contiguous fresh slots: a run of blocks then costs one pwrite.
     for (size_t i = 0; i < n; ++i) {
       auto s = AllocateFreshLocked(t);
       slots.push_back(s);
     }
     return slots;
   }
-  // Reuse freed slots: take the tail of the free list in list order. Slots freed by
-  // an overwrite of consecutive blocks were pushed in ascending order, so the tail is
-  // usually a run, and the run is written with one pwrite again.
   const size_t fresh_room = t.capacity_slots > t.high_water ? t.capacity_slots - t.high_water : 0;
   if (t.free_slots.size() + fresh_room < n) {
     return ResourceExhaustedError("tier " + std::string(TierClassName(t.config.tier_class)) +
@@ -1092,7 +1101,9 @@ Status EngineImpl::StoreRun(Lun& lun, uint64_t lba, size_t n, const char* data,
       allocated = need.size();
       break;
     }
-    if (attempt > 0 || t.pending_free.empty()) return slots.status();
+    // Other writers may take what a flush recycles before we retry: try again while
+    // flushes still free something, a few times.
+    if (attempt >= 3 || t.pending_free.empty()) return slots.status();
     lock.unlock();
     STRATA_RETURN_IF_ERROR(Flush());  // recycles slots freed by unflushed changes
   }
@@ -1153,6 +1164,35 @@ Status EngineImpl::StoreRun(Lun& lun, uint64_t lba, size_t n, const char* data,
     flush_needed = NeedFlushLocked();
   }
   return flush_needed ? Flush() : Status::Ok();
+}
+
+Result<bool> EngineImpl::OverwriteInPlace(Lun& lun, uint64_t lba, size_t n, const char* data) {
+  // Read without the lock: SetDedup may flip it meanwhile, and it is read again below.
+  if (lun.dedup.load(std::memory_order_acquire)) return false;
+  for (size_t i = 0; i < n; ++i) {
+    if (IsZero(data + i * bs_, bs_)) return false;
+  }
+  SharedLock lock(mu_);
+  if (lun.deleted || lun.dedup.load(std::memory_order_acquire)) return false;
+  const uint32_t tier = lun.rec.write_tier;
+  const TierStore& t = tiers_[tier];
+  for (size_t i = 0; i < n; ++i) {
+    BlockRef ref = lun.map.Get(lba + i);
+    if (ref == kHole || RefTier(ref) != tier || !lun.map.OwnsLeaf(lba + i) ||
+        t.refs[RefSlot(ref)] != 1) {  // a count of one and not indexed
+      return false;
+    }
+  }
+  // One pwrite per run of consecutive slots.
+  for (size_t i = 0; i < n;) {
+    uint64_t slot = RefSlot(lun.map.Get(lba + i));
+    size_t j = i + 1;
+    while (j < n && RefSlot(lun.map.Get(lba + j)) == slot + (j - i)) ++j;
+    STRATA_RETURN_IF_ERROR(
+        t.file->WriteAt(slot * bs_, std::span<const char>(data + i * bs_, (j - i) * bs_)));
+    i = j;
+  }
+  return true;
 }
 
 Status EngineImpl::ReadBlockLocked(const Lun& lun, uint64_t lba, char* out) {
@@ -1250,7 +1290,10 @@ Status EngineImpl::WriteInner(Lun& lun, uint64_t offset, std::span<const char> d
       // Whole blocks: up to kRunBlocks at a time, under their stripes.
       size_t n = std::min<size_t>((data.size() - done) / bs_, kRunBlocks);
       StripeGuard stripes(this, lun.rec.id, lba, n);
-      Status stored = StoreRun(lun, lba, n, data.data() + done, {}, nullptr, false);
+      auto in_place = OverwriteInPlace(lun, lba, n, data.data() + done);
+      Status stored = !in_place.ok() ? in_place.status()
+                      : *in_place    ? Status::Ok()
+                                  : StoreRun(lun, lba, n, data.data() + done, {}, nullptr, false);
       // After the write landed, and after a failure too: it may have changed some
       // of the mappings before it failed.
       for (size_t i = 0; i < n; ++i) lun.MarkDirty(lba + i);
@@ -1268,7 +1311,10 @@ Status EngineImpl::WriteInner(Lun& lun, uint64_t offset, std::span<const char> d
       STRATA_RETURN_IF_ERROR(ReadBlockLocked(lun, lba, block.data()));
     }
     std::memcpy(block.data() + in_block, data.data() + done, n);
-    Status stored = StoreRun(lun, lba, 1, block.data(), {}, nullptr, false);
+    auto in_place = OverwriteInPlace(lun, lba, 1, block.data());
+    Status stored = !in_place.ok() ? in_place.status()
+                    : *in_place    ? Status::Ok()
+                                   : StoreRun(lun, lba, 1, block.data(), {}, nullptr, false);
     lun.MarkDirty(lba);
     STRATA_RETURN_IF_ERROR(stored);
     pos += n;

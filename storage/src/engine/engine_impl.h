@@ -38,6 +38,9 @@ struct TierStore {
   // Freed by changes not yet durable: reusable only after the next Flush, so a
   // crash can never find a durable mapping pointing at overwritten data.
   std::vector<uint64_t> pending_free;
+  // pending_free's bound in slots (EngineOptions::max_pending_free_bytes, capped at an
+  // eighth of the capacity); SIZE_MAX: none.
+  size_t max_pending_free = SIZE_MAX;
   uint64_t high_water = 1;  // next never-used slot
   // Bumped whenever freed slots become reusable: a dedup candidate compared outside
   // the lock is still the block it was while this has not moved.
@@ -234,7 +237,15 @@ class EngineImpl {
   const char* SlotBytesLocked(const TierStore& t, uint64_t slot, std::vector<char>& buf,
                               Status* err) const;
   void ReleaseUnusedLocked(TierStore& t, uint64_t slot);  // a slot never journaled
-  bool NeedFlushLocked() const { return enc_.records() >= options_.max_unflushed_records; }
+  // Too many unflushed records, or too many replaced blocks waiting for a flush to be
+  // freed in some tier (EngineOptions::max_pending_free_bytes).
+  bool NeedFlushLocked() const {
+    if (enc_.records() >= options_.max_unflushed_records) return true;
+    for (const TierStore& t : tiers_) {
+      if (t.pending_free.size() >= t.max_pending_free) return true;
+    }
+    return false;
+  }
 
   // Stores one whole block for `lba` in `tier` (the LUN's write tier when unset).
   // With `expected`, only replaces that mapping (the move's compare-and-swap) and
@@ -247,14 +258,28 @@ class EngineImpl {
   Status StoreRun(Lun& lun, uint64_t lba, size_t n, const char* data, std::optional<uint32_t> tier,
                   const BlockRef* expected, bool verify);
   Result<std::vector<uint64_t>> AllocateRunLocked(TierStore& t, size_t n);
+  // Overwrites n whole blocks at [lba, lba+n) in place when every one of them is
+  // mapped to a slot of the LUN's write tier that this LUN alone references (an
+  // unshared leaf, a count of one, not in the dedup index) and the LUN has dedup off:
+  // no new slot, no mapping change, no journal record, so no flush is owed and the
+  // blocks stay where a sequential read finds them. All-or-nothing: false (nothing
+  // written) when any block does not qualify or holds only zeros (those become holes
+  // through StoreRun). The pwrites run under mu_ shared, so whatever would change the
+  // conditions (a snapshot or clone sharing the leaf, SetDedup, a tier move's start,
+  // DeleteLun freeing the slot) waits for them. REQUIRES: the blocks' stripes held.
+  Result<bool> OverwriteInPlace(Lun& lun, uint64_t lba, size_t n, const char* data);
   uint64_t AllocateFreshLocked(TierStore& t);
   Status ReadBlockLocked(const Lun& lun, uint64_t lba, char* out);  // REQUIRES: mu_ held
   // Writes to one block are serialised by its stripe (so read-modify-write of a
   // partial block is safe); a stripe covers 64 consecutive blocks of a LUN, so a
   // 1 MiB write takes a few stripes. Stripes are always taken in index order.
   static constexpr size_t kRunBlocks = 256;
+  // Consecutive 64-block chunks of a LUN take consecutive stripes (from a start hashed
+  // from the LUN), so the requests of a sequential stream in flight together (QD8 of
+  // 1 MiB: 32 chunks) never share a stripe; hashing each chunk made two of them collide
+  // more often than not, and a 1 MiB write then waited for another.
   size_t StripeIndex(uint64_t lun_id, uint64_t lba) const {
-    return ((lun_id * 0x9e3779b97f4a7c15ull) ^ ((lba >> 6) * 0xff51afd7ed558ccdull)) >> 56;
+    return (((lun_id * 0x9e3779b97f4a7c15ull) >> 56) + (lba >> 6)) & (kStripes - 1);
   }
   class StripeGuard {
    public:
@@ -333,7 +358,8 @@ class EngineImpl {
   uint64_t journal_size_ = 0;       // guarded by flush_mu_
   bool checkpoint_needed_ = false;  // guarded by flush_mu_
 
-  std::array<std::mutex, 256> stripes_;  // per-block write serialisation (RMW safety)
+  static constexpr size_t kStripes = 256;     // a power of two
+  std::array<std::mutex, kStripes> stripes_;  // per-block write serialisation (RMW safety)
 
   std::mutex movers_mu_;
   std::condition_variable_any move_cv_;  // waits on mu_; signalled when a move ends

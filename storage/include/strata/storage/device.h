@@ -22,6 +22,9 @@ struct DeviceConfig {
   std::vector<TierConfig> tiers;
   std::vector<HostPort> portals;
   uint32_t block_size = 4096;  // dedup and allocation unit: 4 KiB to 64 KiB
+  // EngineOptions::max_pending_free_bytes: replaced blocks waiting for a flush to be
+  // freed, per tier, before the engine flushes on its own.
+  uint64_t max_pending_free_bytes = 64ull << 20;
   // Device-wide dedup switch: when off, LUNs asking for dedup are refused.
   bool dedup_enabled = true;
   // How LUNs that moved to another device reach it (see EngineOptions).

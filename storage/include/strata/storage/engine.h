@@ -130,6 +130,12 @@ struct EngineOptions {
   // Flush on our own once this many metadata changes wait for a client FLUSH, to
   // bound memory and recovery work.
   size_t max_unflushed_records = 1 << 16;
+  // Flush on our own once the blocks replaced by copy-on-write and waiting for a flush
+  // to be freed pass this many bytes in any tier (capped at an eighth of the tier's
+  // capacity): they stay allocated until then, and a LUN overwritten without flushes
+  // must not use more than its size plus this. 0: no bound (the engine still flushes
+  // when a tier runs out of free slots).
+  uint64_t max_pending_free_bytes = 64ull << 20;
   // Tests only: replaces XXH3-128 as the block fingerprint, e.g. with a constant
   // to prove that colliding fingerprints never share different data.
   std::function<std::pair<uint64_t, uint64_t>(const void*, size_t)> fingerprint_for_test;

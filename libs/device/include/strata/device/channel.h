@@ -4,6 +4,7 @@
 #include <string>
 #include <string_view>
 
+#include "strata/common/result.h"
 #include "strata/common/status.h"
 
 namespace grpc {
@@ -18,9 +19,41 @@ namespace strata::device {
 // moves) reconnects within this much of a device coming back, instead of after gRPC's default
 // backoff of up to two minutes. Calls made meanwhile fail at once with UNAVAILABLE.
 inline constexpr int kMaxReconnectBackoffMs = 1000;
+// How long one connection attempt (TCP, TLS handshake, HTTP/2 settings) may take.
+inline constexpr int kMinConnectTimeoutMs = 5000;
 
-// A plaintext channel to the management API at `address` (HOST:PORT or unix:PATH) with the
-// reconnect policy above. Thread-safe; share one per address.
+// How a client reaches the management API: mutual TLS (the normal case) or plaintext, which a
+// binary only uses when its operator said --insecure. The files are PEM, named like a
+// kubernetes.io/tls Secret as cert-manager writes it (tls.crt, tls.key, ca.crt); they are
+// re-read when they change (gRPC's file watcher, kCertRefreshSeconds), so a renewed client
+// certificate or CA bundle is used without a restart.
+struct ClientTls {
+  bool insecure = false;
+  std::string cert_file;  // --tls-cert: this client's certificate chain (optional with ca_file)
+  std::string key_file;   // --tls-key: its private key (with cert_file)
+  std::string ca_file;    // --tls-ca: the CA bundle the device's server certificate must chain to
+};
+
+// How often certificate files are checked for changes (client and server side).
+inline constexpr unsigned kCertRefreshSeconds = 1;
+
+// The ClientTls the flags --tls-cert, --tls-key, --tls-ca and --insecure describe, or
+// INVALID_ARGUMENT naming the flag: TLS or --insecure must be chosen (never plaintext by
+// default), cert and key come together, TLS needs a CA, the files must be readable.
+Result<ClientTls> ClientTlsFromFlags(const std::string& cert, const std::string& key,
+                                     const std::string& ca, bool insecure);
+
+// Sets how NewDeviceChannel connects, for the whole process: call it from main() before any
+// channel is made. Cheap and safe before a daemon blocks its signals (the credentials, and
+// gRPC's threads, are made on the first NewDeviceChannel). Until it is called channels are
+// plaintext: only unit tests rely on that; every binary calls it with what its flags chose.
+// Thread-safe.
+void SetClientTls(const ClientTls& tls);
+
+// A channel to the management API at `address` (HOST:PORT or unix:PATH) with the reconnect
+// policy above and the process's ClientTls (SetClientTls). With TLS the device's server
+// certificate must name the address's host (a DNS or IP subjectAltName). Thread-safe; share
+// one per address.
 std::shared_ptr<grpc::Channel> NewDeviceChannel(const std::string& address);
 
 // A gRPC status as a Status: the codes are numbered alike (strata/common/status.h); `what`

@@ -15,8 +15,10 @@ namespace strata::nbd {
 struct NbdServerOptions {
   // Most threads serving one connection, each running one request at a time:
   // pipelined requests of a connection run in parallel up to this many. Threads
-  // are added on demand; an idle connection has one. Memory bound per connection:
-  // threads_per_connection x max_payload_bytes.
+  // are added on demand; an idle connection has one. This is the connection's queue
+  // depth: with every thread busy nobody reads the socket, so a client pipelining
+  // more is held back by TCP (back-pressure), never buffered. Memory bound per
+  // connection: threads_per_connection x max_payload_bytes.
   int threads_per_connection = 16;
   // Largest READ/WRITE payload accepted (advertised as the maximum block size).
   // A WRITE announcing more gets EINVAL and the connection is dropped, because its
@@ -27,16 +29,51 @@ struct NbdServerOptions {
   uint32_t max_option_bytes = 64u << 10;
   // Connections beyond this are accepted and closed at once.
   int max_connections = 1024;
-  // A client must finish option haggling within this time.
+  // Connections from one client address (0: no limit); beyond it a new connection is
+  // accepted and closed at once, before the greeting (as qemu-nbd --shared does), so
+  // one client cannot take every slot of max_connections. A node's kernel client
+  // opens a few connections per attached LUN and path: 256 leaves room for ~60 LUNs
+  // with 4 connections each.
+  int max_connections_per_client = 256;
+  // Connections that picked one export (0: no limit); NBD_OPT_GO beyond it gets
+  // NBD_REP_ERR_POLICY with a message, NBD_OPT_EXPORT_NAME a disconnect.
+  int max_connections_per_export = 128;
+  // A client must finish option haggling within this time (the whole handshake, not
+  // each read: a client trickling bytes is cut off too).
   std::chrono::milliseconds handshake_timeout{30'000};
-  // A reply that cannot be sent within this time (a client that stopped reading)
-  // drops the connection, so a stuck client cannot hold threads for ever.
+  // A connection in transmission with no request in flight and none received for
+  // this long is closed (0: never, the default). The kernel nbd client keeps its
+  // connections for the device's lifetime and sends nothing while the device is
+  // idle (no NBD-level keepalive), and a closed socket fails its next I/O: a finite
+  // default would break every idle attached volume. TCP keepalive (on every
+  // connection) reaps peers that are gone; this is for deployments whose clients
+  // reconnect (qemu with reconnect-delay, nbd-client -persist).
+  std::chrono::milliseconds idle_timeout{0};
+  // A reply that cannot be sent within this time (a client that stopped reading,
+  // or takes a byte now and then) drops the connection, so a stuck client cannot
+  // hold threads for ever. The whole reply counts, not each send call.
   std::chrono::milliseconds send_timeout{30'000};
   // Stop() lets in-flight requests finish and their replies go out for this long
   // before it drops the remaining connections hard.
   std::chrono::milliseconds stop_grace{5'000};
+  // Payload bytes held by requests in flight, server-wide (0: no limit). A READ or
+  // WRITE that would go over gets ENOMEM (a WRITE's payload is read and dropped),
+  // so memory stays bounded whatever the number of connections x queue depth x
+  // request size; clients that never read their replies hold their share only until
+  // send_timeout drops them.
+  uint64_t max_inflight_bytes = 1ull << 30;
   // Bytes of idle I/O buffers kept for reuse across requests (server-wide).
   size_t buffer_cache_bytes = 64u << 20;
+};
+
+// Connections the server refused or closed because of a limit, since Start().
+struct NbdServerCounters {
+  uint64_t refused_server_full = 0;   // max_connections
+  uint64_t refused_client_limit = 0;  // max_connections_per_client
+  uint64_t refused_export_limit = 0;  // max_connections_per_export
+  uint64_t handshake_timeouts = 0;    // handshake_timeout
+  uint64_t idle_timeouts = 0;         // idle_timeout
+  uint64_t send_timeouts = 0;         // send_timeout (a client not taking its replies)
 };
 
 // An NBD server (fixed newstyle handshake only, simple and structured replies)
@@ -71,6 +108,8 @@ class NbdServer {
 
   // Connections currently open (handshake or transmission).
   int connection_count() const;
+
+  NbdServerCounters counters() const;
 
   // Closes the listeners, stops reading from every connection, lets in-flight
   // requests finish for up to options.stop_grace, drops the connections and joins
