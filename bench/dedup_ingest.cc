@@ -1,31 +1,66 @@
 // Dedup ingest: 4 KiB blocks written through the engine with inline dedup at 0 %,
 // 50 % and 90 % duplicates, beside memcpy, XXH3-128 and SHA-256 alone over the
-// same bytes on the same core. Also reports dedup index memory per unique block.
+// same bytes on the same core. Says what the figure depends on (CPU, build type,
+// the tier's file system, whether the tier's slots were pre-faulted) and splits
+// the work into its phases, each timed alone over the same bytes: hash (XXH3-128),
+// index (DedupIndex lookups + inserts), compare (memcmp with the candidate through
+// a mapping of the file, as the engine does; with a pread first, as it did before)
+// and slot write (pwrite of the unique blocks into the tier's file system). Also reports dedup
+// index memory per unique block and index lookups/s.
 //
-//   strata-bench-dedup [--dir /dev/shm/strata-bench] [--mib 256]
+//   strata-bench-dedup [--dir /dev/shm/strata-bench] [--mib 256] [--pct 0,50,90]
+//                      [--prefault both|yes|no] [--engine-only]
 //
 // The engine writes to files in --dir (tmpfs by default, so the figure is the
-// engine's CPU cost, not a disk's).
+// engine's CPU cost, not a disk's). --engine-only runs only the engine rows (for
+// perf record).
+#include <fcntl.h>
 #include <openssl/evp.h>
+#include <sys/mman.h>
+#include <sys/statfs.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <random>
+#include <ctime>
+#include <fstream>
 #include <string>
 #include <vector>
 
 #define XXH_INLINE_ALL
 #include <xxhash.h>
 
+#include "engine/dedup_index.h"
 #include "strata/common/env.h"
 #include "strata/storage/engine.h"
 
-using Clock = std::chrono::steady_clock;
+#ifndef STRATA_BUILD_TYPE
+#define STRATA_BUILD_TYPE "unknown"
+#endif
+
+// This thread's CPU time: the engine works on the calling thread (its system calls
+// included), so bytes per CPU second is the rate per core even while other
+// processes share the cores; wall-clock rates swing with the machine's load.
+struct Clock {
+  using duration = std::chrono::nanoseconds;
+  using rep = duration::rep;
+  using period = duration::period;
+  using time_point = std::chrono::time_point<Clock>;
+  static constexpr bool is_steady = true;
+  static time_point now() {
+    timespec ts{};
+    ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return time_point(duration(static_cast<rep>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec));
+  }
+};
 using strata::storage::Engine;
 using strata::storage::EngineOptions;
+using strata::storage::engine::DedupIndex;
+using strata::storage::engine::Fingerprint;
+using strata::storage::engine::FingerprintOf;
 
 namespace {
 
@@ -35,25 +70,40 @@ double Seconds(Clock::time_point a, Clock::time_point b) {
   return std::chrono::duration<double>(b - a).count();
 }
 
-// Blocks where `dup_pct` % repeat an earlier block (uniformly chosen).
-std::vector<char> MakeData(size_t blocks, int dup_pct, uint64_t seed) {
+uint64_t SplitMix(uint64_t& s) {
+  uint64_t z = (s += 0x9e3779b97f4a7c15ull);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+
+// Blocks where `dup_pct` % repeat an earlier block (uniformly chosen). `dup_of[b]`:
+// the earlier block it repeats, or SIZE_MAX for a unique block.
+std::vector<char> MakeData(size_t blocks, int dup_pct, uint64_t seed, std::vector<size_t>* dup_of) {
   std::vector<char> data(blocks * kBs);
-  std::mt19937_64 rng(seed);
+  dup_of->assign(blocks, SIZE_MAX);
+  uint64_t s = seed;
   size_t uniques = 0;
   for (size_t b = 0; b < blocks; ++b) {
     char* p = data.data() + b * kBs;
-    if (uniques > 0 && static_cast<int>(rng() % 100) < dup_pct) {
-      size_t src = rng() % b;
+    if (uniques > 0 && static_cast<int>(SplitMix(s) % 100) < dup_pct) {
+      size_t src = SplitMix(s) % b;
+      while ((*dup_of)[src] != SIZE_MAX) src = (*dup_of)[src];
       std::memcpy(p, data.data() + src * kBs, kBs);
+      (*dup_of)[b] = src;
     } else {
       for (size_t i = 0; i < kBs; i += 8) {
-        uint64_t v = rng();
+        uint64_t v = SplitMix(s);
         std::memcpy(p + i, &v, 8);
       }
       ++uniques;
     }
   }
   return data;
+}
+
+double Rate(size_t bytes, Clock::time_point t0) {
+  return static_cast<double>(bytes) / Seconds(t0, Clock::now()) / 1e9;
 }
 
 double MemcpyRate(const std::vector<char>& data) {
@@ -63,7 +113,7 @@ double MemcpyRate(const std::vector<char>& data) {
     std::memcpy(dst.data(), data.data() + off, kBs);
     asm volatile("" : : "r"(dst.data()) : "memory");
   }
-  return static_cast<double>(data.size()) / Seconds(t0, Clock::now()) / 1e9;
+  return Rate(data.size(), t0);
 }
 
 double Xxh3Rate(const std::vector<char>& data) {
@@ -72,7 +122,19 @@ double Xxh3Rate(const std::vector<char>& data) {
   for (size_t off = 0; off < data.size(); off += kBs) {
     sink ^= XXH3_128bits(data.data() + off, kBs).low64;
   }
-  double r = static_cast<double>(data.size()) / Seconds(t0, Clock::now()) / 1e9;
+  double r = Rate(data.size(), t0);
+  asm volatile("" : : "r"(sink));
+  return r;
+}
+
+// What the engine's FingerprintOf uses: libxxhash picks AVX2/AVX-512 at run time.
+double Xxh3DispatchRate(const std::vector<char>& data) {
+  uint64_t sink = 0;
+  auto t0 = Clock::now();
+  for (size_t off = 0; off < data.size(); off += kBs) {
+    sink ^= FingerprintOf(data.data() + off, kBs).lo;
+  }
+  double r = Rate(data.size(), t0);
   asm volatile("" : : "r"(sink));
   return r;
 }
@@ -87,26 +149,234 @@ double Sha256Rate(const std::vector<char>& data) {
     EVP_DigestUpdate(ctx, data.data() + off, kBs);
     EVP_DigestFinal_ex(ctx, out, &len);
   }
-  double r = static_cast<double>(data.size()) / Seconds(t0, Clock::now()) / 1e9;
+  double r = Rate(data.size(), t0);
   EVP_MD_CTX_free(ctx);
   return r;
+}
+
+void Run(const std::string& cmd) {
+  if (std::system(cmd.c_str()) != 0) {
+    std::fprintf(stderr, "failed: %s\n", cmd.c_str());
+    std::exit(1);
+  }
+}
+
+// Allocates every page of [0, bytes) of `path` (posix_fallocate: on tmpfs this is
+// the page allocation and zeroing a first write would otherwise pay).
+void Prefault(const std::string& path, size_t bytes) {
+  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0 || ::posix_fallocate(fd, 0, static_cast<off_t>(bytes)) != 0) {
+    std::fprintf(stderr, "pre-fault %s failed\n", path.c_str());
+    std::exit(1);
+  }
+  ::close(fd);
+}
+
+// The phases, each alone over the same bytes, in ns per block of the input.
+struct Phases {
+  double hash_ns = 0;           // XXH3-128 of every block
+  double index_ns = 0;          // DedupIndex::Find for every block, InsertIfAbsent for uniques
+  double compare_ns = 0;        // duplicates: memcmp with the candidate slot through a mapping
+  double compare_pread_ns = 0;  // the same with a pread of the slot first (before #16)
+  double write_ns = 0;          // uniques: one pwrite each into a fresh (or pre-faulted) file
+  double lookups_per_s = 0;
+};
+
+Phases MeasurePhases(const std::vector<char>& data, const std::vector<size_t>& dup_of,
+                     const std::string& dir, bool prefault) {
+  const size_t blocks = dup_of.size();
+  Phases p;
+  std::vector<Fingerprint> fps(blocks);
+  auto t0 = Clock::now();
+  for (size_t b = 0; b < blocks; ++b) fps[b] = FingerprintOf(data.data() + b * kBs, kBs);
+  p.hash_ns = Seconds(t0, Clock::now()) * 1e9 / static_cast<double>(blocks);
+
+  DedupIndex index;
+  std::vector<uint64_t> slot_of(blocks, 0);
+  uint64_t next_slot = 1, found = 0;
+  t0 = Clock::now();
+  for (size_t b = 0; b < blocks; ++b) {
+    uint64_t hit = 0;
+    index.Find(fps[b], [&](uint64_t slot) {
+      hit = slot;
+      return true;  // the engine would compare bytes here; timed as "compare"
+    });
+    if (hit != 0) {
+      ++found;
+      slot_of[b] = hit;
+    } else {
+      slot_of[b] = next_slot;
+      index.Insert(fps[b], next_slot++);
+    }
+  }
+  double secs = Seconds(t0, Clock::now());
+  p.index_ns = secs * 1e9 / static_cast<double>(blocks);
+  p.lookups_per_s = static_cast<double>(blocks) / secs;
+  if (found + next_slot - 1 != blocks) std::abort();
+
+  Run("rm -rf '" + dir + "' && mkdir -p '" + dir + "'");
+  const std::string path = dir + "/phase.dat";
+  if (prefault) Prefault(path, (next_slot + 1) * kBs);
+  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) std::exit(1);
+  t0 = Clock::now();
+  for (size_t b = 0; b < blocks; ++b) {
+    if (dup_of[b] != SIZE_MAX) continue;
+    if (::pwrite(fd, data.data() + b * kBs, kBs, static_cast<off_t>(slot_of[b] * kBs)) !=
+        static_cast<ssize_t>(kBs)) {
+      std::exit(1);
+    }
+  }
+  p.write_ns = Seconds(t0, Clock::now()) * 1e9 / static_cast<double>(blocks);
+  std::vector<char> have(kBs);
+  size_t equal = 0;
+  t0 = Clock::now();
+  for (size_t b = 0; b < blocks; ++b) {
+    if (dup_of[b] == SIZE_MAX) continue;
+    if (::pread(fd, have.data(), kBs, static_cast<off_t>(slot_of[b] * kBs)) !=
+        static_cast<ssize_t>(kBs)) {
+      std::exit(1);
+    }
+    equal += std::memcmp(have.data(), data.data() + b * kBs, kBs) == 0;
+  }
+  p.compare_pread_ns = Seconds(t0, Clock::now()) * 1e9 / static_cast<double>(blocks);
+  // What the engine does now: compare through a read-only shared mapping of the file.
+  const size_t file_bytes = next_slot * kBs;
+  void* view = ::mmap(nullptr, file_bytes, PROT_READ, MAP_SHARED, fd, 0);
+  if (view == MAP_FAILED) std::exit(1);
+  t0 = Clock::now();
+  for (size_t b = 0; b < blocks; ++b) {
+    if (dup_of[b] == SIZE_MAX) continue;
+    equal += std::memcmp(static_cast<const char*>(view) + slot_of[b] * kBs, data.data() + b * kBs,
+                         kBs) == 0;
+  }
+  p.compare_ns = Seconds(t0, Clock::now()) * 1e9 / static_cast<double>(blocks);
+  asm volatile("" : : "r"(equal));  // the compares are used
+  ::munmap(view, file_bytes);
+  ::close(fd);
+  Run("rm -rf '" + dir + "'");
+  return p;
+}
+
+// The index as it was before issue #16 (12-byte buckets: 64-bit tag + 32-bit slot,
+// power-of-two table doubled at 85 % load), kept here as the peer of DedupIndex's
+// lookups/s and bytes per entry.
+class IndexBefore {
+ public:
+  IndexBefore() : tags_(1024, 0), slots_(1024, 0) {}
+  uint64_t Find(const Fingerprint& fp) const {
+    const size_t mask = tags_.size() - 1;
+    for (size_t i = Home(fp.lo);; i = (i + 1) & mask) {
+      if (slots_[i] == 0) return 0;
+      if (tags_[i] == fp.lo) return slots_[i];
+    }
+  }
+  void Insert(const Fingerprint& fp, uint64_t slot) {
+    if ((size_ + 1) * 100 > tags_.size() * 85) Grow();
+    const size_t mask = tags_.size() - 1;
+    for (size_t i = Home(fp.lo);; i = (i + 1) & mask) {
+      if (slots_[i] == 0) {
+        tags_[i] = fp.lo;
+        slots_[i] = static_cast<uint32_t>(slot);
+        ++size_;
+        return;
+      }
+      if (tags_[i] == fp.lo) return;
+    }
+  }
+  double bytes_per_entry() const {
+    return static_cast<double>(tags_.size() * 12) / static_cast<double>(size_);
+  }
+
+ private:
+  size_t Home(uint64_t tag) const { return (tag * 0x9e3779b97f4a7c15ull) >> shift_; }
+  void Grow() {
+    std::vector<uint64_t> old_tags(tags_.size() * 2, 0);
+    std::vector<uint32_t> old_slots(slots_.size() * 2, 0);
+    old_tags.swap(tags_);
+    old_slots.swap(slots_);
+    --shift_;
+    size_ = 0;
+    for (size_t i = 0; i < old_tags.size(); ++i) {
+      if (old_slots[i] != 0) Insert(Fingerprint{old_tags[i], 0}, old_slots[i]);
+    }
+  }
+  std::vector<uint64_t> tags_;
+  std::vector<uint32_t> slots_;
+  int shift_ = 64 - 10;
+  size_t size_ = 0;
+};
+
+// Index alone at `n` unique blocks: inserts, then lookups of present blocks (hits)
+// and of absent ones (misses: what every unique block costs), before and after.
+void IndexTable(const std::vector<size_t>& sizes) {
+  std::printf(
+      "\nDedup index alone (random fingerprints; M lookups/s, one thread)\n\n"
+      "| unique blocks | index | B/unique block | inserts/s | hits/s | misses/s |\n"
+      "|---|---|---|---|---|---|\n");
+  for (size_t n : sizes) {
+    std::vector<Fingerprint> fps(2 * n);
+    uint64_t seed = n;
+    for (auto& f : fps) f = Fingerprint{SplitMix(seed), SplitMix(seed)};
+    auto time_it = [&](auto&& body) {
+      auto t0 = Clock::now();
+      uint64_t sink = 0;
+      for (size_t i = 0; i < n; ++i) sink += body(i);
+      double secs = Seconds(t0, Clock::now());
+      asm volatile("" : : "r"(sink));
+      return static_cast<double>(n) / secs / 1e6;
+    };
+    {
+      IndexBefore idx;
+      double ins = time_it([&](size_t i) {
+        idx.Insert(fps[i], i + 1);
+        return 0;
+      });
+      double hit = time_it([&](size_t i) { return idx.Find(fps[(i * 7919) % n]); });
+      double miss = time_it([&](size_t i) { return idx.Find(fps[n + i]); });
+      std::printf("| %zu | before (12 B buckets, x2) | %.1f | %.1f M | %.1f M | %.1f M |\n", n,
+                  idx.bytes_per_entry(), ins, hit, miss);
+    }
+    {
+      DedupIndex idx;
+      auto first = [&](const Fingerprint& fp) {
+        uint64_t found = 0;
+        idx.Find(fp, [&](uint64_t slot) {
+          found = slot;
+          return true;
+        });
+        return found;
+      };
+      double ins = time_it([&](size_t i) { return idx.Insert(fps[i], i + 1) ? 1 : 0; });
+      double hit = time_it([&](size_t i) { return first(fps[(i * 7919) % n]); });
+      double miss = time_it([&](size_t i) { return first(fps[n + i]); });
+      std::printf(
+          "| %zu | now (6 B buckets + 4 B tag a slot, x1.5) | %.1f | %.1f M | %.1f M | %.1f M |\n",
+          n, idx.bytes_per_entry(), ins, hit, miss);
+    }
+    std::fflush(stdout);
+  }
 }
 
 struct IngestResult {
   double gbps = 0;
   double ratio = 0;
   double index_bytes_per_unique = 0;
-  uint64_t unique_blocks = 0;
 };
 
-IngestResult EngineIngest(const std::vector<char>& data, const std::string& dir,
-                          size_t request_bytes = kBs, bool dedup = true) {
-  std::string cmd = "rm -rf '" + dir + "' && mkdir -p '" + dir + "'";
-  if (std::system(cmd.c_str()) != 0) std::abort();
+// With `overwrite`, the LUN is first written whole with `overwrite`'s bytes and
+// flushed, and the rate is that of writing `data` over it (every block replaced: the
+// replaced blocks leave the dedup index).
+IngestResult EngineIngest(const std::vector<char>& data, const std::string& dir, bool prefault,
+                          size_t request_bytes = kBs, bool dedup = true,
+                          const std::vector<char>* overwrite = nullptr) {
+  Run("rm -rf '" + dir + "' && mkdir -p '" + dir + "'");
+  const size_t capacity = data.size() * 2;
+  if (prefault) Prefault(dir + "/blocks.dat", capacity);
   EngineOptions o;
   o.state_dir = dir;
   o.tiers = {*strata::storage::ParseTierFlag("ssd=" + dir)};
-  o.tier_capacity_bytes = {data.size() * 2};
+  o.tier_capacity_bytes = {capacity};
   auto engine = Engine::Open(strata::Env::Default(), o);
   if (!engine.ok()) {
     std::fprintf(stderr, "engine: %s\n", engine.status().ToString().c_str());
@@ -118,6 +388,15 @@ IngestResult EngineIngest(const std::vector<char>& data, const std::string& dir,
   spec.dedup = dedup;
   if (!(*engine)->CreateLun(spec).ok()) std::abort();
   auto vol = *(*engine)->OpenVolume("bench");
+  if (overwrite != nullptr) {
+    for (size_t off = 0; off < data.size(); off += request_bytes) {
+      if (!vol->Write(off, std::span<const char>(overwrite->data() + off, request_bytes), false)
+               .ok()) {
+        std::abort();
+      }
+    }
+    if (!vol->Flush().ok()) std::abort();
+  }
   auto t0 = Clock::now();
   for (size_t off = 0; off < data.size(); off += request_bytes) {
     if (!vol->Write(off, std::span<const char>(data.data() + off, request_bytes), false).ok()) {
@@ -126,18 +405,80 @@ IngestResult EngineIngest(const std::vector<char>& data, const std::string& dir,
   }
   if (!vol->Flush().ok()) std::abort();
   IngestResult r;
-  r.gbps = static_cast<double>(data.size()) / Seconds(t0, Clock::now()) / 1e9;
-  auto space = (*engine)->DeviceSpace();
-  r.ratio = space.ratio();
+  r.gbps = Rate(data.size(), t0);
+  r.ratio = (*engine)->DeviceSpace().ratio();
   auto tiers = (*engine)->Tiers();
-  r.unique_blocks = tiers[0].used_bytes / kBs;
-  r.index_bytes_per_unique = static_cast<double>(tiers[0].index_memory_bytes) /
-                             static_cast<double>(tiers[0].indexed_blocks);
+  if (tiers[0].indexed_blocks > 0) {
+    r.index_bytes_per_unique = static_cast<double>(tiers[0].index_memory_bytes) /
+                               static_cast<double>(tiers[0].indexed_blocks);
+  }
   vol.reset();
   engine->reset();
-  cmd = "rm -rf '" + dir + "'";
-  if (std::system(cmd.c_str()) != 0) std::abort();
+  Run("rm -rf '" + dir + "'");
   return r;
+}
+
+std::string CpuModel() {
+  std::ifstream in("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("model name", 0) == 0) return line.substr(line.find(':') + 2);
+  }
+  return "unknown";
+}
+
+std::string FirstLine(const std::string& path) {
+  std::ifstream in(path);
+  std::string line;
+  std::getline(in, line);
+  return line.empty() ? "unknown" : line;
+}
+
+// The file system holding `dir` (its parent when dir does not exist yet), and for
+// tmpfs the huge= mount option and the shmem THP policy: they decide how slot pages
+// are allocated on first write.
+std::string FileSystemOf(const std::string& dir) {
+  std::string probe = dir;
+  struct statfs fs {};
+  while (::statfs(probe.c_str(), &fs) != 0) {
+    auto slash = probe.find_last_of('/');
+    if (slash == std::string::npos || slash == 0) {
+      probe = "/";
+    } else {
+      probe.resize(slash);
+    }
+    if (probe == "/" && ::statfs("/", &fs) == 0) break;
+  }
+  switch (static_cast<unsigned long>(fs.f_type)) {
+    case 0x01021994: {
+      // The mount's huge= option, from /proc/self/mounts (longest matching prefix).
+      std::ifstream in("/proc/self/mounts");
+      std::string dev, mnt, type, opts, best, huge = "huge=never (default)";
+      while (in >> dev >> mnt >> type >> opts) {
+        in.ignore(1024, '\n');
+        if (type != "tmpfs" || probe.rfind(mnt, 0) != 0 || mnt.size() < best.size()) continue;
+        best = mnt;
+        huge = "huge=never (default)";
+        auto h = opts.find("huge=");
+        if (h != std::string::npos) huge = opts.substr(h, opts.find(',', h) - h);
+      }
+      return "tmpfs (" + huge +
+             "; shmem THP: " + FirstLine("/sys/kernel/mm/transparent_hugepage/shmem_enabled") + ")";
+    }
+    case 0xEF53:
+      return "ext4";
+    case 0x58465342:
+      return "xfs";
+    case 0x9123683E:
+      return "btrfs";
+    case 0x794c7630:
+      return "overlayfs";
+    default: {
+      char buf[32];
+      std::snprintf(buf, sizeof(buf), "0x%lx", static_cast<unsigned long>(fs.f_type));
+      return std::string("f_type ") + buf;
+    }
+  }
 }
 
 }  // namespace
@@ -145,33 +486,144 @@ IngestResult EngineIngest(const std::vector<char>& data, const std::string& dir,
 int main(int argc, char** argv) {
   std::string dir = "/dev/shm/strata-bench-dedup";
   size_t mib = 256;
-  for (int i = 1; i + 1 < argc; i += 2) {
+  std::vector<int> pcts = {0, 50, 90};
+  std::vector<bool> prefaults = {false, true};
+  bool engine_only = false;
+  for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
-    if (a == "--dir")
-      dir = argv[i + 1];
-    else if (a == "--mib")
-      mib = std::strtoul(argv[i + 1], nullptr, 10);
+    std::string v = i + 1 < argc ? argv[i + 1] : "";
+    if (a == "--engine-only") {
+      engine_only = true;
+      continue;
+    }
+    if (a == "--dir") {
+      dir = v;
+    } else if (a == "--mib") {
+      mib = std::strtoul(v.c_str(), nullptr, 10);
+    } else if (a == "--pct") {
+      pcts.clear();
+      for (size_t p = 0; p < v.size();) {
+        pcts.push_back(std::atoi(v.c_str() + p));
+        p = v.find(',', p);
+        if (p == std::string::npos) break;
+        ++p;
+      }
+    } else if (a == "--prefault") {
+      prefaults = v == "yes"  ? std::vector<bool>{true}
+                  : v == "no" ? std::vector<bool>{false}
+                              : std::vector<bool>{false, true};
+    } else {
+      std::fprintf(stderr,
+                   "usage: strata-bench-dedup [--dir D] [--mib N] [--pct 0,50,90] "
+                   "[--prefault both|yes|no] [--engine-only]\n");
+      return 2;
+    }
+    ++i;
+  }
+  if (mib == 0 || pcts.empty()) {
+    std::fprintf(stderr, "--mib and --pct need positive values\n");
+    return 2;
   }
   const size_t blocks = mib * 1024 * 1024 / kBs;
-  std::printf("dedup ingest, %zu MiB of 4 KiB blocks, one thread, engine files in %s\n\n", mib,
-              dir.c_str());
+  double load[3] = {};
+  if (::getloadavg(load, 3) < 0) load[0] = -1;
   std::printf(
-      "| duplicates | memcpy GB/s | XXH3-128 GB/s | SHA-256 GB/s | engine ingest GB/s | "
-      "ratio | index B/unique block |\n|---|---|---|---|---|---|---|\n");
-  for (int pct : {0, 50, 90}) {
-    auto data = MakeData(blocks, pct, 1234 + static_cast<uint64_t>(pct));
-    double mc = MemcpyRate(data);
-    double xx = Xxh3Rate(data);
-    double sha = Sha256Rate(data);
-    IngestResult ing = EngineIngest(data, dir);
-    std::printf("| %d %% | %.2f | %.2f | %.2f | %.2f | %.2f | %.1f |\n", pct, mc, xx, sha, ing.gbps,
-                ing.ratio, ing.index_bytes_per_unique);
-    std::fflush(stdout);
+      "dedup ingest, %zu MiB of 4 KiB blocks, one thread; rates and times in this thread's "
+      "CPU time\n",
+      mib);
+  std::printf("cpu: %s (%ld online)\n", CpuModel().c_str(), ::sysconf(_SC_NPROCESSORS_ONLN));
+  std::printf("build: %s (%s, %s)\n", STRATA_BUILD_TYPE,
+#ifdef __OPTIMIZE__
+              "optimized",
+#else
+              "NOT optimized",
+#endif
+#ifdef NDEBUG
+              "NDEBUG"
+#else
+              "assertions on"
+#endif
+  );
+  // Syscalls cost what the CPU's mitigations make them cost: the engine makes about
+  // one per block (pwrite of a unique block, pread of a candidate), the peers none.
+  std::printf("mitigations: spectre_v2: %s; retbleed: %s\n",
+              FirstLine("/sys/devices/system/cpu/vulnerabilities/spectre_v2").c_str(),
+              FirstLine("/sys/devices/system/cpu/vulnerabilities/retbleed").c_str());
+  std::printf("tier: %s on %s\n", dir.c_str(), FileSystemOf(dir).c_str());
+  std::printf("load average at start: %.2f\n\n", load[0]);
+
+  if (!engine_only) {
+    std::printf(
+        "| duplicates | memcpy GB/s | XXH3-128 GB/s | XXH3-128 dispatched GB/s | SHA-256 GB/s | "
+        "slots pre-faulted | engine ingest GB/s | ratio | index B/unique block |\n"
+        "|---|---|---|---|---|---|---|---|---|\n");
   }
+  struct Row {
+    int pct;
+    bool prefault;
+    Phases ph;
+    double engine_ns;
+  };
+  std::vector<Row> rows;
+  for (int pct : pcts) {
+    std::vector<size_t> dup_of;
+    auto data = MakeData(blocks, pct, 1234 + static_cast<uint64_t>(pct), &dup_of);
+    double mc = 0, xx = 0, xd = 0, sha = 0;
+    if (!engine_only) {
+      mc = MemcpyRate(data);
+      xx = Xxh3Rate(data);
+      xd = Xxh3DispatchRate(data);
+      sha = Sha256Rate(data);
+    }
+    for (bool pf : prefaults) {
+      IngestResult ing = EngineIngest(data, dir, pf);
+      if (engine_only) {
+        std::printf("%d %% duplicates, pre-faulted %s: %.2f GB/s\n", pct, pf ? "yes" : "no",
+                    ing.gbps);
+      } else {
+        std::printf("| %d %% | %.2f | %.2f | %.2f | %.2f | %s | %.2f | %.2f | %.1f |\n", pct, mc,
+                    xx, xd, sha, pf ? "yes" : "no", ing.gbps, ing.ratio,
+                    ing.index_bytes_per_unique);
+        rows.push_back({pct, pf, MeasurePhases(data, dup_of, dir, pf), kBs / ing.gbps});
+      }
+      std::fflush(stdout);
+    }
+  }
+  if (engine_only) return 0;
+
+  std::printf(
+      "\nPhases alone, ns per 4 KiB block of input (the rest of the engine's time: locks, block "
+      "map, journal records, zero check, request handling)\n\n"
+      "| duplicates | slots pre-faulted | hash | index | compare (pread + memcmp) | compare "
+      "(mapped) | slot write | sum | engine | rest | index lookups/s |\n"
+      "|---|---|---|---|---|---|---|---|---|---|---|\n");
+  for (const Row& r : rows) {
+    double sum = r.ph.hash_ns + r.ph.index_ns + r.ph.compare_ns + r.ph.write_ns;
+    std::printf("| %d %% | %s | %.0f | %.0f | %.0f | %.0f | %.0f | %.0f | %.0f | %.0f | %.1f M |\n",
+                r.pct, r.prefault ? "yes" : "no", r.ph.hash_ns, r.ph.index_ns,
+                r.ph.compare_pread_ns, r.ph.compare_ns, r.ph.write_ns, sum, r.engine_ns,
+                r.engine_ns - sum, r.ph.lookups_per_s / 1e6);
+  }
+
+  IndexTable({100'000, 1'000'000, 10'000'000});
+
   // The same engine path with 1 MiB requests (what sequential NBD clients send).
-  auto data = MakeData(blocks, 50, 99);
-  std::printf("\n| 1 MiB requests, 50 %% duplicates | engine ingest GB/s |\n|---|---|\n");
-  std::printf("| dedup off | %.2f |\n", EngineIngest(data, dir, 1 << 20, false).gbps);
-  std::printf("| dedup on | %.2f |\n", EngineIngest(data, dir, 1 << 20, true).gbps);
+  std::vector<size_t> dup_of;
+  auto data = MakeData(blocks, 50, 99, &dup_of);
+  std::printf(
+      "\n| 1 MiB requests, 50 %% duplicates | slots pre-faulted | engine ingest GB/s |\n"
+      "|---|---|---|\n");
+  std::vector<size_t> unused;
+  auto first = MakeData(blocks, 50, 7, &unused);
+  for (bool pf : prefaults) {
+    std::printf("| dedup off | %s | %.2f |\n", pf ? "yes" : "no",
+                EngineIngest(data, dir, pf, 1 << 20, false).gbps);
+    std::printf("| dedup on | %s | %.2f |\n", pf ? "yes" : "no",
+                EngineIngest(data, dir, pf, 1 << 20, true).gbps);
+    std::printf("| dedup off, over other data | %s | %.2f |\n", pf ? "yes" : "no",
+                EngineIngest(data, dir, pf, 1 << 20, false, &first).gbps);
+    std::printf("| dedup on, over other data | %s | %.2f |\n", pf ? "yes" : "no",
+                EngineIngest(data, dir, pf, 1 << 20, true, &first).gbps);
+  }
   return 0;
 }

@@ -1,6 +1,7 @@
 #include <fcntl.h>
 #include <linux/fs.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
@@ -9,6 +10,7 @@
 #include <cerrno>
 #include <cstring>
 #include <memory>
+#include <mutex>
 #include <random>
 #include <string>
 
@@ -21,7 +23,10 @@ namespace {
 class PosixFile final : public File {
  public:
   PosixFile(int fd, std::string path) : fd_(fd), path_(std::move(path)) {}
-  ~PosixFile() override { ::close(fd_); }
+  ~PosixFile() override {
+    if (view_ != nullptr) ::munmap(view_, view_length_);
+    ::close(fd_);
+  }
 
   Status ReadAt(uint64_t offset, std::span<char> out) override {
     size_t done = 0;
@@ -72,6 +77,18 @@ class PosixFile final : public File {
     return static_cast<uint64_t>(st.st_size);
   }
 
+  const char* MapForRead(uint64_t length) override {
+    std::lock_guard lock(view_mu_);
+    if (view_ == nullptr && length > 0) {
+      // MAP_NORESERVE: the view reserves no memory; pages come from the page cache.
+      void* p = ::mmap(nullptr, length, PROT_READ, MAP_SHARED | MAP_NORESERVE, fd_, 0);
+      if (p == MAP_FAILED) return nullptr;
+      view_ = p;
+      view_length_ = length;
+    }
+    return length <= view_length_ ? static_cast<const char*>(view_) : nullptr;
+  }
+
   Status Truncate(uint64_t size) override {
     if (::ftruncate(fd_, static_cast<off_t>(size)) != 0) {
       return ErrnoError("ftruncate " + path_, errno);
@@ -82,6 +99,9 @@ class PosixFile final : public File {
  private:
   const int fd_;
   const std::string path_;
+  std::mutex view_mu_;
+  void* view_ = nullptr;  // guarded by view_mu_ until set, then constant
+  size_t view_length_ = 0;
 };
 
 class PosixEnv final : public Env {

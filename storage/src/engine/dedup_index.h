@@ -1,10 +1,13 @@
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
-#include <optional>
 #include <vector>
 
 namespace strata::storage::engine {
+
+// 64 x 64 -> 128-bit products for scaling a hash to a table size (a GCC/Clang type).
+__extension__ typedef unsigned __int128 DedupU128;
 
 struct Fingerprint {
   uint64_t lo = 0;
@@ -16,44 +19,86 @@ struct Fingerprint {
 // a candidate and the engine compares the bytes before sharing a block.
 Fingerprint FingerprintOf(const void* data, size_t len);
 
-// Fingerprint -> slot of one tier, as an open-addressing hash table with linear
-// probing and backward-shift deletion. A bucket keeps a 64-bit tag (the low half
-// of the fingerprint) and a 32-bit slot: 12 bytes, grown at 85 % load, so even
-// just after a doubling an indexed block costs under 29 bytes (VDO's dense index
-// needs about 4; we trade memory for no on-disk index). Tags are not unique
-// proof: every match is confirmed by comparing bytes, and two different blocks
-// sharing a tag just means the second is not indexed. Slots from 2^32 on (16 TiB
-// of 4 KiB blocks in one tier) are not indexed.
+// Fingerprint -> slots of one tier. Each indexed slot's 32-bit tag (bits of its
+// fingerprint) is kept per slot (4 bytes), so a slot leaves the index without its
+// block being read and hashed again. The table is open addressing with linear
+// probing and backward-shift deletion over 6-byte buckets: a 16-bit check (other
+// bits of the tag: a probe compares only these, and reads the slot's full tag on a
+// match) and a 32-bit slot; a bucket's home comes from the full tag. It grows by
+// half at 85 % load (a doubled table would sit at 42 %), the per-slot tags by a
+// quarter, so an indexed block of a tier whose slots are all indexed costs
+// 6/0.85-6/0.567 + 4-5 = 11.1-15.8 bytes (VDO's dense index needs about 4; we keep
+// no on-disk index).
+// A tag is only a candidate: every match is confirmed by comparing bytes. Different
+// blocks share a tag once in 2^32, so a tag may map to up to kMaxSameTag slots; a
+// block whose tag already has that many is not indexed (bounds the work a crafted
+// collision can cause). Slots from 2^32 on (16 TiB of 4 KiB blocks in one tier)
+// are not indexed.
 // Not thread-safe: the engine's lock guards it.
 class DedupIndex {
  public:
   DedupIndex();
 
   static constexpr uint64_t kMaxSlot = 0xffffffffu;
+  static constexpr int kMaxSameTag = 4;
 
-  std::optional<uint64_t> Find(const Fingerprint& fp) const;
-  // Adds fp -> slot unless fp's tag is present or slot > kMaxSlot. Returns whether
-  // it was added.
-  bool InsertIfAbsent(const Fingerprint& fp, uint64_t slot);
-  // Removes fp if it maps to `slot`. Returns whether it was removed.
+  // Calls visit(slot) for each slot whose tag matches fp's, in probe order, until
+  // visit returns true (found). Returns whether it did.
+  template <typename Visit>
+  bool Find(const Fingerprint& fp, Visit&& visit) const {
+    const uint32_t tag = TagOf(fp);
+    const uint16_t check = CheckOf(tag);
+    for (size_t i = Home(tag);; i = Next(i)) {
+      const uint16_t c = checks_[i];
+      if (c == 0) return false;
+      if (c == check && slot_tags_[slots_[i]] == tag && visit(static_cast<uint64_t>(slots_[i]))) {
+        return true;
+      }
+    }
+  }
+  // Adds fp -> slot unless slot is 0 or > kMaxSlot, slot is already indexed, or
+  // kMaxSameTag slots share fp's tag. Returns whether it was added.
+  bool Insert(const Fingerprint& fp, uint64_t slot);
+  // Removes slot if it is indexed under fp's tag. Returns whether it was.
   bool EraseIf(const Fingerprint& fp, uint64_t slot);
+  // Removes slot, whatever its tag. Returns whether it was indexed.
+  bool EraseSlot(uint64_t slot);
 
   size_t size() const { return size_; }
-  size_t memory_bytes() const { return tags_.size() * (sizeof(uint64_t) + sizeof(uint32_t)); }
+  size_t memory_bytes() const {
+    return checks_.capacity() * sizeof(uint16_t) + slots_.capacity() * sizeof(uint32_t) +
+           slot_tags_.capacity() * sizeof(uint32_t) + indexed_.capacity() / 8;
+  }
   double bytes_per_entry() const {
     return size_ ? static_cast<double>(memory_bytes()) / static_cast<double>(size_) : 0;
   }
 
  private:
-  // Spreads the tag over the table (tags from a test may be regular).
-  size_t Home(uint64_t tag) const { return (tag * 0x9e3779b97f4a7c15ull) >> shift_; }
+  static uint32_t TagOf(const Fingerprint& fp) { return static_cast<uint32_t>(fp.lo); }
+  // 16 bits of the tag's mix that Home does not use much; never 0 (0: empty bucket).
+  static uint16_t CheckOf(uint32_t tag) {
+    const uint16_t c = static_cast<uint16_t>(Mix(tag) >> 8);
+    return c == 0 ? 1 : c;
+  }
+  static uint64_t Mix(uint32_t tag) {
+    return (static_cast<uint64_t>(tag) + 1) * 0x9e3779b97f4a7c15ull;
+  }
+  // Spreads the tag over the table (tags from a test may be regular): the high half
+  // of a 64-bit mix scaled to the table's size (no power of two needed).
+  size_t Home(uint32_t tag) const {
+    return static_cast<size_t>((static_cast<DedupU128>(Mix(tag)) * checks_.size()) >> 64);
+  }
+  size_t Next(size_t i) const { return i + 1 == checks_.size() ? 0 : i + 1; }
+  // Removes the entry in bucket i (backward shift).
+  void EraseAt(size_t i);
   void Grow();
 
-  // Parallel arrays: 8 + 4 bytes a bucket with no padding. slots_[i] == 0: empty
-  // (slot 0 of a tier never holds data).
-  std::vector<uint64_t> tags_;
+  // Parallel arrays, one entry a bucket: checks_[i] == 0 means empty.
+  std::vector<uint16_t> checks_;
   std::vector<uint32_t> slots_;
-  int shift_ = 64 - 10;
+  // Per slot: its tag (meaningful while indexed_[slot]) and whether it is indexed.
+  std::vector<uint32_t> slot_tags_;
+  std::vector<bool> indexed_;
   size_t size_ = 0;
 };
 

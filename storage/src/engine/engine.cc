@@ -242,6 +242,8 @@ Status EngineImpl::Load() {
         info.kind == PathKind::kBlockDevice ? t.config.path : t.config.path + "/blocks.dat";
     STRATA_ASSIGN_OR_RETURN(t.file, env_->OpenFile(data_path, true));
     t.capacity_slots = options_.tier_capacity_bytes[i] / bs;
+    STRATA_ASSIGN_OR_RETURN(t.written_end, t.file->Size());
+    t.view = t.file->MapForRead(t.capacity_slots * bs);
     if (options_.max_pending_free_bytes > 0) {
       uint64_t limit = std::min(options_.max_pending_free_bytes / bs, t.capacity_slots / 8);
       // At least one run's worth, so a single large write never flushes on its own.
@@ -381,7 +383,7 @@ Status EngineImpl::Load() {
       auto it = indexed_refs.find(MakeRef(static_cast<uint32_t>(ti), s));
       if (it == indexed_refs.end() || !it->second) continue;
       STRATA_RETURN_IF_ERROR(t.file->ReadAt(s * bs, buf));
-      if (t.index.InsertIfAbsent(Fp(buf.data()), s)) t.refs[s] |= kIndexedBit;
+      if (t.index.Insert(Fp(buf.data()), s)) t.refs[s] |= kIndexedBit;
     }
     std::reverse(t.free_slots.begin(), t.free_slots.end());  // hand out low slots first
   }
@@ -891,15 +893,12 @@ void EngineImpl::FoldBlock(Lun& lun, uint64_t lba, BlockRef ref, uint64_t gen, c
         (t.refs[slot] & kIndexedBit)) {
       return;
     }
-    if (auto hit = t.index.Find(fp)) {
-      if (*hit == slot) return;
-      // Confirm the bytes, as a write does; a fingerprint collision stays unshared.
-      if (!t.file->ReadAt(*hit * bs_, have).ok() || std::memcmp(have.data(), data, bs_) != 0) {
-        return;
-      }
-      ++t.refs[*hit];
-      SetMappingLocked(lun, lba, MakeRef(RefTier(ref), *hit), true);  // frees `slot` if last
-    } else if (t.index.InsertIfAbsent(fp, slot)) {
+    // Confirm the bytes, as a write does; a fingerprint collision stays unshared.
+    Status err;
+    if (uint64_t hit = EqualIndexedLocked(t, fp, data, have, &err)) {
+      ++t.refs[hit];
+      SetMappingLocked(lun, lba, MakeRef(RefTier(ref), hit), true);  // frees `slot` if last
+    } else if (err.ok() && t.index.Insert(fp, slot)) {
       t.refs[slot] |= kIndexedBit;
       enc_.Map({lun.rec.id, lba, ref, true});  // same mapping, now indexed
     }
@@ -1030,15 +1029,38 @@ void EngineImpl::DecrefLocked(BlockRef ref) {
     --r;
     return;
   }
-  if (r & kIndexedBit) {
-    // The index has no reverse map (that would cost 16 bytes a block): re-read the
-    // block, which is still intact, to find its fingerprint.
-    std::vector<char> buf(bs_);
-    if (t.file->ReadAt(s * bs_, buf).ok()) t.index.EraseIf(Fp(buf.data()), s);
-  }
+  // The index keeps each indexed slot's tag: no re-read or re-hash of the block.
+  if (r & kIndexedBit) t.index.EraseSlot(s);
   r = 0;
   --t.used_slots;
   t.pending_free.push_back(s);
+}
+
+uint64_t EngineImpl::EqualIndexedLocked(const TierStore& t, const Fingerprint& fp,
+                                        const char* block, std::vector<char>& have,
+                                        Status* err) const {
+  uint64_t equal = 0;
+  t.index.Find(fp, [&](uint64_t slot) {
+    // Confirm: a fingerprint match alone must never share another block's data.
+    const char* bytes = SlotBytesLocked(t, slot, have, err);
+    if (bytes == nullptr) return true;  // stop: the caller decides what a failed read means
+    if (std::memcmp(bytes, block, bs_) != 0) return false;
+    equal = slot;
+    return true;
+  });
+  return equal;
+}
+
+const char* EngineImpl::SlotBytesLocked(const TierStore& t, uint64_t slot, std::vector<char>& buf,
+                                        Status* err) const {
+  if (t.view != nullptr && (slot + 1) * bs_ <= t.written_end) return t.view + slot * bs_;
+  buf.resize(bs_);
+  Status read = t.file->ReadAt(slot * bs_, buf);
+  if (!read.ok()) {
+    *err = read;
+    return nullptr;
+  }
+  return buf.data();
 }
 
 void EngineImpl::IncrefLocked(BlockRef ref) { ++tiers_[RefTier(ref)].refs[RefSlot(ref)]; }
@@ -1125,9 +1147,8 @@ Status EngineImpl::StoreRun(Lun& lun, uint64_t lba, size_t n, const char* data,
     have.resize(bs_);
     for (size_t i = 0; i < n; ++i) {
       if (items[i].zero) continue;
-      auto hit = t.index.Find(items[i].fp);
-      if (!hit || !t.file->ReadAt(*hit * bs_, have).ok()) continue;
-      if (std::memcmp(have.data(), data + i * bs_, bs_) == 0) items[i].candidate = *hit;
+      Status ignored;  // a failed read here is retried under the exclusive lock
+      items[i].candidate = EqualIndexedLocked(t, items[i].fp, data + i * bs_, have, &ignored);
     }
   }
   uint32_t tier = 0;
@@ -1158,16 +1179,14 @@ Status EngineImpl::StoreRun(Lun& lun, uint64_t lba, size_t n, const char* data,
         continue;
       }
       if (dedup) {
-        if (auto hit = t.index.Find(it.fp)) {
-          have.resize(bs_);
-          STRATA_RETURN_IF_ERROR(t.file->ReadAt(*hit * bs_, have));
-          // Confirm: a fingerprint match alone must never share another block's data.
-          if (std::memcmp(have.data(), data + i * bs_, bs_) == 0) {
-            ++t.refs[*hit];
-            SetMappingLocked(lun, lba + i, MakeRef(tier, *hit), true);
-            it.settled = true;
-            continue;
-          }
+        Status err;
+        uint64_t hit = EqualIndexedLocked(t, it.fp, data + i * bs_, have, &err);
+        STRATA_RETURN_IF_ERROR(err);
+        if (hit != 0) {
+          ++t.refs[hit];
+          SetMappingLocked(lun, lba + i, MakeRef(tier, hit), true);
+          it.settled = true;
+          continue;
         }
       }
       if (dedup) {
@@ -1236,7 +1255,8 @@ Status EngineImpl::StoreRun(Lun& lun, uint64_t lba, size_t n, const char* data,
         it.slot = 0;
         continue;
       }
-      bool indexed = dedup && t.index.InsertIfAbsent(it.fp, it.slot);
+      t.written_end = std::max(t.written_end, (it.slot + 1) * bs_);
+      bool indexed = dedup && t.index.Insert(it.fp, it.slot);
       if (indexed) t.refs[it.slot] |= kIndexedBit;
       SetMappingLocked(lun, lba + i, MakeRef(tier, it.slot), dedup);
     }

@@ -26,6 +26,10 @@ namespace strata::storage::engine {
 struct TierStore {
   TierConfig config;
   std::unique_ptr<File> file;
+  // file's bytes without a system call (File::MapForRead), or null: dedup compares
+  // and re-hashes read slots through it. Only bytes below written_end are read.
+  const char* view = nullptr;
+  uint64_t written_end = 0;     // the file is at least this long; guarded by EngineImpl::mu_
   uint64_t capacity_slots = 0;  // slot numbers below this are usable (from 1)
   // Per slot: reference count in the low 31 bits, kIndexedBit when the slot is in
   // `index`. Guarded by EngineImpl::mu_.
@@ -228,6 +232,15 @@ class EngineImpl {
   // REQUIRES: mu_ held exclusively.
   void SetMappingLocked(Lun& lun, uint64_t lba, BlockRef ref, bool indexed);
   void DecrefLocked(BlockRef ref);
+  // An indexed slot of `t` holding the same bytes as `block` (every candidate of
+  // fp's tag is compared), or 0. A failed read stops the search: 0 and *err set.
+  // `have`: scratch space. REQUIRES: mu_ held (shared is enough).
+  uint64_t EqualIndexedLocked(const TierStore& t, const Fingerprint& fp, const char* block,
+                              std::vector<char>& have, Status* err) const;
+  // The bytes of `slot` of `t`: through t.view when it covers them, else read into
+  // `buf` (null and *err set when that read fails). REQUIRES: mu_ held.
+  const char* SlotBytesLocked(const TierStore& t, uint64_t slot, std::vector<char>& buf,
+                              Status* err) const;
   void ReleaseUnusedLocked(TierStore& t, uint64_t slot);  // a slot never journaled
   // Too many unflushed records, or too many replaced blocks waiting for a flush to be
   // freed in some tier (EngineOptions::max_pending_free_bytes).

@@ -23,6 +23,13 @@ class File {
   virtual Status Sync() = 0;
   virtual Result<uint64_t> Size() = 0;
   virtual Status Truncate(uint64_t size) = 0;
+  // A read-only view of the file's bytes [0, length), coherent with WriteAt (a
+  // shared mapping of the page cache), or null when this File cannot offer one (the
+  // caller then uses ReadAt). Reading it costs no system call or copy. One view per
+  // File: a later call returns the same view if it covers `length`, else null.
+  // Valid until the File is destroyed. Only bytes below the file's current size
+  // may be read through it (past the end the process gets SIGBUS).
+  virtual const char* MapForRead(uint64_t /*length*/) { return nullptr; }
 };
 
 struct PathInfo {
