@@ -41,14 +41,14 @@ pids+=($!)
 uri[nbdkit]="nbd://127.0.0.1:$p/disk"
 
 "$STORED" --device bench --tier "ssd=$work/strata:$((SIZE_MIB * 3))MiB" --portal 127.0.0.1:0 \
-  --grpc 127.0.0.1:0 --ready-file "$work/ready" --log-level warn &
+  --grpc 127.0.0.1:0 --insecure --ready-file "$work/ready" --log-level warn &
 pids+=($!)
 for _ in $(seq 200); do [ -s "$work/ready" ] && break; sleep 0.05; done
 [ -s "$work/ready" ] || { echo "strata-stored did not become ready" >&2; exit 1; }
 g=$(jq -r .grpc "$work/ready")
 sp=$(jq -r '.nbd[0]' "$work/ready")
-"$ADMIN" --server "$g" lun create plain --size "${SIZE_MIB}MiB" >/dev/null
-"$ADMIN" --server "$g" lun create dedup --size "${SIZE_MIB}MiB" --dedup >/dev/null
+"$ADMIN" --insecure --server "$g" lun create plain --size "${SIZE_MIB}MiB" >/dev/null
+"$ADMIN" --insecure --server "$g" lun create dedup --size "${SIZE_MIB}MiB" --dedup >/dev/null
 uri[strata]="nbd://$sp/plain"
 uri[strata-dedup]="nbd://$sp/dedup"
 servers=(nbdkit strata strata-dedup)

@@ -55,12 +55,12 @@ uri[nbdkit]="nbd://127.0.0.1:$p/disk"
 uri[nbdkit-tls]="nbds://127.0.0.1:$p/disk?tls-certificates=$cdir"
 
 "$STORED" --device bench --tier "ssd=$work/strata:$((SIZE_MIB * 3))MiB" --portal 127.0.0.1:0 \
-  --grpc 127.0.0.1:0 --ready-file "$work/ready" --log-level warn --nbd-tls allow \
+  --grpc 127.0.0.1:0 --insecure --ready-file "$work/ready" --log-level warn --nbd-tls allow \
   --nbd-tls-cert "$ca/srv/tls.crt" --nbd-tls-key "$ca/srv/tls.key" --nbd-tls-client-ca "$ca/ca.crt" &
 pids+=($!)
 for _ in $(seq 200); do [ -s "$work/ready" ] && break; sleep 0.05; done
 g=$(jq -r .grpc "$work/ready"); sp=$(jq -r '.nbd[0]' "$work/ready")
-"$ADMIN" --server "$g" lun create lun --size "${SIZE_MIB}MiB" >/dev/null
+"$ADMIN" --insecure --server "$g" lun create lun --size "${SIZE_MIB}MiB" >/dev/null
 uri[strata]="nbd://$sp/lun"
 uri[strata-tls]="nbds://$sp/lun?tls-certificates=$cdir"
 servers=(nbdkit nbdkit-tls strata strata-tls)
