@@ -41,11 +41,24 @@ void Die(const char* what) {
 void Connect(int* client, int* server) {
   *client = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (*client < 0) Die("socket");
+  // libFuzzer's -timeout alarm (SIGALRM) can interrupt connect; the connection then completes
+  // in the background: wait for it and take its result.
   if (::connect(*client, reinterpret_cast<sockaddr*>(&listen_addr), sizeof(listen_addr)) != 0) {
-    Die("connect");
+    if (errno != EINTR) Die("connect");
+    pollfd p{*client, POLLOUT, 0};
+    while (::poll(&p, 1, -1) < 0) {
+      if (errno != EINTR) Die("poll");
+    }
+    int err = 0;
+    socklen_t len = sizeof(err);
+    if (::getsockopt(*client, SOL_SOCKET, SO_ERROR, &err, &len) != 0 || err != 0) {
+      errno = err;
+      Die("connect");
+    }
   }
-  *server = ::accept4(listener, nullptr, nullptr, SOCK_CLOEXEC);
-  if (*server < 0) Die("accept4");
+  while ((*server = ::accept4(listener, nullptr, nullptr, SOCK_CLOEXEC)) < 0) {
+    if (errno != EINTR) Die("accept4");
+  }
 }
 
 // The client: sends `data` (then half-closes), reads replies until the server closes. Both at
