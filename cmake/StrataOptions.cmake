@@ -8,6 +8,17 @@ if(STRATA_SANITIZE)
   add_link_options(-fsanitize=address,undefined)
 endif()
 
+if(STRATA_BUILD_FUZZERS)
+  if(NOT CMAKE_CXX_COMPILER_ID STREQUAL "Clang")
+    message(FATAL_ERROR "STRATA_BUILD_FUZZERS needs clang (libFuzzer): use the fuzz preset")
+  endif()
+  # Every object is instrumented for coverage (fuzzer-no-link) and checked (ASan, UBSan); the
+  # fuzz targets alone link libFuzzer's main (-fsanitize=fuzzer, fuzz/CMakeLists.txt).
+  add_compile_options(-fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer
+                      -fno-sanitize-recover=undefined)
+  add_link_options(-fsanitize=address,undefined)
+endif()
+
 function(strata_target_defaults target)
   target_compile_options(${target} PRIVATE -Wall -Wextra -Wpedantic -Wshadow -Wnon-virtual-dtor
                                            -Wold-style-cast -Wcast-align -Wunused -Woverloaded-virtual

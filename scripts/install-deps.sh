@@ -14,6 +14,7 @@ build_pkgs=(
   libcpprest-dev libboost-program-options-dev libspdlog-dev
   libnl-3-dev libnl-route-3-dev prometheus-cpp-dev nlohmann-json3-dev libxxhash-dev
   libgtest-dev libgmock-dev libyaml-dev
+  clang-14 libclang-rt-14-dev
 )
 # The test control plane (tests/testenv/kube-testenv.sh): kube-apiserver built from Debian's
 # `kubernetes` source package (deb-src, enabled below), etcd, and what starts and checks them.

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every Strata test on this machine: the format and lint gate; unit and integration tests
-# under ASan+UBSan; the real Kubernetes control plane and the QEMU VM tier on the default build.
+# under ASan+UBSan; the fuzz targets (30 s each); the real Kubernetes control plane and the QEMU
+# VM tier on the default build.
 # Installs what it needs (as root).
 #
 # Each test binary is built once, in the tree whose tests run it (CMake targets
@@ -47,6 +48,9 @@ wait_apiserver() {
 stage vm-image bash tests/vm/build-vm.sh
 stage compile-asan build asan strata_sanitized_tests
 stage tests-asan ctest --preset asan -L 'unit|integration'
+# libFuzzer targets (clang-14; fuzz/CMakeLists.txt): seeds and regressions replayed, then 30 s each.
+stage compile-fuzz build fuzz strata_fuzzers
+stage fuzz ctest --preset fuzz
 stage compile build default strata_system_tests
 stage apiserver wait_apiserver
 stage tests ctest --preset default -L 'controlplane|vm'

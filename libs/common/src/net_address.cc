@@ -25,6 +25,12 @@ Result<HostPort> ParseHostPort(std::string_view text, std::string_view field,
       return InvalidArgumentError(prefix + "has an unclosed '[' (expected [IPV6]:PORT)");
     }
     out.host = std::string(text.substr(1, close - 1));
+    // Brackets hold an IPv6 literal only: anything else would not survive ToString ("[h]:80"
+    // would print as "h:80", "[[h]:80" as "[h:80"), so a flag could not be written back.
+    if (out.host.find(':') == std::string::npos || out.host.find('[') != std::string::npos) {
+      return InvalidArgumentError(prefix + "has brackets around something other than an IPv6 " +
+                                  "address (expected [IPV6]:PORT)");
+    }
     if (close + 1 >= text.size() || text[close + 1] != ':') {
       return InvalidArgumentError(prefix + "has no port (expected [IPV6]:PORT)");
     }

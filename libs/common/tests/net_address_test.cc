@@ -28,5 +28,20 @@ TEST(ParseHostPortTest, ErrorsNameTheField) {
   EXPECT_TRUE(ParseHostPort("h:0", "x", /*allow_port_zero=*/true).ok());
 }
 
+// Found by fuzz/admin_args (fuzz/regressions/admin_args/bracketed-non-ipv6-host): what is
+// accepted must print back as the same flag.
+TEST(ParseHostPortTest, BracketsHoldOnlyIpv6) {
+  auto r = ParseHostPort("[[fem.0]:80", "--server");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().message(),
+            "--server: '[[fem.0]:80' has brackets around something other than an IPv6 address "
+            "(expected [IPV6]:PORT)");
+  EXPECT_FALSE(ParseHostPort("[host]:80", "x").ok());
+  EXPECT_FALSE(ParseHostPort("[1.2.3.4]:80", "x").ok());
+  auto v6 = ParseHostPort("[fe80::1%eth0]:80", "x");
+  ASSERT_TRUE(v6.ok());
+  EXPECT_EQ(v6->ToString(), "[fe80::1%eth0]:80");
+}
+
 }  // namespace
 }  // namespace strata

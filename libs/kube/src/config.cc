@@ -149,7 +149,14 @@ Result<ClientConfig> LoadKubeconfigFiles(Env* env, const std::vector<std::string
     return InvalidArgumentError(where + ": server '" + out.server + "' is not an http(s) URL");
   }
   while (out.server.ends_with("/")) out.server.pop_back();
-  out.insecure_skip_tls_verify = cluster.value("insecure-skip-tls-verify", false);
+  // Checked before it is read: json::value() throws on another type ("true" quoted, a typo).
+  if (auto it = cluster.find("insecure-skip-tls-verify"); it != cluster.end() && !it->is_null()) {
+    if (!it->is_boolean()) {
+      return InvalidArgumentError(
+          where + ": insecure-skip-tls-verify: must be true or false, not " + it->dump());
+    }
+    out.insecure_skip_tls_verify = it->get<bool>();
+  }
   STRATA_ASSIGN_OR_RETURN(out.ca_pem, DataOrFile(env, cluster, "certificate-authority",
                                                  dir_of(cluster_entry->file), where));
 

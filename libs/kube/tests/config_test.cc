@@ -82,6 +82,39 @@ TEST(ConfigTest, KubeconfigErrorsNameTheProblem) {
       << c.status().message();
 }
 
+// Found by fuzz/kubeconfig (fuzz/regressions/kubeconfig/insecure-skip-tls-verify-not-a-bool): a
+// field of the wrong type threw out of LoadKubeconfig instead of failing it.
+TEST(ConfigTest, KubeconfigInsecureSkipTlsVerifyMustBeABool) {
+  MemEnv env;
+  ASSERT_TRUE(env.CreateDirectories("/k").ok());
+  ASSERT_TRUE(env.WriteFileAtomically("/k/config", R"(clusters:
+- name: c
+  cluster: {server: "https://h:6443", insecure-skip-tls-verify: "true"}
+contexts:
+- name: x
+  context: {cluster: c}
+current-context: x
+)")
+                  .ok());
+  auto c = LoadKubeconfig(&env, "/k/config");
+  ASSERT_FALSE(c.ok());
+  EXPECT_EQ(
+      c.status().message(),
+      "/k/config: cluster 'c': insecure-skip-tls-verify: must be true or false, not \"true\"");
+  ASSERT_TRUE(env.WriteFileAtomically("/k/config", R"(clusters:
+- name: c
+  cluster: {server: "https://h:6443", insecure-skip-tls-verify: true}
+contexts:
+- name: x
+  context: {cluster: c}
+current-context: x
+)")
+                  .ok());
+  c = LoadKubeconfig(&env, "/k/config");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_TRUE(c->insecure_skip_tls_verify);
+}
+
 // KUBECONFIG=a:b as kubectl merges it: the context in one file, its cluster and user in the
 // other; the first file to name an entry or set current-context wins.
 TEST(ConfigTest, KubeconfigListMergesLikeKubectl) {
