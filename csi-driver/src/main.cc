@@ -65,7 +65,7 @@ struct Flags {
   std::string kubeconfig;
   std::string kube_context;
   std::string devices_selector;
-  // How the controller reaches strata-stored's management API (--tls-* or --insecure).
+  // How this plugin reaches strata-stored's management API (--tls-* or --insecure).
   std::string tls_cert, tls_key, tls_ca;
   bool insecure = false;
   strata::device::ClientTls device_tls;
@@ -118,8 +118,8 @@ Result<Flags> ParseFlags(int argc, char** argv, bool* help) {
       "tls-ca", po::value(&f.tls_ca),
       "CA bundle the devices' server certificates must chain to, PEM (ca.crt)")(
       "insecure", po::bool_switch(&f.insecure),
-      "plaintext to the devices (devices started with --insecure); controller and all modes "
-      "need this or --tls-*; node mode (which only reads LUNs it stages) defaults to plaintext");
+      "plaintext to the devices (devices started with --insecure); every mode needs this or "
+      "--tls-*");
   po::variables_map vm;
   try {
     po::store(po::command_line_parser(argc, argv).options(desc).run(), vm);
@@ -197,13 +197,10 @@ Result<Flags> ParseFlags(int argc, char** argv, bool* help) {
     return strata::InvalidArgumentError("--devices-from-cluster: not built in (no libs/kube)");
   }
 #endif
-  // Checked last so every other flag's error comes first. Node mode only reads the LUNs it
-  // stages (to follow moves) and keeps plaintext unless told otherwise: the chart does not
-  // give node plugins a client certificate yet.
-  if (controller || f.insecure || !f.tls_ca.empty()) {
-    STRATA_ASSIGN_OR_RETURN(f.device_tls, strata::device::ClientTlsFromFlags(f.tls_cert, f.tls_key,
-                                                                             f.tls_ca, f.insecure));
-  }
+  // Checked last so every other flag's error comes first. Every mode dials the devices (node
+  // mode's path checker reads the LUNs it stages to follow moves): TLS or --insecure, chosen.
+  STRATA_ASSIGN_OR_RETURN(f.device_tls, strata::device::ClientTlsFromFlags(f.tls_cert, f.tls_key,
+                                                                           f.tls_ca, f.insecure));
   return f;
 }
 
@@ -230,9 +227,7 @@ int main(int argc, char** argv) {
     std::cerr << "strata-csi: " << s.message() << "\n";
     return kExitUsage;
   }
-  if (flags->device_tls.insecure || !flags->device_tls.ca_file.empty()) {
-    strata::device::SetClientTls(flags->device_tls);
-  }
+  strata::device::SetClientTls(flags->device_tls);
 
   const bool serve_controller = flags->mode != "node";
   const bool serve_node = flags->mode != "controller";

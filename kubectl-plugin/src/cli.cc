@@ -27,6 +27,10 @@ Flags (anywhere on the line):
   -A, --all-namespaces every namespace (volumes, usage)
   -o, --output FORMAT  table (default), json or yaml
   -l, --selector SEL   a label selector (devices, maintenance status)
+  --tls-cert FILE      client certificate (tls.crt) for the devices' management API (volumes)
+  --tls-key FILE       its private key (tls.key)
+  --tls-ca FILE        CA bundle (ca.crt) the devices' server certificates must chain to
+  --insecure           plaintext to the devices instead (volumes needs TLS or this)
   -h, --help           this text
 )";
 
@@ -43,6 +47,9 @@ Result<Options> ParseArgs(const std::vector<std::string>& argv) {
     if (name == "--reason") return &o.reason;
     if (name == "--duration") return &o.duration;
     if (name == "--timeout") return &o.timeout;
+    if (name == "--tls-cert") return &o.tls_cert;
+    if (name == "--tls-key") return &o.tls_key;
+    if (name == "--tls-ca") return &o.tls_ca;
     return nullptr;
   };
   std::string output = "table";
@@ -70,6 +77,8 @@ Result<Options> ParseArgs(const std::vector<std::string>& argv) {
       o.all_namespaces = true;
     } else if (name == "--wait") {
       o.wait = true;
+    } else if (name == "--insecure") {
+      o.insecure = true;
     } else if (name == "--no-restore") {
       o.no_restore = true;
     } else if (name == "-h" || name == "--help") {
@@ -140,8 +149,13 @@ Context::Context(Options options, std::ostream& out, std::ostream& err, Env* env
       factory_(std::move(factory)),
       locator_factory_(std::move(locator_factory)) {}
 
-LunLocator* Context::Locator() {
-  if (!locator_ && locator_factory_) locator_ = locator_factory_();
+Result<LunLocator*> Context::Locator() {
+  if (!locator_ && locator_factory_) {
+    STRATA_ASSIGN_OR_RETURN(device::ClientTls tls,
+                            device::ClientTlsFromFlags(options_.tls_cert, options_.tls_key,
+                                                       options_.tls_ca, options_.insecure));
+    locator_ = locator_factory_(tls);
+  }
   return locator_.get();
 }
 

@@ -6,6 +6,7 @@
 #include <iostream>
 
 #include "strata/common/process.h"
+#include "strata/device/channel.h"
 #include "strata/kube/http_client.h"
 #include "strata/kubectl/cli.h"
 
@@ -21,7 +22,11 @@ int main(int argc, char** argv) {
       },
       // `volumes` asks the devices where each LUN lives now; a device that does not answer
       // within this shows "?" rather than holding up the listing.
-      [] { return strata::kubectl::NewGrpcLunLocator(std::chrono::seconds(2)); }, interactive);
+      [](const strata::device::ClientTls& tls) {
+        strata::device::SetClientTls(tls);  // once: the context makes one locator
+        return strata::kubectl::NewGrpcLunLocator(std::chrono::seconds(2));
+      },
+      interactive);
   // A short-lived CLI: flush and leave without running static destructors. cpprestsdk's and
   // gRPC's pool threads may still be running at exit, and tearing their statics down under them
   // corrupted the heap once in CI ("malloc_consolidate(): unaligned fastbin chunk detected",

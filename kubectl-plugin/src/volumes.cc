@@ -59,6 +59,10 @@ int RunVolumes(Context& ctx, const std::vector<std::string>& args) {
   if (!args.empty()) {
     return ctx.UsageFail("volumes takes no arguments (got \"" + args.front() + "\")", "volumes");
   }
+  // The devices are asked where each LUN lives: how to reach them is checked before anything runs.
+  auto located = ctx.Locator();
+  if (!located.ok()) return ctx.UsageFail(located.status().message(), "volumes");
+  LunLocator* const locator = *located;
   auto client = ctx.Client();
   if (!client.ok()) return ctx.Fail(client.status());
   std::string ns;
@@ -90,7 +94,6 @@ int RunVolumes(Context& ctx, const std::vector<std::string>& args) {
   std::set<std::string> warned;
   // The live device, tier and portals of one LUN into `r`; false when the devices cannot say.
   auto locate = [&](const std::string& device, const std::string& lun, Json& r) {
-    LunLocator* locator = ctx.Locator();
     auto d = device_by_name.find(device);
     if (locator == nullptr || d == device_by_name.end()) return false;
     const std::string endpoint = Text(d->second, "/spec/endpoint");

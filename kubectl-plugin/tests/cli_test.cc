@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdio>
+#include <fstream>
 #include <map>
 #include <sstream>
 
@@ -21,6 +23,17 @@ TEST(ParseArgs, FlagsAnywhere) {
   EXPECT_EQ(o->output, OutputFormat::kJson);
   EXPECT_EQ(o->context, "prod");
   EXPECT_EQ(o->kubeconfig, "k");
+
+  o = ParseArgs({"volumes", "--tls-cert", "c.crt", "--tls-key=c.key", "--tls-ca", "ca.crt"});
+  ASSERT_TRUE(o.ok());
+  EXPECT_EQ(o->tls_cert, "c.crt");
+  EXPECT_EQ(o->tls_key, "c.key");
+  EXPECT_EQ(o->tls_ca, "ca.crt");
+  EXPECT_FALSE(o->insecure);
+  o = ParseArgs({"--insecure", "volumes"});
+  ASSERT_TRUE(o.ok());
+  EXPECT_TRUE(o->insecure);
+  EXPECT_FALSE(ParseArgs({"volumes", "--insecure=yes"}).ok());
 
   o = ParseArgs({"maintenance", "start", "dev-a", "--reason", "fw 2.1", "--no-restore", "--wait",
                  "--timeout", "5m", "-o", "yaml"});
@@ -177,7 +190,12 @@ class RunTest : public ::testing::Test {
         [this](const kube::ClientConfig&) -> Result<std::unique_ptr<kube::ApiClient>> {
           return std::unique_ptr<kube::ApiClient>(std::make_unique<Forwarding>(&fake_));
         },
-        [] { return std::make_unique<FakeLocator>(); }, false);
+        [this](const device::ClientTls& tls) {
+          ++locators_made_;
+          tls_ = tls;
+          return std::make_unique<FakeLocator>();
+        },
+        false);
   }
   void SetUp() override {
     ASSERT_TRUE(env_.CreateDirectories("/cfg").ok());
@@ -195,6 +213,8 @@ class RunTest : public ::testing::Test {
   MemEnv env_;
   FakeApiClient fake_;
   std::ostringstream out_, err_;
+  int locators_made_ = 0;
+  device::ClientTls tls_;  // what the last locator was made with
 };
 
 TEST_F(RunTest, DevicesTable) {
@@ -255,7 +275,9 @@ TEST_F(RunTest, VolumesFollowTheLunToItsDeviceNow) {
   pvc("moved", "pv-1");
   pv("pv-2", "dev-z/lun-2");
   pvc("silent", "pv-2");
-  ASSERT_EQ(Run({"volumes"}), kExitOk) << err_.str();  // the context's namespace: team-a
+  ASSERT_EQ(Run({"volumes", "--insecure"}), kExitOk) << err_.str();  // the context's: team-a
+  EXPECT_EQ(locators_made_, 1);
+  EXPECT_TRUE(tls_.insecure);
   EXPECT_EQ(out_.str(),
             "NAME     STATUS   VOLUME   CAPACITY   DEVICE               LUN     TIER   PORTALS\n"
             "moved    Bound    pv-1     1Gi        dev-y (from dev-x)   lun-1   sata   "
@@ -263,6 +285,44 @@ TEST_F(RunTest, VolumesFollowTheLunToItsDeviceNow) {
             "silent   Bound    pv-2     1Gi        dev-z                lun-2   ?      ?\n");
   EXPECT_EQ(err_.str(),
             "warning: storagedevice dev-z (127.0.0.1:3): 127.0.0.1:3: connection refused\n");
+}
+
+// volumes dials the devices: TLS or --insecure must be chosen, checked before any call (exit 2,
+// naming the flag); commands that only talk to the API server need neither.
+TEST_F(RunTest, VolumesNeedsTlsOrInsecure) {
+  EXPECT_EQ(Run({"volumes"}), kExitUsage);
+  EXPECT_NE(err_.str().find("error: --tls-ca: is required"), std::string::npos) << err_.str();
+  EXPECT_NE(err_.str().find("only with an explicit --insecure"), std::string::npos) << err_.str();
+  EXPECT_NE(err_.str().find("See 'kubectl strata volumes --help'"), std::string::npos);
+  EXPECT_EQ(out_.str(), "");
+
+  EXPECT_EQ(Run({"volumes", "--insecure", "--tls-ca", "/x/ca.crt"}), kExitUsage);
+  EXPECT_NE(
+      err_.str().find("--insecure: cannot be combined with --tls-cert, --tls-key or --tls-ca"),
+      std::string::npos)
+      << err_.str();
+  EXPECT_EQ(Run({"volumes", "--tls-ca=/x/ca.crt", "--tls-cert", "/x/tls.crt"}), kExitUsage);
+  EXPECT_NE(err_.str().find("--tls-key: is required with --tls-cert"), std::string::npos)
+      << err_.str();
+  EXPECT_EQ(Run({"volumes", "--tls-ca", "/nonexistent/ca.crt"}), kExitUsage);
+  EXPECT_NE(err_.str().find("--tls-ca: cannot read '/nonexistent/ca.crt'"), std::string::npos)
+      << err_.str();
+  EXPECT_EQ(locators_made_, 0);
+
+  // A readable CA (the files are read by gRPC later; here only that they can be opened).
+  const std::string dir = ::testing::TempDir();
+  const std::string ca = dir + "/kubectl_strata_ca.crt";
+  { std::ofstream(ca) << "not checked here\n"; }
+  EXPECT_EQ(Run({"volumes", "--tls-ca", ca, "--tls-cert", ca, "--tls-key", ca}), kExitOk)
+      << err_.str();
+  EXPECT_EQ(locators_made_, 1);
+  EXPECT_FALSE(tls_.insecure);
+  EXPECT_EQ(tls_.ca_file, ca);
+  EXPECT_EQ(tls_.cert_file, ca);
+  EXPECT_EQ(tls_.key_file, ca);
+  std::remove(ca.c_str());
+
+  EXPECT_EQ(Run({"devices"}), kExitOk) << err_.str();
 }
 
 // A recurring window between occurrences: status shows the next start and the history;

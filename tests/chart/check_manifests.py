@@ -363,6 +363,11 @@ def check_management_tls(get, container, full, nondefault):
                ("operator", "Deployment", f"{full}-operator", "operator", "chart-test-operator-tls"),
                ("csi controller", "Deployment", f"{full}-csi-controller", "csi-plugin",
                 "chart-test-csi-controller-tls")]
+    # The CSI node plugins (one DaemonSet per zone): their path checker dials the devices too.
+    zones = ["zone-a", "zone-b"] if nondefault else [None]
+    parties += [(f"csi node{' ' + z if z else ''}", "DaemonSet",
+                 f"{full}-csi-node-{z}" if z else f"{full}-csi-node", "csi-plugin",
+                 "chart-test-csi-node-tls") for z in zones]
     for what, kind, name, cname, secret in parties:
         w = get(kind, name)
         if w is None:

@@ -1755,6 +1755,35 @@ TEST(CsiFlagsTest, BadFlagsExitWithUsage) {
   if (!KeepDirs() && !::testing::Test::HasFailure()) fs::remove_all(dir);
 }
 
+// Every mode dials the devices (node mode's path checker reads the LUNs it stages): with neither
+// --tls-* nor --insecure strata-csi refuses to start, naming the flag, never plaintext by default.
+TEST(CsiFlagsTest, EveryModeNeedsTlsOrInsecure) {
+  char tmpl[] = "/tmp/strata-csi-tls.XXXXXX";
+  ASSERT_NE(mkdtemp(tmpl), nullptr);
+  const fs::path dir(tmpl);
+  const std::string sock = "unix://" + (dir / "x.sock").string();
+  const std::vector<std::vector<std::string>> modes = {
+      {"--mode", "node", "--node-id", "w@127.0.0.1", "--state-dir", (dir / "state").string()},
+      {"--mode", "controller", "--device", "d=127.0.0.1:1"},
+      {"--mode", "all", "--node-id", "w@127.0.0.1", "--state-dir", (dir / "state").string(),
+       "--device", "d=127.0.0.1:1"},
+  };
+  for (const auto& mode : modes) {
+    const fs::path log = dir / (mode[1] + ".log");
+    std::vector<std::string> argv = {g_csi, "--endpoint", sock};
+    argv.insert(argv.end(), mode.begin(), mode.end());
+    Child child(argv, log.string());
+    ASSERT_TRUE(WaitFor([&] { return !child.Running(); }, 10, nullptr)) << mode[1];
+    EXPECT_EQ(child.exit_code(), 2) << mode[1];
+    std::ifstream in(log);
+    std::stringstream text;
+    text << in.rdbuf();
+    EXPECT_NE(text.str().find("--tls-ca: is required"), std::string::npos) << text.str();
+    EXPECT_NE(text.str().find("only with an explicit --insecure"), std::string::npos) << text.str();
+  }
+  if (!KeepDirs() && !::testing::Test::HasFailure()) fs::remove_all(dir);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {

@@ -165,16 +165,26 @@ expect_eq "devices -o json: dev-a's LUNs" \
 expect_contains "devices -o yaml" "$("$PLUGIN" devices -l "$sel" -o yaml)" "kind: StorageDevice"
 
 # --- volumes
+# It dials the devices: TLS (--tls-cert/--tls-key/--tls-ca) or --insecure must be chosen, before
+# anything is asked (exit 2, naming the flag); the commands above need neither.
+"$PLUGIN" volumes -n "$ns" >"$work/out" 2>"$work/err"
+expect_eq "volumes with neither TLS nor --insecure: exit 2" "$?" 2
+expect_contains "... names --tls-ca and --insecure" "$(cat "$work/err")" \
+  "error: --tls-ca: is required (with --tls-cert and --tls-key for mutual TLS); plaintext to the management API only with an explicit --insecure"
+expect_eq "... prints no table" "$(cat "$work/out")" ""
+"$PLUGIN" volumes -n "$ns" --insecure --tls-ca "$work/none.crt" >/dev/null 2>"$work/err"
+expect_eq "volumes --insecure with --tls-ca: exit 2" "$?" 2
+expect_contains "... names --insecure" "$(cat "$work/err")" "error: --insecure: cannot be combined"
 # dev-a's endpoint has no device behind it: the live tier is "?", with a warning naming it.
-"$PLUGIN" volumes -n "$ns" 2>"$work/err" | mask >"$work/volumes.txt"
+"$PLUGIN" volumes -n "$ns" --insecure 2>"$work/err" | mask >"$work/volumes.txt"
 golden volumes "$work/volumes.txt"
 expect_contains "volumes: warns of the silent device" "$(cat "$work/err")" \
   "warning: storagedevice dev-a-$run (127.0.0.1:50051)"
-json=$("$PLUGIN" volumes -n "$ns" -o json)
+json=$("$PLUGIN" volumes -n "$ns" --insecure -o json)
 expect_eq "volumes -o json: the claim's device/LUN" \
   "$(jq -r '.items[] | select(.pvc=="data") | "\(.device)/\(.lun)/\(.requestedTier)/\(.portals | join(","))"' <<<"$json")" \
   "dev-a-$run/lun-1/ssd/127.0.0.1:10809,127.0.0.2:10809"
-expect_contains "volumes -A shows the namespace" "$("$PLUGIN" volumes -A | grep -- "$ns")" \
+expect_contains "volumes -A shows the namespace" "$("$PLUGIN" volumes -A --insecure | grep -- "$ns")" \
   "dev-a-$run"
 
 # --- usage
@@ -361,20 +371,37 @@ expect_eq "no UsageReport: exit 1" "$?" 1
 expect_eq "missing kubeconfig: exit 1" "$?" 1
 expect_contains "... names the file" "$(cat "$work/err")" "$work/missing"
 
-# --- volumes against real devices: the tier and device come from them, after a move too.
+expect_contains "--help: the client TLS flags" "$("$PLUGIN" --help)" \
+  "--insecure           plaintext to the devices instead (volumes needs TLS or this)"
+
+# --- volumes against real devices: the tier and device come from them, after a move too. The
+# devices serve mutual TLS (certificates from tests/lib/test_ca.sh): the plugin presents its own.
 if [ -n "$STORED" ]; then
+  # shellcheck source=tests/lib/test_ca.sh
+  source "$(dirname "${BASH_SOURCE[0]}")/../lib/test_ca.sh"
+  ca=$work/ca
+  test_ca_init "$ca"
+  test_ca_issue "$ca" stored-c both IP:127.0.0.1
+  test_ca_issue "$ca" stored-d both IP:127.0.0.1
+  test_ca_issue "$ca" admin client
+  test_ca_issue "$ca" kubectl client
   # start_stored NAME: a device with ssd and sata tiers, every address from its ready file.
   start_stored() {
     "$STORED" --device "$1" --tier "ssd=$work/$1-ssd:64MiB" --tier "sata=$work/$1-sata:64MiB" \
-      --grpc 127.0.0.1:0 --insecure --portal 127.0.0.1:0 --ready-file "$work/$1.ready" \
+      --grpc 127.0.0.1:0 --tls-cert "$ca/stored-$1/tls.crt" --tls-key "$ca/stored-$1/tls.key" \
+      --tls-client-ca "$ca/ca.crt" --portal 127.0.0.1:0 --ready-file "$work/$1.ready" \
       2>>"$work/$1.log" &
     pids+=($!)
     wait_until 30 test -s "$work/$1.ready"
   }
   grpc() { jq -r .grpc "$work/$1.ready"; }
+  admin() {
+    "$ADMIN" --tls-cert "$ca/admin/tls.crt" --tls-key "$ca/admin/tls.key" --tls-ca "$ca/ca.crt" "$@"
+  }
+  tls=(--tls-cert "$ca/kubectl/tls.crt" --tls-key "$ca/kubectl/tls.key" --tls-ca "$ca/ca.crt")
   check "strata-stored c serves" start_stored c
   check "strata-stored d serves" start_stored d
-  check "LUN on c (sata)" quiet "$ADMIN" --insecure --server "$(grpc c)" lun create lun-live --size 8MiB --tier sata
+  check "LUN on c (sata)" quiet admin --server "$(grpc c)" lun create lun-live --size 8MiB --tier sata
   kubectl create -f - >/dev/null <<YAML
 apiVersion: strata.io/v1alpha1
 kind: StorageDevice
@@ -405,15 +432,20 @@ spec:
   resources: {requests: {storage: 8Mi}}
 YAML
   live() {
-    "$PLUGIN" volumes -n "$ns" -o json 2>/dev/null |
+    "$PLUGIN" volumes -n "$ns" -o json "${tls[@]}" 2>/dev/null |
       jq -r '.items[] | select(.pvc=="live") | "\(.liveDevice) \(.tier) \(.portals | length)"'
   }
   expect_eq "volumes: live device, tier, portals from the device" "$(live)" "dev-c-$run sata 1"
-  check "LUN moved live to d's ssd" quiet "$ADMIN" --insecure --server "$(grpc c)" lun migrate lun-live \
+  # Plaintext to a TLS device does not get an answer: "?" and a warning, no wrong data.
+  expect_eq "volumes --insecure to TLS devices: no live device, an error instead" \
+    "$("$PLUGIN" volumes -n "$ns" -o json --insecure 2>/dev/null |
+      jq -r '.items[] | select(.pvc=="live") | "\(has("liveDevice")) \(has("deviceError"))"')" \
+    "false true"
+  check "LUN moved live to d's ssd" quiet admin --server "$(grpc c)" lun migrate lun-live \
     --to-device "$(grpc d)" --tier ssd --wait
   expect_eq "volumes: follows moved_to to d" "$(live)" "dev-d-$run ssd 1"
   expect_contains "volumes table: the device it came from" \
-    "$("$PLUGIN" volumes -n "$ns" 2>/dev/null | grep '^live ')" "dev-d-$run (from dev-c-$run)"
+    "$("$PLUGIN" volumes -n "$ns" "${tls[@]}" 2>/dev/null | grep '^live ')" "dev-d-$run (from dev-c-$run)"
 fi
 
 # --- kubectl's plugin discovery: `kubectl strata` runs kubectl-strata from PATH.

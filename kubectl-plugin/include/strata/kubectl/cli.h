@@ -9,6 +9,7 @@
 
 #include "strata/common/env.h"
 #include "strata/common/result.h"
+#include "strata/device/channel.h"
 #include "strata/kube/client.h"
 #include "strata/kube/config.h"
 #include "strata/kubectl/format.h"
@@ -35,6 +36,13 @@ struct Options {
 
   OutputFormat output = OutputFormat::kTable;
   std::string selector;  // -l: a label selector for the listed objects
+
+  // The devices' management API (docs/security.md), for the commands that ask devices (volumes):
+  // mutual TLS with these PEM files, or plaintext with --insecure; one or the other.
+  std::string tls_cert;  // --tls-cert: this client's certificate chain (tls.crt)
+  std::string tls_key;   // --tls-key: its key (tls.key)
+  std::string tls_ca;    // --tls-ca: the CA the devices' server certificates chain to (ca.crt)
+  bool insecure = false;
 
   // maintenance
   std::string reason;
@@ -68,7 +76,8 @@ class Context {
   using ClientFactory =
       std::function<Result<std::unique_ptr<kube::ApiClient>>(const kube::ClientConfig&)>;
 
-  using LocatorFactory = std::function<std::unique_ptr<LunLocator>()>;
+  // Makes the locator with how to reach the devices (main(): device::SetClientTls, once).
+  using LocatorFactory = std::function<std::unique_ptr<LunLocator>(const device::ClientTls&)>;
 
   Context(Options options, std::ostream& out, std::ostream& err, Env* env, GetenvFn getenv_fn,
           ClientFactory factory, LocatorFactory locator_factory = nullptr);
@@ -81,7 +90,9 @@ class Context {
   // The API client; the error names the kubeconfig problem.
   Result<kube::ApiClient*> Client();
   // How to ask the devices where a LUN lives; nullptr when this context has no way to.
-  LunLocator* Locator();
+  // INVALID_ARGUMENT naming the flag when --tls-cert/--tls-key/--tls-ca and --insecure do not
+  // choose one way to reach them (device::ClientTlsFromFlags), checked before any device is dialed.
+  Result<LunLocator*> Locator();
   // The namespace: -n, else the context's (after Client() has loaded the config), else "default".
   Result<std::string> Namespace();
 
