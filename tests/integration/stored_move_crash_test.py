@@ -13,10 +13,10 @@ killed). Then the killed daemon(s) restart and:
   tier (the other tier holds no block) and on the new one if the call was acknowledged;
 - device move of a fresh LUN from A to B (A killed, and B too every other time): every
   acknowledged write is on the LUN's owner: B when A's record says moved_to B (always, if
-  the call was acknowledged), else A. KNOWN GAP: a cut move's partial copy stays on B
-  (same name and WWN, not the owner) until the next move there replaces it; the test
-  counts it and checks that a new move then succeeds whole
-  (STRATA_CRASH_STRICT_TARGET=1 fails on it instead);
+  the call was acknowledged), else A. A cut move's copy on B is never a half LUN that a
+  client can open: it is gone when B restarted, else either still incoming (listed with
+  incoming set, not exported over NBD: opening it fails) or accepted by A just before the
+  kill cut the switch (then whole); a new move then replaces it, whole;
 - clone of "t" on A: an acknowledged clone exists; any clone that exists is whole (each
   block the value it had before the call or one written during it, never torn); no other
   LUN appeared.
@@ -44,7 +44,6 @@ D_BLOCKS = 512   # the device-move LUNs: 2 MiB each
 STORED, ADMIN = sys.argv[1], sys.argv[2]
 CYCLES = int(sys.argv[3]) if len(sys.argv) > 3 else 201
 KINDS = ("tier", "device", "clone")
-STRICT_TARGET = os.environ.get("STRATA_CRASH_STRICT_TARGET") == "1"
 OTHER_TIER = {"ssd": "sata", "sata": "ssd"}
 TIER_ENUM = {"ssd": "TIER_CLASS_SSD", "sata": "TIER_CLASS_SATA"}
 
@@ -83,6 +82,15 @@ def connect(portal, export):
     h.set_export_name(export)
     h.connect_tcp(host, port)
     return h
+
+
+def nbd_opens(portal, export):
+    """True when an NBD client can open `export` on `portal`."""
+    try:
+        connect(portal, export).shutdown()
+        return True
+    except nbd.Error:
+        return False
 
 
 class Model:
@@ -242,7 +250,8 @@ def main():
     # Per kind: a running estimate of an acknowledged call's duration (the kill is aimed
     # from 0.2x to 1.2x of it), and what happened.
     est = {k: 0.1 for k in KINDS}
-    stats = {k: {"cycles": 0, "acked": 0, "cut": 0, "writes": 0, "leftover": 0} for k in KINDS}
+    stats = {k: {"cycles": 0, "acked": 0, "cut": 0, "writes": 0, "incoming": 0, "accepted": 0,
+                 "dropped": 0} for k in KINDS}
     began = time.monotonic()
 
     for i in range(CYCLES):
@@ -324,15 +333,23 @@ def main():
                     model.verify(d.portal("b"), f"cycle {i} device move, on B")
             else:
                 model.verify(d.portal("a"), f"cycle {i} device move, kept on A")
+                if not on_b and "b" in victims:
+                    st["dropped"] += 1  # B deleted the incoming copy at its restart
                 if on_b:
-                    # KNOWN GAP: the copy a cut move made on the target stays there (a
-                    # LUN of the same name and WWN, not the owner: A serves the LUN and
-                    # has no moved_to) until the next move to that device removes it.
-                    # Counted; with STRATA_CRASH_STRICT_TARGET=1 it fails the test.
-                    st["leftover"] += 1
-                    if STRICT_TARGET:
-                        fail(f"cycle {i}: {name} stayed on A, yet B holds a partial copy")
-                    # The recovery that exists: a new move replaces the leftover, whole.
+                    there = admin(b, "lun", "get", name)
+                    if there.get("incoming"):
+                        # The move died before A accepted the copy: B keeps it hidden.
+                        st["incoming"] += 1
+                        if "b" in victims:
+                            fail(f"cycle {i}: B restarted but kept the incoming copy of {name}")
+                        if nbd_opens(d.portal("b"), name):
+                            fail(f"cycle {i}: B exports the incoming (partial) copy of {name}")
+                    else:
+                        # Accepted (complete, flushed, verified, I/O paused) and the kill
+                        # cut the switch: a whole copy, as of the pause.
+                        st["accepted"] += 1
+                        model.verify(d.portal("b"), f"cycle {i} accepted copy left on B")
+                    # A new move replaces it, whole.
                     m = admin(a, "lun", "migrate", name, "--to-device", b, "--wait")
                     if m.get("state") != "MIGRATION_STATE_DONE":
                         fail(f"cycle {i}: the move of {name} after a cut one failed: {m}")
@@ -383,8 +400,9 @@ def main():
         print(f"{k:6s}: {s['cycles']} kill -9 cycles, {s['acked']} calls acknowledged before the "
               f"kill, {s['cut']} cut by it (not done after the restart), "
               f"{s['writes']} acknowledged FUA writes during the calls"
-              + (f", {s['leftover']} partial copies left on the target (known gap)"
-                 if k == "device" else ""))
+              + (f"; copies on the target of moves not done: {s['incoming']} incoming (not "
+                 f"exported), {s['dropped']} absent after its restart, {s['accepted']} accepted "
+                 f"whole (switch cut); 0 partial copies exported" if k == "device" else ""))
     print(f"move crash torture: {sum(s['cycles'] for s in stats.values())} cycles in "
           f"{elapsed:.1f} s (seed {seed})")
     passed = 0 if failures else 1
