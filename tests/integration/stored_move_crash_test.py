@@ -16,7 +16,8 @@ killed). Then the killed daemon(s) restart and:
   the call was acknowledged), else A. A cut move's copy on B is never a half LUN that a
   client can open: it is gone when B restarted, else either still incoming (listed with
   incoming set, not exported over NBD: opening it fails) or accepted by A just before the
-  kill cut the switch (then whole); a new move then replaces it, whole;
+  kill cut the switch (then whole and current; or, when B died before A heard the accept,
+  a whole older image: A aborted and went on); a new move then replaces it, whole;
 - clone of "t" on A: an acknowledged clone exists; any clone that exists is whole (each
   block the value it had before the call or one written during it, never torn); no other
   LUN appeared.
@@ -102,8 +103,10 @@ class Model:
         self.name, self.blocks = name, blocks
         self.last = [0] * blocks
         self.inflight = [set() for _ in range(blocks)]
+        self.ever = [{0} for _ in range(blocks)]  # every value each block was sent
 
     def write(self, h, b, v):
+        self.ever[b].add(v)
         self.inflight[b].add(v)
         h.pwrite(bytes([v]) * BS, b * BS, nbd.CMD_FLAG_FUA)
         self.last[b] = v
@@ -132,6 +135,18 @@ class Model:
                 self.last[b] = got
             self.inflight[b] = set()
         return image
+
+    def verify_past_image(self, portal, what):
+        """Every block untorn and holding a value it was sent at some time: a whole
+        (maybe older) image, not a half-copied one."""
+        h = connect(portal, self.name)
+        image = h.pread(self.blocks * BS, 0)
+        h.shutdown()
+        for b in range(self.blocks):
+            blk = image[b * BS:(b + 1) * BS]
+            if blk != bytes([blk[0]]) * BS or blk[0] not in self.ever[b]:
+                fail(f"{what}: {self.name} block {b} is torn or never written ({blk[0]})")
+                return
 
 
 class Writer(threading.Thread):
@@ -250,7 +265,7 @@ def main():
     # Per kind: a running estimate of an acknowledged call's duration (the kill is aimed
     # from 0.2x to 1.2x of it), and what happened.
     est = {k: 0.1 for k in KINDS}
-    stats = {k: {"cycles": 0, "acked": 0, "cut": 0, "writes": 0, "incoming": 0, "accepted": 0,
+    stats = {k: {"cycles": 0, "acked": 0, "cut": 0, "writes": 0, "incoming": 0, "accepted": 0, "accepted_stale": 0,
                  "dropped": 0} for k in KINDS}
     began = time.monotonic()
 
@@ -344,11 +359,18 @@ def main():
                             fail(f"cycle {i}: B restarted but kept the incoming copy of {name}")
                         if nbd_opens(d.portal("b"), name):
                             fail(f"cycle {i}: B exports the incoming (partial) copy of {name}")
-                    else:
-                        # Accepted (complete, flushed, verified, I/O paused) and the kill
-                        # cut the switch: a whole copy, as of the pause.
+                    elif "b" not in victims:
+                        # Accepted (complete, flushed, verified, I/O paused) and A's kill
+                        # cut the switch: a whole copy, as of the pause, which A's last
+                        # acknowledged writes all precede.
                         st["accepted"] += 1
                         model.verify(d.portal("b"), f"cycle {i} accepted copy left on B")
+                    else:
+                        # B accepted and died before A heard it: A aborted and went on
+                        # writing, and could not delete the copy (B was down). A whole
+                        # image as of the pause, older than A's (the residual window).
+                        st["accepted_stale"] += 1
+                        model.verify_past_image(d.portal("b"), f"cycle {i} accepted copy on B")
                     # A new move replaces it, whole.
                     m = admin(a, "lun", "migrate", name, "--to-device", b, "--wait")
                     if m.get("state") != "MIGRATION_STATE_DONE":
@@ -402,7 +424,8 @@ def main():
               f"{s['writes']} acknowledged FUA writes during the calls"
               + (f"; copies on the target of moves not done: {s['incoming']} incoming (not "
                  f"exported), {s['dropped']} absent after its restart, {s['accepted']} accepted "
-                 f"whole (switch cut); 0 partial copies exported" if k == "device" else ""))
+                 f"whole (switch cut), {s['accepted_stale']} accepted whole but older (accept "
+                 f"reply lost with B); 0 partial copies exported" if k == "device" else ""))
     print(f"move crash torture: {sum(s['cycles'] for s in stats.values())} cycles in "
           f"{elapsed:.1f} s (seed {seed})")
     passed = 0 if failures else 1
