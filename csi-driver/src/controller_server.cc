@@ -644,6 +644,7 @@ Status ControllerServer::List(const v1::ListVolumesRequest& req, v1::ListVolumes
     if (!luns.ok()) return luns.status();  // a partial list would look like deletions
     for (auto& lun : *luns) {
       if (lun.name().rfind(kLunPrefix, 0) != 0) continue;
+      if (lun.incoming()) continue;  // a device move's copy, not yet accepted: no volume
       if (!lun.moved_to().empty()) moved_in.emplace(lun.moved_to(), lun.name());
       luns_of[i].push_back(std::move(lun));
     }

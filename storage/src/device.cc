@@ -155,6 +155,12 @@ Result<std::unique_ptr<Device>> Device::Open(Env* env, DeviceConfig config) {
   eo.checkpoint_bytes =
       std::clamp<uint64_t>(eo.tier_capacity_bytes.front() / 32, 1ull << 20, eo.checkpoint_bytes);
   STRATA_ASSIGN_OR_RETURN(auto engine, Engine::Open(env, std::move(eo)));
+  for (const auto& name : engine->IncomingDroppedAtOpen()) {
+    spdlog::warn(
+        "deleted incoming LUN '{}': the move copying it here was cut by a restart "
+        "before its source accepted it (the source keeps the LUN)",
+        name);
+  }
   std::unique_ptr<Device> device(
       new Device(env, std::move(config), std::move(device_id), std::move(engine)));
   // A maintenance window survives restarts: state.json is {"state":"maintenance",...}.

@@ -95,7 +95,7 @@ Status RunLunMoveToDevice(Engine* engine, const std::string& name, RemoteDevice*
               return remote->LunChecksums(name, range_bytes, offset, length);
             })
           : Engine::RangeChecksums(),
-      options.verify_range_bytes);
+      options.verify_range_bytes, [&]() { return remote->AcceptLun(name, lun->wwn); });
   if (!s.ok()) return fail(s);
   return Status::Ok();
 }

@@ -310,6 +310,16 @@ Status GrpcRemoteDevice::DeleteLun(const std::string& name) {
   return FromGrpc(stub_->DeleteLun(&ctx, req, &resp), "DeleteLun on " + address_);
 }
 
+Status GrpcRemoteDevice::AcceptLun(const std::string& name, const std::string& wwn) {
+  grpc::ClientContext ctx;
+  SetDeadline(&ctx);
+  v1::AcceptLunRequest req;
+  req.set_name(name);
+  req.set_wwn(wwn);
+  v1::Lun resp;
+  return FromGrpc(stub_->AcceptLun(&ctx, req, &resp), "AcceptLun on " + address_);
+}
+
 Result<std::unique_ptr<BlockWriter>> GrpcRemoteDevice::OpenWriter(const std::string& lun,
                                                                   uint32_t block_size) {
   return std::unique_ptr<BlockWriter>(new PipelinedBlockWriter(

@@ -23,6 +23,7 @@ class GrpcRemoteDevice final : public RemoteDevice {
   Result<std::optional<std::string>> LunWwn(const std::string& name) override;
   Status CreateLun(const LunSpec& spec) override;
   Status DeleteLun(const std::string& name) override;
+  Status AcceptLun(const std::string& name, const std::string& wwn) override;
   Result<std::unique_ptr<BlockWriter>> OpenWriter(const std::string& lun,
                                                   uint32_t block_size) override;
   Status Flush(const std::string& lun) override;

@@ -146,6 +146,18 @@ grpc::Status StorageDeviceService::DeleteLun(grpc::ServerContext*, const v1::Del
   return ToGrpc(device_->engine()->DeleteLun(req->name()));
 }
 
+grpc::Status StorageDeviceService::AcceptLun(grpc::ServerContext*, const v1::AcceptLunRequest* req,
+                                             v1::Lun* resp) {
+  if (auto s = RequireName(req->name()); !s.ok()) return s;
+  if (req->wwn().empty()) {
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "wwn: required");
+  }
+  auto lun = device_->engine()->AcceptLun(req->name(), req->wwn());
+  if (!lun.ok()) return ToGrpc(lun.status());
+  ToProto(*lun, device_->portals(), resp);
+  return grpc::Status::OK;
+}
+
 grpc::Status StorageDeviceService::GetLun(grpc::ServerContext*, const v1::GetLunRequest* req,
                                           v1::Lun* resp) {
   if (auto s = RequireName(req->name()); !s.ok()) return s;

@@ -70,6 +70,7 @@ class StorageDeviceService final : public v1::StorageDevice::Service {
   grpc::Status CreateLun(grpc::ServerContext*, const v1::CreateLunRequest*, v1::Lun*) override;
   grpc::Status DeleteLun(grpc::ServerContext*, const v1::DeleteLunRequest*,
                          v1::DeleteLunResponse*) override;
+  grpc::Status AcceptLun(grpc::ServerContext*, const v1::AcceptLunRequest*, v1::Lun*) override;
   grpc::Status GetLun(grpc::ServerContext*, const v1::GetLunRequest*, v1::Lun*) override;
   grpc::Status ListLuns(grpc::ServerContext*, const v1::ListLunsRequest*,
                         v1::ListLunsResponse*) override;

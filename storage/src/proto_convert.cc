@@ -144,6 +144,7 @@ void ToProto(const LunInfo& in, const std::vector<HostPort>& portals, v1::Lun* o
   out->set_export_name(in.name);
   for (const HostPort& p : portals) out->add_portals(p.ToString());
   out->set_moved_to(in.moved_to);
+  out->set_incoming(in.incoming);
   for (const auto& [node, entries] : in.publications) {
     auto* p = out->add_publications();
     p->set_node_id(node);

@@ -34,6 +34,11 @@ class EngineRemoteDevice final : public RemoteDevice {
     ++deletes;
     return engine_->DeleteLun(name);
   }
+  Status AcceptLun(const std::string& name, const std::string& wwn) override {
+    ++accepts;
+    if (before_accept) STRATA_RETURN_IF_ERROR(before_accept());
+    return engine_->AcceptLun(name, wwn).status();
+  }
   Result<std::unique_ptr<BlockWriter>> OpenWriter(const std::string& lun, uint32_t bs) override {
     STRATA_ASSIGN_OR_RETURN(auto vol, engine_->OpenVolume(lun));
     return std::unique_ptr<BlockWriter>(new Writer(this, std::move(vol), bs));
@@ -58,6 +63,9 @@ class EngineRemoteDevice final : public RemoteDevice {
   std::function<void(Volume&)> after_pass;
   std::function<void(Volume&)> before_flush;
   std::function<void(int)> on_checksums;
+  // At AcceptLun, before the target engine accepts (its error fails the accept).
+  std::function<Status()> before_accept;
+  std::atomic<int> accepts{0};
   std::atomic<int> checksum_calls{0};
   std::atomic<int64_t> fail_after_blocks{-1};
   std::atomic<int> deletes{0};
@@ -544,6 +552,102 @@ TEST_F(DeviceMigrationTest, PassHashesEqualLunChecksums) {
     EXPECT_TRUE(s.ok()) << range << ": " << s.ToString();
     EXPECT_EQ(calls, 1) << range;
   }
+}
+
+// The target's copy is incoming until the source accepts it, with I/O paused, after
+// the flush and the verification: never exported over NBD before that.
+TEST_F(DeviceMigrationTest, CopyIsIncomingOnTheTargetUntilTheSourceAcceptsIt) {
+  const uint64_t blocks = 256;
+  CreateFilled("db", blocks);
+  const ClientInfo client{"10.1.2.3", "10.0.0.2:10809"};
+  bool checked = false;
+  remote_->before_accept = [&]() -> Status {
+    auto l = dst_->GetLun("db");
+    EXPECT_TRUE(l.ok());
+    EXPECT_TRUE(l->incoming);
+    EXPECT_TRUE(dst_->List(client).empty());
+    EXPECT_EQ(dst_->Open("db", client).status().code(), StatusCode::kNotFound);
+    EXPECT_EQ(remote_->checksum_calls.load() >= 1, true);  // verified before the accept
+    EXPECT_TRUE(src_->GetLun("db")->moved_to.empty());     // and not switched yet
+    checked = true;
+    return Status::Ok();
+  };
+  ASSERT_TRUE(MoveLunToDevice(src_.get(), "db", remote_.get(), {}, nullptr).ok());
+  EXPECT_TRUE(checked);
+  EXPECT_EQ(remote_->accepts, 1);
+  auto there = dst_->GetLun("db");
+  EXPECT_FALSE(there->incoming);
+  ASSERT_EQ(dst_->List(client).size(), 1u);
+  EXPECT_TRUE(dst_->Open("db", client).ok());
+  // Accepting again is a no-op; another WWN is refused, naming the field.
+  EXPECT_TRUE(dst_->AcceptLun("db", there->wwn).ok());
+  auto wrong = dst_->AcceptLun("db", "naa.3000000000000001");
+  EXPECT_EQ(wrong.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(wrong.status().message().find("wwn"), std::string::npos);
+  EXPECT_EQ(dst_->AcceptLun("nope", there->wwn).status().code(), StatusCode::kNotFound);
+  // Accepted is durable: a restart keeps the LUN.
+  dst_env_.SimulatePowerLoss();
+  remote_.reset();
+  dst_.reset();
+  dst_ = Open(&dst_env_, false);
+  remote_ = std::make_unique<EngineRemoteDevice>(dst_.get(), "10.0.0.2:7400");
+  EXPECT_TRUE(dst_->IncomingDroppedAtOpen().empty());
+  EXPECT_FALSE(dst_->GetLun("db")->incoming);
+  EXPECT_TRUE(dst_->Open("db", client).ok());
+}
+
+TEST_F(DeviceMigrationTest, RefusedAcceptFailsTheMoveAndLeavesTheLunWholeOnTheSource) {
+  const uint64_t blocks = 256;
+  auto v = CreateFilled("db", blocks);
+  remote_->before_accept = [] { return Status(StatusCode::kUnavailable, "target went away"); };
+  Status s = MoveLunToDevice(src_.get(), "db", remote_.get(), {}, nullptr);
+  EXPECT_EQ(s.code(), StatusCode::kUnavailable) << s.ToString();
+  EXPECT_TRUE(src_->GetLun("db")->moved_to.empty());
+  EXPECT_EQ(dst_->GetLun("db").status().code(), StatusCode::kNotFound);  // copy deleted
+  for (uint64_t i = 0; i < blocks; i += 3) {
+    ASSERT_EQ(At(*v, i), i % 7 == 3 ? 0 : static_cast<char>('a' + i % 26));
+  }
+}
+
+// A target that restarts mid-move (kill -9, power loss) deletes the incoming copy;
+// the next move creates it again.
+TEST_F(DeviceMigrationTest, IncomingCopyCutByATargetRestartIsDeletedAtOpen) {
+  const uint64_t blocks = 256;
+  CreateFilled("db", blocks);
+  const std::string wwn = src_->GetLun("db")->wwn;
+  // What a move leaves on the target when it dies mid-copy: CreateLun with the WWN
+  // and some blocks written, never accepted.
+  LunSpec spec;
+  spec.name = "db";
+  spec.size_bytes = blocks * kBs;
+  spec.wwn = wwn;
+  spec.dedup = true;
+  spec.owner = "team";
+  ASSERT_TRUE(dst_->CreateLun(spec).ok());
+  {
+    auto dv = *dst_->OpenVolume("db");  // the move's own writes still work
+    std::string d(kBs, 'p');
+    ASSERT_TRUE(dv->Write(0, std::span<const char>(d.data(), d.size()), true).ok());
+  }
+  EXPECT_TRUE(dst_->GetLun("db")->incoming);
+  const uint64_t used = Used(*dst_);
+  EXPECT_GT(used, 0u);
+  dst_env_.SimulatePowerLoss();
+  remote_.reset();
+  dst_.reset();
+  dst_ = Open(&dst_env_, false);
+  remote_ = std::make_unique<EngineRemoteDevice>(dst_.get(), "10.0.0.2:7400");
+  EXPECT_EQ(dst_->IncomingDroppedAtOpen(), std::vector<std::string>{"db"});
+  EXPECT_EQ(dst_->GetLun("db").status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(Used(*dst_), 0u);  // its blocks are free again
+  // Durable: another restart does not bring it back.
+  remote_.reset();
+  dst_.reset();
+  dst_ = Open(&dst_env_, false);
+  remote_ = std::make_unique<EngineRemoteDevice>(dst_.get(), "10.0.0.2:7400");
+  EXPECT_EQ(dst_->GetLun("db").status().code(), StatusCode::kNotFound);
+  ASSERT_TRUE(MoveLunToDevice(src_.get(), "db", remote_.get(), {}, nullptr).ok());
+  EXPECT_FALSE(dst_->GetLun("db")->incoming);
 }
 
 }  // namespace

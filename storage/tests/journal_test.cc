@@ -146,6 +146,41 @@ TEST(JournalTest, UnknownLunSectionsAreSkippedAndBadOnesRejected) {
   EXPECT_EQ(s.code(), StatusCode::kDataLoss) << s.message();
 }
 
+TEST(JournalTest, IncomingLunFlagRoundTripsAndLeavesOtherRecordsAsTheyWere) {
+  RecordEncoder e;
+  LunRecord l;
+  l.id = 5;
+  l.name = "vol-i";
+  l.wwn = "naa.3000000000000abc";
+  e.Lun(l);
+  const size_t plain_bytes = e.buffer().size();
+  l.incoming = true;
+  e.Lun(l);  // alone: an empty metadata count, then tag 3 with one byte
+  EXPECT_EQ(e.buffer().size() - plain_bytes, plain_bytes + 4 + 1 + 4 + 1);
+  EXPECT_EQ(e.buffer().back(), 1);
+  EXPECT_EQ(static_cast<uint8_t>(e.buffer()[e.buffer().size() - 6]), 3);
+  l.metadata = {{"k", "v"}};
+  l.allowed_identities = {"CN=a"};
+  l.publications = {{"n@10.0.0.1", {"10.0.0.1"}}};
+  e.Lun(l);  // with every other section
+  l.incoming = false;
+  e.Lun(l);  // accepted: the section is gone
+  std::vector<LunRecord> luns;
+  ReplayHandlers h{[&](const LunRecord& r) { luns.push_back(r); }, nullptr, nullptr, nullptr,
+                   nullptr};
+  ASSERT_TRUE(Replay(e.buffer(), h, nullptr).ok());
+  ASSERT_EQ(luns.size(), 4u);
+  EXPECT_FALSE(luns[0].incoming);
+  EXPECT_TRUE(luns[1].incoming);
+  EXPECT_TRUE(luns[1].metadata.empty());
+  EXPECT_TRUE(luns[2].incoming);
+  EXPECT_EQ(luns[2].metadata, l.metadata);
+  EXPECT_EQ(luns[2].allowed_identities, l.allowed_identities);
+  EXPECT_EQ(luns[2].publications, l.publications);
+  EXPECT_FALSE(luns[3].incoming);
+  EXPECT_EQ(luns[3].publications, l.publications);
+}
+
 TEST(JournalTest, TornTailStopsReplayAtEveryCut) {
   RecordEncoder e;
   for (uint64_t i = 0; i < 5; ++i) e.Map({1, i, MakeRef(0, i + 1), false});

@@ -13,10 +13,11 @@ killed). Then the killed daemon(s) restart and:
   tier (the other tier holds no block) and on the new one if the call was acknowledged;
 - device move of a fresh LUN from A to B (A killed, and B too every other time): every
   acknowledged write is on the LUN's owner: B when A's record says moved_to B (always, if
-  the call was acknowledged), else A. KNOWN GAP: a cut move's partial copy stays on B
-  (same name and WWN, not the owner) until the next move there replaces it; the test
-  counts it and checks that a new move then succeeds whole
-  (STRATA_CRASH_STRICT_TARGET=1 fails on it instead);
+  the call was acknowledged), else A. A cut move's copy on B is never a half LUN that a
+  client can open: it is gone when B restarted, else either still incoming (listed with
+  incoming set, not exported over NBD: opening it fails) or accepted by A just before the
+  kill cut the switch (then whole and current; or, when B died before A heard the accept,
+  a whole older image: A aborted and went on); a new move then replaces it, whole;
 - clone of "t" on A: an acknowledged clone exists; any clone that exists is whole (each
   block the value it had before the call or one written during it, never torn); no other
   LUN appeared.
@@ -44,7 +45,6 @@ D_BLOCKS = 512   # the device-move LUNs: 2 MiB each
 STORED, ADMIN = sys.argv[1], sys.argv[2]
 CYCLES = int(sys.argv[3]) if len(sys.argv) > 3 else 201
 KINDS = ("tier", "device", "clone")
-STRICT_TARGET = os.environ.get("STRATA_CRASH_STRICT_TARGET") == "1"
 OTHER_TIER = {"ssd": "sata", "sata": "ssd"}
 TIER_ENUM = {"ssd": "TIER_CLASS_SSD", "sata": "TIER_CLASS_SATA"}
 
@@ -85,6 +85,15 @@ def connect(portal, export):
     return h
 
 
+def nbd_opens(portal, export):
+    """True when an NBD client can open `export` on `portal`."""
+    try:
+        connect(portal, export).shutdown()
+        return True
+    except nbd.Error:
+        return False
+
+
 class Model:
     """What a LUN must hold: per block the last acknowledged value and the values whose
     write was in flight (sent, not acknowledged) when the daemon died. A block is one byte
@@ -94,8 +103,10 @@ class Model:
         self.name, self.blocks = name, blocks
         self.last = [0] * blocks
         self.inflight = [set() for _ in range(blocks)]
+        self.ever = [{0} for _ in range(blocks)]  # every value each block was sent
 
     def write(self, h, b, v):
+        self.ever[b].add(v)
         self.inflight[b].add(v)
         h.pwrite(bytes([v]) * BS, b * BS, nbd.CMD_FLAG_FUA)
         self.last[b] = v
@@ -124,6 +135,18 @@ class Model:
                 self.last[b] = got
             self.inflight[b] = set()
         return image
+
+    def verify_past_image(self, portal, what):
+        """Every block untorn and holding a value it was sent at some time: a whole
+        (maybe older) image, not a half-copied one."""
+        h = connect(portal, self.name)
+        image = h.pread(self.blocks * BS, 0)
+        h.shutdown()
+        for b in range(self.blocks):
+            blk = image[b * BS:(b + 1) * BS]
+            if blk != bytes([blk[0]]) * BS or blk[0] not in self.ever[b]:
+                fail(f"{what}: {self.name} block {b} is torn or never written ({blk[0]})")
+                return
 
 
 class Writer(threading.Thread):
@@ -242,7 +265,8 @@ def main():
     # Per kind: a running estimate of an acknowledged call's duration (the kill is aimed
     # from 0.2x to 1.2x of it), and what happened.
     est = {k: 0.1 for k in KINDS}
-    stats = {k: {"cycles": 0, "acked": 0, "cut": 0, "writes": 0, "leftover": 0} for k in KINDS}
+    stats = {k: {"cycles": 0, "acked": 0, "cut": 0, "writes": 0, "incoming": 0, "accepted": 0, "accepted_stale": 0,
+                 "dropped": 0} for k in KINDS}
     began = time.monotonic()
 
     for i in range(CYCLES):
@@ -324,15 +348,30 @@ def main():
                     model.verify(d.portal("b"), f"cycle {i} device move, on B")
             else:
                 model.verify(d.portal("a"), f"cycle {i} device move, kept on A")
+                if not on_b and "b" in victims:
+                    st["dropped"] += 1  # B deleted the incoming copy at its restart
                 if on_b:
-                    # KNOWN GAP: the copy a cut move made on the target stays there (a
-                    # LUN of the same name and WWN, not the owner: A serves the LUN and
-                    # has no moved_to) until the next move to that device removes it.
-                    # Counted; with STRATA_CRASH_STRICT_TARGET=1 it fails the test.
-                    st["leftover"] += 1
-                    if STRICT_TARGET:
-                        fail(f"cycle {i}: {name} stayed on A, yet B holds a partial copy")
-                    # The recovery that exists: a new move replaces the leftover, whole.
+                    there = admin(b, "lun", "get", name)
+                    if there.get("incoming"):
+                        # The move died before A accepted the copy: B keeps it hidden.
+                        st["incoming"] += 1
+                        if "b" in victims:
+                            fail(f"cycle {i}: B restarted but kept the incoming copy of {name}")
+                        if nbd_opens(d.portal("b"), name):
+                            fail(f"cycle {i}: B exports the incoming (partial) copy of {name}")
+                    elif "b" not in victims:
+                        # Accepted (complete, flushed, verified, I/O paused) and A's kill
+                        # cut the switch: a whole copy, as of the pause, which A's last
+                        # acknowledged writes all precede.
+                        st["accepted"] += 1
+                        model.verify(d.portal("b"), f"cycle {i} accepted copy left on B")
+                    else:
+                        # B accepted and died before A heard it: A aborted and went on
+                        # writing, and could not delete the copy (B was down). A whole
+                        # image as of the pause, older than A's (the residual window).
+                        st["accepted_stale"] += 1
+                        model.verify_past_image(d.portal("b"), f"cycle {i} accepted copy on B")
+                    # A new move replaces it, whole.
                     m = admin(a, "lun", "migrate", name, "--to-device", b, "--wait")
                     if m.get("state") != "MIGRATION_STATE_DONE":
                         fail(f"cycle {i}: the move of {name} after a cut one failed: {m}")
@@ -383,8 +422,10 @@ def main():
         print(f"{k:6s}: {s['cycles']} kill -9 cycles, {s['acked']} calls acknowledged before the "
               f"kill, {s['cut']} cut by it (not done after the restart), "
               f"{s['writes']} acknowledged FUA writes during the calls"
-              + (f", {s['leftover']} partial copies left on the target (known gap)"
-                 if k == "device" else ""))
+              + (f"; copies on the target of moves not done: {s['incoming']} incoming (not "
+                 f"exported), {s['dropped']} absent after its restart, {s['accepted']} accepted "
+                 f"whole (switch cut), {s['accepted_stale']} accepted whole but older (accept "
+                 f"reply lost with B); 0 partial copies exported" if k == "device" else ""))
     print(f"move crash torture: {sum(s['cycles'] for s in stats.values())} cycles in "
           f"{elapsed:.1f} s (seed {seed})")
     passed = 0 if failures else 1

@@ -96,6 +96,14 @@ grpc::Status AuthorizingService::DeleteLun(grpc::ServerContext* ctx,
   return LunCall(ctx, "DeleteLun", true, req, resp, &StorageDeviceService::DeleteLun);
 }
 
+grpc::Status AuthorizingService::AcceptLun(grpc::ServerContext* ctx,
+                                           const v1::AcceptLunRequest* req, v1::Lun* resp) {
+  // Device moves only, like CreateLun with a wwn: never tenants.
+  auto g = Require(ctx, "AcceptLun", /*device_ok=*/true, /*tenant_ok=*/false);
+  if (!g.ok()) return ToGrpc(g.status());
+  return inner_->AcceptLun(ctx, req, resp);
+}
+
 grpc::Status AuthorizingService::GetLun(grpc::ServerContext* ctx, const v1::GetLunRequest* req,
                                         v1::Lun* resp) {
   return LunCall(ctx, "GetLun", true, req, resp, &StorageDeviceService::GetLun);

@@ -343,8 +343,13 @@ Status EngineImpl::Load() {
   }
 
   // A clone cut short by a crash (see CloneLun) is dropped: it was never acknowledged.
+  // So is an incoming LUN: the move that was copying it died with this restart (the
+  // source's stream failed and it aborted), so it may be partial and no one will
+  // accept it. A later move of the same LUN creates it again.
   for (auto it = by_id_.begin(); it != by_id_.end();) {
-    if (it->second->rec.name.rfind(kCloningPrefix, 0) == 0) {
+    const bool cloning = it->second->rec.name.rfind(kCloningPrefix, 0) == 0;
+    if (cloning || (!it->second->is_snapshot && it->second->rec.incoming)) {
+      if (!cloning) incoming_dropped_.push_back(it->second->rec.name);
       by_name_.erase(it->second->rec.name);
       it = by_id_.erase(it);
     } else {
@@ -492,6 +497,7 @@ LunInfo EngineImpl::InfoLocked(const Lun& lun) const {
                                                .count());
   }
   i.folding = lun.folding;
+  i.incoming = lun.rec.incoming;
   return i;
 }
 
@@ -539,6 +545,7 @@ std::shared_ptr<Lun> EngineImpl::NewLunLocked(const LunSpec& spec, uint32_t tier
   r.allowed_clients = spec.allowed_clients;
   r.allowed_identities = spec.allowed_identities;
   r.metadata = spec.metadata;
+  r.incoming = !spec.wwn.empty();  // device moves only: hidden until the source accepts it
   lun->dedup = spec.dedup;
   TouchIo(*lun);
   r.created_unix = static_cast<uint64_t>(std::time(nullptr));
@@ -642,6 +649,23 @@ Status EngineImpl::DeleteLun(const std::string& name) {
     move_cv_.notify_all();
   }
   return Flush();
+}
+
+Result<LunInfo> EngineImpl::AcceptLun(const std::string& name, const std::string& wwn) {
+  {
+    ExclusiveLock lock(mu_);
+    auto lun = FindLocked(name);
+    if (!lun) return NotFoundError("LUN '" + name + "' not found");
+    if (lun->rec.wwn != wwn) {
+      return FailedPreconditionError("wwn: LUN '" + name + "' has WWN " + lun->rec.wwn + ", not '" +
+                                     wwn + "'");
+    }
+    if (!lun->rec.incoming) return InfoLocked(*lun);
+    lun->rec.incoming = false;
+    enc_.Lun(lun->rec);
+  }
+  STRATA_RETURN_IF_ERROR(Flush());
+  return GetLun(name);
 }
 
 Result<LunInfo> EngineImpl::ResizeLun(const std::string& name, uint64_t new_size) {
@@ -982,7 +1006,8 @@ Result<std::shared_ptr<Volume>> EngineImpl::OpenVolume(const std::string& name,
                                                        const ClientInfo* client) {
   SharedLock lock(mu_);
   auto lun = FindLocked(name);
-  if (!lun) return NotFoundError("LUN '" + name + "' not found");
+  // An incoming LUN (a move's copy, maybe partial) is no export yet: as if absent.
+  if (!lun || (client && lun->rec.incoming)) return NotFoundError("LUN '" + name + "' not found");
   if (client && !AccessAllowed(lun->rec.allowed_clients, lun->rec.allowed_identities, *client)) {
     std::string who = "client " + client->peer_address;
     if (!lun->rec.allowed_identities.empty()) {
@@ -1000,6 +1025,7 @@ std::vector<ExportInfo> EngineImpl::List(const ClientInfo& client) {
   SharedLock lock(mu_);
   std::vector<ExportInfo> out;
   for (const auto& [name, lun] : by_name_) {
+    if (lun->rec.incoming) continue;
     if (!AccessAllowed(lun->rec.allowed_clients, lun->rec.allowed_identities, client)) continue;
     out.push_back({name, lun->rec.wwn, lun->rec.size_bytes});
   }
@@ -1795,7 +1821,8 @@ Status EngineImpl::CompleteExport(const std::string& name, std::shared_ptr<Volum
                                   const Engine::BlockSink& sink,
                                   const std::function<Status()>& flush_remote,
                                   const Engine::RangeChecksums& target_checksums,
-                                  uint64_t verify_range_bytes) {
+                                  uint64_t verify_range_bytes,
+                                  const std::function<Status()>& accept_remote) {
   std::shared_ptr<Lun> lun;
   {
     SharedLock lock(mu_);
@@ -1880,6 +1907,11 @@ Status EngineImpl::CompleteExport(const std::string& name, std::shared_ptr<Volum
     verify_seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - paused).count();
   }
+  // Accept before switching: a crash between the two leaves a whole, verified copy
+  // on the target and this LUN still authoritative here (the next move replaces the
+  // copy); the other order could leave this LUN proxying to a copy the target deletes
+  // as incoming when it restarts.
+  if (accept_remote) STRATA_RETURN_IF_ERROR(accept_remote());
   {
     ExclusiveLock lock(mu_);
     lun->move.verified_bytes = verified;
@@ -2235,6 +2267,10 @@ Result<LunInfo> Engine::CloneLun(const std::string& source, const LunSpec& spec)
   return impl_->CloneLun(source, spec);
 }
 Status Engine::DeleteLun(const std::string& name) { return impl_->DeleteLun(name); }
+Result<LunInfo> Engine::AcceptLun(const std::string& name, const std::string& wwn) {
+  return impl_->AcceptLun(name, wwn);
+}
+std::vector<std::string> Engine::IncomingDroppedAtOpen() { return impl_->IncomingDroppedAtOpen(); }
 Result<SnapshotInfo> Engine::CreateSnapshot(const std::string& source, const std::string& name,
                                             const std::map<std::string, std::string>& metadata) {
   return impl_->CreateSnapshot(source, name, metadata);
@@ -2294,9 +2330,10 @@ uint64_t Engine::ExportDirtyBlocks(const std::string& name) {
 }
 Status Engine::CompleteExport(const std::string& name, std::shared_ptr<Volume> remote,
                               const BlockSink& sink, const std::function<Status()>& flush_remote,
-                              const RangeChecksums& target_checksums, uint64_t verify_range_bytes) {
+                              const RangeChecksums& target_checksums, uint64_t verify_range_bytes,
+                              const std::function<Status()>& accept_remote) {
   return impl_->CompleteExport(name, std::move(remote), sink, flush_remote, target_checksums,
-                               verify_range_bytes);
+                               verify_range_bytes, accept_remote);
 }
 Result<std::vector<uint64_t>> Engine::LunChecksums(const std::string& name, uint64_t range_bytes,
                                                    uint64_t offset, uint64_t length) {

@@ -118,6 +118,8 @@ class EngineImpl {
   Result<LunInfo> CreateLun(const LunSpec& spec);
   Result<LunInfo> CloneLun(const std::string& source, const LunSpec& spec);
   Status DeleteLun(const std::string& name);
+  Result<LunInfo> AcceptLun(const std::string& name, const std::string& wwn);
+  std::vector<std::string> IncomingDroppedAtOpen() const { return incoming_dropped_; }
   Result<SnapshotInfo> CreateSnapshot(const std::string& source, const std::string& name,
                                       const std::map<std::string, std::string>& metadata);
   Status DeleteSnapshot(const std::string& name);
@@ -181,8 +183,8 @@ class EngineImpl {
   uint64_t ExportDirtyBlocks(const std::string& name);
   Status CompleteExport(const std::string& name, std::shared_ptr<Volume> remote,
                         const Engine::BlockSink& sink, const std::function<Status()>& flush_remote,
-                        const Engine::RangeChecksums& target_checksums,
-                        uint64_t verify_range_bytes);
+                        const Engine::RangeChecksums& target_checksums, uint64_t verify_range_bytes,
+                        const std::function<Status()>& accept_remote);
   Result<std::vector<uint64_t>> LunChecksums(const std::string& name, uint64_t range_bytes,
                                              uint64_t offset, uint64_t length);
   void AbortExport(const std::string& name, const Status& why);
@@ -352,6 +354,7 @@ class EngineImpl {
   mutable std::shared_mutex mu_;
   std::vector<TierStore> tiers_;                           // guarded by mu_ (files: thread-safe)
   std::map<std::string, std::shared_ptr<Lun>> by_name_;    // guarded by mu_
+  std::vector<std::string> incoming_dropped_;              // set by Load only
   std::map<uint64_t, std::shared_ptr<Lun>> by_id_;         // guarded by mu_ (with snapshots)
   std::map<std::string, std::shared_ptr<Lun>> snapshots_;  // guarded by mu_
   uint64_t next_lun_id_ = 1;                               // guarded by mu_

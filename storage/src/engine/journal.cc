@@ -10,7 +10,7 @@ namespace {
 
 enum RecordType : uint8_t { kLun = 1, kDeleteLun = 2, kMap = 3, kSnapshot = 4, kShareMap = 5 };
 // Tags of a LUN record's optional sections (after its metadata).
-enum LunSection : uint8_t { kLunPublications = 1, kLunIdentities = 2 };
+enum LunSection : uint8_t { kLunPublications = 1, kLunIdentities = 2, kLunIncoming = 3 };
 
 void PutU8(std::string& s, uint8_t v) { s.push_back(static_cast<char>(v)); }
 void PutU32(std::string& s, uint32_t v) {
@@ -129,7 +129,8 @@ void RecordEncoder::Lun(const LunRecord& r) {
   PutU64(p, r.created_unix);
   PutU32(p, r.write_tier);
   PutStr(p, r.moved_to);
-  if (!r.metadata.empty() || !r.publications.empty() || !r.allowed_identities.empty()) {
+  if (!r.metadata.empty() || !r.publications.empty() || !r.allowed_identities.empty() ||
+      r.incoming) {
     PutU32(p, static_cast<uint32_t>(r.metadata.size()));
     for (const auto& [k, v] : r.metadata) {
       PutStr(p, k);
@@ -153,6 +154,10 @@ void RecordEncoder::Lun(const LunRecord& r) {
     for (const auto& id : r.allowed_identities) PutStr(section, id);
     PutU8(p, kLunIdentities);
     PutStr(p, section);
+  }
+  if (r.incoming) {
+    PutU8(p, kLunIncoming);
+    PutStr(p, std::string(1, '\1'));
   }
   Frame(p);
 }
@@ -247,12 +252,16 @@ Status Replay(std::string_view data, const ReplayHandlers& h, ReplayResult* resu
           l.metadata.emplace(std::move(k), std::move(v));
         }
       }
-      while (ok && !r.done()) {  // tagged sections (publications, identities)
+      while (ok && !r.done()) {  // tagged sections (publications, identities, incoming)
         uint8_t tag = 0;
         std::string section;
         ok = r.U8(&tag) && r.Str(&section);
         if (ok && tag == kLunPublications) ok = DecodePublications(section, &l.publications);
         if (ok && tag == kLunIdentities) ok = DecodeIdentities(section, &l.allowed_identities);
+        if (ok && tag == kLunIncoming) {
+          ok = section.size() == 1 && section[0] == 1;
+          l.incoming = true;
+        }
       }
       ok = ok && r.done();
       l.dedup = dedup != 0;

@@ -48,6 +48,11 @@ struct LunRecord {
   // without publications stay byte-identical to older ones. Later optional fields
   // add tags; a reader skips tags it does not know.
   std::map<std::string, std::vector<std::string>> publications;
+  // Created on this device by a move from another one (CreateLun with a WWN) and not
+  // yet accepted by the source (Engine::AcceptLun): a copy that may be partial. Never
+  // exported over NBD; deleted when the engine opens (the move died with the restart).
+  // Tagged section 3 (one byte, 1), present only while set.
+  bool incoming = false;
 };
 
 // A LUN snapshot (read-only, point in time). Its id comes from the LUN ids (map and

@@ -32,6 +32,8 @@ class RemoteDevice {
   virtual Result<std::optional<std::string>> LunWwn(const std::string& name) = 0;
   virtual Status CreateLun(const LunSpec& spec) = 0;
   virtual Status DeleteLun(const std::string& name) = 0;
+  // Engine::AcceptLun on the target: the copy is complete and verified; export it.
+  virtual Status AcceptLun(const std::string& name, const std::string& wwn) = 0;
   virtual Result<std::unique_ptr<BlockWriter>> OpenWriter(const std::string& lun,
                                                           uint32_t block_size) = 0;
   virtual Status Flush(const std::string& lun) = 0;
@@ -63,7 +65,9 @@ struct DeviceMoveOptions {
 // until little is left; compare those per-range checksums with the target's of the
 // whole LUN (options.verify);
 // pause the LUN's I/O, copy the rest, flush the target, compare again the ranges
-// written since or different, switch this LUN to proxy there and free its blocks. On any failure
+// written since or different, accept the copy on the target (until then it is
+// incoming there: not exported, deleted if the target restarts), switch this LUN to
+// proxy there and free its blocks. On any failure
 // (or `cancel`), the LUN stays whole on this device and the partial copy on the target is deleted.
 //
 // A LUN of the same name already on the target is refused (ALREADY_EXISTS) unless

@@ -99,6 +99,10 @@ struct LunInfo {
   uint64_t idle_seconds = 0;
   // A SetDedup(fold_existing) pass is still running over the LUN's blocks.
   bool folding = false;
+  // Created here by a move from another device (CreateLun with a WWN) and not yet
+  // accepted by it (Engine::AcceptLun): possibly a partial copy. Not exported over NBD
+  // (List leaves it out, Open answers NOT_FOUND); deleted when the engine opens.
+  bool incoming = false;
 };
 
 // A read-only, point-in-time image of a LUN (Engine::CreateSnapshot).
@@ -170,8 +174,9 @@ class Engine final : public ExportCatalog {
   ~Engine() override;
 
   // Idempotent: the same spec again returns the existing LUN; the same name with a
-  // different size, tier, dedup or owner is ALREADY_EXISTS. Metadata is not compared:
-  // a retry that adds or changes it succeeds and keeps the first metadata.
+  // different size, tier, dedup or owner is ALREADY_EXISTS. With spec.wwn (device
+  // moves only) the LUN is created incoming (LunInfo::incoming) until AcceptLun. Metadata is not
+  // compared: a retry that adds or changes it succeeds and keeps the first metadata.
   Result<LunInfo> CreateLun(const LunSpec& spec);
   // A new LUN `spec.name` with the contents `source` has now (every write acknowledged
   // before the call), sharing its blocks: no data is copied and no space used until
@@ -185,6 +190,13 @@ class Engine final : public ExportCatalog {
   // NOT_FOUND when absent. Open volumes start failing with UNAVAILABLE. The LUN's
   // snapshots stay (their blocks stay referenced).
   Status DeleteLun(const std::string& name);
+  // The source of a device move accepts its copy here (complete, flushed, verified):
+  // the LUN stops being incoming and is exported like any other. Durable when it
+  // returns; idempotent (OK on a LUN already accepted). NOT_FOUND without the LUN;
+  // FAILED_PRECONDITION naming `wwn` when the LUN has another WWN.
+  Result<LunInfo> AcceptLun(const std::string& name, const std::string& wwn);
+  // The incoming LUNs (moves cut by a crash or a stop) Open deleted, by name.
+  std::vector<std::string> IncomingDroppedAtOpen();
 
   // ---- Snapshots: read-only, point-in-time images of a LUN, in their own namespace
   // (a snapshot may have a LUN's name). Not exported over NBD; restore one
@@ -302,10 +314,15 @@ class Engine final : public ExportCatalog {
   // what background copies call between chunks (the target of a move too).
   void YieldToClients(std::chrono::microseconds max_wait);
   uint64_t ExportDirtyBlocks(const std::string& name);
+  //
+  // `accept_remote` (when set) runs last, with I/O still paused, after the flush and
+  // the verification passed and before the switch is journaled: the target accepts
+  // its copy (AcceptLun). Its failure fails the export like a failed verification.
   Status CompleteExport(const std::string& name, std::shared_ptr<Volume> remote,
                         const BlockSink& sink, const std::function<Status()>& flush_remote,
                         const RangeChecksums& target_checksums = {},
-                        uint64_t verify_range_bytes = kDefaultChecksumRangeBytes);
+                        uint64_t verify_range_bytes = kDefaultChecksumRangeBytes,
+                        const std::function<Status()>& accept_remote = {});
   void AbortExport(const std::string& name, const Status& why);
 
   // XXH3-64 of each `range_bytes` range of the LUN's contents in [offset,
