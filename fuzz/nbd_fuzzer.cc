@@ -20,6 +20,7 @@
 #include <memory>
 #include <thread>
 
+#include "admission.h"
 #include "buffer_pool.h"
 #include "connection.h"
 #include "strata/nbd/testing/mem_volume.h"
@@ -132,7 +133,17 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   options.send_timeout = std::chrono::seconds(5);
   strata::nbd::BufferPool buffers(1 << 20);
   std::atomic<bool> stopping{false};
-  strata::nbd::ServerContext ctx{&catalog, &options, &buffers, &stopping};
+  strata::nbd::Admission admission(/*max_per_client=*/0, /*max_per_export=*/0);
+  std::atomic<uint64_t> send_timeouts{0}, handshake_timeouts{0}, inflight_bytes{0};
+  strata::nbd::ServerContext ctx;
+  ctx.catalog = &catalog;
+  ctx.admission = &admission;
+  ctx.options = &options;
+  ctx.buffers = &buffers;
+  ctx.stopping = &stopping;
+  ctx.send_timeouts = &send_timeouts;
+  ctx.handshake_timeouts = &handshake_timeouts;
+  ctx.inflight_bytes = &inflight_bytes;
 
   int client = -1, server = -1;
   Connect(&client, &server);
