@@ -738,6 +738,18 @@ void AddUnique(std::vector<std::string>* list, const std::string& e) {
 
 }  // namespace
 
+bool EngineImpl::CommitPublicationsLocked(Lun* lun, LunRecord rec) {
+  if (rec.publications == lun->rec.publications &&
+      rec.allowed_clients == lun->rec.allowed_clients) {
+    return false;
+  }
+  // Only these two fields change (others may be read under a shared lock meanwhile).
+  lun->rec.publications = std::move(rec.publications);
+  lun->rec.allowed_clients = std::move(rec.allowed_clients);
+  enc_.Lun(lun->rec);
+  return true;
+}
+
 Result<LunInfo> EngineImpl::Publish(const std::string& name, const std::string& node_id,
                                     const std::vector<std::string>& entries) {
   STRATA_RETURN_IF_ERROR(ValidatePublication(node_id, entries, /*node_required=*/true));
@@ -760,14 +772,7 @@ Result<LunInfo> EngineImpl::Publish(const std::string& name, const std::string& 
       AddUnique(&node->second, e);
       AddUnique(&rec.allowed_clients, e);
     }
-    if (rec.publications != lun->rec.publications ||
-        rec.allowed_clients != lun->rec.allowed_clients) {
-      // Only these two fields change (others may be read under a shared lock meanwhile).
-      lun->rec.publications = std::move(rec.publications);
-      lun->rec.allowed_clients = std::move(rec.allowed_clients);
-      enc_.Lun(lun->rec);
-      changed = true;
-    }
+    changed = CommitPublicationsLocked(lun.get(), std::move(rec));
   }
   if (changed) STRATA_RETURN_IF_ERROR(Flush());
   return GetLun(name);
@@ -802,14 +807,7 @@ Result<LunInfo> EngineImpl::Unpublish(const std::string& name, const std::string
                                 }),
                  list.end());
     }
-    if (rec.publications != lun->rec.publications ||
-        rec.allowed_clients != lun->rec.allowed_clients) {
-      // Only these two fields change (others may be read under a shared lock meanwhile).
-      lun->rec.publications = std::move(rec.publications);
-      lun->rec.allowed_clients = std::move(rec.allowed_clients);
-      enc_.Lun(lun->rec);
-      changed = true;
-    }
+    changed = CommitPublicationsLocked(lun.get(), std::move(rec));
   }
   if (changed) STRATA_RETURN_IF_ERROR(Flush());
   return GetLun(name);

@@ -133,6 +133,9 @@ class EngineImpl {
                           const std::vector<std::string>& entries);
   Result<LunInfo> Unpublish(const std::string& name, const std::string& node_id,
                             const std::vector<std::string>& entries);
+  // Takes `rec`'s publications and access list into `lun` and journals it when they differ;
+  // true when they did. mu_ held exclusively.
+  bool CommitPublicationsLocked(Lun* lun, LunRecord rec);
   Result<LunInfo> SetDedup(const std::string& name, bool dedup, bool fold_existing);
   Status WaitFold(const std::string& name);
   Result<LunInfo> GetLun(const std::string& name);
