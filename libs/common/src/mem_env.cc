@@ -28,6 +28,7 @@ class MemFile final : public File {
   }
 
   Status WriteAt(uint64_t offset, std::span<const char> data) override {
+    env_->RunWriteHook(path_);
     STRATA_RETURN_IF_ERROR(env_->CheckWrite(path_));
     std::lock_guard lock(data_->mu);
     std::string& c = data_->current;
@@ -178,6 +179,20 @@ void MemEnv::ClearFaults() {
 }
 
 void MemEnv::FailAfterWrites(int64_t n) { writes_left_ = n; }
+
+void MemEnv::SetWriteHook(WriteHook hook) {
+  std::lock_guard lock(mu_);
+  write_hook_ = hook ? std::make_shared<const WriteHook>(std::move(hook)) : nullptr;
+}
+
+void MemEnv::RunWriteHook(const std::string& path) {
+  std::shared_ptr<const WriteHook> hook;
+  {
+    std::lock_guard lock(mu_);
+    hook = write_hook_;
+  }
+  if (hook) (*hook)(path);
+}
 
 void MemEnv::SimulatePowerLoss() {
   std::lock_guard lock(mu_);

@@ -50,6 +50,7 @@ bool DedupIndex::Insert(const Fingerprint& fp, uint64_t slot) {
   slot_tags_[slot] = tag;
   indexed_[slot] = true;
   ++size_;
+  ++inserts_;
   return true;
 }
 

@@ -65,6 +65,9 @@ class DedupIndex {
   bool EraseSlot(uint64_t slot);
 
   size_t size() const { return size_; }
+  // How many inserts ever succeeded: a writer that missed the index compares it
+  // later to learn whether blocks were indexed meanwhile.
+  uint64_t inserts() const { return inserts_; }
   size_t memory_bytes() const {
     return checks_.capacity() * sizeof(uint16_t) + slots_.capacity() * sizeof(uint32_t) +
            slot_tags_.capacity() * sizeof(uint32_t) + indexed_.capacity() / 8;
@@ -100,6 +103,7 @@ class DedupIndex {
   std::vector<uint32_t> slot_tags_;
   std::vector<bool> indexed_;
   size_t size_ = 0;
+  uint64_t inserts_ = 0;
 };
 
 }  // namespace strata::storage::engine

@@ -1177,6 +1177,7 @@ Status EngineImpl::StoreRun(Lun& lun, uint64_t lba, size_t n, const char* data,
   }
   uint32_t tier = 0;
   size_t allocated = 0;
+  uint64_t index_inserts = 0;  // the index's insert count when this run missed it
   for (int attempt = 0;; ++attempt) {
     ExclusiveLock lock(mu_);
     if (lun.deleted) return UnavailableError("LUN " + lun.rec.name + " was deleted");
@@ -1235,6 +1236,7 @@ Status EngineImpl::StoreRun(Lun& lun, uint64_t lba, size_t n, const char* data,
     if (slots.ok()) {
       for (size_t k = 0; k < need.size(); ++k) items[need[k]].slot = (*slots)[k];
       allocated = need.size();
+      index_inserts = t.index.inserts();
       break;
     }
     // Other writers may take what a flush recycles before we retry: try again while
@@ -1271,6 +1273,10 @@ Status EngineImpl::StoreRun(Lun& lun, uint64_t lba, size_t n, const char* data,
   bool flush_needed = false;
   {
     ExclusiveLock lock(mu_);
+    // Another writer or a fold pass may have indexed the same bytes while these were
+    // written outside the lock: sharing its slot now keeps the tier free of two
+    // unshared copies (one would stay for good).
+    const bool index_grew = dedup && t.index.inserts() != index_inserts;
     for (size_t i = 0; i < n; ++i) {
       Item& it = items[i];
       if (it.slot == 0) continue;
@@ -1280,6 +1286,16 @@ Status EngineImpl::StoreRun(Lun& lun, uint64_t lba, size_t n, const char* data,
         continue;
       }
       t.written_end = std::max(t.written_end, (it.slot + 1) * bs_);
+      if (index_grew) {
+        Status unread;  // a failed read: keep our own copy
+        if (uint64_t hit = EqualIndexedLocked(t, it.fp, data + i * bs_, have, &unread)) {
+          ReleaseUnusedLocked(t, it.slot);
+          it.slot = hit;  // twins in this run (same_as) share it too
+          ++t.refs[hit];
+          SetMappingLocked(lun, lba + i, MakeRef(tier, hit), true);
+          continue;
+        }
+      }
       bool indexed = dedup && t.index.Insert(it.fp, it.slot);
       if (indexed) t.refs[it.slot] |= kIndexedBit;
       SetMappingLocked(lun, lba + i, MakeRef(tier, it.slot), dedup);

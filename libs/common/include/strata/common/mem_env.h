@@ -1,6 +1,7 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -16,7 +17,10 @@ namespace strata {
 //  - FailWritesUnder(prefix): writes and syncs below a path return INTERNAL (EIO);
 //  - FailAfterWrites(n): the n+1-th and later data writes fail, anywhere;
 //  - SimulatePowerLoss(): every file falls back to what was last synced, as after a
-//    power cut (WriteFileAtomically counts as synced: it fsyncs).
+//    power cut (WriteFileAtomically counts as synced: it fsyncs);
+//  - SetWriteHook(fn): fn(path) runs before each data write (File::WriteAt), on the
+//    writing thread and without any lock held, so a test can hold a writer at a
+//    chosen point (with latches) and interleave another thread's work there.
 // Thread-safe (coarse locks; tests are not hot paths).
 class MemEnv final : public Env {
  public:
@@ -36,6 +40,8 @@ class MemEnv final : public Env {
   void ClearFaults();
   void FailAfterWrites(int64_t n);
   void SimulatePowerLoss();
+  using WriteHook = std::function<void(const std::string& path)>;
+  void SetWriteHook(WriteHook hook);
   bool Exists(const std::string& path);
 
   struct FileData {
@@ -47,6 +53,7 @@ class MemEnv final : public Env {
 
   // Used by the File implementation.
   Status CheckWrite(const std::string& path);
+  void RunWriteHook(const std::string& path);
 
  private:
   std::mutex mu_;
@@ -56,6 +63,7 @@ class MemEnv final : public Env {
   uint64_t fs_capacity_ = 1ull << 40;                       // guarded by mu_
   uint64_t next_random_ = 0x5eed;                           // guarded by mu_
   std::atomic<int64_t> writes_left_{-1};                    // < 0: unlimited
+  std::shared_ptr<const WriteHook> write_hook_;             // guarded by mu_
 };
 
 }  // namespace strata
