@@ -56,6 +56,8 @@ TEST(AccessPolicyTest, BadInputNamesTheField) {
        "identities[0]: unknown field 'extra'"},
       {R"({"identities": [{"identity": "a", "role": "admin"}, {"identity": "a", "role": "device"}]})",
        "identities[1].identity: 'a' is listed twice"},
+      {R"({"identities": [{"identity": "URI:", "role": "admin"}]})",
+       "identities[0].identity: 'URI:' names nothing after URI:"},
   };
   for (const Case& c : cases) {
     auto p = AccessPolicy::Parse(c.json, "policy");
@@ -64,6 +66,31 @@ TEST(AccessPolicyTest, BadInputNamesTheField) {
     EXPECT_NE(p.status().message().find(c.message), std::string::npos)
         << c.json << " -> " << p.status().message();
   }
+}
+
+// The NBD access lists' spelling works here too, beside the bare one.
+TEST(AccessPolicyTest, MatchesPrefixedNamesAndTheBareIdentity) {
+  auto p = AccessPolicy::Parse(R"({"identities": [
+      {"identity": "CN=op", "role": "admin"},
+      {"identity": "URI:spiffe://x/t", "role": "tenant", "owners": ["a"]},
+      {"identity": "DNS:stored-b.strata.svc", "role": "device"},
+      {"identity": "bare", "role": "admin"}]})",
+                               "policy");
+  ASSERT_TRUE(p.ok()) << p.status().ToString();
+  auto m = p->Match("op", {"CN=op"});
+  ASSERT_EQ(m.size(), 1u);
+  EXPECT_EQ(m[0]->identity, "CN=op");
+  m = p->Match("spiffe://x/t", {"CN=t", "URI:spiffe://x/t"});
+  ASSERT_EQ(m.size(), 1u);
+  EXPECT_EQ(m[0]->role, Role::kTenant);
+  m = p->Match("stored-b", {"CN=stored-b", "DNS:stored-b.strata.svc"});
+  ASSERT_EQ(m.size(), 1u);
+  EXPECT_EQ(m[0]->role, Role::kDevice);
+  EXPECT_EQ(p->Match("bare", {"CN=bare"}).size(), 1u);
+  EXPECT_TRUE(p->Match("CN=op", {}).size() == 1u);  // written as an entry: an exact match
+  EXPECT_TRUE(p->Match("other", {"CN=other", "DNS:op"}).empty());
+  // One certificate named by two entries: both returned (the file lookup refuses it).
+  EXPECT_EQ(p->Match("bare", {"CN=op"}).size(), 2u);
 }
 
 TEST(AccessPolicyTest, AllowAnyVerified) {

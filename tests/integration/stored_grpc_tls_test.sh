@@ -161,6 +161,36 @@ out=$(as stored-a "$gb" lun list 2>&1)
 expect_contains "a device identity may not list LUNs" "$out" \
   "PERMISSION_DENIED: identity 'stored-a' (device) may not call ListLuns"
 
+# The NBD access lists' spelling (CN=, URI:) names certificates in the policy too; a
+# rewritten policy applies from the next call; one certificate named twice is refused.
+cp "$work/authz-a.json" "$work/authz-a.orig.json"
+swap_policy() { cp "$1" "$work/authz-a.json.new" && mv "$work/authz-a.json.new" "$work/authz-a.json"; }
+cat >"$work/authz-prefixed.json" <<'JSON'
+{"identities": [
+  {"identity": "CN=admin", "role": "admin"},
+  {"identity": "CN=tenant-a", "role": "tenant", "owners": ["team-a"]},
+  {"identity": "URI:spiffe://strata.test/ns/team-b/sa/app", "role": "tenant", "owners": ["team-b*"]},
+  {"identity": "CN=stranger", "role": "tenant", "owners": ["team-s"]}
+]}
+JSON
+swap_policy "$work/authz-prefixed.json"
+expect_eq "CN=stranger, now listed: its (empty) list of LUNs" \
+  "$(as stranger "$ga" -o json lun list | jq -r '.luns // [] | length')" "0"
+expect_eq "URI:... names tenant-b: only its LUNs" \
+  "$(as tenant-b "$ga" -o json lun list | jq -r '[.luns[].name] | join(",")')" "vol-b"
+check "CN=admin names the admin" as admin "$ga" device status
+jq '.identities += [{"identity": "CN=tenant-b", "role": "admin"}]' "$work/authz-prefixed.json" \
+  >"$work/authz-twice.json"
+swap_policy "$work/authz-twice.json"
+out=$(as tenant-b "$ga" lun list 2>&1); rc=$?
+expect_eq "a certificate two entries name: exit 1" "$rc" "1"
+expect_contains "a certificate two entries name: PERMISSION_DENIED naming both" "$out" \
+  "is named by 2 entries of the device's access policy ('CN=tenant-b', 'URI:spiffe://strata.test/ns/team-b/sa/app')"
+swap_policy "$work/authz-a.orig.json"
+out=$(as stranger "$ga" lun list 2>&1)
+expect_contains "the original policy back: stranger refused again" "$out" \
+  "PERMISSION_DENIED: identity 'stranger' is not in the device's access policy"
+
 # Revocation: rewriting the CRL refuses the certificate from the next call on.
 check "tenant-a works before revocation" as tenant-a "$ga" lun get vol-a
 test_ca_revoke "$ca" tenant-a

@@ -59,7 +59,4 @@ Result<std::unique_ptr<Transport>> AcceptTls(int fd, std::shared_ptr<SSL_CTX> ct
                                              std::chrono::milliseconds send_timeout,
                                              std::vector<std::string>* identities);
 
-// The identities of a certificate, as above; names with NUL bytes are skipped.
-std::vector<std::string> CertificateIdentities(X509* cert);
-
 }  // namespace strata::nbd

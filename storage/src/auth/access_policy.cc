@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+#include <cstring>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -65,6 +67,12 @@ Result<AccessPolicy> AccessPolicy::Parse(std::string_view text, std::string_view
       return InvalidArgumentError(at + ".identity: is required, a non-empty string");
     }
     g.identity = id->get<std::string>();
+    for (const char* prefix : {"CN=", "DNS:", "URI:"}) {
+      if (g.identity.rfind(prefix, 0) == 0 && g.identity.size() == std::strlen(prefix)) {
+        return InvalidArgumentError(at + ".identity: '" + g.identity + "' names nothing after " +
+                                    prefix);
+      }
+    }
     auto role = e.find("role");
     const std::string r = role != e.end() && role->is_string() ? role->get<std::string>() : "";
     if (r == "admin") {
@@ -116,6 +124,17 @@ const Grant* AccessPolicy::Find(const std::string& identity) const {
   return it == grants_.end() ? nullptr : &it->second;
 }
 
+std::vector<const Grant*> AccessPolicy::Match(const std::string& identity,
+                                              const std::vector<std::string>& names) const {
+  std::vector<const Grant*> out;
+  if (const Grant* g = Find(identity)) out.push_back(g);
+  for (const std::string& name : names) {
+    const Grant* g = Find(name);
+    if (g != nullptr && std::find(out.begin(), out.end(), g) == out.end()) out.push_back(g);
+  }
+  return out;
+}
+
 Result<std::unique_ptr<AccessPolicyFile>> AccessPolicyFile::Open(std::string path) {
   std::unique_ptr<AccessPolicyFile> f(new AccessPolicyFile(std::move(path)));
   std::lock_guard lock(f->mu_);
@@ -134,7 +153,8 @@ Status AccessPolicyFile::ReloadLocked(const FileSignature& sig) {
   return Status::Ok();
 }
 
-std::optional<Grant> AccessPolicyFile::Lookup(const std::string& identity) {
+Result<std::optional<Grant>> AccessPolicyFile::Lookup(const std::string& identity,
+                                                      const std::vector<std::string>& names) {
   std::lock_guard lock(mu_);
   FileSignature now = FileSignature::Of(path_);
   if (now != loaded_) {
@@ -144,9 +164,17 @@ std::optional<Grant> AccessPolicyFile::Lookup(const std::string& identity) {
       spdlog::info("access policy {} reloaded", path_);
     }
   }
-  const Grant* g = policy_.Find(identity);
-  if (g == nullptr) return std::nullopt;
-  return *g;
+  std::vector<const Grant*> found = policy_.Match(identity, names);
+  if (found.empty()) return std::optional<Grant>();
+  if (found.size() > 1) {
+    std::string entries;
+    for (const Grant* g : found) entries += (entries.empty() ? "'" : ", '") + g->identity + "'";
+    return Status(StatusCode::kPermissionDenied, "identity '" + identity + "' is named by " +
+                                                     std::to_string(found.size()) +
+                                                     " entries of the device's access policy (" +
+                                                     entries + "): list each certificate once");
+  }
+  return std::optional<Grant>(*found.front());
 }
 
 }  // namespace strata::storage::auth

@@ -45,8 +45,10 @@ struct Grant {
 //     {"identity": "stored-b", "role": "device"},
 //     {"identity": "tenant-a", "role": "tenant", "owners": ["team-a", "team-a-*"]}]}
 //
-// An identity is what PeerCertificate::identity() names (first URI SAN, else the CN). An
-// identity not listed may do nothing (PERMISSION_DENIED). Value type.
+// An entry's identity is either bare, what PeerCertificate::identity() names (first URI
+// SAN, else the CN), or prefixed as in NBD export access lists: "CN=strata-operator",
+// "URI:spiffe://...", "DNS:stored-b.strata.svc" (any of the certificate's names). A
+// certificate no entry names may do nothing (PERMISSION_DENIED). Value type.
 class AccessPolicy {
  public:
   // INVALID_ARGUMENT naming `source` and the JSON path of the bad field.
@@ -55,8 +57,13 @@ class AccessPolicy {
   // whole trust boundary, as with Longhorn's mTLS).
   static AccessPolicy AllowAnyVerified();
 
-  // The grant of `identity`; nullptr when it is not listed.
+  // The grant of the entry written exactly `identity`; nullptr when none is.
   const Grant* Find(const std::string& identity) const;
+  // The entries that name a certificate: bare entries equal to its `identity` (first URI
+  // SAN, else CN) and prefixed ones ("CN=...", "DNS:...", "URI:...", the spelling NBD
+  // access lists use) equal to one of its `names` (nbd::CertificateIdentities).
+  std::vector<const Grant*> Match(const std::string& identity,
+                                  const std::vector<std::string>& names) const;
   bool allow_any_verified() const { return allow_any_verified_; }
 
  private:
@@ -72,9 +79,12 @@ class AccessPolicyFile {
   // Loads the file now: INVALID_ARGUMENT naming --authz when it cannot be read or parsed.
   static Result<std::unique_ptr<AccessPolicyFile>> Open(std::string path);
 
-  // The grant of `identity` under the current policy, copied (the policy may change
-  // under later calls); nullopt when it is not listed.
-  std::optional<Grant> Lookup(const std::string& identity);
+  // The grant of a certificate (see AccessPolicy::Match) under the current policy, copied
+  // (the policy may change under later calls); nullopt when no entry names it;
+  // PERMISSION_DENIED naming the entries when more than one does (spelled two ways with
+  // different grants is a policy mistake: refused rather than guessed).
+  Result<std::optional<Grant>> Lookup(const std::string& identity,
+                                      const std::vector<std::string>& names);
 
  private:
   explicit AccessPolicyFile(std::string path) : path_(std::move(path)) {}

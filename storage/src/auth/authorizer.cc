@@ -25,7 +25,7 @@ Result<Grant> Authorizer::Authenticate(const grpc::ServerContext& ctx) {
     g.role = Role::kAdmin;
     return g;
   }
-  std::optional<Grant> g = policy_->Lookup(cert->identity());
+  STRATA_ASSIGN_OR_RETURN(std::optional<Grant> g, policy_->Lookup(cert->identity(), cert->names()));
   if (!g) {
     return Status(StatusCode::kPermissionDenied,
                   "identity '" + cert->identity() + "' is not in the device's access policy");

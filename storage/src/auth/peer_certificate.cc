@@ -5,6 +5,8 @@
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
 
+#include "strata/nbd/certificate_identities.h"
+
 namespace strata::storage::auth {
 
 Result<PeerCertificate> PeerCertificate::FromPem(std::string_view pem) {
@@ -39,6 +41,7 @@ Result<PeerCertificate> PeerCertificate::FromPem(std::string_view pem) {
     GENERAL_NAMES_free(sans);
   }
   c.identity_ = !c.uris_.empty() ? c.uris_.front() : c.common_name_;
+  c.names_ = nbd::CertificateIdentities(c.x509_.get());
   if (c.identity_.empty()) {
     return InvalidArgumentError("peer certificate: names no identity (no URI SAN, no CN)");
   }

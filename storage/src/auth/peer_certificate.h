@@ -26,6 +26,8 @@ class PeerCertificate {
   const std::string& identity() const { return identity_; }
   const std::string& common_name() const { return common_name_; }
   const std::vector<std::string>& uris() const { return uris_; }
+  // Every name, spelled as access lists write them: "CN=...", "DNS:...", "URI:...".
+  const std::vector<std::string>& names() const { return names_; }
   // The serial number in upper-case hex (as `openssl x509 -serial` prints it).
   const std::string& serial_hex() const { return serial_hex_; }
   const X509* x509() const { return x509_.get(); }
@@ -38,6 +40,7 @@ class PeerCertificate {
   std::string identity_;
   std::string common_name_;
   std::vector<std::string> uris_;
+  std::vector<std::string> names_;
   std::string serial_hex_;
 };
 
