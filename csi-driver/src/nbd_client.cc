@@ -177,7 +177,7 @@ Result<NbdExportInfo> Go(NbdStream& io, const std::string& export_name, bool tls
       return FailedPreconditionError(
           "the device requires TLS (NBD_REP_ERR_TLS_REQD) and this node has no NBD client "
           "certificate: start strata-csi with --nbd-tls=require --nbd-tls-cert --nbd-tls-key "
-          "--nbd-tls-ca (chart: csi.node.nbdTls.secret)");
+          "--nbd-tls-ca (chart: csi.node.nbdTlsSecret)");
     }
     if (rtype & wire::kRepErrBit) {
       return NotFoundError("nbd handshake: export '" + export_name + "' refused (error " +
