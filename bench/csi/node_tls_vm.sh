@@ -7,8 +7,9 @@
 # IOPS and MiB/s (read + write) per run and the ktls/plain ratio of the means.
 #
 # One strata-stored with --nbd-tls allow (TLS for clients that ask) and two NBD portals;
-# certificates from tests/lib/test_ca.sh; its side of TLS is userspace OpenSSL (the same in
-# both columns is not: plaintext there too), the node's side is the kernel's.
+# certificates from tests/lib/test_ca.sh. On the "ktls" volume the device's side of TLS is
+# userspace OpenSSL and the node's side the kernel's (kTLS); so the ratio is the whole cost of
+# TLS on this path, both ends, not the kernel's share alone.
 #
 #   STRATA_VM_SMP=1 STRATA_VM_MEM=2048 STRATA_VM_TIMEOUT=1500 \
 #     tests/vm/run-in-vm.sh bench/csi/node_tls_vm.sh BUILD_DIR [FIO_SECONDS=5] [ROUNDS=3]
