@@ -104,6 +104,13 @@ done
 # run_fio ROUND LABEL DEVICE RW BS QD: one line: IOPS and MiB/s (read + write).
 run_fio() {
   local round=$1 label=$2 dev=$3 rw=$4 bs=$5 qd=$6
+  # A job stuck in the kernel (both paths shut, the dm device queueing) is not killable: after
+  # FIO_SECONDS + 60 s make the dm device fail queued I/O, so fio ends and the run says why.
+  (
+    sleep $((secs + 60))
+    dmsetup message "$(basename "$dev")" 0 fail_if_no_path 2>/dev/null
+  ) &
+  local wd=$!
   timeout $((secs + 60)) fio --name=bench --filename="$dev" --direct=1 --ioengine=libaio \
     --size="$lun_bytes" --rw="$rw" --rwmixread=50 --bs="$bs" --iodepth="$qd" --time_based \
     --runtime="$secs" --ramp_time=1 --randrepeat=0 --output-format=json >"$work/fio.json" \
@@ -113,6 +120,7 @@ run_fio() {
     dmesg | tail -n 20 >&2
     exit 1
   }
+  kill "$wd" 2>/dev/null || true
   jq -r --arg round "$round" --arg name "$label" --arg job "$rw $bs QD$qd" '
     .jobs[0] as $j
     | [$round, $job, $name, (($j.read.iops + $j.write.iops) | floor),
