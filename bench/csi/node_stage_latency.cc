@@ -8,6 +8,9 @@
 //       stage+publish per volume. PORTALS: HOST:PORT[,HOST:PORT...].
 //   strata-bench-csi-node stage PORTALS EXPORT WWN WORKDIR
 //       stages WORKDIR/staging and prints the /dev/mapper path.
+//   strata-bench-csi-node stage-tls PORTALS EXPORT WWN WORKDIR CERT_DIR
+//       the same over NBD TLS + kernel TLS (strata-csi --nbd-tls=require) with CERT_DIR's
+//       tls.crt, tls.key and ca.crt (a kubernetes.io/tls Secret's names).
 //   strata-bench-csi-node unstage WORKDIR
 //
 // The calls go to NodeServer's methods in this process (no gRPC): what is timed is the node's
@@ -144,9 +147,18 @@ int main(int argc, char** argv) {
     fs::create_directories(fs::path(argv[3]) / "staging");
     return Cycles(argv[3], std::atoi(argv[2]), std::move(configs));
   }
-  if (cmd == "stage" && argc == 6) {
+  if ((cmd == "stage" && argc == 6) || (cmd == "stage-tls" && argc == 7)) {
     fs::create_directories(fs::path(argv[5]) / "staging");
-    strata::csi::NodeServer node("bench@127.0.0.1", "");
+    strata::csi::NodeOptions options;
+    options.node_id = "bench@127.0.0.1";
+    if (cmd == "stage-tls") {
+      const fs::path certs(argv[6]);
+      options.nbd_tls.require = true;
+      options.nbd_tls.cert_file = (certs / "tls.crt").string();
+      options.nbd_tls.key_file = (certs / "tls.key").string();
+      options.nbd_tls.ca_file = (certs / "ca.crt").string();
+    }
+    strata::csi::NodeServer node(options);
     Must(node.Stage(StageRequest(argv[2], argv[3], argv[4], argv[5])), "NodeStageVolume");
     auto dm = strata::csi::DmNameForWwn(argv[4]);
     Must(dm.status(), "dm name");
@@ -161,7 +173,8 @@ int main(int argc, char** argv) {
   std::fprintf(stderr,
                "usage: %s cycles N WORKDIR PORTALS EXPORT WWN [PORTALS EXPORT WWN]...\n"
                "       %s stage PORTALS EXPORT WWN WORKDIR\n"
+               "       %s stage-tls PORTALS EXPORT WWN WORKDIR CERT_DIR\n"
                "       %s unstage WORKDIR\n",
-               argv[0], argv[0], argv[0]);
+               argv[0], argv[0], argv[0], argv[0]);
   return 2;
 }

@@ -17,6 +17,7 @@
 
 #include "controller_server.h"
 #include "identity_server.h"
+#include "nbd_tls_client.h"
 #include "node_server.h"
 #include "strata/common/logging.h"
 #include "strata/common/net_address.h"
@@ -69,6 +70,9 @@ struct Flags {
   std::string tls_cert, tls_key, tls_ca;
   bool insecure = false;
   strata::device::ClientTls device_tls;
+  // The node's NBD data path (--nbd-tls*).
+  std::string nbd_tls_mode;
+  strata::csi::NbdClientTls nbd_tls;
 };
 
 Result<Flags> ParseFlags(int argc, char** argv, bool* help) {
@@ -119,7 +123,20 @@ Result<Flags> ParseFlags(int argc, char** argv, bool* help) {
       "CA bundle the devices' server certificates must chain to, PEM (ca.crt)")(
       "insecure", po::bool_switch(&f.insecure),
       "plaintext to the devices (devices started with --insecure); every mode needs this or "
-      "--tls-*");
+      "--tls-*")(
+      "nbd-tls", po::value(&f.nbd_tls_mode)->default_value("off"),
+      "off|require: the NBD data path of node mode. require: every path does NBD_OPT_STARTTLS "
+      "and TLS 1.2 (AES-GCM) with --nbd-tls-cert, then kernel TLS carries the kernel nbd "
+      "device's I/O; never plaintext. off: plaintext (a device started with --nbd-tls "
+      "require then fails NodeStageVolume with FAILED_PRECONDITION)")(
+      "nbd-tls-cert", po::value(&f.nbd_tls.cert_file),
+      "the node's NBD client certificate, PEM (tls.crt); re-read at every dial")(
+      "nbd-tls-key", po::value(&f.nbd_tls.key_file), "its private key, PEM (tls.key)")(
+      "nbd-tls-ca", po::value(&f.nbd_tls.ca_file),
+      "CA bundle the devices' NBD certificates must chain to, PEM (ca.crt); the portal's IP or "
+      "host name must be in the device certificate's subjectAltName")(
+      "nbd-tls-crl", po::value(&f.nbd_tls.crl_file),
+      "CRL of that CA, PEM (optional): a revoked device certificate is refused");
   po::variables_map vm;
   try {
     po::store(po::command_line_parser(argc, argv).options(desc).run(), vm);
@@ -153,6 +170,23 @@ Result<Flags> ParseFlags(int argc, char** argv, bool* help) {
   }
   if (f.dm_prefix.empty() || f.dm_prefix.find('/') != std::string::npos) {
     return strata::InvalidArgumentError("--dm-prefix: must be non-empty and without '/'");
+  }
+  if (f.nbd_tls_mode != "off" && f.nbd_tls_mode != "require") {
+    return strata::InvalidArgumentError("--nbd-tls: '" + f.nbd_tls_mode +
+                                        "' is not one of off, require");
+  }
+  f.nbd_tls.require = f.nbd_tls_mode == "require";
+  if (f.nbd_tls.require) {
+    if (f.mode == "controller") {
+      return strata::InvalidArgumentError(
+          "--nbd-tls: require is for node and all modes (the controller has no NBD path)");
+    }
+    // The files load now, so a typo fails at start and not at the first stage.
+    STRATA_RETURN_IF_ERROR(strata::csi::CheckNbdClientTls(f.nbd_tls));
+  } else if (!f.nbd_tls.cert_file.empty() || !f.nbd_tls.key_file.empty() ||
+             !f.nbd_tls.ca_file.empty() || !f.nbd_tls.crl_file.empty()) {
+    return strata::InvalidArgumentError(
+        "--nbd-tls-cert/-key/-ca/-crl: given with --nbd-tls=off (say --nbd-tls=require)");
   }
   if (f.mode != "controller") {
     if (!strata::csi::ParseNodeId(f.node_id).ok()) {
@@ -286,6 +320,7 @@ int main(int argc, char** argv) {
   node_options.dm_prefix = flags->dm_prefix;
   node_options.max_volumes = flags->max_volumes;
   node_options.no_path_queue = std::chrono::seconds(flags->no_path_queue_s);
+  node_options.nbd_tls = flags->nbd_tls;
   strata::csi::NodeServer node(node_options);
   if (serve_node && flags->path_check_ms > 0) {
     node.StartPathChecker(std::chrono::milliseconds(flags->path_check_ms));
@@ -307,8 +342,8 @@ int main(int argc, char** argv) {
     spdlog::critical("--endpoint: cannot listen on {}", flags->endpoint);
     return kExitFailure;
   }
-  spdlog::info("strata-csi {} serving {} (mode {}, {} device(s))", STRATA_VERSION, flags->endpoint,
-               flags->mode, devices->Devices().size());
+  spdlog::info("strata-csi {} serving {} (mode {}, {} device(s), nbd tls {})", STRATA_VERSION,
+               flags->endpoint, flags->mode, devices->Devices().size(), flags->nbd_tls_mode);
 
   int sig = 0;
   sigwait(&stop_signals, &sig);

@@ -8,6 +8,7 @@
 
 #include <cerrno>
 
+#include "nbd_tls_client.h"
 #include "strata/common/net_address.h"
 #include "strata/common/status.h"
 #include "strata/nbd/protocol.h"
@@ -50,6 +51,16 @@ Status RecvAll(int fd, void* buf, size_t n) {
   }
   return Status::Ok();
 }
+
+class PlainStream final : public NbdStream {
+ public:
+  explicit PlainStream(int fd) : fd_(fd) {}
+  Status SendAll(const void* buf, size_t n) override { return ::strata::csi::SendAll(fd_, buf, n); }
+  Status RecvAll(void* buf, size_t n) override { return ::strata::csi::RecvAll(fd_, buf, n); }
+
+ private:
+  const int fd_;
+};
 
 void AppendBe16(std::string* b, uint16_t v) {
   char p[2];
@@ -106,36 +117,53 @@ Result<Fd> DialNbdPortal(const std::string& portal) {
   return ErrnoError("connect to " + portal, err);
 }
 
-Result<NbdExportInfo> NbdHandshake(int fd, const std::string& export_name) {
-  // Server greeting: NBDMAGIC, IHAVEOPT, 16-bit handshake flags.
-  char greeting[18];
-  STRATA_RETURN_IF_ERROR(RecvAll(fd, greeting, sizeof greeting));
-  if (wire::GetBe64(greeting) != wire::kNbdMagic ||
-      wire::GetBe64(greeting + 8) != wire::kOptsMagic) {
-    return UnavailableError("nbd handshake: not a newstyle NBD server");
-  }
-  const uint16_t hflags = wire::GetBe16(greeting + 16);
-  if ((hflags & wire::kFlagFixedNewstyle) == 0) {
-    return UnavailableError("nbd handshake: server is not fixed newstyle");
-  }
+namespace {
+
+// NBD_OPT_STARTTLS on the plain socket: OK on NBD_REP_ACK.
+Status StartTls(int fd) {
   std::string out;
-  AppendBe32(&out, (hflags & wire::kFlagNoZeroes)
-                       ? (wire::kClientFlagFixedNewstyle | wire::kClientFlagNoZeroes)
-                       : wire::kClientFlagFixedNewstyle);
+  AppendBe64(&out, wire::kOptsMagic);
+  AppendBe32(&out, wire::kOptStartTls);
+  AppendBe32(&out, 0);
+  STRATA_RETURN_IF_ERROR(SendAll(fd, out.data(), out.size()));
+  char header[20];
+  STRATA_RETURN_IF_ERROR(RecvAll(fd, header, sizeof header));
+  const uint32_t rtype = wire::GetBe32(header + 12);
+  const uint32_t rlen = wire::GetBe32(header + 16);
+  if (wire::GetBe64(header) != wire::kOptReplyMagic ||
+      wire::GetBe32(header + 8) != wire::kOptStartTls || rlen > kMaxOptionReplyBytes) {
+    return UnavailableError("nbd handshake: malformed reply to NBD_OPT_STARTTLS");
+  }
+  std::string data(rlen, '\0');
+  if (rlen > 0) STRATA_RETURN_IF_ERROR(RecvAll(fd, data.data(), data.size()));
+  if (rtype == wire::kRepAck && rlen == 0) return Status::Ok();
+  if (rtype & wire::kRepErrBit) {
+    return FailedPreconditionError(
+        "the device does not offer TLS (NBD_OPT_STARTTLS refused, error " +
+        std::to_string(rtype & ~wire::kRepErrBit) + (data.empty() ? "" : ": " + data) +
+        ") and this node requires it (--nbd-tls=require)");
+  }
+  return UnavailableError("nbd handshake: unexpected reply " + std::to_string(rtype) +
+                          " to NBD_OPT_STARTTLS");
+}
+
+// NBD_OPT_GO for `export_name` over `io`, up to its NBD_REP_ACK.
+Result<NbdExportInfo> Go(NbdStream& io, const std::string& export_name, bool tls) {
+  std::string out;
   AppendBe64(&out, wire::kOptsMagic);
   AppendBe32(&out, wire::kOptGo);
   AppendBe32(&out, static_cast<uint32_t>(4 + export_name.size() + 2));
   AppendBe32(&out, static_cast<uint32_t>(export_name.size()));
   out += export_name;
   AppendBe16(&out, 0);  // no information requests
-  STRATA_RETURN_IF_ERROR(SendAll(fd, out.data(), out.size()));
+  STRATA_RETURN_IF_ERROR(io.SendAll(out.data(), out.size()));
 
   NbdExportInfo info;
   bool have_info = false;
   for (int replies = 0; replies < kMaxGoReplies; ++replies) {
     // Option reply header: magic, option, reply type, length.
     char header[20];
-    STRATA_RETURN_IF_ERROR(RecvAll(fd, header, sizeof header));
+    STRATA_RETURN_IF_ERROR(io.RecvAll(header, sizeof header));
     const uint64_t rmagic = wire::GetBe64(header);
     const uint32_t ropt = wire::GetBe32(header + 8);
     const uint32_t rtype = wire::GetBe32(header + 12);
@@ -144,7 +172,13 @@ Result<NbdExportInfo> NbdHandshake(int fd, const std::string& export_name) {
       return UnavailableError("nbd handshake: malformed option reply");
     }
     std::string data(rlen, '\0');
-    if (rlen > 0) STRATA_RETURN_IF_ERROR(RecvAll(fd, data.data(), data.size()));
+    if (rlen > 0) STRATA_RETURN_IF_ERROR(io.RecvAll(data.data(), data.size()));
+    if (rtype == wire::kRepErrTlsReqd && !tls) {
+      return FailedPreconditionError(
+          "the device requires TLS (NBD_REP_ERR_TLS_REQD) and this node has no NBD client "
+          "certificate: start strata-csi with --nbd-tls=require --nbd-tls-cert --nbd-tls-key "
+          "--nbd-tls-ca (chart: csi.node.nbdTlsSecret)");
+    }
     if (rtype & wire::kRepErrBit) {
       return NotFoundError("nbd handshake: export '" + export_name + "' refused (error " +
                            std::to_string(rtype & ~wire::kRepErrBit) + ")" +
@@ -164,11 +198,47 @@ Result<NbdExportInfo> NbdHandshake(int fd, const std::string& export_name) {
   return UnavailableError("nbd handshake: too many option replies");
 }
 
+}  // namespace
+
+Result<NbdExportInfo> NbdHandshake(int fd, const std::string& export_name, const std::string& host,
+                                   const NbdClientTls& tls) {
+  // Server greeting: NBDMAGIC, IHAVEOPT, 16-bit handshake flags.
+  char greeting[18];
+  STRATA_RETURN_IF_ERROR(RecvAll(fd, greeting, sizeof greeting));
+  if (wire::GetBe64(greeting) != wire::kNbdMagic ||
+      wire::GetBe64(greeting + 8) != wire::kOptsMagic) {
+    return UnavailableError("nbd handshake: not a newstyle NBD server");
+  }
+  const uint16_t hflags = wire::GetBe16(greeting + 16);
+  if ((hflags & wire::kFlagFixedNewstyle) == 0) {
+    return UnavailableError("nbd handshake: server is not fixed newstyle");
+  }
+  std::string out;
+  AppendBe32(&out, (hflags & wire::kFlagNoZeroes)
+                       ? (wire::kClientFlagFixedNewstyle | wire::kClientFlagNoZeroes)
+                       : wire::kClientFlagFixedNewstyle);
+  STRATA_RETURN_IF_ERROR(SendAll(fd, out.data(), out.size()));
+  if (!tls.require) {
+    PlainStream plain(fd);
+    return Go(plain, export_name, false);
+  }
+  STRATA_RETURN_IF_ERROR(StartTls(fd));
+  auto session = NbdTlsClient::Connect(fd, host, tls);
+  if (!session.ok()) return session.status();
+  auto info = Go(**session, export_name, true);
+  if (!info.ok()) return info.status();
+  // The kernel nbd driver takes the socket as it is: both directions must be in kTLS.
+  STRATA_RETURN_IF_ERROR((*session)->ReadyForKernel());
+  return info;
+}
+
 Result<Fd> OpenNbdExport(const std::string& portal, const std::string& export_name,
-                         NbdExportInfo* info) {
+                         const NbdClientTls& tls, NbdExportInfo* info) {
   auto fd = DialNbdPortal(portal);
   if (!fd.ok()) return fd.status();
-  auto got = NbdHandshake(fd->get(), export_name);
+  auto hp = ParseHostPort(portal, "portal");
+  if (!hp.ok()) return hp.status();
+  auto got = NbdHandshake(fd->get(), export_name, hp->host, tls);
   if (!got.ok()) return got.status();
   *info = *got;
   SetTimeouts(fd->get(), std::chrono::seconds(0));

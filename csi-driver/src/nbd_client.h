@@ -11,6 +11,7 @@
 
 #include "strata/common/fd.h"
 #include "strata/common/result.h"
+#include "strata/csi/node_host.h"
 
 namespace strata::csi {
 
@@ -31,11 +32,17 @@ Result<Fd> DialNbdPortal(const std::string& portal);
 // Fixed newstyle handshake on `fd` ending in NBD_OPT_GO for `export_name` (no
 // information requests). NOT_FOUND when the server refuses the export (unknown, or no
 // access); UNAVAILABLE for a server that is not fixed newstyle or breaks the protocol.
-Result<NbdExportInfo> NbdHandshake(int fd, const std::string& export_name);
+//
+// With `tls.require`: NBD_OPT_STARTTLS first, the TLS handshake (nbd_tls_client.h; `host`
+// must match the device's certificate), NBD_OPT_GO over TLS, then kernel TLS confirmed on
+// both directions; FAILED_PRECONDITION when the device does not offer TLS or kTLS is not
+// on. Without: FAILED_PRECONDITION when the device requires TLS (NBD_REP_ERR_TLS_REQD).
+Result<NbdExportInfo> NbdHandshake(int fd, const std::string& export_name,
+                                   const std::string& host = "", const NbdClientTls& tls = {});
 
 // DialNbdPortal + NbdHandshake, the socket then without timeouts (the kernel keeps its
 // own, NBD_ATTR_TIMEOUT).
 Result<Fd> OpenNbdExport(const std::string& portal, const std::string& export_name,
-                         NbdExportInfo* info);
+                         const NbdClientTls& tls, NbdExportInfo* info);
 
 }  // namespace strata::csi

@@ -53,6 +53,8 @@ std::string DevString(dev_t d) { return std::to_string(major(d)) + ":" + std::to
 
 class LinuxNodeHost final : public NodeHost {
  public:
+  explicit LinuxNodeHost(NbdClientTls tls) : tls_(std::move(tls)) {}
+
   bool HasModule(const std::string& module) override {
     std::error_code ec;
     return fs::exists("/sys/module/" + module, ec);
@@ -61,7 +63,7 @@ class LinuxNodeHost final : public NodeHost {
   Result<NbdAttachment> ConnectNbd(const std::string& portal,
                                    const std::string& export_name) override {
     NbdExportInfo einfo;
-    auto sock = OpenNbdExport(portal, export_name, &einfo);
+    auto sock = OpenNbdExport(portal, export_name, tls_, &einfo);
     if (!sock.ok()) return sock.status();
     const NbdExportInfo* info = &einfo;
     auto family = NbdFamily();
@@ -166,7 +168,7 @@ class LinuxNodeHost final : public NodeHost {
   Status ReconnectNbd(int index, const std::string& portal,
                       const std::string& export_name) override {
     NbdExportInfo info;
-    auto sock = OpenNbdExport(portal, export_name, &info);
+    auto sock = OpenNbdExport(portal, export_name, tls_, &info);
     if (!sock.ok()) return sock.status();
     auto family = NbdFamily();
     if (!family.ok()) return family.status();
@@ -299,10 +301,15 @@ class LinuxNodeHost final : public NodeHost {
     }
     return name;
   }
+
+ private:
+  const NbdClientTls tls_;
 };
 
 }  // namespace
 
-std::unique_ptr<NodeHost> MakeLinuxNodeHost() { return std::make_unique<LinuxNodeHost>(); }
+std::unique_ptr<NodeHost> MakeLinuxNodeHost(NbdClientTls tls) {
+  return std::make_unique<LinuxNodeHost>(std::move(tls));
+}
 
 }  // namespace strata::csi

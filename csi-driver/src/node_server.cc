@@ -68,7 +68,8 @@ Status CheckMountFlags(const v1::VolumeCapability& cap) {
 }  // namespace
 
 NodeServer::NodeServer(NodeOptions options, std::unique_ptr<NodeHost> host)
-    : options_(std::move(options)), host_(host ? std::move(host) : MakeLinuxNodeHost()) {
+    : options_(std::move(options)),
+      host_(host ? std::move(host) : MakeLinuxNodeHost(options_.nbd_tls)) {
   if (options_.state_dir.empty()) return;
   std::error_code ec;
   fs::create_directories(options_.state_dir, ec);
@@ -311,7 +312,11 @@ Status NodeServer::Stage(const v1::NodeStageVolumeRequest& req) {
   for (const auto& portal : portals) {
     auto a = host_->ConnectNbd(portal, export_name);
     if (!a.ok()) {
-      // A refused export (no access, unknown LUN) is no path problem: fail at once.
+      // A refused export (no access, unknown LUN) is no path problem: fail at once; nor is
+      // a TLS mismatch (the device requires TLS the node lacks, a certificate refused).
+      if (a.status().code() == StatusCode::kFailedPrecondition) {
+        return FailedPreconditionError("portal " + portal + ": " + a.status().message());
+      }
       if (a.status().code() == StatusCode::kNotFound) {
         return FailedPreconditionError("portal " + portal + ": " + a.status().message() +
                                        " (is the volume published to this node?)");

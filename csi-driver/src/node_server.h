@@ -38,6 +38,9 @@ struct NodeOptions {
   std::chrono::milliseconds no_path_queue{60000};
   // The clock of that timer (tests inject one). Null: steady_clock.
   std::function<std::chrono::steady_clock::time_point()> clock;
+  // The NBD client TLS of every path the Linux host connects (--nbd-tls, #14); unused with
+  // an injected host.
+  NbdClientTls nbd_tls;
   // The management client for a device's gRPC address: used to follow a LUN that moved
   // to another device. Null: the gRPC client.
   std::function<DeviceClientPtr(const std::string& address)> device_factory;

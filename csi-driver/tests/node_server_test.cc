@@ -27,6 +27,7 @@ class FakeNodeHost final : public NodeHost {
     std::map<std::string, std::string> mounts;  // target -> source
     std::set<std::string> bad_portals;
     std::set<std::string> refused_portals;  // the export is refused (no access)
+    std::set<std::string> tls_portals;      // the device requires TLS the node lacks
     std::map<std::string, uint64_t> sizes;  // portal -> size (default 1 MiB)
     bool fail_dm_create = false;
     bool fail_mount_fs = false;
@@ -50,6 +51,9 @@ class FakeNodeHost final : public NodeHost {
     if (s_->on_connect) s_->on_connect();
     if (s_->bad_portals.count(portal)) return UnavailableError("connection refused");
     if (s_->refused_portals.count(portal)) return NotFoundError("export refused (error 1)");
+    if (s_->tls_portals.count(portal)) {
+      return FailedPreconditionError("the device requires TLS (NBD_REP_ERR_TLS_REQD)");
+    }
     NbdAttachment a;
     a.index = s_->next_index++;
     a.dev = "43:" + std::to_string(a.index * 32);
@@ -383,6 +387,17 @@ TEST_F(NodeServerTest, RefusedExportFailsTheStage) {
   host_.refused_portals.insert("10.0.0.3:10809");
   Status s = node_->Stage(StageReq());
   EXPECT_EQ(s.code(), StatusCode::kFailedPrecondition) << s.ToString();
+  EXPECT_TRUE(host_.nbds.empty());
+}
+
+// A TLS mismatch on one path (the device requires TLS, the node has none) is no path problem:
+// the stage fails at once naming the portal, the path that connected is taken back.
+TEST_F(NodeServerTest, TlsRequiredFailsTheStage) {
+  host_.tls_portals.insert("10.0.0.3:10809");
+  Status s = node_->Stage(StageReq());
+  EXPECT_EQ(s.code(), StatusCode::kFailedPrecondition) << s.ToString();
+  EXPECT_NE(s.message().find("10.0.0.3:10809"), std::string::npos) << s.ToString();
+  EXPECT_NE(s.message().find("requires TLS"), std::string::npos) << s.ToString();
   EXPECT_TRUE(host_.nbds.empty());
 }
 

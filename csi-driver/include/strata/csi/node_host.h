@@ -82,7 +82,17 @@ class NodeHost {
   virtual Result<std::string> DmNameOf(const std::string& path) = 0;
 };
 
+// The node's NBD client TLS (strata-csi --nbd-tls=require, #14): every path does
+// NBD_OPT_STARTTLS and a TLS 1.2 AES-GCM handshake with this client certificate, verifies the
+// device's certificate against `ca_file` (and `crl_file` when set) and the portal's host
+// name or IP, then hands the socket to the kernel nbd driver with kernel TLS on both
+// directions; never plaintext. The files are read at every dial (rotation needs no restart).
+struct NbdClientTls {
+  bool require = false;
+  std::string cert_file, key_file, ca_file, crl_file;
+};
+
 // The real host (Linux).
-std::unique_ptr<NodeHost> MakeLinuxNodeHost();
+std::unique_ptr<NodeHost> MakeLinuxNodeHost(NbdClientTls tls = {});
 
 }  // namespace strata::csi
