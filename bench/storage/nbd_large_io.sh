@@ -1,21 +1,28 @@
 #!/usr/bin/env bash
 # strata-stored (dedup off) against nbdkit's file plugin, both serving from tmpfs, measured
 # by the same client (fio's libnbd engine) in the same run: ROUNDS interleaved rounds
-# (nbdkit, strata, nbdkit, strata, ...), medians per cell. The cells issue #16 sets
-# goals for: 1 MiB sequential read and write at QD8, 4 KiB random read and write at QD1
-# and QD16. Not a test: prints markdown for docs/benchmarks.md.
+# (each round runs every server once per cell, back to back, the order alternating
+# between rounds so neither always goes first), medians per cell. The cells issue #16
+# sets goals for: 1 MiB sequential read and write at QD8, 4 KiB random read and write at
+# QD1 and QD16. Not a test: prints markdown for docs/benchmarks.md, with the load
+# average before and after (on a shared host the spread is the figure to read).
 #
 #   bench/storage/nbd_large_io.sh build/default/storage/strata-stored \
 #     build/default/storage/strata-admin [SECONDS] [ROUNDS]
 #
 # Environment: SIZE_MIB (image size, 512), TIER_MIB (strata's tier capacity, 3x the
 # image), STORED_ARGS (extra strata-stored flags), CELLS (override the workload list,
-# e.g. "read 1M 8;write 1M 8").
+# e.g. "read 1M 8;write 1M 8"), BASE_STORED (a second strata-stored binary, e.g. main's,
+# measured as a third server "base" in the same rounds: an A/B of a change beside nbdkit).
+#
+# Per cell: the medians, the ratio of the medians, and the per-round ratios (each strata
+# figure over the nbdkit figure of its own round) as median [min-max] — the goal holds
+# reliably when the lower end of that range does.
 set -euo pipefail
 STORED=$1
 ADMIN=$2
 SECS=${3:-5}
-ROUNDS=${4:-3}
+ROUNDS=${4:-7}
 SIZE_MIB=${SIZE_MIB:-512}
 TIER_MIB=${TIER_MIB:-$((SIZE_MIB * 3))}
 CELLS=${CELLS:-"randread 4k 1;randread 4k 16;randwrite 4k 1;randwrite 4k 16;read 1M 8;write 1M 8"}
@@ -46,18 +53,28 @@ nbdkit --foreground --ipaddr 127.0.0.1 --port "$p" --exportname disk file "$work
 pids+=($!)
 uri[nbdkit]="nbd://127.0.0.1:$p/disk"
 
-# shellcheck disable=SC2086 # STORED_ARGS is a list of flags
-"$STORED" --device bench --tier "ssd=$work/strata:${TIER_MIB}MiB" --portal 127.0.0.1:0 \
-  --grpc 127.0.0.1:0 --insecure --ready-file "$work/ready" --log-level warn ${STORED_ARGS:-} &
-pids+=($!)
-for _ in $(seq 200); do [ -s "$work/ready" ] && break; sleep 0.05; done
-g=$(jq -r .grpc "$work/ready")
-sp=$(jq -r '.nbd[0]' "$work/ready")
-"$ADMIN" --insecure --server "$g" lun create plain --size "${SIZE_MIB}MiB" >/dev/null
-uri[strata]="nbd://$sp/plain"
+start_stored() { # name binary
+  mkdir "$work/$1"
+  # shellcheck disable=SC2086 # STORED_ARGS is a list of flags
+  "$2" --device bench --tier "ssd=$work/$1/tier:${TIER_MIB}MiB" --portal 127.0.0.1:0 \
+    --grpc 127.0.0.1:0 --insecure --ready-file "$work/$1/ready" --log-level warn ${STORED_ARGS:-} &
+  pids+=($!)
+  for _ in $(seq 200); do [ -s "$work/$1/ready" ] && break; sleep 0.05; done
+  local g sp
+  g=$(jq -r .grpc "$work/$1/ready")
+  sp=$(jq -r '.nbd[0]' "$work/$1/ready")
+  "$ADMIN" --insecure --server "$g" lun create plain --size "${SIZE_MIB}MiB" >/dev/null
+  uri[$1]="nbd://$sp/plain"
+  wait_nbd "${uri[$1]}"
+  nbdcopy "$work/src.img" "${uri[$1]}"
+}
 servers=(nbdkit strata)
-for s in "${servers[@]}"; do wait_nbd "${uri[$s]}"; done
-nbdcopy "$work/src.img" "${uri[strata]}"
+wait_nbd "${uri[nbdkit]}"
+start_stored strata "$STORED"
+if [ -n "${BASE_STORED:-}" ]; then
+  start_stored base "$BASE_STORED"
+  servers+=(base)
+fi
 
 run() { # uri rw bs iodepth -> "IOPS MiB/s p99(us)"
   fio --name=b --ioengine=nbd --uri="$1" --rw="$2" --bs="$3" --iodepth="$4" \
@@ -68,18 +85,38 @@ run() { # uri rw bs iodepth -> "IOPS MiB/s p99(us)"
     "$work/fio.json"
 }
 median() { tr ' ' '\n' | sort -n | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
+# "a/b a/b ..." -> "median [min-max]" of the quotients
+ratios() { tr ' ' '\n' | awk -F/ '{printf "%.3f\n", $1 / $2}' | sort -n |
+  awk '{v[NR]=$1} END {printf "%.2f [%.2f-%.2f]", v[int((NR+1)/2)], v[1], v[NR]}'; }
+others=("${servers[@]:1}")
 
 echo "fio (libnbd engine), ${SIZE_MIB} MiB image on tmpfs, ${SECS} s per cell, ${ROUNDS} interleaved rounds, medians;"
-echo "IOPS for 4k, MiB/s for 1M; p99 completion latency in us"
+echo "IOPS for 4k, MiB/s for 1M; p99 completion latency in us; per-round ratios over nbdkit: median [min-max]"
+echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
-echo "| workload | nbdkit | strata | ratio of medians | median of per-round ratios | p99 nbdkit / strata | rounds (strata/nbdkit) |"
-echo "|---|---|---|---|---|---|---|"
+hdr="| workload | nbdkit |"
+sep="|---|---|"
+for s in "${others[@]}"; do
+  hdr+=" $s | $s/nbdkit (medians) | $s/nbdkit per round |"
+  sep+="---|---|---|"
+done
+hdr+=" p99 $(IFS=/; echo "${servers[*]}") |"
+sep+="---|"
+echo "$hdr"
+echo "$sep"
 IFS=';' read -r -a cells <<<"$CELLS"
+round=0
 for w in "${cells[@]}"; do
   read -r rw bs qd <<<"$w"
   declare -A vals=() p99s=()
   for _ in $(seq "$ROUNDS"); do
-    for s in "${servers[@]}"; do
+    round=$((round + 1))
+    order=("${servers[@]}")
+    if [ $((round % 2)) -eq 0 ]; then # reversed every other round
+      order=()
+      for ((i = ${#servers[@]} - 1; i >= 0; i--)); do order+=("${servers[$i]}"); done
+    fi
+    for s in "${order[@]}"; do
       read -r iops mibs p99 <<<"$(run "${uri[$s]}" "$rw" "$bs" "$qd")"
       if [ "$bs" = 1M ]; then v=$mibs; else v=$iops; fi
       vals[$s]="${vals[$s]:-} $v"
@@ -87,15 +124,17 @@ for w in "${cells[@]}"; do
     done
   done
   k=$(echo "${vals[nbdkit]}" | xargs | median)
-  m=$(echo "${vals[strata]}" | xargs | median)
-  pk=$(echo "${p99s[nbdkit]}" | xargs | median)
-  pm=$(echo "${p99s[strata]}" | xargs | median)
-  per=$(paste -d/ <(echo "${vals[strata]}" | xargs | tr ' ' '\n') \
-    <(echo "${vals[nbdkit]}" | xargs | tr ' ' '\n') | xargs)
-  # Each round's pair ran back to back: its ratio is less exposed to load swings on a
-  # shared machine than the ratio of the two medians.
-  rr=$(tr ' ' '\n' <<<"$per" | awk -F/ '{printf "%.3f\n", $1 / $2}' | xargs | median)
-  printf "| %s %s QD%s | %s | %s | %s | %.2f | %s / %s | %s |\n" "$rw" "$bs" "$qd" "$k" "$m" \
-    "$(awk -v a="$m" -v b="$k" 'BEGIN {printf "%.2f", a / b}')" "$rr" "$pk" "$pm" "$per"
+  line="| $rw $bs QD$qd | $k |"
+  for s in "${others[@]}"; do
+    m=$(echo "${vals[$s]}" | xargs | median)
+    per=$(paste -d/ <(echo "${vals[$s]}" | xargs | tr ' ' '\n') \
+      <(echo "${vals[nbdkit]}" | xargs | tr ' ' '\n') | xargs)
+    line+=" $m | $(awk -v a="$m" -v b="$k" 'BEGIN {printf "%.2f", a / b}') | $(ratios <<<"$per") |"
+  done
+  p=""
+  for s in "${servers[@]}"; do p+="${p:+ / }$(echo "${p99s[$s]}" | xargs | median)"; done
+  echo "$line $p |"
   unset vals p99s
 done
+echo
+echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -19,6 +19,9 @@ namespace strata::nbd {
 namespace {
 
 constexpr size_t kRxBufferSize = 128 << 10;
+// A payload at least this large makes the next header read lean (rx_lean_): below
+// it, copying a payload out of rx_ costs less than the recv it saves.
+constexpr size_t kLeanPayloadBytes = 32 << 10;
 
 }  // namespace
 
@@ -142,7 +145,10 @@ bool Connection::Fill(size_t n) {
     rx_begin_ = 0;
   }
   while (rx_end_ < n) {
-    auto got = io_->RecvSome(rx_.get() + rx_end_, kRxBufferSize - rx_end_);
+    // Lean: only what was asked for, so a large payload behind it stays in the
+    // socket for ReadPayload to receive in place.
+    size_t want = rx_lean_ ? n - rx_end_ : kRxBufferSize - rx_end_;
+    auto got = io_->RecvSome(rx_.get() + rx_end_, want);
     if (!got.ok()) {
       if (got.status().code() != StatusCode::kUnavailable || rx_end_ != 0) {
         spdlog::debug("nbd: {}: {}", peer_, got.status().ToString());
@@ -229,6 +235,7 @@ bool Connection::ReadRequest(Request* r) {
     return false;
   }
   r->error = Validate(r->spec, r->type, r->flags, r->offset, r->length, &r->message);
+  rx_lean_ = r->spec != nullptr && r->spec->payload_in && r->length >= kLeanPayloadBytes;
   if (r->spec == nullptr || !r->spec->payload_in) return true;
   if (r->length > opt.max_payload_bytes) {
     // The payload cannot be skipped without reading up to 4 GiB: answer, then drop.

@@ -141,6 +141,11 @@ class Connection {
   size_t rx_begin_ = 0;         // guarded by read_mu_
   size_t rx_end_ = 0;           // guarded by read_mu_
   bool stop_reading_ = false;   // guarded by read_mu_
+  // The last request carried a large payload (a bulk write stream): the next
+  // header is read on its own, so the next payload goes from the socket straight
+  // into its buffer rather than through rx_ (one more recv instead of a copy of
+  // up to kRxBufferSize). Guarded by read_mu_.
+  bool rx_lean_ = false;
   // Threads waiting for read_mu_ (spares ready to take over reading).
   std::atomic<int> waiting_readers_{0};
 

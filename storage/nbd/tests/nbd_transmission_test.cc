@@ -256,6 +256,46 @@ TEST_F(NbdTransmissionTest, PipelinedRequestsAreMatchedByHandle) {
   }
 }
 
+TEST_F(NbdTransmissionTest, PipelinedLargeAndSmallRequestsKeepTheirBytes) {
+  // Large payloads (which make the server read the next header on its own and the
+  // next payload straight into its buffer) mixed with small ones, requests without
+  // a payload and a refused one, all in the socket before any reply is read.
+  auto c = Open();
+  const std::vector<uint32_t> sizes = {
+      40000, 100, 64 << 10, 4096, 200000, 7, 32 << 10, (32 << 10) - 1, 1 << 20, 28, 300000};
+  uint64_t off = 0;
+  uint64_t handle = 1;
+  std::vector<std::pair<uint64_t, std::string>> written;
+  for (size_t i = 0; i < sizes.size(); ++i) {
+    std::string data = Pattern(sizes[i], 300 + static_cast<uint32_t>(i));
+    ASSERT_TRUE(c->SendRequest(kCmdWrite, 0, handle++, off, sizes[i], data).ok());
+    written.emplace_back(off, std::move(data));
+    off += sizes[i] + 513;
+    if (i % 3 == 0) {
+      ASSERT_TRUE(c->SendRequest(42, 0, handle++, 0, 4096).ok());  // EINVAL
+    }
+    if (i % 4 == 1) {
+      ASSERT_TRUE(c->SendRequest(kCmdFlush, 0, handle++, 0, 0).ok());
+    }
+  }
+  int refused = 0;
+  for (uint64_t i = 1; i < handle; ++i) {
+    auto r = c->ReadReply();
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    if (r->error == kEinval) {
+      ++refused;
+    } else {
+      EXPECT_EQ(r->error, 0u) << "handle " << r->handle;
+    }
+  }
+  EXPECT_EQ(refused, 4);
+  for (const auto& [o, data] : written) {
+    auto r = c->Read(o, static_cast<uint32_t>(data.size()));
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    EXPECT_TRUE(r->data == data) << "write at " << o << " of " << data.size();
+  }
+}
+
 TEST_F(NbdTransmissionTest, PipelinedRequestsRunConcurrently) {
   // Each read waits (bounded) until four reads are inside the volume at once: a
   // server that runs one connection's requests one by one fails this.
