@@ -706,8 +706,11 @@ Result<LunInfo> EngineImpl::SetAccess(const std::string& name, std::vector<std::
     ExclusiveLock lock(mu_);
     auto lun = FindLocked(name);
     if (!lun) return NotFoundError("LUN '" + name + "' not found");
-    lun->rec.allowed_clients = std::move(allowed);
-    lun->rec.allowed_identities = std::move(identities);
+    {
+      std::unique_lock access(lun->access_mu);
+      lun->rec.allowed_clients = std::move(allowed);
+      lun->rec.allowed_identities = std::move(identities);
+    }
     enc_.Lun(lun->rec);
   }
   STRATA_RETURN_IF_ERROR(Flush());
@@ -745,7 +748,10 @@ bool EngineImpl::CommitPublicationsLocked(Lun* lun, LunRecord rec) {
   }
   // Only these two fields change (others may be read under a shared lock meanwhile).
   lun->rec.publications = std::move(rec.publications);
-  lun->rec.allowed_clients = std::move(rec.allowed_clients);
+  {
+    std::unique_lock access(lun->access_mu);
+    lun->rec.allowed_clients = std::move(rec.allowed_clients);
+  }
   enc_.Lun(lun->rec);
   return true;
 }
@@ -996,7 +1002,8 @@ std::vector<TierUsage> EngineImpl::Tiers() {
 }
 
 bool EngineImpl::StillAllowed(Lun& lun, const ClientInfo& client) {
-  SharedLock lock(mu_);
+  // Not mu_: a request must not wait here for another LUN's exclusive sections.
+  std::shared_lock lock(lun.access_mu);
   return AccessAllowed(lun.rec.allowed_clients, lun.rec.allowed_identities, client);
 }
 
@@ -1425,7 +1432,7 @@ Status EngineImpl::WriteInner(Lun& lun, uint64_t offset, std::span<const char> d
     if (in_block == 0 && data.size() - done >= bs_) {
       // Whole blocks: up to kRunBlocks at a time, under their stripes.
       size_t n = std::min<size_t>((data.size() - done) / bs_, kRunBlocks);
-      StripeGuard stripes(this, lun.rec.id, lba, n);
+      StripeGuard stripes(lun, lba, n);
       auto in_place = OverwriteInPlace(lun, lba, n, data.data() + done);
       Status stored = !in_place.ok() ? in_place.status()
                       : *in_place    ? Status::Ok()
@@ -1440,7 +1447,7 @@ Status EngineImpl::WriteInner(Lun& lun, uint64_t offset, std::span<const char> d
     }
     // A partial block: read, modify, write under the block's stripe.
     size_t n = static_cast<size_t>(std::min<uint64_t>(bs_ - in_block, data.size() - done));
-    StripeGuard stripe(this, lun.rec.id, lba, 1);
+    StripeGuard stripe(lun, lba, 1);
     std::vector<char> block(bs_);
     {
       SharedLock lock(mu_);
@@ -1473,7 +1480,7 @@ Status EngineImpl::ZeroInner(Lun& lun, uint64_t offset, uint64_t length, bool fu
     uint64_t in_block = pos % bs_;
     if (in_block == 0 && end - pos >= bs_) {
       size_t n = static_cast<size_t>(std::min<uint64_t>((end - pos) / bs_, kRunBlocks));
-      StripeGuard stripes(this, lun.rec.id, lba, n);
+      StripeGuard stripes(lun, lba, n);
       Status stored = StoreRun(lun, lba, n, nullptr, {}, nullptr, false);
       for (size_t i = 0; i < n; ++i) lun.MarkDirty(lba + i);
       STRATA_RETURN_IF_ERROR(stored);
@@ -1481,7 +1488,7 @@ Status EngineImpl::ZeroInner(Lun& lun, uint64_t offset, uint64_t length, bool fu
       continue;
     }
     uint64_t n = std::min<uint64_t>(bs_ - in_block, end - pos);
-    StripeGuard stripe(this, lun.rec.id, lba, 1);
+    StripeGuard stripe(lun, lba, 1);
     std::vector<char> block(bs_);
     {
       SharedLock lock(mu_);
