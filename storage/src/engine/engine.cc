@@ -11,6 +11,7 @@
 #include <xxhash.h>
 
 #include "engine_impl.h"
+#include "strata/storage/copy_priority.h"
 
 namespace strata::storage {
 namespace engine {
@@ -870,6 +871,7 @@ Status EngineImpl::WaitFold(const std::string& name) {
 }
 
 void EngineImpl::FoldLoop(std::shared_ptr<Lun> lun) {
+  BecomeCopyThread();
   using Clock = std::chrono::steady_clock;
   const auto started = Clock::now();
   const double rate = static_cast<double>(options_.fold_bytes_per_second);
@@ -2098,6 +2100,7 @@ void EngineImpl::SpawnMover(std::shared_ptr<Lun> lun, uint32_t target, bool roll
 }
 
 void EngineImpl::MoveLoop(std::shared_ptr<Lun> lun, uint32_t target, bool rollback) {
+  BecomeCopyThread();
   using Clock = std::chrono::steady_clock;
   const auto started = Clock::now();
   std::string failure;
