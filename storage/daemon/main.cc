@@ -348,7 +348,14 @@ int Run(int argc, char** argv) {
                  flags->grpc_addr);
     builder.RegisterService(&service);
   }
-  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  // gRPC's threads (its pollers receive and send a move's messages, its handlers
+  // store them) inherit the copy priority from this thread; the NBD server's threads,
+  // started after it is back to normal, keep the normal priority.
+  std::unique_ptr<grpc::Server> server;
+  {
+    strata::storage::CopyThreadScope copy;
+    server = builder.BuildAndStart();
+  }
   if (!server || grpc_port == 0) {
     spdlog::critical("cannot listen on --grpc {}", flags->grpc_addr);
     return kExitFailure;

@@ -10,7 +10,9 @@ namespace strata::storage {
 // How a device's background copies are scheduled against its clients' requests on
 // the same cores (strata-stored --copy-priority). Copy threads: a device move's
 // source pass and its send streams, the target's handling of the move's messages
-// and checksum requests, tier moves and dedup folds.
+// and checksum requests, tier moves and dedup folds; and strata-stored starts its
+// gRPC server (whose threads receive and send the moves' messages) at this priority,
+// its NBD server at the normal one.
 //  - kNormal: like every other thread (SCHED_OTHER, nice 0).
 //  - kBatch: SCHED_BATCH: a copy thread waking never preempts a client's thread.
 //  - kIdle: SCHED_IDLE: a client's thread waking preempts a copy thread at once, and
