@@ -5,7 +5,7 @@ latency on A while LUNs drain, against the same client idle. Not a test: prints
 markdown (one table per run, then the medians).
 
   bench/storage/drain_bench.py STORED ADMIN [--dir /dev/shm] [--luns 4] [--mib 512]
-      [--parallel 2] [--runs 3] [--fio-seconds 20] [--fio-iops 2000]
+      [--parallel 2] [--runs 3] [--fio-seconds 20] [--fio-iops 2000] [--stored-arg=FLAG ...]
 
 Both devices keep their tiers in --dir (tmpfs by default), as do cp's source and
 target. Each run drains with move verification on, then again with it off
@@ -35,6 +35,9 @@ ap.add_argument("--parallel", type=int, default=2)
 ap.add_argument("--runs", type=int, default=3)
 ap.add_argument("--fio-seconds", type=int, default=20)
 ap.add_argument("--fio-iops", type=int, default=2000, help="client rate limit (read+write)")
+ap.add_argument("--stored-arg", action="append", default=[],
+                help="extra strata-stored flag for both devices (repeatable), e.g. "
+                     "--stored-arg=--copy-priority=idle")
 args = ap.parse_args()
 MOVE_TIMEOUT = 600  # seconds for one `lun migrate --wait`
 
@@ -102,7 +105,7 @@ def one_run(work, data, verify, with_client):
     res["cp"] = total / (time.perf_counter() - t0)
     shutil.rmtree(cpdir)
 
-    flag = ["--verify-moves", "on" if verify else "off"]
+    flag = ["--verify-moves", "on" if verify else "off", *args.stored_arg]
     devs = []
     try:
         for d in ("a", "b"):

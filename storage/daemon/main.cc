@@ -27,6 +27,7 @@
 #include "strata/device/channel.h"
 #include "strata/nbd/server.h"
 #include "strata/nbd/server_flags.h"
+#include "strata/storage/copy_priority.h"
 #include "strata/storage/device.h"
 
 namespace po = boost::program_options;
@@ -45,6 +46,7 @@ struct Flags {
   std::string log_level;
   std::string log_format;
   bool verify_moves = true;
+  strata::storage::CopyPriority copy_priority = strata::storage::CopyPriority::kBatch;
   strata::nbd::NbdServerFlags nbd_flags;
   strata::nbd::NbdServerOptions nbd;
   strata::storage::auth::ServerTls tls;
@@ -64,6 +66,7 @@ Result<Flags> ParseFlags(int argc, char** argv, bool* help) {
   std::string max_pending_free;
   std::string dedup;
   std::string verify_moves;
+  std::string copy_priority;
   std::string peer_ca;
   std::string nbd_tls;
   strata::nbd::NbdTlsOptions tls;
@@ -117,6 +120,11 @@ Result<Flags> ParseFlags(int argc, char** argv, bool* help) {
       "verify-moves", po::value(&verify_moves)->default_value("on"),
       "on: a move to another device compares per-range checksums of the whole LUN from both "
       "devices before it switches (I/O of that LUN paused meanwhile); off: switch unverified")(
+      "copy-priority", po::value(&copy_priority)->default_value("batch"),
+      "CPU scheduling of background copies (device moves on both sides, tier moves, dedup "
+      "folds) against client I/O: normal; batch (SCHED_BATCH: a copy never preempts a client "
+      "request); idle (SCHED_IDLE: client requests always run first; a host saturated by other "
+      "processes can starve the copies)")(
       "nbd-tls", po::value(&nbd_tls)->default_value("off"),
       "NBD TLS (NBD_OPT_STARTTLS): off; allow (clients choose); require (nothing but STARTTLS "
       "before TLS: NBD_REP_ERR_TLS_REQD)")(
@@ -169,6 +177,8 @@ Result<Flags> ParseFlags(int argc, char** argv, bool* help) {
                                         "' is not one of on, off");
   }
   f.verify_moves = verify_moves == "on";
+  STRATA_ASSIGN_OR_RETURN(f.copy_priority,
+                          strata::storage::ParseCopyPriority(copy_priority, "--copy-priority"));
   STRATA_RETURN_IF_ERROR(strata::ParseHostPort(f.grpc_addr, "--grpc", true).status());
   if (!f.metrics_addr.empty()) {
     STRATA_RETURN_IF_ERROR(strata::ParseHostPort(f.metrics_addr, "--metrics", true).status());
@@ -311,6 +321,7 @@ int Run(int argc, char** argv) {
     authorizer = std::move(*a);
   }
   strata::device::SetClientTls(flags->peer_tls);
+  strata::storage::SetCopyPriority(flags->copy_priority);
 
   flags->device.remote_volume_factory = strata::storage::OpenGrpcRemoteVolume;
   auto device = Device::Open(strata::Env::Default(), flags->device);
@@ -337,7 +348,14 @@ int Run(int argc, char** argv) {
                  flags->grpc_addr);
     builder.RegisterService(&service);
   }
-  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  // gRPC's threads (its pollers receive and send a move's messages, its handlers
+  // store them) inherit the copy priority from this thread; the NBD server's threads,
+  // started after it is back to normal, keep the normal priority.
+  std::unique_ptr<grpc::Server> server;
+  {
+    strata::storage::CopyThreadScope copy;
+    server = builder.BuildAndStart();
+  }
   if (!server || grpc_port == 0) {
     spdlog::critical("cannot listen on --grpc {}", flags->grpc_addr);
     return kExitFailure;

@@ -11,6 +11,7 @@
 #include "grpc_service.h"
 #include "proto_convert.h"
 #include "strata/device/channel.h"
+#include "strata/storage/copy_priority.h"
 
 namespace strata::storage {
 namespace {
@@ -122,6 +123,7 @@ class PipelinedBlockWriter final : public BlockWriter {
   }
 
   void Run(Stream* st) {
+    BecomeCopyThread();
     for (;;) {
       v1::LunData msg;
       {

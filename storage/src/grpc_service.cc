@@ -3,10 +3,12 @@
 #include <spdlog/spdlog.h>
 
 #include <chrono>
+#include <optional>
 
 #include "grpc_remote_device.h"
 #include "proto_convert.h"
 #include "strata/common/net_address.h"
+#include "strata/storage/copy_priority.h"
 #include "strata/storage/device_migration.h"
 
 namespace strata::storage {
@@ -299,6 +301,7 @@ grpc::Status StorageDeviceService::MigrateLun(grpc::ServerContext*,
     std::string target = req->to_device();
     Engine* engine = device_->engine();
     move->thread = std::thread([engine, name, target, opts, move] {
+      BecomeCopyThread();
       GrpcRemoteDevice remote(target);
       Status s = RunLunMoveToDevice(engine, name, &remote, opts, &move->cancel);
       if (!s.ok()) spdlog::warn("move of LUN {} to {}: {}", name, target, s.ToString());
@@ -365,7 +368,17 @@ grpc::Status StorageDeviceService::WriteLunData(grpc::ServerContext*,
   std::string open_name;
   std::shared_ptr<Volume> vol;
   uint64_t written = 0;
+  // A move's messages (background) are stored at the copy priority; others (a
+  // proxied client's writes) at normal priority.
+  std::optional<CopyThreadScope> copy;
   while (reader->Read(&msg)) {
+    if (msg.background() != copy.has_value()) {
+      if (msg.background()) {
+        copy.emplace();
+      } else {
+        copy.reset();
+      }
+    }
     if (msg.name() != open_name || !vol) {
       if (auto s = RequireName(msg.name()); !s.ok()) return s;
       auto v = device_->engine()->OpenVolume(msg.name());
@@ -418,6 +431,7 @@ grpc::Status StorageDeviceService::GetLunChecksums(grpc::ServerContext*,
                                                    const v1::GetLunChecksumsRequest* req,
                                                    v1::LunChecksums* resp) {
   if (auto s = RequireName(req->name()); !s.ok()) return s;
+  CopyThreadScope copy;  // a move's verification
   auto sums = device_->engine()->LunChecksums(req->name(), req->range_bytes(), req->offset(),
                                               req->length());
   if (!sums.ok()) return ToGrpc(sums.status());

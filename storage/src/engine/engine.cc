@@ -11,6 +11,7 @@
 #include <xxhash.h>
 
 #include "engine_impl.h"
+#include "strata/storage/copy_priority.h"
 
 namespace strata::storage {
 namespace engine {
@@ -706,8 +707,11 @@ Result<LunInfo> EngineImpl::SetAccess(const std::string& name, std::vector<std::
     ExclusiveLock lock(mu_);
     auto lun = FindLocked(name);
     if (!lun) return NotFoundError("LUN '" + name + "' not found");
-    lun->rec.allowed_clients = std::move(allowed);
-    lun->rec.allowed_identities = std::move(identities);
+    {
+      std::unique_lock access(lun->access_mu);
+      lun->rec.allowed_clients = std::move(allowed);
+      lun->rec.allowed_identities = std::move(identities);
+    }
     enc_.Lun(lun->rec);
   }
   STRATA_RETURN_IF_ERROR(Flush());
@@ -745,7 +749,10 @@ bool EngineImpl::CommitPublicationsLocked(Lun* lun, LunRecord rec) {
   }
   // Only these two fields change (others may be read under a shared lock meanwhile).
   lun->rec.publications = std::move(rec.publications);
-  lun->rec.allowed_clients = std::move(rec.allowed_clients);
+  {
+    std::unique_lock access(lun->access_mu);
+    lun->rec.allowed_clients = std::move(rec.allowed_clients);
+  }
   enc_.Lun(lun->rec);
   return true;
 }
@@ -864,6 +871,7 @@ Status EngineImpl::WaitFold(const std::string& name) {
 }
 
 void EngineImpl::FoldLoop(std::shared_ptr<Lun> lun) {
+  BecomeCopyThread();
   using Clock = std::chrono::steady_clock;
   const auto started = Clock::now();
   const double rate = static_cast<double>(options_.fold_bytes_per_second);
@@ -996,7 +1004,8 @@ std::vector<TierUsage> EngineImpl::Tiers() {
 }
 
 bool EngineImpl::StillAllowed(Lun& lun, const ClientInfo& client) {
-  SharedLock lock(mu_);
+  // Not mu_: a request must not wait here for another LUN's exclusive sections.
+  std::shared_lock lock(lun.access_mu);
   return AccessAllowed(lun.rec.allowed_clients, lun.rec.allowed_identities, client);
 }
 
@@ -1441,7 +1450,7 @@ Status EngineImpl::WriteInner(Lun& lun, uint64_t offset, std::span<const char> d
     if (in_block == 0 && data.size() - done >= bs_) {
       // Whole blocks: up to kRunBlocks at a time, under their stripes.
       size_t n = std::min<size_t>((data.size() - done) / bs_, kRunBlocks);
-      StripeGuard stripes(this, lun.rec.id, lba, n);
+      StripeGuard stripes(lun, lba, n);
       auto in_place = OverwriteInPlace(lun, lba, n, data.data() + done);
       Status stored = !in_place.ok() ? in_place.status()
                       : *in_place    ? Status::Ok()
@@ -1456,7 +1465,7 @@ Status EngineImpl::WriteInner(Lun& lun, uint64_t offset, std::span<const char> d
     }
     // A partial block: read, modify, write under the block's stripe.
     size_t n = static_cast<size_t>(std::min<uint64_t>(bs_ - in_block, data.size() - done));
-    StripeGuard stripe(this, lun.rec.id, lba, 1);
+    StripeGuard stripe(lun, lba, 1);
     std::vector<char> block(bs_);
     {
       SharedLock lock(mu_);
@@ -1489,7 +1498,7 @@ Status EngineImpl::ZeroInner(Lun& lun, uint64_t offset, uint64_t length, bool fu
     uint64_t in_block = pos % bs_;
     if (in_block == 0 && end - pos >= bs_) {
       size_t n = static_cast<size_t>(std::min<uint64_t>((end - pos) / bs_, kRunBlocks));
-      StripeGuard stripes(this, lun.rec.id, lba, n);
+      StripeGuard stripes(lun, lba, n);
       Status stored = StoreRun(lun, lba, n, nullptr, {}, nullptr, false);
       for (size_t i = 0; i < n; ++i) lun.MarkDirty(lba + i);
       STRATA_RETURN_IF_ERROR(stored);
@@ -1497,7 +1506,7 @@ Status EngineImpl::ZeroInner(Lun& lun, uint64_t offset, uint64_t length, bool fu
       continue;
     }
     uint64_t n = std::min<uint64_t>(bs_ - in_block, end - pos);
-    StripeGuard stripe(this, lun.rec.id, lba, 1);
+    StripeGuard stripe(lun, lba, 1);
     std::vector<char> block(bs_);
     {
       SharedLock lock(mu_);
@@ -2107,6 +2116,7 @@ void EngineImpl::SpawnMover(std::shared_ptr<Lun> lun, uint32_t target, bool roll
 }
 
 void EngineImpl::MoveLoop(std::shared_ptr<Lun> lun, uint32_t target, bool rollback) {
+  BecomeCopyThread();
   using Clock = std::chrono::steady_clock;
   const auto started = Clock::now();
   std::string failure;
