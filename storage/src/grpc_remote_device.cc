@@ -27,11 +27,11 @@ void SetDeadline(grpc::ClientContext* ctx) {
   ctx->set_deadline(std::chrono::system_clock::now() + kCallTimeout);
 }
 
-// The data buffers of a move's messages (kMaxBatchBytes each), kept for reuse: a fresh
-// 1 MiB allocation per message costs a page fault per 4 KiB on first touch. gRPC holds
-// each buffer until it has sent it and gives it back through the slice's destroy
-// callback, possibly after the writer that filled it is gone: the pool lives as long as
-// the process. At most kPoolBuffers idle buffers are kept.
+// The buffers a move's source reads blocks into and sends from (kMaxBatchBytes each),
+// kept for reuse: a fresh 1 MiB allocation per group costs a page fault per 4 KiB on
+// first touch. gRPC holds a reference to each until it has sent it, possibly after
+// the writer that filled it is gone: the pool lives as long as the process. At most
+// kPoolBuffers idle buffers are kept.
 class BufferPool {
  public:
   static BufferPool& Get() {
@@ -62,8 +62,11 @@ class BufferPool {
     std::free(b);
   }
 
-  // A grpc::Slice destroy callback (user_data: the buffer).
-  static void Release(void* b) { Get().Give(static_cast<char*>(b)); }
+  // A buffer of `bytes` that goes back to the pool when its last owner lets it go.
+  static std::shared_ptr<char[]> Shared(size_t bytes) {
+    if (bytes != kMaxBatchBytes) return std::shared_ptr<char[]>(new char[bytes]);
+    return std::shared_ptr<char[]>(Get().Take(), [](char* b) { Get().Give(b); });
+  }
 
  private:
   static constexpr size_t kPoolBuffers = 32;
@@ -82,9 +85,10 @@ class BufferPool {
 // the move then fails and deletes the partial copy.
 //
 // Each message is sent as its wire bytes (lun_data_wire.h), not as a v1::LunData: a
-// small encoded prefix and the data buffer the blocks were put into, both as slices
-// of one grpc::ByteBuffer that gRPC sends without copying or serialising them (the
-// same LunData on the wire).
+// small encoded prefix, then the data as slices of the buffers the source read the
+// blocks into (ReadBuffer: no copy) or they were copied into, all in one
+// grpc::ByteBuffer that gRPC sends without copying or serialising it (the same LunData
+// on the wire). Each slice holds a reference to its buffer until gRPC has sent it.
 class PipelinedBlockWriter final : public BlockWriter {
  public:
   PipelinedBlockWriter(std::shared_ptr<const RawWriteLunData> rpc, std::string lun, uint32_t bs,
@@ -97,10 +101,7 @@ class PipelinedBlockWriter final : public BlockWriter {
     }
   }
 
-  ~PipelinedBlockWriter() override {
-    (void)Close();
-    if (data_) BufferPool::Get().Give(data_);
-  }
+  ~PipelinedBlockWriter() override { (void)Close(); }
 
   Status Put(uint64_t lba, const char* block) override {
     uint64_t offset = lba * bs_;
@@ -111,19 +112,43 @@ class PipelinedBlockWriter final : public BlockWriter {
     if (!pending_) {
       header_ = LunDataHeader{.name = lun_, .offset = offset, .background = true};
       filled_ = 0;
-      if (!zero && !data_) data_ = BufferPool::Get().Take();
       pending_ = true;
       pending_zero_ = zero;
       pending_end_ = offset;
     }
+    pending_end_ += bs_;
     if (zero) {
       header_.zero_length += bs_;
-    } else {
-      std::memcpy(data_ + filled_, block, bs_);
-      filled_ += bs_;
+      return Status::Ok();
     }
-    pending_end_ += bs_;
+    // The block where the source read it (ReadBuffer): referenced. Elsewhere: copied
+    // into a buffer of our own, referenced the same way.
+    const char* at = block;
+    std::shared_ptr<char[]> owner = read_buf_;
+    if (!read_buf_ || block < read_buf_.get() || block + bs_ > read_buf_.get() + read_buf_bytes_) {
+      if (!copy_buf_ || copy_filled_ + bs_ > kMaxBatchBytes) {
+        copy_buf_ = BufferPool::Shared(kMaxBatchBytes);
+        copy_filled_ = 0;
+      }
+      std::memcpy(copy_buf_.get() + copy_filled_, block, bs_);
+      at = copy_buf_.get() + copy_filled_;
+      copy_filled_ += bs_;
+      owner = copy_buf_;
+    }
+    if (!pieces_.empty() && pieces_.back().owner == owner &&
+        pieces_.back().data + pieces_.back().size == at) {
+      pieces_.back().size += bs_;
+    } else {
+      pieces_.push_back(Piece{std::move(owner), at, bs_});
+    }
+    filled_ += bs_;
     return Status::Ok();
+  }
+
+  std::shared_ptr<char[]> ReadBuffer(size_t bytes) override {
+    read_buf_ = BufferPool::Shared(bytes);
+    read_buf_bytes_ = bytes;
+    return read_buf_;
   }
 
   Status Finish() override {
@@ -140,17 +165,29 @@ class PipelinedBlockWriter final : public BlockWriter {
     std::thread thread;
   };
 
+  // Bytes of a message's data in a buffer it holds a reference to.
+  struct Piece {
+    std::shared_ptr<char[]> owner;
+    const char* data;
+    size_t size;
+  };
+
+  // A grpc::Slice destroy callback: user_data is a heap copy of the owning reference.
+  static void ReleasePiece(void* owner) { delete static_cast<std::shared_ptr<char[]>*>(owner); }
+
   // Queues the batch being built; waits while the window is full.
   Status Send() {
     if (!pending_) return Status::Ok();
     pending_ = false;
-    grpc::Slice parts[2] = {grpc::Slice(EncodeLunDataPrefix(header_, filled_)), grpc::Slice()};
-    size_t nparts = 1;
-    if (filled_ > 0) {
-      parts[nparts++] = grpc::Slice(data_, filled_, &BufferPool::Release, data_);
-      data_ = nullptr;  // gRPC owns it now
+    std::vector<grpc::Slice> slices;
+    slices.reserve(1 + pieces_.size());
+    slices.emplace_back(EncodeLunDataPrefix(header_, filled_));
+    for (auto& p : pieces_) {
+      slices.emplace_back(const_cast<char*>(p.data), p.size, &ReleasePiece,
+                          new std::shared_ptr<char[]>(std::move(p.owner)));
     }
-    grpc::ByteBuffer msg(parts, nparts);
+    pieces_.clear();
+    grpc::ByteBuffer msg(slices.data(), slices.size());
     std::unique_lock lock(mu_);
     room_cv_.wait(lock, [&] { return queue_.size() < window_ || !error_.ok(); });
     if (!error_.ok()) return error_;
@@ -209,10 +246,15 @@ class PipelinedBlockWriter final : public BlockWriter {
   const std::string lun_;
   const uint32_t bs_;
   const size_t window_;
-  // The batch being built; only the thread calling Put and Finish touches these.
+  // The batch being built; only the thread calling Put, ReadBuffer and Finish touches
+  // these.
   LunDataHeader header_;
-  char* data_ = nullptr;  // from BufferPool, kMaxBatchBytes
-  size_t filled_ = 0;
+  std::vector<Piece> pieces_;         // its data
+  size_t filled_ = 0;                 // bytes in pieces_
+  std::shared_ptr<char[]> read_buf_;  // the last ReadBuffer
+  size_t read_buf_bytes_ = 0;
+  std::shared_ptr<char[]> copy_buf_;  // where blocks from elsewhere are copied
+  size_t copy_filled_ = 0;
   bool pending_ = false;
   bool pending_zero_ = false;
   uint64_t pending_end_ = 0;
