@@ -1,6 +1,7 @@
 #include "lun_data_wire.h"
 
 #include <algorithm>
+#include <string_view>
 
 namespace strata::storage {
 namespace {
@@ -86,6 +87,40 @@ class Cursor {
   size_t chunk_ = 0;
   size_t pos_ = 0;
 };
+
+// Well-formed UTF-8 (no overlong forms, surrogates or code points past U+10FFFF): what
+// protobuf requires of every occurrence of a proto3 `string` field.
+bool ValidUtf8(std::string_view s) {
+  size_t i = 0;
+  while (i < s.size()) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c < 0x80) {
+      ++i;
+      continue;
+    }
+    size_t n;
+    uint32_t cp;
+    uint32_t min;
+    if ((c & 0xe0) == 0xc0) {
+      n = 1, cp = c & 0x1f, min = 0x80;
+    } else if ((c & 0xf0) == 0xe0) {
+      n = 2, cp = c & 0x0f, min = 0x800;
+    } else if ((c & 0xf8) == 0xf0) {
+      n = 3, cp = c & 0x07, min = 0x10000;
+    } else {
+      return false;
+    }
+    if (s.size() - i <= n) return false;
+    for (size_t k = 1; k <= n; ++k) {
+      const auto d = static_cast<unsigned char>(s[i + k]);
+      if ((d & 0xc0) != 0x80) return false;
+      cp = (cp << 6) | (d & 0x3f);
+    }
+    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return false;
+    i += n + 1;
+  }
+  return true;
+}
 
 Status Bad(const std::string& field, const std::string& why) {
   return InvalidArgumentError("LunData." + field + ": " + why);
@@ -175,6 +210,7 @@ Result<LunDataView> DecodeLunData(std::span<const std::span<const char>> chunks)
         if (field == kName) {
           v.header.name.clear();
           for (auto p : pieces) v.header.name.append(p.data(), p.size());
+          if (!ValidUtf8(v.header.name)) return Bad(name, "not UTF-8");
         } else if (field == kData) {
           v.data = std::move(pieces);
           v.data_size = n;

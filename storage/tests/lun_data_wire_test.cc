@@ -143,6 +143,13 @@ TEST(LunDataWireTest, MalformedMessagesAreRefusedNamingTheField) {
       {std::string("\x0b", 1), "LunData.name: groups"},
       {std::string("\x0e", 1), "LunData.name: wire type 6"},
       {std::string("\x41\x01", 2), "LunData.field 8: truncated fixed64"},
+      // Every occurrence of the name must be UTF-8, as protobuf checks (not only the last).
+      {std::string("\x0a\x01\xe1\x0a\x01"
+                   "b",
+                   6),
+       "LunData.name: not UTF-8"},
+      {std::string("\x0a\x02\xc0\x80", 4), "LunData.name: not UTF-8"},      // overlong
+      {std::string("\x0a\x03\xed\xa0\x80", 5), "LunData.name: not UTF-8"},  // surrogate
   };
   for (const auto& c : cases) {
     auto chunks = Chunks(c.wire, 1);
