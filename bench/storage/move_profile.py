@@ -8,6 +8,7 @@ daemons for the move only. Not a test: for finding where a move's time goes.
 
 --tool perf: `perf record -g` of each daemon -> OUT/perf-{a,b}.data (perf report -i ...);
 --tool strace: `strace -c -f` of each daemon -> OUT/strace-{a,b}.txt (syscall counts, time).
+Prints the move's rate against cp and each daemon's CPU seconds during the move.
 """
 import argparse
 import json
@@ -41,6 +42,13 @@ def attach(pid, name):
     return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
+def cpu_seconds(pid):
+    """User + system CPU time of a process so far (/proc/PID/stat utime, stime)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def main():
     work = tempfile.mkdtemp(prefix="strata-moveprof-", dir=args.dir)
     size = args.mib << 20
@@ -64,16 +72,19 @@ def main():
         if args.tool != "none":
             tools = [attach(pa.pid, "a"), attach(pb.pid, "b")]
             time.sleep(1)  # let the profilers attach: a benchmark's settling time, not a sync
+        cpu0 = (cpu_seconds(pa.pid), cpu_seconds(pb.pid))
         t0 = time.perf_counter()
         m = admin(args.admin, a["grpc"], "lun", "migrate", "m", "--to-device", b["grpc"], "--wait",
                   timeout=600)
         dt = time.perf_counter() - t0
+        cpu = (cpu_seconds(pa.pid) - cpu0[0], cpu_seconds(pb.pid) - cpu0[1])
         for t in tools:
             t.send_signal(signal.SIGINT)
             t.wait(timeout=120)
         print(json.dumps(m))
         print(f"cp {cp / 2**20:.0f} MiB/s; move {size / dt / 2**20:.0f} MiB/s ({size / dt / cp:.2f}x cp), "
-              f"{dt:.2f} s, verify {args.verify}; load average {os.getloadavg()[0]:.1f}")
+              f"{dt:.2f} s, verify {args.verify}; CPU source {cpu[0]:.2f} s, target {cpu[1]:.2f} s; "
+              f"load average {os.getloadavg()[0]:.1f}")
     finally:
         for p, _ in devs:
             stop_stored(p)

@@ -14,7 +14,7 @@ Status Copy(Engine* engine, const std::string& name, RemoteDevice* remote, uint3
         if (cancel && cancel->load()) return Status(StatusCode::kCancelled, "cancelled");
         return writer->Put(lba, block);
       },
-      hash_range_bytes);
+      hash_range_bytes, [&](size_t bytes) { return writer->ReadBuffer(bytes); });
   Status finish = writer->Finish();
   if (!pass.ok()) return pass.status();
   return finish;

@@ -3,12 +3,14 @@
 #include <algorithm>
 #include <chrono>
 #include <condition_variable>
+#include <cstdlib>
 #include <cstring>
 #include <deque>
 #include <mutex>
 #include <thread>
 
 #include "grpc_service.h"
+#include "lun_data_wire.h"
 #include "proto_convert.h"
 #include "strata/device/channel.h"
 #include "strata/storage/copy_priority.h"
@@ -26,6 +28,53 @@ void SetDeadline(grpc::ClientContext* ctx) {
   ctx->set_deadline(std::chrono::system_clock::now() + kCallTimeout);
 }
 
+// The buffers a move's source reads blocks into and sends from (kMaxBatchBytes each),
+// kept for reuse: a fresh 1 MiB allocation per group costs a page fault per 4 KiB on
+// first touch. gRPC holds a reference to each until it has sent it, possibly after
+// the writer that filled it is gone: the pool lives as long as the process. At most
+// kPoolBuffers idle buffers are kept.
+class BufferPool {
+ public:
+  static BufferPool& Get() {
+    static BufferPool* pool = new BufferPool();  // never destroyed: slices may outlive main
+    return *pool;
+  }
+
+  char* Take() {
+    {
+      std::lock_guard lock(mu_);
+      if (!free_.empty()) {
+        char* b = free_.back();
+        free_.pop_back();
+        return b;
+      }
+    }
+    return static_cast<char*>(std::malloc(kMaxBatchBytes));
+  }
+
+  void Give(char* b) {
+    {
+      std::lock_guard lock(mu_);
+      if (free_.size() < kPoolBuffers) {
+        free_.push_back(b);
+        return;
+      }
+    }
+    std::free(b);
+  }
+
+  // A buffer of `bytes` that goes back to the pool when its last owner lets it go.
+  static std::shared_ptr<char[]> Shared(size_t bytes) {
+    if (bytes != kMaxBatchBytes) return std::shared_ptr<char[]>(new char[bytes]);
+    return std::shared_ptr<char[]>(Get().Take(), [](char* b) { Get().Give(b); });
+  }
+
+ private:
+  static constexpr size_t kPoolBuffers = 32;
+  std::mutex mu_;
+  std::vector<char*> free_;  // guarded by mu_
+};
+
 // A move's copy: contiguous blocks batched into LunData messages of up to 1 MiB (a
 // run of holes is one zero_length message), sent over `streams` WriteLunData streams
 // at once, each driven by its own thread from one queue of at most `window`
@@ -35,11 +84,17 @@ void SetDeadline(grpc::ClientContext* ctx) {
 // sends each block once, and Finish waits for every stream, so a later pass never
 // overtakes an earlier one. The first stream error fails every later Put and Finish;
 // the move then fails and deletes the partial copy.
+//
+// Each message is sent as its wire bytes (lun_data_wire.h), not as a v1::LunData: a
+// small encoded prefix, then the data as slices of the buffers the source read the
+// blocks into (ReadBuffer: no copy) or they were copied into, all in one
+// grpc::ByteBuffer that gRPC sends without copying or serialising it (the same LunData
+// on the wire). Each slice holds a reference to its buffer until gRPC has sent it.
 class PipelinedBlockWriter final : public BlockWriter {
  public:
-  PipelinedBlockWriter(std::shared_ptr<v1::StorageDevice::Stub> stub, std::string lun, uint32_t bs,
+  PipelinedBlockWriter(std::shared_ptr<const RawWriteLunData> rpc, std::string lun, uint32_t bs,
                        int streams, size_t window)
-      : stub_(std::move(stub)), lun_(std::move(lun)), bs_(bs), window_(window) {
+      : rpc_(std::move(rpc)), lun_(std::move(lun)), bs_(bs), window_(window) {
     for (int i = 0; i < streams; ++i) {
       streams_.push_back(std::make_unique<Stream>());
       Stream* st = streams_.back().get();
@@ -53,25 +108,48 @@ class PipelinedBlockWriter final : public BlockWriter {
     uint64_t offset = lba * bs_;
     bool zero = block == nullptr;
     bool contiguous = pending_ && offset == pending_end_ && zero == pending_zero_ &&
-                      (zero || msg_.data().size() + bs_ <= kMaxBatchBytes);
+                      (zero || filled_ + bs_ <= kMaxBatchBytes);
     if (!contiguous) STRATA_RETURN_IF_ERROR(Send());
     if (!pending_) {
-      msg_.Clear();
-      msg_.set_name(lun_);
-      msg_.set_offset(offset);
-      msg_.set_background(true);
-      if (!zero) msg_.mutable_data()->reserve(kMaxBatchBytes);
+      header_ = LunDataHeader{.name = lun_, .offset = offset, .background = true};
+      filled_ = 0;
       pending_ = true;
       pending_zero_ = zero;
       pending_end_ = offset;
     }
-    if (zero) {
-      msg_.set_zero_length(msg_.zero_length() + bs_);
-    } else {
-      msg_.mutable_data()->append(block, bs_);
-    }
     pending_end_ += bs_;
+    if (zero) {
+      header_.zero_length += bs_;
+      return Status::Ok();
+    }
+    // The block where the source read it (ReadBuffer): referenced. Elsewhere: copied
+    // into a buffer of our own, referenced the same way.
+    const char* at = block;
+    std::shared_ptr<char[]> owner = read_buf_;
+    if (!read_buf_ || block < read_buf_.get() || block + bs_ > read_buf_.get() + read_buf_bytes_) {
+      if (!copy_buf_ || copy_filled_ + bs_ > kMaxBatchBytes) {
+        copy_buf_ = BufferPool::Shared(kMaxBatchBytes);
+        copy_filled_ = 0;
+      }
+      std::memcpy(copy_buf_.get() + copy_filled_, block, bs_);
+      at = copy_buf_.get() + copy_filled_;
+      copy_filled_ += bs_;
+      owner = copy_buf_;
+    }
+    if (!pieces_.empty() && pieces_.back().owner == owner &&
+        pieces_.back().data + pieces_.back().size == at) {
+      pieces_.back().size += bs_;
+    } else {
+      pieces_.push_back(Piece{std::move(owner), at, bs_});
+    }
+    filled_ += bs_;
     return Status::Ok();
+  }
+
+  std::shared_ptr<char[]> ReadBuffer(size_t bytes) override {
+    read_buf_ = BufferPool::Shared(bytes);
+    read_buf_bytes_ = bytes;
+    return read_buf_;
   }
 
   Status Finish() override {
@@ -84,19 +162,37 @@ class PipelinedBlockWriter final : public BlockWriter {
   struct Stream {
     grpc::ClientContext ctx;
     v1::WriteLunDataResponse resp;
-    std::unique_ptr<grpc::ClientWriter<v1::LunData>> writer;  // opened on its first message
+    std::unique_ptr<grpc::ClientWriter<grpc::ByteBuffer>> writer;  // opened on its first message
     std::thread thread;
   };
+
+  // Bytes of a message's data in a buffer it holds a reference to.
+  struct Piece {
+    std::shared_ptr<char[]> owner;
+    const char* data;
+    size_t size;
+  };
+
+  // A grpc::Slice destroy callback: user_data is a heap copy of the owning reference.
+  static void ReleasePiece(void* owner) { delete static_cast<std::shared_ptr<char[]>*>(owner); }
 
   // Queues the batch being built; waits while the window is full.
   Status Send() {
     if (!pending_) return Status::Ok();
     pending_ = false;
+    std::vector<grpc::Slice> slices;
+    slices.reserve(1 + pieces_.size());
+    slices.emplace_back(EncodeLunDataPrefix(header_, filled_));
+    for (auto& p : pieces_) {
+      slices.emplace_back(const_cast<char*>(p.data), p.size, &ReleasePiece,
+                          new std::shared_ptr<char[]>(std::move(p.owner)));
+    }
+    pieces_.clear();
+    grpc::ByteBuffer msg(slices.data(), slices.size());
     std::unique_lock lock(mu_);
     room_cv_.wait(lock, [&] { return queue_.size() < window_ || !error_.ok(); });
     if (!error_.ok()) return error_;
-    queue_.push_back(std::move(msg_));
-    msg_ = v1::LunData();
+    queue_.push_back(std::move(msg));
     ready_cv_.notify_one();
     return Status::Ok();
   }
@@ -125,7 +221,7 @@ class PipelinedBlockWriter final : public BlockWriter {
   void Run(Stream* st) {
     BecomeCopyThread();
     for (;;) {
-      v1::LunData msg;
+      grpc::ByteBuffer msg;
       {
         std::unique_lock lock(mu_);
         ready_cv_.wait(lock, [&] { return !queue_.empty() || closed_ || !error_.ok(); });
@@ -134,7 +230,7 @@ class PipelinedBlockWriter final : public BlockWriter {
         queue_.pop_front();
         room_cv_.notify_one();
       }
-      if (!st->writer) st->writer = stub_->WriteLunData(&st->ctx, &st->resp);
+      if (!st->writer) st->writer = rpc_->Open(&st->ctx, &st->resp);
       if (!st->writer->Write(msg)) {
         Status s = FromGrpc(st->writer->Finish(), "WriteLunData " + lun_ + " (stream broken)");
         Fail(s.ok() ? UnavailableError("WriteLunData " + lun_ + ": stream closed by the target")
@@ -148,22 +244,29 @@ class PipelinedBlockWriter final : public BlockWriter {
     if (!s.ok()) Fail(s);
   }
 
-  std::shared_ptr<v1::StorageDevice::Stub> stub_;
+  const std::shared_ptr<const RawWriteLunData> rpc_;
   const std::string lun_;
   const uint32_t bs_;
   const size_t window_;
-  // The batch being built; only the thread calling Put and Finish touches it.
-  v1::LunData msg_;
+  // The batch being built; only the thread calling Put, ReadBuffer and Finish touches
+  // these.
+  LunDataHeader header_;
+  std::vector<Piece> pieces_;         // its data
+  size_t filled_ = 0;                 // bytes in pieces_
+  std::shared_ptr<char[]> read_buf_;  // the last ReadBuffer
+  size_t read_buf_bytes_ = 0;
+  std::shared_ptr<char[]> copy_buf_;  // where blocks from elsewhere are copied
+  size_t copy_filled_ = 0;
   bool pending_ = false;
   bool pending_zero_ = false;
   uint64_t pending_end_ = 0;
 
   std::mutex mu_;
-  std::condition_variable ready_cv_;  // waits on mu_: a message queued, closed or failed
-  std::condition_variable room_cv_;   // waits on mu_: room in the queue, or failed
-  std::deque<v1::LunData> queue_;     // guarded by mu_
-  bool closed_ = false;               // guarded by mu_
-  Status error_;                      // guarded by mu_: the first failure
+  std::condition_variable ready_cv_;    // waits on mu_: a message queued, closed or failed
+  std::condition_variable room_cv_;     // waits on mu_: room in the queue, or failed
+  std::deque<grpc::ByteBuffer> queue_;  // guarded by mu_
+  bool closed_ = false;                 // guarded by mu_
+  Status error_;                        // guarded by mu_: the first failure
   std::vector<std::unique_ptr<Stream>> streams_;
 };
 
@@ -268,10 +371,26 @@ std::shared_ptr<Volume> OpenGrpcRemoteVolume(const std::string& address, const s
   return std::make_shared<GrpcRemoteVolume>(address, lun);
 }
 
+RawWriteLunData::RawWriteLunData(std::shared_ptr<grpc::Channel> channel)
+    : channel_(std::move(channel)),
+      method_(WriteLunDataMethodPath().c_str(), grpc::internal::RpcMethod::CLIENT_STREAMING,
+              channel_) {}
+
+std::unique_ptr<grpc::ClientWriter<grpc::ByteBuffer>> RawWriteLunData::Open(
+    grpc::ClientContext* ctx, v1::WriteLunDataResponse* resp) const {
+  // What the generated stub's WriteLunData does, with the message type ByteBuffer
+  // (grpc::SerializationTraits<ByteBuffer>: sent as is).
+  return std::unique_ptr<grpc::ClientWriter<grpc::ByteBuffer>>(
+      grpc::internal::ClientWriterFactory<grpc::ByteBuffer>::Create(channel_.get(), method_, ctx,
+                                                                    resp));
+}
+
 GrpcRemoteDevice::GrpcRemoteDevice(std::string address, int copy_streams)
     : address_(std::move(address)),
       copy_streams_(std::max(1, copy_streams)),
-      stub_(v1::StorageDevice::NewStub(device::NewDeviceChannel(address_))) {}
+      channel_(device::NewDeviceChannel(address_)),
+      stub_(v1::StorageDevice::NewStub(channel_)),
+      write_rpc_(std::make_shared<RawWriteLunData>(channel_)) {}
 
 Result<std::optional<std::string>> GrpcRemoteDevice::LunWwn(const std::string& name) {
   grpc::ClientContext ctx;
@@ -324,8 +443,12 @@ Status GrpcRemoteDevice::AcceptLun(const std::string& name, const std::string& w
 
 Result<std::unique_ptr<BlockWriter>> GrpcRemoteDevice::OpenWriter(const std::string& lun,
                                                                   uint32_t block_size) {
+  if (block_size == 0 || block_size > kMaxBatchBytes) {
+    return InvalidArgumentError("block size " + std::to_string(block_size) +
+                                ": a move copies blocks of 1 byte to 1 MiB");
+  }
   return std::unique_ptr<BlockWriter>(new PipelinedBlockWriter(
-      stub_, lun, block_size, copy_streams_, 2 * static_cast<size_t>(copy_streams_)));
+      write_rpc_, lun, block_size, copy_streams_, 2 * static_cast<size_t>(copy_streams_)));
 }
 
 Status GrpcRemoteDevice::Flush(const std::string& lun) {

@@ -12,6 +12,19 @@
 
 namespace strata::storage {
 
+// WriteLunData called with the message as its wire bytes (grpc::ByteBuffer, see
+// lun_data_wire.h) rather than a v1::LunData; the wire is the same.
+class RawWriteLunData {
+ public:
+  explicit RawWriteLunData(std::shared_ptr<grpc::Channel> channel);
+  std::unique_ptr<grpc::ClientWriter<grpc::ByteBuffer>> Open(grpc::ClientContext* ctx,
+                                                             v1::WriteLunDataResponse* resp) const;
+
+ private:
+  const std::shared_ptr<grpc::Channel> channel_;
+  const grpc::internal::RpcMethod method_;
+};
+
 // Another strata-stored reached over its management API. Thread-safe (gRPC stubs are).
 class GrpcRemoteDevice final : public RemoteDevice {
  public:
@@ -34,7 +47,9 @@ class GrpcRemoteDevice final : public RemoteDevice {
  private:
   const std::string address_;
   const int copy_streams_;
+  std::shared_ptr<grpc::Channel> channel_;
   std::shared_ptr<v1::StorageDevice::Stub> stub_;
+  std::shared_ptr<const RawWriteLunData> write_rpc_;
 };
 
 // A LUN on another device as a Volume, over ReadLunData/WriteLunData/FlushLun: what a

@@ -3,9 +3,11 @@
 #include <spdlog/spdlog.h>
 
 #include <chrono>
+#include <cstring>
 #include <optional>
 
 #include "grpc_remote_device.h"
+#include "lun_data_wire.h"
 #include "proto_convert.h"
 #include "strata/common/net_address.h"
 #include "strata/storage/copy_priority.h"
@@ -361,10 +363,33 @@ namespace strata::storage {
 // How long a move's copy message waits for this device's clients (LunData.background).
 constexpr auto kMaxYieldToClients = std::chrono::microseconds(2000);
 
-grpc::Status StorageDeviceService::WriteLunData(grpc::ServerContext*,
-                                                grpc::ServerReader<v1::LunData>* reader,
-                                                v1::WriteLunDataResponse* resp) {
-  v1::LunData msg;
+const std::string& WriteLunDataMethodPath() {
+  static const std::string path = [] {
+    const auto* m = v1::LunData::descriptor()
+                        ->file()
+                        ->FindServiceByName("StorageDevice")
+                        ->FindMethodByName("WriteLunData");
+    return "/" + m->service()->full_name() + "/" + m->name();
+  }();
+  return path;
+}
+
+int WriteLunDataMethodIndex() {
+  static const int index = v1::LunData::descriptor()
+                               ->file()
+                               ->FindServiceByName("StorageDevice")
+                               ->FindMethodByName("WriteLunData")
+                               ->index();
+  return index;
+}
+
+grpc::Status StorageDeviceService::WriteLunDataRaw(grpc::ServerContext*,
+                                                   grpc::ServerReader<grpc::ByteBuffer>* reader,
+                                                   v1::WriteLunDataResponse* resp) {
+  grpc::ByteBuffer msg;
+  std::vector<grpc::Slice> slices;
+  std::vector<std::span<const char>> chunks;
+  std::vector<char> joined;  // a message's data when it spans several slices
   std::string open_name;
   std::shared_ptr<Volume> vol;
   uint64_t written = 0;
@@ -372,30 +397,54 @@ grpc::Status StorageDeviceService::WriteLunData(grpc::ServerContext*,
   // proxied client's writes) at normal priority.
   std::optional<CopyThreadScope> copy;
   while (reader->Read(&msg)) {
-    if (msg.background() != copy.has_value()) {
-      if (msg.background()) {
+    slices.clear();
+    if (!msg.Dump(&slices).ok()) {
+      return grpc::Status(grpc::StatusCode::INTERNAL, "WriteLunData: unreadable message buffer");
+    }
+    chunks.clear();
+    for (const auto& sl : slices) {
+      chunks.emplace_back(reinterpret_cast<const char*>(sl.begin()), sl.size());
+    }
+    auto m = DecodeLunData(chunks);
+    if (!m.ok()) return ToGrpc(m.status());
+    const LunDataHeader& h = m->header;
+    if (h.background != copy.has_value()) {
+      if (h.background) {
         copy.emplace();
       } else {
         copy.reset();
       }
     }
-    if (msg.name() != open_name || !vol) {
-      if (auto s = RequireName(msg.name()); !s.ok()) return s;
-      auto v = device_->engine()->OpenVolume(msg.name());
+    if (h.name != open_name || !vol) {
+      if (auto s = RequireName(h.name); !s.ok()) return s;
+      auto v = device_->engine()->OpenVolume(h.name);
       if (!v.ok()) return ToGrpc(v.status());
       vol = *v;
-      open_name = msg.name();
+      open_name = h.name;
     }
-    if (msg.background()) device_->engine()->YieldToClients(kMaxYieldToClients);
+    if (h.background) device_->engine()->YieldToClients(kMaxYieldToClients);
     Status s;
-    if (msg.zero_length() > 0) {
-      s = vol->WriteZeroes(msg.offset(), msg.zero_length(), msg.fua());
+    if (h.zero_length > 0) {
+      s = vol->WriteZeroes(h.offset, h.zero_length, h.fua);
     } else {
-      s = vol->Write(msg.offset(), std::span<const char>(msg.data().data(), msg.data().size()),
-                     msg.fua());
+      std::span<const char> data;
+      if (m->data.size() == 1) {
+        data = m->data[0];
+      } else if (m->data.size() > 1) {
+        // gRPC hands a message over in the pieces it arrived in (HTTP/2 frames of 16
+        // KiB by default): the volume takes one contiguous span.
+        joined.resize(m->data_size);
+        size_t at = 0;
+        for (auto p : m->data) {
+          std::memcpy(joined.data() + at, p.data(), p.size());
+          at += p.size();
+        }
+        data = std::span<const char>(joined.data(), joined.size());
+      }
+      s = vol->Write(h.offset, data, h.fua);
     }
     if (!s.ok()) return ToGrpc(s);
-    written += msg.zero_length() + msg.data().size();
+    written += h.zero_length + m->data_size;
   }
   resp->set_bytes_written(written);
   return grpc::Status::OK;

@@ -24,6 +24,23 @@ inline grpc::Status ToGrpc(const Status& s) {
   return grpc::Status(static_cast<grpc::StatusCode>(s.code()), s.message());
 }
 
+// WriteLunData's full method name ("/strata.storage.v1.StorageDevice/WriteLunData") and
+// its index among the generated service's methods, both from the proto's descriptor.
+const std::string& WriteLunDataMethodPath();
+int WriteLunDataMethodIndex();
+
+// The handler a service installs for WriteLunData (MarkMethodStreamed in its constructor)
+// so that it gets each message as its wire bytes (grpc::ByteBuffer: no parse, no copy of
+// the data) and runs Svc::WriteLunDataRaw; the wire stays the LunData stream of the proto.
+template <class Svc>
+grpc::internal::MethodHandler* NewRawWriteLunDataHandler(Svc* service) {
+  return new grpc::internal::ClientStreamingHandler<Svc, grpc::ByteBuffer,
+                                                    v1::WriteLunDataResponse>(
+      [](Svc* svc, grpc::ServerContext* ctx, grpc::ServerReader<grpc::ByteBuffer>* reader,
+         v1::WriteLunDataResponse* resp) { return svc->WriteLunDataRaw(ctx, reader, resp); },
+      service);
+}
+
 // The ListSnapshots page token that resumes after snapshot `last_name`.
 std::string SnapshotPageToken(const std::string& last_name);
 
@@ -59,7 +76,9 @@ class StorageDeviceService final : public v1::StorageDevice::Service {
       : device_(device),
         version_(std::move(version)),
         verify_moves_(verify_moves),
-        sampler_(device->engine()) {}
+        sampler_(device->engine()) {
+    MarkMethodStreamed(WriteLunDataMethodIndex(), NewRawWriteLunDataHandler(this));
+  }
   // Cancels device-to-device moves in flight (the LUNs stay whole here) and waits.
   ~StorageDeviceService() override;
 
@@ -89,8 +108,10 @@ class StorageDeviceService final : public v1::StorageDevice::Service {
                             v1::Migration*) override;
   grpc::Status CancelMigration(grpc::ServerContext*, const v1::CancelMigrationRequest*,
                                v1::Migration*) override;
-  grpc::Status WriteLunData(grpc::ServerContext*, grpc::ServerReader<v1::LunData>*,
-                            v1::WriteLunDataResponse*) override;
+  // WriteLunData (the server calls this one: NewRawWriteLunDataHandler): each message
+  // decoded from its wire bytes (DecodeLunData) and applied from the received buffers.
+  grpc::Status WriteLunDataRaw(grpc::ServerContext*, grpc::ServerReader<grpc::ByteBuffer>*,
+                               v1::WriteLunDataResponse*);
   grpc::Status ReadLunData(grpc::ServerContext*, const v1::ReadLunDataRequest*,
                            v1::LunData*) override;
   grpc::Status FlushLun(grpc::ServerContext*, const v1::FlushLunRequest*,

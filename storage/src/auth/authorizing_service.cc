@@ -191,12 +191,12 @@ grpc::Status AuthorizingService::CancelMigration(grpc::ServerContext* ctx,
 
 // The data RPCs exist for device-to-device moves: tenants do I/O over NBD, where the LUN's
 // access list applies.
-grpc::Status AuthorizingService::WriteLunData(grpc::ServerContext* ctx,
-                                              grpc::ServerReader<v1::LunData>* reader,
-                                              v1::WriteLunDataResponse* resp) {
+grpc::Status AuthorizingService::WriteLunDataRaw(grpc::ServerContext* ctx,
+                                                 grpc::ServerReader<grpc::ByteBuffer>* reader,
+                                                 v1::WriteLunDataResponse* resp) {
   auto g = Require(ctx, "WriteLunData", true, false);
   if (!g.ok()) return ToGrpc(g.status());
-  return inner_->WriteLunData(ctx, reader, resp);
+  return inner_->WriteLunDataRaw(ctx, reader, resp);
 }
 
 grpc::Status AuthorizingService::ReadLunData(grpc::ServerContext* ctx,

@@ -21,7 +21,9 @@ namespace strata::storage::auth {
 class AuthorizingService final : public v1::StorageDevice::Service {
  public:
   AuthorizingService(StorageDeviceService* inner, Device* device, Authorizer* authorizer)
-      : inner_(inner), device_(device), authorizer_(authorizer) {}
+      : inner_(inner), device_(device), authorizer_(authorizer) {
+    MarkMethodStreamed(WriteLunDataMethodIndex(), NewRawWriteLunDataHandler(this));
+  }
 
   grpc::Status GetDeviceStatus(grpc::ServerContext*, const v1::GetDeviceStatusRequest*,
                                v1::DeviceStatus*) override;
@@ -49,8 +51,9 @@ class AuthorizingService final : public v1::StorageDevice::Service {
                             v1::Migration*) override;
   grpc::Status CancelMigration(grpc::ServerContext*, const v1::CancelMigrationRequest*,
                                v1::Migration*) override;
-  grpc::Status WriteLunData(grpc::ServerContext*, grpc::ServerReader<v1::LunData>*,
-                            v1::WriteLunDataResponse*) override;
+  // WriteLunData (NewRawWriteLunDataHandler): authorised, then inner's WriteLunDataRaw.
+  grpc::Status WriteLunDataRaw(grpc::ServerContext*, grpc::ServerReader<grpc::ByteBuffer>*,
+                               v1::WriteLunDataResponse*);
   grpc::Status ReadLunData(grpc::ServerContext*, const v1::ReadLunDataRequest*,
                            v1::LunData*) override;
   grpc::Status FlushLun(grpc::ServerContext*, const v1::FlushLunRequest*,

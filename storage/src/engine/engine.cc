@@ -1666,7 +1666,8 @@ Status EngineImpl::StartExport(const std::string& name, const std::string& to_de
 }
 
 Result<uint64_t> EngineImpl::ExportPassOf(Lun& lun, bool all_blocks, const Engine::BlockSink& sink,
-                                          uint64_t hash_range_bytes, bool yield) {
+                                          uint64_t hash_range_bytes, bool yield,
+                                          const Engine::ReadBuffers& buffers) {
   using Clock = std::chrono::steady_clock;
   const auto started = Clock::now();
   constexpr uint64_t kGroupWords = kRunBlocks / 64;
@@ -1685,7 +1686,9 @@ Result<uint64_t> EngineImpl::ExportPassOf(Lun& lun, bool all_blocks, const Engin
     hashes.complete = false;
     hasher.emplace(hash_range_bytes, size, &hashes.sums);
   }
-  std::vector<char> buf(kRunBlocks * bs_);
+  std::vector<char> own_buf(kRunBlocks * bs_);
+  std::shared_ptr<char[]> group_buf;  // from `buffers`: the sink may keep it
+  char* buf = own_buf.data();
   std::vector<uint64_t> lbas;
   std::vector<BlockRef> refs;
   std::vector<uint64_t> gens;  // each tier's reuse_gen when the map was read
@@ -1749,12 +1752,16 @@ Result<uint64_t> EngineImpl::ExportPassOf(Lun& lun, bool all_blocks, const Engin
                RefTier(refs[j]) == RefTier(ref) && RefSlot(refs[j]) == RefSlot(ref) + (j - i)) {
           ++j;
         }
-        std::span<char> run(buf.data() + i * bs_, (j - i) * bs_);
+        std::span<char> run(buf + i * bs_, (j - i) * bs_);
         STRATA_RETURN_IF_ERROR(tiers_[RefTier(ref)].file->ReadAt(RefSlot(ref) * bs_, run));
         i = j;
       }
       return Status::Ok();
     };
+    if (buffers && !lbas.empty()) {
+      group_buf = buffers(kRunBlocks * bs_);
+      buf = group_buf ? group_buf.get() : own_buf.data();
+    }
     Status read = read_group();
     if (read.ok()) {
       SharedLock lock(mu_);
@@ -1776,7 +1783,7 @@ Result<uint64_t> EngineImpl::ExportPassOf(Lun& lun, bool all_blocks, const Engin
       for (uint64_t lba = first; lba < end; ++lba) {
         const char* data = nullptr;
         if (k < lbas.size() && lbas[k] == lba) {
-          if (refs[k] != kHole) data = buf.data() + k * bs_;
+          if (refs[k] != kHole) data = buf + k * bs_;
           ++k;
         }
         hasher->Feed(data, bs_);
@@ -1788,7 +1795,7 @@ Result<uint64_t> EngineImpl::ExportPassOf(Lun& lun, bool all_blocks, const Engin
       }
     }
     for (size_t i = 0; i < lbas.size(); ++i) {
-      Status s = sink(lbas[i], refs[i] == kHole ? nullptr : buf.data() + i * bs_);
+      Status s = sink(lbas[i], refs[i] == kHole ? nullptr : buf + i * bs_);
       if (!s.ok()) {
         // Not copied after all: keep these dirty for a later pass or the abort.
         for (size_t k = i; k < lbas.size(); ++k) {
@@ -1808,7 +1815,8 @@ Result<uint64_t> EngineImpl::ExportPassOf(Lun& lun, bool all_blocks, const Engin
 }
 
 Result<uint64_t> EngineImpl::ExportPass(const std::string& name, bool all_blocks,
-                                        const Engine::BlockSink& sink, uint64_t hash_range_bytes) {
+                                        const Engine::BlockSink& sink, uint64_t hash_range_bytes,
+                                        const Engine::ReadBuffers& buffers) {
   std::shared_ptr<Lun> lun;
   {
     SharedLock lock(mu_);
@@ -1816,7 +1824,7 @@ Result<uint64_t> EngineImpl::ExportPass(const std::string& name, bool all_blocks
     if (!lun) return NotFoundError("LUN '" + name + "' not found");
     if (!lun->tracking) return FailedPreconditionError("LUN '" + name + "' is not exporting");
   }
-  return ExportPassOf(*lun, all_blocks, sink, hash_range_bytes, /*yield=*/true);
+  return ExportPassOf(*lun, all_blocks, sink, hash_range_bytes, /*yield=*/true, buffers);
 }
 
 void EngineImpl::YieldToClients(std::chrono::microseconds max_wait) {
@@ -2345,8 +2353,8 @@ Status Engine::StartExport(const std::string& name, const std::string& to_device
   return impl_->StartExport(name, to_device);
 }
 Result<uint64_t> Engine::ExportPass(const std::string& name, bool all_blocks, const BlockSink& sink,
-                                    uint64_t hash_range_bytes) {
-  return impl_->ExportPass(name, all_blocks, sink, hash_range_bytes);
+                                    uint64_t hash_range_bytes, const ReadBuffers& buffers) {
+  return impl_->ExportPass(name, all_blocks, sink, hash_range_bytes, buffers);
 }
 void Engine::YieldToClients(std::chrono::microseconds max_wait) { impl_->YieldToClients(max_wait); }
 uint64_t Engine::ExportDirtyBlocks(const std::string& name) {

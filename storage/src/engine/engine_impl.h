@@ -177,7 +177,8 @@ class EngineImpl {
 
   Status StartExport(const std::string& name, const std::string& to_device);
   Result<uint64_t> ExportPass(const std::string& name, bool all_blocks,
-                              const Engine::BlockSink& sink, uint64_t hash_range_bytes);
+                              const Engine::BlockSink& sink, uint64_t hash_range_bytes,
+                              const Engine::ReadBuffers& buffers);
   void YieldToClients(std::chrono::microseconds max_wait);
   // Counts a client's request (the NBD path) in flight, for YieldToClients.
   class ClientIo {
@@ -319,7 +320,8 @@ class EngineImpl {
 
   // `yield`: wait (briefly) for client requests in flight before each group.
   Result<uint64_t> ExportPassOf(Lun& lun, bool all_blocks, const Engine::BlockSink& sink,
-                                uint64_t hash_range_bytes, bool yield);
+                                uint64_t hash_range_bytes, bool yield,
+                                const Engine::ReadBuffers& buffers = {});
   // Unlocked versions of the data path, for callers holding lun.gate.
   Status ReadInner(Lun& lun, uint64_t offset, std::span<char> out);
   Status WriteInner(Lun& lun, uint64_t offset, std::span<const char> data, bool fua);

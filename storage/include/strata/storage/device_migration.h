@@ -20,6 +20,13 @@ class BlockWriter {
   virtual ~BlockWriter() = default;
   virtual Status Put(uint64_t lba, const char* block) = 0;  // nullptr: a hole (zeros)
   virtual Status Finish() = 0;
+  // A buffer of `bytes` for the source to read blocks into before it puts them
+  // (Engine::ReadBuffers): Put then keeps a reference to the buffer instead of copying
+  // blocks that lie in the last one handed out. Null: the source uses its own, Put copies.
+  virtual std::shared_ptr<char[]> ReadBuffer(size_t bytes) {
+    (void)bytes;
+    return nullptr;
+  }
 };
 
 // Another strata-stored device, as a move to it needs it. Implemented over gRPC

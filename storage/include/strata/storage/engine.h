@@ -307,9 +307,16 @@ class Engine final : public ExportCatalog {
   // verify_range_bytes then compares the target with those instead of reading this
   // LUN again (ranges sent again by a later pass, or dirty at the pause, are hashed
   // again with I/O paused, as before).
+  //
+  // With `buffers`, the pass reads each group of blocks into a buffer it gets from
+  // there (of the size it asks for; null: its own) and the sink's block pointers point
+  // into it: the sink may keep a reference to the buffer and send the blocks without
+  // copying them. Without, one buffer of the pass's own is reused for every group
+  // (the sink must copy what it keeps).
+  using ReadBuffers = std::function<std::shared_ptr<char[]>(size_t bytes)>;
   Status StartExport(const std::string& name, const std::string& to_device);
   Result<uint64_t> ExportPass(const std::string& name, bool all_blocks, const BlockSink& sink,
-                              uint64_t hash_range_bytes = 0);
+                              uint64_t hash_range_bytes = 0, const ReadBuffers& buffers = {});
   // Waits until no client request (NBD) is in flight on this device, or `max_wait`:
   // what background copies call between chunks (the target of a move too).
   void YieldToClients(std::chrono::microseconds max_wait);
