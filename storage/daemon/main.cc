@@ -64,6 +64,7 @@ Result<Flags> ParseFlags(int argc, char** argv, bool* help) {
   std::vector<std::string> tiers, portals;
   std::string block_size;
   std::string max_pending_free;
+  std::string copy_rate_with_clients;
   std::string dedup;
   std::string verify_moves;
   std::string copy_priority;
@@ -94,6 +95,10 @@ Result<Flags> ParseFlags(int argc, char** argv, bool* help) {
       "blocks replaced by copy-on-write stay allocated until the next flush: flush on our "
       "own once this much waits in a tier (capped at 1/8 of the tier), so overwrites without "
       "flushes fit in the tier; 0: only when the tier runs out")(
+      "copy-rate-with-clients", po::value(&copy_rate_with_clients)->default_value("128MiB"),
+      "client I/O first: while this device's NBD clients are busy (a request in the last "
+      "100 ms), device moves in and out copy at most this much per second, all together "
+      "(e.g. 128MiB); an idle device copies at full speed; 0: no cap")(
       "ready-file", po::value(&f.ready_file),
       "write {\"grpc\":\"ADDR:PORT\",\"nbd\":[\"ADDR:PORT\",...],\"metrics\":\"ADDR:PORT\"} "
       "here once serving (the addresses as bound: port 0 picks a free one)")(
@@ -168,6 +173,9 @@ Result<Flags> ParseFlags(int argc, char** argv, bool* help) {
   auto pending = strata::ParseSize(max_pending_free);
   if (!pending.ok()) return pending.status().WithContext("--max-pending-free");
   f.device.max_pending_free_bytes = *pending;
+  auto copy_rate = strata::ParseSize(copy_rate_with_clients);
+  if (!copy_rate.ok()) return copy_rate.status().WithContext("--copy-rate-with-clients");
+  f.device.copy_bytes_per_second_with_clients = *copy_rate;
   if (dedup != "on" && dedup != "off") {
     return strata::InvalidArgumentError("--dedup: '" + dedup + "' is not one of on, off");
   }

@@ -422,7 +422,7 @@ grpc::Status StorageDeviceService::WriteLunDataRaw(grpc::ServerContext*,
       vol = *v;
       open_name = h.name;
     }
-    if (h.background) device_->engine()->YieldToClients(kMaxYieldToClients);
+    if (h.background) device_->engine()->YieldToClients(kMaxYieldToClients, m->data_size);
     Status s;
     if (h.zero_length > 0) {
       s = vol->WriteZeroes(h.offset, h.zero_length, h.fua);

@@ -1693,6 +1693,7 @@ Result<uint64_t> EngineImpl::ExportPassOf(Lun& lun, bool all_blocks, const Engin
   std::vector<BlockRef> refs;
   std::vector<uint64_t> gens;  // each tier's reuse_gen when the map was read
   uint64_t sent = 0;
+  uint64_t sent_at_yield = 0;
   uint64_t unreported = 0;
   auto report = [&] {
     ExclusiveLock lock(mu_);
@@ -1704,7 +1705,10 @@ Result<uint64_t> EngineImpl::ExportPassOf(Lun& lun, bool all_blocks, const Engin
     }
   };
   for (uint64_t w0 = 0; w0 < lun.dirty_words; w0 += kGroupWords) {
-    if (yield) YieldToClients(kMaxYield);
+    if (yield) {
+      YieldToClients(kMaxYield, (sent - sent_at_yield) * bs_);  // paced by what was sent
+      sent_at_yield = sent;
+    }
     const uint64_t words = std::min(kGroupWords, lun.dirty_words - w0);
     uint64_t bits[kGroupWords] = {};
     // Clear the dirty bits before reading: a write landing after the read sets them
@@ -1827,7 +1831,32 @@ Result<uint64_t> EngineImpl::ExportPass(const std::string& name, bool all_blocks
   return ExportPassOf(*lun, all_blocks, sink, hash_range_bytes, /*yield=*/true, buffers);
 }
 
-void EngineImpl::YieldToClients(std::chrono::microseconds max_wait) {
+void EngineImpl::PaceCopy(uint64_t copy_bytes) {
+  using Clock = std::chrono::steady_clock;
+  const uint64_t rate = options_.copy_bytes_per_second_with_clients;
+  if (rate == 0 || copy_bytes == 0) return;
+  const Clock::time_point now = Clock::now();
+  const Clock::time_point last{Clock::duration(last_client_io_ns_.load(std::memory_order_relaxed))};
+  const bool busy = client_io_.load() > 0 || now - last < kClientBusyWindow;
+  Clock::time_point due;
+  {
+    std::lock_guard lock(pace_mu_);
+    if (!busy) {  // no debt carried into the next busy spell
+      copy_due_ = now;
+      return;
+    }
+    copy_due_ = std::max(copy_due_, now) +
+                std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(
+                    static_cast<double>(copy_bytes) / static_cast<double>(rate)));
+    due = copy_due_;
+  }
+  // A rate limit, not synchronisation: a stop cuts it short.
+  std::unique_lock lock(movers_mu_);
+  stop_cv_.wait_until(lock, due, [this] { return stopping_.load(); });
+}
+
+void EngineImpl::YieldToClients(std::chrono::microseconds max_wait, uint64_t copy_bytes) {
+  PaceCopy(copy_bytes);
   if (client_io_.load() == 0) return;
   yielding_.fetch_add(1);
   {
@@ -2356,7 +2385,9 @@ Result<uint64_t> Engine::ExportPass(const std::string& name, bool all_blocks, co
                                     uint64_t hash_range_bytes, const ReadBuffers& buffers) {
   return impl_->ExportPass(name, all_blocks, sink, hash_range_bytes, buffers);
 }
-void Engine::YieldToClients(std::chrono::microseconds max_wait) { impl_->YieldToClients(max_wait); }
+void Engine::YieldToClients(std::chrono::microseconds max_wait, uint64_t copy_bytes) {
+  impl_->YieldToClients(max_wait, copy_bytes);
+}
 uint64_t Engine::ExportDirtyBlocks(const std::string& name) {
   return impl_->ExportDirtyBlocks(name);
 }

@@ -179,12 +179,21 @@ class EngineImpl {
   Result<uint64_t> ExportPass(const std::string& name, bool all_blocks,
                               const Engine::BlockSink& sink, uint64_t hash_range_bytes,
                               const Engine::ReadBuffers& buffers);
-  void YieldToClients(std::chrono::microseconds max_wait);
+  void YieldToClients(std::chrono::microseconds max_wait, uint64_t copy_bytes = 0);
+  // YieldToClients' pacing: while clients are busy (a request in flight or started in
+  // the last kClientBusyWindow), waits until `copy_bytes` more fit the device's copy
+  // budget (copy_bytes_per_second_with_clients, shared by every copy thread).
+  void PaceCopy(uint64_t copy_bytes);
+  static constexpr std::chrono::milliseconds kClientBusyWindow{100};
   // Counts a client's request (the NBD path) in flight, for YieldToClients.
   class ClientIo {
    public:
     ClientIo(EngineImpl* e, bool counts) : e_(counts ? e : nullptr) {
-      if (e_) e_->client_io_.fetch_add(1);
+      if (e_) {
+        e_->client_io_.fetch_add(1);
+        e_->last_client_io_ns_.store(std::chrono::steady_clock::now().time_since_epoch().count(),
+                                     std::memory_order_relaxed);
+      }
     }
     ~ClientIo() {
       if (e_ && e_->client_io_.fetch_sub(1) == 1 && e_->yielding_.load() > 0) {
@@ -385,6 +394,9 @@ class EngineImpl {
   // Client requests in flight (ClientIo) and background copies waiting for them to
   // end (YieldToClients).
   std::atomic<int> client_io_{0};
+  std::atomic<int64_t> last_client_io_ns_{0};  // steady_clock ticks of the last client request
+  std::mutex pace_mu_;
+  std::chrono::steady_clock::time_point copy_due_{};  // guarded by pace_mu_
   std::atomic<int> yielding_{0};
   std::mutex yield_mu_;
   std::condition_variable yield_cv_;  // waits on yield_mu_; signalled when client_io_ hits 0

@@ -160,6 +160,12 @@ struct EngineOptions {
   std::function<std::chrono::steady_clock::time_point()> clock;
   // How fast a SetDedup(fold_existing) pass may read a LUN's blocks; 0: unthrottled.
   uint64_t fold_bytes_per_second = 32ull << 20;
+  // Client I/O first: while this device's clients (NBD) have a request in flight or
+  // started one in the last kClientBusyWindow, the device's background copies (device
+  // moves out, through YieldToClients with their bytes, and in: the target's storing of
+  // a move's messages) go at most this fast, all together; an idle device copies at full
+  // speed. 0: no cap (only the short waits for requests in flight).
+  uint64_t copy_bytes_per_second_with_clients = 0;
 };
 
 // The LUN engine of one device: thin LUNs over per-tier block stores, inline
@@ -318,8 +324,10 @@ class Engine final : public ExportCatalog {
   Result<uint64_t> ExportPass(const std::string& name, bool all_blocks, const BlockSink& sink,
                               uint64_t hash_range_bytes = 0, const ReadBuffers& buffers = {});
   // Waits until no client request (NBD) is in flight on this device, or `max_wait`:
-  // what background copies call between chunks (the target of a move too).
-  void YieldToClients(std::chrono::microseconds max_wait);
+  // what background copies call between chunks (the target of a move too). With
+  // `copy_bytes` (what the caller copied since its last call), also paces the copies to
+  // EngineOptions::copy_bytes_per_second_with_clients while clients are busy.
+  void YieldToClients(std::chrono::microseconds max_wait, uint64_t copy_bytes = 0);
   uint64_t ExportDirtyBlocks(const std::string& name);
   //
   // `accept_remote` (when set) runs last, with I/O still paused, after the flush and
