@@ -1,4 +1,5 @@
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <cinttypes>
 #include <cstdio>
@@ -1099,6 +1100,9 @@ void EngineImpl::SetMappingLocked(Lun& lun, uint64_t lba, BlockRef ref, bool ind
 Result<std::vector<uint64_t>> EngineImpl::AllocateRunLocked(TierStore& t, size_t n) {
   std::vector<uint64_t> slots;
   slots.reserve(n);
+  if (t.free_slots.size() + (t.capacity_slots - std::min(t.capacity_slots, t.high_water)) < n) {
+    ReturnReserveLocked(t);  // short: the slots set aside for small writes count too
+  }
   // Freed slots first, while the free list holds the whole run, so the data file grows
   // (and takes space from its file system) only when the live blocks and those waiting
   // for a flush need it: fresh slots first would grow it to the tier's capacity under
@@ -1130,6 +1134,46 @@ Result<std::vector<uint64_t>> EngineImpl::AllocateRunLocked(TierStore& t, size_t
   return slots;
 }
 
+void EngineImpl::RefillReserveLocked(TierStore& t) {
+  std::lock_guard guard(*t.reserve_mu);
+  if (t.reserved.size() >= kReserveBatch / 2) return;
+  const size_t want = kReserveBatch - t.reserved.size();
+  std::vector<uint64_t> got;  // in the order handed out
+  got.reserve(kReserveBatch);
+  if (t.free_slots.size() >= want) {
+    // As AllocateRunLocked: freed slots first, the tail of the list in list order.
+    got.assign(t.free_slots.end() - static_cast<std::ptrdiff_t>(want), t.free_slots.end());
+    t.free_slots.resize(t.free_slots.size() - want);
+  } else if (t.high_water + want <= t.capacity_slots) {
+    for (size_t i = 0; i < want; ++i) got.push_back(t.high_water++);
+    if (t.refs.size() < t.high_water) {
+      t.refs.resize(std::max<uint64_t>(t.high_water, t.refs.size() * 2), 0);
+    }
+  } else {
+    return;  // nearly full: small writes allocate under the lock, as large ones do
+  }
+  // The back is handed out next: what was left first, then `got` in order.
+  std::reverse(got.begin(), got.end());
+  got.insert(got.end(), t.reserved.begin(), t.reserved.end());
+  t.reserved.swap(got);
+}
+
+void EngineImpl::ReturnReserveLocked(TierStore& t) {
+  std::lock_guard guard(*t.reserve_mu);
+  t.free_slots.insert(t.free_slots.end(), t.reserved.begin(), t.reserved.end());
+  t.reserved.clear();
+}
+
+bool EngineImpl::TakeReserved(TierStore& t, size_t n, uint64_t* slots) {
+  std::lock_guard guard(*t.reserve_mu);
+  if (t.reserved.size() < n) return false;
+  for (size_t i = 0; i < n; ++i) {
+    slots[i] = t.reserved.back();
+    t.reserved.pop_back();
+  }
+  return true;
+}
+
 uint64_t EngineImpl::AllocateFreshLocked(TierStore& t) {
   uint64_t slot = t.high_water++;
   if (t.refs.size() <= slot) t.refs.resize(std::max<uint64_t>(slot + 1, t.refs.size() * 2), 0);
@@ -1157,27 +1201,52 @@ Status EngineImpl::StoreRun(Lun& lun, uint64_t lba, size_t n, const char* data,
     items[i].zero = b == nullptr || IsZero(b, bs_);
     if (dedup && !items[i].zero) items[i].fp = Fp(b);
   }
-  std::vector<char> have;
+  std::vector<char> have;  // sized by SlotBytesLocked when a read needs it
   // Dedup candidates are read and compared under the shared lock, so writers of
   // duplicate data do not serialise on those reads; the exclusive section below
   // only re-checks that nothing was recycled meanwhile.
   uint32_t cand_tier = 0;
   uint64_t cand_gen = 0;
-  if (dedup && data) {
+  // A small client write of new data (no zero block, no dedup hit, no two equal
+  // blocks) takes its slots from the tier's reserve under the shared lock: it then
+  // takes mu_ exclusively once, to map what it wrote. A dedup match that appears
+  // between this lookup and the mapping is not seen (the block is indexed as a
+  // second copy's twin is: Insert keeps at most kMaxSameTag slots a tag), as when
+  // two writers of the same new bytes race on the slower path too.
+  const bool small = data && n <= kReserveMaxRun && !expected && !tier_override && !verify;
+  std::array<uint64_t, kReserveMaxRun> reserved_slots{};
+  bool from_reserve = false;
+  if ((dedup && data) || small) {
     SharedLock lock(mu_);
     cand_tier = tier_override ? *tier_override : lun.rec.write_tier;
-    const TierStore& t = tiers_[cand_tier];
+    TierStore& t = tiers_[cand_tier];
     cand_gen = t.reuse_gen;
-    have.resize(bs_);
+    bool all_new = small && !lun.deleted;
     for (size_t i = 0; i < n; ++i) {
-      if (items[i].zero) continue;
-      Status ignored;  // a failed read here is retried under the exclusive lock
-      items[i].candidate = EqualIndexedLocked(t, items[i].fp, data + i * bs_, have, &ignored);
+      if (items[i].zero) {
+        all_new = false;
+        continue;
+      }
+      if (!dedup) continue;
+      Status err;  // a failed read here is retried under the exclusive lock
+      items[i].candidate = EqualIndexedLocked(t, items[i].fp, data + i * bs_, have, &err);
+      if (items[i].candidate != 0 || !err.ok()) all_new = false;
     }
+    for (size_t i = 0; all_new && dedup && i < n; ++i) {
+      for (size_t k = 0; k < i; ++k) {
+        if (items[k].fp == items[i].fp) all_new = false;
+      }
+    }
+    from_reserve = all_new && TakeReserved(t, n, reserved_slots.data());
   }
   uint32_t tier = 0;
   size_t allocated = 0;
-  for (int attempt = 0;; ++attempt) {
+  if (from_reserve) {
+    tier = cand_tier;
+    for (size_t i = 0; i < n; ++i) items[i].slot = reserved_slots[i];
+    allocated = n;
+  }
+  for (int attempt = 0; !from_reserve; ++attempt) {
     ExclusiveLock lock(mu_);
     if (lun.deleted) return UnavailableError("LUN " + lun.rec.name + " was deleted");
     tier = tier_override ? *tier_override : lun.rec.write_tier;
@@ -1230,7 +1299,11 @@ Status EngineImpl::StoreRun(Lun& lun, uint64_t lba, size_t n, const char* data,
       }
       need.push_back(i);
     }
-    if (need.empty()) break;
+    if (need.empty()) {  // all mapped here (holes, dedup hits): nothing to write
+      const bool flush_needed = NeedFlushLocked();
+      lock.unlock();
+      return flush_needed ? Flush() : Status::Ok();
+    }
     auto slots = AllocateRunLocked(t, need.size());
     if (slots.ok()) {
       for (size_t k = 0; k < need.size(); ++k) items[need[k]].slot = (*slots)[k];
@@ -1271,6 +1344,12 @@ Status EngineImpl::StoreRun(Lun& lun, uint64_t lba, size_t n, const char* data,
   bool flush_needed = false;
   {
     ExclusiveLock lock(mu_);
+    if (from_reserve) {  // counted from here on, as AllocateRunLocked counts its slots
+      for (size_t i = 0; i < n; ++i) {
+        t.refs[items[i].slot] = 1;
+        ++t.used_slots;
+      }
+    }
     for (size_t i = 0; i < n; ++i) {
       Item& it = items[i];
       if (it.slot == 0) continue;
@@ -1295,6 +1374,7 @@ Status EngineImpl::StoreRun(Lun& lun, uint64_t lba, size_t n, const char* data,
         SetMappingLocked(lun, lba + i, MakeRef(tier, shared), true);
       }
     }
+    if (small && !lun.deleted) RefillReserveLocked(tiers_[lun.rec.write_tier]);
     if (!w.ok()) return w;
     if (lun.deleted) return UnavailableError("LUN " + lun.rec.name + " was deleted");
     flush_needed = NeedFlushLocked();
@@ -1378,6 +1458,10 @@ Status EngineImpl::ReadInner(Lun& lun, uint64_t offset, std::span<char> out) {
                            std::to_string(offset) + " is past the end (" + std::to_string(size) +
                            ")");
   }
+  // A dedup LUN's blocks are scattered over shared slots (a 1 MiB read of 50 %
+  // duplicates is a hundred runs): those are copied from the tier's mapping, no
+  // system call a run. Other LUNs keep one pread a run, as their runs are long.
+  const bool mapped = lun.dedup.load(std::memory_order_acquire);
   SharedLock lock(mu_);
   if (lun.deleted) return UnavailableError("LUN " + lun.rec.name + " was deleted");
   uint64_t pos = offset;
@@ -1401,8 +1485,13 @@ Status EngineImpl::ReadInner(Lun& lun, uint64_t offset, std::span<char> out) {
     if (ref == kHole) {
       std::memset(out.data() + done, 0, n);
     } else {
-      STRATA_RETURN_IF_ERROR(tiers_[RefTier(ref)].file->ReadAt(
-          RefSlot(ref) * bs_ + in_block, std::span<char>(out.data() + done, n)));
+      const TierStore& t = tiers_[RefTier(ref)];
+      const uint64_t at = RefSlot(ref) * bs_ + in_block;
+      if (mapped && t.view != nullptr && at + n <= t.written_end) {  // written: inside the file
+        std::memcpy(out.data() + done, t.view + at, n);
+      } else {
+        STRATA_RETURN_IF_ERROR(t.file->ReadAt(at, std::span<char>(out.data() + done, n)));
+      }
     }
     pos += n;
     done += n;
