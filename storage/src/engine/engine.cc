@@ -1192,6 +1192,7 @@ Status EngineImpl::StoreRun(Lun& lun, uint64_t lba, size_t n, const char* data,
     uint64_t slot = 0;          // allocated for it, to be written
     size_t same_as = SIZE_MAX;  // an earlier item of this run with the same bytes
     uint64_t candidate = 0;     // a slot found equal outside the lock (see below)
+    bool looked = false;        // that search completed (candidate 0: none was equal)
   };
   // SetDedup may change it meanwhile: this request goes by the setting it started with.
   const bool dedup = lun.dedup.load(std::memory_order_acquire);
@@ -1200,6 +1201,38 @@ Status EngineImpl::StoreRun(Lun& lun, uint64_t lba, size_t n, const char* data,
     const char* b = data ? data + i * bs_ : nullptr;
     items[i].zero = b == nullptr || IsZero(b, bs_);
     if (dedup && !items[i].zero) items[i].fp = Fp(b);
+  }
+  // Outside the lock, too: each block's first equal block of this run (its root), so
+  // duplicates inside one request (a 1 MiB write of one pattern) share a slot without
+  // a scan of the run per block under the exclusive lock. By fingerprint, then bytes.
+  std::vector<size_t> root;
+  if (dedup && data && n > 1) {
+    root.resize(n);
+    std::vector<size_t> order;
+    order.reserve(n);
+    for (size_t i = 0; i < n; ++i) {
+      root[i] = i;
+      if (!items[i].zero) order.push_back(i);
+    }
+    std::sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+      const Fingerprint& x = items[a].fp;
+      const Fingerprint& y = items[b].fp;
+      return x.lo != y.lo ? x.lo < y.lo : x.hi != y.hi ? x.hi < y.hi : a < b;
+    });
+    for (size_t g = 0; g < order.size();) {
+      size_t e = g + 1;
+      while (e < order.size() && items[order[e]].fp == items[order[g]].fp) ++e;
+      for (size_t k = g + 1; k < e; ++k) {  // groups are one block unless data repeats
+        for (size_t f = g; f < k; ++f) {
+          if (root[order[f]] == order[f] &&
+              std::memcmp(data + order[f] * bs_, data + order[k] * bs_, bs_) == 0) {
+            root[order[k]] = order[f];
+            break;
+          }
+        }
+      }
+      g = e;
+    }
   }
   std::vector<char> have;  // sized by SlotBytesLocked when a read needs it
   // Dedup candidates are read and compared under the shared lock, so writers of
@@ -1230,6 +1263,7 @@ Status EngineImpl::StoreRun(Lun& lun, uint64_t lba, size_t n, const char* data,
       if (!dedup) continue;
       Status err;  // a failed read here is retried under the exclusive lock
       items[i].candidate = EqualIndexedLocked(t, items[i].fp, data + i * bs_, have, &err);
+      items[i].looked = err.ok();
       if (items[i].candidate != 0 || !err.ok()) all_new = false;
     }
     for (size_t i = 0; all_new && dedup && i < n; ++i) {
@@ -1252,9 +1286,11 @@ Status EngineImpl::StoreRun(Lun& lun, uint64_t lba, size_t n, const char* data,
     tier = tier_override ? *tier_override : lun.rec.write_tier;
     TierStore& t = tiers_[tier];
     std::vector<size_t> need;
+    std::vector<size_t> leader(root.size(), SIZE_MAX);  // per root: its first item in need
     for (size_t i = 0; i < n; ++i) {
       Item& it = items[i];
       if (it.settled) continue;
+      it.same_as = SIZE_MAX;
       if (expected && lun.map.Get(lba + i) != expected[i]) {  // rewritten meanwhile
         it.settled = true;
         continue;
@@ -1271,7 +1307,10 @@ Status EngineImpl::StoreRun(Lun& lun, uint64_t lba, size_t n, const char* data,
         it.settled = true;
         continue;
       }
-      if (dedup) {
+      // Searched again only when the search under the shared lock failed or its
+      // match is gone: a copy indexed by another writer since is not looked for (as
+      // two writers of the same new bytes may both store them; each is indexed).
+      if (dedup && !(it.looked && it.candidate == 0 && tier == cand_tier)) {
         Status err;
         uint64_t hit = EqualIndexedLocked(t, it.fp, data + i * bs_, have, &err);
         STRATA_RETURN_IF_ERROR(err);
@@ -1282,20 +1321,15 @@ Status EngineImpl::StoreRun(Lun& lun, uint64_t lba, size_t n, const char* data,
           continue;
         }
       }
-      if (dedup) {
-        // Duplicates inside one request (a 1 MiB write of one pattern) share too:
-        // the index only learns of this run's blocks after they are written.
-        size_t first = SIZE_MAX;
-        for (size_t k : need) {
-          if (items[k].fp == it.fp && std::memcmp(data + k * bs_, data + i * bs_, bs_) == 0) {
-            first = k;
-            break;
-          }
-        }
+      if (!root.empty()) {
+        // Duplicates inside one request share too: the index only learns of this
+        // run's blocks after they are written.
+        size_t& first = leader[root[i]];
         if (first != SIZE_MAX) {
           it.same_as = first;
           continue;
         }
+        first = i;
       }
       need.push_back(i);
     }
