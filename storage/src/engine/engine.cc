@@ -1192,7 +1192,6 @@ Status EngineImpl::StoreRun(Lun& lun, uint64_t lba, size_t n, const char* data,
     uint64_t slot = 0;          // allocated for it, to be written
     size_t same_as = SIZE_MAX;  // an earlier item of this run with the same bytes
     uint64_t candidate = 0;     // a slot found equal outside the lock (see below)
-    bool looked = false;        // that search completed (candidate 0: none was equal)
   };
   // SetDedup may change it meanwhile: this request goes by the setting it started with.
   const bool dedup = lun.dedup.load(std::memory_order_acquire);
@@ -1263,7 +1262,6 @@ Status EngineImpl::StoreRun(Lun& lun, uint64_t lba, size_t n, const char* data,
       if (!dedup) continue;
       Status err;  // a failed read here is retried under the exclusive lock
       items[i].candidate = EqualIndexedLocked(t, items[i].fp, data + i * bs_, have, &err);
-      items[i].looked = err.ok();
       if (items[i].candidate != 0 || !err.ok()) all_new = false;
     }
     for (size_t i = 0; all_new && dedup && i < n; ++i) {
@@ -1307,10 +1305,9 @@ Status EngineImpl::StoreRun(Lun& lun, uint64_t lba, size_t n, const char* data,
         it.settled = true;
         continue;
       }
-      // Searched again only when the search under the shared lock failed or its
-      // match is gone: a copy indexed by another writer since is not looked for (as
-      // two writers of the same new bytes may both store them; each is indexed).
-      if (dedup && !(it.looked && it.candidate == 0 && tier == cand_tier)) {
+      // Searched again: a copy indexed by another writer since the search under the
+      // shared lock (requests in flight together often carry the same new bytes).
+      if (dedup) {
         Status err;
         uint64_t hit = EqualIndexedLocked(t, it.fp, data + i * bs_, have, &err);
         STRATA_RETURN_IF_ERROR(err);
