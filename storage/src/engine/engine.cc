@@ -1140,10 +1140,12 @@ void EngineImpl::RefillReserveLocked(TierStore& t) {
   const size_t want = kReserveBatch - t.reserved.size();
   std::vector<uint64_t> got;  // in the order handed out
   got.reserve(kReserveBatch);
-  if (t.free_slots.size() >= want) {
-    // As AllocateRunLocked: freed slots first, the tail of the list in list order.
-    got.assign(t.free_slots.end() - static_cast<std::ptrdiff_t>(want), t.free_slots.end());
-    t.free_slots.resize(t.free_slots.size() - want);
+  if (!t.free_slots.empty()) {
+    // Freed slots while there are any (already allocated in the file, as a one-block
+    // AllocateRunLocked takes them), the tail of the list in list order.
+    const size_t k = std::min(want, t.free_slots.size());
+    got.assign(t.free_slots.end() - static_cast<std::ptrdiff_t>(k), t.free_slots.end());
+    t.free_slots.resize(t.free_slots.size() - k);
   } else if (t.high_water + want <= t.capacity_slots) {
     for (size_t i = 0; i < want; ++i) got.push_back(t.high_water++);
     if (t.refs.size() < t.high_water) {

@@ -281,8 +281,8 @@ class EngineImpl {
   // Writes of at most this many blocks take their slots from TierStore::reserved.
   static constexpr size_t kReserveMaxRun = 16;
   // Tops TierStore::reserved up to kReserveBatch slots when it fell below
-  // kReserveBatch / 2, by the same rule as AllocateRunLocked (freed slots when they
-  // hold the whole batch, else never-used ones). REQUIRES: mu_ held exclusively.
+  // kReserveBatch / 2: freed slots while there are any (as a one-block write takes
+  // them), never-used ones only when none are. REQUIRES: mu_ held exclusively.
   static constexpr size_t kReserveBatch = 64;
   void RefillReserveLocked(TierStore& t);
   // Gives the reserved slots back to free_slots. REQUIRES: mu_ held exclusively.
