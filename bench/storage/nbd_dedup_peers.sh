@@ -8,6 +8,10 @@
 #
 #   bench/storage/nbd_dedup_peers.sh build/default/storage/strata-stored \
 #     build/default/storage/strata-admin [SECONDS] [ROUNDS]
+#
+# BASE_STORED=/path/to/other/strata-stored adds that binary's dedup LUN as one more
+# column (strata-dedup-base) in the same interleaved rounds: an A/B of two builds.
+# CELLS="randwrite 4k 16" (a subset of the workloads) and PCTS="0" narrow the run.
 set -euo pipefail
 STORED=$1
 ADMIN=$2
@@ -40,18 +44,29 @@ nbdkit --foreground --ipaddr 127.0.0.1 --port "$p" --exportname disk file "$work
 pids+=($!)
 uri[nbdkit]="nbd://127.0.0.1:$p/disk"
 
-"$STORED" --device bench --tier "ssd=$work/strata:$((SIZE_MIB * 3))MiB" --portal 127.0.0.1:0 \
-  --grpc 127.0.0.1:0 --insecure --ready-file "$work/ready" --log-level warn &
-pids+=($!)
-for _ in $(seq 200); do [ -s "$work/ready" ] && break; sleep 0.05; done
-[ -s "$work/ready" ] || { echo "strata-stored did not become ready" >&2; exit 1; }
-g=$(jq -r .grpc "$work/ready")
-sp=$(jq -r '.nbd[0]' "$work/ready")
+start_stored() {  # binary dir -> "grpc nbd" addresses
+  mkdir -p "$2"
+  "$1" --device bench --tier "ssd=$2/strata:$((SIZE_MIB * 3))MiB" --portal 127.0.0.1:0 \
+    --grpc 127.0.0.1:0 --insecure --ready-file "$2/ready" --log-level warn &
+  pids+=($!)
+  for _ in $(seq 200); do [ -s "$2/ready" ] && break; sleep 0.05; done
+  [ -s "$2/ready" ] || { echo "strata-stored did not become ready" >&2; exit 1; }
+}
+start_stored "$STORED" "$work/a"
+g=$(jq -r .grpc "$work/a/ready")
+sp=$(jq -r '.nbd[0]' "$work/a/ready")
 "$ADMIN" --insecure --server "$g" lun create plain --size "${SIZE_MIB}MiB" >/dev/null
 "$ADMIN" --insecure --server "$g" lun create dedup --size "${SIZE_MIB}MiB" --dedup >/dev/null
 uri[strata]="nbd://$sp/plain"
 uri[strata-dedup]="nbd://$sp/dedup"
 servers=(nbdkit strata strata-dedup)
+if [ -n "${BASE_STORED:-}" ]; then
+  start_stored "$BASE_STORED" "$work/b"
+  "$ADMIN" --insecure --server "$(jq -r .grpc "$work/b/ready")" lun create dedup \
+    --size "${SIZE_MIB}MiB" --dedup >/dev/null
+  uri[strata-dedup-base]="nbd://$(jq -r '.nbd[0]' "$work/b/ready")/dedup"
+  servers+=(strata-dedup-base)
+fi
 for s in "${servers[@]}"; do wait_nbd "${uri[$s]}"; done
 
 fio_run() {  # uri rw bs iodepth dedup_pct seconds(0: whole size once) -> "IOPS MiB/s p99(us)"
@@ -71,14 +86,18 @@ echo "IOPS for 4k, MiB/s for 1M; p99 completion latency in us (median); load ave
 echo
 printf "| workload | duplicates |"
 for s in "${servers[@]}"; do printf " %s |" "$s"; done
-echo " strata-dedup / nbdkit |"
+printf " strata-dedup / nbdkit |"
+[ -n "${BASE_STORED:-}" ] && printf " strata-dedup-base / nbdkit |"
+echo
 printf "|---|---|"
 for _ in "${servers[@]}"; do printf -- "---|"; done
+[ -n "${BASE_STORED:-}" ] && printf -- "---|"
 echo "---|"
-for pct in 0 50; do
+IFS=',' read -r -a cells <<<"${CELLS:-randwrite 4k 16,write 1M 8,read 1M 8}"
+for pct in ${PCTS:-0 50}; do
   # Prefill every target with this percentage's data, so reads and overwrites see it.
   for s in "${servers[@]}"; do fio_run "${uri[$s]}" write 1M 8 "$pct" 0 >/dev/null; done
-  for w in "randwrite 4k 16" "write 1M 8" "read 1M 8"; do
+  for w in "${cells[@]}"; do
     read -r rw bs qd <<<"$w"
     declare -A vals=() lat=()
     for _ in $(seq "$ROUNDS"); do
@@ -95,6 +114,8 @@ for pct in 0 50; do
       med[$s]=$(tr ' ' '\n' <<<"${vals[$s]}" | grep . | median)
       printf " %s (p99 %s) |" "${med[$s]}" "$(tr ' ' '\n' <<<"${lat[$s]}" | grep . | median)"
     done
-    python3 -c "print(' %.2fx |' % (${med[strata-dedup]} / max(1, ${med[nbdkit]})))"
+    ratios=("${med[strata-dedup]}")
+    [ -n "${BASE_STORED:-}" ] && ratios+=("${med[strata-dedup-base]}")
+    python3 -c "import sys; print(''.join(' %.2fx |' % (float(v) / max(1, ${med[nbdkit]})) for v in sys.argv[1:]))" "${ratios[@]}"
   done
 done

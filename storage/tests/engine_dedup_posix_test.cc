@@ -101,6 +101,34 @@ TEST_F(EngineDedupPosixTest, SharesEqualBlocksAndSurvivesOverwritesAndRestarts) 
   EXPECT_EQ(Read(*v, 100), Block(1));
 }
 
+TEST_F(EngineDedupPosixTest, LargeAndUnalignedReadsOfScatteredSlotsComeFromTheMapping) {
+  auto v = Create("v");
+  // Shared blocks interleaved with unique ones and holes: a 64-block read crosses
+  // dozens of runs of slots, each copied from the tier's mapping.
+  std::string want;
+  for (uint64_t lba = 0; lba < 64; ++lba) {
+    std::string b = lba % 5 == 4 ? std::string(kBs, '\0') : Block(lba % 3 ? lba % 4 : 1000 + lba);
+    if (lba % 5 != 4) Write(*v, lba, b);
+    want += b;
+  }
+  std::string got(want.size(), '?');
+  ASSERT_TRUE(v->Read(0, std::span<char>(got.data(), got.size())).ok());
+  EXPECT_TRUE(got == want);
+  // Not block-aligned at either end.
+  std::string part(10 * kBs + 123, '?');
+  ASSERT_TRUE(v->Read(3 * kBs + 77, std::span<char>(part.data(), part.size())).ok());
+  EXPECT_TRUE(part == want.substr(3 * kBs + 77, part.size()));
+  // Overwritten (copy on write) and read again after a restart (mapping made anew).
+  Write(*v, 2, Block(7777));
+  want.replace(2 * kBs, kBs, Block(7777));
+  ASSERT_TRUE(v->Flush().ok());
+  v.reset();
+  Reopen();
+  v = Vol("v");
+  ASSERT_TRUE(v->Read(0, std::span<char>(got.data(), got.size())).ok());
+  EXPECT_TRUE(got == want);
+}
+
 TEST_F(EngineDedupPosixTest, FingerprintCollisionsNeverShareDifferentData) {
   fingerprint_ = [](const void*, size_t) { return std::make_pair(uint64_t{7}, uint64_t{7}); };
   Reopen();

@@ -1,4 +1,5 @@
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <cinttypes>
 #include <cstdio>
@@ -1108,6 +1109,9 @@ void EngineImpl::SetMappingLocked(Lun& lun, uint64_t lba, BlockRef ref, bool ind
 Result<std::vector<uint64_t>> EngineImpl::AllocateRunLocked(TierStore& t, size_t n) {
   std::vector<uint64_t> slots;
   slots.reserve(n);
+  if (t.free_slots.size() + (t.capacity_slots - std::min(t.capacity_slots, t.high_water)) < n) {
+    ReturnReserveLocked(t);  // short: the slots set aside for small writes count too
+  }
   // Freed slots first, while the free list holds the whole run, so the data file grows
   // (and takes space from its file system) only when the live blocks and those waiting
   // for a flush need it: fresh slots first would grow it to the tier's capacity under
@@ -1139,6 +1143,48 @@ Result<std::vector<uint64_t>> EngineImpl::AllocateRunLocked(TierStore& t, size_t
   return slots;
 }
 
+void EngineImpl::RefillReserveLocked(TierStore& t) {
+  std::lock_guard guard(*t.reserve_mu);
+  if (t.reserved.size() >= kReserveBatch / 2) return;
+  const size_t want = kReserveBatch - t.reserved.size();
+  std::vector<uint64_t> got;  // in the order handed out
+  got.reserve(kReserveBatch);
+  if (!t.free_slots.empty()) {
+    // Freed slots while there are any (already allocated in the file, as a one-block
+    // AllocateRunLocked takes them), the tail of the list in list order.
+    const size_t k = std::min(want, t.free_slots.size());
+    got.assign(t.free_slots.end() - static_cast<std::ptrdiff_t>(k), t.free_slots.end());
+    t.free_slots.resize(t.free_slots.size() - k);
+  } else if (t.high_water + want <= t.capacity_slots) {
+    for (size_t i = 0; i < want; ++i) got.push_back(t.high_water++);
+    if (t.refs.size() < t.high_water) {
+      t.refs.resize(std::max<uint64_t>(t.high_water, t.refs.size() * 2), 0);
+    }
+  } else {
+    return;  // nearly full: small writes allocate under the lock, as large ones do
+  }
+  // The back is handed out next: what was left first, then `got` in order.
+  std::reverse(got.begin(), got.end());
+  got.insert(got.end(), t.reserved.begin(), t.reserved.end());
+  t.reserved.swap(got);
+}
+
+void EngineImpl::ReturnReserveLocked(TierStore& t) {
+  std::lock_guard guard(*t.reserve_mu);
+  t.free_slots.insert(t.free_slots.end(), t.reserved.begin(), t.reserved.end());
+  t.reserved.clear();
+}
+
+bool EngineImpl::TakeReserved(TierStore& t, size_t n, uint64_t* slots) {
+  std::lock_guard guard(*t.reserve_mu);
+  if (t.reserved.size() < n) return false;
+  for (size_t i = 0; i < n; ++i) {
+    slots[i] = t.reserved.back();
+    t.reserved.pop_back();
+  }
+  return true;
+}
+
 uint64_t EngineImpl::AllocateFreshLocked(TierStore& t) {
   uint64_t slot = t.high_water++;
   if (t.refs.size() <= slot) t.refs.resize(std::max<uint64_t>(slot + 1, t.refs.size() * 2), 0);
@@ -1166,36 +1212,94 @@ Status EngineImpl::StoreRun(Lun& lun, uint64_t lba, size_t n, const char* data,
     items[i].zero = b == nullptr || IsZero(b, bs_);
     if (dedup && !items[i].zero) items[i].fp = Fp(b);
   }
-  std::vector<char> have;
+  // Outside the lock, too: each block's first equal block of this run (its root), so
+  // duplicates inside one request (a 1 MiB write of one pattern) share a slot without
+  // a scan of the run per block under the exclusive lock. By fingerprint, then bytes.
+  std::vector<size_t> root;
+  if (dedup && data && n > 1) {
+    root.resize(n);
+    std::vector<size_t> order;
+    order.reserve(n);
+    for (size_t i = 0; i < n; ++i) {
+      root[i] = i;
+      if (!items[i].zero) order.push_back(i);
+    }
+    std::sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+      const Fingerprint& x = items[a].fp;
+      const Fingerprint& y = items[b].fp;
+      return x.lo != y.lo ? x.lo < y.lo : x.hi != y.hi ? x.hi < y.hi : a < b;
+    });
+    for (size_t g = 0; g < order.size();) {
+      size_t e = g + 1;
+      while (e < order.size() && items[order[e]].fp == items[order[g]].fp) ++e;
+      for (size_t k = g + 1; k < e; ++k) {  // groups are one block unless data repeats
+        for (size_t f = g; f < k; ++f) {
+          if (root[order[f]] == order[f] &&
+              std::memcmp(data + order[f] * bs_, data + order[k] * bs_, bs_) == 0) {
+            root[order[k]] = order[f];
+            break;
+          }
+        }
+      }
+      g = e;
+    }
+  }
+  std::vector<char> have;  // sized by SlotBytesLocked when a read needs it
   // Dedup candidates are read and compared under the shared lock, so writers of
   // duplicate data do not serialise on those reads; the exclusive section below
   // only re-checks that nothing was recycled meanwhile.
   uint32_t cand_tier = 0;
   uint64_t cand_gen = 0;
-  if (dedup && data) {
+  // A small client write of new data (no zero block, no dedup hit, no two equal
+  // blocks) takes its slots from the tier's reserve under the shared lock: it then
+  // takes mu_ exclusively once, to map what it wrote. A dedup match indexed between
+  // this lookup and the mapping is found then (index_inserts), as on the slower path.
+  const bool small = data && n <= kReserveMaxRun && !expected && !tier_override && !verify;
+  std::array<uint64_t, kReserveMaxRun> reserved_slots{};
+  bool from_reserve = false;
+  uint64_t index_inserts = 0;  // the index's insert count when this run last missed it
+  if ((dedup && data) || small) {
     SharedLock lock(mu_);
     cand_tier = tier_override ? *tier_override : lun.rec.write_tier;
-    const TierStore& t = tiers_[cand_tier];
+    TierStore& t = tiers_[cand_tier];
     cand_gen = t.reuse_gen;
-    have.resize(bs_);
+    index_inserts = t.index.inserts();
+    bool all_new = small && !lun.deleted;
     for (size_t i = 0; i < n; ++i) {
-      if (items[i].zero) continue;
-      Status ignored;  // a failed read here is retried under the exclusive lock
-      items[i].candidate = EqualIndexedLocked(t, items[i].fp, data + i * bs_, have, &ignored);
+      if (items[i].zero) {
+        all_new = false;
+        continue;
+      }
+      if (!dedup) continue;
+      Status err;  // a failed read here is retried under the exclusive lock
+      items[i].candidate = EqualIndexedLocked(t, items[i].fp, data + i * bs_, have, &err);
+      if (items[i].candidate != 0 || !err.ok()) all_new = false;
     }
+    for (size_t i = 0; all_new && dedup && i < n; ++i) {
+      for (size_t k = 0; k < i; ++k) {
+        if (items[k].fp == items[i].fp) all_new = false;
+      }
+    }
+    from_reserve = all_new && TakeReserved(t, n, reserved_slots.data());
   }
   uint32_t tier = 0;
   size_t allocated = 0;
-  uint64_t index_inserts = 0;  // the index's insert count when this run missed it
-  for (int attempt = 0;; ++attempt) {
+  if (from_reserve) {
+    tier = cand_tier;
+    for (size_t i = 0; i < n; ++i) items[i].slot = reserved_slots[i];
+    allocated = n;
+  }
+  for (int attempt = 0; !from_reserve; ++attempt) {
     ExclusiveLock lock(mu_);
     if (lun.deleted) return UnavailableError("LUN " + lun.rec.name + " was deleted");
     tier = tier_override ? *tier_override : lun.rec.write_tier;
     TierStore& t = tiers_[tier];
     std::vector<size_t> need;
+    std::vector<size_t> leader(root.size(), SIZE_MAX);  // per root: its first item in need
     for (size_t i = 0; i < n; ++i) {
       Item& it = items[i];
       if (it.settled) continue;
+      it.same_as = SIZE_MAX;
       if (expected && lun.map.Get(lba + i) != expected[i]) {  // rewritten meanwhile
         it.settled = true;
         continue;
@@ -1212,6 +1316,8 @@ Status EngineImpl::StoreRun(Lun& lun, uint64_t lba, size_t n, const char* data,
         it.settled = true;
         continue;
       }
+      // Searched again: a copy indexed by another writer since the search under the
+      // shared lock (requests in flight together often carry the same new bytes).
       if (dedup) {
         Status err;
         uint64_t hit = EqualIndexedLocked(t, it.fp, data + i * bs_, have, &err);
@@ -1223,24 +1329,23 @@ Status EngineImpl::StoreRun(Lun& lun, uint64_t lba, size_t n, const char* data,
           continue;
         }
       }
-      if (dedup) {
-        // Duplicates inside one request (a 1 MiB write of one pattern) share too:
-        // the index only learns of this run's blocks after they are written.
-        size_t first = SIZE_MAX;
-        for (size_t k : need) {
-          if (items[k].fp == it.fp && std::memcmp(data + k * bs_, data + i * bs_, bs_) == 0) {
-            first = k;
-            break;
-          }
-        }
+      if (!root.empty()) {
+        // Duplicates inside one request share too: the index only learns of this
+        // run's blocks after they are written.
+        size_t& first = leader[root[i]];
         if (first != SIZE_MAX) {
           it.same_as = first;
           continue;
         }
+        first = i;
       }
       need.push_back(i);
     }
-    if (need.empty()) break;
+    if (need.empty()) {  // all mapped here (holes, dedup hits): nothing to write
+      const bool flush_needed = NeedFlushLocked();
+      lock.unlock();
+      return flush_needed ? Flush() : Status::Ok();
+    }
     auto slots = AllocateRunLocked(t, need.size());
     if (slots.ok()) {
       for (size_t k = 0; k < need.size(); ++k) items[need[k]].slot = (*slots)[k];
@@ -1282,6 +1387,12 @@ Status EngineImpl::StoreRun(Lun& lun, uint64_t lba, size_t n, const char* data,
   bool flush_needed = false;
   {
     ExclusiveLock lock(mu_);
+    if (from_reserve) {  // counted from here on, as AllocateRunLocked counts its slots
+      for (size_t i = 0; i < n; ++i) {
+        t.refs[items[i].slot] = 1;
+        ++t.used_slots;
+      }
+    }
     // Another writer or a fold pass may have indexed the same bytes while these were
     // written outside the lock: sharing its slot now keeps the tier free of two
     // unshared copies (one would stay for good).
@@ -1320,6 +1431,7 @@ Status EngineImpl::StoreRun(Lun& lun, uint64_t lba, size_t n, const char* data,
         SetMappingLocked(lun, lba + i, MakeRef(tier, shared), true);
       }
     }
+    if (small && !lun.deleted) RefillReserveLocked(tiers_[lun.rec.write_tier]);
     if (!w.ok()) return w;
     if (lun.deleted) return UnavailableError("LUN " + lun.rec.name + " was deleted");
     flush_needed = NeedFlushLocked();
@@ -1403,6 +1515,10 @@ Status EngineImpl::ReadInner(Lun& lun, uint64_t offset, std::span<char> out) {
                            std::to_string(offset) + " is past the end (" + std::to_string(size) +
                            ")");
   }
+  // A dedup LUN's blocks are scattered over shared slots (a 1 MiB read of 50 %
+  // duplicates is a hundred runs): those are copied from the tier's mapping, no
+  // system call a run. Other LUNs keep one pread a run, as their runs are long.
+  const bool mapped = lun.dedup.load(std::memory_order_acquire);
   SharedLock lock(mu_);
   if (lun.deleted) return UnavailableError("LUN " + lun.rec.name + " was deleted");
   uint64_t pos = offset;
@@ -1426,8 +1542,13 @@ Status EngineImpl::ReadInner(Lun& lun, uint64_t offset, std::span<char> out) {
     if (ref == kHole) {
       std::memset(out.data() + done, 0, n);
     } else {
-      STRATA_RETURN_IF_ERROR(tiers_[RefTier(ref)].file->ReadAt(
-          RefSlot(ref) * bs_ + in_block, std::span<char>(out.data() + done, n)));
+      const TierStore& t = tiers_[RefTier(ref)];
+      const uint64_t at = RefSlot(ref) * bs_ + in_block;
+      if (mapped && t.view != nullptr && at + n <= t.written_end) {  // written: inside the file
+        std::memcpy(out.data() + done, t.view + at, n);
+      } else {
+        STRATA_RETURN_IF_ERROR(t.file->ReadAt(at, std::span<char>(out.data() + done, n)));
+      }
     }
     pos += n;
     done += n;

@@ -47,6 +47,16 @@ struct TierStore {
   uint64_t reuse_gen = 0;
   uint64_t used_slots = 0;
   DedupIndex index;
+  // Slots set aside for small writes (a few blocks): taken under reserve_mu alone, so
+  // such a write takes mu_ exclusively once (to map what it wrote) instead of twice.
+  // Taken out of free_slots / high_water under mu_ held exclusively (and reserve_mu);
+  // a reserved slot's count is 0 and it is not in used_slots until a write maps it.
+  // Kept in descending order: the back is the next slot handed out, so consecutive
+  // small writes get consecutive slots. Given back to free_slots when a tier runs
+  // short. Never journaled: after a restart they are free like any unmapped slot.
+  // Taken after mu_ when both are held (a pointer: TierStore is moved by tiers_'s resize).
+  std::unique_ptr<std::mutex> reserve_mu = std::make_unique<std::mutex>();
+  std::vector<uint64_t> reserved;
 };
 
 // A LUN, or a snapshot (is_snapshot: read-only, never in by_name_, never opened;
@@ -292,6 +302,17 @@ class EngineImpl {
   Status StoreRun(Lun& lun, uint64_t lba, size_t n, const char* data, std::optional<uint32_t> tier,
                   const BlockRef* expected, bool verify);
   Result<std::vector<uint64_t>> AllocateRunLocked(TierStore& t, size_t n);
+  // Writes of at most this many blocks take their slots from TierStore::reserved.
+  static constexpr size_t kReserveMaxRun = 16;
+  // Tops TierStore::reserved up to kReserveBatch slots when it fell below
+  // kReserveBatch / 2: freed slots while there are any (as a one-block write takes
+  // them), never-used ones only when none are. REQUIRES: mu_ held exclusively.
+  static constexpr size_t kReserveBatch = 64;
+  void RefillReserveLocked(TierStore& t);
+  // Gives the reserved slots back to free_slots. REQUIRES: mu_ held exclusively.
+  void ReturnReserveLocked(TierStore& t);
+  // n slots from t.reserved into `slots` (all or none); false when it holds fewer.
+  static bool TakeReserved(TierStore& t, size_t n, uint64_t* slots);
   // Overwrites n whole blocks at [lba, lba+n) in place when every one of them is
   // mapped to a slot of the LUN's write tier that this LUN alone references (an
   // unshared leaf, a count of one, not in the dedup index) and the LUN has dedup off:
