@@ -24,6 +24,10 @@ ap.add_argument("stored")
 ap.add_argument("admin")
 ap.add_argument("--dir", default="/var/tmp")
 ap.add_argument("--mib", type=int, default=512)
+ap.add_argument("--stored-arg", action="append", default=[],
+                help="an extra strata-stored flag for both devices, e.g. "
+                     "--stored-arg=--copy-rate-with-clients=0 (the reader runs throughout, so the "
+                     "device move is paced by that cap: 128MiB/s by default)")
 args = ap.parse_args()
 BS = 4096
 
@@ -32,7 +36,8 @@ def start(work, name):
     ready = f"{work}/{name}.ready"
     p = subprocess.Popen([args.stored, "--device", name, "--tier", f"ssd={work}/{name}/ssd:8GiB",
                           "--tier", f"sata={work}/{name}/sata:8GiB", "--portal", "127.0.0.1:0",
-                          "--grpc", "127.0.0.1:0", "--insecure", "--ready-file", ready, "--log-level", "warn"])
+                          "--grpc", "127.0.0.1:0", "--insecure", "--ready-file", ready, "--log-level", "warn",
+                          *args.stored_arg])
     while not (os.path.exists(ready) and os.path.getsize(ready)):
         time.sleep(0.02)
     return p, json.load(open(ready))
