@@ -58,19 +58,17 @@ namespace {
 
 using strata::csi::vmtest::AnyDm;
 using strata::csi::vmtest::AnyNbdConnected;
-
 using strata::csi::vmtest::Check;
+using strata::csi::vmtest::CheckNothingLeft;
 using strata::csi::vmtest::CheckOk;
+using strata::csi::vmtest::Contains;
 using strata::csi::vmtest::Forwarder;
 using strata::csi::vmtest::g_failures;
+using strata::csi::vmtest::PortOf;
+using strata::csi::vmtest::Run;
 using strata::csi::vmtest::VerifyWriter;
 using strata::csi::vmtest::WaitFor;
 using strata::csi::vmtest::Writer;
-
-bool Run(const std::string& cmd) {
-  std::cout << "$ " << cmd << std::endl;
-  return std::system(cmd.c_str()) == 0;
-}
 
 bool WriteAt(const std::string& dev, off_t off, char fill) {
   int fd = open(dev.c_str(), O_RDWR | O_DIRECT);
@@ -107,22 +105,6 @@ uint64_t DeviceSize(const std::string& dev) {
     close(fd);
   }
   return size;
-}
-
-void CheckNothingLeft(const std::string& when) {
-  Check(!AnyDm(), "no dm device left " + when);
-  Check(!AnyNbdConnected(), "no connected nbd device left " + when);
-}
-
-bool Contains(const std::vector<std::string>& v, const std::string& part) {
-  for (const auto& s : v) {
-    if (s.find(part) != std::string::npos) return true;
-  }
-  return false;
-}
-
-uint16_t PortOf(const std::string& portal) {
-  return static_cast<uint16_t>(std::stoi(portal.substr(portal.rfind(':') + 1)));
 }
 
 v1::VolumeCapability BlockCap(v1::VolumeCapability::AccessMode::Mode mode) {

@@ -35,17 +35,16 @@ namespace {
 using strata::csi::vmtest::AnyDm;
 using strata::csi::vmtest::AnyNbdConnected;
 using strata::csi::vmtest::Check;
+using strata::csi::vmtest::CheckNothingLeft;
 using strata::csi::vmtest::CheckOk;
+using strata::csi::vmtest::Contains;
 using strata::csi::vmtest::Forwarder;
 using strata::csi::vmtest::g_failures;
+using strata::csi::vmtest::PortOf;
+using strata::csi::vmtest::Run;
 using strata::csi::vmtest::VerifyWriter;
 using strata::csi::vmtest::WaitFor;
 using strata::csi::vmtest::Writer;
-
-bool Run(const std::string& cmd) {
-  std::cout << "$ " << cmd << std::endl;
-  return std::system(cmd.c_str()) == 0;
-}
 
 // The kernel's TLS counters (/proc/net/tls_stat: TlsCurrTxSw, TlsCurrRxSw, ...).
 std::map<std::string, long> TlsStat() {
@@ -55,17 +54,6 @@ std::map<std::string, long> TlsStat() {
   long v;
   while (in >> k >> v) out[k] = v;
   return out;
-}
-
-bool Contains(const std::vector<std::string>& v, const std::string& part) {
-  for (const auto& s : v) {
-    if (s.find(part) != std::string::npos) return true;
-  }
-  return false;
-}
-
-uint16_t PortOf(const std::string& portal) {
-  return static_cast<uint16_t>(std::stoi(portal.substr(portal.rfind(':') + 1)));
 }
 
 v1::NodeStageVolumeRequest StageReq(const std::string& id, const std::string& wwn,
@@ -100,11 +88,6 @@ bool Abnormal(strata::csi::NodeServer& node, const std::string& path) {
   r.set_volume_path(path);
   v1::NodeGetVolumeStatsResponse resp;
   return node.GetVolumeStats(r, &resp).ok() && resp.volume_condition().abnormal();
-}
-
-void CheckNothingLeft(const std::string& when) {
-  Check(!AnyDm(), "no dm device left " + when);
-  Check(!AnyNbdConnected(), "no connected nbd device left " + when);
 }
 
 }  // namespace

@@ -44,4 +44,10 @@ inline bool AnyDm() {
   return false;
 }
 
+// After an unstage: nothing of the volume left on the host.
+inline void CheckNothingLeft(const std::string& when) {
+  Check(!AnyDm(), "no dm device left " + when);
+  Check(!AnyNbdConnected(), "no connected nbd device left " + when);
+}
+
 }  // namespace strata::csi::vmtest

@@ -1,5 +1,6 @@
-// Shared by the VM-tier node tests: a TCP forwarder standing for one network path (stop it
-// and the path dies), a continuous verified writer, and a polling wait with a deadline.
+// Shared by the VM-tier node tests: small helpers (Run, Contains, PortOf), a TCP forwarder standing
+// for one network path (stop it and the path dies), a continuous verified writer, and a polling
+// wait with a deadline.
 #pragma once
 
 #include <arpa/inet.h>
@@ -21,6 +22,25 @@
 #include <vector>
 
 namespace strata::csi::vmtest {
+
+// Runs a shell command, echoed; whether it exited 0.
+inline bool Run(const std::string& cmd) {
+  std::cout << "$ " << cmd << std::endl;
+  return std::system(cmd.c_str()) == 0;
+}
+
+// Whether any of `v` contains `part`.
+inline bool Contains(const std::vector<std::string>& v, const std::string& part) {
+  for (const auto& s : v) {
+    if (s.find(part) != std::string::npos) return true;
+  }
+  return false;
+}
+
+// The port of a HOST:PORT portal.
+inline uint16_t PortOf(const std::string& portal) {
+  return static_cast<uint16_t>(std::stoi(portal.substr(portal.rfind(':') + 1)));
+}
 
 // Polls `cond` every 50 ms until it holds or `limit` passes.
 inline bool WaitFor(const std::function<bool()>& cond, std::chrono::milliseconds limit) {
