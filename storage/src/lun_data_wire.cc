@@ -48,10 +48,11 @@ class Cursor {
     return true;
   }
 
-  // Up to 10 bytes; false when truncated or longer (protobuf's limit).
-  bool Varint(uint64_t* v) {
+  // Up to max_bytes bytes; false when truncated or longer. protobuf's limits: 10 bytes for a
+  // value, 5 for a tag (it refuses a longer tag even when its value fits in 32 bits).
+  bool Varint(uint64_t* v, int max_bytes = 10) {
     *v = 0;
-    for (int i = 0; i < 10; ++i) {
+    for (int i = 0; i < max_bytes; ++i) {
       uint8_t b;
       if (!Byte(&b)) return false;
       *v |= static_cast<uint64_t>(b & 0x7f) << (7 * i);
@@ -183,7 +184,7 @@ Result<LunDataView> DecodeLunData(std::span<const std::span<const char>> chunks)
   Cursor in(chunks);
   while (!in.done()) {
     uint64_t tag;
-    if (!in.Varint(&tag)) return Bad("tag", "truncated or over 10 bytes");
+    if (!in.Varint(&tag, 5)) return Bad("tag", "truncated or over 5 bytes");
     if (tag > 0xffffffffull) return Bad("tag", "over 32 bits");
     const uint32_t field = static_cast<uint32_t>(tag >> 3);
     const uint32_t wire = static_cast<uint32_t>(tag & 7);

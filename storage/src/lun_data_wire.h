@@ -39,8 +39,8 @@ struct LunDataView {
 // Decodes one LunData given as consecutive chunks (a gRPC message's slices, which split
 // it anywhere). `data` points into `chunks`. INVALID_ARGUMENT naming the field and the
 // reason for a message the generated parser would refuse as well (a truncated field,
-// a bad tag or wire type, a varint over 10 bytes, field number 0, a name that is not
-// UTF-8) and for groups.
+// a bad tag or wire type, a tag over 5 bytes or another varint over 10, field number 0,
+// a name that is not UTF-8) and for groups.
 Result<LunDataView> DecodeLunData(std::span<const std::span<const char>> chunks);
 
 }  // namespace strata::storage

@@ -140,6 +140,8 @@ TEST(LunDataWireTest, MalformedMessagesAreRefusedNamingTheField) {
       {std::string("\x10", 1), "LunData.offset: varint truncated"},
       {std::string("\x10") + std::string(10, '\xff') + "\x01", "LunData.offset: varint"},
       {std::string("\x00\x01", 2), "LunData.tag: field number 0"},
+      // A tag over 5 bytes, though its value fits in 32 bits (found by the lun_data fuzzer).
+      {std::string("\xf2\xfe\x85\xef\x80\x00\x00", 7), "LunData.tag: truncated or over 5"},
       {std::string("\x0b", 1), "LunData.name: groups"},
       {std::string("\x0e", 1), "LunData.name: wire type 6"},
       {std::string("\x41\x01", 2), "LunData.field 8: truncated fixed64"},
