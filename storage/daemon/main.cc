@@ -46,6 +46,7 @@ struct Flags {
   std::string log_level;
   std::string log_format;
   bool verify_moves = true;
+  strata::storage::MoveDataPath move_data_path = strata::storage::MoveDataPath::kAuto;
   strata::storage::CopyPriority copy_priority = strata::storage::CopyPriority::kBatch;
   strata::nbd::NbdServerFlags nbd_flags;
   strata::nbd::NbdServerOptions nbd;
@@ -67,6 +68,7 @@ Result<Flags> ParseFlags(int argc, char** argv, bool* help) {
   std::string copy_rate_with_clients;
   std::string dedup;
   std::string verify_moves;
+  std::string move_data_path;
   std::string copy_priority;
   std::string peer_ca;
   std::string nbd_tls;
@@ -125,6 +127,11 @@ Result<Flags> ParseFlags(int argc, char** argv, bool* help) {
       "verify-moves", po::value(&verify_moves)->default_value("on"),
       "on: a move to another device compares per-range checksums of the whole LUN from both "
       "devices before it switches (I/O of that LUN paused meanwhile); off: switch unverified")(
+      "move-data-path", po::value(&move_data_path)->default_value("auto"),
+      "how a move to another device sends the LUN's data: auto (over NBD into a per-move "
+      "export of the target's incoming copy when the target offers one, else over gRPC "
+      "WriteLunData); grpc (always WriteLunData). Control, verification and the switch stay "
+      "on gRPC either way")(
       "copy-priority", po::value(&copy_priority)->default_value("batch"),
       "CPU scheduling of background copies (device moves on both sides, tier moves, dedup "
       "folds) against client I/O: normal; batch (SCHED_BATCH: a copy never preempts a client "
@@ -185,6 +192,8 @@ Result<Flags> ParseFlags(int argc, char** argv, bool* help) {
                                         "' is not one of on, off");
   }
   f.verify_moves = verify_moves == "on";
+  STRATA_ASSIGN_OR_RETURN(f.move_data_path,
+                          strata::storage::ParseMoveDataPath(move_data_path, "--move-data-path"));
   STRATA_ASSIGN_OR_RETURN(f.copy_priority,
                           strata::storage::ParseCopyPriority(copy_priority, "--copy-priority"));
   STRATA_RETURN_IF_ERROR(strata::ParseHostPort(f.grpc_addr, "--grpc", true).status());
@@ -339,6 +348,12 @@ int Run(int argc, char** argv) {
   }
 
   strata::storage::StorageDeviceService service(device->get(), STRATA_VERSION, flags->verify_moves);
+  service.SetMoveDataPath(flags->move_data_path);
+  // The NBD server serves the engine's LUNs and the per-move exports of incoming copies.
+  strata::storage::MoveExportCatalog catalog((*device)->engine());
+  if (!flags->device.portals.empty()) {
+    service.SetMoveExports(&catalog, flags->nbd.tls.mode == strata::nbd::NbdTlsMode::kRequire);
+  }
   // With TLS every call goes through the caller's grant first (auth/authorizing_service.h).
   std::unique_ptr<strata::storage::auth::AuthorizingService> authorizing;
   if (authorizer) {
@@ -396,8 +411,7 @@ int Run(int argc, char** argv) {
   std::unique_ptr<strata::nbd::NbdServer> nbd;
   std::string nbd_json = "[";
   if (!flags->device.portals.empty()) {
-    auto srv =
-        strata::nbd::NbdServer::Start((*device)->engine(), flags->device.portals, flags->nbd);
+    auto srv = strata::nbd::NbdServer::Start(&catalog, flags->device.portals, flags->nbd);
     if (!srv.ok()) {
       spdlog::critical("cannot serve NBD: {}", srv.status().ToString());
       server->Shutdown();

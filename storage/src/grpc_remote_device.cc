@@ -1,5 +1,7 @@
 #include "grpc_remote_device.h"
 
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 #include <chrono>
 #include <condition_variable>
@@ -9,8 +11,10 @@
 #include <mutex>
 #include <thread>
 
+#include "copy_buffers.h"
 #include "grpc_service.h"
 #include "lun_data_wire.h"
+#include "nbd_block_writer.h"
 #include "proto_convert.h"
 #include "strata/device/channel.h"
 #include "strata/storage/copy_priority.h"
@@ -27,53 +31,6 @@ using device::FromGrpc;
 void SetDeadline(grpc::ClientContext* ctx) {
   ctx->set_deadline(std::chrono::system_clock::now() + kCallTimeout);
 }
-
-// The buffers a move's source reads blocks into and sends from (kMaxBatchBytes each),
-// kept for reuse: a fresh 1 MiB allocation per group costs a page fault per 4 KiB on
-// first touch. gRPC holds a reference to each until it has sent it, possibly after
-// the writer that filled it is gone: the pool lives as long as the process. At most
-// kPoolBuffers idle buffers are kept.
-class BufferPool {
- public:
-  static BufferPool& Get() {
-    static BufferPool* pool = new BufferPool();  // never destroyed: slices may outlive main
-    return *pool;
-  }
-
-  char* Take() {
-    {
-      std::lock_guard lock(mu_);
-      if (!free_.empty()) {
-        char* b = free_.back();
-        free_.pop_back();
-        return b;
-      }
-    }
-    return static_cast<char*>(std::malloc(kMaxBatchBytes));
-  }
-
-  void Give(char* b) {
-    {
-      std::lock_guard lock(mu_);
-      if (free_.size() < kPoolBuffers) {
-        free_.push_back(b);
-        return;
-      }
-    }
-    std::free(b);
-  }
-
-  // A buffer of `bytes` that goes back to the pool when its last owner lets it go.
-  static std::shared_ptr<char[]> Shared(size_t bytes) {
-    if (bytes != kMaxBatchBytes) return std::shared_ptr<char[]>(new char[bytes]);
-    return std::shared_ptr<char[]>(Get().Take(), [](char* b) { Get().Give(b); });
-  }
-
- private:
-  static constexpr size_t kPoolBuffers = 32;
-  std::mutex mu_;
-  std::vector<char*> free_;  // guarded by mu_
-};
 
 // A move's copy: contiguous blocks batched into LunData messages of up to 1 MiB (a
 // run of holes is one zero_length message), sent over `streams` WriteLunData streams
@@ -128,7 +85,7 @@ class PipelinedBlockWriter final : public BlockWriter {
     std::shared_ptr<char[]> owner = read_buf_;
     if (!read_buf_ || block < read_buf_.get() || block + bs_ > read_buf_.get() + read_buf_bytes_) {
       if (!copy_buf_ || copy_filled_ + bs_ > kMaxBatchBytes) {
-        copy_buf_ = BufferPool::Shared(kMaxBatchBytes);
+        copy_buf_ = SharedCopyBuffer(kMaxBatchBytes);
         copy_filled_ = 0;
       }
       std::memcpy(copy_buf_.get() + copy_filled_, block, bs_);
@@ -147,7 +104,7 @@ class PipelinedBlockWriter final : public BlockWriter {
   }
 
   std::shared_ptr<char[]> ReadBuffer(size_t bytes) override {
-    read_buf_ = BufferPool::Shared(bytes);
+    read_buf_ = SharedCopyBuffer(bytes);
     read_buf_bytes_ = bytes;
     return read_buf_;
   }
@@ -385,9 +342,16 @@ std::unique_ptr<grpc::ClientWriter<grpc::ByteBuffer>> RawWriteLunData::Open(
                                                                     resp));
 }
 
-GrpcRemoteDevice::GrpcRemoteDevice(std::string address, int copy_streams)
+Result<MoveDataPath> ParseMoveDataPath(const std::string& value, const std::string& flag) {
+  if (value == "auto") return MoveDataPath::kAuto;
+  if (value == "grpc") return MoveDataPath::kGrpc;
+  return InvalidArgumentError(flag + ": '" + value + "' is not auto or grpc");
+}
+
+GrpcRemoteDevice::GrpcRemoteDevice(std::string address, int copy_streams, MoveDataPath data_path)
     : address_(std::move(address)),
       copy_streams_(std::max(1, copy_streams)),
+      data_path_(data_path),
       channel_(device::NewDeviceChannel(address_)),
       stub_(v1::StorageDevice::NewStub(channel_)),
       write_rpc_(std::make_shared<RawWriteLunData>(channel_)) {}
@@ -401,6 +365,10 @@ Result<std::optional<std::string>> GrpcRemoteDevice::LunWwn(const std::string& n
   grpc::Status s = stub_->GetLun(&ctx, req, &resp);
   if (s.error_code() == grpc::StatusCode::NOT_FOUND) return std::optional<std::string>();
   STRATA_RETURN_IF_ERROR(FromGrpc(s, "GetLun on " + address_));
+  {
+    std::lock_guard lock(mu_);
+    wwns_[name] = resp.wwn();
+  }
   return std::optional<std::string>(resp.wwn());
 }
 
@@ -419,7 +387,12 @@ Status GrpcRemoteDevice::CreateLun(const LunSpec& spec) {
   req.set_wwn(spec.wwn);
   req.mutable_metadata()->insert(spec.metadata.begin(), spec.metadata.end());
   v1::Lun resp;
-  return FromGrpc(stub_->CreateLun(&ctx, req, &resp), "CreateLun on " + address_);
+  Status s = FromGrpc(stub_->CreateLun(&ctx, req, &resp), "CreateLun on " + address_);
+  if (s.ok()) {
+    std::lock_guard lock(mu_);
+    wwns_[spec.name] = resp.wwn();
+  }
+  return s;
 }
 
 Status GrpcRemoteDevice::DeleteLun(const std::string& name) {
@@ -447,8 +420,88 @@ Result<std::unique_ptr<BlockWriter>> GrpcRemoteDevice::OpenWriter(const std::str
     return InvalidArgumentError("block size " + std::to_string(block_size) +
                                 ": a move copies blocks of 1 byte to 1 MiB");
   }
+  if (data_path_ == MoveDataPath::kAuto) {
+    auto w = OpenNbdWriter(lun, block_size);
+    if (w.ok()) return w;
+    // Any reason (an older target, NBD with TLS only, a portal this host cannot
+    // reach): the copy still goes, over gRPC.
+    spdlog::info("move of LUN {} to {}: copying over WriteLunData ({})", lun, address_,
+                 w.status().ToString());
+  }
   return std::unique_ptr<BlockWriter>(new PipelinedBlockWriter(
       write_rpc_, lun, block_size, copy_streams_, 2 * static_cast<size_t>(copy_streams_)));
+}
+
+Result<std::unique_ptr<BlockWriter>> GrpcRemoteDevice::OpenNbdWriter(const std::string& lun,
+                                                                     uint32_t block_size) {
+  std::string wwn;
+  {
+    std::lock_guard lock(mu_);
+    if (nbd_refused_) return FailedPreconditionError("the target offered no move export before");
+    auto it = wwns_.find(lun);
+    if (it != wwns_.end()) wwn = it->second;
+  }
+  if (wwn.empty()) {
+    STRATA_ASSIGN_OR_RETURN(auto w, LunWwn(lun));
+    if (!w) return NotFoundError("LUN " + lun + " is not on " + address_);
+    wwn = *w;
+  }
+  grpc::ClientContext ctx;
+  SetDeadline(&ctx);
+  v1::OpenMoveExportRequest req;
+  req.set_name(lun);
+  req.set_wwn(wwn);
+  v1::MoveExport resp;
+  grpc::Status gs = stub_->OpenMoveExport(&ctx, req, &resp);
+  if (gs.error_code() == grpc::StatusCode::UNIMPLEMENTED ||
+      gs.error_code() == grpc::StatusCode::FAILED_PRECONDITION) {
+    std::lock_guard lock(mu_);
+    nbd_refused_ = true;
+  }
+  STRATA_RETURN_IF_ERROR(FromGrpc(gs, "OpenMoveExport on " + address_));
+  // A wildcard portal means the host we reached the management API on.
+  auto mgmt = ParseHostPort(address_, "address");
+  std::vector<HostPort> portals;
+  for (const auto& p : resp.portals()) {
+    auto hp = ParseHostPort(p, "portals");
+    if (!hp.ok()) continue;
+    if ((hp->host.empty() || hp->host == "0.0.0.0" || hp->host == "::") && mgmt.ok()) {
+      hp->host = mgmt->host;
+    }
+    // The portal on the management API's host first: the route we know works.
+    if (mgmt.ok() && hp->host == mgmt->host) {
+      portals.insert(portals.begin(), *hp);
+    } else {
+      portals.push_back(*hp);
+    }
+  }
+  if (portals.empty())
+    return FailedPreconditionError("OpenMoveExport on " + address_ + ": no portal");
+  nbd::NbdClientOptions options;
+  options.max_in_flight = kNbdInFlightPerConnection;
+  Status last;
+  for (const HostPort& portal : portals) {
+    std::vector<std::unique_ptr<nbd::NbdClient>> conns;
+    for (int i = 0; i < kNbdConnections; ++i) {
+      auto c = nbd::NbdClient::Connect(portal, resp.export_name(), options);
+      if (!c.ok()) {
+        last = c.status();
+        break;
+      }
+      if (c.value()->details().max_payload_bytes < kMaxBatchBytes) {
+        return FailedPreconditionError("NBD " + portal.ToString() + ": takes requests of at most " +
+                                       std::to_string(c.value()->details().max_payload_bytes) +
+                                       " bytes, a move sends 1 MiB");
+      }
+      conns.push_back(std::move(c).value());
+    }
+    if (static_cast<int>(conns.size()) == kNbdConnections) {
+      spdlog::info("move of LUN {} to {}: copying over NBD {} ({} connections)", lun, address_,
+                   portal.ToString(), kNbdConnections);
+      return std::unique_ptr<BlockWriter>(new NbdBlockWriter(std::move(conns), block_size));
+    }
+  }
+  return last;
 }
 
 Status GrpcRemoteDevice::Flush(const std::string& lun) {

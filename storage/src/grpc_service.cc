@@ -147,6 +147,7 @@ grpc::Status StorageDeviceService::CreateLun(grpc::ServerContext*, const v1::Cre
 grpc::Status StorageDeviceService::DeleteLun(grpc::ServerContext*, const v1::DeleteLunRequest* req,
                                              v1::DeleteLunResponse*) {
   if (auto s = RequireName(req->name()); !s.ok()) return s;
+  if (move_exports_) move_exports_->Revoke(req->name());
   return ToGrpc(device_->engine()->DeleteLun(req->name()));
 }
 
@@ -158,6 +159,8 @@ grpc::Status StorageDeviceService::AcceptLun(grpc::ServerContext*, const v1::Acc
   }
   auto lun = device_->engine()->AcceptLun(req->name(), req->wwn());
   if (!lun.ok()) return ToGrpc(lun.status());
+  // The copy is complete: its move export closes (writes after the accept are refused).
+  if (move_exports_) move_exports_->Revoke(req->name());
   ToProto(*lun, device_->portals(), resp);
   return grpc::Status::OK;
 }
@@ -302,9 +305,10 @@ grpc::Status StorageDeviceService::MigrateLun(grpc::ServerContext*,
     std::string name = req->name();
     std::string target = req->to_device();
     Engine* engine = device_->engine();
-    move->thread = std::thread([engine, name, target, opts, move] {
+    const MoveDataPath data_path = move_data_path_;
+    move->thread = std::thread([engine, name, target, opts, move, data_path] {
       BecomeCopyThread();
-      GrpcRemoteDevice remote(target);
+      GrpcRemoteDevice remote(target, GrpcRemoteDevice::kDefaultCopyStreams, data_path);
       Status s = RunLunMoveToDevice(engine, name, &remote, opts, &move->cancel);
       if (!s.ok()) spdlog::warn("move of LUN {} to {}: {}", name, target, s.ToString());
     });
@@ -504,6 +508,30 @@ constexpr std::string_view kSnapshotTokenPrefix = "snap1:";
 
 std::string SnapshotPageToken(const std::string& last_name) {
   return std::string(kSnapshotTokenPrefix) + last_name;
+}
+
+grpc::Status StorageDeviceService::OpenMoveExport(grpc::ServerContext*,
+                                                  const v1::OpenMoveExportRequest* req,
+                                                  v1::MoveExport* resp) {
+  if (auto s = RequireName(req->name()); !s.ok()) return s;
+  if (req->wwn().empty()) return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "wwn: required");
+  const std::vector<HostPort> portals = device_->portals();
+  if (!move_exports_ || portals.empty()) {
+    return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
+                        "this device serves no NBD portal: send the move over WriteLunData");
+  }
+  if (nbd_tls_required_) {
+    // TLS for the move's NBD connection is a later step; WriteLunData is over the
+    // management API's own (mutual) TLS.
+    return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
+                        "this device's NBD portals require TLS (--nbd-tls require), which "
+                        "moves do not speak yet: send the move over WriteLunData");
+  }
+  auto name = move_exports_->OpenMoveExport(req->name(), req->wwn());
+  if (!name.ok()) return ToGrpc(name.status());
+  resp->set_export_name(*name);
+  for (const auto& p : portals) resp->add_portals(p.ToString());
+  return grpc::Status::OK;
 }
 
 grpc::Status StorageDeviceService::CreateSnapshot(grpc::ServerContext*,

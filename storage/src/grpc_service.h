@@ -12,6 +12,8 @@
 #include <string>
 #include <thread>
 
+#include "grpc_remote_device.h"
+#include "move_exports.h"
 #include "strata/common/status.h"
 #include "strata/storage/device.h"
 #include "strata/storage/v1/storage.grpc.pb.h"
@@ -82,6 +84,18 @@ class StorageDeviceService final : public v1::StorageDevice::Service {
   // Cancels device-to-device moves in flight (the LUNs stay whole here) and waits.
   ~StorageDeviceService() override;
 
+  // The NBD catalog this device's portals serve, for OpenMoveExport (unset: it answers
+  // FAILED_PRECONDITION, and moves into this device use WriteLunData). nbd_tls_required:
+  // the portals take only TLS clients, which a move's NBD writer is not (yet).
+  // REQUIRES: called before the service serves; `exports` outlives it.
+  void SetMoveExports(MoveExportCatalog* exports, bool nbd_tls_required) {
+    move_exports_ = exports;
+    nbd_tls_required_ = nbd_tls_required;
+  }
+  // How moves out of this device send their bulk data (strata-stored --move-data-path).
+  // REQUIRES: called before the service serves.
+  void SetMoveDataPath(MoveDataPath path) { move_data_path_ = path; }
+
   grpc::Status GetDeviceStatus(grpc::ServerContext*, const v1::GetDeviceStatusRequest*,
                                v1::DeviceStatus*) override;
   grpc::Status SetDeviceState(grpc::ServerContext*, const v1::SetDeviceStateRequest*,
@@ -118,6 +132,8 @@ class StorageDeviceService final : public v1::StorageDevice::Service {
                         v1::FlushLunResponse*) override;
   grpc::Status GetLunChecksums(grpc::ServerContext*, const v1::GetLunChecksumsRequest*,
                                v1::LunChecksums*) override;
+  grpc::Status OpenMoveExport(grpc::ServerContext*, const v1::OpenMoveExportRequest*,
+                              v1::MoveExport*) override;
   grpc::Status CreateSnapshot(grpc::ServerContext*, const v1::CreateSnapshotRequest*,
                               v1::Snapshot*) override;
   grpc::Status DeleteSnapshot(grpc::ServerContext*, const v1::DeleteSnapshotRequest*,
@@ -138,6 +154,9 @@ class StorageDeviceService final : public v1::StorageDevice::Service {
   Device* const device_;
   const std::string version_;
   const bool verify_moves_;
+  MoveExportCatalog* move_exports_ = nullptr;
+  bool nbd_tls_required_ = false;
+  MoveDataPath move_data_path_ = MoveDataPath::kAuto;
   IopsSampler sampler_;
   std::mutex moves_mu_;
   std::map<std::string, std::unique_ptr<DeviceMove>> device_moves_;  // guarded by moves_mu_

@@ -131,7 +131,8 @@ def main():
         m = admin(ra["grpc"], "lun", "migrate", "mig", "--tier", "sata", "--wait")
         check("tier move done", m["state"] == "MIGRATION_STATE_DONE", m)
         check("LUN on sata", admin(ra["grpc"], "lun", "get", "mig")["tier"] == "TIER_CLASS_SATA")
-        # The real gRPC copy (several WriteLunData streams in flight) breaks mid-pass: the
+        # The real copy (NBD writes into the target's move export, or WriteLunData streams
+        # with --move-data-path grpc, several in flight) breaks mid-pass: the
         # move fails cleanly, the partial copy goes, the LUN stays whole and served here.
         client.phase = "failed move"
         m = admin(ra["grpc"], "lun", "migrate", "mig", "--to-device", rc["grpc"], "--wait")
@@ -146,6 +147,11 @@ def main():
         check("device move done", m["state"] == "MIGRATION_STATE_DONE", m)
         # Verified before the switch, under the client's writes: the whole LUN compared.
         check("device move verified", int(m.get("verified_bytes", 0)) == BLOCKS * BS, m)
+        # --move-data-path auto (the default): the bulk data went over NBD, not WriteLunData.
+        with open(os.path.join(work, "dev-a.log")) as f:
+            log = f.read()
+        check("device move copied over NBD", "copying over NBD" in log
+              and "copying over WriteLunData" not in log, log[-2000:])
         client.phase = "proxied"
         start_ops = client.ops
         deadline = time.monotonic() + 60

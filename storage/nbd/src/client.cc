@@ -51,7 +51,9 @@ Status StatusFromNbdError(uint32_t error, std::string what) {
   std::string m = what + ": " + NbdErrorName(error);
   switch (error) {
     case kEnospc:
-      return ResourceExhaustedError(std::move(m));
+      // A write past the end gets it too, but a sender that keeps in range sees it
+      // only when the server's storage is out of space.
+      return ResourceExhaustedError(m + " (no space left: the export is full)");
     case kEperm:
       return PermissionDeniedError(std::move(m));
     case kEinval:

@@ -18,7 +18,8 @@ enum class Role {
   // Everything: the operator, the CSI controller, an administrator's strata-admin.
   kAdmin,
   // What another strata-stored needs to move a LUN here: GetDeviceStatus, CreateLun, GetLun,
-  // DeleteLun, AcceptLun and the data RPCs (WriteLunData, ReadLunData, FlushLun, GetLunChecksums).
+  // DeleteLun, AcceptLun and the data RPCs (WriteLunData, ReadLunData, FlushLun, GetLunChecksums,
+  // OpenMoveExport).
   kDevice,
   // Only LUNs (and their snapshots) whose owner is one of `owners`: create, get, list, stat,
   // resize, access, dedup, tier moves, snapshots. Never the device's state, device-to-device

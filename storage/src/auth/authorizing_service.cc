@@ -199,6 +199,15 @@ grpc::Status AuthorizingService::WriteLunDataRaw(grpc::ServerContext* ctx,
   return inner_->WriteLunDataRaw(ctx, reader, resp);
 }
 
+// The move's bulk data over NBD instead of WriteLunData: the same rule.
+grpc::Status AuthorizingService::OpenMoveExport(grpc::ServerContext* ctx,
+                                                const v1::OpenMoveExportRequest* req,
+                                                v1::MoveExport* resp) {
+  auto g = Require(ctx, "OpenMoveExport", true, false);
+  if (!g.ok()) return ToGrpc(g.status());
+  return inner_->OpenMoveExport(ctx, req, resp);
+}
+
 grpc::Status AuthorizingService::ReadLunData(grpc::ServerContext* ctx,
                                              const v1::ReadLunDataRequest* req, v1::LunData* resp) {
   auto g = Require(ctx, "ReadLunData", true, false);

@@ -60,6 +60,8 @@ class AuthorizingService final : public v1::StorageDevice::Service {
                         v1::FlushLunResponse*) override;
   grpc::Status GetLunChecksums(grpc::ServerContext*, const v1::GetLunChecksumsRequest*,
                                v1::LunChecksums*) override;
+  grpc::Status OpenMoveExport(grpc::ServerContext*, const v1::OpenMoveExportRequest*,
+                              v1::MoveExport*) override;
   grpc::Status CreateSnapshot(grpc::ServerContext*, const v1::CreateSnapshotRequest*,
                               v1::Snapshot*) override;
   grpc::Status DeleteSnapshot(grpc::ServerContext*, const v1::DeleteSnapshotRequest*,
