@@ -73,16 +73,18 @@ out=$("$STORED" --device x --tier "ssd=$work/x" --grpc 127.0.0.1:0 --tls-cert "$
   --tls-key "$ca/stored-a/tls.key" --tls-client-ca "$ca/ca.crt" --authz "$work/bad-authz.json" 2>&1)
 expect_contains "a bad policy names the field" "$out" "identities[0].owners: a tenant needs at least one owner"
 
-start() {  # NAME CERTDIR POLICY
+start() {  # NAME CERTDIR POLICY [FLAGS...]
   rm -f "$work/$1.ready"
   "$STORED" --device "$1" --tier "ssd=$work/$1-ssd:1GiB" --tier "sata=$work/$1-sata:1GiB" \
     --grpc 127.0.0.1:0 --ready-file "$work/$1.ready" --tls-cert "$2/tls.crt" \
     --tls-key "$2/tls.key" --tls-client-ca "$2/ca.crt" --tls-crl "$ca/ca.crl" --authz "$3" \
-    2>>"$work/$1.log" &
+    "${@:4}" 2>>"$work/$1.log" &
 }
 start a "$work/secret-a" "$work/authz-a.json"
 pid_a=$!
-start b "$ca/stored-b" "$work/authz-b.json"
+# b serves NBD (plaintext): a's moves there send their data into a move export
+# (OpenMoveExport, authorised for the device role like WriteLunData).
+start b "$ca/stored-b" "$work/authz-b.json" --portal 127.0.0.1:0
 pid_b=$!
 check "device a ready with TLS" wait_until 30 test -s "$work/a.ready"
 check "device b ready with TLS" wait_until 30 test -s "$work/b.ready"
@@ -157,6 +159,8 @@ expect_eq "vol-b untouched" "$(as admin "$ga" -o json lun get vol-b | jq -r .siz
 j=$(as admin "$ga" -o json lun migrate vol-a2 --to-device "$gb" --wait)
 expect_eq "move to device b over mTLS" "$(jq -r .state <<<"$j")" "MIGRATION_STATE_DONE"
 expect_eq "b holds the LUN" "$(as admin "$gb" -o json lun get vol-a2 | jq -r .owner)" "team-a"
+expect_contains "the move's data went over NBD (OpenMoveExport allowed to the device role)" \
+  "$(cat "$work/a.log")" "copying over NBD"
 out=$(as stored-a "$gb" lun list 2>&1)
 expect_contains "a device identity may not list LUNs" "$out" \
   "PERMISSION_DENIED: identity 'stored-a' (device) may not call ListLuns"
