@@ -1,13 +1,17 @@
 #!/usr/bin/python3
-"""How fast could a device move be if its bulk data went over NBD instead of gRPC?
+"""How fast is a device move whose bulk data goes over NBD, against one over gRPC and cp?
 
 Per round, interleaved, same bytes (a LUN of random data, tiers and files on --dir):
-  cp      cp of the LUN's bytes as a file (the peer the move goals name);
-  move    strata-admin lun migrate --to-device: the device move as it is (gRPC WriteLunData
-          streams; --verify-moves off, so only the transport and the stores are timed);
-  nbd     nbdcopy of the same bytes into a fresh LUN of the target device over its NBD portal
-          (8 requests of 1 MiB in flight): what an NBD data plane into the same engine costs.
-Prints each round, the medians and each daemon's CPU seconds. Not a test.
+  cp        cp of the LUN's bytes as a file (the peer the move goals name);
+  move-grpc strata-admin lun migrate --to-device between two daemons started with
+            --move-data-path grpc (WriteLunData streams: main's path before #11/#16's NBD one);
+  move-nbd  the same between two daemons with the default --move-data-path auto (NBD writes
+            into the target's per-move export);
+  nbdcopy   nbdcopy of the same bytes into a fresh LUN of the NBD pair's target over its NBD
+            portal (8 requests of 1 MiB in flight): what an NBD data plane into the same engine
+            costs without the move around it.
+Moves run with --verify-moves off, so only the transports and the stores are timed. Prints
+each round, the medians and the daemons' CPU seconds. Not a test.
 
   bench/storage/move_transport_probe.py STORED ADMIN [--dir /dev/shm] [--mib 512] [--rounds 5]
 """
@@ -46,52 +50,64 @@ def main():
         src = f"{work}/src.img"
         with open(src, "wb") as f:
             subprocess.run(["head", "-c", str(size), "/dev/urandom"], stdout=f, check=True)
-        for d in ("a", "b"):
+        for d, path in (("a", "auto"), ("b", "auto"), ("c", "grpc"), ("d", "grpc")):
             os.makedirs(f"{work}/{d}/ssd")
             devs.append(start_stored(args.stored, work, d, [f"ssd={work}/{d}/ssd:{3 * args.mib}MiB"],
-                                     extra=["--verify-moves", "off"], log_level="warn"))
-        admin(args.admin, devs[0][1]["grpc"], "lun", "create", "m", "--size", f"{args.mib}MiB")
-        subprocess.run(["nbdcopy", src, f"nbd://{devs[0][1]['nbd'][0]}/m"], check=True)
-        rates = {"cp": [], "move": [], "nbd": []}
-        cpu = {"move": [], "nbd": []}
-        here, there = 0, 1  # the device holding LUN m, and the other
+                                     extra=["--verify-moves", "off", "--move-data-path", path],
+                                     log_level="warn"))
+        pairs = {"move-nbd": [devs[0], devs[1]], "move-grpc": [devs[2], devs[3]]}
+        for pair in pairs.values():
+            admin(args.admin, pair[0][1]["grpc"], "lun", "create", "m", "--size", f"{args.mib}MiB")
+            subprocess.run(["nbdcopy", src, f"nbd://{pair[0][1]['nbd'][0]}/m"], check=True)
+        rates = {"cp": [], "move-grpc": [], "move-nbd": [], "nbdcopy": []}
+        cpu = {"move-grpc": [], "move-nbd": [], "nbdcopy": []}
         for r in range(args.rounds):
             t0 = time.perf_counter()
             subprocess.run(["cp", src, f"{work}/cp.img"], check=True)
             rates["cp"].append(size / (time.perf_counter() - t0))
             os.unlink(f"{work}/cp.img")
 
-            (ps, s), (pt, t) = devs[here], devs[there]
-            c0 = cpu_seconds(ps.pid) + cpu_seconds(pt.pid)
-            t0 = time.perf_counter()
-            admin(args.admin, s["grpc"], "lun", "migrate", "m", "--to-device", t["grpc"], "--wait",
-                  timeout=600)
-            rates["move"].append(size / (time.perf_counter() - t0))
-            cpu["move"].append(cpu_seconds(ps.pid) + cpu_seconds(pt.pid) - c0)
+            for kind in ("move-grpc", "move-nbd"):
+                (ps, s), (pt, t) = pairs[kind]
+                c0 = cpu_seconds(ps.pid) + cpu_seconds(pt.pid)
+                t0 = time.perf_counter()
+                m = admin(args.admin, s["grpc"], "lun", "migrate", "m", "--to-device", t["grpc"],
+                          "--wait", timeout=600)
+                rates[kind].append(size / (time.perf_counter() - t0))
+                cpu[kind].append(cpu_seconds(ps.pid) + cpu_seconds(pt.pid) - c0)
+                if m.get("state") != "MIGRATION_STATE_DONE":
+                    raise RuntimeError(f"{kind}: move failed: {m}")
+                pairs[kind].reverse()  # the next round moves m back
 
-            # Into the device that just received m, as the move's target was.
+            # Into the NBD pair's device that just received m, as the move's target was.
+            pt, t = pairs["move-nbd"][0]
             admin(args.admin, t["grpc"], "lun", "create", "n", "--size", f"{args.mib}MiB")
             c0 = cpu_seconds(pt.pid)
             t0 = time.perf_counter()
             subprocess.run(["nbdcopy", "--requests=8", "--request-size=1048576", src,
                             f"nbd://{t['nbd'][0]}/n"], check=True)
-            rates["nbd"].append(size / (time.perf_counter() - t0))
-            cpu["nbd"].append(cpu_seconds(pt.pid) - c0)
+            rates["nbdcopy"].append(size / (time.perf_counter() - t0))
+            cpu["nbdcopy"].append(cpu_seconds(pt.pid) - c0)
             admin(args.admin, t["grpc"], "lun", "delete", "n")
-            here, there = there, here
-            print(f"round {r + 1}: cp {rates['cp'][-1] / 2**20:.0f} MiB/s, move "
-                  f"{rates['move'][-1] / 2**20:.0f} ({rates['move'][-1] / rates['cp'][-1]:.2f}x cp, "
-                  f"daemons' CPU {cpu['move'][-1]:.2f} s), nbd {rates['nbd'][-1] / 2**20:.0f} "
-                  f"({rates['nbd'][-1] / rates['cp'][-1]:.2f}x cp, target CPU {cpu['nbd'][-1]:.2f} s); "
-                  f"load average {os.getloadavg()[0]:.1f}", flush=True)
+            cp = rates["cp"][-1]
+            print(f"round {r + 1}: cp {cp / 2**20:.0f} MiB/s; " + "; ".join(
+                f"{k} {rates[k][-1] / 2**20:.0f} ({rates[k][-1] / cp:.2f}x cp, CPU {cpu[k][-1]:.2f} s)"
+                for k in cpu) + f"; load average {os.getloadavg()[0]:.1f}", flush=True)
         med = {k: statistics.median(v) for k, v in rates.items()}
         print("| transport | MiB/s (median) | vs cp | CPU s per LUN (median) |")
         print("|---|---|---|---|")
         print(f"| cp | {med['cp'] / 2**20:.0f} | 1.00 | |")
-        print(f"| device move (gRPC, unverified) | {med['move'] / 2**20:.0f} | "
-              f"{med['move'] / med['cp']:.2f} | {statistics.median(cpu['move']):.2f} (both daemons) |")
-        print(f"| nbdcopy into the target's NBD portal | {med['nbd'] / 2**20:.0f} | "
-              f"{med['nbd'] / med['cp']:.2f} | {statistics.median(cpu['nbd']):.2f} (target only) |")
+        print(f"| device move over gRPC (--move-data-path grpc, unverified) | "
+              f"{med['move-grpc'] / 2**20:.0f} | {med['move-grpc'] / med['cp']:.2f} | "
+              f"{statistics.median(cpu['move-grpc']):.2f} (both daemons) |")
+        print(f"| device move over NBD (--move-data-path auto, unverified) | "
+              f"{med['move-nbd'] / 2**20:.0f} | {med['move-nbd'] / med['cp']:.2f} | "
+              f"{statistics.median(cpu['move-nbd']):.2f} (both daemons) |")
+        print(f"| nbdcopy into the target's NBD portal | {med['nbdcopy'] / 2**20:.0f} | "
+              f"{med['nbdcopy'] / med['cp']:.2f} | {statistics.median(cpu['nbdcopy']):.2f} "
+              f"(target only) |")
+        print(f"goal (#16: a move >= 0.8x cp): move over NBD {med['move-nbd'] / med['cp']:.2f}x cp, "
+              f"over gRPC {med['move-grpc'] / med['cp']:.2f}x cp")
     finally:
         for p, _ in devs:
             stop_stored(p)
