@@ -3,19 +3,29 @@
 #include <cstring>
 
 #include "copy_buffers.h"
+#include "strata/storage/copy_priority.h"
 
 namespace strata::storage {
 
 NbdBlockWriter::NbdBlockWriter(std::vector<std::unique_ptr<nbd::NbdClient>> connections,
                                uint32_t block_size)
-    : conns_(std::move(connections)), bs_(block_size) {}
+    : conns_(std::move(connections)), bs_(block_size) {
+  for (auto& c : conns_) {
+    nbd::NbdClient* conn = c.get();
+    senders_.emplace_back([this, conn] { RunSender(conn); });
+  }
+}
 
 NbdBlockWriter::~NbdBlockWriter() {
+  (void)Close();
   for (auto& c : conns_) (void)c->Close();
 }
 
 Status NbdBlockWriter::Put(uint64_t lba, const char* block) {
-  if (!error_.ok()) return error_;
+  {
+    std::lock_guard lock(mu_);
+    if (!error_.ok()) return error_;
+  }
   const uint64_t offset = lba * bs_;
   const bool zero = block == nullptr;
   if (zero) {
@@ -60,18 +70,57 @@ Status NbdBlockWriter::Put(uint64_t lba, const char* block) {
 Status NbdBlockWriter::Send() {
   if (!pending_) return Status::Ok();
   pending_ = false;
-  nbd::NbdClient* c = conns_[next_conn_].get();
-  next_conn_ = (next_conn_ + 1) % conns_.size();
-  Status s;
-  if (run_zero_) {
-    s = c->WriteZeroes(run_offset_, run_end_ - run_offset_);
-  } else {
-    s = c->Write(run_offset_, std::span<const char>(run_data_, run_end_ - run_offset_),
-                 std::move(run_owner_));
-  }
+  Request r{run_zero_, run_offset_, run_end_ - run_offset_, run_data_, std::move(run_owner_)};
   run_owner_.reset();
-  if (!s.ok() && error_.ok()) error_ = s;
-  return s;
+  std::unique_lock lock(mu_);
+  room_cv_.wait(lock, [&] { return queue_.size() < 2 * conns_.size() || !error_.ok(); });
+  if (!error_.ok()) return error_;
+  queue_.push_back(std::move(r));
+  ready_cv_.notify_one();
+  return Status::Ok();
+}
+
+void NbdBlockWriter::RunSender(nbd::NbdClient* conn) {
+  BecomeCopyThread();
+  for (;;) {
+    Request r;
+    {
+      std::unique_lock lock(mu_);
+      ready_cv_.wait(lock, [&] { return !queue_.empty() || closed_ || !error_.ok(); });
+      if (!error_.ok() || queue_.empty()) return;
+      r = std::move(queue_.front());
+      queue_.pop_front();
+      room_cv_.notify_one();
+    }
+    Status s =
+        r.zero ? conn->WriteZeroes(r.offset, r.length)
+               : conn->Write(r.offset, std::span<const char>(r.data, r.length), std::move(r.owner));
+    if (!s.ok()) {
+      std::lock_guard lock(mu_);
+      if (error_.ok()) error_ = std::move(s);
+      queue_.clear();
+      room_cv_.notify_all();
+      ready_cv_.notify_all();
+      return;
+    }
+  }
+}
+
+Status NbdBlockWriter::Close() {
+  {
+    std::lock_guard lock(mu_);
+    if (closed_) return error_;
+    closed_ = true;
+    ready_cv_.notify_all();
+  }
+  for (auto& t : senders_) t.join();
+  for (auto& c : conns_) {
+    Status w = c->Wait();
+    std::lock_guard lock(mu_);
+    if (error_.ok() && !w.ok()) error_ = w;
+  }
+  std::lock_guard lock(mu_);
+  return error_;
 }
 
 std::shared_ptr<char[]> NbdBlockWriter::ReadBuffer(size_t bytes) {
@@ -81,17 +130,11 @@ std::shared_ptr<char[]> NbdBlockWriter::ReadBuffer(size_t bytes) {
 }
 
 Status NbdBlockWriter::Finish() {
-  if (finished_) return error_;
-  finished_ = true;
-  Status s = Send();
-  for (auto& c : conns_) {
-    Status w = c->Wait();
-    if (error_.ok() && !w.ok()) error_ = w;
-  }
-  if (error_.ok() && !s.ok()) error_ = s;
+  Status sent = Send();
+  Status closed = Close();
   read_buf_.reset();
   copy_buf_.reset();
-  return error_;
+  return sent.ok() ? closed : sent;
 }
 
 }  // namespace strata::storage

@@ -1,8 +1,12 @@
 #pragma once
 
+#include <condition_variable>
 #include <cstdint>
+#include <deque>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "strata/nbd/client.h"
@@ -19,7 +23,8 @@ namespace strata::storage {
 // a later pass never overtakes an earlier one. The first failure fails every later Put
 // and Finish (the move then fails and deletes the partial copy).
 //
-// Thread-compatible: one thread calls Put, ReadBuffer and Finish.
+// Thread-compatible: one thread calls Put, ReadBuffer and Finish (the senders are
+// internal).
 class NbdBlockWriter final : public BlockWriter {
  public:
   // REQUIRES: !connections.empty(), 0 < block_size <= 1 MiB.
@@ -31,11 +36,22 @@ class NbdBlockWriter final : public BlockWriter {
   std::shared_ptr<char[]> ReadBuffer(size_t bytes) override;
 
  private:
+  struct Request {
+    bool zero = false;
+    uint64_t offset = 0;
+    uint64_t length = 0;
+    const char* data = nullptr;
+    std::shared_ptr<char[]> owner;
+  };
+
+  // Queues the run being built; waits while the queue is full.
   Status Send();
+  void RunSender(nbd::NbdClient* conn);
+  // Ends the senders once the queue is drained, then waits for every reply.
+  Status Close();
 
   std::vector<std::unique_ptr<nbd::NbdClient>> conns_;
   const uint32_t bs_;
-  size_t next_conn_ = 0;
   // The run being built: [run_offset_, run_end_), zeroes or data at run_data_ in
   // run_owner_.
   bool pending_ = false;
@@ -48,8 +64,14 @@ class NbdBlockWriter final : public BlockWriter {
   size_t read_buf_bytes_ = 0;
   std::shared_ptr<char[]> copy_buf_;  // where blocks from elsewhere are copied
   size_t copy_filled_ = 0;
-  Status error_;
-  bool finished_ = false;
+
+  std::mutex mu_;
+  std::condition_variable ready_cv_;  // waits on mu_: a request queued, closed or failed
+  std::condition_variable room_cv_;   // waits on mu_: room in the queue, or failed
+  std::deque<Request> queue_;         // guarded by mu_
+  bool closed_ = false;               // guarded by mu_
+  Status error_;                      // guarded by mu_: the first failure
+  std::vector<std::thread> senders_;
 };
 
 }  // namespace strata::storage
