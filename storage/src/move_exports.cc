@@ -148,7 +148,9 @@ Result<std::shared_ptr<Volume>> MoveExportCatalog::Open(std::string_view name,
   const std::string_view rest = name.substr(kPrefix.size());
   const size_t slash = rest.rfind('/');
   // One answer for every failure: a guess learns nothing about which LUNs move here.
-  const Status unknown = NotFoundError("export '" + std::string(name) + "' not found");
+  // The token is not echoed (it would reach logs).
+  const Status unknown = NotFoundError(
+      "export '" + std::string(name.substr(0, name.rfind('/') + 1)) + "...' not found");
   if (slash == std::string_view::npos) return unknown;
   const std::string lun(rest.substr(0, slash));
   const std::string_view token = rest.substr(slash + 1);

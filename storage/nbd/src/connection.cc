@@ -23,6 +23,14 @@ constexpr size_t kRxBufferSize = 128 << 10;
 // it, copying a payload out of rx_ costs less than the recv it saves.
 constexpr size_t kLeanPayloadBytes = 32 << 10;
 
+// An export name as logged: a name with '/' keeps only what precedes its last one, since
+// the rest may be a capability (a device move's export, "move/<lun>/<token>"; LUN names
+// never hold '/').
+std::string LoggedExportName(const std::string& name) {
+  const size_t slash = name.rfind('/');
+  return slash == std::string::npos ? name : name.substr(0, slash + 1) + "...";
+}
+
 }  // namespace
 
 Connection::Connection(const ServerContext& ctx, UniqueFd fd, storage::ClientInfo client)
@@ -105,7 +113,8 @@ void Connection::Run() {
   if (st.ok()) {
     stats_ = session_.volume->io_stats();
     spdlog::info("nbd: {}: export '{}' ({} bytes, flags {:#06x}{}, {})", peer_,
-                 session_.export_name, session_.size_bytes, session_.transmission_flags,
+                 LoggedExportName(session_.export_name), session_.size_bytes,
+                 session_.transmission_flags,
                  session_.structured_replies ? ", structured replies" : "", io_->Describe());
     rx_ = std::make_unique<char[]>(kRxBufferSize);
     ServeLoop(/*counted=*/false);
