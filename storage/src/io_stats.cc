@@ -34,7 +34,7 @@ void LunIoStats::Record(IoKind kind, uint64_t bytes, std::chrono::nanoseconds la
   while (ns > prev && !k.max_ns.compare_exchange_weak(prev, ns, std::memory_order_relaxed)) {
   }
   if (ok) {
-    if (Listener* l = listener_.load(std::memory_order_acquire)) l->OnRequest(kind, latency);
+    if (Listener* l = listener_.load(std::memory_order_acquire)) l->OnRequest(kind, bytes, latency);
   }
 }
 

@@ -55,6 +55,7 @@ struct Sim {
 CopyRateController::Options Defaults() {
   CopyRateController::Options o;
   o.floor_bytes_per_second = 32 * kMiB;
+  o.start_bytes_per_second = 32 * kMiB;
   o.increase_bytes_per_second = 32 * kMiB;
   o.target_factor = 3.0;
   return o;
@@ -89,6 +90,18 @@ TEST(CopyRateControllerTest, StartsAtTheFloorAndRisesWhileUnderTarget) {
   auto rates = s.Intervals(200us, 4);
   EXPECT_EQ(rates, (std::vector<uint64_t>{64 * kMiB, 128 * kMiB, 256 * kMiB, 512 * kMiB}));
   EXPECT_EQ(s.cap, 512 * kMiB);
+}
+
+TEST(CopyRateControllerTest, StartsAtTheStartRateOnceATargetIsKnown) {
+  auto o = Defaults();
+  o.start_bytes_per_second = 128 * kMiB;
+  Sim s(o);
+  s.Copy(100us, 10ms);  // no baseline: at the floor
+  EXPECT_EQ(s.c.rate(), 32 * kMiB);
+  s.Idle(100us, 3000ms);
+  s.Copy(100us, 10ms);  // a baseline, and a copy after a pause: at the start rate
+  EXPECT_EQ(s.c.rate(), 128 * kMiB);
+  EXPECT_EQ(s.Intervals(100us, 1), (std::vector<uint64_t>{256 * kMiB}));
 }
 
 TEST(CopyRateControllerTest, CutsOverTargetDownToTheFloorThenRisesAdditively) {
@@ -141,7 +154,12 @@ TEST(CopyRateControllerTest, AnAbsoluteTargetNeedsNoBaseline) {
   EXPECT_EQ(s.c.baseline(), 0ns);
   EXPECT_EQ(s.c.target(), 500us);
   EXPECT_EQ(s.Intervals(400us, 2), (std::vector<uint64_t>{64 * kMiB, 128 * kMiB}));
-  EXPECT_EQ(s.Intervals(700us, 1), (std::vector<uint64_t>{64 * kMiB}));
+  // Slightly over: cut in proportion (500 / ~590 us), not halved.
+  const uint64_t cut = s.Intervals(550us, 1).back();
+  EXPECT_GT(cut, 128 * kMiB * 8 / 10);
+  EXPECT_LT(cut, 128 * kMiB * 9 / 10);
+  // Far over: halved at most.
+  EXPECT_EQ(s.Intervals(5ms, 1), (std::vector<uint64_t>{cut / 2}));
 }
 
 TEST(CopyRateControllerTest, WithoutAnIdleBaselineTheFloorWindowStandsIn) {
@@ -154,8 +172,9 @@ TEST(CopyRateControllerTest, WithoutAnIdleBaselineTheFloorWindowStandsIn) {
   EXPECT_LE(s.c.baseline(), 225us);
   EXPECT_EQ(s.Intervals(200us, 2), (std::vector<uint64_t>{64 * kMiB, 128 * kMiB}));
   EXPECT_EQ(s.Intervals(2ms, 1), (std::vector<uint64_t>{64 * kMiB}));
-  // An idle window (no copy for over 100 ms) replaces the stand-in.
-  s.Idle(50us);
+  // An idle window (clients without a copy for over a second) replaces the stand-in;
+  // the first second after the copy does not count as idle.
+  s.Idle(50us, 1500ms);
   s.Copy(50us, 10ms);
   EXPECT_LE(s.c.baseline(), 57us);
 }
@@ -171,7 +190,7 @@ TEST(CopyRateControllerTest, ACopyAfterAPauseStartsAgainFromTheFloor) {
   s.Copy(100us, 10ms);
   EXPECT_EQ(s.c.rate(), 512 * kMiB);
   // ...a long one does not.
-  s.Idle(100us, 2000ms);
+  s.Idle(100us, 3000ms);
   s.Copy(100us, 10ms);
   EXPECT_EQ(s.c.rate(), 32 * kMiB);
 }

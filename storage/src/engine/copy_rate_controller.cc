@@ -11,7 +11,7 @@ namespace {
 static_assert(LunIoStats::kBuckets == 512, "CopyRateController::Histogram has 512 buckets");
 // A copy after this long without one starts again from the floor (slow start): the
 // clients' load may have changed since.
-constexpr std::chrono::seconds kRestartAfter{1};
+constexpr std::chrono::seconds kRestartAfter{2};
 }  // namespace
 
 void CopyRateController::Histogram::Add(uint64_t ns) {
@@ -44,8 +44,14 @@ std::chrono::nanoseconds CopyRateController::Histogram::Take(double percentile, 
   return std::chrono::nanoseconds(0);  // not reached: seen == n >= want
 }
 
-CopyRateController::CopyRateController(Options options)
-    : o_(options), rate_(Clamp(static_cast<double>(options.floor_bytes_per_second))) {}
+CopyRateController::CopyRateController(Options options) : o_(options) {
+  rate_ = StartRate();  // after every member's initialiser (it reads baseline_)
+}
+
+uint64_t CopyRateController::StartRate() const {
+  return Clamp(static_cast<double>(target().count() > 0 ? o_.start_bytes_per_second
+                                                        : o_.floor_bytes_per_second));
+}
 
 uint64_t CopyRateController::Clamp(double rate) const {
   double r = std::max(rate, static_cast<double>(o_.floor_bytes_per_second));
@@ -67,7 +73,7 @@ void CopyRateController::RecordLatency(Clock::time_point now, std::chrono::nanos
   const int64_t last = last_copy_ns_.load(std::memory_order_relaxed);
   const uint64_t ns = latency.count() > 0 ? static_cast<uint64_t>(latency.count()) : 0;
   const bool copying =
-      last != INT64_MIN && now.time_since_epoch() - Clock::duration(last) < kCopyQuiet;
+      last != INT64_MIN && now.time_since_epoch() - Clock::duration(last) < kIdleAfter;
   (copying ? copy_ : idle_).Add(ns);
 }
 
@@ -89,7 +95,7 @@ uint64_t CopyRateController::OnCopy(Clock::time_point now, uint64_t bytes, bool 
     // A copy (again) after a pause: what the copy window held is stale.
     if (!started_ || last == INT64_MIN ||
         now.time_since_epoch() - Clock::duration(last) >= kRestartAfter) {
-      rate_ = Clamp(static_cast<double>(o_.floor_bytes_per_second));
+      rate_ = StartRate();
       slow_start_ = true;
     }
     uint32_t n = 0;
@@ -127,7 +133,11 @@ void CopyRateController::Decide(Clock::time_point now) {
   const auto t = target();
   if (t.count() == 0) return;
   if (p > t) {
-    rate_ = Clamp(static_cast<double>(rate_) * o_.decrease);
+    // Cut in proportion to the excess (as a delay-based TCP does), at most to
+    // `decrease`: a window slightly over the target costs little, a spike halves.
+    const double by =
+        std::max(o_.decrease, static_cast<double>(t.count()) / static_cast<double>(p.count()));
+    rate_ = Clamp(static_cast<double>(rate_) * by);
     slow_start_ = false;
   } else if (used) {
     rate_ = Clamp(slow_start_ ? 2.0 * static_cast<double>(rate_)

@@ -13,7 +13,7 @@ namespace strata::storage::engine {
 // I/O:
 //
 // - The clients' request latencies (the NBD path's per-request service time) are
-//   recorded as they complete: those completed while no copy ran for kCopyQuiet go
+//   recorded as they complete: those completed while no copy ran for kIdleAfter go
 //   into an idle window that gives the baseline (its percentile), the others into
 //   the current copy window.
 // - Every `interval` with at least `min_samples` in the copy window (or `max_interval`
@@ -21,10 +21,11 @@ namespace strata::storage::engine {
 //   latency, or `target_factor` x the idle baseline): under it the rate rises
 //   (doubling until the first cut, then by `increase`; only while the copy used at
 //   least half of what the rate allowed, so an idle allowance does not pile up), over
-//   it the rate is cut by `decrease`. Always within [floor, ceiling].
-// - Without a baseline yet (clients were never seen without a copy) and no absolute
-//   target, the rate stays at the floor and the windows taken there stand in for
-//   the baseline until an idle one comes.
+//   it the rate is cut in proportion (x target / latency, at least x `decrease`).
+//   Always within [floor, ceiling].
+// - A copy starts at `start` (after a pause of over 2 s: again), or without a baseline
+//   yet (clients were never seen without a copy) and no absolute target at the floor,
+//   where the first window stands in for the baseline until an idle one comes.
 // - While no client is busy (the caller decides: a request in flight or started
 //   lately) there is no cap at all.
 //
@@ -34,11 +35,17 @@ namespace strata::storage::engine {
 class CopyRateController {
  public:
   using Clock = std::chrono::steady_clock;
-  // Samples completed this long after the last copied bytes count as idle.
+  // Samples completed this long after the last copied bytes count as idle (a move's
+  // own pauses, its verification and switch, and the start of the next LUN's are not).
+  static constexpr std::chrono::milliseconds kIdleAfter{1000};
+  // Copied bytes this long after the last ones open a new copy window.
   static constexpr std::chrono::milliseconds kCopyQuiet{100};
 
   struct Options {
     uint64_t floor_bytes_per_second = 32ull << 20;
+    // Where a copy starts (then slow start) once a target is known; without one, at
+    // the floor. 128 MiB/s: the fixed cap that kept a drain's client p99 at idle.
+    uint64_t start_bytes_per_second = 128ull << 20;
     uint64_t ceiling_bytes_per_second = 0;  // 0: none
     double target_factor = 3.0;             // x the idle baseline (when target is 0)
     std::chrono::nanoseconds target{0};     // absolute target; 0: target_factor x baseline
@@ -47,7 +54,8 @@ class CopyRateController {
     std::chrono::milliseconds max_interval{1000};
     uint32_t min_samples = 20;
     uint64_t increase_bytes_per_second = 32ull << 20;  // per interval under target
-    double decrease = 0.5;                             // factor per interval over target
+    // Over target the rate is multiplied by target/latency, but at least by this.
+    double decrease = 0.5;
   };
 
   explicit CopyRateController(Options options);
@@ -80,12 +88,13 @@ class CopyRateController {
   };
   void Decide(Clock::time_point now);
   uint64_t Clamp(double rate) const;
+  uint64_t StartRate() const;
 
   const Options o_;
   std::atomic<int64_t> last_copy_ns_{INT64_MIN};  // Clock ticks of the last copied bytes
   Histogram idle_;
   Histogram copy_;
-  uint64_t rate_;
+  uint64_t rate_ = 0;
   bool slow_start_ = true;
   bool started_ = false;  // a copy window is open
   Clock::time_point window_start_{};

@@ -426,8 +426,11 @@ class EngineImpl {
   class ClientLatencyTap final : public LunIoStats::Listener {
    public:
     explicit ClientLatencyTap(CopyRateController* c) : c_(c) {}
-    void OnRequest(IoKind kind, std::chrono::nanoseconds latency) override {
-      if (kind == IoKind::kFlush) return;  // a durable flush's time is the disk's
+    // Small requests only: what latency-sensitive clients issue; a large request's
+    // time is mostly its transfer (and a durable flush's the disk's).
+    static constexpr uint64_t kMaxBytes = 64 << 10;
+    void OnRequest(IoKind kind, uint64_t bytes, std::chrono::nanoseconds latency) override {
+      if (kind == IoKind::kFlush || bytes > kMaxBytes) return;
       c_->RecordLatency(std::chrono::steady_clock::now(), latency);
     }
 

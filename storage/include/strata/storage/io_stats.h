@@ -47,7 +47,7 @@ class LunIoStats {
   // and thread-safe.
   class Listener {
    public:
-    virtual void OnRequest(IoKind kind, std::chrono::nanoseconds latency) = 0;
+    virtual void OnRequest(IoKind kind, uint64_t bytes, std::chrono::nanoseconds latency) = 0;
 
    protected:
     ~Listener() = default;
