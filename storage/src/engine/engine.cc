@@ -2129,9 +2129,15 @@ Status EngineImpl::CompleteExport(const std::string& name, std::shared_ptr<Volum
     enc_.Lun(lun->rec);
     lun->move.state = TierMove::State::kDone;
   }
+  // The switch durable before the gate opens: a write let through goes to the target,
+  // and must not be acknowledged there while a crash could still bring this device back
+  // without the switch (authoritative again, without that write). So a crash before
+  // this flush leaves the target's copy exactly as of the pause, and one after it
+  // leaves this device proxying.
+  Status durable = Flush();
   gate.unlock();
-  STRATA_RETURN_IF_ERROR(Flush());  // the switch is durable: a restart keeps proxying
   move_cv_.notify_all();
+  STRATA_RETURN_IF_ERROR(durable);
   return Status::Ok();
 }
 
