@@ -1099,10 +1099,15 @@ const char* EngineImpl::SlotBytesLocked(const TierStore& t, uint64_t slot, std::
 
 void EngineImpl::IncrefLocked(BlockRef ref) { ++tiers_[RefTier(ref)].refs[RefSlot(ref)]; }
 
-void EngineImpl::SetMappingLocked(Lun& lun, uint64_t lba, BlockRef ref, bool indexed) {
+void EngineImpl::SetMappingLocked(Lun& lun, uint64_t lba, BlockRef ref, bool indexed,
+                                  MapBatch* batch) {
   BlockRef old = lun.map.Set(lba, ref, [this](BlockRef r) { IncrefLocked(r); });
   if (old == ref && ref == kHole) return;  // hole to hole: nothing to record
-  enc_.Map({lun.rec.id, lba, ref, indexed});
+  if (batch != nullptr) {
+    batch->Add(lba, ref, indexed);
+  } else {
+    enc_.Map({lun.rec.id, lba, ref, indexed});
+  }
   if (old != kHole) DecrefLocked(old);
 }
 
@@ -1292,6 +1297,7 @@ Status EngineImpl::StoreRun(Lun& lun, uint64_t lba, size_t n, const char* data,
   for (int attempt = 0; !from_reserve; ++attempt) {
     ExclusiveLock lock(mu_);
     if (lun.deleted) return UnavailableError("LUN " + lun.rec.name + " was deleted");
+    MapBatch batch(enc_, lun.rec.id, lba, n);  // journaled before the lock is released
     tier = tier_override ? *tier_override : lun.rec.write_tier;
     TierStore& t = tiers_[tier];
     std::vector<size_t> need;
@@ -1305,14 +1311,14 @@ Status EngineImpl::StoreRun(Lun& lun, uint64_t lba, size_t n, const char* data,
         continue;
       }
       if (it.zero) {  // zero blocks cost nothing: a hole
-        SetMappingLocked(lun, lba + i, kHole, false);
+        SetMappingLocked(lun, lba + i, kHole, false, &batch);
         it.settled = true;
         continue;
       }
       if (dedup && it.candidate && tier == cand_tier && t.reuse_gen == cand_gen &&
           (t.refs[it.candidate] & kCountMask) > 0) {
         ++t.refs[it.candidate];
-        SetMappingLocked(lun, lba + i, MakeRef(tier, it.candidate), true);
+        SetMappingLocked(lun, lba + i, MakeRef(tier, it.candidate), true, &batch);
         it.settled = true;
         continue;
       }
@@ -1324,7 +1330,7 @@ Status EngineImpl::StoreRun(Lun& lun, uint64_t lba, size_t n, const char* data,
         STRATA_RETURN_IF_ERROR(err);
         if (hit != 0) {
           ++t.refs[hit];
-          SetMappingLocked(lun, lba + i, MakeRef(tier, hit), true);
+          SetMappingLocked(lun, lba + i, MakeRef(tier, hit), true, &batch);
           it.settled = true;
           continue;
         }
@@ -1342,6 +1348,7 @@ Status EngineImpl::StoreRun(Lun& lun, uint64_t lba, size_t n, const char* data,
       need.push_back(i);
     }
     if (need.empty()) {  // all mapped here (holes, dedup hits): nothing to write
+      batch.Commit();
       const bool flush_needed = NeedFlushLocked();
       lock.unlock();
       return flush_needed ? Flush() : Status::Ok();
@@ -1356,6 +1363,7 @@ Status EngineImpl::StoreRun(Lun& lun, uint64_t lba, size_t n, const char* data,
     // Other writers may take what a flush recycles before we retry: try again while
     // flushes still free something, a few times.
     if (attempt >= 3 || t.pending_free.empty()) return slots.status();
+    batch.Commit();
     lock.unlock();
     STRATA_RETURN_IF_ERROR(Flush());  // recycles slots freed by unflushed changes
   }
@@ -1387,6 +1395,7 @@ Status EngineImpl::StoreRun(Lun& lun, uint64_t lba, size_t n, const char* data,
   bool flush_needed = false;
   {
     ExclusiveLock lock(mu_);
+    MapBatch batch(enc_, lun.rec.id, lba, n);  // journaled before the lock is released
     if (from_reserve) {  // counted from here on, as AllocateRunLocked counts its slots
       for (size_t i = 0; i < n; ++i) {
         t.refs[items[i].slot] = 1;
@@ -1412,13 +1421,13 @@ Status EngineImpl::StoreRun(Lun& lun, uint64_t lba, size_t n, const char* data,
           ReleaseUnusedLocked(t, it.slot);
           it.slot = hit;  // twins in this run (same_as) share it too
           ++t.refs[hit];
-          SetMappingLocked(lun, lba + i, MakeRef(tier, hit), true);
+          SetMappingLocked(lun, lba + i, MakeRef(tier, hit), true, &batch);
           continue;
         }
       }
       bool indexed = dedup && t.index.Insert(it.fp, it.slot);
       if (indexed) t.refs[it.slot] |= kIndexedBit;
-      SetMappingLocked(lun, lba + i, MakeRef(tier, it.slot), dedup);
+      SetMappingLocked(lun, lba + i, MakeRef(tier, it.slot), dedup, &batch);
     }
     if (w.ok() && !lun.deleted) {
       for (size_t i = 0; i < n; ++i) {
@@ -1428,7 +1437,7 @@ Status EngineImpl::StoreRun(Lun& lun, uint64_t lba, size_t n, const char* data,
         if (shared == 0) continue;  // its twin was rewritten meanwhile: left as it was
         if (expected && lun.map.Get(lba + i) != expected[i]) continue;
         ++t.refs[shared];
-        SetMappingLocked(lun, lba + i, MakeRef(tier, shared), true);
+        SetMappingLocked(lun, lba + i, MakeRef(tier, shared), true, &batch);
       }
     }
     if (small && !lun.deleted) RefillReserveLocked(tiers_[lun.rec.write_tier]);

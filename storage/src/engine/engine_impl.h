@@ -268,8 +268,38 @@ class EngineImpl {
   // journaled. REQUIRES: mu_ held exclusively.
   std::shared_ptr<Lun> NewLunLocked(const LunSpec& spec, uint32_t tier);
 
+  // The mappings one exclusive section of StoreRun changes, journaled as one run record
+  // (RecordEncoder::MapRun) when the batch is destroyed: declare it after the section's
+  // lock, so every return path journals what the section changed before unlocking.
+  class MapBatch {
+   public:
+    MapBatch(RecordEncoder& enc, uint64_t lun_id, uint64_t first_lba, size_t capacity)
+        : enc_(enc), lun_id_(lun_id), first_lba_(first_lba) {
+      entries_.reserve(capacity);
+    }
+    ~MapBatch() { Commit(); }
+    // Journals what was added so far (before an early unlock).
+    void Commit() {
+      if (!entries_.empty()) enc_.MapRun(lun_id_, first_lba_, entries_.data(), entries_.size());
+      entries_.clear();
+    }
+    MapBatch(const MapBatch&) = delete;
+    MapBatch& operator=(const MapBatch&) = delete;
+    void Add(uint64_t lba, BlockRef ref, bool indexed) {
+      entries_.push_back({static_cast<uint32_t>(lba - first_lba_), ref, indexed});
+    }
+
+   private:
+    RecordEncoder& enc_;
+    const uint64_t lun_id_;
+    const uint64_t first_lba_;
+    std::vector<MapRunEntry> entries_;
+  };
+  // Journals the change into `batch` (a MapBatch of lun, lba within its run of at most
+  // 2^32 blocks), or as one record of its own when batch is null.
   // REQUIRES: mu_ held exclusively.
-  void SetMappingLocked(Lun& lun, uint64_t lba, BlockRef ref, bool indexed);
+  void SetMappingLocked(Lun& lun, uint64_t lba, BlockRef ref, bool indexed,
+                        MapBatch* batch = nullptr);
   void DecrefLocked(BlockRef ref);
   // An indexed slot of `t` holding the same bytes as `block` (every candidate of
   // fp's tag is compared), or 0. A failed read stops the search: 0 and *err set.
