@@ -1148,12 +1148,12 @@ Result<std::vector<uint64_t>> EngineImpl::AllocateRunLocked(TierStore& t, size_t
   return slots;
 }
 
-void EngineImpl::RefillReserveLocked(TierStore& t) {
+void EngineImpl::RefillReserveLocked(TierStore& t, size_t batch) {
   std::lock_guard guard(*t.reserve_mu);
-  if (t.reserved.size() >= kReserveBatch / 2) return;
-  const size_t want = kReserveBatch - t.reserved.size();
+  if (t.reserved.size() >= batch / 2) return;
+  const size_t want = batch - t.reserved.size();
   std::vector<uint64_t> got;  // in the order handed out
-  got.reserve(kReserveBatch);
+  got.reserve(batch);
   if (!t.free_slots.empty()) {
     // Freed slots while there are any (already allocated in the file, as a one-block
     // AllocateRunLocked takes them), the tail of the list in list order.
@@ -1260,8 +1260,15 @@ Status EngineImpl::StoreRun(Lun& lun, uint64_t lba, size_t n, const char* data,
   // takes mu_ exclusively once, to map what it wrote. A dedup match indexed between
   // this lookup and the mapping is found then (index_inserts), as on the slower path.
   const bool small = data && n <= kReserveMaxRun && !expected && !tier_override && !verify;
-  std::array<uint64_t, kReserveMaxRun> reserved_slots{};
+  // So does a dedup client write of up to kRunBlocks blocks, whatever they hold: it
+  // takes a slot for each block that is neither zeros, nor a dedup hit, nor equal to an
+  // earlier block of the request, and its one exclusive section maps holes, hits and
+  // new slots together (one batch of index inserts, refcounts and one journal record).
+  const bool one_section =
+      dedup && data && n <= kRunBlocks && !expected && !tier_override && !verify;
+  std::array<uint64_t, kRunBlocks> reserved_slots{};
   bool from_reserve = false;
+  size_t allocated = 0;
   uint64_t index_inserts = 0;  // the index's insert count when this run last missed it
   if ((dedup && data) || small) {
     SharedLock lock(mu_);
@@ -1270,6 +1277,7 @@ Status EngineImpl::StoreRun(Lun& lun, uint64_t lba, size_t n, const char* data,
     cand_gen = t.reuse_gen;
     index_inserts = t.index.inserts();
     bool all_new = small && !lun.deleted;
+    bool searched = true;  // every candidate search read what it needed
     for (size_t i = 0; i < n; ++i) {
       if (items[i].zero) {
         all_new = false;
@@ -1278,22 +1286,34 @@ Status EngineImpl::StoreRun(Lun& lun, uint64_t lba, size_t n, const char* data,
       if (!dedup) continue;
       Status err;  // a failed read here is retried under the exclusive lock
       items[i].candidate = EqualIndexedLocked(t, items[i].fp, data + i * bs_, have, &err);
-      if (items[i].candidate != 0 || !err.ok()) all_new = false;
+      if (!err.ok()) searched = false;
     }
-    for (size_t i = 0; all_new && dedup && i < n; ++i) {
-      for (size_t k = 0; k < i; ++k) {
-        if (items[k].fp == items[i].fp) all_new = false;
+    if (one_section) {
+      if (searched && !lun.deleted) {
+        // A slot for each block to write: its first copy in this request, not a hit.
+        auto writes = [&](size_t i) {
+          return !items[i].zero && items[i].candidate == 0 && (root.empty() || root[i] == i);
+        };
+        size_t need = 0;
+        for (size_t i = 0; i < n; ++i) need += writes(i) ? 1 : 0;
+        from_reserve = TakeReserved(t, need, reserved_slots.data());
+        for (size_t i = 0, k = 0; from_reserve && i < n; ++i) {
+          if (writes(i)) {
+            items[i].slot = reserved_slots[k++];
+          } else if (!items[i].zero && items[i].candidate == 0) {
+            items[i].same_as = root[i];  // its first copy's slot, once written
+          }
+        }
+        allocated = need;
       }
+    } else {
+      from_reserve = all_new && TakeReserved(t, n, reserved_slots.data());
+      for (size_t i = 0; from_reserve && i < n; ++i) items[i].slot = reserved_slots[i];
+      if (from_reserve) allocated = n;
     }
-    from_reserve = all_new && TakeReserved(t, n, reserved_slots.data());
   }
   uint32_t tier = 0;
-  size_t allocated = 0;
-  if (from_reserve) {
-    tier = cand_tier;
-    for (size_t i = 0; i < n; ++i) items[i].slot = reserved_slots[i];
-    allocated = n;
-  }
+  if (from_reserve) tier = cand_tier;
   for (int attempt = 0; !from_reserve; ++attempt) {
     ExclusiveLock lock(mu_);
     if (lun.deleted) return UnavailableError("LUN " + lun.rec.name + " was deleted");
@@ -1393,13 +1413,43 @@ Status EngineImpl::StoreRun(Lun& lun, uint64_t lba, size_t n, const char* data,
     }
   }
   bool flush_needed = false;
+  std::array<bool, kRunBlocks> later{};  // see below
+  bool any_later = false;
   {
     ExclusiveLock lock(mu_);
     MapBatch batch(enc_, lun.rec.id, lba, n);  // journaled before the lock is released
     if (from_reserve) {  // counted from here on, as AllocateRunLocked counts its slots
       for (size_t i = 0; i < n; ++i) {
+        if (items[i].slot == 0) continue;
         t.refs[items[i].slot] = 1;
         ++t.used_slots;
+      }
+    }
+    // One section (one_section from the reserve): holes and the dedup hits found under
+    // the shared lock are mapped here too. A hit whose slot may have been recycled
+    // since (a flush made freed slots reusable) is searched again; one that is no
+    // longer there at all is written after this section, on its own (`later`).
+    if (from_reserve && one_section && w.ok() && !lun.deleted) {
+      for (size_t i = 0; i < n; ++i) {
+        Item& it = items[i];
+        if (it.zero) {
+          SetMappingLocked(lun, lba + i, kHole, false, &batch);
+          continue;
+        }
+        if (it.candidate == 0) continue;
+        uint64_t hit = 0;
+        if (t.reuse_gen == cand_gen && (t.refs[it.candidate] & kCountMask) > 0) {
+          hit = it.candidate;
+        } else {
+          Status unread;  // a failed read: written on its own below, which reports it
+          hit = EqualIndexedLocked(t, it.fp, data + i * bs_, have, &unread);
+        }
+        if (hit == 0) {
+          later[i] = any_later = true;
+          continue;
+        }
+        ++t.refs[hit];
+        SetMappingLocked(lun, lba + i, MakeRef(tier, hit), true, &batch);
       }
     }
     // Another writer or a fold pass may have indexed the same bytes while these were
@@ -1440,10 +1490,19 @@ Status EngineImpl::StoreRun(Lun& lun, uint64_t lba, size_t n, const char* data,
         SetMappingLocked(lun, lba + i, MakeRef(tier, shared), true, &batch);
       }
     }
-    if (small && !lun.deleted) RefillReserveLocked(tiers_[lun.rec.write_tier]);
+    if ((small || one_section) && !lun.deleted) {
+      RefillReserveLocked(tiers_[lun.rec.write_tier],
+                          n > kReserveMaxRun ? kReserveBatchLarge : kReserveBatch);
+    }
     if (!w.ok()) return w;
     if (lun.deleted) return UnavailableError("LUN " + lun.rec.name + " was deleted");
     flush_needed = NeedFlushLocked();
+  }
+  for (size_t i = 0; any_later && i < n; ++i) {
+    // Rare: its dedup hit was recycled between the two locks. The caller holds the
+    // block's stripe, so nothing else wrote it meanwhile.
+    if (later[i])
+      STRATA_RETURN_IF_ERROR(StoreRun(lun, lba + i, 1, data + i * bs_, {}, nullptr, false));
   }
   return flush_needed ? Flush() : Status::Ok();
 }
