@@ -1216,14 +1216,38 @@ TEST_F(EngineBatchTest, OneRequestOfHolesHitsTwinsAndNewBlocksCountsExactlyAfter
   EXPECT_EQ(TierUsed(TierClass::kSsd), 0u);
 }
 
+// Rewriting a request's blocks with the bytes they hold changes nothing: no journal
+// record (the journal does not grow), the same space, and a snapshot keeps sharing.
+TEST_F(EngineBatchTest, RewriteOfTheSameBytesJournalsNothing) {
+  auto v = Create("v", kRun * kBs, /*dedup=*/true);
+  std::vector<uint64_t> ids(kRun);
+  for (size_t i = 0; i < kRun; ++i) ids[i] = i % 4 == 0 ? 0 : 1 + i % 100;
+  WriteIds(*v, 0, ids);
+  ASSERT_TRUE(v->Flush().ok());
+  std::string journal_path;
+  for (int gen = 1; gen < 100 && journal_path.empty(); ++gen) {
+    const std::string p = root_ + "/ssd/journal." + std::to_string(gen);
+    if (env_.Exists(p)) journal_path = p;
+  }
+  ASSERT_FALSE(journal_path.empty());
+  const size_t before = env_.ReadFile(journal_path)->size();
+  for (int k = 0; k < 3; ++k) WriteIds(*v, 0, ids);  // twice from the reserve path, at least
+  ASSERT_TRUE(v->Flush().ok());
+  EXPECT_EQ(env_.ReadFile(journal_path)->size(), before);
+  Check(*v);
+  PowerLossAndReopen();
+  v = Vol("v");
+  Check(*v);
+}
+
 // A journal torn inside a request's run record (a crash while it was appended) replays
 // to the state before that request: none of its blocks half-applied, counts exact. (A
 // crash after the record finds it whole: the test above.)
 TEST_F(EngineBatchTest, TornRunRecordLeavesTheWholeRequestOutAndCountsMatch) {
   std::vector<uint64_t> a(kRun), b(kRun);
   for (size_t i = 0; i < kRun; ++i) {
-    a[i] = 1 + i % 200;                          // 56 twins
-    b[i] = i % 3 == 0 ? 1 + i % 200 : 1000 + i;  // a third hits a's slots
+    a[i] = 1 + i % 200;                                // 56 twins
+    b[i] = i % 3 == 0 ? 1 + (i + 1) % 200 : 1000 + i;  // a third: hits on a's next block
   }
   auto journal_path = [&] {
     for (int gen = 1; gen < 100; ++gen) {

@@ -1448,6 +1448,9 @@ Status EngineImpl::StoreRun(Lun& lun, uint64_t lba, size_t n, const char* data,
           later[i] = any_later = true;
           continue;
         }
+        // The block already holds these bytes (a rewrite of the same data): nothing
+        // changes, so no count, map entry or journal record either.
+        if (lun.map.Get(lba + i) == MakeRef(tier, hit)) continue;
         ++t.refs[hit];
         SetMappingLocked(lun, lba + i, MakeRef(tier, hit), true, &batch);
       }
