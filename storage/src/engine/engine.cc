@@ -1114,10 +1114,15 @@ const char* EngineImpl::SlotBytesLocked(const TierStore& t, uint64_t slot, std::
 
 void EngineImpl::IncrefLocked(BlockRef ref) { ++tiers_[RefTier(ref)].refs[RefSlot(ref)]; }
 
-void EngineImpl::SetMappingLocked(Lun& lun, uint64_t lba, BlockRef ref, bool indexed) {
+void EngineImpl::SetMappingLocked(Lun& lun, uint64_t lba, BlockRef ref, bool indexed,
+                                  MapBatch* batch) {
   BlockRef old = lun.map.Set(lba, ref, [this](BlockRef r) { IncrefLocked(r); });
   if (old == ref && ref == kHole) return;  // hole to hole: nothing to record
-  enc_.Map({lun.rec.id, lba, ref, indexed});
+  if (batch != nullptr) {
+    batch->Add(lba, ref, indexed);
+  } else {
+    enc_.Map({lun.rec.id, lba, ref, indexed});
+  }
   if (old != kHole) DecrefLocked(old);
 }
 
@@ -1158,12 +1163,12 @@ Result<std::vector<uint64_t>> EngineImpl::AllocateRunLocked(TierStore& t, size_t
   return slots;
 }
 
-void EngineImpl::RefillReserveLocked(TierStore& t) {
+void EngineImpl::RefillReserveLocked(TierStore& t, size_t batch) {
   std::lock_guard guard(*t.reserve_mu);
-  if (t.reserved.size() >= kReserveBatch / 2) return;
-  const size_t want = kReserveBatch - t.reserved.size();
+  if (t.reserved.size() >= batch / 2) return;
+  const size_t want = batch - t.reserved.size();
   std::vector<uint64_t> got;  // in the order handed out
-  got.reserve(kReserveBatch);
+  got.reserve(batch);
   if (!t.free_slots.empty()) {
     // Freed slots while there are any (already allocated in the file, as a one-block
     // AllocateRunLocked takes them), the tail of the list in list order.
@@ -1270,8 +1275,15 @@ Status EngineImpl::StoreRun(Lun& lun, uint64_t lba, size_t n, const char* data,
   // takes mu_ exclusively once, to map what it wrote. A dedup match indexed between
   // this lookup and the mapping is found then (index_inserts), as on the slower path.
   const bool small = data && n <= kReserveMaxRun && !expected && !tier_override && !verify;
-  std::array<uint64_t, kReserveMaxRun> reserved_slots{};
+  // So does a dedup client write of up to kRunBlocks blocks, whatever they hold: it
+  // takes a slot for each block that is neither zeros, nor a dedup hit, nor equal to an
+  // earlier block of the request, and its one exclusive section maps holes, hits and
+  // new slots together (one batch of index inserts, refcounts and one journal record).
+  const bool one_section =
+      dedup && data && n <= kRunBlocks && !expected && !tier_override && !verify;
+  std::array<uint64_t, kRunBlocks> reserved_slots{};
   bool from_reserve = false;
+  size_t allocated = 0;
   uint64_t index_inserts = 0;  // the index's insert count when this run last missed it
   if ((dedup && data) || small) {
     SharedLock lock(mu_);
@@ -1280,6 +1292,7 @@ Status EngineImpl::StoreRun(Lun& lun, uint64_t lba, size_t n, const char* data,
     cand_gen = t.reuse_gen;
     index_inserts = t.index.inserts();
     bool all_new = small && !lun.deleted;
+    bool searched = true;  // every candidate search read what it needed
     for (size_t i = 0; i < n; ++i) {
       if (items[i].zero) {
         all_new = false;
@@ -1288,25 +1301,38 @@ Status EngineImpl::StoreRun(Lun& lun, uint64_t lba, size_t n, const char* data,
       if (!dedup) continue;
       Status err;  // a failed read here is retried under the exclusive lock
       items[i].candidate = EqualIndexedLocked(t, items[i].fp, data + i * bs_, have, &err);
-      if (items[i].candidate != 0 || !err.ok()) all_new = false;
+      if (!err.ok()) searched = false;
     }
-    for (size_t i = 0; all_new && dedup && i < n; ++i) {
-      for (size_t k = 0; k < i; ++k) {
-        if (items[k].fp == items[i].fp) all_new = false;
+    if (one_section) {
+      if (searched && !lun.deleted) {
+        // A slot for each block to write: its first copy in this request, not a hit.
+        auto writes = [&](size_t i) {
+          return !items[i].zero && items[i].candidate == 0 && (root.empty() || root[i] == i);
+        };
+        size_t need = 0;
+        for (size_t i = 0; i < n; ++i) need += writes(i) ? 1 : 0;
+        from_reserve = TakeReserved(t, need, reserved_slots.data());
+        for (size_t i = 0, k = 0; from_reserve && i < n; ++i) {
+          if (writes(i)) {
+            items[i].slot = reserved_slots[k++];
+          } else if (!items[i].zero && items[i].candidate == 0) {
+            items[i].same_as = root[i];  // its first copy's slot, once written
+          }
+        }
+        allocated = need;
       }
+    } else {
+      from_reserve = all_new && TakeReserved(t, n, reserved_slots.data());
+      for (size_t i = 0; from_reserve && i < n; ++i) items[i].slot = reserved_slots[i];
+      if (from_reserve) allocated = n;
     }
-    from_reserve = all_new && TakeReserved(t, n, reserved_slots.data());
   }
   uint32_t tier = 0;
-  size_t allocated = 0;
-  if (from_reserve) {
-    tier = cand_tier;
-    for (size_t i = 0; i < n; ++i) items[i].slot = reserved_slots[i];
-    allocated = n;
-  }
+  if (from_reserve) tier = cand_tier;
   for (int attempt = 0; !from_reserve; ++attempt) {
     ExclusiveLock lock(mu_);
     if (lun.deleted) return UnavailableError("LUN " + lun.rec.name + " was deleted");
+    MapBatch batch(enc_, lun.rec.id, lba, n);  // journaled before the lock is released
     tier = tier_override ? *tier_override : lun.rec.write_tier;
     TierStore& t = tiers_[tier];
     std::vector<size_t> need;
@@ -1320,14 +1346,14 @@ Status EngineImpl::StoreRun(Lun& lun, uint64_t lba, size_t n, const char* data,
         continue;
       }
       if (it.zero) {  // zero blocks cost nothing: a hole
-        SetMappingLocked(lun, lba + i, kHole, false);
+        SetMappingLocked(lun, lba + i, kHole, false, &batch);
         it.settled = true;
         continue;
       }
       if (dedup && it.candidate && tier == cand_tier && t.reuse_gen == cand_gen &&
           (t.refs[it.candidate] & kCountMask) > 0) {
         ++t.refs[it.candidate];
-        SetMappingLocked(lun, lba + i, MakeRef(tier, it.candidate), true);
+        SetMappingLocked(lun, lba + i, MakeRef(tier, it.candidate), true, &batch);
         it.settled = true;
         continue;
       }
@@ -1339,7 +1365,7 @@ Status EngineImpl::StoreRun(Lun& lun, uint64_t lba, size_t n, const char* data,
         STRATA_RETURN_IF_ERROR(err);
         if (hit != 0) {
           ++t.refs[hit];
-          SetMappingLocked(lun, lba + i, MakeRef(tier, hit), true);
+          SetMappingLocked(lun, lba + i, MakeRef(tier, hit), true, &batch);
           it.settled = true;
           continue;
         }
@@ -1357,6 +1383,7 @@ Status EngineImpl::StoreRun(Lun& lun, uint64_t lba, size_t n, const char* data,
       need.push_back(i);
     }
     if (need.empty()) {  // all mapped here (holes, dedup hits): nothing to write
+      batch.Commit();
       const bool flush_needed = NeedFlushLocked();
       lock.unlock();
       return flush_needed ? Flush() : Status::Ok();
@@ -1371,6 +1398,7 @@ Status EngineImpl::StoreRun(Lun& lun, uint64_t lba, size_t n, const char* data,
     // Other writers may take what a flush recycles before we retry: try again while
     // flushes still free something, a few times.
     if (attempt >= 3 || t.pending_free.empty()) return slots.status();
+    batch.Commit();
     lock.unlock();
     STRATA_RETURN_IF_ERROR(Flush());  // recycles slots freed by unflushed changes
   }
@@ -1400,12 +1428,46 @@ Status EngineImpl::StoreRun(Lun& lun, uint64_t lba, size_t n, const char* data,
     }
   }
   bool flush_needed = false;
+  std::array<bool, kRunBlocks> later{};  // see below
+  bool any_later = false;
   {
     ExclusiveLock lock(mu_);
+    MapBatch batch(enc_, lun.rec.id, lba, n);  // journaled before the lock is released
     if (from_reserve) {  // counted from here on, as AllocateRunLocked counts its slots
       for (size_t i = 0; i < n; ++i) {
+        if (items[i].slot == 0) continue;
         t.refs[items[i].slot] = 1;
         ++t.used_slots;
+      }
+    }
+    // One section (one_section from the reserve): holes and the dedup hits found under
+    // the shared lock are mapped here too. A hit whose slot may have been recycled
+    // since (a flush made freed slots reusable) is searched again; one that is no
+    // longer there at all is written after this section, on its own (`later`).
+    if (from_reserve && one_section && w.ok() && !lun.deleted) {
+      for (size_t i = 0; i < n; ++i) {
+        Item& it = items[i];
+        if (it.zero) {
+          SetMappingLocked(lun, lba + i, kHole, false, &batch);
+          continue;
+        }
+        if (it.candidate == 0) continue;
+        uint64_t hit = 0;
+        if (t.reuse_gen == cand_gen && (t.refs[it.candidate] & kCountMask) > 0) {
+          hit = it.candidate;
+        } else {
+          Status unread;  // a failed read: written on its own below, which reports it
+          hit = EqualIndexedLocked(t, it.fp, data + i * bs_, have, &unread);
+        }
+        if (hit == 0) {
+          later[i] = any_later = true;
+          continue;
+        }
+        // The block already holds these bytes (a rewrite of the same data): nothing
+        // changes, so no count, map entry or journal record either.
+        if (lun.map.Get(lba + i) == MakeRef(tier, hit)) continue;
+        ++t.refs[hit];
+        SetMappingLocked(lun, lba + i, MakeRef(tier, hit), true, &batch);
       }
     }
     // Another writer or a fold pass may have indexed the same bytes while these were
@@ -1427,13 +1489,13 @@ Status EngineImpl::StoreRun(Lun& lun, uint64_t lba, size_t n, const char* data,
           ReleaseUnusedLocked(t, it.slot);
           it.slot = hit;  // twins in this run (same_as) share it too
           ++t.refs[hit];
-          SetMappingLocked(lun, lba + i, MakeRef(tier, hit), true);
+          SetMappingLocked(lun, lba + i, MakeRef(tier, hit), true, &batch);
           continue;
         }
       }
       bool indexed = dedup && t.index.Insert(it.fp, it.slot);
       if (indexed) t.refs[it.slot] |= kIndexedBit;
-      SetMappingLocked(lun, lba + i, MakeRef(tier, it.slot), dedup);
+      SetMappingLocked(lun, lba + i, MakeRef(tier, it.slot), dedup, &batch);
     }
     if (w.ok() && !lun.deleted) {
       for (size_t i = 0; i < n; ++i) {
@@ -1443,13 +1505,22 @@ Status EngineImpl::StoreRun(Lun& lun, uint64_t lba, size_t n, const char* data,
         if (shared == 0) continue;  // its twin was rewritten meanwhile: left as it was
         if (expected && lun.map.Get(lba + i) != expected[i]) continue;
         ++t.refs[shared];
-        SetMappingLocked(lun, lba + i, MakeRef(tier, shared), true);
+        SetMappingLocked(lun, lba + i, MakeRef(tier, shared), true, &batch);
       }
     }
-    if (small && !lun.deleted) RefillReserveLocked(tiers_[lun.rec.write_tier]);
+    if ((small || one_section) && !lun.deleted) {
+      RefillReserveLocked(tiers_[lun.rec.write_tier],
+                          n > kReserveMaxRun ? kReserveBatchLarge : kReserveBatch);
+    }
     if (!w.ok()) return w;
     if (lun.deleted) return UnavailableError("LUN " + lun.rec.name + " was deleted");
     flush_needed = NeedFlushLocked();
+  }
+  for (size_t i = 0; any_later && i < n; ++i) {
+    // Rare: its dedup hit was recycled between the two locks. The caller holds the
+    // block's stripe, so nothing else wrote it meanwhile.
+    if (later[i])
+      STRATA_RETURN_IF_ERROR(StoreRun(lun, lba + i, 1, data + i * bs_, {}, nullptr, false));
   }
   return flush_needed ? Flush() : Status::Ok();
 }

@@ -48,8 +48,9 @@ struct TierStore {
   uint64_t reuse_gen = 0;
   uint64_t used_slots = 0;
   DedupIndex index;
-  // Slots set aside for small writes (a few blocks): taken under reserve_mu alone, so
-  // such a write takes mu_ exclusively once (to map what it wrote) instead of twice.
+  // Slots set aside for small writes (a few blocks) and dedup writes: taken under
+  // reserve_mu alone, so such a write takes mu_ exclusively once (to map what it
+  // wrote) instead of twice.
   // Taken out of free_slots / high_water under mu_ held exclusively (and reserve_mu);
   // a reserved slot's count is 0 and it is not in used_slots until a write maps it.
   // Kept in descending order: the back is the next slot handed out, so consecutive
@@ -270,8 +271,38 @@ class EngineImpl {
   // journaled. REQUIRES: mu_ held exclusively.
   std::shared_ptr<Lun> NewLunLocked(const LunSpec& spec, uint32_t tier);
 
+  // The mappings one exclusive section of StoreRun changes, journaled as one run record
+  // (RecordEncoder::MapRun) when the batch is destroyed: declare it after the section's
+  // lock, so every return path journals what the section changed before unlocking.
+  class MapBatch {
+   public:
+    MapBatch(RecordEncoder& enc, uint64_t lun_id, uint64_t first_lba, size_t capacity)
+        : enc_(enc), lun_id_(lun_id), first_lba_(first_lba) {
+      entries_.reserve(capacity);
+    }
+    ~MapBatch() { Commit(); }
+    // Journals what was added so far (before an early unlock).
+    void Commit() {
+      if (!entries_.empty()) enc_.MapRun(lun_id_, first_lba_, entries_.data(), entries_.size());
+      entries_.clear();
+    }
+    MapBatch(const MapBatch&) = delete;
+    MapBatch& operator=(const MapBatch&) = delete;
+    void Add(uint64_t lba, BlockRef ref, bool indexed) {
+      entries_.push_back({static_cast<uint32_t>(lba - first_lba_), ref, indexed});
+    }
+
+   private:
+    RecordEncoder& enc_;
+    const uint64_t lun_id_;
+    const uint64_t first_lba_;
+    std::vector<MapRunEntry> entries_;
+  };
+  // Journals the change into `batch` (a MapBatch of lun, lba within its run of at most
+  // 2^32 blocks), or as one record of its own when batch is null.
   // REQUIRES: mu_ held exclusively.
-  void SetMappingLocked(Lun& lun, uint64_t lba, BlockRef ref, bool indexed);
+  void SetMappingLocked(Lun& lun, uint64_t lba, BlockRef ref, bool indexed,
+                        MapBatch* batch = nullptr);
   void DecrefLocked(BlockRef ref);
   // An indexed slot of `t` holding the same bytes as `block` (every candidate of
   // fp's tag is compared), or 0. A failed read stops the search: 0 and *err set.
@@ -306,11 +337,11 @@ class EngineImpl {
   Result<std::vector<uint64_t>> AllocateRunLocked(TierStore& t, size_t n);
   // Writes of at most this many blocks take their slots from TierStore::reserved.
   static constexpr size_t kReserveMaxRun = 16;
-  // Tops TierStore::reserved up to kReserveBatch slots when it fell below
-  // kReserveBatch / 2: freed slots while there are any (as a one-block write takes
-  // them), never-used ones only when none are. REQUIRES: mu_ held exclusively.
+  // Tops TierStore::reserved up to `batch` slots when it fell below batch / 2: freed
+  // slots while there are any (as a one-block write takes them), never-used ones only
+  // when none are. REQUIRES: mu_ held exclusively.
   static constexpr size_t kReserveBatch = 64;
-  void RefillReserveLocked(TierStore& t);
+  void RefillReserveLocked(TierStore& t, size_t batch = kReserveBatch);
   // Gives the reserved slots back to free_slots. REQUIRES: mu_ held exclusively.
   void ReturnReserveLocked(TierStore& t);
   // n slots from t.reserved into `slots` (all or none); false when it holds fewer.
@@ -330,6 +361,13 @@ class EngineImpl {
   // A write takes at most kRunBlocks blocks at a time, under their stripes
   // (Lun::stripes), always in index order.
   static constexpr size_t kRunBlocks = 256;
+  // What dedup writes of more than kReserveMaxRun blocks keep set aside
+  // (RefillReserveLocked's batch; small writes keep kReserveBatch): they take their new
+  // slots from the reserve too (up to kRunBlocks a request, several requests in
+  // flight), so such a write takes mu_ exclusively once, after its data is written.
+  // Reserved slots are within the tier's capacity and given back when it runs short,
+  // so a data file may grow up to this many slots past the live and pending blocks.
+  static constexpr size_t kReserveBatchLarge = 8 * kRunBlocks;
   static size_t StripeIndex(uint64_t lba) { return (lba >> 6) & (Lun::kStripes - 1); }
   class StripeGuard {
    public:
