@@ -554,6 +554,8 @@ std::shared_ptr<Lun> EngineImpl::NewLunLocked(const LunSpec& spec, uint32_t tier
   r.wwn = spec.wwn.empty() ? MakeWwn(options_.device_id, r.id, env_->RandomU64()) : spec.wwn;
   lun->size_bytes = r.size_bytes;
   lun->map.Resize((r.size_bytes + bs_ - 1) / bs_);
+  // A move's copy: hash what it stores, for the move's verification (LunChecksums).
+  if (r.incoming) lun->store_hashes = std::make_shared<StoreHashes>(r.size_bytes, bs_);
   return lun;
 }
 
@@ -664,6 +666,7 @@ Result<LunInfo> EngineImpl::AcceptLun(const std::string& name, const std::string
     }
     if (!lun->rec.incoming) return InfoLocked(*lun);
     lun->rec.incoming = false;
+    if (lun->store_hashes) lun->store_hashes->Disable();  // verified: no longer needed
     enc_.Lun(lun->rec);
   }
   STRATA_RETURN_IF_ERROR(Flush());
@@ -692,6 +695,7 @@ Result<LunInfo> EngineImpl::ResizeLun(const std::string& name, uint64_t new_size
           "; resize it there");
     }
     lun->rec.size_bytes = new_size;
+    if (lun->store_hashes) lun->store_hashes->Disable();  // its ranges were of the old size
     lun->map.Resize((new_size + bs_ - 1) / bs_);
     lun->size_bytes = new_size;
     enc_.Lun(lun->rec);
@@ -1490,6 +1494,16 @@ Status EngineImpl::Write(Lun& lun, uint64_t offset, std::span<const char> data, 
   std::shared_lock gate(lun.gate);
   if (lun.proxy) return lun.proxy->Write(offset, data, fua);
   if (!lun.rec.moved_to.empty()) return MovedAway(lun);
+  if (lun.store_hashes) {
+    auto scope = lun.store_hashes->StoreScope();
+    Status s = WriteInner(lun, offset, data, fua);
+    if (s.ok()) {
+      lun.store_hashes->Stored(offset, std::span<const std::span<const char>>(&data, 1));
+    } else {
+      lun.store_hashes->Failed(offset, data.size());
+    }
+    return s;
+  }
   return WriteInner(lun, offset, data, fua);
 }
 
@@ -1498,6 +1512,16 @@ Status EngineImpl::Zero(Lun& lun, uint64_t offset, uint64_t length, bool fua) {
   std::shared_lock gate(lun.gate);
   if (lun.proxy) return lun.proxy->WriteZeroes(offset, length, fua);
   if (!lun.rec.moved_to.empty()) return MovedAway(lun);
+  if (lun.store_hashes) {
+    auto scope = lun.store_hashes->StoreScope();
+    Status s = ZeroInner(lun, offset, length, fua);
+    if (s.ok()) {
+      lun.store_hashes->StoredZeros(offset, length);
+    } else {
+      lun.store_hashes->Failed(offset, length);
+    }
+    return s;
+  }
   return ZeroInner(lun, offset, length, fua);
 }
 
@@ -2193,7 +2217,31 @@ Result<std::vector<uint64_t>> EngineImpl::LunChecksums(const std::string& name,
     return InvalidArgumentError("length: more than " + std::to_string(Engine::kMaxChecksumRanges) +
                                 " ranges in one call");
   }
-  return ChecksumsInner(*lun, range_bytes, offset, length);
+  StoreHashes* stored = lun->store_hashes.get();
+  if (!stored || range_bytes != StoreHashes::kRangeBytes || !stored->enabled()) {
+    return ChecksumsInner(*lun, range_bytes, offset, length);
+  }
+  // A move's copy: the hashes taken as it was stored; a range they do not know is
+  // read and hashed.
+  auto scope = stored->ChecksumScope();
+  std::vector<uint64_t> out;
+  out.reserve((length + range_bytes - 1) / range_bytes);
+  for (uint64_t pos = offset; pos < offset + length; pos += range_bytes) {
+    const uint64_t n = std::min(range_bytes, offset + length - pos);
+    std::optional<uint64_t> h;
+    if (n == range_bytes || pos + n == size) {  // a whole range (the last one may be short)
+      STRATA_ASSIGN_OR_RETURN(
+          h, stored->Checksum(pos / range_bytes, [&](uint64_t at, std::span<char> buf) {
+            return ReadInner(*lun, at, buf);
+          }));
+    }
+    if (!h) {
+      STRATA_ASSIGN_OR_RETURN(auto sums, ChecksumsInner(*lun, range_bytes, pos, n));
+      h = sums.at(0);
+    }
+    out.push_back(*h);
+  }
+  return out;
 }
 
 void EngineImpl::AbortExport(const std::string& name, const Status& why) {

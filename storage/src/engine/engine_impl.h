@@ -16,6 +16,7 @@
 #include "block_map.h"
 #include "dedup_index.h"
 #include "journal.h"
+#include "store_hashes.h"
 #include "strata/storage/engine.h"
 #include "strata/storage/io_stats.h"
 
@@ -120,6 +121,11 @@ struct Lun {
     std::vector<bool> stale;
     bool complete = false;  // a full pass hashed every range
   } export_hashes;
+
+  // The target's half of a move's verification (StoreHashes): set for an incoming LUN
+  // (created by a move) when it is created, disabled when it is accepted or resized.
+  // The pointer never changes after the LUN is published.
+  std::shared_ptr<StoreHashes> store_hashes;
 };
 
 // The journal name of a LUN being cloned or restored until its mappings are
