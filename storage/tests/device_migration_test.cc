@@ -447,7 +447,8 @@ TEST_F(DeviceMigrationTest, WithoutVerificationNoChecksumsAndNoVerifiedBytes) {
   CreateFilled("db", 64);
   DeviceMoveOptions opts;
   opts.verify = false;
-  ASSERT_TRUE(MoveLunToDevice(src_.get(), "db", remote_.get(), opts, nullptr).ok());
+  Status moved = MoveLunToDevice(src_.get(), "db", remote_.get(), opts, nullptr);
+  ASSERT_TRUE(moved.ok()) << moved.ToString();
   EXPECT_EQ(remote_->checksum_calls, 0);
   EXPECT_EQ(src_->GetLun("db")->move.verified_bytes, 0u);
 }
