@@ -7,14 +7,14 @@
 # Usage: bench/fuzz/run.sh [SECONDS] [PARALLEL]   (after: cmake --preset fuzz &&
 #                                                  cmake --build --preset fuzz)
 # Environment: BUILD (default build/fuzz), OUT (logs, new inputs and crash files; default
-# build/fuzz/bench), TARGETS (default: all six, space-separated).
+# build/fuzz/bench), TARGETS (default: all seven, space-separated).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 seconds=${1:-600}
 parallel=${2:-2}
 build=${BUILD:-build/fuzz}
 out=${OUT:-$build/bench}
-read -r -a targets <<<"${TARGETS:-nbd cni_config crd kubeconfig journal admin_args}"
+read -r -a targets <<<"${TARGETS:-nbd cni_config crd kubeconfig journal admin_args lun_data}"
 
 for t in "${targets[@]}"; do
   [ -x "$build/fuzz/${t}_fuzzer" ] || { echo "run.sh: $build/fuzz/${t}_fuzzer missing (build the fuzz preset)" >&2; exit 1; }

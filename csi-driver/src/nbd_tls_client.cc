@@ -7,6 +7,8 @@
 #include <cerrno>
 #include <cstring>
 
+#include "strata/common/openssl_errors.h"
+
 namespace strata::csi {
 namespace {
 
@@ -14,19 +16,6 @@ namespace {
 constexpr char kKtlsCiphers[] =
     "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
     "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384";
-
-// OpenSSL's error queue as one line (and emptied).
-std::string OpenSslErrors() {
-  std::string out;
-  unsigned long e;
-  while ((e = ERR_get_error()) != 0) {
-    char buf[256];
-    ERR_error_string_n(e, buf, sizeof(buf));
-    if (!out.empty()) out += "; ";
-    out += buf;
-  }
-  return out.empty() ? "unknown error" : out;
-}
 
 struct SslCtxFree {
   void operator()(SSL_CTX* c) const { SSL_CTX_free(c); }

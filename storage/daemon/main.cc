@@ -30,6 +30,7 @@
 #include "strata/device/channel.h"
 #include "strata/nbd/server.h"
 #include "strata/nbd/server_flags.h"
+#include "strata/storage/copy_pacing.h"
 #include "strata/storage/copy_priority.h"
 #include "strata/storage/device.h"
 
@@ -68,6 +69,9 @@ Result<Flags> ParseFlags(int argc, char** argv, bool* help) {
   std::string block_size;
   std::string max_pending_free;
   std::string copy_rate_with_clients;
+  std::string copy_rate_floor;
+  std::string copy_rate_ceiling;
+  std::string copy_latency_target;
   std::string dedup;
   std::string verify_moves;
   std::string copy_priority;
@@ -98,10 +102,19 @@ Result<Flags> ParseFlags(int argc, char** argv, bool* help) {
       "blocks replaced by copy-on-write stay allocated until the next flush: flush on our "
       "own once this much waits in a tier (capped at 1/8 of the tier), so overwrites without "
       "flushes fit in the tier; 0: only when the tier runs out")(
-      "copy-rate-with-clients", po::value(&copy_rate_with_clients)->default_value("128MiB"),
+      "copy-rate-with-clients", po::value(&copy_rate_with_clients)->default_value("auto"),
       "client I/O first: while this device's NBD clients are busy (a request in the last "
-      "100 ms), device moves in and out copy at most this much per second, all together "
-      "(e.g. 128MiB); an idle device copies at full speed; 0: no cap")(
+      "100 ms), device moves in and out copy at most this much per second, all together: "
+      "auto (a rate that follows the clients' latency: see --copy-client-latency-target), "
+      "a fixed rate (e.g. 128MiB) or 0 (no cap); an idle device copies at full speed")(
+      "copy-client-latency-target", po::value(&copy_latency_target)->default_value("3x"),
+      "--copy-rate-with-clients auto: the clients' p99 request latency (the NBD server's, "
+      "per 100 ms) the copies may cause: a factor of their p99 without a copy (e.g. 3x) or "
+      "a latency (e.g. 2ms, 500us); the copy rate rises while under it, halves when over")(
+      "copy-rate-floor", po::value(&copy_rate_floor)->default_value("32MiB"),
+      "--copy-rate-with-clients auto: the lowest rate, so a move always progresses")(
+      "copy-rate-ceiling", po::value(&copy_rate_ceiling)->default_value("0"),
+      "--copy-rate-with-clients auto: the highest rate while clients are busy; 0: none")(
       "ready-file", po::value(&f.ready_file),
       "write {\"grpc\":\"ADDR:PORT\",\"nbd\":[\"ADDR:PORT\",...],\"metrics\":\"ADDR:PORT\"} "
       "here once serving (the addresses as bound: port 0 picks a free one)")(
@@ -176,9 +189,9 @@ Result<Flags> ParseFlags(int argc, char** argv, bool* help) {
   auto pending = strata::ParseSize(max_pending_free);
   if (!pending.ok()) return pending.status().WithContext("--max-pending-free");
   f.device.max_pending_free_bytes = *pending;
-  auto copy_rate = strata::ParseSize(copy_rate_with_clients);
-  if (!copy_rate.ok()) return copy_rate.status().WithContext("--copy-rate-with-clients");
-  f.device.copy_bytes_per_second_with_clients = *copy_rate;
+  STRATA_ASSIGN_OR_RETURN(f.device.copy_pacing,
+                          strata::storage::ParseCopyPacing(copy_rate_with_clients, copy_rate_floor,
+                                                           copy_rate_ceiling, copy_latency_target));
   if (dedup != "on" && dedup != "off") {
     return strata::InvalidArgumentError("--dedup: '" + dedup + "' is not one of on, off");
   }

@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "strata/common/openssl_errors.h"
 #include "strata/nbd/certificate_identities.h"
 
 namespace strata::nbd {
@@ -21,19 +22,6 @@ Result<NbdTlsMode> ParseNbdTlsMode(std::string_view text, std::string_view field
 }
 
 namespace {
-
-// OpenSSL's error queue as one line (and emptied).
-std::string OpenSslErrors() {
-  std::string out;
-  unsigned long e;
-  while ((e = ERR_get_error()) != 0) {
-    char buf[256];
-    ERR_error_string_n(e, buf, sizeof(buf));
-    if (!out.empty()) out += "; ";
-    out += buf;
-  }
-  return out.empty() ? "unknown error" : out;
-}
 
 struct SslCtxFree {
   void operator()(SSL_CTX* c) const { SSL_CTX_free(c); }

@@ -1,3 +1,5 @@
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 #include <array>
 #include <chrono>
@@ -235,7 +237,18 @@ Status ValidateName(const std::string& name) {
 }
 
 EngineImpl::EngineImpl(Env* env, EngineOptions options)
-    : env_(env), options_(std::move(options)), bs_(options_.block_size) {}
+    : env_(env), options_(std::move(options)), bs_(options_.block_size) {
+  const CopyPacing& p = options_.copy_pacing;
+  if (p.mode == CopyPacing::Mode::kAdaptive) {
+    CopyRateController::Options o;
+    o.floor_bytes_per_second = p.floor_bytes_per_second;
+    o.ceiling_bytes_per_second = p.ceiling_bytes_per_second;
+    o.target_factor = p.target_factor;
+    o.target = p.target_latency;
+    copy_rate_ = std::make_unique<CopyRateController>(o);
+    latency_tap_ = std::make_unique<ClientLatencyTap>(copy_rate_.get());
+  }
+}
 
 EngineImpl::~EngineImpl() {
   stopping_ = true;
@@ -298,6 +311,7 @@ Status EngineImpl::Load() {
     std::shared_ptr<Lun> lun;
     if (it == by_id_.end()) {
       lun = std::make_shared<Lun>();
+      TapLatency(*lun);
       by_id_[r.id] = lun;
     } else {
       lun = it->second;
@@ -573,6 +587,7 @@ Status EngineImpl::CheckFitsLocked(uint64_t size_bytes, uint32_t tier) const {
 
 std::shared_ptr<Lun> EngineImpl::NewLunLocked(const LunSpec& spec, uint32_t tier) {
   auto lun = std::make_shared<Lun>();
+  TapLatency(*lun);
   LunRecord& r = lun->rec;
   r.id = next_lun_id_++;
   r.name = spec.name;
@@ -2167,15 +2182,25 @@ Result<uint64_t> EngineImpl::ExportPass(const std::string& name, bool all_blocks
 
 void EngineImpl::PaceCopy(uint64_t copy_bytes) {
   using Clock = std::chrono::steady_clock;
-  const uint64_t rate = options_.copy_bytes_per_second_with_clients;
-  if (rate == 0 || copy_bytes == 0) return;
+  const CopyPacing& pacing = options_.copy_pacing;
+  if (pacing.mode == CopyPacing::Mode::kNone || copy_bytes == 0) return;
   const Clock::time_point now = Clock::now();
   const Clock::time_point last{Clock::duration(last_client_io_ns_.load(std::memory_order_relaxed))};
   const bool busy = client_io_.load() > 0 || now - last < kClientBusyWindow;
   Clock::time_point due;
   {
     std::lock_guard lock(pace_mu_);
-    if (!busy) {  // no debt carried into the next busy spell
+    const uint64_t rate = copy_rate_ ? copy_rate_->OnCopy(now, copy_bytes, busy)
+                                     : (busy ? pacing.fixed_bytes_per_second : 0);
+    if (copy_rate_ && copy_rate_->rate() != logged_copy_rate_) {
+      logged_copy_rate_ = copy_rate_->rate();
+      spdlog::debug(
+          "copy pacing: {} MiB/s while clients are busy (their p99 {} us in the last "
+          "window, target {} us)",
+          logged_copy_rate_ >> 20, copy_rate_->last_window().count() / 1000,
+          copy_rate_->target().count() / 1000);
+    }
+    if (rate == 0) {  // no debt carried into the next busy spell
       copy_due_ = now;
       return;
     }

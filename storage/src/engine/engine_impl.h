@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "block_map.h"
+#include "copy_rate_controller.h"
 #include "dedup_index.h"
 #include "journal.h"
 #include "store_hashes.h"
@@ -201,7 +202,8 @@ class EngineImpl {
   void YieldToClients(std::chrono::microseconds max_wait, uint64_t copy_bytes = 0);
   // YieldToClients' pacing: while clients are busy (a request in flight or started in
   // the last kClientBusyWindow), waits until `copy_bytes` more fit the device's copy
-  // budget (copy_bytes_per_second_with_clients, shared by every copy thread).
+  // budget (options_.copy_pacing: a fixed rate, or copy_rate_'s, shared by every copy
+  // thread).
   void PaceCopy(uint64_t copy_bytes);
   static constexpr std::chrono::milliseconds kClientBusyWindow{100};
   // Counts a client's request (the NBD path) in flight, for YieldToClients.
@@ -443,6 +445,29 @@ class EngineImpl {
   std::atomic<int64_t> last_client_io_ns_{0};  // steady_clock ticks of the last client request
   std::mutex pace_mu_;
   std::chrono::steady_clock::time_point copy_due_{};  // guarded by pace_mu_
+  // CopyPacing::Mode::kAdaptive only (else null): the copy rate that follows the
+  // clients' latency (OnCopy under pace_mu_), fed by every LUN's LunIoStats (the NBD
+  // path's per-request service time) through latency_tap_.
+  class ClientLatencyTap final : public LunIoStats::Listener {
+   public:
+    explicit ClientLatencyTap(CopyRateController* c) : c_(c) {}
+    // Small requests only: what latency-sensitive clients issue; a large request's
+    // time is mostly its transfer (and a durable flush's the disk's).
+    static constexpr uint64_t kMaxBytes = 64 << 10;
+    void OnRequest(IoKind kind, uint64_t bytes, std::chrono::nanoseconds latency) override {
+      if (kind == IoKind::kFlush || bytes > kMaxBytes) return;
+      c_->RecordLatency(std::chrono::steady_clock::now(), latency);
+    }
+
+   private:
+    CopyRateController* c_;
+  };
+  std::unique_ptr<CopyRateController> copy_rate_;
+  uint64_t logged_copy_rate_ = 0;  // guarded by pace_mu_
+  std::unique_ptr<ClientLatencyTap> latency_tap_;
+  void TapLatency(Lun& lun) {
+    if (latency_tap_) lun.stats.set_listener(latency_tap_.get());
+  }
   std::atomic<int> yielding_{0};
   std::mutex yield_mu_;
   std::condition_variable yield_cv_;  // waits on yield_mu_; signalled when client_io_ hits 0
