@@ -30,6 +30,37 @@ Status MovedAway(const Lun& lun) {
                           "; connect to that device's portals");
 }
 
+// The bytes [from, from + length) of the pieces taken one after another, as pieces.
+void SubPieces(std::span<const std::span<const char>> pieces, uint64_t from, uint64_t length,
+               std::vector<std::span<const char>>* out) {
+  out->clear();
+  for (const auto& p : pieces) {
+    if (length == 0) break;
+    if (from >= p.size()) {
+      from -= p.size();
+      continue;
+    }
+    const size_t k = static_cast<size_t>(std::min<uint64_t>(p.size() - from, length));
+    out->emplace_back(p.data() + from, k);
+    length -= k;
+    from = 0;
+  }
+}
+
+void JoinPieces(std::span<const std::span<const char>> pieces, std::vector<char>* out) {
+  out->clear();
+  for (const auto& p : pieces) out->insert(out->end(), p.begin(), p.end());
+}
+
+bool IsZero(const char* p, size_t n);
+
+bool PiecesAreZero(std::span<const std::span<const char>> pieces) {
+  for (const auto& p : pieces) {
+    if (!IsZero(p.data(), p.size())) return false;
+  }
+  return true;
+}
+
 bool IsZero(const char* p, size_t n) {
   // Compare in words; blocks are 4-64 KiB and 8-byte aligned in practice.
   static const char kZeros[4096] = {};
@@ -149,6 +180,11 @@ class LunVolume final : public Volume {
     STRATA_RETURN_IF_ERROR(Check());
     EngineImpl::ClientIo io(engine_, client_.has_value());
     return engine_->Write(*lun_, offset, data, fua);
+  }
+  Status WriteV(uint64_t offset, std::span<const std::span<const char>> pieces, bool fua) override {
+    STRATA_RETURN_IF_ERROR(Check());
+    EngineImpl::ClientIo io(engine_, client_.has_value());
+    return engine_->WriteV(*lun_, offset, pieces, fua);
   }
   Status WriteZeroes(uint64_t offset, uint64_t length, bool fua) override {
     STRATA_RETURN_IF_ERROR(Check());
@@ -569,6 +605,8 @@ std::shared_ptr<Lun> EngineImpl::NewLunLocked(const LunSpec& spec, uint32_t tier
   r.wwn = spec.wwn.empty() ? MakeWwn(options_.device_id, r.id, env_->RandomU64()) : spec.wwn;
   lun->size_bytes = r.size_bytes;
   lun->map.Resize((r.size_bytes + bs_ - 1) / bs_);
+  // A move's copy: hash what it stores, for the move's verification (LunChecksums).
+  if (r.incoming) lun->store_hashes = std::make_shared<StoreHashes>(r.size_bytes, bs_);
   return lun;
 }
 
@@ -679,6 +717,7 @@ Result<LunInfo> EngineImpl::AcceptLun(const std::string& name, const std::string
     }
     if (!lun->rec.incoming) return InfoLocked(*lun);
     lun->rec.incoming = false;
+    if (lun->store_hashes) lun->store_hashes->Disable();  // verified: no longer needed
     enc_.Lun(lun->rec);
   }
   STRATA_RETURN_IF_ERROR(Flush());
@@ -707,6 +746,7 @@ Result<LunInfo> EngineImpl::ResizeLun(const std::string& name, uint64_t new_size
           "; resize it there");
     }
     lun->rec.size_bytes = new_size;
+    if (lun->store_hashes) lun->store_hashes->Disable();  // its ranges were of the old size
     lun->map.Resize((new_size + bs_ - 1) / bs_);
     lun->size_bytes = new_size;
     enc_.Lun(lun->rec);
@@ -1576,7 +1616,38 @@ Status EngineImpl::Write(Lun& lun, uint64_t offset, std::span<const char> data, 
   std::shared_lock gate(lun.gate);
   if (lun.proxy) return lun.proxy->Write(offset, data, fua);
   if (!lun.rec.moved_to.empty()) return MovedAway(lun);
+  if (lun.store_hashes) {
+    auto scope = lun.store_hashes->StoreScope();
+    Status s = WriteInner(lun, offset, data, fua);
+    if (s.ok()) {
+      lun.store_hashes->Stored(offset, std::span<const std::span<const char>>(&data, 1));
+    } else {
+      lun.store_hashes->Failed(offset, data.size());
+    }
+    return s;
+  }
   return WriteInner(lun, offset, data, fua);
+}
+
+Status EngineImpl::WriteV(Lun& lun, uint64_t offset, std::span<const std::span<const char>> pieces,
+                          bool fua) {
+  TouchIo(lun);
+  std::shared_lock gate(lun.gate);
+  if (lun.proxy) return lun.proxy->WriteV(offset, pieces, fua);
+  if (!lun.rec.moved_to.empty()) return MovedAway(lun);
+  if (lun.store_hashes) {
+    auto scope = lun.store_hashes->StoreScope();
+    Status s = WriteInnerV(lun, offset, pieces, fua);
+    if (s.ok()) {
+      lun.store_hashes->Stored(offset, pieces);
+    } else {
+      uint64_t length = 0;
+      for (const auto& p : pieces) length += p.size();
+      lun.store_hashes->Failed(offset, length);
+    }
+    return s;
+  }
+  return WriteInnerV(lun, offset, pieces, fua);
 }
 
 Status EngineImpl::Zero(Lun& lun, uint64_t offset, uint64_t length, bool fua) {
@@ -1584,6 +1655,16 @@ Status EngineImpl::Zero(Lun& lun, uint64_t offset, uint64_t length, bool fua) {
   std::shared_lock gate(lun.gate);
   if (lun.proxy) return lun.proxy->WriteZeroes(offset, length, fua);
   if (!lun.rec.moved_to.empty()) return MovedAway(lun);
+  if (lun.store_hashes) {
+    auto scope = lun.store_hashes->StoreScope();
+    Status s = ZeroInner(lun, offset, length, fua);
+    if (s.ok()) {
+      lun.store_hashes->StoredZeros(offset, length);
+    } else {
+      lun.store_hashes->Failed(offset, length);
+    }
+    return s;
+  }
   return ZeroInner(lun, offset, length, fua);
 }
 
@@ -1689,6 +1770,138 @@ Status EngineImpl::WriteInner(Lun& lun, uint64_t offset, std::span<const char> d
     done += n;
   }
   return fua ? Flush() : Status::Ok();
+}
+
+Status EngineImpl::WriteInnerV(Lun& lun, uint64_t offset,
+                               std::span<const std::span<const char>> pieces, bool fua) {
+  if (pieces.size() == 1) return WriteInner(lun, offset, pieces[0], fua);
+  uint64_t total = 0;
+  for (const auto& p : pieces) total += p.size();
+  const uint64_t size = lun.size_bytes.load();
+  if (offset > size || total > size - offset) {
+    return OutOfRangeError("write of " + std::to_string(total) + " bytes at " +
+                           std::to_string(offset) + " is past the end (" + std::to_string(size) +
+                           ")");
+  }
+  std::vector<char> joined;
+  if (lun.dedup.load(std::memory_order_acquire)) {
+    JoinPieces(pieces, &joined);
+    return WriteInner(lun, offset, joined, fua);
+  }
+  std::vector<std::span<const char>> run;
+  for (uint64_t done = 0; done < total;) {
+    const uint64_t pos = offset + done;
+    const uint64_t lba = pos / bs_;
+    const uint64_t in_block = pos % bs_;
+    uint64_t n = 0;  // bytes this step
+    bool join = true;
+    if (in_block == 0 && total - done >= bs_) {
+      const size_t blocks =
+          static_cast<size_t>(std::min<uint64_t>((total - done) / bs_, kRunBlocks));
+      n = blocks * bs_;
+      SubPieces(pieces, done, n, &run);
+      // A zero block becomes a hole (StoreRun): such a run takes the joined path.
+      std::vector<std::span<const char>> block;
+      join = false;
+      for (size_t b = 0; b < blocks && !join; ++b) {
+        SubPieces(run, b * bs_, bs_, &block);
+        join = PiecesAreZero(block);
+      }
+      if (!join) STRATA_RETURN_IF_ERROR(WriteBlocksV(lun, lba, blocks, run));
+    } else {
+      n = std::min<uint64_t>(bs_ - in_block, total - done);
+      SubPieces(pieces, done, n, &run);
+    }
+    if (join) {
+      JoinPieces(run, &joined);
+      STRATA_RETURN_IF_ERROR(WriteInner(lun, pos, joined, false));
+    }
+    done += n;
+  }
+  return fua ? Flush() : Status::Ok();
+}
+
+Status EngineImpl::WriteBlocksV(Lun& lun, uint64_t lba, size_t n,
+                                std::span<const std::span<const char>> run) {
+  StripeGuard stripes(lun, lba, n);
+  auto in_place = OverwriteInPlaceV(lun, lba, n, run);
+  Status stored = !in_place.ok() ? in_place.status()
+                  : *in_place    ? Status::Ok()
+                                 : StoreNewRunV(lun, lba, n, run);
+  for (size_t i = 0; i < n; ++i) lun.MarkDirty(lba + i);  // after a failure too, as WriteInner
+  return stored;
+}
+
+Result<bool> EngineImpl::OverwriteInPlaceV(Lun& lun, uint64_t lba, size_t n,
+                                           std::span<const std::span<const char>> run) {
+  SharedLock lock(mu_);
+  if (lun.deleted || lun.dedup.load(std::memory_order_acquire)) return false;
+  const uint32_t tier = lun.rec.write_tier;
+  const TierStore& t = tiers_[tier];
+  for (size_t i = 0; i < n; ++i) {
+    BlockRef ref = lun.map.Get(lba + i);
+    if (ref == kHole || RefTier(ref) != tier || !lun.map.OwnsLeaf(lba + i) ||
+        t.refs[RefSlot(ref)] != 1) {  // as OverwriteInPlace
+      return false;
+    }
+  }
+  std::vector<std::span<const char>> sub;
+  for (size_t i = 0; i < n;) {
+    uint64_t slot = RefSlot(lun.map.Get(lba + i));
+    size_t j = i + 1;
+    while (j < n && RefSlot(lun.map.Get(lba + j)) == slot + (j - i)) ++j;
+    SubPieces(run, i * bs_, (j - i) * bs_, &sub);
+    STRATA_RETURN_IF_ERROR(t.file->WriteAtV(slot * bs_, sub));
+    i = j;
+  }
+  return true;
+}
+
+Status EngineImpl::StoreNewRunV(Lun& lun, uint64_t lba, size_t n,
+                                std::span<const std::span<const char>> run) {
+  uint32_t tier = 0;
+  std::vector<uint64_t> slots;
+  for (int attempt = 0;; ++attempt) {
+    ExclusiveLock lock(mu_);
+    if (lun.deleted) return UnavailableError("LUN " + lun.rec.name + " was deleted");
+    tier = lun.rec.write_tier;
+    TierStore& t = tiers_[tier];
+    auto got = AllocateRunLocked(t, n);
+    if (got.ok()) {
+      slots = std::move(*got);
+      break;
+    }
+    // As StoreRun: a flush recycles slots freed by unflushed changes.
+    if (attempt >= 3 || t.pending_free.empty()) return got.status();
+    lock.unlock();
+    STRATA_RETURN_IF_ERROR(Flush());
+  }
+  TierStore& t = tiers_[tier];  // tiers_ never resizes after Load
+  Status w;
+  std::vector<std::span<const char>> sub;
+  for (size_t i = 0; i < n && w.ok();) {
+    size_t j = i + 1;
+    while (j < n && slots[j] == slots[j - 1] + 1) ++j;
+    SubPieces(run, i * bs_, (j - i) * bs_, &sub);
+    w = t.file->WriteAtV(slots[i] * bs_, sub);
+    i = j;
+  }
+  bool flush_needed = false;
+  {
+    ExclusiveLock lock(mu_);
+    for (size_t i = 0; i < n; ++i) {
+      if (!w.ok() || lun.deleted) {
+        ReleaseUnusedLocked(t, slots[i]);
+        continue;
+      }
+      t.written_end = std::max(t.written_end, (slots[i] + 1) * bs_);
+      SetMappingLocked(lun, lba + i, MakeRef(tier, slots[i]), false);
+    }
+    if (!w.ok()) return w;
+    if (lun.deleted) return UnavailableError("LUN " + lun.rec.name + " was deleted");
+    flush_needed = NeedFlushLocked();
+  }
+  return flush_needed ? Flush() : Status::Ok();
 }
 
 Status EngineImpl::ZeroInner(Lun& lun, uint64_t offset, uint64_t length, bool fua) {
@@ -2295,7 +2508,31 @@ Result<std::vector<uint64_t>> EngineImpl::LunChecksums(const std::string& name,
     return InvalidArgumentError("length: more than " + std::to_string(Engine::kMaxChecksumRanges) +
                                 " ranges in one call");
   }
-  return ChecksumsInner(*lun, range_bytes, offset, length);
+  StoreHashes* stored = lun->store_hashes.get();
+  if (!stored || range_bytes != StoreHashes::kRangeBytes || !stored->enabled()) {
+    return ChecksumsInner(*lun, range_bytes, offset, length);
+  }
+  // A move's copy: the hashes taken as it was stored; a range they do not know is
+  // read and hashed.
+  auto scope = stored->ChecksumScope();
+  std::vector<uint64_t> out;
+  out.reserve((length + range_bytes - 1) / range_bytes);
+  for (uint64_t pos = offset; pos < offset + length; pos += range_bytes) {
+    const uint64_t n = std::min(range_bytes, offset + length - pos);
+    std::optional<uint64_t> h;
+    if (n == range_bytes || pos + n == size) {  // a whole range (the last one may be short)
+      STRATA_ASSIGN_OR_RETURN(
+          h, stored->Checksum(pos / range_bytes, [&](uint64_t at, std::span<char> buf) {
+            return ReadInner(*lun, at, buf);
+          }));
+    }
+    if (!h) {
+      STRATA_ASSIGN_OR_RETURN(auto sums, ChecksumsInner(*lun, range_bytes, pos, n));
+      h = sums.at(0);
+    }
+    out.push_back(*h);
+  }
+  return out;
 }
 
 void EngineImpl::AbortExport(const std::string& name, const Status& why) {

@@ -17,6 +17,7 @@
 #include "copy_rate_controller.h"
 #include "dedup_index.h"
 #include "journal.h"
+#include "store_hashes.h"
 #include "strata/storage/engine.h"
 #include "strata/storage/io_stats.h"
 
@@ -122,6 +123,11 @@ struct Lun {
     std::vector<bool> stale;
     bool complete = false;  // a full pass hashed every range
   } export_hashes;
+
+  // The target's half of a move's verification (StoreHashes): set for an incoming LUN
+  // (created by a move) when it is created, disabled when it is accepted or resized.
+  // The pointer never changes after the LUN is published.
+  std::shared_ptr<StoreHashes> store_hashes;
 };
 
 // The journal name of a LUN being cloned or restored until its mappings are
@@ -183,6 +189,9 @@ class EngineImpl {
   // The data path (LunVolume calls these).
   Status Read(Lun& lun, uint64_t offset, std::span<char> out);
   Status Write(Lun& lun, uint64_t offset, std::span<const char> data, bool fua);
+  // Volume::WriteV: Write of the pieces' bytes one after another, without joining
+  // them (WriteInnerV).
+  Status WriteV(Lun& lun, uint64_t offset, std::span<const std::span<const char>> pieces, bool fua);
   Status Zero(Lun& lun, uint64_t offset, uint64_t length, bool fua);
   bool StillAllowed(Lun& lun, const ClientInfo& client);
   Status FlushLun(Lun& lun);
@@ -356,6 +365,22 @@ class EngineImpl {
   // conditions (a snapshot or clone sharing the leaf, SetDedup, a tier move's start,
   // DeleteLun freeing the slot) waits for them. REQUIRES: the blocks' stripes held.
   Result<bool> OverwriteInPlace(Lun& lun, uint64_t lba, size_t n, const char* data);
+  // The vectored write (Volume::WriteV) of a LUN with dedup off: runs of whole
+  // blocks are written from the pieces with one pwritev per run of consecutive slots
+  // (OverwriteInPlaceV in place, else StoreNewRunV to new slots); partial blocks,
+  // and runs holding a zero block (those become holes), are joined and take
+  // WriteInner's path. A dedup LUN joins the whole write (fingerprints and compares
+  // are per contiguous block).
+  Status WriteInnerV(Lun& lun, uint64_t offset, std::span<const std::span<const char>> pieces,
+                     bool fua);
+  // n whole blocks at [lba, lba+n) from `run` (n * bs_ bytes), none all zeros.
+  // REQUIRES: dedup off when the write began.
+  Status WriteBlocksV(Lun& lun, uint64_t lba, size_t n, std::span<const std::span<const char>> run);
+  Result<bool> OverwriteInPlaceV(Lun& lun, uint64_t lba, size_t n,
+                                 std::span<const std::span<const char>> run);
+  // StoreRun's path for n non-zero blocks of a LUN with dedup off: new slots, one
+  // pwritev per run of consecutive ones, then the mappings. REQUIRES: stripes held.
+  Status StoreNewRunV(Lun& lun, uint64_t lba, size_t n, std::span<const std::span<const char>> run);
   uint64_t AllocateFreshLocked(TierStore& t);
   Status ReadBlockLocked(const Lun& lun, uint64_t lba, char* out);  // REQUIRES: mu_ held
   // A write takes at most kRunBlocks blocks at a time, under their stripes
