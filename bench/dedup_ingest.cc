@@ -9,11 +9,15 @@
 // index memory per unique block and index lookups/s.
 //
 //   strata-bench-dedup [--dir /dev/shm/strata-bench] [--mib 256] [--pct 0,50,90]
-//                      [--prefault both|yes|no] [--engine-only]
+//                      [--prefault both|yes|no] [--engine-only] [--request-kib 4]
+//                      [--over-other-data] [--index-only]
 //
 // The engine writes to files in --dir (tmpfs by default, so the figure is the
 // engine's CPU cost, not a disk's). --engine-only runs only the engine rows (for
-// perf record).
+// perf record); with --request-kib (a multiple of 4) those rows write requests of that
+// size (1024: what sequential NBD clients send), 4 KiB otherwise, and with
+// --over-other-data over a LUN first written whole with other data (every block
+// replaced, as fio's timed runs over a prefilled LUN do).
 #include <fcntl.h>
 #include <openssl/evp.h>
 #include <sys/mman.h>
@@ -311,9 +315,11 @@ class IndexBefore {
 // and of absent ones (misses: what every unique block costs), before and after.
 void IndexTable(const std::vector<size_t>& sizes) {
   std::printf(
-      "\nDedup index alone (random fingerprints; M lookups/s, one thread)\n\n"
-      "| unique blocks | index | B/unique block | inserts/s | hits/s | misses/s |\n"
-      "|---|---|---|---|---|---|\n");
+      "\nDedup index alone (random fingerprints; M lookups/s, one thread; replaces/s: a "
+      "slot's entry erased and the slot indexed again under a new fingerprint, what each "
+      "overwrite of a dedup block costs the index)\n\n"
+      "| unique blocks | index | B/unique block | inserts/s | hits/s | misses/s | replaces/s |\n"
+      "|---|---|---|---|---|---|---|\n");
   for (size_t n : sizes) {
     std::vector<Fingerprint> fps(2 * n);
     uint64_t seed = n;
@@ -334,7 +340,7 @@ void IndexTable(const std::vector<size_t>& sizes) {
       });
       double hit = time_it([&](size_t i) { return idx.Find(fps[(i * 7919) % n]); });
       double miss = time_it([&](size_t i) { return idx.Find(fps[n + i]); });
-      std::printf("| %zu | before (12 B buckets, x2) | %.1f | %.1f M | %.1f M | %.1f M |\n", n,
+      std::printf("| %zu | before (12 B buckets, x2) | %.1f | %.1f M | %.1f M | %.1f M | - |\n", n,
                   idx.bytes_per_entry(), ins, hit, miss);
     }
     {
@@ -350,9 +356,17 @@ void IndexTable(const std::vector<size_t>& sizes) {
       double ins = time_it([&](size_t i) { return idx.Insert(fps[i], i + 1) ? 1 : 0; });
       double hit = time_it([&](size_t i) { return first(fps[(i * 7919) % n]); });
       double miss = time_it([&](size_t i) { return first(fps[n + i]); });
+      // Slot i + 1 (i in a scattered order) leaves the index and comes back with the
+      // fingerprint of a block not seen yet.
+      double replace = time_it([&](size_t i) {
+        const size_t k = (i * 7919) % n;
+        idx.EraseSlot(k + 1);
+        return idx.Insert(fps[n + i], k + 1) ? 1 : 0;
+      });
       std::printf(
-          "| %zu | now (6 B buckets + 4 B tag a slot, x1.5) | %.1f | %.1f M | %.1f M | %.1f M |\n",
-          n, idx.bytes_per_entry(), ins, hit, miss);
+          "| %zu | now (6 B buckets + 4 B tag a slot, x1.5) | %.1f | %.1f M | %.1f M | %.1f M | "
+          "%.1f M |\n",
+          n, idx.bytes_per_entry(), ins, hit, miss, replace);
     }
     std::fflush(stdout);
   }
@@ -489,6 +503,8 @@ int main(int argc, char** argv) {
   std::vector<int> pcts = {0, 50, 90};
   std::vector<bool> prefaults = {false, true};
   bool engine_only = false;
+  size_t request_kib = 4;
+  bool over_other = false;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     std::string v = i + 1 < argc ? argv[i + 1] : "";
@@ -496,10 +512,20 @@ int main(int argc, char** argv) {
       engine_only = true;
       continue;
     }
+    if (a == "--over-other-data") {
+      over_other = true;
+      continue;
+    }
+    if (a == "--index-only") {  // only the index table (for A/B of the index)
+      IndexTable({100'000, 1'000'000, 10'000'000});
+      return 0;
+    }
     if (a == "--dir") {
       dir = v;
     } else if (a == "--mib") {
       mib = std::strtoul(v.c_str(), nullptr, 10);
+    } else if (a == "--request-kib") {
+      request_kib = std::strtoul(v.c_str(), nullptr, 10);
     } else if (a == "--pct") {
       pcts.clear();
       for (size_t p = 0; p < v.size();) {
@@ -515,13 +541,18 @@ int main(int argc, char** argv) {
     } else {
       std::fprintf(stderr,
                    "usage: strata-bench-dedup [--dir D] [--mib N] [--pct 0,50,90] "
-                   "[--prefault both|yes|no] [--engine-only]\n");
+                   "[--prefault both|yes|no] [--engine-only] [--request-kib 4] "
+                   "[--over-other-data]\n");
       return 2;
     }
     ++i;
   }
   if (mib == 0 || pcts.empty()) {
     std::fprintf(stderr, "--mib and --pct need positive values\n");
+    return 2;
+  }
+  if (request_kib == 0 || request_kib % 4 != 0 || (mib * 1024) % request_kib != 0) {
+    std::fprintf(stderr, "--request-kib: a multiple of 4 that divides --mib's KiB\n");
     return 2;
   }
   const size_t blocks = mib * 1024 * 1024 / kBs;
@@ -575,11 +606,18 @@ int main(int argc, char** argv) {
       xd = Xxh3DispatchRate(data);
       sha = Sha256Rate(data);
     }
+    std::vector<char> other;
+    if (engine_only && over_other) {
+      std::vector<size_t> unused;
+      other = MakeData(blocks, pct, 4321 + static_cast<uint64_t>(pct), &unused);
+    }
     for (bool pf : prefaults) {
-      IngestResult ing = EngineIngest(data, dir, pf);
+      IngestResult ing = engine_only ? EngineIngest(data, dir, pf, request_kib * 1024, true,
+                                                    over_other ? &other : nullptr)
+                                     : EngineIngest(data, dir, pf);
       if (engine_only) {
-        std::printf("%d %% duplicates, pre-faulted %s: %.2f GB/s\n", pct, pf ? "yes" : "no",
-                    ing.gbps);
+        std::printf("%d %% duplicates, %zu KiB requests%s, pre-faulted %s: %.2f GB/s\n", pct,
+                    request_kib, over_other ? " over other data" : "", pf ? "yes" : "no", ing.gbps);
       } else {
         std::printf("| %d %% | %.2f | %.2f | %.2f | %.2f | %s | %.2f | %.2f | %.1f |\n", pct, mc,
                     xx, xd, sha, pf ? "yes" : "no", ing.gbps, ing.ratio,

@@ -6,10 +6,16 @@ markdown (one table per run, then the medians).
 
   bench/storage/drain_bench.py STORED ADMIN [--dir /dev/shm] [--luns 4] [--mib 512]
       [--parallel 2] [--runs 3] [--fio-seconds 20] [--fio-iops 2000] [--stored-arg=FLAG ...]
+      [--compare-caps auto,128MiB,0]
 
 Both devices keep their tiers in --dir (tmpfs by default), as do cp's source and
 target. Each run drains with move verification on, then again with it off
 (strata-stored --verify-moves), on fresh devices.
+
+With --compare-caps, each run instead measures the client's p99 and the moves during
+the busy window once per strata-stored --copy-rate-with-clients value (interleaved,
+fresh devices each), and a table compares them: the copy cap that follows the
+clients' latency (auto) against the fixed cap and none.
 """
 import argparse
 import json
@@ -38,6 +44,9 @@ ap.add_argument("--fio-iops", type=int, default=2000, help="client rate limit (r
 ap.add_argument("--stored-arg", action="append", default=[],
                 help="extra strata-stored flag for both devices (repeatable), e.g. "
                      "--stored-arg=--copy-priority=idle")
+ap.add_argument("--compare-caps", default="",
+                help="comma-separated --copy-rate-with-clients values to compare, e.g. "
+                     "auto,128MiB,0 (the first is measured against the others)")
 args = ap.parse_args()
 MOVE_TIMEOUT = 600  # seconds for one `lun migrate --wait`
 
@@ -93,7 +102,7 @@ def fio(portal, seconds, out):
     return p99
 
 
-def one_run(work, data, verify, with_client):
+def one_run(work, data, verify, with_client, extra=()):
     res = {}
     size = args.mib << 20
     total = size * args.luns
@@ -105,7 +114,7 @@ def one_run(work, data, verify, with_client):
     res["cp"] = total / (time.perf_counter() - t0)
     shutil.rmtree(cpdir)
 
-    flag = ["--verify-moves", "on" if verify else "off", *args.stored_arg]
+    flag = ["--verify-moves", "on" if verify else "off", *args.stored_arg, *extra]
     devs = []
     try:
         for d in ("a", "b"):
@@ -176,6 +185,9 @@ def main():
                 subprocess.run(["head", "-c", str(args.mib << 20), "/dev/urandom"], stdout=f,
                                check=True)
             data.append(path)
+        if args.compare_caps:
+            compare(work, data, [c.strip() for c in args.compare_caps.split(",") if c.strip()])
+            return
         runs = []
         for i in range(args.runs):
             on = one_run(work, data, True, True)
@@ -218,6 +230,47 @@ def main():
         wr = med(lambda on, off: on[ph]["write"] / on["idle"]["write"])
         print(f"| {label} | {iops:.0f} | {r:.0f} | {w:.0f} | {rr:.1f}x / {wr:.1f}x |")
     print(f"\nmoves during the busy window: {mib(med(lambda on, off: on['churn']))} MiB/s")
+
+
+def compare(work, data, caps):
+    rows = {c: [] for c in caps}
+    for i in range(args.runs):
+        for c in caps:
+            on = one_run(work, data, True, True, [f"--copy-rate-with-clients={c}"])
+            rows[c].append(on)
+            print(f"run {i + 1} --copy-rate-with-clients={c}: client p99 r/w idle "
+                  f"{on['idle']['read']:.0f}/{on['idle']['write']:.0f} us, during moves "
+                  f"{on['busy']['read']:.0f}/{on['busy']['write']:.0f} us "
+                  f"({on['busy']['read'] / on['idle']['read']:.1f}x / "
+                  f"{on['busy']['write'] / on['idle']['write']:.1f}x), moves at "
+                  f"{mib(on['churn'])} MiB/s", flush=True)
+
+    def med(c, f):
+        return statistics.median(f(on) for on in rows[c])
+
+    peers = caps[1:]
+    print(f"\n{args.luns} LUNs x {args.mib} MiB in {args.dir}, LUNs moving A <-> B (at most "
+          f"{args.parallel} at once) while fio (4 KiB randrw QD4, {args.fio_iops} IOPS, "
+          f"{args.fio_seconds} s) runs on A; medians of {args.runs} interleaved runs\n")
+    print("| --copy-rate-with-clients | client p99 r / w idle (us) | during moves (us) | vs idle (r / w) "
+          "| moves MiB/s |" + "".join(f" moves vs {p} |" for p in peers))
+    print("|" + "---|" * (5 + len(peers)))
+    for c in caps:
+        line = (f"| {c} | {med(c, lambda o: o['idle']['read']):.0f} / {med(c, lambda o: o['idle']['write']):.0f} "
+                f"| {med(c, lambda o: o['busy']['read']):.0f} / {med(c, lambda o: o['busy']['write']):.0f} "
+                f"| {med(c, lambda o: o['busy']['read'] / o['idle']['read']):.1f}x / "
+                f"{med(c, lambda o: o['busy']['write'] / o['idle']['write']):.1f}x "
+                f"| {mib(med(c, lambda o: o['churn']))} |")
+        for p in peers:
+            line += f" {statistics.median(rows[c][k]['churn'] / rows[p][k]['churn'] for k in range(args.runs)):.2f} |"
+        print(line)
+    first = caps[0]
+    worst = med(first, lambda o: max(o['busy']['read'] / o['idle']['read'],
+                                     o['busy']['write'] / o['idle']['write']))
+    print(f"\ngoal for {first}: client p99 during moves <= 3x idle: {worst:.1f}x (worse of r / w); "
+          "moves vs " + ", ".join(
+              f"{p}: {statistics.median(rows[first][k]['churn'] / rows[p][k]['churn'] for k in range(args.runs)):.2f}x"
+              for p in peers))
 
 
 main()

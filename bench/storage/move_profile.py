@@ -49,6 +49,12 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def minor_faults(pid):
+    """Minor page faults of a process so far (/proc/PID/stat minflt)."""
+    with open(f"/proc/{pid}/stat") as f:
+        return int(f.read().rsplit(")", 1)[1].split()[7])
+
+
 def main():
     work = tempfile.mkdtemp(prefix="strata-moveprof-", dir=args.dir)
     size = args.mib << 20
@@ -73,17 +79,20 @@ def main():
             tools = [attach(pa.pid, "a"), attach(pb.pid, "b")]
             time.sleep(1)  # let the profilers attach: a benchmark's settling time, not a sync
         cpu0 = (cpu_seconds(pa.pid), cpu_seconds(pb.pid))
+        faults0 = minor_faults(pb.pid)
         t0 = time.perf_counter()
         m = admin(args.admin, a["grpc"], "lun", "migrate", "m", "--to-device", b["grpc"], "--wait",
                   timeout=600)
         dt = time.perf_counter() - t0
         cpu = (cpu_seconds(pa.pid) - cpu0[0], cpu_seconds(pb.pid) - cpu0[1])
+        faults = minor_faults(pb.pid) - faults0
         for t in tools:
             t.send_signal(signal.SIGINT)
             t.wait(timeout=120)
         print(json.dumps(m))
         print(f"cp {cp / 2**20:.0f} MiB/s; move {size / dt / 2**20:.0f} MiB/s ({size / dt / cp:.2f}x cp), "
-              f"{dt:.2f} s, verify {args.verify}; CPU source {cpu[0]:.2f} s, target {cpu[1]:.2f} s; "
+              f"{dt:.2f} s, verify {args.verify}; CPU source {cpu[0]:.2f} s, target {cpu[1]:.2f} s "
+              f"({faults} page faults); "
               f"load average {os.getloadavg()[0]:.1f}")
     finally:
         for p, _ in devs:

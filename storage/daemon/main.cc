@@ -1,6 +1,7 @@
 // strata-stored: one cloud storage device. Thin main: parse flags, open the
 // Device, serve the management API and metrics until SIGINT/SIGTERM.
 #include <grpcpp/grpcpp.h>
+#include <malloc.h>
 #include <prometheus/collectable.h>
 #include <prometheus/exposer.h>
 #include <prometheus/metric_family.h>
@@ -9,6 +10,8 @@
 
 #include <boost/program_options.hpp>
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <iostream>
 #include <memory>
 #include <string>
@@ -27,6 +30,7 @@
 #include "strata/device/channel.h"
 #include "strata/nbd/server.h"
 #include "strata/nbd/server_flags.h"
+#include "strata/storage/copy_pacing.h"
 #include "strata/storage/copy_priority.h"
 #include "strata/storage/device.h"
 
@@ -66,6 +70,9 @@ Result<Flags> ParseFlags(int argc, char** argv, bool* help) {
   std::string block_size;
   std::string max_pending_free;
   std::string copy_rate_with_clients;
+  std::string copy_rate_floor;
+  std::string copy_rate_ceiling;
+  std::string copy_latency_target;
   std::string dedup;
   std::string verify_moves;
   std::string move_data_path;
@@ -97,10 +104,19 @@ Result<Flags> ParseFlags(int argc, char** argv, bool* help) {
       "blocks replaced by copy-on-write stay allocated until the next flush: flush on our "
       "own once this much waits in a tier (capped at 1/8 of the tier), so overwrites without "
       "flushes fit in the tier; 0: only when the tier runs out")(
-      "copy-rate-with-clients", po::value(&copy_rate_with_clients)->default_value("128MiB"),
+      "copy-rate-with-clients", po::value(&copy_rate_with_clients)->default_value("auto"),
       "client I/O first: while this device's NBD clients are busy (a request in the last "
-      "100 ms), device moves in and out copy at most this much per second, all together "
-      "(e.g. 128MiB); an idle device copies at full speed; 0: no cap")(
+      "100 ms), device moves in and out copy at most this much per second, all together: "
+      "auto (a rate that follows the clients' latency: see --copy-client-latency-target), "
+      "a fixed rate (e.g. 128MiB) or 0 (no cap); an idle device copies at full speed")(
+      "copy-client-latency-target", po::value(&copy_latency_target)->default_value("3x"),
+      "--copy-rate-with-clients auto: the clients' p99 request latency (the NBD server's, "
+      "per 100 ms) the copies may cause: a factor of their p99 without a copy (e.g. 3x) or "
+      "a latency (e.g. 2ms, 500us); the copy rate rises while under it, halves when over")(
+      "copy-rate-floor", po::value(&copy_rate_floor)->default_value("32MiB"),
+      "--copy-rate-with-clients auto: the lowest rate, so a move always progresses")(
+      "copy-rate-ceiling", po::value(&copy_rate_ceiling)->default_value("0"),
+      "--copy-rate-with-clients auto: the highest rate while clients are busy; 0: none")(
       "ready-file", po::value(&f.ready_file),
       "write {\"grpc\":\"ADDR:PORT\",\"nbd\":[\"ADDR:PORT\",...],\"metrics\":\"ADDR:PORT\"} "
       "here once serving (the addresses as bound: port 0 picks a free one)")(
@@ -180,9 +196,9 @@ Result<Flags> ParseFlags(int argc, char** argv, bool* help) {
   auto pending = strata::ParseSize(max_pending_free);
   if (!pending.ok()) return pending.status().WithContext("--max-pending-free");
   f.device.max_pending_free_bytes = *pending;
-  auto copy_rate = strata::ParseSize(copy_rate_with_clients);
-  if (!copy_rate.ok()) return copy_rate.status().WithContext("--copy-rate-with-clients");
-  f.device.copy_bytes_per_second_with_clients = *copy_rate;
+  STRATA_ASSIGN_OR_RETURN(f.device.copy_pacing,
+                          strata::storage::ParseCopyPacing(copy_rate_with_clients, copy_rate_floor,
+                                                           copy_rate_ceiling, copy_latency_target));
   if (dedup != "on" && dedup != "off") {
     return strata::InvalidArgumentError("--dedup: '" + dedup + "' is not one of on, off");
   }
@@ -307,7 +323,24 @@ class DeviceCollector final : public prometheus::Collectable {
   Device* const device_;
 };
 
+// A move's target receives its messages (up to 1 MiB each, over several streams) into
+// buffers gRPC allocates and frees per read. With glibc's defaults those come from
+// fresh mmaps or a heap trimmed back to the OS as soon as they are freed, so the
+// kernel's receive copy faults in new pages all along: 60-100k page faults and ~20 % of
+// the target's CPU per 512 MiB moved (docs/benchmarks.md, "Target-side hashing and
+// vectored stores"). Keeping up to 64 MiB of freed heap (and allocations up to 8 MiB
+// in the heap) makes them reuse warm pages. GLIBC_TUNABLES' malloc settings, when
+// given, are left as they are.
+void TuneMallocForReceiveBuffers() {
+  const char* tunables = std::getenv("GLIBC_TUNABLES");
+  if (tunables && std::strstr(tunables, "glibc.malloc.")) return;
+  mallopt(M_MMAP_THRESHOLD, 8 << 20);
+  mallopt(M_TRIM_THRESHOLD, 64 << 20);
+  mallopt(M_TOP_PAD, 16 << 20);
+}
+
 int Run(int argc, char** argv) {
+  TuneMallocForReceiveBuffers();
   bool help = false;
   auto flags = ParseFlags(argc, argv, &help);
   if (!flags.ok()) {

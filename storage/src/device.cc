@@ -140,7 +140,7 @@ Result<std::unique_ptr<Device>> Device::Open(Env* env, DeviceConfig config) {
   eo.tiers = config.tiers;
   eo.block_size = config.block_size;
   eo.max_pending_free_bytes = config.max_pending_free_bytes;
-  eo.copy_bytes_per_second_with_clients = config.copy_bytes_per_second_with_clients;
+  eo.copy_pacing = config.copy_pacing;
   eo.remote_volume_factory = config.remote_volume_factory;
   eo.device_id = std::stoull(device_id, nullptr, 16);
   for (const TierConfig& tier : config.tiers) {

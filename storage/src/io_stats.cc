@@ -33,6 +33,9 @@ void LunIoStats::Record(IoKind kind, uint64_t bytes, std::chrono::nanoseconds la
   uint64_t prev = k.max_ns.load(std::memory_order_relaxed);
   while (ns > prev && !k.max_ns.compare_exchange_weak(prev, ns, std::memory_order_relaxed)) {
   }
+  if (ok) {
+    if (Listener* l = listener_.load(std::memory_order_acquire)) l->OnRequest(kind, bytes, latency);
+  }
 }
 
 LunIoStats::Snapshot LunIoStats::Take() const {

@@ -97,6 +97,53 @@ TEST(DedupIndexTest, MatchesAModelUnderChurnWithCollidingHomes) {
   }
 }
 
+// Near the growth threshold (85 % of the first 1024 buckets) for 200,000 inserts and
+// erases: long probe runs, entries farther than a bucket's distance field holds (15),
+// backward shifts across the table's end; the index matches a model throughout.
+TEST(DedupIndexTest, MatchesAModelAtFullLoadWithLongProbeRuns) {
+  DedupIndex idx;
+  std::unordered_map<uint64_t, uint64_t> model;  // key id -> slot
+  std::vector<uint64_t> present;
+  std::mt19937_64 rng(16);
+  auto fp_of = [](uint64_t id) { return FingerprintOf(&id, sizeof(id)); };
+  uint64_t next = 1;
+  const size_t full = 860;  // below 870: the table never grows
+  for (int i = 0; i < 200000; ++i) {
+    if (present.size() >= full || (!present.empty() && rng() % 2)) {
+      size_t k = rng() % present.size();
+      uint64_t id = present[k];
+      present[k] = present.back();
+      present.pop_back();
+      ASSERT_TRUE(rng() % 2 ? idx.EraseIf(fp_of(id), model[id]) : idx.EraseSlot(model[id]));
+      model.erase(id);
+    } else {
+      uint64_t id = next++;
+      uint64_t slot = 1 + id % 3000;  // slots are reused, as the engine's are
+      if (idx.EraseSlot(slot)) {      // not in use by another id: keep the model exact
+        for (size_t k = 0; k < present.size(); ++k) {
+          if (model[present[k]] == slot) {
+            model.erase(present[k]);
+            present[k] = present.back();
+            present.pop_back();
+            break;
+          }
+        }
+      }
+      ASSERT_TRUE(idx.Insert(fp_of(id), slot));
+      model[id] = slot;
+      present.push_back(id);
+    }
+    if (i % 20000 == 0 || i == 199999) {
+      ASSERT_EQ(idx.size(), model.size());
+      ASSERT_LE(idx.memory_bytes(), 1024u * 6 + 4096u * 5);  // never grew
+      for (const auto& [id, slot] : model) {
+        auto all = All(idx, fp_of(id));
+        ASSERT_NE(std::find(all.begin(), all.end(), slot), all.end()) << id;
+      }
+    }
+  }
+}
+
 TEST(DedupIndexTest, AtMost16BytesPerEntryAtEverySize) {
   DedupIndex idx;
   double worst = 0;

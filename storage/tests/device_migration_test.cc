@@ -74,6 +74,10 @@ class EngineRemoteDevice final : public RemoteDevice {
   std::atomic<bool> reorder{false};
   std::atomic<int64_t> fail_in_finish_after{-1};
   std::atomic<uint64_t> puts{0};
+  // A target that stores a block other than sent: mangle(lba, block) may change the
+  // block's bytes, or return false to drop it (never stored). First pass only.
+  std::function<bool(uint64_t lba, std::string& block)> mangle;
+  std::atomic<int> passes{0};
 
  private:
   class Writer final : public BlockWriter {
@@ -105,6 +109,7 @@ class EngineRemoteDevice final : public RemoteDevice {
         ++applied;
       }
       held_.clear();
+      ++dev_->passes;
       if (dev_->after_pass) dev_->after_pass(*vol_);
       return Status::Ok();
     }
@@ -112,6 +117,11 @@ class EngineRemoteDevice final : public RemoteDevice {
    private:
     Status Apply(uint64_t lba, const char* block) {
       if (!block) return vol_->WriteZeroes(lba * bs_, bs_, false);
+      if (dev_->mangle && dev_->passes.load() == 0) {
+        std::string b(block, bs_);
+        if (!dev_->mangle(lba, b)) return Status::Ok();
+        return vol_->Write(lba * bs_, std::span<const char>(b.data(), b.size()), false);
+      }
       return vol_->Write(lba * bs_, std::span<const char>(block, bs_), false);
     }
 
@@ -332,6 +342,82 @@ TEST_F(DeviceMigrationTest, CorruptTargetCopyFailsTheMoveAndTheSourceKeepsServin
   EXPECT_EQ(At(**dst_->OpenVolume("db"), bad_lba), 'Q');
 }
 
+// The target hashes what it stores (no read-back of the copy): a block it never
+// stored, or stored other bytes into than sent, still fails the move.
+TEST_F(DeviceMigrationTest, BlockTheTargetDidNotStoreFailsTheMove) {
+  CreateFilled("db", 1024);
+  remote_->mangle = [](uint64_t lba, std::string&) { return lba != 600; };
+  Status s = MoveLunToDevice(src_.get(), "db", remote_.get(), {}, nullptr);
+  EXPECT_EQ(s.code(), StatusCode::kDataLoss) << s.ToString();
+  EXPECT_NE(s.message().find("range 2 (bytes 2097152..3145728) differs"), std::string::npos)
+      << s.ToString();
+  EXPECT_TRUE(src_->GetLun("db")->moved_to.empty());
+  EXPECT_EQ(dst_->GetLun("db").status().code(), StatusCode::kNotFound);
+}
+
+TEST_F(DeviceMigrationTest, BlockTheTargetStoredWrongFailsTheMoveEvenOutOfOrder) {
+  for (bool reorder : {false, true}) {
+    SCOPED_TRACE(reorder ? "shuffled" : "in order");
+    CreateFilled("db", 1024);
+    remote_->reorder = reorder;
+    remote_->passes = 0;
+    remote_->mangle = [](uint64_t lba, std::string& b) {
+      if (lba == 1000) b[77] ^= 1;  // range 3
+      return true;
+    };
+    Status s = MoveLunToDevice(src_.get(), "db", remote_.get(), {}, nullptr);
+    EXPECT_EQ(s.code(), StatusCode::kDataLoss) << s.ToString();
+    EXPECT_NE(s.message().find("range 3 "), std::string::npos) << s.ToString();
+    EXPECT_TRUE(src_->GetLun("db")->moved_to.empty());
+    remote_->mangle = nullptr;
+    ASSERT_TRUE(src_->DeleteLun("db").ok());
+  }
+}
+
+// What the target answers from the hashes it took while storing equals what reading
+// its copy back gives, whatever the order and overwrites of the stores.
+TEST_F(DeviceMigrationTest, TargetChecksumsFromStoresEqualReadBack) {
+  const uint64_t size = 5 * Engine::kDefaultChecksumRangeBytes + 3 * kBs;
+  LunSpec in;
+  in.name = "in";
+  in.size_bytes = size;
+  in.wwn = "naa.3000000000000abc";  // incoming: hashed as stored
+  ASSERT_TRUE(dst_->CreateLun(in).ok());
+  LunSpec plain;
+  plain.name = "plain";
+  plain.size_bytes = size;
+  ASSERT_TRUE(dst_->CreateLun(plain).ok());
+  auto a = *dst_->OpenVolume("in");
+  auto b = *dst_->OpenVolume("plain");
+  std::mt19937 rng(11);
+  for (int k = 0; k < 200; ++k) {
+    const uint64_t blocks = 1 + rng() % 64;
+    const uint64_t at = (rng() % (size / kBs - blocks)) * kBs + (rng() % 5 == 0 ? 512 : 0);
+    const uint64_t n = std::min<uint64_t>(blocks * kBs, size - at);
+    if (rng() % 5 == 0) {
+      ASSERT_TRUE(a->WriteZeroes(at, n, false).ok());
+      ASSERT_TRUE(b->WriteZeroes(at, n, false).ok());
+    } else {
+      std::string d(n, static_cast<char>(rng()));
+      for (size_t i = 0; i < d.size(); i += 997) d[i] = static_cast<char>(rng());
+      ASSERT_TRUE(a->Write(at, std::span<const char>(d.data(), d.size()), false).ok());
+      ASSERT_TRUE(b->Write(at, std::span<const char>(d.data(), d.size()), false).ok());
+    }
+    if (k % 50 == 49) {
+      auto x = dst_->LunChecksums("in", Engine::kDefaultChecksumRangeBytes, 0, size);
+      auto y = dst_->LunChecksums("plain", Engine::kDefaultChecksumRangeBytes, 0, size);
+      ASSERT_TRUE(x.ok() && y.ok());
+      EXPECT_EQ(*x, *y) << k;
+      // Other range sizes are read back.
+      EXPECT_EQ(*dst_->LunChecksums("in", 65536, 0, size),
+                *dst_->LunChecksums("plain", 65536, 0, size));
+    }
+  }
+  ASSERT_TRUE(dst_->AcceptLun("in", in.wwn).ok());  // no more hashing; read back
+  EXPECT_EQ(*dst_->LunChecksums("in", Engine::kDefaultChecksumRangeBytes, 0, size),
+            *dst_->LunChecksums("plain", Engine::kDefaultChecksumRangeBytes, 0, size));
+}
+
 TEST_F(DeviceMigrationTest, RangeWrittenAfterTheFirstComparisonIsComparedAgainWhilePaused) {
   const uint64_t blocks = 1024;
   auto v = CreateFilled("db", blocks);
@@ -361,7 +447,8 @@ TEST_F(DeviceMigrationTest, WithoutVerificationNoChecksumsAndNoVerifiedBytes) {
   CreateFilled("db", 64);
   DeviceMoveOptions opts;
   opts.verify = false;
-  ASSERT_TRUE(MoveLunToDevice(src_.get(), "db", remote_.get(), opts, nullptr).ok());
+  Status moved = MoveLunToDevice(src_.get(), "db", remote_.get(), opts, nullptr);
+  ASSERT_TRUE(moved.ok()) << moved.ToString();
   EXPECT_EQ(remote_->checksum_calls, 0);
   EXPECT_EQ(src_->GetLun("db")->move.verified_bytes, 0u);
 }

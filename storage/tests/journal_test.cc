@@ -199,6 +199,84 @@ TEST(JournalTest, TornTailStopsReplayAtEveryCut) {
   }
 }
 
+TEST(JournalTest, MapRunReplaysAsItsMapRecordsInOrderAndTearsWhole) {
+  RecordEncoder e;
+  e.Map({1, 3, MakeRef(0, 9), false});  // a single-block record before, as older journals hold
+  std::vector<MapRunEntry> run;
+  for (uint32_t i = 0; i < 256; ++i) {
+    if (i % 5 == 4) continue;  // blocks a section left alone are not in the run
+    run.push_back({i, i % 7 == 0 ? kHole : MakeRef(i % 2, 1000 + i), i % 3 == 0});
+  }
+  e.MapRun(2, 1ull << 40, run.data(), run.size());
+  e.Map({1, 3, MakeRef(1, 10), true});
+  EXPECT_EQ(e.records(), run.size() + 2);  // a run's entries count one each
+  const std::string full = e.buffer();
+  std::vector<MapRecord> maps;
+  ReplayHandlers h{nullptr, nullptr, [&](const MapRecord& m) { maps.push_back(m); }, nullptr,
+                   nullptr};
+  ReplayResult rr;
+  ASSERT_TRUE(Replay(full, h, &rr).ok());
+  EXPECT_EQ(rr.records, run.size() + 2);
+  EXPECT_EQ(rr.valid_bytes, full.size());
+  ASSERT_EQ(maps.size(), run.size() + 2);
+  EXPECT_EQ(maps.front().lba, 3u);
+  EXPECT_EQ(maps.back().ref, MakeRef(1, 10));
+  for (size_t i = 0; i < run.size(); ++i) {
+    const MapRecord& m = maps[i + 1];
+    EXPECT_EQ(m.lun_id, 2u);
+    EXPECT_EQ(m.lba, (1ull << 40) + run[i].offset);
+    EXPECT_EQ(m.ref, run[i].ref);
+    EXPECT_EQ(m.indexed, run[i].indexed);
+  }
+  // 13 bytes a block instead of a 34-byte frame each.
+  EXPECT_EQ(full.size(), 2 * 34 + 8 + 21 + 13 * run.size());
+  // A torn run delivers none of its entries: the record before it only.
+  const size_t run_end = 34 + 8 + 21 + 13 * run.size();
+  for (size_t cut = 34; cut < run_end; cut += 97) {
+    size_t n = 0;
+    ASSERT_TRUE(
+        Replay(std::string_view(full).substr(0, cut),
+               ReplayHandlers{nullptr, nullptr, [&](const MapRecord&) { ++n; }, nullptr, nullptr},
+               &rr)
+            .ok());
+    EXPECT_EQ(n, 1u) << cut;
+    EXPECT_EQ(rr.valid_bytes, 34u) << cut;
+  }
+}
+
+// A run record whose checksum holds but whose body is malformed is corruption, and none of
+// its entries reach the handlers.
+TEST(JournalTest, MalformedMapRunIsDataLossAndDeliversNothing) {
+  auto frame = [](const std::string& payload) {
+    std::string out;
+    auto put32 = [&out](uint32_t v) {
+      for (int i = 0; i < 4; ++i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+    };
+    put32(static_cast<uint32_t>(payload.size()));
+    put32(XXH32(payload.data(), payload.size(), 0));
+    return out + payload;
+  };
+  RecordEncoder e;
+  MapRunEntry two[2] = {{0, MakeRef(0, 5), false}, {1, MakeRef(0, 6), true}};
+  e.MapRun(4, 10, two, 2);
+  const std::string good = e.buffer().substr(8);
+  std::string bad_indexed = good;
+  bad_indexed.back() = 2;  // the last entry's indexed byte
+  std::string bad_count = good;
+  bad_count[17] = 3;  // says 3 entries, holds 2
+  std::string zero_count = good.substr(0, 21);
+  zero_count[17] = 0;
+  for (const std::string& p : {bad_indexed, bad_count, zero_count, good + std::string(1, '\0')}) {
+    size_t n = 0;
+    Status s =
+        Replay(frame(p),
+               ReplayHandlers{nullptr, nullptr, [&](const MapRecord&) { ++n; }, nullptr, nullptr},
+               nullptr);
+    EXPECT_EQ(s.code(), StatusCode::kDataLoss) << s.ToString();
+    EXPECT_EQ(n, 0u);
+  }
+}
+
 TEST(JournalTest, FlippedBitEndsReplayThere) {
   RecordEncoder e;
   for (uint64_t i = 0; i < 3; ++i) e.Map({1, i, MakeRef(0, i + 1), false});

@@ -5,14 +5,17 @@
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <memory>
 #include <mutex>
 #include <random>
 #include <string>
+#include <vector>
 
 #include "strata/common/env.h"
 #include "strata/common/file_util.h"
@@ -56,6 +59,31 @@ class PosixFile final : public File {
         return ErrnoError("pwrite " + path_, errno);
       }
       done += static_cast<size_t>(n);
+    }
+    return Status::Ok();
+  }
+
+  Status WriteAtV(uint64_t offset, std::span<const std::span<const char>> pieces) override {
+    std::vector<iovec> iov;
+    iov.reserve(pieces.size());
+    for (const auto& p : pieces) {
+      if (!p.empty()) iov.push_back(iovec{const_cast<char*>(p.data()), p.size()});
+    }
+    size_t i = 0;
+    while (i < iov.size()) {
+      const int count = static_cast<int>(std::min<size_t>(iov.size() - i, 1024));  // UIO_MAXIOV
+      ssize_t n = ::pwritev(fd_, &iov[i], count, static_cast<off_t>(offset));
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        return ErrnoError("pwritev " + path_, errno);
+      }
+      offset += static_cast<uint64_t>(n);
+      auto left = static_cast<size_t>(n);
+      while (i < iov.size() && left >= iov[i].iov_len) left -= iov[i++].iov_len;
+      if (left > 0) {  // a short write inside this piece: the rest of it next
+        iov[i].iov_base = static_cast<char*>(iov[i].iov_base) + left;
+        iov[i].iov_len -= left;
+      }
     }
     return Status::Ok();
   }

@@ -31,7 +31,8 @@ bool DedupIndex::Insert(const Fingerprint& fp, uint64_t slot) {
   // Refuse a fifth slot for one tag before changing anything.
   int same_tag = 0;
   for (size_t i = Home(tag); checks_[i] != 0; i = Next(i)) {
-    if (checks_[i] == check && slot_tags_[slots_[i]] == tag && ++same_tag >= kMaxSameTag) {
+    if ((checks_[i] & kCheckMask) == check && slot_tags_[slots_[i]] == tag &&
+        ++same_tag >= kMaxSameTag) {
       return false;
     }
   }
@@ -44,8 +45,9 @@ bool DedupIndex::Insert(const Fingerprint& fp, uint64_t slot) {
   }
   if ((size_ + 1) * 100 > checks_.size() * 85) Grow();
   size_t i = Home(tag);
-  while (checks_[i] != 0) i = Next(i);
-  checks_[i] = check;
+  size_t d = 0;
+  for (; checks_[i] != 0; ++d) i = Next(i);
+  checks_[i] = WithDistance(check, d);
   slots_[i] = static_cast<uint32_t>(slot);
   slot_tags_[slot] = tag;
   indexed_[slot] = true;
@@ -78,11 +80,12 @@ void DedupIndex::EraseAt(size_t i) {
   // never stop early at a hole.
   size_t gap = i;
   for (size_t j = Next(gap); checks_[j] != 0; j = Next(j)) {
-    size_t home = Home(slot_tags_[slots_[j]]);
-    // Move j into the gap when its home is not within (gap, j] cyclically.
-    bool between = gap <= j ? (home > gap && home <= j) : (home > gap || home <= j);
-    if (!between) {
-      checks_[gap] = checks_[j];
+    // Move j into the gap when its home is not within (gap, j] cyclically: when it is
+    // at least as far from its home as from the gap.
+    const size_t to_gap = j >= gap ? j - gap : j + checks_.size() - gap;
+    const size_t d = DistanceAt(j);
+    if (d >= to_gap) {
+      checks_[gap] = WithDistance(checks_[j], d - to_gap);
       slots_[gap] = slots_[j];
       gap = j;
     }
@@ -100,8 +103,9 @@ void DedupIndex::Grow() {
   for (size_t k = 0; k < old_checks.size(); ++k) {
     if (old_checks[k] == 0) continue;
     size_t i = Home(slot_tags_[old_slots[k]]);
-    while (checks_[i] != 0) i = Next(i);
-    checks_[i] = old_checks[k];
+    size_t d = 0;
+    for (; checks_[i] != 0; ++d) i = Next(i);
+    checks_[i] = WithDistance(old_checks[k], d);
     slots_[i] = old_slots[k];
   }
 }

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <vector>
@@ -22,9 +23,10 @@ Fingerprint FingerprintOf(const void* data, size_t len);
 // Fingerprint -> slots of one tier. Each indexed slot's 32-bit tag (bits of its
 // fingerprint) is kept per slot (4 bytes), so a slot leaves the index without its
 // block being read and hashed again. The table is open addressing with linear
-// probing and backward-shift deletion over 6-byte buckets: a 16-bit check (other
+// probing and backward-shift deletion over 6-byte buckets: a 12-bit check (other
 // bits of the tag: a probe compares only these, and reads the slot's full tag on a
-// match) and a 32-bit slot; a bucket's home comes from the full tag. It grows by
+// match) with the entry's distance from its home (4 bits), and a 32-bit slot; a
+// bucket's home comes from the full tag. It grows by
 // half at 85 % load (a doubled table would sit at 42 %), the per-slot tags by a
 // quarter, so an indexed block of a tier whose slots are all indexed costs
 // 6/0.85-6/0.567 + 4-5 = 11.1-15.8 bytes (VDO's dense index needs about 4; we keep
@@ -51,7 +53,8 @@ class DedupIndex {
     for (size_t i = Home(tag);; i = Next(i)) {
       const uint16_t c = checks_[i];
       if (c == 0) return false;
-      if (c == check && slot_tags_[slots_[i]] == tag && visit(static_cast<uint64_t>(slots_[i]))) {
+      if ((c & kCheckMask) == check && slot_tags_[slots_[i]] == tag &&
+          visit(static_cast<uint64_t>(slots_[i]))) {
         return true;
       }
     }
@@ -78,10 +81,26 @@ class DedupIndex {
 
  private:
   static uint32_t TagOf(const Fingerprint& fp) { return static_cast<uint32_t>(fp.lo); }
-  // 16 bits of the tag's mix that Home does not use much; never 0 (0: empty bucket).
+  // A bucket's 16 bits: the check (12 bits of the tag's mix that Home does not use
+  // much; never 0, so an occupied bucket is never 0) above its distance from its home
+  // (4 bits; kFar: that far or farther, the exact distance then comes from the tag).
+  // The distance lets a deletion's backward shift decide which entries move without
+  // reading each one's tag (a random access per entry of the probe run).
+  static constexpr uint16_t kCheckMask = 0xfff0;
+  static constexpr uint16_t kFar = 0xf;
   static uint16_t CheckOf(uint32_t tag) {
-    const uint16_t c = static_cast<uint16_t>(Mix(tag) >> 8);
-    return c == 0 ? 1 : c;
+    const uint16_t c = static_cast<uint16_t>(Mix(tag) >> 8) & kCheckMask;
+    return c == 0 ? 0x10 : c;
+  }
+  // Bucket i's distance from its entry's home.
+  size_t DistanceAt(size_t i) const {
+    const size_t d = checks_[i] & kFar;
+    if (d < kFar) return d;
+    const size_t home = Home(slot_tags_[slots_[i]]);
+    return i >= home ? i - home : i + checks_.size() - home;
+  }
+  static uint16_t WithDistance(uint16_t check, size_t d) {
+    return static_cast<uint16_t>((check & kCheckMask) | std::min<size_t>(d, kFar));
   }
   static uint64_t Mix(uint32_t tag) {
     return (static_cast<uint64_t>(tag) + 1) * 0x9e3779b97f4a7c15ull;

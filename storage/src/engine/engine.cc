@@ -1,3 +1,5 @@
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 #include <array>
 #include <chrono>
@@ -26,6 +28,37 @@ constexpr char kSnapshotMagic[8] = {'S', 'T', 'R', 'S', 'N', 'A', 'P', '1'};
 Status MovedAway(const Lun& lun) {
   return UnavailableError("LUN " + lun.rec.name + " moved to device " + lun.rec.moved_to +
                           "; connect to that device's portals");
+}
+
+// The bytes [from, from + length) of the pieces taken one after another, as pieces.
+void SubPieces(std::span<const std::span<const char>> pieces, uint64_t from, uint64_t length,
+               std::vector<std::span<const char>>* out) {
+  out->clear();
+  for (const auto& p : pieces) {
+    if (length == 0) break;
+    if (from >= p.size()) {
+      from -= p.size();
+      continue;
+    }
+    const size_t k = static_cast<size_t>(std::min<uint64_t>(p.size() - from, length));
+    out->emplace_back(p.data() + from, k);
+    length -= k;
+    from = 0;
+  }
+}
+
+void JoinPieces(std::span<const std::span<const char>> pieces, std::vector<char>* out) {
+  out->clear();
+  for (const auto& p : pieces) out->insert(out->end(), p.begin(), p.end());
+}
+
+bool IsZero(const char* p, size_t n);
+
+bool PiecesAreZero(std::span<const std::span<const char>> pieces) {
+  for (const auto& p : pieces) {
+    if (!IsZero(p.data(), p.size())) return false;
+  }
+  return true;
 }
 
 bool IsZero(const char* p, size_t n) {
@@ -148,6 +181,11 @@ class LunVolume final : public Volume {
     EngineImpl::ClientIo io(engine_, client_.has_value());
     return engine_->Write(*lun_, offset, data, fua);
   }
+  Status WriteV(uint64_t offset, std::span<const std::span<const char>> pieces, bool fua) override {
+    STRATA_RETURN_IF_ERROR(Check());
+    EngineImpl::ClientIo io(engine_, client_.has_value());
+    return engine_->WriteV(*lun_, offset, pieces, fua);
+  }
   Status WriteZeroes(uint64_t offset, uint64_t length, bool fua) override {
     STRATA_RETURN_IF_ERROR(Check());
     EngineImpl::ClientIo io(engine_, client_.has_value());
@@ -199,7 +237,18 @@ Status ValidateName(const std::string& name) {
 }
 
 EngineImpl::EngineImpl(Env* env, EngineOptions options)
-    : env_(env), options_(std::move(options)), bs_(options_.block_size) {}
+    : env_(env), options_(std::move(options)), bs_(options_.block_size) {
+  const CopyPacing& p = options_.copy_pacing;
+  if (p.mode == CopyPacing::Mode::kAdaptive) {
+    CopyRateController::Options o;
+    o.floor_bytes_per_second = p.floor_bytes_per_second;
+    o.ceiling_bytes_per_second = p.ceiling_bytes_per_second;
+    o.target_factor = p.target_factor;
+    o.target = p.target_latency;
+    copy_rate_ = std::make_unique<CopyRateController>(o);
+    latency_tap_ = std::make_unique<ClientLatencyTap>(copy_rate_.get());
+  }
+}
 
 EngineImpl::~EngineImpl() {
   stopping_ = true;
@@ -262,6 +311,7 @@ Status EngineImpl::Load() {
     std::shared_ptr<Lun> lun;
     if (it == by_id_.end()) {
       lun = std::make_shared<Lun>();
+      TapLatency(*lun);
       by_id_[r.id] = lun;
     } else {
       lun = it->second;
@@ -537,6 +587,7 @@ Status EngineImpl::CheckFitsLocked(uint64_t size_bytes, uint32_t tier) const {
 
 std::shared_ptr<Lun> EngineImpl::NewLunLocked(const LunSpec& spec, uint32_t tier) {
   auto lun = std::make_shared<Lun>();
+  TapLatency(*lun);
   LunRecord& r = lun->rec;
   r.id = next_lun_id_++;
   r.name = spec.name;
@@ -554,6 +605,8 @@ std::shared_ptr<Lun> EngineImpl::NewLunLocked(const LunSpec& spec, uint32_t tier
   r.wwn = spec.wwn.empty() ? MakeWwn(options_.device_id, r.id, env_->RandomU64()) : spec.wwn;
   lun->size_bytes = r.size_bytes;
   lun->map.Resize((r.size_bytes + bs_ - 1) / bs_);
+  // A move's copy: hash what it stores, for the move's verification (LunChecksums).
+  if (r.incoming) lun->store_hashes = std::make_shared<StoreHashes>(r.size_bytes, bs_);
   return lun;
 }
 
@@ -664,6 +717,7 @@ Result<LunInfo> EngineImpl::AcceptLun(const std::string& name, const std::string
     }
     if (!lun->rec.incoming) return InfoLocked(*lun);
     lun->rec.incoming = false;
+    if (lun->store_hashes) lun->store_hashes->Disable();  // verified: no longer needed
     enc_.Lun(lun->rec);
   }
   STRATA_RETURN_IF_ERROR(Flush());
@@ -692,6 +746,7 @@ Result<LunInfo> EngineImpl::ResizeLun(const std::string& name, uint64_t new_size
           "; resize it there");
     }
     lun->rec.size_bytes = new_size;
+    if (lun->store_hashes) lun->store_hashes->Disable();  // its ranges were of the old size
     lun->map.Resize((new_size + bs_ - 1) / bs_);
     lun->size_bytes = new_size;
     enc_.Lun(lun->rec);
@@ -1099,10 +1154,15 @@ const char* EngineImpl::SlotBytesLocked(const TierStore& t, uint64_t slot, std::
 
 void EngineImpl::IncrefLocked(BlockRef ref) { ++tiers_[RefTier(ref)].refs[RefSlot(ref)]; }
 
-void EngineImpl::SetMappingLocked(Lun& lun, uint64_t lba, BlockRef ref, bool indexed) {
+void EngineImpl::SetMappingLocked(Lun& lun, uint64_t lba, BlockRef ref, bool indexed,
+                                  MapBatch* batch) {
   BlockRef old = lun.map.Set(lba, ref, [this](BlockRef r) { IncrefLocked(r); });
   if (old == ref && ref == kHole) return;  // hole to hole: nothing to record
-  enc_.Map({lun.rec.id, lba, ref, indexed});
+  if (batch != nullptr) {
+    batch->Add(lba, ref, indexed);
+  } else {
+    enc_.Map({lun.rec.id, lba, ref, indexed});
+  }
   if (old != kHole) DecrefLocked(old);
 }
 
@@ -1143,12 +1203,12 @@ Result<std::vector<uint64_t>> EngineImpl::AllocateRunLocked(TierStore& t, size_t
   return slots;
 }
 
-void EngineImpl::RefillReserveLocked(TierStore& t) {
+void EngineImpl::RefillReserveLocked(TierStore& t, size_t batch) {
   std::lock_guard guard(*t.reserve_mu);
-  if (t.reserved.size() >= kReserveBatch / 2) return;
-  const size_t want = kReserveBatch - t.reserved.size();
+  if (t.reserved.size() >= batch / 2) return;
+  const size_t want = batch - t.reserved.size();
   std::vector<uint64_t> got;  // in the order handed out
-  got.reserve(kReserveBatch);
+  got.reserve(batch);
   if (!t.free_slots.empty()) {
     // Freed slots while there are any (already allocated in the file, as a one-block
     // AllocateRunLocked takes them), the tail of the list in list order.
@@ -1255,8 +1315,15 @@ Status EngineImpl::StoreRun(Lun& lun, uint64_t lba, size_t n, const char* data,
   // takes mu_ exclusively once, to map what it wrote. A dedup match indexed between
   // this lookup and the mapping is found then (index_inserts), as on the slower path.
   const bool small = data && n <= kReserveMaxRun && !expected && !tier_override && !verify;
-  std::array<uint64_t, kReserveMaxRun> reserved_slots{};
+  // So does a dedup client write of up to kRunBlocks blocks, whatever they hold: it
+  // takes a slot for each block that is neither zeros, nor a dedup hit, nor equal to an
+  // earlier block of the request, and its one exclusive section maps holes, hits and
+  // new slots together (one batch of index inserts, refcounts and one journal record).
+  const bool one_section =
+      dedup && data && n <= kRunBlocks && !expected && !tier_override && !verify;
+  std::array<uint64_t, kRunBlocks> reserved_slots{};
   bool from_reserve = false;
+  size_t allocated = 0;
   uint64_t index_inserts = 0;  // the index's insert count when this run last missed it
   if ((dedup && data) || small) {
     SharedLock lock(mu_);
@@ -1265,6 +1332,7 @@ Status EngineImpl::StoreRun(Lun& lun, uint64_t lba, size_t n, const char* data,
     cand_gen = t.reuse_gen;
     index_inserts = t.index.inserts();
     bool all_new = small && !lun.deleted;
+    bool searched = true;  // every candidate search read what it needed
     for (size_t i = 0; i < n; ++i) {
       if (items[i].zero) {
         all_new = false;
@@ -1273,25 +1341,38 @@ Status EngineImpl::StoreRun(Lun& lun, uint64_t lba, size_t n, const char* data,
       if (!dedup) continue;
       Status err;  // a failed read here is retried under the exclusive lock
       items[i].candidate = EqualIndexedLocked(t, items[i].fp, data + i * bs_, have, &err);
-      if (items[i].candidate != 0 || !err.ok()) all_new = false;
+      if (!err.ok()) searched = false;
     }
-    for (size_t i = 0; all_new && dedup && i < n; ++i) {
-      for (size_t k = 0; k < i; ++k) {
-        if (items[k].fp == items[i].fp) all_new = false;
+    if (one_section) {
+      if (searched && !lun.deleted) {
+        // A slot for each block to write: its first copy in this request, not a hit.
+        auto writes = [&](size_t i) {
+          return !items[i].zero && items[i].candidate == 0 && (root.empty() || root[i] == i);
+        };
+        size_t need = 0;
+        for (size_t i = 0; i < n; ++i) need += writes(i) ? 1 : 0;
+        from_reserve = TakeReserved(t, need, reserved_slots.data());
+        for (size_t i = 0, k = 0; from_reserve && i < n; ++i) {
+          if (writes(i)) {
+            items[i].slot = reserved_slots[k++];
+          } else if (!items[i].zero && items[i].candidate == 0) {
+            items[i].same_as = root[i];  // its first copy's slot, once written
+          }
+        }
+        allocated = need;
       }
+    } else {
+      from_reserve = all_new && TakeReserved(t, n, reserved_slots.data());
+      for (size_t i = 0; from_reserve && i < n; ++i) items[i].slot = reserved_slots[i];
+      if (from_reserve) allocated = n;
     }
-    from_reserve = all_new && TakeReserved(t, n, reserved_slots.data());
   }
   uint32_t tier = 0;
-  size_t allocated = 0;
-  if (from_reserve) {
-    tier = cand_tier;
-    for (size_t i = 0; i < n; ++i) items[i].slot = reserved_slots[i];
-    allocated = n;
-  }
+  if (from_reserve) tier = cand_tier;
   for (int attempt = 0; !from_reserve; ++attempt) {
     ExclusiveLock lock(mu_);
     if (lun.deleted) return UnavailableError("LUN " + lun.rec.name + " was deleted");
+    MapBatch batch(enc_, lun.rec.id, lba, n);  // journaled before the lock is released
     tier = tier_override ? *tier_override : lun.rec.write_tier;
     TierStore& t = tiers_[tier];
     std::vector<size_t> need;
@@ -1305,14 +1386,14 @@ Status EngineImpl::StoreRun(Lun& lun, uint64_t lba, size_t n, const char* data,
         continue;
       }
       if (it.zero) {  // zero blocks cost nothing: a hole
-        SetMappingLocked(lun, lba + i, kHole, false);
+        SetMappingLocked(lun, lba + i, kHole, false, &batch);
         it.settled = true;
         continue;
       }
       if (dedup && it.candidate && tier == cand_tier && t.reuse_gen == cand_gen &&
           (t.refs[it.candidate] & kCountMask) > 0) {
         ++t.refs[it.candidate];
-        SetMappingLocked(lun, lba + i, MakeRef(tier, it.candidate), true);
+        SetMappingLocked(lun, lba + i, MakeRef(tier, it.candidate), true, &batch);
         it.settled = true;
         continue;
       }
@@ -1324,7 +1405,7 @@ Status EngineImpl::StoreRun(Lun& lun, uint64_t lba, size_t n, const char* data,
         STRATA_RETURN_IF_ERROR(err);
         if (hit != 0) {
           ++t.refs[hit];
-          SetMappingLocked(lun, lba + i, MakeRef(tier, hit), true);
+          SetMappingLocked(lun, lba + i, MakeRef(tier, hit), true, &batch);
           it.settled = true;
           continue;
         }
@@ -1342,6 +1423,7 @@ Status EngineImpl::StoreRun(Lun& lun, uint64_t lba, size_t n, const char* data,
       need.push_back(i);
     }
     if (need.empty()) {  // all mapped here (holes, dedup hits): nothing to write
+      batch.Commit();
       const bool flush_needed = NeedFlushLocked();
       lock.unlock();
       return flush_needed ? Flush() : Status::Ok();
@@ -1356,6 +1438,7 @@ Status EngineImpl::StoreRun(Lun& lun, uint64_t lba, size_t n, const char* data,
     // Other writers may take what a flush recycles before we retry: try again while
     // flushes still free something, a few times.
     if (attempt >= 3 || t.pending_free.empty()) return slots.status();
+    batch.Commit();
     lock.unlock();
     STRATA_RETURN_IF_ERROR(Flush());  // recycles slots freed by unflushed changes
   }
@@ -1385,12 +1468,46 @@ Status EngineImpl::StoreRun(Lun& lun, uint64_t lba, size_t n, const char* data,
     }
   }
   bool flush_needed = false;
+  std::array<bool, kRunBlocks> later{};  // see below
+  bool any_later = false;
   {
     ExclusiveLock lock(mu_);
+    MapBatch batch(enc_, lun.rec.id, lba, n);  // journaled before the lock is released
     if (from_reserve) {  // counted from here on, as AllocateRunLocked counts its slots
       for (size_t i = 0; i < n; ++i) {
+        if (items[i].slot == 0) continue;
         t.refs[items[i].slot] = 1;
         ++t.used_slots;
+      }
+    }
+    // One section (one_section from the reserve): holes and the dedup hits found under
+    // the shared lock are mapped here too. A hit whose slot may have been recycled
+    // since (a flush made freed slots reusable) is searched again; one that is no
+    // longer there at all is written after this section, on its own (`later`).
+    if (from_reserve && one_section && w.ok() && !lun.deleted) {
+      for (size_t i = 0; i < n; ++i) {
+        Item& it = items[i];
+        if (it.zero) {
+          SetMappingLocked(lun, lba + i, kHole, false, &batch);
+          continue;
+        }
+        if (it.candidate == 0) continue;
+        uint64_t hit = 0;
+        if (t.reuse_gen == cand_gen && (t.refs[it.candidate] & kCountMask) > 0) {
+          hit = it.candidate;
+        } else {
+          Status unread;  // a failed read: written on its own below, which reports it
+          hit = EqualIndexedLocked(t, it.fp, data + i * bs_, have, &unread);
+        }
+        if (hit == 0) {
+          later[i] = any_later = true;
+          continue;
+        }
+        // The block already holds these bytes (a rewrite of the same data): nothing
+        // changes, so no count, map entry or journal record either.
+        if (lun.map.Get(lba + i) == MakeRef(tier, hit)) continue;
+        ++t.refs[hit];
+        SetMappingLocked(lun, lba + i, MakeRef(tier, hit), true, &batch);
       }
     }
     // Another writer or a fold pass may have indexed the same bytes while these were
@@ -1412,13 +1529,13 @@ Status EngineImpl::StoreRun(Lun& lun, uint64_t lba, size_t n, const char* data,
           ReleaseUnusedLocked(t, it.slot);
           it.slot = hit;  // twins in this run (same_as) share it too
           ++t.refs[hit];
-          SetMappingLocked(lun, lba + i, MakeRef(tier, hit), true);
+          SetMappingLocked(lun, lba + i, MakeRef(tier, hit), true, &batch);
           continue;
         }
       }
       bool indexed = dedup && t.index.Insert(it.fp, it.slot);
       if (indexed) t.refs[it.slot] |= kIndexedBit;
-      SetMappingLocked(lun, lba + i, MakeRef(tier, it.slot), dedup);
+      SetMappingLocked(lun, lba + i, MakeRef(tier, it.slot), dedup, &batch);
     }
     if (w.ok() && !lun.deleted) {
       for (size_t i = 0; i < n; ++i) {
@@ -1428,13 +1545,22 @@ Status EngineImpl::StoreRun(Lun& lun, uint64_t lba, size_t n, const char* data,
         if (shared == 0) continue;  // its twin was rewritten meanwhile: left as it was
         if (expected && lun.map.Get(lba + i) != expected[i]) continue;
         ++t.refs[shared];
-        SetMappingLocked(lun, lba + i, MakeRef(tier, shared), true);
+        SetMappingLocked(lun, lba + i, MakeRef(tier, shared), true, &batch);
       }
     }
-    if (small && !lun.deleted) RefillReserveLocked(tiers_[lun.rec.write_tier]);
+    if ((small || one_section) && !lun.deleted) {
+      RefillReserveLocked(tiers_[lun.rec.write_tier],
+                          n > kReserveMaxRun ? kReserveBatchLarge : kReserveBatch);
+    }
     if (!w.ok()) return w;
     if (lun.deleted) return UnavailableError("LUN " + lun.rec.name + " was deleted");
     flush_needed = NeedFlushLocked();
+  }
+  for (size_t i = 0; any_later && i < n; ++i) {
+    // Rare: its dedup hit was recycled between the two locks. The caller holds the
+    // block's stripe, so nothing else wrote it meanwhile.
+    if (later[i])
+      STRATA_RETURN_IF_ERROR(StoreRun(lun, lba + i, 1, data + i * bs_, {}, nullptr, false));
   }
   return flush_needed ? Flush() : Status::Ok();
 }
@@ -1490,7 +1616,38 @@ Status EngineImpl::Write(Lun& lun, uint64_t offset, std::span<const char> data, 
   std::shared_lock gate(lun.gate);
   if (lun.proxy) return lun.proxy->Write(offset, data, fua);
   if (!lun.rec.moved_to.empty()) return MovedAway(lun);
+  if (lun.store_hashes) {
+    auto scope = lun.store_hashes->StoreScope();
+    Status s = WriteInner(lun, offset, data, fua);
+    if (s.ok()) {
+      lun.store_hashes->Stored(offset, std::span<const std::span<const char>>(&data, 1));
+    } else {
+      lun.store_hashes->Failed(offset, data.size());
+    }
+    return s;
+  }
   return WriteInner(lun, offset, data, fua);
+}
+
+Status EngineImpl::WriteV(Lun& lun, uint64_t offset, std::span<const std::span<const char>> pieces,
+                          bool fua) {
+  TouchIo(lun);
+  std::shared_lock gate(lun.gate);
+  if (lun.proxy) return lun.proxy->WriteV(offset, pieces, fua);
+  if (!lun.rec.moved_to.empty()) return MovedAway(lun);
+  if (lun.store_hashes) {
+    auto scope = lun.store_hashes->StoreScope();
+    Status s = WriteInnerV(lun, offset, pieces, fua);
+    if (s.ok()) {
+      lun.store_hashes->Stored(offset, pieces);
+    } else {
+      uint64_t length = 0;
+      for (const auto& p : pieces) length += p.size();
+      lun.store_hashes->Failed(offset, length);
+    }
+    return s;
+  }
+  return WriteInnerV(lun, offset, pieces, fua);
 }
 
 Status EngineImpl::Zero(Lun& lun, uint64_t offset, uint64_t length, bool fua) {
@@ -1498,6 +1655,16 @@ Status EngineImpl::Zero(Lun& lun, uint64_t offset, uint64_t length, bool fua) {
   std::shared_lock gate(lun.gate);
   if (lun.proxy) return lun.proxy->WriteZeroes(offset, length, fua);
   if (!lun.rec.moved_to.empty()) return MovedAway(lun);
+  if (lun.store_hashes) {
+    auto scope = lun.store_hashes->StoreScope();
+    Status s = ZeroInner(lun, offset, length, fua);
+    if (s.ok()) {
+      lun.store_hashes->StoredZeros(offset, length);
+    } else {
+      lun.store_hashes->Failed(offset, length);
+    }
+    return s;
+  }
   return ZeroInner(lun, offset, length, fua);
 }
 
@@ -1603,6 +1770,138 @@ Status EngineImpl::WriteInner(Lun& lun, uint64_t offset, std::span<const char> d
     done += n;
   }
   return fua ? Flush() : Status::Ok();
+}
+
+Status EngineImpl::WriteInnerV(Lun& lun, uint64_t offset,
+                               std::span<const std::span<const char>> pieces, bool fua) {
+  if (pieces.size() == 1) return WriteInner(lun, offset, pieces[0], fua);
+  uint64_t total = 0;
+  for (const auto& p : pieces) total += p.size();
+  const uint64_t size = lun.size_bytes.load();
+  if (offset > size || total > size - offset) {
+    return OutOfRangeError("write of " + std::to_string(total) + " bytes at " +
+                           std::to_string(offset) + " is past the end (" + std::to_string(size) +
+                           ")");
+  }
+  std::vector<char> joined;
+  if (lun.dedup.load(std::memory_order_acquire)) {
+    JoinPieces(pieces, &joined);
+    return WriteInner(lun, offset, joined, fua);
+  }
+  std::vector<std::span<const char>> run;
+  for (uint64_t done = 0; done < total;) {
+    const uint64_t pos = offset + done;
+    const uint64_t lba = pos / bs_;
+    const uint64_t in_block = pos % bs_;
+    uint64_t n = 0;  // bytes this step
+    bool join = true;
+    if (in_block == 0 && total - done >= bs_) {
+      const size_t blocks =
+          static_cast<size_t>(std::min<uint64_t>((total - done) / bs_, kRunBlocks));
+      n = blocks * bs_;
+      SubPieces(pieces, done, n, &run);
+      // A zero block becomes a hole (StoreRun): such a run takes the joined path.
+      std::vector<std::span<const char>> block;
+      join = false;
+      for (size_t b = 0; b < blocks && !join; ++b) {
+        SubPieces(run, b * bs_, bs_, &block);
+        join = PiecesAreZero(block);
+      }
+      if (!join) STRATA_RETURN_IF_ERROR(WriteBlocksV(lun, lba, blocks, run));
+    } else {
+      n = std::min<uint64_t>(bs_ - in_block, total - done);
+      SubPieces(pieces, done, n, &run);
+    }
+    if (join) {
+      JoinPieces(run, &joined);
+      STRATA_RETURN_IF_ERROR(WriteInner(lun, pos, joined, false));
+    }
+    done += n;
+  }
+  return fua ? Flush() : Status::Ok();
+}
+
+Status EngineImpl::WriteBlocksV(Lun& lun, uint64_t lba, size_t n,
+                                std::span<const std::span<const char>> run) {
+  StripeGuard stripes(lun, lba, n);
+  auto in_place = OverwriteInPlaceV(lun, lba, n, run);
+  Status stored = !in_place.ok() ? in_place.status()
+                  : *in_place    ? Status::Ok()
+                                 : StoreNewRunV(lun, lba, n, run);
+  for (size_t i = 0; i < n; ++i) lun.MarkDirty(lba + i);  // after a failure too, as WriteInner
+  return stored;
+}
+
+Result<bool> EngineImpl::OverwriteInPlaceV(Lun& lun, uint64_t lba, size_t n,
+                                           std::span<const std::span<const char>> run) {
+  SharedLock lock(mu_);
+  if (lun.deleted || lun.dedup.load(std::memory_order_acquire)) return false;
+  const uint32_t tier = lun.rec.write_tier;
+  const TierStore& t = tiers_[tier];
+  for (size_t i = 0; i < n; ++i) {
+    BlockRef ref = lun.map.Get(lba + i);
+    if (ref == kHole || RefTier(ref) != tier || !lun.map.OwnsLeaf(lba + i) ||
+        t.refs[RefSlot(ref)] != 1) {  // as OverwriteInPlace
+      return false;
+    }
+  }
+  std::vector<std::span<const char>> sub;
+  for (size_t i = 0; i < n;) {
+    uint64_t slot = RefSlot(lun.map.Get(lba + i));
+    size_t j = i + 1;
+    while (j < n && RefSlot(lun.map.Get(lba + j)) == slot + (j - i)) ++j;
+    SubPieces(run, i * bs_, (j - i) * bs_, &sub);
+    STRATA_RETURN_IF_ERROR(t.file->WriteAtV(slot * bs_, sub));
+    i = j;
+  }
+  return true;
+}
+
+Status EngineImpl::StoreNewRunV(Lun& lun, uint64_t lba, size_t n,
+                                std::span<const std::span<const char>> run) {
+  uint32_t tier = 0;
+  std::vector<uint64_t> slots;
+  for (int attempt = 0;; ++attempt) {
+    ExclusiveLock lock(mu_);
+    if (lun.deleted) return UnavailableError("LUN " + lun.rec.name + " was deleted");
+    tier = lun.rec.write_tier;
+    TierStore& t = tiers_[tier];
+    auto got = AllocateRunLocked(t, n);
+    if (got.ok()) {
+      slots = std::move(*got);
+      break;
+    }
+    // As StoreRun: a flush recycles slots freed by unflushed changes.
+    if (attempt >= 3 || t.pending_free.empty()) return got.status();
+    lock.unlock();
+    STRATA_RETURN_IF_ERROR(Flush());
+  }
+  TierStore& t = tiers_[tier];  // tiers_ never resizes after Load
+  Status w;
+  std::vector<std::span<const char>> sub;
+  for (size_t i = 0; i < n && w.ok();) {
+    size_t j = i + 1;
+    while (j < n && slots[j] == slots[j - 1] + 1) ++j;
+    SubPieces(run, i * bs_, (j - i) * bs_, &sub);
+    w = t.file->WriteAtV(slots[i] * bs_, sub);
+    i = j;
+  }
+  bool flush_needed = false;
+  {
+    ExclusiveLock lock(mu_);
+    for (size_t i = 0; i < n; ++i) {
+      if (!w.ok() || lun.deleted) {
+        ReleaseUnusedLocked(t, slots[i]);
+        continue;
+      }
+      t.written_end = std::max(t.written_end, (slots[i] + 1) * bs_);
+      SetMappingLocked(lun, lba + i, MakeRef(tier, slots[i]), false);
+    }
+    if (!w.ok()) return w;
+    if (lun.deleted) return UnavailableError("LUN " + lun.rec.name + " was deleted");
+    flush_needed = NeedFlushLocked();
+  }
+  return flush_needed ? Flush() : Status::Ok();
 }
 
 Status EngineImpl::ZeroInner(Lun& lun, uint64_t offset, uint64_t length, bool fua) {
@@ -1954,15 +2253,25 @@ Result<uint64_t> EngineImpl::ExportPass(const std::string& name, bool all_blocks
 
 void EngineImpl::PaceCopy(uint64_t copy_bytes) {
   using Clock = std::chrono::steady_clock;
-  const uint64_t rate = options_.copy_bytes_per_second_with_clients;
-  if (rate == 0 || copy_bytes == 0) return;
+  const CopyPacing& pacing = options_.copy_pacing;
+  if (pacing.mode == CopyPacing::Mode::kNone || copy_bytes == 0) return;
   const Clock::time_point now = Clock::now();
   const Clock::time_point last{Clock::duration(last_client_io_ns_.load(std::memory_order_relaxed))};
   const bool busy = client_io_.load() > 0 || now - last < kClientBusyWindow;
   Clock::time_point due;
   {
     std::lock_guard lock(pace_mu_);
-    if (!busy) {  // no debt carried into the next busy spell
+    const uint64_t rate = copy_rate_ ? copy_rate_->OnCopy(now, copy_bytes, busy)
+                                     : (busy ? pacing.fixed_bytes_per_second : 0);
+    if (copy_rate_ && copy_rate_->rate() != logged_copy_rate_) {
+      logged_copy_rate_ = copy_rate_->rate();
+      spdlog::debug(
+          "copy pacing: {} MiB/s while clients are busy (their p99 {} us in the last "
+          "window, target {} us)",
+          logged_copy_rate_ >> 20, copy_rate_->last_window().count() / 1000,
+          copy_rate_->target().count() / 1000);
+    }
+    if (rate == 0) {  // no debt carried into the next busy spell
       copy_due_ = now;
       return;
     }
@@ -2104,9 +2413,15 @@ Status EngineImpl::CompleteExport(const std::string& name, std::shared_ptr<Volum
     enc_.Lun(lun->rec);
     lun->move.state = TierMove::State::kDone;
   }
+  // The switch durable before the gate opens: a write let through goes to the target,
+  // and must not be acknowledged there while a crash could still bring this device back
+  // without the switch (authoritative again, without that write). So a crash before
+  // this flush leaves the target's copy exactly as of the pause, and one after it
+  // leaves this device proxying.
+  Status durable = Flush();
   gate.unlock();
-  STRATA_RETURN_IF_ERROR(Flush());  // the switch is durable: a restart keeps proxying
   move_cv_.notify_all();
+  STRATA_RETURN_IF_ERROR(durable);
   return Status::Ok();
 }
 
@@ -2193,7 +2508,31 @@ Result<std::vector<uint64_t>> EngineImpl::LunChecksums(const std::string& name,
     return InvalidArgumentError("length: more than " + std::to_string(Engine::kMaxChecksumRanges) +
                                 " ranges in one call");
   }
-  return ChecksumsInner(*lun, range_bytes, offset, length);
+  StoreHashes* stored = lun->store_hashes.get();
+  if (!stored || range_bytes != StoreHashes::kRangeBytes || !stored->enabled()) {
+    return ChecksumsInner(*lun, range_bytes, offset, length);
+  }
+  // A move's copy: the hashes taken as it was stored; a range they do not know is
+  // read and hashed.
+  auto scope = stored->ChecksumScope();
+  std::vector<uint64_t> out;
+  out.reserve((length + range_bytes - 1) / range_bytes);
+  for (uint64_t pos = offset; pos < offset + length; pos += range_bytes) {
+    const uint64_t n = std::min(range_bytes, offset + length - pos);
+    std::optional<uint64_t> h;
+    if (n == range_bytes || pos + n == size) {  // a whole range (the last one may be short)
+      STRATA_ASSIGN_OR_RETURN(
+          h, stored->Checksum(pos / range_bytes, [&](uint64_t at, std::span<char> buf) {
+            return ReadInner(*lun, at, buf);
+          }));
+    }
+    if (!h) {
+      STRATA_ASSIGN_OR_RETURN(auto sums, ChecksumsInner(*lun, range_bytes, pos, n));
+      h = sums.at(0);
+    }
+    out.push_back(*h);
+  }
+  return out;
 }
 
 void EngineImpl::AbortExport(const std::string& name, const Status& why) {

@@ -14,8 +14,10 @@
 #include <vector>
 
 #include "block_map.h"
+#include "copy_rate_controller.h"
 #include "dedup_index.h"
 #include "journal.h"
+#include "store_hashes.h"
 #include "strata/storage/engine.h"
 #include "strata/storage/io_stats.h"
 
@@ -47,8 +49,9 @@ struct TierStore {
   uint64_t reuse_gen = 0;
   uint64_t used_slots = 0;
   DedupIndex index;
-  // Slots set aside for small writes (a few blocks): taken under reserve_mu alone, so
-  // such a write takes mu_ exclusively once (to map what it wrote) instead of twice.
+  // Slots set aside for small writes (a few blocks) and dedup writes: taken under
+  // reserve_mu alone, so such a write takes mu_ exclusively once (to map what it
+  // wrote) instead of twice.
   // Taken out of free_slots / high_water under mu_ held exclusively (and reserve_mu);
   // a reserved slot's count is 0 and it is not in used_slots until a write maps it.
   // Kept in descending order: the back is the next slot handed out, so consecutive
@@ -120,6 +123,11 @@ struct Lun {
     std::vector<bool> stale;
     bool complete = false;  // a full pass hashed every range
   } export_hashes;
+
+  // The target's half of a move's verification (StoreHashes): set for an incoming LUN
+  // (created by a move) when it is created, disabled when it is accepted or resized.
+  // The pointer never changes after the LUN is published.
+  std::shared_ptr<StoreHashes> store_hashes;
 };
 
 // The journal name of a LUN being cloned or restored until its mappings are
@@ -181,6 +189,9 @@ class EngineImpl {
   // The data path (LunVolume calls these).
   Status Read(Lun& lun, uint64_t offset, std::span<char> out);
   Status Write(Lun& lun, uint64_t offset, std::span<const char> data, bool fua);
+  // Volume::WriteV: Write of the pieces' bytes one after another, without joining
+  // them (WriteInnerV).
+  Status WriteV(Lun& lun, uint64_t offset, std::span<const std::span<const char>> pieces, bool fua);
   Status Zero(Lun& lun, uint64_t offset, uint64_t length, bool fua);
   bool StillAllowed(Lun& lun, const ClientInfo& client);
   Status FlushLun(Lun& lun);
@@ -192,7 +203,8 @@ class EngineImpl {
   void YieldToClients(std::chrono::microseconds max_wait, uint64_t copy_bytes = 0);
   // YieldToClients' pacing: while clients are busy (a request in flight or started in
   // the last kClientBusyWindow), waits until `copy_bytes` more fit the device's copy
-  // budget (copy_bytes_per_second_with_clients, shared by every copy thread).
+  // budget (options_.copy_pacing: a fixed rate, or copy_rate_'s, shared by every copy
+  // thread).
   void PaceCopy(uint64_t copy_bytes);
   static constexpr std::chrono::milliseconds kClientBusyWindow{100};
   // Counts a client's request (the NBD path) in flight, for YieldToClients.
@@ -268,8 +280,38 @@ class EngineImpl {
   // journaled. REQUIRES: mu_ held exclusively.
   std::shared_ptr<Lun> NewLunLocked(const LunSpec& spec, uint32_t tier);
 
+  // The mappings one exclusive section of StoreRun changes, journaled as one run record
+  // (RecordEncoder::MapRun) when the batch is destroyed: declare it after the section's
+  // lock, so every return path journals what the section changed before unlocking.
+  class MapBatch {
+   public:
+    MapBatch(RecordEncoder& enc, uint64_t lun_id, uint64_t first_lba, size_t capacity)
+        : enc_(enc), lun_id_(lun_id), first_lba_(first_lba) {
+      entries_.reserve(capacity);
+    }
+    ~MapBatch() { Commit(); }
+    // Journals what was added so far (before an early unlock).
+    void Commit() {
+      if (!entries_.empty()) enc_.MapRun(lun_id_, first_lba_, entries_.data(), entries_.size());
+      entries_.clear();
+    }
+    MapBatch(const MapBatch&) = delete;
+    MapBatch& operator=(const MapBatch&) = delete;
+    void Add(uint64_t lba, BlockRef ref, bool indexed) {
+      entries_.push_back({static_cast<uint32_t>(lba - first_lba_), ref, indexed});
+    }
+
+   private:
+    RecordEncoder& enc_;
+    const uint64_t lun_id_;
+    const uint64_t first_lba_;
+    std::vector<MapRunEntry> entries_;
+  };
+  // Journals the change into `batch` (a MapBatch of lun, lba within its run of at most
+  // 2^32 blocks), or as one record of its own when batch is null.
   // REQUIRES: mu_ held exclusively.
-  void SetMappingLocked(Lun& lun, uint64_t lba, BlockRef ref, bool indexed);
+  void SetMappingLocked(Lun& lun, uint64_t lba, BlockRef ref, bool indexed,
+                        MapBatch* batch = nullptr);
   void DecrefLocked(BlockRef ref);
   // An indexed slot of `t` holding the same bytes as `block` (every candidate of
   // fp's tag is compared), or 0. A failed read stops the search: 0 and *err set.
@@ -304,11 +346,11 @@ class EngineImpl {
   Result<std::vector<uint64_t>> AllocateRunLocked(TierStore& t, size_t n);
   // Writes of at most this many blocks take their slots from TierStore::reserved.
   static constexpr size_t kReserveMaxRun = 16;
-  // Tops TierStore::reserved up to kReserveBatch slots when it fell below
-  // kReserveBatch / 2: freed slots while there are any (as a one-block write takes
-  // them), never-used ones only when none are. REQUIRES: mu_ held exclusively.
+  // Tops TierStore::reserved up to `batch` slots when it fell below batch / 2: freed
+  // slots while there are any (as a one-block write takes them), never-used ones only
+  // when none are. REQUIRES: mu_ held exclusively.
   static constexpr size_t kReserveBatch = 64;
-  void RefillReserveLocked(TierStore& t);
+  void RefillReserveLocked(TierStore& t, size_t batch = kReserveBatch);
   // Gives the reserved slots back to free_slots. REQUIRES: mu_ held exclusively.
   void ReturnReserveLocked(TierStore& t);
   // n slots from t.reserved into `slots` (all or none); false when it holds fewer.
@@ -323,11 +365,34 @@ class EngineImpl {
   // conditions (a snapshot or clone sharing the leaf, SetDedup, a tier move's start,
   // DeleteLun freeing the slot) waits for them. REQUIRES: the blocks' stripes held.
   Result<bool> OverwriteInPlace(Lun& lun, uint64_t lba, size_t n, const char* data);
+  // The vectored write (Volume::WriteV) of a LUN with dedup off: runs of whole
+  // blocks are written from the pieces with one pwritev per run of consecutive slots
+  // (OverwriteInPlaceV in place, else StoreNewRunV to new slots); partial blocks,
+  // and runs holding a zero block (those become holes), are joined and take
+  // WriteInner's path. A dedup LUN joins the whole write (fingerprints and compares
+  // are per contiguous block).
+  Status WriteInnerV(Lun& lun, uint64_t offset, std::span<const std::span<const char>> pieces,
+                     bool fua);
+  // n whole blocks at [lba, lba+n) from `run` (n * bs_ bytes), none all zeros.
+  // REQUIRES: dedup off when the write began.
+  Status WriteBlocksV(Lun& lun, uint64_t lba, size_t n, std::span<const std::span<const char>> run);
+  Result<bool> OverwriteInPlaceV(Lun& lun, uint64_t lba, size_t n,
+                                 std::span<const std::span<const char>> run);
+  // StoreRun's path for n non-zero blocks of a LUN with dedup off: new slots, one
+  // pwritev per run of consecutive ones, then the mappings. REQUIRES: stripes held.
+  Status StoreNewRunV(Lun& lun, uint64_t lba, size_t n, std::span<const std::span<const char>> run);
   uint64_t AllocateFreshLocked(TierStore& t);
   Status ReadBlockLocked(const Lun& lun, uint64_t lba, char* out);  // REQUIRES: mu_ held
   // A write takes at most kRunBlocks blocks at a time, under their stripes
   // (Lun::stripes), always in index order.
   static constexpr size_t kRunBlocks = 256;
+  // What dedup writes of more than kReserveMaxRun blocks keep set aside
+  // (RefillReserveLocked's batch; small writes keep kReserveBatch): they take their new
+  // slots from the reserve too (up to kRunBlocks a request, several requests in
+  // flight), so such a write takes mu_ exclusively once, after its data is written.
+  // Reserved slots are within the tier's capacity and given back when it runs short,
+  // so a data file may grow up to this many slots past the live and pending blocks.
+  static constexpr size_t kReserveBatchLarge = 8 * kRunBlocks;
   static size_t StripeIndex(uint64_t lba) { return (lba >> 6) & (Lun::kStripes - 1); }
   class StripeGuard {
    public:
@@ -418,6 +483,29 @@ class EngineImpl {
   std::atomic<int64_t> last_client_io_ns_{0};  // steady_clock ticks of the last client request
   std::mutex pace_mu_;
   std::chrono::steady_clock::time_point copy_due_{};  // guarded by pace_mu_
+  // CopyPacing::Mode::kAdaptive only (else null): the copy rate that follows the
+  // clients' latency (OnCopy under pace_mu_), fed by every LUN's LunIoStats (the NBD
+  // path's per-request service time) through latency_tap_.
+  class ClientLatencyTap final : public LunIoStats::Listener {
+   public:
+    explicit ClientLatencyTap(CopyRateController* c) : c_(c) {}
+    // Small requests only: what latency-sensitive clients issue; a large request's
+    // time is mostly its transfer (and a durable flush's the disk's).
+    static constexpr uint64_t kMaxBytes = 64 << 10;
+    void OnRequest(IoKind kind, uint64_t bytes, std::chrono::nanoseconds latency) override {
+      if (kind == IoKind::kFlush || bytes > kMaxBytes) return;
+      c_->RecordLatency(std::chrono::steady_clock::now(), latency);
+    }
+
+   private:
+    CopyRateController* c_;
+  };
+  std::unique_ptr<CopyRateController> copy_rate_;
+  uint64_t logged_copy_rate_ = 0;  // guarded by pace_mu_
+  std::unique_ptr<ClientLatencyTap> latency_tap_;
+  void TapLatency(Lun& lun) {
+    if (latency_tap_) lun.stats.set_listener(latency_tap_.get());
+  }
   std::atomic<int> yielding_{0};
   std::mutex yield_mu_;
   std::condition_variable yield_cv_;  // waits on yield_mu_; signalled when client_io_ hits 0

@@ -8,7 +8,17 @@
 namespace strata::storage::engine {
 namespace {
 
-enum RecordType : uint8_t { kLun = 1, kDeleteLun = 2, kMap = 3, kSnapshot = 4, kShareMap = 5 };
+enum RecordType : uint8_t {
+  kLun = 1,
+  kDeleteLun = 2,
+  kMap = 3,
+  kSnapshot = 4,
+  kShareMap = 5,
+  kMapRun = 6,
+};
+// A run record's fixed part (type, lun, first lba, count) and each entry's size.
+constexpr size_t kMapRunHeader = 1 + 8 + 8 + 4;
+constexpr size_t kMapRunEntry = 4 + 8 + 1;
 // Tags of a LUN record's optional sections (after its metadata).
 enum LunSection : uint8_t { kLunPublications = 1, kLunIdentities = 2, kLunIncoming = 3 };
 
@@ -191,6 +201,32 @@ void RecordEncoder::Map(const MapRecord& r) {
   ++records_;
 }
 
+void RecordEncoder::MapRun(uint64_t lun_id, uint64_t first_lba, const MapRunEntry* entries,
+                           size_t n) {
+  const size_t payload_size = kMapRunHeader + n * kMapRunEntry;
+  const size_t start = buf_.size();
+  buf_.resize(start + 8 + payload_size);
+  char* const payload = buf_.data() + start + 8;
+  char* p = payload;
+  auto put = [&p](uint64_t v, int bytes) {
+    for (int i = 0; i < bytes; ++i) *p++ = static_cast<char>((v >> (8 * i)) & 0xff);
+  };
+  put(kMapRun, 1);
+  put(lun_id, 8);
+  put(first_lba, 8);
+  put(n, 4);
+  for (size_t i = 0; i < n; ++i) {
+    put(entries[i].offset, 4);
+    put(entries[i].ref, 8);
+    put(entries[i].indexed ? 1 : 0, 1);
+  }
+  char* h = buf_.data() + start;
+  p = h;
+  put(payload_size, 4);
+  put(XXH32(payload, payload_size, 0), 4);
+  records_ += n;
+}
+
 void RecordEncoder::Snapshot(const SnapRecord& r) {
   std::string p;
   PutU8(p, kSnapshot);
@@ -276,6 +312,28 @@ Status Replay(std::string_view data, const ReplayHandlers& h, ReplayResult* resu
       ok = r.U64(&m.lun_id) && r.U64(&m.lba) && r.U64(&m.ref) && r.U8(&indexed) && r.done();
       m.indexed = indexed != 0;
       if (ok && h.on_map) h.on_map(m);
+    } else if (ok && type == kMapRun) {
+      uint64_t lun_id = 0, first = 0;
+      uint32_t n = 0;
+      ok = r.U64(&lun_id) && r.U64(&first) && r.U32(&n) && n > 0 &&
+           payload.size() == kMapRunHeader + static_cast<size_t>(n) * kMapRunEntry;
+      // Checked whole before any entry is delivered, as other records are.
+      for (uint32_t pass = 0; ok && pass < 2; ++pass) {
+        Reader e = r;
+        for (uint32_t i = 0; ok && i < n; ++i) {
+          MapRecord m;
+          uint32_t offset = 0;
+          uint8_t indexed = 0;
+          ok = e.U32(&offset) && e.U64(&m.ref) && e.U8(&indexed) && indexed <= 1 &&
+               offset <= UINT64_MAX - first;
+          m.lun_id = lun_id;
+          m.lba = first + offset;
+          m.indexed = indexed != 0;
+          if (ok && pass == 1 && h.on_map) h.on_map(m);
+        }
+        ok = ok && e.done();
+      }
+      if (ok) records += n - 1;  // counted as n records, as the encoder counts it
     } else if (ok && type == kSnapshot) {
       SnapRecord sr;
       uint32_t entries = 0;

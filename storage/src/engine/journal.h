@@ -80,17 +80,32 @@ struct MapRecord {
   bool indexed = false;  // the block is in its tier's dedup index
 };
 
+// One block's mapping in a run record (RecordEncoder::MapRun): lba = the run's first lba
+// + offset.
+struct MapRunEntry {
+  uint32_t offset = 0;
+  BlockRef ref = kHole;
+  bool indexed = false;
+};
+
 class RecordEncoder {
  public:
   void Lun(const LunRecord& r);
   void DeleteLun(uint64_t lun_id);
   void Map(const MapRecord& r);
+  // The mappings one request changed in one exclusive section, as one record (one
+  // frame, one checksum: a torn tail keeps all of them or none); replayed as n Map
+  // records in order (ReplayHandlers::on_map), and counted as n in records(). n >= 1.
+  // Payload: u8 type | u64 lun_id | u64 first_lba | u32 n | n x (u32 offset | u64 ref
+  // | u8 indexed): 13 bytes a block instead of a 34-byte frame each.
+  void MapRun(uint64_t lun_id, uint64_t first_lba, const MapRunEntry* entries, size_t n);
   void Snapshot(const SnapRecord& r);
   // LUN `dst_id`'s map becomes LUN or snapshot `src_id`'s map (shared leaves); a
   // restore journals it between a hidden and the final record of the new LUN.
   void ShareMap(uint64_t dst_id, uint64_t src_id);
 
   std::string& buffer() { return buf_; }
+  // Records encoded since Clear, each map entry of a run record counted as one.
   size_t records() const { return records_; }
   void Clear() {
     buf_.clear();
@@ -112,7 +127,7 @@ struct ReplayHandlers {
 };
 
 struct ReplayResult {
-  size_t records = 0;
+  size_t records = 0;      // as RecordEncoder::records counts them (a run's entries one each)
   size_t valid_bytes = 0;  // where the intact prefix ends (the rest is a torn tail)
 };
 

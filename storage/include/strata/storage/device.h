@@ -25,8 +25,8 @@ struct DeviceConfig {
   // EngineOptions::max_pending_free_bytes: replaced blocks waiting for a flush to be
   // freed, per tier, before the engine flushes on its own.
   uint64_t max_pending_free_bytes = 64ull << 20;
-  // EngineOptions::copy_bytes_per_second_with_clients (0: no cap).
-  uint64_t copy_bytes_per_second_with_clients = 0;
+  // EngineOptions::copy_pacing (default: no cap).
+  CopyPacing copy_pacing;
   // Device-wide dedup switch: when off, LUNs asking for dedup are refused.
   bool dedup_enabled = true;
   // How LUNs that moved to another device reach it (see EngineOptions).

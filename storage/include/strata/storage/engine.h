@@ -12,6 +12,7 @@
 
 #include "strata/common/env.h"
 #include "strata/common/result.h"
+#include "strata/storage/copy_pacing.h"
 #include "strata/storage/io_stats.h"
 #include "strata/storage/tier_config.h"
 #include "strata/storage/volume.h"
@@ -163,9 +164,10 @@ struct EngineOptions {
   // Client I/O first: while this device's clients (NBD) have a request in flight or
   // started one in the last kClientBusyWindow, the device's background copies (device
   // moves out, through YieldToClients with their bytes, and in: the target's storing of
-  // a move's messages) go at most this fast, all together; an idle device copies at full
-  // speed. 0: no cap (only the short waits for requests in flight).
-  uint64_t copy_bytes_per_second_with_clients = 0;
+  // a move's messages) go at most this fast, all together: a fixed rate, or one that
+  // follows the clients' request latency (CopyPacing::Mode::kAdaptive); an idle device
+  // copies at full speed. Default: no cap (only the short waits for requests in flight).
+  CopyPacing copy_pacing;
 };
 
 // The LUN engine of one device: thin LUNs over per-tier block stores, inline
@@ -326,7 +328,7 @@ class Engine final : public ExportCatalog {
   // Waits until no client request (NBD) is in flight on this device, or `max_wait`:
   // what background copies call between chunks (the target of a move too). With
   // `copy_bytes` (what the caller copied since its last call), also paces the copies to
-  // EngineOptions::copy_bytes_per_second_with_clients while clients are busy.
+  // EngineOptions::copy_pacing while clients are busy.
   void YieldToClients(std::chrono::microseconds max_wait, uint64_t copy_bytes = 0);
   uint64_t ExportDirtyBlocks(const std::string& name);
   //

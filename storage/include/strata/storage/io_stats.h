@@ -42,6 +42,19 @@ class LunIoStats {
   void Record(IoKind kind, uint64_t bytes, std::chrono::nanoseconds latency, bool ok);
   Snapshot Take() const;
 
+  // Also told each successful request Record() counts (the engine's copy pacing
+  // follows the clients' latency). Called on the data path's threads: must be cheap
+  // and thread-safe.
+  class Listener {
+   public:
+    virtual void OnRequest(IoKind kind, uint64_t bytes, std::chrono::nanoseconds latency) = 0;
+
+   protected:
+    ~Listener() = default;
+  };
+  // Null: none. The listener must outlive this object's use.
+  void set_listener(Listener* l) { listener_.store(l, std::memory_order_release); }
+
   static int BucketFor(uint64_t ns);
   static uint64_t BucketUpperBound(int bucket);
 
@@ -54,6 +67,7 @@ class LunIoStats {
     std::array<std::atomic<uint64_t>, kBuckets> buckets{};
   };
   std::array<PerKind, kIoKinds> kinds_;
+  std::atomic<Listener*> listener_{nullptr};
 };
 
 struct IoRates {

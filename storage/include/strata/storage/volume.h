@@ -40,6 +40,15 @@ class Volume {
 
   virtual Status Read(uint64_t offset, std::span<char> out) = 0;
   virtual Status Write(uint64_t offset, std::span<const char> data, bool fua) = 0;
+  // Write of the pieces' bytes one after another from `offset` (a message received in
+  // several buffers), without joining them where the volume can (the engine's LUNs,
+  // dedup off). The default joins them and calls Write.
+  virtual Status WriteV(uint64_t offset, std::span<const std::span<const char>> pieces, bool fua) {
+    if (pieces.size() == 1) return Write(offset, pieces[0], fua);
+    std::vector<char> joined;
+    for (const auto& p : pieces) joined.insert(joined.end(), p.begin(), p.end());
+    return Write(offset, joined, fua);
+  }
   virtual Status WriteZeroes(uint64_t offset, uint64_t length, bool fua) = 0;
   // Discards the range: it reads back as zeroes and its space is freed.
   virtual Status Trim(uint64_t offset, uint64_t length) = 0;

@@ -19,6 +19,15 @@ class File {
   virtual ~File() = default;
   virtual Status ReadAt(uint64_t offset, std::span<char> out) = 0;  // short read past EOF: zeros
   virtual Status WriteAt(uint64_t offset, std::span<const char> data) = 0;
+  // WriteAt of the pieces' bytes one after another from `offset`, without joining
+  // them first (pwritev). The default writes each piece with WriteAt.
+  virtual Status WriteAtV(uint64_t offset, std::span<const std::span<const char>> pieces) {
+    for (const auto& p : pieces) {
+      STRATA_RETURN_IF_ERROR(WriteAt(offset, p));
+      offset += p.size();
+    }
+    return Status::Ok();
+  }
   // Makes every completed WriteAt durable (fdatasync).
   virtual Status Sync() = 0;
   virtual Result<uint64_t> Size() = 0;

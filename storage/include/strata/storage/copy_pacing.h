@@ -1,0 +1,39 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+
+#include "strata/common/result.h"
+
+namespace strata::storage {
+
+// How a device's background copies (device moves out and in) are held back while its
+// NBD clients are busy (a request in flight or started in the last 100 ms); an idle
+// device always copies at full speed. strata-stored's --copy-rate-with-clients,
+// --copy-rate-floor, --copy-rate-ceiling and --copy-client-latency-target.
+struct CopyPacing {
+  enum class Mode {
+    kNone,      // no cap (only the short waits for requests in flight)
+    kFixed,     // at most fixed_bytes_per_second, all copies together
+    kAdaptive,  // a rate that follows the clients' latency (CopyRateController)
+  };
+  Mode mode = Mode::kNone;
+  uint64_t fixed_bytes_per_second = 0;
+  // kAdaptive: the rate stays within [floor, ceiling] (ceiling 0: none) and is raised
+  // while the clients' p99 request latency stays under the target, cut when over:
+  // target_latency when set, else target_factor x the clients' p99 seen without a copy.
+  uint64_t floor_bytes_per_second = 32ull << 20;
+  uint64_t ceiling_bytes_per_second = 0;
+  double target_factor = 3.0;
+  std::chrono::nanoseconds target_latency{0};
+};
+
+// From the flags' text: `rate` "auto" (adaptive), "0" (none) or a size per second
+// ("128MiB": fixed); `floor` and `ceiling` sizes per second (ceiling "0": none);
+// `target` "3x" (a factor of the idle p99, > 1) or a latency ("2ms", "500us", "1s").
+// INVALID_ARGUMENT naming the flag and the reason otherwise.
+Result<CopyPacing> ParseCopyPacing(const std::string& rate, const std::string& floor,
+                                   const std::string& ceiling, const std::string& target);
+
+}  // namespace strata::storage
