@@ -62,28 +62,8 @@ bool ClosedByServer(TestClient* c) {
 }
 
 const char* ErrnoName(uint32_t e) {
-  switch (e) {
-    case 0:
-      return "OK";
-    case kEperm:
-      return "EPERM";
-    case kEio:
-      return "EIO";
-    case kEnomem:
-      return "ENOMEM";
-    case kEinval:
-      return "EINVAL";
-    case kEnospc:
-      return "ENOSPC";
-    case kEoverflow:
-      return "EOVERFLOW";
-    case kEnotsup:
-      return "ENOTSUP";
-    case kEshutdown:
-      return "ESHUTDOWN";
-    default:
-      return "unknown";
-  }
+  const char* name = ErrorValueName(e);
+  return name ? name : "unknown";
 }
 
 void Hold(int seconds) { std::this_thread::sleep_for(std::chrono::seconds(seconds)); }

@@ -158,26 +158,8 @@ Result<Fd> ConnectTcp(const HostPort& portal, Clock::time_point deadline) {
 }  // namespace
 
 std::string NbdErrorName(uint32_t error) {
-  switch (error) {
-    case kEperm:
-      return "EPERM";
-    case kEio:
-      return "EIO";
-    case kEnomem:
-      return "ENOMEM";
-    case kEinval:
-      return "EINVAL";
-    case kEnospc:
-      return "ENOSPC";
-    case kEoverflow:
-      return "EOVERFLOW";
-    case kEnotsup:
-      return "ENOTSUP";
-    case kEshutdown:
-      return "ESHUTDOWN";
-    default:
-      return "error " + std::to_string(error);
-  }
+  const char* name = ErrorValueName(error);
+  return name ? name : "error " + std::to_string(error);
 }
 
 class NbdClient::Impl {

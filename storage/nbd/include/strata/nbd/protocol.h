@@ -113,6 +113,33 @@ inline constexpr uint32_t kEoverflow = 75;
 inline constexpr uint32_t kEnotsup = 95;
 inline constexpr uint32_t kEshutdown = 108;
 
+// The spec's name of an error value ("EIO", "ENOSPC", ...; "OK" for 0), or nullptr for a value
+// the spec does not name.
+constexpr const char* ErrorValueName(uint32_t error) {
+  switch (error) {
+    case 0:
+      return "OK";
+    case kEperm:
+      return "EPERM";
+    case kEio:
+      return "EIO";
+    case kEnomem:
+      return "ENOMEM";
+    case kEinval:
+      return "EINVAL";
+    case kEnospc:
+      return "ENOSPC";
+    case kEoverflow:
+      return "EOVERFLOW";
+    case kEnotsup:
+      return "ENOTSUP";
+    case kEshutdown:
+      return "ESHUTDOWN";
+    default:
+      return nullptr;
+  }
+}
+
 // Limits. Strings (export names, messages) MUST be no longer than 4096 bytes.
 inline constexpr size_t kMaxStringBytes = 4096;
 // The spec's interoperable maximum payload: lengths below 2^25 must not be treated as
