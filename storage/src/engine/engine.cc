@@ -1612,21 +1612,8 @@ Status EngineImpl::Read(Lun& lun, uint64_t offset, std::span<char> out) {
 }
 
 Status EngineImpl::Write(Lun& lun, uint64_t offset, std::span<const char> data, bool fua) {
-  TouchIo(lun);
-  std::shared_lock gate(lun.gate);
-  if (lun.proxy) return lun.proxy->Write(offset, data, fua);
-  if (!lun.rec.moved_to.empty()) return MovedAway(lun);
-  if (lun.store_hashes) {
-    auto scope = lun.store_hashes->StoreScope();
-    Status s = WriteInner(lun, offset, data, fua);
-    if (s.ok()) {
-      lun.store_hashes->Stored(offset, std::span<const std::span<const char>>(&data, 1));
-    } else {
-      lun.store_hashes->Failed(offset, data.size());
-    }
-    return s;
-  }
-  return WriteInner(lun, offset, data, fua);
+  // One piece: WriteV passes it straight through (proxy, store and StoreHashes alike).
+  return WriteV(lun, offset, std::span<const std::span<const char>>(&data, 1), fua);
 }
 
 Status EngineImpl::WriteV(Lun& lun, uint64_t offset, std::span<const std::span<const char>> pieces,
