@@ -28,9 +28,11 @@ class LunIoStats;
 // and never acknowledged. Blocks the received bytes reached may then read back old or
 // new bytes, as after a write cut short by a crash; nothing else changes.
 //
-// One thread at a time; Commit may run on another thread than the receives.
-// An implementation holds no lock across the caller's receives unless BeginWrite was
-// told the payload is already queued (they then do not wait on the network).
+// BeginWrite, the receives, Commit and the destruction run on one thread (the NBD
+// server's connection thread that read the request runs it): an implementation may
+// hold locks from BeginWrite on. It holds none across the caller's receives unless
+// BeginWrite was told the payload is already queued (they then never wait on the
+// network), and the caller does nothing else that may wait before Commit.
 class IncomingWrite {
  public:
   virtual ~IncomingWrite() = default;
