@@ -126,6 +126,18 @@ class Connection {
   uint32_t Validate(const CommandSpec* spec, uint16_t type, uint16_t flags, uint64_t offset,
                     uint32_t length, std::string* message) const;
   void Execute(Request* r);
+  // Sends a large READ's reply straight from the volume's bytes (Volume::BeginRead):
+  // when no other reply is being sent, what the socket takes at once goes from them
+  // and the rest is copied into r->buf and sent after the volume's guard is let go;
+  // else all is copied first. No wait on the network (or on another reply's send)
+  // happens under the guard. False (nothing sent) when the volume or the transport
+  // cannot.
+  bool SendReadFromVolume(Request* r);
+  // The reply header of a successful read of r (simple, or one OFFSET_DATA chunk);
+  // its size.
+  size_t ReadReplyHeader(const Request& r, char* hdr) const;
+  // A send failed (under send_mu_): no more replies, the connection is dropped.
+  void SendFailed(const Status& s);
   void SendReply(uint64_t handle, uint16_t type, uint32_t error, std::string_view message,
                  const char* data, size_t len, uint64_t offset);
   void Record(uint16_t type, uint32_t length, Clock::time_point received, bool ok);

@@ -22,6 +22,10 @@ Status Transport::SendAll(const char* buf, size_t len) {
   return SendAll(&iov, 1);
 }
 
+Result<size_t> Transport::SendNow(struct iovec** /*iov*/, int* /*iovcnt*/) {
+  return UnimplementedError("this transport cannot send without waiting");
+}
+
 namespace {
 
 class PlainTransport final : public Transport {
@@ -32,6 +36,10 @@ class PlainTransport final : public Transport {
   Status SendAll(struct iovec* iov, int iovcnt) override { return nbd::SendAll(fd_, iov, iovcnt); }
   Status SetReceiveTimeout(std::chrono::milliseconds timeout) override {
     return nbd::SetReceiveTimeout(fd_, timeout);
+  }
+  bool sends_now() const override { return true; }
+  Result<size_t> SendNow(struct iovec** iov, int* iovcnt) override {
+    return nbd::SendNow(fd_, iov, iovcnt);
   }
   std::optional<size_t> Queued() const override {
     int n = 0;

@@ -33,6 +33,12 @@ class Transport {
   // can tell (the plain socket: FIONREAD); nullopt when it cannot (TLS: the socket's
   // bytes are records, not payload).
   virtual std::optional<size_t> Queued() const { return std::nullopt; }
+  // Whether SendNow works (the plain socket; TLS must encrypt, i.e. copy, first).
+  virtual bool sends_now() const { return false; }
+  // Sends what the socket takes at once without waiting (MSG_DONTWAIT), advancing
+  // *iov and *iovcnt past it as SendAll does; the bytes sent (0: none fit now).
+  // REQUIRES: sends_now().
+  virtual Result<size_t> SendNow(struct iovec** iov, int* iovcnt);
   // Zero: wait for ever.
   virtual Status SetReceiveTimeout(std::chrono::milliseconds timeout) = 0;
   // "plain" or the TLS version and cipher, for logs.

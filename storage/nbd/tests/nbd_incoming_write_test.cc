@@ -38,6 +38,9 @@ class IncomingVolume final : public storage::Volume {
   std::unique_ptr<storage::IncomingWrite> BeginWrite(
       uint64_t offset, uint32_t length, bool fua, const storage::IncomingPayload& payload) override;
 
+  // Spans over a copy of the range, cut in three, counted.
+  std::unique_ptr<storage::OutgoingRead> BeginRead(uint64_t offset, uint32_t length) override;
+
   // Test controls and observations.
   MemVolume& inner() { return inner_; }
   std::atomic<size_t> piece{7 << 10};
@@ -52,13 +55,17 @@ class IncomingVolume final : public storage::Volume {
   std::atomic<size_t> received_calls{0};  // Received calls, all writes
   std::atomic<bool> last_fua{false};
   std::atomic<bool> last_queued{false};  // what the last BeginWrite was told
+  std::atomic<bool> decline_reads{false};
+  std::atomic<int> reads_begun{0}, reads_ended{0};
 
  private:
   class Incoming;
+  class Outgoing;
   MemVolume inner_;
   std::mutex mu_;
   Status commit_error_;  // guarded by mu_
   friend class Incoming;
+  friend class Outgoing;
 };
 
 class IncomingVolume::Incoming final : public storage::IncomingWrite {
@@ -107,6 +114,31 @@ std::unique_ptr<storage::IncomingWrite> IncomingVolume::BeginWrite(
   if (payload.queued) queued_begins.fetch_add(1);
   last_queued.store(payload.queued);
   return std::make_unique<Incoming>(this, offset, length, fua);
+}
+
+class IncomingVolume::Outgoing final : public storage::OutgoingRead {
+ public:
+  Outgoing(IncomingVolume* v, std::string bytes) : v_(v), bytes_(std::move(bytes)) {
+    const size_t third = bytes_.size() / 3;
+    spans_ = {{bytes_.data(), third},
+              {bytes_.data() + third, third},
+              {bytes_.data() + 2 * third, bytes_.size() - 2 * third}};
+  }
+  ~Outgoing() override { v_->reads_ended.fetch_add(1); }
+  std::span<const std::span<const char>> Spans() const override { return spans_; }
+
+ private:
+  IncomingVolume* v_;
+  std::string bytes_;
+  std::vector<std::span<const char>> spans_;
+};
+
+std::unique_ptr<storage::OutgoingRead> IncomingVolume::BeginRead(uint64_t offset, uint32_t length) {
+  if (decline_reads.load()) return nullptr;
+  std::string bytes(length, '\0');
+  if (!inner_.Read(offset, bytes).ok()) return nullptr;
+  reads_begun.fetch_add(1);
+  return std::make_unique<Outgoing>(this, std::move(bytes));
 }
 
 class NbdIncomingWriteTest : public NbdServerTest {
@@ -329,6 +361,63 @@ TEST_F(NbdIncomingWriteTest, TheInflightBudgetStillBoundsLargeWrites) {
   EXPECT_EQ(vol_->begun.load(), 0);
   EXPECT_EQ(c->Write(0, Pattern(64 << 10, 23))->error, 0u);
   EXPECT_EQ(vol_->committed.load(), 1);
+}
+
+TEST_F(NbdIncomingWriteTest, LargeReadsAreSentFromTheVolumesBytes) {
+  StartServer();
+  const std::string data = Pattern(2 << 20, 26);
+  ASSERT_TRUE(vol_->inner().Write(0, data, false).ok());
+  for (bool structured : {false, true}) {
+    auto c = Open("inc", structured);
+    ASSERT_NE(c, nullptr);
+    const int before = vol_->reads_begun.load();
+    auto r = c->Read(4096 + 5, 1 << 20);
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    EXPECT_EQ(r->error, 0u);
+    EXPECT_TRUE(r->data == data.substr(4096 + 5, 1 << 20));
+    EXPECT_EQ(vol_->reads_begun.load(), before + 1);
+    // Below 32 KiB: the buffer path.
+    r = c->Read(0, (32 << 10) - 1);
+    ASSERT_TRUE(r.ok());
+    EXPECT_TRUE(r->data == data.substr(0, (32 << 10) - 1));
+    EXPECT_EQ(vol_->reads_begun.load(), before + 1);
+  }
+  // Read calls: the two small reads, and BeginRead's own copies.
+  EXPECT_EQ(vol_->inner().counters().reads, 4u);
+  // Declined: Read.
+  vol_->decline_reads.store(true);
+  auto c = Open("inc");
+  auto r = c->Read(0, 1 << 20);
+  ASSERT_TRUE(r.ok());
+  EXPECT_TRUE(r->data == data.substr(0, 1 << 20));
+  EXPECT_EQ(vol_->inner().counters().reads, 5u);
+  EXPECT_EQ(vol_->reads_begun.load(), 2);
+}
+
+TEST_F(NbdIncomingWriteTest, AReaderThatDoesNotReadHoldsNoGuardOfTheVolume) {
+  // Replies larger than the socket buffers, to a client that reads nothing yet: what
+  // does not fit at once is copied out and the volume's read ends before the client
+  // takes a byte.
+  StartServer();
+  const std::string data = Pattern(16 << 20, 27);
+  ASSERT_TRUE(vol_->inner().Write(0, data, false).ok());
+  auto c = Open("inc", /*structured=*/true);
+  ASSERT_NE(c, nullptr);
+  constexpr uint32_t kLen = 16 << 20;
+  ASSERT_TRUE(c->SendRequest(kCmdRead, 0, 1, 0, kLen).ok());
+  ASSERT_TRUE(c->SendRequest(kCmdRead, 0, 2, 0, kLen).ok());
+  // Both replies are under way or waiting (the socket full), and neither holds its
+  // volume read.
+  EXPECT_TRUE(WaitFor([&] { return vol_->reads_ended.load() == 2; }));
+  EXPECT_EQ(vol_->reads_begun.load(), 2);
+  for (int i = 0; i < 2; ++i) {
+    auto r = c->ReadReply();
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    EXPECT_EQ(r->error, 0u);
+    EXPECT_TRUE(r->data == data) << "handle " << r->handle;
+  }
+  EXPECT_EQ(vol_->reads_begun.load(), 2);
+  EXPECT_EQ(vol_->reads_ended.load(), 2);
 }
 
 }  // namespace

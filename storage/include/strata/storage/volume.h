@@ -42,6 +42,20 @@ class IncomingWrite {
   virtual Status Commit() = 0;
 };
 
+// A read whose bytes the caller sends straight from where the volume keeps them
+// (Volume::BeginRead): the NBD server sends a large READ's reply from Spans() (the
+// page cache of the tier file, through its mapping) instead of reading it into a
+// buffer first. The volume's bytes stay as they are while this lives (it holds the
+// volume's guard): the caller only hands them to a send that does not wait (what does
+// not fit, it copies), then destroys it, on the thread that called BeginRead.
+class OutgoingRead {
+ public:
+  virtual ~OutgoingRead() = default;
+
+  // The range's bytes in order; together exactly the length asked for.
+  virtual std::span<const std::span<const char>> Spans() const = 0;
+};
+
 // How the payload of a BeginWrite arrives.
 struct IncomingPayload {
   // Every byte of the payload has already reached this host (queued in the socket,
@@ -93,6 +107,12 @@ class Volume {
   virtual std::unique_ptr<IncomingWrite> BeginWrite(uint64_t /*offset*/, uint32_t /*length*/,
                                                     bool /*fua*/,
                                                     const IncomingPayload& /*payload*/) {
+    return nullptr;
+  }
+  // The bytes of a read for the caller to send without copying them (OutgoingRead),
+  // or nullptr: the caller calls Read (what the default does; also for any error,
+  // which Read then reports). Range checked by the caller as for Read (length > 0).
+  virtual std::unique_ptr<OutgoingRead> BeginRead(uint64_t /*offset*/, uint32_t /*length*/) {
     return nullptr;
   }
   virtual Status WriteZeroes(uint64_t offset, uint64_t length, bool fua) = 0;

@@ -1,6 +1,7 @@
-// Volume::BeginWrite of the engine's LUNs: large in-place overwrites received
-// straight into the tier mapping (direct_write.cc). On the real file system
-// (Env::Default), since MemEnv's files have no writable mapping.
+// Volume::BeginWrite and BeginRead of the engine's LUNs: large in-place overwrites
+// received straight into the tier mapping (direct_write.cc), reads handed out from it
+// (direct_read.cc). On the real file system (Env::Default), since MemEnv's files have
+// no mapping.
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
@@ -301,6 +302,53 @@ TEST_F(EngineDirectWriteTest, DeletingTheLunWaitsForTheBytesToLand) {
   del.join();
   ASSERT_TRUE(engine_->Flush().ok());
   EXPECT_EQ(Used(), 0u);
+}
+
+std::string Join(const OutgoingRead& r) {
+  std::string out;
+  for (const auto& sp : r.Spans()) out.append(sp.data(), sp.size());
+  return out;
+}
+
+TEST_F(EngineDirectWriteTest, ReadsAreHandedOutFromTheMappingWithZerosForHoles) {
+  auto v = Create("v");
+  Write(*v, 0, Pattern(kMiB, 30));
+  Write(*v, 3 * kMiB, Pattern(kMiB, 31));
+  const uint64_t off = 4096 + 3;
+  const uint32_t len = 3 * kMiB + 5000;  // data, a hole of 2 MiB, data
+  auto r = v->BeginRead(off, len);
+  ASSERT_NE(r, nullptr);
+  EXPECT_GE(r->Spans().size(), 3u);
+  const std::string got = Join(*r);
+  r.reset();
+  EXPECT_TRUE(got == Read(*v, off, len));
+  EXPECT_TRUE(got.substr(kMiB - off, 2 * kMiB) == std::string(2 * kMiB, '\0'));
+  // Declined: a dedup LUN, a range past the end.
+  auto d = Create("d", /*dedup=*/true);
+  Write(*d, 0, Pattern(kMiB, 32));
+  EXPECT_EQ(d->BeginRead(0, kMiB), nullptr);
+  EXPECT_EQ(v->BeginRead(8 * kMiB - kBs, 2 * kBs), nullptr);
+}
+
+TEST_F(EngineDirectWriteTest, AHeldReadKeepsItsSlotsUntilLetGo) {
+  // While the spans are held nothing may free and reuse their slots: a trim and a
+  // flush wait, and the spans still hold the bytes read.
+  auto v = Create("v");
+  const std::string a = Pattern(kMiB, 33);
+  Write(*v, 0, a);
+  auto r = v->BeginRead(0, kMiB);
+  ASSERT_NE(r, nullptr);
+  std::thread trim([&] {
+    EXPECT_TRUE(v->Trim(0, kMiB).ok());
+    EXPECT_TRUE(engine_->Flush().ok());
+    Write(*v, 2 * kMiB, Pattern(kMiB, 34));  // may take the freed slots
+  });
+  const std::string got = Join(*r);
+  r.reset();
+  trim.join();
+  EXPECT_TRUE(got == a);
+  EXPECT_TRUE(Read(*v, 0, kMiB) == std::string(kMiB, '\0'));
+  EXPECT_TRUE(Read(*v, 2 * kMiB, kMiB) == Pattern(kMiB, 34));
 }
 
 }  // namespace
