@@ -421,23 +421,30 @@ bool Connection::SendReadFromVolume(Request* r) {
   if (!io_->sends_now() || r->buf.data() == nullptr) return false;
   std::unique_ptr<storage::OutgoingRead> out = session_.volume->BeginRead(r->offset, r->length);
   if (out == nullptr) return false;
-  std::span<const std::span<const char>> spans = out->Spans();
   // The volume's guard is never held while waiting for another reply's send (to a
-  // client that may take its time): when one is under way, the bytes are copied out
-  // (as Read would) and the guard let go first.
+  // client that may take its time): when one is under way, the guard is let go and
+  // taken again once this thread holds send_mu_.
   std::unique_lock lock(send_mu_, std::try_to_lock);
-  if (!lock.owns_lock() || spans.size() > kMaxSpans) {
-    if (lock.owns_lock()) lock.unlock();
+  if (!lock.owns_lock()) {
+    out.reset();
+    lock.lock();
+    if (send_failed_) return true;  // as SendReply: later replies are skipped
+    out = session_.volume->BeginRead(r->offset, r->length);
+    if (out == nullptr) return false;
+  }
+  if (send_failed_) return true;
+  std::span<const std::span<const char>> spans = out->Spans();
+  if (spans.size() > kMaxSpans) {
     size_t at = 0;
     for (const auto& sp : spans) {
       std::memcpy(r->buf.data() + at, sp.data(), sp.size());
       at += sp.size();
     }
     out.reset();
+    lock.unlock();
     SendReply(r->handle, r->type, 0, {}, r->buf.data(), r->length, r->offset);
     return true;
   }
-  if (send_failed_) return true;  // as SendReply: later replies are skipped
   char hdr[kStructuredReplyHeaderSize + 8];
   const size_t hdr_len = ReadReplyHeader(*r, hdr);
   iovec iov[kMaxSpans + 1];

@@ -127,11 +127,11 @@ class Connection {
                     uint32_t length, std::string* message) const;
   void Execute(Request* r);
   // Sends a large READ's reply straight from the volume's bytes (Volume::BeginRead):
-  // when no other reply is being sent, what the socket takes at once goes from them
-  // and the rest is copied into r->buf and sent after the volume's guard is let go;
-  // else all is copied first. No wait on the network (or on another reply's send)
-  // happens under the guard. False (nothing sent) when the volume or the transport
-  // cannot.
+  // under send_mu_, what the socket takes at once goes from them, the rest is copied
+  // into r->buf and sent after the volume's guard is let go. The guard is never held
+  // while waiting, on the network or for send_mu_ (another reply's send): when that
+  // is taken, the guard is let go and asked for again once it is ours. False (nothing
+  // sent) when the volume or the transport cannot.
   bool SendReadFromVolume(Request* r);
   // The reply header of a successful read of r (simple, or one OFFSET_DATA chunk);
   // its size.

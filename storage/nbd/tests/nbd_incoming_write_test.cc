@@ -406,18 +406,20 @@ TEST_F(NbdIncomingWriteTest, AReaderThatDoesNotReadHoldsNoGuardOfTheVolume) {
   constexpr uint32_t kLen = 16 << 20;
   ASSERT_TRUE(c->SendRequest(kCmdRead, 0, 1, 0, kLen).ok());
   ASSERT_TRUE(c->SendRequest(kCmdRead, 0, 2, 0, kLen).ok());
-  // Both replies are under way or waiting (the socket full), and neither holds its
-  // volume read.
-  EXPECT_TRUE(WaitFor([&] { return vol_->reads_ended.load() == 2; }));
-  EXPECT_EQ(vol_->reads_begun.load(), 2);
+  // The first reply is under way (the socket full) without its volume read; the
+  // second waits for it holding none either (it let go of one if it had begun it).
+  EXPECT_TRUE(WaitFor([&] {
+    const int ended = vol_->reads_ended.load();
+    return ended >= 1 && vol_->reads_begun.load() == ended;
+  }));
   for (int i = 0; i < 2; ++i) {
     auto r = c->ReadReply();
     ASSERT_TRUE(r.ok()) << r.status().ToString();
     EXPECT_EQ(r->error, 0u);
     EXPECT_TRUE(r->data == data) << "handle " << r->handle;
   }
-  EXPECT_EQ(vol_->reads_begun.load(), 2);
-  EXPECT_EQ(vol_->reads_ended.load(), 2);
+  EXPECT_GE(vol_->reads_begun.load(), 2);
+  EXPECT_EQ(vol_->reads_ended.load(), vol_->reads_begun.load());
 }
 
 }  // namespace
