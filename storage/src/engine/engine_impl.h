@@ -20,6 +20,7 @@
 #include "store_hashes.h"
 #include "strata/storage/engine.h"
 #include "strata/storage/io_stats.h"
+#include "tier_mapping.h"
 
 namespace strata::storage::engine {
 
@@ -28,8 +29,13 @@ namespace strata::storage::engine {
 struct TierStore {
   TierConfig config;
   std::unique_ptr<File> file;
-  // file's bytes without a system call (File::MapForRead), or null: dedup compares
-  // and re-hashes read slots through it. Only bytes below written_end are read.
+  // The file's shared writable mapping (a file-backed tier; null for a block device or
+  // when it cannot be mapped). Slots freed by a flush become reusable through
+  // mapping->Retire, so a move may send them from here without the lock.
+  std::unique_ptr<TierMapping> mapping;
+  // file's bytes without a system call (mapping's, else File::MapForRead), or null:
+  // dedup compares and re-hashes read slots through it. Only bytes below written_end
+  // are read.
   const char* view = nullptr;
   uint64_t written_end = 0;     // the file is at least this long; guarded by EngineImpl::mu_
   uint64_t capacity_slots = 0;  // slot numbers below this are usable (from 1)
@@ -192,6 +198,24 @@ class EngineImpl {
   // Volume::WriteV: Write of the pieces' bytes one after another, without joining
   // them (WriteInnerV).
   Status WriteV(Lun& lun, uint64_t offset, std::span<const std::span<const char>> pieces, bool fua);
+  // Volume::BeginWrite (direct_write.cc): when the payload is already queued and every
+  // block of the range is one OverwriteInPlace would write (whole blocks, dedup off,
+  // each mapped to a slot of the write tier this LUN alone references, the tier
+  // mapped), an IncomingWrite whose spaces are the tier mapping at those slots;
+  // otherwise nullptr (the caller then calls Write). It holds OverwriteInPlace's guard
+  // (gate, stripes, mu_ shared until the last byte landed), so BeginWrite, the
+  // receives, Commit and its destruction run on one thread, and only receives that
+  // do not wait on the network may happen in between. `client`: counts as ClientIo.
+  std::unique_ptr<IncomingWrite> BeginWrite(const std::shared_ptr<Lun>& lun, uint64_t offset,
+                                            uint32_t length, bool fua,
+                                            const IncomingPayload& payload, bool client);
+  // Volume::BeginRead (direct_read.cc): for a LUN with dedup off whose range lies in
+  // mapped tiers, an OutgoingRead whose spans are the tier mapping at the range's slots
+  // (and zeros for holes), at most 64 of them; otherwise nullptr (the caller then calls
+  // Read). It holds ReadInner's guard (gate, mu_ shared) until destroyed, on the thread
+  // that called BeginRead; the caller only copies the spans meanwhile (a send that
+  // does not wait).
+  std::unique_ptr<OutgoingRead> BeginRead(Lun& lun, uint64_t offset, uint32_t length, bool client);
   Status Zero(Lun& lun, uint64_t offset, uint64_t length, bool fua);
   bool StillAllowed(Lun& lun, const ClientInfo& client);
   Status FlushLun(Lun& lun);
@@ -242,6 +266,8 @@ class EngineImpl {
  private:
   using SharedLock = std::shared_lock<std::shared_mutex>;
   using ExclusiveLock = std::unique_lock<std::shared_mutex>;
+  class DirectWrite;  // BeginWrite's IncomingWrite (direct_write.cc)
+  class DirectRead;   // BeginRead's OutgoingRead (direct_read.cc)
 
   std::string SnapshotPath() const { return options_.state_dir + "/snapshot"; }
   std::string JournalPath(uint64_t gen) const {
@@ -325,6 +351,11 @@ class EngineImpl {
   void ReleaseUnusedLocked(TierStore& t, uint64_t slot);  // a slot never journaled
   // Too many unflushed records, or too many replaced blocks waiting for a flush to be
   // freed in some tier (EngineOptions::max_pending_free_bytes).
+  // Freed slots a flush may still make reusable: held back by the tier's mapping for
+  // a reader (a move's send) that may be reading them. REQUIRES: mu_ held.
+  static bool RetainedLocked(const TierStore& t) {
+    return t.mapping && t.mapping->retained_slots() > 0;
+  }
   bool NeedFlushLocked() const {
     if (enc_.records() >= options_.max_unflushed_records) return true;
     for (const TierStore& t : tiers_) {
