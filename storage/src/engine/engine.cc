@@ -14,6 +14,7 @@
 #include <xxhash.h>
 
 #include "engine_impl.h"
+#include "hashed_write.h"
 #include "strata/storage/copy_priority.h"
 
 namespace strata::storage {
@@ -186,6 +187,13 @@ class LunVolume final : public Volume {
     EngineImpl::ClientIo io(engine_, client_.has_value());
     return engine_->WriteV(*lun_, offset, pieces, fua);
   }
+  // EngineImpl::WriteHashed through the same checks as Write.
+  Status WriteHashed(uint64_t offset, std::span<const char> data, std::span<const Fingerprint> fps,
+                     bool fua) {
+    STRATA_RETURN_IF_ERROR(Check());
+    EngineImpl::ClientIo io(engine_, client_.has_value());
+    return engine_->WriteHashed(*lun_, offset, data, fps, fua);
+  }
   Status WriteZeroes(uint64_t offset, uint64_t length, bool fua) override {
     STRATA_RETURN_IF_ERROR(Check());
     EngineImpl::ClientIo io(engine_, client_.has_value());
@@ -219,6 +227,13 @@ class LunVolume final : public Volume {
 };
 
 }  // namespace
+
+Status WriteWithFingerprints(Volume& volume, uint64_t offset, std::span<const char> data,
+                             std::span<const Fingerprint> fps, bool fua) {
+  auto* lun = dynamic_cast<LunVolume*>(&volume);
+  if (lun == nullptr) return InvalidArgumentError("volume: not a LUN of this engine");
+  return lun->WriteHashed(offset, data, fps, fua);
+}
 
 Status ValidateName(const std::string& name) {
   if (name.empty() || name.size() > 128) {
@@ -1255,7 +1270,7 @@ uint64_t EngineImpl::AllocateFreshLocked(TierStore& t) {
 
 Status EngineImpl::StoreRun(Lun& lun, uint64_t lba, size_t n, const char* data,
                             std::optional<uint32_t> tier_override, const BlockRef* expected,
-                            bool verify) {
+                            bool verify, std::span<const Fingerprint> fps) {
   struct Item {
     bool zero = false;
     bool settled = false;  // mapped (hole or shared block) or skipped
@@ -1270,7 +1285,7 @@ Status EngineImpl::StoreRun(Lun& lun, uint64_t lba, size_t n, const char* data,
   for (size_t i = 0; i < n; ++i) {
     const char* b = data ? data + i * bs_ : nullptr;
     items[i].zero = b == nullptr || IsZero(b, bs_);
-    if (dedup && !items[i].zero) items[i].fp = Fp(b);
+    if (dedup && !items[i].zero) items[i].fp = i < fps.size() ? fps[i] : Fp(b);
   }
   // Outside the lock, too: each block's first equal block of this run (its root), so
   // duplicates inside one request (a 1 MiB write of one pattern) share a slot without
@@ -1559,8 +1574,10 @@ Status EngineImpl::StoreRun(Lun& lun, uint64_t lba, size_t n, const char* data,
   for (size_t i = 0; any_later && i < n; ++i) {
     // Rare: its dedup hit was recycled between the two locks. The caller holds the
     // block's stripe, so nothing else wrote it meanwhile.
-    if (later[i])
-      STRATA_RETURN_IF_ERROR(StoreRun(lun, lba + i, 1, data + i * bs_, {}, nullptr, false));
+    if (later[i]) {
+      STRATA_RETURN_IF_ERROR(StoreRun(lun, lba + i, 1, data + i * bs_, {}, nullptr, false,
+                                      i < fps.size() ? fps.subspan(i, 1) : fps.subspan(0, 0)));
+    }
   }
   return flush_needed ? Flush() : Status::Ok();
 }
@@ -1618,13 +1635,24 @@ Status EngineImpl::Write(Lun& lun, uint64_t offset, std::span<const char> data, 
 
 Status EngineImpl::WriteV(Lun& lun, uint64_t offset, std::span<const std::span<const char>> pieces,
                           bool fua) {
+  return WriteGated(lun, offset, pieces, {}, fua);
+}
+
+Status EngineImpl::WriteHashed(Lun& lun, uint64_t offset, std::span<const char> data,
+                               std::span<const Fingerprint> fps, bool fua) {
+  return WriteGated(lun, offset, std::span<const std::span<const char>>(&data, 1), fps, fua);
+}
+
+Status EngineImpl::WriteGated(Lun& lun, uint64_t offset,
+                              std::span<const std::span<const char>> pieces,
+                              std::span<const Fingerprint> fps, bool fua) {
   TouchIo(lun);
   std::shared_lock gate(lun.gate);
   if (lun.proxy) return lun.proxy->WriteV(offset, pieces, fua);
   if (!lun.rec.moved_to.empty()) return MovedAway(lun);
   if (lun.store_hashes) {
     auto scope = lun.store_hashes->StoreScope();
-    Status s = WriteInnerV(lun, offset, pieces, fua);
+    Status s = WriteInnerV(lun, offset, pieces, fua, fps);
     if (s.ok()) {
       lun.store_hashes->Stored(offset, pieces);
     } else {
@@ -1634,7 +1662,7 @@ Status EngineImpl::WriteV(Lun& lun, uint64_t offset, std::span<const std::span<c
     }
     return s;
   }
-  return WriteInnerV(lun, offset, pieces, fua);
+  return WriteInnerV(lun, offset, pieces, fua, fps);
 }
 
 Status EngineImpl::Zero(Lun& lun, uint64_t offset, uint64_t length, bool fua) {
@@ -1710,7 +1738,8 @@ Status EngineImpl::ReadInner(Lun& lun, uint64_t offset, std::span<char> out) {
   return Status::Ok();
 }
 
-Status EngineImpl::WriteInner(Lun& lun, uint64_t offset, std::span<const char> data, bool fua) {
+Status EngineImpl::WriteInner(Lun& lun, uint64_t offset, std::span<const char> data, bool fua,
+                              std::span<const Fingerprint> fps) {
   uint64_t size = lun.size_bytes.load();
   if (offset > size || data.size() > size - offset) {
     return OutOfRangeError("write of " + std::to_string(data.size()) + " bytes at " +
@@ -1719,17 +1748,22 @@ Status EngineImpl::WriteInner(Lun& lun, uint64_t offset, std::span<const char> d
   }
   uint64_t pos = offset;
   size_t done = 0;
+  const uint64_t first_whole = (offset + bs_ - 1) / bs_;  // the block fps[0] is of
   while (done < data.size()) {
     uint64_t lba = pos / bs_;
     uint64_t in_block = pos % bs_;
     if (in_block == 0 && data.size() - done >= bs_) {
       // Whole blocks: up to kRunBlocks at a time, under their stripes.
       size_t n = std::min<size_t>((data.size() - done) / bs_, kRunBlocks);
+      const size_t k = static_cast<size_t>(lba - first_whole);
+      std::span<const Fingerprint> run_fps =
+          k < fps.size() ? fps.subspan(k, std::min(n, fps.size() - k)) : fps.subspan(0, 0);
       StripeGuard stripes(lun, lba, n);
       auto in_place = OverwriteInPlace(lun, lba, n, data.data() + done);
       Status stored = !in_place.ok() ? in_place.status()
-                      : *in_place    ? Status::Ok()
-                                  : StoreRun(lun, lba, n, data.data() + done, {}, nullptr, false);
+                      : *in_place
+                          ? Status::Ok()
+                          : StoreRun(lun, lba, n, data.data() + done, {}, nullptr, false, run_fps);
       // After the write landed, and after a failure too: it may have changed some
       // of the mappings before it failed.
       for (size_t i = 0; i < n; ++i) lun.MarkDirty(lba + i);
@@ -1760,8 +1794,9 @@ Status EngineImpl::WriteInner(Lun& lun, uint64_t offset, std::span<const char> d
 }
 
 Status EngineImpl::WriteInnerV(Lun& lun, uint64_t offset,
-                               std::span<const std::span<const char>> pieces, bool fua) {
-  if (pieces.size() == 1) return WriteInner(lun, offset, pieces[0], fua);
+                               std::span<const std::span<const char>> pieces, bool fua,
+                               std::span<const Fingerprint> fps) {
+  if (pieces.size() == 1) return WriteInner(lun, offset, pieces[0], fua, fps);
   uint64_t total = 0;
   for (const auto& p : pieces) total += p.size();
   const uint64_t size = lun.size_bytes.load();

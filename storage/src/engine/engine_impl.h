@@ -192,6 +192,21 @@ class EngineImpl {
   // Volume::WriteV: Write of the pieces' bytes one after another, without joining
   // them (WriteInnerV).
   Status WriteV(Lun& lun, uint64_t offset, std::span<const std::span<const char>> pieces, bool fua);
+  // Write of `data` with the dedup fingerprints of its whole blocks computed already
+  // (BlockFingerprint, e.g. as each block arrived from the network while still in
+  // cache): fps[k] is the k-th whole block of data from the first block boundary at
+  // or after `offset`. Blocks past fps.size() and partial blocks are fingerprinted
+  // here, as by Write. Only the engine's own code passes them (the fingerprints never
+  // come from a client), and a wrong one is still safe: a fingerprint only finds
+  // candidates, every hit and every in-request twin is confirmed by comparing bytes,
+  // and the index keys a slot by its fingerprint's tag and drops it by slot number, so
+  // a wrong one costs that block its dedup until the index is rebuilt at the next
+  // open (from the stored bytes), never wrong data. On a LUN with dedup off they are
+  // unused.
+  Status WriteHashed(Lun& lun, uint64_t offset, std::span<const char> data,
+                     std::span<const Fingerprint> fps, bool fua);
+  // The fingerprint the dedup index keys a block of block_size() bytes by.
+  Fingerprint BlockFingerprint(const char* block) const { return Fp(block); }
   Status Zero(Lun& lun, uint64_t offset, uint64_t length, bool fua);
   bool StillAllowed(Lun& lun, const ClientInfo& client);
   Status FlushLun(Lun& lun);
@@ -341,8 +356,10 @@ class EngineImpl {
   // the rest, written with one pwrite per run of consecutive slots. In `tier` (the
   // LUN's write tier when unset). With `expected` (n refs), a block is only replaced
   // while its mapping still equals expected[i] (the move's compare-and-swap).
+  // `fps`: the fingerprints of the first fps.size() blocks when the caller has them
+  // (WriteHashed); the rest are computed here.
   Status StoreRun(Lun& lun, uint64_t lba, size_t n, const char* data, std::optional<uint32_t> tier,
-                  const BlockRef* expected, bool verify);
+                  const BlockRef* expected, bool verify, std::span<const Fingerprint> fps = {});
   Result<std::vector<uint64_t>> AllocateRunLocked(TierStore& t, size_t n);
   // Writes of at most this many blocks take their slots from TierStore::reserved.
   static constexpr size_t kReserveMaxRun = 16;
@@ -371,8 +388,13 @@ class EngineImpl {
   // and runs holding a zero block (those become holes), are joined and take
   // WriteInner's path. A dedup LUN joins the whole write (fingerprints and compares
   // are per contiguous block).
+  // `fps` (WriteHashed): with one piece only, passed on to WriteInner.
   Status WriteInnerV(Lun& lun, uint64_t offset, std::span<const std::span<const char>> pieces,
-                     bool fua);
+                     bool fua, std::span<const Fingerprint> fps = {});
+  // WriteV and WriteHashed: the LUN's gate, proxy, move and StoreHashes around
+  // WriteInnerV.
+  Status WriteGated(Lun& lun, uint64_t offset, std::span<const std::span<const char>> pieces,
+                    std::span<const Fingerprint> fps, bool fua);
   // n whole blocks at [lba, lba+n) from `run` (n * bs_ bytes), none all zeros.
   // REQUIRES: dedup off when the write began.
   Status WriteBlocksV(Lun& lun, uint64_t lba, size_t n, std::span<const std::span<const char>> run);
@@ -419,7 +441,9 @@ class EngineImpl {
                                 const Engine::ReadBuffers& buffers = {});
   // Unlocked versions of the data path, for callers holding lun.gate.
   Status ReadInner(Lun& lun, uint64_t offset, std::span<char> out);
-  Status WriteInner(Lun& lun, uint64_t offset, std::span<const char> data, bool fua);
+  // `fps`: as WriteHashed's.
+  Status WriteInner(Lun& lun, uint64_t offset, std::span<const char> data, bool fua,
+                    std::span<const Fingerprint> fps = {});
   Status ZeroInner(Lun& lun, uint64_t offset, uint64_t length, bool fua);
   // LunChecksums for a caller holding lun.gate; arguments already checked.
   Result<std::vector<uint64_t>> ChecksumsInner(Lun& lun, uint64_t range_bytes, uint64_t offset,
