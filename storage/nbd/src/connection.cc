@@ -6,6 +6,7 @@
 
 #include <cstdio>
 #include <cstring>
+#include <optional>
 #include <span>
 #include <system_error>
 
@@ -253,8 +254,16 @@ bool Connection::ReadRequest(Request* r) {
     Record(r->type, r->length, r->received, false);
     return false;
   }
-  if (r->error == 0 && r->length > 0) Borrow(r);
-  Status s = r->error != 0 ? Discard(r->length) : ReadPayload(r->buf.data(), r->length);
+  if (r->error == 0 && r->length > 0) {
+    if (r->type == kCmdWrite && r->length >= kLeanPayloadBytes) {
+      Charge(r);
+      if (r->error == 0) BeginIncoming(r);
+    }
+    if (r->error == 0 && r->incoming == nullptr) Borrow(r);
+  }
+  Status s = r->error != 0            ? Discard(r->length)
+             : r->incoming != nullptr ? ReceiveIncoming(r)
+                                      : ReadPayload(r->buf.data(), r->length);
   if (!s.ok()) {
     spdlog::debug("nbd: {}: reading a write payload: {}", peer_, s.ToString());
     return false;
@@ -262,10 +271,45 @@ bool Connection::ReadRequest(Request* r) {
   return true;
 }
 
-void Connection::Borrow(Request* r) {
-  // The server-wide budget first: memory held by requests in flight is bounded
-  // however many connections pipeline maximum-size requests (slow readers hold
-  // theirs until the send timeout drops them).
+void Connection::BeginIncoming(Request* r) {
+  storage::IncomingPayload payload;
+  const size_t buffered = rx_end_ - rx_begin_;
+  if (buffered >= r->length) {
+    payload.queued = true;
+  } else {
+    std::optional<size_t> queued = io_->Queued();
+    payload.queued = queued.has_value() && *queued >= r->length - buffered;
+  }
+  r->incoming =
+      session_.volume->BeginWrite(r->offset, r->length, (r->flags & kCmdFlagFua) != 0, payload);
+}
+
+Status Connection::ReceiveIncoming(Request* r) {
+  size_t left = r->length;
+  while (left > 0) {
+    std::span<char> space = r->incoming->NextSpace();
+    if (space.empty()) return InternalError("the volume gave no space for the write's payload");
+    const size_t want = std::min(space.size(), left);
+    size_t got = 0;
+    if (rx_begin_ < rx_end_) {
+      got = std::min(want, rx_end_ - rx_begin_);
+      std::memcpy(space.data(), rx_.get() + rx_begin_, got);
+      rx_begin_ += got;
+    } else {
+      STRATA_ASSIGN_OR_RETURN(got, io_->RecvSome(space.data(), want));
+    }
+    r->incoming->Received(got);
+    left -= got;
+  }
+  return Status::Ok();
+}
+
+void Connection::Charge(Request* r) {
+  // Memory held by requests in flight is bounded however many connections pipeline
+  // maximum-size requests (slow readers hold theirs until the send timeout drops
+  // them). A request charged once (a WRITE that asked BeginWrite first) is not
+  // charged again.
+  if (r->charged > 0) return;
   const uint64_t max = ctx_.options->max_inflight_bytes;
   uint64_t before = ctx_.inflight_bytes->fetch_add(r->length);
   if (max > 0 && before + r->length > max) {
@@ -276,6 +320,12 @@ void Connection::Borrow(Request* r) {
     return;
   }
   r->charged = r->length;
+}
+
+void Connection::Borrow(Request* r) {
+  // The server-wide budget first.
+  Charge(r);
+  if (r->error != 0) return;
   r->buf = ctx_.buffers->Get(r->length);
   if (r->buf.data() == nullptr) {
     r->error = kEnomem;
@@ -284,6 +334,7 @@ void Connection::Borrow(Request* r) {
 }
 
 void Connection::ReturnBuffer(Request* r) {
+  r->incoming.reset();
   r->buf.Release();
   if (r->charged > 0) ctx_.inflight_bytes->fetch_sub(r->charged);
   r->charged = 0;
@@ -323,8 +374,13 @@ void Connection::ServeLoop(bool counted) {
 
 void Connection::Execute(Request* r) {
   // Validate() let only rows with a handler through (DISC never gets here).
-  CommandArgs args{r->flags, r->offset, r->length, r->buf.data()};
-  Status st = r->spec->run(session_.volume.get(), args);
+  Status st;
+  if (r->incoming != nullptr) {
+    st = r->incoming->Commit();
+  } else {
+    CommandArgs args{r->flags, r->offset, r->length, r->buf.data()};
+    st = r->spec->run(session_.volume.get(), args);
+  }
   uint32_t error = NbdErrorFromStatus(st);
   if (error == 0 && r->spec->payload_out) {
     SendReply(r->handle, r->type, 0, {}, r->buf.data(), r->length, r->offset);

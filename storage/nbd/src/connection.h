@@ -92,7 +92,10 @@ class Connection {
     uint32_t error = 0;                 // set when the request was refused before running
     std::string message;
     BufferPool::Handle buf;  // payload or reply data; back to the pool when done
-    uint64_t charged = 0;    // bytes of ServerContext::inflight_bytes this request holds
+    // A WRITE whose payload was received where the volume wanted it (BeginWrite):
+    // Execute commits it instead of calling Write with buf.
+    std::unique_ptr<storage::IncomingWrite> incoming;
+    uint64_t charged = 0;  // bytes of ServerContext::inflight_bytes this request holds
   };
 
   // One serving thread: read a request (under read_mu_), run it, repeat.
@@ -105,10 +108,18 @@ class Connection {
   // Makes at least n bytes available in rx_; false on EOF, error or shutdown.
   bool Fill(size_t n);
   Status ReadPayload(char* dst, size_t len);
+  // Asks the volume where a large WRITE's payload should land (Volume::BeginWrite),
+  // telling it whether the whole payload is already queued; r->incoming stays null
+  // when the volume wants the buffer path. REQUIRES: read_mu_ held, r charged.
+  void BeginIncoming(Request* r);
+  // Receives r's payload through r->incoming (the bytes already in rx_ first).
+  Status ReceiveIncoming(Request* r);
   // A buffer of r->length bytes for r, charged to the server's in-flight budget;
   // on failure r->error = ENOMEM and r->message says which limit.
   void Borrow(Request* r);
-  // Gives r's buffer and its charge back.
+  // Charges r->length bytes to the server's in-flight budget (Borrow's first half).
+  void Charge(Request* r);
+  // Gives r's buffer and its charge back, and abandons an uncommitted incoming write.
   void ReturnBuffer(Request* r);
   Status Discard(size_t len);
   // 0 when the request may run; otherwise the NBD error and a message.

@@ -1,5 +1,7 @@
 #include "transport.h"
 
+#include <sys/ioctl.h>
+
 #include <string>
 
 #include "socket_util.h"
@@ -30,6 +32,11 @@ class PlainTransport final : public Transport {
   Status SendAll(struct iovec* iov, int iovcnt) override { return nbd::SendAll(fd_, iov, iovcnt); }
   Status SetReceiveTimeout(std::chrono::milliseconds timeout) override {
     return nbd::SetReceiveTimeout(fd_, timeout);
+  }
+  std::optional<size_t> Queued() const override {
+    int n = 0;
+    if (::ioctl(fd_, FIONREAD, &n) != 0 || n < 0) return std::nullopt;
+    return static_cast<size_t>(n);
   }
   std::string Describe() const override { return "plain"; }
 

@@ -13,6 +13,41 @@ namespace strata::storage {
 
 class LunIoStats;
 
+// A write whose payload the caller receives straight into where the volume wants it
+// (Volume::BeginWrite): the NBD server asks for one when it reads a large WRITE's
+// header, and lands each receive of the payload where NextSpace() says, so the bytes
+// are copied once (into a mapping of the tier file, or into a buffer the volume
+// hashes block by block while the bytes are still in cache).
+//
+// The caller's protocol: while bytes remain, NextSpace() is where the next ones go
+// (never empty, never more than the bytes that remain); after each receive that
+// landed n > 0 bytes at its start, Received(n). Once every byte has landed, Commit()
+// once: that is the write, with Write's durability (the fua given to BeginWrite),
+// errors and statistics (the caller records the request, as for Write).
+// Destroyed without Commit (the payload did not all arrive): the write is abandoned
+// and never acknowledged. Blocks the received bytes reached may then read back old or
+// new bytes, as after a write cut short by a crash; nothing else changes.
+//
+// One thread at a time; Commit may run on another thread than the receives.
+// An implementation holds no lock across the caller's receives unless BeginWrite was
+// told the payload is already queued (they then do not wait on the network).
+class IncomingWrite {
+ public:
+  virtual ~IncomingWrite() = default;
+
+  virtual std::span<char> NextSpace() = 0;
+  virtual void Received(size_t n) = 0;
+  virtual Status Commit() = 0;
+};
+
+// How the payload of a BeginWrite arrives.
+struct IncomingPayload {
+  // Every byte of the payload has already reached this host (queued in the socket,
+  // or in the caller's buffer): receiving it will not wait on the peer. False when
+  // unknown (e.g. under TLS).
+  bool queued = false;
+};
+
 // A LUN as the data path sees it: a byte-addressed block device. The NBD server
 // and the migration engine speak to LUNs only through this interface.
 //
@@ -48,6 +83,15 @@ class Volume {
     std::vector<char> joined;
     for (const auto& p : pieces) joined.insert(joined.end(), p.begin(), p.end());
     return Write(offset, joined, fua);
+  }
+  // A write whose payload the caller is about to receive, for the volume to say where
+  // its bytes should land (IncomingWrite), or nullptr: the caller receives the payload
+  // into its own buffer and calls Write (what the default does). Range and length are
+  // checked by the caller as for Write (inside the volume, not read-only, length > 0).
+  virtual std::unique_ptr<IncomingWrite> BeginWrite(uint64_t /*offset*/, uint32_t /*length*/,
+                                                    bool /*fua*/,
+                                                    const IncomingPayload& /*payload*/) {
+    return nullptr;
   }
   virtual Status WriteZeroes(uint64_t offset, uint64_t length, bool fua) = 0;
   // Discards the range: it reads back as zeroes and its space is freed.
