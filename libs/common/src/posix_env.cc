@@ -105,16 +105,26 @@ class PosixFile final : public File {
     return static_cast<uint64_t>(st.st_size);
   }
 
-  const char* MapForRead(uint64_t length) override {
+  const char* MapForRead(uint64_t length) override { return View(length); }
+
+  char* MapShared(uint64_t length) override {
+    struct stat st {};
+    if (::fstat(fd_, &st) != 0 || !S_ISREG(st.st_mode)) return nullptr;
+    return View(length);
+  }
+
+  // The one view of the file (MapForRead, MapShared): readable and writable (the file
+  // is opened O_RDWR), so a tier has one mapping whatever reads or writes through it.
+  char* View(uint64_t length) {
     std::lock_guard lock(view_mu_);
     if (view_ == nullptr && length > 0) {
       // MAP_NORESERVE: the view reserves no memory; pages come from the page cache.
-      void* p = ::mmap(nullptr, length, PROT_READ, MAP_SHARED | MAP_NORESERVE, fd_, 0);
+      void* p = ::mmap(nullptr, length, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, fd_, 0);
       if (p == MAP_FAILED) return nullptr;
       view_ = p;
       view_length_ = length;
     }
-    return length <= view_length_ ? static_cast<const char*>(view_) : nullptr;
+    return length <= view_length_ ? static_cast<char*>(view_) : nullptr;
   }
 
   Status Truncate(uint64_t size) override {

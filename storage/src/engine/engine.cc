@@ -309,7 +309,8 @@ Status EngineImpl::Load() {
     STRATA_ASSIGN_OR_RETURN(t.file, env_->OpenFile(data_path, true));
     t.capacity_slots = options_.tier_capacity_bytes[i] / bs;
     STRATA_ASSIGN_OR_RETURN(t.written_end, t.file->Size());
-    t.view = t.file->MapForRead(t.capacity_slots * bs);
+    t.mapping = TierMapping::Create(*t.file, info.kind, t.capacity_slots * bs);
+    t.view = t.mapping ? t.mapping->data() : t.file->MapForRead(t.capacity_slots * bs);
     if (options_.max_pending_free_bytes > 0) {
       uint64_t limit = std::min(options_.max_pending_free_bytes / bs, t.capacity_slots / 8);
       // At least one run's worth, so a single large write never flushes on its own.
@@ -1452,7 +1453,7 @@ Status EngineImpl::StoreRun(Lun& lun, uint64_t lba, size_t n, const char* data,
     }
     // Other writers may take what a flush recycles before we retry: try again while
     // flushes still free something, a few times.
-    if (attempt >= 3 || t.pending_free.empty()) return slots.status();
+    if (attempt >= 3 || (t.pending_free.empty() && !RetainedLocked(t))) return slots.status();
     batch.Commit();
     lock.unlock();
     STRATA_RETURN_IF_ERROR(Flush());  // recycles slots freed by unflushed changes
@@ -1894,7 +1895,7 @@ Status EngineImpl::StoreNewRunV(Lun& lun, uint64_t lba, size_t n,
       break;
     }
     // As StoreRun: a flush recycles slots freed by unflushed changes.
-    if (attempt >= 3 || t.pending_free.empty()) return got.status();
+    if (attempt >= 3 || (t.pending_free.empty() && !RetainedLocked(t))) return got.status();
     lock.unlock();
     STRATA_RETURN_IF_ERROR(Flush());
   }
@@ -2059,9 +2060,17 @@ Status EngineImpl::FlushInternal(bool force_checkpoint) {
   }
   ExclusiveLock lock(mu_);
   for (size_t i = 0; i < tiers_.size(); ++i) {
-    auto& f = tiers_[i].free_slots;
-    f.insert(f.end(), pending[i].begin(), pending[i].end());
-    if (!pending[i].empty()) ++tiers_[i].reuse_gen;
+    TierStore& t = tiers_[i];
+    auto& f = t.free_slots;
+    const size_t before = f.size();
+    if (t.mapping) {
+      // Slots a move may still be sending from the mapping are held back (and those
+      // held back by an earlier flush come back once their readers are gone).
+      t.mapping->Retire(std::move(pending[i]), &f);
+    } else {
+      f.insert(f.end(), pending[i].begin(), pending[i].end());
+    }
+    if (f.size() != before) ++t.reuse_gen;
   }
   return Status::Ok();
 }

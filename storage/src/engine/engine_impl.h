@@ -20,6 +20,7 @@
 #include "store_hashes.h"
 #include "strata/storage/engine.h"
 #include "strata/storage/io_stats.h"
+#include "tier_mapping.h"
 
 namespace strata::storage::engine {
 
@@ -28,8 +29,13 @@ namespace strata::storage::engine {
 struct TierStore {
   TierConfig config;
   std::unique_ptr<File> file;
-  // file's bytes without a system call (File::MapForRead), or null: dedup compares
-  // and re-hashes read slots through it. Only bytes below written_end are read.
+  // The file's shared writable mapping (a file-backed tier; null for a block device or
+  // when it cannot be mapped). Slots freed by a flush become reusable through
+  // mapping->Retire, so a move may send them from here without the lock.
+  std::unique_ptr<TierMapping> mapping;
+  // file's bytes without a system call (mapping's, else File::MapForRead), or null:
+  // dedup compares and re-hashes read slots through it. Only bytes below written_end
+  // are read.
   const char* view = nullptr;
   uint64_t written_end = 0;     // the file is at least this long; guarded by EngineImpl::mu_
   uint64_t capacity_slots = 0;  // slot numbers below this are usable (from 1)
@@ -340,6 +346,11 @@ class EngineImpl {
   void ReleaseUnusedLocked(TierStore& t, uint64_t slot);  // a slot never journaled
   // Too many unflushed records, or too many replaced blocks waiting for a flush to be
   // freed in some tier (EngineOptions::max_pending_free_bytes).
+  // Freed slots a flush may still make reusable: held back by the tier's mapping for
+  // a reader (a move's send) that may be reading them. REQUIRES: mu_ held.
+  static bool RetainedLocked(const TierStore& t) {
+    return t.mapping && t.mapping->retained_slots() > 0;
+  }
   bool NeedFlushLocked() const {
     if (enc_.records() >= options_.max_unflushed_records) return true;
     for (const TierStore& t : tiers_) {

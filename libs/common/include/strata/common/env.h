@@ -39,6 +39,10 @@ class File {
   // Valid until the File is destroyed. Only bytes below the file's current size
   // may be read through it (past the end the process gets SIGBUS).
   virtual const char* MapForRead(uint64_t /*length*/) { return nullptr; }
+  // The same view, writable: stores through it land in the page cache like WriteAt
+  // (durable after Sync), or null when this File cannot offer one (a block device, an
+  // in-memory File). Only bytes below the file's current size may be touched.
+  virtual char* MapShared(uint64_t /*length*/) { return nullptr; }
 };
 
 struct PathInfo {

@@ -1,0 +1,55 @@
+#include "tier_mapping.h"
+
+namespace strata::storage::engine {
+
+std::unique_ptr<TierMapping> TierMapping::Create(File& file, PathKind kind,
+                                                 uint64_t reserve_bytes) {
+  if (kind == PathKind::kBlockDevice || reserve_bytes == 0) return nullptr;
+  char* base = file.MapShared(reserve_bytes);
+  if (base == nullptr) return nullptr;
+  return std::make_unique<TierMapping>(base, reserve_bytes);
+}
+
+// Every access below is sequentially consistent: TryPin's count before its second
+// look at the epoch, and Retire's advance before its look at the count, so either the
+// pin sees the new epoch (and backs off) or Retire sees the pin (and holds the slots).
+bool TierMapping::TryPin(uint64_t epoch) {
+  if (epoch_.load() != epoch) return false;
+  pins_[epoch & 1].fetch_add(1);
+  if (epoch_.load() == epoch) return true;
+  pins_[epoch & 1].fetch_sub(1);
+  return false;
+}
+
+void TierMapping::Unpin(uint64_t epoch) { pins_[epoch & 1].fetch_sub(1); }
+
+void TierMapping::Retire(std::vector<uint64_t> freed, std::vector<uint64_t>* reusable) {
+  // Every pin of an epoch before the current one has ended once the count of the
+  // epoch just before it is seen zero (by induction over the advances, each made
+  // only after the previous one's count was seen zero). A stale TryPin briefly counts
+  // on its parity too: that only delays a release.
+  if (waiting_active_ && pins_[waiting_parity_].load() == 0) {
+    reusable->insert(reusable->end(), waiting_.begin(), waiting_.end());
+    waiting_.clear();
+    waiting_active_ = false;
+  }
+  if (!waiting_active_ && !next_.empty()) {
+    freed.insert(freed.end(), next_.begin(), next_.end());
+    next_.clear();
+  }
+  if (freed.empty()) return;
+  if (waiting_active_) {
+    next_.insert(next_.end(), freed.begin(), freed.end());
+    return;
+  }
+  const uint64_t old = epoch_.fetch_add(1);
+  if (pins_[old & 1].load() == 0) {
+    reusable->insert(reusable->end(), freed.begin(), freed.end());
+    return;
+  }
+  waiting_ = std::move(freed);
+  waiting_active_ = true;
+  waiting_parity_ = static_cast<int>(old & 1);
+}
+
+}  // namespace strata::storage::engine
