@@ -3,8 +3,13 @@
 // lands): the same data, space and counts as a plain Write, also after a power loss;
 // and a wrong or missing fingerprint never shares wrong data.
 #include <gtest/gtest.h>
+#include <stdlib.h>
 
+#include <algorithm>
 #include <atomic>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
 #include <memory>
 #include <random>
 #include <string>
@@ -12,6 +17,7 @@
 
 #include "engine/dedup_index.h"
 #include "engine/hashed_write.h"
+#include "strata/common/env.h"
 #include "strata/common/mem_env.h"
 #include "strata/storage/engine.h"
 
@@ -25,24 +31,39 @@ using engine::WriteWithFingerprints;
 constexpr uint32_t kBs = 4096;
 constexpr uint64_t kLunSize = 8ull << 20;
 
-// One engine on its own MemEnv.
+// One engine on its own MemEnv, or (real) on the real file system under TMPDIR: a
+// tier there has a shared mapping (TierMapping), which a placed receive needs.
 struct Device {
-  explicit Device(std::function<std::pair<uint64_t, uint64_t>(const void*, size_t)> fp = {})
+  explicit Device(std::function<std::pair<uint64_t, uint64_t>(const void*, size_t)> fp = {},
+                  bool real = false)
       : fingerprint(std::move(fp)) {
-    EXPECT_TRUE(env.CreateDirectories("/d/ssd").ok());
+    if (real) {
+      const char* tmp = std::getenv("TMPDIR");
+      std::string tmpl = std::string(tmp && *tmp ? tmp : "/tmp") + "/strata-hashed-XXXXXX";
+      EXPECT_NE(::mkdtemp(tmpl.data()), nullptr);
+      dir = tmpl;
+      use = Env::Default();
+    } else {
+      EXPECT_TRUE(env.CreateDirectories("/d/ssd").ok());
+    }
     Open();
+  }
+  ~Device() {
+    engine.reset();
+    dead.clear();
+    if (use != &env) std::filesystem::remove_all(dir);
   }
   void Open() {
     EngineOptions o;
-    o.state_dir = "/d/ssd";
-    o.tiers = {*ParseTierFlag("ssd=/d/ssd")};
+    o.state_dir = dir;
+    o.tiers = {*ParseTierFlag("ssd=" + dir)};
     o.tier_capacity_bytes = {256ull << 20};
     o.fingerprint_for_test = fingerprint;
-    auto e = Engine::Open(&env, o);
+    auto e = Engine::Open(use, o);
     ASSERT_TRUE(e.ok()) << e.status().ToString();
     engine = std::move(*e);
   }
-  void PowerLossAndReopen() {
+  void PowerLossAndReopen() {  // MemEnv only
     env.SimulatePowerLoss();
     dead.push_back(std::move(engine));  // no clean shutdown: destroyed after the checks
     env.SimulatePowerLoss();
@@ -76,6 +97,8 @@ struct Device {
 
   std::function<std::pair<uint64_t, uint64_t>(const void*, size_t)> fingerprint;
   MemEnv env;
+  Env* use = &env;
+  std::string dir = "/d/ssd";
   std::unique_ptr<Engine> engine;
   std::vector<std::unique_ptr<Engine>> dead;
 };
@@ -250,6 +273,162 @@ TEST(EngineHashedWriteTest, CollidingFingerprintsOfTheEngineShareOnlyEqualBytes)
   EXPECT_EQ(d.Read("v", 0, data.size()), data);
   EXPECT_EQ(d.Read("v", 2 << 20, data.size()), data);
   EXPECT_EQ(d.Used(), 4u * kBs);  // 4 contents; holes cost nothing
+}
+
+// Lands `data` through `w` in receives of random sizes (never more than NextSpace).
+void Land(IncomingWrite& w, const std::string& data, std::mt19937& rng) {
+  for (size_t at = 0; at < data.size();) {
+    std::span<char> space = w.NextSpace();
+    ASSERT_FALSE(space.empty());
+    ASSERT_LE(space.size(), data.size() - at);
+    const size_t n = std::min<size_t>(space.size(), 1 + rng() % (rng() % 2 ? 70000 : 5000));
+    std::memcpy(space.data(), data.data() + at, n);
+    w.Received(n);
+    at += n;
+  }
+}
+
+// Aligned random writes of whole blocks (RandomWrite without its cut ends).
+std::pair<uint64_t, std::string> AlignedWrite(std::mt19937& rng) {
+  for (;;) {
+    auto [offset, data] = RandomWrite(rng);
+    if (offset % kBs == 0 && data.size() % kBs == 0) return {offset, data};
+  }
+}
+
+TEST(EngineHashedWriteTest, ADedupWriteReceivedIntoItsSlotsMatchesWriteAndHashesEachBlockOnce) {
+  auto calls = std::make_shared<std::atomic<int>>(0);
+  auto counting = [calls](const void* p, size_t n) {
+    calls->fetch_add(1);
+    Fingerprint f = FingerprintOf(p, n);
+    return std::make_pair(f.lo, f.hi);
+  };
+  Device plain(counting), received(counting, /*real=*/true);
+  plain.Create("v", true);
+  received.Create("v", true);
+  std::mt19937 rng(16);
+  int placed = 0;
+  for (int i = 0; i < 150; ++i) {
+    auto [offset, data] = AlignedWrite(rng);
+    ASSERT_TRUE(plain.Vol("v")->Write(offset, data, false).ok());
+    auto vol = received.Vol("v");
+    auto w = vol->BeginWrite(offset, static_cast<uint32_t>(data.size()), false, {});
+    if (w == nullptr) {  // no slots to place into yet (fresh ones past the file's end)
+      ASSERT_TRUE(vol->Write(offset, data, false).ok());
+    } else {
+      ++placed;
+      const int before = calls->load();
+      Land(*w, data, rng);
+      // Every block was hashed as it landed, once, and not again by the commit.
+      ASSERT_EQ(calls->load() - before, static_cast<int>(data.size() / kBs));
+      Status s = w->Commit();
+      ASSERT_TRUE(s.ok()) << s.ToString();
+      ASSERT_EQ(calls->load() - before, static_cast<int>(data.size() / kBs));
+      w.reset();
+    }
+    ASSERT_EQ(received.Read("v", offset, data.size()), data) << "write " << i;
+    ASSERT_EQ(received.Used(), plain.Used()) << "write " << i;
+    if (i % 10 == 9) {  // a flush makes replaced slots reusable: they can be placed into
+      ASSERT_TRUE(plain.engine->Flush().ok());
+      ASSERT_TRUE(received.engine->Flush().ok());
+    }
+  }
+  EXPECT_GT(placed, 50);
+  EXPECT_EQ(received.Read("v", 0, kLunSize), plain.Read("v", 0, kLunSize));
+  SpaceStats a = plain.engine->DeviceSpace(), b = received.engine->DeviceSpace();
+  EXPECT_EQ(b.unique_bytes, a.unique_bytes);
+  EXPECT_EQ(b.shared_bytes, a.shared_bytes);
+  // Reopened (the index rebuilt from the stored bytes): the same.
+  received.engine.reset();
+  received.Open();
+  EXPECT_EQ(received.Read("v", 0, kLunSize), plain.Read("v", 0, kLunSize));
+  EXPECT_EQ(received.Used(), plain.Used());
+}
+
+// A LUN written whole, part of it twice, then the engine reopened: the slots the
+// overwrite freed are free, and the next dedup write's mapping sets them aside (the
+// reserve), inside the file, so a write can be received into them.
+std::shared_ptr<Volume> Prefilled(Device& d, const std::string& name) {
+  {
+    auto v = d.Create(name, true);
+    std::string all;
+    for (uint64_t b = 0; b < kLunSize / kBs; ++b) all += Block(5000 + static_cast<uint32_t>(b));
+    EXPECT_TRUE(v->Write(0, all, false).ok());
+    std::string other;
+    for (int b = 0; b < 512; ++b) other += Block(9000 + b);
+    EXPECT_TRUE(v->Write(0, other, false).ok());  // 512 slots freed
+    EXPECT_TRUE(v->Write(0, all.substr(0, other.size()), false).ok());
+  }
+  d.engine.reset();
+  d.Open();
+  auto v = d.Vol(name);
+  // A dedup write of more than 16 blocks sets up to 8 runs' worth aside.
+  std::string tail;
+  for (int b = 0; b < 32; ++b) tail += Block(30000 + b);
+  EXPECT_TRUE(v->Write(kLunSize - tail.size(), tail, false).ok());
+  return v;
+}
+
+TEST(EngineHashedWriteTest, AReceiveAbandonedBeforeCommitChangesNothingAndGivesItsSlotsBack) {
+  Device d({}, /*real=*/true);
+  auto v = Prefilled(d, "v");
+  const std::string before = d.Read("v", 0, 2 << 20);
+  const uint64_t used = d.Used();
+  for (int round = 0; round < 3; ++round) {
+    auto w = v->BeginWrite(1 << 20, 1 << 20, false, {});
+    ASSERT_NE(w, nullptr);
+    std::span<char> space = w->NextSpace();
+    std::memset(space.data(), 'x', std::min<size_t>(space.size(), kBs + 100));
+    w->Received(std::min<size_t>(space.size(), kBs + 100));  // the client went away here
+  }
+  EXPECT_EQ(d.Read("v", 0, 2 << 20), before);
+  EXPECT_EQ(d.Used(), used);
+  // The slots went back: a placed write can take them again, and lands right.
+  std::mt19937 rng(3);
+  std::string mib;
+  for (int b = 0; b < 256; ++b) mib += b % 3 ? Block(b) : Block(5000 + b);  // some are hits
+  auto w = v->BeginWrite(1 << 20, 1 << 20, false, {});
+  ASSERT_NE(w, nullptr);
+  Land(*w, mib, rng);
+  ASSERT_TRUE(w->Commit().ok());
+  w.reset();
+  EXPECT_EQ(d.Read("v", 1 << 20, mib.size()), mib);
+  EXPECT_EQ(d.Read("v", 0, 1 << 20), before.substr(0, 1 << 20));
+}
+
+TEST(EngineHashedWriteTest, APlacedWriteFallsBackWhenTheLunChangedWhileItArrived) {
+  Device d({}, /*real=*/true);
+  auto v = Prefilled(d, "v");
+  std::mt19937 rng(4);
+  std::string mib;
+  for (int b = 0; b < 256; ++b) mib += Block(20000 + b);
+  // Dedup turned off while the payload arrived: written as a plain write would be.
+  auto w = v->BeginWrite(0, 1 << 20, false, {});
+  ASSERT_NE(w, nullptr);
+  Land(*w, mib, rng);
+  ASSERT_TRUE(d.engine->SetDedup("v", false, false).ok());
+  ASSERT_TRUE(w->Commit().ok());
+  w.reset();
+  EXPECT_EQ(d.Read("v", 0, mib.size()), mib);
+  // Deleted while it arrived: UNAVAILABLE, nothing acknowledged.
+  ASSERT_TRUE(d.engine->SetDedup("v", true, false).ok());
+  w = v->BeginWrite(1 << 20, 1 << 20, false, {});
+  ASSERT_NE(w, nullptr);
+  Land(*w, mib, rng);
+  ASSERT_TRUE(d.engine->DeleteLun("v").ok());
+  EXPECT_EQ(w->Commit().code(), StatusCode::kUnavailable);
+}
+
+TEST(EngineHashedWriteTest, OnlyAlignedDedupWritesOfUpToARunAreReceivedIntoSlots) {
+  Device d({}, /*real=*/true);
+  auto v = Prefilled(d, "v");
+  EXPECT_EQ(v->BeginWrite(0, (1 << 20) + kBs, false, {}), nullptr);  // the caller's buffer
+  EXPECT_EQ(v->BeginWrite(100, 64 << 10, false, {}), nullptr);
+  EXPECT_EQ(v->BeginWrite(0, (64 << 10) + 100, false, {}), nullptr);
+  EXPECT_NE(v->BeginWrite(0, 64 << 10, false, {}), nullptr);
+  Device mem;  // no mapping (MemEnv): the caller's buffer
+  auto m = mem.Create("m", true);
+  EXPECT_EQ(m->BeginWrite(0, 64 << 10, false, {}), nullptr);
 }
 
 TEST(EngineHashedWriteTest, AVolumeTheEngineDidNotOpenIsInvalidArgument) {

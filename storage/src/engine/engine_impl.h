@@ -213,6 +213,26 @@ class EngineImpl {
                      std::span<const Fingerprint> fps, bool fua);
   // The fingerprint the dedup index keys a block of block_size() bytes by.
   Fingerprint BlockFingerprint(const char* block) const { return Fp(block); }
+  // The most blocks one StoreRun takes (kRunBlocks): a placement's limit.
+  static constexpr size_t run_blocks() { return kRunBlocks; }
+  // A dedup LUN's write received straight into slots (PlacedIncomingWrite): n slots
+  // of the LUN's write tier from its reserve, every one inside the tier file and its
+  // mapping, into *tier and slots; false (nothing taken) when the LUN is not a plain
+  // dedup LUN of a mapped tier right now or the reserve is short.
+  bool TakePlacement(Lun& lun, size_t n, uint32_t* tier, uint64_t* slots);
+  // Slots of a placement that hold no block: back to the reserve.
+  void ReturnPlacement(uint32_t tier, std::span<const uint64_t> slots);
+  // Where slot `slot` of `tier` lies in the tier's mapping (after TakePlacement).
+  char* PlacedSpace(uint32_t tier, uint64_t slot) {
+    return tiers_[tier].mapping->data() + slot * bs_;
+  }
+  // The write of a placement's n = length / block_size() blocks at `offset` (aligned):
+  // as WriteHashed, with each block written where it landed (StoreRun's Placement);
+  // used[i]: slots[i] was kept. When the placement cannot be kept, the bytes are copied
+  // out and written as by Write (used all false).
+  Status CommitPlaced(Lun& lun, uint64_t offset, size_t n, uint32_t tier,
+                      std::span<const uint64_t> slots, std::span<const Fingerprint> fps, bool fua,
+                      bool* used);
   Status Zero(Lun& lun, uint64_t offset, uint64_t length, bool fua);
   bool StillAllowed(Lun& lun, const ClientInfo& client);
   Status FlushLun(Lun& lun);
@@ -369,8 +389,22 @@ class EngineImpl {
   // while its mapping still equals expected[i] (the move's compare-and-swap).
   // `fps`: the fingerprints of the first fps.size() blocks when the caller has them
   // (WriteHashed); the rest are computed here.
+  // `placed` (data null; a dedup LUN's client write, no tier, expected or verify): the
+  // blocks were received into slots taken from the reserve of placed->tier (block i in
+  // slots[i], through the tier's mapping), so a block that is written keeps its own slot
+  // (used[i]) and nothing is copied; the rest of the slots stay the caller's. When that
+  // cannot be done (the write tier changed, a candidate could not be read, dedup was
+  // turned off) nothing is changed and fell_back is set: the caller writes the bytes the
+  // usual way.
+  struct Placement {
+    uint32_t tier = 0;
+    const uint64_t* slots = nullptr;
+    bool* used = nullptr;
+    bool fell_back = false;
+  };
   Status StoreRun(Lun& lun, uint64_t lba, size_t n, const char* data, std::optional<uint32_t> tier,
-                  const BlockRef* expected, bool verify, std::span<const Fingerprint> fps = {});
+                  const BlockRef* expected, bool verify, std::span<const Fingerprint> fps = {},
+                  Placement* placed = nullptr);
   Result<std::vector<uint64_t>> AllocateRunLocked(TierStore& t, size_t n);
   // Writes of at most this many blocks take their slots from TierStore::reserved.
   static constexpr size_t kReserveMaxRun = 16;
