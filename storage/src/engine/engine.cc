@@ -1781,7 +1781,10 @@ Status EngineImpl::WriteGated(Lun& lun, uint64_t offset,
 
 bool EngineImpl::TakePlacement(Lun& lun, size_t n, uint32_t* tier, uint64_t* slots) {
   if (n == 0 || n > kRunBlocks) return false;
-  std::shared_lock gate(lun.gate);
+  // The caller holds its connection's read lock: never wait here for a move's switch
+  // (the gate held exclusively across a remote flush); the buffer path waits in Write.
+  std::shared_lock gate(lun.gate, std::try_to_lock);
+  if (!gate.owns_lock()) return false;
   if (lun.proxy || !lun.rec.moved_to.empty() || lun.store_hashes) return false;
   SharedLock lock(mu_);
   if (lun.deleted || !lun.dedup.load(std::memory_order_acquire)) return false;
