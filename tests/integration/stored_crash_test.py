@@ -33,9 +33,14 @@ def start(work):
     return start_stored(STORED, work, "crash", [f"ssd={work}/ssd:256MiB"], log_level="warn")
 
 
+def pattern(v):
+    # A block holding value v: its 16 bits repeated (0: zeros).
+    return v.to_bytes(2, "little") * (BS // 2)
+
+
 def block_value(data):
-    v = data[0]
-    return v if data == bytes([v]) * BS else None
+    v = int.from_bytes(data[:2], "little")
+    return v if data == pattern(v) else None
 
 
 def main():
@@ -90,6 +95,31 @@ def main():
                     for b in range(BLOCKS):
                         allowed[b] = {last[b]}
                     continue
+                if r > 0.85:
+                    # A run of blocks in one request (32-256 KiB): a dedup LUN receives
+                    # these straight into free slots of its tier, each block hashed as it
+                    # lands (PlacedIncomingWrite), and maps them in one section.
+                    n = rng.choice((8, 16, 64))
+                    b = rng.randrange(BLOCKS // n) * n
+                    # Mostly new values (new slots; what they replace is freed at the
+                    # next flush, and later runs land in those), some of the few shared.
+                    vals = [rng.randrange(40, 65536) if rng.random() < 0.8 else rng.randrange(1, 40)
+                            for _ in range(n)]
+                    fua = rng.random() < 0.2
+                    for i, v in enumerate(vals):
+                        allowed[b + i].add(v)
+                        history[b + i].append((it, f"run write {v}{' fua' if fua else ''}"))
+                    h.pwrite(b"".join(pattern(v) for v in vals), b * BS,
+                             nbd.CMD_FLAG_FUA if fua else 0)
+                    acked += 1
+                    for i, v in enumerate(vals):
+                        history[b + i].append((it, "acked"))
+                        last[b + i] = v
+                        if fua:
+                            allowed[b + i] = {v}
+                    if fua:
+                        durable_points += 1
+                    continue
                 b = rng.randrange(BLOCKS)
                 v = rng.randrange(1, 40)  # few values: dedup shares blocks
                 fua = r < 0.25
@@ -100,7 +130,7 @@ def main():
                 if v == 0:
                     h.zero(BS, b * BS, nbd.CMD_FLAG_FUA if fua else 0)
                 else:
-                    h.pwrite(bytes([v]) * BS, b * BS, nbd.CMD_FLAG_FUA if fua else 0)
+                    h.pwrite(pattern(v), b * BS, nbd.CMD_FLAG_FUA if fua else 0)
                 acked += 1
                 history[b].append((it, "acked"))
                 last[b] = v

@@ -14,6 +14,7 @@
 #include <xxhash.h>
 
 #include "engine_impl.h"
+#include "hashed_write.h"
 #include "strata/storage/copy_priority.h"
 
 namespace strata::storage {
@@ -159,6 +160,87 @@ class RangeHasher {
   std::map<uint64_t, uint64_t> zero_sums_;  // length -> XXH3 of that many zeros
 };
 
+// A dedup LUN's write received straight into slots of its write tier, through the
+// tier's mapping: slots taken from the reserve (EngineImpl::TakePlacement), each block
+// fingerprinted as its receive completes it, and Commit maps the blocks it keeps
+// where they landed (EngineImpl::CommitPlaced): one copy (socket -> tier) instead of
+// two (socket -> buffer -> tier). Holds no lock while receiving, only the slots, which
+// no map references: a client that stops sending holds them as it would a buffer.
+// Slots Commit did not keep (dedup hits, zeros, repeats), and all of them when the
+// write is abandoned, go back to the reserve.
+class PlacedIncomingWrite final : public IncomingWrite {
+ public:
+  using CommitFn = std::function<Status(PlacedIncomingWrite&)>;
+
+  PlacedIncomingWrite(EngineImpl* engine, std::shared_ptr<Lun> lun, uint64_t offset,
+                      uint32_t length, bool fua, uint32_t tier, std::vector<uint64_t> slots,
+                      CommitFn commit)
+      : engine_(engine),
+        lun_(std::move(lun)),
+        offset_(offset),
+        length_(length),
+        fua_(fua),
+        tier_(tier),
+        slots_(std::move(slots)),
+        used_(new bool[slots_.size()]()),
+        commit_(std::move(commit)) {
+    fps_.reserve(slots_.size());
+  }
+  ~PlacedIncomingWrite() override {
+    std::vector<uint64_t> unused;
+    for (size_t i = 0; i < slots_.size(); ++i) {
+      if (!used_[i]) unused.push_back(slots_[i]);
+    }
+    engine_->ReturnPlacement(tier_, unused);
+  }
+
+  std::span<char> NextSpace() override {
+    const uint32_t bs = engine_->block_size();
+    const size_t k = received_ / bs;
+    // Up to the end of this run of consecutive slots.
+    size_t j = k + 1;
+    while (j < slots_.size() && slots_[j] == slots_[k] + (j - k)) ++j;
+    const size_t n = std::min<size_t>(j * bs - received_, kPieceBytes);
+    return {engine_->PlacedSpace(tier_, slots_[k]) + received_ % bs, n};
+  }
+  void Received(size_t n) override {
+    const uint32_t bs = engine_->block_size();
+    received_ += std::min<size_t>(n, length_ - received_);
+    for (; (fps_.size() + 1) * bs <= received_;) {
+      fps_.push_back(engine_->BlockFingerprint(engine_->PlacedSpace(tier_, slots_[fps_.size()])));
+    }
+  }
+  Status Commit() override {
+    if (received_ != length_) {
+      return InternalError("write committed with " + std::to_string(received_) + " of " +
+                           std::to_string(length_) + " bytes received");
+    }
+    return commit_(*this);
+  }
+
+  // For the commit (LunVolume): the engine's half.
+  Status CommitToEngine() {
+    return engine_->CommitPlaced(*lun_, offset_, slots_.size(), tier_, slots_, fps_, fua_,
+                                 used_.get());
+  }
+
+  // At most this much lands per receive before its blocks are hashed.
+  static constexpr size_t kPieceBytes = 128 << 10;
+
+ private:
+  EngineImpl* const engine_;
+  const std::shared_ptr<Lun> lun_;
+  const uint64_t offset_;
+  const uint32_t length_;
+  const bool fua_;
+  const uint32_t tier_;
+  const std::vector<uint64_t> slots_;
+  const std::unique_ptr<bool[]> used_;  // slots_[i] kept by the commit
+  CommitFn commit_;
+  size_t received_ = 0;
+  std::vector<Fingerprint> fps_;
+};
+
 // A LUN as the data path sees it. With a client IP, every request re-checks the
 // access list, so revoking a client (ControllerUnpublish) stops its I/O at once, and
 // counts as client I/O that a device move's copy yields to (EngineImpl::ClientIo).
@@ -190,10 +272,38 @@ class LunVolume final : public Volume {
     if (!Check().ok()) return nullptr;  // Read says why
     return engine_->BeginRead(*lun_, offset, length, client_.has_value());
   }
+  // A dedup LUN's aligned write of up to kRunBlocks blocks is received straight into
+  // slots of its write tier (PlacedIncomingWrite); a plain LUN's in-place overwrite of
+  // a queued payload straight into its slots (EngineImpl::BeginWrite). Others, and any
+  // the placement cannot take now (no mapping, a short reserve, a move), take the
+  // caller's buffer and Write.
   std::unique_ptr<IncomingWrite> BeginWrite(uint64_t offset, uint32_t length, bool fua,
                                             const IncomingPayload& payload) override {
     if (!Check().ok()) return nullptr;  // Write says why
-    return engine_->BeginWrite(lun_, offset, length, fua, payload, client_.has_value());
+    if (!lun_->dedup.load(std::memory_order_acquire)) {
+      return engine_->BeginWrite(lun_, offset, length, fua, payload, client_.has_value());
+    }
+    const uint32_t bs = engine_->block_size();
+    if (length == 0 || offset % bs != 0 || length % bs != 0 ||
+        length / bs > EngineImpl::run_blocks()) {
+      return nullptr;
+    }
+    std::vector<uint64_t> slots(length / bs);
+    uint32_t tier = 0;
+    if (!engine_->TakePlacement(*lun_, slots.size(), &tier, slots.data())) return nullptr;
+    return std::make_unique<PlacedIncomingWrite>(
+        engine_, lun_, offset, length, fua, tier, std::move(slots), [this](PlacedIncomingWrite& w) {
+          STRATA_RETURN_IF_ERROR(Check());
+          EngineImpl::ClientIo io(engine_, client_.has_value());
+          return w.CommitToEngine();
+        });
+  }
+  // EngineImpl::WriteHashed through the same checks as Write.
+  Status WriteHashed(uint64_t offset, std::span<const char> data, std::span<const Fingerprint> fps,
+                     bool fua) {
+    STRATA_RETURN_IF_ERROR(Check());
+    EngineImpl::ClientIo io(engine_, client_.has_value());
+    return engine_->WriteHashed(*lun_, offset, data, fps, fua);
   }
   Status WriteZeroes(uint64_t offset, uint64_t length, bool fua) override {
     STRATA_RETURN_IF_ERROR(Check());
@@ -228,6 +338,13 @@ class LunVolume final : public Volume {
 };
 
 }  // namespace
+
+Status WriteWithFingerprints(Volume& volume, uint64_t offset, std::span<const char> data,
+                             std::span<const Fingerprint> fps, bool fua) {
+  auto* lun = dynamic_cast<LunVolume*>(&volume);
+  if (lun == nullptr) return InvalidArgumentError("volume: not a LUN of this engine");
+  return lun->WriteHashed(offset, data, fps, fua);
+}
 
 Status ValidateName(const std::string& name) {
   if (name.empty() || name.size() > 128) {
@@ -1265,7 +1382,7 @@ uint64_t EngineImpl::AllocateFreshLocked(TierStore& t) {
 
 Status EngineImpl::StoreRun(Lun& lun, uint64_t lba, size_t n, const char* data,
                             std::optional<uint32_t> tier_override, const BlockRef* expected,
-                            bool verify) {
+                            bool verify, std::span<const Fingerprint> fps, Placement* placed) {
   struct Item {
     bool zero = false;
     bool settled = false;  // mapped (hole or shared block) or skipped
@@ -1276,17 +1393,22 @@ Status EngineImpl::StoreRun(Lun& lun, uint64_t lba, size_t n, const char* data,
   };
   // SetDedup may change it meanwhile: this request goes by the setting it started with.
   const bool dedup = lun.dedup.load(std::memory_order_acquire);
+  // Block i's bytes: in `data`, or (placed) in its slot, through the tier's mapping.
+  const bool has_data = data != nullptr || placed != nullptr;
+  auto block = [&](size_t i) -> const char* {
+    return placed ? tiers_[placed->tier].view + placed->slots[i] * bs_ : data + i * bs_;
+  };
   std::vector<Item> items(n);
   for (size_t i = 0; i < n; ++i) {
-    const char* b = data ? data + i * bs_ : nullptr;
+    const char* b = has_data ? block(i) : nullptr;
     items[i].zero = b == nullptr || IsZero(b, bs_);
-    if (dedup && !items[i].zero) items[i].fp = Fp(b);
+    if (dedup && !items[i].zero) items[i].fp = i < fps.size() ? fps[i] : Fp(b);
   }
   // Outside the lock, too: each block's first equal block of this run (its root), so
   // duplicates inside one request (a 1 MiB write of one pattern) share a slot without
   // a scan of the run per block under the exclusive lock. By fingerprint, then bytes.
   std::vector<size_t> root;
-  if (dedup && data && n > 1) {
+  if (dedup && has_data && n > 1) {
     root.resize(n);
     std::vector<size_t> order;
     order.reserve(n);
@@ -1305,7 +1427,7 @@ Status EngineImpl::StoreRun(Lun& lun, uint64_t lba, size_t n, const char* data,
       for (size_t k = g + 1; k < e; ++k) {  // groups are one block unless data repeats
         for (size_t f = g; f < k; ++f) {
           if (root[order[f]] == order[f] &&
-              std::memcmp(data + order[f] * bs_, data + order[k] * bs_, bs_) == 0) {
+              std::memcmp(block(order[f]), block(order[k]), bs_) == 0) {
             root[order[k]] = order[f];
             break;
           }
@@ -1324,18 +1446,18 @@ Status EngineImpl::StoreRun(Lun& lun, uint64_t lba, size_t n, const char* data,
   // blocks) takes its slots from the tier's reserve under the shared lock: it then
   // takes mu_ exclusively once, to map what it wrote. A dedup match indexed between
   // this lookup and the mapping is found then (index_inserts), as on the slower path.
-  const bool small = data && n <= kReserveMaxRun && !expected && !tier_override && !verify;
+  const bool small = has_data && n <= kReserveMaxRun && !expected && !tier_override && !verify;
   // So does a dedup client write of up to kRunBlocks blocks, whatever they hold: it
   // takes a slot for each block that is neither zeros, nor a dedup hit, nor equal to an
   // earlier block of the request, and its one exclusive section maps holes, hits and
   // new slots together (one batch of index inserts, refcounts and one journal record).
   const bool one_section =
-      dedup && data && n <= kRunBlocks && !expected && !tier_override && !verify;
+      dedup && has_data && n <= kRunBlocks && !expected && !tier_override && !verify;
   std::array<uint64_t, kRunBlocks> reserved_slots{};
   bool from_reserve = false;
   size_t allocated = 0;
   uint64_t index_inserts = 0;  // the index's insert count when this run last missed it
-  if ((dedup && data) || small) {
+  if ((dedup && has_data) || small) {
     SharedLock lock(mu_);
     cand_tier = tier_override ? *tier_override : lun.rec.write_tier;
     TierStore& t = tiers_[cand_tier];
@@ -1350,7 +1472,7 @@ Status EngineImpl::StoreRun(Lun& lun, uint64_t lba, size_t n, const char* data,
       }
       if (!dedup) continue;
       Status err;  // a failed read here is retried under the exclusive lock
-      items[i].candidate = EqualIndexedLocked(t, items[i].fp, data + i * bs_, have, &err);
+      items[i].candidate = EqualIndexedLocked(t, items[i].fp, block(i), have, &err);
       if (!err.ok()) searched = false;
     }
     if (one_section) {
@@ -1361,10 +1483,13 @@ Status EngineImpl::StoreRun(Lun& lun, uint64_t lba, size_t n, const char* data,
         };
         size_t need = 0;
         for (size_t i = 0; i < n; ++i) need += writes(i) ? 1 : 0;
-        from_reserve = TakeReserved(t, need, reserved_slots.data());
+        // Placed: each block to write already lies in its own slot.
+        from_reserve =
+            placed ? cand_tier == placed->tier : TakeReserved(t, need, reserved_slots.data());
         for (size_t i = 0, k = 0; from_reserve && i < n; ++i) {
           if (writes(i)) {
-            items[i].slot = reserved_slots[k++];
+            items[i].slot = placed ? placed->slots[i] : reserved_slots[k++];
+            if (placed) placed->used[i] = true;
           } else if (!items[i].zero && items[i].candidate == 0) {
             items[i].same_as = root[i];  // its first copy's slot, once written
           }
@@ -1372,10 +1497,14 @@ Status EngineImpl::StoreRun(Lun& lun, uint64_t lba, size_t n, const char* data,
         allocated = need;
       }
     } else {
-      from_reserve = all_new && TakeReserved(t, n, reserved_slots.data());
+      from_reserve = !placed && all_new && TakeReserved(t, n, reserved_slots.data());
       for (size_t i = 0; from_reserve && i < n; ++i) items[i].slot = reserved_slots[i];
       if (from_reserve) allocated = n;
     }
+  }
+  if (placed && !from_reserve) {  // the caller writes the bytes the usual way
+    placed->fell_back = true;
+    return Status::Ok();
   }
   uint32_t tier = 0;
   if (from_reserve) tier = cand_tier;
@@ -1411,7 +1540,7 @@ Status EngineImpl::StoreRun(Lun& lun, uint64_t lba, size_t n, const char* data,
       // shared lock (requests in flight together often carry the same new bytes).
       if (dedup) {
         Status err;
-        uint64_t hit = EqualIndexedLocked(t, it.fp, data + i * bs_, have, &err);
+        uint64_t hit = EqualIndexedLocked(t, it.fp, block(i), have, &err);
         STRATA_RETURN_IF_ERROR(err);
         if (hit != 0) {
           ++t.refs[hit];
@@ -1455,7 +1584,7 @@ Status EngineImpl::StoreRun(Lun& lun, uint64_t lba, size_t n, const char* data,
 
   TierStore& t = tiers_[tier];  // tiers_ never resizes after Load
   Status w;
-  if (allocated > 0) {
+  if (allocated > 0 && placed == nullptr) {
     // Write runs of consecutive blocks that got consecutive slots with one call each.
     std::vector<char> back;
     for (size_t i = 0; i < n && w.ok();) {
@@ -1507,7 +1636,7 @@ Status EngineImpl::StoreRun(Lun& lun, uint64_t lba, size_t n, const char* data,
           hit = it.candidate;
         } else {
           Status unread;  // a failed read: written on its own below, which reports it
-          hit = EqualIndexedLocked(t, it.fp, data + i * bs_, have, &unread);
+          hit = EqualIndexedLocked(t, it.fp, block(i), have, &unread);
         }
         if (hit == 0) {
           later[i] = any_later = true;
@@ -1535,7 +1664,7 @@ Status EngineImpl::StoreRun(Lun& lun, uint64_t lba, size_t n, const char* data,
       t.written_end = std::max(t.written_end, (it.slot + 1) * bs_);
       if (index_grew) {
         Status unread;  // a failed read: keep our own copy
-        if (uint64_t hit = EqualIndexedLocked(t, it.fp, data + i * bs_, have, &unread)) {
+        if (uint64_t hit = EqualIndexedLocked(t, it.fp, block(i), have, &unread)) {
           ReleaseUnusedLocked(t, it.slot);
           it.slot = hit;  // twins in this run (same_as) share it too
           ++t.refs[hit];
@@ -1569,8 +1698,10 @@ Status EngineImpl::StoreRun(Lun& lun, uint64_t lba, size_t n, const char* data,
   for (size_t i = 0; any_later && i < n; ++i) {
     // Rare: its dedup hit was recycled between the two locks. The caller holds the
     // block's stripe, so nothing else wrote it meanwhile.
-    if (later[i])
-      STRATA_RETURN_IF_ERROR(StoreRun(lun, lba + i, 1, data + i * bs_, {}, nullptr, false));
+    if (later[i]) {
+      STRATA_RETURN_IF_ERROR(StoreRun(lun, lba + i, 1, block(i), {}, nullptr, false,
+                                      i < fps.size() ? fps.subspan(i, 1) : fps.subspan(0, 0)));
+    }
   }
   return flush_needed ? Flush() : Status::Ok();
 }
@@ -1628,13 +1759,24 @@ Status EngineImpl::Write(Lun& lun, uint64_t offset, std::span<const char> data, 
 
 Status EngineImpl::WriteV(Lun& lun, uint64_t offset, std::span<const std::span<const char>> pieces,
                           bool fua) {
+  return WriteGated(lun, offset, pieces, {}, fua);
+}
+
+Status EngineImpl::WriteHashed(Lun& lun, uint64_t offset, std::span<const char> data,
+                               std::span<const Fingerprint> fps, bool fua) {
+  return WriteGated(lun, offset, std::span<const std::span<const char>>(&data, 1), fps, fua);
+}
+
+Status EngineImpl::WriteGated(Lun& lun, uint64_t offset,
+                              std::span<const std::span<const char>> pieces,
+                              std::span<const Fingerprint> fps, bool fua) {
   TouchIo(lun);
   std::shared_lock gate(lun.gate);
   if (lun.proxy) return lun.proxy->WriteV(offset, pieces, fua);
   if (!lun.rec.moved_to.empty()) return MovedAway(lun);
   if (lun.store_hashes) {
     auto scope = lun.store_hashes->StoreScope();
-    Status s = WriteInnerV(lun, offset, pieces, fua);
+    Status s = WriteInnerV(lun, offset, pieces, fua, fps);
     if (s.ok()) {
       lun.store_hashes->Stored(offset, pieces);
     } else {
@@ -1644,7 +1786,74 @@ Status EngineImpl::WriteV(Lun& lun, uint64_t offset, std::span<const std::span<c
     }
     return s;
   }
-  return WriteInnerV(lun, offset, pieces, fua);
+  return WriteInnerV(lun, offset, pieces, fua, fps);
+}
+
+bool EngineImpl::TakePlacement(Lun& lun, size_t n, uint32_t* tier, uint64_t* slots) {
+  if (n == 0 || n > kRunBlocks) return false;
+  // The caller holds its connection's read lock: never wait here for a move's switch
+  // (the gate held exclusively across a remote flush); the buffer path waits in Write.
+  std::shared_lock gate(lun.gate, std::try_to_lock);
+  if (!gate.owns_lock()) return false;
+  if (lun.proxy || !lun.rec.moved_to.empty() || lun.store_hashes) return false;
+  SharedLock lock(mu_);
+  if (lun.deleted || !lun.dedup.load(std::memory_order_acquire)) return false;
+  const uint32_t ti = lun.rec.write_tier;
+  TierStore& t = tiers_[ti];
+  if (!t.mapping || t.view != t.mapping->data()) return false;
+  if (!TakeReserved(t, n, slots)) return false;
+  for (size_t i = 0; i < n; ++i) {
+    // Never past the file's end (SIGBUS): fresh slots the file does not hold yet.
+    if (t.mapping->Write(slots[i] * bs_, bs_, t.written_end).empty()) {
+      ReturnPlacement(ti, std::span<const uint64_t>(slots, n));
+      return false;
+    }
+  }
+  *tier = ti;
+  return true;
+}
+
+void EngineImpl::ReturnPlacement(uint32_t tier, std::span<const uint64_t> slots) {
+  if (slots.empty()) return;
+  TierStore& t = tiers_[tier];
+  std::lock_guard guard(*t.reserve_mu);
+  // Handed out again in the order they were taken (TakeReserved takes from the back).
+  for (auto it = slots.rbegin(); it != slots.rend(); ++it) t.reserved.push_back(*it);
+}
+
+Status EngineImpl::CommitPlaced(Lun& lun, uint64_t offset, size_t n, uint32_t tier,
+                                std::span<const uint64_t> slots, std::span<const Fingerprint> fps,
+                                bool fua, bool* used) {
+  TouchIo(lun);
+  {
+    std::shared_lock gate(lun.gate);
+    if (!lun.proxy && lun.rec.moved_to.empty() && !lun.store_hashes) {
+      const uint64_t size = lun.size_bytes.load();
+      if (offset > size || n * bs_ > size - offset) {
+        return OutOfRangeError("write of " + std::to_string(n * bs_) + " bytes at " +
+                               std::to_string(offset) + " is past the end (" +
+                               std::to_string(size) + ")");
+      }
+      const uint64_t lba = offset / bs_;
+      Placement placed{tier, slots.data(), used, false};
+      Status stored;
+      {
+        StripeGuard stripes(lun, lba, n);
+        stored = StoreRun(lun, lba, n, nullptr, {}, nullptr, false, fps, &placed);
+        // After the write landed, and after a failure too (as WriteInner).
+        for (size_t i = 0; !placed.fell_back && i < n; ++i) lun.MarkDirty(lba + i);
+      }
+      if (!placed.fell_back) {
+        STRATA_RETURN_IF_ERROR(stored);
+        return fua ? Flush() : Status::Ok();
+      }
+    }
+  }
+  // The usual way: the bytes copied out of the slots, which stay the caller's.
+  std::vector<char> bytes(n * bs_);
+  for (size_t i = 0; i < n; ++i)
+    std::memcpy(bytes.data() + i * bs_, PlacedSpace(tier, slots[i]), bs_);
+  return WriteHashed(lun, offset, bytes, fps, fua);
 }
 
 Status EngineImpl::Zero(Lun& lun, uint64_t offset, uint64_t length, bool fua) {
@@ -1720,7 +1929,8 @@ Status EngineImpl::ReadInner(Lun& lun, uint64_t offset, std::span<char> out) {
   return Status::Ok();
 }
 
-Status EngineImpl::WriteInner(Lun& lun, uint64_t offset, std::span<const char> data, bool fua) {
+Status EngineImpl::WriteInner(Lun& lun, uint64_t offset, std::span<const char> data, bool fua,
+                              std::span<const Fingerprint> fps) {
   uint64_t size = lun.size_bytes.load();
   if (offset > size || data.size() > size - offset) {
     return OutOfRangeError("write of " + std::to_string(data.size()) + " bytes at " +
@@ -1729,17 +1939,22 @@ Status EngineImpl::WriteInner(Lun& lun, uint64_t offset, std::span<const char> d
   }
   uint64_t pos = offset;
   size_t done = 0;
+  const uint64_t first_whole = (offset + bs_ - 1) / bs_;  // the block fps[0] is of
   while (done < data.size()) {
     uint64_t lba = pos / bs_;
     uint64_t in_block = pos % bs_;
     if (in_block == 0 && data.size() - done >= bs_) {
       // Whole blocks: up to kRunBlocks at a time, under their stripes.
       size_t n = std::min<size_t>((data.size() - done) / bs_, kRunBlocks);
+      const size_t k = static_cast<size_t>(lba - first_whole);
+      std::span<const Fingerprint> run_fps =
+          k < fps.size() ? fps.subspan(k, std::min(n, fps.size() - k)) : fps.subspan(0, 0);
       StripeGuard stripes(lun, lba, n);
       auto in_place = OverwriteInPlace(lun, lba, n, data.data() + done);
       Status stored = !in_place.ok() ? in_place.status()
-                      : *in_place    ? Status::Ok()
-                                  : StoreRun(lun, lba, n, data.data() + done, {}, nullptr, false);
+                      : *in_place
+                          ? Status::Ok()
+                          : StoreRun(lun, lba, n, data.data() + done, {}, nullptr, false, run_fps);
       // After the write landed, and after a failure too: it may have changed some
       // of the mappings before it failed.
       for (size_t i = 0; i < n; ++i) lun.MarkDirty(lba + i);
@@ -1770,8 +1985,9 @@ Status EngineImpl::WriteInner(Lun& lun, uint64_t offset, std::span<const char> d
 }
 
 Status EngineImpl::WriteInnerV(Lun& lun, uint64_t offset,
-                               std::span<const std::span<const char>> pieces, bool fua) {
-  if (pieces.size() == 1) return WriteInner(lun, offset, pieces[0], fua);
+                               std::span<const std::span<const char>> pieces, bool fua,
+                               std::span<const Fingerprint> fps) {
+  if (pieces.size() == 1) return WriteInner(lun, offset, pieces[0], fua, fps);
   uint64_t total = 0;
   for (const auto& p : pieces) total += p.size();
   const uint64_t size = lun.size_bytes.load();

@@ -216,6 +216,41 @@ class EngineImpl {
   // that called BeginRead; the caller only copies the spans meanwhile (a send that
   // does not wait).
   std::unique_ptr<OutgoingRead> BeginRead(Lun& lun, uint64_t offset, uint32_t length, bool client);
+  // Write of `data` with the dedup fingerprints of its whole blocks computed already
+  // (BlockFingerprint, e.g. as each block arrived from the network while still in
+  // cache): fps[k] is the k-th whole block of data from the first block boundary at
+  // or after `offset`. Blocks past fps.size() and partial blocks are fingerprinted
+  // here, as by Write. Only the engine's own code passes them (the fingerprints never
+  // come from a client), and a wrong one is still safe: a fingerprint only finds
+  // candidates, every hit and every in-request twin is confirmed by comparing bytes,
+  // and the index keys a slot by its fingerprint's tag and drops it by slot number, so
+  // a wrong one costs that block its dedup until the index is rebuilt at the next
+  // open (from the stored bytes), never wrong data. On a LUN with dedup off they are
+  // unused.
+  Status WriteHashed(Lun& lun, uint64_t offset, std::span<const char> data,
+                     std::span<const Fingerprint> fps, bool fua);
+  // The fingerprint the dedup index keys a block of block_size() bytes by.
+  Fingerprint BlockFingerprint(const char* block) const { return Fp(block); }
+  // The most blocks one StoreRun takes (kRunBlocks): a placement's limit.
+  static constexpr size_t run_blocks() { return kRunBlocks; }
+  // A dedup LUN's write received straight into slots (PlacedIncomingWrite): n slots
+  // of the LUN's write tier from its reserve, every one inside the tier file and its
+  // mapping, into *tier and slots; false (nothing taken) when the LUN is not a plain
+  // dedup LUN of a mapped tier right now or the reserve is short.
+  bool TakePlacement(Lun& lun, size_t n, uint32_t* tier, uint64_t* slots);
+  // Slots of a placement that hold no block: back to the reserve.
+  void ReturnPlacement(uint32_t tier, std::span<const uint64_t> slots);
+  // Where slot `slot` of `tier` lies in the tier's mapping (after TakePlacement).
+  char* PlacedSpace(uint32_t tier, uint64_t slot) {
+    return tiers_[tier].mapping->data() + slot * bs_;
+  }
+  // The write of a placement's n = length / block_size() blocks at `offset` (aligned):
+  // as WriteHashed, with each block written where it landed (StoreRun's Placement);
+  // used[i]: slots[i] was kept. When the placement cannot be kept, the bytes are copied
+  // out and written as by Write (used all false).
+  Status CommitPlaced(Lun& lun, uint64_t offset, size_t n, uint32_t tier,
+                      std::span<const uint64_t> slots, std::span<const Fingerprint> fps, bool fua,
+                      bool* used);
   Status Zero(Lun& lun, uint64_t offset, uint64_t length, bool fua);
   bool StillAllowed(Lun& lun, const ClientInfo& client);
   Status FlushLun(Lun& lun);
@@ -372,8 +407,24 @@ class EngineImpl {
   // the rest, written with one pwrite per run of consecutive slots. In `tier` (the
   // LUN's write tier when unset). With `expected` (n refs), a block is only replaced
   // while its mapping still equals expected[i] (the move's compare-and-swap).
+  // `fps`: the fingerprints of the first fps.size() blocks when the caller has them
+  // (WriteHashed); the rest are computed here.
+  // `placed` (data null; a dedup LUN's client write, no tier, expected or verify): the
+  // blocks were received into slots taken from the reserve of placed->tier (block i in
+  // slots[i], through the tier's mapping), so a block that is written keeps its own slot
+  // (used[i]) and nothing is copied; the rest of the slots stay the caller's. When that
+  // cannot be done (the write tier changed, a candidate could not be read, dedup was
+  // turned off) nothing is changed and fell_back is set: the caller writes the bytes the
+  // usual way.
+  struct Placement {
+    uint32_t tier = 0;
+    const uint64_t* slots = nullptr;
+    bool* used = nullptr;
+    bool fell_back = false;
+  };
   Status StoreRun(Lun& lun, uint64_t lba, size_t n, const char* data, std::optional<uint32_t> tier,
-                  const BlockRef* expected, bool verify);
+                  const BlockRef* expected, bool verify, std::span<const Fingerprint> fps = {},
+                  Placement* placed = nullptr);
   Result<std::vector<uint64_t>> AllocateRunLocked(TierStore& t, size_t n);
   // Writes of at most this many blocks take their slots from TierStore::reserved.
   static constexpr size_t kReserveMaxRun = 16;
@@ -402,8 +453,13 @@ class EngineImpl {
   // and runs holding a zero block (those become holes), are joined and take
   // WriteInner's path. A dedup LUN joins the whole write (fingerprints and compares
   // are per contiguous block).
+  // `fps` (WriteHashed): with one piece only, passed on to WriteInner.
   Status WriteInnerV(Lun& lun, uint64_t offset, std::span<const std::span<const char>> pieces,
-                     bool fua);
+                     bool fua, std::span<const Fingerprint> fps = {});
+  // WriteV and WriteHashed: the LUN's gate, proxy, move and StoreHashes around
+  // WriteInnerV.
+  Status WriteGated(Lun& lun, uint64_t offset, std::span<const std::span<const char>> pieces,
+                    std::span<const Fingerprint> fps, bool fua);
   // n whole blocks at [lba, lba+n) from `run` (n * bs_ bytes), none all zeros.
   // REQUIRES: dedup off when the write began.
   Status WriteBlocksV(Lun& lun, uint64_t lba, size_t n, std::span<const std::span<const char>> run);
@@ -450,7 +506,9 @@ class EngineImpl {
                                 const Engine::ReadBuffers& buffers = {});
   // Unlocked versions of the data path, for callers holding lun.gate.
   Status ReadInner(Lun& lun, uint64_t offset, std::span<char> out);
-  Status WriteInner(Lun& lun, uint64_t offset, std::span<const char> data, bool fua);
+  // `fps`: as WriteHashed's.
+  Status WriteInner(Lun& lun, uint64_t offset, std::span<const char> data, bool fua,
+                    std::span<const Fingerprint> fps = {});
   Status ZeroInner(Lun& lun, uint64_t offset, uint64_t length, bool fua);
   // LunChecksums for a caller holding lun.gate; arguments already checked.
   Result<std::vector<uint64_t>> ChecksumsInner(Lun& lun, uint64_t range_bytes, uint64_t offset,
