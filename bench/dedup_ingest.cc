@@ -8,12 +8,13 @@
 // and slot write (pwrite of the unique blocks into the tier's file system). Also reports dedup
 // index memory per unique block and index lookups/s.
 //
-//   strata-bench-dedup [--dir /dev/shm/strata-bench] [--mib 256] [--pct 0,50,90]
+//   strata-bench-dedup [--dir /dev/shm] [--mib 256] [--pct 0,50,90]
 //                      [--prefault both|yes|no] [--engine-only] [--request-kib 4]
 //                      [--over-other-data] [--index-only]
 //
-// The engine writes to files in --dir (tmpfs by default, so the figure is the
-// engine's CPU cost, not a disk's). --engine-only runs only the engine rows (for
+// The engine writes to files in a directory of its own that it makes under --dir (tmpfs
+// by default, so the figure is the engine's CPU cost, not a disk's) and removes after;
+// nothing else under --dir is touched. --engine-only runs only the engine rows (for
 // perf record); with --request-kib (a multiple of 4) those rows write requests of that
 // size (1024: what sequential NBD clients send), 4 KiB otherwise, and with
 // --over-other-data over a LUN first written whole with other data (every block
@@ -25,6 +26,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -498,7 +500,7 @@ std::string FileSystemOf(const std::string& dir) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string dir = "/dev/shm/strata-bench-dedup";
+  std::string parent = "/dev/shm";
   size_t mib = 256;
   std::vector<int> pcts = {0, 50, 90};
   std::vector<bool> prefaults = {false, true};
@@ -521,7 +523,7 @@ int main(int argc, char** argv) {
       return 0;
     }
     if (a == "--dir") {
-      dir = v;
+      parent = v;
     } else if (a == "--mib") {
       mib = std::strtoul(v.c_str(), nullptr, 10);
     } else if (a == "--request-kib") {
@@ -553,6 +555,14 @@ int main(int argc, char** argv) {
   }
   if (request_kib == 0 || request_kib % 4 != 0 || (mib * 1024) % request_kib != 0) {
     std::fprintf(stderr, "--request-kib: a multiple of 4 that divides --mib's KiB\n");
+    return 2;
+  }
+  // A directory of its own under --dir: every phase empties and removes only that, never
+  // what else the parent holds.
+  std::string dir = parent + "/strata-bench-dedup.XXXXXX";
+  if (::mkdtemp(dir.data()) == nullptr) {
+    std::fprintf(stderr, "--dir %s: cannot make a directory in it: %s\n", parent.c_str(),
+                 std::strerror(errno));
     return 2;
   }
   const size_t blocks = mib * 1024 * 1024 / kBs;
@@ -627,7 +637,10 @@ int main(int argc, char** argv) {
       std::fflush(stdout);
     }
   }
-  if (engine_only) return 0;
+  if (engine_only) {
+    Run("rm -rf '" + dir + "'");
+    return 0;
+  }
 
   std::printf(
       "\nPhases alone, ns per 4 KiB block of input (the rest of the engine's time: locks, block "
@@ -663,5 +676,6 @@ int main(int argc, char** argv) {
     std::printf("| dedup on, over other data | %s | %.2f |\n", pf ? "yes" : "no",
                 EngineIngest(data, dir, pf, 1 << 20, true, &first).gbps);
   }
+  Run("rm -rf '" + dir + "'");
   return 0;
 }
