@@ -15,20 +15,6 @@
 
 namespace strata::storage::engine {
 
-namespace {
-
-bool BlockIsZero(const char* p, size_t n) {
-  static const char kZeros[4096] = {};
-  while (n >= sizeof(kZeros)) {
-    if (std::memcmp(p, kZeros, sizeof(kZeros)) != 0) return false;
-    p += sizeof(kZeros);
-    n -= sizeof(kZeros);
-  }
-  return std::memcmp(p, kZeros, n) == 0;
-}
-
-}  // namespace
-
 class EngineImpl::DirectWrite final : public IncomingWrite {
  public:
   DirectWrite(EngineImpl* e, std::shared_ptr<Lun> lun, uint64_t lba, size_t n, bool fua,
@@ -118,8 +104,7 @@ class EngineImpl::DirectWrite final : public IncomingWrite {
       const uint32_t bs = e_->bs_;
       size_t b = 0;
       for (const auto& space : spaces_) {
-        for (size_t at = 0; at < space.size(); at += bs)
-          zero_[b++] = BlockIsZero(space.data() + at, bs);
+        for (size_t at = 0; at < space.size(); at += bs) zero_[b++] = IsZero(space.data() + at, bs);
       }
     }
     if (lock_.owns_lock()) lock_.unlock();

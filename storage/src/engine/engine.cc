@@ -53,24 +53,11 @@ void JoinPieces(std::span<const std::span<const char>> pieces, std::vector<char>
   for (const auto& p : pieces) out->insert(out->end(), p.begin(), p.end());
 }
 
-bool IsZero(const char* p, size_t n);
-
 bool PiecesAreZero(std::span<const std::span<const char>> pieces) {
   for (const auto& p : pieces) {
     if (!IsZero(p.data(), p.size())) return false;
   }
   return true;
-}
-
-bool IsZero(const char* p, size_t n) {
-  // Compare in words; blocks are 4-64 KiB and 8-byte aligned in practice.
-  static const char kZeros[4096] = {};
-  while (n >= sizeof(kZeros)) {
-    if (std::memcmp(p, kZeros, sizeof(kZeros)) != 0) return false;
-    p += sizeof(kZeros);
-    n -= sizeof(kZeros);
-  }
-  return std::memcmp(p, kZeros, n) == 0;
 }
 
 std::string MakeWwn(uint64_t device_id, uint64_t lun_id, uint64_t created) {
@@ -338,6 +325,17 @@ class LunVolume final : public Volume {
 };
 
 }  // namespace
+
+bool IsZero(const char* p, size_t n) {
+  // Compare in words; blocks are 4-64 KiB and 8-byte aligned in practice.
+  static const char kZeros[4096] = {};
+  while (n >= sizeof(kZeros)) {
+    if (std::memcmp(p, kZeros, sizeof(kZeros)) != 0) return false;
+    p += sizeof(kZeros);
+    n -= sizeof(kZeros);
+  }
+  return std::memcmp(p, kZeros, n) == 0;
+}
 
 Status WriteWithFingerprints(Volume& volume, uint64_t offset, std::span<const char> data,
                              std::span<const Fingerprint> fps, bool fua) {

@@ -146,6 +146,9 @@ Status ValidateName(const std::string& name);
 // What every new LUN's spec must satisfy: name, size, access list, metadata.
 Status ValidateSpec(const LunSpec& spec);
 
+// True when the n bytes at p are all zero (a block that is stored as a hole).
+bool IsZero(const char* p, size_t n);
+
 class EngineImpl {
  public:
   EngineImpl(Env* env, EngineOptions options);
