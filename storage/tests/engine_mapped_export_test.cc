@@ -5,6 +5,7 @@
 // while a pinned run keeps its slots from being reused.
 #include <gtest/gtest.h>
 #include <stdlib.h>
+#include <xxhash.h>
 
 #include <cstdlib>
 #include <cstring>
@@ -191,6 +192,28 @@ TEST_F(EngineMappedExportTest, APinnedRunKeepsItsFreedSlotsFromReuseUntilUnpinne
   ASSERT_TRUE(w->Write(512 * kBs, Blocks(2000, 512, 9), false).ok());
   EXPECT_NE(std::string(run->data(), run->blocks() * kBs), before);  // a test's peek
   engine_->AbortExport("a", Status(StatusCode::kCancelled, "test"));
+}
+
+// The checksums a move compares, hashed where the blocks lie: the XXH3 of what a read
+// gives, holes as zeros, for whole and short ranges.
+TEST_F(EngineMappedExportTest, ChecksumsFromTheMappingAreThoseOfTheReadBytes) {
+  auto v = Create("a", (3 << 20) + 8 * kBs);
+  ASSERT_NE(v, nullptr);
+  ASSERT_TRUE(v->Write(0, Blocks(0, 100), false).ok());
+  ASSERT_TRUE(v->Write(300 * kBs, Blocks(300, 400), false).ok());
+  ASSERT_TRUE(v->Write(770 * kBs + 100, std::string(50, 'z'), false).ok());  // partial block
+  const uint64_t size = (3 << 20) + 8 * kBs;
+  for (uint64_t range : {uint64_t{1} << 20, uint64_t{64} << 10}) {
+    auto sums = engine_->LunChecksums("a", range, 0, size);
+    ASSERT_TRUE(sums.ok()) << sums.status().ToString();
+    ASSERT_EQ(sums->size(), (size + range - 1) / range);
+    for (uint64_t i = 0; i < sums->size(); ++i) {
+      const uint64_t n = std::min(range, size - i * range);
+      std::string bytes(n, '\0');
+      ASSERT_TRUE(v->Read(i * range, bytes).ok());
+      EXPECT_EQ((*sums)[i], XXH3_64bits(bytes.data(), bytes.size())) << range << " " << i;
+    }
+  }
 }
 
 }  // namespace

@@ -2534,6 +2534,46 @@ Status EngineImpl::CompleteExport(const std::string& name, std::shared_ptr<Volum
 Result<std::vector<uint64_t>> EngineImpl::ChecksumsInner(Lun& lun, uint64_t range_bytes,
                                                          uint64_t offset, uint64_t length) {
   std::vector<uint64_t> out;
+  if (offset % bs_ == 0 && length % bs_ == 0 && range_bytes % bs_ == 0) {
+    // Whole blocks: hashed where they lie (the tier's mapping, else one pread per run of
+    // consecutive slots into a buffer), under mu_ shared per range like ReadInner's read,
+    // so no slot is freed and reused meanwhile: no copy of the bytes first.
+    out.assign((length + range_bytes - 1) / range_bytes, 0);
+    RangeHasher hasher(range_bytes, length, &out);
+    std::vector<char> buf;
+    for (uint64_t pos = offset; pos < offset + length; pos += range_bytes) {
+      const uint64_t first = pos / bs_;
+      const uint64_t end = (pos + std::min(range_bytes, offset + length - pos)) / bs_;
+      SharedLock lock(mu_);
+      if (lun.deleted) return UnavailableError("LUN " + lun.rec.name + " was deleted");
+      for (uint64_t lba = first; lba < end;) {
+        const BlockRef ref = lun.map.Get(lba);
+        uint64_t n = 1;
+        if (ref == kHole) {
+          while (lba + n < end && lun.map.Get(lba + n) == kHole) ++n;
+          hasher.Feed(nullptr, n * bs_);
+          lba += n;
+          continue;
+        }
+        while (lba + n < end) {
+          const BlockRef r = lun.map.Get(lba + n);
+          if (r == kHole || RefTier(r) != RefTier(ref) || RefSlot(r) != RefSlot(ref) + n) break;
+          ++n;
+        }
+        const TierStore& t = tiers_[RefTier(ref)];
+        const uint64_t at = RefSlot(ref) * bs_;
+        if (t.view != nullptr && at + n * bs_ <= t.written_end) {
+          hasher.Feed(t.view + at, n * bs_);
+        } else {
+          buf.resize(n * bs_);
+          STRATA_RETURN_IF_ERROR(t.file->ReadAt(at, std::span<char>(buf.data(), buf.size())));
+          hasher.Feed(buf.data(), buf.size());
+        }
+        lba += n;
+      }
+    }
+    return out;
+  }
   out.reserve((length + range_bytes - 1) / range_bytes);
   std::vector<char> buf(static_cast<size_t>(std::min(range_bytes, length)));
   for (uint64_t pos = offset; pos < offset + length; pos += range_bytes) {
