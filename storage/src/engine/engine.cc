@@ -2753,6 +2753,16 @@ Result<TierMove> EngineImpl::WaitTierMove(const std::string& name) {
   return lun->move;
 }
 
+Result<TierMove> EngineImpl::WaitTierMoveFor(const std::string& name,
+                                             std::chrono::milliseconds timeout) {
+  ExclusiveLock lock(mu_);
+  auto lun = FindLocked(name);
+  if (!lun) return NotFoundError("LUN '" + name + "' not found");
+  move_cv_.wait_for(lock, timeout,
+                    [&] { return lun->move.state != TierMove::State::kRunning || lun->deleted; });
+  return lun->move;
+}
+
 void EngineImpl::SpawnMover(std::shared_ptr<Lun> lun, uint32_t target, bool rollback) {
   std::lock_guard lock(movers_mu_);
   movers_.emplace_back([this, lun, target, rollback] { MoveLoop(lun, target, rollback); });
@@ -2980,6 +2990,10 @@ Status Engine::StartTierMove(const std::string& name, TierClass target) {
 }
 Status Engine::CancelTierMove(const std::string& name) { return impl_->CancelTierMove(name); }
 Result<TierMove> Engine::WaitTierMove(const std::string& name) { return impl_->WaitTierMove(name); }
+Result<TierMove> Engine::WaitTierMoveFor(const std::string& name,
+                                         std::chrono::milliseconds timeout) {
+  return impl_->WaitTierMoveFor(name, timeout);
+}
 Result<std::shared_ptr<Volume>> Engine::OpenVolume(const std::string& name) {
   return impl_->OpenVolume(name, nullptr);
 }

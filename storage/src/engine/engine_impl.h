@@ -186,6 +186,7 @@ class EngineImpl {
   Status StartTierMove(const std::string& name, TierClass target);
   Status CancelTierMove(const std::string& name);
   Result<TierMove> WaitTierMove(const std::string& name);
+  Result<TierMove> WaitTierMoveFor(const std::string& name, std::chrono::milliseconds timeout);
 
   Result<std::shared_ptr<Volume>> OpenVolume(const std::string& name, const ClientInfo* client);
   std::vector<ExportInfo> List(const ClientInfo& client);

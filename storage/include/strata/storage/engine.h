@@ -285,6 +285,8 @@ class Engine final : public ExportCatalog {
   Status CancelTierMove(const std::string& name);
   // Blocks until the LUN's move ends (tests, CLI --wait).
   Result<TierMove> WaitTierMove(const std::string& name);
+  // The same for at most `timeout` (then the move as it is, possibly still running).
+  Result<TierMove> WaitTierMoveFor(const std::string& name, std::chrono::milliseconds timeout);
 
   // ---- Moves to another device, driven by the management layer (which talks to
   // the target). Pre-copy with dirty tracking: StartExport begins tracking writes;
