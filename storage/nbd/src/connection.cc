@@ -6,6 +6,7 @@
 
 #include <cstdio>
 #include <cstring>
+#include <optional>
 #include <span>
 #include <system_error>
 
@@ -253,8 +254,16 @@ bool Connection::ReadRequest(Request* r) {
     Record(r->type, r->length, r->received, false);
     return false;
   }
-  if (r->error == 0 && r->length > 0) Borrow(r);
-  Status s = r->error != 0 ? Discard(r->length) : ReadPayload(r->buf.data(), r->length);
+  if (r->error == 0 && r->length > 0) {
+    if (r->type == kCmdWrite && r->length >= kLeanPayloadBytes) {
+      Charge(r);
+      if (r->error == 0) BeginIncoming(r);
+    }
+    if (r->error == 0 && r->incoming == nullptr) Borrow(r);
+  }
+  Status s = r->error != 0            ? Discard(r->length)
+             : r->incoming != nullptr ? ReceiveIncoming(r)
+                                      : ReadPayload(r->buf.data(), r->length);
   if (!s.ok()) {
     spdlog::debug("nbd: {}: reading a write payload: {}", peer_, s.ToString());
     return false;
@@ -262,10 +271,45 @@ bool Connection::ReadRequest(Request* r) {
   return true;
 }
 
-void Connection::Borrow(Request* r) {
-  // The server-wide budget first: memory held by requests in flight is bounded
-  // however many connections pipeline maximum-size requests (slow readers hold
-  // theirs until the send timeout drops them).
+void Connection::BeginIncoming(Request* r) {
+  storage::IncomingPayload payload;
+  const size_t buffered = rx_end_ - rx_begin_;
+  if (buffered >= r->length) {
+    payload.queued = true;
+  } else {
+    std::optional<size_t> queued = io_->Queued();
+    payload.queued = queued.has_value() && *queued >= r->length - buffered;
+  }
+  r->incoming =
+      session_.volume->BeginWrite(r->offset, r->length, (r->flags & kCmdFlagFua) != 0, payload);
+}
+
+Status Connection::ReceiveIncoming(Request* r) {
+  size_t left = r->length;
+  while (left > 0) {
+    std::span<char> space = r->incoming->NextSpace();
+    if (space.empty()) return InternalError("the volume gave no space for the write's payload");
+    const size_t want = std::min(space.size(), left);
+    size_t got = 0;
+    if (rx_begin_ < rx_end_) {
+      got = std::min(want, rx_end_ - rx_begin_);
+      std::memcpy(space.data(), rx_.get() + rx_begin_, got);
+      rx_begin_ += got;
+    } else {
+      STRATA_ASSIGN_OR_RETURN(got, io_->RecvSome(space.data(), want));
+    }
+    r->incoming->Received(got);
+    left -= got;
+  }
+  return Status::Ok();
+}
+
+void Connection::Charge(Request* r) {
+  // Memory held by requests in flight is bounded however many connections pipeline
+  // maximum-size requests (slow readers hold theirs until the send timeout drops
+  // them). A request charged once (a WRITE that asked BeginWrite first) is not
+  // charged again.
+  if (r->charged > 0) return;
   const uint64_t max = ctx_.options->max_inflight_bytes;
   uint64_t before = ctx_.inflight_bytes->fetch_add(r->length);
   if (max > 0 && before + r->length > max) {
@@ -276,6 +320,12 @@ void Connection::Borrow(Request* r) {
     return;
   }
   r->charged = r->length;
+}
+
+void Connection::Borrow(Request* r) {
+  // The server-wide budget first.
+  Charge(r);
+  if (r->error != 0) return;
   r->buf = ctx_.buffers->Get(r->length);
   if (r->buf.data() == nullptr) {
     r->error = kEnomem;
@@ -284,6 +334,7 @@ void Connection::Borrow(Request* r) {
 }
 
 void Connection::ReturnBuffer(Request* r) {
+  r->incoming.reset();
   r->buf.Release();
   if (r->charged > 0) ctx_.inflight_bytes->fetch_sub(r->charged);
   r->charged = 0;
@@ -323,8 +374,17 @@ void Connection::ServeLoop(bool counted) {
 
 void Connection::Execute(Request* r) {
   // Validate() let only rows with a handler through (DISC never gets here).
-  CommandArgs args{r->flags, r->offset, r->length, r->buf.data()};
-  Status st = r->spec->run(session_.volume.get(), args);
+  if (r->spec->payload_out && r->length >= kLeanPayloadBytes && SendReadFromVolume(r)) {
+    Record(r->type, r->length, r->received, true);
+    return;
+  }
+  Status st;
+  if (r->incoming != nullptr) {
+    st = r->incoming->Commit();
+  } else {
+    CommandArgs args{r->flags, r->offset, r->length, r->buf.data()};
+    st = r->spec->run(session_.volume.get(), args);
+  }
   uint32_t error = NbdErrorFromStatus(st);
   if (error == 0 && r->spec->payload_out) {
     SendReply(r->handle, r->type, 0, {}, r->buf.data(), r->length, r->offset);
@@ -336,6 +396,98 @@ void Connection::Execute(Request* r) {
     SendReply(r->handle, r->type, error, st.message(), nullptr, 0, 0);
   }
   Record(r->type, r->length, r->received, error == 0);
+}
+
+size_t Connection::ReadReplyHeader(const Request& r, char* hdr) const {
+  if (!session_.structured_replies) {
+    PutBe32(hdr, kSimpleReplyMagic);
+    PutBe32(hdr + 4, 0);
+    PutBe64(hdr + 8, r.handle);
+    return kSimpleReplyHeaderSize;
+  }
+  // The whole read as one NBD_REPLY_TYPE_OFFSET_DATA chunk (NBD_CMD_FLAG_DF holds).
+  PutBe32(hdr, kStructuredReplyMagic);
+  PutBe16(hdr + 4, kReplyFlagDone);
+  PutBe16(hdr + 6, kReplyTypeOffsetData);
+  PutBe64(hdr + 8, r.handle);
+  PutBe32(hdr + 16, 8 + r.length);
+  PutBe64(hdr + 20, r.offset);
+  return kStructuredReplyHeaderSize + 8;
+}
+
+bool Connection::SendReadFromVolume(Request* r) {
+  // At most this many pieces of the volume's bytes in one reply (IOV_MAX is 1024).
+  constexpr size_t kMaxSpans = 256;
+  if (!io_->sends_now() || r->buf.data() == nullptr) return false;
+  std::unique_ptr<storage::OutgoingRead> out = session_.volume->BeginRead(r->offset, r->length);
+  if (out == nullptr) return false;
+  // The volume's guard is never held while waiting for another reply's send (to a
+  // client that may take its time): when one is under way, the guard is let go and
+  // taken again once this thread holds send_mu_.
+  std::unique_lock lock(send_mu_, std::try_to_lock);
+  if (!lock.owns_lock()) {
+    out.reset();
+    lock.lock();
+    if (send_failed_) return true;  // as SendReply: later replies are skipped
+    out = session_.volume->BeginRead(r->offset, r->length);
+    if (out == nullptr) return false;
+  }
+  if (send_failed_) return true;
+  std::span<const std::span<const char>> spans = out->Spans();
+  if (spans.size() > kMaxSpans) {
+    size_t at = 0;
+    for (const auto& sp : spans) {
+      std::memcpy(r->buf.data() + at, sp.data(), sp.size());
+      at += sp.size();
+    }
+    out.reset();
+    lock.unlock();
+    SendReply(r->handle, r->type, 0, {}, r->buf.data(), r->length, r->offset);
+    return true;
+  }
+  char hdr[kStructuredReplyHeaderSize + 8];
+  const size_t hdr_len = ReadReplyHeader(*r, hdr);
+  iovec iov[kMaxSpans + 1];
+  int n = 0;
+  iov[n++] = {hdr, hdr_len};
+  for (const auto& sp : spans) iov[n++] = {const_cast<char*>(sp.data()), sp.size()};
+  sending_since_.store(Clock::now().time_since_epoch().count());
+  iovec* next = iov;
+  int left = n;
+  Result<size_t> sent = io_->SendNow(&next, &left);
+  Status s = sent.status();
+  if (s.ok() && left > 0) {
+    // The rest is copied out of the volume's bytes (into the request's own buffer, at
+    // the same place in the reply), then sent with the guard let go.
+    size_t at = 0;  // data bytes before spans[i]
+    for (int i = 1; i < n; ++i) {
+      const size_t len = spans[i - 1].size();
+      if (&iov[i] >= next) {
+        // Of this span, only its last iov[i].iov_len bytes are still to go.
+        char* dst = r->buf.data() + at + (len - iov[i].iov_len);
+        std::memcpy(dst, iov[i].iov_base, iov[i].iov_len);
+        iov[i].iov_base = dst;
+      }
+      at += len;
+    }
+    out.reset();
+    s = io_->SendAll(next, left);
+  }
+  sending_since_.store(0);
+  if (!s.ok()) SendFailed(s);
+  return true;
+}
+
+void Connection::SendFailed(const Status& s) {
+  send_failed_ = true;
+  if (s.code() == StatusCode::kDeadlineExceeded && !expired_.exchange(true)) {
+    ctx_.send_timeouts->fetch_add(1);
+    spdlog::warn("nbd: {}: a reply not taken within {} ms (--nbd-send-timeout); dropping", peer_,
+                 ctx_.options->send_timeout.count());
+  }
+  spdlog::debug("nbd: {}: sending a reply: {}; dropping the connection", peer_, s.ToString());
+  // Wakes the reader; later replies are skipped.
+  Shutdown(true);
 }
 
 void Connection::SendReply(uint64_t handle, uint16_t type, uint32_t error, std::string_view message,
@@ -383,17 +535,7 @@ void Connection::SendReply(uint64_t handle, uint16_t type, uint32_t error, std::
   sending_since_.store(Clock::now().time_since_epoch().count());
   Status s = io_->SendAll(iov, n);
   sending_since_.store(0);
-  if (!s.ok()) {
-    send_failed_ = true;
-    if (s.code() == StatusCode::kDeadlineExceeded && !expired_.exchange(true)) {
-      ctx_.send_timeouts->fetch_add(1);
-      spdlog::warn("nbd: {}: a reply not taken within {} ms (--nbd-send-timeout); dropping", peer_,
-                   ctx_.options->send_timeout.count());
-    }
-    spdlog::debug("nbd: {}: sending a reply: {}; dropping the connection", peer_, s.ToString());
-    // Wakes the reader; later replies are skipped.
-    Shutdown(true);
-  }
+  if (!s.ok()) SendFailed(s);
 }
 
 void Connection::Record(uint16_t type, uint32_t length, Clock::time_point received, bool ok) {

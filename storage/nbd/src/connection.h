@@ -92,7 +92,10 @@ class Connection {
     uint32_t error = 0;                 // set when the request was refused before running
     std::string message;
     BufferPool::Handle buf;  // payload or reply data; back to the pool when done
-    uint64_t charged = 0;    // bytes of ServerContext::inflight_bytes this request holds
+    // A WRITE whose payload was received where the volume wanted it (BeginWrite):
+    // Execute commits it instead of calling Write with buf.
+    std::unique_ptr<storage::IncomingWrite> incoming;
+    uint64_t charged = 0;  // bytes of ServerContext::inflight_bytes this request holds
   };
 
   // One serving thread: read a request (under read_mu_), run it, repeat.
@@ -105,16 +108,36 @@ class Connection {
   // Makes at least n bytes available in rx_; false on EOF, error or shutdown.
   bool Fill(size_t n);
   Status ReadPayload(char* dst, size_t len);
+  // Asks the volume where a large WRITE's payload should land (Volume::BeginWrite),
+  // telling it whether the whole payload is already queued; r->incoming stays null
+  // when the volume wants the buffer path. REQUIRES: read_mu_ held, r charged.
+  void BeginIncoming(Request* r);
+  // Receives r's payload through r->incoming (the bytes already in rx_ first).
+  Status ReceiveIncoming(Request* r);
   // A buffer of r->length bytes for r, charged to the server's in-flight budget;
   // on failure r->error = ENOMEM and r->message says which limit.
   void Borrow(Request* r);
-  // Gives r's buffer and its charge back.
+  // Charges r->length bytes to the server's in-flight budget (Borrow's first half).
+  void Charge(Request* r);
+  // Gives r's buffer and its charge back, and abandons an uncommitted incoming write.
   void ReturnBuffer(Request* r);
   Status Discard(size_t len);
   // 0 when the request may run; otherwise the NBD error and a message.
   uint32_t Validate(const CommandSpec* spec, uint16_t type, uint16_t flags, uint64_t offset,
                     uint32_t length, std::string* message) const;
   void Execute(Request* r);
+  // Sends a large READ's reply straight from the volume's bytes (Volume::BeginRead):
+  // under send_mu_, what the socket takes at once goes from them, the rest is copied
+  // into r->buf and sent after the volume's guard is let go. The guard is never held
+  // while waiting, on the network or for send_mu_ (another reply's send): when that
+  // is taken, the guard is let go and asked for again once it is ours. False (nothing
+  // sent) when the volume or the transport cannot.
+  bool SendReadFromVolume(Request* r);
+  // The reply header of a successful read of r (simple, or one OFFSET_DATA chunk);
+  // its size.
+  size_t ReadReplyHeader(const Request& r, char* hdr) const;
+  // A send failed (under send_mu_): no more replies, the connection is dropped.
+  void SendFailed(const Status& s);
   void SendReply(uint64_t handle, uint16_t type, uint32_t error, std::string_view message,
                  const char* data, size_t len, uint64_t offset);
   void Record(uint16_t type, uint32_t length, Clock::time_point received, bool ok);

@@ -27,22 +27,6 @@ uint16_t TransmissionFlags(const storage::Volume& volume, bool structured_replie
 
 namespace {
 
-std::string Be16(uint16_t v) {
-  std::string s(2, '\0');
-  PutBe16(s.data(), v);
-  return s;
-}
-std::string Be32(uint32_t v) {
-  std::string s(4, '\0');
-  PutBe32(s.data(), v);
-  return s;
-}
-std::string Be64(uint64_t v) {
-  std::string s(8, '\0');
-  PutBe64(s.data(), v);
-  return s;
-}
-
 std::string_view OptionName(uint32_t opt) {
   switch (opt) {
     case kOptExportName:

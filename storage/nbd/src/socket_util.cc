@@ -181,6 +181,33 @@ Status SendAll(int fd, struct iovec* iov, int iovcnt) {
   return Status::Ok();
 }
 
+Result<size_t> SendNow(int fd, struct iovec** iov, int* iovcnt) {
+  size_t sent = 0;
+  while (*iovcnt > 0) {
+    msghdr msg{};
+    msg.msg_iov = *iov;
+    msg.msg_iovlen = static_cast<size_t>(*iovcnt);
+    ssize_t n = ::sendmsg(fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+      return ErrnoError("send", errno);
+    }
+    sent += static_cast<size_t>(n);
+    size_t left = static_cast<size_t>(n);
+    while (*iovcnt > 0 && left >= (*iov)->iov_len) {
+      left -= (*iov)->iov_len;
+      ++*iov;
+      --*iovcnt;
+    }
+    if (*iovcnt > 0) {
+      (*iov)->iov_base = static_cast<char*>((*iov)->iov_base) + left;
+      (*iov)->iov_len -= left;
+    }
+  }
+  return sent;
+}
+
 Status SendAll(int fd, const char* buf, size_t len) {
   iovec iov{const_cast<char*>(buf), len};
   return SendAll(fd, &iov, 1);

@@ -50,5 +50,8 @@ Result<size_t> RecvSome(int fd, char* buf, size_t len);
 // Writes every byte of the iovecs (modified in place), without SIGPIPE.
 Status SendAll(int fd, struct iovec* iov, int iovcnt);
 Status SendAll(int fd, const char* buf, size_t len);
+// Writes what the socket takes at once without waiting (MSG_DONTWAIT), advancing
+// *iov and *iovcnt past it as SendAll does: the byte count (0 when none fit now).
+Result<size_t> SendNow(int fd, struct iovec** iov, int* iovcnt);
 
 }  // namespace strata::nbd

@@ -1,5 +1,7 @@
 #include "transport.h"
 
+#include <sys/ioctl.h>
+
 #include <string>
 
 #include "socket_util.h"
@@ -20,6 +22,10 @@ Status Transport::SendAll(const char* buf, size_t len) {
   return SendAll(&iov, 1);
 }
 
+Result<size_t> Transport::SendNow(struct iovec** /*iov*/, int* /*iovcnt*/) {
+  return UnimplementedError("this transport cannot send without waiting");
+}
+
 namespace {
 
 class PlainTransport final : public Transport {
@@ -30,6 +36,15 @@ class PlainTransport final : public Transport {
   Status SendAll(struct iovec* iov, int iovcnt) override { return nbd::SendAll(fd_, iov, iovcnt); }
   Status SetReceiveTimeout(std::chrono::milliseconds timeout) override {
     return nbd::SetReceiveTimeout(fd_, timeout);
+  }
+  bool sends_now() const override { return true; }
+  Result<size_t> SendNow(struct iovec** iov, int* iovcnt) override {
+    return nbd::SendNow(fd_, iov, iovcnt);
+  }
+  std::optional<size_t> Queued() const override {
+    int n = 0;
+    if (::ioctl(fd_, FIONREAD, &n) != 0 || n < 0) return std::nullopt;
+    return static_cast<size_t>(n);
   }
   std::string Describe() const override { return "plain"; }
 

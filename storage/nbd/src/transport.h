@@ -13,6 +13,7 @@
 #include <chrono>
 #include <cstddef>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "strata/common/result.h"
@@ -28,6 +29,16 @@ class Transport {
   virtual Result<size_t> RecvSome(char* buf, size_t len) = 0;
   // Every byte of the iovecs (modified in place), or the error.
   virtual Status SendAll(struct iovec* iov, int iovcnt) = 0;
+  // Bytes a receive would return now without waiting on the peer, when the transport
+  // can tell (the plain socket: FIONREAD); nullopt when it cannot (TLS: the socket's
+  // bytes are records, not payload).
+  virtual std::optional<size_t> Queued() const { return std::nullopt; }
+  // Whether SendNow works (the plain socket; TLS must encrypt, i.e. copy, first).
+  virtual bool sends_now() const { return false; }
+  // Sends what the socket takes at once without waiting (MSG_DONTWAIT), advancing
+  // *iov and *iovcnt past it as SendAll does; the bytes sent (0: none fit now).
+  // REQUIRES: sends_now().
+  virtual Result<size_t> SendNow(struct iovec** iov, int* iovcnt);
   // Zero: wait for ever.
   virtual Status SetReceiveTimeout(std::chrono::milliseconds timeout) = 0;
   // "plain" or the TLS version and cipher, for logs.

@@ -13,24 +13,6 @@
 
 namespace strata::nbd::test {
 
-namespace {
-std::string Be16(uint16_t v) {
-  std::string s(2, '\0');
-  PutBe16(s.data(), v);
-  return s;
-}
-std::string Be32(uint32_t v) {
-  std::string s(4, '\0');
-  PutBe32(s.data(), v);
-  return s;
-}
-std::string Be64(uint64_t v) {
-  std::string s(8, '\0');
-  PutBe64(s.data(), v);
-  return s;
-}
-}  // namespace
-
 std::string Pattern(size_t n, uint32_t seed) {
   std::string s(n, '\0');
   uint32_t x = seed * 2654435761u + 12345;

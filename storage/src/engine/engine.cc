@@ -186,6 +186,15 @@ class LunVolume final : public Volume {
     EngineImpl::ClientIo io(engine_, client_.has_value());
     return engine_->WriteV(*lun_, offset, pieces, fua);
   }
+  std::unique_ptr<OutgoingRead> BeginRead(uint64_t offset, uint32_t length) override {
+    if (!Check().ok()) return nullptr;  // Read says why
+    return engine_->BeginRead(*lun_, offset, length, client_.has_value());
+  }
+  std::unique_ptr<IncomingWrite> BeginWrite(uint64_t offset, uint32_t length, bool fua,
+                                            const IncomingPayload& payload) override {
+    if (!Check().ok()) return nullptr;  // Write says why
+    return engine_->BeginWrite(lun_, offset, length, fua, payload, client_.has_value());
+  }
   Status WriteZeroes(uint64_t offset, uint64_t length, bool fua) override {
     STRATA_RETURN_IF_ERROR(Check());
     EngineImpl::ClientIo io(engine_, client_.has_value());

@@ -199,6 +199,24 @@ class EngineImpl {
   // Volume::WriteV: Write of the pieces' bytes one after another, without joining
   // them (WriteInnerV).
   Status WriteV(Lun& lun, uint64_t offset, std::span<const std::span<const char>> pieces, bool fua);
+  // Volume::BeginWrite (direct_write.cc): when the payload is already queued and every
+  // block of the range is one OverwriteInPlace would write (whole blocks, dedup off,
+  // each mapped to a slot of the write tier this LUN alone references, the tier
+  // mapped), an IncomingWrite whose spaces are the tier mapping at those slots;
+  // otherwise nullptr (the caller then calls Write). It holds OverwriteInPlace's guard
+  // (gate, stripes, mu_ shared until the last byte landed), so BeginWrite, the
+  // receives, Commit and its destruction run on one thread, and only receives that
+  // do not wait on the network may happen in between. `client`: counts as ClientIo.
+  std::unique_ptr<IncomingWrite> BeginWrite(const std::shared_ptr<Lun>& lun, uint64_t offset,
+                                            uint32_t length, bool fua,
+                                            const IncomingPayload& payload, bool client);
+  // Volume::BeginRead (direct_read.cc): for a LUN with dedup off whose range lies in
+  // mapped tiers, an OutgoingRead whose spans are the tier mapping at the range's slots
+  // (and zeros for holes), at most 64 of them; otherwise nullptr (the caller then calls
+  // Read). It holds ReadInner's guard (gate, mu_ shared) until destroyed, on the thread
+  // that called BeginRead; the caller only copies the spans meanwhile (a send that
+  // does not wait).
+  std::unique_ptr<OutgoingRead> BeginRead(Lun& lun, uint64_t offset, uint32_t length, bool client);
   Status Zero(Lun& lun, uint64_t offset, uint64_t length, bool fua);
   bool StillAllowed(Lun& lun, const ClientInfo& client);
   Status FlushLun(Lun& lun);
@@ -253,6 +271,8 @@ class EngineImpl {
  private:
   using SharedLock = std::shared_lock<std::shared_mutex>;
   using ExclusiveLock = std::unique_lock<std::shared_mutex>;
+  class DirectWrite;  // BeginWrite's IncomingWrite (direct_write.cc)
+  class DirectRead;   // BeginRead's OutgoingRead (direct_read.cc)
 
   std::string SnapshotPath() const { return options_.state_dir + "/snapshot"; }
   std::string JournalPath(uint64_t gen) const {

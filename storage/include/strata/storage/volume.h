@@ -13,6 +13,57 @@ namespace strata::storage {
 
 class LunIoStats;
 
+// A write whose payload the caller receives straight into where the volume wants it
+// (Volume::BeginWrite): the NBD server asks for one when it reads a large WRITE's
+// header, and lands each receive of the payload where NextSpace() says, so the bytes
+// are copied once (into a mapping of the tier file, or into a buffer the volume
+// hashes block by block while the bytes are still in cache).
+//
+// The caller's protocol: while bytes remain, NextSpace() is where the next ones go
+// (never empty, never more than the bytes that remain); after each receive that
+// landed n > 0 bytes at its start, Received(n). Once every byte has landed, Commit()
+// once: that is the write, with Write's durability (the fua given to BeginWrite),
+// errors and statistics (the caller records the request, as for Write).
+// Destroyed without Commit (the payload did not all arrive): the write is abandoned
+// and never acknowledged. Blocks the received bytes reached may then read back old or
+// new bytes, as after a write cut short by a crash; nothing else changes.
+//
+// BeginWrite, the receives, Commit and the destruction run on one thread (the NBD
+// server's connection thread that read the request runs it): an implementation may
+// hold locks from BeginWrite on. It holds none across the caller's receives unless
+// BeginWrite was told the payload is already queued (they then never wait on the
+// network), and the caller does nothing else that may wait before Commit.
+class IncomingWrite {
+ public:
+  virtual ~IncomingWrite() = default;
+
+  virtual std::span<char> NextSpace() = 0;
+  virtual void Received(size_t n) = 0;
+  virtual Status Commit() = 0;
+};
+
+// A read whose bytes the caller sends straight from where the volume keeps them
+// (Volume::BeginRead): the NBD server sends a large READ's reply from Spans() (the
+// page cache of the tier file, through its mapping) instead of reading it into a
+// buffer first. The volume's bytes stay as they are while this lives (it holds the
+// volume's guard): the caller only hands them to a send that does not wait (what does
+// not fit, it copies), then destroys it, on the thread that called BeginRead.
+class OutgoingRead {
+ public:
+  virtual ~OutgoingRead() = default;
+
+  // The range's bytes in order; together exactly the length asked for.
+  virtual std::span<const std::span<const char>> Spans() const = 0;
+};
+
+// How the payload of a BeginWrite arrives.
+struct IncomingPayload {
+  // Every byte of the payload has already reached this host (queued in the socket,
+  // or in the caller's buffer): receiving it will not wait on the peer. False when
+  // unknown (e.g. under TLS).
+  bool queued = false;
+};
+
 // A LUN as the data path sees it: a byte-addressed block device. The NBD server
 // and the migration engine speak to LUNs only through this interface.
 //
@@ -48,6 +99,21 @@ class Volume {
     std::vector<char> joined;
     for (const auto& p : pieces) joined.insert(joined.end(), p.begin(), p.end());
     return Write(offset, joined, fua);
+  }
+  // A write whose payload the caller is about to receive, for the volume to say where
+  // its bytes should land (IncomingWrite), or nullptr: the caller receives the payload
+  // into its own buffer and calls Write (what the default does). Range and length are
+  // checked by the caller as for Write (inside the volume, not read-only, length > 0).
+  virtual std::unique_ptr<IncomingWrite> BeginWrite(uint64_t /*offset*/, uint32_t /*length*/,
+                                                    bool /*fua*/,
+                                                    const IncomingPayload& /*payload*/) {
+    return nullptr;
+  }
+  // The bytes of a read for the caller to send without copying them (OutgoingRead),
+  // or nullptr: the caller calls Read (what the default does; also for any error,
+  // which Read then reports). Range checked by the caller as for Read (length > 0).
+  virtual std::unique_ptr<OutgoingRead> BeginRead(uint64_t /*offset*/, uint32_t /*length*/) {
+    return nullptr;
   }
   virtual Status WriteZeroes(uint64_t offset, uint64_t length, bool fua) = 0;
   // Discards the range: it reads back as zeroes and its space is freed.

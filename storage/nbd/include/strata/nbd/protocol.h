@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <cstring>
+#include <string>
 
 namespace strata::nbd {
 
@@ -166,5 +167,21 @@ inline uint32_t GetBe32(const char* p) {
   return (uint32_t{u[0]} << 24) | (uint32_t{u[1]} << 16) | (uint32_t{u[2]} << 8) | u[3];
 }
 inline uint64_t GetBe64(const char* p) { return (uint64_t{GetBe32(p)} << 32) | GetBe32(p + 4); }
+// The same as strings, for building a message by appending its fields.
+inline std::string Be16(uint16_t v) {
+  std::string s(2, '\0');
+  PutBe16(s.data(), v);
+  return s;
+}
+inline std::string Be32(uint32_t v) {
+  std::string s(4, '\0');
+  PutBe32(s.data(), v);
+  return s;
+}
+inline std::string Be64(uint64_t v) {
+  std::string s(8, '\0');
+  PutBe64(s.data(), v);
+  return s;
+}
 
 }  // namespace strata::nbd

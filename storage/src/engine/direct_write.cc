@@ -1,0 +1,162 @@
+// Volume::BeginWrite of a LUN with dedup off: a large write whose every block is
+// overwritten in place today (OverwriteInPlace's conditions) is received straight
+// into the tier mapping at those slots, one copy from the socket instead of a recv
+// into a buffer and a pwrite.
+//
+// The guard is OverwriteInPlace's, held for as long: the LUN's gate (shared), the
+// blocks' stripes, and mu_ shared while bytes land (nothing that would free, reuse
+// or share the slots, or flip dedup or the write tier, runs meanwhile). mu_ is taken
+// only when the caller says the whole payload is already queued, so the receives
+// under it never wait on the network; it is let go as soon as the last byte landed.
+#include <cstring>
+#include <optional>
+
+#include "engine_impl.h"
+
+namespace strata::storage::engine {
+
+namespace {
+
+bool BlockIsZero(const char* p, size_t n) {
+  static const char kZeros[4096] = {};
+  while (n >= sizeof(kZeros)) {
+    if (std::memcmp(p, kZeros, sizeof(kZeros)) != 0) return false;
+    p += sizeof(kZeros);
+    n -= sizeof(kZeros);
+  }
+  return std::memcmp(p, kZeros, n) == 0;
+}
+
+}  // namespace
+
+class EngineImpl::DirectWrite final : public IncomingWrite {
+ public:
+  DirectWrite(EngineImpl* e, std::shared_ptr<Lun> lun, uint64_t lba, size_t n, bool fua,
+              bool client)
+      : e_(e),
+        lun_(std::move(lun)),
+        lba_(lba),
+        n_(n),
+        fua_(fua),
+        io_(e, client),
+        gate_(lun_->gate) {}
+
+  ~DirectWrite() override {
+    // Abandoned with bytes landed in some blocks: they changed all the same.
+    if (placed_ && !landed_all_) Landed();
+  }
+
+  // Takes the stripes and mu_ and finds the slots; false (everything let go by the
+  // destructor) when any block is not one OverwriteInPlace would write.
+  bool Place() {
+    Lun& lun = *lun_;
+    if (lun.proxy || !lun.rec.moved_to.empty() || lun.store_hashes) return false;
+    stripes_.emplace(lun, lba_, n_);
+    lock_ = SharedLock(e_->mu_);
+    if (lun.deleted || lun.dedup.load(std::memory_order_acquire)) return false;
+    const uint32_t tier = lun.rec.write_tier;
+    const TierStore& t = e_->tiers_[tier];
+    if (!t.mapping) return false;
+    for (size_t i = 0; i < n_; ++i) {
+      BlockRef ref = lun.map.Get(lba_ + i);
+      if (ref == kHole || RefTier(ref) != tier || !lun.map.OwnsLeaf(lba_ + i) ||
+          t.refs[RefSlot(ref)] != 1) {  // as OverwriteInPlace
+        return false;
+      }
+    }
+    const uint32_t bs = e_->bs_;
+    for (size_t i = 0; i < n_;) {
+      const uint64_t slot = RefSlot(lun.map.Get(lba_ + i));
+      size_t j = i + 1;
+      while (j < n_ && RefSlot(lun.map.Get(lba_ + j)) == slot + (j - i)) ++j;
+      std::span<char> space = t.mapping->Write(slot * bs, (j - i) * uint64_t{bs}, t.written_end);
+      if (space.empty()) return false;
+      spaces_.push_back(space);
+      i = j;
+    }
+    placed_ = true;
+    return true;
+  }
+
+  std::span<char> NextSpace() override {
+    if (cur_ >= spaces_.size()) return {};
+    return spaces_[cur_].subspan(off_);
+  }
+
+  void Received(size_t n) override {
+    off_ += n;
+    if (off_ == spaces_[cur_].size()) {
+      ++cur_;
+      off_ = 0;
+    }
+    if (cur_ == spaces_.size()) Landed();
+  }
+
+  Status Commit() override {
+    if (!landed_all_) return InternalError("write committed before all its bytes were received");
+    // Blocks of zeros become holes, as Write makes them (StoreRun frees their slots),
+    // still under the stripes.
+    Status s;
+    for (size_t i = 0; i < n_ && s.ok(); ++i) {
+      if (!zero_[i]) continue;
+      s = e_->StoreRun(*lun_, lba_ + i, 1, nullptr, {}, nullptr, false);
+      lun_->MarkDirty(lba_ + i);
+    }
+    stripes_.reset();
+    STRATA_RETURN_IF_ERROR(s);
+    return fua_ ? e_->Flush() : Status::Ok();
+  }
+
+ private:
+  // Every byte landed (or the write was abandoned): notes the blocks of zeros, lets
+  // go of mu_, and marks the blocks dirty for a device move, as a Write marks them
+  // after its data landed.
+  void Landed() {
+    landed_all_ = true;
+    if (lock_.owns_lock() && cur_ == spaces_.size()) {
+      zero_.assign(n_, false);
+      const uint32_t bs = e_->bs_;
+      size_t b = 0;
+      for (const auto& space : spaces_) {
+        for (size_t at = 0; at < space.size(); at += bs)
+          zero_[b++] = BlockIsZero(space.data() + at, bs);
+      }
+    }
+    if (lock_.owns_lock()) lock_.unlock();
+    for (size_t i = 0; i < n_; ++i) lun_->MarkDirty(lba_ + i);
+  }
+
+  EngineImpl* const e_;
+  const std::shared_ptr<Lun> lun_;
+  const uint64_t lba_;
+  const size_t n_;
+  const bool fua_;
+  // Destroyed in the reverse order: mu_, the stripes, the gate, then the client count.
+  EngineImpl::ClientIo io_;
+  std::shared_lock<std::shared_mutex> gate_;
+  std::optional<StripeGuard> stripes_;
+  SharedLock lock_;
+  std::vector<std::span<char>> spaces_;  // runs of consecutive slots, in block order
+  size_t cur_ = 0;                       // the space bytes land in next
+  size_t off_ = 0;                       // bytes landed in spaces_[cur_]
+  bool placed_ = false;                  // Place() found every slot
+  bool landed_all_ = false;
+  std::vector<bool> zero_;  // per block, once every byte landed
+};
+
+std::unique_ptr<IncomingWrite> EngineImpl::BeginWrite(const std::shared_ptr<Lun>& lun,
+                                                      uint64_t offset, uint32_t length, bool fua,
+                                                      const IncomingPayload& payload, bool client) {
+  // Only when the receives will not wait on the network (mu_ is held across them),
+  // for whole blocks of a LUN with dedup off (read again under the lock).
+  if (!payload.queued || length == 0 || offset % bs_ != 0 || length % bs_ != 0) return nullptr;
+  if (lun->dedup.load(std::memory_order_acquire)) return nullptr;
+  const uint64_t size = lun->size_bytes.load();
+  if (offset > size || length > size - offset) return nullptr;  // Write says why
+  TouchIo(*lun);
+  auto w = std::make_unique<DirectWrite>(this, lun, offset / bs_, length / bs_, fua, client);
+  if (!w->Place()) return nullptr;
+  return w;
+}
+
+}  // namespace strata::storage::engine
