@@ -6,7 +6,7 @@ markdown (one table per run, then the medians).
 
   bench/storage/drain_bench.py STORED ADMIN [--dir /dev/shm] [--luns 4] [--mib 512]
       [--parallel 2] [--runs 3] [--fio-seconds 20] [--fio-iops 2000] [--stored-arg=FLAG ...]
-      [--compare-caps auto,128MiB,0]
+      [--compare-caps auto,128MiB,0] [--base-stored OTHER_STORED]
 
 Both devices keep their tiers in --dir (tmpfs by default), as do cp's source and
 target. Each run drains with move verification on, then again with it off
@@ -16,6 +16,10 @@ With --compare-caps, each run instead measures the client's p99 and the moves du
 the busy window once per strata-stored --copy-rate-with-clients value (interleaved,
 fresh devices each), and a table compares them: the copy cap that follows the
 clients' latency (auto) against the fixed cap and none.
+
+With --base-stored, each run drains (verified, with the client, then unverified) once
+with STORED and once with OTHER_STORED (e.g. main's build), in alternating order, and a
+table compares the two builds run by run.
 """
 import argparse
 import json
@@ -47,6 +51,8 @@ ap.add_argument("--stored-arg", action="append", default=[],
 ap.add_argument("--compare-caps", default="",
                 help="comma-separated --copy-rate-with-clients values to compare, e.g. "
                      "auto,128MiB,0 (the first is measured against the others)")
+ap.add_argument("--base-stored", default="",
+                help="another strata-stored build drained in the same runs (an A/B)")
 args = ap.parse_args()
 MOVE_TIMEOUT = 600  # seconds for one `lun migrate --wait`
 
@@ -102,7 +108,7 @@ def fio(portal, seconds, out):
     return p99
 
 
-def one_run(work, data, verify, with_client, extra=()):
+def one_run(work, data, verify, with_client, extra=(), stored=None):
     res = {}
     size = args.mib << 20
     total = size * args.luns
@@ -119,7 +125,7 @@ def one_run(work, data, verify, with_client, extra=()):
     try:
         for d in ("a", "b"):
             os.makedirs(os.path.join(work, d, "ssd"))
-            devs.append(start_stored(args.stored, work, d, [f"ssd={work}/{d}/ssd:16GiB"],
+            devs.append(start_stored(stored or args.stored, work, d, [f"ssd={work}/{d}/ssd:16GiB"],
                                      extra=flag, log_level="warn"))
         (_, a), (_, b) = devs
         for n, src in zip(names(), data):
@@ -188,6 +194,9 @@ def main():
         if args.compare_caps:
             compare(work, data, [c.strip() for c in args.compare_caps.split(",") if c.strip()])
             return
+        if args.base_stored:
+            compare_builds(work, data)
+            return
         runs = []
         for i in range(args.runs):
             on = one_run(work, data, True, True)
@@ -230,6 +239,49 @@ def main():
         wr = med(lambda on, off: on[ph]["write"] / on["idle"]["write"])
         print(f"| {label} | {iops:.0f} | {r:.0f} | {w:.0f} | {rr:.1f}x / {wr:.1f}x |")
     print(f"\nmoves during the busy window: {mib(med(lambda on, off: on['churn']))} MiB/s")
+
+
+def compare_builds(work, data):
+    builds = {"new": args.stored, "base": args.base_stored}
+    rows = {b: [] for b in builds}
+    for i in range(args.runs):
+        order = ["new", "base"] if i % 2 == 0 else ["base", "new"]
+        for b in order:
+            on = one_run(work, data, True, True, stored=builds[b])
+            off = one_run(work, data, False, False, stored=builds[b])
+            rows[b].append((on, off))
+            print(f"run {i + 1} {b}: drain verified {mib(on['drain'])} MiB/s "
+                  f"({on['drain'] / on['cp']:.2f}x cp {mib(on['cp'])}), unverified "
+                  f"{mib(off['drain'])} MiB/s ({off['drain'] / off['cp']:.2f}x cp {mib(off['cp'])}); "
+                  f"client p99 r/w idle {on['idle']['read']:.0f}/{on['idle']['write']:.0f} us, "
+                  f"during moves {on['busy']['read']:.0f}/{on['busy']['write']:.0f} us "
+                  f"({max(on['busy']['read'] / on['idle']['read'], on['busy']['write'] / on['idle']['write']):.1f}x), "
+                  f"moves at {mib(on['churn'])} MiB/s; load average {os.getloadavg()[0]:.1f}",
+                  flush=True)
+
+    def med(b, f):
+        return statistics.median(f(on, off) for on, off in rows[b])
+
+    print(f"\n{args.luns} LUNs x {args.mib} MiB in {args.dir}, at most {args.parallel} moves at "
+          f"once; new = {args.stored}, base = {args.base_stored}; medians of {args.runs} runs, "
+          "builds interleaved\n")
+    print("| build | drain verified MiB/s | vs cp | drain unverified MiB/s | vs cp | "
+          "client p99 during moves vs idle (worse of r / w) | moves with the client MiB/s |")
+    print("|---|---|---|---|---|---|---|")
+    for b in builds:
+        print(f"| {b} | {mib(med(b, lambda on, off: on['drain']))} | "
+              f"{med(b, lambda on, off: on['drain'] / on['cp']):.2f} | "
+              f"{mib(med(b, lambda on, off: off['drain']))} | "
+              f"{med(b, lambda on, off: off['drain'] / off['cp']):.2f} | "
+              f"{med(b, lambda on, off: max(on['busy']['read'] / on['idle']['read'], on['busy']['write'] / on['idle']['write'])):.1f}x | "
+              f"{mib(med(b, lambda on, off: on['churn']))} |")
+    ratio = statistics.median(rows["new"][k][0]["drain"] / rows["base"][k][0]["drain"]
+                              for k in range(args.runs))
+    ratio_off = statistics.median(rows["new"][k][1]["drain"] / rows["base"][k][1]["drain"]
+                                  for k in range(args.runs))
+    print(f"\nnew / base drain rate, run by run (median): verified {ratio:.2f}x, unverified "
+          f"{ratio_off:.2f}x; goal (#11): drain >= 0.7x cp: new verified "
+          f"{med('new', lambda on, off: on['drain'] / on['cp']):.2f}x")
 
 
 def compare(work, data, caps):

@@ -590,12 +590,20 @@ class Cli {
     auto s = Call(&v1::StorageDevice::Stub::MigrateLun, req, &resp);
     if (!s.ok()) return Fail("lun migrate " + name, s);
     if (opt_.wait) {
+      // A long poll (wait_ms): the server replies as the move ends. A server that does
+      // not know wait_ms replies at once: then this polls every 50 ms as before.
+      constexpr auto kPoll = std::chrono::milliseconds(50);
       while (resp.state() == v1::MIGRATION_STATE_RUNNING) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(50));  // a CLI's progress poll
         v1::GetMigrationRequest g;
         g.set_name(name);
+        g.set_wait_ms(1000);
+        const auto asked = std::chrono::steady_clock::now();
         s = Call(&v1::StorageDevice::Stub::GetMigration, g, &resp);
         if (!s.ok()) return Fail("lun migration " + name, s);
+        const auto took = std::chrono::steady_clock::now() - asked;
+        if (resp.state() == v1::MIGRATION_STATE_RUNNING && took < kPoll) {
+          std::this_thread::sleep_for(kPoll - took);  // a CLI's progress poll, old servers
+        }
       }
     }
     if (json()) return PrintJson(resp);

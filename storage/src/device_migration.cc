@@ -14,7 +14,12 @@ Status Copy(Engine* engine, const std::string& name, RemoteDevice* remote, uint3
         if (cancel && cancel->load()) return Status(StatusCode::kCancelled, "cancelled");
         return writer->Put(lba, block);
       },
-      hash_range_bytes, [&](size_t bytes) { return writer->ReadBuffer(bytes); });
+      hash_range_bytes, [&](size_t bytes) { return writer->ReadBuffer(bytes); },
+      writer->TakesMapped() ? Engine::MappedSink([&](std::shared_ptr<Engine::MappedRun> run) {
+        if (cancel && cancel->load()) return Status(StatusCode::kCancelled, "cancelled");
+        return writer->PutMapped(std::move(run));
+      })
+                            : Engine::MappedSink());
   Status finish = writer->Finish();
   if (!pass.ok()) return pass.status();
   return finish;

@@ -331,6 +331,16 @@ grpc::Status StorageDeviceService::GetMigration(grpc::ServerContext*,
                                                 const v1::GetMigrationRequest* req,
                                                 v1::Migration* resp) {
   if (auto s = RequireName(req->name()); !s.ok()) return s;
+  if (req->wait_ms() > kMaxMigrationWaitMs) {
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                        "wait_ms: " + std::to_string(req->wait_ms()) + " is more than " +
+                            std::to_string(kMaxMigrationWaitMs));
+  }
+  if (req->wait_ms() > 0) {
+    auto waited =
+        device_->engine()->WaitTierMoveFor(req->name(), std::chrono::milliseconds(req->wait_ms()));
+    if (!waited.ok()) return ToGrpc(waited.status());
+  }
   auto lun = device_->engine()->GetLun(req->name());
   if (!lun.ok()) return ToGrpc(lun.status());
   ToProto(lun->move, lun->name, resp);

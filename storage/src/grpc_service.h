@@ -118,6 +118,8 @@ class StorageDeviceService final : public v1::StorageDevice::Service {
                            v1::LunStats*) override;
   grpc::Status MigrateLun(grpc::ServerContext*, const v1::MigrateLunRequest*,
                           v1::Migration*) override;
+  // GetMigrationRequest::wait_ms at most (a long poll holds a server thread).
+  static constexpr uint32_t kMaxMigrationWaitMs = 60'000;
   grpc::Status GetMigration(grpc::ServerContext*, const v1::GetMigrationRequest*,
                             v1::Migration*) override;
   grpc::Status CancelMigration(grpc::ServerContext*, const v1::CancelMigrationRequest*,

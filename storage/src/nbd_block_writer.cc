@@ -52,8 +52,8 @@ Status NbdBlockWriter::Put(uint64_t lba, const char* block) {
     copy_filled_ += bs_;
     owner = copy_buf_;
   }
-  const bool extends = pending_ && !run_zero_ && offset == run_end_ && owner == run_owner_ &&
-                       at == run_data_ + (run_end_ - run_offset_) &&
+  const bool extends = pending_ && !run_zero_ && run_mapped_.empty() && offset == run_end_ &&
+                       owner == run_owner_ && at == run_data_ + (run_end_ - run_offset_) &&
                        run_end_ - run_offset_ + bs_ <= kCopyBufferBytes;
   if (!extends) {
     STRATA_RETURN_IF_ERROR(Send());
@@ -67,11 +67,73 @@ Status NbdBlockWriter::Put(uint64_t lba, const char* block) {
   return Status::Ok();
 }
 
+namespace {
+
+// The pins of a request's mapped runs for the NBD client's guarded send: all of them
+// or none.
+class RunsGuard final : public nbd::PayloadGuard {
+ public:
+  RunsGuard(const std::vector<std::shared_ptr<Engine::MappedRun>>& runs, uint32_t bs)
+      : runs_(runs), bs_(bs) {}
+  bool Pin() override {
+    for (size_t i = 0; i < runs_.size(); ++i) {
+      if (runs_[i]->Pin()) continue;
+      while (i > 0) runs_[--i]->Unpin();
+      return false;
+    }
+    return true;
+  }
+  void Unpin() override {
+    for (const auto& r : runs_) r->Unpin();
+  }
+  Status Fallback(std::span<char> out) override {
+    size_t at = 0;
+    for (const auto& r : runs_) {
+      const size_t n = r->blocks() * bs_;
+      STRATA_RETURN_IF_ERROR(r->Reread(out.subspan(at, n)));
+      at += n;
+    }
+    return Status::Ok();
+  }
+
+ private:
+  const std::vector<std::shared_ptr<Engine::MappedRun>>& runs_;
+  const uint32_t bs_;
+};
+
+}  // namespace
+
+Status NbdBlockWriter::PutMapped(std::shared_ptr<Engine::MappedRun> run) {
+  {
+    std::lock_guard lock(mu_);
+    if (!error_.ok()) return error_;
+  }
+  const uint64_t offset = run->lba() * bs_;
+  const uint64_t bytes = run->blocks() * bs_;
+  const bool extends = pending_ && !run_mapped_.empty() && offset == run_end_ &&
+                       run_end_ - run_offset_ + bytes <= kCopyBufferBytes;
+  if (!extends) {
+    STRATA_RETURN_IF_ERROR(Send());
+    pending_ = true;
+    run_zero_ = false;
+    run_offset_ = run_end_ = offset;
+  }
+  run_mapped_.push_back(std::move(run));
+  run_end_ += bytes;
+  return Status::Ok();
+}
+
 Status NbdBlockWriter::Send() {
   if (!pending_) return Status::Ok();
   pending_ = false;
-  Request r{run_zero_, run_offset_, run_end_ - run_offset_, run_data_, std::move(run_owner_)};
+  Request r{run_zero_, run_offset_,           run_end_ - run_offset_,
+            run_data_, std::move(run_owner_), std::move(run_mapped_)};
   run_owner_.reset();
+  run_mapped_.clear();
+  return Enqueue(std::move(r));
+}
+
+Status NbdBlockWriter::Enqueue(Request r) {
   std::unique_lock lock(mu_);
   room_cv_.wait(lock, [&] { return queue_.size() < 2 * conns_.size() || !error_.ok(); });
   if (!error_.ok()) return error_;
@@ -92,9 +154,18 @@ void NbdBlockWriter::RunSender(nbd::NbdClient* conn) {
       queue_.pop_front();
       room_cv_.notify_one();
     }
-    Status s =
-        r.zero ? conn->WriteZeroes(r.offset, r.length)
-               : conn->Write(r.offset, std::span<const char>(r.data, r.length), std::move(r.owner));
+    Status s;
+    if (r.zero) {
+      s = conn->WriteZeroes(r.offset, r.length);
+    } else if (!r.mapped.empty()) {
+      std::vector<std::span<const char>> pieces;
+      pieces.reserve(r.mapped.size());
+      for (const auto& m : r.mapped) pieces.emplace_back(m->data(), m->blocks() * bs_);
+      RunsGuard guard(r.mapped, bs_);
+      s = conn->WriteGuarded(r.offset, pieces, guard);
+    } else {
+      s = conn->Write(r.offset, std::span<const char>(r.data, r.length), std::move(r.owner));
+    }
     if (!s.ok()) {
       std::lock_guard lock(mu_);
       if (error_.ok()) error_ = std::move(s);

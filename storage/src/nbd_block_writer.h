@@ -15,10 +15,11 @@
 namespace strata::storage {
 
 // A move's copy written into the target's move export (MoveExportCatalog) over NBD:
-// consecutive blocks that lie in the current ReadBuffer (or were copied into a buffer
-// of the writer's own) become one NBD_CMD_WRITE of up to 1 MiB that references the
-// buffer until its reply (no copy), a run of holes one NBD_CMD_WRITE_ZEROES; requests go
-// round-robin over the connections, each pipelining up to its max_in_flight. Blocks so
+// a run handed out from the source's tier mapping (PutMapped) becomes one
+// NBD_CMD_WRITE sent from there; other consecutive blocks that lie in the current ReadBuffer (or
+// were copied into a buffer of the writer's own) become one NBD_CMD_WRITE of up to 1 MiB that
+// references the buffer until its reply (no copy), a run of holes one NBD_CMD_WRITE_ZEROES;
+// requests go round-robin over the connections, each pipelining up to its max_in_flight. Blocks so
 // land in any order: a pass puts each block once, and Finish waits for every reply, so
 // a later pass never overtakes an earlier one. The first failure fails every later Put
 // and Finish (the move then fails and deletes the partial copy).
@@ -34,6 +35,11 @@ class NbdBlockWriter final : public BlockWriter {
   Status Put(uint64_t lba, const char* block) override;
   Status Finish() override;
   std::shared_ptr<char[]> ReadBuffer(size_t bytes) override;
+  // Runs from the source's tier mapping that follow each other (up to 1 MiB) are one
+  // NBD_CMD_WRITE sent straight from there (NbdClient::WriteGuarded under the runs'
+  // pins: no copy into a buffer first).
+  bool TakesMapped() const override { return true; }
+  Status PutMapped(std::shared_ptr<Engine::MappedRun> run) override;
 
  private:
   struct Request {
@@ -42,7 +48,11 @@ class NbdBlockWriter final : public BlockWriter {
     uint64_t length = 0;
     const char* data = nullptr;
     std::shared_ptr<char[]> owner;
+    // Non-empty: the payload is these runs' bytes, one after another (data unused).
+    std::vector<std::shared_ptr<Engine::MappedRun>> mapped;
   };
+  // Queues `r`; waits while the queue is full.
+  Status Enqueue(Request r);
 
   // Queues the run being built; waits while the queue is full.
   Status Send();
@@ -60,7 +70,8 @@ class NbdBlockWriter final : public BlockWriter {
   uint64_t run_end_ = 0;
   const char* run_data_ = nullptr;
   std::shared_ptr<char[]> run_owner_;
-  std::shared_ptr<char[]> read_buf_;  // the last ReadBuffer
+  std::vector<std::shared_ptr<Engine::MappedRun>> run_mapped_;  // non-empty: a mapped run
+  std::shared_ptr<char[]> read_buf_;                            // the last ReadBuffer
   size_t read_buf_bytes_ = 0;
   std::shared_ptr<char[]> copy_buf_;  // where blocks from elsewhere are copied
   size_t copy_filled_ = 0;

@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <cstring>
 #include <string>
 
@@ -126,6 +127,101 @@ TEST_F(NbdBlockWriterTest, TheFirstErrorFailsFinishAndLaterPuts) {
   EXPECT_EQ(s.code(), StatusCode::kResourceExhausted) << s.ToString();
   EXPECT_EQ(w->Finish(), s);
   EXPECT_FALSE(w->Put(2, b.data()).ok());
+}
+
+// A run of blocks "in a tier mapping" (test memory): pins counted, failing from the
+// pin numbered fail_at (1-based; 0: never); Reread gives version 2 of the blocks.
+class TestRun final : public Engine::MappedRun {
+ public:
+  TestRun(uint64_t lba, uint64_t blocks, const std::string& bytes, int fail_at = 0)
+      : MappedRun(lba, blocks, bytes.data()), fail_at_(fail_at) {}
+  bool Pin() override {
+    ++attempts;
+    if (fail_at_ > 0 && attempts >= fail_at_) return false;
+    ++held;
+    return true;
+  }
+  void Unpin() override { --held; }
+  Status Reread(std::span<char> out) override {
+    ++rereads;
+    for (uint64_t i = 0; i < blocks(); ++i) std::memset(out.data() + i * kBs, 'R', kBs);
+    return Status::Ok();
+  }
+  std::atomic<int> attempts{0}, held{0}, rereads{0};
+
+ private:
+  const int fail_at_;
+};
+
+TEST_F(NbdBlockWriterTest, MappedRunsThatFollowEachOtherAreOneWriteOfUpToAMiB) {
+  auto w = Writer();
+  ASSERT_NE(w, nullptr);
+  ASSERT_TRUE(w->TakesMapped());
+  // 100 + 100 + 56 blocks (one MiB), then 256 more (the next), then 10 after a gap.
+  // Each run's bytes where it "lies" (kept alive by `mem`).
+  std::vector<std::string> mem;
+  mem.reserve(5);
+  auto blocks = [&](uint64_t lba, uint64_t n) -> const std::string& {
+    std::string b;
+    for (uint64_t i = 0; i < n; ++i) b += Block(lba + i);
+    mem.push_back(std::move(b));
+    return mem.back();
+  };
+  std::vector<std::shared_ptr<TestRun>> runs = {
+      std::make_shared<TestRun>(0, 100, blocks(0, 100)),
+      std::make_shared<TestRun>(100, 100, blocks(100, 100)),
+      std::make_shared<TestRun>(200, 56, blocks(200, 56)),
+      std::make_shared<TestRun>(256, 256, blocks(256, 256)),
+      std::make_shared<TestRun>(900, 10, blocks(900, 10))};
+  for (auto& r : runs) ASSERT_TRUE(w->PutMapped(r).ok());
+  ASSERT_TRUE(w->Finish().ok());
+  EXPECT_EQ(disk_->counters().writes, 3u);
+  for (uint64_t lba : {0ull, 99ull, 100ull, 255ull, 256ull, 511ull, 900ull, 909ull}) {
+    EXPECT_EQ(Read(lba), Block(lba)) << lba;
+  }
+  EXPECT_EQ(Read(512), std::string(kBs, '\0'));
+  for (auto& r : runs) {
+    EXPECT_GE(r->attempts.load(), 1);
+    EXPECT_EQ(r->held.load(), 0);  // every pin released
+    EXPECT_EQ(r->rereads.load(), 0);
+  }
+}
+
+TEST_F(NbdBlockWriterTest, AMappedRunThatCannotBePinnedIsSentAsItIsNow) {
+  auto w = Writer(1);
+  ASSERT_NE(w, nullptr);
+  std::string a, b;
+  for (uint64_t lba = 0; lba < 8; ++lba) a += Block(lba);
+  for (uint64_t lba = 8; lba < 16; ++lba) b += Block(lba);
+  auto ok = std::make_shared<TestRun>(0, 8, a);
+  auto gone = std::make_shared<TestRun>(8, 8, b, /*fail_at=*/1);
+  ASSERT_TRUE(w->PutMapped(ok).ok());
+  ASSERT_TRUE(w->PutMapped(gone).ok());  // the same request: both pinned or neither
+  ASSERT_TRUE(w->Finish().ok());
+  EXPECT_EQ(disk_->counters().writes, 1u);
+  EXPECT_EQ(Read(0), std::string(kBs, 'R'));
+  EXPECT_EQ(Read(15), std::string(kBs, 'R'));
+  EXPECT_EQ(ok->held.load(), 0);  // pinned, then let go when its partner's pin failed
+  EXPECT_EQ(gone->held.load(), 0);
+  EXPECT_EQ(ok->rereads.load() + gone->rereads.load(), 2);
+}
+
+TEST_F(NbdBlockWriterTest, MappedRunsHolesAndBufferedBlocksMix) {
+  auto w = Writer();
+  ASSERT_NE(w, nullptr);
+  std::string a;
+  for (uint64_t lba = 0; lba < 4; ++lba) a += Block(lba);
+  auto run = std::make_shared<TestRun>(0, 4, a);
+  ASSERT_TRUE(w->PutMapped(run).ok());
+  for (uint64_t lba = 4; lba < 6; ++lba) ASSERT_TRUE(w->Put(lba, nullptr).ok());
+  std::string b = Block(6);
+  ASSERT_TRUE(w->Put(6, b.data()).ok());
+  ASSERT_TRUE(w->Finish().ok());
+  EXPECT_EQ(disk_->counters().writes, 2u);
+  EXPECT_EQ(disk_->counters().write_zeroes, 1u);
+  EXPECT_EQ(Read(3), Block(3));
+  EXPECT_EQ(Read(5), std::string(kBs, '\0'));
+  EXPECT_EQ(Read(6), b);
 }
 
 }  // namespace

@@ -270,6 +270,86 @@ class NbdClient::Impl {
 
   Status Send(uint16_t type, uint64_t offset, uint32_t length, const char* data,
               std::shared_ptr<const void> hold) {
+    char hdr[kRequestHeaderSize];
+    STRATA_RETURN_IF_ERROR(Begin(type, offset, length, std::move(hold), hdr));
+    iovec iov[2] = {{hdr, sizeof(hdr)}, {const_cast<char*>(data), data ? length : 0u}};
+    Status s = WriteVec(iov, data ? 2 : 1, CommandName(type));
+    if (!s.ok()) {
+      std::lock_guard lock(mu_);
+      return FailLocked(std::move(s));
+    }
+    return Status::Ok();
+  }
+
+  Status SendGuarded(uint64_t offset, std::span<const std::span<const char>> pieces,
+                     uint32_t length, PayloadGuard& guard) {
+    char hdr[kRequestHeaderSize];
+    STRATA_RETURN_IF_ERROR(Begin(kCmdWrite, offset, length, nullptr, hdr));
+    std::vector<iovec> iov;
+    iov.reserve(pieces.size() + 1);
+    iov.push_back({hdr, sizeof(hdr)});
+    for (const auto& p : pieces) {
+      if (!p.empty()) iov.push_back({const_cast<char*>(p.data()), p.size()});
+    }
+    iovec* at = iov.data();
+    int count = static_cast<int>(iov.size());
+    size_t sent = 0;  // of header and payload
+    std::unique_ptr<char[]> fallback;
+    auto fail = [&](Status s) {
+      std::lock_guard lock(mu_);
+      return FailLocked(std::move(s));
+    };
+    // Pinned: as much as the socket takes now, without waiting. Then, unpinned, wait
+    // for room, and pin again for the next piece.
+    while (count > 0) {
+      if (!guard.Pin()) {
+        // The rest from the fallback's bytes, at the same place in the payload.
+        fallback.reset(new char[length]);
+        Status s = guard.Fallback(std::span<char>(fallback.get(), length));
+        if (!s.ok()) return fail(s.WithContext(where_ + ": NBD_CMD_WRITE payload"));
+        iov.clear();
+        if (sent < sizeof(hdr)) iov.push_back({hdr + sent, sizeof(hdr) - sent});
+        const size_t done = sent < sizeof(hdr) ? 0 : sent - sizeof(hdr);
+        iov.push_back({fallback.get() + done, length - done});
+        s = WriteVec(iov.data(), static_cast<int>(iov.size()), "NBD_CMD_WRITE");
+        if (!s.ok()) return fail(std::move(s));
+        return Status::Ok();
+      }
+      msghdr msg{};
+      msg.msg_iov = at;
+      msg.msg_iovlen = static_cast<size_t>(std::min(count, 1024));  // UIO_MAXIOV
+      ssize_t n = sendmsg(fd_.get(), &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+      const int err = errno;
+      guard.Unpin();
+      if (n < 0) {
+        if (err == EINTR) continue;
+        if (err != EAGAIN && err != EWOULDBLOCK) {
+          return fail(UnavailableError(where_ + ": NBD_CMD_WRITE: " + std::strerror(err)));
+        }
+        n = 0;
+      }
+      sent += static_cast<size_t>(n);
+      Advance(at, count, static_cast<size_t>(n));
+      if (count == 0) break;
+      if (n == 0) {
+        pollfd pf{fd_.get(), POLLOUT, 0};
+        int pr = poll(&pf, 1, static_cast<int>(options_.io_timeout.count()));
+        if (pr < 0 && errno == EINTR) continue;
+        if (pr == 0) {
+          return fail(DeadlineError(where_ + ": NBD_CMD_WRITE: the server takes no data"));
+        }
+        if (pr < 0) {
+          return fail(UnavailableError(where_ + ": NBD_CMD_WRITE: poll: " + std::strerror(errno)));
+        }
+      }
+    }
+    return Status::Ok();
+  }
+
+  // Takes a handle and room for one more request in flight (waiting for a reply when
+  // there is none) and fills in the request's header.
+  Status Begin(uint16_t type, uint64_t offset, uint32_t length, std::shared_ptr<const void> hold,
+               char* hdr) {
     uint64_t handle;
     {
       std::unique_lock lock(mu_);
@@ -281,19 +361,12 @@ class NbdClient::Impl {
       handle = next_handle_++;
       in_flight_.emplace(handle, Pending{type, offset, length, std::move(hold)});
     }
-    char hdr[kRequestHeaderSize];
     PutBe32(hdr, kRequestMagic);
     PutBe16(hdr + 4, 0);
     PutBe16(hdr + 6, type);
     PutBe64(hdr + 8, handle);
     PutBe64(hdr + 16, offset);
     PutBe32(hdr + 24, length);
-    iovec iov[2] = {{hdr, sizeof(hdr)}, {const_cast<char*>(data), data ? length : 0u}};
-    Status s = WriteVec(iov, data ? 2 : 1, CommandName(type));
-    if (!s.ok()) {
-      std::lock_guard lock(mu_);
-      return FailLocked(std::move(s));
-    }
     return Status::Ok();
   }
 
@@ -461,18 +534,22 @@ class NbdClient::Impl {
         }
         return UnavailableError(where_ + ": " + what + ": " + std::strerror(errno));
       }
-      size_t left = static_cast<size_t>(n);
-      while (count > 0 && left >= iov->iov_len) {
-        left -= iov->iov_len;
-        ++iov;
-        --count;
-      }
-      if (count > 0) {
-        iov->iov_base = static_cast<char*>(iov->iov_base) + left;
-        iov->iov_len -= left;
-      }
+      Advance(iov, count, static_cast<size_t>(n));
     }
     return Status::Ok();
+  }
+
+  // Past `n` bytes sent from the front of iov[0..count).
+  static void Advance(iovec*& iov, int& count, size_t n) {
+    while (count > 0 && n >= iov->iov_len) {
+      n -= iov->iov_len;
+      ++iov;
+      --count;
+    }
+    if (count > 0) {
+      iov->iov_base = static_cast<char*>(iov->iov_base) + n;
+      iov->iov_len -= n;
+    }
   }
 
   Fd fd_;
@@ -520,6 +597,17 @@ Status NbdClient::Write(uint64_t offset, std::span<const char> data,
   }
   return impl_->Send(kCmdWrite, offset, static_cast<uint32_t>(data.size()), data.data(),
                      std::move(hold));
+}
+
+Status NbdClient::WriteGuarded(uint64_t offset, std::span<const std::span<const char>> pieces,
+                               PayloadGuard& guard) {
+  uint64_t total = 0;
+  for (const auto& p : pieces) total += p.size();
+  if (total == 0 || total > details().max_payload_bytes) {
+    return InvalidArgumentError("NBD_CMD_WRITE: length " + std::to_string(total) + " not in 1.." +
+                                std::to_string(details().max_payload_bytes));
+  }
+  return impl_->SendGuarded(offset, pieces, static_cast<uint32_t>(total), guard);
 }
 
 Status NbdClient::WriteZeroes(uint64_t offset, uint64_t length) {

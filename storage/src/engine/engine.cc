@@ -2304,9 +2304,42 @@ Status EngineImpl::StartExport(const std::string& name, const std::string& to_de
   return Status::Ok();
 }
 
-Result<uint64_t> EngineImpl::ExportPassOf(Lun& lun, bool all_blocks, const Engine::BlockSink& sink,
-                                          uint64_t hash_range_bytes, bool yield,
-                                          const Engine::ReadBuffers& buffers) {
+namespace {
+
+// A run of a LUN's blocks handed out from its tier's mapping (Engine::MappedRun):
+// pinned through the mapping at the epoch taken when the pass read the map.
+class TierMappedRun final : public Engine::MappedRun {
+ public:
+  TierMappedRun(EngineImpl* engine, std::shared_ptr<Lun> lun, TierMapping* mapping, uint64_t epoch,
+                uint32_t block_size, uint64_t lba, uint64_t blocks, const char* data)
+      : MappedRun(lba, blocks, data),
+        engine_(engine),
+        bs_(block_size),
+        lun_(std::move(lun)),
+        mapping_(mapping),
+        epoch_(epoch) {}
+
+  bool Pin() override { return mapping_->TryPin(epoch_); }
+  void Unpin() override { mapping_->Unpin(epoch_); }
+  Status Reread(std::span<char> out) override {
+    return engine_->ReadForCopy(*lun_, lba() * bs_, out);
+  }
+
+ private:
+  EngineImpl* const engine_;
+  const uint32_t bs_;
+  const std::shared_ptr<Lun> lun_;
+  TierMapping* const mapping_;
+  const uint64_t epoch_;
+};
+
+}  // namespace
+
+Result<uint64_t> EngineImpl::ExportPassOf(const std::shared_ptr<Lun>& lun_ptr, bool all_blocks,
+                                          const Engine::BlockSink& sink, uint64_t hash_range_bytes,
+                                          bool yield, const Engine::ReadBuffers& buffers,
+                                          const Engine::MappedSink& mapped) {
+  Lun& lun = *lun_ptr;
   using Clock = std::chrono::steady_clock;
   const auto started = Clock::now();
   constexpr uint64_t kGroupWords = kRunBlocks / 64;
@@ -2331,6 +2364,13 @@ Result<uint64_t> EngineImpl::ExportPassOf(Lun& lun, bool all_blocks, const Engin
   std::vector<uint64_t> lbas;
   std::vector<BlockRef> refs;
   std::vector<uint64_t> gens;  // each tier's reuse_gen when the map was read
+  // The group's runs handed out from the mappings instead (`mapped`): [first, end) of
+  // lbas/refs each.
+  struct Mapped {
+    size_t first, end;
+    std::shared_ptr<Engine::MappedRun> run;
+  };
+  std::vector<Mapped> runs;
   uint64_t sent = 0;
   uint64_t sent_at_yield = 0;
   uint64_t unreported = 0;
@@ -2381,6 +2421,75 @@ Result<uint64_t> EngineImpl::ExportPassOf(Lun& lun, bool all_blocks, const Engin
         lbas.push_back(lba);
         refs.push_back(ref);
       }
+      // A plain LUN's blocks, all in written slots of mapped tiers: handed out where
+      // they lie, pinned at the mapping's epoch of now (the map just read): a slot
+      // freed after this and made reusable by a flush moves the epoch, so no pin of
+      // this run succeeds while it may hold another LUN's bytes.
+      runs.clear();
+      bool use_map = mapped && !lun.dedup.load(std::memory_order_acquire);
+      for (size_t i = 0; use_map && i < refs.size(); ++i) {
+        if (refs[i] == kHole) continue;
+        const TierStore& t = tiers_[RefTier(refs[i])];
+        use_map = t.mapping && !t.mapping->Read(RefSlot(refs[i]) * bs_, bs_, t.written_end).empty();
+      }
+      for (size_t i = 0; use_map && i < lbas.size();) {
+        const BlockRef ref = refs[i];
+        if (ref == kHole) {
+          ++i;
+          continue;
+        }
+        size_t j = i + 1;
+        while (j < lbas.size() && refs[j] != kHole && lbas[j] == lbas[j - 1] + 1 &&
+               RefTier(refs[j]) == RefTier(ref) && RefSlot(refs[j]) == RefSlot(ref) + (j - i)) {
+          ++j;
+        }
+        TierMapping* m = tiers_[RefTier(ref)].mapping.get();
+        runs.push_back({i, j,
+                        std::make_shared<TierMappedRun>(this, lun_ptr, m, m->epoch(), bs_, lbas[i],
+                                                        j - i, m->data() + RefSlot(ref) * bs_)});
+        i = j;
+      }
+    }
+    if (!runs.empty()) {
+      // Hashed where they lie (without a pin: a slot reused meanwhile belongs to a
+      // block rewritten since, which is dirty, so its range is hashed again before
+      // the switch), then handed out in LBA order with the holes.
+      if (hasher) {
+        size_t k = 0, r = 0;
+        for (uint64_t lba = first; lba < end; ++lba) {
+          const char* data = nullptr;
+          if (k < lbas.size() && lbas[k] == lba) {
+            while (r < runs.size() && runs[r].end <= k) ++r;
+            if (refs[k] != kHole) data = runs[r].run->data() + (k - runs[r].first) * bs_;
+            ++k;
+          }
+          hasher->Feed(data, bs_);
+        }
+      } else if (hashes.range_bytes > 0) {
+        for (uint64_t lba : lbas) {
+          const uint64_t r = lba * bs_ / hashes.range_bytes;
+          if (r < hashes.stale.size()) hashes.stale[r] = true;
+        }
+      }
+      size_t r = 0;
+      for (size_t i = 0; i < lbas.size();) {
+        const bool run = r < runs.size() && runs[r].first == i;
+        Status s = run ? mapped(runs[r].run) : sink(lbas[i], nullptr);
+        const size_t next = run ? runs[r].end : i + 1;
+        if (!s.ok()) {
+          for (size_t k = i; k < lbas.size(); ++k) {
+            lun.dirty[lbas[k] / 64].fetch_or(1ull << (lbas[k] % 64), std::memory_order_release);
+          }
+          if (hasher) hashes.complete = false;
+          return s;
+        }
+        if (run) ++r;
+        sent += next - i;
+        unreported += next - i;
+        i = next;
+      }
+      if (unreported >= kProgressBlocks) report();
+      continue;
     }
     // Read what is sent, one pread per run of consecutive slots.
     auto read_group = [&]() -> Status {
@@ -2459,7 +2568,8 @@ Result<uint64_t> EngineImpl::ExportPassOf(Lun& lun, bool all_blocks, const Engin
 
 Result<uint64_t> EngineImpl::ExportPass(const std::string& name, bool all_blocks,
                                         const Engine::BlockSink& sink, uint64_t hash_range_bytes,
-                                        const Engine::ReadBuffers& buffers) {
+                                        const Engine::ReadBuffers& buffers,
+                                        const Engine::MappedSink& mapped) {
   std::shared_ptr<Lun> lun;
   {
     SharedLock lock(mu_);
@@ -2467,7 +2577,7 @@ Result<uint64_t> EngineImpl::ExportPass(const std::string& name, bool all_blocks
     if (!lun) return NotFoundError("LUN '" + name + "' not found");
     if (!lun->tracking) return FailedPreconditionError("LUN '" + name + "' is not exporting");
   }
-  return ExportPassOf(*lun, all_blocks, sink, hash_range_bytes, /*yield=*/true, buffers);
+  return ExportPassOf(lun, all_blocks, sink, hash_range_bytes, /*yield=*/true, buffers, mapped);
 }
 
 void EngineImpl::PaceCopy(uint64_t copy_bytes) {
@@ -2585,7 +2695,7 @@ Status EngineImpl::CompleteExport(const std::string& name, std::shared_ptr<Volum
     }
   }
   // No yielding here: this LUN's own clients wait on the gate (and count as in flight).
-  STRATA_ASSIGN_OR_RETURN(uint64_t last, ExportPassOf(*lun, false, sink, 0, /*yield=*/false));
+  STRATA_ASSIGN_OR_RETURN(uint64_t last, ExportPassOf(lun, false, sink, 0, /*yield=*/false));
   (void)last;
   STRATA_RETURN_IF_ERROR(flush_remote());
   uint64_t verified = 0;
@@ -2647,6 +2757,46 @@ Status EngineImpl::CompleteExport(const std::string& name, std::shared_ptr<Volum
 Result<std::vector<uint64_t>> EngineImpl::ChecksumsInner(Lun& lun, uint64_t range_bytes,
                                                          uint64_t offset, uint64_t length) {
   std::vector<uint64_t> out;
+  if (offset % bs_ == 0 && length % bs_ == 0 && range_bytes % bs_ == 0) {
+    // Whole blocks: hashed where they lie (the tier's mapping, else one pread per run of
+    // consecutive slots into a buffer), under mu_ shared per range like ReadInner's read,
+    // so no slot is freed and reused meanwhile: no copy of the bytes first.
+    out.assign((length + range_bytes - 1) / range_bytes, 0);
+    RangeHasher hasher(range_bytes, length, &out);
+    std::vector<char> buf;
+    for (uint64_t pos = offset; pos < offset + length; pos += range_bytes) {
+      const uint64_t first = pos / bs_;
+      const uint64_t end = (pos + std::min(range_bytes, offset + length - pos)) / bs_;
+      SharedLock lock(mu_);
+      if (lun.deleted) return UnavailableError("LUN " + lun.rec.name + " was deleted");
+      for (uint64_t lba = first; lba < end;) {
+        const BlockRef ref = lun.map.Get(lba);
+        uint64_t n = 1;
+        if (ref == kHole) {
+          while (lba + n < end && lun.map.Get(lba + n) == kHole) ++n;
+          hasher.Feed(nullptr, n * bs_);
+          lba += n;
+          continue;
+        }
+        while (lba + n < end) {
+          const BlockRef r = lun.map.Get(lba + n);
+          if (r == kHole || RefTier(r) != RefTier(ref) || RefSlot(r) != RefSlot(ref) + n) break;
+          ++n;
+        }
+        const TierStore& t = tiers_[RefTier(ref)];
+        const uint64_t at = RefSlot(ref) * bs_;
+        if (t.view != nullptr && at + n * bs_ <= t.written_end) {
+          hasher.Feed(t.view + at, n * bs_);
+        } else {
+          buf.resize(n * bs_);
+          STRATA_RETURN_IF_ERROR(t.file->ReadAt(at, std::span<char>(buf.data(), buf.size())));
+          hasher.Feed(buf.data(), buf.size());
+        }
+        lba += n;
+      }
+    }
+    return out;
+  }
   out.reserve((length + range_bytes - 1) / range_bytes);
   std::vector<char> buf(static_cast<size_t>(std::min(range_bytes, length)));
   for (uint64_t pos = offset; pos < offset + length; pos += range_bytes) {
@@ -2823,6 +2973,16 @@ Result<TierMove> EngineImpl::WaitTierMove(const std::string& name) {
   auto lun = FindLocked(name);
   if (!lun) return NotFoundError("LUN '" + name + "' not found");
   move_cv_.wait(lock, [&] { return lun->move.state != TierMove::State::kRunning || lun->deleted; });
+  return lun->move;
+}
+
+Result<TierMove> EngineImpl::WaitTierMoveFor(const std::string& name,
+                                             std::chrono::milliseconds timeout) {
+  ExclusiveLock lock(mu_);
+  auto lun = FindLocked(name);
+  if (!lun) return NotFoundError("LUN '" + name + "' not found");
+  move_cv_.wait_for(lock, timeout,
+                    [&] { return lun->move.state != TierMove::State::kRunning || lun->deleted; });
   return lun->move;
 }
 
@@ -3053,6 +3213,10 @@ Status Engine::StartTierMove(const std::string& name, TierClass target) {
 }
 Status Engine::CancelTierMove(const std::string& name) { return impl_->CancelTierMove(name); }
 Result<TierMove> Engine::WaitTierMove(const std::string& name) { return impl_->WaitTierMove(name); }
+Result<TierMove> Engine::WaitTierMoveFor(const std::string& name,
+                                         std::chrono::milliseconds timeout) {
+  return impl_->WaitTierMoveFor(name, timeout);
+}
 Result<std::shared_ptr<Volume>> Engine::OpenVolume(const std::string& name) {
   return impl_->OpenVolume(name, nullptr);
 }
@@ -3061,8 +3225,9 @@ Status Engine::StartExport(const std::string& name, const std::string& to_device
   return impl_->StartExport(name, to_device);
 }
 Result<uint64_t> Engine::ExportPass(const std::string& name, bool all_blocks, const BlockSink& sink,
-                                    uint64_t hash_range_bytes, const ReadBuffers& buffers) {
-  return impl_->ExportPass(name, all_blocks, sink, hash_range_bytes, buffers);
+                                    uint64_t hash_range_bytes, const ReadBuffers& buffers,
+                                    const MappedSink& mapped) {
+  return impl_->ExportPass(name, all_blocks, sink, hash_range_bytes, buffers, mapped);
 }
 void Engine::YieldToClients(std::chrono::microseconds max_wait, uint64_t copy_bytes) {
   impl_->YieldToClients(max_wait, copy_bytes);

@@ -189,6 +189,7 @@ class EngineImpl {
   Status StartTierMove(const std::string& name, TierClass target);
   Status CancelTierMove(const std::string& name);
   Result<TierMove> WaitTierMove(const std::string& name);
+  Result<TierMove> WaitTierMoveFor(const std::string& name, std::chrono::milliseconds timeout);
 
   Result<std::shared_ptr<Volume>> OpenVolume(const std::string& name, const ClientInfo* client);
   std::vector<ExportInfo> List(const ClientInfo& client);
@@ -261,7 +262,11 @@ class EngineImpl {
   Status StartExport(const std::string& name, const std::string& to_device);
   Result<uint64_t> ExportPass(const std::string& name, bool all_blocks,
                               const Engine::BlockSink& sink, uint64_t hash_range_bytes,
-                              const Engine::ReadBuffers& buffers);
+                              const Engine::ReadBuffers& buffers, const Engine::MappedSink& mapped);
+  // A MappedRun's fallback (MappedRun::Reread): the LUN's bytes through the lock.
+  Status ReadForCopy(Lun& lun, uint64_t offset, std::span<char> out) {
+    return ReadInner(lun, offset, out);
+  }
   void YieldToClients(std::chrono::microseconds max_wait, uint64_t copy_bytes = 0);
   // YieldToClients' pacing: while clients are busy (a request in flight or started in
   // the last kClientBusyWindow), waits until `copy_bytes` more fit the device's copy
@@ -504,9 +509,10 @@ class EngineImpl {
   };
 
   // `yield`: wait (briefly) for client requests in flight before each group.
-  Result<uint64_t> ExportPassOf(Lun& lun, bool all_blocks, const Engine::BlockSink& sink,
-                                uint64_t hash_range_bytes, bool yield,
-                                const Engine::ReadBuffers& buffers = {});
+  Result<uint64_t> ExportPassOf(const std::shared_ptr<Lun>& lun_ptr, bool all_blocks,
+                                const Engine::BlockSink& sink, uint64_t hash_range_bytes,
+                                bool yield, const Engine::ReadBuffers& buffers = {},
+                                const Engine::MappedSink& mapped = {});
   // Unlocked versions of the data path, for callers holding lun.gate.
   Status ReadInner(Lun& lun, uint64_t offset, std::span<char> out);
   // `fps`: as WriteHashed's.

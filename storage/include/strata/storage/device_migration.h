@@ -27,6 +27,16 @@ class BlockWriter {
     (void)bytes;
     return nullptr;
   }
+  // Whether PutMapped is taken: the source then hands out the runs of its plain LUNs'
+  // blocks where they lie in its tier's mapping instead of reading them
+  // (Engine::ExportPass with a MappedSink).
+  virtual bool TakesMapped() const { return false; }
+  // The run's blocks, as Put of each of them would: read only pinned (MappedRun::Pin,
+  // never across a wait), or through MappedRun::Reread when the pin fails.
+  virtual Status PutMapped(std::shared_ptr<Engine::MappedRun> run) {
+    (void)run;
+    return UnimplementedError("this writer takes no mapped runs");
+  }
 };
 
 // Another strata-stored device, as a move to it needs it. Implemented over gRPC

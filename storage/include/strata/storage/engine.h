@@ -285,6 +285,8 @@ class Engine final : public ExportCatalog {
   Status CancelTierMove(const std::string& name);
   // Blocks until the LUN's move ends (tests, CLI --wait).
   Result<TierMove> WaitTierMove(const std::string& name);
+  // The same for at most `timeout` (then the move as it is, possibly still running).
+  Result<TierMove> WaitTierMoveFor(const std::string& name, std::chrono::milliseconds timeout);
 
   // ---- Moves to another device, driven by the management layer (which talks to
   // the target). Pre-copy with dirty tracking: StartExport begins tracking writes;
@@ -322,9 +324,45 @@ class Engine final : public ExportCatalog {
   // copying them. Without, one buffer of the pass's own is reused for every group
   // (the sink must copy what it keeps).
   using ReadBuffers = std::function<std::shared_ptr<char[]>(size_t bytes)>;
+  //
+  // With `mapped`, a LUN with dedup off on a file-backed tier is not read at all: each
+  // run of its blocks in consecutive slots goes to `mapped` as a MappedRun, the bytes
+  // where they lie in the tier's shared mapping (the sink gets only the holes). The
+  // pass's hashes are taken from there. Whoever reads a run's bytes must pin it first;
+  // see MappedRun.
+  class MappedRun {
+   public:
+    virtual ~MappedRun() = default;
+    uint64_t lba() const { return lba_; }
+    uint64_t blocks() const { return blocks_; }
+    // The run's bytes in the mapping: readable only between Pin() (true) and Unpin().
+    const char* data() const { return data_; }
+    // True: the run's slots still hold what the map pointed at when the pass read it
+    // (this LUN's bytes, or newer ones written there since, whose blocks are dirty and
+    // so sent again by a later pass), and will not be reused until Unpin. Hold a pin
+    // for a bounded piece of work (one non-blocking send), never across a wait: a
+    // flush's freed slots are held back meanwhile. False: a slot of the tier was made
+    // reusable since: read the blocks with Reread instead (nothing to undo).
+    virtual bool Pin() = 0;
+    virtual void Unpin() = 0;
+    // The run's blocks as they are now, read through the engine's lock (its normal
+    // read path) into `out` (blocks() * block size bytes).
+    virtual Status Reread(std::span<char> out) = 0;
+
+   protected:
+    MappedRun(uint64_t lba, uint64_t blocks, const char* data)
+        : lba_(lba), blocks_(blocks), data_(data) {}
+
+   private:
+    const uint64_t lba_;
+    const uint64_t blocks_;
+    const char* const data_;
+  };
+  using MappedSink = std::function<Status(std::shared_ptr<MappedRun> run)>;
   Status StartExport(const std::string& name, const std::string& to_device);
   Result<uint64_t> ExportPass(const std::string& name, bool all_blocks, const BlockSink& sink,
-                              uint64_t hash_range_bytes = 0, const ReadBuffers& buffers = {});
+                              uint64_t hash_range_bytes = 0, const ReadBuffers& buffers = {},
+                              const MappedSink& mapped = {});
   // Waits until no client request (NBD) is in flight on this device, or `max_wait`:
   // what background copies call between chunks (the target of a move too). With
   // `copy_bytes` (what the caller copied since its last call), also paces the copies to

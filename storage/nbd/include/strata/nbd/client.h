@@ -33,6 +33,18 @@ struct NbdExportDetails {
   uint32_t max_payload_bytes = 32u << 20;
 };
 
+// Memory a write's payload may be read from only while pinned (NbdClient::WriteGuarded):
+// e.g. a storage tier's shared mapping, whose slots may be reused once freed.
+class PayloadGuard {
+ public:
+  virtual ~PayloadGuard() = default;
+  // True: the payload may be read until Unpin. False: it must not be read at all.
+  virtual bool Pin() = 0;
+  virtual void Unpin() = 0;
+  // The whole payload, read another way (`out` is its size), when a Pin fails.
+  virtual Status Fallback(std::span<char> out) = 0;
+};
+
 // A production NBD client for writing into one export over one TCP connection: the
 // fixed newstyle handshake with NBD_OPT_GO (plaintext only), then pipelined
 // NBD_CMD_WRITE, NBD_CMD_WRITE_ZEROES and NBD_CMD_FLUSH with simple replies, at most
@@ -70,6 +82,15 @@ class NbdClient {
   // arrives: the owner of `data`, which must stay valid until then.
   // REQUIRES: 0 < data.size() <= details().max_payload_bytes.
   Status Write(uint64_t offset, std::span<const char> data, std::shared_ptr<const void> hold);
+  // NBD_CMD_WRITE at `offset` of the pieces' bytes one after another, read from them
+  // only while `guard` is pinned: what the socket takes goes out with a non-blocking
+  // send under a pin of its own, and the pin is released before any wait for room on
+  // the socket (so a slow server never keeps it held). A failed pin sends the rest of
+  // the payload from guard.Fallback's bytes instead (what was sent stays as it was).
+  // Nothing of the pieces is referenced after the call returns.
+  // REQUIRES: 0 < total size <= details().max_payload_bytes.
+  Status WriteGuarded(uint64_t offset, std::span<const std::span<const char>> pieces,
+                      PayloadGuard& guard);
   // NBD_CMD_WRITE_ZEROES over [offset, offset+length), in requests of at most 1 GiB;
   // servers without it (no NBD_FLAG_SEND_WRITE_ZEROES) get NBD_CMD_WRITE of zeroes.
   Status WriteZeroes(uint64_t offset, uint64_t length);
