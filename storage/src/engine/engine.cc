@@ -324,6 +324,17 @@ class LunVolume final : public Volume {
   const std::optional<ClientInfo> client_;
 };
 
+// The end of the run that starts at block i (not a hole): the blocks after it at
+// consecutive LBAs held by consecutive slots of the same tier (one pread, one mapped span).
+size_t SlotRunEnd(const std::vector<uint64_t>& lbas, const std::vector<BlockRef>& refs, size_t i) {
+  size_t j = i + 1;
+  while (j < lbas.size() && refs[j] != kHole && lbas[j] == lbas[j - 1] + 1 &&
+         RefTier(refs[j]) == RefTier(refs[i]) && RefSlot(refs[j]) == RefSlot(refs[i]) + (j - i)) {
+    ++j;
+  }
+  return j;
+}
+
 }  // namespace
 
 bool IsZero(const char* p, size_t n) {
@@ -2438,11 +2449,7 @@ Result<uint64_t> EngineImpl::ExportPassOf(const std::shared_ptr<Lun>& lun_ptr, b
           ++i;
           continue;
         }
-        size_t j = i + 1;
-        while (j < lbas.size() && refs[j] != kHole && lbas[j] == lbas[j - 1] + 1 &&
-               RefTier(refs[j]) == RefTier(ref) && RefSlot(refs[j]) == RefSlot(ref) + (j - i)) {
-          ++j;
-        }
+        const size_t j = SlotRunEnd(lbas, refs, i);
         TierMapping* m = tiers_[RefTier(ref)].mapping.get();
         runs.push_back({i, j,
                         std::make_shared<TierMappedRun>(this, lun_ptr, m, m->epoch(), bs_, lbas[i],
@@ -2499,11 +2506,7 @@ Result<uint64_t> EngineImpl::ExportPassOf(const std::shared_ptr<Lun>& lun_ptr, b
           ++i;
           continue;
         }
-        size_t j = i + 1;
-        while (j < lbas.size() && refs[j] != kHole && lbas[j] == lbas[j - 1] + 1 &&
-               RefTier(refs[j]) == RefTier(ref) && RefSlot(refs[j]) == RefSlot(ref) + (j - i)) {
-          ++j;
-        }
+        const size_t j = SlotRunEnd(lbas, refs, i);
         std::span<char> run(buf + i * bs_, (j - i) * bs_);
         STRATA_RETURN_IF_ERROR(tiers_[RefTier(ref)].file->ReadAt(RefSlot(ref) * bs_, run));
         i = j;
