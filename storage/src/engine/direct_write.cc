@@ -132,16 +132,19 @@ class EngineImpl::DirectWrite final : public IncomingWrite {
 std::unique_ptr<IncomingWrite> EngineImpl::BeginWrite(const std::shared_ptr<Lun>& lun,
                                                       uint64_t offset, uint32_t length, bool fua,
                                                       const IncomingPayload& payload, bool client) {
-  // Only when the receives will not wait on the network (mu_ is held across them),
-  // for whole blocks of a LUN with dedup off (read again under the lock).
-  if (!payload.queued || length == 0 || offset % bs_ != 0 || length % bs_ != 0) return nullptr;
+  // Whole blocks of a LUN with dedup off (read again under the lock).
+  if (length == 0 || offset % bs_ != 0 || length % bs_ != 0) return nullptr;
   if (lun->dedup.load(std::memory_order_acquire)) return nullptr;
   const uint64_t size = lun->size_bytes.load();
   if (offset > size || length > size - offset) return nullptr;  // Write says why
   TouchIo(*lun);
-  auto w = std::make_unique<DirectWrite>(this, lun, offset / bs_, length / bs_, fua, client);
-  if (!w->Place()) return nullptr;
-  return w;
+  // In place only when the receives will not wait on the network (mu_ is held across
+  // them); everything it holds is let go before a fresh write is tried.
+  if (payload.queued) {
+    auto w = std::make_unique<DirectWrite>(this, lun, offset / bs_, length / bs_, fua, client);
+    if (w->Place()) return w;
+  }
+  return BeginFreshWrite(lun, offset / bs_, length / bs_, fua, client);
 }
 
 }  // namespace strata::storage::engine

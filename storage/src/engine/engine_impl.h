@@ -213,6 +213,18 @@ class EngineImpl {
   std::unique_ptr<IncomingWrite> BeginWrite(const std::shared_ptr<Lun>& lun, uint64_t offset,
                                             uint32_t length, bool fua,
                                             const IncomingPayload& payload, bool client);
+  // BeginWrite's other half (fresh_write.cc): whole blocks of a LUN with dedup off
+  // that Write would store in new slots (not every block overwritable in place), the
+  // write tier mapped: the run's slots allocated now, the tier file grown to cover
+  // them, and an IncomingWrite whose spaces are the mapping at those slots. Holds no
+  // lock while the bytes land (only the slots, mapped nowhere); Commit maps them as
+  // StoreNewRunV does; abandoned, they go back to the free list. Else nullptr.
+  std::unique_ptr<IncomingWrite> BeginFreshWrite(const std::shared_ptr<Lun>& lun, uint64_t lba,
+                                                 size_t n, bool fua, bool client);
+  // At most this many blocks per fresh write (a larger one takes Write).
+  static constexpr size_t kFreshMaxBlocks = 4 * 256;
+  // The tier file grows by at least this much at a time for fresh writes.
+  static constexpr uint64_t kGrowBytes = 16ull << 20;
   // Volume::BeginRead (direct_read.cc): for a LUN with dedup off whose range lies in
   // mapped tiers, an OutgoingRead whose spans are the tier mapping at the range's slots
   // (and zeros for holes), at most 64 of them; otherwise nullptr (the caller then calls
@@ -310,7 +322,21 @@ class EngineImpl {
   using SharedLock = std::shared_lock<std::shared_mutex>;
   using ExclusiveLock = std::unique_lock<std::shared_mutex>;
   class DirectWrite;  // BeginWrite's IncomingWrite (direct_write.cc)
-  class DirectRead;   // BeginRead's OutgoingRead (direct_read.cc)
+  class FreshWrite;   // BeginFreshWrite's IncomingWrite (fresh_write.cc)
+  // Makes t's file at least `end` bytes long (rounded up to kGrowBytes, within the
+  // mapping) and t.written_end with it. REQUIRES: mu_ held exclusively.
+  Status GrowTierFileLocked(TierStore& t, uint64_t end);
+  // Slots of a fresh write that no map references: back to the free list.
+  void ReleaseFreshSlots(uint32_t tier, std::span<const uint64_t> slots);
+  // Maps a fresh write's blocks to the slots they landed in (under the gate, their
+  // stripes and StoreHashes' scope) and records them with StoreHashes; *kept false
+  // (nothing changed, the slots still the caller's) when the LUN can no longer take
+  // them so (moved away, dedup on, another write tier, shrunk): the caller writes the
+  // bytes with Write.
+  Status CommitFresh(Lun& lun, uint64_t lba, size_t n, uint32_t tier,
+                     std::span<const uint64_t> slots, std::span<const std::span<char>> spaces,
+                     bool fua, bool* kept);
+  class DirectRead;  // BeginRead's OutgoingRead (direct_read.cc)
 
   std::string SnapshotPath() const { return options_.state_dir + "/snapshot"; }
   std::string JournalPath(uint64_t gen) const {

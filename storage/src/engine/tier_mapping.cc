@@ -1,5 +1,12 @@
 #include "tier_mapping.h"
 
+#include <sys/mman.h>
+#include <unistd.h>
+
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23  // Linux 5.14
+#endif
+
 namespace strata::storage::engine {
 
 std::unique_ptr<TierMapping> TierMapping::Create(File& file, PathKind kind,
@@ -8,6 +15,14 @@ std::unique_ptr<TierMapping> TierMapping::Create(File& file, PathKind kind,
   char* base = file.MapShared(reserve_bytes);
   if (base == nullptr) return nullptr;
   return std::make_unique<TierMapping>(base, reserve_bytes);
+}
+
+void TierMapping::Prefault(std::span<char> space) const {
+  if (space.empty()) return;
+  static const uintptr_t page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
+  const uintptr_t start = reinterpret_cast<uintptr_t>(space.data()) / page * page;
+  const uintptr_t end = reinterpret_cast<uintptr_t>(space.data()) + space.size();
+  (void)::madvise(reinterpret_cast<void*>(start), end - start, MADV_POPULATE_WRITE);
 }
 
 // Every access below is sequentially consistent: TryPin's count before its second

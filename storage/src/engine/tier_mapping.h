@@ -58,6 +58,11 @@ class TierMapping {
                                             : std::span<char>();
   }
 
+  // Allocates the pages of `space` (a span Write gave) for writing now, with one
+  // system call (MADV_POPULATE_WRITE), instead of a fault per page while it is filled;
+  // nothing when the kernel cannot (the stores then fault them in).
+  void Prefault(std::span<char> space) const;
+
   // ---- Reads outside the engine's lock ----
   uint64_t epoch() const { return epoch_.load(); }
   // True: no slot was retired since `epoch` was taken, and none will be reusable
