@@ -153,7 +153,14 @@ std::unique_ptr<IncomingWrite> EngineImpl::BeginFreshWrite(const std::shared_ptr
   }
   // The pages are allocated here, one call per run, rather than faulted in one by one
   // while the socket copies into them (measured cheaper: docs/benchmarks.md, tgtplace).
-  for (const auto& space : spaces) tiers_[tier].mapping->Prefault(space);
+  // Where they cannot be (the file system is full), the bytes take Write, whose pwrite
+  // says ENOSPC, rather than a store through the mapping that would fault.
+  for (const auto& space : spaces) {
+    if (!tiers_[tier].mapping->Prefault(space)) {
+      ReleaseFreshSlots(tier, slots);
+      return nullptr;
+    }
+  }
   return std::make_unique<FreshWrite>(this, lun, lba, n, fua, client, tier, std::move(slots),
                                       std::move(spaces));
 }

@@ -17,12 +17,12 @@ std::unique_ptr<TierMapping> TierMapping::Create(File& file, PathKind kind,
   return std::make_unique<TierMapping>(base, reserve_bytes);
 }
 
-void TierMapping::Prefault(std::span<char> space) const {
-  if (space.empty()) return;
+bool TierMapping::Prefault(std::span<char> space) const {
+  if (space.empty()) return true;
   static const uintptr_t page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
   const uintptr_t start = reinterpret_cast<uintptr_t>(space.data()) / page * page;
   const uintptr_t end = reinterpret_cast<uintptr_t>(space.data()) + space.size();
-  (void)::madvise(reinterpret_cast<void*>(start), end - start, MADV_POPULATE_WRITE);
+  return ::madvise(reinterpret_cast<void*>(start), end - start, MADV_POPULATE_WRITE) == 0;
 }
 
 // Every access below is sequentially consistent: TryPin's count before its second

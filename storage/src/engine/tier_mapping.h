@@ -59,9 +59,11 @@ class TierMapping {
   }
 
   // Allocates the pages of `space` (a span Write gave) for writing now, with one
-  // system call (MADV_POPULATE_WRITE), instead of a fault per page while it is filled;
-  // nothing when the kernel cannot (the stores then fault them in).
-  void Prefault(std::span<char> space) const;
+  // system call (MADV_POPULATE_WRITE), instead of a fault per page while it is filled.
+  // False when that failed (no room left in the file system, which a store through
+  // the mapping would otherwise meet as SIGBUS or EFAULT, or a kernel without it):
+  // the caller then writes with pwrite, which reports ENOSPC as an error.
+  bool Prefault(std::span<char> space) const;
 
   // ---- Reads outside the engine's lock ----
   uint64_t epoch() const { return epoch_.load(); }
