@@ -43,6 +43,44 @@ bool SameToken(std::string_view a, std::string_view b) {
   return diff == 0;
 }
 
+// Whether a move's export still takes writes: UNAVAILABLE once closed.
+Status CheckLive(const std::atomic<bool>& live, const std::string& lun) {
+  if (!live.load()) {
+    return UnavailableError("the move export of LUN " + lun + " is closed (accepted or deleted)");
+  }
+  return Status::Ok();
+}
+
+// A move's write received where the LUN keeps its bytes (the engine's BeginWrite:
+// new slots, or an in-place rewrite, through the tier mapping); its commit is paced
+// and runs as copy traffic, as MoveVolume::Write does once the payload is in.
+class MoveIncomingWrite final : public IncomingWrite {
+ public:
+  MoveIncomingWrite(Engine* engine, std::unique_ptr<IncomingWrite> inner, uint32_t length,
+                    std::shared_ptr<std::atomic<bool>> live, std::string lun)
+      : engine_(engine),
+        inner_(std::move(inner)),
+        length_(length),
+        live_(std::move(live)),
+        lun_(std::move(lun)) {}
+
+  std::span<char> NextSpace() override { return inner_->NextSpace(); }
+  void Received(size_t n) override { inner_->Received(n); }
+  Status Commit() override {
+    STRATA_RETURN_IF_ERROR(CheckLive(*live_, lun_));
+    CopyThreadScope copy;
+    engine_->YieldToClients(kMaxYieldToClients, length_);
+    return inner_->Commit();
+  }
+
+ private:
+  Engine* const engine_;
+  const std::unique_ptr<IncomingWrite> inner_;
+  const uint32_t length_;
+  const std::shared_ptr<std::atomic<bool>> live_;
+  const std::string lun_;
+};
+
 // An incoming LUN written by a move: copy traffic, paced like WriteLunData's.
 class MoveVolume final : public Volume {
  public:
@@ -65,6 +103,15 @@ class MoveVolume final : public Volume {
     engine_->YieldToClients(kMaxYieldToClients, data.size());
     return inner_->Write(offset, data, fua);
   }
+  // The move's bytes land straight in the target's tier (one copy from the socket);
+  // declined (nullptr), they take Write.
+  std::unique_ptr<IncomingWrite> BeginWrite(uint64_t offset, uint32_t length, bool fua,
+                                            const IncomingPayload& payload) override {
+    if (!Check().ok()) return nullptr;  // Write says why
+    auto inner = inner_->BeginWrite(offset, length, fua, payload);
+    if (!inner) return nullptr;
+    return std::make_unique<MoveIncomingWrite>(engine_, std::move(inner), length, live_, lun_);
+  }
   Status WriteZeroes(uint64_t offset, uint64_t length, bool fua) override {
     STRATA_RETURN_IF_ERROR(Check());
     CopyThreadScope copy;
@@ -82,13 +129,7 @@ class MoveVolume final : public Volume {
   LunIoStats* io_stats() override { return &stats_; }
 
  private:
-  Status Check() const {
-    if (!live_->load()) {
-      return UnavailableError("the move export of LUN " + lun_ +
-                              " is closed (accepted or deleted)");
-    }
-    return Status::Ok();
-  }
+  Status Check() const { return CheckLive(*live_, lun_); }
 
   Engine* const engine_;
   const std::shared_ptr<Volume> inner_;
