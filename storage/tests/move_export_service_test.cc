@@ -3,11 +3,16 @@
 // never list, move writes kept out of the LUN's client statistics.
 
 #include <gtest/gtest.h>
+#include <stdlib.h>
 
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
 #include <string>
 
 #include "grpc_service.h"
 #include "move_exports.h"
+#include "strata/common/env.h"
 #include "strata/common/mem_env.h"
 
 namespace strata::storage {
@@ -186,6 +191,106 @@ TEST_F(MoveExportServiceTest, ALunDeletedBehindTheServiceKillsItsToken) {
   ASSERT_TRUE(device_->engine()->DeleteLun("vol").ok());
   ASSERT_TRUE(CreateIncoming("vol", kWwn).ok());
   EXPECT_EQ(catalog_->Open(name, client_).status().code(), StatusCode::kNotFound);
+}
+
+// On the real file system (MemEnv's files have no mapping): a move's writes through its
+// export are received straight into the target's tier (the engine's BeginWrite), are
+// recorded for the move's verification as Write's are, and stop when the export closes.
+class MoveExportPosixTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const char* tmp = std::getenv("TMPDIR");
+    std::string tmpl = std::string(tmp && *tmp ? tmp : "/tmp") + "/strata-moveexp-XXXXXX";
+    ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
+    dir_ = tmpl;
+    DeviceConfig c;
+    c.name = "dev-p";
+    c.tiers.push_back(*ParseTierFlag("ssd=" + dir_ + "/ssd:64MiB"));
+    std::filesystem::create_directories(dir_ + "/ssd");
+    auto dev = Device::Open(Env::Default(), c);
+    ASSERT_TRUE(dev.ok()) << dev.status().ToString();
+    device_ = std::move(*dev);
+    catalog_ = std::make_unique<MoveExportCatalog>(device_->engine());
+  }
+  void TearDown() override {
+    catalog_.reset();
+    device_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+  std::shared_ptr<Volume> Incoming(const std::string& name, const std::string& wwn) {
+    LunSpec spec;
+    spec.name = name;
+    spec.size_bytes = 2 << 20;
+    spec.wwn = wwn;
+    EXPECT_TRUE(device_->engine()->CreateLun(spec).ok());
+    auto token = catalog_->OpenMoveExport(name, wwn);
+    EXPECT_TRUE(token.ok()) << token.status().ToString();
+    auto vol = catalog_->Open(*token, client_);
+    EXPECT_TRUE(vol.ok()) << vol.status().ToString();
+    return vol.ok() ? *vol : nullptr;
+  }
+  static void Land(IncomingWrite& w, const std::string& data) {
+    for (size_t done = 0; done < data.size();) {
+      std::span<char> space = w.NextSpace();
+      ASSERT_FALSE(space.empty());
+      const size_t n = std::min(space.size(), data.size() - done);
+      std::memcpy(space.data(), data.data() + done, n);
+      w.Received(n);
+      done += n;
+    }
+  }
+
+  std::string dir_;
+  std::unique_ptr<Device> device_;
+  std::unique_ptr<MoveExportCatalog> catalog_;
+  const ClientInfo client_{"127.0.0.1", "127.0.0.1:10809"};
+};
+
+TEST_F(MoveExportPosixTest, MoveWritesLandInTheTierAndAreRecordedForVerification) {
+  std::string data(1 << 20, '\0');
+  for (size_t i = 0; i < data.size(); ++i) data[i] = static_cast<char>((i * 2654435761u) >> 13);
+  // The same bytes into two incoming LUNs: through BeginWrite, and through Write.
+  auto placed = Incoming("p", "naa.3000000000000a01");
+  auto written = Incoming("w", "naa.3000000000000a02");
+  ASSERT_NE(placed, nullptr);
+  ASSERT_NE(written, nullptr);
+  auto w = placed->BeginWrite(1 << 20, 1 << 20, false, IncomingPayload{});
+  ASSERT_NE(w, nullptr);
+  Land(*w, data);
+  ASSERT_TRUE(w->Commit().ok());
+  w.reset();
+  ASSERT_TRUE(written->Write(1 << 20, data, false).ok());
+  auto direct = device_->engine()->OpenVolume("p");
+  ASSERT_TRUE(direct.ok());
+  std::string back(1 << 20, '?');
+  ASSERT_TRUE((*direct)->Read(1 << 20, back).ok());
+  EXPECT_TRUE(back == data);
+  // StoreHashes recorded both alike (a range it had not recorded would be hashed as
+  // the zeros an untouched block holds, and differ).
+  auto p = device_->engine()->LunChecksums("p", 1 << 20, 0, 2 << 20);
+  auto q = device_->engine()->LunChecksums("w", 1 << 20, 0, 2 << 20);
+  ASSERT_TRUE(p.ok() && q.ok());
+  EXPECT_EQ(*p, *q);
+  auto zero = device_->engine()->LunChecksums("p", 1 << 20, 0, 1 << 20);
+  ASSERT_TRUE(zero.ok());
+  EXPECT_NE((*p)[1], (*zero)[0]);
+}
+
+TEST_F(MoveExportPosixTest, AWriteCommittedAfterTheExportClosedIsRefused) {
+  auto vol = Incoming("p", "naa.3000000000000a03");
+  ASSERT_NE(vol, nullptr);
+  auto w = vol->BeginWrite(0, 1 << 20, false, IncomingPayload{});
+  ASSERT_NE(w, nullptr);
+  Land(*w, std::string(1 << 20, 'x'));
+  catalog_->Revoke("p");
+  EXPECT_EQ(w->Commit().code(), StatusCode::kUnavailable);
+  w.reset();
+  EXPECT_EQ(vol->BeginWrite(0, 1 << 20, false, IncomingPayload{}), nullptr);  // Write says why
+  auto direct = device_->engine()->OpenVolume("p");
+  ASSERT_TRUE(direct.ok());
+  std::string back(1 << 20, '?');
+  ASSERT_TRUE((*direct)->Read(0, back).ok());
+  EXPECT_TRUE(back == std::string(1 << 20, '\0'));
 }
 
 }  // namespace
