@@ -8,10 +8,9 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
-#include <cstdlib>
 #include <cstring>
-#include <filesystem>
 #include <memory>
+#include <optional>
 #include <random>
 #include <set>
 #include <string>
@@ -23,6 +22,7 @@
 #include "strata/common/env.h"
 #include "strata/common/mem_env.h"
 #include "strata/storage/engine.h"
+#include "temp_dir.h"
 
 namespace strata::storage {
 namespace {
@@ -41,10 +41,9 @@ struct Device {
                   bool real = false)
       : fingerprint(std::move(fp)) {
     if (real) {
-      const char* tmp = std::getenv("TMPDIR");
-      std::string tmpl = std::string(tmp && *tmp ? tmp : "/tmp") + "/strata-hashed-XXXXXX";
-      EXPECT_NE(::mkdtemp(tmpl.data()), nullptr);
-      dir = tmpl;
+      tmp.emplace("strata-hashed");
+      EXPECT_FALSE(tmp->path().empty());
+      dir = tmp->path();
       use = Env::Default();
     } else {
       EXPECT_TRUE(env.CreateDirectories("/d/ssd").ok());
@@ -54,7 +53,6 @@ struct Device {
   ~Device() {
     engine.reset();
     dead.clear();
-    if (use != &env) std::filesystem::remove_all(dir);
   }
   void Open() {
     EngineOptions o;
@@ -101,6 +99,7 @@ struct Device {
   std::function<std::pair<uint64_t, uint64_t>(const void*, size_t)> fingerprint;
   MemEnv env;
   Env* use = &env;
+  std::optional<strata::testing::TempDir> tmp;  // the real file system's directory
   std::string dir = "/d/ssd";
   std::unique_ptr<Engine> engine;
   std::vector<std::unique_ptr<Engine>> dead;
