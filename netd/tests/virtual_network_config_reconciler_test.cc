@@ -3,7 +3,6 @@
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
-
 #include "strata/kube/conditions.h"
 #include "strata/kube/testing/fake_api_client.h"
 #include "strata/netd/pod_index_reconciler.h"
