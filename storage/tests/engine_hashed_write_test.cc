@@ -371,6 +371,95 @@ TEST(EngineHashedWriteTest, ADedupWriteReceivedIntoItsSlotsMatchesWriteAndHashes
   EXPECT_EQ(received.Used(), plain.Used());
 }
 
+// Random 4 KiB overwrites leave the free slots scattered, so a later 1 MiB dedup
+// write is placed into slots of many short runs: NextSpaces hands several runs to
+// one receive (at most 128 KiB a receive), receives cut anywhere across them land
+// every byte where NextSpace alone would have put it, and the result matches Write.
+TEST(EngineHashedWriteTest, ADedupWriteIntoScatteredSlotsTakesSeveralRunsAReceive) {
+  auto calls = std::make_shared<std::atomic<int>>(0);
+  auto counting = [calls](const void* p, size_t n) {
+    calls->fetch_add(1);
+    Fingerprint f = FingerprintOf(p, n);
+    return std::make_pair(f.lo, f.hi);
+  };
+  Device plain(counting), received(counting, /*real=*/true);
+  std::mt19937 rng(1616);
+  std::string all;
+  for (uint64_t b = 0; b < kLunSize / kBs; ++b) all += Block(5000 + static_cast<uint32_t>(b));
+  for (Device* d : {&plain, &received}) {
+    auto v = d->Create("v", true);
+    ASSERT_TRUE(v->Write(0, all, false).ok());
+    // Every other block rewritten, in random order: the slots freed are scattered.
+    std::vector<uint64_t> lbas;
+    for (uint64_t b = 0; b < kLunSize / kBs; b += 2) lbas.push_back(b);
+    std::shuffle(lbas.begin(), lbas.end(), std::mt19937(7));
+    for (uint64_t b : lbas) {
+      ASSERT_TRUE(v->Write(b * kBs, Block(20000 + static_cast<uint32_t>(b)), false).ok());
+    }
+    ASSERT_TRUE(d->engine->Flush().ok());
+  }
+  int placed = 0, several = 0;
+  for (int i = 0; i < 24; ++i) {
+    const uint64_t offset = (rng() % (kLunSize / (1 << 20))) << 20;
+    std::string data;
+    for (int b = 0; b < 256; ++b) data += Block(40000 + static_cast<uint32_t>(i * 256 + b));
+    if (i % 3 == 2) data.replace(0, 64 * kBs, data.substr(128 * kBs, 64 * kBs));  // repeats
+    ASSERT_TRUE(plain.Vol("v")->Write(offset, data, false).ok());
+    auto vol = received.Vol("v");
+    auto w = vol->BeginWrite(offset, static_cast<uint32_t>(data.size()), false, {});
+    if (w == nullptr) {
+      ASSERT_TRUE(vol->Write(offset, data, false).ok());
+    } else {
+      ++placed;
+      const int before = calls->load();
+      for (size_t at = 0; at < data.size();) {
+        std::array<std::span<char>, 64> spaces;
+        const size_t max = 1 + rng() % spaces.size();
+        const size_t k = w->NextSpaces(spaces.data(), max);
+        ASSERT_GE(k, 1u);
+        ASSERT_LE(k, max);
+        size_t room = 0;
+        for (size_t j = 0; j < k; ++j) {
+          ASSERT_FALSE(spaces[j].empty());
+          room += spaces[j].size();
+        }
+        ASSERT_LE(room, data.size() - at);
+        ASSERT_LE(room, size_t{128} << 10);
+        // The first space is where NextSpace alone puts the next bytes.
+        ASSERT_EQ(w->NextSpace().data(), spaces[0].data());
+        if (k > 1) ++several;
+        // Land all of it, or a cut anywhere (inside a space, across several).
+        const size_t n = rng() % 2 ? room : 1 + rng() % room;
+        size_t done = 0;
+        for (size_t j = 0; j < k && done < n; ++j) {
+          const size_t m = std::min(spaces[j].size(), n - done);
+          std::memcpy(spaces[j].data(), data.data() + at + done, m);
+          done += m;
+        }
+        w->Received(n);
+        at += n;
+      }
+      ASSERT_EQ(calls->load() - before, 256);  // each block hashed once, as it landed
+      Status s = w->Commit();
+      ASSERT_TRUE(s.ok()) << s.ToString();
+      w.reset();
+    }
+    ASSERT_EQ(received.Read("v", offset, data.size()), data) << "write " << i;
+    ASSERT_EQ(received.Used(), plain.Used()) << "write " << i;
+    if (i % 4 == 3) {
+      ASSERT_TRUE(plain.engine->Flush().ok());
+      ASSERT_TRUE(received.engine->Flush().ok());
+    }
+  }
+  EXPECT_GT(placed, 12);
+  EXPECT_GT(several, 0);  // the slots were scattered: some receives took several runs
+  EXPECT_EQ(received.Read("v", 0, kLunSize), plain.Read("v", 0, kLunSize));
+  received.engine.reset();
+  received.Open();
+  EXPECT_EQ(received.Read("v", 0, kLunSize), plain.Read("v", 0, kLunSize));
+  EXPECT_EQ(received.Used(), plain.Used());
+}
+
 TEST(EngineHashedWriteTest, AReceiveAbandonedBeforeCommitChangesNothingAndGivesItsSlotsBack) {
   Device d({}, /*real=*/true);
   auto v = Prefilled(d, "v");

@@ -182,13 +182,28 @@ class PlacedIncomingWrite final : public IncomingWrite {
   }
 
   std::span<char> NextSpace() override {
+    std::span<char> space;
+    NextSpaces(&space, 1);
+    return space;
+  }
+  // Each run of consecutive slots is one space; together at most kPieceBytes, so a
+  // receive's blocks are hashed while still in cache. Slots scattered by earlier
+  // random overwrites still take one receive per piece, not one per block.
+  size_t NextSpaces(std::span<char>* out, size_t max) override {
     const uint32_t bs = engine_->block_size();
-    const size_t k = received_ / bs;
-    // Up to the end of this run of consecutive slots.
-    size_t j = k + 1;
-    while (j < slots_.size() && slots_[j] == slots_[k] + (j - k)) ++j;
-    const size_t n = std::min<size_t>(j * bs - received_, kPieceBytes);
-    return {engine_->PlacedSpace(tier_, slots_[k]) + received_ % bs, n};
+    size_t pos = received_;
+    size_t total = 0;
+    size_t count = 0;
+    while (count < max && pos < length_ && total < kPieceBytes) {
+      const size_t k = pos / bs;
+      size_t j = k + 1;  // up to the end of this run of consecutive slots
+      while (j < slots_.size() && slots_[j] == slots_[k] + (j - k)) ++j;
+      const size_t n = std::min<size_t>(j * bs - pos, kPieceBytes - total);
+      out[count++] = {engine_->PlacedSpace(tier_, slots_[k]) + pos % bs, n};
+      pos += n;
+      total += n;
+    }
+    return count;
   }
   void Received(size_t n) override {
     const uint32_t bs = engine_->block_size();
