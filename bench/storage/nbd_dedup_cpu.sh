@@ -10,6 +10,9 @@
 #     build/default/storage/strata-admin [PCT] [ROUNDS]
 #
 # BASE_STORED=/path/to/other/strata-stored: the same runs against that binary after.
+# RANDWRITE_SECS=N: after each LUN's first write, N seconds of fio randwrite 4k QD16 on
+# it (the state nbd_dedup_peers.sh's 4 KiB cell leaves its 1 MiB cell: every block
+# replaced at random, the free slots scattered; issue #16, dedupstate).
 set -euo pipefail
 ADMIN=$2
 PCT=${3:-0}
@@ -35,6 +38,11 @@ run() {  # stored binary
     for _ in $(seq 100); do nbdinfo --size "nbd://$sp/$l" >/dev/null 2>&1 && break; sleep 0.05; done
     fio --name=b --ioengine=nbd --uri="nbd://$sp/$l" --rw=write --bs=1M --iodepth=8 --size=512M \
       --dedupe_percentage="$PCT" --refill_buffers >/dev/null 2>&1
+    if [ "${RANDWRITE_SECS:-0}" != 0 ]; then
+      fio --name=b --ioengine=nbd --uri="nbd://$sp/$l" --rw=randwrite --bs=4k --iodepth=16 \
+        --size=512M --dedupe_percentage="$PCT" --refill_buffers --runtime="$RANDWRITE_SECS" \
+        --time_based >/dev/null 2>&1
+    fi
   done
   cpu() { awk '{print $14 + $15}' "/proc/$spid/stat"; }  # utime + stime, clock ticks
   for _ in $(seq "$ROUNDS"); do
@@ -60,7 +68,7 @@ PY
   rm -rf "$work"
   trap - EXIT
 }
-echo "load average $(cut -d' ' -f1 /proc/loadavg) at the start"
+echo "load average $(cut -d' ' -f1 /proc/loadavg) at the start; randwrite 4k before: ${RANDWRITE_SECS:-0} s"
 echo
 echo "| strata-stored | LUN | duplicates | MiB/s | stored CPU ms per MiB |"
 echo "|---|---|---|---|---|"

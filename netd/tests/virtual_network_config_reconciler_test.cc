@@ -3,11 +3,10 @@
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
-#include <filesystem>
-
 #include "strata/kube/conditions.h"
 #include "strata/kube/testing/fake_api_client.h"
 #include "strata/netd/pod_index_reconciler.h"
+#include "temp_dir.h"
 
 namespace strata::netd {
 namespace {
@@ -21,22 +20,6 @@ class FakeRecorder : public kube::EventRecorder {
     events.push_back({reason, message});
   }
   std::vector<std::pair<std::string, std::string>> events;
-};
-
-class TempDir {
- public:
-  TempDir() {
-    std::string t = (std::filesystem::temp_directory_path() / "netd-vnc-XXXXXX").string();
-    path_ = ::mkdtemp(t.data()) ? t : "";
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
 };
 
 const kube::Resource kVncs = kube::resources::VirtualNetworkConfigs();
@@ -64,7 +47,7 @@ struct Agent {
       : store(dir.path()), reconciler(client, cache, &store, std::move(node), events) {
     EXPECT_TRUE(store.Init().ok());
   }
-  TempDir dir;
+  strata::testing::TempDir dir{"netd-vnc"};
   vnc::NodeStore store;
   VirtualNetworkConfigReconciler reconciler;
 };

@@ -65,6 +65,9 @@ class MoveIncomingWrite final : public IncomingWrite {
         lun_(std::move(lun)) {}
 
   std::span<char> NextSpace() override { return inner_->NextSpace(); }
+  size_t NextSpaces(std::span<char>* out, size_t max) override {
+    return inner_->NextSpaces(out, max);
+  }
   void Received(size_t n) override { inner_->Received(n); }
   Status Commit() override {
     STRATA_RETURN_IF_ERROR(CheckLive(*live_, lun_));

@@ -4,15 +4,14 @@
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
-#include <cstdlib>
 #include <cstring>
-#include <filesystem>
 #include <map>
 #include <random>
 #include <string>
 
 #include "strata/common/env.h"
 #include "strata/storage/engine.h"
+#include "temp_dir.h"
 
 namespace strata::storage {
 namespace {
@@ -22,16 +21,11 @@ constexpr uint32_t kBs = 4096;
 class EngineDedupPosixTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    const char* tmp = std::getenv("TMPDIR");
-    std::string tmpl = std::string(tmp && *tmp ? tmp : "/tmp") + "/strata-dedup-XXXXXX";
-    ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
-    dir_ = tmpl;
+    ASSERT_FALSE(tmp_.path().empty());
+    dir_ = tmp_.path();
     Reopen();
   }
-  void TearDown() override {
-    engine_.reset();
-    std::filesystem::remove_all(dir_);
-  }
+  void TearDown() override { engine_.reset(); }
 
   void Reopen() {
     engine_.reset();
@@ -76,6 +70,7 @@ class EngineDedupPosixTest : public ::testing::Test {
   }
   uint64_t Used() { return engine_->Tiers()[0].used_bytes; }
 
+  strata::testing::TempDir tmp_{"strata-dedup"};
   std::string dir_;
   std::function<std::pair<uint64_t, uint64_t>(const void*, size_t)> fingerprint_;
   std::unique_ptr<Engine> engine_;

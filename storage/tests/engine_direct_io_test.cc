@@ -5,14 +5,13 @@
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
-#include <cstdlib>
 #include <cstring>
-#include <filesystem>
 #include <string>
 #include <thread>
 
 #include "strata/common/env.h"
 #include "strata/storage/engine.h"
+#include "temp_dir.h"
 
 namespace strata::storage {
 namespace {
@@ -56,16 +55,11 @@ void Land(IncomingWrite& w, const std::string& data, size_t piece = 64 << 10,
 class EngineDirectWriteTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    const char* tmp = std::getenv("TMPDIR");
-    std::string tmpl = std::string(tmp && *tmp ? tmp : "/tmp") + "/strata-direct-XXXXXX";
-    ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
-    dir_ = tmpl;
+    ASSERT_FALSE(tmp_.path().empty());
+    dir_ = tmp_.path();
     Reopen();
   }
-  void TearDown() override {
-    engine_.reset();
-    std::filesystem::remove_all(dir_);
-  }
+  void TearDown() override { engine_.reset(); }
   void Reopen() {
     engine_.reset();
     EngineOptions o;
@@ -99,6 +93,7 @@ class EngineDirectWriteTest : public ::testing::Test {
   }
   uint64_t Used() { return engine_->Tiers()[0].used_bytes; }
 
+  strata::testing::TempDir tmp_{"strata-direct"};
   std::string dir_;
   std::unique_ptr<Engine> engine_;
 };

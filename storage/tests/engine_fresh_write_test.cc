@@ -7,7 +7,6 @@
 #include <stdlib.h>
 #include <sys/stat.h>
 
-#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <string>
@@ -15,6 +14,7 @@
 
 #include "strata/common/env.h"
 #include "strata/storage/engine.h"
+#include "temp_dir.h"
 
 namespace strata::storage {
 namespace {
@@ -52,16 +52,11 @@ void Receive(IncomingWrite& w, const std::string& data, size_t piece = 48 << 10,
 class EngineFreshWriteTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    const char* tmp = std::getenv("TMPDIR");
-    std::string tmpl = std::string(tmp && *tmp ? tmp : "/tmp") + "/strata-fresh-XXXXXX";
-    ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
-    dir_ = tmpl;
+    ASSERT_FALSE(tmp_.path().empty());
+    dir_ = tmp_.path();
     Reopen();
   }
-  void TearDown() override {
-    engine_.reset();
-    std::filesystem::remove_all(dir_);
-  }
+  void TearDown() override { engine_.reset(); }
   void Reopen() {
     engine_.reset();
     EngineOptions o;
@@ -103,6 +98,7 @@ class EngineFreshWriteTest : public ::testing::Test {
     return biggest;
   }
 
+  strata::testing::TempDir tmp_{"strata-fresh"};
   std::string dir_;
   std::unique_ptr<Engine> engine_;
 };

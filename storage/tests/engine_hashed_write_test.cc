@@ -8,10 +8,9 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
-#include <cstdlib>
 #include <cstring>
-#include <filesystem>
 #include <memory>
+#include <optional>
 #include <random>
 #include <set>
 #include <string>
@@ -23,6 +22,7 @@
 #include "strata/common/env.h"
 #include "strata/common/mem_env.h"
 #include "strata/storage/engine.h"
+#include "temp_dir.h"
 
 namespace strata::storage {
 namespace {
@@ -41,10 +41,9 @@ struct Device {
                   bool real = false)
       : fingerprint(std::move(fp)) {
     if (real) {
-      const char* tmp = std::getenv("TMPDIR");
-      std::string tmpl = std::string(tmp && *tmp ? tmp : "/tmp") + "/strata-hashed-XXXXXX";
-      EXPECT_NE(::mkdtemp(tmpl.data()), nullptr);
-      dir = tmpl;
+      tmp.emplace("strata-hashed");
+      EXPECT_FALSE(tmp->path().empty());
+      dir = tmp->path();
       use = Env::Default();
     } else {
       EXPECT_TRUE(env.CreateDirectories("/d/ssd").ok());
@@ -54,7 +53,6 @@ struct Device {
   ~Device() {
     engine.reset();
     dead.clear();
-    if (use != &env) std::filesystem::remove_all(dir);
   }
   void Open() {
     EngineOptions o;
@@ -101,6 +99,7 @@ struct Device {
   std::function<std::pair<uint64_t, uint64_t>(const void*, size_t)> fingerprint;
   MemEnv env;
   Env* use = &env;
+  std::optional<strata::testing::TempDir> tmp;  // the real file system's directory
   std::string dir = "/d/ssd";
   std::unique_ptr<Engine> engine;
   std::vector<std::unique_ptr<Engine>> dead;
@@ -366,6 +365,95 @@ TEST(EngineHashedWriteTest, ADedupWriteReceivedIntoItsSlotsMatchesWriteAndHashes
   EXPECT_EQ(b.unique_bytes, a.unique_bytes);
   EXPECT_EQ(b.shared_bytes, a.shared_bytes);
   // Reopened (the index rebuilt from the stored bytes): the same.
+  received.engine.reset();
+  received.Open();
+  EXPECT_EQ(received.Read("v", 0, kLunSize), plain.Read("v", 0, kLunSize));
+  EXPECT_EQ(received.Used(), plain.Used());
+}
+
+// Random 4 KiB overwrites leave the free slots scattered, so a later 1 MiB dedup
+// write is placed into slots of many short runs: NextSpaces hands several runs to
+// one receive (at most 128 KiB a receive), receives cut anywhere across them land
+// every byte where NextSpace alone would have put it, and the result matches Write.
+TEST(EngineHashedWriteTest, ADedupWriteIntoScatteredSlotsTakesSeveralRunsAReceive) {
+  auto calls = std::make_shared<std::atomic<int>>(0);
+  auto counting = [calls](const void* p, size_t n) {
+    calls->fetch_add(1);
+    Fingerprint f = FingerprintOf(p, n);
+    return std::make_pair(f.lo, f.hi);
+  };
+  Device plain(counting), received(counting, /*real=*/true);
+  std::mt19937 rng(1616);
+  std::string all;
+  for (uint64_t b = 0; b < kLunSize / kBs; ++b) all += Block(5000 + static_cast<uint32_t>(b));
+  for (Device* d : {&plain, &received}) {
+    auto v = d->Create("v", true);
+    ASSERT_TRUE(v->Write(0, all, false).ok());
+    // Every other block rewritten, in random order: the slots freed are scattered.
+    std::vector<uint64_t> lbas;
+    for (uint64_t b = 0; b < kLunSize / kBs; b += 2) lbas.push_back(b);
+    std::shuffle(lbas.begin(), lbas.end(), std::mt19937(7));
+    for (uint64_t b : lbas) {
+      ASSERT_TRUE(v->Write(b * kBs, Block(20000 + static_cast<uint32_t>(b)), false).ok());
+    }
+    ASSERT_TRUE(d->engine->Flush().ok());
+  }
+  int placed = 0, several = 0;
+  for (int i = 0; i < 24; ++i) {
+    const uint64_t offset = (rng() % (kLunSize / (1 << 20))) << 20;
+    std::string data;
+    for (int b = 0; b < 256; ++b) data += Block(40000 + static_cast<uint32_t>(i * 256 + b));
+    if (i % 3 == 2) data.replace(0, 64 * kBs, data.substr(128 * kBs, 64 * kBs));  // repeats
+    ASSERT_TRUE(plain.Vol("v")->Write(offset, data, false).ok());
+    auto vol = received.Vol("v");
+    auto w = vol->BeginWrite(offset, static_cast<uint32_t>(data.size()), false, {});
+    if (w == nullptr) {
+      ASSERT_TRUE(vol->Write(offset, data, false).ok());
+    } else {
+      ++placed;
+      const int before = calls->load();
+      for (size_t at = 0; at < data.size();) {
+        std::array<std::span<char>, 64> spaces;
+        const size_t max = 1 + rng() % spaces.size();
+        const size_t k = w->NextSpaces(spaces.data(), max);
+        ASSERT_GE(k, 1u);
+        ASSERT_LE(k, max);
+        size_t room = 0;
+        for (size_t j = 0; j < k; ++j) {
+          ASSERT_FALSE(spaces[j].empty());
+          room += spaces[j].size();
+        }
+        ASSERT_LE(room, data.size() - at);
+        ASSERT_LE(room, size_t{128} << 10);
+        // The first space is where NextSpace alone puts the next bytes.
+        ASSERT_EQ(w->NextSpace().data(), spaces[0].data());
+        if (k > 1) ++several;
+        // Land all of it, or a cut anywhere (inside a space, across several).
+        const size_t n = rng() % 2 ? room : 1 + rng() % room;
+        size_t done = 0;
+        for (size_t j = 0; j < k && done < n; ++j) {
+          const size_t m = std::min(spaces[j].size(), n - done);
+          std::memcpy(spaces[j].data(), data.data() + at + done, m);
+          done += m;
+        }
+        w->Received(n);
+        at += n;
+      }
+      ASSERT_EQ(calls->load() - before, 256);  // each block hashed once, as it landed
+      Status s = w->Commit();
+      ASSERT_TRUE(s.ok()) << s.ToString();
+      w.reset();
+    }
+    ASSERT_EQ(received.Read("v", offset, data.size()), data) << "write " << i;
+    ASSERT_EQ(received.Used(), plain.Used()) << "write " << i;
+    if (i % 4 == 3) {
+      ASSERT_TRUE(plain.engine->Flush().ok());
+      ASSERT_TRUE(received.engine->Flush().ok());
+    }
+  }
+  EXPECT_GT(placed, 12);
+  EXPECT_GT(several, 0);  // the slots were scattered: some receives took several runs
+  EXPECT_EQ(received.Read("v", 0, kLunSize), plain.Read("v", 0, kLunSize));
   received.engine.reset();
   received.Open();
   EXPECT_EQ(received.Read("v", 0, kLunSize), plain.Read("v", 0, kLunSize));

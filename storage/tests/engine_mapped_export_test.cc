@@ -7,14 +7,13 @@
 #include <stdlib.h>
 #include <xxhash.h>
 
-#include <cstdlib>
 #include <cstring>
-#include <filesystem>
 #include <string>
 #include <vector>
 
 #include "strata/common/env.h"
 #include "strata/storage/engine.h"
+#include "temp_dir.h"
 
 namespace strata::storage {
 namespace {
@@ -24,10 +23,8 @@ constexpr uint32_t kBs = 4096;
 class EngineMappedExportTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    const char* tmp = std::getenv("TMPDIR");
-    std::string tmpl = std::string(tmp && *tmp ? tmp : "/tmp") + "/strata-mapexp-XXXXXX";
-    ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
-    dir_ = tmpl;
+    ASSERT_FALSE(tmp_.path().empty());
+    dir_ = tmp_.path();
     EngineOptions o;
     o.state_dir = dir_;
     o.tiers = {*ParseTierFlag("ssd=" + dir_)};
@@ -36,10 +33,7 @@ class EngineMappedExportTest : public ::testing::Test {
     ASSERT_TRUE(e.ok()) << e.status().ToString();
     engine_ = std::move(*e);
   }
-  void TearDown() override {
-    engine_.reset();
-    std::filesystem::remove_all(dir_);
-  }
+  void TearDown() override { engine_.reset(); }
 
   std::shared_ptr<Volume> Create(const std::string& name, uint64_t size, bool dedup = false) {
     LunSpec spec;
@@ -98,6 +92,7 @@ class EngineMappedExportTest : public ::testing::Test {
     return s;
   }
 
+  strata::testing::TempDir tmp_{"strata-mapexp"};
   std::string dir_;
   std::unique_ptr<Engine> engine_;
 };

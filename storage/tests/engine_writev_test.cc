@@ -4,8 +4,6 @@
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
-#include <cstdlib>
-#include <filesystem>
 #include <random>
 #include <string>
 #include <vector>
@@ -13,6 +11,7 @@
 #include "strata/common/env.h"
 #include "strata/common/mem_env.h"
 #include "strata/storage/engine.h"
+#include "temp_dir.h"
 
 namespace strata::storage {
 namespace {
@@ -50,10 +49,8 @@ class EngineWriteVTest : public ::testing::TestWithParam<bool> {  // true: Env::
  protected:
   void SetUp() override {
     if (GetParam()) {
-      const char* tmp = std::getenv("TMPDIR");
-      std::string tmpl = std::string(tmp && *tmp ? tmp : "/tmp") + "/strata-writev-XXXXXX";
-      ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
-      dir_ = tmpl;
+      ASSERT_FALSE(tmp_.path().empty());
+      dir_ = tmp_.path();
       env_ = Env::Default();
     } else {
       dir_ = "/d";
@@ -68,10 +65,7 @@ class EngineWriteVTest : public ::testing::TestWithParam<bool> {  // true: Env::
     ASSERT_TRUE(e.ok()) << e.status().ToString();
     engine_ = std::move(*e);
   }
-  void TearDown() override {
-    engine_.reset();
-    if (GetParam()) std::filesystem::remove_all(dir_);
-  }
+  void TearDown() override { engine_.reset(); }
 
   std::shared_ptr<Volume> Create(const std::string& name, bool dedup) {
     LunSpec spec;
@@ -90,6 +84,7 @@ class EngineWriteVTest : public ::testing::TestWithParam<bool> {  // true: Env::
 
   MemEnv mem_;
   Env* env_ = nullptr;
+  strata::testing::TempDir tmp_{"strata-writev"};
   std::string dir_;
   std::unique_ptr<Engine> engine_;
 };

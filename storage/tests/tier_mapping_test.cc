@@ -9,9 +9,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
-#include <cstdlib>
 #include <cstring>
-#include <filesystem>
 #include <mutex>
 #include <random>
 #include <string>
@@ -20,6 +18,7 @@
 
 #include "strata/common/env.h"
 #include "strata/common/mem_env.h"
+#include "temp_dir.h"
 
 namespace strata::storage::engine {
 namespace {
@@ -27,19 +26,15 @@ namespace {
 class TierMappingFileTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    const char* tmp = std::getenv("TMPDIR");
-    std::string tmpl = std::string(tmp && *tmp ? tmp : "/tmp") + "/strata-tiermap-XXXXXX";
-    ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
-    dir_ = tmpl;
+    ASSERT_FALSE(tmp_.path().empty());
+    dir_ = tmp_.path();
     auto f = Env::Default()->OpenFile(dir_ + "/blocks.dat", true);
     ASSERT_TRUE(f.ok()) << f.status().ToString();
     file_ = std::move(*f);
   }
-  void TearDown() override {
-    file_.reset();
-    std::filesystem::remove_all(dir_);
-  }
+  void TearDown() override { file_.reset(); }
 
+  strata::testing::TempDir tmp_{"strata-tiermap"};
   std::string dir_;
   std::unique_ptr<File> file_;
 };

@@ -4,7 +4,7 @@
 
 #include <fstream>
 
-#include "test_dir.h"
+#include "temp_dir.h"
 
 namespace strata::vnc {
 namespace {
@@ -25,7 +25,7 @@ WorkloadConfig Config(std::string rv, std::string mac = "02:00:00:00:00:01") {
 class NodeStoreTest : public ::testing::Test {
  protected:
   void SetUp() override { ASSERT_TRUE(store_.Init().ok()); }
-  testing::TempDir dir_;
+  strata::testing::TempDir dir_{"strata-vnc"};
   NodeStore store_{dir_.path()};
 };
 

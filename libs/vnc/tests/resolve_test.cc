@@ -2,7 +2,7 @@
 
 #include <gtest/gtest.h>
 
-#include "test_dir.h"
+#include "temp_dir.h"
 
 namespace strata::vnc {
 namespace {
@@ -46,7 +46,7 @@ class ResolveForPodTest : public ::testing::Test {
     r.pod_uid = "pod-uid";
     return r;
   }
-  testing::TempDir dir_;
+  strata::testing::TempDir dir_{"strata-vnc"};
   NodeStore store_{dir_.path()};
 };
 

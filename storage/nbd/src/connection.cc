@@ -2,8 +2,10 @@
 
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
+#include <array>
 #include <cstdio>
 #include <cstring>
 #include <optional>
@@ -20,6 +22,9 @@ namespace strata::nbd {
 namespace {
 
 constexpr size_t kRxBufferSize = 128 << 10;
+// At most this many places one receive of a write's payload fills (IncomingWrite::
+// NextSpaces): 128 KiB of scattered 4 KiB slots is 32.
+constexpr size_t kMaxRecvSpaces = 64;
 // A payload at least this large makes the next header read lean (rx_lean_): below
 // it, copying a payload out of rx_ costs less than the recv it saves.
 constexpr size_t kLeanPayloadBytes = 32 << 10;
@@ -287,16 +292,31 @@ void Connection::BeginIncoming(Request* r) {
 Status Connection::ReceiveIncoming(Request* r) {
   size_t left = r->length;
   while (left > 0) {
-    std::span<char> space = r->incoming->NextSpace();
-    if (space.empty()) return InternalError("the volume gave no space for the write's payload");
-    const size_t want = std::min(space.size(), left);
+    // Several places at once (a dedup write's scattered slots): one receive for all.
+    std::array<std::span<char>, kMaxRecvSpaces> spaces;
+    const size_t k =
+        r->incoming->NextSpaces(spaces.data(), rx_begin_ < rx_end_ ? 1 : spaces.size());
+    if (k == 0 || spaces[0].empty()) {
+      return InternalError("the volume gave no space for the write's payload");
+    }
+    const size_t want = std::min(spaces[0].size(), left);
     size_t got = 0;
     if (rx_begin_ < rx_end_) {
       got = std::min(want, rx_end_ - rx_begin_);
-      std::memcpy(space.data(), rx_.get() + rx_begin_, got);
+      std::memcpy(spaces[0].data(), rx_.get() + rx_begin_, got);
       rx_begin_ += got;
+    } else if (k == 1) {
+      STRATA_ASSIGN_OR_RETURN(got, io_->RecvSome(spaces[0].data(), want));
     } else {
-      STRATA_ASSIGN_OR_RETURN(got, io_->RecvSome(space.data(), want));
+      std::array<iovec, kMaxRecvSpaces> iov;
+      size_t total = 0;
+      int n = 0;
+      for (size_t i = 0; i < k && total < left; ++i, ++n) {
+        const size_t len = std::min(spaces[i].size(), left - total);
+        iov[i] = {spaces[i].data(), len};
+        total += len;
+      }
+      STRATA_ASSIGN_OR_RETURN(got, io_->RecvSomeV(iov.data(), n));
     }
     r->incoming->Received(got);
     left -= got;

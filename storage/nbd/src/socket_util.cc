@@ -142,6 +142,19 @@ Result<size_t> RecvSome(int fd, char* buf, size_t len) {
   }
 }
 
+Result<size_t> RecvSomeV(int fd, const struct iovec* iov, int iovcnt) {
+  msghdr msg{};
+  msg.msg_iov = const_cast<struct iovec*>(iov);
+  msg.msg_iovlen = static_cast<size_t>(iovcnt);
+  while (true) {
+    ssize_t n = ::recvmsg(fd, &msg, 0);
+    if (n > 0) return static_cast<size_t>(n);
+    if (n == 0) return UnavailableError("connection closed by peer");
+    if (errno == EINTR) continue;
+    return IoError("recvmsg", errno);
+  }
+}
+
 Status RecvAll(int fd, char* buf, size_t len) {
   while (len > 0) {
     ssize_t n = ::recv(fd, buf, len, MSG_WAITALL);

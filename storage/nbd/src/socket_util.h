@@ -46,6 +46,8 @@ Status RecvAll(int fd, char* buf, size_t len);
 // Reads what is available, at least one byte: the byte count, or the error as for
 // RecvAll.
 Result<size_t> RecvSome(int fd, char* buf, size_t len);
+// RecvSome into the iovecs in order (recvmsg).
+Result<size_t> RecvSomeV(int fd, const struct iovec* iov, int iovcnt);
 
 // Writes every byte of the iovecs (modified in place), without SIGPIPE.
 Status SendAll(int fd, struct iovec* iov, int iovcnt);

@@ -22,6 +22,11 @@ Status Transport::SendAll(const char* buf, size_t len) {
   return SendAll(&iov, 1);
 }
 
+Result<size_t> Transport::RecvSomeV(const struct iovec* iov, int iovcnt) {
+  (void)iovcnt;
+  return RecvSome(static_cast<char*>(iov[0].iov_base), iov[0].iov_len);
+}
+
 Result<size_t> Transport::SendNow(struct iovec** /*iov*/, int* /*iovcnt*/) {
   return UnimplementedError("this transport cannot send without waiting");
 }
@@ -33,6 +38,9 @@ class PlainTransport final : public Transport {
   explicit PlainTransport(int fd) : fd_(fd) {}
 
   Result<size_t> RecvSome(char* buf, size_t len) override { return nbd::RecvSome(fd_, buf, len); }
+  Result<size_t> RecvSomeV(const struct iovec* iov, int iovcnt) override {
+    return nbd::RecvSomeV(fd_, iov, iovcnt);
+  }
   Status SendAll(struct iovec* iov, int iovcnt) override { return nbd::SendAll(fd_, iov, iovcnt); }
   Status SetReceiveTimeout(std::chrono::milliseconds timeout) override {
     return nbd::SetReceiveTimeout(fd_, timeout);

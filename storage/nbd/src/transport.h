@@ -27,6 +27,9 @@ class Transport {
   // At least one byte: the count. UNAVAILABLE "connection closed by peer" on EOF;
   // DEADLINE_EXCEEDED after the receive timeout.
   virtual Result<size_t> RecvSome(char* buf, size_t len) = 0;
+  // RecvSome into the iovecs in order (one system call on the plain socket); by
+  // default into the first alone.
+  virtual Result<size_t> RecvSomeV(const struct iovec* iov, int iovcnt);
   // Every byte of the iovecs (modified in place), or the error.
   virtual Status SendAll(struct iovec* iov, int iovcnt) = 0;
   // Bytes a receive would return now without waiting on the peer, when the transport

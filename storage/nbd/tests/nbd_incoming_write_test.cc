@@ -44,7 +44,11 @@ class IncomingVolume final : public storage::Volume {
   // Test controls and observations.
   MemVolume& inner() { return inner_; }
   std::atomic<size_t> piece{7 << 10};
-  std::atomic<bool> decline{false};  // BeginWrite returns nullptr
+  // > 0: NextSpaces offers up to this many pieces, laid out in reverse order in the
+  // volume's buffer (scattered, as a dedup write's slots may be).
+  std::atomic<size_t> scatter{0};
+  std::atomic<size_t> vectored_asks{0};  // NextSpaces calls that took several spaces
+  std::atomic<bool> decline{false};      // BeginWrite returns nullptr
   void FailCommits(Status s) {
     std::lock_guard lock(mu_);
     commit_error_ = std::move(s);
@@ -76,8 +80,21 @@ class IncomingVolume::Incoming final : public storage::IncomingWrite {
     if (!committed_) v_->abandoned.fetch_add(1);
   }
   std::span<char> NextSpace() override {
-    size_t n = std::min(v_->piece.load(), buf_.size() - landed_);
-    return {buf_.data() + landed_, n};
+    std::span<char> space;
+    NextSpaces(&space, 1);
+    return space;
+  }
+  size_t NextSpaces(std::span<char>* out, size_t max) override {
+    const size_t piece = v_->piece.load();
+    const size_t limit = std::max<size_t>(1, std::min(max, v_->scatter.load()));
+    size_t count = 0;
+    for (size_t at = landed_; count < limit && at < buf_.size(); ++count) {
+      const size_t n = std::min(piece - at % piece, buf_.size() - at);
+      out[count] = {Place(at), n};
+      at += n;
+    }
+    if (count > 1) v_->vectored_asks.fetch_add(1);
+    return count;
   }
   void Received(size_t n) override {
     EXPECT_GT(n, 0u);
@@ -95,10 +112,28 @@ class IncomingVolume::Incoming final : public storage::IncomingWrite {
       std::lock_guard lock(v_->mu_);
       if (!v_->commit_error_.ok()) return v_->commit_error_;
     }
-    return v_->inner_.Write(offset_, buf_, fua_);
+    std::string in_order(buf_.size(), '\0');
+    for (size_t at = 0; at < buf_.size(); at += v_->piece.load()) {
+      const size_t n = std::min(v_->piece.load(), buf_.size() - at);
+      std::memcpy(in_order.data() + at, Place(at), n);
+    }
+    return v_->inner_.Write(offset_, in_order, fua_);
   }
 
  private:
+  // Where payload byte `at` lives: piece i of the payload at piece (last - i) of buf_
+  // when scattered, else in place.
+  char* Place(size_t at) {
+    if (v_->scatter.load() == 0) return buf_.data() + at;
+    const size_t piece = v_->piece.load();
+    const size_t pieces = (buf_.size() + piece - 1) / piece;
+    const size_t i = at / piece;
+    const size_t base = (pieces - 1 - i) * piece;
+    // The last piece may be short: reversed, it sits at the front, so others shift.
+    const size_t tail = buf_.size() - (pieces - 1) * piece;
+    const size_t start = i == pieces - 1 ? 0 : base - piece + tail;
+    return buf_.data() + start + at % piece;
+  }
   IncomingVolume* v_;
   uint64_t offset_;
   bool fua_;
@@ -186,6 +221,31 @@ TEST_F(NbdIncomingWriteTest, LargeWritesLandPieceByPieceAndSmallOnesTakeTheBuffe
   EXPECT_TRUE(vol_->last_fua.load());
   EXPECT_EQ(vol_->inner().counters().fua_writes, 1u);
   EXPECT_TRUE(Contents(9 << 20, edge.size()) == edge);
+}
+
+// A volume that offers several places per receive (IncomingWrite::NextSpaces): the
+// server receives into all of them at once, every byte in payload order.
+TEST_F(NbdIncomingWriteTest, ScatteredSpacesTakeOneReceiveForSeveral) {
+  StartServer();
+  vol_->piece.store(4 << 10);
+  vol_->scatter.store(32);
+  auto c = Open("inc");
+  ASSERT_NE(c, nullptr);
+  const std::string big = Pattern((1 << 20) + 1234, 21);
+  auto w = c->Write(8192 + 5, big);
+  ASSERT_TRUE(w.ok()) << w.status().ToString();
+  EXPECT_EQ(w->error, 0u);
+  EXPECT_EQ(vol_->committed.load(), 1);
+  EXPECT_GT(vol_->vectored_asks.load(), 0u);
+  EXPECT_TRUE(Contents(8192 + 5, big.size()) == big);
+  // More writes on the connection, of sizes that end mid-piece.
+  for (int i = 0; i < 8; ++i) {
+    const std::string data = Pattern((64 << 10) + 4096 * i + 7 * i, 30 + i);
+    EXPECT_EQ(c->Write((1 << 20) * (i + 2), data)->error, 0u);
+    EXPECT_TRUE(Contents((1 << 20) * (i + 2), data.size()) == data) << i;
+  }
+  EXPECT_EQ(vol_->committed.load(), 9);
+  EXPECT_EQ(vol_->abandoned.load(), 0);
 }
 
 TEST_F(NbdIncomingWriteTest, DeclinedWritesTakeTheBufferPath) {

@@ -182,13 +182,28 @@ class PlacedIncomingWrite final : public IncomingWrite {
   }
 
   std::span<char> NextSpace() override {
+    std::span<char> space;
+    NextSpaces(&space, 1);
+    return space;
+  }
+  // Each run of consecutive slots is one space; together at most kPieceBytes, so a
+  // receive's blocks are hashed while still in cache. Slots scattered by earlier
+  // random overwrites still take one receive per piece, not one per block.
+  size_t NextSpaces(std::span<char>* out, size_t max) override {
     const uint32_t bs = engine_->block_size();
-    const size_t k = received_ / bs;
-    // Up to the end of this run of consecutive slots.
-    size_t j = k + 1;
-    while (j < slots_.size() && slots_[j] == slots_[k] + (j - k)) ++j;
-    const size_t n = std::min<size_t>(j * bs - received_, kPieceBytes);
-    return {engine_->PlacedSpace(tier_, slots_[k]) + received_ % bs, n};
+    size_t pos = received_;
+    size_t total = 0;
+    size_t count = 0;
+    while (count < max && pos < length_ && total < kPieceBytes) {
+      const size_t k = pos / bs;
+      size_t j = k + 1;  // up to the end of this run of consecutive slots
+      while (j < slots_.size() && slots_[j] == slots_[k] + (j - k)) ++j;
+      const size_t n = std::min<size_t>(j * bs - pos, kPieceBytes - total);
+      out[count++] = {engine_->PlacedSpace(tier_, slots_[k]) + pos % bs, n};
+      pos += n;
+      total += n;
+    }
+    return count;
   }
   void Received(size_t n) override {
     const uint32_t bs = engine_->block_size();
@@ -2394,6 +2409,35 @@ Result<uint64_t> EngineImpl::ExportPassOf(const std::shared_ptr<Lun>& lun_ptr, b
       lun.move.bytes_per_second = static_cast<double>(sent * bs_) / secs;
     }
   };
+  // A group's blocks go to the hasher in LBA order (holes and blocks not sent as
+  // nullptr; a full pass sends every mapped block), or, with no hasher, the ranges
+  // they fall in are marked stale (hashed again before the switch).
+  auto hash_group = [&](uint64_t first, uint64_t end, auto&& data_at) {
+    if (hasher) {
+      size_t k = 0;
+      for (uint64_t lba = first; lba < end; ++lba) {
+        const char* data = nullptr;
+        if (k < lbas.size() && lbas[k] == lba) {
+          if (refs[k] != kHole) data = data_at(k);
+          ++k;
+        }
+        hasher->Feed(data, bs_);
+      }
+    } else if (hashes.range_bytes > 0) {
+      for (uint64_t lba : lbas) {
+        const uint64_t r = lba * bs_ / hashes.range_bytes;
+        if (r < hashes.stale.size()) hashes.stale[r] = true;
+      }
+    }
+  };
+  // Not copied after all: the group's blocks from i on stay dirty for a later pass
+  // or the abort.
+  auto keep_dirty_from = [&](size_t i) {
+    for (size_t k = i; k < lbas.size(); ++k) {
+      lun.dirty[lbas[k] / 64].fetch_or(1ull << (lbas[k] % 64), std::memory_order_release);
+    }
+    if (hasher) hashes.complete = false;
+  };
   for (uint64_t w0 = 0; w0 < lun.dirty_words; w0 += kGroupWords) {
     if (yield) {
       YieldToClients(kMaxYield, (sent - sent_at_yield) * bs_);  // paced by what was sent
@@ -2461,33 +2505,18 @@ Result<uint64_t> EngineImpl::ExportPassOf(const std::shared_ptr<Lun>& lun_ptr, b
       // Hashed where they lie (without a pin: a slot reused meanwhile belongs to a
       // block rewritten since, which is dirty, so its range is hashed again before
       // the switch), then handed out in LBA order with the holes.
-      if (hasher) {
-        size_t k = 0, r = 0;
-        for (uint64_t lba = first; lba < end; ++lba) {
-          const char* data = nullptr;
-          if (k < lbas.size() && lbas[k] == lba) {
-            while (r < runs.size() && runs[r].end <= k) ++r;
-            if (refs[k] != kHole) data = runs[r].run->data() + (k - runs[r].first) * bs_;
-            ++k;
-          }
-          hasher->Feed(data, bs_);
-        }
-      } else if (hashes.range_bytes > 0) {
-        for (uint64_t lba : lbas) {
-          const uint64_t r = lba * bs_ / hashes.range_bytes;
-          if (r < hashes.stale.size()) hashes.stale[r] = true;
-        }
-      }
+      size_t in_run = 0;
+      hash_group(first, end, [&](size_t k) {
+        while (runs[in_run].end <= k) ++in_run;
+        return runs[in_run].run->data() + (k - runs[in_run].first) * bs_;
+      });
       size_t r = 0;
       for (size_t i = 0; i < lbas.size();) {
         const bool run = r < runs.size() && runs[r].first == i;
         Status s = run ? mapped(runs[r].run) : sink(lbas[i], nullptr);
         const size_t next = run ? runs[r].end : i + 1;
         if (!s.ok()) {
-          for (size_t k = i; k < lbas.size(); ++k) {
-            lun.dirty[lbas[k] / 64].fetch_or(1ull << (lbas[k] % 64), std::memory_order_release);
-          }
-          if (hasher) hashes.complete = false;
+          keep_dirty_from(i);
           return s;
         }
         if (run) ++r;
@@ -2531,32 +2560,11 @@ Result<uint64_t> EngineImpl::ExportPassOf(const std::shared_ptr<Lun>& lun_ptr, b
       for (uint64_t lba : lbas) lun.MarkDirty(lba);  // not copied: keep them for later
       return read;
     }
-    if (hasher) {
-      // Every block of the group in order; those not sent are holes (a full pass
-      // sends every mapped block).
-      size_t k = 0;
-      for (uint64_t lba = first; lba < end; ++lba) {
-        const char* data = nullptr;
-        if (k < lbas.size() && lbas[k] == lba) {
-          if (refs[k] != kHole) data = buf + k * bs_;
-          ++k;
-        }
-        hasher->Feed(data, bs_);
-      }
-    } else if (hashes.range_bytes > 0) {
-      for (uint64_t lba : lbas) {
-        const uint64_t r = lba * bs_ / hashes.range_bytes;
-        if (r < hashes.stale.size()) hashes.stale[r] = true;
-      }
-    }
+    hash_group(first, end, [&](size_t k) { return buf + k * bs_; });
     for (size_t i = 0; i < lbas.size(); ++i) {
       Status s = sink(lbas[i], refs[i] == kHole ? nullptr : buf + i * bs_);
       if (!s.ok()) {
-        // Not copied after all: keep these dirty for a later pass or the abort.
-        for (size_t k = i; k < lbas.size(); ++k) {
-          lun.dirty[lbas[k] / 64].fetch_or(1ull << (lbas[k] % 64), std::memory_order_release);
-        }
-        if (hasher) hashes.complete = false;
+        keep_dirty_from(i);
         return s;
       }
       ++sent;

@@ -47,6 +47,15 @@ class EngineImpl::FreshWrite final : public IncomingWrite {
     return spaces_[cur_].subspan(off_);
   }
 
+  size_t NextSpaces(std::span<char>* out, size_t max) override {
+    size_t k = 0;
+    for (size_t i = cur_; i < spaces_.size() && k < max; ++i) {
+      out[k++] = i == cur_ ? spaces_[i].subspan(off_) : spaces_[i];
+    }
+    if (k == 0) out[k++] = {};
+    return k;
+  }
+
   void Received(size_t n) override {
     received_ += n;
     off_ += n;

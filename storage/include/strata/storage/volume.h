@@ -38,6 +38,15 @@ class IncomingWrite {
   virtual ~IncomingWrite() = default;
 
   virtual std::span<char> NextSpace() = 0;
+  // Where the next bytes go when one receive may fill several places (a vectored
+  // receive): up to `max` (>= 1) spaces, in payload order, at least one and together
+  // never more than the bytes that remain; the count. Received(n) then says n bytes
+  // landed across them in order. By default NextSpace() alone.
+  virtual size_t NextSpaces(std::span<char>* out, size_t max) {
+    (void)max;
+    out[0] = NextSpace();
+    return 1;
+  }
   virtual void Received(size_t n) = 0;
   virtual Status Commit() = 0;
 };
