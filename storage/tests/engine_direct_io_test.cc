@@ -9,27 +9,17 @@
 #include <string>
 #include <thread>
 
+#include "engine_mapped_fixture.h"
 #include "strata/common/env.h"
 #include "strata/storage/engine.h"
-#include "temp_dir.h"
 
 namespace strata::storage {
 namespace {
 
-constexpr uint32_t kBs = 4096;
-constexpr uint32_t kMiB = 1 << 20;
-
-std::string Pattern(size_t n, uint32_t seed) {
-  std::string s(n, '\0');
-  uint64_t x = 0x9e3779b97f4a7c15ull * (seed + 1);
-  for (size_t i = 0; i + 8 <= n; i += 8) {
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    std::memcpy(s.data() + i, &x, 8);
-  }
-  return s;
-}
+using testing::kBs;
+using testing::kMiB;
+using testing::Land;
+using testing::Pattern;
 
 IncomingPayload Queued() {
   IncomingPayload p;
@@ -37,65 +27,9 @@ IncomingPayload Queued() {
   return p;
 }
 
-// Lands `data` through w as a receiver would, `piece` bytes a receive at most;
-// stops after `limit` bytes.
-void Land(IncomingWrite& w, const std::string& data, size_t piece = 64 << 10,
-          size_t limit = SIZE_MAX) {
-  size_t done = 0;
-  while (done < data.size() && done < limit) {
-    std::span<char> space = w.NextSpace();
-    ASSERT_FALSE(space.empty());
-    size_t n = std::min({space.size(), piece, data.size() - done, limit - done});
-    std::memcpy(space.data(), data.data() + done, n);
-    w.Received(n);
-    done += n;
-  }
-}
-
-class EngineDirectWriteTest : public ::testing::Test {
+class EngineDirectWriteTest : public testing::EngineMappedTest {
  protected:
-  void SetUp() override {
-    ASSERT_FALSE(tmp_.path().empty());
-    dir_ = tmp_.path();
-    Reopen();
-  }
-  void TearDown() override { engine_.reset(); }
-  void Reopen() {
-    engine_.reset();
-    EngineOptions o;
-    o.state_dir = dir_;
-    o.tiers = {*ParseTierFlag("ssd=" + dir_)};
-    o.tier_capacity_bytes = {64ull << 20};
-    auto e = Engine::Open(Env::Default(), o);
-    ASSERT_TRUE(e.ok()) << e.status().ToString();
-    engine_ = std::move(*e);
-  }
-  std::shared_ptr<Volume> Create(const std::string& name, bool dedup = false) {
-    LunSpec spec;
-    spec.name = name;
-    spec.size_bytes = 8 * kMiB;
-    spec.dedup = dedup;
-    EXPECT_TRUE(engine_->CreateLun(spec).ok());
-    return Vol(name);
-  }
-  std::shared_ptr<Volume> Vol(const std::string& name) {
-    auto v = engine_->OpenVolume(name);
-    EXPECT_TRUE(v.ok()) << v.status().ToString();
-    return v.ok() ? *v : nullptr;
-  }
-  static void Write(Volume& v, uint64_t offset, const std::string& data) {
-    ASSERT_TRUE(v.Write(offset, std::span<const char>(data.data(), data.size()), false).ok());
-  }
-  static std::string Read(Volume& v, uint64_t offset, size_t n) {
-    std::string out(n, '?');
-    EXPECT_TRUE(v.Read(offset, std::span<char>(out.data(), n)).ok());
-    return out;
-  }
-  uint64_t Used() { return engine_->Tiers()[0].used_bytes; }
-
-  strata::testing::TempDir tmp_{"strata-direct"};
-  std::string dir_;
-  std::unique_ptr<Engine> engine_;
+  EngineDirectWriteTest() : EngineMappedTest("strata-direct", 64ull << 20, 8 * kMiB) {}
 };
 
 TEST_F(EngineDirectWriteTest, OverwritesInPlaceThroughTheMapping) {

@@ -12,83 +12,21 @@
 #include <string>
 #include <thread>
 
+#include "engine_mapped_fixture.h"
 #include "strata/common/env.h"
 #include "strata/storage/engine.h"
-#include "temp_dir.h"
 
 namespace strata::storage {
 namespace {
 
-constexpr uint32_t kBs = 4096;
-constexpr uint32_t kMiB = 1 << 20;
+using testing::kBs;
+using testing::kMiB;
+using testing::Land;
+using testing::Pattern;
 
-std::string Bytes(size_t n, uint32_t seed) {
-  std::string s(n, '\0');
-  uint64_t x = 0x2545f4914f6cdd1dull * (seed + 3);
-  for (size_t i = 0; i + 8 <= n; i += 8) {
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    std::memcpy(s.data() + i, &x, 8);
-  }
-  return s;
-}
-
-// Copies `data` into w's spaces as a receiver would, `piece` bytes at a time, up to
-// `limit` bytes.
-void Receive(IncomingWrite& w, const std::string& data, size_t piece = 48 << 10,
-             size_t limit = SIZE_MAX) {
-  size_t done = 0;
-  while (done < data.size() && done < limit) {
-    std::span<char> space = w.NextSpace();
-    ASSERT_FALSE(space.empty());
-    size_t n = std::min({space.size(), piece, data.size() - done, limit - done});
-    std::memcpy(space.data(), data.data() + done, n);
-    w.Received(n);
-    done += n;
-  }
-}
-
-class EngineFreshWriteTest : public ::testing::Test {
+class EngineFreshWriteTest : public testing::EngineMappedTest {
  protected:
-  void SetUp() override {
-    ASSERT_FALSE(tmp_.path().empty());
-    dir_ = tmp_.path();
-    Reopen();
-  }
-  void TearDown() override { engine_.reset(); }
-  void Reopen() {
-    engine_.reset();
-    EngineOptions o;
-    o.state_dir = dir_;
-    o.tiers = {*ParseTierFlag("ssd=" + dir_)};
-    o.tier_capacity_bytes = {128ull << 20};
-    auto e = Engine::Open(Env::Default(), o);
-    ASSERT_TRUE(e.ok()) << e.status().ToString();
-    engine_ = std::move(*e);
-  }
-  std::shared_ptr<Volume> Create(const std::string& name, bool dedup = false) {
-    LunSpec spec;
-    spec.name = name;
-    spec.size_bytes = 16 * kMiB;
-    spec.dedup = dedup;
-    EXPECT_TRUE(engine_->CreateLun(spec).ok());
-    return Vol(name);
-  }
-  std::shared_ptr<Volume> Vol(const std::string& name) {
-    auto v = engine_->OpenVolume(name);
-    EXPECT_TRUE(v.ok()) << v.status().ToString();
-    return v.ok() ? *v : nullptr;
-  }
-  static void Write(Volume& v, uint64_t offset, const std::string& data) {
-    ASSERT_TRUE(v.Write(offset, std::span<const char>(data.data(), data.size()), false).ok());
-  }
-  static std::string Read(Volume& v, uint64_t offset, size_t n) {
-    std::string out(n, '?');
-    EXPECT_TRUE(v.Read(offset, std::span<char>(out.data(), n)).ok());
-    return out;
-  }
-  uint64_t Used() { return engine_->Tiers()[0].used_bytes; }
+  EngineFreshWriteTest() : EngineMappedTest("strata-fresh", 128ull << 20, 16 * kMiB) {}
   // The tier's data file (the only regular file in dir_ besides the state).
   uint64_t DataFileSize() {
     uint64_t biggest = 0;
@@ -97,23 +35,19 @@ class EngineFreshWriteTest : public ::testing::Test {
     }
     return biggest;
   }
-
-  strata::testing::TempDir tmp_{"strata-fresh"};
-  std::string dir_;
-  std::unique_ptr<Engine> engine_;
 };
 
 TEST_F(EngineFreshWriteTest, NewSlotsAreReceivedInPlaceAndSeenOnlyAfterCommit) {
   auto v = Create("v");
-  const std::string b = Bytes(4 * kMiB, 1);
+  const std::string b = Pattern(4 * kMiB, 1);
   // Not known to be queued: taken all the same (nothing is held while bytes land).
   auto w = v->BeginWrite(kMiB, 4 * kMiB, false, IncomingPayload{});
   ASSERT_NE(w, nullptr);
   EXPECT_GE(DataFileSize(), 5 * uint64_t{kMiB});  // grown to cover the slots first
-  Receive(*w, b, 7000, 3 * kMiB);                 // pieces that straddle blocks
+  Land(*w, b, 7000, 3 * kMiB);                    // pieces that straddle blocks
   // A reader meanwhile sees the blocks as they were: a hole.
   EXPECT_TRUE(Read(*v, kMiB, 4 * kMiB) == std::string(4 * kMiB, '\0'));
-  Receive(*w, b.substr(3 * kMiB));
+  Land(*w, b.substr(3 * kMiB));
   EXPECT_TRUE(Read(*v, kMiB, 4 * kMiB) == std::string(4 * kMiB, '\0'));
   ASSERT_TRUE(w->Commit().ok());
   w.reset();
@@ -127,10 +61,10 @@ TEST_F(EngineFreshWriteTest, NewSlotsAreReceivedInPlaceAndSeenOnlyAfterCommit) {
   EXPECT_TRUE(Read(*v, kMiB, 4 * kMiB) == b);
   EXPECT_TRUE(Read(*v, 0, kMiB) == std::string(kMiB, '\0'));
   // FUA: the commit flushes; durable without one more flush.
-  const std::string c = Bytes(kMiB, 2);
+  const std::string c = Pattern(kMiB, 2);
   w = v->BeginWrite(8 * kMiB, kMiB, true, IncomingPayload{});
   ASSERT_NE(w, nullptr);
-  Receive(*w, c);
+  Land(*w, c);
   ASSERT_TRUE(w->Commit().ok());
   w.reset();
   v.reset();
@@ -144,17 +78,17 @@ TEST_F(EngineFreshWriteTest, AnAbandonedWriteGivesItsSlotsBack) {
     auto w = v->BeginWrite(0, 2 * kMiB, false, IncomingPayload{});
     ASSERT_NE(w, nullptr);
     EXPECT_EQ(Used(), 2 * uint64_t{kMiB});  // allocated while bytes land
-    Receive(*w, Bytes(2 * kMiB, 3), 64 << 10, kMiB);
+    Land(*w, Pattern(2 * kMiB, 3), 64 << 10, kMiB);
     // A commit before the last byte is refused, and changes nothing.
     EXPECT_FALSE(w->Commit().ok());
   }  // the client went away
   EXPECT_EQ(Used(), 0u);
   EXPECT_TRUE(Read(*v, 0, 2 * kMiB) == std::string(2 * kMiB, '\0'));
   // The slots are reused by the next write, and nothing else was left held.
-  const std::string b = Bytes(2 * kMiB, 4);
+  const std::string b = Pattern(2 * kMiB, 4);
   auto w = v->BeginWrite(0, 2 * kMiB, false, IncomingPayload{});
   ASSERT_NE(w, nullptr);
-  Receive(*w, b);
+  Land(*w, b);
   ASSERT_TRUE(w->Commit().ok());
   w.reset();
   ASSERT_TRUE(engine_->Flush().ok());
@@ -165,15 +99,15 @@ TEST_F(EngineFreshWriteTest, AnAbandonedWriteGivesItsSlotsBack) {
 
 TEST_F(EngineFreshWriteTest, ASnapshotTakenMidPayloadHoldsTheBlocksAsTheyWere) {
   auto v = Create("v");
-  const std::string a = Bytes(kMiB, 5);
+  const std::string a = Pattern(kMiB, 5);
   Write(*v, 0, a);
   ASSERT_TRUE(engine_->CreateSnapshot("v", "s0", {}).ok());  // shared: the next write copies
-  const std::string b = Bytes(kMiB, 6);
+  const std::string b = Pattern(kMiB, 6);
   auto w = v->BeginWrite(0, kMiB, false, IncomingPayload{});
   ASSERT_NE(w, nullptr);
-  Receive(*w, b, 64 << 10, kMiB / 2);
+  Land(*w, b, 64 << 10, kMiB / 2);
   ASSERT_TRUE(engine_->CreateSnapshot("v", "s1", {}).ok());  // does not wait: nothing held
-  Receive(*w, b.substr(kMiB / 2));
+  Land(*w, b.substr(kMiB / 2));
   ASSERT_TRUE(w->Commit().ok());
   w.reset();
   EXPECT_TRUE(Read(*v, 0, kMiB) == b);
@@ -186,15 +120,15 @@ TEST_F(EngineFreshWriteTest, ASnapshotTakenMidPayloadHoldsTheBlocksAsTheyWere) {
 
 TEST_F(EngineFreshWriteTest, ATrimMidPayloadIsFollowedByTheWrite) {
   auto v = Create("v");
-  Write(*v, 4 * kMiB, Bytes(kMiB, 7));
+  Write(*v, 4 * kMiB, Pattern(kMiB, 7));
   ASSERT_TRUE(engine_->CreateSnapshot("v", "s", {}).ok());
-  const std::string b = Bytes(kMiB, 8);
+  const std::string b = Pattern(kMiB, 8);
   auto w = v->BeginWrite(4 * kMiB, kMiB, false, IncomingPayload{});
   ASSERT_NE(w, nullptr);
-  Receive(*w, b, 64 << 10, 100 << 10);
+  Land(*w, b, 64 << 10, 100 << 10);
   ASSERT_TRUE(v->Trim(4 * kMiB, kMiB).ok());  // does not wait for the write
   EXPECT_TRUE(Read(*v, 4 * kMiB, kMiB) == std::string(kMiB, '\0'));
-  Receive(*w, b.substr(100 << 10));
+  Land(*w, b.substr(100 << 10));
   ASSERT_TRUE(w->Commit().ok());
   w.reset();
   EXPECT_TRUE(Read(*v, 4 * kMiB, kMiB) == b);
@@ -204,9 +138,9 @@ TEST_F(EngineFreshWriteTest, DeletingTheLunMidPayloadReturnsTheSlots) {
   auto v = Create("v");
   auto w = v->BeginWrite(0, kMiB, false, IncomingPayload{});
   ASSERT_NE(w, nullptr);
-  Receive(*w, Bytes(kMiB, 9), 64 << 10, kMiB / 2);
+  Land(*w, Pattern(kMiB, 9), 64 << 10, kMiB / 2);
   ASSERT_TRUE(engine_->DeleteLun("v").ok());  // does not wait for the write
-  Receive(*w, Bytes(kMiB, 9).substr(kMiB / 2));
+  Land(*w, Pattern(kMiB, 9).substr(kMiB / 2));
   Status s = w->Commit();
   EXPECT_EQ(s.code(), StatusCode::kUnavailable) << s.ToString();
   w.reset();
@@ -216,11 +150,11 @@ TEST_F(EngineFreshWriteTest, DeletingTheLunMidPayloadReturnsTheSlots) {
 
 TEST_F(EngineFreshWriteTest, BlocksOfZerosBecomeHoles) {
   auto v = Create("v");
-  std::string b = Bytes(kMiB, 10);
+  std::string b = Pattern(kMiB, 10);
   std::memset(b.data() + 5 * kBs, 0, 3 * kBs);
   auto w = v->BeginWrite(0, kMiB, false, IncomingPayload{});
   ASSERT_NE(w, nullptr);
-  Receive(*w, b);
+  Land(*w, b);
   ASSERT_TRUE(w->Commit().ok());
   w.reset();
   EXPECT_TRUE(Read(*v, 0, kMiB) == b);
@@ -230,12 +164,12 @@ TEST_F(EngineFreshWriteTest, BlocksOfZerosBecomeHoles) {
 
 TEST_F(EngineFreshWriteTest, DedupSwitchedOnMidPayloadTakesTheUsualWrite) {
   auto v = Create("v");
-  const std::string b = Bytes(kMiB, 11);
+  const std::string b = Pattern(kMiB, 11);
   auto w = v->BeginWrite(0, kMiB, false, IncomingPayload{});
   ASSERT_NE(w, nullptr);
-  Receive(*w, b, 64 << 10, kMiB / 4);
+  Land(*w, b, 64 << 10, kMiB / 4);
   ASSERT_TRUE(engine_->SetDedup("v", true, false).ok());
-  Receive(*w, b.substr(kMiB / 4));
+  Land(*w, b.substr(kMiB / 4));
   ASSERT_TRUE(w->Commit().ok());
   w.reset();
   EXPECT_TRUE(Read(*v, 0, kMiB) == b);
@@ -245,7 +179,7 @@ TEST_F(EngineFreshWriteTest, DedupSwitchedOnMidPayloadTakesTheUsualWrite) {
 
 TEST_F(EngineFreshWriteTest, DeclinesRunsThatAreOverwrittenInPlace) {
   auto v = Create("v");
-  Write(*v, 0, Bytes(2 * kMiB, 12));
+  Write(*v, 0, Pattern(2 * kMiB, 12));
   // Every block this LUN's own: Write overwrites in place (a queued payload gets the
   // in-place spaces, direct_write.cc; one not known to be queued takes Write).
   EXPECT_EQ(v->BeginWrite(0, kMiB, false, IncomingPayload{}), nullptr);
@@ -261,15 +195,15 @@ TEST_F(EngineFreshWriteTest, DeclinesRunsThatAreOverwrittenInPlace) {
 
 TEST_F(EngineFreshWriteTest, AMovesDirtyPassSeesTheWrite) {
   auto v = Create("v");
-  Write(*v, 0, Bytes(kMiB, 13));
+  Write(*v, 0, Pattern(kMiB, 13));
   ASSERT_TRUE(engine_->StartExport("v", "10.0.0.2:7400").ok());
   auto none = [](uint64_t, const char*) { return Status::Ok(); };
   ASSERT_TRUE(engine_->ExportPass("v", true, none).ok());
   EXPECT_EQ(engine_->ExportDirtyBlocks("v"), 0u);
-  const std::string b = Bytes(kMiB, 14);
+  const std::string b = Pattern(kMiB, 14);
   auto w = v->BeginWrite(2 * kMiB, kMiB, false, IncomingPayload{});
   ASSERT_NE(w, nullptr);
-  Receive(*w, b);
+  Land(*w, b);
   EXPECT_EQ(engine_->ExportDirtyBlocks("v"), 0u);  // not before it lands in the LUN
   ASSERT_TRUE(w->Commit().ok());
   w.reset();
@@ -286,7 +220,7 @@ TEST_F(EngineFreshWriteTest, ConcurrentWritersOfOneTierFileEachGetTheirOwnSlots)
       for (uint32_t m = 0; m < 8; ++m) {
         auto w = vols[i]->BeginWrite(m * uint64_t{kMiB}, kMiB, false, IncomingPayload{});
         ASSERT_NE(w, nullptr);
-        Receive(*w, Bytes(kMiB, 100 * i + m), 32 << 10);
+        Land(*w, Pattern(kMiB, 100 * i + m), 32 << 10);
         ASSERT_TRUE(w->Commit().ok());
       }
     });
@@ -295,7 +229,7 @@ TEST_F(EngineFreshWriteTest, ConcurrentWritersOfOneTierFileEachGetTheirOwnSlots)
   ASSERT_TRUE(engine_->Flush().ok());
   for (int i = 0; i < 4; ++i) {
     for (uint32_t m = 0; m < 8; ++m) {
-      EXPECT_TRUE(Read(*vols[i], m * uint64_t{kMiB}, kMiB) == Bytes(kMiB, 100 * i + m))
+      EXPECT_TRUE(Read(*vols[i], m * uint64_t{kMiB}, kMiB) == Pattern(kMiB, 100 * i + m))
           << "v" << i << " MiB " << m;
     }
   }
