@@ -33,7 +33,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "../../tests/lib"))
-from stored import admin, start_stored, stop_stored  # noqa: E402
+from stored import admin, move_luns, start_stored, stop_stored  # noqa: E402
 
 ap = argparse.ArgumentParser()
 ap.add_argument("stored")
@@ -64,34 +64,7 @@ def names():
 def move_all(frm, to, luns):
     """Moves `luns` from device frm to device to, --parallel at a time; returns the
     replies (each checked DONE)."""
-    todo, replies, errors = list(luns), [], []
-    lock = threading.Lock()
-
-    def worker():
-        while True:
-            with lock:
-                if not todo:
-                    return
-                name = todo.pop(0)
-            try:
-                m = admin(args.admin, frm["grpc"], "lun", "migrate", name, "--to-device",
-                          to["grpc"], "--wait", timeout=MOVE_TIMEOUT)
-                if m.get("state") != "MIGRATION_STATE_DONE":
-                    raise RuntimeError(f"move of {name}: {m}")
-                with lock:
-                    replies.append(m)
-            except Exception as e:  # noqa: BLE001 - reported after the join
-                with lock:
-                    errors.append(e)
-
-    threads = [threading.Thread(target=worker) for _ in range(args.parallel)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    if errors:
-        raise errors[0]
-    return replies
+    return move_luns(args.admin, frm, to, luns, args.parallel, timeout=MOVE_TIMEOUT)
 
 
 def fio(portal, seconds, out):

@@ -22,11 +22,10 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "../../tests/lib"))
-from stored import admin, start_stored, stop_stored  # noqa: E402
+from stored import admin, move_luns, start_stored, stop_stored  # noqa: E402
 
 ap = argparse.ArgumentParser()
 ap.add_argument("stored")
@@ -51,31 +50,7 @@ def cpu_seconds(pid):
 
 
 def drain(frm, to, names, parallel):
-    todo, errors = list(names), []
-    lock = threading.Lock()
-
-    def worker():
-        while True:
-            with lock:
-                if not todo:
-                    return
-                name = todo.pop(0)
-            try:
-                m = admin(args.admin, frm["grpc"], "lun", "migrate", name, "--to-device",
-                          to["grpc"], "--wait", timeout=600)
-                if m.get("state") != "MIGRATION_STATE_DONE":
-                    raise RuntimeError(f"move of {name}: {m}")
-            except Exception as e:  # noqa: BLE001 - reported after the join
-                with lock:
-                    errors.append(e)
-
-    threads = [threading.Thread(target=worker) for _ in range(parallel)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    if errors:
-        raise errors[0]
+    move_luns(args.admin, frm, to, names, parallel)
 
 
 def attach(devs):

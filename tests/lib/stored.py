@@ -3,6 +3,7 @@ import json
 import os
 import signal
 import subprocess
+import threading
 import time
 
 
@@ -54,3 +55,38 @@ def admin(admin_bin, server, *args, timeout=120):
     if out.returncode != 0:
         raise RuntimeError(f"strata-admin {' '.join(args)}: {out.stderr.strip()}")
     return json.loads(out.stdout)
+
+
+def move_luns(admin_bin, frm, to, names, parallel, timeout=600):
+    """Moves the LUNs `names` from device `frm` to device `to` (each {"grpc": ADDR, ...}),
+    at most `parallel` at once, each with `lun migrate --to-device --wait` bounded by
+    `timeout` s; returns the replies in completion order, each checked DONE. The first
+    error is raised once every worker has stopped."""
+    todo, replies, errors = list(names), [], []
+    lock = threading.Lock()
+
+    def worker():
+        while True:
+            with lock:
+                if not todo:
+                    return
+                name = todo.pop(0)
+            try:
+                m = admin(admin_bin, frm["grpc"], "lun", "migrate", name, "--to-device",
+                          to["grpc"], "--wait", timeout=timeout)
+                if m.get("state") != "MIGRATION_STATE_DONE":
+                    raise RuntimeError(f"move of {name}: {m}")
+                with lock:
+                    replies.append(m)
+            except Exception as e:  # noqa: BLE001 - reported after the join
+                with lock:
+                    errors.append(e)
+
+    threads = [threading.Thread(target=worker) for _ in range(parallel)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        raise errors[0]
+    return replies
