@@ -322,13 +322,19 @@ std::shared_ptr<Volume> Prefilled(Device& d, const std::string& name) {
   return v;
 }
 
-TEST(EngineHashedWriteTest, ADedupWriteReceivedIntoItsSlotsMatchesWriteAndHashesEachBlockOnce) {
-  auto calls = std::make_shared<std::atomic<int>>(0);
-  auto counting = [calls](const void* p, size_t n) {
+// The engine's fingerprint, counting its calls in *calls.
+std::function<std::pair<uint64_t, uint64_t>(const void*, size_t)> CountingFingerprint(
+    std::shared_ptr<std::atomic<int>> calls) {
+  return [calls](const void* p, size_t n) {
     calls->fetch_add(1);
     Fingerprint f = FingerprintOf(p, n);
     return std::make_pair(f.lo, f.hi);
   };
+}
+
+TEST(EngineHashedWriteTest, ADedupWriteReceivedIntoItsSlotsMatchesWriteAndHashesEachBlockOnce) {
+  auto calls = std::make_shared<std::atomic<int>>(0);
+  auto counting = CountingFingerprint(calls);
   Device plain(counting), received(counting, /*real=*/true);
   Prefilled(plain, "v");  // the same history on both; free slots to place into
   Prefilled(received, "v");
@@ -377,11 +383,7 @@ TEST(EngineHashedWriteTest, ADedupWriteReceivedIntoItsSlotsMatchesWriteAndHashes
 // every byte where NextSpace alone would have put it, and the result matches Write.
 TEST(EngineHashedWriteTest, ADedupWriteIntoScatteredSlotsTakesSeveralRunsAReceive) {
   auto calls = std::make_shared<std::atomic<int>>(0);
-  auto counting = [calls](const void* p, size_t n) {
-    calls->fetch_add(1);
-    Fingerprint f = FingerprintOf(p, n);
-    return std::make_pair(f.lo, f.hi);
-  };
+  auto counting = CountingFingerprint(calls);
   Device plain(counting), received(counting, /*real=*/true);
   std::mt19937 rng(1616);
   std::string all;
