@@ -248,7 +248,10 @@ class PlacedIncomingWrite final : public IncomingWrite {
 class LunVolume final : public Volume {
  public:
   LunVolume(EngineImpl* engine, std::shared_ptr<Lun> lun, std::optional<ClientInfo> client)
-      : engine_(engine), lun_(std::move(lun)), client_(std::move(client)) {}
+      : engine_(engine),
+        lun_(std::move(lun)),
+        client_(std::move(client)),
+        open_(engine, client_.has_value()) {}
 
   uint64_t size_bytes() const override { return lun_->size_bytes.load(); }
   uint32_t block_size() const override { return engine_->block_size(); }
@@ -336,6 +339,7 @@ class LunVolume final : public Volume {
   EngineImpl* const engine_;
   const std::shared_ptr<Lun> lun_;
   const std::optional<ClientInfo> client_;
+  const EngineImpl::ClientVolume open_;
 };
 
 // The end of the run that starts at block i (not a hole): the blocks after it at
@@ -2596,7 +2600,12 @@ void EngineImpl::PaceCopy(uint64_t copy_bytes) {
   if (pacing.mode == CopyPacing::Mode::kNone || copy_bytes == 0) return;
   const Clock::time_point now = Clock::now();
   const Clock::time_point last{Clock::duration(last_client_io_ns_.load(std::memory_order_relaxed))};
-  const bool busy = client_io_.load() > 0 || now - last < kClientBusyWindow;
+  // Busy: a request in flight, or one lately from a client still connected (a client
+  // between requests). One that has gone (every client volume closed: nbdcopy that
+  // filled a LUN, a kernel client detached) is not slowed down by the copy.
+  const bool busy = client_io_.load() > 0 ||
+                    (client_volumes_.load(std::memory_order_relaxed) > 0 &&
+                     now - last < kClientBusyWindow);
   Clock::time_point due;
   {
     std::lock_guard lock(pace_mu_);
