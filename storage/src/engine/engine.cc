@@ -2603,9 +2603,8 @@ void EngineImpl::PaceCopy(uint64_t copy_bytes) {
   // Busy: a request in flight, or one lately from a client still connected (a client
   // between requests). One that has gone (every client volume closed: nbdcopy that
   // filled a LUN, a kernel client detached) is not slowed down by the copy.
-  const bool busy = client_io_.load() > 0 ||
-                    (client_volumes_.load(std::memory_order_relaxed) > 0 &&
-                     now - last < kClientBusyWindow);
+  const bool busy = client_io_.load() > 0 || (client_volumes_.load(std::memory_order_relaxed) > 0 &&
+                                              now - last < kClientBusyWindow);
   Clock::time_point due;
   {
     std::lock_guard lock(pace_mu_);

@@ -281,9 +281,9 @@ class EngineImpl {
   }
   void YieldToClients(std::chrono::microseconds max_wait, uint64_t copy_bytes = 0);
   // YieldToClients' pacing: while clients are busy (a request in flight, or one started
-  // in the last kClientBusyWindow while a client volume is still open), waits until `copy_bytes` more fit the device's copy
-  // budget (options_.copy_pacing: a fixed rate, or copy_rate_'s, shared by every copy
-  // thread).
+  // in the last kClientBusyWindow while a client volume is still open), waits until `copy_bytes`
+  // more fit the device's copy budget (options_.copy_pacing: a fixed rate, or copy_rate_'s, shared
+  // by every copy thread).
   void PaceCopy(uint64_t copy_bytes);
   static constexpr std::chrono::milliseconds kClientBusyWindow{100};
   // Counts a volume open for a client (the NBD path's, for its connection's life), for

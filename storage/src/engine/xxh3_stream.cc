@@ -37,9 +37,7 @@ void Xxh3Stream::Update(const void* data, size_t n) {
 #endif
 }
 
-uint64_t Xxh3Stream::Digest() const {
-  return XXH3_64bits_digest(StateOf(state_));
-}
+uint64_t Xxh3Stream::Digest() const { return XXH3_64bits_digest(StateOf(state_)); }
 
 uint64_t Xxh3Of(const void* data, size_t n) {
 #if defined(__x86_64__)
