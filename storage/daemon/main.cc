@@ -105,8 +105,9 @@ Result<Flags> ParseFlags(int argc, char** argv, bool* help) {
       "own once this much waits in a tier (capped at 1/8 of the tier), so overwrites without "
       "flushes fit in the tier; 0: only when the tier runs out")(
       "copy-rate-with-clients", po::value(&copy_rate_with_clients)->default_value("auto"),
-      "client I/O first: while this device's NBD clients are busy (a request in the last "
-      "100 ms), device moves in and out copy at most this much per second, all together: "
+      "client I/O first: while this device's NBD clients are busy (a request in flight, or "
+      "one in the last 100 ms from a client still connected), device moves in and out copy at most "
+      "this much per second, all together: "
       "auto (a rate that follows the clients' latency: see --copy-client-latency-target), "
       "a fixed rate (e.g. 128MiB) or 0 (no cap); an idle device copies at full speed")(
       "copy-client-latency-target", po::value(&copy_latency_target)->default_value("3x"),

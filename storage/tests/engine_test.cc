@@ -3,11 +3,13 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstring>
 #include <future>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <set>
 #include <thread>
@@ -513,6 +515,54 @@ TEST_F(EngineTest, ExportCatalogEnforcesAccessLists) {
   std::string buf(2, 0);
   EXPECT_EQ((*v)->Read(0, std::span<char>(buf.data(), 2)).code(), StatusCode::kPermissionDenied);
   ASSERT_TRUE(engine_->DeleteLun("open").ok());
+}
+
+// Copies are paced (here to a fixed 4 MiB/s) while clients are busy: a request in
+// flight, or one lately from a client whose volume is still open. A client that has
+// gone (its volume closed: nbdcopy that filled the LUN, a detached initiator) does not
+// hold back the copy that starts right after it.
+TEST_F(EngineTest, CopiesArePacedAfterARequestOnlyWhileItsClientIsConnected) {
+  using Clock = std::chrono::steady_clock;
+  auto o = Options();
+  o.copy_pacing.mode = CopyPacing::Mode::kFixed;
+  o.copy_pacing.fixed_bytes_per_second = 4ull << 20;
+  engine_.reset();
+  auto e = Engine::Open(&env_, o);
+  ASSERT_TRUE(e.ok()) << e.status().ToString();
+  engine_ = std::move(*e);
+  LunSpec spec;
+  spec.name = "v";
+  spec.size_bytes = 1 << 20;
+  spec.allowed_clients = {"*"};
+  ASSERT_TRUE(engine_->CreateLun(spec).ok());
+  const ClientInfo client{"10.0.0.5", "127.0.0.1:10809"};
+  // How long a copy of 1 MiB waits right after one client write (nullopt: the write
+  // took so long that the busy window may have passed; the caller tries again).
+  auto copy_after_write = [&](bool disconnect) -> std::optional<Clock::duration> {
+    auto v = engine_->Open("v", client);
+    EXPECT_TRUE(v.ok()) << v.status().ToString();
+    if (!v.ok()) return Clock::duration::zero();
+    WriteStr(**v, 0, "x");
+    const auto wrote = Clock::now();
+    if (disconnect) v->reset();
+    const auto t0 = Clock::now();
+    engine_->YieldToClients(std::chrono::microseconds(0), 1 << 20);
+    const auto waited = Clock::now() - t0;
+    if (t0 - wrote > std::chrono::milliseconds(50)) return std::nullopt;
+    return waited;
+  };
+  // 1 MiB at 4 MiB/s: 250 ms when paced.
+  constexpr auto kPaced = std::chrono::milliseconds(200);
+  for (int attempt = 0;; ++attempt) {
+    ASSERT_LT(attempt, 20) << "never timed a copy within 50 ms of the write";
+    auto gone = copy_after_write(/*disconnect=*/true);
+    if (!gone) continue;
+    EXPECT_LT(*gone, kPaced);
+    auto connected = copy_after_write(/*disconnect=*/false);
+    if (!connected) continue;
+    EXPECT_GE(*connected, kPaced);
+    break;
+  }
 }
 
 TEST_F(EngineTest, DeletedLunFailsOpenVolumesWithUnavailable) {

@@ -16,6 +16,7 @@
 #include "engine_impl.h"
 #include "hashed_write.h"
 #include "strata/storage/copy_priority.h"
+#include "xxh3_stream.h"
 
 namespace strata::storage {
 namespace engine {
@@ -75,9 +76,7 @@ std::string MakeWwn(uint64_t device_id, uint64_t lun_id, uint64_t created) {
 class RangeHasher {
  public:
   RangeHasher(uint64_t range_bytes, uint64_t size, std::vector<uint64_t>* out)
-      : range_bytes_(range_bytes), size_(size), out_(out) {
-    XXH3_64bits_reset(&state_);
-  }
+      : range_bytes_(range_bytes), size_(size), out_(out) {}
 
   void Feed(const char* data, uint64_t n) {
     while (n > 0 && pos_ < size_) {
@@ -85,7 +84,7 @@ class RangeHasher {
       const uint64_t k = std::min(n, range_end - pos_);
       if (data) {
         FeedZeros();
-        XXH3_64bits_update(&state_, data, k);
+        state_.Update(data, k);
         touched_ = true;
         data += k;
       } else {
@@ -110,7 +109,7 @@ class RangeHasher {
   void FeedZeros() {
     while (zeros_ > 0) {
       const uint64_t k = std::min<uint64_t>(zeros_, kZeroBytes);
-      XXH3_64bits_update(&state_, Zeros(), k);
+      state_.Update(Zeros(), k);
       zeros_ -= k;
     }
   }
@@ -121,18 +120,18 @@ class RangeHasher {
     uint64_t h = 0;
     if (touched_) {
       FeedZeros();
-      h = XXH3_64bits_digest(&state_);
+      h = state_.Digest();
     } else {
       auto it = zero_sums_.find(length);
       if (it == zero_sums_.end()) {
         zeros_ = length;
         FeedZeros();
-        it = zero_sums_.emplace(length, XXH3_64bits_digest(&state_)).first;
+        it = zero_sums_.emplace(length, state_.Digest()).first;
       }
       h = it->second;
     }
     (*out_)[index] = h;
-    XXH3_64bits_reset(&state_);
+    state_.Reset();
     touched_ = false;
     zeros_ = 0;
   }
@@ -140,7 +139,7 @@ class RangeHasher {
   const uint64_t range_bytes_;
   const uint64_t size_;
   std::vector<uint64_t>* const out_;
-  XXH3_state_t state_;
+  Xxh3Stream state_;
   uint64_t pos_ = 0;
   uint64_t zeros_ = 0;  // zeros fed but not yet hashed
   bool touched_ = false;
@@ -249,7 +248,10 @@ class PlacedIncomingWrite final : public IncomingWrite {
 class LunVolume final : public Volume {
  public:
   LunVolume(EngineImpl* engine, std::shared_ptr<Lun> lun, std::optional<ClientInfo> client)
-      : engine_(engine), lun_(std::move(lun)), client_(std::move(client)) {}
+      : engine_(engine),
+        lun_(std::move(lun)),
+        client_(std::move(client)),
+        open_(engine, client_.has_value()) {}
 
   uint64_t size_bytes() const override { return lun_->size_bytes.load(); }
   uint32_t block_size() const override { return engine_->block_size(); }
@@ -337,6 +339,7 @@ class LunVolume final : public Volume {
   EngineImpl* const engine_;
   const std::shared_ptr<Lun> lun_;
   const std::optional<ClientInfo> client_;
+  const EngineImpl::ClientVolume open_;
 };
 
 // The end of the run that starts at block i (not a hole): the blocks after it at
@@ -2597,7 +2600,11 @@ void EngineImpl::PaceCopy(uint64_t copy_bytes) {
   if (pacing.mode == CopyPacing::Mode::kNone || copy_bytes == 0) return;
   const Clock::time_point now = Clock::now();
   const Clock::time_point last{Clock::duration(last_client_io_ns_.load(std::memory_order_relaxed))};
-  const bool busy = client_io_.load() > 0 || now - last < kClientBusyWindow;
+  // Busy: a request in flight, or one lately from a client still connected (a client
+  // between requests). One that has gone (every client volume closed: nbdcopy that
+  // filled a LUN, a kernel client detached) is not slowed down by the copy.
+  const bool busy = client_io_.load() > 0 || (client_volumes_.load(std::memory_order_relaxed) > 0 &&
+                                              now - last < kClientBusyWindow);
   Clock::time_point due;
   {
     std::lock_guard lock(pace_mu_);
@@ -2813,7 +2820,7 @@ Result<std::vector<uint64_t>> EngineImpl::ChecksumsInner(Lun& lun, uint64_t rang
   for (uint64_t pos = offset; pos < offset + length; pos += range_bytes) {
     const size_t n = static_cast<size_t>(std::min(range_bytes, offset + length - pos));
     STRATA_RETURN_IF_ERROR(ReadInner(lun, pos, std::span<char>(buf.data(), n)));
-    out.push_back(XXH3_64bits(buf.data(), n));
+    out.push_back(Xxh3Of(buf.data(), n));
   }
   return out;
 }

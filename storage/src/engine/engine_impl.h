@@ -280,12 +280,28 @@ class EngineImpl {
     return ReadInner(lun, offset, out);
   }
   void YieldToClients(std::chrono::microseconds max_wait, uint64_t copy_bytes = 0);
-  // YieldToClients' pacing: while clients are busy (a request in flight or started in
-  // the last kClientBusyWindow), waits until `copy_bytes` more fit the device's copy
-  // budget (options_.copy_pacing: a fixed rate, or copy_rate_'s, shared by every copy
-  // thread).
+  // YieldToClients' pacing: while clients are busy (a request in flight, or one started
+  // in the last kClientBusyWindow while a client volume is still open), waits until `copy_bytes`
+  // more fit the device's copy budget (options_.copy_pacing: a fixed rate, or copy_rate_'s, shared
+  // by every copy thread).
   void PaceCopy(uint64_t copy_bytes);
   static constexpr std::chrono::milliseconds kClientBusyWindow{100};
+  // Counts a volume open for a client (the NBD path's, for its connection's life), for
+  // PaceCopy.
+  class ClientVolume {
+   public:
+    ClientVolume(EngineImpl* e, bool counts) : e_(counts ? e : nullptr) {
+      if (e_) e_->client_volumes_.fetch_add(1);
+    }
+    ~ClientVolume() {
+      if (e_) e_->client_volumes_.fetch_sub(1);
+    }
+    ClientVolume(const ClientVolume&) = delete;
+    ClientVolume& operator=(const ClientVolume&) = delete;
+
+   private:
+    EngineImpl* e_;
+  };
   // Counts a client's request (the NBD path) in flight, for YieldToClients.
   class ClientIo {
    public:
@@ -605,6 +621,9 @@ class EngineImpl {
   // end (YieldToClients).
   std::atomic<int> client_io_{0};
   std::atomic<int64_t> last_client_io_ns_{0};  // steady_clock ticks of the last client request
+  // Volumes open for a client (LunVolume with a ClientInfo: an NBD connection's): with
+  // none, a request lately does not make the clients busy (PaceCopy).
+  std::atomic<int> client_volumes_{0};
   std::mutex pace_mu_;
   std::chrono::steady_clock::time_point copy_due_{};  // guarded by pace_mu_
   // CopyPacing::Mode::kAdaptive only (else null): the copy rate that follows the

@@ -3,8 +3,7 @@
 #include <algorithm>
 #include <cstring>
 
-#define XXH_INLINE_ALL
-#include <xxhash.h>
+#include "xxh3_stream.h"
 
 namespace strata::storage::engine {
 namespace {
@@ -16,10 +15,10 @@ const char* Zeros() {
   return zeros.data();
 }
 
-void FeedZeros(XXH3_state_t* xx, uint64_t n) {
+void FeedZeros(Xxh3Stream* xx, uint64_t n) {
   while (n > 0) {
     const uint64_t k = std::min<uint64_t>(n, kZeroBytes);
-    XXH3_64bits_update(xx, Zeros(), static_cast<size_t>(k));
+    xx->Update(Zeros(), static_cast<size_t>(k));
     n -= k;
   }
 }
@@ -54,7 +53,7 @@ class Cursor {
 }  // namespace
 
 struct StoreHashes::Partial {
-  XXH3_state_t xx;
+  Xxh3Stream xx;
   uint64_t next = 0;                 // the in-order prefix ends here (LUN offset)
   std::bitset<kMaxGranules> stored;  // granules of the range stored at all
 };
@@ -81,10 +80,9 @@ uint64_t StoreHashes::RangeLength(uint64_t index) const {
 
 uint64_t StoreHashes::ZeroHash(uint64_t length) {
   if (zero_hash_length_ != length) {
-    XXH3_state_t xx;
-    XXH3_64bits_reset(&xx);
+    Xxh3Stream xx;
     FeedZeros(&xx, length);
-    zero_hash_ = XXH3_64bits_digest(&xx);
+    zero_hash_ = xx.Digest();
     zero_hash_length_ = length;
   }
   return zero_hash_;
@@ -134,7 +132,6 @@ void StoreHashes::Record(uint64_t offset, uint64_t length,
     } else if (r.state != Range::State::kUnknown) {
       if (r.state == Range::State::kFresh) {
         r.partial = std::make_unique<Partial>();
-        XXH3_64bits_reset(&r.partial->xx);
         r.partial->next = rs;
         r.state = Range::State::kHashing;
       }
@@ -151,12 +148,12 @@ void StoreHashes::Record(uint64_t offset, uint64_t length,
           if (zeros) {
             FeedZeros(&p.xx, n);
           } else {
-            data.Take(n, [&](const char* d, size_t k) { XXH3_64bits_update(&p.xx, d, k); });
+            data.Take(n, [&](const char* d, size_t k) { p.xx.Update(d, k); });
           }
           hashed = true;
           p.next = seg_end;
           if (p.next == re) {
-            r.hash = XXH3_64bits_digest(&p.xx);
+            r.hash = p.xx.Digest();
             r.state = Range::State::kDone;
             r.partial.reset();
           }
@@ -187,8 +184,7 @@ Result<std::optional<uint64_t>> StoreHashes::Checksum(uint64_t index, const Read
   // The in-order prefix is hashed; after it, blocks stored out of order are read
   // back, and blocks never stored are the zeros the LUN was created with.
   const Partial& p = *r.partial;
-  XXH3_state_t xx;
-  XXH3_copyState(&xx, &p.xx);
+  Xxh3Stream xx = p.xx;
   std::vector<char> buf;
   for (uint64_t pos = p.next; pos < re;) {
     const uint64_t g = (pos - rs) / granule_;
@@ -201,13 +197,13 @@ Result<std::optional<uint64_t>> StoreHashes::Checksum(uint64_t index, const Read
     if (stored) {
       buf.resize(static_cast<size_t>(n));
       STRATA_RETURN_IF_ERROR(read(pos, std::span<char>(buf.data(), buf.size())));
-      XXH3_64bits_update(&xx, buf.data(), buf.size());
+      xx.Update(buf.data(), buf.size());
     } else {
       FeedZeros(&xx, n);
     }
     pos = run_end;
   }
-  return std::optional<uint64_t>(XXH3_64bits_digest(&xx));
+  return std::optional<uint64_t>(xx.Digest());
 }
 
 }  // namespace strata::storage::engine
