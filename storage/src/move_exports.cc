@@ -52,13 +52,19 @@ Status CheckLive(const std::atomic<bool>& live, const std::string& lun) {
 }
 
 // A move's write received where the LUN keeps its bytes (the engine's BeginWrite:
-// new slots, or an in-place rewrite, through the tier mapping); its commit is paced
-// and runs as copy traffic, as MoveVolume::Write does once the payload is in.
+// new slots, or an in-place rewrite, through the tier mapping). All of it is copy
+// traffic: from MoveVolume::BeginWrite (the slots' pages populated there) through the
+// payload's receive to the commit, the connection's thread runs at the copy priority
+// (`copy`, held until this write is dropped, on the thread that began it: the NBD
+// server begins, receives, commits and drops a request on one thread); the commit is
+// paced, as MoveVolume::Write is once the payload is in.
 class MoveIncomingWrite final : public IncomingWrite {
  public:
   MoveIncomingWrite(Engine* engine, std::unique_ptr<IncomingWrite> inner, uint32_t length,
-                    std::shared_ptr<std::atomic<bool>> live, std::string lun)
-      : engine_(engine),
+                    std::shared_ptr<std::atomic<bool>> live, std::string lun,
+                    std::unique_ptr<CopyThreadScope> copy)
+      : copy_(std::move(copy)),
+        engine_(engine),
         inner_(std::move(inner)),
         length_(length),
         live_(std::move(live)),
@@ -71,12 +77,14 @@ class MoveIncomingWrite final : public IncomingWrite {
   void Received(size_t n) override { inner_->Received(n); }
   Status Commit() override {
     STRATA_RETURN_IF_ERROR(CheckLive(*live_, lun_));
-    CopyThreadScope copy;
     engine_->YieldToClients(kMaxYieldToClients, length_);
     return inner_->Commit();
   }
 
  private:
+  // First in, last out: the inner write (its slots given back when abandoned) goes
+  // before the thread's priority is restored.
+  const std::unique_ptr<CopyThreadScope> copy_;
   Engine* const engine_;
   const std::unique_ptr<IncomingWrite> inner_;
   const uint32_t length_;
@@ -111,9 +119,11 @@ class MoveVolume final : public Volume {
   std::unique_ptr<IncomingWrite> BeginWrite(uint64_t offset, uint32_t length, bool fua,
                                             const IncomingPayload& payload) override {
     if (!Check().ok()) return nullptr;  // Write says why
+    auto copy = std::make_unique<CopyThreadScope>();
     auto inner = inner_->BeginWrite(offset, length, fua, payload);
     if (!inner) return nullptr;
-    return std::make_unique<MoveIncomingWrite>(engine_, std::move(inner), length, live_, lun_);
+    return std::make_unique<MoveIncomingWrite>(engine_, std::move(inner), length, live_, lun_,
+                                               std::move(copy));
   }
   Status WriteZeroes(uint64_t offset, uint64_t length, bool fua) override {
     STRATA_RETURN_IF_ERROR(Check());
