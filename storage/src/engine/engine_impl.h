@@ -476,7 +476,7 @@ class EngineImpl {
   static constexpr size_t kReserveBatch = 64;
   // Never-used slots a refill took, [first, first + count), with `space` their bytes in
   // the tier's mapping (the file grown to cover them) when their pages are to be
-  // allocated ahead (an in-memory mapped tier), else empty.
+  // allocated ahead (an in-memory mapped tier, small writes' batch), else empty.
   struct FreshRun {
     uint64_t first = 0;
     uint64_t count = 0;
