@@ -4,6 +4,7 @@
 #include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/statvfs.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -22,6 +23,8 @@
 
 namespace strata {
 namespace {
+
+constexpr unsigned long kTmpfsMagic = 0x01021994;  // TMPFS_MAGIC (linux/magic.h)
 
 class PosixFile final : public File {
  public:
@@ -125,6 +128,11 @@ class PosixFile final : public File {
       view_length_ = length;
     }
     return length <= view_length_ ? static_cast<char*>(view_) : nullptr;
+  }
+
+  bool InMemory() override {
+    struct statfs fs {};
+    return ::fstatfs(fd_, &fs) == 0 && static_cast<unsigned long>(fs.f_type) == kTmpfsMagic;
   }
 
   Status Truncate(uint64_t size) override {

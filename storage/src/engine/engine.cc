@@ -1357,9 +1357,10 @@ Result<std::vector<uint64_t>> EngineImpl::AllocateRunLocked(TierStore& t, size_t
   return slots;
 }
 
-void EngineImpl::RefillReserveLocked(TierStore& t, size_t batch) {
+EngineImpl::FreshRun EngineImpl::RefillReserveLocked(TierStore& t, size_t batch) {
+  FreshRun fresh;
   std::lock_guard guard(*t.reserve_mu);
-  if (t.reserved.size() >= batch / 2) return;
+  if (t.reserved.size() >= batch / 2) return fresh;
   const size_t want = batch - t.reserved.size();
   std::vector<uint64_t> got;  // in the order handed out
   got.reserve(batch);
@@ -1370,17 +1371,46 @@ void EngineImpl::RefillReserveLocked(TierStore& t, size_t batch) {
     got.assign(t.free_slots.end() - static_cast<std::ptrdiff_t>(k), t.free_slots.end());
     t.free_slots.resize(t.free_slots.size() - k);
   } else if (t.high_water + want <= t.capacity_slots) {
+    fresh.first = t.high_water;
+    fresh.count = want;
     for (size_t i = 0; i < want; ++i) got.push_back(t.high_water++);
     if (t.refs.size() < t.high_water) {
       t.refs.resize(std::max<uint64_t>(t.high_water, t.refs.size() * 2), 0);
     }
+    // In memory (tmpfs), their pages are allocated ahead, all in one call after this
+    // section, rather than one by one in each write's pwrite: a write then copies
+    // into a page already mapped here, and a later dedup compare with it reads it
+    // without a page fault (docs/benchmarks.md, ingest). The file grows to cover
+    // them (kGrowBytes at a time) so the mapping may touch them.
+    // Only for small writes' batch: a large dedup write's new slots are received in
+    // place or pwritten in runs, whose copy allocates the pages as it goes (one 8 MiB
+    // population in a request measured slower in the NBD 1 MiB cells).
+    if (batch <= kReserveBatch && t.mapping && t.view == t.mapping->data() &&
+        t.mapping->in_memory()) {
+      const uint64_t end = t.high_water * uint64_t{bs_};
+      if (end <= t.written_end || GrowTierFileLocked(t, end).ok()) {
+        fresh.space = t.mapping->Write(fresh.first * bs_, fresh.count * bs_, t.written_end);
+      }
+    }
   } else {
-    return;  // nearly full: small writes allocate under the lock, as large ones do
+    return fresh;  // nearly full: small writes allocate under the lock, as large ones do
   }
   // The back is handed out next: what was left first, then `got` in order.
   std::reverse(got.begin(), got.end());
   got.insert(got.end(), t.reserved.begin(), t.reserved.end());
   t.reserved.swap(got);
+  return fresh;
+}
+
+void EngineImpl::PrepareFreshRun(TierStore& t, const FreshRun& run) {
+  if (run.space.empty() || !t.mapping->Prefault(run.space)) return;
+  std::lock_guard guard(*t.reserve_mu);
+  if (run.first == t.populated_end) {
+    t.populated_end += run.count;  // refills in order extend the range
+  } else {
+    t.populated_begin = run.first;  // (an earlier range's pages stay allocated, unused here)
+    t.populated_end = run.first + run.count;
+  }
 }
 
 void EngineImpl::ReturnReserveLocked(TierStore& t) {
@@ -1389,13 +1419,16 @@ void EngineImpl::ReturnReserveLocked(TierStore& t) {
   t.reserved.clear();
 }
 
-bool EngineImpl::TakeReserved(TierStore& t, size_t n, uint64_t* slots) {
+bool EngineImpl::TakeReserved(TierStore& t, size_t n, uint64_t* slots, bool* populated) {
   std::lock_guard guard(*t.reserve_mu);
   if (t.reserved.size() < n) return false;
+  bool all = true;
   for (size_t i = 0; i < n; ++i) {
     slots[i] = t.reserved.back();
     t.reserved.pop_back();
+    all = all && slots[i] >= t.populated_begin && slots[i] < t.populated_end;
   }
+  if (populated != nullptr) *populated = all;
   return true;
 }
 
@@ -1482,6 +1515,7 @@ Status EngineImpl::StoreRun(Lun& lun, uint64_t lba, size_t n, const char* data,
       dedup && has_data && n <= kRunBlocks && !expected && !tier_override && !verify;
   std::array<uint64_t, kRunBlocks> reserved_slots{};
   bool from_reserve = false;
+  bool populated = false;  // the slots from the reserve have their pages (PrepareFreshRun)
   size_t allocated = 0;
   uint64_t index_inserts = 0;  // the index's insert count when this run last missed it
   if ((dedup && has_data) || small) {
@@ -1511,8 +1545,8 @@ Status EngineImpl::StoreRun(Lun& lun, uint64_t lba, size_t n, const char* data,
         size_t need = 0;
         for (size_t i = 0; i < n; ++i) need += writes(i) ? 1 : 0;
         // Placed: each block to write already lies in its own slot.
-        from_reserve =
-            placed ? cand_tier == placed->tier : TakeReserved(t, need, reserved_slots.data());
+        from_reserve = placed ? cand_tier == placed->tier
+                              : TakeReserved(t, need, reserved_slots.data(), &populated);
         for (size_t i = 0, k = 0; from_reserve && i < n; ++i) {
           if (writes(i)) {
             items[i].slot = placed ? placed->slots[i] : reserved_slots[k++];
@@ -1524,7 +1558,7 @@ Status EngineImpl::StoreRun(Lun& lun, uint64_t lba, size_t n, const char* data,
         allocated = need;
       }
     } else {
-      from_reserve = !placed && all_new && TakeReserved(t, n, reserved_slots.data());
+      from_reserve = !placed && all_new && TakeReserved(t, n, reserved_slots.data(), &populated);
       for (size_t i = 0; from_reserve && i < n; ++i) items[i].slot = reserved_slots[i];
       if (from_reserve) allocated = n;
     }
@@ -1622,7 +1656,14 @@ Status EngineImpl::StoreRun(Lun& lun, uint64_t lba, size_t n, const char* data,
       size_t j = i + 1;
       while (j < n && items[j].slot != 0 && items[j].slot == items[j - 1].slot + 1) ++j;
       std::span<const char> run(data + i * bs_, (j - i) * bs_);
-      w = t.file->WriteAt(items[i].slot * bs_, run);
+      if (populated) {
+        // Pages allocated ahead in an in-memory file: a store cannot fail. The bytes
+        // are in the page cache before the section below journals their mapping, as a
+        // pwrite's would be.
+        std::memcpy(t.mapping->data() + items[i].slot * bs_, run.data(), run.size());
+      } else {
+        w = t.file->WriteAt(items[i].slot * bs_, run);
+      }
       if (w.ok() && verify) {
         back.resize(run.size());
         w = t.file->ReadAt(items[i].slot * bs_, back);
@@ -1636,6 +1677,9 @@ Status EngineImpl::StoreRun(Lun& lun, uint64_t lba, size_t n, const char* data,
   bool flush_needed = false;
   std::array<bool, kRunBlocks> later{};  // see below
   bool any_later = false;
+  FreshRun fresh;  // never-used slots a refill took: their pages allocated after the section
+  TierStore* fresh_tier = nullptr;
+  Status stored;
   {
     ExclusiveLock lock(mu_);
     MapBatch batch(enc_, lun.rec.id, lba, n);  // journaled before the lock is released
@@ -1715,13 +1759,20 @@ Status EngineImpl::StoreRun(Lun& lun, uint64_t lba, size_t n, const char* data,
       }
     }
     if ((small || one_section) && !lun.deleted) {
-      RefillReserveLocked(tiers_[lun.rec.write_tier],
-                          n > kReserveMaxRun ? kReserveBatchLarge : kReserveBatch);
+      fresh_tier = &tiers_[lun.rec.write_tier];
+      fresh =
+          RefillReserveLocked(*fresh_tier, n > kReserveMaxRun ? kReserveBatchLarge : kReserveBatch);
     }
-    if (!w.ok()) return w;
-    if (lun.deleted) return UnavailableError("LUN " + lun.rec.name + " was deleted");
-    flush_needed = NeedFlushLocked();
+    if (!w.ok()) {
+      stored = w;
+    } else if (lun.deleted) {
+      stored = UnavailableError("LUN " + lun.rec.name + " was deleted");
+    } else {
+      flush_needed = NeedFlushLocked();
+    }
   }
+  if (fresh_tier != nullptr) PrepareFreshRun(*fresh_tier, fresh);
+  STRATA_RETURN_IF_ERROR(stored);
   for (size_t i = 0; any_later && i < n; ++i) {
     // Rare: its dedup hit was recycled between the two locks. The caller holds the
     // block's stripe, so nothing else wrote it meanwhile.

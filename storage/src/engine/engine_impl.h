@@ -66,6 +66,14 @@ struct TierStore {
   // Taken after mu_ when both are held (a pointer: TierStore is moved by tiers_'s resize).
   std::unique_ptr<std::mutex> reserve_mu = std::make_unique<std::mutex>();
   std::vector<uint64_t> reserved;
+  // Never-used slots a refill set aside whose pages were allocated ahead of their
+  // writes (EngineImpl::PrepareFreshRun; an in-memory mapped tier only): a write that
+  // took only such slots stores its blocks through the mapping (no pwrite) and finds
+  // them mapped when it later compares a duplicate with them (no page fault). Pages
+  // are never given back, so a slot stays in here when it is freed and reused.
+  // Guarded by reserve_mu.
+  uint64_t populated_begin = 0;
+  uint64_t populated_end = 0;
 };
 
 // A LUN, or a snapshot (is_snapshot: read-only, never in by_name_, never opened;
@@ -482,11 +490,26 @@ class EngineImpl {
   // slots while there are any (as a one-block write takes them), never-used ones only
   // when none are. REQUIRES: mu_ held exclusively.
   static constexpr size_t kReserveBatch = 64;
-  void RefillReserveLocked(TierStore& t, size_t batch = kReserveBatch);
+  // Never-used slots a refill took, [first, first + count), with `space` their bytes in
+  // the tier's mapping (the file grown to cover them) when their pages are to be
+  // allocated ahead (an in-memory mapped tier, small writes' batch), else empty.
+  struct FreshRun {
+    uint64_t first = 0;
+    uint64_t count = 0;
+    std::span<char> space;
+  };
+  FreshRun RefillReserveLocked(TierStore& t, size_t batch = kReserveBatch);
+  // Allocates a refill's fresh pages (FreshRun::space) with one system call
+  // (TierMapping::Prefault) and adds them to t.populated_*; when that fails they stay
+  // out of it (their writes pwrite, which allocates or reports ENOSPC). Called with no
+  // lock held: a write that takes one of them before it is done pwrites it, and the
+  // store and the population of one page may race harmlessly.
+  void PrepareFreshRun(TierStore& t, const FreshRun& run);
   // Gives the reserved slots back to free_slots. REQUIRES: mu_ held exclusively.
   void ReturnReserveLocked(TierStore& t);
   // n slots from t.reserved into `slots` (all or none); false when it holds fewer.
-  static bool TakeReserved(TierStore& t, size_t n, uint64_t* slots);
+  // *populated (when given): every one of them lies in t.populated_*.
+  static bool TakeReserved(TierStore& t, size_t n, uint64_t* slots, bool* populated = nullptr);
   // Overwrites n whole blocks at [lba, lba+n) in place when every one of them is
   // mapped to a slot of the LUN's write tier that this LUN alone references (an
   // unshared leaf, a count of one, not in the dedup index) and the LUN has dedup off:

@@ -14,7 +14,7 @@ std::unique_ptr<TierMapping> TierMapping::Create(File& file, PathKind kind,
   if (kind == PathKind::kBlockDevice || reserve_bytes == 0) return nullptr;
   char* base = file.MapShared(reserve_bytes);
   if (base == nullptr) return nullptr;
-  return std::make_unique<TierMapping>(base, reserve_bytes);
+  return std::make_unique<TierMapping>(base, reserve_bytes, file.InMemory());
 }
 
 bool TierMapping::Prefault(std::span<char> space) const {

@@ -40,12 +40,17 @@ class TierMapping {
   static std::unique_ptr<TierMapping> Create(File& file, PathKind kind, uint64_t reserve_bytes);
 
   // For tests: a mapping over memory the caller owns (no file behind it).
-  TierMapping(char* base, uint64_t reserved_bytes) : base_(base), reserved_(reserved_bytes) {}
+  TierMapping(char* base, uint64_t reserved_bytes, bool in_memory = false)
+      : base_(base), reserved_(reserved_bytes), in_memory_(in_memory) {}
   TierMapping(const TierMapping&) = delete;
   TierMapping& operator=(const TierMapping&) = delete;
 
   char* data() const { return base_; }
   uint64_t reserved_bytes() const { return reserved_; }
+  // The file's pages live in memory only (File::InMemory, tmpfs): a page Prefault
+  // allocated stays, so the engine may store blocks into it through data() instead of
+  // a pwrite (nothing there can fault for want of space).
+  bool in_memory() const { return in_memory_; }
 
   // [offset, offset + length) when it lies inside the reservation and below
   // `file_end`; otherwise empty.
@@ -87,6 +92,7 @@ class TierMapping {
 
   char* const base_;
   const uint64_t reserved_;
+  const bool in_memory_;
 
   // Pins are counted by their epoch's parity. Retire advances the epoch (so no new pin
   // of the old one succeeds) and then finds the old epoch's count: zero, and the freed

@@ -43,6 +43,12 @@ class File {
   // (durable after Sync), or null when this File cannot offer one (a block device, an
   // in-memory File). Only bytes below the file's current size may be touched.
   virtual char* MapShared(uint64_t /*length*/) { return nullptr; }
+  // True when the file's pages live in memory only (tmpfs): a page, once allocated,
+  // stays allocated and resident until the file is truncated below it, so a store
+  // through MapShared into it never has to allocate, read or reserve anything and
+  // cannot fail (on a disk file system such a store may fault in a page written back
+  // and evicted, or need space that is not there: SIGBUS rather than an error).
+  virtual bool InMemory() { return false; }
 };
 
 struct PathInfo {
