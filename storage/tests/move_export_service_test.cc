@@ -3,17 +3,20 @@
 // never list, move writes kept out of the LUN's client statistics.
 
 #include <gtest/gtest.h>
+#include <sched.h>
 #include <stdlib.h>
 
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <string>
+#include <thread>
 
 #include "grpc_service.h"
 #include "move_exports.h"
 #include "strata/common/env.h"
 #include "strata/common/mem_env.h"
+#include "strata/storage/copy_priority.h"
 
 namespace strata::storage {
 namespace {
@@ -274,6 +277,37 @@ TEST_F(MoveExportPosixTest, MoveWritesLandInTheTierAndAreRecordedForVerification
   auto zero = device_->engine()->LunChecksums("p", 1 << 20, 0, 1 << 20);
   ASSERT_TRUE(zero.ok());
   EXPECT_NE((*p)[1], (*zero)[0]);
+}
+
+// The whole write is copy traffic: the thread that begins it (its slots' pages
+// populated), receives its payload and commits it runs at the copy priority until the
+// write is dropped, then at SCHED_OTHER again. On a fresh thread, so the test's own
+// stays as it was.
+TEST_F(MoveExportPosixTest, AWriteReceivedInPlaceRunsAtTheCopyPriorityUntilDropped) {
+  auto vol = Incoming("p", "naa.3000000000000a04");
+  ASSERT_NE(vol, nullptr);
+  SetCopyPriority(CopyPriority::kBatch);
+  int before = -1, receiving = -1, committed = -1, dropped = -1;
+  bool began = false, commit_ok = false;
+  std::thread([&] {
+    before = sched_getscheduler(0);
+    auto w = vol->BeginWrite(0, 1 << 20, false, IncomingPayload{});
+    began = w != nullptr;
+    if (!began) return;
+    receiving = sched_getscheduler(0);
+    Land(*w, std::string(1 << 20, 'y'));
+    commit_ok = w->Commit().ok();
+    committed = sched_getscheduler(0);
+    w.reset();
+    dropped = sched_getscheduler(0);
+  }).join();
+  SetCopyPriority(CopyPriority::kNormal);
+  ASSERT_TRUE(began);
+  EXPECT_TRUE(commit_ok);
+  EXPECT_EQ(before, SCHED_OTHER);
+  EXPECT_EQ(receiving, SCHED_BATCH);
+  EXPECT_EQ(committed, SCHED_BATCH);
+  EXPECT_EQ(dropped, SCHED_OTHER);
 }
 
 TEST_F(MoveExportPosixTest, AWriteCommittedAfterTheExportClosedIsRefused) {
