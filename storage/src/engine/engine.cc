@@ -1381,14 +1381,16 @@ EngineImpl::FreshRun EngineImpl::RefillReserveLocked(TierStore& t, size_t batch)
     // section, rather than one by one in each write's pwrite: a write then copies
     // into a page already mapped here, and a later dedup compare with it reads it
     // without a page fault (docs/benchmarks.md, ingest). The file grows to cover
-    // them (kGrowBytes at a time) so the mapping may touch them.
+    // them (to their end exactly, one ftruncate a refill: no slack past the slots
+    // handed out, which a tier sized near its file system would feel) so the mapping
+    // may touch them.
     // Only for small writes' batch: a large dedup write's new slots are received in
     // place or pwritten in runs, whose copy allocates the pages as it goes (one 8 MiB
     // population in a request measured slower in the NBD 1 MiB cells).
     if (batch <= kReserveBatch && t.mapping && t.view == t.mapping->data() &&
         t.mapping->in_memory()) {
       const uint64_t end = t.high_water * uint64_t{bs_};
-      if (end <= t.written_end || GrowTierFileLocked(t, end).ok()) {
+      if (end <= t.written_end || GrowTierFileLocked(t, end, bs_).ok()) {
         fresh.space = t.mapping->Write(fresh.first * bs_, fresh.count * bs_, t.written_end);
       }
     }

@@ -347,9 +347,9 @@ class EngineImpl {
   using ExclusiveLock = std::unique_lock<std::shared_mutex>;
   class DirectWrite;  // BeginWrite's IncomingWrite (direct_write.cc)
   class FreshWrite;   // BeginFreshWrite's IncomingWrite (fresh_write.cc)
-  // Makes t's file at least `end` bytes long (rounded up to kGrowBytes, within the
+  // Makes t's file at least `end` bytes long (rounded up to `step`, within the
   // mapping) and t.written_end with it. REQUIRES: mu_ held exclusively.
-  Status GrowTierFileLocked(TierStore& t, uint64_t end);
+  Status GrowTierFileLocked(TierStore& t, uint64_t end, uint64_t step = kGrowBytes);
   // Slots of a fresh write that no map references: back to the free list.
   void ReleaseFreshSlots(uint32_t tier, std::span<const uint64_t> slots);
   // Maps a fresh write's blocks to the slots they landed in (under the gate, their

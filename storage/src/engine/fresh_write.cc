@@ -174,12 +174,12 @@ std::unique_ptr<IncomingWrite> EngineImpl::BeginFreshWrite(const std::shared_ptr
                                       std::move(spaces));
 }
 
-Status EngineImpl::GrowTierFileLocked(TierStore& t, uint64_t end) {
+Status EngineImpl::GrowTierFileLocked(TierStore& t, uint64_t end, uint64_t step) {
   // Every slot ever handed out lies below high_water, so the file (which only pwrites
   // of such slots and earlier growth extended) is no longer than this: growing to it
   // never cuts anything off.
   uint64_t want = std::max({end, t.written_end, t.high_water * uint64_t{bs_}});
-  want = (want + kGrowBytes - 1) / kGrowBytes * kGrowBytes;
+  want = (want + step - 1) / step * step;
   want = std::max(std::min(want, t.mapping->reserved_bytes()), end);
   STRATA_RETURN_IF_ERROR(t.file->Truncate(want));
   t.written_end = std::max(t.written_end, want);
