@@ -126,7 +126,9 @@ YAML
 mkdir -p "$work/cni-bin" "$work/cni-conf"
 start_netd() {
   rm -f "$work/ready.json"
-  in_node "$kNetd" --node-name vm-node --node-network-policy-file "$work/policy.yaml" \
+  # Not through in_node: a function run in the background is a subshell, and $! would be
+  # that shell (killing it leaves the agent running); `ip netns exec` execs the agent.
+  ip netns exec "$node" "$kNetd" --node-name vm-node --node-network-policy-file "$work/policy.yaml" \
     --node-network-policy-status-file "$work/status.json" --state-dir "$work/state" \
     --metrics-addr 127.0.0.1:0 --health-addr 0 --ready-file "$work/ready.json" --cni-plugins "" \
     --cni-bin-dir "$work/cni-bin" --cni-conf-dir "$work/cni-conf" >>"$work/netd.log" 2>&1 &
@@ -222,6 +224,7 @@ metric 'strata_netd_bond_failovers_total{bond="bond0"} 2' && pass "metrics: 2 ac
 index_before=$(bond_index)
 kill -TERM "$netd_pid"
 wait "$netd_pid" || true
+kill -0 "$netd_pid" 2>/dev/null && fatal "strata-netd did not stop"
 t_restart=$(now_us)
 start_netd
 wait_until "$kDeadlineMs" status_is '.activeSlave == "eth1" and (.conditions[] | select(.type == "Ready") | .status == "True")' &&
