@@ -8,7 +8,6 @@
 
 #include <atomic>
 #include <cstring>
-#include <filesystem>
 #include <map>
 #include <mutex>
 #include <random>
@@ -17,6 +16,7 @@
 #include <vector>
 
 #include "engine/tier_mapping.h"
+#include "engine_mapped_fixture.h"
 #include "strata/common/env.h"
 #include "strata/common/mem_env.h"
 #include "strata/storage/engine.h"
@@ -25,7 +25,7 @@
 namespace strata::storage {
 namespace {
 
-constexpr uint32_t kBs = 4096;
+using testing::kBs;
 constexpr unsigned long kTmpfsMagic = 0x01021994;
 
 bool OnTmpfs(const std::string& path) {
@@ -50,18 +50,16 @@ std::string Block(uint64_t content) {
 
 TEST(TierMappingInMemoryTest, OnlyAFileOnTmpfsIsInMemory) {
   if (!OnTmpfs("/dev/shm")) GTEST_SKIP() << "/dev/shm is not tmpfs here";
-  // TempDir makes its directory under $TMPDIR; the tmpfs one is made here.
-  std::string dir = "/dev/shm/strata-inmem-XXXXXX";
-  ASSERT_NE(::mkdtemp(dir.data()), nullptr);
   {
-    auto f = Env::Default()->OpenFile(dir + "/blocks.dat", true);
+    strata::testing::TempDir shm("strata-inmem", "/dev/shm");
+    ASSERT_FALSE(shm.path().empty());
+    auto f = Env::Default()->OpenFile(shm.path() + "/blocks.dat", true);
     ASSERT_TRUE(f.ok()) << f.status().ToString();
     EXPECT_TRUE((*f)->InMemory());
     auto m = engine::TierMapping::Create(**f, PathKind::kRegularFile, 1 << 20);
     ASSERT_NE(m, nullptr);
     EXPECT_TRUE(m->in_memory());
   }
-  std::filesystem::remove_all(dir);
   // A file in memory that the OS does not hold (MemEnv): no mapping, nothing claimed.
   MemEnv mem;
   ASSERT_TRUE(mem.CreateDirectories("/d").ok());
@@ -75,54 +73,22 @@ TEST(TierMappingInMemoryTest, OnlyAFileOnTmpfsIsInMemory) {
   EXPECT_EQ((*g)->InMemory(), OnTmpfs(tmp.path()));
 }
 
-class EngineInMemoryTierTest : public ::testing::Test {
+// The mapped-path fixture with its tier on /dev/shm (tmpfs); its blocks addressed by LBA.
+class EngineInMemoryTierTest : public testing::EngineMappedTest {
  protected:
+  EngineInMemoryTierTest() : EngineMappedTest("strata-inmem", 256ull << 20, 16 << 20, "/dev/shm") {}
   void SetUp() override {
     if (!OnTmpfs("/dev/shm")) GTEST_SKIP() << "/dev/shm is not tmpfs here";
-    dir_ = "/dev/shm/strata-inmem-XXXXXX";
-    ASSERT_NE(::mkdtemp(dir_.data()), nullptr);
-    Reopen();
+    EngineMappedTest::SetUp();
   }
-  void TearDown() override {
-    engine_.reset();
-    if (!dir_.empty()) std::filesystem::remove_all(dir_);
-  }
-  void Reopen() {
-    engine_.reset();
-    EngineOptions o;
-    o.state_dir = dir_;
-    o.tiers = {*ParseTierFlag("ssd=" + dir_)};
-    o.tier_capacity_bytes = {256ull << 20};
-    auto e = Engine::Open(Env::Default(), o);
-    ASSERT_TRUE(e.ok()) << e.status().ToString();
-    engine_ = std::move(*e);
-  }
-  std::shared_ptr<Volume> Create(const std::string& name, bool dedup) {
-    LunSpec spec;
-    spec.name = name;
-    spec.size_bytes = 16 << 20;
-    spec.dedup = dedup;
-    EXPECT_TRUE(engine_->CreateLun(spec).ok());
-    return Vol(name);
-  }
-  std::shared_ptr<Volume> Vol(const std::string& name) {
-    auto v = engine_->OpenVolume(name);
-    EXPECT_TRUE(v.ok()) << v.status().ToString();
-    return v.ok() ? *v : nullptr;
-  }
-  static Status Write(Volume& v, uint64_t lba, const std::string& data) {
+  // By LBA, and a Status rather than an assertion: writer threads count failures.
+  static Status WriteBlocks(Volume& v, uint64_t lba, const std::string& data) {
     return v.Write(lba * kBs, std::span<const char>(data.data(), data.size()), false);
   }
-  static std::string Read(Volume& v, uint64_t lba, size_t blocks = 1) {
-    std::string out(blocks * kBs, '?');
-    EXPECT_TRUE(v.Read(lba * kBs, std::span<char>(out.data(), out.size())).ok());
-    return out;
+  static std::string ReadBlocks(Volume& v, uint64_t lba, size_t blocks = 1) {
+    return Read(v, lba * kBs, blocks * kBs);
   }
-  uint64_t Used() { return engine_->Tiers()[0].used_bytes; }
   std::string BlocksFile() const { return dir_ + "/blocks.dat"; }
-
-  std::string dir_;
-  std::unique_ptr<Engine> engine_;
 };
 
 TEST_F(EngineInMemoryTierTest, SmallWritesLandInPagesAllocatedAheadAndReadBackAfterRestarts) {
@@ -130,7 +96,7 @@ TEST_F(EngineInMemoryTierTest, SmallWritesLandInPagesAllocatedAheadAndReadBackAf
   auto p = Create("p", false);
   // New data only, one block a write: the slots come from the reserve, whose fresh
   // pages are allocated a refill ahead of the writes that take them.
-  for (uint64_t lba = 0; lba < 200; ++lba) ASSERT_TRUE(Write(*d, lba, Block(lba)).ok());
+  for (uint64_t lba = 0; lba < 200; ++lba) ASSERT_TRUE(WriteBlocks(*d, lba, Block(lba)).ok());
   const uint64_t written = 200 * kBs;
   EXPECT_EQ(Used(), written);
   // Pages past the written ones are allocated already (pwrite alone would allocate
@@ -159,13 +125,13 @@ TEST_F(EngineInMemoryTierTest, SmallWritesLandInPagesAllocatedAheadAndReadBackAf
       want[lba + k] = b;
       data += b;
     }
-    ASSERT_TRUE(Write(v, lba, data).ok()) << i;
+    ASSERT_TRUE(WriteBlocks(v, lba, data).ok()) << i;
     if (i % 500 == 499) {
       ASSERT_TRUE(v.Flush().ok());
     }
   }
   auto check = [&](Volume& v, const std::map<uint64_t, std::string>& want) {
-    for (const auto& [lba, b] : want) ASSERT_TRUE(Read(v, lba) == b) << lba;
+    for (const auto& [lba, b] : want) ASSERT_TRUE(ReadBlocks(v, lba) == b) << lba;
   };
   check(*d, want_d);
   check(*p, want_p);
@@ -182,12 +148,12 @@ TEST_F(EngineInMemoryTierTest, SmallWritesLandInPagesAllocatedAheadAndReadBackAf
   // Duplicates still find the blocks written through the mapping (index rebuilt from
   // the stored bytes), and writes go on into fresh slots after the restart.
   const uint64_t before = Used();
-  ASSERT_TRUE(Write(*d, 4000, Block(3)).ok());
+  ASSERT_TRUE(WriteBlocks(*d, 4000, Block(3)).ok());
   EXPECT_EQ(Used(), before);
-  ASSERT_TRUE(Write(*d, 4001, Block(999999)).ok());
+  ASSERT_TRUE(WriteBlocks(*d, 4001, Block(999999)).ok());
   EXPECT_EQ(Used(), before + kBs);
-  EXPECT_TRUE(Read(*d, 4000) == Block(3));
-  EXPECT_TRUE(Read(*d, 4001) == Block(999999));
+  EXPECT_TRUE(ReadBlocks(*d, 4000) == Block(3));
+  EXPECT_TRUE(ReadBlocks(*d, 4001) == Block(999999));
 }
 
 TEST_F(EngineInMemoryTierTest, ConcurrentSmallWritersAndFlushesReadBackAndCount) {
@@ -207,7 +173,7 @@ TEST_F(EngineInMemoryTierTest, ConcurrentSmallWritersAndFlushesReadBackAndCount)
         const uint64_t lba = w * kPerWriter + rng() % kPerWriter;
         // Shared patterns across writers, and new data of this writer's own.
         std::string b = rng() % 3 == 0 ? Block(rng() % 32) : Block(1'000'000 * (w + 1) + i);
-        if (!Write(*d, lba, b).ok()) failed = true;
+        if (!WriteBlocks(*d, lba, b).ok()) failed = true;
         want[w][lba] = b;
       }
       --writing;
@@ -222,7 +188,7 @@ TEST_F(EngineInMemoryTierTest, ConcurrentSmallWritersAndFlushesReadBackAndCount)
   for (auto& t : threads) t.join();
   ASSERT_FALSE(failed);
   for (int w = 0; w < kWriters; ++w) {
-    for (const auto& [lba, b] : want[w]) ASSERT_TRUE(Read(*d, lba) == b) << lba;
+    for (const auto& [lba, b] : want[w]) ASSERT_TRUE(ReadBlocks(*d, lba) == b) << lba;
   }
   ASSERT_TRUE(d->Flush().ok());
   const uint64_t used = Used();
@@ -231,7 +197,7 @@ TEST_F(EngineInMemoryTierTest, ConcurrentSmallWritersAndFlushesReadBackAndCount)
   d = Vol("d");
   EXPECT_EQ(Used(), used);
   for (int w = 0; w < kWriters; ++w) {
-    for (const auto& [lba, b] : want[w]) ASSERT_TRUE(Read(*d, lba) == b) << lba;
+    for (const auto& [lba, b] : want[w]) ASSERT_TRUE(ReadBlocks(*d, lba) == b) << lba;
   }
 }
 

@@ -51,9 +51,11 @@ inline void Land(IncomingWrite& w, const std::string& data, size_t piece = 64 <<
 
 class EngineMappedTest : public ::testing::Test {
  protected:
-  // A tier of `tier_capacity` bytes; Create makes LUNs of `lun_size` bytes.
-  EngineMappedTest(const char* dir_prefix, uint64_t tier_capacity, uint64_t lun_size)
-      : tmp_(dir_prefix), tier_capacity_(tier_capacity), lun_size_(lun_size) {}
+  // A tier of `tier_capacity` bytes in a scratch directory under `parent` (TempDir's
+  // default when empty); Create makes LUNs of `lun_size` bytes.
+  EngineMappedTest(const char* dir_prefix, uint64_t tier_capacity, uint64_t lun_size,
+                   const char* parent = "")
+      : tmp_(dir_prefix, parent), tier_capacity_(tier_capacity), lun_size_(lun_size) {}
 
   void SetUp() override {
     ASSERT_FALSE(tmp_.path().empty());

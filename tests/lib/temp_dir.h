@@ -1,5 +1,5 @@
-// A scratch directory for a test: made fresh under $TMPDIR (or /tmp) and removed with
-// everything in it when the TempDir goes.
+// A scratch directory for a test: made fresh under `parent` (by default $TMPDIR, or
+// /tmp) and removed with everything in it when the TempDir goes.
 #pragma once
 
 #include <stdlib.h>
@@ -13,10 +13,10 @@ namespace strata::testing {
 class TempDir {
  public:
   // `prefix` names the directory (prefix-XXXXXX) so a leftover says whose it was.
-  explicit TempDir(std::string_view prefix = "strata-test") {
+  explicit TempDir(std::string_view prefix = "strata-test", std::string_view parent = {}) {
     const char* tmp = std::getenv("TMPDIR");
-    std::string tmpl =
-        std::string(tmp && *tmp ? tmp : "/tmp") + "/" + std::string(prefix) + "-XXXXXX";
+    std::string base = !parent.empty() ? std::string(parent) : tmp && *tmp ? tmp : "/tmp";
+    std::string tmpl = base + "/" + std::string(prefix) + "-XXXXXX";
     if (::mkdtemp(tmpl.data()) != nullptr) path_ = std::move(tmpl);
   }
   ~TempDir() {
