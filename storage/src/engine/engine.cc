@@ -2328,6 +2328,11 @@ Status EngineImpl::FlushInternal(bool force_checkpoint) {
     restore_pending();
     return s;
   }
+  // Reusable in address order (before the lock): a refill takes the free list's tail
+  // in list order, so a large write then lands in ascending, nearby slots rather than
+  // in the order random overwrites freed them, which its receive pays for in the
+  // tier's page tables (docs/benchmarks.md, dedup1m).
+  for (auto& p : pending) std::sort(p.begin(), p.end());
   ExclusiveLock lock(mu_);
   for (size_t i = 0; i < tiers_.size(); ++i) {
     TierStore& t = tiers_[i];
