@@ -462,6 +462,68 @@ TEST(EngineHashedWriteTest, ADedupWriteIntoScatteredSlotsTakesSeveralRunsAReceiv
   EXPECT_EQ(received.Used(), plain.Used());
 }
 
+// Slots a flush makes reusable are handed out in address order, whatever order the
+// overwrites freed them in: a large write after random 4 KiB overwrites receives into
+// ascending slots (its receive pays for scattered ones in the tier's page tables).
+TEST(EngineHashedWriteTest, SlotsFreedInRandomOrderAreReceivedIntoInAddressOrder) {
+  Device d({}, /*real=*/true);
+  auto v = d.Create("v", true);
+  std::string all;
+  for (uint64_t b = 0; b < kLunSize / kBs; ++b) all += Block(70000 + static_cast<uint32_t>(b));
+  ASSERT_TRUE(v->Write(0, all, false).ok());
+  ASSERT_TRUE(d.engine->Flush().ok());
+  // Every block rewritten on its own, in random order: its old slot is freed then.
+  std::vector<uint64_t> lbas;
+  for (uint64_t b = 0; b < kLunSize / kBs; ++b) lbas.push_back(b);
+  std::shuffle(lbas.begin(), lbas.end(), std::mt19937(33));
+  for (uint64_t b : lbas) {
+    std::string block = Block(90000 + static_cast<uint32_t>(b));
+    ASSERT_TRUE(v->Write(b * kBs, block, false).ok());
+    all.replace(b * kBs, kBs, block);
+  }
+  ASSERT_TRUE(d.engine->Flush().ok());
+  int placed = 0, spaces_seen = 0, descents = 0;
+  for (int i = 0; i < 6; ++i) {
+    const uint64_t offset = static_cast<uint64_t>(i) << 20;
+    std::string data;
+    for (int b = 0; b < 256; ++b) data += Block(110000 + static_cast<uint32_t>(i * 256 + b));
+    all.replace(offset, data.size(), data);
+    auto w = v->BeginWrite(offset, static_cast<uint32_t>(data.size()), false, {});
+    if (w == nullptr) {  // e.g. the reserve's leftover fresh slots past the file's end
+      ASSERT_TRUE(v->Write(offset, data, false).ok());
+      continue;
+    }
+    ++placed;
+    const char* last = nullptr;
+    for (size_t at = 0; at < data.size();) {
+      std::array<std::span<char>, 64> spaces;
+      const size_t k = w->NextSpaces(spaces.data(), spaces.size());
+      ASSERT_GE(k, 1u);
+      size_t room = 0;
+      for (size_t j = 0; j < k; ++j) {
+        if (last != nullptr && spaces[j].data() < last) ++descents;
+        last = spaces[j].data();
+        ++spaces_seen;
+        std::memcpy(spaces[j].data(), data.data() + at + room, spaces[j].size());
+        room += spaces[j].size();
+      }
+      w->Received(room);
+      at += room;
+    }
+    Status s = w->Commit();
+    ASSERT_TRUE(s.ok()) << s.ToString();
+  }
+  ASSERT_GE(placed, 4);
+  // Freed in random order, the spaces would descend about every other time; in address
+  // order only where a write's slots cross from one refill to the next.
+  EXPECT_GT(spaces_seen, 4 * placed);  // the slots freed were scattered, not one run
+  EXPECT_LE(descents, placed);
+  EXPECT_EQ(d.Read("v", 0, kLunSize), all);
+  d.engine.reset();
+  d.Open();
+  EXPECT_EQ(d.Read("v", 0, kLunSize), all);
+}
+
 TEST(EngineHashedWriteTest, AReceiveAbandonedBeforeCommitChangesNothingAndGivesItsSlotsBack) {
   Device d({}, /*real=*/true);
   auto v = Prefilled(d, "v");
