@@ -12,6 +12,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "strata/common/mem_env.h"
 #include "strata/storage/engine.h"
@@ -135,7 +136,7 @@ TEST(EngineLockingTest, WritesToOneLunDoNotWaitForAnotherLunsWriteInProgress) {
   auto engine = OpenEngine(&env);
   ASSERT_NE(engine, nullptr);
   auto x = CreateLun(engine.get(), "x", 4 << 20);
-  constexpr uint64_t kChunks = 256;  // more chunks than any stripe set of the engine
+  constexpr uint64_t kChunks = 1100;  // more chunks than a LUN has stripes (1024)
   auto c = CreateLun(engine.get(), "c", kChunks * 64 * kBs);
   ASSERT_NE(x, nullptr);
   ASSERT_NE(c, nullptr);
@@ -167,6 +168,48 @@ TEST(EngineLockingTest, WritesToOneLunDoNotWaitForAnotherLunsWriteInProgress) {
   std::string gx(big.size(), '?');
   ASSERT_TRUE(x->Read(0, std::span<char>(gx.data(), gx.size())).ok());
   EXPECT_EQ(gx, big);
+}
+
+// A write's stripes are one range of stripe indices that wraps round after the last:
+// blocks A (the last of chunk 1023, the last stripe) and B (the first of chunk 1024,
+// whose stripe is chunk 0's) written together hold both. A partial write of B (a
+// read-modify-write under B's stripe) that comes while that write sits in its
+// data-file write waits for it, and so lands on top of it: B ends with the partial
+// write's bytes over the two-block write's. (Had B's stripe not been held, the partial
+// write would have finished first, and the two-block write replaced it.) The 200 ms
+// only bounds how long the partial write gets to show it does not wait.
+TEST(EngineLockingTest, AWriteAcrossTheStripesWrapHoldsBothStripes) {
+  GatedEnv env;
+  auto engine = OpenEngine(&env);
+  ASSERT_NE(engine, nullptr);
+  constexpr uint64_t kChunkBlocks = 64;
+  constexpr uint64_t kWrapChunk = 1024;  // the first chunk whose stripe wraps round
+  auto v = CreateLun(engine.get(), "w", (kWrapChunk + 1) * kChunkBlocks * kBs);
+  ASSERT_NE(v, nullptr);
+  const uint64_t a = (kWrapChunk * kChunkBlocks - 1) * kBs;  // block A; B follows it
+
+  env.Arm('X');
+  const std::string two(2 * kBs, 'X');
+  auto held = std::async(std::launch::async, [&] {
+    return v->Write(a, std::span<const char>(two.data(), two.size()), false);
+  });
+  ASSERT_TRUE(env.WaitHeld()) << "the two-block write never reached its data-file write";
+  const std::string part(kBs / 4, 'p');
+  auto partial = std::async(std::launch::async, [&] {
+    return v->Write(a + kBs + 100, std::span<const char>(part.data(), part.size()), false);
+  });
+  const bool early = partial.wait_for(std::chrono::milliseconds(200)) == std::future_status::ready;
+  env.Release();
+  ASSERT_EQ(partial.wait_for(kDeadline), std::future_status::ready) << "the partial write hung";
+  ASSERT_TRUE(partial.get().ok());
+  ASSERT_TRUE(held.get().ok());
+  EXPECT_FALSE(early) << "the partial write of B did not wait for the write holding B";
+
+  std::string got(2 * kBs, '?');
+  ASSERT_TRUE(v->Read(a, std::span<char>(got.data(), got.size())).ok());
+  std::string want = two;
+  want.replace(kBs + 100, part.size(), part);
+  EXPECT_EQ(got, want);
 }
 
 }  // namespace

@@ -550,12 +550,44 @@ void Connection::SendReply(uint64_t handle, uint16_t type, uint32_t error, std::
       iov[n++] = {hdr, kStructuredReplyHeaderSize};
     }
   }
+  if (error != 0 || len == 0) {
+    QueueReply(iov, n);
+    return;
+  }
   std::lock_guard lock(send_mu_);
   if (send_failed_) return;
   sending_since_.store(Clock::now().time_since_epoch().count());
   Status s = io_->SendAll(iov, n);
   sending_since_.store(0);
   if (!s.ok()) SendFailed(s);
+}
+
+void Connection::QueueReply(const iovec* iov, int n) {
+  {
+    std::lock_guard lock(reply_mu_);
+    for (int i = 0; i < n; ++i) {
+      queued_replies_.append(static_cast<const char*>(iov[i].iov_base), iov[i].iov_len);
+    }
+    if (draining_) return;  // the draining thread sends it with the next batch
+    draining_ = true;
+  }
+  while (true) {
+    {
+      std::lock_guard lock(reply_mu_);
+      if (queued_replies_.empty()) {
+        draining_ = false;
+        return;
+      }
+      drain_batch_.clear();
+      drain_batch_.swap(queued_replies_);
+    }
+    std::lock_guard lock(send_mu_);
+    if (send_failed_) continue;  // later replies are skipped, as SendReply's
+    sending_since_.store(Clock::now().time_since_epoch().count());
+    Status s = io_->SendAll(drain_batch_.data(), drain_batch_.size());
+    sending_since_.store(0);
+    if (!s.ok()) SendFailed(s);
+  }
 }
 
 void Connection::Record(uint16_t type, uint32_t length, Clock::time_point received, bool ok) {

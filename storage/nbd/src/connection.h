@@ -1,5 +1,7 @@
 #pragma once
 
+#include <sys/uio.h>
+
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -138,8 +140,15 @@ class Connection {
   size_t ReadReplyHeader(const Request& r, char* hdr) const;
   // A send failed (under send_mu_): no more replies, the connection is dropped.
   void SendFailed(const Status& s);
+  // Sends a reply: one with data (a read's) under send_mu_ at once; any other is
+  // queued (QueueReply).
   void SendReply(uint64_t handle, uint16_t type, uint32_t error, std::string_view message,
                  const char* data, size_t len, uint64_t offset);
+  // Queues a reply without data for sending and returns; the first thread to queue
+  // one while no thread drains becomes the drainer: it sends everything queued, batch
+  // after batch (one send each, under send_mu_), until the queue is empty, so no
+  // queued reply is left behind and no replier waits for another's send.
+  void QueueReply(const iovec* iov, int n);
   void Record(uint16_t type, uint32_t length, Clock::time_point received, bool ok);
 
   const ServerContext ctx_;
@@ -186,6 +195,15 @@ class Connection {
 
   std::mutex send_mu_;
   bool send_failed_ = false;  // guarded by send_mu_
+
+  // Replies without data wait here for the draining thread (QueueReply): a thread
+  // that finds send_mu_ taken by another reply's send would otherwise sleep on it,
+  // and on a loaded host that send's thread is often preempted right after its
+  // sendmsg wakes the client, so a convoy of repliers forms behind it.
+  std::mutex reply_mu_;
+  std::string queued_replies_;  // guarded by reply_mu_: the wire bytes of the replies
+  bool draining_ = false;       // guarded by reply_mu_: a thread is in QueueReply's loop
+  std::string drain_batch_;     // the draining thread's (one at a time): what it sends
 };
 
 }  // namespace strata::nbd

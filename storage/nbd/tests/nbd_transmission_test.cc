@@ -1,5 +1,7 @@
 // The transmission phase: commands, flags, errors, framing, pipelining, io_stats.
 #include <gtest/gtest.h>
+#include <poll.h>
+#include <sys/socket.h>
 
 #include <algorithm>
 #include <condition_variable>
@@ -318,6 +320,45 @@ TEST_F(NbdTransmissionTest, PipelinedRequestsRunConcurrently) {
     EXPECT_EQ(r->error, 0u);
   }
   EXPECT_GE(vol->counters().max_concurrent, 4);
+}
+
+TEST_F(NbdTransmissionTest, WritesGoOnWhileAReadReplyWaitsForTheClient) {
+  // A 16 MiB read reply the client does not take (a 64 KiB receive buffer) holds the
+  // socket's send side; the writes behind it still run, all 64 of them: their replies
+  // (no data) are queued for one draining thread, not each waited for on a serving
+  // thread (16 of them would all be waiting after 15 writes). Then every reply arrives.
+  auto c = Open();
+  ASSERT_NE(c, nullptr);
+  const int rcvbuf = 64 << 10;
+  ASSERT_EQ(::setsockopt(c->fd(), SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf)), 0);
+  ASSERT_TRUE(c->SendRequest(kCmdRead, 0, 1, 0, kDiskSize).ok());
+  // The reply has begun (its first bytes are here), so its send is under way.
+  pollfd pfd{c->fd(), POLLIN, 0};
+  ASSERT_EQ(::poll(&pfd, 1, 10000), 1);
+  constexpr int kWrites = 64;
+  for (int i = 0; i < kWrites; ++i) {
+    ASSERT_TRUE(
+        c->SendRequest(kCmdWrite, 0, 100 + i, uint64_t(i) * 4096, 4096, Pattern(4096, 700 + i))
+            .ok());
+  }
+  EXPECT_TRUE(WaitFor([&] { return disk_->counters().writes == kWrites; }))
+      << disk_->counters().writes << " writes ran";
+  std::set<uint64_t> handles;
+  for (int i = 0; i <= kWrites; ++i) {
+    auto r = c->ReadReply();
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    EXPECT_EQ(r->error, 0u) << "handle " << r->handle;
+    if (r->handle == 1) {
+      EXPECT_EQ(r->data.size(), kDiskSize);
+    }
+    handles.insert(r->handle);
+  }
+  EXPECT_EQ(handles.size(), size_t{kWrites + 1});
+  for (int i = 0; i < kWrites; ++i) {
+    auto r = c->Read(uint64_t(i) * 4096, 4096);
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    EXPECT_TRUE(r->data == Pattern(4096, 700 + i)) << "block " << i;
+  }
 }
 
 TEST_F(NbdTransmissionTest, DisconnectAnswersEverythingInFlightFirst) {
