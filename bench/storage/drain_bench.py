@@ -5,7 +5,7 @@ latency on A while LUNs drain, against the same client idle. Not a test: prints
 markdown (one table per run, then the medians).
 
   bench/storage/drain_bench.py STORED ADMIN [--dir /dev/shm] [--luns 4] [--mib 512]
-      [--parallel 2] [--runs 3] [--fio-seconds 20] [--fio-iops 2000] [--stored-arg=FLAG ...]
+      [--parallel 2] [--runs 4] [--fio-seconds 20] [--fio-iops 2000] [--stored-arg=FLAG ...]
       [--compare-caps auto,128MiB,0] [--base-stored OTHER_STORED]
 
 Both devices keep their tiers in --dir (tmpfs by default), as do cp's source and
@@ -42,7 +42,8 @@ ap.add_argument("--dir", default="/dev/shm")
 ap.add_argument("--luns", type=int, default=4)
 ap.add_argument("--mib", type=int, default=512)
 ap.add_argument("--parallel", type=int, default=2)
-ap.add_argument("--runs", type=int, default=3)
+ap.add_argument("--runs", type=int, default=4,
+                help="even, so cp and the drain allocate first equally often (one_run)")
 ap.add_argument("--fio-seconds", type=int, default=20)
 ap.add_argument("--fio-iops", type=int, default=2000, help="client rate limit (read+write)")
 ap.add_argument("--stored-arg", action="append", default=[],
@@ -81,17 +82,27 @@ def fio(portal, seconds, out):
     return p99
 
 
-def one_run(work, data, verify, with_client, extra=(), stored=None):
-    res = {}
-    size = args.mib << 20
-    total = size * args.luns
-    # cp of the same bytes, on the same file system, in the same run.
+def cp_peer(work, data, total):
+    """cp of the same bytes, on the same file system, in the same run; the copy stays
+    (its pages held) until the caller removes work/cp."""
     cpdir = os.path.join(work, "cp")
     os.makedirs(cpdir)
     t0 = time.perf_counter()
     subprocess.run(["cp", *data, cpdir], check=True)
-    res["cp"] = total / (time.perf_counter() - t0)
-    shutil.rmtree(cpdir)
+    return total / (time.perf_counter() - t0)
+
+
+def one_run(work, data, verify, with_client, extra=(), stored=None, cp_first=True):
+    """One drain of fresh devices against cp of the same bytes. Both write that many
+    bytes into new tmpfs pages, and on a VM whose host takes back the guest's unused
+    memory, pages not freed a moment ago cost a host fault each (docs/benchmarks.md,
+    "The drain's figures and the VM's memory"): whichever of the two allocates first
+    gets the pages the last run freed. So after the fill they take turns (cp_first), and
+    cp's copy is kept until both are done."""
+    res = {"cp_first": cp_first}
+    size = args.mib << 20
+    total = size * args.luns
+    cpdir = os.path.join(work, "cp")
 
     flag = ["--verify-moves", "on" if verify else "off", *args.stored_arg, *extra]
     devs = []
@@ -109,10 +120,15 @@ def one_run(work, data, verify, with_client, extra=(), stored=None):
             subprocess.run(["nbdcopy", "--", "[", "nbdkit", "-s", "random", "256M", "]",
                             f"nbd://{a['nbd'][0]}/c"], check=False, capture_output=True)
 
+        if cp_first:
+            res["cp"] = cp_peer(work, data, total)
         t0 = time.perf_counter()
         replies = move_all(a, b, names())
         res["drain_s"] = time.perf_counter() - t0
         res["drain"] = total / res["drain_s"]
+        if not cp_first:
+            res["cp"] = cp_peer(work, data, total)
+        shutil.rmtree(cpdir)
         verified = sum(int(m.get("verified_bytes", 0)) for m in replies)
         # Per LUN, the pause verification added to its switch (the re-check of ranges
         # written after the first comparison); and those pauses as a share of the drain.
@@ -145,9 +161,23 @@ def one_run(work, data, verify, with_client, extra=(), stored=None):
     finally:
         for p, _ in devs:
             stop_stored(p)
-        for d in ("a", "b"):
+        for d in ("a", "b", "cp"):
             shutil.rmtree(os.path.join(work, d), ignore_errors=True)
     return res
+
+
+def who_first(res):
+    return "cp first" if res["cp_first"] else "drain first"
+
+
+def by_order(rows):
+    """Median drain / cp of the drains (verified and not) with cp first, and with the
+    drain first: far apart when the host's memory, not the code, sets the figure."""
+    out = []
+    for first, label in ((True, "cp first"), (False, "drain first")):
+        r = [x["drain"] / x["cp"] for pair in rows for x in pair if x["cp_first"] == first]
+        out.append(f"{label} {statistics.median(r):.2f}x ({len(r)})" if r else f"{label} -")
+    return ", ".join(out)
 
 
 def mib(x):
@@ -172,10 +202,10 @@ def main():
             return
         runs = []
         for i in range(args.runs):
-            on = one_run(work, data, True, True)
-            off = one_run(work, data, False, False)
+            on = one_run(work, data, True, True, cp_first=i % 2 == 0)
+            off = one_run(work, data, False, False, cp_first=i % 2 == 1)
             runs.append((on, off))
-            print(f"run {i + 1}: cp {mib(on['cp'])} MiB/s, drain {mib(on['drain'])} MiB/s "
+            print(f"run {i + 1} (verified: {who_first(on)}, unverified: {who_first(off)}): cp {mib(on['cp'])} MiB/s, drain {mib(on['drain'])} MiB/s "
                   f"verified ({on['drain'] / on['cp']:.2f}x cp); unverified: cp "
                   f"{mib(off['cp'])}, drain {mib(off['drain'])} MiB/s "
                   f"({off['drain'] / off['cp']:.2f}x); paused re-check {on['verify_s'] * 1000:.1f} ms per LUN; client p99 r/w idle "
@@ -212,6 +242,7 @@ def main():
         wr = med(lambda on, off: on[ph]["write"] / on["idle"]["write"])
         print(f"| {label} | {iops:.0f} | {r:.0f} | {w:.0f} | {rr:.1f}x / {wr:.1f}x |")
     print(f"\nmoves during the busy window: {mib(med(lambda on, off: on['churn']))} MiB/s")
+    print(f"drain / cp by who allocated first (all drains): {by_order(runs)}")
 
 
 def compare_builds(work, data):
@@ -220,10 +251,10 @@ def compare_builds(work, data):
     for i in range(args.runs):
         order = ["new", "base"] if i % 2 == 0 else ["base", "new"]
         for b in order:
-            on = one_run(work, data, True, True, stored=builds[b])
-            off = one_run(work, data, False, False, stored=builds[b])
+            on = one_run(work, data, True, True, stored=builds[b], cp_first=i % 2 == 0)
+            off = one_run(work, data, False, False, stored=builds[b], cp_first=i % 2 == 1)
             rows[b].append((on, off))
-            print(f"run {i + 1} {b}: drain verified {mib(on['drain'])} MiB/s "
+            print(f"run {i + 1} {b} (verified: {who_first(on)}, unverified: {who_first(off)}): drain verified {mib(on['drain'])} MiB/s "
                   f"({on['drain'] / on['cp']:.2f}x cp {mib(on['cp'])}), unverified "
                   f"{mib(off['drain'])} MiB/s ({off['drain'] / off['cp']:.2f}x cp {mib(off['cp'])}); "
                   f"client p99 r/w idle {on['idle']['read']:.0f}/{on['idle']['write']:.0f} us, "
@@ -255,6 +286,8 @@ def compare_builds(work, data):
     print(f"\nnew / base drain rate, run by run (median): verified {ratio:.2f}x, unverified "
           f"{ratio_off:.2f}x; goal (#11): drain >= 0.7x cp: new verified "
           f"{med('new', lambda on, off: on['drain'] / on['cp']):.2f}x")
+    for b in builds:
+        print(f"{b}: drain / cp by who allocated first (all drains): {by_order(rows[b])}")
 
 
 def compare(work, data, caps):
