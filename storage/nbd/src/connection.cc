@@ -556,6 +556,10 @@ void Connection::SendReply(uint64_t handle, uint16_t type, uint32_t error, std::
   }
   std::lock_guard lock(send_mu_);
   if (send_failed_) return;
+  SendAllLocked(iov, n);
+}
+
+void Connection::SendAllLocked(iovec* iov, int n) {
   sending_since_.store(Clock::now().time_since_epoch().count());
   Status s = io_->SendAll(iov, n);
   sending_since_.store(0);
@@ -583,10 +587,8 @@ void Connection::QueueReply(const iovec* iov, int n) {
     }
     std::lock_guard lock(send_mu_);
     if (send_failed_) continue;  // later replies are skipped, as SendReply's
-    sending_since_.store(Clock::now().time_since_epoch().count());
-    Status s = io_->SendAll(drain_batch_.data(), drain_batch_.size());
-    sending_since_.store(0);
-    if (!s.ok()) SendFailed(s);
+    iovec batch{drain_batch_.data(), drain_batch_.size()};
+    SendAllLocked(&batch, 1);
   }
 }
 

@@ -149,6 +149,9 @@ class Connection {
   // after batch (one send each, under send_mu_), until the queue is empty, so no
   // queued reply is left behind and no replier waits for another's send.
   void QueueReply(const iovec* iov, int n);
+  // Sends all of iov under send_mu_ (held), marked in sending_since_ for the stall
+  // check; a failure ends the connection (SendFailed).
+  void SendAllLocked(iovec* iov, int n);
   void Record(uint16_t type, uint32_t length, Clock::time_point received, bool ok);
 
   const ServerContext ctx_;
