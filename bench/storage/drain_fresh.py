@@ -10,7 +10,9 @@ unverified drain, drain_profile.py moves warm LUNs back and forth).
       [--perf NAME] [--out /tmp] [--stored-arg=FLAG ...]
 
 Per round, each build (in alternating order): `cp` of the same bytes, two fresh daemons, the
-LUNs filled with nbdcopy and right after that the timed drain; printed: the rate, against cp, each daemon's
+LUNs filled with nbdcopy and right after that the timed drain (cp always first: drain_bench.py's
+odd runs; on a VM that takes back unused memory the cp ratio then favours cp, see its one_run,
+so compare builds by their CPU seconds); printed: the rate, against cp, each daemon's
 CPU seconds, the host's idle share during the drain (/proc/stat) and, with --timeline, that
 share per 50 ms. --warmup drains (the first build's, not counted) go first: a host's first drain
 after its memory was last used can run far slower. --perf NAME: `perf record -a -g` of NAME's
@@ -65,7 +67,7 @@ def host_idle():
 def drain(work, data, stored, perf=False):
     """One fresh drain with `stored`; returns (rate, rate / cp, CPU source, CPU target,
     idle share, idle shares per 50 ms)."""
-    # cp first, then the fill, then the drain right after it, as drain_bench.py runs them.
+    # cp first, then the fill, then the drain right after it (drain_bench.py's odd runs).
     cpdir = os.path.join(work, "cp")
     os.makedirs(cpdir)
     t0 = time.perf_counter()
