@@ -201,5 +201,114 @@ TEST_F(EngineInMemoryTierTest, ConcurrentSmallWritersAndFlushesReadBackAndCount)
   }
 }
 
+// Env::Default, counting the writes (WriteAt, WriteAtV) into files named blocks.dat
+// (the tiers' data files); everything else, the mapping included, passes through.
+class DataWriteCountingEnv final : public Env {
+ public:
+  Status CreateDirectories(const std::string& path) override {
+    return inner_->CreateDirectories(path);
+  }
+  Result<PathInfo> Stat(const std::string& path) override { return inner_->Stat(path); }
+  Result<std::string> ReadFile(const std::string& path) override { return inner_->ReadFile(path); }
+  Status WriteFileAtomically(const std::string& path, std::string_view contents) override {
+    return inner_->WriteFileAtomically(path, contents);
+  }
+  Result<uint64_t> FileSystemCapacity(const std::string& path) override {
+    return inner_->FileSystemCapacity(path);
+  }
+  Result<std::unique_ptr<File>> OpenFile(const std::string& path, bool create) override {
+    auto f = inner_->OpenFile(path, create);
+    if (!f.ok()) return f.status();
+    const bool data = path.size() >= 10 && path.compare(path.size() - 10, 10, "blocks.dat") == 0;
+    return std::unique_ptr<File>(
+        std::make_unique<CountingFile>(data ? &data_writes_ : nullptr, std::move(*f)));
+  }
+  Status RemoveFile(const std::string& path) override { return inner_->RemoveFile(path); }
+  uint64_t RandomU64() override { return inner_->RandomU64(); }
+
+  uint64_t data_writes() const { return data_writes_.load(); }
+
+ private:
+  class CountingFile final : public File {
+   public:
+    CountingFile(std::atomic<uint64_t>* writes, std::unique_ptr<File> inner)
+        : writes_(writes), inner_(std::move(inner)) {}
+    Status ReadAt(uint64_t offset, std::span<char> out) override {
+      return inner_->ReadAt(offset, out);
+    }
+    Status WriteAt(uint64_t offset, std::span<const char> data) override {
+      if (writes_ != nullptr) ++*writes_;
+      return inner_->WriteAt(offset, data);
+    }
+    Status WriteAtV(uint64_t offset, std::span<const std::span<const char>> pieces) override {
+      if (writes_ != nullptr) ++*writes_;
+      return inner_->WriteAtV(offset, pieces);
+    }
+    Status Sync() override { return inner_->Sync(); }
+    Result<uint64_t> Size() override { return inner_->Size(); }
+    Status Truncate(uint64_t size) override { return inner_->Truncate(size); }
+    const char* MapForRead(uint64_t length) override { return inner_->MapForRead(length); }
+    char* MapShared(uint64_t length) override { return inner_->MapShared(length); }
+    bool InMemory() override { return inner_->InMemory(); }
+
+   private:
+    std::atomic<uint64_t>* const writes_;  // null: not a data file
+    std::unique_ptr<File> inner_;
+  };
+
+  Env* const inner_ = Env::Default();
+  std::atomic<uint64_t> data_writes_{0};
+};
+
+class EngineInMemoryRecycledSlotsTest : public EngineInMemoryTierTest {
+ protected:
+  EngineInMemoryRecycledSlotsTest() { env_ = &counting_; }
+  DataWriteCountingEnv counting_;
+};
+
+TEST_F(EngineInMemoryRecycledSlotsTest, RandomOverwritesStoreIntoRecycledSlotsThroughTheMapping) {
+  auto d = Create("d", true);
+  constexpr uint64_t kBlocks = 512;
+  std::map<uint64_t, std::string> want;
+  uint64_t next = 0;
+  // New data over all the blocks, `run` blocks a write: no dedup hit.
+  auto write_all = [&](uint64_t run) {
+    for (uint64_t lba = 0; lba < kBlocks; lba += run) {
+      std::string data;
+      for (uint64_t k = 0; k < run; ++k) {
+        want[lba + k] = Block(next++);
+        data += want[lba + k];
+      }
+      ASSERT_TRUE(WriteBlocks(*d, lba, data).ok()) << lba;
+    }
+  };
+  // First in large writes: their refill sets aside kReserveBatchLarge fresh slots
+  // whose pages are not allocated ahead (only small writes' refills do that), and
+  // their own slots are pwritten. Then rounds of small writes over the same blocks,
+  // a flush after each: they use up those fresh slots (pwritten too) and then take
+  // the slots earlier rounds freed, which the flushes made reusable.
+  write_all(64);
+  ASSERT_TRUE(d->Flush().ok());
+  for (int round = 0; round < 6; ++round) {
+    write_all(1);
+    ASSERT_TRUE(d->Flush().ok());
+  }
+  // Now the refills take freed slots (freed ones before fresh ones), each of which
+  // held a stored block, so its page is there: every block is stored through the
+  // mapping, none with a pwrite (which each one took before).
+  const uint64_t before = counting_.data_writes();
+  write_all(1);
+  EXPECT_EQ(counting_.data_writes() - before, 0u);
+  EXPECT_EQ(Used(), kBlocks * kBs);
+  for (const auto& [lba, b] : want) ASSERT_TRUE(ReadBlocks(*d, lba) == b) << lba;
+  // Durable as a pwrite's bytes are: after a flush and a restart they read back.
+  ASSERT_TRUE(d->Flush().ok());
+  d.reset();
+  Reopen();
+  d = Vol("d");
+  for (const auto& [lba, b] : want) ASSERT_TRUE(ReadBlocks(*d, lba) == b) << lba;
+  EXPECT_EQ(Used(), kBlocks * kBs);
+}
+
 }  // namespace
 }  // namespace strata::storage

@@ -69,7 +69,7 @@ class EngineMappedTest : public ::testing::Test {
     o.state_dir = dir_;
     o.tiers = {*ParseTierFlag("ssd=" + dir_)};
     o.tier_capacity_bytes = {tier_capacity_};
-    auto e = Engine::Open(Env::Default(), o);
+    auto e = Engine::Open(env_, o);
     ASSERT_TRUE(e.ok()) << e.status().ToString();
     engine_ = std::move(*e);
   }
@@ -97,6 +97,7 @@ class EngineMappedTest : public ::testing::Test {
   uint64_t Used() { return engine_->Tiers()[0].used_bytes; }
 
   strata::testing::TempDir tmp_;
+  Env* env_ = Env::Default();  // a test may wrap it (set before SetUp)
   const uint64_t tier_capacity_;
   const uint64_t lun_size_;
   std::string dir_;

@@ -1434,6 +1434,26 @@ bool EngineImpl::TakeReserved(TierStore& t, size_t n, uint64_t* slots, bool* pop
   return true;
 }
 
+void EngineImpl::MarkBackedLocked(TierStore& t, uint64_t slot) {
+  if (!t.mapping || t.view != t.mapping->data() || !t.mapping->in_memory()) return;
+  const uint64_t word = slot / 64;
+  if (t.backed.size() <= word) {
+    t.backed.resize(std::max<uint64_t>(word + 1, t.backed.size() * 2), 0);
+  }
+  t.backed[word] |= uint64_t{1} << (slot % 64);
+}
+
+bool EngineImpl::BackedLocked(const TierStore& t, std::span<const uint64_t> slots) {
+  if (!t.mapping || t.view != t.mapping->data() || !t.mapping->in_memory()) return false;
+  for (uint64_t slot : slots) {
+    const uint64_t word = slot / 64;
+    if (word >= t.backed.size() || (t.backed[word] & (uint64_t{1} << (slot % 64))) == 0) {
+      return false;
+    }
+  }
+  return true;
+}
+
 uint64_t EngineImpl::AllocateFreshLocked(TierStore& t) {
   uint64_t slot = t.high_water++;
   if (t.refs.size() <= slot) t.refs.resize(std::max<uint64_t>(slot + 1, t.refs.size() * 2), 0);
@@ -1563,6 +1583,11 @@ Status EngineImpl::StoreRun(Lun& lun, uint64_t lba, size_t n, const char* data,
       from_reserve = !placed && all_new && TakeReserved(t, n, reserved_slots.data(), &populated);
       for (size_t i = 0; from_reserve && i < n; ++i) items[i].slot = reserved_slots[i];
       if (from_reserve) allocated = n;
+    }
+    // Freed slots a refill recycled: stored through the mapping too when each page
+    // held a block before (TierStore::backed).
+    if (from_reserve && !placed && !populated) {
+      populated = BackedLocked(t, std::span<const uint64_t>(reserved_slots.data(), allocated));
     }
   }
   if (placed && !from_reserve) {  // the caller writes the bytes the usual way
@@ -1735,6 +1760,7 @@ Status EngineImpl::StoreRun(Lun& lun, uint64_t lba, size_t n, const char* data,
         continue;
       }
       t.written_end = std::max(t.written_end, (it.slot + 1) * bs_);
+      MarkBackedLocked(t, it.slot);  // written, whether it keeps the block or not
       if (index_grew) {
         Status unread;  // a failed read: keep our own copy
         if (uint64_t hit = EqualIndexedLocked(t, it.fp, block(i), have, &unread)) {

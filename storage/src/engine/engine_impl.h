@@ -74,6 +74,15 @@ struct TierStore {
   // Guarded by reserve_mu.
   uint64_t populated_begin = 0;
   uint64_t populated_end = 0;
+  // An in-memory mapped tier's slots whose page holds a block a write stored (one bit a
+  // slot): that page stays allocated (tmpfs gives no page back and the data file never
+  // shrinks), so a later small write that took only such slots from the reserve (freed
+  // slots, recycled by flushes under random overwrites) stores its blocks through the
+  // mapping as into populated ones: a copy into a mapped page instead of a pwrite,
+  // which costs a page-cache lookup, a folio lock and the inode's lock a block. Freed
+  // slots alone do not say so: a reserve given back (ReturnReserveLocked) or a write
+  // that failed leaves never-written slots in free_slots. Guarded by EngineImpl::mu_.
+  std::vector<uint64_t> backed;
 };
 
 // A LUN, or a snapshot (is_snapshot: read-only, never in by_name_, never opened;
@@ -514,6 +523,12 @@ class EngineImpl {
   // n slots from t.reserved into `slots` (all or none); false when it holds fewer.
   // *populated (when given): every one of them lies in t.populated_*.
   static bool TakeReserved(TierStore& t, size_t n, uint64_t* slots, bool* populated = nullptr);
+  // TierStore::backed: records that `slot`'s page holds a stored block (an in-memory
+  // mapped tier only; others keep no bits). REQUIRES: mu_ held exclusively.
+  static void MarkBackedLocked(TierStore& t, uint64_t slot);
+  // True when every one of `slots` is marked backed: a store through the tier's
+  // mapping cannot fault for want of a page. REQUIRES: mu_ held (shared suffices).
+  static bool BackedLocked(const TierStore& t, std::span<const uint64_t> slots);
   // Overwrites n whole blocks at [lba, lba+n) in place when every one of them is
   // mapped to a slot of the LUN's write tier that this LUN alone references (an
   // unshared leaf, a count of one, not in the dedup index) and the LUN has dedup off:
