@@ -33,9 +33,9 @@ struct CopyPacing {
 // a copy. The target bounds the NBD server's service time, which leaves out what a client
 // adds on its own side of the connection (its wake-ups behind the copies' threads), and
 // the rate follows it up and down (AIMD), so about half the windows end over it: aimed at
-// 3x, a client's own p99 during moves read 2.6-4.2x idle (median 3.3x, 8 runs on a 2-CPU
-// host), aimed at 2x 1.8-3.9x (median 2.7x; #11's bound is 3x), the moves while the client
-// ran ~30 % slower (docs/benchmarks.md, "Drain rate (issue #11, drain, eleventh session)").
+// 3x, a client's own p99 during moves read 2.6-4.4x idle (median 3.5x, 12 runs on a 2-CPU
+// host), aimed at 2x 1.8-4.8x (median 2.9x; #11's bound is 3x), the moves while the client
+// ran somewhat slower (docs/benchmarks.md, "Drain rate (issue #11, drain, eleventh session)").
 inline constexpr char kDefaultCopyClientLatencyTarget[] = "2x";
 
 // From the flags' text: `rate` "auto" (adaptive), "0" (none) or a size per second
