@@ -110,7 +110,9 @@ Result<Flags> ParseFlags(int argc, char** argv, bool* help) {
       "this much per second, all together: "
       "auto (a rate that follows the clients' latency: see --copy-client-latency-target), "
       "a fixed rate (e.g. 128MiB) or 0 (no cap); an idle device copies at full speed")(
-      "copy-client-latency-target", po::value(&copy_latency_target)->default_value("3x"),
+      "copy-client-latency-target",
+      po::value(&copy_latency_target)
+          ->default_value(strata::storage::kDefaultCopyClientLatencyTarget),
       "--copy-rate-with-clients auto: the clients' p99 request latency (the NBD server's, "
       "per 100 ms) the copies may cause: a factor of their p99 without a copy (e.g. 3x) or "
       "a latency (e.g. 2ms, 500us); the copy rate rises while under it, halves when over")(

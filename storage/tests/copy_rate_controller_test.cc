@@ -208,6 +208,16 @@ TEST(CopyRateControllerTest, FewClientRequestsDecideAfterTheLongestWindow) {
   EXPECT_EQ(s.c.rate(), 64 * kMiB);
 }
 
+// strata-stored's default target: 2x the idle p99 (the server's), under #11's bound of
+// 3x at the client, and the same when the flag is not given at all (CopyPacing{}).
+TEST(CopyPacingTest, TheDefaultTargetIsTwiceTheIdleP99) {
+  auto p = ParseCopyPacing("auto", "32MiB", "0", kDefaultCopyClientLatencyTarget);
+  ASSERT_TRUE(p.ok()) << p.status().ToString();
+  EXPECT_EQ(p->target_factor, 2.0);
+  EXPECT_EQ(p->target_latency, 0ns);
+  EXPECT_EQ(CopyPacing{}.target_factor, 2.0);
+}
+
 TEST(CopyPacingTest, ParsesTheModesAndTargets) {
   auto p = ParseCopyPacing("auto", "32MiB", "0", "3x");
   ASSERT_TRUE(p.ok()) << p.status().ToString();
