@@ -1387,8 +1387,7 @@ EngineImpl::FreshRun EngineImpl::RefillReserveLocked(TierStore& t, size_t batch)
     // Only for small writes' batch: a large dedup write's new slots are received in
     // place or pwritten in runs, whose copy allocates the pages as it goes (one 8 MiB
     // population in a request measured slower in the NBD 1 MiB cells).
-    if (batch <= kReserveBatch && t.mapping && t.view == t.mapping->data() &&
-        t.mapping->in_memory()) {
+    if (batch <= kReserveBatch && t.StoresThroughMapping()) {
       const uint64_t end = t.high_water * uint64_t{bs_};
       if (end <= t.written_end || GrowTierFileLocked(t, end, bs_).ok()) {
         fresh.space = t.mapping->Write(fresh.first * bs_, fresh.count * bs_, t.written_end);
@@ -1435,7 +1434,7 @@ bool EngineImpl::TakeReserved(TierStore& t, size_t n, uint64_t* slots, bool* pop
 }
 
 void EngineImpl::MarkBackedLocked(TierStore& t, uint64_t slot) {
-  if (!t.mapping || t.view != t.mapping->data() || !t.mapping->in_memory()) return;
+  if (!t.StoresThroughMapping()) return;
   const uint64_t word = slot / 64;
   if (t.backed.size() <= word) {
     t.backed.resize(std::max<uint64_t>(word + 1, t.backed.size() * 2), 0);
@@ -1444,7 +1443,7 @@ void EngineImpl::MarkBackedLocked(TierStore& t, uint64_t slot) {
 }
 
 bool EngineImpl::BackedLocked(const TierStore& t, std::span<const uint64_t> slots) {
-  if (!t.mapping || t.view != t.mapping->data() || !t.mapping->in_memory()) return false;
+  if (!t.StoresThroughMapping()) return false;
   for (uint64_t slot : slots) {
     const uint64_t word = slot / 64;
     if (word >= t.backed.size() || (t.backed[word] & (uint64_t{1} << (slot % 64))) == 0) {

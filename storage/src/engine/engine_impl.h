@@ -83,6 +83,12 @@ struct TierStore {
   // slots alone do not say so: a reserve given back (ReturnReserveLocked) or a write
   // that failed leaves never-written slots in free_slots. Guarded by EngineImpl::mu_.
   std::vector<uint64_t> backed;
+
+  // An in-memory file (tmpfs) mapped and read through its mapping: the tier whose
+  // pages a write may store into directly (populated_*, backed).
+  bool StoresThroughMapping() const {
+    return mapping && view == mapping->data() && mapping->in_memory();
+  }
 };
 
 // A LUN, or a snapshot (is_snapshot: read-only, never in by_name_, never opened;
