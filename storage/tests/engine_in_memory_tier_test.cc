@@ -17,6 +17,7 @@
 
 #include "engine/tier_mapping.h"
 #include "engine_mapped_fixture.h"
+#include "forwarding_env.h"
 #include "strata/common/env.h"
 #include "strata/common/mem_env.h"
 #include "strata/storage/engine.h"
@@ -203,60 +204,36 @@ TEST_F(EngineInMemoryTierTest, ConcurrentSmallWritersAndFlushesReadBackAndCount)
 
 // Env::Default, counting the writes (WriteAt, WriteAtV) into files named blocks.dat
 // (the tiers' data files); everything else, the mapping included, passes through.
-class DataWriteCountingEnv final : public Env {
+class DataWriteCountingEnv final : public ForwardingEnv {
  public:
-  Status CreateDirectories(const std::string& path) override {
-    return inner_->CreateDirectories(path);
-  }
-  Result<PathInfo> Stat(const std::string& path) override { return inner_->Stat(path); }
-  Result<std::string> ReadFile(const std::string& path) override { return inner_->ReadFile(path); }
-  Status WriteFileAtomically(const std::string& path, std::string_view contents) override {
-    return inner_->WriteFileAtomically(path, contents);
-  }
-  Result<uint64_t> FileSystemCapacity(const std::string& path) override {
-    return inner_->FileSystemCapacity(path);
-  }
-  Result<std::unique_ptr<File>> OpenFile(const std::string& path, bool create) override {
-    auto f = inner_->OpenFile(path, create);
-    if (!f.ok()) return f.status();
-    const bool data = path.size() >= 10 && path.compare(path.size() - 10, 10, "blocks.dat") == 0;
-    return std::unique_ptr<File>(
-        std::make_unique<CountingFile>(data ? &data_writes_ : nullptr, std::move(*f)));
-  }
-  Status RemoveFile(const std::string& path) override { return inner_->RemoveFile(path); }
-  uint64_t RandomU64() override { return inner_->RandomU64(); }
-
+  DataWriteCountingEnv() : ForwardingEnv(Env::Default()) {}
   uint64_t data_writes() const { return data_writes_.load(); }
 
+ protected:
+  std::unique_ptr<File> Wrap(const std::string& path, std::unique_ptr<File> f) override {
+    const bool data = path.size() >= 10 && path.compare(path.size() - 10, 10, "blocks.dat") == 0;
+    if (!data) return f;
+    return std::make_unique<CountingFile>(&data_writes_, std::move(f));
+  }
+
  private:
-  class CountingFile final : public File {
+  class CountingFile final : public ForwardingFile {
    public:
     CountingFile(std::atomic<uint64_t>* writes, std::unique_ptr<File> inner)
-        : writes_(writes), inner_(std::move(inner)) {}
-    Status ReadAt(uint64_t offset, std::span<char> out) override {
-      return inner_->ReadAt(offset, out);
-    }
+        : ForwardingFile(std::move(inner)), writes_(writes) {}
     Status WriteAt(uint64_t offset, std::span<const char> data) override {
-      if (writes_ != nullptr) ++*writes_;
-      return inner_->WriteAt(offset, data);
+      ++*writes_;
+      return ForwardingFile::WriteAt(offset, data);
     }
     Status WriteAtV(uint64_t offset, std::span<const std::span<const char>> pieces) override {
-      if (writes_ != nullptr) ++*writes_;
-      return inner_->WriteAtV(offset, pieces);
+      ++*writes_;
+      return ForwardingFile::WriteAtV(offset, pieces);
     }
-    Status Sync() override { return inner_->Sync(); }
-    Result<uint64_t> Size() override { return inner_->Size(); }
-    Status Truncate(uint64_t size) override { return inner_->Truncate(size); }
-    const char* MapForRead(uint64_t length) override { return inner_->MapForRead(length); }
-    char* MapShared(uint64_t length) override { return inner_->MapShared(length); }
-    bool InMemory() override { return inner_->InMemory(); }
 
    private:
-    std::atomic<uint64_t>* const writes_;  // null: not a data file
-    std::unique_ptr<File> inner_;
+    std::atomic<uint64_t>* const writes_;
   };
 
-  Env* const inner_ = Env::Default();
   std::atomic<uint64_t> data_writes_{0};
 };
 

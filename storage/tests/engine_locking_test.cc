@@ -14,6 +14,7 @@
 #include <thread>
 #include <vector>
 
+#include "forwarding_env.h"
 #include "strata/common/mem_env.h"
 #include "strata/storage/engine.h"
 
@@ -25,26 +26,9 @@ constexpr auto kDeadline = std::chrono::seconds(30);
 
 // A MemEnv whose data writes can be held: once armed, the first WriteAt whose first
 // block is all `marker` bytes announces itself and waits until Release().
-class GatedEnv final : public Env {
+class GatedEnv final : public ForwardingEnv {
  public:
-  Status CreateDirectories(const std::string& path) override {
-    return mem_.CreateDirectories(path);
-  }
-  Result<PathInfo> Stat(const std::string& path) override { return mem_.Stat(path); }
-  Result<std::string> ReadFile(const std::string& path) override { return mem_.ReadFile(path); }
-  Status WriteFileAtomically(const std::string& path, std::string_view contents) override {
-    return mem_.WriteFileAtomically(path, contents);
-  }
-  Result<uint64_t> FileSystemCapacity(const std::string& path) override {
-    return mem_.FileSystemCapacity(path);
-  }
-  Result<std::unique_ptr<File>> OpenFile(const std::string& path, bool create) override {
-    auto f = mem_.OpenFile(path, create);
-    if (!f.ok()) return f.status();
-    return std::unique_ptr<File>(std::make_unique<GatedFile>(this, std::move(*f)));
-  }
-  Status RemoveFile(const std::string& path) override { return mem_.RemoveFile(path); }
-  uint64_t RandomU64() override { return mem_.RandomU64(); }
+  GatedEnv() : ForwardingEnv(&mem_) {}
 
   void Arm(char marker) {
     std::lock_guard lock(mu_);
@@ -62,24 +46,27 @@ class GatedEnv final : public Env {
     cv_.notify_all();
   }
 
+ protected:
+  std::unique_ptr<File> Wrap(const std::string& /*path*/, std::unique_ptr<File> f) override {
+    return std::make_unique<GatedFile>(this, std::move(f));
+  }
+
  private:
-  class GatedFile final : public File {
+  class GatedFile final : public ForwardingFile {
    public:
-    GatedFile(GatedEnv* env, std::unique_ptr<File> inner) : env_(env), inner_(std::move(inner)) {}
-    Status ReadAt(uint64_t offset, std::span<char> out) override {
-      return inner_->ReadAt(offset, out);
-    }
+    GatedFile(GatedEnv* env, std::unique_ptr<File> inner)
+        : ForwardingFile(std::move(inner)), env_(env) {}
     Status WriteAt(uint64_t offset, std::span<const char> data) override {
       env_->MaybeHold(data);
-      return inner_->WriteAt(offset, data);
+      return ForwardingFile::WriteAt(offset, data);
     }
-    Status Sync() override { return inner_->Sync(); }
-    Result<uint64_t> Size() override { return inner_->Size(); }
-    Status Truncate(uint64_t size) override { return inner_->Truncate(size); }
+    // Piece by piece through WriteAt above, so each piece may be held.
+    Status WriteAtV(uint64_t offset, std::span<const std::span<const char>> pieces) override {
+      return File::WriteAtV(offset, pieces);
+    }
 
    private:
     GatedEnv* env_;
-    std::unique_ptr<File> inner_;
   };
 
   void MaybeHold(std::span<const char> data) {
