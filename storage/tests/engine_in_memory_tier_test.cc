@@ -202,6 +202,116 @@ TEST_F(EngineInMemoryTierTest, ConcurrentSmallWritersAndFlushesReadBackAndCount)
   }
 }
 
+// Bytes of the engine's journals in the state directory (journal.N).
+uint64_t JournalBytes(const std::string& dir) {
+  uint64_t total = 0;
+  for (int gen = 0; gen < 64; ++gen) {
+    struct stat st {};
+    if (::stat((dir + "/journal." + std::to_string(gen)).c_str(), &st) == 0) {
+      total += static_cast<uint64_t>(st.st_size);
+    }
+  }
+  return total;
+}
+
+// A dedup LUN's overwrite of blocks it alone holds, with new bytes, lands in their own
+// slots: no slot is taken or freed and no mapping changes, so nothing is journaled.
+// The index follows: the new bytes are found by a later duplicate, the old ones are
+// not, also after a restart (the index is rebuilt from the slots' bytes).
+TEST_F(EngineInMemoryTierTest, DedupOverwritesOfUnsharedBlocksStayInTheirSlots) {
+  auto d = Create("d", true);
+  constexpr uint64_t kBlocks = 64;
+  std::map<uint64_t, std::string> want;
+  for (uint64_t lba = 0; lba < kBlocks; ++lba) want[lba] = Block(lba);
+  for (const auto& [lba, b] : want) ASSERT_TRUE(WriteBlocks(*d, lba, b).ok());
+  ASSERT_TRUE(d->Flush().ok());
+  const uint64_t journal = JournalBytes(dir_);
+  ASSERT_GT(journal, 0u);
+  // New bytes, one block and runs of up to four at a time, three rounds.
+  uint64_t next = 1000;
+  for (int round = 0; round < 3; ++round) {
+    for (uint64_t lba = 0; lba < kBlocks;) {
+      const uint64_t n = 1 + lba % 4;
+      std::string data;
+      for (uint64_t k = 0; k < n && lba + k < kBlocks; ++k) {
+        want[lba + k] = Block(next++);
+        data += want[lba + k];
+      }
+      ASSERT_TRUE(WriteBlocks(*d, lba, data).ok()) << lba;
+      lba += data.size() / kBs;
+    }
+    ASSERT_TRUE(d->Flush().ok());
+  }
+  EXPECT_EQ(JournalBytes(dir_), journal);  // the old path journals every block
+  EXPECT_EQ(Used(), kBlocks * kBs);
+  for (const auto& [lba, b] : want) ASSERT_TRUE(ReadBlocks(*d, lba) == b) << lba;
+  // A copy of a rewritten block's new bytes is shared; a copy of bytes that were
+  // overwritten is new data.
+  ASSERT_TRUE(WriteBlocks(*d, 100, want[5]).ok());
+  EXPECT_EQ(Used(), kBlocks * kBs);
+  ASSERT_TRUE(WriteBlocks(*d, 101, Block(5)).ok());
+  EXPECT_EQ(Used(), (kBlocks + 1) * kBs);
+  want[100] = want[5];
+  want[101] = Block(5);
+  // Block 5 is shared now: its overwrite takes a new slot and leaves block 100 as it was.
+  want[5] = Block(next++);
+  ASSERT_TRUE(WriteBlocks(*d, 5, want[5]).ok());
+  EXPECT_EQ(Used(), (kBlocks + 2) * kBs);
+  for (const auto& [lba, b] : want) ASSERT_TRUE(ReadBlocks(*d, lba) == b) << lba;
+
+  ASSERT_TRUE(d->Flush().ok());
+  d.reset();
+  Reopen();
+  d = Vol("d");
+  for (const auto& [lba, b] : want) ASSERT_TRUE(ReadBlocks(*d, lba) == b) << lba;
+  const uint64_t used = Used();
+  ASSERT_TRUE(WriteBlocks(*d, 200, want[7]).ok());  // found through the rebuilt index
+  EXPECT_EQ(Used(), used);
+}
+
+// A snapshot shares the LUN's leaves: an overwrite after it takes new slots, and the
+// snapshot keeps the bytes it was taken with.
+TEST_F(EngineInMemoryTierTest, DedupOverwritesAfterASnapshotLeaveTheSnapshotWhole) {
+  auto d = Create("d", true);
+  for (uint64_t lba = 0; lba < 16; ++lba) ASSERT_TRUE(WriteBlocks(*d, lba, Block(lba)).ok());
+  ASSERT_TRUE(engine_->CreateSnapshot("d", "s", {}).ok());
+  for (uint64_t lba = 0; lba < 16; ++lba) {
+    ASSERT_TRUE(WriteBlocks(*d, lba, Block(500 + lba)).ok());
+  }
+  LunSpec spec;
+  spec.name = "r";
+  spec.size_bytes = lun_size_;
+  ASSERT_TRUE(engine_->RestoreSnapshot("s", spec).ok());
+  auto r = Vol("r");
+  for (uint64_t lba = 0; lba < 16; ++lba) {
+    EXPECT_TRUE(ReadBlocks(*d, lba) == Block(500 + lba)) << lba;
+    EXPECT_TRUE(ReadBlocks(*r, lba) == Block(lba)) << lba;
+  }
+}
+
+// A writer of a copy compares its candidate under the shared lock and maps it in a
+// later section. When the candidate's only holder is rewritten in place in between, the
+// copy must not share the rewritten slot: it is compared again (TierStore::rewrites).
+TEST_F(EngineInMemoryTierTest, ACopyWhoseCandidateWasRewrittenInPlaceMeanwhileKeepsItsBytes) {
+  std::shared_ptr<Volume> d;
+  bool once = true;
+  options_.dedup_searched_for_test = [&](uint64_t lba) {
+    if (lba != 200 || !once) return;  // another stripe than block 1's
+    once = false;
+    // Block 1's only holder gets new bytes, in place, from another writer.
+    std::thread([&] { ASSERT_TRUE(WriteBlocks(*d, 1, Block(77)).ok()); }).join();
+  };
+  Reopen();
+  d = Create("d", true);
+  ASSERT_TRUE(WriteBlocks(*d, 1, Block(5)).ok());
+  const uint64_t used = Used();
+  ASSERT_TRUE(WriteBlocks(*d, 200, Block(5)).ok());  // a copy of block 1's bytes
+  EXPECT_FALSE(once);
+  EXPECT_TRUE(ReadBlocks(*d, 1) == Block(77));
+  EXPECT_TRUE(ReadBlocks(*d, 200) == Block(5));
+  EXPECT_EQ(Used(), used + kBs);  // its own slot: the bytes it matched are gone
+}
+
 // Env::Default, counting the writes (WriteAt, WriteAtV) into files named blocks.dat
 // (the tiers' data files); everything else, the mapping included, passes through.
 class DataWriteCountingEnv final : public ForwardingEnv {
@@ -264,17 +374,20 @@ TEST_F(EngineInMemoryRecycledSlotsTest, RandomOverwritesStoreIntoRecycledSlotsTh
   // their own slots are pwritten. Then rounds of small writes over the same blocks,
   // a flush after each: they use up those fresh slots (pwritten too) and then take
   // the slots earlier rounds freed, which the flushes made reusable.
+  // The small writes are of kSmall blocks: one or a few blocks would be rewritten in
+  // their own slots (RewriteDedupInPlace), which takes no slot at all.
+  constexpr uint64_t kSmall = 8;
   write_all(64);
   ASSERT_TRUE(d->Flush().ok());
   for (int round = 0; round < 6; ++round) {
-    write_all(1);
+    write_all(kSmall);
     ASSERT_TRUE(d->Flush().ok());
   }
   // Now the refills take freed slots (freed ones before fresh ones), each of which
   // held a stored block, so its page is there: every block is stored through the
   // mapping, none with a pwrite (which each one took before).
   const uint64_t before = counting_.data_writes();
-  write_all(1);
+  write_all(kSmall);
   EXPECT_EQ(counting_.data_writes() - before, 0u);
   EXPECT_EQ(Used(), kBlocks * kBs);
   for (const auto& [lba, b] : want) ASSERT_TRUE(ReadBlocks(*d, lba) == b) << lba;

@@ -65,7 +65,7 @@ class EngineMappedTest : public ::testing::Test {
   void TearDown() override { engine_.reset(); }
   void Reopen() {
     engine_.reset();
-    EngineOptions o;
+    EngineOptions o = options_;
     o.state_dir = dir_;
     o.tiers = {*ParseTierFlag("ssd=" + dir_)};
     o.tier_capacity_bytes = {tier_capacity_};
@@ -98,6 +98,7 @@ class EngineMappedTest : public ::testing::Test {
 
   strata::testing::TempDir tmp_;
   Env* env_ = Env::Default();  // a test may wrap it (set before SetUp)
+  EngineOptions options_;      // the engine's, but for its directory and tier (Reopen)
   const uint64_t tier_capacity_;
   const uint64_t lun_size_;
   std::string dir_;

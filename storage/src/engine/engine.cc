@@ -1523,6 +1523,7 @@ Status EngineImpl::StoreRun(Lun& lun, uint64_t lba, size_t n, const char* data,
   // only re-checks that nothing was recycled meanwhile.
   uint32_t cand_tier = 0;
   uint64_t cand_gen = 0;
+  uint64_t cand_rewrites = 0;
   // A small client write of new data (no zero block, no dedup hit, no two equal
   // blocks) takes its slots from the tier's reserve under the shared lock: it then
   // takes mu_ exclusively once, to map what it wrote. A dedup match indexed between
@@ -1544,6 +1545,7 @@ Status EngineImpl::StoreRun(Lun& lun, uint64_t lba, size_t n, const char* data,
     cand_tier = tier_override ? *tier_override : lun.rec.write_tier;
     TierStore& t = tiers_[cand_tier];
     cand_gen = t.reuse_gen;
+    cand_rewrites = t.rewrites;
     index_inserts = t.index.inserts();
     bool all_new = small && !lun.deleted;
     bool searched = true;  // every candidate search read what it needed
@@ -1589,6 +1591,7 @@ Status EngineImpl::StoreRun(Lun& lun, uint64_t lba, size_t n, const char* data,
       populated = BackedLocked(t, std::span<const uint64_t>(reserved_slots.data(), allocated));
     }
   }
+  if (dedup && options_.dedup_searched_for_test) options_.dedup_searched_for_test(lba);
   if (placed && !from_reserve) {  // the caller writes the bytes the usual way
     placed->fell_back = true;
     return Status::Ok();
@@ -1617,7 +1620,7 @@ Status EngineImpl::StoreRun(Lun& lun, uint64_t lba, size_t n, const char* data,
         continue;
       }
       if (dedup && it.candidate && tier == cand_tier && t.reuse_gen == cand_gen &&
-          (t.refs[it.candidate] & kCountMask) > 0) {
+          t.rewrites == cand_rewrites && (t.refs[it.candidate] & kCountMask) > 0) {
         ++t.refs[it.candidate];
         SetMappingLocked(lun, lba + i, MakeRef(tier, it.candidate), true, &batch);
         it.settled = true;
@@ -1729,7 +1732,8 @@ Status EngineImpl::StoreRun(Lun& lun, uint64_t lba, size_t n, const char* data,
         }
         if (it.candidate == 0) continue;
         uint64_t hit = 0;
-        if (t.reuse_gen == cand_gen && (t.refs[it.candidate] & kCountMask) > 0) {
+        if (t.reuse_gen == cand_gen && t.rewrites == cand_rewrites &&
+            (t.refs[it.candidate] & kCountMask) > 0) {
           hit = it.candidate;
         } else {
           Status unread;  // a failed read: written on its own below, which reports it
@@ -1837,6 +1841,69 @@ Result<bool> EngineImpl::OverwriteInPlace(Lun& lun, uint64_t lba, size_t n, cons
         t.file->WriteAt(slot * bs_, std::span<const char>(data + i * bs_, (j - i) * bs_)));
     i = j;
   }
+  return true;
+}
+
+bool EngineImpl::RewriteDedupInPlace(Lun& lun, uint64_t lba, size_t n, const char* data,
+                                     std::span<const Fingerprint> fps) {
+  if (n == 0 || n > kRewriteMaxRun || fps.size() < n) return false;
+  for (size_t i = 0; i < n; ++i) {
+    for (size_t k = 0; k < i; ++k) {
+      if (fps[k] == fps[i]) return false;  // maybe twins: StoreRun shares them
+    }
+  }
+  std::array<uint64_t, kRewriteMaxRun> slots{};
+  constexpr uint32_t kOwnIndexed = 1 | kIndexedBit;  // a count of one, in the index
+  std::vector<char> have;  // only if a candidate lies outside the view (never, here)
+  const uint32_t tier = lun.rec.write_tier;
+  // Whether the blocks still qualify and none of the new bytes are indexed yet.
+  // REQUIRES: mu_ held (shared suffices).
+  auto qualifies = [&](bool search) {
+    if (lun.deleted || !lun.dedup.load(std::memory_order_acquire) || lun.rec.write_tier != tier) {
+      return false;
+    }
+    const TierStore& t = tiers_[tier];
+    if (!t.StoresThroughMapping()) return false;
+    for (size_t i = 0; i < n; ++i) {
+      const BlockRef ref = lun.map.Get(lba + i);
+      if (ref == kHole || RefTier(ref) != tier || !lun.map.OwnsLeaf(lba + i)) return false;
+      const uint64_t slot = RefSlot(ref);
+      if (t.refs[slot] != kOwnIndexed || (slot + 1) * bs_ > t.written_end) return false;
+      if (slots[i] != 0 && slots[i] != slot) return false;
+      slots[i] = slot;
+    }
+    for (size_t i = 0; search && i < n; ++i) {
+      // A duplicate (or these very bytes already in the slot): StoreRun shares it.
+      Status err;
+      if (EqualIndexedLocked(t, fps[i], data + i * bs_, have, &err) != 0 || !err.ok()) {
+        return false;
+      }
+    }
+    return true;
+  };
+  uint64_t inserts = 0;
+  {
+    SharedLock lock(mu_);
+    if (!qualifies(true)) return false;
+    const TierStore& t = tiers_[tier];
+    inserts = t.index.inserts();
+    // The slots' pages are mapped here, so the copies below (under the exclusive
+    // lock) do not fault (this guest unmaps pages it has not touched for a while).
+    for (size_t i = 0; i < n; ++i) {
+      (void)*static_cast<const volatile char*>(t.view + slots[i] * bs_);
+    }
+  }
+  ExclusiveLock lock(mu_);
+  TierStore& t = tiers_[tier];
+  // Another writer may have shared a slot, indexed the same bytes, or a snapshot may
+  // have shared the leaf since: searched again only if the index grew.
+  if (!qualifies(t.index.inserts() != inserts)) return false;
+  for (size_t i = 0; i < n; ++i) {
+    t.index.EraseSlot(slots[i]);
+    std::memcpy(t.mapping->data() + slots[i] * bs_, data + i * bs_, bs_);
+    if (!t.index.Insert(fps[i], slots[i])) t.refs[slots[i]] &= ~kIndexedBit;
+  }
+  ++t.rewrites;
   return true;
 }
 
@@ -2055,11 +2122,25 @@ Status EngineImpl::WriteInner(Lun& lun, uint64_t offset, std::span<const char> d
       std::span<const Fingerprint> run_fps =
           k < fps.size() ? fps.subspan(k, std::min(n, fps.size() - k)) : fps.subspan(0, 0);
       StripeGuard stripes(lun, lba, n);
-      auto in_place = OverwriteInPlace(lun, lba, n, data.data() + done);
+      const char* run = data.data() + done;
+      // A dedup LUN's small overwrite: its fingerprints once, for both paths.
+      std::array<Fingerprint, kRewriteMaxRun> own_fps;
+      bool rewritten = false;
+      if (n <= kRewriteMaxRun && lun.dedup.load(std::memory_order_acquire)) {
+        bool zero = false;
+        for (size_t i = 0; i < n && !zero; ++i) zero = IsZero(run + i * bs_, bs_);
+        if (!zero) {
+          if (run_fps.size() < n) {
+            for (size_t i = 0; i < n; ++i) own_fps[i] = Fp(run + i * bs_);
+            run_fps = std::span<const Fingerprint>(own_fps.data(), n);
+          }
+          rewritten = RewriteDedupInPlace(lun, lba, n, run, run_fps);
+        }
+      }
+      auto in_place = rewritten ? Result<bool>(true) : OverwriteInPlace(lun, lba, n, run);
       Status stored = !in_place.ok() ? in_place.status()
-                      : *in_place
-                          ? Status::Ok()
-                          : StoreRun(lun, lba, n, data.data() + done, {}, nullptr, false, run_fps);
+                      : *in_place    ? Status::Ok()
+                                     : StoreRun(lun, lba, n, run, {}, nullptr, false, run_fps);
       // After the write landed, and after a failure too: it may have changed some
       // of the mappings before it failed.
       for (size_t i = 0; i < n; ++i) lun.MarkDirty(lba + i);

@@ -53,6 +53,10 @@ struct TierStore {
   // Bumped whenever freed slots become reusable: a dedup candidate compared outside
   // the lock is still the block it was while this has not moved.
   uint64_t reuse_gen = 0;
+  // Bumped whenever a dedup LUN's block is rewritten in its own slot
+  // (EngineImpl::RewriteDedupInPlace): a candidate compared outside the lock is
+  // compared again when this has moved, since its slot may hold other bytes now.
+  uint64_t rewrites = 0;
   uint64_t used_slots = 0;
   DedupIndex index;
   // Slots set aside for small writes (a few blocks) and dedup writes: taken under
@@ -545,6 +549,21 @@ class EngineImpl {
   // conditions (a snapshot or clone sharing the leaf, SetDedup, a tier move's start,
   // DeleteLun freeing the slot) waits for them. REQUIRES: the blocks' stripes held.
   Result<bool> OverwriteInPlace(Lun& lun, uint64_t lba, size_t n, const char* data);
+  // A dedup LUN's overwrite of n whole blocks (n <= kRewriteMaxRun), each with its
+  // fingerprint in fps, stored in the blocks' own slots when every block is mapped to a
+  // slot of the LUN's write tier that this LUN alone references (an unshared leaf, a
+  // count of one, indexed), the tier is stored through its mapping (in memory), and no
+  // block is zeros, a duplicate of an indexed block, or equal to another of the run:
+  // the slot leaves the index under its old fingerprint and enters it under the new
+  // one. No slot is taken or freed and no mapping changes, so no journal record is
+  // written and no flush is owed (the index is rebuilt from the slots' bytes on load).
+  // All-or-nothing: false (nothing written) when any block does not qualify; the
+  // caller then takes StoreRun. The copies run under mu_ held exclusively (readers and
+  // dedup compares never see half a block); a candidate another writer compared
+  // before is compared again (TierStore::rewrites). REQUIRES: the blocks' stripes held.
+  bool RewriteDedupInPlace(Lun& lun, uint64_t lba, size_t n, const char* data,
+                           std::span<const Fingerprint> fps);
+  static constexpr size_t kRewriteMaxRun = 4;
   // The vectored write (Volume::WriteV) of a LUN with dedup off: runs of whole
   // blocks are written from the pieces with one pwritev per run of consecutive slots
   // (OverwriteInPlaceV in place, else StoreNewRunV to new slots); partial blocks,

@@ -156,6 +156,9 @@ struct EngineOptions {
   // Tests only: called before a tier move copies each block; returning false stops
   // that mover on the spot, as if the process had died there.
   std::function<bool(uint64_t lba)> mover_step_for_test;
+  // Tests only: called by a dedup write between its search of the index (under the
+  // shared lock) and its mapping section, with the write's first LBA.
+  std::function<void(uint64_t lba)> dedup_searched_for_test;
   // The clock behind LunInfo::idle_seconds; unset: std::chrono::steady_clock. Tests
   // pass a fake to avoid sleeping.
   std::function<std::chrono::steady_clock::time_point()> clock;
