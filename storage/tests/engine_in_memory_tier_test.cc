@@ -242,6 +242,11 @@ TEST_F(EngineInMemoryTierTest, DedupOverwritesOfUnsharedBlocksStayInTheirSlots) 
     }
     ASSERT_TRUE(d->Flush().ok());
   }
+  // A write of part of a block (read, modify, write) too.
+  const std::string part(512, 'p');
+  ASSERT_TRUE(d->Write(3 * kBs + 512, std::span<const char>(part.data(), part.size()), false).ok());
+  want[3].replace(512, 512, part);
+  ASSERT_TRUE(d->Flush().ok());
   EXPECT_EQ(JournalBytes(dir_), journal);  // the old path journals every block
   EXPECT_EQ(Used(), kBlocks * kBs);
   for (const auto& [lba, b] : want) ASSERT_TRUE(ReadBlocks(*d, lba) == b) << lba;

@@ -2101,6 +2101,26 @@ Status EngineImpl::ReadInner(Lun& lun, uint64_t offset, std::span<char> out) {
   return Status::Ok();
 }
 
+Status EngineImpl::StoreWholeBlocks(Lun& lun, uint64_t lba, size_t n, const char* run,
+                                    std::span<const Fingerprint> fps) {
+  // A dedup LUN's small overwrite: its fingerprints once, for both paths.
+  std::array<Fingerprint, kRewriteMaxRun> own_fps;
+  if (n <= kRewriteMaxRun && lun.dedup.load(std::memory_order_acquire)) {
+    bool zero = false;
+    for (size_t i = 0; i < n && !zero; ++i) zero = IsZero(run + i * bs_, bs_);
+    if (!zero) {
+      if (fps.size() < n) {
+        for (size_t i = 0; i < n; ++i) own_fps[i] = Fp(run + i * bs_);
+        fps = std::span<const Fingerprint>(own_fps.data(), n);
+      }
+      if (RewriteDedupInPlace(lun, lba, n, run, fps)) return Status::Ok();
+    }
+  }
+  auto in_place = OverwriteInPlace(lun, lba, n, run);
+  if (!in_place.ok()) return in_place.status();
+  return *in_place ? Status::Ok() : StoreRun(lun, lba, n, run, {}, nullptr, false, fps);
+}
+
 Status EngineImpl::WriteInner(Lun& lun, uint64_t offset, std::span<const char> data, bool fua,
                               std::span<const Fingerprint> fps) {
   uint64_t size = lun.size_bytes.load();
@@ -2122,25 +2142,7 @@ Status EngineImpl::WriteInner(Lun& lun, uint64_t offset, std::span<const char> d
       std::span<const Fingerprint> run_fps =
           k < fps.size() ? fps.subspan(k, std::min(n, fps.size() - k)) : fps.subspan(0, 0);
       StripeGuard stripes(lun, lba, n);
-      const char* run = data.data() + done;
-      // A dedup LUN's small overwrite: its fingerprints once, for both paths.
-      std::array<Fingerprint, kRewriteMaxRun> own_fps;
-      bool rewritten = false;
-      if (n <= kRewriteMaxRun && lun.dedup.load(std::memory_order_acquire)) {
-        bool zero = false;
-        for (size_t i = 0; i < n && !zero; ++i) zero = IsZero(run + i * bs_, bs_);
-        if (!zero) {
-          if (run_fps.size() < n) {
-            for (size_t i = 0; i < n; ++i) own_fps[i] = Fp(run + i * bs_);
-            run_fps = std::span<const Fingerprint>(own_fps.data(), n);
-          }
-          rewritten = RewriteDedupInPlace(lun, lba, n, run, run_fps);
-        }
-      }
-      auto in_place = rewritten ? Result<bool>(true) : OverwriteInPlace(lun, lba, n, run);
-      Status stored = !in_place.ok() ? in_place.status()
-                      : *in_place    ? Status::Ok()
-                                     : StoreRun(lun, lba, n, run, {}, nullptr, false, run_fps);
+      Status stored = StoreWholeBlocks(lun, lba, n, data.data() + done, run_fps);
       // After the write landed, and after a failure too: it may have changed some
       // of the mappings before it failed.
       for (size_t i = 0; i < n; ++i) lun.MarkDirty(lba + i);
@@ -2158,10 +2160,7 @@ Status EngineImpl::WriteInner(Lun& lun, uint64_t offset, std::span<const char> d
       STRATA_RETURN_IF_ERROR(ReadBlockLocked(lun, lba, block.data()));
     }
     std::memcpy(block.data() + in_block, data.data() + done, n);
-    auto in_place = OverwriteInPlace(lun, lba, 1, block.data());
-    Status stored = !in_place.ok() ? in_place.status()
-                    : *in_place    ? Status::Ok()
-                                   : StoreRun(lun, lba, 1, block.data(), {}, nullptr, false);
+    Status stored = StoreWholeBlocks(lun, lba, 1, block.data(), {});
     lun.MarkDirty(lba);
     STRATA_RETURN_IF_ERROR(stored);
     pos += n;

@@ -564,6 +564,11 @@ class EngineImpl {
   bool RewriteDedupInPlace(Lun& lun, uint64_t lba, size_t n, const char* data,
                            std::span<const Fingerprint> fps);
   static constexpr size_t kRewriteMaxRun = 4;
+  // n whole blocks at [lba, lba+n) from `run`, under their stripes (held): in their own
+  // slots when they qualify (RewriteDedupInPlace, OverwriteInPlace), else StoreRun.
+  // `fps`: the blocks' fingerprints when the caller has them (WriteHashed).
+  Status StoreWholeBlocks(Lun& lun, uint64_t lba, size_t n, const char* run,
+                          std::span<const Fingerprint> fps);
   // The vectored write (Volume::WriteV) of a LUN with dedup off: runs of whole
   // blocks are written from the pieces with one pwritev per run of consecutive slots
   // (OverwriteInPlaceV in place, else StoreNewRunV to new slots); partial blocks,
