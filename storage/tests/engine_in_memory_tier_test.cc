@@ -15,6 +15,7 @@
 #include <thread>
 #include <vector>
 
+#include "engine/rewrite_log.h"
 #include "engine/tier_mapping.h"
 #include "engine_mapped_fixture.h"
 #include "forwarding_env.h"
@@ -315,6 +316,87 @@ TEST_F(EngineInMemoryTierTest, ACopyWhoseCandidateWasRewrittenInPlaceMeanwhileKe
   EXPECT_TRUE(ReadBlocks(*d, 1) == Block(77));
   EXPECT_TRUE(ReadBlocks(*d, 200) == Block(5));
   EXPECT_EQ(Used(), used + kBs);  // its own slot: the bytes it matched are gone
+}
+
+// What a process killed in the middle of RewriteLog::Rewrite leaves in the log (its
+// layout, rewrite_log.h): the count, the slots, the new blocks.
+void WritePendingRewrite(const std::string& path, const std::vector<uint64_t>& slots,
+                         const std::string& blocks) {
+  auto f = Env::Default()->OpenFile(path, true);
+  ASSERT_TRUE(f.ok()) << f.status().ToString();
+  std::vector<uint64_t> header{slots.size()};
+  header.insert(header.end(), slots.begin(), slots.end());
+  ASSERT_TRUE((*f)->WriteAt(0, std::span<const char>(reinterpret_cast<const char*>(header.data()),
+                                                     header.size() * sizeof(uint64_t)))
+                  .ok());
+  ASSERT_TRUE((*f)->WriteAt(kBs, std::span<const char>(blocks.data(), blocks.size())).ok());
+}
+
+TEST(RewriteLogTest, RecoverCompletesAPendingRewriteOnceAndDropsOneThatNamesNoSlot) {
+  if (!OnTmpfs("/dev/shm")) GTEST_SKIP() << "/dev/shm is not tmpfs here";
+  strata::testing::TempDir tmp("strata-rwlog", "/dev/shm");
+  const std::string path = tmp.path() + "/rewrite.log";
+  std::string tier;
+  for (uint64_t b = 0; b < 8; ++b) tier += Block(b);
+  const std::string before = tier;
+  {
+    auto log = engine::RewriteLog::Open(Env::Default(), path, kBs, 4);
+    ASSERT_TRUE(log.ok() && *log != nullptr);
+    EXPECT_EQ((*log)->Recover(tier.data(), tier.size()), 0u);  // a new log: nothing
+    // A finished rewrite leaves nothing to complete.
+    (*log)->Rewrite(tier.data(), std::vector<uint64_t>{2}, Block(20).data());
+    EXPECT_TRUE(tier.substr(2 * kBs, kBs) == Block(20));
+    EXPECT_EQ((*log)->Recover(tier.data(), tier.size()), 0u);
+  }
+  // Killed after the log said which slots, before every block reached its slot.
+  tier = before;
+  WritePendingRewrite(path, {3, 5}, Block(30) + Block(50));
+  {
+    auto log = engine::RewriteLog::Open(Env::Default(), path, kBs, 4);
+    ASSERT_TRUE(log.ok() && *log != nullptr);
+    EXPECT_EQ((*log)->Recover(tier.data(), tier.size()), 2u);
+    EXPECT_EQ((*log)->Recover(tier.data(), tier.size()), 0u);  // done: cleared
+  }
+  EXPECT_TRUE(tier.substr(3 * kBs, kBs) == Block(30));
+  EXPECT_TRUE(tier.substr(5 * kBs, kBs) == Block(50));
+  EXPECT_TRUE(tier.substr(0, 3 * kBs) == before.substr(0, 3 * kBs));
+  // A record naming a slot past the tier's end (or slot 0) is not applied at all.
+  const std::string now = tier;
+  WritePendingRewrite(path, {4, 8}, Block(40) + Block(80));
+  auto log = engine::RewriteLog::Open(Env::Default(), path, kBs, 4);
+  ASSERT_TRUE(log.ok() && *log != nullptr);
+  EXPECT_EQ((*log)->Recover(tier.data(), tier.size()), 0u);
+  EXPECT_TRUE(tier == now);
+}
+
+// The engine completes a rewrite a killed process left half done when it starts, before
+// it reads the slots: the block reads its new bytes, and the index has them.
+TEST_F(EngineInMemoryTierTest, AStartCompletesARewriteInPlaceThatAKilledProcessLeftHalfDone) {
+  auto d = Create("d", true);
+  ASSERT_TRUE(WriteBlocks(*d, 0, Block(5)).ok());
+  ASSERT_TRUE(WriteBlocks(*d, 1, Block(6)).ok());
+  ASSERT_TRUE(d->Flush().ok());
+  d.reset();
+  engine_.reset();
+  // Block 0's slot: where its bytes lie in the data file.
+  auto data = Env::Default()->ReadFile(BlocksFile());
+  ASSERT_TRUE(data.ok());
+  const size_t at = data->find(Block(5));
+  ASSERT_NE(at, std::string::npos);
+  ASSERT_EQ(at % kBs, 0u);
+  // The new bytes reached only half of the slot before the process died.
+  const std::string half = Block(9).substr(0, kBs / 2) + Block(5).substr(kBs / 2);
+  auto f = Env::Default()->OpenFile(BlocksFile(), false);
+  ASSERT_TRUE(f.ok());
+  ASSERT_TRUE((*f)->WriteAt(at, std::span<const char>(half.data(), half.size())).ok());
+  WritePendingRewrite(dir_ + "/rewrite.log", {at / kBs}, Block(9));
+  Reopen();
+  d = Vol("d");
+  EXPECT_TRUE(ReadBlocks(*d, 0) == Block(9));
+  EXPECT_TRUE(ReadBlocks(*d, 1) == Block(6));
+  const uint64_t used = Used();
+  ASSERT_TRUE(WriteBlocks(*d, 2, Block(9)).ok());  // shared: the index has the new bytes
+  EXPECT_EQ(Used(), used);
 }
 
 // Env::Default, counting the writes (WriteAt, WriteAtV) into files named blocks.dat

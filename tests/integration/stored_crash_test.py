@@ -6,6 +6,10 @@ holds data that was never written to it.
 
 usage: stored_crash_test.py STORED ADMIN [ITERATIONS]
 
+The device's tier lives in a new directory under $TMPDIR (tempfile's rules): under a
+tmpfs (/dev/shm) the engine stores small writes through its mapping and rewrites
+blocks in place, which a kill can interrupt at any instruction.
+
 The client is Debian's libnbd (python3-libnbd): a real NBD client, one request at a
 time, so "acknowledged" is exact.
 """
@@ -99,7 +103,7 @@ def main():
                     # A run of blocks in one request (32-256 KiB): a dedup LUN receives
                     # these straight into free slots of its tier, each block hashed as it
                     # lands (PlacedIncomingWrite), and maps them in one section.
-                    n = rng.choice((8, 16, 64))
+                    n = rng.choice((2, 4, 8, 16, 64))
                     b = rng.randrange(BLOCKS // n) * n
                     # Mostly new values (new slots; what they replace is freed at the
                     # next flush, and later runs land in those), some of the few shared.
@@ -121,7 +125,10 @@ def main():
                         durable_points += 1
                     continue
                 b = rng.randrange(BLOCKS)
-                v = rng.randrange(1, 40)  # few values: dedup shares blocks
+                # Few values (dedup shares blocks), and some new ones: a block that holds
+                # bytes no other block holds is rewritten in its own slot (on an in-memory
+                # tier, through its redo log).
+                v = rng.randrange(1, 40) if rng.random() < 0.7 else rng.randrange(40, 65536)
                 fua = r < 0.25
                 if r < 0.33 and v % 5 == 0:
                     v = 0

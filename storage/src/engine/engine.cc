@@ -449,6 +449,17 @@ Status EngineImpl::Load() {
     STRATA_ASSIGN_OR_RETURN(t.written_end, t.file->Size());
     t.mapping = TierMapping::Create(*t.file, info.kind, t.capacity_slots * bs);
     t.view = t.mapping ? t.mapping->data() : t.file->MapForRead(t.capacity_slots * bs);
+    if (t.StoresThroughMapping()) {
+      // Before anything reads the slots: a rewrite a killed process left half done.
+      STRATA_ASSIGN_OR_RETURN(t.rewrite_log, RewriteLog::Open(env_, t.config.path + "/rewrite.log",
+                                                              bs, kRewriteMaxRun));
+      if (t.rewrite_log != nullptr) {
+        if (size_t n = t.rewrite_log->Recover(t.mapping->data(), t.written_end)) {
+          spdlog::info("tier {}: completed an interrupted rewrite of {} block(s)", t.config.path,
+                       n);
+        }
+      }
+    }
     if (options_.max_pending_free_bytes > 0) {
       uint64_t limit = std::min(options_.max_pending_free_bytes / bs, t.capacity_slots / 8);
       // At least one run's worth, so a single large write never flushes on its own.
@@ -1863,7 +1874,7 @@ bool EngineImpl::RewriteDedupInPlace(Lun& lun, uint64_t lba, size_t n, const cha
       return false;
     }
     const TierStore& t = tiers_[tier];
-    if (!t.StoresThroughMapping()) return false;
+    if (t.rewrite_log == nullptr || !t.StoresThroughMapping()) return false;
     for (size_t i = 0; i < n; ++i) {
       const BlockRef ref = lun.map.Get(lba + i);
       if (ref == kHole || RefTier(ref) != tier || !lun.map.OwnsLeaf(lba + i)) return false;
@@ -1898,9 +1909,10 @@ bool EngineImpl::RewriteDedupInPlace(Lun& lun, uint64_t lba, size_t n, const cha
   // Another writer may have shared a slot, indexed the same bytes, or a snapshot may
   // have shared the leaf since: searched again only if the index grew.
   if (!qualifies(t.index.inserts() != inserts)) return false;
+  for (size_t i = 0; i < n; ++i) t.index.EraseSlot(slots[i]);
+  // Through the redo log: a process killed halfway leaves no block half rewritten.
+  t.rewrite_log->Rewrite(t.mapping->data(), std::span<const uint64_t>(slots.data(), n), data);
   for (size_t i = 0; i < n; ++i) {
-    t.index.EraseSlot(slots[i]);
-    std::memcpy(t.mapping->data() + slots[i] * bs_, data + i * bs_, bs_);
     if (!t.index.Insert(fps[i], slots[i])) t.refs[slots[i]] &= ~kIndexedBit;
   }
   ++t.rewrites;

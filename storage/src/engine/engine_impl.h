@@ -17,6 +17,7 @@
 #include "copy_rate_controller.h"
 #include "dedup_index.h"
 #include "journal.h"
+#include "rewrite_log.h"
 #include "store_hashes.h"
 #include "strata/storage/engine.h"
 #include "strata/storage/io_stats.h"
@@ -59,6 +60,9 @@ struct TierStore {
   uint64_t rewrites = 0;
   uint64_t used_slots = 0;
   DedupIndex index;
+  // An in-memory mapped tier's redo record for blocks rewritten in their own slots
+  // (EngineImpl::RewriteDedupInPlace); null elsewhere (no block is rewritten in place).
+  std::unique_ptr<RewriteLog> rewrite_log;
   // Slots set aside for small writes (a few blocks) and dedup writes: taken under
   // reserve_mu alone, so such a write takes mu_ exclusively once (to map what it
   // wrote) instead of twice.
@@ -559,7 +563,8 @@ class EngineImpl {
   // written and no flush is owed (the index is rebuilt from the slots' bytes on load).
   // All-or-nothing: false (nothing written) when any block does not qualify; the
   // caller then takes StoreRun. The copies run under mu_ held exclusively (readers and
-  // dedup compares never see half a block); a candidate another writer compared
+  // dedup compares never see half a block) and through the tier's RewriteLog (a killed
+  // process leaves no block half rewritten); a candidate another writer compared
   // before is compared again (TierStore::rewrites). REQUIRES: the blocks' stripes held.
   bool RewriteDedupInPlace(Lun& lun, uint64_t lba, size_t n, const char* data,
                            std::span<const Fingerprint> fps);

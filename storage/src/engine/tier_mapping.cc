@@ -17,7 +17,9 @@ std::unique_ptr<TierMapping> TierMapping::Create(File& file, PathKind kind,
   return std::make_unique<TierMapping>(base, reserve_bytes, file.InMemory());
 }
 
-bool TierMapping::Prefault(std::span<char> space) const {
+bool TierMapping::Prefault(std::span<char> space) const { return PopulateForWrite(space); }
+
+bool PopulateForWrite(std::span<char> space) {
   if (space.empty()) return true;
   static const uintptr_t page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
   const uintptr_t start = reinterpret_cast<uintptr_t>(space.data()) / page * page;

@@ -10,6 +10,11 @@
 
 namespace strata::storage::engine {
 
+// Allocates the pages of `space` (in a shared file mapping) for writing now, with one
+// system call (MADV_POPULATE_WRITE), instead of a fault per page while it is filled.
+// False when that failed: no room left in the file system, or a kernel without it.
+bool PopulateForWrite(std::span<char> space);
+
 // One shared, writable mapping (MAP_SHARED, PROT_READ | PROT_WRITE) of a file-backed
 // tier's data file, owned by the engine: reads and stores through it are coherent with
 // pread/pwrite (both go through the page cache) and cost no system call. It reserves
