@@ -17,7 +17,11 @@
 #
 # Per cell: the medians, the ratio of the medians, and the per-round ratios (each strata
 # figure over the nbdkit figure of its own round) as median [min-max] — the goal holds
-# reliably when the lower end of that range does.
+# reliably when the lower end of that range does. The last column is the median number of
+# cross-CPU interrupts (RES + CAL in /proc/interrupts, the whole machine) per request: on
+# this VM each costs ~15-20 us at QD1, and a round whose count is far from the others ran
+# in another placement of fio and the server on the vCPUs (docs/benchmarks.md "4 KiB QD1
+# and QD16 on the Xeon host"), not in another code path.
 set -euo pipefail
 STORED=$1
 ADMIN=$2
@@ -76,12 +80,20 @@ if [ -n "${BASE_STORED:-}" ]; then
   servers+=(base)
 fi
 
-run() { # uri rw bs iodepth -> "IOPS MiB/s p99(us)"
+# Cross-CPU interrupts so far (rescheduling + function call IPIs, all CPUs): on a VM
+# every one is an exit, and at QD1 how many a request takes decides its latency.
+ipis() { awk '$1 == "RES:" || $1 == "CAL:" {for (i = 2; i <= NF && $i ~ /^[0-9]+$/; i++) n += $i}
+  END {print n + 0}' /proc/interrupts; }
+run() { # uri rw bs iodepth -> "IOPS MiB/s p99(us) IPIs-per-request"
+  local i0 i1
+  i0=$(ipis)
   fio --name=b --ioengine=nbd --uri="$1" --rw="$2" --bs="$3" --iodepth="$4" \
     --size="${SIZE_MIB}M" --runtime="$SECS" --time_based --output-format=json \
     --output="$work/fio.json" >/dev/null 2>&1
-  jq -r --arg rw "$2" '.jobs[0] | (if ($rw|test("read")) then .read else .write end) |
-      "\(.iops|floor) \((.bw_bytes/1048576)|floor) \((.clat_ns.percentile["99.000000"] // 0)/1000|floor)"' \
+  i1=$(ipis)
+  jq -r --arg rw "$2" --argjson ipis "$((i1 - i0))" '.jobs[0] |
+      (if ($rw|test("read")) then .read else .write end) |
+      "\(.iops|floor) \((.bw_bytes/1048576)|floor) \((.clat_ns.percentile["99.000000"] // 0)/1000|floor) \(($ipis / ([.total_ios, 1] | max)) * 100 | floor / 100)"' \
     "$work/fio.json"
 }
 median() { tr ' ' '\n' | sort -n | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
@@ -100,15 +112,15 @@ for s in "${others[@]}"; do
   hdr+=" $s | $s/nbdkit (medians) | $s/nbdkit per round |"
   sep+="---|---|---|"
 done
-hdr+=" p99 $(IFS=/; echo "${servers[*]}") |"
-sep+="---|"
+hdr+=" p99 $(IFS=/; echo "${servers[*]}") | IPIs a request $(IFS=/; echo "${servers[*]}") |"
+sep+="---|---|"
 echo "$hdr"
 echo "$sep"
 IFS=';' read -r -a cells <<<"$CELLS"
 round=0
 for w in "${cells[@]}"; do
   read -r rw bs qd <<<"$w"
-  declare -A vals=() p99s=()
+  declare -A vals=() p99s=() iprs=()
   for _ in $(seq "$ROUNDS"); do
     round=$((round + 1))
     order=("${servers[@]}")
@@ -117,10 +129,11 @@ for w in "${cells[@]}"; do
       for ((i = ${#servers[@]} - 1; i >= 0; i--)); do order+=("${servers[$i]}"); done
     fi
     for s in "${order[@]}"; do
-      read -r iops mibs p99 <<<"$(run "${uri[$s]}" "$rw" "$bs" "$qd")"
+      read -r iops mibs p99 ipr <<<"$(run "${uri[$s]}" "$rw" "$bs" "$qd")"
       if [ "$bs" = 1M ]; then v=$mibs; else v=$iops; fi
       vals[$s]="${vals[$s]:-} $v"
       p99s[$s]="${p99s[$s]:-} $p99"
+      iprs[$s]="${iprs[$s]:-} $ipr"
     done
   done
   k=$(echo "${vals[nbdkit]}" | xargs | median)
@@ -132,9 +145,13 @@ for w in "${cells[@]}"; do
     line+=" $m | $(awk -v a="$m" -v b="$k" 'BEGIN {printf "%.2f", a / b}') | $(ratios <<<"$per") |"
   done
   p=""
-  for s in "${servers[@]}"; do p+="${p:+ / }$(echo "${p99s[$s]}" | xargs | median)"; done
-  echo "$line $p |"
-  unset vals p99s
+  q=""
+  for s in "${servers[@]}"; do
+    p+="${p:+ / }$(echo "${p99s[$s]}" | xargs | median)"
+    q+="${q:+ / }$(echo "${iprs[$s]}" | xargs | tr ' ' '\n' | sort -g | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}')"
+  done
+  echo "$line $p | $q |"
+  unset vals p99s iprs
 done
 echo
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
