@@ -19,7 +19,7 @@
 # figure over the nbdkit figure of its own round) as median [min-max] — the goal holds
 # reliably when the lower end of that range does. The last column is the median number of
 # cross-CPU interrupts (RES + CAL in /proc/interrupts, the whole machine) per request: on
-# this VM each costs ~15-20 us at QD1, and a round whose count is far from the others ran
+# this VM each costs ~25 us at QD1, and a round whose count is far from the others ran
 # in another placement of fio and the server on the vCPUs (docs/benchmarks.md "4 KiB QD1
 # and QD16 on the Xeon host"), not in another code path.
 set -euo pipefail
