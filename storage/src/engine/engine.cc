@@ -451,8 +451,9 @@ Status EngineImpl::Load() {
     t.view = t.mapping ? t.mapping->data() : t.file->MapForRead(t.capacity_slots * bs);
     if (t.StoresThroughMapping()) {
       // Before anything reads the slots: a rewrite a killed process left half done.
-      STRATA_ASSIGN_OR_RETURN(t.rewrite_log, RewriteLog::Open(env_, t.config.path + "/rewrite.log",
-                                                              bs, kRewriteMaxRun));
+      STRATA_ASSIGN_OR_RETURN(
+          t.rewrite_log, RewriteLog::Open(env_, t.config.path + "/rewrite.log", bs, kRewriteMaxRun,
+                                          RewriteLog::kMaxLanes));
       if (t.rewrite_log != nullptr) {
         if (size_t n = t.rewrite_log->Recover(t.mapping->data(), t.written_end)) {
           spdlog::info("tier {}: completed an interrupted rewrite of {} block(s)", t.config.path,
@@ -1843,6 +1844,23 @@ Result<bool> EngineImpl::OverwriteInPlace(Lun& lun, uint64_t lba, size_t n, cons
       return false;
     }
   }
+  // A few blocks of an in-memory tier: stored through its mapping and redo log (no
+  // system call, no inode lock), each writer in its own lane.
+  if (n <= kRewriteMaxRun && t.rewrite_log != nullptr && t.StoresThroughMapping()) {
+    std::array<uint64_t, kRewriteMaxRun> slots{};
+    bool inside = true;
+    for (size_t i = 0; i < n && inside; ++i) {
+      slots[i] = RefSlot(lun.map.Get(lba + i));
+      inside = (slots[i] + 1) * bs_ <= t.written_end;
+    }
+    const int lane = inside ? t.rewrite_log->Acquire() : -1;
+    if (lane >= 0) {
+      t.rewrite_log->Rewrite(lane, t.mapping->data(), std::span<const uint64_t>(slots.data(), n),
+                             data);
+      t.rewrite_log->Release(lane);
+      return true;
+    }
+  }
   // One pwrite per run of consecutive slots.
   for (size_t i = 0; i < n;) {
     uint64_t slot = RefSlot(lun.map.Get(lba + i));
@@ -1909,9 +1927,12 @@ bool EngineImpl::RewriteDedupInPlace(Lun& lun, uint64_t lba, size_t n, const cha
   // Another writer may have shared a slot, indexed the same bytes, or a snapshot may
   // have shared the leaf since: searched again only if the index grew.
   if (!qualifies(t.index.inserts() != inserts)) return false;
+  const int lane = t.rewrite_log->Acquire();
+  if (lane < 0) return false;  // every lane busy (plain LUNs' writers): a new slot then
   for (size_t i = 0; i < n; ++i) t.index.EraseSlot(slots[i]);
   // Through the redo log: a process killed halfway leaves no block half rewritten.
-  t.rewrite_log->Rewrite(t.mapping->data(), std::span<const uint64_t>(slots.data(), n), data);
+  t.rewrite_log->Rewrite(lane, t.mapping->data(), std::span<const uint64_t>(slots.data(), n), data);
+  t.rewrite_log->Release(lane);
   for (size_t i = 0; i < n; ++i) {
     if (!t.index.Insert(fps[i], slots[i])) t.refs[slots[i]] &= ~kIndexedBit;
   }

@@ -551,7 +551,9 @@ class EngineImpl {
   // written) when any block does not qualify or holds only zeros (those become holes
   // through StoreRun). The pwrites run under mu_ shared, so whatever would change the
   // conditions (a snapshot or clone sharing the leaf, SetDedup, a tier move's start,
-  // DeleteLun freeing the slot) waits for them. REQUIRES: the blocks' stripes held.
+  // DeleteLun freeing the slot) waits for them. Up to kRewriteMaxRun blocks of an
+  // in-memory tier are stored through its mapping and RewriteLog instead (a lane each
+  // writer; pwrite when every lane is busy). REQUIRES: the blocks' stripes held.
   Result<bool> OverwriteInPlace(Lun& lun, uint64_t lba, size_t n, const char* data);
   // A dedup LUN's overwrite of n whole blocks (n <= kRewriteMaxRun), each with its
   // fingerprint in fps, stored in the blocks' own slots when every block is mapped to a
