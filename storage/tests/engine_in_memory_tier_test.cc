@@ -92,6 +92,18 @@ class EngineInMemoryTierTest : public testing::EngineMappedTest {
     return Read(v, lba * kBs, blocks * kBs);
   }
   std::string BlocksFile() const { return dir_ + "/blocks.dat"; }
+  // Every block of `want` reads back from LUN `name` (v), then again after a flush and a
+  // restart (v reopened). Call it under ASSERT_NO_FATAL_FAILURE.
+  void ExpectBlocksAcrossARestart(std::shared_ptr<Volume>& v, const std::string& name,
+                                  const std::map<uint64_t, std::string>& want) {
+    for (const auto& [lba, b] : want) ASSERT_TRUE(ReadBlocks(*v, lba) == b) << lba;
+    ASSERT_TRUE(v->Flush().ok());
+    v.reset();
+    Reopen();
+    v = Vol(name);
+    ASSERT_NE(v, nullptr);
+    for (const auto& [lba, b] : want) ASSERT_TRUE(ReadBlocks(*v, lba) == b) << lba;
+  }
 };
 
 TEST_F(EngineInMemoryTierTest, SmallWritesLandInPagesAllocatedAheadAndReadBackAfterRestarts) {
@@ -264,13 +276,7 @@ TEST_F(EngineInMemoryTierTest, DedupOverwritesOfUnsharedBlocksStayInTheirSlots) 
   want[5] = Block(next++);
   ASSERT_TRUE(WriteBlocks(*d, 5, want[5]).ok());
   EXPECT_EQ(Used(), (kBlocks + 2) * kBs);
-  for (const auto& [lba, b] : want) ASSERT_TRUE(ReadBlocks(*d, lba) == b) << lba;
-
-  ASSERT_TRUE(d->Flush().ok());
-  d.reset();
-  Reopen();
-  d = Vol("d");
-  for (const auto& [lba, b] : want) ASSERT_TRUE(ReadBlocks(*d, lba) == b) << lba;
+  ASSERT_NO_FATAL_FAILURE(ExpectBlocksAcrossARestart(d, "d", want));
   const uint64_t used = Used();
   ASSERT_TRUE(WriteBlocks(*d, 200, want[7]).ok());  // found through the rebuilt index
   EXPECT_EQ(Used(), used);
@@ -472,12 +478,7 @@ TEST_F(EngineInMemoryRecycledSlotsTest, PlainOverwritesOfAFewBlocksStoreThroughT
     lba += n;
   }
   EXPECT_EQ(counting_.data_writes() - before, 0u);  // a pwrite a write before
-  for (const auto& [lba, b] : want) ASSERT_TRUE(ReadBlocks(*p, lba) == b) << lba;
-  ASSERT_TRUE(p->Flush().ok());
-  p.reset();
-  Reopen();
-  p = Vol("p");
-  for (const auto& [lba, b] : want) ASSERT_TRUE(ReadBlocks(*p, lba) == b) << lba;
+  ASSERT_NO_FATAL_FAILURE(ExpectBlocksAcrossARestart(p, "p", want));
 }
 
 TEST_F(EngineInMemoryRecycledSlotsTest, RandomOverwritesStoreIntoRecycledSlotsThroughTheMapping) {
@@ -517,13 +518,8 @@ TEST_F(EngineInMemoryRecycledSlotsTest, RandomOverwritesStoreIntoRecycledSlotsTh
   write_all(kSmall);
   EXPECT_EQ(counting_.data_writes() - before, 0u);
   EXPECT_EQ(Used(), kBlocks * kBs);
-  for (const auto& [lba, b] : want) ASSERT_TRUE(ReadBlocks(*d, lba) == b) << lba;
   // Durable as a pwrite's bytes are: after a flush and a restart they read back.
-  ASSERT_TRUE(d->Flush().ok());
-  d.reset();
-  Reopen();
-  d = Vol("d");
-  for (const auto& [lba, b] : want) ASSERT_TRUE(ReadBlocks(*d, lba) == b) << lba;
+  ASSERT_NO_FATAL_FAILURE(ExpectBlocksAcrossARestart(d, "d", want));
   EXPECT_EQ(Used(), kBlocks * kBs);
 }
 
