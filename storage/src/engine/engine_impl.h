@@ -60,8 +60,9 @@ struct TierStore {
   uint64_t rewrites = 0;
   uint64_t used_slots = 0;
   DedupIndex index;
-  // An in-memory mapped tier's redo record for blocks rewritten in their own slots
-  // (EngineImpl::RewriteDedupInPlace); null elsewhere (no block is rewritten in place).
+  // An in-memory mapped tier's redo record for blocks stored in their own slots through
+  // the mapping (RewriteDedupInPlace, OverwriteInPlace); null elsewhere (plain in-place
+  // writes pwrite there, and dedup overwrites take new slots).
   std::unique_ptr<RewriteLog> rewrite_log;
   // Slots set aside for small writes (a few blocks) and dedup writes: taken under
   // reserve_mu alone, so such a write takes mu_ exclusively once (to map what it

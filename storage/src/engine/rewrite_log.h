@@ -59,8 +59,6 @@ class RewriteLog {
   // through lane `lane` (Acquire's) as above.
   void Rewrite(int lane, char* tier, std::span<const uint64_t> slots, const char* data);
 
-  size_t max_blocks() const { return max_blocks_; }
-
  private:
   RewriteLog(std::unique_ptr<File> file, char* base, uint32_t block_size, size_t max_blocks,
              size_t lanes);
