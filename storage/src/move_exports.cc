@@ -75,6 +75,8 @@ class MoveIncomingWrite final : public IncomingWrite {
     return inner_->NextSpaces(out, max);
   }
   void Received(size_t n) override { inner_->Received(n); }
+  Status Land(std::span<const char> bytes) override { return inner_->Land(bytes); }
+  bool WholeReceives() const override { return inner_->WholeReceives(); }
   Status Commit() override {
     STRATA_RETURN_IF_ERROR(CheckLive(*live_, lun_));
     engine_->YieldToClients(kMaxYieldToClients, length_);

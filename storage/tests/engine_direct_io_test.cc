@@ -2,9 +2,12 @@
 // received straight into the tier mapping (direct_write.cc), reads handed out from it
 // (direct_read.cc). On the real file system (Env::Default), since MemEnv's files have
 // no mapping.
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <stdlib.h>
+#include <unistd.h>
 
+#include <array>
 #include <cstring>
 #include <string>
 #include <thread>
@@ -30,6 +33,25 @@ IncomingPayload Queued() {
 class EngineDirectWriteTest : public testing::EngineMappedTest {
  protected:
   EngineDirectWriteTest() : EngineMappedTest("strata-direct", 64ull << 20, 8 * kMiB) {}
+
+  // The tier file's block at byte `offset`, read with pread (not through the engine);
+  // empty past the file's end.
+  std::string TierBlock(uint64_t offset) {
+    std::string out(kBs, '\0');
+    const int fd = ::open((dir_ + "/blocks.dat").c_str(), O_RDONLY | O_CLOEXEC);
+    EXPECT_GE(fd, 0);
+    if (::pread(fd, out.data(), kBs, static_cast<off_t>(offset)) != ssize_t{kBs}) out.clear();
+    ::close(fd);
+    return out;
+  }
+  // Where the tier file holds `block` (UINT64_MAX: nowhere).
+  uint64_t FindInTier(const std::string& block) {
+    for (uint64_t off = 0;; off += kBs) {
+      const std::string got = TierBlock(off);
+      if (got.empty()) return UINT64_MAX;
+      if (got == block) return off;
+    }
+  }
 };
 
 TEST_F(EngineDirectWriteTest, OverwritesInPlaceThroughTheMapping) {
@@ -216,6 +238,65 @@ TEST_F(EngineDirectWriteTest, AnAbandonedWriteLeavesTheLunUsableAndMarksItsBlock
   ASSERT_TRUE(engine_->Flush().ok());
   ASSERT_TRUE(engine_->CreateSnapshot("v", "s", {}).ok());
   EXPECT_TRUE(Read(*v, 0, kMiB) == Pattern(kMiB, 21));
+}
+
+TEST_F(EngineDirectWriteTest, BytesHeldBeforeTheReceivesLandABlockAtATime) {
+  // The bytes the server read with the header end 2 KiB into block 1: block 0 is
+  // stored whole, block 1 stays all old until its rest arrives. A process killed
+  // between the two (here: the write abandoned) leaves block 1 old, not half new.
+  auto v = Create("v");
+  const std::string a = Pattern(kMiB, 40);
+  Write(*v, 0, a);
+  const std::string b = Pattern(kMiB, 41);
+  const size_t head = kBs + 2048;
+  auto w = v->BeginWrite(0, kMiB, false, Queued());
+  ASSERT_NE(w, nullptr);
+  EXPECT_TRUE(w->WholeReceives());
+  ASSERT_TRUE(w->Land(std::span<const char>(b.data(), head)).ok());
+  w.reset();
+  std::string got = Read(*v, 0, kMiB);
+  EXPECT_TRUE(got.substr(0, kBs) == b.substr(0, kBs));
+  EXPECT_TRUE(got.substr(kBs) == a.substr(kBs));  // block 1 whole and old
+  // Received to the end: block 1's rest is asked for alone, outside the tier (the
+  // block is stored with one write once whole); every later space is whole blocks.
+  const uint64_t slot1 = FindInTier(a.substr(kBs, kBs));
+  ASSERT_NE(slot1, UINT64_MAX);
+  w = v->BeginWrite(0, kMiB, false, Queued());
+  ASSERT_NE(w, nullptr);
+  ASSERT_TRUE(w->Land(std::span<const char>(b.data(), head)).ok());
+  std::array<std::span<char>, 8> spaces;
+  ASSERT_EQ(w->NextSpaces(spaces.data(), spaces.size()), 1u);
+  ASSERT_EQ(spaces[0].size(), kBs - 2048);
+  std::memcpy(spaces[0].data(), b.data() + head, spaces[0].size());
+  // (The tier file read beside the engine, which holds the LUN's locks meanwhile.)
+  EXPECT_TRUE(TierBlock(slot1) == a.substr(kBs, kBs));
+  w->Received(spaces[0].size());
+  EXPECT_TRUE(TierBlock(slot1) == b.substr(kBs, kBs));
+  size_t done = 2 * kBs;
+  while (done < kMiB) {
+    const size_t k = w->NextSpaces(spaces.data(), spaces.size());
+    ASSERT_GE(k, 1u);
+    size_t n = 0;
+    for (size_t i = 0; i < k; ++i) {
+      ASSERT_EQ(spaces[i].size() % kBs, 0u);
+      std::memcpy(spaces[i].data(), b.data() + done + n, spaces[i].size());
+      n += spaces[i].size();
+    }
+    w->Received(n);
+    done += n;
+  }
+  ASSERT_TRUE(w->Commit().ok());
+  w.reset();
+  EXPECT_TRUE(Read(*v, 0, kMiB) == b);
+  // Held bytes that cover the whole payload: stored, nothing left to receive.
+  const std::string c = Pattern(64 << 10, 42);
+  w = v->BeginWrite(kMiB, 64 << 10, false, Queued());
+  ASSERT_NE(w, nullptr);
+  ASSERT_TRUE(w->Land(c).ok());
+  EXPECT_TRUE(w->NextSpace().empty());
+  ASSERT_TRUE(w->Commit().ok());
+  w.reset();
+  EXPECT_TRUE(Read(*v, kMiB, 64 << 10) == c);
 }
 
 TEST_F(EngineDirectWriteTest, DeletingTheLunWaitsForTheBytesToLand) {

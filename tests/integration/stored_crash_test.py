@@ -4,11 +4,15 @@ check after every restart that each write acknowledged as durable (sent with FUA
 or completed before an acknowledged FLUSH) is there, and that no block is torn or
 holds data that was never written to it.
 
-usage: stored_crash_test.py STORED ADMIN [ITERATIONS]
+usage: stored_crash_test.py STORED ADMIN [ITERATIONS] [dedup|plain]
 
 The device's tier lives in a new directory under $TMPDIR (tempfile's rules): under a
 tmpfs (/dev/shm) the engine stores small writes through its mapping and rewrites
 blocks in place, which a kill can interrupt at any instruction.
+
+The LUN has dedup on by default; `plain` makes it a LUN with dedup off, whose large
+overwrites are received straight into their slots (direct_write.cc): the bytes read
+with the request's header stored with pwrite, the rest with one receive per run.
 
 The client is Debian's libnbd (python3-libnbd): a real NBD client, one request at a
 time, so "acknowledged" is exact.
@@ -31,6 +35,9 @@ BS = 4096
 BLOCKS = 1024  # a 4 MiB LUN
 STORED, ADMIN = sys.argv[1], sys.argv[2]
 ITERATIONS = int(sys.argv[3]) if len(sys.argv) > 3 else 200
+MODE = sys.argv[4] if len(sys.argv) > 4 else "dedup"
+if MODE not in ("dedup", "plain"):
+    sys.exit(f"stored_crash_test.py: mode {MODE!r}: want dedup or plain")
 
 
 def start(work):
@@ -52,7 +59,8 @@ def main():
     rng = random.Random(int(os.environ.get("STRATA_CRASH_SEED", "12345")))
     proc, ready = start(work)
     subprocess.run([ADMIN, "--insecure", "--server", ready["grpc"], "lun", "create", "crash",
-                    "--size", str(BLOCKS * BS), "--dedup"], check=True, stdout=subprocess.DEVNULL)
+                    "--size", str(BLOCKS * BS)] + (["--dedup"] if MODE == "dedup" else []),
+                   check=True, stdout=subprocess.DEVNULL)
     # allowed[b]: values block b may show after a crash. It starts as the durable
     # value; writes since the last durable point add theirs.
     allowed = [{0} for _ in range(BLOCKS)]
@@ -100,9 +108,11 @@ def main():
                         allowed[b] = {last[b]}
                     continue
                 if r > 0.85:
-                    # A run of blocks in one request (32-256 KiB): a dedup LUN receives
+                    # A run of blocks in one request (8-256 KiB): a dedup LUN receives
                     # these straight into free slots of its tier, each block hashed as it
-                    # lands (PlacedIncomingWrite), and maps them in one section.
+                    # lands (PlacedIncomingWrite), and maps them in one section; a plain
+                    # LUN receives 32 KiB and more into the blocks' own slots when they
+                    # are written already (DirectWrite).
                     n = rng.choice((2, 4, 8, 16, 64))
                     b = rng.randrange(BLOCKS // n) * n
                     # Mostly new values (new slots; what they replace is freed at the
@@ -158,7 +168,7 @@ def main():
         proc.wait()
     for f in failures[:20]:
         print("FAIL:", f)
-    print(f"crash test: {ITERATIONS} kill -9 cycles, {acked} acknowledged writes, "
+    print(f"crash test ({MODE} LUN): {ITERATIONS} kill -9 cycles, {acked} acknowledged writes, "
           f"{durable_points} durable points, {checked} block checks")
     passed = 0 if failures else 1
     print(f"{passed} passed, {1 - passed} failed")

@@ -291,31 +291,35 @@ void Connection::BeginIncoming(Request* r) {
 
 Status Connection::ReceiveIncoming(Request* r) {
   size_t left = r->length;
+  if (rx_begin_ < rx_end_) {
+    const size_t got = std::min(left, rx_end_ - rx_begin_);
+    STRATA_RETURN_IF_ERROR(r->incoming->Land({rx_.get() + rx_begin_, got}));
+    rx_begin_ += got;
+    left -= got;
+  }
+  const bool whole = r->incoming->WholeReceives();
   while (left > 0) {
     // Several places at once (a dedup write's scattered slots): one receive for all.
     std::array<std::span<char>, kMaxRecvSpaces> spaces;
-    const size_t k =
-        r->incoming->NextSpaces(spaces.data(), rx_begin_ < rx_end_ ? 1 : spaces.size());
+    const size_t k = r->incoming->NextSpaces(spaces.data(), spaces.size());
     if (k == 0 || spaces[0].empty()) {
       return InternalError("the volume gave no space for the write's payload");
     }
-    const size_t want = std::min(spaces[0].size(), left);
+    std::array<iovec, kMaxRecvSpaces> iov;
+    size_t total = 0;
+    int n = 0;
+    for (size_t i = 0; i < k && total < left; ++i, ++n) {
+      const size_t len = std::min(spaces[i].size(), left - total);
+      iov[i] = {spaces[i].data(), len};
+      total += len;
+    }
     size_t got = 0;
-    if (rx_begin_ < rx_end_) {
-      got = std::min(want, rx_end_ - rx_begin_);
-      std::memcpy(spaces[0].data(), rx_.get() + rx_begin_, got);
-      rx_begin_ += got;
-    } else if (k == 1) {
-      STRATA_ASSIGN_OR_RETURN(got, io_->RecvSome(spaces[0].data(), want));
+    if (whole) {
+      STRATA_RETURN_IF_ERROR(io_->RecvAllV(iov.data(), n));
+      got = total;
+    } else if (n == 1) {
+      STRATA_ASSIGN_OR_RETURN(got, io_->RecvSome(spaces[0].data(), total));
     } else {
-      std::array<iovec, kMaxRecvSpaces> iov;
-      size_t total = 0;
-      int n = 0;
-      for (size_t i = 0; i < k && total < left; ++i, ++n) {
-        const size_t len = std::min(spaces[i].size(), left - total);
-        iov[i] = {spaces[i].data(), len};
-        total += len;
-      }
       STRATA_ASSIGN_OR_RETURN(got, io_->RecvSomeV(iov.data(), n));
     }
     r->incoming->Received(got);

@@ -155,6 +155,26 @@ Result<size_t> RecvSomeV(int fd, const struct iovec* iov, int iovcnt) {
   }
 }
 
+Status RecvAllV(int fd, struct iovec* iov, int iovcnt) {
+  while (iovcnt > 0 && iov->iov_len == 0) {
+    ++iov;
+    --iovcnt;
+  }
+  while (iovcnt > 0) {
+    msghdr msg{};
+    msg.msg_iov = iov;
+    msg.msg_iovlen = static_cast<size_t>(iovcnt);
+    ssize_t n = ::recvmsg(fd, &msg, MSG_WAITALL);
+    if (n == 0) return UnavailableError("connection closed by peer");
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return IoError("recvmsg", errno);
+    }
+    AdvanceIov(&iov, &iovcnt, static_cast<size_t>(n));
+  }
+  return Status::Ok();
+}
+
 Status RecvAll(int fd, char* buf, size_t len) {
   while (len > 0) {
     ssize_t n = ::recv(fd, buf, len, MSG_WAITALL);
@@ -180,18 +200,21 @@ Status SendAll(int fd, struct iovec* iov, int iovcnt) {
       if (errno == EINTR) continue;
       return IoError("send", errno);
     }
-    size_t left = static_cast<size_t>(n);
-    while (iovcnt > 0 && left >= iov->iov_len) {
-      left -= iov->iov_len;
-      ++iov;
-      --iovcnt;
-    }
-    if (iovcnt > 0) {
-      iov->iov_base = static_cast<char*>(iov->iov_base) + left;
-      iov->iov_len -= left;
-    }
+    AdvanceIov(&iov, &iovcnt, static_cast<size_t>(n));
   }
   return Status::Ok();
+}
+
+void AdvanceIov(struct iovec** iov, int* iovcnt, size_t n) {
+  while (*iovcnt > 0 && n >= (*iov)->iov_len) {
+    n -= (*iov)->iov_len;
+    ++*iov;
+    --*iovcnt;
+  }
+  if (*iovcnt > 0) {
+    (*iov)->iov_base = static_cast<char*>((*iov)->iov_base) + n;
+    (*iov)->iov_len -= n;
+  }
 }
 
 Result<size_t> SendNow(int fd, struct iovec** iov, int* iovcnt) {

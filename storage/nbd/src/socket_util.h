@@ -48,6 +48,11 @@ Status RecvAll(int fd, char* buf, size_t len);
 Result<size_t> RecvSome(int fd, char* buf, size_t len);
 // RecvSome into the iovecs in order (recvmsg).
 Result<size_t> RecvSomeV(int fd, const struct iovec* iov, int iovcnt);
+// Every byte of the iovecs (modified in place), as RecvAll: recvmsg with MSG_WAITALL,
+// so bytes already queued land with one system call.
+Status RecvAllV(int fd, struct iovec* iov, int iovcnt);
+// Moves *iov and *iovcnt past the first `n` bytes of the iovecs.
+void AdvanceIov(struct iovec** iov, int* iovcnt, size_t n);
 
 // Writes every byte of the iovecs (modified in place), without SIGPIPE.
 Status SendAll(int fd, struct iovec* iov, int iovcnt);

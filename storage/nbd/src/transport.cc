@@ -27,6 +27,19 @@ Result<size_t> Transport::RecvSomeV(const struct iovec* iov, int iovcnt) {
   return RecvSome(static_cast<char*>(iov[0].iov_base), iov[0].iov_len);
 }
 
+Status Transport::RecvAllV(struct iovec* iov, int iovcnt) {
+  while (iovcnt > 0) {
+    if (iov->iov_len == 0) {
+      ++iov;
+      --iovcnt;
+      continue;
+    }
+    STRATA_ASSIGN_OR_RETURN(size_t got, RecvSomeV(iov, iovcnt));
+    AdvanceIov(&iov, &iovcnt, got);
+  }
+  return Status::Ok();
+}
+
 Result<size_t> Transport::SendNow(struct iovec** /*iov*/, int* /*iovcnt*/) {
   return UnimplementedError("this transport cannot send without waiting");
 }
@@ -40,6 +53,9 @@ class PlainTransport final : public Transport {
   Result<size_t> RecvSome(char* buf, size_t len) override { return nbd::RecvSome(fd_, buf, len); }
   Result<size_t> RecvSomeV(const struct iovec* iov, int iovcnt) override {
     return nbd::RecvSomeV(fd_, iov, iovcnt);
+  }
+  Status RecvAllV(struct iovec* iov, int iovcnt) override {
+    return nbd::RecvAllV(fd_, iov, iovcnt);
   }
   Status SendAll(struct iovec* iov, int iovcnt) override { return nbd::SendAll(fd_, iov, iovcnt); }
   Status SetReceiveTimeout(std::chrono::milliseconds timeout) override {

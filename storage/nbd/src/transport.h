@@ -30,6 +30,9 @@ class Transport {
   // RecvSome into the iovecs in order (one system call on the plain socket); by
   // default into the first alone.
   virtual Result<size_t> RecvSomeV(const struct iovec* iov, int iovcnt);
+  // Every byte of the iovecs (modified in place): on the plain socket one system call
+  // when the bytes are already queued (MSG_WAITALL); by default RecvSomeV until done.
+  virtual Status RecvAllV(struct iovec* iov, int iovcnt);
   // Every byte of the iovecs (modified in place), or the error.
   virtual Status SendAll(struct iovec* iov, int iovcnt) = 0;
   // Bytes a receive would return now without waiting on the peer, when the transport

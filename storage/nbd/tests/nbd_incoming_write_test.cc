@@ -49,6 +49,10 @@ class IncomingVolume final : public storage::Volume {
   std::atomic<size_t> scatter{0};
   std::atomic<size_t> vectored_asks{0};  // NextSpaces calls that took several spaces
   std::atomic<bool> decline{false};      // BeginWrite returns nullptr
+  std::atomic<bool> whole{false};        // writes say WholeReceives
+  std::atomic<size_t> held_bytes{0};     // bytes given to Land, all writes
+  std::atomic<int> partial_receives{0};  // Received(n) short of what NextSpaces offered
+  std::atomic<int> receive_asks{0};      // NextSpaces calls outside Land, all writes
   void FailCommits(Status s) {
     std::lock_guard lock(mu_);
     commit_error_ = std::move(s);
@@ -94,9 +98,21 @@ class IncomingVolume::Incoming final : public storage::IncomingWrite {
       at += n;
     }
     if (count > 1) v_->vectored_asks.fetch_add(1);
+    offered_ = 0;
+    for (size_t i = 0; i < count; ++i) offered_ += out[i].size();
+    if (!landing_) v_->receive_asks.fetch_add(1);
     return count;
   }
+  bool WholeReceives() const override { return v_->whole.load(); }
+  Status Land(std::span<const char> bytes) override {
+    v_->held_bytes.fetch_add(bytes.size());
+    landing_ = true;
+    Status s = IncomingWrite::Land(bytes);
+    landing_ = false;
+    return s;
+  }
   void Received(size_t n) override {
+    if (!landing_ && n != offered_) v_->partial_receives.fetch_add(1);
     EXPECT_GT(n, 0u);
     EXPECT_LE(landed_ + n, buf_.size());
     if (landed_ == 0) v_->first_received.store(n);
@@ -139,6 +155,8 @@ class IncomingVolume::Incoming final : public storage::IncomingWrite {
   bool fua_;
   std::string buf_;
   size_t landed_ = 0;
+  size_t offered_ = 0;    // bytes the last NextSpaces offered
+  bool landing_ = false;  // inside Land (its pieces need not fill a space)
   bool committed_ = false;
 };
 
@@ -313,6 +331,40 @@ TEST_F(NbdIncomingWriteQueuedTest, BytesAlreadyBufferedLandFirst) {
   EXPECT_EQ(vol_->queued_begins.load(), 0);  // 30 KiB had not arrived
   EXPECT_EQ(vol_->first_received.load(), size_t{10 << 10});
   EXPECT_TRUE(Contents(0, 100) == small);
+  EXPECT_TRUE(Contents(1 << 20, big.size()) == big);
+}
+
+TEST_F(NbdIncomingWriteQueuedTest, AWriteOfLiveBytesGetsEachSpaceInOneReceive) {
+  // A volume that stores in place (WholeReceives): the bytes read with the header go
+  // to Land, then every receive fills all the spaces it was given, however the rest
+  // of the payload arrives.
+  vol_->whole.store(true);
+  vol_->piece.store(8 << 10);
+  vol_->scatter.store(4);
+  auto c = Open("inc");
+  ASSERT_NE(c, nullptr);
+  const std::string small = Pattern(100, 26);
+  const std::string big = Pattern(72 << 10, 27);
+  ASSERT_TRUE(c->SendRequest(kCmdWrite, 0, 1, 0, 100, small).ok());
+  ASSERT_TRUE(c->SendRequest(kCmdWrite, 0, 2, 1 << 20, 72 << 10, big.substr(0, 10 << 10)).ok());
+  ReleaseFirstWrite();
+  auto r = c->ReadReply();
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->handle, 1u);
+  // The server is about to receive (or receiving) when the rest arrives, 5 KiB at
+  // a time.
+  EXPECT_TRUE(WaitFor([&] { return vol_->receive_asks.load() != 0; }));
+  EXPECT_EQ(vol_->held_bytes.load(), size_t{10 << 10});
+  for (size_t at = 10 << 10; at < big.size(); at += 5 << 10) {
+    ASSERT_TRUE(c->SendRaw(big.substr(at, 5 << 10)).ok());
+  }
+  r = c->ReadReply();
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->handle, 2u);
+  EXPECT_EQ(r->error, 0u);
+  EXPECT_EQ(vol_->held_bytes.load(), size_t{10 << 10});
+  EXPECT_EQ(vol_->partial_receives.load(), 0);
+  EXPECT_GE(vol_->received_calls.load(), 3u);  // Land's, then 32 KiB + 30 KiB
   EXPECT_TRUE(Contents(1 << 20, big.size()) == big);
 }
 

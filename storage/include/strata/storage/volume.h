@@ -1,5 +1,6 @@
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <memory>
 #include <span>
@@ -28,6 +29,13 @@ class LunIoStats;
 // and never acknowledged. Blocks the received bytes reached may then read back old or
 // new bytes, as after a write cut short by a crash; nothing else changes.
 //
+// Bytes of the payload the caller already holds (read together with the request's
+// header) go first, through Land(). A write whose spaces hold live data (an in-place
+// overwrite) says so with WholeReceives(): it stores what Land gives with system
+// calls, a whole block each time, and the caller fills each space it gives with one
+// receive that takes all of it (MSG_WAITALL; the payload is queued). A process killed
+// in the middle then leaves each block whole, old or new, never half of each.
+//
 // BeginWrite, the receives, Commit and the destruction run on one thread (the NBD
 // server's connection thread that read the request runs it): an implementation may
 // hold locks from BeginWrite on. It holds none across the caller's receives unless
@@ -49,6 +57,22 @@ class IncomingWrite {
   }
   virtual void Received(size_t n) = 0;
   virtual Status Commit() = 0;
+
+  // The payload's first bytes, before anything is received. By default copied into
+  // NextSpace() in turn. INTERNAL when the volume gives no space for them.
+  virtual Status Land(std::span<const char> bytes) {
+    while (!bytes.empty()) {
+      std::span<char> space = NextSpace();
+      if (space.empty()) return InternalError("the volume gave no space for the write's payload");
+      const size_t n = std::min(space.size(), bytes.size());
+      std::copy_n(bytes.data(), n, space.data());
+      Received(n);
+      bytes = bytes.subspan(n);
+    }
+    return Status::Ok();
+  }
+  // Each space NextSpaces gives must be filled by one receive that takes all of it.
+  virtual bool WholeReceives() const { return false; }
 };
 
 // A read whose bytes the caller sends straight from where the volume keeps them
