@@ -28,6 +28,10 @@ constexpr size_t kMaxRecvSpaces = 64;
 // A payload at least this large makes the next header read lean (rx_lean_): below
 // it, copying a payload out of rx_ costs less than the recv it saves.
 constexpr size_t kLeanPayloadBytes = 32 << 10;
+// A WRITE payload with at least this many bytes not yet arrived when its header is
+// read is waited for (Transport::AwaitQueued) before the volume is asked, so that it
+// may be received in place (docs/benchmarks.md, "Payloads waited for").
+constexpr size_t kAwaitPayloadBytes = 512 << 10;
 
 // An export name as logged: a name with '/' keeps only what precedes its last one, since
 // the rest may be a capability (a device move's export, "move/<lun>/<token>"; LUN names
@@ -282,8 +286,15 @@ void Connection::BeginIncoming(Request* r) {
   if (buffered >= r->length) {
     payload.queued = true;
   } else {
+    // Much of the rest still on its way: waited for here, holding nothing of the
+    // volume's, so that a volume that stores in place may receive it while it holds
+    // its locks (one copy, where the buffer path makes two). Worth a wake-up only
+    // when the copy saved is large (kAwaitPayloadBytes).
+    const size_t rest = r->length - buffered;
     std::optional<size_t> queued = io_->Queued();
-    payload.queued = queued.has_value() && *queued >= r->length - buffered;
+    payload.queued =
+        queued.has_value() &&
+        (*queued >= rest || (rest - *queued >= kAwaitPayloadBytes && io_->AwaitQueued(rest)));
   }
   r->incoming =
       session_.volume->BeginWrite(r->offset, r->length, (r->flags & kCmdFlagFua) != 0, payload);

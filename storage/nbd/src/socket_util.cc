@@ -4,10 +4,13 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <climits>
 #include <cstring>
 
 namespace strata::nbd {
@@ -203,6 +206,25 @@ Status SendAll(int fd, struct iovec* iov, int iovcnt) {
     AdvanceIov(&iov, &iovcnt, static_cast<size_t>(n));
   }
   return Status::Ok();
+}
+
+bool AwaitQueued(int fd, size_t n) {
+  if (n == 0) return true;
+  if (n > INT_MAX) return false;
+  // TCP wakes a poller only once the mark is met (or the stream ends); it caps the
+  // mark at half the largest receive buffer, and the FIONREAD below then says no.
+  int mark = static_cast<int>(n);
+  if (::setsockopt(fd, SOL_SOCKET, SO_RCVLOWAT, &mark, sizeof(mark)) != 0) return false;
+  pollfd p{fd, POLLIN, 0};
+  int r = 0;
+  do {
+    r = ::poll(&p, 1, -1);
+  } while (r < 0 && errno == EINTR);
+  mark = 1;
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVLOWAT, &mark, sizeof(mark));
+  int queued = 0;
+  return r > 0 && ::ioctl(fd, FIONREAD, &queued) == 0 && queued >= 0 &&
+         static_cast<size_t>(queued) >= n;
 }
 
 void AdvanceIov(struct iovec** iov, int* iovcnt, size_t n) {

@@ -51,6 +51,11 @@ Result<size_t> RecvSomeV(int fd, const struct iovec* iov, int iovcnt);
 // Every byte of the iovecs (modified in place), as RecvAll: recvmsg with MSG_WAITALL,
 // so bytes already queued land with one system call.
 Status RecvAllV(int fd, struct iovec* iov, int iovcnt);
+// Waits until at least `n` bytes are queued in the socket (SO_RCVLOWAT, then poll),
+// or until it can say they never will be (the peer closed or the socket was shut
+// down, or the kernel caps the mark below `n`): whether they are now. Never a
+// receive: the bytes stay queued. Waits as long as a receive would (no timeout).
+bool AwaitQueued(int fd, size_t n);
 // Moves *iov and *iovcnt past the first `n` bytes of the iovecs.
 void AdvanceIov(struct iovec** iov, int* iovcnt, size_t n);
 

@@ -70,6 +70,7 @@ class PlainTransport final : public Transport {
     if (::ioctl(fd_, FIONREAD, &n) != 0 || n < 0) return std::nullopt;
     return static_cast<size_t>(n);
   }
+  bool AwaitQueued(size_t n) override { return nbd::AwaitQueued(fd_, n); }
   std::string Describe() const override { return "plain"; }
 
  private:

@@ -39,6 +39,12 @@ class Transport {
   // can tell (the plain socket: FIONREAD); nullopt when it cannot (TLS: the socket's
   // bytes are records, not payload).
   virtual std::optional<size_t> Queued() const { return std::nullopt; }
+  // Waits until `n` bytes are queued (socket_util's AwaitQueued): whether they are.
+  // False at once where Queued() cannot tell.
+  virtual bool AwaitQueued(size_t n) {
+    (void)n;
+    return false;
+  }
   // Whether SendNow works (the plain socket; TLS must encrypt, i.e. copy, first).
   virtual bool sends_now() const { return false; }
   // Sends what the socket takes at once without waiting (MSG_DONTWAIT), advancing

@@ -1,12 +1,21 @@
 // The server's building blocks on their own: error mapping, transmission flags,
-// buffer pool.
+// buffer pool, the socket's waits and receives.
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
 
 #include <cstdint>
+#include <string>
+#include <thread>
 
 #include "buffer_pool.h"
 #include "errors.h"
 #include "handshake.h"
+#include "socket_util.h"
 #include "strata/nbd/protocol.h"
 #include "strata/nbd/testing/mem_volume.h"
 
@@ -80,6 +89,88 @@ TEST(NbdBufferPoolTest, AlignedRecycledAndBounded) {
   BufferPool::Handle other = std::move(moved);
   EXPECT_EQ(moved.data(), nullptr);
   EXPECT_NE(other.data(), nullptr);
+}
+
+// Two ends of a loopback TCP connection (port chosen by the kernel).
+struct TcpPair {
+  TcpPair() {
+    const int l = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof(a);
+    EXPECT_EQ(::bind(l, reinterpret_cast<sockaddr*>(&a), len), 0);
+    EXPECT_EQ(::listen(l, 1), 0);
+    EXPECT_EQ(::getsockname(l, reinterpret_cast<sockaddr*>(&a), &len), 0);
+    client = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    EXPECT_EQ(::connect(client, reinterpret_cast<sockaddr*>(&a), len), 0);
+    server = ::accept4(l, nullptr, nullptr, SOCK_CLOEXEC);
+    EXPECT_GE(server, 0);
+    ::close(l);
+  }
+  ~TcpPair() {
+    if (client >= 0) ::close(client);
+    ::close(server);
+  }
+  void Send(const std::string& bytes) const {
+    ASSERT_TRUE(SendAll(client, bytes.data(), bytes.size()).ok());
+  }
+  size_t Queued() const {
+    int n = -1;
+    EXPECT_EQ(::ioctl(server, FIONREAD, &n), 0);
+    return static_cast<size_t>(n);
+  }
+  int client = -1;
+  int server = -1;
+};
+
+TEST(NbdSocketTest, AwaitQueuedWaitsForEveryByteAndLeavesThemQueued) {
+  TcpPair p;
+  const std::string a(10 << 10, 'a'), b(30 << 10, 'b');
+  p.Send(a);
+  bool queued = false;
+  std::thread waiter([&] { queued = AwaitQueued(p.server, a.size() + b.size()); });
+  p.Send(b);
+  waiter.join();
+  EXPECT_TRUE(queued);
+  EXPECT_EQ(p.Queued(), a.size() + b.size());
+  // A small receive afterwards is not held back by the mark (it was put back).
+  char one = 0;
+  ASSERT_EQ(::recv(p.server, &one, 1, 0), 1);
+  EXPECT_EQ(one, 'a');
+  // The rest in one vectored receive of everything.
+  std::string x(a.size() - 1, '\0'), y(b.size(), '\0');
+  iovec iov[2] = {{x.data(), x.size()}, {y.data(), y.size()}};
+  ASSERT_TRUE(RecvAllV(p.server, iov, 2).ok());
+  EXPECT_TRUE(x == a.substr(1));
+  EXPECT_TRUE(y == b);
+}
+
+TEST(NbdSocketTest, AwaitQueuedSaysNoWhenThePeerStopsShort) {
+  TcpPair p;
+  p.Send(std::string(10 << 10, 'a'));
+  ::shutdown(p.client, SHUT_WR);
+  EXPECT_FALSE(AwaitQueued(p.server, 40 << 10));
+  EXPECT_EQ(p.Queued(), size_t{10 << 10});
+}
+
+TEST(NbdSocketTest, AwaitQueuedSaysNoForMoreThanTheSocketWillEverHold) {
+  // The kernel caps the mark (at half the largest receive buffer): the wait ends
+  // there, with the bytes short, while the sender is still blocked on a full window.
+  TcpPair p;
+  const std::string big(16 << 20, 'c');
+  std::thread sender([&] {
+    p.Send(big);
+    ::shutdown(p.client, SHUT_WR);  // where the cap lies above 16 MiB, the wait ends here
+  });
+  EXPECT_FALSE(AwaitQueued(p.server, size_t{1} << 30));
+  std::string sink(1 << 20, '\0');
+  for (size_t got = 0; got < big.size();) {
+    auto n = RecvSome(p.server, sink.data(), sink.size());
+    ASSERT_TRUE(n.ok());
+    got += *n;
+  }
+  sender.join();
 }
 
 }  // namespace
