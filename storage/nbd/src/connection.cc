@@ -30,7 +30,7 @@ constexpr size_t kMaxRecvSpaces = 64;
 constexpr size_t kLeanPayloadBytes = 32 << 10;
 // A WRITE payload with at least this many bytes not yet arrived when its header is
 // read is waited for (Transport::AwaitQueued) before the volume is asked, so that it
-// may be received in place (docs/benchmarks.md, "Payloads waited for").
+// may be received in place (docs/benchmarks.md, "Large writes received whole").
 constexpr size_t kAwaitPayloadBytes = 512 << 10;
 
 // An export name as logged: a name with '/' keeps only what precedes its last one, since
