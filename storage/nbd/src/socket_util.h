@@ -52,9 +52,10 @@ Result<size_t> RecvSomeV(int fd, const struct iovec* iov, int iovcnt);
 // so bytes already queued land with one system call.
 Status RecvAllV(int fd, struct iovec* iov, int iovcnt);
 // Waits until at least `n` bytes are queued in the socket (SO_RCVLOWAT, then poll),
-// or until it can say they never will be (the peer closed or the socket was shut
-// down, or the kernel caps the mark below `n`): whether they are now. Never a
-// receive: the bytes stay queued. Waits as long as a receive would (no timeout).
+// or until TCP wakes it short of them (the peer closed or the socket was shut down,
+// the kernel capped the mark below `n`, or the receive window cannot hold `n`):
+// whether they are now. Never a receive: the bytes stay queued. Waits as long as a
+// receive would (no timeout).
 bool AwaitQueued(int fd, size_t n);
 // Moves *iov and *iovcnt past the first `n` bytes of the iovecs.
 void AdvanceIov(struct iovec** iov, int* iovcnt, size_t n);

@@ -410,9 +410,12 @@ TEST_F(NbdIncomingWriteTest, ClientGoneMidPayloadAbandonsWithoutCommit) {
   EXPECT_EQ(vol_->committed.load(), 1);
 }
 
-TEST_F(NbdIncomingWriteTest, ALargePayloadStillOnItsWayIsWaitedForAndSaidQueued) {
+TEST_F(NbdIncomingWriteTest, ALargePayloadStillOnItsWayIsWaitedForAndArrivesWhole) {
   // 1 MiB whose first 100 KiB come with the header and the rest after: the reader
-  // waits for all of it before asking the volume (kAwaitPayloadBytes).
+  // waits for the rest (kAwaitPayloadBytes) before it asks the volume. Whether the
+  // volume then hears "queued" depends on the connection's receive window: a new
+  // connection's may be smaller than the payload, and TCP then ends the wait early
+  // (NbdSocketTest covers the wait itself). Either way the write lands whole, once.
   StartServer();
   auto c = Open("inc");
   ASSERT_NE(c, nullptr);
@@ -423,7 +426,7 @@ TEST_F(NbdIncomingWriteTest, ALargePayloadStillOnItsWayIsWaitedForAndSaidQueued)
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_EQ(r->error, 0u);
   EXPECT_EQ(vol_->begun.load(), 1);
-  EXPECT_EQ(vol_->queued_begins.load(), 1);
+  EXPECT_EQ(vol_->committed.load(), 1);
   EXPECT_TRUE(Contents(0, big.size()) == big);
 }
 
