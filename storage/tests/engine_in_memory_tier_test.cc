@@ -343,6 +343,8 @@ void WritePendingRewrite(const std::string& path, const std::vector<uint64_t>& s
 }
 
 TEST(RewriteLogTest, RecoverCompletesAPendingRewriteOnceAndDropsOneThatNamesNoSlot) {
+  // RewriteLog::Open refuses a file whose pages are not in memory (its records are only
+  // sound where nothing but the process can die), so the test needs a tmpfs.
   if (!OnTmpfs("/dev/shm")) GTEST_SKIP() << "/dev/shm is not tmpfs here";
   strata::testing::TempDir tmp("strata-rwlog", "/dev/shm");
   const std::string path = tmp.path() + "/rewrite.log";
