@@ -26,6 +26,7 @@
 #include "strata/operator/dedup_policy_reconciler.h"
 #include "strata/operator/device_client.h"
 #include "strata/operator/maintenance_window_reconciler.h"
+#include "strata/operator/move_watcher.h"
 #include "strata/operator/storage_device_reconciler.h"
 #include "strata/operator/tiering_policy_reconciler.h"
 #include "strata/operator/usage_ledger.h"
@@ -300,6 +301,16 @@ int main(int argc, char** argv) {
   op::MaintenanceWindowReconciler::Options window_options;
   window_options.poll = Seconds(std::min(f.volume_resync, 2.0));
   window_options.registry = metrics.registry();  // strata_maintenance_*
+  // Each move in flight requeues its window the moment it ends, so a drain's next move starts
+  // then rather than at the next poll (set to the controller below, before anything runs).
+  ctrl::Controller* window_requeue = nullptr;
+  op::MoveWatcher move_watcher(&device_clients, [&window_requeue](const std::string& key) {
+    if (window_requeue) window_requeue->queue().Add(key);
+  });
+  window_options.watch_move = [&move_watcher](const std::string& endpoint, const std::string& lun,
+                                              const std::string& key) {
+    move_watcher.Watch(endpoint, lun, key);
+  };
   op::MaintenanceWindowReconciler window_reconciler(
       client, [window_cache](const std::string& key) { return window_cache->store().Get(key); },
       [&inventory] { return inventory.Current(); }, &device_clients, &recorder, window_options);
@@ -310,6 +321,7 @@ int main(int argc, char** argv) {
           .Watches(device_cache, [window_cache](const kube::Json& device) {
             return op::MaintenanceWindowReconciler::WindowsFor(window_cache->store(), device);
           });
+  window_requeue = &window_controller;
   inventory.AddListener([window_cache, &window_controller](const op::InventorySnapshot&,
                                                            const op::InventorySnapshot&) {
     for (const auto& w : window_cache->store().List()) {

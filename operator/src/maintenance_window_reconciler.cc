@@ -294,6 +294,11 @@ Result<ReconcileResult> MaintenanceWindowReconciler::Step(const Json& object, bo
   auto event = [&](kube::EventType type, const std::string& reason, const std::string& msg) {
     events_->Record(object, type, reason, msg);
   };
+  // A move in flight: requeued the moment it ends (Options::watch_move).
+  const std::string window_key = kube::ObjectKey(object);
+  auto watch = [&](const std::string& source, const std::string& lun) {
+    if (options_.watch_move) options_.watch_move(source, lun, window_key);
+  };
   auto ready = [&](bool value, const std::string& reason, const std::string& msg) {
     kube::SetCondition(status, {"Ready", value ? "True" : "False", reason, msg, generation, ""},
                        now);
@@ -697,6 +702,7 @@ Result<ReconcileResult> MaintenanceWindowReconciler::Step(const Json& object, bo
         v["phase"] = "Moving";
         SetProgress(v, m);
         ++in_flight;
+        watch(endpoint(v.value("fromDevice", "")), lun);
       } else if (vp == "Moving") {
         // It stopped without moving: the source still holds it whole.
         const int64_t attempts = Int(v, "attempts") + 1;
@@ -745,6 +751,7 @@ Result<ReconcileResult> MaintenanceWindowReconciler::Step(const Json& object, bo
         v.erase("message");
         SetProgress(v, *started);
         ++in_flight;
+        watch(endpoint(v.value("fromDevice", "")), lun);
         event(kube::EventType::kNormal, "MoveStarted",
               "LUN " + lun + ": " + v.value("fromDevice", "") + " -> " + v.value("toDevice", ""));
       } else {
@@ -870,6 +877,7 @@ Result<ReconcileResult> MaintenanceWindowReconciler::Step(const Json& object, bo
         v["phase"] = "Restoring";
         SetProgress(v, m);
         ++in_flight;
+        watch(endpoint(v.value("toDevice", "")), lun);
         continue;
       }
       if (vp == "Restoring") {
@@ -908,6 +916,7 @@ Result<ReconcileResult> MaintenanceWindowReconciler::Step(const Json& object, bo
         (*v)["bytesCopied"] = 0;
         v->erase("message");
         ++in_flight;
+        watch(endpoint(v->value("toDevice", "")), lun);
         event(kube::EventType::kNormal, "RestoreStarted",
               "LUN " + lun + ": " + v->value("toDevice", "") + " -> " + v->value("fromDevice", ""));
       } else {

@@ -250,6 +250,45 @@ TEST_F(MaintenanceWindowReconcilerTest, DrainRespectsMaxConcurrentMovesThenHolds
   EXPECT_EQ(Holder("l3"), "c") << "c has more room left than b";
 }
 
+TEST_F(MaintenanceWindowReconcilerTest, EveryMoveInFlightIsWatchedOnItsSourceForTheWindow) {
+  // main gives MoveWatcher::Watch: the window is requeued the moment a move ends.
+  std::vector<std::string> watched;
+  options_.watch_move = [&](const std::string& endpoint, const std::string& lun,
+                            const std::string& key) {
+    watched.push_back(endpoint + " " + lun + " " + key);
+  };
+  AddLun("a", "l1", 300 * kMiB);
+  AddLun("a", "l2", 200 * kMiB);
+  AddLun("a", "l3", 100 * kMiB);
+  CreateWindow({{"drain", {{"maxConcurrentMigrations", 1}}}});
+  ASSERT_TRUE(Reconcile().ok());
+  EXPECT_EQ(watched, std::vector<std::string>{"a:1 l1 mw"}) << "the move just started";
+  watched.clear();
+  ASSERT_TRUE(Reconcile().ok());
+  EXPECT_EQ(watched, std::vector<std::string>{"a:1 l1 mw"})
+      << "still in flight: watched again (after a restart, this is how a watch comes back)";
+  watched.clear();
+  CompleteMove("a", "l1");
+  ASSERT_TRUE(Reconcile().ok());
+  EXPECT_EQ(watched, std::vector<std::string>{"a:1 l2 mw"}) << "l1 is done: the next one";
+  watched.clear();
+  CompleteMove("a", "l2");
+  ASSERT_TRUE(Reconcile().ok());
+  CompleteMove("a", "l3");
+  ASSERT_TRUE(Reconcile().ok());
+  ASSERT_EQ(Phase(), "InMaintenance");
+  watched.clear();
+  PatchWindow({{"spec", {{"finish", true}}}});
+  ASSERT_TRUE(Reconcile().ok());  // a back Online
+  ASSERT_TRUE(Reconcile().ok());  // the first move back starts
+  ASSERT_EQ(watched.size(), 1u);
+  EXPECT_TRUE(watched[0].ends_with(" l1 mw") || watched[0].ends_with(" l2 mw") ||
+              watched[0].ends_with(" l3 mw"))
+      << watched[0];
+  EXPECT_FALSE(watched[0].starts_with("a:1 ")) << "a move back's source is its target: "
+                                               << watched[0];
+}
+
 TEST_F(MaintenanceWindowReconcilerTest, FinishMovesTheLunsBackAndBringsTheDeviceOnline) {
   AddLun("a", "l1", 300 * kMiB);
   CreateWindow();

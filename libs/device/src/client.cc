@@ -2,6 +2,8 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <algorithm>
+#include <optional>
 #include <utility>
 
 #include "strata/device/channel.h"
@@ -120,6 +122,16 @@ class GrpcClient final : public Client {
     return Call(&Stub::GetMigration, req, "GetMigration " + lun);
   }
 
+  Result<sv1::Migration> WaitMigration(const std::string& lun,
+                                       std::chrono::milliseconds wait) override {
+    sv1::GetMigrationRequest req;
+    req.set_name(lun);
+    req.set_wait_ms(static_cast<uint32_t>(std::clamp<int64_t>(wait.count(), 1, 60'000)));
+    // The call's deadline covers the wait as well as the usual time for an answer.
+    return Call(&Stub::GetMigration, req, "GetMigration " + lun,
+                std::chrono::milliseconds(req.wait_ms()) + timeout_);
+  }
+
   Result<sv1::Migration> CancelMigration(const std::string& lun) override {
     sv1::CancelMigrationRequest req;
     req.set_name(lun);
@@ -154,9 +166,10 @@ class GrpcClient final : public Client {
 
   template <typename Req, typename Resp>
   Result<Resp> Call(grpc::Status (Stub::*method)(grpc::ClientContext*, const Req&, Resp*),
-                    const Req& req, const std::string& what) {
+                    const Req& req, const std::string& what,
+                    std::optional<std::chrono::milliseconds> timeout = std::nullopt) {
     grpc::ClientContext ctx;
-    ctx.set_deadline(std::chrono::system_clock::now() + timeout_);
+    ctx.set_deadline(std::chrono::system_clock::now() + timeout.value_or(timeout_));
     Resp out;
     grpc::Status s = (stub_.get()->*method)(&ctx, req, &out);
     if (!s.ok()) return FromGrpc(s, "device " + address_ + ": " + what);
@@ -180,6 +193,11 @@ Result<sv1::Lun> Client::UnpublishLun(const std::string& lun, const std::string&
                                       const std::vector<std::string>&) {
   return UnimplementedError("device " + address() + ": UnpublishLun " + lun +
                             ": not implemented by this client");
+}
+
+Result<sv1::Migration> Client::WaitMigration(const std::string& lun, std::chrono::milliseconds) {
+  return UnimplementedError("device " + address() + ": GetMigration " + lun +
+                            " (long poll): not implemented by this client");
 }
 
 Result<sv1::Snapshot> Client::CreateSnapshot(const sv1::CreateSnapshotRequest& request) {

@@ -69,6 +69,12 @@ class MaintenanceWindowReconciler : public ctrl::Reconciler {
     kube::Duration poll = std::chrono::seconds(2);
     // Failed attempts of one LUN's move before the window fails.
     int max_attempts = 3;
+    // Called for every move the window has in flight (the source device's endpoint, the LUN, the
+    // window's key), each pass: main gives MoveWatcher::Watch, so the window is reconciled the
+    // moment a move ends and its next move starts then, not at the next poll. Null: none.
+    std::function<void(const std::string& endpoint, const std::string& lun,
+                       const std::string& key)>
+        watch_move = nullptr;
     // Where the strata_maintenance_* gauges go (the operator's ctrl::Metrics::registry());
     // null: none.
     std::shared_ptr<prometheus::Registry> registry;

@@ -61,6 +61,12 @@ class Client {
   // A move to another tier of this device, or (request.to_device set) to another device.
   virtual Result<sv1::Migration> MigrateLun(const sv1::MigrateLunRequest& request) = 0;
   virtual Result<sv1::Migration> GetMigration(const std::string& lun) = 0;
+  // GetMigration as a long poll (GetMigrationRequest.wait_ms): the reply comes when the move
+  // leaves RUNNING or after about `wait` (1 ms .. 60 s), whichever is first. A device older than
+  // wait_ms answers at once, so a caller must not assume the wait passed. Not pure: the default
+  // returns UNIMPLEMENTED.
+  virtual Result<sv1::Migration> WaitMigration(const std::string& lun,
+                                               std::chrono::milliseconds wait);
   virtual Result<sv1::Migration> CancelMigration(const std::string& lun) = 0;
 
   // Snapshots (storage.proto, StorageDevice.CreateSnapshot and the rest; a restore is CreateLun

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <chrono>
+#include <condition_variable>
 #include <functional>
 #include <map>
 #include <memory>
@@ -156,11 +157,26 @@ class FakeClient : public Client {
     if (it == luns_.end()) return NotFoundError("LUN " + lun + " not found");
     return it->second.migration();
   }
+  // Returns when the migration is not RUNNING or after `wait`.
+  Result<sv1::Migration> WaitMigration(const std::string& lun,
+                                       std::chrono::milliseconds wait) override {
+    std::unique_lock g(mu_);
+    if (unreachable) return Unreachable();
+    ++long_polls_;
+    migration_cv_.wait_for(g, wait, [&] {
+      auto it = luns_.find(lun);
+      return it == luns_.end() || it->second.migration().state() != sv1::MIGRATION_STATE_RUNNING;
+    });
+    auto it = luns_.find(lun);
+    if (it == luns_.end()) return NotFoundError("LUN " + lun + " not found");
+    return it->second.migration();
+  }
   Result<sv1::Migration> CancelMigration(const std::string& lun) override {
     std::lock_guard g(mu_);
     auto it = luns_.find(lun);
     if (it == luns_.end()) return NotFoundError("LUN " + lun + " not found");
     it->second.mutable_migration()->set_state(sv1::MIGRATION_STATE_CANCELLED);
+    migration_cv_.notify_all();
     return it->second.migration();
   }
   Result<sv1::Snapshot> CreateSnapshot(const sv1::CreateSnapshotRequest& r) override {
@@ -238,6 +254,7 @@ class FakeClient : public Client {
   void PutLun(const sv1::Lun& lun) {
     std::lock_guard g(mu_);
     luns_[lun.name()] = lun;
+    migration_cv_.notify_all();
   }
   void PutSnapshot(const sv1::Snapshot& snapshot) {
     std::lock_guard g(mu_);
@@ -257,6 +274,12 @@ class FakeClient : public Client {
     auto& l = luns_[lun];
     l.set_tier(l.migration().to_tier());
     l.mutable_migration()->set_state(sv1::MIGRATION_STATE_DONE);
+    migration_cv_.notify_all();
+  }
+  // WaitMigration calls so far (each one long poll).
+  int LongPolls() const {
+    std::lock_guard g(mu_);
+    return long_polls_;
   }
   std::vector<std::string> Calls() const {
     std::lock_guard g(mu_);
@@ -270,6 +293,8 @@ class FakeClient : public Client {
 
   const std::string address_;
   mutable std::mutex mu_;
+  std::condition_variable migration_cv_;
+  int long_polls_ = 0;
   sv1::DeviceStatus status_;
   std::map<std::string, sv1::Lun> luns_;
   std::map<std::string, sv1::LunStats> stats_;
