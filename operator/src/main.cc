@@ -54,6 +54,7 @@ struct Flags {
   double device_resync = 5;
   double device_timeout = 2;
   double volume_resync = 5;
+  double window_poll = 2;
   double usage_interval = 30;
   int workers = 2;
   double kube_qps = 20;
@@ -99,7 +100,10 @@ int ParseFlags(int argc, char** argv, Flags* f) {
       "seconds a device may take to answer")(
       "volume-resync", po::value(&f->volume_resync)->default_value(5),
       "seconds between sweeps of every device's LUNs and their I/O statistics (what the policies "
-      "act on)")("usage-interval", po::value(&f->usage_interval)->default_value(30),
+      "act on)")("window-poll", po::value(&f->window_poll)->default_value(2),
+                 "at most this many seconds (and at most --volume-resync) between a "
+                 "MaintenanceWindow's looks at its moves; a move's end requeues it at once")(
+      "usage-interval", po::value(&f->usage_interval)->default_value(30),
                  "seconds between writes of a namespace's UsageReport while its volumes do not "
                  "change")("workers", po::value(&f->workers)->default_value(2),
                            "reconcile workers per controller")(
@@ -134,6 +138,7 @@ int ParseFlags(int argc, char** argv, Flags* f) {
   if (f->device_resync <= 0) return bad("--device-resync: must be > 0 seconds");
   if (f->device_timeout <= 0) return bad("--device-timeout: must be > 0 seconds");
   if (f->volume_resync <= 0) return bad("--volume-resync: must be > 0 seconds");
+  if (f->window_poll <= 0) return bad("--window-poll: must be > 0 seconds");
   if (f->usage_interval <= 0) return bad("--usage-interval: must be > 0 seconds");
   if (f->workers < 1) return bad("--workers: must be >= 1");
   if (f->kube_qps <= 0 || f->kube_burst < 1)
@@ -299,7 +304,7 @@ int main(int argc, char** argv) {
   // the LUNs back. Requeued by its devices' changes and after every inventory sweep.
   kube::Informer* window_cache = manager.Informer(kube::resources::MaintenanceWindows());
   op::MaintenanceWindowReconciler::Options window_options;
-  window_options.poll = Seconds(std::min(f.volume_resync, 2.0));
+  window_options.poll = Seconds(std::min(f.volume_resync, f.window_poll));
   window_options.registry = metrics.registry();  // strata_maintenance_*
   // Each move in flight requeues its window the moment it ends, so a drain's next move starts
   // then rather than at the next poll (set to the controller below, before anything runs).

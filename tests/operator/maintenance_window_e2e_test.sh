@@ -30,11 +30,12 @@ pids=() op_pid=''
 cleanup() {
   [ -n "$op_pid" ] && kill "$op_pid" 2>/dev/null
   # The finalizer needs the operator: drop it, the test's objects are throwaway.
-  for w in "$run-short" "$run" "$run-daily" "$run-abort" "$run-kill"; do
+  for w in "$run-short" "$run" "$run-event" "$run-daily" "$run-abort" "$run-kill"; do
     kubectl patch maintenancewindow "$w" --type merge -p '{"metadata":{"finalizers":null}}' \
       >/dev/null 2>&1
   done
-  kubectl delete maintenancewindow "$run-short" "$run" "$run-daily" "$run-abort" "$run-kill" \
+  kubectl delete maintenancewindow "$run-short" "$run" "$run-event" "$run-daily" "$run-abort" \
+    "$run-kill" \
     --ignore-not-found --wait=false \
     >/dev/null 2>&1
   kubectl delete storagedevice "$run-a" "$run-b" "$run-c" --ignore-not-found >/dev/null 2>&1
@@ -183,6 +184,30 @@ check "l2 byte-identical on a" read_ok a l2 0xb2 "$l2_len"
 check "Events: DrainStarted, Drained, LunRestored" bash -c \
   "kubectl get events --field-selector involvedObject.name=$run -o json |
    jq -e '[.items[].reason] | (index(\"DrainStarted\") and index(\"Drained\") and index(\"LunRestored\"))' >/dev/null"
+
+# --- a move's end, not a poll, starts the next move: an operator that polls once an hour and
+# sweeps once an hour still drains l1 then l2 one at a time and brings them back (only its
+# MoveWatcher's long polls on the moves can requeue the window in time).
+kill "$op_pid"
+wait "$op_pid" 2>/dev/null
+"$OPERATOR" --insecure --kubeconfig "$KUBECONFIG" --label-selector "strata.io/test-run=$run" \
+  --metrics-addr 0 --health-addr "127.0.0.1:$(free_port)" --device-resync 3600 \
+  --volume-resync 3600 --window-poll 3600 --log-level debug 2>>"$work/operator.log" &
+op_pid=$!
+window "$run-event" target 1
+check "one at a time, hourly polls: InMaintenance within 60 s" \
+  wait_until 60 mw_is "$run-event" .status.phase InMaintenance
+expect_eq "both LUNs Moved" "$(mw "$run-event" '[.status.volumes[] | .phase] | join(",")')" \
+  "Moved,Moved"
+kubectl patch maintenancewindow "$run-event" --type merge -p '{"spec":{"finish":true}}' >/dev/null
+check "and back: Completed within 60 s" wait_until 60 mw_is "$run-event" .status.phase Completed
+expect_eq "l1 back on a" "$(holder l1)" "a"
+expect_eq "l2 back on a" "$(holder l2)" "a"
+check "the operator long-polled the moves" grep -q 'move of LUN .* ended' "$work/operator.log"
+kill "$op_pid"
+wait "$op_pid" 2>/dev/null
+start_operator
+check "a Online under the usual operator" wait_until 30 sd_is a .status.phase Online
 
 # --- a Daily window: the first occurrence runs, then the window waits for the next.
 window "$run-daily" target 2 Daily
