@@ -234,7 +234,16 @@ int main(int argc, char** argv) {
     }
   }
 
-  kube::ApiEventRecorder recorder(client, "strata-operator", f.identity);
+  // Events go out on a thread and an API client of their own (with its own --kube-qps budget, as
+  // controller-runtime's recorder has its own clientset): a reconcile never waits for them, and a
+  // drain of many LUNs, an Event or two per LUN, does not spend the reconcilers' request budget.
+  auto event_client = kube::NewHttpApiClient(*config, Env::Default());
+  if (!event_client.ok()) {
+    spdlog::error("{}", event_client.status().ToString());
+    return 1;
+  }
+  kube::ApiEventRecorder api_recorder(event_client->get(), "strata-operator", f.identity);
+  kube::QueuedEventRecorder recorder(&api_recorder);
   const auto device_timeout =
       std::chrono::milliseconds(static_cast<int64_t>(f.device_timeout * 1000));
   auto devices = op::NewGrpcDeviceClient(device_timeout);

@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <cstdio>
+#include <optional>
 
 #include "strata/kube/conditions.h"
 
@@ -70,6 +71,62 @@ void ApiEventRecorder::Record(const Json& obj, EventType type, const std::string
   auto r = client_->Create(resources::Events(), ns, event);
   if (!r.ok())
     spdlog::warn("event {} on {}: {}", reason, meta.value("name", ""), r.status().ToString());
+}
+
+QueuedEventRecorder::QueuedEventRecorder(EventRecorder* target, size_t capacity,
+                                         std::chrono::milliseconds drain_on_stop)
+    : target_(target),
+      capacity_(capacity),
+      drain_on_stop_(drain_on_stop),
+      thread_([this](std::stop_token stop) { Deliver(stop); }) {}
+
+QueuedEventRecorder::~QueuedEventRecorder() {
+  thread_.request_stop();
+  if (thread_.joinable()) thread_.join();
+}
+
+void QueuedEventRecorder::Record(const Json& involved_object, EventType type,
+                                 const std::string& reason, const std::string& message) {
+  {
+    std::lock_guard g(mu_);
+    if (queue_.size() >= capacity_) {
+      // Log the first drop and then every 100th, not each one.
+      if (dropped_++ % 100 == 0) {
+        spdlog::warn("events: {} waiting to be written; dropped event {} ({} dropped so far)",
+                     queue_.size(), reason, dropped_);
+      }
+      return;
+    }
+    queue_.push_back({involved_object, type, reason, message});
+  }
+  cv_.notify_one();
+}
+
+uint64_t QueuedEventRecorder::dropped() const {
+  std::lock_guard g(mu_);
+  return dropped_;
+}
+
+void QueuedEventRecorder::Deliver(std::stop_token stop) {
+  std::optional<std::chrono::steady_clock::time_point> give_up;
+  for (;;) {
+    Pending next;
+    {
+      std::unique_lock l(mu_);
+      cv_.wait(l, stop, [&] { return !queue_.empty(); });
+      if (stop.stop_requested()) {
+        if (!give_up) give_up = std::chrono::steady_clock::now() + drain_on_stop_;
+        if (queue_.empty() || std::chrono::steady_clock::now() >= *give_up) {
+          dropped_ += queue_.size();
+          queue_.clear();
+          return;
+        }
+      }
+      next = std::move(queue_.front());
+      queue_.pop_front();
+    }
+    target_->Record(next.object, next.type, next.reason, next.message);
+  }
 }
 
 }  // namespace strata::kube

@@ -1,8 +1,13 @@
 #pragma once
 
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
 #include <map>
 #include <mutex>
 #include <string>
+#include <thread>
 
 #include "strata/kube/client.h"
 #include "strata/kube/clock.h"
@@ -45,6 +50,42 @@ class ApiEventRecorder : public EventRecorder {
   std::mutex mu_;
   std::map<std::string, Seen> seen_;  // guarded by mu_
   uint64_t sequence_ = 0;             // guarded by mu_
+};
+
+// Records into `target` on a thread of its own, in order, so a reconciler never waits for an
+// Event's API call (nor for the client-side rate limit it may meet): client-go's
+// EventBroadcaster does the same. At most `capacity` Events wait; more are dropped (counted,
+// logged), as Events are best effort. The destructor delivers what is still queued for up to
+// `drain_on_stop`, then drops the rest. Thread-safe.
+class QueuedEventRecorder : public EventRecorder {
+ public:
+  explicit QueuedEventRecorder(EventRecorder* target, size_t capacity = 1024,
+                               std::chrono::milliseconds drain_on_stop = std::chrono::seconds(2));
+  ~QueuedEventRecorder() override;
+  QueuedEventRecorder(const QueuedEventRecorder&) = delete;
+  QueuedEventRecorder& operator=(const QueuedEventRecorder&) = delete;
+
+  void Record(const Json& involved_object, EventType type, const std::string& reason,
+              const std::string& message) override;
+  // Events dropped so far because the queue was full or the recorder stopped.
+  uint64_t dropped() const;
+
+ private:
+  struct Pending {
+    Json object;
+    EventType type;
+    std::string reason, message;
+  };
+  void Deliver(std::stop_token stop);
+
+  EventRecorder* const target_;
+  const size_t capacity_;
+  const std::chrono::milliseconds drain_on_stop_;
+  mutable std::mutex mu_;
+  std::condition_variable_any cv_;
+  std::deque<Pending> queue_;  // guarded by mu_
+  uint64_t dropped_ = 0;       // guarded by mu_
+  std::jthread thread_;        // last: started after the rest, stopped first
 };
 
 }  // namespace strata::kube
