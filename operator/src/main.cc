@@ -315,6 +315,9 @@ int main(int argc, char** argv) {
   op::MaintenanceWindowReconciler::Options window_options;
   window_options.poll = Seconds(std::min(f.volume_resync, f.window_poll));
   window_options.registry = metrics.registry();  // strata_maintenance_*
+  window_options.device_lookup = [device_cache](const std::string& name) {
+    return device_cache->store().Get(name);
+  };
   // Each move in flight requeues its window the moment it ends, so a drain's next move starts
   // then rather than at the next poll (set to the controller below, before anything runs).
   ctrl::Controller* window_requeue = nullptr;

@@ -546,6 +546,13 @@ Result<ReconcileResult> MaintenanceWindowReconciler::Step(const Json& object, bo
   };
   auto set_desired = [&](const std::string& desired) -> Status {
     for (const auto& name : selected) {
+      if (options_.device_lookup) {
+        auto cached = options_.device_lookup(name);
+        if (cached &&
+            cached->value("spec", Json::object()).value("desiredState", "Online") == desired) {
+          continue;
+        }
+      }
       // The live object, not the inventory's snapshot (which lags our own patches).
       auto current = client_->Get(kube::resources::StorageDevices(), "", name);
       if (!current.ok() && kube::IsNotFound(current.status())) continue;

@@ -36,6 +36,16 @@ class Recorder : public kube::EventRecorder {
 // Three devices a, b, c (endpoints a:1, b:1, c:1), each with one sata tier; a window selecting
 // `rack=r1` (device a). The StorageDevice reconciler is played by Sync(): it carries each
 // object's spec.desiredState to the fake device, and the inventory sweeps.
+// Counts the GETs of StorageDevices (the live reads the device cache can save).
+class CountingApiClient : public kube::testing::FakeApiClient {
+ public:
+  Result<Json> Get(const kube::Resource& r, std::string_view ns, std::string_view name) override {
+    if (r.plural == kube::resources::StorageDevices().plural) ++device_gets;
+    return FakeApiClient::Get(r, ns, name);
+  }
+  int device_gets = 0;
+};
+
 class MaintenanceWindowReconcilerTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -85,7 +95,8 @@ class MaintenanceWindowReconcilerTest : public ::testing::Test {
   }
   void Sync() {
     for (const char* name : {"a", "b", "c"}) {
-      Json d = *api_.Get(kube::resources::StorageDevices(), "", name);
+      // Not counted: the fixture's own reads.
+      Json d = *api_.FakeApiClient::Get(kube::resources::StorageDevices(), "", name);
       store_.Upsert(d);
       auto client = fleet_.Get(std::string(name) + ":1");
       (void)client->SetDeviceState(d["spec"]["desiredState"] == "Maintenance"
@@ -182,7 +193,7 @@ class MaintenanceWindowReconcilerTest : public ::testing::Test {
   kube::FakeClock clock_;
   std::shared_ptr<prometheus::Registry> registry_ = std::make_shared<prometheus::Registry>();
   MaintenanceWindowReconciler::Options options_{.registry = registry_};
-  kube::testing::FakeApiClient api_;
+  CountingApiClient api_;
   kube::Store store_;
   device::testing::FakeFleet fleet_;
   VolumeInventory inventory_{&store_, fleet_.cache(), {}, &clock_};
@@ -287,6 +298,38 @@ TEST_F(MaintenanceWindowReconcilerTest, EveryMoveInFlightIsWatchedOnItsSourceFor
       << watched[0];
   EXPECT_FALSE(watched[0].starts_with("a:1 ")) << "a move back's source is its target: "
                                                << watched[0];
+}
+
+TEST_F(MaintenanceWindowReconcilerTest, TheDeviceCacheSavesALiveReadOncePastTheStateWanted) {
+  options_.device_lookup = [this](const std::string& name) -> std::optional<Json> {
+    // An up-to-date cache (not counted: no API call).
+    auto d = api_.FakeApiClient::Get(kube::resources::StorageDevices(), "", name);
+    if (!d.ok()) return std::nullopt;
+    return *d;
+  };
+  AddLun("a", "l1", 300 * kMiB);
+  AddLun("a", "l2", 200 * kMiB);
+  CreateWindow({{"drain", {{"maxConcurrentMigrations", 1}}}});
+  ASSERT_TRUE(Reconcile().ok());
+  CompleteMove("a", "l1");
+  ASSERT_TRUE(Reconcile().ok());
+  CompleteMove("a", "l2");
+  ASSERT_TRUE(Reconcile().ok());
+  ASSERT_EQ(Phase(), "InMaintenance");
+  EXPECT_EQ(DesiredState("a"), "Maintenance");
+  PatchWindow({{"spec", {{"finish", true}}}});
+  ASSERT_TRUE(Reconcile().ok());
+  EXPECT_EQ(DesiredState("a"), "Online") << "the cache showed Maintenance: read live, patched";
+  ASSERT_TRUE(Reconcile().ok());  // the first move back starts
+  ASSERT_EQ(Phase(), "Restoring");
+  const int before = api_.device_gets;
+  ASSERT_TRUE(Reconcile().ok());
+  ASSERT_TRUE(Reconcile().ok());
+  EXPECT_EQ(api_.device_gets - before, 0)
+      << "two passes while Restoring, a Online in the cache: no live GET of a";
+  options_.device_lookup = nullptr;
+  ASSERT_TRUE(Reconcile().ok());
+  EXPECT_EQ(api_.device_gets - before, 1) << "without the cache, a pass reads a live";
 }
 
 TEST_F(MaintenanceWindowReconcilerTest, FinishMovesTheLunsBackAndBringsTheDeviceOnline) {

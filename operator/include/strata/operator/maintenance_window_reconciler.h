@@ -64,6 +64,8 @@ class MaintenanceWindowReconciler : public ctrl::Reconciler {
  public:
   static constexpr char kFinalizer[] = "strata.io/maintenance-window";
 
+  using Lookup = std::function<std::optional<kube::Json>(const std::string& key)>;
+
   struct Options {
     // How soon to look again while moves run (the inventory's sweeps requeue too).
     kube::Duration poll = std::chrono::seconds(2);
@@ -75,11 +77,15 @@ class MaintenanceWindowReconciler : public ctrl::Reconciler {
     std::function<void(const std::string& endpoint, const std::string& lun,
                        const std::string& key)>
         watch_move = nullptr;
+    // The StorageDevice of a name from the informer's cache (main: the shared device store).
+    // Used to skip the live GET of each selected device on every pass when the cache already shows
+    // the desiredState the window wants (a cache that lags is caught up by its own update event,
+    // which requeues the window). Null: always the live object.
+    Lookup device_lookup = nullptr;
     // Where the strata_maintenance_* gauges go (the operator's ctrl::Metrics::registry());
     // null: none.
     std::shared_ptr<prometheus::Registry> registry;
   };
-  using Lookup = std::function<std::optional<kube::Json>(const std::string& key)>;
   using Inventory = std::function<std::shared_ptr<const InventorySnapshot>()>;
 
   MaintenanceWindowReconciler(kube::ApiClient* client, Lookup lookup, Inventory inventory,
