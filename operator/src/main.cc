@@ -104,9 +104,9 @@ int ParseFlags(int argc, char** argv, Flags* f) {
                  "at most this many seconds (and at most --volume-resync) between a "
                  "MaintenanceWindow's looks at its moves; a move's end requeues it at once")(
       "usage-interval", po::value(&f->usage_interval)->default_value(30),
-                 "seconds between writes of a namespace's UsageReport while its volumes do not "
-                 "change")("workers", po::value(&f->workers)->default_value(2),
-                           "reconcile workers per controller")(
+      "seconds between writes of a namespace's UsageReport while its volumes do not "
+      "change")("workers", po::value(&f->workers)->default_value(2),
+                "reconcile workers per controller")(
       "kube-qps", po::value(&f->kube_qps)->default_value(20), "client-side API request rate")(
       "kube-burst", po::value(&f->kube_burst)->default_value(30), "client-side API burst")(
       "tls-cert", po::value(&f->tls_cert),

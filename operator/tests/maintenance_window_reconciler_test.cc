@@ -296,8 +296,8 @@ TEST_F(MaintenanceWindowReconcilerTest, EveryMoveInFlightIsWatchedOnItsSourceFor
   EXPECT_TRUE(watched[0].ends_with(" l1 mw") || watched[0].ends_with(" l2 mw") ||
               watched[0].ends_with(" l3 mw"))
       << watched[0];
-  EXPECT_FALSE(watched[0].starts_with("a:1 ")) << "a move back's source is its target: "
-                                               << watched[0];
+  EXPECT_FALSE(watched[0].starts_with("a:1 "))
+      << "a move back's source is its target: " << watched[0];
 }
 
 TEST_F(MaintenanceWindowReconcilerTest, TheDeviceCacheSavesALiveReadOncePastTheStateWanted) {

@@ -74,8 +74,7 @@ class MaintenanceWindowReconciler : public ctrl::Reconciler {
     // Called for every move the window has in flight (the source device's endpoint, the LUN, the
     // window's key), each pass: main gives MoveWatcher::Watch, so the window is reconciled the
     // moment a move ends and its next move starts then, not at the next poll. Null: none.
-    std::function<void(const std::string& endpoint, const std::string& lun,
-                       const std::string& key)>
+    std::function<void(const std::string& endpoint, const std::string& lun, const std::string& key)>
         watch_move = nullptr;
     // The StorageDevice of a name from the informer's cache (main: the shared device store).
     // Used to skip the live GET of each selected device on every pass when the cache already shows

@@ -58,8 +58,8 @@ class MoveWatcher {
   const Notify notify_;
   const Options options_;
   mutable std::mutex mu_;
-  std::map<Target, Entry> watches_;   // guarded by mu_
-  std::vector<std::jthread> ended_;   // guarded by mu_; threads past their last use of *this
+  std::map<Target, Entry> watches_;  // guarded by mu_
+  std::vector<std::jthread> ended_;  // guarded by mu_; threads past their last use of *this
 };
 
 }  // namespace strata::op
