@@ -67,7 +67,7 @@ struct Flags {
   std::string kube_context;
   std::string devices_selector;
   // How this plugin reaches strata-stored's management API (--tls-* or --insecure).
-  std::string tls_cert, tls_key, tls_ca;
+  std::string tls_cert, tls_key, tls_ca, tls_crl;
   bool insecure = false;
   strata::device::ClientTls device_tls;
   // The node's NBD data path (--nbd-tls*).
@@ -121,6 +121,9 @@ Result<Flags> ParseFlags(int argc, char** argv, bool* help) {
       "tls-key", po::value(&f.tls_key), "its private key, PEM (tls.key)")(
       "tls-ca", po::value(&f.tls_ca),
       "CA bundle the devices' server certificates must chain to, PEM (ca.crt)")(
+      "tls-crl", po::value(&f.tls_crl),
+      "revocation lists (PEM, signed by a CA of --tls-ca) every device's server certificate is "
+      "checked against at each connection; re-read on change")(
       "insecure", po::bool_switch(&f.insecure),
       "plaintext to the devices (devices started with --insecure); every mode needs this or "
       "--tls-*")(
@@ -233,8 +236,9 @@ Result<Flags> ParseFlags(int argc, char** argv, bool* help) {
 #endif
   // Checked last so every other flag's error comes first. Every mode dials the devices (node
   // mode's path checker reads the LUNs it stages to follow moves): TLS or --insecure, chosen.
-  STRATA_ASSIGN_OR_RETURN(f.device_tls, strata::device::ClientTlsFromFlags(f.tls_cert, f.tls_key,
-                                                                           f.tls_ca, f.insecure));
+  STRATA_ASSIGN_OR_RETURN(
+      f.device_tls,
+      strata::device::ClientTlsFromFlags(f.tls_cert, f.tls_key, f.tls_ca, f.insecure, f.tls_crl));
   return f;
 }
 

@@ -30,6 +30,7 @@ Flags (anywhere on the line):
   --tls-cert FILE      client certificate (tls.crt) for the devices' management API (volumes)
   --tls-key FILE       its private key (tls.key)
   --tls-ca FILE        CA bundle (ca.crt) the devices' server certificates must chain to
+  --tls-crl FILE       revocation lists (PEM) the devices' server certificates are checked against
   --insecure           plaintext to the devices instead (volumes needs TLS or this)
   -h, --help           this text
 )";
@@ -50,6 +51,7 @@ Result<Options> ParseArgs(const std::vector<std::string>& argv) {
     if (name == "--tls-cert") return &o.tls_cert;
     if (name == "--tls-key") return &o.tls_key;
     if (name == "--tls-ca") return &o.tls_ca;
+    if (name == "--tls-crl") return &o.tls_crl;
     return nullptr;
   };
   std::string output = "table";
@@ -151,9 +153,10 @@ Context::Context(Options options, std::ostream& out, std::ostream& err, Env* env
 
 Result<LunLocator*> Context::Locator() {
   if (!locator_ && locator_factory_) {
-    STRATA_ASSIGN_OR_RETURN(device::ClientTls tls,
-                            device::ClientTlsFromFlags(options_.tls_cert, options_.tls_key,
-                                                       options_.tls_ca, options_.insecure));
+    STRATA_ASSIGN_OR_RETURN(
+        device::ClientTls tls,
+        device::ClientTlsFromFlags(options_.tls_cert, options_.tls_key, options_.tls_ca,
+                                   options_.insecure, options_.tls_crl));
     locator_ = locator_factory_(tls);
   }
   return locator_.get();

@@ -1,5 +1,7 @@
 // kubectl-strata: the `kubectl strata` plugin (kubectl runs kubectl-strata found on PATH).
 // Parses nothing itself: Run() dispatches to one file per command group.
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -12,6 +14,9 @@
 
 int main(int argc, char** argv) {
   strata::IgnoreSigpipe();
+  // Log lines (the device channel's, the Kubernetes client's) go to stderr, never into the
+  // command's output.
+  spdlog::set_default_logger(spdlog::stderr_color_st("kubectl-strata"));
   std::vector<std::string> args(argv + 1, argv + argc);
   strata::Env* env = strata::Env::Default();
   const bool interactive = isatty(STDOUT_FILENO) != 0;

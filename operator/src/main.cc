@@ -60,7 +60,7 @@ struct Flags {
   double kube_qps = 20;
   int kube_burst = 30;
   // strata-stored's management API: --tls-cert/--tls-key/--tls-ca, or --insecure.
-  std::string tls_cert, tls_key, tls_ca;
+  std::string tls_cert, tls_key, tls_ca, tls_crl;
   bool insecure = false;
   device::ClientTls device_tls;
 };
@@ -114,6 +114,9 @@ int ParseFlags(int argc, char** argv, Flags* f) {
       "tls-key", po::value(&f->tls_key), "its private key, PEM (tls.key)")(
       "tls-ca", po::value(&f->tls_ca),
       "CA bundle the devices' server certificates must chain to, PEM (ca.crt)")(
+      "tls-crl", po::value(&f->tls_crl),
+      "revocation lists (PEM, signed by a CA of --tls-ca) every device's server certificate is "
+      "checked against at each connection; re-read on change")(
       "insecure", po::bool_switch(&f->insecure),
       "plaintext to the devices (devices started with --insecure)");
   po::variables_map vm;
@@ -147,7 +150,8 @@ int ParseFlags(int argc, char** argv, Flags* f) {
         f->retry_period > 0)) {
     return bad("leader election: need lease-duration > renew-deadline > retry-period > 0");
   }
-  auto tls = device::ClientTlsFromFlags(f->tls_cert, f->tls_key, f->tls_ca, f->insecure);
+  auto tls =
+      device::ClientTlsFromFlags(f->tls_cert, f->tls_key, f->tls_ca, f->insecure, f->tls_crl);
   if (!tls.ok()) return bad(tls.status().message());
   f->device_tls = *tls;
   return 0;

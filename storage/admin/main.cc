@@ -2,6 +2,8 @@
 // Exit codes: 0 success, 1 the server refused or failed, 2 bad usage.
 #include <google/protobuf/util/json_util.h>
 #include <grpcpp/grpcpp.h>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <boost/program_options.hpp>
@@ -30,8 +32,8 @@ constexpr int kExitFailure = 1;
 constexpr int kExitUsage = 2;
 
 constexpr char kUsage[] =
-    "usage: strata-admin --server ADDR (--tls-cert FILE --tls-key FILE --tls-ca FILE | "
-    "--insecure)\n"
+    "usage: strata-admin --server ADDR (--tls-cert FILE --tls-key FILE --tls-ca FILE "
+    "[--tls-crl FILE] | --insecure)\n"
     "                    [-o table|json] [--timeout SECONDS] COMMAND\n"
     "commands:\n"
     "  device status\n"
@@ -59,7 +61,7 @@ constexpr char kUsage[] =
 
 struct Options {
   std::string server;
-  std::string tls_cert, tls_key, tls_ca;
+  std::string tls_cert, tls_key, tls_ca, tls_crl;
   bool insecure = false;
   std::string output;
   int timeout_seconds = 10;
@@ -706,6 +708,9 @@ class Cli {
 };
 
 int Run(int argc, char** argv) {
+  // Log lines (e.g. the channel's "device ...: server certificate ... is revoked") go to stderr:
+  // stdout carries the command's output (-o json).
+  spdlog::set_default_logger(spdlog::stderr_color_st("strata-admin"));
   Options opt;
   po::options_description desc("Options");
   desc.add_options()("help,h", "show this help")("server,s", po::value(&opt.server),
@@ -714,8 +719,10 @@ int Run(int argc, char** argv) {
       "tls-key", po::value(&opt.tls_key), "its private key, PEM (tls.key)")(
       "tls-ca", po::value(&opt.tls_ca),
       "CA bundle the device's server certificate must chain to, PEM (ca.crt)")(
-      "insecure", po::bool_switch(&opt.insecure),
-      "plaintext, no certificates (a device started with --insecure)")(
+      "tls-crl", po::value(&opt.tls_crl),
+      "revocation lists (PEM, signed by a CA of --tls-ca) the device's certificate is checked "
+      "against")("insecure", po::bool_switch(&opt.insecure),
+                 "plaintext, no certificates (a device started with --insecure)")(
       "output,o", po::value(&opt.output)->default_value("table"), "table|json")(
       "timeout", po::value(&opt.timeout_seconds)->default_value(10), "seconds per call")(
       "size", po::value(&opt.size), "LUN size, e.g. 10GiB")(
@@ -757,8 +764,8 @@ int Run(int argc, char** argv) {
     return Usage("--output: '" + opt.output + "' is not one of table, json");
   }
   if (opt.timeout_seconds <= 0) return Usage("--timeout: must be a positive number of seconds");
-  auto tls =
-      strata::device::ClientTlsFromFlags(opt.tls_cert, opt.tls_key, opt.tls_ca, opt.insecure);
+  auto tls = strata::device::ClientTlsFromFlags(opt.tls_cert, opt.tls_key, opt.tls_ca, opt.insecure,
+                                                opt.tls_crl);
   if (!tls.ok()) return Usage(tls.status().message());
   strata::device::SetClientTls(*tls);
   Cli cli(opt, strata::device::NewDeviceChannel(opt.server));

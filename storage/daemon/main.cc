@@ -133,7 +133,8 @@ Result<Flags> ParseFlags(int argc, char** argv, bool* help) {
       "CA bundle client certificates must chain to, PEM (ca.crt): every caller needs one")(
       "tls-crl", po::value(&f.tls.crl_file),
       "certificate revocation lists, PEM, signed by --tls-client-ca; re-read when it changes "
-      "(a revoked certificate is refused from the next call on)")(
+      "(a revoked certificate is refused from the next call on); other devices' server "
+      "certificates are checked against it too when --tls-ca is not given")(
       "authz", po::value(&f.tls.authz_file),
       "access policy JSON: role (admin|device|tenant) and owners per certificate identity (first "
       "URI SAN, else CN); re-read when it changes. Without it every verified client is an admin")(
@@ -226,10 +227,13 @@ Result<Flags> ParseFlags(int argc, char** argv, bool* help) {
       return strata::InvalidArgumentError("--tls-ca: needs TLS, not --insecure");
     f.peer_tls.insecure = true;
   } else {
-    STRATA_ASSIGN_OR_RETURN(f.peer_tls, strata::device::ClientTlsFromFlags(
-                                            f.tls.cert_file, f.tls.key_file,
-                                            peer_ca.empty() ? f.tls.client_ca_file : peer_ca,
-                                            /*insecure=*/false));
+    // Peers' server certificates are checked against --tls-crl when they chain to the same CA
+    // as clients' (no --tls-ca of its own): the CRL is signed by that CA.
+    STRATA_ASSIGN_OR_RETURN(
+        f.peer_tls,
+        strata::device::ClientTlsFromFlags(
+            f.tls.cert_file, f.tls.key_file, peer_ca.empty() ? f.tls.client_ca_file : peer_ca,
+            /*insecure=*/false, peer_ca.empty() ? f.tls.crl_file : std::string()));
   }
   STRATA_ASSIGN_OR_RETURN(tls.mode, strata::nbd::ParseNbdTlsMode(nbd_tls, "--nbd-tls"));
   if (tls.mode == strata::nbd::NbdTlsMode::kOff &&

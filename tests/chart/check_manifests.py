@@ -381,9 +381,11 @@ def check_management_tls(get, container, full, nondefault):
                   "--insecure" in args and not any(a.startswith("--tls-") for a in args), args)
             continue
         want = [f"--tls-cert={d}/tls.crt", f"--tls-key={d}/tls.key"]
-        want += ([f"--tls-client-ca={d}/ca.crt", "--tls-crl=/etc/strata/management-crl/ca.crl",
-                  "--authz=/etc/strata/management-authz/authz.json"] if what == "stored"
-                 else [f"--tls-ca={d}/ca.crt"])
+        want += ([f"--tls-client-ca={d}/ca.crt", "--authz=/etc/strata/management-authz/authz.json"]
+                 if what == "stored" else [f"--tls-ca={d}/ca.crt"])
+        # Every component checks certificates against the CRL: the devices their callers',
+        # the clients the devices'.
+        want += ["--tls-crl=/etc/strata/management-crl/ca.crl"]
         check(f"managementTls on: {what} passes its certificate files, not --insecure",
               all(a in args for a in want) and "--insecure" not in args, args)
         mounts = {m["name"]: m for m in c.get("volumeMounts", [])}
@@ -393,6 +395,10 @@ def check_management_tls(get, container, full, nondefault):
         vols = {v["name"]: v for v in pod.get("volumes", [])}
         check(f"managementTls on: {what} takes Secret {secret}",
               vols.get("management-tls", {}).get("secret", {}).get("secretName") == secret, vols)
+        check(f"managementTls on: {what} mounts the CRL Secret",
+              vols.get("management-crl", {}).get("secret", {}).get("secretName")
+              == "chart-test-crl"
+              and mounts.get("management-crl", {}).get("readOnly") is True, vols)
         if what == "stored":
             check("managementTls on: stored mounts the CRL Secret and the policy ConfigMap",
                   vols.get("management-crl", {}).get("secret", {}).get("secretName")

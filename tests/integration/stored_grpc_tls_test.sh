@@ -6,7 +6,8 @@
 # the identity and the LUN otherwise); an identity the policy does not list is refused; a
 # revoked certificate is refused at the next call once the CRL is rewritten (no restart); a new
 # server certificate (Secret-style symlink swap) is served without a restart; a LUN moves to a
-# second device over mTLS with the first device's own certificate (role "device" there).
+# second device over mTLS with the first device's own certificate (role "device" there); a
+# client given --tls-crl refuses a device whose server certificate is revoked.
 set -uo pipefail
 STORED=$1
 ADMIN=$2
@@ -17,9 +18,11 @@ here=$(dirname "$0")
 work=$(mktemp -d /tmp/strata-grpc-tls.XXXXXX)
 pid_a=
 pid_b=
+pid_c=
 cleanup() {
   [ -n "$pid_a" ] && kill "$pid_a" 2>/dev/null
   [ -n "$pid_b" ] && kill "$pid_b" 2>/dev/null
+  [ -n "$pid_c" ] && kill "$pid_c" 2>/dev/null
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -34,6 +37,9 @@ test_ca_issue "$ca" admin client
 test_ca_issue "$ca" tenant-a client
 test_ca_issue "$ca" tenant-b client URI:spiffe://strata.test/ns/team-b/sa/app
 test_ca_issue "$ca" stranger client
+# A device certificate that names another host: refused whether or not the client checks a CRL
+# (with --tls-crl a custom verifier replaces gRPC's default one: the host name is still checked).
+test_ca_issue "$ca" stored-elsewhere both DNS:elsewhere.example
 other=$work/other-ca
 test_ca_init "$other"
 test_ca_issue "$other" admin client
@@ -220,6 +226,31 @@ is_new() { [ "$(served_serial)" = "$new" ]; }
 check "serves the renewed certificate without a restart" wait_until 20 is_new
 check "admin works after rotation" as admin "$ga" lun get vol-a
 check "device a still running" kill -0 "$pid_a"
+
+# A client's --tls-crl: the device's own server certificate revoked -> clients that check refuse
+# to connect (at the handshake), clients that do not still connect; a CRL that does not parse
+# stops the client before it dials.
+as_crl() { as "$@" --tls-crl "$ca/ca.crl"; }
+check "admin with --tls-crl: the device's certificate is not revoked" as_crl admin "$ga" lun get vol-a
+test_ca_revoke "$ca" stored-a-renewed
+out=$(as_crl admin "$ga" lun get vol-a 2>&1); rc=$?
+expect_eq "device certificate revoked, client checks: exit 1" "$rc" "1"
+expect_contains "the client says why" "$out" "server certificate (serial"
+expect_contains "... and names the CRL" "$out" "is revoked (--tls-crl)"
+check "a client without --tls-crl still connects" as admin "$ga" lun get vol-a
+start c "$ca/stored-elsewhere" "$work/authz-b.json"
+pid_c=$!
+check "device c (certificate for elsewhere.example) ready" wait_until 30 test -s "$work/c.ready"
+gc=$(jq -r .grpc "$work/c.ready")
+out=$(as admin "$gc" device status 2>&1); rc=$?
+expect_eq "a certificate not naming 127.0.0.1: refused without --tls-crl" "$rc" "1"
+out=$(as_crl admin "$gc" device status 2>&1); rc=$?
+expect_eq "... and with --tls-crl (host name still checked)" "$rc" "1"
+stop_within 30 "$pid_c"; pid_c=
+echo "not a CRL" >"$work/bad.crl"
+out=$(as admin "$ga" --tls-crl "$work/bad.crl" lun get vol-a 2>&1); rc=$?
+expect_eq "a CRL that does not parse: exit 2 (usage), nothing dialled" "$rc" "2"
+expect_contains "naming the flag" "$out" "--tls-crl"
 
 stop_within 30 "$pid_a"; pid_a=
 stop_within 30 "$pid_b"; pid_b=

@@ -2,7 +2,9 @@
 Mutual TLS on strata-stored's management API (values: managementTls). Each component mounts one
 kubernetes.io/tls Secret (tls.crt, tls.key, ca.crt: what cert-manager writes for a Certificate)
 at /etc/strata/management-tls; the binaries re-read the files when the kubelet updates the Secret,
-so a renewed certificate needs no restart. Without managementTls.enabled every component runs
+so a renewed certificate needs no restart. managementTls.crlSecret (key ca.crl) is mounted for
+every component: the devices check client certificates against it per call, the clients the
+devices' server certificates per connection. Without managementTls.enabled every component runs
 with --insecure (plaintext, no authentication: the management port must then be unreachable to
 anyone but the operator and the CSI controller).
 
@@ -25,6 +27,9 @@ anyone but the operator and the CSI controller).
 {{- end }}
 {{- else }}
 - --tls-ca=/etc/strata/management-tls/ca.crt
+{{- if $t.crlSecret }}
+- --tls-crl=/etc/strata/management-crl/ca.crl
+{{- end }}
 {{- end }}
 {{- else }}
 - --insecure
@@ -37,7 +42,7 @@ anyone but the operator and the CSI controller).
 - name: management-tls
   mountPath: /etc/strata/management-tls
   readOnly: true
-{{- if and .server $t.crlSecret }}
+{{- if $t.crlSecret }}
 - name: management-crl
   mountPath: /etc/strata/management-crl
   readOnly: true
@@ -56,7 +61,7 @@ anyone but the operator and the CSI controller).
 - name: management-tls
   secret:
     secretName: {{ .secret }}
-{{- if and .server $t.crlSecret }}
+{{- if $t.crlSecret }}
 - name: management-crl
   secret:
     secretName: {{ $t.crlSecret }}

@@ -3,11 +3,16 @@
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/security/credentials.h>
 #include <grpcpp/security/tls_certificate_provider.h>
+#include <grpcpp/security/tls_certificate_verifier.h>
 #include <grpcpp/security/tls_credentials_options.h>
+#include <openssl/pem.h>
+#include <spdlog/spdlog.h>
 #include <unistd.h>
 
 #include <mutex>
 #include <optional>
+
+#include "strata/tls/revocation_list.h"
 
 namespace strata::device {
 namespace {
@@ -26,6 +31,57 @@ ProcessTls& Process() {
   return *p;
 }
 
+// gRPC's host name check (the server certificate names the host dialled), then the revocation
+// lists. Synchronous: both are a few lookups in memory (and one stat of the CRL file).
+class CrlCheckingVerifier : public grpc::experimental::ExternalCertificateVerifier {
+ public:
+  // `crl` null: every certificate is refused (the CRL file could not be loaded when the
+  // credentials were made: fail closed, never open).
+  explicit CrlCheckingVerifier(std::shared_ptr<tls::RevocationList> crl) : crl_(std::move(crl)) {}
+
+  bool Verify(grpc::experimental::TlsCustomVerificationCheckRequest* request,
+              std::function<void(grpc::Status)>, grpc::Status* sync_status) override {
+    const std::string target(request->target_name().data(), request->target_name().size());
+    grpc::Status host;
+    if (!host_name_.Verify(
+            request, [](grpc::Status) {}, &host)) {
+      *sync_status = grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
+                                  "device " + target + ": host name check did not complete");
+      return true;
+    }
+    if (!host.ok()) {
+      *sync_status = host;
+      return true;
+    }
+    *sync_status = Check(target, request->peer_cert());
+    if (!sync_status->ok()) spdlog::warn("{}", sync_status->error_message());
+    return true;
+  }
+  void Cancel(grpc::experimental::TlsCustomVerificationCheckRequest*) override {}
+
+ private:
+  grpc::Status Check(const std::string& target, grpc::string_ref pem) {
+    if (!crl_) {
+      return grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
+                          "device " + target + ": --tls-crl could not be loaded: refusing");
+    }
+    std::unique_ptr<BIO, decltype(&BIO_free)> bio(
+        BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())), BIO_free);
+    std::unique_ptr<X509, decltype(&X509_free)> cert(
+        bio ? PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr) : nullptr, X509_free);
+    if (!cert) {
+      return grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
+                          "device " + target + ": server certificate is not PEM");
+    }
+    Status s = crl_->Check(cert.get(), "device " + target + ": server certificate");
+    if (s.ok()) return grpc::Status::OK;
+    return grpc::Status(grpc::StatusCode::UNAUTHENTICATED, s.message());
+  }
+
+  grpc::experimental::HostNameCertificateVerifier host_name_;
+  const std::shared_ptr<tls::RevocationList> crl_;
+};
+
 std::shared_ptr<grpc::ChannelCredentials> MakeCredentials(const ClientTls& tls) {
   if (tls.insecure) return grpc::InsecureChannelCredentials();
   // One provider for the process: it keeps a thread that re-reads the files every
@@ -39,6 +95,20 @@ std::shared_ptr<grpc::ChannelCredentials> MakeCredentials(const ClientTls& tls) 
   // The server certificate must chain to ca_file and name the host we dialled (gRPC's
   // default hostname verifier for TLS credentials).
   options.set_verify_server_certs(true);
+  if (!tls.crl_file.empty()) {
+    // A custom verifier replaces gRPC's default host name verifier: CrlCheckingVerifier runs
+    // that one first.
+    std::shared_ptr<tls::RevocationList> crl;
+    auto opened = tls::RevocationList::Open(tls.crl_file, tls.ca_file, "--tls-ca");
+    if (opened.ok()) {
+      crl = std::move(*opened);
+    } else {
+      spdlog::error("device connections refused: {}", opened.status().message());
+    }
+    options.set_certificate_verifier(
+        grpc::experimental::ExternalCertificateVerifier::Create<CrlCheckingVerifier>(
+            std::move(crl)));
+  }
   return grpc::experimental::TlsCredentials(options);
 }
 
@@ -52,13 +122,13 @@ Status CheckReadable(const std::string& path, std::string_view flag) {
 }  // namespace
 
 Result<ClientTls> ClientTlsFromFlags(const std::string& cert, const std::string& key,
-                                     const std::string& ca, bool insecure) {
+                                     const std::string& ca, bool insecure, const std::string& crl) {
   ClientTls tls;
-  const bool any_tls = !cert.empty() || !key.empty() || !ca.empty();
+  const bool any_tls = !cert.empty() || !key.empty() || !ca.empty() || !crl.empty();
   if (insecure) {
     if (any_tls) {
       return InvalidArgumentError(
-          "--insecure: cannot be combined with --tls-cert, --tls-key or --tls-ca");
+          "--insecure: cannot be combined with --tls-cert, --tls-key, --tls-ca or --tls-crl");
     }
     tls.insecure = true;
     return tls;
@@ -68,7 +138,9 @@ Result<ClientTls> ClientTlsFromFlags(const std::string& cert, const std::string&
         "--tls-ca: is required (with --tls-cert and --tls-key for mutual TLS); plaintext to the "
         "management API only with an explicit --insecure");
   }
-  if (ca.empty()) return InvalidArgumentError("--tls-ca: is required with --tls-cert/--tls-key");
+  if (ca.empty()) {
+    return InvalidArgumentError("--tls-ca: is required with --tls-cert/--tls-key/--tls-crl");
+  }
   if (cert.empty() != key.empty()) {
     return InvalidArgumentError(cert.empty() ? "--tls-cert: is required with --tls-key"
                                              : "--tls-key: is required with --tls-cert");
@@ -78,9 +150,14 @@ Result<ClientTls> ClientTlsFromFlags(const std::string& cert, const std::string&
     STRATA_RETURN_IF_ERROR(CheckReadable(cert, "--tls-cert"));
     STRATA_RETURN_IF_ERROR(CheckReadable(key, "--tls-key"));
   }
+  if (!crl.empty()) {
+    // Loaded once now so a bad CRL stops the binary at start, not at its first connection.
+    STRATA_RETURN_IF_ERROR(tls::RevocationList::Open(crl, ca, "--tls-ca").status());
+  }
   tls.cert_file = cert;
   tls.key_file = key;
   tls.ca_file = ca;
+  tls.crl_file = crl;
   return tls;
 }
 

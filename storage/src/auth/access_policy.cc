@@ -138,11 +138,11 @@ std::vector<const Grant*> AccessPolicy::Match(const std::string& identity,
 Result<std::unique_ptr<AccessPolicyFile>> AccessPolicyFile::Open(std::string path) {
   std::unique_ptr<AccessPolicyFile> f(new AccessPolicyFile(std::move(path)));
   std::lock_guard lock(f->mu_);
-  STRATA_RETURN_IF_ERROR(f->ReloadLocked(FileSignature::Of(f->path_)));
+  STRATA_RETURN_IF_ERROR(f->ReloadLocked(tls::FileSignature::Of(f->path_)));
   return f;
 }
 
-Status AccessPolicyFile::ReloadLocked(const FileSignature& sig) {
+Status AccessPolicyFile::ReloadLocked(const tls::FileSignature& sig) {
   std::ifstream in(path_, std::ios::binary);
   if (!in) return InvalidArgumentError("--authz: cannot read '" + path_ + "'");
   std::ostringstream ss;
@@ -156,7 +156,7 @@ Status AccessPolicyFile::ReloadLocked(const FileSignature& sig) {
 Result<std::optional<Grant>> AccessPolicyFile::Lookup(const std::string& identity,
                                                       const std::vector<std::string>& names) {
   std::lock_guard lock(mu_);
-  FileSignature now = FileSignature::Of(path_);
+  tls::FileSignature now = tls::FileSignature::Of(path_);
   if (now != loaded_) {
     if (Status s = ReloadLocked(now); !s.ok()) {
       spdlog::warn("keeping the previous access policy: {}", s.message());

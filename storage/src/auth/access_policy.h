@@ -8,8 +8,8 @@
 #include <string_view>
 #include <vector>
 
-#include "auth/file_signature.h"
 #include "strata/common/result.h"
+#include "strata/tls/file_signature.h"
 
 namespace strata::storage::auth {
 
@@ -89,12 +89,12 @@ class AccessPolicyFile {
 
  private:
   explicit AccessPolicyFile(std::string path) : path_(std::move(path)) {}
-  Status ReloadLocked(const FileSignature& sig);
+  Status ReloadLocked(const tls::FileSignature& sig);
 
   const std::string path_;
   std::mutex mu_;
-  FileSignature loaded_;  // guarded by mu_
-  AccessPolicy policy_;   // guarded by mu_
+  tls::FileSignature loaded_;  // guarded by mu_
+  AccessPolicy policy_;        // guarded by mu_
 };
 
 }  // namespace strata::storage::auth

@@ -18,7 +18,10 @@ Result<Grant> Authorizer::Authenticate(const grpc::ServerContext& ctx) {
   }
   auto cert = PeerCertificate::FromPem(std::string_view(pem.front().data(), pem.front().size()));
   if (!cert.ok()) return Status(StatusCode::kUnauthenticated, cert.status().message());
-  if (crl_) STRATA_RETURN_IF_ERROR(crl_->Check(*cert));
+  if (crl_) {
+    STRATA_RETURN_IF_ERROR(
+        crl_->Check(cert->x509(), "client certificate of '" + cert->identity() + "'"));
+  }
   if (!policy_) {
     Grant g;
     g.identity = cert->identity();

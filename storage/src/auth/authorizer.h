@@ -5,8 +5,8 @@
 #include <memory>
 
 #include "auth/access_policy.h"
-#include "auth/revocation_list.h"
 #include "strata/common/result.h"
+#include "strata/tls/revocation_list.h"
 
 namespace strata::storage::auth {
 
@@ -17,7 +17,7 @@ class Authorizer {
  public:
   // policy: the --authz file, or null (every verified identity is an admin).
   // crl: the --tls-crl lists, or null (no revocation checks).
-  Authorizer(std::unique_ptr<AccessPolicyFile> policy, std::unique_ptr<RevocationList> crl)
+  Authorizer(std::unique_ptr<AccessPolicyFile> policy, std::unique_ptr<tls::RevocationList> crl)
       : policy_(std::move(policy)), crl_(std::move(crl)) {}
 
   // The caller's grant. UNAUTHENTICATED when the call carries no verified client certificate
@@ -27,7 +27,7 @@ class Authorizer {
 
  private:
   const std::unique_ptr<AccessPolicyFile> policy_;
-  const std::unique_ptr<RevocationList> crl_;
+  const std::unique_ptr<tls::RevocationList> crl_;
 };
 
 }  // namespace strata::storage::auth

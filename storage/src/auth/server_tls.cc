@@ -65,9 +65,9 @@ Result<std::unique_ptr<Authorizer>> NewAuthorizer(const ServerTls& tls) {
   if (!tls.authz_file.empty()) {
     STRATA_ASSIGN_OR_RETURN(policy, AccessPolicyFile::Open(tls.authz_file));
   }
-  std::unique_ptr<RevocationList> crl;
+  std::unique_ptr<tls::RevocationList> crl;
   if (!tls.crl_file.empty()) {
-    STRATA_ASSIGN_OR_RETURN(crl, RevocationList::Open(tls.crl_file, tls.client_ca_file));
+    STRATA_ASSIGN_OR_RETURN(crl, tls::RevocationList::Open(tls.crl_file, tls.client_ca_file));
   }
   return std::make_unique<Authorizer>(std::move(policy), std::move(crl));
 }

@@ -42,6 +42,7 @@ struct Options {
   std::string tls_cert;  // --tls-cert: this client's certificate chain (tls.crt)
   std::string tls_key;   // --tls-key: its key (tls.key)
   std::string tls_ca;    // --tls-ca: the CA the devices' server certificates chain to (ca.crt)
+  std::string tls_crl;   // --tls-crl: revocation lists for those certificates (PEM)
   bool insecure = false;
 
   // maintenance

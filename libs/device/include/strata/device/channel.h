@@ -32,16 +32,23 @@ struct ClientTls {
   std::string cert_file;  // --tls-cert: this client's certificate chain (optional with ca_file)
   std::string key_file;   // --tls-key: its private key (with cert_file)
   std::string ca_file;    // --tls-ca: the CA bundle the device's server certificate must chain to
+  // --tls-crl: revocation lists (PEM, signed by a CA of ca_file) a device's server certificate is
+  // checked against at every handshake, re-read when the file changes (strata::tls::
+  // RevocationList); a revoked certificate fails the connection (UNAVAILABLE, and a log line
+  // naming the serial). Connections made before the revocation stay until they are re-made.
+  std::string crl_file;
 };
 
 // How often certificate files are checked for changes (client and server side).
 inline constexpr unsigned kCertRefreshSeconds = 1;
 
-// The ClientTls the flags --tls-cert, --tls-key, --tls-ca and --insecure describe, or
+// The ClientTls the flags --tls-cert, --tls-key, --tls-ca, --tls-crl and --insecure describe, or
 // INVALID_ARGUMENT naming the flag: TLS or --insecure must be chosen (never plaintext by
-// default), cert and key come together, TLS needs a CA, the files must be readable.
+// default), cert and key come together, TLS needs a CA, the files must be readable, a CRL must
+// parse and be signed by a CA of --tls-ca.
 Result<ClientTls> ClientTlsFromFlags(const std::string& cert, const std::string& key,
-                                     const std::string& ca, bool insecure);
+                                     const std::string& ca, bool insecure,
+                                     const std::string& crl = "");
 
 // Sets how NewDeviceChannel connects, for the whole process: call it from main() before any
 // channel is made. Cheap and safe before a daemon blocks its signals (the credentials, and

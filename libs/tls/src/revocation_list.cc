@@ -1,12 +1,14 @@
-#include "auth/revocation_list.h"
+#include "strata/tls/revocation_list.h"
 
+#include <openssl/bn.h>
+#include <openssl/crypto.h>
 #include <openssl/pem.h>
 #include <spdlog/spdlog.h>
 
 #include <fstream>
 #include <sstream>
 
-namespace strata::storage::auth {
+namespace strata::tls {
 namespace {
 
 struct X509Free {
@@ -21,11 +23,26 @@ Result<std::string> ReadAll(const std::string& path, std::string_view flag) {
   return ss.str();
 }
 
+// The serial number in upper-case hex (as `openssl x509 -serial` prints it).
+std::string SerialHex(const X509* x) {
+  std::string out;
+  std::unique_ptr<BIGNUM, decltype(&BN_free)> serial(
+      ASN1_INTEGER_to_BN(X509_get0_serialNumber(x), nullptr), BN_free);
+  if (serial) {
+    char* hex = BN_bn2hex(serial.get());
+    if (hex != nullptr) out = hex;
+    OPENSSL_free(hex);
+  }
+  return out;
+}
+
 }  // namespace
 
 Result<std::unique_ptr<RevocationList>> RevocationList::Open(std::string crl_file,
-                                                             std::string ca_file) {
-  std::unique_ptr<RevocationList> list(new RevocationList(std::move(crl_file), std::move(ca_file)));
+                                                             std::string ca_file,
+                                                             std::string ca_flag) {
+  std::unique_ptr<RevocationList> list(
+      new RevocationList(std::move(crl_file), std::move(ca_file), std::move(ca_flag)));
   std::lock_guard lock(list->mu_);
   STRATA_RETURN_IF_ERROR(list->ReloadLocked(FileSignature::Of(list->crl_file_)));
   return list;
@@ -33,7 +50,7 @@ Result<std::unique_ptr<RevocationList>> RevocationList::Open(std::string crl_fil
 
 Status RevocationList::ReloadLocked(const FileSignature& sig) {
   STRATA_ASSIGN_OR_RETURN(std::string crl_pem, ReadAll(crl_file_, "--tls-crl"));
-  STRATA_ASSIGN_OR_RETURN(std::string ca_pem, ReadAll(ca_file_, "--tls-client-ca"));
+  STRATA_ASSIGN_OR_RETURN(std::string ca_pem, ReadAll(ca_file_, ca_flag_));
 
   std::vector<std::unique_ptr<X509, X509Free>> cas;
   {
@@ -42,7 +59,7 @@ Status RevocationList::ReloadLocked(const FileSignature& sig) {
     while (X509* ca = PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr)) cas.emplace_back(ca);
   }
   if (cas.empty()) {
-    return InvalidArgumentError("--tls-client-ca: '" + ca_file_ + "' holds no PEM certificate");
+    return InvalidArgumentError(ca_flag_ + ": '" + ca_file_ + "' holds no PEM certificate");
   }
   std::vector<CrlPtr> crls;
   {
@@ -65,7 +82,7 @@ Status RevocationList::ReloadLocked(const FileSignature& sig) {
     }
     if (!verified) {
       return InvalidArgumentError("--tls-crl: CRL " + std::to_string(i) + " of '" + crl_file_ +
-                                  "' is not signed by a CA of --tls-client-ca '" + ca_file_ + "'");
+                                  "' is not signed by a CA of " + ca_flag_ + " '" + ca_file_ + "'");
     }
   }
   crls_ = std::move(crls);
@@ -73,7 +90,7 @@ Status RevocationList::ReloadLocked(const FileSignature& sig) {
   return Status::Ok();
 }
 
-Status RevocationList::Check(const PeerCertificate& cert) {
+Status RevocationList::Check(const X509* cert, std::string_view who) {
   std::lock_guard lock(mu_);
   FileSignature now = FileSignature::Of(crl_file_);
   if (now != loaded_) {
@@ -85,17 +102,16 @@ Status RevocationList::Check(const PeerCertificate& cert) {
       spdlog::info("certificate revocation list {} reloaded ({} list(s))", crl_file_, crls_.size());
     }
   }
-  X509* x = const_cast<X509*>(cert.x509());
+  X509* x = const_cast<X509*>(cert);
   for (const CrlPtr& crl : crls_) {
     if (X509_NAME_cmp(X509_CRL_get_issuer(crl.get()), X509_get_issuer_name(x)) != 0) continue;
     X509_REVOKED* revoked = nullptr;
     if (X509_CRL_get0_by_cert(crl.get(), &revoked, x) == 1) {
-      return Status(StatusCode::kUnauthenticated, "client certificate of '" + cert.identity() +
-                                                      "' (serial " + cert.serial_hex() +
-                                                      ") is revoked (--tls-crl)");
+      return Status(StatusCode::kUnauthenticated,
+                    std::string(who) + " (serial " + SerialHex(x) + ") is revoked (--tls-crl)");
     }
   }
   return Status::Ok();
 }
 
-}  // namespace strata::storage::auth
+}  // namespace strata::tls

@@ -5,7 +5,7 @@
 #include <ctime>
 #include <string>
 
-namespace strata::storage::auth {
+namespace strata::tls {
 
 // What tells a file's contents changed without reading it: device, inode, size and
 // modification time (nanoseconds). A file replaced by rename (a Kubernetes Secret or
@@ -36,4 +36,4 @@ struct FileSignature {
   friend bool operator!=(const FileSignature& a, const FileSignature& b) { return !(a == b); }
 };
 
-}  // namespace strata::storage::auth
+}  // namespace strata::tls
