@@ -22,8 +22,9 @@ namespace strata::op {
 // no longer RUNNING, the call fails (device gone, LUN gone, a device without long polls) or the
 // watcher stops; then it calls `notify` once for every key that asked, and the watch ends. The
 // controller's own poll stays the fallback for every case the watch gives up on.
-// Watch() of a (device, LUN) already watched only adds the key. Thread-safe; the destructor stops
-// every watch and joins (at most one long poll, Options::wait, plus the call's deadline).
+// Watch() of a (device, LUN) already watched only adds the key. `notify` runs on a watch's thread
+// and must not call Watch() (main's adds the key to a work queue). Thread-safe; the destructor
+// stops every watch and joins (at most one long poll, Options::wait, plus the call's deadline).
 class MoveWatcher {
  public:
   using Notify = std::function<void(const std::string& key)>;
