@@ -297,9 +297,9 @@ TEST_F(RunTest, VolumesNeedsTlsOrInsecure) {
   EXPECT_EQ(out_.str(), "");
 
   EXPECT_EQ(Run({"volumes", "--insecure", "--tls-ca", "/x/ca.crt"}), kExitUsage);
-  EXPECT_NE(
-      err_.str().find("--insecure: cannot be combined with --tls-cert, --tls-key or --tls-ca"),
-      std::string::npos)
+  EXPECT_NE(err_.str().find(
+                "--insecure: cannot be combined with --tls-cert, --tls-key, --tls-ca or --tls-crl"),
+            std::string::npos)
       << err_.str();
   EXPECT_EQ(Run({"volumes", "--tls-ca=/x/ca.crt", "--tls-cert", "/x/tls.crt"}), kExitUsage);
   EXPECT_NE(err_.str().find("--tls-key: is required with --tls-cert"), std::string::npos)

@@ -332,6 +332,29 @@ TEST_F(MaintenanceWindowReconcilerTest, TheDeviceCacheSavesALiveReadOncePastTheS
   EXPECT_EQ(api_.device_gets - before, 1) << "without the cache, a pass reads a live";
 }
 
+TEST_F(MaintenanceWindowReconcilerTest, APassListsADeviceOnceWhenItFollowsManyOfItsLuns) {
+  for (int i = 1; i <= 6; ++i) AddLun("a", "l" + std::to_string(i), 10 * kMiB);
+  CreateWindow();
+  ASSERT_TRUE(Reconcile().ok());
+  ASSERT_EQ(Phase(), "Draining");
+  auto a = fleet_.Get("a:1");
+  // What the fixture's own sweeps read, measured alone, then a pass with them.
+  int lists = a->Reads("ListLuns"), gets = a->Reads("GetLun");
+  Sync();
+  Sync();
+  const int sweep_lists = a->Reads("ListLuns") - lists, sweep_gets = a->Reads("GetLun") - gets;
+  lists = a->Reads("ListLuns");
+  gets = a->Reads("GetLun");
+  ASSERT_TRUE(Reconcile().ok());
+  EXPECT_EQ(a->Reads("GetLun") - gets - sweep_gets, 0) << "6 LUNs followed: no GetLun each";
+  EXPECT_EQ(a->Reads("ListLuns") - lists - sweep_lists, 1) << "one listing of a for the pass";
+  CompleteMove("a", "l1");
+  CompleteMove("a", "l2");
+  ASSERT_TRUE(Reconcile().ok());
+  EXPECT_EQ(VolumePhase("l1"), "Moved") << "read from the listing";
+  EXPECT_EQ(Calls("a", "MigrateLun"), 4) << "and the next two started";
+}
+
 TEST_F(MaintenanceWindowReconcilerTest, FinishMovesTheLunsBackAndBringsTheDeviceOnline) {
   AddLun("a", "l1", 300 * kMiB);
   CreateWindow();

@@ -81,6 +81,7 @@ class FakeClient : public Client {
   }
   Result<sv1::Lun> GetLun(const std::string& lun) override {
     std::lock_guard g(mu_);
+    ++reads_["GetLun"];
     if (unreachable) return Unreachable();
     auto it = luns_.find(lun);
     if (it == luns_.end()) return NotFoundError("LUN " + lun + " not found");
@@ -88,6 +89,7 @@ class FakeClient : public Client {
   }
   Result<std::vector<sv1::Lun>> ListLuns(const std::string& owner) override {
     std::lock_guard g(mu_);
+    ++reads_["ListLuns"];
     if (unreachable) return Unreachable();
     std::vector<sv1::Lun> out;
     for (const auto& [name, l] : luns_) {
@@ -276,6 +278,12 @@ class FakeClient : public Client {
     l.mutable_migration()->set_state(sv1::MIGRATION_STATE_DONE);
     migration_cv_.notify_all();
   }
+  // GetLun or ListLuns calls so far (`call` names which).
+  int Reads(const std::string& call) const {
+    std::lock_guard g(mu_);
+    auto it = reads_.find(call);
+    return it == reads_.end() ? 0 : it->second;
+  }
   // WaitMigration calls so far (each one long poll).
   int LongPolls() const {
     std::lock_guard g(mu_);
@@ -295,6 +303,7 @@ class FakeClient : public Client {
   mutable std::mutex mu_;
   std::condition_variable migration_cv_;
   int long_polls_ = 0;
+  std::map<std::string, int> reads_;
   sv1::DeviceStatus status_;
   std::map<std::string, sv1::Lun> luns_;
   std::map<std::string, sv1::LunStats> stats_;
