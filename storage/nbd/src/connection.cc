@@ -48,6 +48,7 @@ Connection::Connection(const ServerContext& ctx, UniqueFd fd, storage::ClientInf
       sock_(fd.Release()),
       client_(std::move(client)),
       io_(MakePlainTransport(sock_)),
+      follow_(ctx.options->follow_client_cpu),
       handshake_deadline_(Clock::now() + ctx.options->handshake_timeout) {
   peer_ = client_.peer_address + " via " + client_.portal_address;
   last_activity_.store(Clock::now().time_since_epoch().count());
@@ -377,14 +378,23 @@ void Connection::ReturnBuffer(Request* r) {
 
 void Connection::ServeLoop(bool counted) {
   Request r;
+  // Before sleeping on read_mu_: where a thread is woken is set by its affinity.
+  follow_.AddThisThread();
   std::unique_lock lock(read_mu_);
   if (counted) waiting_readers_.fetch_sub(1);
   while (true) {
     if (!ReadRequest(&r)) {
       ReturnBuffer(&r);
       stop_reading_ = true;
+      follow_.RemoveThisThread();
       break;
     }
+    // Alone: every earlier request answered (a client waiting for each reply) and
+    // nothing more received.
+    const bool alone = answered_.load() == read_count_ && rx_begin_ == rx_end_;
+    ++read_count_;
+    const bool moves_data = r.spec != nullptr && (r.spec->payload_in || r.spec->payload_out);
+    follow_.Observe(alone, moves_data ? r.length : 0, sock_);
     inflight_.fetch_add(1);
     if (r.error == 0 && r.spec->payload_out && r.length > 0) Borrow(&r);
     SpawnHelperIfNeeded();
@@ -482,6 +492,7 @@ bool Connection::SendReadFromVolume(Request* r) {
   }
   char hdr[kStructuredReplyHeaderSize + 8];
   const size_t hdr_len = ReadReplyHeader(*r, hdr);
+  answered_.fetch_add(1);
   iovec iov[kMaxSpans + 1];
   int n = 0;
   iov[n++] = {hdr, hdr_len};
@@ -565,6 +576,8 @@ void Connection::SendReply(uint64_t handle, uint16_t type, uint32_t error, std::
       iov[n++] = {hdr, kStructuredReplyHeaderSize};
     }
   }
+  // Counted before the client can see it (and send its next request).
+  answered_.fetch_add(1);
   if (error != 0 || len == 0) {
     QueueReply(iov, n);
     return;

@@ -16,6 +16,7 @@
 #include "admission.h"
 #include "buffer_pool.h"
 #include "commands.h"
+#include "cpu_follower.h"
 #include "handshake.h"
 #include "socket_util.h"
 #include "strata/nbd/server.h"
@@ -181,6 +182,11 @@ class Connection {
   // into its buffer rather than through rx_ (one more recv instead of a copy of
   // up to kRxBufferSize). Guarded by read_mu_.
   bool rx_lean_ = false;
+  // Requests read (guarded by read_mu_) and replies sent or queued: equal when the
+  // client has every reply it asked for (CpuFollower's "alone").
+  uint64_t read_count_ = 0;
+  std::atomic<uint64_t> answered_{0};
+  CpuFollower follow_;
   // Threads waiting for read_mu_ (spares ready to take over reading).
   std::atomic<int> waiting_readers_{0};
 

@@ -46,7 +46,12 @@ void AddNbdServerFlags(po::options_description* desc, NbdServerFlags* f) {
       "close an NBD connection with no request for this long, e.g. 10m (0: never; the "
       "kernel nbd client keeps idle connections for the device's lifetime)")(
       "nbd-send-timeout", po::value(&f->send_timeout)->default_value(Millis(d.send_timeout)),
-      "drop an NBD client that does not take a reply within this time, e.g. 30s");
+      "drop an NBD client that does not take a reply within this time, e.g. 30s")(
+      "nbd-follow-client-cpu",
+      po::value(&f->follow_client_cpu)->default_value(d.follow_client_cpu)->implicit_value(true),
+      "serve a connection that sends one small request at a time on the CPU its requests "
+      "arrive on (saves two cross-CPU wake-ups a request); false: leave placement to the "
+      "scheduler");
 }
 
 Result<std::chrono::milliseconds> ParseDurationFlag(const std::string& text,
@@ -99,6 +104,7 @@ Result<NbdServerOptions> NbdServerOptionsFromFlags(const NbdServerFlags& f) {
   o.max_connections_per_client = f.max_connections_per_client;
   o.max_connections_per_export = f.max_connections_per_export;
   o.threads_per_connection = f.queue_depth;
+  o.follow_client_cpu = f.follow_client_cpu;
   auto size = ParseSize(f.max_request_size);
   if (!size.ok()) return size.status().WithContext("--nbd-max-request-size");
   if (*size < 4096 || *size > (uint64_t{1} << 31)) {

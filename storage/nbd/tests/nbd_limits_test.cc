@@ -228,6 +228,26 @@ TEST(NbdServerFlagsTest, DefaultsAreTheOptionsDefaults) {
   EXPECT_EQ(o->handshake_timeout, d.handshake_timeout);
   EXPECT_EQ(o->idle_timeout, d.idle_timeout);
   EXPECT_EQ(o->send_timeout, d.send_timeout);
+  EXPECT_EQ(o->follow_client_cpu, d.follow_client_cpu);
+}
+
+TEST(NbdServerFlagsTest, FollowClientCpuCanBeTurnedOff) {
+  namespace po = boost::program_options;
+  auto parse = [](std::vector<const char*> argv) {
+    po::options_description desc;
+    NbdServerFlags f;
+    AddNbdServerFlags(&desc, &f);
+    po::variables_map vm;
+    argv.insert(argv.begin(), "x");
+    po::store(po::parse_command_line(static_cast<int>(argv.size()), argv.data(), desc), vm);
+    po::notify(vm);
+    auto o = NbdServerOptionsFromFlags(f);
+    EXPECT_TRUE(o.ok()) << o.status().ToString();
+    return o.ok() && o->follow_client_cpu;
+  };
+  EXPECT_TRUE(parse({}));
+  EXPECT_FALSE(parse({"--nbd-follow-client-cpu=false"}));
+  EXPECT_TRUE(parse({"--nbd-follow-client-cpu"}));
 }
 
 TEST(NbdServerFlagsTest, BadValuesNameTheFlag) {

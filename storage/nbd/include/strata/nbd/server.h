@@ -54,6 +54,11 @@ struct NbdServerOptions {
   // more is held back by TCP (back-pressure), never buffered. Memory bound per
   // connection: threads_per_connection x max_payload_bytes.
   int threads_per_connection = 16;
+  // A connection whose client sends one small request at a time (waiting for
+  // each reply) is served on the CPU its requests arrive on (SO_INCOMING_CPU), so
+  // neither the request's wake-up nor the reply's crosses CPUs; its threads run
+  // anywhere again at its first pipelined or large request (nbd/src/cpu_follower.h).
+  bool follow_client_cpu = true;
   // Largest READ/WRITE payload accepted (advertised as the maximum block size).
   // A WRITE announcing more gets EINVAL and the connection is dropped, because its
   // payload cannot be skipped without reading it; a READ asking for more gets EINVAL.

@@ -22,11 +22,13 @@ struct NbdServerFlags {
   std::string handshake_timeout;
   std::string idle_timeout;
   std::string send_timeout;
+  bool follow_client_cpu = true;
 };
 
 // Adds --nbd-max-connections, --nbd-max-connections-per-client,
 // --nbd-max-connections-per-export, --nbd-queue-depth, --nbd-max-request-size,
-// --nbd-handshake-timeout, --nbd-idle-timeout and --nbd-send-timeout to `desc`,
+// --nbd-handshake-timeout, --nbd-idle-timeout, --nbd-send-timeout and
+// --nbd-follow-client-cpu to `desc`,
 // stored into *flags (which must outlive parsing).
 void AddNbdServerFlags(boost::program_options::options_description* desc, NbdServerFlags* flags);
 

@@ -1,0 +1,84 @@
+#include "cpu_follower.h"
+
+#include <spdlog/spdlog.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+namespace strata::nbd {
+
+CpuFollower::CpuFollower(bool enabled) : enabled_(enabled) {
+  CPU_ZERO(&base_);
+  if (!enabled_) return;
+  if (sched_getaffinity(0, sizeof base_, &base_) == 0) {
+    // With one CPU to run on there is nothing to follow.
+    have_base_ = CPU_COUNT(&base_) > 1;
+  } else {
+    spdlog::debug("nbd: sched_getaffinity: {}; connections are not kept on their CPU",
+                  std::strerror(errno));
+  }
+}
+
+CpuFollower::~CpuFollower() = default;
+
+cpu_set_t CpuFollower::SetFor(int cpu) const {
+  if (cpu < 0) return base_;
+  cpu_set_t one;
+  CPU_ZERO(&one);
+  CPU_SET(cpu, &one);
+  return one;
+}
+
+void CpuFollower::AddThisThread() {
+  if (!have_base_) return;
+  std::lock_guard lock(mu_);
+  threads_.push_back(gettid());
+  const cpu_set_t set = SetFor(applied_);
+  sched_setaffinity(0, sizeof set, &set);
+}
+
+void CpuFollower::RemoveThisThread() {
+  if (!have_base_) return;
+  std::lock_guard lock(mu_);
+  threads_.erase(std::remove(threads_.begin(), threads_.end(), gettid()), threads_.end());
+}
+
+void CpuFollower::Observe(bool alone, uint32_t bytes, int sock) {
+  if (!have_base_) return;
+  if (!alone || bytes > kMaxSmallBytes) {
+    streak_ = 0;
+    if (cpu_ >= 0) MoveTo(-1);
+    return;
+  }
+  if (streak_ < kFollowAfter) ++streak_;
+  if (streak_ < kFollowAfter) return;
+  int cpu = -1;
+  socklen_t len = sizeof cpu;
+  if (getsockopt(sock, SOL_SOCKET, SO_INCOMING_CPU, &cpu, &len) != 0 || cpu < 0 ||
+      cpu >= CPU_SETSIZE || !CPU_ISSET(cpu, &base_)) {
+    // Not known, or a CPU this process may not use (a container's cpuset): the
+    // threads stay where the scheduler puts them.
+    cpu = -1;
+  }
+  if (cpu != cpu_) MoveTo(cpu);
+}
+
+void CpuFollower::MoveTo(int cpu) {
+  cpu_ = cpu;
+  ++moves_;
+  const cpu_set_t set = SetFor(cpu);
+  std::lock_guard lock(mu_);
+  applied_ = cpu;
+  for (pid_t t : threads_) {
+    // A thread of this process that is in threads_ has not returned from
+    // ServeLoop, so `t` is still that thread.
+    if (sched_setaffinity(t, sizeof set, &set) != 0) {
+      spdlog::debug("nbd: sched_setaffinity({}): {}", t, std::strerror(errno));
+    }
+  }
+}
+
+}  // namespace strata::nbd
