@@ -48,7 +48,7 @@ Connection::Connection(const ServerContext& ctx, UniqueFd fd, storage::ClientInf
       sock_(fd.Release()),
       client_(std::move(client)),
       io_(MakePlainTransport(sock_)),
-      follow_(ctx.options->follow_client_cpu),
+      follow_(ctx.options->follow_client_cpu, ctx.options->follow_client_cpu_trial),
       handshake_deadline_(Clock::now() + ctx.options->handshake_timeout) {
   peer_ = client_.peer_address + " via " + client_.portal_address;
   last_activity_.store(Clock::now().time_since_epoch().count());

@@ -10,7 +10,48 @@
 
 namespace strata::nbd {
 
-CpuFollower::CpuFollower(bool enabled) : enabled_(enabled) {
+bool FollowPolicy::Observe(bool qualifies, Clock::time_point now) {
+  if (!qualifies) {
+    state_ = State::kWatching;
+    streak_ = 0;
+    return false;
+  }
+  switch (state_) {
+    case State::kWatching:
+      if (streak_ > 0 && streak_ % kWindow == 0) {
+        free_window_ = now - window_start_;
+        if (streak_ >= needed()) {
+          streak_ = 0;
+          if (!trial_) {
+            state_ = State::kFollowing;
+            return true;
+          }
+          state_ = State::kTrying;
+          tried_ = 0;
+          trial_start_ = now;
+          return true;
+        }
+      }
+      if (streak_ % kWindow == 0) window_start_ = now;
+      ++streak_;
+      return false;
+    case State::kTrying:
+      if (++tried_ < kWindow) return true;
+      if ((now - trial_start_) * 10 <= free_window_ * 9) {
+        state_ = State::kFollowing;
+        backoff_ = 0;
+        return true;
+      }
+      state_ = State::kWatching;
+      backoff_ = std::min(backoff_ + 1, kMaxBackoff);
+      return false;
+    case State::kFollowing:
+      return true;
+  }
+  return false;
+}
+
+CpuFollower::CpuFollower(bool enabled, bool trial) : enabled_(enabled), policy_(trial) {
   CPU_ZERO(&base_);
   if (!enabled_) return;
   if (sched_getaffinity(0, sizeof base_, &base_) == 0) {
@@ -48,13 +89,10 @@ void CpuFollower::RemoveThisThread() {
 
 void CpuFollower::Observe(bool alone, uint32_t bytes, int sock) {
   if (!have_base_) return;
-  if (!alone || bytes > kMaxSmallBytes) {
-    streak_ = 0;
+  if (!policy_.Observe(alone && bytes <= kMaxSmallBytes, FollowPolicy::Clock::now())) {
     if (cpu_ >= 0) MoveTo(-1);
     return;
   }
-  if (streak_ < kFollowAfter) ++streak_;
-  if (streak_ < kFollowAfter) return;
   int cpu = -1;
   socklen_t len = sizeof cpu;
   if (getsockopt(sock, SOL_SOCKET, SO_INCOMING_CPU, &cpu, &len) != 0 || cpu < 0 ||

@@ -57,13 +57,20 @@ class NbdCpuFollowTest : public NbdServerTest {
     }
   }
 
+  // The mechanism, without FollowPolicy's timed trial (tested on its own below).
+  void StartFollowing() {
+    NbdServerOptions o;
+    o.follow_client_cpu_trial = false;
+    StartServer(o);
+  }
+
   int base_cpus_ = 0;
   std::mutex mu_;
   std::vector<int> served_on_;
 };
 
 TEST_F(NbdCpuFollowTest, SmallRequestsOneAtATimeAreServedOnOneCpu) {
-  StartServer();
+  StartFollowing();
   auto c = Open("watched");
   ASSERT_NE(c, nullptr);
   constexpr int kN = CpuFollower::kFollowAfter + 40;
@@ -76,7 +83,7 @@ TEST_F(NbdCpuFollowTest, SmallRequestsOneAtATimeAreServedOnOneCpu) {
 }
 
 TEST_F(NbdCpuFollowTest, PipelinedRequestsLetTheThreadsRunAnywhereAgain) {
-  StartServer();
+  StartFollowing();
   auto c = Open("watched");
   ASSERT_NE(c, nullptr);
   OneAtATime(c.get(), CpuFollower::kFollowAfter + 8, 4096);
@@ -103,7 +110,7 @@ TEST_F(NbdCpuFollowTest, PipelinedRequestsLetTheThreadsRunAnywhereAgain) {
 }
 
 TEST_F(NbdCpuFollowTest, LargeRequestsAreNotFollowed) {
-  StartServer();
+  StartFollowing();
   auto c = Open("watched");
   ASSERT_NE(c, nullptr);
   OneAtATime(c.get(), CpuFollower::kFollowAfter + 16, CpuFollower::kMaxSmallBytes + 4096);
@@ -113,6 +120,7 @@ TEST_F(NbdCpuFollowTest, LargeRequestsAreNotFollowed) {
 TEST_F(NbdCpuFollowTest, NothingIsFollowedWhenTurnedOff) {
   NbdServerOptions o;
   o.follow_client_cpu = false;
+  o.follow_client_cpu_trial = false;
   StartServer(o);
   auto c = Open("watched");
   ASSERT_NE(c, nullptr);
@@ -130,7 +138,7 @@ TEST_F(NbdCpuFollowTest, AnotherConnectionIsNotMoved) {
     std::lock_guard lock(b_mu);
     b_on.push_back(n);
   });
-  StartServer();
+  StartFollowing();
   auto a = Open("watched");
   auto b = Open("disk");
   ASSERT_NE(a, nullptr);
@@ -144,6 +152,78 @@ TEST_F(NbdCpuFollowTest, AnotherConnectionIsNotMoved) {
   std::lock_guard lock(b_mu);
   ASSERT_EQ(b_on.size(), 8u);
   for (int n : b_on) EXPECT_EQ(n, base_cpus_);
+}
+
+using Clock = FollowPolicy::Clock;
+using std::chrono::microseconds;
+
+// Feeds n qualifying requests `every` apart from *t; how many were followed.
+int Feed(FollowPolicy* p, Clock::time_point* t, int n, microseconds every) {
+  int followed = 0;
+  for (int i = 0; i < n; ++i) {
+    *t += every;
+    if (p->Observe(true, *t)) ++followed;
+  }
+  return followed;
+}
+
+TEST(FollowPolicyTest, WithoutATrialFollowsAfterOneWindow) {
+  FollowPolicy p(/*trial=*/false);
+  Clock::time_point t{};
+  EXPECT_EQ(Feed(&p, &t, FollowPolicy::kWindow, microseconds(30)), 0);
+  EXPECT_TRUE(p.Observe(true, t += microseconds(30)));
+  EXPECT_EQ(Feed(&p, &t, 1000, microseconds(90)), 1000);
+  EXPECT_FALSE(p.Observe(false, t));
+}
+
+TEST(FollowPolicyTest, KeepsFollowingWhenTheTrialIsFaster) {
+  FollowPolicy p;
+  Clock::time_point t{};
+  EXPECT_EQ(Feed(&p, &t, FollowPolicy::kWindow, microseconds(40)), 0);
+  // The trial: requests twice as fast.
+  EXPECT_EQ(Feed(&p, &t, FollowPolicy::kWindow, microseconds(20)), FollowPolicy::kWindow);
+  // Kept, whatever the pace afterwards, until a request does not qualify.
+  EXPECT_EQ(Feed(&p, &t, 500, microseconds(60)), 500);
+  EXPECT_FALSE(p.Observe(false, t));
+  EXPECT_EQ(p.needed(), FollowPolicy::kWindow);
+}
+
+TEST(FollowPolicyTest, LetsGoWhenTheTrialIsNotFasterAndWaitsLongerEachTime) {
+  FollowPolicy p;
+  Clock::time_point t{};
+  const int w = FollowPolicy::kWindow;
+  EXPECT_EQ(Feed(&p, &t, w, microseconds(10)), 0);
+  // On trial at the same pace (under 10 % faster): followed for the trial, then let go.
+  EXPECT_EQ(Feed(&p, &t, w, microseconds(10)), w);
+  EXPECT_FALSE(p.Observe(true, t += microseconds(10)));
+  EXPECT_EQ(p.needed(), 2 * w);
+  // The next trial needs a streak twice as long.
+  EXPECT_EQ(Feed(&p, &t, 2 * w, microseconds(10)), 0);
+  EXPECT_EQ(Feed(&p, &t, w, microseconds(12)), w);  // slower: let go again
+  EXPECT_FALSE(p.Observe(true, t += microseconds(12)));
+  EXPECT_EQ(p.needed(), 4 * w);
+  // A faster trial is kept, and resets the wait.
+  EXPECT_EQ(Feed(&p, &t, 4 * w, microseconds(10)), 0);
+  EXPECT_EQ(Feed(&p, &t, w + 100, microseconds(5)), w + 100);
+  EXPECT_EQ(p.needed(), w);
+}
+
+TEST(FollowPolicyTest, TheWaitIsCapped) {
+  FollowPolicy p;
+  Clock::time_point t{};
+  for (int i = 0; i <= FollowPolicy::kMaxBackoff + 2; ++i) {
+    Feed(&p, &t, p.needed() + FollowPolicy::kWindow, microseconds(10));
+  }
+  EXPECT_EQ(p.needed(), FollowPolicy::kWindow << FollowPolicy::kMaxBackoff);
+}
+
+TEST(FollowPolicyTest, ARequestThatDoesNotQualifyRestartsTheStreak) {
+  FollowPolicy p(/*trial=*/false);
+  Clock::time_point t{};
+  EXPECT_EQ(Feed(&p, &t, FollowPolicy::kWindow - 1, microseconds(30)), 0);
+  EXPECT_FALSE(p.Observe(false, t));
+  EXPECT_EQ(Feed(&p, &t, FollowPolicy::kWindow, microseconds(30)), 0);
+  EXPECT_TRUE(p.Observe(true, t += microseconds(30)));
 }
 
 }  // namespace

@@ -59,6 +59,9 @@ struct NbdServerOptions {
   // neither the request's wake-up nor the reply's crosses CPUs; its threads run
   // anywhere again at its first pipelined or large request (nbd/src/cpu_follower.h).
   bool follow_client_cpu = true;
+  // Keep following a connection only when its requests came faster on trial
+  // (FollowPolicy); false is for tests of the mechanism, whose timing is not theirs.
+  bool follow_client_cpu_trial = true;
   // Largest READ/WRITE payload accepted (advertised as the maximum block size).
   // A WRITE announcing more gets EINVAL and the connection is dropped, because its
   // payload cannot be skipped without reading it; a READ asking for more gets EINVAL.
