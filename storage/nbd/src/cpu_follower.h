@@ -114,8 +114,8 @@ class CpuFollower {
   bool have_base_ = false;
   cpu_set_t base_;
   FollowPolicy policy_;  // Observe()'s caller only
-  int cpu_ = -1;        // Observe()'s caller only, read under mu_ by AddThisThread
-  uint64_t moves_ = 0;  // Observe()'s caller only
+  int cpu_ = -1;         // Observe()'s caller only, read under mu_ by AddThisThread
+  uint64_t moves_ = 0;   // Observe()'s caller only
 
   std::mutex mu_;
   std::vector<pid_t> threads_;  // guarded by mu_
