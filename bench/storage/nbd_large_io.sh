@@ -13,7 +13,9 @@
 # Environment: SIZE_MIB (image size, 512), TIER_MIB (strata's tier capacity, 3x the
 # image), STORED_ARGS (extra strata-stored flags), CELLS (override the workload list,
 # e.g. "read 1M 8;write 1M 8"), BASE_STORED (a second strata-stored binary, e.g. main's,
-# measured as a third server "base" in the same rounds: an A/B of a change beside nbdkit).
+# measured as a third server "base" in the same rounds: an A/B of a change beside nbdkit),
+# BASE_ARGS (extra flags for base only: BASE_STORED set to the same binary with
+# BASE_ARGS=--nbd-follow-client-cpu=false compares one option on and off).
 #
 # Per cell: the medians, the ratio of the medians, and the per-round ratios (each strata
 # figure over the nbdkit figure of its own round) as median [min-max] — the goal holds
@@ -57,11 +59,11 @@ nbdkit --foreground --ipaddr 127.0.0.1 --port "$p" --exportname disk file "$work
 pids+=($!)
 uri[nbdkit]="nbd://127.0.0.1:$p/disk"
 
-start_stored() { # name binary
+start_stored() { # name binary [extra flags]
   mkdir "$work/$1"
-  # shellcheck disable=SC2086 # STORED_ARGS is a list of flags
+  # shellcheck disable=SC2086 # STORED_ARGS and $3 are lists of flags
   "$2" --device bench --tier "ssd=$work/$1/tier:${TIER_MIB}MiB" --portal 127.0.0.1:0 \
-    --grpc 127.0.0.1:0 --insecure --ready-file "$work/$1/ready" --log-level warn ${STORED_ARGS:-} &
+    --grpc 127.0.0.1:0 --insecure --ready-file "$work/$1/ready" --log-level warn ${STORED_ARGS:-} ${3:-} &
   pids+=($!)
   for _ in $(seq 200); do [ -s "$work/$1/ready" ] && break; sleep 0.05; done
   local g sp
@@ -76,7 +78,7 @@ servers=(nbdkit strata)
 wait_nbd "${uri[nbdkit]}"
 start_stored strata "$STORED"
 if [ -n "${BASE_STORED:-}" ]; then
-  start_stored base "$BASE_STORED"
+  start_stored base "$BASE_STORED" "${BASE_ARGS:-}"
   servers+=(base)
 fi
 

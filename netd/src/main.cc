@@ -358,7 +358,16 @@ int main(int argc, char** argv) {
     }
   }
 
-  kube::ApiEventRecorder recorder(client, "strata-netd", f.node_name);
+  // Events go out on a thread and an API client of their own (as the operator's): a reconcile or
+  // a bandwidth step never waits for the apiserver to take an Event, nor spends the reconcilers'
+  // --kube-qps budget on them.
+  auto event_client = kube::NewHttpApiClient(*config, Env::Default());
+  if (!event_client.ok()) {
+    spdlog::error("{}", event_client.status().ToString());
+    return 1;
+  }
+  kube::ApiEventRecorder api_recorder(event_client->get(), "strata-netd", f.node_name);
+  kube::QueuedEventRecorder recorder(&api_recorder);
   ctrl::Manager::Options mopts;
   mopts.workers = f.workers;
   mopts.events = &recorder;
