@@ -36,8 +36,12 @@ bool FollowPolicy::Observe(bool qualifies, Clock::time_point now) {
       ++streak_;
       return false;
     case State::kTrying:
-      if (++tried_ < kWindow) return true;
-      if ((now - trial_start_) * 10 <= free_window_ * 9) {
+      // The first window settles (the threads move; the client may move once too),
+      // the second is timed.
+      if (++tried_ == kSettle) trial_start_ = now;
+      if (tried_ < kSettle + kWindow) return true;
+      last_trial_ = now - trial_start_;
+      if (last_trial_ * 10 <= free_window_ * 9) {
         state_ = State::kFollowing;
         backoff_ = 0;
         return true;
@@ -105,6 +109,16 @@ void CpuFollower::Observe(bool alone, uint32_t bytes, int sock) {
 }
 
 void CpuFollower::MoveTo(int cpu) {
+  if (cpu_ < 0 || cpu < 0) {
+    spdlog::debug(
+        "nbd: connection threads {} ({} requests: {} us free, {} us on the last trial; next "
+        "trial after {})",
+        cpu < 0 ? std::string("free to run anywhere") : "kept on CPU " + std::to_string(cpu),
+        FollowPolicy::kWindow,
+        std::chrono::duration_cast<std::chrono::microseconds>(policy_.last_free()).count(),
+        std::chrono::duration_cast<std::chrono::microseconds>(policy_.last_trial()).count(),
+        policy_.needed());
+  }
   cpu_ = cpu;
   ++moves_;
   const cpu_set_t set = SetFor(cpu);

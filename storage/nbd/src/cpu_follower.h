@@ -15,9 +15,12 @@ namespace strata::nbd {
 //
 // A request qualifies when it arrived alone (every earlier one answered, nothing
 // more received) and moves little data. After kWindow qualifying requests in a row
-// the connection is followed on trial for kWindow more; it stays followed when they
-// came at least 10 % faster than the kWindow before the trial, otherwise it is let
-// go and the next trial needs twice the streak (up to kWindow << kMaxBackoff). The
+// the connection is followed on trial: kSettle requests to settle (its threads
+// move, and the scheduler may move the client once more: trials timed from their
+// first request read slower than the free pace on this VM, the same connections
+// later ran 1.5-2x faster), then kWindow timed. It stays followed when those came
+// at least 10 % faster than the kWindow before the trial, otherwise it is let go
+// and the next trial needs twice the streak (up to kWindow << kMaxBackoff). The
 // trial matters for a client that only looks serial: one that keeps its CPU busy
 // producing requests (fio at QD16 on loopback, the server answering each before
 // the next arrives) runs slower sharing its CPU with the server. A request that
@@ -26,7 +29,9 @@ class FollowPolicy {
  public:
   using Clock = std::chrono::steady_clock;
   static constexpr int kWindow = 128;
-  static constexpr int kMaxBackoff = 4;
+  static constexpr int kMaxBackoff = 8;
+  // Requests of a trial before it is timed (the threads move, the client may too).
+  static constexpr int kSettle = 4 * kWindow;
 
   // trial=false: follow after the streak without timing a trial (for tests of the
   // mechanism, whose timing is not theirs to decide).
@@ -37,6 +42,9 @@ class FollowPolicy {
 
   // Qualifying requests in a row needed before the next trial.
   int needed() const { return kWindow << backoff_; }
+  // The last trial's kWindow requests, and the kWindow before it (for logs).
+  Clock::duration last_trial() const { return last_trial_; }
+  Clock::duration last_free() const { return free_window_; }
 
  private:
   enum class State { kWatching, kTrying, kFollowing };
@@ -48,6 +56,7 @@ class FollowPolicy {
   Clock::duration free_window_{};  // the last kWindow requests' time before the trial
   int tried_ = 0;                  // requests of the trial so far
   Clock::time_point trial_start_{};
+  Clock::duration last_trial_{};
 };
 
 // Keeps one connection's serving threads on the CPU its requests arrive on

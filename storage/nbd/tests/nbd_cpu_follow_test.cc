@@ -176,11 +176,15 @@ TEST(FollowPolicyTest, WithoutATrialFollowsAfterOneWindow) {
   EXPECT_FALSE(p.Observe(false, t));
 }
 
+// A whole trial: the requests followed before it is decided.
+constexpr int kTrial = FollowPolicy::kSettle + FollowPolicy::kWindow;
+
 TEST(FollowPolicyTest, KeepsFollowingWhenTheTrialIsFaster) {
   FollowPolicy p;
   Clock::time_point t{};
   EXPECT_EQ(Feed(&p, &t, FollowPolicy::kWindow, microseconds(40)), 0);
-  // The trial: requests twice as fast.
+  // The trial: slow while the threads settle, then twice as fast.
+  EXPECT_EQ(Feed(&p, &t, FollowPolicy::kSettle, microseconds(90)), FollowPolicy::kSettle);
   EXPECT_EQ(Feed(&p, &t, FollowPolicy::kWindow, microseconds(20)), FollowPolicy::kWindow);
   // Kept, whatever the pace afterwards, until a request does not qualify.
   EXPECT_EQ(Feed(&p, &t, 500, microseconds(60)), 500);
@@ -194,17 +198,17 @@ TEST(FollowPolicyTest, LetsGoWhenTheTrialIsNotFasterAndWaitsLongerEachTime) {
   const int w = FollowPolicy::kWindow;
   EXPECT_EQ(Feed(&p, &t, w, microseconds(10)), 0);
   // On trial at the same pace (under 10 % faster): followed for the trial, then let go.
-  EXPECT_EQ(Feed(&p, &t, w, microseconds(10)), w);
+  EXPECT_EQ(Feed(&p, &t, kTrial, microseconds(10)), kTrial);
   EXPECT_FALSE(p.Observe(true, t += microseconds(10)));
   EXPECT_EQ(p.needed(), 2 * w);
   // The next trial needs a streak twice as long.
   EXPECT_EQ(Feed(&p, &t, 2 * w, microseconds(10)), 0);
-  EXPECT_EQ(Feed(&p, &t, w, microseconds(12)), w);  // slower: let go again
+  EXPECT_EQ(Feed(&p, &t, kTrial, microseconds(12)), kTrial);  // slower: let go again
   EXPECT_FALSE(p.Observe(true, t += microseconds(12)));
   EXPECT_EQ(p.needed(), 4 * w);
   // A faster trial is kept, and resets the wait.
   EXPECT_EQ(Feed(&p, &t, 4 * w, microseconds(10)), 0);
-  EXPECT_EQ(Feed(&p, &t, w + 100, microseconds(5)), w + 100);
+  EXPECT_EQ(Feed(&p, &t, kTrial + 100, microseconds(5)), kTrial + 100);
   EXPECT_EQ(p.needed(), w);
 }
 
@@ -212,7 +216,7 @@ TEST(FollowPolicyTest, TheWaitIsCapped) {
   FollowPolicy p;
   Clock::time_point t{};
   for (int i = 0; i <= FollowPolicy::kMaxBackoff + 2; ++i) {
-    Feed(&p, &t, p.needed() + FollowPolicy::kWindow, microseconds(10));
+    Feed(&p, &t, p.needed() + kTrial + 1, microseconds(10));
   }
   EXPECT_EQ(p.needed(), FollowPolicy::kWindow << FollowPolicy::kMaxBackoff);
 }
