@@ -28,7 +28,6 @@ bool FollowPolicy::Observe(bool qualifies, Clock::time_point now) {
           }
           state_ = State::kTrying;
           tried_ = 0;
-          trial_start_ = now;
           return true;
         }
       }
@@ -36,8 +35,8 @@ bool FollowPolicy::Observe(bool qualifies, Clock::time_point now) {
       ++streak_;
       return false;
     case State::kTrying:
-      // The first window settles (the threads move; the client may move once too),
-      // the second is timed.
+      // kSettle requests settle (the threads move; the client may move once too),
+      // the kWindow after them are timed.
       if (++tried_ == kSettle) trial_start_ = now;
       if (tried_ < kSettle + kWindow) return true;
       last_trial_ = now - trial_start_;
@@ -55,9 +54,9 @@ bool FollowPolicy::Observe(bool qualifies, Clock::time_point now) {
   return false;
 }
 
-CpuFollower::CpuFollower(bool enabled, bool trial) : enabled_(enabled), policy_(trial) {
+CpuFollower::CpuFollower(bool enabled, bool trial) : policy_(trial) {
   CPU_ZERO(&base_);
-  if (!enabled_) return;
+  if (!enabled) return;
   if (sched_getaffinity(0, sizeof base_, &base_) == 0) {
     // With one CPU to run on there is nothing to follow.
     have_base_ = CPU_COUNT(&base_) > 1;
@@ -120,7 +119,6 @@ void CpuFollower::MoveTo(int cpu) {
         policy_.needed());
   }
   cpu_ = cpu;
-  ++moves_;
   const cpu_set_t set = SetFor(cpu);
   std::lock_guard lock(mu_);
   applied_ = cpu;

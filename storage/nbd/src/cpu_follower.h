@@ -108,23 +108,16 @@ class CpuFollower {
   // connection's socket, asked for SO_INCOMING_CPU once the requests qualify.
   void Observe(bool alone, uint32_t bytes, int sock);
 
-  // The CPU the threads are kept on; -1 when they may run on any of base's.
-  int cpu() const { return cpu_; }
-  // Times the connection's threads were moved (onto a CPU, or back to all).
-  uint64_t moves() const { return moves_; }
-
  private:
   // Moves every thread to `cpu` (-1: back to base_).
   void MoveTo(int cpu);
   // The affinity for `cpu` (-1: base_).
   cpu_set_t SetFor(int cpu) const;
 
-  const bool enabled_;
-  bool have_base_ = false;
+  bool have_base_ = false;  // enabled, and more than one CPU to run on
   cpu_set_t base_;
   FollowPolicy policy_;  // Observe()'s caller only
-  int cpu_ = -1;         // Observe()'s caller only, read under mu_ by AddThisThread
-  uint64_t moves_ = 0;   // Observe()'s caller only
+  int cpu_ = -1;         // Observe()'s caller only: the CPU followed, -1 none
 
   std::mutex mu_;
   std::vector<pid_t> threads_;  // guarded by mu_
