@@ -9,13 +9,16 @@ run. Not a test: prints one line per run and a table of medians.
 
   bench/operator/window_drain_bench.py OPERATOR STORED ADMIN [--base-operator OTHER]
       [--luns 4] [--mib 512] [--parallel 2] [--runs 4] [--dir /dev/shm] [--testenv DIR]
+      [--page-reporting off]
 
 With --base-operator, each run drains once with each operator (alternating which goes first),
 on fresh devices each time: an A/B of the operator's part of a drain (the devices' copy is the
 same binary). cp and the drain take turns at allocating first (see drain_bench.py: on a VM whose
-host takes back free memory, the one that meets recently freed pages runs faster).
+host takes back free memory, the one that meets recently freed pages runs faster);
+--page-reporting off takes that out of the figures (bench/lib/guest_memory.py).
 """
 import argparse
+import contextlib
 import http.client
 import json
 import os
@@ -34,6 +37,9 @@ REPO = os.path.normpath(os.path.join(HERE, "../.."))
 sys.path.insert(0, os.path.join(REPO, "tests/lib"))
 from stored import admin, move_luns, start_stored, stop_stored  # noqa: E402
 
+sys.path.insert(0, os.path.join(REPO, "bench/lib"))
+import guest_memory  # noqa: E402
+
 ap = argparse.ArgumentParser()
 ap.add_argument("operator")
 ap.add_argument("stored")
@@ -51,6 +57,9 @@ ap.add_argument("--timeline", action="store_true",
                 help="print when each LUN's phases were first seen in the window's status")
 ap.add_argument("--testenv", default="", help="a control plane already up (its DIR); default: "
                 "a private one, brought up and down here")
+ap.add_argument("--page-reporting", choices=("keep", "off"), default="keep",
+                help="off: the guest's free page reporting off during the benchmark (root), as in "
+                     "bench/storage/drain_bench.py")
 args = ap.parse_args()
 PHASE_TIMEOUT = 600  # seconds for one phase change
 
@@ -232,7 +241,11 @@ def main():
     envdir = args.testenv or tempfile.mkdtemp(prefix="strata-wdb-env.")
     testenv = os.path.join(REPO, "tests/testenv/kube-testenv.sh")
     work = tempfile.mkdtemp(dir=args.dir, prefix="strata-wdb.")
+    memory = contextlib.ExitStack()
     try:
+        if args.page_reporting == "off":
+            memory.enter_context(guest_memory.reporting_off())
+            guest_memory.warm(work, 4 * args.luns * args.mib)
         if own_env:
             subprocess.run([testenv, "up", envdir], check=True, capture_output=True)
         env = {}
@@ -280,6 +293,7 @@ def main():
                   f"{med(lambda x: x['restore']) / 2**20:.0f} |")
     finally:
         shutil.rmtree(work, ignore_errors=True)
+        memory.close()
         if own_env:
             subprocess.run([testenv, "down", envdir], capture_output=True)
             shutil.rmtree(envdir, ignore_errors=True)

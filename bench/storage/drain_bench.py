@@ -6,7 +6,7 @@ markdown (one table per run, then the medians).
 
   bench/storage/drain_bench.py STORED ADMIN [--dir /dev/shm] [--luns 4] [--mib 512]
       [--parallel 2] [--runs 4] [--fio-seconds 20] [--fio-iops 2000] [--stored-arg=FLAG ...]
-      [--compare-caps auto,128MiB,0] [--base-stored OTHER_STORED]
+      [--compare-caps auto,128MiB,0] [--base-stored OTHER_STORED] [--page-reporting off]
 
 Both devices keep their tiers in --dir (tmpfs by default), as do cp's source and
 target. Each run drains with move verification on, then again with it off
@@ -17,11 +17,20 @@ the busy window once per strata-stored --copy-rate-with-clients value (interleav
 fresh devices each), and a table compares them: the copy cap that follows the
 clients' latency (auto) against the fixed cap and none.
 
+With --page-reporting off (root; a VM guest whose balloon reports free pages to its
+host), the guest's free page reporting is switched off for the benchmark
+(/sys/module/page_reporting/parameters/page_reporting_order set past the largest
+order, restored at the end) and --warm-mib of tmpfs is written and removed once before
+the first run: every page cp and the drain then allocate is one the host already
+backs, so neither pays a host fault per page for allocating first (docs/benchmarks.md,
+"The drain's figures and the VM's memory"). It measures the code, not the hypervisor.
+
 With --base-stored, each run drains (verified, with the client, then unverified) once
 with STORED and once with OTHER_STORED (e.g. main's build), in alternating order, and a
 table compares the two builds run by run.
 """
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -34,6 +43,9 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "../../tests/lib"))
 from stored import admin, move_luns, start_stored, stop_stored  # noqa: E402
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "../lib"))
+import guest_memory  # noqa: E402
 
 ap = argparse.ArgumentParser()
 ap.add_argument("stored")
@@ -54,6 +66,11 @@ ap.add_argument("--compare-caps", default="",
                      "auto,128MiB,0 (the first is measured against the others)")
 ap.add_argument("--base-stored", default="",
                 help="another strata-stored build drained in the same runs (an A/B)")
+ap.add_argument("--page-reporting", choices=("keep", "off"), default="keep",
+                help="off: the guest's free page reporting off during the benchmark (root)")
+ap.add_argument("--warm-mib", type=int, default=0,
+                help="with --page-reporting off: tmpfs written and removed before the first run "
+                     "(default: 4x the LUNs' bytes)")
 args = ap.parse_args()
 MOVE_TIMEOUT = 600  # seconds for one `lun migrate --wait`
 
@@ -186,7 +203,11 @@ def mib(x):
 
 def main():
     work = tempfile.mkdtemp(prefix="strata-drainbench-", dir=args.dir)
+    memory = contextlib.ExitStack()
     try:
+        if args.page_reporting == "off":
+            memory.enter_context(guest_memory.reporting_off())
+            guest_memory.warm(work, args.warm_mib or 4 * args.luns * args.mib)
         data = []
         for n in names():
             path = os.path.join(work, f"{n}.img")
@@ -214,6 +235,7 @@ def main():
                   f"(moves at {mib(on['churn'])} MiB/s)", flush=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+        memory.close()
 
     def med(f):
         return statistics.median(f(on, off) for on, off in runs)
