@@ -11,6 +11,8 @@ either copy allocates is one the host already backs.
 """
 import contextlib
 import os
+import signal
+import sys
 
 PAGE_REPORTING_ORDER = "/sys/module/page_reporting/parameters/page_reporting_order"
 
@@ -37,11 +39,14 @@ def reporting_off():
         f.write(str(orders))
     print(f"free page reporting off: page_reporting_order {before} -> {orders} "
           "(restored after)", flush=True)
+    # SIGTERM (a benchmark stopped by kill) unwinds through the restore too.
+    old_term = signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     try:
         yield
     finally:
         with open(PAGE_REPORTING_ORDER, "w") as f:
             f.write(before)
+        signal.signal(signal.SIGTERM, old_term)
 
 
 def warm(directory, mib):

@@ -8,6 +8,7 @@
 #include <signal.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <boost/program_options.hpp>
 #include <cstdio>
 #include <cstdlib>
@@ -51,7 +52,7 @@ struct Flags {
   std::string log_format;
   bool verify_moves = true;
   strata::storage::MoveDataPath move_data_path = strata::storage::MoveDataPath::kAuto;
-  strata::storage::CopyPriority copy_priority = strata::storage::CopyPriority::kBatch;
+  strata::storage::CopyPriority copy_priority = strata::storage::CopyPriority::kIdle;
   strata::nbd::NbdServerFlags nbd_flags;
   strata::nbd::NbdServerOptions nbd;
   strata::storage::auth::ServerTls tls;
@@ -152,11 +153,12 @@ Result<Flags> ParseFlags(int argc, char** argv, bool* help) {
       "export of the target's incoming copy when the target offers one, else over gRPC "
       "WriteLunData); grpc (always WriteLunData). Control, verification and the switch stay "
       "on gRPC either way")(
-      "copy-priority", po::value(&copy_priority)->default_value("batch"),
+      "copy-priority", po::value(&copy_priority)->default_value("idle"),
       "CPU scheduling of background copies (device moves on both sides, tier moves, dedup "
       "folds) against client I/O: normal; batch (SCHED_BATCH: a copy never preempts a client "
-      "request); idle (SCHED_IDLE: client requests always run first; a host saturated by other "
-      "processes can starve the copies)")(
+      "request); idle (SCHED_IDLE: client requests, and everything else, always run first; "
+      "while the copies move under half of --copy-rate-floor because other work keeps the "
+      "CPUs busy, they are raised to batch)")(
       "nbd-tls", po::value(&nbd_tls)->default_value("off"),
       "NBD TLS (NBD_OPT_STARTTLS): off; allow (clients choose); require (nothing but STARTTLS "
       "before TLS: NBD_REP_ERR_TLS_REQD)")(
@@ -379,6 +381,21 @@ int Run(int argc, char** argv) {
   }
   strata::device::SetClientTls(flags->peer_tls);
   strata::storage::SetCopyPriority(flags->copy_priority);
+  {
+    // A copy held at the fixed --copy-rate-with-clients under the floor is not starved.
+    const auto& pacing = flags->device.copy_pacing;
+    strata::storage::CopyStarvationGuardOptions guard;
+    guard.floor_bytes_per_second = pacing.floor_bytes_per_second;
+    if (pacing.mode == strata::storage::CopyPacing::Mode::kFixed) {
+      guard.floor_bytes_per_second =
+          std::min(guard.floor_bytes_per_second, pacing.fixed_bytes_per_second);
+    }
+    strata::storage::StartCopyStarvationGuard(guard);
+  }
+  // Stopped on every way out of main (its thread must not outlive the loggers).
+  struct StopStarvationGuard {
+    ~StopStarvationGuard() { strata::storage::StopCopyStarvationGuard(); }
+  } stop_starvation_guard;
 
   flags->device.remote_volume_factory = strata::storage::OpenGrpcRemoteVolume;
   auto device = Device::Open(strata::Env::Default(), flags->device);
@@ -411,12 +428,14 @@ int Run(int argc, char** argv) {
                  flags->grpc_addr);
     builder.RegisterService(&service);
   }
-  // gRPC's threads (its pollers receive and send a move's messages, its handlers
-  // store them) inherit the copy priority from this thread; the NBD server's threads,
-  // started after it is back to normal, keep the normal priority.
+  // gRPC's threads (its pollers receive and send a move's messages with
+  // --move-data-path grpc, its handlers store them) inherit the copy priority from this
+  // thread, at most batch: they answer management calls too, which SCHED_IDLE would
+  // leave waiting on a busy host. The NBD server's threads, started after it is back to
+  // normal, keep the normal priority.
   std::unique_ptr<grpc::Server> server;
   {
-    strata::storage::CopyThreadScope copy;
+    strata::storage::CopyThreadScope copy(/*idle_as_batch=*/true);
     server = builder.BuildAndStart();
   }
   if (!server || grpc_port == 0) {

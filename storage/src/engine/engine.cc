@@ -1114,6 +1114,7 @@ void EngineImpl::FoldLoop(std::shared_ptr<Lun> lun) {
     }
     FoldBlock(*lun, lba, ref, gen, buf.data());
     read_bytes += bs_;
+    NoteCopyProgress(bs_);
     if (rate > 0) {
       // Throttle: never ahead of `rate` since the start; a stop cuts the wait short.
       auto due =
@@ -2793,6 +2794,7 @@ Result<uint64_t> EngineImpl::ExportPass(const std::string& name, bool all_blocks
 void EngineImpl::PaceCopy(uint64_t copy_bytes) {
   using Clock = std::chrono::steady_clock;
   const CopyPacing& pacing = options_.copy_pacing;
+  NoteCopyProgress(copy_bytes);  // the starvation guard's measure (--copy-priority idle)
   if (pacing.mode == CopyPacing::Mode::kNone || copy_bytes == 0) return;
   const Clock::time_point now = Clock::now();
   const Clock::time_point last{Clock::duration(last_client_io_ns_.load(std::memory_order_relaxed))};
@@ -3286,6 +3288,7 @@ void EngineImpl::MoveLoop(std::shared_ptr<Lun> lun, uint32_t target, bool rollba
       window_passes = 0;
       continue;
     }
+    NoteCopyProgress(moving * bs_);
     ExclusiveLock lock(mu_);
     lun->move.bytes_copied += moving * bs_;
     double secs = std::chrono::duration<double>(Clock::now() - started).count();
