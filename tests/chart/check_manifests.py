@@ -261,6 +261,12 @@ def main():
                   and "--block-size=16KiB" in args, args)
             check("strata-stored image override",
                   c["image"] == "registry.example.net/strata/strata-stored:stored-test")
+        # copyPriority: idle needs CAP_SYS_NICE (leaving SCHED_IDLE), batch nothing.
+        caps = (c.get("securityContext") or {}).get("capabilities") or {}
+        want_prio, want_add = ("idle", ["SYS_NICE"]) if nondefault else ("batch", [])
+        check(f"strata-stored --copy-priority={want_prio}, capabilities added {want_add}",
+              f"--copy-priority={want_prio}" in args and caps.get("add", []) == want_add,
+              (args, caps))
         check("strata-stored metrics Service", get("Service", f"{full}-stored-metrics") is not None)
 
     devices = {d["metadata"]["name"]: d for d in kinds("StorageDevice")}
