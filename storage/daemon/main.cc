@@ -157,8 +157,8 @@ Result<Flags> ParseFlags(int argc, char** argv, bool* help) {
       "CPU scheduling of background copies (device moves on both sides, tier moves, dedup "
       "folds) against client I/O: normal; batch (SCHED_BATCH: a copy never preempts a client "
       "request); idle (SCHED_IDLE: client requests, and everything else, always run first; "
-      "while the copies move under half of --copy-rate-floor because other work keeps the "
-      "CPUs busy, they are raised to batch)")(
+      "while the copies move under half of --copy-rate-floor for 500 ms because other work "
+      "keeps the CPUs busy, they are raised to batch)")(
       "nbd-tls", po::value(&nbd_tls)->default_value("off"),
       "NBD TLS (NBD_OPT_STARTTLS): off; allow (clients choose); require (nothing but STARTTLS "
       "before TLS: NBD_REP_ERR_TLS_REQD)")(

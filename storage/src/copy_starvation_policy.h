@@ -27,7 +27,7 @@ class CopyStarvationPolicy {
   using Clock = std::chrono::steady_clock;
   struct Options {
     uint64_t floor_bytes_per_second = 32ull << 20;
-    std::chrono::milliseconds window{1000};
+    std::chrono::milliseconds window{500};
     std::chrono::milliseconds hold{2000};
     std::chrono::milliseconds max_hold{32000};
   };

@@ -62,10 +62,16 @@ void BecomeCopyThread();
 // to SCHED_BATCH for `hold` (doubled while the starvation keeps coming back, up to
 // `max_hold`), then put back at SCHED_IDLE (CopyStarvationPolicy). A copy slow for
 // another reason is raised too, at no cost beyond kBatch's.
+//
+// The window is short because a copy thread starved while it holds one of the engine's
+// locks also holds up the clients' requests that wait for that lock (SCHED_IDLE has no
+// priority inheritance): on a host whose every CPU is kept busy, such a wait lasts until
+// the next raise, at most a window and a tick. Where any CPU is free, the scheduler
+// moves the starved thread there at once.
 struct CopyStarvationGuardOptions {
   uint64_t floor_bytes_per_second = 32ull << 20;
-  std::chrono::milliseconds tick{250};
-  std::chrono::milliseconds window{1000};
+  std::chrono::milliseconds tick{100};
+  std::chrono::milliseconds window{500};
   std::chrono::milliseconds hold{2000};
   std::chrono::milliseconds max_hold{32000};
 };
