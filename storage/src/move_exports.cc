@@ -77,6 +77,7 @@ class MoveIncomingWrite final : public IncomingWrite {
   void Received(size_t n) override { inner_->Received(n); }
   Status Land(std::span<const char> bytes) override { return inner_->Land(bytes); }
   bool WholeReceives() const override { return inner_->WholeReceives(); }
+  FileSpace NextFileSpace() override { return inner_->NextFileSpace(); }
   Status Commit() override {
     STRATA_RETURN_IF_ERROR(CheckLive(*live_, lun_));
     engine_->YieldToClients(kMaxYieldToClients, length_);

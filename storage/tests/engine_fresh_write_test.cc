@@ -5,12 +5,16 @@
 // system (Env::Default), since MemEnv's files have no mapping.
 #include <gtest/gtest.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <filesystem>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "engine_mapped_fixture.h"
 #include "strata/common/env.h"
@@ -234,6 +238,76 @@ TEST_F(EngineFreshWriteTest, ConcurrentWritersOfOneTierFileEachGetTheirOwnSlots)
     }
   }
   EXPECT_EQ(Used(), 32 * uint64_t{kMiB});
+}
+
+// Pages of `space` (in the tier mapping) that are in the page cache.
+size_t ResidentPages(std::span<char> space) {
+  const size_t page = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
+  const auto start = reinterpret_cast<uintptr_t>(space.data()) / page * page;
+  const size_t len = reinterpret_cast<uintptr_t>(space.data()) + space.size() - start;
+  std::vector<unsigned char> in((len + page - 1) / page);
+  EXPECT_EQ(::mincore(reinterpret_cast<void*>(start), len, in.data()), 0);
+  return static_cast<size_t>(
+      std::count_if(in.begin(), in.end(), [](unsigned char c) { return c & 1; }));
+}
+
+// IncomingPayload::to_file (the NBD server splicing from the plain socket): the same
+// slots, offered as ranges of the tier file, their pages left for the file's writes to
+// allocate rather than populated through the mapping; bytes the caller already holds
+// (Land) go into the file too. Nothing shows before Commit; after it, the LUN's.
+TEST_F(EngineFreshWriteTest, PayloadsWrittenIntoTheTierFileSkipPopulatingItsPages) {
+  auto v = Create("v");
+  IncomingPayload to_file;
+  to_file.to_file = true;
+  const std::string b = Pattern(2 * kMiB, 7);
+  auto w = v->BeginWrite(kMiB, 2 * kMiB, false, to_file);
+  ASSERT_NE(w, nullptr);
+  IncomingWrite::FileSpace at = w->NextFileSpace();
+  ASSERT_GE(at.fd, 0);
+  EXPECT_EQ(at.length, 2 * size_t{kMiB});  // a fresh tier: one run of slots
+  EXPECT_EQ(ResidentPages(w->NextSpace()), 0u);
+  ASSERT_TRUE(w->Land({b.data(), 5000}).ok());
+  size_t done = 5000;
+  while (done < b.size()) {
+    at = w->NextFileSpace();
+    ASSERT_GE(at.fd, 0);
+    const size_t n = std::min({at.length, size_t{100000}, b.size() - done});
+    ASSERT_EQ(::pwrite(at.fd, b.data() + done, n, static_cast<off_t>(at.offset)),
+              static_cast<ssize_t>(n));
+    w->Received(n);
+    done += n;
+  }
+  EXPECT_EQ(w->NextFileSpace().fd, -1);  // every byte landed
+  EXPECT_TRUE(Read(*v, kMiB, 2 * kMiB) == std::string(2 * kMiB, '\0'));
+  ASSERT_TRUE(w->Commit().ok());
+  w.reset();
+  EXPECT_TRUE(Read(*v, kMiB, 2 * kMiB) == b);
+  ASSERT_TRUE(engine_->Flush().ok());
+  v.reset();
+  Reopen();
+  v = Vol("v");
+  EXPECT_TRUE(Read(*v, kMiB, 2 * kMiB) == b);
+
+  // Without to_file: no file ranges, and the slots' pages are populated at once.
+  w = v->BeginWrite(4 * kMiB, kMiB, false, IncomingPayload{});
+  ASSERT_NE(w, nullptr);
+  EXPECT_EQ(w->NextFileSpace().fd, -1);
+  EXPECT_EQ(ResidentPages(w->NextSpace()), size_t{kMiB} / ::sysconf(_SC_PAGESIZE));
+}
+
+// A to_file write abandoned before Commit gives its slots back like any other.
+TEST_F(EngineFreshWriteTest, AnAbandonedToFileWriteGivesItsSlotsBack) {
+  auto v = Create("v");
+  IncomingPayload to_file;
+  to_file.to_file = true;
+  {
+    auto w = v->BeginWrite(0, kMiB, false, to_file);
+    ASSERT_NE(w, nullptr);
+    ASSERT_GE(w->NextFileSpace().fd, 0);
+    EXPECT_EQ(Used(), uint64_t{kMiB});
+  }
+  EXPECT_EQ(Used(), 0u);
+  EXPECT_TRUE(Read(*v, 0, kMiB) == std::string(kMiB, '\0'));
 }
 
 }  // namespace

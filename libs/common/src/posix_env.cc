@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <memory>
@@ -130,6 +131,16 @@ class PosixFile final : public File {
     return length <= view_length_ ? static_cast<char*>(view_) : nullptr;
   }
 
+  int SpliceFd() override {
+    int fd = splice_fd_.load(std::memory_order_relaxed);
+    if (fd == kUnknown) {
+      struct stat st {};
+      fd = ::fstat(fd_, &st) == 0 && S_ISREG(st.st_mode) ? fd_ : -1;
+      splice_fd_.store(fd, std::memory_order_relaxed);
+    }
+    return fd;
+  }
+
   bool InMemory() override {
     struct statfs fs {};
     return ::fstatfs(fd_, &fs) == 0 && static_cast<unsigned long>(fs.f_type) == kTmpfsMagic;
@@ -143,8 +154,11 @@ class PosixFile final : public File {
   }
 
  private:
+  static constexpr int kUnknown = -2;
+
   const int fd_;
   const std::string path_;
+  std::atomic<int> splice_fd_{kUnknown};  // SpliceFd's answer, once asked
   std::mutex view_mu_;
   void* view_ = nullptr;  // guarded by view_mu_ until set, then constant
   size_t view_length_ = 0;

@@ -32,6 +32,8 @@ constexpr size_t kLeanPayloadBytes = 32 << 10;
 // read is waited for (Transport::AwaitQueued) before the volume is asked, so that it
 // may be received in place (docs/benchmarks.md, "Large writes received whole").
 constexpr size_t kAwaitPayloadBytes = 512 << 10;
+// The splice pipe's size: a device move's NBD_CMD_WRITE (1 MiB) in one step.
+constexpr size_t kSplicePipeBytes = 1 << 20;
 
 // An export name as logged: a name with '/' keeps only what precedes its last one, since
 // the rest may be a capability (a device move's export, "move/<lun>/<token>"; LUN names
@@ -297,17 +299,63 @@ void Connection::BeginIncoming(Request* r) {
         queued.has_value() &&
         (*queued >= rest || (rest - *queued >= kAwaitPayloadBytes && io_->AwaitQueued(rest)));
   }
+  payload.to_file = CanSplice();
   r->incoming =
       session_.volume->BeginWrite(r->offset, r->length, (r->flags & kCmdFlagFua) != 0, payload);
+}
+
+bool Connection::CanSplice() {
+  if (splice_.has_value()) return true;
+  if (splice_broken_ || io_->splice_fd() < 0) return false;
+  Result<SplicePipe> pipe = SplicePipe::Open(kSplicePipeBytes);
+  if (!pipe.ok()) {
+    splice_broken_ = true;
+    spdlog::warn("nbd: {}: write payloads are received without splice: {}", peer_,
+                 pipe.status().ToString());
+    return false;
+  }
+  splice_.emplace(std::move(*pipe));
+  return true;
+}
+
+Status Connection::SpliceIncoming(Request* r, size_t left) {
+  while (left > 0) {
+    const storage::IncomingWrite::FileSpace at = r->incoming->NextFileSpace();
+    if (at.fd < 0 || at.length == 0) {
+      return InternalError("the volume gave no file range for the write's payload");
+    }
+    const size_t take = std::min(at.length, left);
+    size_t written = 0;
+    Status file_error;
+    STRATA_RETURN_IF_ERROR(
+        splice_->Move(io_->splice_fd(), take, at.fd, at.offset, &written, &file_error));
+    left -= take;
+    if (!file_error.ok()) return AbandonIncoming(r, left, file_error);
+    r->incoming->Received(take);
+  }
+  return Status::Ok();
+}
+
+Status Connection::AbandonIncoming(Request* r, size_t left, const Status& why) {
+  r->incoming.reset();
+  STRATA_RETURN_IF_ERROR(Discard(left));
+  r->error = NbdErrorFromStatus(why);
+  if (r->error == 0) r->error = kEio;
+  r->message = std::string(r->spec->name) + ": " + why.message();
+  return Status::Ok();
 }
 
 Status Connection::ReceiveIncoming(Request* r) {
   size_t left = r->length;
   if (rx_begin_ < rx_end_) {
     const size_t got = std::min(left, rx_end_ - rx_begin_);
-    STRATA_RETURN_IF_ERROR(r->incoming->Land({rx_.get() + rx_begin_, got}));
+    Status landed = r->incoming->Land({rx_.get() + rx_begin_, got});
     rx_begin_ += got;
     left -= got;
+    if (!landed.ok()) return AbandonIncoming(r, left, landed);
+  }
+  if (left > 0 && splice_.has_value() && r->incoming->NextFileSpace().fd >= 0) {
+    return SpliceIncoming(r, left);
   }
   const bool whole = r->incoming->WholeReceives();
   while (left > 0) {

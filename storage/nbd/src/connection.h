@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -19,6 +20,7 @@
 #include "cpu_follower.h"
 #include "handshake.h"
 #include "socket_util.h"
+#include "splice_pipe.h"
 #include "strata/nbd/server.h"
 #include "strata/storage/volume.h"
 #include "transport.h"
@@ -117,6 +119,17 @@ class Connection {
   void BeginIncoming(Request* r);
   // Receives r's payload through r->incoming (the bytes already in rx_ first).
   Status ReceiveIncoming(Request* r);
+  // ReceiveIncoming's spliced way: the `left` bytes still in the socket into the
+  // files NextFileSpace names; a file that does not take them (ENOSPC) abandons the
+  // write (AbandonIncoming). REQUIRES: read_mu_ held, splice_.
+  Status SpliceIncoming(Request* r, size_t left);
+  // The volume could not take r's payload (`why`): r->incoming is abandoned (what it
+  // holds goes back), the `left` bytes still in the socket are read past, so the
+  // stream stays framed, and r is answered with the error. REQUIRES: read_mu_ held.
+  Status AbandonIncoming(Request* r, size_t left, const Status& why);
+  // Whether payloads may be spliced on this connection (the plain socket, a pipe
+  // made). REQUIRES: read_mu_ held.
+  bool CanSplice();
   // A buffer of r->length bytes for r, charged to the server's in-flight budget;
   // on failure r->error = ENOMEM and r->message says which limit.
   void Borrow(Request* r);
@@ -182,6 +195,12 @@ class Connection {
   // into its buffer rather than through rx_ (one more recv instead of a copy of
   // up to kRxBufferSize). Guarded by read_mu_.
   bool rx_lean_ = false;
+  // Large WRITE payloads the volume takes into a file (IncomingWrite::NextFileSpace)
+  // go there from the plain socket through this pipe, made at the first such write
+  // (an idle connection holds none); splice_broken_ once it could not be made.
+  // Guarded by read_mu_.
+  std::optional<SplicePipe> splice_;
+  bool splice_broken_ = false;
   // Requests read (guarded by read_mu_) and replies sent or queued: equal when the
   // client has every reply it asked for (CpuFollower's "alone").
   uint64_t read_count_ = 0;

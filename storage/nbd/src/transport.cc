@@ -71,6 +71,7 @@ class PlainTransport final : public Transport {
     return static_cast<size_t>(n);
   }
   bool AwaitQueued(size_t n) override { return nbd::AwaitQueued(fd_, n); }
+  int splice_fd() const override { return fd_; }
   std::string Describe() const override { return "plain"; }
 
  private:

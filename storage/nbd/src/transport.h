@@ -51,6 +51,9 @@ class Transport {
   // *iov and *iovcnt past it as SendAll does; the bytes sent (0: none fit now).
   // REQUIRES: sends_now().
   virtual Result<size_t> SendNow(struct iovec** iov, int* iovcnt);
+  // The socket a payload may be spliced from (SplicePipe) when the stream's bytes are
+  // its bytes (the plain socket); -1 when they are not (TLS records).
+  virtual int splice_fd() const { return -1; }
   // Zero: wait for ever.
   virtual Status SetReceiveTimeout(std::chrono::milliseconds timeout) = 0;
   // "plain" or the TLS version and cipher, for logs.

@@ -3,10 +3,14 @@
 // more, lands the bytes already in its receive buffer first, then the socket's, piece
 // by piece, commits once all arrived, abandons on a client gone mid-payload, and
 // answers a Commit error with the NBD error.
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <stdlib.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <condition_variable>
+#include <cstring>
 #include <mutex>
 
 #include "nbd_test_fixture.h"
@@ -64,6 +68,13 @@ class IncomingVolume final : public storage::Volume {
   std::atomic<bool> last_queued{false};  // what the last BeginWrite was told
   std::atomic<bool> decline_reads{false};
   std::atomic<int> reads_begun{0}, reads_ended{0};
+  // >= 0: writes whose BeginWrite says IncomingPayload::to_file take their payload as
+  // ranges of this file (NextFileSpace, `piece` bytes at most, at the write's offset in
+  // it); Commit reads it back from there.
+  std::atomic<int> file_fd{-1};
+  std::atomic<int> to_file_begins{0};     // BeginWrite told the caller writes files
+  std::atomic<size_t> file_asks{0};       // NextFileSpace calls that gave a range
+  std::atomic<size_t> landed_to_file{0};  // bytes Land wrote into the file
 
  private:
   class Incoming;
@@ -77,8 +88,8 @@ class IncomingVolume final : public storage::Volume {
 
 class IncomingVolume::Incoming final : public storage::IncomingWrite {
  public:
-  Incoming(IncomingVolume* v, uint64_t offset, uint32_t length, bool fua)
-      : v_(v), offset_(offset), fua_(fua), buf_(length, '\0') {}
+  Incoming(IncomingVolume* v, uint64_t offset, uint32_t length, bool fua, int fd)
+      : v_(v), offset_(offset), fua_(fua), fd_(fd), buf_(length, '\0') {}
   ~Incoming() override {
     if (!committed_) v_->abandoned.fetch_add(1);
   }
@@ -102,8 +113,26 @@ class IncomingVolume::Incoming final : public storage::IncomingWrite {
     return count;
   }
   bool WholeReceives() const override { return v_->whole.load(); }
+  FileSpace NextFileSpace() override {
+    if (fd_ < 0 || landed_ >= buf_.size()) return {};
+    v_->file_asks.fetch_add(1);
+    const size_t piece = v_->piece.load();
+    offered_ = std::min(piece - landed_ % piece, buf_.size() - landed_);
+    return FileSpace{fd_, offset_ + landed_, offered_};
+  }
   Status Land(std::span<const char> bytes) override {
     v_->held_bytes.fetch_add(bytes.size());
+    if (fd_ >= 0) {
+      if (::pwrite(fd_, bytes.data(), bytes.size(), static_cast<off_t>(offset_ + landed_)) !=
+          static_cast<ssize_t>(bytes.size())) {
+        return ErrnoError("pwrite", errno);
+      }
+      v_->landed_to_file.fetch_add(bytes.size());
+      landing_ = true;
+      Received(bytes.size());
+      landing_ = false;
+      return Status::Ok();
+    }
     landing_ = true;
     Status s = IncomingWrite::Land(bytes);
     landing_ = false;
@@ -125,6 +154,13 @@ class IncomingVolume::Incoming final : public storage::IncomingWrite {
     {
       std::lock_guard lock(v_->mu_);
       if (!v_->commit_error_.ok()) return v_->commit_error_;
+    }
+    if (fd_ >= 0) {
+      if (::pread(fd_, buf_.data(), buf_.size(), static_cast<off_t>(offset_)) !=
+          static_cast<ssize_t>(buf_.size())) {
+        return InternalError("pread");
+      }
+      return v_->inner_.Write(offset_, buf_, fua_);
     }
     std::string in_order(buf_.size(), '\0');
     for (size_t at = 0; at < buf_.size(); at += v_->piece.load()) {
@@ -151,6 +187,7 @@ class IncomingVolume::Incoming final : public storage::IncomingWrite {
   IncomingVolume* v_;
   uint64_t offset_;
   bool fua_;
+  int fd_;  // the volume's file when the payload goes there, else -1
   std::string buf_;
   size_t landed_ = 0;
   size_t offered_ = 0;    // bytes the last NextSpaces offered
@@ -164,7 +201,9 @@ std::unique_ptr<storage::IncomingWrite> IncomingVolume::BeginWrite(
   begun.fetch_add(1);
   if (payload.queued) queued_begins.fetch_add(1);
   last_queued.store(payload.queued);
-  return std::make_unique<Incoming>(this, offset, length, fua);
+  if (payload.to_file) to_file_begins.fetch_add(1);
+  return std::make_unique<Incoming>(this, offset, length, fua,
+                                    payload.to_file ? file_fd.load() : -1);
 }
 
 class IncomingVolume::Outgoing final : public storage::OutgoingRead {
@@ -191,6 +230,30 @@ std::unique_ptr<storage::OutgoingRead> IncomingVolume::BeginRead(uint64_t offset
   reads_begun.fetch_add(1);
   return std::make_unique<Outgoing>(this, std::move(bytes));
 }
+
+// A scratch file, removed at the end.
+class TempFile {
+ public:
+  TempFile() : path_(::testing::TempDir() + "nbd-incoming-XXXXXX") {
+    fd_ = ::mkstemp(path_.data());
+    EXPECT_GE(fd_, 0);
+  }
+  ~TempFile() {
+    ::close(fd_);
+    ::unlink(path_.c_str());
+  }
+  int fd() const { return fd_; }
+  const std::string& path() const { return path_; }
+  std::string Read(uint64_t offset, size_t n) const {
+    std::string out(n, '\0');
+    EXPECT_EQ(::pread(fd_, out.data(), n, static_cast<off_t>(offset)), static_cast<ssize_t>(n));
+    return out;
+  }
+
+ private:
+  std::string path_;
+  int fd_ = -1;
+};
 
 class NbdIncomingWriteTest : public NbdServerTest {
  protected:
@@ -450,6 +513,82 @@ TEST_F(NbdIncomingWriteTest, CommitErrorsAreTheRepliesErrors) {
   EXPECT_TRUE(r->data == std::string(4096, '\0'));
   EXPECT_EQ(c->Write(0, Pattern(64 << 10, 21))->error, 0u);
   EXPECT_TRUE(Contents(0, 64 << 10) == Pattern(64 << 10, 21));
+}
+
+// A volume that takes payloads as ranges of a file (IncomingWrite::NextFileSpace): on
+// the plain socket the server says it can (IncomingPayload::to_file) and splices the
+// bytes from the socket into the file, range by range, every byte in payload order.
+TEST_F(NbdIncomingWriteTest, PayloadsAreSplicedIntoTheVolumesFile) {
+  TempFile file;
+  vol_->file_fd.store(file.fd());
+  vol_->piece.store(300 << 10);  // ranges that end mid-page and mid-payload
+  StartServer();
+  auto c = Open("inc");
+  ASSERT_NE(c, nullptr);
+  const std::string big = Pattern((1 << 20) + 4321, 41);
+  auto w = c->Write(4096 + 3, big);
+  ASSERT_TRUE(w.ok()) << w.status().ToString();
+  EXPECT_EQ(w->error, 0u);
+  EXPECT_EQ(vol_->to_file_begins.load(), 1);
+  EXPECT_GE(vol_->file_asks.load(), 4u);  // one per range at least
+  EXPECT_EQ(vol_->committed.load(), 1);
+  EXPECT_TRUE(Contents(4096 + 3, big.size()) == big);
+  EXPECT_TRUE(file.Read(4096 + 3, big.size()) == big);  // it went through the file
+  // More on the connection, pipelined, of sizes that end mid-range, with a small
+  // write (the buffer path) between them: the stream stays framed.
+  std::vector<std::string> data;
+  for (int i = 0; i < 6; ++i) data.push_back(Pattern((96 << 10) + 4093 * i, 50 + i));
+  const std::string small = Pattern(1000, 60);
+  for (int i = 0; i < 6; ++i) {
+    const uint64_t at = uint64_t{2 << 20} * (i + 1);
+    ASSERT_TRUE(c->SendRequest(kCmdWrite, 0, 100 + i, at, data[i].size(), data[i]).ok());
+    if (i == 2) {
+      ASSERT_TRUE(c->SendRequest(kCmdWrite, 0, 200, 15 << 20, small.size(), small).ok());
+    }
+  }
+  for (int i = 0; i < 7; ++i) {
+    auto reply = c->ReadReply();
+    ASSERT_TRUE(reply.ok()) << reply.status().ToString();
+    EXPECT_EQ(reply->error, 0u);
+  }
+  for (int i = 0; i < 6; ++i) {
+    EXPECT_TRUE(Contents(uint64_t{2 << 20} * (i + 1), data[i].size()) == data[i]) << i;
+  }
+  EXPECT_TRUE(Contents(15 << 20, small.size()) == small);
+  EXPECT_EQ(vol_->to_file_begins.load(), 1 + 6);  // not the small one (the buffer path)
+  EXPECT_EQ(vol_->abandoned.load(), 0);
+}
+
+// A file that does not take the bytes (here: open read-only, so writing into it
+// fails): the write is abandoned and answered with the error, the rest of its payload
+// read past, and the connection goes on framed.
+TEST_F(NbdIncomingWriteTest, AFileThatRefusesThePayloadAnswersTheErrorAndKeepsTheConnection) {
+  TempFile file;
+  const int read_only = ::open(file.path().c_str(), O_RDONLY | O_CLOEXEC);
+  ASSERT_GE(read_only, 0);
+  vol_->file_fd.store(read_only);
+  vol_->piece.store(256 << 10);
+  StartServer();
+  auto c = Open("inc", /*structured=*/true);
+  ASSERT_NE(c, nullptr);
+  auto w = c->Write(0, Pattern(1 << 20, 61));
+  ASSERT_TRUE(w.ok()) << w.status().ToString();
+  // EBADF (the bytes the server had already read landed with the volume's pwrite
+  // first, the rest spliced: either says it).
+  EXPECT_EQ(w->error, kEio);
+  EXPECT_NE(w->message.find(std::strerror(EBADF)), std::string::npos) << w->message;
+  EXPECT_EQ(vol_->committed.load(), 0);
+  EXPECT_EQ(vol_->abandoned.load(), 1);
+  EXPECT_TRUE(Contents(0, 1 << 20) == std::string(1 << 20, '\0'));
+  // The same connection: the next write (the volume's buffers now) and a read.
+  vol_->file_fd.store(-1);
+  const std::string next = Pattern(1 << 20, 62);
+  EXPECT_EQ(c->Write(0, next)->error, 0u);
+  auto r = c->Read(0, 1 << 20);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->error, 0u);
+  EXPECT_TRUE(r->data == next);
+  ::close(read_only);
 }
 
 TEST_F(NbdIncomingWriteTest, PipelinedLargeAndSmallWritesThroughTheSeamKeepTheirBytes) {

@@ -1,6 +1,7 @@
 // The server's building blocks on their own: error mapping, transmission flags,
 // buffer pool, the socket's waits and receives.
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sys/ioctl.h>
@@ -16,6 +17,7 @@
 #include "errors.h"
 #include "handshake.h"
 #include "socket_util.h"
+#include "splice_pipe.h"
 #include "strata/nbd/protocol.h"
 #include "strata/nbd/testing/mem_volume.h"
 
@@ -171,6 +173,100 @@ TEST(NbdSocketTest, AwaitQueuedSaysNoForMoreThanTheSocketWillEverHold) {
     got += *n;
   }
   sender.join();
+}
+
+// A scratch file for the splice tests (in the test's temporary directory).
+struct ScratchFile {
+  ScratchFile() : path(::testing::TempDir() + "splice-XXXXXX") {
+    fd = ::mkstemp(path.data());
+    EXPECT_GE(fd, 0);
+  }
+  ~ScratchFile() {
+    ::close(fd);
+    ::unlink(path.c_str());
+  }
+  std::string Read(uint64_t offset, size_t n) const {
+    std::string out(n, '\0');
+    EXPECT_EQ(::pread(fd, out.data(), n, static_cast<off_t>(offset)), static_cast<ssize_t>(n));
+    return out;
+  }
+  std::string path;
+  int fd = -1;
+};
+
+std::string Bytes(size_t n, uint32_t seed) {
+  std::string out(n, '\0');
+  uint32_t x = seed * 2654435761u + 1;
+  for (auto& c : out) {
+    x = x * 1664525u + 1013904223u;
+    c = static_cast<char>(x >> 24);
+  }
+  return out;
+}
+
+TEST(NbdSplicePipeTest, MovesExactlyTheBytesAskedIntoTheFileAtTheOffset) {
+  TcpPair p;
+  ScratchFile f;
+  auto pipe = SplicePipe::Open(64 << 10);  // smaller than the move: several steps
+  ASSERT_TRUE(pipe.ok()) << pipe.status().ToString();
+  EXPECT_GE(pipe->capacity(), size_t{4096});
+  const std::string a = Bytes((300 << 10) + 17, 1), b = Bytes(1000, 2);
+  std::thread sender([&] { p.Send(a + b); });
+  size_t written = 0;
+  Status file_error = InternalError("not set");
+  ASSERT_TRUE(pipe->Move(p.server, a.size(), f.fd, 12345, &written, &file_error).ok());
+  EXPECT_TRUE(file_error.ok()) << file_error.ToString();
+  EXPECT_EQ(written, a.size());
+  EXPECT_TRUE(f.Read(12345, a.size()) == a);
+  // The bytes after it stay in the socket, in order.
+  std::string rest(b.size(), '\0');
+  ASSERT_TRUE(RecvAll(p.server, rest.data(), rest.size()).ok());
+  EXPECT_TRUE(rest == b);
+  sender.join();
+}
+
+TEST(NbdSplicePipeTest, AFileThatRefusesTheBytesStillConsumesThemFromTheSocket) {
+  TcpPair p;
+  ScratchFile f;
+  const int read_only = ::open(f.path.c_str(), O_RDONLY | O_CLOEXEC);
+  ASSERT_GE(read_only, 0);
+  auto pipe = SplicePipe::Open(64 << 10);
+  ASSERT_TRUE(pipe.ok());
+  const std::string a = Bytes(200 << 10, 3), b = Bytes(777, 4);
+  std::thread sender([&] { p.Send(a + b); });
+  size_t written = 1;
+  Status file_error;
+  ASSERT_TRUE(pipe->Move(p.server, a.size(), read_only, 0, &written, &file_error).ok());
+  EXPECT_FALSE(file_error.ok());
+  EXPECT_NE(file_error.message().find("splice into the file"), std::string::npos)
+      << file_error.ToString();
+  EXPECT_EQ(written, 0u);
+  std::string rest(b.size(), '\0');
+  ASSERT_TRUE(RecvAll(p.server, rest.data(), rest.size()).ok());
+  EXPECT_TRUE(rest == b);  // framed: the refused bytes were read past, no more
+  sender.join();
+  ::close(read_only);
+  // The pipe is empty again: it moves the next payload intact.
+  const std::string c = Bytes(5000, 5);
+  p.Send(c);
+  ASSERT_TRUE(pipe->Move(p.server, c.size(), f.fd, 0, &written, &file_error).ok());
+  EXPECT_TRUE(file_error.ok());
+  EXPECT_TRUE(f.Read(0, c.size()) == c);
+}
+
+TEST(NbdSplicePipeTest, APeerGoneMidPayloadIsTheSocketsError) {
+  TcpPair p;
+  ScratchFile f;
+  auto pipe = SplicePipe::Open(64 << 10);
+  ASSERT_TRUE(pipe.ok());
+  p.Send(Bytes(10 << 10, 6));
+  ::shutdown(p.client, SHUT_WR);
+  size_t written = 0;
+  Status file_error;
+  Status s = pipe->Move(p.server, 40 << 10, f.fd, 0, &written, &file_error);
+  EXPECT_EQ(s.code(), StatusCode::kUnavailable) << s.ToString();
+  EXPECT_TRUE(file_error.ok());
+  EXPECT_EQ(written, size_t{10 << 10});
 }
 
 }  // namespace

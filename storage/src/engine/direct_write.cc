@@ -236,7 +236,7 @@ std::unique_ptr<IncomingWrite> EngineImpl::BeginWrite(const std::shared_ptr<Lun>
     auto w = std::make_unique<DirectWrite>(this, lun, offset / bs_, length / bs_, fua, client);
     if (w->Place()) return w;
   }
-  return BeginFreshWrite(lun, offset / bs_, length / bs_, fua, client);
+  return BeginFreshWrite(lun, offset / bs_, length / bs_, fua, client, payload.to_file);
 }
 
 }  // namespace strata::storage::engine

@@ -255,8 +255,12 @@ class EngineImpl {
   // them, and an IncomingWrite whose spaces are the mapping at those slots. Holds no
   // lock while the bytes land (only the slots, mapped nowhere); Commit maps them as
   // StoreNewRunV does; abandoned, they go back to the free list. Else nullptr.
+  // to_file (IncomingPayload::to_file) and a tier file that takes splices: the spaces
+  // are also offered as ranges of the file (NextFileSpace) and their pages are left
+  // for the file's writes to allocate, not populated through the mapping.
   std::unique_ptr<IncomingWrite> BeginFreshWrite(const std::shared_ptr<Lun>& lun, uint64_t lba,
-                                                 size_t n, bool fua, bool client);
+                                                 size_t n, bool fua, bool client,
+                                                 bool to_file = false);
   // At most this many blocks per fresh write (a larger one takes Write).
   static constexpr size_t kFreshMaxBlocks = 4 * 256;
   // The tier file grows by at least this much at a time for fresh writes.

@@ -26,8 +26,11 @@ namespace strata::storage::engine {
 
 class EngineImpl::FreshWrite final : public IncomingWrite {
  public:
+  // file: the tier file when the payload is written into it (NextFileSpace), with the
+  // offset of each space in `offsets`; null when it is stored through the spaces.
   FreshWrite(EngineImpl* e, std::shared_ptr<Lun> lun, uint64_t lba, size_t n, bool fua, bool client,
-             uint32_t tier, std::vector<uint64_t> slots, std::vector<std::span<char>> spaces)
+             uint32_t tier, std::vector<uint64_t> slots, std::vector<std::span<char>> spaces,
+             File* file, std::vector<uint64_t> offsets)
       : e_(e),
         lun_(std::move(lun)),
         lba_(lba),
@@ -36,7 +39,10 @@ class EngineImpl::FreshWrite final : public IncomingWrite {
         client_(client),
         tier_(tier),
         slots_(std::move(slots)),
-        spaces_(std::move(spaces)) {}
+        spaces_(std::move(spaces)),
+        file_(file),
+        fd_(file != nullptr ? file->SpliceFd() : -1),
+        offsets_(std::move(offsets)) {}
 
   ~FreshWrite() override {
     if (!slots_.empty()) e_->ReleaseFreshSlots(tier_, slots_);
@@ -54,6 +60,26 @@ class EngineImpl::FreshWrite final : public IncomingWrite {
     }
     if (k == 0) out[k++] = {};
     return k;
+  }
+
+  FileSpace NextFileSpace() override {
+    if (fd_ < 0 || cur_ >= spaces_.size()) return {};
+    return FileSpace{fd_, offsets_[cur_] + off_, spaces_[cur_].size() - off_};
+  }
+
+  // Written into the file as the rest will be (its pages were not populated: a store
+  // through the mapping would fault each one in, cleared).
+  Status Land(std::span<const char> bytes) override {
+    if (file_ == nullptr) return IncomingWrite::Land(bytes);
+    while (!bytes.empty()) {
+      const FileSpace at = NextFileSpace();
+      if (at.fd < 0) return InternalError("the volume gave no space for the write's payload");
+      const size_t n = std::min(at.length, bytes.size());
+      STRATA_RETURN_IF_ERROR(file_->WriteAt(at.offset, bytes.first(n)));
+      Received(n);
+      bytes = bytes.subspan(n);
+    }
+    return Status::Ok();
   }
 
   void Received(size_t n) override {
@@ -108,14 +134,17 @@ class EngineImpl::FreshWrite final : public IncomingWrite {
   const uint32_t tier_;
   std::vector<uint64_t> slots_;                // ours until Commit maps them
   const std::vector<std::span<char>> spaces_;  // runs of consecutive slots, in block order
-  size_t cur_ = 0;                             // the space bytes land in next
-  size_t off_ = 0;                             // bytes landed in spaces_[cur_]
+  File* const file_;                           // see the constructor
+  const int fd_;
+  const std::vector<uint64_t> offsets_;  // of each space in the file, when file_
+  size_t cur_ = 0;                       // the space bytes land in next
+  size_t off_ = 0;                       // bytes landed in spaces_[cur_]
   size_t received_ = 0;
 };
 
 std::unique_ptr<IncomingWrite> EngineImpl::BeginFreshWrite(const std::shared_ptr<Lun>& lun,
                                                            uint64_t lba, size_t n, bool fua,
-                                                           bool client) {
+                                                           bool client, bool to_file) {
   if (n == 0 || n > kFreshMaxBlocks) return nullptr;
   Lun& l = *lun;
   // The caller holds its connection's read lock: never wait here for a move's switch
@@ -126,6 +155,8 @@ std::unique_ptr<IncomingWrite> EngineImpl::BeginFreshWrite(const std::shared_ptr
   uint32_t tier = 0;
   std::vector<uint64_t> slots;
   std::vector<std::span<char>> spaces;
+  std::vector<uint64_t> offsets;  // of each space in the tier file
+  File* file = nullptr;
   {
     ExclusiveLock lock(mu_);
     if (l.deleted || l.dedup.load(std::memory_order_acquire)) return nullptr;
@@ -153,12 +184,22 @@ std::unique_ptr<IncomingWrite> EngineImpl::BeginFreshWrite(const std::shared_ptr
           t.mapping->Write(slots[i] * bs_, (j - i) * uint64_t{bs_}, t.written_end);
       if (space.empty()) grown = InternalError("fresh slots outside the tier mapping");
       spaces.push_back(space);
+      offsets.push_back(slots[i] * uint64_t{bs_});
       i = j;
     }
     if (!grown.ok()) {
       for (uint64_t s : slots) ReleaseUnusedLocked(t, s);
       return nullptr;
     }
+    if (to_file && t.file->SpliceFd() >= 0) file = t.file.get();
+  }
+  // Written into the file (a splice from the caller's socket): the file system
+  // allocates each page as the write fills it, uncleared and unmapped, and says
+  // ENOSPC as an error (measured cheaper than the populate below: docs/benchmarks.md,
+  // "the target's receive spliced").
+  if (file != nullptr) {
+    return std::make_unique<FreshWrite>(this, lun, lba, n, fua, client, tier, std::move(slots),
+                                        std::move(spaces), file, std::move(offsets));
   }
   // The pages are allocated here, one call per run, rather than faulted in one by one
   // while the socket copies into them (measured cheaper: docs/benchmarks.md, tgtplace).
@@ -171,7 +212,7 @@ std::unique_ptr<IncomingWrite> EngineImpl::BeginFreshWrite(const std::shared_ptr
     }
   }
   return std::make_unique<FreshWrite>(this, lun, lba, n, fua, client, tier, std::move(slots),
-                                      std::move(spaces));
+                                      std::move(spaces), nullptr, std::vector<uint64_t>{});
 }
 
 Status EngineImpl::GrowTierFileLocked(TierStore& t, uint64_t end, uint64_t step) {

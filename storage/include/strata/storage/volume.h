@@ -73,6 +73,21 @@ class IncomingWrite {
   }
   // Each space NextSpaces gives must be filled by one receive that takes all of it.
   virtual bool WholeReceives() const { return false; }
+
+  // Where the next bytes go as a range of a file, for a caller that asked for it
+  // (IncomingPayload::to_file) and writes them with a write into the file (a splice
+  // from the socket through a pipe: one copy, into pages the file system allocates
+  // without clearing them, where a store through memory pays a populated, cleared
+  // and mapped page first). Received(n) then says n bytes landed there, in order;
+  // Land may still be called for bytes the caller already holds. fd -1 (the default):
+  // the volume takes the payload through NextSpaces only. A write into the file that
+  // fails (ENOSPC) abandons the write: the caller drops it and answers the error.
+  struct FileSpace {
+    int fd = -1;          // owned by the volume, valid while this lives
+    uint64_t offset = 0;  // in the file
+    size_t length = 0;    // at least one byte when fd >= 0
+  };
+  virtual FileSpace NextFileSpace() { return {}; }
 };
 
 // A read whose bytes the caller sends straight from where the volume keeps them
@@ -95,6 +110,9 @@ struct IncomingPayload {
   // or in the caller's buffer): receiving it will not wait on the peer. False when
   // unknown (e.g. under TLS).
   bool queued = false;
+  // The caller can write the payload into a file rather than store it through memory
+  // (IncomingWrite::NextFileSpace): the plain socket, spliced.
+  bool to_file = false;
 };
 
 // A LUN as the data path sees it: a byte-addressed block device. The NBD server

@@ -49,6 +49,11 @@ class File {
   // cannot fail (on a disk file system such a store may fault in a page written back
   // and evicted, or need space that is not there: SIGBUS rather than an error).
   virtual bool InMemory() { return false; }
+  // A descriptor of this (regular) file, open for writing, that splice(2) may write
+  // into at an offset (the page cache filled straight from a pipe: NbdServer's
+  // spliced receive), or -1 when there is none (a block device, an in-memory File).
+  // Owned by the File: valid until it is destroyed; never closed by the caller.
+  virtual int SpliceFd() { return -1; }
 };
 
 struct PathInfo {
