@@ -245,7 +245,7 @@ def main():
     try:
         if args.page_reporting == "off":
             memory.enter_context(guest_memory.reporting_off())
-            guest_memory.warm(work, 4 * args.luns * args.mib)
+            guest_memory.warm(work, 6 * args.luns * args.mib)
         if own_env:
             subprocess.run([testenv, "up", envdir], check=True, capture_output=True)
         env = {}
