@@ -325,7 +325,21 @@ class DeviceCollector final : public prometheus::Collectable {
     m.label = {{"device", st.name}};
     m.gauge.value = static_cast<double>(st.uptime_seconds);
     up.metric.push_back(std::move(m));
-    return {cap, used, healthy, up, logical, unique, ops, bytes, errors, ratio};
+    // The copy starvation guard (--copy-priority idle): how often other work kept the
+    // copies from moving, and whether it holds them raised now.
+    auto raises = counter("strata_copy_starvation_raises_total",
+                          "Times copies at SCHED_IDLE starved and were raised to SCHED_BATCH");
+    prometheus::ClientMetric rc;
+    rc.label = {{"device", st.name}};
+    rc.counter.value = static_cast<double>(strata::storage::CopyStarvationRaises());
+    raises.metric.push_back(std::move(rc));
+    auto raised = gauge("strata_copy_threads_raised",
+                        "1 while the starvation guard holds the copy threads at SCHED_BATCH");
+    prometheus::ClientMetric rd;
+    rd.label = {{"device", st.name}};
+    rd.gauge.value = strata::storage::CopyThreadsRaised() ? 1 : 0;
+    raised.metric.push_back(std::move(rd));
+    return {cap, used, healthy, up, logical, unique, ops, bytes, errors, ratio, raises, raised};
   }
 
  private:

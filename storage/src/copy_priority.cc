@@ -110,6 +110,7 @@ struct Guard {
   std::thread thread;
 };
 std::mutex g_guard_mu;
+std::atomic<uint64_t> g_raises{0};  // CopyStarvationRaises
 // GUARDED_BY(g_guard_mu). A plain pointer: no static destructor may meet its thread
 // still joinable (StopCopyStarvationGuard ends it).
 Guard* g_guard = nullptr;
@@ -121,6 +122,7 @@ void RunGuard(Guard* g, const CopyStarvationGuardOptions& o) {
     switch (policy.Tick(CopyStarvationPolicy::Clock::now(), g_progress.load(), AnyCopyThread())) {
       case CopyStarvationPolicy::Action::kRaise:
         SetRaised(true);
+        g_raises.fetch_add(1, std::memory_order_relaxed);
         // A single raise may be a move's pause (its verification, its switch): only a
         // starvation that keeps coming back is worth an operator's attention.
         spdlog::log(
@@ -225,6 +227,8 @@ void StopCopyStarvationGuard() {
   delete g_guard;
   g_guard = nullptr;
 }
+
+uint64_t CopyStarvationRaises() { return g_raises.load(std::memory_order_relaxed); }
 
 bool CopyThreadsRaised() {
   Registry& r = Copiers();

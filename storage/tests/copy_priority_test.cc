@@ -196,6 +196,7 @@ TEST(CopyStarvationGuardTest, AStarvedCopyThreadIsRaisedToBatchThenLoweredAgain)
     GTEST_SKIP() << "this process may not leave SCHED_IDLE (no CAP_SYS_NICE): copy threads "
                     "use batch and there is nothing to guard";
   }
+  const uint64_t raises_before = CopyStarvationRaises();
   const int cpu = FirstCpu();
   ASSERT_GE(cpu, 0);
   std::atomic<bool> stop_hog{false}, stop_copy{false};
@@ -221,6 +222,7 @@ TEST(CopyStarvationGuardTest, AStarvedCopyThreadIsRaisedToBatchThenLoweredAgain)
   const pid_t tid = copy_tid.load();
   EXPECT_TRUE(WaitFor([&] { return sched_getscheduler(tid) == SCHED_BATCH; }))
       << "the starved copy thread was never raised";
+  EXPECT_GT(CopyStarvationRaises(), raises_before);  // counted (the metric)
   // Raised, it gets CPU time beside the busy thread.
   const uint64_t at_raise = copied.load();
   EXPECT_TRUE(WaitFor([&] { return copied.load() > at_raise + (64ull << 20); }));

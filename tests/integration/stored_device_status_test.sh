@@ -49,6 +49,10 @@ expect_contains "table shows state" "$table" "State:     Online"
 metrics=$(curl -sf --max-time 10 "http://$(jq -r .metrics "$work/ready")/metrics")
 expect_contains "metrics: sata capacity" "$metrics" \
   "strata_tier_capacity_bytes{device=\"it-dev\",tier=\"sata\"} 107374182400"
+expect_contains "metrics: the copy starvation guard's raises" "$metrics" \
+  "strata_copy_starvation_raises_total{device=\"it-dev\"} 0"
+expect_contains "metrics: copy threads not raised" "$metrics" \
+  "strata_copy_threads_raised{device=\"it-dev\"} 0"
 
 stop_within 30 "$pid"; rc=$?; pid=
 expect_eq "SIGTERM stops with exit 0" "$rc" "0"

@@ -85,5 +85,8 @@ void StopCopyStarvationGuard();
 void NoteCopyProgress(uint64_t bytes);
 // Whether the guard holds the copy threads at SCHED_BATCH now.
 bool CopyThreadsRaised();
+// Times the guard raised the copy threads since the process started (the metric
+// strata_copy_starvation_raises_total).
+uint64_t CopyStarvationRaises();
 
 }  // namespace strata::storage
