@@ -231,6 +231,16 @@ Status TestClient::SendRequest(uint16_t type, uint16_t flags, uint64_t handle, u
   return SendRaw(h + std::string(payload));
 }
 
+Status TestClient::SendRequestsAtOnce(const std::vector<RequestHeader>& requests) {
+  std::string all;
+  for (const RequestHeader& r : requests) {
+    pending_[r.handle] = Pending{r.type, r.length, r.offset};
+    all += Be32(kRequestMagic) + Be16(0) + Be16(r.type) + Be64(r.handle) + Be64(r.offset) +
+           Be32(r.length);
+  }
+  return SendRaw(all);
+}
+
 Result<Reply> TestClient::ReadReply() {
   STRATA_ASSIGN_OR_RETURN(std::string m, RecvExactly(4));
   uint32_t magic = GetBe32(m.data());

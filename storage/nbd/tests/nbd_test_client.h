@@ -84,6 +84,15 @@ class TestClient {
   // Sends a request; the client remembers its type and length to parse the reply.
   Status SendRequest(uint16_t type, uint16_t flags, uint64_t handle, uint64_t offset,
                      uint32_t length, std::string_view payload = {});
+  // Requests without payloads (reads), all in one send: they reach the server's socket
+  // together, so it sees them pipelined however fast it answers.
+  struct RequestHeader {
+    uint16_t type;
+    uint64_t handle;
+    uint64_t offset;
+    uint32_t length;
+  };
+  Status SendRequestsAtOnce(const std::vector<RequestHeader>& requests);
   // Reads the next reply (simple or structured, by its magic).
   Result<Reply> ReadReply();
   // Send + ReadReply with a fresh handle.
