@@ -13,28 +13,11 @@ FS_MIB=48
 TIER_MIB=256
 LUN_MIB=96
 
-if [ -z "${STRATA_FS_FULL_TEST_NS:-}" ]; then
-  for t in qemu-io unshare jq nbdinfo; do
-    command -v "$t" >/dev/null || { echo "FAIL: need $t (scripts/install-deps.sh all)"; exit 1; }
-  done
-  # A mount namespace of our own (with a user namespace, so root is not required).
-  STRATA_FS_FULL_TEST_NS=1 exec unshare --mount --map-root-user --propagation private \
-    "$0" "$@"
-  echo "FAIL: unshare --mount --map-root-user failed (user namespaces disabled?)"
-  exit 1
-fi
-
+. "$(dirname "$0")/../lib/private_tmpfs.sh"
+need_tools qemu-io unshare jq nbdinfo
+in_private_mount_namespace "$0" "$@"
 . "$(dirname "$0")/../lib/assert.sh"
-work=$(mktemp -d /tmp/strata-fs-full.XXXXXX)
-pid=
-cleanup() {
-  [ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
-  umount "$work/fs" 2>/dev/null
-  rm -rf "$work"
-}
-trap cleanup EXIT
-mkdir -p "$work/fs"
-check "a ${FS_MIB} MiB tmpfs" mount -t tmpfs -o "size=${FS_MIB}m" tmpfs "$work/fs"
+start_private_tmpfs strata-fs-full "$FS_MIB"
 mkdir -p "$work/fs/ssd"
 
 "$STORED" --device full-dev --tier "ssd=$work/fs/ssd:${TIER_MIB}MiB" --portal 127.0.0.1:0 \

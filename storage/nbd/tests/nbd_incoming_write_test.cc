@@ -14,6 +14,7 @@
 #include <mutex>
 
 #include "nbd_test_fixture.h"
+#include "scratch_file.h"
 
 namespace strata::nbd::test {
 namespace {
@@ -230,30 +231,6 @@ std::unique_ptr<storage::OutgoingRead> IncomingVolume::BeginRead(uint64_t offset
   reads_begun.fetch_add(1);
   return std::make_unique<Outgoing>(this, std::move(bytes));
 }
-
-// A scratch file, removed at the end.
-class TempFile {
- public:
-  TempFile() : path_(::testing::TempDir() + "nbd-incoming-XXXXXX") {
-    fd_ = ::mkstemp(path_.data());
-    EXPECT_GE(fd_, 0);
-  }
-  ~TempFile() {
-    ::close(fd_);
-    ::unlink(path_.c_str());
-  }
-  int fd() const { return fd_; }
-  const std::string& path() const { return path_; }
-  std::string Read(uint64_t offset, size_t n) const {
-    std::string out(n, '\0');
-    EXPECT_EQ(::pread(fd_, out.data(), n, static_cast<off_t>(offset)), static_cast<ssize_t>(n));
-    return out;
-  }
-
- private:
-  std::string path_;
-  int fd_ = -1;
-};
 
 class NbdIncomingWriteTest : public NbdServerTest {
  protected:
@@ -519,7 +496,7 @@ TEST_F(NbdIncomingWriteTest, CommitErrorsAreTheRepliesErrors) {
 // the plain socket the server says it can (IncomingPayload::to_file) and splices the
 // bytes from the socket into the file, range by range, every byte in payload order.
 TEST_F(NbdIncomingWriteTest, PayloadsAreSplicedIntoTheVolumesFile) {
-  TempFile file;
+  ScratchFile file;
   vol_->file_fd.store(file.fd());
   vol_->piece.store(300 << 10);  // ranges that end mid-page and mid-payload
   StartServer();
@@ -563,7 +540,7 @@ TEST_F(NbdIncomingWriteTest, PayloadsAreSplicedIntoTheVolumesFile) {
 // fails): the write is abandoned and answered with the error, the rest of its payload
 // read past, and the connection goes on framed.
 TEST_F(NbdIncomingWriteTest, AFileThatRefusesThePayloadAnswersTheErrorAndKeepsTheConnection) {
-  TempFile file;
+  ScratchFile file;
   const int read_only = ::open(file.path().c_str(), O_RDONLY | O_CLOEXEC);
   ASSERT_GE(read_only, 0);
   vol_->file_fd.store(read_only);

@@ -16,6 +16,7 @@
 #include "buffer_pool.h"
 #include "errors.h"
 #include "handshake.h"
+#include "scratch_file.h"
 #include "socket_util.h"
 #include "splice_pipe.h"
 #include "strata/nbd/protocol.h"
@@ -23,6 +24,8 @@
 
 namespace strata::nbd {
 namespace {
+
+using test::ScratchFile;
 
 TEST(NbdErrorMappingTest, VolumeStatusToNbdError) {
   EXPECT_EQ(NbdErrorFromStatus(Status::Ok()), 0u);
@@ -175,25 +178,6 @@ TEST(NbdSocketTest, AwaitQueuedSaysNoForMoreThanTheSocketWillEverHold) {
   sender.join();
 }
 
-// A scratch file for the splice tests (in the test's temporary directory).
-struct ScratchFile {
-  ScratchFile() : path(::testing::TempDir() + "splice-XXXXXX") {
-    fd = ::mkstemp(path.data());
-    EXPECT_GE(fd, 0);
-  }
-  ~ScratchFile() {
-    ::close(fd);
-    ::unlink(path.c_str());
-  }
-  std::string Read(uint64_t offset, size_t n) const {
-    std::string out(n, '\0');
-    EXPECT_EQ(::pread(fd, out.data(), n, static_cast<off_t>(offset)), static_cast<ssize_t>(n));
-    return out;
-  }
-  std::string path;
-  int fd = -1;
-};
-
 std::string Bytes(size_t n, uint32_t seed) {
   std::string out(n, '\0');
   uint32_t x = seed * 2654435761u + 1;
@@ -214,7 +198,7 @@ TEST(NbdSplicePipeTest, MovesExactlyTheBytesAskedIntoTheFileAtTheOffset) {
   std::thread sender([&] { p.Send(a + b); });
   size_t written = 0;
   Status file_error = InternalError("not set");
-  ASSERT_TRUE(pipe->Move(p.server, a.size(), f.fd, 12345, &written, &file_error).ok());
+  ASSERT_TRUE(pipe->Move(p.server, a.size(), f.fd(), 12345, &written, &file_error).ok());
   EXPECT_TRUE(file_error.ok()) << file_error.ToString();
   EXPECT_EQ(written, a.size());
   EXPECT_TRUE(f.Read(12345, a.size()) == a);
@@ -228,7 +212,7 @@ TEST(NbdSplicePipeTest, MovesExactlyTheBytesAskedIntoTheFileAtTheOffset) {
 TEST(NbdSplicePipeTest, AFileThatRefusesTheBytesStillConsumesThemFromTheSocket) {
   TcpPair p;
   ScratchFile f;
-  const int read_only = ::open(f.path.c_str(), O_RDONLY | O_CLOEXEC);
+  const int read_only = ::open(f.path().c_str(), O_RDONLY | O_CLOEXEC);
   ASSERT_GE(read_only, 0);
   auto pipe = SplicePipe::Open(64 << 10);
   ASSERT_TRUE(pipe.ok());
@@ -249,7 +233,7 @@ TEST(NbdSplicePipeTest, AFileThatRefusesTheBytesStillConsumesThemFromTheSocket) 
   // The pipe is empty again: it moves the next payload intact.
   const std::string c = Bytes(5000, 5);
   p.Send(c);
-  ASSERT_TRUE(pipe->Move(p.server, c.size(), f.fd, 0, &written, &file_error).ok());
+  ASSERT_TRUE(pipe->Move(p.server, c.size(), f.fd(), 0, &written, &file_error).ok());
   EXPECT_TRUE(file_error.ok());
   EXPECT_TRUE(f.Read(0, c.size()) == c);
 }
@@ -263,7 +247,7 @@ TEST(NbdSplicePipeTest, APeerGoneMidPayloadIsTheSocketsError) {
   ::shutdown(p.client, SHUT_WR);
   size_t written = 0;
   Status file_error;
-  Status s = pipe->Move(p.server, 40 << 10, f.fd, 0, &written, &file_error);
+  Status s = pipe->Move(p.server, 40 << 10, f.fd(), 0, &written, &file_error);
   EXPECT_EQ(s.code(), StatusCode::kUnavailable) << s.ToString();
   EXPECT_TRUE(file_error.ok());
   EXPECT_EQ(written, size_t{10 << 10});
