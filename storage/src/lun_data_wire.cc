@@ -49,7 +49,8 @@ class Cursor {
   }
 
   // Up to max_bytes bytes; false when truncated or longer. protobuf's limits: 10 bytes for a
-  // value, 5 for a tag (it refuses a longer tag even when its value fits in 32 bits).
+  // value, 5 for a tag or a length (it refuses a longer one even when its value fits in 32
+  // bits).
   bool Varint(uint64_t* v, int max_bytes = 10) {
     *v = 0;
     for (int i = 0; i < max_bytes; ++i) {
@@ -202,7 +203,8 @@ Result<LunDataView> DecodeLunData(std::span<const std::span<const char>> chunks)
       }
       case kLen: {
         uint64_t n;
-        if (!in.Varint(&n)) return Bad(name, "length truncated or over 10 bytes");
+        // protobuf reads a length as it reads a tag: at most 5 bytes (and under 2 GiB).
+        if (!in.Varint(&n, 5)) return Bad(name, "length truncated or over 5 bytes");
         if (n > 0x7fffffffull) return Bad(name, "length over 2 GiB");
         std::vector<std::span<const char>> pieces;
         if (!in.Take(n, (field == kName || field == kData) ? &pieces : nullptr)) {

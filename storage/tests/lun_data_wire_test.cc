@@ -142,6 +142,11 @@ TEST(LunDataWireTest, MalformedMessagesAreRefusedNamingTheField) {
       {std::string("\x00\x01", 2), "LunData.tag: field number 0"},
       // A tag over 5 bytes, though its value fits in 32 bits (found by the lun_data fuzzer).
       {std::string("\xf2\xfe\x85\xef\x80\x00\x00", 7), "LunData.tag: truncated or over 5"},
+      // A length over 5 bytes whose value wraps to 0 in 64 bits (found by the lun_data
+      // fuzzer): protobuf reads lengths as it reads tags.
+      {std::string("\x7a") + std::string(9, '\x80') + "\x64",
+       "field 15: length truncated or over 5"},
+      {std::string("\x0a\x80\x80\x80\x80\x08", 6), "LunData.name: length over 2 GiB"},
       {std::string("\x0b", 1), "LunData.name: groups"},
       {std::string("\x0e", 1), "LunData.name: wire type 6"},
       {std::string("\x41\x01", 2), "LunData.field 8: truncated fixed64"},
