@@ -339,8 +339,7 @@ Status Connection::SpliceIncoming(Request* r, size_t left) {
 Status Connection::AbandonIncoming(Request* r, size_t left, const Status& why) {
   r->incoming.reset();
   STRATA_RETURN_IF_ERROR(Discard(left));
-  r->error = NbdErrorFromStatus(why);
-  if (r->error == 0) r->error = kEio;
+  r->error = NbdErrorFromStatus(why);  // never 0: `why` is an error
   r->message = std::string(r->spec->name) + ": " + why.message();
   return Status::Ok();
 }

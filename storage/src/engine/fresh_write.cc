@@ -41,7 +41,6 @@ class EngineImpl::FreshWrite final : public IncomingWrite {
         slots_(std::move(slots)),
         spaces_(std::move(spaces)),
         file_(file),
-        fd_(file != nullptr ? file->SpliceFd() : -1),
         offsets_(std::move(offsets)) {}
 
   ~FreshWrite() override {
@@ -63,8 +62,8 @@ class EngineImpl::FreshWrite final : public IncomingWrite {
   }
 
   FileSpace NextFileSpace() override {
-    if (fd_ < 0 || cur_ >= spaces_.size()) return {};
-    return FileSpace{fd_, offsets_[cur_] + off_, spaces_[cur_].size() - off_};
+    if (file_ == nullptr || cur_ >= spaces_.size()) return {};
+    return FileSpace{file_->SpliceFd(), offsets_[cur_] + off_, spaces_[cur_].size() - off_};
   }
 
   // Written into the file as the rest will be (its pages were not populated: a store
@@ -135,10 +134,9 @@ class EngineImpl::FreshWrite final : public IncomingWrite {
   std::vector<uint64_t> slots_;                // ours until Commit maps them
   const std::vector<std::span<char>> spaces_;  // runs of consecutive slots, in block order
   File* const file_;                           // see the constructor
-  const int fd_;
-  const std::vector<uint64_t> offsets_;  // of each space in the file, when file_
-  size_t cur_ = 0;                       // the space bytes land in next
-  size_t off_ = 0;                       // bytes landed in spaces_[cur_]
+  const std::vector<uint64_t> offsets_;        // of each space in the file, when file_
+  size_t cur_ = 0;                             // the space bytes land in next
+  size_t off_ = 0;                             // bytes landed in spaces_[cur_]
   size_t received_ = 0;
 };
 
