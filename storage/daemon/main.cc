@@ -339,7 +339,16 @@ class DeviceCollector final : public prometheus::Collectable {
     rd.label = {{"device", st.name}};
     rd.gauge.value = strata::storage::CopyThreadsRaised() ? 1 : 0;
     raised.metric.push_back(std::move(rd));
-    return {cap, used, healthy, up, logical, unique, ops, bytes, errors, ratio, raises, raised};
+    // The copy pacing (--copy-rate-with-clients): how long it held copies back for busy
+    // clients.
+    auto paced = counter("strata_copy_paced_seconds_total",
+                         "Seconds the copy pacing held background copies back for busy clients");
+    prometheus::ClientMetric pm;
+    pm.label = {{"device", st.name}};
+    pm.counter.value = std::chrono::duration<double>(device_->engine()->CopyPacedTime()).count();
+    paced.metric.push_back(std::move(pm));
+    return {cap,   used,   healthy, up,     logical, unique, ops,
+            bytes, errors, ratio,   raises, raised,  paced};
   }
 
  private:

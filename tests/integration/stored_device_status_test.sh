@@ -53,6 +53,8 @@ expect_contains "metrics: the copy starvation guard's raises" "$metrics" \
   "strata_copy_starvation_raises_total{device=\"it-dev\"} 0"
 expect_contains "metrics: copy threads not raised" "$metrics" \
   "strata_copy_threads_raised{device=\"it-dev\"} 0"
+expect_contains "metrics: no copy held back by the pacing" "$metrics" \
+  "strata_copy_paced_seconds_total{device=\"it-dev\"} 0"
 
 stop_within 30 "$pid"; rc=$?; pid=
 expect_eq "SIGTERM stops with exit 0" "$rc" "0"

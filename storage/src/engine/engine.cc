@@ -399,7 +399,7 @@ EngineImpl::EngineImpl(Env* env, EngineOptions options)
     o.target_factor = p.target_factor;
     o.target = p.target_latency;
     copy_rate_ = std::make_unique<CopyRateController>(o);
-    latency_tap_ = std::make_unique<ClientLatencyTap>(copy_rate_.get());
+    latency_tap_ = std::make_unique<ClientLatencyTap>(copy_rate_.get(), this);
   }
 }
 
@@ -2796,14 +2796,14 @@ void EngineImpl::PaceCopy(uint64_t copy_bytes) {
   const CopyPacing& pacing = options_.copy_pacing;
   NoteCopyProgress(copy_bytes);  // the starvation guard's measure (--copy-priority idle)
   if (pacing.mode == CopyPacing::Mode::kNone || copy_bytes == 0) return;
-  const Clock::time_point now = Clock::now();
+  const Clock::time_point now = Now();
   const Clock::time_point last{Clock::duration(last_client_io_ns_.load(std::memory_order_relaxed))};
   // Busy: a request in flight, or one lately from a client still connected (a client
   // between requests). One that has gone (every client volume closed: nbdcopy that
   // filled a LUN, a kernel client detached) is not slowed down by the copy.
   const bool busy = client_io_.load() > 0 || (client_volumes_.load(std::memory_order_relaxed) > 0 &&
                                               now - last < kClientBusyWindow);
-  Clock::time_point due;
+  Clock::duration wait;
   {
     std::lock_guard lock(pace_mu_);
     const uint64_t rate = copy_rate_ ? copy_rate_->OnCopy(now, copy_bytes, busy)
@@ -2823,11 +2823,14 @@ void EngineImpl::PaceCopy(uint64_t copy_bytes) {
     copy_due_ = std::max(copy_due_, now) +
                 std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(
                     static_cast<double>(copy_bytes) / static_cast<double>(rate)));
-    due = copy_due_;
+    wait = copy_due_ - now;
   }
-  // A rate limit, not synchronisation: a stop cuts it short.
+  copy_paced_ns_.fetch_add(std::chrono::duration_cast<std::chrono::nanoseconds>(wait).count(),
+                           std::memory_order_relaxed);
+  // A rate limit, not synchronisation: a stop cuts it short. Waited for as a duration,
+  // so a fake clock (EngineOptions::clock) decides it and the wall clock times it.
   std::unique_lock lock(movers_mu_);
-  stop_cv_.wait_until(lock, due, [this] { return stopping_.load(); });
+  stop_cv_.wait_for(lock, wait, [this] { return stopping_.load(); });
 }
 
 void EngineImpl::YieldToClients(std::chrono::microseconds max_wait, uint64_t copy_bytes) {
@@ -3446,6 +3449,7 @@ Result<uint64_t> Engine::ExportPass(const std::string& name, bool all_blocks, co
                                     const MappedSink& mapped) {
   return impl_->ExportPass(name, all_blocks, sink, hash_range_bytes, buffers, mapped);
 }
+std::chrono::nanoseconds Engine::CopyPacedTime() const { return impl_->CopyPacedTime(); }
 void Engine::YieldToClients(std::chrono::microseconds max_wait, uint64_t copy_bytes) {
   impl_->YieldToClients(max_wait, copy_bytes);
 }

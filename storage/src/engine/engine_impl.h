@@ -326,6 +326,9 @@ class EngineImpl {
   // by every copy thread).
   void PaceCopy(uint64_t copy_bytes);
   static constexpr std::chrono::milliseconds kClientBusyWindow{100};
+  std::chrono::nanoseconds CopyPacedTime() const {
+    return std::chrono::nanoseconds(copy_paced_ns_.load(std::memory_order_relaxed));
+  }
   // Counts a volume open for a client (the NBD path's, for its connection's life), for
   // PaceCopy.
   class ClientVolume {
@@ -348,7 +351,7 @@ class EngineImpl {
     ClientIo(EngineImpl* e, bool counts) : e_(counts ? e : nullptr) {
       if (e_) {
         e_->client_io_.fetch_add(1);
-        e_->last_client_io_ns_.store(std::chrono::steady_clock::now().time_since_epoch().count(),
+        e_->last_client_io_ns_.store(e_->Now().time_since_epoch().count(),
                                      std::memory_order_relaxed);
       }
     }
@@ -726,22 +729,24 @@ class EngineImpl {
   std::atomic<int> client_volumes_{0};
   std::mutex pace_mu_;
   std::chrono::steady_clock::time_point copy_due_{};  // guarded by pace_mu_
+  std::atomic<int64_t> copy_paced_ns_{0};             // PaceCopy's waits, in all (CopyPacedTime)
   // CopyPacing::Mode::kAdaptive only (else null): the copy rate that follows the
   // clients' latency (OnCopy under pace_mu_), fed by every LUN's LunIoStats (the NBD
   // path's per-request service time) through latency_tap_.
   class ClientLatencyTap final : public LunIoStats::Listener {
    public:
-    explicit ClientLatencyTap(CopyRateController* c) : c_(c) {}
+    ClientLatencyTap(CopyRateController* c, const EngineImpl* e) : c_(c), e_(e) {}
     // Small requests only: what latency-sensitive clients issue; a large request's
     // time is mostly its transfer (and a durable flush's the disk's).
     static constexpr uint64_t kMaxBytes = 64 << 10;
     void OnRequest(IoKind kind, uint64_t bytes, std::chrono::nanoseconds latency) override {
       if (kind == IoKind::kFlush || bytes > kMaxBytes) return;
-      c_->RecordLatency(std::chrono::steady_clock::now(), latency);
+      c_->RecordLatency(e_->Now(), latency);
     }
 
    private:
     CopyRateController* c_;
+    const EngineImpl* e_;
   };
   std::unique_ptr<CopyRateController> copy_rate_;
   uint64_t logged_copy_rate_ = 0;  // guarded by pace_mu_

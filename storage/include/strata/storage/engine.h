@@ -159,8 +159,9 @@ struct EngineOptions {
   // Tests only: called by a dedup write between its search of the index (under the
   // shared lock) and its mapping section, with the write's first LBA.
   std::function<void(uint64_t lba)> dedup_searched_for_test;
-  // The clock behind LunInfo::idle_seconds; unset: std::chrono::steady_clock. Tests
-  // pass a fake to avoid sleeping.
+  // The clock behind LunInfo::idle_seconds and the copy pacing (when clients last
+  // started a request, how long a copy waits); unset: std::chrono::steady_clock. Tests
+  // pass a fake to avoid sleeping, or to decide without racing the wall clock.
   std::function<std::chrono::steady_clock::time_point()> clock;
   // How fast a SetDedup(fold_existing) pass may read a LUN's blocks; 0: unthrottled.
   uint64_t fold_bytes_per_second = 32ull << 20;
@@ -371,6 +372,10 @@ class Engine final : public ExportCatalog {
   // `copy_bytes` (what the caller copied since its last call), also paces the copies to
   // EngineOptions::copy_pacing while clients are busy.
   void YieldToClients(std::chrono::microseconds max_wait, uint64_t copy_bytes = 0);
+  // How long YieldToClients' pacing has held background copies back for busy clients
+  // since the engine opened (each wait as decided, on EngineOptions::clock): strata-stored's
+  // strata_copy_paced_seconds_total.
+  std::chrono::nanoseconds CopyPacedTime() const;
   uint64_t ExportDirtyBlocks(const std::string& name);
   //
   // `accept_remote` (when set) runs last, with I/O still paused, after the flush and
