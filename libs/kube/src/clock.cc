@@ -1,5 +1,6 @@
 #include "strata/kube/clock.h"
 
+#include <iterator>
 #include <thread>
 
 namespace strata::kube {
@@ -55,11 +56,27 @@ void FakeClock::WaitUntil(std::condition_variable& cv, std::unique_lock<std::mut
 }
 
 bool FakeClock::SleepUntil(TimePoint deadline, std::stop_token stop) {
+  std::multiset<TimePoint>::iterator mine;
+  {
+    std::lock_guard g(mu_);
+    mine = sleeping_.insert(deadline);
+  }
+  bool reached = false;
   while (!stop.stop_requested()) {
-    if (Now() >= deadline) return true;
+    if (Now() >= deadline) {
+      reached = true;
+      break;
+    }
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
-  return false;
+  std::lock_guard g(mu_);
+  sleeping_.erase(mine);
+  return reached;
+}
+
+size_t FakeClock::Sleepers() const {
+  std::lock_guard g(mu_);
+  return static_cast<size_t>(std::distance(sleeping_.upper_bound(now_), sleeping_.end()));
 }
 
 void FakeClock::Advance(Duration d) {

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <initializer_list>
 #include <thread>
 
 #include "strata/kube/testing/fake_api_client.h"
@@ -43,25 +44,30 @@ class Candidate {
   std::jthread thread_;
 };
 
-// Real-time wait for another thread to catch up with fake time: bounded, polled.
+// Real-time wait for another thread to catch up with fake time: polled, with a deadline that
+// only a hang reaches.
 template <typename Pred>
 bool Eventually(Pred pred) {
-  for (int i = 0; i < 2000; ++i) {
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (std::chrono::steady_clock::now() < deadline) {
     if (pred()) return true;
     std::this_thread::sleep_for(1ms);
   }
   return pred();
 }
 
-// Advances fake time in steps small enough for the candidates to act at each one. The real-time
-// pause per step is what a candidate thread gets to notice a step (it polls the fake clock every
-// 1 ms): 20 ms rather than 5 ms, because on a loaded 2-core host a thread can wait that long for a
-// CPU, and a candidate that misses a few steps acts late in fake time (the takeover below has
-// about one step of slack before the final Advance ends).
-void Advance(FakeClock& clock, Duration total, Duration step = 500ms) {
+// Advances fake time in steps, in lockstep with the candidates: after each step, every candidate
+// still running is asleep on the clock again (for a time still ahead), having done all the new
+// time called for. So each acts at the step it is due, however late its thread got a CPU.
+void Advance(FakeClock& clock, Duration total, std::initializer_list<const Candidate*> candidates,
+             Duration step = 500ms) {
   for (Duration d{}; d < total; d += step) {
     clock.Advance(step);
-    std::this_thread::sleep_for(20ms);
+    ASSERT_TRUE(Eventually([&] {
+      size_t running = 0;
+      for (const Candidate* c : candidates) running += c->done.load() ? 0 : 1;
+      return clock.Sleepers() >= running;
+    })) << "a candidate did not go back to sleep after a step";
   }
 }
 
@@ -71,7 +77,7 @@ TEST(LeaderElectionTest, StandbyTakesOverOnlyAfterTheLeaseOfACrashedLeaderExpire
   Candidate a(&api, &clock, "a", /*release_on_stop=*/false);
   ASSERT_TRUE(Eventually([&] { return a.elector().IsLeader(); }));
   Candidate b(&api, &clock, "b");
-  Advance(clock, 30s);  // a keeps renewing: b stays out however long it waits
+  Advance(clock, 30s, {&a, &b});  // a keeps renewing: b stays out however long it waits
   EXPECT_TRUE(a.elector().IsLeader());
   EXPECT_FALSE(b.elector().IsLeader());
   EXPECT_EQ(b.elector().observed_leader(), "a");
@@ -79,9 +85,9 @@ TEST(LeaderElectionTest, StandbyTakesOverOnlyAfterTheLeaseOfACrashedLeaderExpire
   a.Stop();  // a crash: no release
   // a renewed at most one retry period (2 s) before it stopped: its lease runs until >= 13 s from
   // now.
-  Advance(clock, 12s);
+  Advance(clock, 12s, {&a, &b});
   EXPECT_FALSE(b.elector().IsLeader()) << "the lease (15 s) has not run out yet";
-  Advance(clock, 6s);
+  Advance(clock, 6s, {&a, &b});
   EXPECT_TRUE(Eventually([&] { return b.elector().IsLeader(); }))
       << "b takes over within lease_duration + 1.2 x retry_period";
   auto lease = api.Get(resources::Leases(), "default", "op");
@@ -97,10 +103,10 @@ TEST(LeaderElectionTest, ReleaseOnStopHandsOverAtOnce) {
   Candidate a(&api, &clock, "a");
   ASSERT_TRUE(Eventually([&] { return a.elector().IsLeader(); }));
   Candidate b(&api, &clock, "b");
-  Advance(clock, 4s);
+  Advance(clock, 4s, {&a, &b});
   a.Stop();
   EXPECT_TRUE(a.stopped.load());
-  Advance(clock, 3s);
+  Advance(clock, 3s, {&a, &b});
   EXPECT_TRUE(Eventually([&] { return b.elector().IsLeader(); }))
       << "a released lease (duration 1 s) is taken at the next retry";
   b.Stop();
@@ -112,12 +118,12 @@ TEST(LeaderElectionTest, LeaderThatCannotRenewStopsLeadingAtTheRenewDeadline) {
   Candidate a(&api, &clock, "a");
   ASSERT_TRUE(Eventually([&] { return a.started.load(); }));
   api.SetUnreachable(true);
-  Advance(clock, 9s);
+  Advance(clock, 9s, {&a});
   EXPECT_TRUE(a.elector().IsLeader()) << "still within the renew deadline (10 s)";
   clock.Advance(1s);
   EXPECT_FALSE(a.elector().IsLeader())
       << "IsLeader turns false at the deadline itself, before the renew loop notices";
-  Advance(clock, 3s);
+  Advance(clock, 3s, {&a});
   EXPECT_TRUE(Eventually([&] { return a.done.load(); })) << "Run returns once leadership is lost";
   EXPECT_TRUE(a.stopped.load());
   EXPECT_TRUE(a.led.load());

@@ -40,7 +40,9 @@ class Clock {
 
 // A clock that moves only when Advance() is called. Waiters wake when time passes their deadline.
 // Thread-safe. Waits poll in 1 ms real-time slices as a guard against a notify racing a waiter
-// that is about to block (the waiter's mutex is not ours to take).
+// that is about to block (the waiter's mutex is not ours to take). Sleepers() lets a test step
+// time in lockstep with the threads it drives: after an Advance, wait until each of them sleeps
+// again (for a time still ahead), so each has done what the new time called for.
 class FakeClock : public Clock {
  public:
   FakeClock();
@@ -53,11 +55,15 @@ class FakeClock : public Clock {
 
   void Advance(Duration d);
 
+  // Threads in SleepUntil for a time still ahead of Now(): done with everything due so far.
+  size_t Sleepers() const;
+
  private:
   mutable std::mutex mu_;
   TimePoint now_;                               // guarded by mu_
   WallTime wall_;                               // guarded by mu_
   std::set<std::condition_variable*> waiters_;  // guarded by mu_
+  std::multiset<TimePoint> sleeping_;           // SleepUntil's deadlines; guarded by mu_
 };
 
 }  // namespace strata::kube
