@@ -10,6 +10,7 @@
 
 #include "kube_test_util.h"
 #include "strata/common/env.h"
+#include "strata/kube/clock.h"
 #include "strata/kube/conditions.h"
 #include "strata/kube/errors.h"
 #include "strata/kube/events.h"
@@ -497,58 +498,82 @@ TEST_F(KubeClientTest, EventsAreRecordedAndRepeatsAggregated) {
   EXPECT_EQ(by_reason["DeviceOnline"]["source"]["component"], "strata-operator");
 }
 
+// The elections run on a fake clock stepped in lockstep with the candidates (after each step
+// both are asleep on it again, their calls to the real apiserver done): what the test asserts
+// is decided in fake time, however slow the apiserver or the host.
 TEST_F(KubeClientTest, LeaderElectionOneLeaderAndHandOverOnRelease) {
   LeaderElectionConfig base;
   base.lease_namespace = ns_;
   base.lease_name = "election";
-  // Real time against the real apiserver: twice the minimum that tells a release (taken within a
-  // retry period) from an expiry (lease_duration), so that an apiserver slowed by a loaded host
-  // (etcd fsyncs) neither costs a's renewals their deadline nor b its quick takeover.
   base.lease_duration = 6s;
   base.renew_deadline = 4s;
   base.retry_period = 200ms;
+  FakeClock clock;
 
   std::atomic<int> leading{0};
   std::atomic<int> max_leading{0};
-  std::atomic<bool> b_led{false};
-  auto make = [&](const std::string& id, std::atomic<bool>* led) {
-    LeaderElectionConfig c = base;
-    c.identity = id;
+  struct Candidate {
+    std::unique_ptr<LeaderElector> elector;
+    std::atomic<bool> done{false};
+    std::jthread thread;
+  };
+  auto start = [&](Candidate& c, const std::string& id) {
+    LeaderElectionConfig config = base;
+    config.identity = id;
     LeaderElector::Callbacks cb;
-    cb.on_started_leading = [&, led](std::stop_token stop) {
+    cb.on_started_leading = [&](std::stop_token stop) {
       int now = ++leading;
       max_leading = std::max(max_leading.load(), now);
-      if (led) *led = true;
-      while (!stop.stop_requested()) std::this_thread::sleep_for(10ms);
+      std::mutex mu;
+      std::condition_variable_any cv;
+      std::unique_lock lock(mu);
+      cv.wait(lock, stop, [] { return false; });  // leads until told to stop
       --leading;
     };
-    return std::make_unique<LeaderElector>(client_.get(), c, cb);
+    c.elector = std::make_unique<LeaderElector>(client_.get(), config, cb, &clock);
+    c.thread = std::jthread([&c](std::stop_token s) {
+      c.elector->Run(s);
+      c.done = true;
+    });
   };
-  auto a = make("a", nullptr);
-  auto b = make("b", &b_led);
-  std::jthread ta([&](std::stop_token s) { a->Run(s); });
-  const auto deadline = std::chrono::steady_clock::now() + 10s;
-  while (!a->IsLeader() && std::chrono::steady_clock::now() < deadline)
-    std::this_thread::sleep_for(20ms);
-  ASSERT_TRUE(a->IsLeader());
-  std::jthread tb([&](std::stop_token s) { b->Run(s); });
-  std::this_thread::sleep_for(6500ms);  // longer than the lease: a's renewals keep b out
-  EXPECT_FALSE(b->IsLeader());
-  EXPECT_EQ(b->observed_leader(), "a");
+  // Real time only bounds a hang: 30 s for what takes milliseconds.
+  auto eventually = [](auto pred) {
+    const auto deadline = std::chrono::steady_clock::now() + 30s;
+    while (!pred() && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(5ms);
+    return pred();
+  };
+  Candidate a, b;
+  // Fake time forward in retry-period steps, each once both candidates sleep again.
+  auto advance = [&](Duration total) {
+    for (Duration d{}; d < total; d += base.retry_period) {
+      clock.Advance(base.retry_period);
+      ASSERT_TRUE(eventually([&] {
+        return clock.Sleepers() >= size_t{!a.done.load()} + size_t{b.elector && !b.done.load()};
+      })) << "a candidate did not go back to sleep after a step";
+    }
+  };
 
-  const auto t0 = std::chrono::steady_clock::now();
-  ta.request_stop();
-  ta.join();  // releases the lease
-  while (!b->IsLeader() && std::chrono::steady_clock::now() < t0 + 15s)
-    std::this_thread::sleep_for(20ms);
-  EXPECT_TRUE(b->IsLeader());
-  // Still well under lease_duration (6 s): a takeover that waited for expiry fails this.
-  EXPECT_LT(std::chrono::steady_clock::now() - t0, 4s) << "a released lease is taken at once";
+  start(a, "a");
+  ASSERT_TRUE(eventually([&] { return a.elector->IsLeader(); }));
+  start(b, "b");
+  advance(7s);  // longer than the lease: a's renewals keep b out
+  EXPECT_TRUE(a.elector->IsLeader());
+  EXPECT_FALSE(b.elector->IsLeader());
+  EXPECT_EQ(b.elector->observed_leader(), "a");
+
+  a.thread.request_stop();
+  a.thread.join();  // releases the lease
+  // Taken at b's next try, one retry period (and its jitter) on: well under the lease
+  // duration, which a takeover that waited for expiry would need.
+  advance(2 * base.retry_period);
+  EXPECT_TRUE(b.elector->IsLeader()) << "a released lease is taken at once";
   EXPECT_EQ(max_leading.load(), 1) << "never two leaders at once";
   auto lease = client_->Get(resources::Leases(), ns_, "election");
   ASSERT_TRUE(lease.ok());
   EXPECT_EQ((*lease)["spec"]["holderIdentity"], "b");
   EXPECT_EQ((*lease)["spec"]["leaseTransitions"], 1);
+  b.thread.request_stop();
+  b.thread.join();
 }
 
 }  // namespace
