@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # MaintenanceWindow end to end: the real apiserver, three real strata-stored (a, b, c) and
-# strata-operator between them. Two LUNs on a hold data written by a real NBD client (qemu-io).
+# strata-operator between them. Two LUNs on a hold data written by a real NBD client (qemu-io); on a
+# third, a client (fio over NBD) writes and verifies through the first window's drain and hold: 0
+# failed I/Os.
 # A window whose targets lack room is refused before any copy; a window on a starting now moves
 # both LUNs off live, puts a into Maintenance (a then holds nothing and refuses new LUNs), the data
 # reads back byte-identical from the targets; `spec.finish: true` brings the LUNs back to a, a
@@ -20,7 +22,7 @@ export KUBECONFIG=$4
 . "$(dirname "$0")/../lib/assert.sh"
 kubectl() { command kubectl --request-timeout=15s "$@"; }
 
-for tool in qemu-io jq; do
+for tool in qemu-io jq fio nbdcopy; do
   command -v "$tool" >/dev/null || { echo "FAIL: $tool missing (scripts/install-deps.sh test)"; exit 1; }
 done
 
@@ -153,7 +155,23 @@ kubectl delete maintenancewindow "$run-short" --wait=false >/dev/null
 check "deleting it runs the finalizer and lets it go" wait_until 30 gone "$run-short"
 check "still nothing copied" no_copy_started
 
-# --- the window: drain a to b/c, maintenance, finish, restore.
+# --- the window: drain a to b/c, maintenance, finish, restore; a client writing until the restore.
+# A client of a writes and verifies all along the drain and the hold: fio over NBD on a's portal
+# (once w has moved, a passes its I/O on to the target), random 4 KiB writes, each block read back
+# and checked (crc32c) shortly after; an I/O error or a mismatch ends fio with an error at once. It
+# is stopped (SIGINT, exit 128) before the restore: a client connected to a stub through a move back
+# onto that stub still gets EIO (the move deletes the stub first), so the restore is checked with
+# w's bytes instead.
+check "LUN w (16 MiB) on a, for the client" admin a lun create w --size 16MiB
+fio --name=w --ioengine=nbd --uri="nbd://$(nbd a)/w" --rw=randwrite --bs=4k --iodepth=4 \
+  --size=16M --verify=crc32c --verify_backlog=64 --verify_fatal=1 --time_based --runtime=900 \
+  --rate_iops=400 --output-format=json --output="$work/fio-w.json" >"$work/fio-w.log" 2>&1 &
+fio_pid=$!
+pids+=("$fio_pid")
+# writes_on DEVICE: the client's writes to w that DEVICE served; more_writes DEVICE N: 100 more.
+writes_on() { admin "$1" lun stats w | jq -r '.write.ops // 0'; }
+more_writes() { [ "$(writes_on "$1")" -gt $(($2 + 100)) ]; }
+check "the client writes to w before the window" wait_until 30 more_writes a 0
 window "$run" target
 check "phase InMaintenance within 120 s" wait_until 120 mw_is "$run" .status.phase InMaintenance
 check "a's StorageDevice has desiredState Maintenance" sd_is a .spec.desiredState Maintenance
@@ -163,15 +181,30 @@ a_empty() { admin a lun list | jq -e '[.luns[]? | select((.moved_to // "") == ""
 check "a holds no LUN (stubs only)" a_empty
 admin a lun create l9 --size 1MiB >/dev/null 2>&1; rc=$?
 check "a refuses new LUNs in maintenance" test "$rc" -ne 0
-expect_eq "status.volumes: two, both Moved" \
-  "$(mw "$run" '[.status.volumes[] | .phase] | join(",")')" "Moved,Moved"
+expect_eq "status.volumes: three, all Moved" \
+  "$(mw "$run" '[.status.volumes[] | .phase] | join(",")')" "Moved,Moved,Moved"
 expect_eq "progress printer column" \
-  "$(kubectl get mw "$run" --no-headers | awk '{print $4, $5, $6}')" "InMaintenance 2/2 LUNs,"
+  "$(kubectl get mw "$run" --no-headers | awk '{print $4, $5, $6}')" "InMaintenance 3/3 LUNs,"
 t1=$(holder l1) t2=$(holder l2)
 check "l1 lives on a target ($t1)" test -n "$t1" -a "$t1" != a
 check "l2 lives on a target ($t2)" test -n "$t2" -a "$t2" != a
 check "l1 byte-identical on $t1" read_ok "$t1" l1 0xa1 "$l1_len"
 check "l2 byte-identical on $t2" read_ok "$t2" l2 0xb2 "$l2_len"
+tw=$(holder w)
+check "w lives on a target ($tw)" test -n "$tw" -a "$tw" != a
+check "the client's writes go on through a in maintenance" \
+  wait_until 30 more_writes a "$(writes_on a)"
+check "the client still running (no error ended it)" kill -0 "$fio_pid"
+kill -INT "$fio_pid"
+wait "$fio_pid"
+expect_eq "the client stops on SIGINT (128)" "$?" 128
+fio_job() { sed -n '/^{/,$p' "$work/fio-w.json" | jq -r ".jobs[0].$1"; }
+expect_eq "the client: 0 failed I/Os, 0 mismatches (fio error 0)" "$(fio_job error)" 0
+check "the client verified as it went ($(fio_job write.total_ios) writes, $(fio_job read.total_ios) read back)" \
+  test "$(fio_job read.total_ios)" -gt 0
+sum_on() { nbdcopy "nbd://$(nbd "$1")/w" - | sha256sum | cut -d' ' -f1; }
+w_sum=$(sum_on "$tw")
+expect_eq "w's bytes read the same through a" "$(sum_on a)" "$w_sum"
 
 kubectl patch maintenancewindow "$run" --type merge -p '{"spec":{"finish":true}}' >/dev/null
 check "finish: phase Completed within 120 s" wait_until 120 mw_is "$run" .status.phase Completed
@@ -184,6 +217,9 @@ check "l2 byte-identical on a" read_ok a l2 0xb2 "$l2_len"
 check "Events: DrainStarted, Drained, LunRestored" bash -c \
   "kubectl get events --field-selector involvedObject.name=$run -o json |
    jq -e '[.items[].reason] | (index(\"DrainStarted\") and index(\"Drained\") and index(\"LunRestored\"))' >/dev/null"
+expect_eq "w back on a" "$(holder w)" "a"
+expect_eq "w byte-identical on a after the restore" "$(sum_on a)" "$w_sum"
+check "LUN w deleted (the windows below drain l1 and l2)" admin a lun delete w
 
 # --- a move's end, not a poll, starts the next move: an operator that polls once an hour and
 # sweeps once an hour still drains l1 then l2 one at a time and brings them back (only its
