@@ -259,6 +259,57 @@ TEST_F(DeviceMigrationTest, MovesUnderWritesKeepsIdentityAndProxies) {
   EXPECT_EQ(At(**src_->OpenVolume("db"), 0), 'Z');
 }
 
+// A maintenance window's restore: the LUN moves back onto the device it left, whose stub a
+// client is still connected to. The move replaces the stub with its copy; the client's volume
+// on the stub goes on through the device holding the LUN and, after the switch, through that
+// device's new stub back to the copy here: not one failed write.
+TEST_F(DeviceMigrationTest, MoveBackOntoTheStubKeepsItsClientsWriting) {
+  const uint64_t blocks = 1024;
+  auto v = CreateFilled("db", blocks);
+  DeviceMoveOptions opts;
+  ASSERT_TRUE(MoveLunToDevice(src_.get(), "db", remote_.get(), opts, nullptr).ok());
+  ASSERT_EQ(src_->GetLun("db")->moved_to, "10.0.0.2:7400");
+
+  std::vector<std::atomic<char>> expect(blocks);
+  for (uint64_t i = 0; i < blocks; ++i) expect[i] = At(*v, i);
+  std::atomic<bool> stop{false};
+  std::atomic<int> errors{0};
+  std::atomic<uint64_t> writes{0};
+  std::string first_error;
+  std::thread writer([&] {
+    std::mt19937 rng(5);
+    while (!stop) {
+      const uint64_t lba = rng() % blocks;
+      const char c = static_cast<char>('A' + rng() % 26);
+      std::string d(kBs, c);
+      Status w = v->Write(lba * kBs, std::span<const char>(d.data(), d.size()), false);
+      if (!w.ok() && errors++ == 0) first_error = w.ToString();
+      expect[lba] = c;
+      ++writes;
+    }
+  });
+  EngineRemoteDevice back(src_.get(), "10.0.0.1:7400");
+  Status s = MoveLunToDevice(dst_.get(), "db", &back, opts, nullptr);
+  // Writes after the switch too: through dst's stub, back to src's copy.
+  const uint64_t at_switch = writes.load();
+  while (writes.load() < at_switch + 200) std::this_thread::yield();
+  stop = true;
+  writer.join();
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  EXPECT_EQ(errors, 0) << first_error;
+  EXPECT_EQ(back.deletes, 1) << "the stub made room for the copy";
+
+  auto home = src_->GetLun("db");
+  ASSERT_TRUE(home.ok());
+  EXPECT_EQ(home->moved_to, "");
+  EXPECT_EQ(dst_->GetLun("db")->moved_to, "10.0.0.1:7400");
+  auto fresh = *src_->OpenVolume("db");
+  for (uint64_t i = 0; i < blocks; ++i) {
+    ASSERT_EQ(At(*fresh, i), expect[i].load()) << "block " << i << " on the LUN back home";
+    ASSERT_EQ(At(*v, i), expect[i].load()) << "block " << i << " through the old stub's volume";
+  }
+}
+
 TEST_F(DeviceMigrationTest, TargetFailureLeavesTheLunWholeOnTheSource) {
   const uint64_t blocks = 512;
   auto v = CreateFilled("db", blocks);

@@ -328,7 +328,14 @@ class LunVolume final : public Volume {
 
  private:
   Status Check() {
-    if (lun_->deleted.load()) return UnavailableError("LUN " + lun_->rec.name + " was deleted");
+    // A stub (its LUN moved away, its I/O passed on to the device holding it) stays
+    // usable by what opened it after it is deleted: a move back onto this device deletes
+    // it to make room for the incoming copy, and a client connected here (a maintenance
+    // window's restore) goes on through the device holding the LUN, which after the move's
+    // switch passes the I/O back here, to the new LUN.
+    if (lun_->deleted.load() && !lun_->proxy) {
+      return UnavailableError("LUN " + lun_->rec.name + " was deleted");
+    }
     if (client_ && !engine_->StillAllowed(*lun_, *client_)) {
       return PermissionDeniedError("client " + client_->peer_address +
                                    " is no longer allowed on LUN " + lun_->rec.name);
