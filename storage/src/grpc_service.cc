@@ -430,7 +430,10 @@ grpc::Status StorageDeviceService::WriteLunDataRaw(grpc::ServerContext*,
     }
     if (h.name != open_name || !vol) {
       if (auto s = RequireName(h.name); !s.ok()) return s;
-      auto v = device_->engine()->OpenVolume(h.name);
+      // A move's copy goes into its incoming LUN; anything else is a stub's client I/O,
+      // which must reach the LUN itself, never a copy still under way.
+      auto v = h.background ? device_->engine()->OpenVolume(h.name)
+                            : device_->engine()->OpenVolumeForProxy(h.name);
       if (!v.ok()) return ToGrpc(v.status());
       vol = *v;
       open_name = h.name;
@@ -460,7 +463,8 @@ grpc::Status StorageDeviceService::ReadLunData(grpc::ServerContext*,
   if (req->length() > (32u << 20)) {
     return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "length: at most 32 MiB per read");
   }
-  auto v = device_->engine()->OpenVolume(req->name());
+  // Only a stub reads here (a move reads its source's own blocks): never a copy under way.
+  auto v = device_->engine()->OpenVolumeForProxy(req->name());
   if (!v.ok()) return ToGrpc(v.status());
   std::string* data = resp->mutable_data();
   data->resize(req->length());

@@ -705,6 +705,13 @@ TEST_F(DeviceMigrationTest, CopyIsIncomingOnTheTargetUntilTheSourceAcceptsIt) {
     EXPECT_TRUE(l->incoming);
     EXPECT_TRUE(dst_->List(client).empty());
     EXPECT_EQ(dst_->Open("db", client).status().code(), StatusCode::kNotFound);
+    // Nor does another device's stub pass its clients' I/O into it (it reaches a LUN by
+    // name: a LUN moved A -> B -> C, then C -> B, must not land in B's copy under way).
+    auto proxied = dst_->OpenVolumeForProxy("db");
+    EXPECT_EQ(proxied.status().code(), StatusCode::kUnavailable);
+    EXPECT_NE(proxied.status().message().find("incoming copy"), std::string::npos)
+        << proxied.status().ToString();
+    EXPECT_TRUE(dst_->OpenVolume("db").ok());              // the move's own writes go in
     EXPECT_EQ(remote_->checksum_calls.load() >= 1, true);  // verified before the accept
     EXPECT_TRUE(src_->GetLun("db")->moved_to.empty());     // and not switched yet
     checked = true;
@@ -717,6 +724,7 @@ TEST_F(DeviceMigrationTest, CopyIsIncomingOnTheTargetUntilTheSourceAcceptsIt) {
   EXPECT_FALSE(there->incoming);
   ASSERT_EQ(dst_->List(client).size(), 1u);
   EXPECT_TRUE(dst_->Open("db", client).ok());
+  EXPECT_TRUE(dst_->OpenVolumeForProxy("db").ok());  // the LUN now: stubs reach it
   // Accepting again is a no-op; another WWN is refused, naming the field.
   EXPECT_TRUE(dst_->AcceptLun("db", there->wwn).ok());
   auto wrong = dst_->AcceptLun("db", "naa.3000000000000001");

@@ -1240,11 +1240,16 @@ bool EngineImpl::StillAllowed(Lun& lun, const ClientInfo& client) {
 }
 
 Result<std::shared_ptr<Volume>> EngineImpl::OpenVolume(const std::string& name,
-                                                       const ClientInfo* client) {
+                                                       const ClientInfo* client, bool incoming_ok) {
   SharedLock lock(mu_);
   auto lun = FindLocked(name);
   // An incoming LUN (a move's copy, maybe partial) is no export yet: as if absent.
   if (!lun || (client && lun->rec.incoming)) return NotFoundError("LUN '" + name + "' not found");
+  if (!incoming_ok && lun->rec.incoming) {
+    return UnavailableError("LUN '" + name +
+                            "' is a move's incoming copy here, not yet the LUN (the device it "
+                            "comes from holds it)");
+  }
   if (client && !AccessAllowed(lun->rec.allowed_clients, lun->rec.allowed_identities, *client)) {
     std::string who = "client " + client->peer_address;
     if (!lun->rec.allowed_identities.empty()) {
@@ -3446,6 +3451,9 @@ Result<TierMove> Engine::WaitTierMoveFor(const std::string& name,
 }
 Result<std::shared_ptr<Volume>> Engine::OpenVolume(const std::string& name) {
   return impl_->OpenVolume(name, nullptr);
+}
+Result<std::shared_ptr<Volume>> Engine::OpenVolumeForProxy(const std::string& name) {
+  return impl_->OpenVolume(name, nullptr, /*incoming_ok=*/false);
 }
 Status Engine::Flush() { return impl_->Flush(); }
 Status Engine::StartExport(const std::string& name, const std::string& to_device) {

@@ -227,7 +227,9 @@ class EngineImpl {
   Result<TierMove> WaitTierMove(const std::string& name);
   Result<TierMove> WaitTierMoveFor(const std::string& name, std::chrono::milliseconds timeout);
 
-  Result<std::shared_ptr<Volume>> OpenVolume(const std::string& name, const ClientInfo* client);
+  // incoming_ok false: a move's incoming copy is UNAVAILABLE (Engine::OpenVolumeForProxy).
+  Result<std::shared_ptr<Volume>> OpenVolume(const std::string& name, const ClientInfo* client,
+                                             bool incoming_ok = true);
   std::vector<ExportInfo> List(const ClientInfo& client);
   Result<LunIoStats::Snapshot> IoStats(const std::string& name);
   Status Flush();

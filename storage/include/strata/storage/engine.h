@@ -402,6 +402,11 @@ class Engine final : public ExportCatalog {
                                              uint64_t offset, uint64_t length);
 
   Result<std::shared_ptr<Volume>> OpenVolume(const std::string& name);
+  // The volume for I/O another device passes on (its stub's clients': ReadLunData, and
+  // WriteLunData that is not a move's copy): as OpenVolume, but a move's incoming copy
+  // (not the LUN yet; the device it comes from holds the LUN) is UNAVAILABLE, so such I/O
+  // never lands in a copy the move may yet drop or overwrite.
+  Result<std::shared_ptr<Volume>> OpenVolumeForProxy(const std::string& name);
   // The LUN's I/O counters and latency percentiles, as recorded by the data path.
   Result<LunIoStats::Snapshot> IoStats(const std::string& name);
   // Makes every completed write durable.
