@@ -545,12 +545,9 @@ TEST_F(KubeClientTest, LeaderElectionOneLeaderAndHandOverOnRelease) {
   Candidate a, b;
   // Fake time forward in retry-period steps, each once both candidates sleep again.
   auto advance = [&](Duration total) {
-    for (Duration d{}; d < total; d += base.retry_period) {
-      clock.Advance(base.retry_period);
-      ASSERT_TRUE(eventually([&] {
-        return clock.Sleepers() >= size_t{!a.done.load()} + size_t{b.elector && !b.done.load()};
-      })) << "a candidate did not go back to sleep after a step";
-    }
+    ASSERT_TRUE(clock.AdvanceInLockstep(total, base.retry_period, [&] {
+      return size_t{!a.done.load()} + size_t{b.elector && !b.done.load()};
+    })) << "a candidate did not go back to sleep after a step";
   };
 
   start(a, "a");

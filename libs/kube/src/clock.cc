@@ -79,6 +79,20 @@ size_t FakeClock::Sleepers() const {
   return static_cast<size_t>(std::distance(sleeping_.upper_bound(now_), sleeping_.end()));
 }
 
+bool FakeClock::AdvanceInLockstep(Duration total, Duration step,
+                                  const std::function<size_t()>& running,
+                                  std::chrono::milliseconds timeout) {
+  for (Duration d{}; d < total; d += step) {
+    Advance(step);
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (Sleepers() < running()) {
+      if (std::chrono::steady_clock::now() >= deadline) return false;
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+  }
+  return true;
+}
+
 void FakeClock::Advance(Duration d) {
   std::lock_guard g(mu_);
   now_ += d;

@@ -56,19 +56,15 @@ bool Eventually(Pred pred) {
   return pred();
 }
 
-// Advances fake time in steps, in lockstep with the candidates: after each step, every candidate
-// still running is asleep on the clock again (for a time still ahead), having done all the new
-// time called for. So each acts at the step it is due, however late its thread got a CPU.
-void Advance(FakeClock& clock, Duration total, std::initializer_list<const Candidate*> candidates,
-             Duration step = 500ms) {
-  for (Duration d{}; d < total; d += step) {
-    clock.Advance(step);
-    ASSERT_TRUE(Eventually([&] {
-      size_t running = 0;
-      for (const Candidate* c : candidates) running += c->done.load() ? 0 : 1;
-      return clock.Sleepers() >= running;
-    })) << "a candidate did not go back to sleep after a step";
-  }
+// Advances fake time in 500 ms steps, in lockstep with the candidates still running
+// (FakeClock::AdvanceInLockstep): each acts at the step it is due, however late its thread got a
+// CPU.
+void Advance(FakeClock& clock, Duration total, std::initializer_list<const Candidate*> candidates) {
+  ASSERT_TRUE(clock.AdvanceInLockstep(total, 500ms, [&] {
+    size_t running = 0;
+    for (const Candidate* c : candidates) running += c->done.load() ? 0 : 1;
+    return running;
+  })) << "a candidate did not go back to sleep after a step";
 }
 
 TEST(LeaderElectionTest, StandbyTakesOverOnlyAfterTheLeaseOfACrashedLeaderExpires) {

@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <condition_variable>
+#include <functional>
 #include <mutex>
 #include <set>
 #include <stop_token>
@@ -57,6 +58,12 @@ class FakeClock : public Clock {
 
   // Threads in SleepUntil for a time still ahead of Now(): done with everything due so far.
   size_t Sleepers() const;
+  // Advances `total` in steps of `step`, in lockstep with the threads a test drives: after each
+  // step, waits (real time, polled) until Sleepers() >= running(), so each thread has done what
+  // the step called for however late it got a CPU. False when a step's wait passed `timeout`
+  // (a thread that never went back to sleep: a hang, not a pace).
+  bool AdvanceInLockstep(Duration total, Duration step, const std::function<size_t()>& running,
+                         std::chrono::milliseconds timeout = std::chrono::seconds(30));
 
  private:
   mutable std::mutex mu_;
